@@ -1,0 +1,275 @@
+// Package wire defines the messages that cross the network between a block
+// appliance and central, over MQTT: the appliance's append-only event stream
+// (up), central's acknowledgements and the block's policy (down), and
+// recording uploads.
+//
+// Every message carries the protocol version V. The history of what changed
+// is kept below so that either side can tell what a peer understands
+// (after tailscale's tailcfg.CapabilityVersion).
+//
+//	1: first version: events, acks, policy snapshots, one-piece recordings.
+package wire
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ProtocolVersion is the version this code speaks.
+const ProtocolVersion = 1
+
+// Errors returned by the validators in this package.
+var (
+	ErrVersion   = errors.New("wire: unsupported protocol version")
+	ErrMalformed = errors.New("wire: malformed message")
+	ErrHash      = errors.New("wire: event hash does not match its content")
+)
+
+// EventType names what an event's payload holds.
+type EventType string
+
+// Event types.
+const (
+	EventCall    EventType = "call"     // payload: CallRecord
+	EventCardTap EventType = "card_tap" // payload: CardTap
+	EventAlarm   EventType = "alarm"    // payload: Alarm
+	EventStatus  EventType = "status"   // payload: Status
+	EventOfficer EventType = "officer"  // payload: OfficerAction
+)
+
+// Event is one entry of an appliance's append-only stream. (ApplianceID,
+// Seq) identifies it; Seq starts at 1 and has no gaps. PrevHash is the Hash of
+// event Seq-1 ("" for Seq 1), so central can detect gaps and broken chains.
+type Event struct {
+	ApplianceID string          `json:"appliance_id"`
+	Seq         uint64          `json:"seq"`
+	Time        time.Time       `json:"time"`
+	Type        EventType       `json:"type"`
+	Payload     json.RawMessage `json:"payload"`
+	PrevHash    string          `json:"prev_hash"`
+	Hash        string          `json:"hash"`
+}
+
+// ComputeHash returns the hex SHA-256 over the event's identity, time, type,
+// payload and PrevHash (everything but Hash itself), in a fixed binary layout.
+func (e *Event) ComputeHash() string {
+	h := sha256.New()
+	var b [8]byte
+	writeStr := func(s string) {
+		binary.BigEndian.PutUint64(b[:], uint64(len(s)))
+		h.Write(b[:])
+		h.Write([]byte(s))
+	}
+	writeStr(e.ApplianceID)
+	binary.BigEndian.PutUint64(b[:], e.Seq)
+	h.Write(b[:])
+	binary.BigEndian.PutUint64(b[:], uint64(e.Time.UnixNano()))
+	h.Write(b[:])
+	writeStr(string(e.Type))
+	writeStr(string(e.Payload))
+	writeStr(e.PrevHash)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Seal sets Hash from the event's content.
+func (e *Event) Seal() { e.Hash = e.ComputeHash() }
+
+// Verify checks the event's own hash (not its link to the previous event).
+func (e *Event) Verify() error {
+	if e.ApplianceID == "" || e.Seq == 0 || e.Type == "" {
+		return fmt.Errorf("%w: event without appliance, seq or type", ErrMalformed)
+	}
+	if e.Hash != e.ComputeHash() {
+		return fmt.Errorf("%w: seq %d", ErrHash, e.Seq)
+	}
+	return nil
+}
+
+// Batch is what an appliance publishes on TopicEvents: consecutive events.
+type Batch struct {
+	V           int     `json:"v"`
+	ApplianceID string  `json:"appliance_id"`
+	Events      []Event `json:"events"`
+	// Signature is reserved for the ed25519 batch signature (protocol 2).
+	Signature []byte `json:"sig,omitempty"`
+}
+
+// Ack is central's application-level acknowledgement on TopicAck: every
+// event of the appliance up to and including UpTo is durably stored. The
+// appliance may delete those events from its outbox.
+type Ack struct {
+	V           int    `json:"v"`
+	ApplianceID string `json:"appliance_id"`
+	UpTo        uint64 `json:"up_to"`
+}
+
+// Call dispositions.
+const (
+	DispCompleted = "completed" // answered and bridged, then hung up
+	DispRefused   = "refused"   // refused by the appliance's authorization
+	DispBusy      = "busy"
+	DispNoAnswer  = "no_answer"
+	DispRejected  = "rejected" // the called party declined
+	DispFailed    = "failed"   // trunk or network failure
+	DispCancelled = "cancelled"
+	DispLimited   = "limited" // ended at the time limit
+	DispEnded     = "ended"   // ended by an officer or central
+)
+
+// CallRecord is the payload of an EventCall: one call attempt, allowed or not.
+type CallRecord struct {
+	CallID       string        `json:"call_id"`
+	PersonID     string        `json:"person_id,omitempty"`
+	PrisonNumber string        `json:"prison_number,omitempty"`
+	CardUID      string        `json:"card_uid,omitempty"`
+	Terminal     string        `json:"terminal"`
+	Number       string        `json:"number"`
+	Start        time.Time     `json:"start"`
+	Answer       *time.Time    `json:"answer,omitempty"`
+	End          time.Time     `json:"end"`
+	Disposition  string        `json:"disposition"`
+	Reason       string        `json:"reason,omitempty"`
+	Recording    *RecordingRef `json:"recording,omitempty"`
+}
+
+// RecordingRef names a call's recording and how to verify it.
+type RecordingRef struct {
+	ID     string `json:"id"`
+	SHA256 string `json:"sha256"` // hex, of the file's bytes
+	Bytes  int64  `json:"bytes"`
+	Format string `json:"format"` // e.g. "wav/pcmu-stereo"
+}
+
+// CardTap is the payload of an EventCardTap.
+type CardTap struct {
+	Reader   string `json:"reader"`
+	Terminal string `json:"terminal"`
+	UID      string `json:"uid"`
+	Known    bool   `json:"known"`
+}
+
+// Alarm is the payload of an EventAlarm. Cleared alarms repeat the Code with
+// Cleared set.
+type Alarm struct {
+	Code    string `json:"code"` // e.g. "reader_down"
+	Source  string `json:"source"`
+	Message string `json:"message"`
+	Cleared bool   `json:"cleared,omitempty"`
+}
+
+// Status is the payload of an EventStatus: what the appliance runs.
+type Status struct {
+	PolicyVersion uint64 `json:"policy_version"`
+	Software      string `json:"software"`
+}
+
+// OfficerAction is the payload of an EventOfficer.
+type OfficerAction struct {
+	Action    string `json:"action"` // "confirm", "cancel", "end_call"
+	OfficerID string `json:"officer_id,omitempty"`
+	CallID    string `json:"call_id,omitempty"`
+	Terminal  string `json:"terminal,omitempty"`
+}
+
+// Policy is a block's policy as central publishes it to one appliance
+// (retained, on TopicPolicy). Version grows with every change; an appliance
+// never replaces its policy with an older Version.
+type Policy struct {
+	V           int       `json:"v"`
+	ApplianceID string    `json:"appliance_id"`
+	Block       string    `json:"block"`
+	Version     uint64    `json:"version"`
+	IssuedAt    time.Time `json:"issued_at"`
+	People      []Person  `json:"people"`
+	// Signature is reserved for central's ed25519 signature (protocol 2).
+	Signature []byte `json:"sig,omitempty"`
+}
+
+// Person statuses.
+const (
+	StatusActive    = "active"
+	StatusSuspended = "suspended"
+	StatusReleased  = "released"
+)
+
+// Person is someone housed in the block (or an officer, with Officer set).
+type Person struct {
+	ID           string           `json:"id"`
+	PrisonNumber string           `json:"prison_number"`
+	Name         string           `json:"name"`
+	Status       string           `json:"status"`
+	Language     string           `json:"language,omitempty"`
+	Cards        []string         `json:"cards"`              // card UIDs, upper-case hex
+	PINHash      string           `json:"pin_hash,omitempty"` // see shared/pin
+	Numbers      []ApprovedNumber `json:"numbers"`
+	Officer      bool             `json:"officer,omitempty"`
+}
+
+// ApprovedNumber is a number a person may call.
+type ApprovedNumber struct {
+	Number       string `json:"number"` // normalized, see policy.NormalizeNumber
+	Name         string `json:"name,omitempty"`
+	Relationship string `json:"relationship,omitempty"`
+	Privileged   bool   `json:"privileged,omitempty"` // never recorded, never monitored
+}
+
+// RecordingUpload carries one recording on TopicRecordings.
+type RecordingUpload struct {
+	V           int          `json:"v"`
+	ApplianceID string       `json:"appliance_id"`
+	CallID      string       `json:"call_id"`
+	Ref         RecordingRef `json:"ref"`
+	Data        []byte       `json:"data"`
+}
+
+// RecordingAck answers a RecordingUpload on TopicRecordingAck. OK means
+// central stored the bytes and their SHA-256 matched Ref; only then may the
+// appliance drop its copy.
+type RecordingAck struct {
+	V           int    `json:"v"`
+	ApplianceID string `json:"appliance_id"`
+	CallID      string `json:"call_id"`
+	SHA256      string `json:"sha256"`
+	OK          bool   `json:"ok"`
+	Error       string `json:"error,omitempty"`
+}
+
+// Decode unmarshals an untrusted message and checks its version and that it
+// names the expected appliance (when want is not empty).
+func Decode[T Batch | Ack | Policy | RecordingUpload | RecordingAck](data []byte, wantAppliance string) (*T, error) {
+	var m T
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	var v int
+	var app string
+	switch x := any(&m).(type) {
+	case *Batch:
+		v, app = x.V, x.ApplianceID
+		for i := range x.Events {
+			if x.Events[i].ApplianceID != x.ApplianceID {
+				return nil, fmt.Errorf("%w: event for %q in batch of %q", ErrMalformed, x.Events[i].ApplianceID, x.ApplianceID)
+			}
+		}
+	case *Ack:
+		v, app = x.V, x.ApplianceID
+	case *Policy:
+		v, app = x.V, x.ApplianceID
+	case *RecordingUpload:
+		v, app = x.V, x.ApplianceID
+	case *RecordingAck:
+		v, app = x.V, x.ApplianceID
+	}
+	if v != ProtocolVersion {
+		return nil, fmt.Errorf("%w: %d", ErrVersion, v)
+	}
+	if wantAppliance != "" && app != wantAppliance {
+		return nil, fmt.Errorf("%w: message for appliance %q on %q's topic", ErrMalformed, app, wantAppliance)
+	}
+	return &m, nil
+}
