@@ -1,0 +1,171 @@
+package media
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+
+	"github.com/kinline/kinline/shared/clock"
+)
+
+// Config configures a Manager. The zero value works for tests: RTP on
+// 127.0.0.1, ports 16384-32766, no recording directory.
+type Config struct {
+	// BindIP is the address RTP sockets bind to (default 127.0.0.1). It is
+	// also the address to put in SDP.
+	BindIP netip.Addr
+	// PortMin and PortMax bound the RTP ports (default 16384 and 32767).
+	// Only even ports are used, one per leg; RTCP (port+1) is not opened
+	// and RTCP packets arriving on the RTP port are dropped.
+	PortMin, PortMax int
+	// RecordDir is where <callID>.wav is written (created if missing).
+	// While a call is recorded the file is <callID>.wav.part; it is renamed
+	// once finalised, so a file named .wav is always complete.
+	RecordDir string
+	// Clock places packets of recorded calls in time (default clock.Real).
+	Clock clock.Clock
+}
+
+// Default port range.
+const (
+	DefaultPortMin = 16384
+	DefaultPortMax = 32767
+)
+
+// Manager allocates RTP ports and creates sessions. It is safe for
+// concurrent use.
+type Manager struct {
+	cfg Config
+	log *slog.Logger
+	clk clock.Clock
+
+	mu     sync.Mutex
+	used   map[int]bool
+	next   int // next port to try
+	active int
+}
+
+// NewManager validates cfg, applies defaults and creates RecordDir.
+func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if !cfg.BindIP.IsValid() {
+		cfg.BindIP = netip.MustParseAddr("127.0.0.1")
+	}
+	cfg.BindIP = cfg.BindIP.Unmap()
+	if cfg.PortMin == 0 && cfg.PortMax == 0 {
+		cfg.PortMin, cfg.PortMax = DefaultPortMin, DefaultPortMax
+	}
+	if cfg.PortMin%2 == 1 {
+		cfg.PortMin++
+	}
+	if cfg.PortMin < 1 || cfg.PortMax > 65535 || cfg.PortMin > cfg.PortMax {
+		return nil, fmt.Errorf("%w: port range %d-%d", ErrConfig, cfg.PortMin, cfg.PortMax)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.RecordDir != "" {
+		if err := os.MkdirAll(cfg.RecordDir, 0o750); err != nil {
+			return nil, fmt.Errorf("%w: record dir: %w", ErrConfig, err)
+		}
+	}
+	return &Manager{cfg: cfg, log: log, clk: cfg.Clock, used: map[int]bool{}, next: cfg.PortMin}, nil
+}
+
+// Config returns the configuration in effect, defaults applied.
+func (m *Manager) Config() Config { return m.cfg }
+
+// Active is the number of sessions created and not yet closed.
+func (m *Manager) Active() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.active
+}
+
+// NewSession opens one RTP socket per leg. When record is false (a
+// privileged call) the session never creates a file nor keeps audio beyond
+// the packet being relayed.
+func (m *Manager) NewSession(callID string, record bool) (*Session, error) {
+	if !validCallID(callID) {
+		return nil, fmt.Errorf("%w: %q", ErrCallID, callID)
+	}
+	if record && m.cfg.RecordDir == "" {
+		return nil, ErrNoRecordDir
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	a, err := m.allocLocked()
+	if err != nil {
+		return nil, err
+	}
+	b, err := m.allocLocked()
+	if err != nil {
+		m.releaseLocked(a)
+		return nil, err
+	}
+	m.active++
+	return newSession(m, callID, record, a, b), nil
+}
+
+// allocLocked binds the next free even port of the range.
+func (m *Manager) allocLocked() (*net.UDPConn, error) {
+	span := (m.cfg.PortMax-m.cfg.PortMin)/2 + 1
+	for range span {
+		port := m.next
+		m.next += 2
+		if m.next > m.cfg.PortMax {
+			m.next = m.cfg.PortMin
+		}
+		if m.used[port] {
+			continue
+		}
+		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(m.cfg.BindIP, uint16(port))))
+		if err != nil {
+			m.log.Debug("media: port busy", "port", port, "err", err)
+			continue
+		}
+		m.used[port] = true
+		return c, nil
+	}
+	return nil, ErrNoPorts
+}
+
+// releaseLocked closes c (if still open) and returns its port.
+func (m *Manager) releaseLocked(c *net.UDPConn) {
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	_ = c.Close() // may already be closed by the session
+	delete(m.used, port)
+}
+
+// release returns a closed session's ports.
+func (m *Manager) release(conns ...*net.UDPConn) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range conns {
+		m.releaseLocked(c)
+	}
+	m.active--
+}
+
+// validCallID accepts ids safe as a file name: 1-128 of [A-Za-z0-9._@-],
+// not starting with a dot.
+func validCallID(id string) bool {
+	if id == "" || len(id) > 128 || id[0] == '.' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '.', c == '_', c == '-', c == '@':
+		default:
+			return false
+		}
+	}
+	return true
+}

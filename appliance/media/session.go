@@ -1,0 +1,273 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/kinline/kinline/shared/audio/g711"
+)
+
+// maxPacket is the largest datagram the relay handles; larger ones are
+// truncated by the read and then fail validation or are relayed cut, so
+// they are dropped instead (see relay).
+const maxPacket = 1500
+
+type leg struct {
+	conn  *net.UDPConn
+	local netip.AddrPort
+
+	// guarded by Session.mu
+	remote  netip.AddrPort // where packets for this leg go
+	latched bool           // remote learned from the first valid packet
+	pt      uint8          // negotiated G.711 payload type
+	set     bool           // SetRemote called
+	stats   LegStats
+}
+
+// LegStats counts one leg's traffic.
+type LegStats struct {
+	Packets uint64    // valid RTP packets received (relayed or not)
+	Dropped uint64    // datagrams dropped: not RTP, RTCP, wrong source, too big
+	Sent    uint64    // packets sent out of this leg's socket
+	Last    time.Time // arrival of the latest valid packet (zero if none)
+}
+
+// Session anchors one call's media: two RTP sockets, a relay goroutine
+// per leg, and optionally a recorder. Its methods are safe for concurrent
+// use.
+type Session struct {
+	m      *Manager
+	log    *slog.Logger
+	callID string
+	record bool
+
+	mu      sync.Mutex
+	legs    [2]*leg
+	rec     *recorder
+	started bool
+	closed  bool
+	result  Result
+	err     error
+	wg      sync.WaitGroup
+	done    chan struct{} // closed when Close has finished
+}
+
+func newSession(m *Manager, callID string, record bool, a, b *net.UDPConn) *Session {
+	s := &Session{
+		m: m, callID: callID, record: record,
+		log:  m.log.With("call", callID),
+		done: make(chan struct{}),
+	}
+	for i, c := range []*net.UDPConn{a, b} {
+		ap := c.LocalAddr().(*net.UDPAddr).AddrPort()
+		s.legs[i] = &leg{conn: c, local: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
+	}
+	return s
+}
+
+// CallID is the id the session was created with.
+func (s *Session) CallID() string { return s.callID }
+
+// LocalAddr is the address (for SDP) where the leg's peer must send RTP.
+func (s *Session) LocalAddr(l Leg) netip.AddrPort { return s.legs[l&1].local }
+
+// Remote is where the leg's packets currently go: the address given to
+// SetRemote until the first valid packet arrives, then that packet's
+// source (symmetric RTP).
+func (s *Session) Remote(l Leg) netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.legs[l&1].remote
+}
+
+// Stats returns a snapshot of a leg's counters.
+func (s *Session) Stats(l Leg) LegStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.legs[l&1].stats
+}
+
+// SetRemote sets the leg's peer address and negotiated payload type (0 or
+// 8) from its SDP. It may be called again (re-INVITE): the leg then
+// latches afresh on the next valid packet. When the two legs negotiated
+// different laws, the relay transcodes between them.
+func (s *Session) SetRemote(l Leg, addr netip.AddrPort, payloadType uint8) error {
+	if payloadType != PayloadPCMU && payloadType != PayloadPCMA {
+		return fmt.Errorf("%w: %d", ErrPayloadType, payloadType)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	lg := s.legs[l&1]
+	lg.remote = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	lg.pt, lg.set, lg.latched = payloadType, true, false
+	return nil
+}
+
+// Start begins relaying (and recording, if the session records). Both legs
+// need SetRemote first. The recording's law is leg A's.
+func (s *Session) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return ErrClosed
+	case s.started:
+		return ErrStarted
+	case !s.legs[LegA].set || !s.legs[LegB].set:
+		return ErrNotReady
+	}
+	if s.record {
+		rec, err := newRecorder(s.m.cfg.RecordDir, s.callID, lawOf(s.legs[LegA].pt))
+		if err != nil {
+			return err
+		}
+		s.rec = rec
+	}
+	s.started = true
+	s.wg.Add(2)
+	go s.relay(LegA)
+	go s.relay(LegB)
+	s.log.Debug("media: started", "a", s.legs[LegA].local, "b", s.legs[LegB].local, "record", s.record)
+	return nil
+}
+
+func lawOf(pt uint8) g711.Law {
+	if pt == PayloadPCMA {
+		return g711.Alaw
+	}
+	return g711.Ulaw
+}
+
+// Close stops the relay, finalises the recording (header sizes, fsync,
+// rename from .wav.part to .wav, SHA-256) and releases the ports. It is
+// idempotent: later calls return the first call's result and error.
+func (s *Session) Close() (Result, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		<-s.done
+		return s.result, s.err
+	}
+	s.closed = true
+	for _, lg := range s.legs {
+		lg.conn.Close() // unblocks the relay goroutines
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+
+	var res Result
+	var err error
+	if s.rec != nil {
+		res, err = s.rec.finish()
+	}
+	s.m.release(s.legs[LegA].conn, s.legs[LegB].conn)
+	s.mu.Lock()
+	res.Packets = [2]uint64{s.legs[LegA].stats.Packets, s.legs[LegB].stats.Packets}
+	s.result, s.err = res, err
+	s.mu.Unlock()
+	close(s.done)
+	if err != nil {
+		s.log.Error("media: recording failed", "err", err)
+	} else {
+		s.log.Debug("media: closed", "path", res.Path, "packets_a", res.Packets[0], "packets_b", res.Packets[1])
+	}
+	return res, err
+}
+
+// relay forwards packets arriving on leg from's socket to the other leg's
+// remote, through the other leg's socket. Buffers are reused: the only
+// per-packet work is one read, one validation, an optional copy into the
+// recorder's ring, and one write.
+func (s *Session) relay(from Leg) {
+	defer s.wg.Done()
+	src, dst := s.legs[from], s.legs[1-from]
+	buf := make([]byte, maxPacket+1)
+	var pkt rtp.Packet
+	for {
+		n, addr, err := src.conn.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Debug("media: read", "leg", from, "err", err)
+			continue
+		}
+		addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+		if n > maxPacket || !validRTP(&pkt, buf[:n]) {
+			s.mu.Lock()
+			src.stats.Dropped++
+			s.mu.Unlock()
+			continue
+		}
+		now := s.m.clk.Now()
+
+		s.mu.Lock()
+		if src.latched && addr != src.remote {
+			src.stats.Dropped++ // not the peer we latched on: injected or stale
+			s.mu.Unlock()
+			continue
+		}
+		if !src.latched {
+			if addr != src.remote {
+				s.log.Info("media: latched", "leg", from, "sdp", src.remote, "source", addr)
+			}
+			src.remote, src.latched = addr, true
+		}
+		src.stats.Packets++
+		src.stats.Last = now
+		srcPT, dstPT, to := src.pt, dst.pt, dst.remote
+		s.mu.Unlock()
+
+		audio := pkt.PayloadType == srcPT
+		if audio && s.rec != nil {
+			s.rec.write(int(from), lawOf(srcPT), pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, now)
+		}
+		if audio && srcPT != dstPT {
+			// The legs negotiated different laws: transcode in place.
+			buf[1] = buf[1]&0x80 | dstPT
+			tab := ulawToAlaw
+			if srcPT == PayloadPCMA {
+				tab = alawToUlaw
+			}
+			for i, b := range pkt.Payload {
+				pkt.Payload[i] = tab[b]
+			}
+		}
+		if !to.IsValid() {
+			continue
+		}
+		if _, err := dst.conn.WriteToUDPAddrPort(buf[:n], to); err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Debug("media: send", "leg", 1-from, "err", err)
+			continue
+		}
+		s.mu.Lock()
+		dst.stats.Sent++
+		s.mu.Unlock()
+	}
+}
+
+// validRTP parses b into pkt and reports whether it is an RTP version 2
+// packet that is not RTCP (payload types 72-76 on a multiplexed port, RFC
+// 5761). pion/rtp does not check the version itself.
+func validRTP(pkt *rtp.Packet, b []byte) bool {
+	if len(b) < 12 || b[0]>>6 != 2 {
+		return false
+	}
+	if pt := b[1] & 0x7f; pt >= 72 && pt <= 76 {
+		return false
+	}
+	return pkt.Unmarshal(b) == nil
+}
