@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kinline/kinline/shared/clock"
+)
+
+// TestMosquittoAcceptsProvisionedFiles runs a real Mosquitto with the files
+// kinline-provision writes (CA, central's server certificate, crl.pem) and
+// connects appliances with tlsconf's client configuration: the valid one
+// gets a CONNACK, the revoked one is refused in the TLS handshake.
+func TestMosquittoAcceptsProvisionedFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the Mosquitto interoperability test")
+	}
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
+			if _, err := os.Stat(p); err == nil {
+				bin = p
+			}
+		}
+	}
+	if bin == "" {
+		t.Skip("mosquitto not installed (Debian package mosquitto): skipping the external broker interoperability test")
+	}
+	dir := filepath.Join(t.TempDir(), "pki")
+	clk := clock.Real{} // Mosquitto checks against the wall clock
+	mustCLI(t, clk, "init", "-dir", dir, "-host", "127.0.0.1")
+	mustCLI(t, clk, "appliance", "-dir", dir, "-id", "block-a-1")
+	mustCLI(t, clk, "appliance", "-dir", dir, "-id", "block-a-2")
+	mustCLI(t, clk, "revoke", "-dir", dir, "-id", "block-a-2")
+
+	port := freePort(t)
+	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root\n" // else it drops to "mosquitto", who cannot read the 0600 keys
+	}
+	err = os.WriteFile(conf, []byte(fmt.Sprintf(`%slistener %d 127.0.0.1
+cafile %s
+certfile %s
+keyfile %s
+crlfile %s
+require_certificate true
+use_identity_as_username true
+tls_version tlsv1.3
+allow_anonymous false
+log_type all
+`, user, port, filepath.Join(dir, "ca.pem"), filepath.Join(dir, "central", "server.pem"),
+		filepath.Join(dir, "central", "server.key"), filepath.Join(dir, "crl.pem"))), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, "-c", conf)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("mosquitto output:\n%s", logs.String())
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mosquitto did not listen on %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	cfg := clientConfig(t, dir, "block-a-1", clk)
+	if err := mqttConnect(addr, cfg, "block-a-1"); err != nil {
+		t.Fatalf("valid appliance through Mosquitto: %v", err)
+	}
+	cfg = clientConfig(t, dir, "block-a-2", clk)
+	if err := mqttConnect(addr, cfg, "block-a-2"); err == nil {
+		t.Fatal("Mosquitto accepted a revoked appliance")
+	} else if strings.Contains(err.Error(), "CONNACK") {
+		t.Fatalf("revoked appliance refused by MQTT, not by TLS: %v", err)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// mqttConnect sends an MQTT 3.1.1 CONNECT over TLS and expects an accepting
+// CONNACK.
+func mqttConnect(addr string, cfg *tls.Config, clientID string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	d := tls.Dialer{Config: cfg}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	vh := []byte{0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60}
+	payload := append([]byte{byte(len(clientID) >> 8), byte(len(clientID))}, clientID...)
+	body := append(vh, payload...)
+	pkt := append([]byte{0x10, byte(len(body))}, body...)
+	if _, err := c.Write(pkt); err != nil {
+		return fmt.Errorf("tls write: %w", err)
+	}
+	ack := make([]byte, 4)
+	if _, err := io.ReadFull(c, ack); err != nil {
+		return fmt.Errorf("tls read: %w", err)
+	}
+	if ack[0] != 0x20 || ack[3] != 0 {
+		return fmt.Errorf("CONNACK refused: % x", ack)
+	}
+	return nil
+}
