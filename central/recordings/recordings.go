@@ -1,0 +1,46 @@
+// Package recordings serves stored call recordings over HTTP, for the JSON
+// API and the web console alike, and writes every playback to the audit log
+// with the actor before any byte is sent.
+package recordings
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/kinline/kinline/central/store"
+)
+
+// Serve serves a call's stored WAV (audio/wav, Range supported through
+// http.ServeContent) after auditing the playback ("recording.play", target
+// the call id, detail the SHA-256 and any Range). It writes nothing and
+// returns an error wrapping store.ErrNotFound (unknown call) or
+// store.ErrNoRecording (not uploaded yet) for the caller to render.
+func Serve(w http.ResponseWriter, r *http.Request, st *store.Store, actor, callID string) error {
+	rec, err := st.RecordingFor(r.Context(), callID)
+	if err != nil {
+		if errors.Is(err, store.ErrNoRecording) {
+			return fmt.Errorf("%w: call %s has no recording uploaded yet", store.ErrNoRecording, callID)
+		}
+		return err
+	}
+	f, err := os.Open(rec.Path)
+	if err != nil {
+		return fmt.Errorf("recordings: open recording of %s: %w", callID, err)
+	}
+	defer f.Close()
+	detail := "sha256=" + rec.SHA256
+	if rg := r.Header.Get("Range"); rg != "" {
+		detail += " range=" + rg
+	}
+	if err := st.Audit(r.Context(), actor, "recording.play", callID, detail); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "audio/wav")
+	w.Header().Set("Cache-Control", "private, no-store")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("inline; filename=%q", callID+".wav"))
+	http.ServeContent(w, r, "", time.Time{}, f)
+	return nil
+}

@@ -1,0 +1,150 @@
+package store
+
+// migrations are applied in order; migrations[i] takes the schema from
+// version i to i+1. Never edit a released migration: append a new one.
+//
+// Times are BIGINT Unix nanoseconds (UTC), booleans INTEGER 0/1, hashes hex
+// TEXT, so the same statements run on SQLite and PostgreSQL.
+var migrations = [][]string{
+	// 1: initial schema.
+	{
+		`CREATE TABLE counters (
+			name  TEXT PRIMARY KEY,
+			value BIGINT NOT NULL
+		)`,
+		`INSERT INTO counters (name, value) VALUES ('policy_version', 0), ('audit', 0)`,
+		`CREATE TABLE blocks (
+			name           TEXT PRIMARY KEY,
+			policy_version BIGINT NOT NULL,
+			created_ns     BIGINT NOT NULL
+		)`,
+		`CREATE TABLE appliances (
+			id                     TEXT PRIMARY KEY,
+			block                  TEXT REFERENCES blocks(name),
+			last_seen_ns           BIGINT,
+			policy_version_applied BIGINT NOT NULL DEFAULT 0,
+			software               TEXT NOT NULL DEFAULT '',
+			status_seq             BIGINT NOT NULL DEFAULT 0,
+			acked_seq              BIGINT NOT NULL DEFAULT 0,
+			gap_from               BIGINT NOT NULL DEFAULT 0,
+			created_ns             BIGINT NOT NULL
+		)`,
+		`CREATE INDEX appliances_block ON appliances (block)`,
+		`CREATE TABLE people (
+			id            TEXT PRIMARY KEY,
+			prison_number TEXT NOT NULL UNIQUE,
+			name          TEXT NOT NULL,
+			block         TEXT NOT NULL REFERENCES blocks(name),
+			status        TEXT NOT NULL,
+			language      TEXT NOT NULL DEFAULT '',
+			pin_hash      TEXT NOT NULL DEFAULT '',
+			created_ns    BIGINT NOT NULL,
+			updated_ns    BIGINT NOT NULL
+		)`,
+		`CREATE INDEX people_block ON people (block, status)`,
+		`CREATE TABLE cards (
+			uid        TEXT PRIMARY KEY,
+			person_id  TEXT NOT NULL REFERENCES people(id),
+			created_ns BIGINT NOT NULL
+		)`,
+		`CREATE INDEX cards_person ON cards (person_id)`,
+		`CREATE TABLE contacts (
+			id           TEXT PRIMARY KEY,
+			person_id    TEXT NOT NULL REFERENCES people(id),
+			number       TEXT NOT NULL,
+			name         TEXT NOT NULL,
+			relationship TEXT NOT NULL,
+			status       TEXT NOT NULL,
+			privileged   INTEGER NOT NULL DEFAULT 0,
+			created_ns   BIGINT NOT NULL,
+			UNIQUE (person_id, number)
+		)`,
+		`CREATE INDEX contacts_number ON contacts (number)`,
+		`CREATE TABLE events (
+			appliance_id TEXT NOT NULL REFERENCES appliances(id),
+			seq          BIGINT NOT NULL,
+			type         TEXT NOT NULL,
+			time_ns      BIGINT NOT NULL,
+			payload      TEXT NOT NULL,
+			hash         TEXT NOT NULL,
+			prev_hash    TEXT NOT NULL,
+			received_ns  BIGINT NOT NULL,
+			PRIMARY KEY (appliance_id, seq)
+		)`,
+		`CREATE TABLE calls (
+			call_id          TEXT PRIMARY KEY,
+			appliance_id     TEXT NOT NULL REFERENCES appliances(id),
+			seq              BIGINT NOT NULL,
+			block            TEXT NOT NULL DEFAULT '',
+			person_id        TEXT NOT NULL DEFAULT '',
+			prison_number    TEXT NOT NULL DEFAULT '',
+			card_uid         TEXT NOT NULL DEFAULT '',
+			terminal         TEXT NOT NULL DEFAULT '',
+			number           TEXT NOT NULL DEFAULT '',
+			start_ns         BIGINT NOT NULL,
+			answer_ns        BIGINT,
+			end_ns           BIGINT NOT NULL,
+			disposition      TEXT NOT NULL,
+			reason           TEXT NOT NULL DEFAULT '',
+			recording_id     TEXT NOT NULL DEFAULT '',
+			recording_sha256 TEXT NOT NULL DEFAULT '',
+			recording_bytes  BIGINT NOT NULL DEFAULT 0,
+			recording_format TEXT NOT NULL DEFAULT '',
+			recording_path   TEXT NOT NULL DEFAULT ''
+		)`,
+		`CREATE INDEX calls_start ON calls (start_ns)`,
+		`CREATE INDEX calls_person ON calls (person_id, start_ns)`,
+		`CREATE INDEX calls_number ON calls (number, start_ns)`,
+		`CREATE TABLE recordings (
+			call_id      TEXT PRIMARY KEY,
+			appliance_id TEXT NOT NULL,
+			sha256       TEXT NOT NULL,
+			bytes        BIGINT NOT NULL,
+			format       TEXT NOT NULL,
+			path         TEXT NOT NULL,
+			stored_ns    BIGINT NOT NULL
+		)`,
+		`CREATE TABLE alarms (
+			id           TEXT PRIMARY KEY,
+			appliance_id TEXT NOT NULL,
+			origin       TEXT NOT NULL,
+			seq          BIGINT NOT NULL DEFAULT 0,
+			time_ns      BIGINT NOT NULL,
+			code         TEXT NOT NULL,
+			source       TEXT NOT NULL,
+			message      TEXT NOT NULL,
+			cleared_ns   BIGINT
+		)`,
+		`CREATE INDEX alarms_open ON alarms (appliance_id, code, cleared_ns)`,
+		`CREATE TABLE card_taps (
+			appliance_id TEXT NOT NULL,
+			seq          BIGINT NOT NULL,
+			time_ns      BIGINT NOT NULL,
+			reader       TEXT NOT NULL,
+			terminal     TEXT NOT NULL,
+			uid          TEXT NOT NULL,
+			known        INTEGER NOT NULL,
+			PRIMARY KEY (appliance_id, seq)
+		)`,
+		`CREATE TABLE audit_log (
+			id      BIGINT PRIMARY KEY,
+			time_ns BIGINT NOT NULL,
+			actor   TEXT NOT NULL,
+			action  TEXT NOT NULL,
+			target  TEXT NOT NULL,
+			detail  TEXT NOT NULL
+		)`,
+		`CREATE TABLE api_tokens (
+			sha256     TEXT PRIMARY KEY,
+			name       TEXT NOT NULL UNIQUE,
+			role       TEXT NOT NULL,
+			created_ns BIGINT NOT NULL
+		)`,
+		`CREATE TABLE sessions (
+			sha256     TEXT PRIMARY KEY,
+			actor      TEXT NOT NULL,
+			role       TEXT NOT NULL,
+			expires_ns BIGINT NOT NULL
+		)`,
+	},
+}

@@ -1,0 +1,768 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kinline/kinline/central/store/pin"
+	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/policy"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// openTest opens a store in a temp dir and checks the database's integrity
+// and foreign keys when the test ends.
+func openTest(t testing.TB) (*Store, *clock.Fake, string) {
+	t.Helper()
+	dir := t.TempDir()
+	clk := clock.NewFake(t0)
+	s, err := OpenWithClock(context.Background(), filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), nil, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		var res string
+		if err := s.w.QueryRow(`PRAGMA integrity_check`).Scan(&res); err != nil || res != "ok" {
+			t.Errorf("integrity_check: %q %v", res, err)
+		}
+		rows, err := s.w.Query(`PRAGMA foreign_key_check`)
+		if err != nil {
+			t.Errorf("foreign_key_check: %v", err)
+		} else {
+			if rows.Next() {
+				t.Errorf("foreign key violations present")
+			}
+			rows.Close()
+		}
+		if err := s.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return s, clk, dir
+}
+
+// chain builds sealed, linked events seq from..to for app, with payloads
+// from mk.
+func chain(app string, from, to uint64, prev string, mk func(seq uint64) (wire.EventType, any)) []wire.Event {
+	var out []wire.Event
+	for seq := from; seq <= to; seq++ {
+		typ, payload := mk(seq)
+		b, _ := json.Marshal(payload)
+		ev := wire.Event{ApplianceID: app, Seq: seq, Time: t0.Add(time.Duration(seq) * time.Second), Type: typ, Payload: b, PrevHash: prev}
+		ev.Seal()
+		prev = ev.Hash
+		out = append(out, ev)
+	}
+	return out
+}
+
+func callEvent(seq uint64) (wire.EventType, any) {
+	start := t0.Add(time.Duration(seq) * time.Minute)
+	ans := start.Add(5 * time.Second)
+	return wire.EventCall, wire.CallRecord{CallID: fmt.Sprintf("call-%d", seq), PersonID: "p1", PrisonNumber: "A1",
+		CardUID: "04a1b2c3", Terminal: "t1", Number: "+44 20 7946 0000", Start: start, Answer: &ans,
+		End: ans.Add(time.Minute), Disposition: wire.DispCompleted}
+}
+
+func count(t *testing.T, s *Store, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := s.r.QueryRow(q, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestMigrations(t *testing.T) {
+	s, clk, dir := openTest(t)
+	ctx := context.Background()
+	v, err := s.SchemaVersion(ctx)
+	if err != nil || v != len(migrations) {
+		t.Fatalf("schema version %d, %v; want %d", v, err, len(migrations))
+	}
+	var mode string
+	if err := s.w.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode %q %v", mode, err)
+	}
+	var sync, fk int
+	s.w.QueryRow(`PRAGMA synchronous`).Scan(&sync)
+	s.w.QueryRow(`PRAGMA foreign_keys`).Scan(&fk)
+	if sync != 2 || fk != 1 {
+		t.Fatalf("synchronous=%d (want 2=FULL) foreign_keys=%d", sync, fk)
+	}
+	if err := s.UpsertAppliance(ctx, "app1", "A"); err != nil {
+		t.Fatal(err)
+	}
+	// Reopening applies nothing twice and keeps the data.
+	s2, err := OpenWithClock(ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), nil, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if v, _ := s2.SchemaVersion(ctx); v != len(migrations) {
+		t.Fatalf("reopened schema version %d", v)
+	}
+	ids, err := s2.AppliancesInBlock(ctx, "A")
+	if err != nil || len(ids) != 1 || ids[0] != "app1" {
+		t.Fatalf("after reopen: %v %v", ids, err)
+	}
+	// A database from a newer program is refused.
+	if _, err := s.w.Exec(`UPDATE schema_version SET version = 999`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenWithClock(ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), nil, clk); err == nil {
+		t.Fatal("opened a database with a newer schema")
+	}
+	s.w.Exec(`UPDATE schema_version SET version = $1`, len(migrations))
+}
+
+func TestStoreEventsIdempotent(t *testing.T) {
+	s, _, _ := openTest(t)
+	ctx := context.Background()
+	evs := chain("app1", 1, 10, "", callEvent)
+	ack, err := s.StoreEvents(ctx, "app1", evs)
+	if err != nil || ack != 10 {
+		t.Fatalf("ack %d, %v", ack, err)
+	}
+	// Redelivery of all, and of a part, changes nothing.
+	for _, batch := range [][]wire.Event{evs, evs[3:7], evs[9:]} {
+		ack, err = s.StoreEvents(ctx, "app1", batch)
+		if err != nil || ack != 10 {
+			t.Fatalf("redelivery ack %d, %v", ack, err)
+		}
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM events WHERE appliance_id = 'app1'`); n != 10 {
+		t.Fatalf("%d events", n)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM calls`); n != 10 {
+		t.Fatalf("%d calls", n)
+	}
+	if al, _ := s.Alarms(ctx, "app1", false); len(al) != 0 {
+		t.Fatalf("alarms on clean redelivery: %+v", al)
+	}
+	// Empty batch reports the stored prefix.
+	if ack, err = s.StoreEvents(ctx, "app1", nil); err != nil || ack != 10 {
+		t.Fatalf("empty batch ack %d %v", ack, err)
+	}
+}
+
+func TestStoreEventsGapAndOutOfOrder(t *testing.T) {
+	s, _, _ := openTest(t)
+	ctx := context.Background()
+	evs := chain("app1", 1, 12, "", callEvent)
+	ack, err := s.StoreEvents(ctx, "app1", evs[:3]) // 1..3
+	if err != nil || ack != 3 {
+		t.Fatalf("ack %d %v", ack, err)
+	}
+	ack, err = s.StoreEvents(ctx, "app1", evs[5:8]) // 6..8: gap at 4,5
+	if err != nil || ack != 3 {
+		t.Fatalf("ack with gap %d %v, want 3", ack, err)
+	}
+	open := openAlarms(t, s, "app1", AlarmEventGap)
+	if open != 1 {
+		t.Fatalf("%d open gap alarms, want 1", open)
+	}
+	ack, _ = s.StoreEvents(ctx, "app1", evs[10:12]) // 11, 12: still gap at 4
+	if ack != 3 || openAlarms(t, s, "app1", AlarmEventGap) != 1 {
+		t.Fatalf("ack %d, gap alarms %d", ack, openAlarms(t, s, "app1", AlarmEventGap))
+	}
+	// Reversed batch 4,5 fills the first gap; 9,10 still missing.
+	ack, err = s.StoreEvents(ctx, "app1", []wire.Event{evs[4], evs[3]})
+	if err != nil || ack != 8 {
+		t.Fatalf("ack after filling 4,5: %d %v, want 8", ack, err)
+	}
+	if openAlarms(t, s, "app1", AlarmEventGap) != 1 {
+		t.Fatal("gap alarm for 9 not open")
+	}
+	ack, err = s.StoreEvents(ctx, "app1", []wire.Event{evs[9], evs[8]})
+	if err != nil || ack != 12 {
+		t.Fatalf("ack after filling 9,10: %d %v, want 12", ack, err)
+	}
+	if openAlarms(t, s, "app1", AlarmEventGap) != 0 {
+		t.Fatal("gap alarm not cleared after the gap was filled")
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM calls`); n != 12 {
+		t.Fatalf("%d calls", n)
+	}
+	if _, acked, _ := s.StoredEvents(ctx, "app1"); acked != 12 {
+		t.Fatalf("persisted ack %d", acked)
+	}
+}
+
+func TestStoreEventsLongRunAfterGap(t *testing.T) {
+	// More events stored beyond the batch window than one walk page.
+	s, _, _ := openTest(t)
+	ctx := context.Background()
+	evs := chain("app1", 1, 2500, "", callEvent)
+	if ack, _ := s.StoreEvents(ctx, "app1", evs[1:]); ack != 0 {
+		t.Fatalf("ack %d without seq 1", ack)
+	}
+	if ack, _ := s.StoreEvents(ctx, "app1", evs[:1]); ack != 2500 {
+		t.Fatalf("ack %d after seq 1 arrived, want 2500", ack)
+	}
+}
+
+func openAlarms(t *testing.T, s *Store, app, code string) int {
+	return count(t, s, `SELECT COUNT(*) FROM alarms WHERE appliance_id = $1 AND code = $2 AND cleared_ns IS NULL`, app, code)
+}
+
+func TestStoreEventsBrokenChainAndBadEvents(t *testing.T) {
+	s, _, _ := openTest(t)
+	ctx := context.Background()
+	evs := chain("app1", 1, 6, "", callEvent)
+	// seq 3 relinked to a wrong prev_hash but self-consistent.
+	evs[2].PrevHash = "00"
+	evs[2].Seal()
+	// seq 5 tampered after sealing: its hash no longer matches.
+	evs[4].Payload = json.RawMessage(`{"call_id":"forged","disposition":"completed"}`)
+	ack, err := s.StoreEvents(ctx, "app1", evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ack != 4 {
+		t.Fatalf("ack %d, want 4 (5 rejected)", ack)
+	}
+	if openAlarms(t, s, "app1", AlarmChainBroken) < 1 {
+		t.Fatal("no chain alarm for seq 3 (and seq 4 links to the relinked 3)")
+	}
+	if openAlarms(t, s, "app1", AlarmEventInvalid) != 1 {
+		t.Fatal("no alarm for tampered seq 5")
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM calls WHERE call_id = 'forged'`); n != 0 {
+		t.Fatal("tampered event projected")
+	}
+	// Good events around the bad ones are stored: 1,2,3,4,6.
+	if n := count(t, s, `SELECT COUNT(*) FROM events`); n != 5 {
+		t.Fatalf("%d events stored, want 5", n)
+	}
+	// Redelivering the bad event does not add alarm rows.
+	before := count(t, s, `SELECT COUNT(*) FROM alarms`)
+	s.StoreEvents(ctx, "app1", evs[4:5])
+	if after := count(t, s, `SELECT COUNT(*) FROM alarms`); after != before {
+		t.Fatalf("alarms %d -> %d on redelivery", before, after)
+	}
+	// Same seq with other content: conflict alarm, first copy kept.
+	other := chain("app1", 2, 2, evs[0].Hash, func(uint64) (wire.EventType, any) {
+		return wire.EventOfficer, wire.OfficerAction{Action: "confirm"}
+	})
+	s.StoreEvents(ctx, "app1", other)
+	if openAlarms(t, s, "app1", AlarmEventConflict) != 1 {
+		t.Fatal("no conflict alarm")
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM events WHERE seq = 2 AND type = 'call'`); n != 1 {
+		t.Fatal("first copy of seq 2 replaced")
+	}
+	// An event naming another appliance is not stored under this one.
+	foreign := chain("app2", 7, 7, evs[5].Hash, callEvent)
+	s.StoreEvents(ctx, "app1", foreign)
+	if openAlarms(t, s, "app1", AlarmForeign) != 1 || count(t, s, `SELECT COUNT(*) FROM events WHERE seq = 7`) != 0 {
+		t.Fatal("foreign event not refused")
+	}
+	// A hash-valid event with an unusable payload is kept but alarmed.
+	bad := chain("app1", 7, 7, evs[5].Hash, func(uint64) (wire.EventType, any) { return wire.EventCall, map[string]int{"call_id": 5} })
+	s.StoreEvents(ctx, "app1", bad)
+	if openAlarms(t, s, "app1", AlarmPayload) != 1 {
+		t.Fatal("no payload alarm")
+	}
+	if _, err := s.StoreEvents(ctx, "bad/id", nil); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad appliance id: %v", err)
+	}
+}
+
+func TestProjections(t *testing.T) {
+	s, _, _ := openTest(t)
+	ctx := context.Background()
+	if err := s.UpsertAppliance(ctx, "app1", "A"); err != nil {
+		t.Fatal(err)
+	}
+	kinds := []func(uint64) (wire.EventType, any){
+		func(uint64) (wire.EventType, any) {
+			return wire.EventStatus, wire.Status{PolicyVersion: 7, Software: "1.0"}
+		},
+		func(uint64) (wire.EventType, any) {
+			return wire.EventCardTap, wire.CardTap{Reader: "r1", Terminal: "t1", UID: "04a1b2c3", Known: true}
+		},
+		func(uint64) (wire.EventType, any) {
+			return wire.EventAlarm, wire.Alarm{Code: "reader_down", Source: "r1", Message: "no answer"}
+		},
+		callEvent,
+		func(uint64) (wire.EventType, any) {
+			return wire.EventAlarm, wire.Alarm{Code: "reader_down", Source: "r1", Cleared: true}
+		},
+		func(uint64) (wire.EventType, any) {
+			return wire.EventStatus, wire.Status{PolicyVersion: 3, Software: "0.9"}
+		},
+	}
+	evs := chain("app1", 1, uint64(len(kinds)), "", func(seq uint64) (wire.EventType, any) { return kinds[seq-1](seq) })
+	// Deliver the older status (seq 1) after the newer (seq 6): applied must stay 3 then... order by seq.
+	if ack, err := s.StoreEvents(ctx, "app1", evs); err != nil || ack != 6 {
+		t.Fatalf("ack %d %v", ack, err)
+	}
+	apps, err := s.Appliances(ctx)
+	if err != nil || len(apps) != 1 {
+		t.Fatal(apps, err)
+	}
+	a := apps[0]
+	if a.PolicyVersionApplied != 3 || a.Software != "0.9" || a.Block != "A" || a.AckedSeq != 6 {
+		t.Fatalf("appliance %+v: want newest status (seq 6) applied", a)
+	}
+	if a.LastSeen == nil || !a.LastSeen.Equal(evs[5].Time) {
+		t.Fatalf("last_seen %v, want %v", a.LastSeen, evs[5].Time)
+	}
+	if a.OpenAlarms != 0 {
+		t.Fatalf("open alarms %d: cleared alarm still open", a.OpenAlarms)
+	}
+	al, _ := s.Alarms(ctx, "app1", false)
+	if len(al) != 1 || al[0].Code != "reader_down" || al[0].Cleared == nil || al[0].Origin != "appliance" {
+		t.Fatalf("alarms %+v", al)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM card_taps WHERE uid = '04A1B2C3' AND known = 1`); n != 1 {
+		t.Fatal("card tap not projected")
+	}
+	c, err := s.Call(ctx, "call-4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Number != "+442079460000" || c.CardUID != "04A1B2C3" || c.Block != "A" || c.Disposition != wire.DispCompleted ||
+		c.Terminal != "t1" || c.DurationSeconds != 60 || c.Answer == nil || c.Recording != nil {
+		t.Fatalf("call %+v", c)
+	}
+	if _, err := s.Call(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown call: %v", err)
+	}
+}
+
+func TestCallFilters(t *testing.T) {
+	s, _, _ := openTest(t)
+	ctx := context.Background()
+	s.UpsertAppliance(ctx, "appA", "A")
+	s.UpsertAppliance(ctx, "appB", "B")
+	mk := func(person, number, disp string) func(uint64) (wire.EventType, any) {
+		return func(seq uint64) (wire.EventType, any) {
+			typ, p := callEvent(seq)
+			c := p.(wire.CallRecord)
+			c.CallID = fmt.Sprintf("%s-%s-%d", person, disp, seq)
+			c.PersonID, c.PrisonNumber, c.Number, c.Disposition = person, "N"+person, number, disp
+			return typ, c
+		}
+	}
+	s.StoreEvents(ctx, "appA", chain("appA", 1, 3, "", mk("p1", "+111", wire.DispCompleted)))
+	s.StoreEvents(ctx, "appB", chain("appB", 1, 2, "", mk("p2", "+222", wire.DispRefused)))
+	check := func(f CallFilter, want int) []Call {
+		t.Helper()
+		cs, err := s.Calls(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cs) != want {
+			t.Fatalf("filter %+v: %d calls, want %d", f, len(cs), want)
+		}
+		for i := 1; i < len(cs); i++ {
+			if cs[i].Start.After(cs[i-1].Start) {
+				t.Fatal("not newest first")
+			}
+		}
+		return cs
+	}
+	check(CallFilter{}, 5)
+	check(CallFilter{Block: "A"}, 3)
+	check(CallFilter{Inmate: "p2"}, 2)
+	check(CallFilter{Inmate: "Np1"}, 3)
+	check(CallFilter{Number: "+222"}, 2)
+	check(CallFilter{Disposition: wire.DispRefused}, 2)
+	// calls start at t0 + seq minutes
+	check(CallFilter{From: t0.Add(2 * time.Minute)}, 3)
+	check(CallFilter{From: t0.Add(2 * time.Minute), To: t0.Add(3 * time.Minute)}, 2)
+	page := check(CallFilter{Limit: 2, Offset: 1}, 2)
+	all := check(CallFilter{}, 5)
+	if page[0].ID != all[1].ID || page[1].ID != all[2].ID {
+		t.Fatal("offset paging wrong")
+	}
+}
+
+func TestRecordings(t *testing.T) {
+	s, _, dir := openTest(t)
+	ctx := context.Background()
+	data := []byte("RIFF....WAVEfmt fake audio")
+	sum := sha256.Sum256(data)
+	ref := wire.RecordingRef{ID: "rec1", SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data)), Format: "wav/pcmu-stereo"}
+	evs := chain("app1", 1, 1, "", func(seq uint64) (wire.EventType, any) {
+		typ, p := callEvent(seq)
+		c := p.(wire.CallRecord)
+		c.Recording = &ref
+		return typ, c
+	})
+	s.StoreEvents(ctx, "app1", evs)
+	if _, err := s.RecordingFor(ctx, "call-1"); !errors.Is(err, ErrNoRecording) {
+		t.Fatalf("before upload: %v", err)
+	}
+	if _, err := s.RecordingFor(ctx, "call-x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown call: %v", err)
+	}
+	// Wrong bytes: rejected, nothing on disk.
+	bad := &wire.RecordingUpload{V: 1, ApplianceID: "app1", CallID: "call-1", Ref: ref, Data: []byte("other bytes")}
+	if err := s.StoreRecording(ctx, "app1", bad); !errors.Is(err, ErrRecordingMismatch) {
+		t.Fatalf("mismatch: %v", err)
+	}
+	if files := listFiles(t, filepath.Join(dir, "rec")); len(files) != 0 {
+		t.Fatalf("files after rejected upload: %v", files)
+	}
+	up := &wire.RecordingUpload{V: 1, ApplianceID: "app1", CallID: "call-1", Ref: ref, Data: data}
+	for range 2 { // idempotent
+		if err := s.StoreRecording(ctx, "app1", up); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := s.RecordingFor(ctx, "call-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(r.Path)
+	if err != nil || string(got) != string(data) {
+		t.Fatalf("file %q %v", got, err)
+	}
+	if files := listFiles(t, filepath.Join(dir, "rec")); len(files) != 1 {
+		t.Fatalf("files: %v (temp files left?)", files)
+	}
+	c, err := s.Call(ctx, "call-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Recording == nil || !c.Recording.Uploaded || c.Recording.SHA256 != ref.SHA256 {
+		t.Fatalf("call recording %+v", c.Recording)
+	}
+	// Other bytes with a matching hash for the same call: conflict.
+	data2 := []byte("second take")
+	sum2 := sha256.Sum256(data2)
+	up2 := &wire.RecordingUpload{V: 1, ApplianceID: "app1", CallID: "call-1", Ref: wire.RecordingRef{SHA256: hex.EncodeToString(sum2[:])}, Data: data2}
+	if err := s.StoreRecording(ctx, "app1", up2); !errors.Is(err, ErrRecordingConflict) {
+		t.Fatalf("second recording: %v", err)
+	}
+	// Another appliance cannot attach a recording to app1's call.
+	up3 := &wire.RecordingUpload{V: 1, ApplianceID: "app2", CallID: "call-1", Ref: ref, Data: data}
+	if err := s.StoreRecording(ctx, "app2", up3); !errors.Is(err, ErrRecordingConflict) {
+		t.Fatalf("foreign recording: %v", err)
+	}
+	// Recording uploaded before its call record: linked when the call arrives.
+	up4 := &wire.RecordingUpload{V: 1, ApplianceID: "app1", CallID: "call-2", Ref: wire.RecordingRef{SHA256: hex.EncodeToString(sum2[:]), Format: "wav"}, Data: data2}
+	if err := s.StoreRecording(ctx, "app1", up4); err != nil {
+		t.Fatal(err)
+	}
+	s.StoreEvents(ctx, "app1", chain("app1", 2, 2, evs[0].Hash, callEvent))
+	c2, err := s.Call(ctx, "call-2")
+	if err != nil || c2.Recording == nil || !c2.Recording.Uploaded {
+		t.Fatalf("early recording not linked: %+v %v", c2, err)
+	}
+}
+
+func listFiles(t *testing.T, dir string) []string {
+	var out []string
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+func TestPolicy(t *testing.T) {
+	s, clk, dir := openTest(t)
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.UpsertAppliance(ctx, "appA", "A"))
+	must(s.UpsertAppliance(ctx, "appB", "B"))
+	if _, err := s.PolicyFor(ctx, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown appliance: %v", err)
+	}
+	v0 := policyVersion(t, s, "appA")
+
+	ann, err := s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "A100", Name: "Ann", Block: "A", PIN: "4711", Language: "en"})
+	must(err)
+	bob, err := s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "B200", Name: "Bob", Block: "B"})
+	must(err)
+	_, err = s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "A101", Name: "Cid", Block: "A", Status: wire.StatusSuspended})
+	must(err)
+	v1 := policyVersion(t, s, "appA")
+	if v1 <= v0 {
+		t.Fatalf("version %d -> %d after adding people", v0, v1)
+	}
+	_, err = s.AddCard(ctx, "admin", ann.ID, "04a1b2c3")
+	must(err)
+	_, _, err = s.AddContact(ctx, "admin", ann.ID, NewContact{Number: "0044 20 7946 0000", Name: "Mum", Relationship: "mother"})
+	must(err)
+	_, _, err = s.AddContact(ctx, "admin", ann.ID, NewContact{Number: "+44 800 111", Name: "Lawyer", Privileged: true})
+	must(err)
+	_, _, err = s.AddContact(ctx, "admin", ann.ID, NewContact{Number: "+1 555 0100", Name: "Ex", Status: ContactRejected})
+	must(err)
+	_, err = s.AddCard(ctx, "admin", bob.ID, "04B0B0B0")
+	must(err)
+
+	p, err := s.PolicyFor(ctx, "appA")
+	must(err)
+	if p.Block != "A" || p.V != wire.ProtocolVersion || p.ApplianceID != "appA" || !p.IssuedAt.Equal(clk.Now()) {
+		t.Fatalf("policy header %+v", p)
+	}
+	if len(p.People) != 1 {
+		t.Fatalf("people %+v: want only active Ann (Bob is in B, Cid suspended)", p.People)
+	}
+	a := p.People[0]
+	if a.ID != ann.ID || a.PrisonNumber != "A100" || a.Language != "en" || len(a.Cards) != 1 || a.Cards[0] != "04A1B2C3" {
+		t.Fatalf("person %+v", a)
+	}
+	if ok, err := pin.Verify(a.PINHash, "4711"); !ok || err != nil {
+		t.Fatalf("PIN hash in policy does not verify: %v", err)
+	}
+	if len(a.Numbers) != 2 {
+		t.Fatalf("numbers %+v: want the two approved", a.Numbers)
+	}
+	// The snapshot drives the shared decision as the appliance would.
+	ix := policy.NewIndex(p)
+	if d := ix.Decide("04A1B2C3", "+44 20 7946 0000"); !d.Allowed() {
+		t.Fatalf("decision: %v", d.Err)
+	}
+	if d := ix.Decide("04A1B2C3", "+1 555 0100"); d.Allowed() {
+		t.Fatal("rejected contact allowed")
+	}
+	if d := ix.Decide("04B0B0B0", "+44 20 7946 0000"); d.Allowed() {
+		t.Fatal("card of block B allowed in A")
+	}
+	if d := ix.Decide("04A1B2C3", "+44 800 111"); !d.Allowed() || !d.Number.Privileged {
+		t.Fatal("privileged number not marked")
+	}
+
+	// Every change raises the version; reads do not.
+	prev := policyVersion(t, s, "appA")
+	if policyVersion(t, s, "appA") != prev {
+		t.Fatal("version changed without a change")
+	}
+	steps := []func() error{
+		func() error { _, err := s.AddCard(ctx, "admin", ann.ID, "04FFFFFF"); return err },
+		func() error {
+			st := wire.StatusSuspended
+			_, _, err := s.UpdatePerson(ctx, "admin", ann.ID, PersonUpdate{Status: &st})
+			return err
+		},
+		func() error {
+			st := wire.StatusActive
+			_, _, err := s.UpdatePerson(ctx, "admin", ann.ID, PersonUpdate{Status: &st})
+			return err
+		},
+		func() error {
+			pinv := "9999"
+			_, _, err := s.UpdatePerson(ctx, "admin", ann.ID, PersonUpdate{PIN: &pinv})
+			return err
+		},
+	}
+	for i, step := range steps {
+		must(step())
+		v := policyVersion(t, s, "appA")
+		if v <= prev {
+			t.Fatalf("step %d: version %d not above %d", i, v, prev)
+		}
+		prev = v
+	}
+	// Moving Bob from B to A changes both blocks.
+	vb := policyVersion(t, s, "appB")
+	blk := "A"
+	_, changed, err := s.UpdatePerson(ctx, "admin", bob.ID, PersonUpdate{Block: &blk})
+	must(err)
+	if len(changed) != 2 || changed[0] != "B" || changed[1] != "A" {
+		t.Fatalf("changed blocks %v", changed)
+	}
+	if policyVersion(t, s, "appB") <= vb || policyVersion(t, s, "appA") <= prev {
+		t.Fatal("move did not bump both blocks")
+	}
+	if pb, _ := s.PolicyFor(ctx, "appB"); len(pb.People) != 0 {
+		t.Fatal("Bob still in B's policy")
+	}
+	// Moving an appliance from A (high version) to B: its version must not go back.
+	va := policyVersion(t, s, "appA")
+	must(s.UpsertAppliance(ctx, "appA", "B"))
+	if v := policyVersion(t, s, "appA"); v <= va {
+		t.Fatalf("appliance moved to B: version %d not above %d", v, va)
+	}
+	must(s.UpsertAppliance(ctx, "appA", "A"))
+	// Across a restart the counter continues.
+	last := policyVersion(t, s, "appA")
+	s2, err := OpenWithClock(ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), nil, clk)
+	must(err)
+	defer s2.Close()
+	if p2, _ := s2.PolicyFor(ctx, "appA"); p2.Version != last {
+		t.Fatalf("version after reopen %d, want %d", p2.Version, last)
+	}
+	name := "Ann B."
+	_, _, err = s2.UpdatePerson(ctx, "admin", ann.ID, PersonUpdate{Name: &name})
+	must(err)
+	if p2, _ := s2.PolicyFor(ctx, "appA"); p2.Version <= last {
+		t.Fatal("version did not grow after reopen")
+	}
+	// Unassigned appliance.
+	must(s.UpsertAppliance(ctx, "appC", ""))
+	if _, err := s.PolicyFor(ctx, "appC"); !errors.Is(err, ErrNoBlock) {
+		t.Fatalf("unassigned: %v", err)
+	}
+	ids, _ := s.AppliancesInBlock(ctx, "")
+	if len(ids) != 3 {
+		t.Fatalf("all appliances %v", ids)
+	}
+}
+
+func policyVersion(t *testing.T, s *Store, app string) uint64 {
+	t.Helper()
+	p, err := s.PolicyFor(context.Background(), app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Version
+}
+
+func TestValidation(t *testing.T) {
+	s, _, _ := openTest(t)
+	ctx := context.Background()
+	s.UpsertAppliance(ctx, "appA", "A")
+	if _, err := s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "X1", Name: "X", Block: "Z"}); !errors.Is(err, ErrUnknownBlock) {
+		t.Fatalf("unknown block: %v", err)
+	}
+	for _, in := range []NewPerson{
+		{PrisonNumber: "", Name: "X", Block: "A"},
+		{PrisonNumber: "X1", Name: "", Block: "A"},
+		{PrisonNumber: "X1", Name: "X", Block: "A", PIN: "12"},
+		{PrisonNumber: "X1", Name: "X", Block: "A", PIN: "12ab"},
+		{PrisonNumber: "X1", Name: "X", Block: "A", Status: "gone"},
+		{PrisonNumber: "X1", Name: "X\x00", Block: "A"},
+	} {
+		if _, err := s.CreatePerson(ctx, "admin", in); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("%+v: %v", in, err)
+		}
+	}
+	p, err := s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "X1", Name: "X", Block: "A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "X1", Name: "Y", Block: "A"}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("duplicate prison number: %v", err)
+	}
+	if _, err := s.AddCard(ctx, "admin", p.ID, "zz"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad uid: %v", err)
+	}
+	if _, err := s.AddCard(ctx, "admin", p.ID, "04A1B2C3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddCard(ctx, "admin", p.ID, "04a1b2c3"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("duplicate card: %v", err)
+	}
+	if _, err := s.AddCard(ctx, "admin", "p_none", "04A1B2C4"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("card for unknown person: %v", err)
+	}
+	if _, _, err := s.AddContact(ctx, "admin", p.ID, NewContact{Number: "call me", Name: "Z"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad number: %v", err)
+	}
+	if _, _, err := s.AddContact(ctx, "admin", p.ID, NewContact{Number: "+44 1", Name: "Z"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.AddContact(ctx, "admin", p.ID, NewContact{Number: "0044-1", Name: "Z"}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("same normalized number twice: %v", err)
+	}
+	// Every change above is in the audit log, newest first.
+	log, err := s.AuditLog(ctx, AuditFilter{Actor: "admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != 3 || log[0].Action != "contact.add" || log[2].Action != "inmate.create" {
+		t.Fatalf("audit %+v", log)
+	}
+}
+
+func TestTokensAndSessions(t *testing.T) {
+	s, clk, _ := openTest(t)
+	ctx := context.Background()
+	tok, err := s.CreateToken(ctx, "bootstrap", "ops", RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM api_tokens WHERE sha256 = $1`, TokenHash(tok)); n != 1 {
+		t.Fatal("token hash not stored")
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM api_tokens WHERE sha256 = $1 OR name = $1`, tok); n != 0 {
+		t.Fatal("token stored in clear")
+	}
+	who, err := s.Authenticate(ctx, tok)
+	if err != nil || who.Name != "ops" || who.Role != RoleAdmin {
+		t.Fatalf("authenticate: %+v %v", who, err)
+	}
+	if _, err := s.Authenticate(ctx, tok+"x"); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("bad token: %v", err)
+	}
+	if _, err := s.CreateToken(ctx, "bootstrap", "ops", RoleViewer); !errors.Is(err, ErrConflict) {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	id, err := s.CreateSession(ctx, "token:ops", RoleAdmin, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if se, err := s.SessionByID(ctx, id); err != nil || se.Actor != "token:ops" {
+		t.Fatalf("session: %+v %v", se, err)
+	}
+	clk.Advance(time.Hour)
+	if _, err := s.SessionByID(ctx, id); !errors.Is(err, ErrUnauthorized) {
+		t.Fatalf("expired session: %v", err)
+	}
+	id2, _ := s.CreateSession(ctx, "token:ops", RoleAdmin, time.Hour)
+	if err := s.DeleteSession(ctx, id2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SessionByID(ctx, id2); !errors.Is(err, ErrUnauthorized) {
+		t.Fatal("session alive after logout")
+	}
+}
+
+func FuzzDecodeEvent(f *testing.F) {
+	for _, seed := range []string{
+		`{"call_id":"c1","terminal":"t","number":"+1 555","start":"2025-01-01T00:00:00Z","end":"2025-01-01T00:01:00Z","disposition":"completed","recording":{"sha256":"AB"}}`,
+		`{"code":"reader_down","source":"r1"}`,
+		`{"policy_version":3}`,
+		`{"uid":"04a1"}`,
+		`null`,
+	} {
+		for _, typ := range []string{"call", "alarm", "status", "card_tap", "officer"} {
+			f.Add(typ, []byte(seed))
+		}
+	}
+	f.Fuzz(func(t *testing.T, typ string, payload []byte) {
+		ev := &wire.Event{ApplianceID: "a", Seq: 1, Type: wire.EventType(typ), Payload: payload}
+		p, err := decodeEvent(ev)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error not ErrInvalid: %v", err)
+			}
+			return
+		}
+		if p.call != nil {
+			if p.call.CallID == "" || p.call.Disposition == "" {
+				t.Fatalf("accepted call without id or disposition: %+v", p.call)
+			}
+			if p.call.Recording != nil && !validSHA256(p.call.Recording.SHA256) {
+				t.Fatalf("accepted bad sha256 %q", p.call.Recording.SHA256)
+			}
+		}
+		if p.alarm != nil && p.alarm.Code == "" {
+			t.Fatal("accepted alarm without code")
+		}
+	})
+}
