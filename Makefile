@@ -16,8 +16,9 @@ build: ## build every binary into ./bin
 	$(GO) build -o $(BIN)/kinline-appliance ./appliance/cmd/kinline-appliance
 	$(GO) build -o $(BIN)/kinline-central   ./central/cmd/kinline-central
 	$(GO) build -o $(BIN)/kinline-readersim ./tools/readersim
-	$(GO) build -o $(BIN)/kinline-sipsim    ./tools/sipsim
+	$(GO) build -o $(BIN)/kinline-sipsim    ./tools/sipsim/cmd/kinline-sipsim
 	$(GO) build -o $(BIN)/kinline-panelsim  ./tools/panelsim
+	$(GO) build -o $(BIN)/kinline-provision ./tools/provision
 	$(GO) build -o $(BIN)/kinline-demo      ./tools/demo
 
 demo: build ## run central + a simulated block appliance, place example calls, keep the console up

@@ -34,6 +34,7 @@ type peer struct {
 	mu    sync.Mutex
 	st    peerStats
 	audio []int16
+	hdrs  []rtp.Header // every valid packet's header, in arrival order
 	evTS  uint32
 	evEnd bool
 	done  chan struct{}
@@ -129,6 +130,13 @@ func (p *peer) Audio() []int16 {
 	return append([]int16(nil), p.audio...)
 }
 
+// Headers returns the headers of the packets received so far.
+func (p *peer) Headers() []rtp.Header {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]rtp.Header(nil), p.hdrs...)
+}
+
 func (p *peer) read() {
 	defer close(p.done)
 	buf := make([]byte, 2000)
@@ -148,6 +156,7 @@ func (p *peer) read() {
 			p.st.First = from
 		}
 		p.st.Packets++
+		p.hdrs = append(p.hdrs, pkt.Header)
 		switch pkt.PayloadType {
 		case PayloadTelephoneEvent:
 			if len(pkt.Payload) == 4 && pkt.Payload[1]&0x80 != 0 && !(p.evEnd && p.evTS == pkt.Timestamp) {

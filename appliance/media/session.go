@@ -29,6 +29,7 @@ type leg struct {
 	pt      uint8          // negotiated G.711 payload type
 	set     bool           // SetRemote called
 	stats   LegStats
+	ivr     legIVR // prompts and digits (ivr.go)
 }
 
 // LegStats counts one leg's traffic.
@@ -134,9 +135,9 @@ func (s *Session) Start() error {
 		s.rec = rec
 	}
 	s.started = true
-	s.wg.Add(2)
-	go s.relay(LegA)
-	go s.relay(LegB)
+	for _, l := range []Leg{LegA, LegB} {
+		s.receiveLocked(l) // unless Listen already started it
+	}
 	s.log.Debug("media: started", "a", s.legs[LegA].local, "b", s.legs[LegB].local, "record", s.record)
 	return nil
 }
@@ -172,6 +173,7 @@ func (s *Session) Close() (Result, error) {
 	}
 	s.m.release(s.legs[LegA].conn, s.legs[LegB].conn)
 	s.mu.Lock()
+	s.closeDigitsLocked()
 	res.Packets = [2]uint64{s.legs[LegA].stats.Packets, s.legs[LegB].stats.Packets}
 	s.result, s.err = res, err
 	s.mu.Unlock()
@@ -226,11 +228,22 @@ func (s *Session) relay(from Leg) {
 		src.stats.Packets++
 		src.stats.Last = now
 		srcPT, dstPT, to := src.pt, dst.pt, dst.remote
+		rec, bridged := s.rec, s.started
+		tap, eventPT, held := src.ivr.tap, src.ivr.eventPT(), dst.ivr.playing > 0
 		s.mu.Unlock()
 
+		if tap != nil {
+			tap.packet(&pkt, srcPT, eventPT, now)
+		}
+		if !bridged {
+			continue // Listen before Start: the leg is heard, not relayed
+		}
 		audio := pkt.PayloadType == srcPT
-		if audio && s.rec != nil {
-			s.rec.write(int(from), lawOf(srcPT), pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, now)
+		if audio && rec != nil {
+			rec.write(int(from), lawOf(srcPT), pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, now)
+		}
+		if audio && held {
+			continue // a prompt is playing to the other leg: it replaces this audio
 		}
 		if audio && srcPT != dstPT {
 			// The legs negotiated different laws: transcode in place.

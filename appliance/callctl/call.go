@@ -1,0 +1,570 @@
+package callctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+
+	"github.com/kinline/kinline/appliance/callctl/sdp"
+	"github.com/kinline/kinline/appliance/media"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+// Why a call stops (context causes).
+var (
+	errPortCancel  = errors.New("caller cancelled")
+	errPortBye     = errors.New("caller hung up")
+	errTrunkBye    = errors.New("called party hung up")
+	errEnded       = errors.New("ended by officer or central")
+	errShutdown    = errors.New("appliance shutting down")
+	errRingTimeout = errors.New("no answer")
+	errMaxDuration = errors.New("maximum call duration reached")
+)
+
+// byeTimeout bounds each BYE at teardown (network time, not call time).
+const byeTimeout = 5 * time.Second
+
+// call is one B2BUA call: leg A (the port, UAS side) and leg B (the trunk,
+// UAC side).
+type call struct {
+	s        *Server
+	id       string // Kinline call id, also the trunk leg's SIP Call-ID
+	portCID  string // the port leg's SIP Call-ID
+	terminal Terminal
+	number   string
+	start    time.Time
+	ctx      context.Context
+	stop     func(cause error)
+	done     chan struct{}
+
+	mu     sync.Mutex
+	dlgA   *sipgo.DialogServerSession
+	dlgB   *sipgo.DialogClientSession
+	answer *time.Time
+	auth   AuthResult
+	media  MediaSession
+	bodyA  []byte // SDP answered to the port, once answered
+	bodyB  []byte // SDP answer for the trunk leg's re-INVITEs, once answered
+	disp   string
+	reason string
+}
+
+func (c *call) portDialog() *sipgo.DialogServerSession {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dlgA
+}
+
+func (c *call) trunkDialog() *sipgo.DialogClientSession {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dlgB
+}
+
+func (c *call) snapshot() ActiveCall {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return ActiveCall{CallID: c.id, Terminal: c.terminal.ID, Number: c.number, PersonID: c.auth.PersonID, Start: c.start, Answer: c.answer}
+}
+
+func (c *call) setEnd(disp, reason string) {
+	c.mu.Lock()
+	c.disp, c.reason = disp, reason
+	c.mu.Unlock()
+}
+
+// validNumber accepts what may stand in a Request-URI user part we forward.
+func validNumber(n string) bool {
+	if n == "" || len(n) > 32 {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		ch := n[i]
+		if (ch < '0' || ch > '9') && ch != '*' && ch != '#' && !(ch == '+' && i == 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// sanitizeReason makes text safe as a SIP reason phrase.
+func sanitizeReason(s, def string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if len(s) > 100 {
+		s = s[:100]
+	}
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if !wellFormed(req) || req.Contact() == nil {
+		s.respond(req, tx, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	if req.To().Params.Has("tag") {
+		s.onReInvite(req, tx)
+		return
+	}
+	term, ok := s.authenticate(req, tx, "Proxy-Authorization", "Proxy-Authenticate", sip.StatusProxyAuthRequired, "Proxy Authentication Required")
+	if !ok {
+		return
+	}
+	number := req.Recipient.User
+	if !validNumber(number) {
+		s.log.Info("INVITE with invalid number", "terminal", term.ID, "number", truncate(number))
+		s.respond(req, tx, sip.StatusAddressIncomplete, "Address Incomplete")
+		return
+	}
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	c := &call{
+		s:        s,
+		id:       uuid.NewString(),
+		portCID:  req.CallID().Value(),
+		terminal: term,
+		number:   number,
+		start:    s.clk.Now(),
+		ctx:      ctx,
+		stop:     cancel,
+		done:     make(chan struct{}),
+		disp:     wire.DispFailed,
+		reason:   "internal error",
+	}
+	s.mu.Lock()
+	if s.runCtx == nil || s.runCtx.Err() != nil {
+		s.mu.Unlock()
+		cancel(nil)
+		s.respond(req, tx, sip.StatusServiceUnavailable, "Service Unavailable")
+		return
+	}
+	if s.byPortID[c.portCID] != nil {
+		s.mu.Unlock()
+		cancel(nil)
+		s.respond(req, tx, sip.StatusLoopDetected, "Loop Detected")
+		return
+	}
+	s.calls[c.id] = c
+	s.byPortID[c.portCID] = c
+	s.byTrunk[c.id] = c
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	defer s.wg.Done()
+	defer c.finish()
+	c.run(req, tx)
+}
+
+// onReInvite answers an in-dialog INVITE (hold, session refresh) from
+// either leg with the session already negotiated on that leg: the anchored
+// media stays as it is.
+func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
+	c, port := s.lookup(req)
+	if c == nil {
+		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.mu.Lock()
+	body := c.bodyB
+	if port {
+		body = c.bodyA
+	}
+	c.mu.Unlock()
+	if body == nil {
+		s.respond(req, tx, sip.StatusRequestPending, "Request Pending")
+		return
+	}
+	res := sip.NewSDPResponseFromRequest(req, body)
+	res.AppendHeader(&s.dua.ContactHDR)
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("re-INVITE respond failed", "call", c.id, "error", err)
+	}
+}
+
+// run drives the call from the port's INVITE to its end. The outcome is
+// left in c.disp / c.reason for finish.
+func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
+	s := c.s
+	log := s.log.With("call", c.id, "terminal", c.terminal.ID, "number", c.number)
+	dlgA, err := s.dua.ReadInvite(req, tx)
+	if err != nil {
+		c.setEnd(wire.DispCancelled, "port transaction ended: "+err.Error())
+		return
+	}
+	c.mu.Lock()
+	c.dlgA = dlgA
+	c.mu.Unlock()
+	tx.OnCancel(func(*sip.Request) { c.stop(errPortCancel) })
+	_ = dlgA.Respond(sip.StatusTrying, "Trying", nil)
+
+	offer, err := sdp.Parse(req.Body())
+	var codecs []sdp.Format
+	var te *sdp.Format
+	if err == nil {
+		for _, f := range offer.Formats {
+			if (f.Is("PCMU") || f.Is("PCMA")) && f.Rate == 8000 {
+				codecs = append(codecs, f)
+			} else if f.Is("telephone-event") && f.Rate == 8000 && te == nil {
+				te = &f
+			}
+		}
+	}
+	if err != nil || len(codecs) == 0 {
+		log.Warn("INVITE without usable audio offer", "error", err)
+		_ = dlgA.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		c.setEnd(wire.DispFailed, "no usable audio offer")
+		return
+	}
+
+	auth := s.deps.Authorizer.Authorize(c.ctx, AuthRequest{CallID: c.id, Terminal: c.terminal.ID, Number: c.number, Time: c.start})
+	c.mu.Lock()
+	c.auth = auth
+	c.mu.Unlock()
+	if c.ctx.Err() != nil {
+		c.endBeforeAnswer(dlgA, context.Cause(c.ctx), log)
+		return
+	}
+	if !auth.Allowed {
+		reason := sanitizeReason(auth.Reason, "Forbidden")
+		log.Info("call refused", "reason", reason, "person", auth.PersonID)
+		_ = dlgA.Respond(sip.StatusForbidden, reason, nil)
+		c.setEnd(wire.DispRefused, auth.Reason)
+		return
+	}
+
+	ms, err := s.deps.Media(c.id, auth.Record)
+	if err != nil {
+		log.Error("media session failed", "error", err)
+		_ = dlgA.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrMediaFailed, err))
+		return
+	}
+	c.mu.Lock()
+	c.media = ms
+	c.mu.Unlock()
+
+	offerFormats := append([]sdp.Format(nil), codecs...)
+	if te != nil {
+		offerFormats = append(offerFormats, *te)
+	}
+	sessID := uint64(s.clk.Now().Unix())
+	bodyB := sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegB)), Formats: offerFormats, PTime: 20, SessionID: sessID})
+	inv, err := s.trunkInvite(c, bodyB)
+	if err != nil {
+		log.Error("trunk INVITE not built", "error", err)
+		_ = dlgA.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		c.setEnd(wire.DispFailed, err.Error())
+		return
+	}
+	dlgB, err := s.dua.WriteInvite(c.ctx, inv)
+	if err != nil {
+		log.Error("trunk INVITE failed", "error", err)
+		_ = dlgA.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrTrunk, err))
+		return
+	}
+	c.mu.Lock()
+	c.dlgB = dlgB
+	c.mu.Unlock()
+
+	ring := s.clk.AfterFunc(s.cfg.RingTimeout, func() { c.stop(errRingTimeout) })
+	err = dlgB.WaitAnswer(c.ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+		if r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress {
+			if err := dlgA.Respond(r.StatusCode, sanitizeReason(r.Reason, "Ringing"), nil); err != nil {
+				log.Debug("relaying provisional failed", "error", err)
+			}
+		}
+		return nil
+	}})
+	ring.Stop()
+	if err != nil {
+		// A 200 may have crossed our CANCEL: confirm and hang it up.
+		if r := dlgB.InviteResponse; r != nil && r.IsSuccess() {
+			c.hangupTrunk(dlgB, log)
+		}
+		var dr *sipgo.ErrDialogResponse
+		switch {
+		case c.ctx.Err() != nil:
+			c.endBeforeAnswer(dlgA, context.Cause(c.ctx), log)
+		case errors.As(err, &dr):
+			c.trunkRefused(dlgA, dr.Res, log)
+		default:
+			log.Warn("trunk leg failed", "error", err)
+			_ = dlgA.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+			c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrTrunk, err))
+		}
+		return
+	}
+
+	answerAt := s.clk.Now()
+	ans, err := sdp.Parse(dlgB.InviteResponse.Body())
+	var codec *sdp.Format
+	var teAns bool
+	if err == nil {
+		for _, f := range ans.Formats {
+			if codec == nil && (f.Is("PCMU") || f.Is("PCMA")) && offered(codecs, f) {
+				codec = &f
+			}
+			if f.Is("telephone-event") {
+				teAns = true
+			}
+		}
+	}
+	if err := dlgB.Ack(context.Background()); err != nil {
+		log.Warn("ACK to trunk failed", "error", err)
+	}
+	if codec == nil {
+		log.Warn("trunk answered without a usable codec", "error", err)
+		c.hangupTrunk(dlgB, log)
+		_ = dlgA.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		c.setEnd(wire.DispFailed, "trunk answer without usable audio")
+		return
+	}
+	if err := c.startMedia(ms, offer.Addr, ans.Addr, codec.PT); err != nil {
+		log.Error("media start failed", "error", err)
+		c.hangupTrunk(dlgB, log)
+		_ = dlgA.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		c.setEnd(wire.DispFailed, err.Error())
+		return
+	}
+	c.mu.Lock()
+	c.answer = &answerAt
+	c.mu.Unlock()
+
+	answerFormats := []sdp.Format{*codec}
+	if te != nil && teAns {
+		answerFormats = append(answerFormats, *te)
+	}
+	bodyA := sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegA)), Formats: answerFormats, PTime: 20, SessionID: sessID})
+	c.mu.Lock()
+	c.bodyA = bodyA
+	c.bodyB = sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegB)), Formats: answerFormats, PTime: 20, SessionID: sessID})
+	c.mu.Unlock()
+	limit := s.clk.AfterFunc(s.cfg.MaxDuration, func() { c.stop(errMaxDuration) })
+	defer limit.Stop()
+	log.Info("call answered", "codec", codec.Name)
+	if err := dlgA.WriteResponse(sip.NewSDPResponseFromRequest(dlgA.InviteRequest, bodyA)); err != nil {
+		// The port cancelled as the answer crossed, or never ACKed.
+		log.Warn("answering the port failed", "error", err)
+		c.hangupTrunk(dlgB, log)
+		if c.ctx.Err() != nil && context.Cause(c.ctx) == errPortCancel {
+			c.setEnd(wire.DispCancelled, errPortCancel.Error())
+		} else {
+			c.hangupPort(dlgA, log)
+			c.setEnd(wire.DispFailed, "port did not confirm the answer")
+		}
+		return
+	}
+
+	<-c.ctx.Done()
+	cause := context.Cause(c.ctx)
+	var wg sync.WaitGroup
+	if cause != errPortBye {
+		wg.Go(func() { c.hangupPort(dlgA, log) })
+	}
+	if cause != errTrunkBye {
+		wg.Go(func() { c.hangupTrunk(dlgB, log) })
+	}
+	wg.Wait()
+	switch cause {
+	case errPortBye, errTrunkBye:
+		c.setEnd(wire.DispCompleted, cause.Error())
+	case errMaxDuration:
+		c.setEnd(wire.DispLimited, cause.Error())
+	default:
+		c.setEnd(wire.DispEnded, cause.Error())
+	}
+	log.Info("call ended", "cause", cause)
+}
+
+func offered(codecs []sdp.Format, f sdp.Format) bool {
+	for _, o := range codecs {
+		if o.PT == f.PT {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *call) startMedia(ms MediaSession, portAddr, trunkAddr netip.AddrPort, pt uint8) error {
+	if err := ms.SetRemote(media.LegA, portAddr, pt); err != nil {
+		return fmt.Errorf("%w: leg A: %v", ErrMediaFailed, err)
+	}
+	if err := ms.SetRemote(media.LegB, trunkAddr, pt); err != nil {
+		return fmt.Errorf("%w: leg B: %v", ErrMediaFailed, err)
+	}
+	if err := ms.Start(); err != nil {
+		return fmt.Errorf("%w: start: %v", ErrMediaFailed, err)
+	}
+	return nil
+}
+
+// endBeforeAnswer answers the port according to why the call stopped
+// before the trunk answered.
+func (c *call) endBeforeAnswer(dlgA *sipgo.DialogServerSession, cause error, log interface {
+	Info(string, ...any)
+}) {
+	switch cause {
+	case errPortCancel:
+		// The transaction layer already answered 487.
+		c.setEnd(wire.DispCancelled, cause.Error())
+	case errRingTimeout:
+		_ = dlgA.Respond(sip.StatusTemporarilyUnavailable, "No Answer", nil)
+		c.setEnd(wire.DispNoAnswer, cause.Error())
+	case errEnded:
+		_ = dlgA.Respond(sip.StatusRequestTerminated, "Request Terminated", nil)
+		c.setEnd(wire.DispEnded, cause.Error())
+	default:
+		_ = dlgA.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		c.setEnd(wire.DispFailed, fmt.Sprint(cause))
+	}
+	log.Info("call ended before answer", "cause", cause)
+}
+
+// trunkRefused relays the trunk's final error to the port.
+func (c *call) trunkRefused(dlgA *sipgo.DialogServerSession, res *sip.Response, log interface {
+	Info(string, ...any)
+}) {
+	code, reason := res.StatusCode, sanitizeReason(res.Reason, "Failed")
+	disp := wire.DispFailed
+	switch code {
+	case 486, 600:
+		disp = wire.DispBusy
+	case 408, 480:
+		disp = wire.DispNoAnswer
+	case 603:
+		disp = wire.DispRejected
+	}
+	if code < 400 || code == 401 || code == 407 {
+		// Redirects and the trunk's own challenges mean nothing to the port.
+		code, reason = sip.StatusServiceUnavailable, "Service Unavailable"
+	}
+	_ = dlgA.Respond(code, reason, nil)
+	c.setEnd(disp, fmt.Sprintf("trunk: %d %s", res.StatusCode, sanitizeReason(res.Reason, "")))
+	log.Info("trunk refused the call", "status", res.StatusCode, "disposition", disp)
+}
+
+func (c *call) hangupTrunk(d *sipgo.DialogClientSession, log interface{ Debug(string, ...any) }) {
+	if d.LoadState() == sip.DialogStateEnded {
+		return
+	}
+	if d.LoadState() < sip.DialogStateConfirmed {
+		if err := d.Ack(context.Background()); err != nil {
+			log.Debug("ACK before BYE failed", "error", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+	defer cancel()
+	if err := d.Bye(ctx); err != nil {
+		log.Debug("BYE to trunk failed", "error", err)
+	}
+}
+
+func (c *call) hangupPort(d *sipgo.DialogServerSession, log interface{ Debug(string, ...any) }) {
+	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+	defer cancel()
+	if err := d.Bye(ctx); err != nil {
+		log.Debug("BYE to port failed", "error", err)
+	}
+}
+
+// finish closes media, unregisters the call and reports its record. It runs
+// exactly once per call (deferred by onInvite).
+func (c *call) finish() {
+	s := c.s
+	c.stop(nil)
+	c.mu.Lock()
+	ms, auth, answer, disp, reason := c.media, c.auth, c.answer, c.disp, c.reason
+	c.mu.Unlock()
+	rec := wire.CallRecord{
+		CallID:       c.id,
+		PersonID:     auth.PersonID,
+		PrisonNumber: auth.PrisonNumber,
+		CardUID:      auth.CardUID,
+		Terminal:     c.terminal.ID,
+		Number:       c.number,
+		Start:        c.start,
+		Answer:       answer,
+		Disposition:  disp,
+		Reason:       reason,
+	}
+	if ms != nil {
+		res, err := ms.Close()
+		if err != nil {
+			s.log.Error("closing media failed", "call", c.id, "error", err)
+		}
+		if res.Path != "" {
+			rec.Recording = &wire.RecordingRef{ID: c.id, SHA256: res.SHA256, Bytes: res.Bytes, Format: res.Format}
+		}
+	}
+	rec.End = s.clk.Now()
+	s.mu.Lock()
+	delete(s.calls, c.id)
+	delete(s.byPortID, c.portCID)
+	delete(s.byTrunk, c.id)
+	s.mu.Unlock()
+	s.deps.OnCallEnd(rec)
+	close(c.done)
+}
+
+// trunkInvite builds the trunk leg's INVITE: sip:<number>@<domain>, sent
+// over UDP to Trunk.Address, with the call id as its Call-ID.
+func (s *Server) trunkInvite(c *call, body []byte) (*sip.Request, error) {
+	host, port := s.cfg.Trunk.Domain, 0
+	if h, p, err := net.SplitHostPort(s.cfg.Trunk.Domain); err == nil {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w: trunk domain %q", ErrConfig, s.cfg.Trunk.Domain)
+		}
+		host, port = h, n
+	}
+	uri := sip.Uri{Scheme: "sip", User: c.number, Host: host, Port: port}
+	req := sip.NewRequest(sip.INVITE, uri)
+	req.SetTransport("UDP")
+	req.SetDestination(s.cfg.Trunk.Address)
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "kinline", Host: s.cfg.PublicIP}, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: c.number, Host: host, Port: port}, Params: sip.NewParams()})
+	cid := sip.CallIDHeader(c.id)
+	req.AppendHeader(&cid)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(body)
+	return req, nil
+}
+
+// mediaAddr is the address to advertise in SDP for a media socket.
+func (s *Server) mediaAddr(local netip.AddrPort) netip.AddrPort {
+	if s.cfg.MediaIP != "" {
+		return netip.AddrPortFrom(netip.MustParseAddr(s.cfg.MediaIP), local.Port())
+	}
+	if local.Addr().IsValid() && !local.Addr().IsUnspecified() {
+		return local
+	}
+	return netip.AddrPortFrom(netip.MustParseAddr(s.cfg.PublicIP), local.Port())
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}

@@ -1,0 +1,147 @@
+// Package callctl is the appliance's SIP side: a registrar for the IAD's FXS
+// ports (digest-authenticated REGISTER, bindings with expiry) and a
+// back-to-back user agent that turns a port's authenticated INVITE into an
+// authorized call on the SIP trunk, with media anchored on the appliance.
+//
+// For each INVITE from a port the Server challenges it (407), asks the
+// injected Authorizer, refuses with "403 <reason>" or places an INVITE to
+// sip:<number>@<trunk>, relays 180/183 and the final answer, bridges the two
+// legs through an injected MediaSession, and reports every attempt exactly
+// once through OnCallEnd as a wire.CallRecord.
+//
+// Time (nonce expiry, binding expiry, ring and duration limits, call record
+// timestamps) comes from an injected shared/clock.Clock.
+package callctl
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Config configures a Server. The zero value plus at least one Terminal and
+// a Trunk.Address is usable; WithDefaults fills in the rest.
+type Config struct {
+	// Listen is the UDP address the server binds for SIP. Default
+	// "127.0.0.1:5060".
+	Listen string
+	// PublicIP is the address written in Via, Contact and (unless MediaIP is
+	// set) SDP. Default: the Listen host, or 127.0.0.1 if that is
+	// unspecified.
+	PublicIP string
+	// MediaIP is the address written in SDP c= lines for both legs.
+	// Default: the media session's own address if it is specified, else
+	// PublicIP.
+	MediaIP string
+	// Realm is the digest authentication realm. Default "kinline".
+	Realm string
+	// NonceTTL is how long a digest nonce stays valid. Default 5 minutes.
+	NonceTTL time.Duration
+	// MaxExpires caps the binding lifetime a port may ask for in REGISTER.
+	// Default 3600 s. MinExpires (default 60 s) is the shortest accepted;
+	// shorter requests are raised to it.
+	MaxExpires, MinExpires time.Duration
+	// Terminals are the IAD ports allowed to register and call.
+	Terminals []Terminal
+	// Trunk is where allowed calls go.
+	Trunk Trunk
+	// RingTimeout bounds the time from placing the trunk call to its answer;
+	// the call then ends as no_answer (408 to the port). Default 60 s.
+	RingTimeout time.Duration
+	// MaxDuration is a hard limit on an answered call; when it is reached
+	// both legs are hung up and the disposition is "limited". Default 1 h.
+	MaxDuration time.Duration
+	// UserAgent is the User-Agent / Server header value. Default
+	// "kinline-appliance".
+	UserAgent string
+}
+
+// Terminal is one IAD port: its id in Kinline (the block's terminal id) and
+// its SIP digest credentials.
+type Terminal struct {
+	ID       string
+	SIPUser  string
+	Password string
+}
+
+// Trunk is the SIP trunk allowed calls are placed on (UDP).
+type Trunk struct {
+	// Address is the trunk's "host:port" where INVITEs are sent.
+	Address string
+	// Domain is the host part of the Request-URI (sip:<number>@<Domain>).
+	// Default: Address.
+	Domain string
+}
+
+// WithDefaults returns a copy of c with defaults filled in.
+func (c Config) WithDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:5060"
+	}
+	if c.PublicIP == "" {
+		if ap, err := netip.ParseAddrPort(c.Listen); err == nil && !ap.Addr().IsUnspecified() {
+			c.PublicIP = ap.Addr().String()
+		} else {
+			c.PublicIP = "127.0.0.1"
+		}
+	}
+	if c.Realm == "" {
+		c.Realm = "kinline"
+	}
+	if c.NonceTTL <= 0 {
+		c.NonceTTL = 5 * time.Minute
+	}
+	if c.MaxExpires <= 0 {
+		c.MaxExpires = time.Hour
+	}
+	if c.MinExpires <= 0 {
+		c.MinExpires = time.Minute
+	}
+	if c.MinExpires > c.MaxExpires {
+		c.MinExpires = c.MaxExpires
+	}
+	if c.Trunk.Domain == "" {
+		c.Trunk.Domain = c.Trunk.Address
+	}
+	if c.RingTimeout <= 0 {
+		c.RingTimeout = time.Minute
+	}
+	if c.MaxDuration <= 0 {
+		c.MaxDuration = time.Hour
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = "kinline-appliance"
+	}
+	return c
+}
+
+// Validate reports configuration errors (wrapping ErrConfig).
+func (c Config) Validate() error {
+	if _, err := netip.ParseAddrPort(c.Listen); err != nil {
+		return fmt.Errorf("%w: listen %q: %v", ErrConfig, c.Listen, err)
+	}
+	if _, err := netip.ParseAddr(c.PublicIP); err != nil {
+		return fmt.Errorf("%w: public IP %q: %v", ErrConfig, c.PublicIP, err)
+	}
+	if c.MediaIP != "" {
+		if _, err := netip.ParseAddr(c.MediaIP); err != nil {
+			return fmt.Errorf("%w: media IP %q: %v", ErrConfig, c.MediaIP, err)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Trunk.Address); err != nil {
+		return fmt.Errorf("%w: trunk address %q: %v", ErrConfig, c.Trunk.Address, err)
+	}
+	ids := map[string]bool{}
+	users := map[string]bool{}
+	for _, t := range c.Terminals {
+		if t.ID == "" || t.SIPUser == "" || t.Password == "" {
+			return fmt.Errorf("%w: terminal %q needs an id, a SIP user and a password", ErrConfig, t.ID)
+		}
+		if ids[t.ID] || users[t.SIPUser] {
+			return fmt.Errorf("%w: duplicate terminal %q / user %q", ErrConfig, t.ID, t.SIPUser)
+		}
+		ids[t.ID], users[t.SIPUser] = true, true
+	}
+	return nil
+}

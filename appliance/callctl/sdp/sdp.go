@@ -1,0 +1,282 @@
+// Package sdp is the small subset of SDP (RFC 4566, offer/answer RFC 3264)
+// the appliance needs to anchor a G.711 call: parse the first audio media
+// description of an untrusted offer or answer (connection address, RTP port,
+// payload formats with their rtpmap/fmtp, ptime) and build offers and answers
+// naming the appliance's own RTP address.
+//
+// Parse never panics and bounds its input; it has a fuzz target.
+package sdp
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// MaxSize is the largest SDP body Parse accepts.
+const MaxSize = 16 << 10
+
+// Errors returned by Parse.
+var (
+	ErrMalformed = errors.New("sdp: malformed")
+	ErrNoAudio   = errors.New("sdp: no usable audio stream")
+	ErrTooLarge  = errors.New("sdp: body too large")
+)
+
+// Format is one RTP payload format of a media description.
+type Format struct {
+	PT   uint8
+	Name string // encoding name as written, e.g. "PCMU", "telephone-event"
+	Rate int    // clock rate, e.g. 8000
+	Fmtp string // format parameters ("0-16"), "" when none
+}
+
+// Is reports whether the format's encoding name is name (case-insensitive).
+func (f Format) Is(name string) bool { return strings.EqualFold(f.Name, name) }
+
+// Session is the audio part of an SDP body.
+type Session struct {
+	// Addr is the connection address for the audio stream (the media-level
+	// c= line if any, else the session-level one) and the RTP port.
+	Addr netip.AddrPort
+	// Formats in the order of the m= line.
+	Formats []Format
+	// PTime in milliseconds, 0 when absent.
+	PTime int
+	// Direction is "sendrecv", "sendonly", "recvonly" or "inactive".
+	Direction string
+}
+
+// Find returns the first format whose encoding name is name.
+func (s *Session) Find(name string) (Format, bool) {
+	for _, f := range s.Formats {
+		if f.Is(name) {
+			return f, true
+		}
+	}
+	return Format{}, false
+}
+
+// staticFormats are the RFC 3551 static payload types Kinline knows.
+var staticFormats = map[uint8]Format{
+	0: {PT: 0, Name: "PCMU", Rate: 8000},
+	8: {PT: 8, Name: "PCMA", Rate: 8000},
+}
+
+// Parse reads the first audio m= section of an SDP body. Port 0 (a
+// rejected stream) and an unspecified address are reported as ErrNoAudio.
+func Parse(b []byte) (*Session, error) {
+	if len(b) > MaxSize {
+		return nil, ErrTooLarge
+	}
+	var (
+		sessAddr, mediaAddr netip.Addr
+		port                = -1
+		pts                 []uint8
+		inAudio, seenAudio  bool
+		rtpmap              = map[uint8]Format{}
+		fmtp                = map[uint8]string{}
+		s                   = &Session{Direction: "sendrecv"}
+		sawVersion          bool
+	)
+	for _, raw := range bytes.Split(b, []byte{'\n'}) {
+		line := strings.TrimRight(string(raw), "\r")
+		if line == "" {
+			continue
+		}
+		if len(line) < 2 || line[1] != '=' {
+			return nil, fmt.Errorf("%w: line %q", ErrMalformed, truncate(line))
+		}
+		typ, val := line[0], line[2:]
+		switch typ {
+		case 'v':
+			sawVersion = true
+		case 'm':
+			if seenAudio {
+				inAudio = false
+				continue
+			}
+			fields := strings.Fields(val)
+			if len(fields) < 3 || fields[0] != "audio" {
+				inAudio = false
+				continue
+			}
+			p, err := strconv.ParseUint(strings.SplitN(fields[1], "/", 2)[0], 10, 16)
+			if err != nil {
+				return nil, fmt.Errorf("%w: media port %q", ErrMalformed, truncate(fields[1]))
+			}
+			if !strings.HasPrefix(fields[2], "RTP/") {
+				inAudio = false
+				continue
+			}
+			port = int(p)
+			for _, f := range fields[3:] {
+				pt, err := strconv.ParseUint(f, 10, 7)
+				if err != nil {
+					return nil, fmt.Errorf("%w: payload type %q", ErrMalformed, truncate(f))
+				}
+				pts = append(pts, uint8(pt))
+			}
+			inAudio, seenAudio = true, true
+		case 'c':
+			addr, err := parseConn(val)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case inAudio:
+				mediaAddr = addr
+			case !seenAudio:
+				sessAddr = addr
+			}
+		case 'a':
+			if seenAudio && !inAudio {
+				continue
+			}
+			name, arg, _ := strings.Cut(val, ":")
+			switch name {
+			case "rtpmap":
+				if !inAudio {
+					continue
+				}
+				ptStr, enc, ok := strings.Cut(arg, " ")
+				pt, err := strconv.ParseUint(ptStr, 10, 7)
+				if !ok || err != nil {
+					return nil, fmt.Errorf("%w: rtpmap %q", ErrMalformed, truncate(arg))
+				}
+				parts := strings.Split(strings.TrimSpace(enc), "/")
+				rate := 0
+				if len(parts) > 1 {
+					r, err := strconv.ParseUint(parts[1], 10, 31)
+					if err != nil {
+						return nil, fmt.Errorf("%w: rtpmap rate %q", ErrMalformed, truncate(arg))
+					}
+					rate = int(r)
+				}
+				rtpmap[uint8(pt)] = Format{PT: uint8(pt), Name: parts[0], Rate: rate}
+			case "fmtp":
+				if !inAudio {
+					continue
+				}
+				ptStr, params, ok := strings.Cut(arg, " ")
+				pt, err := strconv.ParseUint(ptStr, 10, 7)
+				if !ok || err != nil {
+					return nil, fmt.Errorf("%w: fmtp %q", ErrMalformed, truncate(arg))
+				}
+				fmtp[uint8(pt)] = strings.TrimSpace(params)
+			case "ptime":
+				p, err := strconv.ParseUint(strings.TrimSpace(arg), 10, 16)
+				if err != nil {
+					return nil, fmt.Errorf("%w: ptime %q", ErrMalformed, truncate(arg))
+				}
+				s.PTime = int(p)
+			case "sendrecv", "sendonly", "recvonly", "inactive":
+				s.Direction = name
+			}
+		}
+	}
+	if !sawVersion {
+		return nil, fmt.Errorf("%w: no v= line", ErrMalformed)
+	}
+	if !seenAudio || port <= 0 {
+		return nil, ErrNoAudio
+	}
+	addr := mediaAddr
+	if !addr.IsValid() {
+		addr = sessAddr
+	}
+	if !addr.IsValid() || addr.IsUnspecified() {
+		return nil, fmt.Errorf("%w: no connection address", ErrNoAudio)
+	}
+	s.Addr = netip.AddrPortFrom(addr, uint16(port))
+	for _, pt := range pts {
+		f, ok := rtpmap[pt]
+		if !ok {
+			f, ok = staticFormats[pt]
+		}
+		if !ok {
+			f = Format{PT: pt}
+		}
+		f.Fmtp = fmtp[pt]
+		s.Formats = append(s.Formats, f)
+	}
+	return s, nil
+}
+
+func parseConn(val string) (netip.Addr, error) {
+	fields := strings.Fields(val)
+	if len(fields) < 3 || fields[0] != "IN" || (fields[1] != "IP4" && fields[1] != "IP6") {
+		return netip.Addr{}, fmt.Errorf("%w: connection %q", ErrMalformed, truncate(val))
+	}
+	host, _, _ := strings.Cut(fields[2], "/") // drop multicast TTL
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("%w: connection address %q", ErrMalformed, truncate(host))
+	}
+	return addr.Unmap(), nil
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
+
+// Description is what Build writes: one audio stream at Addr.
+type Description struct {
+	Addr      netip.AddrPort
+	Formats   []Format
+	PTime     int    // 0: omitted
+	SessionID uint64 // o= session id and version
+	Username  string // o= username, "kinline" when empty
+}
+
+// Build returns an SDP body for d, with CRLF line ends.
+func Build(d Description) []byte {
+	var b strings.Builder
+	ipver := "IP4"
+	if d.Addr.Addr().Is6() {
+		ipver = "IP6"
+	}
+	user := d.Username
+	if user == "" {
+		user = "kinline"
+	}
+	host := d.Addr.Addr().String()
+	fmt.Fprintf(&b, "v=0\r\no=%s %d %d IN %s %s\r\ns=kinline\r\nc=IN %s %s\r\nt=0 0\r\n",
+		user, d.SessionID, d.SessionID, ipver, host, ipver, host)
+	b.WriteString("m=audio ")
+	b.WriteString(strconv.Itoa(int(d.Addr.Port())))
+	b.WriteString(" RTP/AVP")
+	for _, f := range d.Formats {
+		b.WriteString(" ")
+		b.WriteString(strconv.Itoa(int(f.PT)))
+	}
+	b.WriteString("\r\n")
+	for _, f := range d.Formats {
+		rate := f.Rate
+		if rate == 0 {
+			rate = 8000
+		}
+		fmt.Fprintf(&b, "a=rtpmap:%d %s/%d\r\n", f.PT, f.Name, rate)
+		if f.Fmtp != "" {
+			fmt.Fprintf(&b, "a=fmtp:%d %s\r\n", f.PT, f.Fmtp)
+		}
+	}
+	if d.PTime > 0 {
+		fmt.Fprintf(&b, "a=ptime:%d\r\n", d.PTime)
+	}
+	b.WriteString("a=sendrecv\r\n")
+	return []byte(b.String())
+}
+
+// Standard formats Kinline offers.
+var (
+	PCMU           = Format{PT: 0, Name: "PCMU", Rate: 8000}
+	PCMA           = Format{PT: 8, Name: "PCMA", Rate: 8000}
+	TelephoneEvent = Format{PT: 101, Name: "telephone-event", Rate: 8000, Fmtp: "0-16"}
+)

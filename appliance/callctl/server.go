@@ -1,0 +1,482 @@
+package callctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+// Server is the appliance's registrar and B2BUA. Create it with New, then
+// Run it.
+type Server struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	clk  clock.Clock
+	auth *digestAuth
+
+	mu       sync.Mutex
+	conn     net.PacketConn
+	addr     netip.AddrPort
+	ua       *sipgo.UserAgent
+	srv      *sipgo.Server
+	cli      *sipgo.Client
+	dua      *sipgo.DialogUA
+	runCtx   context.Context
+	bindings map[string]Binding // by terminal id
+	calls    map[string]*call   // by Kinline call id
+	byPortID map[string]*call   // by the port leg's SIP Call-ID
+	byTrunk  map[string]*call   // by the trunk leg's SIP Call-ID
+	wg       sync.WaitGroup
+}
+
+// New checks cfg (after WithDefaults) and returns a Server. Nothing is bound
+// until Listen or Run.
+func New(cfg Config, deps Deps) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Authorizer == nil || deps.Media == nil {
+		return nil, fmt.Errorf("%w: Authorizer and Media are required", ErrConfig)
+	}
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if deps.Clock == nil {
+		deps.Clock = clock.Real{}
+	}
+	if deps.OnCallEnd == nil {
+		deps.OnCallEnd = func(wire.CallRecord) {}
+	}
+	auth, err := newDigestAuth(cfg.Realm, cfg.NonceTTL, deps.Clock, cfg.Terminals)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		cfg:      cfg,
+		deps:     deps,
+		log:      deps.Logger.With("component", "callctl"),
+		clk:      deps.Clock,
+		auth:     auth,
+		bindings: map[string]Binding{},
+		calls:    map[string]*call{},
+		byPortID: map[string]*call{},
+		byTrunk:  map[string]*call{},
+	}, nil
+}
+
+// Listen binds the UDP socket (if not yet bound). Addr is valid afterwards.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn != nil {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("%w: listen %q: %v", ErrConfig, s.cfg.Listen, err)
+	}
+	network := "udp4"
+	if ap.Addr().Is6() && !ap.Addr().Is4In6() {
+		network = "udp6"
+	}
+	conn, err := net.ListenPacket(network, s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("callctl: listen %s: %w", s.cfg.Listen, err)
+	}
+	bound, err := netip.ParseAddrPort(conn.LocalAddr().String())
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("callctl: local address: %w", err)
+	}
+	sipLog := s.deps.Logger.With("component", "sipgo")
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent(s.cfg.UserAgent),
+		sipgo.WithUserAgentHostname(s.cfg.PublicIP),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(sipLog),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				sipLog.Debug("unmatched SIP response (retransmission)", "status", r.StatusCode, "source", r.Source())
+			}),
+		),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
+	)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("callctl: user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(sipLog))
+	if err != nil {
+		ua.Close()
+		conn.Close()
+		return fmt.Errorf("callctl: sip server: %w", err)
+	}
+	cli, err := sipgo.NewClient(ua,
+		sipgo.WithClientLogger(sipLog),
+		sipgo.WithClientHostname(s.cfg.PublicIP),
+		sipgo.WithClientPort(int(bound.Port())),
+		sipgo.WithClientConnectionAddr(conn.LocalAddr().String()),
+	)
+	if err != nil {
+		ua.Close()
+		conn.Close()
+		return fmt.Errorf("callctl: sip client: %w", err)
+	}
+	s.conn, s.addr, s.ua, s.srv, s.cli = conn, bound, ua, srv, cli
+	s.dua = &sipgo.DialogUA{
+		Client: cli,
+		ContactHDR: sip.ContactHeader{
+			Address: sip.Uri{Scheme: "sip", User: "kinline", Host: s.cfg.PublicIP, Port: int(bound.Port())},
+		},
+	}
+	srv.OnRegister(s.safe(s.onRegister))
+	srv.OnInvite(s.safe(s.onInvite))
+	srv.OnAck(s.safe(s.onAck))
+	srv.OnBye(s.safe(s.onBye))
+	srv.OnCancel(s.safe(s.onCancel))
+	srv.OnOptions(s.safe(s.onOptions))
+	return nil
+}
+
+// Addr is the bound SIP address (valid after Listen).
+func (s *Server) Addr() netip.AddrPort {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.addr
+}
+
+// Run listens (if needed) and serves SIP until ctx is done. It then ends
+// every call (disposition "ended", or "failed" before answer), waits for
+// their records and releases the socket. It returns nil after a clean stop.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if s.runCtx != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("callctl: Run called twice")
+	}
+	s.runCtx = ctx
+	conn, srv, ua := s.conn, s.srv, s.ua
+	s.mu.Unlock()
+	s.log.Info("SIP server listening", "addr", conn.LocalAddr().String(), "terminals", len(s.cfg.Terminals), "trunk", s.cfg.Trunk.Address)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.ServeUDP(conn) }()
+	waitServing(ua, conn.LocalAddr().String())
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		if err != nil {
+			err = fmt.Errorf("callctl: serve: %w", err)
+		}
+	}
+	s.mu.Lock()
+	active := make([]*call, 0, len(s.calls))
+	for _, c := range s.calls {
+		active = append(active, c)
+	}
+	s.mu.Unlock()
+	for _, c := range active {
+		c.stop(errShutdown)
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		s.log.Error("calls did not finish at shutdown")
+	}
+	conn.Close()
+	ua.Close()
+	return err
+}
+
+// waitServing waits (up to 5 s) until sipgo's transport layer holds the
+// listening socket, so that requests we originate are sent from it.
+func waitServing(ua *sipgo.UserAgent, addr string) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := ua.TransportLayer().GetConnection("udp", addr); err == nil && c != nil {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// ActiveCalls lists the calls in progress.
+func (s *Server) ActiveCalls() []ActiveCall {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ActiveCall, 0, len(s.calls))
+	for _, c := range s.calls {
+		out = append(out, c.snapshot())
+	}
+	return out
+}
+
+// EndCall ends a call at once (BYE to both legs, or CANCEL before answer);
+// its record has disposition "ended". It waits until the call is torn down
+// or ctx is done.
+func (s *Server) EndCall(ctx context.Context, callID string) error {
+	s.mu.Lock()
+	c := s.calls[callID]
+	s.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("%w: %q", ErrNoSuchCall, callID)
+	}
+	c.stop(errEnded)
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("callctl: end call %q: %w", callID, ctx.Err())
+	}
+}
+
+// Bindings lists the unexpired registrations.
+func (s *Server) Bindings() []Binding {
+	now := s.clk.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Binding, 0, len(s.bindings))
+	for _, b := range s.bindings {
+		if b.Expires.After(now) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// safe turns a panic in a handler into a logged 500, so hostile input can
+// never take the server down.
+func (s *Server) safe(h sipgo.RequestHandler) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("panic in SIP handler", "method", string(req.Method), "source", req.Source(), "panic", r, "stack", string(debug.Stack()))
+				func() {
+					defer func() { _ = recover() }()
+					if !req.IsAck() {
+						_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusInternalServerError, "Server Internal Error", nil))
+					}
+				}()
+			}
+		}()
+		h(req, tx)
+	}
+}
+
+func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("respond failed", "code", code, "error", err)
+	}
+}
+
+// wellFormed checks the headers every request must carry (RFC 3261 8.1.1).
+func wellFormed(req *sip.Request) bool {
+	return req.From() != nil && req.To() != nil && req.CallID() != nil && req.CSeq() != nil &&
+		req.Via() != nil && req.CallID().Value() != ""
+}
+
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if !wellFormed(req) {
+		s.respond(req, tx, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	s.respond(req, tx, sip.StatusOK, "OK", sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER"))
+}
+
+func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
+	if !wellFormed(req) {
+		s.respond(req, tx, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	term, ok := s.authenticate(req, tx, "Authorization", "WWW-Authenticate", sip.StatusUnauthorized, "Unauthorized")
+	if !ok {
+		return
+	}
+	if to := req.To(); to.Address.User != "" && to.Address.User != term.SIPUser {
+		s.log.Warn("REGISTER for another user refused", "user", term.SIPUser, "to", to.Address.User, "source", req.Source())
+		s.respond(req, tx, sip.StatusForbidden, "Forbidden")
+		return
+	}
+
+	now := s.clk.Now()
+	expires := s.cfg.MaxExpires
+	if h := req.GetHeader("Expires"); h != nil {
+		if n, err := strconv.ParseUint(strings.TrimSpace(h.Value()), 10, 32); err == nil {
+			expires = time.Duration(n) * time.Second
+		}
+	}
+	contact := req.Contact()
+	if contact != nil {
+		if v, ok := contact.Params.Get("expires"); ok {
+			if n, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32); err == nil {
+				expires = time.Duration(n) * time.Second
+			}
+		}
+	}
+
+	s.mu.Lock()
+	for id, b := range s.bindings {
+		if !b.Expires.After(now) {
+			delete(s.bindings, id)
+		}
+	}
+	switch {
+	case contact == nil:
+		// A query: answer with the current binding.
+	case contact.Address.Wildcard || expires == 0:
+		delete(s.bindings, term.ID)
+		s.mu.Unlock()
+		s.log.Info("port unregistered", "terminal", term.ID, "source", req.Source())
+		s.respond(req, tx, sip.StatusOK, "OK")
+		return
+	default:
+		expires = min(max(expires, s.cfg.MinExpires), s.cfg.MaxExpires)
+		s.bindings[term.ID] = Binding{
+			Terminal: term.ID,
+			User:     term.SIPUser,
+			Contact:  contact.Address.String(),
+			Source:   req.Source(),
+			Expires:  now.Add(expires),
+		}
+	}
+	b, bound := s.bindings[term.ID]
+	s.mu.Unlock()
+
+	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
+	if bound {
+		c := contact
+		if c == nil {
+			c = &sip.ContactHeader{}
+			if err := sip.ParseUri(b.Contact, &c.Address); err != nil {
+				c = nil
+			}
+		}
+		if c != nil {
+			rc := sip.ContactHeader{Address: c.Address, Params: sip.NewParams()}
+			rc.Params.Add("expires", strconv.Itoa(int(b.Expires.Sub(now)/time.Second)))
+			res.AppendHeader(&rc)
+		}
+		if contact != nil {
+			s.log.Info("port registered", "terminal", term.ID, "contact", b.Contact, "source", b.Source, "expires", b.Expires.Sub(now))
+		}
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("respond failed", "error", err)
+	}
+}
+
+// authenticate checks the request's digest credentials. On failure it has
+// already answered: a challenge (code) when credentials are missing or
+// stale, 403 when they are wrong.
+func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, authHdr, chalHdr string, code int, reason string) (Terminal, bool) {
+	val := ""
+	if h := req.GetHeader(authHdr); h != nil {
+		val = h.Value()
+	}
+	term, err := s.auth.check(val, string(req.Method))
+	switch {
+	case err == nil:
+		return term, true
+	case errors.Is(err, ErrStaleNonce):
+		s.respond(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(true)))
+	case errors.Is(err, ErrAuth):
+		s.log.Warn("SIP authentication failed", "method", string(req.Method), "source", req.Source(), "error", err)
+		s.respond(req, tx, sip.StatusForbidden, "Forbidden")
+	default:
+		if val != "" {
+			s.log.Debug("unusable credentials, challenging", "error", err)
+		}
+		s.respond(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(false)))
+	}
+	return Terminal{}, false
+}
+
+// lookup finds a call by a request's SIP Call-ID and tells which leg it is on.
+func (s *Server) lookup(req *sip.Request) (*call, bool) {
+	id := req.CallID()
+	if id == nil {
+		return nil, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.byPortID[id.Value()]; c != nil {
+		return c, true
+	}
+	if c := s.byTrunk[id.Value()]; c != nil {
+		return c, false
+	}
+	return nil, false
+}
+
+func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	c, port := s.lookup(req)
+	if c == nil || !port || req.CSeq() == nil {
+		return
+	}
+	if d := c.portDialog(); d != nil {
+		if err := d.ReadAck(req, tx); err != nil {
+			s.log.Debug("ACK not matched", "call", c.id, "error", err)
+		}
+	}
+}
+
+func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	if !wellFormed(req) {
+		s.respond(req, tx, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	c, port := s.lookup(req)
+	if c == nil {
+		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	if port {
+		d := c.portDialog()
+		if d == nil || d.ReadBye(req, tx) != nil {
+			s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+			return
+		}
+		c.stop(errPortBye)
+		return
+	}
+	d := c.trunkDialog()
+	if d == nil || d.ReadBye(req, tx) != nil {
+		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	c.stop(errTrunkBye)
+}
+
+// onCancel sees only CANCELs that matched no INVITE transaction (matched
+// ones are answered by the transaction layer, which fires the INVITE's
+// OnCancel).
+func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+}

@@ -1,0 +1,193 @@
+package prompts
+
+// ID names one spoken prompt. Its value is the asset's file name without
+// the ".wav" extension.
+type ID string
+
+// Instructions of the calling flow.
+const (
+	TapCard     ID = "tap_card"
+	EnterPIN    ID = "enter_pin"
+	WrongPIN    ID = "wrong_pin"
+	EnterNumber ID = "enter_number"
+	TryAgain    ID = "try_again"
+	WaitOfficer ID = "wait_officer"
+	Calling     ID = "calling"
+)
+
+// Refusal reasons, one per reason the authorizer, the rules and the
+// officer panel can give (see ForReason).
+const (
+	RefusedUnknownCard     ID = "refused_unknown_card"
+	RefusedNoCard          ID = "refused_no_card"
+	RefusedNotApproved     ID = "refused_not_approved"
+	RefusedInactive        ID = "refused_inactive"
+	RefusedNoPolicy        ID = "refused_no_policy"
+	RefusedInvalidNumber   ID = "refused_invalid_number"
+	RefusedUnknownTerminal ID = "refused_unknown_terminal"
+	RefusedOutsideHours    ID = "refused_outside_hours"
+	RefusedDailyLimit      ID = "refused_daily_limit"
+	RefusedCallLimit       ID = "refused_call_limit"
+	RefusedBalance         ID = "refused_balance"
+	RefusedLockdown        ID = "refused_lockdown"
+	RefusedOfficer         ID = "refused_officer"
+	RefusedNotConfirmed    ID = "refused_not_confirmed"
+)
+
+// Information, warnings and the end of a call. Pieces meant to be
+// followed by a number (BalanceIs, CallsLeft, YouHave) end without a full
+// stop; Minutes follows one.
+const (
+	BalanceIs      ID = "balance_is"
+	Point          ID = "point"
+	CallsLeft      ID = "calls_left"
+	YouHave        ID = "you_have"
+	Minutes        ID = "minutes"
+	TwoMinutesLeft ID = "minutes_left_2"
+	OneMinuteLeft  ID = "minute_left_1"
+	CallRecorded   ID = "call_recorded"
+	Goodbye        ID = "goodbye"
+)
+
+// Prompts for the called party (leg B).
+const (
+	FamilyAnnounce ID = "family_announce"
+	FamilyOptions  ID = "family_options"
+)
+
+// Digits, for reading numbers and balances back.
+const (
+	Digit0 ID = "digit_0"
+	Digit1 ID = "digit_1"
+	Digit2 ID = "digit_2"
+	Digit3 ID = "digit_3"
+	Digit4 ID = "digit_4"
+	Digit5 ID = "digit_5"
+	Digit6 ID = "digit_6"
+	Digit7 ID = "digit_7"
+	Digit8 ID = "digit_8"
+	Digit9 ID = "digit_9"
+)
+
+// Voice is how the generator speaks one language: an espeak-ng voice name
+// and its speed in words per minute.
+type Voice struct {
+	Lang  string // the catalogue's language code, e.g. "es"
+	Name  string // espeak-ng -v
+	Speed int    // espeak-ng -s
+}
+
+// DefaultLang is the language every prompt exists in and the fallback
+// for languages (or prompts) that are missing.
+const DefaultLang = "en"
+
+// voices lists the languages in the catalogue, DefaultLang first.
+var voices = []Voice{
+	{Lang: "en", Name: "en-us", Speed: 150},
+	{Lang: "es", Name: "es-419", Speed: 145},
+}
+
+// Entry is one prompt's text per language.
+type Entry struct {
+	ID   ID
+	Text map[string]string // language -> text to speak
+}
+
+// catalogue is the source of truth for what the prompts say. Changing a
+// text requires running the generator (go run ./appliance/prompts/gen);
+// a test fails while the committed audio does not match it.
+var catalogue = []Entry{
+	{TapCard, map[string]string{"en": "Please tap your card on the reader.", "es": "Por favor, acerque su tarjeta al lector."}},
+	{EnterPIN, map[string]string{"en": "Please enter your PIN.", "es": "Por favor, marque su clave personal."}},
+	{WrongPIN, map[string]string{"en": "The PIN is not correct.", "es": "La clave no es correcta."}},
+	{EnterNumber, map[string]string{"en": "Please enter the number you want to call.", "es": "Marque el número al que desea llamar."}},
+	{TryAgain, map[string]string{"en": "Please try again.", "es": "Por favor, intente de nuevo."}},
+	{WaitOfficer, map[string]string{"en": "Please wait for the officer to confirm your call.", "es": "Por favor, espere a que el oficial confirme su llamada."}},
+	{Calling, map[string]string{"en": "Calling", "es": "Llamando al"}},
+
+	{RefusedUnknownCard, map[string]string{"en": "This card is not recognized.", "es": "Esta tarjeta no es reconocida."}},
+	{RefusedNoCard, map[string]string{"en": "No card was tapped.", "es": "No se acercó ninguna tarjeta."}},
+	{RefusedNotApproved, map[string]string{"en": "This number is not on your approved list.", "es": "Este número no está en su lista aprobada."}},
+	{RefusedInactive, map[string]string{"en": "Your account is not active.", "es": "Su cuenta no está activa."}},
+	{RefusedNoPolicy, map[string]string{"en": "Calls are not available yet. The system has no rules loaded.", "es": "Las llamadas todavía no están disponibles. El sistema no tiene reglas cargadas."}},
+	{RefusedInvalidNumber, map[string]string{"en": "The number you entered is not valid.", "es": "El número marcado no es válido."}},
+	{RefusedUnknownTerminal, map[string]string{"en": "This telephone is not set up for calls.", "es": "Este teléfono no está configurado para llamadas."}},
+	{RefusedOutsideHours, map[string]string{"en": "Calls are not allowed at this time.", "es": "No se permiten llamadas a esta hora."}},
+	{RefusedDailyLimit, map[string]string{"en": "You have reached your limit of calls for today.", "es": "Ha alcanzado su límite de llamadas de hoy."}},
+	{RefusedCallLimit, map[string]string{"en": "You have reached your limit of calls for this period.", "es": "Ha alcanzado su límite de llamadas para este período."}},
+	{RefusedBalance, map[string]string{"en": "Your balance is too low for this call.", "es": "Su saldo no alcanza para esta llamada."}},
+	{RefusedLockdown, map[string]string{"en": "Calls from this block are suspended.", "es": "Las llamadas de este módulo están suspendidas."}},
+	{RefusedOfficer, map[string]string{"en": "The officer did not allow this call.", "es": "El oficial no autorizó esta llamada."}},
+	{RefusedNotConfirmed, map[string]string{"en": "The officer did not confirm this call in time.", "es": "El oficial no confirmó esta llamada a tiempo."}},
+
+	{BalanceIs, map[string]string{"en": "Your balance is", "es": "Su saldo es"}},
+	{Point, map[string]string{"en": "point", "es": "punto"}},
+	{CallsLeft, map[string]string{"en": "Calls left today", "es": "Llamadas restantes hoy"}},
+	{YouHave, map[string]string{"en": "You have", "es": "Le quedan"}},
+	{Minutes, map[string]string{"en": "minutes.", "es": "minutos."}},
+	{TwoMinutesLeft, map[string]string{"en": "Two minutes remaining.", "es": "Quedan dos minutos."}},
+	{OneMinuteLeft, map[string]string{"en": "One minute remaining.", "es": "Queda un minuto."}},
+	{CallRecorded, map[string]string{"en": "This call is recorded and may be monitored.", "es": "Esta llamada es grabada y puede ser monitoreada."}},
+	{Goodbye, map[string]string{"en": "Goodbye.", "es": "Adiós."}},
+
+	{FamilyAnnounce, map[string]string{"en": "You have a call from a person in prison.", "es": "Tiene una llamada de una persona en prisión."}},
+	{FamilyOptions, map[string]string{"en": "To accept the call, press 1. To refuse it, hang up. To block calls from this person, press 9.", "es": "Para aceptar la llamada, marque 1. Para rechazarla, cuelgue. Para bloquear las llamadas de esta persona, marque 9."}},
+
+	{Digit0, map[string]string{"en": "zero", "es": "cero"}},
+	{Digit1, map[string]string{"en": "one", "es": "uno"}},
+	{Digit2, map[string]string{"en": "two", "es": "dos"}},
+	{Digit3, map[string]string{"en": "three", "es": "tres"}},
+	{Digit4, map[string]string{"en": "four", "es": "cuatro"}},
+	{Digit5, map[string]string{"en": "five", "es": "cinco"}},
+	{Digit6, map[string]string{"en": "six", "es": "seis"}},
+	{Digit7, map[string]string{"en": "seven", "es": "siete"}},
+	{Digit8, map[string]string{"en": "eight", "es": "ocho"}},
+	{Digit9, map[string]string{"en": "nine", "es": "nueve"}},
+}
+
+// Catalogue returns every prompt with its text per language, in a fixed
+// order. The result is a copy.
+func Catalogue() []Entry {
+	out := make([]Entry, len(catalogue))
+	for i, e := range catalogue {
+		t := make(map[string]string, len(e.Text))
+		for k, v := range e.Text {
+			t[k] = v
+		}
+		out[i] = Entry{ID: e.ID, Text: t}
+	}
+	return out
+}
+
+// IDs returns every prompt id, in catalogue order.
+func IDs() []ID {
+	out := make([]ID, len(catalogue))
+	for i, e := range catalogue {
+		out[i] = e.ID
+	}
+	return out
+}
+
+// Voices returns the languages of the catalogue and how each is spoken,
+// DefaultLang first.
+func Voices() []Voice { return append([]Voice(nil), voices...) }
+
+// Languages returns the catalogue's language codes, DefaultLang first.
+func Languages() []string {
+	out := make([]string, len(voices))
+	for i, v := range voices {
+		out[i] = v.Lang
+	}
+	return out
+}
+
+// Text returns what prompt id says in lang, if the catalogue has it.
+func Text(lang string, id ID) (string, bool) {
+	for _, e := range catalogue {
+		if e.ID == id {
+			s, ok := e.Text[lang]
+			return s, ok
+		}
+	}
+	return "", false
+}

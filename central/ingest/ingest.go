@@ -1,0 +1,452 @@
+// Package ingest is central's side of the MQTT sync: it receives the
+// appliances' event batches and recording uploads, hands them to the central
+// store, and answers with application-level acknowledgements; and it
+// publishes each appliance's policy (retained) on its down topic.
+//
+// It is a paho client of the broker, embedded or external (Mosquitto,
+// EMQX): the same code either way. It subscribes with shared subscriptions
+// (group "kinline-central") so that several central replicas can share the
+// load. Received messages are handed to a queue per appliance, drained by one
+// goroutine per appliance, so paho's router never waits on the store and each
+// appliance's messages are handled in order.
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/kinline/kinline/shared/wire"
+)
+
+// Errors of the ingest layer.
+var (
+	ErrConfig         = errors.New("ingest: bad config")
+	ErrRefused        = errors.New("ingest: message refused")
+	ErrHashMismatch   = errors.New("ingest: recording SHA-256 mismatch")
+	ErrNotConnected   = errors.New("ingest: not connected")
+	ErrAlreadyRunning = errors.New("ingest: already running")
+)
+
+// SharedGroup is the shared-subscription group of central replicas.
+const SharedGroup = "kinline-central"
+
+// Store is what ingest needs from central's store.
+type Store interface {
+	// StoreEvents upserts events on (appliance, seq) and returns the
+	// highest seq up to which the appliance's stream is stored without gaps.
+	StoreEvents(ctx context.Context, applianceID string, evs []wire.Event) (ackUpTo uint64, err error)
+	// StoreRecording stores a recording whose SHA-256 ingest has verified.
+	StoreRecording(ctx context.Context, applianceID string, up *wire.RecordingUpload) error
+	// PolicyFor returns the appliance's current policy, nil if none.
+	PolicyFor(ctx context.Context, applianceID string) (*wire.Policy, error)
+	// AppliancesInBlock lists a block's appliances; block "" means every
+	// appliance.
+	AppliancesInBlock(ctx context.Context, block string) ([]string, error)
+}
+
+// Config configures the MQTT client.
+type Config struct {
+	// Broker is the broker URL, e.g. tcp://127.0.0.1:1883 or ssl://host:8883.
+	Broker string
+	// Username and Password authenticate central (for the embedded broker:
+	// broker.InternalCredentials).
+	Username, Password string
+	// ClientID must be stable per replica and unique among replicas, so
+	// that the broker keeps its session across restarts. Default
+	// "kinline-central".
+	ClientID string
+	// TLS, when set, is used for ssl:// and tls:// brokers.
+	TLS *tls.Config
+}
+
+// Service is central's ingest. Create it with New and run it with Run.
+type Service struct {
+	cfg Config
+	st  Store
+	log *slog.Logger
+
+	mu      sync.Mutex
+	client  mqtt.Client
+	ctx     context.Context
+	queues  map[string]*queue
+	running bool
+	wg      sync.WaitGroup
+
+	ready     chan struct{}
+	readyOnce sync.Once
+}
+
+// New validates cfg and returns a Service.
+func New(cfg Config, st Store, log *slog.Logger) (*Service, error) {
+	if cfg.Broker == "" {
+		return nil, fmt.Errorf("%w: no broker URL", ErrConfig)
+	}
+	if st == nil {
+		return nil, fmt.Errorf("%w: no store", ErrConfig)
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "kinline-central"
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg, st: st, log: log, queues: map[string]*queue{}, ready: make(chan struct{})}, nil
+}
+
+// Run connects (retrying until the broker answers), subscribes, publishes
+// every appliance's policy once connected (and again after each reconnect),
+// and handles messages until ctx is done. It returns nil when ctx ends.
+func (s *Service) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return ErrAlreadyRunning
+	}
+	s.running = true
+	s.ctx = ctx
+	opts := mqtt.NewClientOptions().
+		AddBroker(s.cfg.Broker).
+		SetClientID(s.cfg.ClientID).
+		SetUsername(s.cfg.Username).
+		SetPassword(s.cfg.Password).
+		SetCleanSession(false).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(10 * time.Second).
+		SetKeepAlive(30 * time.Second).
+		SetOrderMatters(true). // handlers only enqueue, they never block
+		SetDefaultPublishHandler(s.onMessage).
+		SetOnConnectHandler(s.onConnect).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			s.log.Warn("ingest: connection lost", "err", err)
+		})
+	if s.cfg.TLS != nil {
+		opts.SetTLSConfig(s.cfg.TLS)
+	}
+	client := mqtt.NewClient(opts)
+	s.client = client
+	s.mu.Unlock()
+
+	defer func() {
+		client.Disconnect(250)
+		s.wg.Wait()
+		s.mu.Lock()
+		s.running = false
+		s.queues = map[string]*queue{}
+		s.mu.Unlock()
+	}()
+	tok := client.Connect()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("ingest: connect: %w", err)
+		}
+	case <-ctx.Done():
+		return nil
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// Ready is closed once the service has connected and subscribed for the
+// first time, so that from then on the broker keeps the appliances' messages
+// for it (its session is persistent).
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// onConnect subscribes (again: the broker may have lost our session) and
+// republishes every policy. paho calls it in its own goroutine.
+func (s *Service) onConnect(c mqtt.Client) {
+	s.log.Info("ingest: connected", "broker", s.cfg.Broker)
+	filters := map[string]byte{
+		"$share/" + SharedGroup + "/" + wire.TopicAllEvents:     1,
+		"$share/" + SharedGroup + "/" + wire.TopicAllRecordings: 1,
+	}
+	tok := c.SubscribeMultiple(filters, nil)
+	if !tok.WaitTimeout(30 * time.Second) {
+		s.log.Error("ingest: subscribe timed out")
+		return
+	}
+	if err := tok.Error(); err != nil {
+		s.log.Error("ingest: subscribe failed", "err", err)
+		return
+	}
+	for f, code := range tok.(*mqtt.SubscribeToken).Result() {
+		if code >= 0x80 {
+			s.log.Error("ingest: subscription refused", "filter", f, "code", code)
+		}
+	}
+	s.readyOnce.Do(func() { close(s.ready) })
+	s.mu.Lock()
+	ctx := s.ctx
+	s.mu.Unlock()
+	s.publishPolicies(ctx, "")
+}
+
+// PolicyChanged publishes the current policy, retained, to each appliance of
+// the block ("" for every appliance). Failures are logged; the policies are
+// published again after every reconnect.
+func (s *Service) PolicyChanged(ctx context.Context, block string) {
+	s.publishPolicies(ctx, block)
+}
+
+func (s *Service) publishPolicies(ctx context.Context, block string) {
+	s.mu.Lock()
+	client := s.client
+	s.mu.Unlock()
+	if client == nil {
+		s.log.Warn("ingest: policy not published: not running", "block", block)
+		return
+	}
+	ids, err := s.st.AppliancesInBlock(ctx, block)
+	if err != nil {
+		s.log.Error("ingest: list appliances", "block", block, "err", err)
+		return
+	}
+	type pending struct {
+		id  string
+		tok mqtt.Token
+	}
+	var toks []pending
+	for _, id := range ids {
+		p, err := s.st.PolicyFor(ctx, id)
+		if err != nil {
+			s.log.Error("ingest: policy lookup", "appliance", id, "err", err)
+			continue
+		}
+		if p == nil {
+			continue
+		}
+		if p.ApplianceID != id || p.V != wire.ProtocolVersion {
+			s.log.Error("ingest: store returned a policy for another appliance or version", "appliance", id, "policy_for", p.ApplianceID, "v", p.V)
+			continue
+		}
+		data, err := json.Marshal(p)
+		if err != nil {
+			s.log.Error("ingest: encode policy", "appliance", id, "err", err)
+			continue
+		}
+		toks = append(toks, pending{id, client.Publish(wire.TopicPolicy(id), 1, true, data)})
+	}
+	// Wait for all of them together, not one by one.
+	for _, p := range toks {
+		select {
+		case <-p.tok.Done():
+			if err := p.tok.Error(); err != nil {
+				s.log.Error("ingest: publish policy", "appliance", p.id, "err", err)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+	if len(toks) > 0 {
+		s.log.Info("ingest: policies published", "block", block, "count", len(toks))
+	}
+}
+
+// kind of a queued message.
+type kind int
+
+const (
+	kindEvents kind = iota
+	kindRecording
+)
+
+type item struct {
+	kind    kind
+	payload []byte
+}
+
+// queue is one appliance's unbounded FIFO, drained by one goroutine.
+type queue struct {
+	mu     sync.Mutex
+	items  []item
+	wake   chan struct{}
+	closed bool
+}
+
+// onMessage runs on paho's router: it only finds the appliance's queue and
+// appends to it.
+func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
+	topic := m.Topic()
+	id, ok := wire.ApplianceFromTopic(topic)
+	if !ok {
+		s.log.Warn("ingest: message on unexpected topic", "topic", topic)
+		return
+	}
+	var k kind
+	switch {
+	case topic == wire.TopicEvents(id):
+		k = kindEvents
+	case topic == wire.TopicRecordings(id):
+		k = kindRecording
+	default:
+		s.log.Warn("ingest: message on unexpected topic", "topic", topic)
+		return
+	}
+	q := s.queueFor(id)
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	q.items = append(q.items, item{k, m.Payload()})
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Service) queueFor(id string) *queue {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running || s.ctx.Err() != nil {
+		return nil
+	}
+	q := s.queues[id]
+	if q == nil {
+		q = &queue{wake: make(chan struct{}, 1)}
+		s.queues[id] = q
+		s.wg.Add(1)
+		go s.drain(s.ctx, id, q)
+	}
+	return q
+}
+
+func (s *Service) drain(ctx context.Context, id string, q *queue) {
+	defer s.wg.Done()
+	for {
+		q.mu.Lock()
+		items := q.items
+		q.items = nil
+		q.mu.Unlock()
+		for _, it := range items {
+			if ctx.Err() != nil {
+				return
+			}
+			var err error
+			switch it.kind {
+			case kindEvents:
+				err = s.handleBatch(ctx, id, it.payload)
+			case kindRecording:
+				err = s.handleRecording(ctx, id, it.payload)
+			}
+			if err != nil {
+				s.log.Warn("ingest: message not handled", "appliance", id, "err", err)
+			}
+		}
+		select {
+		case <-q.wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// ParseBatch decodes an untrusted batch received on the appliance's events
+// topic: it must name that appliance (batch and every event) and every event
+// must carry its own correct hash.
+func ParseBatch(applianceID string, payload []byte) (*wire.Batch, error) {
+	b, err := wire.Decode[wire.Batch](payload, applianceID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	if len(b.Events) == 0 {
+		return nil, fmt.Errorf("%w: empty batch", ErrRefused)
+	}
+	for i := range b.Events {
+		if err := b.Events[i].Verify(); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+		}
+	}
+	return b, nil
+}
+
+func (s *Service) handleBatch(ctx context.Context, id string, payload []byte) error {
+	b, err := ParseBatch(id, payload)
+	if err != nil {
+		return err
+	}
+	upTo, err := s.st.StoreEvents(ctx, id, b.Events)
+	if err != nil {
+		return fmt.Errorf("ingest: store events of %s: %w", id, err)
+	}
+	if upTo == 0 {
+		return nil
+	}
+	return s.publish(wire.TopicAck(id), wire.Ack{V: wire.ProtocolVersion, ApplianceID: id, UpTo: upTo})
+}
+
+// ParseRecording decodes an untrusted recording upload and checks its bytes
+// against the reference it carries. It returns the upload and the hex
+// SHA-256 of its data; with ErrHashMismatch the upload is returned too, so
+// that the appliance can be told.
+func ParseRecording(applianceID string, payload []byte) (*wire.RecordingUpload, string, error) {
+	up, err := wire.Decode[wire.RecordingUpload](payload, applianceID)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	if up.CallID == "" || strings.ContainsAny(up.CallID, "/\\\x00") || len(up.CallID) > 128 {
+		return nil, "", fmt.Errorf("%w: bad call id %q", ErrRefused, up.CallID)
+	}
+	sum := sha256.Sum256(up.Data)
+	got := hex.EncodeToString(sum[:])
+	if !strings.EqualFold(got, up.Ref.SHA256) || int64(len(up.Data)) != up.Ref.Bytes {
+		return up, got, fmt.Errorf("%w: call %s: got %s (%d bytes), ref %s (%d bytes)", ErrHashMismatch, up.CallID, got, len(up.Data), up.Ref.SHA256, up.Ref.Bytes)
+	}
+	return up, got, nil
+}
+
+func (s *Service) handleRecording(ctx context.Context, id string, payload []byte) error {
+	up, sum, err := ParseRecording(id, payload)
+	if up == nil {
+		return err
+	}
+	ack := wire.RecordingAck{V: wire.ProtocolVersion, ApplianceID: id, CallID: up.CallID, SHA256: sum}
+	if err != nil {
+		ack.Error = "sha256 mismatch"
+	} else if err = s.st.StoreRecording(ctx, id, up); err != nil {
+		err = fmt.Errorf("ingest: store recording %s of %s: %w", up.CallID, id, err)
+		ack.Error = "not stored"
+	} else {
+		ack.OK = true
+	}
+	if perr := s.publish(wire.TopicRecordingAck(id), ack); perr != nil {
+		return errors.Join(err, perr)
+	}
+	return err
+}
+
+// publish sends a QoS 1 message without waiting for its PUBACK; a failure is
+// only logged, since the appliance resends what stays unacknowledged.
+func (s *Service) publish(topic string, msg any) error {
+	data, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("ingest: encode: %w", err)
+	}
+	s.mu.Lock()
+	client := s.client
+	s.mu.Unlock()
+	if client == nil || !client.IsConnected() {
+		return ErrNotConnected
+	}
+	tok := client.Publish(topic, 1, false, data)
+	go func() {
+		<-tok.Done()
+		if err := tok.Error(); err != nil {
+			s.log.Warn("ingest: publish failed", "topic", topic, "err", err)
+		}
+	}()
+	return nil
+}

@@ -1,0 +1,137 @@
+// Command kinline-sipsim simulates the SIP phones around a Kinline
+// appliance.
+//
+//	kinline-sipsim port   -appliance 127.0.0.1:5060 -user port1 -password pw -number 0611223344 -talk 5s
+//	kinline-sipsim family -listen 127.0.0.1:5070 [-ring 1s] [-reject 486] [-no-answer] [-hangup-after 10s]
+//
+// "port" is an IAD FXS port: it registers (digest auth), places one call,
+// sends a 440 Hz tone as G.711 RTP for -talk, hangs up and prints the final
+// status and RTP counts. It exits 0 when the call was answered, 2 when it
+// was refused (any final non-2xx status), 1 on errors.
+//
+// "family" is a family phone listening where the appliance's trunk points:
+// it rings, answers (or rejects), sends a 660 Hz tone, and prints one line
+// per call until interrupted.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/kinline/kinline/tools/sipsim/phone"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var code int
+	switch os.Args[1] {
+	case "port":
+		code = runPort(ctx, os.Args[2:])
+	case "family":
+		code = runFamily(ctx, os.Args[2:])
+	default:
+		usage()
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: kinline-sipsim port|family [flags]   (-h after the mode for its flags)")
+}
+
+func logger(verbose bool) *slog.Logger {
+	lvl := slog.LevelWarn
+	if verbose {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+func runPort(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("port", flag.ExitOnError)
+	appliance := fs.String("appliance", "127.0.0.1:5060", "appliance SIP address host:port")
+	listen := fs.String("listen", "127.0.0.1:0", "local SIP address")
+	user := fs.String("user", "port1", "SIP user of the IAD port")
+	password := fs.String("password", "", "SIP digest password")
+	number := fs.String("number", "", "number to dial (required)")
+	talk := fs.Duration("talk", 5*time.Second, "how long to talk once answered")
+	register := fs.Bool("register", true, "REGISTER before calling")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up (CANCEL) if not finished by then")
+	verbose := fs.Bool("v", false, "log SIP details")
+	fs.Parse(args)
+	if *number == "" {
+		fmt.Fprintln(os.Stderr, "kinline-sipsim port: -number is required")
+		return 1
+	}
+	p, err := phone.NewPort(phone.PortConfig{Appliance: *appliance, User: *user, Password: *password, Listen: *listen, Logger: logger(*verbose)})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kinline-sipsim:", err)
+		return 1
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	if *register {
+		if err := p.Register(ctx, time.Hour); err != nil {
+			fmt.Fprintln(os.Stderr, "kinline-sipsim: register:", err)
+			return 1
+		}
+		fmt.Printf("registered %s at %s\n", *user, *appliance)
+	}
+	res, err := p.Call(ctx, *number, *talk)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kinline-sipsim: call:", err)
+		return 1
+	}
+	fmt.Printf("status=%d reason=%q provisional=%v answered=%v remote_hangup=%v rtp_sent=%d rtp_received=%d\n",
+		res.Code, res.Reason, res.Provisional, res.Answered, res.RemoteHangup, res.RTP.Sent, res.RTP.Received)
+	if !res.Answered {
+		return 2
+	}
+	return 0
+}
+
+func runFamily(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("family", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:5070", "SIP address (the appliance's trunk)")
+	ring := fs.Duration("ring", time.Second, "ring this long before answering or rejecting")
+	reject := fs.Int("reject", 0, "reject with this status instead of answering (e.g. 486, 603)")
+	noAnswer := fs.Bool("no-answer", false, "ring until the caller gives up")
+	hangup := fs.Duration("hangup-after", 0, "hang up this long after answering (0: wait for BYE)")
+	verbose := fs.Bool("v", false, "log SIP details")
+	fs.Parse(args)
+	f, err := phone.NewFamily(phone.FamilyConfig{Listen: *listen, RingFor: *ring, Reject: *reject, NoAnswer: *noAnswer, HangupAfter: *hangup, Logger: logger(*verbose)})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kinline-sipsim:", err)
+		return 1
+	}
+	defer f.Close()
+	fmt.Printf("family phone listening on %s\n", f.Addr())
+	for {
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return 0
+			}
+			return 1
+		case inv := <-f.Invites():
+			fmt.Printf("INVITE call_id=%s number=%s from=%s\n", inv.CallID, inv.Number, inv.From)
+		case c := <-f.Results():
+			fmt.Printf("END call_id=%s number=%s status=%d answered=%v cancelled=%v hung_up=%v rtp_sent=%d rtp_received=%d\n",
+				c.CallID, c.Number, c.Code, c.Answered, c.Cancelled, c.HungUp, c.RTP.Sent, c.RTP.Received)
+		}
+	}
+}

@@ -1,0 +1,260 @@
+package phone
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/kinline/kinline/appliance/callctl/sdp"
+)
+
+// FamilyConfig configures a simulated family phone (the trunk side).
+type FamilyConfig struct {
+	// Listen is the UDP SIP address; default "127.0.0.1:0".
+	Listen string
+	// RingFor is how long it rings (after 180) before answering or
+	// rejecting. Default 100 ms.
+	RingFor time.Duration
+	// Reject, when non-zero, is the final status sent instead of answering
+	// (e.g. 486 busy, 603 decline, 480 no answer).
+	Reject int
+	// NoAnswer makes the phone ring until the caller cancels.
+	NoAnswer bool
+	// HangupAfter, when positive, makes the phone hang up (BYE) that long
+	// after answering; otherwise it waits for the caller's BYE.
+	HangupAfter time.Duration
+	// ToneHz is the tone it sends; default 660 Hz.
+	ToneHz float64
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// FamilyCall reports one INVITE the family phone received; it is sent on
+// Invites when the INVITE arrives and on Results (completed) when the call
+// ends.
+type FamilyCall struct {
+	CallID    string
+	Number    string // Request-URI user: the dialled number
+	From      string
+	Offer     []byte // the SDP offer
+	Answered  bool
+	Cancelled bool // the caller cancelled before the answer
+	HungUp    bool // the family phone hung up (HangupAfter)
+	Code      int  // final status sent (200, Reject, or 487 when cancelled)
+	RTP       RTPStats
+}
+
+// Family is a simulated family phone.
+type Family struct {
+	cfg     FamilyConfig
+	ep      *endpoint
+	invites chan FamilyCall
+	results chan FamilyCall
+
+	mu      sync.Mutex
+	dialogs map[string]*sipgo.DialogServerSession
+}
+
+// NewFamily binds the family phone's SIP socket and starts answering.
+func NewFamily(cfg FamilyConfig) (*Family, error) {
+	if cfg.RingFor <= 0 {
+		cfg.RingFor = 100 * time.Millisecond
+	}
+	if cfg.ToneHz == 0 {
+		cfg.ToneHz = 660
+	}
+	ep, err := newEndpoint(cfg.Listen, "kinline-sipsim-family", cfg.Logger)
+	if err != nil {
+		return nil, err
+	}
+	f := &Family{cfg: cfg, ep: ep, invites: make(chan FamilyCall, 256), results: make(chan FamilyCall, 256), dialogs: map[string]*sipgo.DialogServerSession{}}
+	ep.srv.OnInvite(f.onInvite)
+	ep.srv.OnAck(f.onAck)
+	ep.srv.OnBye(f.onBye)
+	ep.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil))
+	})
+	ep.serve()
+	return f, nil
+}
+
+// Addr is the family phone's SIP address (configure it as the trunk).
+func (f *Family) Addr() netip.AddrPort { return f.ep.addr }
+
+// Invites delivers each INVITE as it arrives (buffered; dropped when full).
+func (f *Family) Invites() <-chan FamilyCall { return f.invites }
+
+// Results delivers each call when it ends (buffered; dropped when full).
+func (f *Family) Results() <-chan FamilyCall { return f.results }
+
+// Close releases the family phone's socket.
+func (f *Family) Close() error { return f.ep.close() }
+
+func emit(ch chan FamilyCall, c FamilyCall) {
+	select {
+	case ch <- c:
+	default:
+	}
+}
+
+func (f *Family) dialog(req *sip.Request) *sipgo.DialogServerSession {
+	id := req.CallID()
+	if id == nil {
+		return nil
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dialogs[id.Value()]
+}
+
+func (f *Family) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	if d := f.dialog(req); d != nil {
+		_ = d.ReadAck(req, tx)
+	}
+}
+
+func (f *Family) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	d := f.dialog(req)
+	if d == nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist", nil))
+		return
+	}
+	_ = d.ReadBye(req, tx)
+}
+
+var reasons = map[int]string{
+	400: "Bad Request", 404: "Not Found", 408: "Request Timeout", 480: "Temporarily Unavailable",
+	486: "Busy Here", 487: "Request Terminated", 488: "Not Acceptable Here", 500: "Server Internal Error",
+	503: "Service Unavailable", 600: "Busy Everywhere", 603: "Decline",
+}
+
+func (f *Family) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if req.To() != nil && req.To().Params.Has("tag") {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusNotAcceptableHere, "Not Acceptable Here", nil))
+		return
+	}
+	dua := &sipgo.DialogUA{Client: f.ep.cli, ContactHDR: sip.ContactHeader{
+		Address: sip.Uri{Scheme: "sip", User: "family", Host: f.ep.host(), Port: int(f.ep.addr.Port())},
+	}}
+	dlg, err := dua.ReadInvite(req, tx)
+	if err != nil {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusBadRequest, "Bad Request", nil))
+		return
+	}
+	fc := FamilyCall{CallID: req.CallID().Value(), Number: req.Recipient.User, Offer: append([]byte(nil), req.Body()...)}
+	if fr := req.From(); fr != nil {
+		fc.From = fr.Address.String()
+	}
+	f.mu.Lock()
+	f.dialogs[fc.CallID] = dlg
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.dialogs, fc.CallID)
+		f.mu.Unlock()
+		emit(f.results, fc)
+	}()
+	emit(f.invites, fc)
+
+	_ = dlg.Respond(sip.StatusTrying, "Trying", nil)
+	_ = dlg.Respond(sip.StatusRinging, "Ringing", nil)
+	cancelled := func() {
+		fc.Cancelled, fc.Code = true, sip.StatusRequestTerminated
+	}
+	if f.cfg.NoAnswer {
+		<-dlg.Context().Done()
+		cancelled()
+		return
+	}
+	ring := time.NewTimer(f.cfg.RingFor)
+	defer ring.Stop()
+	select {
+	case <-ring.C:
+	case <-dlg.Context().Done():
+		cancelled()
+		return
+	}
+	if f.cfg.Reject != 0 {
+		fc.Code = f.cfg.Reject
+		reason := reasons[f.cfg.Reject]
+		if reason == "" {
+			reason = "Rejected"
+		}
+		_ = dlg.Respond(f.cfg.Reject, reason, nil)
+		return
+	}
+
+	offer, err := sdp.Parse(req.Body())
+	var codec sdp.Format
+	ok := false
+	if err == nil {
+		codec, ok = pickCodec(offer)
+	}
+	if !ok {
+		fc.Code = sip.StatusNotAcceptableHere
+		_ = dlg.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		return
+	}
+	rtp, err := f.ep.openRTP()
+	if err != nil {
+		fc.Code = sip.StatusServiceUnavailable
+		_ = dlg.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		return
+	}
+	defer rtp.Close()
+	formats := []sdp.Format{codec}
+	if te, ok := offer.Find("telephone-event"); ok {
+		formats = append(formats, te)
+	}
+	body := sdp.Build(sdp.Description{Addr: rtp.LocalAddr(), Formats: formats, PTime: 20, SessionID: uint64(time.Now().Unix()), Username: "family"})
+
+	var sent atomic.Uint64
+	sctx, stop := context.WithCancel(context.Background())
+	sendDone := make(chan struct{})
+	go func() {
+		defer close(sendDone)
+		sendTone(sctx, rtp, offer.Addr, codec.PT, f.cfg.ToneHz, &sent)
+	}()
+	finish := func() {
+		stop()
+		<-sendDone
+		n, _ := rtp.Received()
+		fc.RTP = RTPStats{Sent: sent.Load(), Received: n}
+	}
+	if err := dlg.RespondSDP(body); err != nil {
+		finish()
+		if dlg.Context().Err() != nil {
+			cancelled()
+			return
+		}
+		f.ep.log.Debug("family: answer failed", "error", err)
+		fc.Code = sip.StatusOK
+		return
+	}
+	fc.Answered, fc.Code = true, sip.StatusOK
+
+	var hang <-chan time.Time
+	if f.cfg.HangupAfter > 0 {
+		t := time.NewTimer(f.cfg.HangupAfter)
+		defer t.Stop()
+		hang = t.C
+	}
+	select {
+	case <-dlg.Context().Done():
+		finish()
+	case <-hang:
+		finish()
+		fc.HungUp = true
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := dlg.Bye(ctx); err != nil {
+			f.ep.log.Debug("family: BYE failed", "error", err)
+		}
+	}
+}
