@@ -16,11 +16,9 @@ import (
 var (
 	ErrConfig      = errors.New("callctl: invalid config")
 	ErrNoSuchCall  = errors.New("callctl: no such call")
-	ErrNotRunning  = errors.New("callctl: server not running")
 	ErrAuth        = errors.New("callctl: authentication failed")
 	ErrStaleNonce  = errors.New("callctl: stale nonce")
 	ErrNoAuth      = errors.New("callctl: no credentials")
-	ErrBadSDP      = errors.New("callctl: unusable SDP")
 	ErrTrunk       = errors.New("callctl: trunk leg failed")
 	ErrMediaFailed = errors.New("callctl: media session failed")
 )

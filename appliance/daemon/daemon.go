@@ -93,7 +93,11 @@ func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error)
 		Clock:      clk,
 		Authorizer: callctl.AuthorizerFunc(s.authorize),
 		Media: func(callID string, record bool) (callctl.MediaSession, error) {
-			return s.Media.NewSession(callID, record)
+			ms, err := s.Media.NewSession(callID, record)
+			if err != nil {
+				return nil, err // not ms: a nil *Session in the interface is not nil
+			}
+			return ms, nil
 		},
 		OnCallEnd: s.callEnded,
 	})

@@ -425,6 +425,9 @@ func TestBridgedDigitsRelayedAndPromptsHeldBack(t *testing.T) {
 	if d := collect(t, digits, 1)[0]; d.Key != '4' {
 		t.Fatalf("IVR digit %+v", d)
 	}
+	// Every packet of that press has been handled before bridging (else
+	// its last end packets would be relayed to B once bridged).
+	waitFor(t, "the press's 7 packets", func() bool { return s.Stats(LegA).Packets >= 7 })
 	if err := s.Start(); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("Start without leg B: %v", err)
 	}

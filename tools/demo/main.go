@@ -27,7 +27,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kinline/kinline/tools/internal/stack"
+	"github.com/kinline/kinline/tools/stack"
 	"github.com/kinline/kinline/tools/readersim/sim"
 	"github.com/kinline/kinline/tools/sipsim/phone"
 )

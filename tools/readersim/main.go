@@ -60,6 +60,9 @@ func run(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unknown command %q", fs.Arg(0))
+	}
 	level := slog.LevelInfo
 	if *verbose {
 		level = slog.LevelDebug

@@ -1,0 +1,130 @@
+package hiltests
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kinline/kinline/tools/readersim/sim"
+	"github.com/kinline/kinline/tools/stack"
+)
+
+// binDir holds the binaries built for this run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("hil-tests: skipped in -short mode")
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "kinline-hil-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	cmd := exec.Command("go", "build", "-o", dir+"/", "../appliance/cmd/kinline-appliance", "../central/cmd/kinline-central")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "hil-tests: building the binaries:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// needPeer skips (or, under KINLINE_REQUIRE_PEERS=1, fails) when a real
+// peer's binary is not installed.
+func needPeer(t *testing.T, bin, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(bin)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("KINLINE_REQUIRE_PEERS") == "1" {
+		t.Fatalf("%s not installed (Debian package %s) and KINLINE_REQUIRE_PEERS=1", bin, pkg)
+	}
+	t.Skipf("SKIP: %s not installed (apt-get install %s); .ci/run installs it", bin, pkg)
+	return ""
+}
+
+// env is one installation under test: central, an appliance and a PN532
+// reader simulator, with logs dumped when the test fails.
+type env struct {
+	*stack.Stack
+	Reader *sim.Sim
+	ctx    context.Context
+	// lastRead is when each card was last in the simulated reader's field:
+	// the driver counts reads of a card within 2 s of its previous read as
+	// the same tap (cardreader.Config.DedupWindow), so a new tap of the same
+	// card waits that long, as a person would.
+	lastRead map[string]time.Time
+}
+
+func newEnv(t *testing.T, trunk string) *env {
+	t.Helper()
+	dir := t.TempDir()
+	reader, err := sim.New(sim.Options{Driver: sim.DriverPN532, Link: filepath.Join(dir, "reader-t1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reader.Close() })
+	st, err := stack.Prepare(stack.Options{Dir: dir, BinDir: binDir, TrunkAddr: trunk, ReaderDevice: reader.Path(), Quiet: true, LogLevel: "info"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		st.Close()
+		if t.Failed() {
+			for _, f := range []string{"kinline-central.log", "kinline-appliance.log"} {
+				b, _ := os.ReadFile(filepath.Join(dir, f))
+				if len(b) > 12000 {
+					b = b[len(b)-12000:]
+				}
+				t.Logf("---- %s (tail) ----\n%s", f, b)
+			}
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	if err := st.StartCentral(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.StartAppliance(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return &env{Stack: st, Reader: reader, ctx: ctx, lastRead: map[string]time.Time{}}
+}
+
+// tap presents a card and waits until the simulated PN532 has reported it
+// to the appliance's driver.
+func (e *env) tap(t *testing.T, uid string) {
+	t.Helper()
+	b, err := sim.ParseUID(uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wait := time.Until(e.lastRead[uid].Add(2200 * time.Millisecond)); wait > 0 {
+		time.Sleep(wait)
+	}
+	before := e.Reader.Stats().Targets
+	if err := e.Reader.Tap(b, sim.DefaultHold); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for e.Reader.Stats().Targets == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("the appliance never read card %s", uid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	e.lastRead[uid] = time.Now().Add(sim.DefaultHold)
+	time.Sleep(100 * time.Millisecond)
+}
