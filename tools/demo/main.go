@@ -27,9 +27,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kinline/kinline/tools/stack"
 	"github.com/kinline/kinline/tools/readersim/sim"
 	"github.com/kinline/kinline/tools/sipsim/phone"
+	"github.com/kinline/kinline/tools/stack"
 )
 
 const (
