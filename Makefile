@@ -6,7 +6,7 @@ PKGS    := ./...
 
 BINARIES := kinline-appliance kinline-central kinline-readersim kinline-sipsim kinline-panelsim kinline-demo
 
-.PHONY: help build demo test test-unit test-hil test-race bench fuzz vet fmt clean cross
+.PHONY: help build demo test test-unit test-hil test-race bench fuzz vet fmt clean cross prompts
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ vet: ## go vet and gofmt check
 
 fmt: ## gofmt every file
 	gofmt -w $$(git ls-files '*.go')
+
+prompts: ## regenerate the spoken prompts (needs espeak-ng and sox; output is committed)
+	$(GO) run ./appliance/prompts/gen
 
 cross: ## cross-compile the appliance for ARM boards (linux/arm64, linux/arm)
 	$(MAKE) -C firmware images
