@@ -6,7 +6,7 @@ PKGS    := ./...
 
 BINARIES := kinline-appliance kinline-central kinline-readersim kinline-sipsim kinline-panelsim kinline-demo
 
-.PHONY: help build demo test test-unit test-hil test-race bench fuzz vet fmt clean cross prompts
+.PHONY: help build demo test test-unit test-hil test-race bench fuzz vet fmt clean cross prompts load
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ test-hil: build ## only the end-to-end tests against real peers (sipp, mosquitto
 
 test-race: ## unit tests under the race detector
 	$(GO) test -count=1 -short -race $(PKGS)
+
+load: ## sipp media load on the real binaries: CALLS recorded calls (default 100), CPU per call, RSS, pickup to ringing
+	$(GO) run ./hil-tests/load/cmd/kinline-load -calls $${CALLS:-100} -ring-rounds 1
 
 bench: ## the benchmarks behind docs/PERFORMANCE.md
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -1,0 +1,91 @@
+// Command kinline-load measures the appliance's media numbers with sipp:
+// concurrent recorded G.711 calls with RTP both ways, the appliance's CPU
+// per call and calls per core, its RSS with the calls up, and pickup to
+// ringing with the card tapped. See hil-tests/load/README.md.
+//
+//	go run ./hil-tests/load/cmd/kinline-load -calls 100 -ring-rounds 1
+//
+// It builds kinline-appliance and kinline-central into the work directory
+// unless -bin names a directory holding them, and prints a Markdown report.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kinline/kinline/hil-tests/load"
+)
+
+func main() {
+	var o load.Options
+	flag.IntVar(&o.Calls, "calls", 100, "concurrent calls (= terminals, card readers, people)")
+	flag.Float64Var(&o.Rate, "rate", 50, "call attempts per second while ramping up")
+	flag.DurationVar(&o.Window, "window", 15*time.Second, "steady-state measuring window with every call up")
+	flag.IntVar(&o.RingRounds, "ring-rounds", 1, "extra rounds of short calls for pickup-to-ringing samples")
+	flag.DurationVar(&o.RingTalk, "ring-talk", time.Second, "talk time of the ring rounds' calls")
+	flag.IntVar(&o.Verify, "verify", 0, "recordings to fetch and check (0: all of the load round, -1: none)")
+	flag.StringVar(&o.LogLevel, "log-level", "info", "the appliance's log level")
+	bin := flag.String("bin", "", "directory holding kinline-appliance and kinline-central (default: build them)")
+	dir := flag.String("dir", "", "work directory (default: a new temporary one, kept)")
+	flag.Parse()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	o.Log = log
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "kinline-load-")
+		if err != nil {
+			fail(err)
+		}
+		*dir = d
+	}
+	o.Dir = *dir
+	if *bin == "" {
+		*bin = filepath.Join(*dir, "bin")
+		log.Info("building the binaries", "into", *bin)
+		cmd := exec.Command("go", "build", "-o", *bin+"/", "./appliance/cmd/kinline-appliance", "./central/cmd/kinline-central")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fail(fmt.Errorf("go build (run from the repository root): %w", err))
+		}
+	}
+	o.BinDir = *bin
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	defer cancel()
+	log.Info("running", "dir", o.Dir, "calls", o.Calls)
+	res, err := load.Run(ctx, o)
+	if err != nil {
+		fail(fmt.Errorf("%w (logs and sipp traces in %s)", err, o.Dir))
+	}
+	fmt.Print(res.Markdown(machine()))
+}
+
+// machine describes this computer for the report.
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d x %s, %s %s/%s, %s", runtime.NumCPU(), cpu, runtime.Version(), runtime.GOOS, runtime.GOARCH, time.Now().Format("2006-01-02"))
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "kinline-load:", err)
+	os.Exit(1)
+}

@@ -1,0 +1,63 @@
+package hiltests
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/kinline/kinline/hil-tests/load"
+	"github.com/kinline/kinline/hil-tests/sipprun"
+)
+
+// TestLoadSmall runs a small version of the media load (make load runs the
+// full one): the real kinline-appliance with 20 terminals and 20 simulated
+// PN532 readers on ptys, every reader tapped, sipp as the IAD placing 20
+// concurrent digest-authenticated calls with PCMU RTP and sipp as the trunk
+// echoing it, held for a few seconds; then a second round of short calls.
+// load.Run fails unless every call completes, every call record reaches
+// central with a recording, every load-round call was up for the whole
+// measuring window, and every recording carries the port's 440 Hz tone on
+// the left channel and the trunk's echo of it on the right for at least 80%
+// of the talk time (RTP relayed both ways and recorded).
+func TestLoadSmall(t *testing.T) {
+	sipprun.Need(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	res, err := load.Run(ctx, load.Options{
+		BinDir:     binDir,
+		Dir:        dir,
+		Calls:      20,
+		Rate:       20,
+		Window:     3 * time.Second,
+		RingRounds: 1,
+		Log:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		b, _ := os.ReadFile(dir + "/kinline-appliance.log")
+		if len(b) > 8000 {
+			b = b[len(b)-8000:]
+		}
+		t.Fatalf("%v\n---- kinline-appliance.log (tail) ----\n%s", err, b)
+	}
+	t.Logf("\n%s", res.Markdown("this machine"))
+	if res.Completed != 40 || res.Attempts != 40 || len(res.Ring) != 40 {
+		t.Fatalf("completed %d of %d attempts, %d ring samples; want 40", res.Completed, res.Attempts, len(res.Ring))
+	}
+	if res.Recordings != 20 {
+		t.Fatalf("%d recordings checked, want 20", res.Recordings)
+	}
+	// 20 calls x (50 packets/s each way) over at least the window.
+	if min(res.FramesA, res.FramesB) < 20*50*3 {
+		t.Errorf("frames with audio A %d B %d, want >= %d each", res.FramesA, res.FramesB, 20*50*3)
+	}
+	if res.LoadCores <= res.IdleCores || res.RSS <= 0 || res.HWM < res.RSS {
+		t.Errorf("implausible measurements: idle %.3f cores, load %.3f cores, RSS %d, HWM %d", res.IdleCores, res.LoadCores, res.RSS, res.HWM)
+	}
+	// DESIGN.md section 9: pickup to ringing under 3 s.
+	if res.RingMax >= 3*time.Second {
+		t.Errorf("pickup to ringing max %v, want < 3 s", res.RingMax)
+	}
+}
