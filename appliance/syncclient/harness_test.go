@@ -2,6 +2,7 @@ package syncclient_test
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -44,6 +45,12 @@ type harness struct {
 	mu       sync.Mutex
 	policies []uint64 // versions passed to OnPolicy, in order
 	polCh    chan uint64
+
+	// centralTLS, when set, is central's TLS configuration (its
+	// certificate) for ingest and centralClient; ingestMod adjusts
+	// ingest's config (signing keys).
+	centralTLS *tls.Config
+	ingestMod  func(*ingest.Config)
 }
 
 func newHarness(t testing.TB) *harness {
@@ -74,7 +81,11 @@ func newHarnessURL(t testing.TB, url, user, pass string) *harness {
 // the test ends); it returns once ingest has subscribed.
 func (h *harness) startIngest() (stop func()) {
 	h.t.Helper()
-	svc, err := ingest.New(ingest.Config{Broker: h.url, Username: h.user, Password: h.pass, ClientID: "central-test"}, h.fake, testLog())
+	cfg := ingest.Config{Broker: h.url, Username: h.user, Password: h.pass, ClientID: "central-test", TLS: h.centralTLS}
+	if h.ingestMod != nil {
+		h.ingestMod(&cfg)
+	}
+	svc, err := ingest.New(cfg, h.fake, testLog())
 	if err != nil {
 		h.t.Fatal(err)
 	}

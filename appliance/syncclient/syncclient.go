@@ -18,10 +18,34 @@
 // AutoReconnect and ConnectRetry, subscriptions made in the OnConnect handler
 // so they survive reconnects. paho's handlers only record what arrived and
 // wake the sync loop; they never block paho's router.
+//
+// # Trust
+//
+// Production runs with all three of these set (kinline-provision writes the
+// files under pki/appliances/<id>/); each is optional only so that a
+// development setup without a PKI keeps working:
+//
+//   - Config.TLS with an ssl:// broker URL: the appliance's client
+//     certificate (client.pem, client.key) and the CA (ca.pem), built with
+//     tlsconf.NewClient. The broker then knows the appliance by its
+//     certificate; no password is needed.
+//   - Config.SigningKey (event.key): every wire.Batch is signed with it
+//     (shared/sign), and central refuses batches that are not. Unset,
+//     batches go unsigned, which a central configured with appliance keys
+//     refuses.
+//   - Config.PolicyKey (policy.pub, central's policy public key): a policy
+//     that is unsigned or does not verify under it is refused, logged, and
+//     reported to central as a wire.Alarm with Code AlarmPolicyRejected (at
+//     most one alarm per PolicyAlarmInterval, counting the rejections in
+//     between). Unset, any policy from the broker is accepted.
+//
+// Whatever the keys, a policy older than (or as old as) the stored one is
+// never applied: a replayed old policy, even genuinely signed, is refused.
 package syncclient
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -38,6 +62,7 @@ import (
 
 	"github.com/kinline/kinline/appliance/store"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -45,7 +70,19 @@ import (
 var (
 	ErrConfig  = errors.New("syncclient: bad config")
 	ErrRunning = errors.New("syncclient: already running")
+	// ErrSign: an outbox batch could not be signed (an event not in the
+	// form that crosses the wire unchanged); Run stops with it.
+	ErrSign = errors.New("syncclient: cannot sign batch")
 )
+
+// AlarmPolicyRejected is the wire.Alarm code raised when a policy is refused
+// for its signature.
+const AlarmPolicyRejected = "policy_rejected"
+
+// PolicyAlarmInterval is the least time between two AlarmPolicyRejected
+// alarms; rejections in between are counted into the next one, so a flood
+// of forged policies cannot flood the outbox.
+const PolicyAlarmInterval = time.Minute
 
 // Defaults for a zero Config field.
 const (
@@ -63,10 +100,21 @@ type Config struct {
 	Broker string
 	// ApplianceID is this appliance's id, also the MQTT client id.
 	ApplianceID string
-	// Username defaults to ApplianceID; Password is the appliance's secret.
+	// Username defaults to ApplianceID; Password is the appliance's secret
+	// (not needed over TLS, where the certificate identifies it).
 	Username, Password string
-	// TLS, when set, is used for ssl:// and tls:// brokers.
+	// TLS, when set, is used for ssl://, tls:// and mqtts:// brokers; build
+	// it with tlsconf.NewClient on the appliance's client.pem, client.key
+	// and ca.pem. Setting it with a tcp:// URL is a config error.
 	TLS *tls.Config
+	// SigningKey is the appliance's ed25519 event key (event.key); every
+	// batch is signed with it. nil sends unsigned batches (protocol 1
+	// behaviour): production requires it.
+	SigningKey ed25519.PrivateKey
+	// PolicyKey is central's ed25519 policy public key (policy.pub); when
+	// set, only policies signed with it are applied. nil accepts unsigned
+	// policies (protocol 1 behaviour): production requires it.
+	PolicyKey ed25519.PublicKey
 	// BatchSize is the most events in one wire.Batch.
 	BatchSize int
 	// MaxInFlight is the most batches published and not yet acknowledged.
@@ -110,6 +158,8 @@ type Client struct {
 	connGen   uint64
 	ackUpTo   uint64
 	policy    *wire.Policy
+	rejected  int    // policies refused for their signature, not yet alarmed
+	rejectWhy string // the last refusal
 	recAcks   []wire.RecordingAck
 	timeoutAt uint64 // ack-timer generation that fired
 	recTimeAt uint64 // recording-timer generation that fired
@@ -131,6 +181,20 @@ func New(cfg Config, deps Deps) (*Client, error) {
 	}
 	if cfg.Username == "" {
 		cfg.Username = cfg.ApplianceID
+	}
+	if cfg.TLS != nil {
+		scheme, _, _ := strings.Cut(cfg.Broker, "://")
+		switch strings.ToLower(scheme) {
+		case "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
+		default:
+			return nil, fmt.Errorf("%w: TLS configured but broker URL %q is not ssl://, tls:// or mqtts://", ErrConfig, cfg.Broker)
+		}
+	}
+	if cfg.SigningKey != nil && len(cfg.SigningKey) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("%w: signing key has %d bytes, want %d", ErrConfig, len(cfg.SigningKey), ed25519.PrivateKeySize)
+	}
+	if cfg.PolicyKey != nil && len(cfg.PolicyKey) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%w: policy key has %d bytes, want %d", ErrConfig, len(cfg.PolicyKey), ed25519.PublicKeySize)
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultBatchSize
@@ -168,7 +232,8 @@ func (c *Client) signal() {
 // Run connects (retrying until the broker answers) and syncs until ctx is
 // done; it then disconnects and returns nil. Events appended while the
 // broker is unreachable wait in the store. Run returns an error only for a
-// failure of the local store.
+// failure of the local store, or (ErrSign) an outbox event that cannot be
+// signed.
 func (c *Client) Run(ctx context.Context) error {
 	c.mu.Lock()
 	if c.running {
@@ -265,6 +330,17 @@ func (c *Client) handle(topic string, payload []byte) {
 			c.log.Warn("sync: policy refused", "err", err)
 			return
 		}
+		if c.cfg.PolicyKey != nil {
+			if err := sign.VerifyPolicy(c.cfg.PolicyKey, p); err != nil {
+				c.log.Error("sync: policy refused: signature", "version", p.Version, "err", err)
+				c.mu.Lock()
+				c.rejected++
+				c.rejectWhy = fmt.Sprintf("policy version %d refused: %v", p.Version, err)
+				c.mu.Unlock()
+				c.signal()
+				return
+			}
+		}
 		c.mu.Lock()
 		if c.policy == nil || p.Version > c.policy.Version {
 			c.policy = p
@@ -312,6 +388,13 @@ type loop struct {
 	uploading string // call id of the upload awaiting its ack
 	recTimer  clock.Timer
 	recGen    uint64
+
+	policyVersion uint64 // version of the stored policy (0: none)
+
+	rejected   int       // policy rejections waiting for their alarm
+	rejectWhy  string    // the last one
+	lastAlarm  time.Time // when the last AlarmPolicyRejected was appended
+	alarmTimer clock.Timer
 }
 
 func (l *loop) run(ctx context.Context) error {
@@ -321,6 +404,16 @@ func (l *loop) run(ctx context.Context) error {
 		return fmt.Errorf("syncclient: %w", err)
 	}
 	l.acked, l.sent = acked, acked
+	if p, err := st.Policy(); err != nil {
+		return fmt.Errorf("syncclient: %w", err)
+	} else if p != nil {
+		l.policyVersion = p.Version
+	}
+	defer func() {
+		if l.alarmTimer != nil {
+			l.alarmTimer.Stop()
+		}
+	}()
 	defer l.stopAckTimer()
 	defer l.stopRecTimer()
 	for {
@@ -343,6 +436,11 @@ func (l *loop) step() error {
 	c.mu.Lock()
 	ackUpTo, pol, recAcks := c.ackUpTo, c.policy, c.recAcks
 	c.policy, c.recAcks = nil, nil
+	if c.rejected > 0 {
+		l.rejected += c.rejected
+		l.rejectWhy = c.rejectWhy
+		c.rejected = 0
+	}
 	connected, gen := c.connected, c.connGen
 	ackFired := c.timeoutAt == l.ackTimerGen && l.ackTimer != nil
 	recFired := c.recTimeAt == l.recGen && l.recTimer != nil
@@ -352,6 +450,9 @@ func (l *loop) step() error {
 		if err := l.applyPolicy(pol); err != nil {
 			return err
 		}
+	}
+	if err := l.policyAlarm(); err != nil {
+		return err
 	}
 	if err := l.applyAck(ackUpTo); err != nil {
 		return err
@@ -444,7 +545,13 @@ func (l *loop) publishEvents() error {
 		if len(evs) == 0 {
 			return nil
 		}
-		data, err := json.Marshal(wire.Batch{V: wire.ProtocolVersion, ApplianceID: c.cfg.ApplianceID, Events: evs})
+		batch := wire.Batch{V: wire.ProtocolVersion, ApplianceID: c.cfg.ApplianceID, Events: evs}
+		if c.cfg.SigningKey != nil {
+			if err := sign.SignBatch(c.cfg.SigningKey, &batch); err != nil {
+				return fmt.Errorf("%w: events %d..%d: %w", ErrSign, evs[0].Seq, evs[len(evs)-1].Seq, err)
+			}
+		}
+		data, err := json.Marshal(&batch)
 		if err != nil {
 			return fmt.Errorf("syncclient: encode batch: %w", err)
 		}
@@ -512,7 +619,12 @@ func (l *loop) applyPolicy(p *wire.Policy) error {
 	})
 	switch {
 	case errors.Is(err, store.ErrStalePolicy):
-		c.log.Debug("sync: policy not newer, ignored", "version", p.Version, "err", err)
+		if p.Version < l.policyVersion {
+			// Central never goes back: an older policy is a replay.
+			c.log.Warn("sync: older policy refused (replayed?)", "version", p.Version, "stored", l.policyVersion)
+		} else {
+			c.log.Debug("sync: policy not newer, ignored", "version", p.Version, "err", err)
+		}
 		return nil
 	case errors.Is(err, store.ErrWrongAppliance):
 		c.log.Warn("sync: policy for another appliance refused", "err", err)
@@ -520,9 +632,43 @@ func (l *loop) applyPolicy(p *wire.Policy) error {
 	case err != nil:
 		return fmt.Errorf("syncclient: save policy: %w", err)
 	}
+	l.policyVersion = p.Version
 	c.log.Info("sync: policy applied", "version", p.Version, "block", p.Block, "people", len(p.People))
 	if c.deps.OnPolicy != nil {
 		c.deps.OnPolicy(p)
+	}
+	return nil
+}
+
+// policyAlarm appends an AlarmPolicyRejected event for the policies refused
+// since the last one, at most once per PolicyAlarmInterval; until then a
+// timer wakes the loop to report them.
+func (l *loop) policyAlarm() error {
+	c := l.c
+	if l.rejected == 0 {
+		return nil
+	}
+	now := c.clk.Now()
+	if !l.lastAlarm.IsZero() {
+		if wait := l.lastAlarm.Add(PolicyAlarmInterval).Sub(now); wait > 0 {
+			if l.alarmTimer == nil {
+				l.alarmTimer = c.clk.AfterFunc(wait, c.signal)
+			}
+			return nil
+		}
+	}
+	msg := l.rejectWhy
+	if l.rejected > 1 {
+		msg = fmt.Sprintf("%d policies refused for their signature; last: %s", l.rejected, l.rejectWhy)
+	}
+	_, err := c.deps.Store.Append(wire.EventAlarm, wire.Alarm{Code: AlarmPolicyRejected, Source: "syncclient", Message: msg})
+	if err != nil {
+		return fmt.Errorf("syncclient: policy alarm: %w", err)
+	}
+	l.rejected, l.rejectWhy, l.lastAlarm = 0, "", now
+	if l.alarmTimer != nil {
+		l.alarmTimer.Stop()
+		l.alarmTimer = nil
 	}
 	return nil
 }

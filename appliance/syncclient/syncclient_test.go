@@ -120,8 +120,12 @@ func (h *harness) waitStatus(v uint64) {
 // central directly.
 func (h *harness) centralClient() mqtt.Client {
 	h.t.Helper()
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(h.url).SetClientID("central-probe").
-		SetUsername(h.user).SetPassword(h.pass).SetAutoReconnect(false))
+	opts := mqtt.NewClientOptions().AddBroker(h.url).SetClientID("central-probe").
+		SetUsername(h.user).SetPassword(h.pass).SetAutoReconnect(false)
+	if h.centralTLS != nil {
+		opts.SetTLSConfig(h.centralTLS)
+	}
+	c := mqtt.NewClient(opts)
 	if tok := c.Connect(); !tok.WaitTimeout(patience) || tok.Error() != nil {
 		h.t.Fatalf("central probe connect: %v", tok.Error())
 	}

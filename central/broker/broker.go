@@ -1,28 +1,55 @@
 // Package broker is central's embedded MQTT broker (mochi-mqtt), used when no
 // external Mosquitto or EMQX is configured.
 //
-// It lets an appliance in only as itself: username = appliance id, the
-// appliance's password, and client id = username. Ids that are not valid
-// appliance ids (wildcards, '/', empty) are refused. Once in, an appliance may
-// publish only under TopicRoot/<id>/up/ and subscribe only under
-// TopicRoot/<id>/down/. Central's own client uses InternalCredentials, which
-// are random per Start and may do anything.
+// It lets an appliance in only as itself. Ids that are not valid appliance
+// ids (wildcards, '/', empty) are refused. Once in, an appliance may publish
+// only under TopicRoot/<id>/up/ and subscribe only under TopicRoot/<id>/down/.
+// Central's own client uses InternalCredentials, which are random per Start
+// and may do anything.
+//
+// Two listeners:
+//
+//   - TLS (Config.TLS, production): MQTT over TLS 1.3 with a client
+//     certificate from the Kinline CA (shared/tlsconf, files made by
+//     kinline-provision). The certificate is the identity: an appliance
+//     certificate (OU kinline-appliance, CN = appliance id) must connect with
+//     client id = username = that id, no password needed; a central
+//     certificate (OU kinline-central) is admitted like the internal user.
+//     Revoked certificates are refused in the handshake (the CRL file is
+//     reread when it changes), and every Config.TLS.CRLCheckInterval the
+//     broker rereads the CRL and drops live connections whose certificate is
+//     now revoked (CheckRevocations does it at once).
+//   - plain TCP (Config.Listen, 127.0.0.1:1883 by default): central's
+//     internal user, and appliances listed in Config.Appliances with a
+//     password (username = client id = appliance id). Keep Appliances empty
+//     in production so that appliances can only come in over TLS.
+//
+// A password never admits anyone on the TLS listener, and a certificate is
+// never asked for on the plain one.
+//
+// The same rules for an external Mosquitto are in mosquitto.conf.example and
+// mosquitto.acl.example beside this file.
 package broker
 
 import (
 	"crypto/rand"
 	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/tlsconf"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -41,30 +68,69 @@ const DefaultMaxPacketSize = 64 << 20
 // invalid appliance id, so no appliance can ever share it.
 const internalUser = "$kinline-central"
 
+// Defaults of TLSConfig.
+const (
+	DefaultTLSListen        = ":8883"
+	DefaultCRLCheckInterval = 10 * time.Second
+)
+
 // Config configures the broker. The zero value listens on 127.0.0.1:1883
 // and admits no appliance.
 type Config struct {
-	// Listen is the TCP address, "127.0.0.1:1883" by default; port 0
-	// picks a free port (see Addr).
+	// Listen is the plain TCP address, "127.0.0.1:1883" by default; port 0
+	// picks a free port (see Addr). Central's internal client connects here.
 	Listen string
-	// Appliances maps appliance id to its password.
+	// Appliances maps appliance id to its password, for appliances that
+	// connect over plain TCP (development, migration). Leave it empty in
+	// production: appliances then come in over TLS only.
 	Appliances map[string]string
 	// MaxPacketSize bounds one MQTT packet in bytes; 0 means
 	// DefaultMaxPacketSize.
 	MaxPacketSize int
+	// TLS, when set, adds the TLS listener where appliances are identified
+	// by their certificates. nil keeps the broker plain-TCP only.
+	TLS *TLSConfig
+	// Clock drives the periodic revocation check; nil is the wall clock.
+	Clock clock.Clock
+}
+
+// TLSConfig configures the TLS listener. The four files are the ones
+// kinline-provision writes (see shared/tlsconf): pki/central/server.pem,
+// pki/central/server.key, pki/ca.pem and pki/crl.pem.
+type TLSConfig struct {
+	// Listen is the address, DefaultTLSListen (":8883") when empty; port 0
+	// picks a free port (see TLSAddr).
+	Listen string
+	// CertFile and KeyFile are central's server certificate and key.
+	CertFile, KeyFile string
+	// CAFile holds the CA certificate(s) client certificates must chain to.
+	CAFile string
+	// CRLFile is the CA's revocation list, reread when it changes.
+	CRLFile string
+	// CRLCheckInterval is how often live connections are checked against
+	// the revocation list; 0 means DefaultCRLCheckInterval, below 0 never
+	// (then only CheckRevocations does it).
+	CRLCheckInterval time.Duration
 }
 
 // Broker is a running (after Start) embedded broker.
 type Broker struct {
 	cfg    Config
 	log    *slog.Logger
+	clk    clock.Clock
 	mu     sync.Mutex
 	srv    *mqtt.Server
 	tcp    *listeners.TCP
+	tlsL   *listeners.TCP
+	rev    *tlsconf.Revocations
+	timer  clock.Timer
 	user   string
 	pass   string
 	passwd map[string][]byte
 }
+
+// tlsListenerID is the mochi listener id of the TLS listener.
+const tlsListenerID = "tls"
 
 // New validates cfg and returns a broker that is not started yet.
 func New(cfg Config, log *slog.Logger) (*Broker, error) {
@@ -90,7 +156,24 @@ func New(cfg Config, log *slog.Logger) (*Broker, error) {
 		}
 		passwd[id] = []byte(pw)
 	}
-	return &Broker{cfg: cfg, log: log, passwd: passwd}, nil
+	if t := cfg.TLS; t != nil {
+		if t.CertFile == "" || t.KeyFile == "" || t.CAFile == "" || t.CRLFile == "" {
+			return nil, fmt.Errorf("%w: TLS needs CertFile, KeyFile, CAFile and CRLFile", ErrConfig)
+		}
+		tc := *t
+		if tc.Listen == "" {
+			tc.Listen = DefaultTLSListen
+		}
+		if tc.CRLCheckInterval == 0 {
+			tc.CRLCheckInterval = DefaultCRLCheckInterval
+		}
+		cfg.TLS = &tc
+	}
+	clk := cfg.Clock
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	return &Broker{cfg: cfg, log: log, clk: clk, passwd: passwd}, nil
 }
 
 // Start opens the listener and serves in the background.
@@ -117,17 +200,56 @@ func (b *Broker) Start() error {
 	if err := srv.AddHook(&authHook{b: b, internalPass: []byte(b.pass)}, nil); err != nil {
 		return fmt.Errorf("broker: hook: %w", err)
 	}
+	var tlsL *listeners.TCP
+	var rev *tlsconf.Revocations
+	if t := b.cfg.TLS; t != nil {
+		tc, r, err := tlsconf.NewServer(tlsconf.ServerOptions{
+			CertFile: t.CertFile, KeyFile: t.KeyFile, CAFile: t.CAFile, CRLFile: t.CRLFile,
+			Logger: b.log.With("component", "mqtt-tls"),
+		})
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		rev = r
+		tlsL = listeners.NewTCP(listeners.Config{ID: tlsListenerID, Address: t.Listen, TLSConfig: tc})
+		if err := srv.AddListener(tlsL); err != nil {
+			return fmt.Errorf("broker: listen %s (TLS): %w", t.Listen, err)
+		}
+	}
 	tcp := listeners.NewTCP(listeners.Config{ID: "tcp", Address: b.cfg.Listen})
 	if err := srv.AddListener(tcp); err != nil {
+		srv.Close()
 		return fmt.Errorf("broker: listen %s: %w", b.cfg.Listen, err)
 	}
 	if err := srv.Serve(); err != nil {
-		tcp.Close(func(string) {})
+		srv.Close()
 		return fmt.Errorf("broker: serve: %w", err)
 	}
-	b.srv, b.tcp = srv, tcp
+	b.srv, b.tcp, b.tlsL, b.rev = srv, tcp, tlsL, rev
 	b.log.Info("mqtt broker listening", "addr", tcp.Address())
+	if tlsL != nil {
+		b.log.Info("mqtt broker listening (TLS, client certificates)", "addr", tlsL.Address())
+		b.armCRLCheckLocked()
+	}
 	return nil
+}
+
+// armCRLCheckLocked schedules the next periodic revocation check.
+func (b *Broker) armCRLCheckLocked() {
+	d := b.cfg.TLS.CRLCheckInterval
+	if d <= 0 {
+		return
+	}
+	var t clock.Timer
+	t = b.clk.AfterFunc(d, func() {
+		b.CheckRevocations()
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.timer == t && b.srv != nil {
+			b.armCRLCheckLocked()
+		}
+	})
+	b.timer = t
 }
 
 // Close stops the broker and disconnects every client.
@@ -137,12 +259,67 @@ func (b *Broker) Close() error {
 	if b.srv == nil {
 		return nil
 	}
+	if b.timer != nil {
+		b.timer.Stop()
+		b.timer = nil
+	}
 	err := b.srv.Close()
-	b.srv, b.tcp = nil, nil
+	b.srv, b.tcp, b.tlsL, b.rev = nil, nil, nil, nil
 	if err != nil {
 		return fmt.Errorf("broker: close: %w", err)
 	}
 	return nil
+}
+
+// TLSAddr returns the address of the TLS listener (host:port), or "" when
+// there is none or the broker is not started.
+func (b *Broker) TLSAddr() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.tlsL == nil {
+		return ""
+	}
+	return b.tlsL.Address()
+}
+
+// CheckRevocations rereads the revocation list (if it changed) and drops
+// every live TLS connection whose certificate is now revoked. It returns
+// the ids of the clients dropped. The broker calls it every
+// TLSConfig.CRLCheckInterval; call it directly to act at once (say, after
+// kinline-provision revoke). A list that cannot be read or checked drops
+// nobody (new handshakes fail closed meanwhile) and is logged.
+func (b *Broker) CheckRevocations() []string {
+	b.mu.Lock()
+	srv, rev := b.srv, b.rev
+	b.mu.Unlock()
+	if srv == nil || rev == nil {
+		return nil
+	}
+	var dropped []string
+	for _, cl := range srv.Clients.GetAll() {
+		if cl.Net.Listener != tlsListenerID || cl.Closed() {
+			continue
+		}
+		leaf := peerLeaf(cl)
+		if leaf == nil {
+			continue
+		}
+		err := rev.Check(leaf)
+		switch {
+		case err == nil:
+		case errors.Is(err, tlsconf.ErrRevoked):
+			b.log.Warn("mqtt: dropping client whose certificate was revoked", "client", cl.ID, "remote", cl.Net.Remote, "err", err)
+			if cl.Properties.ProtocolVersion == 5 {
+				srv.DisconnectClient(cl, packets.ErrNotAuthorized)
+			} else {
+				cl.Stop(packets.ErrNotAuthorized)
+			}
+			dropped = append(dropped, cl.ID)
+		default:
+			b.log.Error("mqtt: revocation list unusable: live connections kept, new ones refused", "client", cl.ID, "err", err)
+		}
+	}
+	return dropped
 }
 
 // Addr returns the address the broker listens on (host:port), or "" when
@@ -177,11 +354,41 @@ func (h *authHook) Provides(b byte) bool {
 	return b == mqtt.OnConnectAuthenticate || b == mqtt.OnACLCheck
 }
 
-// OnConnectAuthenticate admits the internal user, or an appliance whose
-// username is its id, whose client id equals it, and whose password matches.
+// peerLeaf returns the verified certificate of a client connected over TLS,
+// nil for any other client.
+func peerLeaf(cl *mqtt.Client) *x509.Certificate {
+	tc, ok := cl.Net.Conn.(*tls.Conn)
+	if !ok {
+		return nil
+	}
+	cs := tc.ConnectionState()
+	if !cs.HandshakeComplete || len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	return cs.VerifiedChains[0][0]
+}
+
+// tlsIdentity returns who a client on the TLS listener is, from its
+// verified certificate.
+func tlsIdentity(cl *mqtt.Client) (tlsconf.Identity, error) {
+	tc, ok := cl.Net.Conn.(*tls.Conn)
+	if !ok {
+		return tlsconf.Identity{}, fmt.Errorf("%w: not a TLS connection", tlsconf.ErrIdentity)
+	}
+	return tlsconf.PeerIdentity(tc.ConnectionState())
+}
+
+// OnConnectAuthenticate admits, on the TLS listener, the holder of a
+// verified certificate (an appliance only as itself: client id = username =
+// the certificate's appliance id); on the plain listener, the internal user
+// or an appliance whose username is its id, whose client id equals it, and
+// whose password matches.
 func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 	user := string(pk.Connect.Username)
 	pass := pk.Connect.Password
+	if cl.Net.Listener == tlsListenerID {
+		return h.authenticateTLS(cl, user)
+	}
 	if user == internalUser {
 		ok := subtle.ConstantTimeCompare(pass, h.internalPass) == 1
 		if !ok {
@@ -209,11 +416,45 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 	return true
 }
 
+// authenticateTLS admits a TLS client by its certificate. The handshake has
+// already verified the chain and refused revoked certificates.
+func (h *authHook) authenticateTLS(cl *mqtt.Client, user string) bool {
+	id, err := tlsIdentity(cl)
+	if err != nil {
+		h.b.log.Warn("mqtt: TLS connection refused: no usable certificate", "client", cl.ID, "remote", cl.Net.Remote, "err", err)
+		return false
+	}
+	switch id.Role {
+	case tlsconf.RoleCentral:
+		return true
+	case tlsconf.RoleAppliance:
+		if wire.ValidApplianceID(cl.ID) != nil || cl.ID != id.ID || user != id.ID {
+			h.b.log.Warn("mqtt: TLS connection refused: client id and username must be the certificate's appliance id",
+				"certificate", id.ID, "client", cl.ID, "user", user, "remote", cl.Net.Remote)
+			return false
+		}
+		return true
+	}
+	return false
+}
+
 // OnACLCheck confines an appliance to its own subtree: publish under up/,
 // subscribe (and receive) under down/.
 func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	user := string(cl.Properties.Username)
-	if user == internalUser {
+	if cl.Net.Listener == tlsListenerID {
+		id, err := tlsIdentity(cl)
+		if err != nil {
+			return false
+		}
+		if id.Role == tlsconf.RoleCentral {
+			return true
+		}
+		if id.Role != tlsconf.RoleAppliance || cl.ID != id.ID {
+			return false
+		}
+		user = id.ID
+	} else if user == internalUser {
 		return true
 	}
 	if wire.ValidApplianceID(user) != nil || cl.ID != user {

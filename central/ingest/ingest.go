@@ -9,10 +9,21 @@
 // load. Received messages are handed to a queue per appliance, drained by one
 // goroutine per appliance, so paho's router never waits on the store and each
 // appliance's messages are handled in order.
+//
+// Trust: with Config.ApplianceKeys set, every batch must carry a valid
+// ed25519 signature by the appliance's event key (shared/sign); an unsigned
+// or forged batch, or one from an appliance without a key, is refused: not
+// stored, not acknowledged, counted (RefusedBatches) and logged with the
+// appliance id, and reported to Config.OnRefused. With Config.PolicyKey set,
+// every policy published is signed with central's policy key, which is
+// what appliances configured with the matching public key require.
+// Production sets both; unset, ingest behaves as protocol 1 without
+// signatures did.
 package ingest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -26,6 +37,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -36,6 +48,10 @@ var (
 	ErrHashMismatch   = errors.New("ingest: recording SHA-256 mismatch")
 	ErrNotConnected   = errors.New("ingest: not connected")
 	ErrAlreadyRunning = errors.New("ingest: already running")
+	// ErrSignature: a batch is unsigned, badly signed, or comes from an
+	// appliance whose key is unknown. It always comes wrapped together with
+	// ErrRefused.
+	ErrSignature = errors.New("ingest: batch signature not valid")
 )
 
 // SharedGroup is the shared-subscription group of central replicas.
@@ -66,8 +82,22 @@ type Config struct {
 	// that the broker keeps its session across restarts. Default
 	// "kinline-central".
 	ClientID string
-	// TLS, when set, is used for ssl:// and tls:// brokers.
+	// TLS, when set, is used for ssl:// and tls:// brokers: build it with
+	// tlsconf.NewClient on central's certificate (pki/central/server.pem
+	// and server.key, which carry client-auth usage) and pki/ca.pem.
 	TLS *tls.Config
+	// ApplianceKeys, when set, returns an appliance's ed25519 event public
+	// key (pki/appliances/<id>/event.pub); every batch must then be signed
+	// with it. nil accepts unsigned batches (protocol 1 behaviour; not for
+	// production).
+	ApplianceKeys func(applianceID string) (ed25519.PublicKey, bool)
+	// PolicyKey, when set, is central's ed25519 policy-signing key
+	// (pki/central/policy.key); every policy published is signed with it.
+	PolicyKey ed25519.PrivateKey
+	// OnRefused, when set, is called (from the appliance's queue goroutine;
+	// it must not block for long) for every batch refused for its
+	// signature, so that central can raise it in the console.
+	OnRefused func(applianceID string, err error)
 }
 
 // Service is central's ingest. Create it with New and run it with Run.
@@ -85,6 +115,9 @@ type Service struct {
 
 	ready     chan struct{}
 	readyOnce sync.Once
+
+	statsMu sync.Mutex
+	refused map[string]uint64 // appliance -> batches refused for their signature
 }
 
 // New validates cfg and returns a Service.
@@ -101,7 +134,18 @@ func New(cfg Config, st Store, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, st: st, log: log, queues: map[string]*queue{}, ready: make(chan struct{})}, nil
+	if cfg.PolicyKey != nil && len(cfg.PolicyKey) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("%w: policy key has %d bytes, want %d", ErrConfig, len(cfg.PolicyKey), ed25519.PrivateKeySize)
+	}
+	return &Service{cfg: cfg, st: st, log: log, queues: map[string]*queue{}, ready: make(chan struct{}), refused: map[string]uint64{}}, nil
+}
+
+// RefusedBatches returns how many batches from the appliance were refused
+// for their signature since New.
+func (s *Service) RefusedBatches(applianceID string) uint64 {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	return s.refused[applianceID]
 }
 
 // Run connects (retrying until the broker answers), subscribes, publishes
@@ -231,6 +275,14 @@ func (s *Service) publishPolicies(ctx context.Context, block string) {
 		if p.ApplianceID != id || p.V != wire.ProtocolVersion {
 			s.log.Error("ingest: store returned a policy for another appliance or version", "appliance", id, "policy_for", p.ApplianceID, "v", p.V)
 			continue
+		}
+		if s.cfg.PolicyKey != nil {
+			signed := *p // never modify the store's value
+			if err := sign.SignPolicy(s.cfg.PolicyKey, &signed); err != nil {
+				s.log.Error("ingest: policy not published: cannot sign it", "appliance", id, "version", p.Version, "err", err)
+				continue
+			}
+			p = &signed
 		}
 		data, err := json.Marshal(p)
 		if err != nil {
@@ -373,8 +425,44 @@ func ParseBatch(applianceID string, payload []byte) (*wire.Batch, error) {
 	return b, nil
 }
 
+// ParseSignedBatch is ParseBatch followed by the check of the batch's
+// signature against the appliance's event public key. ok false (no key
+// known for the appliance) refuses the batch. Failures wrap ErrRefused and,
+// for the signature, ErrSignature and the shared/sign error.
+func ParseSignedBatch(applianceID string, payload []byte, pub ed25519.PublicKey, ok bool) (*wire.Batch, error) {
+	b, err := ParseBatch(applianceID, payload)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %w: no event key known for appliance %q", ErrRefused, ErrSignature, applianceID)
+	}
+	if err := sign.VerifyBatch(pub, b); err != nil {
+		return nil, fmt.Errorf("%w: %w: seq %d..%d: %w", ErrRefused, ErrSignature, b.Events[0].Seq, b.Events[len(b.Events)-1].Seq, err)
+	}
+	return b, nil
+}
+
 func (s *Service) handleBatch(ctx context.Context, id string, payload []byte) error {
-	b, err := ParseBatch(id, payload)
+	var b *wire.Batch
+	var err error
+	if s.cfg.ApplianceKeys != nil {
+		pub, ok := s.cfg.ApplianceKeys(id)
+		b, err = ParseSignedBatch(id, payload, pub, ok)
+		if errors.Is(err, ErrSignature) {
+			s.statsMu.Lock()
+			s.refused[id]++
+			n := s.refused[id]
+			s.statsMu.Unlock()
+			s.log.Error("ingest: batch refused: signature", "appliance", id, "refused_total", n, "err", err)
+			if s.cfg.OnRefused != nil {
+				s.cfg.OnRefused(id, err)
+			}
+			return nil // logged here; never stored nor acknowledged
+		}
+	} else {
+		b, err = ParseBatch(id, payload)
+	}
 	if err != nil {
 		return err
 	}

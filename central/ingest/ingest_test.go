@@ -39,6 +39,12 @@ type env struct {
 // client acting as appliance blk-a, subscribed to its down topics.
 func setup(t *testing.T, prepare func(*ingesttest.Store)) *env {
 	t.Helper()
+	return setupCfg(t, prepare, nil)
+}
+
+// setupCfg is setup with a change to ingest's config (signing keys).
+func setupCfg(t *testing.T, prepare func(*ingesttest.Store), mod func(*ingest.Config)) *env {
+	t.Helper()
 	b, err := broker.New(broker.Config{Listen: "127.0.0.1:0", Appliances: map[string]string{"blk-a": "pw-a", "blk-b": "pw-b"}}, testLog())
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +71,11 @@ func setup(t *testing.T, prepare func(*ingesttest.Store)) *env {
 	}
 
 	user, pass := b.InternalCredentials()
-	e.svc, err = ingest.New(ingest.Config{Broker: "tcp://" + b.Addr(), Username: user, Password: pass, ClientID: "central-test"}, e.st, testLog())
+	cfg := ingest.Config{Broker: "tcp://" + b.Addr(), Username: user, Password: pass, ClientID: "central-test"}
+	if mod != nil {
+		mod(&cfg)
+	}
+	e.svc, err = ingest.New(cfg, e.st, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,154 @@
+package brokertest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Mosquitto is a running Mosquitto started by StartMosquitto.
+type Mosquitto struct {
+	// URL is the TLS listener, ssl://127.0.0.1:PORT.
+	URL string
+	// Addr is its host:port.
+	Addr string
+
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	logs bytes.Buffer
+}
+
+func (m *Mosquitto) Write(p []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.logs.Write(p)
+}
+
+// Logs returns what Mosquitto has printed so far.
+func (m *Mosquitto) Logs() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.logs.String()
+}
+
+// Reload sends SIGHUP: Mosquitto rereads its configuration, certificates and
+// revocation list.
+func (m *Mosquitto) Reload(t testing.TB) {
+	t.Helper()
+	if err := m.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// exampleDir is central/broker, where the documented example files live.
+func exampleDir(t testing.TB) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate brokertest's source directory")
+	}
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// StartMosquitto runs a real Mosquitto with the documented configuration
+// (central/broker/mosquitto.conf.example and mosquitto.acl.example), its
+// paths pointed at pki and its listener at a free loopback port. It skips
+// the test when mosquitto is not installed.
+func StartMosquitto(t testing.TB, pki *PKI) *Mosquitto {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
+			if _, err := os.Stat(p); err == nil {
+				bin = p
+			}
+		}
+	}
+	if bin == "" {
+		t.Skip("mosquitto not installed (Debian package mosquitto): skipping the test against a real Mosquitto")
+	}
+	src := exampleDir(t)
+	confTmpl, err := os.ReadFile(filepath.Join(src, "mosquitto.conf.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acl, err := os.ReadFile(filepath.Join(src, "mosquitto.acl.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	aclFile := filepath.Join(dir, "kinline.acl")
+	if err := os.WriteFile(aclFile, acl, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+
+	conf := string(confTmpl)
+	for _, r := range [][2]string{
+		{"/etc/kinline/pki/", pki.Dir + "/"},
+		{"acl_file /etc/mosquitto/kinline.acl", "acl_file " + aclFile},
+		{"\nlistener 8883\n", fmt.Sprintf("\nlistener %d 127.0.0.1\n", port)},
+		{"persistence true", "persistence false"},
+		{"persistence_location /var/lib/mosquitto/", ""},
+	} {
+		if !strings.Contains(conf, r[0]) {
+			t.Fatalf("mosquitto.conf.example no longer contains %q", r[0])
+		}
+		conf = strings.ReplaceAll(conf, r[0], r[1])
+	}
+	if os.Geteuid() == 0 {
+		// Else it drops to the user mosquitto, who cannot read the 0600 keys.
+		conf = "user root\n" + conf
+	}
+	confFile := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := &Mosquitto{Addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	m.URL = "ssl://" + m.Addr
+	m.cmd = exec.Command(bin, "-c", confFile, "-v")
+	m.cmd.Stdout, m.cmd.Stderr = m, m
+	if err := m.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { m.cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		m.cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("mosquitto output:\n%s", m.Logs())
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", m.Addr, time.Second)
+		if err == nil {
+			c.Close()
+			return m
+		}
+		select {
+		case <-exited:
+			t.Fatalf("mosquitto exited:\n%s", m.Logs())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mosquitto not listening on %s: %v\n%s", m.Addr, err, m.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
