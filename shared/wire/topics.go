@@ -29,12 +29,20 @@ const (
 // ErrBadApplianceID is returned by ValidApplianceID.
 var ErrBadApplianceID = errors.New("wire: bad appliance id")
 
+// CentralIdentity is the name central's own certificate carries. No
+// appliance may use it: under Mosquitto's use_identity_as_username it would
+// get central's ACL rights.
+const CentralIdentity = "kinline-central"
+
 // ValidApplianceID reports whether id can be used as an appliance id and MQTT
 // client id: 1 to 64 characters of [A-Za-z0-9._-], so never a wildcard, a
-// topic separator or empty.
+// topic separator or empty, and never central's own identity.
 func ValidApplianceID(id string) error {
 	if len(id) == 0 || len(id) > 64 {
 		return fmt.Errorf("%w: length %d", ErrBadApplianceID, len(id))
+	}
+	if strings.EqualFold(id, CentralIdentity) {
+		return fmt.Errorf("%w: %q is reserved for central", ErrBadApplianceID, id)
 	}
 	for _, r := range id {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
