@@ -4,7 +4,7 @@ BIN     ?= bin
 GOFLAGS ?=
 PKGS    := ./...
 
-BINARIES := kinline-appliance kinline-central kinline-readersim kinline-sipsim kinline-panelsim kinline-demo
+BINARIES := kinline-appliance kinline-central kinline-readersim kinline-sipsim kinline-panelsim kinline-provision kinline-mqttproxy kinline-demo
 
 .PHONY: help build demo test test-unit test-hil test-race bench fuzz vet fmt clean cross prompts load
 
@@ -19,6 +19,7 @@ build: ## build every binary into ./bin
 	$(GO) build -o $(BIN)/kinline-sipsim    ./tools/sipsim/cmd/kinline-sipsim
 	$(GO) build -o $(BIN)/kinline-panelsim  ./tools/panelsim
 	$(GO) build -o $(BIN)/kinline-provision ./tools/provision
+	$(GO) build -o $(BIN)/kinline-mqttproxy ./tools/mqttproxy/cmd/kinline-mqttproxy
 	$(GO) build -o $(BIN)/kinline-demo      ./tools/demo
 
 demo: build ## run central + a simulated block appliance, place example calls, keep the console up

@@ -68,7 +68,9 @@ type env struct {
 	lastRead map[string]time.Time
 }
 
-func newEnv(t *testing.T, trunk string) *env {
+// newEnv starts an installation; opts may adjust the stack's options (dir
+// is the installation's directory).
+func newEnv(t *testing.T, trunk string, opts ...func(dir string, o *stack.Options)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	reader, err := sim.New(sim.Options{Driver: sim.DriverPN532, Link: filepath.Join(dir, "reader-t1")})
@@ -76,7 +78,11 @@ func newEnv(t *testing.T, trunk string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reader.Close() })
-	st, err := stack.Prepare(stack.Options{Dir: dir, BinDir: binDir, TrunkAddr: trunk, ReaderDevice: reader.Path(), Quiet: true, LogLevel: "info"})
+	so := stack.Options{Dir: dir, BinDir: binDir, TrunkAddr: trunk, ReaderDevice: reader.Path(), Quiet: true, LogLevel: "info"}
+	for _, o := range opts {
+		o(dir, &so)
+	}
+	st, err := stack.Prepare(so)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,18 @@
 // A tap is valid for Window after it was read. An allowed call consumes the
 // tap, so the next call on that terminal needs a new one; a refused call
 // leaves it, so a person who misdialled can dial again.
+//
+// Where the person's rule asks for dual authorization, Check goes on to ask
+// the block's officer through a Confirmer (the officer panel, adapted by the
+// daemon) and refuses the call with policy.ErrNotConfirmed,
+// policy.ErrOfficerRefused or policy.ErrPanelUnavailable when the officer
+// does not confirm it.
 package authz
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +39,13 @@ type Result struct {
 	Language     string
 	CardUID      string
 	Privileged   bool // never record, never monitor
+	// Rule is the person's calling rule (set when allowed by Authorize):
+	// Rule.Confirm says whether Check must still ask an officer.
+	Rule policy.Rule
+	// OfficerID and ConfirmMethod say who confirmed the call and how
+	// (set by Check when an officer confirmed it).
+	OfficerID     string
+	ConfirmMethod string
 }
 
 // Authorizer holds the current policy and the latest tap per terminal.
@@ -108,7 +124,99 @@ func (a *Authorizer) Authorize(terminal, number string) Result {
 		Language:     d.Person.Language,
 		CardUID:      t.uid,
 		Privileged:   d.Number.Privileged,
+		Rule:         d.Rule,
 	}
+}
+
+// ConfirmRequest asks the block's officer to confirm one call.
+type ConfirmRequest struct {
+	CallID   string
+	Terminal string
+	PersonID string
+	Number   string
+	// Mode is wire.ConfirmButton, ConfirmCard or ConfirmBoth.
+	Mode   string
+	Window time.Duration
+}
+
+// Confirmation says who confirmed a call and how ("button", "card" or
+// "button+card"). OfficerID is empty when the button alone confirmed it.
+type Confirmation struct {
+	OfficerID string
+	Method    string
+}
+
+// Confirmer asks an officer to confirm a call and waits for the answer, the
+// window or ctx. Its errors wrap policy.ErrNotConfirmed (window ran out),
+// policy.ErrOfficerRefused (cancel, or not an officer's card) or
+// policy.ErrPanelUnavailable; anything else counts as the panel being
+// unavailable. The daemon adapts *panel.Panel to it.
+type Confirmer interface {
+	ConfirmCall(ctx context.Context, r ConfirmRequest) (Confirmation, error)
+}
+
+// Request is one call to decide with Check.
+type Request struct {
+	CallID   string
+	Terminal string
+	Number   string
+	// Waiting, if not nil, is called once before Check waits for an
+	// officer, so call control can let the caller hear that it waits.
+	Waiting func()
+}
+
+// Check decides a call completely: Authorize, then, where the person's rule
+// requires it, the officer's confirmation through c (nil c refuses such
+// calls with policy.ErrPanelUnavailable). The tap is consumed once Authorize
+// allows the call, so a refused confirmation needs a new tap. If ctx ends
+// while waiting, the result is refused with ctx's error as Err.
+func (a *Authorizer) Check(ctx context.Context, req Request, c Confirmer) Result {
+	res := a.Authorize(req.Terminal, req.Number)
+	if !res.Allowed || !res.Rule.NeedsConfirmation() {
+		return res
+	}
+	if c == nil {
+		return res.refuse(policy.ErrPanelUnavailable)
+	}
+	if req.Waiting != nil {
+		req.Waiting()
+	}
+	conf, err := c.ConfirmCall(ctx, ConfirmRequest{
+		CallID: req.CallID, Terminal: req.Terminal, PersonID: res.PersonID, Number: req.Number,
+		Mode: res.Rule.Confirm, Window: res.Rule.Window,
+	})
+	switch {
+	case err == nil:
+		res.OfficerID, res.ConfirmMethod = conf.OfficerID, conf.Method
+		return res
+	case errors.Is(err, policy.ErrNotConfirmed):
+		return res.refuse(policy.ErrNotConfirmed)
+	case errors.Is(err, policy.ErrOfficerRefused):
+		return res.refuse(policy.ErrOfficerRefused)
+	case ctx.Err() != nil:
+		return res.refuse(ctx.Err())
+	}
+	return res.refuse(fmt.Errorf("%w: %w", policy.ErrPanelUnavailable, err))
+}
+
+// refuse turns an allowed result into a refusal for err, keeping who called.
+func (r Result) refuse(err error) Result {
+	r.Allowed, r.Err, r.Reason = false, err, err.Error()
+	if errors.Is(err, policy.ErrPanelUnavailable) {
+		r.Reason = policy.ErrPanelUnavailable.Error()
+	}
+	return r
+}
+
+// RuleFor returns the rule in force for the person with id in the current
+// policy, and whether the person is in it.
+func (a *Authorizer) RuleFor(personID string) (policy.Rule, bool) {
+	ix := a.index.Load()
+	p := ix.PersonByID(personID)
+	if p == nil {
+		return policy.Rule{}, false
+	}
+	return ix.RuleFor(p), true
 }
 
 func refused(err error, p *wire.Person, uid string) Result {

@@ -29,6 +29,11 @@ type AuthRequest struct {
 	Terminal string
 	Number   string
 	Time     time.Time
+	// Waiting lets the authorizer say that its decision will take a while
+	// (an officer must confirm the call): call control answers the port
+	// with 180 Ringing, so the IAD plays ringback while the person waits.
+	// It may be called any number of times, only before Authorize returns.
+	Waiting func()
 }
 
 // AuthResult is the authorizer's decision.
@@ -41,6 +46,10 @@ type AuthResult struct {
 	CardUID      string
 	// Record is false for privileged numbers: no audio byte is written.
 	Record bool
+	// OfficerID and ConfirmMethod name the officer who confirmed the call
+	// and how, when it needed dual authorization; they go into the record.
+	OfficerID     string
+	ConfirmMethod string
 }
 
 // Authorizer decides calls. It must answer quickly; ctx is cancelled if the

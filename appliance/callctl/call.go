@@ -234,7 +234,16 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 
-	auth := s.deps.Authorizer.Authorize(c.ctx, AuthRequest{CallID: c.id, Terminal: c.terminal.ID, Number: c.number, Time: c.start})
+	var ringing sync.Once
+	waiting := func() {
+		ringing.Do(func() {
+			log.Info("authorizer waits (officer confirmation): ringback to the port")
+			if err := dlgA.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
+				log.Debug("180 to the port failed", "error", err)
+			}
+		})
+	}
+	auth := s.deps.Authorizer.Authorize(c.ctx, AuthRequest{CallID: c.id, Terminal: c.terminal.ID, Number: c.number, Time: c.start, Waiting: waiting})
 	c.mu.Lock()
 	c.auth = auth
 	c.mu.Unlock()
@@ -495,16 +504,18 @@ func (c *call) finish() {
 	ms, auth, answer, disp, reason := c.media, c.auth, c.answer, c.disp, c.reason
 	c.mu.Unlock()
 	rec := wire.CallRecord{
-		CallID:       c.id,
-		PersonID:     auth.PersonID,
-		PrisonNumber: auth.PrisonNumber,
-		CardUID:      auth.CardUID,
-		Terminal:     c.terminal.ID,
-		Number:       c.number,
-		Start:        c.start,
-		Answer:       answer,
-		Disposition:  disp,
-		Reason:       reason,
+		CallID:        c.id,
+		PersonID:      auth.PersonID,
+		PrisonNumber:  auth.PrisonNumber,
+		CardUID:       auth.CardUID,
+		Terminal:      c.terminal.ID,
+		Number:        c.number,
+		Start:         c.start,
+		Answer:        answer,
+		Disposition:   disp,
+		Reason:        reason,
+		OfficerID:     auth.OfficerID,
+		ConfirmMethod: auth.ConfirmMethod,
 	}
 	if ms != nil {
 		res, err := ms.Close()

@@ -32,9 +32,14 @@ type Config struct {
 	Board string `yaml:"board"`
 	// TapWindow is how long a card tap authorizes a call on its terminal.
 	TapWindow time.Duration `yaml:"tap_window"`
-	Sync      Sync          `yaml:"sync"`
-	SIP       SIP           `yaml:"sip"`
-	Readers   []Reader      `yaml:"readers"`
+	// PanelControl is the unix socket through which the simulated board's
+	// officer panel can be driven (press confirm/cancel, tap an officer
+	// card; see kinline-panelsim). Only with board "sim"; "" serves none.
+	// A relative path is taken relative to the config file's directory.
+	PanelControl string   `yaml:"panel_control"`
+	Sync         Sync     `yaml:"sync"`
+	SIP          SIP      `yaml:"sip"`
+	Readers      []Reader `yaml:"readers"`
 }
 
 // Sync is the MQTT connection to central.
@@ -68,10 +73,18 @@ type Terminal struct {
 	Password string `yaml:"password"`
 }
 
-// Reader is one IC-card reader bound to a terminal.
+// Reader roles.
+const (
+	RoleTerminal = "terminal" // a person's reader beside a phone (the default)
+	RoleOfficer  = "officer"  // the officer panel's reader: its taps confirm calls
+)
+
+// Reader is one IC-card reader: bound to a terminal, or (role officer) the
+// officer panel's reader.
 type Reader struct {
 	Name     string `yaml:"name"`
-	Terminal string `yaml:"terminal"`
+	Role     string `yaml:"role"`     // terminal (default) or officer
+	Terminal string `yaml:"terminal"` // required for role terminal; none for officer
 	Device   string `yaml:"device"`
 	Driver   string `yaml:"driver"` // pn532 or em4100
 	Baud     int    `yaml:"baud"`   // 0: the driver's default
@@ -113,6 +126,9 @@ func (c *Config) Defaults() {
 		if c.Readers[i].Driver == "" {
 			c.Readers[i].Driver = "pn532"
 		}
+		if c.Readers[i].Role == "" {
+			c.Readers[i].Role = RoleTerminal
+		}
 	}
 }
 
@@ -148,6 +164,7 @@ func (c *Config) Validate() error {
 		return bad("sip.terminals: at least one terminal is required")
 	}
 	names := map[string]bool{}
+	officers := 0
 	for _, r := range c.Readers {
 		if r.Name == "" || r.Device == "" {
 			return bad("readers: every reader needs name and device")
@@ -156,14 +173,39 @@ func (c *Config) Validate() error {
 			return bad("readers: duplicate name %q", r.Name)
 		}
 		names[r.Name] = true
-		if !terms[r.Terminal] {
-			return bad("readers: reader %q is bound to unknown terminal %q", r.Name, r.Terminal)
+		switch r.Role {
+		case RoleTerminal:
+			if !terms[r.Terminal] {
+				return bad("readers: reader %q is bound to unknown terminal %q", r.Name, r.Terminal)
+			}
+		case RoleOfficer:
+			if r.Terminal != "" {
+				return bad("readers: officer reader %q must not name a terminal (it serves the whole panel)", r.Name)
+			}
+			if officers++; officers > 1 {
+				return bad("readers: more than one officer reader (%q)", r.Name)
+			}
+		default:
+			return bad("readers: reader %q: unknown role %q (terminal, officer)", r.Name, r.Role)
 		}
 		if r.Driver != "pn532" && r.Driver != "em4100" {
 			return bad("readers: reader %q: unknown driver %q (pn532, em4100)", r.Name, r.Driver)
 		}
 	}
+	if c.PanelControl != "" && c.Board != "sim" {
+		return bad("panel_control: only the simulated board (board: sim) has a control socket, not %q", c.Board)
+	}
 	return nil
+}
+
+// OfficerReader returns the reader with role officer, if any.
+func (c *Config) OfficerReader() (Reader, bool) {
+	for _, r := range c.Readers {
+		if r.Role == RoleOfficer {
+			return r, true
+		}
+	}
+	return Reader{}, false
 }
 
 // Parse decodes YAML, refusing unknown keys, then applies defaults and
@@ -182,8 +224,8 @@ func Parse(data []byte) (*Config, error) {
 	return &c, nil
 }
 
-// Load reads and parses a config file. Relative data_dir paths are taken
-// relative to the file's directory.
+// Load reads and parses a config file. Relative data_dir and panel_control
+// paths are taken relative to the file's directory.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -195,6 +237,9 @@ func Load(path string) (*Config, error) {
 	}
 	if !filepath.IsAbs(c.DataDir) {
 		c.DataDir = filepath.Join(filepath.Dir(path), c.DataDir)
+	}
+	if c.PanelControl != "" && !filepath.IsAbs(c.PanelControl) {
+		c.PanelControl = filepath.Join(filepath.Dir(path), c.PanelControl)
 	}
 	return c, nil
 }

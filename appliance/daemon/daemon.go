@@ -1,8 +1,9 @@
 // Package daemon wires the block appliance together. It is the one place
 // that builds every part from the config and connects them (after
 // tailscale's tsd.System): the bbolt store, the authorizer, the card readers,
-// the media relay, SIP call control and the sync client. Domain packages get
-// only what they need and know nothing of each other.
+// the board's officer panel (dual authorization), the media relay, SIP call
+// control and the sync client. Domain packages get only what they need and
+// know nothing of each other.
 package daemon
 
 import (
@@ -20,8 +21,10 @@ import (
 	"github.com/kinline/kinline/appliance/cardreader"
 	"github.com/kinline/kinline/appliance/config"
 	"github.com/kinline/kinline/appliance/media"
+	"github.com/kinline/kinline/appliance/panel"
 	"github.com/kinline/kinline/appliance/store"
 	"github.com/kinline/kinline/appliance/syncclient"
+	"github.com/kinline/kinline/board"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -35,12 +38,18 @@ type System struct {
 	Log    *slog.Logger
 	Clock  clock.Clock
 
-	Store  *store.Store
-	Authz  *authz.Authorizer
-	Media  *media.Manager
-	Calls  *callctl.Server
-	Sync   *syncclient.Client
+	Store *store.Store
+	Authz *authz.Authorizer
+	Media *media.Manager
+	Calls *callctl.Server
+	Sync  *syncclient.Client
+	// Board is the board definition named by the config; Panel its officer
+	// panel, nil when it could not be opened (an alarm says why; calls that
+	// need an officer's confirmation are then refused).
+	Board  *board.Board
+	Panel  *panel.Panel
 	recDir string
+	ends   *officerEnds
 }
 
 // New builds the appliance from cfg. Nothing runs until Run.
@@ -58,11 +67,26 @@ func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error)
 	}
 	s.Store = st
 	s.Authz = authz.New(clk, cfg.TapWindow)
-	if p, err := st.Policy(); err != nil {
+	if s.Board, err = board.Load(cfg.Board); err != nil {
 		st.Close()
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	s.ends = newOfficerEnds(nil, s.Authz.RuleFor, s.officerAction, log.With("part", "officer"))
+	s.Panel, err = panel.Open(s.Board, nil, panel.Config{
+		Clock: clk, Logger: log.With("part", "panel"),
+		OnAction:         s.officerAction,
+		OnIdleOfficerTap: func(officerID string) { s.ends.tapped(officerID) },
+	})
+	if err != nil {
+		s.Panel = nil
+		log.Error("officer panel unavailable: calls that need an officer's confirmation will be refused", "board", s.Board.Name, "err", err)
+		s.alarm(wire.Alarm{Code: "panel_down", Source: "panel", Message: err.Error()})
+	}
+	if p, err := st.Policy(); err != nil {
+		s.closeEarly()
 		return nil, fmt.Errorf("daemon: cached policy: %w", err)
 	} else if p != nil {
-		s.Authz.SetPolicy(p)
+		s.applyPolicy(p)
 		log.Info("cached policy loaded", "version", p.Version, "people", len(p.People))
 	} else {
 		log.Warn("no policy cached yet: every call is refused until central sends one")
@@ -70,12 +94,12 @@ func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error)
 
 	mediaIP, err := netip.ParseAddr(cfg.SIP.MediaIP)
 	if err != nil {
-		st.Close()
+		s.closeEarly()
 		return nil, fmt.Errorf("daemon: sip.media_ip: %w", err)
 	}
 	s.Media, err = media.NewManager(media.Config{BindIP: mediaIP, PortMin: cfg.SIP.RTPPortMin, PortMax: cfg.SIP.RTPPortMax, RecordDir: s.recDir}, log.With("part", "media"))
 	if err != nil {
-		st.Close()
+		s.closeEarly()
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 
@@ -101,8 +125,9 @@ func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error)
 		},
 		OnCallEnd: s.callEnded,
 	})
+	s.ends.calls = s.Calls
 	if err != nil {
-		st.Close()
+		s.closeEarly()
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 
@@ -114,27 +139,55 @@ func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error)
 	}, syncclient.Deps{
 		Store: st, Clock: clk, Log: log.With("part", "sync"),
 		OnPolicy: func(p *wire.Policy) {
-			s.Authz.SetPolicy(p)
-			log.Info("policy applied", "version", p.Version, "people", len(p.People))
+			s.applyPolicy(p)
+			log.Info("policy applied", "version", p.Version, "people", len(p.People), "rules", len(p.Rules))
 		},
 	})
 	if err != nil {
-		st.Close()
+		s.closeEarly()
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	return s, nil
 }
 
-// Run runs every part until ctx is done, then closes the store.
+// closeEarly releases what New opened when New fails.
+func (s *System) closeEarly() {
+	if s.Panel != nil {
+		s.Panel.Close()
+	}
+	s.Store.Close()
+}
+
+// applyPolicy gives a policy to the authorizer and the panel's officer list.
+func (s *System) applyPolicy(p *wire.Policy) {
+	s.Authz.SetPolicy(p)
+	if s.Panel != nil {
+		s.Panel.SetOfficers(panel.OfficersFromPolicy(p))
+	}
+}
+
+// confirmer is the authorizer's way to the officer (nil without a panel).
+func (s *System) confirmer() authz.Confirmer {
+	if s.Panel == nil {
+		return nil
+	}
+	return panelConfirmer{s.Panel}
+}
+
+// Run runs every part until ctx is done, then closes the panel and the store.
 func (s *System) Run(ctx context.Context) error {
 	defer s.Store.Close()
+	defer s.ends.wait()
+	if s.Panel != nil {
+		defer s.Panel.Close()
+	}
 	if _, err := s.Store.Append(wire.EventStatus, wire.Status{PolicyVersion: s.Authz.PolicyVersion(), Software: Version}); err != nil {
 		return fmt.Errorf("daemon: status event: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2+len(s.Config.Readers))
+	errc := make(chan error, 3+len(s.Config.Readers))
 	run := func(name string, f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -147,12 +200,31 @@ func (s *System) Run(ctx context.Context) error {
 	}
 	run("sip", s.Calls.Run)
 	run("sync", s.Sync.Run)
+	if path := s.Config.PanelControl; path != "" {
+		if s.Panel == nil {
+			s.Log.Warn("panel_control set but the officer panel is unavailable: no control socket")
+		} else {
+			// The control socket is a convenience of the simulated board:
+			// when it cannot be served the appliance still runs.
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.Panel.ServeControl(ctx, path); err != nil && !errors.Is(err, panel.ErrClosed) {
+					s.Log.Error("panel control socket not served", "path", path, "err", err)
+				}
+			}()
+		}
+	}
 	for _, r := range s.Config.Readers {
 		rc := cardreader.Config{Name: r.Name, Terminal: r.Terminal, Device: r.Device, Driver: r.Driver, Baud: r.Baud}
+		onTap := s.tapped
+		if r.Role == config.RoleOfficer {
+			onTap = s.officerTapped
+		}
 		run("reader "+r.Name, func(ctx context.Context) error {
 			return cardreader.Run(ctx, rc, cardreader.Deps{
 				Clock: s.Clock, Log: s.Log.With("part", "reader", "reader", r.Name),
-				OnTap: s.tapped, OnAlarm: s.alarm,
+				OnTap: onTap, OnAlarm: s.alarm,
 			})
 		})
 	}
@@ -163,24 +235,26 @@ func (s *System) Run(ctx context.Context) error {
 }
 
 // authorize adapts the authorizer to call control and logs every decision.
-func (s *System) authorize(_ context.Context, r callctl.AuthRequest) callctl.AuthResult {
-	res := s.Authz.Authorize(r.Terminal, r.Number)
+func (s *System) authorize(ctx context.Context, r callctl.AuthRequest) callctl.AuthResult {
+	res := s.Authz.Check(ctx, authz.Request{CallID: r.CallID, Terminal: r.Terminal, Number: r.Number, Waiting: r.Waiting}, s.confirmer())
 	lg := s.Log.With("call", r.CallID, "terminal", r.Terminal, "number", r.Number, "person", res.PersonID)
 	if res.Allowed {
-		lg.Info("call allowed", "privileged", res.Privileged)
+		lg.Info("call allowed", "privileged", res.Privileged, "officer", res.OfficerID, "confirmed", res.ConfirmMethod)
 	} else {
 		lg.Warn("call refused", "reason", res.Reason)
 	}
 	return callctl.AuthResult{
 		Allowed: res.Allowed, Reason: res.Reason,
 		PersonID: res.PersonID, PrisonNumber: res.PrisonNumber, CardUID: res.CardUID,
-		Record: !res.Privileged,
+		Record:    !res.Privileged,
+		OfficerID: res.OfficerID, ConfirmMethod: res.ConfirmMethod,
 	}
 }
 
 // callEnded writes the call record and its recording's upload entry to the
 // outbox in one bbolt transaction.
 func (s *System) callEnded(rec wire.CallRecord) {
+	s.ends.annotate(&rec)
 	err := s.Store.Update(func(tx *store.Tx) error {
 		if _, err := tx.Append(wire.EventCall, rec); err != nil {
 			return err
@@ -202,6 +276,31 @@ func (s *System) tapped(t cardreader.Tap) {
 	s.Log.Info("card tap", "reader", t.Reader, "terminal", t.Terminal, "uid", t.UID, "known", known)
 	if _, err := s.Store.Append(wire.EventCardTap, wire.CardTap{Reader: t.Reader, Terminal: t.Terminal, UID: t.UID, Known: known}); err != nil {
 		s.Log.Error("card tap event not stored", "err", err)
+	}
+}
+
+// officerTapped hands a card read on the officer panel's reader to the
+// panel and logs it as a card tap (with no terminal).
+func (s *System) officerTapped(t cardreader.Tap) {
+	known := false
+	if p := s.Authz.Person(t.UID); p != nil && p.Officer && p.Status == wire.StatusActive {
+		known = true
+	}
+	s.Log.Info("officer reader tap", "reader", t.Reader, "uid", t.UID, "officer", known)
+	if _, err := s.Store.Append(wire.EventCardTap, wire.CardTap{Reader: t.Reader, UID: t.UID, Known: known}); err != nil {
+		s.Log.Error("card tap event not stored", "err", err)
+	}
+	if s.Panel == nil {
+		s.Log.Warn("officer card read but the officer panel is unavailable", "uid", t.UID)
+		return
+	}
+	s.Panel.OfficerTap(t.UID)
+}
+
+// officerAction stores a panel action as an event for central.
+func (s *System) officerAction(a wire.OfficerAction) {
+	if _, err := s.Store.Append(wire.EventOfficer, a); err != nil {
+		s.Log.Error("officer action event not stored", "action", a.Action, "err", err)
 	}
 }
 

@@ -1,7 +1,8 @@
 // Package api is central's HTTP front: the versioned JSON API under /api/v1
 // (and, through package web, the console at /): inmates, their
 // cards and contacts, appliances, calls with their recordings, and the audit
-// log. Every request carries "Authorization: Bearer <token>"; tokens are
+// log, officers, the blocks' call rules (dual authorization) and the officer
+// panel actions the appliances report. Every request carries "Authorization: Bearer <token>"; tokens are
 // checked against the SHA-256 hashes in the store in constant time. Admin
 // tokens may change things, viewer tokens only read. Errors are JSON
 // {"error": "..."} with 400 (malformed request), 401 (no or bad token), 403
@@ -29,6 +30,7 @@ import (
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/policy"
+	"github.com/kinline/kinline/shared/wire"
 )
 
 // PolicyNotifier is told after every change that may alter a block's policy.
@@ -87,6 +89,11 @@ func New(d Deps) (*Server, error) {
 	m.HandleFunc("GET /api/v1/inmates/{id}/contacts", s.auth(false, s.listContacts))
 	m.HandleFunc("GET /api/v1/blocks", s.auth(false, s.listBlocks))
 	m.HandleFunc("POST /api/v1/blocks", s.auth(true, s.createBlock))
+	m.HandleFunc("GET /api/v1/blocks/{name}/rules", s.auth(false, s.getRules))
+	m.HandleFunc("PUT /api/v1/blocks/{name}/rules", s.auth(true, s.putRules))
+	m.HandleFunc("POST /api/v1/officers", s.auth(true, s.createOfficer))
+	m.HandleFunc("GET /api/v1/officers", s.auth(false, s.listOfficers))
+	m.HandleFunc("GET /api/v1/officer-actions", s.auth(false, s.listOfficerActions))
 	m.HandleFunc("GET /api/v1/appliances", s.auth(false, s.listAppliances))
 	m.HandleFunc("GET /api/v1/alarms", s.auth(false, s.listAlarms))
 	m.HandleFunc("GET /api/v1/calls", s.auth(false, s.listCalls))
@@ -239,6 +246,11 @@ type inmateIn struct {
 	Status       string  `json:"status"`
 	Language     string  `json:"language"`
 	PIN          *string `json:"pin"`
+	// Dual authorization: the person's supervision level (selects the
+	// block's call rule) and a per-person override of its confirmation.
+	SupervisionLevel     string `json:"supervision_level"`
+	Confirm              string `json:"confirm"`
+	ConfirmWindowSeconds int    `json:"confirm_window_seconds"`
 }
 
 func (s *Server) createInmate(w http.ResponseWriter, r *http.Request) {
@@ -247,7 +259,8 @@ func (s *Server) createInmate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	np := store.NewPerson{PrisonNumber: in.PrisonNumber, Name: in.Name, Block: in.Block, Status: in.Status, Language: in.Language}
+	np := store.NewPerson{PrisonNumber: in.PrisonNumber, Name: in.Name, Block: in.Block, Status: in.Status, Language: in.Language,
+		SupervisionLevel: in.SupervisionLevel, Confirm: in.Confirm, ConfirmWindowSeconds: in.ConfirmWindowSeconds}
 	if in.PIN != nil {
 		np.PIN = *in.PIN
 		if np.PIN == "" {
@@ -290,11 +303,14 @@ func (s *Server) getInmate(w http.ResponseWriter, r *http.Request) {
 }
 
 type inmatePatch struct {
-	Name     *string `json:"name"`
-	Block    *string `json:"block"`
-	Status   *string `json:"status"`
-	Language *string `json:"language"`
-	PIN      *string `json:"pin"`
+	Name                 *string `json:"name"`
+	Block                *string `json:"block"`
+	Status               *string `json:"status"`
+	Language             *string `json:"language"`
+	PIN                  *string `json:"pin"`
+	SupervisionLevel     *string `json:"supervision_level"`
+	Confirm              *string `json:"confirm"`
+	ConfirmWindowSeconds *int    `json:"confirm_window_seconds"`
 }
 
 func (s *Server) patchInmate(w http.ResponseWriter, r *http.Request) {
@@ -304,7 +320,8 @@ func (s *Server) patchInmate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, blocks, err := s.st.UpdatePerson(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"),
-		store.PersonUpdate{Name: in.Name, Block: in.Block, Status: in.Status, Language: in.Language, PIN: in.PIN})
+		store.PersonUpdate{Name: in.Name, Block: in.Block, Status: in.Status, Language: in.Language, PIN: in.PIN,
+			SupervisionLevel: in.SupervisionLevel, Confirm: in.Confirm, ConfirmWindowSeconds: in.ConfirmWindowSeconds})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -475,4 +492,109 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"name": in.Name, "role": in.Role, "token": tok})
+}
+
+func (s *Server) getRules(w http.ResponseWriter, r *http.Request) {
+	rules, err := s.st.Rules(r.Context(), r.PathValue("name"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"block": r.PathValue("name"), "rules": rules})
+}
+
+// rulesIn is the body of PUT /api/v1/blocks/{name}/rules: the block's whole
+// set of call rules, replacing the previous one.
+type rulesIn struct {
+	Rules []wire.CallRule `json:"rules"`
+}
+
+func (s *Server) putRules(w http.ResponseWriter, r *http.Request) {
+	var in rulesIn
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if in.Rules == nil {
+		in.Rules = []wire.CallRule{}
+	}
+	block := r.PathValue("name")
+	if err := s.st.SetRules(r.Context(), callerFrom(r.Context()).Actor, block, in.Rules); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.notify(r.Context(), block)
+	rules, err := s.st.Rules(r.Context(), block)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"block": block, "rules": rules})
+}
+
+// officerIn enrols a member of staff whose card confirms calls on a block's
+// officer panel.
+type officerIn struct {
+	StaffNumber string   `json:"staff_number"`
+	Name        string   `json:"name"`
+	Block       string   `json:"block"`
+	Cards       []string `json:"cards"`
+}
+
+func (s *Server) createOfficer(w http.ResponseWriter, r *http.Request) {
+	var in officerIn
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.st.CreatePerson(r.Context(), callerFrom(r.Context()).Actor, store.NewPerson{
+		PrisonNumber: in.StaffNumber, Name: in.Name, Block: in.Block, Officer: true, Cards: in.Cards,
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.notify(r.Context(), p.Block)
+	w.Header().Set("Location", "/api/v1/inmates/"+p.ID)
+	writeJSON(w, http.StatusCreated, p)
+}
+
+func (s *Server) listOfficers(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit, offset, err := callquery.Paging(q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	people, err := s.st.People(r.Context(), store.PeopleFilter{Block: q.Get("block"), Status: q.Get("status"), Officers: true, Limit: limit, Offset: offset})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"officers": people})
+}
+
+func (s *Server) listOfficerActions(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for k := range q {
+		switch k {
+		case "appliance", "officer", "call", "limit", "offset":
+		default:
+			s.fail(w, r, fmt.Errorf("%w: unknown parameter %q", ErrBadRequest, k))
+			return
+		}
+	}
+	limit, offset, err := callquery.Paging(q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	acts, err := s.st.OfficerActions(r.Context(), store.OfficerActionFilter{
+		ApplianceID: q.Get("appliance"), Officer: q.Get("officer"), CallID: q.Get("call"), Limit: limit, Offset: offset,
+	})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"officer_actions": acts})
 }

@@ -31,6 +31,14 @@ type Call struct {
 	// person: such calls are never recorded.
 	Privileged bool           `json:"privileged"`
 	Recording  *CallRecording `json:"recording,omitempty"`
+	// OfficerID (and OfficerName, when central knows the officer) is the
+	// officer who confirmed the call; ConfirmMethod how ("button", "card",
+	// "button+card"). Empty when the call needed no confirmation.
+	OfficerID     string `json:"officer_id,omitempty"`
+	OfficerName   string `json:"officer_name,omitempty"`
+	ConfirmMethod string `json:"confirm_method,omitempty"`
+	// EndedBy is the officer whose card tap ended the call.
+	EndedBy string `json:"ended_by,omitempty"`
 }
 
 // CallRecording is what a call record says about its recording.
@@ -50,21 +58,25 @@ type CallFilter struct {
 	Block       string
 	Number      string
 	Disposition string
-	From, To    time.Time
-	Limit       int // default 50, at most 500
-	Offset      int
+	// Officer matches calls the officer confirmed or ended.
+	Officer  string
+	From, To time.Time
+	Limit    int // default 50, at most 500
+	Offset   int
 }
 
 const callCols = `c.call_id, c.appliance_id, c.block, c.person_id, c.prison_number, COALESCE(p.name, ''), c.card_uid,
 	c.terminal, c.number, c.start_ns, c.answer_ns, c.end_ns, c.disposition, c.reason,
 	c.recording_id, c.recording_sha256, c.recording_bytes, c.recording_format, r.call_id IS NOT NULL,
 	EXISTS (SELECT 1 FROM contacts k WHERE k.number = c.number AND k.privileged = 1
-		AND (k.person_id = c.person_id OR k.person_id = p.id))`
+		AND (k.person_id = c.person_id OR k.person_id = p.id)),
+	c.officer_id, COALESCE(o.name, ''), c.confirm_method, c.ended_by`
 
 const callFrom = ` FROM calls c
 	LEFT JOIN people p ON p.id = CASE WHEN c.person_id <> '' THEN c.person_id
 		ELSE (SELECT id FROM people WHERE prison_number = c.prison_number) END
-	LEFT JOIN recordings r ON r.call_id = c.call_id`
+	LEFT JOIN recordings r ON r.call_id = c.call_id
+	LEFT JOIN people o ON o.id = c.officer_id AND c.officer_id <> ''`
 
 func scanCall(sc interface{ Scan(...any) error }) (*Call, error) {
 	var c Call
@@ -73,7 +85,8 @@ func scanCall(sc interface{ Scan(...any) error }) (*Call, error) {
 	var rec CallRecording
 	if err := sc.Scan(&c.ID, &c.ApplianceID, &c.Block, &c.PersonID, &c.PrisonNumber, &c.PersonName, &c.CardUID,
 		&c.Terminal, &c.Number, &start, &answer, &end, &c.Disposition, &c.Reason,
-		&rec.ID, &rec.SHA256, &rec.Bytes, &rec.Format, &rec.Uploaded, &c.Privileged); err != nil {
+		&rec.ID, &rec.SHA256, &rec.Bytes, &rec.Format, &rec.Uploaded, &c.Privileged,
+		&c.OfficerID, &c.OfficerName, &c.ConfirmMethod, &c.EndedBy); err != nil {
 		return nil, err
 	}
 	c.Start, c.End, c.Answer = fromNS(start), fromNS(end), nullNS(answer)
@@ -109,6 +122,10 @@ func (s *Store) Calls(ctx context.Context, f CallFilter) ([]Call, error) {
 	}
 	if f.Disposition != "" {
 		where = append(where, "c.disposition = "+arg(f.Disposition))
+	}
+	if f.Officer != "" {
+		a := arg(f.Officer)
+		where = append(where, fmt.Sprintf("(c.officer_id = %s OR c.ended_by = %s)", a, a))
 	}
 	if !f.From.IsZero() {
 		where = append(where, "c.start_ns >= "+arg(ns(f.From)))

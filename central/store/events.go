@@ -65,15 +65,16 @@ func (s *Store) prepareEventStmts(ctx context.Context) error {
 
 // projection is what one event's payload turns into.
 type projection struct {
-	call   *wire.CallRecord
-	tap    *wire.CardTap
-	alarm  *wire.Alarm
-	status *wire.Status
+	call    *wire.CallRecord
+	tap     *wire.CardTap
+	alarm   *wire.Alarm
+	status  *wire.Status
+	officer *wire.OfficerAction
 }
 
 // decodeEvent checks an untrusted event's payload and decodes it for
-// projection. Unknown types and officer actions project to nothing (they are
-// kept in the events table).
+// projection. Unknown types project to nothing (they are kept in the events
+// table).
 func decodeEvent(ev *wire.Event) (projection, error) {
 	var p projection
 	var dst any
@@ -90,6 +91,9 @@ func decodeEvent(ev *wire.Event) (projection, error) {
 	case wire.EventStatus:
 		p.status = new(wire.Status)
 		dst = p.status
+	case wire.EventOfficer:
+		p.officer = new(wire.OfficerAction)
+		dst = p.officer
 	default:
 		return p, nil
 	}
@@ -121,6 +125,11 @@ func decodeEvent(ev *wire.Event) (projection, error) {
 		}
 	case p.tap != nil:
 		p.tap.UID = policy.NormalizeUID(p.tap.UID)
+	case p.officer != nil:
+		a := p.officer
+		if a.Action == "" || len(a.Action) > 32 || len(a.OfficerID) > 128 || len(a.CallID) > 128 || len(a.Terminal) > 128 {
+			return projection{}, fmt.Errorf("%w: officer action without action or with oversized fields", ErrInvalid)
+		}
 	}
 	return p, nil
 }
@@ -145,7 +154,7 @@ type storedLink struct{ hash, prev string }
 // Hash and its PrevHash link to the stored neighbours (seq-1 and seq+1);
 // invalid, conflicting or unlinked events and gaps are recorded as alarm rows
 // (origin "central") for the console, and the good events of the batch are
-// still stored. Events are projected into calls, card_taps, alarms and the
+// still stored. Events are projected into calls, card_taps, officer_actions, alarms and the
 // appliance's status. It returns the highest seq S such that every seq 1..S of
 // the appliance is durably committed: the value central acknowledges.
 //
@@ -244,13 +253,14 @@ type eventBatch struct {
 	known map[uint64]storedLink
 	st    eventStmts
 	// buffered rows, flushed by flush()
-	eventRows, callRows, tapRows []any
+	eventRows, callRows, tapRows, officerRows []any
 }
 
 const (
 	eventCols   = 8
-	callRowCols = 18
+	callRowCols = 21
 	tapCols     = 7
+	officerCols = 7
 	// paramsPerStmt bounds the parameters of one multi-row INSERT.
 	paramsPerStmt = 180
 )
@@ -271,7 +281,7 @@ func (b *eventBatch) flush() error {
 	}
 	if err := b.insertJSON(`INSERT INTO calls (call_id, appliance_id, seq, block, person_id, prison_number, card_uid,
 			terminal, number, start_ns, answer_ns, end_ns, disposition, reason,
-			recording_id, recording_sha256, recording_bytes, recording_format, recording_path)`,
+			recording_id, recording_sha256, recording_bytes, recording_format, officer_id, confirm_method, ended_by, recording_path)`,
 		callRowCols, `, COALESCE((SELECT rec.path FROM recordings rec WHERE rec.call_id = v ->> 0), '')`,
 		` ON CONFLICT (call_id) DO NOTHING`, b.callRows); err != nil {
 		return fmt.Errorf("store: project calls: %w", err)
@@ -280,7 +290,11 @@ func (b *eventBatch) flush() error {
 		` ON CONFLICT (appliance_id, seq) DO NOTHING`, tapCols, b.tapRows, nil); err != nil {
 		return fmt.Errorf("store: project card taps: %w", err)
 	}
-	b.eventRows, b.callRows, b.tapRows = nil, nil, nil
+	if err := b.insertRows(`INSERT INTO officer_actions (appliance_id, seq, time_ns, action, officer_id, call_id, terminal) VALUES `,
+		` ON CONFLICT (appliance_id, seq) DO NOTHING`, officerCols, b.officerRows, nil); err != nil {
+		return fmt.Errorf("store: project officer actions: %w", err)
+	}
+	b.eventRows, b.callRows, b.tapRows, b.officerRows = nil, nil, nil, nil
 	return nil
 }
 
@@ -450,7 +464,10 @@ func (b *eventBatch) project(ev *wire.Event, p projection) error {
 		}
 		b.callRows = append(b.callRows, c.CallID, b.app, seq, b.block, c.PersonID, c.PrisonNumber, c.CardUID,
 			c.Terminal, c.Number, ns(c.Start), answer, ns(c.End), c.Disposition, c.Reason,
-			r.ID, r.SHA256, r.Bytes, r.Format)
+			r.ID, r.SHA256, r.Bytes, r.Format, c.OfficerID, c.ConfirmMethod, c.EndedBy)
+	case p.officer != nil:
+		a := p.officer
+		b.officerRows = append(b.officerRows, b.app, seq, ns(ev.Time), a.Action, a.OfficerID, a.CallID, a.Terminal)
 	case p.tap != nil:
 		b.tapRows = append(b.tapRows, b.app, seq, ns(ev.Time), p.tap.Reader, p.tap.Terminal, p.tap.UID, boolInt(p.tap.Known))
 	case p.alarm != nil:

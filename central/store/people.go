@@ -43,27 +43,44 @@ type Appliance struct {
 // Person is an inmate record. The PIN hash never leaves the store except in
 // a policy snapshot.
 type Person struct {
-	ID           string    `json:"id"`
-	PrisonNumber string    `json:"prison_number"`
-	Name         string    `json:"name"`
-	Block        string    `json:"block"`
-	Status       string    `json:"status"`
-	Language     string    `json:"language,omitempty"`
-	HasPIN       bool      `json:"has_pin"`
-	Cards        []string  `json:"cards"`
-	Created      time.Time `json:"created"`
-	Updated      time.Time `json:"updated"`
+	ID           string   `json:"id"`
+	PrisonNumber string   `json:"prison_number"`
+	Name         string   `json:"name"`
+	Block        string   `json:"block"`
+	Status       string   `json:"status"`
+	Language     string   `json:"language,omitempty"`
+	HasPIN       bool     `json:"has_pin"`
+	Cards        []string `json:"cards"`
+	// SupervisionLevel selects the block's call rule for this person.
+	SupervisionLevel string `json:"supervision_level"`
+	// Confirm overrides the rule's officer confirmation: "" (the rule's),
+	// "none", "button", "card" or "both".
+	Confirm string `json:"confirm"`
+	// ConfirmWindowSeconds overrides the rule's window when above 0.
+	ConfirmWindowSeconds int `json:"confirm_window_seconds"`
+	// Officer marks a member of staff whose card confirms calls on the
+	// block's officer panel (not an inmate: never allowed to call).
+	Officer bool      `json:"officer"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
 }
 
 // NewPerson is the input of CreatePerson. Status defaults to active; PIN, if
 // set, is 4 to 8 digits and only its argon2id hash is kept.
 type NewPerson struct {
-	PrisonNumber string
+	PrisonNumber string // for an officer: the staff number
 	Name         string
 	Block        string
 	Status       string
 	Language     string
 	PIN          string
+	// SupervisionLevel, Confirm and ConfirmWindowSeconds: see Person.
+	SupervisionLevel     string
+	Confirm              string
+	ConfirmWindowSeconds int
+	Officer              bool
+	// Cards are issued to the person in the same transaction.
+	Cards []string
 }
 
 // PersonUpdate changes the fields that are not nil.
@@ -73,6 +90,31 @@ type PersonUpdate struct {
 	Status   *string
 	Language *string
 	PIN      *string
+	// Dual authorization (see Person).
+	SupervisionLevel     *string
+	Confirm              *string
+	ConfirmWindowSeconds *int
+}
+
+// MaxConfirmWindowSeconds bounds confirmation windows (an hour).
+const MaxConfirmWindowSeconds = 3600
+
+func validConfirm(field, c string) error {
+	if !policy.ValidConfirm(c) {
+		return fmt.Errorf("%w: %s must be \"\", none, button, card or both", ErrInvalid, field)
+	}
+	return nil
+}
+
+func validWindow(field string, s int) error {
+	if s < 0 || s > MaxConfirmWindowSeconds {
+		return fmt.Errorf("%w: %s must be 0 to %d seconds", ErrInvalid, field, MaxConfirmWindowSeconds)
+	}
+	return nil
+}
+
+func validLevel(l string) error {
+	return validText("supervision_level", l, 32, false)
 }
 
 // Contact is a number a person asked to call.
@@ -323,9 +365,19 @@ func (s *Store) CreatePerson(ctx context.Context, actor string, in NewPerson) (*
 	if in.Status == "" {
 		in.Status = wire.StatusActive
 	}
+	in.SupervisionLevel = strings.TrimSpace(in.SupervisionLevel)
 	if err := errors.Join(validText("prison_number", in.PrisonNumber, 32, true), validText("name", in.Name, 200, true),
-		validText("language", in.Language, 16, false), validStatus(in.Status)); err != nil {
+		validText("language", in.Language, 16, false), validStatus(in.Status), validLevel(in.SupervisionLevel),
+		validConfirm("confirm", in.Confirm), validWindow("confirm_window_seconds", in.ConfirmWindowSeconds)); err != nil {
 		return nil, err
+	}
+	cards := make([]string, 0, len(in.Cards))
+	for _, c := range in.Cards {
+		c = policy.NormalizeUID(c)
+		if !ValidCardUID(c) {
+			return nil, fmt.Errorf("%w: card uid must be 8 to 20 hex digits (4 to 10 bytes)", ErrInvalid)
+		}
+		cards = append(cards, c)
 	}
 	if err := validBlockName(in.Block); err != nil {
 		return nil, err
@@ -347,19 +399,35 @@ func (s *Store) CreatePerson(ctx context.Context, actor string, in NewPerson) (*
 		if err := s.blockExists(ctx, tx, in.Block); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO people (id, prison_number, name, block, status, language, pin_hash, created_ns, updated_ns)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (prison_number) DO NOTHING`,
-			id, in.PrisonNumber, in.Name, in.Block, in.Status, in.Language, hash, now)
+		res, err := tx.ExecContext(ctx, `INSERT INTO people (id, prison_number, name, block, status, language, pin_hash, created_ns, updated_ns,
+				supervision_level, confirm, confirm_window_s, officer)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12) ON CONFLICT (prison_number) DO NOTHING`,
+			id, in.PrisonNumber, in.Name, in.Block, in.Status, in.Language, hash, now,
+			in.SupervisionLevel, in.Confirm, in.ConfirmWindowSeconds, boolInt(in.Officer))
 		if err != nil {
 			return fmt.Errorf("store: insert person: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("%w: prison number %s", ErrConflict, in.PrisonNumber)
 		}
+		for _, uid := range cards {
+			res, err := tx.ExecContext(ctx, `INSERT INTO cards (uid, person_id, created_ns) VALUES ($1, $2, $3) ON CONFLICT (uid) DO NOTHING`, uid, id, now)
+			if err != nil {
+				return fmt.Errorf("store: insert card: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return fmt.Errorf("%w: card %s is already issued", ErrConflict, uid)
+			}
+		}
 		if err := bumpPolicy(ctx, tx, in.Block); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, actor, "inmate.create", id, fmt.Sprintf("prison_number=%s block=%s", in.PrisonNumber, in.Block))
+		action := "inmate.create"
+		if in.Officer {
+			action = "officer.create"
+		}
+		return s.audit(ctx, tx, actor, action, id, fmt.Sprintf("prison_number=%s block=%s level=%s confirm=%s cards=%s",
+			in.PrisonNumber, in.Block, in.SupervisionLevel, in.Confirm, strings.Join(cards, ",")))
 	})
 	if err != nil {
 		return nil, err
@@ -383,6 +451,16 @@ func (s *Store) UpdatePerson(ctx context.Context, actor, id string, up PersonUpd
 	}
 	if up.Block != nil {
 		checks = append(checks, validBlockName(*up.Block))
+	}
+	if up.SupervisionLevel != nil {
+		*up.SupervisionLevel = strings.TrimSpace(*up.SupervisionLevel)
+		checks = append(checks, validLevel(*up.SupervisionLevel))
+	}
+	if up.Confirm != nil {
+		checks = append(checks, validConfirm("confirm", *up.Confirm))
+	}
+	if up.ConfirmWindowSeconds != nil {
+		checks = append(checks, validWindow("confirm_window_seconds", *up.ConfirmWindowSeconds))
 	}
 	var hash *string
 	if up.PIN != nil {
@@ -429,6 +507,15 @@ func (s *Store) UpdatePerson(ctx context.Context, actor, id string, up PersonUpd
 		if hash != nil {
 			add("pin_hash", *hash)
 		}
+		if up.SupervisionLevel != nil {
+			add("supervision_level", *up.SupervisionLevel)
+		}
+		if up.Confirm != nil {
+			add("confirm", *up.Confirm)
+		}
+		if up.ConfirmWindowSeconds != nil {
+			add("confirm_window_s", *up.ConfirmWindowSeconds)
+		}
 		changed = []string{oldBlock}
 		if up.Block != nil && *up.Block != oldBlock {
 			if err := s.blockExists(ctx, tx, *up.Block); err != nil {
@@ -457,12 +544,14 @@ func (s *Store) UpdatePerson(ctx context.Context, actor, id string, up PersonUpd
 	return p, changed, err
 }
 
-const personCols = `id, prison_number, name, block, status, language, pin_hash <> '', created_ns, updated_ns`
+const personCols = `id, prison_number, name, block, status, language, pin_hash <> '', created_ns, updated_ns,
+	supervision_level, confirm, confirm_window_s, officer`
 
 func scanPerson(sc interface{ Scan(...any) error }) (*Person, error) {
 	var p Person
 	var c, u int64
-	if err := sc.Scan(&p.ID, &p.PrisonNumber, &p.Name, &p.Block, &p.Status, &p.Language, &p.HasPIN, &c, &u); err != nil {
+	if err := sc.Scan(&p.ID, &p.PrisonNumber, &p.Name, &p.Block, &p.Status, &p.Language, &p.HasPIN, &c, &u,
+		&p.SupervisionLevel, &p.Confirm, &p.ConfirmWindowSeconds, &p.Officer); err != nil {
 		return nil, err
 	}
 	p.Created, p.Updated = fromNS(c), fromNS(u)
@@ -501,8 +590,10 @@ func (s *Store) Person(ctx context.Context, id string) (*Person, error) {
 type PeopleFilter struct {
 	Block  string
 	Status string
-	Limit  int // default 100, at most 1000
-	Offset int
+	// Officers lists officers instead of inmates.
+	Officers bool
+	Limit    int // default 100, at most 1000
+	Offset   int
 }
 
 // People lists people ordered by prison number, with their cards.
@@ -511,8 +602,8 @@ func (s *Store) People(ctx context.Context, f PeopleFilter) ([]Person, error) {
 		f.Limit = 100
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+personCols+` FROM people
-		WHERE ($1 = '' OR block = $1) AND ($2 = '' OR status = $2)
-		ORDER BY prison_number LIMIT $3 OFFSET $4`, f.Block, f.Status, f.Limit, max(f.Offset, 0))
+		WHERE ($1 = '' OR block = $1) AND ($2 = '' OR status = $2) AND officer = $5
+		ORDER BY prison_number LIMIT $3 OFFSET $4`, f.Block, f.Status, f.Limit, max(f.Offset, 0), boolInt(f.Officers))
 	if err != nil {
 		return nil, fmt.Errorf("store: people: %w", err)
 	}
@@ -681,7 +772,9 @@ func (s *Store) Contacts(ctx context.Context, personID string) ([]Contact, error
 }
 
 // PolicyFor builds the current policy snapshot for an appliance: the active
-// people housed in its block, their cards, PIN hashes and approved numbers.
+// people housed in its block (inmates and officers), their cards, PIN
+// hashes, approved numbers and dual-authorization settings, and the block's
+// call rules.
 // Version strictly increases whenever that content may have changed and never
 // goes back, also across restarts (it comes from a persisted counter bumped in
 // the same transaction as every change). The snapshot is read in one
@@ -710,7 +803,11 @@ func (s *Store) PolicyFor(ctx context.Context, applianceID string) (*wire.Policy
 	}
 	p.Version = uint64(v)
 
-	rows, err := tx.QueryContext(ctx, `SELECT id, prison_number, name, status, language, pin_hash FROM people
+	if p.Rules, err = readRules(ctx, tx, block.String); err != nil {
+		return nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, prison_number, name, status, language, pin_hash,
+			supervision_level, confirm, confirm_window_s, officer FROM people
 		WHERE block = $1 AND status = $2 ORDER BY prison_number`, block.String, wire.StatusActive)
 	if err != nil {
 		return nil, fmt.Errorf("store: policy people: %w", err)
@@ -718,7 +815,8 @@ func (s *Store) PolicyFor(ctx context.Context, applianceID string) (*wire.Policy
 	idx := map[string]int{}
 	for rows.Next() {
 		var pp wire.Person
-		if err := rows.Scan(&pp.ID, &pp.PrisonNumber, &pp.Name, &pp.Status, &pp.Language, &pp.PINHash); err != nil {
+		if err := rows.Scan(&pp.ID, &pp.PrisonNumber, &pp.Name, &pp.Status, &pp.Language, &pp.PINHash,
+			&pp.SupervisionLevel, &pp.Confirm, &pp.ConfirmWindowSeconds, &pp.Officer); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: policy people: %w", err)
 		}

@@ -147,4 +147,37 @@ var migrations = [][]string{
 			expires_ns BIGINT NOT NULL
 		)`,
 	},
+	// 2: dual authorization. People get a supervision level, a per-person
+	// confirmation override and the officer flag; blocks get call rules per
+	// supervision level; calls name the officer who confirmed or ended them;
+	// officer panel actions are projected from the event stream.
+	{
+		`ALTER TABLE people ADD COLUMN supervision_level TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE people ADD COLUMN confirm TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE people ADD COLUMN confirm_window_s INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE people ADD COLUMN officer INTEGER NOT NULL DEFAULT 0`,
+		`CREATE TABLE call_rules (
+			block                 TEXT NOT NULL REFERENCES blocks(name),
+			level                 TEXT NOT NULL,
+			confirm               TEXT NOT NULL,
+			confirm_window_s      INTEGER NOT NULL,
+			officer_tap_ends_call INTEGER NOT NULL,
+			PRIMARY KEY (block, level)
+		)`,
+		`ALTER TABLE calls ADD COLUMN officer_id TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE calls ADD COLUMN confirm_method TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE calls ADD COLUMN ended_by TEXT NOT NULL DEFAULT ''`,
+		`CREATE INDEX calls_officer ON calls (officer_id, start_ns)`,
+		`CREATE TABLE officer_actions (
+			appliance_id TEXT NOT NULL,
+			seq          BIGINT NOT NULL,
+			time_ns      BIGINT NOT NULL,
+			action       TEXT NOT NULL,
+			officer_id   TEXT NOT NULL,
+			call_id      TEXT NOT NULL,
+			terminal     TEXT NOT NULL,
+			PRIMARY KEY (appliance_id, seq)
+		)`,
+		`CREATE INDEX officer_actions_time ON officer_actions (time_ns)`,
+	},
 }

@@ -764,5 +764,8 @@ func FuzzDecodeEvent(f *testing.F) {
 		if p.alarm != nil && p.alarm.Code == "" {
 			t.Fatal("accepted alarm without code")
 		}
+		if p.officer != nil && (p.officer.Action == "" || len(p.officer.Action) > 32 || len(p.officer.CallID) > 128) {
+			t.Fatalf("accepted bad officer action %+v", p.officer)
+		}
 	})
 }

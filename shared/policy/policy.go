@@ -7,6 +7,7 @@ package policy
 import (
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -21,7 +22,56 @@ var (
 	ErrNoPolicy        = errors.New("no policy loaded")
 	ErrInvalidNumber   = errors.New("invalid number")
 	ErrUnknownTerminal = errors.New("unknown terminal")
+	// ErrNotConfirmed: the call needed an officer's confirmation and the
+	// window ran out.
+	ErrNotConfirmed = errors.New("officer did not confirm")
+	// ErrOfficerRefused: the officer pressed cancel, or a card that is not
+	// an officer's was tapped on the panel, while the call waited.
+	ErrOfficerRefused = errors.New("officer refused")
+	// ErrPanelUnavailable: the call needs an officer's confirmation but the
+	// officer panel is missing, closed or has too many calls waiting.
+	ErrPanelUnavailable = errors.New("officer panel unavailable")
 )
+
+// DefaultConfirmWindow is the confirmation window of a rule that sets none.
+const DefaultConfirmWindow = 60 * time.Second
+
+// ValidConfirm reports whether s is a confirmation mode central may publish
+// (wire.ConfirmInherit, ConfirmNone, ConfirmButton, ConfirmCard, ConfirmBoth).
+func ValidConfirm(s string) bool {
+	switch s {
+	case wire.ConfirmInherit, wire.ConfirmNone, wire.ConfirmButton, wire.ConfirmCard, wire.ConfirmBoth:
+		return true
+	}
+	return false
+}
+
+// Rule is the calling rule in force for one person: whether an officer must
+// confirm each call and how, within what window, and whether an officer's
+// idle card tap on the panel ends the person's calls.
+type Rule struct {
+	// Confirm is "" (no confirmation), wire.ConfirmButton, ConfirmCard or
+	// ConfirmBoth.
+	Confirm         string
+	Window          time.Duration
+	EndOnOfficerTap bool
+}
+
+// NeedsConfirmation reports whether calls under r wait for an officer.
+func (r Rule) NeedsConfirmation() bool { return r.Confirm != "" }
+
+// effectiveConfirm turns a published mode into one the appliance acts on.
+// A mode this code does not know (from a newer central) fails closed: the
+// strictest, ConfirmBoth.
+func effectiveConfirm(s string) string {
+	switch s {
+	case wire.ConfirmInherit, wire.ConfirmNone:
+		return ""
+	case wire.ConfirmButton, wire.ConfirmCard, wire.ConfirmBoth:
+		return s
+	}
+	return wire.ConfirmBoth
+}
 
 // NormalizeNumber reduces a dialled or entered number to its digits, keeping
 // a leading '+' (or turning a leading "00" into '+'). Spaces, dashes, dots and
@@ -61,18 +111,28 @@ func NormalizeUID(uid string) string { return strings.ToUpper(strings.TrimSpace(
 type Index struct {
 	Policy  *wire.Policy
 	byCard  map[string]*wire.Person
+	byID    map[string]*wire.Person
 	numbers map[*wire.Person]map[string]*wire.ApprovedNumber
+	rules   map[string]*wire.CallRule // by level
 }
 
 // NewIndex builds the lookup tables for p. A nil p gives an empty index whose
 // decisions are all ErrNoPolicy.
 func NewIndex(p *wire.Policy) *Index {
-	ix := &Index{Policy: p, byCard: map[string]*wire.Person{}, numbers: map[*wire.Person]map[string]*wire.ApprovedNumber{}}
+	ix := &Index{Policy: p, byCard: map[string]*wire.Person{}, byID: map[string]*wire.Person{},
+		numbers: map[*wire.Person]map[string]*wire.ApprovedNumber{}, rules: map[string]*wire.CallRule{}}
 	if p == nil {
 		return ix
 	}
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		if _, dup := ix.rules[r.Level]; !dup { // the first rule of a level wins
+			ix.rules[r.Level] = r
+		}
+	}
 	for i := range p.People {
 		person := &p.People[i]
+		ix.byID[person.ID] = person
 		for _, c := range person.Cards {
 			ix.byCard[NormalizeUID(c)] = person
 		}
@@ -97,11 +157,48 @@ func (ix *Index) Version() uint64 {
 // Card returns the person holding the card uid, or nil.
 func (ix *Index) Card(uid string) *wire.Person { return ix.byCard[NormalizeUID(uid)] }
 
+// PersonByID returns the person with id in the policy, or nil.
+func (ix *Index) PersonByID(id string) *wire.Person { return ix.byID[id] }
+
+// RuleFor returns the rule in force for p: the rule of p's supervision
+// level (or the block's default rule, Level ""), with p's own Confirm and
+// ConfirmWindowSeconds overriding it. A nil p gets the zero Rule.
+func (ix *Index) RuleFor(p *wire.Person) Rule {
+	if ix == nil || p == nil {
+		return Rule{}
+	}
+	var r Rule
+	window := 0
+	cr := ix.rules[p.SupervisionLevel]
+	if cr == nil {
+		cr = ix.rules[""]
+	}
+	if cr != nil {
+		r.Confirm = effectiveConfirm(cr.Confirm)
+		r.EndOnOfficerTap = cr.OfficerTapEndsCall
+		window = cr.ConfirmWindowSeconds
+	}
+	if p.Confirm != wire.ConfirmInherit {
+		r.Confirm = effectiveConfirm(p.Confirm)
+	}
+	if p.ConfirmWindowSeconds > 0 {
+		window = p.ConfirmWindowSeconds
+	}
+	r.Window = DefaultConfirmWindow
+	if window > 0 {
+		r.Window = time.Duration(window) * time.Second
+	}
+	return r
+}
+
 // Decision is the outcome of an authorization.
 type Decision struct {
 	Person *wire.Person
 	Number *wire.ApprovedNumber // the approved entry dialled, when allowed
 	Err    error                // nil when allowed; one of the Err* reasons otherwise
+	// Rule is the person's rule when the call is allowed: whether it must
+	// still be confirmed by an officer.
+	Rule Rule
 }
 
 // Allowed reports whether the call may proceed.
@@ -127,5 +224,5 @@ func (ix *Index) Decide(uid, number string) Decision {
 	if a == nil {
 		return Decision{Person: p, Err: ErrNotApproved}
 	}
-	return Decision{Person: p, Number: a}
+	return Decision{Person: p, Number: a, Rule: ix.RuleFor(p)}
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -107,4 +108,64 @@ func uidFor(i int) string {
 		i /= 10
 	}
 	return string(b)
+}
+
+func TestRuleFor(t *testing.T) {
+	p := &wire.Policy{V: 1, Version: 1,
+		Rules: []wire.CallRule{
+			{Level: "", Confirm: wire.ConfirmNone},
+			{Level: "high", Confirm: wire.ConfirmButton, ConfirmWindowSeconds: 20, OfficerTapEndsCall: true},
+			{Level: "high", Confirm: wire.ConfirmNone}, // a duplicate level: the first wins
+			{Level: "max", Confirm: wire.ConfirmBoth},
+			{Level: "future", Confirm: "retina-scan"},
+		},
+		People: []wire.Person{
+			{ID: "low", Status: wire.StatusActive, Cards: []string{"01010101"}, Numbers: []wire.ApprovedNumber{{Number: "5550100"}}},
+			{ID: "high", Status: wire.StatusActive, SupervisionLevel: "high", Cards: []string{"02020202"}, Numbers: []wire.ApprovedNumber{{Number: "5550100"}}},
+			{ID: "max-card", Status: wire.StatusActive, SupervisionLevel: "max", Confirm: wire.ConfirmCard, ConfirmWindowSeconds: 5},
+			{ID: "high-exempt", Status: wire.StatusActive, SupervisionLevel: "high", Confirm: wire.ConfirmNone},
+			{ID: "unknown-level", Status: wire.StatusActive, SupervisionLevel: "nope"},
+			{ID: "future", Status: wire.StatusActive, SupervisionLevel: "future"},
+			{ID: "override-future", Status: wire.StatusActive, Confirm: "telepathy"},
+		}}
+	ix := NewIndex(p)
+	want := map[string]Rule{
+		"low":             {Window: DefaultConfirmWindow},
+		"high":            {Confirm: wire.ConfirmButton, Window: 20 * time.Second, EndOnOfficerTap: true},
+		"max-card":        {Confirm: wire.ConfirmCard, Window: 5 * time.Second},
+		"high-exempt":     {Window: 20 * time.Second, EndOnOfficerTap: true},
+		"unknown-level":   {Window: DefaultConfirmWindow},
+		"future":          {Confirm: wire.ConfirmBoth, Window: DefaultConfirmWindow}, // unknown modes fail closed
+		"override-future": {Confirm: wire.ConfirmBoth, Window: DefaultConfirmWindow},
+	}
+	for id, w := range want {
+		person := ix.PersonByID(id)
+		if person == nil {
+			t.Fatalf("PersonByID(%q) = nil", id)
+		}
+		if got := ix.RuleFor(person); got != w {
+			t.Errorf("RuleFor(%s) = %+v, want %+v", id, got, w)
+		}
+	}
+	if d := ix.Decide("02020202", "5550100"); !d.Allowed() || !d.Rule.NeedsConfirmation() || d.Rule.Confirm != wire.ConfirmButton {
+		t.Errorf("Decide for a high-supervision person: %+v", d)
+	}
+	if d := ix.Decide("01010101", "5550100"); !d.Allowed() || d.Rule.NeedsConfirmation() {
+		t.Errorf("Decide for a low-supervision person: %+v", d)
+	}
+	// Without a default rule, a person without a level needs nothing.
+	if r := NewIndex(&wire.Policy{People: []wire.Person{{ID: "x"}}}).RuleFor(&wire.Person{ID: "x"}); r.NeedsConfirmation() {
+		t.Errorf("no rules: %+v", r)
+	}
+	if r := NewIndex(nil).RuleFor(nil); r != (Rule{}) {
+		t.Errorf("nil person: %+v", r)
+	}
+	for _, m := range []string{"", "none", "button", "card", "both"} {
+		if !ValidConfirm(m) {
+			t.Errorf("ValidConfirm(%q) = false", m)
+		}
+	}
+	if ValidConfirm("Button") || ValidConfirm("always") {
+		t.Error("ValidConfirm accepts junk")
+	}
 }

@@ -24,10 +24,13 @@
 //	Event          = str(ApplianceID) u64(Seq) time(Time) str(Type) str(Payload)
 //	                 str(PrevHash) str(Hash)
 //	Policy         = str("kinline/sign/v1/policy") i64(V) str(ApplianceID) str(Block)
-//	                 u64(Version) time(IssuedAt) list(Person)
+//	                 u64(Version) time(IssuedAt) list(Person) list(CallRule)
 //	Person         = str(ID) str(PrisonNumber) str(Name) str(Status) str(Language)
 //	                 list(str(card)) str(PINHash) list(ApprovedNumber) bool(Officer)
+//	                 str(SupervisionLevel) str(Confirm) i64(ConfirmWindowSeconds)
 //	ApprovedNumber = str(Number) str(Name) str(Relationship) bool(Privileged)
+//	CallRule       = str(Level) str(Confirm) i64(ConfirmWindowSeconds)
+//	                 bool(OfficerTapEndsCall)
 //
 // The leading domain string keeps a batch signature from ever verifying as
 // a policy signature and the reverse. Every field of the wire structs is
@@ -273,6 +276,17 @@ func encodePolicy(p *wire.Policy, strict bool) ([]byte, error) {
 			e.boolean(n.Privileged)
 		}
 		e.boolean(pe.Officer)
+		e.str("person supervision_level", pe.SupervisionLevel)
+		e.str("person confirm", pe.Confirm)
+		e.i64(int64(pe.ConfirmWindowSeconds))
+	}
+	e.u64(uint64(len(p.Rules)))
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		e.str("rule level", r.Level)
+		e.str("rule confirm", r.Confirm)
+		e.i64(int64(r.ConfirmWindowSeconds))
+		e.boolean(r.OfficerTapEndsCall)
 	}
 	return e.buf, e.err
 }

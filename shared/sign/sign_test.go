@@ -55,11 +55,15 @@ func samplePolicy() *wire.Policy {
 				Numbers: []wire.ApprovedNumber{
 					{Number: "+441234567890", Name: "Mum", Relationship: "mother", Privileged: false},
 					{Number: "+448000000000", Name: "Solicitor", Relationship: "legal", Privileged: true},
-				}, Officer: false},
+				}, Officer: false, SupervisionLevel: "high", Confirm: wire.ConfirmCard, ConfirmWindowSeconds: 45},
 			{ID: "o1", PrisonNumber: "-", Name: "Officer K", Status: wire.StatusActive, Language: "fr",
 				Cards: []string{"0A0B0C0D"}, PINHash: "h",
 				Numbers: []wire.ApprovedNumber{{Number: "1", Name: "n", Relationship: "r", Privileged: true}},
 				Officer: true},
+		},
+		Rules: []wire.CallRule{
+			{Level: "", Confirm: wire.ConfirmNone},
+			{Level: "high", Confirm: wire.ConfirmBoth, ConfirmWindowSeconds: 60, OfficerTapEndsCall: true},
 		},
 	}
 }
@@ -408,8 +412,8 @@ func TestGolden(t *testing.T) {
 var golden = map[string]string{
 	"batch bytes":  "d9ece40cfd3d1dfbb50810a99c6a6b9d66f54869c86eef5b08c31e3033ed3554",
 	"batch sig":    "08d5f9461743d9262fcbb7732cb166537b3d0216ae7f89a7448d05b3e04dc92d7f028cc4c8d5a01e23fbb1b0923cc7903cb7608f876931edb5765b14bdf98800",
-	"policy bytes": "a60f38dd81729d149867ffea18d396d7f48f29b34b5f6c223dc32db6b7e3b89b",
-	"policy sig":   "86bb21e9204167c2e016d7b3a8ac39da172e58f4638f62f0361d0853c646894a947346ce1012809affb0c345e2df12054effa714061d0882f80d216d7c1ddf04",
+	"policy bytes": "bd256090c064184b9d2e536e637032f3e523ebbe6111b9eb69b258376707ebb6",
+	"policy sig":   "8d9eff664ac6994c3ff0d27c6480c5e55acf2232fc3eb4c2df4c6314a7243def3eb6a93a463dc1b33a3576875ec854f754fb8c15629b463c08bfea85d834ec08",
 }
 
 // TestCanonicalFormMatchesDoc builds the canonical form of small messages by
@@ -448,7 +452,9 @@ func TestCanonicalFormMatchesDoc(t *testing.T) {
 	w = nil
 	p := &wire.Policy{V: 1, ApplianceID: "a", Block: "B", Version: 3, IssuedAt: at, People: []wire.Person{{
 		ID: "i", PrisonNumber: "n", Name: "m", Status: "s", Language: "l", Cards: []string{"c"}, PINHash: "h",
-		Numbers: []wire.ApprovedNumber{{Number: "1", Name: "x", Relationship: "r", Privileged: true}}, Officer: true}}}
+		Numbers: []wire.ApprovedNumber{{Number: "1", Name: "x", Relationship: "r", Privileged: true}}, Officer: true,
+		SupervisionLevel: "v", Confirm: "both", ConfirmWindowSeconds: 9}},
+		Rules: []wire.CallRule{{Level: "v", Confirm: "card", ConfirmWindowSeconds: 30, OfficerTapEndsCall: true}}}
 	str("kinline/sign/v1/policy")
 	u64(1)
 	str("a")
@@ -467,6 +473,14 @@ func TestCanonicalFormMatchesDoc(t *testing.T) {
 	str("x")
 	str("r")
 	w = append(w, 1, 1)
+	str("v")
+	str("both")
+	u64(9)
+	u64(1)
+	str("v")
+	str("card")
+	u64(30)
+	w = append(w, 1)
 	if got := PolicyBytes(p); !bytes.Equal(got, w) {
 		t.Fatalf("policy canonical form\n got %x\nwant %x", got, w)
 	}

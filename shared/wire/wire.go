@@ -8,6 +8,15 @@
 // (after tailscale's tailcfg.CapabilityVersion).
 //
 //	1: first version: events, acks, policy snapshots, one-piece recordings.
+//	1 (additive, same version): dual authorization. Policy.Rules (CallRule
+//	   per supervision level), Person.SupervisionLevel, Person.Confirm and
+//	   Person.ConfirmWindowSeconds (per-person override); CallRecord.OfficerID,
+//	   ConfirmMethod and EndedBy. Every new field is omitempty and means "no
+//	   officer involved" when absent, so peers without them still agree.
+//	1 (additive, same version): signatures. Batch.Signature (appliance's
+//	   event key) and Policy.Signature (central's policy key), ed25519 over
+//	   the canonical forms of shared/sign. Optional on the wire (omitempty);
+//	   a peer configured with the other side's key requires them.
 package wire
 
 import (
@@ -95,7 +104,9 @@ type Batch struct {
 	V           int     `json:"v"`
 	ApplianceID string  `json:"appliance_id"`
 	Events      []Event `json:"events"`
-	// Signature is reserved for the ed25519 batch signature (protocol 2).
+	// Signature is the appliance's ed25519 signature over the batch's
+	// canonical form (shared/sign.SignBatch); central configured with the
+	// appliance's key refuses a batch without a valid one.
 	Signature []byte `json:"sig,omitempty"`
 }
 
@@ -135,6 +146,15 @@ type CallRecord struct {
 	Disposition  string        `json:"disposition"`
 	Reason       string        `json:"reason,omitempty"`
 	Recording    *RecordingRef `json:"recording,omitempty"`
+	// OfficerID is the officer who confirmed the call (dual authorization),
+	// empty when no officer card was used or none was needed.
+	OfficerID string `json:"officer_id,omitempty"`
+	// ConfirmMethod says how the call was confirmed: "button", "card" or
+	// "button+card"; empty when it needed no confirmation.
+	ConfirmMethod string `json:"confirm_method,omitempty"`
+	// EndedBy is the officer whose card tap ended the call (disposition
+	// "ended").
+	EndedBy string `json:"ended_by,omitempty"`
 }
 
 // RecordingRef names a call's recording and how to verify it.
@@ -170,7 +190,7 @@ type Status struct {
 
 // OfficerAction is the payload of an EventOfficer.
 type OfficerAction struct {
-	Action    string `json:"action"` // "confirm", "cancel", "end_call"
+	Action    string `json:"action"` // "confirm", "cancel", "unknown_card", "timeout", "tap", "end_call"
 	OfficerID string `json:"officer_id,omitempty"`
 	CallID    string `json:"call_id,omitempty"`
 	Terminal  string `json:"terminal,omitempty"`
@@ -186,7 +206,12 @@ type Policy struct {
 	Version     uint64    `json:"version"`
 	IssuedAt    time.Time `json:"issued_at"`
 	People      []Person  `json:"people"`
-	// Signature is reserved for central's ed25519 signature (protocol 2).
+	// Rules say, per supervision level, whether calls need an officer's
+	// confirmation (see CallRule).
+	Rules []CallRule `json:"rules,omitempty"`
+	// Signature is central's ed25519 signature over the policy's canonical
+	// form (shared/sign.SignPolicy); an appliance configured with central's
+	// policy key refuses a policy without a valid one.
 	Signature []byte `json:"sig,omitempty"`
 }
 
@@ -208,6 +233,39 @@ type Person struct {
 	PINHash      string           `json:"pin_hash,omitempty"` // see shared/pin
 	Numbers      []ApprovedNumber `json:"numbers"`
 	Officer      bool             `json:"officer,omitempty"`
+	// SupervisionLevel selects the CallRule of the same Level ("" = the
+	// block's default rule).
+	SupervisionLevel string `json:"supervision_level,omitempty"`
+	// Confirm overrides the rule's confirmation for this person: "" keeps
+	// the rule's, ConfirmNone needs none, else ConfirmButton, ConfirmCard or
+	// ConfirmBoth.
+	Confirm string `json:"confirm,omitempty"`
+	// ConfirmWindowSeconds overrides the rule's window when above 0.
+	ConfirmWindowSeconds int `json:"confirm_window_seconds,omitempty"`
+}
+
+// Confirmation modes of CallRule.Confirm and Person.Confirm.
+const (
+	ConfirmInherit = ""       // Person.Confirm: use the rule's; CallRule.Confirm: none needed
+	ConfirmNone    = "none"   // no officer confirmation
+	ConfirmButton  = "button" // the panel's confirm button (an officer card also confirms)
+	ConfirmCard    = "card"   // an officer's card on the panel's reader
+	ConfirmBoth    = "both"   // the button and an officer's card
+)
+
+// CallRule is a block's calling rule for one supervision level.
+type CallRule struct {
+	// Level is the supervision level it applies to; "" is the default rule
+	// for people whose level has no rule of its own.
+	Level string `json:"level"`
+	// Confirm is how an officer must confirm each call: "" or ConfirmNone
+	// (not at all), ConfirmButton, ConfirmCard or ConfirmBoth.
+	Confirm string `json:"confirm,omitempty"`
+	// ConfirmWindowSeconds is how long the officer has (0: 60 s).
+	ConfirmWindowSeconds int `json:"confirm_window_seconds,omitempty"`
+	// OfficerTapEndsCall: an officer's card tapped on the panel while
+	// nothing waits for confirmation ends this level's calls in progress.
+	OfficerTapEndsCall bool `json:"officer_tap_ends_call,omitempty"`
 }
 
 // ApprovedNumber is a number a person may call.

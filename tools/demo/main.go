@@ -4,14 +4,21 @@
 // PN532 simulator on a pseudo-terminal, with a simulated IAD port and a
 // simulated family phone on the trunk side, both speaking SIP and sending
 // real RTP. It enrols a person through the API, taps the card, places an
-// answered and recorded call and a refused one, waits until central has both,
+// answered and recorded call and a refused one. Then dual authorization: it
+// sets a call rule for the "high" supervision level (officer card and
+// confirm button), enrols an officer with a card and a second person at that
+// level, places that person's call, and while the call waits (the port hears
+// ringing, the panel shows pending) taps the officer's card and presses the
+// simulated confirm button through the officer panel's control socket. It
+// waits until central has every call (the confirmed one naming the officer),
 // prints what to open, and keeps everything running until interrupted.
 //
 //	kinline-demo -dir .demo -bin bin
 //
-// While it runs, more cards can be tapped with
+// While it runs, more cards can be tapped and the panel driven with
 //
 //	kinline-readersim tap -control .demo/reader-t1.sock 04A1B2C3
+//	kinline-panelsim -control .demo/panel.sock press confirm
 package main
 
 import (
@@ -21,12 +28,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/kinline/kinline/shared/wire"
 	"github.com/kinline/kinline/tools/readersim/sim"
 	"github.com/kinline/kinline/tools/sipsim/phone"
 	"github.com/kinline/kinline/tools/stack"
@@ -36,6 +45,10 @@ const (
 	cardUID     = "04A1B2C3"
 	approved    = "+442079460001"
 	notApproved = "+442079460999"
+	// The dual-authorization part.
+	supervisedCard = "04C0FFEE"
+	officerCard    = "0F0F0F0F"
+	highLevel      = "high"
 )
 
 func main() {
@@ -152,13 +165,18 @@ func run(ctx context.Context, dir, bin, httpAddr string, talk time.Duration, exi
 	}
 	step("refused: %d %s", res.Code, res.Reason)
 
-	calls, err := st.WaitCalls(ctx, 2, 30*time.Second)
+	confirmedID, err := dualAuthorization(ctx, st, reader, port, talk)
+	if err != nil {
+		return err
+	}
+
+	calls, err := st.WaitCalls(ctx, 3, 30*time.Second)
 	if err != nil {
 		return err
 	}
 	var answered string
 	for _, c := range calls {
-		if c.Disposition == "completed" {
+		if c.Disposition == "completed" && c.ID != confirmedID {
 			answered = c.ID
 		}
 	}
@@ -179,9 +197,12 @@ Kinline demo is running.
   API:       curl -H "Authorization: Bearer $(cat %[2]s)" http://%[1]s/api/v1/calls
   Recording: curl -H "Authorization: Bearer $(cat %[2]s)" -o call.wav http://%[1]s/api/v1/calls/%[3]s/recording
   Tap again: %[4]s tap -control %[5]s %[6]s
+  Panel:     %[8]s -control %[9]s state   (press confirm | press cancel | tap %[10]s)
+  Officer:   curl -H "Authorization: Bearer $(cat %[2]s)" http://%[1]s/api/v1/officer-actions
   Logs:      %[7]s/kinline-central.log, %[7]s/kinline-appliance.log
 
-`, st.HTTPAddr, token, answered, filepath.Join(bin, "kinline-readersim"), filepath.Join(dir, "reader-t1.sock"), cardUID, dir)
+`, st.HTTPAddr, token, answered, filepath.Join(bin, "kinline-readersim"), filepath.Join(dir, "reader-t1.sock"), cardUID, dir,
+		filepath.Join(bin, "kinline-panelsim"), st.PanelSocket, officerCard)
 	if exit {
 		return nil
 	}
@@ -190,11 +211,93 @@ Kinline demo is running.
 	return nil
 }
 
+// dualAuthorization shows a call that waits for the officer: a rule for
+// the "high" supervision level (officer card and confirm button, 60 s), an
+// officer and a person at that level enrolled, the person's call placed,
+// the officer's card tapped and the confirm button pressed on the
+// simulated panel through its control socket. It returns the call's id at
+// central, once central names the officer in it.
+func dualAuthorization(ctx context.Context, st *stack.Stack, reader *sim.Sim, port *phone.Port, talk time.Duration) (string, error) {
+	if err := st.SetRules(ctx, []wire.CallRule{{Level: highLevel, Confirm: wire.ConfirmBoth, ConfirmWindowSeconds: 60, OfficerTapEndsCall: true}}); err != nil {
+		return "", err
+	}
+	officerID, err := st.EnrolOfficer(ctx, "S-0042", "Officer Reyes", officerCard)
+	if err != nil {
+		return "", err
+	}
+	personID, err := st.Seed(ctx, stack.Person{PrisonNumber: "H7788JK", Name: "Jordan Lee", Card: supervisedCard, Numbers: []string{approved}, SupervisionLevel: highLevel})
+	if err != nil {
+		return "", err
+	}
+	step("rule for supervision level %q: officer card and confirm button within 60s; enrolled Officer Reyes (card %s) and Jordan Lee (%s, card %s)",
+		highLevel, officerCard, personID, supervisedCard)
+	if err := st.WaitPolicyApplied(ctx, 30*time.Second); err != nil {
+		return "", err
+	}
+
+	step("tapping card %s and calling %s: the call waits for the officer", supervisedCard, approved)
+	type outcome struct {
+		res phone.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := tapAndCallCard(ctx, reader, port, supervisedCard, approved, talk)
+		done <- outcome{res, err}
+	}()
+	state, err := st.WaitPanelPending(ctx, 30*time.Second)
+	if err != nil {
+		return "", err
+	}
+	step("officer panel: %s", state)
+	if _, err := st.Panel(ctx, "tap "+officerCard); err != nil {
+		return "", err
+	}
+	if _, err := st.Panel(ctx, "press confirm"); err != nil {
+		return "", err
+	}
+	step("officer card %s tapped and confirm button pressed on the simulated panel", officerCard)
+	var o outcome
+	select {
+	case o = <-done:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	if o.err != nil {
+		return "", o.err
+	}
+	if !o.res.Answered {
+		return "", fmt.Errorf("the confirmed call was not answered: %d %s", o.res.Code, o.res.Reason)
+	}
+	step("confirmed and answered (the port heard %v while waiting); hung up", o.res.Provisional)
+
+	var confirmed string
+	err = stack.WaitFor(ctx, 30*time.Second, "the confirmed call at central", func() error {
+		calls, err := st.Calls(ctx, url.Values{"officer": {officerID}})
+		if err != nil {
+			return err
+		}
+		if len(calls) == 0 {
+			return errors.New("not yet")
+		}
+		c := calls[0]
+		confirmed = c.ID
+		step("central: call %s by %s confirmed by %s (%s) with %s", c.ID, c.PersonName, c.OfficerName, c.OfficerID, c.ConfirmMethod)
+		return nil
+	})
+	return confirmed, err
+}
+
 // tapAndCall taps the card, waits until the simulated reader has reported
 // it to the appliance's driver (the chip answered InListPassiveTarget with
 // the card), and dials.
 func tapAndCall(ctx context.Context, reader *sim.Sim, port *phone.Port, number string, talk time.Duration) (phone.Result, error) {
-	uid, _ := sim.ParseUID(cardUID)
+	return tapAndCallCard(ctx, reader, port, cardUID, number, talk)
+}
+
+// tapAndCallCard is tapAndCall with another card.
+func tapAndCallCard(ctx context.Context, reader *sim.Sim, port *phone.Port, card, number string, talk time.Duration) (phone.Result, error) {
+	uid, _ := sim.ParseUID(card)
 	before := reader.Stats().Targets
 	if err := reader.Tap(uid, sim.DefaultHold); err != nil {
 		return phone.Result{}, fmt.Errorf("tap: %w", err)

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
+	"github.com/kinline/kinline/appliance/panel"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/shared/wire"
 )
 
 // Person is what Seed enrols.
@@ -14,6 +17,9 @@ type Person struct {
 	PrisonNumber, Name, Card string
 	Numbers                  []string
 	Language                 string
+	// SupervisionLevel selects the block's call rule (SetRules); Confirm
+	// overrides its officer confirmation ("none", "button", "card", "both").
+	SupervisionLevel, Confirm string
 }
 
 // Seed creates a person in the block with a card and approved numbers and
@@ -26,6 +32,7 @@ func (s *Stack) Seed(ctx context.Context, p Person) (string, error) {
 	}
 	if err := s.Do(ctx, "POST", "/api/v1/inmates", map[string]any{
 		"prison_number": p.PrisonNumber, "name": p.Name, "block": Block, "status": "active", "language": lang,
+		"supervision_level": p.SupervisionLevel, "confirm": p.Confirm,
 	}, &created); err != nil {
 		return "", fmt.Errorf("stack: create person: %w", err)
 	}
@@ -122,4 +129,64 @@ func (s *Stack) WaitRecording(ctx context.Context, callID string, d time.Duratio
 		return err
 	})
 	return b, err
+}
+
+// EnrolOfficer enrols a member of staff of the block whose card confirms
+// calls on the officer panel, and returns the officer's id.
+func (s *Stack) EnrolOfficer(ctx context.Context, staffNumber, name, card string) (string, error) {
+	var created store.Person
+	body := map[string]any{"staff_number": staffNumber, "name": name, "block": Block}
+	if card != "" {
+		body["cards"] = []string{card}
+	}
+	if err := s.Do(ctx, "POST", "/api/v1/officers", body, &created); err != nil {
+		return "", fmt.Errorf("stack: enrol officer: %w", err)
+	}
+	return created.ID, nil
+}
+
+// SetRules replaces the block's call rules (dual authorization per
+// supervision level).
+func (s *Stack) SetRules(ctx context.Context, rules []wire.CallRule) error {
+	if err := s.Do(ctx, "PUT", "/api/v1/blocks/"+Block+"/rules", map[string]any{"rules": rules}, nil); err != nil {
+		return fmt.Errorf("stack: set rules: %w", err)
+	}
+	return nil
+}
+
+// Panel sends one command to the simulated officer panel's control socket
+// ("press confirm", "press cancel", "tap <uid>", "state") and returns the
+// reply's detail.
+func (s *Stack) Panel(ctx context.Context, cmd string) (string, error) {
+	if s.PanelSocket == "" {
+		return "", fmt.Errorf("stack: board %q has no panel control socket", s.Opts.Board)
+	}
+	return panel.Command(ctx, s.PanelSocket, cmd)
+}
+
+// WaitPanelPending waits until the officer panel shows a call waiting for
+// confirmation and returns the panel's state line.
+func (s *Stack) WaitPanelPending(ctx context.Context, d time.Duration) (string, error) {
+	var state string
+	err := waitFor(ctx, d, "a call pending on the officer panel", func() error {
+		var err error
+		if state, err = s.Panel(ctx, "state"); err != nil {
+			return err
+		}
+		if !strings.Contains(state, "pending=on") {
+			return fmt.Errorf("panel: %s", state)
+		}
+		return nil
+	})
+	return state, err
+}
+
+// OfficerActions lists the officer panel actions central holds, newest
+// first.
+func (s *Stack) OfficerActions(ctx context.Context) ([]store.OfficerAction, error) {
+	var out struct {
+		OfficerActions []store.OfficerAction `json:"officer_actions"`
+	}
+	err := s.Do(ctx, "GET", "/api/v1/officer-actions", nil, &out)
+	return out.OfficerActions, err
 }

@@ -3,7 +3,9 @@
 // kinline-appliance, with configs generated in a directory, free loopback
 // ports, and a small client for the JSON API. The demo (tools/demo) and the
 // end-to-end tests in hil-tests use it; the simulated hardware (card reader
-// on a pty, IAD port, family phone) is attached by the caller.
+// on a pty, IAD port, family phone) is attached by the caller. On the
+// simulated board the appliance serves its officer panel's control socket
+// (Stack.PanelSocket), so a caller can press the confirm button (Press).
 package stack
 
 import (
@@ -31,6 +33,8 @@ const (
 	PortUser    = "port1"
 	PortPass    = "port1-secret"
 	ReaderName  = "t1-reader"
+	// OfficerReaderName is the officer panel's reader, when one is given.
+	OfficerReaderName = "officer-reader"
 )
 
 // Options says where things go.
@@ -46,7 +50,16 @@ type Options struct {
 	ReaderDevice string
 	// ReaderDriver is pn532 (default) or em4100.
 	ReaderDriver string
-	LogLevel     string
+	// Board is the appliance's board definition; "" is "sim".
+	Board string
+	// PanelControl is where the simulated board's officer panel listens
+	// for control commands; "" is Dir/panel.sock (sim board only).
+	PanelControl string
+	// OfficerReaderDevice, when set, is the officer panel's card reader
+	// (role officer); OfficerReaderDriver is pn532 (default) or em4100.
+	OfficerReaderDevice string
+	OfficerReaderDriver string
+	LogLevel            string
 	// Quiet sends the daemons' logs only to files (not also to Stderr).
 	Quiet bool
 }
@@ -59,9 +72,12 @@ type Stack struct {
 	SIPAddr   string // the appliance's SIP UDP address
 	TrunkAddr string
 	Token     string
-	central   *exec.Cmd
-	appliance *exec.Cmd
-	client    *http.Client
+	// PanelSocket is the officer panel's control socket ("" when the
+	// board is not simulated).
+	PanelSocket string
+	central     *exec.Cmd
+	appliance   *exec.Cmd
+	client      *http.Client
 }
 
 // FreeTCP returns a free loopback TCP address.
@@ -92,14 +108,36 @@ func Prepare(o Options) (*Stack, error) {
 	if o.LogLevel == "" {
 		o.LogLevel = "info"
 	}
+	if o.Board == "" {
+		o.Board = "sim"
+	}
+	if o.OfficerReaderDevice != "" && o.OfficerReaderDriver == "" {
+		o.OfficerReaderDriver = "pn532"
+	}
 	s := &Stack{Opts: o, client: &http.Client{Timeout: 30 * time.Second}}
 	var err error
+	// Hold each picked TCP port until both are picked, so HTTP and MQTT
+	// never get the same one.
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	pick := func() (string, error) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		held = append(held, l)
+		return l.Addr().String(), nil
+	}
 	if s.HTTPAddr = o.HTTPAddr; s.HTTPAddr == "" {
-		if s.HTTPAddr, err = FreeTCP(); err != nil {
+		if s.HTTPAddr, err = pick(); err != nil {
 			return nil, err
 		}
 	}
-	if s.MQTTAddr, err = FreeTCP(); err != nil {
+	if s.MQTTAddr, err = pick(); err != nil {
 		return nil, err
 	}
 	if s.SIPAddr, err = FreeUDP(); err != nil {
@@ -112,6 +150,14 @@ func Prepare(o Options) (*Stack, error) {
 	}
 	for _, d := range []string{"central", "appliance"} {
 		if err := os.MkdirAll(filepath.Join(o.Dir, d), 0o750); err != nil {
+			return nil, err
+		}
+	}
+	if o.Board == "sim" {
+		if s.PanelSocket = o.PanelControl; s.PanelSocket == "" {
+			s.PanelSocket = filepath.Join(o.Dir, "panel.sock")
+		}
+		if s.PanelSocket, err = filepath.Abs(s.PanelSocket); err != nil {
 			return nil, err
 		}
 	}
@@ -134,7 +180,8 @@ appliances:
 appliance_id: %s
 data_dir: appliance
 log_level: %s
-board: sim
+board: %s
+panel_control: %q
 tap_window: 60s
 sync:
   broker: tcp://%s
@@ -155,8 +202,15 @@ readers:
     terminal: %s
     device: %s
     driver: %s
-`, ApplianceID, o.LogLevel, s.MQTTAddr, mqttPass, s.SIPAddr, rtpBase, rtpBase+198, s.TrunkAddr,
+`, ApplianceID, o.LogLevel, o.Board, s.PanelSocket, s.MQTTAddr, mqttPass, s.SIPAddr, rtpBase, rtpBase+198, s.TrunkAddr,
 		Terminal, PortUser, PortPass, ReaderName, Terminal, o.ReaderDevice, o.ReaderDriver)
+	if o.OfficerReaderDevice != "" {
+		appliance += fmt.Sprintf(`  - name: %s
+    role: officer
+    device: %s
+    driver: %s
+`, OfficerReaderName, o.OfficerReaderDevice, o.OfficerReaderDriver)
+	}
 	if err := os.WriteFile(filepath.Join(o.Dir, "central.yaml"), []byte(central), 0o600); err != nil {
 		return nil, err
 	}

@@ -35,19 +35,20 @@ func Paging(q url.Values) (limit, offset int, err error) {
 	return limit, offset, nil
 }
 
-// Parse reads inmate, block, number, from, to (RFC 3339), disposition, limit
-// (default 50, at most 500) and offset. Unknown parameters are refused so a
+// Parse reads inmate, block, number, from, to (RFC 3339), disposition,
+// officer (calls an officer confirmed or ended), limit (default 50, at most
+// 500) and offset. Unknown parameters are refused so a
 // typo never silently widens a search.
 func Parse(q url.Values) (store.CallFilter, error) {
 	var f store.CallFilter
 	for k := range q {
 		switch k {
-		case "inmate", "block", "number", "from", "to", "disposition", "limit", "offset":
+		case "inmate", "block", "number", "from", "to", "disposition", "officer", "limit", "offset":
 		default:
 			return f, fmt.Errorf("%w: unknown parameter %q", ErrBadQuery, k)
 		}
 	}
-	f.Inmate, f.Block = q.Get("inmate"), q.Get("block")
+	f.Inmate, f.Block, f.Officer = q.Get("inmate"), q.Get("block"), q.Get("officer")
 	if n := q.Get("number"); n != "" {
 		f.Number = policy.NormalizeNumber(n)
 		if f.Number == "" {

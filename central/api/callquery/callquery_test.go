@@ -17,6 +17,9 @@ func TestParse(t *testing.T) {
 		!f.From.Equal(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) || !f.To.Equal(time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("%+v", f)
 	}
+	if f, err := Parse(url.Values{"officer": {"p_off1"}}); err != nil || f.Officer != "p_off1" {
+		t.Fatalf("officer filter: %+v %v", f, err)
+	}
 	if f, _ := Parse(url.Values{}); f.Limit != 50 {
 		t.Fatalf("default limit %d", f.Limit)
 	}

@@ -1,0 +1,137 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/kinline/kinline/appliance/authz"
+	"github.com/kinline/kinline/appliance/callctl"
+	"github.com/kinline/kinline/appliance/panel"
+	"github.com/kinline/kinline/shared/policy"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+// ActionEndCall is the officer action reported when an officer's card tap
+// ends a call in progress (the panel's own actions are in package panel).
+const ActionEndCall = "end_call"
+
+// ReasonEndedByOfficer is the reason of a call an officer's tap ended.
+const ReasonEndedByOfficer = "ended by officer"
+
+// endCallTimeout bounds tearing down one call an officer ended.
+const endCallTimeout = 10 * time.Second
+
+// panelConfirmer adapts the officer panel to authz.Confirmer: it maps the
+// rule's mode to the panel's and the panel's errors to the refusal reasons.
+type panelConfirmer struct{ p *panel.Panel }
+
+var _ authz.Confirmer = panelConfirmer{}
+
+func panelMode(m string) (panel.Mode, error) {
+	switch m {
+	case wire.ConfirmButton:
+		return panel.ConfirmButton, nil
+	case wire.ConfirmCard:
+		return panel.OfficerCard, nil
+	case wire.ConfirmBoth:
+		return panel.Both, nil
+	}
+	return 0, fmt.Errorf("%w: confirmation mode %q", policy.ErrPanelUnavailable, m)
+}
+
+// ConfirmCall shows the call on the panel and waits for the officer.
+func (c panelConfirmer) ConfirmCall(ctx context.Context, r authz.ConfirmRequest) (authz.Confirmation, error) {
+	mode, err := panelMode(r.Mode)
+	if err != nil {
+		return authz.Confirmation{}, err
+	}
+	conf, err := c.p.RequestConfirmation(ctx, panel.Request{
+		CallID: r.CallID, Terminal: r.Terminal, PersonID: r.PersonID, Number: r.Number, Mode: mode, Window: r.Window,
+	})
+	switch {
+	case err == nil:
+		return authz.Confirmation{OfficerID: conf.OfficerID, Method: conf.Method}, nil
+	case errors.Is(err, panel.ErrTimeout):
+		return authz.Confirmation{}, fmt.Errorf("%w: %w", policy.ErrNotConfirmed, err)
+	case errors.Is(err, panel.ErrCancelled):
+		return authz.Confirmation{}, fmt.Errorf("%w: %w", policy.ErrOfficerRefused, err)
+	case ctx.Err() != nil:
+		return authz.Confirmation{}, err
+	}
+	return authz.Confirmation{}, fmt.Errorf("%w: %w", policy.ErrPanelUnavailable, err)
+}
+
+// callEnder is the part of call control an officer's tap uses
+// (*callctl.Server).
+type callEnder interface {
+	ActiveCalls() []callctl.ActiveCall
+	EndCall(ctx context.Context, callID string) error
+}
+
+// officerEnds ends calls when an officer taps a card on the idle panel,
+// for people whose rule says so, and remembers who ended which call so the
+// call record can name the officer.
+type officerEnds struct {
+	calls  callEnder
+	rule   func(personID string) (policy.Rule, bool)
+	action func(wire.OfficerAction)
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	endedBy map[string]string // call id -> officer id
+	wg      sync.WaitGroup
+}
+
+func newOfficerEnds(calls callEnder, rule func(string) (policy.Rule, bool), action func(wire.OfficerAction), log *slog.Logger) *officerEnds {
+	return &officerEnds{calls: calls, rule: rule, action: action, log: log, endedBy: map[string]string{}}
+}
+
+// tapped handles an officer's card tapped while nothing waits on the panel
+// (panel.Config.OnIdleOfficerTap). It returns at once; the calls end in
+// the background. It returns the ids of the calls it ends.
+func (o *officerEnds) tapped(officerID string) []string {
+	var ended []string
+	for _, c := range o.calls.ActiveCalls() {
+		r, ok := o.rule(c.PersonID)
+		if !ok || !r.EndOnOfficerTap {
+			continue
+		}
+		o.mu.Lock()
+		o.endedBy[c.CallID] = officerID
+		o.mu.Unlock()
+		o.log.Info("officer's card ends the call", "officer", officerID, "call", c.CallID, "terminal", c.Terminal, "person", c.PersonID)
+		o.action(wire.OfficerAction{Action: ActionEndCall, OfficerID: officerID, CallID: c.CallID, Terminal: c.Terminal})
+		ended = append(ended, c.CallID)
+		o.wg.Add(1)
+		go func(id string) {
+			defer o.wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), endCallTimeout)
+			defer cancel()
+			if err := o.calls.EndCall(ctx, id); err != nil && !errors.Is(err, callctl.ErrNoSuchCall) {
+				o.log.Warn("ending the call failed", "call", id, "err", err)
+			}
+		}(c.CallID)
+	}
+	if len(ended) == 0 {
+		o.log.Info("officer's card tapped: no call to end", "officer", officerID)
+	}
+	return ended
+}
+
+// annotate names the officer in the record of a call an officer ended.
+func (o *officerEnds) annotate(rec *wire.CallRecord) {
+	o.mu.Lock()
+	by, ok := o.endedBy[rec.CallID]
+	delete(o.endedBy, rec.CallID)
+	o.mu.Unlock()
+	if ok && rec.Disposition == wire.DispEnded {
+		rec.EndedBy, rec.Reason = by, ReasonEndedByOfficer
+	}
+}
+
+// wait waits for the background EndCalls.
+func (o *officerEnds) wait() { o.wg.Wait() }
