@@ -102,7 +102,27 @@ func OpenSerial(device string, baud int) (Port, error) {
 		p.Close()
 		return nil, err
 	}
-	return p, nil
+	return guardedPort{p}, nil
+}
+
+// ErrSerialPanic is returned by a port whose serial library panicked.
+// go.bug.st/serial waits with select(2), which cannot take a file descriptor
+// of 1024 or more (bugst/go-serial#128): a reader reopened while the
+// appliance holds many sockets would crash the whole process. The guard
+// turns that into a read error, so the reader raises reader_down and is
+// retried with backoff while calls go on.
+var ErrSerialPanic = errors.New("cardreader: serial library failed")
+
+// guardedPort recovers panics of the serial library's Read.
+type guardedPort struct{ Port }
+
+func (p guardedPort) Read(b []byte) (n int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			n, err = 0, fmt.Errorf("%w (file descriptor limit of select?): %v", ErrSerialPanic, r)
+		}
+	}()
+	return p.Port.Read(b)
 }
 
 func (c *Config) check() error {
