@@ -6,14 +6,21 @@ package config
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/sign"
+	"github.com/kinline/kinline/shared/tlsconf"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -43,10 +50,82 @@ type Config struct {
 }
 
 // Sync is the MQTT connection to central.
+//
+// Production sets TLS, SigningKey and PolicyKey to the files
+// kinline-provision wrote under pki/appliances/<id>/: the appliance is then
+// known to the broker by its certificate (no password), central accepts
+// only batches signed with its event key, and it applies only policies
+// signed with central's policy key. Each is optional only so that a
+// development setup without a PKI keeps working.
 type Sync struct {
 	Broker   string `yaml:"broker"` // tcp://host:1883 or ssl://host:8883
 	Username string `yaml:"username"`
+	// Password authenticates over plain TCP; over TLS the certificate does.
 	Password string `yaml:"password"`
+	// TLS is the appliance's client certificate and the CA; when set the
+	// broker URL must be ssl:// (or tls://, mqtts://).
+	TLS *SyncTLS `yaml:"tls"`
+	// SigningKey is the appliance's ed25519 event key (event.key, mode
+	// 0600): every batch sent to central is signed with it.
+	SigningKey string `yaml:"signing_key"`
+	// PolicyKey is central's policy public key (policy.pub): only policies
+	// signed with it are applied.
+	PolicyKey string `yaml:"policy_key"`
+}
+
+// SyncTLS names the PEM files of the appliance's TLS identity.
+type SyncTLS struct {
+	CA   string `yaml:"ca"`   // ca.pem: central's certificate must chain to it
+	Cert string `yaml:"cert"` // client.pem: this appliance's certificate (CN = appliance_id)
+	Key  string `yaml:"key"`  // client.key: its private key (mode 0600)
+}
+
+// tlsSchemes are the broker URL schemes that mean TLS (paho's list).
+var tlsSchemes = []string{"ssl", "tls", "mqtts", "mqtt+ssl", "tcps"}
+
+func brokerIsTLS(url string) bool {
+	scheme, _, ok := strings.Cut(url, "://")
+	return ok && slices.Contains(tlsSchemes, strings.ToLower(scheme))
+}
+
+// ClientTLS builds the TLS configuration the sync client dials the broker
+// with (nil when sync.tls is not set). It reads the files, so it fails on
+// a missing file, a key other users may read, or a certificate that does
+// not name an appliance.
+func (s Sync) ClientTLS(clk clock.Clock) (*tls.Config, error) {
+	if s.TLS == nil {
+		return nil, nil
+	}
+	tc, err := tlsconf.NewClient(tlsconf.ClientOptions{CAFile: s.TLS.CA, CertFile: s.TLS.Cert, KeyFile: s.TLS.Key, Clock: clk})
+	if err != nil {
+		return nil, fmt.Errorf("%w: sync.tls: %w", ErrInvalid, err)
+	}
+	return tc, nil
+}
+
+// LoadSigningKey reads sync.signing_key (nil when not set). shared/sign
+// refuses a key file that others may read.
+func (s Sync) LoadSigningKey() (ed25519.PrivateKey, error) {
+	if s.SigningKey == "" {
+		return nil, nil
+	}
+	k, err := sign.LoadPrivateKey(s.SigningKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sync.signing_key: %w", ErrInvalid, err)
+	}
+	return k, nil
+}
+
+// LoadPolicyKey reads sync.policy_key (nil when not set).
+func (s Sync) LoadPolicyKey() (ed25519.PublicKey, error) {
+	if s.PolicyKey == "" {
+		return nil, nil
+	}
+	k, err := sign.LoadPublicKey(s.PolicyKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: sync.policy_key: %w", ErrInvalid, err)
+	}
+	return k, nil
 }
 
 // SIP is the registrar/B2BUA side.
@@ -143,6 +222,16 @@ func (c *Config) Validate() error {
 	if c.Sync.Broker == "" {
 		return bad("sync.broker is required (e.g. tcp://central:1883)")
 	}
+	if t := c.Sync.TLS; t != nil {
+		if t.CA == "" || t.Cert == "" || t.Key == "" {
+			return bad("sync.tls needs ca, cert and key (pki/appliances/%s/ca.pem, client.pem, client.key)", c.ApplianceID)
+		}
+		if !brokerIsTLS(c.Sync.Broker) {
+			return bad("sync.tls is set but sync.broker %q is not ssl:// (e.g. ssl://central:8883)", c.Sync.Broker)
+		}
+	} else if brokerIsTLS(c.Sync.Broker) {
+		return bad("sync.broker %q is ssl:// but sync.tls (ca, cert, key) is not set", c.Sync.Broker)
+	}
 	if c.SIP.Trunk.Address == "" {
 		return bad("sip.trunk.address is required")
 	}
@@ -224,8 +313,11 @@ func Parse(data []byte) (*Config, error) {
 	return &c, nil
 }
 
-// Load reads and parses a config file. Relative data_dir and panel_control
-// paths are taken relative to the file's directory.
+// Load reads and parses a config file. Relative paths (data_dir,
+// panel_control, the sync.tls files, sync.signing_key, sync.policy_key)
+// are taken relative to the file's directory. The TLS files and keys are
+// read once here, so that a missing file, a bad key or a private key with
+// loose permissions stops the appliance at start with a clear error.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -238,8 +330,42 @@ func Load(path string) (*Config, error) {
 	if !filepath.IsAbs(c.DataDir) {
 		c.DataDir = filepath.Join(filepath.Dir(path), c.DataDir)
 	}
-	if c.PanelControl != "" && !filepath.IsAbs(c.PanelControl) {
-		c.PanelControl = filepath.Join(filepath.Dir(path), c.PanelControl)
+	rel := []*string{&c.PanelControl, &c.Sync.SigningKey, &c.Sync.PolicyKey}
+	if t := c.Sync.TLS; t != nil {
+		rel = append(rel, &t.CA, &t.Cert, &t.Key)
+	}
+	for _, p := range rel {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(filepath.Dir(path), *p)
+		}
+	}
+	if err := c.CheckFiles(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
+}
+
+// CheckFiles reads the TLS files and keys the config names and reports the
+// first that is unusable, wrapped in ErrInvalid.
+func (c *Config) CheckFiles() error {
+	tc, err := c.Sync.ClientTLS(nil)
+	if err != nil {
+		return err
+	}
+	if tc != nil {
+		id, err := tlsconf.ApplianceID(tc.Certificates[0].Leaf)
+		if err != nil {
+			return fmt.Errorf("%w: sync.tls.cert %s: %w", ErrInvalid, c.Sync.TLS.Cert, err)
+		}
+		if id != c.ApplianceID {
+			return fmt.Errorf("%w: sync.tls.cert %s is appliance %q's certificate, not %q's", ErrInvalid, c.Sync.TLS.Cert, id, c.ApplianceID)
+		}
+	}
+	if _, err := c.Sync.LoadSigningKey(); err != nil {
+		return err
+	}
+	if _, err := c.Sync.LoadPolicyKey(); err != nil {
+		return err
+	}
+	return nil
 }

@@ -20,6 +20,9 @@ func TestExampleParses(t *testing.T) {
 	if c.ApplianceID != "block-a-1" || c.TapWindow != time.Minute || len(c.SIP.Terminals) != 2 || c.Readers[1].Driver != "em4100" {
 		t.Fatalf("unexpected: %+v", c)
 	}
+	if c.Sync.TLS == nil || !brokerIsTLS(c.Sync.Broker) || c.Sync.SigningKey == "" || c.Sync.PolicyKey == "" || c.Sync.Password != "" {
+		t.Errorf("example is not the production (TLS, signed) setup: %+v", c.Sync)
+	}
 	if c.Readers[0].Role != RoleTerminal {
 		t.Errorf("default role %q", c.Readers[0].Role)
 	}

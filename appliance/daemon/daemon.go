@@ -4,6 +4,10 @@
 // the board's officer panel (dual authorization), the media relay, SIP call
 // control and the sync client. Domain packages get only what they need and
 // know nothing of each other.
+//
+// The sync client gets the TLS identity and keys the config names
+// (sync.tls, sync.signing_key, sync.policy_key: the files
+// kinline-provision writes); New fails when one is unusable.
 package daemon
 
 import (
@@ -131,12 +135,29 @@ func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error)
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 
-	s.Sync, err = syncclient.New(syncclient.Config{
+	sc := syncclient.Config{
 		Broker:      cfg.Sync.Broker,
 		ApplianceID: cfg.ApplianceID,
 		Username:    cfg.Sync.Username,
 		Password:    cfg.Sync.Password,
-	}, syncclient.Deps{
+		Software:    Version,
+	}
+	if sc.TLS, err = cfg.Sync.ClientTLS(clk); err == nil {
+		if sc.SigningKey, err = cfg.Sync.LoadSigningKey(); err == nil {
+			sc.PolicyKey, err = cfg.Sync.LoadPolicyKey()
+		}
+	}
+	if err != nil {
+		s.closeEarly()
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	if sc.SigningKey == nil {
+		log.Warn("sync.signing_key not set: batches go unsigned and a central that requires signatures refuses them")
+	}
+	if sc.PolicyKey == nil {
+		log.Warn("sync.policy_key not set: any policy from the broker is applied (development only)")
+	}
+	s.Sync, err = syncclient.New(sc, syncclient.Deps{
 		Store: st, Clock: clk, Log: log.With("part", "sync"),
 		OnPolicy: func(p *wire.Policy) {
 			s.applyPolicy(p)

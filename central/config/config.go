@@ -5,13 +5,21 @@ package config
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/sign"
+	"github.com/kinline/kinline/shared/tlsconf"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -28,6 +36,15 @@ type Config struct {
 	AdminTokenFile string `yaml:"admin_token_file"`
 	LogLevel       string `yaml:"log_level"`
 	MQTT           MQTT   `yaml:"mqtt"`
+	// PolicyKey is central's ed25519 policy-signing key
+	// (pki/central/policy.key, mode 0600): every policy published is signed
+	// with it. "" publishes unsigned policies (development only).
+	PolicyKey string `yaml:"policy_key"`
+	// ApplianceKeysDir is kinline-provision's pki/appliances directory:
+	// <dir>/<id>/event.pub is appliance <id>'s event public key, and every
+	// batch must be signed with it. "" accepts unsigned batches
+	// (development only).
+	ApplianceKeysDir string `yaml:"appliance_keys_dir"`
 	// Appliances central accepts, with the block each serves.
 	Appliances []Appliance `yaml:"appliances"`
 }
@@ -42,13 +59,40 @@ type MQTT struct {
 	Broker   string `yaml:"broker"`
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	// TLS, with the embedded broker, adds its TLS listener on which
+	// appliances are known by their client certificates (no password),
+	// and revoked certificates are refused. The plain listener (Listen)
+	// stays for central's own ingest client and for appliances that still
+	// have a password; keep it on loopback. With an external broker, CA,
+	// Cert and Key are central's client identity towards it (ssl:// URL);
+	// Listen, CRL and CRLCheckInterval then do not apply.
+	TLS *TLS `yaml:"tls"`
 }
+
+// TLS names the PEM files kinline-provision wrote.
+type TLS struct {
+	// Listen is the TLS listener's address (default 0.0.0.0:8883).
+	Listen string `yaml:"listen"`
+	CA     string `yaml:"ca"`   // pki/ca.pem
+	Cert   string `yaml:"cert"` // pki/central/server.pem
+	Key    string `yaml:"key"`  // pki/central/server.key (mode 0600)
+	CRL    string `yaml:"crl"`  // pki/crl.pem, reread when it changes
+	// CRLCheckInterval is how often live connections are checked against
+	// the CRL (default 10s).
+	CRLCheckInterval time.Duration `yaml:"crl_check_interval"`
+}
+
+// DefaultTLSListen is the TLS listener's default address.
+const DefaultTLSListen = "0.0.0.0:8883"
 
 // Appliance is one block appliance's identity.
 type Appliance struct {
-	ID       string `yaml:"id"`
-	Block    string `yaml:"block"`
-	Password string `yaml:"password"` // its MQTT password (embedded broker)
+	ID    string `yaml:"id"`
+	Block string `yaml:"block"`
+	// Password is its MQTT password on the embedded broker's plain
+	// listener. Required without mqtt.tls; with it, leave it empty so that
+	// the appliance can only come in over TLS with its certificate.
+	Password string `yaml:"password"`
 }
 
 // IsEmbedded reports whether the embedded broker runs.
@@ -71,6 +115,9 @@ func (c *Config) Defaults() {
 	if c.MQTT.Listen == "" {
 		c.MQTT.Listen = "127.0.0.1:1883"
 	}
+	if t := c.MQTT.TLS; t != nil && c.MQTT.IsEmbedded() && t.Listen == "" {
+		t.Listen = DefaultTLSListen
+	}
 }
 
 // Validate reports the first problem, wrapped in ErrInvalid.
@@ -81,6 +128,28 @@ func (c *Config) Validate() error {
 	if !c.MQTT.IsEmbedded() && c.MQTT.Broker == "" {
 		return bad("mqtt.broker is required when mqtt.embedded is false")
 	}
+	if t := c.MQTT.TLS; t != nil {
+		if t.CA == "" || t.Cert == "" || t.Key == "" {
+			return bad("mqtt.tls needs ca, cert and key (pki/ca.pem, pki/central/server.pem, server.key)")
+		}
+		if t.CRLCheckInterval < 0 {
+			return bad("mqtt.tls.crl_check_interval must not be negative")
+		}
+		if c.MQTT.IsEmbedded() {
+			if t.CRL == "" {
+				return bad("mqtt.tls.crl is required with the embedded broker (pki/crl.pem)")
+			}
+		} else {
+			if t.Listen != "" || t.CRL != "" || t.CRLCheckInterval != 0 {
+				return bad("mqtt.tls.listen, crl and crl_check_interval apply to the embedded broker only (the external broker checks its own CRL)")
+			}
+			if !brokerIsTLS(c.MQTT.Broker) {
+				return bad("mqtt.tls is set but mqtt.broker %q is not ssl://", c.MQTT.Broker)
+			}
+		}
+	} else if !c.MQTT.IsEmbedded() && brokerIsTLS(c.MQTT.Broker) {
+		return bad("mqtt.broker %q is ssl:// but mqtt.tls (ca, cert, key) is not set", c.MQTT.Broker)
+	}
 	seen := map[string]bool{}
 	for _, a := range c.Appliances {
 		if err := wire.ValidApplianceID(a.ID); err != nil {
@@ -89,8 +158,11 @@ func (c *Config) Validate() error {
 		if a.Block == "" {
 			return bad("appliances: %q has no block", a.ID)
 		}
-		if c.MQTT.IsEmbedded() && len(a.Password) < 8 {
-			return bad("appliances: %q needs a password of at least 8 characters", a.ID)
+		switch {
+		case c.MQTT.IsEmbedded() && c.MQTT.TLS == nil && len(a.Password) < 8:
+			return bad("appliances: %q needs a password of at least 8 characters (or configure mqtt.tls)", a.ID)
+		case a.Password != "" && len(a.Password) < 8:
+			return bad("appliances: %q: a password must have at least 8 characters (with mqtt.tls leave it empty)", a.ID)
 		}
 		if seen[a.ID] {
 			return bad("appliances: duplicate id %q", a.ID)
@@ -116,7 +188,9 @@ func Parse(data []byte) (*Config, error) {
 }
 
 // Load reads and parses a config file; relative paths in it are taken
-// relative to the file's directory.
+// relative to the file's directory. The TLS files and keys are read once
+// (CheckFiles), so that a missing file, a bad key or a private key with
+// loose permissions stops central at start with a clear error.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -127,10 +201,83 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	base := filepath.Dir(path)
-	for _, p := range []*string{&c.DataDir, &c.AdminTokenFile} {
-		if !filepath.IsAbs(*p) {
+	rel := []*string{&c.DataDir, &c.AdminTokenFile, &c.PolicyKey, &c.ApplianceKeysDir}
+	if t := c.MQTT.TLS; t != nil {
+		rel = append(rel, &t.CA, &t.Cert, &t.Key, &t.CRL)
+	}
+	for _, p := range rel {
+		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}
 	}
+	if err := c.CheckFiles(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	return c, nil
+}
+
+func brokerIsTLS(url string) bool {
+	scheme, _, ok := strings.Cut(url, "://")
+	return ok && slices.Contains([]string{"ssl", "tls", "mqtts", "mqtt+ssl", "tcps"}, strings.ToLower(scheme))
+}
+
+// CheckFiles reads every TLS file and key the config names and reports the
+// first that is unusable, wrapped in ErrInvalid: with appliance_keys_dir,
+// every listed appliance must have its event.pub there.
+func (c *Config) CheckFiles() error {
+	if t := c.MQTT.TLS; t != nil {
+		var err error
+		if c.MQTT.IsEmbedded() {
+			_, _, err = tlsconf.NewServer(tlsconf.ServerOptions{CertFile: t.Cert, KeyFile: t.Key, CAFile: t.CA, CRLFile: t.CRL})
+		} else {
+			_, err = t.ClientTLS(nil)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: mqtt.tls: %w", ErrInvalid, err)
+		}
+	}
+	if _, err := c.LoadPolicyKey(); err != nil {
+		return err
+	}
+	if c.ApplianceKeysDir != "" {
+		if st, err := os.Stat(c.ApplianceKeysDir); err != nil || !st.IsDir() {
+			return fmt.Errorf("%w: appliance_keys_dir %s is not a directory (%v)", ErrInvalid, c.ApplianceKeysDir, err)
+		}
+		for _, a := range c.Appliances {
+			if _, err := sign.LoadPublicKey(c.ApplianceKeyFile(a.ID)); err != nil {
+				return fmt.Errorf("%w: appliance_keys_dir: appliance %q: %w (kinline-provision appliance -id %s)", ErrInvalid, a.ID, err, a.ID)
+			}
+		}
+	}
+	return nil
+}
+
+// ClientTLS is central's client TLS configuration towards an external
+// broker.
+func (t *TLS) ClientTLS(clk clock.Clock) (*tls.Config, error) {
+	return tlsconf.NewClient(tlsconf.ClientOptions{CAFile: t.CA, CertFile: t.Cert, KeyFile: t.Key, Clock: clk})
+}
+
+// LoadPolicyKey reads policy_key (nil when not set). shared/sign refuses a
+// key file that other users may read.
+func (c *Config) LoadPolicyKey() (ed25519.PrivateKey, error) {
+	if c.PolicyKey == "" {
+		return nil, nil
+	}
+	k, err := sign.LoadPrivateKey(c.PolicyKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: policy_key: %w", ErrInvalid, err)
+	}
+	return k, nil
+}
+
+// ApplianceKeyFile is where appliance id's event public key is:
+// appliance_keys_dir/<id>/event.pub ("" without appliance_keys_dir or for
+// an id that is not a valid appliance id or is "." or "..", which would
+// name another path).
+func (c *Config) ApplianceKeyFile(id string) string {
+	if c.ApplianceKeysDir == "" || wire.ValidApplianceID(id) != nil || id == "." || id == ".." {
+		return ""
+	}
+	return filepath.Join(c.ApplianceKeysDir, id, "event.pub")
 }

@@ -2,6 +2,15 @@
 // embedded MQTT broker (or an external one), the ingest/policy service and
 // the web console with its JSON API. It is the one place that builds every
 // part from the config.
+//
+// Trust: with mqtt.tls the embedded broker adds its TLS listener
+// (appliances known by their certificates, revoked ones refused); central's
+// own ingest client stays on the plain loopback listener with the broker's
+// random internal credentials. policy_key signs every policy published;
+// appliance_keys_dir makes ingest require every batch to be signed with
+// the appliance's event key (re-read when the file changes). A refused
+// batch is logged as an error: central/store offers no public method to
+// raise a central alarm row.
 package server
 
 import (
@@ -59,9 +68,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if cfg.MQTT.IsEmbedded() {
 		creds := map[string]string{}
 		for _, a := range cfg.Appliances {
-			creds[a.ID] = a.Password
+			if a.Password != "" {
+				creds[a.ID] = a.Password
+			}
 		}
-		s.Broker, err = broker.New(broker.Config{Listen: cfg.MQTT.Listen, Appliances: creds}, log.With("part", "broker"))
+		bc := broker.Config{Listen: cfg.MQTT.Listen, Appliances: creds}
+		if t := cfg.MQTT.TLS; t != nil {
+			bc.TLS = &broker.TLSConfig{Listen: t.Listen, CertFile: t.Cert, KeyFile: t.Key, CAFile: t.CA, CRLFile: t.CRL, CRLCheckInterval: t.CRLCheckInterval}
+			if !isLoopback(cfg.MQTT.Listen) {
+				log.Warn("mqtt.tls is set but the plain listener is not on loopback: appliances with a password can bypass TLS there", "listen", cfg.MQTT.Listen)
+			}
+		}
+		s.Broker, err = broker.New(bc, log.With("part", "broker"))
 		if err != nil {
 			return fail(fmt.Errorf("server: %w", err))
 		}
@@ -70,6 +88,23 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		}
 		ic.Broker = "tcp://" + s.Broker.Addr()
 		ic.Username, ic.Password = s.Broker.InternalCredentials()
+	} else if t := cfg.MQTT.TLS; t != nil {
+		if ic.TLS, err = t.ClientTLS(nil); err != nil {
+			return fail(fmt.Errorf("server: mqtt.tls: %w", err))
+		}
+	}
+	if ic.PolicyKey, err = cfg.LoadPolicyKey(); err != nil {
+		return fail(fmt.Errorf("server: %w", err))
+	}
+	if cfg.ApplianceKeysDir != "" {
+		ic.ApplianceKeys = newKeyring(cfg.ApplianceKeyFile, log.With("part", "keys")).lookup
+	}
+	ic.OnRefused = s.refused
+	if ic.PolicyKey == nil {
+		log.Warn("policy_key not set: policies are published unsigned (development only)")
+	}
+	if ic.ApplianceKeys == nil {
+		log.Warn("appliance_keys_dir not set: unsigned event batches are accepted (development only)")
 	}
 	s.Ingest, err = ingest.New(ic, st, log.With("part", "ingest"))
 	if err != nil {
@@ -87,6 +122,35 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	return s, nil
 }
 
+// refused is ingest's OnRefused: a batch from applianceID was refused for
+// its signature. central/store has no public method that raises a central
+// alarm row, so it is logged as an error (ingest also counts it:
+// Ingest.RefusedBatches).
+func (s *Server) refused(applianceID string, err error) {
+	s.Log.Error("event batch refused: signature not valid; the appliance keeps it and retries", "appliance", applianceID, "err", err)
+}
+
+func isLoopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// MQTTTLSAddr is the embedded broker's bound TLS address ("" without TLS
+// or with an external broker).
+func (s *Server) MQTTTLSAddr() string {
+	if s.Broker == nil || s.Config.MQTT.TLS == nil {
+		return ""
+	}
+	return s.Broker.TLSAddr()
+}
+
 // HTTPAddr is the bound console/API address.
 func (s *Server) HTTPAddr() string { return s.ln.Addr().String() }
 
@@ -98,7 +162,8 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	go func() { errc <- s.Ingest.Run(ictx) }()
 	go func() { errc <- s.HTTP.Serve(s.ln) }()
-	s.Log.Info("central running", "console", "http://"+s.HTTPAddr(), "mqtt", s.Config.MQTT.Listen)
+	s.Log.Info("central running", "console", "http://"+s.HTTPAddr(), "mqtt", s.Config.MQTT.Listen, "mqtt_tls", s.MQTTTLSAddr(),
+		"signed_policies", s.Config.PolicyKey != "", "signed_batches_required", s.Config.ApplianceKeysDir != "")
 	var err error
 	select {
 	case <-ctx.Done():

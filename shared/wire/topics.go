@@ -41,6 +41,9 @@ func ValidApplianceID(id string) error {
 	if len(id) == 0 || len(id) > 64 {
 		return fmt.Errorf("%w: length %d", ErrBadApplianceID, len(id))
 	}
+	if id == "." || id == ".." {
+		return fmt.Errorf("%w: %q", ErrBadApplianceID, id) // ids become path elements (pki/appliances/<id>)
+	}
 	if strings.EqualFold(id, CentralIdentity) {
 		return fmt.Errorf("%w: %q is reserved for central", ErrBadApplianceID, id)
 	}

@@ -12,7 +12,7 @@ func TestValidApplianceID(t *testing.T) {
 			t.Errorf("%q refused: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "a/b", "a+", "#", "a b", "é", "kinline-central", "Kinline-Central", strings.Repeat("a", 65), "$share"} {
+	for _, bad := range []string{"", "a/b", "a+", "#", "a b", "é", "kinline-central", "Kinline-Central", ".", "..", strings.Repeat("a", 65), "$share"} {
 		if err := ValidApplianceID(bad); !errors.Is(err, ErrBadApplianceID) {
 			t.Errorf("%q accepted (err %v)", bad, err)
 		}

@@ -6,6 +6,9 @@
 // on a pty, IAD port, family phone) is attached by the caller. On the
 // simulated board the appliance serves its officer panel's control socket
 // (Stack.PanelSocket), so a caller can press the confirm button (Press).
+// With Options.PKIDir (a kinline-provision directory) the two talk over the
+// broker's TLS listener with the appliance's certificate, signed batches and
+// signed policies, as in production.
 package stack
 
 import (
@@ -62,16 +65,31 @@ type Options struct {
 	LogLevel            string
 	// Quiet sends the daemons' logs only to files (not also to Stderr).
 	Quiet bool
+	// PKIDir, when set, is a kinline-provision directory (init done, and
+	// appliance -id ApplianceID issued). Central then runs the embedded
+	// broker's TLS listener with pki/central/server.pem and pki/crl.pem
+	// (revocations checked every CRLCheckInterval), signs policies with
+	// pki/central/policy.key and requires batches signed with the keys in
+	// pki/appliances; the appliance connects over ssl:// with its
+	// certificate (no password), signs its batches and applies only signed
+	// policies. Central's own ingest client stays on the plain loopback
+	// listener (MQTTAddr).
+	PKIDir string
+	// CRLCheckInterval is central's mqtt.tls.crl_check_interval with
+	// PKIDir; 0 is 1s (quick for tests and demos).
+	CRLCheckInterval time.Duration
 }
 
 // Stack is a running installation.
 type Stack struct {
-	Opts      Options
-	HTTPAddr  string
-	MQTTAddr  string
-	SIPAddr   string // the appliance's SIP UDP address
-	TrunkAddr string
-	Token     string
+	Opts     Options
+	HTTPAddr string
+	MQTTAddr string
+	// MQTTTLSAddr is the broker's TLS listener (only with Options.PKIDir).
+	MQTTTLSAddr string
+	SIPAddr     string // the appliance's SIP UDP address
+	TrunkAddr   string
+	Token       string
 	// PanelSocket is the officer panel's control socket ("" when the
 	// board is not simulated).
 	PanelSocket string
@@ -140,6 +158,11 @@ func Prepare(o Options) (*Stack, error) {
 	if s.MQTTAddr, err = pick(); err != nil {
 		return nil, err
 	}
+	if o.PKIDir != "" {
+		if s.MQTTTLSAddr, err = pick(); err != nil {
+			return nil, err
+		}
+	}
 	if s.SIPAddr, err = FreeUDP(); err != nil {
 		return nil, err
 	}
@@ -204,6 +227,11 @@ readers:
     driver: %s
 `, ApplianceID, o.LogLevel, o.Board, s.PanelSocket, s.MQTTAddr, mqttPass, s.SIPAddr, rtpBase, rtpBase+198, s.TrunkAddr,
 		Terminal, PortUser, PortPass, ReaderName, Terminal, o.ReaderDevice, o.ReaderDriver)
+	if o.PKIDir != "" {
+		if central, appliance, err = s.withPKI(central, appliance); err != nil {
+			return nil, err
+		}
+	}
 	if o.OfficerReaderDevice != "" {
 		appliance += fmt.Sprintf(`  - name: %s
     role: officer
@@ -218,6 +246,50 @@ readers:
 		return nil, err
 	}
 	return s, nil
+}
+
+// withPKI rewrites the generated configs for Options.PKIDir: TLS and
+// signatures on both sides, no appliance password.
+func (s *Stack) withPKI(central, appliance string) (string, string, error) {
+	pki, err := filepath.Abs(s.Opts.PKIDir)
+	if err != nil {
+		return "", "", err
+	}
+	crlEvery := s.Opts.CRLCheckInterval
+	if crlEvery == 0 {
+		crlEvery = time.Second
+	}
+	app := filepath.Join(pki, "appliances", ApplianceID)
+	pw := "    password: demo-appliance-password\n"
+	if !strings.Contains(central, pw) || !strings.Contains(appliance, "  password: demo-appliance-password\n") {
+		return "", "", errors.New("stack: generated configs not as expected")
+	}
+	central = strings.Replace(central, pw, "", 1)
+	central = strings.Replace(central, "appliances:\n", fmt.Sprintf(`  tls:
+    listen: %s
+    ca: %s
+    cert: %s
+    key: %s
+    crl: %s
+    crl_check_interval: %s
+policy_key: %s
+appliance_keys_dir: %s
+appliances:
+`, s.MQTTTLSAddr, filepath.Join(pki, "ca.pem"), filepath.Join(pki, "central", "server.pem"), filepath.Join(pki, "central", "server.key"),
+		filepath.Join(pki, "crl.pem"), crlEvery, filepath.Join(pki, "central", "policy.key"), filepath.Join(pki, "appliances")), 1)
+	appliance = strings.Replace(appliance, "  broker: tcp://"+s.MQTTAddr+"\n  password: demo-appliance-password\n", fmt.Sprintf(`  broker: ssl://%s
+  tls:
+    ca: %s
+    cert: %s
+    key: %s
+  signing_key: %s
+  policy_key: %s
+`, s.MQTTTLSAddr, filepath.Join(app, "ca.pem"), filepath.Join(app, "client.pem"), filepath.Join(app, "client.key"),
+		filepath.Join(app, "event.key"), filepath.Join(app, "policy.pub")), 1)
+	if !strings.Contains(appliance, "ssl://") {
+		return "", "", errors.New("stack: appliance config not rewritten for TLS")
+	}
+	return central, appliance, nil
 }
 
 func (s *Stack) start(name, cfg string) (*exec.Cmd, error) {
