@@ -154,9 +154,19 @@ type storedLink struct{ hash, prev string }
 // Hash and its PrevHash link to the stored neighbours (seq-1 and seq+1);
 // invalid, conflicting or unlinked events and gaps are recorded as alarm rows
 // (origin "central") for the console, and the good events of the batch are
-// still stored. Events are projected into calls, card_taps, officer_actions, alarms and the
-// appliance's status. It returns the highest seq S such that every seq 1..S of
-// the appliance is durably committed: the value central acknowledges.
+// still stored. It returns the highest seq S such that every seq 1..S of
+// the appliance is durably committed (synchronous=FULL): the value central
+// acknowledges.
+//
+// The events are projected into calls, card_taps, officer_actions, alarms
+// and the appliance's status by a second transaction (see project.go): when
+// the backlog of unprojected events is small (live traffic: at most
+// syncProjectMax events) StoreEvents runs it itself before returning, so a
+// caller reads its projections at once; a larger backlog (an appliance
+// draining its outbox) is left to the projector goroutine, and readers that
+// need the projections call WaitProjected. A failed projection never undoes
+// the acknowledgement: the events are stored and are projected later, at the
+// latest when the store is next opened.
 //
 // An appliance not registered yet is created without a block.
 func (s *Store) StoreEvents(ctx context.Context, applianceID string, evs []wire.Event) (ackUpTo uint64, err error) {
@@ -164,6 +174,7 @@ func (s *Store) StoreEvents(ctx context.Context, applianceID string, evs []wire.
 		return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	now := ns(s.clk.Now())
+	var storedUpTo int64 // highest events rowid after the commit, 0 if nothing was inserted
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO appliances (id, created_ns) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, applianceID, now); err != nil {
 			return fmt.Errorf("store: register appliance: %w", err)
@@ -173,8 +184,7 @@ func (s *Store) StoreEvents(ctx context.Context, applianceID string, evs []wire.
 		if err := tx.QueryRowContext(ctx, `SELECT block, acked_seq, gap_from FROM appliances WHERE id = $1`, applianceID).Scan(&block, &acked, &gapFrom); err != nil {
 			return fmt.Errorf("store: read appliance: %w", err)
 		}
-		b := &eventBatch{s: s, tx: tx, ctx: ctx, app: applianceID, block: block.String, now: now, known: map[uint64]storedLink{}}
-		b.prepare()
+		b := newEventBatch(ctx, s, tx, applianceID, block.String, now)
 
 		order := make([]int, 0, len(evs))
 		for i := range evs {
@@ -207,8 +217,14 @@ func (s *Store) StoreEvents(ctx context.Context, applianceID string, evs []wire.
 				return err
 			}
 		}
-		if err := b.flush(); err != nil {
+		inserted := len(b.eventRows) > 0
+		if err := b.flushEvents(); err != nil {
 			return err
+		}
+		if inserted {
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM events`).Scan(&storedUpTo); err != nil {
+				return fmt.Errorf("store: read events rowid: %w", err)
+			}
 		}
 		newAck, gap, err := b.contiguous(uint64(acked), hi)
 		if err != nil {
@@ -240,6 +256,10 @@ func (s *Store) StoreEvents(ctx context.Context, applianceID string, evs []wire.
 	if err != nil {
 		return 0, err
 	}
+	s.proj.ingests.Add(1)
+	if storedUpTo > 0 {
+		s.afterStore(ctx, storedUpTo)
+	}
 	return ackUpTo, nil
 }
 
@@ -265,20 +285,35 @@ const (
 	paramsPerStmt = 180
 )
 
-// flush writes the buffered events, calls and card taps with multi-row
-// INSERT ... VALUES statements of about paramsPerStmt parameters each.
+func newEventBatch(ctx context.Context, s *Store, tx *sql.Tx, app, block string, now int64) *eventBatch {
+	b := &eventBatch{s: s, tx: tx, ctx: ctx, app: app, block: block, now: now, known: map[uint64]storedLink{}}
+	b.prepare()
+	return b
+}
+
+// flushEvents writes the buffered events (StoreEvents' transaction).
+func (b *eventBatch) flushEvents() error {
+	if err := b.insertRows(`INSERT INTO events (appliance_id, seq, type, time_ns, payload, hash, prev_hash, received_ns) VALUES `,
+		` ON CONFLICT (appliance_id, seq) DO NOTHING`, eventCols, b.eventRows, nil); err != nil {
+		return fmt.Errorf("store: insert events: %w", err)
+	}
+	b.eventRows = nil
+	return nil
+}
+
+// flushProjections writes the buffered calls, card taps and officer actions
+// (the projection's transaction) with multi-row INSERT statements.
+//
+// Events, calls and card taps are written with multi-row INSERT ... VALUES
+// statements of about paramsPerStmt parameters each.
 // modernc.org/sqlite compiles a statement on every Exec and binds parameters
 // in time quadratic in their number, so a few hundred parameters per
 // statement is the sweet spot (measured: 20 event rows per statement insert
 // 500 events in a third less time than one json_each statement, and several
 // times faster than one statement per row). The generated statements use
 // SQLite's positional "?" (and "?NNN" to repeat one); a PostgreSQL backend
-// generates "$N" here. Events go first so the projections' foreign keys hold.
-func (b *eventBatch) flush() error {
-	if err := b.insertRows(`INSERT INTO events (appliance_id, seq, type, time_ns, payload, hash, prev_hash, received_ns) VALUES `,
-		` ON CONFLICT (appliance_id, seq) DO NOTHING`, eventCols, b.eventRows, nil); err != nil {
-		return fmt.Errorf("store: insert events: %w", err)
-	}
+// generates "$N" here.
+func (b *eventBatch) flushProjections() error {
 	if err := b.insertJSON(`INSERT INTO calls (call_id, appliance_id, seq, block, person_id, prison_number, card_uid,
 			terminal, number, start_ns, answer_ns, end_ns, disposition, reason,
 			recording_id, recording_sha256, recording_bytes, recording_format, officer_id, confirm_method, ended_by, recording_path)`,
@@ -294,7 +329,7 @@ func (b *eventBatch) flush() error {
 		` ON CONFLICT (appliance_id, seq) DO NOTHING`, officerCols, b.officerRows, nil); err != nil {
 		return fmt.Errorf("store: project officer actions: %w", err)
 	}
-	b.eventRows, b.callRows, b.tapRows, b.officerRows = nil, nil, nil, nil
+	b.callRows, b.tapRows, b.officerRows = nil, nil, nil
 	return nil
 }
 
@@ -442,9 +477,15 @@ func (b *eventBatch) add(ev *wire.Event) error {
 	}
 	b.eventRows = append(b.eventRows, b.app, int64(ev.Seq), string(ev.Type), ns(ev.Time), string(ev.Payload), ev.Hash, ev.PrevHash, b.now)
 	b.known[ev.Seq] = storedLink{hash: ev.Hash, prev: ev.PrevHash}
+	return nil
+}
+
+// projectEvent decodes a stored event and buffers or writes its projection;
+// a payload that cannot be projected raises AlarmPayload instead.
+func (b *eventBatch) projectEvent(ev *wire.Event) error {
 	p, err := decodeEvent(ev)
 	if err != nil {
-		return b.alarm(AlarmPayload, src, ev.Seq, err.Error())
+		return b.alarm(AlarmPayload, fmt.Sprintf("seq %d", ev.Seq), ev.Seq, err.Error())
 	}
 	return b.project(ev, p)
 }

@@ -47,7 +47,12 @@ func (s *Store) StoreRecording(ctx context.Context, applianceID string, up *wire
 		return fmt.Errorf("%w: call %s: %d bytes, ref says %d", ErrRecordingMismatch, up.CallID, len(up.Data), up.Ref.Bytes)
 	}
 
-	// Checks against what is known before writing anything.
+	// Checks against what is known before writing anything. The call's
+	// record may still be waiting in the projection backlog: wait for it so
+	// the check below sees it.
+	if err := s.waitAllProjected(ctx); err != nil {
+		return err
+	}
 	var have Recording
 	err := s.r.QueryRowContext(ctx, `SELECT appliance_id, sha256 FROM recordings WHERE call_id = $1`, up.CallID).Scan(&have.ApplianceID, &have.SHA256)
 	switch {

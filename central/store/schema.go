@@ -180,4 +180,18 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX officer_actions_time ON officer_actions (time_ns)`,
 	},
+	// 3: asynchronous projection (project.go). Events are acknowledged once
+	// stored; calls, card taps, officer actions, alarms and status are
+	// projected from the events table in arrival (rowid) order by a later
+	// transaction that also advances these cursors. Databases migrated from
+	// 2 projected every stored event synchronously, so both cursors start
+	// at the newest event.
+	{
+		`ALTER TABLE appliances ADD COLUMN projected_rowid BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE appliances ADD COLUMN projected_seq BIGINT NOT NULL DEFAULT 0`,
+		`UPDATE appliances SET
+			projected_rowid = COALESCE((SELECT MAX(e.rowid) FROM events e WHERE e.appliance_id = appliances.id), 0),
+			projected_seq = COALESCE((SELECT MAX(e.seq) FROM events e WHERE e.appliance_id = appliances.id), 0)`,
+		`INSERT INTO counters (name, value) VALUES ('projected_rowid', COALESCE((SELECT MAX(rowid) FROM events), 0))`,
+	},
 }

@@ -11,6 +11,11 @@
 // code (see schema.go). The SQL is kept portable (plain types, $N
 // placeholders, ON CONFLICT, RETURNING) so a PostgreSQL backend can share it.
 //
+// Events are acknowledged once stored; their projections (calls, card taps,
+// alarms, status) follow in a separate transaction with a persisted cursor,
+// inline for small batches and by a background projector for bursts (see
+// project.go and WaitProjected).
+//
 // Writes go through a single connection (SQLite allows one writer at a time)
 // whose transactions begin IMMEDIATE; reads use a small pool of their own
 // connections and see WAL snapshots, so the console never blocks ingest.
@@ -57,6 +62,7 @@ type Store struct {
 	log    *slog.Logger
 	clk    clock.Clock
 	ev     eventStmts
+	proj   projector
 }
 
 // Open opens (creating if needed) the database at path, applies pending
@@ -90,8 +96,12 @@ func OpenWithClock(ctx context.Context, path string, recordingsDir string, log *
 	pragmas.Add("_pragma", "journal_mode(WAL)")
 	pragmas.Add("_pragma", "synchronous(FULL)")
 	pragmas.Add("_pragma", "foreign_keys(1)")
+	pragmas.Add("_pragma", "temp_store(MEMORY)")
 	readDSN := "file:" + path + "?" + pragmas.Encode()
 	pragmas.Set("_txlock", "immediate")
+	// The writer gets a 32 MiB page cache (default 2 MiB) so the calls
+	// indexes stay in memory while a burst is projected.
+	pragmas.Add("_pragma", "cache_size(-32768)")
 	writeDSN := "file:" + path + "?" + pragmas.Encode()
 
 	w, err := sql.Open("sqlite", writeDSN)
@@ -123,11 +133,18 @@ func OpenWithClock(ctx context.Context, path string, recordingsDir string, log *
 		s.Close()
 		return nil, err
 	}
+	if err := s.startProjector(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
-// Close closes the database. Pending writes have either committed or not.
+// Close stops the projector and closes the database. Pending writes have
+// either committed or not; events stored but not yet projected are projected
+// when the database is next opened.
 func (s *Store) Close() error {
+	s.stopProjector()
 	s.ev.close()
 	var errs []error
 	if s.r != nil {
