@@ -65,5 +65,11 @@ func FuzzHandle(f *testing.F) {
 				t.Fatalf("recording ack let through: %+v on %q", a, topic)
 			}
 		}
+		for _, a := range c.chunkAcks {
+			if a.ApplianceID != "blk-a" || topic != wire.TopicRecordingChunkAck("blk-a") || a.V != wire.ProtocolVersion ||
+				a.Offset < 0 || wire.ValidCallID(a.CallID) != nil {
+				t.Fatalf("recording chunk ack let through: %+v on %q", a, topic)
+			}
+		}
 	})
 }

@@ -42,6 +42,7 @@ type harness struct {
 	fake     *ingesttest.Store
 	clk      *clock.Fake
 	dbPath   string
+	chunkDir string // central's ChunkDir, kept across restarts of ingest
 	mu       sync.Mutex
 	policies []uint64 // versions passed to OnPolicy, in order
 	polCh    chan uint64
@@ -70,10 +71,11 @@ func newHarness(t testing.TB) *harness {
 func newHarnessURL(t testing.TB, url, user, pass string) *harness {
 	return &harness{
 		t: t, url: url, user: user, pass: pass,
-		fake:   ingesttest.New(),
-		clk:    clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)),
-		dbPath: filepath.Join(t.TempDir(), "appliance.db"),
-		polCh:  make(chan uint64, 100),
+		fake:     ingesttest.New(),
+		clk:      clock.NewFake(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)),
+		dbPath:   filepath.Join(t.TempDir(), "appliance.db"),
+		chunkDir: t.TempDir(),
+		polCh:    make(chan uint64, 100),
 	}
 }
 
@@ -81,7 +83,7 @@ func newHarnessURL(t testing.TB, url, user, pass string) *harness {
 // the test ends); it returns once ingest has subscribed.
 func (h *harness) startIngest() (stop func()) {
 	h.t.Helper()
-	cfg := ingest.Config{Broker: h.url, Username: h.user, Password: h.pass, ClientID: "central-test", TLS: h.centralTLS}
+	cfg := ingest.Config{Broker: h.url, Username: h.user, Password: h.pass, ClientID: "central-test", TLS: h.centralTLS, ChunkDir: h.chunkDir}
 	if h.ingestMod != nil {
 		h.ingestMod(&cfg)
 	}

@@ -21,6 +21,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(helperCentralEnv) != "" {
+		os.Exit(runHelperCentral())
+	}
 	code := m.Run()
 	brokertest.Cleanup()
 	os.Exit(code)
@@ -74,7 +77,7 @@ func newSecureURL(t *testing.T, pki *brokertest.PKI, b *broker.Broker, url strin
 // service for its statistics.
 func (s *secure) startIngest() (stop func()) {
 	s.t.Helper()
-	cfg := ingest.Config{Broker: s.url, TLS: s.centralTLS}
+	cfg := ingest.Config{Broker: s.url, TLS: s.centralTLS, ChunkDir: s.chunkDir}
 	s.ingestMod(&cfg)
 	svc, err := ingest.New(cfg, s.fake, testLog())
 	if err != nil {

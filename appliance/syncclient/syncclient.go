@@ -10,9 +10,21 @@
 //
 // Down, it applies the block's policy (retained on the policy topic) when it
 // names this appliance and is newer than the stored one, records a status
-// event, and calls Deps.OnPolicy. Recordings wait in the store until central
-// confirms their SHA-256 (wire.RecordingAck OK); only then is the local file
-// deleted. A refused or unanswered upload is retried with backoff.
+// event, and calls Deps.OnPolicy.
+//
+// # Recordings
+//
+// Recordings wait in the store until central confirms their SHA-256
+// (wire.RecordingAck OK); only then is the local file deleted. They are
+// uploaded one at a time in chunks (wire.RecordingChunk) of Config.ChunkSize
+// bytes, read from the file one chunk at a time (a recording is never held
+// in memory whole), with at most Config.ChunkWindow chunks awaiting central's
+// wire.RecordingChunkAck. Every upload starts with a query, so that after a
+// reconnect, a restart of either side or a timeout it resumes from the offset
+// central holds rather than from zero; a chunk central refuses (a corrupted
+// one, a gap) is sent again from the offset central names. A refused upload
+// (chunk space full at central, SHA-256 mismatch of the whole file) or one
+// without progress for Config.AckTimeout is retried with backoff.
 //
 // MQTT session: client id = appliance id, CleanSession false, QoS 1,
 // AutoReconnect and ConnectRetry, subscriptions made in the OnConnect handler
@@ -48,6 +60,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -91,6 +104,7 @@ const (
 	DefaultAckTimeout      = 30 * time.Second
 	DefaultRetryBackoff    = 5 * time.Second
 	DefaultMaxRetryBackoff = 10 * time.Minute
+	DefaultChunkWindow     = 4
 	maxQueuedRecAcks       = 1024
 )
 
@@ -128,6 +142,12 @@ type Config struct {
 	RetryBackoff, MaxRetryBackoff time.Duration
 	// Software is reported in status events.
 	Software string
+	// ChunkSize is the size of recording chunks, at most
+	// wire.MaxChunkSize; 0 means wire.DefaultChunkSize.
+	ChunkSize int
+	// ChunkWindow is the most recording chunks sent and not yet
+	// acknowledged; 0 means DefaultChunkWindow.
+	ChunkWindow int
 }
 
 // Deps are the client's collaborators.
@@ -161,6 +181,7 @@ type Client struct {
 	rejected  int    // policies refused for their signature, not yet alarmed
 	rejectWhy string // the last refusal
 	recAcks   []wire.RecordingAck
+	chunkAcks []wire.RecordingChunkAck
 	timeoutAt uint64 // ack-timer generation that fired
 	recTimeAt uint64 // recording-timer generation that fired
 }
@@ -207,6 +228,15 @@ func New(cfg Config, deps Deps) (*Client, error) {
 	}
 	if cfg.RetryBackoff <= 0 {
 		cfg.RetryBackoff = DefaultRetryBackoff
+	}
+	if cfg.ChunkSize < 0 || cfg.ChunkSize > wire.MaxChunkSize {
+		return nil, fmt.Errorf("%w: chunk size %d not in [1, %d]", ErrConfig, cfg.ChunkSize, wire.MaxChunkSize)
+	}
+	if cfg.ChunkSize == 0 {
+		cfg.ChunkSize = wire.DefaultChunkSize
+	}
+	if cfg.ChunkWindow <= 0 {
+		cfg.ChunkWindow = DefaultChunkWindow
 	}
 	if cfg.MaxRetryBackoff < cfg.RetryBackoff {
 		cfg.MaxRetryBackoff = max(DefaultMaxRetryBackoff, cfg.RetryBackoff)
@@ -284,7 +314,7 @@ func (c *Client) Run(ctx context.Context) error {
 // goroutine after every (re)connect.
 func (c *Client) onConnect(cl mqtt.Client) {
 	id := c.cfg.ApplianceID
-	filters := map[string]byte{wire.TopicPolicy(id): 1, wire.TopicAck(id): 1, wire.TopicRecordingAck(id): 1}
+	filters := map[string]byte{wire.TopicPolicy(id): 1, wire.TopicAck(id): 1, wire.TopicRecordingAck(id): 1, wire.TopicRecordingChunkAck(id): 1}
 	tok := cl.SubscribeMultiple(filters, nil)
 	if !tok.WaitTimeout(30 * time.Second) {
 		c.log.Error("sync: subscribe timed out")
@@ -358,6 +388,18 @@ func (c *Client) handle(topic string, payload []byte) {
 		}
 		c.recAcks = append(c.recAcks, *a)
 		c.mu.Unlock()
+	case wire.TopicRecordingChunkAck(id):
+		a, err := wire.DecodeRecordingChunkAck(payload, id)
+		if err != nil {
+			c.log.Warn("sync: recording chunk ack refused", "err", err)
+			return
+		}
+		c.mu.Lock()
+		if len(c.chunkAcks) >= maxQueuedRecAcks {
+			c.chunkAcks = c.chunkAcks[1:]
+		}
+		c.chunkAcks = append(c.chunkAcks, *a)
+		c.mu.Unlock()
 	default:
 		c.log.Warn("sync: message on unexpected topic", "topic", topic)
 		return
@@ -384,10 +426,12 @@ type loop struct {
 	ackTimer    clock.Timer
 	ackTimerGen uint64
 
-	recs      map[string]*recState
-	uploading string // call id of the upload awaiting its ack
-	recTimer  clock.Timer
-	recGen    uint64
+	recs     map[string]*recState
+	up       *upload // the recording being uploaded, nil if none
+	attempt  uint32  // last wire.RecordingChunk.Attempt used
+	chunkBuf []byte  // one chunk, reused
+	recTimer clock.Timer
+	recGen   uint64
 
 	policyVersion uint64 // version of the stored policy (0: none)
 
@@ -415,7 +459,10 @@ func (l *loop) run(ctx context.Context) error {
 		}
 	}()
 	defer l.stopAckTimer()
-	defer l.stopRecTimer()
+	defer l.closeUpload()
+	// Attempts grow across restarts too (seconds of the clock), so that a
+	// stale answer to an earlier run is not taken for the current pass.
+	l.attempt = uint32(l.c.clk.Now().Unix())
 	for {
 		if err := l.step(); err != nil {
 			return err
@@ -434,8 +481,8 @@ func (l *loop) run(ctx context.Context) error {
 func (l *loop) step() error {
 	c := l.c
 	c.mu.Lock()
-	ackUpTo, pol, recAcks := c.ackUpTo, c.policy, c.recAcks
-	c.policy, c.recAcks = nil, nil
+	ackUpTo, pol, recAcks, chunkAcks := c.ackUpTo, c.policy, c.recAcks, c.chunkAcks
+	c.policy, c.recAcks, c.chunkAcks = nil, nil, nil
 	if c.rejected > 0 {
 		l.rejected += c.rejected
 		l.rejectWhy = c.rejectWhy
@@ -457,6 +504,9 @@ func (l *loop) step() error {
 	if err := l.applyAck(ackUpTo); err != nil {
 		return err
 	}
+	for _, a := range chunkAcks {
+		l.applyChunkAck(a)
+	}
 	for _, a := range recAcks {
 		if err := l.applyRecordingAck(a); err != nil {
 			return err
@@ -471,9 +521,9 @@ func (l *loop) step() error {
 	}
 	if recFired {
 		l.recTimer = nil
-		if l.uploading != "" {
-			c.log.Warn("sync: no recording ack in time", "call", l.uploading)
-			l.recordingFailed(l.uploading)
+		if l.up != nil {
+			c.log.Warn("sync: no recording progress in time", "call", l.up.rec.CallID, "central_offset", l.up.acked)
+			l.recordingFailed(l.up.rec.CallID)
 		}
 	}
 	if !connected {
@@ -482,10 +532,8 @@ func (l *loop) step() error {
 	if gen != l.seenGen {
 		l.seenGen = gen
 		l.rewind()
-		if l.uploading != "" {
-			l.stopRecTimer()
-			l.uploading = ""
-		}
+		// Resume the upload from central's offset: ask again.
+		l.closeUpload()
 	}
 	if err := l.publishEvents(); err != nil {
 		return err
@@ -689,9 +737,8 @@ func (l *loop) applyRecordingAck(a wire.RecordingAck) error {
 		c.log.Debug("sync: recording ack for no pending recording", "call", a.CallID)
 		return nil
 	}
-	if a.CallID == l.uploading {
-		l.uploading = ""
-		l.stopRecTimer()
+	if l.up != nil && l.up.rec.CallID == a.CallID {
+		l.closeUpload()
 	}
 	if !a.OK || !strings.EqualFold(a.SHA256, rec.Ref.SHA256) {
 		c.log.Warn("sync: central refused recording, keeping it", "call", a.CallID, "error", a.Error, "sha256", a.SHA256, "want", rec.Ref.SHA256)
@@ -712,9 +759,8 @@ func (l *loop) applyRecordingAck(a wire.RecordingAck) error {
 // recordingFailed schedules the next attempt with exponential backoff.
 func (l *loop) recordingFailed(callID string) {
 	c := l.c
-	if l.uploading == callID {
-		l.uploading = ""
-		l.stopRecTimer()
+	if l.up != nil && l.up.rec.CallID == callID {
+		l.closeUpload()
 	}
 	rs := l.recs[callID]
 	if rs == nil {
@@ -733,9 +779,48 @@ func (l *loop) recordingFailed(callID string) {
 
 func (l *loop) uploadRecording() error {
 	c := l.c
-	if l.uploading != "" {
+	if l.up == nil {
+		return l.startUpload()
+	}
+	up := l.up
+	if up.querying {
 		return nil
 	}
+	total := up.rec.Ref.Bytes
+	window := int64(c.cfg.ChunkWindow) * int64(c.cfg.ChunkSize)
+	for up.next < total && up.next-up.acked < window {
+		n := min(int64(c.cfg.ChunkSize), total-up.next)
+		buf := l.chunkBuf[:n]
+		if _, err := up.f.ReadAt(buf, up.next); err != nil {
+			c.log.Error("sync: recording file unreadable", "call", up.rec.CallID, "path", up.rec.Path, "offset", up.next, "err", err)
+			l.recordingFailed(up.rec.CallID)
+			return nil
+		}
+		sum := sha256.Sum256(buf)
+		ch := wire.RecordingChunk{V: wire.ProtocolVersion, ApplianceID: c.cfg.ApplianceID, CallID: up.rec.CallID, Ref: up.rec.Ref,
+			Attempt: up.attempt, Offset: up.next, ChunkSHA256: hex.EncodeToString(sum[:]), Data: buf}
+		if err := l.publishChunk(&ch); err != nil {
+			return err
+		}
+		up.next += n
+	}
+	return nil
+}
+
+// upload is the state of the recording being uploaded.
+type upload struct {
+	rec      store.Recording
+	f        *os.File
+	attempt  uint32 // the current pass; answers to older passes do not rewind
+	querying bool   // waiting for central's answer to the query
+	acked    int64  // bytes central holds
+	next     int64  // next offset to send
+}
+
+// startUpload opens the next recording due and asks central where it
+// stands with it.
+func (l *loop) startUpload() error {
+	c := l.c
 	recs, err := c.deps.Store.PendingRecordings()
 	if err != nil {
 		return fmt.Errorf("syncclient: %w", err)
@@ -745,30 +830,118 @@ func (l *loop) uploadRecording() error {
 		if rs := l.recs[rec.CallID]; rs != nil && now.Before(rs.nextTry) {
 			continue
 		}
-		data, err := os.ReadFile(rec.Path)
+		if err := wire.ValidCallID(rec.CallID); err != nil || rec.Ref.Bytes < 0 {
+			c.log.Error("sync: recording cannot be uploaded, kept", "call", rec.CallID, "bytes", rec.Ref.Bytes, "err", err)
+			l.recordingFailed(rec.CallID)
+			continue
+		}
+		f, err := os.Open(rec.Path)
 		if err != nil {
 			c.log.Error("sync: recording file unreadable", "call", rec.CallID, "path", rec.Path, "err", err)
 			l.recordingFailed(rec.CallID)
 			continue
 		}
-		sum := sha256.Sum256(data)
-		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, rec.Ref.SHA256) {
-			// Upload anyway: central is the judge and logs the mismatch;
-			// the file is kept either way.
-			c.log.Error("sync: recording does not match its SHA-256", "call", rec.CallID, "got", got, "want", rec.Ref.SHA256)
+		if fi, err := f.Stat(); err != nil || fi.Size() < rec.Ref.Bytes {
+			// Central could never complete it; keep it and try later.
+			c.log.Error("sync: recording file shorter than its reference, kept", "call", rec.CallID, "path", rec.Path, "want", rec.Ref.Bytes, "err", err)
+			f.Close()
+			l.recordingFailed(rec.CallID)
+			continue
 		}
-		up := wire.RecordingUpload{V: wire.ProtocolVersion, ApplianceID: c.cfg.ApplianceID, CallID: rec.CallID, Ref: rec.Ref, Data: data}
-		payload, err := json.Marshal(&up)
-		if err != nil {
-			return fmt.Errorf("syncclient: encode recording: %w", err)
+		if cap(l.chunkBuf) < c.cfg.ChunkSize {
+			l.chunkBuf = make([]byte, c.cfg.ChunkSize)
 		}
-		tok := l.client.Publish(wire.TopicRecordings(c.cfg.ApplianceID), 1, false, payload)
-		l.watch(tok, "recording", rec.CallID)
-		l.uploading = rec.CallID
-		l.armRecTimer()
-		return nil
+		l.attempt++
+		l.up = &upload{rec: rec, f: f, attempt: l.attempt, querying: true}
+		q := wire.RecordingChunk{V: wire.ProtocolVersion, ApplianceID: c.cfg.ApplianceID, CallID: rec.CallID, Ref: rec.Ref, Attempt: l.attempt, Query: true}
+		return l.publishChunk(&q)
 	}
 	return nil
+}
+
+func (l *loop) publishChunk(ch *wire.RecordingChunk) error {
+	c := l.c
+	payload, err := encodeChunk(ch)
+	if err != nil {
+		return fmt.Errorf("syncclient: encode recording chunk: %w", err)
+	}
+	tok := l.client.Publish(wire.TopicRecordingChunks(c.cfg.ApplianceID), 1, false, payload)
+	l.watch(tok, "recording chunk", ch.CallID)
+	if l.recTimer == nil {
+		l.armRecTimer()
+	}
+	return nil
+}
+
+// encodeChunk is json.Marshal(ch) in one allocation of the payload's size:
+// the fields but Data are marshalled, then Data is appended in base64, as
+// encoding/json would write it.
+func encodeChunk(ch *wire.RecordingChunk) ([]byte, error) {
+	data := ch.Data
+	head := *ch
+	head.Data = nil // omitempty: no "data" field
+	h, err := json.Marshal(&head)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) == 0 {
+		return h, nil
+	}
+	const field = `,"data":"`
+	out := make([]byte, 0, len(h)-1+len(field)+base64.StdEncoding.EncodedLen(len(data))+2)
+	out = append(out, h[:len(h)-1]...) // without the closing brace
+	out = append(out, field...)
+	out = base64.StdEncoding.AppendEncode(out, data)
+	return append(out, '"', '}'), nil
+}
+
+// applyChunkAck takes central's answer about the upload in progress.
+func (l *loop) applyChunkAck(a wire.RecordingChunkAck) {
+	c := l.c
+	up := l.up
+	if up == nil || a.CallID != up.rec.CallID || !strings.EqualFold(a.SHA256, up.rec.Ref.SHA256) {
+		return // about an upload given up since
+	}
+	total := up.rec.Ref.Bytes
+	switch {
+	case a.Offset > total:
+		c.log.Warn("sync: central claims more of a recording than it has", "call", a.CallID, "offset", a.Offset, "bytes", total)
+		return
+	case a.Resend && a.Attempt == up.attempt:
+		if a.Error != "" {
+			c.log.Warn("sync: central asks for recording chunks again", "call", a.CallID, "from", a.Offset, "error", a.Error)
+		} else if up.querying {
+			c.log.Info("sync: uploading recording", "call", a.CallID, "from", a.Offset, "bytes", total)
+		}
+		// Continue from central's offset; answers to the chunks
+		// already sent in this pass carry the old attempt and are
+		// not taken as requests to go back again.
+		up.querying = false
+		up.acked, up.next = a.Offset, a.Offset
+		l.attempt++
+		up.attempt = l.attempt
+	case a.Error != "" && !a.Resend:
+		c.log.Warn("sync: central refused recording chunk, retrying later", "call", a.CallID, "error", a.Error)
+		l.recordingFailed(a.CallID)
+		return
+	case up.querying || a.Offset <= up.acked:
+		return
+	default:
+		up.acked = a.Offset
+		up.next = max(up.next, up.acked)
+	}
+	// Progress: the timeout counts from now.
+	l.stopRecTimer()
+	l.armRecTimer()
+}
+
+// closeUpload drops the upload in progress (not the recording).
+func (l *loop) closeUpload() {
+	if l.up != nil {
+		l.up.f.Close()
+		l.up = nil
+	}
+	l.stopRecTimer()
 }
 
 func (l *loop) armRecTimer() {

@@ -43,7 +43,7 @@ func TestPolicyAppliedAndStaleRefused(t *testing.T) {
 	h.fake.SetPolicy(&wire.Policy{V: 1, ApplianceID: appID, Block: "A", Version: 3, People: []wire.Person{{ID: "p1", Status: wire.StatusActive}}})
 	st := h.openStore()
 	h.startClient(st, h.config()) // connects first, then central comes
-	svc, err := ingest.New(ingest.Config{Broker: h.url, Username: h.user, Password: h.pass, ClientID: "central-test"}, h.fake, testLog())
+	svc, err := ingest.New(ingest.Config{Broker: h.url, Username: h.user, Password: h.pass, ClientID: "central-test", ChunkDir: h.chunkDir}, h.fake, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,12 @@ func TestRecordingHashMismatchKeepsFile(t *testing.T) {
 	h.startIngest()
 	var uploads atomic.Int32
 	probe := h.centralClient()
-	if tok := probe.Subscribe(wire.TopicRecordings(appID), 1, func(mqtt.Client, mqtt.Message) { uploads.Add(1) }); !tok.WaitTimeout(patience) || tok.Error() != nil {
+	countQueries := func(_ mqtt.Client, m mqtt.Message) {
+		if ch, err := wire.DecodeRecordingChunk(m.Payload(), appID, 1<<30); err == nil && ch.Query {
+			uploads.Add(1) // each upload starts with a query
+		}
+	}
+	if tok := probe.Subscribe(wire.TopicRecordingChunks(appID), 1, countQueries); !tok.WaitTimeout(patience) || tok.Error() != nil {
 		t.Fatal("probe subscribe")
 	}
 	st := h.openStore()
@@ -280,6 +285,8 @@ func TestConfigValidation(t *testing.T) {
 		{ApplianceID: appID},
 		{Broker: h.url, ApplianceID: "blk/+"},
 		{Broker: h.url, ApplianceID: "blk-b"}, // not the store's appliance
+		{Broker: h.url, ApplianceID: appID, ChunkSize: wire.MaxChunkSize + 1},
+		{Broker: h.url, ApplianceID: appID, ChunkSize: -1},
 	} {
 		if _, err := syncclient.New(cfg, syncclient.Deps{Store: st}); !errors.Is(err, syncclient.ErrConfig) {
 			t.Errorf("New(%+v) = %v", cfg, err)

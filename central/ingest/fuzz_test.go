@@ -6,10 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/kinline/kinline/central/ingest"
 	"github.com/kinline/kinline/shared/sign"
+	"github.com/kinline/kinline/shared/wire"
 )
 
 // FuzzParseBatch feeds untrusted bytes to the batch parser: it must never
@@ -91,6 +93,48 @@ func FuzzParseSignedBatch(f *testing.F) {
 		}
 		if _, err := ingest.ParseSignedBatch("blk-a", payload, nil, false); !errors.Is(err, ingest.ErrSignature) {
 			t.Fatalf("accepted with an unknown key: %v", err)
+		}
+	})
+}
+
+// FuzzParseRecordingChunk: never panics; every refusal wraps ErrRefused; a
+// chunk comes back with an error only for a data/hash mismatch; an accepted
+// chunk names the topic's appliance, a call id that is a plain file name, a
+// well-formed file hash and size, and data inside the file matching its
+// hash (or, for a query, no data at all).
+func FuzzParseRecordingChunk(f *testing.F) {
+	f.Add([]byte(`{"v":1,"appliance_id":"blk-a","call_id":"c-1","ref":{"sha256":"5feceb66ffc86f38d952786c6d696c79c2dbc239dd4e91b46729d73a27fb57e9","bytes":1},"attempt":1,"query":true}`))
+	const maxFile = 1 << 20
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		c, err := ingest.ParseRecordingChunk("blk-a", payload, maxFile)
+		if err != nil {
+			if !errors.Is(err, ingest.ErrRefused) {
+				t.Fatalf("error not wrapping ErrRefused: %v", err)
+			}
+			if c != nil && !errors.Is(err, wire.ErrChunkHash) {
+				t.Fatalf("chunk returned with %v", err)
+			}
+			return
+		}
+		if c.ApplianceID != "blk-a" || wire.ValidCallID(c.CallID) != nil || strings.ContainsAny(c.CallID, "/\\") || strings.HasPrefix(c.CallID, ".") {
+			t.Fatalf("accepted %q of %q", c.CallID, c.ApplianceID)
+		}
+		if len(c.Ref.SHA256) != 64 || c.Ref.Bytes < 0 || c.Ref.Bytes > maxFile {
+			t.Fatalf("accepted file %+v", c.Ref)
+		}
+		if c.Query {
+			if len(c.Data) != 0 || c.Offset != 0 {
+				t.Fatalf("accepted query with data: %+v", c)
+			}
+			return
+		}
+		n := int64(len(c.Data))
+		if n == 0 || n > wire.MaxChunkSize || c.Offset < 0 || c.Offset+n > c.Ref.Bytes {
+			t.Fatalf("accepted chunk [%d,+%d) of %d", c.Offset, n, c.Ref.Bytes)
+		}
+		sum := sha256.Sum256(c.Data)
+		if hex.EncodeToString(sum[:]) != c.ChunkSHA256 {
+			t.Fatal("accepted chunk not matching its hash")
 		}
 	})
 }

@@ -1,7 +1,8 @@
 // Package ingest is central's side of the MQTT sync: it receives the
-// appliances' event batches and recording uploads, hands them to the central
-// store, and answers with application-level acknowledgements; and it
-// publishes each appliance's policy (retained) on its down topic.
+// appliances' event batches and recording uploads (one piece, or in chunks
+// with resume: see chunks.go), hands them to the central store, and answers
+// with application-level acknowledgements; and it publishes each
+// appliance's policy (retained) on its down topic.
 //
 // It is a paho client of the broker, embedded or external (Mosquitto,
 // EMQX): the same code either way. It subscribes with shared subscriptions
@@ -31,6 +32,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -98,6 +101,22 @@ type Config struct {
 	// it must not block for long) for every batch refused for its
 	// signature, so that central can raise it in the console.
 	OnRefused func(applianceID string, err error)
+
+	// ChunkDir holds the chunked recording uploads in progress, one
+	// directory per appliance (see chunks.go). Default
+	// os.TempDir()/kinline-chunks; production sets a persistent directory
+	// so that uploads resume across restarts of central.
+	ChunkDir string
+	// ChunkMaxBytes bounds the bytes held in ChunkDir; 0 means
+	// DefaultChunkMaxBytes.
+	ChunkMaxBytes int64
+	// MaxRecordingBytes bounds one chunked recording; 0 means
+	// DefaultMaxRecordingBytes.
+	MaxRecordingBytes int64
+	// OnChunk, when set, is called (from the appliance's queue goroutine;
+	// it must not block for long) after each recording chunk is written,
+	// with the bytes now held of that recording: for metrics and tests.
+	OnChunk func(applianceID, callID string, offset int64)
 }
 
 // Service is central's ingest. Create it with New and run it with Run.
@@ -115,6 +134,8 @@ type Service struct {
 
 	ready     chan struct{}
 	readyOnce sync.Once
+
+	chunks *chunkStore
 
 	statsMu sync.Mutex
 	refused map[string]uint64 // appliance -> batches refused for their signature
@@ -137,7 +158,17 @@ func New(cfg Config, st Store, log *slog.Logger) (*Service, error) {
 	if cfg.PolicyKey != nil && len(cfg.PolicyKey) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("%w: policy key has %d bytes, want %d", ErrConfig, len(cfg.PolicyKey), ed25519.PrivateKeySize)
 	}
-	return &Service{cfg: cfg, st: st, log: log, queues: map[string]*queue{}, ready: make(chan struct{}), refused: map[string]uint64{}}, nil
+	if cfg.ChunkDir == "" {
+		cfg.ChunkDir = filepath.Join(os.TempDir(), "kinline-chunks")
+	}
+	if cfg.ChunkMaxBytes <= 0 {
+		cfg.ChunkMaxBytes = DefaultChunkMaxBytes
+	}
+	if cfg.MaxRecordingBytes <= 0 {
+		cfg.MaxRecordingBytes = DefaultMaxRecordingBytes
+	}
+	cs := &chunkStore{dir: cfg.ChunkDir, maxTotal: cfg.ChunkMaxBytes, maxFile: cfg.MaxRecordingBytes}
+	return &Service{cfg: cfg, st: st, log: log, queues: map[string]*queue{}, ready: make(chan struct{}), refused: map[string]uint64{}, chunks: cs}, nil
 }
 
 // RefusedBatches returns how many batches from the appliance were refused
@@ -214,8 +245,9 @@ func (s *Service) Ready() <-chan struct{} { return s.ready }
 func (s *Service) onConnect(c mqtt.Client) {
 	s.log.Info("ingest: connected", "broker", s.cfg.Broker)
 	filters := map[string]byte{
-		"$share/" + SharedGroup + "/" + wire.TopicAllEvents:     1,
-		"$share/" + SharedGroup + "/" + wire.TopicAllRecordings: 1,
+		"$share/" + SharedGroup + "/" + wire.TopicAllEvents:          1,
+		"$share/" + SharedGroup + "/" + wire.TopicAllRecordings:      1,
+		"$share/" + SharedGroup + "/" + wire.TopicAllRecordingChunks: 1,
 	}
 	tok := c.SubscribeMultiple(filters, nil)
 	if !tok.WaitTimeout(30 * time.Second) {
@@ -313,6 +345,7 @@ type kind int
 const (
 	kindEvents kind = iota
 	kindRecording
+	kindChunk
 )
 
 type item struct {
@@ -343,6 +376,8 @@ func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
 		k = kindEvents
 	case topic == wire.TopicRecordings(id):
 		k = kindRecording
+	case topic == wire.TopicRecordingChunks(id):
+		k = kindChunk
 	default:
 		s.log.Warn("ingest: message on unexpected topic", "topic", topic)
 		return
@@ -393,6 +428,8 @@ func (s *Service) drain(ctx context.Context, id string, q *queue) {
 				err = s.handleBatch(ctx, id, it.payload)
 			case kindRecording:
 				err = s.handleRecording(ctx, id, it.payload)
+			case kindChunk:
+				err = s.handleChunk(ctx, id, it.payload)
 			}
 			if err != nil {
 				s.log.Warn("ingest: message not handled", "appliance", id, "err", err)

@@ -71,7 +71,7 @@ func setupCfg(t *testing.T, prepare func(*ingesttest.Store), mod func(*ingest.Co
 	}
 
 	user, pass := b.InternalCredentials()
-	cfg := ingest.Config{Broker: "tcp://" + b.Addr(), Username: user, Password: pass, ClientID: "central-test"}
+	cfg := ingest.Config{Broker: "tcp://" + b.Addr(), Username: user, Password: pass, ClientID: "central-test", ChunkDir: t.TempDir()}
 	if mod != nil {
 		mod(&cfg)
 	}

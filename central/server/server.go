@@ -64,7 +64,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return fail(fmt.Errorf("server: admin token: %w", err))
 	}
 
-	ic := ingest.Config{Broker: cfg.MQTT.Broker, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password, ClientID: "kinline-central"}
+	ic := ingest.Config{Broker: cfg.MQTT.Broker, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password, ClientID: "kinline-central", ChunkDir: filepath.Join(cfg.DataDir, "chunks")}
 	if cfg.MQTT.IsEmbedded() {
 		creds := map[string]string{}
 		for _, a := range cfg.Appliances {
