@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/media"
+	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -50,6 +51,16 @@ type AuthResult struct {
 	// and how, when it needed dual authorization; they go into the record.
 	OfficerID     string
 	ConfirmMethod string
+	// Language is the person's language for spoken prompts ("" for the
+	// default language).
+	Language string
+	// RefusalErr is the policy error behind a refusal (a policy.Err*
+	// sentinel, possibly wrapped); it picks the spoken refusal prompt
+	// (prompts.ForReason). Nil or unknown: a generic refusal is spoken.
+	RefusalErr error
+	// MaxDuration, when positive and shorter than Config.MaxDuration,
+	// limits this call (from the person's rule, balance or window).
+	MaxDuration time.Duration
 }
 
 // Authorizer decides calls. It must answer quickly; ctx is cancelled if the
@@ -77,6 +88,23 @@ type MediaSession interface {
 	Close() (media.Result, error)
 }
 
+// IVRSession is the part of a media session that talks to one party
+// alone (implemented by *media.Session). Family acceptance, spoken
+// refusals and time warnings need it; with a MediaSession that lacks it
+// they are skipped (logged) and the call behaves as without them.
+type IVRSession interface {
+	// Listen receives leg l before Start (keys, latching), relaying nothing.
+	Listen(l media.Leg) error
+	// SetEventPayloadType sets leg l's RFC 4733 payload type.
+	SetEventPayloadType(l media.Leg, pt uint8)
+	// Play sends µ-law or A-law audio to leg l and returns once played.
+	Play(ctx context.Context, l media.Leg, law g711.Law, audio []byte) error
+	// Announce plays audio to every leg with a remote at once.
+	Announce(ctx context.Context, law g711.Law, audio []byte) error
+	// Digits delivers the keys pressed on leg l.
+	Digits(l media.Leg) <-chan media.Digit
+}
+
 // MediaFactory opens a media session for a call.
 type MediaFactory func(callID string, record bool) (MediaSession, error)
 
@@ -90,6 +118,10 @@ type Deps struct {
 	// authorization (refused, failed, cancelled or completed). It must not
 	// block for long.
 	OnCallEnd func(wire.CallRecord)
+	// OnNumberBlocked is called when a called party presses 9 at the
+	// acceptance prompt (before OnCallEnd for that call). It must not
+	// block for long. Optional.
+	OnNumberBlocked func(wire.NumberBlocked)
 }
 
 // ActiveCall describes a call in progress.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -254,6 +255,9 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	if !auth.Allowed {
 		reason := sanitizeReason(auth.Reason, "Forbidden")
 		log.Info("call refused", "reason", reason, "person", auth.PersonID)
+		if s.cfg.SpokenRefusals {
+			c.speakRefusal(dlgA, offer.Addr, codecs[0], auth, log)
+		}
 		_ = dlgA.Respond(sip.StatusForbidden, reason, nil)
 		c.setEnd(wire.DispRefused, auth.Reason)
 		return
@@ -295,8 +299,10 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	c.mu.Unlock()
 
 	ring := s.clk.AfterFunc(s.cfg.RingTimeout, func() { c.stop(errRingTimeout) })
+	var ringSent atomic.Bool
 	err = dlgB.WaitAnswer(c.ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
 		if r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress {
+			ringSent.Store(true)
 			if err := dlgA.Respond(r.StatusCode, sanitizeReason(r.Reason, "Ringing"), nil); err != nil {
 				log.Debug("relaying provisional failed", "error", err)
 			}
@@ -323,17 +329,17 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 
-	answerAt := s.clk.Now()
 	ans, err := sdp.Parse(dlgB.InviteResponse.Body())
 	var codec *sdp.Format
 	var teAns bool
+	var tePT uint8
 	if err == nil {
 		for _, f := range ans.Formats {
 			if codec == nil && (f.Is("PCMU") || f.Is("PCMA")) && offered(codecs, f) {
 				codec = &f
 			}
-			if f.Is("telephone-event") {
-				teAns = true
+			if f.Is("telephone-event") && !teAns {
+				teAns, tePT = true, f.PT
 			}
 		}
 	}
@@ -347,6 +353,43 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 		c.setEnd(wire.DispFailed, "trunk answer without usable audio")
 		return
 	}
+	if s.cfg.FamilyAccept {
+		if ivr, ok := ms.(IVRSession); ok {
+			if !ringSent.Load() {
+				// The port hears ringback while the called party decides.
+				if err := dlgA.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
+					log.Debug("180 to the port failed", "error", err)
+				}
+			}
+			switch c.familyAccept(ivr, ms, ans.Addr, codec.PT, tePT, auth, log) {
+			case accepted:
+			case blocked:
+				c.reportBlocked(auth)
+				c.notAcceptedEnd(dlgA, dlgB, ReasonBlocked, log)
+				return
+			case notAccepted:
+				c.notAcceptedEnd(dlgA, dlgB, ReasonNotAccepted, log)
+				return
+			case interrupted:
+				cause := context.Cause(c.ctx)
+				if cause == errTrunkBye {
+					c.notAcceptedEnd(dlgA, dlgB, ReasonHungUp, log)
+					return
+				}
+				c.hangupTrunk(dlgB, log)
+				c.endBeforeAnswer(dlgA, cause, log)
+				return
+			default:
+				c.hangupTrunk(dlgB, log)
+				_ = dlgA.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+				c.setEnd(wire.DispFailed, fmt.Sprintf("%v: acceptance prompt", ErrMediaFailed))
+				return
+			}
+		} else {
+			log.Warn("media session cannot play prompts: bridging without the called party's acceptance")
+		}
+	}
+	answerAt := s.clk.Now()
 	if err := c.startMedia(ms, offer.Addr, ans.Addr, codec.PT); err != nil {
 		log.Error("media start failed", "error", err)
 		c.hangupTrunk(dlgB, log)
@@ -367,8 +410,12 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	c.bodyA = bodyA
 	c.bodyB = sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegB)), Formats: answerFormats, PTime: 20, SessionID: sessID})
 	c.mu.Unlock()
-	limit := s.clk.AfterFunc(s.cfg.MaxDuration, func() { c.stop(errMaxDuration) })
-	defer limit.Stop()
+	maxDur := s.cfg.MaxDuration
+	if auth.MaxDuration > 0 && auth.MaxDuration < maxDur {
+		maxDur = auth.MaxDuration
+	}
+	stopLimit := c.scheduleLimit(ms, maxDur, auth.Language, log)
+	defer stopLimit()
 	log.Info("call answered", "codec", codec.Name)
 	if err := dlgA.WriteResponse(sip.NewSDPResponseFromRequest(dlgA.InviteRequest, bodyA)); err != nil {
 		// The port cancelled as the answer crossed, or never ACKed.

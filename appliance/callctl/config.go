@@ -51,7 +51,25 @@ type Config struct {
 	RingTimeout time.Duration
 	// MaxDuration is a hard limit on an answered call; when it is reached
 	// both legs are hung up and the disposition is "limited". Default 1 h.
+	// AuthResult.MaxDuration may shorten it per call. Both parties hear
+	// "2 minutes remaining" and "1 minute remaining" before the end.
 	MaxDuration time.Duration
+	// FamilyAccept makes the called party accept the call before it is
+	// bridged: when the trunk answers, leg B hears who is calling, "this
+	// call is recorded" (unless the call is privileged) and "press 1 to
+	// accept, 9 to block" while the port hears ringback. 1 bridges the
+	// call (its Answer time is the acceptance); 9 ends it as "rejected"
+	// and reports a wire.NumberBlocked; no key within AcceptTimeout, or a
+	// hang-up, ends it as "rejected", never bridged. Default false (bridge
+	// at once, for trunks that cannot press keys, such as sipp).
+	FamilyAccept bool
+	// AcceptTimeout bounds the wait for the called party's key, counted
+	// from the trunk's answer. Default 20 s.
+	AcceptTimeout time.Duration
+	// SpokenRefusals makes a refused call answer the port with 183 Session
+	// Progress and SDP, speak the refusal in the person's language as
+	// early media, then send the 403. Default false (403 at once).
+	SpokenRefusals bool
 	// UserAgent is the User-Agent / Server header value. Default
 	// "kinline-appliance".
 	UserAgent string
@@ -109,6 +127,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxDuration <= 0 {
 		c.MaxDuration = time.Hour
+	}
+	if c.AcceptTimeout <= 0 {
+		c.AcceptTimeout = 20 * time.Second
 	}
 	if c.UserAgent == "" {
 		c.UserAgent = "kinline-appliance"

@@ -62,6 +62,8 @@ type opts struct {
 	family phone.FamilyConfig
 	media  callctl.MediaFactory
 	cfg    func(*callctl.Config)
+	// onBlocked receives Deps.OnNumberBlocked.
+	onBlocked func(wire.NumberBlocked)
 }
 
 func start(t testing.TB, o opts) *env {
@@ -90,7 +92,7 @@ func start(t testing.TB, o opts) *env {
 		mf = e.relays.Factory()
 	}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := callctl.New(e.cfg, callctl.Deps{Logger: log, Clock: e.clk, Authorizer: o.auth, Media: mf, OnCallEnd: e.records.OnCallEnd})
+	srv, err := callctl.New(e.cfg, callctl.Deps{Logger: log, Clock: e.clk, Authorizer: o.auth, Media: mf, OnCallEnd: e.records.OnCallEnd, OnNumberBlocked: o.onBlocked})
 	if err != nil {
 		t.Fatal(err)
 	}

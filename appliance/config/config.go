@@ -137,7 +137,23 @@ type SIP struct {
 	RTPPortMax int        `yaml:"rtp_port_max"`
 	Trunk      Trunk      `yaml:"trunk"`
 	Terminals  []Terminal `yaml:"terminals"`
+	// FamilyAccept (default true): the called party hears who is calling
+	// and that the call is recorded, and must press 1 to accept (9 blocks
+	// this person); nothing is bridged or billed before acceptance. Set it
+	// false only for trunks that cannot send DTMF (test equipment).
+	FamilyAccept *bool `yaml:"family_accept"`
+	// AcceptTimeout is how long the called party has to press a key (0: 20 s).
+	AcceptTimeout time.Duration `yaml:"accept_timeout"`
+	// SpokenRefusals (default true): a refused caller hears the reason, in
+	// their language, as early media before the 403.
+	SpokenRefusals *bool `yaml:"spoken_refusals"`
 }
+
+// FamilyAcceptOn reports whether family acceptance is on (the default).
+func (s SIP) FamilyAcceptOn() bool { return s.FamilyAccept == nil || *s.FamilyAccept }
+
+// SpokenRefusalsOn reports whether refusals are spoken (the default).
+func (s SIP) SpokenRefusalsOn() bool { return s.SpokenRefusals == nil || *s.SpokenRefusals }
 
 // Trunk is where allowed calls are placed.
 type Trunk struct {

@@ -112,6 +112,10 @@ func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error)
 		Realm:   cfg.SIP.Realm,
 		MediaIP: cfg.SIP.MediaIP,
 		Trunk:   callctl.Trunk{Address: cfg.SIP.Trunk.Address, Domain: cfg.SIP.Trunk.Domain},
+
+		FamilyAccept:   cfg.SIP.FamilyAcceptOn(),
+		AcceptTimeout:  cfg.SIP.AcceptTimeout,
+		SpokenRefusals: cfg.SIP.SpokenRefusalsOn(),
 	}
 	for _, t := range cfg.SIP.Terminals {
 		cc.Terminals = append(cc.Terminals, callctl.Terminal{ID: t.ID, SIPUser: t.SIPUser, Password: t.Password})
@@ -127,7 +131,8 @@ func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error)
 			}
 			return ms, nil
 		},
-		OnCallEnd: s.callEnded,
+		OnCallEnd:       s.callEnded,
+		OnNumberBlocked: s.numberBlocked,
 	})
 	s.ends.calls = s.Calls
 	if err != nil {
@@ -269,6 +274,20 @@ func (s *System) authorize(ctx context.Context, r callctl.AuthRequest) callctl.A
 		PersonID: res.PersonID, PrisonNumber: res.PrisonNumber, CardUID: res.CardUID,
 		Record:    !res.Privileged,
 		OfficerID: res.OfficerID, ConfirmMethod: res.ConfirmMethod,
+		Language: res.Language, RefusalErr: res.Err,
+	}
+}
+
+// numberBlocked stores the called party's block (9 at the acceptance
+// prompt) as an event for central.
+func (s *System) numberBlocked(b wire.NumberBlocked) {
+	s.Log.Warn("called party blocked calls from this person", "call", b.CallID, "person", b.PersonID, "number", b.Number)
+	err := s.Store.Update(func(tx *store.Tx) error {
+		_, err := tx.Append(wire.EventNumberBlocked, b)
+		return err
+	})
+	if err != nil {
+		s.Log.Error("number block NOT stored", "call", b.CallID, "err", err)
 	}
 }
 

@@ -235,6 +235,9 @@ func ForReason(err error) (ID, bool) {
 		{policy.ErrNoPolicy, RefusedNoPolicy},
 		{policy.ErrInvalidNumber, RefusedInvalidNumber},
 		{policy.ErrUnknownTerminal, RefusedUnknownTerminal},
+		{policy.ErrOfficerRefused, RefusedOfficer},
+		{policy.ErrNotConfirmed, RefusedNotConfirmed},
+		{policy.ErrPanelUnavailable, RefusedNotConfirmed},
 	} {
 		if errors.Is(err, r.err) {
 			return r.id, true

@@ -243,6 +243,9 @@ func TestForReason(t *testing.T) {
 		{policy.ErrNoPolicy, RefusedNoPolicy},
 		{policy.ErrInvalidNumber, RefusedInvalidNumber},
 		{fmt.Errorf("authz: %w", policy.ErrUnknownTerminal), RefusedUnknownTerminal},
+		{policy.ErrOfficerRefused, RefusedOfficer},
+		{policy.ErrNotConfirmed, RefusedNotConfirmed},
+		{policy.ErrPanelUnavailable, RefusedNotConfirmed},
 	} {
 		got, ok := ForReason(tc.err)
 		if !ok || got != tc.want {

@@ -1,21 +1,32 @@
 // Package api is central's HTTP front: the versioned JSON API under /api/v1
 // (and, through package web, the console at /): inmates, their
-// cards and contacts, appliances, calls with their recordings, and the audit
-// log, officers, the blocks' call rules (dual authorization) and the officer
-// panel actions the appliances report. Every request carries "Authorization: Bearer <token>"; tokens are
-// checked against the SHA-256 hashes in the store in constant time. Admin
-// tokens may change things, viewer tokens only read. Errors are JSON
-// {"error": "..."} with 400 (malformed request), 401 (no or bad token), 403
-// (role), 404, 409 (duplicate) or 422 (invalid values).
+// cards and contacts, appliances, calls with their recordings, the audit
+// log, officers, the blocks' call rules (dual authorization), the officer
+// panel actions the appliances report, and console users.
+//
+// Authentication: "Authorization: Bearer <token>" (tokens are checked
+// against the SHA-256 hashes in the store in constant time; an admin token
+// acts as system_admin, a viewer token as read_only), or the console's
+// session cookie, in which case a state-changing request must also carry
+// the session's CSRF token in the X-CSRF-Token header. Authorization: every
+// route is in the access matrix of package authz (roles, block-officer
+// scope, second factor for playback); block officers' list filters are
+// forced to their blocks and other blocks' items answer 403. Errors are
+// JSON {"error": "..."} with 400 (malformed request), 401 (no or bad
+// credential), 403 (role, scope or missing second factor), 404, 409
+// (duplicate) or 422 (invalid values).
 //
 // Every change is written to the audit log in the same transaction, and so
-// are searches and recording playbacks. After a change that affects a block's
-// policy the server calls the injected PolicyNotifier, which republishes the
-// block's policy to its appliances.
+// are searches, recording playbacks and audit exports. The log is
+// hash-chained (GET /api/v1/audit/verify checks it; GET /api/v1/audit.csv
+// exports it). After a change that affects a block's policy the server
+// calls the injected PolicyNotifier, which republishes the block's policy to
+// its appliances.
 package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +36,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
@@ -45,24 +57,27 @@ var (
 )
 
 // Deps are what the HTTP side of central needs. Store is required; a nil
-// Notifier drops notifications; a nil Log discards. SessionTTL (default 8 h)
-// and SecureCookie configure the web console's sessions.
+// Notifier drops notifications; a nil Log discards. SessionTTL (default 8 h),
+// SessionIdle (default 30 min) and SecureCookie configure the web console's
+// sessions.
 type Deps struct {
 	Store        *store.Store
 	Notifier     PolicyNotifier
 	Log          *slog.Logger
 	SessionTTL   time.Duration
+	SessionIdle  time.Duration
 	SecureCookie bool
 }
 
 // Server serves the JSON API under /api/ and the web console (package web)
 // everywhere else: it is central's whole HTTP handler.
 type Server struct {
-	st      *store.Store
-	n       PolicyNotifier
-	log     *slog.Logger
-	mux     *http.ServeMux
-	console http.Handler
+	st       *store.Store
+	n        PolicyNotifier
+	log      *slog.Logger
+	mux      *http.ServeMux
+	console  http.Handler
+	patterns []string
 }
 
 // New builds the HTTP handler.
@@ -74,33 +89,48 @@ func New(d Deps) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	console, err := web.New(web.Config{Store: d.Store, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SecureCookie: d.SecureCookie})
+	console, err := web.New(web.Config{Store: d.Store, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	s.console = console.Handler()
 	m := http.NewServeMux()
-	m.HandleFunc("POST /api/v1/inmates", s.auth(true, s.createInmate))
-	m.HandleFunc("GET /api/v1/inmates", s.auth(false, s.listInmates))
-	m.HandleFunc("GET /api/v1/inmates/{id}", s.auth(false, s.getInmate))
-	m.HandleFunc("PATCH /api/v1/inmates/{id}", s.auth(true, s.patchInmate))
-	m.HandleFunc("POST /api/v1/inmates/{id}/cards", s.auth(true, s.addCard))
-	m.HandleFunc("POST /api/v1/inmates/{id}/contacts", s.auth(true, s.addContact))
-	m.HandleFunc("GET /api/v1/inmates/{id}/contacts", s.auth(false, s.listContacts))
-	m.HandleFunc("GET /api/v1/blocks", s.auth(false, s.listBlocks))
-	m.HandleFunc("POST /api/v1/blocks", s.auth(true, s.createBlock))
-	m.HandleFunc("GET /api/v1/blocks/{name}/rules", s.auth(false, s.getRules))
-	m.HandleFunc("PUT /api/v1/blocks/{name}/rules", s.auth(true, s.putRules))
-	m.HandleFunc("POST /api/v1/officers", s.auth(true, s.createOfficer))
-	m.HandleFunc("GET /api/v1/officers", s.auth(false, s.listOfficers))
-	m.HandleFunc("GET /api/v1/officer-actions", s.auth(false, s.listOfficerActions))
-	m.HandleFunc("GET /api/v1/appliances", s.auth(false, s.listAppliances))
-	m.HandleFunc("GET /api/v1/alarms", s.auth(false, s.listAlarms))
-	m.HandleFunc("GET /api/v1/calls", s.auth(false, s.listCalls))
-	m.HandleFunc("GET /api/v1/calls/{id}", s.auth(false, s.getCall))
-	m.HandleFunc("GET /api/v1/calls/{id}/recording", s.auth(false, s.getRecording))
-	m.HandleFunc("GET /api/v1/audit", s.auth(false, s.listAudit))
-	m.HandleFunc("POST /api/v1/tokens", s.auth(true, s.createToken))
+	for pattern, h := range map[string]http.HandlerFunc{
+		"POST /api/v1/inmates":               s.createInmate,
+		"GET /api/v1/inmates":                s.listInmates,
+		"GET /api/v1/inmates/{id}":           s.getInmate,
+		"PATCH /api/v1/inmates/{id}":         s.patchInmate,
+		"POST /api/v1/inmates/{id}/cards":    s.addCard,
+		"POST /api/v1/inmates/{id}/contacts": s.addContact,
+		"GET /api/v1/inmates/{id}/contacts":  s.listContacts,
+		"GET /api/v1/blocks":                 s.listBlocks,
+		"POST /api/v1/blocks":                s.createBlock,
+		"GET /api/v1/blocks/{name}/rules":    s.getRules,
+		"PUT /api/v1/blocks/{name}/rules":    s.putRules,
+		"POST /api/v1/officers":              s.createOfficer,
+		"GET /api/v1/officers":               s.listOfficers,
+		"GET /api/v1/officer-actions":        s.listOfficerActions,
+		"GET /api/v1/appliances":             s.listAppliances,
+		"GET /api/v1/alarms":                 s.listAlarms,
+		"GET /api/v1/calls":                  s.listCalls,
+		"GET /api/v1/calls/{id}":             s.getCall,
+		"GET /api/v1/calls/{id}/recording":   s.getRecording,
+		"GET /api/v1/audit":                  s.listAudit,
+		"GET /api/v1/audit.csv":              s.exportAudit,
+		"GET /api/v1/audit/verify":           s.verifyAudit,
+		"POST /api/v1/tokens":                s.createToken,
+		"POST /api/v1/users":                 s.createUser,
+		"GET /api/v1/users":                  s.listUsers,
+		"GET /api/v1/users/{id}":             s.getUser,
+		"PATCH /api/v1/users/{id}":           s.patchUser,
+		"POST /api/v1/users/{id}/totp":       s.enrollTOTP,
+	} {
+		if _, ok := authz.Routes[pattern]; !ok {
+			return nil, fmt.Errorf("api: %w: %s", authz.ErrUnknownRoute, pattern)
+		}
+		s.patterns = append(s.patterns, pattern)
+		m.HandleFunc(pattern, s.auth(pattern, h))
+	}
 	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -128,40 +158,73 @@ func (s *Server) EnsureAdminToken(ctx context.Context, path string) error {
 type ctxKey struct{}
 
 // Caller is the authenticated identity of a request.
-type Caller struct {
-	Actor string // for the audit log, e.g. "token:admin"
-	Role  string
-}
+type Caller = authz.Caller
 
 func callerFrom(ctx context.Context) Caller {
 	c, _ := ctx.Value(ctxKey{}).(Caller)
 	return c
 }
 
-func (s *Server) auth(write bool, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+// CSRFHeader carries a console session's CSRF token on state-changing API
+// requests authenticated by the session cookie instead of a bearer token.
+const CSRFHeader = "X-CSRF-Token"
+
+// identify authenticates a request: a bearer token, else the console's
+// session cookie (whose state-changing requests must carry CSRFHeader).
+func (s *Server) identify(w http.ResponseWriter, r *http.Request) (Caller, bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		tok, ok := strings.CutPrefix(h, "Bearer ")
 		tok = strings.TrimSpace(tok)
 		if !ok || tok == "" {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="kinline"`)
 			writeError(w, http.StatusUnauthorized, "missing bearer token")
-			return
+			return Caller{}, false
 		}
 		t, err := s.st.Authenticate(r.Context(), tok)
 		if err != nil {
 			if !errors.Is(err, store.ErrUnauthorized) {
 				s.fail(w, r, err)
-				return
+				return Caller{}, false
 			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="kinline", error="invalid_token"`)
 			writeError(w, http.StatusUnauthorized, "invalid token")
+			return Caller{}, false
+		}
+		return Caller{Actor: "token:" + t.Name, Role: store.UserRole(t.Role), MFA: true}, true
+	}
+	if ck, err := r.Cookie(web.CookieName); err == nil {
+		se, err := s.st.SessionByID(r.Context(), ck.Value)
+		if err != nil && !errors.Is(err, store.ErrUnauthorized) {
+			s.fail(w, r, err)
+			return Caller{}, false
+		}
+		if se != nil {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead &&
+				subtle.ConstantTimeCompare([]byte(r.Header.Get(CSRFHeader)), []byte(se.CSRF)) != 1 {
+				writeError(w, http.StatusForbidden, "missing or wrong "+CSRFHeader)
+				return Caller{}, false
+			}
+			return web.CallerOf(se), true
+		}
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="kinline"`)
+	writeError(w, http.StatusUnauthorized, "missing bearer token")
+	return Caller{}, false
+}
+
+// auth authenticates the request and applies the access matrix entry of
+// pattern (package authz) before h runs.
+func (s *Server) auth(pattern string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, ok := s.identify(w, r)
+		if !ok {
 			return
 		}
-		if write && t.Role != store.RoleAdmin {
-			writeError(w, http.StatusForbidden, "this token may only read")
+		if err := authz.Check(pattern, c, r.PathValue("id")); err != nil {
+			s.fail(w, r, err)
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, Caller{Actor: "token:" + t.Name, Role: t.Role})))
+		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
 	}
 }
 
@@ -186,7 +249,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"
 	} else {
-		msg = strings.TrimPrefix(strings.TrimPrefix(msg, "store: "), "api: ")
+		msg = strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(msg, "store: "), "api: "), "authz: ")
 	}
 	writeError(w, status, msg)
 }
@@ -196,9 +259,10 @@ func StatusFor(err error) int {
 	switch {
 	case errors.Is(err, ErrBadRequest), errors.Is(err, callquery.ErrBadQuery):
 		return http.StatusBadRequest
-	case errors.Is(err, store.ErrUnauthorized):
+	case errors.Is(err, store.ErrUnauthorized), errors.Is(err, store.ErrLocked):
 		return http.StatusUnauthorized
-	case errors.Is(err, ErrForbidden):
+	case errors.Is(err, ErrForbidden), errors.Is(err, authz.ErrForbidden), errors.Is(err, authz.ErrSecondFactor),
+		errors.Is(err, authz.ErrOutOfScope):
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoRecording):
 		return http.StatusNotFound
@@ -268,6 +332,10 @@ func (s *Server) createInmate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := callerFrom(r.Context()).CheckBlock(in.Block); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	p, err := s.st.CreatePerson(r.Context(), callerFrom(r.Context()).Actor, np)
 	if err != nil {
 		s.fail(w, r, err)
@@ -285,8 +353,19 @@ func (s *Server) listInmates(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	people, err := s.st.People(r.Context(), store.PeopleFilter{Block: q.Get("block"), Status: q.Get("status"), Limit: limit, Offset: offset})
+	c := callerFrom(r.Context())
+	if b := q.Get("block"); b != "" {
+		if err := c.CheckBlock(b); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	people, err := s.st.People(r.Context(), store.PeopleFilter{Block: q.Get("block"), Status: q.Get("status"), Blocks: c.ScopeBlocks(), Limit: limit, Offset: offset})
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.st.Audit(r.Context(), c.Actor, "inmates.search", "inmates", r.URL.RawQuery); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -294,12 +373,25 @@ func (s *Server) listInmates(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getInmate(w http.ResponseWriter, r *http.Request) {
-	p, err := s.st.Person(r.Context(), r.PathValue("id"))
+	p, err := s.scopedPerson(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, p)
+}
+
+// scopedPerson loads the person {id}, refusing a scoped caller another
+// block's person.
+func (s *Server) scopedPerson(r *http.Request) (*store.Person, error) {
+	p, err := s.st.Person(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	if err := callerFrom(r.Context()).CheckBlock(p.Block); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 type inmatePatch struct {
@@ -319,6 +411,16 @@ func (s *Server) patchInmate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if _, err := s.scopedPerson(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if in.Block != nil {
+		if err := callerFrom(r.Context()).CheckBlock(*in.Block); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	p, blocks, err := s.st.UpdatePerson(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"),
 		store.PersonUpdate{Name: in.Name, Block: in.Block, Status: in.Status, Language: in.Language, PIN: in.PIN,
 			SupervisionLevel: in.SupervisionLevel, Confirm: in.Confirm, ConfirmWindowSeconds: in.ConfirmWindowSeconds})
@@ -335,6 +437,10 @@ func (s *Server) addCard(w http.ResponseWriter, r *http.Request) {
 		UID string `json:"uid"`
 	}
 	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if _, err := s.scopedPerson(r); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -360,6 +466,10 @@ func (s *Server) addContact(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if _, err := s.scopedPerson(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	c, block, err := s.st.AddContact(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"),
 		store.NewContact{Number: in.Number, Name: in.Name, Relationship: in.Relationship, Privileged: in.Privileged})
 	if err != nil {
@@ -371,6 +481,10 @@ func (s *Server) addContact(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.scopedPerson(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	cs, err := s.st.Contacts(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -431,6 +545,14 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	c := callerFrom(r.Context())
+	if f.Block != "" {
+		if err := c.CheckBlock(f.Block); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	f.Blocks = c.ScopeBlocks()
 	calls, err := s.st.Calls(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
@@ -448,7 +570,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
-	c, err := s.st.Call(r.Context(), r.PathValue("id"))
+	c, err := s.scopedCall(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -456,7 +578,26 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c)
 }
 
+// scopedCall loads the call {id}, refusing a scoped caller another block's
+// call.
+func (s *Server) scopedCall(r *http.Request) (*store.Call, error) {
+	c, err := s.st.Call(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	if err := callerFrom(r.Context()).CheckBlock(c.Block); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 func (s *Server) getRecording(w http.ResponseWriter, r *http.Request) {
+	if callerFrom(r.Context()).Scoped() {
+		if _, err := s.scopedCall(r); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	if err := recordings.Serve(w, r, s.st, callerFrom(r.Context()).Actor, r.PathValue("id")); err != nil {
 		s.fail(w, r, err)
 	}
@@ -566,7 +707,14 @@ func (s *Server) listOfficers(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	people, err := s.st.People(r.Context(), store.PeopleFilter{Block: q.Get("block"), Status: q.Get("status"), Officers: true, Limit: limit, Offset: offset})
+	c := callerFrom(r.Context())
+	if b := q.Get("block"); b != "" {
+		if err := c.CheckBlock(b); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	people, err := s.st.People(r.Context(), store.PeopleFilter{Block: q.Get("block"), Status: q.Get("status"), Officers: true, Blocks: c.ScopeBlocks(), Limit: limit, Offset: offset})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -400,14 +400,18 @@ func TestRecordingServedAndAudited(t *testing.T) {
 	seedCalls(t, e, wav)
 	// Not uploaded: clear 404.
 	var eb struct{ Error string }
-	if r := e.do("GET", "/api/v1/calls/c2/recording", e.viewer, nil, &eb); r.StatusCode != 404 || !strings.Contains(eb.Error, "no recording uploaded") {
+	// read_only (a viewer token) may not play recordings.
+	if s := e.status("GET", "/api/v1/calls/c1/recording", e.viewer, nil); s != 403 {
+		t.Fatalf("viewer playback: %d", s)
+	}
+	if r := e.do("GET", "/api/v1/calls/c2/recording", e.admin, nil, &eb); r.StatusCode != 404 || !strings.Contains(eb.Error, "no recording uploaded") {
 		t.Fatalf("missing recording: %d %q", r.StatusCode, eb.Error)
 	}
-	if s := e.status("GET", "/api/v1/calls/nope/recording", e.viewer, nil); s != 404 {
+	if s := e.status("GET", "/api/v1/calls/nope/recording", e.admin, nil); s != 404 {
 		t.Fatalf("unknown call: %d", s)
 	}
 	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/calls/c1/recording", nil)
-	req.Header.Set("Authorization", "Bearer "+e.viewer)
+	req.Header.Set("Authorization", "Bearer "+e.admin)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -438,7 +442,7 @@ func TestRecordingServedAndAudited(t *testing.T) {
 		t.Fatalf("playback audit %+v", audit.Audit)
 	}
 	for _, a := range audit.Audit {
-		if a.Actor != "token:auditor" || a.Target != "c1" {
+		if a.Actor != "token:admin" || a.Target != "c1" {
 			t.Fatalf("audit entry %+v", a)
 		}
 	}

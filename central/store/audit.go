@@ -15,10 +15,11 @@ import (
 	"time"
 )
 
-// Token roles.
+// Token roles. An admin token acts as RoleSystemAdmin and a viewer token as
+// RoleReadOnly (see UserRole).
 const (
 	RoleAdmin  = "admin"  // everything
-	RoleViewer = "viewer" // read-only, including calls and recordings
+	RoleViewer = "viewer" // read-only
 )
 
 // AuditEntry is one line of the append-only audit log.
@@ -29,6 +30,9 @@ type AuditEntry struct {
 	Action string    `json:"action"`
 	Target string    `json:"target"`
 	Detail string    `json:"detail,omitempty"`
+	// Hash is sha256(PrevHash || canonical row), hex; see VerifyAudit.
+	Hash     string `json:"hash"`
+	PrevHash string `json:"prev_hash"`
 }
 
 func (s *Store) audit(ctx context.Context, tx *sql.Tx, actor, action, target, detail string) error {
@@ -36,8 +40,17 @@ func (s *Store) audit(ctx context.Context, tx *sql.Tx, actor, action, target, de
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, time_ns, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5, $6)`,
-		id, ns(s.clk.Now()), actor, action, target, detail); err != nil {
+	// Writes are serialized (one writer connection, BEGIN IMMEDIATE), so
+	// the newest row read here is the one this row chains to.
+	var prev string
+	err = tx.QueryRowContext(ctx, `SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&prev)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("store: audit chain: %w", err)
+	}
+	e := AuditEntry{ID: id, Time: fromNS(ns(s.clk.Now())), Actor: actor, Action: action, Target: target, Detail: detail}
+	h := auditHash(prev, &e)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_log (id, time_ns, actor, action, target, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		id, ns(e.Time), actor, action, target, detail, prev, h); err != nil {
 		return fmt.Errorf("store: audit: %w", err)
 	}
 	return nil
@@ -64,7 +77,7 @@ func (s *Store) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, erro
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, time_ns, actor, action, target, detail FROM audit_log
+	rows, err := s.r.QueryContext(ctx, `SELECT id, time_ns, actor, action, target, detail, hash, prev_hash FROM audit_log
 		WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2) AND ($3 = '' OR target = $3)
 		ORDER BY id DESC LIMIT $4 OFFSET $5`, f.Actor, f.Action, f.Target, f.Limit, max(f.Offset, 0))
 	if err != nil {
@@ -75,7 +88,7 @@ func (s *Store) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, erro
 	for rows.Next() {
 		var e AuditEntry
 		var t int64
-		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Action, &e.Target, &e.Detail); err != nil {
+		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Action, &e.Target, &e.Detail, &e.Hash, &e.PrevHash); err != nil {
 			return nil, fmt.Errorf("store: audit log: %w", err)
 		}
 		e.Time = fromNS(t)
@@ -185,70 +198,6 @@ func (s *Store) Authenticate(ctx context.Context, token string) (*Token, error) 
 		return nil, ErrUnauthorized
 	}
 	return found, nil
-}
-
-// Session is a logged-in console user.
-type Session struct {
-	Actor   string
-	Role    string
-	Expires time.Time
-}
-
-// CreateSession stores a new console session for actor and returns its id
-// (only the id's hash is stored).
-func (s *Store) CreateSession(ctx context.Context, actor, role string, ttl time.Duration) (string, error) {
-	id := NewSecret()
-	exp := s.clk.Now().Add(ttl)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_ns <= $1`, ns(s.clk.Now())); err != nil {
-			return fmt.Errorf("store: expire sessions: %w", err)
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (sha256, actor, role, expires_ns) VALUES ($1, $2, $3, $4)`,
-			TokenHash(id), actor, role, ns(exp)); err != nil {
-			return fmt.Errorf("store: insert session: %w", err)
-		}
-		return s.audit(ctx, tx, actor, "login", "console", "")
-	})
-	if err != nil {
-		return "", err
-	}
-	return id, nil
-}
-
-// SessionByID returns a live session, ErrUnauthorized when unknown or expired.
-func (s *Store) SessionByID(ctx context.Context, id string) (*Session, error) {
-	if id == "" {
-		return nil, ErrUnauthorized
-	}
-	var se Session
-	var exp int64
-	err := s.r.QueryRowContext(ctx, `SELECT actor, role, expires_ns FROM sessions WHERE sha256 = $1`, TokenHash(id)).Scan(&se.Actor, &se.Role, &exp)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrUnauthorized
-	}
-	if err != nil {
-		return nil, fmt.Errorf("store: session: %w", err)
-	}
-	se.Expires = fromNS(exp)
-	if !s.clk.Now().Before(se.Expires) {
-		return nil, ErrUnauthorized
-	}
-	return &se, nil
-}
-
-// DeleteSession ends a session (logout).
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		var actor string
-		err := tx.QueryRowContext(ctx, `DELETE FROM sessions WHERE sha256 = $1 RETURNING actor`, TokenHash(id)).Scan(&actor)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("store: delete session: %w", err)
-		}
-		return s.audit(ctx, tx, actor, "logout", "console", "")
-	})
 }
 
 // EnsureAdminToken bootstraps access: if the file at path does not exist it

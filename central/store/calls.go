@@ -59,7 +59,10 @@ type CallFilter struct {
 	Number      string
 	Disposition string
 	// Officer matches calls the officer confirmed or ended.
-	Officer  string
+	Officer string
+	// Blocks, when not nil, restricts the search to calls made in these
+	// blocks (a block officer's scope); an empty non-nil slice matches none.
+	Blocks   []string
 	From, To time.Time
 	Limit    int // default 50, at most 500
 	Offset   int
@@ -116,6 +119,9 @@ func (s *Store) Calls(ctx context.Context, f CallFilter) ([]Call, error) {
 	}
 	if f.Block != "" {
 		where = append(where, "c.block = "+arg(f.Block))
+	}
+	if f.Blocks != nil {
+		where = append(where, inList("c.block", f.Blocks, &args))
 	}
 	if f.Number != "" {
 		where = append(where, "c.number = "+arg(f.Number))

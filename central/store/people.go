@@ -592,8 +592,11 @@ type PeopleFilter struct {
 	Status string
 	// Officers lists officers instead of inmates.
 	Officers bool
-	Limit    int // default 100, at most 1000
-	Offset   int
+	// Blocks, when not nil, restricts the list to these blocks (a block
+	// officer's scope); an empty non-nil slice matches nobody.
+	Blocks []string
+	Limit  int // default 100, at most 1000
+	Offset int
 }
 
 // People lists people ordered by prison number, with their cards.
@@ -601,9 +604,14 @@ func (s *Store) People(ctx context.Context, f PeopleFilter) ([]Person, error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
 	}
+	args := []any{f.Block, f.Status, f.Limit, max(f.Offset, 0), boolInt(f.Officers)}
+	scope := ""
+	if f.Blocks != nil {
+		scope = " AND " + inList("block", f.Blocks, &args)
+	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+personCols+` FROM people
-		WHERE ($1 = '' OR block = $1) AND ($2 = '' OR status = $2) AND officer = $5
-		ORDER BY prison_number LIMIT $3 OFFSET $4`, f.Block, f.Status, f.Limit, max(f.Offset, 0), boolInt(f.Officers))
+		WHERE ($1 = '' OR block = $1) AND ($2 = '' OR status = $2) AND officer = $5`+scope+`
+		ORDER BY prison_number LIMIT $3 OFFSET $4`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: people: %w", err)
 	}
@@ -873,4 +881,18 @@ func (s *Store) PolicyFor(ctx context.Context, applianceID string) (*wire.Policy
 	}
 	slices.SortFunc(p.People, func(a, b wire.Person) int { return strings.Compare(a.PrisonNumber, b.PrisonNumber) })
 	return p, nil
+}
+
+// inList is "col IN ($n, ...)" over vals, appending them to args; with no
+// values it is a condition that is never true.
+func inList(col string, vals []string, args *[]any) string {
+	if len(vals) == 0 {
+		return "1 = 0"
+	}
+	ph := make([]string, len(vals))
+	for i, v := range vals {
+		*args = append(*args, v)
+		ph[i] = fmt.Sprintf("$%d", len(*args))
+	}
+	return col + " IN (" + strings.Join(ph, ", ") + ")"
 }

@@ -194,4 +194,34 @@ var migrations = [][]string{
 			projected_seq = COALESCE((SELECT MAX(e.seq) FROM events e WHERE e.appliance_id = appliances.id), 0)`,
 		`INSERT INTO counters (name, value) VALUES ('projected_rowid', COALESCE((SELECT MAX(rowid) FROM events), 0))`,
 	},
+	// 4: console users and the hash-chained audit log. Users have a role,
+	// block scopes (JSON array, for block officers), an argon2id password
+	// hash, an optional TOTP secret and a lockout state. Sessions name
+	// their user, whether the second factor was verified, their CSRF token
+	// and idle timeout. Audit rows carry sha256(prev_hash || canonical row);
+	// rows written before this migration are chained when the store opens.
+	{
+		`CREATE TABLE users (
+			id              TEXT PRIMARY KEY,
+			username        TEXT NOT NULL UNIQUE,
+			display_name    TEXT NOT NULL,
+			role            TEXT NOT NULL,
+			blocks          TEXT NOT NULL DEFAULT '[]',
+			password_hash   TEXT NOT NULL,
+			totp_secret     TEXT NOT NULL DEFAULT '',
+			totp_last_step  BIGINT NOT NULL DEFAULT 0,
+			disabled        INTEGER NOT NULL DEFAULT 0,
+			failed_logins   INTEGER NOT NULL DEFAULT 0,
+			locked_until_ns BIGINT NOT NULL DEFAULT 0,
+			created_ns      BIGINT NOT NULL,
+			updated_ns      BIGINT NOT NULL
+		)`,
+		`ALTER TABLE sessions ADD COLUMN user_id TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE sessions ADD COLUMN mfa INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE sessions ADD COLUMN csrf TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE sessions ADD COLUMN idle_ns BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE sessions ADD COLUMN last_seen_ns BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE audit_log ADD COLUMN prev_hash TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE audit_log ADD COLUMN hash TEXT NOT NULL DEFAULT ''`,
+	},
 }

@@ -1,8 +1,9 @@
 // Package store is central's durable state: appliances and their blocks,
 // the people housed in them with their cards, PIN hashes and approved
 // contacts, the appliances' event streams and what they project into (calls,
-// card taps, alarms, status), recordings on disk, API tokens, console
-// sessions and the append-only audit log.
+// card taps, alarms, status), recordings on disk, API tokens, console users
+// (roles, block scopes, argon2id passwords, TOTP, lockout) and their
+// sessions, and the append-only, hash-chained audit log.
 //
 // It uses SQLite through database/sql with the pure-Go driver
 // modernc.org/sqlite, in WAL mode with synchronous=FULL so that a committed
@@ -51,6 +52,8 @@ var (
 	ErrRecordingConflict = errors.New("store: a different recording is already stored for this call")
 	ErrUnauthorized      = errors.New("store: unknown or expired credential")
 	ErrClosed            = errors.New("store: closed")
+	ErrLocked            = errors.New("store: account locked after failed sign-ins")
+	ErrTOTPRequired      = errors.New("store: one-time code required")
 )
 
 // Store is central's database plus the recordings directory. It is safe for
@@ -118,6 +121,10 @@ func OpenWithClock(ctx context.Context, path string, recordingsDir string, log *
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	if err := s.chainLegacyAudit(ctx); err != nil {
 		w.Close()
 		return nil, err
 	}

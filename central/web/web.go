@@ -1,15 +1,21 @@
-// Package web is central's minimal server-rendered web console: sign in with
-// an API token, then list calls newest first and play their recordings. It
-// needs no JavaScript build step (and no JavaScript at all).
+// Package web is central's minimal server-rendered web console: sign in,
+// then list calls newest first and play their recordings. It needs no
+// JavaScript build step (and no JavaScript at all).
 //
-// Sessions: POST /login exchanges a valid token for a random session id that
-// is stored (hashed) in the database with an expiry and set as an HttpOnly,
-// SameSite=Strict cookie, so cross-site requests never carry it. POST forms
-// also refuse a foreign Origin. Every sign-in, search and playback is written
-// to the audit log with the signed-in token's name.
+// Sign-in is by username and password, plus a one-time code (TOTP) when the
+// user has enrolled one, or with an API token (the admin token written at
+// first start). Sessions: a random id stored (hashed) in the database with an
+// absolute expiry (SessionTTL) and an idle timeout (SessionIdle), set as an
+// HttpOnly, SameSite=Strict cookie. Every state-changing form carries a CSRF
+// token (the session's, or for the sign-in form a double-submit cookie) and
+// POSTs from a foreign Origin are refused. Pages obey the access matrix in
+// package authz: block officers see only their blocks' calls, and playback
+// needs a role allowed to play and a verified second factor. Every sign-in,
+// failed sign-in, search and playback is written to the audit log.
 package web
 
 import (
+	"crypto/subtle"
 	"embed"
 	"errors"
 	"fmt"
@@ -19,6 +25,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/kinline/kinline/central/api/authz"
 
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/recordings"
@@ -31,13 +39,24 @@ var templateFS embed.FS
 // CookieName is the session cookie's name.
 const CookieName = "kinline_session"
 
-// Config configures the console. Store is required. SessionTTL defaults to
-// 8 hours. SecureCookie marks the cookie Secure (set it when served over TLS).
+// LoginCookieName is the sign-in form's double-submit CSRF cookie.
+const LoginCookieName = "kinline_login"
+
+// Config configures the console. Store is required. SessionTTL (absolute
+// session lifetime) defaults to 8 hours, SessionIdle (sign-out after no
+// request for this long) to 30 minutes. SecureCookie marks the cookies
+// Secure (set it when served over TLS).
 type Config struct {
 	Store        *store.Store
 	Log          *slog.Logger
 	SessionTTL   time.Duration
+	SessionIdle  time.Duration
 	SecureCookie bool
+}
+
+// CallerOf is the authz identity of a console session.
+func CallerOf(se *store.Session) authz.Caller {
+	return authz.Caller{Actor: se.Actor, Role: store.UserRole(se.Role), UserID: se.UserID, Blocks: se.Blocks, MFA: se.MFA}
 }
 
 // Server is the console.
@@ -60,6 +79,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 8 * time.Hour
 	}
+	if cfg.SessionIdle <= 0 {
+		cfg.SessionIdle = 30 * time.Minute
+	}
 	t, err := template.New("").Funcs(template.FuncMap{"duration": formatDuration}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: templates: %w", err)
@@ -70,8 +92,15 @@ func New(cfg Config) (*Server, error) {
 	m.HandleFunc("GET /login", s.loginPage)
 	m.HandleFunc("POST /login", s.login)
 	m.HandleFunc("POST /logout", s.logout)
-	m.HandleFunc("GET /calls", s.session(s.calls))
-	m.HandleFunc("GET /calls/{id}/recording", s.session(s.recording))
+	for pattern, h := range map[string]sessionHandler{
+		"GET /calls":                s.calls,
+		"GET /calls/{id}/recording": s.recording,
+	} {
+		if _, ok := authz.Routes[pattern]; !ok {
+			return nil, fmt.Errorf("web: %w: %s", authz.ErrUnknownRoute, pattern)
+		}
+		m.HandleFunc(pattern, s.session(pattern, h))
+	}
 	s.mux = m
 	return s, nil
 }
@@ -91,6 +120,8 @@ func (s *Server) Handler() http.Handler {
 type page struct {
 	Title        string
 	Actor        string
+	CSRF         string
+	CanPlay      bool
 	Error        string
 	Filter       store.CallFilter
 	Calls        []store.Call
@@ -124,15 +155,28 @@ func (s *Server) current(r *http.Request) *store.Session {
 
 type sessionHandler func(http.ResponseWriter, *http.Request, *store.Session)
 
-func (s *Server) session(h sessionHandler) http.HandlerFunc {
+// session requires a live session and applies the access matrix entry of
+// pattern (package authz).
+func (s *Server) session(pattern string, h sessionHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		se := s.current(r)
 		if se == nil {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
 		}
+		if err := authz.Check(pattern, CallerOf(se), r.PathValue("id")); err != nil {
+			http.Error(w, forbiddenText(err), http.StatusForbidden)
+			return
+		}
 		h(w, r, se)
 	}
+}
+
+func forbiddenText(err error) string {
+	if errors.Is(err, authz.ErrSecondFactor) {
+		return "This needs a second factor: sign in again with your one-time code (ask an administrator to enrol you)."
+	}
+	return "You are not allowed to see this."
 }
 
 func (s *Server) root(w http.ResponseWriter, r *http.Request) {
@@ -144,7 +188,15 @@ func (s *Server) root(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, http.StatusOK, "login.html", page{Title: "Sign in"})
+	s.renderLogin(w, http.StatusOK, "")
+}
+
+// renderLogin shows the sign-in form with a fresh double-submit CSRF token.
+func (s *Server) renderLogin(w http.ResponseWriter, status int, msg string) {
+	tok := store.NewSecret()
+	http.SetCookie(w, &http.Cookie{Name: LoginCookieName, Value: tok, Path: "/login", HttpOnly: true, Secure: s.cfg.SecureCookie,
+		SameSite: http.SameSiteStrictMode, MaxAge: 3600})
+	s.render(w, status, "login.html", page{Title: "Sign in", Error: msg, CSRF: tok})
 }
 
 // sameOrigin refuses form posts whose Origin (sent by browsers on POST) names
@@ -158,30 +210,62 @@ func sameOrigin(r *http.Request) bool {
 	return err == nil && u.Host == r.Host
 }
 
+func tokensEqual(a, b string) bool {
+	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !sameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
-	tok := r.PostFormValue("token")
-	t, err := s.st.Authenticate(r.Context(), tok)
-	if err != nil {
-		status := http.StatusUnauthorized
-		msg := "That token is not valid."
-		if !errors.Is(err, store.ErrUnauthorized) {
-			s.log.Error("web: authenticate", "err", err)
-			status, msg = http.StatusInternalServerError, "Sign-in failed; try again."
-		}
-		s.render(w, status, "login.html", page{Title: "Sign in", Error: msg})
+	ck, err := r.Cookie(LoginCookieName)
+	if err != nil || !tokensEqual(r.PostFormValue("csrf"), ck.Value) {
+		s.renderLogin(w, http.StatusForbidden, "The sign-in form expired; please try again.")
 		return
 	}
-	id, err := s.st.CreateSession(r.Context(), "token:"+t.Name, t.Role, s.cfg.SessionTTL)
+	var ns store.NewSession
+	if tok := r.PostFormValue("token"); tok != "" {
+		t, err := s.st.Authenticate(r.Context(), tok)
+		if err != nil {
+			if !errors.Is(err, store.ErrUnauthorized) {
+				s.log.Error("web: authenticate", "err", err)
+				s.renderLogin(w, http.StatusInternalServerError, "Sign-in failed; try again.")
+				return
+			}
+			if err := s.st.Audit(r.Context(), "anonymous", "login.failed", "console", "invalid token"); err != nil {
+				s.log.Error("web: audit", "err", err)
+			}
+			s.renderLogin(w, http.StatusUnauthorized, "That token is not valid.")
+			return
+		}
+		ns = store.NewSession{Actor: "token:" + t.Name, Role: store.UserRole(t.Role), MFA: true}
+	} else {
+		u, mfa, err := s.st.Login(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"), r.PostFormValue("code"))
+		switch {
+		case errors.Is(err, store.ErrLocked):
+			s.renderLogin(w, http.StatusTooManyRequests, "Too many failed sign-ins: this account is locked for a while.")
+			return
+		case errors.Is(err, store.ErrUnauthorized):
+			s.renderLogin(w, http.StatusUnauthorized, "Wrong username, password or one-time code.")
+			return
+		case err != nil:
+			s.log.Error("web: login", "err", err)
+			s.renderLogin(w, http.StatusInternalServerError, "Sign-in failed; try again.")
+			return
+		}
+		ns = store.NewSession{Actor: u.Actor(), Role: u.Role, UserID: u.ID, MFA: mfa}
+	}
+	ns.TTL, ns.Idle = s.cfg.SessionTTL, s.cfg.SessionIdle
+	id, _, err := s.st.StartSession(r.Context(), ns)
 	if err != nil {
 		s.log.Error("web: create session", "err", err)
-		s.render(w, http.StatusInternalServerError, "login.html", page{Title: "Sign in", Error: "Sign-in failed; try again."})
+		s.renderLogin(w, http.StatusInternalServerError, "Sign-in failed; try again.")
 		return
 	}
+	http.SetCookie(w, &http.Cookie{Name: LoginCookieName, Value: "", Path: "/login", HttpOnly: true, Secure: s.cfg.SecureCookie,
+		SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: id, Path: "/", HttpOnly: true, Secure: s.cfg.SecureCookie,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(s.cfg.SessionTTL.Seconds())})
 	http.Redirect(w, r, "/calls", http.StatusSeeOther)
@@ -192,9 +276,16 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return
 	}
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 	if c, err := r.Cookie(CookieName); err == nil {
-		if err := s.st.DeleteSession(r.Context(), c.Value); err != nil {
-			s.log.Error("web: logout", "err", err)
+		if se := s.current(r); se != nil {
+			if !tokensEqual(r.PostFormValue("csrf"), se.CSRF) {
+				http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
+				return
+			}
+			if err := s.st.DeleteSession(r.Context(), c.Value); err != nil {
+				s.log.Error("web: logout", "err", err)
+			}
 		}
 	}
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", HttpOnly: true, Secure: s.cfg.SecureCookie,
@@ -210,8 +301,17 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *store.Session
 			q.Del(k)
 		}
 	}
-	p := page{Title: "Calls", Actor: se.Actor, Dispositions: callquery.Dispositions}
+	c := CallerOf(se)
+	p := page{Title: "Calls", Actor: se.Actor, CSRF: se.CSRF, Dispositions: callquery.Dispositions,
+		CanPlay: authz.Check("GET /calls/{id}/recording", c, "") == nil}
 	f, err := callquery.Parse(q)
+	if err == nil && f.Block != "" {
+		if err := c.CheckBlock(f.Block); err != nil {
+			http.Error(w, forbiddenText(err), http.StatusForbidden)
+			return
+		}
+	}
+	f.Blocks = c.ScopeBlocks()
 	if err != nil {
 		p.Error = err.Error()
 		p.Filter = store.CallFilter{Inmate: q.Get("inmate"), Number: q.Get("number")}
@@ -247,6 +347,24 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *store.Session
 }
 
 func (s *Server) recording(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if c := CallerOf(se); c.Scoped() {
+		call, err := s.st.Call(r.Context(), r.PathValue("id"))
+		if err == nil {
+			err = c.CheckBlock(call.Block)
+		}
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			http.Error(w, "no recording for this call", http.StatusNotFound)
+			return
+		case errors.Is(err, authz.ErrOutOfScope):
+			http.Error(w, forbiddenText(err), http.StatusForbidden)
+			return
+		case err != nil:
+			s.log.Error("web: recording", "err", err)
+			http.Error(w, "could not serve the recording", http.StatusInternalServerError)
+			return
+		}
+	}
 	if err := recordings.Serve(w, r, s.st, se.Actor, r.PathValue("id")); err != nil {
 		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrNoRecording) {
 			http.Error(w, "no recording for this call", http.StatusNotFound)

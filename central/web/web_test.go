@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -24,9 +25,17 @@ var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 
 func setup(t *testing.T) (*store.Store, *httptest.Server, string, []byte) {
 	t.Helper()
+	st, srv, tok, wav, _ := setupClock(t)
+	return st, srv, tok, wav
+}
+
+// setupClock is setup also returning the store's fake clock.
+func setupClock(t *testing.T) (*store.Store, *httptest.Server, string, []byte, *clock.Fake) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := store.OpenWithClock(ctx, filepath.Join(dir, "c.db"), filepath.Join(dir, "rec"), nil, clock.NewFake(t0))
+	clk := clock.NewFake(t0)
+	st, err := store.OpenWithClock(ctx, filepath.Join(dir, "c.db"), filepath.Join(dir, "rec"), nil, clk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +84,7 @@ func setup(t *testing.T) (*store.Store, *httptest.Server, string, []byte) {
 	}
 	srv := httptest.NewServer(w.Handler())
 	t.Cleanup(srv.Close)
-	return st, srv, tok, wav
+	return st, srv, tok, wav, clk
 }
 
 func client(t *testing.T) *http.Client {
@@ -94,7 +103,46 @@ func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
 	return resp, string(b)
 }
 
+var csrfRE = regexp.MustCompile(`name="csrf" value="([0-9a-f]{64})"`)
+
+// csrfOf is the CSRF token in a page's forms.
+func csrfOf(t *testing.T, body string) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no csrf field in %q", body)
+	}
+	return m[1]
+}
+
+// loginForm opens the sign-in page and posts form with its CSRF token.
+func loginForm(t *testing.T, c *http.Client, srv *httptest.Server, form url.Values) *http.Response {
+	t.Helper()
+	_, body := get(t, c, srv.URL+"/login")
+	form.Set("csrf", csrfOf(t, body))
+	resp, err := c.PostForm(srv.URL+"/login", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func sessionCookie(r *http.Response) *http.Cookie {
+	for _, c := range r.Cookies() {
+		if c.Name == CookieName {
+			return c
+		}
+	}
+	return nil
+}
+
 func login(t *testing.T, c *http.Client, srv *httptest.Server, tok string) *http.Response {
+	t.Helper()
+	return loginForm(t, c, srv, url.Values{"token": {tok}})
+}
+
+func loginRaw(t *testing.T, c *http.Client, srv *httptest.Server, tok string) *http.Response {
 	t.Helper()
 	resp, err := c.PostForm(srv.URL+"/login", url.Values{"token": {tok}})
 	if err != nil {
@@ -119,15 +167,15 @@ func TestLoginAndCalls(t *testing.T) {
 		t.Fatalf("login page: %d", resp.StatusCode)
 	}
 	// Wrong token: 401, no cookie.
-	if r := login(t, c, srv, "nope"); r.StatusCode != http.StatusUnauthorized || len(r.Cookies()) != 0 {
+	if r := login(t, c, srv, "nope"); r.StatusCode != http.StatusUnauthorized || sessionCookie(r) != nil {
 		t.Fatalf("bad login: %d %v", r.StatusCode, r.Cookies())
 	}
 	r := login(t, c, srv, tok)
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/calls" {
 		t.Fatalf("login: %d %s", r.StatusCode, r.Header.Get("Location"))
 	}
-	ck := r.Cookies()
-	if len(ck) != 1 || ck[0].Name != CookieName || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode || len(ck[0].Value) < 32 {
+	ck := []*http.Cookie{sessionCookie(r)}
+	if ck[0] == nil || !ck[0].HttpOnly || ck[0].SameSite != http.SameSiteStrictMode || len(ck[0].Value) < 32 {
 		t.Fatalf("cookie %+v", ck)
 	}
 	if ck[0].Value == tok || strings.Contains(ck[0].Value, tok) {
@@ -182,8 +230,20 @@ func TestLoginAndCalls(t *testing.T) {
 	if l, _ := st.AuditLog(context.Background(), store.AuditFilter{Action: "login"}); len(l) != 1 {
 		t.Fatalf("login audit %+v", l)
 	}
-	// Logout ends the session server-side.
+	// Logout needs the session's CSRF token, then ends the session server-side.
 	lo, err := c.PostForm(srv.URL+"/logout", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lo.Body.Close()
+	if lo.StatusCode != http.StatusForbidden {
+		t.Fatalf("logout without csrf: %d", lo.StatusCode)
+	}
+	if _, err := st.SessionByID(context.Background(), ck[0].Value); err != nil {
+		t.Fatal("session ended by a logout without csrf")
+	}
+	_, body = get(t, c, srv.URL+"/calls")
+	lo, err = c.PostForm(srv.URL+"/logout", url.Values{"csrf": {csrfOf(t, body)}})
 	if err != nil {
 		t.Fatal(err)
 	}

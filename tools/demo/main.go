@@ -103,14 +103,14 @@ func run(ctx context.Context, dir, bin, httpAddr string, talk time.Duration, exi
 	step("PN532 card reader simulated on %s (a pseudo-terminal)", reader.Path())
 
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	family, err := phone.NewFamily(phone.FamilyConfig{RingFor: time.Second, Logger: quiet})
+	family, err := phone.NewFamily(phone.FamilyConfig{RingFor: time.Second, Accept: '1', AcceptAfter: 2 * time.Second, Logger: quiet})
 	if err != nil {
 		return fmt.Errorf("family phone simulator: %w", err)
 	}
 	defer family.Close()
 	step("family phone (the SIP trunk) simulated on udp %s", family.Addr())
 
-	st, err := stack.Prepare(stack.Options{Dir: dir, BinDir: bin, HTTPAddr: httpAddr, TrunkAddr: family.Addr().String(), ReaderDevice: reader.Path(), Quiet: true})
+	st, err := stack.Prepare(stack.Options{Dir: dir, BinDir: bin, HTTPAddr: httpAddr, TrunkAddr: family.Addr().String(), ReaderDevice: reader.Path(), Quiet: true, IVR: true, AcceptTimeout: 20 * time.Second})
 	if err != nil {
 		return err
 	}
@@ -153,7 +153,7 @@ func run(ctx context.Context, dir, bin, httpAddr string, talk time.Duration, exi
 	if !res.Answered {
 		return fmt.Errorf("the approved call was not answered: %d %s", res.Code, res.Reason)
 	}
-	step("answered; RTP packets sent %d, received %d; hung up", res.RTP.Sent, res.RTP.Received)
+	step("the family phone heard who is calling and that the call is recorded, pressed 1: bridged; RTP packets sent %d, received %d; hung up", res.RTP.Sent, res.RTP.Received)
 
 	step("tapping card %s and calling %s (not approved)", cardUID, notApproved)
 	res, err = tapAndCall(ctx, reader, port, notApproved, time.Second)
@@ -163,7 +163,7 @@ func run(ctx context.Context, dir, bin, httpAddr string, talk time.Duration, exi
 	if res.Answered {
 		return errors.New("the unapproved call was answered")
 	}
-	step("refused: %d %s", res.Code, res.Reason)
+	step("refused: %d %s (the reason was spoken to the caller first: %d RTP packets of early media)", res.Code, res.Reason, res.RTP.Received)
 
 	confirmedID, err := dualAuthorization(ctx, st, reader, port, talk)
 	if err != nil {

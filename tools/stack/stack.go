@@ -63,6 +63,12 @@ type Options struct {
 	OfficerReaderDevice string
 	OfficerReaderDriver string
 	LogLevel            string
+	// IVR switches on the called party's acceptance (press 1) and spoken
+	// refusals, as in production. Off by default here, because sipp trunks
+	// cannot press 1; a simulated family phone must then be configured with
+	// Accept '1'. AcceptTimeout applies when IVR is on (0: 5 s).
+	IVR           bool
+	AcceptTimeout time.Duration
 	// Quiet sends the daemons' logs only to files (not also to Stderr).
 	Quiet bool
 	// PKIDir, when set, is a kinline-provision directory (init done, and
@@ -227,6 +233,15 @@ readers:
     driver: %s
 `, ApplianceID, o.LogLevel, o.Board, s.PanelSocket, s.MQTTAddr, mqttPass, s.SIPAddr, rtpBase, rtpBase+198, s.TrunkAddr,
 		Terminal, PortUser, PortPass, ReaderName, Terminal, o.ReaderDevice, o.ReaderDriver)
+	if o.IVR {
+		at := o.AcceptTimeout
+		if at == 0 {
+			at = 5 * time.Second
+		}
+		appliance = strings.Replace(appliance, "sip:\n", fmt.Sprintf("sip:\n  family_accept: true\n  spoken_refusals: true\n  accept_timeout: %s\n", at), 1)
+	} else {
+		appliance = strings.Replace(appliance, "sip:\n", "sip:\n  family_accept: false\n  spoken_refusals: false\n", 1)
+	}
 	if o.PKIDir != "" {
 		if central, appliance, err = s.withPKI(central, appliance); err != nil {
 			return nil, err

@@ -12,6 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/kinline/kinline/appliance/callctl/sdp"
+	"github.com/kinline/kinline/tools/internal/rtpphone"
 )
 
 // FamilyConfig configures a simulated family phone (the trunk side).
@@ -29,6 +30,14 @@ type FamilyConfig struct {
 	// HangupAfter, when positive, makes the phone hang up (BYE) that long
 	// after answering; otherwise it waits for the caller's BYE.
 	HangupAfter time.Duration
+	// Accept is the key pressed (as an RFC 4733 telephone-event, payload
+	// type 101) once the phone has heard AcceptAfter of audio after
+	// answering: '1' accepts the call at the appliance's acceptance
+	// prompt, '9' blocks the caller. 0 (the default) presses nothing.
+	Accept byte
+	// AcceptAfter is how much received audio (the prompt) the phone waits
+	// for before pressing Accept. Default 1 s.
+	AcceptAfter time.Duration
 	// ToneHz is the tone it sends; default 660 Hz.
 	ToneHz float64
 	// Logger defaults to discarding.
@@ -47,7 +56,13 @@ type FamilyCall struct {
 	Cancelled bool // the caller cancelled before the answer
 	HungUp    bool // the family phone hung up (HangupAfter)
 	Code      int  // final status sent (200, Reject, or 487 when cancelled)
-	RTP       RTPStats
+	// Pressed is the key sent (Accept) once AcceptAfter of audio had been
+	// heard; 0 if none was sent.
+	Pressed byte
+	// Heard is how many RTP packets had been received when Pressed was
+	// sent (the prompt), 0 if nothing was pressed.
+	Heard uint64
+	RTP   RTPStats
 }
 
 // Family is a simulated family phone.
@@ -65,6 +80,9 @@ type Family struct {
 func NewFamily(cfg FamilyConfig) (*Family, error) {
 	if cfg.RingFor <= 0 {
 		cfg.RingFor = 100 * time.Millisecond
+	}
+	if cfg.AcceptAfter <= 0 {
+		cfg.AcceptAfter = time.Second
 	}
 	if cfg.ToneHz == 0 {
 		cfg.ToneHz = 660
@@ -221,9 +239,19 @@ func (f *Family) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		defer close(sendDone)
 		sendTone(sctx, rtp, offer.Addr, codec.PT, f.cfg.ToneHz, &sent)
 	}()
+	keyDone := make(chan struct{})
+	if f.cfg.Accept != 0 {
+		go func() {
+			defer close(keyDone)
+			f.pressAfterPrompt(sctx, rtp, offer.Addr, &fc)
+		}()
+	} else {
+		close(keyDone)
+	}
 	finish := func() {
 		stop()
 		<-sendDone
+		<-keyDone
 		n, _ := rtp.Received()
 		fc.RTP = RTPStats{Sent: sent.Load(), Received: n}
 	}
@@ -255,6 +283,31 @@ func (f *Family) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		defer cancel()
 		if err := dlg.Bye(ctx); err != nil {
 			f.ep.log.Debug("family: BYE failed", "error", err)
+		}
+	}
+}
+
+// pressAfterPrompt waits until AcceptAfter of audio has arrived, then
+// sends Accept as an RFC 4733 event. It records what it did in fc (read
+// by the caller only after it returns).
+func (f *Family) pressAfterPrompt(ctx context.Context, p *rtpphone.Phone, remote netip.AddrPort, fc *FamilyCall) {
+	want := uint64(f.cfg.AcceptAfter / frame)
+	tick := time.NewTicker(frame)
+	defer tick.Stop()
+	for {
+		if n, _ := p.Received(); n >= want {
+			// Noted before sending: the appliance may hang up (9) before
+			// the event's last packet has gone out.
+			fc.Pressed, fc.Heard = f.cfg.Accept, n
+			if err := p.SendDTMF(ctx, remote, f.cfg.Accept); err != nil {
+				f.ep.log.Debug("family: key not completely sent", "error", err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
 		}
 	}
 }

@@ -186,6 +186,10 @@ func (p *Port) Dial(ctx context.Context, number string, onProvisional func(code 
 	p.calls[c.cid] = c
 	p.mu.Unlock()
 	fail := func(err error) (*Call, error) {
+		var se *StatusError
+		if errors.As(err, &se) {
+			se.EarlyRTP, _ = rtp.Received()
+		}
 		p.mu.Lock()
 		delete(p.calls, c.cid)
 		p.mu.Unlock()
@@ -349,7 +353,9 @@ type Result struct {
 	Provisional  []int  // provisional statuses seen (180, 183)
 	Answered     bool
 	RemoteHangup bool // the appliance hung up first
-	RTP          RTPStats
+	// RTP counts the call's packets; for a refused call, Received counts
+	// the early media heard before the final answer.
+	RTP RTPStats
 }
 
 // Call dials number, talks for talk (or until the appliance hangs up) and
@@ -366,6 +372,7 @@ func (p *Port) Call(ctx context.Context, number string, talk time.Duration) (Res
 	switch {
 	case errors.As(err, &se):
 		res.Code, res.Reason = se.Code, se.Reason
+		res.RTP.Received = se.EarlyRTP
 		return res, nil
 	case err != nil:
 		return res, err

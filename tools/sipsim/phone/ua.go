@@ -43,6 +43,9 @@ var (
 type StatusError struct {
 	Code   int
 	Reason string
+	// EarlyRTP counts the RTP packets received before the final answer
+	// (early media after 183 Session Progress).
+	EarlyRTP uint64
 }
 
 func (e *StatusError) Error() string { return fmt.Sprintf("phone: %d %s", e.Code, e.Reason) }

@@ -1,0 +1,141 @@
+// Package authz is central's access matrix, in one place: for every JSON API
+// route and every console page, the user roles that may use it, whether a
+// block officer is limited to their blocks there, and whether a password
+// session needs a verified second factor (TOTP). Package api and package web
+// register their handlers through it, so a route missing from the matrix
+// cannot be served (they refuse to start).
+//
+// API tokens act as roles too: an admin token is a system_admin and a viewer
+// token read_only (store.UserRole); a token counts as a verified second
+// factor, as it is a 256-bit secret.
+package authz
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/kinline/kinline/central/store"
+)
+
+// Errors of the authorization layer.
+var (
+	ErrForbidden    = errors.New("authz: forbidden")
+	ErrSecondFactor = errors.New("authz: a verified second factor (TOTP) is required")
+	ErrOutOfScope   = errors.New("authz: outside your blocks")
+	ErrUnknownRoute = errors.New("authz: route missing from the access matrix")
+)
+
+// Rule says who may use a route.
+type Rule struct {
+	Roles []string
+	// Scoped: a block officer only sees and changes their blocks' data
+	// here (the handler checks each item's block and forces list filters).
+	Scoped bool
+	// MFA: password sessions must have verified a second factor.
+	MFA bool
+	// Self: any signed-in user may use it on their own user id ({id}).
+	Self bool
+}
+
+var (
+	all       = []string{store.RoleSystemAdmin, store.RoleBlockOfficer, store.RoleInvestigator, store.RoleFinance, store.RoleReadOnly}
+	admin     = []string{store.RoleSystemAdmin}
+	peopleRW  = []string{store.RoleSystemAdmin, store.RoleBlockOfficer}
+	playback  = []string{store.RoleSystemAdmin, store.RoleInvestigator, store.RoleBlockOfficer}
+	oversight = []string{store.RoleSystemAdmin, store.RoleInvestigator, store.RoleReadOnly}
+)
+
+// Routes is the matrix, keyed by the http.ServeMux pattern the handler is
+// registered under.
+var Routes = map[string]Rule{
+	// People (inmates and officers), their cards and contacts.
+	"POST /api/v1/inmates":               {Roles: peopleRW, Scoped: true},
+	"GET /api/v1/inmates":                {Roles: all, Scoped: true},
+	"GET /api/v1/inmates/{id}":           {Roles: all, Scoped: true},
+	"PATCH /api/v1/inmates/{id}":         {Roles: peopleRW, Scoped: true},
+	"POST /api/v1/inmates/{id}/cards":    {Roles: peopleRW, Scoped: true},
+	"POST /api/v1/inmates/{id}/contacts": {Roles: peopleRW, Scoped: true},
+	"GET /api/v1/inmates/{id}/contacts":  {Roles: all, Scoped: true},
+	"POST /api/v1/officers":              {Roles: admin},
+	"GET /api/v1/officers":               {Roles: all, Scoped: true},
+	"GET /api/v1/officer-actions":        {Roles: oversight},
+	// Blocks, rules and the estate.
+	"GET /api/v1/blocks":               {Roles: all},
+	"POST /api/v1/blocks":              {Roles: admin},
+	"GET /api/v1/blocks/{name}/rules":  {Roles: all},
+	"PUT /api/v1/blocks/{name}/rules":  {Roles: admin},
+	"GET /api/v1/appliances":           {Roles: all},
+	"GET /api/v1/alarms":               {Roles: all},
+	"GET /api/v1/calls":                {Roles: all, Scoped: true},
+	"GET /api/v1/calls/{id}":           {Roles: all, Scoped: true},
+	"GET /api/v1/calls/{id}/recording": {Roles: playback, Scoped: true, MFA: true},
+	// Security administration.
+	"GET /api/v1/audit":            {Roles: admin},
+	"GET /api/v1/audit.csv":        {Roles: admin},
+	"GET /api/v1/audit/verify":     {Roles: admin},
+	"POST /api/v1/tokens":          {Roles: admin},
+	"POST /api/v1/users":           {Roles: admin},
+	"GET /api/v1/users":            {Roles: admin},
+	"GET /api/v1/users/{id}":       {Roles: admin, Self: true},
+	"PATCH /api/v1/users/{id}":     {Roles: admin},
+	"POST /api/v1/users/{id}/totp": {Roles: admin, Self: true},
+	// Console pages (package web).
+	"GET /calls":                {Roles: all, Scoped: true},
+	"GET /calls/{id}/recording": {Roles: playback, Scoped: true, MFA: true},
+}
+
+// Caller is an authenticated identity.
+type Caller struct {
+	Actor  string // for the audit log: "token:<name>" or "user:<username>"
+	Role   string // a user role
+	UserID string // empty for tokens
+	Blocks []string
+	MFA    bool
+}
+
+// Scoped reports whether c is limited to its blocks.
+func (c Caller) Scoped() bool { return c.Role == store.RoleBlockOfficer }
+
+// InScope reports whether c may see block's data.
+func (c Caller) InScope(block string) bool {
+	return !c.Scoped() || block != "" && slices.Contains(c.Blocks, block)
+}
+
+// CheckBlock is nil when c may see block's data, else ErrOutOfScope.
+func (c Caller) CheckBlock(block string) error {
+	if c.InScope(block) {
+		return nil
+	}
+	return fmt.Errorf("%w: block %q", ErrOutOfScope, block)
+}
+
+// ScopeBlocks is the Blocks filter to force on list queries: nil (no
+// restriction) unless c is scoped.
+func (c Caller) ScopeBlocks() []string {
+	if !c.Scoped() {
+		return nil
+	}
+	if c.Blocks == nil {
+		return []string{}
+	}
+	return c.Blocks
+}
+
+// Check decides whether c may use the route registered as pattern; id is
+// the route's {id} (for Self rules). It returns nil, ErrForbidden,
+// ErrSecondFactor or ErrUnknownRoute.
+func Check(pattern string, c Caller, id string) error {
+	r, ok := Routes[pattern]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrUnknownRoute, pattern)
+	}
+	self := r.Self && c.UserID != "" && id == c.UserID
+	if !self && !slices.Contains(r.Roles, c.Role) {
+		return fmt.Errorf("%w: role %q may not use %s", ErrForbidden, c.Role, pattern)
+	}
+	if r.MFA && !c.MFA {
+		return ErrSecondFactor
+	}
+	return nil
+}

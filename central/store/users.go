@@ -1,0 +1,487 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/kinline/kinline/central/store/pin"
+	"github.com/kinline/kinline/central/store/totp"
+)
+
+// User roles. Tokens act as RoleSystemAdmin (admin) or RoleReadOnly (viewer).
+const (
+	RoleSystemAdmin  = "system_admin"  // everything, including users and the audit log
+	RoleBlockOfficer = "block_officer" // people, calls and recordings of their blocks only
+	RoleInvestigator = "investigator"  // calls and recordings everywhere
+	RoleFinance      = "finance"       // people and call metadata, no recordings
+	RoleReadOnly     = "read_only"     // reads metadata, no recordings
+)
+
+// UserRoles lists every user role.
+var UserRoles = []string{RoleSystemAdmin, RoleBlockOfficer, RoleInvestigator, RoleFinance, RoleReadOnly}
+
+// UserRole maps a token role to the user role it acts as; user roles map to
+// themselves and anything else to "".
+func UserRole(role string) string {
+	switch role {
+	case RoleAdmin:
+		return RoleSystemAdmin
+	case RoleViewer:
+		return RoleReadOnly
+	}
+	if slices.Contains(UserRoles, role) {
+		return role
+	}
+	return ""
+}
+
+// Password hashing: argon2id with OWASP's recommended minimum (19 MiB, 2
+// passes, 1 lane), stronger than the PIN hash, in the same PHC format so
+// pin.Verify checks it.
+const (
+	passwordMemory  = 19 * 1024
+	passwordTime    = 2
+	passwordThreads = 1
+)
+
+// Lockout: after MaxFailedLogins consecutive failures an account is locked
+// for LockoutBase, doubling with every further failure up to LockoutMax.
+const (
+	MaxFailedLogins = 5
+	LockoutBase     = time.Minute
+	LockoutMax      = time.Hour
+	// TOTPSkew is how many 30-second steps either side of now a code may be.
+	TOTPSkew = 1
+	// TOTPIssuer names the account in authenticator apps.
+	TOTPIssuer = "Kinline"
+)
+
+// HashPassword returns the argon2id PHC string of password.
+func HashPassword(password string) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("store: salt: %w", err)
+	}
+	key := argon2.IDKey([]byte(password), salt, passwordTime, passwordMemory, passwordThreads, 32)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, passwordMemory, passwordTime, passwordThreads,
+		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
+}
+
+var b64 = base64.RawStdEncoding
+
+// dummyHash is verified against when the user does not exist, so an unknown
+// username costs the same time as a wrong password.
+var dummyHash, _ = HashPassword("kinline-no-such-user")
+
+// User is a console user (never the password hash or TOTP secret).
+type User struct {
+	ID           string     `json:"id"`
+	Username     string     `json:"username"`
+	DisplayName  string     `json:"display_name"`
+	Role         string     `json:"role"`
+	Blocks       []string   `json:"blocks"`
+	TOTP         bool       `json:"totp_enrolled"`
+	Disabled     bool       `json:"disabled"`
+	FailedLogins int        `json:"failed_logins"`
+	LockedUntil  *time.Time `json:"locked_until,omitempty"`
+	Created      time.Time  `json:"created"`
+	Updated      time.Time  `json:"updated"`
+}
+
+// Actor is the user's name in the audit log.
+func (u *User) Actor() string { return "user:" + u.Username }
+
+// NewUser is the input of CreateUser.
+type NewUser struct {
+	Username    string
+	DisplayName string
+	Role        string
+	Blocks      []string // required for block_officer, refused otherwise
+	Password    string
+}
+
+// UserUpdate changes the set fields of a user. A new Password also clears
+// the lockout and ends the user's sessions; ResetTOTP removes the second
+// factor (the user must enrol again).
+type UserUpdate struct {
+	DisplayName *string
+	Role        *string
+	Blocks      *[]string
+	Disabled    *bool
+	Password    *string
+	ResetTOTP   bool
+}
+
+var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,63}$`)
+
+func validPassword(p string) error {
+	if n := utf8.RuneCountInString(p); n < 12 || len(p) > 256 || !utf8.ValidString(p) {
+		return fmt.Errorf("%w: password must be 12 to 256 characters", ErrInvalid)
+	}
+	return nil
+}
+
+// validScope checks role and blocks together; blocks must exist.
+func (s *Store) validScope(ctx context.Context, tx *sql.Tx, role string, blocks []string) error {
+	if !slices.Contains(UserRoles, role) {
+		return fmt.Errorf("%w: role must be one of %v", ErrInvalid, UserRoles)
+	}
+	if role != RoleBlockOfficer {
+		if len(blocks) > 0 {
+			return fmt.Errorf("%w: only block officers have blocks", ErrInvalid)
+		}
+		return nil
+	}
+	if len(blocks) == 0 {
+		return fmt.Errorf("%w: a block officer needs at least one block", ErrInvalid)
+	}
+	for _, b := range blocks {
+		if err := s.blockExists(ctx, tx, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const userCols = `id, username, display_name, role, blocks, totp_secret <> '', disabled, failed_logins, locked_until_ns, created_ns, updated_ns`
+
+func scanUser(sc interface{ Scan(...any) error }) (*User, error) {
+	var u User
+	var blocks string
+	var disabled int
+	var locked, created, updated int64
+	if err := sc.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Role, &blocks, &u.TOTP, &disabled, &u.FailedLogins, &locked, &created, &updated); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(blocks), &u.Blocks); err != nil {
+		return nil, fmt.Errorf("store: user %s blocks: %w", u.ID, err)
+	}
+	if u.Blocks == nil {
+		u.Blocks = []string{}
+	}
+	u.Disabled = disabled != 0
+	if locked > 0 {
+		t := fromNS(locked)
+		u.LockedUntil = &t
+	}
+	u.Created, u.Updated = fromNS(created), fromNS(updated)
+	return &u, nil
+}
+
+func blocksJSON(b []string) string {
+	if b == nil {
+		b = []string{}
+	}
+	b = slices.Clone(b)
+	slices.Sort(b)
+	b = slices.Compact(b)
+	js, _ := json.Marshal(b)
+	return string(js)
+}
+
+// CreateUser adds a console user; a taken username gives ErrConflict.
+func (s *Store) CreateUser(ctx context.Context, actor string, in NewUser) (*User, error) {
+	if !usernameRE.MatchString(in.Username) {
+		return nil, fmt.Errorf("%w: username must be 2 to 64 of a-z 0-9 . _ -", ErrInvalid)
+	}
+	if err := errors.Join(validText("display_name", in.DisplayName, 128, true), validPassword(in.Password)); err != nil {
+		return nil, err
+	}
+	h, err := HashPassword(in.Password)
+	if err != nil {
+		return nil, err
+	}
+	id := newID("u_")
+	now := ns(s.clk.Now())
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.validScope(ctx, tx, in.Role, in.Blocks); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO users (id, username, display_name, role, blocks, password_hash, created_ns, updated_ns)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (username) DO NOTHING`,
+			id, in.Username, in.DisplayName, in.Role, blocksJSON(in.Blocks), h, now)
+		if err != nil {
+			return fmt.Errorf("store: insert user: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("%w: username %s", ErrConflict, in.Username)
+		}
+		return s.audit(ctx, tx, actor, "user.create", id, fmt.Sprintf("username=%s role=%s blocks=%s", in.Username, in.Role, blocksJSON(in.Blocks)))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.User(ctx, id)
+}
+
+// User returns one user by id.
+func (s *Store) User(ctx context.Context, id string) (*User, error) {
+	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: user %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: user: %w", err)
+	}
+	return u, nil
+}
+
+// Users lists every user ordered by username.
+func (s *Store) Users(ctx context.Context) ([]User, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY username`)
+	if err != nil {
+		return nil, fmt.Errorf("store: users: %w", err)
+	}
+	defer rows.Close()
+	out := []User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: users: %w", err)
+		}
+		out = append(out, *u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: users: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateUser applies up to user id and audits what changed (never the
+// password). Changing the role, blocks or disabled flag takes effect on the
+// user's live sessions at once; a new password ends them.
+func (s *Store) UpdateUser(ctx context.Context, actor, id string, up UserUpdate) (*User, error) {
+	var newHash string
+	if up.Password != nil {
+		if err := validPassword(*up.Password); err != nil {
+			return nil, err
+		}
+		h, err := HashPassword(*up.Password)
+		if err != nil {
+			return nil, err
+		}
+		newHash = h
+	}
+	if up.DisplayName != nil {
+		if err := validText("display_name", *up.DisplayName, 128, true); err != nil {
+			return nil, err
+		}
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: user %s", ErrNotFound, id)
+		}
+		if err != nil {
+			return fmt.Errorf("store: user: %w", err)
+		}
+		var changes []string
+		if up.DisplayName != nil && *up.DisplayName != u.DisplayName {
+			u.DisplayName = *up.DisplayName
+			changes = append(changes, "display_name")
+		}
+		if up.Role != nil && *up.Role != u.Role {
+			u.Role = *up.Role
+			changes = append(changes, "role="+u.Role)
+			if up.Blocks == nil && u.Role != RoleBlockOfficer {
+				u.Blocks = nil
+			}
+		}
+		if up.Blocks != nil {
+			u.Blocks = *up.Blocks
+			changes = append(changes, "blocks="+blocksJSON(u.Blocks))
+		}
+		if err := s.validScope(ctx, tx, u.Role, u.Blocks); err != nil {
+			return err
+		}
+		if up.Disabled != nil && *up.Disabled != u.Disabled {
+			u.Disabled = *up.Disabled
+			changes = append(changes, fmt.Sprintf("disabled=%v", u.Disabled))
+		}
+		now := ns(s.clk.Now())
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET display_name = $1, role = $2, blocks = $3, disabled = $4, updated_ns = $5 WHERE id = $6`,
+			u.DisplayName, u.Role, blocksJSON(u.Blocks), boolInt(u.Disabled), now, id); err != nil {
+			return fmt.Errorf("store: update user: %w", err)
+		}
+		if newHash != "" {
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET password_hash = $1, failed_logins = 0, locked_until_ns = 0 WHERE id = $2`, newHash, id); err != nil {
+				return fmt.Errorf("store: update user: %w", err)
+			}
+			changes = append(changes, "password reset")
+		}
+		if up.ResetTOTP {
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = '', totp_last_step = 0 WHERE id = $1`, id); err != nil {
+				return fmt.Errorf("store: update user: %w", err)
+			}
+			changes = append(changes, "totp reset")
+		}
+		if newHash != "" || up.ResetTOTP || u.Disabled {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = $1`, id); err != nil {
+				return fmt.Errorf("store: end sessions: %w", err)
+			}
+		}
+		return s.audit(ctx, tx, actor, "user.update", id, fmt.Sprintf("username=%s %v", u.Username, changes))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.User(ctx, id)
+}
+
+// EnrollTOTP gives user id a new TOTP secret (replacing any previous one)
+// and returns it base32-encoded with its otpauth:// URI; only here can it be
+// read. From then on the user's sign-in needs a current code.
+func (s *Store) EnrollTOTP(ctx context.Context, actor, id string) (secret, uri string, err error) {
+	secret = totp.NewSecret()
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var username string
+		err := tx.QueryRowContext(ctx, `UPDATE users SET totp_secret = $1, totp_last_step = 0, updated_ns = $2 WHERE id = $3 RETURNING username`,
+			secret, ns(s.clk.Now()), id).Scan(&username)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: user %s", ErrNotFound, id)
+		}
+		if err != nil {
+			return fmt.Errorf("store: enrol totp: %w", err)
+		}
+		uri = totp.URI(TOTPIssuer, username, secret)
+		return s.audit(ctx, tx, actor, "user.totp_enrol", id, "username="+username)
+	})
+	if err != nil {
+		return "", "", err
+	}
+	return secret, uri, nil
+}
+
+// Login checks a console sign-in: username, password and, when the user has
+// enrolled TOTP, a current code (±TOTPSkew steps, each step usable once).
+// It returns the user and whether a second factor was verified. Every
+// failure is audited ("login.failed" with the reason) and answers
+// ErrUnauthorized without saying which part was wrong, except ErrLocked
+// while the account is locked out (even for the right password).
+// MaxFailedLogins consecutive failures lock the account for LockoutBase,
+// doubling per further failure up to LockoutMax; a success resets the count.
+func (s *Store) Login(ctx context.Context, username, password, code string) (*User, bool, error) {
+	var hash, secret string
+	var lastStep int64
+	row := s.r.QueryRowContext(ctx, `SELECT `+userCols+`, password_hash, totp_secret, totp_last_step FROM users WHERE username = $1`, username)
+	var u User
+	var blocks string
+	var disabled int
+	var locked, created, updated int64
+	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Role, &blocks, &u.TOTP, &disabled, &u.FailedLogins, &locked, &created, &updated, &hash, &secret, &lastStep)
+	if errors.Is(err, sql.ErrNoRows) {
+		pin.Verify(dummyHash, password)
+		if err := s.Audit(ctx, "anonymous", "login.failed", "user:"+trimForAudit(username), "unknown user"); err != nil {
+			return nil, false, err
+		}
+		return nil, false, ErrUnauthorized
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: login: %w", err)
+	}
+	if err := json.Unmarshal([]byte(blocks), &u.Blocks); err != nil {
+		return nil, false, fmt.Errorf("store: user blocks: %w", err)
+	}
+	now := s.clk.Now()
+	if locked > ns(now) {
+		if err := s.Audit(ctx, u.Actor(), "login.locked", u.ID, "locked until "+fromNS(locked).Format(time.RFC3339)); err != nil {
+			return nil, false, err
+		}
+		return nil, false, fmt.Errorf("%w until %s", ErrLocked, fromNS(locked).Format(time.RFC3339))
+	}
+	reason := ""
+	var step int64
+	ok, verr := pin.Verify(hash, password)
+	switch {
+	case verr != nil:
+		return nil, false, fmt.Errorf("store: user %s password hash: %w", u.ID, verr)
+	case !ok:
+		reason = "wrong password"
+	case disabled != 0:
+		reason = "account disabled"
+	case secret != "":
+		key, err := totp.DecodeSecret(secret)
+		if err != nil {
+			return nil, false, fmt.Errorf("store: user %s: %w", u.ID, err)
+		}
+		st, valid := totp.Validate(key, code, now, TOTPSkew)
+		switch {
+		case code == "":
+			reason = "one-time code missing"
+		case !valid:
+			reason = "wrong one-time code"
+		case st <= lastStep:
+			reason = "one-time code reused"
+		}
+		step = st
+	}
+	if reason != "" {
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins`, u.ID).Scan(&n); err != nil {
+				return fmt.Errorf("store: failed login: %w", err)
+			}
+			detail := fmt.Sprintf("%s (failure %d)", reason, n)
+			if n >= MaxFailedLogins {
+				d := LockoutBase << min(n-MaxFailedLogins, 10)
+				d = min(d, LockoutMax)
+				until := now.Add(d)
+				if _, err := tx.ExecContext(ctx, `UPDATE users SET locked_until_ns = $1 WHERE id = $2`, ns(until), u.ID); err != nil {
+					return fmt.Errorf("store: lock user: %w", err)
+				}
+				detail += "; locked until " + until.UTC().Format(time.RFC3339)
+			}
+			return s.audit(ctx, tx, u.Actor(), "login.failed", u.ID, detail)
+		})
+		if err != nil {
+			return nil, false, err
+		}
+		return nil, false, ErrUnauthorized
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		q := `UPDATE users SET failed_logins = 0, locked_until_ns = 0 WHERE id = $1`
+		args := []any{u.ID}
+		if secret != "" {
+			// Only advance: a concurrent sign-in with the same code loses.
+			res, err := tx.ExecContext(ctx, `UPDATE users SET failed_logins = 0, locked_until_ns = 0, totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2`, u.ID, step)
+			if err != nil {
+				return fmt.Errorf("store: login: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return ErrUnauthorized
+			}
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("store: login: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	u.FailedLogins, u.LockedUntil = 0, nil
+	u.Created, u.Updated = fromNS(created), fromNS(updated)
+	return &u, secret != "", nil
+}
+
+func trimForAudit(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	if !utf8.ValidString(s) {
+		return "(invalid)"
+	}
+	return s
+}
