@@ -5,7 +5,6 @@
 package config
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
@@ -16,9 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/confload"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/tlsconf"
 	"github.com/kinline/kinline/shared/wire"
@@ -317,9 +315,7 @@ func (c *Config) OfficerReader() (Reader, bool) {
 // validates.
 func Parse(data []byte) (*Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
+	if err := confload.Decode(data, &c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	c.Defaults()
@@ -343,18 +339,11 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if !filepath.IsAbs(c.DataDir) {
-		c.DataDir = filepath.Join(filepath.Dir(path), c.DataDir)
-	}
-	rel := []*string{&c.PanelControl, &c.Sync.SigningKey, &c.Sync.PolicyKey}
+	rel := []*string{&c.DataDir, &c.PanelControl, &c.Sync.SigningKey, &c.Sync.PolicyKey}
 	if t := c.Sync.TLS; t != nil {
 		rel = append(rel, &t.CA, &t.Cert, &t.Key)
 	}
-	for _, p := range rel {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(filepath.Dir(path), *p)
-		}
-	}
+	confload.Resolve(filepath.Dir(path), rel...)
 	if err := c.CheckFiles(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

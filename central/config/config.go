@@ -4,7 +4,6 @@
 package config
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
@@ -15,9 +14,8 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/confload"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/tlsconf"
 	"github.com/kinline/kinline/shared/wire"
@@ -175,9 +173,7 @@ func (c *Config) Validate() error {
 // Parse decodes YAML, refusing unknown keys, then applies defaults and validates.
 func Parse(data []byte) (*Config, error) {
 	var c Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
+	if err := confload.Decode(data, &c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	c.Defaults()
@@ -205,11 +201,7 @@ func Load(path string) (*Config, error) {
 	if t := c.MQTT.TLS; t != nil {
 		rel = append(rel, &t.CA, &t.Cert, &t.Key, &t.CRL)
 	}
-	for _, p := range rel {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(base, *p)
-		}
-	}
+	confload.Resolve(base, rel...)
 	if err := c.CheckFiles(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
