@@ -346,7 +346,17 @@ func (s *Server) createInmate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, p)
 }
 
-func (s *Server) listInmates(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listInmates(w http.ResponseWriter, r *http.Request) { s.listPeople(w, r, false) }
+
+func (s *Server) listOfficers(w http.ResponseWriter, r *http.Request) { s.listPeople(w, r, true) }
+
+// listPeople serves the people searches (people in prison, or officers),
+// filtered to the caller's blocks and audited.
+func (s *Server) listPeople(w http.ResponseWriter, r *http.Request, officers bool) {
+	kind := "inmates"
+	if officers {
+		kind = "officers"
+	}
 	q := r.URL.Query()
 	limit, offset, err := callquery.Paging(q)
 	if err != nil {
@@ -360,16 +370,16 @@ func (s *Server) listInmates(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	people, err := s.st.People(r.Context(), store.PeopleFilter{Block: q.Get("block"), Status: q.Get("status"), Blocks: c.ScopeBlocks(), Limit: limit, Offset: offset})
+	people, err := s.st.People(r.Context(), store.PeopleFilter{Block: q.Get("block"), Status: q.Get("status"), Officers: officers, Blocks: c.ScopeBlocks(), Limit: limit, Offset: offset})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.st.Audit(r.Context(), c.Actor, "inmates.search", "inmates", r.URL.RawQuery); err != nil {
+	if err := s.st.Audit(r.Context(), c.Actor, kind+".search", kind, r.URL.RawQuery); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"inmates": people})
+	writeJSON(w, http.StatusOK, map[string]any{kind: people})
 }
 
 func (s *Server) getInmate(w http.ResponseWriter, r *http.Request) {
@@ -698,28 +708,6 @@ func (s *Server) createOfficer(w http.ResponseWriter, r *http.Request) {
 	s.notify(r.Context(), p.Block)
 	w.Header().Set("Location", "/api/v1/inmates/"+p.ID)
 	writeJSON(w, http.StatusCreated, p)
-}
-
-func (s *Server) listOfficers(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, offset, err := callquery.Paging(q)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	c := callerFrom(r.Context())
-	if b := q.Get("block"); b != "" {
-		if err := c.CheckBlock(b); err != nil {
-			s.fail(w, r, err)
-			return
-		}
-	}
-	people, err := s.st.People(r.Context(), store.PeopleFilter{Block: q.Get("block"), Status: q.Get("status"), Officers: true, Blocks: c.ScopeBlocks(), Limit: limit, Offset: offset})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"officers": people})
 }
 
 func (s *Server) listOfficerActions(w http.ResponseWriter, r *http.Request) {

@@ -520,3 +520,16 @@ func TestConsoleMounted(t *testing.T) {
 		t.Fatalf("API with cookie only: %d", resp.StatusCode)
 	}
 }
+
+// Every people search is audited, officers as well as people in prison.
+func TestPeopleSearchesAudited(t *testing.T) {
+	e := newEnv(t)
+	for _, kind := range []string{"inmates", "officers"} {
+		e.do("GET", "/api/v1/"+kind+"?status=active", e.admin, nil, nil)
+		var audit struct{ Audit []store.AuditEntry }
+		e.do("GET", "/api/v1/audit?action="+kind+".search", e.admin, nil, &audit)
+		if len(audit.Audit) != 1 || audit.Audit[0].Target != kind || audit.Audit[0].Detail != "status=active" {
+			t.Errorf("%s search audit: %+v", kind, audit.Audit)
+		}
+	}
+}
