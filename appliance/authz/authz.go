@@ -54,6 +54,8 @@ type Authorizer struct {
 	clk    clock.Clock
 	window time.Duration
 	index  atomic.Pointer[policy.Index]
+	// lockdown refuses every call with policy.ErrLockdown.
+	lockdown atomic.Bool
 
 	mu   sync.Mutex
 	taps map[string]tap // terminal -> latest tap
@@ -95,6 +97,13 @@ func (a *Authorizer) Tap(terminal, uid string) (known bool) {
 	return a.index.Load().Card(uid) != nil
 }
 
+// SetLockdown puts the block in lockdown (every call refused with
+// policy.ErrLockdown, taps kept) or lifts it.
+func (a *Authorizer) SetLockdown(on bool) { a.lockdown.Store(on) }
+
+// Lockdown reports whether the block is in lockdown.
+func (a *Authorizer) Lockdown() bool { return a.lockdown.Load() }
+
 // Authorize decides whether terminal may call number now.
 func (a *Authorizer) Authorize(terminal, number string) Result {
 	now := a.clk.Now()
@@ -105,6 +114,13 @@ func (a *Authorizer) Authorize(terminal, number string) Result {
 		ok = false
 	}
 	a.mu.Unlock()
+	if a.lockdown.Load() {
+		var p *wire.Person
+		if ok {
+			p = a.index.Load().Card(t.uid)
+		}
+		return refused(policy.ErrLockdown, p, t.uid)
+	}
 	if !ok {
 		return refused(policy.ErrNoTap, nil, "")
 	}

@@ -95,6 +95,13 @@ func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error)
 	} else {
 		log.Warn("no policy cached yet: every call is refused until central sends one")
 	}
+	if on, err := st.Lockdown(); err != nil {
+		s.closeEarly()
+		return nil, fmt.Errorf("daemon: lockdown state: %w", err)
+	} else if on {
+		s.Authz.SetLockdown(true)
+		log.Warn("block in lockdown (set by central): every call is refused until it is lifted")
+	}
 
 	mediaIP, err := netip.ParseAddr(cfg.SIP.MediaIP)
 	if err != nil {
@@ -168,6 +175,7 @@ func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error)
 			s.applyPolicy(p)
 			log.Info("policy applied", "version", p.Version, "people", len(p.People), "rules", len(p.Rules))
 		},
+		OnCommand: s.command,
 	})
 	if err != nil {
 		s.closeEarly()

@@ -130,6 +130,9 @@ func (o *officerEnds) annotate(rec *wire.CallRecord) {
 	o.mu.Unlock()
 	if ok && rec.Disposition == wire.DispEnded {
 		rec.EndedBy, rec.Reason = by, ReasonEndedByOfficer
+		if by == endedByCentral {
+			rec.Reason = ReasonEndedByCentral
+		}
 	}
 }
 

@@ -238,6 +238,7 @@ func ForReason(err error) (ID, bool) {
 		{policy.ErrOfficerRefused, RefusedOfficer},
 		{policy.ErrNotConfirmed, RefusedNotConfirmed},
 		{policy.ErrPanelUnavailable, RefusedNotConfirmed},
+		{policy.ErrLockdown, RefusedLockdown},
 	} {
 		if errors.Is(err, r.err) {
 			return r.id, true

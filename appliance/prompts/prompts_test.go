@@ -246,6 +246,7 @@ func TestForReason(t *testing.T) {
 		{policy.ErrOfficerRefused, RefusedOfficer},
 		{policy.ErrNotConfirmed, RefusedNotConfirmed},
 		{policy.ErrPanelUnavailable, RefusedNotConfirmed},
+		{policy.ErrLockdown, RefusedLockdown},
 	} {
 		got, ok := ForReason(tc.err)
 		if !ok || got != tc.want {

@@ -51,6 +51,8 @@
 //     most one alarm per PolicyAlarmInterval, counting the rejections in
 //     between). Unset, any policy from the broker is accepted.
 //
+// The same PolicyKey verifies central's commands (see commands.go).
+//
 // Whatever the keys, a policy older than (or as old as) the stored one is
 // never applied: a replayed old policy, even genuinely signed, is refused.
 package syncclient
@@ -162,6 +164,13 @@ type Deps struct {
 	// OnPolicy, if set, is called (from the sync loop) after a newer policy
 	// has been saved.
 	OnPolicy func(*wire.Policy)
+	// OnCommand, if set, carries out a command from central that passed
+	// every check (signature, appliance, expiry, not seen before): end_call,
+	// lockdown and lift_lockdown (refresh is the client's own). It is
+	// called from the sync loop and must not block for long; its error is
+	// the command's answer. Unset, such commands are answered as not
+	// supported. See commands.go.
+	OnCommand func(*wire.Command) error
 }
 
 // Client syncs one appliance's store with central.
@@ -182,6 +191,7 @@ type Client struct {
 	rejectWhy string // the last refusal
 	recAcks   []wire.RecordingAck
 	chunkAcks []wire.RecordingChunkAck
+	commands  []inCommand
 	timeoutAt uint64 // ack-timer generation that fired
 	recTimeAt uint64 // recording-timer generation that fired
 }
@@ -314,7 +324,7 @@ func (c *Client) Run(ctx context.Context) error {
 // goroutine after every (re)connect.
 func (c *Client) onConnect(cl mqtt.Client) {
 	id := c.cfg.ApplianceID
-	filters := map[string]byte{wire.TopicPolicy(id): 1, wire.TopicAck(id): 1, wire.TopicRecordingAck(id): 1, wire.TopicRecordingChunkAck(id): 1}
+	filters := map[string]byte{wire.TopicPolicy(id): 1, wire.TopicAck(id): 1, wire.TopicRecordingAck(id): 1, wire.TopicRecordingChunkAck(id): 1, wire.TopicCommands(id): 1}
 	tok := cl.SubscribeMultiple(filters, nil)
 	if !tok.WaitTimeout(30 * time.Second) {
 		c.log.Error("sync: subscribe timed out")
@@ -400,6 +410,10 @@ func (c *Client) handle(topic string, payload []byte) {
 		}
 		c.chunkAcks = append(c.chunkAcks, *a)
 		c.mu.Unlock()
+	case wire.TopicCommands(id):
+		if !c.takeCommand(payload) {
+			return
+		}
 	default:
 		c.log.Warn("sync: message on unexpected topic", "topic", topic)
 		return
@@ -481,8 +495,8 @@ func (l *loop) run(ctx context.Context) error {
 func (l *loop) step() error {
 	c := l.c
 	c.mu.Lock()
-	ackUpTo, pol, recAcks, chunkAcks := c.ackUpTo, c.policy, c.recAcks, c.chunkAcks
-	c.policy, c.recAcks, c.chunkAcks = nil, nil, nil
+	ackUpTo, pol, recAcks, chunkAcks, cmds := c.ackUpTo, c.policy, c.recAcks, c.chunkAcks, c.commands
+	c.policy, c.recAcks, c.chunkAcks, c.commands = nil, nil, nil, nil
 	if c.rejected > 0 {
 		l.rejected += c.rejected
 		l.rejectWhy = c.rejectWhy
@@ -500,6 +514,11 @@ func (l *loop) step() error {
 	}
 	if err := l.policyAlarm(); err != nil {
 		return err
+	}
+	for _, in := range cmds {
+		if err := l.command(in); err != nil {
+			return err
+		}
 	}
 	if err := l.applyAck(ackUpTo); err != nil {
 		return err

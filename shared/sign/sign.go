@@ -1,8 +1,8 @@
 // Package sign signs and verifies the messages whose origin matters:
 // an appliance's event batches (wire.Batch, signed with the appliance's
-// ed25519 event key) and a block's policy (wire.Policy, signed with
-// central's ed25519 policy key). It also reads and writes those keys as PEM
-// files (PKCS#8 private keys, PKIX public keys).
+// ed25519 event key), a block's policy (wire.Policy) and central's
+// commands (wire.Command), both signed with central's ed25519 policy key.
+// It also reads and writes those keys as PEM files (PKCS#8 private keys, PKIX public keys).
 //
 // # Canonical form
 //
@@ -31,9 +31,11 @@
 //	ApprovedNumber = str(Number) str(Name) str(Relationship) bool(Privileged)
 //	CallRule       = str(Level) str(Confirm) i64(ConfirmWindowSeconds)
 //	                 bool(OfficerTapEndsCall)
+//	Command        = str("kinline/sign/v1/command") i64(V) str(ID) str(ApplianceID)
+//	                 str(Kind) str(CallID) time(Issued) time(Expires)
 //
-// The leading domain string keeps a batch signature from ever verifying as
-// a policy signature and the reverse. Every field of the wire structs is
+// The leading domain string keeps a signature of one kind of message from
+// ever verifying as a signature of another. Every field of the wire structs is
 // covered; a test walks the structs by reflection and fails when a field is
 // added to shared/wire without being added here.
 //

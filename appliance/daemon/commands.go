@@ -1,0 +1,67 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/kinline/kinline/appliance/callctl"
+	"github.com/kinline/kinline/appliance/store"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+// ReasonEndedByCentral is the reason of a call ended by central's end_call
+// command.
+const ReasonEndedByCentral = "ended by central"
+
+// endedByCentral is what officerEnds records as the ender of such calls.
+const endedByCentral = "central"
+
+// ErrNoSuchCall answers an end_call command for a call not in progress.
+var ErrNoSuchCall = errors.New("daemon: no such call in progress")
+
+// command carries out a command from central that the sync client has
+// checked (syncclient.Deps.OnCommand). It returns at once: an ended call
+// is torn down in the background.
+func (s *System) command(cmd *wire.Command) error {
+	switch cmd.Kind {
+	case wire.CmdLockdown, wire.CmdLiftLockdown:
+		on := cmd.Kind == wire.CmdLockdown
+		if err := s.Store.Update(func(tx *store.Tx) error { return tx.SetLockdown(on) }); err != nil {
+			return fmt.Errorf("daemon: store lockdown: %w", err)
+		}
+		s.Authz.SetLockdown(on)
+		s.Log.Warn("lockdown set by central", "on", on, "command", cmd.ID)
+		return nil
+	case wire.CmdEndCall:
+		return s.ends.endByCentral(s.Calls, cmd.CallID)
+	}
+	return fmt.Errorf("daemon: command kind %q not handled", cmd.Kind)
+}
+
+// endByCentral ends one call in progress for central.
+func (o *officerEnds) endByCentral(calls callEnder, callID string) error {
+	found := false
+	for _, c := range calls.ActiveCalls() {
+		if c.CallID == callID {
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("%w: %s", ErrNoSuchCall, callID)
+	}
+	o.mu.Lock()
+	o.endedBy[callID] = endedByCentral
+	o.mu.Unlock()
+	o.log.Info("central ends the call", "call", callID)
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), endCallTimeout)
+		defer cancel()
+		if err := calls.EndCall(ctx, callID); err != nil && !errors.Is(err, callctl.ErrNoSuchCall) {
+			o.log.Warn("ending the call failed", "call", callID, "err", err)
+		}
+	}()
+	return nil
+}
