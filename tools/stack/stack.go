@@ -99,8 +99,8 @@ type Stack struct {
 	// PanelSocket is the officer panel's control socket ("" when the
 	// board is not simulated).
 	PanelSocket string
-	central     *exec.Cmd
-	appliance   *exec.Cmd
+	central     *proc
+	appliance   *proc
 	client      *http.Client
 }
 
@@ -307,7 +307,13 @@ appliances:
 	return central, appliance, nil
 }
 
-func (s *Stack) start(name, cfg string) (*exec.Cmd, error) {
+// proc is a started daemon; done is closed once Wait has returned.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (s *Stack) start(name, cfg string) (*proc, error) {
 	logf, err := os.OpenFile(filepath.Join(s.Opts.Dir, name+".log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, err
@@ -324,8 +330,9 @@ func (s *Stack) start(name, cfg string) (*exec.Cmd, error) {
 		logf.Close()
 		return nil, fmt.Errorf("stack: start %s: %w", name, err)
 	}
-	go func() { cmd.Wait(); logf.Close() }()
-	return cmd, nil
+	p := &proc{cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); logf.Close(); close(p.done) }()
+	return p, nil
 }
 
 // StartCentral starts kinline-central and waits for its API and token.
@@ -358,22 +365,19 @@ func (s *Stack) KillAppliance(sig syscall.Signal) { stop(s.appliance, sig) }
 // KillCentral stops central with sig.
 func (s *Stack) KillCentral(sig syscall.Signal) { stop(s.central, sig) }
 
-func stop(c *exec.Cmd, sig syscall.Signal) {
-	if c == nil || c.Process == nil {
+// stop signals the daemon's process group and waits for it to exit,
+// killing it after 10 s.
+func stop(p *proc, sig syscall.Signal) {
+	if p == nil {
 		return
 	}
-	syscall.Kill(-c.Process.Pid, sig)
-	done := make(chan struct{})
-	go func() {
-		for c.ProcessState == nil {
-			time.Sleep(20 * time.Millisecond)
-		}
-		close(done)
-	}()
+	pid := p.cmd.Process.Pid
+	syscall.Kill(-pid, sig)
 	select {
-	case <-done:
+	case <-p.done:
 	case <-time.After(10 * time.Second):
-		syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+		syscall.Kill(-pid, syscall.SIGKILL)
+		<-p.done
 	}
 }
 
