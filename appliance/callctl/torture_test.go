@@ -1,0 +1,484 @@
+package callctl_test
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kinline/kinline/appliance/callctl"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+// The torture files in testdata/torture are raw SIP datagrams: the RFC 4475
+// section 3 messages (rfc4475-*.sip, byte for byte as published, except
+// that the topmost Via's sent-by is {{LOCAL}} so that responses come back
+// to the test's socket) and known parser attacks (attack-*.sip). Before
+// sending, {{LOCAL}} becomes the sender's address, {{APPLIANCE}} the
+// server's, and a line {{AUTH}} a valid Proxy-Authorization for port1, so
+// that an attack can reach the call logic behind authentication.
+
+// tortureNumber is the only number the torture server's authorizer
+// allows; every torture INVITE dials something else, so one that gets
+// through authentication and SDP negotiation ends as "403 torture".
+const tortureNumber = "0611223344"
+
+func tortureAuthorizer() callctl.Authorizer {
+	return callctl.AuthorizerFunc(func(_ context.Context, r callctl.AuthRequest) callctl.AuthResult {
+		if r.Number == tortureNumber {
+			return callctl.AuthResult{Allowed: true, PersonID: "person-1", Record: true}
+		}
+		return callctl.AuthResult{Reason: "torture"}
+	})
+}
+
+// tortureNonce obtains a digest nonce from the server's 407. The test's
+// clock is fake and never advanced here, so the nonce stays fresh.
+func tortureNonce(t testing.TB, addr string) string {
+	t.Helper()
+	c, err := net.Dial("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := rawInvite(c.LocalAddr().String(), addr, "nonce-probe", "", offerSDP)
+	res, _, err := sendDatagram(c, []byte(msg), 10*time.Second)
+	if err != nil {
+		t.Fatalf("nonce probe: %v", err)
+	}
+	_, after, ok := strings.Cut(res, `nonce="`)
+	nonce, _, ok2 := strings.Cut(after, `"`)
+	if !ok || !ok2 || nonce == "" {
+		t.Fatalf("no nonce in %q", res)
+	}
+	return nonce
+}
+
+// proxyAuth is a Proxy-Authorization header line for port1 (qop=auth).
+func proxyAuth(method, uri, nonce string) string {
+	h := func(s string) string { b := md5.Sum([]byte(s)); return hex.EncodeToString(b[:]) }
+	ha1 := h(portUser + ":kinline:" + portPass)
+	ha2 := h(method + ":" + uri)
+	resp := h(fmt.Sprintf("%s:%s:%08x:%s:auth:%s", ha1, nonce, 1, "c0ffee", ha2))
+	return fmt.Sprintf(`Proxy-Authorization: Digest username="%s", realm="kinline", nonce="%s", uri="%s", response="%s", algorithm=MD5, qop=auth, nc=00000001, cnonce="c0ffee"`,
+		portUser, nonce, uri, resp)
+}
+
+// renderTorture fills in a torture message's placeholders.
+func renderTorture(msg []byte, local, appliance, nonce string) []byte {
+	s := string(msg)
+	s = strings.ReplaceAll(s, "{{LOCAL}}", local)
+	s = strings.ReplaceAll(s, "{{APPLIANCE}}", appliance)
+	if strings.Contains(s, "{{AUTH}}") {
+		line, _, _ := strings.Cut(s, "\r\n")
+		f := strings.Fields(line)
+		method, uri := "INVITE", ""
+		if len(f) >= 2 {
+			method, uri = f[0], f[1]
+		}
+		s = strings.Replace(s, "{{AUTH}}", proxyAuth(method, uri, nonce), 1)
+	}
+	return []byte(s)
+}
+
+// sendDatagram writes msg on c and reads responses until a final one (or
+// timeout). It returns the final response ("" if none came) and the
+// provisional status codes seen. A non-2xx final answer to an INVITE is
+// ACKed (RFC 3261 17.1.1.3) so the server's transaction ends at once.
+func sendDatagram(c net.Conn, msg []byte, timeout time.Duration) (string, []int, error) {
+	if _, err := c.Write(msg); err != nil {
+		return "", nil, err
+	}
+	deadline := time.Now().Add(timeout)
+	buf := make([]byte, 65536)
+	var prov []int
+	for {
+		_ = c.SetReadDeadline(deadline)
+		n, err := c.Read(buf)
+		if err != nil {
+			return "", prov, nil
+		}
+		res := string(buf[:n])
+		code := statusCode(res)
+		if code == 0 {
+			continue // a request from the server: not ours to judge here
+		}
+		if code < 200 {
+			prov = append(prov, code)
+			continue
+		}
+		if code >= 300 && strings.HasPrefix(string(msg), "INVITE ") {
+			if ack := ackFor(msg, res); ack != "" {
+				_, _ = c.Write([]byte(ack))
+			}
+		}
+		return res, prov, nil
+	}
+}
+
+func statusCode(res string) int {
+	rest, ok := strings.CutPrefix(res, "SIP/2.0 ")
+	if !ok || len(rest) < 3 {
+		return 0
+	}
+	n, err := strconv.Atoi(rest[:3])
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// ackFor builds the ACK for a non-2xx final response to req.
+func ackFor(req []byte, res string) string {
+	line, _, _ := strings.Cut(string(req), "\r\n")
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return ""
+	}
+	var via, from, to, callID, cseq string
+	for _, l := range strings.Split(res, "\r\n") {
+		name, val, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "via", "v":
+			if via == "" {
+				via = val
+			}
+		case "from", "f":
+			from = val
+		case "to", "t":
+			to = val
+		case "call-id", "i":
+			callID = val
+		case "cseq":
+			cseq = val
+		}
+	}
+	num, _, _ := strings.Cut(strings.TrimSpace(cseq), " ")
+	if via == "" || from == "" || to == "" || callID == "" || num == "" {
+		return ""
+	}
+	return "ACK " + f[1] + " SIP/2.0\r\nVia:" + via + "\r\nMax-Forwards: 70\r\nFrom:" + from + "\r\nTo:" + to +
+		"\r\nCall-ID:" + callID + "\r\nCSeq: " + num + " ACK\r\nContent-Length: 0\r\n\r\n"
+}
+
+// Outcomes a torture message may have.
+const (
+	drop = 0 // no response at all
+	c2xx = 2
+	c4xx = 4
+	c5xx = 5
+)
+
+// outcome is an allowed result: drop, a class (2, 4, 5) or an exact code.
+type outcome []int
+
+func (o outcome) allows(code int) bool {
+	for _, w := range o {
+		switch {
+		case w == drop && code == 0:
+			return true
+		case w >= 2 && w <= 6 && code/100 == w:
+			return true
+		case w >= 100 && code == w:
+			return true
+		}
+	}
+	return false
+}
+
+// tortureTable gives, per file, the results the appliance may give. A
+// valid RFC 4475 message gets what any such request gets from an unknown
+// caller (OPTIONS 200, REGISTER 401, INVITE 407, other methods 405/501);
+// an invalid one a 4xx or a drop. No message may create a call or a
+// binding; none may be answered with a 2xx unless it is an OPTIONS.
+var tortureTable = map[string]outcome{
+	// RFC 4475 3.1.1: valid messages.
+	"rfc4475-wsinv":      {400, 407},
+	"rfc4475-intmeth":    {405, 501},
+	"rfc4475-esc01":      {407},
+	"rfc4475-escnull":    {401},
+	"rfc4475-esc02":      {401, 405}, // sipgo does not unescape the method
+	"rfc4475-lwsdisp":    {200},
+	"rfc4475-longreq":    {drop, 407}, // sipgo drops this valid message (see report)
+	"rfc4475-dblreq":     {401},
+	"rfc4475-semiuri":    {200},
+	"rfc4475-transports": {200},
+	"rfc4475-mpart01":    {405, 501},
+	"rfc4475-unreason":   {drop}, // a response outside any transaction
+	"rfc4475-noreason":   {drop},
+	// RFC 4475 3.1.2: invalid messages.
+	"rfc4475-badinv01":   {drop, c4xx},
+	"rfc4475-clerr":      {drop, c4xx},
+	"rfc4475-scalar02":   {drop, c4xx},
+	"rfc4475-scalarlg":   {drop},
+	"rfc4475-quotbal":    {drop, c4xx},
+	"rfc4475-ltgtruri":   {drop, c4xx},
+	"rfc4475-lwsruri":    {drop, c4xx},
+	"rfc4475-lwsstart":   {drop, c4xx},
+	"rfc4475-trws":       {drop, c4xx, 200},
+	"rfc4475-escruri":    {drop, c4xx},
+	"rfc4475-baddate":    {drop, c4xx},
+	"rfc4475-regbadct":   {drop, c4xx},
+	"rfc4475-badaspec":   {drop, c4xx, 200},
+	"rfc4475-baddn":      {drop, c4xx},
+	"rfc4475-badvers":    {drop, c4xx},
+	"rfc4475-mismatch01": {drop, c4xx, 200},
+	"rfc4475-mismatch02": {drop, c4xx, 501},
+	"rfc4475-bigcode":    {drop},
+	"rfc4475-ncl":        {drop, c4xx},
+	"rfc4475-badbranch":  {drop, c4xx, 200},
+	// RFC 4475 3.2-3.4: transaction and application layer.
+	"rfc4475-insuf":    {drop, c4xx},
+	"rfc4475-unkscm":   {drop, c4xx, 200},
+	"rfc4475-novelsc":  {drop, c4xx, 200},
+	"rfc4475-unksm2":   {drop, c4xx},
+	"rfc4475-bext01":   {drop, c4xx, 200},
+	"rfc4475-invut":    {drop, c4xx},
+	"rfc4475-regaut01": {drop, c4xx},
+	"rfc4475-multi01":  {drop, c4xx},
+	"rfc4475-mcl01":    {drop, c4xx, 200},
+	"rfc4475-bcast":    {drop},
+	"rfc4475-zeromf":   {drop, c4xx, 200},
+	"rfc4475-cparam01": {drop, c4xx},
+	"rfc4475-cparam02": {drop, c4xx},
+	"rfc4475-regescrt": {drop, c4xx},
+	"rfc4475-sdp01":    {drop, c4xx},
+	"rfc4475-inv2543":  {drop, c4xx},
+	"rfc4475-test":     {drop},
+	// Attacks. Authenticated INVITEs that negotiate audio are refused by
+	// the authorizer (403); those without usable audio get 488.
+	"attack-baseline":                      {403},
+	"attack-double-to-empty-tag":           {drop, c4xx},
+	"attack-bad-via":                       {drop},
+	"attack-slash-uri":                     {drop, c4xx},
+	"attack-oversized-header":              {drop, c4xx},
+	"attack-oversized-many-headers":        {drop, c4xx},
+	"attack-multipart-broken-boundary":     {488},
+	"attack-multipart-no-boundary":         {488},
+	"attack-missing-call-id":               {drop, 400},
+	"attack-cseq-method-mismatch":          {drop, c4xx},
+	"attack-cseq-huge":                     {drop, c4xx},
+	"attack-negative-content-length":       {drop, c4xx},
+	"attack-content-length-too-big":        {drop, c4xx},
+	"attack-huge-max-forwards":             {drop, c4xx},
+	"attack-unicode-headers":               {403},
+	"attack-unicode-ruri":                  {484},
+	"attack-nul-bytes":                     {drop, c4xx},
+	"attack-nul-in-request-line":           {drop, c4xx},
+	"attack-thousand-via":                  {drop, c4xx},
+	"attack-sdp-thousand-m-lines":          {drop, 403},
+	"attack-sdp-thousand-m-lines-no-audio": {488},
+	"attack-sdp-bad-c":                     {488},
+	"attack-sdp-bad-c-fields":              {488},
+	"attack-sdp-unspecified-c":             {488},
+	"attack-sdp-port-zero":                 {488},
+	"attack-sdp-bad-pt":                    {488},
+	"attack-sdp-no-common-codec":           {488},
+	"attack-sdp-garbage":                   {488},
+	"attack-empty-body":                    {488},
+	"attack-no-contact-authenticated":      {400},
+	"attack-invalid-number-authenticated":  {484},
+	"attack-long-number-authenticated":     {484},
+	"attack-compact-headers-folded":        {drop, 403},
+	"attack-bye-no-dialog":                 {481},
+	"attack-reinvite-unknown-dialog":       {481},
+	"attack-response-datagram":             {drop},
+	"attack-empty-datagram":                {drop},
+	"attack-binary-garbage":                {drop},
+	"attack-register-unknown-user":         {401},
+}
+
+func loadTorture(t testing.TB) map[string][]byte {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "torture", "*.sip"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no torture files: %v", err)
+	}
+	out := map[string][]byte{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[strings.TrimSuffix(filepath.Base(f), ".sip")] = b
+	}
+	return out
+}
+
+// TestTorture sends every torture message to a running Server as one UDP
+// datagram, checks each gets an allowed answer (or none), then proves a
+// normal call still works and that nothing leaked: no active call, no
+// binding, one refusal record per authenticated message that got as far as
+// the authorizer, and the goroutine count back near where it started.
+func TestTorture(t *testing.T) {
+	msgs := loadTorture(t)
+	if only := os.Getenv("TORTURE_ONLY"); only != "" {
+		for n := range msgs {
+			if !strings.Contains(only, n) {
+				delete(msgs, n)
+			}
+		}
+	}
+	for name := range msgs {
+		if _, ok := tortureTable[name]; !ok {
+			t.Errorf("torture file %s has no expected outcome in tortureTable", name)
+		}
+	}
+	for name := range tortureTable {
+		if _, ok := msgs[name]; !ok && os.Getenv("TORTURE_ONLY") == "" {
+			t.Errorf("tortureTable names %s, which has no file", name)
+		}
+	}
+
+	e := start(t, opts{auth: tortureAuthorizer()})
+	addr := e.srv.Addr().String()
+	// Warm up (first transactions, timers), then take the baseline.
+	nonce := tortureNonce(t, addr)
+	baseline := runtime.NumGoroutine()
+
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range msgs {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	var (
+		mu       sync.Mutex
+		answered = map[int]int{} // status code -> count
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, 8)
+	)
+	for _, name := range names {
+		want := tortureTable[name]
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c, err := net.Dial("udp4", addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			msg := renderTorture(msgs[name], c.LocalAddr().String(), addr, nonce)
+			// Where a drop is allowed the wait is short: a late answer
+			// could only make this test pass wrongly, never fail spuriously.
+			timeout := 10 * time.Second
+			switch {
+			case slices.Equal(want, outcome{drop}):
+				timeout = 300 * time.Millisecond
+			case slices.Contains(want, drop):
+				timeout = 1500 * time.Millisecond
+			}
+			res, _, err := sendDatagram(c, msg, timeout)
+			if err != nil {
+				t.Errorf("%s: send: %v", name, err)
+				return
+			}
+			code := statusCode(res)
+			t.Logf("%-40s -> %s", name, orDrop(firstLine(res)))
+			if !want.allows(code) {
+				t.Errorf("%s: got %q, want one of %v (0 = drop)", name, orDrop(firstLine(res)), want)
+			}
+			if code/100 == 2 && !strings.HasPrefix(string(msg), "OPTIONS ") {
+				t.Errorf("%s: a non-OPTIONS request was accepted: %q", name, firstLine(res))
+			}
+			mu.Lock()
+			answered[code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if b := e.srv.Bindings(); len(b) != 0 {
+		t.Errorf("torture created bindings: %+v", b)
+	}
+	// A refusal whose 403 is never ACKed (its Via sent the answer
+	// elsewhere, or its CSeq defeats ACK matching) holds its call until
+	// the INVITE transaction's Timer H (64*T1 = 32 s) ends it; none may
+	// stay longer.
+	if !waitUntil(45*time.Second, func() bool { return len(e.srv.ActiveCalls()) == 0 }) {
+		t.Fatalf("calls still active after torture: %+v", e.srv.ActiveCalls())
+	}
+
+	// Each INVITE that got through authentication left exactly one record:
+	// refused by the authorizer (403) or failed for want of audio (488).
+	var refused, failed int
+	for e.records.Pending() > 0 {
+		rec := e.record(t)
+		switch {
+		case rec.Disposition == wire.DispRefused && rec.Reason == "torture":
+			refused++
+		case rec.Disposition == wire.DispFailed && rec.Reason == "no usable audio offer":
+			failed++
+		default:
+			t.Errorf("unexpected record %+v", rec)
+		}
+		if rec.Answer != nil || rec.Recording != nil {
+			t.Errorf("torture record with an answer or a recording: %+v", rec)
+		}
+	}
+	if refused < answered[403] || failed != answered[488] {
+		t.Errorf("records: %d refused, %d failed; answers: %d x 403, %d x 488", refused, failed, answered[403], answered[488])
+	}
+	t.Logf("answers by code: %v; records: %d refused, %d failed", answered, refused, failed)
+
+	// A normal call still works end to end.
+	res, err := e.port(t, portUser, portPass).Call(ctxT(t), tortureNumber, 200*time.Millisecond)
+	if err != nil || !res.Answered {
+		t.Fatalf("call after torture: %+v %v", res, err)
+	}
+	if rec := e.record(t); rec.Disposition != wire.DispCompleted || rec.Number != tortureNumber {
+		t.Fatalf("record = %+v", rec)
+	}
+	if calls := e.srv.ActiveCalls(); len(calls) != 0 {
+		t.Fatalf("calls still active: %+v", calls)
+	}
+	// Goroutines: sipgo's transactions end on their own timers (ACKed
+	// INVITE transactions at once, others within 64*T1 = 32 s on UDP), and
+	// the port closes with its test; allow that time and a small margin.
+	const slack = 10
+	var now int
+	ok := waitUntil(60*time.Second, func() bool {
+		now = runtime.NumGoroutine()
+		return now <= baseline+slack
+	})
+	if !ok {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		t.Fatalf("goroutines: %d after torture, baseline %d\n%s", now, baseline, buf[:n])
+	}
+	t.Logf("goroutines: baseline %d, after %d", baseline, now)
+}
+
+func orDrop(s string) string {
+	if s == "" {
+		return "(dropped)"
+	}
+	return s
+}
+
+func waitUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
