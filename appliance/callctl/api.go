@@ -103,6 +103,8 @@ type IVRSession interface {
 	Announce(ctx context.Context, law g711.Law, audio []byte) error
 	// Digits delivers the keys pressed on leg l.
 	Digits(l media.Leg) <-chan media.Digit
+	// StopDigits ends key detection on leg l (off the per-packet path).
+	StopDigits(l media.Leg)
 }
 
 // MediaFactory opens a media session for a call.

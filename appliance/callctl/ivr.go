@@ -132,6 +132,9 @@ func (c *call) familyAccept(ivr IVRSession, ms MediaSession, trunkAddr netip.Add
 		ivr.SetEventPayloadType(media.LegB, eventPT)
 	}
 	digits := ivr.Digits(media.LegB)
+	// Keys matter only until the party decides: then detection leaves the
+	// relay path for the rest of the call.
+	defer ivr.StopDigits(media.LegB)
 	if err := ivr.Listen(media.LegB); err != nil {
 		log.Warn("acceptance media failed", "error", err)
 		return acceptFailed

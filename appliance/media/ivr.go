@@ -124,6 +124,18 @@ func (s *Session) Digits(l Leg) <-chan Digit {
 	return s.tapLocked(l).ch
 }
 
+// StopDigits stops inspecting leg l for keys once the IVR no longer needs
+// them (after the called party has accepted, say), so that DTMF detection
+// leaves the relay's per-packet path for the rest of the call. The channel
+// Digits returned is not closed (a packet already in flight may still
+// deliver to it); it simply receives nothing more. A later Digits or
+// ReportDigit starts a new one.
+func (s *Session) StopDigits(l Leg) {
+	s.mu.Lock()
+	s.legs[l&1].ivr.tap = nil
+	s.mu.Unlock()
+}
+
 func (s *Session) tapLocked(l Leg) *digitTap {
 	lg := s.legs[l&1]
 	if lg.ivr.tap == nil {

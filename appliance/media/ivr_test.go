@@ -531,3 +531,20 @@ func TestBridgedDigitsRelayedAndPromptsHeldBack(t *testing.T) {
 		}
 	}
 }
+
+// After StopDigits a leg's packets are still received but no longer
+// inspected: in-band tones and telephone-events produce no keys.
+func TestStopDigits(t *testing.T) {
+	s, pa := ivrSession(t, PayloadPCMU)
+	ch := s.Digits(LegA)
+	n := sendTones(t, pa, s.LocalAddr(LegA), PayloadPCMU, "1")
+	if d := collect(t, ch, 1)[0]; d.Key != '1' {
+		t.Fatalf("before StopDigits: %+v", d)
+	}
+	noMore(t, s, LegA, uint64(n), ch)
+	s.StopDigits(LegA)
+	n += sendTones(t, pa, s.LocalAddr(LegA), PayloadPCMU, "2")
+	sendEvent(t, pa, s.LocalAddr(LegA), PayloadTelephoneEvent, '3', false)
+	n += 7
+	noMore(t, s, LegA, uint64(n), ch)
+}
