@@ -124,6 +124,9 @@ func New(d Deps) (*Server, error) {
 		"GET /api/v1/users/{id}":             s.getUser,
 		"PATCH /api/v1/users/{id}":           s.patchUser,
 		"POST /api/v1/users/{id}/totp":       s.enrollTOTP,
+
+		"POST /api/v1/appliances/{appliance}/commands": s.createCommand,
+		"GET /api/v1/appliances/{appliance}/commands":  s.listCommands,
 	} {
 		if _, ok := authz.Routes[pattern]; !ok {
 			return nil, fmt.Errorf("api: %w: %s", authz.ErrUnknownRoute, pattern)
@@ -270,6 +273,8 @@ func StatusFor(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnknownBlock):
 		return http.StatusUnprocessableEntity
+	case errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

@@ -263,6 +263,7 @@ func (s *Service) onConnect(c mqtt.Client) {
 			s.log.Error("ingest: subscription refused", "filter", f, "code", code)
 		}
 	}
+	s.subscribeCommandAnswers(c)
 	s.readyOnce.Do(func() { close(s.ready) })
 	s.mu.Lock()
 	ctx := s.ctx

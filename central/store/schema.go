@@ -224,4 +224,23 @@ var migrations = [][]string{
 		`ALTER TABLE audit_log ADD COLUMN prev_hash TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE audit_log ADD COLUMN hash TEXT NOT NULL DEFAULT ''`,
 	},
+	// 5: commands central sent appliances (wire.Command) and their answers
+	// (commands.go). state is "pending" until answered, then "answered";
+	// a pending command past expires_ns is listed as "expired".
+	{
+		`CREATE TABLE commands (
+			id           TEXT PRIMARY KEY,
+			appliance_id TEXT NOT NULL,
+			kind         TEXT NOT NULL,
+			call_id      TEXT NOT NULL DEFAULT '',
+			issued_ns    BIGINT NOT NULL,
+			expires_ns   BIGINT NOT NULL,
+			issued_by    TEXT NOT NULL,
+			state        TEXT NOT NULL,
+			ok           INTEGER NOT NULL DEFAULT 0,
+			error        TEXT NOT NULL DEFAULT '',
+			answered_ns  BIGINT
+		)`,
+		`CREATE INDEX commands_appliance ON commands (appliance_id, issued_ns)`,
+	},
 }

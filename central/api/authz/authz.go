@@ -70,6 +70,11 @@ var Routes = map[string]Rule{
 	"GET /api/v1/calls":                {Roles: all, Scoped: true},
 	"GET /api/v1/calls/{id}":           {Roles: all, Scoped: true},
 	"GET /api/v1/calls/{id}/recording": {Roles: playback, Scoped: true, MFA: true},
+
+	// Commands to an appliance (lockdown, end_call, ...): block officers
+	// only to their blocks' appliances.
+	"POST /api/v1/appliances/{appliance}/commands": {Roles: peopleRW, Scoped: true},
+	"GET /api/v1/appliances/{appliance}/commands":  {Roles: peopleRW, Scoped: true},
 	// Security administration.
 	"GET /api/v1/audit":            {Roles: admin},
 	"GET /api/v1/audit.csv":        {Roles: admin},

@@ -1,0 +1,170 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/kinline/kinline/shared/sign"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+// Commands: central publishes a wire.Command (QoS 1, not retained, signed
+// with Config.PolicyKey when set) on the appliance's commands topic, and
+// receives the appliances' wire.CommandAnswer on a shared subscription.
+// Answers go to the store when it implements CommandAnswerStore; otherwise
+// they are only logged.
+
+// ErrCommand: a command could not be sent.
+var ErrCommand = errors.New("ingest: command not sent")
+
+// CommandAnswerStore is the optional part of Store that records the
+// appliances' answers to commands (central/store.Store implements it).
+type CommandAnswerStore interface {
+	AnswerCommand(ctx context.Context, a *wire.CommandAnswer) error
+}
+
+// commandPublishTimeout bounds the wait for the broker's PUBACK.
+const commandPublishTimeout = 30 * time.Second
+
+// SendCommand checks c, signs it when Config.PolicyKey is set (c itself is
+// not modified) and publishes it, QoS 1 and not retained, on the
+// appliance's commands topic, waiting for the broker to take it. For
+// wire.CmdRefresh it then republishes the appliance's policy (retained).
+func (s *Service) SendCommand(ctx context.Context, c *wire.Command) error {
+	if err := c.Check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrCommand, err)
+	}
+	out := *c
+	if s.cfg.PolicyKey != nil {
+		if err := sign.SignCommand(s.cfg.PolicyKey, &out); err != nil {
+			return fmt.Errorf("%w: sign: %w", ErrCommand, err)
+		}
+	}
+	data, err := json.Marshal(&out)
+	if err != nil {
+		return fmt.Errorf("%w: encode: %w", ErrCommand, err)
+	}
+	s.mu.Lock()
+	client := s.client
+	s.mu.Unlock()
+	if client == nil || !client.IsConnected() {
+		return fmt.Errorf("%w: %w", ErrCommand, ErrNotConnected)
+	}
+	if err := waitToken(ctx, client.Publish(wire.TopicCommands(c.ApplianceID), 1, false, data)); err != nil {
+		return fmt.Errorf("%w: %s to %s: %w", ErrCommand, c.Kind, c.ApplianceID, err)
+	}
+	s.log.Info("ingest: command sent", "appliance", c.ApplianceID, "command", c.ID, "kind", c.Kind, "call", c.CallID)
+	if c.Kind == wire.CmdRefresh {
+		if err := s.publishPolicyOf(ctx, client, c.ApplianceID); err != nil {
+			return fmt.Errorf("%w: refresh %s: %w", ErrCommand, c.ApplianceID, err)
+		}
+	}
+	return nil
+}
+
+// publishPolicyOf publishes one appliance's current policy, retained and
+// signed when Config.PolicyKey is set. No policy yet is not an error.
+func (s *Service) publishPolicyOf(ctx context.Context, client mqtt.Client, id string) error {
+	p, err := s.st.PolicyFor(ctx, id)
+	if err != nil {
+		return fmt.Errorf("policy lookup: %w", err)
+	}
+	if p == nil {
+		return nil
+	}
+	if p.ApplianceID != id || p.V != wire.ProtocolVersion {
+		return fmt.Errorf("store returned a policy for %q version %d", p.ApplianceID, p.V)
+	}
+	if s.cfg.PolicyKey != nil {
+		signed := *p
+		if err := sign.SignPolicy(s.cfg.PolicyKey, &signed); err != nil {
+			return fmt.Errorf("sign policy: %w", err)
+		}
+		p = &signed
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode policy: %w", err)
+	}
+	return waitToken(ctx, client.Publish(wire.TopicPolicy(id), 1, true, data))
+}
+
+// waitToken waits for an MQTT token, ctx or commandPublishTimeout.
+func waitToken(ctx context.Context, tok mqtt.Token) error {
+	t := time.NewTimer(commandPublishTimeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return fmt.Errorf("no PUBACK within %s", commandPublishTimeout)
+	}
+}
+
+// subscribeCommandAnswers routes the appliances' command answers to
+// onCommandAnswer and subscribes to them (shared subscription). It is
+// called from onConnect, on every (re)connection.
+func (s *Service) subscribeCommandAnswers(c mqtt.Client) {
+	c.AddRoute(wire.TopicAllCommandAnswers, s.onCommandAnswer)
+	tok := c.Subscribe("$share/"+SharedGroup+"/"+wire.TopicAllCommandAnswers, 1, nil)
+	if !tok.WaitTimeout(30 * time.Second) {
+		s.log.Error("ingest: subscribe to command answers timed out")
+		return
+	}
+	if err := tok.Error(); err != nil {
+		s.log.Error("ingest: subscribe to command answers failed", "err", err)
+	}
+}
+
+// onCommandAnswer runs on paho's router: it decodes the answer and hands
+// it to the store in its own goroutine, so the router never waits on it.
+func (s *Service) onCommandAnswer(_ mqtt.Client, m mqtt.Message) {
+	id, ok := wire.ApplianceFromTopic(m.Topic())
+	if !ok {
+		s.log.Warn("ingest: command answer on unexpected topic", "topic", m.Topic())
+		return
+	}
+	a, err := ParseCommandAnswer(id, m.Payload())
+	if err != nil {
+		s.log.Warn("ingest: command answer refused", "appliance", id, "err", err)
+		return
+	}
+	s.mu.Lock()
+	ctx := s.ctx
+	s.mu.Unlock()
+	if ctx == nil || ctx.Err() != nil {
+		return
+	}
+	go s.handleCommandAnswer(ctx, a)
+}
+
+// ParseCommandAnswer decodes an untrusted command answer received on
+// applianceID's command-answers topic.
+func ParseCommandAnswer(applianceID string, payload []byte) (*wire.CommandAnswer, error) {
+	a, err := wire.DecodeCommandAnswer(payload, applianceID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	return a, nil
+}
+
+func (s *Service) handleCommandAnswer(ctx context.Context, a *wire.CommandAnswer) {
+	lg := s.log.With("appliance", a.ApplianceID, "command", a.ID, "ok", a.OK, "error", a.Error)
+	cs, ok := s.st.(CommandAnswerStore)
+	if !ok {
+		lg.Info("ingest: command answered (not stored: the store keeps no commands)")
+		return
+	}
+	if err := cs.AnswerCommand(ctx, a); err != nil {
+		lg.Warn("ingest: command answer not stored", "err", err)
+		return
+	}
+	lg.Info("ingest: command answered")
+}
