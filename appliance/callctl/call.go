@@ -47,6 +47,7 @@ type call struct {
 	ctx      context.Context
 	stop     func(cause error)
 	done     chan struct{}
+	txA      sip.ServerTransaction // the port's INVITE transaction
 
 	mu     sync.Mutex
 	dlgA   *sipgo.DialogServerSession
@@ -147,6 +148,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		ctx:      ctx,
 		stop:     cancel,
 		done:     make(chan struct{}),
+		txA:      tx,
 		disp:     wire.DispFailed,
 		reason:   "internal error",
 	}
@@ -230,7 +232,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if err != nil || len(codecs) == 0 {
 		log.Warn("INVITE without usable audio offer", "error", err)
-		_ = dlgA.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		c.reject(dlgA, sip.StatusNotAcceptableHere, "Not Acceptable Here")
 		c.setEnd(wire.DispFailed, "no usable audio offer")
 		return
 	}
@@ -258,7 +260,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 		if s.cfg.SpokenRefusals {
 			c.speakRefusal(dlgA, offer.Addr, codecs[0], auth, log)
 		}
-		_ = dlgA.Respond(sip.StatusForbidden, reason, nil)
+		c.reject(dlgA, sip.StatusForbidden, reason)
 		c.setEnd(wire.DispRefused, auth.Reason)
 		return
 	}
@@ -266,7 +268,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	ms, err := s.deps.Media(c.id, auth.Record)
 	if err != nil {
 		log.Error("media session failed", "error", err)
-		_ = dlgA.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
 		c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrMediaFailed, err))
 		return
 	}
@@ -283,14 +285,14 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	inv, err := s.trunkInvite(c, bodyB)
 	if err != nil {
 		log.Error("trunk INVITE not built", "error", err)
-		_ = dlgA.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
 		c.setEnd(wire.DispFailed, err.Error())
 		return
 	}
 	dlgB, err := s.dua.WriteInvite(c.ctx, inv)
 	if err != nil {
 		log.Error("trunk INVITE failed", "error", err)
-		_ = dlgA.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
 		c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrTrunk, err))
 		return
 	}
@@ -323,7 +325,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 			c.trunkRefused(dlgA, dr.Res, log)
 		default:
 			log.Warn("trunk leg failed", "error", err)
-			_ = dlgA.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+			c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
 			c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrTrunk, err))
 		}
 		return
@@ -349,7 +351,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	if codec == nil {
 		log.Warn("trunk answered without a usable codec", "error", err)
 		c.hangupTrunk(dlgB, log)
-		_ = dlgA.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
+		c.reject(dlgA, sip.StatusNotAcceptableHere, "Not Acceptable Here")
 		c.setEnd(wire.DispFailed, "trunk answer without usable audio")
 		return
 	}
@@ -381,7 +383,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 				return
 			default:
 				c.hangupTrunk(dlgB, log)
-				_ = dlgA.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+				c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
 				c.setEnd(wire.DispFailed, fmt.Sprintf("%v: acceptance prompt", ErrMediaFailed))
 				return
 			}
@@ -393,7 +395,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	if err := c.startMedia(ms, offer.Addr, ans.Addr, codec.PT); err != nil {
 		log.Error("media start failed", "error", err)
 		c.hangupTrunk(dlgB, log)
-		_ = dlgA.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
 		c.setEnd(wire.DispFailed, err.Error())
 		return
 	}
@@ -483,13 +485,13 @@ func (c *call) endBeforeAnswer(dlgA *sipgo.DialogServerSession, cause error, log
 		// The transaction layer already answered 487.
 		c.setEnd(wire.DispCancelled, cause.Error())
 	case errRingTimeout:
-		_ = dlgA.Respond(sip.StatusTemporarilyUnavailable, "No Answer", nil)
+		c.reject(dlgA, sip.StatusTemporarilyUnavailable, "No Answer")
 		c.setEnd(wire.DispNoAnswer, cause.Error())
 	case errEnded:
-		_ = dlgA.Respond(sip.StatusRequestTerminated, "Request Terminated", nil)
+		c.reject(dlgA, sip.StatusRequestTerminated, "Request Terminated")
 		c.setEnd(wire.DispEnded, cause.Error())
 	default:
-		_ = dlgA.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
 		c.setEnd(wire.DispFailed, fmt.Sprint(cause))
 	}
 	log.Info("call ended before answer", "cause", cause)
@@ -513,7 +515,7 @@ func (c *call) trunkRefused(dlgA *sipgo.DialogServerSession, res *sip.Response, 
 		// Redirects and the trunk's own challenges mean nothing to the port.
 		code, reason = sip.StatusServiceUnavailable, "Service Unavailable"
 	}
-	_ = dlgA.Respond(code, reason, nil)
+	c.reject(dlgA, code, reason)
 	c.setEnd(disp, fmt.Sprintf("trunk: %d %s", res.StatusCode, sanitizeReason(res.Reason, "")))
 	log.Info("trunk refused the call", "status", res.StatusCode, "disposition", disp)
 }
@@ -531,6 +533,36 @@ func (c *call) hangupTrunk(d *sipgo.DialogClientSession, log interface{ Debug(st
 	defer cancel()
 	if err := d.Bye(ctx); err != nil {
 		log.Debug("BYE to trunk failed", "error", err)
+	}
+}
+
+// reject sends the port a final non-2xx answer and returns as soon as it
+// is sent.
+//
+// It deliberately bypasses sipgo's DialogServerSession.WriteResponse, which
+// after a non-2xx final answer blocks until the ACK arrives or Timer H
+// (64*T1 = 32 s) fires: a caller that never ACKs (its Via points
+// elsewhere, or its ACK does not match) would hold the call slot, its
+// goroutine and shutdown for 32 s. The ACK to a non-2xx answer belongs to
+// the INVITE server transaction (RFC 3261 17.2.1), not to the call: once
+// the handler returns, sipgo keeps the completed transaction alive on its
+// own timers, retransmitting the answer (Timer G) and absorbing the ACK
+// (Timer I) or giving up (Timer H), with nothing of the call waiting.
+//
+// The answer is built from the dialog's INVITE so it carries the same
+// To-tag as any provisional answer already sent.
+func (c *call) reject(dlgA *sipgo.DialogServerSession, code int, reason string) {
+	res := sip.NewResponseFromRequest(dlgA.InviteRequest, code, reason, nil)
+	res.AppendHeader(&c.s.dua.ContactHDR)
+	select {
+	case <-c.txA.Done():
+		// Cancelled (the transaction layer answered 487) or gone.
+		c.s.log.Debug("final answer to the port not sent: transaction ended", "call", c.id, "code", code, "error", c.txA.Err())
+		return
+	default:
+	}
+	if err := c.txA.Respond(res); err != nil {
+		c.s.log.Debug("final answer to the port failed", "call", c.id, "code", code, "error", err)
 	}
 }
 

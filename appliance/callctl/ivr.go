@@ -194,7 +194,7 @@ func (c *call) notAcceptedEnd(dlgA *sipgo.DialogServerSession, dlgB *sipgo.Dialo
 	if reason != ReasonHungUp {
 		c.hangupTrunk(dlgB, log)
 	}
-	_ = dlgA.Respond(603, "Decline", nil)
+	c.reject(dlgA, sip.StatusGlobalDecline, "Decline")
 	c.setEnd(wire.DispRejected, reason)
 }
 
