@@ -63,14 +63,32 @@ type Run struct {
 }
 
 // Start runs scenario (a name in hil-tests/sipp) with args, on local UDP
-// port (0: a free one), and returns once sipp has bound its port.
+// port (0: a free one), and returns once sipp has bound its port. A free
+// port is released before sipp binds it, so another process may take it in
+// between (sipp then exits at once): with port 0 that is retried on a new
+// port.
 func Start(t testing.TB, port int, scenario string, args ...string) *Run {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		r, exited := start(t, port, scenario, args...)
+		if !exited {
+			return r
+		}
+		if port != 0 || attempt == 3 {
+			t.Fatalf("sipp %s exited at start: %v\n%s", scenario, <-r.done, r.Out.String())
+		}
+		t.Logf("sipp %s could not start on port %d; retrying on another port", scenario, r.Port)
+	}
+}
+
+// start runs sipp once; exited reports that it died before binding.
+func start(t testing.TB, port int, scenario string, args ...string) (r *Run, exited bool) {
 	t.Helper()
 	bin := Need(t)
 	if port == 0 {
 		port = FreeUDPPort(t)
 	}
-	r := &Run{Port: port, done: make(chan error, 1), Dir: t.TempDir()}
+	r = &Run{Port: port, done: make(chan error, 1), Dir: t.TempDir()}
 	tone := make([]byte, 8000)
 	for i := range tone {
 		tone[i] = g711.Ulaw.Encode(int16(8000 * math.Sin(2*math.Pi*440*float64(i)/8000)))
@@ -98,8 +116,15 @@ func Start(t testing.TB, port int, scenario string, args ...string) *Run {
 		t.Fatalf("sipp: %v", err)
 	}
 	go func() { r.done <- cmd.Wait(); cancel() }()
-	// Wait until sipp has bound its port (binding it ourselves then fails).
+	// Wait until sipp has bound its port (binding it ourselves then fails),
+	// or has died trying.
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		select {
+		case err := <-r.done:
+			r.done <- err
+			return r, true
+		default:
+		}
 		c, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
 			break
@@ -113,7 +138,7 @@ func Start(t testing.TB, port int, scenario string, args ...string) *Run {
 			t.Logf("sipp %s messages:\n%s", scenario, r.Messages())
 		}
 	})
-	return r
+	return r, false
 }
 
 // Addr is sipp's SIP address.
