@@ -77,6 +77,7 @@ import (
 
 	"github.com/kinline/kinline/appliance/store"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/mqttsub"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -192,8 +193,6 @@ type Client struct {
 	recAcks   []wire.RecordingAck
 	chunkAcks []wire.RecordingChunkAck
 	commands  []inCommand
-	timeoutAt uint64 // ack-timer generation that fired
-	recTimeAt uint64 // recording-timer generation that fired
 }
 
 // New checks cfg and deps and returns a Client; Run starts it.
@@ -325,19 +324,13 @@ func (c *Client) Run(ctx context.Context) error {
 func (c *Client) onConnect(cl mqtt.Client) {
 	id := c.cfg.ApplianceID
 	filters := map[string]byte{wire.TopicPolicy(id): 1, wire.TopicAck(id): 1, wire.TopicRecordingAck(id): 1, wire.TopicRecordingChunkAck(id): 1, wire.TopicCommands(id): 1}
-	tok := cl.SubscribeMultiple(filters, nil)
-	if !tok.WaitTimeout(30 * time.Second) {
-		c.log.Error("sync: subscribe timed out")
-		return
-	}
-	if err := tok.Error(); err != nil {
+	refused, err := mqttsub.Subscribe(cl, filters, 30*time.Second)
+	if err != nil {
 		c.log.Error("sync: subscribe failed", "err", err)
 		return
 	}
-	for f, code := range tok.(*mqtt.SubscribeToken).Result() {
-		if code >= 0x80 {
-			c.log.Error("sync: subscription refused", "filter", f, "code", code)
-		}
+	for _, f := range refused {
+		c.log.Error("sync: subscription refused", "filter", f)
 	}
 	c.mu.Lock()
 	c.connected = true
@@ -437,15 +430,13 @@ type loop struct {
 	inflight []uint64 // last seq of each unacknowledged batch, ascending
 	seenGen  uint64   // connection generation already handled
 
-	ackTimer    clock.Timer
-	ackTimerGen uint64
+	ackTimer timeout // no batch acknowledged in time
 
 	recs     map[string]*recState
 	up       *upload // the recording being uploaded, nil if none
 	attempt  uint32  // last wire.RecordingChunk.Attempt used
 	chunkBuf []byte  // one chunk, reused
-	recTimer clock.Timer
-	recGen   uint64
+	recTimer timeout // no recording progress in time
 
 	policyVersion uint64 // version of the stored policy (0: none)
 
@@ -472,7 +463,7 @@ func (l *loop) run(ctx context.Context) error {
 			l.alarmTimer.Stop()
 		}
 	}()
-	defer l.stopAckTimer()
+	defer l.ackTimer.stop()
 	defer l.closeUpload()
 	// Attempts grow across restarts too (seconds of the clock), so that a
 	// stale answer to an earlier run is not taken for the current pass.
@@ -503,8 +494,8 @@ func (l *loop) step() error {
 		c.rejected = 0
 	}
 	connected, gen := c.connected, c.connGen
-	ackFired := c.timeoutAt == l.ackTimerGen && l.ackTimer != nil
-	recFired := c.recTimeAt == l.recGen && l.recTimer != nil
+	ackFired := l.ackTimer.firedLocked()
+	recFired := l.recTimer.firedLocked()
 	c.mu.Unlock()
 
 	if pol != nil {
@@ -532,14 +523,14 @@ func (l *loop) step() error {
 		}
 	}
 	if ackFired {
-		l.ackTimer = nil
+		l.ackTimer.t = nil
 		if len(l.inflight) > 0 {
 			c.log.Warn("sync: no ack in time, resending", "from", l.acked+1, "sent", l.sent)
 			l.rewind()
 		}
 	}
 	if recFired {
-		l.recTimer = nil
+		l.recTimer.t = nil
 		if l.up != nil {
 			c.log.Warn("sync: no recording progress in time", "call", l.up.rec.CallID, "central_offset", l.up.acked)
 			l.recordingFailed(l.up.rec.CallID)
@@ -564,7 +555,7 @@ func (l *loop) step() error {
 func (l *loop) rewind() {
 	l.sent = l.acked
 	l.inflight = l.inflight[:0]
-	l.stopAckTimer()
+	l.ackTimer.stop()
 }
 
 func (l *loop) applyAck(upTo uint64) error {
@@ -595,9 +586,9 @@ func (l *loop) applyAck(upTo uint64) error {
 		i++
 	}
 	l.inflight = append(l.inflight[:0], l.inflight[i:]...)
-	l.stopAckTimer()
+	l.ackTimer.stop()
 	if len(l.inflight) > 0 {
-		l.armAckTimer()
+		l.arm(&l.ackTimer)
 	}
 	return nil
 }
@@ -627,8 +618,8 @@ func (l *loop) publishEvents() error {
 		l.watch(tok, "batch", last)
 		l.sent = last
 		l.inflight = append(l.inflight, last)
-		if l.ackTimer == nil {
-			l.armAckTimer()
+		if !l.ackTimer.armed() {
+			l.arm(&l.ackTimer)
 		}
 	}
 	return nil
@@ -652,27 +643,6 @@ func (l *loop) watch(tok mqtt.Token, what string, ref any) {
 			log.Warn("sync: publish failed", "what", what, "ref", ref, "err", err)
 		}
 	}()
-}
-
-func (l *loop) armAckTimer() {
-	c := l.c
-	c.mu.Lock()
-	l.ackTimerGen++
-	gen := l.ackTimerGen
-	c.mu.Unlock()
-	l.ackTimer = c.clk.AfterFunc(c.cfg.AckTimeout, func() {
-		c.mu.Lock()
-		c.timeoutAt = gen
-		c.mu.Unlock()
-		c.signal()
-	})
-}
-
-func (l *loop) stopAckTimer() {
-	if l.ackTimer != nil {
-		l.ackTimer.Stop()
-		l.ackTimer = nil
-	}
 }
 
 func (l *loop) applyPolicy(p *wire.Policy) error {
@@ -886,8 +856,8 @@ func (l *loop) publishChunk(ch *wire.RecordingChunk) error {
 	}
 	tok := l.client.Publish(wire.TopicRecordingChunks(c.cfg.ApplianceID), 1, false, payload)
 	l.watch(tok, "recording chunk", ch.CallID)
-	if l.recTimer == nil {
-		l.armRecTimer()
+	if !l.recTimer.armed() {
+		l.arm(&l.recTimer)
 	}
 	return nil
 }
@@ -950,8 +920,8 @@ func (l *loop) applyChunkAck(a wire.RecordingChunkAck) {
 		up.next = max(up.next, up.acked)
 	}
 	// Progress: the timeout counts from now.
-	l.stopRecTimer()
-	l.armRecTimer()
+	l.recTimer.stop()
+	l.arm(&l.recTimer)
 }
 
 // closeUpload drops the upload in progress (not the recording).
@@ -960,26 +930,44 @@ func (l *loop) closeUpload() {
 		l.up.f.Close()
 		l.up = nil
 	}
-	l.stopRecTimer()
+	l.recTimer.stop()
 }
 
-func (l *loop) armRecTimer() {
+// timeout is a restartable AckTimeout on the injected clock, owned by the
+// sync loop. Each arming gets a new generation; the timer records the
+// generation that fired (under c.mu) and wakes the loop, so a firing that
+// races a stop or a re-arm is recognised as stale and ignored.
+type timeout struct {
+	t     clock.Timer
+	gen   uint64 // generation of the current arming (written under c.mu)
+	fired uint64 // generation that fired (written under c.mu)
+}
+
+// arm starts to, which must not be running (stop it first to restart).
+func (l *loop) arm(to *timeout) {
 	c := l.c
 	c.mu.Lock()
-	l.recGen++
-	gen := l.recGen
+	to.gen++
+	gen := to.gen
 	c.mu.Unlock()
-	l.recTimer = c.clk.AfterFunc(c.cfg.AckTimeout, func() {
+	to.t = c.clk.AfterFunc(c.cfg.AckTimeout, func() {
 		c.mu.Lock()
-		c.recTimeAt = gen
+		to.fired = gen
 		c.mu.Unlock()
 		c.signal()
 	})
 }
 
-func (l *loop) stopRecTimer() {
-	if l.recTimer != nil {
-		l.recTimer.Stop()
-		l.recTimer = nil
+// armed reports whether to is running (or fired and not yet handled).
+func (to *timeout) armed() bool { return to.t != nil }
+
+// stop cancels to.
+func (to *timeout) stop() {
+	if to.t != nil {
+		to.t.Stop()
+		to.t = nil
 	}
 }
+
+// firedLocked reports, with c.mu held, whether the current arming fired.
+func (to *timeout) firedLocked() bool { return to.t != nil && to.fired == to.gen }

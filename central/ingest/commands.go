@@ -108,21 +108,6 @@ func waitToken(ctx context.Context, tok mqtt.Token) error {
 	}
 }
 
-// subscribeCommandAnswers routes the appliances' command answers to
-// onCommandAnswer and subscribes to them (shared subscription). It is
-// called from onConnect, on every (re)connection.
-func (s *Service) subscribeCommandAnswers(c mqtt.Client) {
-	c.AddRoute(wire.TopicAllCommandAnswers, s.onCommandAnswer)
-	tok := c.Subscribe("$share/"+SharedGroup+"/"+wire.TopicAllCommandAnswers, 1, nil)
-	if !tok.WaitTimeout(30 * time.Second) {
-		s.log.Error("ingest: subscribe to command answers timed out")
-		return
-	}
-	if err := tok.Error(); err != nil {
-		s.log.Error("ingest: subscribe to command answers failed", "err", err)
-	}
-}
-
 // onCommandAnswer runs on paho's router: it decodes the answer and hands
 // it to the store in its own goroutine, so the router never waits on it.
 func (s *Service) onCommandAnswer(_ mqtt.Client, m mqtt.Message) {

@@ -40,6 +40,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/kinline/kinline/shared/mqttsub"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -244,26 +245,21 @@ func (s *Service) Ready() <-chan struct{} { return s.ready }
 // republishes every policy. paho calls it in its own goroutine.
 func (s *Service) onConnect(c mqtt.Client) {
 	s.log.Info("ingest: connected", "broker", s.cfg.Broker)
+	c.AddRoute(wire.TopicAllCommandAnswers, s.onCommandAnswer)
 	filters := map[string]byte{
 		"$share/" + SharedGroup + "/" + wire.TopicAllEvents:          1,
 		"$share/" + SharedGroup + "/" + wire.TopicAllRecordings:      1,
 		"$share/" + SharedGroup + "/" + wire.TopicAllRecordingChunks: 1,
+		"$share/" + SharedGroup + "/" + wire.TopicAllCommandAnswers:  1,
 	}
-	tok := c.SubscribeMultiple(filters, nil)
-	if !tok.WaitTimeout(30 * time.Second) {
-		s.log.Error("ingest: subscribe timed out")
-		return
-	}
-	if err := tok.Error(); err != nil {
+	refused, err := mqttsub.Subscribe(c, filters, 30*time.Second)
+	if err != nil {
 		s.log.Error("ingest: subscribe failed", "err", err)
 		return
 	}
-	for f, code := range tok.(*mqtt.SubscribeToken).Result() {
-		if code >= 0x80 {
-			s.log.Error("ingest: subscription refused", "filter", f, "code", code)
-		}
+	for _, f := range refused {
+		s.log.Error("ingest: subscription refused", "filter", f)
 	}
-	s.subscribeCommandAnswers(c)
 	s.readyOnce.Do(func() { close(s.ready) })
 	s.mu.Lock()
 	ctx := s.ctx
