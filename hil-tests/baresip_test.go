@@ -65,22 +65,63 @@ type baresipReply struct {
 
 // startBaresip writes the config for a phone answering number and starts
 // baresip; it is stopped (and its log shown, if the test failed) at the
-// end of the test.
+// end of the test. baresip binds its SIP port on UDP and TCP; a port that
+// was free on UDP may already be taken on TCP by another test process, so
+// a start-up that fails with "Address already in use" is retried on new
+// ports.
 func startBaresip(t *testing.T, number string) *baresipPhone {
 	t.Helper()
 	bin := needPeer(t, "baresip", "baresip")
-	dir := t.TempDir()
-	sipAddr, err := stack.FreeUDP()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctrlAddr, err := stack.FreeTCP()
-	if err != nil {
-		t.Fatal(err)
-	}
 	modules := "/usr/lib/baresip/modules"
 	if _, err := os.Stat(filepath.Join(modules, "ausine.so")); err != nil {
 		t.Fatalf("baresip is installed but its modules are not in %s: %v", modules, err)
+	}
+	const attempts = 6
+	for i := 1; ; i++ {
+		p, err := tryStartBaresip(t, bin, modules, number)
+		if err == nil {
+			return p
+		}
+		if !errors.Is(err, errBaresipPortTaken) || i == attempts {
+			t.Fatal(err)
+		}
+		t.Logf("attempt %d: %v; retrying on new ports", i, err)
+	}
+}
+
+// errBaresipPortTaken marks a start-up that lost a race for its ports.
+var errBaresipPortTaken = errors.New("baresip: a port it was given was taken")
+
+// freeSIPAddr returns a loopback address whose port is free on both UDP
+// and TCP at the time of the call.
+func freeSIPAddr() (string, error) {
+	for range 20 {
+		addr, err := stack.FreeUDP()
+		if err != nil {
+			return "", err
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return addr, nil
+	}
+	return "", errors.New("no loopback port free on both UDP and TCP")
+}
+
+// tryStartBaresip makes one attempt at starting baresip. On failure the
+// process is gone; the log of a failed attempt is part of the error.
+func tryStartBaresip(t *testing.T, bin, modules, number string) (*baresipPhone, error) {
+	t.Helper()
+	dir := t.TempDir()
+	sipAddr, err := freeSIPAddr()
+	if err != nil {
+		return nil, err
+	}
+	ctrlAddr, err := stack.FreeTCP()
+	if err != nil {
+		return nil, err
 	}
 	vars := map[string]any{
 		"SIPAddr": sipAddr, "CtrlAddr": ctrlAddr, "Tone": baresipTone, "Number": number,
@@ -89,14 +130,14 @@ func startBaresip(t *testing.T, number string) *baresipPhone {
 	for _, name := range []string{"config", "accounts"} {
 		tpl, err := template.ParseFiles(filepath.Join("baresip", name+".tmpl"))
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		var b bytes.Buffer
 		if err := tpl.Execute(&b, vars); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if err := os.WriteFile(filepath.Join(dir, name), b.Bytes(), 0o600); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
 
@@ -106,7 +147,7 @@ func startBaresip(t *testing.T, number string) *baresipPhone {
 	}
 	logf, err := os.Create(p.log)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	// -s: SIP trace in the log, shown when the test fails.
 	p.cmd = exec.Command(bin, "-f", dir, "-s")
@@ -114,14 +155,14 @@ func startBaresip(t *testing.T, number string) *baresipPhone {
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		logf.Close()
-		t.Fatalf("start baresip: %v", err)
+		return nil, fmt.Errorf("start baresip: %w", err)
 	}
 	go func() {
 		p.cmd.Wait()
 		logf.Close()
 		close(p.exited)
 	}()
-	t.Cleanup(func() {
+	stop := func() {
 		if p.ctrl != nil {
 			p.ctrl.Close()
 		}
@@ -132,14 +173,7 @@ func startBaresip(t *testing.T, number string) *baresipPhone {
 			p.cmd.Process.Kill()
 			<-p.exited
 		}
-		if t.Failed() {
-			b, _ := os.ReadFile(p.log)
-			if len(b) > 16000 {
-				b = b[len(b)-16000:]
-			}
-			t.Logf("---- baresip.log (tail) ----\n%s", b)
-		}
-	})
+	}
 
 	// The control socket is up once baresip has loaded its modules.
 	deadline := time.Now().Add(20 * time.Second)
@@ -152,16 +186,30 @@ func startBaresip(t *testing.T, number string) *baresipPhone {
 		select {
 		case <-p.exited:
 			b, _ := os.ReadFile(p.log)
-			t.Fatalf("baresip exited at start-up: %v\n%s", p.cmd.ProcessState, b)
+			if bytes.Contains(b, []byte("Address already in use")) {
+				return nil, fmt.Errorf("%w (exit %v):\n%s", errBaresipPortTaken, p.cmd.ProcessState, b)
+			}
+			return nil, fmt.Errorf("baresip exited at start-up: %v\n%s", p.cmd.ProcessState, b)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("baresip's ctrl_tcp never listened on %s: %v", ctrlAddr, err)
+			stop()
+			return nil, fmt.Errorf("baresip's ctrl_tcp never listened on %s: %w", ctrlAddr, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	t.Cleanup(func() {
+		stop()
+		if t.Failed() {
+			b, _ := os.ReadFile(p.log)
+			if len(b) > 16000 {
+				b = b[len(b)-16000:]
+			}
+			t.Logf("---- baresip.log (tail) ----\n%s", b)
+		}
+	})
 	go p.readCtrl(bufio.NewReader(p.ctrl))
-	return p
+	return p, nil
 }
 
 // readNetstring reads one "<len>:<payload>," frame.
