@@ -59,14 +59,59 @@ type AuthResult struct {
 	// (prompts.ForReason). Nil or unknown: a generic refusal is spoken.
 	RefusalErr error
 	// MaxDuration, when positive and shorter than Config.MaxDuration,
-	// limits this call (from the person's rule, balance or window).
+	// limits this call (from the person's rule, balance or window);
+	// LimitedBy says which (wire.LimitRule, LimitBalance, LimitWindow).
 	MaxDuration time.Duration
+	LimitedBy   string
+	// Hidden and Free are copied into the call record.
+	Hidden bool
+	Free   bool
 }
 
 // Authorizer decides calls. It must answer quickly; ctx is cancelled if the
 // port gives up (CANCEL) or the server stops.
 type Authorizer interface {
 	Authorize(ctx context.Context, r AuthRequest) AuthResult
+}
+
+// Hotline is what the hotline IVR needs from the authorizer besides
+// Authorize. An IAD port that hotlines to the appliance on pick-up sends an
+// INVITE to Config.HotlineNumber; call control answers it and runs the IVR:
+// wait for a card tap (if none is valid), the PIN, a menu (1: make a call,
+// 2: balance and calls left), the number, then Authorize and the trunk
+// call. With a nil Deps.Hotline such INVITEs are refused as before.
+type Hotline interface {
+	// Caller returns who holds the valid card tap on terminal, if any.
+	Caller(terminal string) (Caller, bool)
+	// VerifyPIN checks pin for the person whose card is tapped on
+	// terminal. Errors wrap policy.ErrBadPIN, policy.ErrPINLocked or
+	// policy.ErrNoTap. A person with no PIN set needs none (nil error).
+	VerifyPIN(terminal, pin string) error
+	// Account returns what the balance menu says for a person now.
+	Account(personID string) (Account, error)
+}
+
+// Caller is the person behind a card tap, as the IVR needs them.
+type Caller struct {
+	PersonID string
+	Name     string
+	Language string
+	// NeedsPIN is true when the person has a PIN set.
+	NeedsPIN bool
+}
+
+// Account is what the balance menu tells the person.
+type Account struct {
+	// Rated is false when calls are not charged (no money in the policy):
+	// the balance is not spoken, only the calls left.
+	Rated bool
+	// Balance is the usable balance in minor units of Currency with
+	// Digits digits ("12.50" EUR is 1250, 2).
+	Balance  int64
+	Currency string
+	Digits   int
+	// CallsLeft today, this week and this month; -1 means no limit.
+	CallsLeftDay, CallsLeftWeek, CallsLeftMonth int
 }
 
 // AuthorizerFunc adapts a function to Authorizer.
@@ -124,6 +169,8 @@ type Deps struct {
 	// acceptance prompt (before OnCallEnd for that call). It must not
 	// block for long. Optional.
 	OnNumberBlocked func(wire.NumberBlocked)
+	// Hotline enables the hotline IVR (see Hotline). Optional.
+	Hotline Hotline
 }
 
 // ActiveCall describes a call in progress.

@@ -95,7 +95,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s.console = console.Handler()
 	m := http.NewServeMux()
-	for pattern, h := range map[string]http.HandlerFunc{
+	routes := map[string]http.HandlerFunc{
 		"POST /api/v1/inmates":               s.createInmate,
 		"GET /api/v1/inmates":                s.listInmates,
 		"GET /api/v1/inmates/{id}":           s.getInmate,
@@ -127,7 +127,17 @@ func New(d Deps) (*Server, error) {
 
 		"POST /api/v1/appliances/{appliance}/commands": s.createCommand,
 		"GET /api/v1/appliances/{appliance}/commands":  s.listCommands,
-	} {
+	}
+	// Each area's routes live beside its handlers.
+	for _, more := range []map[string]http.HandlerFunc{s.moneyRoutes(), s.manageRoutes(), s.reviewRoutes()} {
+		for p, h := range more {
+			if _, dup := routes[p]; dup {
+				return nil, fmt.Errorf("api: route %s registered twice", p)
+			}
+			routes[p] = h
+		}
+	}
+	for pattern, h := range routes {
 		if _, ok := authz.Routes[pattern]; !ok {
 			return nil, fmt.Errorf("api: %w: %s", authz.ErrUnknownRoute, pattern)
 		}

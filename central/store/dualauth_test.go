@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -99,8 +100,8 @@ func TestDualAuthPolicy(t *testing.T) {
 
 	p, err := s.PolicyFor(ctx, "appA")
 	must(err)
-	if len(p.Rules) != 2 || p.Rules[0] != (wire.CallRule{Level: "", Confirm: wire.ConfirmNone}) ||
-		p.Rules[1] != (wire.CallRule{Level: "high", Confirm: wire.ConfirmButton, ConfirmWindowSeconds: 30, OfficerTapEndsCall: true}) {
+	if len(p.Rules) != 2 || !reflect.DeepEqual(p.Rules[0], wire.CallRule{Level: "", Confirm: wire.ConfirmNone}) ||
+		!reflect.DeepEqual(p.Rules[1], wire.CallRule{Level: "high", Confirm: wire.ConfirmButton, ConfirmWindowSeconds: 30, OfficerTapEndsCall: true}) {
 		t.Fatalf("rules %+v", p.Rules)
 	}
 	byID := map[string]wire.Person{}

@@ -880,6 +880,9 @@ func (s *Store) PolicyFor(ctx context.Context, applianceID string) (*wire.Policy
 		return nil, fmt.Errorf("store: policy numbers: %w", err)
 	}
 	slices.SortFunc(p.People, func(a, b wire.Person) int { return strings.Compare(a.PrisonNumber, b.PrisonNumber) })
+	if err := s.policyMoney(ctx, tx, applianceID, p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

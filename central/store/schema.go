@@ -243,4 +243,116 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX commands_appliance ON commands (appliance_id, issued_ns)`,
 	},
+	// 6: rules, money and the console's management and review work.
+	//  - settings: prison-wide key/value settings (prison name, time zone,
+	//    currency and its digits, max_contacts per person).
+	//  - call rules, blocks and people get schedules (windows, JSON arrays
+	//    of wire.Window), durations and quotas; people a suspension reason
+	//    and end.
+	//  - contacts get the approval workflow (who requested and decided, when
+	//    and why), identity details and the contact's own self-block.
+	//  - global_numbers: the prison-wide blocked/privileged/free/hidden list.
+	//  - rates and ledger_entries: money as an append-only ledger
+	//    (credits written here, call debits projected from appliances'
+	//    EventLedger events; (appliance_id, seq) is empty for central's).
+	//  - calls get the privileged/hidden/free flags, cost and limit.
+	//  - review_notes and bookmarks on calls; terminals as appliances
+	//    report them.
+	{
+		`CREATE TABLE settings (
+			name       TEXT PRIMARY KEY,
+			value      TEXT NOT NULL,
+			updated_ns BIGINT NOT NULL
+		)`,
+		`ALTER TABLE blocks ADD COLUMN windows TEXT NOT NULL DEFAULT '[]'`,
+		`ALTER TABLE call_rules ADD COLUMN max_duration_s INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE call_rules ADD COLUMN calls_per_day INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE call_rules ADD COLUMN calls_per_week INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE call_rules ADD COLUMN calls_per_month INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE call_rules ADD COLUMN windows TEXT NOT NULL DEFAULT '[]'`,
+		`ALTER TABLE people ADD COLUMN windows TEXT NOT NULL DEFAULT '[]'`,
+		`ALTER TABLE people ADD COLUMN max_duration_s INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE people ADD COLUMN status_reason TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE people ADD COLUMN suspended_until_ns BIGINT NOT NULL DEFAULT 0`,
+		`CREATE INDEX people_name ON people (name)`,
+		`ALTER TABLE contacts ADD COLUMN identity TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE contacts ADD COLUMN requested_by TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE contacts ADD COLUMN decided_by TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE contacts ADD COLUMN decided_ns BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE contacts ADD COLUMN decision_reason TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE contacts ADD COLUMN self_blocked INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE contacts ADD COLUMN updated_ns BIGINT NOT NULL DEFAULT 0`,
+		`CREATE TABLE global_numbers (
+			number     TEXT NOT NULL,
+			kind       TEXT NOT NULL,
+			note       TEXT NOT NULL,
+			created_by TEXT NOT NULL,
+			created_ns BIGINT NOT NULL,
+			PRIMARY KEY (number, kind)
+		)`,
+		`CREATE TABLE rates (
+			prefix           TEXT PRIMARY KEY,
+			destination_type TEXT NOT NULL,
+			name             TEXT NOT NULL DEFAULT '',
+			per_minute       BIGINT NOT NULL,
+			billing_unit_s   INTEGER NOT NULL,
+			connection_fee   BIGINT NOT NULL DEFAULT 0,
+			rounding         TEXT NOT NULL DEFAULT '',
+			updated_by       TEXT NOT NULL,
+			updated_ns       BIGINT NOT NULL
+		)`,
+		`CREATE TABLE ledger_entries (
+			id           TEXT PRIMARY KEY,
+			account      TEXT NOT NULL,
+			kind         TEXT NOT NULL,
+			amount       BIGINT NOT NULL,
+			currency     TEXT NOT NULL,
+			reason       TEXT NOT NULL DEFAULT '',
+			receipt      TEXT NOT NULL DEFAULT '',
+			ref          TEXT NOT NULL DEFAULT '',
+			at_ns        BIGINT NOT NULL,
+			origin       TEXT NOT NULL,
+			appliance_id TEXT NOT NULL DEFAULT '',
+			seq          BIGINT NOT NULL DEFAULT 0,
+			created_by   TEXT NOT NULL DEFAULT '',
+			created_ns   BIGINT NOT NULL
+		)`,
+		`CREATE INDEX ledger_account ON ledger_entries (account, at_ns)`,
+		`CREATE INDEX ledger_origin ON ledger_entries (appliance_id, seq)`,
+		`ALTER TABLE calls ADD COLUMN privileged INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE calls ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE calls ADD COLUMN free INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE calls ADD COLUMN cost BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE calls ADD COLUMN currency TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE calls ADD COLUMN limited_by TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE calls ADD COLUMN max_duration_s INTEGER NOT NULL DEFAULT 0`,
+		`CREATE INDEX calls_block ON calls (block, start_ns)`,
+		`CREATE INDEX calls_disposition ON calls (disposition, start_ns)`,
+		`CREATE TABLE review_notes (
+			id         TEXT PRIMARY KEY,
+			call_id    TEXT NOT NULL,
+			author     TEXT NOT NULL,
+			reason     TEXT NOT NULL,
+			note       TEXT NOT NULL,
+			follow_up  INTEGER NOT NULL DEFAULT 0,
+			created_ns BIGINT NOT NULL
+		)`,
+		`CREATE INDEX review_notes_call ON review_notes (call_id, created_ns)`,
+		`CREATE TABLE bookmarks (
+			id         TEXT PRIMARY KEY,
+			call_id    TEXT NOT NULL,
+			user_id    TEXT NOT NULL,
+			offset_ms  BIGINT NOT NULL DEFAULT 0,
+			label      TEXT NOT NULL DEFAULT '',
+			created_ns BIGINT NOT NULL
+		)`,
+		`CREATE INDEX bookmarks_user ON bookmarks (user_id, created_ns)`,
+		`CREATE TABLE terminals (
+			appliance_id TEXT NOT NULL,
+			terminal     TEXT NOT NULL,
+			reader       TEXT NOT NULL DEFAULT '',
+			last_seen_ns BIGINT NOT NULL DEFAULT 0,
+			PRIMARY KEY (appliance_id, terminal)
+		)`,
+	},
 }

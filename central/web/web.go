@@ -92,10 +92,20 @@ func New(cfg Config) (*Server, error) {
 	m.HandleFunc("GET /login", s.loginPage)
 	m.HandleFunc("POST /login", s.login)
 	m.HandleFunc("POST /logout", s.logout)
-	for pattern, h := range map[string]sessionHandler{
+	routes := map[string]sessionHandler{
 		"GET /calls":                s.calls,
 		"GET /calls/{id}/recording": s.recording,
-	} {
+	}
+	// Each area's pages live beside their handlers.
+	for _, more := range []map[string]sessionHandler{s.moneyPages(), s.managePages(), s.reviewPages()} {
+		for p, h := range more {
+			if _, dup := routes[p]; dup {
+				return nil, fmt.Errorf("web: page %s registered twice", p)
+			}
+			routes[p] = h
+		}
+	}
+	for pattern, h := range routes {
 		if _, ok := authz.Routes[pattern]; !ok {
 			return nil, fmt.Errorf("web: %w: %s", authz.ErrUnknownRoute, pattern)
 		}

@@ -31,6 +31,25 @@ var (
 	// ErrPanelUnavailable: the call needs an officer's confirmation but the
 	// officer panel is missing, closed or has too many calls waiting.
 	ErrPanelUnavailable = errors.New("officer panel unavailable")
+	// ErrOutsideSchedule: now is outside the block's, the rule's or the
+	// person's calling windows.
+	ErrOutsideSchedule = errors.New("outside calling hours")
+	// ErrQuotaExceeded: the person has made all the calls their rule allows
+	// this day, week or month.
+	ErrQuotaExceeded = errors.New("call quota used up")
+	// ErrInsufficientBalance: the usable balance does not pay for the
+	// connection fee and one billing unit at the destination's rate.
+	ErrInsufficientBalance = errors.New("insufficient balance")
+	// ErrNumberBlocked: the number is on the prison-wide blocked list, or
+	// its owner asked not to be called by this person.
+	ErrNumberBlocked = errors.New("number blocked")
+	// ErrNoRate: calls are rated and no rate matches the number.
+	ErrNoRate = errors.New("no rate for this number")
+	// ErrBadPIN: the PIN entered at the hotline IVR is wrong.
+	ErrBadPIN = errors.New("wrong PIN")
+	// ErrPINLocked: too many wrong PINs; the card is refused until the
+	// lock-out ends.
+	ErrPINLocked = errors.New("PIN locked")
 )
 
 // DefaultConfirmWindow is the confirmation window of a rule that sets none.

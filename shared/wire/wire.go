@@ -155,6 +155,21 @@ type CallRecord struct {
 	// EndedBy is the officer whose card tap ended the call (disposition
 	// "ended").
 	EndedBy string `json:"ended_by,omitempty"`
+	// Privileged calls have no recording and are never monitorable; Hidden
+	// calls' records are shown only to investigators and system admins;
+	// Free calls are not charged.
+	Privileged bool `json:"privileged,omitempty"`
+	Hidden     bool `json:"hidden,omitempty"`
+	Free       bool `json:"free,omitempty"`
+	// Cost is what the call was charged, in the minor unit of Currency
+	// (0 for free and unanswered calls); its debit is a separate
+	// EventLedger entry with Ref = CallID.
+	Cost     int64  `json:"cost,omitempty"`
+	Currency string `json:"currency,omitempty"`
+	// MaxDurationSeconds is the limit the call ran under and LimitedBy
+	// what set it (LimitRule, LimitBalance or LimitWindow).
+	MaxDurationSeconds int    `json:"max_duration_seconds,omitempty"`
+	LimitedBy          string `json:"limited_by,omitempty"`
 }
 
 // RecordingRef names a call's recording and how to verify it.
@@ -209,6 +224,21 @@ type Policy struct {
 	// Rules say, per supervision level, whether calls need an officer's
 	// confirmation (see CallRule).
 	Rules []CallRule `json:"rules,omitempty"`
+	// Prison is the prison's name as told to the called party ("... is
+	// calling from <Prison>"); empty: not said.
+	Prison string `json:"prison,omitempty"`
+	// TimeZone is the IANA zone that schedule windows and quota periods
+	// count in; "" is UTC.
+	TimeZone string `json:"time_zone,omitempty"`
+	// Windows are the block's calling windows: outside all of them every
+	// call is refused (policy.ErrOutsideSchedule). Empty: no block schedule.
+	Windows []Window `json:"windows,omitempty"`
+	// Numbers is the prison-wide list of blocked, privileged, free and
+	// hidden numbers (see NumberAttr).
+	Numbers []NumberAttr `json:"numbers,omitempty"`
+	// Money holds rates, balances and quotas; nil means calls are not
+	// rated (no balance is needed, no debit is written).
+	Money *MoneyPolicy `json:"money,omitempty"`
 	// Signature is central's ed25519 signature over the policy's canonical
 	// form (shared/sign.SignPolicy); an appliance configured with central's
 	// policy key refuses a policy without a valid one.
@@ -242,6 +272,12 @@ type Person struct {
 	Confirm string `json:"confirm,omitempty"`
 	// ConfirmWindowSeconds overrides the rule's window when above 0.
 	ConfirmWindowSeconds int `json:"confirm_window_seconds,omitempty"`
+	// Windows, when not empty, replace the rule's windows for this person
+	// (the block's windows still apply).
+	Windows []Window `json:"windows,omitempty"`
+	// MaxDurationSeconds overrides the rule's maximum call duration when
+	// above 0.
+	MaxDurationSeconds int `json:"max_duration_seconds,omitempty"`
 }
 
 // Confirmation modes of CallRule.Confirm and Person.Confirm.
@@ -266,6 +302,16 @@ type CallRule struct {
 	// OfficerTapEndsCall: an officer's card tapped on the panel while
 	// nothing waits for confirmation ends this level's calls in progress.
 	OfficerTapEndsCall bool `json:"officer_tap_ends_call,omitempty"`
+	// MaxDurationSeconds limits each call (0: the appliance's default).
+	MaxDurationSeconds int `json:"max_duration_seconds,omitempty"`
+	// Calls per period (0: no limit). Days, ISO weeks and months count in
+	// Policy.TimeZone; answered calls count, from every appliance.
+	CallsPerDay   int `json:"calls_per_day,omitempty"`
+	CallsPerWeek  int `json:"calls_per_week,omitempty"`
+	CallsPerMonth int `json:"calls_per_month,omitempty"`
+	// Windows are this level's calling windows (empty: any time the
+	// block's windows allow).
+	Windows []Window `json:"windows,omitempty"`
 }
 
 // ApprovedNumber is a number a person may call.
@@ -274,6 +320,8 @@ type ApprovedNumber struct {
 	Name         string `json:"name,omitempty"`
 	Relationship string `json:"relationship,omitempty"`
 	Privileged   bool   `json:"privileged,omitempty"` // never recorded, never monitored
+	Free         bool   `json:"free,omitempty"`       // no charge
+	Hidden       bool   `json:"hidden,omitempty"`     // record hidden from ordinary roles
 }
 
 // RecordingUpload carries one recording on TopicRecordings.

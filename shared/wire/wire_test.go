@@ -2,6 +2,7 @@ package wire
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -36,7 +37,7 @@ func TestDualAuthFieldsAreAdditive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if back.Rules[0] != p.Rules[0] || back.People[0].SupervisionLevel != "high" || back.People[0].Confirm != ConfirmCard || back.People[0].ConfirmWindowSeconds != 10 {
+	if !reflect.DeepEqual(back.Rules[0], p.Rules[0]) || back.People[0].SupervisionLevel != "high" || back.People[0].Confirm != ConfirmCard || back.People[0].ConfirmWindowSeconds != 10 {
 		t.Fatalf("round trip: %+v", back)
 	}
 

@@ -1,0 +1,4 @@
+package authz
+
+// moneyRoutes: rates, accounts, ledger entries and reconciliation.
+var moneyRoutes = map[string]Rule{}
