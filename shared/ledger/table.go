@@ -3,7 +3,7 @@ package ledger
 import (
 	"fmt"
 
-	"github.com/kinline/kinline/shared/policy"
+	"github.com/kinline/kinline/shared/policy/number"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -90,22 +90,22 @@ func (t *Table) Rates() []Rate { return append([]Rate(nil), t.rates...) }
 func (t *Table) Len() int { return len(t.rates) }
 
 // Match returns the entry with the longest prefix of number, after
-// policy.NormalizeNumber. It reports false for an invalid number or when no
+// policy.NormalizeNumber (shared/policy/number). It reports false for an invalid number or when no
 // prefix matches.
-func (t *Table) Match(number string) (Rate, bool) {
+func (t *Table) Match(num string) (Rate, bool) {
 	if t == nil {
 		return Rate{}, false
 	}
-	if !isNormalized(number) {
-		number = policy.NormalizeNumber(number)
-		if number == "" {
+	if !number.IsNormalized(num) {
+		num = number.Normalize(num)
+		if num == "" {
 			return Rate{}, false
 		}
 	}
 	best := t.nodes[0].rate
 	n := int32(0)
-	for i := 0; i < len(number); i++ {
-		n = t.nodes[n].child[symbol(number[i])]
+	for i := 0; i < len(num); i++ {
+		n = t.nodes[n].child[symbol(num[i])]
 		if n == 0 {
 			break
 		}
@@ -117,23 +117,6 @@ func (t *Table) Match(number string) (Rate, bool) {
 		return Rate{}, false
 	}
 	return t.rates[best], true
-}
-
-// isNormalized reports whether s is already what policy.NormalizeNumber
-// would return for it, so Match can skip normalizing (and allocating).
-func isNormalized(s string) bool {
-	if len(s) == 0 || len(s) > 32 || s == "+" {
-		return false
-	}
-	if len(s) >= 2 && s[0] == '0' && s[1] == '0' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !(s[i] >= '0' && s[i] <= '9' || s[i] == '+' && i == 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // Price returns the rate a call to number is charged at. A free number

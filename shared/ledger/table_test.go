@@ -9,7 +9,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/kinline/kinline/shared/policy"
+	pnum "github.com/kinline/kinline/shared/policy/number"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -155,7 +155,7 @@ func TestTableFromWire(t *testing.T) {
 
 // bruteMatch is the obvious longest-prefix match the trie must agree with.
 func bruteMatch(rates []Rate, number string) (Rate, bool) {
-	n := policy.NormalizeNumber(number)
+	n := pnum.Normalize(number)
 	if n == "" {
 		return Rate{}, false
 	}

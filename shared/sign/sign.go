@@ -23,14 +23,27 @@
 //	Batch          = str("kinline/sign/v1/batch") i64(V) str(ApplianceID) list(Event)
 //	Event          = str(ApplianceID) u64(Seq) time(Time) str(Type) str(Payload)
 //	                 str(PrevHash) str(Hash)
-//	Policy         = str("kinline/sign/v1/policy") i64(V) str(ApplianceID) str(Block)
+//	Policy         = str("kinline/sign/v2/policy") i64(V) str(ApplianceID) str(Block)
 //	                 u64(Version) time(IssuedAt) list(Person) list(CallRule)
+//	                 str(Prison) str(TimeZone) list(Window) list(NumberAttr) Money
 //	Person         = str(ID) str(PrisonNumber) str(Name) str(Status) str(Language)
 //	                 list(str(card)) str(PINHash) list(ApprovedNumber) bool(Officer)
 //	                 str(SupervisionLevel) str(Confirm) i64(ConfirmWindowSeconds)
+//	                 list(Window) i64(MaxDurationSeconds)
 //	ApprovedNumber = str(Number) str(Name) str(Relationship) bool(Privileged)
+//	                 bool(Free) bool(Hidden)
 //	CallRule       = str(Level) str(Confirm) i64(ConfirmWindowSeconds)
-//	                 bool(OfficerTapEndsCall)
+//	                 bool(OfficerTapEndsCall) i64(MaxDurationSeconds) i64(CallsPerDay)
+//	                 i64(CallsPerWeek) i64(CallsPerMonth) list(Window)
+//	Window         = list(i64(day)) str(Start) str(End)
+//	NumberAttr     = str(Number) str(Kind) str(Note)
+//	Money          = bool(false) when Money is nil, else bool(true) str(Currency)
+//	                 i64(Digits) str(TimeZone) list(Rate) list(AccountMoney) u64(IncludedSeq)
+//	Rate           = str(Prefix) str(DestinationType) str(Name) i64(PerMinute)
+//	                 i64(BillingUnitSeconds) i64(ConnectionFee) str(Rounding)
+//	AccountMoney   = str(Account) i64(Balance) i64(CallsPerDay) i64(CallsPerWeek)
+//	                 i64(CallsPerMonth) list(CallStamp)
+//	CallStamp      = str(CallID) time(At)
 //	Command        = str("kinline/sign/v1/command") i64(V) str(ID) str(ApplianceID)
 //	                 str(Kind) str(CallID) time(Issued) time(Expires)
 //
@@ -81,7 +94,7 @@ var (
 // Domain strings that open each canonical form.
 const (
 	domainBatch  = "kinline/sign/v1/batch"
-	domainPolicy = "kinline/sign/v1/policy"
+	domainPolicy = "kinline/sign/v2/policy"
 )
 
 // SignBatch signs b with the appliance's event key and stores the
@@ -276,11 +289,15 @@ func encodePolicy(p *wire.Policy, strict bool) ([]byte, error) {
 			e.str("number name", n.Name)
 			e.str("number relationship", n.Relationship)
 			e.boolean(n.Privileged)
+			e.boolean(n.Free)
+			e.boolean(n.Hidden)
 		}
 		e.boolean(pe.Officer)
 		e.str("person supervision_level", pe.SupervisionLevel)
 		e.str("person confirm", pe.Confirm)
 		e.i64(int64(pe.ConfirmWindowSeconds))
+		e.windows(pe.Windows)
+		e.i64(int64(pe.MaxDurationSeconds))
 	}
 	e.u64(uint64(len(p.Rules)))
 	for i := range p.Rules {
@@ -289,6 +306,72 @@ func encodePolicy(p *wire.Policy, strict bool) ([]byte, error) {
 		e.str("rule confirm", r.Confirm)
 		e.i64(int64(r.ConfirmWindowSeconds))
 		e.boolean(r.OfficerTapEndsCall)
+		e.i64(int64(r.MaxDurationSeconds))
+		e.i64(int64(r.CallsPerDay))
+		e.i64(int64(r.CallsPerWeek))
+		e.i64(int64(r.CallsPerMonth))
+		e.windows(r.Windows)
 	}
+	e.str("prison", p.Prison)
+	e.str("time_zone", p.TimeZone)
+	e.windows(p.Windows)
+	e.u64(uint64(len(p.Numbers)))
+	for i := range p.Numbers {
+		n := &p.Numbers[i]
+		e.str("global number", n.Number)
+		e.str("global number kind", n.Kind)
+		e.str("global number note", n.Note)
+	}
+	e.money(p.Money)
 	return e.buf, e.err
+}
+
+func (e *encoder) windows(ws []wire.Window) {
+	e.u64(uint64(len(ws)))
+	for i := range ws {
+		w := &ws[i]
+		e.u64(uint64(len(w.Days)))
+		for _, d := range w.Days {
+			e.i64(int64(d))
+		}
+		e.str("window start", w.Start)
+		e.str("window end", w.End)
+	}
+}
+
+func (e *encoder) money(m *wire.MoneyPolicy) {
+	if m == nil {
+		e.boolean(false)
+		return
+	}
+	e.boolean(true)
+	e.str("money currency", m.Currency)
+	e.i64(int64(m.Digits))
+	e.str("money time_zone", m.TimeZone)
+	e.u64(uint64(len(m.Rates)))
+	for i := range m.Rates {
+		r := &m.Rates[i]
+		e.str("rate prefix", r.Prefix)
+		e.str("rate destination_type", r.DestinationType)
+		e.str("rate name", r.Name)
+		e.i64(r.PerMinute)
+		e.i64(int64(r.BillingUnitSeconds))
+		e.i64(r.ConnectionFee)
+		e.str("rate rounding", r.Rounding)
+	}
+	e.u64(uint64(len(m.Accounts)))
+	for i := range m.Accounts {
+		a := &m.Accounts[i]
+		e.str("account", a.Account)
+		e.i64(a.Balance)
+		e.i64(int64(a.CallsPerDay))
+		e.i64(int64(a.CallsPerWeek))
+		e.i64(int64(a.CallsPerMonth))
+		e.u64(uint64(len(a.RecentCalls)))
+		for j := range a.RecentCalls {
+			e.str("recent call", a.RecentCalls[j].CallID)
+			e.time(a.RecentCalls[j].At)
+		}
+	}
+	e.u64(m.IncludedSeq)
 }

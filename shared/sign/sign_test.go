@@ -55,16 +55,28 @@ func samplePolicy() *wire.Policy {
 				Numbers: []wire.ApprovedNumber{
 					{Number: "+441234567890", Name: "Mum", Relationship: "mother", Privileged: false},
 					{Number: "+448000000000", Name: "Solicitor", Relationship: "legal", Privileged: true},
-				}, Officer: false, SupervisionLevel: "high", Confirm: wire.ConfirmCard, ConfirmWindowSeconds: 45},
+				}, Officer: false, SupervisionLevel: "high", Confirm: wire.ConfirmCard, ConfirmWindowSeconds: 45,
+				Windows: []wire.Window{{Days: []int{1, 3}, Start: "09:00", End: "12:00"}}, MaxDurationSeconds: 600},
 			{ID: "o1", PrisonNumber: "-", Name: "Officer K", Status: wire.StatusActive, Language: "fr",
 				Cards: []string{"0A0B0C0D"}, PINHash: "h",
-				Numbers: []wire.ApprovedNumber{{Number: "1", Name: "n", Relationship: "r", Privileged: true}},
-				Officer: true},
+				Numbers: []wire.ApprovedNumber{{Number: "1", Name: "n", Relationship: "r", Privileged: true, Free: true, Hidden: true}},
+				Officer: true, Windows: []wire.Window{{Days: []int{0}, Start: "22:00", End: "02:00"}}},
 		},
 		Rules: []wire.CallRule{
-			{Level: "", Confirm: wire.ConfirmNone},
-			{Level: "high", Confirm: wire.ConfirmBoth, ConfirmWindowSeconds: 60, OfficerTapEndsCall: true},
+			{Level: "", Confirm: wire.ConfirmNone, Windows: []wire.Window{{Days: []int{6}, Start: "07:00", End: "21:00"}}},
+			{Level: "high", Confirm: wire.ConfirmBoth, ConfirmWindowSeconds: 60, OfficerTapEndsCall: true,
+				MaxDurationSeconds: 900, CallsPerDay: 2, CallsPerWeek: 7, CallsPerMonth: 20,
+				Windows: []wire.Window{{Days: []int{2}, Start: "10:00", End: "11:00"}}},
 		},
+		Prison: "HMP Example", TimeZone: "Europe/London",
+		Windows: []wire.Window{{Days: []int{1, 2, 3, 4, 5}, Start: "08:00", End: "20:00"}},
+		Numbers: []wire.NumberAttr{{Number: "+44800*", Kind: wire.NumberKindFree, Note: "freephone"}},
+		Money: &wire.MoneyPolicy{Currency: "GBP", Digits: 2, TimeZone: "Europe/London",
+			Rates: []wire.Rate{{Prefix: "+447", DestinationType: wire.DestMobile, Name: "mobile", PerMinute: 12,
+				BillingUnitSeconds: 60, ConnectionFee: 5, Rounding: "up"}},
+			Accounts: []wire.AccountMoney{{Account: "p1", Balance: 1500, CallsPerDay: 3, CallsPerWeek: 10, CallsPerMonth: 30,
+				RecentCalls: []wire.CallStamp{{CallID: "c1", At: time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)}}}},
+			IncludedSeq: 41},
 	}
 }
 
@@ -274,8 +286,14 @@ func collect(t *testing.T, v reflect.Value, path []int, out *[][]int, top bool) 
 		return
 	}
 	switch v.Kind() {
-	case reflect.String, reflect.Int, reflect.Uint64, reflect.Bool:
+	case reflect.String, reflect.Int, reflect.Int64, reflect.Uint64, reflect.Bool:
 		add()
+	case reflect.Pointer:
+		add() // dropped to nil by "change"
+		if v.IsNil() {
+			t.Fatalf("fixture has a nil pointer at %v: fill it so its fields are tampered", path)
+		}
+		collect(t, v.Elem(), path, out, false)
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
 			if top && v.Type().Field(i).Name == "Signature" {
@@ -298,6 +316,9 @@ func collect(t *testing.T, v reflect.Value, path []int, out *[][]int, top bool) 
 
 func follow(v reflect.Value, path []int) reflect.Value {
 	for _, i := range path {
+		if v.Kind() == reflect.Pointer {
+			v = v.Elem()
+		}
 		if v.Kind() == reflect.Slice {
 			v = v.Index(i)
 		} else {
@@ -310,6 +331,9 @@ func follow(v reflect.Value, path []int) reflect.Value {
 func describe(v reflect.Value, path []int) string {
 	s := v.Type().Name()
 	for _, i := range path {
+		if v.Kind() == reflect.Pointer {
+			v = v.Elem()
+		}
 		if v.Kind() == reflect.Slice {
 			s += fmt.Sprintf("[%d]", i)
 			v = v.Index(i)
@@ -338,6 +362,12 @@ func mutate(t *testing.T, v reflect.Value, op string) bool {
 		return true
 	}
 	switch v.Kind() {
+	case reflect.Pointer:
+		if op != "change" {
+			return false
+		}
+		v.Set(reflect.Zero(v.Type()))
+		return true
 	case reflect.Slice:
 		switch op {
 		case "grow":
@@ -355,7 +385,7 @@ func mutate(t *testing.T, v reflect.Value, op string) bool {
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(v.String() + "x")
-	case reflect.Int:
+	case reflect.Int, reflect.Int64:
 		v.SetInt(v.Int() + 1)
 	case reflect.Uint64:
 		v.SetUint(v.Uint() + 1)
@@ -412,8 +442,8 @@ func TestGolden(t *testing.T) {
 var golden = map[string]string{
 	"batch bytes":  "d9ece40cfd3d1dfbb50810a99c6a6b9d66f54869c86eef5b08c31e3033ed3554",
 	"batch sig":    "08d5f9461743d9262fcbb7732cb166537b3d0216ae7f89a7448d05b3e04dc92d7f028cc4c8d5a01e23fbb1b0923cc7903cb7608f876931edb5765b14bdf98800",
-	"policy bytes": "bd256090c064184b9d2e536e637032f3e523ebbe6111b9eb69b258376707ebb6",
-	"policy sig":   "8d9eff664ac6994c3ff0d27c6480c5e55acf2232fc3eb4c2df4c6314a7243def3eb6a93a463dc1b33a3576875ec854f754fb8c15629b463c08bfea85d834ec08",
+	"policy bytes": "10ab4efb7b7e8a067cf1473035b0b1b0bcf27dfa0e709641f674c05a5aaecc49",
+	"policy sig":   "db784639936b3e1b093a6da2522f7dddd9d35f038a072912cc23b09a3095e4795c4f52b20b97358011419a3c6d33a1f26d1cb7c5190ea381e800342fced27f01",
 }
 
 // TestCanonicalFormMatchesDoc builds the canonical form of small messages by
@@ -452,16 +482,24 @@ func TestCanonicalFormMatchesDoc(t *testing.T) {
 	w = nil
 	p := &wire.Policy{V: 1, ApplianceID: "a", Block: "B", Version: 3, IssuedAt: at, People: []wire.Person{{
 		ID: "i", PrisonNumber: "n", Name: "m", Status: "s", Language: "l", Cards: []string{"c"}, PINHash: "h",
-		Numbers: []wire.ApprovedNumber{{Number: "1", Name: "x", Relationship: "r", Privileged: true}}, Officer: true,
-		SupervisionLevel: "v", Confirm: "both", ConfirmWindowSeconds: 9}},
-		Rules: []wire.CallRule{{Level: "v", Confirm: "card", ConfirmWindowSeconds: 30, OfficerTapEndsCall: true}}}
-	str("kinline/sign/v1/policy")
+		Numbers: []wire.ApprovedNumber{{Number: "1", Name: "x", Relationship: "r", Privileged: true, Hidden: true}}, Officer: true,
+		SupervisionLevel: "v", Confirm: "both", ConfirmWindowSeconds: 9,
+		Windows: []wire.Window{{Days: []int{1, 5}, Start: "09:00", End: "10:00"}}, MaxDurationSeconds: 120}},
+		Rules: []wire.CallRule{{Level: "v", Confirm: "card", ConfirmWindowSeconds: 30, OfficerTapEndsCall: true,
+			MaxDurationSeconds: 300, CallsPerDay: 1, CallsPerWeek: 2, CallsPerMonth: 3}},
+		Prison: "HMP X", TimeZone: "UTC",
+		Numbers: []wire.NumberAttr{{Number: "+44800*", Kind: "free"}},
+		Money: &wire.MoneyPolicy{Currency: "EUR", Digits: 2, TimeZone: "UTC",
+			Rates:       []wire.Rate{{Prefix: "+33", DestinationType: "international", PerMinute: 20, BillingUnitSeconds: 60, ConnectionFee: 3, Rounding: "up"}},
+			Accounts:    []wire.AccountMoney{{Account: "i", Balance: 1000, CallsPerMonth: 4, RecentCalls: []wire.CallStamp{{CallID: "c9", At: at}}}},
+			IncludedSeq: 77}}
+	str("kinline/sign/v2/policy")
 	u64(1)
 	str("a")
 	str("B")
 	u64(3)
 	tm(at)
-	u64(1)
+	u64(1) // people
 	for _, s := range []string{"i", "n", "m", "s", "l"} {
 		str(s)
 	}
@@ -472,15 +510,57 @@ func TestCanonicalFormMatchesDoc(t *testing.T) {
 	str("1")
 	str("x")
 	str("r")
-	w = append(w, 1, 1)
+	w = append(w, 1, 0, 1) // privileged, free, hidden
+	w = append(w, 1)       // officer
 	str("v")
 	str("both")
 	u64(9)
+	u64(1) // person windows
+	u64(2)
 	u64(1)
+	u64(5)
+	str("09:00")
+	str("10:00")
+	u64(120) // person max duration
+	u64(1)   // rules
 	str("v")
 	str("card")
 	u64(30)
 	w = append(w, 1)
+	u64(300)
+	u64(1)
+	u64(2)
+	u64(3)
+	u64(0) // rule windows
+	str("HMP X")
+	str("UTC")
+	u64(0) // block windows
+	u64(1) // numbers
+	str("+44800*")
+	str("free")
+	str("")
+	w = append(w, 1) // money present
+	str("EUR")
+	u64(2)
+	str("UTC")
+	u64(1)
+	str("+33")
+	str("international")
+	str("")
+	u64(20)
+	u64(60)
+	u64(3)
+	str("up")
+	u64(1)
+	str("i")
+	u64(uint64(1000))
+	u64(0)
+	u64(0)
+	u64(4)
+	u64(1)
+	str("c9")
+	tm(at)
+	u64(77)
 	if got := PolicyBytes(p); !bytes.Equal(got, w) {
 		t.Fatalf("policy canonical form\n got %x\nwant %x", got, w)
 	}
