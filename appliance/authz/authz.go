@@ -11,6 +11,13 @@
 // daemon) and refuses the call with policy.ErrNotConfirmed,
 // policy.ErrOfficerRefused or policy.ErrPanelUnavailable when the officer
 // does not confirm it.
+//
+// Decisions include the block's and the person's calling windows, call
+// quotas and money (shared/policy.Index.Check): the appliance's own calls
+// and debits that the policy does not include yet come from an OwnSource
+// (the store). A person with a PIN must enter it at the hotline IVR
+// (VerifyPIN) before a call on that tap is allowed; three wrong PINs lock
+// the card for PINLockout.
 package authz
 
 import (
@@ -21,13 +28,31 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kinline/kinline/central/store/pin"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
 )
 
 // DefaultWindow is how long a card tap authorizes a call when Config.Window is 0.
 const DefaultWindow = 60 * time.Second
+
+// PIN lock-out: MaxPINFailures wrong PINs in a row lock the card for
+// PINLockout.
+const (
+	MaxPINFailures = 3
+	PINLockout     = 5 * time.Minute
+)
+
+// ErrLocalState: the appliance's own ledger could not be read, so money
+// and quotas cannot be checked; the call is refused.
+var ErrLocalState = errors.New("authz: local ledger unreadable")
+
+// OwnSource gives the appliance's own calls and debits that a policy with
+// Money.IncludedSeq = includedSeq does not include (in currency; "" for
+// all). The daemon adapts the store's Own to it.
+type OwnSource func(includedSeq uint64, currency string) (policy.Own, error)
 
 // Result is the outcome of Authorize.
 type Result struct {
@@ -39,6 +64,20 @@ type Result struct {
 	Language     string
 	CardUID      string
 	Privileged   bool // never record, never monitor
+	// Free calls are not charged; Hidden calls' records are shown only to
+	// investigators and system admins.
+	Free, Hidden bool
+	// MaxDuration limits the call (0: call control's default) and
+	// LimitedBy says what set it (wire.LimitRule, LimitBalance,
+	// LimitWindow).
+	MaxDuration time.Duration
+	LimitedBy   string
+	// WindowEnd is when the calling window ends (zero: no window).
+	WindowEnd time.Time
+	// Rated calls are priced at Rate in Currency when they end.
+	Rated    bool
+	Rate     ledger.Rate
+	Currency ledger.Currency
 	// Rule is the person's calling rule (set when allowed by Authorize):
 	// Rule.Confirm says whether Check must still ask an officer.
 	Rule policy.Rule
@@ -57,13 +96,24 @@ type Authorizer struct {
 	// lockdown refuses every call with policy.ErrLockdown.
 	lockdown atomic.Bool
 
-	mu   sync.Mutex
-	taps map[string]tap // terminal -> latest tap
+	own atomic.Pointer[OwnSource]
+
+	mu    sync.Mutex
+	taps  map[string]tap        // terminal -> latest tap
+	fails map[string]pinFailure // card uid -> wrong PINs
 }
 
 type tap struct {
 	uid string
 	at  time.Time
+	// pinOK: the holder's PIN was verified for this tap (VerifyPIN).
+	pinOK bool
+}
+
+// pinFailure counts a card's wrong PINs in a row; locked until until.
+type pinFailure struct {
+	count int
+	until time.Time
 }
 
 // New returns an Authorizer with no policy (every decision is refused with
@@ -72,9 +122,19 @@ func New(clk clock.Clock, window time.Duration) *Authorizer {
 	if window <= 0 {
 		window = DefaultWindow
 	}
-	a := &Authorizer{clk: clk, window: window, taps: map[string]tap{}}
+	a := &Authorizer{clk: clk, window: window, taps: map[string]tap{}, fails: map[string]pinFailure{}}
 	a.index.Store(policy.NewIndex(nil))
 	return a
+}
+
+// SetOwn sets where the appliance's own calls and debits come from (nil:
+// none, as for a fresh appliance).
+func (a *Authorizer) SetOwn(src OwnSource) {
+	if src == nil {
+		a.own.Store(nil)
+		return
+	}
+	a.own.Store(&src)
 }
 
 // SetPolicy replaces the policy used for decisions.
@@ -104,29 +164,73 @@ func (a *Authorizer) SetLockdown(on bool) { a.lockdown.Store(on) }
 // Lockdown reports whether the block is in lockdown.
 func (a *Authorizer) Lockdown() bool { return a.lockdown.Load() }
 
-// Authorize decides whether terminal may call number now.
-func (a *Authorizer) Authorize(terminal, number string) Result {
-	now := a.clk.Now()
+// validTap returns terminal's tap if it is still inside the window
+// (dropping an expired one).
+func (a *Authorizer) validTap(terminal string, now time.Time) (tap, bool) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	t, ok := a.taps[terminal]
 	if ok && now.Sub(t.at) > a.window {
 		delete(a.taps, terminal)
 		ok = false
 	}
-	a.mu.Unlock()
+	return t, ok
+}
+
+// pinLocked reports whether card uid is locked out at now.
+func (a *Authorizer) pinLocked(uid string, now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f, ok := a.fails[uid]
+	return ok && now.Before(f.until)
+}
+
+// ownFor returns the own activity the index's policy does not include.
+func (a *Authorizer) ownFor(ix *policy.Index) (policy.Own, error) {
+	src := a.own.Load()
+	if src == nil {
+		return nil, nil
+	}
+	var seq uint64
+	cur := ""
+	if ix.Policy != nil && ix.Policy.Money != nil {
+		seq, cur = ix.Policy.Money.IncludedSeq, ix.Policy.Money.Currency
+	}
+	o, err := (*src)(seq, cur)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrLocalState, err)
+	}
+	return o, nil
+}
+
+// Authorize decides whether terminal may call number now.
+func (a *Authorizer) Authorize(terminal, number string) Result {
+	now := a.clk.Now()
+	t, ok := a.validTap(terminal, now)
+	ix := a.index.Load()
 	if a.lockdown.Load() {
 		var p *wire.Person
 		if ok {
-			p = a.index.Load().Card(t.uid)
+			p = ix.Card(t.uid)
 		}
 		return refused(policy.ErrLockdown, p, t.uid)
 	}
 	if !ok {
 		return refused(policy.ErrNoTap, nil, "")
 	}
-	d := a.index.Load().Decide(t.uid, number)
+	if p := ix.Card(t.uid); p != nil && a.pinLocked(t.uid, now) {
+		return refused(policy.ErrPINLocked, p, t.uid)
+	}
+	own, err := a.ownFor(ix)
+	if err != nil {
+		return refused(err, ix.Card(t.uid), t.uid)
+	}
+	d := ix.Check(policy.Request{UID: t.uid, Number: number, Now: now, Own: own})
 	if d.Err != nil {
 		return refused(d.Err, d.Person, t.uid)
+	}
+	if d.Person.PINHash != "" && !t.pinOK {
+		return refused(fmt.Errorf("%w: the PIN was not entered for this tap", policy.ErrBadPIN), d.Person, t.uid)
 	}
 	a.mu.Lock()
 	if cur, still := a.taps[terminal]; still && cur == t {
@@ -139,9 +243,107 @@ func (a *Authorizer) Authorize(terminal, number string) Result {
 		PrisonNumber: d.Person.PrisonNumber,
 		Language:     d.Person.Language,
 		CardUID:      t.uid,
-		Privileged:   d.Number.Privileged,
+		Privileged:   d.Privileged,
+		Free:         d.Free,
+		Hidden:       d.Hidden,
+		MaxDuration:  d.MaxDuration,
+		LimitedBy:    d.LimitedBy,
+		WindowEnd:    d.WindowEnd,
+		Rated:        d.Rated,
+		Rate:         d.Rate,
+		Currency:     d.Currency,
 		Rule:         d.Rule,
 	}
+}
+
+// Caller is the person behind a terminal's valid card tap.
+type Caller struct {
+	PersonID string
+	Name     string
+	Language string
+	// NeedsPIN: the person has a PIN set, and it is not yet verified for
+	// this tap.
+	NeedsPIN bool
+}
+
+// Caller returns who holds the valid tap on terminal: false when there is
+// none or its card is not in the policy.
+func (a *Authorizer) Caller(terminal string) (Caller, bool) {
+	t, ok := a.validTap(terminal, a.clk.Now())
+	if !ok {
+		return Caller{}, false
+	}
+	p := a.index.Load().Card(t.uid)
+	if p == nil {
+		return Caller{}, false
+	}
+	return Caller{PersonID: p.ID, Name: p.Name, Language: p.Language, NeedsPIN: p.PINHash != "" && !t.pinOK}, true
+}
+
+// VerifyPIN checks pin for the holder of terminal's valid tap, in
+// constant time (argon2id, central/store/pin). A person without a PIN
+// needs none (nil). A right PIN marks the tap verified and renews it (the
+// caller still has the tap window to dial); MaxPINFailures wrong ones in a
+// row lock the card for PINLockout. Errors wrap policy.ErrNoTap (also
+// for a card not in the policy), policy.ErrBadPIN or policy.ErrPINLocked.
+func (a *Authorizer) VerifyPIN(terminal, entered string) error {
+	now := a.clk.Now()
+	t, ok := a.validTap(terminal, now)
+	if !ok {
+		return policy.ErrNoTap
+	}
+	p := a.index.Load().Card(t.uid)
+	if p == nil {
+		return fmt.Errorf("%w: %w", policy.ErrNoTap, policy.ErrUnknownCard)
+	}
+	if a.pinLocked(t.uid, now) {
+		return policy.ErrPINLocked
+	}
+	if p.PINHash == "" {
+		return nil
+	}
+	match, err := pin.Verify(p.PINHash, entered)
+	if err != nil {
+		// The policy's hash is unusable: refuse, without counting it
+		// against the person.
+		return fmt.Errorf("%w: %w", policy.ErrBadPIN, err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !match {
+		f := a.fails[t.uid]
+		if !now.Before(f.until) && !f.until.IsZero() {
+			f = pinFailure{} // a lock-out that ended starts a new count
+		}
+		f.count++
+		if f.count >= MaxPINFailures {
+			f = pinFailure{until: now.Add(PINLockout)}
+			a.fails[t.uid] = f
+			return fmt.Errorf("%w: %d wrong PINs, card locked for %v", policy.ErrPINLocked, MaxPINFailures, PINLockout)
+		}
+		a.fails[t.uid] = f
+		return policy.ErrBadPIN
+	}
+	delete(a.fails, t.uid)
+	if cur, still := a.taps[terminal]; still && cur.uid == t.uid {
+		cur.pinOK, cur.at = true, now
+		a.taps[terminal] = cur
+	}
+	return nil
+}
+
+// Account returns the person's usable balance and calls this period now.
+func (a *Authorizer) Account(personID string) (policy.AccountState, error) {
+	ix := a.index.Load()
+	own, err := a.ownFor(ix)
+	if err != nil {
+		return policy.AccountState{}, err
+	}
+	s, ok := ix.Account(personID, a.clk.Now(), own)
+	if !ok {
+		return policy.AccountState{}, fmt.Errorf("%w: person %q", policy.ErrUnknownCard, personID)
+	}
+	return s, nil
 }
 
 // ConfirmRequest asks the block's officer to confirm one call.
@@ -204,6 +406,16 @@ func (a *Authorizer) Check(ctx context.Context, req Request, c Confirmer) Result
 	switch {
 	case err == nil:
 		res.OfficerID, res.ConfirmMethod = conf.OfficerID, conf.Method
+		// The wait for the officer used some of the calling window.
+		if !res.WindowEnd.IsZero() {
+			left := res.WindowEnd.Sub(a.clk.Now())
+			if left <= 0 {
+				return res.refuse(fmt.Errorf("%w: the window closed while the officer confirmed", policy.ErrOutsideSchedule))
+			}
+			if res.MaxDuration == 0 || left < res.MaxDuration {
+				res.MaxDuration, res.LimitedBy = left, wire.LimitWindow
+			}
+		}
 		return res
 	case errors.Is(err, policy.ErrNotConfirmed):
 		return res.refuse(policy.ErrNotConfirmed)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -48,6 +49,10 @@ type call struct {
 	stop     func(cause error)
 	done     chan struct{}
 	txA      sip.ServerTransaction // the port's INVITE transaction
+	// portGone is closed when the port hangs up (BYE), whatever else
+	// ended the call first: prompts still owed to the port stop at once.
+	portGone chan struct{}
+	goneOnce sync.Once
 
 	mu     sync.Mutex
 	dlgA   *sipgo.DialogServerSession
@@ -59,6 +64,12 @@ type call struct {
 	bodyB  []byte // SDP answer for the trunk leg's re-INVITEs, once answered
 	disp   string
 	reason string
+	// hot is the hotline IVR once it has answered the port (nil on the
+	// direct-dial path): endings are then spoken and the port hung up
+	// instead of answered with a final status.
+	hot *hotlineIVR
+	// maxDur is the limit an answered call ran under.
+	maxDur time.Duration
 }
 
 func (c *call) portDialog() *sipgo.DialogServerSession {
@@ -149,6 +160,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		stop:     cancel,
 		done:     make(chan struct{}),
 		txA:      tx,
+		portGone: make(chan struct{}),
 		disp:     wire.DispFailed,
 		reason:   "internal error",
 	}
@@ -236,6 +248,10 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 		c.setEnd(wire.DispFailed, "no usable audio offer")
 		return
 	}
+	if s.isHotline(c.number) {
+		c.runHotline(dlgA, offer.Addr, codecs, te, log)
+		return
+	}
 
 	var ringing sync.Once
 	waiting := func() {
@@ -264,22 +280,36 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 		c.setEnd(wire.DispRefused, auth.Reason)
 		return
 	}
+	c.connect(dlgA, offer.Addr, codecs, te, auth, nil, log)
+}
 
-	ms, err := s.deps.Media(c.id, auth.Record)
-	if err != nil {
-		log.Error("media session failed", "error", err)
-		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-		c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrMediaFailed, err))
-		return
+// connect places an authorized call on the trunk and bridges it to the
+// port: ms is the hotline's media session (its port leg already answered
+// and listening), or nil on the direct-dial path, where connect opens one
+// and answers the port when the trunk answers. The outcome is left in
+// c.disp / c.reason.
+func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort, codecs []sdp.Format, te *sdp.Format, auth AuthResult, ms MediaSession, log *slog.Logger) {
+	s := c.s
+	hot := ms != nil
+	if !hot {
+		var err error
+		ms, err = s.deps.Media(c.id, auth.Record)
+		if err != nil {
+			log.Error("media session failed", "error", err)
+			c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
+			c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrMediaFailed, err))
+			return
+		}
+		c.mu.Lock()
+		c.media = ms
+		c.mu.Unlock()
 	}
-	c.mu.Lock()
-	c.media = ms
-	c.mu.Unlock()
 
-	offerFormats := append([]sdp.Format(nil), codecs...)
+	portOffer := &sdp.Session{Formats: append([]sdp.Format(nil), codecs...)}
 	if te != nil {
-		offerFormats = append(offerFormats, *te)
+		portOffer.Formats = append(portOffer.Formats, *te)
 	}
+	offerFormats := sdp.TrunkOffer(portOffer) // both laws: the relay converts
 	sessID := uint64(s.clk.Now().Unix())
 	bodyB := sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegB)), Formats: offerFormats, PTime: 20, SessionID: sessID})
 	inv, err := s.trunkInvite(c, bodyB)
@@ -303,7 +333,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	ring := s.clk.AfterFunc(s.cfg.RingTimeout, func() { c.stop(errRingTimeout) })
 	var ringSent atomic.Bool
 	err = dlgB.WaitAnswer(c.ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
-		if r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress {
+		if !hot && (r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress) {
 			ringSent.Store(true)
 			if err := dlgA.Respond(r.StatusCode, sanitizeReason(r.Reason, "Ringing"), nil); err != nil {
 				log.Debug("relaying provisional failed", "error", err)
@@ -335,14 +365,10 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	var codec *sdp.Format
 	var teAns bool
 	var tePT uint8
+	var legA, legB sdp.Choice
 	if err == nil {
-		for _, f := range ans.Formats {
-			if codec == nil && (f.Is("PCMU") || f.Is("PCMA")) && offered(codecs, f) {
-				codec = &f
-			}
-			if f.Is("telephone-event") && !teAns {
-				teAns, tePT = true, f.PT
-			}
+		if legA, legB, err = sdp.Bridge(portOffer, ans); err == nil {
+			codec, teAns, tePT = &legB.Codec, legB.HasEvent, legB.Event.PT
 		}
 	}
 	if err := dlgB.Ack(context.Background()); err != nil {
@@ -357,7 +383,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if s.cfg.FamilyAccept {
 		if ivr, ok := ms.(IVRSession); ok {
-			if !ringSent.Load() {
+			if !hot && !ringSent.Load() {
 				// The port hears ringback while the called party decides.
 				if err := dlgA.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
 					log.Debug("180 to the port failed", "error", err)
@@ -392,7 +418,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	answerAt := s.clk.Now()
-	if err := c.startMedia(ms, offer.Addr, ans.Addr, codec.PT); err != nil {
+	if err := c.startMedia(ms, portAddr, ans.Addr, legA, legB, te); err != nil {
 		log.Error("media start failed", "error", err)
 		c.hangupTrunk(dlgB, log)
 		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
@@ -403,23 +429,30 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	c.answer = &answerAt
 	c.mu.Unlock()
 
-	answerFormats := []sdp.Format{*codec}
+	answerFormats := []sdp.Format{legA.Codec}
 	if te != nil && teAns {
 		answerFormats = append(answerFormats, *te)
 	}
 	bodyA := sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegA)), Formats: answerFormats, PTime: 20, SessionID: sessID})
 	c.mu.Lock()
-	c.bodyA = bodyA
-	c.bodyB = sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegB)), Formats: answerFormats, PTime: 20, SessionID: sessID})
+	if !hot {
+		c.bodyA = bodyA
+	}
+	c.bodyB = sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegB)), Formats: legB.Formats(), PTime: 20, SessionID: sessID})
 	c.mu.Unlock()
 	maxDur := s.cfg.MaxDuration
 	if auth.MaxDuration > 0 && auth.MaxDuration < maxDur {
 		maxDur = auth.MaxDuration
 	}
+	c.mu.Lock()
+	c.maxDur = maxDur
+	c.mu.Unlock()
 	stopLimit := c.scheduleLimit(ms, maxDur, auth.Language, log)
 	defer stopLimit()
 	log.Info("call answered", "codec", codec.Name)
-	if err := dlgA.WriteResponse(sip.NewSDPResponseFromRequest(dlgA.InviteRequest, bodyA)); err != nil {
+	if hot {
+		// The port was answered by the hotline: nothing to tell it.
+	} else if err := dlgA.WriteResponse(sip.NewSDPResponseFromRequest(dlgA.InviteRequest, bodyA)); err != nil {
 		// The port cancelled as the answer crossed, or never ACKed.
 		log.Warn("answering the port failed", "error", err)
 		c.hangupTrunk(dlgB, log)
@@ -453,21 +486,18 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	log.Info("call ended", "cause", cause)
 }
 
-func offered(codecs []sdp.Format, f sdp.Format) bool {
-	for _, o := range codecs {
-		if o.PT == f.PT {
-			return true
-		}
-	}
-	return false
-}
-
-func (c *call) startMedia(ms MediaSession, portAddr, trunkAddr netip.AddrPort, pt uint8) error {
-	if err := ms.SetRemote(media.LegA, portAddr, pt); err != nil {
+// startMedia gives each leg its own negotiated codec (the relay converts
+// PCMU<->PCMA) and telephone-event payload type, then bridges.
+func (c *call) startMedia(ms MediaSession, portAddr, trunkAddr netip.AddrPort, legA, legB sdp.Choice, te *sdp.Format) error {
+	if err := ms.SetRemote(media.LegA, portAddr, legA.Codec.PT); err != nil {
 		return fmt.Errorf("%w: leg A: %v", ErrMediaFailed, err)
 	}
-	if err := ms.SetRemote(media.LegB, trunkAddr, pt); err != nil {
+	if err := ms.SetRemote(media.LegB, trunkAddr, legB.Codec.PT); err != nil {
 		return fmt.Errorf("%w: leg B: %v", ErrMediaFailed, err)
+	}
+	if ivr, ok := ms.(IVRSession); ok && te != nil && legB.HasEvent {
+		ivr.SetEventPayloadType(media.LegA, te.PT)
+		ivr.SetEventPayloadType(media.LegB, legB.Event.PT)
 	}
 	if err := ms.Start(); err != nil {
 		return fmt.Errorf("%w: start: %v", ErrMediaFailed, err)
@@ -483,6 +513,9 @@ func (c *call) endBeforeAnswer(dlgA *sipgo.DialogServerSession, cause error, log
 	switch cause {
 	case errPortCancel:
 		// The transaction layer already answered 487.
+		c.setEnd(wire.DispCancelled, cause.Error())
+	case errPortBye:
+		// A hotline caller hung up before the called party answered.
 		c.setEnd(wire.DispCancelled, cause.Error())
 	case errRingTimeout:
 		c.reject(dlgA, sip.StatusTemporarilyUnavailable, "No Answer")
@@ -552,6 +585,13 @@ func (c *call) hangupTrunk(d *sipgo.DialogClientSession, log interface{ Debug(st
 // The answer is built from the dialog's INVITE so it carries the same
 // To-tag as any provisional answer already sent.
 func (c *call) reject(dlgA *sipgo.DialogServerSession, code int, reason string) {
+	c.mu.Lock()
+	hot := c.hot
+	c.mu.Unlock()
+	if hot != nil {
+		hot.end(dlgA, code)
+		return
+	}
 	res := sip.NewResponseFromRequest(dlgA.InviteRequest, code, reason, nil)
 	res.AppendHeader(&c.s.dua.ContactHDR)
 	select {
@@ -580,7 +620,7 @@ func (c *call) finish() {
 	s := c.s
 	c.stop(nil)
 	c.mu.Lock()
-	ms, auth, answer, disp, reason := c.media, c.auth, c.answer, c.disp, c.reason
+	ms, auth, answer, disp, reason, number, maxDur := c.media, c.auth, c.answer, c.disp, c.reason, c.number, c.maxDur
 	c.mu.Unlock()
 	rec := wire.CallRecord{
 		CallID:        c.id,
@@ -588,13 +628,22 @@ func (c *call) finish() {
 		PrisonNumber:  auth.PrisonNumber,
 		CardUID:       auth.CardUID,
 		Terminal:      c.terminal.ID,
-		Number:        c.number,
+		Number:        number,
 		Start:         c.start,
 		Answer:        answer,
 		Disposition:   disp,
 		Reason:        reason,
 		OfficerID:     auth.OfficerID,
 		ConfirmMethod: auth.ConfirmMethod,
+		Hidden:        auth.Hidden,
+		Free:          auth.Free,
+	}
+	if maxDur > 0 {
+		rec.MaxDurationSeconds = int((maxDur + time.Second - 1) / time.Second)
+		rec.LimitedBy = wire.LimitRule
+		if auth.MaxDuration > 0 && auth.MaxDuration < s.cfg.MaxDuration && auth.LimitedBy != "" {
+			rec.LimitedBy = auth.LimitedBy
+		}
 	}
 	if ms != nil {
 		res, err := ms.Close()
@@ -626,14 +675,17 @@ func (s *Server) trunkInvite(c *call, body []byte) (*sip.Request, error) {
 		}
 		host, port = h, n
 	}
-	uri := sip.Uri{Scheme: "sip", User: c.number, Host: host, Port: port}
+	c.mu.Lock()
+	number := c.number
+	c.mu.Unlock()
+	uri := sip.Uri{Scheme: "sip", User: number, Host: host, Port: port}
 	req := sip.NewRequest(sip.INVITE, uri)
 	req.SetTransport("UDP")
 	req.SetDestination(s.cfg.Trunk.Address)
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "kinline", Host: s.cfg.PublicIP}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: c.number, Host: host, Port: port}, Params: sip.NewParams()})
+	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: number, Host: host, Port: port}, Params: sip.NewParams()})
 	cid := sip.CallIDHeader(c.id)
 	req.AppendHeader(&cid)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))

@@ -9,6 +9,15 @@
 // legs through an injected MediaSession, and reports every attempt exactly
 // once through OnCallEnd as a wire.CallRecord.
 //
+// With Config.HotlineNumber and Deps.Hotline, an INVITE to the hotline
+// number (an IAD port hotlining on pick-up) is answered by the appliance,
+// which runs the IVR itself (hotline.go): card tap, PIN, a menu with the
+// balance and calls left, the number, then the authorized trunk call
+// bridged to the answered port leg; every ending is spoken before BYE.
+// Keys reach the IVR and the called party's acceptance as RFC 4733
+// events, in-band G.711 tones (media's detector, while a leg sends no
+// events) or SIP INFO (info.go) from either leg.
+//
 // Time (nonce expiry, binding expiry, ring and duration limits, call record
 // timestamps) comes from an injected shared/clock.Clock.
 package callctl
@@ -73,6 +82,19 @@ type Config struct {
 	// UserAgent is the User-Agent / Server header value. Default
 	// "kinline-appliance".
 	UserAgent string
+	// HotlineNumber is the Request-URI user an IAD port dials when it
+	// hotlines to the appliance on pick-up (for example "100"). With
+	// Deps.Hotline set, call control answers such an INVITE and runs the
+	// hotline IVR (see Hotline). "" disables it: the number is an ordinary
+	// destination.
+	HotlineNumber string
+	// TapTimeout bounds the hotline's wait for a card tap after "please
+	// tap your card". Default 30 s.
+	TapTimeout time.Duration
+	// DigitTimeout bounds each wait for a key at the hotline: the first
+	// key after a prompt and the time between keys of a PIN or number (an
+	// entry ends at '#' or when it runs out). Default 8 s.
+	DigitTimeout time.Duration
 }
 
 // Terminal is one IAD port: its id in Kinline (the block's terminal id) and
@@ -134,6 +156,12 @@ func (c Config) WithDefaults() Config {
 	if c.UserAgent == "" {
 		c.UserAgent = "kinline-appliance"
 	}
+	if c.TapTimeout <= 0 {
+		c.TapTimeout = 30 * time.Second
+	}
+	if c.DigitTimeout <= 0 {
+		c.DigitTimeout = 8 * time.Second
+	}
 	return c
 }
 
@@ -152,6 +180,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Trunk.Address); err != nil {
 		return fmt.Errorf("%w: trunk address %q: %v", ErrConfig, c.Trunk.Address, err)
+	}
+	if c.HotlineNumber != "" && !validNumber(c.HotlineNumber) {
+		return fmt.Errorf("%w: hotline number %q", ErrConfig, c.HotlineNumber)
 	}
 	ids := map[string]bool{}
 	users := map[string]bool{}

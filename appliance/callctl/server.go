@@ -151,6 +151,7 @@ func (s *Server) Listen() error {
 	srv.OnBye(s.safe(s.onBye))
 	srv.OnCancel(s.safe(s.onCancel))
 	srv.OnOptions(s.safe(s.onOptions))
+	srv.OnInfo(s.safe(s.onInfo))
 	return nil
 }
 
@@ -307,7 +308,7 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, sip.StatusBadRequest, "Bad Request")
 		return
 	}
-	s.respond(req, tx, sip.StatusOK, "OK", sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER"))
+	s.respond(req, tx, sip.StatusOK, "OK", sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO"))
 }
 
 func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
@@ -463,6 +464,7 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 			s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 			return
 		}
+		c.goneOnce.Do(func() { close(c.portGone) })
 		c.stop(errPortBye)
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -64,6 +65,8 @@ type opts struct {
 	cfg    func(*callctl.Config)
 	// onBlocked receives Deps.OnNumberBlocked.
 	onBlocked func(wire.NumberBlocked)
+	// hotline is Deps.Hotline.
+	hotline callctl.Hotline
 }
 
 func start(t testing.TB, o opts) *env {
@@ -92,7 +95,7 @@ func start(t testing.TB, o opts) *env {
 		mf = e.relays.Factory()
 	}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := callctl.New(e.cfg, callctl.Deps{Logger: log, Clock: e.clk, Authorizer: o.auth, Media: mf, OnCallEnd: e.records.OnCallEnd, OnNumberBlocked: o.onBlocked})
+	srv, err := callctl.New(e.cfg, callctl.Deps{Logger: log, Clock: e.clk, Authorizer: o.auth, Media: mf, OnCallEnd: e.records.OnCallEnd, OnNumberBlocked: o.onBlocked, Hotline: o.hotline})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +122,7 @@ func start(t testing.TB, o opts) *env {
 		if err := e.stop(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("CALLCTL_TEST_LOGS") != "" {
 			t.Logf("server log:\n%s", e.logs.String())
 		}
 	})

@@ -145,6 +145,11 @@ type SIP struct {
 	// SpokenRefusals (default true): a refused caller hears the reason, in
 	// their language, as early media before the 403.
 	SpokenRefusals *bool `yaml:"spoken_refusals"`
+	// HotlineNumber is the number an IAD port hotlines to on pick-up
+	// (e.g. "100"): an INVITE to it runs the hotline IVR (card, PIN,
+	// menu, number). "" (the default) disables the IVR; calls are then
+	// dialled straight from the handset.
+	HotlineNumber string `yaml:"hotline_number"`
 }
 
 // FamilyAcceptOn reports whether family acceptance is on (the default).
@@ -251,6 +256,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SIP.RTPPortMin <= 0 || c.SIP.RTPPortMax <= c.SIP.RTPPortMin || c.SIP.RTPPortMax > 65535 {
 		return bad("sip.rtp_port_min/max: bad range %d-%d", c.SIP.RTPPortMin, c.SIP.RTPPortMax)
+	}
+	if h := c.SIP.HotlineNumber; h != "" && (len(h) > 16 || strings.Trim(h, "0123456789") != "") {
+		return bad("sip.hotline_number %q: digits only, at most 16", h)
 	}
 	terms := map[string]bool{}
 	users := map[string]bool{}

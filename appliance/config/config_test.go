@@ -23,6 +23,9 @@ func TestExampleParses(t *testing.T) {
 	if c.Sync.TLS == nil || !brokerIsTLS(c.Sync.Broker) || c.Sync.SigningKey == "" || c.Sync.PolicyKey == "" || c.Sync.Password != "" {
 		t.Errorf("example is not the production (TLS, signed) setup: %+v", c.Sync)
 	}
+	if c.SIP.HotlineNumber != "100" {
+		t.Errorf("hotline number %q", c.SIP.HotlineNumber)
+	}
 	if c.Readers[0].Role != RoleTerminal {
 		t.Errorf("default role %q", c.Readers[0].Role)
 	}
@@ -38,6 +41,7 @@ func TestInvalid(t *testing.T) {
 	}
 	for name, doc := range map[string]string{
 		"wildcard id":           strings.Replace(base, "a1", "a/+", 1),
+		"hotline not digits":    strings.Replace(base, "sip: {", "sip: {hotline_number: '1a0', ", 1),
 		"unknown key":           base + "colour: blue\n",
 		"no broker":             strings.Replace(base, "tcp://x:1", "", 1),
 		"bad terminal":          base + "readers: [{name: r, device: /dev/x, terminal: nope}]\n",

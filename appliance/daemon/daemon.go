@@ -33,6 +33,10 @@ import (
 	"github.com/kinline/kinline/shared/wire"
 )
 
+// The media session must let the hotline switch recording on once a call is
+// authorized as recorded (callctl fails such calls closed otherwise).
+var _ callctl.RecordSwitch = (*media.Session)(nil)
+
 // Version is the software version reported to central.
 var Version = "dev"
 
@@ -54,6 +58,9 @@ type System struct {
 	Panel  *panel.Panel
 	recDir string
 	ends   *officerEnds
+	// priced holds the pricing of allowed calls until their records are
+	// written.
+	priced pricings
 }
 
 // New builds the appliance from cfg. Nothing runs until Run.
@@ -71,6 +78,7 @@ func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error)
 	}
 	s.Store = st
 	s.Authz = authz.New(clk, cfg.TapWindow)
+	s.Authz.SetOwn(ownSource(st))
 	if s.Board, err = board.Load(cfg.Board); err != nil {
 		st.Close()
 		return nil, fmt.Errorf("daemon: %w", err)
@@ -123,6 +131,7 @@ func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error)
 		FamilyAccept:   cfg.SIP.FamilyAcceptOn(),
 		AcceptTimeout:  cfg.SIP.AcceptTimeout,
 		SpokenRefusals: cfg.SIP.SpokenRefusalsOn(),
+		HotlineNumber:  cfg.SIP.HotlineNumber,
 	}
 	for _, t := range cfg.SIP.Terminals {
 		cc.Terminals = append(cc.Terminals, callctl.Terminal{ID: t.ID, SIPUser: t.SIPUser, Password: t.Password})
@@ -140,6 +149,7 @@ func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error)
 		},
 		OnCallEnd:       s.callEnded,
 		OnNumberBlocked: s.numberBlocked,
+		Hotline:         hotline{s.Authz},
 	})
 	s.ends.calls = s.Calls
 	if err != nil {
@@ -192,11 +202,19 @@ func (s *System) closeEarly() {
 	s.Store.Close()
 }
 
-// applyPolicy gives a policy to the authorizer and the panel's officer list.
+// applyPolicy gives a policy to the authorizer and the panel's officer
+// list, and drops the own debits and calls its money already includes.
 func (s *System) applyPolicy(p *wire.Policy) {
 	s.Authz.SetPolicy(p)
 	if s.Panel != nil {
 		s.Panel.SetOfficers(panel.OfficersFromPolicy(p))
+	}
+	if p.Money != nil && p.Money.IncludedSeq > 0 {
+		if n, err := s.Store.PruneOwn(p.Money.IncludedSeq); err != nil {
+			s.Log.Error("own ledger not pruned", "included_seq", p.Money.IncludedSeq, "err", err)
+		} else if n > 0 {
+			s.Log.Info("own ledger pruned: the policy includes these", "included_seq", p.Money.IncludedSeq, "entries", n)
+		}
 	}
 }
 
@@ -273,16 +291,25 @@ func (s *System) authorize(ctx context.Context, r callctl.AuthRequest) callctl.A
 	res := s.Authz.Check(ctx, authz.Request{CallID: r.CallID, Terminal: r.Terminal, Number: r.Number, Waiting: r.Waiting}, s.confirmer())
 	lg := s.Log.With("call", r.CallID, "terminal", r.Terminal, "number", r.Number, "person", res.PersonID)
 	if res.Allowed {
-		lg.Info("call allowed", "privileged", res.Privileged, "officer", res.OfficerID, "confirmed", res.ConfirmMethod)
+		lg.Info("call allowed", "privileged", res.Privileged, "free", res.Free, "hidden", res.Hidden,
+			"max_duration", res.MaxDuration, "limited_by", res.LimitedBy, "officer", res.OfficerID, "confirmed", res.ConfirmMethod)
+		s.priced.put(r.CallID, pricingOf(res))
 	} else {
 		lg.Warn("call refused", "reason", res.Reason)
 	}
+	return authResult(res)
+}
+
+// authResult maps the authorizer's decision into call control's.
+func authResult(res authz.Result) callctl.AuthResult {
 	return callctl.AuthResult{
 		Allowed: res.Allowed, Reason: res.Reason,
 		PersonID: res.PersonID, PrisonNumber: res.PrisonNumber, CardUID: res.CardUID,
 		Record:    !res.Privileged,
 		OfficerID: res.OfficerID, ConfirmMethod: res.ConfirmMethod,
 		Language: res.Language, RefusalErr: res.Err,
+		MaxDuration: res.MaxDuration, LimitedBy: res.LimitedBy,
+		Hidden: res.Hidden, Free: res.Free,
 	}
 }
 
@@ -299,13 +326,21 @@ func (s *System) numberBlocked(b wire.NumberBlocked) {
 	}
 }
 
-// callEnded writes the call record and its recording's upload entry to the
-// outbox in one bbolt transaction.
+// callEnded prices the call (an answered, rated, not free call gets a
+// debit) and writes the call record, its debit and its recording's upload
+// entry to the outbox in one bbolt transaction.
 func (s *System) callEnded(rec wire.CallRecord) {
 	s.ends.annotate(&rec)
+	pr, ok := s.priced.take(rec.CallID)
+	debit, charge := annotateMoney(&rec, pr, ok)
 	err := s.Store.Update(func(tx *store.Tx) error {
-		if _, err := tx.Append(wire.EventCall, rec); err != nil {
+		if _, err := tx.AppendCall(rec); err != nil {
 			return err
+		}
+		if charge {
+			if _, _, err := tx.AppendDebit(debit); err != nil {
+				return err
+			}
 		}
 		if rec.Recording != nil {
 			return tx.AddRecording(*rec.Recording, filepath.Join(s.recDir, rec.Recording.ID+".wav"))
@@ -316,7 +351,8 @@ func (s *System) callEnded(rec wire.CallRecord) {
 		s.Log.Error("call record NOT stored", "call", rec.CallID, "err", err)
 		return
 	}
-	s.Log.Info("call recorded", "call", rec.CallID, "disposition", rec.Disposition, "reason", rec.Reason)
+	s.Log.Info("call recorded", "call", rec.CallID, "disposition", rec.Disposition, "reason", rec.Reason,
+		"cost", rec.Cost, "currency", rec.Currency)
 }
 
 func (s *System) tapped(t cardreader.Tap) {

@@ -1,8 +1,23 @@
 // Package media anchors a call's audio on the appliance: for each call it
 // opens one RTP socket per leg (A: the IAD port, B: the trunk), relays RTP
-// both ways, and records both directions to a stereo WAV file (left: leg A,
-// what the person in prison says; right: leg B, the called party) unless the
-// call is privileged, in which case no audio byte is written anywhere.
+// both ways, and records both directions unless the call is privileged, in
+// which case no audio byte is written anywhere.
+//
+// Codecs: PCMU, PCMA and Opus, with RFC 4733 telephone-events. When both
+// legs use the same codec the relay passes packets through (rewriting only
+// the payload type when the legs numbered it differently); between PCMU and
+// PCMA it converts each packet in place with a 256-entry table. Opus is
+// never transcoded: an Opus leg must be bridged to an Opus leg (callctl/sdp
+// refuses other pairs with 488 before a session is started).
+//
+// Recordings: G.711 calls go to a stereo WAV (left: leg A, what the person
+// in prison says; right: leg B, the called party); Opus calls to an Ogg
+// Opus file (RFC 7845) with one logical stream per leg, the packets stored
+// as received. With Config.RecordKey set, files are written through
+// appliance/recstore (AES-256-GCM, encrypted at rest) and Result.SHA256 and
+// Bytes describe the plaintext. Each leg's speech level and silence ratio
+// are measured for the recording's metadata (Opus legs are decoded with
+// pion/opus; packets it cannot decode are counted).
 package media
 
 import "errors"
@@ -29,15 +44,66 @@ const (
 	PayloadPCMA uint8 = 8
 )
 
+// Codec is a leg's negotiated audio codec.
+type Codec uint8
+
+// Codecs the relay carries.
+const (
+	CodecPCMU Codec = iota + 1
+	CodecPCMA
+	CodecOpus
+)
+
+func (c Codec) String() string {
+	switch c {
+	case CodecPCMU:
+		return "pcmu"
+	case CodecPCMA:
+		return "pcma"
+	case CodecOpus:
+		return "opus"
+	}
+	return "none"
+}
+
+// Recording formats (Result.Format, wire.RecordingRef.Format).
+const (
+	FormatWAVPCMU = "wav/pcmu-stereo"
+	FormatWAVPCMA = "wav/pcma-stereo"
+	FormatOggOpus = "ogg/opus-2streams"
+)
+
 // Result describes a finished session's recording. Path is empty when the
 // session was not recorded.
 type Result struct {
-	Path    string // the WAV file
-	SHA256  string // hex SHA-256 of the file's bytes
-	Bytes   int64
-	Format  string    // "wav/pcmu-stereo" or "wav/pcma-stereo"
-	Packets [2]uint64 // RTP packets received per leg
+	Path      string // the recording file (encrypted when Encrypted)
+	SHA256    string // hex SHA-256 of the recording's plaintext bytes
+	Bytes     int64  // plaintext size
+	Format    string // FormatWAVPCMU, FormatWAVPCMA or FormatOggOpus
+	Encrypted bool   // written through recstore: open with recstore.Open
+	Packets   [2]uint64
+	// Audio is each leg's level metadata (recorded sessions only).
+	Audio [2]AudioStats
 }
+
+// AudioStats is a leg's level metadata, measured per received packet
+// (typically 20 ms): the speech level and how much of the leg was silent.
+type AudioStats struct {
+	Frames      uint64  // packets analysed (decoded)
+	Silent      uint64  // of which below SilenceDBFS
+	Undecodable uint64  // Opus packets pion/opus could not decode (not in Frames)
+	LevelDBFS   float64 // RMS level of the non-silent frames, dBFS; MinDBFS when none
+	// SilenceRatio is Silent/Frames (1 when no frame was analysed).
+	SilenceRatio float64
+}
+
+// Level thresholds.
+const (
+	// SilenceDBFS is the RMS level under which a frame counts as silent.
+	SilenceDBFS = -45.0
+	// MinDBFS is reported when there is no signal at all.
+	MinDBFS = -120.0
+)
 
 // PayloadTelephoneEvent is the dynamic payload type Kinline offers for
 // RFC 4733 telephone-events. The relay forwards any payload type; only the
@@ -53,6 +119,8 @@ var (
 	ErrCallID      = errors.New("media: call id unusable as a file name")
 	ErrNoRecordDir = errors.New("media: recording requested but no RecordDir configured")
 	ErrPayloadType = errors.New("media: payload type is not G.711 (0 or 8)")
+	ErrCodec       = errors.New("media: unsupported codec")
+	ErrMixedCodecs = errors.New("media: an Opus leg can only be bridged to an Opus leg")
 	ErrNotReady    = errors.New("media: both legs need a remote before Start")
 	ErrStarted     = errors.New("media: session already started")
 	ErrRecording   = errors.New("media: recording failed")

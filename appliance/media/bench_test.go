@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kinline/kinline/appliance/recstore"
 )
 
 func cpuTime() time.Duration {
@@ -22,8 +24,37 @@ func cpuTime() time.Duration {
 // of one recorded session over loopback, with up to 64 packets in flight.
 // One op is one packet. It reports packets/s, process CPU per packet, and
 // allocs/op (= allocations per packet, all goroutines included).
-func BenchmarkRelay(b *testing.B) {
-	m, err := NewManager(Config{RecordDir: b.TempDir(), PortMin: 30000, PortMax: 39998}, slog.New(slog.DiscardHandler))
+func BenchmarkRelay(b *testing.B) { benchRelay(b, PayloadPCMU, PayloadPCMU, recstore.Key{}) }
+
+// BenchmarkRelayTranscode is BenchmarkRelay with leg B on PCMA: every
+// packet is converted from PCMU in place.
+func BenchmarkRelayTranscode(b *testing.B) { benchRelay(b, PayloadPCMU, PayloadPCMA, recstore.Key{}) }
+
+// BenchmarkRelayEncrypted is BenchmarkRelay with the recording encrypted
+// at rest (Config.RecordKey).
+func BenchmarkRelayEncrypted(b *testing.B) {
+	k, err := recstore.NewKey(make([]byte, recstore.KeySize))
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchRelay(b, PayloadPCMU, PayloadPCMU, k)
+}
+
+// BenchmarkConvert is the PCMU->PCMA conversion of one 20 ms packet.
+func BenchmarkConvert(b *testing.B) {
+	p := make([]byte, 160)
+	for i := range p {
+		p[i] = byte(i)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		convert(p, CodecPCMU)
+	}
+}
+
+func benchRelay(b *testing.B, ptA, ptB uint8, key recstore.Key) {
+	m, err := NewManager(Config{RecordDir: b.TempDir(), PortMin: 30000, PortMax: 39998, RecordKey: key}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -41,8 +72,8 @@ func BenchmarkRelay(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer sink.Close()
-	s.SetRemote(LegA, sender.LocalAddr().(*net.UDPAddr).AddrPort(), PayloadPCMU)
-	s.SetRemote(LegB, sink.LocalAddr().(*net.UDPAddr).AddrPort(), PayloadPCMU)
+	s.SetRemote(LegA, sender.LocalAddr().(*net.UDPAddr).AddrPort(), ptA)
+	s.SetRemote(LegB, sink.LocalAddr().(*net.UDPAddr).AddrPort(), ptB)
 	if err := s.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -61,7 +92,7 @@ func BenchmarkRelay(b *testing.B) {
 			<-inflight
 		}
 	}()
-	pkt := rawRTP(PayloadPCMU, 0, 0, make([]byte, 160))
+	pkt := rawRTP(ptA, 0, 0, make([]byte, 160))
 	to := s.LocalAddr(LegA)
 	stall := time.NewTimer(time.Hour)
 	send := func(i int) {

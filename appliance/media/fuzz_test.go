@@ -7,6 +7,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/wav"
 )
@@ -16,7 +17,7 @@ import (
 // panic, validation must agree with the RTP rules, and the recording must
 // stay a valid WAV. Seeds live in testdata/fuzz/FuzzPacket.
 func FuzzPacket(f *testing.F) {
-	r, err := newRecorder(f.TempDir(), "fuzz", g711.Ulaw)
+	r, err := newRecorder(f.TempDir(), "fuzz", g711.Ulaw, recstore.Key{})
 	if err != nil {
 		f.Fatal(err)
 	}

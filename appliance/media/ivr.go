@@ -257,6 +257,9 @@ func (s *Session) Play(ctx context.Context, l Leg, law g711.Law, audio []byte) e
 	case !lg.set:
 		s.mu.Unlock()
 		return fmt.Errorf("%w: leg %v", ErrNoRemote, l)
+	case lg.codec == CodecOpus:
+		s.mu.Unlock()
+		return fmt.Errorf("%w: prompts are G.711 and leg %v uses Opus", ErrCodec, l)
 	}
 	if lg.ivr.sem == nil {
 		lg.ivr.sem = make(chan struct{}, 1)

@@ -6,8 +6,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync"
 
+	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/clock"
 )
 
@@ -21,12 +23,17 @@ type Config struct {
 	// Only even ports are used, one per leg; RTCP (port+1) is not opened
 	// and RTCP packets arriving on the RTP port are dropped.
 	PortMin, PortMax int
-	// RecordDir is where <callID>.wav is written (created if missing).
-	// While a call is recorded the file is <callID>.wav.part; it is renamed
-	// once finalised, so a file named .wav is always complete.
+	// RecordDir is where <callID>.wav (G.711) or <callID>.ogg (Opus) is
+	// written, with ".enc" appended when RecordKey is set (created if
+	// missing). While a call is recorded the name ends in ".part"; the file
+	// is renamed once finalised, so a file without it is always complete.
 	RecordDir string
 	// Clock places packets of recorded calls in time (default clock.Real).
 	Clock clock.Clock
+	// RecordKey, when set (recstore.LoadKey), encrypts recordings at rest:
+	// they are written through recstore as <callID>.wav.enc or
+	// <callID>.ogg.enc instead of plain .wav/.ogg (see RecordingPath).
+	RecordKey recstore.Key
 }
 
 // Default port range.
@@ -79,6 +86,26 @@ func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
 
 // Config returns the configuration in effect, defaults applied.
 func (m *Manager) Config() Config { return m.cfg }
+
+// RecordingPath is where the recording of callID in format (a
+// Result.Format / wire.RecordingRef.Format) is, given whether this
+// manager encrypts. Open it with recstore.Open when Config.RecordKey is
+// set, os.Open otherwise.
+func (m *Manager) RecordingPath(callID, format string) string {
+	return filepath.Join(m.cfg.RecordDir, recordingName(callID, format, !m.cfg.RecordKey.IsZero()))
+}
+
+// recordingName is the file name of a recording.
+func recordingName(callID, format string, encrypted bool) string {
+	name := callID + ".wav"
+	if format == FormatOggOpus {
+		name = callID + ".ogg"
+	}
+	if encrypted {
+		name += ".enc"
+	}
+	return name
+}
 
 // Active is the number of sessions created and not yet closed.
 func (m *Manager) Active() int {

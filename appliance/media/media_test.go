@@ -588,3 +588,39 @@ func TestSessionStateErrors(t *testing.T) {
 		t.Fatal("leg names")
 	}
 }
+
+// TestSetRecordBeforeStart: a session opened unrecorded (a hotline's, while
+// the IVR runs) records once switched on before Start, and cannot be
+// switched after Start or Close.
+func TestSetRecordBeforeStart(t *testing.T) {
+	dir := t.TempDir()
+	m := newManager(t, dir)
+	s, err := m.NewSession("switched", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRecord(true); err != nil {
+		t.Fatal(err)
+	}
+	s.SetRemote(LegA, netip.MustParseAddrPort("127.0.0.1:9"), PayloadPCMU)
+	s.SetRemote(LegB, netip.MustParseAddrPort("127.0.0.1:9"), PayloadPCMU)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRecord(false); !errors.Is(err, ErrStarted) {
+		t.Fatalf("SetRecord after Start: %v", err)
+	}
+	res, err := s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Path == "" || res.SHA256 == "" {
+		t.Fatalf("switched-on session did not record: %+v", res)
+	}
+	if _, err := os.Stat(res.Path); err != nil {
+		t.Fatalf("recording: %v", err)
+	}
+	if err := s.SetRecord(true); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SetRecord after Close: %v", err)
+	}
+}

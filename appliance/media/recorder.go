@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtp"
+
+	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/wav"
 )
@@ -27,6 +30,108 @@ const (
 	flushChunk = 4096
 )
 
+// recSink is a session's recorder: the stereo WAV recorder for G.711
+// calls, the Ogg Opus one for Opus calls.
+type recSink interface {
+	// packet records a leg's audio packet (ch 0: leg A, 1: leg B).
+	packet(ch int, c Codec, pkt *rtp.Packet, now time.Time)
+	// finish finalises the file and describes it.
+	finish() (Result, error)
+}
+
+// recFile is the file a recorder writes: plain, or through recstore.
+type recFile struct {
+	part, final string
+	f           *os.File         // plain file, or nil
+	enc         *recstore.Writer // encrypted file, or nil
+}
+
+// createRecFile creates the .part file of <dir>/<name>, refusing to
+// overwrite an existing recording.
+func createRecFile(dir, name string, key recstore.Key) (*recFile, error) {
+	final := filepath.Join(dir, name)
+	if _, err := os.Lstat(final); err == nil {
+		return nil, fmt.Errorf("%w: %s already exists", ErrRecording, final)
+	}
+	rf := &recFile{part: final + ".part", final: final}
+	var err error
+	if key.IsZero() {
+		rf.f, err = os.OpenFile(rf.part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	} else {
+		rf.enc, err = recstore.Create(rf.part, key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRecording, err)
+	}
+	return rf, nil
+}
+
+// w is where the recording's plaintext goes.
+func (rf *recFile) w() io.WriteSeeker {
+	if rf.enc != nil {
+		return rf.enc
+	}
+	return rf.f
+}
+
+// abort closes and removes a file that never became a recording.
+func (rf *recFile) abort() {
+	if rf.f != nil {
+		rf.f.Close()
+	} else {
+		rf.enc.Close()
+	}
+	os.Remove(rf.part)
+}
+
+// finish syncs and closes the file (err: the writer's own error, which
+// keeps the .part file for forensics), renames it to its final name and
+// returns its path, plaintext SHA-256 and size.
+func (rf *recFile) finish(err error) (Result, error) {
+	var res Result
+	var size int64
+	var sum [32]byte
+	if rf.enc != nil {
+		if err != nil {
+			rf.enc.Close()
+			return res, err
+		}
+		size, sum, err = rf.enc.Close()
+		if err != nil {
+			return res, fmt.Errorf("%w: %w", ErrRecording, err)
+		}
+	} else {
+		if serr := rf.f.Sync(); err == nil && serr != nil {
+			err = fmt.Errorf("%w: sync: %w", ErrRecording, serr)
+		}
+		if cerr := rf.f.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("%w: close: %w", ErrRecording, cerr)
+		}
+		if err != nil {
+			return res, err
+		}
+	}
+	if err := os.Rename(rf.part, rf.final); err != nil {
+		return res, fmt.Errorf("%w: %w", ErrRecording, err)
+	}
+	if d, err := os.Open(filepath.Dir(rf.final)); err == nil {
+		_ = d.Sync() // make the rename durable; best effort on odd filesystems
+		d.Close()
+	}
+	if rf.enc == nil {
+		var hexSum string
+		hexSum, size, err = hashFile(rf.final)
+		if err != nil {
+			return res, fmt.Errorf("%w: %w", ErrRecording, err)
+		}
+		res.SHA256 = hexSum
+	} else {
+		res.SHA256, res.Encrypted = hex.EncodeToString(sum[:]), true
+	}
+	res.Path, res.Bytes = rf.final, size
+	return res, nil
+}
+
 // stream tracks one leg's RTP stream inside the recording.
 type stream struct {
 	active bool
@@ -43,11 +148,10 @@ type recorder struct {
 
 	law     g711.Law // law of the file
 	silence byte
-	part    string // file being written
-	final   string // name after finalising
-	f       *os.File
+	file    *recFile
 	w       *wav.Writer
 	err     error
+	meters  [2]levelMeter
 
 	started bool
 	origin  time.Time // arrival of the first recorded packet: frame 0
@@ -59,26 +163,24 @@ type recorder struct {
 	conv    [2]*[256]byte
 }
 
-// newRecorder creates <dir>/<callID>.wav.part. It refuses to overwrite an
-// existing recording.
-func newRecorder(dir, callID string, law g711.Law) (*recorder, error) {
-	final := filepath.Join(dir, callID+".wav")
-	if _, err := os.Lstat(final); err == nil {
-		return nil, fmt.Errorf("%w: %s already exists", ErrRecording, final)
+// newRecorder creates <dir>/<callID>.wav.part (.wav.enc.part, encrypted,
+// when key is set). It refuses to overwrite an existing recording.
+func newRecorder(dir, callID string, law g711.Law, key recstore.Key) (*recorder, error) {
+	format := FormatWAVPCMU
+	if law == g711.Alaw {
+		format = FormatWAVPCMA
 	}
-	part := final + ".part"
-	f, err := os.OpenFile(part, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+	rf, err := createRecFile(dir, recordingName(callID, format, !key.IsZero()), key)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrRecording, err)
+		return nil, err
 	}
-	w, err := wav.NewWriter(f, wav.Format{Encoding: wavEncoding(law), Channels: 2, SampleRate: sampleRate})
+	w, err := wav.NewWriter(rf.w(), wav.Format{Encoding: wavEncoding(law), Channels: 2, SampleRate: sampleRate})
 	if err != nil {
-		f.Close()
-		os.Remove(part)
+		rf.abort()
 		return nil, fmt.Errorf("%w: %w", ErrRecording, err)
 	}
 	r := &recorder{
-		law: law, silence: law.Silence(), part: part, final: final, f: f, w: w,
+		law: law, silence: law.Silence(), file: rf, w: w,
 		ring:  make([]byte, 2*ringFrames),
 		zeros: make([]byte, flushChunk),
 	}
@@ -127,6 +229,18 @@ func (r *recorder) table(src g711.Law) *[256]byte {
 	default:
 		return alawToUlaw
 	}
+}
+
+// packet records a G.711 packet and measures its level.
+func (r *recorder) packet(ch int, c Codec, pkt *rtp.Packet, now time.Time) {
+	law := g711.Ulaw
+	if c == CodecPCMA {
+		law = g711.Alaw
+	}
+	r.write(ch, law, pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, now)
+	r.mu.Lock()
+	r.meters[ch&1].g711(law, pkt.Payload)
+	r.mu.Unlock()
 }
 
 // write records one packet's payload, in law src, for channel ch.
@@ -211,7 +325,10 @@ func (r *recorder) flushTo(upTo int64) error {
 func (r *recorder) finish() (Result, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	res := Result{Format: "wav/" + r.law.String() + "-stereo"}
+	format := FormatWAVPCMU
+	if r.law == g711.Alaw {
+		format = FormatWAVPCMA
+	}
 	err := r.err
 	if err == nil {
 		err = r.flushTo(r.end)
@@ -219,30 +336,13 @@ func (r *recorder) finish() (Result, error) {
 	if cerr := r.w.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("%w: %w", ErrRecording, cerr)
 	}
-	if serr := r.f.Sync(); err == nil && serr != nil {
-		err = fmt.Errorf("%w: sync: %w", ErrRecording, serr)
-	}
-	if cerr := r.f.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("%w: close: %w", ErrRecording, cerr)
-	}
 	r.w = nil
-	if err != nil {
-		// Keep the .part file for forensics; it is not a finished recording.
-		return res, err
-	}
-	if err := os.Rename(r.part, r.final); err != nil {
-		return res, fmt.Errorf("%w: %w", ErrRecording, err)
-	}
-	if d, err := os.Open(filepath.Dir(r.final)); err == nil {
-		_ = d.Sync() // make the rename durable; best effort on odd filesystems
-		d.Close()
-	}
-	sum, size, err := hashFile(r.final)
-	if err != nil {
-		return res, fmt.Errorf("%w: %w", ErrRecording, err)
-	}
-	res.Path, res.SHA256, res.Bytes = r.final, sum, size
-	return res, nil
+	// On error the .part file stays for forensics: it is not a finished
+	// recording.
+	res, err := r.file.finish(err)
+	res.Format = format
+	res.Audio = [2]AudioStats{r.meters[0].stats(), r.meters[1].stats()}
+	return res, err
 }
 
 func hashFile(path string) (string, int64, error) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/wav"
 	"github.com/kinline/kinline/shared/clock"
@@ -53,7 +54,7 @@ func runOf(b []byte, from, to int) int {
 
 func TestRecorderPlacesByTimestamp(t *testing.T) {
 	dir := t.TempDir()
-	r, err := newRecorder(dir, "placement", g711.Ulaw)
+	r, err := newRecorder(dir, "placement", g711.Ulaw, recstore.Key{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestRecorderPlacesByTimestamp(t *testing.T) {
 }
 
 func TestRecorderLongGapAndLatePackets(t *testing.T) {
-	r, err := newRecorder(t.TempDir(), "gaps", g711.Alaw)
+	r, err := newRecorder(t.TempDir(), "gaps", g711.Alaw, recstore.Key{})
 	if err != nil {
 		t.Fatal(err)
 	}

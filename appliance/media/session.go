@@ -26,7 +26,8 @@ type leg struct {
 	// guarded by Session.mu
 	remote  netip.AddrPort // where packets for this leg go
 	latched bool           // remote learned from the first valid packet
-	pt      uint8          // negotiated G.711 payload type
+	pt      uint8          // negotiated audio payload type
+	codec   Codec          // negotiated audio codec
 	set     bool           // SetRemote called
 	stats   LegStats
 	ivr     legIVR // prompts and digits (ivr.go)
@@ -51,7 +52,7 @@ type Session struct {
 
 	mu      sync.Mutex
 	legs    [2]*leg
-	rec     *recorder
+	rec     recSink // nil unless recording and started
 	started bool
 	closed  bool
 	result  Result
@@ -95,22 +96,70 @@ func (s *Session) Stats(l Leg) LegStats {
 	return s.legs[l&1].stats
 }
 
-// SetRemote sets the leg's peer address and negotiated payload type (0 or
-// 8) from its SDP. It may be called again (re-INVITE): the leg then
+// SetRemote sets the leg's peer address and negotiated G.711 payload type
+// (0 or 8) from its SDP. It may be called again (re-INVITE): the leg then
 // latches afresh on the next valid packet. When the two legs negotiated
 // different laws, the relay transcodes between them.
 func (s *Session) SetRemote(l Leg, addr netip.AddrPort, payloadType uint8) error {
-	if payloadType != PayloadPCMU && payloadType != PayloadPCMA {
-		return fmt.Errorf("%w: %d", ErrPayloadType, payloadType)
+	switch payloadType {
+	case PayloadPCMU:
+		return s.SetRemoteCodec(l, addr, CodecPCMU, payloadType)
+	case PayloadPCMA:
+		return s.SetRemoteCodec(l, addr, CodecPCMA, payloadType)
+	}
+	return fmt.Errorf("%w: %d", ErrPayloadType, payloadType)
+}
+
+// SetRemoteCodec is SetRemote for any codec: the leg's peer address, its
+// codec and the payload type its SDP gave the codec (Opus has a dynamic
+// one, e.g. 96 on one leg and 111 on the other: the relay rewrites it).
+// Bridging an Opus leg to a G.711 leg is refused with ErrMixedCodecs (by
+// Start, or here once started). Set the legs' telephone-event payload
+// types with SetEventPayloadType: events are relayed with theirs remapped.
+func (s *Session) SetRemoteCodec(l Leg, addr netip.AddrPort, c Codec, payloadType uint8) error {
+	if c < CodecPCMU || c > CodecOpus {
+		return fmt.Errorf("%w: %d", ErrCodec, c)
+	}
+	if payloadType > 127 || (c == CodecPCMU && payloadType != PayloadPCMU) || (c == CodecPCMA && payloadType != PayloadPCMA) {
+		return fmt.Errorf("%w: %v with payload type %d", ErrPayloadType, c, payloadType)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
 	}
-	lg := s.legs[l&1]
+	lg, other := s.legs[l&1], s.legs[1-l&1]
+	if s.started && (c == CodecOpus) != (other.codec == CodecOpus) {
+		return fmt.Errorf("%w: leg %v %v, leg %v %v", ErrMixedCodecs, l, c, 1-l&1, other.codec)
+	}
 	lg.remote = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
-	lg.pt, lg.set, lg.latched = payloadType, true, false
+	lg.pt, lg.codec, lg.set, lg.latched = payloadType, c, true, false
+	return nil
+}
+
+// Codec returns the leg's negotiated codec and payload type (zero before
+// SetRemote).
+func (s *Session) Codec(l Leg) (Codec, uint8) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.legs[l&1].codec, s.legs[l&1].pt
+}
+
+// SetRecord turns the session's recording on or off before Start: a
+// hotline call's session is opened unrecorded while the IVR runs (nobody
+// knows yet whether the number is privileged) and switched on once the
+// call is authorized as recorded. After Start it fails with ErrStarted,
+// so a running call's recording can never be switched off or on halfway.
+func (s *Session) SetRecord(record bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return ErrClosed
+	case s.started:
+		return ErrStarted
+	}
+	s.record = record
 	return nil
 }
 
@@ -127,12 +176,25 @@ func (s *Session) Start() error {
 	case !s.legs[LegA].set || !s.legs[LegB].set:
 		return ErrNotReady
 	}
+	a, b := s.legs[LegA].codec, s.legs[LegB].codec
+	if (a == CodecOpus) != (b == CodecOpus) {
+		return fmt.Errorf("%w: leg A %v, leg B %v", ErrMixedCodecs, a, b)
+	}
 	if s.record {
-		rec, err := newRecorder(s.m.cfg.RecordDir, s.callID, lawOf(s.legs[LegA].pt))
-		if err != nil {
-			return err
+		cfg := s.m.cfg
+		if a == CodecOpus {
+			rec, err := newOpusRecorder(cfg.RecordDir, s.callID, cfg.RecordKey, s.log)
+			if err != nil {
+				return err
+			}
+			s.rec = rec
+		} else {
+			rec, err := newRecorder(cfg.RecordDir, s.callID, lawOf(s.legs[LegA].pt), cfg.RecordKey)
+			if err != nil {
+				return err
+			}
+			s.rec = rec
 		}
-		s.rec = rec
 	}
 	s.started = true
 	for _, l := range []Leg{LegA, LegB} {
@@ -228,33 +290,41 @@ func (s *Session) relay(from Leg) {
 		src.stats.Packets++
 		src.stats.Last = now
 		srcPT, dstPT, to := src.pt, dst.pt, dst.remote
+		srcC, dstC := src.codec, dst.codec
 		rec, bridged := s.rec, s.started
 		tap, eventPT, held := src.ivr.tap, src.ivr.eventPT(), dst.ivr.playing > 0
+		dstEventPT := dst.ivr.eventPT()
 		s.mu.Unlock()
 
 		if tap != nil {
-			tap.packet(&pkt, srcPT, eventPT, now)
+			tapPT := srcPT
+			if srcC == CodecOpus {
+				tapPT = noPT // no in-band tone detection in Opus audio: events only
+			}
+			tap.packet(&pkt, tapPT, eventPT, now)
 		}
 		if !bridged {
 			continue // Listen before Start: the leg is heard, not relayed
 		}
 		audio := pkt.PayloadType == srcPT
 		if audio && rec != nil {
-			rec.write(int(from), lawOf(srcPT), pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp, pkt.Payload, now)
+			rec.packet(int(from), srcC, &pkt, now)
 		}
 		if audio && held {
 			continue // a prompt is playing to the other leg: it replaces this audio
 		}
-		if audio && srcPT != dstPT {
-			// The legs negotiated different laws: transcode in place.
+		switch {
+		case audio && srcC != dstC:
+			// The legs negotiated different G.711 laws (Start refuses
+			// Opus with G.711): convert in place. Both laws run at 8 kHz,
+			// so sequence numbers and timestamps carry over unchanged.
 			buf[1] = buf[1]&0x80 | dstPT
-			tab := ulawToAlaw
-			if srcPT == PayloadPCMA {
-				tab = alawToUlaw
-			}
-			for i, b := range pkt.Payload {
-				pkt.Payload[i] = tab[b]
-			}
+			convert(pkt.Payload, srcC)
+		case audio && srcPT != dstPT:
+			buf[1] = buf[1]&0x80 | dstPT // same codec, numbered differently
+		case !audio && pkt.PayloadType == eventPT && eventPT != dstEventPT:
+			// A telephone-event: the other leg's SDP numbered it differently.
+			buf[1] = buf[1]&0x80 | dstEventPT
 		}
 		if !to.IsValid() {
 			continue
@@ -269,6 +339,21 @@ func (s *Session) relay(from Leg) {
 		s.mu.Lock()
 		dst.stats.Sent++
 		s.mu.Unlock()
+	}
+}
+
+// noPT is a payload type no packet carries (RTP's field has 7 bits).
+const noPT = 0xff
+
+// convert transcodes G.711 code words in place from law src to the other
+// law: one table lookup per byte, no allocation.
+func convert(p []byte, src Codec) {
+	tab := ulawToAlaw
+	if src == CodecPCMA {
+		tab = alawToUlaw
+	}
+	for i, b := range p {
+		p[i] = tab[b]
 	}
 }
 

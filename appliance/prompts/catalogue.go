@@ -13,6 +13,10 @@ const (
 	TryAgain    ID = "try_again"
 	WaitOfficer ID = "wait_officer"
 	Calling     ID = "calling"
+	PINLocked   ID = "pin_locked"
+	// Menu is the hotline's main menu: 1 to make a call, 2 for the
+	// balance and calls left.
+	Menu ID = "menu"
 )
 
 // Refusal reasons, one per reason the authorizer, the rules and the
@@ -32,6 +36,16 @@ const (
 	RefusedLockdown        ID = "refused_lockdown"
 	RefusedOfficer         ID = "refused_officer"
 	RefusedNotConfirmed    ID = "refused_not_confirmed"
+	RefusedNumberBlocked   ID = "refused_number_blocked"
+	RefusedNoRate          ID = "refused_no_rate"
+)
+
+// Dispositions of a trunk call, told to the person before hang-up.
+const (
+	CallBusy     ID = "call_busy"
+	CallNoAnswer ID = "call_no_answer"
+	CallRejected ID = "call_rejected"
+	CallFailed   ID = "call_failed"
 )
 
 // Information, warnings and the end of a call. Pieces meant to be
@@ -40,7 +54,13 @@ const (
 const (
 	BalanceIs      ID = "balance_is"
 	Point          ID = "point"
+	And            ID = "and"
+	Cents          ID = "cents"
+	Minus          ID = "minus"
 	CallsLeft      ID = "calls_left"
+	CallsLeftWeek  ID = "calls_left_week"
+	CallsLeftMonth ID = "calls_left_month"
+	NoLimit        ID = "no_limit"
 	YouHave        ID = "you_have"
 	Minutes        ID = "minutes"
 	TwoMinutesLeft ID = "minutes_left_2"
@@ -98,12 +118,14 @@ type Entry struct {
 // a test fails while the committed audio does not match it.
 var catalogue = []Entry{
 	{TapCard, map[string]string{"en": "Please tap your card on the reader.", "es": "Por favor, acerque su tarjeta al lector."}},
-	{EnterPIN, map[string]string{"en": "Please enter your PIN.", "es": "Por favor, marque su clave personal."}},
+	{EnterPIN, map[string]string{"en": "Please enter your PIN, followed by the hash key.", "es": "Por favor, marque su clave personal, seguida de la tecla numeral."}},
 	{WrongPIN, map[string]string{"en": "The PIN is not correct.", "es": "La clave no es correcta."}},
-	{EnterNumber, map[string]string{"en": "Please enter the number you want to call.", "es": "Marque el número al que desea llamar."}},
+	{EnterNumber, map[string]string{"en": "Please enter the number you want to call, followed by the hash key.", "es": "Marque el número al que desea llamar, seguido de la tecla numeral."}},
 	{TryAgain, map[string]string{"en": "Please try again.", "es": "Por favor, intente de nuevo."}},
 	{WaitOfficer, map[string]string{"en": "Please wait for the officer to confirm your call.", "es": "Por favor, espere a que el oficial confirme su llamada."}},
 	{Calling, map[string]string{"en": "Calling", "es": "Llamando al"}},
+	{PINLocked, map[string]string{"en": "Too many wrong PINs. Your card is locked for now.", "es": "Demasiadas claves incorrectas. Su tarjeta queda bloqueada por ahora."}},
+	{Menu, map[string]string{"en": "To make a call, press 1. For your balance and calls left, press 2.", "es": "Para hacer una llamada, marque 1. Para su saldo y llamadas restantes, marque 2."}},
 
 	{RefusedUnknownCard, map[string]string{"en": "This card is not recognized.", "es": "Esta tarjeta no es reconocida."}},
 	{RefusedNoCard, map[string]string{"en": "No card was tapped.", "es": "No se acercó ninguna tarjeta."}},
@@ -119,10 +141,23 @@ var catalogue = []Entry{
 	{RefusedLockdown, map[string]string{"en": "Calls from this block are suspended.", "es": "Las llamadas de este módulo están suspendidas."}},
 	{RefusedOfficer, map[string]string{"en": "The officer did not allow this call.", "es": "El oficial no autorizó esta llamada."}},
 	{RefusedNotConfirmed, map[string]string{"en": "The officer did not confirm this call in time.", "es": "El oficial no confirmó esta llamada a tiempo."}},
+	{RefusedNumberBlocked, map[string]string{"en": "Calls to this number are blocked.", "es": "Las llamadas a este número están bloqueadas."}},
+	{RefusedNoRate, map[string]string{"en": "Calls to this number are not available.", "es": "Las llamadas a este número no están disponibles."}},
+
+	{CallBusy, map[string]string{"en": "The number is busy.", "es": "El número está ocupado."}},
+	{CallNoAnswer, map[string]string{"en": "There was no answer.", "es": "No hubo respuesta."}},
+	{CallRejected, map[string]string{"en": "The call was not accepted.", "es": "La llamada no fue aceptada."}},
+	{CallFailed, map[string]string{"en": "The call could not be connected.", "es": "No se pudo conectar la llamada."}},
 
 	{BalanceIs, map[string]string{"en": "Your balance is", "es": "Su saldo es"}},
 	{Point, map[string]string{"en": "point", "es": "punto"}},
+	{And, map[string]string{"en": "and", "es": "con"}},
+	{Cents, map[string]string{"en": "cents.", "es": "céntimos."}},
+	{Minus, map[string]string{"en": "minus", "es": "menos"}},
 	{CallsLeft, map[string]string{"en": "Calls left today", "es": "Llamadas restantes hoy"}},
+	{CallsLeftWeek, map[string]string{"en": "Calls left this week", "es": "Llamadas restantes esta semana"}},
+	{CallsLeftMonth, map[string]string{"en": "Calls left this month", "es": "Llamadas restantes este mes"}},
+	{NoLimit, map[string]string{"en": "no limit.", "es": "sin límite."}},
 	{YouHave, map[string]string{"en": "You have", "es": "Le quedan"}},
 	{Minutes, map[string]string{"en": "minutes.", "es": "minutos."}},
 	{TwoMinutesLeft, map[string]string{"en": "Two minutes remaining.", "es": "Quedan dos minutos."}},

@@ -239,10 +239,47 @@ func ForReason(err error) (ID, bool) {
 		{policy.ErrNotConfirmed, RefusedNotConfirmed},
 		{policy.ErrPanelUnavailable, RefusedNotConfirmed},
 		{policy.ErrLockdown, RefusedLockdown},
+		{policy.ErrOutsideSchedule, RefusedOutsideHours},
+		{policy.ErrQuotaExceeded, RefusedCallLimit},
+		{policy.ErrInsufficientBalance, RefusedBalance},
+		{policy.ErrNumberBlocked, RefusedNumberBlocked},
+		{policy.ErrNoRate, RefusedNoRate},
+		{policy.ErrBadPIN, WrongPIN},
+		{policy.ErrPINLocked, PINLocked},
 	} {
 		if errors.Is(err, r.err) {
 			return r.id, true
 		}
 	}
 	return "", false
+}
+
+// MoneyIDs returns the prompts that read an amount of money given in
+// minor units with fracDigits digits after the point (1250, 2 is 12.50):
+// the whole part digit by digit, then, when fracDigits is positive, "and",
+// the fraction's digits and "cents"; "minus" first for a negative amount.
+// fracDigits is clamped to 0-4.
+func MoneyIDs(amount int64, fracDigits int) []ID {
+	fracDigits = min(max(fracDigits, 0), 4)
+	var ids []ID
+	neg := amount < 0
+	u := uint64(amount)
+	if neg {
+		ids = append(ids, Minus)
+		u = -u
+	}
+	scale := uint64(1)
+	for range fracDigits {
+		scale *= 10
+	}
+	whole, frac := u/scale, u%scale
+	w, _ := DigitIDs(fmt.Sprint(whole))
+	ids = append(ids, w...)
+	if fracDigits > 0 {
+		f, _ := DigitIDs(fmt.Sprintf("%0*d", fracDigits, frac))
+		ids = append(ids, And)
+		ids = append(ids, f...)
+		ids = append(ids, Cents)
+	}
+	return ids
 }

@@ -6,8 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io/fs"
 	"math"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -258,5 +263,90 @@ func TestForReason(t *testing.T) {
 	}
 	if _, ok := ForReason(errors.New("something else")); ok {
 		t.Error("unrelated error mapped to a prompt")
+	}
+}
+
+// TestEveryPolicyErrorHasAPrompt lists the Err* variables declared in
+// shared/policy from its source, so a sentinel added there without a
+// prompt (or without an entry here) fails this test, and checks that
+// ForReason gives each one a prompt that exists in every language.
+func TestEveryPolicyErrorHasAPrompt(t *testing.T) {
+	known := map[string]error{
+		"ErrLockdown": policy.ErrLockdown, "ErrUnknownCard": policy.ErrUnknownCard, "ErrNoTap": policy.ErrNoTap,
+		"ErrNotApproved": policy.ErrNotApproved, "ErrInactive": policy.ErrInactive, "ErrNoPolicy": policy.ErrNoPolicy,
+		"ErrInvalidNumber": policy.ErrInvalidNumber, "ErrUnknownTerminal": policy.ErrUnknownTerminal,
+		"ErrNotConfirmed": policy.ErrNotConfirmed, "ErrOfficerRefused": policy.ErrOfficerRefused,
+		"ErrPanelUnavailable": policy.ErrPanelUnavailable, "ErrOutsideSchedule": policy.ErrOutsideSchedule,
+		"ErrQuotaExceeded": policy.ErrQuotaExceeded, "ErrInsufficientBalance": policy.ErrInsufficientBalance,
+		"ErrNumberBlocked": policy.ErrNumberBlocked, "ErrNoRate": policy.ErrNoRate, "ErrBadPIN": policy.ErrBadPIN,
+		"ErrPINLocked": policy.ErrPINLocked,
+	}
+	files, err := filepath.Glob("../../shared/policy/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("policy sources not found: %v", err)
+	}
+	fset := token.NewFileSet()
+	declared := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range af.Decls {
+			gd, ok := d.(*ast.GenDecl)
+			if !ok || gd.Tok != token.VAR {
+				continue
+			}
+			for _, sp := range gd.Specs {
+				for _, n := range sp.(*ast.ValueSpec).Names {
+					if !strings.HasPrefix(n.Name, "Err") || !n.IsExported() {
+						continue
+					}
+					declared++
+					e, ok := known[n.Name]
+					if !ok {
+						t.Errorf("policy.%s has no entry here: give it a prompt in ForReason and list it", n.Name)
+						continue
+					}
+					id, ok := ForReason(fmt.Errorf("wrapped: %w", e))
+					if !ok {
+						t.Errorf("policy.%s: no prompt", n.Name)
+						continue
+					}
+					for _, lang := range Languages() {
+						if _, err := assets.ReadFile("assets/" + AssetPath(lang, id)); err != nil {
+							t.Errorf("policy.%s: prompt %s has no %s audio", n.Name, id, lang)
+						}
+					}
+				}
+			}
+		}
+	}
+	if declared != len(known) {
+		t.Errorf("policy declares %d Err* variables, the table knows %d", declared, len(known))
+	}
+}
+
+func TestMoneyIDs(t *testing.T) {
+	for _, c := range []struct {
+		amount int64
+		digits int
+		want   []ID
+	}{
+		{1250, 2, []ID{Digit1, Digit2, And, Digit5, Digit0, Cents}},
+		{5, 2, []ID{Digit0, And, Digit0, Digit5, Cents}},
+		{-307, 2, []ID{Minus, Digit3, And, Digit0, Digit7, Cents}},
+		{42, 0, []ID{Digit4, Digit2}},
+		{0, 2, []ID{Digit0, And, Digit0, Digit0, Cents}},
+	} {
+		if got := MoneyIDs(c.amount, c.digits); !slices.Equal(got, c.want) {
+			t.Errorf("MoneyIDs(%d, %d) = %v, want %v", c.amount, c.digits, got, c.want)
+		}
+		if _, err := Sequence("es", MoneyIDs(c.amount, c.digits)...); err != nil {
+			t.Errorf("MoneyIDs(%d, %d) unspeakable: %v", c.amount, c.digits, err)
+		}
 	}
 }

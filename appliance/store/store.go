@@ -1,7 +1,9 @@
 // Package store is the appliance's local, durable state in one bbolt file:
 // the block's policy as last received, the outbox of events waiting for
-// central's application-level acknowledgement, and the recordings waiting to
-// be uploaded and verified.
+// central's application-level acknowledgement, the recordings waiting to
+// be uploaded and verified, and the appliance's own call debits and answered
+// calls that the newest policy does not include yet (its usable balance and
+// quotas, see Own).
 //
 // The outbox is an append-only, hash-chained stream (see wire.Event). Its
 // sequence numbers start at 1, have no gaps and never repeat, also across
@@ -68,6 +70,8 @@ type Store struct {
 	id     string
 	clock  clock.Clock
 	notify chan struct{}
+	// ownCache holds the last Own computed (ledger.go).
+	ownCache ownCache
 }
 
 // Recording is a recording waiting for central to verify its upload.
@@ -148,9 +152,10 @@ func (s *Store) Notify() <-chan struct{} { return s.notify }
 // Tx is one read-write transaction, passed to the function given to Update.
 // It must not be used after that function returns.
 type Tx struct {
-	s        *Store
-	tx       *bolt.Tx
-	appended bool
+	s          *Store
+	tx         *bolt.Tx
+	appended   bool
+	ownChanged bool // the own ledger was written: invalidate its cache on commit
 }
 
 // Update runs fn in one bbolt read-write transaction: everything fn does is

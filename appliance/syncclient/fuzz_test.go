@@ -60,6 +60,11 @@ func FuzzHandle(f *testing.F) {
 		if c.ackUpTo != 0 && topic != wire.TopicAck("blk-a") {
 			t.Fatalf("ack from topic %q", topic)
 		}
+		for _, d := range c.deltas {
+			if d.ApplianceID != "blk-a" || d.V != wire.ProtocolVersion || topic != wire.TopicPolicyDelta("blk-a") || d.Version <= d.BaseVersion {
+				t.Fatalf("policy delta let through: %+v on %q", d, topic)
+			}
+		}
 		for _, a := range c.recAcks {
 			if a.ApplianceID != "blk-a" || topic != wire.TopicRecordingAck("blk-a") {
 				t.Fatalf("recording ack let through: %+v on %q", a, topic)

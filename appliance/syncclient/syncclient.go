@@ -10,7 +10,8 @@
 //
 // Down, it applies the block's policy (retained on the policy topic) when it
 // names this appliance and is newer than the stored one, records a status
-// event, and calls Deps.OnPolicy.
+// event, and calls Deps.OnPolicy. Policy deltas, and the snapshot request
+// an appliance sends when it cannot apply one, are in policydelta.go.
 //
 // # Recordings
 //
@@ -18,7 +19,8 @@
 // (wire.RecordingAck OK); only then is the local file deleted. They are
 // uploaded one at a time in chunks (wire.RecordingChunk) of Config.ChunkSize
 // bytes, read from the file one chunk at a time (a recording is never held
-// in memory whole), with at most Config.ChunkWindow chunks awaiting central's
+// in memory whole; every read goes through Config.OpenRecording, so an
+// encrypted recording store can decrypt), with at most Config.ChunkWindow chunks awaiting central's
 // wire.RecordingChunkAck. Every upload starts with a query, so that after a
 // reconnect, a restart of either side or a timeout it resumes from the offset
 // central holds rather than from zero; a chunk central refuses (a corrupted
@@ -67,6 +69,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -108,7 +111,9 @@ const (
 	DefaultRetryBackoff    = 5 * time.Second
 	DefaultMaxRetryBackoff = 10 * time.Minute
 	DefaultChunkWindow     = 4
-	maxQueuedRecAcks       = 1024
+	// DefaultPolicyRequestInterval: see Config.PolicyRequestInterval.
+	DefaultPolicyRequestInterval = 30 * time.Second
+	maxQueuedRecAcks             = 1024
 )
 
 // Config configures the client. Zero fields take the defaults above.
@@ -151,6 +156,15 @@ type Config struct {
 	// ChunkWindow is the most recording chunks sent and not yet
 	// acknowledged; 0 means DefaultChunkWindow.
 	ChunkWindow int
+	// OpenRecording opens a recording for upload and returns it with its
+	// size in bytes (of the plain recording, as its RecordingRef counts
+	// them); every read of a recording goes through it. nil means
+	// os.Open and the file's size (unencrypted recordings).
+	OpenRecording func(path string) (io.ReadSeekCloser, int64, error)
+	// PolicyRequestInterval is the least time between two snapshot
+	// requests (wire.PolicyRequest) for the same policy version; 0 means
+	// DefaultPolicyRequestInterval.
+	PolicyRequestInterval time.Duration
 }
 
 // Deps are the client's collaborators.
@@ -193,6 +207,7 @@ type Client struct {
 	recAcks   []wire.RecordingAck
 	chunkAcks []wire.RecordingChunkAck
 	commands  []inCommand
+	deltas    []*wire.PolicyDelta
 }
 
 // New checks cfg and deps and returns a Client; Run starts it.
@@ -246,6 +261,12 @@ func New(cfg Config, deps Deps) (*Client, error) {
 	}
 	if cfg.ChunkWindow <= 0 {
 		cfg.ChunkWindow = DefaultChunkWindow
+	}
+	if cfg.OpenRecording == nil {
+		cfg.OpenRecording = openFile
+	}
+	if cfg.PolicyRequestInterval <= 0 {
+		cfg.PolicyRequestInterval = DefaultPolicyRequestInterval
 	}
 	if cfg.MaxRetryBackoff < cfg.RetryBackoff {
 		cfg.MaxRetryBackoff = max(DefaultMaxRetryBackoff, cfg.RetryBackoff)
@@ -323,7 +344,7 @@ func (c *Client) Run(ctx context.Context) error {
 // goroutine after every (re)connect.
 func (c *Client) onConnect(cl mqtt.Client) {
 	id := c.cfg.ApplianceID
-	filters := map[string]byte{wire.TopicPolicy(id): 1, wire.TopicAck(id): 1, wire.TopicRecordingAck(id): 1, wire.TopicRecordingChunkAck(id): 1, wire.TopicCommands(id): 1}
+	filters := map[string]byte{wire.TopicPolicy(id): 1, wire.TopicAck(id): 1, wire.TopicRecordingAck(id): 1, wire.TopicRecordingChunkAck(id): 1, wire.TopicCommands(id): 1, wire.TopicPolicyDelta(id): 1}
 	refused, err := mqttsub.Subscribe(cl, filters, 30*time.Second)
 	if err != nil {
 		c.log.Error("sync: subscribe failed", "err", err)
@@ -407,6 +428,10 @@ func (c *Client) handle(topic string, payload []byte) {
 		if !c.takeCommand(payload) {
 			return
 		}
+	case wire.TopicPolicyDelta(id):
+		if !c.takeDelta(payload) {
+			return
+		}
 	default:
 		c.log.Warn("sync: message on unexpected topic", "topic", topic)
 		return
@@ -438,7 +463,9 @@ type loop struct {
 	chunkBuf []byte  // one chunk, reused
 	recTimer timeout // no recording progress in time
 
-	policyVersion uint64 // version of the stored policy (0: none)
+	policyVersion uint64    // version of the stored policy (0: none)
+	requestedAt   time.Time // when the last snapshot request was published
+	requestedHave uint64    // the version it said the appliance had
 
 	rejected   int       // policy rejections waiting for their alarm
 	rejectWhy  string    // the last one
@@ -486,8 +513,8 @@ func (l *loop) run(ctx context.Context) error {
 func (l *loop) step() error {
 	c := l.c
 	c.mu.Lock()
-	ackUpTo, pol, recAcks, chunkAcks, cmds := c.ackUpTo, c.policy, c.recAcks, c.chunkAcks, c.commands
-	c.policy, c.recAcks, c.chunkAcks, c.commands = nil, nil, nil, nil
+	ackUpTo, pol, recAcks, chunkAcks, cmds, deltas := c.ackUpTo, c.policy, c.recAcks, c.chunkAcks, c.commands, c.deltas
+	c.policy, c.recAcks, c.chunkAcks, c.commands, c.deltas = nil, nil, nil, nil, nil
 	if c.rejected > 0 {
 		l.rejected += c.rejected
 		l.rejectWhy = c.rejectWhy
@@ -500,6 +527,11 @@ func (l *loop) step() error {
 
 	if pol != nil {
 		if err := l.applyPolicy(pol); err != nil {
+			return err
+		}
+	}
+	for _, d := range deltas {
+		if err := l.applyDelta(d); err != nil {
 			return err
 		}
 	}
@@ -780,7 +812,7 @@ func (l *loop) uploadRecording() error {
 	for up.next < total && up.next-up.acked < window {
 		n := min(int64(c.cfg.ChunkSize), total-up.next)
 		buf := l.chunkBuf[:n]
-		if _, err := up.f.ReadAt(buf, up.next); err != nil {
+		if err := up.readAt(buf, up.next); err != nil {
 			c.log.Error("sync: recording file unreadable", "call", up.rec.CallID, "path", up.rec.Path, "offset", up.next, "err", err)
 			l.recordingFailed(up.rec.CallID)
 			return nil
@@ -799,7 +831,8 @@ func (l *loop) uploadRecording() error {
 // upload is the state of the recording being uploaded.
 type upload struct {
 	rec      store.Recording
-	f        *os.File
+	f        io.ReadSeekCloser
+	pos      int64  // offset f is at (-1: unknown)
 	attempt  uint32 // the current pass; answers to older passes do not rewind
 	querying bool   // waiting for central's answer to the query
 	acked    int64  // bytes central holds
@@ -824,15 +857,15 @@ func (l *loop) startUpload() error {
 			l.recordingFailed(rec.CallID)
 			continue
 		}
-		f, err := os.Open(rec.Path)
+		f, size, err := c.cfg.OpenRecording(rec.Path)
 		if err != nil {
 			c.log.Error("sync: recording file unreadable", "call", rec.CallID, "path", rec.Path, "err", err)
 			l.recordingFailed(rec.CallID)
 			continue
 		}
-		if fi, err := f.Stat(); err != nil || fi.Size() < rec.Ref.Bytes {
+		if size < rec.Ref.Bytes {
 			// Central could never complete it; keep it and try later.
-			c.log.Error("sync: recording file shorter than its reference, kept", "call", rec.CallID, "path", rec.Path, "want", rec.Ref.Bytes, "err", err)
+			c.log.Error("sync: recording file shorter than its reference, kept", "call", rec.CallID, "path", rec.Path, "want", rec.Ref.Bytes, "size", size)
 			f.Close()
 			l.recordingFailed(rec.CallID)
 			continue
@@ -841,7 +874,7 @@ func (l *loop) startUpload() error {
 			l.chunkBuf = make([]byte, c.cfg.ChunkSize)
 		}
 		l.attempt++
-		l.up = &upload{rec: rec, f: f, attempt: l.attempt, querying: true}
+		l.up = &upload{rec: rec, f: f, pos: -1, attempt: l.attempt, querying: true}
 		q := wire.RecordingChunk{V: wire.ProtocolVersion, ApplianceID: c.cfg.ApplianceID, CallID: rec.CallID, Ref: rec.Ref, Attempt: l.attempt, Query: true}
 		return l.publishChunk(&q)
 	}

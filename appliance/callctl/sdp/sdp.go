@@ -1,8 +1,9 @@
 // Package sdp is the small subset of SDP (RFC 4566, offer/answer RFC 3264)
-// the appliance needs to anchor a G.711 call: parse the first audio media
+// the appliance needs to anchor a call: parse the first audio media
 // description of an untrusted offer or answer (connection address, RTP port,
-// payload formats with their rtpmap/fmtp, ptime) and build offers and answers
-// naming the appliance's own RTP address.
+// payload formats with their rtpmap/fmtp, ptime), build offers and answers
+// naming the appliance's own RTP address, and pick each leg's codec (PCMU,
+// PCMA, opus/48000/2, telephone-event at 8000 or 48000 Hz; see negotiate.go).
 //
 // Parse never panics and bounds its input; it has a fuzz target.
 package sdp
@@ -31,7 +32,10 @@ type Format struct {
 	PT   uint8
 	Name string // encoding name as written, e.g. "PCMU", "telephone-event"
 	Rate int    // clock rate, e.g. 8000
-	Fmtp string // format parameters ("0-16"), "" when none
+	// Channels is the rtpmap's encoding parameter ("opus/48000/2"), 0 when
+	// absent.
+	Channels int
+	Fmtp     string // format parameters ("0-16"), "" when none
 }
 
 // Is reports whether the format's encoding name is name (case-insensitive).
@@ -156,7 +160,15 @@ func Parse(b []byte) (*Session, error) {
 					}
 					rate = int(r)
 				}
-				rtpmap[uint8(pt)] = Format{PT: uint8(pt), Name: parts[0], Rate: rate}
+				ch := 0
+				if len(parts) > 2 {
+					c, err := strconv.ParseUint(parts[2], 10, 8)
+					if err != nil {
+						return nil, fmt.Errorf("%w: rtpmap channels %q", ErrMalformed, truncate(arg))
+					}
+					ch = int(c)
+				}
+				rtpmap[uint8(pt)] = Format{PT: uint8(pt), Name: parts[0], Rate: rate, Channels: ch}
 			case "fmtp":
 				if !inAudio {
 					continue
@@ -262,7 +274,11 @@ func Build(d Description) []byte {
 		if rate == 0 {
 			rate = 8000
 		}
-		fmt.Fprintf(&b, "a=rtpmap:%d %s/%d\r\n", f.PT, f.Name, rate)
+		if f.Channels > 0 {
+			fmt.Fprintf(&b, "a=rtpmap:%d %s/%d/%d\r\n", f.PT, f.Name, rate, f.Channels)
+		} else {
+			fmt.Fprintf(&b, "a=rtpmap:%d %s/%d\r\n", f.PT, f.Name, rate)
+		}
 		if f.Fmtp != "" {
 			fmt.Fprintf(&b, "a=fmtp:%d %s\r\n", f.PT, f.Fmtp)
 		}
@@ -279,4 +295,10 @@ var (
 	PCMU           = Format{PT: 0, Name: "PCMU", Rate: 8000}
 	PCMA           = Format{PT: 8, Name: "PCMA", Rate: 8000}
 	TelephoneEvent = Format{PT: 101, Name: "telephone-event", Rate: 8000, Fmtp: "0-16"}
+	// Opus is RFC 7587's opus/48000/2 (the "2" is fixed by the RFC; the
+	// stream may be mono).
+	Opus = Format{PT: 111, Name: "opus", Rate: 48000, Channels: 2, Fmtp: "minptime=10;useinbandfec=1"}
+	// TelephoneEvent48k is telephone-event at Opus's clock rate (RFC 4733
+	// events must use the clock rate of the audio codec they accompany).
+	TelephoneEvent48k = Format{PT: 110, Name: "telephone-event", Rate: 48000, Fmtp: "0-16"}
 )

@@ -111,6 +111,7 @@ func TestBuildRoundTrip(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(iadOffer))
 	f.Add(Build(Description{Addr: netip.MustParseAddrPort("127.0.0.1:4000"), Formats: []Format{PCMU, TelephoneEvent}}))
+	f.Add([]byte(opusOffer))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := Parse(b)
 		if err != nil {
@@ -126,6 +127,7 @@ func FuzzParse(f *testing.F) {
 			}
 			formats = append(formats, f)
 		}
+		checkNegotiation(t, s)
 		s2, err := Parse(Build(Description{Addr: s.Addr, Formats: formats}))
 		if err != nil {
 			t.Fatalf("rebuilt body rejected: %v", err)

@@ -15,6 +15,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// The policy's time zone (calling windows, quota days) must load on a
+	// board image without /usr/share/zoneinfo.
+	_ "time/tzdata"
 
 	"github.com/kinline/kinline/appliance/config"
 	"github.com/kinline/kinline/appliance/daemon"

@@ -38,6 +38,9 @@ type FamilyConfig struct {
 	// AcceptAfter is how much received audio (the prompt) the phone waits
 	// for before pressing Accept. Default 1 s.
 	AcceptAfter time.Duration
+	// AcceptByINFO sends Accept as a SIP INFO request (application/
+	// dtmf-relay) in the call's dialog instead of a telephone-event.
+	AcceptByINFO bool
 	// ToneHz is the tone it sends; default 660 Hz.
 	ToneHz float64
 	// Logger defaults to discarding.
@@ -240,10 +243,11 @@ func (f *Family) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		sendTone(sctx, rtp, offer.Addr, codec.PT, f.cfg.ToneHz, &sent)
 	}()
 	keyDone := make(chan struct{})
+	answered := make(chan struct{}) // closed once the 200 is out: the dialog may be used
 	if f.cfg.Accept != 0 {
 		go func() {
 			defer close(keyDone)
-			f.pressAfterPrompt(sctx, rtp, offer.Addr, &fc)
+			f.pressAfterPrompt(sctx, rtp, offer.Addr, dlg, answered, &fc)
 		}()
 	} else {
 		close(keyDone)
@@ -266,6 +270,7 @@ func (f *Family) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	fc.Answered, fc.Code = true, sip.StatusOK
+	close(answered)
 
 	var hang <-chan time.Time
 	if f.cfg.HangupAfter > 0 {
@@ -290,7 +295,7 @@ func (f *Family) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 // pressAfterPrompt waits until AcceptAfter of audio has arrived, then
 // sends Accept as an RFC 4733 event. It records what it did in fc (read
 // by the caller only after it returns).
-func (f *Family) pressAfterPrompt(ctx context.Context, p *rtpphone.Phone, remote netip.AddrPort, fc *FamilyCall) {
+func (f *Family) pressAfterPrompt(ctx context.Context, p *rtpphone.Phone, remote netip.AddrPort, dlg *sipgo.DialogServerSession, answered <-chan struct{}, fc *FamilyCall) {
 	want := uint64(f.cfg.AcceptAfter / frame)
 	tick := time.NewTicker(frame)
 	defer tick.Stop()
@@ -299,6 +304,21 @@ func (f *Family) pressAfterPrompt(ctx context.Context, p *rtpphone.Phone, remote
 			// Noted before sending: the appliance may hang up (9) before
 			// the event's last packet has gone out.
 			fc.Pressed, fc.Heard = f.cfg.Accept, n
+			if f.cfg.AcceptByINFO {
+				select {
+				case <-answered:
+				case <-ctx.Done():
+					return
+				}
+				target := dlg.InviteRequest.From().Address
+				if ct := dlg.InviteRequest.Contact(); ct != nil {
+					target = ct.Address
+				}
+				if err := sendINFO(ctx, target, dlg.Do, f.cfg.Accept); err != nil {
+					f.ep.log.Debug("family: INFO key failed", "error", err)
+				}
+				return
+			}
 			if err := p.SendDTMF(ctx, remote, f.cfg.Accept); err != nil {
 				f.ep.log.Debug("family: key not completely sent", "error", err)
 			}

@@ -29,6 +29,12 @@ type PortConfig struct {
 	Listen string
 	// ToneHz is the tone the port sends; default 440 Hz.
 	ToneHz float64
+	// Silent sends no RTP at all (the test sends its own, for example
+	// in-band DTMF from another socket the appliance then latches on).
+	Silent bool
+	// NoTelephoneEvent leaves telephone-event out of the SDP offer, as an
+	// IAD that only signals keys in-band (or by INFO) does.
+	NoTelephoneEvent bool
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -174,7 +180,7 @@ func (p *Port) Dial(ctx context.Context, number string, onProvisional func(code 
 	req.AppendHeader(p.from())
 	req.AppendHeader(&sip.ToHeader{Address: uri, Params: sip.NewParams()})
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(offerBody(rtp.LocalAddr()))
+	req.SetBody(offerBody(rtp.LocalAddr(), !p.cfg.NoTelephoneEvent))
 	dua := &sipgo.DialogUA{Client: p.ep.cli, ContactHDR: p.contact()}
 	sess, err := dua.WriteInvite(ctx, req)
 	if err != nil {
@@ -237,7 +243,9 @@ func (p *Port) Dial(ctx context.Context, number string, onProvisional func(code 
 	c.cancel = cancel
 	go func() {
 		defer close(c.sendDone)
-		sendTone(sctx, rtp, c.remote, c.pt, p.cfg.ToneHz, &c.sent)
+		if !p.cfg.Silent {
+			sendTone(sctx, rtp, c.remote, c.pt, p.cfg.ToneHz, &c.sent)
+		}
 	}()
 	return c, nil
 }
@@ -274,6 +282,55 @@ func (c *Call) Refresh(ctx context.Context) (int, []byte, error) {
 		}
 	}
 	return res.StatusCode, res.Body(), nil
+}
+
+// SendDTMF presses keys ('0'-'9', '*', '#', 'A'-'D') one after the other
+// as RFC 4733 telephone-events (payload type 101, 100 ms each, 40 ms
+// apart), on the call's RTP stream.
+func (c *Call) SendDTMF(ctx context.Context, keys string) error {
+	for i := 0; i < len(keys); i++ {
+		if err := c.rtp.SendDTMF(ctx, c.remote, keys[i]); err != nil {
+			return fmt.Errorf("phone: key %q: %w", keys[i], err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(40 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// SendINFO presses keys one after the other as SIP INFO requests in the
+// call's dialog (application/dtmf-relay, "Signal=<key>" and
+// "Duration=160"), each waiting for its answer; a non-2xx answer is
+// *StatusError.
+func (c *Call) SendINFO(ctx context.Context, keys string) error {
+	target := c.sess.InviteRequest.Recipient
+	if ct := c.sess.InviteResponse.Contact(); ct != nil {
+		target = ct.Address
+	}
+	for i := 0; i < len(keys); i++ {
+		if err := sendINFO(ctx, target, c.sess.Do, keys[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendINFO sends one key by INFO through do (a dialog's Do).
+func sendINFO(ctx context.Context, target sip.Uri, do func(context.Context, *sip.Request) (*sip.Response, error), key byte) error {
+	req := sip.NewRequest(sip.INFO, *target.Clone())
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
+	req.SetBody([]byte("Signal=" + string(key) + "\r\nDuration=160\r\n"))
+	res, err := do(ctx, req)
+	if err != nil {
+		return fmt.Errorf("%w: INFO: %v", ErrTransport, err)
+	}
+	if !res.IsSuccess() {
+		return &StatusError{Code: res.StatusCode, Reason: res.Reason}
+	}
+	return nil
 }
 
 // RemoteHangup is closed when the appliance hangs up the call.

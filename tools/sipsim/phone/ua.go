@@ -4,7 +4,9 @@
 //   - Port is an IAD FXS port: it REGISTERs with digest auth, places calls
 //     (INVITE with digest auth, SDP offering PCMU, PCMA and
 //     telephone-event), sends a G.711 tone as RTP, counts what it receives
-//     and hangs up.
+//     and hangs up; on an answered call it presses keys as RFC 4733
+//     events (Call.SendDTMF) or SIP INFO (Call.SendINFO), as a person
+//     does at the appliance's hotline IVR.
 //   - Family is a "family phone" UAS standing in for the SIP trunk: it
 //     rings (180), answers (or refuses with a chosen status, or never
 //     answers), sends a different tone, counts received RTP and hangs up
@@ -167,11 +169,16 @@ func (e *endpoint) openRTP() (*rtpphone.Phone, error) {
 	return p, nil
 }
 
-// offerBody is the SDP offer a port sends: PCMU, PCMA, telephone-event.
-func offerBody(addr netip.AddrPort) []byte {
+// offerBody is the SDP offer a port sends: PCMU, PCMA and (with te)
+// telephone-event.
+func offerBody(addr netip.AddrPort, te bool) []byte {
+	formats := []sdp.Format{sdp.PCMU, sdp.PCMA}
+	if te {
+		formats = append(formats, sdp.TelephoneEvent)
+	}
 	return sdp.Build(sdp.Description{
 		Addr:      addr,
-		Formats:   []sdp.Format{sdp.PCMU, sdp.PCMA, sdp.TelephoneEvent},
+		Formats:   formats,
 		PTime:     20,
 		SessionID: uint64(time.Now().Unix()),
 		Username:  "sipsim",

@@ -71,6 +71,8 @@ func runPort(ctx context.Context, args []string) int {
 	register := fs.Bool("register", true, "REGISTER before calling")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up (CANCEL) if not finished by then")
 	verbose := fs.Bool("v", false, "log SIP details")
+	keys := fs.String("keys", "", "keys to press once answered (the hotline IVR: PIN#, menu choice, number#), as RFC 4733 events")
+	byINFO := fs.Bool("info", false, "press -keys as SIP INFO (application/dtmf-relay) instead of RFC 4733")
 	fs.Parse(args)
 	if *number == "" {
 		fmt.Fprintln(os.Stderr, "kinline-sipsim port: -number is required")
@@ -91,6 +93,9 @@ func runPort(ctx context.Context, args []string) int {
 		}
 		fmt.Printf("registered %s at %s\n", *user, *appliance)
 	}
+	if *keys != "" {
+		return hotlineCall(ctx, p, *number, *keys, *byINFO, *talk)
+	}
 	res, err := p.Call(ctx, *number, *talk)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kinline-sipsim: call:", err)
@@ -101,6 +106,39 @@ func runPort(ctx context.Context, args []string) int {
 	if !res.Answered {
 		return 2
 	}
+	return 0
+}
+
+// hotlineCall dials number (the appliance's hotline), presses keys once
+// answered, then stays on the line for talk or until the appliance hangs
+// up.
+func hotlineCall(ctx context.Context, p *phone.Port, number, keys string, byINFO bool, talk time.Duration) int {
+	c, err := p.Dial(ctx, number, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kinline-sipsim: call:", err)
+		return 2
+	}
+	press := c.SendDTMF
+	if byINFO {
+		press = c.SendINFO
+	}
+	if err := press(ctx, keys); err != nil {
+		fmt.Fprintln(os.Stderr, "kinline-sipsim: keys:", err)
+	}
+	remote := false
+	select {
+	case <-time.After(talk):
+	case <-c.RemoteHangup():
+		remote = true
+	case <-ctx.Done():
+	}
+	hctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Hangup(hctx); err != nil && !errors.Is(err, phone.ErrHungUp) {
+		fmt.Fprintln(os.Stderr, "kinline-sipsim: hangup:", err)
+	}
+	st := c.Stats()
+	fmt.Printf("hotline answered keys=%q remote_hangup=%v rtp_sent=%d rtp_received=%d\n", keys, remote, st.Sent, st.Received)
 	return 0
 }
 

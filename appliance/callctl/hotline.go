@@ -1,0 +1,560 @@
+package callctl
+
+// The hotline IVR: an IAD port that hotlines to the appliance on pick-up
+// dials Config.HotlineNumber; call control answers it itself and talks
+// to the person (card tap, PIN, menu, balance, number) before it
+// authorizes and places the trunk call, which connect then bridges to the
+// already-answered port leg. Every ending after the answer is spoken
+// (refusal reason, busy, no answer, rejected, failed), then "goodbye" and
+// BYE.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/kinline/kinline/appliance/callctl/sdp"
+	"github.com/kinline/kinline/appliance/media"
+	"github.com/kinline/kinline/appliance/prompts"
+	"github.com/kinline/kinline/shared/audio/g711"
+	"github.com/kinline/kinline/shared/policy"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+// Limits of the hotline dialogue.
+const (
+	// PINTries is how many PINs a caller may enter per call.
+	PINTries = 3
+	// MenuTries is how often the menu (and the number prompt) is offered
+	// without a usable answer before the hotline says goodbye.
+	MenuTries = 3
+	// maxPINLen and maxNumberLen bound an entry's keys.
+	maxPINLen    = 12
+	maxNumberLen = 24
+	// tapPoll is how often the hotline asks Hotline.Caller while it waits
+	// for a card tap (injected clock).
+	tapPoll = 250 * time.Millisecond
+	// speakTimeout bounds an ending's prompts once the call's context has
+	// ended (network and audio time, not call time).
+	speakTimeout = 30 * time.Second
+)
+
+// ErrRecordUnsupported: the hotline's media session, opened before the
+// number (and so the need to record) was known, cannot turn recording on.
+var ErrRecordUnsupported = errors.New("callctl: media session cannot start recording after the IVR")
+
+// RecordSwitch is the part of a media session the hotline needs for
+// recorded calls: the session is opened unrecorded when the port is
+// answered (nobody knows yet whether the number will be privileged), and
+// recording is turned on before Start once the call is authorized with
+// AuthResult.Record. A hotline call that must be recorded on a media
+// session without it is not placed (fail closed: no unrecorded ordinary
+// call) and ends as "failed".
+type RecordSwitch interface {
+	SetRecord(record bool) error
+}
+
+func (s *Server) isHotline(number string) bool {
+	return s.deps.Hotline != nil && s.cfg.HotlineNumber != "" && number == s.cfg.HotlineNumber
+}
+
+// hotlineIVR is one hotline dialogue with the person on the port leg.
+type hotlineIVR struct {
+	c      *call
+	ivr    IVRSession
+	digits <-chan media.Digit
+	log    *slog.Logger
+
+	mu   sync.Mutex
+	lang string
+
+	pending []rune // keys typed ahead, not read yet
+	endOnce sync.Once
+}
+
+func (h *hotlineIVR) language() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lang
+}
+
+// errMediaGone: the digit channel closed (the session closed).
+var errMediaGone = errors.New("media session closed")
+
+// prompt plays ids to the person; a key stops it (barge-in) and is kept
+// for the next read, and keys typed ahead skip it altogether.
+func (h *hotlineIVR) prompt(ids ...prompts.ID) error {
+	if len(h.pending) > 0 {
+		return nil
+	}
+	return h.play(true, ids...)
+}
+
+// inform plays ids to the end; keys pressed meanwhile are kept.
+func (h *hotlineIVR) inform(ids ...prompts.ID) error { return h.play(false, ids...) }
+
+func (h *hotlineIVR) play(bargeIn bool, ids ...prompts.ID) error {
+	c := h.c
+	audio, err := prompts.Sequence(h.language(), ids...)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrMediaFailed, err)
+	}
+	pctx, cancel := context.WithCancel(c.ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- h.ivr.Play(pctx, media.LegA, g711.Ulaw, audio) }()
+	digits := h.digits
+	for {
+		select {
+		case err := <-done:
+			if c.ctx.Err() != nil {
+				return c.ctx.Err()
+			}
+			if err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("%w: %w", ErrMediaFailed, err)
+			}
+			return nil
+		case d, ok := <-digits:
+			if !ok {
+				digits = nil
+				cancel()
+				continue
+			}
+			h.pending = append(h.pending, d.Key)
+			if bargeIn {
+				cancel()
+			}
+		}
+	}
+}
+
+// key returns the next key, or ok false when none came within timeout
+// (injected clock).
+func (h *hotlineIVR) key(timeout time.Duration) (rune, bool, error) {
+	if len(h.pending) > 0 {
+		k := h.pending[0]
+		h.pending = h.pending[1:]
+		return k, true, nil
+	}
+	c := h.c
+	t := c.s.clk.After(timeout)
+	select {
+	case d, ok := <-h.digits:
+		if !ok {
+			return 0, false, errMediaGone
+		}
+		return d.Key, true, nil
+	case <-t:
+		return 0, false, nil
+	case <-c.ctx.Done():
+		return 0, false, c.ctx.Err()
+	}
+}
+
+// entry reads keys up to '#' (not included), until max digits, or until
+// DigitTimeout passes without a key. '*' starts the entry again; other
+// keys than digits are ignored.
+func (h *hotlineIVR) entry(max int) (string, error) {
+	var b []byte
+	for {
+		k, ok, err := h.key(h.c.s.cfg.DigitTimeout)
+		switch {
+		case err != nil:
+			return "", err
+		case !ok, k == '#':
+			return string(b), nil
+		case k == '*':
+			b = b[:0]
+		case k >= '0' && k <= '9':
+			b = append(b, byte(k))
+			if len(b) >= max {
+				return string(b), nil
+			}
+		}
+	}
+}
+
+// runHotline answers the port, runs the dialogue and, when the call is
+// authorized, hands over to connect.
+func (c *call) runHotline(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort, codecs []sdp.Format, te *sdp.Format, log *slog.Logger) {
+	s := c.s
+	ms, err := s.deps.Media(c.id, false)
+	if err != nil {
+		log.Error("media session failed", "error", err)
+		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
+		c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrMediaFailed, err))
+		return
+	}
+	c.mu.Lock()
+	c.media = ms
+	c.mu.Unlock()
+	ivr, ok := ms.(IVRSession)
+	if !ok {
+		log.Error("media session cannot play prompts: hotline refused")
+		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
+		c.setEnd(wire.DispFailed, fmt.Sprintf("%v: no IVR support", ErrMediaFailed))
+		return
+	}
+	codec := codecs[0]
+	if err := ms.SetRemote(media.LegA, portAddr, codec.PT); err != nil {
+		log.Error("hotline media failed", "error", err)
+		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
+		c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrMediaFailed, err))
+		return
+	}
+	formats := []sdp.Format{codec}
+	if te != nil {
+		// Without a negotiated telephone-event the port's keys are found
+		// in the G.711 audio (media's in-band detector) or come by INFO.
+		ivr.SetEventPayloadType(media.LegA, te.PT)
+		formats = append(formats, *te)
+	}
+	h := &hotlineIVR{c: c, ivr: ivr, digits: ivr.Digits(media.LegA), log: log}
+	if err := ivr.Listen(media.LegA); err != nil {
+		log.Error("hotline media failed", "error", err)
+		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
+		c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrMediaFailed, err))
+		return
+	}
+	body := sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegA)), Formats: formats, PTime: 20, SessionID: uint64(s.clk.Now().Unix())})
+	c.mu.Lock()
+	c.bodyA = body
+	c.mu.Unlock()
+	if err := dlgA.WriteResponse(sip.NewSDPResponseFromRequest(dlgA.InviteRequest, body)); err != nil {
+		log.Warn("answering the port failed", "error", err)
+		if c.ctx.Err() != nil && context.Cause(c.ctx) == errPortCancel {
+			c.setEnd(wire.DispCancelled, errPortCancel.Error())
+		} else {
+			c.hangupPort(dlgA, log)
+			c.setEnd(wire.DispFailed, "port did not confirm the answer")
+		}
+		return
+	}
+	c.mu.Lock()
+	c.hot = h
+	c.mu.Unlock()
+	log.Info("hotline answered")
+
+	auth, number, ok := h.dialogue(dlgA)
+	if !ok {
+		return
+	}
+	log = log.With("dialled", number)
+	if auth.Record {
+		rs, ok := ms.(RecordSwitch)
+		err := ErrRecordUnsupported
+		if ok {
+			err = rs.SetRecord(true)
+		}
+		if err != nil {
+			log.Error("recorded call not placed: recording cannot be turned on", "error", err)
+			c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
+			c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrMediaFailed, err))
+			return
+		}
+	}
+	// Keys are no longer needed on the port leg: detection leaves the
+	// relay path for the call.
+	ivr.StopDigits(media.LegA)
+	c.connect(dlgA, portAddr, []sdp.Format{codec}, te, auth, ms, log)
+}
+
+// dialogue runs the IVR up to an authorized number. When it returns ok
+// false the call has been ended (spoken, hung up, disposition set).
+func (h *hotlineIVR) dialogue(dlgA *sipgo.DialogServerSession) (AuthResult, string, bool) {
+	c := h.c
+	s := c.s
+	stopped := func(err error) (AuthResult, string, bool) {
+		if errors.Is(err, errMediaGone) || errors.Is(err, ErrMediaFailed) {
+			h.log.Warn("hotline media failed", "error", err)
+			c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
+			c.setEnd(wire.DispFailed, err.Error())
+		} else {
+			c.endBeforeAnswer(dlgA, context.Cause(c.ctx), h.log)
+		}
+		return AuthResult{}, "", false
+	}
+	refuse := func(err error, caller Caller) (AuthResult, string, bool) {
+		c.mu.Lock()
+		c.auth = AuthResult{Reason: err.Error(), RefusalErr: err, PersonID: caller.PersonID, Language: caller.Language}
+		c.mu.Unlock()
+		h.log.Info("hotline refused", "reason", err)
+		c.setEnd(wire.DispRefused, err.Error())
+		c.reject(dlgA, sip.StatusForbidden, err.Error())
+		return AuthResult{}, "", false
+	}
+	giveUp := func(why string) (AuthResult, string, bool) {
+		h.log.Info("hotline: no usable answer", "why", why)
+		c.setEnd(wire.DispCancelled, why)
+		c.reject(dlgA, sip.StatusRequestTerminated, why)
+		return AuthResult{}, "", false
+	}
+
+	// Who is calling: a valid card tap on this terminal.
+	caller, tapped := s.deps.Hotline.Caller(c.terminal.ID)
+	if !tapped {
+		if err := h.inform(prompts.TapCard); err != nil {
+			return stopped(err)
+		}
+		deadline := s.clk.Now().Add(s.cfg.TapTimeout)
+		for !tapped {
+			if !s.clk.Now().Before(deadline) {
+				return refuse(policy.ErrNoTap, Caller{})
+			}
+			select {
+			case <-s.clk.After(min(tapPoll, deadline.Sub(s.clk.Now()))):
+			case <-c.ctx.Done():
+				return stopped(c.ctx.Err())
+			}
+			caller, tapped = s.deps.Hotline.Caller(c.terminal.ID)
+		}
+	}
+	h.mu.Lock()
+	h.lang = caller.Language
+	h.mu.Unlock()
+	c.mu.Lock()
+	c.auth.PersonID, c.auth.Language = caller.PersonID, caller.Language
+	c.mu.Unlock()
+	h.log.Info("hotline caller", "person", caller.PersonID, "pin", caller.NeedsPIN, "language", caller.Language)
+
+	if caller.NeedsPIN {
+		for try := 1; ; try++ {
+			if err := h.prompt(prompts.EnterPIN); err != nil {
+				return stopped(err)
+			}
+			pin, err := h.entry(maxPINLen)
+			if err != nil {
+				return stopped(err)
+			}
+			err = s.deps.Hotline.VerifyPIN(c.terminal.ID, pin)
+			if err == nil {
+				break
+			}
+			h.log.Info("PIN not accepted", "try", try, "error", err)
+			switch {
+			case errors.Is(err, policy.ErrPINLocked):
+				return refuse(fmt.Errorf("%w", policy.ErrPINLocked), caller)
+			case errors.Is(err, policy.ErrNoTap):
+				return refuse(policy.ErrNoTap, caller)
+			}
+			if try >= PINTries {
+				return refuse(policy.ErrBadPIN, caller)
+			}
+			if err := h.inform(prompts.WrongPIN); err != nil {
+				return stopped(err)
+			}
+		}
+	}
+
+	// The menu: 1 makes a call, 2 tells the balance and calls left.
+	for tries := 0; ; {
+		if tries >= MenuTries {
+			return giveUp("no choice at the menu")
+		}
+		if err := h.prompt(prompts.Menu); err != nil {
+			return stopped(err)
+		}
+		k, ok, err := h.key(s.cfg.DigitTimeout)
+		if err != nil {
+			return stopped(err)
+		}
+		if k == '1' {
+			break
+		}
+		if k == '2' {
+			if err := h.balance(caller); err != nil {
+				return stopped(err)
+			}
+			continue
+		}
+		tries++
+		if ok {
+			if err := h.inform(prompts.TryAgain); err != nil {
+				return stopped(err)
+			}
+		}
+	}
+
+	var number string
+	for tries := 0; ; {
+		if tries >= MenuTries {
+			return giveUp("no number entered")
+		}
+		if err := h.prompt(prompts.EnterNumber); err != nil {
+			return stopped(err)
+		}
+		n, err := h.entry(maxNumberLen)
+		if err != nil {
+			return stopped(err)
+		}
+		if validNumber(n) {
+			number = n
+			break
+		}
+		tries++
+		if err := h.inform(prompts.TryAgain); err != nil {
+			return stopped(err)
+		}
+	}
+	c.mu.Lock()
+	c.number = number
+	c.mu.Unlock()
+	h.log.Info("hotline number entered", "number", number)
+
+	var waitOnce sync.Once
+	var waitWG sync.WaitGroup
+	waiting := func() {
+		waitOnce.Do(func() {
+			audio, err := prompts.Get(h.language(), prompts.WaitOfficer)
+			if err != nil {
+				return
+			}
+			waitWG.Go(func() {
+				if err := h.ivr.Play(c.ctx, media.LegA, g711.Ulaw, audio); err != nil {
+					h.log.Debug("wait-for-officer prompt stopped", "error", err)
+				}
+			})
+		})
+	}
+	auth := s.deps.Authorizer.Authorize(c.ctx, AuthRequest{CallID: c.id, Terminal: c.terminal.ID, Number: number, Time: s.clk.Now(), Waiting: waiting})
+	waitWG.Wait()
+	if auth.Language == "" {
+		auth.Language = caller.Language
+	}
+	if auth.PersonID == "" {
+		auth.PersonID = caller.PersonID
+	}
+	c.mu.Lock()
+	c.auth = auth
+	c.mu.Unlock()
+	h.mu.Lock()
+	h.lang = auth.Language
+	h.mu.Unlock()
+	if c.ctx.Err() != nil {
+		return stopped(c.ctx.Err())
+	}
+	if !auth.Allowed {
+		h.log.Info("call refused", "reason", auth.Reason, "person", auth.PersonID)
+		c.setEnd(wire.DispRefused, auth.Reason)
+		c.reject(dlgA, sip.StatusForbidden, auth.Reason)
+		return AuthResult{}, "", false
+	}
+	return auth, number, true
+}
+
+// balance tells the person's balance (when calls are charged) and the
+// calls left today, this week and this month.
+func (h *hotlineIVR) balance(caller Caller) error {
+	acct, err := h.c.s.deps.Hotline.Account(caller.PersonID)
+	if err != nil {
+		h.log.Warn("account unavailable", "person", caller.PersonID, "error", err)
+		return h.inform(prompts.TryAgain)
+	}
+	return h.play(true, AccountPrompts(acct)...)
+}
+
+// AccountPrompts is what the balance menu says for acct: "your balance
+// is" and the amount (when calls are charged), then the calls left today,
+// this week and this month, each a number or "no limit".
+func AccountPrompts(acct Account) []prompts.ID {
+	var ids []prompts.ID
+	if acct.Rated {
+		ids = append(ids, prompts.BalanceIs)
+		ids = append(ids, prompts.MoneyIDs(acct.Balance, acct.Digits)...)
+	}
+	for _, p := range []struct {
+		id prompts.ID
+		n  int
+	}{{prompts.CallsLeft, acct.CallsLeftDay}, {prompts.CallsLeftWeek, acct.CallsLeftWeek}, {prompts.CallsLeftMonth, acct.CallsLeftMonth}} {
+		ids = append(ids, p.id)
+		if p.n < 0 {
+			ids = append(ids, prompts.NoLimit)
+			continue
+		}
+		d, _ := prompts.DigitIDs(strconv.Itoa(p.n))
+		ids = append(ids, d...)
+	}
+	return ids
+}
+
+// DispositionPrompt is what the hotline says when a call ends with the
+// final status code it would have sent the port on the direct-dial path:
+// busy (486, 600), no answer (408, 480), rejected (603), failed (other
+// 4xx-6xx); the officer or central ending it (487) and refusals (403,
+// spoken by their reason) have none of their own.
+func DispositionPrompt(code int) (prompts.ID, bool) {
+	switch code {
+	case sip.StatusBusyHere, sip.StatusGlobalBusyEverywhere:
+		return prompts.CallBusy, true
+	case sip.StatusRequestTimeout, sip.StatusTemporarilyUnavailable:
+		return prompts.CallNoAnswer, true
+	case sip.StatusGlobalDecline:
+		return prompts.CallRejected, true
+	case sip.StatusForbidden, sip.StatusRequestTerminated:
+		return "", false
+	}
+	return prompts.CallFailed, true
+}
+
+// end speaks why the call ends (for code, see DispositionPrompt; 403
+// speaks the refusal's reason), then "goodbye", and hangs up the port.
+// Nothing is spoken when the port has hung up or the appliance is
+// shutting down. It runs once per call.
+func (h *hotlineIVR) end(dlgA *sipgo.DialogServerSession, code int) {
+	h.endOnce.Do(func() {
+		c := h.c
+		c.mu.Lock()
+		auth := c.auth
+		c.mu.Unlock()
+		var ids []prompts.ID
+		if code == sip.StatusForbidden {
+			if id := refusalPrompt(auth); id != prompts.Goodbye {
+				ids = append(ids, id)
+			}
+		} else if id, ok := DispositionPrompt(code); ok {
+			ids = append(ids, id)
+		}
+		ids = append(ids, prompts.Goodbye)
+		select {
+		case <-c.portGone:
+			return
+		default:
+		}
+		if cause := context.Cause(c.ctx); cause != errShutdown {
+			if audio, err := prompts.Sequence(h.language(), ids...); err != nil {
+				h.log.Warn("ending prompt unavailable", "error", err)
+			} else {
+				// Independent of the call's context, which may have ended
+				// already (ring timeout): only the port hanging up
+				// silences the rest.
+				ctx, cancel := context.WithTimeout(context.Background(), speakTimeout)
+				go func() {
+					select {
+					case <-c.portGone:
+						cancel()
+					case <-ctx.Done():
+					}
+				}()
+				h.log.Info("hotline ending spoken", "code", code, "prompts", len(ids))
+				if err := h.ivr.Play(ctx, media.LegA, g711.Ulaw, audio); err != nil {
+					h.log.Debug("ending prompt stopped", "error", err)
+				}
+				cancel()
+			}
+		}
+		select {
+		case <-c.portGone:
+			return
+		default:
+		}
+		c.hangupPort(dlgA, h.log)
+	})
+}
