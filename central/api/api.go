@@ -330,6 +330,12 @@ type inmateIn struct {
 	SupervisionLevel     string `json:"supervision_level"`
 	Confirm              string `json:"confirm"`
 	ConfirmWindowSeconds int    `json:"confirm_window_seconds"`
+	// Calling windows and maximum call duration replacing the rule's, a
+	// suspension's reason and end.
+	Windows            []wire.Window `json:"windows"`
+	MaxDurationSeconds int           `json:"max_duration_seconds"`
+	StatusReason       string        `json:"status_reason"`
+	SuspendedUntil     *time.Time    `json:"suspended_until"`
 }
 
 func (s *Server) createInmate(w http.ResponseWriter, r *http.Request) {
@@ -339,7 +345,11 @@ func (s *Server) createInmate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	np := store.NewPerson{PrisonNumber: in.PrisonNumber, Name: in.Name, Block: in.Block, Status: in.Status, Language: in.Language,
-		SupervisionLevel: in.SupervisionLevel, Confirm: in.Confirm, ConfirmWindowSeconds: in.ConfirmWindowSeconds}
+		SupervisionLevel: in.SupervisionLevel, Confirm: in.Confirm, ConfirmWindowSeconds: in.ConfirmWindowSeconds,
+		Windows: in.Windows, MaxDurationSeconds: in.MaxDurationSeconds, StatusReason: in.StatusReason}
+	if in.SuspendedUntil != nil {
+		np.SuspendedUntil = *in.SuspendedUntil
+	}
 	if in.PIN != nil {
 		np.PIN = *in.PIN
 		if np.PIN == "" {
@@ -420,14 +430,18 @@ func (s *Server) scopedPerson(r *http.Request) (*store.Person, error) {
 }
 
 type inmatePatch struct {
-	Name                 *string `json:"name"`
-	Block                *string `json:"block"`
-	Status               *string `json:"status"`
-	Language             *string `json:"language"`
-	PIN                  *string `json:"pin"`
-	SupervisionLevel     *string `json:"supervision_level"`
-	Confirm              *string `json:"confirm"`
-	ConfirmWindowSeconds *int    `json:"confirm_window_seconds"`
+	Name                 *string        `json:"name"`
+	Block                *string        `json:"block"`
+	Status               *string        `json:"status"`
+	Language             *string        `json:"language"`
+	PIN                  *string        `json:"pin"`
+	SupervisionLevel     *string        `json:"supervision_level"`
+	Confirm              *string        `json:"confirm"`
+	ConfirmWindowSeconds *int           `json:"confirm_window_seconds"`
+	Windows              *[]wire.Window `json:"windows"`
+	MaxDurationSeconds   *int           `json:"max_duration_seconds"`
+	StatusReason         *string        `json:"status_reason"`
+	SuspendedUntil       *time.Time     `json:"suspended_until"`
 }
 
 func (s *Server) patchInmate(w http.ResponseWriter, r *http.Request) {
@@ -448,7 +462,8 @@ func (s *Server) patchInmate(w http.ResponseWriter, r *http.Request) {
 	}
 	p, blocks, err := s.st.UpdatePerson(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"),
 		store.PersonUpdate{Name: in.Name, Block: in.Block, Status: in.Status, Language: in.Language, PIN: in.PIN,
-			SupervisionLevel: in.SupervisionLevel, Confirm: in.Confirm, ConfirmWindowSeconds: in.ConfirmWindowSeconds})
+			SupervisionLevel: in.SupervisionLevel, Confirm: in.Confirm, ConfirmWindowSeconds: in.ConfirmWindowSeconds,
+			Windows: in.Windows, MaxDurationSeconds: in.MaxDurationSeconds, StatusReason: in.StatusReason, SuspendedUntil: in.SuspendedUntil})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -478,11 +493,17 @@ func (s *Server) addCard(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"uid": policy.NormalizeUID(in.UID), "person_id": r.PathValue("id")})
 }
 
+// contactIn adds a contact. Status "" is approved (the caller, an
+// administrator or the block's officer, decides at once; Reason says why)
+// or "requested" to go through approval (POST /api/v1/contacts/{id}/decision).
 type contactIn struct {
 	Number       string `json:"number"`
 	Name         string `json:"name"`
 	Relationship string `json:"relationship"`
 	Privileged   bool   `json:"privileged"`
+	Identity     string `json:"identity"`
+	Status       string `json:"status"`
+	Reason       string `json:"reason"`
 }
 
 func (s *Server) addContact(w http.ResponseWriter, r *http.Request) {
@@ -496,7 +517,8 @@ func (s *Server) addContact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c, block, err := s.st.AddContact(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"),
-		store.NewContact{Number: in.Number, Name: in.Name, Relationship: in.Relationship, Privileged: in.Privileged})
+		store.NewContact{Number: in.Number, Name: in.Name, Relationship: in.Relationship, Privileged: in.Privileged,
+			Identity: in.Identity, Status: in.Status, Reason: in.Reason})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -1,9 +1,318 @@
 package api
 
-import "net/http"
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/kinline/kinline/central/api/callquery"
+	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/web"
+	"github.com/kinline/kinline/shared/wire"
+)
 
 // manageRoutes are the JSON API's management routes: contacts' approval,
-// global numbers, settings, import and export.
+// PIN reset, global numbers, settings, block windows, terminals, import
+// and export.
+//
+// It also hands the server's PolicyNotifier to the console (package web),
+// so changes made on the management pages republish policies too.
 func (s *Server) manageRoutes() map[string]http.HandlerFunc {
-	return map[string]http.HandlerFunc{}
+	if s.n != nil {
+		web.NotifyPolicyChanges(s.st, s.n)
+	}
+	return map[string]http.HandlerFunc{
+		"POST /api/v1/contacts/{contact}/decision": s.decideContact,
+		"POST /api/v1/inmates/{id}/pin":            s.resetPIN,
+		"GET /api/v1/numbers":                      s.listNumbers,
+		"POST /api/v1/numbers":                     s.addNumber,
+		"POST /api/v1/numbers/remove":              s.removeNumber,
+		"GET /api/v1/settings":                     s.getSettings,
+		"PUT /api/v1/settings":                     s.putSettings,
+		"GET /api/v1/blocks/{name}/windows":        s.getBlockWindows,
+		"PUT /api/v1/blocks/{name}/windows":        s.putBlockWindows,
+		"GET /api/v1/terminals":                    s.listTerminals,
+		"GET /api/v1/export/{file}":                s.export,
+		"POST /api/v1/import/{kind}":               s.importFile,
+	}
+}
+
+// manageFail is fail with the management layer's own errors mapped: a
+// decider outside their rights is 403, a bad import file 422.
+func (s *Server) manageFail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotAllowed):
+		err = fmt.Errorf("%w: %v", ErrForbidden, strings.TrimPrefix(err.Error(), "store: "))
+	case errors.Is(err, store.ErrBadFile):
+		err = fmt.Errorf("%w: %v", store.ErrInvalid, strings.TrimPrefix(err.Error(), "store: unreadable import file: "))
+	}
+	s.fail(w, r, err)
+}
+
+// decisionIn is the body of POST /api/v1/contacts/{id}/decision.
+type decisionIn struct {
+	Status string `json:"status"` // approved or rejected
+	Reason string `json:"reason"`
+}
+
+func (s *Server) decideContact(w http.ResponseWriter, r *http.Request) {
+	var in decisionIn
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c := callerFrom(r.Context())
+	ct, err := s.st.Contact(r.Context(), r.PathValue("contact"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.st.Person(r.Context(), ct.PersonID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := c.CheckBlock(p.Block); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	got, block, err := s.st.DecideContact(r.Context(), store.Decider{Actor: c.Actor, Role: c.Role, Blocks: c.Blocks}, ct.ID, in.Status, in.Reason)
+	if err != nil {
+		s.manageFail(w, r, err)
+		return
+	}
+	s.notify(r.Context(), block)
+	writeJSON(w, http.StatusOK, got)
+}
+
+func (s *Server) resetPIN(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.scopedPerson(r); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pin, block, err := s.st.ResetPIN(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.notify(r.Context(), block)
+	writeJSON(w, http.StatusOK, map[string]string{"person_id": r.PathValue("id"), "pin": pin})
+}
+
+func (s *Server) listNumbers(w http.ResponseWriter, r *http.Request) {
+	ns, err := s.st.GlobalNumbers(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"numbers": ns})
+}
+
+// numberIn adds or removes a global number; the note is required.
+type numberIn struct {
+	Number string `json:"number"`
+	Kind   string `json:"kind"`
+	Note   string `json:"note"`
+}
+
+func (s *Server) addNumber(w http.ResponseWriter, r *http.Request) {
+	var in numberIn
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	g, blocks, err := s.st.AddGlobalNumber(r.Context(), callerFrom(r.Context()).Actor, in.Number, in.Kind, in.Note)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.notify(r.Context(), blocks...)
+	writeJSON(w, http.StatusCreated, g)
+}
+
+func (s *Server) removeNumber(w http.ResponseWriter, r *http.Request) {
+	var in numberIn
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	blocks, err := s.st.RemoveGlobalNumber(r.Context(), callerFrom(r.Context()).Actor, in.Number, in.Kind, in.Note)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.notify(r.Context(), blocks...)
+	writeJSON(w, http.StatusOK, map[string]string{"removed": in.Number, "kind": in.Kind})
+}
+
+func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
+	set, err := s.st.Settings(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, set)
+}
+
+func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
+	var in store.PrisonSettings
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	blocks, err := s.st.UpdateSettings(r.Context(), callerFrom(r.Context()).Actor, in)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.notify(r.Context(), blocks...)
+	s.getSettings(w, r)
+}
+
+func (s *Server) getBlockWindows(w http.ResponseWriter, r *http.Request) {
+	ws, err := s.st.BlockWindows(r.Context(), r.PathValue("name"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"block": r.PathValue("name"), "windows": ws})
+}
+
+func (s *Server) putBlockWindows(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Windows []wire.Window `json:"windows"`
+	}
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	block := r.PathValue("name")
+	if err := s.st.SetBlockWindows(r.Context(), callerFrom(r.Context()).Actor, block, in.Windows); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.notify(r.Context(), block)
+	s.getBlockWindows(w, r)
+}
+
+func (s *Server) listTerminals(w http.ResponseWriter, r *http.Request) {
+	ts, err := s.st.Terminals(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"terminals": ts})
+}
+
+// ExportFile splits an export file name ("people.csv", "calls.xlsx") into
+// what and format.
+func ExportFile(name string) (what, format string, err error) {
+	what, format, _ = strings.Cut(name, ".")
+	switch what {
+	case "people", "contacts", "calls":
+	default:
+		return "", "", fmt.Errorf("%w: export people, contacts or calls", ErrBadRequest)
+	}
+	if format != store.FormatCSV && format != store.FormatXLSX {
+		return "", "", fmt.Errorf("%w: export as .csv or .xlsx", ErrBadRequest)
+	}
+	return what, format, nil
+}
+
+// ContentType is the media type of a table format.
+func ContentType(format string) string {
+	if format == store.FormatXLSX {
+		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	}
+	return "text/csv; charset=utf-8"
+}
+
+// export serves GET /api/v1/export/{people|contacts|calls}.{csv|xlsx};
+// calls take the calls search's filters. Block officers get their blocks
+// only. Every export is audited.
+func (s *Server) export(w http.ResponseWriter, r *http.Request) {
+	what, format, err := ExportFile(r.PathValue("file"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c := callerFrom(r.Context())
+	var f store.CallFilter
+	if what == "calls" {
+		q := r.URL.Query()
+		q.Del("limit")
+		q.Del("offset")
+		if f, err = callquery.Parse(q); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if f.Block != "" {
+			if err := c.CheckBlock(f.Block); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+	}
+	tb, err := s.st.ExportTable(r.Context(), c.Actor, what, format, c.ScopeBlocks(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var buf bytes.Buffer
+	if err := store.WriteTable(&buf, format, tb); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", ContentType(format))
+	w.Header().Set("Content-Disposition", `attachment; filename="`+what+"."+format+`"`)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(buf.Bytes())
+}
+
+// importFile serves POST /api/v1/import/{people|contacts}?dry_run=true with
+// the CSV or XLSX file as the body. It answers the report: 200 when the
+// dry run ran or the rows were applied, 422 when the file is unreadable or
+// (real run) refused for row errors, with nothing imported.
+func (s *Server) importFile(w http.ResponseWriter, r *http.Request) {
+	kind := r.PathValue("kind")
+	if _, err := store.ImportColumns(kind); err != nil {
+		s.fail(w, r, fmt.Errorf("%w: import people or contacts", ErrBadRequest))
+		return
+	}
+	dry := r.URL.Query().Get("dry_run")
+	if dry != "" && dry != "true" && dry != "false" {
+		s.fail(w, r, fmt.Errorf("%w: dry_run must be true or false", ErrBadRequest))
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, store.MaxImportBytes+1))
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: reading the body: %v", ErrBadRequest, err))
+		return
+	}
+	tb, err := store.ReadTable(data)
+	if err != nil {
+		s.manageFail(w, r, err)
+		return
+	}
+	rep, err := s.st.Import(r.Context(), callerFrom(r.Context()).Actor, kind, tb, dry == "true", nil)
+	switch {
+	case errors.Is(err, store.ErrImportRejected):
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": "nothing imported: some rows have errors", "report": rep})
+		return
+	case err != nil:
+		s.manageFail(w, r, err)
+		return
+	}
+	if rep.Applied > 0 {
+		blocks, err := s.st.Blocks(r.Context())
+		if err == nil {
+			for _, b := range blocks {
+				s.notify(r.Context(), b.Name)
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, rep)
 }

@@ -1,9 +1,281 @@
 package api
 
-import "net/http"
+// Money routes (issue #5): the prison's currency and time zone, the rates
+// table, accounts (balance and statement), credits (recharges with a
+// receipt, refunds and adjustments with a reason) and the reconciliation
+// report.
+//
+// Amounts in responses are integers in the currency's minor unit (cents
+// for EUR: "digits" says how many), with a formatted "..._text" beside the
+// headline figures. Amounts in requests are exact decimal strings in the
+// major unit ("12.50"; a JSON number is accepted too), never more
+// decimals than the currency has.
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/shared/ledger"
+	"github.com/kinline/kinline/shared/wire"
+)
 
 // moneyRoutes are the JSON API's rates, accounts, ledger and
 // reconciliation routes.
 func (s *Server) moneyRoutes() map[string]http.HandlerFunc {
-	return map[string]http.HandlerFunc{}
+	return map[string]http.HandlerFunc{
+		"GET /api/v1/money/settings":                 s.getMoneySettings,
+		"PUT /api/v1/money/settings":                 s.putMoneySettings,
+		"GET /api/v1/rates":                          s.getRates,
+		"PUT /api/v1/rates":                          s.putRates,
+		"GET /api/v1/accounts/{person}":              s.getAccount,
+		"POST /api/v1/accounts/{person}/recharges":   s.postRecharge,
+		"POST /api/v1/accounts/{person}/refunds":     s.postRefund,
+		"POST /api/v1/accounts/{person}/adjustments": s.postAdjustment,
+		"GET /api/v1/reconciliation":                 s.getReconciliation,
+	}
+}
+
+func (s *Server) getMoneySettings(w http.ResponseWriter, r *http.Request) {
+	m, err := s.st.MoneySettings(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, m)
+}
+
+func (s *Server) putMoneySettings(w http.ResponseWriter, r *http.Request) {
+	var in store.MoneySettings
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.st.SetMoneySettings(r.Context(), callerFrom(r.Context()).Actor, in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.notifyAll(r)
+	s.getMoneySettings(w, r)
+}
+
+// notifyAll republishes every block's policy (rates and money settings
+// are prison-wide).
+func (s *Server) notifyAll(r *http.Request) {
+	bs, err := s.st.Blocks(r.Context())
+	if err != nil {
+		s.log.Error("api: list blocks to notify", "err", err)
+		return
+	}
+	names := make([]string, 0, len(bs))
+	for _, b := range bs {
+		names = append(names, b.Name)
+	}
+	s.notify(r.Context(), names...)
+}
+
+func (s *Server) getRates(w http.ResponseWriter, r *http.Request) {
+	m, err := s.st.MoneySettings(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rates, err := s.st.Rates(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"currency": m.Currency, "digits": m.Digits, "rates": rates})
+}
+
+// ratesIn is the body of PUT /api/v1/rates: the whole rates table,
+// replacing the previous one.
+type ratesIn struct {
+	Rates []wire.Rate `json:"rates"`
+}
+
+func (s *Server) putRates(w http.ResponseWriter, r *http.Request) {
+	var in ratesIn
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if in.Rates == nil {
+		s.fail(w, r, fmt.Errorf("%w: \"rates\" is required (an empty list removes every rate)", ErrBadRequest))
+		return
+	}
+	if err := s.st.SetRates(r.Context(), callerFrom(r.Context()).Actor, in.Rates); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.notifyAll(r)
+	s.getRates(w, r)
+}
+
+// accountOut is an account's balance and statement.
+type accountOut struct {
+	*store.Statement
+	BalanceText string `json:"balance_text"`
+}
+
+// parseTime reads an RFC 3339 time or a date (YYYY-MM-DD, midnight in
+// loc) from the query; "" is the zero time.
+func parseTime(q url.Values, key string, loc *time.Location) (time.Time, error) {
+	v := q.Get(key)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, v, loc); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%w: %s must be RFC 3339 or YYYY-MM-DD, not %q", ErrBadRequest, key, v)
+}
+
+func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	for k := range q {
+		if k != "from" && k != "to" {
+			s.fail(w, r, fmt.Errorf("%w: unknown parameter %q", ErrBadRequest, k))
+			return
+		}
+	}
+	m, err := s.st.MoneySettings(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	from, err := parseTime(q, "from", m.Location())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	to, err := parseTime(q, "to", m.Location())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	st, err := s.st.Statement(ctx, r.PathValue("person"), from, to)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c := callerFrom(ctx)
+	if err := c.CheckBlock(st.Block); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.st.Audit(ctx, c.Actor, "account.view", "account:"+st.Account, r.URL.RawQuery); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	cur := ledger.Currency{Code: st.Currency, Digits: st.Digits}
+	writeJSON(w, http.StatusOK, accountOut{Statement: st, BalanceText: cur.Format(st.Balance) + " " + st.Currency})
+}
+
+// creditIn is the body of the credit routes; which fields are required
+// depends on the route (receipt for recharges, reason for refunds and
+// adjustments; call_id optionally names a refunded call).
+type creditIn struct {
+	Amount  json.Number `json:"amount"`
+	Receipt string      `json:"receipt"`
+	Reason  string      `json:"reason"`
+	CallID  string      `json:"call_id"`
+}
+
+// creditOut is a posted entry with the account's new balance.
+type creditOut struct {
+	Entry       *store.LedgerEntry `json:"entry"`
+	Balance     ledger.Money       `json:"balance"`
+	BalanceText string             `json:"balance_text"`
+}
+
+func (s *Server) postRecharge(w http.ResponseWriter, r *http.Request) {
+	s.postCredit(w, r, func(in creditIn, actor, account string, amt ledger.Money) (*store.LedgerEntry, string, error) {
+		if in.Reason != "" || in.CallID != "" {
+			return nil, "", fmt.Errorf("%w: a recharge takes amount and receipt only", ErrBadRequest)
+		}
+		return s.st.Recharge(r.Context(), actor, account, amt, in.Receipt)
+	})
+}
+
+func (s *Server) postRefund(w http.ResponseWriter, r *http.Request) {
+	s.postCredit(w, r, func(in creditIn, actor, account string, amt ledger.Money) (*store.LedgerEntry, string, error) {
+		if in.Receipt != "" {
+			return nil, "", fmt.Errorf("%w: a refund takes amount, reason and call_id", ErrBadRequest)
+		}
+		return s.st.Refund(r.Context(), actor, account, amt, in.Reason, in.CallID)
+	})
+}
+
+func (s *Server) postAdjustment(w http.ResponseWriter, r *http.Request) {
+	s.postCredit(w, r, func(in creditIn, actor, account string, amt ledger.Money) (*store.LedgerEntry, string, error) {
+		if in.Receipt != "" || in.CallID != "" {
+			return nil, "", fmt.Errorf("%w: an adjustment takes a signed amount and a reason", ErrBadRequest)
+		}
+		return s.st.Adjust(r.Context(), actor, account, amt, in.Reason)
+	})
+}
+
+// postCredit decodes a credit, parses its amount in the prison's
+// currency, posts it and republishes the person's block policy.
+func (s *Server) postCredit(w http.ResponseWriter, r *http.Request, post func(in creditIn, actor, account string, amt ledger.Money) (*store.LedgerEntry, string, error)) {
+	ctx := r.Context()
+	var in creditIn
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.st.MoneySettings(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if in.Amount == "" {
+		s.fail(w, r, fmt.Errorf("%w: amount is required (a decimal string such as \"12.50\")", store.ErrInvalid))
+		return
+	}
+	amt, err := m.Cur().Parse(string(in.Amount))
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: amount: %w", store.ErrInvalid, err))
+		return
+	}
+	account := r.PathValue("person")
+	e, block, err := post(in, callerFrom(ctx).Actor, account, amt)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.notify(ctx, block)
+	bal, err := s.st.Balance(ctx, account)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, creditOut{Entry: e, Balance: bal, BalanceText: m.Cur().Format(bal) + " " + m.Currency})
+}
+
+func (s *Server) getReconciliation(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if len(r.URL.Query()) > 0 {
+		s.fail(w, r, fmt.Errorf("%w: reconciliation takes no parameters", ErrBadRequest))
+		return
+	}
+	c := callerFrom(ctx)
+	rep, err := s.st.Reconcile(ctx, c.ScopeBlocks())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.st.Audit(ctx, c.Actor, "reconciliation.view", "ledger", ""); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
 }

@@ -67,31 +67,19 @@ func (s *Service) SendCommand(ctx context.Context, c *wire.Command) error {
 	return nil
 }
 
-// publishPolicyOf publishes one appliance's current policy, retained and
-// signed when Config.PolicyKey is set. No policy yet is not an error.
+// publishPolicyOf publishes one appliance's current policy as a snapshot,
+// retained and signed when Config.PolicyKey is set, and waits for the
+// broker to take it. No policy yet is not an error.
 func (s *Service) publishPolicyOf(ctx context.Context, client mqtt.Client, id string) error {
-	p, err := s.st.PolicyFor(ctx, id)
-	if err != nil {
-		return fmt.Errorf("policy lookup: %w", err)
+	s.polMu.Lock()
+	out, err := s.preparePolicy(ctx, id, true)
+	if err != nil || out == nil {
+		s.polMu.Unlock()
+		return err
 	}
-	if p == nil {
-		return nil
-	}
-	if p.ApplianceID != id || p.V != wire.ProtocolVersion {
-		return fmt.Errorf("store returned a policy for %q version %d", p.ApplianceID, p.V)
-	}
-	if s.cfg.PolicyKey != nil {
-		signed := *p
-		if err := sign.SignPolicy(s.cfg.PolicyKey, &signed); err != nil {
-			return fmt.Errorf("sign policy: %w", err)
-		}
-		p = &signed
-	}
-	data, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("encode policy: %w", err)
-	}
-	return waitToken(ctx, client.Publish(wire.TopicPolicy(id), 1, true, data))
+	tok := client.Publish(out.topic, 1, true, out.data)
+	s.polMu.Unlock()
+	return waitToken(ctx, tok)
 }
 
 // waitToken waits for an MQTT token, ctx or commandPublishTimeout.

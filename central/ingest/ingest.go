@@ -140,6 +140,11 @@ type Service struct {
 
 	statsMu sync.Mutex
 	refused map[string]uint64 // appliance -> batches refused for their signature
+
+	polMu      sync.Mutex              // serializes policy publishing
+	published  map[string]*wire.Policy // appliance -> policy last published (signed)
+	answeredAt map[string]time.Time    // appliance -> last snapshot request answered
+	polStats   PolicyStats
 }
 
 // New validates cfg and returns a Service.
@@ -169,7 +174,8 @@ func New(cfg Config, st Store, log *slog.Logger) (*Service, error) {
 		cfg.MaxRecordingBytes = DefaultMaxRecordingBytes
 	}
 	cs := &chunkStore{dir: cfg.ChunkDir, maxTotal: cfg.ChunkMaxBytes, maxFile: cfg.MaxRecordingBytes}
-	return &Service{cfg: cfg, st: st, log: log, queues: map[string]*queue{}, ready: make(chan struct{}), refused: map[string]uint64{}, chunks: cs}, nil
+	return &Service{cfg: cfg, st: st, log: log, queues: map[string]*queue{}, ready: make(chan struct{}), refused: map[string]uint64{}, chunks: cs,
+		published: map[string]*wire.Policy{}, answeredAt: map[string]time.Time{}}, nil
 }
 
 // RefusedBatches returns how many batches from the appliance were refused
@@ -251,6 +257,7 @@ func (s *Service) onConnect(c mqtt.Client) {
 		"$share/" + SharedGroup + "/" + wire.TopicAllRecordings:      1,
 		"$share/" + SharedGroup + "/" + wire.TopicAllRecordingChunks: 1,
 		"$share/" + SharedGroup + "/" + wire.TopicAllCommandAnswers:  1,
+		"$share/" + SharedGroup + "/" + wire.TopicAllPolicyRequests:  1,
 	}
 	refused, err := mqttsub.Subscribe(c, filters, 30*time.Second)
 	if err != nil {
@@ -264,76 +271,16 @@ func (s *Service) onConnect(c mqtt.Client) {
 	s.mu.Lock()
 	ctx := s.ctx
 	s.mu.Unlock()
-	s.publishPolicies(ctx, "")
+	s.publishPolicies(ctx, "", true)
 }
 
 // PolicyChanged publishes the current policy, retained, to each appliance of
-// the block ("" for every appliance). Failures are logged; the policies are
-// published again after every reconnect.
+// the block ("" for every appliance): as a delta from the policy last
+// published to the appliance when that is smaller, else as a snapshot (see
+// policy.go). Failures are logged; snapshots are published again after
+// every reconnect.
 func (s *Service) PolicyChanged(ctx context.Context, block string) {
-	s.publishPolicies(ctx, block)
-}
-
-func (s *Service) publishPolicies(ctx context.Context, block string) {
-	s.mu.Lock()
-	client := s.client
-	s.mu.Unlock()
-	if client == nil {
-		s.log.Warn("ingest: policy not published: not running", "block", block)
-		return
-	}
-	ids, err := s.st.AppliancesInBlock(ctx, block)
-	if err != nil {
-		s.log.Error("ingest: list appliances", "block", block, "err", err)
-		return
-	}
-	type pending struct {
-		id  string
-		tok mqtt.Token
-	}
-	var toks []pending
-	for _, id := range ids {
-		p, err := s.st.PolicyFor(ctx, id)
-		if err != nil {
-			s.log.Error("ingest: policy lookup", "appliance", id, "err", err)
-			continue
-		}
-		if p == nil {
-			continue
-		}
-		if p.ApplianceID != id || p.V != wire.ProtocolVersion {
-			s.log.Error("ingest: store returned a policy for another appliance or version", "appliance", id, "policy_for", p.ApplianceID, "v", p.V)
-			continue
-		}
-		if s.cfg.PolicyKey != nil {
-			signed := *p // never modify the store's value
-			if err := sign.SignPolicy(s.cfg.PolicyKey, &signed); err != nil {
-				s.log.Error("ingest: policy not published: cannot sign it", "appliance", id, "version", p.Version, "err", err)
-				continue
-			}
-			p = &signed
-		}
-		data, err := json.Marshal(p)
-		if err != nil {
-			s.log.Error("ingest: encode policy", "appliance", id, "err", err)
-			continue
-		}
-		toks = append(toks, pending{id, client.Publish(wire.TopicPolicy(id), 1, true, data)})
-	}
-	// Wait for all of them together, not one by one.
-	for _, p := range toks {
-		select {
-		case <-p.tok.Done():
-			if err := p.tok.Error(); err != nil {
-				s.log.Error("ingest: publish policy", "appliance", p.id, "err", err)
-			}
-		case <-ctx.Done():
-			return
-		}
-	}
-	if len(toks) > 0 {
-		s.log.Info("ingest: policies published", "block", block, "count", len(toks))
-	}
+	s.publishPolicies(ctx, block, false)
 }
 
 // kind of a queued message.
@@ -343,6 +290,7 @@ const (
 	kindEvents kind = iota
 	kindRecording
 	kindChunk
+	kindPolicyRequest
 )
 
 type item struct {
@@ -375,6 +323,8 @@ func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
 		k = kindRecording
 	case topic == wire.TopicRecordingChunks(id):
 		k = kindChunk
+	case topic == wire.TopicPolicyRequest(id):
+		k = kindPolicyRequest
 	default:
 		s.log.Warn("ingest: message on unexpected topic", "topic", topic)
 		return
@@ -427,6 +377,8 @@ func (s *Service) drain(ctx context.Context, id string, q *queue) {
 				err = s.handleRecording(ctx, id, it.payload)
 			case kindChunk:
 				err = s.handleChunk(ctx, id, it.payload)
+			case kindPolicyRequest:
+				err = s.handlePolicyRequest(ctx, id, it.payload)
 			}
 			if err != nil {
 				s.log.Warn("ingest: message not handled", "appliance", id, "err", err)

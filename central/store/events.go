@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -32,10 +33,13 @@ const (
 // one statement per 250 rows is what makes ingest fast.
 type eventStmts struct {
 	insAlarm, clearAlarm, status, lastSeen *sql.Stmt
+	// insLedger inserts an appliance's ledger entry when its account
+	// exists and its id is new; getLedger reads an entry back by id.
+	insLedger, getLedger *sql.Stmt
 }
 
 func (e *eventStmts) close() {
-	for _, st := range []*sql.Stmt{e.insAlarm, e.clearAlarm, e.status, e.lastSeen} {
+	for _, st := range []*sql.Stmt{e.insAlarm, e.clearAlarm, e.status, e.lastSeen, e.insLedger, e.getLedger} {
 		if st != nil {
 			st.Close()
 		}
@@ -60,6 +64,10 @@ func (s *Store) prepareEventStmts(ctx context.Context) error {
 			WHERE id = $1 AND status_seq < $4`),
 		prep(&s.ev.lastSeen, `UPDATE appliances SET last_seen_ns = $2
 			WHERE id = $1 AND (last_seen_ns IS NULL OR last_seen_ns < $2)`),
+		prep(&s.ev.insLedger, `INSERT INTO ledger_entries (id, account, kind, amount, currency, reason, receipt, ref, at_ns, origin, appliance_id, seq, created_ns)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 WHERE EXISTS (SELECT 1 FROM people WHERE id = $2)
+			ON CONFLICT (id) DO NOTHING`),
+		prep(&s.ev.getLedger, `SELECT `+ledgerCols+` FROM ledger_entries l WHERE l.id = $1`),
 	)
 }
 
@@ -70,6 +78,8 @@ type projection struct {
 	alarm   *wire.Alarm
 	status  *wire.Status
 	officer *wire.OfficerAction
+	ledger  *wire.LedgerEntry
+	blocked *wire.NumberBlocked
 }
 
 // decodeEvent checks an untrusted event's payload and decodes it for
@@ -94,6 +104,12 @@ func decodeEvent(ev *wire.Event) (projection, error) {
 	case wire.EventOfficer:
 		p.officer = new(wire.OfficerAction)
 		dst = p.officer
+	case wire.EventLedger:
+		p.ledger = new(wire.LedgerEntry)
+		dst = p.ledger
+	case wire.EventNumberBlocked:
+		p.blocked = new(wire.NumberBlocked)
+		dst = p.blocked
 	default:
 		return p, nil
 	}
@@ -119,12 +135,29 @@ func decodeEvent(ev *wire.Event) (projection, error) {
 		if c.Recording != nil && !validSHA256(c.Recording.SHA256) {
 			return projection{}, fmt.Errorf("%w: call %s recording sha256 %q", ErrInvalid, c.CallID, c.Recording.SHA256)
 		}
+		if c.Cost < 0 || c.MaxDurationSeconds < 0 || len(c.Currency) > 8 || len(c.LimitedBy) > 32 {
+			return projection{}, fmt.Errorf("%w: call %s: negative cost or limit, or oversized currency or limited_by", ErrInvalid, c.CallID)
+		}
 	case p.alarm != nil:
 		if p.alarm.Code == "" {
 			return projection{}, fmt.Errorf("%w: alarm without code", ErrInvalid)
 		}
 	case p.tap != nil:
 		p.tap.UID = policy.NormalizeUID(p.tap.UID)
+	case p.ledger != nil:
+		l := p.ledger
+		if l.ID == "" || len(l.ID) > 128 || l.Account == "" || len(l.Account) > 128 || len(l.Kind) > 32 || len(l.Currency) > 8 ||
+			len(l.Ref) > 128 || len(l.Reason) > maxReason || len(l.Receipt) > maxReceipt || len(l.Origin) > 128 {
+			return projection{}, fmt.Errorf("%w: ledger entry without id or account, or with oversized fields", ErrInvalid)
+		}
+	case p.blocked != nil:
+		nb := p.blocked
+		if nb.PersonID == "" || len(nb.PersonID) > 128 || len(nb.CallID) > 128 || len(nb.Number) > 64 {
+			return projection{}, fmt.Errorf("%w: number_blocked without person or with oversized fields", ErrInvalid)
+		}
+		if nb.Number = policy.NormalizeNumber(nb.Number); nb.Number == "" {
+			return projection{}, fmt.Errorf("%w: number_blocked without a usable number", ErrInvalid)
+		}
 	case p.officer != nil:
 		a := p.officer
 		if a.Action == "" || len(a.Action) > 32 || len(a.OfficerID) > 128 || len(a.CallID) > 128 || len(a.Terminal) > 128 {
@@ -274,13 +307,20 @@ type eventBatch struct {
 	st    eventStmts
 	// buffered rows, flushed by flush()
 	eventRows, callRows, tapRows, officerRows []any
+	// callMoneyRows are calls with any of the money and number-kind
+	// fields set (privileged ... max_duration_s); calls without them, the
+	// common unrated case, take the narrower statement of callRows.
+	callMoneyRows []any
+	// currency is the prison's, read at the batch's first ledger event.
+	currency *ledger.Currency
 }
 
 const (
-	eventCols   = 8
-	callRowCols = 21
-	tapCols     = 7
-	officerCols = 7
+	eventCols        = 8
+	callRowCols      = 21
+	callMoneyRowCols = callRowCols + 7
+	tapCols          = 7
+	officerCols      = 7
 	// paramsPerStmt bounds the parameters of one multi-row INSERT.
 	paramsPerStmt = 180
 )
@@ -314,11 +354,16 @@ func (b *eventBatch) flushEvents() error {
 // SQLite's positional "?" (and "?NNN" to repeat one); a PostgreSQL backend
 // generates "$N" here.
 func (b *eventBatch) flushProjections() error {
-	if err := b.insertJSON(`INSERT INTO calls (call_id, appliance_id, seq, block, person_id, prison_number, card_uid,
+	const callHead = `INSERT INTO calls (call_id, appliance_id, seq, block, person_id, prison_number, card_uid,
 			terminal, number, start_ns, answer_ns, end_ns, disposition, reason,
-			recording_id, recording_sha256, recording_bytes, recording_format, officer_id, confirm_method, ended_by, recording_path)`,
-		callRowCols, `, COALESCE((SELECT rec.path FROM recordings rec WHERE rec.call_id = v ->> 0), '')`,
-		` ON CONFLICT (call_id) DO NOTHING`, b.callRows); err != nil {
+			recording_id, recording_sha256, recording_bytes, recording_format, officer_id, confirm_method, ended_by`
+	const recPath = `, COALESCE((SELECT rec.path FROM recordings rec WHERE rec.call_id = v ->> 0), '')`
+	if err := b.insertJSON(callHead+`, recording_path)`,
+		callRowCols, recPath, ` ON CONFLICT (call_id) DO NOTHING`, b.callRows); err != nil {
+		return fmt.Errorf("store: project calls: %w", err)
+	}
+	if err := b.insertJSON(callHead+`, privileged, hidden, free, cost, currency, limited_by, max_duration_s, recording_path)`,
+		callMoneyRowCols, recPath, ` ON CONFLICT (call_id) DO NOTHING`, b.callMoneyRows); err != nil {
 		return fmt.Errorf("store: project calls: %w", err)
 	}
 	if err := b.insertRows(`INSERT INTO card_taps (appliance_id, seq, time_ns, reader, terminal, uid, known) VALUES `,
@@ -329,7 +374,7 @@ func (b *eventBatch) flushProjections() error {
 		` ON CONFLICT (appliance_id, seq) DO NOTHING`, officerCols, b.officerRows, nil); err != nil {
 		return fmt.Errorf("store: project officer actions: %w", err)
 	}
-	b.callRows, b.tapRows, b.officerRows = nil, nil, nil
+	b.callRows, b.callMoneyRows, b.tapRows, b.officerRows = nil, nil, nil, nil
 	return nil
 }
 
@@ -401,7 +446,8 @@ func (b *eventBatch) prepare() {
 	b.st = eventStmts{
 		insAlarm:   b.tx.StmtContext(b.ctx, e.insAlarm),
 		clearAlarm: b.tx.StmtContext(b.ctx, e.clearAlarm), status: b.tx.StmtContext(b.ctx, e.status),
-		lastSeen: b.tx.StmtContext(b.ctx, e.lastSeen),
+		lastSeen:  b.tx.StmtContext(b.ctx, e.lastSeen),
+		insLedger: b.tx.StmtContext(b.ctx, e.insLedger), getLedger: b.tx.StmtContext(b.ctx, e.getLedger),
 	}
 }
 
@@ -503,9 +549,19 @@ func (b *eventBatch) project(ev *wire.Event, p projection) error {
 		if c.Recording != nil {
 			r = *c.Recording
 		}
-		b.callRows = append(b.callRows, c.CallID, b.app, seq, b.block, c.PersonID, c.PrisonNumber, c.CardUID,
+		row := []any{c.CallID, b.app, seq, b.block, c.PersonID, c.PrisonNumber, c.CardUID,
 			c.Terminal, c.Number, ns(c.Start), answer, ns(c.End), c.Disposition, c.Reason,
-			r.ID, r.SHA256, r.Bytes, r.Format, c.OfficerID, c.ConfirmMethod, c.EndedBy)
+			r.ID, r.SHA256, r.Bytes, r.Format, c.OfficerID, c.ConfirmMethod, c.EndedBy}
+		if !c.Privileged && !c.Hidden && !c.Free && c.Cost == 0 && c.Currency == "" && c.LimitedBy == "" && c.MaxDurationSeconds == 0 {
+			b.callRows = append(b.callRows, row...)
+			return nil
+		}
+		b.callMoneyRows = append(append(b.callMoneyRows, row...),
+			boolInt(c.Privileged), boolInt(c.Hidden), boolInt(c.Free), c.Cost, c.Currency, c.LimitedBy, c.MaxDurationSeconds)
+	case p.ledger != nil:
+		return b.projectLedger(ev, p.ledger)
+	case p.blocked != nil:
+		return b.projectNumberBlocked(ev, p.blocked)
 	case p.officer != nil:
 		a := p.officer
 		b.officerRows = append(b.officerRows, b.app, seq, ns(ev.Time), a.Action, a.OfficerID, a.CallID, a.Terminal)

@@ -1,15 +1,300 @@
 package store
 
+// Money at central: the prison's currency and time zone (settings), the
+// rates table (rates.go), the append-only ledger with its balances,
+// statements and reconciliation (ledger.go), and the money part of a
+// block's policy (policyMoney below).
+//
+// Amounts are integers in the currency's minor unit (shared/ledger.Money);
+// a balance is always a sum of ledger entries, never a stored number.
+
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
 
+	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
 
+// Setting names of the money settings (table settings).
+const (
+	SettingCurrency       = "currency"
+	SettingCurrencyDigits = "currency_digits"
+	SettingTimeZone       = "time_zone"
+)
+
+// Defaults used while a setting was never written: a zero configuration
+// works (euros in cents, quotas counted in UTC).
+const (
+	DefaultCurrency = "EUR"
+	DefaultDigits   = 2
+	DefaultTimeZone = "UTC"
+)
+
+// MoneySettings are the prison-wide money settings.
+type MoneySettings struct {
+	Currency string `json:"currency"` // ISO 4217 code
+	Digits   int    `json:"digits"`   // digits of the minor unit
+	// TimeZone is the IANA zone quota periods (days, ISO weeks, months)
+	// and statements' periods count in.
+	TimeZone string `json:"time_zone"`
+}
+
+// Cur is the settings' currency.
+func (m MoneySettings) Cur() ledger.Currency {
+	return ledger.Currency{Code: m.Currency, Digits: m.Digits}
+}
+
+// Location is the settings' time zone (UTC when it cannot be loaded).
+func (m MoneySettings) Location() *time.Location {
+	if loc, err := time.LoadLocation(m.TimeZone); err == nil {
+		return loc
+	}
+	return time.UTC
+}
+
+type rowQueryer interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}
+
+type queryer interface {
+	rowQueryer
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}
+
+// readSetting reads one setting; ok is false when it was never written.
+func readSetting(ctx context.Context, q rowQueryer, name string) (v string, ok bool, err error) {
+	err = q.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = $1`, name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("store: setting %s: %w", name, err)
+	}
+	return v, true, nil
+}
+
+func readMoneySettings(ctx context.Context, q rowQueryer) (MoneySettings, error) {
+	m := MoneySettings{Currency: DefaultCurrency, Digits: DefaultDigits, TimeZone: DefaultTimeZone}
+	if v, ok, err := readSetting(ctx, q, SettingCurrency); err != nil {
+		return m, err
+	} else if ok {
+		m.Currency = v
+	}
+	if v, ok, err := readSetting(ctx, q, SettingCurrencyDigits); err != nil {
+		return m, err
+	} else if ok {
+		d, err := strconv.Atoi(v)
+		if err != nil {
+			return m, fmt.Errorf("store: setting %s: %q is not a number", SettingCurrencyDigits, v)
+		}
+		m.Digits = d
+	}
+	// The zone is shared with the management settings, where "" means UTC.
+	if v, ok, err := readSetting(ctx, q, SettingTimeZone); err != nil {
+		return m, err
+	} else if ok && v != "" {
+		m.TimeZone = v
+	}
+	return m, nil
+}
+
+// MoneySettings returns the currency, its digits and the time zone (the
+// defaults for settings never written).
+func (s *Store) MoneySettings(ctx context.Context) (MoneySettings, error) {
+	return readMoneySettings(ctx, s.r)
+}
+
+// SetMoneySettings validates and writes the money settings, audited, and
+// bumps every block's policy (they all carry currency and time zone). The
+// currency (code or digits) cannot change once ledger entries exist in
+// another currency: ErrConflict.
+func (s *Store) SetMoneySettings(ctx context.Context, actor string, in MoneySettings) error {
+	if err := in.Cur().Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if in.TimeZone == "" {
+		return fmt.Errorf("%w: time_zone is required (an IANA zone such as Europe/London, or UTC)", ErrInvalid)
+	}
+	if _, err := time.LoadLocation(in.TimeZone); err != nil {
+		return fmt.Errorf("%w: time_zone %q is not a known IANA zone", ErrInvalid, in.TimeZone)
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		old, err := readMoneySettings(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if old.Currency != in.Currency || old.Digits != in.Digits {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM ledger_entries LIMIT 1) t`).Scan(&n); err != nil {
+				return fmt.Errorf("store: money settings: %w", err)
+			}
+			if n > 0 {
+				return fmt.Errorf("%w: the ledger already holds amounts in %s (%d digits); the currency cannot change", ErrConflict, old.Currency, old.Digits)
+			}
+		}
+		now := ns(s.clk.Now())
+		for _, kv := range [][2]string{
+			{SettingCurrency, in.Currency}, {SettingCurrencyDigits, strconv.Itoa(in.Digits)}, {SettingTimeZone, in.TimeZone},
+		} {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value, updated_ns) VALUES ($1, $2, $3)
+				ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_ns = excluded.updated_ns`, kv[0], kv[1], now); err != nil {
+				return fmt.Errorf("store: write setting %s: %w", kv[0], err)
+			}
+		}
+		if err := s.audit(ctx, tx, actor, "money.settings", "settings",
+			fmt.Sprintf("currency=%s digits=%d time_zone=%s", in.Currency, in.Digits, in.TimeZone)); err != nil {
+			return err
+		}
+		return bumpAllPolicies(ctx, tx)
+	})
+}
+
+// bumpAllPolicies bumps the policy version of every block.
+func bumpAllPolicies(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM blocks ORDER BY name`)
+	if err != nil {
+		return fmt.Errorf("store: list blocks: %w", err)
+	}
+	var blocks []string
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: list blocks: %w", err)
+		}
+		blocks = append(blocks, b)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return fmt.Errorf("store: list blocks: %w", err)
+	}
+	return bumpPolicy(ctx, tx, blocks...)
+}
+
+// includedSeq is the highest seq S of applianceID such that every event
+// 1..S is stored and projected (its debits and calls are in the ledger and
+// calls tables), read in q's snapshot. Events are projected in arrival
+// (rowid) order and everything at or below the global projection cursor is
+// projected, so the first unprojected event of the appliance is its lowest
+// seq above that cursor. NOT INDEXED makes SQLite walk the rowid range
+// after the cursor (the unprojected backlog, at most backlogHigh events)
+// instead of every event the appliance ever sent through the primary key.
+func includedSeq(ctx context.Context, q rowQueryer, applianceID string) (uint64, error) {
+	var acked int64
+	var firstUnprojected sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT a.acked_seq,
+			(SELECT MIN(e.seq) FROM events e NOT INDEXED WHERE e.appliance_id = a.id
+				AND e.rowid > (SELECT value FROM counters WHERE name = 'projected_rowid'))
+		FROM appliances a WHERE a.id = $1`, applianceID).Scan(&acked, &firstUnprojected)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: included seq of %s: %w", applianceID, err)
+	}
+	inc := acked
+	if firstUnprojected.Valid && firstUnprojected.Int64-1 < inc {
+		inc = firstUnprojected.Int64 - 1
+	}
+	return uint64(max(inc, 0)), nil
+}
+
 // policyMoney fills p.Money (rates, balances, quotas and the IncludedSeq
 // watermark for applianceID) inside PolicyFor's read transaction. It
-// leaves p.Money nil while no rate is set: calls are then not rated.
+// leaves p.Money nil while no rate is set: calls are then not rated. It
+// also sets p.TimeZone from the settings when PolicyFor left it empty.
+//
+// Balances are the sums of every ledger entry central holds for each
+// active person of the block, except the receiving appliance's own entries
+// above IncludedSeq (the appliance adds those itself, ledger.Usable, so
+// they must not be counted twice). RecentCalls likewise hold every
+// appliance's answered calls since the start of the previous month in the
+// prison's time zone, except the receiving appliance's above IncludedSeq.
+// Quotas are left to the call rules (0 here).
 func (s *Store) policyMoney(ctx context.Context, tx *sql.Tx, applianceID string, p *wire.Policy) error {
+	set, err := readMoneySettings(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if p.TimeZone == "" {
+		p.TimeZone = set.TimeZone
+	}
+	rates, err := readRates(ctx, tx)
+	if err != nil {
+		return err
+	}
+	if len(rates) == 0 {
+		p.Money = nil
+		return nil
+	}
+	inc, err := includedSeq(ctx, tx, applianceID)
+	if err != nil {
+		return err
+	}
+	m := &wire.MoneyPolicy{Currency: set.Currency, Digits: set.Digits, TimeZone: set.TimeZone, IncludedSeq: inc,
+		Rates: make([]wire.Rate, 0, len(rates)), Accounts: []wire.AccountMoney{}}
+	for _, r := range rates {
+		m.Rates = append(m.Rates, r.Wire())
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT p.id, COALESCE((SELECT SUM(l.amount) FROM ledger_entries l
+			WHERE l.account = p.id AND NOT (l.appliance_id = $3 AND l.seq > $4)), 0)
+		FROM people p WHERE p.block = $1 AND p.status = $2 ORDER BY p.id`,
+		p.Block, wire.StatusActive, applianceID, int64(inc))
+	if err != nil {
+		return fmt.Errorf("store: policy balances: %w", err)
+	}
+	idx := map[string]int{}
+	for rows.Next() {
+		var a wire.AccountMoney
+		if err := rows.Scan(&a.Account, &a.Balance); err != nil {
+			rows.Close()
+			return fmt.Errorf("store: policy balances: %w", err)
+		}
+		idx[a.Account] = len(m.Accounts)
+		m.Accounts = append(m.Accounts, a)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return fmt.Errorf("store: policy balances: %w", err)
+	}
+
+	now := s.clk.Now().In(set.Location())
+	since := time.Date(now.Year(), now.Month()-1, 1, 0, 0, 0, 0, now.Location())
+	// A call answered since `since` started at most a day before (calls
+	// are limited far below that); the bound lets calls_person's index
+	// serve the query.
+	rows, err = tx.QueryContext(ctx, `SELECT c.person_id, c.call_id, c.answer_ns FROM calls c
+		JOIN people p ON p.id = c.person_id
+		WHERE p.block = $1 AND p.status = $2 AND c.start_ns >= $3 AND c.answer_ns >= $4
+			AND NOT (c.appliance_id = $5 AND c.seq > $6)
+		ORDER BY c.person_id, c.answer_ns, c.call_id`,
+		p.Block, wire.StatusActive, ns(since.Add(-24*time.Hour)), ns(since), applianceID, int64(inc))
+	if err != nil {
+		return fmt.Errorf("store: policy recent calls: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid string
+		var st wire.CallStamp
+		var at int64
+		if err := rows.Scan(&pid, &st.CallID, &at); err != nil {
+			return fmt.Errorf("store: policy recent calls: %w", err)
+		}
+		st.At = fromNS(at)
+		if i, ok := idx[pid]; ok {
+			m.Accounts[i].RecentCalls = append(m.Accounts[i].RecentCalls, st)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: policy recent calls: %w", err)
+	}
+	p.Money = m
 	return nil
 }

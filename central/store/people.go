@@ -38,7 +38,15 @@ type Appliance struct {
 	Software             string     `json:"software,omitempty"`
 	AckedSeq             uint64     `json:"acked_seq"`
 	OpenAlarms           int        `json:"open_alarms"`
+	// Online: the appliance was heard from within OnlineWithin.
+	Online bool `json:"online"`
+	// PolicyCurrent: it applied its block's current policy version.
+	PolicyCurrent bool `json:"policy_current"`
 }
+
+// OnlineWithin is how recently an appliance must have been heard from to
+// count as online.
+const OnlineWithin = 2 * time.Minute
 
 // Person is an inmate record. The PIN hash never leaves the store except in
 // a policy snapshot.
@@ -60,9 +68,18 @@ type Person struct {
 	ConfirmWindowSeconds int `json:"confirm_window_seconds"`
 	// Officer marks a member of staff whose card confirms calls on the
 	// block's officer panel (not an inmate: never allowed to call).
-	Officer bool      `json:"officer"`
-	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
+	Officer bool `json:"officer"`
+	// Windows, when not empty, replace the rule's calling windows.
+	Windows []wire.Window `json:"windows"`
+	// MaxDurationSeconds overrides the rule's maximum call duration (0: the
+	// rule's).
+	MaxDurationSeconds int `json:"max_duration_seconds"`
+	// StatusReason says why a person is suspended (or released).
+	StatusReason string `json:"status_reason,omitempty"`
+	// SuspendedUntil is when a suspension ends (nil: until lifted).
+	SuspendedUntil *time.Time `json:"suspended_until,omitempty"`
+	Created        time.Time  `json:"created"`
+	Updated        time.Time  `json:"updated"`
 }
 
 // NewPerson is the input of CreatePerson. Status defaults to active; PIN, if
@@ -81,6 +98,13 @@ type NewPerson struct {
 	Officer              bool
 	// Cards are issued to the person in the same transaction.
 	Cards []string
+	// Windows and MaxDurationSeconds: see Person.
+	Windows            []wire.Window
+	MaxDurationSeconds int
+	// StatusReason is required when Status is suspended; SuspendedUntil
+	// (zero: until lifted) only applies to a suspension.
+	StatusReason   string
+	SuspendedUntil time.Time
 }
 
 // PersonUpdate changes the fields that are not nil.
@@ -94,6 +118,15 @@ type PersonUpdate struct {
 	SupervisionLevel     *string
 	Confirm              *string
 	ConfirmWindowSeconds *int
+	// Windows (an empty slice clears them) and MaxDurationSeconds: see
+	// Person.
+	Windows            *[]wire.Window
+	MaxDurationSeconds *int
+	// StatusReason is required when Status becomes suspended.
+	// SuspendedUntil (zero: until lifted) is kept only while suspended;
+	// another status clears both unless StatusReason is given.
+	StatusReason   *string
+	SuspendedUntil *time.Time
 }
 
 // MaxConfirmWindowSeconds bounds confirmation windows (an hour).
@@ -127,6 +160,18 @@ type Contact struct {
 	Status       string    `json:"status"`
 	Privileged   bool      `json:"privileged"`
 	Created      time.Time `json:"created"`
+	// Identity holds the identity details checked for the contact (ID
+	// document, address, ...), as free text.
+	Identity string `json:"identity,omitempty"`
+	// RequestedBy is who added the contact; DecidedBy, Decided and
+	// DecisionReason who approved or rejected it, when and why.
+	RequestedBy    string     `json:"requested_by,omitempty"`
+	DecidedBy      string     `json:"decided_by,omitempty"`
+	Decided        *time.Time `json:"decided,omitempty"`
+	DecisionReason string     `json:"decision_reason,omitempty"`
+	// SelfBlocked: the called party pressed 9 to refuse further calls from
+	// this person; the number is left out of the policy.
+	SelfBlocked bool `json:"self_blocked"`
 }
 
 // NewContact is the input of AddContact. Number is normalized with
@@ -137,6 +182,10 @@ type NewContact struct {
 	Relationship string
 	Privileged   bool
 	Status       string
+	Identity     string
+	// Reason is recorded as the decision's reason when Status is approved
+	// or rejected at once.
+	Reason string
 }
 
 func validText(field, s string, max int, required bool) error {
@@ -336,6 +385,8 @@ func (s *Store) Appliances(ctx context.Context) ([]Appliance, error) {
 			return nil, fmt.Errorf("store: appliances: %w", err)
 		}
 		a.LastSeen, a.PolicyVersionApplied, a.PolicyVersionCurrent, a.AckedSeq = nullNS(seen), uint64(applied), uint64(current), uint64(acked)
+		a.Online = a.LastSeen != nil && s.clk.Now().Sub(*a.LastSeen) <= OnlineWithin
+		a.PolicyCurrent = a.PolicyVersionApplied >= a.PolicyVersionCurrent
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
@@ -368,7 +419,9 @@ func (s *Store) CreatePerson(ctx context.Context, actor string, in NewPerson) (*
 	in.SupervisionLevel = strings.TrimSpace(in.SupervisionLevel)
 	if err := errors.Join(validText("prison_number", in.PrisonNumber, 32, true), validText("name", in.Name, 200, true),
 		validText("language", in.Language, 16, false), validStatus(in.Status), validLevel(in.SupervisionLevel),
-		validConfirm("confirm", in.Confirm), validWindow("confirm_window_seconds", in.ConfirmWindowSeconds)); err != nil {
+		validConfirm("confirm", in.Confirm), validWindow("confirm_window_seconds", in.ConfirmWindowSeconds),
+		ValidateWindows(in.Windows), validMaxDuration("max_duration_seconds", in.MaxDurationSeconds),
+		validSuspension(in.Status, in.StatusReason, in.SuspendedUntil)); err != nil {
 		return nil, err
 	}
 	cards := make([]string, 0, len(in.Cards))
@@ -400,10 +453,11 @@ func (s *Store) CreatePerson(ctx context.Context, actor string, in NewPerson) (*
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO people (id, prison_number, name, block, status, language, pin_hash, created_ns, updated_ns,
-				supervision_level, confirm, confirm_window_s, officer)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12) ON CONFLICT (prison_number) DO NOTHING`,
+				supervision_level, confirm, confirm_window_s, officer, windows, max_duration_s, status_reason, suspended_until_ns)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (prison_number) DO NOTHING`,
 			id, in.PrisonNumber, in.Name, in.Block, in.Status, in.Language, hash, now,
-			in.SupervisionLevel, in.Confirm, in.ConfirmWindowSeconds, boolInt(in.Officer))
+			in.SupervisionLevel, in.Confirm, in.ConfirmWindowSeconds, boolInt(in.Officer),
+			windowsJSON(in.Windows), in.MaxDurationSeconds, in.StatusReason, nsOrZero(in.SuspendedUntil))
 		if err != nil {
 			return fmt.Errorf("store: insert person: %w", err)
 		}
@@ -462,6 +516,25 @@ func (s *Store) UpdatePerson(ctx context.Context, actor, id string, up PersonUpd
 	if up.ConfirmWindowSeconds != nil {
 		checks = append(checks, validWindow("confirm_window_seconds", *up.ConfirmWindowSeconds))
 	}
+	if up.Windows != nil {
+		checks = append(checks, ValidateWindows(*up.Windows))
+	}
+	if up.MaxDurationSeconds != nil {
+		checks = append(checks, validMaxDuration("max_duration_seconds", *up.MaxDurationSeconds))
+	}
+	if up.StatusReason != nil {
+		checks = append(checks, validText("status_reason", *up.StatusReason, 500, false))
+	}
+	if up.Status != nil && *up.Status == wire.StatusSuspended {
+		reason, until := "", time.Time{}
+		if up.StatusReason != nil {
+			reason = *up.StatusReason
+		}
+		if up.SuspendedUntil != nil {
+			until = *up.SuspendedUntil
+		}
+		checks = append(checks, validSuspension(*up.Status, reason, until))
+	}
 	var hash *string
 	if up.PIN != nil {
 		if err := normalizePIN(*up.PIN); err != nil {
@@ -516,6 +589,34 @@ func (s *Store) UpdatePerson(ctx context.Context, actor, id string, up PersonUpd
 		if up.ConfirmWindowSeconds != nil {
 			add("confirm_window_s", *up.ConfirmWindowSeconds)
 		}
+		if up.Windows != nil {
+			add("windows", windowsJSON(*up.Windows))
+		}
+		if up.MaxDurationSeconds != nil {
+			add("max_duration_s", *up.MaxDurationSeconds)
+		}
+		switch {
+		case up.Status != nil && *up.Status == wire.StatusSuspended:
+			reason := ""
+			if up.StatusReason != nil {
+				reason = strings.TrimSpace(*up.StatusReason)
+			}
+			add("status_reason", reason)
+			var until time.Time
+			if up.SuspendedUntil != nil {
+				until = *up.SuspendedUntil
+			}
+			add("suspended_until_ns", nsOrZero(until))
+		case up.Status != nil:
+			reason := ""
+			if up.StatusReason != nil {
+				reason = strings.TrimSpace(*up.StatusReason)
+			}
+			add("status_reason", reason)
+			add("suspended_until_ns", int64(0))
+		case up.StatusReason != nil:
+			add("status_reason", strings.TrimSpace(*up.StatusReason))
+		}
 		changed = []string{oldBlock}
 		if up.Block != nil && *up.Block != oldBlock {
 			if err := s.blockExists(ctx, tx, *up.Block); err != nil {
@@ -545,16 +646,23 @@ func (s *Store) UpdatePerson(ctx context.Context, actor, id string, up PersonUpd
 }
 
 const personCols = `id, prison_number, name, block, status, language, pin_hash <> '', created_ns, updated_ns,
-	supervision_level, confirm, confirm_window_s, officer`
+	supervision_level, confirm, confirm_window_s, officer, windows, max_duration_s, status_reason, suspended_until_ns`
 
 func scanPerson(sc interface{ Scan(...any) error }) (*Person, error) {
 	var p Person
-	var c, u int64
+	var c, u, until int64
+	var win string
 	if err := sc.Scan(&p.ID, &p.PrisonNumber, &p.Name, &p.Block, &p.Status, &p.Language, &p.HasPIN, &c, &u,
-		&p.SupervisionLevel, &p.Confirm, &p.ConfirmWindowSeconds, &p.Officer); err != nil {
+		&p.SupervisionLevel, &p.Confirm, &p.ConfirmWindowSeconds, &p.Officer, &win, &p.MaxDurationSeconds,
+		&p.StatusReason, &until); err != nil {
 		return nil, err
 	}
 	p.Created, p.Updated = fromNS(c), fromNS(u)
+	p.Windows = parseWindowsJSON(win)
+	if until > 0 {
+		t := fromNS(until)
+		p.SuspendedUntil = &t
+	}
 	p.Cards = []string{}
 	return &p, nil
 }
@@ -595,6 +703,9 @@ type PeopleFilter struct {
 	// Blocks, when not nil, restricts the list to these blocks (a block
 	// officer's scope); an empty non-nil slice matches nobody.
 	Blocks []string
+	// Query matches a prison number prefix or part of a name
+	// (case-insensitive for ASCII).
+	Query  string
 	Limit  int // default 100, at most 1000
 	Offset int
 }
@@ -608,6 +719,10 @@ func (s *Store) People(ctx context.Context, f PeopleFilter) ([]Person, error) {
 	scope := ""
 	if f.Blocks != nil {
 		scope = " AND " + inList("block", f.Blocks, &args)
+	}
+	if q := strings.TrimSpace(f.Query); q != "" {
+		args = append(args, likeEscape(q)+"%", "%"+likeEscape(strings.ToLower(q))+"%")
+		scope += fmt.Sprintf(` AND (prison_number LIKE $%d ESCAPE '\' OR LOWER(name) LIKE $%d ESCAPE '\')`, len(args)-1, len(args))
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+personCols+` FROM people
 		WHERE ($1 = '' OR block = $1) AND ($2 = '' OR status = $2) AND officer = $5`+scope+`
@@ -702,7 +817,11 @@ func (s *Store) AddCard(ctx context.Context, actor, personID, uid string) (block
 }
 
 // AddContact adds a number to a person's list. The same number twice for one
-// person gives ErrConflict. It returns the contact and the person's block.
+// person gives ErrConflict. Status defaults to approved (the caller is then
+// the decider, recorded with Reason); the console adds contacts as
+// requested. A person holding the setting max_contacts contacts that are
+// not rejected already gets ErrTooManyContacts (wrapped in ErrInvalid). It
+// returns the contact and the person's block.
 func (s *Store) AddContact(ctx context.Context, actor, personID string, in NewContact) (*Contact, string, error) {
 	num := policy.NormalizeNumber(in.Number)
 	if num == "" || len(strings.TrimPrefix(num, "+")) < 3 {
@@ -717,36 +836,93 @@ func (s *Store) AddContact(ctx context.Context, actor, personID string, in NewCo
 		return nil, "", fmt.Errorf("%w: contact status must be approved, requested or rejected", ErrInvalid)
 	}
 	in.Name = strings.TrimSpace(in.Name)
-	if err := errors.Join(validText("name", in.Name, 200, true), validText("relationship", in.Relationship, 64, false)); err != nil {
+	in.Identity = strings.TrimSpace(in.Identity)
+	in.Reason = strings.TrimSpace(in.Reason)
+	if err := errors.Join(validText("name", in.Name, 200, true), validText("relationship", in.Relationship, 64, false),
+		validText("identity", in.Identity, 500, false), validText("reason", in.Reason, 500, false)); err != nil {
 		return nil, "", err
 	}
+	now := s.clk.Now().UTC()
 	c := &Contact{ID: newID("c_"), PersonID: personID, Number: num, Name: in.Name, Relationship: in.Relationship,
-		Status: in.Status, Privileged: in.Privileged, Created: s.clk.Now().UTC()}
+		Status: in.Status, Privileged: in.Privileged, Created: now, Identity: in.Identity, RequestedBy: actor}
+	if in.Status != ContactRequested {
+		c.DecidedBy, c.Decided, c.DecisionReason = actor, &now, in.Reason
+		if c.DecisionReason == "" {
+			c.DecisionReason = in.Status + " when added"
+		}
+	}
 	var block string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := tx.QueryRowContext(ctx, `SELECT block FROM people WHERE id = $1`, personID).Scan(&block); errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: inmate %s", ErrNotFound, personID)
-		} else if err != nil {
-			return fmt.Errorf("store: read person: %w", err)
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO contacts (id, person_id, number, name, relationship, status, privileged, created_ns)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (person_id, number) DO NOTHING`,
-			c.ID, personID, num, c.Name, c.Relationship, c.Status, boolInt(c.Privileged), ns(c.Created))
-		if err != nil {
-			return fmt.Errorf("store: insert contact: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%w: number %s is already on this person's list", ErrConflict, num)
-		}
-		if err := bumpPolicy(ctx, tx, block); err != nil {
-			return err
-		}
-		return s.audit(ctx, tx, actor, "contact.add", personID, fmt.Sprintf("number=%s privileged=%t status=%s", num, c.Privileged, c.Status))
+		var err error
+		block, err = s.addContactTx(ctx, tx, actor, c)
+		return err
 	})
 	if err != nil {
 		return nil, "", err
 	}
 	return c, block, nil
+}
+
+// addContactTx inserts c (already validated) for c.PersonID, enforcing the
+// contact limit, bumps the block's policy and audits.
+func (s *Store) addContactTx(ctx context.Context, tx *sql.Tx, actor string, c *Contact) (string, error) {
+	var block string
+	if err := tx.QueryRowContext(ctx, `SELECT block FROM people WHERE id = $1`, c.PersonID).Scan(&block); errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("%w: inmate %s", ErrNotFound, c.PersonID)
+	} else if err != nil {
+		return "", fmt.Errorf("store: read person: %w", err)
+	}
+	if c.Status != ContactRejected {
+		limit, err := maxContacts(ctx, tx)
+		if err != nil {
+			return "", err
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM contacts WHERE person_id = $1 AND status <> $2`, c.PersonID, ContactRejected).Scan(&n); err != nil {
+			return "", fmt.Errorf("store: count contacts: %w", err)
+		}
+		if n >= limit {
+			return "", fmt.Errorf("%w: %w: this person already has %d contacts (the maximum is %d); reject or remove one first", ErrInvalid, ErrTooManyContacts, n, limit)
+		}
+	}
+	var decided int64
+	if c.Decided != nil {
+		decided = ns(*c.Decided)
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO contacts (id, person_id, number, name, relationship, status, privileged, created_ns,
+			identity, requested_by, decided_by, decided_ns, decision_reason, updated_ns)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $8) ON CONFLICT (person_id, number) DO NOTHING`,
+		c.ID, c.PersonID, c.Number, c.Name, c.Relationship, c.Status, boolInt(c.Privileged), ns(c.Created),
+		c.Identity, c.RequestedBy, c.DecidedBy, decided, c.DecisionReason)
+	if err != nil {
+		return "", fmt.Errorf("store: insert contact: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return "", fmt.Errorf("%w: number %s is already on this person's list", ErrConflict, c.Number)
+	}
+	if err := bumpPolicy(ctx, tx, block); err != nil {
+		return "", err
+	}
+	return block, s.audit(ctx, tx, actor, "contact.add", c.PersonID, fmt.Sprintf("contact=%s number=%s privileged=%t status=%s",
+		c.ID, c.Number, c.Privileged, c.Status))
+}
+
+const contactCols = `id, person_id, number, name, relationship, status, privileged, created_ns,
+	identity, requested_by, decided_by, decided_ns, decision_reason, self_blocked`
+
+func scanContact(sc interface{ Scan(...any) error }) (*Contact, error) {
+	var c Contact
+	var t, d int64
+	if err := sc.Scan(&c.ID, &c.PersonID, &c.Number, &c.Name, &c.Relationship, &c.Status, &c.Privileged, &t,
+		&c.Identity, &c.RequestedBy, &c.DecidedBy, &d, &c.DecisionReason, &c.SelfBlocked); err != nil {
+		return nil, err
+	}
+	c.Created = fromNS(t)
+	if d > 0 {
+		dt := fromNS(d)
+		c.Decided = &dt
+	}
+	return &c, nil
 }
 
 // Contacts lists a person's contacts (ErrNotFound for an unknown person).
@@ -757,21 +933,18 @@ func (s *Store) Contacts(ctx context.Context, personID string) ([]Contact, error
 	} else if err != nil {
 		return nil, fmt.Errorf("store: read person: %w", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT id, person_id, number, name, relationship, status, privileged, created_ns
-		FROM contacts WHERE person_id = $1 ORDER BY created_ns, id`, personID)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+contactCols+` FROM contacts WHERE person_id = $1 ORDER BY created_ns, id`, personID)
 	if err != nil {
 		return nil, fmt.Errorf("store: contacts: %w", err)
 	}
 	defer rows.Close()
 	out := []Contact{}
 	for rows.Next() {
-		var c Contact
-		var t int64
-		if err := rows.Scan(&c.ID, &c.PersonID, &c.Number, &c.Name, &c.Relationship, &c.Status, &c.Privileged, &t); err != nil {
+		c, err := scanContact(rows)
+		if err != nil {
 			return nil, fmt.Errorf("store: contacts: %w", err)
 		}
-		c.Created = fromNS(t)
-		out = append(out, c)
+		out = append(out, *c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: contacts: %w", err)
@@ -781,8 +954,10 @@ func (s *Store) Contacts(ctx context.Context, personID string) ([]Contact, error
 
 // PolicyFor builds the current policy snapshot for an appliance: the active
 // people housed in its block (inmates and officers), their cards, PIN
-// hashes, approved numbers and dual-authorization settings, and the block's
-// call rules.
+// hashes, approved numbers (not those whose owner self-blocked; flagged
+// privileged, free or hidden by the global numbers list), windows, maximum
+// durations and dual-authorization settings, the block's call rules and
+// windows, the prison-wide number list and the prison's name and time zone.
 // Version strictly increases whenever that content may have changed and never
 // goes back, also across restarts (it comes from a persisted counter bumped in
 // the same transaction as every change). The snapshot is read in one
@@ -814,8 +989,11 @@ func (s *Store) PolicyFor(ctx context.Context, applianceID string) (*wire.Policy
 	if p.Rules, err = readRules(ctx, tx, block.String); err != nil {
 		return nil, err
 	}
+	if err := s.policyManage(ctx, tx, block.String, p); err != nil {
+		return nil, err
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT id, prison_number, name, status, language, pin_hash,
-			supervision_level, confirm, confirm_window_s, officer FROM people
+			supervision_level, confirm, confirm_window_s, officer, windows, max_duration_s FROM people
 		WHERE block = $1 AND status = $2 ORDER BY prison_number`, block.String, wire.StatusActive)
 	if err != nil {
 		return nil, fmt.Errorf("store: policy people: %w", err)
@@ -823,10 +1001,14 @@ func (s *Store) PolicyFor(ctx context.Context, applianceID string) (*wire.Policy
 	idx := map[string]int{}
 	for rows.Next() {
 		var pp wire.Person
+		var win string
 		if err := rows.Scan(&pp.ID, &pp.PrisonNumber, &pp.Name, &pp.Status, &pp.Language, &pp.PINHash,
-			&pp.SupervisionLevel, &pp.Confirm, &pp.ConfirmWindowSeconds, &pp.Officer); err != nil {
+			&pp.SupervisionLevel, &pp.Confirm, &pp.ConfirmWindowSeconds, &pp.Officer, &win, &pp.MaxDurationSeconds); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: policy people: %w", err)
+		}
+		if ws := parseWindowsJSON(win); len(ws) > 0 {
+			pp.Windows = ws
 		}
 		pp.Cards, pp.Numbers = []string{}, []wire.ApprovedNumber{}
 		idx[pp.ID] = len(p.People)
@@ -861,7 +1043,7 @@ func (s *Store) PolicyFor(ctx context.Context, applianceID string) (*wire.Policy
 
 	rows, err = tx.QueryContext(ctx, `SELECT c.person_id, c.number, c.name, c.relationship, c.privileged FROM contacts c
 		JOIN people p ON p.id = c.person_id
-		WHERE p.block = $1 AND p.status = $2 AND c.status = $3 ORDER BY c.number`, block.String, wire.StatusActive, ContactApproved)
+		WHERE p.block = $1 AND p.status = $2 AND c.status = $3 AND c.self_blocked = 0 ORDER BY c.number`, block.String, wire.StatusActive, ContactApproved)
 	if err != nil {
 		return nil, fmt.Errorf("store: policy numbers: %w", err)
 	}
@@ -873,6 +1055,7 @@ func (s *Store) PolicyFor(ctx context.Context, applianceID string) (*wire.Policy
 			return nil, fmt.Errorf("store: policy numbers: %w", err)
 		}
 		if i, ok := idx[pid]; ok {
+			applyNumberAttrs(&n, p.Numbers)
 			p.People[i].Numbers = append(p.People[i].Numbers, n)
 		}
 	}

@@ -17,7 +17,8 @@ const MaxRules = 64
 func readRules(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, block string) ([]wire.CallRule, error) {
-	rows, err := q.QueryContext(ctx, `SELECT level, confirm, confirm_window_s, officer_tap_ends_call FROM call_rules
+	rows, err := q.QueryContext(ctx, `SELECT level, confirm, confirm_window_s, officer_tap_ends_call,
+			max_duration_s, calls_per_day, calls_per_week, calls_per_month, windows FROM call_rules
 		WHERE block = $1 ORDER BY level`, block)
 	if err != nil {
 		return nil, fmt.Errorf("store: call rules: %w", err)
@@ -26,8 +27,13 @@ func readRules(ctx context.Context, q interface {
 	out := []wire.CallRule{}
 	for rows.Next() {
 		var r wire.CallRule
-		if err := rows.Scan(&r.Level, &r.Confirm, &r.ConfirmWindowSeconds, &r.OfficerTapEndsCall); err != nil {
+		var win string
+		if err := rows.Scan(&r.Level, &r.Confirm, &r.ConfirmWindowSeconds, &r.OfficerTapEndsCall,
+			&r.MaxDurationSeconds, &r.CallsPerDay, &r.CallsPerWeek, &r.CallsPerMonth, &win); err != nil {
 			return nil, fmt.Errorf("store: call rules: %w", err)
+		}
+		if ws := parseWindowsJSON(win); len(ws) > 0 {
+			r.Windows = ws
 		}
 		out = append(out, r)
 	}
@@ -49,8 +55,10 @@ func (s *Store) Rules(ctx context.Context, block string) ([]wire.CallRule, error
 // SetRules replaces a block's call rules: one per supervision level (""
 // is the block's default), each with a confirmation mode ("" or "none",
 // "button", "card", "both"), a window of 0 to MaxConfirmWindowSeconds and
-// whether an officer's idle card tap ends that level's calls. The block's
-// policy version is bumped in the same transaction.
+// whether an officer's idle card tap ends that level's calls, a maximum
+// duration (0 to MaxCallDurationSeconds), calls per day/week/month (0 to
+// MaxCallsPerPeriod, 0 = no limit) and windows (ValidateWindows). The
+// block's policy version is bumped in the same transaction.
 func (s *Store) SetRules(ctx context.Context, actor, block string, rules []wire.CallRule) error {
 	if len(rules) > MaxRules {
 		return fmt.Errorf("%w: at most %d rules per block", ErrInvalid, MaxRules)
@@ -61,7 +69,10 @@ func (s *Store) SetRules(ctx context.Context, actor, block string, rules []wire.
 		r := &rules[i]
 		r.Level = strings.TrimSpace(r.Level)
 		if err := errors.Join(validLevel(r.Level), validConfirm("confirm", r.Confirm),
-			validWindow("confirm_window_seconds", r.ConfirmWindowSeconds)); err != nil {
+			validWindow("confirm_window_seconds", r.ConfirmWindowSeconds),
+			validMaxDuration("max_duration_seconds", r.MaxDurationSeconds),
+			validQuota("calls_per_day", r.CallsPerDay), validQuota("calls_per_week", r.CallsPerWeek),
+			validQuota("calls_per_month", r.CallsPerMonth), ValidateWindows(r.Windows)); err != nil {
 			return fmt.Errorf("rule %d: %w", i, err)
 		}
 		if r.Confirm == wire.ConfirmInherit {
@@ -71,7 +82,8 @@ func (s *Store) SetRules(ctx context.Context, actor, block string, rules []wire.
 			return fmt.Errorf("%w: two rules for level %q", ErrInvalid, r.Level)
 		}
 		seen[r.Level] = true
-		desc = append(desc, fmt.Sprintf("%q:%s/%ds/end=%t", r.Level, r.Confirm, r.ConfirmWindowSeconds, r.OfficerTapEndsCall))
+		desc = append(desc, fmt.Sprintf("%q:%s/%ds/end=%t/max=%ds/quota=%d,%d,%d/windows=%s", r.Level, r.Confirm, r.ConfirmWindowSeconds,
+			r.OfficerTapEndsCall, r.MaxDurationSeconds, r.CallsPerDay, r.CallsPerWeek, r.CallsPerMonth, FormatWindows(r.Windows)))
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.blockExists(ctx, tx, block); err != nil {
@@ -81,8 +93,10 @@ func (s *Store) SetRules(ctx context.Context, actor, block string, rules []wire.
 			return fmt.Errorf("store: replace call rules: %w", err)
 		}
 		for _, r := range rules {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO call_rules (block, level, confirm, confirm_window_s, officer_tap_ends_call)
-				VALUES ($1, $2, $3, $4, $5)`, block, r.Level, r.Confirm, r.ConfirmWindowSeconds, boolInt(r.OfficerTapEndsCall)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO call_rules (block, level, confirm, confirm_window_s, officer_tap_ends_call,
+					max_duration_s, calls_per_day, calls_per_week, calls_per_month, windows)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, block, r.Level, r.Confirm, r.ConfirmWindowSeconds, boolInt(r.OfficerTapEndsCall),
+				r.MaxDurationSeconds, r.CallsPerDay, r.CallsPerWeek, r.CallsPerMonth, windowsJSON(r.Windows)); err != nil {
 				return fmt.Errorf("store: insert call rule: %w", err)
 			}
 		}
@@ -91,4 +105,49 @@ func (s *Store) SetRules(ctx context.Context, actor, block string, rules []wire.
 		}
 		return s.audit(ctx, tx, actor, "rules.set", block, strings.Join(desc, " "))
 	})
+}
+
+// MaxCallsPerPeriod bounds a rule's calls per day, week or month.
+const MaxCallsPerPeriod = 10000
+
+func validQuota(field string, n int) error {
+	if n < 0 || n > MaxCallsPerPeriod {
+		return fmt.Errorf("%w: %s must be 0 (no limit) to %d", ErrInvalid, field, MaxCallsPerPeriod)
+	}
+	return nil
+}
+
+// PutRule adds or replaces the block's rule for r.Level, keeping the
+// others (validated as SetRules does).
+func (s *Store) PutRule(ctx context.Context, actor, block string, r wire.CallRule) error {
+	rules, err := s.Rules(ctx, block)
+	if err != nil {
+		return err
+	}
+	r.Level = strings.TrimSpace(r.Level)
+	out := []wire.CallRule{r}
+	for _, o := range rules {
+		if o.Level != r.Level {
+			out = append(out, o)
+		}
+	}
+	return s.SetRules(ctx, actor, block, out)
+}
+
+// DeleteRule removes the block's rule for level (ErrNotFound if none).
+func (s *Store) DeleteRule(ctx context.Context, actor, block, level string) error {
+	rules, err := s.Rules(ctx, block)
+	if err != nil {
+		return err
+	}
+	out := rules[:0]
+	for _, o := range rules {
+		if o.Level != level {
+			out = append(out, o)
+		}
+	}
+	if len(out) == len(rules) {
+		return fmt.Errorf("%w: no rule for level %q in block %s", ErrNotFound, level, block)
+	}
+	return s.SetRules(ctx, actor, block, out)
 }

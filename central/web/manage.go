@@ -1,6 +1,973 @@
 package web
 
+// The management pages: people (search, create, edit, cards, PIN reset,
+// windows and durations, suspension), their contacts and the approval
+// workflow, the global numbers list, blocks with their call rules,
+// windows, appliances and terminals, the prison's settings, and batch
+// import (a background job the page follows through a JSON progress
+// endpoint, polled by a small script served from the embedded files:
+// the CSP allows no inline script) and exports.
+
+import (
+	"context"
+	"crypto/rand"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+//go:embed templates/manage_import.js
+var manageStatic embed.FS
+
 // managePages are the console's pages for people, contacts and their approval, global numbers, rules, blocks, appliances, import and export.
 func (s *Server) managePages() map[string]sessionHandler {
-	return map[string]sessionHandler{}
+	return map[string]sessionHandler{
+		"GET /people":                      s.peoplePage,
+		"POST /people":                     s.createPersonForm,
+		"GET /people/{id}":                 s.personPage,
+		"POST /people/{id}":                s.editPersonForm,
+		"POST /people/{id}/cards":          s.addCardForm,
+		"POST /people/{id}/pin":            s.resetPINForm,
+		"POST /people/{id}/contacts":       s.addContactForm,
+		"POST /contacts/{id}/decision":     s.decideContactForm,
+		"GET /numbers":                     s.numbersPage,
+		"POST /numbers":                    s.addNumberForm,
+		"POST /numbers/remove":             s.removeNumberForm,
+		"GET /blocks":                      s.blocksPage,
+		"POST /blocks":                     s.createBlockForm,
+		"POST /blocks/{name}/rules":        s.putRuleForm,
+		"POST /blocks/{name}/rules/delete": s.deleteRuleForm,
+		"POST /blocks/{name}/windows":      s.blockWindowsForm,
+		"GET /settings":                    s.settingsPage,
+		"POST /settings":                   s.settingsForm,
+		"GET /import":                      s.importPage,
+		"POST /import":                     s.importForm,
+		"GET /import/jobs/{job}":           s.importJob,
+		"GET /import/template/{file}":      s.importTemplate,
+		"GET /export":                      s.exportPage,
+		"GET /export/{file}":               s.exportFile,
+		"GET /static/manage_import.js":     s.importScript,
+	}
+}
+
+// managePage is the data of the management templates.
+type managePage struct {
+	Title, Actor, CSRF string
+	Error, Notice      string
+	CanEdit, IsAdmin   bool
+
+	// People list.
+	Q, Block, Status string
+	People           []store.Person
+	Prev, Next       string
+	Statuses         []string
+	// One person.
+	Person       *store.Person
+	PersonWin    string
+	SuspendUntil string
+	Contacts     []store.Contact
+	NewPIN       string
+	MaxContacts  int
+	// Numbers.
+	Numbers []store.GlobalNumber
+	Kinds   []string
+	// Blocks.
+	BlockViews []blockView
+	Appliances []store.Appliance
+	Terminals  []store.Terminal
+	Confirms   []string
+	// Settings.
+	Settings *store.PrisonSettings
+	// Import.
+	Job *jobView
+}
+
+type blockView struct {
+	Name          string
+	PolicyVersion uint64
+	Windows       string
+	Rules         []ruleView
+}
+
+type ruleView struct {
+	wire.CallRule
+	WindowsText string
+}
+
+func (s *Server) basePage(se *store.Session, title string) managePage {
+	c := CallerOf(se)
+	return managePage{Title: title, Actor: se.Actor, CSRF: se.CSRF,
+		CanEdit: authz.Check("POST /people", c, "") == nil,
+		IsAdmin: authz.Check("POST /settings", c, "") == nil}
+}
+
+// postForm checks a form post: same origin, size, CSRF token. It answers
+// and returns false when the post must not be processed.
+func (s *Server) postForm(w http.ResponseWriter, r *http.Request, se *store.Session) bool {
+	if !sameOrigin(r) {
+		http.Error(w, "cross-site form post refused", http.StatusForbidden)
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "the form could not be read", http.StatusBadRequest)
+		return false
+	}
+	if !tokensEqual(r.PostForm.Get("csrf"), se.CSRF) {
+		http.Error(w, "missing or wrong CSRF token: reload the page and try again", http.StatusForbidden)
+		return false
+	}
+	return true
+}
+
+// statusOf maps a store error to an HTTP status and a message for a page.
+func (s *Server) statusOf(err error) (int, string) {
+	msg := strings.NewReplacer("store: invalid input: ", "", "store: ", "", "authz: ", "").Replace(err.Error())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, msg
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict, msg
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnknownBlock), errors.Is(err, store.ErrBadFile):
+		return http.StatusUnprocessableEntity, msg
+	case errors.Is(err, authz.ErrOutOfScope), errors.Is(err, store.ErrNotAllowed):
+		return http.StatusForbidden, msg
+	}
+	s.log.Error("web: manage", "err", err)
+	return http.StatusInternalServerError, "Something went wrong; try again."
+}
+
+// redirectNotice answers a successful post with a redirect to path
+// carrying a short notice.
+func redirectNotice(w http.ResponseWriter, r *http.Request, path, notice string) {
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	http.Redirect(w, r, path+sep+"notice="+url.QueryEscape(notice), http.StatusSeeOther)
+}
+
+// PolicyNotifier is told after a console change that may alter a block's
+// policy (package api's notifier republishes it).
+type PolicyNotifier interface {
+	PolicyChanged(ctx context.Context, block string)
+}
+
+// notifiers holds the PolicyNotifier of each store's console (see
+// SetNotifier and NotifyPolicyChanges).
+var notifiers sync.Map // *store.Store -> PolicyNotifier
+
+// SetNotifier makes the console tell n about every management change that
+// may alter a block's policy, as the JSON API does.
+func (s *Server) SetNotifier(n PolicyNotifier) { NotifyPolicyChanges(s.st, n) }
+
+// NotifyPolicyChanges makes the consoles serving st tell n about every
+// management change that may alter a block's policy (nil stops it).
+// Package api calls it with its own notifier, as it builds the console.
+func NotifyPolicyChanges(st *store.Store, n PolicyNotifier) {
+	if n == nil {
+		notifiers.Delete(st)
+		return
+	}
+	notifiers.Store(st, n)
+}
+
+func (s *Server) notifyBlocks(ctx context.Context, blocks ...string) {
+	v, ok := notifiers.Load(s.st)
+	if !ok {
+		return
+	}
+	n := v.(PolicyNotifier)
+	seen := map[string]bool{}
+	for _, b := range blocks {
+		if b != "" && !seen[b] {
+			seen[b] = true
+			n.PolicyChanged(ctx, b)
+		}
+	}
+}
+
+// ---- people ----
+
+const peoplePageSize = 50
+
+func (s *Server) peoplePage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.renderPeople(w, r, se, http.StatusOK, "")
+}
+
+func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string) {
+	q := r.URL.Query()
+	c := CallerOf(se)
+	p := s.basePage(se, "People")
+	p.Error, p.Notice = errMsg, q.Get("notice")
+	p.Q, p.Block, p.Status = q.Get("q"), q.Get("block"), q.Get("status")
+	p.Statuses = []string{wire.StatusActive, wire.StatusSuspended, wire.StatusReleased}
+	off, _ := strconv.Atoi(q.Get("offset"))
+	off = max(off, 0)
+	if p.Block != "" {
+		if err := c.CheckBlock(p.Block); err != nil {
+			http.Error(w, forbiddenText(err), http.StatusForbidden)
+			return
+		}
+	}
+	var err error
+	p.People, err = s.st.People(r.Context(), store.PeopleFilter{Query: p.Q, Block: p.Block, Status: p.Status, Blocks: c.ScopeBlocks(),
+		Limit: peoplePageSize + 1, Offset: off})
+	if err == nil {
+		err = s.st.Audit(r.Context(), se.Actor, "inmates.search", "console", q.Encode())
+	}
+	if err == nil {
+		var bs []store.Block
+		bs, err = s.st.Blocks(r.Context())
+		for _, b := range bs {
+			if c.InScope(b.Name) {
+				p.BlockViews = append(p.BlockViews, blockView{Name: b.Name})
+			}
+		}
+	}
+	if err != nil {
+		st, msg := s.statusOf(err)
+		p.Error = msg
+		s.renderManage(w, st, "manage_people.html", p)
+		return
+	}
+	link := func(o int) string {
+		v := url.Values{"q": {p.Q}, "block": {p.Block}, "status": {p.Status}, "offset": {strconv.Itoa(o)}}
+		return "/people?" + v.Encode()
+	}
+	if len(p.People) > peoplePageSize {
+		p.People = p.People[:peoplePageSize]
+		p.Next = link(off + peoplePageSize)
+	}
+	if off > 0 {
+		p.Prev = link(max(0, off-peoplePageSize))
+	}
+	s.renderManage(w, status, "manage_people.html", p)
+}
+
+func (s *Server) renderManage(w http.ResponseWriter, status int, name string, p managePage) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := s.tmpl.ExecuteTemplate(w, name, p); err != nil {
+		s.log.Error("web: render", "template", name, "err", err)
+	}
+}
+
+func optInt(v string) (int, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %q is not a whole number", store.ErrInvalid, v)
+	}
+	return n, nil
+}
+
+func optDate(v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse("2006-01-02", v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: date %q must be YYYY-MM-DD", store.ErrInvalid, v)
+	}
+	return t, nil
+}
+
+func (s *Server) createPersonForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	f := r.PostForm
+	c := CallerOf(se)
+	if err := c.CheckBlock(f.Get("block")); err != nil {
+		http.Error(w, forbiddenText(err), http.StatusForbidden)
+		return
+	}
+	np := store.NewPerson{PrisonNumber: f.Get("prison_number"), Name: f.Get("name"), Block: f.Get("block"),
+		SupervisionLevel: f.Get("supervision_level"), Language: f.Get("language"), PIN: f.Get("pin")}
+	if card := strings.TrimSpace(f.Get("card")); card != "" {
+		np.Cards = []string{card}
+	}
+	p, err := s.st.CreatePerson(r.Context(), se.Actor, np)
+	if err != nil {
+		st, msg := s.statusOf(err)
+		s.renderPeople(w, r, se, st, msg)
+		return
+	}
+	s.notifyBlocks(r.Context(), p.Block)
+	redirectNotice(w, r, "/people/"+p.ID, "Person created.")
+}
+
+// scopedPerson loads the page's person, refusing another block's.
+func (s *Server) scopedPerson(w http.ResponseWriter, r *http.Request, se *store.Session, id string) *store.Person {
+	p, err := s.st.Person(r.Context(), id)
+	if err == nil {
+		err = CallerOf(se).CheckBlock(p.Block)
+	}
+	if err != nil {
+		st, msg := s.statusOf(err)
+		if st == http.StatusForbidden {
+			msg = forbiddenText(err)
+		}
+		http.Error(w, msg, st)
+		return nil
+	}
+	return p
+}
+
+func (s *Server) personPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.renderPerson(w, r, se, r.PathValue("id"), http.StatusOK, "", "")
+}
+
+func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *store.Session, id string, status int, errMsg, newPIN string) {
+	person := s.scopedPerson(w, r, se, id)
+	if person == nil {
+		return
+	}
+	p := s.basePage(se, "Person "+person.PrisonNumber)
+	p.Person, p.Error, p.NewPIN, p.Notice = person, errMsg, newPIN, r.URL.Query().Get("notice")
+	p.PersonWin = store.FormatWindows(person.Windows)
+	if person.SuspendedUntil != nil {
+		p.SuspendUntil = person.SuspendedUntil.Format("2006-01-02")
+	}
+	p.Statuses = []string{wire.StatusActive, wire.StatusSuspended, wire.StatusReleased}
+	var err error
+	if p.Contacts, err = s.st.Contacts(r.Context(), person.ID); err == nil {
+		var set *store.PrisonSettings
+		if set, err = s.st.Settings(r.Context()); err == nil {
+			p.MaxContacts = set.MaxContacts
+		}
+	}
+	if err != nil {
+		st, msg := s.statusOf(err)
+		p.Error = msg
+		status = st
+	}
+	if bs, err := s.st.Blocks(r.Context()); err == nil {
+		c := CallerOf(se)
+		for _, b := range bs {
+			if c.InScope(b.Name) {
+				p.BlockViews = append(p.BlockViews, blockView{Name: b.Name})
+			}
+		}
+	}
+	s.renderManage(w, status, "manage_person.html", p)
+}
+
+func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	id := r.PathValue("id")
+	if s.scopedPerson(w, r, se, id) == nil {
+		return
+	}
+	f := r.PostForm
+	fail := func(err error) {
+		st, msg := s.statusOf(err)
+		s.renderPerson(w, r, se, id, st, msg, "")
+	}
+	if err := CallerOf(se).CheckBlock(f.Get("block")); err != nil {
+		http.Error(w, forbiddenText(err), http.StatusForbidden)
+		return
+	}
+	name, block, level, lang, status, reason := f.Get("name"), f.Get("block"), f.Get("supervision_level"), f.Get("language"), f.Get("status"), strings.TrimSpace(f.Get("status_reason"))
+	if status == wire.StatusSuspended && reason == "" {
+		fail(fmt.Errorf("%w: a suspension needs a reason", store.ErrInvalid))
+		return
+	}
+	ws, err := store.ParseWindows(f.Get("windows"))
+	if err != nil {
+		fail(err)
+		return
+	}
+	maxDur, err := optInt(f.Get("max_duration_seconds"))
+	if err != nil {
+		fail(err)
+		return
+	}
+	until, err := optDate(f.Get("suspended_until"))
+	if err != nil {
+		fail(err)
+		return
+	}
+	up := store.PersonUpdate{Name: &name, Block: &block, SupervisionLevel: &level, Language: &lang, Status: &status,
+		StatusReason: &reason, Windows: &ws, MaxDurationSeconds: &maxDur}
+	if status == wire.StatusSuspended {
+		up.SuspendedUntil = &until
+	}
+	_, blocks, err := s.st.UpdatePerson(r.Context(), se.Actor, id, up)
+	if err != nil {
+		fail(err)
+		return
+	}
+	s.notifyBlocks(r.Context(), blocks...)
+	redirectNotice(w, r, "/people/"+id, "Saved.")
+}
+
+func (s *Server) addCardForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	id := r.PathValue("id")
+	if s.scopedPerson(w, r, se, id) == nil {
+		return
+	}
+	block, err := s.st.AddCard(r.Context(), se.Actor, id, r.PostForm.Get("uid"))
+	if err != nil {
+		st, msg := s.statusOf(err)
+		s.renderPerson(w, r, se, id, st, msg, "")
+		return
+	}
+	s.notifyBlocks(r.Context(), block)
+	redirectNotice(w, r, "/people/"+id, "Card assigned.")
+}
+
+// resetPINForm shows the new PIN once, on the answer to the post itself
+// (never in a URL, never stored).
+func (s *Server) resetPINForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	id := r.PathValue("id")
+	if s.scopedPerson(w, r, se, id) == nil {
+		return
+	}
+	pin, block, err := s.st.ResetPIN(r.Context(), se.Actor, id)
+	if err != nil {
+		st, msg := s.statusOf(err)
+		s.renderPerson(w, r, se, id, st, msg, "")
+		return
+	}
+	s.notifyBlocks(r.Context(), block)
+	s.renderPerson(w, r, se, id, http.StatusOK, "", pin)
+}
+
+func (s *Server) addContactForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	id := r.PathValue("id")
+	if s.scopedPerson(w, r, se, id) == nil {
+		return
+	}
+	f := r.PostForm
+	_, block, err := s.st.AddContact(r.Context(), se.Actor, id, store.NewContact{Number: f.Get("number"), Name: f.Get("name"),
+		Relationship: f.Get("relationship"), Identity: f.Get("identity"), Privileged: f.Get("privileged") == "on", Status: store.ContactRequested})
+	if err != nil {
+		st, msg := s.statusOf(err)
+		s.renderPerson(w, r, se, id, st, msg, "")
+		return
+	}
+	s.notifyBlocks(r.Context(), block)
+	redirectNotice(w, r, "/people/"+id, "Contact requested: it needs approval before it can be called.")
+}
+
+func (s *Server) decideContactForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	ct, err := s.st.Contact(r.Context(), r.PathValue("id"))
+	if err != nil {
+		st, msg := s.statusOf(err)
+		http.Error(w, msg, st)
+		return
+	}
+	if s.scopedPerson(w, r, se, ct.PersonID) == nil {
+		return
+	}
+	c := CallerOf(se)
+	_, block, err := s.st.DecideContact(r.Context(), store.Decider{Actor: se.Actor, Role: c.Role, Blocks: c.Blocks}, ct.ID,
+		r.PostForm.Get("decision"), r.PostForm.Get("reason"))
+	if err != nil {
+		st, msg := s.statusOf(err)
+		s.renderPerson(w, r, se, ct.PersonID, st, msg, "")
+		return
+	}
+	s.notifyBlocks(r.Context(), block)
+	redirectNotice(w, r, "/people/"+ct.PersonID, "Contact "+r.PostForm.Get("decision")+".")
+}
+
+// ---- global numbers ----
+
+func (s *Server) numbersPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.renderNumbers(w, r, se, http.StatusOK, "")
+}
+
+func (s *Server) renderNumbers(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string) {
+	p := s.basePage(se, "Global numbers")
+	p.Error, p.Notice, p.Kinds = errMsg, r.URL.Query().Get("notice"), store.GlobalNumberKinds
+	var err error
+	if p.Numbers, err = s.st.GlobalNumbers(r.Context()); err != nil {
+		status, p.Error = s.statusOf(err)
+	}
+	s.renderManage(w, status, "manage_numbers.html", p)
+}
+
+func (s *Server) addNumberForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	f := r.PostForm
+	_, blocks, err := s.st.AddGlobalNumber(r.Context(), se.Actor, f.Get("number"), f.Get("kind"), f.Get("note"))
+	if err != nil {
+		st, msg := s.statusOf(err)
+		s.renderNumbers(w, r, se, st, msg)
+		return
+	}
+	s.notifyBlocks(r.Context(), blocks...)
+	redirectNotice(w, r, "/numbers", "Number added.")
+}
+
+func (s *Server) removeNumberForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	f := r.PostForm
+	blocks, err := s.st.RemoveGlobalNumber(r.Context(), se.Actor, f.Get("number"), f.Get("kind"), f.Get("note"))
+	if err != nil {
+		st, msg := s.statusOf(err)
+		s.renderNumbers(w, r, se, st, msg)
+		return
+	}
+	s.notifyBlocks(r.Context(), blocks...)
+	redirectNotice(w, r, "/numbers", "Number removed.")
+}
+
+// ---- blocks, rules, appliances, terminals ----
+
+func (s *Server) blocksPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.renderBlocks(w, r, se, http.StatusOK, "")
+}
+
+func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string) {
+	p := s.basePage(se, "Blocks and appliances")
+	p.Error, p.Notice = errMsg, r.URL.Query().Get("notice")
+	p.Confirms = []string{wire.ConfirmNone, wire.ConfirmButton, wire.ConfirmCard, wire.ConfirmBoth}
+	err := func() error {
+		bs, err := s.st.Blocks(r.Context())
+		if err != nil {
+			return err
+		}
+		for _, b := range bs {
+			v := blockView{Name: b.Name, PolicyVersion: b.PolicyVersion}
+			ws, err := s.st.BlockWindows(r.Context(), b.Name)
+			if err != nil {
+				return err
+			}
+			v.Windows = store.FormatWindows(ws)
+			rules, err := s.st.Rules(r.Context(), b.Name)
+			if err != nil {
+				return err
+			}
+			for _, ru := range rules {
+				v.Rules = append(v.Rules, ruleView{CallRule: ru, WindowsText: store.FormatWindows(ru.Windows)})
+			}
+			p.BlockViews = append(p.BlockViews, v)
+		}
+		if p.Appliances, err = s.st.Appliances(r.Context()); err != nil {
+			return err
+		}
+		p.Terminals, err = s.st.Terminals(r.Context())
+		return err
+	}()
+	if err != nil {
+		status, p.Error = s.statusOf(err)
+	}
+	s.renderManage(w, status, "manage_blocks.html", p)
+}
+
+func (s *Server) createBlockForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	if err := s.st.EnsureBlock(r.Context(), se.Actor, strings.TrimSpace(r.PostForm.Get("name"))); err != nil {
+		st, msg := s.statusOf(err)
+		s.renderBlocks(w, r, se, st, msg)
+		return
+	}
+	redirectNotice(w, r, "/blocks", "Block saved.")
+}
+
+func (s *Server) putRuleForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	f := r.PostForm
+	block := r.PathValue("name")
+	err := func() error {
+		ru := wire.CallRule{Level: f.Get("level"), Confirm: f.Get("confirm"), OfficerTapEndsCall: f.Get("officer_tap_ends_call") == "on"}
+		var errs []error
+		for field, dst := range map[string]*int{"confirm_window_seconds": &ru.ConfirmWindowSeconds, "max_duration_seconds": &ru.MaxDurationSeconds,
+			"calls_per_day": &ru.CallsPerDay, "calls_per_week": &ru.CallsPerWeek, "calls_per_month": &ru.CallsPerMonth} {
+			n, err := optInt(f.Get(field))
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", field, err))
+			}
+			*dst = n
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		ws, err := store.ParseWindows(f.Get("windows"))
+		if err != nil {
+			return err
+		}
+		ru.Windows = ws
+		return s.st.PutRule(r.Context(), se.Actor, block, ru)
+	}()
+	if err != nil {
+		st, msg := s.statusOf(err)
+		s.renderBlocks(w, r, se, st, msg)
+		return
+	}
+	s.notifyBlocks(r.Context(), block)
+	redirectNotice(w, r, "/blocks", "Rule saved for block "+block+".")
+}
+
+func (s *Server) deleteRuleForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	block := r.PathValue("name")
+	if err := s.st.DeleteRule(r.Context(), se.Actor, block, r.PostForm.Get("level")); err != nil {
+		st, msg := s.statusOf(err)
+		s.renderBlocks(w, r, se, st, msg)
+		return
+	}
+	s.notifyBlocks(r.Context(), block)
+	redirectNotice(w, r, "/blocks", "Rule removed from block "+block+".")
+}
+
+func (s *Server) blockWindowsForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	block := r.PathValue("name")
+	ws, err := store.ParseWindows(r.PostForm.Get("windows"))
+	if err == nil {
+		err = s.st.SetBlockWindows(r.Context(), se.Actor, block, ws)
+	}
+	if err != nil {
+		st, msg := s.statusOf(err)
+		s.renderBlocks(w, r, se, st, msg)
+		return
+	}
+	s.notifyBlocks(r.Context(), block)
+	redirectNotice(w, r, "/blocks", "Windows saved for block "+block+".")
+}
+
+// ---- settings ----
+
+func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.renderSettings(w, r, se, http.StatusOK, "", nil)
+}
+
+func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string, in *store.PrisonSettings) {
+	p := s.basePage(se, "Settings")
+	p.Error, p.Notice, p.Settings = errMsg, r.URL.Query().Get("notice"), in
+	if in == nil {
+		var err error
+		if p.Settings, err = s.st.Settings(r.Context()); err != nil {
+			status, p.Error = s.statusOf(err)
+			p.Settings = &store.PrisonSettings{}
+		}
+	}
+	s.renderManage(w, status, "manage_settings.html", p)
+}
+
+func (s *Server) settingsForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	f := r.PostForm
+	in := store.PrisonSettings{PrisonName: f.Get("prison_name"), TimeZone: f.Get("time_zone")}
+	n, err := optInt(f.Get("max_contacts"))
+	in.MaxContacts = n
+	var blocks []string
+	if err == nil {
+		blocks, err = s.st.UpdateSettings(r.Context(), se.Actor, in)
+	}
+	if err != nil {
+		st, msg := s.statusOf(err)
+		s.renderSettings(w, r, se, st, msg, &in)
+		return
+	}
+	s.notifyBlocks(r.Context(), blocks...)
+	redirectNotice(w, r, "/settings", "Settings saved.")
+}
+
+// ---- import ----
+
+// importJob is one import running (or run) in the background.
+type importJobState struct {
+	mu      sync.Mutex
+	id      string
+	actor   string
+	kind    string
+	dryRun  bool
+	file    string
+	done    int
+	total   int
+	state   string // running, done, refused, failed
+	message string
+	report  *store.ImportReport
+}
+
+// jobView is what the page and the progress endpoint show of a job.
+type jobView struct {
+	ID      string              `json:"id"`
+	Kind    string              `json:"kind"`
+	DryRun  bool                `json:"dry_run"`
+	File    string              `json:"file"`
+	State   string              `json:"state"`
+	Done    int                 `json:"done"`
+	Total   int                 `json:"total"`
+	Percent int                 `json:"percent"`
+	Message string              `json:"message,omitempty"`
+	Report  *store.ImportReport `json:"report,omitempty"`
+}
+
+func (j *importJobState) view() *jobView {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	v := &jobView{ID: j.id, Kind: j.kind, DryRun: j.dryRun, File: j.file, State: j.state, Done: j.done, Total: j.total, Message: j.message, Report: j.report}
+	if j.total > 0 {
+		v.Percent = min(100, j.done*100/j.total)
+	}
+	if j.state != "running" {
+		v.Percent = 100
+	}
+	return v
+}
+
+// importJobs keeps the latest jobs (at most maxImportJobs, oldest
+// finished dropped first). Jobs are per process: a restart forgets them
+// (an import either committed or not).
+var importJobs = struct {
+	sync.Mutex
+	byID  map[string]*importJobState
+	order []string
+}{byID: map[string]*importJobState{}}
+
+const maxImportJobs = 50
+
+// ImportJobTimeout bounds one import job.
+const ImportJobTimeout = 15 * time.Minute
+
+func addImportJob(j *importJobState) {
+	importJobs.Lock()
+	defer importJobs.Unlock()
+	importJobs.byID[j.id] = j
+	importJobs.order = append(importJobs.order, j.id)
+	for len(importJobs.order) > maxImportJobs {
+		delete(importJobs.byID, importJobs.order[0])
+		importJobs.order = importJobs.order[1:]
+	}
+}
+
+func findImportJob(id, actor string) *importJobState {
+	importJobs.Lock()
+	defer importJobs.Unlock()
+	j := importJobs.byID[id]
+	if j == nil || j.actor != actor {
+		return nil
+	}
+	return j
+}
+
+func (s *Server) importPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.renderImport(w, r, se, http.StatusOK, "")
+}
+
+func (s *Server) renderImport(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string) {
+	p := s.basePage(se, "Import")
+	p.Error = errMsg
+	if id := r.URL.Query().Get("job"); id != "" {
+		j := findImportJob(id, se.Actor)
+		if j == nil {
+			p.Error = "That import is not known (it may be from before a restart)."
+			status = http.StatusNotFound
+		} else {
+			p.Job = j.view()
+		}
+	}
+	s.renderManage(w, status, "manage_import.html", p)
+}
+
+func newJobID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("web: crypto/rand failed: " + err.Error())
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// importForm takes the uploaded file, checks it can be read and starts the
+// job; the answer redirects to the page following its progress.
+func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !sameOrigin(r) {
+		http.Error(w, "cross-site form post refused", http.StatusForbidden)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, store.MaxImportBytes+(1<<20))
+	if err := r.ParseMultipartForm(1 << 20); err != nil {
+		s.renderImport(w, r, se, http.StatusRequestEntityTooLarge, fmt.Sprintf("The upload could not be read (files up to %d MiB).", store.MaxImportBytes>>20))
+		return
+	}
+	defer r.MultipartForm.RemoveAll()
+	if !tokensEqual(r.PostFormValue("csrf"), se.CSRF) {
+		http.Error(w, "missing or wrong CSRF token: reload the page and try again", http.StatusForbidden)
+		return
+	}
+	kind := r.PostFormValue("kind")
+	if _, err := store.ImportColumns(kind); err != nil {
+		s.renderImport(w, r, se, http.StatusUnprocessableEntity, "Choose what the file holds: people or contacts.")
+		return
+	}
+	file, hdr, err := r.FormFile("file")
+	if err != nil {
+		s.renderImport(w, r, se, http.StatusUnprocessableEntity, "Choose a CSV or XLSX file.")
+		return
+	}
+	defer file.Close()
+	data, err := io.ReadAll(io.LimitReader(file, store.MaxImportBytes+1))
+	if err != nil {
+		s.renderImport(w, r, se, http.StatusBadRequest, "The upload could not be read.")
+		return
+	}
+	table, err := store.ReadTable(data)
+	if err == nil {
+		err = store.CheckImportHeader(kind, table)
+	}
+	if err != nil {
+		_, msg := s.statusOf(err)
+		s.renderImport(w, r, se, http.StatusUnprocessableEntity, "Nothing was imported: "+strings.TrimPrefix(msg, "unreadable import file: ")+".")
+		return
+	}
+	j := &importJobState{id: newJobID(), actor: se.Actor, kind: kind, dryRun: r.PostFormValue("mode") != "apply",
+		file: hdr.Filename, state: "running", total: max(len(table)-1, 1)}
+	addImportJob(j)
+	go s.runImport(j, table)
+	http.Redirect(w, r, "/import?job="+j.id, http.StatusSeeOther)
+}
+
+func (s *Server) runImport(j *importJobState, table [][]string) {
+	ctx, cancel := context.WithTimeout(context.Background(), ImportJobTimeout)
+	defer cancel()
+	rep, err := s.st.Import(ctx, j.actor, j.kind, table, j.dryRun, func(done, total int) {
+		j.mu.Lock()
+		j.done, j.total = done, max(total, 1)
+		j.mu.Unlock()
+	})
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.report = rep
+	switch {
+	case err == nil:
+		j.state = "done"
+	case errors.Is(err, store.ErrImportRejected):
+		j.state, j.message = "refused", "Nothing was imported: fix the rows below and upload the file again."
+	case errors.Is(err, store.ErrBadFile), errors.Is(err, store.ErrInvalid):
+		_, msg := s.statusOf(err)
+		j.state, j.message = "refused", "Nothing was imported: "+msg
+	default:
+		s.log.Error("web: import", "err", err)
+		j.state, j.message = "failed", "The import failed and nothing was imported; try again."
+	}
+	if err == nil && !j.dryRun && rep != nil && rep.Applied > 0 {
+		if bs, err := s.st.Blocks(ctx); err == nil {
+			for _, b := range bs {
+				s.notifyBlocks(ctx, b.Name)
+			}
+		}
+	}
+}
+
+// importJob is the JSON progress endpoint the import page polls.
+func (s *Server) importJob(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	j := findImportJob(r.PathValue("job"), se.Actor)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if j == nil {
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(map[string]string{"error": "no such import"})
+		return
+	}
+	json.NewEncoder(w).Encode(j.view())
+}
+
+func (s *Server) importTemplate(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	kind, format, _ := strings.Cut(r.PathValue("file"), ".")
+	b, err := store.ImportTemplate(kind, format)
+	if err != nil {
+		http.Error(w, "templates: people.csv, people.xlsx, contacts.csv, contacts.xlsx", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", tableType(format))
+	w.Header().Set("Content-Disposition", `attachment; filename="kinline-`+kind+`-template.`+format+`"`)
+	w.Write(b)
+}
+
+func (s *Server) importScript(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	b, err := manageStatic.ReadFile("templates/manage_import.js")
+	if err != nil {
+		http.Error(w, "missing script", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "private, max-age=300")
+	w.Write(b)
+}
+
+// ---- export ----
+
+func tableType(format string) string {
+	if format == store.FormatXLSX {
+		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	}
+	return "text/csv; charset=utf-8"
+}
+
+func (s *Server) exportPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.renderManage(w, http.StatusOK, "manage_export.html", s.basePage(se, "Export"))
+}
+
+func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	what, format, _ := strings.Cut(r.PathValue("file"), ".")
+	if what != "people" && what != "contacts" && what != "calls" || format != store.FormatCSV && format != store.FormatXLSX {
+		http.Error(w, "exports: people, contacts or calls, as .csv or .xlsx", http.StatusNotFound)
+		return
+	}
+	c := CallerOf(se)
+	tb, err := s.st.ExportTable(r.Context(), se.Actor, what, format, c.ScopeBlocks(), store.CallFilter{})
+	if err != nil {
+		st, msg := s.statusOf(err)
+		http.Error(w, msg, st)
+		return
+	}
+	w.Header().Set("Content-Type", tableType(format))
+	w.Header().Set("Content-Disposition", `attachment; filename="`+what+`.`+format+`"`)
+	w.Header().Set("Cache-Control", "no-store")
+	if err := store.WriteTable(w, format, tb); err != nil {
+		s.log.Error("web: export", "err", err)
+	}
 }

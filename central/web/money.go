@@ -1,6 +1,359 @@
 package web
 
+// Money pages: the rates table (finance and system admins edit it), an
+// account's statement with its recharge form, and the reconciliation
+// report with offline overspends highlighted. Amounts are shown with the
+// currency's digits and entered as decimals in the major unit ("12.50").
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/shared/ledger"
+	"github.com/kinline/kinline/shared/wire"
+)
+
 // moneyPages are the console's pages for rates, accounts, recharges, statements and reconciliation.
 func (s *Server) moneyPages() map[string]sessionHandler {
-	return map[string]sessionHandler{}
+	return map[string]sessionHandler{
+		"GET /money/rates":                 s.ratesPage,
+		"POST /money/rates":                s.putRate,
+		"POST /money/rates/delete":         s.deleteRate,
+		"GET /accounts/{person}":           s.accountPage,
+		"POST /accounts/{person}/recharge": s.rechargeForm,
+		"GET /money/reconciliation":        s.reconciliationPage,
+	}
+}
+
+// moneyPage is the data of the money templates (money_*.html); Title,
+// Actor and CSRF feed the shared layout.
+type moneyPage struct {
+	Title, Actor, CSRF string
+	Error, Notice      string
+	CanWrite           bool
+	Settings           store.MoneySettings
+
+	// money_rates.html
+	Rates     []rateView
+	DestTypes []string
+	Form      rateForm
+
+	// money_account.html
+	Account  *store.Statement
+	Lines    []lineView
+	Balance  string
+	Opening  string
+	From, To string
+	Recharge rechargeFormData
+
+	// money_reconciliation.html
+	Recon    *store.Reconciliation
+	Accounts []reconView
+	Totals   [3]string // credits, debits, balance
+}
+
+type rateView struct {
+	store.RateRow
+	PerMinute, Fee string
+}
+
+type rateForm struct {
+	Prefix, DestinationType, Name, PerMinute, BillingUnit, Fee, Rounding string
+}
+
+type rechargeFormData struct{ Amount, Receipt string }
+
+type lineView struct {
+	store.StatementLine
+	AmountText, BalanceText string
+	Credit                  bool
+}
+
+type reconView struct {
+	store.AccountReport
+	Credits, Debits, Balance, Stored, Difference string
+	Overspends                                   []overspendView
+}
+
+type overspendView struct {
+	store.Overspend
+	Debit, Before, After, Amount string
+}
+
+func (s *Server) renderMoney(w http.ResponseWriter, status int, name string, p *moneyPage) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := s.tmpl.ExecuteTemplate(w, name, p); err != nil {
+		s.log.Error("web: render", "template", name, "err", err)
+	}
+}
+
+// newMoneyPage loads the settings; CanWrite says whether the caller may
+// use writePattern.
+func (s *Server) newMoneyPage(w http.ResponseWriter, r *http.Request, se *store.Session, title, writePattern string) (*moneyPage, bool) {
+	set, err := s.st.MoneySettings(r.Context())
+	if err != nil {
+		s.log.Error("web: money settings", "err", err)
+		http.Error(w, "could not load the money settings", http.StatusInternalServerError)
+		return nil, false
+	}
+	return &moneyPage{Title: title, Actor: se.Actor, CSRF: se.CSRF, Settings: set,
+		CanWrite: authz.Check(writePattern, CallerOf(se), "") == nil}, true
+}
+
+// checkForm refuses a cross-site post or one without the session's CSRF
+// token.
+func checkForm(w http.ResponseWriter, r *http.Request, se *store.Session) bool {
+	if !sameOrigin(r) {
+		http.Error(w, "cross-site form post refused", http.StatusForbidden)
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if !tokensEqual(r.PostFormValue("csrf"), se.CSRF) {
+		http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
+		return false
+	}
+	return true
+}
+
+// userError is the message shown for a store error: its text for invalid
+// input, conflicts and unknown items, a generic one otherwise (logged).
+func (s *Server) userError(err error) (int, string) {
+	switch {
+	case errors.Is(err, store.ErrInvalid):
+		return http.StatusUnprocessableEntity, strings.TrimPrefix(err.Error(), "store: ")
+	case errors.Is(err, store.ErrConflict):
+		return http.StatusConflict, strings.TrimPrefix(err.Error(), "store: ")
+	case errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, strings.TrimPrefix(err.Error(), "store: ")
+	}
+	s.log.Error("web: money", "err", err)
+	return http.StatusInternalServerError, "Something went wrong; nothing was changed."
+}
+
+func destTypes() []string {
+	return []string{wire.DestLocal, wire.DestNational, wire.DestMobile, wire.DestInternational, wire.DestCustom}
+}
+
+func (s *Server) ratesPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	p, ok := s.newMoneyPage(w, r, se, "Rates", "POST /money/rates")
+	if !ok {
+		return
+	}
+	p.Form = rateForm{BillingUnit: "60", Rounding: string(ledger.RoundUp)}
+	s.showRates(w, r, http.StatusOK, p)
+}
+
+func (s *Server) showRates(w http.ResponseWriter, r *http.Request, status int, p *moneyPage) {
+	rates, err := s.st.Rates(r.Context())
+	if err != nil {
+		s.log.Error("web: rates", "err", err)
+		p.Error = "Could not load the rates."
+		status = http.StatusInternalServerError
+	}
+	cur := p.Settings.Cur()
+	for _, rr := range rates {
+		p.Rates = append(p.Rates, rateView{RateRow: rr, PerMinute: cur.Format(ledger.Money(rr.PerMinute)), Fee: cur.Format(ledger.Money(rr.ConnectionFee))})
+	}
+	p.DestTypes = destTypes()
+	s.renderMoney(w, status, "money_rates.html", p)
+}
+
+func (s *Server) putRate(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !checkForm(w, r, se) {
+		return
+	}
+	p, ok := s.newMoneyPage(w, r, se, "Rates", "POST /money/rates")
+	if !ok {
+		return
+	}
+	f := rateForm{Prefix: strings.TrimSpace(r.PostFormValue("prefix")), DestinationType: r.PostFormValue("destination_type"),
+		Name: strings.TrimSpace(r.PostFormValue("name")), PerMinute: strings.TrimSpace(r.PostFormValue("per_minute")),
+		BillingUnit: strings.TrimSpace(r.PostFormValue("billing_unit_seconds")), Fee: strings.TrimSpace(r.PostFormValue("connection_fee")),
+		Rounding: r.PostFormValue("rounding")}
+	p.Form = f
+	cur := p.Settings.Cur()
+	rate := wire.Rate{Prefix: f.Prefix, DestinationType: f.DestinationType, Name: f.Name, Rounding: f.Rounding}
+	var errs []string
+	if v, err := cur.Parse(f.PerMinute); err != nil {
+		errs = append(errs, "price per minute: "+strings.TrimPrefix(err.Error(), "ledger: "))
+	} else {
+		rate.PerMinute = int64(v)
+	}
+	if f.Fee != "" {
+		if v, err := cur.Parse(f.Fee); err != nil {
+			errs = append(errs, "connection fee: "+strings.TrimPrefix(err.Error(), "ledger: "))
+		} else {
+			rate.ConnectionFee = int64(v)
+		}
+	}
+	if n, err := strconv.Atoi(f.BillingUnit); err != nil {
+		errs = append(errs, fmt.Sprintf("billing unit: %q is not a whole number of seconds", f.BillingUnit))
+	} else {
+		rate.BillingUnitSeconds = n
+	}
+	if len(errs) > 0 {
+		p.Error = strings.Join(errs, "; ")
+		s.showRates(w, r, http.StatusUnprocessableEntity, p)
+		return
+	}
+	if err := s.st.PutRate(r.Context(), se.Actor, rate); err != nil {
+		status, msg := s.userError(err)
+		p.Error = msg
+		s.showRates(w, r, status, p)
+		return
+	}
+	http.Redirect(w, r, "/money/rates", http.StatusSeeOther)
+}
+
+func (s *Server) deleteRate(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !checkForm(w, r, se) {
+		return
+	}
+	if err := s.st.DeleteRate(r.Context(), se.Actor, r.PostFormValue("prefix")); err != nil {
+		p, ok := s.newMoneyPage(w, r, se, "Rates", "POST /money/rates")
+		if !ok {
+			return
+		}
+		status, msg := s.userError(err)
+		p.Error = msg
+		s.showRates(w, r, status, p)
+		return
+	}
+	http.Redirect(w, r, "/money/rates", http.StatusSeeOther)
+}
+
+// parseDay reads a YYYY-MM-DD form value as midnight in loc ("" is zero).
+func parseDay(v string, loc *time.Location) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.ParseInLocation(time.DateOnly, v, loc)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("dates are YYYY-MM-DD, not %q", v)
+	}
+	return t, nil
+}
+
+func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	p, ok := s.newMoneyPage(w, r, se, "Account", "POST /accounts/{person}/recharge")
+	if !ok {
+		return
+	}
+	if r.URL.Query().Get("recharged") != "" {
+		p.Notice = "Recharge recorded."
+	}
+	s.showAccount(w, r, se, http.StatusOK, p)
+}
+
+// showAccount renders the statement of {person} for the from/to query
+// dates (days in the prison's time zone, to inclusive).
+func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *store.Session, status int, p *moneyPage) {
+	q := r.URL.Query()
+	loc := p.Settings.Location()
+	p.From, p.To = q.Get("from"), q.Get("to")
+	from, err1 := parseDay(p.From, loc)
+	to, err2 := parseDay(p.To, loc)
+	if err := errors.Join(err1, err2); err != nil {
+		p.Error, status = err.Error(), http.StatusBadRequest
+		from, to, p.From, p.To = time.Time{}, time.Time{}, "", ""
+	}
+	if !to.IsZero() {
+		to = to.AddDate(0, 0, 1)
+	}
+	st, err := s.st.Statement(r.Context(), r.PathValue("person"), from, to)
+	if err == nil {
+		err = CallerOf(se).CheckBlock(st.Block)
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		http.Error(w, "no such account", http.StatusNotFound)
+		return
+	case errors.Is(err, authz.ErrOutOfScope):
+		http.Error(w, forbiddenText(err), http.StatusForbidden)
+		return
+	case err != nil:
+		s.log.Error("web: statement", "err", err)
+		http.Error(w, "could not load the account", http.StatusInternalServerError)
+		return
+	}
+	if err := s.st.Audit(r.Context(), se.Actor, "account.view", "account:"+st.Account, "console "+q.Encode()); err != nil {
+		s.log.Error("web: audit", "err", err)
+		http.Error(w, "could not load the account", http.StatusInternalServerError)
+		return
+	}
+	cur := ledger.Currency{Code: st.Currency, Digits: st.Digits}
+	p.Title = "Account of " + st.Name
+	p.Account, p.Balance, p.Opening = st, cur.Format(st.Balance), cur.Format(st.Opening)
+	for _, l := range st.Lines {
+		p.Lines = append(p.Lines, lineView{StatementLine: l, AmountText: cur.Format(l.Amount), BalanceText: cur.Format(l.Balance), Credit: l.Amount > 0})
+	}
+	s.renderMoney(w, status, "money_account.html", p)
+}
+
+func (s *Server) rechargeForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !checkForm(w, r, se) {
+		return
+	}
+	p, ok := s.newMoneyPage(w, r, se, "Account", "POST /accounts/{person}/recharge")
+	if !ok {
+		return
+	}
+	person := r.PathValue("person")
+	p.Recharge = rechargeFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Receipt: strings.TrimSpace(r.PostFormValue("receipt"))}
+	amt, err := p.Settings.Cur().Parse(p.Recharge.Amount)
+	if err != nil {
+		err = fmt.Errorf("%w: amount: %w", store.ErrInvalid, err)
+	} else {
+		_, _, err = s.st.Recharge(r.Context(), se.Actor, person, amt, p.Recharge.Receipt)
+	}
+	if err != nil {
+		status, msg := s.userError(err)
+		if status == http.StatusNotFound {
+			http.Error(w, "no such account", http.StatusNotFound)
+			return
+		}
+		p.Error = msg
+		r.URL.RawQuery = ""
+		s.showAccount(w, r, se, status, p)
+		return
+	}
+	http.Redirect(w, r, "/accounts/"+url.PathEscape(person)+"?recharged=1", http.StatusSeeOther)
+}
+
+func (s *Server) reconciliationPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	p, ok := s.newMoneyPage(w, r, se, "Reconciliation", "POST /accounts/{person}/recharge")
+	if !ok {
+		return
+	}
+	rep, err := s.st.Reconcile(r.Context(), CallerOf(se).ScopeBlocks())
+	if err == nil {
+		err = s.st.Audit(r.Context(), se.Actor, "reconciliation.view", "ledger", "console")
+	}
+	if err != nil {
+		s.log.Error("web: reconciliation", "err", err)
+		http.Error(w, "could not build the reconciliation report", http.StatusInternalServerError)
+		return
+	}
+	cur := ledger.Currency{Code: rep.Currency, Digits: rep.Digits}
+	p.Recon = rep
+	p.Totals = [3]string{cur.Format(rep.Credits), cur.Format(rep.Debits), cur.Format(rep.Balance)}
+	for _, a := range rep.Accounts {
+		v := reconView{AccountReport: a, Credits: cur.Format(a.Credits), Debits: cur.Format(a.Debits), Balance: cur.Format(a.Balance),
+			Stored: cur.Format(a.Stored), Difference: cur.Format(a.Difference)}
+		for _, o := range a.Overspends {
+			v.Overspends = append(v.Overspends, overspendView{Overspend: o, Debit: cur.Format(o.Debit), Before: cur.Format(o.Before),
+				After: cur.Format(o.After), Amount: cur.Format(o.Amount)})
+		}
+		p.Accounts = append(p.Accounts, v)
+	}
+	s.renderMoney(w, http.StatusOK, "money_reconciliation.html", p)
 }

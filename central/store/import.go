@@ -1,0 +1,798 @@
+package store
+
+// Batch import of people and contacts from CSV or XLSX, and exports of
+// people, contacts and calls in the same formats.
+//
+// An import is all or nothing: every row is validated first (against the
+// database and the other rows of the file); a dry run stops there and
+// reports the errors (row number, column, message) without changing
+// anything; a real run with any error refuses the whole file
+// (ErrImportRejected, with the same report) and otherwise applies every
+// row in one transaction, audited row by row.
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/kinline/kinline/central/store/pin"
+	"github.com/kinline/kinline/shared/policy"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+// Errors of imports.
+var (
+	// ErrBadFile: the file is not a readable CSV or XLSX table with the
+	// expected header (nothing was imported).
+	ErrBadFile = errors.New("store: unreadable import file")
+	// ErrImportRejected: a real run found errors in some rows and imported
+	// nothing (see the report).
+	ErrImportRejected = errors.New("store: import refused: some rows have errors")
+)
+
+// Import kinds and table formats.
+const (
+	ImportPeople   = "people"
+	ImportContacts = "contacts"
+	FormatCSV      = "csv"
+	FormatXLSX     = "xlsx"
+)
+
+// Limits of an import file.
+const (
+	MaxImportBytes   = 10 << 20
+	MaxImportRows    = 20000
+	MaxImportColumns = 64
+	MaxCellChars     = 1000
+	// MaxExportRows bounds an export (calls are cut there).
+	MaxExportRows = 100000
+)
+
+// PeopleColumns and ContactColumns are the import (and export) headers.
+// prison_number, name and block (people), prison_number, number and name
+// (contacts) are required; the others may be left out or empty. A person's
+// card column holds card UIDs separated by spaces; pin is 4 to 8 digits.
+var (
+	PeopleColumns  = []string{"prison_number", "name", "block", "supervision_level", "language", "status", "status_reason", "pin", "cards"}
+	ContactColumns = []string{"prison_number", "number", "name", "relationship", "identity", "privileged", "status"}
+	requiredCols   = map[string][]string{
+		ImportPeople:   {"prison_number", "name", "block"},
+		ImportContacts: {"prison_number", "number", "name"},
+	}
+)
+
+// ImportColumns returns the columns of an import kind.
+func ImportColumns(kind string) ([]string, error) {
+	switch kind {
+	case ImportPeople:
+		return PeopleColumns, nil
+	case ImportContacts:
+		return ContactColumns, nil
+	}
+	return nil, fmt.Errorf("%w: import kind must be people or contacts", ErrInvalid)
+}
+
+// ImportError is one problem of one row. Row is the spreadsheet row
+// number (the header is row 1); Column is empty for the whole row.
+type ImportError struct {
+	Row     int    `json:"row"`
+	Column  string `json:"column,omitempty"`
+	Message string `json:"message"`
+}
+
+// ImportReport is an import's outcome.
+type ImportReport struct {
+	Kind    string        `json:"kind"`
+	DryRun  bool          `json:"dry_run"`
+	Rows    int           `json:"rows"`    // data rows read (empty rows skipped)
+	Applied int           `json:"applied"` // rows written (0 for a dry run or a refused file)
+	Errors  []ImportError `json:"errors"`
+}
+
+// ReadTable reads an uploaded table: XLSX (a ZIP container: its first
+// sheet) or else CSV (comma or semicolon separated, UTF-8, an optional
+// byte-order mark). Empty trailing cells are trimmed. It refuses with
+// ErrBadFile anything else, files above MaxImportBytes, more than
+// MaxImportRows+1 rows, MaxImportColumns columns or MaxCellChars
+// characters in a cell.
+func ReadTable(data []byte) ([][]string, error) {
+	if len(data) > MaxImportBytes {
+		return nil, fmt.Errorf("%w: the file is larger than %d MiB", ErrBadFile, MaxImportBytes>>20)
+	}
+	if len(data) == 0 {
+		return nil, fmt.Errorf("%w: the file is empty", ErrBadFile)
+	}
+	var rows [][]string
+	var err error
+	if bytes.HasPrefix(data, []byte("PK\x03\x04")) {
+		rows, err = readXLSX(data)
+	} else {
+		rows, err = readCSV(data)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i, r := range rows {
+		for len(r) > 0 && strings.TrimSpace(r[len(r)-1]) == "" {
+			r = r[:len(r)-1]
+		}
+		rows[i] = r
+	}
+	return rows, nil
+}
+
+func checkRow(n int, r []string) error {
+	if n > MaxImportRows+1 {
+		return fmt.Errorf("%w: more than %d rows", ErrBadFile, MaxImportRows)
+	}
+	if len(r) > MaxImportColumns {
+		return fmt.Errorf("%w: row %d has more than %d columns", ErrBadFile, n, MaxImportColumns)
+	}
+	for _, c := range r {
+		if !utf8.ValidString(c) {
+			return fmt.Errorf("%w: row %d is not UTF-8 text", ErrBadFile, n)
+		}
+		if utf8.RuneCountInString(c) > MaxCellChars {
+			return fmt.Errorf("%w: row %d has a cell longer than %d characters", ErrBadFile, n, MaxCellChars)
+		}
+	}
+	return nil
+}
+
+func readCSV(data []byte) ([][]string, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	if bytes.IndexByte(data, 0) >= 0 || !utf8.Valid(data) {
+		return nil, fmt.Errorf("%w: not a CSV (UTF-8 text) or XLSX file", ErrBadFile)
+	}
+	first, _, _ := bytes.Cut(data, []byte("\n"))
+	cr := csv.NewReader(bytes.NewReader(data))
+	if !bytes.Contains(first, []byte(",")) && bytes.Contains(first, []byte(";")) {
+		cr.Comma = ';'
+	}
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = false
+	var out [][]string
+	prevEnd := 0 // the line the previous record ended on
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: not a valid CSV file: %v", ErrBadFile, err)
+		}
+		// encoding/csv skips blank lines; keep them as empty rows so row
+		// numbers match what a spreadsheet shows.
+		start, _ := cr.FieldPos(0)
+		for range max(start-prevEnd-1, 0) {
+			if err := checkRow(len(out)+1, nil); err != nil {
+				return nil, err
+			}
+			out = append(out, nil)
+		}
+		last, _ := cr.FieldPos(len(rec) - 1)
+		prevEnd = last + strings.Count(rec[len(rec)-1], "\n")
+		if err := checkRow(len(out)+1, rec); err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+func readXLSX(data []byte) (rows [][]string, err error) {
+	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{UnzipSizeLimit: 64 << 20, UnzipXMLSizeLimit: 16 << 20})
+	if err != nil {
+		return nil, fmt.Errorf("%w: not a valid XLSX file: %v", ErrBadFile, err)
+	}
+	defer f.Close()
+	sheets := f.GetSheetList()
+	if len(sheets) == 0 {
+		return nil, fmt.Errorf("%w: the workbook has no sheet", ErrBadFile)
+	}
+	it, err := f.Rows(sheets[0])
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot read the first sheet: %v", ErrBadFile, err)
+	}
+	defer it.Close()
+	var out [][]string
+	for it.Next() {
+		rec, err := it.Columns()
+		if err != nil {
+			return nil, fmt.Errorf("%w: cannot read the first sheet: %v", ErrBadFile, err)
+		}
+		if err := checkRow(len(out)+1, rec); err != nil {
+			return nil, err
+		}
+		out = append(out, rec)
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("%w: cannot read the first sheet: %v", ErrBadFile, err)
+	}
+	return out, nil
+}
+
+// csvCell guards a cell against formula injection when the CSV is opened
+// in a spreadsheet: a cell starting with = @ or a tab/CR gets a leading
+// quote (numbers like "+44..." are left alone; ReadTable's importer strips
+// the quote again).
+func csvCell(c string) string {
+	if c != "" && strings.ContainsRune("=@\t\r", rune(c[0])) {
+		return "'" + c
+	}
+	return c
+}
+
+// WriteTable writes rows as CSV or XLSX (one sheet).
+func WriteTable(w io.Writer, format string, rows [][]string) error {
+	switch format {
+	case FormatCSV:
+		cw := csv.NewWriter(w)
+		for _, r := range rows {
+			out := make([]string, len(r))
+			for i, c := range r {
+				out[i] = csvCell(c)
+			}
+			if err := cw.Write(out); err != nil {
+				return fmt.Errorf("store: write csv: %w", err)
+			}
+		}
+		cw.Flush()
+		if err := cw.Error(); err != nil {
+			return fmt.Errorf("store: write csv: %w", err)
+		}
+		return nil
+	case FormatXLSX:
+		f := excelize.NewFile()
+		defer f.Close()
+		sheet := f.GetSheetName(0)
+		sw, err := f.NewStreamWriter(sheet)
+		if err != nil {
+			return fmt.Errorf("store: write xlsx: %w", err)
+		}
+		for i, r := range rows {
+			vals := make([]any, len(r))
+			for j, c := range r {
+				vals[j] = c // strings: never formulas
+			}
+			cell, _ := excelize.CoordinatesToCellName(1, i+1)
+			if err := sw.SetRow(cell, vals); err != nil {
+				return fmt.Errorf("store: write xlsx: %w", err)
+			}
+		}
+		if err := sw.Flush(); err != nil {
+			return fmt.Errorf("store: write xlsx: %w", err)
+		}
+		if err := f.Write(w); err != nil {
+			return fmt.Errorf("store: write xlsx: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("%w: format must be csv or xlsx", ErrInvalid)
+}
+
+// ImportTemplate is a file to fill in for kind: the header and one
+// example row.
+func ImportTemplate(kind, format string) ([]byte, error) {
+	var rows [][]string
+	switch kind {
+	case ImportPeople:
+		rows = [][]string{PeopleColumns, {"A1234BC", "Sam Example", "A", "standard", "en", "active", "", "2580", "04A1B2C3"}}
+	case ImportContacts:
+		rows = [][]string{ContactColumns, {"A1234BC", "+44 20 7946 0000", "Jo Example", "sister", "passport 123456789", "no", "requested"}}
+	default:
+		return nil, fmt.Errorf("%w: import kind must be people or contacts", ErrInvalid)
+	}
+	var b bytes.Buffer
+	if err := WriteTable(&b, format, rows); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// importQ is what validation reads through: the readers (a dry run) or
+// the write transaction (a real run).
+type importQ interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}
+
+// importRow is one validated data row.
+type importRow struct {
+	row     int
+	person  NewPerson
+	pinHash string
+	// contacts
+	personID string
+	contact  Contact
+}
+
+func cleanCell(c string) string {
+	c = strings.TrimSpace(c)
+	if len(c) > 1 && c[0] == '\'' && strings.ContainsRune("=@\t\r", rune(c[1])) {
+		c = c[1:]
+	}
+	return c
+}
+
+// CheckImportHeader checks table's header row for kind (ErrBadFile when
+// it is missing, has unknown or repeated columns or lacks a required one),
+// so a caller can refuse a file before starting an import job.
+func CheckImportHeader(kind string, table [][]string) error {
+	if len(table) == 0 {
+		return fmt.Errorf("%w: the file has no header row", ErrBadFile)
+	}
+	_, err := header(kind, table[0])
+	return err
+}
+
+// header maps column names to indexes, refusing unknown, repeated or
+// missing required columns.
+func header(kind string, h []string) (map[string]int, error) {
+	cols, err := ImportColumns(kind)
+	if err != nil {
+		return nil, err
+	}
+	idx := map[string]int{}
+	for i, c := range h {
+		c = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(c, "\ufeff")))
+		if c == "" {
+			continue
+		}
+		if !slices.Contains(cols, c) {
+			return nil, fmt.Errorf("%w: unknown column %q in the header (expected %s)", ErrBadFile, c, strings.Join(cols, ", "))
+		}
+		if _, dup := idx[c]; dup {
+			return nil, fmt.Errorf("%w: column %q given twice", ErrBadFile, c)
+		}
+		idx[c] = i
+	}
+	var missing []string
+	for _, c := range requiredCols[kind] {
+		if _, ok := idx[c]; !ok {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: the header lacks the column(s) %s (download a template)", ErrBadFile, strings.Join(missing, ", "))
+	}
+	return idx, nil
+}
+
+// errMsg is err's message without the layer prefixes.
+func errMsg(err error) string {
+	m := err.Error()
+	for _, p := range []string{"store: invalid input: ", "store: "} {
+		m = strings.ReplaceAll(m, p, "")
+	}
+	return m
+}
+
+func parseBool(s string) (bool, bool) {
+	switch strings.ToLower(s) {
+	case "", "0", "no", "n", "false", "f":
+		return false, true
+	case "1", "yes", "y", "true", "t", "x":
+		return true, true
+	}
+	return false, false
+}
+
+// validateImport checks every row of table (header first) and returns the
+// valid rows and the errors.
+func (s *Store) validateImport(ctx context.Context, q importQ, kind string, table [][]string, progress func(int)) ([]importRow, []ImportError, int, error) {
+	if len(table) == 0 {
+		return nil, nil, 0, fmt.Errorf("%w: the file has no header row", ErrBadFile)
+	}
+	idx, err := header(kind, table[0])
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var rows []importRow
+	var errs []ImportError
+	n := 0
+	blocks := map[string]bool{}
+	bl, err := q.QueryContext(ctx, `SELECT name FROM blocks`)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("store: import blocks: %w", err)
+	}
+	for bl.Next() {
+		var b string
+		if err := bl.Scan(&b); err != nil {
+			bl.Close()
+			return nil, nil, 0, fmt.Errorf("store: import blocks: %w", err)
+		}
+		blocks[b] = true
+	}
+	bl.Close()
+	set, err := readSettings(ctx, q)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	limit := set.MaxContacts
+	seenPN := map[string]int{}
+	seenCard := map[string]int{}
+	seenNum := map[string]int{}
+	perPerson := map[string]int{}
+	personIDs := map[string]string{}
+	for i, rec := range table[1:] {
+		rowNo := i + 2
+		if progress != nil {
+			progress(i)
+		}
+		if ctx.Err() != nil {
+			return nil, nil, 0, ctx.Err()
+		}
+		get := func(c string) string {
+			j, ok := idx[c]
+			if !ok || j >= len(rec) {
+				return ""
+			}
+			return cleanCell(rec[j])
+		}
+		empty := true
+		for _, c := range rec {
+			if strings.TrimSpace(c) != "" {
+				empty = false
+				break
+			}
+		}
+		if empty {
+			continue
+		}
+		n++
+		bad := func(col string, err error) {
+			errs = append(errs, ImportError{Row: rowNo, Column: col, Message: errMsg(err)})
+		}
+		before := len(errs)
+		pn := get("prison_number")
+		if err := validText("prison_number", pn, 32, true); err != nil {
+			bad("prison_number", err)
+		}
+		switch kind {
+		case ImportPeople:
+			np := NewPerson{PrisonNumber: pn, Name: get("name"), Block: get("block"), SupervisionLevel: get("supervision_level"),
+				Language: get("language"), Status: strings.ToLower(get("status")), StatusReason: get("status_reason"), PIN: get("pin")}
+			if np.Status == "" {
+				np.Status = wire.StatusActive
+			}
+			if pn != "" {
+				if r, dup := seenPN[pn]; dup {
+					bad("prison_number", fmt.Errorf("prison number %s is also on row %d", pn, r))
+				} else {
+					seenPN[pn] = rowNo
+					var one int
+					err := q.QueryRowContext(ctx, `SELECT 1 FROM people WHERE prison_number = $1`, pn).Scan(&one)
+					if err == nil {
+						bad("prison_number", fmt.Errorf("prison number %s already exists", pn))
+					} else if !errors.Is(err, sql.ErrNoRows) {
+						return nil, nil, 0, fmt.Errorf("store: import: %w", err)
+					}
+				}
+			}
+			if err := validText("name", np.Name, 200, true); err != nil {
+				bad("name", err)
+			}
+			if np.Block == "" {
+				bad("block", errors.New("block is required"))
+			} else if !blocks[np.Block] {
+				bad("block", fmt.Errorf("block %q does not exist", np.Block))
+			}
+			if err := validLevel(np.SupervisionLevel); err != nil {
+				bad("supervision_level", err)
+			}
+			if err := validText("language", np.Language, 16, false); err != nil {
+				bad("language", err)
+			}
+			if err := validStatus(np.Status); err != nil {
+				bad("status", err)
+			} else if err := validSuspension(np.Status, np.StatusReason, time.Time{}); err != nil {
+				bad("status_reason", err)
+			}
+			if np.PIN != "" {
+				if err := normalizePIN(np.PIN); err != nil {
+					bad("pin", err)
+				}
+			}
+			for _, c := range strings.FieldsFunc(get("cards"), func(r rune) bool { return r == ' ' || r == ',' || r == ';' }) {
+				uid := policy.NormalizeUID(c)
+				if !ValidCardUID(uid) {
+					bad("cards", fmt.Errorf("card %q must be 8 to 20 hex digits", c))
+					continue
+				}
+				if r, dup := seenCard[uid]; dup {
+					bad("cards", fmt.Errorf("card %s is also on row %d", uid, r))
+					continue
+				}
+				seenCard[uid] = rowNo
+				var one int
+				err := q.QueryRowContext(ctx, `SELECT 1 FROM cards WHERE uid = $1`, uid).Scan(&one)
+				if err == nil {
+					bad("cards", fmt.Errorf("card %s is already issued", uid))
+				} else if !errors.Is(err, sql.ErrNoRows) {
+					return nil, nil, 0, fmt.Errorf("store: import: %w", err)
+				}
+				np.Cards = append(np.Cards, uid)
+			}
+			if len(errs) == before {
+				rows = append(rows, importRow{row: rowNo, person: np})
+			}
+		case ImportContacts:
+			c := Contact{Name: get("name"), Relationship: get("relationship"), Identity: get("identity"), Status: strings.ToLower(get("status"))}
+			if c.Status == "" {
+				c.Status = ContactRequested
+			}
+			pid, known := personIDs[pn]
+			if pn != "" && !known {
+				err := q.QueryRowContext(ctx, `SELECT id FROM people WHERE prison_number = $1 AND officer = 0`, pn).Scan(&pid)
+				if errors.Is(err, sql.ErrNoRows) {
+					bad("prison_number", fmt.Errorf("no person with prison number %s", pn))
+				} else if err != nil {
+					return nil, nil, 0, fmt.Errorf("store: import: %w", err)
+				} else {
+					personIDs[pn] = pid
+					var cnt int
+					if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM contacts WHERE person_id = $1 AND status <> $2`, pid, ContactRejected).Scan(&cnt); err != nil {
+						return nil, nil, 0, fmt.Errorf("store: import: %w", err)
+					}
+					perPerson[pid] = cnt
+				}
+			}
+			raw := get("number")
+			num := policy.NormalizeNumber(raw)
+			if num == "" || len(strings.TrimPrefix(num, "+")) < 3 {
+				bad("number", fmt.Errorf("%q is not a phone number", raw))
+			} else if pid != "" {
+				key := pid + " " + num
+				if r, dup := seenNum[key]; dup {
+					bad("number", fmt.Errorf("number %s is also on row %d for this person", num, r))
+				} else {
+					seenNum[key] = rowNo
+					var one int
+					err := q.QueryRowContext(ctx, `SELECT 1 FROM contacts WHERE person_id = $1 AND number = $2`, pid, num).Scan(&one)
+					if err == nil {
+						bad("number", fmt.Errorf("number %s is already on this person's list", num))
+					} else if !errors.Is(err, sql.ErrNoRows) {
+						return nil, nil, 0, fmt.Errorf("store: import: %w", err)
+					}
+				}
+			}
+			c.Number = num
+			if err := validText("name", c.Name, 200, true); err != nil {
+				bad("name", err)
+			}
+			if err := validText("relationship", c.Relationship, 64, false); err != nil {
+				bad("relationship", err)
+			}
+			if err := validText("identity", c.Identity, 500, false); err != nil {
+				bad("identity", err)
+			}
+			priv, ok := parseBool(get("privileged"))
+			if !ok {
+				bad("privileged", errors.New("privileged must be yes or no"))
+			}
+			c.Privileged = priv
+			switch c.Status {
+			case ContactRequested, ContactApproved, ContactRejected:
+			default:
+				bad("status", errors.New("status must be requested, approved or rejected"))
+			}
+			if pid != "" && c.Status != ContactRejected && len(errs) == before {
+				if perPerson[pid] >= limit {
+					bad("", fmt.Errorf("%s would have more than %d contacts (max_contacts)", pn, limit))
+				} else {
+					perPerson[pid]++
+				}
+			}
+			if len(errs) == before {
+				c.PersonID = pid
+				rows = append(rows, importRow{row: rowNo, personID: pid, contact: c})
+			}
+		}
+	}
+	return rows, errs, n, nil
+}
+
+// Import validates table (a header row, then data rows) as kind and, unless
+// dryRun, applies it: see the file comment. progress, if not nil, is called
+// with (done, total) as rows are validated and then written (a real run
+// counts every row twice). A bad file gives ErrBadFile, a real run with
+// row errors ErrImportRejected; both with nothing imported.
+func (s *Store) Import(ctx context.Context, actor, kind string, table [][]string, dryRun bool, progress func(done, total int)) (*ImportReport, error) {
+	if _, err := ImportColumns(kind); err != nil {
+		return nil, err
+	}
+	total := max(len(table)-1, 0)
+	if !dryRun {
+		total *= 2
+	}
+	tick := func(done int) {
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	rep := &ImportReport{Kind: kind, DryRun: dryRun, Errors: []ImportError{}}
+	rows, errs, n, err := s.validateImport(ctx, s.r, kind, table, tick)
+	if err != nil {
+		return nil, err
+	}
+	rep.Rows = n
+	if errs != nil {
+		rep.Errors = errs
+	}
+	if dryRun {
+		tick(total)
+		return rep, nil
+	}
+	if len(rep.Errors) > 0 {
+		return rep, fmt.Errorf("%w: %d errors", ErrImportRejected, len(rep.Errors))
+	}
+	half := total / 2
+	// PIN hashes (argon2id, slow on purpose) are computed before the write
+	// transaction, so it stays short.
+	for i := range rows {
+		if rows[i].person.PIN != "" {
+			h, err := pin.Hash(rows[i].person.PIN)
+			if err != nil {
+				return nil, fmt.Errorf("store: hash PIN: %w", err)
+			}
+			rows[i].pinHash = h
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		tick(half + i/2)
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		// Re-check against the transaction's view: a concurrent change
+		// since validation refuses the file rather than half-applying it.
+		if _, errs, _, err := s.validateImport(ctx, tx, kind, table, nil); err != nil {
+			return err
+		} else if len(errs) > 0 {
+			rep.Errors = errs
+			return fmt.Errorf("%w: %d errors after a concurrent change", ErrImportRejected, len(errs))
+		}
+		now := ns(s.clk.Now())
+		var touched []string
+		for i, r := range rows {
+			switch kind {
+			case ImportPeople:
+				np := r.person
+				id := newID("p_")
+				if _, err := tx.ExecContext(ctx, `INSERT INTO people (id, prison_number, name, block, status, language, pin_hash, created_ns, updated_ns,
+						supervision_level, status_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)`,
+					id, np.PrisonNumber, np.Name, np.Block, np.Status, np.Language, r.pinHash, now, np.SupervisionLevel, np.StatusReason); err != nil {
+					return fmt.Errorf("store: import row %d: %w", r.row, err)
+				}
+				for _, uid := range np.Cards {
+					if _, err := tx.ExecContext(ctx, `INSERT INTO cards (uid, person_id, created_ns) VALUES ($1, $2, $3)`, uid, id, now); err != nil {
+						return fmt.Errorf("store: import row %d: %w", r.row, err)
+					}
+				}
+				if !slices.Contains(touched, np.Block) {
+					touched = append(touched, np.Block)
+				}
+				if err := s.audit(ctx, tx, actor, "inmate.create", id, fmt.Sprintf("import row=%d prison_number=%s block=%s cards=%s",
+					r.row, np.PrisonNumber, np.Block, strings.Join(np.Cards, ","))); err != nil {
+					return err
+				}
+			case ImportContacts:
+				c := r.contact
+				c.ID, c.Created, c.RequestedBy = newID("c_"), fromNS(now), actor
+				if c.Status != ContactRequested {
+					t := fromNS(now)
+					c.DecidedBy, c.Decided, c.DecisionReason = actor, &t, c.Status+" by import"
+				}
+				if _, err := s.addContactTx(ctx, tx, actor, &c); err != nil {
+					return fmt.Errorf("row %d: %w", r.row, err)
+				}
+			}
+			tick(half + len(rows)/2 + i/2 + 1)
+		}
+		if err := bumpPolicy(ctx, tx, touched...); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, actor, "import."+kind, kind, fmt.Sprintf("rows=%d", len(rows)))
+	})
+	if err != nil {
+		return rep, err
+	}
+	rep.Applied = len(rows)
+	tick(total)
+	return rep, nil
+}
+
+// ExportTable returns a table (header first) of what ("people",
+// "contacts" or "calls"), limited to blocks when not nil (a block
+// officer's scope; calls also by f), and audits the export with format.
+// PINs are never exported.
+func (s *Store) ExportTable(ctx context.Context, actor, what, format string, blocks []string, f CallFilter) ([][]string, error) {
+	if format != FormatCSV && format != FormatXLSX {
+		return nil, fmt.Errorf("%w: format must be csv or xlsx", ErrInvalid)
+	}
+	var out [][]string
+	switch what {
+	case "people":
+		out = append(out, PeopleColumns)
+		for off := 0; ; off += 1000 {
+			ps, err := s.People(ctx, PeopleFilter{Blocks: blocks, Limit: 1000, Offset: off})
+			if err != nil {
+				return nil, err
+			}
+			for _, p := range ps {
+				out = append(out, []string{p.PrisonNumber, p.Name, p.Block, p.SupervisionLevel, p.Language, p.Status, p.StatusReason, "", strings.Join(p.Cards, " ")})
+			}
+			if len(ps) < 1000 || len(out) > MaxExportRows {
+				break
+			}
+		}
+	case "contacts":
+		out = append(out, ContactColumns)
+		args := []any{}
+		where := "1 = 1"
+		if blocks != nil {
+			where = inList("p.block", blocks, &args)
+		}
+		rows, err := s.r.QueryContext(ctx, `SELECT p.prison_number, c.number, c.name, c.relationship, c.identity, c.privileged, c.status
+			FROM contacts c JOIN people p ON p.id = c.person_id WHERE `+where+` ORDER BY p.prison_number, c.number LIMIT `+strconv.Itoa(MaxExportRows), args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: export contacts: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r [7]string
+			var priv bool
+			if err := rows.Scan(&r[0], &r[1], &r[2], &r[3], &r[4], &priv, &r[6]); err != nil {
+				return nil, fmt.Errorf("store: export contacts: %w", err)
+			}
+			r[5] = "no"
+			if priv {
+				r[5] = "yes"
+			}
+			out = append(out, r[:])
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("store: export contacts: %w", err)
+		}
+	case "calls":
+		out = append(out, []string{"call_id", "start", "end", "block", "appliance", "terminal", "prison_number", "person", "number",
+			"disposition", "reason", "duration_s", "privileged", "officer"})
+		f.Blocks = blocks
+		f.Limit = 500
+		for off := 0; len(out) <= MaxExportRows; off += 500 {
+			f.Offset = off
+			cs, err := s.Calls(ctx, f)
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range cs {
+				out = append(out, []string{c.ID, c.Start.Format(time.RFC3339), c.End.Format(time.RFC3339), c.Block, c.ApplianceID, c.Terminal,
+					c.PrisonNumber, c.PersonName, c.Number, c.Disposition, c.Reason, strconv.FormatFloat(c.DurationSeconds, 'f', 0, 64),
+					strconv.FormatBool(c.Privileged), c.OfficerID})
+			}
+			if len(cs) < 500 {
+				break
+			}
+		}
+	default:
+		return nil, fmt.Errorf("%w: export must be people, contacts or calls", ErrInvalid)
+	}
+	if len(out) > MaxExportRows+1 {
+		out = out[:MaxExportRows+1]
+	}
+	if err := s.Audit(ctx, actor, "export."+what, what, fmt.Sprintf("format=%s rows=%d", format, len(out)-1)); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

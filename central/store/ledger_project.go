@@ -1,0 +1,87 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/kinline/kinline/shared/ledger"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+// projectLedger stores an appliance's ledger entry (an EventLedger event)
+// in ledger_entries, once: the same entry delivered again (under another
+// seq too) is a no-op, and a different entry under an id already held
+// raises AlarmLedgerConflict and is not counted. An entry is accepted only
+// when it is a call debit (amount < 0), written by this appliance, in the
+// prison's currency, for a person central knows (ledger.EntryFromWire
+// checks the rest); anything else raises AlarmLedgerInvalid.
+func (b *eventBatch) projectLedger(ev *wire.Event, w *wire.LedgerEntry) error {
+	src := fmt.Sprintf("seq %d", ev.Seq)
+	if b.currency == nil {
+		set, err := readMoneySettings(b.ctx, b.tx)
+		if err != nil {
+			return err
+		}
+		c := set.Cur()
+		b.currency = &c
+	}
+	e, err := ledger.EntryFromWire(*w, *b.currency)
+	switch {
+	case err != nil:
+		return b.alarm(AlarmLedgerInvalid, src, ev.Seq, err.Error())
+	case e.Origin != b.app:
+		return b.alarm(AlarmLedgerInvalid, src, ev.Seq, fmt.Sprintf("entry %q names origin %q, not the appliance", e.ID, e.Origin))
+	case e.Kind != ledger.CallDebit || e.Amount >= 0:
+		return b.alarm(AlarmLedgerInvalid, src, ev.Seq, fmt.Sprintf("entry %q: an appliance may only write call debits (kind %s, amount %d)", e.ID, e.Kind, e.Amount))
+	}
+	res, err := b.st.insLedger.ExecContext(b.ctx, e.ID, e.Account, string(e.Kind), int64(e.Amount), w.Currency, e.Reason, e.Receipt, e.Ref,
+		ns(e.At), e.Origin, b.app, int64(ev.Seq), b.now)
+	if err != nil {
+		return fmt.Errorf("store: project ledger entry %s: %w", e.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: project ledger entry %s: %w", e.ID, err)
+	} else if n == 1 {
+		return nil
+	}
+	old, err := scanLedger(b.st.getLedger.QueryRowContext(b.ctx, e.ID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return b.alarm(AlarmLedgerInvalid, src, ev.Seq, fmt.Sprintf("entry %q: unknown account %q", e.ID, e.Account))
+	}
+	if err != nil {
+		return fmt.Errorf("store: project ledger entry %s: %w", e.ID, err)
+	}
+	if old.Account == e.Account && old.Kind == string(e.Kind) && old.Amount == e.Amount && old.Currency == w.Currency &&
+		old.Reason == e.Reason && old.Receipt == e.Receipt && old.Ref == e.Ref && old.At.Equal(e.At) && old.Origin == e.Origin {
+		return nil // delivered again: counted once
+	}
+	return b.alarm(AlarmLedgerConflict, src, ev.Seq, fmt.Sprintf("entry %q differs from the one stored from %s seq %d (amount %d, account %s); the first is kept",
+		e.ID, old.Origin, old.Seq, old.Amount, old.Account))
+}
+
+// projectNumberBlocked records that a called party blocked further calls
+// from a person: the person's contact for that number is marked
+// self_blocked (the appliance already refuses it; central keeps it so in
+// every later policy), the person's block policy is bumped and the change
+// is audited under the appliance's name. A block of a number that is not
+// one of the person's contacts changes nothing.
+func (b *eventBatch) projectNumberBlocked(ev *wire.Event, nb *wire.NumberBlocked) error {
+	res, err := b.tx.ExecContext(b.ctx, `UPDATE contacts SET self_blocked = 1, updated_ns = $3
+		WHERE person_id = $1 AND number = $2 AND self_blocked = 0`, nb.PersonID, nb.Number, b.now)
+	if err != nil {
+		return fmt.Errorf("store: project number block: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	var block string
+	if err := b.tx.QueryRowContext(b.ctx, `SELECT block FROM people WHERE id = $1`, nb.PersonID).Scan(&block); err != nil {
+		return fmt.Errorf("store: project number block: %w", err)
+	}
+	if err := b.s.audit(b.ctx, b.tx, "appliance:"+b.app, "contact.self_blocked", "person:"+nb.PersonID,
+		fmt.Sprintf("number=%s call=%s seq=%d", nb.Number, nb.CallID, ev.Seq)); err != nil {
+		return err
+	}
+	return bumpPolicy(b.ctx, b.tx, block)
+}

@@ -1,0 +1,577 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kinline/kinline/central/store/pin"
+	"github.com/kinline/kinline/shared/policy"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+// Errors of the management rules (each is also wrapped in ErrInvalid or
+// returned as is, see the functions).
+var (
+	// ErrTooManyContacts: the person already has max_contacts contacts.
+	ErrTooManyContacts = errors.New("store: too many contacts")
+	// ErrNotAllowed: the decider may not decide this contact (not an
+	// administrator, or a block officer of another block).
+	ErrNotAllowed = errors.New("store: not allowed to decide")
+)
+
+// MaxCallDurationSeconds bounds maximum call durations (4 hours).
+const MaxCallDurationSeconds = 4 * 3600
+
+// MaxWindows bounds the windows of one schedule.
+const MaxWindows = 32
+
+func validMaxDuration(field string, s int) error {
+	if s < 0 || s > MaxCallDurationSeconds {
+		return fmt.Errorf("%w: %s must be 0 to %d seconds", ErrInvalid, field, MaxCallDurationSeconds)
+	}
+	return nil
+}
+
+// validSuspension checks a status reason and suspension end. The reason
+// is optional here (API clients written before it existed suspend without
+// one); the console's form requires it.
+func validSuspension(status, reason string, until time.Time) error {
+	if err := validText("status_reason", reason, 500, false); err != nil {
+		return err
+	}
+	if status != wire.StatusSuspended && !until.IsZero() {
+		return fmt.Errorf("%w: suspended_until only applies to a suspension", ErrInvalid)
+	}
+	if !until.IsZero() && (until.Year() < 2000 || until.Year() > 9999) {
+		return fmt.Errorf("%w: suspended_until is out of range", ErrInvalid)
+	}
+	return nil
+}
+
+// parseHHMM parses "HH:MM" into minutes after midnight; end allows "24:00".
+func parseHHMM(s string, end bool) (int, bool) {
+	if len(s) != 5 || s[2] != ':' {
+		return 0, false
+	}
+	h, err1 := strconv.Atoi(s[:2])
+	m, err2 := strconv.Atoi(s[3:])
+	if err1 != nil || err2 != nil || s[0] == '+' || s[0] == '-' || s[3] == '+' || s[3] == '-' || h < 0 || m < 0 || m > 59 {
+		return 0, false
+	}
+	if h == 24 && m == 0 && end {
+		return 24 * 60, true
+	}
+	if h > 23 {
+		return 0, false
+	}
+	return h*60 + m, true
+}
+
+// ValidateWindows checks schedule windows: at most MaxWindows, Start and
+// End "HH:MM" (End may be "24:00"; an End before Start runs past
+// midnight), Start != End, days 0 (Sunday) to 6, each at most once.
+func ValidateWindows(ws []wire.Window) error {
+	if len(ws) > MaxWindows {
+		return fmt.Errorf("%w: at most %d windows", ErrInvalid, MaxWindows)
+	}
+	for i, w := range ws {
+		st, ok1 := parseHHMM(w.Start, false)
+		en, ok2 := parseHHMM(w.End, true)
+		if !ok1 || !ok2 {
+			return fmt.Errorf("%w: window %d: start and end must be \"HH:MM\" (end may be 24:00)", ErrInvalid, i+1)
+		}
+		if st == en {
+			return fmt.Errorf("%w: window %d: start and end are the same time", ErrInvalid, i+1)
+		}
+		seen := [7]bool{}
+		for _, d := range w.Days {
+			if d < 0 || d > 6 {
+				return fmt.Errorf("%w: window %d: days must be 0 (Sunday) to 6 (Saturday)", ErrInvalid, i+1)
+			}
+			if seen[d] {
+				return fmt.Errorf("%w: window %d: day %d given twice", ErrInvalid, i+1, d)
+			}
+			seen[d] = true
+		}
+	}
+	return nil
+}
+
+// ParseWindows reads windows as the console writes them: entries separated
+// by ";" or newlines, each "[days ]HH:MM-HH:MM" where days is a comma list
+// of 0-6 or ranges ("1-5", "0,6"); no days means every day. It validates
+// the result with ValidateWindows.
+func ParseWindows(s string) ([]wire.Window, error) {
+	out := []wire.Window{}
+	for _, part := range strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == '\n' || r == '\r' }) {
+		f := strings.Fields(part)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) > 2 {
+			return nil, fmt.Errorf("%w: window %q: want \"[days ]HH:MM-HH:MM\"", ErrInvalid, strings.TrimSpace(part))
+		}
+		var w wire.Window
+		span := f[len(f)-1]
+		if len(f) == 2 {
+			for _, d := range strings.Split(f[0], ",") {
+				lo, hi, isRange := strings.Cut(d, "-")
+				a, err1 := strconv.Atoi(lo)
+				b := a
+				var err2 error
+				if isRange {
+					b, err2 = strconv.Atoi(hi)
+				}
+				if err1 != nil || err2 != nil || a < 0 || b > 6 || a > b {
+					return nil, fmt.Errorf("%w: window %q: days must be 0-6, e.g. 1-5 or 0,6", ErrInvalid, strings.TrimSpace(part))
+				}
+				for x := a; x <= b; x++ {
+					w.Days = append(w.Days, x)
+				}
+			}
+		}
+		st, en, ok := strings.Cut(span, "-")
+		if !ok {
+			return nil, fmt.Errorf("%w: window %q: want \"[days ]HH:MM-HH:MM\"", ErrInvalid, strings.TrimSpace(part))
+		}
+		w.Start, w.End = st, en
+		out = append(out, w)
+	}
+	if err := ValidateWindows(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// FormatWindows writes windows as ParseWindows reads them.
+func FormatWindows(ws []wire.Window) string {
+	parts := make([]string, 0, len(ws))
+	for _, w := range ws {
+		var b strings.Builder
+		for i, d := range w.Days {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.Itoa(d))
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(w.Start + "-" + w.End)
+		parts = append(parts, b.String())
+	}
+	return strings.Join(parts, "; ")
+}
+
+func windowsJSON(ws []wire.Window) string {
+	if len(ws) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(ws)
+	return string(b)
+}
+
+func parseWindowsJSON(s string) []wire.Window {
+	out := []wire.Window{}
+	if s == "" {
+		return out
+	}
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return []wire.Window{}
+	}
+	return out
+}
+
+func nsOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return ns(t)
+}
+
+// likeEscape escapes LIKE's wildcards with a backslash.
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// Decider is who approves or rejects a contact: their audit actor, user
+// role (see UserRole) and, for a block officer, their blocks.
+type Decider struct {
+	Actor  string
+	Role   string
+	Blocks []string
+}
+
+// mayDecide: system administrators everywhere, block officers in their
+// blocks.
+func (d Decider) mayDecide(block string) bool {
+	switch UserRole(d.Role) {
+	case RoleSystemAdmin:
+		return true
+	case RoleBlockOfficer:
+		return slices.Contains(d.Blocks, block)
+	}
+	return false
+}
+
+// Contact returns one contact.
+func (s *Store) Contact(ctx context.Context, id string) (*Contact, error) {
+	c, err := scanContact(s.r.QueryRowContext(ctx, `SELECT `+contactCols+` FROM contacts WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: contact %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: read contact: %w", err)
+	}
+	return c, nil
+}
+
+// DecideContact approves or rejects a contact (status ContactApproved or
+// ContactRejected) with a required reason, recording who decided and when.
+// Only a system administrator, or a block officer of the person's block,
+// may decide (else ErrNotAllowed). Approving needs room under max_contacts
+// when the contact was rejected before. It returns the contact and the
+// person's block (whose policy changed).
+func (s *Store) DecideContact(ctx context.Context, by Decider, contactID, status, reason string) (*Contact, string, error) {
+	reason = strings.TrimSpace(reason)
+	if status != ContactApproved && status != ContactRejected {
+		return nil, "", fmt.Errorf("%w: decision must be approved or rejected", ErrInvalid)
+	}
+	if err := validText("reason", reason, 500, true); err != nil {
+		return nil, "", fmt.Errorf("%w (say why)", err)
+	}
+	var block string
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var personID, old string
+		err := tx.QueryRowContext(ctx, `SELECT c.person_id, c.status, p.block FROM contacts c JOIN people p ON p.id = c.person_id WHERE c.id = $1`,
+			contactID).Scan(&personID, &old, &block)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: contact %s", ErrNotFound, contactID)
+		}
+		if err != nil {
+			return fmt.Errorf("store: read contact: %w", err)
+		}
+		if !by.mayDecide(block) {
+			return fmt.Errorf("%w: %s may not decide contacts of block %s", ErrNotAllowed, by.Actor, block)
+		}
+		if old == status {
+			return fmt.Errorf("%w: the contact is already %s", ErrConflict, status)
+		}
+		if old == ContactRejected {
+			limit, err := maxContacts(ctx, tx)
+			if err != nil {
+				return err
+			}
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM contacts WHERE person_id = $1 AND status <> $2`, personID, ContactRejected).Scan(&n); err != nil {
+				return fmt.Errorf("store: count contacts: %w", err)
+			}
+			if n >= limit {
+				return fmt.Errorf("%w: %w: this person already has %d contacts (the maximum is %d)", ErrInvalid, ErrTooManyContacts, n, limit)
+			}
+		}
+		now := ns(s.clk.Now())
+		if _, err := tx.ExecContext(ctx, `UPDATE contacts SET status = $2, decided_by = $3, decided_ns = $4, decision_reason = $5, updated_ns = $4 WHERE id = $1`,
+			contactID, status, by.Actor, now, reason); err != nil {
+			return fmt.Errorf("store: decide contact: %w", err)
+		}
+		if err := bumpPolicy(ctx, tx, block); err != nil {
+			return err
+		}
+		action := "contact.approve"
+		if status == ContactRejected {
+			action = "contact.reject"
+		}
+		return s.audit(ctx, tx, by.Actor, action, personID, fmt.Sprintf("contact=%s from=%s reason=%s", contactID, old, reason))
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := s.Contact(ctx, contactID)
+	return c, block, err
+}
+
+// SetContactSelfBlocked records (or clears) that a contact's owner asked
+// not to be called by this person; a self-blocked number leaves the
+// policy. It returns the person's block.
+func (s *Store) SetContactSelfBlocked(ctx context.Context, actor, contactID string, blocked bool) (string, error) {
+	var block string
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var personID string
+		err := tx.QueryRowContext(ctx, `SELECT c.person_id, p.block FROM contacts c JOIN people p ON p.id = c.person_id WHERE c.id = $1`,
+			contactID).Scan(&personID, &block)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: contact %s", ErrNotFound, contactID)
+		}
+		if err != nil {
+			return fmt.Errorf("store: read contact: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE contacts SET self_blocked = $2, updated_ns = $3 WHERE id = $1`,
+			contactID, boolInt(blocked), ns(s.clk.Now())); err != nil {
+			return fmt.Errorf("store: self-block contact: %w", err)
+		}
+		if err := bumpPolicy(ctx, tx, block); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, actor, "contact.self_block", personID, fmt.Sprintf("contact=%s blocked=%t", contactID, blocked))
+	})
+	return block, err
+}
+
+// selfBlockTx marks, inside tx, the person's contact with number (as the
+// call records it, normalized here) as self-blocked: the called party
+// pressed 9. It bumps the block's policy so the number leaves it, and
+// returns the block ("" when the person has no such contact). It is meant
+// for the event projection of a call refused that way.
+func (s *Store) selfBlockTx(ctx context.Context, tx *sql.Tx, personID, number string) (string, error) {
+	num := policy.NormalizeNumber(number)
+	var id, block string
+	err := tx.QueryRowContext(ctx, `SELECT c.id, p.block FROM contacts c JOIN people p ON p.id = c.person_id
+		WHERE c.person_id = $1 AND c.number = $2 AND c.self_blocked = 0`, personID, num).Scan(&id, &block)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("store: self-block: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE contacts SET self_blocked = 1, updated_ns = $2 WHERE id = $1`, id, ns(s.clk.Now())); err != nil {
+		return "", fmt.Errorf("store: self-block: %w", err)
+	}
+	if err := bumpPolicy(ctx, tx, block); err != nil {
+		return "", err
+	}
+	return block, s.audit(ctx, tx, "system", "contact.self_block", personID, fmt.Sprintf("contact=%s blocked=true (called party pressed 9)", id))
+}
+
+// newPIN is a random 6-digit PIN.
+func newPIN() string {
+	n, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	if err != nil {
+		panic("store: crypto/rand failed: " + err.Error())
+	}
+	return fmt.Sprintf("%06d", n.Int64())
+}
+
+// ResetPIN gives a person a new random 6-digit PIN and returns it (the
+// only time it is seen: only its hash is kept) with the person's block.
+func (s *Store) ResetPIN(ctx context.Context, actor, personID string) (newPin, block string, err error) {
+	p := newPIN()
+	h, err := pin.Hash(p)
+	if err != nil {
+		return "", "", fmt.Errorf("store: hash PIN: %w", err)
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, `SELECT block FROM people WHERE id = $1`, personID).Scan(&block); errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: inmate %s", ErrNotFound, personID)
+		} else if err != nil {
+			return fmt.Errorf("store: read person: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE people SET pin_hash = $2, updated_ns = $3 WHERE id = $1`, personID, h, ns(s.clk.Now())); err != nil {
+			return fmt.Errorf("store: reset PIN: %w", err)
+		}
+		if err := bumpPolicy(ctx, tx, block); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, actor, "inmate.pin_reset", personID, "")
+	})
+	if err != nil {
+		return "", "", err
+	}
+	return p, block, nil
+}
+
+// ExpireSuspensions makes active again the people whose suspension end
+// (suspended_until) has passed, and returns their blocks (to republish).
+// Central runs it periodically.
+func (s *Store) ExpireSuspensions(ctx context.Context) ([]string, error) {
+	var blocks []string
+	now := ns(s.clk.Now())
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, block FROM people WHERE status = $1 AND suspended_until_ns > 0 AND suspended_until_ns <= $2`,
+			wire.StatusSuspended, now)
+		if err != nil {
+			return fmt.Errorf("store: expired suspensions: %w", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id, b string
+			if err := rows.Scan(&id, &b); err != nil {
+				rows.Close()
+				return fmt.Errorf("store: expired suspensions: %w", err)
+			}
+			ids = append(ids, id)
+			if !slices.Contains(blocks, b) {
+				blocks = append(blocks, b)
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return fmt.Errorf("store: expired suspensions: %w", err)
+		}
+		for _, id := range ids {
+			if _, err := tx.ExecContext(ctx, `UPDATE people SET status = $2, status_reason = '', suspended_until_ns = 0, updated_ns = $3 WHERE id = $1`,
+				id, wire.StatusActive, now); err != nil {
+				return fmt.Errorf("store: end suspension: %w", err)
+			}
+			if err := s.audit(ctx, tx, "system", "inmate.suspension_ended", id, ""); err != nil {
+				return err
+			}
+		}
+		return bumpPolicy(ctx, tx, blocks...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return blocks, nil
+}
+
+// policyManage fills the prison-wide parts of PolicyFor's snapshot inside
+// its read transaction: prison name and time zone (settings), the block's
+// windows and the global numbers list.
+func (s *Store) policyManage(ctx context.Context, tx *sql.Tx, block string, p *wire.Policy) error {
+	set, err := readSettings(ctx, tx)
+	if err != nil {
+		return err
+	}
+	p.Prison, p.TimeZone = set.PrisonName, set.TimeZone
+	var win string
+	if err := tx.QueryRowContext(ctx, `SELECT windows FROM blocks WHERE name = $1`, block).Scan(&win); err != nil {
+		return fmt.Errorf("store: block windows: %w", err)
+	}
+	if ws := parseWindowsJSON(win); len(ws) > 0 {
+		p.Windows = ws
+	}
+	nums, err := readGlobalNumbers(ctx, tx)
+	if err != nil {
+		return err
+	}
+	for _, n := range nums {
+		p.Numbers = append(p.Numbers, wire.NumberAttr{Number: n.Number, Kind: n.Kind, Note: n.Note})
+	}
+	return nil
+}
+
+// numberMatches: attr is the number itself or a prefix ending in '*'.
+func numberMatches(attr, number string) bool {
+	if pre, ok := strings.CutSuffix(attr, "*"); ok {
+		return strings.HasPrefix(number, pre)
+	}
+	return attr == number
+}
+
+// applyNumberAttrs sets an approved number's flags from the global list.
+func applyNumberAttrs(n *wire.ApprovedNumber, attrs []wire.NumberAttr) {
+	for _, a := range attrs {
+		if !numberMatches(a.Number, n.Number) {
+			continue
+		}
+		switch a.Kind {
+		case wire.NumberKindPrivileged:
+			n.Privileged = true
+		case wire.NumberKindFree:
+			n.Free = true
+		case wire.NumberKindHidden:
+			n.Hidden = true
+		}
+	}
+}
+
+// Terminal is a phone terminal an appliance reported.
+type Terminal struct {
+	ApplianceID string     `json:"appliance_id"`
+	Block       string     `json:"block"`
+	Terminal    string     `json:"terminal"`
+	Reader      string     `json:"reader,omitempty"`
+	LastSeen    *time.Time `json:"last_seen,omitempty"`
+}
+
+// Terminals lists the terminals appliances reported, with their block.
+func (s *Store) Terminals(ctx context.Context) ([]Terminal, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT t.appliance_id, COALESCE(a.block, ''), t.terminal, t.reader, t.last_seen_ns
+		FROM terminals t LEFT JOIN appliances a ON a.id = t.appliance_id ORDER BY t.appliance_id, t.terminal`)
+	if err != nil {
+		return nil, fmt.Errorf("store: terminals: %w", err)
+	}
+	defer rows.Close()
+	out := []Terminal{}
+	for rows.Next() {
+		var t Terminal
+		var seen int64
+		if err := rows.Scan(&t.ApplianceID, &t.Block, &t.Terminal, &t.Reader, &seen); err != nil {
+			return nil, fmt.Errorf("store: terminals: %w", err)
+		}
+		if seen > 0 {
+			ts := fromNS(seen)
+			t.LastSeen = &ts
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: terminals: %w", err)
+	}
+	return out, nil
+}
+
+// BlockWindows returns a block's calling windows.
+func (s *Store) BlockWindows(ctx context.Context, block string) ([]wire.Window, error) {
+	var win string
+	err := s.r.QueryRowContext(ctx, `SELECT windows FROM blocks WHERE name = $1`, block).Scan(&win)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownBlock, block)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: block windows: %w", err)
+	}
+	return parseWindowsJSON(win), nil
+}
+
+// SetBlockWindows replaces a block's calling windows (empty: no block
+// schedule) and bumps its policy.
+func (s *Store) SetBlockWindows(ctx context.Context, actor, block string, ws []wire.Window) error {
+	if err := ValidateWindows(ws); err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.blockExists(ctx, tx, block); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE blocks SET windows = $2 WHERE name = $1`, block, windowsJSON(ws)); err != nil {
+			return fmt.Errorf("store: block windows: %w", err)
+		}
+		if err := bumpPolicy(ctx, tx, block); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, actor, "block.windows", block, FormatWindows(ws))
+	})
+}
+
+// allBlocks lists every block's name inside tx.
+func allBlocks(ctx context.Context, tx *sql.Tx) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM blocks ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("store: blocks: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			return nil, fmt.Errorf("store: blocks: %w", err)
+		}
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: blocks: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,415 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kinline/kinline/central/store/pin"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+func mustT(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMaxContactsAndApprovalWorkflow(t *testing.T) {
+	s, clk, _ := openTest(t)
+	ctx := context.Background()
+	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
+	mustT(t, s.UpsertAppliance(ctx, "appB", "B"))
+	_, err := s.UpdateSettings(ctx, "admin", PrisonSettings{PrisonName: "HMP Test", MaxContacts: 2})
+	mustT(t, err)
+	ann, err := s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	mustT(t, err)
+
+	c1, _, err := s.AddContact(ctx, "officer:a", ann.ID, NewContact{Number: "+44 1111", Name: "Mum", Status: ContactRequested, Identity: "passport 1"})
+	mustT(t, err)
+	if c1.Status != ContactRequested || c1.RequestedBy != "officer:a" || c1.DecidedBy != "" || c1.Identity != "passport 1" {
+		t.Fatalf("requested contact %+v", c1)
+	}
+	// A requested contact is not in the policy.
+	p, err := s.PolicyFor(ctx, "appA")
+	mustT(t, err)
+	if len(p.People[0].Numbers) != 0 {
+		t.Fatalf("requested number published: %+v", p.People[0].Numbers)
+	}
+	c2, _, err := s.AddContact(ctx, "officer:a", ann.ID, NewContact{Number: "+44 2222", Name: "Dad", Status: ContactRequested})
+	mustT(t, err)
+	// The third is over max_contacts = 2.
+	_, _, err = s.AddContact(ctx, "officer:a", ann.ID, NewContact{Number: "+44 3333", Name: "Sis", Status: ContactRequested})
+	if !errors.Is(err, ErrTooManyContacts) || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "maximum is 2") {
+		t.Fatalf("third contact: %v", err)
+	}
+	// A rejected one does not count, but one may not be added beyond either.
+	if _, _, err := s.AddContact(ctx, "admin", ann.ID, NewContact{Number: "+44 4444", Name: "Old", Status: ContactRejected}); err != nil {
+		t.Fatalf("rejected contact refused: %v", err)
+	}
+
+	// Who may decide: not an investigator, not another block's officer.
+	for _, d := range []Decider{
+		{Actor: "user:ivy", Role: RoleInvestigator},
+		{Actor: "user:fin", Role: RoleFinance},
+		{Actor: "user:bob", Role: RoleBlockOfficer, Blocks: []string{"B"}},
+		{Actor: "token:viewer", Role: RoleViewer},
+	} {
+		if _, _, err := s.DecideContact(ctx, d, c1.ID, ContactApproved, "checked"); !errors.Is(err, ErrNotAllowed) {
+			t.Fatalf("%s decided: %v", d.Actor, err)
+		}
+	}
+	officerA := Decider{Actor: "user:amy", Role: RoleBlockOfficer, Blocks: []string{"A"}}
+	if _, _, err := s.DecideContact(ctx, officerA, c1.ID, ContactApproved, " "); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("decision without reason: %v", err)
+	}
+	if _, _, err := s.DecideContact(ctx, officerA, c1.ID, "maybe", "x"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad decision: %v", err)
+	}
+	v0 := policyVersion(t, s, "appA")
+	clk.Advance(time.Minute)
+	got, block, err := s.DecideContact(ctx, officerA, c1.ID, ContactApproved, "ID checked")
+	mustT(t, err)
+	if block != "A" || got.Status != ContactApproved || got.DecidedBy != "user:amy" || got.DecisionReason != "ID checked" ||
+		got.Decided == nil || !got.Decided.Equal(clk.Now()) {
+		t.Fatalf("approved %+v %s", got, block)
+	}
+	if v := policyVersion(t, s, "appA"); v <= v0 {
+		t.Fatalf("policy not bumped by approval: %d -> %d", v0, v)
+	}
+	if _, _, err := s.DecideContact(ctx, officerA, c1.ID, ContactApproved, "again"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("approve twice: %v", err)
+	}
+	admin := Decider{Actor: "token:admin", Role: RoleAdmin}
+	_, _, err = s.DecideContact(ctx, admin, c2.ID, ContactRejected, "unknown caller")
+	mustT(t, err)
+	// Room again: a third may be added now, but the rejected one cannot
+	// come back while two are held.
+	_, _, err = s.AddContact(ctx, "admin", ann.ID, NewContact{Number: "+44 3333", Name: "Sis", Status: ContactRequested})
+	mustT(t, err)
+	if _, _, err := s.DecideContact(ctx, admin, c2.ID, ContactApproved, "on appeal"); !errors.Is(err, ErrTooManyContacts) {
+		t.Fatalf("re-approval over the limit: %v", err)
+	}
+	p, err = s.PolicyFor(ctx, "appA")
+	mustT(t, err)
+	if len(p.People[0].Numbers) != 1 || p.People[0].Numbers[0].Number != "+441111" {
+		t.Fatalf("policy numbers %+v", p.People[0].Numbers)
+	}
+	if p.Prison != "HMP Test" {
+		t.Fatalf("prison %q", p.Prison)
+	}
+	log, err := s.AuditLog(ctx, AuditFilter{Action: "contact.approve"})
+	mustT(t, err)
+	if len(log) != 1 || log[0].Actor != "user:amy" || !strings.Contains(log[0].Detail, "ID checked") {
+		t.Fatalf("audit %+v", log)
+	}
+}
+
+func TestSelfBlockedContactNotInPolicy(t *testing.T) {
+	s, _, _ := openTest(t)
+	ctx := context.Background()
+	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
+	ann, err := s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	mustT(t, err)
+	c, _, err := s.AddContact(ctx, "admin", ann.ID, NewContact{Number: "+44 1111", Name: "Mum"})
+	mustT(t, err)
+	_, _, err = s.AddContact(ctx, "admin", ann.ID, NewContact{Number: "+44 2222", Name: "Dad"})
+	mustT(t, err)
+	// As the event projection does when the family presses 9.
+	if _, err := s.w.Exec(`UPDATE contacts SET self_blocked = 1 WHERE id = $1`, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.PolicyFor(ctx, "appA")
+	mustT(t, err)
+	if n := p.People[0].Numbers; len(n) != 1 || n[0].Number != "+442222" {
+		t.Fatalf("self-blocked number published: %+v", n)
+	}
+	cs, err := s.Contacts(ctx, ann.ID)
+	mustT(t, err)
+	if len(cs) != 2 || slices.IndexFunc(cs, func(x Contact) bool { return x.SelfBlocked != (x.ID == c.ID) }) >= 0 {
+		t.Fatalf("contacts %+v", cs)
+	}
+	// The projection's helper marks by number, once.
+	tx, err := s.w.BeginTx(ctx, nil)
+	mustT(t, err)
+	if b, err := s.selfBlockTx(ctx, tx, ann.ID, "0044 2222"); err != nil || b != "A" {
+		t.Fatalf("selfBlockTx: %q %v", b, err)
+	}
+	if b, err := s.selfBlockTx(ctx, tx, ann.ID, "+44 9999"); err != nil || b != "" {
+		t.Fatalf("selfBlockTx unknown number: %q %v", b, err)
+	}
+	mustT(t, tx.Commit())
+	p, err = s.PolicyFor(ctx, "appA")
+	mustT(t, err)
+	if len(p.People[0].Numbers) != 0 {
+		t.Fatalf("both self-blocked, still published: %+v", p.People[0].Numbers)
+	}
+	// SetContactSelfBlocked clears it again and bumps the policy.
+	v0 := policyVersion(t, s, "appA")
+	_, err = s.SetContactSelfBlocked(ctx, "admin", c.ID, false)
+	mustT(t, err)
+	p, err = s.PolicyFor(ctx, "appA")
+	mustT(t, err)
+	if len(p.People[0].Numbers) != 1 || p.Version <= v0 {
+		t.Fatalf("after clearing: %+v v%d", p.People[0].Numbers, p.Version)
+	}
+}
+
+func TestGlobalNumbersInPolicy(t *testing.T) {
+	s, _, _ := openTest(t)
+	ctx := context.Background()
+	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
+	mustT(t, s.UpsertAppliance(ctx, "appB", "B"))
+	ann, err := s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	mustT(t, err)
+	for _, n := range []string{"+44 20 1111", "+44 800 123", "+44 30 3333", "+44 40 4444"} {
+		_, _, err := s.AddContact(ctx, "admin", ann.ID, NewContact{Number: n, Name: "X"})
+		mustT(t, err)
+	}
+	if _, _, err := s.AddGlobalNumber(ctx, "admin", "+44 20 1111", wire.NumberKindPrivileged, ""); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("no note: %v", err)
+	}
+	if _, _, err := s.AddGlobalNumber(ctx, "admin", "+44 20 1111", "vip", "x"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad kind: %v", err)
+	}
+	vB := policyVersion(t, s, "appB")
+	g, blocks, err := s.AddGlobalNumber(ctx, "admin", "+44 20 1111", wire.NumberKindPrivileged, "solicitors")
+	mustT(t, err)
+	if g.Number != "+44201111" || !slices.Equal(blocks, []string{"A", "B"}) {
+		t.Fatalf("added %+v %v", g, blocks)
+	}
+	if policyVersion(t, s, "appB") <= vB {
+		t.Fatal("every block's policy must be bumped")
+	}
+	if _, _, err := s.AddGlobalNumber(ctx, "admin", "+44201111", wire.NumberKindPrivileged, "again"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("duplicate: %v", err)
+	}
+	_, _, err = s.AddGlobalNumber(ctx, "admin", "+44 800*", wire.NumberKindFree, "free-phone")
+	mustT(t, err)
+	_, _, err = s.AddGlobalNumber(ctx, "admin", "+44 30 3333", wire.NumberKindHidden, "witness protection")
+	mustT(t, err)
+	_, _, err = s.AddGlobalNumber(ctx, "admin", "+44 99 9999", wire.NumberKindBlocked, "victim")
+	mustT(t, err)
+	p, err := s.PolicyFor(ctx, "appA")
+	mustT(t, err)
+	if len(p.Numbers) != 4 {
+		t.Fatalf("policy numbers %+v", p.Numbers)
+	}
+	flags := map[string][3]bool{}
+	for _, n := range p.People[0].Numbers {
+		flags[n.Number] = [3]bool{n.Privileged, n.Free, n.Hidden}
+	}
+	want := map[string][3]bool{"+44201111": {true, false, false}, "+44800123": {false, true, false}, "+44303333": {false, false, true}, "+44404444": {}}
+	for k, v := range want {
+		if flags[k] != v {
+			t.Fatalf("%s flags %v want %v (all %v)", k, flags[k], v, flags)
+		}
+	}
+	if _, err := s.RemoveGlobalNumber(ctx, "admin", "+44 20 1111", wire.NumberKindPrivileged, ""); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("remove without note: %v", err)
+	}
+	_, err = s.RemoveGlobalNumber(ctx, "admin", "+44 20 1111", wire.NumberKindPrivileged, "no longer their solicitor")
+	mustT(t, err)
+	if _, err := s.RemoveGlobalNumber(ctx, "admin", "+44 20 1111", wire.NumberKindPrivileged, "again"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("remove twice: %v", err)
+	}
+	log, err := s.AuditLog(ctx, AuditFilter{Action: "number.remove"})
+	mustT(t, err)
+	if len(log) != 1 || !strings.Contains(log[0].Detail, "no longer their solicitor") {
+		t.Fatalf("audit %+v", log)
+	}
+}
+
+func TestWindowsValidation(t *testing.T) {
+	good := []string{"08:00-12:00", "1-5 08:00-12:00; 0,6 10:00-16:00", "22:00-02:00", "00:00-24:00", ""}
+	for _, g := range good {
+		if _, err := ParseWindows(g); err != nil {
+			t.Errorf("%q: %v", g, err)
+		}
+	}
+	bad := []string{"8:00-12:00", "08:00-08:00", "24:00-01:00", "08:60-09:00", "7 08:00-09:00", "1,1 08:00-09:00", "5-1 08:00-09:00",
+		"x 08:00-09:00", "08:00", "1 2 08:00-09:00", "+1:00-02:00", "08:00-24:01"}
+	for _, b := range bad {
+		if _, err := ParseWindows(b); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%q accepted: %v", b, err)
+		}
+	}
+	ws, err := ParseWindows("1-5 08:00-12:00; 0,6 10:00-16:00")
+	mustT(t, err)
+	if len(ws) != 2 || !slices.Equal(ws[0].Days, []int{1, 2, 3, 4, 5}) || ws[1].Start != "10:00" {
+		t.Fatalf("parsed %+v", ws)
+	}
+	if FormatWindows(ws) != "1,2,3,4,5 08:00-12:00; 0,6 10:00-16:00" {
+		t.Fatalf("format %q", FormatWindows(ws))
+	}
+	if err := ValidateWindows([]wire.Window{{Days: []int{-1}, Start: "01:00", End: "02:00"}}); !errors.Is(err, ErrInvalid) {
+		t.Fatal("negative day accepted")
+	}
+}
+
+func TestRulesWindowsAndPersonOverridesInPolicy(t *testing.T) {
+	s, clk, _ := openTest(t)
+	ctx := context.Background()
+	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
+	_, err := s.UpdateSettings(ctx, "admin", PrisonSettings{PrisonName: "HMP Test", TimeZone: "Europe/London", MaxContacts: 10})
+	mustT(t, err)
+	if _, err := s.UpdateSettings(ctx, "admin", PrisonSettings{TimeZone: "Mars/Olympus", MaxContacts: 10}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("bad zone: %v", err)
+	}
+	if _, err := s.UpdateSettings(ctx, "admin", PrisonSettings{MaxContacts: 0}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("zero max contacts: %v", err)
+	}
+	ws, _ := ParseWindows("1-5 08:00-20:00")
+	rule := wire.CallRule{Level: "high", Confirm: wire.ConfirmButton, MaxDurationSeconds: 600, CallsPerDay: 2, CallsPerWeek: 10, CallsPerMonth: 30, Windows: ws}
+	mustT(t, s.PutRule(ctx, "admin", "A", rule))
+	mustT(t, s.PutRule(ctx, "admin", "A", wire.CallRule{Level: "", MaxDurationSeconds: 1200}))
+	for _, bad := range []wire.CallRule{
+		{Level: "x", CallsPerDay: -1},
+		{Level: "x", MaxDurationSeconds: MaxCallDurationSeconds + 1},
+		{Level: "x", Windows: []wire.Window{{Start: "25:00", End: "26:00"}}},
+	} {
+		if err := s.PutRule(ctx, "admin", "A", bad); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("rule %+v accepted: %v", bad, err)
+		}
+	}
+	bw, _ := ParseWindows("07:00-21:00")
+	mustT(t, s.SetBlockWindows(ctx, "admin", "A", bw))
+	if err := s.SetBlockWindows(ctx, "admin", "Z", bw); !errors.Is(err, ErrUnknownBlock) {
+		t.Fatalf("unknown block: %v", err)
+	}
+	pw, _ := ParseWindows("0 10:00-11:00")
+	ann, err := s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A", SupervisionLevel: "high", Windows: pw, MaxDurationSeconds: 300})
+	mustT(t, err)
+	if ann.MaxDurationSeconds != 300 || len(ann.Windows) != 1 {
+		t.Fatalf("person %+v", ann)
+	}
+	p, err := s.PolicyFor(ctx, "appA")
+	mustT(t, err)
+	if p.TimeZone != "Europe/London" || p.Prison != "HMP Test" || len(p.Windows) != 1 || p.Windows[0].Start != "07:00" {
+		t.Fatalf("policy header %+v", p)
+	}
+	if len(p.Rules) != 2 || p.Rules[1].Level != "high" || p.Rules[1].CallsPerDay != 2 || p.Rules[1].CallsPerMonth != 30 ||
+		p.Rules[1].MaxDurationSeconds != 600 || len(p.Rules[1].Windows) != 1 || p.Rules[0].MaxDurationSeconds != 1200 {
+		t.Fatalf("rules %+v", p.Rules)
+	}
+	if pp := p.People[0]; pp.MaxDurationSeconds != 300 || len(pp.Windows) != 1 || pp.Windows[0].Days[0] != 0 {
+		t.Fatalf("person in policy %+v", pp)
+	}
+	mustT(t, s.DeleteRule(ctx, "admin", "A", "high"))
+	if err := s.DeleteRule(ctx, "admin", "A", "high"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delete twice: %v", err)
+	}
+
+	// Suspension with a reason and an end; ExpireSuspensions lifts it.
+	until := clk.Now().Add(48 * time.Hour)
+	st, reason := wire.StatusSuspended, "fight"
+	got, _, err := s.UpdatePerson(ctx, "admin", ann.ID, PersonUpdate{Status: &st, StatusReason: &reason, SuspendedUntil: &until})
+	mustT(t, err)
+	if got.Status != st || got.StatusReason != "fight" || got.SuspendedUntil == nil || !got.SuspendedUntil.Equal(until) {
+		t.Fatalf("suspended %+v", got)
+	}
+	if b, err := s.ExpireSuspensions(ctx); err != nil || len(b) != 0 {
+		t.Fatalf("early expiry %v %v", b, err)
+	}
+	clk.Advance(49 * time.Hour)
+	b, err := s.ExpireSuspensions(ctx)
+	mustT(t, err)
+	got, err = s.Person(ctx, ann.ID)
+	mustT(t, err)
+	if !slices.Equal(b, []string{"A"}) || got.Status != wire.StatusActive || got.SuspendedUntil != nil || got.StatusReason != "" {
+		t.Fatalf("after expiry %v %+v", b, got)
+	}
+}
+
+func TestPeopleSearchAndPINReset(t *testing.T) {
+	s, _, _ := openTest(t)
+	ctx := context.Background()
+	mustT(t, s.EnsureBlock(ctx, "admin", "A"))
+	mustT(t, s.EnsureBlock(ctx, "admin", "B"))
+	for _, p := range []NewPerson{{PrisonNumber: "A100", Name: "Ann Lee", Block: "A"}, {PrisonNumber: "A200", Name: "Bob_Stone", Block: "A"},
+		{PrisonNumber: "B100", Name: "Cid Lee", Block: "B"}} {
+		_, err := s.CreatePerson(ctx, "admin", p)
+		mustT(t, err)
+	}
+	names := func(f PeopleFilter) []string {
+		ps, err := s.People(ctx, f)
+		mustT(t, err)
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.PrisonNumber)
+		}
+		return out
+	}
+	if got := names(PeopleFilter{Query: "lee"}); !slices.Equal(got, []string{"A100", "B100"}) {
+		t.Fatalf("lee: %v", got)
+	}
+	if got := names(PeopleFilter{Query: "A1"}); !slices.Equal(got, []string{"A100"}) {
+		t.Fatalf("A1: %v", got)
+	}
+	if got := names(PeopleFilter{Query: "_"}); !slices.Equal(got, []string{"A200"}) {
+		t.Fatalf("_ must be literal: %v", got)
+	}
+	if got := names(PeopleFilter{Query: "lee", Blocks: []string{"B"}}); !slices.Equal(got, []string{"B100"}) {
+		t.Fatalf("scoped: %v", got)
+	}
+	ps, _ := s.People(ctx, PeopleFilter{Query: "A100"})
+	pinNew, block, err := s.ResetPIN(ctx, "admin", ps[0].ID)
+	mustT(t, err)
+	if len(pinNew) != 6 || block != "A" {
+		t.Fatalf("pin %q block %q", pinNew, block)
+	}
+	var h string
+	mustT(t, s.r.QueryRow(`SELECT pin_hash FROM people WHERE id = $1`, ps[0].ID).Scan(&h))
+	if ok, err := pin.Verify(h, pinNew); !ok || err != nil {
+		t.Fatalf("new PIN does not verify: %v", err)
+	}
+	if _, _, err := s.ResetPIN(ctx, "admin", "p_nobody"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown: %v", err)
+	}
+}
+
+func TestAppliancesOnline(t *testing.T) {
+	s, clk, _ := openTest(t)
+	ctx := context.Background()
+	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
+	mustT(t, s.UpsertAppliance(ctx, "appB", "A"))
+	if _, err := s.w.Exec(`UPDATE appliances SET last_seen_ns = $1 WHERE id = 'appA'`, clk.Now().Add(-time.Minute).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.Exec(`UPDATE appliances SET last_seen_ns = $1 WHERE id = 'appB'`, clk.Now().Add(-3*time.Minute).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	as, err := s.Appliances(ctx)
+	mustT(t, err)
+	if !as[0].Online || as[1].Online || as[0].PolicyCurrent {
+		t.Fatalf("appliances %+v", as)
+	}
+}
+
+// FuzzParseWindows: the console's windows text never panics the parser,
+// and what it accepts validates and survives a format/parse round trip.
+func FuzzParseWindows(f *testing.F) {
+	for _, s := range []string{"08:00-12:00", "1-5 08:00-12:00; 0,6 10:00-16:00", "22:00-24:00\n0 00:00-01:00", "x", "1-9 08:00-09:00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ws, err := ParseWindows(s)
+		if err != nil {
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error not ErrInvalid: %v", err)
+			}
+			return
+		}
+		if err := ValidateWindows(ws); err != nil {
+			t.Fatalf("accepted invalid windows %+v: %v", ws, err)
+		}
+		back, err := ParseWindows(FormatWindows(ws))
+		if err != nil || FormatWindows(back) != FormatWindows(ws) {
+			t.Fatalf("round trip %q -> %q: %v", FormatWindows(ws), FormatWindows(back), err)
+		}
+	})
+}
