@@ -38,6 +38,7 @@ const (
 	RefusedNotConfirmed    ID = "refused_not_confirmed"
 	RefusedNumberBlocked   ID = "refused_number_blocked"
 	RefusedNoRate          ID = "refused_no_rate"
+	RefusedStorageFull     ID = "refused_storage_full"
 )
 
 // Dispositions of a trunk call, told to the person before hang-up.
@@ -143,6 +144,7 @@ var catalogue = []Entry{
 	{RefusedNotConfirmed, map[string]string{"en": "The officer did not confirm this call in time.", "es": "El oficial no confirmó esta llamada a tiempo."}},
 	{RefusedNumberBlocked, map[string]string{"en": "Calls to this number are blocked.", "es": "Las llamadas a este número están bloqueadas."}},
 	{RefusedNoRate, map[string]string{"en": "Calls to this number are not available.", "es": "Las llamadas a este número no están disponibles."}},
+	{RefusedStorageFull, map[string]string{"en": "Calls cannot be made right now because the phone system cannot record them. Please tell an officer.", "es": "No se pueden hacer llamadas ahora porque el sistema no puede grabarlas. Por favor, avise a un funcionario."}},
 
 	{CallBusy, map[string]string{"en": "The number is busy.", "es": "El número está ocupado."}},
 	{CallNoAnswer, map[string]string{"en": "There was no answer.", "es": "No hubo respuesta."}},

@@ -244,6 +244,7 @@ func ForReason(err error) (ID, bool) {
 		{policy.ErrInsufficientBalance, RefusedBalance},
 		{policy.ErrNumberBlocked, RefusedNumberBlocked},
 		{policy.ErrNoRate, RefusedNoRate},
+		{policy.ErrStorageFull, RefusedStorageFull},
 		{policy.ErrBadPIN, WrongPIN},
 		{policy.ErrPINLocked, PINLocked},
 	} {

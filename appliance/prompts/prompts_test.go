@@ -252,6 +252,7 @@ func TestForReason(t *testing.T) {
 		{policy.ErrNotConfirmed, RefusedNotConfirmed},
 		{policy.ErrPanelUnavailable, RefusedNotConfirmed},
 		{policy.ErrLockdown, RefusedLockdown},
+		{fmt.Errorf("authz: %w", policy.ErrStorageFull), RefusedStorageFull},
 	} {
 		got, ok := ForReason(tc.err)
 		if !ok || got != tc.want {
@@ -279,7 +280,7 @@ func TestEveryPolicyErrorHasAPrompt(t *testing.T) {
 		"ErrPanelUnavailable": policy.ErrPanelUnavailable, "ErrOutsideSchedule": policy.ErrOutsideSchedule,
 		"ErrQuotaExceeded": policy.ErrQuotaExceeded, "ErrInsufficientBalance": policy.ErrInsufficientBalance,
 		"ErrNumberBlocked": policy.ErrNumberBlocked, "ErrNoRate": policy.ErrNoRate, "ErrBadPIN": policy.ErrBadPIN,
-		"ErrPINLocked": policy.ErrPINLocked,
+		"ErrPINLocked": policy.ErrPINLocked, "ErrStorageFull": policy.ErrStorageFull,
 	}
 	files, err := filepath.Glob("../../shared/policy/*.go")
 	if err != nil || len(files) == 0 {

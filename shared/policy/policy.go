@@ -64,6 +64,9 @@ var (
 	// ErrPINLocked: too many wrong PINs; the card is refused until the
 	// lock-out ends.
 	ErrPINLocked = errors.New("PIN locked")
+	// ErrStorageFull: the appliance's recording storage is full, so a call
+	// that must be recorded cannot be placed (docs/decisions/0006-disk-full.md).
+	ErrStorageFull = errors.New("recording storage full")
 )
 
 // DefaultConfirmWindow is the confirmation window of a rule that sets none.
