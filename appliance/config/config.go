@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/confload"
 	"github.com/kinline/kinline/shared/sign"
@@ -41,10 +42,64 @@ type Config struct {
 	// officer panel can be driven (press confirm/cancel, tap an officer
 	// card; see kinline-panelsim). Only with board "sim"; "" serves none.
 	// A relative path is taken relative to the config file's directory.
-	PanelControl string   `yaml:"panel_control"`
-	Sync         Sync     `yaml:"sync"`
-	SIP          SIP      `yaml:"sip"`
-	Readers      []Reader `yaml:"readers"`
+	PanelControl string    `yaml:"panel_control"`
+	Sync         Sync      `yaml:"sync"`
+	SIP          SIP       `yaml:"sip"`
+	Recording    Recording `yaml:"recording"`
+	Readers      []Reader  `yaml:"readers"`
+}
+
+// Recording is how recordings are kept on the appliance until central has
+// verified them.
+type Recording struct {
+	// KeyFile is the AES-256 key recordings are encrypted with at rest
+	// (appliance/recstore): exactly 32 raw bytes, mode 0600, the
+	// recording.key kinline-provision writes beside the appliance's other
+	// keys. When set, every recording is written as <call>.wav.enc or
+	// <call>.ogg.enc and uploaded decrypted (central verifies the SHA-256
+	// of the plaintext, which the call record carries). "" stores
+	// recordings unencrypted (development only). Keep the same key while
+	// recordings written with it are still on the appliance: a file
+	// sealed with another key cannot be read, so it is never uploaded.
+	KeyFile string `yaml:"key_file"`
+	// Disk is the recordings disk guard (docs/decisions/0006-disk-full.md).
+	Disk DiskGuard `yaml:"disk"`
+}
+
+// DiskGuard sets when the recordings directory's file system counts as
+// low (an alarm) and full (an alarm, and calls that must be recorded are
+// refused; privileged calls go through). Zero fields take the defaults.
+type DiskGuard struct {
+	// LowPercent: below this share of the file system free, the alarm
+	// disk_low (default 10).
+	LowPercent float64 `yaml:"low_percent"`
+	// FullMiB: below this many MiB free, the alarm disk_full and recorded
+	// calls are refused (default 256). Keep it above what the longest
+	// call's recording needs: a call in progress keeps recording.
+	FullMiB uint64 `yaml:"full_mib"`
+	// CheckInterval is how often free space is read (default 30s).
+	CheckInterval time.Duration `yaml:"check_interval"`
+}
+
+// Disk guard defaults (the same as appliance/diskwatch's).
+const (
+	DefaultDiskLowPercent    = 10
+	DefaultDiskFullMiB       = 256
+	DefaultDiskCheckInterval = 30 * time.Second
+)
+
+// LoadKey reads recording.key_file (the zero Key, meaning unencrypted,
+// when it is not set). It fails when the file is missing, does not hold
+// exactly 32 bytes, or its group or others may access it.
+func (r Recording) LoadKey() (recstore.Key, error) {
+	if r.KeyFile == "" {
+		return recstore.Key{}, nil
+	}
+	k, err := recstore.LoadKey(r.KeyFile)
+	if err != nil {
+		return recstore.Key{}, fmt.Errorf("%w: recording.key_file: %w (kinline-provision appliance writes one: recording.key, 32 random bytes, mode 0600)", ErrInvalid, err)
+	}
+	return k, nil
 }
 
 // Sync is the MQTT connection to central.
@@ -220,6 +275,15 @@ func (c *Config) Defaults() {
 	if c.SIP.RTPPortMax == 0 {
 		c.SIP.RTPPortMax = 29998
 	}
+	if c.Recording.Disk.LowPercent == 0 {
+		c.Recording.Disk.LowPercent = DefaultDiskLowPercent
+	}
+	if c.Recording.Disk.FullMiB == 0 {
+		c.Recording.Disk.FullMiB = DefaultDiskFullMiB
+	}
+	if c.Recording.Disk.CheckInterval == 0 {
+		c.Recording.Disk.CheckInterval = DefaultDiskCheckInterval
+	}
 	for i := range c.Readers {
 		if c.Readers[i].Driver == "" {
 			c.Readers[i].Driver = "pn532"
@@ -259,6 +323,15 @@ func (c *Config) Validate() error {
 	}
 	if h := c.SIP.HotlineNumber; h != "" && (len(h) > 16 || strings.Trim(h, "0123456789") != "") {
 		return bad("sip.hotline_number %q: digits only, at most 16", h)
+	}
+	if d := c.Recording.Disk; d.LowPercent <= 0 || d.LowPercent >= 100 {
+		return bad("recording.disk.low_percent %v: must be between 0 and 100", d.LowPercent)
+	}
+	if d := c.Recording.Disk; d.FullMiB > 1<<30 {
+		return bad("recording.disk.full_mib %d: more than 1 PiB", d.FullMiB)
+	}
+	if d := c.Recording.Disk; d.CheckInterval < time.Second {
+		return bad("recording.disk.check_interval %v: at least 1s", d.CheckInterval)
 	}
 	terms := map[string]bool{}
 	users := map[string]bool{}
@@ -334,10 +407,11 @@ func Parse(data []byte) (*Config, error) {
 }
 
 // Load reads and parses a config file. Relative paths (data_dir,
-// panel_control, the sync.tls files, sync.signing_key, sync.policy_key)
-// are taken relative to the file's directory. The TLS files and keys are
-// read once here, so that a missing file, a bad key or a private key with
-// loose permissions stops the appliance at start with a clear error.
+// panel_control, the sync.tls files, sync.signing_key, sync.policy_key,
+// recording.key_file) are taken relative to the file's directory. The TLS
+// files and keys are read once here, so that a missing file, a bad key or
+// a private key with loose permissions stops the appliance at start with a
+// clear error.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -347,7 +421,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	rel := []*string{&c.DataDir, &c.PanelControl, &c.Sync.SigningKey, &c.Sync.PolicyKey}
+	rel := []*string{&c.DataDir, &c.PanelControl, &c.Sync.SigningKey, &c.Sync.PolicyKey, &c.Recording.KeyFile}
 	if t := c.Sync.TLS; t != nil {
 		rel = append(rel, &t.CA, &t.Cert, &t.Key)
 	}
@@ -378,6 +452,9 @@ func (c *Config) CheckFiles() error {
 		return err
 	}
 	if _, err := c.Sync.LoadPolicyKey(); err != nil {
+		return err
+	}
+	if _, err := c.Recording.LoadKey(); err != nil {
 		return err
 	}
 	return nil

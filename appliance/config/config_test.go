@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kinline/kinline/appliance/recstore"
 )
 
 func TestExampleParses(t *testing.T) {
@@ -22,6 +24,12 @@ func TestExampleParses(t *testing.T) {
 	}
 	if c.Sync.TLS == nil || !brokerIsTLS(c.Sync.Broker) || c.Sync.SigningKey == "" || c.Sync.PolicyKey == "" || c.Sync.Password != "" {
 		t.Errorf("example is not the production (TLS, signed) setup: %+v", c.Sync)
+	}
+	if c.Recording.KeyFile == "" {
+		t.Error("example does not encrypt recordings (recording.key_file)")
+	}
+	if d := c.Recording.Disk; d.LowPercent != 10 || d.FullMiB != 256 || d.CheckInterval != 30*time.Second {
+		t.Errorf("disk guard %+v", d)
 	}
 	if c.SIP.HotlineNumber != "100" {
 		t.Errorf("hotline number %q", c.SIP.HotlineNumber)
@@ -52,6 +60,11 @@ func TestInvalid(t *testing.T) {
 		"officer with terminal": base + "readers: [{name: r, device: /dev/x, terminal: t1, role: officer}]\n",
 		"two officer readers":   base + "readers: [{name: r, device: /dev/x, role: officer}, {name: s, device: /dev/y, role: officer}]\n",
 		"control on real board": base + "board: rpi4\npanel_control: p.sock\n",
+		"disk low 100%":         base + "recording: {disk: {low_percent: 100}}\n",
+		"disk low negative":     base + "recording: {disk: {low_percent: -5}}\n",
+		"disk check too often":  base + "recording: {disk: {check_interval: 10ms}}\n",
+		"disk unknown key":      base + "recording: {disk: {full_gb: 1}}\n",
+		"recording unknown key": base + "recording: {key: k}\n",
 	} {
 		if _, err := Parse([]byte(doc)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
@@ -82,5 +95,82 @@ func TestPanelControlAndOfficerReader(t *testing.T) {
 	c.Readers = c.Readers[:1]
 	if _, ok := c.OfficerReader(); ok {
 		t.Error("officer reader found among terminal readers")
+	}
+}
+
+func TestDiskGuardDefaults(t *testing.T) {
+	c, err := Parse([]byte("appliance_id: a1\nsync: {broker: tcp://x:1}\nsip: {trunk: {address: 'x:1'}, terminals: [{id: t1, sip_user: u, password: p}]}\nrecording: {disk: {full_mib: 1024}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := DiskGuard{LowPercent: DefaultDiskLowPercent, FullMiB: 1024, CheckInterval: DefaultDiskCheckInterval}
+	if c.Recording.Disk != want {
+		t.Fatalf("disk guard %+v, want %+v", c.Recording.Disk, want)
+	}
+	if c.Recording.KeyFile != "" {
+		t.Fatalf("key file %q by default", c.Recording.KeyFile)
+	}
+	if k, err := c.Recording.LoadKey(); err != nil || !k.IsZero() {
+		t.Fatalf("no key file: %v %v", k, err)
+	}
+}
+
+// TestRecordingKeyFile: Load resolves recording.key_file relative to the
+// config file and refuses a missing key, one of the wrong size and one
+// that group or others may read, saying which key and why.
+func TestRecordingKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(dir+"/keys", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	key := dir + "/keys/recording.key"
+	raw := []byte("0123456789abcdef0123456789abcdef")
+	path := dir + "/a.yaml"
+	doc := "appliance_id: a1\nsync: {broker: tcp://x:1}\nsip: {trunk: {address: 'x:1'}, terminals: [{id: t1, sip_user: u, password: p}]}\n" +
+		"recording: {key_file: keys/recording.key}\n"
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, tc := range map[string]struct {
+		data  []byte
+		mode  os.FileMode
+		inErr string
+	}{
+		"missing":    {inErr: "no such file"},
+		"short":      {data: raw[:31], mode: 0o600, inErr: "want exactly 32"},
+		"long":       {data: append(append([]byte{}, raw...), '\n'), mode: 0o600, inErr: "want exactly 32"},
+		"group read": {data: raw, mode: 0o640, inErr: "chmod 600"},
+		"world read": {data: raw, mode: 0o604, inErr: "chmod 600"},
+	} {
+		os.Remove(key)
+		if tc.data != nil {
+			if err := os.WriteFile(key, tc.data, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(key, tc.mode); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err := Load(path)
+		if !errors.Is(err, ErrInvalid) || !errors.Is(err, recstore.ErrKeyFile) ||
+			!strings.Contains(err.Error(), "recording.key_file") || !strings.Contains(err.Error(), tc.inErr) {
+			t.Errorf("%s: err = %v, want ErrInvalid naming recording.key_file and %q", name, err, tc.inErr)
+		}
+	}
+	os.Remove(key)
+	if err := os.WriteFile(key, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Recording.KeyFile != key {
+		t.Fatalf("key_file %q not made relative to the file", c.Recording.KeyFile)
+	}
+	k, err := c.Recording.LoadKey()
+	want, _ := recstore.NewKey(raw)
+	if err != nil || k.ID() != want.ID() {
+		t.Fatalf("loaded key %x (%v), want %x", k.ID(), err, want.ID())
 	}
 }
