@@ -297,6 +297,24 @@ func TestPN532ErrorFrameRetransmits(t *testing.T) {
 	r.noAlarm(t)
 }
 
+// TestPN532ExtendedFrames: the chip answers the wake-up, configuration
+// and the card poll in the extended frame layout (as it does for long
+// payloads); the driver over a real pty decodes them and reports the tap.
+func TestPN532ExtendedFrames(t *testing.T) {
+	s := newSim(t, sim.DriverPN532)
+	s.ExtendedNext(1 << 20)
+	r := start(t, pn532Config(s), clock.Real{})
+	polling(t, s, 1)
+	s.Present(uid(t, "04112233445566"))
+	if tp := r.tap(t); tp.UID != "04112233445566" {
+		t.Fatalf("tap %+v", tp)
+	}
+	if st := s.Stats(); st.Extended < 3 || st.NACKs != 0 {
+		t.Errorf("extended responses %d (want the firmware, SAM and poll answers), NACKs %d", st.Extended, st.NACKs)
+	}
+	r.noAlarm(t)
+}
+
 func TestPN532GarbageResync(t *testing.T) {
 	s := newSim(t, sim.DriverPN532)
 	r := start(t, pn532Config(s), clock.Real{})

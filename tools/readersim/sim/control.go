@@ -29,6 +29,7 @@ const DefaultHold = 500 * time.Millisecond
 //	mute on|off        stop / resume answering
 //	corrupt N          next N frames with a bad checksum
 //	errorframe N       next N PN532 commands answered with the error frame
+//	extended N         next N PN532 responses sent as extended frames
 //	stats              counters
 //
 // UID is hex (separators ':' and '-' allowed). It returns the reply text.
@@ -96,6 +97,12 @@ func (s *Sim) Exec(cmdline string) (string, error) {
 			return "", err
 		}
 		s.ErrorFrameNext(n)
+	case "extended":
+		n, err := count()
+		if err != nil {
+			return "", err
+		}
+		s.ExtendedNext(n)
 	case "stats":
 		st := s.Stats()
 		return fmt.Sprintf("plugs=%d wakeups=%d commands=%v nacks=%d aborts=%d badframes=%d errorframes=%d targets=%d frames=%d",

@@ -176,7 +176,13 @@ func (s *Sim) answerPendingLocked() {
 }
 
 func (s *Sim) respondLocked(data []byte) {
-	f, err := frame.Encode(frame.TFIPN532, data)
+	encode := frame.Encode
+	if s.extNext > 0 {
+		s.extNext--
+		s.stats.Extended++
+		encode = frame.EncodeExtended
+	}
+	f, err := encode(frame.TFIPN532, data)
 	if err != nil {
 		s.sendErrorLocked()
 		return

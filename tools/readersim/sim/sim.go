@@ -78,6 +78,7 @@ type Stats struct {
 	BadFrames   int          // PN532 host frames with bad checksums
 	ErrorFrames int          // PN532 error frames sent
 	Targets     int          // PN532 InListPassiveTarget answers with a card
+	Extended    int          // PN532 responses sent as extended frames
 	Frames      int          // em4100 card frames sent
 	Plugs       int          // ptys created (1 + replugs)
 }
@@ -94,6 +95,7 @@ type Sim struct {
 	stats   Stats
 	corrupt int
 	errNext int
+	extNext int
 	muted   bool
 	chip    pn532Chip
 	removeT *time.Timer
@@ -344,6 +346,15 @@ func (s *Sim) CorruptNext(n int) {
 func (s *Sim) ErrorFrameNext(n int) {
 	s.mu.Lock()
 	s.errNext = n
+	s.mu.Unlock()
+}
+
+// ExtendedNext makes the PN532 send its next n responses as extended
+// information frames (the layout the chip uses for long payloads), so
+// that a driver's handling of that layout is exercised on the real line.
+func (s *Sim) ExtendedNext(n int) {
+	s.mu.Lock()
+	s.extNext = n
 	s.mu.Unlock()
 }
 

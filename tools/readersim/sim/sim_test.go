@@ -150,7 +150,7 @@ func TestControlSocket(t *testing.T) {
 	go func() { done <- s.Serve(ctx, ln) }()
 	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
 	defer ccancel()
-	for _, cmd := range []string{"tap 04:A1:B2:C3 1s", "present 04112233445566", "remove", "corrupt 2", "errorframe 1", "mute on", "mute off", "reset", "unplug", "replug"} {
+	for _, cmd := range []string{"tap 04:A1:B2:C3 1s", "present 04112233445566", "remove", "corrupt 2", "errorframe 1", "extended 1", "mute on", "mute off", "reset", "unplug", "replug"} {
 		if _, err := Send(cctx, sock, cmd); err != nil {
 			t.Fatalf("%s: %v", cmd, err)
 		}

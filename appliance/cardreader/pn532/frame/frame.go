@@ -94,12 +94,23 @@ type Frame struct {
 // Encode returns the information frame carrying tfi and data, as a normal
 // frame when LEN fits a byte and as an extended frame otherwise.
 func Encode(tfi byte, data []byte) ([]byte, error) {
+	return encode(tfi, data, false)
+}
+
+// EncodeExtended returns the information frame carrying tfi and data
+// always in the extended layout (00 00 FF FF FF LENM LENL LCS ...), which
+// the chip uses for long payloads and a receiver must accept at any length.
+func EncodeExtended(tfi byte, data []byte) ([]byte, error) {
+	return encode(tfi, data, true)
+}
+
+func encode(tfi byte, data []byte, extended bool) ([]byte, error) {
 	n := len(data) + 1
 	if n > MaxLen {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLong, len(data))
 	}
 	var out []byte
-	if n <= 0xFF {
+	if n <= 0xFF && !extended {
 		out = make([]byte, 0, n+7)
 		out = append(out, 0x00, 0x00, 0xFF, byte(n), byte(-n))
 	} else {

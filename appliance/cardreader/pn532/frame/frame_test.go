@@ -182,3 +182,21 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// TestEncodeExtendedShortPayload: the extended layout is valid at any
+// length, and decodes to the same frame as the normal layout (n stops
+// before the postamble, which Decode skips as garbage).
+func TestEncodeExtendedShortPayload(t *testing.T) {
+	data := []byte{0x4B, 0x01, 0x01, 0x00, 0x04, 0x08, 0x04, 0xA1, 0xB2, 0xC3, 0xD4}
+	ext, err := EncodeExtended(TFIPN532, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(ext[:5], []byte{0x00, 0x00, 0xFF, 0xFF, 0xFF}) {
+		t.Fatalf("not extended: % X", ext)
+	}
+	f, n, err := Decode(ext)
+	if err != nil || n != len(ext)-1 || !f.Extended || f.TFI != TFIPN532 || !bytes.Equal(f.Data, data) {
+		t.Fatalf("Decode = %+v, %d, %v", f, n, err)
+	}
+}
