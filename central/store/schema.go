@@ -355,4 +355,10 @@ var migrations = [][]string{
 			PRIMARY KEY (appliance_id, terminal)
 		)`,
 	},
+	// 7: TOTP self-enrolment (users_totp.go). A user without a second
+	// factor gets a pending secret, shown once; it becomes the user's
+	// secret only when a code from it is confirmed.
+	{
+		`ALTER TABLE users ADD COLUMN totp_pending TEXT NOT NULL DEFAULT ''`,
+	},
 }
