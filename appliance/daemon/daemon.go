@@ -8,6 +8,17 @@
 // The sync client gets the TLS identity and keys the config names
 // (sync.tls, sync.signing_key, sync.policy_key: the files
 // kinline-provision writes); New fails when one is unusable.
+//
+// With recording.key_file set, recordings are encrypted at rest
+// (appliance/recstore): the media manager seals them with the key, and the
+// sync client reads them through the same key, so central receives (and
+// verifies the SHA-256 of) the plaintext the call record describes.
+//
+// A disk guard (appliance/diskwatch, recording.disk) watches the
+// recordings directory: its alarms go to the outbox, and while the disk is
+// full every call that would be recorded is refused with
+// policy.ErrStorageFull; privileged calls, never recorded, are not
+// (docs/decisions/0006-disk-full.md).
 package daemon
 
 import (
@@ -24,12 +35,15 @@ import (
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/cardreader"
 	"github.com/kinline/kinline/appliance/config"
+	"github.com/kinline/kinline/appliance/diskwatch"
 	"github.com/kinline/kinline/appliance/media"
 	"github.com/kinline/kinline/appliance/panel"
+	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/appliance/store"
 	"github.com/kinline/kinline/appliance/syncclient"
 	"github.com/kinline/kinline/board"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -51,6 +65,9 @@ type System struct {
 	Media *media.Manager
 	Calls *callctl.Server
 	Sync  *syncclient.Client
+	// Disk guards the recordings directory's free space; nil (only in
+	// tests that build a System by hand) refuses nothing.
+	Disk *diskwatch.Guard
 	// Board is the board definition named by the config; Panel its officer
 	// panel, nil when it could not be opened (an alarm says why; calls that
 	// need an officer's confirmation are then refused).
@@ -65,6 +82,18 @@ type System struct {
 
 // New builds the appliance from cfg. Nothing runs until Run.
 func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error) {
+	return NewWith(cfg, log, clk, Deps{})
+}
+
+// Deps replaces parts of the machine New would use; the zero value is
+// production's.
+type Deps struct {
+	// Stater reads the recordings disk's free space (nil: statfs).
+	Stater diskwatch.Stater
+}
+
+// NewWith is New with deps.
+func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (*System, error) {
 	if clk == nil {
 		clk = clock.Real{}
 	}
@@ -116,7 +145,23 @@ func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error)
 		s.closeEarly()
 		return nil, fmt.Errorf("daemon: sip.media_ip: %w", err)
 	}
-	s.Media, err = media.NewManager(media.Config{BindIP: mediaIP, PortMin: cfg.SIP.RTPPortMin, PortMax: cfg.SIP.RTPPortMax, RecordDir: s.recDir}, log.With("part", "media"))
+	recKey, err := cfg.Recording.LoadKey()
+	if err != nil {
+		s.closeEarly()
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	if recKey.IsZero() {
+		log.Warn("recording.key_file not set: recordings are stored unencrypted (development only)")
+	}
+	s.Media, err = media.NewManager(media.Config{BindIP: mediaIP, PortMin: cfg.SIP.RTPPortMin, PortMax: cfg.SIP.RTPPortMax, RecordDir: s.recDir, RecordKey: recKey}, log.With("part", "media"))
+	if err != nil {
+		s.closeEarly()
+		return nil, fmt.Errorf("daemon: %w", err)
+	}
+	dg := cfg.Recording.Disk
+	s.Disk, err = diskwatch.New(diskwatch.Config{
+		Dir: s.recDir, LowPercent: dg.LowPercent, FullBytes: dg.FullMiB << 20, Interval: dg.CheckInterval,
+	}, diskwatch.Deps{Stater: deps.Stater, Clock: clk, Log: log.With("part", "disk"), OnAlarm: s.storeAlarm})
 	if err != nil {
 		s.closeEarly()
 		return nil, fmt.Errorf("daemon: %w", err)
@@ -163,6 +208,11 @@ func New(cfg *config.Config, log *slog.Logger, clk clock.Clock) (*System, error)
 		Username:    cfg.Sync.Username,
 		Password:    cfg.Sync.Password,
 		Software:    Version,
+	}
+	if !recKey.IsZero() {
+		// Uploads read the plaintext: its SHA-256 and size are the call
+		// record's, which central verifies.
+		sc.OpenRecording = recstore.Opener(recKey)
 	}
 	if sc.TLS, err = cfg.Sync.ClientTLS(clk); err == nil {
 		if sc.SigningKey, err = cfg.Sync.LoadSigningKey(); err == nil {
@@ -238,6 +288,10 @@ func (s *System) Run(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Know the disk's level before the first call can arrive.
+	if err := s.Disk.Check(ctx); err != nil {
+		s.Log.Error("recordings disk free space unreadable", "err", err)
+	}
 	var wg sync.WaitGroup
 	errc := make(chan error, 3+len(s.Config.Readers))
 	run := func(name string, f func(context.Context) error) {
@@ -252,6 +306,7 @@ func (s *System) Run(ctx context.Context) error {
 	}
 	run("sip", s.Calls.Run)
 	run("sync", s.Sync.Run)
+	run("diskwatch", s.Disk.Run)
 	if path := s.Config.PanelControl; path != "" {
 		if s.Panel == nil {
 			s.Log.Warn("panel_control set but the officer panel is unavailable: no control socket")
@@ -289,6 +344,14 @@ func (s *System) Run(ctx context.Context) error {
 // authorize adapts the authorizer to call control and logs every decision.
 func (s *System) authorize(ctx context.Context, r callctl.AuthRequest) callctl.AuthResult {
 	res := s.Authz.Check(ctx, authz.Request{CallID: r.CallID, Terminal: r.Terminal, Number: r.Number, Waiting: r.Waiting}, s.confirmer())
+	if res.Allowed && !res.Privileged && s.Disk != nil && !s.Disk.CanRecord() {
+		// The call would be recorded and its recording has no room
+		// (docs/decisions/0006-disk-full.md); privileged calls never
+		// write a byte, so they are not refused for the disk.
+		u := s.Disk.State().Usage
+		res.Allowed, res.Reason = false, policy.ErrStorageFull.Error()
+		res.Err = fmt.Errorf("%w: %d of %d bytes free under %s", policy.ErrStorageFull, u.Free, u.Total, s.recDir)
+	}
 	lg := s.Log.With("call", r.CallID, "terminal", r.Terminal, "number", r.Number, "person", res.PersonID)
 	if res.Allowed {
 		lg.Info("call allowed", "privileged", res.Privileged, "free", res.Free, "hidden", res.Hidden,
@@ -343,7 +406,7 @@ func (s *System) callEnded(rec wire.CallRecord) {
 			}
 		}
 		if rec.Recording != nil {
-			return tx.AddRecording(*rec.Recording, filepath.Join(s.recDir, rec.Recording.ID+".wav"))
+			return tx.AddRecording(*rec.Recording, s.Media.RecordingPath(rec.Recording.ID, rec.Recording.Format))
 		}
 		return nil
 	})
@@ -388,13 +451,23 @@ func (s *System) officerAction(a wire.OfficerAction) {
 	}
 }
 
+// alarm logs an alarm and appends it to the outbox.
 func (s *System) alarm(a wire.Alarm) {
+	if err := s.storeAlarm(a); err != nil {
+		s.Log.Error("alarm event not stored", "code", a.Code, "err", err)
+	}
+}
+
+// storeAlarm is alarm that returns the store's error (the disk guard
+// retries an alarm that was not stored).
+func (s *System) storeAlarm(a wire.Alarm) error {
 	if a.Cleared {
 		s.Log.Info("alarm cleared", "code", a.Code, "source", a.Source)
 	} else {
 		s.Log.Warn("alarm", "code", a.Code, "source", a.Source, "message", a.Message)
 	}
 	if _, err := s.Store.Append(wire.EventAlarm, a); err != nil {
-		s.Log.Error("alarm event not stored", "err", err)
+		return fmt.Errorf("daemon: alarm event: %w", err)
 	}
+	return nil
 }

@@ -19,8 +19,11 @@
 //
 // A recorded call whose recording cannot be written is refused: Guard.
 // CanRecord reports false at LevelFull, the daemon refuses every call that
-// would be recorded, and the person hears why (RefusalReason). Privileged
-// calls are never recorded and go through whatever the disk. Nothing is
+// would be recorded once the authorizer has allowed it (with
+// policy.ErrStorageFull, reason RefusalReason), and the person hears why.
+// Privileged calls are never recorded and are not refused for the disk
+// (every other rule still applies). A call already in progress keeps
+// recording: the floor leaves room for it. Nothing is
 // ever deleted to make room: a recording leaves the appliance only after
 // central has verified its SHA-256 (appliance/syncclient), so space comes
 // back as uploads are verified or when an operator adds storage.
@@ -42,11 +45,13 @@ import (
 )
 
 // Alarm codes (wire.Alarm.Code) and the refusal reason of a recorded call
-// refused while the disk is full.
+// refused while the disk is full: the text of policy.ErrStorageFull, which
+// the daemon refuses such calls with (its spoken prompt is
+// refused_storage_full).
 const (
 	AlarmLow      = "disk_low"
 	AlarmFull     = "disk_full"
-	RefusalReason = "recording_storage_full"
+	RefusalReason = "recording storage full"
 	alarmSource   = "diskwatch"
 )
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -198,5 +199,13 @@ func TestConfigRefused(t *testing.T) {
 	}
 	if _, err := New(Config{Dir: "/x", LowPercent: 120}, Deps{}); !errors.Is(err, ErrConfig) {
 		t.Fatalf("120 %%: %v", err)
+	}
+}
+
+// The reason a call refused for the disk carries is the text of the
+// policy error the daemon refuses it with (and prompts.ForReason speaks).
+func TestRefusalReasonIsThePolicyError(t *testing.T) {
+	if RefusalReason != policy.ErrStorageFull.Error() {
+		t.Fatalf("RefusalReason %q, policy.ErrStorageFull %q", RefusalReason, policy.ErrStorageFull)
 	}
 }
