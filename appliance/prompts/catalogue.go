@@ -17,6 +17,15 @@ const (
 	// Menu is the hotline's main menu: 1 to make a call, 2 for the
 	// balance and calls left.
 	Menu ID = "menu"
+	// MenuRecordName follows Menu where names can be recorded: 3 to
+	// record the name the called party hears.
+	MenuRecordName ID = "menu_record_name"
+	// RecordNameAfterTone asks for the name before the beep (Beep).
+	RecordNameAfterTone ID = "record_name_after_tone"
+	// NameRecorded comes before the recorded name is played back.
+	NameRecorded ID = "name_recorded"
+	// NameNotHeard: the recording was silent, nothing was kept.
+	NameNotHeard ID = "name_not_heard"
 )
 
 // Refusal reasons, one per reason the authorizer, the rules and the
@@ -64,6 +73,10 @@ const (
 	NoLimit        ID = "no_limit"
 	YouHave        ID = "you_have"
 	Minutes        ID = "minutes"
+	// OneMinuteAvailable and LessThanAMinute are said instead of
+	// YouHave, a count and Minutes for 1 and 0 whole minutes.
+	OneMinuteAvailable ID = "one_minute_available"
+	LessThanAMinute    ID = "less_than_a_minute"
 	TwoMinutesLeft ID = "minutes_left_2"
 	OneMinuteLeft  ID = "minute_left_1"
 	CallRecorded   ID = "call_recorded"
@@ -74,6 +87,15 @@ const (
 const (
 	FamilyAnnounce ID = "family_announce"
 	FamilyOptions  ID = "family_options"
+	// FamilyCallFrom is followed by the caller's name (recorded or
+	// spoken), then FamilyCallingFrom and the prison's name, or
+	// FamilyFromAPrison when the prison's name cannot be said.
+	FamilyCallFrom    ID = "family_call_from"
+	FamilyCallingFrom ID = "family_calling_from"
+	FamilyFromAPrison ID = "family_from_a_prison"
+	// FamilyPersonCallingFrom is followed by the prison's name when the
+	// caller's name cannot be said.
+	FamilyPersonCallingFrom ID = "family_person_calling_from"
 )
 
 // Digits, for reading numbers and balances back.
@@ -117,7 +139,7 @@ type Entry struct {
 // catalogue is the source of truth for what the prompts say. Changing a
 // text requires running the generator (go run ./appliance/prompts/gen);
 // a test fails while the committed audio does not match it.
-var catalogue = []Entry{
+var catalogue = append([]Entry{
 	{TapCard, map[string]string{"en": "Please tap your card on the reader.", "es": "Por favor, acerque su tarjeta al lector."}},
 	{EnterPIN, map[string]string{"en": "Please enter your PIN, followed by the hash key.", "es": "Por favor, marque su clave personal, seguida de la tecla numeral."}},
 	{WrongPIN, map[string]string{"en": "The PIN is not correct.", "es": "La clave no es correcta."}},
@@ -127,6 +149,10 @@ var catalogue = []Entry{
 	{Calling, map[string]string{"en": "Calling", "es": "Llamando al"}},
 	{PINLocked, map[string]string{"en": "Too many wrong PINs. Your card is locked for now.", "es": "Demasiadas claves incorrectas. Su tarjeta queda bloqueada por ahora."}},
 	{Menu, map[string]string{"en": "To make a call, press 1. For your balance and calls left, press 2.", "es": "Para hacer una llamada, marque 1. Para su saldo y llamadas restantes, marque 2."}},
+	{MenuRecordName, map[string]string{"en": "To record your name for the people you call, press 3.", "es": "Para grabar su nombre para las personas a las que llama, marque 3."}},
+	{RecordNameAfterTone, map[string]string{"en": "After the tone, say your first and last name.", "es": "Después del tono, diga su nombre y apellido."}},
+	{NameRecorded, map[string]string{"en": "Thank you. The people you call will hear", "es": "Gracias. Las personas a las que llame escucharán"}},
+	{NameNotHeard, map[string]string{"en": "No name was heard. Nothing was saved.", "es": "No se escuchó ningún nombre. No se guardó nada."}},
 
 	{RefusedUnknownCard, map[string]string{"en": "This card is not recognized.", "es": "Esta tarjeta no es reconocida."}},
 	{RefusedNoCard, map[string]string{"en": "No card was tapped.", "es": "No se acercó ninguna tarjeta."}},
@@ -162,12 +188,18 @@ var catalogue = []Entry{
 	{NoLimit, map[string]string{"en": "no limit.", "es": "sin límite."}},
 	{YouHave, map[string]string{"en": "You have", "es": "Le quedan"}},
 	{Minutes, map[string]string{"en": "minutes.", "es": "minutos."}},
+	{OneMinuteAvailable, map[string]string{"en": "You have one minute.", "es": "Le queda un minuto."}},
+	{LessThanAMinute, map[string]string{"en": "You have less than one minute.", "es": "Le queda menos de un minuto."}},
 	{TwoMinutesLeft, map[string]string{"en": "Two minutes remaining.", "es": "Quedan dos minutos."}},
 	{OneMinuteLeft, map[string]string{"en": "One minute remaining.", "es": "Queda un minuto."}},
 	{CallRecorded, map[string]string{"en": "This call is recorded and may be monitored.", "es": "Esta llamada es grabada y puede ser monitoreada."}},
 	{Goodbye, map[string]string{"en": "Goodbye.", "es": "Adiós."}},
 
 	{FamilyAnnounce, map[string]string{"en": "You have a call from a person in prison.", "es": "Tiene una llamada de una persona en prisión."}},
+	{FamilyCallFrom, map[string]string{"en": "You have a call from", "es": "Tiene una llamada de"}},
+	{FamilyCallingFrom, map[string]string{"en": "calling from", "es": "que llama desde"}},
+	{FamilyFromAPrison, map[string]string{"en": "calling from a prison.", "es": "que llama desde una prisión."}},
+	{FamilyPersonCallingFrom, map[string]string{"en": "You have a call from a person calling from", "es": "Tiene una llamada de una persona que llama desde"}},
 	{FamilyOptions, map[string]string{"en": "To accept the call, press 1. To refuse it, hang up. To block calls from this person, press 9.", "es": "Para aceptar la llamada, marque 1. Para rechazarla, cuelgue. Para bloquear las llamadas de esta persona, marque 9."}},
 
 	{Digit0, map[string]string{"en": "zero", "es": "cero"}},
@@ -180,7 +212,7 @@ var catalogue = []Entry{
 	{Digit7, map[string]string{"en": "seven", "es": "siete"}},
 	{Digit8, map[string]string{"en": "eight", "es": "ocho"}},
 	{Digit9, map[string]string{"en": "nine", "es": "nueve"}},
-}
+}, countEntries()...)
 
 // Catalogue returns every prompt with its text per language, in a fixed
 // order. The result is a copy.
