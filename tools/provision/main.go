@@ -1,6 +1,7 @@
 // Command kinline-provision creates and manages Kinline's identities: the
 // certificate authority, central's server certificate and policy-signing
-// key, each appliance's client certificate and event-signing key, and the
+// key, each appliance's client certificate, event-signing key and
+// recording key (recordings are encrypted at rest with it), and the
 // revocation list the broker checks.
 //
 // Usage:
@@ -18,6 +19,7 @@
 //	central/policy.key policy.pub        central's ed25519 policy-signing key
 //	appliances/<id>/client.pem client.key  the appliance's TLS certificate (CN = id)
 //	appliances/<id>/event.key event.pub    its ed25519 event-signing key
+//	appliances/<id>/recording.key          its AES-256 recording key (32 raw bytes)
 //	appliances/<id>/ca.pem policy.pub      copies it needs to trust central
 //
 // Exit status: 0 done, 1 error, 2 usage error.
@@ -42,7 +44,8 @@ func main() {
 const usage = `usage: kinline-provision COMMAND [-dir DIR] [flags]
 
 Creates Kinline's CA, central's server certificate and policy-signing key,
-and one client certificate and event-signing key per appliance; revokes them.
+and one client certificate, event-signing key and recording key per
+appliance; revokes them.
 All files are PEM under -dir (default ./pki); private keys are mode 0600.
 
 Commands:
@@ -52,9 +55,12 @@ Commands:
                               policy-signing key
   server    -host NAMES       re-issue central's server certificate (new names
                               or renewal)
-  appliance -id ID [-force]   issue appliance ID's certificate (CN=ID, 2 years)
-                              and event-signing key in DIR/appliances/ID/;
-                              -force replaces it and revokes the old certificate
+  appliance -id ID [-force]   issue appliance ID's certificate (CN=ID, 2 years),
+                              event-signing key and recording key (its
+                              recording.key_file) in DIR/appliances/ID/;
+                              -force replaces them (keeping the recording key,
+                              which its stored recordings need) and revokes
+                              the old certificate
   revoke    -id ID            add ID's certificate to crl.pem; the broker
                               rereads it on the next connection
   list                        appliances, serials, expiry, revoked or not
@@ -147,7 +153,8 @@ next: kinline-provision appliance -dir %[1]s -id ID, once per appliance
 		}
 		fmt.Fprintf(stdout, `issued appliance %[2]q: serial %[3]s, valid until %[4]s
 next: copy %[1]s/appliances/%[2]s/ to the appliance over a secure channel (it holds
-its private keys client.key and event.key); central verifies its events with
+its private keys client.key, event.key and recording.key: set the appliance's
+recording.key_file to recording.key); central verifies its events with
 %[1]s/appliances/%[2]s/event.pub
 `, *dir, *id, serialHex(cert.SerialNumber), cert.NotAfter.UTC().Format("2006-01-02"))
 	case "revoke":

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/tlsconf"
@@ -421,4 +422,70 @@ func mustRead(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Each appliance gets its own recording key (the appliance's
+// recording.key_file): 32 bytes, mode 0600, loadable by the appliance. A
+// re-issue with -force keeps it, since recordings on the appliance are
+// sealed with it; one that is broken is refused, not silently replaced.
+func TestRecordingKey(t *testing.T) {
+	dir, clk := provisioned(t, "block-a-1", "block-b-1")
+	keyA := filepath.Join(dir, "appliances", "block-a-1", "recording.key")
+	keyB := filepath.Join(dir, "appliances", "block-b-1", "recording.key")
+	for _, k := range []string{keyA, keyB} {
+		st, err := os.Stat(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != 0o600 || st.Size() != recstore.KeySize {
+			t.Fatalf("%s: mode %#o, %d bytes; want 0600, %d", k, st.Mode().Perm(), st.Size(), recstore.KeySize)
+		}
+		if _, err := recstore.LoadKey(k); err != nil {
+			t.Fatalf("the appliance cannot load %s: %v", k, err)
+		}
+	}
+	rawA := mustRead(t, keyA)
+	if bytes.Equal(rawA, mustRead(t, keyB)) {
+		t.Fatal("two appliances share a recording key")
+	}
+	if bytes.Equal(rawA, make([]byte, recstore.KeySize)) {
+		t.Fatal("recording key is all zeros")
+	}
+
+	certBefore := mustRead(t, filepath.Join(dir, "appliances", "block-a-1", "client.pem"))
+	out := mustCLI(t, clk, "appliance", "-dir", dir, "-id", "block-a-1", "-force")
+	if !strings.Contains(out, "recording.key") {
+		t.Errorf("appliance output does not mention recording.key: %q", out)
+	}
+	if bytes.Equal(certBefore, mustRead(t, filepath.Join(dir, "appliances", "block-a-1", "client.pem"))) {
+		t.Fatal("-force did not re-issue the certificate")
+	}
+	if !bytes.Equal(rawA, mustRead(t, keyA)) {
+		t.Fatal("-force replaced the recording key: recordings sealed with the old one would be unreadable")
+	}
+
+	// A recording key that is the wrong size stops -force, bundle untouched.
+	if err := os.WriteFile(keyA, rawA[:16], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	certBefore = mustRead(t, filepath.Join(dir, "appliances", "block-a-1", "client.pem"))
+	code, _, errs := cli(t, clk, "appliance", "-dir", dir, "-id", "block-a-1", "-force")
+	if code != 1 || !strings.Contains(errs, "recording.key") || !strings.Contains(errs, "want exactly 32") {
+		t.Fatalf("-force over a broken recording key: exit %d, %q", code, errs)
+	}
+	if !bytes.Equal(certBefore, mustRead(t, filepath.Join(dir, "appliances", "block-a-1", "client.pem"))) {
+		t.Fatal("refused -force changed the certificate")
+	}
+
+	// Removed (no recording sealed with it remains): -force makes a new one.
+	if err := os.Remove(keyA); err != nil {
+		t.Fatal(err)
+	}
+	mustCLI(t, clk, "appliance", "-dir", dir, "-id", "block-a-1", "-force")
+	if k, err := recstore.LoadKey(keyA); err != nil || k.IsZero() {
+		t.Fatalf("new recording key after removal: %v", err)
+	}
+	if bytes.Equal(rawA, mustRead(t, keyA)) {
+		t.Fatal("a removed recording key came back")
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/tlsconf"
@@ -59,6 +60,7 @@ const (
 	fileClientKey  = "client.key"
 	fileEventKey   = "event.key"
 	fileEventPub   = "event.pub"
+	fileRecKey     = "recording.key"
 	fileLock       = ".lock"
 	centralCN      = "kinline-central"
 	caOrganization = "Kinline"
@@ -274,9 +276,13 @@ func clampTo(t, limit time.Time) time.Time {
 }
 
 // IssueAppliance creates an appliance's bundle under appliances/<id>/:
-// client certificate and key, event-signing key pair, and copies of the CA
-// certificate and central's policy public key. With force an existing
-// appliance is replaced and its old certificate revoked first.
+// client certificate and key, event-signing key pair, the recording key
+// (32 random bytes, mode 0600: the appliance's recording.key_file), and
+// copies of the CA certificate and central's policy public key. With force
+// an existing appliance is replaced and its old certificate revoked first;
+// its recording key is kept, so that recordings the appliance sealed with
+// it and has not uploaded yet stay readable (a bundle whose recording key
+// is unusable is refused rather than given a new one).
 func (p *PKI) IssueAppliance(id string, force bool) (*x509.Certificate, error) {
 	if err := wire.ValidApplianceID(id); err != nil {
 		return nil, fmt.Errorf("%w: %w (use 1-64 characters of A-Z a-z 0-9 . _ -)", ErrBadID, err)
@@ -291,9 +297,13 @@ func (p *PKI) IssueAppliance(id string, force bool) (*x509.Certificate, error) {
 		return nil, err
 	}
 	final := p.path(dirAppliances, id)
+	var recKey []byte
 	if _, err := os.Stat(final); err == nil {
 		if !force {
 			return nil, fmt.Errorf("%w: appliance %q (%s); use -force to replace it (its old certificate is then revoked)", ErrExists, id, final)
+		}
+		if recKey, err = oldRecordingKey(filepath.Join(final, fileRecKey)); err != nil {
+			return nil, err
 		}
 		if old, err := readCert(filepath.Join(final, fileClient)); err == nil {
 			if _, err := p.revokeLocked(ca, caKey, old); err != nil && !errors.Is(err, ErrExists) {
@@ -347,11 +357,18 @@ func (p *PKI) IssueAppliance(id string, force bool) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	if recKey == nil {
+		recKey = make([]byte, recstore.KeySize)
+		if _, err := io.ReadFull(p.rand(), recKey); err != nil {
+			return nil, fmt.Errorf("provision: recording key: %w", err)
+		}
+	}
 	steps := []error{
 		writePrivateKey(filepath.Join(tmp, fileClientKey), key),
 		writeFileAtomic(filepath.Join(tmp, fileClient), pemCert(der), 0o644),
 		sign.SavePrivateKey(filepath.Join(tmp, fileEventKey), evPriv),
 		sign.SavePublicKey(filepath.Join(tmp, fileEventPub), evPub),
+		writeFileAtomic(filepath.Join(tmp, fileRecKey), recKey, 0o600),
 		writeFileAtomic(filepath.Join(tmp, fileCA), caPEM, 0o644),
 		writeFileAtomic(filepath.Join(tmp, filePolicyPub), policyPub, 0o644),
 	}
@@ -370,6 +387,23 @@ func (p *PKI) IssueAppliance(id string, force bool) (*x509.Certificate, error) {
 	}
 	syncDir(p.path(dirAppliances))
 	return cert, nil
+}
+
+// oldRecordingKey returns the recording key of a bundle being replaced:
+// nil when it has none (a bundle from before recording keys), an error
+// when it is there but unusable.
+func oldRecordingKey(path string) ([]byte, error) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if _, err := recstore.LoadKey(path); err != nil {
+		return nil, fmt.Errorf("%w: the appliance's %s: %w; the appliance's recordings are sealed with it, so it is kept on -force: repair it (32 bytes, chmod 600) or, if no recording sealed with it remains, remove it", ErrCorruptStore, fileRecKey, err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("provision: %s: %w", path, err)
+	}
+	return raw, nil
 }
 
 // Revoke puts the appliance's current certificate on the CRL. It returns
