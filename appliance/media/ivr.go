@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -52,6 +54,10 @@ type legIVR struct {
 	playing int       // Plays in progress to this leg
 	sem     chan struct{}
 	out     outStream
+	// promptPT is the G.711 payload type prompts are sent in on an Opus
+	// leg (SetPromptPayloadType); hasPrompt is false until it is set.
+	promptPT  uint8
+	hasPrompt bool
 }
 
 func (v *legIVR) eventPT() uint8 {
@@ -191,6 +197,8 @@ type digitTap struct {
 	events bool // telephone-events seen: in-band detection is off
 	pcm    [maxPacket]int16
 	keys   []rune
+	// capture, while Capture runs, takes the leg's G.711 audio.
+	capture atomic.Pointer[capture]
 }
 
 func (t *digitTap) emit(d Digit) {
@@ -215,10 +223,13 @@ func (t *digitTap) packet(pkt *rtp.Packet, audioPT, eventPT uint8, now time.Time
 			t.emit(Digit{Leg: t.leg, Key: u.Key, Source: dtmf.SourceRFC4733, At: now})
 		}
 	case audioPT:
+		law := lawOf(audioPT)
+		if c := t.capture.Load(); c != nil {
+			c.add(law, pkt.Payload)
+		}
 		if t.events {
 			return
 		}
-		law := lawOf(audioPT)
 		n := min(len(pkt.Payload), len(t.pcm))
 		for i, b := range pkt.Payload[:n] {
 			t.pcm[i] = law.Decode(b)
@@ -257,9 +268,9 @@ func (s *Session) Play(ctx context.Context, l Leg, law g711.Law, audio []byte) e
 	case !lg.set:
 		s.mu.Unlock()
 		return fmt.Errorf("%w: leg %v", ErrNoRemote, l)
-	case lg.codec == CodecOpus:
+	case lg.codec == CodecOpus && !lg.ivr.hasPrompt:
 		s.mu.Unlock()
-		return fmt.Errorf("%w: prompts are G.711 and leg %v uses Opus", ErrCodec, l)
+		return fmt.Errorf("%w: prompts are G.711 and leg %v uses Opus with no G.711 format negotiated beside it", ErrCodec, l)
 	}
 	if lg.ivr.sem == nil {
 		lg.ivr.sem = make(chan struct{}, 1)
@@ -316,6 +327,9 @@ func (s *Session) play(ctx context.Context, l Leg, law g711.Law, audio []byte) e
 			return ErrClosed
 		}
 		pt, to := lg.pt, lg.remote
+		if lg.codec == CodecOpus {
+			pt = lg.ivr.promptPT
+		}
 		s.mu.Unlock()
 
 		hdr.Marker = i == 0
@@ -343,6 +357,110 @@ func (s *Session) play(ctx context.Context, l Leg, law g711.Law, audio []byte) e
 		s.mu.Unlock()
 	}
 	return s.sleepUntil(ctx, start.Add(time.Duration(n)*packetTime))
+}
+
+// SetPromptPayloadType names the G.711 format (payload type 0 or 8) that
+// leg l's SDP negotiated beside Opus: prompts to an Opus leg are sent in
+// it, as their own RTP stream (RFC 3264 lets a sender switch among the
+// formats of an answer; the prompt stream has its own SSRC and 8 kHz
+// clock), while the relayed Opus is held back. Without it Play refuses
+// an Opus leg with ErrCodec. It has no effect on a G.711 leg.
+func (s *Session) SetPromptPayloadType(l Leg, pt uint8) error {
+	if pt != PayloadPCMU && pt != PayloadPCMA {
+		return fmt.Errorf("%w: %d", ErrPayloadType, pt)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lg := s.legs[l&1]
+	lg.ivr.promptPT, lg.ivr.hasPrompt = pt, true
+	return nil
+}
+
+// ErrCapture: a capture was asked for where the appliance must not or
+// cannot keep audio (the call is bridged, or the leg is Opus).
+var ErrCapture = errors.New("media: capture not possible on this leg")
+
+// Capture keeps what the party on leg l says for d (on the session's
+// clock) or until d of audio has arrived, whichever comes first, and
+// returns it as 8 kHz µ-law samples in arrival order. It is meant for
+// the hotline's "record your name", when the person talks to the
+// appliance alone: it works only between Listen and Start, on a G.711
+// leg, so no audio of a bridged (possibly privileged) call can be taken
+// with it. The leg's keys still reach Digits meanwhile.
+func (s *Session) Capture(ctx context.Context, l Leg, d time.Duration) ([]byte, error) {
+	s.mu.Lock()
+	lg := s.legs[l&1]
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return nil, ErrClosed
+	case !lg.set:
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: leg %v", ErrNoRemote, l)
+	case s.started:
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: the call is bridged", ErrCapture)
+	case lg.codec == CodecOpus:
+		s.mu.Unlock()
+		return nil, fmt.Errorf("%w: leg %v uses Opus", ErrCapture, l)
+	}
+	c := &capture{max: int(d * SampleRateG711 / time.Second), full: make(chan struct{})}
+	tap := s.tapLocked(l)
+	tap.capture.Store(c)
+	s.receiveLocked(l)
+	s.mu.Unlock()
+	defer tap.capture.CompareAndSwap(c, nil)
+
+	select {
+	case <-c.full:
+	case <-s.m.clk.After(d):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.done:
+		return nil, ErrClosed
+	}
+	return c.take(), nil
+}
+
+// SampleRateG711 is the sample rate of G.711 audio (Play, Capture).
+const SampleRateG711 = 8000
+
+// capture gathers one Capture's audio.
+type capture struct {
+	mu   sync.Mutex
+	buf  []byte
+	max  int
+	full chan struct{}
+	done bool
+}
+
+// add appends a packet's G.711 payload in law as µ-law.
+func (c *capture) add(law g711.Law, p []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return
+	}
+	p = p[:min(len(p), c.max-len(c.buf))]
+	n := len(c.buf)
+	c.buf = append(c.buf, p...)
+	if law == g711.Alaw {
+		g711.TranscodeAlawToUlaw(c.buf[n:], p)
+	}
+	if len(c.buf) >= c.max {
+		c.done = true
+		close(c.full)
+	}
+}
+
+func (c *capture) take() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.done {
+		c.done = true
+		close(c.full)
+	}
+	return c.buf
 }
 
 // encode writes src (in law from) into dst in law to, padding the rest of
