@@ -77,10 +77,10 @@ const (
 	// YouHave, a count and Minutes for 1 and 0 whole minutes.
 	OneMinuteAvailable ID = "one_minute_available"
 	LessThanAMinute    ID = "less_than_a_minute"
-	TwoMinutesLeft ID = "minutes_left_2"
-	OneMinuteLeft  ID = "minute_left_1"
-	CallRecorded   ID = "call_recorded"
-	Goodbye        ID = "goodbye"
+	TwoMinutesLeft     ID = "minutes_left_2"
+	OneMinuteLeft      ID = "minute_left_1"
+	CallRecorded       ID = "call_recorded"
+	Goodbye            ID = "goodbye"
 )
 
 // Prompts for the called party (leg B).
