@@ -122,7 +122,7 @@ func run(ctx context.Context, dir, bin, httpAddr string, talk time.Duration, exi
 	if err := st.StartAppliance(ctx); err != nil {
 		return err
 	}
-	step("kinline-appliance %s up: SIP udp %s", stack.ApplianceID, st.SIPAddr)
+	step("kinline-appliance %s up: SIP udp %s; recordings encrypted at rest (AES-256-GCM, recording.key_file %s)", stack.ApplianceID, st.SIPAddr, st.RecordingKey)
 
 	personID, err := st.Seed(ctx, stack.Person{PrisonNumber: "A1234BC", Name: "Alex Morgan", Card: cardUID, Numbers: []string{approved}})
 	if err != nil {
@@ -187,7 +187,7 @@ func run(ctx context.Context, dir, bin, httpAddr string, talk time.Duration, exi
 	if err != nil {
 		return err
 	}
-	step("central has %d calls; the recording of %s (%d bytes) is playable", len(calls), answered, len(wav))
+	step("central has %d calls; the recording of %s (%d bytes, decrypted by the appliance for upload, SHA-256 verified by central) is playable", len(calls), answered, len(wav))
 
 	token := filepath.Join(dir, "admin-token")
 	fmt.Printf(`

@@ -8,12 +8,15 @@
 // (Stack.PanelSocket), so a caller can press the confirm button (Press).
 // With Options.PKIDir (a kinline-provision directory) the two talk over the
 // broker's TLS listener with the appliance's certificate, signed batches and
-// signed policies, as in production.
+// signed policies, as in production. Recordings are encrypted at rest, as
+// in production: the appliance's recording.key_file is Stack.RecordingKey
+// (unless Options.PlainRecordings).
 package stack
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -84,6 +87,12 @@ type Options struct {
 	// CRLCheckInterval is central's mqtt.tls.crl_check_interval with
 	// PKIDir; 0 is 1s (quick for tests and demos).
 	CRLCheckInterval time.Duration
+	// PlainRecordings stores the appliance's recordings unencrypted (no
+	// recording.key_file). By default they are encrypted at rest with
+	// the key at Stack.RecordingKey: PKIDir's appliances/<id>/
+	// recording.key when it has one, else Dir/recording.key (32 random
+	// bytes, made once and kept).
+	PlainRecordings bool
 }
 
 // Stack is a running installation.
@@ -99,9 +108,16 @@ type Stack struct {
 	// PanelSocket is the officer panel's control socket ("" when the
 	// board is not simulated).
 	PanelSocket string
-	central     *proc
-	appliance   *proc
-	client      *http.Client
+	// RecordingKey is the appliance's recording.key_file (absolute; ""
+	// with Options.PlainRecordings): open its recordings with
+	// recstore.LoadKey and recstore.Open.
+	RecordingKey string
+	// RecordingsDir is where the appliance keeps recordings until central
+	// has verified them.
+	RecordingsDir string
+	central       *proc
+	appliance     *proc
+	client        *http.Client
 }
 
 // FreeTCP returns a free loopback TCP address.
@@ -247,6 +263,16 @@ readers:
 			return nil, err
 		}
 	}
+	if s.RecordingsDir, err = filepath.Abs(filepath.Join(o.Dir, "appliance", "recordings")); err != nil {
+		return nil, err
+	}
+	if !o.PlainRecordings {
+		if s.RecordingKey, err = s.recordingKey(); err != nil {
+			return nil, err
+		}
+		// Before readers: the officer reader below is appended to them.
+		appliance = strings.Replace(appliance, "readers:\n", fmt.Sprintf("recording:\n  key_file: %q\nreaders:\n", s.RecordingKey), 1)
+	}
 	if o.OfficerReaderDevice != "" {
 		appliance += fmt.Sprintf(`  - name: %s
     role: officer
@@ -261,6 +287,36 @@ readers:
 		return nil, err
 	}
 	return s, nil
+}
+
+// recordingKey returns the appliance's recording key file: PKIDir's, when
+// it has one, else Dir/recording.key, created with 32 random bytes (mode
+// 0600) if missing.
+func (s *Stack) recordingKey() (string, error) {
+	if s.Opts.PKIDir != "" {
+		pk, err := filepath.Abs(filepath.Join(s.Opts.PKIDir, "appliances", ApplianceID, "recording.key"))
+		if err != nil {
+			return "", err
+		}
+		if _, err := os.Stat(pk); err == nil {
+			return pk, nil
+		}
+	}
+	path, err := filepath.Abs(filepath.Join(s.Opts.Dir, "recording.key"))
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return "", fmt.Errorf("stack: recording key: %w", err)
+	}
+	if err := os.WriteFile(path, key, 0o600); err != nil {
+		return "", fmt.Errorf("stack: recording key: %w", err)
+	}
+	return path, nil
 }
 
 // withPKI rewrites the generated configs for Options.PKIDir: TLS and
