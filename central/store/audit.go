@@ -68,8 +68,27 @@ type AuditFilter struct {
 	Actor  string
 	Action string
 	Target string
-	Limit  int // default 100, at most 1000
-	Offset int
+	// From (inclusive) and To (exclusive) bound the entries' time; zero
+	// means unbounded.
+	From, To time.Time
+	Limit    int // default 100, at most 1000
+	Offset   int
+}
+
+// auditWhere is the WHERE clause of f (parameters $1 to $5).
+const auditWhere = `($1 = '' OR actor = $1) AND ($2 = '' OR action = $2) AND ($3 = '' OR target = $3)
+		AND ($4 = 0 OR time_ns >= $4) AND ($5 = 0 OR time_ns < $5)`
+
+// args are f's parameters for auditWhere.
+func (f AuditFilter) args() []any {
+	var from, to int64
+	if !f.From.IsZero() {
+		from = ns(f.From)
+	}
+	if !f.To.IsZero() {
+		to = ns(f.To)
+	}
+	return []any{f.Actor, f.Action, f.Target, from, to}
 }
 
 // AuditLog lists audit entries, newest first.
@@ -78,8 +97,7 @@ func (s *Store) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, erro
 		f.Limit = 100
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT id, time_ns, actor, action, target, detail, hash, prev_hash FROM audit_log
-		WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2) AND ($3 = '' OR target = $3)
-		ORDER BY id DESC LIMIT $4 OFFSET $5`, f.Actor, f.Action, f.Target, f.Limit, max(f.Offset, 0))
+		WHERE `+auditWhere+` ORDER BY id DESC LIMIT $6 OFFSET $7`, append(f.args(), f.Limit, max(f.Offset, 0))...)
 	if err != nil {
 		return nil, fmt.Errorf("store: audit log: %w", err)
 	}

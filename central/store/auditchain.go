@@ -129,17 +129,20 @@ func csvSafe(v string) string {
 	return v
 }
 
-// ExportAuditCSV writes the audit entries matching f's Actor, Action and
-// Target (all of them, oldest first; Limit and Offset are ignored) to w as
+// ExportAuditCSV writes the audit entries matching f's Actor, Action,
+// Target, From and To (all of them, oldest first; Limit and Offset are ignored) to w as
 // CSV with a header row, after auditing the export itself ("audit.export"
 // by actor, detail the filter) so the export appears in what it exports.
 func (s *Store) ExportAuditCSV(ctx context.Context, actor string, f AuditFilter, w io.Writer) error {
 	detail := fmt.Sprintf("actor=%q action=%q target=%q", f.Actor, f.Action, f.Target)
+	if !f.From.IsZero() || !f.To.IsZero() {
+		detail += fmt.Sprintf(" from=%s to=%s", f.From.UTC().Format(time.RFC3339), f.To.UTC().Format(time.RFC3339))
+	}
 	if err := s.Audit(ctx, actor, "audit.export", "audit_log", detail); err != nil {
 		return err
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT id, time_ns, actor, action, target, detail, prev_hash, hash FROM audit_log
-		WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2) AND ($3 = '' OR target = $3) ORDER BY id`, f.Actor, f.Action, f.Target)
+		WHERE `+auditWhere+` ORDER BY id`, f.args()...)
 	if err != nil {
 		return fmt.Errorf("store: export audit: %w", err)
 	}

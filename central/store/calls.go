@@ -27,8 +27,10 @@ type Call struct {
 	DurationSeconds float64 `json:"duration_seconds"`
 	Disposition     string  `json:"disposition"`
 	Reason          string  `json:"reason,omitempty"`
-	// Privileged is true when the number is a privileged contact of the
-	// person: such calls are never recorded.
+	// Privileged is true when the appliance flagged the call privileged,
+	// the number is a privileged contact of the person or on the
+	// prison-wide list as privileged (call_flags.go): such calls are never
+	// recorded and never played.
 	Privileged bool           `json:"privileged"`
 	Recording  *CallRecording `json:"recording,omitempty"`
 	// OfficerID (and OfficerName, when central knows the officer) is the
@@ -39,6 +41,9 @@ type Call struct {
 	ConfirmMethod string `json:"confirm_method,omitempty"`
 	// EndedBy is the officer whose card tap ended the call.
 	EndedBy string `json:"ended_by,omitempty"`
+	// Hidden calls' records are for investigators and system admins
+	// (call_flags.go).
+	Hidden bool `json:"hidden,omitempty"`
 }
 
 // CallRecording is what a call record says about its recording.
@@ -62,18 +67,23 @@ type CallFilter struct {
 	Officer string
 	// Blocks, when not nil, restricts the search to calls made in these
 	// blocks (a block officer's scope); an empty non-nil slice matches none.
-	Blocks   []string
-	From, To time.Time
-	Limit    int // default 50, at most 500
-	Offset   int
+	Blocks []string
+	// ShowHidden includes hidden calls (call_flags.go): only for
+	// investigators and system administrators. Without it they are left
+	// out, so a search that forgets to decide shows less, never more.
+	ShowHidden bool
+	From, To   time.Time
+	Limit      int // default 50, at most 500
+	Offset     int
 }
 
 const callCols = `c.call_id, c.appliance_id, c.block, c.person_id, c.prison_number, COALESCE(p.name, ''), c.card_uid,
 	c.terminal, c.number, c.start_ns, c.answer_ns, c.end_ns, c.disposition, c.reason,
 	c.recording_id, c.recording_sha256, c.recording_bytes, c.recording_format, r.call_id IS NOT NULL,
-	EXISTS (SELECT 1 FROM contacts k WHERE k.number = c.number AND k.privileged = 1
-		AND (k.person_id = c.person_id OR k.person_id = p.id)),
-	c.officer_id, COALESCE(o.name, ''), c.confirm_method, c.ended_by`
+	c.privileged = 1 OR EXISTS (SELECT 1 FROM contacts k WHERE k.number = c.number AND k.privileged = 1
+		AND (k.person_id = c.person_id OR k.person_id = p.id)) OR ` + globalPrivileged + `,
+	c.officer_id, COALESCE(o.name, ''), c.confirm_method, c.ended_by,
+	c.hidden = 1 OR ` + globalHidden
 
 const callFrom = ` FROM calls c
 	LEFT JOIN people p ON p.id = CASE WHEN c.person_id <> '' THEN c.person_id
@@ -89,7 +99,7 @@ func scanCall(sc interface{ Scan(...any) error }) (*Call, error) {
 	if err := sc.Scan(&c.ID, &c.ApplianceID, &c.Block, &c.PersonID, &c.PrisonNumber, &c.PersonName, &c.CardUID,
 		&c.Terminal, &c.Number, &start, &answer, &end, &c.Disposition, &c.Reason,
 		&rec.ID, &rec.SHA256, &rec.Bytes, &rec.Format, &rec.Uploaded, &c.Privileged,
-		&c.OfficerID, &c.OfficerName, &c.ConfirmMethod, &c.EndedBy); err != nil {
+		&c.OfficerID, &c.OfficerName, &c.ConfirmMethod, &c.EndedBy, &c.Hidden); err != nil {
 		return nil, err
 	}
 	c.Start, c.End, c.Answer = fromNS(start), fromNS(end), nullNS(answer)
@@ -138,6 +148,9 @@ func (s *Store) Calls(ctx context.Context, f CallFilter) ([]Call, error) {
 	}
 	if !f.To.IsZero() {
 		where = append(where, "c.start_ns < "+arg(ns(f.To)))
+	}
+	if !f.ShowHidden {
+		where = append(where, hiddenCallTerm)
 	}
 	q := `SELECT ` + callCols + callFrom
 	if len(where) > 0 {

@@ -313,6 +313,11 @@ type eventBatch struct {
 	callMoneyRows []any
 	// currency is the prison's, read at the batch's first ledger event.
 	currency *ledger.Currency
+	// numbers are the prison-wide privileged and hidden numbers, read at
+	// the batch's first call (call_flags.go); terminals the terminals the
+	// batch's events named (terminals_project.go).
+	numbers   []wire.NumberAttr
+	terminals map[string]terminalSeen
 }
 
 const (
@@ -375,7 +380,7 @@ func (b *eventBatch) flushProjections() error {
 		return fmt.Errorf("store: project officer actions: %w", err)
 	}
 	b.callRows, b.callMoneyRows, b.tapRows, b.officerRows = nil, nil, nil, nil
-	return nil
+	return b.flushTerminals()
 }
 
 // insertRows inserts vals (cols values per row, flattened).
@@ -541,6 +546,10 @@ func (b *eventBatch) project(ev *wire.Event, p projection) error {
 	switch {
 	case p.call != nil:
 		c := p.call
+		if err := b.flagCall(c); err != nil {
+			return err
+		}
+		b.seeTerminal(c.Terminal, "", c.End)
 		var answer any // JSON null when not answered
 		if c.Answer != nil {
 			answer = ns(*c.Answer)
@@ -565,8 +574,10 @@ func (b *eventBatch) project(ev *wire.Event, p projection) error {
 	case p.officer != nil:
 		a := p.officer
 		b.officerRows = append(b.officerRows, b.app, seq, ns(ev.Time), a.Action, a.OfficerID, a.CallID, a.Terminal)
+		b.seeTerminal(a.Terminal, "", ev.Time)
 	case p.tap != nil:
 		b.tapRows = append(b.tapRows, b.app, seq, ns(ev.Time), p.tap.Reader, p.tap.Terminal, p.tap.UID, boolInt(p.tap.Known))
+		b.seeTerminal(p.tap.Terminal, p.tap.Reader, ev.Time)
 	case p.alarm != nil:
 		a := p.alarm
 		if a.Cleared {
@@ -649,7 +660,8 @@ func (b *eventBatch) contiguous(acked, hi uint64) (uint64, bool, error) {
 type Alarm struct {
 	ID          string     `json:"id"`
 	ApplianceID string     `json:"appliance_id"`
-	Origin      string     `json:"origin"` // "appliance" or "central"
+	Block       string     `json:"block,omitempty"` // the appliance's block
+	Origin      string     `json:"origin"`          // "appliance" or "central"
 	Seq         uint64     `json:"seq,omitempty"`
 	Time        time.Time  `json:"time"`
 	Code        string     `json:"code"`
@@ -658,34 +670,10 @@ type Alarm struct {
 	Cleared     *time.Time `json:"cleared,omitempty"`
 }
 
-// Alarms lists alarms, newest first; applianceID "" means all appliances.
+// Alarms lists alarms, newest first (at most 1000); applianceID "" means
+// all appliances. AlarmList takes more filters.
 func (s *Store) Alarms(ctx context.Context, applianceID string, openOnly bool) ([]Alarm, error) {
-	var q strings.Builder
-	q.WriteString(`SELECT id, appliance_id, origin, seq, time_ns, code, source, message, cleared_ns FROM alarms WHERE ($1 = '' OR appliance_id = $1)`)
-	if openOnly {
-		q.WriteString(` AND cleared_ns IS NULL`)
-	}
-	q.WriteString(` ORDER BY time_ns DESC, id DESC LIMIT 1000`)
-	rows, err := s.r.QueryContext(ctx, q.String(), applianceID)
-	if err != nil {
-		return nil, fmt.Errorf("store: alarms: %w", err)
-	}
-	defer rows.Close()
-	var out []Alarm
-	for rows.Next() {
-		var a Alarm
-		var seq, t int64
-		var cleared sql.NullInt64
-		if err := rows.Scan(&a.ID, &a.ApplianceID, &a.Origin, &seq, &t, &a.Code, &a.Source, &a.Message, &cleared); err != nil {
-			return nil, fmt.Errorf("store: alarms: %w", err)
-		}
-		a.Seq, a.Time, a.Cleared = uint64(seq), fromNS(t), nullNS(cleared)
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: alarms: %w", err)
-	}
-	return out, nil
+	return s.AlarmList(ctx, AlarmFilter{ApplianceID: applianceID, Open: openOnly, Limit: 1000})
 }
 
 // StoredEvents reports how many events of the appliance are stored and the

@@ -64,24 +64,11 @@ func (b *eventBatch) projectLedger(ev *wire.Event, w *wire.LedgerEntry) error {
 // from a person: the person's contact for that number is marked
 // self_blocked (the appliance already refuses it; central keeps it so in
 // every later policy), the person's block policy is bumped and the change
-// is audited under the appliance's name. A block of a number that is not
-// one of the person's contacts changes nothing.
+// is audited under the appliance's name (selfBlockTx; ingest records the
+// same report through SelfBlockReported as the batch arrives). A block of a
+// number that is not one of the person's contacts changes nothing.
 func (b *eventBatch) projectNumberBlocked(ev *wire.Event, nb *wire.NumberBlocked) error {
-	res, err := b.tx.ExecContext(b.ctx, `UPDATE contacts SET self_blocked = 1, updated_ns = $3
-		WHERE person_id = $1 AND number = $2 AND self_blocked = 0`, nb.PersonID, nb.Number, b.now)
-	if err != nil {
-		return fmt.Errorf("store: project number block: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil
-	}
-	var block string
-	if err := b.tx.QueryRowContext(b.ctx, `SELECT block FROM people WHERE id = $1`, nb.PersonID).Scan(&block); err != nil {
-		return fmt.Errorf("store: project number block: %w", err)
-	}
-	if err := b.s.audit(b.ctx, b.tx, "appliance:"+b.app, "contact.self_blocked", "person:"+nb.PersonID,
-		fmt.Sprintf("number=%s call=%s seq=%d", nb.Number, nb.CallID, ev.Seq)); err != nil {
-		return err
-	}
-	return bumpPolicy(b.ctx, b.tx, block)
+	_, _, err := b.s.selfBlockTx(b.ctx, b.tx, "appliance:"+b.app, nb.PersonID, nb.Number,
+		fmt.Sprintf("number=%s call=%s seq=%d", nb.Number, nb.CallID, ev.Seq))
+	return err
 }

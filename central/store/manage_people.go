@@ -300,56 +300,105 @@ func (s *Store) DecideContact(ctx context.Context, by Decider, contactID, status
 	return c, block, err
 }
 
-// SetContactSelfBlocked records (or clears) that a contact's owner asked
-// not to be called by this person; a self-blocked number leaves the
-// policy. It returns the person's block.
-func (s *Store) SetContactSelfBlocked(ctx context.Context, actor, contactID string, blocked bool) (string, error) {
+// LiftSelfBlock undoes a contact's self-block (the called party pressed 9
+// and now asks to be called again), with a required reason, audited as
+// "contact.self_block_lift"; the number returns to the person's policy if
+// the contact is approved. ErrConflict when the contact is not
+// self-blocked. It returns the contact and the person's block.
+func (s *Store) LiftSelfBlock(ctx context.Context, actor, contactID, reason string) (*Contact, string, error) {
+	reason = strings.TrimSpace(reason)
+	if err := validText("reason", reason, 500, true); err != nil {
+		return nil, "", err
+	}
 	var block string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var personID string
-		err := tx.QueryRowContext(ctx, `SELECT c.person_id, p.block FROM contacts c JOIN people p ON p.id = c.person_id WHERE c.id = $1`,
-			contactID).Scan(&personID, &block)
+		var personID, number string
+		var blocked bool
+		err := tx.QueryRowContext(ctx, `SELECT c.person_id, c.number, c.self_blocked, p.block FROM contacts c JOIN people p ON p.id = c.person_id WHERE c.id = $1`,
+			contactID).Scan(&personID, &number, &blocked, &block)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%w: contact %s", ErrNotFound, contactID)
 		}
 		if err != nil {
 			return fmt.Errorf("store: read contact: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE contacts SET self_blocked = $2, updated_ns = $3 WHERE id = $1`,
-			contactID, boolInt(blocked), ns(s.clk.Now())); err != nil {
-			return fmt.Errorf("store: self-block contact: %w", err)
+		if !blocked {
+			return fmt.Errorf("%w: contact %s is not self-blocked", ErrConflict, contactID)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE contacts SET self_blocked = 0, updated_ns = $2 WHERE id = $1`, contactID, ns(s.clk.Now())); err != nil {
+			return fmt.Errorf("store: lift self-block: %w", err)
 		}
 		if err := bumpPolicy(ctx, tx, block); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, actor, "contact.self_block", personID, fmt.Sprintf("contact=%s blocked=%t", contactID, blocked))
+		return s.audit(ctx, tx, actor, "contact.self_block_lift", "person:"+personID, fmt.Sprintf("contact=%s number=%s reason=%s", contactID, number, reason))
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := s.Contact(ctx, contactID)
+	return c, block, err
+}
+
+// SelfBlockReported records an appliance's report that the called party
+// pressed 9 (wire.NumberBlocked): the person's contact with that number is
+// marked self-blocked, so the number leaves the person's policy, audited
+// under the appliance's name with the block's policy bumped. The event
+// projection records the same report when it projects the event; whichever
+// comes first marks it, the other finds it marked. It returns the person's
+// block when the person has a contact with that number (self-blocked now,
+// by this report or an earlier one), so the caller republishes that
+// block's policy, and "" when the number is not one of the person's
+// contacts (nothing to change).
+func (s *Store) SelfBlockReported(ctx context.Context, applianceID string, nb wire.NumberBlocked) (string, error) {
+	if err := wire.ValidApplianceID(applianceID); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	num := policy.NormalizeNumber(nb.Number)
+	if nb.PersonID == "" || len(nb.PersonID) > 128 || len(nb.CallID) > 128 || num == "" {
+		return "", fmt.Errorf("%w: number_blocked without person or usable number, or with oversized fields", ErrInvalid)
+	}
+	var block string
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		block, _, err = s.selfBlockTx(ctx, tx, "appliance:"+applianceID, nb.PersonID, num, fmt.Sprintf("number=%s call=%s", num, nb.CallID))
+		return err
 	})
 	return block, err
 }
 
-// selfBlockTx marks, inside tx, the person's contact with number (as the
-// call records it, normalized here) as self-blocked: the called party
-// pressed 9. It bumps the block's policy so the number leaves it, and
-// returns the block ("" when the person has no such contact). It is meant
-// for the event projection of a call refused that way.
-func (s *Store) selfBlockTx(ctx context.Context, tx *sql.Tx, personID, number string) (string, error) {
-	num := policy.NormalizeNumber(number)
-	var id, block string
-	err := tx.QueryRowContext(ctx, `SELECT c.id, p.block FROM contacts c JOIN people p ON p.id = c.person_id
-		WHERE c.person_id = $1 AND c.number = $2 AND c.self_blocked = 0`, personID, num).Scan(&id, &block)
+// selfBlockTx marks, inside tx, the person's contact with number (already
+// normalized) as self-blocked: the called party pressed 9. When it was not
+// marked yet it bumps the block's policy, so the number leaves it, and
+// audits the change ("contact.self_blocked" by actor, target the person).
+// It returns the person's block ("" when the person has no contact with
+// that number) and whether this call marked it.
+func (s *Store) selfBlockTx(ctx context.Context, tx *sql.Tx, actor, personID, number, detail string) (string, bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE contacts SET self_blocked = 1, updated_ns = $3
+		WHERE person_id = $1 AND number = $2 AND self_blocked = 0`, personID, number, ns(s.clk.Now()))
+	if err != nil {
+		return "", false, fmt.Errorf("store: self-block: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return "", false, fmt.Errorf("store: self-block: %w", err)
+	}
+	var block string
+	err = tx.QueryRowContext(ctx, `SELECT p.block FROM contacts c JOIN people p ON p.id = c.person_id
+		WHERE c.person_id = $1 AND c.number = $2`, personID, number).Scan(&block)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
+		return "", false, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("store: self-block: %w", err)
+		return "", false, fmt.Errorf("store: self-block: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE contacts SET self_blocked = 1, updated_ns = $2 WHERE id = $1`, id, ns(s.clk.Now())); err != nil {
-		return "", fmt.Errorf("store: self-block: %w", err)
+	if n == 0 {
+		return block, false, nil
 	}
-	if err := bumpPolicy(ctx, tx, block); err != nil {
-		return "", err
+	if err := s.audit(ctx, tx, actor, "contact.self_blocked", "person:"+personID, detail); err != nil {
+		return "", false, err
 	}
-	return block, s.audit(ctx, tx, "system", "contact.self_block", personID, fmt.Sprintf("contact=%s blocked=true (called party pressed 9)", id))
+	return block, true, bumpPolicy(ctx, tx, block)
 }
 
 // newPIN is a random 6-digit PIN.

@@ -133,29 +133,50 @@ func TestSelfBlockedContactNotInPolicy(t *testing.T) {
 	if len(cs) != 2 || slices.IndexFunc(cs, func(x Contact) bool { return x.SelfBlocked != (x.ID == c.ID) }) >= 0 {
 		t.Fatalf("contacts %+v", cs)
 	}
-	// The projection's helper marks by number, once.
-	tx, err := s.w.BeginTx(ctx, nil)
-	mustT(t, err)
-	if b, err := s.selfBlockTx(ctx, tx, ann.ID, "0044 2222"); err != nil || b != "A" {
-		t.Fatalf("selfBlockTx: %q %v", b, err)
-	}
-	if b, err := s.selfBlockTx(ctx, tx, ann.ID, "+44 9999"); err != nil || b != "" {
-		t.Fatalf("selfBlockTx unknown number: %q %v", b, err)
-	}
-	mustT(t, tx.Commit())
-	p, err = s.PolicyFor(ctx, "appA")
-	mustT(t, err)
-	if len(p.People[0].Numbers) != 0 {
-		t.Fatalf("both self-blocked, still published: %+v", p.People[0].Numbers)
-	}
-	// SetContactSelfBlocked clears it again and bumps the policy.
+	// An appliance's report marks by number (normalized), once, audited
+	// once, and names the block to republish every time.
 	v0 := policyVersion(t, s, "appA")
-	_, err = s.SetContactSelfBlocked(ctx, "admin", c.ID, false)
-	mustT(t, err)
+	nb := wire.NumberBlocked{CallID: "call-9", PersonID: ann.ID, Terminal: "t1", Number: "0044 2222"}
+	for range 2 {
+		if b, err := s.SelfBlockReported(ctx, "appA", nb); err != nil || b != "A" {
+			t.Fatalf("SelfBlockReported: %q %v", b, err)
+		}
+	}
+	if l, _ := s.AuditLog(ctx, AuditFilter{Action: "contact.self_blocked"}); len(l) != 1 || l[0].Actor != "appliance:appA" || l[0].Target != "person:"+ann.ID {
+		t.Fatalf("self-block audit %+v", l)
+	}
+	if b, err := s.SelfBlockReported(ctx, "appA", wire.NumberBlocked{PersonID: ann.ID, Number: "+44 9999"}); err != nil || b != "" {
+		t.Fatalf("SelfBlockReported unknown number: %q %v", b, err)
+	}
+	if _, err := s.SelfBlockReported(ctx, "appA", wire.NumberBlocked{PersonID: ann.ID, Number: "not a number"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("SelfBlockReported bad number: %v", err)
+	}
 	p, err = s.PolicyFor(ctx, "appA")
 	mustT(t, err)
-	if len(p.People[0].Numbers) != 1 || p.Version <= v0 {
-		t.Fatalf("after clearing: %+v v%d", p.People[0].Numbers, p.Version)
+	if len(p.People[0].Numbers) != 0 || p.Version <= v0 {
+		t.Fatalf("both self-blocked, still published: %+v v%d", p.People[0].Numbers, p.Version)
+	}
+	// Lifting needs a reason, refuses a contact not self-blocked, and
+	// bumps the policy so the number returns.
+	if _, _, err := s.LiftSelfBlock(ctx, "admin", c.ID, " "); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("lift without reason: %v", err)
+	}
+	v0 = policyVersion(t, s, "appA")
+	got, block, err := s.LiftSelfBlock(ctx, "admin", c.ID, "the family asked to be called again")
+	mustT(t, err)
+	if block != "A" || got.SelfBlocked {
+		t.Fatalf("lifted %+v %q", got, block)
+	}
+	if _, _, err := s.LiftSelfBlock(ctx, "admin", c.ID, "again"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("lift twice: %v", err)
+	}
+	p, err = s.PolicyFor(ctx, "appA")
+	mustT(t, err)
+	if len(p.People[0].Numbers) != 1 || p.People[0].Numbers[0].Number != "+441111" || p.Version <= v0 {
+		t.Fatalf("after lifting: %+v v%d", p.People[0].Numbers, p.Version)
+	}
+	if l, _ := s.AuditLog(ctx, AuditFilter{Action: "contact.self_block_lift"}); len(l) != 1 || !strings.Contains(l[0].Detail, "called again") {
+		t.Fatalf("lift audit %+v", l)
 	}
 }
 

@@ -321,7 +321,7 @@ func (s *Store) UpdateUser(ctx context.Context, actor, id string, up UserUpdate)
 			changes = append(changes, "password reset")
 		}
 		if up.ResetTOTP {
-			if _, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = '', totp_last_step = 0 WHERE id = $1`, id); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = '', totp_pending = '', totp_last_step = 0 WHERE id = $1`, id); err != nil {
 				return fmt.Errorf("store: update user: %w", err)
 			}
 			changes = append(changes, "totp reset")
@@ -346,7 +346,7 @@ func (s *Store) EnrollTOTP(ctx context.Context, actor, id string) (secret, uri s
 	secret = totp.NewSecret()
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var username string
-		err := tx.QueryRowContext(ctx, `UPDATE users SET totp_secret = $1, totp_last_step = 0, updated_ns = $2 WHERE id = $3 RETURNING username`,
+		err := tx.QueryRowContext(ctx, `UPDATE users SET totp_secret = $1, totp_pending = '', totp_last_step = 0, updated_ns = $2 WHERE id = $3 RETURNING username`,
 			secret, ns(s.clk.Now()), id).Scan(&username)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("%w: user %s", ErrNotFound, id)
