@@ -77,7 +77,7 @@ type AuditFilter struct {
 
 // auditWhere is the WHERE clause of f (parameters $1 to $5).
 const auditWhere = `($1 = '' OR actor = $1) AND ($2 = '' OR action = $2) AND ($3 = '' OR target = $3)
-		AND ($4 = 0 OR time_ns >= $4) AND ($5 = 0 OR time_ns < $5)`
+		AND (CAST($4 AS BIGINT) = 0 OR time_ns >= $4) AND (CAST($5 AS BIGINT) = 0 OR time_ns < $5)`
 
 // args are f's parameters for auditWhere.
 func (f AuditFilter) args() []any {

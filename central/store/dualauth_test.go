@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"reflect"
@@ -19,11 +18,9 @@ func TestMigration2KeepsData(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "central.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range append([]string{`CREATE TABLE schema_version (version INTEGER NOT NULL)`, `INSERT INTO schema_version VALUES (1)`}, migrations[0]...) {
+	db := rawSQL(t, path)
+	schema1 := append(append([]string{`CREATE TABLE schema_version (version INTEGER NOT NULL)`, `INSERT INTO schema_version VALUES (1)`}, migrations[0]...), testDialect().after[1]...)
+	for _, q := range schema1 {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -40,7 +37,7 @@ func TestMigration2KeepsData(t *testing.T) {
 	}
 	db.Close()
 
-	s, err := OpenWithClock(ctx, path, filepath.Join(dir, "rec"), nil, clock.NewFake(t0))
+	s, err := openAt(t, ctx, path, filepath.Join(dir, "rec"), clock.NewFake(t0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -184,12 +184,13 @@ func bumpAllPolicies(ctx context.Context, tx *sql.Tx) error {
 // projected, so the first unprojected event of the appliance is its lowest
 // seq above that cursor. NOT INDEXED makes SQLite walk the rowid range
 // after the cursor (the unprojected backlog, at most backlogHigh events)
-// instead of every event the appliance ever sent through the primary key.
-func includedSeq(ctx context.Context, q rowQueryer, applianceID string) (uint64, error) {
+// instead of every event the appliance ever sent through the primary key
+// (PostgreSQL has no such hint and uses events_rowid by itself).
+func (s *Store) includedSeq(ctx context.Context, q rowQueryer, applianceID string) (uint64, error) {
 	var acked int64
 	var firstUnprojected sql.NullInt64
 	err := q.QueryRowContext(ctx, `SELECT a.acked_seq,
-			(SELECT MIN(e.seq) FROM events e NOT INDEXED WHERE e.appliance_id = a.id
+			(SELECT MIN(e.seq) FROM events e`+s.d.notIndexed+` WHERE e.appliance_id = a.id
 				AND e.rowid > (SELECT value FROM counters WHERE name = 'projected_rowid'))
 		FROM appliances a WHERE a.id = $1`, applianceID).Scan(&acked, &firstUnprojected)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -233,7 +234,7 @@ func (s *Store) policyMoney(ctx context.Context, tx *sql.Tx, applianceID string,
 		p.Money = nil
 		return nil
 	}
-	inc, err := includedSeq(ctx, tx, applianceID)
+	inc, err := s.includedSeq(ctx, tx, applianceID)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -32,12 +31,25 @@ func mixedEvent(seq uint64) (wire.EventType, any) {
 // projLogTriggers records every row offered to a projection table. BEFORE
 // INSERT triggers fire for rows that ON CONFLICT DO NOTHING then drops, so a
 // key logged twice means the event was projected twice.
-var projLogTriggers = []string{
-	`CREATE TABLE proj_log (kind TEXT NOT NULL, k TEXT NOT NULL)`,
-	`CREATE TRIGGER log_calls BEFORE INSERT ON calls BEGIN INSERT INTO proj_log VALUES ('call', NEW.call_id); END`,
-	`CREATE TRIGGER log_taps BEFORE INSERT ON card_taps BEGIN INSERT INTO proj_log VALUES ('tap', NEW.seq); END`,
-	`CREATE TRIGGER log_officer BEFORE INSERT ON officer_actions BEGIN INSERT INTO proj_log VALUES ('officer', NEW.seq); END`,
-	`CREATE TRIGGER log_alarms BEFORE INSERT ON alarms BEGIN INSERT INTO proj_log VALUES ('alarm', NEW.id); END`,
+func projLogTriggers() []string {
+	if onPostgres() {
+		return []string{
+			`CREATE TABLE proj_log (kind TEXT NOT NULL, k TEXT NOT NULL)`,
+			`CREATE FUNCTION proj_log_row() RETURNS trigger LANGUAGE plpgsql AS $f$
+				BEGIN INSERT INTO proj_log VALUES (TG_ARGV[0], to_jsonb(NEW) ->> TG_ARGV[1]); RETURN NEW; END $f$`,
+			`CREATE TRIGGER log_calls BEFORE INSERT ON calls FOR EACH ROW EXECUTE FUNCTION proj_log_row('call', 'call_id')`,
+			`CREATE TRIGGER log_taps BEFORE INSERT ON card_taps FOR EACH ROW EXECUTE FUNCTION proj_log_row('tap', 'seq')`,
+			`CREATE TRIGGER log_officer BEFORE INSERT ON officer_actions FOR EACH ROW EXECUTE FUNCTION proj_log_row('officer', 'seq')`,
+			`CREATE TRIGGER log_alarms BEFORE INSERT ON alarms FOR EACH ROW EXECUTE FUNCTION proj_log_row('alarm', 'id')`,
+		}
+	}
+	return []string{
+		`CREATE TABLE proj_log (kind TEXT NOT NULL, k TEXT NOT NULL)`,
+		`CREATE TRIGGER log_calls BEFORE INSERT ON calls BEGIN INSERT INTO proj_log VALUES ('call', NEW.call_id); END`,
+		`CREATE TRIGGER log_taps BEFORE INSERT ON card_taps BEGIN INSERT INTO proj_log VALUES ('tap', NEW.seq); END`,
+		`CREATE TRIGGER log_officer BEFORE INSERT ON officer_actions BEGIN INSERT INTO proj_log VALUES ('officer', NEW.seq); END`,
+		`CREATE TRIGGER log_alarms BEFORE INSERT ON alarms BEGIN INSERT INTO proj_log VALUES ('alarm', NEW.id); END`,
+	}
 }
 
 // checkProjectedOnce checks that events 1..n of app (made by mixedEvent)
@@ -85,14 +97,14 @@ func TestProjectionCrashCatchUp(t *testing.T) {
 	dir := t.TempDir()
 	path, rec := filepath.Join(dir, "central.db"), filepath.Join(dir, "rec")
 	clk := clock.NewFake(t0)
-	s, err := OpenWithClock(ctx, path, rec, nil, clk)
+	s, err := openAt(t, ctx, path, rec, clk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.UpsertAppliance(ctx, "app1", "A"); err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range projLogTriggers {
+	for _, q := range projLogTriggers() {
 		if _, err := s.w.Exec(q); err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +171,7 @@ func TestProjectionCrashCatchUp(t *testing.T) {
 	}
 
 	// Reopening catches up before Open returns.
-	s2, err := OpenWithClock(ctx, path, rec, nil, clk)
+	s2, err := openAt(t, ctx, path, rec, clk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,17 +188,14 @@ func TestProjectionCrashCatchUp(t *testing.T) {
 
 	// Control: with both cursors rewound, the check above sees every event
 	// projected twice, so it would catch a doubled projection.
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := rawSQL(t, path)
 	for _, q := range []string{`UPDATE counters SET value = 0 WHERE name = 'projected_rowid'`, `UPDATE appliances SET projected_rowid = 0`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
 	}
 	db.Close()
-	s3, err := OpenWithClock(ctx, path, rec, nil, clk)
+	s3, err := openAt(t, ctx, path, rec, clk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +209,7 @@ func TestProjectionCrashCatchUp(t *testing.T) {
 func TestProjectorAsync(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	s, err := OpenWithClock(ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), nil, clock.Real{})
+	s, err := openAt(t, ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), clock.Real{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,12 +248,10 @@ func TestMigration3Cursors(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "central.db")
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := rawSQL(t, path)
 	stmts := []string{`CREATE TABLE schema_version (version INTEGER NOT NULL)`, `INSERT INTO schema_version VALUES (2)`}
 	stmts = append(stmts, migrations[0]...)
+	stmts = append(stmts, testDialect().after[1]...)
 	stmts = append(stmts, migrations[1]...)
 	stmts = append(stmts,
 		`INSERT INTO appliances (id, created_ns) VALUES ('app1', 0)`,
@@ -258,7 +265,7 @@ func TestMigration3Cursors(t *testing.T) {
 		}
 	}
 	db.Close()
-	s, err := OpenWithClock(ctx, path, filepath.Join(dir, "rec"), nil, clock.NewFake(t0))
+	s, err := openAt(t, ctx, path, filepath.Join(dir, "rec"), clock.NewFake(t0))
 	if err != nil {
 		t.Fatal(err)
 	}

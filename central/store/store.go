@@ -5,21 +5,25 @@
 // (roles, block scopes, argon2id passwords, TOTP, lockout) and their
 // sessions, and the append-only, hash-chained audit log.
 //
-// It uses SQLite through database/sql with the pure-Go driver
-// modernc.org/sqlite, in WAL mode with synchronous=FULL so that a committed
-// transaction (and so an acknowledgement to an appliance) survives a power
-// loss. The schema is created and migrated by numbered migrations kept in
-// code (see schema.go). The SQL is kept portable (plain types, $N
-// placeholders, ON CONFLICT, RETURNING) so a PostgreSQL backend can share it.
+// It runs on SQLite by default, through database/sql with the pure-Go
+// driver modernc.org/sqlite, in WAL mode with synchronous=FULL so that a
+// committed transaction (and so an acknowledgement to an appliance)
+// survives a power loss; or on PostgreSQL (Database.Driver "postgres",
+// through github.com/jackc/pgx/v5/stdlib) for large sites, with the same
+// schema and behaviour. The schema is created and migrated by numbered
+// migrations kept in code (see schema.go). The SQL is written once in the
+// subset both databases share; the few fragments that differ are in
+// dialect.go, which also says how the two are kept behaving alike.
 //
 // Events are acknowledged once stored; their projections (calls, card taps,
 // alarms, status) follow in a separate transaction with a persisted cursor,
 // inline for small batches and by a background projector for bursts (see
 // project.go and WaitProjected).
 //
-// Writes go through a single connection (SQLite allows one writer at a time)
-// whose transactions begin IMMEDIATE; reads use a small pool of their own
-// connections and see WAL snapshots, so the console never blocks ingest.
+// Writes go through a single connection whose transactions are serialized
+// (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock, see dialect.go);
+// reads use a small pool of their own connections and see snapshots (WAL;
+// REPEATABLE READ on PostgreSQL), so the console never blocks ingest.
 package store
 
 import (
@@ -30,14 +34,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/kinline/kinline/shared/clock"
-
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 // Errors of the store layer. Callers test them with errors.Is.
@@ -59,8 +59,9 @@ var (
 // Store is central's database plus the recordings directory. It is safe for
 // concurrent use.
 type Store struct {
-	w      *sql.DB // one connection, BEGIN IMMEDIATE
+	w      *sql.DB // one connection, serialized write transactions
 	r      *sql.DB // readers
+	d      *dialect
 	recDir string
 	log    *slog.Logger
 	clk    clock.Clock
@@ -68,8 +69,22 @@ type Store struct {
 	proj   projector
 }
 
-// Open opens (creating if needed) the database at path, applies pending
-// migrations and makes sure recordingsDir exists. It uses the wall clock.
+// Database says which database the store uses.
+type Database struct {
+	// Driver is DriverSQLite ("" is the same) or DriverPostgres.
+	Driver string
+	// Path is the SQLite database file, created if needed.
+	Path string
+	// DSN is the PostgreSQL connection string, a URL
+	// (postgres://user@host:5432/kinline?sslmode=verify-full) or
+	// key=value pairs; the database must exist, its tables are created
+	// in the first schema of the search path.
+	DSN string
+}
+
+// Open opens (creating if needed) the SQLite database at path, applies
+// pending migrations and makes sure recordingsDir exists. It uses the wall
+// clock.
 func Open(ctx context.Context, path string, recordingsDir string, log *slog.Logger) (*Store, error) {
 	return OpenWithClock(ctx, path, recordingsDir, log, clock.Real{})
 }
@@ -77,8 +92,15 @@ func Open(ctx context.Context, path string, recordingsDir string, log *slog.Logg
 // OpenWithClock is Open with an injected clock (tests pass a *clock.Fake).
 // The clock stamps audit entries, sessions, policy IssuedAt and receipt times.
 func OpenWithClock(ctx context.Context, path string, recordingsDir string, log *slog.Logger, clk clock.Clock) (*Store, error) {
-	if path == "" || recordingsDir == "" {
-		return nil, fmt.Errorf("%w: database path and recordings directory are required", ErrInvalid)
+	return OpenDatabase(ctx, Database{Driver: DriverSQLite, Path: path}, recordingsDir, log, clk)
+}
+
+// OpenDatabase opens the store on db (SQLite or PostgreSQL), applies
+// pending migrations and makes sure recordingsDir exists. clk nil is the
+// wall clock.
+func OpenDatabase(ctx context.Context, db Database, recordingsDir string, log *slog.Logger, clk clock.Clock) (*Store, error) {
+	if recordingsDir == "" {
+		return nil, fmt.Errorf("%w: recordings directory is required", ErrInvalid)
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -86,56 +108,37 @@ func OpenWithClock(ctx context.Context, path string, recordingsDir string, log *
 	if clk == nil {
 		clk = clock.Real{}
 	}
+	var c conns
+	var err error
+	switch db.Driver {
+	case "", DriverSQLite:
+		c, err = openSQLite(db.Path)
+	case DriverPostgres:
+		c, err = openPostgres(ctx, db.DSN, log)
+	default:
+		return nil, fmt.Errorf("%w: database driver %q (want %s or %s)", ErrInvalid, db.Driver, DriverSQLite, DriverPostgres)
+	}
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(recordingsDir, 0o750); err != nil {
+		c.close()
 		return nil, fmt.Errorf("store: recordings directory: %w", err)
 	}
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("store: database directory: %w", err)
-		}
-	}
-	pragmas := url.Values{}
-	pragmas.Add("_pragma", "busy_timeout(10000)")
-	pragmas.Add("_pragma", "journal_mode(WAL)")
-	pragmas.Add("_pragma", "synchronous(FULL)")
-	pragmas.Add("_pragma", "foreign_keys(1)")
-	pragmas.Add("_pragma", "temp_store(MEMORY)")
-	readDSN := "file:" + path + "?" + pragmas.Encode()
-	pragmas.Set("_txlock", "immediate")
-	// The writer gets a 32 MiB page cache (default 2 MiB) so the calls
-	// indexes stay in memory while a burst is projected.
-	pragmas.Add("_pragma", "cache_size(-32768)")
-	writeDSN := "file:" + path + "?" + pragmas.Encode()
-
-	w, err := sql.Open("sqlite", writeDSN)
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
-	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxLifetime(0)
-	w.SetConnMaxIdleTime(0)
-	s := &Store{w: w, recDir: recordingsDir, log: log, clk: clk}
-	if err := w.PingContext(ctx); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	s := &Store{w: c.w, d: c.d, recDir: recordingsDir, log: log, clk: clk}
+	if err := c.w.PingContext(ctx); err != nil {
+		c.close()
+		return nil, fmt.Errorf("store: open %s: %w", c.name, err)
 	}
 	if err := s.migrate(ctx); err != nil {
-		w.Close()
+		c.close()
 		return nil, err
 	}
 	if err := s.chainLegacyAudit(ctx); err != nil {
-		w.Close()
+		c.close()
 		return nil, err
 	}
-	r, err := sql.Open("sqlite", readDSN)
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("store: open readers %s: %w", path, err)
-	}
-	r.SetMaxOpenConns(4)
-	r.SetMaxIdleConns(4)
-	s.r = r
+	s.r = c.r
 	if err := s.prepareEventStmts(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -173,51 +176,62 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	return v, nil
 }
 
+// migrate applies the pending migrations, each in its own write
+// transaction that rereads the version first, so that two processes
+// opening one PostgreSQL database at once migrate it once.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("store: migrate: %w", err)
-	}
-	var cur int
-	err := s.w.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&cur)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if _, err := s.w.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
-			return fmt.Errorf("store: migrate: %w", err)
-		}
-	case err != nil:
-		return fmt.Errorf("store: migrate: %w", err)
-	}
-	if cur > len(migrations) {
-		return fmt.Errorf("store: database schema version %d is newer than this program (%d)", cur, len(migrations))
-	}
-	for i := cur; i < len(migrations); i++ {
-		tx, err := s.w.BeginTx(ctx, nil)
-		if err != nil {
-			return fmt.Errorf("store: migrate to %d: %w", i+1, err)
-		}
-		for _, stmt := range migrations[i] {
-			if _, err := tx.ExecContext(ctx, stmt); err != nil {
-				tx.Rollback()
-				return fmt.Errorf("store: migrate to %d: %q: %w", i+1, stmt, err)
+	for {
+		done := false
+		err := s.inTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+				return fmt.Errorf("store: migrate: %w", err)
 			}
+			var cur int
+			err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&cur)
+			switch {
+			case errors.Is(err, sql.ErrNoRows):
+				if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+					return fmt.Errorf("store: migrate: %w", err)
+				}
+			case err != nil:
+				return fmt.Errorf("store: migrate: %w", err)
+			}
+			if cur > len(migrations) {
+				return fmt.Errorf("store: database schema version %d is newer than this program (%d)", cur, len(migrations))
+			}
+			if cur == len(migrations) {
+				done = true
+				return nil
+			}
+			for _, stmt := range append(migrations[cur], s.d.after[cur+1]...) {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("store: migrate to %d: %q: %w", cur+1, stmt, err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = $1`, cur+1); err != nil {
+				return fmt.Errorf("store: migrate to %d: %w", cur+1, err)
+			}
+			s.log.Info("store: schema migrated", "version", cur+1, "database", s.d.name)
+			return nil
+		})
+		if err != nil || done {
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = $1`, i+1); err != nil {
-			tx.Rollback()
-			return fmt.Errorf("store: migrate to %d: %w", i+1, err)
-		}
-		if err := tx.Commit(); err != nil {
-			return fmt.Errorf("store: migrate to %d: %w", i+1, err)
-		}
-		s.log.Info("store: schema migrated", "version", i+1)
 	}
-	return nil
 }
 
-// inTx runs f in a write transaction and commits it.
+// inTx runs f in a write transaction and commits it. Write transactions
+// are serial (see dialect.go).
 func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
+	}
+	if s.d.lockWrites != "" {
+		if _, err := tx.ExecContext(ctx, s.d.lockWrites); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("store: lock for writing: %w", err)
+		}
 	}
 	if err := f(tx); err != nil {
 		tx.Rollback()

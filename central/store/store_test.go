@@ -20,17 +20,26 @@ import (
 
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 
-// openTest opens a store in a temp dir and checks the database's integrity
-// and foreign keys when the test ends.
+// openTest opens a store in a temp dir (on this run's database, see
+// testDatabase) and, on SQLite, checks the database's integrity and
+// foreign keys when the test ends.
 func openTest(t testing.TB) (*Store, *clock.Fake, string) {
 	t.Helper()
 	dir := t.TempDir()
 	clk := clock.NewFake(t0)
-	s, err := OpenWithClock(context.Background(), filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), nil, clk)
+	s, err := openAt(t, context.Background(), filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), clk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if onPostgres() {
+			// PostgreSQL checks foreign keys as rows are written
+			// and has no integrity_check.
+			if err := s.Close(); err != nil {
+				t.Errorf("close: %v", err)
+			}
+			return
+		}
 		var res string
 		if err := s.w.QueryRow(`PRAGMA integrity_check`).Scan(&res); err != nil || res != "ok" {
 			t.Errorf("integrity_check: %q %v", res, err)
@@ -90,21 +99,28 @@ func TestMigrations(t *testing.T) {
 	if err != nil || v != len(migrations) {
 		t.Fatalf("schema version %d, %v; want %d", v, err, len(migrations))
 	}
-	var mode string
-	if err := s.w.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
-		t.Fatalf("journal_mode %q %v", mode, err)
-	}
-	var sync, fk int
-	s.w.QueryRow(`PRAGMA synchronous`).Scan(&sync)
-	s.w.QueryRow(`PRAGMA foreign_keys`).Scan(&fk)
-	if sync != 2 || fk != 1 {
-		t.Fatalf("synchronous=%d (want 2=FULL) foreign_keys=%d", sync, fk)
+	if onPostgres() {
+		var sync string
+		if err := s.w.QueryRow(`SHOW synchronous_commit`).Scan(&sync); err != nil || sync == "off" {
+			t.Fatalf("synchronous_commit %q %v: a commit must be durable before it is acknowledged", sync, err)
+		}
+	} else {
+		var mode string
+		if err := s.w.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+			t.Fatalf("journal_mode %q %v", mode, err)
+		}
+		var sync, fk int
+		s.w.QueryRow(`PRAGMA synchronous`).Scan(&sync)
+		s.w.QueryRow(`PRAGMA foreign_keys`).Scan(&fk)
+		if sync != 2 || fk != 1 {
+			t.Fatalf("synchronous=%d (want 2=FULL) foreign_keys=%d", sync, fk)
+		}
 	}
 	if err := s.UpsertAppliance(ctx, "app1", "A"); err != nil {
 		t.Fatal(err)
 	}
 	// Reopening applies nothing twice and keeps the data.
-	s2, err := OpenWithClock(ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), nil, clk)
+	s2, err := openAt(t, ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), clk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +136,7 @@ func TestMigrations(t *testing.T) {
 	if _, err := s.w.Exec(`UPDATE schema_version SET version = 999`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := OpenWithClock(ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), nil, clk); err == nil {
+	if _, err := openAt(t, ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), clk); err == nil {
 		t.Fatal("opened a database with a newer schema")
 	}
 	s.w.Exec(`UPDATE schema_version SET version = $1`, len(migrations))
@@ -600,7 +616,7 @@ func TestPolicy(t *testing.T) {
 	must(s.UpsertAppliance(ctx, "appA", "A"))
 	// Across a restart the counter continues.
 	last := policyVersion(t, s, "appA")
-	s2, err := OpenWithClock(ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), nil, clk)
+	s2, err := openAt(t, ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), clk)
 	must(err)
 	defer s2.Close()
 	if p2, _ := s2.PolicyFor(ctx, "appA"); p2.Version != last {

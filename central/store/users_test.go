@@ -217,15 +217,10 @@ func TestSessionExpiry(t *testing.T) {
 	}
 }
 
-// rawDB opens the store's database file directly, behind the store's back.
+// rawDB opens the store's database directly, behind the store's back.
 func rawDB(t *testing.T, dir string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "central.db")+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return rawSQL(t, filepath.Join(dir, "central.db"))
 }
 
 func TestAuditChainDetectsTampering(t *testing.T) {
@@ -276,7 +271,7 @@ func TestAuditChainLinksAndLegacyRows(t *testing.T) {
 	if _, err := rawDB(t, dir).Exec(`UPDATE audit_log SET hash = '', prev_hash = ''`); err != nil {
 		t.Fatal(err)
 	}
-	s2, err := OpenWithClock(ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), nil, s.clk)
+	s2, err := openAt(t, ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), s.clk)
 	if err != nil {
 		t.Fatal(err)
 	}
