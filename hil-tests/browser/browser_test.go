@@ -196,25 +196,26 @@ func (b *tab) dump() string {
 	defer cancel()
 	loc, err1 := chromedp.Run(ctx, chromedp.Location())
 	html, err2 := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
-	shot, err3 := chromedp.Run(ctx, chromedp.FullScreenshot(80))
+	shot, err3 := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if derr := errors.Join(err1, err2, err3); derr != nil {
 		fmt.Fprintf(&sb, "(the page could not be read completely: %v)\n", derr)
 	}
 	st, docURL := b.status()
 	fmt.Fprintf(&sb, "page %s (last document %s: HTTP %d)\n", loc, docURL, st)
+	if text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`)); err == nil {
+		if len(text) > 1500 {
+			text = text[:1500] + "…"
+		}
+		fmt.Fprintf(&sb, "---- page text ----\n%s\n", text)
+	}
 	if html != "" {
 		p := filepath.Join(dir, "page.html")
 		if err := os.WriteFile(p, []byte(html), 0o644); err == nil {
 			fmt.Fprintf(&sb, "page HTML: %s\n", p)
 		}
-		text := html
-		if len(text) > 4000 {
-			text = text[:4000] + "…"
-		}
-		fmt.Fprintf(&sb, "---- page HTML (start) ----\n%s\n", text)
 	}
 	if len(shot) > 0 {
-		p := filepath.Join(dir, "screenshot.jpg")
+		p := filepath.Join(dir, "screenshot.png")
 		if err := os.WriteFile(p, shot, 0o644); err == nil {
 			fmt.Fprintf(&sb, "screenshot: %s\n", p)
 		}
