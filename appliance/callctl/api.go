@@ -66,6 +66,12 @@ type AuthResult struct {
 	// Hidden and Free are copied into the call record.
 	Hidden bool
 	Free   bool
+	// WindowEnd is when the person's calling window ends (zero: no
+	// window). The limit is recomputed against it when the call is
+	// bridged, so the time spent ringing and accepting cannot run the
+	// call past the window; without it a MaxDuration with LimitedBy
+	// wire.LimitWindow is taken to end that long after the decision.
+	WindowEnd time.Time
 }
 
 // Authorizer decides calls. It must answer quickly; ctx is cancelled if the
@@ -171,6 +177,53 @@ type Deps struct {
 	OnNumberBlocked func(wire.NumberBlocked)
 	// Hotline enables the hotline IVR (see Hotline). Optional.
 	Hotline Hotline
+	// Names tells the called party who is calling: the name the person
+	// recorded at the hotline (menu option 3, offered only with Names),
+	// or their name from the policy spoken by Speaker, and the prison's
+	// name. Optional: without it the called party hears the generic
+	// announcement.
+	Names Names
+	// Speaker speaks names at run time (prompts.Espeak). Optional: without
+	// it, or when it reports prompts.ErrNoSpeech (logged once), names
+	// and the prison are not spoken.
+	Speaker Speaker
+}
+
+// Names keeps the names the called party hears.
+type Names interface {
+	// RecordedName returns the name personID recorded at the hotline, as
+	// 8 kHz µ-law samples; ok is false when there is none.
+	RecordedName(personID string) (audio []byte, ok bool, err error)
+	// SaveName keeps audio (8 kHz µ-law) as personID's recorded name,
+	// replacing any earlier one.
+	SaveName(personID string, audio []byte) error
+	// Identity returns personID's name and the prison's name from the
+	// policy ("" for what is unknown).
+	Identity(personID string) (name, prison string)
+}
+
+// Speaker is run-time text-to-speech (implemented by *prompts.Espeak).
+type Speaker interface {
+	// Speak returns text said in lang as 8 kHz µ-law samples shaped like
+	// the prompts; prompts.ErrNoSpeech when there is no synthesiser.
+	Speak(ctx context.Context, lang, text string) ([]byte, error)
+}
+
+// NameCapture is the part of a media session the hotline needs to record
+// a name (implemented by *media.Session): what leg l says, before the
+// bridge, for up to d.
+type NameCapture interface {
+	Capture(ctx context.Context, l media.Leg, d time.Duration) ([]byte, error)
+}
+
+// CodecSession is the part of a media session that carries Opus
+// (implemented by *media.Session): without it only G.711 is negotiated.
+type CodecSession interface {
+	// SetRemoteCodec is SetRemote for any codec.
+	SetRemoteCodec(l media.Leg, addr netip.AddrPort, c media.Codec, payloadType uint8) error
+	// SetPromptPayloadType names the G.711 format negotiated beside Opus
+	// on leg l, in which prompts to it are sent.
+	SetPromptPayloadType(l media.Leg, pt uint8) error
 }
 
 // ActiveCall describes a call in progress.

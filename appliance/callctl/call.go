@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,8 +70,12 @@ type call struct {
 	// direct-dial path): endings are then spoken and the port hung up
 	// instead of answered with a final status.
 	hot *hotlineIVR
-	// maxDur is the limit an answered call ran under.
-	maxDur time.Duration
+	// maxDur is the limit an answered call ran under, limitedBy what set
+	// it (wire.Limit*).
+	maxDur    time.Duration
+	limitedBy string
+	// authAt is when the authorizer decided.
+	authAt time.Time
 }
 
 func (c *call) portDialog() *sipgo.DialogServerSession {
@@ -231,24 +237,44 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	_ = dlgA.Respond(sip.StatusTrying, "Trying", nil)
 
 	offer, err := sdp.Parse(req.Body())
+	// codecs are the port's G.711 formats (what prompts are played in),
+	// port every format it offered that Kinline carries, Opus included,
+	// with its telephone-events.
 	var codecs []sdp.Format
 	var te *sdp.Format
+	port := &sdp.Session{}
 	if err == nil {
+		port.Addr = offer.Addr
 		for _, f := range offer.Formats {
-			if (f.Is("PCMU") || f.Is("PCMA")) && f.Rate == 8000 {
+			switch {
+			case f.IsG711():
 				codecs = append(codecs, f)
-			} else if f.Is("telephone-event") && f.Rate == 8000 && te == nil {
-				te = &f
+				port.Formats = append(port.Formats, f)
+			case f.Kind() == sdp.KindOpus:
+				port.Formats = append(port.Formats, f)
+			case f.Is("telephone-event"):
+				port.Formats = append(port.Formats, f)
+				if f.Rate == 8000 && te == nil {
+					te = &f
+				}
 			}
 		}
 	}
-	if err != nil || len(codecs) == 0 {
+	hotline := s.isHotline(c.number)
+	if err == nil {
+		err = sdp.CheckOffer(port)
+	}
+	if err == nil && hotline && len(codecs) == 0 {
+		// The hotline's prompts, name capture and in-band keys are G.711.
+		err = fmt.Errorf("%w: the hotline needs G.711", sdp.ErrIncompatible)
+	}
+	if err != nil {
 		log.Warn("INVITE without usable audio offer", "error", err)
 		c.reject(dlgA, sip.StatusNotAcceptableHere, "Not Acceptable Here")
 		c.setEnd(wire.DispFailed, "no usable audio offer")
 		return
 	}
-	if s.isHotline(c.number) {
+	if hotline {
 		c.runHotline(dlgA, offer.Addr, codecs, te, log)
 		return
 	}
@@ -265,6 +291,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	auth := s.deps.Authorizer.Authorize(c.ctx, AuthRequest{CallID: c.id, Terminal: c.terminal.ID, Number: c.number, Time: c.start, Waiting: waiting})
 	c.mu.Lock()
 	c.auth = auth
+	c.authAt = s.clk.Now()
 	c.mu.Unlock()
 	if c.ctx.Err() != nil {
 		c.endBeforeAnswer(dlgA, context.Cause(c.ctx), log)
@@ -273,22 +300,24 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	if !auth.Allowed {
 		reason := sanitizeReason(auth.Reason, "Forbidden")
 		log.Info("call refused", "reason", reason, "person", auth.PersonID)
-		if s.cfg.SpokenRefusals {
+		if s.cfg.SpokenRefusals && len(codecs) > 0 {
 			c.speakRefusal(dlgA, offer.Addr, codecs[0], auth, log)
 		}
 		c.reject(dlgA, sip.StatusForbidden, reason)
 		c.setEnd(wire.DispRefused, auth.Reason)
 		return
 	}
-	c.connect(dlgA, offer.Addr, codecs, te, auth, nil, log)
+	c.connect(dlgA, offer.Addr, port, auth, nil, log)
 }
 
 // connect places an authorized call on the trunk and bridges it to the
 // port: ms is the hotline's media session (its port leg already answered
 // and listening), or nil on the direct-dial path, where connect opens one
-// and answers the port when the trunk answers. The outcome is left in
-// c.disp / c.reason.
-func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort, codecs []sdp.Format, te *sdp.Format, auth AuthResult, ms MediaSession, log *slog.Logger) {
+// and answers the port when the trunk answers. port holds the port's
+// usable formats (codecs and telephone-events); Opus among them is
+// offered to the trunk only when the media session carries it
+// (CodecSession). The outcome is left in c.disp / c.reason.
+func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort, port *sdp.Session, auth AuthResult, ms MediaSession, log *slog.Logger) {
 	s := c.s
 	hot := ms != nil
 	if !hot {
@@ -304,12 +333,21 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 		c.media = ms
 		c.mu.Unlock()
 	}
-
-	portOffer := &sdp.Session{Formats: append([]sdp.Format(nil), codecs...)}
-	if te != nil {
-		portOffer.Formats = append(portOffer.Formats, *te)
+	portOffer := &sdp.Session{Formats: append([]sdp.Format(nil), port.Formats...)}
+	if _, ok := ms.(CodecSession); !ok {
+		portOffer.Formats = slices.DeleteFunc(portOffer.Formats, func(f sdp.Format) bool { return f.Kind() == sdp.KindOpus })
 	}
 	offerFormats := sdp.TrunkOffer(portOffer) // both laws: the relay converts
+	if len(offerFormats) == 0 {
+		log.Warn("nothing to offer the trunk: the port offered only Opus and the media session is G.711 only")
+		c.reject(dlgA, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+		c.setEnd(wire.DispFailed, "no usable audio offer")
+		return
+	}
+	announce := func() ([]byte, bool) { return nil, false }
+	if s.cfg.FamilyAccept {
+		announce = c.prepareAnnouncement(auth, log)
+	}
 	sessID := uint64(s.clk.Now().Unix())
 	bodyB := sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegB)), Formats: offerFormats, PTime: 20, SessionID: sessID})
 	inv, err := s.trunkInvite(c, bodyB)
@@ -363,12 +401,10 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 
 	ans, err := sdp.Parse(dlgB.InviteResponse.Body())
 	var codec *sdp.Format
-	var teAns bool
-	var tePT uint8
 	var legA, legB sdp.Choice
 	if err == nil {
 		if legA, legB, err = sdp.Bridge(portOffer, ans); err == nil {
-			codec, teAns, tePT = &legB.Codec, legB.HasEvent, legB.Event.PT
+			codec = &legB.Codec
 		}
 	}
 	if err := dlgB.Ack(context.Background()); err != nil {
@@ -381,6 +417,11 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 		c.setEnd(wire.DispFailed, "trunk answer without usable audio")
 		return
 	}
+	// Events are relayed: each leg gets them only if the other can send them.
+	events := legA.HasEvent && legB.HasEvent
+	// On an Opus leg prompts go in the G.711 format listed beside Opus.
+	promptA, hasPromptA := companionG711(legA, portOffer)
+	promptB, hasPromptB := companionG711(legB, ans)
 	if s.cfg.FamilyAccept {
 		if ivr, ok := ms.(IVRSession); ok {
 			if !hot && !ringSent.Load() {
@@ -389,7 +430,14 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 					log.Debug("180 to the port failed", "error", err)
 				}
 			}
-			switch c.familyAccept(ivr, ms, ans.Addr, codec.PT, tePT, auth, log) {
+			audio, ok := announce()
+			outcome := acceptFailed
+			if ok {
+				outcome = c.familyAccept(ivr, ms, ans.Addr, legB, promptB, hasPromptB, audio, log)
+			} else if c.ctx.Err() != nil {
+				outcome = interrupted
+			}
+			switch outcome {
 			case accepted:
 			case blocked:
 				c.reportBlocked(auth)
@@ -418,38 +466,53 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 		}
 	}
 	answerAt := s.clk.Now()
-	if err := c.startMedia(ms, portAddr, ans.Addr, legA, legB, te); err != nil {
+	if err := c.startMedia(ms, portAddr, ans.Addr, legA, legB, events); err != nil {
 		log.Error("media start failed", "error", err)
 		c.hangupTrunk(dlgB, log)
 		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
 		c.setEnd(wire.DispFailed, err.Error())
 		return
 	}
+	if cs, ok := ms.(CodecSession); ok {
+		if hasPromptA {
+			_ = cs.SetPromptPayloadType(media.LegA, promptA.PT) // a G.711 PT: cannot fail
+		}
+		if hasPromptB {
+			_ = cs.SetPromptPayloadType(media.LegB, promptB.PT)
+		}
+	}
 	c.mu.Lock()
 	c.answer = &answerAt
 	c.mu.Unlock()
 
 	answerFormats := []sdp.Format{legA.Codec}
-	if te != nil && teAns {
-		answerFormats = append(answerFormats, *te)
+	if hasPromptA {
+		answerFormats = append(answerFormats, promptA)
+	}
+	if events {
+		answerFormats = append(answerFormats, legA.Event)
 	}
 	bodyA := sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegA)), Formats: answerFormats, PTime: 20, SessionID: sessID})
+	formatsB := legB.Formats()
+	if hasPromptB {
+		formatsB = append([]sdp.Format{legB.Codec, promptB}, formatsB[1:]...)
+	}
 	c.mu.Lock()
 	if !hot {
 		c.bodyA = bodyA
 	}
-	c.bodyB = sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegB)), Formats: legB.Formats(), PTime: 20, SessionID: sessID})
+	c.bodyB = sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegB)), Formats: formatsB, PTime: 20, SessionID: sessID})
 	c.mu.Unlock()
-	maxDur := s.cfg.MaxDuration
-	if auth.MaxDuration > 0 && auth.MaxDuration < maxDur {
-		maxDur = auth.MaxDuration
-	}
+	// The limit counts from the bridge: what is left of the calling
+	// window after ringing and acceptance, not what was left when the
+	// call was authorized.
+	maxDur, limitedBy := c.callLimit(auth, answerAt)
 	c.mu.Lock()
-	c.maxDur = maxDur
+	c.maxDur, c.limitedBy = maxDur, limitedBy
 	c.mu.Unlock()
 	stopLimit := c.scheduleLimit(ms, maxDur, auth.Language, log)
 	defer stopLimit()
-	log.Info("call answered", "codec", codec.Name)
+	log.Info("call answered", "codec", codec.Name, "limit", maxDur, "limited_by", limitedBy)
 	if hot {
 		// The port was answered by the hotline: nothing to tell it.
 	} else if err := dlgA.WriteResponse(sip.NewSDPResponseFromRequest(dlgA.InviteRequest, bodyA)); err != nil {
@@ -486,17 +549,46 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 	log.Info("call ended", "cause", cause)
 }
 
+// companionG711 is, for a leg that negotiated Opus, the first G.711
+// format its side also listed (sess: the port's offer or the trunk's
+// answer), in which prompts are sent to it.
+func companionG711(ch sdp.Choice, sess *sdp.Session) (sdp.Format, bool) {
+	if ch.Codec.Kind() != sdp.KindOpus {
+		return sdp.Format{}, false
+	}
+	for _, f := range sess.Formats {
+		if f.IsG711() {
+			return f, true
+		}
+	}
+	return sdp.Format{}, false
+}
+
+// setRemote gives leg l its negotiated codec: G.711 through
+// MediaSession.SetRemote, Opus through CodecSession.
+func setRemote(ms MediaSession, l media.Leg, addr netip.AddrPort, f sdp.Format) error {
+	if f.Kind() != sdp.KindOpus {
+		return ms.SetRemote(l, addr, f.PT)
+	}
+	cs, ok := ms.(CodecSession)
+	if !ok {
+		return fmt.Errorf("%w: leg %v negotiated Opus and the media session is G.711 only", ErrMediaFailed, l)
+	}
+	return cs.SetRemoteCodec(l, addr, media.CodecOpus, f.PT)
+}
+
 // startMedia gives each leg its own negotiated codec (the relay converts
-// PCMU<->PCMA) and telephone-event payload type, then bridges.
-func (c *call) startMedia(ms MediaSession, portAddr, trunkAddr netip.AddrPort, legA, legB sdp.Choice, te *sdp.Format) error {
-	if err := ms.SetRemote(media.LegA, portAddr, legA.Codec.PT); err != nil {
+// PCMU<->PCMA, and relays Opus to Opus) and telephone-event payload type,
+// then bridges.
+func (c *call) startMedia(ms MediaSession, portAddr, trunkAddr netip.AddrPort, legA, legB sdp.Choice, events bool) error {
+	if err := setRemote(ms, media.LegA, portAddr, legA.Codec); err != nil {
 		return fmt.Errorf("%w: leg A: %v", ErrMediaFailed, err)
 	}
-	if err := ms.SetRemote(media.LegB, trunkAddr, legB.Codec.PT); err != nil {
+	if err := setRemote(ms, media.LegB, trunkAddr, legB.Codec); err != nil {
 		return fmt.Errorf("%w: leg B: %v", ErrMediaFailed, err)
 	}
-	if ivr, ok := ms.(IVRSession); ok && te != nil && legB.HasEvent {
-		ivr.SetEventPayloadType(media.LegA, te.PT)
+	if ivr, ok := ms.(IVRSession); ok && events {
+		ivr.SetEventPayloadType(media.LegA, legA.Event.PT)
 		ivr.SetEventPayloadType(media.LegB, legB.Event.PT)
 	}
 	if err := ms.Start(); err != nil {
@@ -620,7 +712,7 @@ func (c *call) finish() {
 	s := c.s
 	c.stop(nil)
 	c.mu.Lock()
-	ms, auth, answer, disp, reason, number, maxDur := c.media, c.auth, c.answer, c.disp, c.reason, c.number, c.maxDur
+	ms, auth, answer, disp, reason, number, maxDur, limitedBy := c.media, c.auth, c.answer, c.disp, c.reason, c.number, c.maxDur, c.limitedBy
 	c.mu.Unlock()
 	rec := wire.CallRecord{
 		CallID:        c.id,
@@ -638,12 +730,9 @@ func (c *call) finish() {
 		Hidden:        auth.Hidden,
 		Free:          auth.Free,
 	}
-	if maxDur > 0 {
+	if maxDur > 0 || limitedBy != "" {
 		rec.MaxDurationSeconds = int((maxDur + time.Second - 1) / time.Second)
-		rec.LimitedBy = wire.LimitRule
-		if auth.MaxDuration > 0 && auth.MaxDuration < s.cfg.MaxDuration && auth.LimitedBy != "" {
-			rec.LimitedBy = auth.LimitedBy
-		}
+		rec.LimitedBy = limitedBy
 	}
 	if ms != nil {
 		res, err := ms.Close()
@@ -651,7 +740,7 @@ func (c *call) finish() {
 			s.log.Error("closing media failed", "call", c.id, "error", err)
 		}
 		if res.Path != "" {
-			rec.Recording = &wire.RecordingRef{ID: c.id, SHA256: res.SHA256, Bytes: res.Bytes, Format: res.Format}
+			rec.Recording = &wire.RecordingRef{ID: c.id, SHA256: res.SHA256, Bytes: res.Bytes, Format: res.Format, Levels: recordingLevels(res)}
 		}
 	}
 	rec.End = s.clk.Now()
@@ -662,6 +751,20 @@ func (c *call) finish() {
 	s.mu.Unlock()
 	s.deps.OnCallEnd(rec)
 	close(c.done)
+}
+
+// recordingLevels is a recording's per-leg level metadata for its
+// record: leg A (the person in prison) then leg B; nil when no frame of
+// either leg was measured.
+func recordingLevels(res media.Result) []wire.LegLevel {
+	if res.Audio[0].Frames == 0 && res.Audio[1].Frames == 0 && res.Audio[0].Undecodable == 0 && res.Audio[1].Undecodable == 0 {
+		return nil
+	}
+	out := make([]wire.LegLevel, 2)
+	for i, a := range res.Audio {
+		out[i] = wire.LegLevel{Leg: media.Leg(i).String(), LevelDBFS: math.Round(a.LevelDBFS*10) / 10, SilenceRatio: math.Round(a.SilenceRatio*1000) / 1000, Frames: a.Frames, Undecodable: a.Undecodable}
+	}
+	return out
 }
 
 // trunkInvite builds the trunk leg's INVITE: sip:<number>@<domain>, sent

@@ -102,11 +102,16 @@ func (h *hotlineIVR) prompt(ids ...prompts.ID) error {
 func (h *hotlineIVR) inform(ids ...prompts.ID) error { return h.play(false, ids...) }
 
 func (h *hotlineIVR) play(bargeIn bool, ids ...prompts.ID) error {
-	c := h.c
 	audio, err := prompts.Sequence(h.language(), ids...)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrMediaFailed, err)
 	}
+	return h.playAudio(bargeIn, audio)
+}
+
+// playAudio is play for audio already assembled (8 kHz µ-law).
+func (h *hotlineIVR) playAudio(bargeIn bool, audio []byte) error {
+	c := h.c
 	pctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -261,10 +266,26 @@ func (c *call) runHotline(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPo
 			return
 		}
 	}
+	// Before the trunk call: the number read back and, when the call is
+	// limited, the minutes it may last.
+	if err := h.inform(h.confirmation(auth, number)...); err != nil {
+		h.log.Info("hotline: confirmation not heard", "error", err)
+		if c.ctx.Err() != nil {
+			c.endBeforeAnswer(dlgA, context.Cause(c.ctx), log)
+		} else {
+			c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
+			c.setEnd(wire.DispFailed, err.Error())
+		}
+		return
+	}
 	// Keys are no longer needed on the port leg: detection leaves the
 	// relay path for the call.
 	ivr.StopDigits(media.LegA)
-	c.connect(dlgA, portAddr, []sdp.Format{codec}, te, auth, ms, log)
+	port := &sdp.Session{Formats: []sdp.Format{codec}}
+	if te != nil {
+		port.Formats = append(port.Formats, *te)
+	}
+	c.connect(dlgA, portAddr, port, auth, ms, log)
 }
 
 // dialogue runs the IVR up to an authorized number. When it returns ok
@@ -354,12 +375,18 @@ func (h *hotlineIVR) dialogue(dlgA *sipgo.DialogServerSession) (AuthResult, stri
 		}
 	}
 
-	// The menu: 1 makes a call, 2 tells the balance and calls left.
+	// The menu: 1 makes a call, 2 tells the balance and calls left, 3
+	// (where names can be kept) records the name the called party hears.
+	menu := []prompts.ID{prompts.Menu}
+	names := h.canRecordName() && caller.PersonID != ""
+	if names {
+		menu = append(menu, prompts.MenuRecordName)
+	}
 	for tries := 0; ; {
 		if tries >= MenuTries {
 			return giveUp("no choice at the menu")
 		}
-		if err := h.prompt(prompts.Menu); err != nil {
+		if err := h.prompt(menu...); err != nil {
 			return stopped(err)
 		}
 		k, ok, err := h.key(s.cfg.DigitTimeout)
@@ -371,6 +398,12 @@ func (h *hotlineIVR) dialogue(dlgA *sipgo.DialogServerSession) (AuthResult, stri
 		}
 		if k == '2' {
 			if err := h.balance(caller); err != nil {
+				return stopped(err)
+			}
+			continue
+		}
+		if k == '3' && names {
+			if err := h.recordName(caller); err != nil {
 				return stopped(err)
 			}
 			continue
@@ -425,6 +458,9 @@ func (h *hotlineIVR) dialogue(dlgA *sipgo.DialogServerSession) (AuthResult, stri
 		})
 	}
 	auth := s.deps.Authorizer.Authorize(c.ctx, AuthRequest{CallID: c.id, Terminal: c.terminal.ID, Number: number, Time: s.clk.Now(), Waiting: waiting})
+	c.mu.Lock()
+	c.authAt = s.clk.Now()
+	c.mu.Unlock()
 	waitWG.Wait()
 	if auth.Language == "" {
 		auth.Language = caller.Language
@@ -448,6 +484,23 @@ func (h *hotlineIVR) dialogue(dlgA *sipgo.DialogServerSession) (AuthResult, stri
 		return AuthResult{}, "", false
 	}
 	return auth, number, true
+}
+
+// confirmation is what the person hears before the trunk call is placed:
+// "calling" and the number digit by digit, then, when the call is
+// limited (rule, balance or window), "you have N minutes".
+func (h *hotlineIVR) confirmation(auth AuthResult, number string) []prompts.ID {
+	ids := []prompts.ID{prompts.Calling}
+	for _, r := range number {
+		if d, err := prompts.DigitIDs(string(r)); err == nil {
+			ids = append(ids, d...)
+		}
+	}
+	c := h.c
+	if d, _ := c.callLimit(auth, c.s.clk.Now()); c.limited(d) {
+		ids = append(ids, prompts.MinutesIDs(d)...)
+	}
+	return ids
 }
 
 // balance tells the person's balance (when calls are charged) and the

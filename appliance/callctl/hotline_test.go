@@ -118,10 +118,20 @@ func (p *playLog) count(t *testing.T, lang string, ids ...prompts.ID) int {
 	return n
 }
 
+// spyBase is what a real media session offers call control, without
+// RecordSwitch (recordingSpy adds it).
+type spyBase interface {
+	callctl.MediaSession
+	callctl.IVRSession
+	callctl.NameCapture
+	callctl.CodecSession
+	callctl.DigitReporter
+}
+
 // spySession is a real media session that notes the prompts played to
 // leg A.
 type spySession struct {
-	*media.Session
+	spyBase
 	log *playLog
 }
 
@@ -129,7 +139,7 @@ func (s spySession) Play(ctx context.Context, l media.Leg, law g711.Law, audio [
 	if l == media.LegA {
 		s.log.add(audio)
 	}
-	return s.Session.Play(ctx, l, law, audio)
+	return s.spyBase.Play(ctx, l, law, audio)
 }
 
 // recordingSpy also takes SetRecord (a media session able to turn
@@ -206,7 +216,7 @@ func startHotline(t *testing.T, o hotlineOpts) *hotlineEnv {
 		if err != nil {
 			return nil, err
 		}
-		spy := spySession{Session: s, log: h.plays}
+		spy := spySession{spyBase: s, log: h.plays}
 		if o.recordSwitch {
 			return recordingSpy{spySession: spy, set: &h.recordSet}, nil
 		}

@@ -109,27 +109,31 @@ const (
 	acceptFailed
 )
 
-// familyAccept plays the announcement to leg B (already answered and
-// ACKed; its remote is set here) and waits for 1 or 9 within
+// familyAccept plays the announcement (audio: who is calling, "this call
+// is recorded" unless privileged, the options) to leg B (already answered
+// and ACKed; its remote is set here from its negotiated choice, prompts
+// in prompt when it is Opus) and waits for 1 or 9 within
 // Config.AcceptTimeout, on the injected clock.
-func (c *call) familyAccept(ivr IVRSession, ms MediaSession, trunkAddr netip.AddrPort, pt uint8, eventPT uint8, auth AuthResult, log logger) acceptOutcome {
+func (c *call) familyAccept(ivr IVRSession, ms MediaSession, trunkAddr netip.AddrPort, legB sdp.Choice, prompt sdp.Format, hasPrompt bool, audio []byte, log logger) acceptOutcome {
 	s := c.s
-	ids := []prompts.ID{prompts.FamilyAnnounce}
-	if auth.Record {
-		ids = append(ids, prompts.CallRecorded)
-	}
-	ids = append(ids, prompts.FamilyOptions)
-	audio, err := prompts.Sequence(auth.Language, ids...)
-	if err != nil {
-		log.Warn("acceptance prompt unavailable", "error", err)
-		return acceptFailed
-	}
-	if err := ms.SetRemote(media.LegB, trunkAddr, pt); err != nil {
+	if err := setRemote(ms, media.LegB, trunkAddr, legB.Codec); err != nil {
 		log.Warn("acceptance media failed", "error", err)
 		return acceptFailed
 	}
-	if eventPT != 0 {
-		ivr.SetEventPayloadType(media.LegB, eventPT)
+	if legB.Codec.Kind() == sdp.KindOpus {
+		cs, ok := ms.(CodecSession)
+		if !hasPrompt || !ok {
+			// Nothing can be said to this leg: never bridge unaccepted.
+			log.Warn("the called party's Opus leg has no G.711 format for the acceptance prompt: call not bridged")
+			return acceptFailed
+		}
+		if err := cs.SetPromptPayloadType(media.LegB, prompt.PT); err != nil {
+			log.Warn("acceptance media failed", "error", err)
+			return acceptFailed
+		}
+	}
+	if legB.HasEvent {
+		ivr.SetEventPayloadType(media.LegB, legB.Event.PT)
 	}
 	digits := ivr.Digits(media.LegB)
 	// Keys matter only until the party decides: then detection leaves the

@@ -43,6 +43,8 @@ type Server struct {
 	byPortID map[string]*call   // by the port leg's SIP Call-ID
 	byTrunk  map[string]*call   // by the trunk leg's SIP Call-ID
 	wg       sync.WaitGroup
+	// noSpeech is done once the lack of a speech synthesiser was logged.
+	noSpeech sync.Once
 }
 
 // New checks cfg (after WithDefaults) and returns a Server. Nothing is bound

@@ -178,6 +178,25 @@ type RecordingRef struct {
 	SHA256 string `json:"sha256"` // hex, of the file's bytes
 	Bytes  int64  `json:"bytes"`
 	Format string `json:"format"` // e.g. "wav/pcmu-stereo"
+	// Levels is each leg's measured audio, leg A (the person in prison)
+	// first, when the appliance measured it; absent from older records.
+	Levels []LegLevel `json:"levels,omitempty"`
+}
+
+// LegLevel is one leg's audio level metadata in a RecordingRef, measured
+// per received packet (typically 20 ms).
+type LegLevel struct {
+	Leg string `json:"leg"` // "A" or "B"
+	// LevelDBFS is the RMS level of the leg's non-silent frames, in dBFS
+	// (-120 when none).
+	LevelDBFS float64 `json:"level_dbfs"`
+	// SilenceRatio is the share of frames under -45 dBFS (1 when none
+	// was measured).
+	SilenceRatio float64 `json:"silence_ratio"`
+	Frames       uint64  `json:"frames"`
+	// Undecodable counts Opus packets that could not be decoded to
+	// measure (not in Frames).
+	Undecodable uint64 `json:"undecodable,omitempty"`
 }
 
 // CardTap is the payload of an EventCardTap.
