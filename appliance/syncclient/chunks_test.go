@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -382,7 +383,7 @@ func TestCorruptedChunkRefusedAndResent(t *testing.T) {
 	if sent >= 2*size {
 		t.Fatalf("%d bytes sent for a recording of %d", sent, size)
 	}
-	if up := h.fake.Recording(appID, "call-c"); up.Ref != ref {
+	if up := h.fake.Recording(appID, "call-c"); !reflect.DeepEqual(up.Ref, ref) {
 		t.Fatalf("stored ref %+v, want %+v", up.Ref, ref)
 	}
 	t.Logf("%d chunks (%d bytes) sent for %d bytes, chunk at %d sent %d times", len(chunks), sent, size, target, atTarget)

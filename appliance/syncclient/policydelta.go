@@ -21,9 +21,14 @@ import (
 // delta from another base (a gap: a delta or snapshot was missed) leaves the
 // policy as it is and makes the client publish a wire.PolicyRequest on
 // wire.TopicPolicyRequest, at most once per Config.PolicyRequestInterval for
-// the same stored version; central answers with a snapshot. A delta whose
-// signature does not verify is refused and counted into the
-// AlarmPolicyRejected alarm like a forged snapshot.
+// the same stored version; central answers with a snapshot. Central answers
+// at most one request per appliance every few seconds and the request or
+// its answer can be lost, so while the stored policy is older than the
+// newest version a delta announced, the client asks again every
+// PolicyRequestInterval (while connected) until it holds that version or a
+// newer one, or a snapshot at least as new as the stored policy says that
+// is central's current version. A delta whose signature does not verify is refused and
+// counted into the AlarmPolicyRejected alarm like a forged snapshot.
 
 // maxQueuedDeltas bounds the deltas waiting for the sync loop.
 const maxQueuedDeltas = 64
@@ -60,6 +65,7 @@ func (l *loop) applyDelta(d *wire.PolicyDelta) error {
 		c.log.Debug("sync: policy delta already applied", "version", d.Version)
 		return nil
 	case d.BaseVersion != cur:
+		l.behind = max(l.behind, d.Version)
 		return l.requestSnapshot(fmt.Sprintf("delta %d->%d, have %d", d.BaseVersion, d.Version, cur))
 	}
 	base, err := c.deps.Store.Policy()
@@ -67,6 +73,7 @@ func (l *loop) applyDelta(d *wire.PolicyDelta) error {
 		return fmt.Errorf("syncclient: %w", err)
 	}
 	if base == nil {
+		l.behind = max(l.behind, d.Version)
 		return l.requestSnapshot(fmt.Sprintf("delta %d->%d, have no policy", d.BaseVersion, d.Version))
 	}
 	var res *wire.Policy
@@ -78,6 +85,7 @@ func (l *loop) applyDelta(d *wire.PolicyDelta) error {
 	switch {
 	case errors.Is(err, wire.ErrDeltaBase):
 		c.log.Warn("sync: policy delta does not fit the stored policy", "base", d.BaseVersion, "version", d.Version, "err", err)
+		l.behind = max(l.behind, d.Version)
 		return l.requestSnapshot(fmt.Sprintf("delta %d->%d does not apply: %v", d.BaseVersion, d.Version, err))
 	case err != nil:
 		c.log.Error("sync: policy delta refused: signature", "base", d.BaseVersion, "version", d.Version, "err", err)
@@ -110,7 +118,27 @@ func (l *loop) requestSnapshot(reason string) error {
 	tok := l.client.Publish(wire.TopicPolicyRequest(c.cfg.ApplianceID), 1, false, data)
 	l.watch(tok, "policy request", l.policyVersion)
 	l.requestedAt, l.requestedHave = now, l.policyVersion
+	// Wake the loop when the next request is allowed, for retrySnapshot.
+	if l.requestTimer != nil {
+		l.requestTimer.Stop()
+	}
+	l.requestTimer = c.clk.AfterFunc(c.cfg.PolicyRequestInterval, c.signal)
 	return nil
+}
+
+// retrySnapshot asks for a snapshot again, once PolicyRequestInterval has
+// passed since the last request, while the stored policy is older than the
+// newest version a delta announced (l.behind); it forgets l.behind once
+// that version is reached. The loop calls it while connected.
+func (l *loop) retrySnapshot() error {
+	if l.behind <= l.policyVersion {
+		l.behind = 0
+		return nil
+	}
+	if l.c.clk.Now().Sub(l.requestedAt) < l.c.cfg.PolicyRequestInterval {
+		return nil // the request timer wakes the loop when it is due
+	}
+	return l.requestSnapshot(fmt.Sprintf("still behind: have %d, a delta announced %d", l.policyVersion, l.behind))
 }
 
 // openFile is the default Config.OpenRecording: the file as it is on disk.

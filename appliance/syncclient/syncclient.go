@@ -466,6 +466,11 @@ type loop struct {
 	policyVersion uint64    // version of the stored policy (0: none)
 	requestedAt   time.Time // when the last snapshot request was published
 	requestedHave uint64    // the version it said the appliance had
+	requestTimer  clock.Timer
+	// behind is the newest policy version a delta announced that could
+	// not be applied for want of its base (0: none): retrySnapshot asks
+	// again until the stored policy reaches it.
+	behind uint64
 
 	rejected   int       // policy rejections waiting for their alarm
 	rejectWhy  string    // the last one
@@ -488,6 +493,9 @@ func (l *loop) run(ctx context.Context) error {
 	defer func() {
 		if l.alarmTimer != nil {
 			l.alarmTimer.Stop()
+		}
+		if l.requestTimer != nil {
+			l.requestTimer.Stop()
 		}
 	}()
 	defer l.ackTimer.stop()
@@ -528,6 +536,12 @@ func (l *loop) step() error {
 	if pol != nil {
 		if err := l.applyPolicy(pol); err != nil {
 			return err
+		}
+		if pol.Version >= l.policyVersion {
+			// A snapshot as new as the stored policy is central's
+			// word on its current version: what a delta announced
+			// beyond it (a replay, a forgery) is not waited for.
+			l.behind = 0
 		}
 	}
 	for _, d := range deltas {
@@ -576,6 +590,9 @@ func (l *loop) step() error {
 		l.rewind()
 		// Resume the upload from central's offset: ask again.
 		l.closeUpload()
+	}
+	if err := l.retrySnapshot(); err != nil {
+		return err
 	}
 	if err := l.publishEvents(); err != nil {
 		return err

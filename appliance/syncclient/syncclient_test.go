@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -202,7 +203,7 @@ func TestRecordingVerifiedThenDeleted(t *testing.T) {
 		return err == nil && len(recs) == 0 && errors.Is(serr, os.ErrNotExist)
 	})
 	up := h.fake.Recording(appID, "call-1")
-	if up == nil || string(up.Data) != string(data) || up.Ref != ref {
+	if up == nil || string(up.Data) != string(data) || !reflect.DeepEqual(up.Ref, ref) {
 		t.Fatalf("central has %+v", up)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -181,7 +182,7 @@ func TestChunkedRecording(t *testing.T) {
 		t.Fatalf("recording ack %+v", ra)
 	}
 	up := e.st.Recording("blk-a", "call-7")
-	if up == nil || !bytes.Equal(up.Data, u.data) || up.Ref != u.ref || up.ApplianceID != "blk-a" {
+	if up == nil || !bytes.Equal(up.Data, u.data) || !reflect.DeepEqual(up.Ref, u.ref) || up.ApplianceID != "blk-a" {
 		t.Fatal("recording not stored intact")
 	}
 	if _, err := os.Stat(part); !os.IsNotExist(err) {
