@@ -43,6 +43,13 @@ type FamilyConfig struct {
 	AcceptByINFO bool
 	// ToneHz is the tone it sends; default 660 Hz.
 	ToneHz float64
+	// Opus answers with opus/48000/2 when offered (then the offer's
+	// first G.711 format beside it, and telephone-event), as a trunk that
+	// prefers Opus does. It sends no audio of its own then.
+	Opus bool
+	// KeepAudio is how much received audio (decoded G.711) the phone
+	// keeps for FamilyCall.Audio; 0 keeps the default two seconds.
+	KeepAudio time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -66,6 +73,12 @@ type FamilyCall struct {
 	// sent (the prompt), 0 if nothing was pressed.
 	Heard uint64
 	RTP   RTPStats
+	// Audio is the latest received G.711 audio (up to KeepAudio) when
+	// the key was pressed (or, with nothing pressed, when the call
+	// ended), as 8 kHz linear samples in arrival order.
+	Audio []int16
+	// Answer is the SDP the phone answered with.
+	Answer []byte
 }
 
 // Family is a simulated family phone.
@@ -217,23 +230,34 @@ func (f *Family) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err == nil {
 		codec, ok = pickCodec(offer)
 	}
+	var companion []sdp.Format
+	if ok && f.cfg.Opus {
+		for _, o := range offer.Formats {
+			if o.Kind() == sdp.KindOpus {
+				companion = []sdp.Format{codec}
+				codec = o
+				break
+			}
+		}
+	}
 	if !ok {
 		fc.Code = sip.StatusNotAcceptableHere
 		_ = dlg.Respond(sip.StatusNotAcceptableHere, "Not Acceptable Here", nil)
 		return
 	}
-	rtp, err := f.ep.openRTP()
+	rtp, err := f.ep.openRTP(int(f.cfg.KeepAudio / frame * 160))
 	if err != nil {
 		fc.Code = sip.StatusServiceUnavailable
 		_ = dlg.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
 		return
 	}
 	defer rtp.Close()
-	formats := []sdp.Format{codec}
+	formats := append([]sdp.Format{codec}, companion...)
 	if te, ok := offer.Find("telephone-event"); ok {
 		formats = append(formats, te)
 	}
 	body := sdp.Build(sdp.Description{Addr: rtp.LocalAddr(), Formats: formats, PTime: 20, SessionID: uint64(time.Now().Unix()), Username: "family"})
+	fc.Answer = body
 
 	var sent atomic.Uint64
 	sctx, stop := context.WithCancel(context.Background())
@@ -258,6 +282,9 @@ func (f *Family) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		<-keyDone
 		n, _ := rtp.Received()
 		fc.RTP = RTPStats{Sent: sent.Load(), Received: n}
+		if fc.Audio == nil {
+			fc.Audio = rtp.Audio()
+		}
 	}
 	if err := dlg.RespondSDP(body); err != nil {
 		finish()
@@ -303,7 +330,7 @@ func (f *Family) pressAfterPrompt(ctx context.Context, p *rtpphone.Phone, remote
 		if n, _ := p.Received(); n >= want {
 			// Noted before sending: the appliance may hang up (9) before
 			// the event's last packet has gone out.
-			fc.Pressed, fc.Heard = f.cfg.Accept, n
+			fc.Pressed, fc.Heard, fc.Audio = f.cfg.Accept, n, p.Audio()
 			if f.cfg.AcceptByINFO {
 				select {
 				case <-answered:

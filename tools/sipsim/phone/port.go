@@ -35,6 +35,10 @@ type PortConfig struct {
 	// NoTelephoneEvent leaves telephone-event out of the SDP offer, as an
 	// IAD that only signals keys in-band (or by INFO) does.
 	NoTelephoneEvent bool
+	// Opus offers opus/48000/2 before the G.711 laws. The port itself
+	// still sends G.711 tone (the first G.711 format of the answer), as
+	// an endpoint may among the formats answered.
+	Opus bool
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
@@ -171,7 +175,7 @@ type RTPStats struct {
 // ctx before the answer sends CANCEL. onProvisional (may be nil) sees each
 // provisional status above 100. A non-2xx final answer is *StatusError.
 func (p *Port) Dial(ctx context.Context, number string, onProvisional func(code int)) (*Call, error) {
-	rtp, err := p.ep.openRTP()
+	rtp, err := p.ep.openRTP(0)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +184,7 @@ func (p *Port) Dial(ctx context.Context, number string, onProvisional func(code 
 	req.AppendHeader(p.from())
 	req.AppendHeader(&sip.ToHeader{Address: uri, Params: sip.NewParams()})
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(offerBody(rtp.LocalAddr(), !p.cfg.NoTelephoneEvent))
+	req.SetBody(offerBody(rtp.LocalAddr(), !p.cfg.NoTelephoneEvent, p.cfg.Opus))
 	dua := &sipgo.DialogUA{Client: p.ep.cli, ContactHDR: p.contact()}
 	sess, err := dua.WriteInvite(ctx, req)
 	if err != nil {

@@ -159,20 +159,24 @@ func (e *endpoint) host() string {
 	return e.addr.Addr().String()
 }
 
-// openRTP opens an rtpphone on the endpoint's host, any port.
-func (e *endpoint) openRTP() (*rtpphone.Phone, error) {
+// openRTP opens an rtpphone on the endpoint's host, any port, keeping
+// keep samples of received audio (0: the default).
+func (e *endpoint) openRTP(keep int) (*rtpphone.Phone, error) {
 	ip, _ := netip.ParseAddr(e.host())
-	p, err := rtpphone.Listen(netip.AddrPortFrom(ip, 0), rtpphone.WithLogger(e.log))
+	p, err := rtpphone.Listen(netip.AddrPortFrom(ip, 0), rtpphone.WithLogger(e.log), rtpphone.WithAudioKeep(keep))
 	if err != nil {
 		return nil, fmt.Errorf("phone: rtp: %w", err)
 	}
 	return p, nil
 }
 
-// offerBody is the SDP offer a port sends: PCMU, PCMA and (with te)
-// telephone-event.
-func offerBody(addr netip.AddrPort, te bool) []byte {
+// offerBody is the SDP offer a port sends: opus/48000/2 first (with
+// opus), PCMU, PCMA and (with te) telephone-event.
+func offerBody(addr netip.AddrPort, te, opus bool) []byte {
 	formats := []sdp.Format{sdp.PCMU, sdp.PCMA}
+	if opus {
+		formats = append([]sdp.Format{sdp.Opus}, formats...)
+	}
 	if te {
 		formats = append(formats, sdp.TelephoneEvent)
 	}
