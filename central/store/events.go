@@ -116,6 +116,9 @@ func decodeEvent(ev *wire.Event) (projection, error) {
 	if err := json.Unmarshal(ev.Payload, dst); err != nil {
 		return projection{}, fmt.Errorf("%w: %s payload: %v", ErrInvalid, ev.Type, err)
 	}
+	if jsonHasNUL(ev.Payload) {
+		return projection{}, fmt.Errorf("%w: %s payload holds a NUL character (see storable.go)", ErrInvalid, ev.Type)
+	}
 	switch {
 	case p.call != nil:
 		c := p.call
@@ -521,6 +524,9 @@ func (b *eventBatch) add(ev *wire.Event) error {
 		return b.alarm(AlarmForeign, src, ev.Seq, fmt.Sprintf("event names appliance %q", ev.ApplianceID))
 	}
 	if err := ev.Verify(); err != nil {
+		return b.alarm(AlarmEventInvalid, src, ev.Seq, err.Error())
+	}
+	if err := checkStorableEvent(ev); err != nil {
 		return b.alarm(AlarmEventInvalid, src, ev.Seq, err.Error())
 	}
 	if st, ok := b.known[ev.Seq]; ok {
