@@ -28,8 +28,12 @@ var ErrInvalid = errors.New("config: invalid")
 type Config struct {
 	// HTTPListen is the web console and JSON API address.
 	HTTPListen string `yaml:"http_listen"`
-	// DataDir holds central.db (SQLite) and recordings/.
+	// DataDir holds central.db (SQLite, unless Database says otherwise)
+	// and recordings/.
 	DataDir string `yaml:"data_dir"`
+	// Database is where central keeps its state: SQLite by default,
+	// PostgreSQL for large sites.
+	Database Database `yaml:"database"`
 	// AdminTokenFile receives a fresh admin API token on first start.
 	AdminTokenFile string `yaml:"admin_token_file"`
 	LogLevel       string `yaml:"log_level"`
@@ -45,6 +49,28 @@ type Config struct {
 	ApplianceKeysDir string `yaml:"appliance_keys_dir"`
 	// Appliances central accepts, with the block each serves.
 	Appliances []Appliance `yaml:"appliances"`
+}
+
+// Database drivers (Database.Driver).
+const (
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
+)
+
+// Database says which database central's store uses.
+type Database struct {
+	// Driver is "sqlite" (the default: one file, nothing to run) or
+	// "postgres" (for large sites, or several central replicas sharing
+	// one database).
+	Driver string `yaml:"driver"`
+	// Path is the SQLite file (default <data_dir>/central.db). SQLite
+	// only.
+	Path string `yaml:"path"`
+	// DSN is the PostgreSQL connection string, as a URL
+	// (postgres://kinline@db.prison.local:5432/kinline?sslmode=verify-full)
+	// or key=value pairs. Keep the password out of it: name a pgpass
+	// file with passfile=/etc/kinline/pgpass (mode 0600). PostgreSQL only.
+	DSN string `yaml:"dsn"`
 }
 
 // MQTT says which broker central uses.
@@ -107,6 +133,12 @@ func (c *Config) Defaults() {
 	if c.AdminTokenFile == "" {
 		c.AdminTokenFile = filepath.Join(c.DataDir, "admin-token")
 	}
+	if c.Database.Driver == "" {
+		c.Database.Driver = DriverSQLite
+	}
+	if c.Database.Driver == DriverSQLite && c.Database.Path == "" {
+		c.Database.Path = filepath.Join(c.DataDir, "central.db")
+	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
@@ -122,6 +154,21 @@ func (c *Config) Defaults() {
 func (c *Config) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...)
+	}
+	switch d := c.Database; d.Driver {
+	case DriverSQLite:
+		if d.DSN != "" {
+			return bad("database.dsn applies to driver postgres only (sqlite uses database.path)")
+		}
+	case DriverPostgres:
+		if d.DSN == "" {
+			return bad("database.dsn is required with driver postgres")
+		}
+		if d.Path != "" {
+			return bad("database.path applies to driver sqlite only (postgres uses database.dsn)")
+		}
+	default:
+		return bad("database.driver %q: want sqlite or postgres", d.Driver)
 	}
 	if !c.MQTT.IsEmbedded() && c.MQTT.Broker == "" {
 		return bad("mqtt.broker is required when mqtt.embedded is false")
@@ -197,7 +244,7 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	base := filepath.Dir(path)
-	rel := []*string{&c.DataDir, &c.AdminTokenFile, &c.PolicyKey, &c.ApplianceKeysDir}
+	rel := []*string{&c.DataDir, &c.AdminTokenFile, &c.PolicyKey, &c.ApplianceKeysDir, &c.Database.Path}
 	if t := c.MQTT.TLS; t != nil {
 		rel = append(rel, &t.CA, &t.Cert, &t.Key, &t.CRL)
 	}

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -18,6 +20,47 @@ func TestExampleParses(t *testing.T) {
 	if !c.MQTT.IsEmbedded() || len(c.Appliances) != 2 || c.Appliances[1].Block != "B" || c.HTTPListen != "127.0.0.1:8080" {
 		t.Fatalf("unexpected: %+v", c)
 	}
+	if c.Database != (Database{Driver: DriverSQLite, Path: "/var/lib/kinline-central/central.db"}) {
+		t.Fatalf("example database: %+v", c.Database)
+	}
+	// The example's commented-out PostgreSQL DSN, switched on.
+	var dsn string
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "# dsn: "); ok {
+			dsn = v
+		}
+	}
+	pg, err := Parse([]byte("database:\n  driver: postgres\n  dsn: " + dsn + "\nappliances: [{id: a1, block: A, password: longenough}]\n"))
+	if err != nil || dsn == "" {
+		t.Fatalf("example dsn %q: %v", dsn, err)
+	}
+	if pg.Database.Driver != DriverPostgres || pg.Database.DSN != dsn || pg.Database.Path != "" {
+		t.Fatalf("postgres database: %+v", pg.Database)
+	}
+}
+
+// TestDatabaseDefaults: without a database section central uses SQLite in
+// data_dir; Load takes a relative path relative to the config file.
+func TestDatabaseDefaults(t *testing.T) {
+	c, err := Parse([]byte("data_dir: /srv/k\nappliances: [{id: a1, block: A, password: longenough}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Database != (Database{Driver: DriverSQLite, Path: "/srv/k/central.db"}) {
+		t.Fatalf("default database %+v", c.Database)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "central.yaml")
+	doc := "data_dir: state\ndatabase: {path: db/kinline.db}\nappliances: [{id: a1, block: A, password: longenough}]\n"
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = Load(path); err != nil {
+		t.Fatal(err)
+	}
+	if c.Database.Path != filepath.Join(dir, "db", "kinline.db") || c.DataDir != filepath.Join(dir, "state") {
+		t.Fatalf("relative paths: database %q data_dir %q", c.Database.Path, c.DataDir)
+	}
 }
 
 func TestInvalid(t *testing.T) {
@@ -28,6 +71,11 @@ func TestInvalid(t *testing.T) {
 		"duplicate":          "appliances: [{id: a1, block: A, password: longenough}, {id: a1, block: B, password: longenough}]",
 		"external no url":    "mqtt: {embedded: false}",
 		"unknown key":        "colour: blue",
+		"unknown driver":     "database: {driver: mysql}",
+		"postgres no dsn":    "database: {driver: postgres}",
+		"postgres with path": "database: {driver: postgres, dsn: 'host=db', path: /x.db}",
+		"sqlite with dsn":    "database: {driver: sqlite, dsn: 'host=db'}",
+		"database typo":      "database: {drvier: postgres}",
 	} {
 		if _, err := Parse([]byte(doc)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: err = %v, want ErrInvalid", name, err)

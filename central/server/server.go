@@ -49,7 +49,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("server: data dir: %w", err)
 	}
-	st, err := store.Open(ctx, filepath.Join(cfg.DataDir, "central.db"), filepath.Join(cfg.DataDir, "recordings"), log.With("part", "store"))
+	db := store.Database{Driver: cfg.Database.Driver, Path: cfg.Database.Path, DSN: cfg.Database.DSN}
+	if db.Driver != store.DriverPostgres && db.Path == "" {
+		db.Path = filepath.Join(cfg.DataDir, "central.db")
+	}
+	st, err := store.OpenDatabase(ctx, db, filepath.Join(cfg.DataDir, "recordings"), log.With("part", "store"), nil)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
