@@ -33,6 +33,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -112,6 +113,7 @@ func New(d Deps) (*Server, error) {
 		"GET /api/v1/officer-actions":        s.listOfficerActions,
 		"GET /api/v1/appliances":             s.listAppliances,
 		"GET /api/v1/alarms":                 s.listAlarms,
+		"POST /api/v1/alarms/{id}/clear":     s.clearAlarm,
 		"GET /api/v1/calls":                  s.listCalls,
 		"GET /api/v1/calls/{id}":             s.getCall,
 		"GET /api/v1/calls/{id}/recording":   s.getRecording,
@@ -275,11 +277,11 @@ func StatusFor(err error) int {
 	case errors.Is(err, store.ErrUnauthorized), errors.Is(err, store.ErrLocked):
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden), errors.Is(err, authz.ErrForbidden), errors.Is(err, authz.ErrSecondFactor),
-		errors.Is(err, authz.ErrOutOfScope):
+		errors.Is(err, authz.ErrOutOfScope), errors.Is(err, recordings.ErrPrivileged):
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoRecording):
 		return http.StatusNotFound
-	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRecordingConflict):
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRecordingConflict), errors.Is(err, store.ErrTOTPEnrolled):
 		return http.StatusConflict
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnknownBlock):
 		return http.StatusUnprocessableEntity
@@ -546,7 +548,14 @@ func (s *Server) listBlocks(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"blocks": bs})
+	c := callerFrom(r.Context())
+	out := []store.Block{}
+	for _, b := range bs {
+		if c.InScope(b.Name) {
+			out = append(out, b)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"blocks": out})
 }
 
 func (s *Server) createBlock(w http.ResponseWriter, r *http.Request) {
@@ -570,20 +579,62 @@ func (s *Server) listAppliances(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"appliances": as})
+	c := callerFrom(r.Context())
+	out := []store.Appliance{}
+	for _, a := range as {
+		if c.InScope(a.Block) {
+			out = append(out, a)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"appliances": out})
 }
 
+// listAlarms serves GET /api/v1/alarms?appliance=&open=true&limit=&offset=,
+// newest first; block officers get their blocks' appliances' alarms.
 func (s *Server) listAlarms(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	al, err := s.st.Alarms(r.Context(), q.Get("appliance"), q.Get("open") == "true")
+	for k := range q {
+		switch k {
+		case "appliance", "open", "limit", "offset":
+		default:
+			s.fail(w, r, fmt.Errorf("%w: unknown parameter %q", ErrBadRequest, k))
+			return
+		}
+	}
+	if o := q.Get("open"); o != "" && o != "true" && o != "false" {
+		s.fail(w, r, fmt.Errorf("%w: open must be true or false", ErrBadRequest))
+		return
+	}
+	limit, offset, err := callquery.Paging(q)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if al == nil {
-		al = []store.Alarm{}
+	al, err := s.st.AlarmList(r.Context(), store.AlarmFilter{ApplianceID: q.Get("appliance"), Open: q.Get("open") == "true",
+		Blocks: callerFrom(r.Context()).ScopeBlocks(), Limit: limit, Offset: offset})
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"alarms": al})
+}
+
+// clearAlarm serves POST /api/v1/alarms/{id}/clear {"note": "..."}: an
+// operator clears a central alarm after looking into it (audited).
+func (s *Server) clearAlarm(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Note string `json:"note"`
+	}
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a, err := s.st.ClearAlarm(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"), in.Note)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, a)
 }
 
 func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
@@ -599,7 +650,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	f.Blocks = c.ScopeBlocks()
+	f.Blocks, f.ShowHidden = c.ScopeBlocks(), c.SeesHidden()
 	calls, err := s.st.Calls(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
@@ -626,28 +677,40 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
 }
 
 // scopedCall loads the call {id}, refusing a scoped caller another block's
-// call.
+// call; a hidden call is not found for a caller who may not see it.
 func (s *Server) scopedCall(r *http.Request) (*store.Call, error) {
 	c, err := s.st.Call(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return nil, err
 	}
-	if err := callerFrom(r.Context()).CheckBlock(c.Block); err != nil {
+	caller := callerFrom(r.Context())
+	if c.Hidden && !caller.SeesHidden() {
+		return nil, fmt.Errorf("%w: call %s", store.ErrNotFound, c.ID)
+	}
+	if err := caller.CheckBlock(c.Block); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
 func (s *Server) getRecording(w http.ResponseWriter, r *http.Request) {
-	if callerFrom(r.Context()).Scoped() {
-		if _, err := s.scopedCall(r); err != nil {
-			s.fail(w, r, err)
-			return
-		}
+	if _, err := s.scopedCall(r); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	if err := recordings.Serve(w, r, s.st, callerFrom(r.Context()).Actor, r.PathValue("id")); err != nil {
 		s.fail(w, r, err)
 	}
+}
+
+// auditFilter reads the audit log's filters: actor, action, target and
+// from/to (RFC 3339 times or dates, UTC midnight; to exclusive).
+func auditFilter(q url.Values) (store.AuditFilter, error) {
+	f := store.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target")}
+	var err1, err2 error
+	f.From, err1 = parseTime(q, "from", time.UTC)
+	f.To, err2 = parseTime(q, "to", time.UTC)
+	return f, errors.Join(err1, err2)
 }
 
 func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
@@ -657,7 +720,13 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	log, err := s.st.AuditLog(r.Context(), store.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target"), Limit: limit, Offset: offset})
+	f, err := auditFilter(q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f.Limit, f.Offset = limit, offset
+	log, err := s.st.AuditLog(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -683,6 +752,10 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getRules(w http.ResponseWriter, r *http.Request) {
+	if err := callerFrom(r.Context()).CheckBlock(r.PathValue("name")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	rules, err := s.st.Rules(r.Context(), r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, err)

@@ -122,6 +122,8 @@ func TestRoleMatrix(t *testing.T) {
 			id = "c1"
 		case strings.HasPrefix(p, "/api/v1/users/"):
 			id = target.ID
+		case strings.HasPrefix(p, "/api/v1/alarms/"):
+			id = "none"
 		}
 		p = strings.ReplaceAll(strings.ReplaceAll(p, "{id}", id), "{name}", "A")
 		return method, p

@@ -14,8 +14,8 @@ import (
 	"github.com/kinline/kinline/shared/wire"
 )
 
-// manageRoutes are the JSON API's management routes: contacts' approval,
-// PIN reset, global numbers, settings, block windows, terminals, import
+// manageRoutes are the JSON API's management routes: contacts' approval
+// and lifting a contact's self-block, PIN reset, global numbers, settings, block windows, terminals, import
 // and export.
 //
 // It also hands the server's PolicyNotifier to the console (package web),
@@ -26,6 +26,7 @@ func (s *Server) manageRoutes() map[string]http.HandlerFunc {
 	}
 	return map[string]http.HandlerFunc{
 		"POST /api/v1/contacts/{contact}/decision": s.decideContact,
+		"POST /api/v1/contacts/{contact}/unblock":  s.unblockContact,
 		"POST /api/v1/inmates/{id}/pin":            s.resetPIN,
 		"GET /api/v1/numbers":                      s.listNumbers,
 		"POST /api/v1/numbers":                     s.addNumber,
@@ -65,23 +66,56 @@ func (s *Server) decideContact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := callerFrom(r.Context())
-	ct, err := s.st.Contact(r.Context(), r.PathValue("contact"))
+	ct, err := s.scopedContact(r)
 	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	p, err := s.st.Person(r.Context(), ct.PersonID)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := c.CheckBlock(p.Block); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	got, block, err := s.st.DecideContact(r.Context(), store.Decider{Actor: c.Actor, Role: c.Role, Blocks: c.Blocks}, ct.ID, in.Status, in.Reason)
 	if err != nil {
 		s.manageFail(w, r, err)
+		return
+	}
+	s.notify(r.Context(), block)
+	writeJSON(w, http.StatusOK, got)
+}
+
+// scopedContact loads the path's contact, refusing a block officer another
+// block's person's contact.
+func (s *Server) scopedContact(r *http.Request) (*store.Contact, error) {
+	ct, err := s.st.Contact(r.Context(), r.PathValue("contact"))
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.st.Person(r.Context(), ct.PersonID)
+	if err != nil {
+		return nil, err
+	}
+	if err := callerFrom(r.Context()).CheckBlock(p.Block); err != nil {
+		return nil, err
+	}
+	return ct, nil
+}
+
+// unblockContact serves POST /api/v1/contacts/{contact}/unblock
+// {"reason": "..."}: the contact's self-block (the called party pressed 9)
+// is lifted, audited with the reason, and the block's policy republished.
+func (s *Server) unblockContact(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ct, err := s.scopedContact(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	got, block, err := s.st.LiftSelfBlock(r.Context(), callerFrom(r.Context()).Actor, ct.ID, in.Reason)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	s.notify(r.Context(), block)
@@ -173,6 +207,10 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getBlockWindows(w http.ResponseWriter, r *http.Request) {
+	if err := callerFrom(r.Context()).CheckBlock(r.PathValue("name")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	ws, err := s.st.BlockWindows(r.Context(), r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, err)
@@ -204,7 +242,14 @@ func (s *Server) listTerminals(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"terminals": ts})
+	c := callerFrom(r.Context())
+	out := []store.Terminal{}
+	for _, t := range ts {
+		if c.InScope(t.Block) {
+			out = append(out, t)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"terminals": out})
 }
 
 // ExportFile splits an export file name ("people.csv", "calls.xlsx") into
@@ -231,8 +276,9 @@ func ContentType(format string) string {
 }
 
 // export serves GET /api/v1/export/{people|contacts|calls}.{csv|xlsx};
-// calls take the calls search's filters. Block officers get their blocks
-// only. Every export is audited.
+// calls take the calls search's filters (hidden calls only for those who
+// may see them). Block officers get their blocks only. Every export is
+// audited, and needs a verified second factor (package authz).
 func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 	what, format, err := ExportFile(r.PathValue("file"))
 	if err != nil {
@@ -255,6 +301,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		f.ShowHidden = c.SeesHidden()
 	}
 	tb, err := s.st.ExportTable(r.Context(), c.Actor, what, format, c.ScopeBlocks(), f)
 	if err != nil {

@@ -194,8 +194,14 @@ func TestImportExportAPI(t *testing.T) {
 	if err != nil || len(tb) != 3 || tb[1][0] != "A1" {
 		t.Fatalf("exported %v %v", tb, err)
 	}
+	// Exports need a verified second factor, like playback.
+	weak := e.sessionFor("amy-weak", store.RoleBlockOfficer, false, "A")
+	var eb struct{ Error string }
+	if r := e.call(weak, false, "GET", "/api/v1/export/people.csv", nil, &eb); r.StatusCode != 403 || !strings.Contains(eb.Error, "second factor") {
+		t.Fatalf("export without a second factor: %d %q", r.StatusCode, eb.Error)
+	}
 	// A block officer exports their block only.
-	amy := e.sessionFor("amy", store.RoleBlockOfficer, false, "A")
+	amy := e.sessionFor("amy", store.RoleBlockOfficer, true, "A")
 	req, _ = http.NewRequest("GET", e.srv.URL+"/api/v1/export/people.csv", nil)
 	req.AddCookie(&http.Cookie{Name: "kinline_session", Value: amy.id})
 	r, err = http.DefaultClient.Do(req)

@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
@@ -31,6 +32,7 @@ func (s *Server) moneyRoutes() map[string]http.HandlerFunc {
 		"PUT /api/v1/money/settings":                 s.putMoneySettings,
 		"GET /api/v1/rates":                          s.getRates,
 		"PUT /api/v1/rates":                          s.putRates,
+		"GET /api/v1/accounts":                       s.listAccounts,
 		"GET /api/v1/accounts/{person}":              s.getAccount,
 		"POST /api/v1/accounts/{person}/recharges":   s.postRecharge,
 		"POST /api/v1/accounts/{person}/refunds":     s.postRefund,
@@ -113,6 +115,59 @@ func (s *Server) putRates(w http.ResponseWriter, r *http.Request) {
 	}
 	s.notifyAll(r)
 	s.getRates(w, r)
+}
+
+// accountSummaryOut is an account of the accounts list.
+type accountSummaryOut struct {
+	store.AccountSummary
+	BalanceText string `json:"balance_text"`
+}
+
+// listAccounts serves GET /api/v1/accounts?q=&block=&limit=&offset=: the
+// accounts (people in prison) with their balances, by prison number; block
+// officers get their blocks only. Audited as a search.
+func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	for k := range q {
+		switch k {
+		case "q", "block", "limit", "offset":
+		default:
+			s.fail(w, r, fmt.Errorf("%w: unknown parameter %q", ErrBadRequest, k))
+			return
+		}
+	}
+	limit, offset, err := callquery.Paging(q)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c := callerFrom(ctx)
+	if b := q.Get("block"); b != "" {
+		if err := c.CheckBlock(b); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	m, err := s.st.MoneySettings(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	as, err := s.st.Accounts(ctx, store.AccountFilter{Query: q.Get("q"), Block: q.Get("block"), Blocks: c.ScopeBlocks(), Limit: limit, Offset: offset})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.st.Audit(ctx, c.Actor, "accounts.search", "accounts", r.URL.RawQuery); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := make([]accountSummaryOut, 0, len(as))
+	for _, a := range as {
+		out = append(out, accountSummaryOut{AccountSummary: a, BalanceText: m.Cur().Format(a.Balance) + " " + m.Currency})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"currency": m.Currency, "digits": m.Digits, "accounts": out})
 }
 
 // accountOut is an account's balance and statement.

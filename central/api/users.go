@@ -84,18 +84,22 @@ func (s *Server) enrollTOTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"secret": secret, "otpauth_uri": uri})
 }
 
-// exportAudit streams the audit log (filtered by actor, action, target) as
-// CSV; the export itself is audited first.
+// exportAudit streams the audit log (filtered by actor, action, target,
+// from and to) as CSV; the export itself is audited first. Like playback
+// it needs a verified second factor (package authz).
 func (s *Server) exportAudit(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	f, err := auditFilter(r.URL.Query())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Disposition", `attachment; filename="kinline-audit.csv"`)
 	// Headers are only sent with the first byte, so an error before any
 	// row is written still gets its JSON status.
 	bw := &lazyWriter{w: w}
-	if err := s.st.ExportAuditCSV(r.Context(), callerFrom(r.Context()).Actor,
-		store.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target")}, bw); err != nil {
+	if err := s.st.ExportAuditCSV(r.Context(), callerFrom(r.Context()).Actor, f, bw); err != nil {
 		if bw.started {
 			s.log.Error("api: audit export failed mid-stream", "err", err)
 			return

@@ -2,7 +2,7 @@ package web
 
 // The management pages: people (search, create, edit, cards, PIN reset,
 // windows and durations, suspension), their contacts and the approval
-// workflow, the global numbers list, blocks with their call rules,
+// workflow (and lifting a contact's self-block), the global numbers list, blocks with their call rules,
 // windows, appliances and terminals, the prison's settings, and batch
 // import (a background job the page follows through a JSON progress
 // endpoint, polled by a small script served from the embedded files:
@@ -43,6 +43,7 @@ func (s *Server) managePages() map[string]sessionHandler {
 		"POST /people/{id}/pin":            s.resetPINForm,
 		"POST /people/{id}/contacts":       s.addContactForm,
 		"POST /contacts/{id}/decision":     s.decideContactForm,
+		"POST /contacts/{id}/unblock":      s.unblockContactForm,
 		"GET /numbers":                     s.numbersPage,
 		"POST /numbers":                    s.addNumberForm,
 		"POST /numbers/remove":             s.removeNumberForm,
@@ -68,6 +69,9 @@ type managePage struct {
 	Title, Actor, CSRF string
 	Error, Notice      string
 	CanEdit, IsAdmin   bool
+	// NeedsMFA: the page's downloads need a second factor the session
+	// has not verified.
+	NeedsMFA bool
 
 	// People list.
 	Q, Block, Status string
@@ -506,6 +510,31 @@ func (s *Server) decideContactForm(w http.ResponseWriter, r *http.Request, se *s
 	redirectNotice(w, r, "/people/"+ct.PersonID, "Contact "+r.PostForm.Get("decision")+".")
 }
 
+// unblockContactForm lifts a contact's self-block (the called party had
+// pressed 9), with a required reason; the number returns to the policy.
+func (s *Server) unblockContactForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	ct, err := s.st.Contact(r.Context(), r.PathValue("id"))
+	if err != nil {
+		st, msg := s.statusOf(err)
+		http.Error(w, msg, st)
+		return
+	}
+	if s.scopedPerson(w, r, se, ct.PersonID) == nil {
+		return
+	}
+	_, block, err := s.st.LiftSelfBlock(r.Context(), se.Actor, ct.ID, r.PostForm.Get("reason"))
+	if err != nil {
+		st, msg := s.statusOf(err)
+		s.renderPerson(w, r, se, ct.PersonID, st, msg, "")
+		return
+	}
+	s.notifyBlocks(r.Context(), block)
+	redirectNotice(w, r, "/people/"+ct.PersonID, "Self-block lifted: "+ct.Number+" can be called again once approved.")
+}
+
 // ---- global numbers ----
 
 func (s *Server) numbersPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
@@ -562,12 +591,16 @@ func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *store.
 	p := s.basePage(se, "Blocks and appliances")
 	p.Error, p.Notice = errMsg, r.URL.Query().Get("notice")
 	p.Confirms = []string{wire.ConfirmNone, wire.ConfirmButton, wire.ConfirmCard, wire.ConfirmBoth}
+	c := CallerOf(se)
 	err := func() error {
 		bs, err := s.st.Blocks(r.Context())
 		if err != nil {
 			return err
 		}
 		for _, b := range bs {
+			if !c.InScope(b.Name) {
+				continue
+			}
 			v := blockView{Name: b.Name, PolicyVersion: b.PolicyVersion}
 			ws, err := s.st.BlockWindows(r.Context(), b.Name)
 			if err != nil {
@@ -583,10 +616,21 @@ func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *store.
 			}
 			p.BlockViews = append(p.BlockViews, v)
 		}
-		if p.Appliances, err = s.st.Appliances(r.Context()); err != nil {
+		as, err := s.st.Appliances(r.Context())
+		if err != nil {
 			return err
 		}
-		p.Terminals, err = s.st.Terminals(r.Context())
+		for _, a := range as {
+			if c.InScope(a.Block) {
+				p.Appliances = append(p.Appliances, a)
+			}
+		}
+		ts, err := s.st.Terminals(r.Context())
+		for _, t := range ts {
+			if c.InScope(t.Block) {
+				p.Terminals = append(p.Terminals, t)
+			}
+		}
 		return err
 	}()
 	if err != nil {
@@ -948,7 +992,9 @@ func tableType(format string) string {
 }
 
 func (s *Server) exportPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
-	s.renderManage(w, http.StatusOK, "manage_export.html", s.basePage(se, "Export"))
+	p := s.basePage(se, "Export")
+	p.NeedsMFA = authz.Check("GET /export/{file}", CallerOf(se), "") != nil
+	s.renderManage(w, http.StatusOK, "manage_export.html", p)
 }
 
 func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, se *store.Session) {
@@ -958,7 +1004,7 @@ func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, se *store.Se
 		return
 	}
 	c := CallerOf(se)
-	tb, err := s.st.ExportTable(r.Context(), se.Actor, what, format, c.ScopeBlocks(), store.CallFilter{})
+	tb, err := s.st.ExportTable(r.Context(), se.Actor, what, format, c.ScopeBlocks(), store.CallFilter{ShowHidden: c.SeesHidden()})
 	if err != nil {
 		st, msg := s.statusOf(err)
 		http.Error(w, msg, st)

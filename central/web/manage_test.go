@@ -355,13 +355,21 @@ func TestConsoleImportAndExport(t *testing.T) {
 	if r, body := get(t, admin, e.srv.URL+"/import/template/contacts.csv"); r.StatusCode != 200 || !strings.HasPrefix(body, "prison_number,number,name") {
 		t.Fatalf("template: %d %q", r.StatusCode, body)
 	}
+	// Exports need a verified second factor, like playback.
+	if r, body := get(t, admin, e.srv.URL+"/export/people.csv"); r.StatusCode != http.StatusForbidden || !strings.Contains(body, "second factor") {
+		t.Fatalf("export without a second factor: %d %q", r.StatusCode, body)
+	}
+	if _, body := get(t, admin, e.srv.URL+"/export"); !strings.Contains(body, `href="/account/totp"`) {
+		t.Fatal("export page does not say how to get a second factor")
+	}
+	admin = e.signInMFA("ada2", store.RoleSystemAdmin)
 	r, body = get(t, admin, e.srv.URL+"/export/people.csv")
 	if r.StatusCode != 200 || !strings.Contains(body, "A302,Dee,A") || !strings.Contains(r.Header.Get("Content-Disposition"), "people.csv") {
 		t.Fatalf("export: %d %q", r.StatusCode, body)
 	}
-	olga := e.signIn("olga", store.RoleBlockOfficer, "B")
-	if _, body := get(t, olga, e.srv.URL+"/export/people.csv"); strings.Contains(body, "A302") {
-		t.Fatal("other block's people exported")
+	olga := e.signInMFA("olga", store.RoleBlockOfficer, "B")
+	if r, body := get(t, olga, e.srv.URL+"/export/people.csv"); r.StatusCode != 200 || strings.Contains(body, "A302") || !strings.HasPrefix(body, "prison_number") {
+		t.Fatalf("block B officer's export: %d %q", r.StatusCode, body)
 	}
 	if r, _ := get(t, olga, e.srv.URL+"/import"); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("officer import page: %d", r.StatusCode)

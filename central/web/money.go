@@ -1,11 +1,15 @@
 package web
 
-// Money pages: the rates table (finance and system admins edit it), an
-// account's statement with its recharge form, and the reconciliation
-// report with offline overspends highlighted. Amounts are shown with the
-// currency's digits and entered as decimals in the major unit ("12.50").
+// Money pages: the rates table (finance and system admins edit it), the
+// accounts list with balances, an account's statement with its recharge,
+// refund and adjustment forms, and the reconciliation report with offline
+// overspends highlighted. Amounts are shown with the currency's digits and
+// entered as decimals in the major unit ("12.50"). Every change republishes
+// the policies it affects, as the JSON API does: a credit its person's
+// block's, a rate every block's.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,12 +27,15 @@ import (
 // moneyPages are the console's pages for rates, accounts, recharges, statements and reconciliation.
 func (s *Server) moneyPages() map[string]sessionHandler {
 	return map[string]sessionHandler{
-		"GET /money/rates":                 s.ratesPage,
-		"POST /money/rates":                s.putRate,
-		"POST /money/rates/delete":         s.deleteRate,
-		"GET /accounts/{person}":           s.accountPage,
-		"POST /accounts/{person}/recharge": s.rechargeForm,
-		"GET /money/reconciliation":        s.reconciliationPage,
+		"GET /money/rates":                   s.ratesPage,
+		"POST /money/rates":                  s.putRate,
+		"POST /money/rates/delete":           s.deleteRate,
+		"GET /money/accounts":                s.accountsPage,
+		"GET /accounts/{person}":             s.accountPage,
+		"POST /accounts/{person}/recharge":   s.rechargeForm,
+		"POST /accounts/{person}/refund":     s.refundForm,
+		"POST /accounts/{person}/adjustment": s.adjustmentForm,
+		"GET /money/reconciliation":          s.reconciliationPage,
 	}
 }
 
@@ -45,6 +52,12 @@ type moneyPage struct {
 	DestTypes []string
 	Form      rateForm
 
+	// money_accounts.html
+	AccountList []accountView
+	Q, Block    string
+	Blocks      []string
+	Prev, Next  string
+
 	// money_account.html
 	Account  *store.Statement
 	Lines    []lineView
@@ -52,6 +65,8 @@ type moneyPage struct {
 	Opening  string
 	From, To string
 	Recharge rechargeFormData
+	Refund   creditFormData
+	Adjust   creditFormData
 
 	// money_reconciliation.html
 	Recon    *store.Reconciliation
@@ -69,6 +84,14 @@ type rateForm struct {
 }
 
 type rechargeFormData struct{ Amount, Receipt string }
+
+// creditFormData refills a refund or adjustment form.
+type creditFormData struct{ Amount, Reason, CallID string }
+
+type accountView struct {
+	store.AccountSummary
+	BalanceText string
+}
 
 type lineView struct {
 	store.StatementLine
@@ -211,7 +234,23 @@ func (s *Server) putRate(w http.ResponseWriter, r *http.Request, se *store.Sessi
 		s.showRates(w, r, status, p)
 		return
 	}
+	s.notifyAllBlocks(r.Context())
 	http.Redirect(w, r, "/money/rates", http.StatusSeeOther)
+}
+
+// notifyAllBlocks republishes every block's policy (rates are
+// prison-wide).
+func (s *Server) notifyAllBlocks(ctx context.Context) {
+	bs, err := s.st.Blocks(ctx)
+	if err != nil {
+		s.log.Error("web: list blocks to notify", "err", err)
+		return
+	}
+	names := make([]string, 0, len(bs))
+	for _, b := range bs {
+		names = append(names, b.Name)
+	}
+	s.notifyBlocks(ctx, names...)
 }
 
 func (s *Server) deleteRate(w http.ResponseWriter, r *http.Request, se *store.Session) {
@@ -228,6 +267,7 @@ func (s *Server) deleteRate(w http.ResponseWriter, r *http.Request, se *store.Se
 		s.showRates(w, r, status, p)
 		return
 	}
+	s.notifyAllBlocks(r.Context())
 	http.Redirect(w, r, "/money/rates", http.StatusSeeOther)
 }
 
@@ -248,8 +288,13 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, se *store.S
 	if !ok {
 		return
 	}
-	if r.URL.Query().Get("recharged") != "" {
+	switch r.URL.Query().Get("posted") {
+	case "recharge":
 		p.Notice = "Recharge recorded."
+	case "refund":
+		p.Notice = "Refund recorded."
+	case "adjustment":
+		p.Notice = "Adjustment recorded."
 	}
 	s.showAccount(w, r, se, http.StatusOK, p)
 }
@@ -300,20 +345,62 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *store.S
 }
 
 func (s *Server) rechargeForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.creditForm(w, r, se, "recharge",
+		func(p *moneyPage) {
+			p.Recharge = rechargeFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Receipt: strings.TrimSpace(r.PostFormValue("receipt"))}
+		},
+		func(p *moneyPage, person string, amt ledger.Money) (string, error) {
+			_, block, err := s.st.Recharge(r.Context(), se.Actor, person, amt, p.Recharge.Receipt)
+			return block, err
+		})
+}
+
+func (s *Server) refundForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.creditForm(w, r, se, "refund",
+		func(p *moneyPage) {
+			p.Refund = creditFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Reason: strings.TrimSpace(r.PostFormValue("reason")),
+				CallID: strings.TrimSpace(r.PostFormValue("call_id"))}
+		},
+		func(p *moneyPage, person string, amt ledger.Money) (string, error) {
+			_, block, err := s.st.Refund(r.Context(), se.Actor, person, amt, p.Refund.Reason, p.Refund.CallID)
+			return block, err
+		})
+}
+
+func (s *Server) adjustmentForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.creditForm(w, r, se, "adjustment",
+		func(p *moneyPage) {
+			p.Adjust = creditFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Reason: strings.TrimSpace(r.PostFormValue("reason"))}
+		},
+		func(p *moneyPage, person string, amt ledger.Money) (string, error) {
+			_, block, err := s.st.Adjust(r.Context(), se.Actor, person, amt, p.Adjust.Reason)
+			return block, err
+		})
+}
+
+// creditForm handles a credit form (kind recharge, refund or adjustment):
+// fill keeps the form's values (for a redisplay), the amount is parsed in
+// the prison's currency, post writes the entry, and the person's block
+// policy is republished before the statement is shown again. An error
+// shows the statement with the message and the form filled in; nothing is
+// written.
+func (s *Server) creditForm(w http.ResponseWriter, r *http.Request, se *store.Session, kind string,
+	fill func(p *moneyPage), post func(p *moneyPage, person string, amt ledger.Money) (block string, err error)) {
 	if !checkForm(w, r, se) {
 		return
 	}
-	p, ok := s.newMoneyPage(w, r, se, "Account", "POST /accounts/{person}/recharge")
+	p, ok := s.newMoneyPage(w, r, se, "Account", "POST /accounts/{person}/"+kind)
 	if !ok {
 		return
 	}
+	fill(p)
 	person := r.PathValue("person")
-	p.Recharge = rechargeFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Receipt: strings.TrimSpace(r.PostFormValue("receipt"))}
-	amt, err := p.Settings.Cur().Parse(p.Recharge.Amount)
+	var block string
+	amt, err := p.Settings.Cur().Parse(strings.TrimSpace(r.PostFormValue("amount")))
 	if err != nil {
 		err = fmt.Errorf("%w: amount: %w", store.ErrInvalid, err)
 	} else {
-		_, _, err = s.st.Recharge(r.Context(), se.Actor, person, amt, p.Recharge.Receipt)
+		block, err = post(p, person, amt)
 	}
 	if err != nil {
 		status, msg := s.userError(err)
@@ -326,7 +413,63 @@ func (s *Server) rechargeForm(w http.ResponseWriter, r *http.Request, se *store.
 		s.showAccount(w, r, se, status, p)
 		return
 	}
-	http.Redirect(w, r, "/accounts/"+url.PathEscape(person)+"?recharged=1", http.StatusSeeOther)
+	s.notifyBlocks(r.Context(), block)
+	http.Redirect(w, r, "/accounts/"+url.PathEscape(person)+"?posted="+kind, http.StatusSeeOther)
+}
+
+const accountsPageSize = 50
+
+// accountsPage lists the accounts with their balances (block officers:
+// their blocks'), each linking to its statement; audited as a search.
+func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	p, ok := s.newMoneyPage(w, r, se, "Accounts", "POST /accounts/{person}/recharge")
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	c := CallerOf(se)
+	p.Q, p.Block = strings.TrimSpace(q.Get("q")), q.Get("block")
+	if p.Block != "" {
+		if err := c.CheckBlock(p.Block); err != nil {
+			http.Error(w, forbiddenText(err), http.StatusForbidden)
+			return
+		}
+	}
+	off, _ := strconv.Atoi(q.Get("offset"))
+	off = max(off, 0)
+	as, err := s.st.Accounts(r.Context(), store.AccountFilter{Query: p.Q, Block: p.Block, Blocks: c.ScopeBlocks(), Limit: accountsPageSize + 1, Offset: off})
+	if err == nil {
+		err = s.st.Audit(r.Context(), se.Actor, "accounts.search", "console", q.Encode())
+	}
+	var bs []store.Block
+	if err == nil {
+		bs, err = s.st.Blocks(r.Context())
+	}
+	if err != nil {
+		s.log.Error("web: accounts", "err", err)
+		http.Error(w, "could not load the accounts", http.StatusInternalServerError)
+		return
+	}
+	for _, b := range bs {
+		if c.InScope(b.Name) {
+			p.Blocks = append(p.Blocks, b.Name)
+		}
+	}
+	cur := p.Settings.Cur()
+	for _, a := range as {
+		p.AccountList = append(p.AccountList, accountView{AccountSummary: a, BalanceText: cur.Format(a.Balance)})
+	}
+	link := func(o int) string {
+		return "/money/accounts?" + url.Values{"q": {p.Q}, "block": {p.Block}, "offset": {strconv.Itoa(o)}}.Encode()
+	}
+	if len(p.AccountList) > accountsPageSize {
+		p.AccountList = p.AccountList[:accountsPageSize]
+		p.Next = link(off + accountsPageSize)
+	}
+	if off > 0 {
+		p.Prev = link(max(0, off-accountsPageSize))
+	}
+	s.renderMoney(w, http.StatusOK, "money_accounts.html", p)
 }
 
 func (s *Server) reconciliationPage(w http.ResponseWriter, r *http.Request, se *store.Session) {

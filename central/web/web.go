@@ -9,9 +9,16 @@
 // HttpOnly, SameSite=Strict cookie. Every state-changing form carries a CSRF
 // token (the session's, or for the sign-in form a double-submit cookie) and
 // POSTs from a foreign Origin are refused. Pages obey the access matrix in
-// package authz: block officers see only their blocks' calls, and playback
-// needs a role allowed to play and a verified second factor. Every sign-in,
-// failed sign-in, search and playback is written to the audit log.
+// package authz: block officers see only their blocks' calls, people,
+// accounts, blocks, appliances, terminals and alarms; hidden calls are
+// shown to investigators and system administrators only; playback and
+// exports need a role allowed to and a verified second factor, and a
+// privileged call is never played. Users whose role plays and exports
+// recordings (system administrators, investigators) and who have no
+// second factor are sent to enrol one (/account/totp) when they sign in.
+// Every sign-in, failed sign-in, search and playback is written to the
+// audit log, and every change that alters a block's policy is published to
+// its appliances through the PolicyNotifier, as the JSON API does.
 package web
 
 import (
@@ -66,6 +73,8 @@ type Server struct {
 	log  *slog.Logger
 	tmpl *template.Template
 	mux  *http.ServeMux
+	// patterns are the page routes registered (each in the authz matrix).
+	patterns []string
 }
 
 // New builds the console.
@@ -97,7 +106,7 @@ func New(cfg Config) (*Server, error) {
 		"GET /calls/{id}/recording": s.recording,
 	}
 	// Each area's pages live beside their handlers.
-	for _, more := range []map[string]sessionHandler{s.moneyPages(), s.managePages(), s.reviewPages()} {
+	for _, more := range []map[string]sessionHandler{s.moneyPages(), s.managePages(), s.reviewPages(), s.consolePages()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("web: page %s registered twice", p)
@@ -109,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 		if _, ok := authz.Routes[pattern]; !ok {
 			return nil, fmt.Errorf("web: %w: %s", authz.ErrUnknownRoute, pattern)
 		}
+		s.patterns = append(s.patterns, pattern)
 		m.HandleFunc(pattern, s.session(pattern, h))
 	}
 	s.mux = m
@@ -184,7 +194,7 @@ func (s *Server) session(pattern string, h sessionHandler) http.HandlerFunc {
 
 func forbiddenText(err error) string {
 	if errors.Is(err, authz.ErrSecondFactor) {
-		return "This needs a second factor: sign in again with your one-time code (ask an administrator to enrol you)."
+		return "This needs a second factor: enrol one at /account/totp if you have none, or sign in again with your one-time code."
 	}
 	return "You are not allowed to see this."
 }
@@ -236,6 +246,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var ns store.NewSession
+	next := "/calls"
 	if tok := r.PostFormValue("token"); tok != "" {
 		t, err := s.st.Authenticate(r.Context(), tok)
 		if err != nil {
@@ -266,6 +277,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ns = store.NewSession{Actor: u.Actor(), Role: u.Role, UserID: u.ID, MFA: mfa}
+		if !mfa && authz.MustEnrolTOTP(u.Role) {
+			// Their work (playback, exports) needs a second factor: the
+			// first page they see is where they enrol one.
+			next = "/account/totp?notice=" + url.QueryEscape("Your role plays and exports recordings: enrol a second factor before you can do so.")
+		}
 	}
 	ns.TTL, ns.Idle = s.cfg.SessionTTL, s.cfg.SessionIdle
 	id, _, err := s.st.StartSession(r.Context(), ns)
@@ -278,7 +294,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: id, Path: "/", HttpOnly: true, Secure: s.cfg.SecureCookie,
 		SameSite: http.SameSiteStrictMode, MaxAge: int(s.cfg.SessionTTL.Seconds())})
-	http.Redirect(w, r, "/calls", http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -321,7 +337,7 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *store.Session
 			return
 		}
 	}
-	f.Blocks = c.ScopeBlocks()
+	f.Blocks, f.ShowHidden = c.ScopeBlocks(), c.SeesHidden()
 	if err != nil {
 		p.Error = err.Error()
 		p.Filter = store.CallFilter{Inmate: q.Get("inmate"), Number: q.Get("number")}
@@ -356,30 +372,31 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *store.Session
 	s.render(w, http.StatusOK, "calls.html", p)
 }
 
+// recording plays a call's recording: never a privileged call's (package
+// recordings refuses it), never another block's for a block officer, and
+// a hidden call's only for those who may see hidden calls (others are told
+// there is no such recording).
 func (s *Server) recording(w http.ResponseWriter, r *http.Request, se *store.Session) {
-	if c := CallerOf(se); c.Scoped() {
-		call, err := s.st.Call(r.Context(), r.PathValue("id"))
-		if err == nil {
-			err = c.CheckBlock(call.Block)
-		}
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			http.Error(w, "no recording for this call", http.StatusNotFound)
-			return
-		case errors.Is(err, authz.ErrOutOfScope):
-			http.Error(w, forbiddenText(err), http.StatusForbidden)
-			return
-		case err != nil:
-			s.log.Error("web: recording", "err", err)
-			http.Error(w, "could not serve the recording", http.StatusInternalServerError)
-			return
-		}
+	c := CallerOf(se)
+	call, err := s.st.Call(r.Context(), r.PathValue("id"))
+	if err == nil && call.Hidden && !c.SeesHidden() {
+		err = store.ErrNotFound
 	}
-	if err := recordings.Serve(w, r, s.st, se.Actor, r.PathValue("id")); err != nil {
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrNoRecording) {
-			http.Error(w, "no recording for this call", http.StatusNotFound)
-			return
-		}
+	if err == nil {
+		err = c.CheckBlock(call.Block)
+	}
+	if err == nil {
+		err = recordings.Serve(w, r, s.st, se.Actor, call.ID)
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoRecording):
+		http.Error(w, "no recording for this call", http.StatusNotFound)
+	case errors.Is(err, authz.ErrOutOfScope):
+		http.Error(w, forbiddenText(err), http.StatusForbidden)
+	case errors.Is(err, recordings.ErrPrivileged):
+		http.Error(w, "This is a privileged call: it is never recorded and never played.", http.StatusForbidden)
+	default:
 		s.log.Error("web: recording", "err", err)
 		http.Error(w, "could not serve the recording", http.StatusInternalServerError)
 	}

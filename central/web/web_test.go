@@ -219,9 +219,12 @@ func TestLoginAndCalls(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "audio/wav" || body != string(wav) {
 		t.Fatalf("recording: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	resp, _ = get(t, c, srv.URL+"/calls/priv-call/recording")
-	if resp.StatusCode != 404 {
-		t.Fatalf("privileged recording: %d", resp.StatusCode)
+	resp, body = get(t, c, srv.URL+"/calls/priv-call/recording")
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "privileged") {
+		t.Fatalf("privileged recording: %d %q", resp.StatusCode, body)
+	}
+	if l, _ := st.AuditLog(context.Background(), store.AuditFilter{Action: "recording.refused"}); len(l) != 1 || l[0].Target != "priv-call" {
+		t.Fatalf("refused playback audit %+v", l)
 	}
 	log, err := st.AuditLog(context.Background(), store.AuditFilter{Action: "recording.play"})
 	if err != nil || len(log) != 1 || log[0].Actor != "token:admin" || log[0].Target != "rec-call" {

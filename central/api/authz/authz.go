@@ -60,13 +60,15 @@ var Routes = map[string]Rule{
 	"POST /api/v1/officers":              {Roles: admin},
 	"GET /api/v1/officers":               {Roles: all, Scoped: true},
 	"GET /api/v1/officer-actions":        {Roles: oversight},
-	// Blocks, rules and the estate.
-	"GET /api/v1/blocks":               {Roles: all},
+	// Blocks, rules and the estate: block officers read their blocks'
+	// only (blocks, rules, appliances, their alarms).
+	"GET /api/v1/blocks":               {Roles: all, Scoped: true},
 	"POST /api/v1/blocks":              {Roles: admin},
-	"GET /api/v1/blocks/{name}/rules":  {Roles: all},
+	"GET /api/v1/blocks/{name}/rules":  {Roles: all, Scoped: true},
 	"PUT /api/v1/blocks/{name}/rules":  {Roles: admin},
-	"GET /api/v1/appliances":           {Roles: all},
-	"GET /api/v1/alarms":               {Roles: all},
+	"GET /api/v1/appliances":           {Roles: all, Scoped: true},
+	"GET /api/v1/alarms":               {Roles: all, Scoped: true},
+	"POST /api/v1/alarms/{id}/clear":   {Roles: admin},
 	"GET /api/v1/calls":                {Roles: all, Scoped: true},
 	"GET /api/v1/calls/{id}":           {Roles: all, Scoped: true},
 	"GET /api/v1/calls/{id}/recording": {Roles: playback, Scoped: true, MFA: true},
@@ -77,7 +79,7 @@ var Routes = map[string]Rule{
 	"GET /api/v1/appliances/{appliance}/commands":  {Roles: peopleRW, Scoped: true},
 	// Security administration.
 	"GET /api/v1/audit":            {Roles: admin},
-	"GET /api/v1/audit.csv":        {Roles: admin},
+	"GET /api/v1/audit.csv":        {Roles: admin, MFA: true},
 	"GET /api/v1/audit/verify":     {Roles: admin},
 	"POST /api/v1/tokens":          {Roles: admin},
 	"POST /api/v1/users":           {Roles: admin},
@@ -86,8 +88,29 @@ var Routes = map[string]Rule{
 	"PATCH /api/v1/users/{id}":     {Roles: admin},
 	"POST /api/v1/users/{id}/totp": {Roles: admin, Self: true},
 	// Console pages (package web).
-	"GET /calls":                {Roles: all, Scoped: true},
-	"GET /calls/{id}/recording": {Roles: playback, Scoped: true, MFA: true},
+	"GET /calls":                  {Roles: all, Scoped: true},
+	"GET /calls/{id}/recording":   {Roles: playback, Scoped: true, MFA: true},
+	"GET /alarms":                 {Roles: all, Scoped: true},
+	"POST /alarms/{id}/clear":     {Roles: admin},
+	"GET /audit":                  {Roles: admin},
+	"GET /users":                  {Roles: admin},
+	"POST /users":                 {Roles: admin},
+	"POST /users/{id}/password":   {Roles: admin},
+	"POST /users/{id}/disabled":   {Roles: admin},
+	"POST /users/{id}/totp/reset": {Roles: admin},
+	// Every signed-in user enrols their own second factor (a user, not a
+	// token: the handler refuses sessions without a user).
+	"GET /account/totp":          {Roles: all},
+	"POST /account/totp":         {Roles: all},
+	"POST /account/totp/confirm": {Roles: all},
+}
+
+// MustEnrolTOTP reports whether users of role are sent to enrol a second
+// factor when they sign in without one: the roles whose work is playing
+// and exporting recordings. Others may enrol too, and need to before they
+// export.
+func MustEnrolTOTP(role string) bool {
+	return role == store.RoleSystemAdmin || role == store.RoleInvestigator
 }
 
 // Caller is an authenticated identity.
@@ -97,6 +120,13 @@ type Caller struct {
 	UserID string // empty for tokens
 	Blocks []string
 	MFA    bool
+}
+
+// SeesHidden reports whether c may see hidden calls (numbers on the
+// prison-wide list as hidden, or calls the appliance flagged so):
+// investigators and system administrators only.
+func (c Caller) SeesHidden() bool {
+	return c.Role == store.RoleSystemAdmin || c.Role == store.RoleInvestigator
 }
 
 // Scoped reports whether c is limited to its blocks.

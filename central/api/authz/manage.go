@@ -3,23 +3,27 @@ package authz
 // manageRoutes: contacts' approval, global numbers, settings, import and
 // export, and their console pages.
 //
-// People's contacts are decided by block officers (their blocks) and
-// system administrators; global numbers, settings, block rules and windows,
-// and imports are the system administrator's; exports follow the read
-// rights of what they export (block officers get their blocks only).
+// People's contacts are decided (and a contact's self-block lifted) by
+// block officers (their blocks) and system administrators; global numbers,
+// settings, block rules and windows, and imports are the system
+// administrator's; exports follow the read rights of what they export
+// (block officers get their blocks only) and, like playback, need a
+// verified second factor. Block officers read only their blocks' windows
+// and terminals.
 var manageRoutes = map[string]Rule{
 	// JSON API.
 	"POST /api/v1/contacts/{contact}/decision": {Roles: peopleRW, Scoped: true},
+	"POST /api/v1/contacts/{contact}/unblock":  {Roles: peopleRW, Scoped: true},
 	"POST /api/v1/inmates/{id}/pin":            {Roles: peopleRW, Scoped: true},
 	"GET /api/v1/numbers":                      {Roles: all},
 	"POST /api/v1/numbers":                     {Roles: admin},
 	"POST /api/v1/numbers/remove":              {Roles: admin},
 	"GET /api/v1/settings":                     {Roles: all},
 	"PUT /api/v1/settings":                     {Roles: admin},
-	"GET /api/v1/blocks/{name}/windows":        {Roles: all},
+	"GET /api/v1/blocks/{name}/windows":        {Roles: all, Scoped: true},
 	"PUT /api/v1/blocks/{name}/windows":        {Roles: admin},
-	"GET /api/v1/terminals":                    {Roles: all},
-	"GET /api/v1/export/{file}":                {Roles: all, Scoped: true},
+	"GET /api/v1/terminals":                    {Roles: all, Scoped: true},
+	"GET /api/v1/export/{file}":                {Roles: all, Scoped: true, MFA: true},
 	"POST /api/v1/import/{kind}":               {Roles: admin},
 
 	// Console pages (package web).
@@ -31,10 +35,11 @@ var manageRoutes = map[string]Rule{
 	"POST /people/{id}/pin":            {Roles: peopleRW, Scoped: true},
 	"POST /people/{id}/contacts":       {Roles: peopleRW, Scoped: true},
 	"POST /contacts/{id}/decision":     {Roles: peopleRW, Scoped: true},
+	"POST /contacts/{id}/unblock":      {Roles: peopleRW, Scoped: true},
 	"GET /numbers":                     {Roles: all},
 	"POST /numbers":                    {Roles: admin},
 	"POST /numbers/remove":             {Roles: admin},
-	"GET /blocks":                      {Roles: all},
+	"GET /blocks":                      {Roles: all, Scoped: true},
 	"POST /blocks":                     {Roles: admin},
 	"POST /blocks/{name}/rules":        {Roles: admin},
 	"POST /blocks/{name}/rules/delete": {Roles: admin},
@@ -46,6 +51,6 @@ var manageRoutes = map[string]Rule{
 	"GET /import/jobs/{job}":           {Roles: admin},
 	"GET /import/template/{file}":      {Roles: admin},
 	"GET /export":                      {Roles: all, Scoped: true},
-	"GET /export/{file}":               {Roles: all, Scoped: true},
+	"GET /export/{file}":               {Roles: all, Scoped: true, MFA: true},
 	"GET /static/manage_import.js":     {Roles: all},
 }

@@ -1,0 +1,424 @@
+package web
+
+// The security and estate pages: alarms (appliances' and central's, with
+// central alarms cleared by an administrator), the audit log (filters,
+// CSV export, chain verification), console users (create with a role and
+// block scope, reset a password or second factor, disable) and each user's
+// own second-factor enrolment.
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/store"
+)
+
+// consolePages are the pages of this file.
+func (s *Server) consolePages() map[string]sessionHandler {
+	return map[string]sessionHandler{
+		"GET /alarms":                 s.alarmsPage,
+		"POST /alarms/{id}/clear":     s.clearAlarmForm,
+		"GET /audit":                  s.auditPage,
+		"GET /users":                  s.usersPage,
+		"POST /users":                 s.createUserForm,
+		"POST /users/{id}/password":   s.userPasswordForm,
+		"POST /users/{id}/disabled":   s.userDisabledForm,
+		"POST /users/{id}/totp/reset": s.userTOTPResetForm,
+		"GET /account/totp":           s.totpPage,
+		"POST /account/totp":          s.totpBeginForm,
+		"POST /account/totp/confirm":  s.totpConfirmForm,
+	}
+}
+
+// consolePage is the data of console_*.html.
+type consolePage struct {
+	Title, Actor, CSRF string
+	Error, Notice      string
+	IsAdmin            bool
+
+	// Alarms.
+	Alarms    []alarmView
+	Appliance string
+	Open      bool
+	// Audit log.
+	Audit              []store.AuditEntry
+	AuditQ             store.AuditFilter
+	FromText, ToText   string
+	CSVLink, VerifyURL string
+	Verified           bool   // the chain was checked
+	ChainOK            bool   // and it holds
+	ChainError         string // or where it breaks
+	Prev, Next         string
+	// Users.
+	Users  []store.User
+	Roles  []string
+	Blocks []string
+	Form   userFormData
+	// Second factor.
+	User         *store.User
+	SessionMFA   bool
+	Secret, URI  string
+	MustEnrol    bool
+	TokenSession bool
+}
+
+type alarmView struct {
+	store.Alarm
+	Clearable bool
+}
+
+type userFormData struct {
+	Username, DisplayName, Role string
+	Blocks                      []string
+}
+
+// HasBlock reports whether the form has block b ticked.
+func (f userFormData) HasBlock(b string) bool {
+	for _, x := range f.Blocks {
+		if x == b {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) newConsolePage(se *store.Session, title string) *consolePage {
+	return &consolePage{Title: title, Actor: se.Actor, CSRF: se.CSRF, IsAdmin: authz.Check("GET /users", CallerOf(se), "") == nil}
+}
+
+func (s *Server) renderConsole(w http.ResponseWriter, status int, name string, p *consolePage) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := s.tmpl.ExecuteTemplate(w, name, p); err != nil {
+		s.log.Error("web: render", "template", name, "err", err)
+	}
+}
+
+// ---- alarms ----
+
+const alarmsPageSize = 100
+
+func (s *Server) alarmsPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.renderAlarms(w, r, se, http.StatusOK, "")
+}
+
+func (s *Server) renderAlarms(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string) {
+	q := r.URL.Query()
+	c := CallerOf(se)
+	p := s.newConsolePage(se, "Alarms")
+	p.Error, p.Notice = errMsg, q.Get("notice")
+	p.Appliance, p.Open = strings.TrimSpace(q.Get("appliance")), q.Get("open") == "true"
+	off, _ := strconv.Atoi(q.Get("offset"))
+	off = max(off, 0)
+	al, err := s.st.AlarmList(r.Context(), store.AlarmFilter{ApplianceID: p.Appliance, Open: p.Open, Blocks: c.ScopeBlocks(),
+		Limit: alarmsPageSize + 1, Offset: off})
+	if err != nil {
+		st, msg := s.statusOf(err)
+		p.Error = msg
+		s.renderConsole(w, st, "console_alarms.html", p)
+		return
+	}
+	canClear := authz.Check("POST /alarms/{id}/clear", c, "") == nil
+	for _, a := range al {
+		p.Alarms = append(p.Alarms, alarmView{Alarm: a, Clearable: canClear && a.Cleared == nil && a.Origin == "central" && a.Code != store.AlarmEventGap})
+	}
+	link := func(o int) string {
+		v := url.Values{"appliance": {p.Appliance}, "offset": {strconv.Itoa(o)}}
+		if p.Open {
+			v.Set("open", "true")
+		}
+		return "/alarms?" + v.Encode()
+	}
+	if len(p.Alarms) > alarmsPageSize {
+		p.Alarms = p.Alarms[:alarmsPageSize]
+		p.Next = link(off + alarmsPageSize)
+	}
+	if off > 0 {
+		p.Prev = link(max(0, off-alarmsPageSize))
+	}
+	s.renderConsole(w, status, "console_alarms.html", p)
+}
+
+func (s *Server) clearAlarmForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	a, err := s.st.ClearAlarm(r.Context(), se.Actor, r.PathValue("id"), r.PostForm.Get("note"))
+	if err != nil {
+		st, msg := s.statusOf(err)
+		r.URL.RawQuery = ""
+		s.renderAlarms(w, r, se, st, msg)
+		return
+	}
+	redirectNotice(w, r, "/alarms?appliance="+url.QueryEscape(a.ApplianceID), "Alarm cleared.")
+}
+
+// ---- audit log ----
+
+const auditPageSize = 100
+
+func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	q := r.URL.Query()
+	p := s.newConsolePage(se, "Audit log")
+	status := http.StatusOK
+	f := store.AuditFilter{Actor: strings.TrimSpace(q.Get("actor")), Action: strings.TrimSpace(q.Get("action")), Target: strings.TrimSpace(q.Get("target"))}
+	p.FromText, p.ToText = q.Get("from"), q.Get("to")
+	from, err1 := parseDay(p.FromText, time.UTC)
+	to, err2 := parseDay(p.ToText, time.UTC)
+	if err := errors.Join(err1, err2); err != nil {
+		p.Error, status = err.Error(), http.StatusBadRequest
+		p.FromText, p.ToText, from, to = "", "", time.Time{}, time.Time{}
+	}
+	if !to.IsZero() {
+		to = to.AddDate(0, 0, 1) // "to" is inclusive on the page
+	}
+	f.From, f.To = from, to
+	p.AuditQ = f
+	off, _ := strconv.Atoi(q.Get("offset"))
+	off = max(off, 0)
+	f.Limit, f.Offset = auditPageSize+1, off
+	entries, err := s.st.AuditLog(r.Context(), f)
+	if err != nil {
+		st, msg := s.statusOf(err)
+		p.Error = msg
+		s.renderConsole(w, st, "console_audit.html", p)
+		return
+	}
+	filters := url.Values{}
+	for k, v := range map[string]string{"actor": f.Actor, "action": f.Action, "target": f.Target, "from": p.FromText, "to": p.ToText} {
+		if v != "" {
+			filters.Set(k, v)
+		}
+	}
+	// The export takes the same filters; its "to" is exclusive.
+	csv := url.Values{}
+	for k, v := range map[string]string{"actor": f.Actor, "action": f.Action, "target": f.Target} {
+		if v != "" {
+			csv.Set(k, v)
+		}
+	}
+	if !from.IsZero() {
+		csv.Set("from", from.Format(time.RFC3339))
+	}
+	if !to.IsZero() {
+		csv.Set("to", to.Format(time.RFC3339))
+	}
+	p.CSVLink = "/api/v1/audit.csv"
+	if len(csv) > 0 {
+		p.CSVLink += "?" + csv.Encode()
+	}
+	link := func(o int) string {
+		v := url.Values{}
+		for k, vs := range filters {
+			v[k] = vs
+		}
+		v.Set("offset", strconv.Itoa(o))
+		return "/audit?" + v.Encode()
+	}
+	if len(entries) > auditPageSize {
+		entries = entries[:auditPageSize]
+		p.Next = link(off + auditPageSize)
+	}
+	if off > 0 {
+		p.Prev = link(max(0, off-auditPageSize))
+	}
+	p.Audit = entries
+	v := url.Values{}
+	for k, vs := range filters {
+		v[k] = vs
+	}
+	v.Set("verify", "1")
+	p.VerifyURL = "/audit?" + v.Encode()
+	if q.Get("verify") == "1" {
+		// Verifying reads the whole log, so it runs when asked for.
+		p.Verified = true
+		switch err := s.st.VerifyAudit(r.Context()); {
+		case err == nil:
+			p.ChainOK = true
+		case errors.Is(err, store.ErrAuditTampered):
+			p.ChainError = strings.TrimPrefix(err.Error(), "store: ")
+			status = http.StatusConflict
+		default:
+			st, msg := s.statusOf(err)
+			p.Verified, p.Error, status = false, msg, st
+		}
+	}
+	s.renderConsole(w, status, "console_audit.html", p)
+}
+
+// ---- users ----
+
+func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.renderUsers(w, r, se, http.StatusOK, "", userFormData{Role: store.RoleReadOnly})
+}
+
+func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string, form userFormData) {
+	p := s.newConsolePage(se, "Users")
+	p.Error, p.Notice, p.Form, p.Roles = errMsg, r.URL.Query().Get("notice"), form, store.UserRoles
+	var err error
+	if p.Users, err = s.st.Users(r.Context()); err == nil {
+		var bs []store.Block
+		bs, err = s.st.Blocks(r.Context())
+		for _, b := range bs {
+			p.Blocks = append(p.Blocks, b.Name)
+		}
+	}
+	if err != nil {
+		status, p.Error = s.statusOf(err)
+	}
+	s.renderConsole(w, status, "console_users.html", p)
+}
+
+func (s *Server) createUserForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	f := r.PostForm
+	form := userFormData{Username: strings.TrimSpace(f.Get("username")), DisplayName: strings.TrimSpace(f.Get("display_name")),
+		Role: f.Get("role"), Blocks: f["blocks"]}
+	if form.Role != store.RoleBlockOfficer {
+		form.Blocks = nil // the block boxes only count for block officers
+	}
+	u, err := s.st.CreateUser(r.Context(), se.Actor, store.NewUser{Username: form.Username, DisplayName: form.DisplayName,
+		Role: form.Role, Blocks: form.Blocks, Password: f.Get("password")})
+	if err != nil {
+		st, msg := s.statusOf(err)
+		s.renderUsers(w, r, se, st, msg, form)
+		return
+	}
+	redirectNotice(w, r, "/users", "User "+u.Username+" created.")
+}
+
+// userUpdate applies up to the path's user and answers.
+func (s *Server) userUpdate(w http.ResponseWriter, r *http.Request, se *store.Session, up store.UserUpdate, done string) {
+	u, err := s.st.UpdateUser(r.Context(), se.Actor, r.PathValue("id"), up)
+	if err != nil {
+		st, msg := s.statusOf(err)
+		r.URL.RawQuery = ""
+		s.renderUsers(w, r, se, st, msg, userFormData{Role: store.RoleReadOnly})
+		return
+	}
+	redirectNotice(w, r, "/users", fmt.Sprintf("%s: %s.", u.Username, done))
+}
+
+func (s *Server) userPasswordForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	pw := r.PostForm.Get("password")
+	s.userUpdate(w, r, se, store.UserUpdate{Password: &pw}, "password reset, sessions ended")
+}
+
+func (s *Server) userDisabledForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	var disabled bool
+	switch r.PostForm.Get("disabled") {
+	case "true":
+		disabled = true
+	case "false":
+	default:
+		s.renderUsers(w, r, se, http.StatusUnprocessableEntity, "Choose to disable or enable the user.", userFormData{Role: store.RoleReadOnly})
+		return
+	}
+	if disabled && r.PathValue("id") == se.UserID {
+		s.renderUsers(w, r, se, http.StatusUnprocessableEntity, "You cannot disable your own account.", userFormData{Role: store.RoleReadOnly})
+		return
+	}
+	done := "enabled"
+	if disabled {
+		done = "disabled, sessions ended"
+	}
+	s.userUpdate(w, r, se, store.UserUpdate{Disabled: &disabled}, done)
+}
+
+func (s *Server) userTOTPResetForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	s.userUpdate(w, r, se, store.UserUpdate{ResetTOTP: true}, "second factor removed (the user enrols again), sessions ended")
+}
+
+// ---- the user's own second factor ----
+
+// totpPage shows the user's second-factor state and, when they have none,
+// the button that starts enrolment.
+func (s *Server) totpPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.renderTOTP(w, r, se, http.StatusOK, "", "", "")
+}
+
+func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg, secret, uri string) {
+	p := s.newConsolePage(se, "Second factor")
+	p.Error, p.Notice, p.Secret, p.URI, p.SessionMFA = errMsg, r.URL.Query().Get("notice"), secret, uri, se.MFA
+	p.MustEnrol = authz.MustEnrolTOTP(se.Role)
+	if se.UserID == "" {
+		p.TokenSession = true
+		s.renderConsole(w, status, "console_totp.html", p)
+		return
+	}
+	u, err := s.st.User(r.Context(), se.UserID)
+	if err != nil {
+		st, msg := s.statusOf(err)
+		p.Error, status = msg, st
+	}
+	p.User = u
+	s.renderConsole(w, status, "console_totp.html", p)
+}
+
+func (s *Server) totpBeginForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	if se.UserID == "" {
+		s.renderTOTP(w, r, se, http.StatusUnprocessableEntity, "A token's session has no user to enrol.", "", "")
+		return
+	}
+	secret, uri, err := s.st.BeginTOTPEnrolment(r.Context(), se.Actor, se.UserID)
+	switch {
+	case errors.Is(err, store.ErrTOTPEnrolled):
+		s.renderTOTP(w, r, se, http.StatusConflict, "You already have a second factor. If you lost it, ask an administrator to reset it.", "", "")
+		return
+	case err != nil:
+		st, msg := s.statusOf(err)
+		s.renderTOTP(w, r, se, st, msg, "", "")
+		return
+	}
+	s.renderTOTP(w, r, se, http.StatusOK, "", secret, uri)
+}
+
+func (s *Server) totpConfirmForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	if se.UserID == "" {
+		s.renderTOTP(w, r, se, http.StatusUnprocessableEntity, "A token's session has no user to enrol.", "", "")
+		return
+	}
+	ck, err := r.Cookie(CookieName)
+	if err != nil {
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
+	}
+	err = s.st.ConfirmTOTPEnrolment(r.Context(), se.Actor, se.UserID, ck.Value, strings.TrimSpace(r.PostForm.Get("code")))
+	switch {
+	case errors.Is(err, store.ErrUnauthorized):
+		s.renderTOTP(w, r, se, http.StatusUnauthorized, "That code is not right. Check the time on your phone and enter the current code from the app, or start again.", "", "")
+		return
+	case errors.Is(err, store.ErrTOTPEnrolled):
+		s.renderTOTP(w, r, se, http.StatusConflict, "You already have a second factor.", "", "")
+		return
+	case err != nil:
+		st, msg := s.statusOf(err)
+		s.renderTOTP(w, r, se, st, msg, "", "")
+		return
+	}
+	redirectNotice(w, r, "/account/totp", "Second factor enrolled: this session is verified, and from now on signing in needs a code from your app.")
+}
