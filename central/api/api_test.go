@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -60,7 +61,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := context.Background()
-	st, err := store.OpenWithClock(ctx, filepath.Join(dir, "c.db"), filepath.Join(dir, "rec"), nil, clock.NewFake(t0))
+	st, err := storetest.Open(ctx, t, filepath.Join(dir, "c.db"), filepath.Join(dir, "rec"), clock.NewFake(t0))
 	if err != nil {
 		t.Fatal(err)
 	}
