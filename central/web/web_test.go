@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -35,7 +36,7 @@ func setupClock(t *testing.T) (*store.Store, *httptest.Server, string, []byte, *
 	ctx := context.Background()
 	dir := t.TempDir()
 	clk := clock.NewFake(t0)
-	st, err := store.OpenWithClock(ctx, filepath.Join(dir, "c.db"), filepath.Join(dir, "rec"), nil, clk)
+	st, err := storetest.Open(ctx, t, filepath.Join(dir, "c.db"), filepath.Join(dir, "rec"), clk)
 	if err != nil {
 		t.Fatal(err)
 	}
