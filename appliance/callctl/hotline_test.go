@@ -192,6 +192,8 @@ type hotlineOpts struct {
 	cfg          func(*callctl.Config)
 	recordSwitch bool
 	hot          *fakeHotline
+	names        callctl.Names
+	speaker      callctl.Speaker
 }
 
 func startHotline(t *testing.T, o hotlineOpts) *hotlineEnv {
@@ -233,7 +235,7 @@ func startHotline(t *testing.T, o hotlineOpts) *hotlineEnv {
 			t.Errorf("%d media sessions left open after the server stopped", n)
 		}
 	})
-	h.env = start(t, opts{media: mf, auth: auth, family: o.family, hotline: h.hot, cfg: func(c *callctl.Config) {
+	h.env = start(t, opts{media: mf, auth: auth, family: o.family, hotline: h.hot, names: o.names, speaker: o.speaker, cfg: func(c *callctl.Config) {
 		c.HotlineNumber = hotlineNumber
 		if o.cfg != nil {
 			o.cfg(c)

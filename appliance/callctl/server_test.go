@@ -67,6 +67,9 @@ type opts struct {
 	onBlocked func(wire.NumberBlocked)
 	// hotline is Deps.Hotline.
 	hotline callctl.Hotline
+	// names and speaker are Deps.Names and Deps.Speaker.
+	names   callctl.Names
+	speaker callctl.Speaker
 }
 
 func start(t testing.TB, o opts) *env {
@@ -95,7 +98,7 @@ func start(t testing.TB, o opts) *env {
 		mf = e.relays.Factory()
 	}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	srv, err := callctl.New(e.cfg, callctl.Deps{Logger: log, Clock: e.clk, Authorizer: o.auth, Media: mf, OnCallEnd: e.records.OnCallEnd, OnNumberBlocked: o.onBlocked, Hotline: o.hotline})
+	srv, err := callctl.New(e.cfg, callctl.Deps{Logger: log, Clock: e.clk, Authorizer: o.auth, Media: mf, OnCallEnd: e.records.OnCallEnd, OnNumberBlocked: o.onBlocked, Hotline: o.hotline, Names: o.names, Speaker: o.speaker})
 	if err != nil {
 		t.Fatal(err)
 	}
