@@ -13,6 +13,11 @@
 //   - cuts the connection (both sides closed, the packet and any held one
 //     lost) as a network failure would.
 //
+// SetOffline takes the whole link down for as long as wanted: connections
+// are cut and new ones are closed as soon as accepted, before anything
+// reaches the broker, as during a network outage (the broker keeps the
+// clients' sessions and queues for them).
+//
 // Every other packet passes through untouched, in order; a held PUBLISH is
 // flushed before a DISCONNECT. The faults are deterministic for a seed:
 // each direction of each connection draws from its own generator seeded
@@ -138,7 +143,8 @@ type DirStats struct {
 // Stats counts what the proxy did.
 type Stats struct {
 	Connections int64 // client connections accepted
-	Cuts        int64 // connections cut by Cut
+	Cuts        int64 // connections cut by Cut (and by SetOffline)
+	Refused     int64 // connections closed at once while offline
 	Up, Down    DirStats
 }
 
@@ -170,10 +176,12 @@ type Proxy struct {
 	nextID  uint64
 	started bool
 	closed  bool
+	offline bool
 	wg      sync.WaitGroup
 
 	accepted atomic.Int64
 	cuts     atomic.Int64
+	refused  atomic.Int64
 	dir      [2]dirCounters
 }
 
@@ -285,9 +293,29 @@ func (p *Proxy) Cut() int {
 	return len(cs)
 }
 
+// SetOffline takes the link down (true) or brings it back (false). Going
+// offline cuts every proxied connection (as Cut, counted in Stats.Cuts)
+// and returns how many there were; while offline, each new connection is
+// closed as soon as it is accepted, without dialling the broker (counted
+// in Stats.Refused), so a client sees a network outage and the broker sees
+// nothing at all.
+func (p *Proxy) SetOffline(off bool) int {
+	p.mu.Lock()
+	was := p.offline
+	p.offline = off
+	p.mu.Unlock()
+	if off != was {
+		p.log.Info("mqtt proxy: link", "offline", off)
+	}
+	if !off {
+		return 0
+	}
+	return p.Cut()
+}
+
 // Stats returns the counters so far.
 func (p *Proxy) Stats() Stats {
-	return Stats{Connections: p.accepted.Load(), Cuts: p.cuts.Load(), Up: p.dir[Up].snapshot(), Down: p.dir[Down].snapshot()}
+	return Stats{Connections: p.accepted.Load(), Cuts: p.cuts.Load(), Refused: p.refused.Load(), Up: p.dir[Up].snapshot(), Down: p.dir[Down].snapshot()}
 }
 
 // Close stops listening, closes every connection and waits for the proxy's
@@ -335,6 +363,12 @@ func (p *Proxy) accept(ln net.Listener) {
 			p.mu.Unlock()
 			nc.Close()
 			return
+		}
+		if p.offline {
+			p.mu.Unlock()
+			nc.Close()
+			p.refused.Add(1)
+			continue
 		}
 		id := p.nextID
 		p.nextID++

@@ -373,3 +373,68 @@ func nan() float64 {
 	zero := 0.0
 	return zero / zero
 }
+
+// TestProxyOffline: offline, the connected client is cut and its attempts
+// to reconnect are closed before they reach the broker, which keeps the
+// client's session and queues a QoS 1 message for it; back online, the
+// client reconnects and gets the message published during the outage.
+func TestProxyOffline(t *testing.T) {
+	b, user, pass := startBroker(t)
+	p := startProxy(t, Config{Upstream: b.Addr(), Seed: 1})
+	var r received
+	connected := make(chan struct{}, 16)
+	lost := make(chan struct{}, 16)
+	sub := connectClient(t, p.Addr(), user, pass, clientOpts{
+		id: "offline-sub", reconnect: true,
+		onConnect: func(c mqtt.Client) {
+			c.Subscribe("t/offline", 1, r.add)
+			connected <- struct{}{}
+		},
+		onLost: func(error) { lost <- struct{}{} },
+	})
+	<-connected
+	pub := connectClient(t, b.Addr(), user, pass, clientOpts{id: "offline-pub", clean: true})
+	// The subscription is made: a message published now arrives.
+	publishAll(t, pub, "t/offline", 1)
+	r.waitN(t, 1)
+
+	if n := p.SetOffline(true); n != 1 {
+		t.Fatalf("going offline cut %d connections, want 1", n)
+	}
+	select {
+	case <-lost:
+	case <-time.After(wait):
+		t.Fatal("the client did not notice the outage")
+	}
+	if tok := pub.Publish("t/offline", 1, false, "during"); !tok.WaitTimeout(wait) || tok.Error() != nil {
+		t.Fatalf("publish during the outage: %v", tok.Error())
+	}
+	// The client keeps trying (its reconnect interval is at most 1 s)
+	// and is refused every time.
+	deadline := time.Now().Add(wait)
+	for p.Stats().Refused < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refused reconnection: %+v", p.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if sub.IsConnectionOpen() || len(r.payloads()) != 1 {
+		t.Fatalf("the client is connected (%v) or got %v during the outage", sub.IsConnectionOpen(), r.payloads())
+	}
+	accepted := p.Stats().Connections
+
+	p.SetOffline(false)
+	select {
+	case <-connected:
+	case <-time.After(wait):
+		t.Fatal("no reconnect once back online")
+	}
+	got := r.waitN(t, 2)
+	if got[1] != "during" {
+		t.Fatalf("received %v, want the message published during the outage", got)
+	}
+	st := p.Stats()
+	if st.Connections <= accepted || st.Cuts != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
