@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/recstore"
+	"github.com/kinline/kinline/board"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/confload"
 	"github.com/kinline/kinline/shared/sign"
@@ -238,8 +239,10 @@ type Reader struct {
 	Name     string `yaml:"name"`
 	Role     string `yaml:"role"`     // terminal (default) or officer
 	Terminal string `yaml:"terminal"` // required for role terminal; none for officer
-	Device   string `yaml:"device"`
-	Driver   string `yaml:"driver"` // pn532 or em4100
+	// Device is the serial device; "" takes the board's default for the
+	// reader's terminal (or the board's officer reader), see board/boards.
+	Device string `yaml:"device"`
+	Driver string `yaml:"driver"` // pn532 or em4100
 	Baud     int    `yaml:"baud"`   // 0: the driver's default
 }
 
@@ -400,15 +403,47 @@ func Parse(data []byte) (*Config, error) {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	c.Defaults()
+	if err := c.boardDevices(); err != nil {
+		return nil, err
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
+// boardDevices fills the device of each reader that names none from the
+// board definition: the device wired to the reader's terminal, or the
+// board's officer reader. A reader left without a device then fails
+// Validate.
+func (c *Config) boardDevices() error {
+	var b *board.Board
+	for i := range c.Readers {
+		r := &c.Readers[i]
+		if r.Device != "" {
+			continue
+		}
+		if b == nil {
+			var err error
+			if b, err = board.Load(c.Board); err != nil {
+				return fmt.Errorf("%w: readers: reader %q has no device and its board cannot be loaded: %v", ErrInvalid, r.Name, err)
+			}
+		}
+		if r.Role == RoleOfficer {
+			r.Device = b.Serial.OfficerReader
+		} else {
+			r.Device, _ = b.TerminalDevice(r.Terminal)
+		}
+		if r.Device == "" {
+			return fmt.Errorf("%w: readers: reader %q names no device and board %q wires none for it (terminal %q): set device", ErrInvalid, r.Name, c.Board, r.Terminal)
+		}
+	}
+	return nil
+}
+
 // Load reads and parses a config file. Relative paths (data_dir,
 // panel_control, the sync.tls files, sync.signing_key, sync.policy_key,
-// recording.key_file) are taken relative to the file's directory. The TLS
+// recording.key_file, reader devices) are taken relative to the file's directory. The TLS
 // files and keys are read once here, so that a missing file, a bad key or
 // a private key with loose permissions stops the appliance at start with a
 // clear error.
@@ -422,6 +457,9 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	rel := []*string{&c.DataDir, &c.PanelControl, &c.Sync.SigningKey, &c.Sync.PolicyKey, &c.Recording.KeyFile}
+	for i := range c.Readers {
+		rel = append(rel, &c.Readers[i].Device) // a board's sim devices are relative
+	}
 	if t := c.Sync.TLS; t != nil {
 		rel = append(rel, &t.CA, &t.Cert, &t.Key)
 	}

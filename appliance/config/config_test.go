@@ -2,7 +2,9 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -172,5 +174,38 @@ func TestRecordingKeyFile(t *testing.T) {
 	want, _ := recstore.NewKey(raw)
 	if err != nil || k.ID() != want.ID() {
 		t.Fatalf("loaded key %x (%v), want %x", k.ID(), err, want.ID())
+	}
+}
+
+// TestReaderDevicesFromBoard: a reader that names no device gets the one
+// its board wires to its terminal (or the board's officer reader);
+// relative board devices are taken relative to the config file; a
+// terminal the board does not wire is refused with what to set.
+func TestReaderDevicesFromBoard(t *testing.T) {
+	doc := "appliance_id: a1\nboard: %s\nsync: {broker: tcp://x:1}\n" +
+		"sip: {trunk: {address: 'x:1'}, terminals: [{id: T1, sip_user: u, password: p}, {id: t1, sip_user: v, password: p}, {id: X9, sip_user: w, password: p}]}\n" +
+		"readers:\n%s"
+	c, err := Parse([]byte(fmt.Sprintf(doc, "rpi4", "  - {name: r1, terminal: T1}\n  - {name: own, terminal: X9, device: /dev/ttyS5}\n  - {name: off, role: officer}\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []string{c.Readers[0].Device, c.Readers[1].Device, c.Readers[2].Device}; got[0] != "/dev/ttyUSB0" || got[1] != "/dev/ttyS5" || got[2] != "/dev/ttyAMA0" {
+		t.Fatalf("devices %v", got)
+	}
+	_, err = Parse([]byte(fmt.Sprintf(doc, "rpi4", "  - {name: r9, terminal: X9}\n")))
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), `board "rpi4" wires none`) || !strings.Contains(err.Error(), "set device") {
+		t.Fatalf("unwired terminal: %v", err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "appliance.yaml")
+	if err := os.WriteFile(file, []byte(fmt.Sprintf(doc, "sim", "  - {name: r1, terminal: t1}\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lc, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "reader-t1"); lc.Readers[0].Device != want {
+		t.Fatalf("sim device %q, want %q", lc.Readers[0].Device, want)
 	}
 }
