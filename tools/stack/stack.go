@@ -87,6 +87,10 @@ type Options struct {
 	// CRLCheckInterval is central's mqtt.tls.crl_check_interval with
 	// PKIDir; 0 is 1s (quick for tests and demos).
 	CRLCheckInterval time.Duration
+	// CentralDSN, when set, puts central's state in PostgreSQL at this
+	// connection string (database.driver postgres) instead of SQLite in
+	// its data directory.
+	CentralDSN string
 	// PlainRecordings stores the appliance's recordings unencrypted (no
 	// recording.key_file). By default they are encrypted at rest with
 	// the key at Stack.RecordingKey: PKIDir's appliances/<id>/
@@ -257,6 +261,9 @@ readers:
 		appliance = strings.Replace(appliance, "sip:\n", fmt.Sprintf("sip:\n  family_accept: true\n  spoken_refusals: true\n  accept_timeout: %s\n", at), 1)
 	} else {
 		appliance = strings.Replace(appliance, "sip:\n", "sip:\n  family_accept: false\n  spoken_refusals: false\n", 1)
+	}
+	if o.CentralDSN != "" {
+		central += fmt.Sprintf("database:\n  driver: postgres\n  dsn: %q\n", o.CentralDSN)
 	}
 	if o.PKIDir != "" {
 		if central, appliance, err = s.withPKI(central, appliance); err != nil {
