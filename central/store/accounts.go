@@ -47,8 +47,8 @@ func (s *Store) Accounts(ctx context.Context, f AccountFilter) ([]AccountSummary
 		where = append(where, inList("p.block", f.Blocks, &args))
 	}
 	if q := strings.TrimSpace(f.Query); q != "" {
-		args = append(args, likeEscape(q)+"%", "%"+likeEscape(strings.ToLower(q))+"%")
-		where = append(where, fmt.Sprintf(`(p.prison_number LIKE $%d ESCAPE '\' OR LOWER(p.name) LIKE $%d ESCAPE '\')`, len(args)-1, len(args)))
+		args = append(args, likeEscape(strings.ToLower(q))+"%", "%"+likeEscape(strings.ToLower(q))+"%")
+		where = append(where, fmt.Sprintf(`(LOWER(p.prison_number) LIKE $%d ESCAPE '\' OR LOWER(p.name) LIKE $%d ESCAPE '\')`, len(args)-1, len(args)))
 	}
 	args = append(args, f.Limit, max(f.Offset, 0))
 	q := `SELECT p.id, p.prison_number, p.name, p.block, p.status,

@@ -721,8 +721,8 @@ func (s *Store) People(ctx context.Context, f PeopleFilter) ([]Person, error) {
 		scope = " AND " + inList("block", f.Blocks, &args)
 	}
 	if q := strings.TrimSpace(f.Query); q != "" {
-		args = append(args, likeEscape(q)+"%", "%"+likeEscape(strings.ToLower(q))+"%")
-		scope += fmt.Sprintf(` AND (prison_number LIKE $%d ESCAPE '\' OR LOWER(name) LIKE $%d ESCAPE '\')`, len(args)-1, len(args))
+		args = append(args, likeEscape(strings.ToLower(q))+"%", "%"+likeEscape(strings.ToLower(q))+"%")
+		scope += fmt.Sprintf(` AND (LOWER(prison_number) LIKE $%d ESCAPE '\' OR LOWER(name) LIKE $%d ESCAPE '\')`, len(args)-1, len(args))
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT `+personCols+` FROM people
 		WHERE ($1 = '' OR block = $1) AND ($2 = '' OR status = $2) AND officer = $5`+scope+`
