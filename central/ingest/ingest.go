@@ -20,6 +20,11 @@
 // what appliances configured with the matching public key require.
 // Production sets both; unset, ingest behaves as protocol 1 without
 // signatures did.
+//
+// A called party's self-block (wire.EventNumberBlocked) is handed to the
+// store as its batch arrives when the store is a SelfBlocker, and the
+// person's block's policy republished, so the number leaves the block's
+// appliances at once.
 package ingest
 
 import (
@@ -34,6 +39,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -73,6 +79,18 @@ type Store interface {
 	// AppliancesInBlock lists a block's appliances; block "" means every
 	// appliance.
 	AppliancesInBlock(ctx context.Context, block string) ([]string, error)
+}
+
+// SelfBlocker is implemented by a Store that records a called party's
+// self-block (they pressed 9: wire.EventNumberBlocked) as the batch
+// arrives, returning the block whose policy must be republished so the
+// number leaves it ("" when nothing is to change); central/store does.
+// With such a store, ingest calls it for each number_blocked event of a
+// stored batch and publishes the blocks' policies, so the number leaves
+// every appliance of the block at once rather than with the next policy
+// change.
+type SelfBlocker interface {
+	SelfBlockReported(ctx context.Context, applianceID string, nb wire.NumberBlocked) (block string, err error)
 }
 
 // Config configures the MQTT client.
@@ -456,10 +474,46 @@ func (s *Service) handleBatch(ctx context.Context, id string, payload []byte) er
 	if err != nil {
 		return fmt.Errorf("ingest: store events of %s: %w", id, err)
 	}
-	if upTo == 0 {
-		return nil
+	if upTo != 0 {
+		err = s.publish(wire.TopicAck(id), wire.Ack{V: wire.ProtocolVersion, ApplianceID: id, UpTo: upTo})
 	}
-	return s.publish(wire.TopicAck(id), wire.Ack{V: wire.ProtocolVersion, ApplianceID: id, UpTo: upTo})
+	s.selfBlocks(ctx, id, b.Events)
+	return err
+}
+
+// selfBlocks records the stored batch's number_blocked events through the
+// store's SelfBlocker and republishes the policies they change. A failure
+// is logged: the event is stored, and its projection marks the contact
+// all the same (only the republishing then waits for the block's next
+// policy change).
+func (s *Service) selfBlocks(ctx context.Context, id string, evs []wire.Event) {
+	sb, ok := s.st.(SelfBlocker)
+	if !ok {
+		return
+	}
+	var blocks []string
+	for _, ev := range evs {
+		if ev.Type != wire.EventNumberBlocked {
+			continue
+		}
+		var nb wire.NumberBlocked
+		if err := json.Unmarshal(ev.Payload, &nb); err != nil {
+			s.log.Warn("ingest: number_blocked event not readable", "appliance", id, "seq", ev.Seq, "err", err)
+			continue
+		}
+		block, err := sb.SelfBlockReported(ctx, id, nb)
+		if err != nil {
+			s.log.Warn("ingest: self-block not recorded", "appliance", id, "seq", ev.Seq, "err", err)
+			continue
+		}
+		if block != "" && !slices.Contains(blocks, block) {
+			blocks = append(blocks, block)
+		}
+	}
+	for _, b := range blocks {
+		s.log.Info("ingest: called party blocked a person: republishing the block's policy", "appliance", id, "block", b)
+		s.PolicyChanged(ctx, b)
+	}
 }
 
 // ParseRecording decodes an untrusted recording upload and checks its bytes

@@ -9,8 +9,9 @@
 // random internal credentials. policy_key signs every policy published;
 // appliance_keys_dir makes ingest require every batch to be signed with
 // the appliance's event key (re-read when the file changes). A refused
-// batch is logged as an error: central/store offers no public method to
-// raise a central alarm row.
+// batch is logged as an error and raised as a central alarm
+// (store.AlarmBatchRefused, one open alarm per appliance until an operator
+// clears it in the console).
 package server
 
 import (
@@ -127,11 +128,17 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 }
 
 // refused is ingest's OnRefused: a batch from applianceID was refused for
-// its signature. central/store has no public method that raises a central
-// alarm row, so it is logged as an error (ingest also counts it:
-// Ingest.RefusedBatches).
+// its signature. It is logged as an error and raised as a central alarm
+// row for the console; while that alarm is open, further refusals of the
+// appliance (it retries the same batch) add no rows. Ingest also counts
+// them: Ingest.RefusedBatches.
 func (s *Server) refused(applianceID string, err error) {
 	s.Log.Error("event batch refused: signature not valid; the appliance keeps it and retries", "appliance", applianceID, "err", err)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, aerr := s.Store.RaiseAlarm(ctx, applianceID, store.AlarmBatchRefused, "signature", err.Error()); aerr != nil {
+		s.Log.Error("refused batch not raised as an alarm", "appliance", applianceID, "err", aerr)
+	}
 }
 
 func isLoopback(hostport string) bool {
