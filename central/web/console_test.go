@@ -19,6 +19,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/central/store/totp"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
@@ -209,15 +210,21 @@ func TestConsoleAlarmsPage(t *testing.T) {
 	}
 }
 
-// auditEnv is a console over a store whose database file the test can
-// open itself (to tamper with the audit log).
-func auditEnv(t *testing.T) (*store.Store, *httptest.Server, string) {
+// auditEnv is a console over a store whose database the test can open
+// itself (to tamper with the audit log): it returns the database/sql
+// driver name and data source of that database.
+func auditEnv(t *testing.T) (*store.Store, *httptest.Server, [2]string) {
 	t.Helper()
 	dir := t.TempDir()
-	db := filepath.Join(dir, "c.db")
-	st, err := store.OpenWithClock(context.Background(), db, filepath.Join(dir, "rec"), nil, clock.NewFake(t0))
+	path := filepath.Join(dir, "c.db")
+	db := storetest.Database(t, path)
+	st, err := store.OpenDatabase(context.Background(), db, filepath.Join(dir, "rec"), nil, clock.NewFake(t0))
 	if err != nil {
 		t.Fatal(err)
+	}
+	raw := [2]string{"sqlite", "file:" + path}
+	if db.Driver == store.DriverPostgres {
+		raw = [2]string{"pgx", db.DSN}
 	}
 	t.Cleanup(func() { st.Close() })
 	w, err := New(Config{Store: st})
@@ -226,7 +233,7 @@ func auditEnv(t *testing.T) (*store.Store, *httptest.Server, string) {
 	}
 	srv := httptest.NewServer(w.Handler())
 	t.Cleanup(srv.Close)
-	return st, srv, db
+	return st, srv, raw
 }
 
 func TestConsoleAuditPage(t *testing.T) {
@@ -261,7 +268,7 @@ func TestConsoleAuditPage(t *testing.T) {
 		t.Fatalf("verification: %s", body)
 	}
 	// Change a row behind the store's back: the page says where.
-	raw, err := sql.Open("sqlite", db)
+	raw, err := sql.Open(db[0], db[1])
 	if err != nil {
 		t.Fatal(err)
 	}
