@@ -3,6 +3,7 @@ package pgtest
 import (
 	"bytes"
 	"context"
+	"flag"
 	"io"
 	"os"
 	"os/exec"
@@ -20,7 +21,7 @@ import (
 // the hil-tests' ones) and, saying "SKIP: postgresql not installed", when
 // the binaries are missing, unless KINLINE_REQUIRE_PEERS=1, which makes
 // that a failure. The PostgreSQL run's output is shown with -v, and on
-// failure.
+// failure; with -bench, the PostgreSQL run benchmarks too.
 func Suite(t *testing.T) {
 	if Enabled() {
 		t.Skip("this is the PostgreSQL run")
@@ -55,6 +56,12 @@ func Suite(t *testing.T) {
 	// The PostgreSQL run is always verbose, so that its passes can be
 	// counted; its output is streamed when this run is verbose.
 	args := []string{"-test.run=" + run, "-test.skip=^TestPostgres$", "-test.count=1", "-test.v=true"}
+	// go test -run TestPostgres -bench X benchmarks X on PostgreSQL too.
+	for _, name := range []string{"test.bench", "test.benchtime", "test.benchmem"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != f.DefValue {
+			args = append(args, "-"+name+"="+f.Value.String())
+		}
+	}
 	if d, ok := ctx.Deadline(); ok {
 		args = append(args, "-test.timeout="+time.Until(d).Round(time.Second).String())
 	}
