@@ -45,7 +45,8 @@ func (b *tab) pressPlay(sel string) {
 // searches the calls by prison number and disposition, finds the answered
 // call, presses play and hears it: the recording loads without a media
 // error and its time advances. Central's audit log names the
-// investigator's playback and the search.
+// investigator's playback (an administrator finds it on the audit page,
+// whose hash chain verifies) and the search.
 func TestFindAndPlayCall(t *testing.T) {
 	b := newTab(t)
 	b.loginOK("ivy")
@@ -98,6 +99,27 @@ func TestFindAndPlayCall(t *testing.T) {
 	if mine == 0 {
 		t.Errorf("no playback by user:ivy of %s in the audit log: %+v", c.ID, plays)
 	}
+	// An administrator sees the playback in the console's audit log, and
+	// the chain still verifies.
+	admin := newTab(t)
+	admin.loginOK("ada")
+	if st := admin.submit("open the audit log from the menu", `nav a[href="/audit"]`); st != 200 {
+		admin.failf("audit log: HTTP %d", st)
+	}
+	admin.fill("filter the playbacks of the call", "#au-action", "recording.play", "#au-target", c.ID)
+	admin.submit("filter", `form[role=search] button[type=submit]`)
+	listed := false
+	for _, r := range admin.rows() {
+		listed = listed || strings.Contains(r, "user:ivy") && strings.Contains(r, "recording.play") && strings.Contains(r, "sha256="+c.Recording.SHA256)
+	}
+	if !listed {
+		admin.failf("the audit page does not list user:ivy's playback of %s", c.ID)
+	}
+	if st := admin.submit("verify the chain", `a[href^="/audit"][href*="verify"]`); st != 200 {
+		admin.failf("verify the audit chain: HTTP %d", st)
+	}
+	admin.wantText("Hash chain verified")
+
 	searches := b.in.auditEntries(t, url.Values{"action": {"calls.search"}, "actor": {"user:ivy"}})
 	found := false
 	for _, e := range searches {

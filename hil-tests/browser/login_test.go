@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/kinline/kinline/central/store/totp"
 )
 
@@ -93,4 +95,46 @@ func TestPlaybackNeedsSecondFactor(t *testing.T) {
 		b.failf("recording without a second factor: HTTP %d, want 403", st)
 	}
 	b.wantText("second factor")
+}
+
+// TestEnrolSecondFactor: an investigator without a second factor signs in
+// with the password, is sent to enrol one, creates the secret, types the
+// code the app (here: the test, from the secret shown on the page) gives,
+// and has playback in the same session; from then on signing in needs a
+// code.
+func TestEnrolSecondFactor(t *testing.T) {
+	b := newTab(t)
+	u := b.in.Users["nina"]
+	if st := b.login(u, ""); st != 200 {
+		b.failf("sign-in with the password: HTTP %d", st)
+	}
+	if loc := get(b, "read the address", chromedp.Location()); !strings.Contains(loc, "/account/totp") {
+		b.failf("an investigator without a second factor landed on %s, not the enrolment page", loc)
+	}
+	if st := b.submit("create the secret", `form[action="/account/totp"] button[type=submit]`); st != 200 {
+		b.failf("create the secret: HTTP %d", st)
+	}
+	secret := b.text("dd code")
+	if _, err := totp.DecodeSecret(secret); err != nil {
+		b.failf("the page shows %q as the secret: %v", secret, err)
+	}
+	u.Secret = secret
+	b.fill("type the code from the app", "#t-code", u.Code(t))
+	if st := b.submit("confirm", `form[action="/account/totp/confirm"] button[type=submit]`); st != 200 {
+		b.failf("confirm the code: HTTP %d", st)
+	}
+	b.wantText("Second factor enrolled")
+	b.open("/calls")
+	if !b.exists(`audio[src="/calls/` + b.in.CallA.ID + `/recording"]`) {
+		b.failf("no player after enrolling the second factor")
+	}
+
+	b.submit("sign out", `form[action="/logout"] button[type=submit]`)
+	if st := b.login(u, ""); st != 401 {
+		b.failf("sign-in without a code after enrolling: HTTP %d, want 401", st)
+	}
+	b.loginOK("nina")
+	if !b.exists(`audio[src="/calls/` + b.in.CallA.ID + `/recording"]`) {
+		b.failf("no player after signing in with the enrolled second factor")
+	}
 }

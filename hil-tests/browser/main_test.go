@@ -290,6 +290,7 @@ func (in *installation) seed(ctx context.Context) error {
 		{"ivy", store.RoleInvestigator, nil, true},
 		{"lena", store.RoleInvestigator, nil, true},
 		{"ian", store.RoleInvestigator, nil, false},
+		{"nina", store.RoleInvestigator, nil, false},
 		{"fred", store.RoleFinance, nil, false},
 		{"otto", store.RoleBlockOfficer, []string{stack.Block}, true},
 	} {

@@ -4,30 +4,26 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/kinline/kinline/central/store"
 )
 
-// TestRecharge: a finance user finds the person, opens the account,
-// records a recharge with its receipt and sees the new balance and the
-// statement line; a malformed amount is refused with a message and changes
-// nothing; a second recharge adds up. Central's API agrees.
+// TestRecharge: a finance user finds the person's account in the list,
+// opens it, records a recharge with its receipt and sees the new balance
+// and the statement line; a malformed amount is refused with a message and
+// changes nothing; a second recharge adds up. Central's API agrees.
 func TestRecharge(t *testing.T) {
 	b := newTab(t)
 	b.loginOK("fred")
-	if st := b.submit("open People from the menu", `nav a[href="/people"]`); st != 200 {
-		b.failf("People: HTTP %d", st)
+	if st := b.submit("open Accounts from the menu", `nav a[href="/money/accounts"]`); st != 200 {
+		b.failf("Accounts: HTTP %d", st)
 	}
-	b.fill("search the person", "#p-q", prisonMoney)
+	b.fill("search the person", "#ac-q", prisonMoney)
 	b.submit("search", `form[role=search] button[type=submit]`)
-	b.wantText(nameMoney)
-	href := get(b, "find the person's link", chromedp.AttributeValue(chromedp.CSS(`tbody a[href^="/people/"]`), "href")).Value
-	if href != "/people/"+b.in.PersonMoney {
-		b.failf("search for %s found %q", prisonMoney, href)
+	rows := b.rows()
+	if len(rows) != 1 || !strings.Contains(rows[0], nameMoney) || !strings.Contains(rows[0], "0.00") {
+		b.failf("accounts matching %s: %q", prisonMoney, rows)
 	}
-
-	if st := b.open("/accounts/" + b.in.PersonMoney); st != 200 {
+	if st := b.submit("open the account", `tbody a[href="/accounts/`+b.in.PersonMoney+`"]`); st != 200 {
 		b.failf("account page: HTTP %d", st)
 	}
 	b.wantText("Account of "+nameMoney, "Balance: 0.00 EUR")
