@@ -206,8 +206,10 @@ func TestWholeChain(t *testing.T) {
 	if p.Recording != nil {
 		t.Errorf("privileged call has a recording: %+v", p.Recording)
 	}
-	if _, err := e.Recording(e.ctx, p.ID); err == nil || !strings.Contains(err.Error(), "404") {
-		t.Errorf("privileged recording fetch: %v, want 404", err)
+	// Central refuses a privileged call's recording outright (403, audited)
+	// rather than looking for one: fail closed even if bytes ever arrived.
+	if _, err := e.Recording(e.ctx, p.ID); err == nil || !strings.Contains(err.Error(), "403") {
+		t.Errorf("privileged recording fetch: %v, want 403", err)
 	}
 	filepath.WalkDir(e.Opts.Dir, func(path string, d os.DirEntry, err error) error {
 		if err == nil && strings.Contains(d.Name(), p.ID) {
