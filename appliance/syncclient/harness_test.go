@@ -52,6 +52,9 @@ type harness struct {
 	// ingest's config (signing keys).
 	centralTLS *tls.Config
 	ingestMod  func(*ingest.Config)
+	// central, when set, is the store ingest writes to instead of fake
+	// (central's real SQLite store in the drain measurement).
+	central ingest.Store
 }
 
 func newHarness(t testing.TB) *harness {
@@ -87,7 +90,11 @@ func (h *harness) startIngest() (stop func()) {
 	if h.ingestMod != nil {
 		h.ingestMod(&cfg)
 	}
-	svc, err := ingest.New(cfg, h.fake, testLog())
+	var cs ingest.Store = h.fake
+	if h.central != nil {
+		cs = h.central
+	}
+	svc, err := ingest.New(cfg, cs, testLog())
 	if err != nil {
 		h.t.Fatal(err)
 	}
