@@ -39,6 +39,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -304,6 +305,10 @@ func (s *Service) finishChunks(ctx context.Context, id string, c *wire.Recording
 		up := &wire.RecordingUpload{V: wire.ProtocolVersion, ApplianceID: id, CallID: c.CallID, Ref: c.Ref, Data: data}
 		if err := s.st.StoreRecording(ctx, id, up); err != nil {
 			rack.Error = "not stored"
+			if errors.Is(err, store.ErrPrivilegedRecording) {
+				cs.remove(part) // no byte of a privileged call stays at central
+				rack.Error = "refused: privileged call"
+			}
 			serr = fmt.Errorf("ingest: store recording %s of %s: %w", c.CallID, id, err)
 			break
 		}

@@ -15,6 +15,11 @@ import (
 // known for the appliance): the batch is neither stored nor acknowledged.
 const AlarmBatchRefused = "batch_refused"
 
+// AlarmPrivilegedRecording is the central alarm raised when an appliance
+// uploads audio for a call central knows is privileged: the audio is
+// refused and not kept (StoreRecording returns ErrPrivilegedRecording).
+const AlarmPrivilegedRecording = "privileged_recording"
+
 // AlarmFilter selects alarms; empty fields match everything.
 type AlarmFilter struct {
 	ApplianceID string

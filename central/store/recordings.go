@@ -77,6 +77,21 @@ func (s *Store) StoreRecording(ctx context.Context, applianceID string, up *wire
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("store: read call: %w", err)
 	}
+	if err == nil {
+		// Privileged by the appliance's flag, a privileged contact or the
+		// prison-wide list: such audio must not exist, so none is kept.
+		c, cerr := s.Call(ctx, up.CallID)
+		if cerr != nil {
+			return fmt.Errorf("store: read call: %w", cerr)
+		}
+		if c.Privileged {
+			if _, aerr := s.RaiseAlarm(ctx, applianceID, AlarmPrivilegedRecording, up.CallID,
+				fmt.Sprintf("appliance uploaded %d bytes of audio for privileged call %s: refused, nothing kept; inspect the appliance", len(up.Data), up.CallID)); aerr != nil {
+				return errors.Join(fmt.Errorf("%w: call %s", ErrPrivilegedRecording, up.CallID), aerr)
+			}
+			return fmt.Errorf("%w: call %s", ErrPrivilegedRecording, up.CallID)
+		}
+	}
 
 	rel := filepath.Join(got[:2], got+".wav")
 	abs := filepath.Join(s.recDir, rel)

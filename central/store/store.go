@@ -50,6 +50,9 @@ var (
 	ErrNoRecording       = errors.New("store: recording not uploaded")
 	ErrRecordingMismatch = errors.New("store: recording does not match its sha256")
 	ErrRecordingConflict = errors.New("store: a different recording is already stored for this call")
+	// ErrPrivilegedRecording: audio arrived for a call central knows is
+	// privileged (never recorded); nothing is kept and an alarm is raised.
+	ErrPrivilegedRecording = errors.New("store: recording refused: the call is privileged")
 	ErrUnauthorized      = errors.New("store: unknown or expired credential")
 	ErrClosed            = errors.New("store: closed")
 	ErrLocked            = errors.New("store: account locked after failed sign-ins")

@@ -785,3 +785,41 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 	})
 }
+
+// TestPrivilegedRecordingRefused: audio uploaded for a call the appliance
+// flagged privileged is refused, nothing is written to the recordings
+// directory, and a central alarm says so.
+func TestPrivilegedRecordingRefused(t *testing.T) {
+	s, _, dir := openTest(t)
+	ctx := context.Background()
+	data := []byte("RIFF....WAVEfmt audio that must not exist")
+	sum := sha256.Sum256(data)
+	ref := wire.RecordingRef{ID: "rec1", SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(data)), Format: "wav/pcmu-stereo"}
+	evs := chain("app1", 1, 1, "", func(seq uint64) (wire.EventType, any) {
+		typ, p := callEvent(seq)
+		c := p.(wire.CallRecord)
+		c.Privileged = true
+		return typ, c
+	})
+	if _, err := s.StoreEvents(ctx, "app1", evs); err != nil {
+		t.Fatal(err)
+	}
+	up := &wire.RecordingUpload{V: 1, ApplianceID: "app1", CallID: "call-1", Ref: ref, Data: data}
+	if err := s.StoreRecording(ctx, "app1", up); !errors.Is(err, ErrPrivilegedRecording) {
+		t.Fatalf("privileged upload: %v, want ErrPrivilegedRecording", err)
+	}
+	if files := listFiles(t, filepath.Join(dir, "rec")); len(files) != 0 {
+		t.Fatalf("files after a privileged upload: %v", files)
+	}
+	alarms, err := s.AlarmList(ctx, AlarmFilter{ApplianceID: "app1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range alarms {
+		found = found || a.Code == AlarmPrivilegedRecording
+	}
+	if !found {
+		t.Fatalf("no %s alarm in %+v", AlarmPrivilegedRecording, alarms)
+	}
+}
