@@ -18,6 +18,14 @@
 // events, in-band G.711 tones (media's detector, while a leg sends no
 // events) or SIP INFO (info.go) from either leg.
 //
+// With family acceptance the called party first hears who is calling
+// (announce.go): the name the person recorded at the hotline (menu option
+// 3, Deps.Names) or their policy name spoken at run time (Deps.Speaker),
+// and the prison's name. Opus is negotiated end to end on direct-dialled
+// calls when both legs can do it; legs the appliance talks to stay G.711
+// or get their prompts in the G.711 format answered beside Opus
+// (docs/decisions/0007-opus-and-prompts.md).
+//
 // Time (nonce expiry, binding expiry, ring and duration limits, call record
 // timestamps) comes from an injected shared/clock.Clock.
 package callctl
