@@ -773,3 +773,43 @@ func TestHotlineTapTimeout(t *testing.T) {
 		t.Fatal("\"no card was tapped, goodbye\" not spoken")
 	}
 }
+
+// TestHotlineWaitingForOfficerSpoken: on the hotline, an authorizer that
+// waits for the officer (dual authorization) makes the person hear the
+// "please wait for the officer" prompt, in their language, while the
+// decision is pending; once the officer confirms, the call is placed.
+func TestHotlineWaitingForOfficerSpoken(t *testing.T) {
+	t.Parallel()
+	var h *hotlineEnv
+	h = startHotline(t, hotlineOpts{auth: func(r callctl.AuthRequest) callctl.AuthResult {
+		r.Waiting()
+		// The officer takes a while: the decision waits until the person
+		// has heard the waiting prompt.
+		if !callctltestWait(func() bool { return h.plays.index(t, 0, "es", prompts.WaitOfficer) >= 0 }) {
+			return callctl.AuthResult{Reason: "officer did not confirm", RefusalErr: policy.ErrNotConfirmed, PersonID: "p-7"}
+		}
+		return callctl.AuthResult{Allowed: true, PersonID: "p-7", Language: "es", OfficerID: "o-1", ConfirmMethod: wire.ConfirmButton}
+	}})
+	c := h.dialHotline(t)
+	if err := c.SendINFO(ctxT(t), "1234#10611223344#"); err != nil {
+		t.Fatal(err)
+	}
+	var inv phone.FamilyCall
+	select {
+	case inv = <-h.family.Invites():
+	case <-time.After(waitLong):
+		t.Fatal("trunk never called after the officer confirmed")
+	}
+	if inv.Number != "0611223344" {
+		t.Fatalf("trunk INVITE for %q", inv.Number)
+	}
+	if h.plays.index(t, 0, "es", prompts.WaitOfficer) < 0 {
+		t.Fatal("the waiting prompt was never played")
+	}
+	if err := c.Hangup(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if rec := h.record(t); rec.OfficerID != "o-1" || rec.ConfirmMethod != wire.ConfirmButton {
+		t.Fatalf("record officer %q method %q", rec.OfficerID, rec.ConfirmMethod)
+	}
+}

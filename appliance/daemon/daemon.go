@@ -194,6 +194,8 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 		},
 		OnCallEnd:       s.callEnded,
 		OnNumberBlocked: s.numberBlocked,
+		Names:           s.names(recKey),
+		Speaker:         s.speaker(),
 		Hotline:         hotline{s.Authz},
 	})
 	s.ends.calls = s.Calls
@@ -373,6 +375,7 @@ func authResult(res authz.Result) callctl.AuthResult {
 		Language: res.Language, RefusalErr: res.Err,
 		MaxDuration: res.MaxDuration, LimitedBy: res.LimitedBy,
 		Hidden: res.Hidden, Free: res.Free,
+		WindowEnd: res.WindowEnd,
 	}
 }
 
