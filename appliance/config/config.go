@@ -243,7 +243,7 @@ type Reader struct {
 	// reader's terminal (or the board's officer reader), see board/boards.
 	Device string `yaml:"device"`
 	Driver string `yaml:"driver"` // pn532 or em4100
-	Baud     int    `yaml:"baud"`   // 0: the driver's default
+	Baud   int    `yaml:"baud"`   // 0: the driver's default
 }
 
 // Defaults fills unset fields.
