@@ -361,4 +361,17 @@ var migrations = [][]string{
 	{
 		`ALTER TABLE users ADD COLUMN totp_pending TEXT NOT NULL DEFAULT ''`,
 	},
+	// 8: call search, review and reports (calls.go, review.go, stats.go,
+	// reports.go). Calls get an index for records that name a person only
+	// by prison number (ordered by start time within, like the others, so
+	// a search's first page is read from the index in order, and with the
+	// person id so records that carry both cost nothing to skip) and one
+	// for the officer who ended a call; bookmarks are listed per call;
+	// billing reports read call debits and refunds by time.
+	{
+		`CREATE INDEX calls_prison_number ON calls (prison_number, person_id, start_ns)`,
+		`CREATE INDEX calls_ended_by ON calls (ended_by, start_ns)`,
+		`CREATE INDEX bookmarks_call ON bookmarks (call_id, created_ns)`,
+		`CREATE INDEX ledger_kind_at ON ledger_entries (kind, at_ns)`,
+	},
 }
