@@ -55,10 +55,11 @@ func TestMain(m *testing.M) {
 // chromiumPath finds the browser: $KINLINE_CHROMIUM, else chromium (Debian)
 // or chromium-browser on $PATH.
 func chromiumPath() string {
+	names := []string{"chromium", "chromium-browser"}
 	if p := os.Getenv("KINLINE_CHROMIUM"); p != "" {
-		return p
+		names = []string{p}
 	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
+	for _, name := range names {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
