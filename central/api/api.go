@@ -131,7 +131,7 @@ func New(d Deps) (*Server, error) {
 		"GET /api/v1/appliances/{appliance}/commands":  s.listCommands,
 	}
 	// Each area's routes live beside its handlers.
-	for _, more := range []map[string]http.HandlerFunc{s.moneyRoutes(), s.manageRoutes(), s.reviewRoutes()} {
+	for _, more := range []map[string]http.HandlerFunc{s.moneyRoutes(), s.manageRoutes(), s.reviewRoutes(), s.openapiRoutes()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("api: route %s registered twice", p)
