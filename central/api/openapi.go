@@ -13,6 +13,7 @@ package api
 // its pattern as summary) and fails TestOpenAPIDocumentsEveryRoute.
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -97,6 +98,8 @@ type opDoc struct {
 	Out      any
 	OutMedia []string
 	OutDesc  string
+	// Location: a 201 names the new item's URL in Location.
+	Location bool
 	// Errors are the route's own error answers beyond the common ones
 	// (status to description); a value of errorWith for a body other than
 	// the error shape.
@@ -206,7 +209,7 @@ var opDocs = map[string]opDoc{
 			"windows":           "Calling windows replacing the rule's.",
 			"suspended_until":   "When a suspension ends (absent: until lifted).",
 		},
-		Status: http.StatusCreated, Out: store.Person{}, OutDesc: "The person.",
+		Status: http.StatusCreated, Out: store.Person{}, OutDesc: "The person.", Location: true,
 		Errors: map[int]any{409: "A person with this prison number exists."},
 	},
 	"GET /api/v1/inmates": {
@@ -292,7 +295,7 @@ var opDocs = map[string]opDoc{
 		Description: "Enrols a member of staff whose cards confirm calls on the block's officer panel (an officer is a person who can never call).",
 		Body:        officerIn{},
 		Fields:      map[string]string{"staff_number": "Required, unique among people.", "cards": "Card UIDs in hex."},
-		Status:      http.StatusCreated, Out: store.Person{},
+		Status:      http.StatusCreated, Out: store.Person{}, OutDesc: "The officer (a person).", Location: true,
 		Errors: map[int]any{409: "The staff number or a card is taken."},
 	},
 	"GET /api/v1/officers": {
@@ -459,7 +462,7 @@ var opDocs = map[string]opDoc{
 			"blocks":   "A block officer's blocks.",
 			"password": "12 to 256 characters.",
 		},
-		Status: http.StatusCreated, Out: store.User{},
+		Status: http.StatusCreated, Out: store.User{}, OutDesc: "The user.", Location: true,
 		Errors: map[int]any{409: "The username is taken."},
 	},
 	"GET /api/v1/users": {
@@ -793,7 +796,7 @@ func (g *schemas) operation(pattern, method string, wild []string, rule authz.Ru
 	if status == 0 {
 		status = http.StatusOK
 	}
-	ok := map[string]any{"description": cmp(d.OutDesc, http.StatusText(status))}
+	ok := map[string]any{"description": cmp.Or(d.OutDesc, http.StatusText(status))}
 	switch {
 	case d.Out != nil:
 		s, err := g.schemaOfValue(d.Out)
@@ -808,7 +811,7 @@ func (g *schemas) operation(pattern, method string, wild []string, rule authz.Ru
 		}
 		ok["content"] = c
 	}
-	if status == http.StatusCreated && strings.Contains(d.Description, "Location") {
+	if d.Location {
 		ok["headers"] = map[string]any{"Location": map[string]any{"schema": map[string]any{"type": "string"}, "description": "The new item's URL."}}
 	}
 	resp := map[string]any{
@@ -838,13 +841,6 @@ func (g *schemas) operation(pattern, method string, wild []string, rule authz.Ru
 	}
 	op["responses"] = resp
 	return op, nil
-}
-
-func cmp(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // operationID is a stable id: the method and the path's words,
