@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/store"
@@ -20,6 +21,10 @@ const endedByCentral = "central"
 // ErrNoSuchCall answers an end_call command for a call not in progress.
 var ErrNoSuchCall = errors.New("daemon: no such call in progress")
 
+// ErrSuperseded answers a lockdown or lift command older than the one that
+// set the block's current lockdown state: it is not applied.
+var ErrSuperseded = errors.New("daemon: superseded by a newer lockdown command")
+
 // command carries out a command from central that the sync client has
 // checked (syncclient.Deps.OnCommand). It returns at once: an ended call
 // is torn down in the background.
@@ -27,8 +32,16 @@ func (s *System) command(cmd *wire.Command) error {
 	switch cmd.Kind {
 	case wire.CmdLockdown, wire.CmdLiftLockdown:
 		on := cmd.Kind == wire.CmdLockdown
-		if err := s.Store.Update(func(tx *store.Tx) error { return tx.SetLockdown(on) }); err != nil {
+		var applied bool
+		if err := s.Store.Update(func(tx *store.Tx) (err error) {
+			applied, err = tx.SetLockdownAt(on, cmd.Issued)
+			return err
+		}); err != nil {
 			return fmt.Errorf("daemon: store lockdown: %w", err)
+		}
+		if !applied {
+			s.Log.Warn("lockdown command superseded by a newer one: not applied", "on", on, "command", cmd.ID, "issued", cmd.Issued)
+			return fmt.Errorf("%w: %s issued %s", ErrSuperseded, cmd.Kind, cmd.Issued.Format(time.RFC3339Nano))
 		}
 		s.Authz.SetLockdown(on)
 		s.Log.Warn("lockdown set by central", "on", on, "command", cmd.ID)

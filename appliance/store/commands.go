@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -17,6 +18,7 @@ import (
 var (
 	bucketCommands = []byte("commands")
 	keyLockdown    = []byte("lockdown")
+	keyLockdownAt  = []byte("lockdown_issued") // issue time of the command that set keyLockdown
 )
 
 // rememberedCommand is the stored form of a command taken.
@@ -92,6 +94,23 @@ func (tx *Tx) SetLockdown(on bool) error {
 		return meta.Put(keyLockdown, []byte("1"))
 	}
 	return meta.Delete(keyLockdown)
+}
+
+// SetLockdownAt stores the lockdown state set by a command central issued
+// at issued, unless a command issued later has already set it: commands
+// can arrive out of order after an outage (the broker redelivers queued
+// messages in no fixed order), and a lockdown must not be lifted by an
+// older "lift" arriving after it. applied reports whether the state was
+// stored.
+func (tx *Tx) SetLockdownAt(on bool, issued time.Time) (applied bool, err error) {
+	meta := tx.tx.Bucket(bucketMeta)
+	if prev := meta.Get(keyLockdownAt); len(prev) == 8 && issued.UnixNano() < int64(binary.BigEndian.Uint64(prev)) {
+		return false, nil
+	}
+	if err := tx.SetLockdown(on); err != nil {
+		return false, err
+	}
+	return true, meta.Put(keyLockdownAt, binary.BigEndian.AppendUint64(nil, uint64(issued.UnixNano())))
 }
 
 // Lockdown reports the stored lockdown state.
