@@ -6,12 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/store"
 )
 
@@ -343,6 +345,30 @@ func TestOpenAPINeedsSignIn(t *testing.T) {
 	var doc map[string]any
 	if r := e.call(se, false, "GET", "/api/v1/openapi.json", nil, &doc); r.StatusCode != 200 || doc["paths"] == nil {
 		t.Fatalf("session: %d", r.StatusCode)
+	}
+}
+
+// TestOpenAPICallFiltersComplete: every filter of store.CallFilter that
+// the calls search accepts is documented (a filter added to package
+// callquery without documentation fails here).
+func TestOpenAPICallFiltersComplete(t *testing.T) {
+	documented := map[string]bool{}
+	for _, q := range opDocs["GET /api/v1/calls"].Query {
+		documented[q.Name] = true
+	}
+	for f := range reflect.TypeFor[store.CallFilter]().Fields() {
+		name := strings.ToLower(f.Name)
+		if _, err := callquery.Parse(url.Values{name: {"x"}}); err != nil && strings.Contains(err.Error(), "unknown parameter") {
+			continue
+		}
+		if !documented[name] {
+			t.Errorf("the calls search accepts %q: document it in callFilters in central/api/openapi.go", name)
+		}
+	}
+	for name := range documented {
+		if _, err := callquery.Parse(url.Values{name: {"x"}}); err != nil && strings.Contains(err.Error(), "unknown parameter") {
+			t.Errorf("callFilters documents %q, which the calls search refuses", name)
+		}
 	}
 }
 
