@@ -1,0 +1,257 @@
+package store
+
+// Billing reports: what calls were charged over a period, by period (day
+// or month in the prison's time zone), block, destination type and rate.
+//
+// The money comes from the ledger (call debits, and refunds that name a
+// call), never from a stored total, so a report always agrees with the
+// accounts. The block and number come from the debited call's record
+// (the account's block while the record has not arrived). Calls do not
+// record the rate they were priced at, so each number is placed under the
+// rate that matches it in the rates table now (longest prefix, as the
+// appliances price calls); a number no rate matches is "unrated".
+//
+// Local days and months are computed in Go from quarter-hour buckets, as
+// the statistics do (stats.go), because SQLite and PostgreSQL share no
+// function that turns a Unix time into a local date.
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kinline/kinline/shared/ledger"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+// Billing report periods (BillingFilter.Period).
+const (
+	BillingTotal = "total" // one row per block, destination type and rate
+	BillingDay   = "day"
+	BillingMonth = "month"
+)
+
+// BillingPeriods lists the periods a report may be split by.
+var BillingPeriods = []string{BillingTotal, BillingDay, BillingMonth}
+
+// Unrated is the destination type of numbers no rate matches.
+const Unrated = "unrated"
+
+// MaxBillingDays bounds a billing report's period.
+const MaxBillingDays = 732
+
+// BillingFilter selects a billing report.
+type BillingFilter struct {
+	// From (inclusive) and To (exclusive) bound the ledger entries' time;
+	// both are required.
+	From, To time.Time
+	// Period splits the rows by day or month ("" is BillingTotal).
+	Period string
+	Block  string
+	// Blocks, when not nil, restricts the report to these blocks (a block
+	// officer's scope); an empty non-nil slice reports nothing.
+	Blocks []string
+}
+
+// BillingRow is one group of a billing report. Amounts are in the minor
+// unit of the report's currency.
+type BillingRow struct {
+	// Period is the local day (2006-01-02) or month (2006-01); empty for
+	// BillingTotal.
+	Period          string `json:"period,omitempty"`
+	Block           string `json:"block"`
+	DestinationType string `json:"destination_type"`
+	RatePrefix      string `json:"rate_prefix"`
+	RateName        string `json:"rate_name,omitempty"`
+	// Calls is the number of charged calls, BilledSeconds their talk time.
+	Calls         int64   `json:"calls"`
+	BilledSeconds float64 `json:"billed_seconds"`
+	// Charged is what the calls were debited, Refunded what was refunded
+	// against them in the period, Net the difference.
+	Charged  ledger.Money `json:"charged"`
+	Refunded ledger.Money `json:"refunded"`
+	Net      ledger.Money `json:"net"`
+}
+
+func (r *BillingRow) add(o BillingRow) {
+	r.Calls += o.Calls
+	r.BilledSeconds += o.BilledSeconds
+	r.Charged += o.Charged
+	r.Refunded += o.Refunded
+	r.Net = r.Charged - r.Refunded
+}
+
+// BillingReport is the answer to a BillingFilter.
+type BillingReport struct {
+	From     time.Time    `json:"from"`
+	To       time.Time    `json:"to"`
+	Period   string       `json:"period"`
+	TimeZone string       `json:"time_zone"`
+	Currency string       `json:"currency"`
+	Digits   int          `json:"digits"`
+	Rows     []BillingRow `json:"rows"`
+	Total    BillingRow   `json:"total"`
+}
+
+// Billing builds the billing report of f from one snapshot.
+func (s *Store) Billing(ctx context.Context, f BillingFilter) (*BillingReport, error) {
+	if f.Period == "" {
+		f.Period = BillingTotal
+	}
+	if !slices.Contains(BillingPeriods, f.Period) {
+		return nil, fmt.Errorf("%w: period %q (one of %s)", ErrInvalid, f.Period, strings.Join(BillingPeriods, ", "))
+	}
+	if f.From.IsZero() || f.To.IsZero() || !f.To.After(f.From) {
+		return nil, fmt.Errorf("%w: a billing report needs a period: from before to", ErrInvalid)
+	}
+	if f.To.Sub(f.From) > MaxBillingDays*24*time.Hour {
+		return nil, fmt.Errorf("%w: a billing report covers at most %d days", ErrInvalid, MaxBillingDays)
+	}
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("store: billing: %w", err)
+	}
+	defer tx.Rollback()
+	set, err := readMoneySettings(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	rates, err := readRates(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	table, err := ledger.NewTable(set.Cur(), rates)
+	if err != nil {
+		return nil, fmt.Errorf("store: billing: rates: %w", err)
+	}
+	loc := set.Location()
+	rep := &BillingReport{From: f.From.UTC(), To: f.To.UTC(), Period: f.Period, TimeZone: loc.String(),
+		Currency: set.Currency, Digits: set.Digits, Rows: []BillingRow{}}
+	rows := map[[4]string]*BillingRow{}
+	var keys [][4]string
+	for _, kind := range []string{wire.LedgerCallDebit, wire.LedgerRefund} {
+		var args []any
+		arg := func(v any) string {
+			args = append(args, v)
+			return fmt.Sprintf("$%d", len(args))
+		}
+		block := "COALESCE(c.block, p.block, '')"
+		group := block + ", COALESCE(c.number, '')"
+		if f.Period != BillingTotal {
+			group = fmt.Sprintf("l.at_ns / %d, ", int64(quarter)) + group
+		} else {
+			group = "0, " + group
+		}
+		where := []string{"l.kind = " + arg(kind), "l.at_ns >= " + arg(ns(f.From)), "l.at_ns < " + arg(ns(f.To))}
+		if kind == wire.LedgerRefund {
+			where = append(where, "l.ref <> ''", "c.call_id IS NOT NULL")
+		}
+		if f.Block != "" {
+			where = append(where, block+" = "+arg(f.Block))
+		}
+		if f.Blocks != nil {
+			where = append(where, inList(block, f.Blocks, &args))
+		}
+		groupBy := strings.TrimPrefix(group, "0, ")
+		q := `SELECT ` + group + `, COUNT(*), CAST(SUM(l.amount) AS BIGINT),
+			CAST(SUM(CASE WHEN c.answer_ns IS NOT NULL AND c.end_ns > c.answer_ns THEN (c.end_ns - c.answer_ns) / 1000000 ELSE 0 END) AS BIGINT)
+			FROM ledger_entries l LEFT JOIN calls c ON c.call_id = l.ref LEFT JOIN people p ON p.id = l.account
+			WHERE ` + strings.Join(where, " AND ") + ` GROUP BY ` + groupBy
+		rs, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("store: billing: %w", err)
+		}
+		for rs.Next() {
+			var bucket, n, amount, ms int64
+			var blk, number string
+			if err := rs.Scan(&bucket, &blk, &number, &n, &amount, &ms); err != nil {
+				rs.Close()
+				return nil, fmt.Errorf("store: billing: %w", err)
+			}
+			r := BillingRow{Block: blk, DestinationType: Unrated}
+			if f.Period != BillingTotal {
+				t := time.Unix(0, bucket*int64(quarter)).In(loc)
+				r.Period = t.Format(time.DateOnly)
+				if f.Period == BillingMonth {
+					r.Period = t.Format("2006-01")
+				}
+			}
+			if rate, ok := table.Match(number); ok && number != "" {
+				r.DestinationType, r.RatePrefix, r.RateName = string(rate.DestinationType), rate.Prefix, rate.Name
+			}
+			if kind == wire.LedgerCallDebit {
+				r.Calls, r.BilledSeconds, r.Charged = n, float64(ms)/1000, ledger.Money(-amount)
+			} else {
+				r.Refunded = ledger.Money(amount)
+			}
+			k := [4]string{r.Period, r.Block, r.DestinationType, r.RatePrefix}
+			cur, ok := rows[k]
+			if !ok {
+				cur = &BillingRow{Period: r.Period, Block: r.Block, DestinationType: r.DestinationType, RatePrefix: r.RatePrefix, RateName: r.RateName}
+				rows[k] = cur
+				keys = append(keys, k)
+			}
+			cur.add(r)
+			rep.Total.add(r)
+		}
+		rs.Close()
+		if err := rs.Err(); err != nil {
+			return nil, fmt.Errorf("store: billing: %w", err)
+		}
+	}
+	slices.SortFunc(keys, func(a, b [4]string) int {
+		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]), cmp.Compare(a[2], b[2]), cmp.Compare(a[3], b[3]))
+	})
+	for _, k := range keys {
+		rep.Rows = append(rep.Rows, *rows[k])
+	}
+	return rep, nil
+}
+
+// BillingColumns is the header of a billing export.
+var BillingColumns = []string{"period", "block", "destination_type", "rate_prefix", "rate_name", "calls", "billed_minutes", "charged", "refunded", "net", "currency"}
+
+// BillingTable is rep as a table (header first, a total row last), amounts
+// in the currency's major unit.
+func BillingTable(rep *BillingReport) [][]string {
+	cur := ledger.Currency{Code: rep.Currency, Digits: rep.Digits}
+	row := func(r BillingRow, period string) []string {
+		return []string{period, r.Block, r.DestinationType, r.RatePrefix, r.RateName, strconv.FormatInt(r.Calls, 10),
+			strconv.FormatFloat(r.BilledSeconds/60, 'f', 1, 64), cur.Format(r.Charged), cur.Format(r.Refunded), cur.Format(r.Net), rep.Currency}
+	}
+	out := [][]string{BillingColumns}
+	for _, r := range rep.Rows {
+		p := r.Period
+		if p == "" {
+			p = rep.From.In(time.UTC).Format(time.DateOnly) + ".." + rep.To.In(time.UTC).Format(time.DateOnly)
+		}
+		out = append(out, row(r, p))
+	}
+	t := rep.Total
+	t.DestinationType = ""
+	return append(out, row(t, "total"))
+}
+
+// ExportBilling builds the billing report of f as a table (BillingTable)
+// and audits the export with format.
+func (s *Store) ExportBilling(ctx context.Context, actor, format string, f BillingFilter) ([][]string, error) {
+	if format != FormatCSV && format != FormatXLSX {
+		return nil, fmt.Errorf("%w: format must be csv or xlsx", ErrInvalid)
+	}
+	rep, err := s.Billing(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	tb := BillingTable(rep)
+	detail := fmt.Sprintf("format=%s from=%s to=%s period=%s block=%s rows=%d", format, rep.From.Format(time.RFC3339), rep.To.Format(time.RFC3339),
+		rep.Period, f.Block, len(rep.Rows))
+	if err := s.Audit(ctx, actor, "export.billing", "billing", detail); err != nil {
+		return nil, err
+	}
+	return tb, nil
+}

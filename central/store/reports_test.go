@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kinline/kinline/shared/wire"
+)
+
+// billingFixture: Ann (block A) and Bob (B); rates +44 national and +447
+// mobile; calls and their debits in March 2025 (one debit whose call
+// record has not arrived, one at 20:00 UTC on 31 March, one on 2 April),
+// a refund of Ann's national call on 5 March and a recharge.
+func billingFixture(t *testing.T) *Store {
+	t.Helper()
+	s, clk, _ := openTest(t)
+	ctx := context.Background()
+	for _, a := range [][2]string{{"appA", "A"}, {"appB", "B"}} {
+		mustT(t, s.UpsertAppliance(ctx, a[0], a[1]))
+	}
+	ann, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	mustT(t, err)
+	bob, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
+	mustT(t, err)
+	mustT(t, s.SetRates(ctx, "test", []wire.Rate{
+		{Prefix: "+44", DestinationType: wire.DestNational, Name: "UK", PerMinute: 10, BillingUnitSeconds: 60},
+		{Prefix: "+447", DestinationType: wire.DestMobile, Name: "UK mobile", PerMinute: 20, BillingUnitSeconds: 60},
+	}))
+	call := func(id string, p *Person, number string, answer time.Time, talk time.Duration) wire.CallRecord {
+		a := answer
+		return wire.CallRecord{CallID: id, PersonID: p.ID, PrisonNumber: p.PrisonNumber, Terminal: "t1", Number: number,
+			Start: a.Add(-5 * time.Second), Answer: &a, End: a.Add(talk), Disposition: wire.DispCompleted}
+	}
+	mar := func(day, hour int) time.Time { return time.Date(2025, 3, day, hour, 0, 0, 0, time.UTC) }
+	mustStore(t, s, "appA", ledgerEvents("appA", 1, "",
+		call("a1", ann, "+4420", mar(1, 16), 2*time.Minute), debit("d-a1", "appA", ann.ID, -20, "a1", mar(1, 16)),
+		call("a2", ann, "+44700", mar(2, 10), time.Minute), debit("d-a2", "appA", ann.ID, -20, "a2", mar(2, 10)),
+		debit("d-a9", "appA", ann.ID, -5, "a9", mar(3, 10)),
+		call("a4", ann, "+4420", mar(31, 20), time.Minute), debit("d-a4", "appA", ann.ID, -10, "a4", mar(31, 20)),
+		call("a5", ann, "+4420", mar(31, 10).AddDate(0, 0, 2), time.Minute), debit("d-a5", "appA", ann.ID, -7, "a5", mar(31, 10).AddDate(0, 0, 2)),
+	))
+	mustStore(t, s, "appB", ledgerEvents("appB", 1, "",
+		call("b1", bob, "+4420", mar(15, 12), 3*time.Minute), debit("d-b1", "appB", bob.ID, -30, "b1", mar(15, 12)),
+	))
+	clk.Set(mar(5, 12))
+	if _, _, err := s.Refund(ctx, "user:fin", ann.ID, 10, "line dropped", "a1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Recharge(ctx, "user:fin", ann.ID, 1000, "R-1"); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestBillingReport(t *testing.T) {
+	s := billingFixture(t)
+	ctx := context.Background()
+	march := BillingFilter{From: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC)}
+	rep, err := s.Billing(ctx, march)
+	mustT(t, err)
+	type line struct {
+		block, dest, prefix string
+		calls               int64
+		secs                float64
+		charged, refunded   int64
+	}
+	got := func(rep *BillingReport) []line {
+		var out []line
+		for _, r := range rep.Rows {
+			if r.Net != r.Charged-r.Refunded {
+				t.Errorf("net %+v", r)
+			}
+			out = append(out, line{r.Block, r.DestinationType, r.RatePrefix, r.Calls, r.BilledSeconds, int64(r.Charged), int64(r.Refunded)})
+		}
+		return out
+	}
+	want := []line{
+		{"A", wire.DestMobile, "+447", 1, 60, 20, 0},
+		{"A", wire.DestNational, "+44", 2, 180, 30, 10},
+		{"A", Unrated, "", 1, 0, 5, 0}, // the debit whose call has not arrived: Ann's block
+		{"B", wire.DestNational, "+44", 1, 180, 30, 0},
+	}
+	if g := got(rep); !slices.Equal(g, want) {
+		t.Fatalf("march\n got %+v\nwant %+v", g, want)
+	}
+	if tot := rep.Total; tot.Calls != 5 || tot.BilledSeconds != 420 || tot.Charged != 85 || tot.Refunded != 10 || tot.Net != 75 ||
+		rep.Currency != "EUR" || rep.Period != BillingTotal || rep.Rows[0].RateName != "UK mobile" {
+		t.Fatalf("total %+v", rep)
+	}
+
+	// By day in UTC, then in Tokyo (UTC+9), where 16:00 UTC on 1 March is
+	// already the 2nd.
+	day := march
+	day.Period = BillingDay
+	rep, err = s.Billing(ctx, day)
+	mustT(t, err)
+	var periods []string
+	for _, r := range rep.Rows {
+		periods = append(periods, r.Period+" "+r.Block+" "+r.DestinationType)
+	}
+	wantDays := []string{"2025-03-01 A national", "2025-03-02 A mobile", "2025-03-03 A unrated", "2025-03-05 A national",
+		"2025-03-15 B national", "2025-03-31 A national"}
+	if !slices.Equal(periods, wantDays) || rep.Rows[3].Calls != 0 || rep.Rows[3].Refunded != 10 {
+		t.Fatalf("by day %v %+v", periods, rep.Rows)
+	}
+	mustT(t, s.SetMoneySettings(ctx, "test", MoneySettings{Currency: "EUR", Digits: 2, TimeZone: "Asia/Tokyo"}))
+	rep, err = s.Billing(ctx, day)
+	mustT(t, err)
+	if rep.Rows[0].Period != "2025-03-02" || rep.TimeZone != "Asia/Tokyo" {
+		t.Fatalf("by day in Tokyo %+v", rep.Rows)
+	}
+	// 20:00 on 31 March UTC is 05:00 on 1 April in Tokyo: the month is
+	// the local one (and 2 April is past the period).
+	month := BillingFilter{From: time.Date(2025, 3, 31, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 4, 2, 0, 0, 0, 0, time.UTC), Period: BillingMonth}
+	rep, err = s.Billing(ctx, month)
+	mustT(t, err)
+	if len(rep.Rows) != 1 || rep.Rows[0].Period != "2025-04" || rep.Rows[0].Charged != 10 {
+		t.Fatalf("by month in Tokyo %+v", rep.Rows)
+	}
+
+	// Scope and block filter.
+	scoped := march
+	scoped.Blocks = []string{"B"}
+	if rep, _ := s.Billing(ctx, scoped); len(rep.Rows) != 1 || rep.Rows[0].Block != "B" || rep.Total.Charged != 30 {
+		t.Fatalf("scoped %+v", rep.Rows)
+	}
+	scoped.Blocks = []string{}
+	if rep, _ := s.Billing(ctx, scoped); len(rep.Rows) != 0 || rep.Total.Charged != 0 {
+		t.Fatalf("scope of no block %+v", rep.Rows)
+	}
+	blockA := march
+	blockA.Block = "A"
+	if rep, _ := s.Billing(ctx, blockA); len(rep.Rows) != 3 || rep.Total.Charged != 55 || rep.Total.Refunded != 10 {
+		t.Fatalf("block A %+v", rep)
+	}
+
+	for _, bad := range []BillingFilter{{}, {From: march.From, To: march.From}, {From: march.From, To: march.To, Period: "week"},
+		{From: march.From, To: march.From.AddDate(0, 0, MaxBillingDays+1)}} {
+		if _, err := s.Billing(ctx, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%+v: %v", bad, err)
+		}
+	}
+}
+
+func TestExportBillingAudited(t *testing.T) {
+	s := billingFixture(t)
+	ctx := context.Background()
+	f := BillingFilter{From: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC), Block: "A"}
+	tb, err := s.ExportBilling(ctx, "user:fin", FormatCSV, f)
+	mustT(t, err)
+	if !slices.Equal(tb[0], BillingColumns) || len(tb) != 5 {
+		t.Fatalf("table %q", tb)
+	}
+	if r := tb[2]; r[0] != "2025-03-01..2025-04-01" || r[1] != "A" || r[2] != wire.DestNational || r[5] != "2" || r[6] != "3.0" ||
+		r[7] != "0.30" || r[8] != "0.10" || r[9] != "0.20" || r[10] != "EUR" {
+		t.Fatalf("national row %q", r)
+	}
+	if last := tb[len(tb)-1]; last[0] != "total" || last[7] != "0.55" || last[9] != "0.45" {
+		t.Fatalf("total row %q", last)
+	}
+	log := auditActions(t, s, "export.billing")
+	if len(log) != 1 || log[0].Actor != "user:fin" || !strings.Contains(log[0].Detail, "format=csv") || !strings.Contains(log[0].Detail, "block=A") {
+		t.Fatalf("audit %+v", log)
+	}
+	if _, err := s.ExportBilling(ctx, "user:fin", "pdf", f); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("pdf: %v", err)
+	}
+	if _, err := s.ExportBilling(ctx, "user:fin", FormatCSV, BillingFilter{}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("no period: %v", err)
+	}
+	if len(auditActions(t, s, "export.billing")) != 1 {
+		t.Fatal("a refused export was audited")
+	}
+}
