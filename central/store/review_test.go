@@ -7,14 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
 
 // reviewFixture stores a recorded call ("rec", 90 s of talk), a call to a
 // privileged contact ("priv") and an unanswered one ("none").
-func reviewFixture(t *testing.T) *Store {
+func reviewFixture(t *testing.T) (*Store, *clock.Fake) {
 	t.Helper()
-	s, _, _ := openTest(t)
+	s, clk, _ := openTest(t)
 	ctx := context.Background()
 	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
 	p, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
@@ -32,7 +33,7 @@ func reviewFixture(t *testing.T) *Store {
 			Disposition: wire.DispNoAnswer},
 	}
 	mustStore(t, s, "appA", ledgerEvents("appA", 1, "", recs...))
-	return s
+	return s, clk
 }
 
 func auditActions(t *testing.T, s *Store, action string) []AuditEntry {
@@ -43,7 +44,7 @@ func auditActions(t *testing.T, s *Store, action string) []AuditEntry {
 }
 
 func TestReviewNotes(t *testing.T) {
-	s := reviewFixture(t)
+	s, clk := reviewFixture(t)
 	ctx := context.Background()
 	n1, err := s.AddReviewNote(ctx, "user:ivy", "rec", NewReviewNote{Reason: " intelligence ", Note: "Mentions a visit.\nCheck the visit log.", FollowUp: true})
 	mustT(t, err)
@@ -53,11 +54,12 @@ func TestReviewNotes(t *testing.T) {
 	if _, err := s.AddReviewNote(ctx, "user:root", "priv", NewReviewNote{Reason: "routine review", Note: "Legal call, not listened to."}); err != nil {
 		t.Fatalf("a note on a privileged call: %v", err)
 	}
+	clk.Advance(time.Minute)
 	n2, err := s.AddReviewNote(ctx, "token:admin", "rec", NewReviewNote{Reason: "routine review", Note: "Nothing more."})
 	mustT(t, err)
 	ns, err := s.ReviewNotes(ctx, "rec")
 	mustT(t, err)
-	if len(ns) != 2 || ns[0].ID != n1.ID || ns[1].ID != n2.ID || ns[0].Note != "Mentions a visit.\nCheck the visit log." || ns[1].FollowUp {
+	if len(ns) != 2 || ns[0].ID != n1.ID || ns[1].ID != n2.ID || !ns[1].Created.Equal(t0.Add(time.Minute)) || ns[0].Note != "Mentions a visit.\nCheck the visit log." || ns[1].FollowUp {
 		t.Fatalf("notes %+v", ns)
 	}
 	log := auditActions(t, s, "call.note")
@@ -95,7 +97,7 @@ func TestReviewNotes(t *testing.T) {
 }
 
 func TestBookmarks(t *testing.T) {
-	s := reviewFixture(t)
+	s, _ := reviewFixture(t)
 	ctx := context.Background()
 	b1, err := s.AddBookmark(ctx, "user:ivy", "rec", 83*time.Second+500*time.Millisecond, " threat ")
 	mustT(t, err)
