@@ -569,15 +569,15 @@ func TestBlockOfficerSeesOwnEstateOnly(t *testing.T) {
 }
 
 // privEnv adds to setup's data a recorded call to a number on the
-// prison-wide list as privileged (a recording that should never exist)
-// and a recorded call to a number on the list as hidden.
+// prison-wide list as privileged (a recording that should never exist:
+// central refuses audio for a call it knows is privileged, so here the
+// number is listed only after its recording was stored, as when a legal
+// line is added to the list late) and a recorded call to a number on the
+// list as hidden.
 func privEnv(t *testing.T) (*store.Store, *httptest.Server) {
 	t.Helper()
 	st, srv, _, _ := setup(t)
 	ctx := context.Background()
-	if _, _, err := st.AddGlobalNumber(ctx, "test", "+44 20 1234 5678", wire.NumberKindPrivileged, "legal aid"); err != nil {
-		t.Fatal(err)
-	}
 	if _, _, err := st.AddGlobalNumber(ctx, "test", "+33*", wire.NumberKindHidden, "investigation"); err != nil {
 		t.Fatal(err)
 	}
@@ -602,6 +602,9 @@ func privEnv(t *testing.T) (*store.Store, *httptest.Server) {
 		if err := st.StoreRecording(ctx, "appA", &wire.RecordingUpload{V: 1, ApplianceID: "appA", CallID: id, Ref: ref, Data: wav}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, _, err := st.AddGlobalNumber(ctx, "test", "+44 20 1234 5678", wire.NumberKindPrivileged, "legal aid"); err != nil {
+		t.Fatal(err)
 	}
 	return st, srv
 }
