@@ -72,6 +72,10 @@ type Options struct {
 	// Accept '1'. AcceptTimeout applies when IVR is on (0: 5 s).
 	IVR           bool
 	AcceptTimeout time.Duration
+	// HotlineNumber, when set, is the appliance's sip.hotline_number: an
+	// INVITE from the port to it runs the hotline IVR (card, PIN, menu,
+	// number by DTMF). "" leaves the IVR off (numbers dialled straight).
+	HotlineNumber string
 	// Quiet sends the daemons' logs only to files (not also to Stderr).
 	Quiet bool
 	// PKIDir, when set, is a kinline-provision directory (init done, and
@@ -261,6 +265,9 @@ readers:
 		appliance = strings.Replace(appliance, "sip:\n", fmt.Sprintf("sip:\n  family_accept: true\n  spoken_refusals: true\n  accept_timeout: %s\n", at), 1)
 	} else {
 		appliance = strings.Replace(appliance, "sip:\n", "sip:\n  family_accept: false\n  spoken_refusals: false\n", 1)
+	}
+	if o.HotlineNumber != "" {
+		appliance = strings.Replace(appliance, "sip:\n", fmt.Sprintf("sip:\n  hotline_number: %q\n", o.HotlineNumber), 1)
 	}
 	if o.CentralDSN != "" {
 		central += fmt.Sprintf("database:\n  driver: postgres\n  dsn: %q\n", o.CentralDSN)
