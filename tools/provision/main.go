@@ -166,9 +166,11 @@ recording.key_file to recording.key); central verifies its events with
 		if err != nil {
 			return fail(err)
 		}
-		fmt.Fprintf(stdout, `revoked appliance %q: serial %s is in %s/crl.pem
-the broker refuses it from its next connection once it reads this crl.pem (copy
-it to central if central runs elsewhere); provision a replacement with
+		fmt.Fprintf(stdout, `revoked appliance %q: serial %s is in %s/crl.pem, and its event key is
+retired (event.pub renamed event.pub.revoked): central refuses batches signed
+with it from now on. The broker refuses the certificate from its next connection
+once it reads this crl.pem (copy it, and the appliances/ folder, to central if
+central runs elsewhere); provision a replacement with
 kinline-provision appliance -id %s -force
 `, *id, serialHex(serial), *dir, *id)
 	case "list":

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -234,6 +235,16 @@ func TestHandshakes(t *testing.T) {
 	o = handshake(t, srv, clientConfig(t, dir, "block-a-1", clk))
 	if !errors.Is(o.serverErr, tlsconf.ErrRevoked) || o.clientErr == nil {
 		t.Fatalf("revoked appliance: server %v, client %v", o.serverErr, o.clientErr)
+	}
+	// Its event key is retired: central's keyring finds no event.pub.
+	if _, err := os.Stat(filepath.Join(dir, "appliances", "block-a-1", "event.pub")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("revoked appliance's event.pub still in place: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "appliances", "block-a-1", "event.pub.revoked")); err != nil {
+		t.Fatalf("retired event key: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "appliances", "block-a-2", "event.pub")); err != nil {
+		t.Fatalf("other appliance's event key touched: %v", err)
 	}
 	o = handshake(t, srv, clientConfig(t, dir, "block-a-2", clk))
 	if o.serverErr != nil || o.clientErr != nil {

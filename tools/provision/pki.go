@@ -406,8 +406,11 @@ func oldRecordingKey(path string) ([]byte, error) {
 	return raw, nil
 }
 
-// Revoke puts the appliance's current certificate on the CRL. It returns
-// the revoked serial; ErrExists if it was already revoked.
+// Revoke puts the appliance's current certificate on the CRL and retires
+// its event key: event.pub is renamed event.pub.revoked, so central (which
+// reads appliance_keys_dir/<id>/event.pub for every batch) refuses batches
+// signed with the old key, which may have left with the stolen appliance.
+// It returns the revoked serial; ErrExists if it was already revoked.
 func (p *PKI) Revoke(id string) (*big.Int, error) {
 	if err := wire.ValidApplianceID(id); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadID, err)
@@ -428,7 +431,15 @@ func (p *PKI) Revoke(id string) (*big.Int, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.revokeLocked(ca, caKey, cert)
+	serial, err := p.revokeLocked(ca, caKey, cert)
+	if err != nil && !errors.Is(err, ErrExists) {
+		return serial, err
+	}
+	pub := p.path(dirAppliances, id, fileEventPub)
+	if rerr := os.Rename(pub, pub+".revoked"); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		return serial, fmt.Errorf("provision: retire the event key of %q: %w", id, rerr)
+	}
+	return serial, err
 }
 
 func (p *PKI) revokeLocked(ca *x509.Certificate, caKey crypto.Signer, cert *x509.Certificate) (*big.Int, error) {
@@ -564,7 +575,11 @@ func (p *PKI) List() ([]ApplianceInfo, *big.Int, error) {
 		info.Serial, info.NotAfter = cert.SerialNumber, cert.NotAfter
 		info.Revoked = revoked[cert.SerialNumber.String()]
 		info.Expired = now.After(cert.NotAfter)
-		if pub, err := sign.LoadPublicKey(p.path(dirAppliances, e.Name(), fileEventPub)); err == nil {
+		pubPath := p.path(dirAppliances, e.Name(), fileEventPub)
+		if info.Revoked {
+			pubPath += ".revoked" // retired by Revoke
+		}
+		if pub, err := sign.LoadPublicKey(pubPath); err == nil {
 			info.EventKey = sign.KeyID(pub)
 		} else {
 			info.Err = err
