@@ -116,8 +116,9 @@ type demo struct {
 	st        *stack.Stack
 	hw        *hardware
 	officerID string
-	// finance and investigator are those users' console sessions.
-	finance, investigator *session
+	// officer, finance and investigator are those users' console
+	// sessions.
+	officer, finance, investigator *session
 	// calls are the calls placed, in order.
 	calls []*placedCall
 	// recorded is the first answered, recorded call's id at central.

@@ -298,6 +298,7 @@ func (d *demo) seedPeople(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		d.officer = se
 		for _, p := range people {
 			var by caller = se
 			if p.Block != stack.Block {
