@@ -79,4 +79,19 @@ func TestOptionsDefaults(t *testing.T) {
 	if o.Calls != 100 || o.Rate != 50 || o.Window != 15*time.Second || o.Verify != 100 || o.Scenarios == "" {
 		t.Fatalf("defaults %+v", o)
 	}
+	if o.Hotline != 0 || o.HotlineRate != 1 || o.HotlineTalk != 3*time.Second || o.KeyTone != 50*time.Millisecond {
+		t.Fatalf("hotline defaults %+v", o)
+	}
+	for _, bad := range []Options{
+		{Calls: 10, Hotline: 11},                          // one hotline call per terminal
+		{Hotline: -1},                                     // negative
+		{KeyTone: 40 * time.Millisecond},                  // shorter than sipp plays
+		{KeyTone: 3 * time.Second},                        // longer than sipp plays
+		{KeyTone: 50*time.Millisecond + time.Microsecond}, // not whole ms
+	} {
+		bad.BinDir, bad.Dir = "b", "d"
+		if err := bad.defaults(); !errors.Is(err, ErrOptions) {
+			t.Errorf("options %+v: err %v, want ErrOptions", bad, err)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package load
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,9 +27,22 @@ func (r *Result) Markdown(machine string) string {
 	fmt.Fprintf(&b, "| appliance VmHWM (peak RSS) after the ramp / after the hang-ups | %s / %s |\n", mb(r.HWMSetup), mb(r.HWM))
 	fmt.Fprintf(&b, "| pickup to ringing (first INVITE to 180 at the port), %d calls | p50 %s, p99 %s, max %s; p99 during the load ramp %s |\n",
 		len(r.Ring), ms(r.RingP50), ms(r.RingP99), ms(r.RingMax), ms(r.RingUnderLoad))
+	fmt.Fprintf(&b, "| recordings on the appliance's disk with the calls up, encrypted at rest (AES-256-GCM, the installation's key) | %d of %d |\n", r.AtRest, r.Calls)
 	if r.Recordings > 0 {
-		fmt.Fprintf(&b, "| recordings checked (440 Hz both channels) | %d, %.0f s; frames with audio: port->trunk %d, trunk->port %d (%.1f packets/s per leg per call) |\n",
+		fmt.Fprintf(&b, "| recordings fetched from central and checked (SHA-256 of the call record, 440 Hz both channels) | %d, %.0f s; frames with audio: port->trunk %d, trunk->port %d (%.1f packets/s per leg per call) |\n",
 			r.Recordings, r.RecordedSeconds, r.FramesA, r.FramesB, float64(r.FramesA+r.FramesB)/2/r.RecordedSeconds)
+	}
+	if r.HotlineCalls > 0 {
+		spread := func(ds []time.Duration) string {
+			return fmt.Sprintf("p50 %s, p99 %s, max %s", ms(percentile(ds, 0.5)), ms(percentile(ds, 0.99)), ms(slices.Max(ds)))
+		}
+		fmt.Fprintf(&b, "| hotline: pick-up to the family phone ringing (port's first INVITE to the trunk's 180; card tapped; %d keys as RFC 4733 events from the answer), %d calls at %d ms per key | %s |\n",
+			r.HotlineKeys, r.HotlineCalls, (2 * r.KeyTone).Milliseconds(), spread(r.HotlineRing))
+		fmt.Fprintf(&b, "| - port answered by the IVR (INVITE, 407, INVITE, 200) | %s |\n", spread(r.HotlineAnswer))
+		fmt.Fprintf(&b, "| - keying: the 200 to the last key (sipp's pacing; the prompt playing is cut by the first key) | %s |\n", spread(r.HotlineKeying))
+		fmt.Fprintf(&b, "| - prompt: the number read back (\"calling\" and the digits, played to the end), from the assets | %s |\n", spread(r.HotlineReadBack))
+		fmt.Fprintf(&b, "| - call setup after the last key, net of the read-back (number check, authorization, trunk INVITE, 180) | %s |\n", spread(r.HotlineSetup))
+		fmt.Fprintf(&b, "| hotline recordings checked as above | %d |\n", r.HotlineRecordings)
 	}
 	return b.String()
 }

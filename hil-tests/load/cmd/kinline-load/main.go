@@ -1,9 +1,11 @@
 // Command kinline-load measures the appliance's media numbers with sipp:
 // concurrent recorded G.711 calls with RTP both ways, the appliance's CPU
-// per call and calls per core, its RSS with the calls up, and pickup to
-// ringing with the card tapped. See hil-tests/load/README.md.
+// per call and calls per core, its RSS with the calls up, recordings
+// encrypted at rest, and pickup to ringing with the card tapped, dialled
+// directly and (-hotline N) through the hotline IVR. See
+// hil-tests/load/README.md.
 //
-//	go run ./hil-tests/load/cmd/kinline-load -calls 100 -ring-rounds 1
+//	go run ./hil-tests/load/cmd/kinline-load -calls 100 -ring-rounds 1 -hotline 20
 //
 // It builds kinline-appliance and kinline-central into the work directory
 // unless -bin names a directory holding them, and prints a Markdown report.
@@ -34,6 +36,10 @@ func main() {
 	flag.IntVar(&o.RingRounds, "ring-rounds", 1, "extra rounds of short calls for pickup-to-ringing samples")
 	flag.DurationVar(&o.RingTalk, "ring-talk", time.Second, "talk time of the ring rounds' calls")
 	flag.IntVar(&o.Verify, "verify", 0, "recordings to fetch and check (0: all of the load round, -1: none)")
+	flag.IntVar(&o.Hotline, "hotline", 0, "hotline calls after the other rounds (PIN, 1 and number keyed; at most -calls)")
+	flag.Float64Var(&o.HotlineRate, "hotline-rate", 1, "hotline call attempts per second")
+	flag.DurationVar(&o.HotlineTalk, "hotline-talk", 3*time.Second, "talk time of the hotline calls once bridged")
+	flag.DurationVar(&o.KeyTone, "key-tone", 50*time.Millisecond, "telephone-event length of each key (one key per 2 x this; sipp: 50ms to 2s)")
 	flag.StringVar(&o.LogLevel, "log-level", "info", "the appliance's log level")
 	bin := flag.String("bin", "", "directory holding kinline-appliance and kinline-central (default: build them)")
 	dir := flag.String("dir", "", "work directory (default: a new temporary one, kept)")
