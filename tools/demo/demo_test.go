@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/totp"
 )
@@ -205,6 +206,21 @@ func checkDemo(ctx context.Context, t *testing.T, d *demo) {
 	}
 	if !rep.OK || rep.Credits == 0 || rep.Debits == 0 {
 		t.Errorf("reconciliation: %+v", rep)
+	}
+	if _, ok := authz.Routes[notesRoute]; ok {
+		var notes struct {
+			Notes []store.ReviewNote `json:"notes"`
+		}
+		var marks struct {
+			Bookmarks []store.Bookmark `json:"bookmarks"`
+		}
+		path := "/api/v1/calls/" + d.recorded
+		if err := st.Do(ctx, "GET", path+"/notes", nil, &notes); err != nil || len(notes.Notes) != 1 || notes.Notes[0].Reviewer != "user:investigator" || !notes.Notes[0].FollowUp {
+			t.Errorf("review notes of %s: %+v (%v)", d.recorded, notes, err)
+		}
+		if err := st.Do(ctx, "GET", path+"/bookmarks", nil, &marks); err != nil || len(marks.Bookmarks) != 1 || marks.Bookmarks[0].OffsetMS != 2000 {
+			t.Errorf("bookmarks of %s: %+v (%v)", d.recorded, marks, err)
+		}
 	}
 	var numbers struct {
 		Numbers []struct{ Kind, Note string } `json:"numbers"`

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/policy"
@@ -277,9 +278,11 @@ func (d *demo) printSummary(ctx context.Context) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", u.Username, u.Password, role, secret)
 	}
 	tw.Flush()
-	me, _ := os.Executable()
-	if me == "" {
-		me = "kinline-demo"
+	me := filepath.Join(d.cfg.bin, "kinline-demo")
+	if _, err := os.Stat(me); err != nil {
+		if me, err = os.Executable(); err != nil {
+			me = "kinline-demo"
+		}
 	}
 	codeHint := fmt.Sprintf("  One-time code: %s totp SECRET   (or: oathtool --totp -b SECRET); a code signs in once,\n  so if one is refused wait for the next (the demo itself signed in officer.a and investigator).\n", me)
 	if err := os.WriteFile(filepath.Join(dir, "logins.txt"), []byte("Console http://"+st.HTTPAddr+"\n"+logins.String()+codeHint), 0o600); err != nil {
@@ -335,6 +338,13 @@ func (d *demo) printSummary(ctx context.Context) error {
 	tw.Flush()
 
 	token := filepath.Join(dir, "admin-token")
+	reports := ""
+	if _, ok := authz.Routes["GET /api/v1/stats/{by}"]; ok {
+		reports += fmt.Sprintf("  Stats:     curl -H \"Authorization: Bearer $(cat %s)\" http://%s/api/v1/stats/refusals   (or blocks, hours, days, people, contacts, terminals)\n", token, st.HTTPAddr)
+	}
+	if _, ok := authz.Routes["GET /api/v1/reports/billing"]; ok {
+		reports += fmt.Sprintf("  Billing:   curl -H \"Authorization: Bearer $(cat %s)\" http://%s/api/v1/reports/billing\n", token, st.HTTPAddr)
+	}
 	fmt.Printf(`
 Kinline demo is running: %[11]s, block %[12]s (appliance %[13]s) and block %[14]s.
 
@@ -348,7 +358,7 @@ Calls at central:
   API:       curl -H "Authorization: Bearer $(cat %[2]s)" http://%[1]s/api/v1/calls
   Accounts:  curl -H "Authorization: Bearer $(cat %[2]s)" http://%[1]s/api/v1/accounts
   Recording: curl -H "Authorization: Bearer $(cat %[2]s)" -o call.wav http://%[1]s/api/v1/calls/%[3]s/recording
-  Tap again: %[4]s tap -control %[5]s %[6]s
+%[27]s  Tap again: %[4]s tap -control %[5]s %[6]s
   Panel:     %[8]s -control %[9]s state   (press confirm | press cancel | tap %[10]s)
   Call:      %[22]s port -appliance %[23]s -user %[24]s -password %[25]s -number %[26]s -talk 5s   (after a tap)
   Logs:      %[7]s/kinline-central.log, %[7]s/kinline-appliance.log
@@ -357,6 +367,6 @@ Calls at central:
 		filepath.Join(d.cfg.bin, "kinline-panelsim"), st.PanelSocket, officerCard,
 		prisonName, stack.Block, stack.ApplianceID, blockB, filepath.Join(dir, "logins.txt"),
 		logins.String(), codeHint, hotlineNumber, roster.String(), calls.String(), d.review,
-		filepath.Join(d.cfg.bin, "kinline-sipsim"), st.SIPAddr, stack.PortUser, stack.PortPass, alex.Contacts[0].Number)
+		filepath.Join(d.cfg.bin, "kinline-sipsim"), st.SIPAddr, stack.PortUser, stack.PortPass, alex.Contacts[0].Number, reports)
 	return nil
 }
