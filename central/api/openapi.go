@@ -150,10 +150,12 @@ func paging(def, max int) []param {
 // callFilters are the calls search's parameters (package callquery).
 var callFilters = []param{
 	qStr("inmate", "A person's id or prison number."),
+	qStr("name", "Part of the person's name (case-insensitive); refused when it matches more than 500 people."),
 	qStr("block", "Block name (block officers: one of their blocks)."),
 	qStr("number", "Called number; normalized as the appliances do (spaces and punctuation dropped, 00 to +)."),
-	qTime("from", "Calls that started at or after this time (RFC 3339)."),
-	qTime("to", "Calls that started before this time (RFC 3339); must be after from."),
+	qStr("contact", "A contact's id, or part of a contact's name (case-insensitive): that person's calls to that contact's number."),
+	qStr("from", "Calls that started at or after this time: RFC 3339, a date and time (2025-03-01T14:30) or a date (2025-03-01), the last two in UTC."),
+	qStr("to", "Calls that started before this time, as from; a date includes that day. Must be after from."),
 	qEnum("disposition", "How the call ended.", callquery.Dispositions...),
 	qStr("officer", "An officer's person id or staff number: the calls the officer confirmed or ended."),
 }
@@ -405,7 +407,7 @@ var opDocs = map[string]opDoc{
 	// Calls.
 	"GET /api/v1/calls": {
 		Summary:     "Search calls",
-		Description: "Call records, newest first, filtered by person, block, called number, time range, disposition and officer; block officers get their blocks' only and hidden calls are left out except for investigators and system administrators. Unknown parameters are refused. Every search is written to the audit log; next_offset is set when the page is full.",
+		Description: "Call records, newest first, filtered by person (id, prison number or name), block, called number, contact, time range, disposition and officer; block officers get their blocks' only and hidden calls are left out except for investigators and system administrators. Unknown parameters are refused. Every search is written to the audit log; next_offset is set when the page is full.",
 		Query:       append(slices.Clone(callFilters), qInt("limit", "Page size: 1 to 500 (default 50)."), qInt("offset", "Results to skip (default 0).")),
 		Out:         obj{"calls": []store.Call{}, "limit": 0, "offset": 0, "next_offset": 0},
 	},

@@ -1,9 +1,242 @@
 package api
 
-import "net/http"
+// The review side of the JSON API: review notes and bookmarks on a call,
+// call statistics and billing reports.
+//
+//	GET  /api/v1/calls/{id}/notes       the call's review notes, oldest first
+//	POST /api/v1/calls/{id}/notes       {"reason", "note", "follow_up"}
+//	GET  /api/v1/calls/{id}/bookmarks   the call's bookmarks, by position
+//	POST /api/v1/calls/{id}/bookmarks   {"offset_ms" or "at" ("1:23"), "label"}
+//	GET  /api/v1/stats/{by}             by = blocks, hours, days, people,
+//	                                    contacts, terminals or refusals;
+//	                                    from, to, block, limit
+//	GET  /api/v1/reports/billing        from, to, period (total, day, month), block
+//	GET  /api/v1/reports/billing.csv    the same as CSV
+//
+// Notes and bookmarks are read by system admins, investigators and
+// read-only auditors and written by the first two; a hidden call's are
+// not found for the others. Every write is audited, and so are statistics
+// and report views and the export. Statistics and reports count block
+// officers' blocks only, and hidden calls only for those who may see them.
 
-// reviewRoutes are the JSON API's review routes: notes, bookmarks and
-// statistics.
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/kinline/kinline/central/api/callquery"
+	"github.com/kinline/kinline/central/store"
+)
+
+// reviewRoutes are the JSON API's review routes: notes, bookmarks,
+// statistics and billing reports.
 func (s *Server) reviewRoutes() map[string]http.HandlerFunc {
-	return map[string]http.HandlerFunc{}
+	return map[string]http.HandlerFunc{
+		"GET /api/v1/calls/{id}/notes":      s.listNotes,
+		"POST /api/v1/calls/{id}/notes":     s.addNote,
+		"GET /api/v1/calls/{id}/bookmarks":  s.listBookmarks,
+		"POST /api/v1/calls/{id}/bookmarks": s.addBookmark,
+		"GET /api/v1/stats/{by}":            s.stats,
+		"GET /api/v1/reports/billing":       s.billing,
+		"GET /api/v1/reports/billing.csv":   s.billingCSV,
+	}
+}
+
+// noteIn is the body of POST /api/v1/calls/{id}/notes.
+type noteIn struct {
+	Reason   string `json:"reason"`
+	Note     string `json:"note"`
+	FollowUp bool   `json:"follow_up"`
+}
+
+func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
+	c, err := s.scopedCall(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ns, err := s.st.ReviewNotes(r.Context(), c.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"call_id": c.ID, "notes": ns})
+}
+
+func (s *Server) addNote(w http.ResponseWriter, r *http.Request) {
+	var in noteIn
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c, err := s.scopedCall(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	n, err := s.st.AddReviewNote(r.Context(), callerFrom(r.Context()).Actor, c.ID, store.NewReviewNote{Reason: in.Reason, Note: in.Note, FollowUp: in.FollowUp})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/calls/"+c.ID+"/notes")
+	writeJSON(w, http.StatusCreated, n)
+}
+
+// bookmarkIn is the body of POST /api/v1/calls/{id}/bookmarks: the
+// position as offset_ms or as at ("83", "1:23", "1:02:03"), not both.
+type bookmarkIn struct {
+	OffsetMS *int64 `json:"offset_ms"`
+	At       string `json:"at"`
+	Label    string `json:"label"`
+}
+
+func (s *Server) listBookmarks(w http.ResponseWriter, r *http.Request) {
+	c, err := s.scopedCall(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	bs, err := s.st.Bookmarks(r.Context(), c.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"call_id": c.ID, "bookmarks": bs})
+}
+
+func (s *Server) addBookmark(w http.ResponseWriter, r *http.Request) {
+	var in bookmarkIn
+	if err := decode(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var at time.Duration
+	switch {
+	case in.OffsetMS != nil && in.At != "", in.OffsetMS == nil && in.At == "":
+		s.fail(w, r, fmt.Errorf("%w: give the position as offset_ms or at, once", ErrBadRequest))
+		return
+	case in.OffsetMS != nil:
+		if *in.OffsetMS < 0 || *in.OffsetMS > callquery.MaxOffset.Milliseconds() {
+			s.fail(w, r, fmt.Errorf("%w: offset_ms out of range", store.ErrInvalid))
+			return
+		}
+		at = time.Duration(*in.OffsetMS) * time.Millisecond
+	default:
+		var err error
+		if at, err = callquery.ParseOffset(in.At); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	c, err := s.scopedCall(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	b, err := s.st.AddBookmark(r.Context(), callerFrom(r.Context()).Actor, c.ID, at, in.Label)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/calls/"+c.ID+"/bookmarks")
+	writeJSON(w, http.StatusCreated, b)
+}
+
+// location is the prison's time zone (hours and days of statistics and
+// reports).
+func (s *Server) location(r *http.Request) (*time.Location, error) {
+	set, err := s.st.MoneySettings(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return set.Location(), nil
+}
+
+func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
+	loc, err := s.location(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f, err := callquery.ParseStats(r.URL.Query(), r.PathValue("by"), loc, s.st.Now())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	c := callerFrom(r.Context())
+	if f.Block != "" {
+		if err := c.CheckBlock(f.Block); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	f.Blocks, f.ShowHidden = c.ScopeBlocks(), c.SeesHidden()
+	st, err := s.st.Stats(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.st.Audit(r.Context(), c.Actor, "stats.search", "stats/"+f.By, r.URL.RawQuery); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// billingFilter reads a billing report's filter, scoped to the caller.
+func (s *Server) billingFilter(r *http.Request) (store.BillingFilter, error) {
+	loc, err := s.location(r)
+	if err != nil {
+		return store.BillingFilter{}, err
+	}
+	f, err := callquery.ParseBilling(r.URL.Query(), loc, s.st.Now())
+	if err != nil {
+		return f, err
+	}
+	c := callerFrom(r.Context())
+	if f.Block != "" {
+		if err := c.CheckBlock(f.Block); err != nil {
+			return f, err
+		}
+	}
+	f.Blocks = c.ScopeBlocks()
+	return f, nil
+}
+
+func (s *Server) billing(w http.ResponseWriter, r *http.Request) {
+	f, err := s.billingFilter(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	rep, err := s.st.Billing(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.st.Audit(r.Context(), callerFrom(r.Context()).Actor, "reports.billing", "billing", r.URL.RawQuery); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+func (s *Server) billingCSV(w http.ResponseWriter, r *http.Request) {
+	f, err := s.billingFilter(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	tb, err := s.st.ExportBilling(r.Context(), callerFrom(r.Context()).Actor, store.FormatCSV, f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", ContentType(store.FormatCSV))
+	w.Header().Set("Content-Disposition", `attachment; filename="billing.csv"`)
+	w.Header().Set("Cache-Control", "no-store")
+	if err := store.WriteTable(w, store.FormatCSV, tb); err != nil {
+		s.log.Error("api: billing export", "err", err)
+	}
 }

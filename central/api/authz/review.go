@@ -1,5 +1,38 @@
 package authz
 
-// reviewRoutes: review notes, bookmarks and statistics, and their console
-// pages.
-var reviewRoutes = map[string]Rule{}
+import "github.com/kinline/kinline/central/store"
+
+// reviewers write review notes and bookmarks on calls: investigators and
+// system administrators. Notes and bookmarks are read by oversight
+// (those two and read-only auditors); block officers and finance neither.
+var reviewers = []string{store.RoleSystemAdmin, store.RoleInvestigator}
+
+// reviewRoutes: review notes, bookmarks, statistics and billing reports,
+// and their console pages. Statistics and reports are for every role,
+// block officers limited to their blocks (as the calls and accounts they
+// summarize are).
+var reviewRoutes = map[string]Rule{
+	// JSON API.
+	"GET /api/v1/calls/{id}/notes":      {Roles: oversight},
+	"POST /api/v1/calls/{id}/notes":     {Roles: reviewers},
+	"GET /api/v1/calls/{id}/bookmarks":  {Roles: oversight},
+	"POST /api/v1/calls/{id}/bookmarks": {Roles: reviewers},
+	"GET /api/v1/stats/{by}":            {Roles: all, Scoped: true},
+	"GET /api/v1/reports/billing":       {Roles: all, Scoped: true},
+	"GET /api/v1/reports/billing.csv":   {Roles: all, Scoped: true},
+
+	// Console pages (package web).
+	"GET /calls/{id}":            {Roles: all, Scoped: true},
+	"POST /calls/{id}/notes":     {Roles: reviewers},
+	"POST /calls/{id}/bookmarks": {Roles: reviewers},
+	"GET /calls/export":          {Roles: all, Scoped: true},
+	"GET /stats":                 {Roles: all, Scoped: true},
+	"GET /reports/billing":       {Roles: all, Scoped: true},
+	"GET /reports/billing.csv":   {Roles: all, Scoped: true},
+}
+
+// ReadsReview reports whether c may read review notes and bookmarks.
+func (c Caller) ReadsReview() bool { return Check("GET /api/v1/calls/{id}/notes", c, "") == nil }
+
+// WritesReview reports whether c may write review notes and bookmarks.
+func (c Caller) WritesReview() bool { return Check("POST /api/v1/calls/{id}/notes", c, "") == nil }

@@ -1,0 +1,90 @@
+package api
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/kinline/kinline/central/store"
+)
+
+// reviewDocs document the review routes (review.go); init adds them to
+// opDocs.
+var reviewDocs = map[string]opDoc{
+	"GET /api/v1/calls/{id}/notes": {
+		Summary:     "List a call's review notes",
+		Description: "The reviewers' notes on the call, oldest first: who wrote each, why, the note and whether it needs following up. For system administrators, investigators and read-only auditors; a hidden call's are not found for the last.",
+		Path:        map[string]string{"id": pCall},
+		Out:         obj{"call_id": "", "notes": []store.ReviewNote{}},
+	},
+	"POST /api/v1/calls/{id}/notes": {
+		Summary:     "Write a review note on a call",
+		Description: "Adds a note (notes are never changed or deleted); audited as call.note. Privileged calls take notes too (they have no recording).",
+		Path:        map[string]string{"id": pCall},
+		Body:        noteIn{},
+		Fields: map[string]string{
+			"reason":    "Why the call was reviewed (1 to 100 characters, one line), e.g. " + strings.Join(store.ReviewReasons[:3], ", ") + ".",
+			"note":      "What the reviewer found (1 to 4000 characters, may span lines).",
+			"follow_up": "The call needs following up.",
+		},
+		Status: http.StatusCreated, Out: store.ReviewNote{}, Location: true,
+	},
+	"GET /api/v1/calls/{id}/bookmarks": {
+		Summary:     "List a call's bookmarks",
+		Description: "Labelled positions in the call's recording, by position. Who may read them: as review notes.",
+		Path:        map[string]string{"id": pCall},
+		Out:         obj{"call_id": "", "bookmarks": []store.Bookmark{}},
+	},
+	"POST /api/v1/calls/{id}/bookmarks": {
+		Summary:     "Bookmark a position in a call's recording",
+		Description: "Marks a position (from the answer) with a label; audited as call.bookmark. The call must have a recording (privileged calls never do) and the position must lie within its talk time.",
+		Path:        map[string]string{"id": pCall},
+		Body:        bookmarkIn{},
+		Fields: map[string]string{
+			"offset_ms": "The position in milliseconds; or give at instead.",
+			"at":        `The position as seconds, m:ss or h:mm:ss ("83", "1:23"); or give offset_ms instead.`,
+			"label":     "What is there (1 to 200 characters).",
+		},
+		Status: http.StatusCreated, Out: store.Bookmark{}, Location: true,
+	},
+	"GET /api/v1/stats/{by}": {
+		Summary: "Call statistics",
+		Description: "Calls, answered calls, total and average talk time over a period, grouped by block, hour of day or day (in the prison's time zone), " +
+			"person, contact or terminal (the busiest first, limit rows), or refused calls by reason. Block officers count their blocks only; hidden calls " +
+			"count only for investigators and system administrators. Audited as stats.search.",
+		Path:  map[string]string{"by": strings.Join(store.StatsDimensions, ", ") + "."},
+		Query: reportQuery(qInt("limit", "Rows by person, contact or terminal: 1 to 1000 (default 20).")),
+		Out:   store.Stats{},
+	},
+	"GET /api/v1/reports/billing": {
+		Summary: "Billing report",
+		Description: "What calls were charged over a period (call debits in the ledger, refunds that name a call), by period, block, destination type and rate " +
+			"(the rate matching each number in today's rates table). Block officers get their blocks only. Audited as reports.billing.",
+		Query: reportQuery(qEnum("period", "Split the rows by day or month (default total).", store.BillingPeriods...)),
+		Out:   store.BillingReport{},
+	},
+	"GET /api/v1/reports/billing.csv": {
+		Summary:     "Export a billing report",
+		Description: "The billing report as a CSV attachment (amounts in the major unit, a total row last); audited as export.billing.",
+		Query:       reportQuery(qEnum("period", "Split the rows by day or month (default total).", store.BillingPeriods...)),
+		OutMedia:    []string{"text/csv"},
+		OutDesc:     "The report.",
+	},
+}
+
+// reportQuery is a statistics or report period with a block, and more.
+func reportQuery(more ...param) []param {
+	return append([]param{
+		qStr("from", "Start of the period: RFC 3339, a date and time (2025-03-01T14:30) or a date, the last two in the prison's time zone (default 30 days before to)."),
+		qStr("to", "End of the period (exclusive), as from; a date includes that day (default the end of today)."),
+		qStr("block", "Block name (block officers: one of their blocks)."),
+	}, more...)
+}
+
+func init() {
+	for p, d := range reviewDocs {
+		if _, dup := opDocs[p]; dup {
+			panic("api: route documented twice: " + p)
+		}
+		opDocs[p] = d
+	}
+}
