@@ -89,7 +89,9 @@ func main() {
 		if errors.As(err, &se) && se.hint != "" {
 			fmt.Fprintln(os.Stderr, se.hint)
 		}
-		fmt.Fprintf(os.Stderr, "The daemons' logs are in %[1]s/kinline-central.log and %[1]s/kinline-appliance.log; each run starts afresh.\n", cfg.dir)
+		if _, err := os.Stat(filepath.Join(cfg.dir, "kinline-central.log")); err == nil {
+			fmt.Fprintf(os.Stderr, "The daemons' logs are in %[1]s/kinline-central.log and %[1]s/kinline-appliance.log; each run starts afresh.\n", cfg.dir)
+		}
 		os.Exit(1)
 	}
 }
