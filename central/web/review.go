@@ -1,6 +1,538 @@
 package web
 
-// reviewPages are the console's pages for call review: notes, bookmarks and statistics.
+// Review pages: a call's page (its record, the player with its bookmarks,
+// review notes and the forms to add both), the calls search's export with
+// the search's filters, statistics with charts and the billing report.
+//
+// Charts are inline SVG drawn on the server (chart.go): the console's CSP
+// allows no script, and an <svg> in the page is markup, not an image or a
+// script, so it needs nothing from the CSP. Every chart's numbers are also
+// in a table beneath it.
+//
+// A privileged call never shows a player or any audio element, on any
+// page: it has no recording, and the recording route refuses it too.
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/api/callquery"
+	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/shared/ledger"
+)
+
+// reviewPages are the console's pages for call review: a call's page with
+// its notes and bookmarks, the filtered calls export, statistics and the
+// billing report.
 func (s *Server) reviewPages() map[string]sessionHandler {
-	return map[string]sessionHandler{}
+	return map[string]sessionHandler{
+		"GET /calls/{id}":            s.callPage,
+		"POST /calls/{id}/notes":     s.addNoteForm,
+		"POST /calls/{id}/bookmarks": s.addBookmarkForm,
+		"GET /calls/export":          s.callsExport,
+		"GET /stats":                 s.statsPage,
+		"GET /reports/billing":       s.billingPage,
+		"GET /reports/billing.csv":   s.billingExport,
+	}
+}
+
+// reviewPage is the data of the review templates (review_*.html,
+// stats_*.html, reports_*.html); Title, Actor and CSRF feed the layout.
+type reviewPage struct {
+	Title, Actor, CSRF string
+	Error, Notice      string
+
+	// review_call.html
+	Call              *store.Call
+	Talk              string // the talk time, m:ss
+	CanPlay           bool   // the caller may play recordings
+	Playable          bool   // this call has an uploaded recording and is not privileged
+	CanRead, CanWrite bool   // review notes and bookmarks
+	Bookmarkable      bool   // a bookmark form makes sense here
+	StartAt           int    // seconds the player starts at (?t=)
+	Notes             []store.ReviewNote
+	Bookmarks         []bookmarkView
+	Reasons           []string
+	NoteForm          noteForm
+	BookmarkForm      bookmarkForm
+	NoteErr, MarkErr  string
+
+	// stats_page.html
+	Stats      *store.Stats
+	By         string
+	Dimensions []dimView
+	Charts     []chart
+	StatRows   []statView
+	Total      statView
+	From, To   string // YYYY-MM-DD in the prison's time zone, to inclusive
+	Block      string
+	Limit      int
+	ByTop      bool // the dimension is cut to the busiest Limit rows
+
+	// reports_billing.html
+	Billing     *store.BillingReport
+	Periods     []string
+	Period      string
+	BillRows    []billingView
+	BillTotal   billingView
+	CSVLink     string
+	ShowPeriod  bool
+	ChartByDest *chart
+}
+
+type bookmarkView struct {
+	store.Bookmark
+	At      string // m:ss
+	Seconds int64
+}
+
+type noteForm struct {
+	Reason, Note string
+	FollowUp     bool
+}
+
+type bookmarkForm struct{ At, Label string }
+
+type dimView struct {
+	Key, Label, Link string
+	Current          bool
+}
+
+type statView struct {
+	store.StatsRow
+	Total, Average string
+}
+
+type billingView struct {
+	store.BillingRow
+	Minutes, Charged, Refunded, Net string
+}
+
+// statsLabels name the statistics dimensions.
+var statsLabels = map[string]string{
+	store.StatsByBlock: "By block", store.StatsByHour: "By hour of day", store.StatsByDay: "By day",
+	store.StatsByPerson: "By person", store.StatsByContact: "By contact", store.StatsByTerminal: "Busiest terminals",
+	store.StatsByRefusal: "Refused calls by reason",
+}
+
+func (s *Server) renderReview(w http.ResponseWriter, status int, name string, p *reviewPage) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := s.tmpl.ExecuteTemplate(w, name, p); err != nil {
+		s.log.Error("web: render", "template", name, "err", err)
+	}
+}
+
+// reviewError answers a store or authorization error as plain text.
+func (s *Server) reviewError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		http.Error(w, "No such call.", http.StatusNotFound)
+	case errors.Is(err, authz.ErrOutOfScope), errors.Is(err, authz.ErrForbidden):
+		http.Error(w, forbiddenText(err), http.StatusForbidden)
+	case errors.Is(err, callquery.ErrBadQuery), errors.Is(err, store.ErrInvalid):
+		http.Error(w, strings.TrimPrefix(err.Error(), "store: invalid input: "), http.StatusBadRequest)
+	default:
+		s.log.Error("web: review", "err", err)
+		http.Error(w, "Something went wrong; try again.", http.StatusInternalServerError)
+	}
+}
+
+// scopedCall loads the call {id} for c: another block's call is out of
+// scope, and a hidden call is not found for who may not see it.
+func (s *Server) scopedCall(r *http.Request, c authz.Caller) (*store.Call, error) {
+	call, err := s.st.Call(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	if call.Hidden && !c.SeesHidden() {
+		return nil, fmt.Errorf("%w: call %s", store.ErrNotFound, call.ID)
+	}
+	if err := c.CheckBlock(call.Block); err != nil {
+		return nil, err
+	}
+	return call, nil
+}
+
+func (s *Server) callPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	p := &reviewPage{}
+	if t := r.URL.Query().Get("t"); t != "" {
+		if n, err := strconv.Atoi(t); err == nil && n >= 0 && n <= int(callquery.MaxOffset/time.Second) {
+			p.StartAt = n
+		}
+	}
+	p.Notice = r.URL.Query().Get("notice")
+	s.showCall(w, r, se, http.StatusOK, p)
+}
+
+// showCall renders the call {id}'s page with p's form state.
+func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *store.Session, status int, p *reviewPage) {
+	c := CallerOf(se)
+	call, err := s.scopedCall(r, c)
+	if err != nil {
+		s.reviewError(w, err)
+		return
+	}
+	p.Title, p.Actor, p.CSRF, p.Call = "Call "+call.ID, se.Actor, se.CSRF, call
+	p.Talk = store.FormatOffset(time.Duration(call.DurationSeconds * float64(time.Second)))
+	p.CanPlay = authz.Check("GET /calls/{id}/recording", c, "") == nil
+	p.Playable = !call.Privileged && call.Recording != nil && call.Recording.Uploaded
+	p.CanRead, p.CanWrite = c.ReadsReview(), c.WritesReview()
+	p.Bookmarkable = p.CanWrite && !call.Privileged && call.Recording != nil
+	p.Reasons = store.ReviewReasons
+	if p.CanRead {
+		if p.Notes, err = s.st.ReviewNotes(r.Context(), call.ID); err == nil {
+			var bs []store.Bookmark
+			if bs, err = s.st.Bookmarks(r.Context(), call.ID); err == nil {
+				for _, b := range bs {
+					d := time.Duration(b.OffsetMS) * time.Millisecond
+					p.Bookmarks = append(p.Bookmarks, bookmarkView{Bookmark: b, At: store.FormatOffset(d), Seconds: int64(d / time.Second)})
+				}
+			}
+		}
+		if err != nil {
+			s.reviewError(w, err)
+			return
+		}
+	}
+	s.renderReview(w, status, "review_call.html", p)
+}
+
+func (s *Server) addNoteForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	c := CallerOf(se)
+	call, err := s.scopedCall(r, c)
+	if err != nil {
+		s.reviewError(w, err)
+		return
+	}
+	in := noteForm{Reason: r.PostForm.Get("reason"), Note: r.PostForm.Get("note"), FollowUp: r.PostForm.Get("follow_up") != ""}
+	if _, err := s.st.AddReviewNote(r.Context(), se.Actor, call.ID, store.NewReviewNote{Reason: in.Reason, Note: in.Note, FollowUp: in.FollowUp}); err != nil {
+		if !errors.Is(err, store.ErrInvalid) {
+			s.reviewError(w, err)
+			return
+		}
+		s.showCall(w, r, se, http.StatusUnprocessableEntity, &reviewPage{NoteForm: in, NoteErr: strings.TrimPrefix(err.Error(), "store: invalid input: ")})
+		return
+	}
+	redirectNotice(w, r, "/calls/"+url.PathEscape(call.ID), "Review note saved.")
+}
+
+func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	c := CallerOf(se)
+	call, err := s.scopedCall(r, c)
+	if err != nil {
+		s.reviewError(w, err)
+		return
+	}
+	in := bookmarkForm{At: r.PostForm.Get("at"), Label: r.PostForm.Get("label")}
+	at, err := callquery.ParseOffset(in.At)
+	if err == nil {
+		_, err = s.st.AddBookmark(r.Context(), se.Actor, call.ID, at, in.Label)
+	}
+	if err != nil {
+		if !errors.Is(err, store.ErrInvalid) && !errors.Is(err, callquery.ErrBadQuery) {
+			s.reviewError(w, err)
+			return
+		}
+		msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "store: invalid input: "), "bad query: ")
+		s.showCall(w, r, se, http.StatusUnprocessableEntity, &reviewPage{BookmarkForm: in, MarkErr: msg})
+		return
+	}
+	redirectNotice(w, r, "/calls/"+url.PathEscape(call.ID), "Bookmark saved at "+store.FormatOffset(at)+".")
+}
+
+// callsExport serves the calls search's result as CSV or XLSX (format=),
+// with the search's filters; audited as every export is.
+func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	q := r.URL.Query()
+	format := q.Get("format")
+	for _, k := range []string{"format", "limit", "offset"} {
+		q.Del(k)
+	}
+	for k, v := range q {
+		if len(v) == 1 && v[0] == "" {
+			q.Del(k)
+		}
+	}
+	if format != store.FormatCSV && format != store.FormatXLSX {
+		http.Error(w, "format must be csv or xlsx", http.StatusBadRequest)
+		return
+	}
+	f, err := callquery.Parse(q)
+	if err != nil {
+		s.reviewError(w, err)
+		return
+	}
+	c := CallerOf(se)
+	if f.Block != "" {
+		if err := c.CheckBlock(f.Block); err != nil {
+			s.reviewError(w, err)
+			return
+		}
+	}
+	f.ShowHidden = c.SeesHidden()
+	tb, err := s.st.ExportTable(r.Context(), se.Actor, "calls", format, c.ScopeBlocks(), f)
+	if err != nil {
+		s.reviewError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", tableType(format))
+	w.Header().Set("Content-Disposition", `attachment; filename="calls.`+format+`"`)
+	w.Header().Set("Cache-Control", "no-store")
+	if err := store.WriteTable(w, format, tb); err != nil {
+		s.log.Error("web: calls export", "err", err)
+	}
+}
+
+// location is the prison's time zone.
+func (s *Server) location(r *http.Request) (*time.Location, error) {
+	set, err := s.st.MoneySettings(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return set.Location(), nil
+}
+
+// formQuery is r's query without empty fields (the forms send every
+// field).
+func formQuery(r *http.Request) url.Values {
+	q := r.URL.Query()
+	for k, v := range q {
+		if len(v) == 1 && v[0] == "" {
+			q.Del(k)
+		}
+	}
+	return q
+}
+
+// days writes a period as the dates a form shows: from, and to as the
+// last day included.
+func days(from, to time.Time, loc *time.Location) (string, string) {
+	t := to.In(loc)
+	last := t
+	if t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 && t.Nanosecond() == 0 {
+		last = t.AddDate(0, 0, -1)
+	}
+	return from.In(loc).Format(time.DateOnly), last.Format(time.DateOnly)
+}
+
+func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	loc, err := s.location(r)
+	if err != nil {
+		s.reviewError(w, err)
+		return
+	}
+	q := formQuery(r)
+	by := q.Get("by")
+	if by == "" {
+		by = store.StatsByBlock
+	}
+	p := &reviewPage{Title: "Statistics", Actor: se.Actor, CSRF: se.CSRF, By: by, Block: q.Get("block")}
+	c := CallerOf(se)
+	f, err := callquery.ParseStats(q, by, loc, s.st.Now())
+	if err == nil && f.Block != "" {
+		err = c.CheckBlock(f.Block)
+	}
+	if errors.Is(err, authz.ErrOutOfScope) {
+		s.reviewError(w, err)
+		return
+	}
+	status := http.StatusOK
+	if err == nil {
+		f.Blocks, f.ShowHidden = c.ScopeBlocks(), c.SeesHidden()
+		p.Stats, err = s.st.Stats(r.Context(), f)
+		if err == nil {
+			err = s.st.Audit(r.Context(), se.Actor, "stats.search", "console/stats/"+by, q.Encode())
+		}
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, callquery.ErrBadQuery), errors.Is(err, store.ErrInvalid):
+		status, p.Error = http.StatusBadRequest, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "bad query: "), "store: invalid input: ")
+	default:
+		s.reviewError(w, err)
+		return
+	}
+	if p.Stats == nil {
+		// Show the form again with what was asked for.
+		p.From, p.To = q.Get("from"), q.Get("to")
+	} else {
+		p.From, p.To = days(f.From, f.To, loc)
+		p.Limit, p.ByTop = f.Limit, by == store.StatsByPerson || by == store.StatsByContact || by == store.StatsByTerminal
+		if p.Limit == 0 {
+			p.Limit = 20
+		}
+		statsView(p)
+	}
+	for _, d := range store.StatsDimensions {
+		v := url.Values{"by": {d}}
+		for _, k := range []string{"from", "to", "block"} {
+			if x := q.Get(k); x != "" {
+				v.Set(k, x)
+			}
+		}
+		p.Dimensions = append(p.Dimensions, dimView{Key: d, Label: statsLabels[d], Link: "/stats?" + v.Encode(), Current: d == by})
+	}
+	s.renderReview(w, status, "stats_page.html", p)
+}
+
+// statsView fills p's table and charts from p.Stats.
+func statsView(p *reviewPage) {
+	st := p.Stats
+	view := func(r store.StatsRow) statView {
+		return statView{StatsRow: r, Total: formatHMS(r.TotalSeconds), Average: formatHMS(r.AverageSeconds)}
+	}
+	for _, r := range st.Rows {
+		p.StatRows = append(p.StatRows, view(r))
+	}
+	p.Total = view(st.Total)
+	label := strings.ToLower(strings.TrimPrefix(statsLabels[st.By], "By "))
+	vertical := st.By == store.StatsByHour || st.By == store.StatsByDay
+	series := func(title, unit string, v func(store.StatsRow) float64, text func(store.StatsRow) string) chart {
+		var pts []point
+		for _, r := range st.Rows {
+			l := r.Label
+			if st.By == store.StatsByDay {
+				l = r.Key[5:] // MM-DD under the bars
+			}
+			pts = append(pts, point{Label: l, Value: v(r), Text: text(r), Title: r.Label + ": " + text(r)})
+		}
+		return newChart(title, unit, pts, vertical)
+	}
+	if st.By == store.StatsByRefusal {
+		p.Charts = []chart{series("Refused calls by reason", "calls", func(r store.StatsRow) float64 { return float64(r.Calls) },
+			func(r store.StatsRow) string { return strconv.FormatInt(r.Calls, 10) })}
+		p.Charts[0].ID = "chart-0"
+		return
+	}
+	p.Charts = []chart{
+		series("Calls "+label, "calls", func(r store.StatsRow) float64 { return float64(r.Calls) },
+			func(r store.StatsRow) string { return strconv.FormatInt(r.Calls, 10) }),
+		series("Total talk time "+label, "minutes", func(r store.StatsRow) float64 { return r.TotalSeconds / 60 },
+			func(r store.StatsRow) string { return formatHMS(r.TotalSeconds) }),
+		series("Average talk time "+label, "minutes", func(r store.StatsRow) float64 { return r.AverageSeconds / 60 },
+			func(r store.StatsRow) string { return formatHMS(r.AverageSeconds) }),
+	}
+	if st.By == store.StatsByBlock {
+		p.Charts[0].Title = "Call volume by block"
+	}
+	for i := range p.Charts {
+		p.Charts[i].ID = fmt.Sprintf("chart-%d", i)
+	}
+}
+
+// formatHMS writes seconds as h:mm:ss (m:ss under an hour).
+func formatHMS(sec float64) string {
+	return store.FormatOffset(time.Duration(sec * float64(time.Second)).Round(time.Second))
+}
+
+// billingQuery reads the billing report's filter for se.
+func (s *Server) billingQuery(r *http.Request, se *store.Session) (store.BillingFilter, *time.Location, error) {
+	loc, err := s.location(r)
+	if err != nil {
+		return store.BillingFilter{}, nil, err
+	}
+	f, err := callquery.ParseBilling(formQuery(r), loc, s.st.Now())
+	if err != nil {
+		return f, loc, err
+	}
+	c := CallerOf(se)
+	if f.Block != "" {
+		if err := c.CheckBlock(f.Block); err != nil {
+			return f, loc, err
+		}
+	}
+	f.Blocks = c.ScopeBlocks()
+	return f, loc, nil
+}
+
+func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	q := formQuery(r)
+	p := &reviewPage{Title: "Billing report", Actor: se.Actor, CSRF: se.CSRF, Periods: store.BillingPeriods,
+		Period: q.Get("period"), Block: q.Get("block"), From: q.Get("from"), To: q.Get("to")}
+	f, loc, err := s.billingQuery(r, se)
+	if errors.Is(err, authz.ErrOutOfScope) {
+		s.reviewError(w, err)
+		return
+	}
+	status := http.StatusOK
+	if err == nil {
+		p.Billing, err = s.st.Billing(r.Context(), f)
+		if err == nil {
+			err = s.st.Audit(r.Context(), se.Actor, "reports.billing", "console", q.Encode())
+		}
+	}
+	switch {
+	case err == nil:
+	case errors.Is(err, callquery.ErrBadQuery), errors.Is(err, store.ErrInvalid):
+		status, p.Error = http.StatusBadRequest, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "bad query: "), "store: invalid input: ")
+	default:
+		s.reviewError(w, err)
+		return
+	}
+	if rep := p.Billing; rep != nil {
+		p.Period, p.ShowPeriod = rep.Period, rep.Period != store.BillingTotal
+		p.From, p.To = days(rep.From, rep.To, loc)
+		cur := ledger.Currency{Code: rep.Currency, Digits: rep.Digits}
+		view := func(b store.BillingRow) billingView {
+			return billingView{BillingRow: b, Minutes: strconv.FormatFloat(b.BilledSeconds/60, 'f', 1, 64),
+				Charged: cur.Format(b.Charged), Refunded: cur.Format(b.Refunded), Net: cur.Format(b.Net)}
+		}
+		byDest := map[string]ledger.Money{}
+		var dests []string
+		for _, b := range rep.Rows {
+			p.BillRows = append(p.BillRows, view(b))
+			if _, ok := byDest[b.DestinationType]; !ok {
+				dests = append(dests, b.DestinationType)
+			}
+			byDest[b.DestinationType] += b.Net
+		}
+		p.BillTotal = view(rep.Total)
+		var pts []point
+		for _, d := range dests {
+			pts = append(pts, point{Label: d, Value: float64(byDest[d]), Text: cur.Format(byDest[d]) + " " + rep.Currency,
+				Title: d + ": " + cur.Format(byDest[d]) + " " + rep.Currency})
+		}
+		ch := newChart("Net charged by destination type ("+rep.Currency+")", rep.Currency, pts, false)
+		ch.ID = "chart-dest"
+		p.ChartByDest = &ch
+		v := url.Values{"from": {p.From}, "to": {p.To}, "period": {rep.Period}}
+		if f.Block != "" {
+			v.Set("block", f.Block)
+		}
+		p.CSVLink = "/reports/billing.csv?" + v.Encode()
+	}
+	s.renderReview(w, status, "reports_billing.html", p)
+}
+
+func (s *Server) billingExport(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	f, _, err := s.billingQuery(r, se)
+	if err != nil {
+		s.reviewError(w, err)
+		return
+	}
+	tb, err := s.st.ExportBilling(r.Context(), se.Actor, store.FormatCSV, f)
+	if err != nil {
+		s.reviewError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", tableType(store.FormatCSV))
+	w.Header().Set("Content-Disposition", `attachment; filename="billing.csv"`)
+	w.Header().Set("Cache-Control", "no-store")
+	if err := store.WriteTable(w, store.FormatCSV, tb); err != nil {
+		s.log.Error("web: billing export", "err", err)
+	}
 }

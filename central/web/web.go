@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kinline/kinline/central/api/authz"
@@ -340,7 +341,8 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *store.Session
 	f.Blocks, f.ShowHidden = c.ScopeBlocks(), c.SeesHidden()
 	if err != nil {
 		p.Error = err.Error()
-		p.Filter = store.CallFilter{Inmate: q.Get("inmate"), Number: q.Get("number")}
+		p.Filter = store.CallFilter{Inmate: q.Get("inmate"), Name: q.Get("name"), Block: q.Get("block"), Number: q.Get("number"),
+			Contact: q.Get("contact"), Officer: q.Get("officer"), Disposition: q.Get("disposition")}
 		s.render(w, http.StatusBadRequest, "calls.html", p)
 		return
 	}
@@ -348,6 +350,11 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *store.Session
 	p.Calls, err = s.st.Calls(r.Context(), f)
 	if err == nil {
 		err = s.st.Audit(r.Context(), se.Actor, "calls.search", "console", q.Encode())
+	}
+	if errors.Is(err, store.ErrInvalid) { // e.g. a name matching too many people
+		p.Error = strings.TrimPrefix(err.Error(), "store: invalid input: ")
+		s.render(w, http.StatusUnprocessableEntity, "calls.html", p)
+		return
 	}
 	if err != nil {
 		s.log.Error("web: calls", "err", err)

@@ -1,0 +1,150 @@
+package web
+
+// Bar charts as inline SVG, laid out here and drawn by the "chart"
+// template (review_chart.html): horizontal bars for categories (blocks,
+// people, reasons), vertical ones for a series (hours, days). Every bar
+// carries a <title> with its label and value, and the chart is labelled by
+// its caption, for screen readers and for a pointer's tooltip.
+
+import (
+	"math"
+	"strconv"
+	"unicode/utf8"
+)
+
+// point is one bar: its label, value (drawn to scale), the value as
+// text, and the bar's tooltip.
+type point struct {
+	Label string
+	Value float64
+	Text  string
+	Title string
+}
+
+// chart is a laid-out bar chart.
+type chart struct {
+	ID, Title, Unit string
+	Width, Height   float64
+	Vertical        bool
+	Empty           bool // every value is zero
+	Bars            []barView
+	Ticks           []tickView
+	// Axis is the value axis' baseline (vertical charts).
+	AxisX1, AxisX2, AxisY float64
+}
+
+type barView struct {
+	X, Y, W, H float64
+	Label      string
+	LX, LY     float64 // label position
+	ShowLabel  bool
+	Text       string
+	TX, TY     float64 // value position
+	ShowText   bool
+	Title      string
+}
+
+type tickView struct {
+	X1, Y1, X2, Y2 float64
+	Text           string
+	TX, TY         float64
+}
+
+// Horizontal layout.
+const (
+	hLabelW = 210.0
+	hBarW   = 420.0
+	hValueW = 110.0
+	hRowH   = 22.0
+	hBarH   = 15.0
+	hTop    = 4.0
+)
+
+// Vertical layout.
+const (
+	vLeft   = 54.0
+	vPlotW  = 720.0
+	vPlotH  = 180.0
+	vTop    = 16.0
+	vBottom = 40.0
+)
+
+func round1(x float64) float64 { return math.Round(x*10) / 10 }
+
+// shorten cuts a label to n characters.
+func shorten(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+// niceMax is a round number at least max (1, 2 or 5 times a power of 10).
+func niceMax(max float64) float64 {
+	if max <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(max)))
+	for _, m := range []float64{1, 2, 5, 10} {
+		if m*p >= max {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+// newChart lays out pts.
+func newChart(title, unit string, pts []point, vertical bool) chart {
+	c := chart{Title: title, Unit: unit, Vertical: vertical, Empty: true}
+	max := 0.0
+	for _, p := range pts {
+		if p.Value > 0 {
+			c.Empty = false
+		}
+		max = math.Max(max, p.Value)
+	}
+	top := niceMax(max)
+	if !vertical {
+		c.Width, c.Height = hLabelW+hBarW+hValueW, hTop+float64(len(pts))*hRowH+4
+		for i, p := range pts {
+			y := hTop + float64(i)*hRowH
+			w := 0.0
+			if p.Value > 0 {
+				w = math.Max(1, p.Value/top*hBarW)
+			}
+			c.Bars = append(c.Bars, barView{X: hLabelW, Y: round1(y), W: round1(w), H: hBarH,
+				Label: shorten(p.Label, 30), LX: hLabelW - 6, LY: round1(y + hBarH - 3), ShowLabel: true,
+				Text: p.Text, TX: round1(hLabelW + w + 5), TY: round1(y + hBarH - 3), ShowText: true, Title: p.Title})
+		}
+		return c
+	}
+	c.Width, c.Height = vLeft+vPlotW+10, vTop+vPlotH+vBottom
+	c.AxisX1, c.AxisX2, c.AxisY = vLeft, vLeft+vPlotW, vTop+vPlotH
+	for i := 0; i <= 4; i++ {
+		v := top * float64(i) / 4
+		y := round1(vTop + vPlotH - v/top*vPlotH)
+		c.Ticks = append(c.Ticks, tickView{X1: vLeft, Y1: y, X2: vLeft + vPlotW, Y2: y, Text: strconv.FormatFloat(v, 'f', -1, 64), TX: vLeft - 6, TY: y + 4})
+	}
+	n := max1(len(pts))
+	slot := vPlotW / float64(n)
+	every := max1(int(math.Ceil(float64(n) / 24)))
+	for i, p := range pts {
+		h := 0.0
+		if p.Value > 0 {
+			h = math.Max(1, p.Value/top*vPlotH)
+		}
+		x := vLeft + float64(i)*slot
+		c.Bars = append(c.Bars, barView{X: round1(x + slot*0.1), Y: round1(vTop + vPlotH - h), W: round1(math.Max(slot*0.8, 0.5)), H: round1(h),
+			Label: shorten(p.Label, 8), LX: round1(x + slot/2), LY: vTop + vPlotH + 16, ShowLabel: i%every == 0,
+			Text: p.Text, TX: round1(x + slot/2), TY: round1(vTop + vPlotH - h - 4), ShowText: n <= 24 && p.Value > 0, Title: p.Title})
+	}
+	return c
+}
+
+func max1(n int) int {
+	if n < 1 {
+		return 1
+	}
+	return n
+}
