@@ -417,3 +417,46 @@ func FuzzParseWindow(f *testing.F) {
 }
 
 func inSpan(w window, minute int) bool { return minute >= w.start && minute < w.end }
+
+// TestPersonQuotaOverridesRule: a person's own calls per day, week or
+// month replace their rule's for that period, looser or tighter, and the
+// account's quota still tightens the result.
+func TestPersonQuotaOverridesRule(t *testing.T) {
+	today := map[string][]ledger.Call{"A": {{ID: "c1", At: at("08:00")}, {ID: "c2", At: at("09:00")}, {ID: "c3", At: at("10:00")}}}
+	check := func(p *wire.Policy) Decision {
+		return NewIndex(p).Check(Request{UID: "AA", Number: "+441110001", Now: noon, Own: own{calls: today}})
+	}
+	// The default rule allows 3 a day: a fourth call is refused.
+	if d := check(rulesPolicy()); !errors.Is(d.Err, ErrQuotaExceeded) || d.Quota.PerDay != 3 {
+		t.Fatalf("rule's quota: %v %+v", d.Err, d.Quota)
+	}
+	// Ann's own 5 a day replaces the rule's 3.
+	p := rulesPolicy()
+	p.People[0].CallsPerDay = 5
+	if d := check(p); d.Err != nil || d.Quota.PerDay != 5 || d.Usage.Day != 3 {
+		t.Fatalf("own looser quota: %v %+v %+v", d.Err, d.Quota, d.Usage)
+	}
+	s, _ := NewIndex(p).Account("A", noon, own{calls: today})
+	if day, _, _ := s.CallsLeft(); day != 2 {
+		t.Fatalf("calls left today with own quota: %d (%+v)", day, s)
+	}
+	// Her own weekly limit of 3 applies on top of the rule's daily 3.
+	p = rulesPolicy()
+	p.People[0].CallsPerDay, p.People[0].CallsPerWeek = 9, 3
+	if d := check(p); !errors.Is(d.Err, ErrQuotaExceeded) || !strings.Contains(d.Err.Error(), "week") || d.Quota != (ledger.Quota{PerDay: 9, PerWeek: 3}) {
+		t.Fatalf("own weekly quota: %v %+v", d.Err, d.Quota)
+	}
+	// The account's quota is tighter than her own: it wins.
+	p = rulesPolicy()
+	p.People[0].CallsPerDay = 5
+	account(p, "A").CallsPerDay = 2
+	if d := check(p); !errors.Is(d.Err, ErrQuotaExceeded) || d.Quota.PerDay != 2 {
+		t.Fatalf("account tighter than own: %v %+v", d.Err, d.Quota)
+	}
+	// Another person of the same rule keeps the rule's.
+	p = rulesPolicy()
+	p.People[0].CallsPerDay = 5
+	if q := NewIndex(p).quota(&p.People[1]); q.PerDay != 1 {
+		t.Fatalf("strict person's quota %+v", q)
+	}
+}

@@ -48,8 +48,9 @@ var (
 	// ErrOutsideSchedule: now is outside the block's, the rule's or the
 	// person's calling windows.
 	ErrOutsideSchedule = errors.New("outside calling hours")
-	// ErrQuotaExceeded: the person has made all the calls their rule allows
-	// this day, week or month.
+	// ErrQuotaExceeded: the person has made all the calls their rule (or
+	// their own limit, which replaces the rule's) allows this day, week or
+	// month.
 	ErrQuotaExceeded = errors.New("call quota used up")
 	// ErrInsufficientBalance: the usable balance does not pay for the
 	// connection fee and one billing unit at the destination's rate.
@@ -495,13 +496,22 @@ func (ix *Index) windowEnd(p *wire.Person, now time.Time) (time.Time, error) {
 	return end, nil
 }
 
-// quota is p's call limits: per period, the tighter of their rule's and
-// their account's (0 on both: no limit).
+// quota is p's call limits: per period, their own limit (Person.CallsPer*
+// above 0) or else their rule's, and then the tighter of that and their
+// account's (0 on all: no limit).
 func (ix *Index) quota(p *wire.Person) ledger.Quota {
 	var q ledger.Quota
 	if cr, _ := ix.callRule(p); cr != nil {
 		q = ledger.Quota{PerDay: cr.CallsPerDay, PerWeek: cr.CallsPerWeek, PerMonth: cr.CallsPerMonth}
 	}
+	own := func(limit *int, n int) {
+		if n > 0 {
+			*limit = n
+		}
+	}
+	own(&q.PerDay, p.CallsPerDay)
+	own(&q.PerWeek, p.CallsPerWeek)
+	own(&q.PerMonth, p.CallsPerMonth)
 	if ix.money != nil {
 		if a := ix.money.accounts[p.ID]; a != nil {
 			aq := ledger.QuotaFromWire(*a)

@@ -17,6 +17,10 @@
 //	   event key) and Policy.Signature (central's policy key), ed25519 over
 //	   the canonical forms of shared/sign. Optional on the wire (omitempty);
 //	   a peer configured with the other side's key requires them.
+//	1 (additive, same version): per-person quotas. Person.CallsPerDay,
+//	   CallsPerWeek and CallsPerMonth replace the rule's quota per period
+//	   (omitempty; absent means the rule's). The policy signature covers
+//	   them (shared/sign's policy form v3).
 package wire
 
 import (
@@ -297,6 +301,11 @@ type Person struct {
 	// MaxDurationSeconds overrides the rule's maximum call duration when
 	// above 0.
 	MaxDurationSeconds int `json:"max_duration_seconds,omitempty"`
+	// CallsPerDay, CallsPerWeek and CallsPerMonth replace the rule's call
+	// quota of that period for this person when above 0 (0: the rule's).
+	CallsPerDay   int `json:"calls_per_day,omitempty"`
+	CallsPerWeek  int `json:"calls_per_week,omitempty"`
+	CallsPerMonth int `json:"calls_per_month,omitempty"`
 }
 
 // Confirmation modes of CallRule.Confirm and Person.Confirm.
