@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -257,15 +258,10 @@ func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *sto
 // callsExport serves the calls search's result as CSV or XLSX (format=),
 // with the search's filters; audited as every export is.
 func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *store.Session) {
-	q := r.URL.Query()
+	q := formQuery(r)
 	format := q.Get("format")
 	for _, k := range []string{"format", "limit", "offset"} {
 		q.Del(k)
-	}
-	for k, v := range q {
-		if len(v) == 1 && v[0] == "" {
-			q.Del(k)
-		}
 	}
 	if format != store.FormatCSV && format != store.FormatXLSX {
 		http.Error(w, "format must be csv or xlsx", http.StatusBadRequest)
@@ -306,13 +302,15 @@ func (s *Server) location(r *http.Request) (*time.Location, error) {
 	return set.Location(), nil
 }
 
-// formQuery is r's query without empty fields (the forms send every
-// field).
+// formQuery is r's query without empty values (the forms and links send
+// every field, so "disposition=&disposition=refused" is a refused call).
 func formQuery(r *http.Request) url.Values {
 	q := r.URL.Query()
-	for k, v := range q {
-		if len(v) == 1 && v[0] == "" {
+	for k, vs := range q {
+		if vs = slices.DeleteFunc(vs, func(v string) bool { return v == "" }); len(vs) == 0 {
 			q.Del(k)
+		} else {
+			q[k] = vs
 		}
 	}
 	return q
@@ -399,7 +397,8 @@ func statsView(p *reviewPage) {
 		p.StatRows = append(p.StatRows, view(r))
 	}
 	p.Total = view(st.Total)
-	label := strings.ToLower(strings.TrimPrefix(statsLabels[st.By], "By "))
+	label := map[string]string{store.StatsByBlock: "by block", store.StatsByHour: "by hour of day", store.StatsByDay: "by day",
+		store.StatsByPerson: "by person", store.StatsByContact: "by contact", store.StatsByTerminal: "by terminal, busiest first"}[st.By]
 	vertical := st.By == store.StatsByHour || st.By == store.StatsByDay
 	series := func(title, unit string, v func(store.StatsRow) float64, text func(store.StatsRow) string) chart {
 		var pts []point
