@@ -262,22 +262,18 @@ func (res *Result) hotline(calls []hotlineCall, nkeys int, tone time.Duration) {
 // startHotlineIAD runs sipp as the IAD for the hotline round: calls calls
 // at o.HotlineRate, each keying for play, then off-hook for hold.
 func (r *runner) startHotlineIAD(ctx context.Context, calls int, play, hold time.Duration) (*sippProc, error) {
-	port, err := freeUDPPort()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
-	}
-	media := 40000 + (r.rounds%5)*4000
-	r.rounds++
-	return startSipp(ctx, filepath.Join(r.o.Dir, "sipp-iad-hotline"), filepath.Join(r.o.Scenarios, "iad_hotline_load.xml"), port,
-		"-s", HotlineNumber,
-		"-inf", filepath.Join(r.o.Dir, "hotline.csv"),
-		"-set", "keyms", strconv.FormatInt(play.Milliseconds(), 10),
-		"-r", strconv.FormatFloat(r.o.HotlineRate, 'f', -1, 64), "-l", strconv.Itoa(calls), "-m", strconv.Itoa(calls),
-		"-d", strconv.FormatInt(hold.Milliseconds(), 10),
-		"-mp", strconv.Itoa(media),
-		"-trace_logs",
-		"-timeout", strconv.Itoa(int((play+hold+2*time.Minute).Seconds()))+"s",
-		r.st.SIPAddr)
+	p, _, err := startSippFree(ctx, filepath.Join(r.o.Dir, "sipp-iad-hotline"), filepath.Join(r.o.Scenarios, "iad_hotline_load.xml"), func() ([]string, error) {
+		return []string{"-s", HotlineNumber,
+			"-inf", filepath.Join(r.o.Dir, "hotline.csv"),
+			"-set", "keyms", strconv.FormatInt(play.Milliseconds(), 10),
+			"-r", strconv.FormatFloat(r.o.HotlineRate, 'f', -1, 64), "-l", strconv.Itoa(calls), "-m", strconv.Itoa(calls),
+			"-d", strconv.FormatInt(hold.Milliseconds(), 10),
+			"-mp", strconv.Itoa(r.mediaBase()),
+			"-trace_logs",
+			"-timeout", strconv.Itoa(int((play + hold + 2*time.Minute).Seconds())) + "s",
+			r.st.SIPAddr}, nil
+	})
+	return p, err
 }
 
 // hotlineCSV is the hotline round's injection file: port, credentials,

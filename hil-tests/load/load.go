@@ -129,6 +129,10 @@ type Options struct {
 	// round; sipp sends one key per 2 x KeyTone. Default 50 ms, the
 	// shortest sipp's play_dtmf sends (50 ms to 2 s, whole milliseconds).
 	KeyTone time.Duration
+	// PlainRecordings records unencrypted (no recording.key_file), only to
+	// measure what encryption at rest costs against the default; the
+	// files on disk are then checked to be plain.
+	PlainRecordings bool
 	// LogLevel is the appliance's log level (default info, as shipped).
 	LogLevel string
 	// Log receives progress (default: discard).
@@ -226,8 +230,9 @@ type Result struct {
 
 	// AtRest is how many recordings were on the appliance's disk at the
 	// window's end, every one encrypted (recstore header, sealed with the
-	// installation's recording key): one per call up.
+	// installation's recording key), or plain when Plain: one per call up.
 	AtRest int
+	Plain  bool
 	// Recordings is how many of the load round's recordings were fetched
 	// from central and checked; every one matched its SHA-256 in the call
 	// record and had the port's tone on the left channel and the trunk's
@@ -309,19 +314,17 @@ func (r *runner) close() {
 func (r *runner) setup(ctx context.Context) error {
 	o := r.o
 	n := o.Calls
-	trunkPort, err := freeUDPPort()
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrSetup, err)
-	}
-	trunkMedia, err := freeUDPPort()
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrSetup, err)
-	}
-	r.trunk, err = startSipp(ctx, filepath.Join(o.Dir, "sipp-trunk"), filepath.Join(o.Scenarios, "trunk_load.xml"), trunkPort,
-		"-rtp_echo", "-mp", strconv.Itoa(trunkMedia), "-trace_logs")
+	trunk, trunkPort, err := startSippFree(ctx, filepath.Join(o.Dir, "sipp-trunk"), filepath.Join(o.Scenarios, "trunk_load.xml"), func() ([]string, error) {
+		media, err := freeUDPPort()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSetup, err)
+		}
+		return []string{"-rtp_echo", "-mp", strconv.Itoa(media), "-trace_logs"}, nil
+	})
 	if err != nil {
 		return err
 	}
+	r.trunk = trunk
 	r.closers = append(r.closers, func() { r.trunk.stop() })
 
 	for i := range n {
@@ -336,7 +339,7 @@ func (r *runner) setup(ctx context.Context) error {
 	}
 
 	st, err := stack.Prepare(stack.Options{Dir: o.Dir, BinDir: o.BinDir, TrunkAddr: "127.0.0.1:" + strconv.Itoa(trunkPort),
-		ReaderDevice: r.readers[0].Path(), Quiet: true, LogLevel: "warn"})
+		ReaderDevice: r.readers[0].Path(), Quiet: true, LogLevel: "warn", PlainRecordings: o.PlainRecordings})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
@@ -416,12 +419,16 @@ func (r *runner) writeApplianceConfig() error {
 	cfg.LogLevel = r.o.LogLevel
 	cfg.SIP.RTPPortMin, cfg.SIP.RTPPortMax = 20000, 29998
 	// Encrypted at rest as in production: the key the stack made.
-	if r.st.RecordingKey == "" {
+	switch {
+	case r.o.PlainRecordings:
+		cfg.Recording.KeyFile = ""
+	case r.st.RecordingKey == "":
 		return fmt.Errorf("%w: the stack made no recording key", ErrSetup)
-	}
-	cfg.Recording.KeyFile = r.st.RecordingKey
-	if r.key, err = cfg.Recording.LoadKey(); err != nil {
-		return fmt.Errorf("%w: %w", ErrSetup, err)
+	default:
+		cfg.Recording.KeyFile = r.st.RecordingKey
+		if r.key, err = cfg.Recording.LoadKey(); err != nil {
+			return fmt.Errorf("%w: %w", ErrSetup, err)
+		}
 	}
 	if r.o.Hotline > 0 {
 		cfg.SIP.HotlineNumber = HotlineNumber
@@ -553,7 +560,7 @@ func (r *runner) tap(ctx context.Context, n int) error {
 
 func (r *runner) run(ctx context.Context) (*Result, error) {
 	o := r.o
-	res := &Result{Calls: o.Calls}
+	res := &Result{Calls: o.Calls, Plain: o.PlainRecordings}
 	pid := r.app.Process.Pid
 
 	// Idle: readers polling, MQTT connected, no call.
@@ -725,8 +732,8 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 
 // checkAtRest checks every file in the appliance's recordings directory:
 // each must be a recording encrypted at rest (".enc", written or being
-// written) whose recstore header names the installation's key. It
-// returns how many there are.
+// written) whose recstore header names the installation's key (with
+// Options.PlainRecordings: a plain ".wav"). It returns how many there are.
 func (r *runner) checkAtRest() (int, error) {
 	entries, err := os.ReadDir(r.st.RecordingsDir)
 	if err != nil {
@@ -738,7 +745,15 @@ func (r *runner) checkAtRest() (int, error) {
 		if e.IsDir() {
 			continue
 		}
-		if !strings.HasSuffix(name, ".enc") && !strings.HasSuffix(name, ".enc.part") {
+		base := strings.TrimSuffix(name, ".part")
+		if r.o.PlainRecordings {
+			if !strings.HasSuffix(base, ".wav") {
+				return 0, fmt.Errorf("%w: %s on the appliance's disk: want plain .wav recordings", ErrCalls, name)
+			}
+			n++
+			continue
+		}
+		if !strings.HasSuffix(base, ".enc") {
 			return 0, fmt.Errorf("%w: %s on the appliance's disk is not encrypted", ErrCalls, name)
 		}
 		head := make([]byte, recstore.HeaderSize)
@@ -873,22 +888,58 @@ func analyse(data []byte) (recStats, error) {
 // startIAD runs sipp as the IAD for one round: calls calls at rate, each
 // talking for talk.
 func (r *runner) startIAD(ctx context.Context, name string, calls int, rate float64, talk time.Duration) (*sippProc, error) {
-	port, err := freeUDPPort()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrSetup, err)
-	}
-	// sipp 3.6 takes each call's rtp_stream port upwards from -mp: keep
-	// it clear of the appliance's RTP range (20000-29998).
-	media := 40000 + (r.rounds%5)*4000
+	p, _, err := startSippFree(ctx, filepath.Join(r.o.Dir, "sipp-iad-"+name), filepath.Join(r.o.Scenarios, "iad_load.xml"), func() ([]string, error) {
+		return []string{"-inf", filepath.Join(r.o.Dir, "terminals.csv"),
+			"-r", strconv.FormatFloat(rate, 'f', -1, 64), "-l", strconv.Itoa(calls), "-m", strconv.Itoa(calls),
+			"-d", strconv.FormatInt(talk.Milliseconds(), 10),
+			"-mp", strconv.Itoa(r.mediaBase()),
+			"-trace_rtt", "-rtt_freq", "1",
+			"-timeout", strconv.Itoa(int((talk + 90*time.Second).Seconds())) + "s",
+			r.st.SIPAddr}, nil
+	})
+	return p, err
+}
+
+// mediaBase is the next IAD round's -mp: sipp 3.6 takes each call's
+// rtp_stream port upwards from it, so it stays clear of the appliance's
+// RTP range (20000-29998), and each round (or retry) takes the next of
+// five 4,000-port blocks.
+func (r *runner) mediaBase() int {
+	m := 40000 + (r.rounds%5)*4000
 	r.rounds++
-	return startSipp(ctx, filepath.Join(r.o.Dir, "sipp-iad-"+name), filepath.Join(r.o.Scenarios, "iad_load.xml"), port,
-		"-inf", filepath.Join(r.o.Dir, "terminals.csv"),
-		"-r", strconv.FormatFloat(rate, 'f', -1, 64), "-l", strconv.Itoa(calls), "-m", strconv.Itoa(calls),
-		"-d", strconv.FormatInt(talk.Milliseconds(), 10),
-		"-mp", strconv.Itoa(media),
-		"-trace_rtt", "-rtt_freq", "1",
-		"-timeout", strconv.Itoa(int((talk+90*time.Second).Seconds()))+"s",
-		r.st.SIPAddr)
+	return m
+}
+
+// errPortTaken: sipp could not bind a port the harness had found free
+// (another process on the machine took it meanwhile).
+var errPortTaken = errors.New("port taken before sipp bound it")
+
+// startSippFree starts sipp on a free UDP port with the arguments args
+// gives, and returns it with the port. When another process takes a port
+// (SIP or media) before sipp binds it, sipp is started again on fresh
+// ports, up to five times.
+func startSippFree(ctx context.Context, dir, scenario string, args func() ([]string, error)) (*sippProc, int, error) {
+	for attempt := 1; ; attempt++ {
+		port, err := freeUDPPort()
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %w", ErrSetup, err)
+		}
+		a, err := args()
+		if err != nil {
+			return nil, 0, err
+		}
+		p, err := startSipp(ctx, dir, scenario, port, a...)
+		if !errors.Is(err, errPortTaken) || attempt == 5 {
+			return p, port, err
+		}
+		// The failed sipp's own trace files would be taken for the next one's.
+		for _, pat := range []string{"*_logs.log", "*_rtt.csv", "errors.log"} {
+			old, _ := filepath.Glob(filepath.Join(dir, pat))
+			for _, f := range old {
+				os.Remove(f)
+			}
+		}
+	}
 }
 
 // sippProc is one sipp process started by this package.
@@ -922,7 +973,14 @@ func startSipp(ctx context.Context, dir, scenario string, port int, args ...stri
 		return nil, fmt.Errorf("%w: %w", ErrSipp, err)
 	}
 	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	// Wait until sipp has bound its SIP port.
+	exited := func() error {
+		if strings.Contains(p.out.String(), "Address already in use") {
+			return fmt.Errorf("%w: %w: %v\n%s", ErrSipp, errPortTaken, p.err, p.out.String())
+		}
+		return fmt.Errorf("%w: exited at start: %v\n%s", ErrSipp, p.err, p.out.String())
+	}
+	// Wait until the SIP port is bound (by sipp, or by another process
+	// that took it: then sipp exits at once, which the wait below sees).
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
 		c, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
@@ -931,12 +989,17 @@ func startSipp(ctx context.Context, dir, scenario string, port int, args ...stri
 		c.Close()
 		select {
 		case <-p.done:
-			return nil, fmt.Errorf("%w: exited at start: %v\n%s", ErrSipp, p.err, p.out.String())
+			return nil, exited()
 		case <-ctx.Done():
 			p.stop()
 			return nil, ctx.Err()
 		case <-time.After(5 * time.Millisecond):
 		}
+	}
+	select {
+	case <-p.done:
+		return nil, exited()
+	case <-time.After(300 * time.Millisecond):
 	}
 	return p, nil
 }

@@ -2,6 +2,10 @@ package load
 
 import (
 	"errors"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +97,39 @@ func TestOptionsDefaults(t *testing.T) {
 		if err := bad.defaults(); !errors.Is(err, ErrOptions) {
 			t.Errorf("options %+v: err %v, want ErrOptions", bad, err)
 		}
+	}
+}
+
+func TestStartSippPortTaken(t *testing.T) {
+	if _, err := exec.LookPath("sipp"); err != nil {
+		t.Skip("sipp not installed (apt-get install sip-tester)")
+	}
+	o := Options{BinDir: "b", Dir: "d"}
+	if err := o.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	scenario := filepath.Join(o.Scenarios, "trunk_load.xml")
+	// Another process holds the port the harness found free.
+	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	taken := c.LocalAddr().(*net.UDPAddr).Port
+	if _, err := startSipp(t.Context(), t.TempDir(), scenario, taken); !errors.Is(err, errPortTaken) || !errors.Is(err, ErrSipp) {
+		t.Fatalf("sipp on a taken port: err %v, want errPortTaken and ErrSipp", err)
+	}
+	// startSippFree takes fresh ports until sipp runs.
+	p, port, err := startSippFree(t.Context(), t.TempDir(), scenario, func() ([]string, error) { return nil, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.stop()
+	if port == taken {
+		t.Fatalf("started on the taken port %d", port)
+	}
+	if b, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+		b.Close()
+		t.Fatalf("port %d not bound by sipp", port)
 	}
 }

@@ -27,7 +27,11 @@ func (r *Result) Markdown(machine string) string {
 	fmt.Fprintf(&b, "| appliance VmHWM (peak RSS) after the ramp / after the hang-ups | %s / %s |\n", mb(r.HWMSetup), mb(r.HWM))
 	fmt.Fprintf(&b, "| pickup to ringing (first INVITE to 180 at the port), %d calls | p50 %s, p99 %s, max %s; p99 during the load ramp %s |\n",
 		len(r.Ring), ms(r.RingP50), ms(r.RingP99), ms(r.RingMax), ms(r.RingUnderLoad))
-	fmt.Fprintf(&b, "| recordings on the appliance's disk with the calls up, encrypted at rest (AES-256-GCM, the installation's key) | %d of %d |\n", r.AtRest, r.Calls)
+	if r.Plain {
+		fmt.Fprintf(&b, "| recordings on the appliance's disk with the calls up, **plain** (-plain-recordings, for comparison only) | %d of %d |\n", r.AtRest, r.Calls)
+	} else {
+		fmt.Fprintf(&b, "| recordings on the appliance's disk with the calls up, encrypted at rest (AES-256-GCM, the installation's key) | %d of %d |\n", r.AtRest, r.Calls)
+	}
 	if r.Recordings > 0 {
 		fmt.Fprintf(&b, "| recordings fetched from central and checked (SHA-256 of the call record, 440 Hz both channels) | %d, %.0f s; frames with audio: port->trunk %d, trunk->port %d (%.1f packets/s per leg per call) |\n",
 			r.Recordings, r.RecordedSeconds, r.FramesA, r.FramesB, float64(r.FramesA+r.FramesB)/2/r.RecordedSeconds)

@@ -7,6 +7,8 @@
 //
 //	go run ./hil-tests/load/cmd/kinline-load -calls 100 -ring-rounds 1 -hotline 20
 //
+// (-hotline 20 is the default: make load runs it too.)
+//
 // It builds kinline-appliance and kinline-central into the work directory
 // unless -bin names a directory holding them, and prints a Markdown report.
 package main
@@ -36,14 +38,20 @@ func main() {
 	flag.IntVar(&o.RingRounds, "ring-rounds", 1, "extra rounds of short calls for pickup-to-ringing samples")
 	flag.DurationVar(&o.RingTalk, "ring-talk", time.Second, "talk time of the ring rounds' calls")
 	flag.IntVar(&o.Verify, "verify", 0, "recordings to fetch and check (0: all of the load round, -1: none)")
-	flag.IntVar(&o.Hotline, "hotline", 0, "hotline calls after the other rounds (PIN, 1 and number keyed; at most -calls)")
+	flag.IntVar(&o.Hotline, "hotline", 20, "hotline calls after the other rounds (PIN, 1 and number keyed; at most -calls; default 20 or -calls if fewer)")
 	flag.Float64Var(&o.HotlineRate, "hotline-rate", 1, "hotline call attempts per second")
 	flag.DurationVar(&o.HotlineTalk, "hotline-talk", 3*time.Second, "talk time of the hotline calls once bridged")
 	flag.DurationVar(&o.KeyTone, "key-tone", 50*time.Millisecond, "telephone-event length of each key (one key per 2 x this; sipp: 50ms to 2s)")
+	flag.BoolVar(&o.PlainRecordings, "plain-recordings", false, "record unencrypted, only to compare with the default (encrypted at rest)")
 	flag.StringVar(&o.LogLevel, "log-level", "info", "the appliance's log level")
 	bin := flag.String("bin", "", "directory holding kinline-appliance and kinline-central (default: build them)")
 	dir := flag.String("dir", "", "work directory (default: a new temporary one, kept)")
 	flag.Parse()
+	explicit := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if !explicit["hotline"] {
+		o.Hotline = min(o.Hotline, o.Calls)
+	}
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	o.Log = log
