@@ -105,6 +105,9 @@ func newChart(title, unit string, pts []point, vertical bool) chart {
 		max = math.Max(max, p.Value)
 	}
 	top := niceMax(max)
+	if unit == "calls" && top < 20 {
+		top = math.Ceil(top/4) * 4 // whole calls at the four ticks
+	}
 	if !vertical {
 		c.Width, c.Height = hLabelW+hBarW+hValueW, hTop+float64(len(pts))*hRowH+4
 		for i, p := range pts {

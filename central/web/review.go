@@ -404,8 +404,11 @@ func statsView(p *reviewPage) {
 		var pts []point
 		for _, r := range st.Rows {
 			l := r.Label
-			if st.By == store.StatsByDay {
+			switch st.By {
+			case store.StatsByDay:
 				l = r.Key[5:] // MM-DD under the bars
+			case store.StatsByHour:
+				l = r.Key // 00 to 23
 			}
 			pts = append(pts, point{Label: l, Value: v(r), Text: text(r), Title: r.Label + ": " + text(r)})
 		}
