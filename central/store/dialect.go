@@ -58,7 +58,8 @@ type dialect struct {
 	lockWrites string
 	// after holds statements run, on this database only, after
 	// migrations[i] in the same transaction (keyed by i+1, the version
-	// they belong to).
+	// they belong to): the identity column of events on PostgreSQL, the
+	// audit log's append-only triggers on each.
 	after map[int][]string
 }
 
@@ -67,6 +68,7 @@ var sqliteDialect = dialect{
 	positional: true,
 	jsonRows:   `WITH r(v) AS MATERIALIZED (SELECT jsonb(value) FROM json_each($1)) `,
 	notIndexed: ` NOT INDEXED`,
+	after:      map[int][]string{auditGuardVersion: auditGuardSQLite},
 }
 
 // writeLockKey is the first key of the advisory lock that serializes
@@ -88,6 +90,7 @@ var postgresDialect = dialect{
 			`ALTER TABLE events ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY`,
 			`CREATE UNIQUE INDEX events_rowid ON events (rowid)`,
 		},
+		auditGuardVersion: auditGuardPostgres,
 	},
 }
 

@@ -74,6 +74,13 @@ type Person struct {
 	// MaxDurationSeconds overrides the rule's maximum call duration (0: the
 	// rule's).
 	MaxDurationSeconds int `json:"max_duration_seconds"`
+	// CallsPerDay, CallsPerWeek and CallsPerMonth replace the rule's call
+	// quota of that period when above 0 (0: the rule's).
+	CallsPerDay   int `json:"calls_per_day"`
+	CallsPerWeek  int `json:"calls_per_week"`
+	CallsPerMonth int `json:"calls_per_month"`
+	// HasPhoto: the person has a photo (Store.Photo).
+	HasPhoto bool `json:"has_photo"`
 	// StatusReason says why a person is suspended (or released).
 	StatusReason string `json:"status_reason,omitempty"`
 	// SuspendedUntil is when a suspension ends (nil: until lifted).
@@ -98,9 +105,10 @@ type NewPerson struct {
 	Officer              bool
 	// Cards are issued to the person in the same transaction.
 	Cards []string
-	// Windows and MaxDurationSeconds: see Person.
-	Windows            []wire.Window
-	MaxDurationSeconds int
+	// Windows, MaxDurationSeconds and the quotas: see Person.
+	Windows                                  []wire.Window
+	MaxDurationSeconds                       int
+	CallsPerDay, CallsPerWeek, CallsPerMonth int
 	// StatusReason is required when Status is suspended; SuspendedUntil
 	// (zero: until lifted) only applies to a suspension.
 	StatusReason   string
@@ -122,6 +130,8 @@ type PersonUpdate struct {
 	// Person.
 	Windows            *[]wire.Window
 	MaxDurationSeconds *int
+	// The person's own quotas (0: the rule's): see Person.
+	CallsPerDay, CallsPerWeek, CallsPerMonth *int
 	// StatusReason is required when Status becomes suspended.
 	// SuspendedUntil (zero: until lifted) is kept only while suspended;
 	// another status clears both unless StatusReason is given.
@@ -421,6 +431,8 @@ func (s *Store) CreatePerson(ctx context.Context, actor string, in NewPerson) (*
 		validText("language", in.Language, 16, false), validStatus(in.Status), validLevel(in.SupervisionLevel),
 		validConfirm("confirm", in.Confirm), validWindow("confirm_window_seconds", in.ConfirmWindowSeconds),
 		ValidateWindows(in.Windows), validMaxDuration("max_duration_seconds", in.MaxDurationSeconds),
+		validQuota("calls_per_day", in.CallsPerDay), validQuota("calls_per_week", in.CallsPerWeek),
+		validQuota("calls_per_month", in.CallsPerMonth),
 		validSuspension(in.Status, in.StatusReason, in.SuspendedUntil)); err != nil {
 		return nil, err
 	}
@@ -453,11 +465,13 @@ func (s *Store) CreatePerson(ctx context.Context, actor string, in NewPerson) (*
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO people (id, prison_number, name, block, status, language, pin_hash, created_ns, updated_ns,
-				supervision_level, confirm, confirm_window_s, officer, windows, max_duration_s, status_reason, suspended_until_ns)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (prison_number) DO NOTHING`,
+				supervision_level, confirm, confirm_window_s, officer, windows, max_duration_s, status_reason, suspended_until_ns,
+				calls_per_day, calls_per_week, calls_per_month)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (prison_number) DO NOTHING`,
 			id, in.PrisonNumber, in.Name, in.Block, in.Status, in.Language, hash, now,
 			in.SupervisionLevel, in.Confirm, in.ConfirmWindowSeconds, boolInt(in.Officer),
-			windowsJSON(in.Windows), in.MaxDurationSeconds, in.StatusReason, nsOrZero(in.SuspendedUntil))
+			windowsJSON(in.Windows), in.MaxDurationSeconds, in.StatusReason, nsOrZero(in.SuspendedUntil),
+			in.CallsPerDay, in.CallsPerWeek, in.CallsPerMonth)
 		if err != nil {
 			return fmt.Errorf("store: insert person: %w", err)
 		}
@@ -480,8 +494,8 @@ func (s *Store) CreatePerson(ctx context.Context, actor string, in NewPerson) (*
 		if in.Officer {
 			action = "officer.create"
 		}
-		return s.audit(ctx, tx, actor, action, id, fmt.Sprintf("prison_number=%s block=%s level=%s confirm=%s cards=%s",
-			in.PrisonNumber, in.Block, in.SupervisionLevel, in.Confirm, strings.Join(cards, ",")))
+		return s.audit(ctx, tx, actor, action, id, fmt.Sprintf("prison_number=%s block=%s level=%s confirm=%s quota=%d,%d,%d cards=%s",
+			in.PrisonNumber, in.Block, in.SupervisionLevel, in.Confirm, in.CallsPerDay, in.CallsPerWeek, in.CallsPerMonth, strings.Join(cards, ",")))
 	})
 	if err != nil {
 		return nil, err
@@ -521,6 +535,14 @@ func (s *Store) UpdatePerson(ctx context.Context, actor, id string, up PersonUpd
 	}
 	if up.MaxDurationSeconds != nil {
 		checks = append(checks, validMaxDuration("max_duration_seconds", *up.MaxDurationSeconds))
+	}
+	for _, q := range []struct {
+		field string
+		n     *int
+	}{{"calls_per_day", up.CallsPerDay}, {"calls_per_week", up.CallsPerWeek}, {"calls_per_month", up.CallsPerMonth}} {
+		if q.n != nil {
+			checks = append(checks, validQuota(q.field, *q.n))
+		}
 	}
 	if up.StatusReason != nil {
 		checks = append(checks, validText("status_reason", *up.StatusReason, 500, false))
@@ -595,6 +617,15 @@ func (s *Store) UpdatePerson(ctx context.Context, actor, id string, up PersonUpd
 		if up.MaxDurationSeconds != nil {
 			add("max_duration_s", *up.MaxDurationSeconds)
 		}
+		if up.CallsPerDay != nil {
+			add("calls_per_day", *up.CallsPerDay)
+		}
+		if up.CallsPerWeek != nil {
+			add("calls_per_week", *up.CallsPerWeek)
+		}
+		if up.CallsPerMonth != nil {
+			add("calls_per_month", *up.CallsPerMonth)
+		}
 		switch {
 		case up.Status != nil && *up.Status == wire.StatusSuspended:
 			reason := ""
@@ -645,8 +676,10 @@ func (s *Store) UpdatePerson(ctx context.Context, actor, id string, up PersonUpd
 	return p, changed, err
 }
 
+// personCols are the columns scanPerson reads, from people (not aliased).
 const personCols = `id, prison_number, name, block, status, language, pin_hash <> '', created_ns, updated_ns,
-	supervision_level, confirm, confirm_window_s, officer, windows, max_duration_s, status_reason, suspended_until_ns`
+	supervision_level, confirm, confirm_window_s, officer, windows, max_duration_s, status_reason, suspended_until_ns,
+	calls_per_day, calls_per_week, calls_per_month, EXISTS (SELECT 1 FROM person_photos ph WHERE ph.person_id = people.id)`
 
 func scanPerson(sc interface{ Scan(...any) error }) (*Person, error) {
 	var p Person
@@ -654,7 +687,7 @@ func scanPerson(sc interface{ Scan(...any) error }) (*Person, error) {
 	var win string
 	if err := sc.Scan(&p.ID, &p.PrisonNumber, &p.Name, &p.Block, &p.Status, &p.Language, &p.HasPIN, &c, &u,
 		&p.SupervisionLevel, &p.Confirm, &p.ConfirmWindowSeconds, &p.Officer, &win, &p.MaxDurationSeconds,
-		&p.StatusReason, &until); err != nil {
+		&p.StatusReason, &until, &p.CallsPerDay, &p.CallsPerWeek, &p.CallsPerMonth, &p.HasPhoto); err != nil {
 		return nil, err
 	}
 	p.Created, p.Updated = fromNS(c), fromNS(u)
@@ -957,7 +990,8 @@ func (s *Store) Contacts(ctx context.Context, personID string) ([]Contact, error
 // hashes, approved numbers (not those whose owner self-blocked; flagged
 // privileged, free or hidden by the global numbers list), windows, maximum
 // durations and dual-authorization settings, the block's call rules and
-// windows, the prison-wide number list and the prison's name and time zone.
+// windows, the prison-wide number list and the prison's name and time zone;
+// each person's own call quotas too (replacing their rule's per period).
 // Version strictly increases whenever that content may have changed and never
 // goes back, also across restarts (it comes from a persisted counter bumped in
 // the same transaction as every change). The snapshot is read in one
@@ -993,7 +1027,8 @@ func (s *Store) PolicyFor(ctx context.Context, applianceID string) (*wire.Policy
 		return nil, err
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT id, prison_number, name, status, language, pin_hash,
-			supervision_level, confirm, confirm_window_s, officer, windows, max_duration_s FROM people
+			supervision_level, confirm, confirm_window_s, officer, windows, max_duration_s,
+			calls_per_day, calls_per_week, calls_per_month FROM people
 		WHERE block = $1 AND status = $2 ORDER BY prison_number`, block.String, wire.StatusActive)
 	if err != nil {
 		return nil, fmt.Errorf("store: policy people: %w", err)
@@ -1003,7 +1038,8 @@ func (s *Store) PolicyFor(ctx context.Context, applianceID string) (*wire.Policy
 		var pp wire.Person
 		var win string
 		if err := rows.Scan(&pp.ID, &pp.PrisonNumber, &pp.Name, &pp.Status, &pp.Language, &pp.PINHash,
-			&pp.SupervisionLevel, &pp.Confirm, &pp.ConfirmWindowSeconds, &pp.Officer, &win, &pp.MaxDurationSeconds); err != nil {
+			&pp.SupervisionLevel, &pp.Confirm, &pp.ConfirmWindowSeconds, &pp.Officer, &win, &pp.MaxDurationSeconds,
+			&pp.CallsPerDay, &pp.CallsPerWeek, &pp.CallsPerMonth); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("store: policy people: %w", err)
 		}

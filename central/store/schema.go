@@ -374,4 +374,62 @@ var migrations = [][]string{
 		`CREATE INDEX bookmarks_call ON bookmarks (call_id, created_ns)`,
 		`CREATE INDEX ledger_kind_at ON ledger_entries (kind, at_ns)`,
 	},
+	// 9: people's own call quotas (calls per day, week and month replacing
+	// their rule's; 0: the rule's) and optional photos (photos.go), and the
+	// audit log append-only in the database itself: triggers refuse every
+	// UPDATE and DELETE of audit_log rows (and, on PostgreSQL, TRUNCATE),
+	// on each database in its own syntax (auditGuardSQLite,
+	// auditGuardPostgres, run after this migration by the dialect).
+	{
+		`ALTER TABLE people ADD COLUMN calls_per_day INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE people ADD COLUMN calls_per_week INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE people ADD COLUMN calls_per_month INTEGER NOT NULL DEFAULT 0`,
+		`CREATE TABLE person_photos (
+			person_id    TEXT PRIMARY KEY REFERENCES people(id),
+			content_type TEXT NOT NULL,
+			sha256       TEXT NOT NULL,
+			bytes        BIGINT NOT NULL,
+			width        INTEGER NOT NULL,
+			height       INTEGER NOT NULL,
+			data         TEXT NOT NULL,
+			updated_by   TEXT NOT NULL,
+			updated_ns   BIGINT NOT NULL
+		)`,
+	},
 }
+
+// auditGuardVersion is the schema version whose migration makes the audit
+// log append-only (the dialects run their guard after it).
+const auditGuardVersion = 9
+
+// The audit log's guard. The one change it lets through is the store's
+// own chaining of rows written before migration 4 (chainLegacyAudit):
+// filling in prev_hash and hash of a row that has no hash yet, every other
+// column unchanged. Anyone who can drop the triggers (the database's
+// owner) can still change rows; the hash chain (VerifyAudit) shows it.
+var (
+	auditGuardSQLite = []string{
+		`CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+		WHEN OLD.hash <> '' OR NEW.id <> OLD.id OR NEW.time_ns <> OLD.time_ns OR NEW.actor <> OLD.actor
+			OR NEW.action <> OLD.action OR NEW.target <> OLD.target OR NEW.detail <> OLD.detail
+		BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: its rows cannot be changed'); END`,
+		`CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+		BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: its rows cannot be deleted'); END`,
+	}
+	auditGuardPostgres = []string{
+		`CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF TG_OP = 'UPDATE' THEN
+				IF OLD.hash = '' AND NEW.id = OLD.id AND NEW.time_ns = OLD.time_ns AND NEW.actor = OLD.actor
+					AND NEW.action = OLD.action AND NEW.target = OLD.target AND NEW.detail = OLD.detail THEN
+					RETURN NEW;
+				END IF;
+			END IF;
+			RAISE EXCEPTION 'audit_log is append-only: % refused', TG_OP;
+		END
+		$$`,
+		`CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()`,
+		`CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()`,
+		`CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()`,
+	}
+)
