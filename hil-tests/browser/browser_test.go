@@ -150,8 +150,20 @@ func (b *tab) run(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
+	defer b.slow(what, time.Now())
 	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.fail(what, err)
+	}
+}
+
+// slowStep is how long a step may take before the log says so.
+const slowStep = 3 * time.Second
+
+// slow logs a step that took longer than slowStep (deferred with the
+// step's start).
+func (b *tab) slow(what string, start time.Time) {
+	if d := time.Since(start); d > slowStep {
+		b.t.Logf("slow step: %s took %v", what, d.Round(time.Millisecond))
 	}
 }
 
@@ -160,6 +172,7 @@ func get[T any](b *tab, what string, action chromedp.Action[T]) T {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
 	defer cancel()
+	defer b.slow(what, time.Now())
 	v, err := chromedp.Run(ctx, action)
 	if err != nil {
 		b.fail(what, err)
@@ -267,7 +280,7 @@ func (b *tab) waitFor(what, expr string) {
 	b.fail(what, fmt.Errorf("not true within %v: %s (last error: %v)", stepTimeout, expr, last))
 }
 
-// fill clears each field (by CSS selector) and types its value.
+// fill empties each field (by CSS selector) and types its value.
 func (b *tab) fill(what string, fields ...string) {
 	b.t.Helper()
 	if len(fields)%2 != 0 {
@@ -275,7 +288,12 @@ func (b *tab) fill(what string, fields ...string) {
 	}
 	var acts []chromedp.Action[chromedp.Void]
 	for i := 0; i < len(fields); i += 2 {
-		acts = append(acts, chromedp.Clear(chromedp.CSS(fields[i])), chromedp.SendKeys(chromedp.CSS(fields[i]), fields[i+1]))
+		// chromedp.Clear fails on an empty textarea; emptying the value
+		// works for every field.
+		sel := chromedp.CSS(fields[i])
+		acts = append(acts, chromedp.WaitReady(sel),
+			chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).value = ""; undefined`, fields[i])),
+			chromedp.SendKeys(sel, fields[i+1]))
 	}
 	b.run(what, acts...)
 }

@@ -42,7 +42,7 @@ func (b *tab) pressPlay(sel string) {
 }
 
 // TestFindAndPlayCall: an investigator signed in with the second factor
-// searches the calls by prison number and disposition, finds the answered
+// searches the calls by the person's name and the disposition, finds the answered
 // call, presses play and hears it: the recording loads without a media
 // error and its time advances. Central's audit log names the
 // investigator's playback (an administrator finds it on the audit page,
@@ -51,7 +51,7 @@ func TestFindAndPlayCall(t *testing.T) {
 	b := newTab(t)
 	b.loginOK("ivy")
 	c := b.in.CallA
-	b.fill("search by prison number", "#f-inmate", prisonA)
+	b.fill("search by the person's name", "#f-name", nameA)
 	b.run("choose answered calls", chromedp.SetValue(chromedp.CSS("#f-disp"), "completed"))
 	if st := b.submit("search", `form[role=search] button[type=submit]`); st != 200 {
 		b.failf("call search: HTTP %d", st)
@@ -123,7 +123,7 @@ func TestFindAndPlayCall(t *testing.T) {
 	searches := b.in.auditEntries(t, url.Values{"action": {"calls.search"}, "actor": {"user:ivy"}})
 	found := false
 	for _, e := range searches {
-		found = found || strings.Contains(e.Detail, prisonA)
+		found = found || strings.Contains(e.Detail, url.Values{"name": {nameA}}.Encode())
 	}
 	if !found {
 		t.Errorf("the search is not in the audit log: %+v", searches)

@@ -231,7 +231,7 @@ func (in *installation) startBrowser() error {
 	)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	bctx, cancelB := chromedp.NewContext(actx)
-	in.cancel = append(in.cancel, cancelB, cancelA)
+	in.cancel = append(in.cancel, cancelA, cancelB)
 	in.browser = bctx
 	// The first Run starts the browser; bound it.
 	done := make(chan error, 1)
@@ -248,8 +248,8 @@ func (in *installation) close() {
 	if in.Stack != nil {
 		in.Stack.Close()
 	}
-	// Browser first (the cancel funcs are in start order: ctx, browser
-	// tab, allocator), then the peers.
+	// The cancel funcs are in start order (setup context, allocator,
+	// browser): undone last first, then the peers.
 	for i := len(in.cancel) - 1; i >= 0; i-- {
 		in.cancel[i]()
 	}

@@ -10,8 +10,8 @@ import (
 // TestBlockOfficerRefusedOtherBlock: a block officer of block A, signed in
 // with the second factor, works with block A's people, account, calls and
 // recording, and is refused (403, "not allowed") every block B address
-// typed into the browser: the person, their account, the call's recording
-// and a call search filtered to block B. Lists never show block B's data.
+// typed into the browser: the person, their account, the call's page and
+// recording, and searches filtered to block B. Lists never show block B's data.
 func TestBlockOfficerRefusedOtherBlock(t *testing.T) {
 	b := newTab(t)
 	b.loginOK("otto")
@@ -40,6 +40,7 @@ func TestBlockOfficerRefusedOtherBlock(t *testing.T) {
 	allowed := []string{
 		"/people/" + in.PersonA,
 		"/accounts/" + in.PersonA,
+		"/calls/" + in.CallA.ID,
 		"/calls/" + in.CallA.ID + "/recording",
 		"/calls?block=" + stack.Block,
 	}
@@ -51,6 +52,7 @@ func TestBlockOfficerRefusedOtherBlock(t *testing.T) {
 	refused := []string{
 		"/people/" + in.PersonB,
 		"/accounts/" + in.PersonB,
+		"/calls/" + in.CallB.ID,
 		"/calls/" + in.CallB.ID + "/recording",
 		"/calls?block=" + blockB,
 		"/people?block=" + blockB,
