@@ -338,6 +338,11 @@ type inmateIn struct {
 	MaxDurationSeconds int           `json:"max_duration_seconds"`
 	StatusReason       string        `json:"status_reason"`
 	SuspendedUntil     *time.Time    `json:"suspended_until"`
+	// The person's own calls per day, week and month, replacing the
+	// rule's (0: the rule's).
+	CallsPerDay   int `json:"calls_per_day"`
+	CallsPerWeek  int `json:"calls_per_week"`
+	CallsPerMonth int `json:"calls_per_month"`
 }
 
 func (s *Server) createInmate(w http.ResponseWriter, r *http.Request) {
@@ -348,7 +353,8 @@ func (s *Server) createInmate(w http.ResponseWriter, r *http.Request) {
 	}
 	np := store.NewPerson{PrisonNumber: in.PrisonNumber, Name: in.Name, Block: in.Block, Status: in.Status, Language: in.Language,
 		SupervisionLevel: in.SupervisionLevel, Confirm: in.Confirm, ConfirmWindowSeconds: in.ConfirmWindowSeconds,
-		Windows: in.Windows, MaxDurationSeconds: in.MaxDurationSeconds, StatusReason: in.StatusReason}
+		Windows: in.Windows, MaxDurationSeconds: in.MaxDurationSeconds, StatusReason: in.StatusReason,
+		CallsPerDay: in.CallsPerDay, CallsPerWeek: in.CallsPerWeek, CallsPerMonth: in.CallsPerMonth}
 	if in.SuspendedUntil != nil {
 		np.SuspendedUntil = *in.SuspendedUntil
 	}
@@ -444,6 +450,9 @@ type inmatePatch struct {
 	MaxDurationSeconds   *int           `json:"max_duration_seconds"`
 	StatusReason         *string        `json:"status_reason"`
 	SuspendedUntil       *time.Time     `json:"suspended_until"`
+	CallsPerDay          *int           `json:"calls_per_day"`
+	CallsPerWeek         *int           `json:"calls_per_week"`
+	CallsPerMonth        *int           `json:"calls_per_month"`
 }
 
 func (s *Server) patchInmate(w http.ResponseWriter, r *http.Request) {
@@ -465,7 +474,8 @@ func (s *Server) patchInmate(w http.ResponseWriter, r *http.Request) {
 	p, blocks, err := s.st.UpdatePerson(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"),
 		store.PersonUpdate{Name: in.Name, Block: in.Block, Status: in.Status, Language: in.Language, PIN: in.PIN,
 			SupervisionLevel: in.SupervisionLevel, Confirm: in.Confirm, ConfirmWindowSeconds: in.ConfirmWindowSeconds,
-			Windows: in.Windows, MaxDurationSeconds: in.MaxDurationSeconds, StatusReason: in.StatusReason, SuspendedUntil: in.SuspendedUntil})
+			Windows: in.Windows, MaxDurationSeconds: in.MaxDurationSeconds, StatusReason: in.StatusReason, SuspendedUntil: in.SuspendedUntil,
+			CallsPerDay: in.CallsPerDay, CallsPerWeek: in.CallsPerWeek, CallsPerMonth: in.CallsPerMonth})
 	if err != nil {
 		s.fail(w, r, err)
 		return

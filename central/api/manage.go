@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -15,8 +16,8 @@ import (
 )
 
 // manageRoutes are the JSON API's management routes: contacts' approval
-// and lifting a contact's self-block, PIN reset, global numbers, settings, block windows, terminals, import
-// and export.
+// and lifting a contact's self-block, PIN reset, people's photos, global
+// numbers, settings, block windows, terminals, import and export.
 //
 // It also hands the server's PolicyNotifier to the console (package web),
 // so changes made on the management pages republish policies too.
@@ -28,6 +29,9 @@ func (s *Server) manageRoutes() map[string]http.HandlerFunc {
 		"POST /api/v1/contacts/{contact}/decision": s.decideContact,
 		"POST /api/v1/contacts/{contact}/unblock":  s.unblockContact,
 		"POST /api/v1/inmates/{id}/pin":            s.resetPIN,
+		"GET /api/v1/inmates/{id}/photo":           s.getPhoto,
+		"PUT /api/v1/inmates/{id}/photo":           s.putPhoto,
+		"DELETE /api/v1/inmates/{id}/photo":        s.deletePhoto,
 		"GET /api/v1/numbers":                      s.listNumbers,
 		"POST /api/v1/numbers":                     s.addNumber,
 		"POST /api/v1/numbers/remove":              s.removeNumber,
@@ -134,6 +138,81 @@ func (s *Server) resetPIN(w http.ResponseWriter, r *http.Request) {
 	}
 	s.notify(r.Context(), block)
 	writeJSON(w, http.StatusOK, map[string]string{"person_id": r.PathValue("id"), "pin": pin})
+}
+
+// getPhoto serves GET /api/v1/inmates/{id}/photo: the person's photo as
+// the image it is (its own media type, never sniffed), 404 when none.
+func (s *Server) getPhoto(w http.ResponseWriter, r *http.Request) {
+	p, err := s.scopedPerson(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ph, err := s.st.Photo(r.Context(), p.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	web.WritePhoto(w, ph)
+}
+
+// putPhoto serves PUT /api/v1/inmates/{id}/photo with the image as the
+// body (Content-Type image/jpeg or image/png): 415 for another type or a
+// file that is not what it says, 413 beyond store.MaxPhotoBytes, 422 for
+// dimensions out of bounds or a damaged image. It answers the photo's
+// description.
+func (s *Server) putPhoto(w http.ResponseWriter, r *http.Request) {
+	p, err := s.scopedPerson(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct != store.PhotoJPEG && ct != store.PhotoPNG {
+		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be image/jpeg or image/png, with the image as the body")
+		return
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, store.MaxPhotoBytes+1))
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: reading the body: %v", ErrBadRequest, err))
+		return
+	}
+	ph, err := s.st.SetPhoto(r.Context(), callerFrom(r.Context()).Actor, p.ID, data, ct)
+	if err != nil {
+		s.photoFail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ph)
+}
+
+// photoFail is fail with a refused photo's size and type errors as 413 and
+// 415.
+func (s *Server) photoFail(w http.ResponseWriter, r *http.Request, err error) {
+	msg := strings.TrimPrefix(err.Error(), "store: invalid input: ")
+	switch {
+	case errors.Is(err, store.ErrPhotoTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, msg)
+	case errors.Is(err, store.ErrPhotoType):
+		writeError(w, http.StatusUnsupportedMediaType, msg)
+	default:
+		s.fail(w, r, err)
+	}
+}
+
+// deletePhoto serves DELETE /api/v1/inmates/{id}/photo: 204, or 404 when
+// the person has no photo.
+func (s *Server) deletePhoto(w http.ResponseWriter, r *http.Request) {
+	p, err := s.scopedPerson(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.st.DeletePhoto(r.Context(), callerFrom(r.Context()).Actor, p.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) listNumbers(w http.ResponseWriter, r *http.Request) {

@@ -232,8 +232,8 @@ func TestOpenAPISchemasFollowTheHandlers(t *testing.T) {
 		fields = append(fields, k)
 	}
 	sort.Strings(fields)
-	want := []string{"block", "confirm", "confirm_window_seconds", "language", "max_duration_seconds", "name", "pin",
-		"prison_number", "status", "status_reason", "supervision_level", "suspended_until", "windows"}
+	want := []string{"block", "calls_per_day", "calls_per_month", "calls_per_week", "confirm", "confirm_window_seconds", "language",
+		"max_duration_seconds", "name", "pin", "prison_number", "status", "status_reason", "supervision_level", "suspended_until", "windows"}
 	if !slices.Equal(fields, want) {
 		t.Errorf("inmate body fields %v", fields)
 	}

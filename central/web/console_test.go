@@ -267,13 +267,23 @@ func TestConsoleAuditPage(t *testing.T) {
 	if _, body := get(t, admin, srv.URL+"/audit?verify=1"); !strings.Contains(body, "Hash chain verified") {
 		t.Fatalf("verification: %s", body)
 	}
-	// Change a row behind the store's back: the page says where.
+	// Behind the store's back, the database refuses to change a row (the
+	// log is append-only there too), but a forged row can be appended
+	// (with the counter moved past it): the page says where.
 	raw, err := sql.Open(db[0], db[1])
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	if _, err := raw.Exec(`UPDATE audit_log SET detail = 'nothing to see' WHERE action = 'recording.play'`); err != nil {
+	if _, err := raw.Exec(`UPDATE audit_log SET detail = 'nothing to see' WHERE action = 'recording.play'`); err == nil {
+		t.Fatal("the database let an audit row change")
+	}
+	if _, err := raw.Exec(`INSERT INTO audit_log (id, time_ns, actor, action, target, detail, prev_hash, hash)
+		SELECT id + 1, time_ns, actor, 'audit.forged', target, detail, hash, 'forged' FROM audit_log
+		WHERE id = (SELECT MAX(id) FROM audit_log)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`UPDATE counters SET value = value + 1 WHERE name = 'audit'`); err != nil {
 		t.Fatal(err)
 	}
 	resp, body = get(t, admin, srv.URL+"/audit?verify=1")

@@ -1,7 +1,8 @@
 package web
 
 // The management pages: people (search, create, edit, cards, PIN reset,
-// windows and durations, suspension), their contacts and the approval
+// windows, durations, quotas and officer confirmation overriding their
+// rule's, suspension, photo), their contacts and the approval
 // workflow (and lifting a contact's self-block), the global numbers list, blocks with their call rules,
 // windows, appliances and terminals, the prison's settings, and batch
 // import (a background job the page follows through a JSON progress
@@ -41,6 +42,9 @@ func (s *Server) managePages() map[string]sessionHandler {
 		"POST /people/{id}":                s.editPersonForm,
 		"POST /people/{id}/cards":          s.addCardForm,
 		"POST /people/{id}/pin":            s.resetPINForm,
+		"GET /people/{id}/photo":           s.photo,
+		"POST /people/{id}/photo":          s.photoForm,
+		"POST /people/{id}/photo/delete":   s.deletePhotoForm,
 		"POST /people/{id}/contacts":       s.addContactForm,
 		"POST /contacts/{id}/decision":     s.decideContactForm,
 		"POST /contacts/{id}/unblock":      s.unblockContactForm,
@@ -85,6 +89,11 @@ type managePage struct {
 	Contacts     []store.Contact
 	NewPIN       string
 	MaxContacts  int
+	// PersonRule is the block's rule for the person's level (or its
+	// default rule) that their own settings override; nil when none.
+	PersonRule *wire.CallRule
+	// MaxPhotoMiB is the photo size limit, for the upload form.
+	MaxPhotoMiB int
 	// Numbers.
 	Numbers []store.GlobalNumber
 	Kinds   []string
@@ -353,13 +362,24 @@ func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *store.
 		p.SuspendUntil = person.SuspendedUntil.Format("2006-01-02")
 	}
 	p.Statuses = []string{wire.StatusActive, wire.StatusSuspended, wire.StatusReleased}
-	var err error
-	if p.Contacts, err = s.st.Contacts(r.Context(), person.ID); err == nil {
-		var set *store.PrisonSettings
-		if set, err = s.st.Settings(r.Context()); err == nil {
-			p.MaxContacts = set.MaxContacts
+	p.Confirms = []string{wire.ConfirmInherit, wire.ConfirmNone, wire.ConfirmButton, wire.ConfirmCard, wire.ConfirmBoth}
+	p.MaxPhotoMiB = store.MaxPhotoBytes >> 20
+	err := func() error {
+		rules, err := s.st.Rules(r.Context(), person.Block)
+		if err != nil {
+			return err
 		}
-	}
+		p.PersonRule = ruleFor(rules, person.SupervisionLevel)
+		if p.Contacts, err = s.st.Contacts(r.Context(), person.ID); err != nil {
+			return err
+		}
+		set, err := s.st.Settings(r.Context())
+		if err != nil {
+			return err
+		}
+		p.MaxContacts = set.MaxContacts
+		return nil
+	}()
 	if err != nil {
 		st, msg := s.statusOf(err)
 		p.Error = msg
@@ -418,6 +438,28 @@ func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *stor
 	if status == wire.StatusSuspended {
 		up.SuspendedUntil = &until
 	}
+	// The officer confirmation and quota overrides change only when the
+	// form has them (a form from before they existed keeps them).
+	if f.Has("confirm") {
+		c := f.Get("confirm")
+		up.Confirm = &c
+	}
+	var errs []error
+	for field, dst := range map[string]**int{"confirm_window_seconds": &up.ConfirmWindowSeconds,
+		"calls_per_day": &up.CallsPerDay, "calls_per_week": &up.CallsPerWeek, "calls_per_month": &up.CallsPerMonth} {
+		if !f.Has(field) {
+			continue
+		}
+		n, err := optInt(f.Get(field))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+		}
+		*dst = &n
+	}
+	if err := errors.Join(errs...); err != nil {
+		fail(err)
+		return
+	}
 	_, blocks, err := s.st.UpdatePerson(r.Context(), se.Actor, id, up)
 	if err != nil {
 		fail(err)
@@ -425,6 +467,123 @@ func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *stor
 	}
 	s.notifyBlocks(r.Context(), blocks...)
 	redirectNotice(w, r, "/people/"+id, "Saved.")
+}
+
+// ruleFor is the rule of level among rules, else the default rule (level
+// ""), as the appliance picks it; nil when neither exists.
+func ruleFor(rules []wire.CallRule, level string) *wire.CallRule {
+	var def *wire.CallRule
+	for i := range rules {
+		switch rules[i].Level {
+		case level:
+			return &rules[i]
+		case "":
+			def = &rules[i]
+		}
+	}
+	return def
+}
+
+// WritePhoto answers a person's photo: the media type found in the image
+// when it was stored (never the uploader's word), X-Content-Type-Options
+// nosniff so no browser reads it as anything else, a Content-Security-
+// Policy under which nothing in it could run, and no caching (it is
+// personal data behind a sign-in). Package api serves it the same way.
+func WritePhoto(w http.ResponseWriter, ph *store.Photo) {
+	h := w.Header()
+	h.Set("Content-Type", ph.ContentType)
+	h.Set("Content-Length", strconv.Itoa(len(ph.Data)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	h.Set("Cache-Control", "private, no-store")
+	h.Set("Content-Disposition", "inline")
+	w.WriteHeader(http.StatusOK)
+	w.Write(ph.Data)
+}
+
+// photo serves the person's photo to the person page (404 when none).
+func (s *Server) photo(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	person := s.scopedPerson(w, r, se, r.PathValue("id"))
+	if person == nil {
+		return
+	}
+	ph, err := s.st.Photo(r.Context(), person.ID)
+	if err != nil {
+		st, msg := s.statusOf(err)
+		http.Error(w, msg, st)
+		return
+	}
+	WritePhoto(w, ph)
+}
+
+// photoForm takes a photo uploaded from the person page (a multipart form
+// with the file as "photo"): 413 beyond store.MaxPhotoBytes, 415 for
+// anything but a JPEG or PNG image, 422 for dimensions out of bounds or
+// a damaged image, each with the page and the reason.
+func (s *Server) photoForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !sameOrigin(r) {
+		http.Error(w, "cross-site form post refused", http.StatusForbidden)
+		return
+	}
+	id := r.PathValue("id")
+	if s.scopedPerson(w, r, se, id) == nil {
+		return
+	}
+	const formMax = store.MaxPhotoBytes + 64<<10 // the file and the form around it
+	r.Body = http.MaxBytesReader(w, r.Body, formMax)
+	if err := r.ParseMultipartForm(formMax); err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			s.renderPerson(w, r, se, id, http.StatusRequestEntityTooLarge, fmt.Sprintf("The photo is larger than %d MiB: choose a smaller one.", store.MaxPhotoBytes>>20), "")
+			return
+		}
+		http.Error(w, "the form could not be read (send it as multipart/form-data)", http.StatusBadRequest)
+		return
+	}
+	defer r.MultipartForm.RemoveAll()
+	if !tokensEqual(r.PostForm.Get("csrf"), se.CSRF) {
+		http.Error(w, "missing or wrong CSRF token: reload the page and try again", http.StatusForbidden)
+		return
+	}
+	file, _, err := r.FormFile("photo")
+	if err != nil {
+		s.renderPerson(w, r, se, id, http.StatusUnprocessableEntity, "Choose a JPEG or PNG photo to upload.", "")
+		return
+	}
+	defer file.Close()
+	data, err := io.ReadAll(io.LimitReader(file, store.MaxPhotoBytes+1))
+	if err == nil {
+		// The type is the image's own: a browser names it from the file's
+		// extension.
+		_, err = s.st.SetPhoto(r.Context(), se.Actor, id, data, "")
+	}
+	if err != nil {
+		st, msg := s.statusOf(err)
+		switch {
+		case errors.Is(err, store.ErrPhotoTooLarge):
+			st = http.StatusRequestEntityTooLarge
+		case errors.Is(err, store.ErrPhotoType):
+			st = http.StatusUnsupportedMediaType
+		}
+		s.renderPerson(w, r, se, id, st, msg, "")
+		return
+	}
+	redirectNotice(w, r, "/people/"+id, "Photo saved.")
+}
+
+func (s *Server) deletePhotoForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	id := r.PathValue("id")
+	if s.scopedPerson(w, r, se, id) == nil {
+		return
+	}
+	if err := s.st.DeletePhoto(r.Context(), se.Actor, id); err != nil {
+		st, msg := s.statusOf(err)
+		s.renderPerson(w, r, se, id, st, msg, "")
+		return
+	}
+	redirectNotice(w, r, "/people/"+id, "Photo removed.")
 }
 
 func (s *Server) addCardForm(w http.ResponseWriter, r *http.Request, se *store.Session) {

@@ -1,10 +1,12 @@
 package authz
 
-// manageRoutes: contacts' approval, global numbers, settings, import and
+// manageRoutes: contacts' approval, people's photos, global numbers, settings, import and
 // export, and their console pages.
 //
-// People's contacts are decided (and a contact's self-block lifted) by
-// block officers (their blocks) and system administrators; global numbers,
+// People's contacts are decided (and a contact's self-block lifted), and
+// people's photos set and removed, by block officers (their blocks) and
+// system administrators; every role reads photos (block officers their
+// blocks'); global numbers,
 // settings, block rules and windows, and imports are the system
 // administrator's; exports follow the read rights of what they export
 // (block officers get their blocks only) and, like playback, need a
@@ -15,6 +17,9 @@ var manageRoutes = map[string]Rule{
 	"POST /api/v1/contacts/{contact}/decision": {Roles: peopleRW, Scoped: true},
 	"POST /api/v1/contacts/{contact}/unblock":  {Roles: peopleRW, Scoped: true},
 	"POST /api/v1/inmates/{id}/pin":            {Roles: peopleRW, Scoped: true},
+	"GET /api/v1/inmates/{id}/photo":           {Roles: all, Scoped: true},
+	"PUT /api/v1/inmates/{id}/photo":           {Roles: peopleRW, Scoped: true},
+	"DELETE /api/v1/inmates/{id}/photo":        {Roles: peopleRW, Scoped: true},
 	"GET /api/v1/numbers":                      {Roles: all},
 	"POST /api/v1/numbers":                     {Roles: admin},
 	"POST /api/v1/numbers/remove":              {Roles: admin},
@@ -33,6 +38,9 @@ var manageRoutes = map[string]Rule{
 	"POST /people/{id}":                {Roles: peopleRW, Scoped: true},
 	"POST /people/{id}/cards":          {Roles: peopleRW, Scoped: true},
 	"POST /people/{id}/pin":            {Roles: peopleRW, Scoped: true},
+	"GET /people/{id}/photo":           {Roles: all, Scoped: true},
+	"POST /people/{id}/photo":          {Roles: peopleRW, Scoped: true},
+	"POST /people/{id}/photo/delete":   {Roles: peopleRW, Scoped: true},
 	"POST /people/{id}/contacts":       {Roles: peopleRW, Scoped: true},
 	"POST /contacts/{id}/decision":     {Roles: peopleRW, Scoped: true},
 	"POST /contacts/{id}/unblock":      {Roles: peopleRW, Scoped: true},
