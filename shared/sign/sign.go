@@ -23,14 +23,14 @@
 //	Batch          = str("kinline/sign/v1/batch") i64(V) str(ApplianceID) list(Event)
 //	Event          = str(ApplianceID) u64(Seq) time(Time) str(Type) str(Payload)
 //	                 str(PrevHash) str(Hash)
-//	Policy         = str("kinline/sign/v2/policy") i64(V) str(ApplianceID) str(Block)
+//	Policy         = str("kinline/sign/v3/policy") i64(V) str(ApplianceID) str(Block)
 //	                 u64(Version) time(IssuedAt) list(Person) list(CallRule)
 //	                 str(Prison) str(TimeZone) list(Window) list(NumberAttr) Money
 //	Person         = str(ID) str(PrisonNumber) str(Name) str(Status) str(Language)
 //	                 list(str(card)) str(PINHash) list(ApprovedNumber) bool(Officer)
 //	                 str(SupervisionLevel) str(Confirm) i64(ConfirmWindowSeconds)
-//	                 list(Window) i64(MaxDurationSeconds) [i64(CallsPerDay)
-//	                 i64(CallsPerWeek) i64(CallsPerMonth), in v3 only]
+//	                 list(Window) i64(MaxDurationSeconds) i64(CallsPerDay)
+//	                 i64(CallsPerWeek) i64(CallsPerMonth)
 //	ApprovedNumber = str(Number) str(Name) str(Relationship) bool(Privileged)
 //	                 bool(Free) bool(Hidden)
 //	CallRule       = str(Level) str(Confirm) i64(ConfirmWindowSeconds)
@@ -48,14 +48,10 @@
 //	Command        = str("kinline/sign/v1/command") i64(V) str(ID) str(ApplianceID)
 //	                 str(Kind) str(CallID) time(Issued) time(Expires)
 //
-// A policy in which some person has CallsPerDay, CallsPerWeek or
-// CallsPerMonth set is encoded in form v3: domain "kinline/sign/v3/policy"
-// and each Person followed by those three. Any other policy keeps form v2
-// (the three are all 0 there), so signatures made before per-person
-// quotas existed keep verifying, and appliances that predate them verify
-// every policy that uses none; a policy that does use them fails to verify
-// there (it could not be enforced), and removing or adding them changes
-// the form and the domain, so no signature carries over between the two.
+// The policy form is v3: v1 covered only people, cards, numbers and
+// confirmation rules; v2 (never released) added the rules' windows and
+// quotas, the prison-wide numbers and money; v3 adds each person's own
+// quotas. A change of form changes the domain, so no signature carries over.
 //
 // The leading domain string keeps a signature of one kind of message from
 // ever verifying as a signature of another. Every field of the wire structs is
@@ -104,9 +100,7 @@ var (
 // Domain strings that open each canonical form.
 const (
 	domainBatch  = "kinline/sign/v1/batch"
-	domainPolicy = "kinline/sign/v2/policy"
-	// domainPolicyV3 opens the policy form with per-person quotas.
-	domainPolicyV3 = "kinline/sign/v3/policy"
+	domainPolicy = "kinline/sign/v3/policy"
 )
 
 // SignBatch signs b with the appliance's event key and stores the
@@ -273,25 +267,9 @@ func eventSize(evs []wire.Event) int {
 	return n
 }
 
-// personQuotas reports whether some person of p has a quota of their own
-// (the policy takes form v3).
-func personQuotas(p *wire.Policy) bool {
-	for i := range p.People {
-		if pe := &p.People[i]; pe.CallsPerDay != 0 || pe.CallsPerWeek != 0 || pe.CallsPerMonth != 0 {
-			return true
-		}
-	}
-	return false
-}
-
 func encodePolicy(p *wire.Policy, strict bool) ([]byte, error) {
 	e := &encoder{strict: strict, buf: make([]byte, 0, 256+256*len(p.People))}
-	v3 := personQuotas(p)
-	if v3 {
-		e.str("domain", domainPolicyV3)
-	} else {
-		e.str("domain", domainPolicy)
-	}
+	e.str("domain", domainPolicy)
 	e.i64(int64(p.V))
 	e.str("appliance_id", p.ApplianceID)
 	e.str("block", p.Block)
@@ -326,11 +304,9 @@ func encodePolicy(p *wire.Policy, strict bool) ([]byte, error) {
 		e.i64(int64(pe.ConfirmWindowSeconds))
 		e.windows(pe.Windows)
 		e.i64(int64(pe.MaxDurationSeconds))
-		if v3 {
-			e.i64(int64(pe.CallsPerDay))
-			e.i64(int64(pe.CallsPerWeek))
-			e.i64(int64(pe.CallsPerMonth))
-		}
+		e.i64(int64(pe.CallsPerDay))
+		e.i64(int64(pe.CallsPerWeek))
+		e.i64(int64(pe.CallsPerMonth))
 	}
 	e.u64(uint64(len(p.Rules)))
 	for i := range p.Rules {

@@ -56,7 +56,8 @@ func samplePolicy() *wire.Policy {
 					{Number: "+441234567890", Name: "Mum", Relationship: "mother", Privileged: false},
 					{Number: "+448000000000", Name: "Solicitor", Relationship: "legal", Privileged: true},
 				}, Officer: false, SupervisionLevel: "high", Confirm: wire.ConfirmCard, ConfirmWindowSeconds: 45,
-				Windows: []wire.Window{{Days: []int{1, 3}, Start: "09:00", End: "12:00"}}, MaxDurationSeconds: 600},
+				Windows: []wire.Window{{Days: []int{1, 3}, Start: "09:00", End: "12:00"}}, MaxDurationSeconds: 600,
+				CallsPerDay: 4, CallsPerMonth: 40},
 			{ID: "o1", PrisonNumber: "-", Name: "Officer K", Status: wire.StatusActive, Language: "fr",
 				Cards: []string{"0A0B0C0D"}, PINHash: "h",
 				Numbers: []wire.ApprovedNumber{{Number: "1", Name: "n", Relationship: "r", Privileged: true, Free: true, Hidden: true}},
@@ -442,8 +443,8 @@ func TestGolden(t *testing.T) {
 var golden = map[string]string{
 	"batch bytes":  "d9ece40cfd3d1dfbb50810a99c6a6b9d66f54869c86eef5b08c31e3033ed3554",
 	"batch sig":    "08d5f9461743d9262fcbb7732cb166537b3d0216ae7f89a7448d05b3e04dc92d7f028cc4c8d5a01e23fbb1b0923cc7903cb7608f876931edb5765b14bdf98800",
-	"policy bytes": "10ab4efb7b7e8a067cf1473035b0b1b0bcf27dfa0e709641f674c05a5aaecc49",
-	"policy sig":   "db784639936b3e1b093a6da2522f7dddd9d35f038a072912cc23b09a3095e4795c4f52b20b97358011419a3c6d33a1f26d1cb7c5190ea381e800342fced27f01",
+	"policy bytes": "8aa5a48d2473734c255686fca932b8fa65125ebeac583e96a92e119da539b104",
+	"policy sig":   "3f1f81c5ff416a1a368e1e17558dced6e55518a7070214863a969efe87799e79ee56f7088e30eb55f4ec908a83eefbd4bb1b1b9bc821701c0bd09f254f024d01",
 }
 
 // TestCanonicalFormMatchesDoc builds the canonical form of small messages by
@@ -484,7 +485,8 @@ func TestCanonicalFormMatchesDoc(t *testing.T) {
 		ID: "i", PrisonNumber: "n", Name: "m", Status: "s", Language: "l", Cards: []string{"c"}, PINHash: "h",
 		Numbers: []wire.ApprovedNumber{{Number: "1", Name: "x", Relationship: "r", Privileged: true, Hidden: true}}, Officer: true,
 		SupervisionLevel: "v", Confirm: "both", ConfirmWindowSeconds: 9,
-		Windows: []wire.Window{{Days: []int{1, 5}, Start: "09:00", End: "10:00"}}, MaxDurationSeconds: 120}},
+		Windows: []wire.Window{{Days: []int{1, 5}, Start: "09:00", End: "10:00"}}, MaxDurationSeconds: 120,
+		CallsPerDay: 4, CallsPerMonth: 40}},
 		Rules: []wire.CallRule{{Level: "v", Confirm: "card", ConfirmWindowSeconds: 30, OfficerTapEndsCall: true,
 			MaxDurationSeconds: 300, CallsPerDay: 1, CallsPerWeek: 2, CallsPerMonth: 3}},
 		Prison: "HMP X", TimeZone: "UTC",
@@ -493,7 +495,7 @@ func TestCanonicalFormMatchesDoc(t *testing.T) {
 			Rates:       []wire.Rate{{Prefix: "+33", DestinationType: "international", PerMinute: 20, BillingUnitSeconds: 60, ConnectionFee: 3, Rounding: "up"}},
 			Accounts:    []wire.AccountMoney{{Account: "i", Balance: 1000, CallsPerMonth: 4, RecentCalls: []wire.CallStamp{{CallID: "c9", At: at}}}},
 			IncludedSeq: 77}}
-	str("kinline/sign/v2/policy")
+	str("kinline/sign/v3/policy")
 	u64(1)
 	str("a")
 	str("B")
@@ -522,7 +524,10 @@ func TestCanonicalFormMatchesDoc(t *testing.T) {
 	str("09:00")
 	str("10:00")
 	u64(120) // person max duration
-	u64(1)   // rules
+	u64(4)   // person calls per day, week, month
+	u64(0)
+	u64(40)
+	u64(1) // rules
 	str("v")
 	str("card")
 	u64(30)
