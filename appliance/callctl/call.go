@@ -76,6 +76,9 @@ type call struct {
 	limitedBy string
 	// authAt is when the authorizer decided.
 	authAt time.Time
+	// beforeBridge, when set, runs just before the legs are bridged (the
+	// hotline's read-back, still playing to the port, is cut there).
+	beforeBridge func()
 }
 
 func (c *call) portDialog() *sipgo.DialogServerSession {
@@ -464,6 +467,12 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 		} else {
 			log.Warn("media session cannot play prompts: bridging without the called party's acceptance")
 		}
+	}
+	c.mu.Lock()
+	cut := c.beforeBridge
+	c.mu.Unlock()
+	if cut != nil {
+		cut()
 	}
 	answerAt := s.clk.Now()
 	if err := c.startMedia(ms, portAddr, ans.Addr, legA, legB, events); err != nil {

@@ -266,18 +266,15 @@ func (c *call) runHotline(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPo
 			return
 		}
 	}
-	// Before the trunk call: the number read back and, when the call is
-	// limited, the minutes it may last.
-	if err := h.inform(h.confirmation(auth, number)...); err != nil {
-		h.log.Info("hotline: confirmation not heard", "error", err)
-		if c.ctx.Err() != nil {
-			c.endBeforeAnswer(dlgA, context.Cause(c.ctx), log)
-		} else {
-			c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-			c.setEnd(wire.DispFailed, err.Error())
-		}
-		return
-	}
+	// The number read back and, when the call is limited, the minutes it
+	// may last, played while the trunk call is placed: the called party's
+	// phone rings during the read-back, not 10 s after the last key, and
+	// the read-back is cut if the call is bridged before it ends.
+	cut := h.playWhilePlacing(h.confirmation(auth, number))
+	defer cut()
+	c.mu.Lock()
+	c.beforeBridge = cut
+	c.mu.Unlock()
 	// Keys are no longer needed on the port leg: detection leaves the
 	// relay path for the call.
 	ivr.StopDigits(media.LegA)
@@ -286,6 +283,26 @@ func (c *call) runHotline(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPo
 		port.Formats = append(port.Formats, *te)
 	}
 	c.connect(dlgA, portAddr, port, auth, ms, log)
+}
+
+// playWhilePlacing starts playing ids to the person and returns at once;
+// the returned func stops the playback (if still playing) and waits for it.
+func (h *hotlineIVR) playWhilePlacing(ids []prompts.ID) (cut func()) {
+	audio, err := prompts.Sequence(h.language(), ids...)
+	if err != nil {
+		h.log.Warn("hotline: confirmation prompts unavailable", "error", err)
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(h.c.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := h.ivr.Play(ctx, media.LegA, g711.Ulaw, audio); err != nil && !errors.Is(err, context.Canceled) {
+			h.log.Info("hotline: confirmation not heard", "error", err)
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); <-done }) }
 }
 
 // dialogue runs the IVR up to an authorized number. When it returns ok
