@@ -61,8 +61,9 @@ func keysLength(n int, tone time.Duration) time.Duration {
 	return lastKeyAt(n, tone) + tone + 20*time.Millisecond
 }
 
-// readBack is how long the appliance's confirmation of number takes to
-// play before it places the trunk call: "calling" and the number digit by
+// readBack is how long the appliance's confirmation of number plays (to
+// the person, while the trunk call is placed and rings; the round keeps
+// its calls up past it): "calling" and the number digit by
 // digit, in English, from the prompt assets the appliance plays (a call
 // with a time limit would add "you have N minutes"; the harness's people
 // have none).
@@ -254,8 +255,7 @@ func (res *Result) hotline(calls []hotlineCall, nkeys int, tone time.Duration) {
 		res.HotlineAnswer = append(res.HotlineAnswer, c.answered.Sub(c.pickup))
 		entered := c.keys.Add(last)
 		res.HotlineKeying = append(res.HotlineKeying, entered.Sub(c.answered))
-		res.HotlineReadBack = append(res.HotlineReadBack, c.readBack)
-		res.HotlineSetup = append(res.HotlineSetup, c.ring.Sub(entered)-c.readBack)
+		res.HotlineSetup = append(res.HotlineSetup, c.ring.Sub(entered))
 	}
 }
 

@@ -132,7 +132,7 @@ func TestMatchHotline(t *testing.T) {
 	calls[0].readBack, calls[1].readBack = 9*time.Second, 9*time.Second
 	res.hotline(calls, 21, 50*time.Millisecond)
 	if res.HotlineRing[0] != 12*time.Second || res.HotlineAnswer[1] != 4*time.Millisecond ||
-		res.HotlineKeying[0] != 2501*time.Millisecond || res.HotlineSetup[0] != 12000*time.Millisecond-9*time.Second-2506*time.Millisecond {
+		res.HotlineKeying[0] != 2501*time.Millisecond || res.HotlineSetup[0] != 12000*time.Millisecond-2506*time.Millisecond {
 		t.Fatalf("measures %+v", res)
 	}
 

@@ -250,17 +250,16 @@ type Result struct {
 	// lifted, the card tapped) to the trunk's 180 (the family phone
 	// rings), which is the sum of HotlineAnswer (first INVITE to the
 	// appliance's 200: digest, the IVR answers), HotlineKeying (the 200 to
-	// the last key's first packet: sipp's pacing, prompts barged in),
-	// HotlineReadBack (the number read back, played to the end: the
-	// prompt's length from the assets) and HotlineSetup (the rest: what
-	// PIN check outlasted the keys, number check, authorization, the trunk
-	// INVITE and its 180).
+	// the last key's first packet: sipp's pacing, prompts barged in) and
+	// HotlineSetup (the rest: what PIN check outlasted the keys, number
+	// check, authorization, the trunk INVITE and its 180; the number is
+	// read back to the person while the trunk call rings, so it is not in
+	// this time).
 	HotlineCalls, HotlineKeys int
 	KeyTone                   time.Duration
 	HotlineRing               []time.Duration
 	HotlineAnswer             []time.Duration
 	HotlineKeying             []time.Duration
-	HotlineReadBack           []time.Duration
 	HotlineSetup              []time.Duration
 	// HotlineRecordings is how many hotline recordings were checked as
 	// the load round's are.
