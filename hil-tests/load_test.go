@@ -67,16 +67,15 @@ func TestLoadSmall(t *testing.T) {
 	if res.RingMax >= 3*time.Second {
 		t.Errorf("pickup to ringing max %v, want < 3 s", res.RingMax)
 	}
-	// Through the hotline the person's keys and the number read back come
-	// on top; what the appliance itself takes (answering the port, then
-	// from the last key to the trunk ringing, less the read-back) stays
-	// under 3 s too. The setup is not negative: the read-back the harness
-	// takes from the prompt assets was played before the trunk was called.
+	// Through the hotline the person's keys come on top; the number is
+	// read back while the trunk call rings (the read-back alone lasts
+	// about 9 s), so what the appliance itself takes (answering the port,
+	// then from the last key to the trunk ringing) stays under 3 s.
 	for i, ring := range res.HotlineRing {
 		own := res.HotlineAnswer[i] + res.HotlineSetup[i]
-		if own >= 3*time.Second || res.HotlineSetup[i] < -200*time.Millisecond {
-			t.Errorf("hotline call %d: ring %v = answer %v + keying %v + read-back %v + setup %v; want answer+setup < 3 s, setup >= -200 ms",
-				i, ring, res.HotlineAnswer[i], res.HotlineKeying[i], res.HotlineReadBack[i], res.HotlineSetup[i])
+		if own >= 3*time.Second || res.HotlineSetup[i] < 0 {
+			t.Errorf("hotline call %d: ring %v = answer %v + keying %v + setup %v; want answer+setup < 3 s, setup >= 0",
+				i, ring, res.HotlineAnswer[i], res.HotlineKeying[i], res.HotlineSetup[i])
 		}
 	}
 }

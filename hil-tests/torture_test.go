@@ -19,6 +19,7 @@ import (
 
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/kinline/kinline/appliance/callctl/callctltest"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/shared/audio/tone"
 	"github.com/kinline/kinline/shared/audio/wav"
@@ -37,135 +38,17 @@ import (
 // file sends it to the real kinline-appliance while a call is up.
 const tortureCorpus = "../appliance/callctl/testdata/torture"
 
-// Outcomes a torture message may have at the appliance.
-const (
-	tDrop = 0 // no answer at all
-	t4xx  = 4 // any 4xx
-)
-
-// tortureOutcome lists allowed results: tDrop, a class (2, 4, 5) or an
-// exact status code.
-type tortureOutcome []int
-
-func (o tortureOutcome) allows(code int) bool {
-	for _, w := range o {
-		switch {
-		case w == tDrop && code == 0:
-			return true
-		case w >= 2 && w <= 6 && code/100 == w:
-			return true
-		case w >= 100 && code == w:
-			return true
-		}
-	}
-	return false
-}
-
-// tortureExpect is, per corpus file, what the appliance may answer. It
-// follows the in-process test's table (appliance/callctl/torture_test.go,
-// which a package outside callctl cannot import): the call logic is the
+// What the appliance may answer to each corpus file is callctl's in-process
+// torture test's table (callctltest.TortureExpect): the call logic is the
 // same, and the real authorizer refuses every torture INVITE that gets
 // through authentication and SDP negotiation, as the in-process one does,
 // here because no card is tapped (the live call consumed the tap) and
-// 0123456789 is not an approved number. A valid RFC 4475 message gets what
-// any such request from an unknown caller gets (OPTIONS 200, REGISTER 401,
-// INVITE 407, other methods 405/501); an invalid one a 4xx or a drop.
-var tortureExpect = map[string]tortureOutcome{
-	// RFC 4475 3.1.1: valid messages.
-	"rfc4475-wsinv":      {400, 407},
-	"rfc4475-intmeth":    {405, 501},
-	"rfc4475-esc01":      {407},
-	"rfc4475-escnull":    {401},
-	"rfc4475-esc02":      {401, 405},
-	"rfc4475-lwsdisp":    {200},
-	"rfc4475-longreq":    {tDrop, 407},
-	"rfc4475-dblreq":     {401},
-	"rfc4475-semiuri":    {200},
-	"rfc4475-transports": {200},
-	"rfc4475-mpart01":    {405, 501},
-	"rfc4475-unreason":   {tDrop}, // a response outside any transaction
-	"rfc4475-noreason":   {tDrop},
-	// RFC 4475 3.1.2: invalid messages.
-	"rfc4475-badinv01":   {tDrop, t4xx},
-	"rfc4475-clerr":      {tDrop, t4xx},
-	"rfc4475-scalar02":   {tDrop, t4xx},
-	"rfc4475-scalarlg":   {tDrop},
-	"rfc4475-quotbal":    {tDrop, t4xx},
-	"rfc4475-ltgtruri":   {tDrop, t4xx},
-	"rfc4475-lwsruri":    {tDrop, t4xx},
-	"rfc4475-lwsstart":   {tDrop, t4xx},
-	"rfc4475-trws":       {tDrop, t4xx, 200},
-	"rfc4475-escruri":    {tDrop, t4xx},
-	"rfc4475-baddate":    {tDrop, t4xx},
-	"rfc4475-regbadct":   {tDrop, t4xx},
-	"rfc4475-badaspec":   {tDrop, t4xx, 200},
-	"rfc4475-baddn":      {tDrop, t4xx},
-	"rfc4475-badvers":    {tDrop, t4xx},
-	"rfc4475-mismatch01": {tDrop, t4xx, 200},
-	"rfc4475-mismatch02": {tDrop, t4xx, 501},
-	"rfc4475-bigcode":    {tDrop},
-	"rfc4475-ncl":        {tDrop, t4xx},
-	"rfc4475-badbranch":  {tDrop, t4xx, 200},
-	// RFC 4475 3.2-3.4: transaction and application layer.
-	"rfc4475-insuf":    {tDrop, t4xx},
-	"rfc4475-unkscm":   {tDrop, t4xx, 200},
-	"rfc4475-novelsc":  {tDrop, t4xx, 200},
-	"rfc4475-unksm2":   {tDrop, t4xx},
-	"rfc4475-bext01":   {tDrop, t4xx, 200},
-	"rfc4475-invut":    {tDrop, t4xx},
-	"rfc4475-regaut01": {tDrop, t4xx},
-	"rfc4475-multi01":  {tDrop, t4xx},
-	"rfc4475-mcl01":    {tDrop, t4xx, 200},
-	"rfc4475-bcast":    {tDrop},
-	"rfc4475-zeromf":   {tDrop, t4xx, 200},
-	"rfc4475-cparam01": {tDrop, t4xx},
-	"rfc4475-cparam02": {tDrop, t4xx},
-	"rfc4475-regescrt": {tDrop, t4xx},
-	"rfc4475-sdp01":    {tDrop, t4xx},
-	"rfc4475-inv2543":  {tDrop, t4xx},
-	"rfc4475-test":     {tDrop},
-	// Attacks. Authenticated INVITEs that negotiate audio are refused by
-	// the authorizer (403); those without usable audio get 488.
-	"attack-baseline":                      {403},
-	"attack-double-to-empty-tag":           {tDrop, t4xx},
-	"attack-bad-via":                       {tDrop},
-	"attack-slash-uri":                     {tDrop, t4xx},
-	"attack-oversized-header":              {tDrop, t4xx},
-	"attack-oversized-many-headers":        {tDrop, t4xx},
-	"attack-multipart-broken-boundary":     {488},
-	"attack-multipart-no-boundary":         {488},
-	"attack-missing-call-id":               {tDrop, 400},
-	"attack-cseq-method-mismatch":          {tDrop, t4xx},
-	"attack-cseq-huge":                     {tDrop, t4xx},
-	"attack-negative-content-length":       {tDrop, t4xx},
-	"attack-content-length-too-big":        {tDrop, t4xx},
-	"attack-huge-max-forwards":             {tDrop, t4xx},
-	"attack-unicode-headers":               {403},
-	"attack-unicode-ruri":                  {484},
-	"attack-nul-bytes":                     {tDrop, t4xx},
-	"attack-nul-in-request-line":           {tDrop, t4xx},
-	"attack-thousand-via":                  {tDrop, t4xx},
-	"attack-sdp-thousand-m-lines":          {tDrop, 403},
-	"attack-sdp-thousand-m-lines-no-audio": {488},
-	"attack-sdp-bad-c":                     {488},
-	"attack-sdp-bad-c-fields":              {488},
-	"attack-sdp-unspecified-c":             {488},
-	"attack-sdp-port-zero":                 {488},
-	"attack-sdp-bad-pt":                    {488},
-	"attack-sdp-no-common-codec":           {488},
-	"attack-sdp-garbage":                   {488},
-	"attack-empty-body":                    {488},
-	"attack-no-contact-authenticated":      {400},
-	"attack-invalid-number-authenticated":  {484},
-	"attack-long-number-authenticated":     {484},
-	"attack-compact-headers-folded":        {tDrop, 403},
-	"attack-bye-no-dialog":                 {481},
-	"attack-reinvite-unknown-dialog":       {481},
-	"attack-response-datagram":             {tDrop},
-	"attack-empty-datagram":                {tDrop},
-	"attack-binary-garbage":                {tDrop},
-	"attack-register-unknown-user":         {401},
-}
+// 0123456789 is not an approved number.
+type tortureOutcome = callctltest.Outcome
+
+const tDrop = callctltest.Drop
+
+var tortureExpect = callctltest.TortureExpect
 
 // loadTortureCorpus reads every corpus file, keyed by name without .sip,
 // and checks the corpus and tortureExpect name the same files.
@@ -569,7 +452,7 @@ func TestTortureAgainstBinary(t *testing.T) {
 			}
 			code := sipStatus(res)
 			t.Logf("%-40s -> %s", name, firstLineOf(res))
-			if !want.allows(code) {
+			if !want.Allows(code) {
 				t.Errorf("%s: got %q, want one of %v (0 = drop)", name, firstLineOf(res), want)
 			}
 			if code/100 == 2 && !bytes.HasPrefix(msg, []byte("OPTIONS ")) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/callctl"
+	"github.com/kinline/kinline/appliance/callctl/callctltest"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -174,132 +175,18 @@ func ackFor(req []byte, res string) string {
 		"\r\nCall-ID:" + callID + "\r\nCSeq: " + num + " ACK\r\nContent-Length: 0\r\n\r\n"
 }
 
-// Outcomes a torture message may have.
+// The expected outcomes live in callctltest, shared with the hil test that
+// sends the same corpus to the real binary.
+type outcome = callctltest.Outcome
+
 const (
-	drop = 0 // no response at all
-	c2xx = 2
-	c4xx = 4
-	c5xx = 5
+	drop = callctltest.Drop
+	c2xx = callctltest.Class2xx
+	c4xx = callctltest.Class4xx
+	c5xx = callctltest.Class5xx
 )
 
-// outcome is an allowed result: drop, a class (2, 4, 5) or an exact code.
-type outcome []int
-
-func (o outcome) allows(code int) bool {
-	for _, w := range o {
-		switch {
-		case w == drop && code == 0:
-			return true
-		case w >= 2 && w <= 6 && code/100 == w:
-			return true
-		case w >= 100 && code == w:
-			return true
-		}
-	}
-	return false
-}
-
-// tortureTable gives, per file, the results the appliance may give. A
-// valid RFC 4475 message gets what any such request gets from an unknown
-// caller (OPTIONS 200, REGISTER 401, INVITE 407, other methods 405/501);
-// an invalid one a 4xx or a drop. No message may create a call or a
-// binding; none may be answered with a 2xx unless it is an OPTIONS.
-var tortureTable = map[string]outcome{
-	// RFC 4475 3.1.1: valid messages.
-	"rfc4475-wsinv":      {400, 407},
-	"rfc4475-intmeth":    {405, 501},
-	"rfc4475-esc01":      {407},
-	"rfc4475-escnull":    {401},
-	"rfc4475-esc02":      {401, 405}, // sipgo does not unescape the method
-	"rfc4475-lwsdisp":    {200},
-	"rfc4475-longreq":    {drop, 407}, // sipgo drops this valid message (see report)
-	"rfc4475-dblreq":     {401},
-	"rfc4475-semiuri":    {200},
-	"rfc4475-transports": {200},
-	"rfc4475-mpart01":    {405, 501},
-	"rfc4475-unreason":   {drop}, // a response outside any transaction
-	"rfc4475-noreason":   {drop},
-	// RFC 4475 3.1.2: invalid messages.
-	"rfc4475-badinv01":   {drop, c4xx},
-	"rfc4475-clerr":      {drop, c4xx},
-	"rfc4475-scalar02":   {drop, c4xx},
-	"rfc4475-scalarlg":   {drop},
-	"rfc4475-quotbal":    {drop, c4xx},
-	"rfc4475-ltgtruri":   {drop, c4xx},
-	"rfc4475-lwsruri":    {drop, c4xx},
-	"rfc4475-lwsstart":   {drop, c4xx},
-	"rfc4475-trws":       {drop, c4xx, 200},
-	"rfc4475-escruri":    {drop, c4xx},
-	"rfc4475-baddate":    {drop, c4xx},
-	"rfc4475-regbadct":   {drop, c4xx},
-	"rfc4475-badaspec":   {drop, c4xx, 200},
-	"rfc4475-baddn":      {drop, c4xx},
-	"rfc4475-badvers":    {drop, c4xx},
-	"rfc4475-mismatch01": {drop, c4xx, 200},
-	"rfc4475-mismatch02": {drop, c4xx, 501},
-	"rfc4475-bigcode":    {drop},
-	"rfc4475-ncl":        {drop, c4xx},
-	"rfc4475-badbranch":  {drop, c4xx, 200},
-	// RFC 4475 3.2-3.4: transaction and application layer.
-	"rfc4475-insuf":    {drop, c4xx},
-	"rfc4475-unkscm":   {drop, c4xx, 200},
-	"rfc4475-novelsc":  {drop, c4xx, 200},
-	"rfc4475-unksm2":   {drop, c4xx},
-	"rfc4475-bext01":   {drop, c4xx, 200},
-	"rfc4475-invut":    {drop, c4xx},
-	"rfc4475-regaut01": {drop, c4xx},
-	"rfc4475-multi01":  {drop, c4xx},
-	"rfc4475-mcl01":    {drop, c4xx, 200},
-	"rfc4475-bcast":    {drop},
-	"rfc4475-zeromf":   {drop, c4xx, 200},
-	"rfc4475-cparam01": {drop, c4xx},
-	"rfc4475-cparam02": {drop, c4xx},
-	"rfc4475-regescrt": {drop, c4xx},
-	"rfc4475-sdp01":    {drop, c4xx},
-	"rfc4475-inv2543":  {drop, c4xx},
-	"rfc4475-test":     {drop},
-	// Attacks. Authenticated INVITEs that negotiate audio are refused by
-	// the authorizer (403); those without usable audio get 488.
-	"attack-baseline":                      {403},
-	"attack-double-to-empty-tag":           {drop, c4xx},
-	"attack-bad-via":                       {drop},
-	"attack-slash-uri":                     {drop, c4xx},
-	"attack-oversized-header":              {drop, c4xx},
-	"attack-oversized-many-headers":        {drop, c4xx},
-	"attack-multipart-broken-boundary":     {488},
-	"attack-multipart-no-boundary":         {488},
-	"attack-missing-call-id":               {drop, 400},
-	"attack-cseq-method-mismatch":          {drop, c4xx},
-	"attack-cseq-huge":                     {drop, c4xx},
-	"attack-negative-content-length":       {drop, c4xx},
-	"attack-content-length-too-big":        {drop, c4xx},
-	"attack-huge-max-forwards":             {drop, c4xx},
-	"attack-unicode-headers":               {403},
-	"attack-unicode-ruri":                  {484},
-	"attack-nul-bytes":                     {drop, c4xx},
-	"attack-nul-in-request-line":           {drop, c4xx},
-	"attack-thousand-via":                  {drop, c4xx},
-	"attack-sdp-thousand-m-lines":          {drop, 403},
-	"attack-sdp-thousand-m-lines-no-audio": {488},
-	"attack-sdp-bad-c":                     {488},
-	"attack-sdp-bad-c-fields":              {488},
-	"attack-sdp-unspecified-c":             {488},
-	"attack-sdp-port-zero":                 {488},
-	"attack-sdp-bad-pt":                    {488},
-	"attack-sdp-no-common-codec":           {488},
-	"attack-sdp-garbage":                   {488},
-	"attack-empty-body":                    {488},
-	"attack-no-contact-authenticated":      {400},
-	"attack-invalid-number-authenticated":  {484},
-	"attack-long-number-authenticated":     {484},
-	"attack-compact-headers-folded":        {drop, 403},
-	"attack-bye-no-dialog":                 {481},
-	"attack-reinvite-unknown-dialog":       {481},
-	"attack-response-datagram":             {drop},
-	"attack-empty-datagram":                {drop},
-	"attack-binary-garbage":                {drop},
-	"attack-register-unknown-user":         {401},
-}
+var tortureTable = callctltest.TortureExpect
 
 func loadTorture(t testing.TB) map[string][]byte {
 	t.Helper()
@@ -390,7 +277,7 @@ func TestTorture(t *testing.T) {
 			}
 			code := statusCode(res)
 			t.Logf("%-40s -> %s", name, orDrop(firstLine(res)))
-			if !want.allows(code) {
+			if !want.Allows(code) {
 				t.Errorf("%s: got %q, want one of %v (0 = drop)", name, orDrop(firstLine(res)), want)
 			}
 			if code/100 == 2 && !strings.HasPrefix(string(msg), "OPTIONS ") {
