@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/kinline/kinline/shared/clock"
@@ -129,7 +130,7 @@ func OpenDatabase(ctx context.Context, db Database, recordingsDir string, log *s
 		return nil, fmt.Errorf("store: recordings directory: %w", err)
 	}
 	s := &Store{w: c.w, d: c.d, recDir: recordingsDir, log: log, clk: clk}
-	if err := c.w.PingContext(ctx); err != nil {
+	if err := pingRetryBusy(ctx, c.w); err != nil {
 		c.close()
 		return nil, fmt.Errorf("store: open %s: %w", c.name, err)
 	}
@@ -281,4 +282,23 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// pingRetryBusy opens the first connection. Two processes opening one new
+// SQLite file at once can make one connection's journal_mode(WAL) pragma
+// fail with SQLITE_BUSY at once, without the busy timeout (SQLite does not
+// wait on that lock); it is tried again for up to 10 s.
+func pingRetryBusy(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
