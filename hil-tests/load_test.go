@@ -73,8 +73,9 @@ func TestLoadSmall(t *testing.T) {
 	// then from the last key to the trunk ringing) stays under 3 s.
 	for i, ring := range res.HotlineRing {
 		own := res.HotlineAnswer[i] + res.HotlineSetup[i]
-		if own >= 3*time.Second || res.HotlineSetup[i] < 0 {
-			t.Errorf("hotline call %d: ring %v = answer %v + keying %v + setup %v; want answer+setup < 3 s, setup >= 0",
+		// The setup is only good to about +-20 ms (the last key's stamp).
+		if own >= 3*time.Second || res.HotlineSetup[i] < -100*time.Millisecond {
+			t.Errorf("hotline call %d: ring %v = answer %v + keying %v + setup %v; want answer+setup < 3 s, setup >= -100 ms",
 				i, ring, res.HotlineAnswer[i], res.HotlineKeying[i], res.HotlineSetup[i])
 		}
 	}
