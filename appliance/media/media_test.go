@@ -624,3 +624,48 @@ func TestSetRecordBeforeStart(t *testing.T) {
 		t.Fatalf("SetRecord after Close: %v", err)
 	}
 }
+
+// TestSDPAddressWinsOverEarlierLatch: a stranger's packet that reaches a
+// leg first (stale RTP from an earlier call on a reused port) latches it,
+// but once the peer the SDP named sends, the leg re-latches on it and the
+// stranger is dropped from then on.
+func TestSDPAddressWinsOverEarlierLatch(t *testing.T) {
+	m := newManager(t, "")
+	s, err := m.NewSession("relatch", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	peer, stale, other := phone(t), phone(t), phone(t)
+	if err := s.SetRemote(LegB, peer.LocalAddr(), PayloadPCMU); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetRemote(LegA, other.LocalAddr(), PayloadPCMU); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := stale.Send(ctx, s.LocalAddr(LegB), PayloadPCMU, 500, 40*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stale sender to latch leg B", func() bool { return s.Remote(LegB) == stale.LocalAddr() })
+	if err := peer.Send(ctx, s.LocalAddr(LegB), PayloadPCMU, 700, 40*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "leg B to re-latch on its SDP peer", func() bool { return s.Remote(LegB) == peer.LocalAddr() })
+	// Leg A's audio now reaches the real peer, not the stale sender.
+	if err := other.Send(ctx, s.LocalAddr(LegA), PayloadPCMU, 900, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the SDP peer to get leg A's audio", func() bool { return received(peer) == 5 })
+	before := s.Stats(LegB).Dropped
+	if err := stale.Send(ctx, s.LocalAddr(LegB), PayloadPCMU, 500, 40*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stale sender dropped", func() bool { return s.Stats(LegB).Dropped == before+2 })
+	if s.Remote(LegB) != peer.LocalAddr() {
+		t.Fatal("the stale sender took leg B back")
+	}
+}

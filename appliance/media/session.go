@@ -25,6 +25,7 @@ type leg struct {
 
 	// guarded by Session.mu
 	remote  netip.AddrPort // where packets for this leg go
+	sdp     netip.AddrPort // the address the leg's SDP gave (SetRemote)
 	latched bool           // remote learned from the first valid packet
 	pt      uint8          // negotiated audio payload type
 	codec   Codec          // negotiated audio codec
@@ -133,6 +134,7 @@ func (s *Session) SetRemoteCodec(l Leg, addr netip.AddrPort, c Codec, payloadTyp
 		return fmt.Errorf("%w: leg %v %v, leg %v %v", ErrMixedCodecs, l, c, 1-l&1, other.codec)
 	}
 	lg.remote = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	lg.sdp = lg.remote
 	lg.pt, lg.codec, lg.set, lg.latched = payloadType, c, true, false
 	return nil
 }
@@ -277,9 +279,16 @@ func (s *Session) relay(from Leg) {
 
 		s.mu.Lock()
 		if src.latched && addr != src.remote {
-			src.stats.Dropped++ // not the peer we latched on: injected or stale
-			s.mu.Unlock()
-			continue
+			if addr != src.sdp {
+				src.stats.Dropped++ // not the peer we latched on: injected or stale
+				s.mu.Unlock()
+				continue
+			}
+			// The signalled peer itself wins over whatever latched
+			// first (stale RTP from an earlier call on a reused port,
+			// or an injection that beat the peer's first packet).
+			s.log.Info("media: re-latched on the SDP address", "leg", from, "was", src.remote, "sdp", addr)
+			src.remote = addr
 		}
 		if !src.latched {
 			if addr != src.remote {
