@@ -570,7 +570,11 @@ func (s *Server) photoForm(w http.ResponseWriter, r *http.Request, se *store.Ses
 	redirectNotice(w, r, "/people/"+id, "Photo saved.")
 }
 
-func (s *Server) deletePhotoForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+// personAction runs one console post on person {id}: the form and its
+// CSRF token, the block officer's scope, then do. A store error shows the
+// person's page again with it; on success the blocks do names get their
+// policy and the browser goes back to the page with notice.
+func (s *Server) personAction(w http.ResponseWriter, r *http.Request, se *store.Session, notice string, do func(ctx context.Context, id string) (blocks []string, err error)) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -578,30 +582,29 @@ func (s *Server) deletePhotoForm(w http.ResponseWriter, r *http.Request, se *sto
 	if s.scopedPerson(w, r, se, id) == nil {
 		return
 	}
-	if err := s.st.DeletePhoto(r.Context(), se.Actor, id); err != nil {
-		st, msg := s.statusOf(err)
-		s.renderPerson(w, r, se, id, st, msg, "")
-		return
-	}
-	redirectNotice(w, r, "/people/"+id, "Photo removed.")
-}
-
-func (s *Server) addCardForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
-	if !s.postForm(w, r, se) {
-		return
-	}
-	id := r.PathValue("id")
-	if s.scopedPerson(w, r, se, id) == nil {
-		return
-	}
-	block, err := s.st.AddCard(r.Context(), se.Actor, id, r.PostForm.Get("uid"))
+	blocks, err := do(r.Context(), id)
 	if err != nil {
 		st, msg := s.statusOf(err)
 		s.renderPerson(w, r, se, id, st, msg, "")
 		return
 	}
-	s.notifyBlocks(r.Context(), block)
-	redirectNotice(w, r, "/people/"+id, "Card assigned.")
+	if len(blocks) > 0 {
+		s.notifyBlocks(r.Context(), blocks...)
+	}
+	redirectNotice(w, r, "/people/"+id, notice)
+}
+
+func (s *Server) deletePhotoForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.personAction(w, r, se, "Photo removed.", func(ctx context.Context, id string) ([]string, error) {
+		return nil, s.st.DeletePhoto(ctx, se.Actor, id) // a photo is not in the policy
+	})
+}
+
+func (s *Server) addCardForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.personAction(w, r, se, "Card assigned.", func(ctx context.Context, id string) ([]string, error) {
+		block, err := s.st.AddCard(ctx, se.Actor, id, r.PostForm.Get("uid"))
+		return []string{block}, err
+	})
 }
 
 // resetPINForm shows the new PIN once, on the answer to the post itself
@@ -625,23 +628,12 @@ func (s *Server) resetPINForm(w http.ResponseWriter, r *http.Request, se *store.
 }
 
 func (s *Server) addContactForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
-	if !s.postForm(w, r, se) {
-		return
-	}
-	id := r.PathValue("id")
-	if s.scopedPerson(w, r, se, id) == nil {
-		return
-	}
-	f := r.PostForm
-	_, block, err := s.st.AddContact(r.Context(), se.Actor, id, store.NewContact{Number: f.Get("number"), Name: f.Get("name"),
-		Relationship: f.Get("relationship"), Identity: f.Get("identity"), Privileged: f.Get("privileged") == "on", Status: store.ContactRequested})
-	if err != nil {
-		st, msg := s.statusOf(err)
-		s.renderPerson(w, r, se, id, st, msg, "")
-		return
-	}
-	s.notifyBlocks(r.Context(), block)
-	redirectNotice(w, r, "/people/"+id, "Contact requested: it needs approval before it can be called.")
+	s.personAction(w, r, se, "Contact requested: it needs approval before it can be called.", func(ctx context.Context, id string) ([]string, error) {
+		f := r.PostForm
+		_, block, err := s.st.AddContact(ctx, se.Actor, id, store.NewContact{Number: f.Get("number"), Name: f.Get("name"),
+			Relationship: f.Get("relationship"), Identity: f.Get("identity"), Privileged: f.Get("privileged") == "on", Status: store.ContactRequested})
+		return []string{block}, err
+	})
 }
 
 func (s *Server) decideContactForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
