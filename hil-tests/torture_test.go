@@ -179,43 +179,6 @@ var tortureMalformedKnown = map[string]string{
 	"rfc4475-wsinv": "sipgo mis-parses the Via with whitespace around '/', and the answer echoes it",
 }
 
-// tortureACK builds the ACK for a non-2xx final response to an INVITE, so
-// the appliance's INVITE transaction ends at once (RFC 3261 17.1.1.3).
-func tortureACK(req []byte, res string) string {
-	line, _, _ := strings.Cut(string(req), "\r\n")
-	f := strings.Fields(line)
-	if len(f) < 2 {
-		return ""
-	}
-	var via, from, to, callID, cseq string
-	for _, l := range strings.Split(res, "\r\n") {
-		name, val, ok := strings.Cut(l, ":")
-		if !ok {
-			continue
-		}
-		switch strings.ToLower(strings.TrimSpace(name)) {
-		case "via", "v":
-			if via == "" {
-				via = val
-			}
-		case "from", "f":
-			from = val
-		case "to", "t":
-			to = val
-		case "call-id", "i":
-			callID = val
-		case "cseq":
-			cseq = val
-		}
-	}
-	num, _, _ := strings.Cut(strings.TrimSpace(cseq), " ")
-	if via == "" || from == "" || to == "" || callID == "" || num == "" {
-		return ""
-	}
-	return "ACK " + f[1] + " SIP/2.0\r\nVia:" + via + "\r\nMax-Forwards: 70\r\nFrom:" + from + "\r\nTo:" + to +
-		"\r\nCall-ID:" + callID + "\r\nCSeq: " + num + " ACK\r\nContent-Length: 0\r\n\r\n"
-}
-
 // tortureExchange writes msg on c and reads until a final response or the
 // timeout. It returns the final response ("" if none came) and an error
 // for any answer that is not a well-formed response to msg (provisional
@@ -243,7 +206,7 @@ func tortureExchange(c net.Conn, msg []byte, timeout time.Duration) (string, err
 			continue
 		}
 		if code >= 300 && bytes.HasPrefix(msg, []byte("INVITE ")) {
-			if ack := tortureACK(msg, res); ack != "" {
+			if ack := callctltest.TortureACK(msg, res); ack != "" {
 				_, _ = c.Write([]byte(ack))
 			}
 		}

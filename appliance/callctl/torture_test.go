@@ -119,7 +119,7 @@ func sendDatagram(c net.Conn, msg []byte, timeout time.Duration) (string, []int,
 			continue
 		}
 		if code >= 300 && strings.HasPrefix(string(msg), "INVITE ") {
-			if ack := ackFor(msg, res); ack != "" {
+			if ack := callctltest.TortureACK(msg, res); ack != "" {
 				_, _ = c.Write([]byte(ack))
 			}
 		}
@@ -137,42 +137,6 @@ func statusCode(res string) int {
 		return 0
 	}
 	return n
-}
-
-// ackFor builds the ACK for a non-2xx final response to req.
-func ackFor(req []byte, res string) string {
-	line, _, _ := strings.Cut(string(req), "\r\n")
-	f := strings.Fields(line)
-	if len(f) < 2 {
-		return ""
-	}
-	var via, from, to, callID, cseq string
-	for _, l := range strings.Split(res, "\r\n") {
-		name, val, ok := strings.Cut(l, ":")
-		if !ok {
-			continue
-		}
-		switch strings.ToLower(strings.TrimSpace(name)) {
-		case "via", "v":
-			if via == "" {
-				via = val
-			}
-		case "from", "f":
-			from = val
-		case "to", "t":
-			to = val
-		case "call-id", "i":
-			callID = val
-		case "cseq":
-			cseq = val
-		}
-	}
-	num, _, _ := strings.Cut(strings.TrimSpace(cseq), " ")
-	if via == "" || from == "" || to == "" || callID == "" || num == "" {
-		return ""
-	}
-	return "ACK " + f[1] + " SIP/2.0\r\nVia:" + via + "\r\nMax-Forwards: 70\r\nFrom:" + from + "\r\nTo:" + to +
-		"\r\nCall-ID:" + callID + "\r\nCSeq: " + num + " ACK\r\nContent-Length: 0\r\n\r\n"
 }
 
 // The expected outcomes live in callctltest, shared with the hil test that

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/appliance/callctl/callctltest"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -89,7 +90,7 @@ func TestRefusalNotAckedFreesSlot(t *testing.T) {
 			if again := string(buf[:n]); firstLine(again) != firstLine(res) {
 				t.Fatalf("retransmission %q, want %q", firstLine(again), firstLine(res))
 			}
-			if ack := ackFor([]byte(rawInvite(c.LocalAddr().String(), addr, "unacked-"+tc.name, "", tc.body)), res); ack == "" {
+			if ack := callctltest.TortureACK([]byte(rawInvite(c.LocalAddr().String(), addr, "unacked-"+tc.name, "", tc.body)), res); ack == "" {
 				t.Fatal("no ACK could be built")
 			} else if _, err := c.Write([]byte(ack)); err != nil {
 				t.Fatal(err)

@@ -1,5 +1,7 @@
 package callctltest
 
+import "strings"
+
 // The SIP torture corpus (appliance/callctl/testdata/torture: RFC 4475
 // messages and known parser attacks) and what the appliance may answer to
 // each file, shared by callctl's in-process torture test and the hil test
@@ -132,4 +134,42 @@ var TortureExpect = map[string]Outcome{
 	"attack-empty-datagram":                {Drop},
 	"attack-binary-garbage":                {Drop},
 	"attack-register-unknown-user":         {401},
+}
+
+// TortureACK builds the ACK for a non-2xx final response res to the INVITE
+// req, so the appliance's INVITE transaction ends at once (RFC 3261
+// 17.1.1.3); "" when res lacks what an ACK needs.
+func TortureACK(req []byte, res string) string {
+	line, _, _ := strings.Cut(string(req), "\r\n")
+	f := strings.Fields(line)
+	if len(f) < 2 {
+		return ""
+	}
+	var via, from, to, callID, cseq string
+	for _, l := range strings.Split(res, "\r\n") {
+		name, val, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		switch strings.ToLower(strings.TrimSpace(name)) {
+		case "via", "v":
+			if via == "" {
+				via = val
+			}
+		case "from", "f":
+			from = val
+		case "to", "t":
+			to = val
+		case "call-id", "i":
+			callID = val
+		case "cseq":
+			cseq = val
+		}
+	}
+	num, _, _ := strings.Cut(strings.TrimSpace(cseq), " ")
+	if via == "" || from == "" || to == "" || callID == "" || num == "" {
+		return ""
+	}
+	return "ACK " + f[1] + " SIP/2.0\r\nVia:" + via + "\r\nMax-Forwards: 70\r\nFrom:" + from + "\r\nTo:" + to +
+		"\r\nCall-ID:" + callID + "\r\nCSeq: " + num + " ACK\r\nContent-Length: 0\r\n\r\n"
 }
