@@ -803,12 +803,8 @@ func (s *Server) createBlockForm(w http.ResponseWriter, r *http.Request, se *sto
 }
 
 func (s *Server) putRuleForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
-	if !s.postForm(w, r, se) {
-		return
-	}
-	f := r.PostForm
-	block := r.PathValue("name")
-	err := func() error {
+	s.blockAction(w, r, se, "Rule saved for block ", func(block string) error {
+		f := r.PostForm
 		ru := wire.CallRule{Level: f.Get("level"), Confirm: f.Get("confirm"), OfficerTapEndsCall: f.Get("officer_tap_ends_call") == "on"}
 		var errs []error
 		for field, dst := range map[string]*int{"confirm_window_seconds": &ru.ConfirmWindowSeconds, "max_duration_seconds": &ru.MaxDurationSeconds,
@@ -828,46 +824,41 @@ func (s *Server) putRuleForm(w http.ResponseWriter, r *http.Request, se *store.S
 		}
 		ru.Windows = ws
 		return s.st.PutRule(r.Context(), se.Actor, block, ru)
-	}()
-	if err != nil {
-		st, msg := s.statusOf(err)
-		s.renderBlocks(w, r, se, st, msg)
-		return
-	}
-	s.notifyBlocks(r.Context(), block)
-	redirectNotice(w, r, "/blocks", "Rule saved for block "+block+".")
+	})
 }
 
 func (s *Server) deleteRuleForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
-	if !s.postForm(w, r, se) {
-		return
-	}
-	block := r.PathValue("name")
-	if err := s.st.DeleteRule(r.Context(), se.Actor, block, r.PostForm.Get("level")); err != nil {
-		st, msg := s.statusOf(err)
-		s.renderBlocks(w, r, se, st, msg)
-		return
-	}
-	s.notifyBlocks(r.Context(), block)
-	redirectNotice(w, r, "/blocks", "Rule removed from block "+block+".")
+	s.blockAction(w, r, se, "Rule removed from block ", func(block string) error {
+		return s.st.DeleteRule(r.Context(), se.Actor, block, r.PostForm.Get("level"))
+	})
 }
 
 func (s *Server) blockWindowsForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	s.blockAction(w, r, se, "Windows saved for block ", func(block string) error {
+		ws, err := store.ParseWindows(r.PostForm.Get("windows"))
+		if err != nil {
+			return err
+		}
+		return s.st.SetBlockWindows(r.Context(), se.Actor, block, ws)
+	})
+}
+
+// blockAction runs one console post on block {name}: the form and its
+// CSRF token, then do. A store error shows the blocks page again with
+// it; on success the block gets its policy and the browser goes back to
+// the blocks page with notice followed by the block's name.
+func (s *Server) blockAction(w http.ResponseWriter, r *http.Request, se *store.Session, notice string, do func(block string) error) {
 	if !s.postForm(w, r, se) {
 		return
 	}
 	block := r.PathValue("name")
-	ws, err := store.ParseWindows(r.PostForm.Get("windows"))
-	if err == nil {
-		err = s.st.SetBlockWindows(r.Context(), se.Actor, block, ws)
-	}
-	if err != nil {
+	if err := do(block); err != nil {
 		st, msg := s.statusOf(err)
 		s.renderBlocks(w, r, se, st, msg)
 		return
 	}
 	s.notifyBlocks(r.Context(), block)
-	redirectNotice(w, r, "/blocks", "Windows saved for block "+block+".")
+	redirectNotice(w, r, "/blocks", notice+block+".")
 }
 
 // ---- settings ----
