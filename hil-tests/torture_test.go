@@ -106,20 +106,6 @@ func renderTortureMsg(msg []byte, local, appliance, realm, nonce string) []byte 
 	return []byte(s)
 }
 
-// sipStatus is the status code of a response's status line, 0 if msg is
-// not a response.
-func sipStatus(msg string) int {
-	rest, ok := strings.CutPrefix(msg, "SIP/2.0 ")
-	if !ok || len(rest) < 3 {
-		return 0
-	}
-	n, err := strconv.Atoi(rest[:3])
-	if err != nil {
-		return 0
-	}
-	return n
-}
-
 // checkResponse reports what is wrong with res as the appliance's answer
 // to req: it must parse as a SIP response, carry each of Via, From, To,
 // Call-ID and CSeq that the request carries (RFC 3261 8.2.6.2), and the
@@ -201,7 +187,7 @@ func tortureExchange(c net.Conn, msg []byte, timeout time.Duration) (string, err
 		if err := checkResponse(msg, res); err != nil && bad == nil {
 			bad = fmt.Errorf("%w:\n%s", err, res)
 		}
-		code := sipStatus(res)
+		code := callctltest.StatusCode(res)
 		if code < 200 {
 			continue
 		}
@@ -230,7 +216,7 @@ func digestChallenge(t *testing.T, appliance string) (realm, nonce string) {
 		"Contact: <sip:%[3]s@%[2]s>\r\nContent-Type: application/sdp\r\nContent-Length: %[4]d\r\n\r\n%[5]s",
 		appliance, local, stack.PortUser, len(body), body)
 	res, err := tortureExchange(c, []byte(msg), 10*time.Second)
-	if err != nil || sipStatus(res) != 407 {
+	if err != nil || callctltest.StatusCode(res) != 407 {
 		t.Fatalf("nonce probe: got %q (%v), want a 407", firstLineOf(res), err)
 	}
 	m, err := sip.ParseMessage([]byte(res))
@@ -413,7 +399,7 @@ func TestTortureAgainstBinary(t *testing.T) {
 				t.Errorf("%s: %v", name, err)
 				return
 			}
-			code := sipStatus(res)
+			code := callctltest.StatusCode(res)
 			t.Logf("%-40s -> %s", name, firstLineOf(res))
 			if !want.Allows(code) {
 				t.Errorf("%s: got %q, want one of %v (0 = drop)", name, firstLineOf(res), want)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kinline/kinline/appliance/callctl/callctltest"
 )
 
 // FuzzInvite feeds arbitrary bytes to a running Server as one UDP
@@ -42,7 +44,7 @@ func FuzzInvite(f *testing.F) {
 		if err != nil {
 			t.Fatalf("send: %v", err)
 		}
-		if statusCode(res)/100 == 2 && !strings.HasPrefix(string(msg), "OPTIONS ") {
+		if callctltest.StatusCode(res)/100 == 2 && !strings.HasPrefix(string(msg), "OPTIONS ") {
 			t.Fatalf("accepted: %q", firstLine(res))
 		}
 		seq++
@@ -50,7 +52,7 @@ func FuzzInvite(f *testing.F) {
 			";branch=z9hG4bK-probe-" + itoa(seq) + "\r\nMax-Forwards: 70\r\nFrom: <sip:probe@x>;tag=p\r\nTo: <sip:" + addr +
 			">\r\nCall-ID: probe-" + itoa(seq) + "\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
 		res, _, err = sendDatagram(probe, []byte(opt), 10*time.Second)
-		if err != nil || statusCode(res) != 200 {
+		if err != nil || callctltest.StatusCode(res) != 200 {
 			t.Fatalf("server stopped answering after %q: %q %v", truncateFuzz(data), firstLine(res), err)
 		}
 	})

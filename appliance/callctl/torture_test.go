@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -110,7 +109,7 @@ func sendDatagram(c net.Conn, msg []byte, timeout time.Duration) (string, []int,
 			return "", prov, nil
 		}
 		res := string(buf[:n])
-		code := statusCode(res)
+		code := callctltest.StatusCode(res)
 		if code == 0 {
 			continue // a request from the server: not ours to judge here
 		}
@@ -125,18 +124,6 @@ func sendDatagram(c net.Conn, msg []byte, timeout time.Duration) (string, []int,
 		}
 		return res, prov, nil
 	}
-}
-
-func statusCode(res string) int {
-	rest, ok := strings.CutPrefix(res, "SIP/2.0 ")
-	if !ok || len(rest) < 3 {
-		return 0
-	}
-	n, err := strconv.Atoi(rest[:3])
-	if err != nil {
-		return 0
-	}
-	return n
 }
 
 // The expected outcomes live in callctltest, shared with the hil test that
@@ -239,7 +226,7 @@ func TestTorture(t *testing.T) {
 				t.Errorf("%s: send: %v", name, err)
 				return
 			}
-			code := statusCode(res)
+			code := callctltest.StatusCode(res)
 			t.Logf("%-40s -> %s", name, orDrop(firstLine(res)))
 			if !want.Allows(code) {
 				t.Errorf("%s: got %q, want one of %v (0 = drop)", name, orDrop(firstLine(res)), want)

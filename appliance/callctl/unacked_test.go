@@ -39,7 +39,7 @@ func sendUnacked(t *testing.T, addr, nonce, callID, body string) (net.Conn, stri
 		if err != nil {
 			t.Fatalf("%s: no final answer: %v", callID, err)
 		}
-		if res := string(buf[:n]); statusCode(res) >= 200 {
+		if res := string(buf[:n]); callctltest.StatusCode(res) >= 200 {
 			return c, res
 		}
 	}
@@ -67,7 +67,7 @@ func TestRefusalNotAckedFreesSlot(t *testing.T) {
 
 			c, res := sendUnacked(t, addr, nonce, "unacked-"+tc.name, tc.body)
 			sent := time.Now()
-			if statusCode(res) != tc.code {
+			if callctltest.StatusCode(res) != tc.code {
 				t.Fatalf("final answer %q, want %d", firstLine(res), tc.code)
 			}
 			if !waitUntil(unackedGrace, func() bool { return e.records.Pending() > 0 && len(e.srv.ActiveCalls()) == 0 }) {
@@ -109,7 +109,7 @@ func TestShutdownDoesNotWaitForUnackedRefusal(t *testing.T) {
 	addr := e.srv.Addr().String()
 	nonce := tortureNonce(t, addr)
 	_, res := sendUnacked(t, addr, nonce, "unacked-shutdown", offerSDP)
-	if statusCode(res) != 403 {
+	if callctltest.StatusCode(res) != 403 {
 		t.Fatalf("final answer %q, want 403", firstLine(res))
 	}
 	began := time.Now()

@@ -1,6 +1,9 @@
 package callctltest
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // The SIP torture corpus (appliance/callctl/testdata/torture: RFC 4475
 // messages and known parser attacks) and what the appliance may answer to
@@ -172,4 +175,18 @@ func TortureACK(req []byte, res string) string {
 	}
 	return "ACK " + f[1] + " SIP/2.0\r\nVia:" + via + "\r\nMax-Forwards: 70\r\nFrom:" + from + "\r\nTo:" + to +
 		"\r\nCall-ID:" + callID + "\r\nCSeq: " + num + " ACK\r\nContent-Length: 0\r\n\r\n"
+}
+
+// StatusCode is the status code of a SIP response's status line, 0 if msg
+// is not a response.
+func StatusCode(msg string) int {
+	rest, ok := strings.CutPrefix(msg, "SIP/2.0 ")
+	if !ok || len(rest) < 3 {
+		return 0
+	}
+	n, err := strconv.Atoi(rest[:3])
+	if err != nil {
+		return 0
+	}
+	return n
 }
