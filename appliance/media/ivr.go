@@ -78,18 +78,6 @@ type outStream struct {
 	end     time.Time
 }
 
-// receiveLocked starts the goroutine that receives leg l's packets,
-// unless it runs already.
-func (s *Session) receiveLocked(l Leg) {
-	lg := s.legs[l&1]
-	if lg.ivr.running {
-		return
-	}
-	lg.ivr.running = true
-	s.wg.Add(1)
-	go s.relay(l)
-}
-
 // Listen starts receiving leg l before the call is bridged, for an IVR
 // that talks to one party alone: its packets are latched on and counted,
 // and its keys reach Digits, but nothing is relayed or recorded until
@@ -103,8 +91,7 @@ func (s *Session) Listen(l Leg) error {
 	case !lg.set:
 		return fmt.Errorf("%w: leg %v", ErrNoRemote, l)
 	}
-	s.receiveLocked(l)
-	return nil
+	return s.receiveLocked(l)
 }
 
 // SetEventPayloadType sets the RTP payload type of RFC 4733
@@ -345,7 +332,7 @@ func (s *Session) play(ctx context.Context, l Leg, law g711.Law, audio []byte) e
 		out.seq++
 		out.ts += packetSamples
 		made++
-		if _, err := lg.conn.WriteToUDPAddrPort(buf[:hl+packetSamples], to); err != nil {
+		if err := lg.sock.writeTo(buf[:hl+packetSamples], to); err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return ErrClosed
 			}
@@ -407,7 +394,11 @@ func (s *Session) Capture(ctx context.Context, l Leg, d time.Duration) ([]byte, 
 	c := &capture{max: int(d * SampleRateG711 / time.Second), full: make(chan struct{})}
 	tap := s.tapLocked(l)
 	tap.capture.Store(c)
-	s.receiveLocked(l)
+	if err := s.receiveLocked(l); err != nil {
+		tap.capture.CompareAndSwap(c, nil)
+		s.mu.Unlock()
+		return nil, err
+	}
 	s.mu.Unlock()
 	defer tap.capture.CompareAndSwap(c, nil)
 

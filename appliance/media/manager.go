@@ -3,7 +3,6 @@ package media
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -36,6 +35,10 @@ type Config struct {
 	RecordKey recstore.Key
 }
 
+// perLegRxDefault is every new Manager's perLegRx: set only by the tests
+// (main_test.go), to run the whole suite in goroutine mode too.
+var perLegRxDefault bool
+
 // Default port range.
 const (
 	DefaultPortMin = 16384
@@ -48,6 +51,11 @@ type Manager struct {
 	cfg Config
 	log *slog.Logger
 	clk clock.Clock
+
+	// perLegRx makes every leg's socket a package net one read by a
+	// goroutine of its own, as on systems without epoll, instead of the
+	// shared event loops (tests compare the two).
+	perLegRx bool
 
 	mu     sync.Mutex
 	used   map[int]bool
@@ -81,7 +89,7 @@ func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
 			return nil, fmt.Errorf("%w: record dir: %w", ErrConfig, err)
 		}
 	}
-	return &Manager{cfg: cfg, log: log, clk: cfg.Clock, used: map[int]bool{}, next: cfg.PortMin}, nil
+	return &Manager{cfg: cfg, log: log, clk: cfg.Clock, used: map[int]bool{}, next: cfg.PortMin, perLegRx: perLegRxDefault}, nil
 }
 
 // Config returns the configuration in effect, defaults applied.
@@ -140,7 +148,7 @@ func (m *Manager) NewSession(callID string, record bool) (*Session, error) {
 }
 
 // allocLocked binds the next free even port of the range.
-func (m *Manager) allocLocked() (*net.UDPConn, error) {
+func (m *Manager) allocLocked() (rtpSocket, error) {
 	span := (m.cfg.PortMax-m.cfg.PortMin)/2 + 1
 	for range span {
 		port := m.next
@@ -151,7 +159,7 @@ func (m *Manager) allocLocked() (*net.UDPConn, error) {
 		if m.used[port] {
 			continue
 		}
-		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(m.cfg.BindIP, uint16(port))))
+		c, err := m.listenRTP(netip.AddrPortFrom(m.cfg.BindIP, uint16(port)))
 		if err != nil {
 			m.log.Debug("media: port busy", "port", port, "err", err)
 			continue
@@ -163,14 +171,14 @@ func (m *Manager) allocLocked() (*net.UDPConn, error) {
 }
 
 // releaseLocked closes c (if still open) and returns its port.
-func (m *Manager) releaseLocked(c *net.UDPConn) {
-	port := c.LocalAddr().(*net.UDPAddr).Port
-	_ = c.Close() // may already be closed by the session
+func (m *Manager) releaseLocked(c rtpSocket) {
+	port := int(c.localAddr().Port())
+	_ = c.close() // may already be closed by the session
 	delete(m.used, port)
 }
 
 // release returns a closed session's ports.
-func (m *Manager) release(conns ...*net.UDPConn) {
+func (m *Manager) release(conns ...rtpSocket) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, c := range conns {

@@ -20,7 +20,7 @@ import (
 const maxPacket = 1500
 
 type leg struct {
-	conn  *net.UDPConn
+	sock  rtpSocket
 	local netip.AddrPort
 
 	// guarded by Session.mu
@@ -42,9 +42,10 @@ type LegStats struct {
 	Last    time.Time // arrival of the latest valid packet (zero if none)
 }
 
-// Session anchors one call's media: two RTP sockets, a relay goroutine
-// per leg, and optionally a recorder. Its methods are safe for concurrent
-// use.
+// Session anchors one call's media: two RTP sockets, their receiving
+// (on Linux one of the package's shared event loops, rxloop_linux.go;
+// elsewhere a goroutine per leg), and optionally a recorder. Its methods
+// are safe for concurrent use.
 type Session struct {
 	m      *Manager
 	log    *slog.Logger
@@ -58,19 +59,21 @@ type Session struct {
 	closed  bool
 	result  Result
 	err     error
-	wg      sync.WaitGroup
-	done    chan struct{} // closed when Close has finished
+	loop    int            // index of its event loop (rxloop_linux.go), -1 until picked
+	wg      sync.WaitGroup // per-leg reading goroutines (goroutine mode)
+	done    chan struct{}  // closed when Close has finished
 }
 
-func newSession(m *Manager, callID string, record bool, a, b *net.UDPConn) *Session {
+func newSession(m *Manager, callID string, record bool, a, b rtpSocket) *Session {
 	s := &Session{
 		m: m, callID: callID, record: record,
 		log:  m.log.With("call", callID),
 		done: make(chan struct{}),
+		loop: -1,
 	}
-	for i, c := range []*net.UDPConn{a, b} {
-		ap := c.LocalAddr().(*net.UDPAddr).AddrPort()
-		s.legs[i] = &leg{conn: c, local: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
+	for i, c := range []rtpSocket{a, b} {
+		ap := c.localAddr()
+		s.legs[i] = &leg{sock: c, local: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())}
 	}
 	return s
 }
@@ -182,6 +185,11 @@ func (s *Session) Start() error {
 	if (a == CodecOpus) != (b == CodecOpus) {
 		return fmt.Errorf("%w: leg A %v, leg B %v", ErrMixedCodecs, a, b)
 	}
+	for _, l := range []Leg{LegA, LegB} {
+		if err := s.receiveLocked(l); err != nil { // unless Listen already started it
+			return err
+		}
+	}
 	if s.record {
 		cfg := s.m.cfg
 		if a == CodecOpus {
@@ -199,9 +207,6 @@ func (s *Session) Start() error {
 		}
 	}
 	s.started = true
-	for _, l := range []Leg{LegA, LegB} {
-		s.receiveLocked(l) // unless Listen already started it
-	}
 	s.log.Debug("media: started", "a", s.legs[LegA].local, "b", s.legs[LegB].local, "record", s.record)
 	return nil
 }
@@ -224,10 +229,18 @@ func (s *Session) Close() (Result, error) {
 		return s.result, s.err
 	}
 	s.closed = true
-	for _, lg := range s.legs {
-		lg.conn.Close() // unblocks the relay goroutines
-	}
 	s.mu.Unlock()
+	// Stop receiving first: once stopReceiving returns, no event loop is
+	// handling this session's packets, so the sockets can go (closing
+	// them ends the goroutines of goroutine mode).
+	for _, lg := range s.legs {
+		if ls, ok := lg.sock.(loopSocket); ok {
+			ls.stopReceiving()
+		}
+	}
+	for _, lg := range s.legs {
+		lg.sock.close()
+	}
 	s.wg.Wait()
 
 	var res Result
@@ -235,7 +248,7 @@ func (s *Session) Close() (Result, error) {
 	if s.rec != nil {
 		res, err = s.rec.finish()
 	}
-	s.m.release(s.legs[LegA].conn, s.legs[LegB].conn)
+	s.m.release(s.legs[LegA].sock, s.legs[LegB].sock)
 	s.mu.Lock()
 	s.closeDigitsLocked()
 	res.Packets = [2]uint64{s.legs[LegA].stats.Packets, s.legs[LegB].stats.Packets}
@@ -250,17 +263,37 @@ func (s *Session) Close() (Result, error) {
 	return res, err
 }
 
-// relay forwards packets arriving on leg from's socket to the other leg's
-// remote, through the other leg's socket. Buffers are reused: the only
-// per-packet work is one read, one validation, an optional copy into the
-// recorder's ring, and one write.
-func (s *Session) relay(from Leg) {
+// receiveLocked starts receiving leg l's packets, unless it receives
+// already: on one of the shared event loops when the socket is theirs
+// (Linux), else on a goroutine of its own.
+func (s *Session) receiveLocked(l Leg) error {
+	lg := s.legs[l&1]
+	if lg.ivr.running {
+		return nil
+	}
+	switch sk := lg.sock.(type) {
+	case loopSocket:
+		if err := sk.receive(s, l); err != nil {
+			return fmt.Errorf("media: receive on leg %v: %w", l, err)
+		}
+	case *udpSocket:
+		s.wg.Add(1)
+		go s.readLoop(l, sk)
+	default:
+		return fmt.Errorf("media: receive on leg %v: socket %T", l, lg.sock)
+	}
+	lg.ivr.running = true
+	return nil
+}
+
+// readLoop receives leg from's packets on its own goroutine (goroutine
+// mode) until the socket is closed.
+func (s *Session) readLoop(from Leg, sk *udpSocket) {
 	defer s.wg.Done()
-	src, dst := s.legs[from], s.legs[1-from]
 	buf := make([]byte, maxPacket+1)
 	var pkt rtp.Packet
 	for {
-		n, addr, err := src.conn.ReadFromUDPAddrPort(buf)
+		n, addr, err := sk.conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -268,87 +301,96 @@ func (s *Session) relay(from Leg) {
 			s.log.Debug("media: read", "leg", from, "err", err)
 			continue
 		}
-		addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
-		if n > maxPacket || !validRTP(&pkt, buf[:n]) {
-			s.mu.Lock()
-			src.stats.Dropped++
-			s.mu.Unlock()
-			continue
-		}
-		now := s.m.clk.Now()
-
-		s.mu.Lock()
-		if src.latched && addr != src.remote {
-			if addr != src.sdp {
-				src.stats.Dropped++ // not the peer we latched on: injected or stale
-				s.mu.Unlock()
-				continue
-			}
-			// The signalled peer itself wins over whatever latched
-			// first (stale RTP from an earlier call on a reused port,
-			// or an injection that beat the peer's first packet).
-			s.log.Info("media: re-latched on the SDP address", "leg", from, "was", src.remote, "sdp", addr)
-			src.remote = addr
-		}
-		if !src.latched {
-			if addr != src.remote {
-				s.log.Info("media: latched", "leg", from, "sdp", src.remote, "source", addr)
-			}
-			src.remote, src.latched = addr, true
-		}
-		src.stats.Packets++
-		src.stats.Last = now
-		srcPT, dstPT, to := src.pt, dst.pt, dst.remote
-		srcC, dstC := src.codec, dst.codec
-		rec, bridged := s.rec, s.started
-		tap, eventPT, held := src.ivr.tap, src.ivr.eventPT(), dst.ivr.playing > 0
-		dstEventPT := dst.ivr.eventPT()
-		s.mu.Unlock()
-
-		if tap != nil {
-			tapPT := srcPT
-			if srcC == CodecOpus {
-				tapPT = noPT // no in-band tone detection in Opus audio: events only
-			}
-			tap.packet(&pkt, tapPT, eventPT, now)
-		}
-		if !bridged {
-			continue // Listen before Start: the leg is heard, not relayed
-		}
-		audio := pkt.PayloadType == srcPT
-		if audio && rec != nil {
-			rec.packet(int(from), srcC, &pkt, now)
-		}
-		if audio && held {
-			continue // a prompt is playing to the other leg: it replaces this audio
-		}
-		switch {
-		case audio && srcC != dstC:
-			// The legs negotiated different G.711 laws (Start refuses
-			// Opus with G.711): convert in place. Both laws run at 8 kHz,
-			// so sequence numbers and timestamps carry over unchanged.
-			buf[1] = buf[1]&0x80 | dstPT
-			convert(pkt.Payload, srcC)
-		case audio && srcPT != dstPT:
-			buf[1] = buf[1]&0x80 | dstPT // same codec, numbered differently
-		case !audio && pkt.PayloadType == eventPT && eventPT != dstEventPT:
-			// A telephone-event: the other leg's SDP numbered it differently.
-			buf[1] = buf[1]&0x80 | dstEventPT
-		}
-		if !to.IsValid() {
-			continue
-		}
-		if _, err := dst.conn.WriteToUDPAddrPort(buf[:n], to); err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			s.log.Debug("media: send", "leg", 1-from, "err", err)
-			continue
-		}
-		s.mu.Lock()
-		dst.stats.Sent++
-		s.mu.Unlock()
+		s.handle(from, buf, n, addr, &pkt)
 	}
+}
+
+// handle relays one datagram that arrived on leg from's socket (n bytes in
+// buf, which it may rewrite; pkt is scratch) to the other leg's remote,
+// through the other leg's socket. The only per-packet work is one
+// validation, an optional copy into the recorder's ring, and one write;
+// nothing is allocated. Only one handle runs at a time per leg.
+func (s *Session) handle(from Leg, buf []byte, n int, addr netip.AddrPort, pkt *rtp.Packet) {
+	src, dst := s.legs[from], s.legs[1-from]
+	addr = netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port())
+	if n > maxPacket || !validRTP(pkt, buf[:n]) {
+		s.mu.Lock()
+		src.stats.Dropped++
+		s.mu.Unlock()
+		return
+	}
+	now := s.m.clk.Now()
+
+	s.mu.Lock()
+	if src.latched && addr != src.remote {
+		if addr != src.sdp {
+			src.stats.Dropped++ // not the peer we latched on: injected or stale
+			s.mu.Unlock()
+			return
+		}
+		// The signalled peer itself wins over whatever latched
+		// first (stale RTP from an earlier call on a reused port,
+		// or an injection that beat the peer's first packet).
+		s.log.Info("media: re-latched on the SDP address", "leg", from, "was", src.remote, "sdp", addr)
+		src.remote = addr
+	}
+	if !src.latched {
+		if addr != src.remote {
+			s.log.Info("media: latched", "leg", from, "sdp", src.remote, "source", addr)
+		}
+		src.remote, src.latched = addr, true
+	}
+	src.stats.Packets++
+	src.stats.Last = now
+	srcPT, dstPT, to := src.pt, dst.pt, dst.remote
+	srcC, dstC := src.codec, dst.codec
+	rec, bridged := s.rec, s.started
+	tap, eventPT, held := src.ivr.tap, src.ivr.eventPT(), dst.ivr.playing > 0
+	dstEventPT := dst.ivr.eventPT()
+	s.mu.Unlock()
+
+	if tap != nil {
+		tapPT := srcPT
+		if srcC == CodecOpus {
+			tapPT = noPT // no in-band tone detection in Opus audio: events only
+		}
+		tap.packet(pkt, tapPT, eventPT, now)
+	}
+	if !bridged {
+		return // Listen before Start: the leg is heard, not relayed
+	}
+	audio := pkt.PayloadType == srcPT
+	if audio && rec != nil {
+		rec.packet(int(from), srcC, pkt, now)
+	}
+	if audio && held {
+		return // a prompt is playing to the other leg: it replaces this audio
+	}
+	switch {
+	case audio && srcC != dstC:
+		// The legs negotiated different G.711 laws (Start refuses
+		// Opus with G.711): convert in place. Both laws run at 8 kHz,
+		// so sequence numbers and timestamps carry over unchanged.
+		buf[1] = buf[1]&0x80 | dstPT
+		convert(pkt.Payload, srcC)
+	case audio && srcPT != dstPT:
+		buf[1] = buf[1]&0x80 | dstPT // same codec, numbered differently
+	case !audio && pkt.PayloadType == eventPT && eventPT != dstEventPT:
+		// A telephone-event: the other leg's SDP numbered it differently.
+		buf[1] = buf[1]&0x80 | dstEventPT
+	}
+	if !to.IsValid() {
+		return
+	}
+	if err := dst.sock.writeTo(buf[:n], to); err != nil {
+		if !errors.Is(err, net.ErrClosed) {
+			s.log.Debug("media: send", "leg", 1-from, "err", err)
+		}
+		return
+	}
+	s.mu.Lock()
+	dst.stats.Sent++
+	s.mu.Unlock()
 }
 
 // noPT is a payload type no packet carries (RTP's field has 7 bits).

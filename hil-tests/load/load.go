@@ -48,6 +48,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -133,6 +134,10 @@ type Options struct {
 	// measure what encryption at rest costs against the default; the
 	// files on disk are then checked to be plain.
 	PlainRecordings bool
+	// CPUProfile, if set, is where to write a CPU profile of the
+	// appliance over the load round's steady-state window (the appliance
+	// runs with -pprof on a loopback port; read it with go tool pprof).
+	CPUProfile string
 	// LogLevel is the appliance's log level (default info, as shipped).
 	LogLevel string
 	// Log receives progress (default: discard).
@@ -299,6 +304,7 @@ type runner struct {
 	st        *stack.Stack
 	app       *exec.Cmd
 	appDone   chan struct{}
+	pprof     string // the appliance's -pprof address, if profiling
 	trunk     *sippProc
 	rounds    int
 	closers   []func()
@@ -496,7 +502,17 @@ func (r *runner) startAppliance() error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	cmd := exec.Command(filepath.Join(r.o.BinDir, "kinline-appliance"), "-config", filepath.Join(r.o.Dir, "appliance.yaml"))
+	args := []string{"-config", filepath.Join(r.o.Dir, "appliance.yaml")}
+	if r.o.CPUProfile != "" {
+		port, err := freeTCPPort()
+		if err != nil {
+			logf.Close()
+			return fmt.Errorf("%w: profiler port: %w", ErrSetup, err)
+		}
+		r.pprof = fmt.Sprintf("127.0.0.1:%d", port)
+		args = append(args, "-pprof", r.pprof)
+	}
+	cmd := exec.Command(filepath.Join(r.o.BinDir, "kinline-appliance"), args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -599,6 +615,12 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	profDone := make(chan error, 1)
+	if o.CPUProfile != "" {
+		go func() { profDone <- r.profile(ctx, o.Window) }()
+	} else {
+		profDone <- nil
+	}
 	var maxRSS int64
 	for deadline := w0.at.Add(o.Window); time.Now().Before(deadline); {
 		if err := sleep(ctx, min(time.Second, time.Until(deadline))); err != nil {
@@ -610,6 +632,9 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 	}
 	w1, err := sample(pid, r.trunk, iad)
 	if err != nil {
+		return nil, err
+	}
+	if err := <-profDone; err != nil {
 		return nil, err
 	}
 	// Every call up is being recorded, encrypted, with our key.
@@ -727,6 +752,42 @@ func (r *runner) run(ctx context.Context) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// freeTCPPort returns a loopback TCP port free at the time of the call.
+func freeTCPPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// profile writes a CPU profile of the appliance over the next d to
+// Options.CPUProfile, from its -pprof endpoint.
+func (r *runner) profile(ctx context.Context, d time.Duration) error {
+	secs := max(1, int(d/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.pprof, secs), nil)
+	if err != nil {
+		return fmt.Errorf("%w: profile: %w", ErrSetup, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: profile: %w", ErrSetup, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: profile: %s", ErrSetup, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%w: profile: %w", ErrSetup, err)
+	}
+	if err := os.WriteFile(r.o.CPUProfile, b, 0o644); err != nil {
+		return fmt.Errorf("%w: profile: %w", ErrSetup, err)
+	}
+	return nil
 }
 
 // checkAtRest checks every file in the appliance's recordings directory:

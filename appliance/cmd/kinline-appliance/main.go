@@ -4,6 +4,10 @@
 //
 //	kinline-appliance -config /etc/kinline/appliance.yaml
 //
+// -pprof 127.0.0.1:6060 serves Go's profiler (net/http/pprof) on a
+// loopback address, for measuring the appliance under load (hil-tests/load
+// uses it); it is refused on any other address.
+//
 // example.yaml beside this file documents every setting.
 package main
 
@@ -12,6 +16,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -28,6 +36,7 @@ var version = "dev"
 
 func main() {
 	cfgPath := flag.String("config", "/etc/kinline/appliance.yaml", "config file (see example.yaml)")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (host:port), for profiling")
 	flag.Parse()
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
@@ -40,6 +49,12 @@ func main() {
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("appliance", cfg.ApplianceID)
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr, log); err != nil {
+			fmt.Fprintln(os.Stderr, "kinline-appliance: -pprof:", err)
+			os.Exit(2)
+		}
+	}
 	daemon.Version = version
 	sys, err := daemon.New(cfg, log, clock.Real{})
 	if err != nil {
@@ -53,4 +68,34 @@ func main() {
 		os.Exit(1)
 	}
 	log.Info("stopped")
+}
+
+// servePprof serves the profiler on addr, which must be a loopback
+// address: the profiles show call ids and numbers in their labels and
+// stacks, and the endpoints cost CPU on demand.
+func servePprof(addr string, log *slog.Logger) error {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q: want a loopback host:port such as 127.0.0.1:6060: %w", addr, err)
+	}
+	if !ap.Addr().IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address: the profiler is only served on 127.0.0.1 or ::1", addr)
+	}
+	ln, err := net.Listen("tcp", ap.String())
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("profiler listening", "addr", ln.Addr())
+	go func() {
+		if err := http.Serve(ln, mux); err != nil {
+			log.Error("profiler stopped", "err", err)
+		}
+	}()
+	return nil
 }

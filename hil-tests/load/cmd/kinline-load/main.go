@@ -43,6 +43,7 @@ func main() {
 	flag.DurationVar(&o.HotlineTalk, "hotline-talk", 3*time.Second, "talk time of the hotline calls once bridged")
 	flag.DurationVar(&o.KeyTone, "key-tone", 50*time.Millisecond, "telephone-event length of each key (one key per 2 x this; sipp: 50ms to 2s)")
 	flag.BoolVar(&o.PlainRecordings, "plain-recordings", false, "record unencrypted, only to compare with the default (encrypted at rest)")
+	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the appliance over the steady-state window to this file")
 	flag.StringVar(&o.LogLevel, "log-level", "info", "the appliance's log level")
 	bin := flag.String("bin", "", "directory holding kinline-appliance and kinline-central (default: build them)")
 	dir := flag.String("dir", "", "work directory (default: a new temporary one, kept)")
