@@ -335,3 +335,50 @@ func TestSoxAcceptsFiles(t *testing.T) {
 		}
 	}
 }
+
+// countingFile is a memFile that counts the writes reaching it.
+type countingFile struct {
+	memFile
+	writes int
+}
+
+func (c *countingFile) Write(p []byte) (int, error) {
+	c.writes++
+	return c.memFile.Write(p)
+}
+
+// TestUnbufferedWriterSameBytes checks that NewWriterSize with no buffer
+// writes the same file as the buffered writer, odd length included, and
+// that each Write reaches the underlying writer at once (the encrypted
+// recordings rely on recstore's buffer alone).
+func TestUnbufferedWriterSameBytes(t *testing.T) {
+	f := Format{Encoding: Mulaw, Channels: 2, SampleRate: 8000}
+	data := make([]byte, 3201)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	want := write(t, f, data)
+	var c countingFile
+	w, err := NewWriterSize(&c, f, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < len(data); off += 320 {
+		before := c.writes
+		if _, err := w.Write(data[off:min(off+320, len(data))]); err != nil {
+			t.Fatal(err)
+		}
+		if c.writes != before+1 {
+			t.Fatalf("write at %d: %d writes reached the file, want 1", off, c.writes-before)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(c.b, want) {
+		t.Fatalf("unbuffered file differs from the buffered one (%d vs %d bytes)", len(c.b), len(want))
+	}
+	if _, err := NewWriterSize(&memFile{}, f, -1); err == nil {
+		t.Fatal("negative buffer size accepted")
+	}
+}

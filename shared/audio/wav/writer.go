@@ -23,7 +23,7 @@ const (
 // beyond the header ignored by strict readers).
 type Writer struct {
 	ws      io.WriteSeeker
-	bw      *bufio.Writer
+	bw      *bufio.Writer // nil: unbuffered (NewWriterSize with 0)
 	f       Format
 	hdrSize int64
 	data    int64 // bytes of sample data written
@@ -35,16 +35,37 @@ type Writer struct {
 // positioned at the start of an empty file, and returns a Writer. Only mono
 // and stereo are written.
 func NewWriter(ws io.WriteSeeker, f Format) (*Writer, error) {
+	return NewWriterSize(ws, f, 32<<10)
+}
+
+// NewWriterSize is NewWriter with a write buffer of size bytes; with size
+// 0 every Write goes straight to ws, for a ws that buffers itself (an
+// encrypting writer that seals whole segments, for instance).
+func NewWriterSize(ws io.WriteSeeker, f Format, size int) (*Writer, error) {
 	if err := f.validate(2); err != nil {
 		return nil, err
 	}
-	w := &Writer{ws: ws, bw: bufio.NewWriterSize(ws, 32<<10), f: f}
+	if size < 0 {
+		return nil, fmt.Errorf("wav: buffer size %d", size)
+	}
+	w := &Writer{ws: ws, f: f}
+	if size > 0 {
+		w.bw = bufio.NewWriterSize(ws, size)
+	}
 	hdr := w.header(0)
 	w.hdrSize = int64(len(hdr))
-	if _, err := w.bw.Write(hdr); err != nil {
+	if _, err := w.out().Write(hdr); err != nil {
 		return nil, fmt.Errorf("wav: write header: %w", err)
 	}
 	return w, nil
+}
+
+// out is where data goes: the buffer, or ws itself.
+func (w *Writer) out() io.Writer {
+	if w.bw != nil {
+		return w.bw
+	}
+	return w.ws
 }
 
 // Format is the format being written.
@@ -66,7 +87,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.err = ErrTooLarge
 		return 0, w.err
 	}
-	n, err := w.bw.Write(p)
+	n, err := w.out().Write(p)
 	w.data += int64(n)
 	if err != nil {
 		w.err = fmt.Errorf("wav: write data: %w", err)
@@ -108,14 +129,16 @@ func (w *Writer) Close() error {
 		return w.err
 	}
 	if w.data%2 == 1 {
-		if err := w.bw.WriteByte(0); err != nil {
+		if _, err := w.out().Write([]byte{0}); err != nil {
 			w.err = fmt.Errorf("wav: pad: %w", err)
 			return w.err
 		}
 	}
-	if err := w.bw.Flush(); err != nil {
-		w.err = fmt.Errorf("wav: flush: %w", err)
-		return w.err
+	if w.bw != nil {
+		if err := w.bw.Flush(); err != nil {
+			w.err = fmt.Errorf("wav: flush: %w", err)
+			return w.err
+		}
 	}
 	if _, err := w.ws.Seek(0, io.SeekStart); err != nil {
 		w.err = fmt.Errorf("wav: seek: %w", err)
