@@ -188,7 +188,7 @@ func (f *fdSocket) receive(s *Session, l Leg) error {
 		return nil
 	}
 	// Both legs of a session share a loop, so that Close waits on one.
-	lp := loops[s.loopIndex(len(loops))]
+	lp := loops[s.loopIndex(loops)]
 	if err := lp.add(f, s, l); err != nil {
 		return err
 	}
@@ -216,18 +216,38 @@ func (f *fdSocket) close() error {
 	return unix.Close(f.fd)
 }
 
-// loopIndex picks the session's event loop, once.
-func (s *Session) loopIndex(n int) int {
-	if s.loop < 0 {
-		s.loop = int(loopNext.Add(1) % uint32(n))
+// loopIndex picks the session's event loop, once: the first loop that
+// has fewer than loopLegs sockets, else the one with the fewest. Filling
+// one loop before the next keeps each loop's batches large (a loop's
+// cost is per wake-up as much as per packet: under sipp load 100 calls
+// on one loop took 0.69-0.70 ms of CPU per call-second, spread over two
+// 0.83-0.87), and a second loop, on another processor, only takes over
+// when the first has a few hundred calls.
+func (s *Session) loopIndex(loops []*rxLoop) int {
+	if s.loop >= 0 {
+		return s.loop
 	}
-	return s.loop
+	best := 0
+	for i, l := range loops {
+		n := l.legs.Load()
+		if n < loopLegs {
+			best = i
+			break
+		}
+		if n < loops[best].legs.Load() {
+			best = i
+		}
+	}
+	s.loop = best
+	return best
 }
 
-var loopNext atomic.Uint32
+// loopLegs is how many sockets (two per call) fill a loop.
+const loopLegs = 512
 
 // rxLoops starts the event loops on first use: one per processor the Go
-// runtime uses, at most maxLoops. They live as long as the process, like
+// runtime uses, at most maxLoops; a loop without sockets costs nothing (its
+// goroutine is parked in the runtime's poller). They live as long as the process, like
 // the runtime's own network poller.
 var rxLoops = sync.OnceValues(func() ([]*rxLoop, error) {
 	n := min(runtime.GOMAXPROCS(0), maxLoops)
@@ -267,6 +287,7 @@ type rxLoop struct {
 
 	mu    sync.Mutex // guards socks; never held across handle
 	socks map[int32]rxEntry
+	legs  atomic.Int32 // len(socks), for loopIndex
 }
 
 type rxEntry struct {
@@ -300,11 +321,13 @@ func newRxLoop() (*rxLoop, error) {
 func (l *rxLoop) add(f *fdSocket, s *Session, leg Leg) error {
 	l.mu.Lock()
 	l.socks[int32(f.fd)] = rxEntry{sock: f, s: s, leg: leg}
+	l.legs.Store(int32(len(l.socks)))
 	l.mu.Unlock()
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(f.fd)}
 	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, f.fd, &ev); err != nil {
 		l.mu.Lock()
 		delete(l.socks, int32(f.fd))
+		l.legs.Store(int32(len(l.socks)))
 		l.mu.Unlock()
 		return fmt.Errorf("media: epoll_ctl add: %w", err)
 	}
@@ -320,6 +343,7 @@ func (l *rxLoop) remove(f *fdSocket) {
 	e, ok := l.socks[int32(f.fd)]
 	if ok && e.sock == f {
 		delete(l.socks, int32(f.fd))
+		l.legs.Store(int32(len(l.socks)))
 	}
 	l.mu.Unlock()
 	if ok && e.sock == f {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -181,4 +182,76 @@ func TestCloseUnderFlood(t *testing.T) {
 	if n := m.Active(); n != 0 {
 		t.Fatalf("%d sessions active", n)
 	}
+}
+
+// TestLoopIndexFillsThenSpreads checks how sessions are placed on loops:
+// the first loop with room, and once all are full the least loaded.
+func TestLoopIndexFillsThenSpreads(t *testing.T) {
+	loops := []*rxLoop{{}, {}, {}}
+	pick := func() int { s := &Session{loop: -1}; return s.loopIndex(loops) }
+	if got := pick(); got != 0 {
+		t.Fatalf("empty loops: picked %d, want 0", got)
+	}
+	loops[0].legs.Store(loopLegs - 1)
+	if got := pick(); got != 0 {
+		t.Fatalf("first loop with room: picked %d, want 0", got)
+	}
+	loops[0].legs.Store(loopLegs)
+	if got := pick(); got != 1 {
+		t.Fatalf("first loop full: picked %d, want 1", got)
+	}
+	loops[0].legs.Store(loopLegs + 20)
+	loops[1].legs.Store(loopLegs + 9)
+	loops[2].legs.Store(loopLegs + 3)
+	if got := pick(); got != 2 {
+		t.Fatalf("all full: picked %d, want the least loaded, 2", got)
+	}
+	s := &Session{loop: 1}
+	if got := s.loopIndex(loops); got != 1 {
+		t.Fatalf("a session keeps its loop: %d", got)
+	}
+}
+
+// TestManySessionsSpillToSecondLoop starts more sessions than one loop
+// takes and checks that a session on the second loop relays.
+func TestManySessionsSpillToSecondLoop(t *testing.T) {
+	if perLegRxDefault {
+		t.Skip("goroutine mode")
+	}
+	loops, err := rxLoops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loops) < 2 {
+		t.Skipf("%d event loop (GOMAXPROCS %d)", len(loops), runtime.GOMAXPROCS(0))
+	}
+	m, err := NewManager(Config{PortMin: 40000, PortMax: 41998, RecordDir: t.TempDir()}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := phone(t)
+	used := map[int]bool{}
+	for i := range loopLegs/2 + 10 {
+		s, err := m.NewSession(fmt.Sprintf("many-%d", i), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		s.SetRemote(LegA, sink.LocalAddr(), PayloadPCMU)
+		s.SetRemote(LegB, sink.LocalAddr(), PayloadPCMU)
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		used[s.loop] = true
+	}
+	if len(used) < 2 {
+		t.Fatalf("%d sessions (%d sockets) all on one loop", loopLegs/2+10, loopLegs+20)
+	}
+	last, err := m.NewSession("many-last", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer last.Close()
+	relayOnce(t, last, loopback)
+	t.Logf("sessions on loops %v; the relaying one on loop %d", used, last.loop)
 }
