@@ -18,6 +18,11 @@
 // Bytes describe the plaintext. Each leg's speech level and silence ratio
 // are measured for the recording's metadata (Opus legs are decoded with
 // pion/opus; packets it cannot decode are counted).
+//
+// Receiving: on Linux the legs' sockets are read by a few event loops
+// shared by the whole process (epoll, rxloop_linux.go; why in
+// docs/decisions/0010-rtp-event-loops.md), elsewhere by a goroutine per
+// leg. RTP sockets are marked DSCP EF.
 package media
 
 import "errors"

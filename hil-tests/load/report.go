@@ -44,7 +44,7 @@ func (r *Result) Markdown(machine string) string {
 			r.HotlineKeys, r.HotlineCalls, (2 * r.KeyTone).Milliseconds(), spread(r.HotlineRing))
 		fmt.Fprintf(&b, "| - port answered by the IVR (INVITE, 407, INVITE, 200) | %s |\n", spread(r.HotlineAnswer))
 		fmt.Fprintf(&b, "| - keying: the 200 to the last key (sipp's pacing; the prompt playing is cut by the first key) | %s |\n", spread(r.HotlineKeying))
-		fmt.Fprintf(&b, "| - call setup after the last key (number check, authorization, trunk INVITE, 180; the number is read back to the person meanwhile) | %s |\n", spread(r.HotlineSetup))
+		fmt.Fprintf(&b, "| - call setup after the last key (number check, authorization, trunk INVITE, 180; the number is read back to the person meanwhile), against sipp's nominal key schedule, which its pacing runs up to ~20 ms ahead of: a value below 0 means setup took less than that error | %s |\n", spread(r.HotlineSetup))
 		fmt.Fprintf(&b, "| hotline recordings checked as above | %d |\n", r.HotlineRecordings)
 	}
 	return b.String()
