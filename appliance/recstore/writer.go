@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 )
 
 // Writer encrypts a recording as it is written. Bytes are appended with
@@ -14,8 +15,14 @@ import (
 // until Close, so Seek and Write may rewrite it (a WAV header patched at
 // the end). Writing elsewhere than the end or the first segment fails
 // with ErrSeek. A Writer is not safe for concurrent use.
+//
+// Sealed segments reach the file on a goroutine of the Writer's own, so a
+// disk that stalls (writeback throttling, a journal commit) holds up that
+// goroutine and not the caller, the RTP relay, until queueDepth segments
+// (queueDepth x 16 KiB of audio, about 8 s of a G.711 stereo call) wait.
+// A failed write is reported by the next Write or by Close.
 type Writer struct {
-	f      *os.File
+	f      segFile
 	path   string
 	key    Key
 	aead   cipher.AEAD
@@ -28,11 +35,69 @@ type Writer struct {
 	nonce  [12]byte
 	err    error
 	closed bool
+
+	queue chan segWrite // to the flusher; closed by Close
+	spare chan []byte   // segment buffers the flusher is done with
+	done  chan struct{} // closed when the flusher has exited
+	fmu   sync.Mutex
+	ferr  error // the flusher's first error
+}
+
+// segFile is where a Writer's sealed segments go: the *os.File it
+// created, or in tests a file that stalls or fails.
+type segFile interface {
+	io.WriterAt
+	Sync() error
+	Close() error
+}
+
+// queueDepth is how many sealed segments may wait for the disk before
+// Write blocks.
+const queueDepth = 8
+
+type segWrite struct {
+	b   []byte
+	off int64
+	i   uint32
+}
+
+// flush writes queued segments until the queue is closed. After an error
+// it keeps taking segments (so Write never blocks on a dead disk) but
+// writes no more.
+func (w *Writer) flush() {
+	defer close(w.done)
+	for s := range w.queue {
+		w.fmu.Lock()
+		failed := w.ferr != nil
+		w.fmu.Unlock()
+		if !failed {
+			if _, err := w.f.WriteAt(s.b, s.off); err != nil {
+				w.fmu.Lock()
+				w.ferr = fmt.Errorf("recstore: write segment %d: %w", s.i, err)
+				w.fmu.Unlock()
+			}
+		}
+		select {
+		case w.spare <- s.b[:0]:
+		default:
+		}
+	}
+}
+
+// flushErr is the flusher's first error, if any.
+func (w *Writer) flushErr() error {
+	w.fmu.Lock()
+	defer w.fmu.Unlock()
+	return w.ferr
 }
 
 // Create creates the file at path (it must not exist) and writes its
 // header. The file is created with mode 0640.
-func Create(path string, key Key) (*Writer, error) {
+func Create(path string, key Key) (*Writer, error) { return create(path, key, nil) }
+
+// create is Create with the file wrapped by wrap (tests: a disk that
+// stalls or fails), unless wrap is nil.
+func create(path string, key Key, wrap func(*os.File) segFile) (*Writer, error) {
 	if key.IsZero() {
 		return nil, fmt.Errorf("%w: zero key", ErrKeyFile)
 	}
@@ -57,8 +122,21 @@ func Create(path string, key Key) (*Writer, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("recstore: write header: %w", err)
 	}
-	w.f = f
+	if wrap != nil {
+		w.start(wrap(f))
+	} else {
+		w.start(f)
+	}
 	return w, nil
+}
+
+// start makes f the Writer's file and starts its flusher.
+func (w *Writer) start(f segFile) {
+	w.f = f
+	w.queue = make(chan segWrite, queueDepth)
+	w.spare = make(chan []byte, 1)
+	w.done = make(chan struct{})
+	go w.flush()
 }
 
 // Write writes p at the current position: the end of the plaintext, or
@@ -69,6 +147,10 @@ func (w *Writer) Write(p []byte) (int, error) {
 	}
 	if w.err != nil {
 		return 0, w.err
+	}
+	if err := w.flushErr(); err != nil {
+		w.err = err
+		return 0, err
 	}
 	if w.pos < w.size {
 		if w.pos+int64(len(p)) > int64(len(w.seg0)) {
@@ -87,14 +169,14 @@ func (w *Writer) Write(p []byte) (int, error) {
 			continue
 		}
 		if w.buf == nil {
-			w.buf = make([]byte, 0, SegmentSize+Overhead)
+			w.buf = w.newBuf()
 		}
 		if len(w.buf) == SegmentSize { // more data follows: the segment is not the last
 			if err := w.seal(w.buf, w.cur, false); err != nil {
 				w.err = err
 				return n - len(p), err
 			}
-			w.buf = w.buf[:0]
+			w.buf = w.newBuf() // the sealed one is the flusher's now
 			w.cur++
 		}
 		k := min(len(p), SegmentSize-len(w.buf))
@@ -130,16 +212,26 @@ func (w *Writer) Seek(offset int64, whence int) (int64, error) {
 // Size is the number of plaintext bytes written so far.
 func (w *Writer) Size() int64 { return w.size }
 
+// newBuf is an empty segment buffer: one the flusher has finished with,
+// or a new one.
+func (w *Writer) newBuf() []byte {
+	select {
+	case b := <-w.spare:
+		return b
+	default:
+		return make([]byte, 0, SegmentSize+Overhead)
+	}
+}
+
+// seal encrypts pt in place (its buffer has room for the tag) as segment
+// i and queues it for the file; pt's buffer then belongs to the flusher.
 func (w *Writer) seal(pt []byte, i uint32, last bool) error {
 	if i == ^uint32(0) {
 		return fmt.Errorf("recstore: file too large")
 	}
-	// Sealed in place: pt's buffer has room for the tag.
 	ct := w.aead.Seal(pt[:0], nonce(&w.nonce, w.h.prefix, i, last), pt, w.h.raw[:])
 	off := int64(HeaderSize) + int64(i)*int64(SegmentSize+Overhead)
-	if _, err := w.f.WriteAt(ct, off); err != nil {
-		return fmt.Errorf("recstore: write segment %d: %w", i, err)
-	}
+	w.queue <- segWrite{b: ct, off: off, i: i}
 	return nil
 }
 
@@ -159,6 +251,11 @@ func (w *Writer) Close() (size int64, sum [32]byte, err error) {
 		} else if err = w.seal(w.buf, w.cur, true); err == nil {
 			err = w.seal(w.seg0, 0, false)
 		}
+	}
+	close(w.queue)
+	<-w.done // every queued segment written (or refused after an error)
+	if err == nil {
+		err = w.flushErr()
 	}
 	if err == nil {
 		if serr := w.f.Sync(); serr != nil {
