@@ -20,8 +20,10 @@ import (
 const (
 	sampleRate = 8000
 	// ringFrames is how far (in sample frames) the recorder keeps audio
-	// before writing it: packets up to this late are still placed.
-	ringFrames = 2 * sampleRate
+	// before writing it: packets up to this late are still placed. One
+	// second: a packet later than that is no use to the conversation
+	// either, and each call holds the ring (16 KB) while it is up.
+	ringFrames = sampleRate
 	// maxSkew is how far a stream's RTP-timestamp position may drift from
 	// its arrival position before it is re-anchored to the arrival time
 	// (sender restarts, timestamp jumps, clock skew on long calls).

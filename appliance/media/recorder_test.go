@@ -124,7 +124,7 @@ func TestRecorderLongGapAndLatePackets(t *testing.T) {
 	// timestamps.
 	clk.Advance(10 * time.Second)
 	r.write(0, g711.Alaw, 1, 1, 80000, frame(0x02), clk.Now())
-	// A packet 3 s late (older than the 2 s ring): dropped, no damage.
+	// A packet 3 s late (older than the 1 s ring): dropped, no damage.
 	r.write(0, g711.Alaw, 1, 0, 80000-3*8000, frame(0x03), clk.Now())
 	// A timestamp jump far from the arrival time is re-anchored there.
 	clk.Advance(20 * time.Millisecond)
