@@ -17,6 +17,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/kinline/kinline/appliance/callctl/sipvia"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -110,6 +111,8 @@ func (s *Server) Listen() error {
 	sipLog := s.deps.Logger.With("component", "sipgo")
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(s.cfg.UserAgent),
+		sipgo.WithUserAgentParser(sipvia.NewParser()), // RFC 3261 whitespace in Via
+
 		sipgo.WithUserAgentHostname(s.cfg.PublicIP),
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(sipLog),

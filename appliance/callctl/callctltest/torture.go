@@ -44,7 +44,9 @@ func (o Outcome) Allows(code int) bool {
 // binding; none may be answered with a 2xx unless it is an OPTIONS.
 var TortureExpect = map[string]Outcome{
 	// RFC 4475 3.1.1: valid messages.
-	"rfc4475-wsinv":      {400, 407},
+	// Valid, and its To has a tag: a request within a dialog the appliance
+	// does not have (RFC 3261 12.2.2). sipvia reads its Vias and tags.
+	"rfc4475-wsinv":      {481},
 	"rfc4475-intmeth":    {405, 501},
 	"rfc4475-esc01":      {407},
 	"rfc4475-escnull":    {401},
