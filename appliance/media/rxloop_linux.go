@@ -186,7 +186,8 @@ func (f *fdSocket) receive(s *Session, l Leg) error {
 	case f.loop != nil:
 		return nil
 	}
-	// Both legs of a session share a loop, so that Close waits on one.
+	// Both legs of a session go to the same loop: a call's two directions
+	// are handled on one processor, and count once in its fill.
 	lp := loops[s.loopIndex(loops)]
 	if err := lp.add(f, s, l); err != nil {
 		return err
@@ -195,6 +196,9 @@ func (f *fdSocket) receive(s *Session, l Leg) error {
 	return nil
 }
 
+// stopReceiving returns once no loop handles f's datagrams and none will
+// again; close calls it before the descriptor goes. It must be called
+// without the session's lock (a loop may be waiting for it in handle).
 func (f *fdSocket) stopReceiving() {
 	f.mu.RLock()
 	lp := f.loop
@@ -270,7 +274,8 @@ const maxLoops = 8
 // that waits on it and relays what arrives.
 type rxLoop struct {
 	epfd int
-	rc   syscall.RawConn // epfd in the runtime's poller, to wait on when idle
+	file *os.File        // epfd as a file, kept so its finalizer never closes it
+	rc   syscall.RawConn // file in the runtime's poller, to wait on when idle
 
 	// Scratch of poll, which only the loop's goroutine runs.
 	events []unix.EpollEvent
@@ -311,7 +316,7 @@ func newRxLoop() (*rxLoop, error) {
 		return nil, fmt.Errorf("media: epoll set: %w", err)
 	}
 	return &rxLoop{
-		epfd: epfd, rc: rc, socks: map[int32]rxEntry{},
+		epfd: epfd, file: f, rc: rc, socks: map[int32]rxEntry{},
 		events: make([]unix.EpollEvent, 256),
 		buf:    make([]byte, maxPacket+1),
 	}, nil

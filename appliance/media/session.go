@@ -230,14 +230,9 @@ func (s *Session) Close() (Result, error) {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	// Stop receiving first: once stopReceiving returns, no event loop is
-	// handling this session's packets, so the sockets can go (closing
-	// them ends the goroutines of goroutine mode).
-	for _, lg := range s.legs {
-		if ls, ok := lg.sock.(loopSocket); ok {
-			ls.stopReceiving()
-		}
-	}
+	// Once both sockets are closed nothing handles this session's packets
+	// any more: an event loop's socket leaves its loop before it closes,
+	// and goroutine mode's readers end with theirs (wg).
 	for _, lg := range s.legs {
 		lg.sock.close()
 	}

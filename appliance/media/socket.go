@@ -7,7 +7,10 @@ import (
 
 // rtpSocket is one leg's RTP socket. Writes may come from the relay and
 // from a prompt being played at the same time; after close they fail with
-// net.ErrClosed.
+// net.ErrClosed. close is idempotent; an event loop's socket leaves its
+// loop before its descriptor is closed, so once close returns no loop is
+// handling its datagrams (goroutine mode's reader ends on its own: the
+// session waits for it).
 type rtpSocket interface {
 	localAddr() netip.AddrPort
 	writeTo(b []byte, to netip.AddrPort) error
@@ -22,10 +25,6 @@ type loopSocket interface {
 	// l's. It must not take the session's lock: it is called with it
 	// held.
 	receive(s *Session, l Leg) error
-	// stopReceiving returns once no loop handles the socket's datagrams
-	// and none will again. It is idempotent and must be called without
-	// the session's lock (a loop may be waiting for it in handle).
-	stopReceiving()
 }
 
 // udpSocket is a socket of package net, read by a goroutine per leg
