@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
+	"sync/atomic"
 )
 
 // Writer encrypts a recording as it is written. Bytes are appended with
@@ -20,7 +20,8 @@ import (
 // disk that stalls (writeback throttling, a journal commit) holds up that
 // goroutine and not the caller, the RTP relay, until queueDepth segments
 // (queueDepth x 16 KiB of audio, about 8 s of a G.711 stereo call) wait.
-// A failed write is reported by the next Write or by Close.
+// A failed write is reported by the next Write or by Close. Close must be
+// called: it also ends that goroutine.
 type Writer struct {
 	f      segFile
 	path   string
@@ -39,8 +40,7 @@ type Writer struct {
 	queue chan segWrite // to the flusher; closed by Close
 	spare chan []byte   // segment buffers the flusher is done with
 	done  chan struct{} // closed when the flusher has exited
-	fmu   sync.Mutex
-	ferr  error // the flusher's first error
+	ferr  atomic.Pointer[error] // the flusher's first error; read on every Write
 }
 
 // segFile is where a Writer's sealed segments go: the *os.File it
@@ -67,14 +67,10 @@ type segWrite struct {
 func (w *Writer) flush() {
 	defer close(w.done)
 	for s := range w.queue {
-		w.fmu.Lock()
-		failed := w.ferr != nil
-		w.fmu.Unlock()
-		if !failed {
+		if w.ferr.Load() == nil {
 			if _, err := w.f.WriteAt(s.b, s.off); err != nil {
-				w.fmu.Lock()
-				w.ferr = fmt.Errorf("recstore: write segment %d: %w", s.i, err)
-				w.fmu.Unlock()
+				err = fmt.Errorf("recstore: write segment %d: %w", s.i, err)
+				w.ferr.Store(&err)
 			}
 		}
 		select {
@@ -86,9 +82,10 @@ func (w *Writer) flush() {
 
 // flushErr is the flusher's first error, if any.
 func (w *Writer) flushErr() error {
-	w.fmu.Lock()
-	defer w.fmu.Unlock()
-	return w.ferr
+	if p := w.ferr.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Create creates the file at path (it must not exist) and writes its
