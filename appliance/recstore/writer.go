@@ -37,9 +37,9 @@ type Writer struct {
 	err    error
 	closed bool
 
-	queue chan segWrite // to the flusher; closed by Close
-	spare chan []byte   // segment buffers the flusher is done with
-	done  chan struct{} // closed when the flusher has exited
+	queue chan segWrite         // to the flusher; closed by Close
+	spare chan []byte           // segment buffers the flusher is done with
+	done  chan struct{}         // closed when the flusher has exited
 	ferr  atomic.Pointer[error] // the flusher's first error; read on every Write
 }
 
