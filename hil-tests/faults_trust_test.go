@@ -210,9 +210,18 @@ func TestFaultTamperedEvent(t *testing.T) {
 		t.Fatal("the tampered batch still verifies")
 	}
 
+	// The appliance is held still while its identity is used: its MQTT
+	// client reconnects at once when the broker hands its session to the
+	// tampering client, and would take the session back before the
+	// publish completes.
 	refusedBefore := fe.logCount("kinline-central.log", batchRefused)
-	publish(t, fe.mqttAs(true), wire.TopicEvents(stack.ApplianceID), false, &tb)
+	resume := fe.SuspendAppliance()
+	t.Cleanup(resume)
+	tamperer := fe.mqttAs(true)
+	publish(t, tamperer, wire.TopicEvents(stack.ApplianceID), false, &tb)
 	fe.waitLog("kinline-central.log", batchRefused, refusedBefore, "central to refuse the tampered batch")
+	tamperer.Disconnect(100)
+	resume()
 
 	// Nothing of it was stored: the debit and the balance are as before.
 	after := fe.ledgerOf(debit.Account)

@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -431,6 +432,20 @@ func (s *Stack) StartAppliance(ctx context.Context) error {
 
 // KillAppliance stops the appliance with sig (syscall.SIGKILL for kill -9).
 func (s *Stack) KillAppliance(sig syscall.Signal) { stop(s.appliance, sig) }
+
+// SuspendAppliance stops the appliance's process group (SIGSTOP) and
+// returns the function that lets it run on (SIGCONT): for a test that
+// must hold the appliance's MQTT identity without the appliance, whose
+// client reconnects at once, taking the session back in between.
+func (s *Stack) SuspendAppliance() (resume func()) {
+	if s.appliance == nil {
+		return func() {}
+	}
+	pid := s.appliance.cmd.Process.Pid
+	syscall.Kill(-pid, syscall.SIGSTOP)
+	var once sync.Once
+	return func() { once.Do(func() { syscall.Kill(-pid, syscall.SIGCONT) }) }
+}
 
 // KillCentral stops central with sig.
 func (s *Stack) KillCentral(sig syscall.Signal) { stop(s.central, sig) }
