@@ -2,10 +2,13 @@ package hiltests
 
 import (
 	"bytes"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/hil-tests/sipprun"
 	"github.com/kinline/kinline/shared/audio/tone"
 	"github.com/kinline/kinline/shared/audio/wav"
@@ -60,6 +63,47 @@ func TestSippAgainstAppliance(t *testing.T) {
 	if ref.Disposition != "refused" || ref.Reason != "number not approved" || ref.Number != unapproved {
 		t.Errorf("refused call: %+v", ref)
 	}
+	checkSippCall(t, e, done)
+}
+
+// TestSippOverTCPAgainstAppliance: the same allowed call with sipp
+// speaking SIP over TCP on both sides (an IAD set to TCP, a trunk reached
+// over TCP): registered, authenticated, relayed, recorded, at central.
+func TestSippOverTCPAgainstAppliance(t *testing.T) {
+	sipprun.Need(t)
+	trunkAddr, err := stack.FreeTCP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p, _ := net.SplitHostPort(trunkAddr)
+	port, _ := strconv.Atoi(p)
+	trunk := sipprun.Start(t, port, "trunk_answer.xml", "-t", "t1", "-rtp_echo")
+	e := newEnv(t, trunk.Addr(), func(_ string, o *stack.Options) { o.SIPTransport = "tcp" })
+	seed(t, e)
+	e.tap(t, card)
+	call := sipprun.Start(t, 0, "iad_register_call.xml", "-t", "t1", "-s", approved, "-au", stack.PortUser, "-ap", stack.PortPass, "-set", "user", stack.PortUser, e.SIPAddr)
+	if err := call.Wait(t); err != nil {
+		t.Fatalf("allowed call over TCP: %v", err)
+	}
+	if err := trunk.Wait(t); err != nil {
+		t.Fatalf("trunk over TCP: %v", err)
+	}
+	if m := trunk.Messages(); !strings.Contains(m, "TCP message received") || !strings.Contains(m, "transport=tcp") {
+		t.Errorf("the trunk's INVITE did not come over TCP with a TCP Contact:\n%s", m)
+	}
+	calls, err := e.WaitCalls(e.ctx, 1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSippCall(t, e, calls[0])
+}
+
+// checkSippCall checks the call sipp's iad_register_call.xml made through
+// a trunk_answer.xml trunk (-rtp_echo): completed, and its recording at
+// central carries sipp's 440 Hz on the port's channel and the echo on the
+// trunk's.
+func checkSippCall(t *testing.T, e *env, done store.Call) {
+	t.Helper()
 	if done.Disposition != "completed" || done.Answer == nil || done.Number != approved || done.CardUID != card {
 		t.Fatalf("completed call: %+v", done)
 	}

@@ -217,7 +217,7 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	res := sip.NewSDPResponseFromRequest(req, body)
-	res.AppendHeader(&s.dua.ContactHDR)
+	res.AppendHeader(&s.dialogUA(req.Transport()).ContactHDR)
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("re-INVITE respond failed", "call", c.id, "error", err)
 	}
@@ -228,7 +228,7 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	s := c.s
 	log := s.log.With("call", c.id, "terminal", c.terminal.ID, "number", c.number)
-	dlgA, err := s.dua.ReadInvite(req, tx)
+	dlgA, err := s.dialogUA(req.Transport()).ReadInvite(req, tx)
 	if err != nil {
 		c.setEnd(wire.DispCancelled, "port transaction ended: "+err.Error())
 		return
@@ -360,7 +360,7 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 		c.setEnd(wire.DispFailed, err.Error())
 		return
 	}
-	dlgB, err := s.dua.WriteInvite(c.ctx, inv)
+	dlgB, err := s.dialogUA(s.cfg.Trunk.Transport).WriteInvite(c.ctx, inv)
 	if err != nil {
 		log.Error("trunk INVITE failed", "error", err)
 		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
@@ -694,7 +694,7 @@ func (c *call) reject(dlgA *sipgo.DialogServerSession, code int, reason string) 
 		return
 	}
 	res := sip.NewResponseFromRequest(dlgA.InviteRequest, code, reason, nil)
-	res.AppendHeader(&c.s.dua.ContactHDR)
+	res.AppendHeader(&c.s.dialogUA(dlgA.InviteRequest.Transport()).ContactHDR)
 	select {
 	case <-c.txA.Done():
 		// Cancelled (the transaction layer answered 487) or gone.
@@ -777,7 +777,7 @@ func recordingLevels(res media.Result) []wire.LegLevel {
 }
 
 // trunkInvite builds the trunk leg's INVITE: sip:<number>@<domain>, sent
-// over UDP to Trunk.Address, with the call id as its Call-ID.
+// over Trunk.Transport to Trunk.Address, with the call id as its Call-ID.
 func (s *Server) trunkInvite(c *call, body []byte) (*sip.Request, error) {
 	host, port := s.cfg.Trunk.Domain, 0
 	if h, p, err := net.SplitHostPort(s.cfg.Trunk.Domain); err == nil {
@@ -792,7 +792,7 @@ func (s *Server) trunkInvite(c *call, body []byte) (*sip.Request, error) {
 	c.mu.Unlock()
 	uri := sip.Uri{Scheme: "sip", User: number, Host: host, Port: port}
 	req := sip.NewRequest(sip.INVITE, uri)
-	req.SetTransport("UDP")
+	req.SetTransport(strings.ToUpper(s.cfg.Trunk.Transport))
 	req.SetDestination(s.cfg.Trunk.Address)
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "kinline", Host: s.cfg.PublicIP}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))

@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -43,6 +44,24 @@ type Config struct {
 	// Listen is the UDP address the server binds for SIP. Default
 	// "127.0.0.1:5060".
 	Listen string
+	// TCP also accepts SIP over TCP on Listen's address and port (RFC 3261
+	// section 18 asks every element for UDP and TCP). A dialog a port
+	// opens over TCP stays on TCP: its answers go back on the port's
+	// connection, the appliance's BYE goes over TCP to the port's Contact,
+	// and the Contact the appliance gives says transport=tcp. Default
+	// false; a trunk with Transport "tcp" turns it on.
+	TCP bool
+	// TCPMaxConns bounds the SIP connections peers have open to the
+	// server at once; further peers wait in the listen backlog until one
+	// closes, so a flood of connections costs no more than this many file
+	// descriptors (and UDP is not affected). Default 256.
+	TCPMaxConns int
+	// TCPIdleTimeout closes a connection that has carried nothing for
+	// this long. Default: MaxExpires or MaxDuration, whichever is longer,
+	// plus a minute (a registered port refreshes within MaxExpires; a
+	// connection quiet through the longest call is gone). The appliance
+	// dials the port's Contact if it must send on a closed one.
+	TCPIdleTimeout time.Duration
 	// PublicIP is the address written in Via, Contact and (unless MediaIP is
 	// set) SDP. Default: the Listen host, or 127.0.0.1 if that is
 	// unspecified.
@@ -113,10 +132,14 @@ type Terminal struct {
 	Password string
 }
 
-// Trunk is the SIP trunk allowed calls are placed on (UDP).
+// Trunk is the SIP trunk allowed calls are placed on.
 type Trunk struct {
 	// Address is the trunk's "host:port" where INVITEs are sent.
 	Address string
+	// Transport is how the trunk is reached: "udp" (the default) or
+	// "tcp". With "tcp" the server also listens on TCP (Config.TCP), where
+	// the trunk sends its in-dialog requests (the family's BYE).
+	Transport string
 	// Domain is the host part of the Request-URI (sip:<number>@<Domain>).
 	// Default: Address.
 	Domain string
@@ -152,11 +175,24 @@ func (c Config) WithDefaults() Config {
 	if c.Trunk.Domain == "" {
 		c.Trunk.Domain = c.Trunk.Address
 	}
+	c.Trunk.Transport = strings.ToLower(c.Trunk.Transport)
+	if c.Trunk.Transport == "" {
+		c.Trunk.Transport = "udp"
+	}
+	if c.Trunk.Transport == "tcp" {
+		c.TCP = true
+	}
 	if c.RingTimeout <= 0 {
 		c.RingTimeout = time.Minute
 	}
 	if c.MaxDuration <= 0 {
 		c.MaxDuration = time.Hour
+	}
+	if c.TCPMaxConns <= 0 {
+		c.TCPMaxConns = 256
+	}
+	if c.TCPIdleTimeout <= 0 {
+		c.TCPIdleTimeout = max(c.MaxExpires, c.MaxDuration) + time.Minute
 	}
 	if c.AcceptTimeout <= 0 {
 		c.AcceptTimeout = 20 * time.Second
@@ -188,6 +224,9 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Trunk.Address); err != nil {
 		return fmt.Errorf("%w: trunk address %q: %v", ErrConfig, c.Trunk.Address, err)
+	}
+	if t := c.Trunk.Transport; t != "" && t != "udp" && t != "tcp" {
+		return fmt.Errorf("%w: trunk transport %q: udp or tcp", ErrConfig, t)
 	}
 	if c.HotlineNumber != "" && !validNumber(c.HotlineNumber) {
 		return fmt.Errorf("%w: hotline number %q", ErrConfig, c.HotlineNumber)

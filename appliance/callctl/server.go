@@ -16,6 +16,7 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
+	"golang.org/x/net/netutil"
 
 	"github.com/kinline/kinline/appliance/callctl/sipvia"
 	"github.com/kinline/kinline/shared/clock"
@@ -38,6 +39,8 @@ type Server struct {
 	srv      *sipgo.Server
 	cli      *sipgo.Client
 	dua      *sipgo.DialogUA
+	tcpLn    net.Listener    // nil unless Config.TCP
+	duaTCP   *sipgo.DialogUA // dialogs over TCP (nil unless Config.TCP)
 	runCtx   context.Context
 	bindings map[string]Binding // by terminal id
 	calls    map[string]*call   // by Kinline call id
@@ -84,7 +87,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	}, nil
 }
 
-// Listen binds the UDP socket (if not yet bound). Addr is valid afterwards.
+// Listen binds the UDP socket, and with Config.TCP the TCP listener on the
+// same port (if not yet bound). Addr is valid afterwards.
 func (s *Server) Listen() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -120,7 +124,13 @@ func (s *Server) Listen() error {
 				sipLog.Debug("unmatched SIP response (retransmission)", "status", r.StatusCode, "source", r.Source())
 			}),
 		),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(sipLog)),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sip.WithTransportLayerLogger(sipLog),
+			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: &sip.TransportTCP{
+				ReadTimeout:  s.cfg.TCPIdleTimeout,
+				WriteTimeout: 10 * time.Second,
+			}}),
+		),
 	)
 	if err != nil {
 		conn.Close()
@@ -142,6 +152,30 @@ func (s *Server) Listen() error {
 		ua.Close()
 		conn.Close()
 		return fmt.Errorf("callctl: sip client: %w", err)
+	}
+	if s.cfg.TCP {
+		// The TCP client has no fixed local address: a connection it dials
+		// cannot share the listening port, and answers to what it sends
+		// come back on the connection it opened.
+		cliTCP, err := sipgo.NewClient(ua,
+			sipgo.WithClientLogger(sipLog),
+			sipgo.WithClientHostname(s.cfg.PublicIP),
+			sipgo.WithClientPort(int(bound.Port())),
+		)
+		if err == nil {
+			s.tcpLn, err = net.Listen(strings.Replace(network, "udp", "tcp", 1), bound.String())
+		}
+		if err == nil {
+			s.tcpLn = netutil.LimitListener(s.tcpLn, s.cfg.TCPMaxConns)
+		}
+		if err != nil {
+			ua.Close()
+			conn.Close()
+			return fmt.Errorf("callctl: SIP over TCP on %s: %w", bound, err)
+		}
+		contact := sip.Uri{Scheme: "sip", User: "kinline", Host: s.cfg.PublicIP, Port: int(bound.Port()), UriParams: sip.NewParams()}
+		contact.UriParams.Add("transport", "tcp")
+		s.duaTCP = &sipgo.DialogUA{Client: cliTCP, ContactHDR: sip.ContactHeader{Address: contact}}
 	}
 	s.conn, s.addr, s.ua, s.srv, s.cli = conn, bound, ua, srv, cli
 	s.dua = &sipgo.DialogUA{
@@ -180,12 +214,16 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("callctl: Run called twice")
 	}
 	s.runCtx = ctx
-	conn, srv, ua := s.conn, s.srv, s.ua
+	conn, srv, ua, tcpLn := s.conn, s.srv, s.ua, s.tcpLn
 	s.mu.Unlock()
 	s.log.Info("SIP server listening", "addr", conn.LocalAddr().String(), "terminals", len(s.cfg.Terminals), "trunk", s.cfg.Trunk.Address)
 
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.ServeUDP(conn) }()
+	if tcpLn != nil {
+		s.log.Info("SIP over TCP listening", "addr", tcpLn.Addr().String())
+		go func() { serveErr <- srv.ServeTCP(tcpLn) }()
+	}
 	waitServing(ua, conn.LocalAddr().String())
 
 	var err error
@@ -212,9 +250,22 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-time.After(15 * time.Second):
 		s.log.Error("calls did not finish at shutdown")
 	}
+	if tcpLn != nil {
+		tcpLn.Close()
+	}
 	conn.Close()
 	ua.Close()
 	return err
+}
+
+// dialogUA is the dialog user agent for a dialog over transport ("UDP",
+// "TCP", as sipgo names a message's transport, or the trunk's "udp",
+// "tcp"): its client sends on that transport, its Contact says so.
+func (s *Server) dialogUA(transport string) *sipgo.DialogUA {
+	if s.duaTCP != nil && strings.EqualFold(transport, "tcp") {
+		return s.duaTCP
+	}
+	return s.dua
 }
 
 // waitServing waits (up to 5 s) until sipgo's transport layer holds the

@@ -184,7 +184,11 @@ func (s Sync) LoadPolicyKey() (ed25519.PublicKey, error) {
 
 // SIP is the registrar/B2BUA side.
 type SIP struct {
-	Listen     string     `yaml:"listen"`   // UDP address the IAD registers to
+	Listen string `yaml:"listen"` // UDP address the IAD registers to
+	// TCP also accepts SIP over TCP on listen's address and port (RFC 3261
+	// asks for UDP and TCP), for IADs configured for TCP. Default false;
+	// trunk.transport tcp turns it on.
+	TCP        bool       `yaml:"tcp"`
 	Realm      string     `yaml:"realm"`    // digest realm
 	MediaIP    string     `yaml:"media_ip"` // address put in SDP and bound for RTP
 	RTPPortMin int        `yaml:"rtp_port_min"`
@@ -216,8 +220,9 @@ func (s SIP) SpokenRefusalsOn() bool { return s.SpokenRefusals == nil || *s.Spok
 
 // Trunk is where allowed calls are placed.
 type Trunk struct {
-	Address string `yaml:"address"` // host:port of the SIP trunk / softswitch (UDP)
-	Domain  string `yaml:"domain"`  // host part of the Request-URI; default: Address's host
+	Address   string `yaml:"address"`   // host:port of the SIP trunk / softswitch
+	Domain    string `yaml:"domain"`    // host part of the Request-URI; default: Address's host
+	Transport string `yaml:"transport"` // udp (default) or tcp
 }
 
 // Terminal is one IAD port (one phone) and its SIP credentials.
@@ -320,6 +325,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SIP.Trunk.Address == "" {
 		return bad("sip.trunk.address is required")
+	}
+	if t := c.SIP.Trunk.Transport; t != "" && t != "udp" && t != "tcp" {
+		return bad("sip.trunk.transport %q: udp or tcp", t)
 	}
 	if c.SIP.RTPPortMin <= 0 || c.SIP.RTPPortMax <= c.SIP.RTPPortMin || c.SIP.RTPPortMax > 65535 {
 		return bad("sip.rtp_port_min/max: bad range %d-%d", c.SIP.RTPPortMin, c.SIP.RTPPortMax)

@@ -52,6 +52,7 @@ func TestInvalid(t *testing.T) {
 	for name, doc := range map[string]string{
 		"wildcard id":           strings.Replace(base, "a1", "a/+", 1),
 		"hotline not digits":    strings.Replace(base, "sip: {", "sip: {hotline_number: '1a0', ", 1),
+		"trunk over SCTP":       strings.Replace(base, "address: 'x:1'", "address: 'x:1', transport: sctp", 1),
 		"unknown key":           base + "colour: blue\n",
 		"no broker":             strings.Replace(base, "tcp://x:1", "", 1),
 		"bad terminal":          base + "readers: [{name: r, device: /dev/x, terminal: nope}]\n",

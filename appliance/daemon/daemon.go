@@ -171,7 +171,8 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 		Listen:  cfg.SIP.Listen,
 		Realm:   cfg.SIP.Realm,
 		MediaIP: cfg.SIP.MediaIP,
-		Trunk:   callctl.Trunk{Address: cfg.SIP.Trunk.Address, Domain: cfg.SIP.Trunk.Domain},
+		TCP:     cfg.SIP.TCP,
+		Trunk:   callctl.Trunk{Address: cfg.SIP.Trunk.Address, Domain: cfg.SIP.Trunk.Domain, Transport: cfg.SIP.Trunk.Transport},
 
 		FamilyAccept:   cfg.SIP.FamilyAcceptOn(),
 		AcceptTimeout:  cfg.SIP.AcceptTimeout,

@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,11 +126,9 @@ func start(t testing.TB, port int, scenario string, args ...string) (r *Run, exi
 			return r, true
 		default:
 		}
-		c, err := net.ListenPacket("udp4", "127.0.0.1:"+strconv.Itoa(port))
-		if err != nil {
+		if err := bindable(overTCP(args), port); err != nil {
 			break
 		}
-		c.Close()
 	}
 	t.Cleanup(func() {
 		cancel()
@@ -139,6 +138,29 @@ func start(t testing.TB, port int, scenario string, args ...string) (r *Run, exi
 		}
 	})
 	return r, false
+}
+
+// overTCP reports whether args run sipp over TCP (-t t1 or -t tn).
+func overTCP(args []string) bool {
+	i := slices.Index(args, "-t")
+	return i >= 0 && i+1 < len(args) && strings.HasPrefix(args[i+1], "t")
+}
+
+// bindable binds (and releases) the loopback port: it fails once sipp holds it.
+func bindable(tcp bool, port int) error {
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if tcp {
+		l, err := net.Listen("tcp4", addr)
+		if err == nil {
+			l.Close()
+		}
+		return err
+	}
+	c, err := net.ListenPacket("udp4", addr)
+	if err == nil {
+		c.Close()
+	}
+	return err
 }
 
 // Addr is sipp's SIP address.

@@ -96,6 +96,10 @@ type Options struct {
 	// connection string (database.driver postgres) instead of SQLite in
 	// its data directory.
 	CentralDSN string
+	// SIPTransport "tcp" has the appliance accept SIP over TCP as well as
+	// UDP (sip.tcp) and reach the trunk over TCP (sip.trunk.transport);
+	// "" is UDP only.
+	SIPTransport string
 	// PlainRecordings stores the appliance's recordings unencrypted (no
 	// recording.key_file). By default they are encrypted at rest with
 	// the key at Stack.RecordingKey: PKIDir's appliances/<id>/
@@ -111,7 +115,7 @@ type Stack struct {
 	MQTTAddr string
 	// MQTTTLSAddr is the broker's TLS listener (only with Options.PKIDir).
 	MQTTTLSAddr string
-	SIPAddr     string // the appliance's SIP UDP address
+	SIPAddr     string // the appliance's SIP address (UDP; TCP too with Options.SIPTransport tcp)
 	TrunkAddr   string
 	Token       string
 	// PanelSocket is the officer panel's control socket ("" when the
@@ -194,7 +198,21 @@ func Prepare(o Options) (*Stack, error) {
 			return nil, err
 		}
 	}
-	if s.SIPAddr, err = FreeUDP(); err != nil {
+	if o.SIPTransport == "tcp" {
+		// A port free for both: TCP held with the others, UDP checked.
+		for attempt := 0; s.SIPAddr == ""; attempt++ {
+			a, err := pick()
+			if err != nil {
+				return nil, err
+			}
+			if c, err := net.ListenPacket("udp", a); err == nil {
+				c.Close()
+				s.SIPAddr = a
+			} else if attempt == 20 {
+				return nil, fmt.Errorf("stack: no loopback port free for SIP over both UDP and TCP: %w", err)
+			}
+		}
+	} else if s.SIPAddr, err = FreeUDP(); err != nil {
 		return nil, err
 	}
 	if s.TrunkAddr = o.TrunkAddr; s.TrunkAddr == "" {
@@ -269,6 +287,14 @@ readers:
 	}
 	if o.HotlineNumber != "" {
 		appliance = strings.Replace(appliance, "sip:\n", fmt.Sprintf("sip:\n  hotline_number: %q\n", o.HotlineNumber), 1)
+	}
+	switch o.SIPTransport {
+	case "", "udp":
+	case "tcp":
+		appliance = strings.Replace(appliance, "sip:\n", "sip:\n  tcp: true\n", 1)
+		appliance = strings.Replace(appliance, "  trunk:\n", "  trunk:\n    transport: tcp\n", 1)
+	default:
+		return nil, fmt.Errorf("stack: SIPTransport %q: udp or tcp", o.SIPTransport)
 	}
 	if o.CentralDSN != "" {
 		central += fmt.Sprintf("database:\n  driver: postgres\n  dsn: %q\n", o.CentralDSN)

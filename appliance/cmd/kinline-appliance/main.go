@@ -28,6 +28,8 @@ import (
 	// board image without /usr/share/zoneinfo.
 	_ "time/tzdata"
 
+	"github.com/emiago/sipgo/sip"
+
 	"github.com/kinline/kinline/appliance/config"
 	"github.com/kinline/kinline/appliance/daemon"
 	"github.com/kinline/kinline/shared/clock"
@@ -60,6 +62,9 @@ func main() {
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("appliance", cfg.ApplianceID)
+	// sipgo's TCP connections log through its package logger (they take
+	// no logger of their own): into ours, in our format.
+	sip.SetDefaultLogger(log.With("part", "sip", "component", "sipgo"))
 	if *pprofAddr != "" {
 		if err := servePprof(*pprofAddr, log); err != nil {
 			fmt.Fprintln(os.Stderr, "kinline-appliance: -pprof:", err)
