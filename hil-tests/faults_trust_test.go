@@ -283,6 +283,7 @@ func TestFaultReplayedPolicy(t *testing.T) {
 
 	newRate := faultRate
 	newRate.ConnectionFee = 500
+	newRate.Name = "UK, 5 euro connection"
 	fe.setRate(newRate)
 	fe.recharge(fe.people[0], "5.00", 500, "R-extra")
 	fe.waitPolicy()
@@ -331,6 +332,31 @@ func TestFaultReplayedPolicy(t *testing.T) {
 	}
 	if p := fe.last.policy; p == nil || p.Version < applied {
 		t.Errorf("the appliance ended with policy %+v, older than v%d", p, applied)
+	}
+
+	// The billing report puts each call under the rate it was priced
+	// with, though central's table has only the new rate by now: the call
+	// after the change under the new one, those before under the old
+	// (unnamed) one.
+	var rep centralstore.BillingReport
+	if err := fe.Do(fe.ctx, "GET", "/api/v1/reports/billing", nil, &rep); err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]int64{}
+	var charged int64
+	for _, r := range rep.Rows {
+		if r.RatePrefix != faultRate.Prefix || r.DestinationType != faultRate.DestinationType {
+			t.Errorf("billing row under a rate never in force: %+v", r)
+		}
+		byName[r.RateName] += r.Calls
+		charged += int64(r.Charged)
+	}
+	var debited int64
+	for _, c := range costs {
+		debited += c
+	}
+	if byName[newRate.Name] != 1 || byName[""] != 1 || charged != debited {
+		t.Errorf("billing report %+v: want 1 call under %q, 1 under the old rate, %d charged in all", rep.Rows, newRate.Name, debited)
 	}
 }
 

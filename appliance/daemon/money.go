@@ -71,6 +71,7 @@ func annotateMoney(rec *wire.CallRecord, pr pricing, ok bool) (wire.LedgerEntry,
 	}
 	rec.Currency = pr.currency.Code
 	rate := pr.rate
+	rec.Rate = &wire.PricedRate{Prefix: rate.Prefix, DestinationType: string(rate.DestinationType), Name: rate.Name}
 	rate.Free = rate.Free || rec.Free
 	e, billable := ledger.DebitForCall("", "", *rec, rate)
 	if !billable || e.Amount >= 0 {

@@ -122,6 +122,12 @@ func TestRatedCallWritesOneDebitEqualToCost(t *testing.T) {
 	if rated.Cost != 27 || rated.Currency != "EUR" || rated.MaxDurationSeconds != 41*60 || rated.LimitedBy != wire.LimitBalance {
 		t.Fatalf("rated record %+v", rated)
 	}
+	if r := rated.Rate; r == nil || *r != (wire.PricedRate{Prefix: "+44", DestinationType: wire.DestNational}) {
+		t.Fatalf("rated record's rate %+v, want the +44 national rate it was priced with", r)
+	}
+	if recs["refused"].Rate != nil {
+		t.Errorf("a refused call names a rate: %+v", recs["refused"].Rate)
+	}
 	if len(debits) != 2 {
 		t.Fatalf("debits %+v, want the rated and the privileged call's", debits)
 	}

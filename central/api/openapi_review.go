@@ -58,7 +58,7 @@ var reviewDocs = map[string]opDoc{
 	"GET /api/v1/reports/billing": {
 		Summary: "Billing report",
 		Description: "What calls were charged over a period (call debits in the ledger, refunds that name a call), by period, block, destination type and rate " +
-			"(the rate matching each number in today's rates table). Block officers get their blocks only. Audited as reports.billing.",
+			"(the rate the appliance priced each call with; for calls recorded before appliances named it, the rate matching the number in today's rates table). Block officers get their blocks only. Audited as reports.billing.",
 		Query: reportQuery(qEnum("period", "Split the rows by day or month (default total).", store.BillingPeriods...)),
 		Out:   store.BillingReport{},
 	},

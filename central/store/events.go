@@ -311,7 +311,7 @@ type eventBatch struct {
 	// buffered rows, flushed by flush()
 	eventRows, callRows, tapRows, officerRows []any
 	// callMoneyRows are calls with any of the money and number-kind
-	// fields set (privileged ... max_duration_s); calls without them, the
+	// fields set (privileged ... max_duration_s, the rate); calls without them, the
 	// common unrated case, take the narrower statement of callRows.
 	callMoneyRows []any
 	// currency is the prison's, read at the batch's first ledger event.
@@ -326,7 +326,7 @@ type eventBatch struct {
 const (
 	eventCols        = 8
 	callRowCols      = 21
-	callMoneyRowCols = callRowCols + 7
+	callMoneyRowCols = callRowCols + 10
 	// callRowInts and callMoneyRowInts have a bit set for each integer
 	// column of a call row (seq, start_ns, answer_ns, end_ns,
 	// recording_bytes; and privileged, hidden, free, cost, max_duration_s).
@@ -374,7 +374,7 @@ func (b *eventBatch) flushProjections() error {
 		callRowCols, callRowInts, recPath, ` ON CONFLICT (call_id) DO NOTHING`, b.callRows); err != nil {
 		return fmt.Errorf("store: project calls: %w", err)
 	}
-	if err := b.insertJSON(callHead+`, privileged, hidden, free, cost, currency, limited_by, max_duration_s, recording_path)`,
+	if err := b.insertJSON(callHead+`, privileged, hidden, free, cost, currency, limited_by, max_duration_s, rate_prefix, rate_type, rate_name, recording_path)`,
 		callMoneyRowCols, callMoneyRowInts, recPath, ` ON CONFLICT (call_id) DO NOTHING`, b.callMoneyRows); err != nil {
 		return fmt.Errorf("store: project calls: %w", err)
 	}
@@ -585,12 +585,17 @@ func (b *eventBatch) project(ev *wire.Event, p projection) error {
 		row := []any{c.CallID, b.app, seq, b.block, c.PersonID, c.PrisonNumber, c.CardUID,
 			c.Terminal, c.Number, ns(c.Start), answer, ns(c.End), c.Disposition, c.Reason,
 			r.ID, r.SHA256, r.Bytes, r.Format, c.OfficerID, c.ConfirmMethod, c.EndedBy}
-		if !c.Privileged && !c.Hidden && !c.Free && c.Cost == 0 && c.Currency == "" && c.LimitedBy == "" && c.MaxDurationSeconds == 0 {
+		if !c.Privileged && !c.Hidden && !c.Free && c.Cost == 0 && c.Currency == "" && c.LimitedBy == "" && c.MaxDurationSeconds == 0 && c.Rate == nil {
 			b.callRows = append(b.callRows, row...)
 			return nil
 		}
+		var rate wire.PricedRate
+		if c.Rate != nil {
+			rate = *c.Rate
+		}
 		b.callMoneyRows = append(append(b.callMoneyRows, row...),
-			boolInt(c.Privileged), boolInt(c.Hidden), boolInt(c.Free), c.Cost, c.Currency, c.LimitedBy, c.MaxDurationSeconds)
+			boolInt(c.Privileged), boolInt(c.Hidden), boolInt(c.Free), c.Cost, c.Currency, c.LimitedBy, c.MaxDurationSeconds,
+			rate.Prefix, rate.DestinationType, rate.Name)
 	case p.ledger != nil:
 		return b.projectLedger(ev, p.ledger)
 	case p.blocked != nil:

@@ -132,8 +132,8 @@ func (s *Store) Billing(ctx context.Context, f BillingFilter) (*BillingReport, e
 	loc := set.Location()
 	rep := &BillingReport{From: f.From.UTC(), To: f.To.UTC(), Period: f.Period, TimeZone: loc.String(),
 		Currency: set.Currency, Digits: set.Digits, Rows: []BillingRow{}}
-	rows := map[[4]string]*BillingRow{}
-	var keys [][4]string
+	rows := map[[5]string]*BillingRow{}
+	var keys [][5]string
 	for _, kind := range []string{wire.LedgerCallDebit, wire.LedgerRefund} {
 		var args []any
 		arg := func(v any) string {
@@ -141,7 +141,7 @@ func (s *Store) Billing(ctx context.Context, f BillingFilter) (*BillingReport, e
 			return fmt.Sprintf("$%d", len(args))
 		}
 		block := "COALESCE(c.block, p.block, '')"
-		group := block + ", COALESCE(c.number, '')"
+		group := block + ", COALESCE(c.number, ''), COALESCE(c.rate_type, ''), COALESCE(c.rate_prefix, ''), COALESCE(c.rate_name, '')"
 		if f.Period != BillingTotal {
 			group = fmt.Sprintf("l.at_ns / %d, ", int64(quarter)) + group
 		} else {
@@ -168,8 +168,8 @@ func (s *Store) Billing(ctx context.Context, f BillingFilter) (*BillingReport, e
 		}
 		for rs.Next() {
 			var bucket, n, amount, ms int64
-			var blk, number string
-			if err := rs.Scan(&bucket, &blk, &number, &n, &amount, &ms); err != nil {
+			var blk, number, rateType, ratePrefix, rateName string
+			if err := rs.Scan(&bucket, &blk, &number, &rateType, &ratePrefix, &rateName, &n, &amount, &ms); err != nil {
 				rs.Close()
 				return nil, fmt.Errorf("store: billing: %w", err)
 			}
@@ -181,7 +181,11 @@ func (s *Store) Billing(ctx context.Context, f BillingFilter) (*BillingReport, e
 					r.Period = t.Format("2006-01")
 				}
 			}
-			if rate, ok := table.Match(number); ok && number != "" {
+			if rateType != "" {
+				// The rate the appliance priced the call with.
+				r.DestinationType, r.RatePrefix, r.RateName = rateType, ratePrefix, rateName
+			} else if rate, ok := table.Match(number); ok && number != "" {
+				// A call from before the record named its rate.
 				r.DestinationType, r.RatePrefix, r.RateName = string(rate.DestinationType), rate.Prefix, rate.Name
 			}
 			if kind == wire.LedgerCallDebit {
@@ -189,7 +193,7 @@ func (s *Store) Billing(ctx context.Context, f BillingFilter) (*BillingReport, e
 			} else {
 				r.Refunded = ledger.Money(amount)
 			}
-			k := [4]string{r.Period, r.Block, r.DestinationType, r.RatePrefix}
+			k := [5]string{r.Period, r.Block, r.DestinationType, r.RatePrefix, r.RateName}
 			cur, ok := rows[k]
 			if !ok {
 				cur = &BillingRow{Period: r.Period, Block: r.Block, DestinationType: r.DestinationType, RatePrefix: r.RatePrefix, RateName: r.RateName}
@@ -204,8 +208,8 @@ func (s *Store) Billing(ctx context.Context, f BillingFilter) (*BillingReport, e
 			return nil, fmt.Errorf("store: billing: %w", err)
 		}
 	}
-	slices.SortFunc(keys, func(a, b [4]string) int {
-		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]), cmp.Compare(a[2], b[2]), cmp.Compare(a[3], b[3]))
+	slices.SortFunc(keys, func(a, b [5]string) int {
+		return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1]), cmp.Compare(a[2], b[2]), cmp.Compare(a[3], b[3]), cmp.Compare(a[4], b[4]))
 	})
 	for _, k := range keys {
 		rep.Rows = append(rep.Rows, *rows[k])

@@ -146,6 +146,62 @@ func TestBillingReport(t *testing.T) {
 	}
 }
 
+// TestBillingByPricedRate: calls whose records name the rate they were
+// priced with are reported under it, whatever the rates table says by
+// the time of the report: a call priced at a "+4420 London" rate since
+// deleted stays under it (not under today's +44), a renamed rate keeps
+// the name it was charged under, and a call without the field (an older
+// appliance) falls back to today's match.
+func TestBillingByPricedRate(t *testing.T) {
+	s, _, _ := openTest(t)
+	ctx := context.Background()
+	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
+	ann, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	mustT(t, err)
+	mustT(t, s.SetRates(ctx, "test", []wire.Rate{
+		{Prefix: "+44", DestinationType: wire.DestNational, Name: "UK (2026)", PerMinute: 10, BillingUnitSeconds: 60},
+	}))
+	at := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	call := func(id, number string, rate *wire.PricedRate) wire.CallRecord {
+		a := at
+		at = at.Add(time.Hour)
+		return wire.CallRecord{CallID: id, PersonID: ann.ID, Terminal: "t1", Number: number, Start: a.Add(-5 * time.Second),
+			Answer: &a, End: a.Add(time.Minute), Disposition: wire.DispCompleted, Cost: 15, Currency: "EUR", Rate: rate}
+	}
+	london := &wire.PricedRate{Prefix: "+4420", DestinationType: wire.DestLocal, Name: "London"}
+	uk := &wire.PricedRate{Prefix: "+44", DestinationType: wire.DestNational, Name: "UK"}
+	c1, c2, c3, c4 := call("c1", "+442071", london), call("c2", "+442072", london), call("c3", "+44161", uk), call("c4", "+44162", nil)
+	mustStore(t, s, "appA", ledgerEvents("appA", 1, "",
+		c1, debit("d1", "appA", ann.ID, -15, "c1", *c1.Answer),
+		c2, debit("d2", "appA", ann.ID, -15, "c2", *c2.Answer),
+		c3, debit("d3", "appA", ann.ID, -15, "c3", *c3.Answer),
+		c4, debit("d4", "appA", ann.ID, -15, "c4", *c4.Answer),
+	))
+	rep, err := s.Billing(ctx, BillingFilter{From: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 3, 2, 0, 0, 0, 0, time.UTC)})
+	mustT(t, err)
+	type line struct {
+		dest, prefix, name string
+		calls              int64
+		charged            int64
+	}
+	var got []line
+	for _, r := range rep.Rows {
+		got = append(got, line{r.DestinationType, r.RatePrefix, r.RateName, r.Calls, int64(r.Charged)})
+	}
+	slices.SortFunc(got, func(a, b line) int { return strings.Compare(a.prefix+a.name, b.prefix+b.name) })
+	want := []line{
+		{wire.DestLocal, "+4420", "London", 2, 30},     // a rate today's table no longer has
+		{wire.DestNational, "+44", "UK", 1, 15},        // priced under the rate's old name
+		{wire.DestNational, "+44", "UK (2026)", 1, 15}, // no rate in the record: today's
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("rows\n got %+v\nwant %+v", got, want)
+	}
+	if rep.Total.Calls != 4 || rep.Total.Charged != 60 {
+		t.Fatalf("total %+v", rep.Total)
+	}
+}
+
 func TestExportBillingAudited(t *testing.T) {
 	s := billingFixture(t)
 	ctx := context.Background()

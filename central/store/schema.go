@@ -396,6 +396,16 @@ var migrations = [][]string{
 			updated_ns   BIGINT NOT NULL
 		)`,
 	},
+	// 10: the rate each call was priced with, as the appliance had it
+	// (wire.CallRecord.Rate): the billing report groups a call by it,
+	// not by whatever rate matches its number today. '' rate_type: not
+	// rated, or from an appliance before the field (the report then
+	// matches today's rates, as before).
+	{
+		`ALTER TABLE calls ADD COLUMN rate_prefix TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE calls ADD COLUMN rate_type TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE calls ADD COLUMN rate_name TEXT NOT NULL DEFAULT ''`,
+	},
 }
 
 // auditGuardVersion is the schema version whose migration makes the audit

@@ -174,6 +174,18 @@ type CallRecord struct {
 	// what set it (LimitRule, LimitBalance or LimitWindow).
 	MaxDurationSeconds int    `json:"max_duration_seconds,omitempty"`
 	LimitedBy          string `json:"limited_by,omitempty"`
+	// Rate is the rate the call was priced with, as the appliance's
+	// policy had it (nil for calls no rate applied to, and in records of
+	// appliances from before the field): reports group a call by the
+	// rate it was charged at, not by whatever rate matches today.
+	Rate *PricedRate `json:"rate,omitempty"`
+}
+
+// PricedRate names the Rate a call was priced with.
+type PricedRate struct {
+	Prefix          string `json:"prefix"`
+	DestinationType string `json:"destination_type"`
+	Name            string `json:"name,omitempty"`
 }
 
 // RecordingRef names a call's recording and how to verify it.
