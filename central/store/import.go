@@ -62,9 +62,12 @@ const (
 // PeopleColumns and ContactColumns are the import (and export) headers.
 // prison_number, name and block (people), prison_number, number and name
 // (contacts) are required; the others may be left out or empty. A person's
-// card column holds card UIDs separated by spaces; pin is 4 to 8 digits.
+// card column holds card UIDs separated by spaces; pin is 4 to 8 digits;
+// calls_per_day, calls_per_week and calls_per_month are the person's own
+// call quotas (empty or 0: the rule's).
 var (
-	PeopleColumns  = []string{"prison_number", "name", "block", "supervision_level", "language", "status", "status_reason", "pin", "cards"}
+	PeopleColumns = []string{"prison_number", "name", "block", "supervision_level", "language", "status", "status_reason", "pin", "cards",
+		"calls_per_day", "calls_per_week", "calls_per_month"}
 	ContactColumns = []string{"prison_number", "number", "name", "relationship", "identity", "privileged", "status"}
 	requiredCols   = map[string][]string{
 		ImportPeople:   {"prison_number", "name", "block"},
@@ -288,7 +291,7 @@ func ImportTemplate(kind, format string) ([]byte, error) {
 	var rows [][]string
 	switch kind {
 	case ImportPeople:
-		rows = [][]string{PeopleColumns, {"A1234BC", "Sam Example", "A", "standard", "en", "active", "", "2580", "04A1B2C3"}}
+		rows = [][]string{PeopleColumns, {"A1234BC", "Sam Example", "A", "standard", "en", "active", "", "2580", "04A1B2C3", "3", "", ""}}
 	case ImportContacts:
 		rows = [][]string{ContactColumns, {"A1234BC", "+44 20 7946 0000", "Jo Example", "sister", "passport 123456789", "no", "requested"}}
 	default:
@@ -368,6 +371,15 @@ func header(kind string, h []string) (map[string]int, error) {
 		return nil, fmt.Errorf("%w: the header lacks the column(s) %s (download a template)", ErrBadFile, strings.Join(missing, ", "))
 	}
 	return idx, nil
+}
+
+// quotaCell writes a person's call quota for export: "" for 0 (the
+// rule's), as the import reads it.
+func quotaCell(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }
 
 // errMsg is err's message without the layer prefixes.
@@ -504,6 +516,25 @@ func (s *Store) validateImport(ctx context.Context, q importQ, kind string, tabl
 				if err := normalizePIN(np.PIN); err != nil {
 					bad("pin", err)
 				}
+			}
+			for _, q := range []struct {
+				col string
+				n   *int
+			}{{"calls_per_day", &np.CallsPerDay}, {"calls_per_week", &np.CallsPerWeek}, {"calls_per_month", &np.CallsPerMonth}} {
+				v := get(q.col)
+				if v == "" {
+					continue
+				}
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					err = fmt.Errorf("%s must be a whole number of calls (empty or 0: the rule's), not %q", q.col, v)
+				} else {
+					err = validQuota(q.col, n)
+				}
+				if err != nil {
+					bad(q.col, err)
+				}
+				*q.n = n
 			}
 			for _, c := range strings.FieldsFunc(get("cards"), func(r rune) bool { return r == ' ' || r == ',' || r == ';' }) {
 				uid := policy.NormalizeUID(c)
@@ -671,8 +702,9 @@ func (s *Store) Import(ctx context.Context, actor, kind string, table [][]string
 				np := r.person
 				id := newID("p_")
 				if _, err := tx.ExecContext(ctx, `INSERT INTO people (id, prison_number, name, block, status, language, pin_hash, created_ns, updated_ns,
-						supervision_level, status_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10)`,
-					id, np.PrisonNumber, np.Name, np.Block, np.Status, np.Language, r.pinHash, now, np.SupervisionLevel, np.StatusReason); err != nil {
+						supervision_level, status_reason, calls_per_day, calls_per_week, calls_per_month) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13)`,
+					id, np.PrisonNumber, np.Name, np.Block, np.Status, np.Language, r.pinHash, now, np.SupervisionLevel, np.StatusReason,
+					np.CallsPerDay, np.CallsPerWeek, np.CallsPerMonth); err != nil {
 					return fmt.Errorf("store: import row %d: %w", r.row, err)
 				}
 				for _, uid := range np.Cards {
@@ -683,8 +715,8 @@ func (s *Store) Import(ctx context.Context, actor, kind string, table [][]string
 				if !slices.Contains(touched, np.Block) {
 					touched = append(touched, np.Block)
 				}
-				if err := s.audit(ctx, tx, actor, "inmate.create", id, fmt.Sprintf("import row=%d prison_number=%s block=%s cards=%s",
-					r.row, np.PrisonNumber, np.Block, strings.Join(np.Cards, ","))); err != nil {
+				if err := s.audit(ctx, tx, actor, "inmate.create", id, fmt.Sprintf("import row=%d prison_number=%s block=%s calls_per_day=%d calls_per_week=%d calls_per_month=%d cards=%s",
+					r.row, np.PrisonNumber, np.Block, np.CallsPerDay, np.CallsPerWeek, np.CallsPerMonth, strings.Join(np.Cards, ","))); err != nil {
 					return err
 				}
 			case ImportContacts:
@@ -731,7 +763,8 @@ func (s *Store) ExportTable(ctx context.Context, actor, what, format string, blo
 				return nil, err
 			}
 			for _, p := range ps {
-				out = append(out, []string{p.PrisonNumber, p.Name, p.Block, p.SupervisionLevel, p.Language, p.Status, p.StatusReason, "", strings.Join(p.Cards, " ")})
+				out = append(out, []string{p.PrisonNumber, p.Name, p.Block, p.SupervisionLevel, p.Language, p.Status, p.StatusReason, "", strings.Join(p.Cards, " "),
+					quotaCell(p.CallsPerDay), quotaCell(p.CallsPerWeek), quotaCell(p.CallsPerMonth)})
 			}
 			if len(ps) < 1000 || len(out) > MaxExportRows {
 				break

@@ -73,6 +73,48 @@ func TestImportDryRunWithErrorsChangesNothing(t *testing.T) {
 	}
 }
 
+// TestImportQuotas: a person's own call quotas come in from their
+// columns (empty: the rule's); a quota that is not a whole number, is
+// negative or is too large is a row error in its column.
+func TestImportQuotas(t *testing.T) {
+	s, _, _ := openTest(t)
+	ctx := context.Background()
+	mustT(t, s.EnsureBlock(ctx, "admin", "A"))
+	csv := "prison_number,name,block,calls_per_day,calls_per_week,calls_per_month\n" +
+		"Q1,Quota,A,3,,40\n" +
+		"Q2,Negative,A,-1,,\n" +
+		"Q3,Words,A,,lots,\n" +
+		fmt.Sprintf("Q4,Huge,A,,,%d\n", MaxCallsPerPeriod+1)
+	rep, err := s.Import(ctx, "admin", ImportPeople, table(t, csv), true, nil)
+	mustT(t, err)
+	want := []ImportError{{Row: 3, Column: "calls_per_day"}, {Row: 4, Column: "calls_per_week"}, {Row: 5, Column: "calls_per_month"}}
+	if len(rep.Errors) != len(want) {
+		t.Fatalf("errors %+v, want %+v", rep.Errors, want)
+	}
+	for i, w := range want {
+		if e := rep.Errors[i]; e.Row != w.Row || e.Column != w.Column || e.Message == "" {
+			t.Fatalf("error %d: %+v, want %+v", i, e, w)
+		}
+	}
+	if !strings.Contains(rep.Errors[1].Message, "whole number") {
+		t.Errorf("message for a word: %q", rep.Errors[1].Message)
+	}
+	good := strings.Join(strings.Split(csv, "\n")[:2], "\n") + "\n"
+	rep, err = s.Import(ctx, "admin", ImportPeople, table(t, good), false, nil)
+	mustT(t, err)
+	if rep.Applied != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	ps, err := s.People(ctx, PeopleFilter{Query: "Q1"})
+	mustT(t, err)
+	if len(ps) != 1 || ps[0].CallsPerDay != 3 || ps[0].CallsPerWeek != 0 || ps[0].CallsPerMonth != 40 {
+		t.Fatalf("imported %+v", ps)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM audit_log WHERE action = 'inmate.create' AND detail LIKE '%calls_per_day=3 %'`); n != 1 {
+		t.Fatalf("the import's audit does not name the quota: %d", n)
+	}
+}
+
 func TestImportGoodFiles(t *testing.T) {
 	s, _, _ := openTest(t)
 	ctx := context.Background()
@@ -188,7 +230,8 @@ func TestXLSXRoundTrip(t *testing.T) {
 	src, _, _ := openTest(t)
 	ctx := context.Background()
 	mustT(t, src.EnsureBlock(ctx, "admin", "A"))
-	ann, err := src.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "A1", Name: "Ann =1+1", Block: "A", Language: "es", SupervisionLevel: "high", Cards: []string{"04A1B2C3", "04D4E5F6"}})
+	ann, err := src.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "A1", Name: "Ann =1+1", Block: "A", Language: "es", SupervisionLevel: "high", Cards: []string{"04A1B2C3", "04D4E5F6"},
+		CallsPerDay: 3, CallsPerMonth: 40})
 	mustT(t, err)
 	_, err = src.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "A2", Name: "Zoë Ünïcode", Block: "A"})
 	mustT(t, err)
@@ -217,6 +260,9 @@ func TestXLSXRoundTrip(t *testing.T) {
 	mustT(t, err)
 	if len(ps) != 2 || ps[0].Name != "Ann =1+1" || ps[0].Language != "es" || ps[0].SupervisionLevel != "high" || len(ps[0].Cards) != 2 || ps[1].Name != "Zoë Ünïcode" {
 		t.Fatalf("round trip people %+v", ps)
+	}
+	if q := [3]int{ps[0].CallsPerDay, ps[0].CallsPerWeek, ps[0].CallsPerMonth}; q != [3]int{3, 0, 40} || ps[1].CallsPerDay != 0 {
+		t.Fatalf("round trip quotas %v (want Ann's 3 a day, the rule's a week, 40 a month), %+v", q, ps[1])
 	}
 	cs, err := dst.Contacts(ctx, ps[0].ID)
 	mustT(t, err)
