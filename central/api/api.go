@@ -277,7 +277,7 @@ func StatusFor(err error) int {
 	case errors.Is(err, store.ErrUnauthorized), errors.Is(err, store.ErrLocked):
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden), errors.Is(err, authz.ErrForbidden), errors.Is(err, authz.ErrSecondFactor),
-		errors.Is(err, authz.ErrOutOfScope), errors.Is(err, recordings.ErrPrivileged):
+		errors.Is(err, authz.ErrOutOfScope), errors.Is(err, recordings.ErrPrivileged), errors.Is(err, store.ErrNotAuthor):
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoRecording):
 		return http.StatusNotFound

@@ -46,6 +46,13 @@ var reviewDocs = map[string]opDoc{
 		},
 		Status: http.StatusCreated, Out: store.Bookmark{}, Location: true,
 	},
+	"DELETE /api/v1/calls/{id}/bookmarks/{bookmark}": {
+		Summary: "Remove a bookmark",
+		Description: "Removes a bookmark put in the wrong place: it is no longer listed, and central keeps who removed it and when; audited as " +
+			"call.bookmark.remove. Only its author or a system administrator may (403 for other reviewers); 404 when the call has no such bookmark.",
+		Path:   map[string]string{"id": pCall, "bookmark": "The bookmark's id (bm_...)."},
+		Status: http.StatusNoContent, OutDesc: "Removed.",
+	},
 	"GET /api/v1/stats/{by}": {
 		Summary: "Call statistics",
 		Description: "Calls, answered calls, total and average talk time over a period, grouped by block, hour of day or day (in the prison's time zone), " +

@@ -7,6 +7,7 @@ package api
 //	POST /api/v1/calls/{id}/notes       {"reason", "note", "follow_up"}
 //	GET  /api/v1/calls/{id}/bookmarks   the call's bookmarks, by position
 //	POST /api/v1/calls/{id}/bookmarks   {"offset_ms" or "at" ("1:23"), "label"}
+//	DELETE /api/v1/calls/{id}/bookmarks/{bookmark}  its author, or a system admin
 //	GET  /api/v1/stats/{by}             by = blocks, hours, days, people,
 //	                                    contacts, terminals or refusals;
 //	                                    from, to, block, limit
@@ -32,13 +33,14 @@ import (
 // statistics and billing reports.
 func (s *Server) reviewRoutes() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
-		"GET /api/v1/calls/{id}/notes":      s.listNotes,
-		"POST /api/v1/calls/{id}/notes":     s.addNote,
-		"GET /api/v1/calls/{id}/bookmarks":  s.listBookmarks,
-		"POST /api/v1/calls/{id}/bookmarks": s.addBookmark,
-		"GET /api/v1/stats/{by}":            s.stats,
-		"GET /api/v1/reports/billing":       s.billing,
-		"GET /api/v1/reports/billing.csv":   s.billingCSV,
+		"GET /api/v1/calls/{id}/notes":                   s.listNotes,
+		"POST /api/v1/calls/{id}/notes":                  s.addNote,
+		"GET /api/v1/calls/{id}/bookmarks":               s.listBookmarks,
+		"POST /api/v1/calls/{id}/bookmarks":              s.addBookmark,
+		"DELETE /api/v1/calls/{id}/bookmarks/{bookmark}": s.removeBookmark,
+		"GET /api/v1/stats/{by}":                         s.stats,
+		"GET /api/v1/reports/billing":                    s.billing,
+		"GET /api/v1/reports/billing.csv":                s.billingCSV,
 	}
 }
 
@@ -141,6 +143,23 @@ func (s *Server) addBookmark(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Location", "/api/v1/calls/"+c.ID+"/bookmarks")
 	writeJSON(w, http.StatusCreated, b)
+}
+
+// removeBookmark serves DELETE /api/v1/calls/{id}/bookmarks/{bookmark}:
+// 204; 403 when the caller is neither its author nor a system admin; 404
+// when the call has no such bookmark (or it was removed).
+func (s *Server) removeBookmark(w http.ResponseWriter, r *http.Request) {
+	c, err := s.scopedCall(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	caller := callerFrom(r.Context())
+	if err := s.st.RemoveBookmark(r.Context(), caller.Actor, c.ID, r.PathValue("bookmark"), caller.Role == store.RoleSystemAdmin); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // location is the prison's time zone (hours and days of statistics and

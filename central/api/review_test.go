@@ -232,6 +232,35 @@ func TestBookmarksAPI(t *testing.T) {
 	if log := e.audited("call.bookmark"); len(log) != 2 {
 		t.Fatalf("audit %+v", log)
 	}
+
+	// Removal: not by another investigator, nor by a read-only auditor;
+	// by the author; by a system admin for anyone's; once.
+	other := e.sessionFor("ian", store.RoleInvestigator, false)
+	del := "/api/v1/calls/ann-1/bookmarks/" + b.ID
+	if r := e.call(other, true, "DELETE", del, nil, nil); r.StatusCode != 403 {
+		t.Fatalf("another investigator removed ivy's bookmark: %d", r.StatusCode)
+	}
+	if r := e.call(ro, true, "DELETE", del, nil, nil); r.StatusCode != 403 {
+		t.Fatalf("read-only removed a bookmark: %d", r.StatusCode)
+	}
+	if r := e.call(inv, true, "DELETE", del, nil, nil); r.StatusCode != 204 {
+		t.Fatalf("the author's removal: %d", r.StatusCode)
+	}
+	if r := e.call(inv, true, "DELETE", del, nil, nil); r.StatusCode != 404 {
+		t.Fatalf("removed twice: %d", r.StatusCode)
+	}
+	if s := e.status("DELETE", "/api/v1/calls/ann-2/bookmarks/"+list.Bookmarks[0].ID, e.admin, nil); s != 404 {
+		t.Fatalf("a bookmark removed through another call: %d", s)
+	}
+	if s := e.status("DELETE", "/api/v1/calls/ann-1/bookmarks/"+list.Bookmarks[0].ID, e.admin, nil); s != 204 {
+		t.Fatalf("the admin's removal of another's bookmark: %d", s)
+	}
+	if r := e.call(ro, false, "GET", "/api/v1/calls/ann-1/bookmarks", nil, &list); r.StatusCode != 200 || len(list.Bookmarks) != 0 {
+		t.Fatalf("list after the removals: %d %+v", r.StatusCode, list)
+	}
+	if log := e.audited("call.bookmark.remove"); len(log) != 2 {
+		t.Fatalf("removals audited %+v", log)
+	}
 }
 
 func TestStatsAPI(t *testing.T) {

@@ -2,12 +2,15 @@ package store
 
 // Call review: notes a reviewer writes on a call (why they reviewed it,
 // what they found, whether it needs following up) and bookmarks (a
-// labelled position in the call's recording). Both are append-only and
-// every write is audited in its own transaction.
+// labelled position in the call's recording). Notes are append-only; a
+// bookmark put in the wrong place can be removed by its author or a
+// system administrator, which hides it but keeps the row (who removed it
+// and when). Every write is audited in its own transaction.
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -172,7 +175,7 @@ func (s *Store) AddBookmark(ctx context.Context, actor, callID string, at time.D
 // Bookmarks lists the bookmarks of call callID by position.
 func (s *Store) Bookmarks(ctx context.Context, callID string) ([]Bookmark, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT id, call_id, user_id, offset_ms, label, created_ns FROM bookmarks
-		WHERE call_id = $1 ORDER BY offset_ms, created_ns, id`, callID)
+		WHERE call_id = $1 AND removed_ns = 0 ORDER BY offset_ms, created_ns, id`, callID)
 	if err != nil {
 		return nil, fmt.Errorf("store: bookmarks: %w", err)
 	}
@@ -191,6 +194,36 @@ func (s *Store) Bookmarks(ctx context.Context, callID string) ([]Bookmark, error
 		return nil, fmt.Errorf("store: bookmarks: %w", err)
 	}
 	return out, nil
+}
+
+// RemoveBookmark removes bookmark id of call callID, audited as
+// call.bookmark.remove: it is no longer listed, and the row keeps who
+// removed it and when. Only its author may, unless anyAuthor (a system
+// administrator): ErrNotAuthor. A bookmark not on the call, or already
+// removed, is ErrNotFound.
+func (s *Store) RemoveBookmark(ctx context.Context, actor, callID, id string, anyAuthor bool) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		var author, label string
+		var offset int64
+		err := tx.QueryRowContext(ctx, `SELECT user_id, label, offset_ms FROM bookmarks WHERE id = $1 AND call_id = $2 AND removed_ns = 0`,
+			id, callID).Scan(&author, &label, &offset)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: bookmark %s on call %s", ErrNotFound, id, callID)
+		}
+		if err != nil {
+			return fmt.Errorf("store: remove bookmark: %w", err)
+		}
+		if author != actor && !anyAuthor {
+			return fmt.Errorf("%w: bookmark %s is %s's", ErrNotAuthor, id, author)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE bookmarks SET removed_ns = $1, removed_by = $2 WHERE id = $3 AND removed_ns = 0`,
+			ns(s.clk.Now()), actor, id); err != nil {
+			return fmt.Errorf("store: remove bookmark: %w", err)
+		}
+		at := time.Duration(offset) * time.Millisecond
+		return s.audit(ctx, tx, actor, "call.bookmark.remove", callID,
+			fmt.Sprintf("bookmark=%s at=%s label=%q author=%s", id, FormatOffset(at), label, author))
+	})
 }
 
 // FormatOffset writes a position in a recording as m:ss (h:mm:ss from an

@@ -142,6 +142,44 @@ func TestBookmarks(t *testing.T) {
 	}
 }
 
+// TestRemoveBookmark: the author removes their bookmark, a system
+// administrator anyone's, another reviewer no one else's; a removed one is
+// not listed, cannot be removed twice, keeps its row with who removed it,
+// and each removal is audited.
+func TestRemoveBookmark(t *testing.T) {
+	s, _ := reviewFixture(t)
+	ctx := context.Background()
+	ivy, err := s.AddBookmark(ctx, "user:ivy", "rec", 10*time.Second, "ivy's")
+	mustT(t, err)
+	tom, err := s.AddBookmark(ctx, "user:tom", "rec", 20*time.Second, "tom's")
+	mustT(t, err)
+	keep, err := s.AddBookmark(ctx, "user:tom", "rec", 30*time.Second, "kept")
+	mustT(t, err)
+	if err := s.RemoveBookmark(ctx, "user:ivy", "rec", tom.ID, false); !errors.Is(err, ErrNotAuthor) {
+		t.Fatalf("another reviewer removed tom's bookmark: %v", err)
+	}
+	mustT(t, s.RemoveBookmark(ctx, "user:ivy", "rec", ivy.ID, false))
+	mustT(t, s.RemoveBookmark(ctx, "user:root", "rec", tom.ID, true))
+	for _, again := range []struct{ call, id string }{{"rec", ivy.ID}, {"none", keep.ID}, {"rec", "bm_nope"}} {
+		if err := s.RemoveBookmark(ctx, "user:root", again.call, again.id, true); !errors.Is(err, ErrNotFound) {
+			t.Errorf("remove %s on %s: %v, want not found", again.id, again.call, err)
+		}
+	}
+	bs, err := s.Bookmarks(ctx, "rec")
+	mustT(t, err)
+	if len(bs) != 1 || bs[0].ID != keep.ID {
+		t.Fatalf("bookmarks after the removals %+v, want only %s", bs, keep.ID)
+	}
+	if n := count(t, s, `SELECT COUNT(*) FROM bookmarks WHERE removed_ns > 0 AND removed_by IN ('user:ivy', 'user:root')`); n != 2 {
+		t.Fatalf("%d removed rows kept, want 2", n)
+	}
+	log := auditActions(t, s, "call.bookmark.remove")
+	if len(log) != 2 || log[0].Actor != "user:root" || log[1].Actor != "user:ivy" || !strings.Contains(log[0].Detail, "author=user:tom") ||
+		!strings.Contains(log[0].Detail, `label="tom's"`) || log[0].Target != "rec" { // newest first
+		t.Fatalf("audit %+v", log)
+	}
+}
+
 func TestFormatOffset(t *testing.T) {
 	for d, want := range map[time.Duration]string{0: "0:00", 59*time.Second + 999*time.Millisecond: "0:59", 83 * time.Second: "1:23",
 		time.Hour + 2*time.Minute + 3*time.Second: "1:02:03", -time.Second: "0:00"} {

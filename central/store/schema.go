@@ -406,6 +406,12 @@ var migrations = [][]string{
 		`ALTER TABLE calls ADD COLUMN rate_type TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE calls ADD COLUMN rate_name TEXT NOT NULL DEFAULT ''`,
 	},
+	// 11: a bookmark removed (by its author or a system administrator) is
+	// kept with who removed it and when, no longer listed (review.go).
+	{
+		`ALTER TABLE bookmarks ADD COLUMN removed_ns BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE bookmarks ADD COLUMN removed_by TEXT NOT NULL DEFAULT ''`,
+	},
 }
 
 // auditGuardVersion is the schema version whose migration makes the audit

@@ -55,9 +55,12 @@ var (
 	// privileged (never recorded); nothing is kept and an alarm is raised.
 	ErrPrivilegedRecording = errors.New("store: recording refused: the call is privileged")
 	ErrUnauthorized        = errors.New("store: unknown or expired credential")
-	ErrClosed              = errors.New("store: closed")
-	ErrLocked              = errors.New("store: account locked after failed sign-ins")
-	ErrTOTPRequired        = errors.New("store: one-time code required")
+	// ErrNotAuthor: a bookmark is removed only by its author or a system
+	// administrator.
+	ErrNotAuthor    = errors.New("store: only its author or a system administrator may remove it")
+	ErrClosed       = errors.New("store: closed")
+	ErrLocked       = errors.New("store: account locked after failed sign-ins")
+	ErrTOTPRequired = errors.New("store: one-time code required")
 )
 
 // Store is central's database plus the recordings directory. It is safe for

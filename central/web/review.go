@@ -33,13 +33,14 @@ import (
 // billing report.
 func (s *Server) reviewPages() map[string]sessionHandler {
 	return map[string]sessionHandler{
-		"GET /calls/{id}":            s.callPage,
-		"POST /calls/{id}/notes":     s.addNoteForm,
-		"POST /calls/{id}/bookmarks": s.addBookmarkForm,
-		"GET /calls/export":          s.callsExport,
-		"GET /stats":                 s.statsPage,
-		"GET /reports/billing":       s.billingPage,
-		"GET /reports/billing.csv":   s.billingExport,
+		"GET /calls/{id}":                              s.callPage,
+		"POST /calls/{id}/notes":                       s.addNoteForm,
+		"POST /calls/{id}/bookmarks":                   s.addBookmarkForm,
+		"POST /calls/{id}/bookmarks/{bookmark}/remove": s.removeBookmarkForm,
+		"GET /calls/export":                            s.callsExport,
+		"GET /stats":                                   s.statsPage,
+		"GET /reports/billing":                         s.billingPage,
+		"GET /reports/billing.csv":                     s.billingExport,
 	}
 }
 
@@ -91,6 +92,8 @@ type bookmarkView struct {
 	store.Bookmark
 	At      string // m:ss
 	Seconds int64
+	// Removable: the viewer wrote it, or is a system admin.
+	Removable bool
 }
 
 type noteForm struct {
@@ -194,7 +197,8 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *store.Sess
 			if bs, err = s.st.Bookmarks(r.Context(), call.ID); err == nil {
 				for _, b := range bs {
 					d := time.Duration(b.OffsetMS) * time.Millisecond
-					p.Bookmarks = append(p.Bookmarks, bookmarkView{Bookmark: b, At: store.FormatOffset(d), Seconds: int64(d / time.Second)})
+					p.Bookmarks = append(p.Bookmarks, bookmarkView{Bookmark: b, At: store.FormatOffset(d), Seconds: int64(d / time.Second),
+						Removable: p.CanWrite && (b.Author == se.Actor || c.Role == store.RoleSystemAdmin)})
 				}
 			}
 		}
@@ -253,6 +257,33 @@ func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *sto
 		return
 	}
 	redirectNotice(w, r, "/calls/"+url.PathEscape(call.ID), "Bookmark saved at "+store.FormatOffset(at)+".")
+}
+
+// removeBookmarkForm removes a bookmark from the call's page (its author,
+// or a system admin) and goes back to the page.
+func (s *Server) removeBookmarkForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	c := CallerOf(se)
+	call, err := s.scopedCall(r, c)
+	if err != nil {
+		s.reviewError(w, err)
+		return
+	}
+	err = s.st.RemoveBookmark(r.Context(), se.Actor, call.ID, r.PathValue("bookmark"), c.Role == store.RoleSystemAdmin)
+	switch {
+	case errors.Is(err, store.ErrNotAuthor):
+		http.Error(w, "Only the bookmark's author or a system administrator may remove it.", http.StatusForbidden)
+		return
+	case errors.Is(err, store.ErrNotFound):
+		http.Error(w, "No such bookmark on this call (it may have been removed already).", http.StatusNotFound)
+		return
+	case err != nil:
+		s.reviewError(w, err)
+		return
+	}
+	redirectNotice(w, r, "/calls/"+url.PathEscape(call.ID), "Bookmark removed.")
 }
 
 // callsExport serves the calls search's result as CSV or XLSX (format=),

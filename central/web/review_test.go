@@ -122,6 +122,31 @@ func TestCallPageNotesAndBookmarks(t *testing.T) {
 	if n := auditCount(t, st, "call.bookmark"); n != 1 {
 		t.Fatalf("%d bookmarks audited", n)
 	}
+
+	// Removing it: a button beside it, then it is gone from the page.
+	bs, err := st.Bookmarks(context.Background(), "rec-call")
+	if err != nil || len(bs) != 1 {
+		t.Fatalf("bookmarks %+v %v", bs, err)
+	}
+	remove := "/calls/rec-call/bookmarks/" + bs[0].ID + "/remove"
+	if _, body = get(t, adm, srv.URL+"/calls/rec-call"); !strings.Contains(body, `action="`+remove+`"`) {
+		t.Fatalf("no remove button: %s", body)
+	}
+	if r, _ := post(t, adm, srv.URL+remove, url.Values{"csrf": {"wrong"}}); r.StatusCode == http.StatusSeeOther {
+		t.Fatal("removed without the CSRF token")
+	}
+	if r, _ := post(t, adm, srv.URL+remove, url.Values{"csrf": {csrf}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("remove: %d", r.StatusCode)
+	}
+	if _, body = get(t, adm, srv.URL+"/calls/rec-call"); strings.Contains(body, "the address") || !strings.Contains(body, "No bookmarks.") {
+		t.Fatalf("bookmark still shown: %s", body)
+	}
+	if r, _ := post(t, adm, srv.URL+remove, url.Values{"csrf": {csrf}}); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("removed twice: %d", r.StatusCode)
+	}
+	if n := auditCount(t, st, "call.bookmark.remove"); n != 1 {
+		t.Fatalf("%d removals audited", n)
+	}
 }
 
 func TestCallPageRoles(t *testing.T) {

@@ -17,18 +17,21 @@ var reviewRoutes = map[string]Rule{
 	"POST /api/v1/calls/{id}/notes":     {Roles: reviewers},
 	"GET /api/v1/calls/{id}/bookmarks":  {Roles: oversight},
 	"POST /api/v1/calls/{id}/bookmarks": {Roles: reviewers},
-	"GET /api/v1/stats/{by}":            {Roles: all, Scoped: true},
-	"GET /api/v1/reports/billing":       {Roles: all, Scoped: true},
-	"GET /api/v1/reports/billing.csv":   {Roles: all, Scoped: true},
+	// Only its author, or a system admin (checked by the handler).
+	"DELETE /api/v1/calls/{id}/bookmarks/{bookmark}": {Roles: reviewers},
+	"GET /api/v1/stats/{by}":                         {Roles: all, Scoped: true},
+	"GET /api/v1/reports/billing":                    {Roles: all, Scoped: true},
+	"GET /api/v1/reports/billing.csv":                {Roles: all, Scoped: true},
 
 	// Console pages (package web).
-	"GET /calls/{id}":            {Roles: all, Scoped: true},
-	"POST /calls/{id}/notes":     {Roles: reviewers},
-	"POST /calls/{id}/bookmarks": {Roles: reviewers},
-	"GET /calls/export":          {Roles: all, Scoped: true},
-	"GET /stats":                 {Roles: all, Scoped: true},
-	"GET /reports/billing":       {Roles: all, Scoped: true},
-	"GET /reports/billing.csv":   {Roles: all, Scoped: true},
+	"GET /calls/{id}":                              {Roles: all, Scoped: true},
+	"POST /calls/{id}/notes":                       {Roles: reviewers},
+	"POST /calls/{id}/bookmarks":                   {Roles: reviewers},
+	"POST /calls/{id}/bookmarks/{bookmark}/remove": {Roles: reviewers},
+	"GET /calls/export":                            {Roles: all, Scoped: true},
+	"GET /stats":                                   {Roles: all, Scoped: true},
+	"GET /reports/billing":                         {Roles: all, Scoped: true},
+	"GET /reports/billing.csv":                     {Roles: all, Scoped: true},
 }
 
 // ReadsReview reports whether c may read review notes and bookmarks.
