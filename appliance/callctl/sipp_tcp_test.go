@@ -160,7 +160,7 @@ func closedBy(c net.Conn, d time.Duration) bool {
 // answered and a call over UDP goes through.
 func TestTCPAbuse(t *testing.T) {
 	e := start(t, opts{cfg: func(c *callctl.Config) {
-		c.TCP, c.TCPMaxConns, c.TCPIdleTimeout = true, 3, 1500*time.Millisecond
+		c.TCP, c.TCPMaxConns, c.TCPIdleTimeout = true, 3, 3*time.Second
 	}})
 	addr := e.srv.Addr().String()
 	dial := func() net.Conn {
@@ -171,6 +171,14 @@ func TestTCPAbuse(t *testing.T) {
 		}
 		t.Cleanup(func() { c.Close() })
 		return c
+	}
+	// probe answers whether a new connection is served (and closes it,
+	// so that it holds no slot of TCPMaxConns after).
+	probe := func() string {
+		t.Helper()
+		c := dial()
+		defer c.Close()
+		return tcpOptions(t, c, 5*time.Second)
 	}
 	huge := strings.Repeat("a", 70<<10)
 	for name, data := range map[string]string{
@@ -188,7 +196,7 @@ func TestTCPAbuse(t *testing.T) {
 			t.Errorf("%s: the server kept the connection open", name)
 		}
 		c.Close()
-		if got := tcpOptions(t, dial(), 5*time.Second); !strings.HasPrefix(got, "SIP/2.0 200") {
+		if got := probe(); !strings.HasPrefix(got, "SIP/2.0 200") {
 			t.Fatalf("after %s: OPTIONS on a new connection got %q", name, got)
 		}
 	}
@@ -204,8 +212,8 @@ func TestTCPAbuse(t *testing.T) {
 	}
 
 	// TCPMaxConns = 3: with 3 held open, a 4th is not served until one
-	// of them closes.
-	time.Sleep(100 * time.Millisecond) // the server's side of the closed ones is gone
+	// of them closes (well within the 3 s the held ones may stay quiet).
+	time.Sleep(100 * time.Millisecond) // the server has seen the probes' ends
 	held := []net.Conn{dial(), dial(), dial()}
 	for i, c := range held {
 		if got := tcpOptions(t, c, 5*time.Second); !strings.HasPrefix(got, "SIP/2.0 200") {
