@@ -52,10 +52,8 @@ func command(t *testing.T, e *env, body map[string]any) store.Command {
 // and refuses the next call; lifting it lets calls through again; an
 // end_call for a call not in progress is answered with its refusal.
 //
-// end_call of a call in progress is not driven here: the call id it needs
-// is the appliance's own id of the call (a UUID, not the SIP Call-ID the
-// port sees), which central only learns from the call record once the call
-// has ended, so no client outside the appliance can name a live call.
+// end_call of a call in progress, found through GET
+// /api/v1/calls/in-progress, is driven by TestFaultForgedCommand.
 func TestCommands(t *testing.T) {
 	family, err := phone.NewFamily(phone.FamilyConfig{RingFor: 200 * time.Millisecond})
 	if err != nil {

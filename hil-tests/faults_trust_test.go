@@ -472,6 +472,28 @@ func TestFaultForgedCommand(t *testing.T) {
 	fe.waitLog("kinline-appliance.log", callAllowed, allowedBefore, "the live call to be allowed")
 	all := callAllowed.FindAllSubmatch(fe.readLog("kinline-appliance.log"), -1)
 	callID := strings.Trim(string(all[len(all)-1][1]), `"`)
+	// Central lists it as in progress (how a console user finds the call
+	// to end).
+	inProgress := func(want int) []centralstore.CallInProgress {
+		t.Helper()
+		var out struct{ Calls []centralstore.CallInProgress }
+		err := stack.WaitFor(fe.ctx, 30*time.Second, fmt.Sprintf("%d calls in progress at central", want), func() error {
+			if err := fe.Do(fe.ctx, "GET", "/api/v1/calls/in-progress", nil, &out); err != nil {
+				return err
+			}
+			if len(out.Calls) != want {
+				return fmt.Errorf("%d listed", len(out.Calls))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Calls
+	}
+	if cs := inProgress(1); cs[0].CallID != callID || cs[0].ApplianceID != stack.ApplianceID || cs[0].Number == "" {
+		t.Fatalf("in progress at central %+v, want call %s", cs, callID)
+	}
 	send("forged-end", wire.CmdEndCall, callID, wrongKey, time.Now())
 	send("expired-end", wire.CmdEndCall, callID, centralKey, time.Now().Add(-10*time.Minute))
 	refusedFor("forged-end", "signature")
@@ -503,6 +525,7 @@ func TestFaultForgedCommand(t *testing.T) {
 	}
 	live.Hangup(fe.ctx)
 	fe.placed++
+	inProgress(0) // its record has ended it at central
 	if err := fe.Do(fe.ctx, "GET", path, nil, &list); err != nil || len(list.Commands) != 1 {
 		t.Fatalf("central lists commands %+v (%v), want its one end_call", list.Commands, err)
 	}

@@ -286,7 +286,16 @@ func (s *System) Run(ctx context.Context) error {
 	if s.Panel != nil {
 		defer s.Panel.Close()
 	}
-	if _, err := s.Store.Append(wire.EventStatus, wire.Status{PolicyVersion: s.Authz.PolicyVersion(), Software: Version}); err != nil {
+	err := s.Store.Update(func(tx *store.Tx) error {
+		if _, err := tx.Append(wire.EventStatus, wire.Status{PolicyVersion: s.Authz.PolicyVersion(), Software: Version}); err != nil {
+			return err
+		}
+		// No call of an earlier run is in progress: those that ended
+		// with it have records, those the appliance died with never will.
+		_, err := tx.Append(wire.EventCallsCleared, wire.CallsCleared{At: s.Clock.Now().UTC()})
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("daemon: status event: %w", err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -359,11 +368,29 @@ func (s *System) authorize(ctx context.Context, r callctl.AuthRequest) callctl.A
 	if res.Allowed {
 		lg.Info("call allowed", "privileged", res.Privileged, "free", res.Free, "hidden", res.Hidden,
 			"max_duration", res.MaxDuration, "limited_by", res.LimitedBy, "officer", res.OfficerID, "confirmed", res.ConfirmMethod)
-		s.priced.put(r.CallID, pricingOf(res))
+		pr := pricingOf(res)
+		pr.started = make(chan struct{})
+		s.priced.put(r.CallID, pr)
+		start := r.Time
+		if start.IsZero() {
+			start = s.Clock.Now()
+		}
+		// Off the call's path (a bbolt commit): callEnded waits for it.
+		go s.callStarted(pr.started, wire.CallStarted{CallID: r.CallID, Terminal: r.Terminal, PersonID: res.PersonID, PrisonNumber: res.PrisonNumber,
+			Number: r.Number, Start: start.UTC(), Privileged: res.Privileged, Hidden: res.Hidden})
 	} else {
 		lg.Warn("call refused", "reason", res.Reason)
 	}
 	return authResult(res)
+}
+
+// callStarted stores a call's EventCallStarted (central lists it as in
+// progress until its record arrives) and closes done.
+func (s *System) callStarted(done chan struct{}, c wire.CallStarted) {
+	defer close(done)
+	if _, err := s.Store.Append(wire.EventCallStarted, c); err != nil {
+		s.Log.Error("call start event not stored (central will not list the call as in progress)", "call", c.CallID, "err", err)
+	}
 }
 
 // authResult maps the authorizer's decision into call control's.
@@ -399,6 +426,9 @@ func (s *System) numberBlocked(b wire.NumberBlocked) {
 func (s *System) callEnded(rec wire.CallRecord) {
 	s.ends.annotate(&rec)
 	pr, ok := s.priced.take(rec.CallID)
+	if ok && pr.started != nil {
+		<-pr.started // the start event first, then the record that ends it
+	}
 	debit, charge := annotateMoney(&rec, pr, ok)
 	err := s.Store.Update(func(tx *store.Tx) error {
 		if _, err := tx.AppendCall(rec); err != nil {

@@ -15,6 +15,9 @@ import (
 // pricing is what the authorization of an allowed call said about its
 // money and attributes, kept until the call ends and its record is written.
 type pricing struct {
+	// started is closed once the call's EventCallStarted is stored: its
+	// record must follow it in the outbox.
+	started                         chan struct{}
 	rated, free, hidden, privileged bool
 	rate                            ledger.Rate
 	currency                        ledger.Currency

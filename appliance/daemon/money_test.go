@@ -196,3 +196,47 @@ func TestHotlineAdapter(t *testing.T) {
 }
 
 func isNoTap(err error) bool { return errors.Is(err, policy.ErrNoTap) }
+
+// TestCallStartedBeforeItsRecord: every allowed call gets an
+// EventCallStarted (with its privileged flag) before its record in the
+// outbox, so central can list it as in progress until the record ends it;
+// a refused call gets none.
+func TestCallStartedBeforeItsRecord(t *testing.T) {
+	s, clk := moneySystem(t)
+	place(t, s, clk, "rated", "+441110001", true, time.Minute)
+	place(t, s, clk, "refused", "+449999999", true, time.Minute)
+	place(t, s, clk, "privileged", "+441110003", false, 0)
+	evs, err := s.Store.Pending(0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := map[string]uint64{} // call id -> seq
+	ended := map[string]uint64{}
+	for _, ev := range evs {
+		switch ev.Type {
+		case wire.EventCallStarted:
+			var c wire.CallStarted
+			if err := json.Unmarshal(ev.Payload, &c); err != nil {
+				t.Fatal(err)
+			}
+			if c.Terminal != "t1" || c.PersonID != "A" || c.Start.IsZero() || c.Privileged != (c.CallID == "privileged") {
+				t.Errorf("start event %+v", c)
+			}
+			started[c.CallID] = ev.Seq
+		case wire.EventCall:
+			var r wire.CallRecord
+			if err := json.Unmarshal(ev.Payload, &r); err != nil {
+				t.Fatal(err)
+			}
+			ended[r.CallID] = ev.Seq
+		}
+	}
+	for _, id := range []string{"rated", "privileged"} {
+		if started[id] == 0 || started[id] > ended[id] {
+			t.Errorf("call %s: started at seq %d, recorded at %d: want its start first", id, started[id], ended[id])
+		}
+	}
+	if _, ok := started["refused"]; ok || ended["refused"] == 0 {
+		t.Errorf("refused call: start event %v, record %d", ok, ended["refused"])
+	}
+}

@@ -90,7 +90,8 @@ func New(d Deps) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	console, err := web.New(web.Config{Store: d.Store, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie})
+	console, err := web.New(web.Config{Store: d.Store, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
+		EndCall: s.endCall})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
@@ -115,6 +116,7 @@ func New(d Deps) (*Server, error) {
 		"GET /api/v1/alarms":                 s.listAlarms,
 		"POST /api/v1/alarms/{id}/clear":     s.clearAlarm,
 		"GET /api/v1/calls":                  s.listCalls,
+		"GET /api/v1/calls/in-progress":      s.callsInProgress,
 		"GET /api/v1/calls/{id}":             s.getCall,
 		"GET /api/v1/calls/{id}/recording":   s.getRecording,
 		"GET /api/v1/audit":                  s.listAudit,
@@ -645,6 +647,21 @@ func (s *Server) clearAlarm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, a)
+}
+
+// callsInProgress serves GET /api/v1/calls/in-progress.
+func (s *Server) callsInProgress(w http.ResponseWriter, r *http.Request) {
+	c := callerFrom(r.Context())
+	calls, err := s.st.CallsInProgress(r.Context(), store.InProgressFilter{Blocks: c.ScopeBlocks(), WithHidden: c.SeesHidden()})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.st.Audit(r.Context(), c.Actor, "calls.in_progress", "calls", fmt.Sprintf("listed=%d", len(calls))); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"calls": calls})
 }
 
 func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {

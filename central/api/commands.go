@@ -71,28 +71,42 @@ func (s *Server) createCommand(w http.ResponseWriter, r *http.Request) {
 		}
 		ttl = time.Duration(in.TTLSeconds) * time.Second
 	}
-	now := s.st.Now().UTC()
-	c := &wire.Command{V: wire.ProtocolVersion, ID: newCommandID(), ApplianceID: id, Kind: in.Kind, CallID: in.CallID, Issued: now, Expires: now.Add(ttl)}
-	if err := c.Check(); err != nil {
-		s.fail(w, r, fmt.Errorf("%w: %w", ErrBadRequest, err))
-		return
-	}
-	sender, ok := s.n.(CommandSender)
-	if !ok || sender == nil {
-		s.fail(w, r, fmt.Errorf("%w: no MQTT connection configured", ErrUnavailable))
-		return
-	}
-	if err := s.st.CreateCommand(r.Context(), callerFrom(r.Context()).Actor, c); err != nil {
+	c, err := s.issueCommand(r.Context(), callerFrom(r.Context()).Actor, id, in.Kind, in.CallID, ttl)
+	if err != nil {
 		s.fail(w, r, err)
-		return
-	}
-	if err := sender.SendCommand(r.Context(), c); err != nil {
-		s.log.Error("api: command not sent", "appliance", id, "command", c.ID, "kind", c.Kind, "err", err)
-		s.fail(w, r, fmt.Errorf("%w: command %s recorded but not sent: %w", ErrUnavailable, c.ID, err))
 		return
 	}
 	writeJSON(w, http.StatusCreated, store.Command{ID: c.ID, ApplianceID: id, Kind: c.Kind, CallID: c.CallID, Issued: c.Issued,
 		Expires: c.Expires, IssuedBy: callerFrom(r.Context()).Actor, State: store.CommandPending})
+}
+
+// issueCommand records a command to appliance (audited as actor's) and
+// sends it: ErrBadRequest for a malformed one, ErrUnavailable when it
+// cannot be sent.
+func (s *Server) issueCommand(ctx context.Context, actor, appliance, kind, callID string, ttl time.Duration) (*wire.Command, error) {
+	now := s.st.Now().UTC()
+	c := &wire.Command{V: wire.ProtocolVersion, ID: newCommandID(), ApplianceID: appliance, Kind: kind, CallID: callID, Issued: now, Expires: now.Add(ttl)}
+	if err := c.Check(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	sender, ok := s.n.(CommandSender)
+	if !ok || sender == nil {
+		return nil, fmt.Errorf("%w: no MQTT connection configured", ErrUnavailable)
+	}
+	if err := s.st.CreateCommand(ctx, actor, c); err != nil {
+		return nil, err
+	}
+	if err := sender.SendCommand(ctx, c); err != nil {
+		s.log.Error("api: command not sent", "appliance", appliance, "command", c.ID, "kind", c.Kind, "err", err)
+		return nil, fmt.Errorf("%w: command %s recorded but not sent: %w", ErrUnavailable, c.ID, err)
+	}
+	return c, nil
+}
+
+// endCall is the console's way to end a call in progress (web.Config.EndCall).
+func (s *Server) endCall(ctx context.Context, actor, appliance, callID string) error {
+	_, err := s.issueCommand(ctx, actor, appliance, wire.CmdEndCall, callID, DefaultCommandTTL)
+	return err
 }
 
 func (s *Server) listCommands(w http.ResponseWriter, r *http.Request) {

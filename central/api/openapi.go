@@ -411,6 +411,13 @@ var opDocs = map[string]opDoc{
 		Query:       append(slices.Clone(callFilters), qInt("limit", "Page size: 1 to 500 (default 50)."), qInt("offset", "Results to skip (default 0).")),
 		Out:         obj{"calls": []store.Call{}, "limit": 0, "offset": 0, "next_offset": 0},
 	},
+	"GET /api/v1/calls/in-progress": {
+		Summary: "List calls in progress",
+		Description: "Calls the appliances have placed and not yet reported ended, the oldest first (an appliance reports a call's start when it places it and " +
+			"its record when it ends; its restart ends the calls it died with). End one with an end_call command to its appliance. Block officers get their " +
+			"blocks' only; hidden calls are left out except for investigators and system administrators. Audited as calls.in_progress.",
+		Out: obj{"calls": []store.CallInProgress{}},
+	},
 	"GET /api/v1/calls/{id}": {
 		Summary:     "Get a call",
 		Description: "One call record with its recording's state; a hidden call is not found for callers who may not see hidden calls.",

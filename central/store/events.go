@@ -80,6 +80,8 @@ type projection struct {
 	officer *wire.OfficerAction
 	ledger  *wire.LedgerEntry
 	blocked *wire.NumberBlocked
+	started *wire.CallStarted
+	cleared *wire.CallsCleared
 }
 
 // decodeEvent checks an untrusted event's payload and decodes it for
@@ -110,6 +112,12 @@ func decodeEvent(ev *wire.Event) (projection, error) {
 	case wire.EventNumberBlocked:
 		p.blocked = new(wire.NumberBlocked)
 		dst = p.blocked
+	case wire.EventCallStarted:
+		p.started = new(wire.CallStarted)
+		dst = p.started
+	case wire.EventCallsCleared:
+		p.cleared = new(wire.CallsCleared)
+		dst = p.cleared
 	default:
 		return p, nil
 	}
@@ -165,6 +173,19 @@ func decodeEvent(ev *wire.Event) (projection, error) {
 		a := p.officer
 		if a.Action == "" || len(a.Action) > 32 || len(a.OfficerID) > 128 || len(a.CallID) > 128 || len(a.Terminal) > 128 {
 			return projection{}, fmt.Errorf("%w: officer action without action or with oversized fields", ErrInvalid)
+		}
+	case p.started != nil:
+		c := p.started
+		if c.CallID == "" || len(c.CallID) > 128 || len(c.Terminal) > 128 || len(c.PersonID) > 128 || len(c.PrisonNumber) > 64 ||
+			len(c.Number) > 64 || c.Start.IsZero() {
+			return projection{}, fmt.Errorf("%w: call_started without call_id or start, or with oversized fields", ErrInvalid)
+		}
+		if n := policy.NormalizeNumber(c.Number); n != "" {
+			c.Number = n
+		}
+	case p.cleared != nil:
+		if p.cleared.At.IsZero() {
+			return projection{}, fmt.Errorf("%w: calls_cleared without a time", ErrInvalid)
 		}
 	}
 	return p, nil
@@ -377,6 +398,14 @@ func (b *eventBatch) flushProjections() error {
 	if err := b.insertJSON(callHead+`, privileged, hidden, free, cost, currency, limited_by, max_duration_s, rate_prefix, rate_type, rate_name, recording_path)`,
 		callMoneyRowCols, callMoneyRowInts, recPath, ` ON CONFLICT (call_id) DO NOTHING`, b.callMoneyRows); err != nil {
 		return fmt.Errorf("store: project calls: %w", err)
+	}
+	if len(b.callRows) > 0 || len(b.callMoneyRows) > 0 {
+		// A call's record ends it: the appliance's calls in progress are
+		// a handful, each looked up in calls by its key.
+		if _, err := b.tx.ExecContext(b.ctx, `DELETE FROM calls_in_progress WHERE appliance_id = $1
+			AND EXISTS (SELECT 1 FROM calls c WHERE c.call_id = calls_in_progress.call_id)`, b.app); err != nil {
+			return fmt.Errorf("store: calls no longer in progress: %w", err)
+		}
 	}
 	if err := b.insertRows(`INSERT INTO card_taps (appliance_id, seq, time_ns, reader, terminal, uid, known) VALUES `,
 		` ON CONFLICT (appliance_id, seq) DO NOTHING`, tapCols, b.tapRows, nil); err != nil {
@@ -596,6 +625,12 @@ func (b *eventBatch) project(ev *wire.Event, p projection) error {
 		b.callMoneyRows = append(append(b.callMoneyRows, row...),
 			boolInt(c.Privileged), boolInt(c.Hidden), boolInt(c.Free), c.Cost, c.Currency, c.LimitedBy, c.MaxDurationSeconds,
 			rate.Prefix, rate.DestinationType, rate.Name)
+	case p.started != nil:
+		return b.projectStarted(p.started)
+	case p.cleared != nil:
+		if _, err := b.tx.ExecContext(b.ctx, `DELETE FROM calls_in_progress WHERE appliance_id = $1 AND start_ns <= $2`, b.app, ns(p.cleared.At)); err != nil {
+			return fmt.Errorf("store: calls cleared: %w", err)
+		}
 	case p.ledger != nil:
 		return b.projectLedger(ev, p.ledger)
 	case p.blocked != nil:

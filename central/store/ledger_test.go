@@ -53,6 +53,10 @@ func ledgerEvents(app string, from uint64, prev string, payloads ...any) []wire.
 			return wire.EventLedger, p
 		case wire.NumberBlocked:
 			return wire.EventNumberBlocked, p
+		case wire.CallStarted:
+			return wire.EventCallStarted, p
+		case wire.CallsCleared:
+			return wire.EventCallsCleared, p
 		}
 		return wire.EventCall, p
 	})

@@ -412,6 +412,24 @@ var migrations = [][]string{
 		`ALTER TABLE bookmarks ADD COLUMN removed_ns BIGINT NOT NULL DEFAULT 0`,
 		`ALTER TABLE bookmarks ADD COLUMN removed_by TEXT NOT NULL DEFAULT ''`,
 	},
+	// 12: calls in progress (inprogress.go): an appliance's call_started
+	// event adds a row, the call's record or a calls_cleared event removes
+	// it.
+	{
+		`CREATE TABLE calls_in_progress (
+			call_id       TEXT PRIMARY KEY,
+			appliance_id  TEXT NOT NULL,
+			block         TEXT NOT NULL,
+			person_id     TEXT NOT NULL,
+			prison_number TEXT NOT NULL,
+			terminal      TEXT NOT NULL,
+			number        TEXT NOT NULL,
+			start_ns      BIGINT NOT NULL,
+			privileged    INTEGER NOT NULL,
+			hidden        INTEGER NOT NULL
+		)`,
+		`CREATE INDEX calls_in_progress_appliance ON calls_in_progress (appliance_id, start_ns)`,
+	},
 }
 
 // auditGuardVersion is the schema version whose migration makes the audit

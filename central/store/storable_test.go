@@ -86,7 +86,8 @@ func FuzzJSONHasNUL(f *testing.F) {
 		if got := jsonHasNUL([]byte(doc)); got != want {
 			t.Fatalf("jsonHasNUL(%q) = %v, want %v", doc, got, want)
 		}
-		for _, typ := range []wire.EventType{wire.EventCall, wire.EventAlarm, wire.EventCardTap, wire.EventOfficer, wire.EventStatus, wire.EventLedger, wire.EventNumberBlocked} {
+		for _, typ := range []wire.EventType{wire.EventCall, wire.EventAlarm, wire.EventCardTap, wire.EventOfficer, wire.EventStatus, wire.EventLedger, wire.EventNumberBlocked,
+			wire.EventCallStarted, wire.EventCallsCleared} {
 			if _, err := decodeEvent(&wire.Event{Type: typ, Payload: []byte(doc)}); err == nil && want {
 				t.Fatalf("%s payload %q with a NUL accepted", typ, doc)
 			}

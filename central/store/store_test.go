@@ -754,9 +754,11 @@ func FuzzDecodeEvent(f *testing.F) {
 		`{"code":"reader_down","source":"r1"}`,
 		`{"policy_version":3}`,
 		`{"uid":"04a1"}`,
+		`{"call_id":"c2","terminal":"t1","number":"+44 1","start":"2025-01-01T00:00:00Z","privileged":true}`,
+		`{"at":"2025-01-01T00:00:00Z"}`,
 		`null`,
 	} {
-		for _, typ := range []string{"call", "alarm", "status", "card_tap", "officer"} {
+		for _, typ := range []string{"call", "alarm", "status", "card_tap", "officer", "call_started", "calls_cleared"} {
 			f.Add(typ, []byte(seed))
 		}
 	}
@@ -782,6 +784,12 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 		if p.officer != nil && (p.officer.Action == "" || len(p.officer.Action) > 32 || len(p.officer.CallID) > 128) {
 			t.Fatalf("accepted bad officer action %+v", p.officer)
+		}
+		if c := p.started; c != nil && (c.CallID == "" || len(c.CallID) > 128 || len(c.Number) > 64 || len(c.Terminal) > 128 || c.Start.IsZero()) {
+			t.Fatalf("accepted bad call_started %+v", c)
+		}
+		if p.cleared != nil && p.cleared.At.IsZero() {
+			t.Fatal("accepted calls_cleared without a time")
 		}
 	})
 }

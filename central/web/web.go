@@ -22,6 +22,7 @@
 package web
 
 import (
+	"context"
 	"crypto/subtle"
 	"embed"
 	"errors"
@@ -60,6 +61,10 @@ type Config struct {
 	SessionTTL   time.Duration
 	SessionIdle  time.Duration
 	SecureCookie bool
+	// EndCall sends the appliance an end_call command for a call in
+	// progress, audited as actor's (package api's); nil: the console
+	// cannot end calls.
+	EndCall func(ctx context.Context, actor, appliance, callID string) error
 }
 
 // CallerOf is the authz identity of a console session.
@@ -107,7 +112,7 @@ func New(cfg Config) (*Server, error) {
 		"GET /calls/{id}/recording": s.recording,
 	}
 	// Each area's pages live beside their handlers.
-	for _, more := range []map[string]sessionHandler{s.moneyPages(), s.managePages(), s.reviewPages(), s.consolePages()} {
+	for _, more := range []map[string]sessionHandler{s.moneyPages(), s.managePages(), s.reviewPages(), s.consolePages(), s.inProgressPages()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("web: page %s registered twice", p)

@@ -70,6 +70,7 @@ var Routes = map[string]Rule{
 	"GET /api/v1/alarms":               {Roles: all, Scoped: true},
 	"POST /api/v1/alarms/{id}/clear":   {Roles: admin},
 	"GET /api/v1/calls":                {Roles: all, Scoped: true},
+	"GET /api/v1/calls/in-progress":    {Roles: all, Scoped: true},
 	"GET /api/v1/calls/{id}":           {Roles: all, Scoped: true},
 	"GET /api/v1/calls/{id}/recording": {Roles: playback, Scoped: true, MFA: true},
 
@@ -89,6 +90,8 @@ var Routes = map[string]Rule{
 	"POST /api/v1/users/{id}/totp": {Roles: admin, Self: true},
 	// Console pages (package web).
 	"GET /calls":                  {Roles: all, Scoped: true},
+	"GET /calls/in-progress":      {Roles: all, Scoped: true},
+	"POST /calls/{id}/end":        {Roles: peopleRW, Scoped: true},
 	"GET /calls/{id}/recording":   {Roles: playback, Scoped: true, MFA: true},
 	"GET /alarms":                 {Roles: all, Scoped: true},
 	"POST /alarms/{id}/clear":     {Roles: admin},

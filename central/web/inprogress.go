@@ -1,0 +1,109 @@
+package web
+
+// Calls in progress: the calls the appliances have placed and not yet
+// reported ended (store.CallsInProgress), scoped as the calls search is,
+// with an End button for those who may send commands to the call's
+// appliance (an end_call command through Config.EndCall; the call's record
+// then arrives with disposition "ended").
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/store"
+)
+
+// inProgressPages are the pages of this file.
+func (s *Server) inProgressPages() map[string]sessionHandler {
+	return map[string]sessionHandler{
+		"GET /calls/in-progress": s.inProgressPage,
+		"POST /calls/{id}/end":   s.endCallForm,
+	}
+}
+
+type inProgressView struct {
+	store.CallInProgress
+	For     string // how long it has been going, e.g. "4 min 10 s"
+	Endable bool
+}
+
+type inProgressPage struct {
+	*consolePage
+	Calls []inProgressView
+	Now   time.Time
+}
+
+func (s *Server) inProgressPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	c := CallerOf(se)
+	p := &inProgressPage{consolePage: s.newConsolePage(se, "Calls in progress"), Now: s.st.Now().UTC()}
+	p.Notice = r.URL.Query().Get("notice")
+	calls, err := s.st.CallsInProgress(r.Context(), store.InProgressFilter{Blocks: c.ScopeBlocks(), WithHidden: c.SeesHidden()})
+	if err == nil {
+		err = s.st.Audit(r.Context(), se.Actor, "calls.in_progress", "calls", "console")
+	}
+	if err != nil {
+		st, msg := s.statusOf(err)
+		p.Error = msg
+		s.renderInProgress(w, st, p)
+		return
+	}
+	for _, call := range calls {
+		p.Calls = append(p.Calls, inProgressView{CallInProgress: call, For: formatDuration(p.Now.Sub(call.Start).Seconds()),
+			Endable: s.cfg.EndCall != nil && authz.Check("POST /calls/{id}/end", c, call.Block) == nil})
+	}
+	s.renderInProgress(w, http.StatusOK, p)
+}
+
+func (s *Server) renderInProgress(w http.ResponseWriter, status int, p *inProgressPage) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := s.tmpl.ExecuteTemplate(w, "calls_in_progress.html", p); err != nil {
+		s.log.Error("web: render", "template", "calls_in_progress.html", "err", err)
+	}
+}
+
+// endCallForm sends the end_call command for a call in progress.
+func (s *Server) endCallForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	if !s.postForm(w, r, se) {
+		return
+	}
+	c := CallerOf(se)
+	id := r.PathValue("id")
+	calls, err := s.st.CallsInProgress(r.Context(), store.InProgressFilter{Blocks: c.ScopeBlocks(), WithHidden: c.SeesHidden()})
+	if err != nil {
+		s.reviewError(w, err)
+		return
+	}
+	var call *store.CallInProgress
+	for i := range calls {
+		if calls[i].CallID == id {
+			call = &calls[i]
+		}
+	}
+	switch {
+	case call == nil:
+		redirectNotice(w, r, "/calls/in-progress", "That call is no longer in progress.")
+		return
+	case s.cfg.EndCall == nil:
+		http.Error(w, "This console cannot reach the appliances.", http.StatusServiceUnavailable)
+		return
+	}
+	if err := authz.Check("POST /calls/{id}/end", c, call.Block); err != nil {
+		http.Error(w, forbiddenText(err), http.StatusForbidden)
+		return
+	}
+	if err := s.cfg.EndCall(r.Context(), se.Actor, call.ApplianceID, call.CallID); err != nil {
+		s.log.Error("web: end call", "call", call.CallID, "appliance", call.ApplianceID, "err", err)
+		msg := "The end command could not be sent to the appliance; try again."
+		if errors.Is(err, store.ErrInvalid) {
+			msg = err.Error()
+		}
+		http.Error(w, msg, http.StatusServiceUnavailable)
+		return
+	}
+	redirectNotice(w, r, "/calls/in-progress", "End sent to "+call.ApplianceID+" for the call on "+call.Terminal+
+		"; it leaves this list when the appliance reports the call ended.")
+}
