@@ -109,22 +109,31 @@ func sendDatagram(c net.Conn, msg []byte, timeout time.Duration) (string, []int,
 		if err != nil {
 			return "", prov, nil
 		}
-		res := string(buf[:n])
-		code := callctltest.StatusCode(res)
-		if code == 0 {
-			continue // a request from the server: not ours to judge here
+		if res := string(buf[:n]); final(c, msg, res, &prov) {
+			return res, prov, nil
 		}
-		if code < 200 {
-			prov = append(prov, code)
-			continue
-		}
-		if code >= 300 && strings.HasPrefix(string(msg), "INVITE ") {
-			if ack := callctltest.TortureACK(msg, res); ack != "" {
-				_, _ = c.Write([]byte(ack))
-			}
-		}
-		return res, prov, nil
 	}
+}
+
+// final judges one message the server sent back for msg: a request from
+// the server is not ours to judge here, a provisional answer is noted in
+// prov, and a final one ends the wait (a non-2xx answer to an INVITE is
+// ACKed on c first).
+func final(c net.Conn, msg []byte, res string, prov *[]int) bool {
+	code := callctltest.StatusCode(res)
+	switch {
+	case code == 0:
+		return false
+	case code < 200:
+		*prov = append(*prov, code)
+		return false
+	}
+	if code >= 300 && strings.HasPrefix(string(msg), "INVITE ") {
+		if ack := callctltest.TortureACK(msg, res); ack != "" {
+			_, _ = c.Write([]byte(ack))
+		}
+	}
+	return true
 }
 
 // The expected outcomes live in callctltest, shared with the hil test that
@@ -363,20 +372,9 @@ func sendStream(c net.Conn, msg []byte, timeout time.Duration) (string, []int, e
 			continue
 		}
 		stream = rest
-		code := callctltest.StatusCode(res)
-		if code == 0 {
-			continue
+		if final(c, msg, res, &prov) {
+			return res, prov, nil
 		}
-		if code < 200 {
-			prov = append(prov, code)
-			continue
-		}
-		if code >= 300 && strings.HasPrefix(string(msg), "INVITE ") {
-			if ack := callctltest.TortureACK(msg, res); ack != "" {
-				_, _ = c.Write([]byte(ack))
-			}
-		}
-		return res, prov, nil
 	}
 }
 

@@ -210,14 +210,24 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *store.Sess
 	s.renderReview(w, status, "review_call.html", p)
 }
 
-func (s *Server) addNoteForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
-	if !s.postForm(w, r, se) {
-		return
-	}
+// callForm checks a form posted on a call's page (session, CSRF) and
+// loads the call {id} for its caller; false: the answer is written.
+func (s *Server) callForm(w http.ResponseWriter, r *http.Request, se *store.Session) (*store.Call, authz.Caller, bool) {
 	c := CallerOf(se)
+	if !s.postForm(w, r, se) {
+		return nil, c, false
+	}
 	call, err := s.scopedCall(r, c)
 	if err != nil {
 		s.reviewError(w, err)
+		return nil, c, false
+	}
+	return call, c, true
+}
+
+func (s *Server) addNoteForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+	call, _, ok := s.callForm(w, r, se)
+	if !ok {
 		return
 	}
 	in := noteForm{Reason: r.PostForm.Get("reason"), Note: r.PostForm.Get("note"), FollowUp: r.PostForm.Get("follow_up") != ""}
@@ -233,13 +243,8 @@ func (s *Server) addNoteForm(w http.ResponseWriter, r *http.Request, se *store.S
 }
 
 func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
-	if !s.postForm(w, r, se) {
-		return
-	}
-	c := CallerOf(se)
-	call, err := s.scopedCall(r, c)
-	if err != nil {
-		s.reviewError(w, err)
+	call, _, ok := s.callForm(w, r, se)
+	if !ok {
 		return
 	}
 	in := bookmarkForm{At: r.PostForm.Get("at"), Label: r.PostForm.Get("label")}
@@ -262,16 +267,11 @@ func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *sto
 // removeBookmarkForm removes a bookmark from the call's page (its author,
 // or a system admin) and goes back to the page.
 func (s *Server) removeBookmarkForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
-	if !s.postForm(w, r, se) {
+	call, c, ok := s.callForm(w, r, se)
+	if !ok {
 		return
 	}
-	c := CallerOf(se)
-	call, err := s.scopedCall(r, c)
-	if err != nil {
-		s.reviewError(w, err)
-		return
-	}
-	err = s.st.RemoveBookmark(r.Context(), se.Actor, call.ID, r.PathValue("bookmark"), c.Role == store.RoleSystemAdmin)
+	err := s.st.RemoveBookmark(r.Context(), se.Actor, call.ID, r.PathValue("bookmark"), c.Role == store.RoleSystemAdmin)
 	switch {
 	case errors.Is(err, store.ErrNotAuthor):
 		http.Error(w, "Only the bookmark's author or a system administrator may remove it.", http.StatusForbidden)
