@@ -331,6 +331,10 @@ type eventBatch struct {
 	st    eventStmts
 	// buffered rows, flushed by flush()
 	eventRows, callRows, tapRows, officerRows []any
+	// startedRows are calls in progress (inprogress.go), clears the times
+	// of the appliance's calls_cleared events.
+	startedRows []any
+	clears      []int64
 	// callMoneyRows are calls with any of the money and number-kind
 	// fields set (privileged ... max_duration_s, the rate); calls without them, the
 	// common unrated case, take the narrower statement of callRows.
@@ -399,13 +403,8 @@ func (b *eventBatch) flushProjections() error {
 		callMoneyRowCols, callMoneyRowInts, recPath, ` ON CONFLICT (call_id) DO NOTHING`, b.callMoneyRows); err != nil {
 		return fmt.Errorf("store: project calls: %w", err)
 	}
-	if len(b.callRows) > 0 || len(b.callMoneyRows) > 0 {
-		// A call's record ends it: the appliance's calls in progress are
-		// a handful, each looked up in calls by its key.
-		if _, err := b.tx.ExecContext(b.ctx, `DELETE FROM calls_in_progress WHERE appliance_id = $1
-			AND EXISTS (SELECT 1 FROM calls c WHERE c.call_id = calls_in_progress.call_id)`, b.app); err != nil {
-			return fmt.Errorf("store: calls no longer in progress: %w", err)
-		}
+	if err := b.flushInProgress(); err != nil {
+		return err
 	}
 	if err := b.insertRows(`INSERT INTO card_taps (appliance_id, seq, time_ns, reader, terminal, uid, known) VALUES `,
 		` ON CONFLICT (appliance_id, seq) DO NOTHING`, tapCols, b.tapRows, nil); err != nil {
@@ -628,9 +627,7 @@ func (b *eventBatch) project(ev *wire.Event, p projection) error {
 	case p.started != nil:
 		return b.projectStarted(p.started)
 	case p.cleared != nil:
-		if _, err := b.tx.ExecContext(b.ctx, `DELETE FROM calls_in_progress WHERE appliance_id = $1 AND start_ns <= $2`, b.app, ns(p.cleared.At)); err != nil {
-			return fmt.Errorf("store: calls cleared: %w", err)
-		}
+		b.clears = append(b.clears, ns(p.cleared.At))
 	case p.ledger != nil:
 		return b.projectLedger(ev, p.ledger)
 	case p.blocked != nil:

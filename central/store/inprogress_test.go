@@ -66,8 +66,12 @@ func TestCallsInProgress(t *testing.T) {
 	if got := ids(all); len(got) != 2 || got[0] != "b1" || got[1] != "a3" {
 		t.Fatalf("after a2's record %v, want b1 a3", got)
 	}
-	// appA restarts: its older calls are over, appB's b1 is not.
-	ev := chain("appA", 7, 7, evA[5].Hash, func(uint64) (wire.EventType, any) {
+	// appA restarts: its older calls are over (a9 too, whose start is in
+	// the same batch as the clear), appB's b1 is not.
+	ev := chain("appA", 7, 8, evA[5].Hash, func(seq uint64) (wire.EventType, any) {
+		if seq == 7 {
+			return wire.EventCallStarted, started("a9", "+4411", t0.Add(30*time.Minute))
+		}
 		return wire.EventCallsCleared, wire.CallsCleared{At: t0.Add(time.Hour)}
 	})
 	mustStore(t, s, "appA", ev)
