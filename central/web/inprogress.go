@@ -25,7 +25,7 @@ func (s *Server) inProgressPages() map[string]sessionHandler {
 
 type inProgressView struct {
 	store.CallInProgress
-	For     string // how long it has been going, e.g. "4 min 10 s"
+	For     string // how long it has been going (m:ss)
 	Endable bool
 }
 
