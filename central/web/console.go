@@ -92,15 +92,6 @@ func (s *Server) newConsolePage(se *store.Session, title string) *consolePage {
 	return &consolePage{Title: title, Actor: se.Actor, CSRF: se.CSRF, IsAdmin: authz.Check("GET /users", CallerOf(se), "") == nil}
 }
 
-func (s *Server) renderConsole(w http.ResponseWriter, status int, name string, p *consolePage) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	if err := s.tmpl.ExecuteTemplate(w, name, p); err != nil {
-		s.log.Error("web: render", "template", name, "err", err)
-	}
-}
-
 // ---- alarms ----
 
 const alarmsPageSize = 100
@@ -122,7 +113,7 @@ func (s *Server) renderAlarms(w http.ResponseWriter, r *http.Request, se *store.
 	if err != nil {
 		st, msg := s.statusOf(err)
 		p.Error = msg
-		s.renderConsole(w, st, "console_alarms.html", p)
+		s.render(w, st, "console_alarms.html", p)
 		return
 	}
 	canClear := authz.Check("POST /alarms/{id}/clear", c, "") == nil
@@ -143,7 +134,7 @@ func (s *Server) renderAlarms(w http.ResponseWriter, r *http.Request, se *store.
 	if off > 0 {
 		p.Prev = link(max(0, off-alarmsPageSize))
 	}
-	s.renderConsole(w, status, "console_alarms.html", p)
+	s.render(w, status, "console_alarms.html", p)
 }
 
 func (s *Server) clearAlarmForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
@@ -188,7 +179,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, se *store.Ses
 	if err != nil {
 		st, msg := s.statusOf(err)
 		p.Error = msg
-		s.renderConsole(w, st, "console_audit.html", p)
+		s.render(w, st, "console_audit.html", p)
 		return
 	}
 	filters := url.Values{}
@@ -250,7 +241,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, se *store.Ses
 			p.Verified, p.Error, status = false, msg, st
 		}
 	}
-	s.renderConsole(w, status, "console_audit.html", p)
+	s.render(w, status, "console_audit.html", p)
 }
 
 // ---- users ----
@@ -273,7 +264,7 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, se *store.S
 	if err != nil {
 		status, p.Error = s.statusOf(err)
 	}
-	s.renderConsole(w, status, "console_users.html", p)
+	s.render(w, status, "console_users.html", p)
 }
 
 func (s *Server) createUserForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
@@ -361,7 +352,7 @@ func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, se *store.Se
 	p.MustEnrol = authz.MustEnrolTOTP(se.Role)
 	if se.UserID == "" {
 		p.TokenSession = true
-		s.renderConsole(w, status, "console_totp.html", p)
+		s.render(w, status, "console_totp.html", p)
 		return
 	}
 	u, err := s.st.User(r.Context(), se.UserID)
@@ -370,7 +361,7 @@ func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, se *store.Se
 		p.Error, status = msg, st
 	}
 	p.User = u
-	s.renderConsole(w, status, "console_totp.html", p)
+	s.render(w, status, "console_totp.html", p)
 }
 
 func (s *Server) totpBeginForm(w http.ResponseWriter, r *http.Request, se *store.Session) {

@@ -7,7 +7,6 @@ package web
 // then arrives with disposition "ended").
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -46,23 +45,14 @@ func (s *Server) inProgressPage(w http.ResponseWriter, r *http.Request, se *stor
 	if err != nil {
 		st, msg := s.statusOf(err)
 		p.Error = msg
-		s.renderInProgress(w, st, p)
+		s.render(w, st, "calls_in_progress.html", p)
 		return
 	}
 	for _, call := range calls {
 		p.Calls = append(p.Calls, inProgressView{CallInProgress: call, For: formatDuration(p.Now.Sub(call.Start).Seconds()),
 			Endable: s.cfg.EndCall != nil && authz.Check("POST /calls/{id}/end", c, call.Block) == nil})
 	}
-	s.renderInProgress(w, http.StatusOK, p)
-}
-
-func (s *Server) renderInProgress(w http.ResponseWriter, status int, p *inProgressPage) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	if err := s.tmpl.ExecuteTemplate(w, "calls_in_progress.html", p); err != nil {
-		s.log.Error("web: render", "template", "calls_in_progress.html", "err", err)
-	}
+	s.render(w, http.StatusOK, "calls_in_progress.html", p)
 }
 
 // endCallForm sends the end_call command for a call in progress.
@@ -97,11 +87,7 @@ func (s *Server) endCallForm(w http.ResponseWriter, r *http.Request, se *store.S
 	}
 	if err := s.cfg.EndCall(r.Context(), se.Actor, call.ApplianceID, call.CallID); err != nil {
 		s.log.Error("web: end call", "call", call.CallID, "appliance", call.ApplianceID, "err", err)
-		msg := "The end command could not be sent to the appliance; try again."
-		if errors.Is(err, store.ErrInvalid) {
-			msg = err.Error()
-		}
-		http.Error(w, msg, http.StatusServiceUnavailable)
+		http.Error(w, "The end command could not be sent to the appliance; try again.", http.StatusServiceUnavailable)
 		return
 	}
 	redirectNotice(w, r, "/calls/in-progress", "End sent to "+call.ApplianceID+" for the call on "+call.Terminal+

@@ -254,7 +254,7 @@ func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *store.
 	if err != nil {
 		st, msg := s.statusOf(err)
 		p.Error = msg
-		s.renderManage(w, st, "manage_people.html", p)
+		s.render(w, st, "manage_people.html", p)
 		return
 	}
 	link := func(o int) string {
@@ -268,16 +268,7 @@ func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *store.
 	if off > 0 {
 		p.Prev = link(max(0, off-peoplePageSize))
 	}
-	s.renderManage(w, status, "manage_people.html", p)
-}
-
-func (s *Server) renderManage(w http.ResponseWriter, status int, name string, p managePage) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	if err := s.tmpl.ExecuteTemplate(w, name, p); err != nil {
-		s.log.Error("web: render", "template", name, "err", err)
-	}
+	s.render(w, status, "manage_people.html", p)
 }
 
 func optInt(v string) (int, error) {
@@ -393,7 +384,7 @@ func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *store.
 			}
 		}
 	}
-	s.renderManage(w, status, "manage_person.html", p)
+	s.render(w, status, "manage_person.html", p)
 }
 
 func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
@@ -699,7 +690,7 @@ func (s *Server) renderNumbers(w http.ResponseWriter, r *http.Request, se *store
 	if p.Numbers, err = s.st.GlobalNumbers(r.Context()); err != nil {
 		status, p.Error = s.statusOf(err)
 	}
-	s.renderManage(w, status, "manage_numbers.html", p)
+	s.render(w, status, "manage_numbers.html", p)
 }
 
 func (s *Server) addNumberForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
@@ -787,7 +778,7 @@ func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *store.
 	if err != nil {
 		status, p.Error = s.statusOf(err)
 	}
-	s.renderManage(w, status, "manage_blocks.html", p)
+	s.render(w, status, "manage_blocks.html", p)
 }
 
 func (s *Server) createBlockForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
@@ -877,7 +868,7 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, se *stor
 			p.Settings = &store.PrisonSettings{}
 		}
 	}
-	s.renderManage(w, status, "manage_settings.html", p)
+	s.render(w, status, "manage_settings.html", p)
 }
 
 func (s *Server) settingsForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
@@ -996,7 +987,7 @@ func (s *Server) renderImport(w http.ResponseWriter, r *http.Request, se *store.
 			p.Job = j.view()
 		}
 	}
-	s.renderManage(w, status, "manage_import.html", p)
+	s.render(w, status, "manage_import.html", p)
 }
 
 func newJobID() string {
@@ -1136,7 +1127,7 @@ func tableType(format string) string {
 func (s *Server) exportPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
 	p := s.basePage(se, "Export")
 	p.NeedsMFA = authz.Check("GET /export/{file}", CallerOf(se), "") != nil
-	s.renderManage(w, http.StatusOK, "manage_export.html", p)
+	s.render(w, http.StatusOK, "manage_export.html", p)
 }
 
 func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, se *store.Session) {

@@ -110,15 +110,6 @@ type overspendView struct {
 	Debit, Before, After, Amount string
 }
 
-func (s *Server) renderMoney(w http.ResponseWriter, status int, name string, p *moneyPage) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	if err := s.tmpl.ExecuteTemplate(w, name, p); err != nil {
-		s.log.Error("web: render", "template", name, "err", err)
-	}
-}
-
 // newMoneyPage loads the settings; CanWrite says whether the caller may
 // use writePattern.
 func (s *Server) newMoneyPage(w http.ResponseWriter, r *http.Request, se *store.Session, title, writePattern string) (*moneyPage, bool) {
@@ -187,7 +178,7 @@ func (s *Server) showRates(w http.ResponseWriter, r *http.Request, status int, p
 		p.Rates = append(p.Rates, rateView{RateRow: rr, PerMinute: cur.Format(ledger.Money(rr.PerMinute)), Fee: cur.Format(ledger.Money(rr.ConnectionFee))})
 	}
 	p.DestTypes = destTypes()
-	s.renderMoney(w, status, "money_rates.html", p)
+	s.render(w, status, "money_rates.html", p)
 }
 
 func (s *Server) putRate(w http.ResponseWriter, r *http.Request, se *store.Session) {
@@ -341,7 +332,7 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *store.S
 	for _, l := range st.Lines {
 		p.Lines = append(p.Lines, lineView{StatementLine: l, AmountText: cur.Format(l.Amount), BalanceText: cur.Format(l.Balance), Credit: l.Amount > 0})
 	}
-	s.renderMoney(w, status, "money_account.html", p)
+	s.render(w, status, "money_account.html", p)
 }
 
 func (s *Server) rechargeForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
@@ -469,7 +460,7 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, se *store.
 	if off > 0 {
 		p.Prev = link(max(0, off-accountsPageSize))
 	}
-	s.renderMoney(w, http.StatusOK, "money_accounts.html", p)
+	s.render(w, http.StatusOK, "money_accounts.html", p)
 }
 
 func (s *Server) reconciliationPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
@@ -498,5 +489,5 @@ func (s *Server) reconciliationPage(w http.ResponseWriter, r *http.Request, se *
 		}
 		p.Accounts = append(p.Accounts, v)
 	}
-	s.renderMoney(w, http.StatusOK, "money_reconciliation.html", p)
+	s.render(w, http.StatusOK, "money_reconciliation.html", p)
 }

@@ -125,15 +125,6 @@ var statsLabels = map[string]string{
 	store.StatsByRefusal: "Refused calls by reason",
 }
 
-func (s *Server) renderReview(w http.ResponseWriter, status int, name string, p *reviewPage) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	if err := s.tmpl.ExecuteTemplate(w, name, p); err != nil {
-		s.log.Error("web: render", "template", name, "err", err)
-	}
-}
-
 // reviewError answers a store or authorization error as plain text.
 func (s *Server) reviewError(w http.ResponseWriter, err error) {
 	switch {
@@ -207,7 +198,7 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *store.Sess
 			return
 		}
 	}
-	s.renderReview(w, status, "review_call.html", p)
+	s.render(w, status, "review_call.html", p)
 }
 
 // callForm checks a form posted on a call's page (session, CSRF) and
@@ -415,7 +406,7 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *store.Ses
 		}
 		p.Dimensions = append(p.Dimensions, dimView{Key: d, Label: statsLabels[d], Link: "/stats?" + v.Encode(), Current: d == by})
 	}
-	s.renderReview(w, status, "stats_page.html", p)
+	s.render(w, status, "stats_page.html", p)
 }
 
 // statsView fills p's table and charts from p.Stats.
@@ -548,7 +539,7 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *store.S
 		}
 		p.CSVLink = "/reports/billing.csv?" + v.Encode()
 	}
-	s.renderReview(w, status, "reports_billing.html", p)
+	s.render(w, status, "reports_billing.html", p)
 }
 
 func (s *Server) billingExport(w http.ResponseWriter, r *http.Request, se *store.Session) {

@@ -155,11 +155,12 @@ type page struct {
 	Prev, Next   string
 }
 
-func (s *Server) render(w http.ResponseWriter, status int, name string, p page) {
+// render writes template name with data, never cached.
+func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
-	if err := s.tmpl.ExecuteTemplate(w, name, p); err != nil {
+	if err := s.tmpl.ExecuteTemplate(w, name, data); err != nil {
 		s.log.Error("web: render", "template", name, "err", err)
 	}
 }
