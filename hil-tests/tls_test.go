@@ -99,7 +99,8 @@ func logContains(t *testing.T, dir, name, s string) bool {
 // policy reaches the appliance signed and is applied, a tapped card's call
 // reaches central; then the appliance's certificate is revoked: the broker
 // drops it, its next call's record stays in its outbox and central gets
-// nothing new.
+// nothing new; central, restarted with the revoked appliance still in its
+// configuration, starts and says the appliance is revoked.
 func TestTLSIdentitiesAndSignatures(t *testing.T) {
 	pki := filepath.Join(t.TempDir(), "pki")
 	provision(t, "init", "-dir", pki, "-host", "127.0.0.1,localhost")
@@ -257,5 +258,22 @@ func TestTLSIdentitiesAndSignatures(t *testing.T) {
 	}
 	if err := st.Check(); err != nil {
 		t.Fatalf("bbolt check: %v", err)
+	}
+
+	// A revoked appliance that is still in central's configuration does
+	// not stop central from starting again: it says so and keeps refusing
+	// the revoked box (its event key is retired), with what it already had.
+	e.KillCentral(syscall.SIGTERM)
+	if err := e.StartCentral(e.ctx); err != nil {
+		t.Fatalf("central does not start again after a revocation: %v", err)
+	}
+	if !logContains(t, dir, "kinline-central.log", "appliance revoked") {
+		t.Fatal("central did not say that a configured appliance is revoked")
+	}
+	if logContains(t, dir, "kinline-central.log", "kinline-provision appliance -id "+stack.ApplianceID+")") {
+		t.Fatal("central told the operator to re-provision the revoked box")
+	}
+	if now, err := e.Calls(e.ctx, nil); err != nil || len(now) != 1 {
+		t.Fatalf("after central's restart: %d calls, %v", len(now), err)
 	}
 }

@@ -27,8 +27,10 @@
 // A password never admits anyone on the TLS listener, and a certificate is
 // never asked for on the plain one.
 //
-// The same rules for an external Mosquitto are in mosquitto.conf.example and
-// mosquitto.acl.example beside this file.
+// The same rules for an external Mosquitto are in mosquitto.conf.example
+// beside this file (its dynamic-security plugin, with the rules
+// kinline-provision writes; Mosquitto's acl_file does not check
+// subscriptions).
 package broker
 
 import (

@@ -262,7 +262,10 @@ func brokerIsTLS(url string) bool {
 
 // CheckFiles reads every TLS file and key the config names and reports the
 // first that is unusable, wrapped in ErrInvalid: with appliance_keys_dir,
-// every listed appliance must have its event.pub there.
+// every listed appliance must have its event.pub there, unless it has been
+// revoked (kinline-provision revoke renames event.pub to event.pub.revoked):
+// a revoked appliance must not stop central, whose ingest refuses its
+// batches (see RevokedAppliances).
 func (c *Config) CheckFiles() error {
 	if t := c.MQTT.TLS; t != nil {
 		var err error
@@ -283,12 +286,40 @@ func (c *Config) CheckFiles() error {
 			return fmt.Errorf("%w: appliance_keys_dir %s is not a directory (%v)", ErrInvalid, c.ApplianceKeysDir, err)
 		}
 		for _, a := range c.Appliances {
+			if c.applianceRevoked(a.ID) {
+				continue
+			}
 			if _, err := sign.LoadPublicKey(c.ApplianceKeyFile(a.ID)); err != nil {
 				return fmt.Errorf("%w: appliance_keys_dir: appliance %q: %w (kinline-provision appliance -id %s)", ErrInvalid, a.ID, err, a.ID)
 			}
 		}
 	}
 	return nil
+}
+
+// RevokedAppliances lists the configured appliances whose event key has been
+// retired by kinline-provision revoke (event.pub.revoked and no event.pub):
+// central starts, refuses their batches and says so.
+func (c *Config) RevokedAppliances() []string {
+	var out []string
+	for _, a := range c.Appliances {
+		if c.applianceRevoked(a.ID) {
+			out = append(out, a.ID)
+		}
+	}
+	return out
+}
+
+func (c *Config) applianceRevoked(id string) bool {
+	p := c.ApplianceKeyFile(id)
+	if p == "" {
+		return false
+	}
+	if _, err := os.Stat(p); err == nil {
+		return false
+	}
+	_, err := os.Stat(p + ".revoked")
+	return err == nil
 }
 
 // ClientTLS is central's client TLS configuration towards an external

@@ -101,6 +101,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if ic.PolicyKey, err = cfg.LoadPolicyKey(); err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}
+	for _, id := range cfg.RevokedAppliances() {
+		log.Warn("appliance revoked: its batches are refused; provision a replacement under a new id, or with kinline-provision appliance -id ID -force, and remove the revoked one from central's appliances",
+			"appliance", id, "key", cfg.ApplianceKeyFile(id)+".revoked")
+	}
 	if cfg.ApplianceKeysDir != "" {
 		ic.ApplianceKeys = newKeyring(cfg.ApplianceKeyFile, log.With("part", "keys")).lookup
 	}
@@ -162,6 +166,15 @@ func (s *Server) MQTTTLSAddr() string {
 	return s.Broker.TLSAddr()
 }
 
+// mqttLogAttrs says where MQTT is: the embedded broker's listeners, or the
+// external broker central connects to (it listens on nothing then).
+func (s *Server) mqttLogAttrs() []any {
+	if s.Broker == nil {
+		return []any{"mqtt_broker", s.Config.MQTT.Broker}
+	}
+	return []any{"mqtt", s.Broker.Addr(), "mqtt_tls", s.MQTTTLSAddr()}
+}
+
 // HTTPAddr is the bound console/API address.
 func (s *Server) HTTPAddr() string { return s.ln.Addr().String() }
 
@@ -173,8 +186,8 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	go func() { errc <- s.Ingest.Run(ictx) }()
 	go func() { errc <- s.HTTP.Serve(s.ln) }()
-	s.Log.Info("central running", "console", "http://"+s.HTTPAddr(), "mqtt", s.Config.MQTT.Listen, "mqtt_tls", s.MQTTTLSAddr(),
-		"signed_policies", s.Config.PolicyKey != "", "signed_batches_required", s.Config.ApplianceKeysDir != "")
+	s.Log.Info("central running", append(s.mqttLogAttrs(), "console", "http://"+s.HTTPAddr(),
+		"signed_policies", s.Config.PolicyKey != "", "signed_batches_required", s.Config.ApplianceKeysDir != "")...)
 	var err error
 	select {
 	case <-ctx.Done():

@@ -11,6 +11,7 @@
 //	kinline-provision appliance [-dir pki] -id block-a-1 [-force]
 //	kinline-provision revoke    [-dir pki] -id block-a-1
 //	kinline-provision list      [-dir pki]
+//	kinline-provision mosquitto [-dir pki]              rewrite mosquitto-dynsec.json
 //
 // Every file is PEM. The directory holds:
 //
@@ -21,6 +22,9 @@
 //	appliances/<id>/event.key event.pub    its ed25519 event-signing key
 //	appliances/<id>/recording.key          its AES-256 recording key (32 raw bytes)
 //	appliances/<id>/ca.pem policy.pub      copies it needs to trust central
+//	mosquitto-dynsec.json                 Mosquitto's dynamic-security rules:
+//	                                      central, and each valid appliance
+//	                                      confined to its own topics
 //
 // Exit status: 0 done, 1 error, 2 usage error.
 package main
@@ -64,6 +68,10 @@ Commands:
   revoke    -id ID            add ID's certificate to crl.pem; the broker
                               rereads it on the next connection
   list                        appliances, serials, expiry, revoked or not
+  mosquitto                   rewrite DIR/mosquitto-dynsec.json (init, appliance
+                              and revoke keep it up to date): an external
+                              Mosquitto's dynamic-security rules, each valid
+                              appliance confined to its own topics
 
 Typical use:
   kinline-provision init -host central.prison.example,10.0.0.5
@@ -98,7 +106,7 @@ func run(args []string, stdout, stderr io.Writer, clk clock.Clock) int {
 		force = fs.Bool("force", false, "replace an existing appliance and revoke its old certificate")
 	case "revoke":
 		id = fs.String("id", "", "the appliance whose certificate to revoke")
-	case "list":
+	case "list", "mosquitto":
 	default:
 		fmt.Fprintf(stderr, "kinline-provision: unknown command %q\n\n%s", cmd, usage)
 		return 2
@@ -130,6 +138,13 @@ func run(args []string, stdout, stderr io.Writer, clk clock.Clock) int {
 	}
 
 	switch cmd {
+	case "mosquitto":
+		if err := p.WriteDynsec(); err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(stdout, `wrote %[1]s/%[2]s; copy it to the broker (plugin_opt_config_file of
+mosquitto.conf) and restart Mosquitto: the dynamic-security plugin reads it at start
+`, *dir, fileDynsec)
 	case "init":
 		if err := p.Init(splitHosts(*hosts)); err != nil {
 			return fail(err)
@@ -200,6 +215,13 @@ kinline-provision appliance -id %s -force
 		}
 		tw.Flush()
 		fmt.Fprintf(stdout, "%d appliance(s); revocation list number %s\n", len(rows), number)
+	}
+	switch cmd {
+	case "init", "appliance", "revoke":
+		// Every change of the PKI rewrites the broker's rules after it.
+		if err := p.WriteDynsec(); err != nil {
+			return fail(fmt.Errorf("the PKI changed but %s could not be rewritten (run kinline-provision mosquitto): %w", fileDynsec, err))
+		}
 	}
 	return 0
 }

@@ -60,9 +60,10 @@ func exampleDir(t testing.TB) string {
 }
 
 // StartMosquitto runs a real Mosquitto with the documented configuration
-// (central/broker/mosquitto.conf.example and mosquitto.acl.example), its
-// paths pointed at pki and its listener at a free loopback port. It skips
-// the test when mosquitto is not installed.
+// (central/broker/mosquitto.conf.example, with the dynamic-security rules
+// kinline-provision wrote into pki), its paths pointed at pki and its
+// listener at a free loopback port. It skips the test when mosquitto is not
+// installed.
 func StartMosquitto(t testing.TB, pki *PKI) *Mosquitto {
 	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
@@ -81,13 +82,15 @@ func StartMosquitto(t testing.TB, pki *PKI) *Mosquitto {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acl, err := os.ReadFile(filepath.Join(src, "mosquitto.acl.example"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	plugin := DynsecPlugin(t)
 	dir := t.TempDir()
-	aclFile := filepath.Join(dir, "kinline.acl")
-	if err := os.WriteFile(aclFile, acl, 0o644); err != nil {
+	// The plugin may rewrite its file: give it a copy, not the PKI's.
+	rules, err := os.ReadFile(filepath.Join(pki.Dir, "mosquitto-dynsec.json"))
+	if err != nil {
+		t.Fatalf("kinline-provision wrote no dynamic-security rules: %v", err)
+	}
+	rulesFile := filepath.Join(dir, "dynsec.json")
+	if err := os.WriteFile(rulesFile, rules, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -99,8 +102,9 @@ func StartMosquitto(t testing.TB, pki *PKI) *Mosquitto {
 
 	conf := string(confTmpl)
 	for _, r := range [][2]string{
+		{"plugin_opt_config_file /etc/kinline/pki/mosquitto-dynsec.json", "plugin_opt_config_file " + rulesFile},
+		{"plugin /usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so", "plugin " + plugin},
 		{"/etc/kinline/pki/", pki.Dir + "/"},
-		{"acl_file /etc/mosquitto/kinline.acl", "acl_file " + aclFile},
 		{"\nlistener 8883\n", fmt.Sprintf("\nlistener %d 127.0.0.1\n", port)},
 		{"persistence true", "persistence false"},
 		{"persistence_location /var/lib/mosquitto/", ""},
@@ -151,4 +155,17 @@ func StartMosquitto(t testing.TB, pki *PKI) *Mosquitto {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// DynsecPlugin returns the path of Mosquitto's dynamic-security plugin
+// (Debian package mosquitto), or skips the test.
+func DynsecPlugin(t testing.TB) string {
+	t.Helper()
+	for _, pattern := range []string{"/usr/lib/*/mosquitto_dynamic_security.so", "/usr/lib/mosquitto_dynamic_security.so", "/usr/local/lib/mosquitto_dynamic_security.so"} {
+		if m, _ := filepath.Glob(pattern); len(m) > 0 {
+			return m[0]
+		}
+	}
+	t.Skip("mosquitto_dynamic_security.so not found (Debian package mosquitto): skipping the test against a real Mosquitto")
+	return ""
 }
