@@ -105,12 +105,16 @@ const PolicyAlarmInterval = time.Minute
 
 // Defaults for a zero Config field.
 const (
-	DefaultBatchSize       = 256
-	DefaultMaxInFlight     = 8
-	DefaultAckTimeout      = 30 * time.Second
-	DefaultRetryBackoff    = 5 * time.Second
-	DefaultMaxRetryBackoff = 10 * time.Minute
-	DefaultChunkWindow     = 4
+	DefaultBatchSize   = 256
+	DefaultMaxInFlight = 8
+	DefaultAckTimeout  = 30 * time.Second
+	// DefaultMaxProbeInterval: see Config.MaxProbeInterval.
+	DefaultMaxProbeInterval = 5 * time.Minute
+	// DefaultMaxReconnectInterval: see Config.MaxReconnectInterval.
+	DefaultMaxReconnectInterval = 5 * time.Second
+	DefaultRetryBackoff         = 5 * time.Second
+	DefaultMaxRetryBackoff      = 10 * time.Minute
+	DefaultChunkWindow          = 4
 	// DefaultPolicyRequestInterval: see Config.PolicyRequestInterval.
 	DefaultPolicyRequestInterval = 30 * time.Second
 	maxQueuedRecAcks             = 1024
@@ -145,6 +149,19 @@ type Config struct {
 	// long, resend from the last acknowledged event. It also bounds the
 	// wait for a RecordingAck.
 	AckTimeout time.Duration
+	// MaxProbeInterval bounds what an unanswered outbox costs the broker.
+	// After an ack timeout the client no longer resends its whole window:
+	// it probes with the first unacknowledged event alone, and waits twice
+	// as long for each probe that goes unanswered (AckTimeout doubling up
+	// to MaxProbeInterval). The first acknowledgement that makes progress
+	// (or a wire.Ack with Resend) opens the window again. With central
+	// down and the broker up, three days cost the broker's queue about a
+	// thousand one-event batches instead of tens of thousands of full ones.
+	MaxProbeInterval time.Duration
+	// MaxReconnectInterval caps paho's reconnect backoff, so that after a
+	// long outage the backlog starts to drain within this long of the
+	// broker coming back.
+	MaxReconnectInterval time.Duration
 	// RetryBackoff is the first wait before re-uploading a recording
 	// central refused or did not answer; it doubles up to MaxRetryBackoff.
 	RetryBackoff, MaxRetryBackoff time.Duration
@@ -201,6 +218,7 @@ type Client struct {
 	connected bool
 	connGen   uint64
 	ackUpTo   uint64
+	resend    bool // central asked for everything unacknowledged again
 	policy    *wire.Policy
 	rejected  int    // policies refused for their signature, not yet alarmed
 	rejectWhy string // the last refusal
@@ -249,6 +267,13 @@ func New(cfg Config, deps Deps) (*Client, error) {
 	}
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = DefaultAckTimeout
+	}
+	if cfg.MaxProbeInterval <= 0 {
+		cfg.MaxProbeInterval = DefaultMaxProbeInterval
+	}
+	cfg.MaxProbeInterval = max(cfg.MaxProbeInterval, cfg.AckTimeout)
+	if cfg.MaxReconnectInterval <= 0 {
+		cfg.MaxReconnectInterval = DefaultMaxReconnectInterval
 	}
 	if cfg.RetryBackoff <= 0 {
 		cfg.RetryBackoff = DefaultRetryBackoff
@@ -318,7 +343,7 @@ func (c *Client) Run(ctx context.Context) error {
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).
-		SetMaxReconnectInterval(30 * time.Second).
+		SetMaxReconnectInterval(c.cfg.MaxReconnectInterval).
 		SetKeepAlive(30 * time.Second).
 		SetOrderMatters(true). // the handler never blocks
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { c.handle(m.Topic(), m.Payload()) }).
@@ -374,6 +399,7 @@ func (c *Client) handle(topic string, payload []byte) {
 		}
 		c.mu.Lock()
 		c.ackUpTo = max(c.ackUpTo, a.UpTo)
+		c.resend = c.resend || a.Resend
 		c.mu.Unlock()
 	case wire.TopicPolicy(id):
 		if len(payload) == 0 {
@@ -456,6 +482,11 @@ type loop struct {
 	seenGen  uint64   // connection generation already handled
 
 	ackTimer timeout // no batch acknowledged in time
+	// probeWait, when not zero, says the client is probing: the last ack
+	// timeout found no progress, so only the first unacknowledged event is
+	// (re)sent, and the next timeout is probeWait (doubling up to
+	// Config.MaxProbeInterval).
+	probeWait time.Duration
 
 	recs     map[string]*recState
 	up       *upload // the recording being uploaded, nil if none
@@ -521,8 +552,8 @@ func (l *loop) run(ctx context.Context) error {
 func (l *loop) step() error {
 	c := l.c
 	c.mu.Lock()
-	ackUpTo, pol, recAcks, chunkAcks, cmds, deltas := c.ackUpTo, c.policy, c.recAcks, c.chunkAcks, c.commands, c.deltas
-	c.policy, c.recAcks, c.chunkAcks, c.commands, c.deltas = nil, nil, nil, nil, nil
+	ackUpTo, resend, pol, recAcks, chunkAcks, cmds, deltas := c.ackUpTo, c.resend, c.policy, c.recAcks, c.chunkAcks, c.commands, c.deltas
+	c.resend, c.policy, c.recAcks, c.chunkAcks, c.commands, c.deltas = false, nil, nil, nil, nil, nil
 	if c.rejected > 0 {
 		l.rejected += c.rejected
 		l.rejectWhy = c.rejectWhy
@@ -560,6 +591,15 @@ func (l *loop) step() error {
 	if err := l.applyAck(ackUpTo); err != nil {
 		return err
 	}
+	if resend {
+		// Central's ingest has just subscribed: what it was sent before
+		// may be lost. Send it all again now, the whole window.
+		if l.sent > l.acked || l.probeWait != 0 {
+			c.log.Info("sync: central asked for a resend", "from", l.acked+1, "sent", l.sent)
+		}
+		l.probeWait = 0
+		l.rewind()
+	}
 	for _, a := range chunkAcks {
 		l.applyChunkAck(a)
 	}
@@ -571,7 +611,15 @@ func (l *loop) step() error {
 	if ackFired {
 		l.ackTimer.t = nil
 		if len(l.inflight) > 0 {
-			c.log.Warn("sync: no ack in time, resending", "from", l.acked+1, "sent", l.sent)
+			// No progress: probe with the first unacknowledged event,
+			// waiting longer each time, instead of filling the broker's
+			// queue with the whole window again and again.
+			if l.probeWait == 0 {
+				l.probeWait = c.cfg.AckTimeout
+			} else {
+				l.probeWait = min(2*l.probeWait, c.cfg.MaxProbeInterval)
+			}
+			c.log.Warn("sync: no ack in time, probing", "from", l.acked+1, "sent", l.sent, "next_wait", l.probeWait)
 			l.rewind()
 		}
 	}
@@ -630,6 +678,10 @@ func (l *loop) applyAck(upTo uint64) error {
 	if l.sent < upTo {
 		l.sent = upTo
 	}
+	if l.probeWait != 0 {
+		l.c.log.Info("sync: central acknowledges again", "up_to", upTo)
+		l.probeWait = 0
+	}
 	i := 0
 	for i < len(l.inflight) && l.inflight[i] <= upTo {
 		i++
@@ -637,15 +689,24 @@ func (l *loop) applyAck(upTo uint64) error {
 	l.inflight = append(l.inflight[:0], l.inflight[i:]...)
 	l.ackTimer.stop()
 	if len(l.inflight) > 0 {
-		l.arm(&l.ackTimer)
+		l.armAck()
 	}
 	return nil
 }
 
+// armAck starts the ack timeout: AckTimeout, or the probe's longer wait.
+func (l *loop) armAck() {
+	l.armFor(&l.ackTimer, max(l.c.cfg.AckTimeout, l.probeWait))
+}
+
 func (l *loop) publishEvents() error {
 	c := l.c
-	for len(l.inflight) < c.cfg.MaxInFlight {
-		evs, err := c.deps.Store.Pending(l.sent, c.cfg.BatchSize)
+	window, size := c.cfg.MaxInFlight, c.cfg.BatchSize
+	if l.probeWait != 0 {
+		window, size = 1, 1 // probing: one event, until central answers
+	}
+	for len(l.inflight) < window {
+		evs, err := c.deps.Store.Pending(l.sent, size)
 		if err != nil {
 			return fmt.Errorf("syncclient: %w", err)
 		}
@@ -668,7 +729,7 @@ func (l *loop) publishEvents() error {
 		l.sent = last
 		l.inflight = append(l.inflight, last)
 		if !l.ackTimer.armed() {
-			l.arm(&l.ackTimer)
+			l.armAck()
 		}
 	}
 	return nil
@@ -993,14 +1054,18 @@ type timeout struct {
 	fired uint64 // generation that fired (written under c.mu)
 }
 
-// arm starts to, which must not be running (stop it first to restart).
-func (l *loop) arm(to *timeout) {
+// arm starts to for AckTimeout; it must not be running (stop it first to
+// restart).
+func (l *loop) arm(to *timeout) { l.armFor(to, l.c.cfg.AckTimeout) }
+
+// armFor starts to for d; it must not be running.
+func (l *loop) armFor(to *timeout, d time.Duration) {
 	c := l.c
 	c.mu.Lock()
 	to.gen++
 	gen := to.gen
 	c.mu.Unlock()
-	to.t = c.clk.AfterFunc(c.cfg.AckTimeout, func() {
+	to.t = c.clk.AfterFunc(d, func() {
 		c.mu.Lock()
 		to.fired = gen
 		c.mu.Unlock()

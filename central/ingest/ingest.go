@@ -289,7 +289,30 @@ func (s *Service) onConnect(c mqtt.Client) {
 	s.mu.Lock()
 	ctx := s.ctx
 	s.mu.Unlock()
+	s.askResend(ctx, c)
 	s.publishPolicies(ctx, "", true)
+}
+
+// askResend tells every appliance that ingest has just subscribed
+// (wire.Ack with Resend): batches published while no ingest listened (a
+// restarted embedded broker keeps no session for central) are sent again
+// at once instead of after each appliance's ack timeout.
+func (s *Service) askResend(ctx context.Context, c mqtt.Client) {
+	ids, err := s.st.AppliancesInBlock(ctx, "")
+	if err != nil {
+		s.log.Error("ingest: list appliances to ask for a resend", "err", err)
+		return
+	}
+	for _, id := range ids {
+		data, err := json.Marshal(wire.Ack{V: wire.ProtocolVersion, ApplianceID: id, Resend: true})
+		if err != nil {
+			s.log.Error("ingest: encode resend request", "appliance", id, "err", err)
+			continue
+		}
+		// Not waited for: a lost request costs only the appliance's
+		// ack timeout, as before.
+		c.Publish(wire.TopicAck(id), 1, false, data)
+	}
 }
 
 // PolicyChanged publishes the current policy, retained, to each appliance of

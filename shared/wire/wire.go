@@ -21,6 +21,10 @@
 //	   CallsPerWeek and CallsPerMonth replace the rule's quota per period
 //	   (omitempty; absent means the rule's). The policy signature covers
 //	   them (shared/sign's policy form v3).
+//	1 (additive, same version): Ack.Resend. Central sends it to every
+//	   appliance when its ingest (re)subscribes, so that batches published
+//	   while no ingest was listening are sent again at once rather than
+//	   after the appliance's ack timeout. A peer without it ignores it.
 package wire
 
 import (
@@ -117,10 +121,15 @@ type Batch struct {
 // Ack is central's application-level acknowledgement on TopicAck: every
 // event of the appliance up to and including UpTo is durably stored. The
 // appliance may delete those events from its outbox.
+//
+// Resend says that central's ingest has just (re)subscribed and may have
+// missed batches published before: the appliance sends everything it has
+// not seen acknowledged again, now. UpTo may then be 0 (nothing claimed).
 type Ack struct {
 	V           int    `json:"v"`
 	ApplianceID string `json:"appliance_id"`
 	UpTo        uint64 `json:"up_to"`
+	Resend      bool   `json:"resend,omitempty"`
 }
 
 // Call dispositions.
