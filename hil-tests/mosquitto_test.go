@@ -2,10 +2,10 @@ package hiltests
 
 // The sync suite's core run against both brokers Kinline supports: the
 // embedded one (central/broker, TLS listener) and a real Mosquitto started
-// from the documented configuration and ACL (central/broker's
-// mosquitto.conf.example with the dynamic-security rules kinline-provision
-// writes, through
-// brokertest.StartMosquitto), each with a PKI made by kinline-provision.
+// from the documented configuration (central/broker's
+// mosquitto.conf.example, with the dynamic-security rules kinline-provision
+// writes, through brokertest.StartMosquitto), each with a PKI made by
+// kinline-provision.
 // The same body runs against each: events delivered exactly once across an
 // outage of the appliance's link, a command carried out and answered, a
 // chunked recording uploaded and verified, a policy snapshot and a policy
