@@ -65,9 +65,11 @@ type Config struct {
 	Device   string // e.g. /dev/ttyUSB0 or a pty symlink
 	Driver   string // "pn532" or "em4100"
 	Baud     int    // 0 = the driver's default (pn532 115200, em4100 9600)
-	// DedupWindow (default 2 s): a read of a card within this long of the
-	// previous read of the same card on this reader is the same tap. The
-	// window slides, so a card held on the reader is one tap.
+	// DedupWindow (default 2 s): a read of the card this reader read last,
+	// within this long of that read, is the same tap: the window slides,
+	// so a card held on the reader is one tap. A read of any other card in
+	// between ends the presentation, so taps A, B, A are three taps and the
+	// last card presented decides.
 	DedupWindow time.Duration
 	// RetryMin and RetryMax bound the exponential backoff between attempts
 	// to reopen a failed reader (defaults 500 ms and 30 s).
@@ -176,7 +178,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if deps.Open == nil {
 		deps.Open = OpenSerial
 	}
-	r := &runner{cfg: cfg, deps: deps, log: deps.Log.With("reader", cfg.Name, "driver", cfg.Driver), seen: map[string]time.Time{}}
+	r := &runner{cfg: cfg, deps: deps, log: deps.Log.With("reader", cfg.Name, "driver", cfg.Driver)}
 	return r.run(ctx)
 }
 
@@ -185,7 +187,10 @@ type runner struct {
 	deps Deps
 	log  *slog.Logger
 	down bool
-	seen map[string]time.Time // UID -> last read
+	// last and lastAt are the card read last and when: the presentation a
+	// repeated read of the same card belongs to.
+	last   string
+	lastAt time.Time
 }
 
 func (r *runner) alarm(cleared bool, msg string) {
@@ -263,21 +268,17 @@ func (r *runner) session(ctx context.Context) (ready bool, err error) {
 	}
 }
 
-// read turns a raw read into a tap unless it repeats a recent read.
+// read turns a raw read into a tap unless it repeats the read before it:
+// the same card, read again within DedupWindow of that read (a card held on
+// the reader). Only the last card read is remembered, so a card shown again
+// after another card is a new tap however soon it comes.
 func (r *runner) read(uid []byte) {
 	now := r.deps.Clock.Now()
 	id := strings.ToUpper(hex.EncodeToString(uid))
-	last, ok := r.seen[id]
-	r.seen[id] = now
-	if ok && now.Sub(last) < r.cfg.DedupWindow {
+	held := id == r.last && now.Sub(r.lastAt) < r.cfg.DedupWindow
+	r.last, r.lastAt = id, now
+	if held {
 		return
-	}
-	if len(r.seen) > 64 {
-		for k, t := range r.seen {
-			if now.Sub(t) >= r.cfg.DedupWindow {
-				delete(r.seen, k)
-			}
-		}
 	}
 	r.log.Debug("card tap", "uid", id)
 	if r.deps.OnTap != nil {

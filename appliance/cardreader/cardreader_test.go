@@ -217,12 +217,14 @@ func TestDedupWindowFakeClock(t *testing.T) {
 		clk.Advance(500 * time.Millisecond)
 		read("AA00000001")
 	}
-	read("BB00000002")                   // t0+2s: another card is a tap
-	clk.Advance(1999 * time.Millisecond) // A's last read was at t0+2s
-	read("AA00000001")                   // still the same presentation
+	read("BB00000002")                  // t0+2s: another card is a tap
+	clk.Advance(100 * time.Millisecond) // t0+2.1s: A again after B is a new tap
+	read("AA00000001")
+	clk.Advance(500 * time.Millisecond) // held: the same presentation
+	read("AA00000001")
 	clk.Advance(2 * time.Second)
-	read("AA00000001") // t0+5.999s: 2 s after the last read, a new tap
-	read("BB00000002") // 4 s after B's read: a new tap
+	read("AA00000001") // t0+4.6s: 2 s after the last read, a new tap
+	read("BB00000002") // another card
 	cancel()
 	dev.Close()
 	if err := <-done; !errors.Is(err, context.Canceled) {
@@ -231,7 +233,8 @@ func TestDedupWindowFakeClock(t *testing.T) {
 	want := []struct {
 		uid string
 		at  time.Duration
-	}{{"AA00000001", 0}, {"BB00000002", 2 * time.Second}, {"AA00000001", 5999 * time.Millisecond}, {"BB00000002", 5999 * time.Millisecond}}
+	}{{"AA00000001", 0}, {"BB00000002", 2 * time.Second}, {"AA00000001", 2100 * time.Millisecond},
+		{"AA00000001", 4600 * time.Millisecond}, {"BB00000002", 4600 * time.Millisecond}}
 	if len(taps) != len(want) {
 		t.Fatalf("taps %+v, want %v", taps, want)
 	}
