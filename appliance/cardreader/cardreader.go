@@ -4,8 +4,9 @@
 // cards, em4100 for 125 kHz cards), turns reads into taps (one per
 // presentation of a card, however many times the reader repeats it) and
 // survives the device vanishing, failing or falling silent: it raises a
-// "reader_down" alarm, reopens the device with exponential backoff and
-// clears the alarm when the reader works again.
+// "reader_down" alarm, reopens the device with a short exponential backoff
+// (or, while the device is unplugged, as soon as it reappears) and clears
+// the alarm when the reader works again.
 //
 // Usage:
 //
@@ -23,7 +24,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -72,8 +75,13 @@ type Config struct {
 	// last card presented decides.
 	DedupWindow time.Duration
 	// RetryMin and RetryMax bound the exponential backoff between attempts
-	// to reopen a failed reader (defaults 500 ms and 30 s).
+	// to reopen a reader whose device is there but fails (defaults 500 ms
+	// and 2 s: a reader that comes back is read again within RetryMax).
 	RetryMin, RetryMax time.Duration
+	// WatchInterval (default 200 ms): while the device path does not exist
+	// (the reader is unplugged), the runner checks for it this often, with
+	// no backoff, and opens it as soon as it is back.
+	WatchInterval time.Duration
 	// PN532 tunes the pn532 driver's timeouts (zero = its defaults).
 	PN532 pn532.Options
 }
@@ -150,7 +158,10 @@ func (c *Config) check() error {
 		c.RetryMin = 500 * time.Millisecond
 	}
 	if c.RetryMax <= 0 {
-		c.RetryMax = 30 * time.Second
+		c.RetryMax = 2 * time.Second
+	}
+	if c.WatchInterval <= 0 {
+		c.WatchInterval = 200 * time.Millisecond
 	}
 	if c.RetryMax < c.RetryMin {
 		c.RetryMax = c.RetryMin
@@ -161,7 +172,8 @@ func (c *Config) check() error {
 // Run opens cfg.Device, initialises the reader and delivers taps until ctx
 // is done. When the device vanishes, fails or stops answering it calls
 // OnAlarm with a reader_down alarm (once per outage), reopens it with
-// exponential backoff on the clock (RetryMin doubling up to RetryMax) and,
+// exponential backoff on the clock (RetryMin doubling up to RetryMax; while
+// the device path does not exist, as soon as it reappears) and,
 // once the reader works again, calls OnAlarm with the alarm Cleared. It
 // never returns because of the device; it returns ctx.Err() at the end, or
 // an ErrConfig error at once for a config it cannot run.
@@ -216,15 +228,49 @@ func (r *runner) run(ctx context.Context) error {
 		} else {
 			r.log.Debug("card reader still down", "err", err, "retry_in", backoff)
 		}
-		wait := make(chan struct{})
-		t := r.deps.Clock.AfterFunc(backoff, func() { close(wait) })
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+		if r.missing() {
+			// Unplugged: watch for the device rather than back off, so a
+			// reader plugged back in is read again at once.
+			if err := r.watch(ctx); err != nil {
+				return err
+			}
+			backoff = r.cfg.RetryMin
+			continue
+		}
+		if err := r.sleep(ctx, backoff); err != nil {
+			return err
 		}
 		backoff = min(backoff*2, r.cfg.RetryMax)
+	}
+}
+
+// missing reports whether the device path does not exist.
+func (r *runner) missing() bool {
+	_, err := os.Stat(r.cfg.Device)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// watch returns once the device path exists, checking every WatchInterval.
+func (r *runner) watch(ctx context.Context) error {
+	r.log.Debug("card reader unplugged: watching for the device", "device", r.cfg.Device)
+	for r.missing() {
+		if err := r.sleep(ctx, r.cfg.WatchInterval); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sleep waits d on the clock, or returns ctx.Err().
+func (r *runner) sleep(ctx context.Context, d time.Duration) error {
+	wait := make(chan struct{})
+	t := r.deps.Clock.AfterFunc(d, func() { close(wait) })
+	select {
+	case <-wait:
+		return nil
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -405,11 +406,16 @@ func TestUnplugReplug(t *testing.T) {
 	}
 }
 
-func TestMissingDeviceAlarmsAndBacksOff(t *testing.T) {
+func TestFailingDeviceAlarmsAndBacksOff(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	opens := make(chan time.Time, 100)
-	dir := t.TempDir()
-	cfg := cardreader.Config{Name: "r", Terminal: "t", Device: filepath.Join(dir, "nope"), Driver: cardreader.DriverEM4100, RetryMin: time.Second, RetryMax: 4 * time.Second}
+	// A device that is there but is no serial port (a plain file): the
+	// reader fails, and is retried with backoff.
+	dev := filepath.Join(t.TempDir(), "not-a-tty")
+	if err := os.WriteFile(dev, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := cardreader.Config{Name: "r", Terminal: "t", Device: dev, Driver: cardreader.DriverEM4100, RetryMin: time.Second, RetryMax: 4 * time.Second}
 	r := &recorder{taps: make(chan cardreader.Tap, 10), alarms: make(chan wire.Alarm, 10)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
