@@ -45,3 +45,17 @@ func (s *Stack) WaitApplianceLog(ctx context.Context, d time.Duration, n int, pa
 	})
 	return lines, err
 }
+
+// AppliancePID is the running appliance's process id (0 when it is not
+// running).
+func (s *Stack) AppliancePID() int {
+	if s.appliance == nil || s.appliance.cmd.Process == nil {
+		return 0
+	}
+	select {
+	case <-s.appliance.done:
+		return 0
+	default:
+	}
+	return s.appliance.cmd.Process.Pid
+}

@@ -83,7 +83,9 @@ type Options struct {
 	// idle reader is checked for life.
 	PollTimeout time.Duration
 	// PollInterval is the pause after a card was read before the next
-	// read (default 150 ms).
+	// read (default 50 ms). A card presented right after another one was
+	// read waits this long at most; a card held on the reader is read
+	// again about this often (one short exchange each time).
 	PollInterval time.Duration
 	// IdleInterval (default 100 ms) is the least time from one poll to the
 	// next when the reader answers "no card" at once instead of holding
@@ -114,7 +116,7 @@ func (o *Options) defaults() {
 		o.PollTimeout = 5 * time.Second
 	}
 	if o.PollInterval <= 0 {
-		o.PollInterval = 150 * time.Millisecond
+		o.PollInterval = 50 * time.Millisecond
 	}
 	if o.IdleInterval <= 0 {
 		o.IdleInterval = 100 * time.Millisecond
