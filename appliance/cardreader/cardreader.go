@@ -4,8 +4,9 @@
 // cards, em4100 for 125 kHz cards), turns reads into taps (one per
 // presentation of a card, however many times the reader repeats it) and
 // survives the device vanishing, failing or falling silent: it raises a
-// "reader_down" alarm, reopens the device with exponential backoff and
-// clears the alarm when the reader works again.
+// "reader_down" alarm, reopens the device with a short exponential backoff
+// (or, while the device is unplugged, as soon as it reappears) and clears
+// the alarm when the reader works again.
 //
 // Usage:
 //
@@ -23,7 +24,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -65,13 +68,20 @@ type Config struct {
 	Device   string // e.g. /dev/ttyUSB0 or a pty symlink
 	Driver   string // "pn532" or "em4100"
 	Baud     int    // 0 = the driver's default (pn532 115200, em4100 9600)
-	// DedupWindow (default 2 s): a read of a card within this long of the
-	// previous read of the same card on this reader is the same tap. The
-	// window slides, so a card held on the reader is one tap.
+	// DedupWindow (default 2 s): a read of the card this reader read last,
+	// within this long of that read, is the same tap: the window slides,
+	// so a card held on the reader is one tap. A read of any other card in
+	// between ends the presentation, so taps A, B, A are three taps and the
+	// last card presented decides.
 	DedupWindow time.Duration
 	// RetryMin and RetryMax bound the exponential backoff between attempts
-	// to reopen a failed reader (defaults 500 ms and 30 s).
+	// to reopen a reader whose device is there but fails (defaults 500 ms
+	// and 2 s: a reader that comes back is read again within RetryMax).
 	RetryMin, RetryMax time.Duration
+	// WatchInterval (default 200 ms): while the device path does not exist
+	// (the reader is unplugged), the runner checks for it this often, with
+	// no backoff, and opens it as soon as it is back.
+	WatchInterval time.Duration
 	// PN532 tunes the pn532 driver's timeouts (zero = its defaults).
 	PN532 pn532.Options
 }
@@ -148,7 +158,10 @@ func (c *Config) check() error {
 		c.RetryMin = 500 * time.Millisecond
 	}
 	if c.RetryMax <= 0 {
-		c.RetryMax = 30 * time.Second
+		c.RetryMax = 2 * time.Second
+	}
+	if c.WatchInterval <= 0 {
+		c.WatchInterval = 200 * time.Millisecond
 	}
 	if c.RetryMax < c.RetryMin {
 		c.RetryMax = c.RetryMin
@@ -159,7 +172,8 @@ func (c *Config) check() error {
 // Run opens cfg.Device, initialises the reader and delivers taps until ctx
 // is done. When the device vanishes, fails or stops answering it calls
 // OnAlarm with a reader_down alarm (once per outage), reopens it with
-// exponential backoff on the clock (RetryMin doubling up to RetryMax) and,
+// exponential backoff on the clock (RetryMin doubling up to RetryMax; while
+// the device path does not exist, as soon as it reappears) and,
 // once the reader works again, calls OnAlarm with the alarm Cleared. It
 // never returns because of the device; it returns ctx.Err() at the end, or
 // an ErrConfig error at once for a config it cannot run.
@@ -176,7 +190,7 @@ func Run(ctx context.Context, cfg Config, deps Deps) error {
 	if deps.Open == nil {
 		deps.Open = OpenSerial
 	}
-	r := &runner{cfg: cfg, deps: deps, log: deps.Log.With("reader", cfg.Name, "driver", cfg.Driver), seen: map[string]time.Time{}}
+	r := &runner{cfg: cfg, deps: deps, log: deps.Log.With("reader", cfg.Name, "driver", cfg.Driver)}
 	return r.run(ctx)
 }
 
@@ -185,7 +199,10 @@ type runner struct {
 	deps Deps
 	log  *slog.Logger
 	down bool
-	seen map[string]time.Time // UID -> last read
+	// last and lastAt are the card read last and when: the presentation a
+	// repeated read of the same card belongs to.
+	last   string
+	lastAt time.Time
 }
 
 func (r *runner) alarm(cleared bool, msg string) {
@@ -211,15 +228,49 @@ func (r *runner) run(ctx context.Context) error {
 		} else {
 			r.log.Debug("card reader still down", "err", err, "retry_in", backoff)
 		}
-		wait := make(chan struct{})
-		t := r.deps.Clock.AfterFunc(backoff, func() { close(wait) })
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+		if r.missing() {
+			// Unplugged: watch for the device rather than back off, so a
+			// reader plugged back in is read again at once.
+			if err := r.watch(ctx); err != nil {
+				return err
+			}
+			backoff = r.cfg.RetryMin
+			continue
+		}
+		if err := r.sleep(ctx, backoff); err != nil {
+			return err
 		}
 		backoff = min(backoff*2, r.cfg.RetryMax)
+	}
+}
+
+// missing reports whether the device path does not exist.
+func (r *runner) missing() bool {
+	_, err := os.Stat(r.cfg.Device)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// watch returns once the device path exists, checking every WatchInterval.
+func (r *runner) watch(ctx context.Context) error {
+	r.log.Debug("card reader unplugged: watching for the device", "device", r.cfg.Device)
+	for r.missing() {
+		if err := r.sleep(ctx, r.cfg.WatchInterval); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sleep waits d on the clock, or returns ctx.Err().
+func (r *runner) sleep(ctx context.Context, d time.Duration) error {
+	wait := make(chan struct{})
+	t := r.deps.Clock.AfterFunc(d, func() { close(wait) })
+	select {
+	case <-wait:
+		return nil
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
 	}
 }
 
@@ -263,21 +314,17 @@ func (r *runner) session(ctx context.Context) (ready bool, err error) {
 	}
 }
 
-// read turns a raw read into a tap unless it repeats a recent read.
+// read turns a raw read into a tap unless it repeats the read before it:
+// the same card, read again within DedupWindow of that read (a card held on
+// the reader). Only the last card read is remembered, so a card shown again
+// after another card is a new tap however soon it comes.
 func (r *runner) read(uid []byte) {
 	now := r.deps.Clock.Now()
 	id := strings.ToUpper(hex.EncodeToString(uid))
-	last, ok := r.seen[id]
-	r.seen[id] = now
-	if ok && now.Sub(last) < r.cfg.DedupWindow {
+	held := id == r.last && now.Sub(r.lastAt) < r.cfg.DedupWindow
+	r.last, r.lastAt = id, now
+	if held {
 		return
-	}
-	if len(r.seen) > 64 {
-		for k, t := range r.seen {
-			if now.Sub(t) >= r.cfg.DedupWindow {
-				delete(r.seen, k)
-			}
-		}
 	}
 	r.log.Debug("card tap", "uid", id)
 	if r.deps.OnTap != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -217,12 +218,14 @@ func TestDedupWindowFakeClock(t *testing.T) {
 		clk.Advance(500 * time.Millisecond)
 		read("AA00000001")
 	}
-	read("BB00000002")                   // t0+2s: another card is a tap
-	clk.Advance(1999 * time.Millisecond) // A's last read was at t0+2s
-	read("AA00000001")                   // still the same presentation
+	read("BB00000002")                  // t0+2s: another card is a tap
+	clk.Advance(100 * time.Millisecond) // t0+2.1s: A again after B is a new tap
+	read("AA00000001")
+	clk.Advance(500 * time.Millisecond) // held: the same presentation
+	read("AA00000001")
 	clk.Advance(2 * time.Second)
-	read("AA00000001") // t0+5.999s: 2 s after the last read, a new tap
-	read("BB00000002") // 4 s after B's read: a new tap
+	read("AA00000001") // t0+4.6s: 2 s after the last read, a new tap
+	read("BB00000002") // another card
 	cancel()
 	dev.Close()
 	if err := <-done; !errors.Is(err, context.Canceled) {
@@ -231,7 +234,8 @@ func TestDedupWindowFakeClock(t *testing.T) {
 	want := []struct {
 		uid string
 		at  time.Duration
-	}{{"AA00000001", 0}, {"BB00000002", 2 * time.Second}, {"AA00000001", 5999 * time.Millisecond}, {"BB00000002", 5999 * time.Millisecond}}
+	}{{"AA00000001", 0}, {"BB00000002", 2 * time.Second}, {"AA00000001", 2100 * time.Millisecond},
+		{"AA00000001", 4600 * time.Millisecond}, {"BB00000002", 4600 * time.Millisecond}}
 	if len(taps) != len(want) {
 		t.Fatalf("taps %+v, want %v", taps, want)
 	}
@@ -402,11 +406,16 @@ func TestUnplugReplug(t *testing.T) {
 	}
 }
 
-func TestMissingDeviceAlarmsAndBacksOff(t *testing.T) {
+func TestFailingDeviceAlarmsAndBacksOff(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	opens := make(chan time.Time, 100)
-	dir := t.TempDir()
-	cfg := cardreader.Config{Name: "r", Terminal: "t", Device: filepath.Join(dir, "nope"), Driver: cardreader.DriverEM4100, RetryMin: time.Second, RetryMax: 4 * time.Second}
+	// A device that is there but is no serial port (a plain file): the
+	// reader fails, and is retried with backoff.
+	dev := filepath.Join(t.TempDir(), "not-a-tty")
+	if err := os.WriteFile(dev, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := cardreader.Config{Name: "r", Terminal: "t", Device: dev, Driver: cardreader.DriverEM4100, RetryMin: time.Second, RetryMax: 4 * time.Second}
 	r := &recorder{taps: make(chan cardreader.Tap, 10), alarms: make(chan wire.Alarm, 10)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

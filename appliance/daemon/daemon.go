@@ -342,7 +342,7 @@ func (s *System) Run(ctx context.Context) error {
 		}
 		run("reader "+r.Name, func(ctx context.Context) error {
 			return cardreader.Run(ctx, rc, cardreader.Deps{
-				Clock: s.Clock, Log: s.Log.With("part", "reader", "reader", r.Name),
+				Clock: s.Clock, Log: s.Log.With("part", "reader"), // the runner adds reader= and driver=
 				OnTap: onTap, OnAlarm: s.alarm,
 			})
 		})

@@ -15,7 +15,7 @@
 //	kinline-readersim remove -control SOCK
 //	kinline-readersim unplug -control SOCK
 //	kinline-readersim replug -control SOCK
-//	kinline-readersim reset|mute|corrupt|errorframe|stats -control SOCK [ARG]
+//	kinline-readersim reset|mute|corrupt|corruptlen|clone|errorframe|extended|stats -control SOCK [ARG]
 //
 // The command language is documented on sim.(*Sim).Exec; any client that
 // writes a line to the socket and reads one back (e.g. socat) works too.
@@ -45,7 +45,7 @@ func main() {
 }
 
 var commands = map[string]bool{"tap": true, "present": true, "remove": true, "unplug": true, "replug": true,
-	"reset": true, "mute": true, "corrupt": true, "errorframe": true, "stats": true}
+	"reset": true, "mute": true, "corrupt": true, "corruptlen": true, "clone": true, "errorframe": true, "extended": true, "stats": true}
 
 func run(args []string) error {
 	if len(args) > 0 && commands[args[0]] {
@@ -56,6 +56,7 @@ func run(args []string) error {
 	link := fs.String("link", "", "symlink to create to the pty (the device path drivers open)")
 	control := fs.String("control", "", "unix socket to accept commands on")
 	repeat := fs.Duration("repeat", 250*time.Millisecond, "em4100 frame repetition period")
+	clone := fs.Bool("clone", false, "pn532: answer a card poll \"no target\" at once, as clones do")
 	verbose := fs.Bool("v", false, "debug logging")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -76,6 +77,7 @@ func run(args []string) error {
 		return err
 	}
 	defer s.Close()
+	s.Clone(*clone)
 	log.Info("reader ready", "driver", *driver, "path", s.Path())
 	if *control == "" {
 		<-ctx.Done()

@@ -65,6 +65,9 @@ var (
 	ErrChecksum    = errors.New("pn532: response still corrupted after NACKs")
 	ErrPort        = errors.New("pn532: port failed")
 	ErrResponse    = errors.New("pn532: malformed response")
+	// ErrGarbled means bytes that are no frame arrived while a response
+	// was awaited, and then the line fell silent.
+	ErrGarbled = errors.New("pn532: unreadable response")
 )
 
 // Options tunes a Device. The zero value gives the defaults.
@@ -80,11 +83,26 @@ type Options struct {
 	// idle reader is checked for life.
 	PollTimeout time.Duration
 	// PollInterval is the pause after a card was read before the next
-	// read (default 150 ms).
+	// read (default 50 ms). A card presented right after another one was
+	// read waits this long at most; a card held on the reader is read
+	// again about this often (one short exchange each time).
 	PollInterval time.Duration
+	// IdleInterval (default 100 ms) is the least time from one poll to the
+	// next when the reader answers "no card" at once instead of holding
+	// the poll until a card comes (as PN532 clones and readers that ignore
+	// the retry setting do), so that such a reader is not polled thousands
+	// of times a second. It bounds the delay such a reader adds to a tap.
+	IdleInterval time.Duration
 	// Retries is how many times a response is NACKed, and a command sent
 	// again after an error frame, before giving up (default 3).
 	Retries int
+	// QuietTime (default 50 ms) is how long the line must stay silent after
+	// bytes that are no frame (a corrupted length byte, line noise, a frame
+	// cut short) before the driver acts on them: it NACKs a command's
+	// response, or aborts a card poll and polls again, instead of waiting
+	// out the response timeout. A whole frame at 115200 baud takes under
+	// 25 ms, so a silence that long inside one means it is broken.
+	QuietTime time.Duration
 }
 
 func (o *Options) defaults() {
@@ -98,10 +116,16 @@ func (o *Options) defaults() {
 		o.PollTimeout = 5 * time.Second
 	}
 	if o.PollInterval <= 0 {
-		o.PollInterval = 150 * time.Millisecond
+		o.PollInterval = 50 * time.Millisecond
+	}
+	if o.IdleInterval <= 0 {
+		o.IdleInterval = 100 * time.Millisecond
 	}
 	if o.Retries <= 0 {
 		o.Retries = 3
+	}
+	if o.QuietTime <= 0 {
+		o.QuietTime = 50 * time.Millisecond
 	}
 }
 
@@ -182,8 +206,15 @@ var errExpired = errors.New("pn532: timer expired")
 
 // nextFrame returns the next decodable frame, skipping garbage and false
 // start codes. A frame with a bad data checksum is returned with
-// frame.ErrDataChecksum.
-func (d *Device) nextFrame(ctx context.Context, expired <-chan struct{}) (frame.Frame, error) {
+// frame.ErrDataChecksum. With garbled set, bytes that are no frame (skipped
+// garbage, a false start code, a frame that stops short) followed by
+// Options.QuietTime of silence return ErrGarbled, so that the caller can
+// ask again at once rather than wait for expired.
+func (d *Device) nextFrame(ctx context.Context, expired <-chan struct{}, garbled bool) (frame.Frame, error) {
+	skipped := d.dec.Skipped
+	var quiet <-chan struct{}
+	stopQuiet := func() {}
+	defer func() { stopQuiet() }()
 	for {
 		f, err := d.dec.Next()
 		switch {
@@ -192,12 +223,33 @@ func (d *Device) nextFrame(ctx context.Context, expired <-chan struct{}) (frame.
 		case errors.Is(err, frame.ErrDataChecksum):
 			return f, err
 		case errors.Is(err, frame.ErrIncomplete):
+			// One byte held back is the previous frame's postamble (or
+			// the first byte of a start code): not yet a sign of trouble.
+			if garbled && quiet == nil && (d.dec.Skipped != skipped || d.dec.Buffered() > 1) {
+				quiet, stopQuiet = d.timer(d.opt.QuietTime)
+			}
 			select {
 			case b, ok := <-d.rx:
 				if !ok {
 					return frame.Frame{}, fmt.Errorf("%w: %w", ErrPort, d.rerr)
 				}
 				d.dec.Write(b)
+				stopQuiet()
+				quiet, stopQuiet = nil, func() {}
+			case <-quiet:
+				select {
+				case b, ok := <-d.rx: // bytes won the race with the timer
+					if !ok {
+						return frame.Frame{}, fmt.Errorf("%w: %w", ErrPort, d.rerr)
+					}
+					d.dec.Write(b)
+					quiet, stopQuiet = nil, func() {}
+					continue
+				default:
+				}
+				n := d.dec.Buffered() + d.dec.Skipped - skipped
+				d.dec.Reset()
+				return frame.Frame{}, fmt.Errorf("%w: %d bytes that are no frame", ErrGarbled, n)
 			case <-expired:
 				return frame.Frame{}, errExpired
 			case <-ctx.Done():
@@ -252,7 +304,7 @@ func (d *Device) exchangeOnce(ctx context.Context, req []byte, cmd byte, respTim
 	defer stopAck()
 waitAck:
 	for {
-		f, err := d.nextFrame(ctx, ackExpired)
+		f, err := d.nextFrame(ctx, ackExpired, false)
 		switch {
 		case errors.Is(err, errExpired):
 			return nil, fmt.Errorf("%w: command %02X after %v", ErrNoAck, cmd, d.opt.AckTimeout)
@@ -276,11 +328,16 @@ waitAck:
 	defer stopResp()
 	nacks := 0
 	for {
-		f, err := d.nextFrame(ctx, respExpired)
+		f, err := d.nextFrame(ctx, respExpired, true)
 		switch {
 		case errors.Is(err, errExpired):
 			return nil, fmt.Errorf("%w: command %02X after %v", ErrTimeout, cmd, respTimeout)
-		case errors.Is(err, frame.ErrDataChecksum):
+		case errors.Is(err, ErrGarbled) && cmd == CmdInListPassiveTarget:
+			// A NACK could bring back an older card's answer if the
+			// noise was not this poll's answer: the caller aborts and
+			// polls afresh instead.
+			return nil, fmt.Errorf("command %02X: %w", cmd, err)
+		case errors.Is(err, frame.ErrDataChecksum), errors.Is(err, ErrGarbled):
 			if nacks >= d.opt.Retries {
 				return nil, fmt.Errorf("%w: command %02X: %w", ErrChecksum, cmd, err)
 			}
@@ -386,35 +443,51 @@ func ParseTargets(data []byte) ([]Target, error) {
 
 // ReadTarget sends InListPassiveTarget (MaxTg 1, 106 kbps type A) and waits
 // up to Options.PollTimeout for a card. Without a card it aborts the
-// command with an ACK frame and returns found false.
+// command with an ACK frame and returns found false. An answer that cannot
+// be read (ErrGarbled) is aborted the same way, at once, and also returns
+// found false: polling again reads the card afresh.
 func (d *Device) ReadTarget(ctx context.Context) (t Target, found bool, err error) {
+	t, found, _, err = d.readTarget(ctx)
+	return t, found, err
+}
+
+// readTarget is ReadTarget; answered reports that the chip itself answered
+// (a target list, possibly empty, or malformed target data) rather than the
+// poll being aborted.
+func (d *Device) readTarget(ctx context.Context) (t Target, found, answered bool, err error) {
 	r, err := d.Exchange(ctx, CmdInListPassiveTarget, []byte{0x01, BrTy106A}, d.opt.PollTimeout)
-	if errors.Is(err, ErrTimeout) {
-		if err := d.write(frame.ACK); err != nil {
-			return Target{}, false, err
+	if errors.Is(err, ErrTimeout) || errors.Is(err, ErrGarbled) {
+		if errors.Is(err, ErrGarbled) {
+			d.log.Warn("pn532: unreadable answer to a card poll, polling again", "err", err)
 		}
-		return Target{}, false, nil
+		if err := d.write(frame.ACK); err != nil {
+			return Target{}, false, false, err
+		}
+		return Target{}, false, false, nil
 	}
 	if err != nil {
-		return Target{}, false, err
+		return Target{}, false, false, err
 	}
 	ts, err := ParseTargets(r)
 	if err != nil || len(ts) == 0 {
-		return Target{}, false, err
+		return Target{}, false, true, err
 	}
-	return ts[0], true, nil
+	return ts[0], true, true, nil
 }
 
 // Poll reads cards until ctx is done or the reader fails, calling onTarget
 // for every read (a card held on the reader is reported again after every
-// PollInterval: deduplication is the caller's job). A command that is not
+// PollInterval: deduplication is the caller's job). A reader that answers
+// "no card" at once (a clone, or a reader that ignores the infinite-retry
+// setting) is polled at most once per IdleInterval. A command that is not
 // acknowledged, or that fails after its retries, triggers one
 // re-initialisation; a second failure in a row is returned. Port errors are
 // returned at once.
 func (d *Device) Poll(ctx context.Context, onTarget func(Target)) error {
 	reinit := false
 	for {
-		t, found, err := d.ReadTarget(ctx)
+		start := d.clk.Now()
+		t, found, answered, err := d.readTarget(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -422,7 +495,6 @@ func (d *Device) Poll(ctx context.Context, onTarget func(Target)) error {
 			return err
 		case errors.Is(err, ErrResponse):
 			d.log.Warn("pn532: dropping malformed target data", "err", err)
-			continue
 		case err != nil:
 			if reinit {
 				return fmt.Errorf("pn532: reader not answering: %w", err)
@@ -438,13 +510,21 @@ func (d *Device) Poll(ctx context.Context, onTarget func(Target)) error {
 			}
 			d.log.Info("pn532: reader re-initialised", "firmware", fw.String())
 			continue
+		default:
+			reinit = false
 		}
-		reinit = false
-		if !found {
+		pause := time.Duration(0)
+		switch {
+		case found:
+			onTarget(t)
+			pause = d.opt.PollInterval
+		case answered:
+			pause = d.opt.IdleInterval - d.clk.Now().Sub(start)
+		}
+		if pause <= 0 {
 			continue
 		}
-		onTarget(t)
-		wait, stop := d.timer(d.opt.PollInterval)
+		wait, stop := d.timer(pause)
 		select {
 		case <-wait:
 		case <-ctx.Done():

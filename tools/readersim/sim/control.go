@@ -28,6 +28,8 @@ const DefaultHold = 500 * time.Millisecond
 //	reset              PN532 power glitch (needs wake-up and SAMConfiguration)
 //	mute on|off        stop / resume answering
 //	corrupt N          next N frames with a bad checksum
+//	corruptlen N       next N PN532 responses with a corrupted length byte
+//	clone on|off       PN532 answers a poll "no target" at once (a clone)
 //	errorframe N       next N PN532 commands answered with the error frame
 //	extended N         next N PN532 responses sent as extended frames
 //	stats              counters
@@ -91,6 +93,21 @@ func (s *Sim) Exec(cmdline string) (string, error) {
 			return "", err
 		}
 		s.CorruptNext(n)
+	case "corruptlen":
+		n, err := count()
+		if err != nil {
+			return "", err
+		}
+		s.CorruptLengthNext(n)
+	case "clone":
+		switch arg(1) {
+		case "on":
+			s.Clone(true)
+		case "off":
+			s.Clone(false)
+		default:
+			return "", fmt.Errorf("%w: clone on|off", ErrCommand)
+		}
 	case "errorframe":
 		n, err := count()
 		if err != nil {

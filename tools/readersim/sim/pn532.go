@@ -132,6 +132,11 @@ func (s *Sim) handlePN532Locked(f frame.Frame) {
 			s.answerPendingLocked()
 			return
 		}
+		if s.faults.clone {
+			c.pending = false
+			s.respondLocked([]byte{cmd + 1, 0x00})
+			return
+		}
 		if c.finiteRty {
 			// Each activation attempt takes a few milliseconds.
 			gen := c.pendingGen
@@ -191,8 +196,10 @@ func (s *Sim) respondLocked(data []byte) {
 	s.sendLocked(f)
 }
 
-// sendLocked writes a response frame, corrupting its DCS if asked to.
+// sendLocked writes a response frame, corrupting its length byte or its
+// DCS if asked to.
 func (s *Sim) sendLocked(f []byte) {
+	f = s.corruptLengthLocked(f)
 	if s.corrupt > 0 && len(f) > 8 {
 		s.corrupt--
 		bad := append([]byte(nil), f...)

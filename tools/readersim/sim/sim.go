@@ -22,9 +22,11 @@
 //     of XOR checksum, ETX for the presented card every RepeatEvery, as
 //     real readers repeat while a card is in the field.
 //
-// Test hooks: CorruptNext (bad checksums), ErrorFrameNext (PN532 error
-// frames), Reset (a PN532 power glitch), Mute (a reader that stops
-// answering), WriteRaw (line noise), Stats (what the sim saw).
+// Test hooks: CorruptNext (bad checksums), CorruptLengthNext (bad PN532
+// length bytes), Clone (a PN532 clone that answers polls at once),
+// ErrorFrameNext (PN532 error frames), Reset (a PN532 power glitch), Mute
+// (a reader that stops answering), WriteRaw (line noise), Stats (what the
+// sim saw).
 //
 // The kinline-readersim binary (tools/readersim) wraps a Sim and a control
 // socket; see Serve and Exec for the command language.
@@ -99,6 +101,7 @@ type Sim struct {
 	muted   bool
 	chip    pn532Chip
 	removeT *time.Timer
+	faults  faults // see faults.go
 }
 
 // line is one plugged-in pty.
