@@ -365,10 +365,11 @@ type Confirmation struct {
 }
 
 // Confirmer asks an officer to confirm a call and waits for the answer, the
-// window or ctx. Its errors wrap policy.ErrNotConfirmed (window ran out),
-// policy.ErrOfficerRefused (cancel, or not an officer's card) or
-// policy.ErrPanelUnavailable; anything else counts as the panel being
-// unavailable. The daemon adapts *panel.Panel to it.
+// window or ctx. Its errors wrap policy.ErrNotConfirmed (window ran out
+// with no officer's confirmation), policy.ErrOfficerRefused (the officer's
+// cancel button) or policy.ErrPanelUnavailable; anything else counts as
+// the panel being unavailable. A card that is not an officer's never ends
+// the wait. The daemon adapts *panel.Panel to it.
 type Confirmer interface {
 	ConfirmCall(ctx context.Context, r ConfirmRequest) (Confirmation, error)
 }

@@ -461,15 +461,21 @@ func (s *System) tapped(t cardreader.Tap) {
 }
 
 // officerTapped hands a card read on the officer panel's reader to the
-// panel and logs it as a card tap (with no terminal).
+// panel and logs it as a card tap (with no terminal). A card that is not
+// an active officer's is also raised as an AlarmNotOfficerCard: the panel
+// ignores it, and central sees that someone tried.
 func (s *System) officerTapped(t cardreader.Tap) {
 	known := false
-	if p := s.Authz.Person(t.UID); p != nil && p.Officer && p.Status == wire.StatusActive {
+	p := s.Authz.Person(t.UID)
+	if p != nil && p.Officer && p.Status == wire.StatusActive {
 		known = true
 	}
 	s.Log.Info("officer reader tap", "reader", t.Reader, "uid", t.UID, "officer", known)
 	if _, err := s.Store.Append(wire.EventCardTap, wire.CardTap{Reader: t.Reader, UID: t.UID, Known: known}); err != nil {
 		s.Log.Error("card tap event not stored", "err", err)
+	}
+	if !known {
+		s.alarm(notOfficerAlarm(t, p))
 	}
 	if s.Panel == nil {
 		s.Log.Warn("officer card read but the officer panel is unavailable", "uid", t.UID)
