@@ -477,14 +477,15 @@ func (s *System) officerTapped(t cardreader.Tap) {
 	if _, err := s.Store.Append(wire.EventCardTap, wire.CardTap{Reader: t.Reader, UID: t.UID, Known: known}); err != nil {
 		s.Log.Error("card tap event not stored", "err", err)
 	}
-	if !known {
-		s.alarm(notOfficerAlarm(t, p))
-	}
 	if s.Panel == nil {
 		s.Log.Warn("officer card read but the officer panel is unavailable", "uid", t.UID)
-		return
+	} else {
+		s.Panel.OfficerTap(t.UID)
 	}
-	s.Panel.OfficerTap(t.UID)
+	if !known {
+		// After the panel has had the card: the alarm reports what it did.
+		s.alarm(notOfficerAlarm(t, p))
+	}
 }
 
 // officerAction stores a panel action as an event for central.
