@@ -10,7 +10,9 @@
 // call id) holds it: another call on the terminal, even one that starts
 // before the first has ended, finds no tap. So a person who taps and walks
 // away after a refused, abandoned or finished call leaves nothing behind
-// for the next person to call on (docs/decisions/0014-one-tap-one-call.md).
+// for the next person to call on. A tap no call has used (a card read
+// after a call's decision, say) lives for Window, as a tap with no call
+// after it does (docs/decisions/0014-one-tap-one-call.md).
 //
 // Where the person's rule asks for dual authorization, Check goes on to ask
 // the block's officer through a Confirmer (the officer panel, adapted by the
@@ -160,7 +162,7 @@ func (a *Authorizer) Person(uid string) *wire.Person { return a.index.Load().Car
 // Tap records a card read on a terminal's reader and reports whether the
 // card is known to the current policy. Unknown cards are remembered too, so
 // the refusal names the card rather than the missing tap. It replaces the
-// terminal's earlier tap, if any.
+// terminal's earlier tap, if any: a new tap is used by no call yet.
 func (a *Authorizer) Tap(terminal, uid string) (known bool) {
 	uid = policy.NormalizeUID(uid)
 	a.mu.Lock()
@@ -170,20 +172,17 @@ func (a *Authorizer) Tap(terminal, uid string) (known bool) {
 	return a.index.Load().Card(uid) != nil
 }
 
-// EndCall ends what call callID on terminal leaves of taps once the call
-// has ended at end (its handset on hook, or the call over): the tap the
-// call used, and a tap read on the terminal during the call that no call
-// has used, are dropped. A tap read after end, or held by another call,
-// stays. Call control reports every call's end (the daemon calls this
-// from callctl.Deps.OnCallEnd).
-func (a *Authorizer) EndCall(terminal, callID string, end time.Time) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	t, ok := a.taps[terminal]
-	if !ok {
+// EndCall drops the tap call callID holds on terminal, if any, once the
+// call has ended (the handset on hook, or the call over, whatever its
+// outcome): no other call may use it. Call control reports every call's
+// end (the daemon calls this from callctl.Deps.OnCallEnd).
+func (a *Authorizer) EndCall(terminal, callID string) {
+	if callID == "" {
 		return
 	}
-	if (callID != "" && t.call == callID) || (t.call == "" && !t.at.After(end)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t, ok := a.taps[terminal]; ok && t.call == callID {
 		delete(a.taps, terminal)
 	}
 }

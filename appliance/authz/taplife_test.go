@@ -104,7 +104,7 @@ func TestTapHeldByTheCallThatUsesIt(t *testing.T) {
 	if r := a.Check(context.Background(), Request{CallID: "h1", Terminal: "t1", Number: "5550100"}, nil); !r.Allowed {
 		t.Fatalf("the hotline call: %+v", r)
 	}
-	a.EndCall("t1", "h1", clk.Now())
+	a.EndCall("t1", "h1")
 	if _, ok := a.Caller("t1", "h2"); ok {
 		t.Fatal("a tap left after the allowed hotline call")
 	}
@@ -118,7 +118,7 @@ func TestTapHeldByTheCallThatUsesIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(5 * time.Second)
-	a.EndCall("t1", "h3", clk.Now())
+	a.EndCall("t1", "h3")
 	if _, ok := a.Caller("t1", "h4"); ok {
 		t.Fatal("the tap of a call abandoned at the menu outlived it")
 	}
@@ -127,34 +127,33 @@ func TestTapHeldByTheCallThatUsesIt(t *testing.T) {
 	}
 }
 
-// TestEndCallDropsTapsReadDuringIt: a call's end also ends a tap read on
-// its terminal before that end that no call used (tapped during the
-// spoken refusal, say), and leaves a tap read after it, one on another
-// terminal, and one another call holds.
-func TestEndCallDropsTapsReadDuringIt(t *testing.T) {
+// TestEndCallDropsOnlyItsTap: a call's end drops the tap that call
+// holds, and only that: not a tap read after it (the next person's,
+// even before the end is reported), not one on another terminal, not one
+// another call holds.
+func TestEndCallDropsOnlyItsTap(t *testing.T) {
 	clk := clock.NewFake(time.Unix(0, 0))
 	a := New(clk, time.Minute)
 	a.SetPolicy(dualPolicy())
 
 	a.Tap("t1", "01010101")
 	a.Tap("t2", "01010101")
-	end := clk.Now()
-	a.EndCall("t1", "c1", end)
-	if _, ok := a.Caller("t1", ""); ok {
-		t.Fatal("a tap read during the call outlived it")
+	if _, ok := a.Caller("t1", "c1"); !ok {
+		t.Fatal("no caller")
 	}
+	a.Tap("t1", "02020202") // the next person taps before c1's end is reported
+	a.EndCall("t1", "c1")
+	c, ok := a.Caller("t1", "c2")
+	if !ok || c.PersonID != "p2" {
+		t.Fatalf("the next person's tap was dropped with c1's end: %+v %v", c, ok)
+	}
+	a.EndCall("t1", "c1") // reported twice: c2's tap stays
+	a.EndCall("t1", "")
+	if r := a.Check(context.Background(), Request{CallID: "c2", Terminal: "t1", Number: "5550100"}, &fakeConfirmer{conf: Confirmation{Method: "button"}}); !r.Allowed || r.PersonID != "p2" {
+		t.Fatalf("c2 lost the tap it holds: %+v", r)
+	}
+	a.EndCall("t2", "c9")
 	if _, ok := a.Caller("t2", ""); !ok {
-		t.Fatal("a call on t1 ended t2's tap")
-	}
-
-	clk.Advance(time.Second)
-	a.Tap("t1", "01010101") // the next person, after the hang-up
-	a.EndCall("t1", "c1", end)
-	if _, ok := a.Caller("t1", "c2"); !ok {
-		t.Fatal("a tap read after the call ended was dropped")
-	}
-	a.EndCall("t1", "c1", clk.Now()) // c2 holds it now
-	if r := a.Check(context.Background(), Request{CallID: "c2", Terminal: "t1", Number: "5550100"}, nil); !r.Allowed {
-		t.Fatalf("c2 lost the tap it holds to c1's end: %+v", r)
+		t.Fatal("a call that never used t2's tap ended it")
 	}
 }

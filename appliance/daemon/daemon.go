@@ -424,9 +424,8 @@ func (s *System) numberBlocked(b wire.NumberBlocked) {
 // debit) and writes the call record, its debit and its recording's upload
 // entry to the outbox in one bbolt transaction.
 func (s *System) callEnded(rec wire.CallRecord) {
-	// The handset is on hook: the call's tap, and any read during it,
-	// serve no other call.
-	s.Authz.EndCall(rec.Terminal, rec.CallID, rec.End)
+	// The handset is on hook: the tap the call used serves no other call.
+	s.Authz.EndCall(rec.Terminal, rec.CallID)
 	s.ends.annotate(&rec)
 	pr, ok := s.priced.take(rec.CallID)
 	if ok && pr.started != nil {
