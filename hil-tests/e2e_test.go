@@ -95,7 +95,9 @@ func TestWholeChain(t *testing.T) {
 	e.tap(t, card)
 	wantRefused(t, call(t, e, port, unapproved, time.Second), "number not approved")
 
-	// The refusal left the tap valid; the approved call goes through.
+	// The refusal used the tap up (one tap, one call): a new tap, and the
+	// approved call goes through.
+	e.tap(t, card)
 	res := call(t, e, port, approved, 3*time.Second)
 	if !res.Answered || res.RTP.Received < 50 || res.RTP.Sent < 50 {
 		t.Fatalf("approved call: %+v", res)

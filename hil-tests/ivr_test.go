@@ -38,6 +38,7 @@ func TestIVRFamilyAccepts(t *testing.T) {
 		t.Fatalf("refusal: %d %q with %d packets of early media; want 403 with the reason spoken first", res.Code, res.Reason, res.RTP.Received)
 	}
 
+	e.tap(t, card) // the refusal used the tap up
 	res = call(t, e, port, approved, 2*time.Second)
 	if !res.Answered {
 		t.Fatalf("accepted call: %+v", res)

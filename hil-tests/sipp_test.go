@@ -44,6 +44,7 @@ func TestSippAgainstAppliance(t *testing.T) {
 		t.Errorf("sipp did not see the 403 reason:\n%s", refused.Logs())
 	}
 
+	e.tap(t, card) // the refusal used the tap up
 	call := iad("iad_register_call.xml", "-s", approved, "-au", stack.PortUser, "-ap", stack.PortPass)
 	if err := call.Wait(t); err != nil {
 		t.Fatalf("allowed call: %v", err)

@@ -2,9 +2,17 @@
 // a call from a terminal may go ahead: it joins the card taps seen on each
 // terminal's reader with the block's cached policy (shared/policy).
 //
-// A tap is valid for Window after it was read. An allowed call consumes the
-// tap, so the next call on that terminal needs a new one; a refused call
-// leaves it, so a person who misdialled can dial again.
+// A tap serves one call attempt (one INVITE from the terminal's port),
+// whatever its outcome: it is valid for Window after it was read, until
+// the first call that uses it is decided (allowed or refused), and no
+// longer than that call (EndCall, when the handset goes on hook). The
+// first call to use a tap (Caller, VerifyPIN, Authorize or Check with its
+// call id) holds it: another call on the terminal, even one that starts
+// before the first has ended, finds no tap. So a person who taps and walks
+// away after a refused, abandoned or finished call leaves nothing behind
+// for the next person to call on. A tap no call has used (a card read
+// after a call's decision, say) lives for Window, as a tap with no call
+// after it does (docs/decisions/0014-one-tap-one-call.md).
 //
 // Where the person's rule asks for dual authorization, Check goes on to ask
 // the block's officer through a Confirmer (the officer panel, adapted by the
@@ -98,16 +106,21 @@ type Authorizer struct {
 
 	own atomic.Pointer[OwnSource]
 
-	mu    sync.Mutex
-	taps  map[string]tap        // terminal -> latest tap
-	fails map[string]pinFailure // card uid -> wrong PINs
+	mu      sync.Mutex
+	taps    map[string]tap        // terminal -> latest tap
+	fails   map[string]pinFailure // card uid -> wrong PINs
+	tapSeqs uint64                // numbers the taps, so each is told apart
 }
 
 type tap struct {
+	seq uint64 // unique per tap read
 	uid string
 	at  time.Time
 	// pinOK: the holder's PIN was verified for this tap (VerifyPIN).
 	pinOK bool
+	// call is the call attempt that has used this tap ("" while none
+	// has): no other call may use it.
+	call string
 }
 
 // pinFailure counts a card's wrong PINs in a row; locked until until.
@@ -148,33 +161,68 @@ func (a *Authorizer) Person(uid string) *wire.Person { return a.index.Load().Car
 
 // Tap records a card read on a terminal's reader and reports whether the
 // card is known to the current policy. Unknown cards are remembered too, so
-// the refusal names the card rather than the missing tap.
+// the refusal names the card rather than the missing tap. It replaces the
+// terminal's earlier tap, if any: a new tap is used by no call yet.
 func (a *Authorizer) Tap(terminal, uid string) (known bool) {
 	uid = policy.NormalizeUID(uid)
 	a.mu.Lock()
-	a.taps[terminal] = tap{uid: uid, at: a.clk.Now()}
+	a.tapSeqs++
+	a.taps[terminal] = tap{seq: a.tapSeqs, uid: uid, at: a.clk.Now()}
 	a.mu.Unlock()
 	return a.index.Load().Card(uid) != nil
 }
 
+// EndCall drops the tap call callID holds on terminal, if any, once the
+// call has ended (the handset on hook, or the call over, whatever its
+// outcome): no other call may use it. Call control reports every call's
+// end (the daemon calls this from callctl.Deps.OnCallEnd).
+func (a *Authorizer) EndCall(terminal, callID string) {
+	if callID == "" {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if t, ok := a.taps[terminal]; ok && t.call == callID {
+		delete(a.taps, terminal)
+	}
+}
+
 // SetLockdown puts the block in lockdown (every call refused with
-// policy.ErrLockdown, taps kept) or lifts it.
+// policy.ErrLockdown) or lifts it.
 func (a *Authorizer) SetLockdown(on bool) { a.lockdown.Store(on) }
 
 // Lockdown reports whether the block is in lockdown.
 func (a *Authorizer) Lockdown() bool { return a.lockdown.Load() }
 
-// validTap returns terminal's tap if it is still inside the window
-// (dropping an expired one).
-func (a *Authorizer) validTap(terminal string, now time.Time) (tap, bool) {
+// useTap returns terminal's tap for call callID if it is still inside the
+// window (dropping an expired one) and no other call has used it; a
+// callID that is not "" then holds it. With callID "" the tap is used by
+// no call in particular: only an unheld tap is returned.
+func (a *Authorizer) useTap(terminal, callID string, now time.Time) (tap, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	t, ok := a.taps[terminal]
 	if ok && now.Sub(t.at) > a.window {
 		delete(a.taps, terminal)
-		ok = false
+		return tap{}, false
 	}
-	return t, ok
+	if !ok || (t.call != "" && t.call != callID) {
+		return tap{}, false
+	}
+	if callID != "" && t.call == "" {
+		t.call = callID
+		a.taps[terminal] = t
+	}
+	return t, true
+}
+
+// consume drops tap t from terminal, unless another tap has replaced it.
+func (a *Authorizer) consume(terminal string, t tap) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if cur, ok := a.taps[terminal]; ok && cur.seq == t.seq {
+		delete(a.taps, terminal)
+	}
 }
 
 // pinLocked reports whether card uid is locked out at now.
@@ -203,10 +251,21 @@ func (a *Authorizer) ownFor(ix *policy.Index) (policy.Own, error) {
 	return o, nil
 }
 
-// Authorize decides whether terminal may call number now.
+// Authorize decides whether terminal may call number now, for a call
+// attempt with no call id (Check passes its own). The tap it decides on is
+// consumed whatever the decision: the next attempt needs a new one.
 func (a *Authorizer) Authorize(terminal, number string) Result {
+	return a.authorize(terminal, "", number)
+}
+
+// authorize is Authorize for call callID: the tap must be unheld or held
+// by callID.
+func (a *Authorizer) authorize(terminal, callID, number string) Result {
 	now := a.clk.Now()
-	t, ok := a.validTap(terminal, now)
+	t, ok := a.useTap(terminal, callID, now)
+	if ok {
+		defer a.consume(terminal, t)
+	}
 	ix := a.index.Load()
 	if a.lockdown.Load() {
 		var p *wire.Person
@@ -232,11 +291,6 @@ func (a *Authorizer) Authorize(terminal, number string) Result {
 	if d.Person.PINHash != "" && !t.pinOK {
 		return refused(fmt.Errorf("%w: the PIN was not entered for this tap", policy.ErrBadPIN), d.Person, t.uid)
 	}
-	a.mu.Lock()
-	if cur, still := a.taps[terminal]; still && cur == t {
-		delete(a.taps, terminal)
-	}
-	a.mu.Unlock()
 	return Result{
 		Allowed:      true,
 		PersonID:     d.Person.ID,
@@ -266,10 +320,11 @@ type Caller struct {
 	NeedsPIN bool
 }
 
-// Caller returns who holds the valid tap on terminal: false when there is
-// none or its card is not in the policy.
-func (a *Authorizer) Caller(terminal string) (Caller, bool) {
-	t, ok := a.validTap(terminal, a.clk.Now())
+// Caller returns who holds the valid tap on terminal, for call callID
+// (which then holds the tap, see useTap): false when there is none, another
+// call holds it, or its card is not in the policy.
+func (a *Authorizer) Caller(terminal, callID string) (Caller, bool) {
+	t, ok := a.useTap(terminal, callID, a.clk.Now())
 	if !ok {
 		return Caller{}, false
 	}
@@ -280,15 +335,18 @@ func (a *Authorizer) Caller(terminal string) (Caller, bool) {
 	return Caller{PersonID: p.ID, Name: p.Name, Language: p.Language, NeedsPIN: p.PINHash != "" && !t.pinOK}, true
 }
 
-// VerifyPIN checks pin for the holder of terminal's valid tap, in
-// constant time (argon2id, central/store/pin). A person without a PIN
-// needs none (nil). A right PIN marks the tap verified and renews it (the
-// caller still has the tap window to dial); MaxPINFailures wrong ones in a
-// row lock the card for PINLockout. Errors wrap policy.ErrNoTap (also
-// for a card not in the policy), policy.ErrBadPIN or policy.ErrPINLocked.
-func (a *Authorizer) VerifyPIN(terminal, entered string) error {
+// VerifyPIN checks pin for the holder of terminal's valid tap, for call
+// callID (which then holds the tap, see useTap), in constant time
+// (argon2id, central/store/pin). A person without a PIN needs none (nil).
+// A right PIN marks the tap verified and renews it (the caller still has
+// the tap window to dial); MaxPINFailures wrong ones in a row lock the
+// card for PINLockout. A wrong PIN leaves the tap to the same call, for
+// another try. Errors wrap policy.ErrNoTap (also for a card not in the
+// policy, or a tap another call holds), policy.ErrBadPIN or
+// policy.ErrPINLocked.
+func (a *Authorizer) VerifyPIN(terminal, callID, entered string) error {
 	now := a.clk.Now()
-	t, ok := a.validTap(terminal, now)
+	t, ok := a.useTap(terminal, callID, now)
 	if !ok {
 		return policy.ErrNoTap
 	}
@@ -325,7 +383,7 @@ func (a *Authorizer) VerifyPIN(terminal, entered string) error {
 		return policy.ErrBadPIN
 	}
 	delete(a.fails, t.uid)
-	if cur, still := a.taps[terminal]; still && cur.uid == t.uid {
+	if cur, still := a.taps[terminal]; still && cur.seq == t.seq {
 		cur.pinOK, cur.at = true, now
 		a.taps[terminal] = cur
 	}
@@ -365,10 +423,11 @@ type Confirmation struct {
 }
 
 // Confirmer asks an officer to confirm a call and waits for the answer, the
-// window or ctx. Its errors wrap policy.ErrNotConfirmed (window ran out),
-// policy.ErrOfficerRefused (cancel, or not an officer's card) or
-// policy.ErrPanelUnavailable; anything else counts as the panel being
-// unavailable. The daemon adapts *panel.Panel to it.
+// window or ctx. Its errors wrap policy.ErrNotConfirmed (window ran out
+// with no officer's confirmation), policy.ErrOfficerRefused (the officer's
+// cancel button) or policy.ErrPanelUnavailable; anything else counts as
+// the panel being unavailable. A card that is not an officer's never ends
+// the wait. The daemon adapts *panel.Panel to it.
 type Confirmer interface {
 	ConfirmCall(ctx context.Context, r ConfirmRequest) (Confirmation, error)
 }
@@ -383,13 +442,14 @@ type Request struct {
 	Waiting func()
 }
 
-// Check decides a call completely: Authorize, then, where the person's rule
-// requires it, the officer's confirmation through c (nil c refuses such
-// calls with policy.ErrPanelUnavailable). The tap is consumed once Authorize
-// allows the call, so a refused confirmation needs a new tap. If ctx ends
-// while waiting, the result is refused with ctx's error as Err.
+// Check decides a call completely: Authorize (for req.CallID), then, where
+// the person's rule requires it, the officer's confirmation through c (nil
+// c refuses such calls with policy.ErrPanelUnavailable). The tap is
+// consumed by the decision, before any wait for the officer, so a refused,
+// timed-out or abandoned confirmation needs a new tap. If ctx ends while
+// waiting, the result is refused with ctx's error as Err.
 func (a *Authorizer) Check(ctx context.Context, req Request, c Confirmer) Result {
-	res := a.Authorize(req.Terminal, req.Number)
+	res := a.authorize(req.Terminal, req.CallID, req.Number)
 	if !res.Allowed || !res.Rule.NeedsConfirmation() {
 		return res
 	}

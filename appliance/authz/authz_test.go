@@ -31,6 +31,7 @@ func TestAuthorize(t *testing.T) {
 	if r := a.Authorize("t1", "5550100"); !errors.Is(r.Err, policy.ErrNoPolicy) {
 		t.Fatalf("without policy: %+v", r)
 	}
+	a.Tap("t1", "04a1b2c3")
 	a.SetPolicy(blockPolicy())
 	if a.PolicyVersion() != 7 {
 		t.Fatalf("version %d", a.PolicyVersion())
@@ -51,7 +52,11 @@ func TestAuthorize(t *testing.T) {
 	if r := a.Authorize("t1", "5550101"); !errors.Is(r.Err, policy.ErrNotApproved) || r.PersonID != "p1" {
 		t.Fatalf("unapproved number: %+v", r)
 	}
-	// A refusal keeps the tap: the person can dial again.
+	// The refusal used the tap up: one tap, one call.
+	if r := a.Authorize("t1", "5550100"); !errors.Is(r.Err, policy.ErrNoTap) {
+		t.Fatalf("second call on one tap after a refusal: %+v", r)
+	}
+	a.Tap("t1", "04A1B2C3")
 	r := a.Authorize("t1", "5550100")
 	if !r.Allowed || r.PersonID != "p1" || r.PrisonNumber != "A1234" || r.CardUID != "04A1B2C3" || r.Privileged {
 		t.Fatalf("approved number: %+v", r)

@@ -29,8 +29,12 @@ func TestLockdownRefusesAndLiftAllows(t *testing.T) {
 	if r := a.Authorize("t2", "5550100"); !errors.Is(r.Err, policy.ErrLockdown) {
 		t.Fatalf("no tap in lockdown: %+v", r)
 	}
-	// The refusal kept the tap: lifting the lockdown lets the call go.
+	// The refusal used the tap up; after the lift a new tap calls.
 	a.SetLockdown(false)
+	if r := a.Authorize("t1", "5550100"); !errors.Is(r.Err, policy.ErrNoTap) {
+		t.Fatalf("after lift, on the tap the lockdown refused: %+v", r)
+	}
+	a.Tap("t1", "04A1B2C3")
 	if r := a.Authorize("t1", "5550100"); !r.Allowed {
 		t.Fatalf("after lift: %+v", r)
 	}

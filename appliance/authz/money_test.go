@@ -179,34 +179,40 @@ func TestPINAndLockout(t *testing.T) {
 	h := newHarness(t, p)
 	a := h.a
 
-	if err := a.VerifyPIN("t1", "4321"); !errors.Is(err, policy.ErrNoTap) {
+	if err := a.VerifyPIN("t1", "c1", "4321"); !errors.Is(err, policy.ErrNoTap) {
 		t.Fatalf("without tap: %v", err)
 	}
-	if _, ok := a.Caller("t1"); ok {
+	if _, ok := a.Caller("t1", "c1"); ok {
 		t.Fatal("caller without tap")
 	}
-	a.Tap("t1", "AA")
-	c, ok := a.Caller("t1")
-	if !ok || c.PersonID != "A" || c.Name != "Ann" || c.Language != "fr" || !c.NeedsPIN {
-		t.Fatalf("caller %+v %v", c, ok)
+	// place decides call id on t1 as call control does after the IVR.
+	place := func(id string) Result {
+		return a.Check(context.Background(), Request{CallID: id, Terminal: "t1", Number: "+441110002"}, nil)
 	}
 	// Dialled straight (no PIN entered for this tap): refused.
+	a.Tap("t1", "AA")
 	if r := a.Authorize("t1", "+441110002"); !errors.Is(r.Err, policy.ErrBadPIN) {
 		t.Fatalf("person with a PIN dialling directly: %+v", r)
 	}
-	// Two wrong PINs, then the right one: verified, and the count resets.
+	a.Tap("t1", "AA")
+	c, ok := a.Caller("t1", "c1")
+	if !ok || c.PersonID != "A" || c.Name != "Ann" || c.Language != "fr" || !c.NeedsPIN {
+		t.Fatalf("caller %+v %v", c, ok)
+	}
+	// Two wrong PINs, then the right one, in one call: verified, and the
+	// count resets.
 	for i := 0; i < 2; i++ {
-		if err := a.VerifyPIN("t1", "0000"); !errors.Is(err, policy.ErrBadPIN) {
+		if err := a.VerifyPIN("t1", "c1", "0000"); !errors.Is(err, policy.ErrBadPIN) {
 			t.Fatalf("wrong PIN %d: %v", i, err)
 		}
 	}
-	if err := a.VerifyPIN("t1", "4321"); err != nil {
+	if err := a.VerifyPIN("t1", "c1", "4321"); err != nil {
 		t.Fatalf("right PIN: %v", err)
 	}
-	if c, _ := a.Caller("t1"); c.NeedsPIN {
+	if c, _ := a.Caller("t1", "c1"); c.NeedsPIN {
 		t.Fatal("PIN still needed after verification")
 	}
-	if r := a.Authorize("t1", "+441110002"); !r.Allowed {
+	if r := place("c1"); !r.Allowed {
 		t.Fatalf("after the PIN: %+v", r)
 	}
 	// The allowed call used the tap; a new tap needs the PIN again.
@@ -215,15 +221,16 @@ func TestPINAndLockout(t *testing.T) {
 		t.Fatalf("new tap without PIN: %+v", r)
 	}
 	// Three wrong PINs in a row lock the card for five minutes.
+	a.Tap("t1", "AA")
 	for i := 0; i < 2; i++ {
-		if err := a.VerifyPIN("t1", "1111"); !errors.Is(err, policy.ErrBadPIN) {
+		if err := a.VerifyPIN("t1", "c2", "1111"); !errors.Is(err, policy.ErrBadPIN) {
 			t.Fatalf("wrong PIN %d: %v", i, err)
 		}
 	}
-	if err := a.VerifyPIN("t1", "1111"); !errors.Is(err, policy.ErrPINLocked) {
+	if err := a.VerifyPIN("t1", "c2", "1111"); !errors.Is(err, policy.ErrPINLocked) {
 		t.Fatalf("third wrong PIN: %v", err)
 	}
-	if err := a.VerifyPIN("t1", "4321"); !errors.Is(err, policy.ErrPINLocked) {
+	if err := a.VerifyPIN("t1", "c2", "4321"); !errors.Is(err, policy.ErrPINLocked) {
 		t.Fatalf("right PIN while locked: %v", err)
 	}
 	a.Tap("t1", "AA")
@@ -232,10 +239,10 @@ func TestPINAndLockout(t *testing.T) {
 	}
 	// Another card is not affected: a person without a PIN needs none.
 	a.Tap("t2", "BB")
-	if err := a.VerifyPIN("t2", ""); err != nil {
+	if err := a.VerifyPIN("t2", "c3", ""); err != nil {
 		t.Fatalf("person without PIN: %v", err)
 	}
-	if c, _ := a.Caller("t2"); c.NeedsPIN {
+	if c, _ := a.Caller("t2", "c3"); c.NeedsPIN {
 		t.Fatal("person without PIN needs one")
 	}
 	a.Tap("t2", "BB")
@@ -244,14 +251,14 @@ func TestPINAndLockout(t *testing.T) {
 	}
 	h.clk.Advance(PINLockout - time.Second)
 	a.Tap("t1", "AA")
-	if err := a.VerifyPIN("t1", "4321"); !errors.Is(err, policy.ErrPINLocked) {
+	if err := a.VerifyPIN("t1", "c4", "4321"); !errors.Is(err, policy.ErrPINLocked) {
 		t.Fatalf("just before the lock-out ends: %v", err)
 	}
 	h.clk.Advance(time.Second)
-	if err := a.VerifyPIN("t1", "4321"); err != nil {
+	if err := a.VerifyPIN("t1", "c4", "4321"); err != nil {
 		t.Fatalf("after the lock-out: %v", err)
 	}
-	if r := a.Authorize("t1", "+441110002"); !r.Allowed {
+	if r := place("c4"); !r.Allowed {
 		t.Fatalf("after the lock-out: %+v", r)
 	}
 	// A malformed hash in the policy refuses without locking.
@@ -260,7 +267,7 @@ func TestPINAndLockout(t *testing.T) {
 	a.SetPolicy(p2)
 	a.Tap("t1", "AA")
 	for i := 0; i < 4; i++ {
-		if err := a.VerifyPIN("t1", "4321"); !errors.Is(err, policy.ErrBadPIN) || errors.Is(err, policy.ErrPINLocked) {
+		if err := a.VerifyPIN("t1", "c5", "4321"); !errors.Is(err, policy.ErrBadPIN) || errors.Is(err, policy.ErrPINLocked) {
 			t.Fatalf("malformed hash %d: %v", i, err)
 		}
 	}

@@ -86,13 +86,19 @@ type Authorizer interface {
 // wait for a card tap (if none is valid), the PIN, a menu (1: make a call,
 // 2: balance and calls left), the number, then Authorize and the trunk
 // call. With a nil Deps.Hotline such INVITEs are refused as before.
+//
+// callID is the call asking: a tap serves one call, so the first call to
+// use a tap holds it (wrong PINs are retried within that call) and
+// another call on the terminal does not see it.
 type Hotline interface {
-	// Caller returns who holds the valid card tap on terminal, if any.
-	Caller(terminal string) (Caller, bool)
+	// Caller returns who holds the valid card tap on terminal, if any,
+	// for call callID.
+	Caller(terminal, callID string) (Caller, bool)
 	// VerifyPIN checks pin for the person whose card is tapped on
-	// terminal. Errors wrap policy.ErrBadPIN, policy.ErrPINLocked or
-	// policy.ErrNoTap. A person with no PIN set needs none (nil error).
-	VerifyPIN(terminal, pin string) error
+	// terminal, for call callID. Errors wrap policy.ErrBadPIN,
+	// policy.ErrPINLocked or policy.ErrNoTap. A person with no PIN set
+	// needs none (nil error).
+	VerifyPIN(terminal, callID, pin string) error
 	// Account returns what the balance menu says for a person now.
 	Account(personID string) (Account, error)
 }

@@ -337,7 +337,7 @@ func (h *hotlineIVR) dialogue(dlgA *sipgo.DialogServerSession) (AuthResult, stri
 	}
 
 	// Who is calling: a valid card tap on this terminal.
-	caller, tapped := s.deps.Hotline.Caller(c.terminal.ID)
+	caller, tapped := s.deps.Hotline.Caller(c.terminal.ID, c.id)
 	if !tapped {
 		if err := h.inform(prompts.TapCard); err != nil {
 			return stopped(err)
@@ -352,7 +352,7 @@ func (h *hotlineIVR) dialogue(dlgA *sipgo.DialogServerSession) (AuthResult, stri
 			case <-c.ctx.Done():
 				return stopped(c.ctx.Err())
 			}
-			caller, tapped = s.deps.Hotline.Caller(c.terminal.ID)
+			caller, tapped = s.deps.Hotline.Caller(c.terminal.ID, c.id)
 		}
 	}
 	h.mu.Lock()
@@ -372,7 +372,7 @@ func (h *hotlineIVR) dialogue(dlgA *sipgo.DialogServerSession) (AuthResult, stri
 			if err != nil {
 				return stopped(err)
 			}
-			err = s.deps.Hotline.VerifyPIN(c.terminal.ID, pin)
+			err = s.deps.Hotline.VerifyPIN(c.terminal.ID, c.id, pin)
 			if err == nil {
 				break
 			}

@@ -40,13 +40,13 @@ type fakeHotline struct {
 	account callctl.Account
 }
 
-func (f *fakeHotline) Caller(terminal string) (callctl.Caller, bool) {
+func (f *fakeHotline) Caller(terminal, callID string) (callctl.Caller, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.caller, f.tapped
 }
 
-func (f *fakeHotline) VerifyPIN(terminal, pin string) error {
+func (f *fakeHotline) VerifyPIN(terminal, callID, pin string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pins = append(f.pins, pin)

@@ -37,7 +37,9 @@ type Config struct {
 	LogLevel string `yaml:"log_level"`
 	// Board names the board definition (see board/): rpi4, generic-gpiochip, sim.
 	Board string `yaml:"board"`
-	// TapWindow is how long a card tap authorizes a call on its terminal.
+	// TapWindow is how long a card tap stays valid on its terminal. A tap
+	// serves one call (the first that uses it, whatever its outcome) and
+	// ends with that call (appliance/authz).
 	TapWindow time.Duration `yaml:"tap_window"`
 	// PanelControl is the unix socket through which the simulated board's
 	// officer panel can be driven (press confirm/cancel, tap an officer

@@ -424,6 +424,8 @@ func (s *System) numberBlocked(b wire.NumberBlocked) {
 // debit) and writes the call record, its debit and its recording's upload
 // entry to the outbox in one bbolt transaction.
 func (s *System) callEnded(rec wire.CallRecord) {
+	// The handset is on hook: the tap the call used serves no other call.
+	s.Authz.EndCall(rec.Terminal, rec.CallID)
 	s.ends.annotate(&rec)
 	pr, ok := s.priced.take(rec.CallID)
 	if ok && pr.started != nil {
@@ -461,10 +463,13 @@ func (s *System) tapped(t cardreader.Tap) {
 }
 
 // officerTapped hands a card read on the officer panel's reader to the
-// panel and logs it as a card tap (with no terminal).
+// panel and logs it as a card tap (with no terminal). A card that is not
+// an active officer's is also raised as an AlarmNotOfficerCard: the panel
+// ignores it, and central sees that someone tried.
 func (s *System) officerTapped(t cardreader.Tap) {
 	known := false
-	if p := s.Authz.Person(t.UID); p != nil && p.Officer && p.Status == wire.StatusActive {
+	p := s.Authz.Person(t.UID)
+	if p != nil && p.Officer && p.Status == wire.StatusActive {
 		known = true
 	}
 	s.Log.Info("officer reader tap", "reader", t.Reader, "uid", t.UID, "officer", known)
@@ -473,9 +478,13 @@ func (s *System) officerTapped(t cardreader.Tap) {
 	}
 	if s.Panel == nil {
 		s.Log.Warn("officer card read but the officer panel is unavailable", "uid", t.UID)
-		return
+	} else {
+		s.Panel.OfficerTap(t.UID)
 	}
-	s.Panel.OfficerTap(t.UID)
+	if !known {
+		// After the panel has had the card: the alarm reports what it did.
+		s.alarm(notOfficerAlarm(t, p))
+	}
 }
 
 // officerAction stores a panel action as an event for central.

@@ -88,12 +88,14 @@ func annotateMoney(rec *wire.CallRecord, pr pricing, ok bool) (wire.LedgerEntry,
 // hotline adapts the authorizer to callctl.Hotline.
 type hotline struct{ a *authz.Authorizer }
 
-func (h hotline) Caller(terminal string) (callctl.Caller, bool) {
-	c, ok := h.a.Caller(terminal)
+func (h hotline) Caller(terminal, callID string) (callctl.Caller, bool) {
+	c, ok := h.a.Caller(terminal, callID)
 	return callctl.Caller{PersonID: c.PersonID, Name: c.Name, Language: c.Language, NeedsPIN: c.NeedsPIN}, ok
 }
 
-func (h hotline) VerifyPIN(terminal, pin string) error { return h.a.VerifyPIN(terminal, pin) }
+func (h hotline) VerifyPIN(terminal, callID, pin string) error {
+	return h.a.VerifyPIN(terminal, callID, pin)
+}
 
 func (h hotline) Account(personID string) (callctl.Account, error) {
 	s, err := h.a.Account(personID)

@@ -176,21 +176,21 @@ func TestRatedCallWritesOneDebitEqualToCost(t *testing.T) {
 func TestHotlineAdapter(t *testing.T) {
 	s, _ := moneySystem(t)
 	h := callctl.Hotline(hotline{s.Authz})
-	if _, ok := h.Caller("t1"); ok {
+	if _, ok := h.Caller("t1", "c1"); ok {
 		t.Fatal("caller without a tap")
 	}
 	s.Authz.Tap("t1", "AA")
-	c, ok := h.Caller("t1")
+	c, ok := h.Caller("t1", "c1")
 	if !ok || c.PersonID != "A" || c.NeedsPIN {
 		t.Fatalf("caller %+v", c)
 	}
-	if err := h.VerifyPIN("t1", "1234"); err != nil {
+	if err := h.VerifyPIN("t1", "c1", "1234"); err != nil {
 		t.Fatalf("no PIN set: %v", err)
 	}
 	if _, err := h.Account("nobody"); err == nil {
 		t.Fatal("account of nobody")
 	}
-	if err := h.VerifyPIN("t9", "1"); err == nil || !isNoTap(err) {
+	if err := h.VerifyPIN("t9", "c1", "1"); err == nil || !isNoTap(err) {
 		t.Fatalf("no tap: %v", err)
 	}
 }

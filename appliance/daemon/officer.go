@@ -10,6 +10,7 @@ import (
 
 	"github.com/kinline/kinline/appliance/authz"
 	"github.com/kinline/kinline/appliance/callctl"
+	"github.com/kinline/kinline/appliance/cardreader"
 	"github.com/kinline/kinline/appliance/panel"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
@@ -21,6 +22,29 @@ const ActionEndCall = "end_call"
 
 // ReasonEndedByOfficer is the reason of a call an officer's tap ended.
 const ReasonEndedByOfficer = "ended by officer"
+
+// AlarmNotOfficerCard is the alarm raised when a card that is not an
+// active officer's is read on the officer panel's reader. The panel
+// ignores such cards (a call waiting for confirmation keeps waiting); the
+// alarm tells central that someone tried.
+const AlarmNotOfficerCard = "not_officer_card"
+
+// notOfficerAlarm is the alarm for card t on the officer reader, held by
+// p in the policy (nil: nobody in it).
+func notOfficerAlarm(t cardreader.Tap, p *wire.Person) wire.Alarm {
+	who := "a card not in the block's policy"
+	if p != nil {
+		who = "the card of " + p.PrisonNumber
+		if p.PrisonNumber == "" {
+			who = "the card of person " + p.ID
+		}
+		if p.Officer {
+			who += " (an officer who is not active)"
+		}
+	}
+	return wire.Alarm{Code: AlarmNotOfficerCard, Source: t.Reader,
+		Message: fmt.Sprintf("%s (%s) was tapped on the officer reader: ignored, it is not an active officer's", who, t.UID)}
+}
 
 // endCallTimeout bounds tearing down one call an officer ended.
 const endCallTimeout = 10 * time.Second

@@ -6,8 +6,11 @@
 // Call control asks for dual authorization with RequestConfirmation: the
 // pending LED lights and the buzzer beeps once; the officer confirms with the
 // button and/or a known officer's card within the window, as the Request's
-// Mode says, and the approved LED shows briefly; the cancel button, an
-// unknown card or the window running out show the refused LED instead.
+// Mode says, and the approved LED shows briefly; the cancel button or the
+// window running out show the refused LED instead. Only an officer acts on
+// the panel: a card that is not a known officer's (a prisoner's, an unknown
+// one) is reported as ActionUnknownCard and otherwise ignored, so the
+// request keeps waiting for the officer.
 //
 // One request is shown at a time. Later requests queue in arrival order
 // (each waiting, bounded by its own ctx, for the panel to be free; its window
@@ -45,11 +48,8 @@ import (
 var (
 	// ErrTimeout: the window ran out before the officer confirmed.
 	ErrTimeout = errors.New("panel: confirmation window expired")
-	// ErrCancelled: the officer refused (cancel button or an unknown card).
+	// ErrCancelled: the officer refused with the cancel button.
 	ErrCancelled = errors.New("panel: confirmation refused")
-	// ErrNotOfficer accompanies ErrCancelled when a card that is not an
-	// officer's was tapped on the officer reader.
-	ErrNotOfficer = errors.New("panel: card is not an officer's")
 	// ErrBusy: QueueLimit requests already wait for the panel.
 	ErrBusy = errors.New("panel: busy")
 	// ErrBadRequest: the Request is malformed.
@@ -101,7 +101,7 @@ const (
 const (
 	ActionConfirm     = "confirm"      // a request was confirmed (OfficerID set when a card was used)
 	ActionCancel      = "cancel"       // the cancel button refused a request
-	ActionUnknownCard = "unknown_card" // a card that is not an officer's was tapped (refuses a pending request)
+	ActionUnknownCard = "unknown_card" // a card that is not an officer's was tapped (ignored: a pending request keeps waiting)
 	ActionTimeout     = "timeout"      // a request's window ran out
 	ActionTap         = "tap"          // an officer's card was tapped with nothing pending
 )
@@ -380,9 +380,8 @@ func (p *Panel) SetOfficers(f func(uid string) (officerID string, ok bool)) {
 
 // RequestConfirmation shows r on the panel (after the requests queued before
 // it) and waits until the officer confirms, refuses, the window runs out or
-// ctx ends. It returns who confirmed, or ErrCancelled (wrapping also
-// ErrNotOfficer for an unknown card), ErrTimeout, ErrBusy, ErrBadRequest,
-// ErrClosed or ctx's error.
+// ctx ends. It returns who confirmed, or ErrCancelled (the cancel button),
+// ErrTimeout, ErrBusy, ErrBadRequest, ErrClosed or ctx's error.
 func (p *Panel) RequestConfirmation(ctx context.Context, r Request) (Confirmation, error) {
 	if r.CallID == "" {
 		return Confirmation{}, fmt.Errorf("%w: no call id", ErrBadRequest)
@@ -450,9 +449,12 @@ func (p *Panel) RequestConfirmation(ctx context.Context, r Request) (Confirmatio
 }
 
 // OfficerTap handles a card tapped on the officer's reader. A known
-// officer's card confirms (or completes, in Both mode) the request shown; a
-// card that is not an officer's refuses it. With nothing pending, a known
-// officer's tap is reported as ActionTap and passed to OnIdleOfficerTap.
+// officer's card confirms (or completes, in Both mode) the request shown.
+// A card that is not an officer's changes nothing: it is reported as
+// ActionUnknownCard (naming the request shown, if any, which keeps
+// waiting for the officer, its window running). With nothing pending, a
+// known officer's tap is reported as ActionTap and passed to
+// OnIdleOfficerTap.
 func (p *Panel) OfficerTap(uid string) {
 	uid = policy.NormalizeUID(uid)
 	p.mu.Lock()
@@ -484,9 +486,8 @@ func (p *Panel) OfficerTap(uid string) {
 		return
 	}
 	if !known {
-		p.log.Warn("unknown card refuses the pending call", "uid", uid, "call", req.r.CallID)
+		p.log.Warn("card that is not an officer's ignored: the call still waits for the officer", "uid", uid, "call", req.r.CallID)
 		p.actionLocked(p.reqAction(req, ActionUnknownCard, ""))
-		p.finishLocked(req, Confirmation{}, fmt.Errorf("%w: %w", ErrCancelled, ErrNotOfficer))
 		return
 	}
 	req.card, req.officer = true, officerID

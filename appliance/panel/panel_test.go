@@ -379,7 +379,7 @@ func TestCancelButton(t *testing.T) {
 	ch := r.request(req("C6", ConfirmButton))
 	r.press(board.RoleCancel)
 	res := r.result(ch)
-	if !errors.Is(res.err, ErrCancelled) || errors.Is(res.err, ErrNotOfficer) {
+	if !errors.Is(res.err, ErrCancelled) {
 		t.Fatalf("err = %v", res.err)
 	}
 	r.wantLEDs("pending=0 approved=0 refused=1 buzzer=1")
@@ -392,27 +392,53 @@ func TestCancelButton(t *testing.T) {
 	r.wantActions(wire.OfficerAction{Action: ActionCancel, CallID: "C6", Terminal: "T1"})
 }
 
-func TestUnknownCardRefuses(t *testing.T) {
+// TestNotOfficerCardIgnored: a card that is not an officer's (a
+// prisoner's, an unknown one) tapped while a call waits neither refuses
+// nor confirms it: it is reported, the request stays shown with what was
+// done so far, and the officer still confirms it.
+func TestNotOfficerCardIgnored(t *testing.T) {
 	r := newRig(t, nil)
 	ch := r.request(req("C7", Both))
 	r.press(board.RoleConfirm)
 	r.p.OfficerTap("DEADBEEF") // an inmate's or unknown card
-	res := r.result(ch)
-	if !errors.Is(res.err, ErrCancelled) || !errors.Is(res.err, ErrNotOfficer) {
-		t.Fatalf("err = %v", res.err)
+	r.noResult(ch)
+	if s := r.p.State(); s.CallID != "C7" || !s.ButtonDone || s.CardDone || !s.Pending || s.Refused {
+		t.Fatalf("state after a card that is not an officer's: %+v", s)
 	}
-	r.wantLEDs("pending=0 approved=0 refused=1 buzzer=1")
-	r.wantActions(wire.OfficerAction{Action: ActionUnknownCard, CallID: "C7", Terminal: "T1"})
+	r.wantLEDs("pending=1 approved=0 refused=0 buzzer=1")
+	r.p.OfficerTap("0A0B0C0D")
+	res := r.result(ch)
+	if res.err != nil || res.c.OfficerID != "officer-7" || res.c.Method != MethodBoth {
+		t.Fatalf("after the officer's card: %+v", res)
+	}
+	r.wantActions(
+		wire.OfficerAction{Action: ActionUnknownCard, CallID: "C7", Terminal: "T1"},
+		wire.OfficerAction{Action: ActionConfirm, OfficerID: "officer-7", CallID: "C7", Terminal: "T1"},
+	)
 }
 
-func TestNoOfficersKnownRefusesEveryCard(t *testing.T) {
+// TestNotOfficerCardThenTimeout: with only cards that are not an officer's
+// tapped, the request ends when its window runs out, as a timeout, never
+// as the officer's refusal.
+func TestNotOfficerCardThenTimeout(t *testing.T) {
 	r := newRig(t, nil)
-	r.p.SetOfficers(nil)
-	ch := r.request(req("C8", OfficerCard))
+	r.p.SetOfficers(nil) // no card is an officer's, not even 0A0B0C0D
+	rq := req("C8", OfficerCard)
+	rq.Window = 20 * time.Second
+	ch := r.request(rq)
 	r.p.OfficerTap("0A0B0C0D")
-	if res := r.result(ch); !errors.Is(res.err, ErrNotOfficer) {
-		t.Fatalf("err = %v", res.err)
+	r.p.OfficerTap("CAFE")
+	r.noResult(ch)
+	r.clk.Advance(20 * time.Second)
+	res := r.result(ch)
+	if !errors.Is(res.err, ErrTimeout) || errors.Is(res.err, ErrCancelled) {
+		t.Fatalf("err = %v, want a timeout", res.err)
 	}
+	r.wantActions(
+		wire.OfficerAction{Action: ActionUnknownCard, CallID: "C8", Terminal: "T1"},
+		wire.OfficerAction{Action: ActionUnknownCard, CallID: "C8", Terminal: "T1"},
+		wire.OfficerAction{Action: ActionTimeout, CallID: "C8", Terminal: "T1"},
+	)
 }
 
 func TestIdleOfficerTap(t *testing.T) {

@@ -45,9 +45,13 @@ const (
 	RefusedLockdown        ID = "refused_lockdown"
 	RefusedOfficer         ID = "refused_officer"
 	RefusedNotConfirmed    ID = "refused_not_confirmed"
-	RefusedNumberBlocked   ID = "refused_number_blocked"
-	RefusedNoRate          ID = "refused_no_rate"
-	RefusedStorageFull     ID = "refused_storage_full"
+	// RefusedPanelUnavailable: the call needs an officer's confirmation
+	// and the officer panel cannot ask for it (missing, closed, or too
+	// many calls already waiting).
+	RefusedPanelUnavailable ID = "refused_panel_unavailable"
+	RefusedNumberBlocked    ID = "refused_number_blocked"
+	RefusedNoRate           ID = "refused_no_rate"
+	RefusedStorageFull      ID = "refused_storage_full"
 )
 
 // Dispositions of a trunk call, told to the person before hang-up.
@@ -167,7 +171,8 @@ var catalogue = append([]Entry{
 	{RefusedBalance, map[string]string{"en": "Your balance is too low for this call.", "es": "Su saldo no alcanza para esta llamada."}},
 	{RefusedLockdown, map[string]string{"en": "Calls from this block are suspended.", "es": "Las llamadas de este módulo están suspendidas."}},
 	{RefusedOfficer, map[string]string{"en": "The officer did not allow this call.", "es": "El oficial no autorizó esta llamada."}},
-	{RefusedNotConfirmed, map[string]string{"en": "The officer did not confirm this call in time.", "es": "El oficial no confirmó esta llamada a tiempo."}},
+	{RefusedNotConfirmed, map[string]string{"en": "No officer confirmed this call in time.", "es": "Ningún oficial confirmó esta llamada a tiempo."}},
+	{RefusedPanelUnavailable, map[string]string{"en": "This call needs an officer to confirm it, and the officer panel is not available now. Please try again later.", "es": "Esta llamada necesita la confirmación de un oficial, y el panel del oficial no está disponible ahora. Por favor, intente más tarde."}},
 	{RefusedNumberBlocked, map[string]string{"en": "Calls to this number are blocked.", "es": "Las llamadas a este número están bloqueadas."}},
 	{RefusedNoRate, map[string]string{"en": "Calls to this number are not available.", "es": "Las llamadas a este número no están disponibles."}},
 	{RefusedStorageFull, map[string]string{"en": "Calls cannot be made right now because the phone system cannot record them. Please tell an officer.", "es": "No se pueden hacer llamadas ahora porque el sistema no puede grabarlas. Por favor, avise a un funcionario."}},

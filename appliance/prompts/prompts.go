@@ -237,7 +237,7 @@ func ForReason(err error) (ID, bool) {
 		{policy.ErrUnknownTerminal, RefusedUnknownTerminal},
 		{policy.ErrOfficerRefused, RefusedOfficer},
 		{policy.ErrNotConfirmed, RefusedNotConfirmed},
-		{policy.ErrPanelUnavailable, RefusedNotConfirmed},
+		{policy.ErrPanelUnavailable, RefusedPanelUnavailable},
 		{policy.ErrLockdown, RefusedLockdown},
 		{policy.ErrOutsideSchedule, RefusedOutsideHours},
 		{policy.ErrQuotaExceeded, RefusedCallLimit},

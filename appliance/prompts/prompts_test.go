@@ -250,7 +250,7 @@ func TestForReason(t *testing.T) {
 		{fmt.Errorf("authz: %w", policy.ErrUnknownTerminal), RefusedUnknownTerminal},
 		{policy.ErrOfficerRefused, RefusedOfficer},
 		{policy.ErrNotConfirmed, RefusedNotConfirmed},
-		{policy.ErrPanelUnavailable, RefusedNotConfirmed},
+		{policy.ErrPanelUnavailable, RefusedPanelUnavailable},
 		{policy.ErrLockdown, RefusedLockdown},
 		{fmt.Errorf("authz: %w", policy.ErrStorageFull), RefusedStorageFull},
 	} {
@@ -264,6 +264,36 @@ func TestForReason(t *testing.T) {
 	}
 	if _, ok := ForReason(errors.New("something else")); ok {
 		t.Error("unrelated error mapped to a prompt")
+	}
+}
+
+// TestOfficerWaitEndingsSpokenApart: the three ways a wait for the
+// officer ends without a confirmation (the cancel button, the window
+// running out, the panel unavailable) are each spoken with a prompt of
+// their own, different audio in every language.
+func TestOfficerWaitEndingsSpokenApart(t *testing.T) {
+	ends := []error{policy.ErrOfficerRefused, policy.ErrNotConfirmed, fmt.Errorf("%w: panel: busy", policy.ErrPanelUnavailable)}
+	for _, lang := range Languages() {
+		seen := map[string]error{}
+		ids := map[ID]error{}
+		for _, e := range ends {
+			id, ok := ForReason(e)
+			if !ok {
+				t.Fatalf("%v: no prompt", e)
+			}
+			if other, dup := ids[id]; dup {
+				t.Fatalf("%v and %v are both spoken as %s", e, other, id)
+			}
+			ids[id] = e
+			audio, err := Get(lang, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if other, dup := seen[string(audio)]; dup {
+				t.Fatalf("%s: %v sounds the same as %v", lang, e, other)
+			}
+			seen[string(audio)] = e
+		}
 	}
 }
 

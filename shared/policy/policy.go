@@ -37,10 +37,11 @@ var (
 	ErrInvalidNumber   = errors.New("invalid number")
 	ErrUnknownTerminal = errors.New("unknown terminal")
 	// ErrNotConfirmed: the call needed an officer's confirmation and the
-	// window ran out.
+	// window ran out without one (cards that are not an officer's, tapped
+	// on the officer reader meanwhile, are ignored).
 	ErrNotConfirmed = errors.New("officer did not confirm")
-	// ErrOfficerRefused: the officer pressed cancel, or a card that is not
-	// an officer's was tapped on the panel, while the call waited.
+	// ErrOfficerRefused: the officer pressed the cancel button while the
+	// call waited. Nothing else refuses a call in the officer's name.
 	ErrOfficerRefused = errors.New("officer refused")
 	// ErrPanelUnavailable: the call needs an officer's confirmation but the
 	// officer panel is missing, closed or has too many calls waiting.
