@@ -191,7 +191,8 @@ type Deps struct {
 	Store *store.Store
 	// Clock drives ack timeouts and retry backoff; nil means the wall clock.
 	Clock clock.Clock
-	// Log receives the client's logs; nil discards them.
+	// Log receives the client's logs (the caller names the appliance in it, as
+	// kinline-appliance does for every part); nil discards them.
 	Log *slog.Logger
 	// OnPolicy, if set, is called (from the sync loop) after a newer policy
 	// has been saved.
@@ -303,7 +304,6 @@ func New(cfg Config, deps Deps) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
-	c.log = c.log.With("appliance", cfg.ApplianceID)
 	return c, nil
 }
 
