@@ -170,6 +170,17 @@ func TestTapsABALastCardDecides(t *testing.T) {
 			t.Errorf("log line repeats its reader key: %s", l)
 		}
 	}
+	// No part of the appliance names the appliance twice either (the
+	// sync client did).
+	all, err := e.ApplianceLogLines("appliance=" + stack.ApplianceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range all {
+		if strings.Count(l, "appliance="+stack.ApplianceID) > 1 {
+			t.Fatalf("log line repeats its appliance key: %s", l)
+		}
+	}
 }
 
 // TestCorruptLengthTapNotLost is issue 10's item 3: the PN532 answers the
