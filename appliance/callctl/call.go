@@ -519,6 +519,13 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 	c.mu.Lock()
 	c.maxDur, c.limitedBy = maxDur, limitedBy
 	c.mu.Unlock()
+	if s.deps.OnCallAnswered != nil {
+		trunk, err := dialogOf(dlgB)
+		if err != nil {
+			log.Warn("trunk dialog not captured: a crash during this call could not end it", "error", err)
+		}
+		s.deps.OnCallAnswered(AnsweredCall{CallID: c.id, Answer: answerAt, Trunk: trunk, MaxDuration: maxDur, LimitedBy: limitedBy})
+	}
 	stopLimit := c.scheduleLimit(ms, maxDur, auth.Language, log)
 	defer stopLimit()
 	log.Info("call answered", "codec", codec.Name, "limit", maxDur, "limited_by", limitedBy)
