@@ -21,6 +21,11 @@
 //	   CallsPerWeek and CallsPerMonth replace the rule's quota per period
 //	   (omitempty; absent means the rule's). The policy signature covers
 //	   them (shared/sign's policy form v3).
+//	1 (additive, same version): calls closed on restart. Disposition
+//	   DispRestarted ("appliance_restarted") for a call the appliance died
+//	   with, recorded at its next start with its debit and recovered
+//	   recording, and the alarm code "calls_closed_on_restart". A central
+//	   that does not know the disposition stores it like any other.
 package wire
 
 import (
@@ -134,6 +139,10 @@ const (
 	DispCancelled = "cancelled"
 	DispLimited   = "limited" // ended at the time limit
 	DispEnded     = "ended"   // ended by an officer or central
+	// DispRestarted closes a call the appliance died with (kill -9, power
+	// loss): written at its next start from the call's last checkpoint,
+	// billed up to that checkpoint.
+	DispRestarted = "appliance_restarted"
 )
 
 // CallRecord is the payload of an EventCall: one call attempt, allowed or not.
