@@ -331,8 +331,9 @@ func (s *System) closeDeadCall(id string, cp *checkpoint) error {
 	if err != nil {
 		return err
 	}
-	s.Log.Warn("call cut by a crash closed", "call", id, "person", rec.PersonID, "number", rec.Number,
-		"answered", rec.Answer != nil, "end", rec.End, "cost", rec.Cost, "recording", rec.Recording != nil)
+	// The same line as callEnded's, after the same kind of transaction.
+	s.Log.Info("call recorded", "call", id, "disposition", rec.Disposition, "reason", rec.Reason,
+		"cost", rec.Cost, "currency", rec.Currency, "answered", rec.Answer != nil, "end", rec.End, "recording", rec.Recording != nil)
 	return nil
 }
 
