@@ -263,7 +263,14 @@ func (s *System) closeDeadCalls() []deadDialog {
 			closed = append(closed, lc.CallID)
 		}
 		if cp.Trunk != nil {
-			dialogs = append(dialogs, deadDialog{callID: lc.CallID, dialog: *cp.Trunk})
+			dl := *cp.Trunk
+			// Session refreshes (RFC 4028) raised the dialog's CSeq after
+			// the answer's checkpoint; a UAS refuses a BYE below one it
+			// has seen. There is at most one in-dialog request a second.
+			if a := cp.Record.Answer; a != nil && cp.Alive.After(*a) {
+				dl.CSeq += uint32(cp.Alive.Sub(*a) / time.Second)
+			}
+			dialogs = append(dialogs, deadDialog{callID: lc.CallID, dialog: dl})
 		}
 	}
 	if len(closed) > 0 || len(failed) > 0 {
