@@ -2,6 +2,8 @@ package media
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -35,8 +37,10 @@ func (m *Manager) PartPaths(callID string) []string {
 // name, with its format's framing made whole (a WAV header with the real
 // sizes and whole frames; Ogg pages up to the last complete one). The
 // .part file is removed once the recording is sealed, or when it held
-// nothing to recover (the Result then has no Path). It returns ErrNoPart
-// when there is no .part file for the call.
+// nothing to recover (the Result then has no Path). A recording already
+// sealed under its final name (by a recovery or a finish that died before
+// the call's record was written) is described as it is. It returns
+// ErrNoPart when the call left no recording at all.
 func (m *Manager) RecoverRecording(callID string) (Result, error) {
 	if !validCallID(callID) {
 		return Result{}, fmt.Errorf("%w: %q", ErrCallID, callID)
@@ -57,7 +61,76 @@ func (m *Manager) RecoverRecording(callID string) (Result, error) {
 		}
 		return res, nil
 	}
+	// A recovery (or a call's own finish) that sealed the file and died
+	// before its record was written left it under its final name.
+	for _, format := range []string{FormatWAVPCMU, FormatOggOpus} { // PCMA shares PCMU's name
+		final := m.RecordingPath(callID, format)
+		if _, err := os.Lstat(final); err != nil {
+			continue
+		}
+		return m.describe(final, format)
+	}
 	return Result{}, ErrNoPart
+}
+
+// describe hashes a sealed recording: the Result its session's Close
+// would have given (without levels).
+func (m *Manager) describe(path, format string) (Result, error) {
+	var src io.ReadCloser
+	key := m.cfg.RecordKey
+	if key.IsZero() {
+		f, err := os.Open(path)
+		if err != nil {
+			return Result{}, fmt.Errorf("%w: %w", ErrRecording, err)
+		}
+		src = f
+	} else {
+		r, err := recstore.Open(path, key)
+		if err != nil {
+			return Result{}, fmt.Errorf("%w: %w", ErrRecording, err)
+		}
+		src = r
+	}
+	defer src.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, src)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: %w", ErrRecording, err)
+	}
+	if format != FormatOggOpus {
+		// Which law the WAV holds decides its format name, not the caller.
+		if f, err := wavFormatOf(path, key); err == nil {
+			format = f
+		}
+	}
+	return Result{Path: path, SHA256: hex.EncodeToString(h.Sum(nil)), Bytes: n, Format: format, Encrypted: !key.IsZero()}, nil
+}
+
+// wavFormatOf reads a sealed WAV recording's header for its format name.
+func wavFormatOf(path string, key recstore.Key) (string, error) {
+	var src io.ReadCloser
+	if key.IsZero() {
+		f, err := os.Open(path)
+		if err != nil {
+			return "", err
+		}
+		src = f
+	} else {
+		r, err := recstore.Open(path, key)
+		if err != nil {
+			return "", err
+		}
+		src = r
+	}
+	defer src.Close()
+	enc, err := wavEncodingOf(bufio.NewReader(src))
+	if err != nil {
+		return "", err
+	}
+	if enc == wav.Alaw {
+		return FormatWAVPCMA, nil
+	}
+	return FormatWAVPCMU, nil
 }
 
 // recoverPart writes what part holds into the call's final recording.

@@ -147,8 +147,14 @@ func TestRecoverRecordingContent(t *testing.T) {
 				minFrames = int64(4*recstore.SegmentSize-g711WAVHeader) / 2
 			}
 			checkRecovered(t, m, callID, res, finished, minFrames)
-			if _, err := m.RecoverRecording(callID); !errors.Is(err, ErrNoPart) {
-				t.Fatalf("second RecoverRecording = %v, want ErrNoPart", err)
+			// Died again before the record was written: the sealed file
+			// is described as it is.
+			again, err := m.RecoverRecording(callID)
+			if err != nil || again.Path != res.Path || again.SHA256 != res.SHA256 || again.Bytes != res.Bytes || again.Format != res.Format {
+				t.Fatalf("second RecoverRecording = %+v, %v; want %+v", again, err, res)
+			}
+			if _, err := m.RecoverRecording("never-recorded"); !errors.Is(err, ErrNoPart) {
+				t.Fatalf("RecoverRecording of a call without a recording = %v, want ErrNoPart", err)
 			}
 		})
 	}
