@@ -214,6 +214,14 @@ func TestRestartClosesCallsItDiedWith(t *testing.T) {
 	if ids := liveIDs(t, s2); !slices.Equal(ids, []string{"call-up"}) {
 		t.Fatalf("checkpoints before the BYE: %v", ids)
 	}
+	// Killed again before the BYE: the next start only sends the BYE.
+	seq, _ := s2.Store.LastSeq()
+	if again := s2.closeDeadCalls(); len(again) != 1 || again[0].dialog.CSeq != dead[0].dialog.CSeq {
+		t.Fatalf("dialogs at a start after the records: %+v", again)
+	}
+	if seq2, _ := s2.Store.LastSeq(); seq2 != seq {
+		t.Fatalf("a second start appended events %d..%d", seq+1, seq2)
+	}
 	s2.endDeadDialogs(context.Background(), dead)
 	// Its CSeq is above any session refresh could have reached.
 	if len(byes) != 1 || byes[0].CallID != "call-up" || byes[0].To != trunk.To || byes[0].CSeq != trunk.CSeq+6 {
