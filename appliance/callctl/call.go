@@ -218,6 +218,7 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	res := sip.NewSDPResponseFromRequest(req, body)
 	res.AppendHeader(&s.dialogUA(req.Transport()).ContactHDR)
+	echoSessionTimer(req, res)
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("re-INVITE respond failed", "call", c.id, "error", err)
 	}

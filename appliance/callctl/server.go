@@ -195,6 +195,7 @@ func (s *Server) Listen() error {
 	srv.OnCancel(s.safe(s.onCancel))
 	srv.OnOptions(s.safe(s.onOptions))
 	srv.OnInfo(s.safe(s.onInfo))
+	srv.OnUpdate(s.safe(s.onUpdate))
 	return nil
 }
 

@@ -263,3 +263,55 @@ func (c *call) refresh(ctx context.Context, dlgB *sipgo.DialogClientSession, int
 	}
 	return res, nil
 }
+
+// echoSessionTimer puts in a 2xx the session timer of the request it
+// answers (a peer's refresh): the same interval and refresher, the
+// requester when it named none.
+func echoSessionTimer(req *sip.Request, res *sip.Response) {
+	d, refresher, ok, err := sessionExpiresOf(req)
+	if !ok || err != nil {
+		return
+	}
+	if refresher == "" {
+		refresher = "uac"
+	}
+	res.AppendHeader(sip.NewHeader("Session-Expires", seconds(d)+";refresher="+refresher))
+	if refresher == "uac" {
+		res.AppendHeader(sip.NewHeader("Require", "timer"))
+	}
+}
+
+// onUpdate answers an UPDATE within a call (RFC 3311), which a peer sends
+// to refresh its session (RFC 4028): without a body it gets a 200 with
+// its session timer echoed; an offer in it gets the session already
+// negotiated on that leg, as a re-INVITE does (the anchored media stays).
+func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	if !wellFormed(req) {
+		s.respond(req, tx, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	c, port := s.lookup(req)
+	if c == nil || (port && c.portDialog() == nil) || (!port && c.trunkDialog() == nil) {
+		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
+	if len(req.Body()) > 0 {
+		c.mu.Lock()
+		body := c.bodyB
+		if port {
+			body = c.bodyA
+		}
+		c.mu.Unlock()
+		if body == nil {
+			s.respond(req, tx, sip.StatusRequestPending, "Request Pending")
+			return
+		}
+		res = sip.NewSDPResponseFromRequest(req, body)
+	}
+	res.AppendHeader(&s.dialogUA(req.Transport()).ContactHDR)
+	echoSessionTimer(req, res)
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("UPDATE respond failed", "call", c.id, "error", err)
+	}
+}

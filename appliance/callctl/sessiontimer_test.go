@@ -76,6 +76,48 @@ func (tr *timerTrunk) advanceUntilRequest(clk *clock.Fake, step time.Duration) (
 	return nil, nil
 }
 
+// request sends a request of method within the dialog inv (the
+// appliance's INVITE, answered with To tag trunktag) to the appliance at
+// addr, and returns its final answer.
+func (tr *timerTrunk) request(addr string, inv *sip.Request, method string, hdrs ...string) *sip.Response {
+	tr.t.Helper()
+	contact := inv.Contact()
+	if contact == nil {
+		tr.t.Fatal("INVITE without Contact")
+	}
+	from := strings.TrimSuffix(inv.To().Value(), ";") + ";tag=trunktag"
+	msg := fmt.Sprintf("%s %s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%s-1\r\nFrom: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: 1 %s\r\nMax-Forwards: 70\r\n",
+		method, contact.Address.String(), tr.conn.LocalAddr(), strings.ToLower(method), from, inv.From().Value(), inv.CallID().Value(), method)
+	for _, h := range hdrs {
+		msg += h + "\r\n"
+	}
+	msg += "Content-Length: 0\r\n\r\n"
+	to, err := net.ResolveUDPAddr("udp4", addr)
+	if err != nil {
+		tr.t.Fatal(err)
+	}
+	if _, err := tr.conn.WriteToUDP([]byte(msg), to); err != nil {
+		tr.t.Fatal(err)
+	}
+	buf := make([]byte, 65535)
+	for {
+		if err := tr.conn.SetReadDeadline(time.Now().Add(waitLong)); err != nil {
+			tr.t.Fatal(err)
+		}
+		n, _, err := tr.conn.ReadFromUDP(buf)
+		if err != nil {
+			tr.t.Fatalf("no answer to the %s: %v", method, err)
+		}
+		m, err := sip.ParseMessage(buf[:n])
+		if err != nil {
+			tr.t.Fatal(err)
+		}
+		if res, ok := m.(*sip.Response); ok && res.StatusCode >= 200 {
+			return res
+		}
+	}
+}
+
 // reply answers req with code and extra headers ("Name: value"); a 2xx to
 // an INVITE carries SDP, a To tag and a Contact.
 func (tr *timerTrunk) reply(req *sip.Request, to *net.UDPAddr, code int, hdrs ...string) {
@@ -109,7 +151,7 @@ func (tr *timerTrunk) reply(req *sip.Request, to *net.UDPAddr, code int, hdrs ..
 // trunk's Min-SE; once the 2xx confirms the timer, the appliance refreshes
 // the session (UPDATE, which the trunk allows) every half interval on the
 // call's clock, and ends the call when the trunk no longer knows the
-// dialog (481).
+// dialog (481). A refresh from the trunk is answered with its timer.
 func TestSessionTimerRefreshes(t *testing.T) {
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -145,6 +187,11 @@ func TestSessionTimerRefreshes(t *testing.T) {
 	tr.reply(inv2, from, 200, "Session-Expires: 120;refresher=uac", "Allow: INVITE, ACK, BYE, CANCEL, UPDATE")
 	if err := <-dialled; err != nil {
 		t.Fatal(err)
+	}
+	// The trunk may refresh too: its UPDATE is answered with its timer.
+	if res := tr.request(srv.Addr().String(), inv2, "UPDATE", "Session-Expires: 300"); res.StatusCode != 200 ||
+		res.GetHeader("Session-Expires") == nil || res.GetHeader("Session-Expires").Value() != "300;refresher=uac" {
+		t.Fatalf("answer to the trunk's UPDATE:\n%s", res)
 	}
 	for i := range 2 {
 		// A refresh is due half an interval (60 s) after the last: move
