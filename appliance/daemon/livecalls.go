@@ -57,6 +57,8 @@ type checkpoint struct {
 	// Closed is set once the call's record is written at start-up: only
 	// the BYE to the trunk is left.
 	Closed bool `json:"closed,omitempty"`
+	// dirty is set when the checkpoint changed since it was last written.
+	dirty bool
 }
 
 // storedPricing is a pricing as kept in a checkpoint.
@@ -122,6 +124,7 @@ func (l *liveCalls) answered(a callctl.AnsweredCall) bool {
 			cp.Record.MaxDurationSeconds = int((a.MaxDuration + time.Second - 1) / time.Second)
 			cp.Record.LimitedBy = a.LimitedBy
 		}
+		cp.dirty = true
 	}
 	if l.kick == nil {
 		l.kick = make(chan struct{}, 1)
@@ -145,15 +148,19 @@ func (l *liveCalls) putIn(tx *store.Tx, id string) error {
 	return nil
 }
 
-// writeAllIn stamps every live checkpoint alive at now and writes them
-// within tx. Holding the lock through the writes, inside the store's
-// single writer, is what keeps a checkpoint from being written back after
-// the record that ends its call deleted it.
-func (l *liveCalls) writeAllIn(tx *store.Tx, now time.Time) error {
+// writeIn stamps every live checkpoint alive at now and writes them
+// within tx (only those that changed unless all). Holding the lock
+// through the writes, inside the store's single writer, is what keeps a
+// checkpoint from being written back after the record that ends its call
+// deleted it.
+func (l *liveCalls) writeIn(tx *store.Tx, now time.Time, all bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for id, cp := range l.m {
-		cp.Alive = now
+		if !all && !cp.dirty {
+			continue
+		}
+		cp.Alive, cp.dirty = now, false
 		if err := tx.PutLiveCall(id, cp); err != nil {
 			return err
 		}
@@ -200,31 +207,35 @@ func (s *System) callAnswered(a callctl.AnsweredCall) {
 	}
 }
 
-// runCheckpoints writes the live calls' checkpoints every
-// checkpointEvery, and soon after one changes, until ctx is done.
+// runCheckpoints writes every live call's checkpoint every
+// checkpointEvery, and a changed one (an answer) at once, until ctx is
+// done.
 func (s *System) runCheckpoints(ctx context.Context) {
 	kick := s.live.kicker()
+	tick := s.Clock.After(checkpointEvery)
 	for {
+		all := false
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.Clock.After(checkpointEvery):
+		case <-tick:
+			all, tick = true, s.Clock.After(checkpointEvery)
 		case <-kick:
 		}
-		if err := s.writeCheckpoints(); err != nil {
+		if err := s.writeCheckpoints(all); err != nil {
 			s.Log.Error("call checkpoints not written", "err", err)
 		}
 	}
 }
 
-// writeCheckpoints writes every live call's checkpoint, stamped alive
-// now, in one transaction.
-func (s *System) writeCheckpoints() error {
+// writeCheckpoints writes the live calls' checkpoints (those that changed
+// unless all), stamped alive now, in one transaction.
+func (s *System) writeCheckpoints(all bool) error {
 	if s.live.len() == 0 {
 		return nil
 	}
 	now := s.Clock.Now().UTC()
-	return s.Store.Update(func(tx *store.Tx) error { return s.live.writeAllIn(tx, now) })
+	return s.Store.Update(func(tx *store.Tx) error { return s.live.writeIn(tx, now, all) })
 }
 
 // deadDialog is the trunk dialog of a call closed at start-up, still to

@@ -147,7 +147,7 @@ func TestRestartClosesCallsItDiedWith(t *testing.T) {
 		RemoteTarget: "sip:gw@192.0.2.1:5060", CSeq: 1, Transport: "UDP"}
 	s1.callAnswered(callctl.AnsweredCall{CallID: "call-up", Answer: answer, Trunk: trunk})
 	clk.Advance(6 * time.Second)
-	if err := s1.writeCheckpoints(); err != nil {
+	if err := s1.writeCheckpoints(true); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(500 * time.Millisecond) // after the last checkpoint: not billed
@@ -258,5 +258,55 @@ func TestUnreadableCheckpointKept(t *testing.T) {
 	}
 	if ids := liveIDs(t, s); !slices.Equal(ids, []string{"bad"}) {
 		t.Fatalf("checkpoints = %v", ids)
+	}
+}
+
+// TestCheckpointsFollowTheCall: the answer is written at once, and every
+// checkpointEvery on the clock the call's checkpoint says it is alive.
+func TestCheckpointsFollowTheCall(t *testing.T) {
+	t0 := time.Date(2026, 11, 18, 12, 0, 0, 0, time.UTC)
+	s, clk := systemIn(t, t.TempDir(), t0)
+	t.Cleanup(s.closeEarly)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.runCheckpoints(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	if res := dial(s, "c1", numRecorded); !res.Allowed {
+		t.Fatalf("refused: %+v", res)
+	}
+	waitLive(t, s, "c1")
+	stored := func() checkpoint {
+		lcs, err := s.Store.LiveCalls()
+		if err != nil || len(lcs) != 1 {
+			t.Fatalf("checkpoints %+v, %v", lcs, err)
+		}
+		var cp checkpoint
+		if err := json.Unmarshal(lcs[0].Data, &cp); err != nil {
+			t.Fatal(err)
+		}
+		return cp
+	}
+	waitFor := func(what string, cond func(checkpoint) bool) {
+		t.Helper()
+		deadline := time.Now().Add(waitLong)
+		for !cond(stored()) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s: %+v", what, stored())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	s.callAnswered(callctl.AnsweredCall{CallID: "c1", Answer: clk.Now(), Trunk: callctl.Dialog{CallID: "c1", CSeq: 1}})
+	waitFor("the answer", func(cp checkpoint) bool { return cp.Record.Answer != nil && cp.Trunk != nil })
+	for i := 1; i <= 3; i++ {
+		clk.Advance(checkpointEvery)
+		want := t0.Add(time.Duration(i) * checkpointEvery)
+		waitFor("checkpoint "+want.String(), func(cp checkpoint) bool { return !cp.Alive.Before(want) })
+	}
+	s.callEnded(wire.CallRecord{CallID: "c1", PersonID: "A", Terminal: "t1", Number: numRecorded, Start: t0, End: clk.Now(), Disposition: wire.DispCompleted})
+	clk.Advance(checkpointEvery)
+	if ids := liveIDs(t, s); len(ids) != 0 {
+		t.Fatalf("checkpoints after the record: %v", ids)
 	}
 }
