@@ -26,8 +26,9 @@ import (
 // price of that duration at the call's rate; the reconciliation agrees),
 // its recording (sealed from the partial file: playable, the port's tone
 // in it, shorter than the call) and the alarm calls_closed_on_restart; no
-// .part file is left on the appliance; and the trunk receives a BYE for
-// the dialog (the sipp trunk's scenario passes only on a BYE it answers).
+// .part file is left on the appliance; and the trunk and the IAD port
+// each receive a BYE for their dialog (the sipp scenarios pass only on a
+// BYE they answer).
 func TestCallCutByApplianceCrash(t *testing.T) {
 	sipprun.Need(t)
 	trunk := sipprun.Start(t, 0, "trunk_answer.xml", "-rtp_echo")
@@ -44,7 +45,7 @@ func TestCallCutByApplianceCrash(t *testing.T) {
 	}
 
 	e.tap(t, card)
-	sipprun.Start(t, 0, "iad_call_cut.xml", "-s", approved, "-au", stack.PortUser, "-ap", stack.PortPass, "-set", "user", stack.PortUser, e.SIPAddr)
+	iad := sipprun.Start(t, 0, "iad_call_cut.xml", "-s", approved, "-au", stack.PortUser, "-ap", stack.PortPass, "-set", "user", stack.PortUser, e.SIPAddr)
 	// Talk until the recording holds several seconds (7 sealed segments
 	// of 16 KiB, 1 s of stereo G.711 each): the appliance has been
 	// relaying that long, so its checkpoints (every 2 s) have followed
@@ -181,9 +182,13 @@ func TestCallCutByApplianceCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The trunk got its BYE (and answered it: the scenario passed).
+	// The trunk and the IAD port got their BYEs (and answered them: the
+	// scenarios passed).
 	if err := trunk.Wait(t); err != nil {
 		t.Fatalf("the sipp trunk never got a BYE for the cut call: %v", err)
+	}
+	if err := iad.Wait(t); err != nil {
+		t.Fatalf("the sipp IAD port never got a BYE for the cut call: %v", err)
 	}
 	if m := trunk.Messages(); !strings.Contains(m, "BYE sip:") {
 		t.Errorf("no BYE in the trunk's trace:\n%s", m)

@@ -538,13 +538,6 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 	c.mu.Lock()
 	c.maxDur, c.limitedBy = maxDur, limitedBy
 	c.mu.Unlock()
-	if s.deps.OnCallAnswered != nil {
-		trunk, err := dialogOf(dlgB)
-		if err != nil {
-			log.Warn("trunk dialog not captured: a crash during this call could not end it", "error", err)
-		}
-		s.deps.OnCallAnswered(AnsweredCall{CallID: c.id, Answer: answerAt, Trunk: trunk, MaxDuration: maxDur, LimitedBy: limitedBy})
-	}
 	stopTimer := c.startSessionTimer(dlgB, bodyB, log)
 	defer stopTimer()
 	stopLimit := c.scheduleLimit(ms, maxDur, auth.Language, log)
@@ -563,6 +556,18 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 			c.setEnd(wire.DispFailed, "port did not confirm the answer")
 		}
 		return
+	}
+	if s.deps.OnCallAnswered != nil {
+		// Both legs are confirmed: what ends them after a crash is known.
+		trunk, err := dialogOf(dlgB)
+		if err != nil {
+			log.Warn("trunk dialog not captured: a crash during this call could not end it", "error", err)
+		}
+		port, err := portDialogOf(dlgA)
+		if err != nil {
+			log.Warn("port dialog not captured: a crash during this call could not end it", "error", err)
+		}
+		s.deps.OnCallAnswered(AnsweredCall{CallID: c.id, Answer: answerAt, Trunk: trunk, Port: port, MaxDuration: maxDur, LimitedBy: limitedBy})
 	}
 
 	<-c.ctx.Done()

@@ -13,10 +13,12 @@ import (
 // ErrDialog is wrapped by EndDialog's failures.
 var ErrDialog = errors.New("callctl: ending a dialog failed")
 
-// Dialog is what it takes to send a request within a confirmed dialog the
-// appliance placed as UAC (RFC 3261 12.2.1.1), kept outside the process:
-// after a crash the appliance ends the trunk leg of a call it died with
-// from this alone (EndDialog).
+// Dialog is what it takes to send a request within a confirmed dialog
+// (RFC 3261 12.2.1.1), kept outside the process: after a crash the
+// appliance ends the legs of a call it died with from this alone
+// (EndDialog). It describes the trunk leg, which the appliance placed as
+// UAC, and the port leg, which it answered as UAS, alike: From is always
+// the appliance's side.
 type Dialog struct {
 	CallID string `json:"call_id"`
 	// From is the dialog's local address with the local tag (our From),
@@ -41,8 +43,10 @@ type Dialog struct {
 type AnsweredCall struct {
 	CallID string
 	Answer time.Time
-	// Trunk is the trunk leg's dialog.
+	// Trunk is the trunk leg's dialog, Port the port leg's (zero when it
+	// could not be captured).
 	Trunk Dialog
+	Port  Dialog
 	// MaxDuration and LimitedBy are the limit the call runs under.
 	MaxDuration time.Duration
 	LimitedBy   string
@@ -68,6 +72,29 @@ func dialogOf(d *sipgo.DialogClientSession) (Dialog, error) {
 	rr := res.GetHeaders("Record-Route")
 	for i := len(rr) - 1; i >= 0; i-- {
 		dl.RouteSet = append(dl.RouteSet, rr[i].Value())
+	}
+	return dl, nil
+}
+
+// portDialogOf captures a confirmed server dialog (the port leg): the
+// appliance's side is the To of its 2xx, the remote target the INVITE's
+// Contact, the route set the INVITE's Record-Route in order.
+func portDialogOf(d *sipgo.DialogServerSession) (Dialog, error) {
+	req, res := d.InviteRequest, d.InviteResponse
+	if req == nil || res == nil || !res.IsSuccess() || res.To() == nil || req.From() == nil || req.CallID() == nil ||
+		req.CSeq() == nil || req.Contact() == nil {
+		return Dialog{}, fmt.Errorf("%w: port dialog not established", ErrDialog)
+	}
+	dl := Dialog{
+		CallID:       req.CallID().Value(),
+		From:         res.To().Value(),
+		To:           req.From().Value(),
+		RemoteTarget: req.Contact().Address.String(),
+		CSeq:         req.CSeq().SeqNo,
+		Transport:    req.Transport(),
+	}
+	for _, h := range req.GetHeaders("Record-Route") {
+		dl.RouteSet = append(dl.RouteSet, h.Value())
 	}
 	return dl, nil
 }

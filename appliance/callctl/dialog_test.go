@@ -58,7 +58,8 @@ func runServer(t *testing.T, trunk string, deps callctl.Deps) *callctl.Server {
 }
 
 // TestAnsweredCallReportsTrunkDialog checks that a bridged call reports
-// its trunk dialog, from which a restarted appliance can end it.
+// its trunk and port dialogs, from which a restarted appliance can end
+// them.
 func TestAnsweredCallReportsTrunkDialog(t *testing.T) {
 	fam, err := phone.NewFamily(phone.FamilyConfig{})
 	if err != nil {
@@ -87,6 +88,11 @@ func TestAnsweredCallReportsTrunkDialog(t *testing.T) {
 	if d.CallID != a.CallID || !strings.Contains(d.From, "tag=") || !strings.Contains(d.To, "tag=") ||
 		d.CSeq == 0 || !strings.EqualFold(d.Transport, "udp") || sip.ParseUri(d.RemoteTarget, &target) != nil || a.Answer.IsZero() {
 		t.Fatalf("answered call = %+v", a)
+	}
+	pd := a.Port
+	if pd.CallID == "" || pd.CallID == a.CallID || !strings.Contains(pd.From, "tag=") || !strings.Contains(pd.To, "tag=") ||
+		!strings.Contains(pd.RemoteTarget, portUser) || pd.CSeq == 0 {
+		t.Fatalf("port dialog = %+v", pd)
 	}
 	if err := c.Hangup(ctxT(t)); err != nil {
 		t.Fatal(err)

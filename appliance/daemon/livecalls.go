@@ -49,8 +49,9 @@ type checkpoint struct {
 	// number, start, confirmation, flags, limit; Answer once bridged.
 	Record  wire.CallRecord `json:"record"`
 	Pricing storedPricing   `json:"pricing"`
-	// Trunk is the trunk leg's dialog, once bridged.
+	// Trunk and Port are the legs' dialogs, once bridged.
 	Trunk *callctl.Dialog `json:"trunk,omitempty"`
+	Port  *callctl.Dialog `json:"port,omitempty"`
 	// Alive is when the appliance last wrote the checkpoint while the
 	// call was up.
 	Alive time.Time `json:"alive"`
@@ -119,6 +120,10 @@ func (l *liveCalls) answered(a callctl.AnsweredCall) bool {
 		if a.Trunk.CallID != "" {
 			d := a.Trunk
 			cp.Trunk = &d
+		}
+		if a.Port.CallID != "" {
+			d := a.Port
+			cp.Port = &d
 		}
 		if a.MaxDuration > 0 {
 			cp.Record.MaxDurationSeconds = int((a.MaxDuration + time.Second - 1) / time.Second)
@@ -238,16 +243,16 @@ func (s *System) writeCheckpoints(all bool) error {
 	return s.Store.Update(func(tx *store.Tx) error { return s.live.writeIn(tx, now, all) })
 }
 
-// deadDialog is the trunk dialog of a call closed at start-up, still to
-// be ended.
+// deadDialog is a dialog of a call closed at start-up, still to be
+// ended: its trunk leg, then its port leg.
 type deadDialog struct {
 	callID string
+	leg    string // "trunk" or "port"
 	dialog callctl.Dialog
 }
 
 // closeDeadCalls closes every call the previous run died with (see the
-// comment at the top of this file) and returns the trunk dialogs left to
-// end. A checkpoint that cannot be read or closed is left in the store
+// comment at the top of this file) and returns the dialogs left to end. A checkpoint that cannot be read or closed is left in the store
 // (nothing is lost) and raises an alarm.
 func (s *System) closeDeadCalls() []deadDialog {
 	lcs, err := s.Store.LiveCalls()
@@ -273,15 +278,21 @@ func (s *System) closeDeadCalls() []deadDialog {
 			}
 			closed = append(closed, lc.CallID)
 		}
-		if cp.Trunk != nil {
-			dl := *cp.Trunk
+		for _, leg := range []struct {
+			name string
+			d    *callctl.Dialog
+		}{{"trunk", cp.Trunk}, {"port", cp.Port}} {
+			if leg.d == nil {
+				continue
+			}
+			dl := *leg.d
 			// Session refreshes (RFC 4028) raised the dialog's CSeq after
 			// the answer's checkpoint; a UAS refuses a BYE below one it
 			// has seen. There is at most one in-dialog request a second.
 			if a := cp.Record.Answer; a != nil && cp.Alive.After(*a) {
 				dl.CSeq += uint32(cp.Alive.Sub(*a) / time.Second)
 			}
-			dialogs = append(dialogs, deadDialog{callID: lc.CallID, dialog: dl})
+			dialogs = append(dialogs, deadDialog{callID: lc.CallID, leg: leg.name, dialog: dl})
 		}
 	}
 	if len(closed) > 0 || len(failed) > 0 {
@@ -340,7 +351,7 @@ func (s *System) closeDeadCall(id string, cp *checkpoint) error {
 				return err
 			}
 		}
-		if cp.Trunk != nil {
+		if cp.Trunk != nil || cp.Port != nil {
 			cp.Closed = true
 			return tx.PutLiveCall(id, cp)
 		}
@@ -359,45 +370,63 @@ func (s *System) closeDeadCall(id string, cp *checkpoint) error {
 // never answers them ends the dialog by its session timer.
 const deadByeAttempts = 5
 
-// endDeadDialogs sends a BYE for each trunk dialog of a call closed at
+// endDeadDialogs sends a BYE for each dialog of the calls closed at
 // start-up (once call control serves SIP), retrying with a backoff, and
-// then forgets its checkpoint.
+// then forgets each call's checkpoint.
 func (s *System) endDeadDialogs(ctx context.Context, dialogs []deadDialog) {
 	end := s.endDialog
 	if end == nil {
 		end = s.Calls.EndDialog
 	}
-	var wg sync.WaitGroup
+	byCall := map[string][]deadDialog{}
+	var order []string
 	for _, d := range dialogs {
+		if byCall[d.callID] == nil {
+			order = append(order, d.callID)
+		}
+		byCall[d.callID] = append(byCall[d.callID], d)
+	}
+	var wg sync.WaitGroup
+	for _, id := range order {
 		wg.Go(func() {
-			backoff := time.Second
-			var err error
-			for attempt := 1; attempt <= deadByeAttempts; attempt++ {
-				actx, cancel := context.WithTimeout(ctx, 40*time.Second)
-				err = end(actx, d.dialog)
-				cancel()
-				if err == nil || ctx.Err() != nil {
-					break
-				}
-				s.Log.Warn("BYE for a call cut by a crash failed", "call", d.callID, "attempt", attempt, "err", err)
-				select {
-				case <-ctx.Done():
-				case <-s.Clock.After(backoff):
-				}
-				backoff *= 2
+			for _, d := range byCall[id] {
+				s.endDeadDialog(ctx, end, d)
 			}
 			if ctx.Err() != nil {
-				return // next start tries again
+				return // the next start tries again
 			}
-			if err == nil {
-				s.Log.Info("trunk leg of a call cut by a crash ended", "call", d.callID)
-			} else {
-				s.Log.Error("trunk leg of a call cut by a crash not ended: the trunk's session timer must end it", "call", d.callID, "err", err)
-			}
-			if err := s.Store.Update(func(tx *store.Tx) error { return tx.DeleteLiveCall(d.callID) }); err != nil {
-				s.Log.Error("closed call's checkpoint not deleted", "call", d.callID, "err", err)
+			if err := s.Store.Update(func(tx *store.Tx) error { return tx.DeleteLiveCall(id) }); err != nil {
+				s.Log.Error("closed call's checkpoint not deleted", "call", id, "err", err)
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// endDeadDialog sends BYEs for one dialog until one is answered or
+// deadByeAttempts were sent.
+func (s *System) endDeadDialog(ctx context.Context, end func(context.Context, callctl.Dialog) error, d deadDialog) {
+	backoff := time.Second
+	var err error
+	for attempt := 1; attempt <= deadByeAttempts; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, 40*time.Second)
+		err = end(actx, d.dialog)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		s.Log.Warn("BYE for a call cut by a crash failed", "call", d.callID, "leg", d.leg, "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-s.Clock.After(backoff):
+		}
+		backoff *= 2
+	}
+	switch {
+	case ctx.Err() != nil:
+	case err == nil:
+		s.Log.Info("leg of a call cut by a crash ended", "call", d.callID, "leg", d.leg)
+	default:
+		s.Log.Error("leg of a call cut by a crash not ended (a trunk's session timer ends it)", "call", d.callID, "leg", d.leg, "err", err)
+	}
 }

@@ -145,7 +145,9 @@ func TestRestartClosesCallsItDiedWith(t *testing.T) {
 	answer := clk.Now()
 	trunk := callctl.Dialog{CallID: "call-up", From: "<sip:kinline@10.0.0.1>;tag=a", To: "<sip:+441110001@trunk>;tag=b",
 		RemoteTarget: "sip:gw@192.0.2.1:5060", CSeq: 1, Transport: "UDP"}
-	s1.callAnswered(callctl.AnsweredCall{CallID: "call-up", Answer: answer, Trunk: trunk})
+	port := callctl.Dialog{CallID: "port-cid", From: "<sip:+441110001@10.0.0.1>;tag=c", To: "<sip:u@10.0.0.2>;tag=d",
+		RemoteTarget: "sip:u@10.0.0.2:5062", CSeq: 2, Transport: "UDP"}
+	s1.callAnswered(callctl.AnsweredCall{CallID: "call-up", Answer: answer, Trunk: trunk, Port: port})
 	clk.Advance(6 * time.Second)
 	if err := s1.writeCheckpoints(true); err != nil {
 		t.Fatal(err)
@@ -214,17 +216,19 @@ func TestRestartClosesCallsItDiedWith(t *testing.T) {
 	if ids := liveIDs(t, s2); !slices.Equal(ids, []string{"call-up"}) {
 		t.Fatalf("checkpoints before the BYE: %v", ids)
 	}
-	// Killed again before the BYE: the next start only sends the BYE.
+	// Killed again before the BYEs: the next start only sends the BYEs.
 	seq, _ := s2.Store.LastSeq()
-	if again := s2.closeDeadCalls(); len(again) != 1 || again[0].dialog.CSeq != dead[0].dialog.CSeq {
+	if again := s2.closeDeadCalls(); len(again) != 2 || again[0].dialog.CSeq != dead[0].dialog.CSeq {
 		t.Fatalf("dialogs at a start after the records: %+v", again)
 	}
 	if seq2, _ := s2.Store.LastSeq(); seq2 != seq {
 		t.Fatalf("a second start appended events %d..%d", seq+1, seq2)
 	}
 	s2.endDeadDialogs(context.Background(), dead)
-	// Its CSeq is above any session refresh could have reached.
-	if len(byes) != 1 || byes[0].CallID != "call-up" || byes[0].To != trunk.To || byes[0].CSeq != trunk.CSeq+6 {
+	// The trunk leg first, then the port leg; the CSeq is above any a
+	// session refresh could have reached.
+	if len(byes) != 2 || byes[0].CallID != "call-up" || byes[0].To != trunk.To || byes[0].CSeq != trunk.CSeq+6 ||
+		byes[1].CallID != "port-cid" || byes[1].To != port.To {
 		t.Fatalf("BYEs = %+v", byes)
 	}
 	if ids := liveIDs(t, s2); len(ids) != 0 {
