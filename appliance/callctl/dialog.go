@@ -38,8 +38,9 @@ type Dialog struct {
 	Transport string `json:"transport"`
 }
 
-// AnsweredCall describes a call the moment it is bridged, with what
-// closing it after a crash needs that only call control knows.
+// AnsweredCall describes a call once it is bridged and both legs are
+// confirmed, with what closing it after a crash needs that only call
+// control knows.
 type AnsweredCall struct {
 	CallID string
 	Answer time.Time
