@@ -181,6 +181,7 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 
 		FamilyAccept:   cfg.SIP.FamilyAcceptOn(),
 		AcceptTimeout:  cfg.SIP.AcceptTimeout,
+		SessionExpires: cfg.SIP.SessionExpires,
 		SpokenRefusals: cfg.SIP.SpokenRefusalsOn(),
 		HotlineNumber:  cfg.SIP.HotlineNumber,
 	}
