@@ -7,8 +7,7 @@ import (
 )
 
 // TestExampleSessionExpires: the example sets the trunk's session
-// interval (RFC 4028), and a config without it leaves call control's
-// default (0).
+// interval (RFC 4028).
 func TestExampleSessionExpires(t *testing.T) {
 	data, err := os.ReadFile("../cmd/kinline-appliance/example.yaml")
 	if err != nil {
