@@ -22,14 +22,14 @@ import (
 // Every allowed call has a checkpoint in the store from its
 // authorization (written with its call_started event) until its record
 // is written (in the record's transaction): who, terminal, number, how it
-// is priced, and once bridged its answer time and trunk dialog. While a
+// is priced, and once bridged its answer time and both legs' dialogs. While a
 // call is up its checkpoint's Alive time is rewritten every
 // checkpointEvery, off the call's path, all calls in one transaction. A
 // checkpoint still in the store at start-up is a call the appliance died
 // with: closeDeadCalls writes its record (disposition
 // wire.DispRestarted, billed up to the last checkpoint at the rate it was
 // priced with), its debit and its recovered recording in one
-// transaction, and endDeadDialogs then sends the trunk a BYE for it.
+// transaction, and endDeadDialogs then sends a BYE on each of its legs.
 
 // checkpointEvery is how often the Alive time of the calls in progress is
 // written: a call cut by a crash is billed for at most this much less than
