@@ -62,7 +62,11 @@ func addSessionTimer(req *sip.Request, se time.Duration) {
 	req.AppendHeader(sip.NewHeader("Min-SE", seconds(MinSE)))
 }
 
-// parseDelta parses delta-seconds (1*DIGIT, at most ten digits).
+// maxDelta bounds delta-seconds (RFC 3261's 2**31-1), which keeps a
+// Duration from overflowing.
+const maxDelta = 1<<31 - 1
+
+// parseDelta parses delta-seconds (1*DIGIT, 1 to maxDelta).
 func parseDelta(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || len(s) > 10 {
@@ -74,7 +78,7 @@ func parseDelta(s string) (time.Duration, error) {
 		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n == 0 {
+	if err != nil || n == 0 || n > maxDelta {
 		return 0, fmt.Errorf("%w: delta-seconds %q", ErrSessionExpires, s)
 	}
 	return time.Duration(n) * time.Second, nil
