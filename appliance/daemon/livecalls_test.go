@@ -25,7 +25,7 @@ var restartRate = ledger.Rate{Prefix: "+44", DestinationType: ledger.Destination
 // systemIn builds a System with New's wiring over the data directory dir
 // (so that a second one is the first restarted), with person A (card AA)
 // allowed numRecorded at restartRate, holding 5.00 EUR.
-func systemIn(t *testing.T, dir string, at time.Time) (*System, *clock.Fake) {
+func systemIn(t testing.TB, dir string, at time.Time) (*System, *clock.Fake) {
 	t.Helper()
 	doc := "appliance_id: blk-a\nboard: sim\nsync: {broker: 'tcp://127.0.0.1:1'}\n" +
 		"sip: {listen: '127.0.0.1:0', trunk: {address: '127.0.0.1:9'}, terminals: [{id: t1, sip_user: u, password: p}]}\n"
