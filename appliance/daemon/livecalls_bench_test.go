@@ -20,7 +20,7 @@ func BenchmarkWriteCheckpoints(b *testing.B) {
 		id := fmt.Sprintf("call-%04d", i)
 		answer := t0
 		s.live.add(id, &checkpoint{
-			Record: wire.CallRecord{CallID: id, PersonID: "A", Terminal: "t1", Number: numRecorded, Start: t0, Answer: &answer},
+			Record:  wire.CallRecord{CallID: id, PersonID: "A", Terminal: "t1", Number: numRecorded, Start: t0, Answer: &answer},
 			Pricing: storedPricing{Rated: true, Rate: restartRate},
 			Trunk:   &callctl.Dialog{CallID: id, From: "<sip:kinline@10.0.0.1>;tag=a", To: "<sip:+441110001@trunk>;tag=b", RemoteTarget: "sip:gw@192.0.2.1", CSeq: 1, Transport: "UDP"},
 			Port:    &callctl.Dialog{CallID: "p" + id, From: "<sip:+441110001@10.0.0.1>;tag=c", To: "<sip:u@10.0.0.2>;tag=d", RemoteTarget: "sip:u@10.0.0.2:5062", CSeq: 2, Transport: "UDP"},
