@@ -833,8 +833,9 @@ func TestFaultProxyDuplicatesReorders(t *testing.T) {
 // last records committed but not yet delivered (the proxy in front of the
 // broker cuts every connection the appliance opens), and again in the
 // middle of an answered call. What the appliance committed before each kill
-// arrives at central once; the call cut by the kill was never recorded, so
-// it is nowhere.
+// arrives at central once; the call cut by the kill is closed when the
+// appliance starts again (disposition appliance_restarted, debited up to
+// its last checkpoint: checkMoney prices it like any other).
 func TestFaultKillAppliance(t *testing.T) {
 	var proxy *mqttproxy.Proxy
 	fe := newFaultEnv(t, faultOptions{beforeAppliance: func(st *stack.Stack) {
@@ -882,11 +883,12 @@ func TestFaultKillAppliance(t *testing.T) {
 		t.Fatalf("the appliance logged %d calls recorded before the kill, the port completed %d", len(before), fe.placed)
 	}
 	fe.restartAppliance()
+	fe.placed++ // the call cut by the kill, closed at the restart
 	fe.burst(4)
 
 	calls := fe.finish(fe.placed)
 	if len(calls) != fe.placed {
-		t.Fatalf("central has %d calls; the port completed %d (the call cut by the kill was never recorded)", len(calls), fe.placed)
+		t.Fatalf("central has %d calls; the port placed %d (the call cut by the kill included)", len(calls), fe.placed)
 	}
 	ids := map[string]bool{}
 	for _, c := range calls {
@@ -897,7 +899,18 @@ func TestFaultKillAppliance(t *testing.T) {
 			t.Errorf("call %s, committed before the kill, is not at central", id)
 		}
 	}
-	wantDispositions(t, calls, 8, 8)
+	var cut, others []centralstore.Call
+	for _, c := range calls {
+		if c.Disposition == wire.DispRestarted {
+			cut = append(cut, c)
+		} else {
+			others = append(others, c)
+		}
+	}
+	if len(cut) != 1 || before[cut[0].ID] {
+		t.Errorf("calls closed at the restart: %+v, want the one cut by the kill", cut)
+	}
+	wantDispositions(t, others, 8, 8)
 	if st := proxy.Stats(); st.Up.Cuts == 0 {
 		t.Errorf("the proxy never cut the appliance off: %+v", st)
 	}

@@ -177,6 +177,12 @@ type Deps struct {
 	// authorization (refused, failed, cancelled or completed). It must not
 	// block for long.
 	OnCallEnd func(wire.CallRecord)
+	// OnCallAnswered is called once per bridged call, when both legs are
+	// confirmed (the called party answered and accepted, the port
+	// acknowledged its answer), with the answer time the call is billed
+	// from and the legs' dialogs. A call whose port never confirms the
+	// answer ends without it. It must not block for long. Optional.
+	OnCallAnswered func(AnsweredCall)
 	// OnNumberBlocked is called when a called party presses 9 at the
 	// acceptance prompt (before OnCallEnd for that call). It must not
 	// block for long. Optional.

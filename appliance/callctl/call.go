@@ -218,6 +218,7 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	res := sip.NewSDPResponseFromRequest(req, body)
 	res.AppendHeader(&s.dialogUA(req.Transport()).ContactHDR)
+	echoSessionTimer(req, res)
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("re-INVITE respond failed", "call", c.id, "error", err)
 	}
@@ -353,35 +354,53 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 	}
 	sessID := uint64(s.clk.Now().Unix())
 	bodyB := sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegB)), Formats: offerFormats, PTime: 20, SessionID: sessID})
-	inv, err := s.trunkInvite(c, bodyB)
-	if err != nil {
-		log.Error("trunk INVITE not built", "error", err)
-		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-		c.setEnd(wire.DispFailed, err.Error())
-		return
-	}
-	dlgB, err := s.dialogUA(s.cfg.Trunk.Transport).WriteInvite(c.ctx, inv)
-	if err != nil {
-		log.Error("trunk INVITE failed", "error", err)
-		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-		c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrTrunk, err))
-		return
-	}
-	c.mu.Lock()
-	c.dlgB = dlgB
-	c.mu.Unlock()
-
 	ring := s.clk.AfterFunc(s.cfg.RingTimeout, func() { c.stop(errRingTimeout) })
 	var ringSent atomic.Bool
-	err = dlgB.WaitAnswer(c.ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
-		if !hot && (r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress) {
-			ringSent.Store(true)
-			if err := dlgA.Respond(r.StatusCode, sanitizeReason(r.Reason, "Ringing"), nil); err != nil {
-				log.Debug("relaying provisional failed", "error", err)
+	var dlgB *sipgo.DialogClientSession
+	se := s.cfg.SessionExpires
+	var err error
+	for attempt := uint32(1); ; attempt++ {
+		var inv *sip.Request
+		inv, err = s.trunkInvite(c, bodyB, se, attempt)
+		if err != nil {
+			ring.Stop()
+			log.Error("trunk INVITE not built", "error", err)
+			c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
+			c.setEnd(wire.DispFailed, err.Error())
+			return
+		}
+		dlgB, err = s.dialogUA(s.cfg.Trunk.Transport).WriteInvite(c.ctx, inv)
+		if err != nil {
+			ring.Stop()
+			log.Error("trunk INVITE failed", "error", err)
+			c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
+			c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrTrunk, err))
+			return
+		}
+		c.mu.Lock()
+		c.dlgB = dlgB
+		c.mu.Unlock()
+		err = dlgB.WaitAnswer(c.ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+			if !hot && (r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress) {
+				ringSent.Store(true)
+				if err := dlgA.Respond(r.StatusCode, sanitizeReason(r.Reason, "Ringing"), nil); err != nil {
+					log.Debug("relaying provisional failed", "error", err)
+				}
+			}
+			return nil
+		}})
+		var dr *sipgo.ErrDialogResponse
+		if attempt == 1 && se > 0 && errors.As(err, &dr) {
+			if min, ok := minSEOf(dr.Res, se); ok {
+				// 422: the trunk wants a longer session interval.
+				log.Info("trunk asks for a longer session interval", "min_se", min)
+				dlgB.Close()
+				se = min
+				continue
 			}
 		}
-		return nil
-	}})
+		break
+	}
 	ring.Stop()
 	if err != nil {
 		// A 200 may have crossed our CANCEL: confirm and hang it up.
@@ -519,6 +538,8 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 	c.mu.Lock()
 	c.maxDur, c.limitedBy = maxDur, limitedBy
 	c.mu.Unlock()
+	stopTimer := c.startSessionTimer(dlgB, bodyB, log)
+	defer stopTimer()
 	stopLimit := c.scheduleLimit(ms, maxDur, auth.Language, log)
 	defer stopLimit()
 	log.Info("call answered", "codec", codec.Name, "limit", maxDur, "limited_by", limitedBy)
@@ -536,6 +557,18 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 		}
 		return
 	}
+	if s.deps.OnCallAnswered != nil {
+		// Both legs are confirmed: what ends them after a crash is known.
+		trunk, err := dialogOf(dlgB)
+		if err != nil {
+			log.Warn("trunk dialog not captured: a crash during this call could not end it", "error", err)
+		}
+		port, err := portDialogOf(dlgA)
+		if err != nil {
+			log.Warn("port dialog not captured: a crash during this call could not end it", "error", err)
+		}
+		s.deps.OnCallAnswered(AnsweredCall{CallID: c.id, Answer: answerAt, Trunk: trunk, Port: port, MaxDuration: maxDur, LimitedBy: limitedBy})
+	}
 
 	<-c.ctx.Done()
 	cause := context.Cause(c.ctx)
@@ -548,7 +581,7 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 	}
 	wg.Wait()
 	switch cause {
-	case errPortBye, errTrunkBye:
+	case errPortBye, errTrunkBye, errSessionExpired:
 		c.setEnd(wire.DispCompleted, cause.Error())
 	case errMaxDuration:
 		c.setEnd(wire.DispLimited, cause.Error())
@@ -778,7 +811,10 @@ func recordingLevels(res media.Result) []wire.LegLevel {
 
 // trunkInvite builds the trunk leg's INVITE: sip:<number>@<domain>, sent
 // over Trunk.Transport to Trunk.Address, with the call id as its Call-ID.
-func (s *Server) trunkInvite(c *call, body []byte) (*sip.Request, error) {
+//
+// se > 0 asks for RFC 4028 session timers with that interval; cseq is the
+// INVITE's CSeq (2 for the INVITE sent again after a 422).
+func (s *Server) trunkInvite(c *call, body []byte, se time.Duration, cseq uint32) (*sip.Request, error) {
 	host, port := s.cfg.Trunk.Domain, 0
 	if h, p, err := net.SplitHostPort(s.cfg.Trunk.Domain); err == nil {
 		n, err := strconv.Atoi(p)
@@ -800,6 +836,10 @@ func (s *Server) trunkInvite(c *call, body []byte) (*sip.Request, error) {
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: number, Host: host, Port: port}, Params: sip.NewParams()})
 	cid := sip.CallIDHeader(c.id)
 	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: sip.INVITE})
+	if se > 0 {
+		addSessionTimer(req, se)
+	}
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(body)
 	return req, nil

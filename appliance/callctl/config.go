@@ -122,6 +122,12 @@ type Config struct {
 	// key after a prompt and the time between keys of a PIN or number (an
 	// entry ends at '#' or when it runs out). Default 8 s.
 	DigitTimeout time.Duration
+	// SessionExpires is the session interval the trunk INVITE asks for
+	// (RFC 4028 session timers, the appliance as refresher): a trunk that
+	// supports them ends a call nobody refreshes, such as one whose
+	// appliance died, within this long. Default DefaultSessionExpires;
+	// negative leaves session timers out of the INVITE.
+	SessionExpires time.Duration
 }
 
 // Terminal is one IAD port: its id in Kinline (the block's terminal id) and
@@ -184,6 +190,11 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.RingTimeout <= 0 {
 		c.RingTimeout = time.Minute
+	}
+	if c.SessionExpires == 0 {
+		c.SessionExpires = DefaultSessionExpires
+	} else if c.SessionExpires > 0 && c.SessionExpires < MinSE {
+		c.SessionExpires = MinSE
 	}
 	if c.MaxDuration <= 0 {
 		c.MaxDuration = time.Hour

@@ -49,6 +49,9 @@ type Server struct {
 	wg       sync.WaitGroup
 	// noSpeech is done once the lack of a speech synthesiser was logged.
 	noSpeech sync.Once
+	// serving is closed once Run serves the SIP socket: requests the
+	// appliance originates (EndDialog) are then sent from it.
+	serving chan struct{}
 }
 
 // New checks cfg (after WithDefaults) and returns a Server. Nothing is bound
@@ -84,6 +87,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		calls:    map[string]*call{},
 		byPortID: map[string]*call{},
 		byTrunk:  map[string]*call{},
+		serving:  make(chan struct{}),
 	}, nil
 }
 
@@ -191,6 +195,7 @@ func (s *Server) Listen() error {
 	srv.OnCancel(s.safe(s.onCancel))
 	srv.OnOptions(s.safe(s.onOptions))
 	srv.OnInfo(s.safe(s.onInfo))
+	srv.OnUpdate(s.safe(s.onUpdate))
 	return nil
 }
 
@@ -225,6 +230,7 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { serveErr <- srv.ServeTCP(tcpLn) }()
 	}
 	waitServing(ua, conn.LocalAddr().String())
+	close(s.serving)
 
 	var err error
 	select {

@@ -204,6 +204,12 @@ type SIP struct {
 	FamilyAccept *bool `yaml:"family_accept"`
 	// AcceptTimeout is how long the called party has to press a key (0: 20 s).
 	AcceptTimeout time.Duration `yaml:"accept_timeout"`
+	// SessionExpires is the RFC 4028 session interval the trunk INVITE
+	// asks for, the appliance refreshing the session (0: 10 minutes; at
+	// least 90 s; negative: no session timers). A trunk that supports
+	// them ends a call nobody refreshes, such as one whose appliance
+	// died, within this long.
+	SessionExpires time.Duration `yaml:"session_expires"`
 	// SpokenRefusals (default true): a refused caller hears the reason, in
 	// their language, as early media before the 403.
 	SpokenRefusals *bool `yaml:"spoken_refusals"`

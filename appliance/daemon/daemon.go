@@ -78,6 +78,11 @@ type System struct {
 	// priced holds the pricing of allowed calls until their records are
 	// written.
 	priced pricings
+	// live holds the checkpoints of the calls in progress (livecalls.go).
+	live liveCalls
+	// endDialog ends a trunk dialog of a call closed at start-up (nil:
+	// Calls.EndDialog; tests replace it).
+	endDialog func(context.Context, callctl.Dialog) error
 }
 
 // New builds the appliance from cfg. Nothing runs until Run.
@@ -176,6 +181,7 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 
 		FamilyAccept:   cfg.SIP.FamilyAcceptOn(),
 		AcceptTimeout:  cfg.SIP.AcceptTimeout,
+		SessionExpires: cfg.SIP.SessionExpires,
 		SpokenRefusals: cfg.SIP.SpokenRefusalsOn(),
 		HotlineNumber:  cfg.SIP.HotlineNumber,
 	}
@@ -194,6 +200,7 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 			return ms, nil
 		},
 		OnCallEnd:       s.callEnded,
+		OnCallAnswered:  s.callAnswered,
 		OnNumberBlocked: s.numberBlocked,
 		Names:           s.names(recKey),
 		Speaker:         s.speaker(),
@@ -286,6 +293,8 @@ func (s *System) Run(ctx context.Context) error {
 	if s.Panel != nil {
 		defer s.Panel.Close()
 	}
+	// Calls the previous run died with get their records first.
+	deadDialogs := s.closeDeadCalls()
 	err := s.Store.Update(func(tx *store.Tx) error {
 		if _, err := tx.Append(wire.EventStatus, wire.Status{PolicyVersion: s.Authz.PolicyVersion(), Software: Version}); err != nil {
 			return err
@@ -317,6 +326,10 @@ func (s *System) Run(ctx context.Context) error {
 		}()
 	}
 	run("sip", s.Calls.Run)
+	wg.Go(func() { s.runCheckpoints(ctx) })
+	if len(deadDialogs) > 0 {
+		wg.Go(func() { s.endDeadDialogs(ctx, deadDialogs) })
+	}
 	run("sync", s.Sync.Run)
 	run("diskwatch", s.Disk.Run)
 	if path := s.Config.PanelControl; path != "" {
@@ -375,6 +388,7 @@ func (s *System) authorize(ctx context.Context, r callctl.AuthRequest) callctl.A
 		if start.IsZero() {
 			start = s.Clock.Now()
 		}
+		s.callLive(r, res, pr, start)
 		// Off the call's path (a bbolt commit): callEnded waits for it.
 		go s.callStarted(pr.started, wire.CallStarted{CallID: r.CallID, Terminal: r.Terminal, PersonID: res.PersonID, PrisonNumber: res.PrisonNumber,
 			Number: r.Number, Start: start.UTC(), Privileged: res.Privileged, Hidden: res.Hidden})
@@ -385,10 +399,17 @@ func (s *System) authorize(ctx context.Context, r callctl.AuthRequest) callctl.A
 }
 
 // callStarted stores a call's EventCallStarted (central lists it as in
-// progress until its record arrives) and closes done.
+// progress until its record arrives) with its first checkpoint, and
+// closes done.
 func (s *System) callStarted(done chan struct{}, c wire.CallStarted) {
 	defer close(done)
-	if _, err := s.Store.Append(wire.EventCallStarted, c); err != nil {
+	err := s.Store.Update(func(tx *store.Tx) error {
+		if _, err := tx.Append(wire.EventCallStarted, c); err != nil {
+			return err
+		}
+		return s.live.putIn(tx, c.CallID)
+	})
+	if err != nil {
 		s.Log.Error("call start event not stored (central will not list the call as in progress)", "call", c.CallID, "err", err)
 	}
 }
@@ -432,8 +453,13 @@ func (s *System) callEnded(rec wire.CallRecord) {
 		<-pr.started // the start event first, then the record that ends it
 	}
 	debit, charge := annotateMoney(&rec, pr, ok)
+	defer s.live.forget(rec.CallID)
 	err := s.Store.Update(func(tx *store.Tx) error {
 		if _, err := tx.AppendCall(rec); err != nil {
+			return err
+		}
+		// The record ends the call: its checkpoint goes with it.
+		if err := s.live.dropIn(tx, rec.CallID); err != nil {
 			return err
 		}
 		if charge {

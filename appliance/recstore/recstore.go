@@ -18,6 +18,14 @@
 //
 // Writers may rewrite the first segment until Close (it is kept in memory
 // and sealed last), which is what a WAV writer needs to patch its header.
+//
+// So that a file whose writer died (a process killed mid-call) can still
+// be read up to its last complete segment (Recover), the writer seals a
+// provisional copy of segment 0 into its slot as soon as the segment is
+// full, with last-flag 2 in its nonce: a value no final segment uses, so
+// no nonce is ever reused, and Open (which only accepts final segments)
+// never takes it for a finished file. Close overwrites it with the final
+// segment 0. See docs/decisions/0015-calls-closed-on-restart.md.
 package recstore
 
 import (
@@ -171,12 +179,24 @@ func newAEAD(k Key) cipher.AEAD {
 	return aead
 }
 
+// Nonce flags: the last byte of a segment's nonce.
+const (
+	flagMore        = 0 // a final segment that is not the last
+	flagLast        = 1 // the last segment
+	flagProvisional = 2 // segment 0's provisional copy in a file being written
+)
+
 func nonce(dst *[12]byte, prefix [prefixSize]byte, i uint32, last bool) []byte {
+	flag := byte(flagMore)
+	if last {
+		flag = flagLast
+	}
+	return nonceFlag(dst, prefix, i, flag)
+}
+
+func nonceFlag(dst *[12]byte, prefix [prefixSize]byte, i uint32, flag byte) []byte {
 	copy(dst[:prefixSize], prefix[:])
 	binary.BigEndian.PutUint32(dst[prefixSize:], i)
-	dst[11] = 0
-	if last {
-		dst[11] = 1
-	}
+	dst[11] = flag
 	return dst[:]
 }

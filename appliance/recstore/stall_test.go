@@ -43,13 +43,14 @@ func TestStalledDiskDoesNotBlockWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Segment 0 stays in memory until Close; segments 1.. are sealed and
-	// queued as the next one starts. queueDepth+1 of them fit without
-	// blocking: one held by the stalled write, queueDepth waiting.
+	// Segment 0 stays in memory until Close (its provisional copy is
+	// queued once it is full); segments 1.. are sealed and queued as the
+	// next one starts. queueDepth+1 writes fit without blocking: one held
+	// by the stalled write, queueDepth waiting.
 	data := payload((queueDepth+4)*SegmentSize, 7)
 	done := make(chan error, 1)
 	go func() {
-		_, err := w.Write(data[:(queueDepth+2)*SegmentSize+1])
+		_, err := w.Write(data[:(queueDepth+1)*SegmentSize+1])
 		done <- err
 	}()
 	select {
@@ -63,7 +64,7 @@ func TestStalledDiskDoesNotBlockWrite(t *testing.T) {
 	<-sf.started // the flusher is stuck in the disk
 	// One more segment does not fit: Write waits for the disk.
 	go func() {
-		_, err := w.Write(data[(queueDepth+2)*SegmentSize+1:])
+		_, err := w.Write(data[(queueDepth+1)*SegmentSize+1:])
 		done <- err
 	}()
 	select {

@@ -36,6 +36,8 @@ type Writer struct {
 	nonce  [12]byte
 	err    error
 	closed bool
+	// provisional is set once segment 0's provisional copy is queued.
+	provisional bool
 
 	queue chan segWrite         // to the flusher; closed by Close
 	spare chan []byte           // segment buffers the flusher is done with
@@ -163,6 +165,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 			k := min(len(p), SegmentSize-len(w.seg0))
 			w.seg0 = append(w.seg0, p[:k]...)
 			p = p[k:]
+			if len(w.seg0) == SegmentSize && !w.provisional {
+				w.sealProvisional()
+			}
 			continue
 		}
 		if w.buf == nil {
@@ -230,6 +235,16 @@ func (w *Writer) seal(pt []byte, i uint32, last bool) error {
 	off := int64(HeaderSize) + int64(i)*int64(SegmentSize+Overhead)
 	w.queue <- segWrite{b: ct, off: off, i: i}
 	return nil
+}
+
+// sealProvisional queues a copy of the full segment 0, sealed with the
+// provisional flag, so that Recover can read a file whose writer never
+// reached Close from its first byte. It runs once per file.
+func (w *Writer) sealProvisional() {
+	w.provisional = true
+	var n [12]byte
+	ct := w.aead.Seal(make([]byte, 0, SegmentSize+Overhead), nonceFlag(&n, w.h.prefix, 0, flagProvisional), w.seg0, w.h.raw[:])
+	w.queue <- segWrite{b: ct, off: HeaderSize, i: 0}
 }
 
 // Close seals the remaining segments, syncs and closes the file, then

@@ -25,6 +25,11 @@
 //	   appliance when its ingest (re)subscribes, so that batches published
 //	   while no ingest was listening are sent again at once rather than
 //	   after the appliance's ack timeout. A peer without it ignores it.
+//	1 (additive, same version): calls closed on restart. Disposition
+//	   DispRestarted ("appliance_restarted") for a call the appliance died
+//	   with, recorded at its next start with its debit and recovered
+//	   recording, and the alarm code "calls_closed_on_restart". A central
+//	   that does not know the disposition stores it like any other.
 package wire
 
 import (
@@ -143,6 +148,10 @@ const (
 	DispCancelled = "cancelled"
 	DispLimited   = "limited" // ended at the time limit
 	DispEnded     = "ended"   // ended by an officer or central
+	// DispRestarted closes a call the appliance died with (kill -9, power
+	// loss): written at its next start from the call's last checkpoint,
+	// billed up to that checkpoint.
+	DispRestarted = "appliance_restarted"
 )
 
 // CallRecord is the payload of an EventCall: one call attempt, allowed or not.

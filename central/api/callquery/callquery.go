@@ -23,7 +23,7 @@ var ErrBadQuery = errors.New("bad query")
 
 // Dispositions lists the call dispositions a search may name.
 var Dispositions = []string{wire.DispCompleted, wire.DispRefused, wire.DispBusy, wire.DispNoAnswer,
-	wire.DispRejected, wire.DispFailed, wire.DispCancelled, wire.DispLimited, wire.DispEnded}
+	wire.DispRejected, wire.DispFailed, wire.DispCancelled, wire.DispLimited, wire.DispEnded, wire.DispRestarted}
 
 // MaxText bounds a text parameter (a name, a contact, an id).
 const MaxText = 200

@@ -1,0 +1,4 @@
+package callctl
+
+// ParseSessionExpires exposes parseSessionExpires to the external tests.
+var ParseSessionExpires = parseSessionExpires
