@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/kinline/kinline/appliance/callctl/sipvia"
+	"github.com/kinline/kinline/appliance/callctl/trunks"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -46,7 +47,11 @@ type Server struct {
 	calls    map[string]*call   // by Kinline call id
 	byPortID map[string]*call   // by the port leg's SIP Call-ID
 	byTrunk  map[string]*call   // by the trunk leg's SIP Call-ID
-	wg       sync.WaitGroup
+	// trunks is the trunks' state and routes; abandoned the trunk
+	// attempts given up with no answer, by SIP Call-ID (trunkleg.go).
+	trunks    *trunks.Table
+	abandoned map[string]*abandoned
+	wg        sync.WaitGroup
 	// noSpeech is done once the lack of a speech synthesiser was logged.
 	noSpeech sync.Once
 }
@@ -74,6 +79,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	tt, err := trunks.New(cfg.trunkConfig(), deps.Clock, deps.Logger.With("component", "trunks"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	return &Server{
 		cfg:      cfg,
 		deps:     deps,
@@ -84,6 +93,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		calls:    map[string]*call{},
 		byPortID: map[string]*call{},
 		byTrunk:  map[string]*call{},
+		trunks:   tt,
 	}, nil
 }
 
@@ -121,6 +131,9 @@ func (s *Server) Listen() error {
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(sipLog),
 			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				if s.lateTrunkResponse(r) {
+					return
+				}
 				sipLog.Debug("unmatched SIP response (retransmission)", "status", r.StatusCode, "source", r.Source())
 			}),
 		),
@@ -216,7 +229,11 @@ func (s *Server) Run(ctx context.Context) error {
 	s.runCtx = ctx
 	conn, srv, ua, tcpLn := s.conn, s.srv, s.ua, s.tcpLn
 	s.mu.Unlock()
-	s.log.Info("SIP server listening", "addr", conn.LocalAddr().String(), "terminals", len(s.cfg.Terminals), "trunk", s.cfg.Trunk.Address)
+	trunkNames := make([]string, len(s.cfg.Trunks))
+	for i, t := range s.cfg.Trunks {
+		trunkNames[i] = t.Name + "=" + t.Address
+	}
+	s.log.Info("SIP server listening", "addr", conn.LocalAddr().String(), "terminals", len(s.cfg.Terminals), "trunks", strings.Join(trunkNames, ","))
 
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.ServeUDP(conn) }()
@@ -225,6 +242,10 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { serveErr <- srv.ServeTCP(tcpLn) }()
 	}
 	waitServing(ua, conn.LocalAddr().String())
+	// Keep-alives leave from the listening socket: start them once it serves.
+	kaCtx, kaStop := context.WithCancel(ctx)
+	kaDone := make(chan struct{})
+	go func() { s.trunks.KeepAlive(kaCtx, trunks.PingerFunc(s.ping)); close(kaDone) }()
 
 	var err error
 	select {
@@ -234,6 +255,8 @@ func (s *Server) Run(ctx context.Context) error {
 			err = fmt.Errorf("callctl: serve: %w", err)
 		}
 	}
+	kaStop()
+	<-kaDone
 	s.mu.Lock()
 	active := make([]*call, 0, len(s.calls))
 	for _, c := range s.calls {

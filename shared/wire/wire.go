@@ -25,6 +25,9 @@
 //	   appliance when its ingest (re)subscribes, so that batches published
 //	   while no ingest was listening are sent again at once rather than
 //	   after the appliance's ack timeout. A peer without it ignores it.
+//	1 (additive, same version): CallRecord.Trunk, the name of the SIP trunk
+//	   that carried the call (an appliance may have several, with
+//	   failover). Omitempty; a peer without it ignores it.
 package wire
 
 import (
@@ -188,6 +191,10 @@ type CallRecord struct {
 	// appliances from before the field): reports group a call by the
 	// rate it was charged at, not by whatever rate matches today.
 	Rate *PricedRate `json:"rate,omitempty"`
+	// Trunk names the appliance's SIP trunk that carried the call, or the
+	// last one tried when none answered (empty when no trunk was tried,
+	// and in records of appliances from before the field).
+	Trunk string `json:"trunk,omitempty"`
 }
 
 // PricedRate names the Rate a call was priced with.
