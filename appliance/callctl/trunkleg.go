@@ -169,7 +169,9 @@ func (c *call) attempt(lease *trunks.Lease, n int, body []byte, next bool, onRes
 		})
 	}
 	err = dlg.WaitAnswer(actx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
-		responded.Store(true)
+		if !responded.Swap(true) && r.IsProvisional() {
+			log.Info("trunk responded", "trunk", tr.Name, "attempt", n+1, "status", r.StatusCode)
+		}
 		if r.StatusCode != sip.StatusTrying {
 			rang.Store(true)
 		}
@@ -396,3 +398,7 @@ func ackNon2xx(inv *sip.Request, r *sip.Response) *sip.Request {
 	req.SetBody(nil)
 	return req
 }
+
+// TrunkStatus lists the trunks' state (up or down by their keep-alives,
+// calls in progress), in configuration order.
+func (s *Server) TrunkStatus() []trunks.Status { return s.trunks.Status() }

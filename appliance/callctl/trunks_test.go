@@ -1,0 +1,499 @@
+package callctl_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/kinline/kinline/appliance/callctl"
+	"github.com/kinline/kinline/appliance/callctl/trunks"
+	"github.com/kinline/kinline/shared/wire"
+	"github.com/kinline/kinline/tools/sipsim/phone"
+)
+
+// attemptTimeout is the first trunk's Timeout in these tests (fake clock).
+const attemptTimeout = 3 * time.Second
+
+// withTrunks replaces the single trunk by ts and routes rs.
+func withTrunks(rs []trunks.Route, ts ...trunks.Trunk) func(*callctl.Config) {
+	return func(c *callctl.Config) {
+		c.Trunk = callctl.Trunk{}
+		c.Trunks, c.Routes = ts, rs
+	}
+}
+
+// waitCond polls cond until it holds (generous deadline, no fixed sleep).
+func waitCond(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLong)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// familyInvite waits for the family phone's next INVITE.
+func familyInvite(t *testing.T, f *phone.Family) phone.FamilyCall {
+	t.Helper()
+	select {
+	case fc := <-f.Invites():
+		return fc
+	case <-time.After(waitLong):
+		t.Fatal("the family phone got no INVITE")
+		return phone.FamilyCall{}
+	}
+}
+
+// responded waits until the appliance has read a trunk's first
+// provisional answer to attempt n (its log says so).
+func responded(t *testing.T, e *env, trunk string, status int) {
+	t.Helper()
+	want := "msg=\"trunk responded\" "
+	tail := fmt.Sprintf("trunk=%s attempt=1 status=%d", trunk, status)
+	waitCond(t, trunk+" read", func() bool {
+		for _, l := range strings.Split(e.logs.String(), "\n") {
+			if strings.Contains(l, want) && strings.HasSuffix(l, tail) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// noFamilyInvite fails if the family phone has been sent an INVITE.
+func noFamilyInvite(t *testing.T, f *phone.Family, when string) {
+	t.Helper()
+	select {
+	case fc := <-f.Invites():
+		t.Fatalf("%s: the family phone was rung through the second trunk (Call-ID %s)", when, fc.CallID)
+	default:
+	}
+}
+
+type callResult struct {
+	res phone.Result
+	err error
+}
+
+// dial places a call from port1 in the background.
+func dial(t *testing.T, e *env, number string, talk time.Duration) <-chan callResult {
+	t.Helper()
+	p := e.port(t, portUser, portPass)
+	out := make(chan callResult, 1)
+	ctx := ctxT(t)
+	go func() {
+		res, err := p.Call(ctx, number, talk)
+		out <- callResult{res, err}
+	}()
+	return out
+}
+
+func result(t *testing.T, ch <-chan callResult) phone.Result {
+	t.Helper()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			t.Fatalf("call: %v", r.err)
+		}
+		return r.res
+	case <-time.After(waitLong):
+		t.Fatal("the call did not end")
+		return phone.Result{}
+	}
+}
+
+// TestTrunkLegacyConfigOnRecord: the single Trunk of earlier configs is
+// the trunk named "trunk", and the record says so.
+func TestTrunkLegacyConfigOnRecord(t *testing.T) {
+	e := start(t, opts{})
+	if st := e.srv.TrunkStatus(); len(st) != 1 || st[0].Name != trunks.DefaultName || !st[0].Up {
+		t.Fatalf("trunks = %+v", st)
+	}
+	res, err := e.port(t, portUser, portPass).Call(ctxT(t), "0611223344", 200*time.Millisecond)
+	if err != nil || !res.Answered {
+		t.Fatalf("call: %+v %v", res, err)
+	}
+	if rec := e.record(t); rec.Disposition != wire.DispCompleted || rec.Trunk != trunks.DefaultName {
+		t.Fatalf("record = %+v", rec)
+	}
+}
+
+// TestTrunkFailover5xx: the first trunk answers 503 (after 100 Trying):
+// its transaction is ACKed and the call goes to the second, which
+// answers; the port never hears the 503, and the record names the
+// second trunk. The second attempt has a Call-ID of its own.
+func TestTrunkFailover5xx(t *testing.T) {
+	raw := newRawTrunk(t)
+	var e *env
+	e = start(t, opts{cfg: func(c *callctl.Config) {
+		withTrunks(nil,
+			trunks.Trunk{Name: "bad", Address: raw.Addr(), Timeout: attemptTimeout},
+			trunks.Trunk{Name: "good", Address: c.Trunk.Address},
+		)(c)
+	}})
+	call := dial(t, e, "0611223344", 200*time.Millisecond)
+	inv := raw.Next(sip.INVITE).req
+	raw.Reply(inv, 100, "Trying", nil)
+	raw.Reply(inv, 503, "Service Unavailable", nil)
+	if ack := raw.Next(sip.ACK).req; ack.CallID().Value() != inv.CallID().Value() {
+		t.Fatalf("ACK for another call: %s", ack.CallID().Value())
+	}
+	fc := familyInvite(t, e.family)
+	if fc.CallID == inv.CallID().Value() {
+		t.Errorf("the second attempt reused the first's Call-ID %s", fc.CallID)
+	}
+	res := result(t, call)
+	if !res.Answered || res.Code != 200 {
+		t.Fatalf("port got %+v", res)
+	}
+	rec := e.record(t)
+	if rec.Disposition != wire.DispCompleted || rec.Trunk != "good" || rec.CallID != inv.CallID().Value() {
+		t.Fatalf("record = %+v (first attempt's Call-ID %s)", rec, inv.CallID().Value())
+	}
+	if st := e.srv.TrunkStatus(); st[0].Active != 0 || st[1].Active != 0 {
+		t.Errorf("call slots not released: %+v", st)
+	}
+}
+
+// TestTrunkLastTrunk5xxRelayed: when every trunk answers 503 the port gets
+// the last one's answer and the record names the last trunk tried.
+func TestTrunkLastTrunk5xxRelayed(t *testing.T) {
+	a, b := newRawTrunk(t), newRawTrunk(t)
+	e := start(t, opts{cfg: withTrunks(nil,
+		trunks.Trunk{Name: "a", Address: a.Addr()},
+		trunks.Trunk{Name: "b", Address: b.Addr()},
+	)})
+	call := dial(t, e, "0611223344", 0)
+	a.Reply(a.Next(sip.INVITE).req, 500, "Server Internal Error", nil)
+	b.Reply(b.Next(sip.INVITE).req, 503, "Service Unavailable", nil)
+	if res := result(t, call); res.Code != 503 || res.Answered {
+		t.Fatalf("port got %+v, want 503", res)
+	}
+	if rec := e.record(t); rec.Disposition != wire.DispFailed || rec.Trunk != "b" || !strings.Contains(rec.Reason, "503") {
+		t.Fatalf("record = %+v", rec)
+	}
+}
+
+// TestTrunkBusyIsNotFailover: a 486 is the called party's answer: the
+// next trunk is not tried.
+func TestTrunkBusyIsNotFailover(t *testing.T) {
+	a := newRawTrunk(t)
+	var e *env
+	e = start(t, opts{cfg: func(c *callctl.Config) {
+		withTrunks(nil, trunks.Trunk{Name: "a", Address: a.Addr()}, trunks.Trunk{Name: "b", Address: c.Trunk.Address})(c)
+	}})
+	call := dial(t, e, "0611223344", 0)
+	a.Reply(a.Next(sip.INVITE).req, 486, "Busy Here", nil)
+	if res := result(t, call); res.Code != 486 {
+		t.Fatalf("port got %+v, want 486", res)
+	}
+	if rec := e.record(t); rec.Disposition != wire.DispBusy || rec.Trunk != "a" {
+		t.Fatalf("record = %+v", rec)
+	}
+	noFamilyInvite(t, e.family, "after a 486")
+}
+
+// TestTrunkNoAnswerAbandoned: the first trunk sends nothing at all. After
+// its Timeout its INVITE is given up and the second trunk carries the
+// call. When the first wakes up late, its 180 is CANCELled and its 200
+// ACKed and hung up at once: never bridged, never a second call.
+func TestTrunkNoAnswerAbandoned(t *testing.T) {
+	raw := newRawTrunk(t)
+	var e *env
+	e = start(t, opts{cfg: func(c *callctl.Config) {
+		withTrunks(nil,
+			trunks.Trunk{Name: "silent", Address: raw.Addr(), Timeout: attemptTimeout},
+			trunks.Trunk{Name: "good", Address: c.Trunk.Address},
+		)(c)
+	}})
+	call := dial(t, e, "0611223344", 300*time.Millisecond)
+	inv := raw.Next(sip.INVITE).req
+	noFamilyInvite(t, e.family, "before the timeout")
+	waitCond(t, "the ring and attempt timers", func() bool { return e.clk.Pending() >= 2 })
+	e.clk.Advance(attemptTimeout)
+	familyInvite(t, e.family)
+	res := result(t, call)
+	if !res.Answered {
+		t.Fatalf("port got %+v", res)
+	}
+	if rec := e.record(t); rec.Disposition != wire.DispCompleted || rec.Trunk != "good" {
+		t.Fatalf("record = %+v", rec)
+	}
+
+	// The silent trunk wakes up: 180, then 200.
+	raw.Drain() // INVITE retransmissions sent before the give-up
+	raw.Reply(inv, 180, "Ringing", nil)
+	cancel := raw.Next(sip.CANCEL).req
+	if cancel.CallID().Value() != inv.CallID().Value() || cancel.Via().Params.GetOr("branch", "c") != inv.Via().Params.GetOr("branch", "i") {
+		t.Fatalf("CANCEL does not match the INVITE:\n%s", cancel)
+	}
+	raw.Reply(cancel, 200, "OK", nil)
+	raw.Reply(inv, 200, "OK", raw.SDP())
+	raw.Next(sip.ACK)
+	bye := raw.Next(sip.BYE).req
+	raw.Reply(bye, 200, "OK", nil)
+	if len(e.relays.All()) != 1 {
+		t.Errorf("%d media sessions: the late answer must not get one", len(e.relays.All()))
+	}
+}
+
+// TestTrunkCancelledBeforeNextTried: the first trunk sends 100 Trying and
+// never rings. After its Timeout it is CANCELled, and the second trunk is
+// not tried until the first has given its final answer (487): the
+// appliance waits through the CANCEL's retransmission, the family phone
+// stays silent, and only the 487 lets the call move on.
+func TestTrunkCancelledBeforeNextTried(t *testing.T) {
+	raw := newRawTrunk(t)
+	var e *env
+	e = start(t, opts{cfg: func(c *callctl.Config) {
+		withTrunks(nil,
+			trunks.Trunk{Name: "stalls", Address: raw.Addr(), Timeout: attemptTimeout},
+			trunks.Trunk{Name: "good", Address: c.Trunk.Address},
+		)(c)
+	}})
+	call := dial(t, e, "0611223344", 200*time.Millisecond)
+	inv := raw.Next(sip.INVITE).req
+	raw.Reply(inv, 100, "Trying", nil)
+	responded(t, e, "stalls", 100)
+	e.clk.Advance(attemptTimeout)
+	cancel := raw.Next(sip.CANCEL).req
+	again := raw.Next(sip.CANCEL) // unanswered: retransmitted (T1 later)
+	noFamilyInvite(t, e.family, "CANCEL unanswered")
+	raw.Reply(again.req, 200, "OK", nil)
+	noFamilyInvite(t, e.family, "CANCEL answered, no 487 yet")
+	raw.Reply(inv, 487, "Request Terminated", nil)
+	if ack := raw.Next(sip.ACK).req; ack.CallID().Value() != cancel.CallID().Value() {
+		t.Fatalf("ACK of the 487 for another call")
+	}
+	familyInvite(t, e.family)
+	if res := result(t, call); !res.Answered {
+		t.Fatalf("port got %+v", res)
+	}
+	if rec := e.record(t); rec.Trunk != "good" || rec.Disposition != wire.DispCompleted {
+		t.Fatalf("record = %+v", rec)
+	}
+}
+
+// TestTrunk200CrossingCancelWins: the first trunk is CANCELled for not
+// ringing in time, but its 200 crosses the CANCEL: that trunk carries
+// the call and the second is never tried.
+func TestTrunk200CrossingCancelWins(t *testing.T) {
+	raw := newRawTrunk(t)
+	var e *env
+	e = start(t, opts{cfg: func(c *callctl.Config) {
+		withTrunks(nil,
+			trunks.Trunk{Name: "late", Address: raw.Addr(), Timeout: attemptTimeout},
+			trunks.Trunk{Name: "good", Address: c.Trunk.Address},
+		)(c)
+	}})
+	call := dial(t, e, "0611223344", 300*time.Millisecond)
+	inv := raw.Next(sip.INVITE).req
+	raw.Reply(inv, 100, "Trying", nil)
+	responded(t, e, "late", 100)
+	e.clk.Advance(attemptTimeout)
+	cancel := raw.Next(sip.CANCEL).req
+	raw.Reply(cancel, 200, "OK", nil)
+	raw.Reply(inv, 200, "OK", raw.SDP()) // the family answered as the CANCEL flew
+	raw.Next(sip.ACK)
+	res := result(t, call)
+	if !res.Answered {
+		t.Fatalf("port got %+v", res)
+	}
+	bye := raw.Next(sip.BYE).req
+	raw.Reply(bye, 200, "OK", nil)
+	if rec := e.record(t); rec.Trunk != "late" || rec.Disposition != wire.DispCompleted {
+		t.Fatalf("record = %+v", rec)
+	}
+	noFamilyInvite(t, e.family, "after the call")
+}
+
+// TestTrunkRingingIsNeverLeft: a trunk that rang (180) is not left for
+// another however long it rings: its Timeout only covers the wait for
+// ringing, so the family's phone is never rung by two trunks at once.
+func TestTrunkRingingIsNeverLeft(t *testing.T) {
+	raw := newRawTrunk(t)
+	var e *env
+	e = start(t, opts{cfg: func(c *callctl.Config) {
+		withTrunks(nil,
+			trunks.Trunk{Name: "rings", Address: raw.Addr(), Timeout: attemptTimeout},
+			trunks.Trunk{Name: "good", Address: c.Trunk.Address},
+		)(c)
+	}})
+	call := dial(t, e, "0611223344", 200*time.Millisecond)
+	inv := raw.Next(sip.INVITE).req
+	raw.Reply(inv, 180, "Ringing", nil)
+	responded(t, e, "rings", 180)
+	e.clk.Advance(2 * attemptTimeout)
+	raw.Reply(inv, 200, "OK", raw.SDP())
+	raw.Next(sip.ACK)
+	if res := result(t, call); !res.Answered {
+		t.Fatalf("port got %+v", res)
+	}
+	raw.Reply(raw.Next(sip.BYE).req, 200, "OK", nil)
+	if rec := e.record(t); rec.Trunk != "rings" {
+		t.Fatalf("record = %+v", rec)
+	}
+	for _, r := range raw.Drain() {
+		if r.Method == sip.CANCEL {
+			t.Fatalf("a ringing trunk was cancelled:\n%s", r)
+		}
+	}
+	noFamilyInvite(t, e.family, "after the call")
+}
+
+// TestTrunkMarkedDownByOptions: a trunk whose OPTIONS keep-alives go
+// unanswered is marked down and calls skip it (no INVITE reaches it, no
+// Timeout is waited); the first answered OPTIONS brings it back.
+func TestTrunkMarkedDownByOptions(t *testing.T) {
+	raw := newRawTrunk(t)
+	const every = 30 * time.Second
+	var e *env
+	e = start(t, opts{cfg: func(c *callctl.Config) {
+		withTrunks(nil,
+			trunks.Trunk{Name: "probed", Address: raw.Addr(), Domain: "carrier.example", Timeout: attemptTimeout, KeepAlive: every, DownAfter: 2},
+			trunks.Trunk{Name: "good", Address: c.Trunk.Address},
+		)(c)
+	}})
+	// Two OPTIONS unanswered, each given up after Timeout.
+	opt := raw.Next(sip.OPTIONS).req
+	if opt.Recipient.Host != "carrier.example" {
+		t.Errorf("OPTIONS Request-URI %s, want the trunk's domain", opt.Recipient.String())
+	}
+	waitCond(t, "the probe's timer", func() bool { return e.clk.Pending() >= 1 })
+	e.clk.Advance(attemptTimeout)
+	waitCond(t, "the next probe armed", func() bool { return e.clk.Pending() >= 1 })
+	e.clk.Advance(every)
+	raw.Next(sip.OPTIONS)
+	waitCond(t, "the second probe's timer", func() bool { return e.clk.Pending() >= 1 })
+	e.clk.Advance(attemptTimeout)
+	waitCond(t, "the trunk marked down", func() bool { return !e.srv.TrunkStatus()[0].Up })
+
+	res, err := e.port(t, portUser, portPass).Call(ctxT(t), "0611223344", 200*time.Millisecond)
+	if err != nil || !res.Answered {
+		t.Fatalf("call with the first trunk down: %+v %v", res, err)
+	}
+	if rec := e.record(t); rec.Trunk != "good" {
+		t.Fatalf("record = %+v", rec)
+	}
+	for _, r := range raw.Drain() {
+		if r.Method == sip.INVITE {
+			t.Fatal("a trunk marked down was sent an INVITE")
+		}
+	}
+	familyInvite(t, e.family)
+
+	// It answers the next OPTIONS: up, and first in line again.
+	waitCond(t, "the next probe armed", func() bool { return e.clk.Pending() >= 1 })
+	e.clk.Advance(every)
+	raw.Reply(raw.Next(sip.OPTIONS).req, 200, "OK", nil)
+	waitCond(t, "the trunk up again", func() bool { return e.srv.TrunkStatus()[0].Up })
+	call := dial(t, e, "0611223344", 0)
+	raw.Reply(raw.Next(sip.INVITE).req, 486, "Busy Here", nil)
+	if res := result(t, call); res.Code != 486 {
+		t.Fatalf("port got %+v", res)
+	}
+	if rec := e.record(t); rec.Trunk != "probed" {
+		t.Fatalf("record = %+v", rec)
+	}
+}
+
+// TestTrunkCallLimit: a trunk carrying its MaxCalls is skipped while the
+// call holds its slot; the slot is free again once that call ends.
+func TestTrunkCallLimit(t *testing.T) {
+	overflow, err := phone.NewFamily(phone.FamilyConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { overflow.Close() })
+	var e *env
+	e = start(t, opts{cfg: func(c *callctl.Config) {
+		withTrunks(nil,
+			trunks.Trunk{Name: "small", Address: c.Trunk.Address, MaxCalls: 1},
+			trunks.Trunk{Name: "overflow", Address: overflow.Addr().String()},
+		)(c)
+	}})
+	first := dial(t, e, "0611223344", 2*time.Second)
+	familyInvite(t, e.family)
+	waitCond(t, "the first call on small", func() bool { return e.srv.TrunkStatus()[0].Active == 1 })
+	p2 := e.port(t, "port2", "pw2")
+	res, err := p2.Call(ctxT(t), "0622334455", 100*time.Millisecond)
+	if err != nil || !res.Answered {
+		t.Fatalf("second call: %+v %v", res, err)
+	}
+	select {
+	case fc := <-overflow.Invites():
+		if fc.Number != "0622334455" {
+			t.Errorf("overflow got %q", fc.Number)
+		}
+	case <-time.After(waitLong):
+		t.Fatal("the second call did not overflow")
+	}
+	if rec := e.record(t); rec.Number != "0622334455" || rec.Trunk != "overflow" {
+		t.Fatalf("second record = %+v", rec)
+	}
+	if r := result(t, first); !r.Answered {
+		t.Fatalf("first call: %+v", r)
+	}
+	if rec := e.record(t); rec.Trunk != "small" {
+		t.Fatalf("first record = %+v", rec)
+	}
+	waitCond(t, "small's slot released", func() bool { return e.srv.TrunkStatus()[0].Active == 0 })
+	if res, err := p2.Call(ctxT(t), "0633445566", 100*time.Millisecond); err != nil || !res.Answered {
+		t.Fatalf("third call: %+v %v", res, err)
+	}
+	if rec := e.record(t); rec.Trunk != "small" {
+		t.Fatalf("third record = %+v", rec)
+	}
+}
+
+// TestTrunkRoutesByPrefixAndType: international calls (by the rate's
+// destination type) take their own trunk, "0800" numbers theirs by
+// prefix, everything else the catch-all; a number no route matches is
+// refused with 503 and no trunk on its record.
+func TestTrunkRoutesByPrefixAndType(t *testing.T) {
+	intl, err := phone.NewFamily(phone.FamilyConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { intl.Close() })
+	auth := callctl.AuthorizerFunc(func(_ context.Context, r callctl.AuthRequest) callctl.AuthResult {
+		typ := wire.DestNational
+		if strings.HasPrefix(r.Number, "+") || strings.HasPrefix(r.Number, "00") {
+			typ = wire.DestInternational
+		}
+		return callctl.AuthResult{Allowed: true, PersonID: "p1", Record: true, DestinationType: typ}
+	})
+	var e *env
+	e = start(t, opts{auth: auth, cfg: func(c *callctl.Config) {
+		withTrunks([]trunks.Route{
+			{Types: []string{wire.DestInternational}, Trunks: []string{"intl"}},
+			{Prefix: "0", Types: []string{wire.DestNational}, Trunks: []string{"national"}},
+		},
+			trunks.Trunk{Name: "national", Address: c.Trunk.Address},
+			trunks.Trunk{Name: "intl", Address: intl.Addr().String()},
+		)(c)
+	}})
+	p := e.port(t, portUser, portPass)
+	for _, c := range []struct{ number, trunk string }{{"0034911223344", "intl"}, {"0611223344", "national"}} {
+		res, err := p.Call(ctxT(t), c.number, 100*time.Millisecond)
+		if err != nil || !res.Answered {
+			t.Fatalf("%s: %+v %v", c.number, res, err)
+		}
+		if rec := e.record(t); rec.Trunk != c.trunk {
+			t.Fatalf("%s went to %q, want %q", c.number, rec.Trunk, c.trunk)
+		}
+	}
+	res, err := p.Call(ctxT(t), "611223344", 0) // national, not starting with 0: no route
+	if err != nil || res.Code != 503 {
+		t.Fatalf("unrouted call: %+v %v", res, err)
+	}
+	if rec := e.record(t); rec.Disposition != wire.DispFailed || rec.Trunk != "" || !strings.Contains(rec.Reason, "no route") {
+		t.Fatalf("record = %+v", rec)
+	}
+}
