@@ -3,6 +3,7 @@ package callctl_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/callctl/trunks"
+	"github.com/kinline/kinline/hil-tests/sipprun"
 	"github.com/kinline/kinline/shared/wire"
 	"github.com/kinline/kinline/tools/sipsim/phone"
 )
@@ -494,6 +496,69 @@ func TestTrunkRoutesByPrefixAndType(t *testing.T) {
 		t.Fatalf("unrouted call: %+v %v", res, err)
 	}
 	if rec := e.record(t); rec.Disposition != wire.DispFailed || rec.Trunk != "" || !strings.Contains(rec.Reason, "no route") {
+		t.Fatalf("record = %+v", rec)
+	}
+}
+
+// TestSippTrunkFailover503: two sipp trunks; the first answers 503, the
+// second answers and echoes RTP. The call is answered through the second,
+// the port never hears the 503, both scenarios pass (the 503 was ACKed).
+func TestSippTrunkFailover503(t *testing.T) {
+	sipprun.Need(t)
+	badPort, goodPort := sipprun.FreeUDPPort(t), sipprun.FreeUDPPort(t)
+	e := start(t, opts{cfg: withTrunks(nil,
+		trunks.Trunk{Name: "carrier-a", Address: "127.0.0.1:" + strconv.Itoa(badPort)},
+		trunks.Trunk{Name: "carrier-b", Address: "127.0.0.1:" + strconv.Itoa(goodPort)},
+	)})
+	bad := sipprun.Start(t, badPort, "trunk_503.xml")
+	good := sipprun.Start(t, goodPort, "trunk_answer.xml", "-rtp_echo")
+	res, err := e.port(t, portUser, portPass).Call(ctxT(t), "0611223344", 1500*time.Millisecond)
+	if err != nil || !res.Answered || res.Code != 200 {
+		t.Fatalf("call: %+v %v", res, err)
+	}
+	if err := bad.Wait(t); err != nil {
+		t.Fatalf("sipp 503 trunk: %v", err)
+	}
+	if err := good.Wait(t); err != nil {
+		t.Fatalf("sipp answering trunk: %v", err)
+	}
+	if rec := e.record(t); rec.Disposition != wire.DispCompleted || rec.Trunk != "carrier-b" {
+		t.Fatalf("record = %+v", rec)
+	}
+	if res.RTP.Received < 20 {
+		t.Errorf("no echoed RTP through the second trunk: %+v", res.RTP)
+	}
+	if strings.Count(good.Messages(), "INVITE sip:0611223344@") == 0 || strings.Contains(good.Messages(), "CANCEL sip:") {
+		t.Errorf("the answering trunk's INVITE is missing or it was cancelled:\n%s", good.Messages())
+	}
+}
+
+// TestSippTrunkFailoverSilent: the first sipp trunk receives the INVITE
+// and answers nothing; after its Timeout (the injected clock) the second
+// sipp trunk carries the call.
+func TestSippTrunkFailoverSilent(t *testing.T) {
+	sipprun.Need(t)
+	deadPort, goodPort := sipprun.FreeUDPPort(t), sipprun.FreeUDPPort(t)
+	e := start(t, opts{cfg: withTrunks(nil,
+		trunks.Trunk{Name: "dead", Address: "127.0.0.1:" + strconv.Itoa(deadPort), Timeout: attemptTimeout},
+		trunks.Trunk{Name: "alive", Address: "127.0.0.1:" + strconv.Itoa(goodPort)},
+	)})
+	dead := sipprun.Start(t, deadPort, "trunk_silent.xml")
+	good := sipprun.Start(t, goodPort, "trunk_answer.xml", "-rtp_echo")
+	call := dial(t, e, "0611223344", 1500*time.Millisecond)
+	if err := dead.Wait(t); err != nil { // the INVITE reached the dead trunk
+		t.Fatalf("sipp silent trunk: %v", err)
+	}
+	waitCond(t, "the ring and attempt timers", func() bool { return e.clk.Pending() >= 2 })
+	e.clk.Advance(attemptTimeout)
+	res := result(t, call)
+	if !res.Answered {
+		t.Fatalf("port got %+v", res)
+	}
+	if err := good.Wait(t); err != nil {
+		t.Fatalf("sipp answering trunk: %v", err)
+	}
+	if rec := e.record(t); rec.Disposition != wire.DispCompleted || rec.Trunk != "alive" {
 		t.Fatalf("record = %+v", rec)
 	}
 }
