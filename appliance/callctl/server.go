@@ -47,13 +47,13 @@ type Server struct {
 	calls    map[string]*call   // by Kinline call id
 	byPortID map[string]*call   // by the port leg's SIP Call-ID
 	byTrunk  map[string]*call   // by the trunk leg's SIP Call-ID
-	// trunks is the trunks' state and routes; abandoned the trunk
-	// attempts given up with no answer, by SIP Call-ID (trunkleg.go).
-	trunks    *trunks.Table
-	abandoned map[string]*abandoned
-	wg        sync.WaitGroup
+	wg       sync.WaitGroup
 	// noSpeech is done once the lack of a speech synthesiser was logged.
 	noSpeech sync.Once
+	// trunks is the trunks' state and routes; orphans the trunk
+	// attempts given up with no answer, by SIP Call-ID (trunkleg.go).
+	trunks  *trunks.Table
+	orphans map[string]*abandoned
 }
 
 // New checks cfg (after WithDefaults) and returns a Server. Nothing is bound
@@ -94,6 +94,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		byPortID: map[string]*call{},
 		byTrunk:  map[string]*call{},
 		trunks:   tt,
+		orphans:  map[string]*abandoned{},
 	}, nil
 }
 

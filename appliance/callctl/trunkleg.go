@@ -196,8 +196,15 @@ func (c *call) attempt(lease *trunks.Lease, n int, body []byte, next bool, onRes
 		}
 		return dlg, true, fmt.Errorf("%w: %s: %w within %v (cancelled)", ErrTrunk, tr.Name, errAttemptTimeout, tr.Timeout)
 	case sipgo.WaitAnswerForceCancelErr:
+		// The dialog now belongs to the clean-up of late answers: the
+		// call forgets it.
+		c.mu.Lock()
+		if c.dlgB == dlg {
+			c.dlgB = nil
+		}
+		c.mu.Unlock()
 		s.abandon(dlg, tr, log)
-		return dlg, true, fmt.Errorf("%w: %s: no answer to the INVITE within %v", ErrTrunk, tr.Name, tr.Timeout)
+		return nil, true, fmt.Errorf("%w: %s: no answer to the INVITE within %v", ErrTrunk, tr.Name, tr.Timeout)
 	}
 	var dr *sipgo.ErrDialogResponse
 	if errors.As(err, &dr) {
@@ -279,22 +286,20 @@ type abandoned struct {
 func (s *Server) abandon(dlg *sipgo.DialogClientSession, tr trunks.Trunk, log *slog.Logger) {
 	a := &abandoned{dlg: dlg, tr: tr, log: log}
 	cid := dlg.InviteRequest.CallID().Value()
+	read := dlg.InviteResponse // before late answers may write it
 	s.mu.Lock()
-	if s.abandoned == nil {
-		s.abandoned = map[string]*abandoned{}
-	}
-	s.abandoned[cid] = a
+	s.orphans[cid] = a
 	s.mu.Unlock()
 	s.clk.AfterFunc(sip.Timer_B, func() {
 		s.mu.Lock()
-		if s.abandoned[cid] == a {
-			delete(s.abandoned, cid)
+		if s.orphans[cid] == a {
+			delete(s.orphans, cid)
 		}
 		s.mu.Unlock()
 	})
 	log.Warn("trunk sent nothing in time: INVITE given up; a late answer will be cancelled or hung up", "trunk", tr.Name, "timeout", tr.Timeout)
-	if r := dlg.InviteResponse; r != nil {
-		s.lateResponse(a, r)
+	if read != nil {
+		s.lateResponse(a, read)
 	}
 }
 
@@ -307,7 +312,7 @@ func (s *Server) lateTrunkResponse(r *sip.Response) bool {
 		return false
 	}
 	s.mu.Lock()
-	a := s.abandoned[id.Value()]
+	a := s.orphans[id.Value()]
 	s.mu.Unlock()
 	if a == nil {
 		return false
