@@ -355,7 +355,7 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 	bodyB := sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegB)), Formats: offerFormats, PTime: 20, SessionID: sessID})
 	ring := s.clk.AfterFunc(s.cfg.RingTimeout, func() { c.stop(errRingTimeout) })
 	var ringSent atomic.Bool
-	dlgB, err := c.placeTrunk(bodyB, func(r *sip.Response) {
+	dlgB, err := c.placeTrunk(bodyB, auth.DestinationType, func(r *sip.Response) {
 		if !hot && (r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress) {
 			ringSent.Store(true)
 			if err := dlgA.Respond(r.StatusCode, sanitizeReason(r.Reason, "Ringing"), nil); err != nil {

@@ -244,18 +244,22 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: media IP %q: %v", ErrConfig, c.MediaIP, err)
 		}
 	}
-	legacy := c.Trunk.Address != ""
-	if legacy && !(len(c.Trunks) == 1 && c.Trunks[0].Name == trunks.DefaultName && c.Trunks[0].Address == c.Trunk.Address) {
-		return fmt.Errorf("%w: set Trunk or Trunks, not both", ErrConfig)
+	if c.Trunk.Address != "" || len(c.Trunks) == 0 {
+		// The single trunk (WithDefaults makes it Trunks[0]).
+		if _, _, err := net.SplitHostPort(c.Trunk.Address); err != nil {
+			return fmt.Errorf("%w: trunk address %q: %v", ErrConfig, c.Trunk.Address, err)
+		}
+		if t := c.Trunk.Transport; t != "" && t != "udp" && t != "tcp" {
+			return fmt.Errorf("%w: trunk transport %q: udp or tcp", ErrConfig, t)
+		}
+		if len(c.Trunks) > 0 && !(len(c.Trunks) == 1 && c.Trunks[0].Name == trunks.DefaultName && c.Trunks[0].Address == c.Trunk.Address) {
+			return fmt.Errorf("%w: set Trunk or Trunks, not both", ErrConfig)
+		}
 	}
-	if _, _, err := net.SplitHostPort(c.Trunk.Address); legacy && err != nil {
-		return fmt.Errorf("%w: trunk address %q: %v", ErrConfig, c.Trunk.Address, err)
-	}
-	if t := c.Trunk.Transport; legacy && t != "" && t != "udp" && t != "tcp" {
-		return fmt.Errorf("%w: trunk transport %q: udp or tcp", ErrConfig, t)
-	}
-	if err := c.trunkConfig().Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
+	if len(c.Trunks) > 0 {
+		if err := c.trunkConfig().Validate(); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 	}
 	if c.HotlineNumber != "" && !validNumber(c.HotlineNumber) {
 		return fmt.Errorf("%w: hotline number %q", ErrConfig, c.HotlineNumber)

@@ -53,7 +53,8 @@ type trunkLeg struct {
 func noBuild(*sipgo.Client, *sip.Request) error { return nil }
 
 // placeTrunk places the trunk leg: it tries the trunks of the call's
-// route in order (skipping those down or at their call limit) until one
+// route (by its number and destType, the priced rate's destination type)
+// in order (skipping those down or at their call limit) until one
 // answers 200 or gives a final answer that is not a failover, and
 // returns that attempt's dialog. onResponse sees every response of every
 // attempt (the provisional ones are relayed to the port). On failure the
@@ -61,10 +62,10 @@ func noBuild(*sipgo.Client, *sip.Request) error { return nil }
 // that attempt's: a *sipgo.ErrDialogResponse for a final answer, a
 // transaction or context error otherwise, or ErrTrunk when no trunk could
 // be tried.
-func (c *call) placeTrunk(body []byte, onResponse func(*sip.Response), log *slog.Logger) (*sipgo.DialogClientSession, error) {
+func (c *call) placeTrunk(body []byte, destType string, onResponse func(*sip.Response), log *slog.Logger) (*sipgo.DialogClientSession, error) {
 	s := c.s
 	c.mu.Lock()
-	num, destType := c.number, c.auth.DestinationType
+	num := c.number
 	c.mu.Unlock()
 	names, err := s.trunks.Route(num, destType)
 	if err != nil {

@@ -2,6 +2,7 @@ package callctl_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/kinline/kinline/appliance/callctl"
+	"github.com/kinline/kinline/appliance/callctl/callctltest"
 	"github.com/kinline/kinline/appliance/callctl/trunks"
 	"github.com/kinline/kinline/hil-tests/sipprun"
 	"github.com/kinline/kinline/shared/wire"
@@ -560,5 +562,44 @@ func TestSippTrunkFailoverSilent(t *testing.T) {
 	}
 	if rec := e.record(t); rec.Disposition != wire.DispCompleted || rec.Trunk != "alive" {
 		t.Fatalf("record = %+v", rec)
+	}
+}
+
+// TestTrunkConfigValidate: the single Trunk and Trunks are exclusive, a
+// bad trunk or route is an ErrConfig, and a single Trunk validates with or
+// without WithDefaults.
+func TestTrunkConfigValidate(t *testing.T) {
+	term := []callctl.Terminal{{ID: "T1", SIPUser: "u", Password: "p"}}
+	good := callctl.Config{Listen: "127.0.0.1:0", PublicIP: "127.0.0.1", Terminals: term, Trunk: callctl.Trunk{Address: "10.0.0.1:5060"}}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("single trunk, no defaults: %v", err)
+	}
+	if err := good.WithDefaults().Validate(); err != nil {
+		t.Fatalf("single trunk with defaults: %v", err)
+	}
+	for name, mod := range map[string]func(*callctl.Config){
+		"no trunk": func(c *callctl.Config) { c.Trunk = callctl.Trunk{} },
+		"both":     func(c *callctl.Config) { c.Trunks = []trunks.Trunk{{Name: "a", Address: "10.0.0.2:5060"}} },
+		"bad route": func(c *callctl.Config) {
+			c.Trunk = callctl.Trunk{}
+			c.Trunks = []trunks.Trunk{{Name: "a", Address: "10.0.0.2:5060"}}
+			c.Routes = []trunks.Route{{Trunks: []string{"b"}}}
+		},
+		"bad transport": func(c *callctl.Config) {
+			c.Trunk = callctl.Trunk{}
+			c.Trunks = []trunks.Trunk{{Name: "a", Address: "10.0.0.2:5060", Transport: "sctp"}}
+		},
+	} {
+		c := good
+		mod(&c)
+		if _, err := callctl.New(c, callctl.Deps{Authorizer: callctltest.Allow("p"), Media: (&callctltest.Relays{}).Factory()}); !errors.Is(err, callctl.ErrConfig) {
+			t.Errorf("%s: New = %v, want ErrConfig", name, err)
+		}
+	}
+	c := good
+	c.Trunk = callctl.Trunk{}
+	c.Trunks = []trunks.Trunk{{Name: "a", Address: "10.0.0.2:5060", Transport: "tcp"}}
+	if c = c.WithDefaults(); !c.TCP {
+		t.Error("a TCP trunk did not turn the TCP listener on")
 	}
 }
