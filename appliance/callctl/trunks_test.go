@@ -422,7 +422,7 @@ func TestTrunkCallLimit(t *testing.T) {
 			trunks.Trunk{Name: "overflow", Address: overflow.Addr().String()},
 		)(c)
 	}})
-	first := dial(t, e, "0611223344", 2*time.Second)
+	first := dial(t, e, "0611223344", 4*time.Second)
 	familyInvite(t, e.family)
 	waitCond(t, "the first call on small", func() bool { return e.srv.TrunkStatus()[0].Active == 1 })
 	p2 := e.port(t, "port2", "pw2")
@@ -601,5 +601,25 @@ func TestTrunkConfigValidate(t *testing.T) {
 	c.Trunks = []trunks.Trunk{{Name: "a", Address: "10.0.0.2:5060", Transport: "tcp"}}
 	if c = c.WithDefaults(); !c.TCP {
 		t.Error("a TCP trunk did not turn the TCP listener on")
+	}
+}
+
+// TestTrunkTransportErrorFailsOver: a TCP trunk that refuses the
+// connection is left for the next trunk at once.
+func TestTrunkTransportErrorFailsOver(t *testing.T) {
+	closed := freeTCPPort(t) // nothing listens there
+	var e *env
+	e = start(t, opts{cfg: func(c *callctl.Config) {
+		withTrunks(nil,
+			trunks.Trunk{Name: "refuses", Address: "127.0.0.1:" + strconv.Itoa(closed), Transport: "tcp"},
+			trunks.Trunk{Name: "good", Address: c.Trunk.Address},
+		)(c)
+	}})
+	res, err := e.port(t, portUser, portPass).Call(ctxT(t), "0611223344", 100*time.Millisecond)
+	if err != nil || !res.Answered {
+		t.Fatalf("call: %+v %v", res, err)
+	}
+	if rec := e.record(t); rec.Trunk != "good" || rec.Disposition != wire.DispCompleted {
+		t.Fatalf("record = %+v", rec)
 	}
 }
