@@ -75,6 +75,7 @@ func (c *call) placeTrunk(body []byte, destType string, onResponse func(*sip.Res
 	var dlg *sipgo.DialogClientSession
 	var lastErr error
 	var skipped []string
+	tried := 0
 	for i, name := range names {
 		if c.ctx.Err() != nil {
 			return dlg, context.Cause(c.ctx)
@@ -86,7 +87,8 @@ func (c *call) placeTrunk(body []byte, destType string, onResponse func(*sip.Res
 			continue
 		}
 		next := slices.ContainsFunc(names[i+1:], s.trunks.Available)
-		d, failover, err := c.attempt(lease, i, body, next, onResponse, log)
+		d, failover, err := c.attempt(lease, tried, body, next, onResponse, log)
+		tried++
 		if d != nil {
 			dlg = d
 		}
@@ -97,7 +99,7 @@ func (c *call) placeTrunk(body []byte, destType string, onResponse func(*sip.Res
 		if !failover {
 			return dlg, err
 		}
-		log.Warn("trunk failed: trying the next trunk", "trunk", name, "error", err)
+		log.Warn("trunk failed over", "trunk", name, "error", err)
 		lastErr = err
 	}
 	if lastErr != nil {

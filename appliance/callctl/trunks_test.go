@@ -382,7 +382,8 @@ func TestTrunkMarkedDownByOptions(t *testing.T) {
 	if err != nil || !res.Answered {
 		t.Fatalf("call with the first trunk down: %+v %v", res, err)
 	}
-	if rec := e.record(t); rec.Trunk != "good" {
+	rec := e.record(t)
+	if rec.Trunk != "good" {
 		t.Fatalf("record = %+v", rec)
 	}
 	for _, r := range raw.Drain() {
@@ -390,7 +391,9 @@ func TestTrunkMarkedDownByOptions(t *testing.T) {
 			t.Fatal("a trunk marked down was sent an INVITE")
 		}
 	}
-	familyInvite(t, e.family)
+	if fc := familyInvite(t, e.family); fc.CallID != rec.CallID {
+		t.Errorf("the first INVITE sent (a skipped trunk is no attempt) has Call-ID %s, want the call id %s", fc.CallID, rec.CallID)
+	}
 
 	// It answers the next OPTIONS: up, and first in line again.
 	waitCond(t, "the next probe armed", func() bool { return e.clk.Pending() >= 1 })
