@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
@@ -192,8 +193,16 @@ func (c *call) attempt(lease *trunks.Lease, n int, body []byte, next bool, onRes
 	}
 	switch context.Cause(actx) {
 	case errAttemptTimeout:
-		if r := dlg.InviteResponse; r != nil && r.IsSuccess() {
+		r := dlg.InviteResponse
+		if (r == nil || !r.IsSuccess()) && !errors.Is(err, context.Canceled) {
+			// The CANCEL went wrong (a 481: the trunk had answered as it
+			// crossed, and sipgo dropped the 200 with the transaction).
+			// The 200 is retransmitted until ACKed: wait for it.
+			r = s.awaitCrossed(c, dlg, tr, err, log)
+		}
+		if r != nil && r.IsSuccess() {
 			// The 200 crossed our CANCEL: this trunk wins.
+			dlg.InviteResponse = r
 			log.Info("trunk answered as it was cancelled: it carries the call", "trunk", tr.Name)
 			return dlg, false, nil
 		}
@@ -271,8 +280,10 @@ func (s *Server) ping(ctx context.Context, tr trunks.Trunk) (int, error) {
 	return res.StatusCode, nil
 }
 
-// abandoned is a trunk attempt given up with no answer: what arrives for
-// it later is cleaned up (lateTrunkResponse), never bridged.
+// abandoned is a trunk attempt whose INVITE transaction is gone (given
+// up with no answer, or cancelled when the CANCEL went wrong): what
+// arrives for it later is cleaned up (lateTrunkResponse), never bridged,
+// unless the attempt is still waiting to adopt a crossing 200 (adopt).
 type abandoned struct {
 	dlg *sipgo.DialogClientSession
 	tr  trunks.Trunk
@@ -281,15 +292,19 @@ type abandoned struct {
 	mu        sync.Mutex
 	cancelled bool // a CANCEL was sent
 	hungUp    bool // a late 200 was ACKed and hung up
+	// adopt, while set, takes the first 200 instead of hanging it up.
+	adopt chan *sip.Response
 }
 
-// abandon keeps an attempt given up with no answer for Timer B (64*T1,
-// the INVITE's own lifetime), so that a late answer is cleaned up. A
-// provisional answer already read (it raced the give-up) is CANCELled now.
-func (s *Server) abandon(dlg *sipgo.DialogClientSession, tr trunks.Trunk, log *slog.Logger) {
-	a := &abandoned{dlg: dlg, tr: tr, log: log}
+// crossedWait bounds the wait for a 200 that crossed a CANCEL: its first
+// retransmissions come T1 and 3*T1 after it (RFC 3261 13.3.1.4).
+var crossedWait = 4 * sip.T1
+
+// orphan keeps an attempt whose transaction is gone for Timer B (64*T1,
+// the INVITE's own lifetime), so that a late answer is cleaned up.
+func (s *Server) orphan(dlg *sipgo.DialogClientSession, tr trunks.Trunk, adopt chan *sip.Response, log *slog.Logger) *abandoned {
+	a := &abandoned{dlg: dlg, tr: tr, log: log, adopt: adopt}
 	cid := dlg.InviteRequest.CallID().Value()
-	read := dlg.InviteResponse // before late answers may write it
 	s.mu.Lock()
 	s.orphans[cid] = a
 	s.mu.Unlock()
@@ -300,10 +315,54 @@ func (s *Server) abandon(dlg *sipgo.DialogClientSession, tr trunks.Trunk, log *s
 		}
 		s.mu.Unlock()
 	})
+	return a
+}
+
+// abandon gives up an attempt with no answer (see orphan). A provisional
+// answer already read (it raced the give-up) is CANCELled now.
+func (s *Server) abandon(dlg *sipgo.DialogClientSession, tr trunks.Trunk, log *slog.Logger) {
+	read := dlg.InviteResponse // before late answers may write it
+	a := s.orphan(dlg, tr, nil, log)
 	log.Warn("trunk sent nothing in time: INVITE given up; a late answer will be cancelled or hung up", "trunk", tr.Name, "timeout", tr.Timeout)
 	if read != nil {
 		s.lateResponse(a, read)
 	}
+}
+
+// awaitCrossed waits (crossedWait, or until the call stops) for the 200 of
+// a cancelled attempt whose CANCEL went wrong (cancelErr): the 200 that
+// crossed the CANCEL, which wins. It returns nil when none came; the
+// attempt then stays an orphan, so a 200 still later is hung up.
+func (s *Server) awaitCrossed(c *call, dlg *sipgo.DialogClientSession, tr trunks.Trunk, cancelErr error, log *slog.Logger) *sip.Response {
+	adopt := make(chan *sip.Response, 1)
+	a := s.orphan(dlg, tr, adopt, log)
+	log.Info("CANCEL of the trunk went wrong: waiting for a crossing 200", "trunk", tr.Name, "error", cancelErr)
+	t := time.NewTimer(crossedWait)
+	defer t.Stop()
+	var r *sip.Response
+	select {
+	case r = <-adopt:
+	case <-t.C:
+	case <-c.ctx.Done():
+	}
+	a.mu.Lock()
+	a.adopt = nil
+	if r == nil {
+		select { // taken between the timer and now
+		case r = <-adopt:
+		default:
+		}
+	}
+	a.mu.Unlock()
+	if r != nil {
+		cid := dlg.InviteRequest.CallID().Value()
+		s.mu.Lock()
+		if s.orphans[cid] == a {
+			delete(s.orphans, cid)
+		}
+		s.mu.Unlock()
+	}
+	return r
 }
 
 // lateTrunkResponse handles a response that matched no transaction: when
@@ -347,6 +406,13 @@ func (s *Server) lateResponse(a *abandoned, r *sip.Response) {
 			}
 		}()
 	case r.IsSuccess():
+		if a.adopt != nil {
+			select {
+			case a.adopt <- r: // the attempt waiting for it carries the call
+			default: // a retransmission of the 200 it already has
+			}
+			return
+		}
 		if a.hungUp {
 			return
 		}

@@ -626,3 +626,41 @@ func TestTrunkTransportErrorFailsOver(t *testing.T) {
 		t.Fatalf("record = %+v", rec)
 	}
 }
+
+// TestTrunk200CrossingRefusedCancelWins: the first trunk answers 200 just
+// as the appliance CANCELs it (it did not ring in time) and so answers
+// the CANCEL with 481; the 200 is retransmitted. That trunk still wins:
+// the call is bridged through it and the second trunk is never tried.
+func TestTrunk200CrossingRefusedCancelWins(t *testing.T) {
+	raw := newRawTrunk(t)
+	var e *env
+	e = start(t, opts{cfg: func(c *callctl.Config) {
+		withTrunks(nil,
+			trunks.Trunk{Name: "late", Address: raw.Addr(), Timeout: attemptTimeout},
+			trunks.Trunk{Name: "good", Address: c.Trunk.Address},
+		)(c)
+	}})
+	call := dial(t, e, "0611223344", 300*time.Millisecond)
+	inv := raw.Next(sip.INVITE).req
+	raw.Reply(inv, 100, "Trying", nil)
+	responded(t, e, "late", 100)
+	e.clk.Advance(attemptTimeout)
+	cancel := raw.Next(sip.CANCEL).req
+	body := raw.SDP()
+	raw.Reply(inv, 200, "OK", body) // answered as the CANCEL flew
+	raw.Reply(cancel, 481, "Call/Transaction Does Not Exist", nil)
+	waitCond(t, "the wait for a crossing 200", func() bool {
+		return strings.Contains(e.logs.String(), `msg="CANCEL of the trunk went wrong: waiting for a crossing 200"`)
+	})
+	raw.Reply(inv, 200, "OK", body) // the 200, retransmitted (T1 later) until ACKed
+	raw.Next(sip.ACK)
+	res := result(t, call)
+	if !res.Answered {
+		t.Fatalf("port got %+v", res)
+	}
+	raw.Reply(raw.Next(sip.BYE).req, 200, "OK", nil)
+	if rec := e.record(t); rec.Trunk != "late" || rec.Disposition != wire.DispCompleted {
+		t.Fatalf("record = %+v", rec)
+	}
+	noFamilyInvite(t, e.family, "after the call")
+}
