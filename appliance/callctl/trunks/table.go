@@ -55,20 +55,6 @@ func New(cfg Config, clk clock.Clock, log *slog.Logger) (*Table, error) {
 	return t, nil
 }
 
-// Config is the table's configuration, defaults filled in.
-func (t *Table) Config() Config { return t.cfg }
-
-// Trunk returns the named trunk's configuration.
-func (t *Table) Trunk(name string) (Trunk, bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	st := t.state[name]
-	if st == nil {
-		return Trunk{}, false
-	}
-	return st.t, true
-}
-
 // Route returns the trunk names to try for a call to num whose rate has
 // destination type destType ("" when the call is not rated), in priority
 // order, whatever their state: Acquire says which can take the call.
