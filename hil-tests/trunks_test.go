@@ -33,7 +33,7 @@ func TestSippTrunkFailoverAgainstAppliance(t *testing.T) {
 `, deadPort, silent.Addr(), failing.Addr(), good.Addr())
 	var dir string
 	e := newEnv(t, good.Addr(), func(d string, o *stack.Options) { dir, o.Trunks = d, trunks })
-	waitLog(t, filepath.Join(dir, "kinline-appliance.log"), `msg="trunk down: keep-alives unanswered"`, "trunk=dead")
+	waitTrunkLog(t, filepath.Join(dir, "kinline-appliance.log"), `msg="trunk down: keep-alives unanswered"`, "trunk=dead")
 	seed(t, e)
 	e.tap(t, card)
 	call := sipprun.Start(t, 0, "iad_register_call.xml", "-s", approved, "-au", stack.PortUser, "-ap", stack.PortPass, "-set", "user", stack.PortUser, e.SIPAddr)
@@ -59,9 +59,9 @@ func TestSippTrunkFailoverAgainstAppliance(t *testing.T) {
 	}
 }
 
-// waitLog waits (generously) until the log file has a line holding every
+// waitTrunkLog waits (generously) until the log file has a line holding every
 // one of want.
-func waitLog(t *testing.T, path string, want ...string) {
+func waitTrunkLog(t *testing.T, path string, want ...string) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {

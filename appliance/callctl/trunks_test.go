@@ -31,7 +31,7 @@ func withTrunks(rs []trunks.Route, ts ...trunks.Trunk) func(*callctl.Config) {
 }
 
 // waitCond polls cond until it holds (generous deadline, no fixed sleep).
-func waitCond(t *testing.T, what string, cond func() bool) {
+func trunkWait(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(waitLong)
 	for !cond() {
@@ -43,7 +43,7 @@ func waitCond(t *testing.T, what string, cond func() bool) {
 }
 
 // familyInvite waits for the family phone's next INVITE.
-func familyInvite(t *testing.T, f *phone.Family) phone.FamilyCall {
+func trunkFamilyInvite(t *testing.T, f *phone.Family) phone.FamilyCall {
 	t.Helper()
 	select {
 	case fc := <-f.Invites():
@@ -56,11 +56,11 @@ func familyInvite(t *testing.T, f *phone.Family) phone.FamilyCall {
 
 // responded waits until the appliance has read a trunk's first
 // provisional answer to attempt n (its log says so).
-func responded(t *testing.T, e *env, trunk string, status int) {
+func trunkResponded(t *testing.T, e *env, trunk string, status int) {
 	t.Helper()
 	want := "msg=\"trunk responded\" "
 	tail := fmt.Sprintf("trunk=%s attempt=1 status=%d", trunk, status)
-	waitCond(t, trunk+" read", func() bool {
+	trunkWait(t, trunk+" read", func() bool {
 		for _, l := range strings.Split(e.logs.String(), "\n") {
 			if strings.Contains(l, want) && strings.HasSuffix(l, tail) {
 				return true
@@ -71,7 +71,7 @@ func responded(t *testing.T, e *env, trunk string, status int) {
 }
 
 // noFamilyInvite fails if the family phone has been sent an INVITE.
-func noFamilyInvite(t *testing.T, f *phone.Family, when string) {
+func trunkNoFamilyInvite(t *testing.T, f *phone.Family, when string) {
 	t.Helper()
 	select {
 	case fc := <-f.Invites():
@@ -80,25 +80,25 @@ func noFamilyInvite(t *testing.T, f *phone.Family, when string) {
 	}
 }
 
-type callResult struct {
+type trunkCallResult struct {
 	res phone.Result
 	err error
 }
 
 // dial places a call from port1 in the background.
-func dial(t *testing.T, e *env, number string, talk time.Duration) <-chan callResult {
+func trunkDial(t *testing.T, e *env, number string, talk time.Duration) <-chan trunkCallResult {
 	t.Helper()
 	p := e.port(t, portUser, portPass)
-	out := make(chan callResult, 1)
+	out := make(chan trunkCallResult, 1)
 	ctx := ctxT(t)
 	go func() {
 		res, err := p.Call(ctx, number, talk)
-		out <- callResult{res, err}
+		out <- trunkCallResult{res, err}
 	}()
 	return out
 }
 
-func result(t *testing.T, ch <-chan callResult) phone.Result {
+func trunkResult(t *testing.T, ch <-chan trunkCallResult) phone.Result {
 	t.Helper()
 	select {
 	case r := <-ch:
@@ -141,18 +141,18 @@ func TestTrunkFailover5xx(t *testing.T) {
 			trunks.Trunk{Name: "good", Address: c.Trunk.Address},
 		)(c)
 	}})
-	call := dial(t, e, "0611223344", 200*time.Millisecond)
+	call := trunkDial(t, e, "0611223344", 200*time.Millisecond)
 	inv := raw.Next(sip.INVITE).req
 	raw.Reply(inv, 100, "Trying", nil)
 	raw.Reply(inv, 503, "Service Unavailable", nil)
 	if ack := raw.Next(sip.ACK).req; ack.CallID().Value() != inv.CallID().Value() {
 		t.Fatalf("ACK for another call: %s", ack.CallID().Value())
 	}
-	fc := familyInvite(t, e.family)
+	fc := trunkFamilyInvite(t, e.family)
 	if fc.CallID == inv.CallID().Value() {
 		t.Errorf("the second attempt reused the first's Call-ID %s", fc.CallID)
 	}
-	res := result(t, call)
+	res := trunkResult(t, call)
 	if !res.Answered || res.Code != 200 {
 		t.Fatalf("port got %+v", res)
 	}
@@ -173,10 +173,10 @@ func TestTrunkLastTrunk5xxRelayed(t *testing.T) {
 		trunks.Trunk{Name: "a", Address: a.Addr()},
 		trunks.Trunk{Name: "b", Address: b.Addr()},
 	)})
-	call := dial(t, e, "0611223344", 0)
+	call := trunkDial(t, e, "0611223344", 0)
 	a.Reply(a.Next(sip.INVITE).req, 500, "Server Internal Error", nil)
 	b.Reply(b.Next(sip.INVITE).req, 503, "Service Unavailable", nil)
-	if res := result(t, call); res.Code != 503 || res.Answered {
+	if res := trunkResult(t, call); res.Code != 503 || res.Answered {
 		t.Fatalf("port got %+v, want 503", res)
 	}
 	if rec := e.record(t); rec.Disposition != wire.DispFailed || rec.Trunk != "b" || !strings.Contains(rec.Reason, "503") {
@@ -192,15 +192,15 @@ func TestTrunkBusyIsNotFailover(t *testing.T) {
 	e = start(t, opts{cfg: func(c *callctl.Config) {
 		withTrunks(nil, trunks.Trunk{Name: "a", Address: a.Addr()}, trunks.Trunk{Name: "b", Address: c.Trunk.Address})(c)
 	}})
-	call := dial(t, e, "0611223344", 0)
+	call := trunkDial(t, e, "0611223344", 0)
 	a.Reply(a.Next(sip.INVITE).req, 486, "Busy Here", nil)
-	if res := result(t, call); res.Code != 486 {
+	if res := trunkResult(t, call); res.Code != 486 {
 		t.Fatalf("port got %+v, want 486", res)
 	}
 	if rec := e.record(t); rec.Disposition != wire.DispBusy || rec.Trunk != "a" {
 		t.Fatalf("record = %+v", rec)
 	}
-	noFamilyInvite(t, e.family, "after a 486")
+	trunkNoFamilyInvite(t, e.family, "after a 486")
 }
 
 // TestTrunkNoAnswerAbandoned: the first trunk sends nothing at all. After
@@ -216,13 +216,13 @@ func TestTrunkNoAnswerAbandoned(t *testing.T) {
 			trunks.Trunk{Name: "good", Address: c.Trunk.Address},
 		)(c)
 	}})
-	call := dial(t, e, "0611223344", 300*time.Millisecond)
+	call := trunkDial(t, e, "0611223344", 300*time.Millisecond)
 	inv := raw.Next(sip.INVITE).req
-	noFamilyInvite(t, e.family, "before the timeout")
-	waitCond(t, "the ring and attempt timers", func() bool { return e.clk.Pending() >= 2 })
+	trunkNoFamilyInvite(t, e.family, "before the timeout")
+	trunkWait(t, "the ring and attempt timers", func() bool { return e.clk.Pending() >= 2 })
 	e.clk.Advance(attemptTimeout)
-	familyInvite(t, e.family)
-	res := result(t, call)
+	trunkFamilyInvite(t, e.family)
+	res := trunkResult(t, call)
 	if !res.Answered {
 		t.Fatalf("port got %+v", res)
 	}
@@ -261,22 +261,22 @@ func TestTrunkCancelledBeforeNextTried(t *testing.T) {
 			trunks.Trunk{Name: "good", Address: c.Trunk.Address},
 		)(c)
 	}})
-	call := dial(t, e, "0611223344", 200*time.Millisecond)
+	call := trunkDial(t, e, "0611223344", 200*time.Millisecond)
 	inv := raw.Next(sip.INVITE).req
 	raw.Reply(inv, 100, "Trying", nil)
-	responded(t, e, "stalls", 100)
+	trunkResponded(t, e, "stalls", 100)
 	e.clk.Advance(attemptTimeout)
 	cancel := raw.Next(sip.CANCEL).req
 	again := raw.Next(sip.CANCEL) // unanswered: retransmitted (T1 later)
-	noFamilyInvite(t, e.family, "CANCEL unanswered")
+	trunkNoFamilyInvite(t, e.family, "CANCEL unanswered")
 	raw.Reply(again.req, 200, "OK", nil)
-	noFamilyInvite(t, e.family, "CANCEL answered, no 487 yet")
+	trunkNoFamilyInvite(t, e.family, "CANCEL answered, no 487 yet")
 	raw.Reply(inv, 487, "Request Terminated", nil)
 	if ack := raw.Next(sip.ACK).req; ack.CallID().Value() != cancel.CallID().Value() {
 		t.Fatalf("ACK of the 487 for another call")
 	}
-	familyInvite(t, e.family)
-	if res := result(t, call); !res.Answered {
+	trunkFamilyInvite(t, e.family)
+	if res := trunkResult(t, call); !res.Answered {
 		t.Fatalf("port got %+v", res)
 	}
 	if rec := e.record(t); rec.Trunk != "good" || rec.Disposition != wire.DispCompleted {
@@ -296,16 +296,16 @@ func TestTrunk200CrossingCancelWins(t *testing.T) {
 			trunks.Trunk{Name: "good", Address: c.Trunk.Address},
 		)(c)
 	}})
-	call := dial(t, e, "0611223344", 300*time.Millisecond)
+	call := trunkDial(t, e, "0611223344", 300*time.Millisecond)
 	inv := raw.Next(sip.INVITE).req
 	raw.Reply(inv, 100, "Trying", nil)
-	responded(t, e, "late", 100)
+	trunkResponded(t, e, "late", 100)
 	e.clk.Advance(attemptTimeout)
 	cancel := raw.Next(sip.CANCEL).req
 	raw.Reply(cancel, 200, "OK", nil)
 	raw.Reply(inv, 200, "OK", raw.SDP()) // the family answered as the CANCEL flew
 	raw.Next(sip.ACK)
-	res := result(t, call)
+	res := trunkResult(t, call)
 	if !res.Answered {
 		t.Fatalf("port got %+v", res)
 	}
@@ -314,7 +314,7 @@ func TestTrunk200CrossingCancelWins(t *testing.T) {
 	if rec := e.record(t); rec.Trunk != "late" || rec.Disposition != wire.DispCompleted {
 		t.Fatalf("record = %+v", rec)
 	}
-	noFamilyInvite(t, e.family, "after the call")
+	trunkNoFamilyInvite(t, e.family, "after the call")
 }
 
 // TestTrunkRingingIsNeverLeft: a trunk that rang (180) is not left for
@@ -329,14 +329,14 @@ func TestTrunkRingingIsNeverLeft(t *testing.T) {
 			trunks.Trunk{Name: "good", Address: c.Trunk.Address},
 		)(c)
 	}})
-	call := dial(t, e, "0611223344", 200*time.Millisecond)
+	call := trunkDial(t, e, "0611223344", 200*time.Millisecond)
 	inv := raw.Next(sip.INVITE).req
 	raw.Reply(inv, 180, "Ringing", nil)
-	responded(t, e, "rings", 180)
+	trunkResponded(t, e, "rings", 180)
 	e.clk.Advance(2 * attemptTimeout)
 	raw.Reply(inv, 200, "OK", raw.SDP())
 	raw.Next(sip.ACK)
-	if res := result(t, call); !res.Answered {
+	if res := trunkResult(t, call); !res.Answered {
 		t.Fatalf("port got %+v", res)
 	}
 	raw.Reply(raw.Next(sip.BYE).req, 200, "OK", nil)
@@ -348,7 +348,7 @@ func TestTrunkRingingIsNeverLeft(t *testing.T) {
 			t.Fatalf("a ringing trunk was cancelled:\n%s", r)
 		}
 	}
-	noFamilyInvite(t, e.family, "after the call")
+	trunkNoFamilyInvite(t, e.family, "after the call")
 }
 
 // TestTrunkMarkedDownByOptions: a trunk whose OPTIONS keep-alives go
@@ -369,14 +369,14 @@ func TestTrunkMarkedDownByOptions(t *testing.T) {
 	if opt.Recipient.Host != "carrier.example" {
 		t.Errorf("OPTIONS Request-URI %s, want the trunk's domain", opt.Recipient.String())
 	}
-	waitCond(t, "the probe's timer", func() bool { return e.clk.Pending() >= 1 })
+	trunkWait(t, "the probe's timer", func() bool { return e.clk.Pending() >= 1 })
 	e.clk.Advance(attemptTimeout)
-	waitCond(t, "the next probe armed", func() bool { return e.clk.Pending() >= 1 })
+	trunkWait(t, "the next probe armed", func() bool { return e.clk.Pending() >= 1 })
 	e.clk.Advance(every)
 	raw.Next(sip.OPTIONS)
-	waitCond(t, "the second probe's timer", func() bool { return e.clk.Pending() >= 1 })
+	trunkWait(t, "the second probe's timer", func() bool { return e.clk.Pending() >= 1 })
 	e.clk.Advance(attemptTimeout)
-	waitCond(t, "the trunk marked down", func() bool { return !e.srv.TrunkStatus()[0].Up })
+	trunkWait(t, "the trunk marked down", func() bool { return !e.srv.TrunkStatus()[0].Up })
 
 	res, err := e.port(t, portUser, portPass).Call(ctxT(t), "0611223344", 200*time.Millisecond)
 	if err != nil || !res.Answered {
@@ -391,18 +391,18 @@ func TestTrunkMarkedDownByOptions(t *testing.T) {
 			t.Fatal("a trunk marked down was sent an INVITE")
 		}
 	}
-	if fc := familyInvite(t, e.family); fc.CallID != rec.CallID {
+	if fc := trunkFamilyInvite(t, e.family); fc.CallID != rec.CallID {
 		t.Errorf("the first INVITE sent (a skipped trunk is no attempt) has Call-ID %s, want the call id %s", fc.CallID, rec.CallID)
 	}
 
 	// It answers the next OPTIONS: up, and first in line again.
-	waitCond(t, "the next probe armed", func() bool { return e.clk.Pending() >= 1 })
+	trunkWait(t, "the next probe armed", func() bool { return e.clk.Pending() >= 1 })
 	e.clk.Advance(every)
 	raw.Reply(raw.Next(sip.OPTIONS).req, 200, "OK", nil)
-	waitCond(t, "the trunk up again", func() bool { return e.srv.TrunkStatus()[0].Up })
-	call := dial(t, e, "0611223344", 0)
+	trunkWait(t, "the trunk up again", func() bool { return e.srv.TrunkStatus()[0].Up })
+	call := trunkDial(t, e, "0611223344", 0)
 	raw.Reply(raw.Next(sip.INVITE).req, 486, "Busy Here", nil)
-	if res := result(t, call); res.Code != 486 {
+	if res := trunkResult(t, call); res.Code != 486 {
 		t.Fatalf("port got %+v", res)
 	}
 	if rec := e.record(t); rec.Trunk != "probed" {
@@ -425,9 +425,9 @@ func TestTrunkCallLimit(t *testing.T) {
 			trunks.Trunk{Name: "overflow", Address: overflow.Addr().String()},
 		)(c)
 	}})
-	first := dial(t, e, "0611223344", 4*time.Second)
-	familyInvite(t, e.family)
-	waitCond(t, "the first call on small", func() bool { return e.srv.TrunkStatus()[0].Active == 1 })
+	first := trunkDial(t, e, "0611223344", 4*time.Second)
+	trunkFamilyInvite(t, e.family)
+	trunkWait(t, "the first call on small", func() bool { return e.srv.TrunkStatus()[0].Active == 1 })
 	p2 := e.port(t, "port2", "pw2")
 	res, err := p2.Call(ctxT(t), "0622334455", 100*time.Millisecond)
 	if err != nil || !res.Answered {
@@ -444,13 +444,13 @@ func TestTrunkCallLimit(t *testing.T) {
 	if rec := e.record(t); rec.Number != "0622334455" || rec.Trunk != "overflow" {
 		t.Fatalf("second record = %+v", rec)
 	}
-	if r := result(t, first); !r.Answered {
+	if r := trunkResult(t, first); !r.Answered {
 		t.Fatalf("first call: %+v", r)
 	}
 	if rec := e.record(t); rec.Trunk != "small" {
 		t.Fatalf("first record = %+v", rec)
 	}
-	waitCond(t, "small's slot released", func() bool { return e.srv.TrunkStatus()[0].Active == 0 })
+	trunkWait(t, "small's slot released", func() bool { return e.srv.TrunkStatus()[0].Active == 0 })
 	if res, err := p2.Call(ctxT(t), "0633445566", 100*time.Millisecond); err != nil || !res.Answered {
 		t.Fatalf("third call: %+v %v", res, err)
 	}
@@ -550,13 +550,13 @@ func TestSippTrunkFailoverSilent(t *testing.T) {
 	)})
 	dead := sipprun.Start(t, deadPort, "trunk_silent.xml")
 	good := sipprun.Start(t, goodPort, "trunk_answer.xml", "-rtp_echo")
-	call := dial(t, e, "0611223344", 1500*time.Millisecond)
+	call := trunkDial(t, e, "0611223344", 1500*time.Millisecond)
 	if err := dead.Wait(t); err != nil { // the INVITE reached the dead trunk
 		t.Fatalf("sipp silent trunk: %v", err)
 	}
-	waitCond(t, "the ring and attempt timers", func() bool { return e.clk.Pending() >= 2 })
+	trunkWait(t, "the ring and attempt timers", func() bool { return e.clk.Pending() >= 2 })
 	e.clk.Advance(attemptTimeout)
-	res := result(t, call)
+	res := trunkResult(t, call)
 	if !res.Answered {
 		t.Fatalf("port got %+v", res)
 	}
@@ -640,21 +640,21 @@ func TestTrunk200CrossingRefusedCancelWins(t *testing.T) {
 			trunks.Trunk{Name: "good", Address: c.Trunk.Address},
 		)(c)
 	}})
-	call := dial(t, e, "0611223344", 300*time.Millisecond)
+	call := trunkDial(t, e, "0611223344", 300*time.Millisecond)
 	inv := raw.Next(sip.INVITE).req
 	raw.Reply(inv, 100, "Trying", nil)
-	responded(t, e, "late", 100)
+	trunkResponded(t, e, "late", 100)
 	e.clk.Advance(attemptTimeout)
 	cancel := raw.Next(sip.CANCEL).req
 	body := raw.SDP()
 	raw.Reply(inv, 200, "OK", body) // answered as the CANCEL flew
 	raw.Reply(cancel, 481, "Call/Transaction Does Not Exist", nil)
-	waitCond(t, "the wait for a crossing 200", func() bool {
+	trunkWait(t, "the wait for a crossing 200", func() bool {
 		return strings.Contains(e.logs.String(), `msg="CANCEL of the trunk went wrong: waiting for a crossing 200"`)
 	})
 	raw.Reply(inv, 200, "OK", body) // the 200, retransmitted (T1 later) until ACKed
 	raw.Next(sip.ACK)
-	res := result(t, call)
+	res := trunkResult(t, call)
 	if !res.Answered {
 		t.Fatalf("port got %+v", res)
 	}
@@ -662,5 +662,5 @@ func TestTrunk200CrossingRefusedCancelWins(t *testing.T) {
 	if rec := e.record(t); rec.Trunk != "late" || rec.Disposition != wire.DispCompleted {
 		t.Fatalf("record = %+v", rec)
 	}
-	noFamilyInvite(t, e.family, "after the call")
+	trunkNoFamilyInvite(t, e.family, "after the call")
 }
