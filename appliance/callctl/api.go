@@ -72,6 +72,11 @@ type AuthResult struct {
 	// call past the window; without it a MaxDuration with LimitedBy
 	// wire.LimitWindow is taken to end that long after the decision.
 	WindowEnd time.Time
+	// DestinationType is the destination type of the rate the call is
+	// priced at (wire.DestLocal, DestNational, DestMobile,
+	// DestInternational, DestCustom; "" when calls are not rated): trunk
+	// routes may choose by it (Config.Routes).
+	DestinationType string
 }
 
 // Authorizer decides calls. It must answer quickly; ctx is cancelled if the

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,6 +77,8 @@ type call struct {
 	// beforeBridge, when set, runs just before the legs are bridged (the
 	// hotline's read-back, still playing to the port, is cut there).
 	beforeBridge func()
+	// leg is the trunk the call is on, or was last tried on (trunkleg.go).
+	leg trunkLeg
 }
 
 func (c *call) portDialog() *sipgo.DialogServerSession {
@@ -356,55 +356,18 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 	bodyB := sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegB)), Formats: offerFormats, PTime: 20, SessionID: sessID})
 	ring := s.clk.AfterFunc(s.cfg.RingTimeout, func() { c.stop(errRingTimeout) })
 	var ringSent atomic.Bool
-	var dlgB *sipgo.DialogClientSession
-	se := s.cfg.SessionExpires
-	var err error
-	for attempt := uint32(1); ; attempt++ {
-		var inv *sip.Request
-		inv, err = s.trunkInvite(c, bodyB, se, attempt)
-		if err != nil {
-			ring.Stop()
-			log.Error("trunk INVITE not built", "error", err)
-			c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-			c.setEnd(wire.DispFailed, err.Error())
-			return
-		}
-		dlgB, err = s.dialogUA(s.cfg.Trunk.Transport).WriteInvite(c.ctx, inv)
-		if err != nil {
-			ring.Stop()
-			log.Error("trunk INVITE failed", "error", err)
-			c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-			c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrTrunk, err))
-			return
-		}
-		c.mu.Lock()
-		c.dlgB = dlgB
-		c.mu.Unlock()
-		err = dlgB.WaitAnswer(c.ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
-			if !hot && (r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress) {
-				ringSent.Store(true)
-				if err := dlgA.Respond(r.StatusCode, sanitizeReason(r.Reason, "Ringing"), nil); err != nil {
-					log.Debug("relaying provisional failed", "error", err)
-				}
-			}
-			return nil
-		}})
-		var dr *sipgo.ErrDialogResponse
-		if attempt == 1 && se > 0 && errors.As(err, &dr) {
-			if min, ok := minSEOf(dr.Res, se); ok {
-				// 422: the trunk wants a longer session interval.
-				log.Info("trunk asks for a longer session interval", "min_se", min)
-				dlgB.Close()
-				se = min
-				continue
+	dlgB, err := c.placeTrunk(bodyB, auth.DestinationType, func(r *sip.Response) {
+		if !hot && (r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress) {
+			ringSent.Store(true)
+			if err := dlgA.Respond(r.StatusCode, sanitizeReason(r.Reason, "Ringing"), nil); err != nil {
+				log.Debug("relaying provisional failed", "error", err)
 			}
 		}
-		break
-	}
+	}, log)
 	ring.Stop()
 	if err != nil {
 		// A 200 may have crossed our CANCEL: confirm and hang it up.
-		if r := dlgB.InviteResponse; r != nil && r.IsSuccess() {
+		if dlgB != nil && dlgB.InviteResponse != nil && dlgB.InviteResponse.IsSuccess() {
 			c.hangupTrunk(dlgB, log)
 		}
 		var dr *sipgo.ErrDialogResponse
@@ -753,8 +716,9 @@ func (c *call) hangupPort(d *sipgo.DialogServerSession, log interface{ Debug(str
 func (c *call) finish() {
 	s := c.s
 	c.stop(nil)
+	c.releaseTrunk()
 	c.mu.Lock()
-	ms, auth, answer, disp, reason, number, maxDur, limitedBy := c.media, c.auth, c.answer, c.disp, c.reason, c.number, c.maxDur, c.limitedBy
+	ms, auth, answer, disp, reason, number, maxDur, limitedBy, leg := c.media, c.auth, c.answer, c.disp, c.reason, c.number, c.maxDur, c.limitedBy, c.leg
 	c.mu.Unlock()
 	rec := wire.CallRecord{
 		CallID:        c.id,
@@ -771,6 +735,7 @@ func (c *call) finish() {
 		ConfirmMethod: auth.ConfirmMethod,
 		Hidden:        auth.Hidden,
 		Free:          auth.Free,
+		Trunk:         leg.name,
 	}
 	if maxDur > 0 || limitedBy != "" {
 		rec.MaxDurationSeconds = int((maxDur + time.Second - 1) / time.Second)
@@ -790,6 +755,7 @@ func (c *call) finish() {
 	delete(s.calls, c.id)
 	delete(s.byPortID, c.portCID)
 	delete(s.byTrunk, c.id)
+	delete(s.byTrunk, leg.cid)
 	s.mu.Unlock()
 	s.deps.OnCallEnd(rec)
 	close(c.done)
@@ -807,42 +773,6 @@ func recordingLevels(res media.Result) []wire.LegLevel {
 		out[i] = wire.LegLevel{Leg: media.Leg(i).String(), LevelDBFS: math.Round(a.LevelDBFS*10) / 10, SilenceRatio: math.Round(a.SilenceRatio*1000) / 1000, Frames: a.Frames, Undecodable: a.Undecodable}
 	}
 	return out
-}
-
-// trunkInvite builds the trunk leg's INVITE: sip:<number>@<domain>, sent
-// over Trunk.Transport to Trunk.Address, with the call id as its Call-ID.
-//
-// se > 0 asks for RFC 4028 session timers with that interval; cseq is the
-// INVITE's CSeq (2 for the INVITE sent again after a 422).
-func (s *Server) trunkInvite(c *call, body []byte, se time.Duration, cseq uint32) (*sip.Request, error) {
-	host, port := s.cfg.Trunk.Domain, 0
-	if h, p, err := net.SplitHostPort(s.cfg.Trunk.Domain); err == nil {
-		n, err := strconv.Atoi(p)
-		if err != nil {
-			return nil, fmt.Errorf("%w: trunk domain %q", ErrConfig, s.cfg.Trunk.Domain)
-		}
-		host, port = h, n
-	}
-	c.mu.Lock()
-	number := c.number
-	c.mu.Unlock()
-	uri := sip.Uri{Scheme: "sip", User: number, Host: host, Port: port}
-	req := sip.NewRequest(sip.INVITE, uri)
-	req.SetTransport(strings.ToUpper(s.cfg.Trunk.Transport))
-	req.SetDestination(s.cfg.Trunk.Address)
-	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "kinline", Host: s.cfg.PublicIP}, Params: sip.NewParams()}
-	from.Params.Add("tag", sip.GenerateTagN(16))
-	req.AppendHeader(from)
-	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: number, Host: host, Port: port}, Params: sip.NewParams()})
-	cid := sip.CallIDHeader(c.id)
-	req.AppendHeader(&cid)
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: sip.INVITE})
-	if se > 0 {
-		addSessionTimer(req, se)
-	}
-	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(body)
-	return req, nil
 }
 
 // mediaAddr is the address to advertise in SDP for a media socket.

@@ -36,10 +36,12 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/kinline/kinline/appliance/callctl/trunks"
 )
 
 // Config configures a Server. The zero value plus at least one Terminal and
-// a Trunk.Address is usable; WithDefaults fills in the rest.
+// a Trunk.Address (or Trunks) is usable; WithDefaults fills in the rest.
 type Config struct {
 	// Listen is the UDP address the server binds for SIP. Default
 	// "127.0.0.1:5060".
@@ -80,8 +82,18 @@ type Config struct {
 	MaxExpires, MinExpires time.Duration
 	// Terminals are the IAD ports allowed to register and call.
 	Terminals []Terminal
-	// Trunk is where allowed calls go.
+	// Trunk is where allowed calls go when Trunks is empty: it becomes
+	// the one trunk (named trunks.DefaultName) with a catch-all route.
 	Trunk Trunk
+	// Trunks are the SIP trunks allowed calls may be placed on and Routes
+	// choose among them by number prefix and destination type
+	// (AuthResult.DestinationType), in priority order, with failover when
+	// a trunk answers 5xx, does not ring within its Timeout, is marked down
+	// by its OPTIONS keep-alives or carries its MaxCalls (package trunks).
+	// Set either Trunk or Trunks, not both. Routes empty: one catch-all
+	// route through Trunks in the order listed.
+	Trunks []trunks.Trunk
+	Routes []trunks.Route
 	// RingTimeout bounds the time from placing the trunk call to its answer;
 	// the call then ends as no_answer (408 to the port). Default 60 s.
 	RingTimeout time.Duration
@@ -185,7 +197,12 @@ func (c Config) WithDefaults() Config {
 	if c.Trunk.Transport == "" {
 		c.Trunk.Transport = "udp"
 	}
-	if c.Trunk.Transport == "tcp" {
+	if len(c.Trunks) == 0 {
+		c.Trunks = []trunks.Trunk{{Name: trunks.DefaultName, Address: c.Trunk.Address, Transport: c.Trunk.Transport, Domain: c.Trunk.Domain}}
+	}
+	tc := c.trunkConfig()
+	c.Trunks, c.Routes = tc.Trunks, tc.Routes
+	if tc.UsesTCP() {
 		c.TCP = true
 	}
 	if c.RingTimeout <= 0 {
@@ -220,6 +237,11 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
+// trunkConfig is the trunks' configuration, defaults filled in.
+func (c Config) trunkConfig() trunks.Config {
+	return trunks.Config{Trunks: c.Trunks, Routes: c.Routes}.WithDefaults()
+}
+
 // Validate reports configuration errors (wrapping ErrConfig).
 func (c Config) Validate() error {
 	if _, err := netip.ParseAddrPort(c.Listen); err != nil {
@@ -233,11 +255,22 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: media IP %q: %v", ErrConfig, c.MediaIP, err)
 		}
 	}
-	if _, _, err := net.SplitHostPort(c.Trunk.Address); err != nil {
-		return fmt.Errorf("%w: trunk address %q: %v", ErrConfig, c.Trunk.Address, err)
+	if c.Trunk.Address != "" || len(c.Trunks) == 0 {
+		// The single trunk (WithDefaults makes it Trunks[0]).
+		if _, _, err := net.SplitHostPort(c.Trunk.Address); err != nil {
+			return fmt.Errorf("%w: trunk address %q: %v", ErrConfig, c.Trunk.Address, err)
+		}
+		if t := c.Trunk.Transport; t != "" && t != "udp" && t != "tcp" {
+			return fmt.Errorf("%w: trunk transport %q: udp or tcp", ErrConfig, t)
+		}
+		if len(c.Trunks) > 0 && !(len(c.Trunks) == 1 && c.Trunks[0].Name == trunks.DefaultName && c.Trunks[0].Address == c.Trunk.Address) {
+			return fmt.Errorf("%w: set Trunk or Trunks, not both", ErrConfig)
+		}
 	}
-	if t := c.Trunk.Transport; t != "" && t != "udp" && t != "tcp" {
-		return fmt.Errorf("%w: trunk transport %q: udp or tcp", ErrConfig, t)
+	if len(c.Trunks) > 0 {
+		if err := c.trunkConfig().Validate(); err != nil {
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 	}
 	if c.HotlineNumber != "" && !validNumber(c.HotlineNumber) {
 		return fmt.Errorf("%w: hotline number %q", ErrConfig, c.HotlineNumber)

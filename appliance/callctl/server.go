@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/netutil"
 
 	"github.com/kinline/kinline/appliance/callctl/sipvia"
+	"github.com/kinline/kinline/appliance/callctl/trunks"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -52,6 +53,10 @@ type Server struct {
 	// serving is closed once Run serves the SIP socket: requests the
 	// appliance originates (EndDialog) are then sent from it.
 	serving chan struct{}
+	// trunks is the trunks' state and routes; orphans the trunk
+	// attempts given up with no answer, by SIP Call-ID (trunkleg.go).
+	trunks  *trunks.Table
+	orphans map[string]*abandoned
 }
 
 // New checks cfg (after WithDefaults) and returns a Server. Nothing is bound
@@ -77,6 +82,10 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	tt, err := trunks.New(cfg.trunkConfig(), deps.Clock, deps.Logger.With("component", "trunks"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	return &Server{
 		cfg:      cfg,
 		deps:     deps,
@@ -88,6 +97,8 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		byPortID: map[string]*call{},
 		byTrunk:  map[string]*call{},
 		serving:  make(chan struct{}),
+		trunks:   tt,
+		orphans:  map[string]*abandoned{},
 	}, nil
 }
 
@@ -125,6 +136,9 @@ func (s *Server) Listen() error {
 		sipgo.WithUserAgentTransactionLayerOptions(
 			sip.WithTransactionLayerLogger(sipLog),
 			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				if s.lateTrunkResponse(r) {
+					return
+				}
 				sipLog.Debug("unmatched SIP response (retransmission)", "status", r.StatusCode, "source", r.Source())
 			}),
 		),
@@ -221,7 +235,11 @@ func (s *Server) Run(ctx context.Context) error {
 	s.runCtx = ctx
 	conn, srv, ua, tcpLn := s.conn, s.srv, s.ua, s.tcpLn
 	s.mu.Unlock()
-	s.log.Info("SIP server listening", "addr", conn.LocalAddr().String(), "terminals", len(s.cfg.Terminals), "trunk", s.cfg.Trunk.Address)
+	trunkNames := make([]string, len(s.cfg.Trunks))
+	for i, t := range s.cfg.Trunks {
+		trunkNames[i] = t.Name + "=" + t.Address
+	}
+	s.log.Info("SIP server listening", "addr", conn.LocalAddr().String(), "terminals", len(s.cfg.Terminals), "trunks", strings.Join(trunkNames, ","))
 
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.ServeUDP(conn) }()
@@ -231,6 +249,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	waitServing(ua, conn.LocalAddr().String())
 	close(s.serving)
+	// Keep-alives leave from the listening socket: start them once it serves.
+	kaCtx, kaStop := context.WithCancel(ctx)
+	kaDone := make(chan struct{})
+	go func() { s.trunks.KeepAlive(kaCtx, trunks.PingerFunc(s.ping)); close(kaDone) }()
 
 	var err error
 	select {
@@ -240,6 +262,8 @@ func (s *Server) Run(ctx context.Context) error {
 			err = fmt.Errorf("callctl: serve: %w", err)
 		}
 	}
+	kaStop()
+	<-kaDone
 	s.mu.Lock()
 	active := make([]*call, 0, len(s.calls))
 	for _, c := range s.calls {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinline/kinline/appliance/callctl/trunks"
 	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/board"
 	"github.com/kinline/kinline/shared/clock"
@@ -195,8 +196,17 @@ type SIP struct {
 	MediaIP    string     `yaml:"media_ip"` // address put in SDP and bound for RTP
 	RTPPortMin int        `yaml:"rtp_port_min"`
 	RTPPortMax int        `yaml:"rtp_port_max"`
-	Trunk      Trunk      `yaml:"trunk"`
+	Trunk      Trunk      `yaml:"trunk"` // the single trunk, or see Trunks
 	Terminals  []Terminal `yaml:"terminals"`
+	// Trunks are the SIP trunks of a site with several lines (carriers,
+	// PSTN/E1 gateways, IMS access), and Routes choose among them by
+	// number prefix and destination type, in priority order with failover
+	// (appliance/callctl/trunks, docs/decisions/0021-trunk-failover.md).
+	// Without routes, every call tries the trunks in the order listed.
+	// The single Trunk is the trunk named "trunk" (unless it has a name)
+	// with a catch-all route. Set trunk or trunks, not both.
+	Trunks []Trunk `yaml:"trunks"`
+	Routes []Route `yaml:"routes"`
 	// FamilyAccept (default true): the called party hears who is calling
 	// and that the call is recorded, and must press 1 to accept (9 blocks
 	// this person); nothing is bridged or billed before acceptance. Set it
@@ -226,11 +236,62 @@ func (s SIP) FamilyAcceptOn() bool { return s.FamilyAccept == nil || *s.FamilyAc
 // SpokenRefusalsOn reports whether refusals are spoken (the default).
 func (s SIP) SpokenRefusalsOn() bool { return s.SpokenRefusals == nil || *s.SpokenRefusals }
 
-// Trunk is where allowed calls are placed.
+// Trunk is a SIP trunk allowed calls are placed on.
 type Trunk struct {
+	// Name identifies the trunk in routes, logs and call records
+	// (letters, digits, '.', '_', '-'). Required in trunks; the single
+	// trunk defaults to "trunk".
+	Name      string `yaml:"name"`
 	Address   string `yaml:"address"`   // host:port of the SIP trunk / softswitch
 	Domain    string `yaml:"domain"`    // host part of the Request-URI; default: Address's host
 	Transport string `yaml:"transport"` // udp (default) or tcp
+	// MaxCalls bounds the calls in progress on the trunk; further calls
+	// go to the next trunk of their route. 0 (default): no limit.
+	MaxCalls int `yaml:"max_calls"`
+	// Timeout is how long the trunk has to ring (180/183) or answer when
+	// the route has another trunk to try; it also bounds each keep-alive.
+	// Default 5s.
+	Timeout time.Duration `yaml:"timeout"`
+	// KeepAlive is the interval of OPTIONS keep-alives; after DownAfter
+	// (default 2) failures in a row the trunk is skipped until one is
+	// answered. 0 (default): none, the trunk is always taken as up.
+	KeepAlive time.Duration `yaml:"keepalive"`
+	DownAfter int           `yaml:"down_after"`
+}
+
+// Route sends the calls it matches to its trunks, first to last.
+type Route struct {
+	// Prefix matches normalized numbers ("+44", "07", "+"); "" all.
+	Prefix string `yaml:"prefix"`
+	// Types matches the destination type of the rate the call is priced
+	// at: local, national, mobile, international, custom. Empty: any.
+	Types []string `yaml:"types"`
+	// Trunks are trunk names in priority order.
+	Trunks []string `yaml:"trunks"`
+}
+
+// TrunkConfig is call control's trunks and routes: the single trunk (named
+// "trunk" unless named) with a catch-all route, or trunks and routes.
+func (s SIP) TrunkConfig() trunks.Config {
+	conv := func(t Trunk) trunks.Trunk {
+		return trunks.Trunk{Name: t.Name, Address: t.Address, Domain: t.Domain, Transport: t.Transport,
+			MaxCalls: t.MaxCalls, Timeout: t.Timeout, KeepAlive: t.KeepAlive, DownAfter: t.DownAfter}
+	}
+	var c trunks.Config
+	if len(s.Trunks) == 0 {
+		t := s.Trunk
+		if t.Name == "" {
+			t.Name = trunks.DefaultName
+		}
+		c.Trunks = []trunks.Trunk{conv(t)}
+	}
+	for _, t := range s.Trunks {
+		c.Trunks = append(c.Trunks, conv(t))
+	}
+	for _, r := range s.Routes {
+		c.Routes = append(c.Routes, trunks.Route{Prefix: r.Prefix, Types: r.Types, Trunks: r.Trunks})
+	}
+	return c.WithDefaults()
 }
 
 // Terminal is one IAD port (one phone) and its SIP credentials.
@@ -331,11 +392,21 @@ func (c *Config) Validate() error {
 	} else if brokerIsTLS(c.Sync.Broker) {
 		return bad("sync.broker %q is ssl:// but sync.tls (ca, cert, key) is not set", c.Sync.Broker)
 	}
-	if c.SIP.Trunk.Address == "" {
-		return bad("sip.trunk.address is required")
+	if len(c.SIP.Trunks) == 0 {
+		if c.SIP.Trunk.Address == "" {
+			return bad("sip.trunk.address (or sip.trunks) is required")
+		}
+		if t := c.SIP.Trunk.Transport; t != "" && t != "udp" && t != "tcp" {
+			return bad("sip.trunk.transport %q: udp or tcp", t)
+		}
+		if len(c.SIP.Routes) > 0 {
+			return bad("sip.routes choose among sip.trunks: with the single sip.trunk every call takes it")
+		}
+	} else if c.SIP.Trunk != (Trunk{}) {
+		return bad("sip.trunk and sip.trunks are both set: move the single trunk into trunks (with a name)")
 	}
-	if t := c.SIP.Trunk.Transport; t != "" && t != "udp" && t != "tcp" {
-		return bad("sip.trunk.transport %q: udp or tcp", t)
+	if err := c.SIP.TrunkConfig().Validate(); err != nil {
+		return bad("sip.trunks: %v", err)
 	}
 	if c.SIP.RTPPortMin <= 0 || c.SIP.RTPPortMax <= c.SIP.RTPPortMin || c.SIP.RTPPortMax > 65535 {
 		return bad("sip.rtp_port_min/max: bad range %d-%d", c.SIP.RTPPortMin, c.SIP.RTPPortMax)

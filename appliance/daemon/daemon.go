@@ -177,7 +177,6 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 		Realm:   cfg.SIP.Realm,
 		MediaIP: cfg.SIP.MediaIP,
 		TCP:     cfg.SIP.TCP,
-		Trunk:   callctl.Trunk{Address: cfg.SIP.Trunk.Address, Domain: cfg.SIP.Trunk.Domain, Transport: cfg.SIP.Trunk.Transport},
 
 		FamilyAccept:   cfg.SIP.FamilyAcceptOn(),
 		AcceptTimeout:  cfg.SIP.AcceptTimeout,
@@ -188,6 +187,8 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 	for _, t := range cfg.SIP.Terminals {
 		cc.Terminals = append(cc.Terminals, callctl.Terminal{ID: t.ID, SIPUser: t.SIPUser, Password: t.Password})
 	}
+	tc := cfg.SIP.TrunkConfig() // the single trunk is "trunk" with a catch-all route
+	cc.Trunks, cc.Routes = tc.Trunks, tc.Routes
 	s.Calls, err = callctl.New(cc, callctl.Deps{
 		Logger:     log.With("part", "sip"),
 		Clock:      clk,
@@ -424,8 +425,19 @@ func authResult(res authz.Result) callctl.AuthResult {
 		Language: res.Language, RefusalErr: res.Err,
 		MaxDuration: res.MaxDuration, LimitedBy: res.LimitedBy,
 		Hidden: res.Hidden, Free: res.Free,
-		WindowEnd: res.WindowEnd,
+		WindowEnd:       res.WindowEnd,
+		DestinationType: destinationType(res),
 	}
+}
+
+// destinationType is the destination type of the rate an allowed call is
+// priced at, which trunk routes may choose by ("" when calls are not
+// rated).
+func destinationType(res authz.Result) string {
+	if !res.Allowed || !res.Rated {
+		return ""
+	}
+	return string(res.Rate.DestinationType)
 }
 
 // numberBlocked stores the called party's block (9 at the acceptance

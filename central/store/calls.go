@@ -50,6 +50,10 @@ type Call struct {
 	Free     bool   `json:"free,omitempty"`
 	Cost     int64  `json:"cost,omitempty"`
 	Currency string `json:"currency,omitempty"`
+	// Trunk names the appliance's SIP trunk that carried the call (or
+	// the last one tried when none answered); empty when no trunk was
+	// tried, and for calls from appliances before the field.
+	Trunk string `json:"trunk,omitempty"`
 }
 
 // CallRecording is what a call record says about its recording.
@@ -106,7 +110,7 @@ const callCols = `c.call_id, c.appliance_id, c.block, c.person_id, c.prison_numb
 	c.privileged = 1 OR EXISTS (SELECT 1 FROM contacts k WHERE k.number = c.number AND k.privileged = 1
 		AND (k.person_id = c.person_id OR k.person_id = p.id)) OR ` + globalPrivileged + `,
 	c.officer_id, COALESCE(o.name, ''), c.confirm_method, c.ended_by,
-	c.hidden = 1 OR ` + globalHidden + `, c.free = 1, c.cost, c.currency`
+	c.hidden = 1 OR ` + globalHidden + `, c.free = 1, c.cost, c.currency, c.trunk`
 
 const callFrom = ` FROM calls c` + callJoins
 
@@ -125,7 +129,7 @@ func scanCall(sc interface{ Scan(...any) error }) (*Call, error) {
 		&c.Terminal, &c.Number, &start, &answer, &end, &c.Disposition, &c.Reason,
 		&rec.ID, &rec.SHA256, &rec.Bytes, &rec.Format, &rec.Uploaded, &c.Privileged,
 		&c.OfficerID, &c.OfficerName, &c.ConfirmMethod, &c.EndedBy,
-		&c.Hidden, &c.Free, &c.Cost, &c.Currency); err != nil {
+		&c.Hidden, &c.Free, &c.Cost, &c.Currency, &c.Trunk); err != nil {
 		return nil, err
 	}
 	c.Start, c.End, c.Answer = fromNS(start), fromNS(end), nullNS(answer)

@@ -149,6 +149,9 @@ func decodeEvent(ev *wire.Event) (projection, error) {
 		if c.Cost < 0 || c.MaxDurationSeconds < 0 || len(c.Currency) > 8 || len(c.LimitedBy) > 32 {
 			return projection{}, fmt.Errorf("%w: call %s: negative cost or limit, or oversized currency or limited_by", ErrInvalid, c.CallID)
 		}
+		if len(c.Trunk) > 64 {
+			return projection{}, fmt.Errorf("%w: call %s: trunk name of %d bytes", ErrInvalid, c.CallID, len(c.Trunk))
+		}
 	case p.alarm != nil:
 		if p.alarm.Code == "" {
 			return projection{}, fmt.Errorf("%w: alarm without code", ErrInvalid)
@@ -336,7 +339,7 @@ type eventBatch struct {
 	startedRows []any
 	clears      []int64
 	// callMoneyRows are calls with any of the money and number-kind
-	// fields set (privileged ... max_duration_s, the rate); calls without them, the
+	// fields set (privileged ... max_duration_s, the rate) or a trunk; calls without them, the
 	// common unrated case, take the narrower statement of callRows.
 	callMoneyRows []any
 	// currency is the prison's, read at the batch's first ledger event.
@@ -351,10 +354,12 @@ type eventBatch struct {
 const (
 	eventCols        = 8
 	callRowCols      = 21
-	callMoneyRowCols = callRowCols + 10
+	callMoneyRowCols = callRowCols + 11
 	// callRowInts and callMoneyRowInts have a bit set for each integer
 	// column of a call row (seq, start_ns, answer_ns, end_ns,
 	// recording_bytes; and privileged, hidden, free, cost, max_duration_s).
+	// The longer row also carries currency, limited_by, the rate and the
+	// trunk.
 	callRowInts      = 1<<2 | 1<<9 | 1<<10 | 1<<11 | 1<<16
 	callMoneyRowInts = callRowInts | 1<<21 | 1<<22 | 1<<23 | 1<<24 | 1<<27
 	tapCols          = 7
@@ -399,7 +404,7 @@ func (b *eventBatch) flushProjections() error {
 		callRowCols, callRowInts, recPath, ` ON CONFLICT (call_id) DO NOTHING`, b.callRows); err != nil {
 		return fmt.Errorf("store: project calls: %w", err)
 	}
-	if err := b.insertJSON(callHead+`, privileged, hidden, free, cost, currency, limited_by, max_duration_s, rate_prefix, rate_type, rate_name, recording_path)`,
+	if err := b.insertJSON(callHead+`, privileged, hidden, free, cost, currency, limited_by, max_duration_s, rate_prefix, rate_type, rate_name, trunk, recording_path)`,
 		callMoneyRowCols, callMoneyRowInts, recPath, ` ON CONFLICT (call_id) DO NOTHING`, b.callMoneyRows); err != nil {
 		return fmt.Errorf("store: project calls: %w", err)
 	}
@@ -613,7 +618,7 @@ func (b *eventBatch) project(ev *wire.Event, p projection) error {
 		row := []any{c.CallID, b.app, seq, b.block, c.PersonID, c.PrisonNumber, c.CardUID,
 			c.Terminal, c.Number, ns(c.Start), answer, ns(c.End), c.Disposition, c.Reason,
 			r.ID, r.SHA256, r.Bytes, r.Format, c.OfficerID, c.ConfirmMethod, c.EndedBy}
-		if !c.Privileged && !c.Hidden && !c.Free && c.Cost == 0 && c.Currency == "" && c.LimitedBy == "" && c.MaxDurationSeconds == 0 && c.Rate == nil {
+		if !c.Privileged && !c.Hidden && !c.Free && c.Cost == 0 && c.Currency == "" && c.LimitedBy == "" && c.MaxDurationSeconds == 0 && c.Rate == nil && c.Trunk == "" {
 			b.callRows = append(b.callRows, row...)
 			return nil
 		}
@@ -623,7 +628,7 @@ func (b *eventBatch) project(ev *wire.Event, p projection) error {
 		}
 		b.callMoneyRows = append(append(b.callMoneyRows, row...),
 			boolInt(c.Privileged), boolInt(c.Hidden), boolInt(c.Free), c.Cost, c.Currency, c.LimitedBy, c.MaxDurationSeconds,
-			rate.Prefix, rate.DestinationType, rate.Name)
+			rate.Prefix, rate.DestinationType, rate.Name, c.Trunk)
 	case p.started != nil:
 		return b.projectStarted(p.started)
 	case p.cleared != nil:

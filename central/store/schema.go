@@ -430,6 +430,12 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX calls_in_progress_appliance ON calls_in_progress (appliance_id, start_ns)`,
 	},
+	// 13: the SIP trunk that carried a call (wire.CallRecord.Trunk): an
+	// appliance may have several, with failover. '' for calls no trunk
+	// was tried for, and from appliances before the field.
+	{
+		`ALTER TABLE calls ADD COLUMN trunk TEXT NOT NULL DEFAULT ''`,
+	},
 }
 
 // auditGuardVersion is the schema version whose migration makes the audit

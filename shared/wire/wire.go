@@ -30,6 +30,9 @@
 //	   with, recorded at its next start with its debit and recovered
 //	   recording, and the alarm code "calls_closed_on_restart". A central
 //	   that does not know the disposition stores it like any other.
+//	1 (additive, same version): CallRecord.Trunk, the name of the SIP trunk
+//	   that carried the call (an appliance may have several, with
+//	   failover). Omitempty; a peer without it ignores it.
 package wire
 
 import (
@@ -197,6 +200,10 @@ type CallRecord struct {
 	// appliances from before the field): reports group a call by the
 	// rate it was charged at, not by whatever rate matches today.
 	Rate *PricedRate `json:"rate,omitempty"`
+	// Trunk names the appliance's SIP trunk that carried the call, or the
+	// last one tried when none answered (empty when no trunk was tried,
+	// and in records of appliances from before the field).
+	Trunk string `json:"trunk,omitempty"`
 }
 
 // PricedRate names the Rate a call was priced with.

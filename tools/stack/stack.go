@@ -53,6 +53,10 @@ type Options struct {
 	// TrunkAddr is the SIP trunk the appliance places calls on (the
 	// simulated family phone or a sipp UAS); "" picks a free UDP port.
 	TrunkAddr string
+	// Trunks, when set, replaces the single sip.trunk (TrunkAddr) with
+	// these lines of the sip section: sip.trunks and sip.routes, indented
+	// by two spaces.
+	Trunks string
 	// ReaderDevice is the card reader's device (a simulator's pty link).
 	ReaderDevice string
 	// ReaderDriver is pn532 (default) or em4100.
@@ -287,6 +291,9 @@ readers:
 	}
 	if o.HotlineNumber != "" {
 		appliance = strings.Replace(appliance, "sip:\n", fmt.Sprintf("sip:\n  hotline_number: %q\n", o.HotlineNumber), 1)
+	}
+	if o.Trunks != "" {
+		appliance = strings.Replace(appliance, fmt.Sprintf("  trunk:\n    address: %s\n", s.TrunkAddr), strings.TrimRight(o.Trunks, "\n")+"\n", 1)
 	}
 	switch o.SIPTransport {
 	case "", "udp":
