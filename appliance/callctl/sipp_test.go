@@ -2,7 +2,6 @@ package callctl_test
 
 import (
 	"bytes"
-	"strconv"
 	"testing"
 	"time"
 
@@ -48,11 +47,13 @@ func TestSippIADRefused(t *testing.T) {
 	}
 }
 
-// trunkEnv starts a Server whose trunk is a sipp UAS on a free port.
+// trunkEnv starts a Server whose trunk is a sipp UAS on a free port. sipp
+// binds first (sipprun retries a port taken meanwhile): a port chosen
+// before the server starts could be taken by the server's own sockets.
 func trunkEnv(t *testing.T, scenario string, args ...string) (*env, *sipprun.Run) {
-	port := sipprun.FreeUDPPort(t)
-	e := start(t, opts{cfg: func(c *callctl.Config) { c.Trunk.Address = "127.0.0.1:" + strconv.Itoa(port) }})
-	return e, sipprun.Start(t, port, scenario, args...)
+	r := sipprun.Start(t, 0, scenario, args...)
+	e := start(t, opts{cfg: func(c *callctl.Config) { c.Trunk.Address = r.Addr() }})
+	return e, r
 }
 
 func TestSippTrunkAnswer(t *testing.T) {

@@ -510,13 +510,14 @@ func TestTrunkRoutesByPrefixAndType(t *testing.T) {
 // the port never hears the 503, both scenarios pass (the 503 was ACKed).
 func TestSippTrunkFailover503(t *testing.T) {
 	sipprun.Need(t)
-	badPort, goodPort := sipprun.FreeUDPPort(t), sipprun.FreeUDPPort(t)
+	// The trunks bind first, on ports sipprun retries until free: a port
+	// chosen before the server starts could be taken by its own sockets.
+	bad := sipprun.Start(t, 0, "trunk_503.xml")
+	good := sipprun.Start(t, 0, "trunk_answer.xml", "-rtp_echo")
 	e := start(t, opts{cfg: withTrunks(nil,
-		trunks.Trunk{Name: "carrier-a", Address: "127.0.0.1:" + strconv.Itoa(badPort)},
-		trunks.Trunk{Name: "carrier-b", Address: "127.0.0.1:" + strconv.Itoa(goodPort)},
+		trunks.Trunk{Name: "carrier-a", Address: bad.Addr()},
+		trunks.Trunk{Name: "carrier-b", Address: good.Addr()},
 	)})
-	bad := sipprun.Start(t, badPort, "trunk_503.xml")
-	good := sipprun.Start(t, goodPort, "trunk_answer.xml", "-rtp_echo")
 	res, err := e.port(t, portUser, portPass).Call(ctxT(t), "0611223344", 1500*time.Millisecond)
 	if err != nil || !res.Answered || res.Code != 200 {
 		t.Fatalf("call: %+v %v", res, err)
@@ -543,13 +544,12 @@ func TestSippTrunkFailover503(t *testing.T) {
 // sipp trunk carries the call.
 func TestSippTrunkFailoverSilent(t *testing.T) {
 	sipprun.Need(t)
-	deadPort, goodPort := sipprun.FreeUDPPort(t), sipprun.FreeUDPPort(t)
+	dead := sipprun.Start(t, 0, "trunk_silent.xml") // bound first: see TestSippTrunkFailover503
+	good := sipprun.Start(t, 0, "trunk_answer.xml", "-rtp_echo")
 	e := start(t, opts{cfg: withTrunks(nil,
-		trunks.Trunk{Name: "dead", Address: "127.0.0.1:" + strconv.Itoa(deadPort), Timeout: attemptTimeout},
-		trunks.Trunk{Name: "alive", Address: "127.0.0.1:" + strconv.Itoa(goodPort)},
+		trunks.Trunk{Name: "dead", Address: dead.Addr(), Timeout: attemptTimeout},
+		trunks.Trunk{Name: "alive", Address: good.Addr()},
 	)})
-	dead := sipprun.Start(t, deadPort, "trunk_silent.xml")
-	good := sipprun.Start(t, goodPort, "trunk_answer.xml", "-rtp_echo")
 	call := trunkDial(t, e, "0611223344", 1500*time.Millisecond)
 	if err := dead.Wait(t); err != nil { // the INVITE reached the dead trunk
 		t.Fatalf("sipp silent trunk: %v", err)
