@@ -346,6 +346,9 @@ type eventBatch struct {
 	// batch's events named (terminals_project.go).
 	numbers   []wire.NumberAttr
 	terminals map[string]terminalSeen
+	// people caches the block histories the batch's events named
+	// (personblocks.go).
+	people map[string][]personBlockSpan
 }
 
 const (
@@ -595,6 +598,13 @@ func (b *eventBatch) projectEvent(ev *wire.Event) error {
 
 func (b *eventBatch) project(ev *wire.Event, p projection) error {
 	seq := int64(ev.Seq)
+	if who, foreign, err := b.foreignEvent(ev, p); err != nil || foreign {
+		if err != nil {
+			return err
+		}
+		return b.alarm(AlarmForeignPerson, fmt.Sprintf("seq %d", ev.Seq), ev.Seq,
+			fmt.Sprintf("%s event about person %q, who was not housed in block %q at its time: not projected (kept in the event stream)", ev.Type, who, b.block))
+	}
 	switch {
 	case p.call != nil:
 		c := p.call

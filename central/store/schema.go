@@ -430,6 +430,19 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX calls_in_progress_appliance ON calls_in_progress (appliance_id, start_ns)`,
 	},
+	// 13: each person's blocks over time (personblocks.go): an appliance's
+	// events about a person are projected only if the person was housed
+	// in the appliance's block at the event's time. People already stored
+	// are taken to have been in their current block from the start.
+	{
+		`CREATE TABLE person_blocks (
+			person_id TEXT NOT NULL,
+			block     TEXT NOT NULL,
+			from_ns   BIGINT NOT NULL,
+			PRIMARY KEY (person_id, from_ns)
+		)`,
+		`INSERT INTO person_blocks (person_id, block, from_ns) SELECT id, block, 0 FROM people`,
+	},
 }
 
 // auditGuardVersion is the schema version whose migration makes the audit
