@@ -443,6 +443,31 @@ var migrations = [][]string{
 		)`,
 		`INSERT INTO person_blocks (person_id, block, from_ns) SELECT id, block, 0 FROM people`,
 	},
+	// 14: event chains (chains.go). An appliance's events are kept per
+	// chain (wire.Event.Epoch): chain idx holds its events under seq
+	// idx<<40 | the event's seq, so the first chain (every appliance's
+	// events until now) keeps its numbers. copy_of is the seq of the same
+	// event in an earlier chain of the appliance (a chain started again
+	// over an outbox that central partly had): such a copy is stored, not
+	// projected a second time.
+	{
+		`CREATE TABLE event_chains (
+			appliance_id  TEXT NOT NULL REFERENCES appliances(id),
+			epoch         TEXT NOT NULL,
+			idx           BIGINT NOT NULL,
+			start_seq     BIGINT NOT NULL DEFAULT 0,
+			acked_seq     BIGINT NOT NULL DEFAULT 0,
+			gap_from      BIGINT NOT NULL DEFAULT 0,
+			confirmed_seq BIGINT NOT NULL DEFAULT 0,
+			created_ns    BIGINT NOT NULL,
+			PRIMARY KEY (appliance_id, epoch),
+			UNIQUE (appliance_id, idx)
+		)`,
+		`INSERT INTO event_chains (appliance_id, epoch, idx, start_seq, acked_seq, gap_from, created_ns)
+			SELECT id, '', 0, 1, acked_seq, gap_from, created_ns FROM appliances
+			WHERE acked_seq > 0 OR EXISTS (SELECT 1 FROM events e WHERE e.appliance_id = appliances.id)`,
+		`ALTER TABLE events ADD COLUMN copy_of BIGINT NOT NULL DEFAULT 0`,
+	},
 }
 
 // auditGuardVersion is the schema version whose migration makes the audit
