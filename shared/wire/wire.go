@@ -67,6 +67,10 @@ var (
 	ErrVersion   = errors.New("wire: unsupported protocol version")
 	ErrMalformed = errors.New("wire: malformed message")
 	ErrHash      = errors.New("wire: event hash does not match its content")
+	// ErrOtherAppliance: a message (or an event in it) names another
+	// appliance than the one whose topic it came on. It comes wrapped
+	// together with ErrMalformed.
+	ErrOtherAppliance = errors.New("wire: message names another appliance")
 )
 
 // EventType names what an event's payload holds.
@@ -479,7 +483,7 @@ func Decode[T Batch | Ack | Policy | RecordingUpload | RecordingAck](data []byte
 		v, app = x.V, x.ApplianceID
 		for i := range x.Events {
 			if x.Events[i].ApplianceID != x.ApplianceID {
-				return nil, fmt.Errorf("%w: event for %q in batch of %q", ErrMalformed, x.Events[i].ApplianceID, x.ApplianceID)
+				return nil, fmt.Errorf("%w: %w: event for %q in batch of %q", ErrMalformed, ErrOtherAppliance, x.Events[i].ApplianceID, x.ApplianceID)
 			}
 			if x.Events[i].Epoch != x.Events[0].Epoch {
 				return nil, fmt.Errorf("%w: events of epochs %q and %q in one batch", ErrMalformed, x.Events[0].Epoch, x.Events[i].Epoch)
@@ -504,7 +508,7 @@ func Decode[T Batch | Ack | Policy | RecordingUpload | RecordingAck](data []byte
 		return nil, fmt.Errorf("%w: %d", ErrVersion, v)
 	}
 	if wantAppliance != "" && app != wantAppliance {
-		return nil, fmt.Errorf("%w: message for appliance %q on %q's topic", ErrMalformed, app, wantAppliance)
+		return nil, fmt.Errorf("%w: %w: message for appliance %q on %q's topic", ErrMalformed, ErrOtherAppliance, app, wantAppliance)
 	}
 	return &m, nil
 }
