@@ -56,6 +56,10 @@ func (tx *Tx) AppendCall(rec wire.CallRecord) (wire.Event, error) {
 	if err != nil {
 		return ev, err
 	}
+	if tx.calls == nil {
+		tx.calls = map[string]uint64{}
+	}
+	tx.calls[rec.CallID] = ev.Seq
 	if rec.Answer == nil || rec.PersonID == "" || rec.CallID == "" {
 		return ev, nil
 	}
