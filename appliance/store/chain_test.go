@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -168,5 +169,28 @@ func TestRecordingReleasedAfterItsRecord(t *testing.T) {
 	}
 	if recs, _ := s.PendingRecordings(); len(recs) != 0 {
 		t.Fatalf("still pending %+v", recs)
+	}
+}
+
+// A policy watermark beyond the store's last event is about another chain
+// of the appliance (the old box's, before central has seen this one):
+// nothing of this store's own ledger counts as included, nothing is pruned.
+func TestWatermarkOfAnotherChainIgnored(t *testing.T) {
+	s := openChainTest(t, filepath.Join(t.TempDir(), "s.db"))
+	a := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	recordCall(t, s, "c1", "p1", a, -100)
+	recordCall(t, s, "c2", "p1", a.Add(time.Hour), -40)
+	own, err := s.Own(30, "EUR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := own.Debits("p1"); d != -140 {
+		t.Fatalf("own debits %d under another chain's watermark, want -140", d)
+	}
+	if n, err := s.PruneOwn(30); err != nil || n != 0 {
+		t.Fatalf("pruned %d (%v) under another chain's watermark", n, err)
+	}
+	if own, _ := s.Own(2, "EUR"); own.Debits("p1") != -40 {
+		t.Fatalf("own debits above seq 2: %d, want -40", own.Debits("p1"))
 	}
 }

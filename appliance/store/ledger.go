@@ -172,10 +172,16 @@ func scanOwn(tx *bolt.Tx, bucket []byte, after uint64, fn func([]byte) error) er
 
 // PruneOwn forgets the own debits and calls carried by events up to and
 // including includedSeq: a policy with that Money.IncludedSeq counts them
-// already. It returns how many were dropped.
+// already. It returns how many were dropped. A watermark beyond the last
+// appended event is about another chain of the appliance (chain.go: a box
+// replaced, or a data directory put back, whose new chain central has not
+// seen yet) and prunes nothing.
 func (s *Store) PruneOwn(includedSeq uint64) (int, error) {
 	n := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		if includedSeq > getUint(tx.Bucket(bucketMeta), keyLastSeq) {
+			return nil
+		}
 		for _, name := range [][]byte{bucketOwnDebits, bucketOwnCalls} {
 			b := tx.Bucket(name)
 			if b == nil {
@@ -286,6 +292,13 @@ func (s *Store) Own(includedSeq uint64, currency string) (*Own, error) {
 }
 
 func (s *Store) buildOwn(includedSeq uint64, currency string) (*Own, error) {
+	// A watermark beyond the last appended event is another chain's (see
+	// PruneOwn): none of this store's own entries are included.
+	if last, err := s.LastSeq(); err != nil {
+		return nil, err
+	} else if includedSeq > last {
+		includedSeq = 0
+	}
 	o := &Own{debits: map[string]ledger.Money{}, calls: map[string][]ledger.Call{}}
 	byAccount := map[string][]ledger.Entry{}
 	seqOf := map[string]uint64{}
