@@ -63,7 +63,6 @@ type eventChain struct {
 	acked     uint64
 	gapFrom   uint64
 	confirmed uint64
-	newest    bool // no later chain of the appliance exists
 	created   bool // this transaction created it
 	prevAcked uint64
 	prevIdx   int64 // the newest chain before this one was created (-1: none)
@@ -84,12 +83,11 @@ func openChain(ctx context.Context, tx *sql.Tx, app, epoch string, now int64) (*
 	switch {
 	case err == nil:
 		c.start, c.acked, c.gapFrom, c.confirmed = uint64(start), uint64(acked), uint64(gap), uint64(conf)
-		c.newest = !maxIdx.Valid || maxIdx.Int64 == c.idx
 		return c, nil
 	case !errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("store: read event chain: %w", err)
 	}
-	c.created, c.newest = true, true
+	c.created = true
 	if maxIdx.Valid {
 		c.idx, c.prevIdx = maxIdx.Int64+1, maxIdx.Int64
 		var prev int64
@@ -108,16 +106,15 @@ func openChain(ctx context.Context, tx *sql.Tx, app, epoch string, now int64) (*
 	return c, nil
 }
 
-// save writes the chain's state back, and for the appliance's newest chain
-// its acknowledged seq (as events.seq) into appliances.acked_seq, which the
-// console and the policy's IncludedSeq read.
+// save writes the chain's state back, and its acknowledged seq (as
+// events.seq) into appliances.acked_seq, which the console and the
+// policy's IncludedSeq read: the chain of the appliance's latest batch is
+// the one it writes (a replaced or restored box does not go back to its
+// old chain).
 func (c *eventChain) save(ctx context.Context, tx *sql.Tx, app string) error {
 	if _, err := tx.ExecContext(ctx, `UPDATE event_chains SET start_seq = $3, acked_seq = $4, gap_from = $5, confirmed_seq = $6
 		WHERE appliance_id = $1 AND epoch = $2`, app, c.epoch, int64(c.start), int64(c.acked), int64(c.gapFrom), int64(c.confirmed)); err != nil {
 		return fmt.Errorf("store: update event chain: %w", err)
-	}
-	if !c.newest {
-		return nil
 	}
 	acked := c.base() + c.acked
 	if c.acked == 0 && c.start > 1 {

@@ -238,15 +238,15 @@ func (s *Store) policyMoney(ctx context.Context, tx *sql.Tx, applianceID string,
 	if err != nil {
 		return err
 	}
-	// inc counts in events.seq; the appliance counts in its newest chain's
-	// own seqs (chains.go): nothing of that chain is included while inc
-	// is below it.
-	var newest int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(idx), 0) FROM event_chains WHERE appliance_id = $1`, applianceID).Scan(&newest); err != nil {
+	// inc counts in events.seq; the appliance counts in the own seqs of
+	// the chain it writes, the one appliances.acked_seq is in (chains.go):
+	// nothing of that chain is included while inc is below it.
+	var current int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT acked_seq FROM appliances WHERE id = $1), 0)`, applianceID).Scan(&current); err != nil {
 		return fmt.Errorf("store: policy included seq: %w", err)
 	}
 	var own uint64
-	if base := uint64(newest) << chainBits; inc >= base {
+	if base := uint64(current) &^ (chainSpan - 1); inc >= base {
 		own = inc - base
 	}
 	m := &wire.MoneyPolicy{Currency: set.Currency, Digits: set.Digits, TimeZone: set.TimeZone, IncludedSeq: own,
