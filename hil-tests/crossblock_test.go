@@ -9,7 +9,6 @@ package hiltests
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"path/filepath"
