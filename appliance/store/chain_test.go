@@ -194,3 +194,18 @@ func TestWatermarkOfAnotherChainIgnored(t *testing.T) {
 		t.Fatalf("own debits above seq 2: %d, want -40", own.Debits("p1"))
 	}
 }
+
+// Debits of two data directories of the same appliance (a replacement, or
+// a backup put back) under the same seq get different ids: central counts
+// both.
+func TestDebitIDsUniqueAcrossChains(t *testing.T) {
+	dir := t.TempDir()
+	a := openChainTest(t, filepath.Join(dir, "a.db"))
+	b := openChainTest(t, filepath.Join(dir, "b.db"))
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	da, sa := recordCall(t, a, "c1", "p1", at, -100)
+	db, sb := recordCall(t, b, "c2", "p1", at, -100)
+	if sa != sb || da.ID == db.ID {
+		t.Fatalf("debits %q (seq %d) and %q (seq %d)", da.ID, sa, db.ID, sb)
+	}
+}
