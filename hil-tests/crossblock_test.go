@@ -179,6 +179,9 @@ func TestReplayAndWrongTopicAlarmed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := fe.WaitCalls(fe.ctx, fe.placed, time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	callsBefore := len(fe.allCalls())
 
 	other := *genuine
