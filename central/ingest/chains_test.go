@@ -80,4 +80,3 @@ func TestConflictAckPublished(t *testing.T) {
 		t.Fatalf("store got %d batches", len(cs.batches))
 	}
 }
-
