@@ -54,8 +54,8 @@ const (
 	chainSpan = uint64(1) << chainBits
 )
 
-// eventChain is one event chain of an appliance, as read (and changed) inside a
-// StoreBatch transaction.
+// eventChain is one event chain of an appliance, as read (and changed)
+// inside a StoreBatch transaction.
 type eventChain struct {
 	epoch     string
 	idx       int64
@@ -76,16 +76,16 @@ func openChain(ctx context.Context, tx *sql.Tx, app, epoch string, now int64) (*
 	var start, acked, gap, conf int64
 	err := tx.QueryRowContext(ctx, `SELECT idx, start_seq, acked_seq, gap_from, confirmed_seq FROM event_chains
 		WHERE appliance_id = $1 AND epoch = $2`, app, epoch).Scan(&c.idx, &start, &acked, &gap, &conf)
-	var maxIdx sql.NullInt64
-	if qerr := tx.QueryRowContext(ctx, `SELECT MAX(idx) FROM event_chains WHERE appliance_id = $1`, app).Scan(&maxIdx); qerr != nil {
-		return nil, fmt.Errorf("store: read event chains: %w", qerr)
-	}
 	switch {
 	case err == nil:
 		c.start, c.acked, c.gapFrom, c.confirmed = uint64(start), uint64(acked), uint64(gap), uint64(conf)
 		return c, nil
 	case !errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("store: read event chain: %w", err)
+	}
+	var maxIdx sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(idx) FROM event_chains WHERE appliance_id = $1`, app).Scan(&maxIdx); err != nil {
+		return nil, fmt.Errorf("store: read event chains: %w", err)
 	}
 	c.created = true
 	if maxIdx.Valid {
