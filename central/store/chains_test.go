@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -160,5 +162,46 @@ func TestReplayedBatchAlarm(t *testing.T) {
 	}
 	if n := count(t, s, `SELECT COUNT(*) FROM calls`); n != 6 {
 		t.Fatalf("%d calls, want 6", n)
+	}
+}
+
+// An installation upgraded to migration 14 keeps its appliances' streams
+// as their first chain: acknowledged where they were, continued by the
+// next event, no chain-restarted alarm.
+func TestChainsMigration(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "central.db")
+	ctx := context.Background()
+	s, err := openAt(t, ctx, path, filepath.Join(dir, "rec"), clock.NewFake(t0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := chain("app1", 1, 4, "", callEvent)
+	if ack, err := s.StoreEvents(ctx, "app1", evs[:3]); err != nil || ack != 3 {
+		t.Fatalf("ack %d, %v", ack, err)
+	}
+	s.Close()
+	// Back to schema 13, as before this change.
+	db := rawSQL(t, path)
+	for _, q := range []string{`DROP TABLE event_chains`, `ALTER TABLE events DROP COLUMN copy_of`, `UPDATE schema_version SET version = 13`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	s, err = openAt(t, ctx, path, filepath.Join(dir, "rec"), clock.NewFake(t0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	chains, err := s.EventChains(ctx, "app1")
+	if err != nil || len(chains) != 1 || chains[0].Epoch != "" || chains[0].Start != 1 || chains[0].Acked != 3 {
+		t.Fatalf("chains after the migration %+v, %v", chains, err)
+	}
+	if ack, err := s.StoreEvents(ctx, "app1", evs[3:]); err != nil || ack != 4 {
+		t.Fatalf("ack %d, %v after the migration", ack, err)
+	}
+	if n := openAlarms(t, s, "app1", AlarmChainRestarted); n != 0 {
+		t.Fatalf("%d chain-restarted alarms after the migration", n)
 	}
 }
