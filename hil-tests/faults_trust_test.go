@@ -197,7 +197,7 @@ func TestFaultTamperedEvent(t *testing.T) {
 		tb.Events[i].Seal()
 	}
 	last := tb.Events[len(tb.Events)-1]
-	extra := wire.Event{ApplianceID: stack.ApplianceID, Seq: last.Seq + 1, Time: last.Time.Add(time.Second), Type: wire.EventCardTap,
+	extra := wire.Event{ApplianceID: stack.ApplianceID, Epoch: last.Epoch, Seq: last.Seq + 1, Time: last.Time.Add(time.Second), Type: wire.EventCardTap,
 		Payload: json.RawMessage(`{"reader":"t1-reader","terminal":"t1","uid":"DEADBEEF","known":true}`), PrevHash: last.Hash}
 	extra.Seal()
 	tb.Events = append(tb.Events, extra)

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -46,8 +48,14 @@ type OwnCall struct {
 func (tx *Tx) NextSeq() uint64 { return getUint(tx.tx.Bucket(bucketMeta), keyLastSeq) + 1 }
 
 // DebitID is the ledger entry id of the debit carried by event seq of
-// appliance id: "<appliance>-<seq>", unique system-wide.
-func DebitID(applianceID string, seq uint64) string { return fmt.Sprintf("%s-%d", applianceID, seq) }
+// appliance id: "<appliance>-<seq>-<nonce>", unique system-wide. The
+// nonce keeps it unique across the appliance's event chains too: a
+// replacement box numbers its events from 1 again, and a data directory
+// put back from a backup numbers them as the backup left off (chain.go),
+// and their debits must not take the ids of the old run's.
+func DebitID(applianceID string, seq uint64, nonce string) string {
+	return fmt.Sprintf("%s-%d-%s", applianceID, seq, nonce)
+}
 
 // AppendCall appends rec as an EventCall and, when the call was answered
 // (Answer set) and has a person, remembers it for quota counting.
@@ -56,6 +64,10 @@ func (tx *Tx) AppendCall(rec wire.CallRecord) (wire.Event, error) {
 	if err != nil {
 		return ev, err
 	}
+	if tx.calls == nil {
+		tx.calls = map[string]uint64{}
+	}
+	tx.calls[rec.CallID] = ev.Seq
 	if rec.Answer == nil || rec.PersonID == "" || rec.CallID == "" {
 		return ev, nil
 	}
@@ -67,13 +79,18 @@ func (tx *Tx) AppendCall(rec wire.CallRecord) (wire.Event, error) {
 }
 
 // AppendDebit appends a call debit as an EventLedger and keeps it in the
-// own ledger. The store sets e.ID to DebitID(appliance, seq) and e.Origin
+// own ledger. The store sets e.ID to DebitID(appliance, seq, a random
+// nonce) and e.Origin
 // to the appliance id; e must otherwise be a valid call debit (Kind
 // wire.LedgerCallDebit, Amount <= 0, Account, Ref = call id, At, a
 // currency), or ErrInvalid.
 func (tx *Tx) AppendDebit(e wire.LedgerEntry) (wire.LedgerEntry, wire.Event, error) {
 	seq := tx.NextSeq()
-	e.ID, e.Origin = DebitID(tx.s.id, seq), tx.s.id
+	var nonce [4]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return e, wire.Event{}, fmt.Errorf("store: debit id: %w", err)
+	}
+	e.ID, e.Origin = DebitID(tx.s.id, seq, hex.EncodeToString(nonce[:])), tx.s.id
 	e.At = e.At.UTC()
 	le := ledger.Entry{ID: e.ID, Account: e.Account, Kind: ledger.Kind(e.Kind), Amount: ledger.Money(e.Amount),
 		Ref: e.Ref, At: e.At, Origin: e.Origin}
@@ -168,10 +185,16 @@ func scanOwn(tx *bolt.Tx, bucket []byte, after uint64, fn func([]byte) error) er
 
 // PruneOwn forgets the own debits and calls carried by events up to and
 // including includedSeq: a policy with that Money.IncludedSeq counts them
-// already. It returns how many were dropped.
+// already. It returns how many were dropped. A watermark beyond the last
+// appended event is about another chain of the appliance (chain.go: a box
+// replaced, or a data directory put back, whose new chain central has not
+// seen yet) and prunes nothing.
 func (s *Store) PruneOwn(includedSeq uint64) (int, error) {
 	n := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
+		if includedSeq > getUint(tx.Bucket(bucketMeta), keyLastSeq) {
+			return nil
+		}
 		for _, name := range [][]byte{bucketOwnDebits, bucketOwnCalls} {
 			b := tx.Bucket(name)
 			if b == nil {
@@ -282,6 +305,13 @@ func (s *Store) Own(includedSeq uint64, currency string) (*Own, error) {
 }
 
 func (s *Store) buildOwn(includedSeq uint64, currency string) (*Own, error) {
+	// A watermark beyond the last appended event is another chain's (see
+	// PruneOwn): none of this store's own entries are included.
+	if last, err := s.LastSeq(); err != nil {
+		return nil, err
+	} else if includedSeq > last {
+		includedSeq = 0
+	}
 	o := &Own{debits: map[string]ledger.Money{}, calls: map[string][]ledger.Call{}}
 	byAccount := map[string][]ledger.Entry{}
 	seqOf := map[string]uint64{}

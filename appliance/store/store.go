@@ -49,6 +49,7 @@ var (
 	keyLastSeq     = []byte("last_seq")
 	keyLastHash    = []byte("last_hash")
 	keyAcked       = []byte("acked")
+	keyEpoch       = []byte("epoch")
 	keyPolicy      = []byte("current")
 )
 
@@ -83,6 +84,14 @@ type Recording struct {
 	Ref    wire.RecordingRef `json:"ref"`
 	Path   string            `json:"path"`
 	Added  time.Time         `json:"added"`
+	// RecordSeq is the seq of the call's record in the outbox when it was
+	// appended in the same transaction (0: not known, as in stores from
+	// before the field). The local copy is deleted only once central has
+	// acknowledged that event, as well as verified the upload (chain.go).
+	RecordSeq uint64 `json:"record_seq,omitempty"`
+	// Uploaded: central verified the upload, and the copy waits for the
+	// record's acknowledgement before it is deleted.
+	Uploaded bool `json:"uploaded,omitempty"`
 }
 
 // Open opens (creating if needed) the store at path.
@@ -110,6 +119,14 @@ func Open(path string, opts Options) (*Store, error) {
 		meta := tx.Bucket(bucketMeta)
 		switch got := meta.Get(keyApplianceID); {
 		case got == nil:
+			// A new data directory starts its own event chain (chain.go).
+			epoch, err := newEpoch()
+			if err != nil {
+				return err
+			}
+			if err := meta.Put(keyEpoch, []byte(epoch)); err != nil {
+				return err
+			}
 			return meta.Put(keyApplianceID, []byte(opts.ApplianceID))
 		case string(got) != opts.ApplianceID:
 			return fmt.Errorf("%w: file is %q's, opened as %q", ErrWrongAppliance, got, opts.ApplianceID)
@@ -156,6 +173,9 @@ type Tx struct {
 	tx         *bolt.Tx
 	appended   bool
 	ownChanged bool // the own ledger was written: invalidate its cache on commit
+	// calls are the seqs of the call records appended in this
+	// transaction, by call id, for AddRecording.
+	calls map[string]uint64
 }
 
 // Update runs fn in one bbolt read-write transaction: everything fn does is
@@ -227,6 +247,7 @@ func (tx *Tx) Append(typ wire.EventType, payload any) (wire.Event, error) {
 	last := getUint(meta, keyLastSeq)
 	ev := wire.Event{
 		ApplianceID: tx.s.id,
+		Epoch:       string(meta.Get(keyEpoch)),
 		Seq:         last + 1,
 		Time:        tx.s.clock.Now().UTC().Round(0),
 		Type:        typ,
@@ -257,7 +278,7 @@ func (tx *Tx) AddRecording(ref wire.RecordingRef, path string) error {
 	if ref.ID == "" || path == "" || len(ref.SHA256) != 64 {
 		return fmt.Errorf("%w: recording needs an id, a path and a hex SHA-256", ErrInvalid)
 	}
-	rec := Recording{CallID: ref.ID, Ref: ref, Path: path, Added: tx.s.clock.Now().UTC().Round(0)}
+	rec := Recording{CallID: ref.ID, Ref: ref, Path: path, Added: tx.s.clock.Now().UTC().Round(0), RecordSeq: tx.calls[ref.ID]}
 	data, err := json.Marshal(&rec)
 	if err != nil {
 		return fmt.Errorf("store: add recording: %w", err)

@@ -52,7 +52,7 @@ func TestAppendChainsAndSurvivesJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, _ := json.Marshal(wire.Batch{V: 1, ApplianceID: "blk-a", Events: []wire.Event{ev}})
+	data, _ := json.Marshal(wire.Batch{V: wire.BatchVersion, ApplianceID: "blk-a", Events: []wire.Event{ev}})
 	b, err := wire.Decode[wire.Batch](data, "blk-a")
 	if err != nil {
 		t.Fatal(err)

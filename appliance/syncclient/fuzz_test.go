@@ -57,8 +57,10 @@ func FuzzHandle(f *testing.F) {
 		if c.policy != nil && (c.policy.ApplianceID != "blk-a" || c.policy.V != wire.ProtocolVersion || topic != wire.TopicPolicy("blk-a")) {
 			t.Fatalf("policy let through: %+v on %q", c.policy, topic)
 		}
-		if c.ackUpTo != 0 && topic != wire.TopicAck("blk-a") {
-			t.Fatalf("ack from topic %q", topic)
+		for _, a := range c.acks {
+			if a.ApplianceID != "blk-a" || topic != wire.TopicAck("blk-a") {
+				t.Fatalf("ack %+v let through from topic %q", a, topic)
+			}
 		}
 		for _, d := range c.deltas {
 			if d.ApplianceID != "blk-a" || d.V != wire.ProtocolVersion || topic != wire.TopicPolicyDelta("blk-a") || d.Version <= d.BaseVersion {

@@ -118,6 +118,10 @@ const (
 	// DefaultPolicyRequestInterval: see Config.PolicyRequestInterval.
 	DefaultPolicyRequestInterval = 30 * time.Second
 	maxQueuedRecAcks             = 1024
+	// maxQueuedAcks bounds the event acks waiting for the loop (each ack
+	// covers those before it of its chain, so dropping the oldest loses
+	// nothing but a conflict the next ack repeats).
+	maxQueuedAcks = 1024
 )
 
 // Config configures the client. Zero fields take the defaults above.
@@ -218,8 +222,7 @@ type Client struct {
 	running   bool
 	connected bool
 	connGen   uint64
-	ackUpTo   uint64
-	resend    bool // central asked for everything unacknowledged again
+	acks      []wire.Ack // central's acks not yet applied, oldest first
 	policy    *wire.Policy
 	rejected  int    // policies refused for their signature, not yet alarmed
 	rejectWhy string // the last refusal
@@ -398,8 +401,10 @@ func (c *Client) handle(topic string, payload []byte) {
 			return
 		}
 		c.mu.Lock()
-		c.ackUpTo = max(c.ackUpTo, a.UpTo)
-		c.resend = c.resend || a.Resend
+		if len(c.acks) >= maxQueuedAcks {
+			c.acks = c.acks[1:]
+		}
+		c.acks = append(c.acks, *a)
 		c.mu.Unlock()
 	case wire.TopicPolicy(id):
 		if len(payload) == 0 {
@@ -516,6 +521,9 @@ func (l *loop) run(ctx context.Context) error {
 		return fmt.Errorf("syncclient: %w", err)
 	}
 	l.acked, l.sent = acked, acked
+	if err := l.releaseRecordings(); err != nil {
+		return err
+	}
 	if p, err := st.Policy(); err != nil {
 		return fmt.Errorf("syncclient: %w", err)
 	} else if p != nil {
@@ -552,8 +560,8 @@ func (l *loop) run(ctx context.Context) error {
 func (l *loop) step() error {
 	c := l.c
 	c.mu.Lock()
-	ackUpTo, resend, pol, recAcks, chunkAcks, cmds, deltas := c.ackUpTo, c.resend, c.policy, c.recAcks, c.chunkAcks, c.commands, c.deltas
-	c.resend, c.policy, c.recAcks, c.chunkAcks, c.commands, c.deltas = false, nil, nil, nil, nil, nil
+	acks, pol, recAcks, chunkAcks, cmds, deltas := c.acks, c.policy, c.recAcks, c.chunkAcks, c.commands, c.deltas
+	c.acks, c.policy, c.recAcks, c.chunkAcks, c.commands, c.deltas = nil, nil, nil, nil, nil, nil
 	if c.rejected > 0 {
 		l.rejected += c.rejected
 		l.rejectWhy = c.rejectWhy
@@ -588,8 +596,12 @@ func (l *loop) step() error {
 			return err
 		}
 	}
-	if err := l.applyAck(ackUpTo); err != nil {
-		return err
+	resend := false
+	for _, a := range acks {
+		if err := l.applyAck(a); err != nil {
+			return err
+		}
+		resend = resend || a.Resend
 	}
 	if resend {
 		// Central's ingest has just subscribed: what it was sent before
@@ -655,24 +667,32 @@ func (l *loop) rewind() {
 	l.ackTimer.stop()
 }
 
-func (l *loop) applyAck(upTo uint64) error {
-	if upTo <= l.acked {
+// applyAck applies one of central's acks (see store.AckChain): events it
+// acknowledges leave the outbox, recordings whose call records it
+// acknowledges are released, and an ack that shows central holds other
+// events under this appliance's chain starts a new chain (restartChain).
+func (l *loop) applyAck(a wire.Ack) error {
+	if a.Conflict == 0 && a.UpTo <= l.acked {
 		return nil
 	}
-	if _, err := l.c.deps.Store.Ack(upTo); err != nil {
-		if errors.Is(err, store.ErrAckAhead) {
-			// Central claims events this store never appended (e.g. the
-			// store was replaced). Forget the claim so that later, valid
-			// acks still count.
-			l.c.log.Error("sync: central acknowledged events never appended", "up_to", upTo, "err", err)
-			l.c.mu.Lock()
-			if l.c.ackUpTo == upTo {
-				l.c.ackUpTo = l.acked
-			}
-			l.c.mu.Unlock()
+	if _, err := l.c.deps.Store.AckChain(a); err != nil {
+		switch {
+		case errors.Is(err, store.ErrFork):
+			return l.restartChain(a, err)
+		case errors.Is(err, store.ErrAckAhead):
+			// Central (from before epochs) claims events this store never
+			// appended. Nothing is deleted; later, valid acks still count.
+			l.c.log.Error("sync: central acknowledged events never appended", "up_to", a.UpTo, "err", err)
 			return nil
 		}
 		return fmt.Errorf("syncclient: %w", err)
+	}
+	upTo, err := l.c.deps.Store.Acked()
+	if err != nil {
+		return fmt.Errorf("syncclient: %w", err)
+	}
+	if upTo <= l.acked {
+		return nil
 	}
 	l.acked = upTo
 	if l.sent < upTo {
@@ -690,6 +710,38 @@ func (l *loop) applyAck(upTo uint64) error {
 	l.ackTimer.stop()
 	if len(l.inflight) > 0 {
 		l.armAck()
+	}
+	return l.releaseRecordings()
+}
+
+// restartChain starts a new event chain with the outbox (store.Restart)
+// after central showed that it holds other events under this appliance's
+// chain: a data directory put back from a backup. Everything still in
+// the outbox is sent again in the new chain.
+func (l *loop) restartChain(a wire.Ack, why error) error {
+	epoch, moved, err := l.c.deps.Store.Restart()
+	if err != nil {
+		return fmt.Errorf("syncclient: %w", err)
+	}
+	l.c.log.Error("sync: central holds other events under this appliance's event chain (a data directory put back from a backup?): the outbox starts a new chain",
+		"chain", a.Epoch, "central_up_to", a.UpTo, "conflict", a.Conflict, "new_chain", epoch, "events", moved, "why", why)
+	l.rewind()
+	return nil
+}
+
+// releaseRecordings deletes the local copies of recordings central has
+// verified whose call records it has now acknowledged.
+func (l *loop) releaseRecordings() error {
+	recs, err := l.c.deps.Store.ReleaseRecordings()
+	if err != nil {
+		return fmt.Errorf("syncclient: %w", err)
+	}
+	for _, rec := range recs {
+		if err := os.Remove(rec.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			l.c.log.Error("sync: verified recording not deleted", "call", rec.CallID, "path", rec.Path, "err", err)
+			continue
+		}
+		l.c.log.Info("sync: recording verified and its call record acknowledged by central, local copy deleted", "call", rec.CallID, "bytes", rec.Ref.Bytes)
 	}
 	return nil
 }
@@ -713,7 +765,7 @@ func (l *loop) publishEvents() error {
 		if len(evs) == 0 {
 			return nil
 		}
-		batch := wire.Batch{V: wire.ProtocolVersion, ApplianceID: c.cfg.ApplianceID, Events: evs}
+		batch := wire.Batch{V: wire.BatchVersion, ApplianceID: c.cfg.ApplianceID, Events: evs, Acked: l.acked}
 		if c.cfg.SigningKey != nil {
 			if err := sign.SignBatch(c.cfg.SigningKey, &batch); err != nil {
 				return fmt.Errorf("%w: events %d..%d: %w", ErrSign, evs[0].Seq, evs[len(evs)-1].Seq, err)
@@ -844,10 +896,22 @@ func (l *loop) applyRecordingAck(a wire.RecordingAck) error {
 		l.recordingFailed(a.CallID)
 		return nil
 	}
+	delete(l.recs, a.CallID)
+	if done, err := c.deps.Store.RecordAcked(*rec); err != nil {
+		return fmt.Errorf("syncclient: %w", err)
+	} else if !done {
+		// The copy stays until central acknowledges the call's record
+		// (releaseRecordings): a record central did not keep must not
+		// leave the recording orphaned there and gone here.
+		if err := c.deps.Store.RecordingUploaded(a.CallID); err != nil {
+			return fmt.Errorf("syncclient: %w", err)
+		}
+		c.log.Info("sync: recording verified by central, kept until its call record is acknowledged", "call", a.CallID, "record_seq", rec.RecordSeq)
+		return nil
+	}
 	if err := c.deps.Store.RecordingVerified(a.CallID); err != nil {
 		return fmt.Errorf("syncclient: %w", err)
 	}
-	delete(l.recs, a.CallID)
 	if err := os.Remove(rec.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		c.log.Error("sync: verified recording not deleted", "call", a.CallID, "path", rec.Path, "err", err)
 	}
@@ -927,6 +991,9 @@ func (l *loop) startUpload() error {
 	}
 	now := c.clk.Now()
 	for _, rec := range recs {
+		if rec.Uploaded {
+			continue // verified; waits for its call record's ack
+		}
 		if rs := l.recs[rec.CallID]; rs != nil && now.Before(rs.nextTry) {
 			continue
 		}

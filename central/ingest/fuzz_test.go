@@ -33,6 +33,10 @@ func FuzzParseBatch(f *testing.F) {
 			if b.Events[i].ApplianceID != "blk-a" || b.Events[i].Verify() != nil {
 				t.Fatalf("accepted bad event %+v", b.Events[i])
 			}
+			// One chain per batch, and only from batch version 2 on.
+			if b.Events[i].Epoch != b.Epoch() || (b.V < 2 && b.Events[i].Epoch != "") || wire.ValidEpoch(b.Events[i].Epoch) != nil {
+				t.Fatalf("accepted event of epoch %q in a batch of version %d, epoch %q", b.Events[i].Epoch, b.V, b.Epoch())
+			}
 		}
 	})
 }

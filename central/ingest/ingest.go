@@ -81,6 +81,23 @@ type Store interface {
 	AppliancesInBlock(ctx context.Context, block string) ([]string, error)
 }
 
+// BatchStore is implemented by a Store that takes whole batches and
+// answers with the acknowledgement to send (central/store does): it keeps
+// an appliance's event chains apart by epoch, tells the appliance where
+// its events do not fit central's chain (wire.Ack.Conflict), and alarms
+// replayed batches (wire.Batch.Acked). With a Store that is not one,
+// ingest stores the events with StoreEvents and acknowledges UpTo alone.
+type BatchStore interface {
+	StoreBatch(ctx context.Context, applianceID string, b *wire.Batch) (wire.Ack, error)
+}
+
+// AlarmWrongTopic is the code of the alarm raised (Config.OnAlarm) for a
+// batch that names another appliance than the one whose events topic it
+// came on: another appliance's batch, published by the topic's appliance
+// (the broker lets each publish on its own topics only) or by a client
+// holding its identity.
+const AlarmWrongTopic = "batch_wrong_topic"
+
 // SelfBlocker is implemented by a Store that records a called party's
 // self-block (they pressed 9: wire.EventNumberBlocked) as the batch
 // arrives, returning the block whose policy must be republished so the
@@ -120,6 +137,11 @@ type Config struct {
 	// it must not block for long) for every batch refused for its
 	// signature, so that central can raise it in the console.
 	OnRefused func(applianceID string, err error)
+	// OnAlarm, when set, is called (from the appliance's queue goroutine;
+	// it must not block for long) to raise an alarm about the appliance
+	// whose topic a message came on: AlarmWrongTopic. Central raises it in
+	// the console.
+	OnAlarm func(applianceID, code, source, message string)
 
 	// ChunkDir holds the chunked recording uploads in progress, one
 	// directory per appliance (see chunks.go). Default
@@ -490,15 +512,28 @@ func (s *Service) handleBatch(ctx context.Context, id string, payload []byte) er
 	} else {
 		b, err = ParseBatch(id, payload)
 	}
+	if errors.Is(err, wire.ErrOtherAppliance) {
+		s.log.Error("ingest: batch refused: it names another appliance than its topic's", "appliance", id, "err", err)
+		if s.cfg.OnAlarm != nil {
+			s.cfg.OnAlarm(id, AlarmWrongTopic, "events topic", err.Error())
+		}
+		return nil // logged here; never stored nor acknowledged
+	}
 	if err != nil {
 		return err
 	}
-	upTo, err := s.st.StoreEvents(ctx, id, b.Events)
+	var ack wire.Ack
+	if bs, ok := s.st.(BatchStore); ok {
+		ack, err = bs.StoreBatch(ctx, id, b)
+	} else {
+		ack = wire.Ack{V: wire.ProtocolVersion, ApplianceID: id}
+		ack.UpTo, err = s.st.StoreEvents(ctx, id, b.Events)
+	}
 	if err != nil {
 		return fmt.Errorf("ingest: store events of %s: %w", id, err)
 	}
-	if upTo != 0 {
-		err = s.publish(wire.TopicAck(id), wire.Ack{V: wire.ProtocolVersion, ApplianceID: id, UpTo: upTo})
+	if ack.UpTo != 0 || ack.Conflict != 0 {
+		err = s.publish(wire.TopicAck(id), ack)
 	}
 	s.selfBlocks(ctx, id, b.Events)
 	return err

@@ -45,6 +45,13 @@ func setup(t *testing.T, prepare func(*ingesttest.Store)) *env {
 // setupCfg is setup with a change to ingest's config (signing keys).
 func setupCfg(t *testing.T, prepare func(*ingesttest.Store), mod func(*ingest.Config)) *env {
 	t.Helper()
+	return setupWith(t, prepare, mod, nil)
+}
+
+// setupWith is setupCfg with st, when not nil, as ingest's store instead
+// of the fake (e.st stays the fake).
+func setupWith(t *testing.T, prepare func(*ingesttest.Store), mod func(*ingest.Config), st ingest.Store) *env {
+	t.Helper()
 	b, err := broker.New(broker.Config{Listen: "127.0.0.1:0", Appliances: map[string]string{"blk-a": "pw-a", "blk-b": "pw-b"}}, testLog())
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +82,10 @@ func setupCfg(t *testing.T, prepare func(*ingesttest.Store), mod func(*ingest.Co
 	if mod != nil {
 		mod(&cfg)
 	}
-	e.svc, err = ingest.New(cfg, e.st, testLog())
+	if st == nil {
+		st = e.st
+	}
+	e.svc, err = ingest.New(cfg, st, testLog())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,6 +109,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		ic.ApplianceKeys = newKeyring(cfg.ApplianceKeyFile, log.With("part", "keys")).lookup
 	}
 	ic.OnRefused = s.refused
+	ic.OnAlarm = s.ingestAlarm
 	if ic.PolicyKey == nil {
 		log.Warn("policy_key not set: policies are published unsigned (development only)")
 	}
@@ -142,6 +143,16 @@ func (s *Server) refused(applianceID string, err error) {
 	defer cancel()
 	if _, aerr := s.Store.RaiseAlarm(ctx, applianceID, store.AlarmBatchRefused, "signature", err.Error()); aerr != nil {
 		s.Log.Error("refused batch not raised as an alarm", "appliance", applianceID, "err", aerr)
+	}
+}
+
+// ingestAlarm is ingest's OnAlarm: raised as a central alarm row for the
+// console (once while it is open, as refused batches are).
+func (s *Server) ingestAlarm(applianceID, code, source, message string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.Store.RaiseAlarm(ctx, applianceID, code, source, message); err != nil {
+		s.Log.Error("ingest alarm not raised", "appliance", applianceID, "code", code, "err", err)
 	}
 }
 

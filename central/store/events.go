@@ -209,19 +209,34 @@ func validSHA256(s string) bool {
 
 type storedLink struct{ hash, prev string }
 
-// StoreEvents upserts events on (appliance_id, seq): a redelivered event is a
-// no-op, never a second row or a second projection. It verifies each event's
-// Hash and its PrevHash link to the stored neighbours (seq-1 and seq+1);
-// invalid, conflicting or unlinked events and gaps are recorded as alarm rows
-// (origin "central") for the console, and the good events of the batch are
-// still stored. It returns the highest seq S such that every seq 1..S of
-// the appliance is durably committed (synchronous=FULL): the value central
-// acknowledges.
+// StoreEvents is StoreBatch for events without their batch (no replay
+// detection): it returns the highest seq of their chain up to which every
+// event of the chain is stored.
+func (s *Store) StoreEvents(ctx context.Context, applianceID string, evs []wire.Event) (ackUpTo uint64, err error) {
+	ack, err := s.StoreBatch(ctx, applianceID, &wire.Batch{ApplianceID: applianceID, Events: evs})
+	return ack.UpTo, err
+}
+
+// StoreBatch upserts a batch's events on (appliance, chain, seq) (see
+// chains.go): a redelivered event is a no-op, never a second row or a
+// second projection. It verifies each event's Hash and its PrevHash link
+// to the stored neighbours (seq-1 and seq+1); invalid events and gaps are
+// recorded as alarm rows (origin "central") for the console, and events
+// that do not fit the chain central holds are refused with an alarm and
+// reported in the Ack's Conflict; the good events of the batch are still
+// stored. It returns the Ack to send: UpTo is the highest seq S of the
+// batch's chain such that every event of the chain up to S is durably
+// committed (synchronous=FULL), with central's Hash of event S; UpTo 0
+// when nothing of the chain can be acknowledged yet.
+//
+// A batch of version 2 whose events central has all stored, at or below
+// an Acked the appliance reported in an earlier batch, is a replay: it
+// changes nothing and raises AlarmBatchReplayed once per batch.
 //
 // The events are projected into calls, card_taps, officer_actions, alarms
 // and the appliance's status by a second transaction (see project.go): when
 // the backlog of unprojected events is small (live traffic: at most
-// syncProjectMax events) StoreEvents runs it itself before returning, so a
+// syncProjectMax events) StoreBatch runs it itself before returning, so a
 // caller reads its projections at once; a larger backlog (an appliance
 // draining its outbox) is left to the projector goroutine, and readers that
 // need the projections call WaitProjected. A failed projection never undoes
@@ -229,22 +244,38 @@ type storedLink struct{ hash, prev string }
 // latest when the store is next opened.
 //
 // An appliance not registered yet is created without a block.
-func (s *Store) StoreEvents(ctx context.Context, applianceID string, evs []wire.Event) (ackUpTo uint64, err error) {
+func (s *Store) StoreBatch(ctx context.Context, applianceID string, batch *wire.Batch) (wire.Ack, error) {
+	ack := wire.Ack{V: wire.ProtocolVersion, ApplianceID: applianceID, Epoch: batch.Epoch()}
 	if err := wire.ValidApplianceID(applianceID); err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return ack, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	if err := wire.ValidEpoch(ack.Epoch); err != nil {
+		return ack, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	evs := batch.Events
 	now := ns(s.clk.Now())
 	var storedUpTo int64 // highest events rowid after the commit, 0 if nothing was inserted
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO appliances (id, created_ns) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, applianceID, now); err != nil {
 			return fmt.Errorf("store: register appliance: %w", err)
 		}
 		var block sql.NullString
-		var acked, gapFrom int64
-		if err := tx.QueryRowContext(ctx, `SELECT block, acked_seq, gap_from FROM appliances WHERE id = $1`, applianceID).Scan(&block, &acked, &gapFrom); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT block FROM appliances WHERE id = $1`, applianceID).Scan(&block); err != nil {
 			return fmt.Errorf("store: read appliance: %w", err)
 		}
+		ch, err := openChain(ctx, tx, applianceID, ack.Epoch, now)
+		if err != nil {
+			return err
+		}
 		b := newEventBatch(ctx, s, tx, applianceID, block.String, now)
+		b.chain = ch
+		if ch.created && ch.prevIdx >= 0 {
+			if err := b.alarm(AlarmChainRestarted, "epoch "+ch.epoch, ch.base(), fmt.Sprintf(
+				"the appliance started a new event chain (epoch %q, chain %d; the previous one is acknowledged up to seq %d): a box replaced under the same id, or its data directory put back from a backup; both chains are kept",
+				ch.epoch, ch.idx, ch.prevAcked)); err != nil {
+				return err
+			}
+		}
 
 		order := make([]int, 0, len(evs))
 		for i := range evs {
@@ -265,10 +296,22 @@ func (s *Store) StoreEvents(ctx context.Context, applianceID string, evs []wire.
 			if lo > 0 {
 				lo--
 			}
-			if hi < 1<<63-2 {
-				hi++
-			}
+			hi = min(hi, chainSpan-2) + 1
 			if err := b.loadWindow(lo, hi); err != nil {
+				return err
+			}
+		}
+		replayed := batch.V >= 2 && len(evs) > 0 && evs[order[len(order)-1]].Seq <= ch.confirmed
+		for _, i := range order {
+			if l, ok := b.known[evs[i].Seq]; !ok || l.hash != evs[i].Hash {
+				replayed = false
+			}
+		}
+		if replayed {
+			first, last := evs[order[0]].Seq, evs[order[len(order)-1]].Seq
+			if err := b.alarm(AlarmBatchReplayed, b.src(last), ch.base()+last, fmt.Sprintf(
+				"a batch of events %d..%d arrived again after the appliance had reported them acknowledged (up to %d): a replay; nothing changed",
+				first, last, ch.confirmed)); err != nil {
 				return err
 			}
 		}
@@ -281,46 +324,62 @@ func (s *Store) StoreEvents(ctx context.Context, applianceID string, evs []wire.
 		if err := b.flushEvents(); err != nil {
 			return err
 		}
+		if err := b.markCopies(); err != nil {
+			return err
+		}
 		if inserted {
 			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM events`).Scan(&storedUpTo); err != nil {
 				return fmt.Errorf("store: read events rowid: %w", err)
 			}
 		}
-		newAck, gap, err := b.contiguous(uint64(acked), hi)
-		if err != nil {
-			return err
-		}
-		switch {
-		case gap && gapFrom != int64(newAck+1):
-			if gapFrom != 0 {
-				if err := b.clearCentral(AlarmEventGap, "stream"); err != nil {
+		if ch.start != 0 {
+			newAck, gap, err := b.contiguous(max(ch.acked, ch.start-1), hi)
+			if err != nil {
+				return err
+			}
+			stream := "stream"
+			if ch.epoch != "" {
+				stream = "stream " + ch.epoch
+			}
+			switch {
+			case gap && ch.gapFrom != newAck+1:
+				if ch.gapFrom != 0 {
+					if err := b.clearCentral(AlarmEventGap, stream); err != nil {
+						return err
+					}
+				}
+				if err := b.alarm(AlarmEventGap, stream, ch.base()+newAck+1, fmt.Sprintf("events stored after seq %d but seq %d is missing", newAck, newAck+1)); err != nil {
+					return err
+				}
+				ch.gapFrom = newAck + 1
+			case !gap && ch.gapFrom != 0:
+				if err := b.clearCentral(AlarmEventGap, stream); err != nil {
+					return err
+				}
+				ch.gapFrom = 0
+			}
+			ch.acked = newAck
+			if newAck >= ch.start {
+				ack.UpTo = newAck
+				if ack.Hash, err = b.hashAt(newAck); err != nil {
 					return err
 				}
 			}
-			if err := b.alarm(AlarmEventGap, "stream", newAck+1, fmt.Sprintf("events stored after seq %d but seq %d is missing", newAck, newAck+1)); err != nil {
-				return err
-			}
-			gapFrom = int64(newAck + 1)
-		case !gap && gapFrom != 0:
-			if err := b.clearCentral(AlarmEventGap, "stream"); err != nil {
-				return err
-			}
-			gapFrom = 0
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE appliances SET acked_seq = $2, gap_from = $3 WHERE id = $1`, applianceID, int64(newAck), gapFrom); err != nil {
-			return fmt.Errorf("store: update ack: %w", err)
+		if batch.V >= 2 && batch.Acked > ch.confirmed {
+			ch.confirmed = min(batch.Acked, ch.acked)
 		}
-		ackUpTo = newAck
-		return nil
+		ack.Conflict = b.conflict
+		return ch.save(ctx, tx, applianceID)
 	})
 	if err != nil {
-		return 0, err
+		return wire.Ack{}, err
 	}
 	s.proj.ingests.Add(1)
 	if storedUpTo > 0 {
 		s.afterStore(ctx, storedUpTo)
 	}
-	return ackUpTo, nil
+	return ack, nil
 }
 
 type eventBatch struct {
@@ -349,6 +408,16 @@ type eventBatch struct {
 	// batch's events named (terminals_project.go).
 	numbers   []wire.NumberAttr
 	terminals map[string]terminalSeen
+	// people caches the block histories the batch's events named
+	// (personblocks.go).
+	people map[string][]personBlockSpan
+	// chain is the chain of StoreBatch's events (chains.go): known is
+	// keyed by the events' own seq, stored under chain.base()+seq.
+	// conflict is the lowest seq refused for not fitting it, copies the
+	// events that repeat an earlier chain's (seq -> events.seq).
+	chain    *eventChain
+	conflict uint64
+	copies   map[uint64]uint64
 }
 
 const (
@@ -511,7 +580,8 @@ func (b *eventBatch) prepare() {
 }
 
 func (b *eventBatch) loadWindow(lo, hi uint64) error {
-	rows, err := b.tx.QueryContext(b.ctx, `SELECT seq, hash, prev_hash FROM events WHERE appliance_id = $1 AND seq BETWEEN $2 AND $3`, b.app, int64(lo), int64(hi))
+	base := b.chain.base()
+	rows, err := b.tx.QueryContext(b.ctx, `SELECT seq, hash, prev_hash FROM events WHERE appliance_id = $1 AND seq BETWEEN $2 AND $3`, b.app, int64(base+lo), int64(base+hi))
 	if err != nil {
 		return fmt.Errorf("store: read stored events: %w", err)
 	}
@@ -522,7 +592,7 @@ func (b *eventBatch) loadWindow(lo, hi uint64) error {
 		if err := rows.Scan(&seq, &l.hash, &l.prev); err != nil {
 			return fmt.Errorf("store: read stored events: %w", err)
 		}
-		b.known[uint64(seq)] = l
+		b.known[uint64(seq)-base] = l
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("store: read stored events: %w", err)
@@ -552,38 +622,61 @@ func (b *eventBatch) clearCentral(code, source string) error {
 }
 
 func (b *eventBatch) add(ev *wire.Event) error {
-	src := fmt.Sprintf("seq %d", ev.Seq)
+	src := b.src(ev.Seq)
+	ch := b.chain
+	g := ch.base() + ev.Seq // the alarm's seq: unique across the appliance's chains
 	if ev.ApplianceID != b.app {
-		return b.alarm(AlarmForeign, src, ev.Seq, fmt.Sprintf("event names appliance %q", ev.ApplianceID))
+		return b.alarm(AlarmForeign, src, g, fmt.Sprintf("event names appliance %q", ev.ApplianceID))
 	}
 	if err := ev.Verify(); err != nil {
-		return b.alarm(AlarmEventInvalid, src, ev.Seq, err.Error())
+		return b.alarm(AlarmEventInvalid, src, g, err.Error())
+	}
+	if ev.Epoch != ch.epoch || ev.Seq >= chainSpan {
+		return b.alarm(AlarmEventInvalid, src, g, fmt.Sprintf("event of epoch %q in a batch of epoch %q, or seq beyond %d", ev.Epoch, ch.epoch, chainSpan-1))
 	}
 	if err := checkStorableEvent(ev); err != nil {
-		return b.alarm(AlarmEventInvalid, src, ev.Seq, err.Error())
+		return b.alarm(AlarmEventInvalid, src, g, err.Error())
 	}
 	if st, ok := b.known[ev.Seq]; ok {
 		if st.hash != ev.Hash {
-			return b.alarm(AlarmEventConflict, src, ev.Seq, "redelivered with different content; the first copy is kept")
+			b.conflictAt(ev.Seq)
+			return b.alarm(AlarmEventConflict, src, g, "another event is stored under this seq; the first copy is kept and the appliance is told (it starts a new chain)")
 		}
 		return nil // redelivery: no-op
 	}
-	if ev.Seq == 1 && ev.PrevHash != "" {
-		if err := b.alarm(AlarmChainBroken, src, ev.Seq, "first event has a prev_hash"); err != nil {
-			return err
-		}
+	broken := func(msg string) error {
+		b.conflictAt(ev.Seq)
+		return b.alarm(AlarmChainBroken, src, g, msg+"; not stored, the appliance is told (it starts a new chain)")
 	}
-	if prev, ok := b.known[ev.Seq-1]; ok && ev.Seq > 1 && prev.hash != ev.PrevHash {
-		if err := b.alarm(AlarmChainBroken, src, ev.Seq, fmt.Sprintf("prev_hash does not match seq %d", ev.Seq-1)); err != nil {
-			return err
-		}
+	switch {
+	case ev.PrevHash == "" && ch.start == 0:
+		ch.start = ev.Seq
+	case ev.PrevHash == "" && ev.Seq != ch.start:
+		return broken(fmt.Sprintf("a first event (no prev_hash) in a chain that starts at seq %d", ch.start))
+	case ev.PrevHash != "" && ev.Seq == ch.start:
+		return broken("first event has a prev_hash")
+	case ch.start != 0 && ev.Seq < ch.start:
+		return broken(fmt.Sprintf("before the chain's first event, seq %d", ch.start))
+	}
+	if prev, ok := b.known[ev.Seq-1]; ok && ev.PrevHash != "" && prev.hash != ev.PrevHash {
+		return broken(fmt.Sprintf("prev_hash does not match seq %d", ev.Seq-1))
 	}
 	if next, ok := b.known[ev.Seq+1]; ok && next.prev != ev.Hash {
-		if err := b.alarm(AlarmChainBroken, fmt.Sprintf("seq %d", ev.Seq+1), ev.Seq+1, fmt.Sprintf("prev_hash does not match seq %d", ev.Seq)); err != nil {
+		return broken(fmt.Sprintf("seq %d, stored, does not link to it", ev.Seq+1))
+	}
+	if ch.idx > 0 {
+		of, err := b.copyOf(string(ev.Type), ev.Seq, ns(ev.Time), string(ev.Payload))
+		if err != nil {
 			return err
 		}
+		if of != 0 {
+			if b.copies == nil {
+				b.copies = map[uint64]uint64{}
+			}
+			b.copies[ev.Seq] = of
+		}
 	}
-	b.eventRows = append(b.eventRows, b.app, int64(ev.Seq), string(ev.Type), ns(ev.Time), string(ev.Payload), ev.Hash, ev.PrevHash, b.now)
+	b.eventRows = append(b.eventRows, b.app, int64(g), string(ev.Type), ns(ev.Time), string(ev.Payload), ev.Hash, ev.PrevHash, b.now)
 	b.known[ev.Seq] = storedLink{hash: ev.Hash, prev: ev.PrevHash}
 	return nil
 }
@@ -600,6 +693,13 @@ func (b *eventBatch) projectEvent(ev *wire.Event) error {
 
 func (b *eventBatch) project(ev *wire.Event, p projection) error {
 	seq := int64(ev.Seq)
+	if who, foreign, err := b.foreignEvent(ev, p); err != nil || foreign {
+		if err != nil {
+			return err
+		}
+		return b.alarm(AlarmForeignPerson, fmt.Sprintf("seq %d", ev.Seq), ev.Seq,
+			fmt.Sprintf("%s event about person %q, who was not housed in block %q at its time: not projected (kept in the event stream)", ev.Type, who, b.block))
+	}
 	switch {
 	case p.call != nil:
 		c := p.call
@@ -667,10 +767,12 @@ func (b *eventBatch) project(ev *wire.Event, p projection) error {
 	return nil
 }
 
-// contiguous returns the highest seq S >= acked with 1..S all stored, and
-// whether some event after S+1 is stored (a gap). It relies on the invariant
-// that acked is maximal at the start of the transaction.
+// contiguous returns the highest seq S >= acked of the batch's chain with
+// every seq from the chain's start to S stored, and whether some event of
+// the chain after S+1 is stored (a gap). It relies on the invariant that
+// acked is maximal at the start of the transaction.
 func (b *eventBatch) contiguous(acked, hi uint64) (uint64, bool, error) {
+	base, end := b.chain.base(), int64(b.chain.base()+chainSpan)
 	cur := acked
 	for {
 		if _, ok := b.known[cur+1]; !ok {
@@ -682,7 +784,7 @@ func (b *eventBatch) contiguous(acked, hi uint64) (uint64, bool, error) {
 		// Walked off the loaded window: continue in the table (events that
 		// arrived earlier, out of order).
 		for {
-			rows, err := b.tx.QueryContext(b.ctx, `SELECT seq FROM events WHERE appliance_id = $1 AND seq > $2 ORDER BY seq LIMIT 1000`, b.app, int64(cur))
+			rows, err := b.tx.QueryContext(b.ctx, `SELECT seq FROM events WHERE appliance_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq LIMIT 1000`, b.app, int64(base+cur), end)
 			if err != nil {
 				return 0, false, fmt.Errorf("store: walk events: %w", err)
 			}
@@ -694,7 +796,7 @@ func (b *eventBatch) contiguous(acked, hi uint64) (uint64, bool, error) {
 					return 0, false, fmt.Errorf("store: walk events: %w", err)
 				}
 				n++
-				if uint64(seq) == cur+1 && moved {
+				if uint64(seq)-base == cur+1 && moved {
 					cur++
 				} else {
 					moved = false
@@ -714,7 +816,7 @@ func (b *eventBatch) contiguous(acked, hi uint64) (uint64, bool, error) {
 		}
 	}
 	var later int
-	err := b.tx.QueryRowContext(b.ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE appliance_id = $1 AND seq > $2 LIMIT 1) t`, b.app, int64(cur)).Scan(&later)
+	err := b.tx.QueryRowContext(b.ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE appliance_id = $1 AND seq > $2 AND seq < $3 LIMIT 1) t`, b.app, int64(base+cur), end).Scan(&later)
 	if err != nil {
 		return 0, false, fmt.Errorf("store: check gap: %w", err)
 	}
@@ -747,6 +849,7 @@ func (s *Store) Alarms(ctx context.Context, applianceID string, openOnly bool) (
 func (s *Store) StoredEvents(ctx context.Context, applianceID string) (count int64, acked uint64, err error) {
 	var a int64
 	err = s.r.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM events WHERE appliance_id = $1), acked_seq FROM appliances WHERE id = $1`, applianceID).Scan(&count, &a)
+	a &= int64(chainSpan - 1) // the newest chain's own seq
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, 0, fmt.Errorf("%w: appliance %s", ErrNotFound, applianceID)
 	}

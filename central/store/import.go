@@ -707,6 +707,9 @@ func (s *Store) Import(ctx context.Context, actor, kind string, table [][]string
 					np.CallsPerDay, np.CallsPerWeek, np.CallsPerMonth); err != nil {
 					return fmt.Errorf("store: import row %d: %w", r.row, err)
 				}
+				if err := recordPersonBlock(ctx, tx, id, np.Block, now); err != nil {
+					return fmt.Errorf("store: import row %d: %w", r.row, err)
+				}
 				for _, uid := range np.Cards {
 					if _, err := tx.ExecContext(ctx, `INSERT INTO cards (uid, person_id, created_ns) VALUES ($1, $2, $3)`, uid, id, now); err != nil {
 						return fmt.Errorf("store: import row %d: %w", r.row, err)

@@ -60,7 +60,7 @@ func TestCallsInProgress(t *testing.T) {
 	// Batch 2 (appB): b1 starts. Batch 3 (appA): a2 ends; a record
 	// stored before its start (a1 again) lists nothing.
 	mustStore(t, s, "appB", ledgerEvents("appB", 1, "", started("b1", "+4411", t0)))
-	evA := ledgerEvents("appA", 1, "", started("a1", "+4411", t0), record("a1", t0), started("a2", "+4411", t0.Add(time.Second)),
+	evA := ledgerEvents("appA", 1, "", started("a1", "+4411", t0), record("a1", t0), started("a2", "+44 11", t0.Add(time.Second)),
 		started("a3", "+449999", t0.Add(2*time.Second)), record("a2", t0), started("a1", "+4411", t0))
 	mustStore(t, s, "appA", evA[4:])
 	if got := ids(all); len(got) != 2 || got[0] != "b1" || got[1] != "a3" {

@@ -329,7 +329,16 @@ func TestPolicyCarriesBalanceAndIncludedSeq(t *testing.T) {
 		call("c3"), debit("appA:4", "appA", ann, -40, "c3", ans))
 	mustStore(t, s, "appA", evs[:2])
 	mustStore(t, s, "appA", evs[3:])
-	mustStore(t, s, "appB", ledgerEvents("appB", 1, "", debit("appB:1", "appB", ann, -7, "cb", ans)))
+	// Ann was housed in block B until an hour before t0 (personblocks.go).
+	moved := t0.Add(-time.Hour)
+	if _, err := s.w.ExecContext(ctx, `UPDATE person_blocks SET from_ns = $2 WHERE person_id = $1`, ann, ns(moved)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(ctx, `INSERT INTO person_blocks (person_id, block, from_ns) VALUES ($1, 'B', 0)`, ann); err != nil {
+		t.Fatal(err)
+	}
+	before := moved.Add(-time.Minute)
+	mustStore(t, s, "appB", atTimes(ledgerEvents("appB", 1, "", debit("appB:1", "appB", ann, -7, "cb", before)), before))
 
 	p, err := s.PolicyFor(ctx, "appA")
 	if err != nil {

@@ -361,6 +361,16 @@ func (s *Store) SelfBlockReported(ctx context.Context, applianceID string, nb wi
 	var block string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
+		// Only about a person of the appliance's own block: anything else is
+		// left to the event's projection, which alarms (personblocks.go).
+		var own int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM appliances a JOIN people p ON p.id = $2
+			WHERE a.id = $1 AND (a.block IS NULL OR a.block = '' OR a.block = p.block)`, applianceID, nb.PersonID).Scan(&own); err != nil {
+			return fmt.Errorf("store: self-block: %w", err)
+		}
+		if own == 0 {
+			return nil
+		}
 		block, _, err = s.selfBlockTx(ctx, tx, "appliance:"+applianceID, nb.PersonID, num, fmt.Sprintf("number=%s call=%s", num, nb.CallID))
 		return err
 	})

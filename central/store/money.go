@@ -238,7 +238,18 @@ func (s *Store) policyMoney(ctx context.Context, tx *sql.Tx, applianceID string,
 	if err != nil {
 		return err
 	}
-	m := &wire.MoneyPolicy{Currency: set.Currency, Digits: set.Digits, TimeZone: set.TimeZone, IncludedSeq: inc,
+	// inc counts in events.seq; the appliance counts in the own seqs of
+	// the chain it writes, the one appliances.acked_seq is in (chains.go):
+	// nothing of that chain is included while inc is below it.
+	var current int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT acked_seq FROM appliances WHERE id = $1), 0)`, applianceID).Scan(&current); err != nil {
+		return fmt.Errorf("store: policy included seq: %w", err)
+	}
+	var own uint64
+	if base := uint64(current) &^ (chainSpan - 1); inc >= base {
+		own = inc - base
+	}
+	m := &wire.MoneyPolicy{Currency: set.Currency, Digits: set.Digits, TimeZone: set.TimeZone, IncludedSeq: own,
 		Rates: make([]wire.Rate, 0, len(rates)), Accounts: []wire.AccountMoney{}}
 	for _, r := range rates {
 		m.Rates = append(m.Rates, r.Wire())

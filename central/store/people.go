@@ -394,7 +394,7 @@ func (s *Store) Appliances(ctx context.Context) ([]Appliance, error) {
 		if err := rows.Scan(&a.ID, &a.Block, &seen, &applied, &current, &a.Software, &acked, &a.OpenAlarms); err != nil {
 			return nil, fmt.Errorf("store: appliances: %w", err)
 		}
-		a.LastSeen, a.PolicyVersionApplied, a.PolicyVersionCurrent, a.AckedSeq = nullNS(seen), uint64(applied), uint64(current), uint64(acked)
+		a.LastSeen, a.PolicyVersionApplied, a.PolicyVersionCurrent, a.AckedSeq = nullNS(seen), uint64(applied), uint64(current), uint64(acked)&(chainSpan-1)
 		a.Online = a.LastSeen != nil && s.clk.Now().Sub(*a.LastSeen) <= OnlineWithin
 		a.PolicyCurrent = a.PolicyVersionApplied >= a.PolicyVersionCurrent
 		out = append(out, a)
@@ -477,6 +477,9 @@ func (s *Store) CreatePerson(ctx context.Context, actor string, in NewPerson) (*
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("%w: prison number %s", ErrConflict, in.PrisonNumber)
+		}
+		if err := recordPersonBlock(ctx, tx, id, in.Block, now); err != nil {
+			return err
 		}
 		for _, uid := range cards {
 			res, err := tx.ExecContext(ctx, `INSERT INTO cards (uid, person_id, created_ns) VALUES ($1, $2, $3) ON CONFLICT (uid) DO NOTHING`, uid, id, now)
@@ -655,6 +658,9 @@ func (s *Store) UpdatePerson(ctx context.Context, actor, id string, up PersonUpd
 			}
 			add("block", *up.Block)
 			changed = append(changed, *up.Block)
+			if err := recordPersonBlock(ctx, tx, id, *up.Block, args[1].(int64)); err != nil {
+				return err
+			}
 		}
 		if len(sets) == 0 {
 			changed = nil

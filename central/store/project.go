@@ -249,6 +249,9 @@ func (s *Store) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}
 type storedEvent struct {
 	rowid int64
 	ev    wire.Event
+	// copy: the event repeats one of an earlier chain (events.copy_of,
+	// chains.go), which was projected: it is passed over.
+	copy bool
 }
 
 type applianceProjection struct {
@@ -293,8 +296,10 @@ func (s *Store) projectChunk(ctx context.Context, limit int) (int, error) {
 			if e.rowid <= a.rowid {
 				continue // projected already
 			}
-			if err := a.b.projectEvent(&e.ev); err != nil {
-				return err
+			if !e.copy {
+				if err := a.b.projectEvent(&e.ev); err != nil {
+					return err
+				}
 			}
 			a.rowid, a.seq, a.touched = e.rowid, max(a.seq, int64(e.ev.Seq)), true
 		}
@@ -335,7 +340,7 @@ func (s *Store) projectChunk(ctx context.Context, limit int) (int, error) {
 }
 
 func readEventsAfter(ctx context.Context, tx *sql.Tx, after int64, limit int) ([]storedEvent, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT rowid, appliance_id, seq, type, time_ns, payload FROM events
+	rows, err := tx.QueryContext(ctx, `SELECT rowid, appliance_id, seq, type, time_ns, payload, copy_of FROM events
 		WHERE rowid > $1 ORDER BY rowid LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: read events to project: %w", err)
@@ -344,12 +349,13 @@ func readEventsAfter(ctx context.Context, tx *sql.Tx, after int64, limit int) ([
 	var out []storedEvent
 	for rows.Next() {
 		var e storedEvent
-		var seq, t int64
+		var seq, t, copyOf int64
 		var typ, payload string
-		if err := rows.Scan(&e.rowid, &e.ev.ApplianceID, &seq, &typ, &t, &payload); err != nil {
+		if err := rows.Scan(&e.rowid, &e.ev.ApplianceID, &seq, &typ, &t, &payload, &copyOf); err != nil {
 			return nil, fmt.Errorf("store: read events to project: %w", err)
 		}
 		e.ev.Seq, e.ev.Type, e.ev.Time, e.ev.Payload = uint64(seq), wire.EventType(typ), fromNS(t), []byte(payload)
+		e.copy = copyOf != 0
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -430,7 +430,45 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX calls_in_progress_appliance ON calls_in_progress (appliance_id, start_ns)`,
 	},
-	// 13: the SIP trunk that carried a call (wire.CallRecord.Trunk): an
+	// 13: each person's blocks over time (personblocks.go): an appliance's
+	// events about a person are projected only if the person was housed
+	// in the appliance's block at the event's time. People already stored
+	// are taken to have been in their current block from the start.
+	{
+		`CREATE TABLE person_blocks (
+			person_id TEXT NOT NULL,
+			block     TEXT NOT NULL,
+			from_ns   BIGINT NOT NULL,
+			PRIMARY KEY (person_id, from_ns)
+		)`,
+		`INSERT INTO person_blocks (person_id, block, from_ns) SELECT id, block, 0 FROM people`,
+	},
+	// 14: event chains (chains.go). An appliance's events are kept per
+	// chain (wire.Event.Epoch): chain idx holds its events under seq
+	// idx<<40 | the event's seq, so the first chain (every appliance's
+	// events until now) keeps its numbers. copy_of is the seq of the same
+	// event in an earlier chain of the appliance (a chain started again
+	// over an outbox that central partly had): such a copy is stored, not
+	// projected a second time.
+	{
+		`CREATE TABLE event_chains (
+			appliance_id  TEXT NOT NULL REFERENCES appliances(id),
+			epoch         TEXT NOT NULL,
+			idx           BIGINT NOT NULL,
+			start_seq     BIGINT NOT NULL DEFAULT 0,
+			acked_seq     BIGINT NOT NULL DEFAULT 0,
+			gap_from      BIGINT NOT NULL DEFAULT 0,
+			confirmed_seq BIGINT NOT NULL DEFAULT 0,
+			created_ns    BIGINT NOT NULL,
+			PRIMARY KEY (appliance_id, epoch),
+			UNIQUE (appliance_id, idx)
+		)`,
+		`INSERT INTO event_chains (appliance_id, epoch, idx, start_seq, acked_seq, gap_from, created_ns)
+			SELECT id, '', 0, 1, acked_seq, gap_from, created_ns FROM appliances
+			WHERE acked_seq > 0 OR EXISTS (SELECT 1 FROM events e WHERE e.appliance_id = appliances.id)`,
+		`ALTER TABLE events ADD COLUMN copy_of BIGINT NOT NULL DEFAULT 0`,
+	},
+	// 15: the SIP trunk that carried a call (wire.CallRecord.Trunk): an
 	// appliance may have several, with failover. '' for calls no trunk
 	// was tried for, and from appliances before the field.
 	{

@@ -600,8 +600,14 @@ func privEnv(t *testing.T) (*store.Store, *httptest.Server) {
 		{CallID: "glob-priv", PrisonNumber: "A100", Terminal: "t1", Number: "+442012345678", Start: ans, Answer: &ans, End: ans.Add(time.Minute), Disposition: wire.DispCompleted, Recording: &ref},
 		{CallID: "hidden-call", PrisonNumber: "A100", Terminal: "t1", Number: "+33123456", Start: ans, Answer: &ans, End: ans.Add(time.Minute), Disposition: wire.DispCompleted, Recording: &ref},
 	} {
+		// A chain of their own (central stores no event that does not
+		// link to the stored neighbours of its chain).
 		b, _ := json.Marshal(rc)
-		ev := wire.Event{ApplianceID: "appA", Seq: uint64(4 + i), Time: rc.End, Type: wire.EventCall, Payload: b}
+		prev := ""
+		if i > 0 {
+			prev = evs[i-1].Hash
+		}
+		ev := wire.Event{ApplianceID: "appA", Epoch: "priv", Seq: uint64(1 + i), Time: rc.End, Type: wire.EventCall, Payload: b, PrevHash: prev}
 		ev.Seal()
 		evs = append(evs, ev)
 	}

@@ -21,6 +21,11 @@
 // and the messages are encoded as (Signature is never part of it):
 //
 //	Batch          = str("kinline/sign/v1/batch") i64(V) str(ApplianceID) list(Event)
+//	                 for V 1 (which carries no Acked and no epochs); for V 2
+//	                 (wire.BatchVersion) str("kinline/sign/v2/batch") i64(V)
+//	                 str(ApplianceID) u64(Acked) list(Event2)
+//	Event2         = str(ApplianceID) str(Epoch) u64(Seq) time(Time) str(Type)
+//	                 str(Payload) str(PrevHash) str(Hash)
 //	Event          = str(ApplianceID) u64(Seq) time(Time) str(Type) str(Payload)
 //	                 str(PrevHash) str(Hash)
 //	Policy         = str("kinline/sign/v3/policy") i64(V) str(ApplianceID) str(Block)
@@ -100,6 +105,7 @@ var (
 // Domain strings that open each canonical form.
 const (
 	domainBatch  = "kinline/sign/v1/batch"
+	domainBatch2 = "kinline/sign/v2/batch"
 	domainPolicy = "kinline/sign/v3/policy"
 )
 
@@ -127,8 +133,8 @@ func VerifyBatch(pub ed25519.PublicKey, b *wire.Batch) error {
 	if len(b.Signature) == 0 {
 		return fmt.Errorf("%w: batch from %q", ErrUnsigned, b.ApplianceID)
 	}
-	msg, _ := encodeBatch(b, false)
-	if len(b.Signature) != ed25519.SignatureSize || !ed25519.Verify(pub, msg, b.Signature) {
+	msg, err := encodeBatch(b, false)
+	if err != nil || len(b.Signature) != ed25519.SignatureSize || !ed25519.Verify(pub, msg, b.Signature) {
 		return fmt.Errorf("%w: batch from %q", ErrBadSignature, b.ApplianceID)
 	}
 	return nil
@@ -240,13 +246,29 @@ func (e *encoder) time(t time.Time) {
 
 func encodeBatch(b *wire.Batch, strict bool) ([]byte, error) {
 	e := &encoder{strict: strict, buf: make([]byte, 0, 64+len(b.ApplianceID)+eventSize(b.Events))}
-	e.str("domain", domainBatch)
-	e.i64(int64(b.V))
-	e.str("appliance_id", b.ApplianceID)
+	v2 := b.V >= 2
+	if v2 {
+		e.str("domain", domainBatch2)
+		e.i64(int64(b.V))
+		e.str("appliance_id", b.ApplianceID)
+		e.u64(b.Acked)
+	} else {
+		if b.Acked != 0 {
+			return nil, fmt.Errorf("%w: acked in a batch of version %d", ErrNotCanonical, b.V)
+		}
+		e.str("domain", domainBatch)
+		e.i64(int64(b.V))
+		e.str("appliance_id", b.ApplianceID)
+	}
 	e.u64(uint64(len(b.Events)))
 	for i := range b.Events {
 		ev := &b.Events[i]
 		e.str("event appliance_id", ev.ApplianceID)
+		if v2 {
+			e.str("event epoch", ev.Epoch)
+		} else if ev.Epoch != "" {
+			return nil, fmt.Errorf("%w: epoch in a batch of version %d", ErrNotCanonical, b.V)
+		}
 		e.u64(ev.Seq)
 		e.time(ev.Time)
 		e.str("event type", string(ev.Type))

@@ -235,6 +235,22 @@ func TestTamperEveryField(t *testing.T) {
 		t.Fatalf("only %d batch fields tampered", n)
 	}
 
+	b2 := sampleBatch(t)
+	b2.V, b2.Acked = wire.BatchVersion, 40
+	for i := range b2.Events {
+		b2.Events[i].Epoch = "e1"
+		if i > 0 {
+			b2.Events[i].PrevHash = b2.Events[i-1].Hash
+		}
+		b2.Events[i].Seal()
+	}
+	if err := SignBatch(priv, b2); err != nil {
+		t.Fatal(err)
+	}
+	if n := tamperAll(t, b2, func(c any) error { return VerifyBatch(pub, c.(*wire.Batch)) }); n < 17 {
+		t.Fatalf("only %d fields of a version 2 batch tampered", n)
+	}
+
 	p := samplePolicy()
 	if err := SignPolicy(priv, p); err != nil {
 		t.Fatal(err)

@@ -33,6 +33,22 @@
 //	1 (additive, same version): CallRecord.Trunk, the name of the SIP trunk
 //	   that carried the call (an appliance may have several, with
 //	   failover). Omitempty; a peer without it ignores it.
+//	2 (batches only; BatchVersion): event chains that start again, and
+//	   replays. Event.Epoch names the chain an event belongs to: an
+//	   appliance whose data directory is new (a replacement provisioned
+//	   under the same id) or was put back from a backup starts a new chain
+//	   with a new random epoch, its first event without a PrevHash, and
+//	   central keeps every chain of the appliance apart (keyed by
+//	   appliance, epoch and seq) instead of taking the new chain's events
+//	   for conflicting copies of the old one. The Hash covers the epoch
+//	   when it is set. Batch.Acked is the highest seq of the batch's chain
+//	   the appliance had applied an Ack for when it built the batch (signed:
+//	   shared/sign's batch form v2), so central can tell a batch replayed
+//	   after its acknowledgement from a resend. Ack gains Epoch, Hash (of
+//	   central's event at UpTo) and Conflict, additive on V 1 acks, so that
+//	   an appliance can tell that central's chain is not its own. Central
+//	   accepts batches of V 1 (old appliances: epoch "") and 2; every other
+//	   message stays at ProtocolVersion.
 package wire
 
 import (
@@ -48,11 +64,25 @@ import (
 // ProtocolVersion is the version this code speaks.
 const ProtocolVersion = 1
 
+// BatchVersion is the version of the batches this code publishes (see the
+// history above); MinBatchVersion the oldest central accepts.
+const (
+	BatchVersion    = 2
+	MinBatchVersion = 1
+)
+
+// MaxEpochLen bounds Event.Epoch.
+const MaxEpochLen = 64
+
 // Errors returned by the validators in this package.
 var (
 	ErrVersion   = errors.New("wire: unsupported protocol version")
 	ErrMalformed = errors.New("wire: malformed message")
 	ErrHash      = errors.New("wire: event hash does not match its content")
+	// ErrOtherAppliance: a message (or an event in it) names another
+	// appliance than the one whose topic it came on. It comes wrapped
+	// together with ErrMalformed.
+	ErrOtherAppliance = errors.New("wire: message names another appliance")
 )
 
 // EventType names what an event's payload holds.
@@ -70,8 +100,16 @@ const (
 // Event is one entry of an appliance's append-only stream. (ApplianceID,
 // Seq) identifies it; Seq starts at 1 and has no gaps. PrevHash is the Hash of
 // event Seq-1 ("" for Seq 1), so central can detect gaps and broken chains.
+//
+// Epoch names the chain: "" for appliances from before BatchVersion 2 (and
+// their data directories, until they start a chain again), else a random
+// id chosen when the appliance's store is created or starts a new chain.
+// The first event of a chain has no PrevHash; its Seq is 1 for a new
+// store and continues the appliance's numbering for a chain started again
+// over an existing outbox.
 type Event struct {
 	ApplianceID string          `json:"appliance_id"`
+	Epoch       string          `json:"epoch,omitempty"`
 	Seq         uint64          `json:"seq"`
 	Time        time.Time       `json:"time"`
 	Type        EventType       `json:"type"`
@@ -98,6 +136,9 @@ func (e *Event) ComputeHash() string {
 	writeStr(string(e.Type))
 	writeStr(string(e.Payload))
 	writeStr(e.PrevHash)
+	if e.Epoch != "" {
+		writeStr(e.Epoch)
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -109,8 +150,26 @@ func (e *Event) Verify() error {
 	if e.ApplianceID == "" || e.Seq == 0 || e.Type == "" {
 		return fmt.Errorf("%w: event without appliance, seq or type", ErrMalformed)
 	}
+	if err := ValidEpoch(e.Epoch); err != nil {
+		return err
+	}
 	if e.Hash != e.ComputeHash() {
 		return fmt.Errorf("%w: seq %d", ErrHash, e.Seq)
+	}
+	return nil
+}
+
+// ValidEpoch checks an event chain's epoch: "" or up to MaxEpochLen
+// letters, digits, '-' and '_'.
+func ValidEpoch(epoch string) error {
+	if len(epoch) > MaxEpochLen {
+		return fmt.Errorf("%w: epoch of %d bytes", ErrMalformed, len(epoch))
+	}
+	for i := 0; i < len(epoch); i++ {
+		c := epoch[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("%w: epoch %q", ErrMalformed, epoch)
+		}
 	}
 	return nil
 }
@@ -120,10 +179,23 @@ type Batch struct {
 	V           int     `json:"v"`
 	ApplianceID string  `json:"appliance_id"`
 	Events      []Event `json:"events"`
+	// Acked (V 2) is the highest seq of the events' chain for which the
+	// appliance had applied central's Ack when it built the batch: a batch
+	// whose events are all at or below an Acked central has already seen
+	// is a replay, not a resend.
+	Acked uint64 `json:"acked,omitempty"`
 	// Signature is the appliance's ed25519 signature over the batch's
 	// canonical form (shared/sign.SignBatch); central configured with the
 	// appliance's key refuses a batch without a valid one.
 	Signature []byte `json:"sig,omitempty"`
+}
+
+// Epoch returns the chain of the batch's events ("" when empty).
+func (b *Batch) Epoch() string {
+	if len(b.Events) == 0 {
+		return ""
+	}
+	return b.Events[0].Epoch
 }
 
 // Ack is central's application-level acknowledgement on TopicAck: every
@@ -133,11 +205,23 @@ type Batch struct {
 // Resend says that central's ingest has just (re)subscribed and may have
 // missed batches published before: the appliance sends everything it has
 // not seen acknowledged again, now. UpTo may then be 0 (nothing claimed).
+//
+// Epoch, Hash and Conflict (additive) let the appliance check that the
+// chain central acknowledges is its own: Epoch is the chain, Hash central's
+// hash of event UpTo of it ("" from older centrals), and Conflict, when
+// not 0, the lowest seq of the chain at which central holds other events
+// than the appliance sent (its data directory was put back from a backup,
+// or a second box uses its identity). An appliance whose own event UpTo
+// has another hash, that never appended UpTo, or that holds event
+// Conflict, starts a new chain with its unacknowledged events.
 type Ack struct {
 	V           int    `json:"v"`
 	ApplianceID string `json:"appliance_id"`
 	UpTo        uint64 `json:"up_to"`
 	Resend      bool   `json:"resend,omitempty"`
+	Epoch       string `json:"epoch,omitempty"`
+	Hash        string `json:"hash,omitempty"`
+	Conflict    uint64 `json:"conflict,omitempty"`
 }
 
 // Call dispositions.
@@ -424,8 +508,17 @@ func Decode[T Batch | Ack | Policy | RecordingUpload | RecordingAck](data []byte
 		v, app = x.V, x.ApplianceID
 		for i := range x.Events {
 			if x.Events[i].ApplianceID != x.ApplianceID {
-				return nil, fmt.Errorf("%w: event for %q in batch of %q", ErrMalformed, x.Events[i].ApplianceID, x.ApplianceID)
+				return nil, fmt.Errorf("%w: %w: event for %q in batch of %q", ErrMalformed, ErrOtherAppliance, x.Events[i].ApplianceID, x.ApplianceID)
 			}
+			if x.Events[i].Epoch != x.Events[0].Epoch {
+				return nil, fmt.Errorf("%w: events of epochs %q and %q in one batch", ErrMalformed, x.Events[0].Epoch, x.Events[i].Epoch)
+			}
+			if x.V < 2 && x.Events[i].Epoch != "" {
+				return nil, fmt.Errorf("%w: epoch in a batch of version %d", ErrMalformed, x.V)
+			}
+		}
+		if v >= MinBatchVersion && v <= BatchVersion {
+			v = ProtocolVersion // a batch version this code accepts
 		}
 	case *Ack:
 		v, app = x.V, x.ApplianceID
@@ -440,7 +533,7 @@ func Decode[T Batch | Ack | Policy | RecordingUpload | RecordingAck](data []byte
 		return nil, fmt.Errorf("%w: %d", ErrVersion, v)
 	}
 	if wantAppliance != "" && app != wantAppliance {
-		return nil, fmt.Errorf("%w: message for appliance %q on %q's topic", ErrMalformed, app, wantAppliance)
+		return nil, fmt.Errorf("%w: %w: message for appliance %q on %q's topic", ErrMalformed, ErrOtherAppliance, app, wantAppliance)
 	}
 	return &m, nil
 }
