@@ -373,7 +373,21 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 
 	ring := s.clk.AfterFunc(s.cfg.RingTimeout, func() { c.stop(errRingTimeout) })
 	var ringSent atomic.Bool
-	err = dlgB.WaitAnswer(c.ctx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+	// The trunk leg is cancelled by us, not by sipgo's WaitAnswer (which
+	// sends its CANCEL to the Request-URI's host instead of the trunk's
+	// address, and loses a 200 that crosses the CANCEL): when the call
+	// stops, cancelTrunk sends the CANCEL, and WaitAnswer keeps reading
+	// the INVITE's responses, 487 or a 200 to acknowledge and hang up.
+	waitCtx, stopWait := context.WithCancelCause(context.Background())
+	defer stopWait(nil)
+	provisional := make(chan struct{})
+	var provOnce sync.Once
+	stopCancel := context.AfterFunc(c.ctx, func() { c.cancelTrunk(dlgB, provisional, waitCtx, stopWait, log) })
+	defer stopCancel()
+	err = dlgB.WaitAnswer(waitCtx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+		if r.IsProvisional() {
+			provOnce.Do(func() { close(provisional) })
+		}
 		if !hot && (r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress) {
 			ringSent.Store(true)
 			if err := dlgA.Respond(r.StatusCode, sanitizeReason(r.Reason, "Ringing"), nil); err != nil {
@@ -383,6 +397,14 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 		return nil
 	}})
 	ring.Stop()
+	if err == nil && c.ctx.Err() != nil {
+		// The called party answered as the call stopped (the 200 crossed
+		// our CANCEL, or came before it was sent): confirm and hang up.
+		log.Info("trunk answered a cancelled call: ACK and BYE")
+		c.hangupTrunk(dlgB, log)
+		c.endBeforeAnswer(dlgA, context.Cause(c.ctx), log)
+		return
+	}
 	if err != nil {
 		// A 200 may have crossed our CANCEL: confirm and hang it up.
 		if r := dlgB.InviteResponse; r != nil && r.IsSuccess() {
@@ -556,6 +578,71 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 		c.setEnd(wire.DispEnded, cause.Error())
 	}
 	log.Info("call ended", "cause", cause)
+}
+
+// cancelTimeout bounds the wait for the INVITE's final response once the
+// trunk leg is cancelled (64*T1, RFC 3261 section 9.1); after it the
+// INVITE transaction is abandoned.
+var cancelTimeout = 64 * sip.T1
+
+// cancelTrunk cancels the trunk leg's INVITE (RFC 3261 section 9.1) once
+// the call stops before the answer: after the first provisional response
+// (a CANCEL may not be sent before one), to the trunk's address, with the
+// INVITE's top Via, Call-ID, From, To, Route and CSeq number. The
+// INVITE's final response is left to WaitAnswer (waitCtx); if none comes
+// within cancelTimeout, stopWait abandons the transaction.
+func (c *call) cancelTrunk(dlgB *sipgo.DialogClientSession, provisional <-chan struct{}, waitCtx context.Context, stopWait context.CancelCauseFunc, log *slog.Logger) {
+	abandon := time.AfterFunc(cancelTimeout, func() { stopWait(sipgo.WaitAnswerForceCancelErr) })
+	select {
+	case <-provisional:
+	case <-waitCtx.Done():
+		// A final response came (or the wait was abandoned): no CANCEL.
+		abandon.Stop()
+		return
+	}
+	req := newCancel(dlgB.InviteRequest)
+	ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
+	defer cancel()
+	res, err := c.s.dialogUA(req.Transport()).Client.Do(ctx, req)
+	switch {
+	case err != nil:
+		log.Warn("CANCEL to the trunk failed", "error", err)
+	case res.StatusCode != sip.StatusOK:
+		// 481: the INVITE was answered already; WaitAnswer has its 200.
+		log.Info("trunk refused the CANCEL", "status", res.StatusCode)
+	default:
+		log.Debug("trunk leg cancelled")
+	}
+}
+
+// newCancel builds the CANCEL for an INVITE sent on the trunk (RFC 3261
+// section 9.1): same Request-URI, top Via, Call-ID, From, To, Route and
+// CSeq number, sent where the INVITE went.
+func newCancel(inv *sip.Request) *sip.Request {
+	req := sip.NewRequest(sip.CANCEL, inv.Recipient)
+	if v := inv.Via(); v != nil {
+		req.AppendHeader(v.Clone())
+	}
+	sip.CopyHeaders("Route", inv, req)
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	if h := inv.From(); h != nil {
+		req.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := inv.To(); h != nil {
+		req.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := inv.CallID(); h != nil {
+		req.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := inv.CSeq(); h != nil {
+		req.AppendHeader(&sip.CSeqHeader{SeqNo: h.SeqNo, MethodName: sip.CANCEL})
+	}
+	req.SetTransport(inv.Transport())
+	req.SetDestination(inv.Destination())
+	req.Laddr = inv.Laddr
+	req.SetBody(nil)
+	return req
 }
 
 // companionG711 is, for a leg that negotiated Opus, the first G.711
