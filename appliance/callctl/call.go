@@ -383,7 +383,6 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 	provisional := make(chan struct{})
 	var provOnce sync.Once
 	stopCancel := context.AfterFunc(c.ctx, func() { c.cancelTrunk(dlgB, provisional, waitCtx, stopWait, log) })
-	defer stopCancel()
 	err = dlgB.WaitAnswer(waitCtx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
 		if r.IsProvisional() {
 			provOnce.Do(func() { close(provisional) })
@@ -397,6 +396,9 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 		return nil
 	}})
 	ring.Stop()
+	// The INVITE has its final response: nothing is left to cancel.
+	stopCancel()
+	stopWait(nil)
 	if err == nil && c.ctx.Err() != nil {
 		// The called party answered as the call stopped (the 200 crossed
 		// our CANCEL, or came before it was sent): confirm and hang up.
@@ -596,6 +598,8 @@ func (c *call) cancelTrunk(dlgB *sipgo.DialogClientSession, provisional <-chan s
 	select {
 	case <-provisional:
 	case <-waitCtx.Done():
+	}
+	if waitCtx.Err() != nil {
 		// A final response came (or the wait was abandoned): no CANCEL.
 		abandon.Stop()
 		return
