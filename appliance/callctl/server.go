@@ -184,13 +184,13 @@ func (s *Server) Listen() error {
 			Address: sip.Uri{Scheme: "sip", User: "kinline", Host: s.cfg.PublicIP, Port: int(bound.Port())},
 		},
 	}
-	srv.OnRegister(s.safe(s.onRegister))
-	srv.OnInvite(s.safe(s.onInvite))
-	srv.OnAck(s.safe(s.onAck))
-	srv.OnBye(s.safe(s.onBye))
-	srv.OnCancel(s.safe(s.onCancel))
-	srv.OnOptions(s.safe(s.onOptions))
-	srv.OnInfo(s.safe(s.onInfo))
+	srv.OnRegister(s.safe(s.checked(s.onRegister)))
+	srv.OnInvite(s.safe(s.checked(s.onInvite)))
+	srv.OnAck(s.safe(s.checked(s.onAck)))
+	srv.OnBye(s.safe(s.checked(s.onBye)))
+	srv.OnCancel(s.safe(s.checked(s.onCancel)))
+	srv.OnOptions(s.safe(s.checked(s.onOptions)))
+	srv.OnInfo(s.safe(s.checked(s.onInfo)))
 	return nil
 }
 
