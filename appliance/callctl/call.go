@@ -199,17 +199,37 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 // onReInvite answers an in-dialog INVITE (hold, session refresh) from
 // either leg with the session already negotiated on that leg: the anchored
-// media stays as it is.
+// media stays as it is. Only the direction follows the offer (RFC 3264
+// section 6.1: hold, a=sendonly, is answered a=recvonly; a=inactive
+// inactive), with a new o= version whenever the answer changes (section
+// 8). An offer that does not parse is refused with 488.
 func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c, port := s.lookup(req)
 	if c == nil {
 		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
+	var dir string
+	if len(req.Body()) > 0 {
+		offer, err := sdp.Parse(req.Body())
+		if err != nil {
+			s.log.Info("re-INVITE with an unusable offer", "call", c.id, "error", err)
+			s.respond(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+			return
+		}
+		dir = sdp.AnswerDirection(offer.Direction)
+	}
 	c.mu.Lock()
-	body := c.bodyB
+	stored := &c.bodyB
 	if port {
-		body = c.bodyA
+		stored = &c.bodyA
+	}
+	body := *stored
+	if body != nil && dir != "" {
+		var changed bool
+		if body, changed = sdp.Redirect(body, dir); changed {
+			*stored = body
+		}
 	}
 	c.mu.Unlock()
 	if body == nil {
