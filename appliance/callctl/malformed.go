@@ -24,9 +24,13 @@ var errTooManyHops = errors.New("callctl: Max-Forwards exhausted")
 // equal to the request's (RFC 3261 section 8.1.1.5), no control
 // character other than HTAB in any header value (a NUL ends the value
 // for some peers and not for others), and, for an INVITE, which the
-// B2BUA forwards, a Max-Forwards above 0. The error wraps ErrMalformed or
-// errTooManyHops and reads as a reason phrase.
+// B2BUA forwards, a Max-Forwards above 0; and no more than
+// MaxRequestSize bytes in all. The error is errTooLarge, errTooManyHops
+// or wraps ErrMalformed and reads as a reason phrase.
 func checkRequest(req *sip.Request) error {
+	if requestSize(req) > MaxRequestSize {
+		return errTooLarge
+	}
 	var from, to, callID, cseq, maxFwd int
 	for _, h := range req.Headers() {
 		switch h.(type) {
@@ -93,7 +97,7 @@ func safeHeaderName(n string) string {
 }
 
 // checked answers a request that checkRequest rejects, 400 (483 for an
-// exhausted INVITE) with the rule it broke as the reason phrase, before
+// exhausted INVITE, 513 for one over MaxRequestSize) with the rule it broke as the reason phrase, before
 // the handler h sees it: nothing is authenticated, placed or answered
 // otherwise. A malformed ACK cannot be answered and is dropped.
 func (s *Server) checked(h sipgo.RequestHandler) sipgo.RequestHandler {
@@ -105,6 +109,10 @@ func (s *Server) checked(h sipgo.RequestHandler) sipgo.RequestHandler {
 		}
 		s.log.Info("malformed SIP request refused", "method", sanitizeReason(string(req.Method), "?"), "source", req.Source(), "error", err)
 		if req.IsAck() {
+			return
+		}
+		if errors.Is(err, errTooLarge) {
+			s.respond(req, tx, sip.StatusMessageTooLarge, "Message Too Large")
 			return
 		}
 		if errors.Is(err, errTooManyHops) {

@@ -349,7 +349,7 @@ func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, r
 		res.AppendHeader(h)
 	}
 	if err := tx.Respond(res); err != nil {
-		s.log.Debug("respond failed", "code", code, "error", err)
+		s.log.Warn("SIP answer not sent", "code", code, "error", err)
 	}
 }
 
@@ -445,7 +445,7 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	if err := tx.Respond(res); err != nil {
-		s.log.Debug("respond failed", "error", err)
+		s.log.Warn("SIP answer not sent", "error", err)
 	}
 }
 
