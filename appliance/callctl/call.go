@@ -323,7 +323,17 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	if !auth.Allowed {
 		reason := sanitizeReason(auth.Reason, "Forbidden")
 		log.Info("call refused", "reason", reason, "person", auth.PersonID)
-		if s.cfg.SpokenRefusals && len(codecs) > 0 {
+		if s.cfg.SpokenRefusals && len(codecs) == 0 {
+			// The prompts are G.711 and the port offered none (Opus
+			// only): the refusal cannot be spoken. 488 tells the port
+			// why it heard nothing, the reason phrase what was refused.
+			log.Warn("refusal not spoken: the port offered no G.711", "reason", reason)
+			c.reject(dlgA, sip.StatusNotAcceptableHere, reason,
+				sip.NewHeader("Warning", `305 `+s.cfg.PublicIP+` "Incompatible media format: spoken refusals need PCMU or PCMA"`))
+			c.setEnd(wire.DispRefused, auth.Reason)
+			return
+		}
+		if s.cfg.SpokenRefusals {
 			c.speakRefusal(dlgA, offer.Addr, codecs[0], auth, log)
 		}
 		c.reject(dlgA, sip.StatusForbidden, reason)
@@ -781,8 +791,8 @@ func (c *call) hangupTrunk(d *sipgo.DialogClientSession, log interface{ Debug(st
 	}
 }
 
-// reject sends the port a final non-2xx answer and returns as soon as it
-// is sent.
+// reject sends the port a final non-2xx answer (with hdrs added) and
+// returns as soon as it is sent.
 //
 // It deliberately bypasses sipgo's DialogServerSession.WriteResponse, which
 // after a non-2xx final answer blocks until the ACK arrives or Timer H
@@ -796,7 +806,7 @@ func (c *call) hangupTrunk(d *sipgo.DialogClientSession, log interface{ Debug(st
 //
 // The answer is built from the dialog's INVITE so it carries the same
 // To-tag as any provisional answer already sent.
-func (c *call) reject(dlgA *sipgo.DialogServerSession, code int, reason string) {
+func (c *call) reject(dlgA *sipgo.DialogServerSession, code int, reason string, hdrs ...sip.Header) {
 	c.mu.Lock()
 	hot := c.hot
 	c.mu.Unlock()
@@ -806,6 +816,9 @@ func (c *call) reject(dlgA *sipgo.DialogServerSession, code int, reason string) 
 	}
 	res := sip.NewResponseFromRequest(dlgA.InviteRequest, code, reason, nil)
 	res.AppendHeader(&c.s.dialogUA(dlgA.InviteRequest.Transport()).ContactHDR)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
 	select {
 	case <-c.txA.Done():
 		// Cancelled (the transaction layer answered 487) or gone.
