@@ -361,6 +361,12 @@ func (s *Session) handle(from Leg, buf []byte, n int, addr netip.AddrPort, pkt *
 	if audio && held {
 		return // a prompt is playing to the other leg: it replaces this audio
 	}
+	if !audio && tap == nil && pkt.PayloadType == eventPT && src.ivr.isConsumed(pkt) {
+		// The rest of a key the IVR took before it stopped listening
+		// (the called party's accepting "1"): it was an answer to the
+		// appliance, not a key for the other party.
+		return
+	}
 	switch {
 	case audio && srcC != dstC:
 		// The legs negotiated different G.711 laws (Start refuses
