@@ -14,23 +14,35 @@ import (
 // own address while the Request-URI names the carrier's domain (as real
 // trunks are configured): what the appliance sends on the trunk leg
 // must go to Trunk.Address, never to the domain.
-func carrierEnv(t *testing.T, scenario string) (*env, *sipprun.Run) {
-	port := sipprun.FreeUDPPort(t)
-	e := start(t, opts{cfg: func(c *callctl.Config) {
+// transport is "udp" or "tcp" for the trunk, the port and both sipps;
+// sippT are the sipp arguments for it.
+func carrierEnv(t *testing.T, scenario, transport string) (e *env, trunk *sipprun.Run, sippT []string) {
+	port := freeTCPPort(t)
+	e = start(t, opts{cfg: func(c *callctl.Config) {
 		c.Trunk.Address = "127.0.0.1:" + strconv.Itoa(port)
 		c.Trunk.Domain = "carrier.invalid"
+		c.Trunk.Transport = transport
 	}})
-	return e, sipprun.Start(t, port, scenario)
+	if transport == "tcp" {
+		sippT = []string{"-t", "t1"}
+	}
+	return e, sipprun.Start(t, port, scenario, sippT...), sippT
 }
 
 // TestSippCancelReachesTrunk: the port (a sipp IAD) cancels while the
-// trunk (a sipp UAS) rings. The appliance answers the port 200 and 487
+// trunk (a sipp UAS) rings, over UDP and over TCP. The appliance answers the port 200 and 487
 // and cancels the trunk leg (RFC 3261 section 9.1): the trunk gets a
 // CANCEL with the INVITE's CSeq number, answers 487 and gets its ACK.
 func TestSippCancelReachesTrunk(t *testing.T) {
 	sipprun.Need(t)
-	e, trunk := carrierEnv(t, "trunk_cancel.xml")
-	iad := sipprun.Start(t, 0, "iad_cancel.xml", "-s", "0611223344", "-au", portUser, "-ap", portPass, "-set", "user", portUser, e.srv.Addr().String())
+	for _, tr := range []string{"udp", "tcp"} {
+		t.Run(tr, func(t *testing.T) { testCancelReachesTrunk(t, tr) })
+	}
+}
+
+func testCancelReachesTrunk(t *testing.T, transport string) {
+	e, trunk, sippT := carrierEnv(t, "trunk_cancel.xml", transport)
+	iad := sipprun.Start(t, 0, "iad_cancel.xml", append(sippT, "-s", "0611223344", "-au", portUser, "-ap", portPass, "-set", "user", portUser, e.srv.Addr().String())...)
 	if err := iad.Wait(t); err != nil {
 		t.Fatalf("sipp IAD: %v", err)
 	}
@@ -61,8 +73,14 @@ func cseqsDiffer(logs string) bool {
 // left in a call with nobody on it; the port still gets its 487.
 func TestSippCancelCrossesAnswer(t *testing.T) {
 	sipprun.Need(t)
-	e, trunk := carrierEnv(t, "trunk_cancel_crossed.xml")
-	iad := sipprun.Start(t, 0, "iad_cancel.xml", "-s", "0611223344", "-au", portUser, "-ap", portPass, "-set", "user", portUser, e.srv.Addr().String())
+	for _, tr := range []string{"udp", "tcp"} {
+		t.Run(tr, func(t *testing.T) { testCancelCrossesAnswer(t, tr) })
+	}
+}
+
+func testCancelCrossesAnswer(t *testing.T, transport string) {
+	e, trunk, sippT := carrierEnv(t, "trunk_cancel_crossed.xml", transport)
+	iad := sipprun.Start(t, 0, "iad_cancel.xml", append(sippT, "-s", "0611223344", "-au", portUser, "-ap", portPass, "-set", "user", portUser, e.srv.Addr().String())...)
 	if err := iad.Wait(t); err != nil {
 		t.Fatalf("sipp IAD: %v", err)
 	}
