@@ -32,7 +32,7 @@ func init() {
 	// sent. Answers have no such limit (section 18.2.2): they go back on
 	// the transport the request came in on, whatever their size. The
 	// requests callctl itself sends stay far below 1,300 bytes. See
-	// docs/decisions/0019-udp-answer-size.md.
+	// docs/decisions/0019-sip-cancel-answer-size-malformed.md.
 	sip.UDPMTUSize = maxUDPDatagram + 200
 }
 
