@@ -28,11 +28,12 @@ var errTooManyHops = errors.New("callctl: Max-Forwards exhausted")
 // MaxRequestSize bytes in all. The error is errTooLarge, errTooManyHops
 // or wraps ErrMalformed and reads as a reason phrase.
 func checkRequest(req *sip.Request) error {
-	if requestSize(req) > MaxRequestSize {
-		return errTooLarge
-	}
 	var from, to, callID, cseq, maxFwd int
+	size := requestLineSize(req)
+	var bad error
 	for _, h := range req.Headers() {
+		v := h.Value()
+		size += len(h.Name()) + len(v) + 4
 		switch h.(type) {
 		case *sip.FromHeader:
 			from++
@@ -45,9 +46,15 @@ func checkRequest(req *sip.Request) error {
 		case *sip.MaxForwardsHeader:
 			maxFwd++
 		}
-		if i := controlChar(h.Value()); i >= 0 {
-			return fmt.Errorf("%w: control character in %s header", ErrMalformed, safeHeaderName(h.Name()))
+		if bad == nil && controlChar(v) >= 0 {
+			bad = fmt.Errorf("%w: control character in %s header", ErrMalformed, safeHeaderName(h.Name()))
 		}
+	}
+	if size > MaxRequestSize {
+		return errTooLarge
+	}
+	if bad != nil {
+		return bad
 	}
 	for _, c := range []struct {
 		name string

@@ -36,13 +36,9 @@ func init() {
 	sip.UDPMTUSize = maxUDPDatagram + 200
 }
 
-// requestSize is req's size on the wire, near enough to compare with
-// MaxRequestSize: the request line, each header as "Name: value\r\n",
-// the blank line and the body.
-func requestSize(req *sip.Request) int {
-	n := len(req.Method) + len(req.Recipient.Host) + len(req.Recipient.User) + 32 + len(req.Body())
-	for _, h := range req.Headers() {
-		n += len(h.Name()) + len(h.Value()) + 4
-	}
-	return n
+// requestLineSize is the size of req's request line, blank line and
+// body on the wire, near enough: checkRequest adds each header as
+// "Name: value\r\n" to compare the whole with MaxRequestSize.
+func requestLineSize(req *sip.Request) int {
+	return len(req.Method) + len(req.Recipient.Host) + len(req.Recipient.User) + 32 + len(req.Body())
 }
