@@ -202,7 +202,8 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 // media stays as it is. Only the direction follows the offer (RFC 3264
 // section 6.1: hold, a=sendonly, is answered a=recvonly; a=inactive
 // inactive), with a new o= version whenever the answer changes (section
-// 8). An offer that does not parse is refused with 488.
+// 8), and while that leg holds nothing is relayed to it (HoldSession).
+// An offer that does not parse is refused with 488.
 func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c, port := s.lookup(req)
 	if c == nil {
@@ -231,7 +232,15 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 			*stored = body
 		}
 	}
+	ms := c.media
 	c.mu.Unlock()
+	if hs, ok := ms.(HoldSession); ok && body != nil && dir != "" {
+		leg := media.LegB
+		if port {
+			leg = media.LegA
+		}
+		hs.SetHold(leg, holding(dir))
+	}
 	if body == nil {
 		s.respond(req, tx, sip.StatusRequestPending, "Request Pending")
 		return

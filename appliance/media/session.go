@@ -32,6 +32,7 @@ type leg struct {
 	set     bool           // SetRemote called
 	stats   LegStats
 	ivr     legIVR // prompts and digits (ivr.go)
+	onHold  bool   // nothing relayed to this leg (SetHold, hold.go)
 }
 
 // LegStats counts one leg's traffic.
@@ -342,6 +343,7 @@ func (s *Session) handle(from Leg, buf []byte, n int, addr netip.AddrPort, pkt *
 	rec, bridged := s.rec, s.started
 	tap, eventPT, held := src.ivr.tap, src.ivr.eventPT(), dst.ivr.playing > 0
 	dstEventPT := dst.ivr.eventPT()
+	onHold := dst.onHold
 	s.mu.Unlock()
 
 	if tap != nil {
@@ -357,6 +359,9 @@ func (s *Session) handle(from Leg, buf []byte, n int, addr netip.AddrPort, pkt *
 	audio := pkt.PayloadType == srcPT
 	if audio && rec != nil {
 		rec.packet(int(from), srcC, pkt, now)
+	}
+	if onHold {
+		return // the other leg's party holds the call: nothing is sent to it
 	}
 	if audio && held {
 		return // a prompt is playing to the other leg: it replaces this audio
