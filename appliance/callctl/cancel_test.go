@@ -16,17 +16,19 @@ import (
 // must go to Trunk.Address, never to the domain.
 // transport is "udp" or "tcp" for the trunk, the port and both sipps;
 // sippT are the sipp arguments for it.
+// The trunk's sipp starts first, on a port it finds free itself (and
+// retries if another process takes it first, as on a loaded machine).
 func carrierEnv(t *testing.T, scenario, transport string) (e *env, trunk *sipprun.Run, sippT []string) {
-	port := freeTCPPort(t)
-	e = start(t, opts{cfg: func(c *callctl.Config) {
-		c.Trunk.Address = "127.0.0.1:" + strconv.Itoa(port)
-		c.Trunk.Domain = "carrier.invalid"
-		c.Trunk.Transport = transport
-	}})
 	if transport == "tcp" {
 		sippT = []string{"-t", "t1"}
 	}
-	return e, sipprun.Start(t, port, scenario, sippT...), sippT
+	trunk = sipprun.Start(t, 0, scenario, sippT...)
+	e = start(t, opts{cfg: func(c *callctl.Config) {
+		c.Trunk.Address = "127.0.0.1:" + strconv.Itoa(trunk.Port)
+		c.Trunk.Domain = "carrier.invalid"
+		c.Trunk.Transport = transport
+	}})
+	return e, trunk, sippT
 }
 
 // TestSippCancelReachesTrunk: the port (a sipp IAD) cancels while the
