@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/hil-tests/sipprun"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -16,7 +17,8 @@ import (
 // (section 8), and the call goes on to a normal end.
 func TestSippHoldAnsweredRecvonly(t *testing.T) {
 	sipprun.Need(t)
-	e, trunk := trunkEnv(t, "trunk_answer.xml")
+	trunk := sipprun.Start(t, 0, "trunk_answer.xml")
+	e := start(t, opts{cfg: func(c *callctl.Config) { c.Trunk.Address = trunk.Addr() }})
 	iad := sipprun.Start(t, 0, "iad_hold.xml", "-s", "0611223344", "-au", portUser, "-ap", portPass, "-set", "user", portUser, e.srv.Addr().String())
 	err := iad.Wait(t)
 	logs := iad.Logs()

@@ -1,7 +1,6 @@
 package callctl_test
 
 import (
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,9 +15,8 @@ import (
 // keys were pressed; the person still hears the keys read back.
 func TestHotlineTrunkGetsNormalizedNumber(t *testing.T) {
 	sipprun.Need(t)
-	port := sipprun.FreeUDPPort(t)
-	h := startHotline(t, hotlineOpts{cfg: func(c *callctl.Config) { c.Trunk.Address = "127.0.0.1:" + strconv.Itoa(port) }})
-	trunk := sipprun.Start(t, port, "trunk_busy.xml")
+	trunk := sipprun.Start(t, 0, "trunk_busy.xml")
+	h := startHotline(t, hotlineOpts{cfg: func(c *callctl.Config) { c.Trunk.Address = trunk.Addr() }})
 	c := h.dialHotline(t)
 	ctx := ctxT(t)
 	for _, keys := range []string{"1234#", "1", "0034911234567#"} {
