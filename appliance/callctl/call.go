@@ -623,7 +623,8 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 
 // cancelTimeout bounds the wait for the INVITE's final response once the
 // trunk leg is cancelled (64*T1, RFC 3261 section 9.1); after it the
-// INVITE transaction is abandoned.
+// INVITE transaction is abandoned. Network time, not call time (like
+// byeTimeout): it runs on the real clock, as sipgo's timers do.
 var cancelTimeout = 64 * sip.T1
 
 // cancelTrunk cancels the trunk leg's INVITE (RFC 3261 section 9.1) once
