@@ -338,7 +338,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 			// why it heard nothing, the reason phrase what was refused.
 			log.Warn("refusal not spoken: the port offered no G.711", "reason", reason)
 			c.reject(dlgA, sip.StatusNotAcceptableHere, reason,
-				sip.NewHeader("Warning", `305 `+s.cfg.PublicIP+` "Incompatible media format: spoken refusals need PCMU or PCMA"`))
+				sip.NewHeader("Warning", `305 `+warnAgent(s.cfg.PublicIP)+` "Incompatible media format: spoken refusals need PCMU or PCMA"`))
 			c.setEnd(wire.DispRefused, auth.Reason)
 			return
 		}
@@ -687,6 +687,15 @@ func newCancel(inv *sip.Request) *sip.Request {
 	req.Laddr = inv.Laddr
 	req.SetBody(nil)
 	return req
+}
+
+// warnAgent is ip as a Warning header's warn-agent (RFC 3261 section
+// 20.43: a host, IPv6 references in brackets).
+func warnAgent(ip string) string {
+	if strings.Contains(ip, ":") {
+		return "[" + ip + "]"
+	}
+	return ip
 }
 
 // companionG711 is, for a leg that negotiated Opus, the first G.711
