@@ -24,6 +24,9 @@ const (
 	// hotlineDialled is the approved number as keys on a phone: "00" is
 	// the international prefix, normalized to '+' by the policy.
 	hotlineDialled = "00442079460001"
+	// hotlineE164 is hotlineDialled as the policy matched it, the number
+	// the trunk is asked for (issue 11).
+	hotlineE164 = "+442079460001"
 )
 
 // hotlineEnv starts an installation whose appliance answers
@@ -117,8 +120,8 @@ func TestHotlineCall(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the trunk was never called")
 	}
-	if inv.Number != hotlineDialled {
-		t.Fatalf("trunk INVITE for %q, want %q", inv.Number, hotlineDialled)
+	if inv.Number != hotlineE164 {
+		t.Fatalf("trunk INVITE for %q, want %q", inv.Number, hotlineE164)
 	}
 	t.Logf("pick-up to trunk INVITE: %v (keys sent at RFC 4733 pace)", time.Since(start))
 	// Bridged: the family's tone now reaches the port for a while.

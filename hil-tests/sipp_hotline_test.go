@@ -41,8 +41,8 @@ func TestSippHotline(t *testing.T) {
 	if err := trunk.Wait(t); err != nil {
 		t.Fatalf("trunk: %v", err)
 	}
-	if !strings.Contains(trunk.Messages(), "INVITE sip:"+hotlineDialled+"@") {
-		t.Fatalf("the trunk was not called for the number keyed (%s):\n%s", hotlineDialled, trunk.Messages())
+	if !strings.Contains(trunk.Messages(), "INVITE sip:"+hotlineE164+"@") {
+		t.Fatalf("the trunk was not called for the number keyed as the policy matched it (%s):\n%s", hotlineE164, trunk.Messages())
 	}
 	calls, err := e.WaitCalls(e.ctx, 1, time.Minute)
 	if err != nil {

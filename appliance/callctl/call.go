@@ -199,19 +199,48 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 // onReInvite answers an in-dialog INVITE (hold, session refresh) from
 // either leg with the session already negotiated on that leg: the anchored
-// media stays as it is.
+// media stays as it is. Only the direction follows the offer (RFC 3264
+// section 6.1: hold, a=sendonly, is answered a=recvonly; a=inactive
+// inactive), with a new o= version whenever the answer changes (section
+// 8), and while that leg holds nothing is relayed to it (HoldSession).
+// An offer that does not parse is refused with 488.
 func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c, port := s.lookup(req)
 	if c == nil {
 		s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
-	c.mu.Lock()
-	body := c.bodyB
-	if port {
-		body = c.bodyA
+	var dir string
+	if len(req.Body()) > 0 {
+		offer, err := sdp.Parse(req.Body())
+		if err != nil {
+			s.log.Info("re-INVITE with an unusable offer", "call", c.id, "error", err)
+			s.respond(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
+			return
+		}
+		dir = sdp.AnswerDirection(offer.Direction)
 	}
+	c.mu.Lock()
+	stored := &c.bodyB
+	if port {
+		stored = &c.bodyA
+	}
+	body := *stored
+	if body != nil && dir != "" {
+		var changed bool
+		if body, changed = sdp.Redirect(body, dir); changed {
+			*stored = body
+		}
+	}
+	ms := c.media
 	c.mu.Unlock()
+	if hs, ok := ms.(HoldSession); ok && body != nil && dir != "" {
+		leg := media.LegB
+		if port {
+			leg = media.LegA
+		}
+		hs.SetHold(leg, holding(dir))
+	}
 	if body == nil {
 		s.respond(req, tx, sip.StatusRequestPending, "Request Pending")
 		return
@@ -304,7 +333,17 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 	if !auth.Allowed {
 		reason := sanitizeReason(auth.Reason, "Forbidden")
 		log.Info("call refused", "reason", reason, "person", auth.PersonID)
-		if s.cfg.SpokenRefusals && len(codecs) > 0 {
+		if s.cfg.SpokenRefusals && len(codecs) == 0 {
+			// The prompts are G.711 and the port offered none (Opus
+			// only): the refusal cannot be spoken. 488 tells the port
+			// why it heard nothing, the reason phrase what was refused.
+			log.Warn("refusal not spoken: the port offered no G.711", "reason", reason)
+			c.reject(dlgA, sip.StatusNotAcceptableHere, reason,
+				sip.NewHeader("Warning", `305 `+warnAgent(s.cfg.PublicIP)+` "Incompatible media format: spoken refusals need PCMU or PCMA"`))
+			c.setEnd(wire.DispRefused, auth.Reason)
+			return
+		}
+		if s.cfg.SpokenRefusals {
 			c.speakRefusal(dlgA, offer.Addr, codecs[0], auth, log)
 		}
 		c.reject(dlgA, sip.StatusForbidden, reason)
@@ -365,6 +404,14 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 		}
 	}, log)
 	ring.Stop()
+	if err == nil && c.ctx.Err() != nil {
+		// The called party answered as the call stopped (the 200 crossed
+		// our CANCEL, or came before it was sent): confirm and hang up.
+		log.Info("trunk answered a cancelled call: ACK and BYE")
+		c.hangupTrunk(dlgB, log)
+		c.endBeforeAnswer(dlgA, context.Cause(c.ctx), log)
+		return
+	}
 	if err != nil {
 		// A 200 may have crossed our CANCEL: confirm and hang it up.
 		if dlgB != nil && dlgB.InviteResponse != nil && dlgB.InviteResponse.IsSuccess() {
@@ -554,6 +601,83 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 	log.Info("call ended", "cause", cause)
 }
 
+// cancelTimeout bounds the wait for the INVITE's final response once the
+// trunk leg is cancelled (64*T1, RFC 3261 section 9.1); after it the
+// INVITE transaction is abandoned. Network time, not call time (like
+// byeTimeout): it runs on the real clock, as sipgo's timers do.
+var cancelTimeout = 64 * sip.T1
+
+// cancelTrunk cancels the trunk leg's INVITE (RFC 3261 section 9.1) once
+// the call stops before the answer: after the first provisional response
+// (a CANCEL may not be sent before one), to the trunk's address, with the
+// INVITE's top Via, Call-ID, From, To, Route and CSeq number. The
+// INVITE's final response is left to WaitAnswer (waitCtx); if none comes
+// within cancelTimeout, stopWait abandons the transaction.
+func (c *call) cancelTrunk(dlgB *sipgo.DialogClientSession, provisional <-chan struct{}, waitCtx context.Context, stopWait context.CancelCauseFunc, log *slog.Logger) {
+	abandon := time.AfterFunc(cancelTimeout, func() { stopWait(sipgo.WaitAnswerForceCancelErr) })
+	select {
+	case <-provisional:
+	case <-waitCtx.Done():
+	}
+	if waitCtx.Err() != nil {
+		// A final response came (or the wait was abandoned): no CANCEL.
+		abandon.Stop()
+		return
+	}
+	req := newCancel(dlgB.InviteRequest)
+	ctx, cancel := context.WithTimeout(context.Background(), cancelTimeout)
+	defer cancel()
+	res, err := c.s.dialogUA(req.Transport()).Client.Do(ctx, req)
+	switch {
+	case err != nil:
+		log.Warn("CANCEL to the trunk failed", "error", err)
+	case res.StatusCode != sip.StatusOK:
+		// 481: the INVITE was answered already; WaitAnswer has its 200.
+		log.Info("trunk refused the CANCEL", "status", res.StatusCode)
+	default:
+		log.Debug("trunk leg cancelled")
+	}
+}
+
+// newCancel builds the CANCEL for an INVITE sent on the trunk (RFC 3261
+// section 9.1): same Request-URI, top Via, Call-ID, From, To, Route and
+// CSeq number, sent where the INVITE went.
+func newCancel(inv *sip.Request) *sip.Request {
+	req := sip.NewRequest(sip.CANCEL, inv.Recipient)
+	if v := inv.Via(); v != nil {
+		req.AppendHeader(v.Clone())
+	}
+	sip.CopyHeaders("Route", inv, req)
+	mf := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&mf)
+	if h := inv.From(); h != nil {
+		req.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := inv.To(); h != nil {
+		req.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := inv.CallID(); h != nil {
+		req.AppendHeader(sip.HeaderClone(h))
+	}
+	if h := inv.CSeq(); h != nil {
+		req.AppendHeader(&sip.CSeqHeader{SeqNo: h.SeqNo, MethodName: sip.CANCEL})
+	}
+	req.SetTransport(inv.Transport())
+	req.SetDestination(inv.Destination())
+	req.Laddr = inv.Laddr
+	req.SetBody(nil)
+	return req
+}
+
+// warnAgent is ip as a Warning header's warn-agent (RFC 3261 section
+// 20.43: a host, IPv6 references in brackets).
+func warnAgent(ip string) string {
+	if strings.Contains(ip, ":") {
+		return "[" + ip + "]"
+	}
+	return ip
+}
+
 // companionG711 is, for a leg that negotiated Opus, the first G.711
 // format its side also listed (sess: the port's offer or the trunk's
 // answer), in which prompts are sent to it.
@@ -666,8 +790,8 @@ func (c *call) hangupTrunk(d *sipgo.DialogClientSession, log interface{ Debug(st
 	}
 }
 
-// reject sends the port a final non-2xx answer and returns as soon as it
-// is sent.
+// reject sends the port a final non-2xx answer (with hdrs added) and
+// returns as soon as it is sent.
 //
 // It deliberately bypasses sipgo's DialogServerSession.WriteResponse, which
 // after a non-2xx final answer blocks until the ACK arrives or Timer H
@@ -681,7 +805,7 @@ func (c *call) hangupTrunk(d *sipgo.DialogClientSession, log interface{ Debug(st
 //
 // The answer is built from the dialog's INVITE so it carries the same
 // To-tag as any provisional answer already sent.
-func (c *call) reject(dlgA *sipgo.DialogServerSession, code int, reason string) {
+func (c *call) reject(dlgA *sipgo.DialogServerSession, code int, reason string, hdrs ...sip.Header) {
 	c.mu.Lock()
 	hot := c.hot
 	c.mu.Unlock()
@@ -691,6 +815,9 @@ func (c *call) reject(dlgA *sipgo.DialogServerSession, code int, reason string) 
 	}
 	res := sip.NewResponseFromRequest(dlgA.InviteRequest, code, reason, nil)
 	res.AppendHeader(&c.s.dialogUA(dlgA.InviteRequest.Transport()).ContactHDR)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
 	select {
 	case <-c.txA.Done():
 		// Cancelled (the transaction layer answered 487) or gone.

@@ -248,11 +248,21 @@ func (c *call) runHotline(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPo
 	c.mu.Unlock()
 	log.Info("hotline answered")
 
-	auth, number, ok := h.dialogue(dlgA)
+	auth, keyed, ok := h.dialogue(dlgA)
 	if !ok {
 		return
 	}
-	log = log.With("dialled", number)
+	// The trunk is asked for the number the policy matched: the keys
+	// normalized (policy.NormalizeNumber: "00" becomes "+"), not the
+	// keys as pressed. The read-back says the keys as pressed.
+	number := keyed
+	if n := policy.NormalizeNumber(keyed); n != "" {
+		number = n
+	}
+	c.mu.Lock()
+	c.number = number
+	c.mu.Unlock()
+	log = log.With("dialled", keyed, "number", number)
 	if auth.Record {
 		rs, ok := ms.(RecordSwitch)
 		err := ErrRecordUnsupported
@@ -270,7 +280,7 @@ func (c *call) runHotline(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPo
 	// may last, played while the trunk call is placed: the called party's
 	// phone rings during the read-back, not 10 s after the last key, and
 	// the read-back is cut if the call is bridged before it ends.
-	cut := h.playWhilePlacing(h.confirmation(auth, number))
+	cut := h.playWhilePlacing(h.confirmation(auth, keyed))
 	defer cut()
 	c.mu.Lock()
 	c.beforeBridge = cut

@@ -202,14 +202,14 @@ func (s *Server) Listen() error {
 			Address: sip.Uri{Scheme: "sip", User: "kinline", Host: s.cfg.PublicIP, Port: int(bound.Port())},
 		},
 	}
-	srv.OnRegister(s.safe(s.onRegister))
-	srv.OnInvite(s.safe(s.onInvite))
-	srv.OnAck(s.safe(s.onAck))
-	srv.OnBye(s.safe(s.onBye))
-	srv.OnCancel(s.safe(s.onCancel))
-	srv.OnOptions(s.safe(s.onOptions))
-	srv.OnInfo(s.safe(s.onInfo))
-	srv.OnUpdate(s.safe(s.onUpdate))
+	srv.OnRegister(s.safe(s.checked(s.onRegister)))
+	srv.OnInvite(s.safe(s.checked(s.onInvite)))
+	srv.OnAck(s.safe(s.checked(s.onAck)))
+	srv.OnBye(s.safe(s.checked(s.onBye)))
+	srv.OnCancel(s.safe(s.checked(s.onCancel)))
+	srv.OnOptions(s.safe(s.checked(s.onOptions)))
+	srv.OnInfo(s.safe(s.checked(s.onInfo)))
+	srv.OnUpdate(s.safe(s.checked(s.onUpdate)))
 	return nil
 }
 
@@ -379,7 +379,7 @@ func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, r
 		res.AppendHeader(h)
 	}
 	if err := tx.Respond(res); err != nil {
-		s.log.Debug("respond failed", "code", code, "error", err)
+		s.log.Warn("SIP answer not sent", "code", code, "error", err)
 	}
 }
 
@@ -475,7 +475,7 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	if err := tx.Respond(res); err != nil {
-		s.log.Debug("respond failed", "error", err)
+		s.log.Warn("SIP answer not sent", "error", err)
 	}
 }
 

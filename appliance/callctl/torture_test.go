@@ -190,11 +190,14 @@ var tortureTCP = map[string]outcome{
 	// message, so the server closes the connection, possibly before its
 	// 401 is written.
 	"rfc4475-dblreq": {401, drop},
-	// 48 KB in one datagram is cut to sipgo's 32 KB read buffer, which
-	// leaves the body short of its Content-Length: dropped. Read whole
-	// off the stream, its SDP (a thousand m= lines, over sdp.MaxSize) is
-	// refused with 488.
-	"attack-sdp-thousand-m-lines": {488},
+	// 48 to 60 KB in one datagram is cut to sipgo's 32 KB read buffer,
+	// which leaves the message short of its end or its Content-Length:
+	// dropped. Read whole off the stream, each is over
+	// callctl.MaxRequestSize and refused with 513 Message Too Large.
+	"attack-sdp-thousand-m-lines":   {513},
+	"attack-oversized-header":       {513},
+	"attack-oversized-many-headers": {513},
+	"attack-thousand-via":           {513},
 }
 
 func runTorture(t *testing.T, network string) {

@@ -146,79 +146,38 @@ func (c *call) attempt(lease *trunks.Lease, n int, body []byte, next bool, onRes
 
 	se := s.cfg.SessionExpires
 	log.Info("placing the call on a trunk", "trunk", tr.Name, "address", tr.Address, "attempt", n+1)
-	actx, cancel := context.WithCancelCause(c.ctx)
-	defer cancel(nil)
-	dlg, err := c.attemptInvite(actx, tr, cid, body, se, 1)
+	dlg, err := c.attemptInvite(c.ctx, tr, cid, body, se, 1)
 	if err != nil {
 		return nil, next, err
 	}
-
-	var responded, rang atomic.Bool
-	var timer clock.Timer
-	if next {
-		timer = s.clk.AfterFunc(tr.Timeout, func() {
-			switch {
-			case rang.Load():
-			case responded.Load():
-				cancel(errAttemptTimeout) // sipgo CANCELs and awaits the 487
-			default:
-				cancel(sipgo.WaitAnswerForceCancelErr) // nothing to CANCEL yet
-			}
-		})
-	}
-	err = dlg.WaitAnswer(actx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
-		if !responded.Swap(true) && r.IsProvisional() {
-			log.Info("trunk responded", "trunk", tr.Name, "attempt", n+1, "status", r.StatusCode)
-		}
-		if r.StatusCode != sip.StatusTrying {
-			rang.Store(true)
-		}
-		onResponse(r)
-		return nil
-	}})
-	if timer != nil {
-		timer.Stop()
-	}
+	var rang atomic.Bool
+	err, cause := c.waitTrunk(dlg, tr, n, next, &rang, onResponse, log)
 	var dr422 *sipgo.ErrDialogResponse
-	if se > 0 && errors.As(err, &dr422) && c.ctx.Err() == nil && context.Cause(actx) == nil {
+	if se > 0 && errors.As(err, &dr422) && c.ctx.Err() == nil && cause == nil {
 		if min, ok := minSEOf(dr422.Res, se); ok {
 			// 422: the trunk wants a longer session interval; ask again
 			// once (CSeq 2) on the same trunk, with its Min-SE.
 			log.Info("trunk asks for a longer session interval", "trunk", tr.Name, "min_se", min)
 			dlg.Close()
-			if dlg, err = c.attemptInvite(actx, tr, cid, body, min, 2); err != nil {
+			if dlg, err = c.attemptInvite(c.ctx, tr, cid, body, min, 2); err != nil {
 				return nil, next, err
 			}
-			err = dlg.WaitAnswer(actx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
-				if r.StatusCode != sip.StatusTrying {
-					rang.Store(true)
-				}
-				onResponse(r)
-				return nil
-			}})
+			err, cause = c.waitTrunk(dlg, tr, n, next, &rang, onResponse, log)
 		}
 	}
 	if err == nil {
+		if cause == errAttemptTimeout && c.ctx.Err() == nil {
+			// The 200 crossed our CANCEL: this trunk wins.
+			log.Info("trunk answered as it was cancelled: it carries the call", "trunk", tr.Name)
+		}
+		// A call that stopped meanwhile: connect acknowledges and hangs up.
 		return dlg, false, nil
 	}
 	if c.ctx.Err() != nil {
 		return dlg, false, err // the call itself stopped: connect answers for it
 	}
-	switch context.Cause(actx) {
+	switch cause {
 	case errAttemptTimeout:
-		r := dlg.InviteResponse
-		if (r == nil || !r.IsSuccess()) && !errors.Is(err, context.Canceled) {
-			// The CANCEL went wrong (a 481: the trunk had answered as it
-			// crossed, and sipgo dropped the 200 with the transaction).
-			// The 200 is retransmitted until ACKed: wait for it.
-			r = s.awaitCrossed(c, dlg, tr, err, log)
-		}
-		if r != nil && r.IsSuccess() {
-			// The 200 crossed our CANCEL: this trunk wins.
-			dlg.InviteResponse = r
-			log.Info("trunk answered as it was cancelled: it carries the call", "trunk", tr.Name)
-			return dlg, false, nil
-		}
 		return dlg, true, fmt.Errorf("%w: %s: %w within %v (cancelled)", ErrTrunk, tr.Name, errAttemptTimeout, tr.Timeout)
 	case sipgo.WaitAnswerForceCancelErr:
 		// The dialog now belongs to the clean-up of late answers: the
@@ -236,6 +195,81 @@ func (c *call) attempt(lease *trunks.Lease, n int, body []byte, next bool, onRes
 		return dlg, next && trunks.Failover(dr.Res.StatusCode), err
 	}
 	return dlg, next, fmt.Errorf("%w: %s: %w", ErrTrunk, tr.Name, err)
+}
+
+// waitTrunk waits for the final answer to an attempt's INVITE. The leg is
+// cancelled by us, not by sipgo's WaitAnswer, which would send its CANCEL
+// to the Request-URI's host instead of the trunk's address and lose a 200
+// that crosses the CANCEL: when the call stops, or (with next) the trunk
+// has only said 100 Trying within its Timeout, cancelTrunk sends the
+// CANCEL to where the INVITE went and WaitAnswer goes on reading the
+// INVITE's answers, the 487 or a 200 that crossed. A trunk that said
+// nothing at all within its Timeout is given up (no CANCEL can be sent
+// before a provisional answer). cause says which of these happened (nil:
+// none, the trunk answered by itself); rang is set by any answer other
+// than 100.
+func (c *call) waitTrunk(dlg *sipgo.DialogClientSession, tr trunks.Trunk, n int, next bool, rang *atomic.Bool, onResponse func(*sip.Response), log *slog.Logger) (err, cause error) {
+	waitCtx, stopWait := context.WithCancelCause(context.Background())
+	defer stopWait(nil)
+	provisional := make(chan struct{})
+	var provOnce sync.Once
+	var whyMu sync.Mutex
+	var why error // the first reason the wait was cut short
+	setWhy := func(cause error) bool {
+		whyMu.Lock()
+		defer whyMu.Unlock()
+		if why != nil {
+			return false
+		}
+		why = cause
+		return true
+	}
+	cancelLeg := func(cause error) {
+		if setWhy(cause) {
+			go c.cancelTrunk(dlg, provisional, waitCtx, stopWait, log)
+		}
+	}
+	stopOnCall := context.AfterFunc(c.ctx, func() { cancelLeg(context.Cause(c.ctx)) })
+	defer stopOnCall()
+	var responded atomic.Bool
+	var timer clock.Timer
+	if next {
+		timer = c.s.clk.AfterFunc(tr.Timeout, func() {
+			switch {
+			case rang.Load():
+			case responded.Load():
+				cancelLeg(errAttemptTimeout)
+			default:
+				if setWhy(sipgo.WaitAnswerForceCancelErr) {
+					stopWait(sipgo.WaitAnswerForceCancelErr) // nothing to CANCEL yet
+				}
+			}
+		})
+	}
+	err = dlg.WaitAnswer(waitCtx, sipgo.AnswerOptions{OnResponse: func(r *sip.Response) error {
+		if r.IsProvisional() {
+			provOnce.Do(func() { close(provisional) })
+			if !responded.Swap(true) {
+				log.Info("trunk responded", "trunk", tr.Name, "attempt", n+1, "status", r.StatusCode)
+			}
+		}
+		if r.StatusCode != sip.StatusTrying {
+			rang.Store(true)
+		}
+		onResponse(r)
+		return nil
+	}})
+	if timer != nil {
+		timer.Stop()
+	}
+	if context.Cause(waitCtx) == sipgo.WaitAnswerForceCancelErr {
+		// cancelTrunk gave up waiting for the final answer, or nothing
+		// was heard: the dialog is abandoned either way.
+		return err, sipgo.WaitAnswerForceCancelErr
+	}
+	whyMu.Lock()
+	defer whyMu.Unlock()
+	return err, why
 }
 
 // attemptInvite sends an attempt's INVITE (CSeq cseq, session interval
@@ -318,9 +352,8 @@ func (s *Server) ping(ctx context.Context, tr trunks.Trunk) (int, error) {
 }
 
 // abandoned is a trunk attempt whose INVITE transaction is gone (given
-// up with no answer, or cancelled when the CANCEL went wrong): what
-// arrives for it later is cleaned up (lateTrunkResponse), never bridged,
-// unless the attempt is still waiting to adopt a crossing 200 (adopt).
+// up with no answer): what arrives for it later is cleaned up
+// (lateTrunkResponse), never bridged.
 type abandoned struct {
 	dlg *sipgo.DialogClientSession
 	tr  trunks.Trunk
@@ -329,18 +362,12 @@ type abandoned struct {
 	mu        sync.Mutex
 	cancelled bool // a CANCEL was sent
 	hungUp    bool // a late 200 was ACKed and hung up
-	// adopt, while set, takes the first 200 instead of hanging it up.
-	adopt chan *sip.Response
 }
-
-// crossedWait bounds the wait for a 200 that crossed a CANCEL: its first
-// retransmissions come T1 and 3*T1 after it (RFC 3261 13.3.1.4).
-var crossedWait = 4 * sip.T1
 
 // orphan keeps an attempt whose transaction is gone for Timer B (64*T1,
 // the INVITE's own lifetime), so that a late answer is cleaned up.
-func (s *Server) orphan(dlg *sipgo.DialogClientSession, tr trunks.Trunk, adopt chan *sip.Response, log *slog.Logger) *abandoned {
-	a := &abandoned{dlg: dlg, tr: tr, log: log, adopt: adopt}
+func (s *Server) orphan(dlg *sipgo.DialogClientSession, tr trunks.Trunk, log *slog.Logger) *abandoned {
+	a := &abandoned{dlg: dlg, tr: tr, log: log}
 	cid := dlg.InviteRequest.CallID().Value()
 	s.mu.Lock()
 	s.orphans[cid] = a
@@ -359,47 +386,11 @@ func (s *Server) orphan(dlg *sipgo.DialogClientSession, tr trunks.Trunk, adopt c
 // answer already read (it raced the give-up) is CANCELled now.
 func (s *Server) abandon(dlg *sipgo.DialogClientSession, tr trunks.Trunk, log *slog.Logger) {
 	read := dlg.InviteResponse // before late answers may write it
-	a := s.orphan(dlg, tr, nil, log)
+	a := s.orphan(dlg, tr, log)
 	log.Warn("trunk sent nothing in time: INVITE given up; a late answer will be cancelled or hung up", "trunk", tr.Name, "timeout", tr.Timeout)
 	if read != nil {
 		s.lateResponse(a, read)
 	}
-}
-
-// awaitCrossed waits (crossedWait, or until the call stops) for the 200 of
-// a cancelled attempt whose CANCEL went wrong (cancelErr): the 200 that
-// crossed the CANCEL, which wins. It returns nil when none came; the
-// attempt then stays an orphan, so a 200 still later is hung up.
-func (s *Server) awaitCrossed(c *call, dlg *sipgo.DialogClientSession, tr trunks.Trunk, cancelErr error, log *slog.Logger) *sip.Response {
-	adopt := make(chan *sip.Response, 1)
-	a := s.orphan(dlg, tr, adopt, log)
-	log.Info("CANCEL of the trunk went wrong: waiting for a crossing 200", "trunk", tr.Name, "error", cancelErr)
-	t := time.NewTimer(crossedWait)
-	defer t.Stop()
-	var r *sip.Response
-	select {
-	case r = <-adopt:
-	case <-t.C:
-	case <-c.ctx.Done():
-	}
-	a.mu.Lock()
-	a.adopt = nil
-	if r == nil {
-		select { // taken between the timer and now
-		case r = <-adopt:
-		default:
-		}
-	}
-	a.mu.Unlock()
-	if r != nil {
-		cid := dlg.InviteRequest.CallID().Value()
-		s.mu.Lock()
-		if s.orphans[cid] == a {
-			delete(s.orphans, cid)
-		}
-		s.mu.Unlock()
-	}
-	return r
 }
 
 // lateTrunkResponse handles a response that matched no transaction: when
@@ -438,18 +429,11 @@ func (s *Server) lateResponse(a *abandoned, r *sip.Response) {
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 			defer cancel()
-			if _, err := cli.Do(ctx, cancelFor(inv), noBuild); err != nil {
+			if _, err := cli.Do(ctx, newCancel(inv), noBuild); err != nil {
 				a.log.Debug("CANCEL of an abandoned attempt failed", "trunk", a.tr.Name, "error", err)
 			}
 		}()
 	case r.IsSuccess():
-		if a.adopt != nil {
-			select {
-			case a.adopt <- r: // the attempt waiting for it carries the call
-			default: // a retransmission of the 200 it already has
-			}
-			return
-		}
 		if a.hungUp {
 			return
 		}
@@ -472,24 +456,6 @@ func (s *Server) lateResponse(a *abandoned, r *sip.Response) {
 			a.log.Debug("ACK of a late final answer failed", "trunk", a.tr.Name, "error", err)
 		}
 	}
-}
-
-// cancelFor builds the CANCEL of an INVITE sent outside any transaction
-// still alive (RFC 3261 9.1: same Request-URI, top Via, From, To, Call-ID
-// and CSeq number).
-func cancelFor(inv *sip.Request) *sip.Request {
-	req := sip.NewRequest(sip.CANCEL, inv.Recipient)
-	req.AppendHeader(sip.HeaderClone(inv.Via()))
-	req.AppendHeader(sip.HeaderClone(inv.From()))
-	req.AppendHeader(sip.HeaderClone(inv.To()))
-	req.AppendHeader(sip.HeaderClone(inv.CallID()))
-	req.AppendHeader(&sip.CSeqHeader{SeqNo: inv.CSeq().SeqNo, MethodName: sip.CANCEL})
-	mf := sip.MaxForwardsHeader(70)
-	req.AppendHeader(&mf)
-	req.SetTransport(inv.Transport())
-	req.SetDestination(inv.Destination())
-	req.SetBody(nil)
-	return req
 }
 
 // ackNon2xx builds the ACK of a non-2xx final answer to an INVITE whose

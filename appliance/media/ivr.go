@@ -58,6 +58,24 @@ type legIVR struct {
 	// leg (SetPromptPayloadType); hasPrompt is false until it is set.
 	promptPT  uint8
 	hasPrompt bool
+	// consumed is the RFC 4733 event whose key the leg's tap delivered
+	// last (Digits): once the tap is stopped (StopDigits) its remaining
+	// packets (the event lasts as long as the key is held, then three
+	// end packets) are not relayed to the other leg. The family's
+	// accepting "1" was heard on the prisoner's phone otherwise.
+	// Atomic: written by the tap, read by the relay.
+	consumed atomic.Pointer[eventID]
+}
+
+// eventID names one RFC 4733 event: every packet of an event carries its
+// stream's SSRC and the event's start timestamp (RFC 4733 section 2.5.1).
+type eventID struct{ ssrc, ts uint32 }
+
+// isConsumed reports whether pkt, a telephone-event on this leg, belongs
+// to the event whose key was delivered to Digits.
+func (v *legIVR) isConsumed(pkt *rtp.Packet) bool {
+	id := v.consumed.Load()
+	return id != nil && id.ssrc == pkt.SSRC && id.ts == pkt.Timestamp
 }
 
 func (v *legIVR) eventPT() uint8 {
@@ -207,6 +225,7 @@ func (t *digitTap) packet(pkt *rtp.Packet, audioPT, eventPT uint8, now time.Time
 		}
 		t.events = true
 		if u.Begin {
+			t.s.legs[t.leg].ivr.consumed.Store(&eventID{ssrc: pkt.SSRC, ts: pkt.Timestamp})
 			t.emit(Digit{Leg: t.leg, Key: u.Key, Source: dtmf.SourceRFC4733, At: now})
 		}
 	case audioPT:

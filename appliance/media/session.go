@@ -32,6 +32,7 @@ type leg struct {
 	set     bool           // SetRemote called
 	stats   LegStats
 	ivr     legIVR // prompts and digits (ivr.go)
+	onHold  bool   // nothing relayed to this leg (SetHold, hold.go)
 }
 
 // LegStats counts one leg's traffic.
@@ -342,6 +343,7 @@ func (s *Session) handle(from Leg, buf []byte, n int, addr netip.AddrPort, pkt *
 	rec, bridged := s.rec, s.started
 	tap, eventPT, held := src.ivr.tap, src.ivr.eventPT(), dst.ivr.playing > 0
 	dstEventPT := dst.ivr.eventPT()
+	onHold := dst.onHold
 	s.mu.Unlock()
 
 	if tap != nil {
@@ -358,8 +360,17 @@ func (s *Session) handle(from Leg, buf []byte, n int, addr netip.AddrPort, pkt *
 	if audio && rec != nil {
 		rec.packet(int(from), srcC, pkt, now)
 	}
+	if onHold {
+		return // the other leg's party holds the call: nothing is sent to it
+	}
 	if audio && held {
 		return // a prompt is playing to the other leg: it replaces this audio
+	}
+	if !audio && tap == nil && pkt.PayloadType == eventPT && src.ivr.isConsumed(pkt) {
+		// The rest of a key the IVR took before it stopped listening
+		// (the called party's accepting "1"): it was an answer to the
+		// appliance, not a key for the other party.
+		return
 	}
 	switch {
 	case audio && srcC != dstC:
