@@ -629,7 +629,7 @@ func TestTrunkTransportErrorFailsOver(t *testing.T) {
 
 // TestTrunk200CrossingRefusedCancelWins: the first trunk answers 200 just
 // as the appliance CANCELs it (it did not ring in time) and so answers
-// the CANCEL with 481; the 200 is retransmitted. That trunk still wins:
+// the CANCEL with 481. That trunk still wins:
 // the call is bridged through it and the second trunk is never tried.
 func TestTrunk200CrossingRefusedCancelWins(t *testing.T) {
 	raw := newRawTrunk(t)
@@ -649,10 +649,8 @@ func TestTrunk200CrossingRefusedCancelWins(t *testing.T) {
 	body := raw.SDP()
 	raw.Reply(inv, 200, "OK", body) // answered as the CANCEL flew
 	raw.Reply(cancel, 481, "Call/Transaction Does Not Exist", nil)
-	trunkWait(t, "the wait for a crossing 200", func() bool {
-		return strings.Contains(e.logs.String(), `msg="CANCEL of the trunk went wrong: waiting for a crossing 200"`)
-	})
-	raw.Reply(inv, 200, "OK", body) // the 200, retransmitted (T1 later) until ACKed
+	// The INVITE's transaction is still read after our CANCEL: its 200
+	// is acknowledged and carries the call.
 	raw.Next(sip.ACK)
 	res := trunkResult(t, call)
 	if !res.Answered {
