@@ -72,7 +72,11 @@ type Config struct {
 	MediaIP string
 	// Realm is the digest authentication realm. Default "kinline".
 	Realm string
-	// NonceTTL is how long a digest nonce stays valid. Default 5 minutes.
+	// NonceTTL is how long a digest nonce stays valid, and only from the
+	// address it was issued to; within it a port may reuse the nonce with
+	// increasing nonce counts (each count once). Default 30 s: a port's
+	// later request on an older nonce is challenged again with stale=true,
+	// which every IAD answers without asking anyone.
 	NonceTTL time.Duration
 	// MaxExpires caps the binding lifetime a port may ask for in REGISTER.
 	// Default 3600 s. MinExpires (default 60 s) is the shortest accepted;
@@ -161,7 +165,7 @@ func (c Config) WithDefaults() Config {
 		c.Realm = "kinline"
 	}
 	if c.NonceTTL <= 0 {
-		c.NonceTTL = 5 * time.Minute
+		c.NonceTTL = 30 * time.Second
 	}
 	if c.MaxExpires <= 0 {
 		c.MaxExpires = time.Hour

@@ -450,29 +450,66 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 // authenticate checks the request's digest credentials. On failure it has
-// already answered: a challenge (code) when credentials are missing or
-// stale, 403 when they are wrong.
+// already answered: a challenge (code) when credentials are missing, stale
+// or replayed, 403 when they are wrong. Challenges are sent statelessly
+// (RFC 3261 8.2.7, as hardened registrars do): the request's transaction
+// ends with the answer, so an unanswered challenge is neither kept for 32 s
+// nor retransmitted, and a port that resends its request gets a fresh one.
 func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, authHdr, chalHdr string, code int, reason string) (Terminal, bool) {
 	val := ""
 	if h := req.GetHeader(authHdr); h != nil {
 		val = h.Value()
 	}
-	term, err := s.auth.check(val, string(req.Method))
+	client := sourceAddr(req)
+	term, err := s.auth.check(val, string(req.Method), req.Recipient, client)
 	switch {
 	case err == nil:
 		return term, true
 	case errors.Is(err, ErrStaleNonce):
-		s.respond(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(true)))
+		if err != ErrStaleNonce { // a count used before, not an expired nonce
+			s.log.Warn("SIP credentials replayed, challenging again", "method", string(req.Method), "source", req.Source(), "error", err)
+		}
+		s.respondStateless(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(client, true)))
 	case errors.Is(err, ErrAuth):
 		s.log.Warn("SIP authentication failed", "method", string(req.Method), "source", req.Source(), "error", err)
 		s.respond(req, tx, sip.StatusForbidden, "Forbidden")
 	default:
 		if val != "" {
-			s.log.Debug("unusable credentials, challenging", "error", err)
+			s.log.Debug("unusable credentials, challenging", "source", req.Source(), "error", err)
 		}
-		s.respond(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(false)))
+		s.respondStateless(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(client, false)))
 	}
 	return Terminal{}, false
+}
+
+// sourceAddr is the IP address a request came from (the zero Addr if its
+// source is not an address).
+func sourceAddr(req *sip.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// respondStateless answers req on the connection it came in on and ends
+// its transaction at once: nothing of it is kept and the answer is not
+// retransmitted (a client that lost it resends its request).
+func (s *Server) respondStateless(req *sip.Request, tx sip.ServerTransaction, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	var err error
+	if c, ok := tx.(interface{ Connection() sip.Connection }); ok && c.Connection() != nil {
+		err = c.Connection().WriteMsg(res)
+		tx.Terminate()
+	} else {
+		err = tx.Respond(res)
+	}
+	if err != nil {
+		s.log.Debug("stateless respond failed", "code", code, "error", err)
+	}
 }
 
 // lookup finds a call by a request's SIP Call-ID and tells which leg it is on.
