@@ -156,6 +156,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, sip.StatusAddressIncomplete, "Address Incomplete")
 		return
 	}
+	if !s.admit(req, tx, term) {
+		return
+	}
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	c := &call{

@@ -62,6 +62,20 @@ type Config struct {
 	// connection quiet through the longest call is gone). The appliance
 	// dials the port's Contact if it must send on a closed one.
 	TCPIdleTimeout time.Duration
+	// MaxTransactions bounds the SIP transactions the server keeps state
+	// for at once: authenticated INVITEs (a call in setup, a refusal
+	// waiting for its ACK, an answered INVITE for RFC 6026's 32 s) and
+	// accepted REGISTERs. Past it a request is answered 503 Service
+	// Unavailable with Retry-After, keeping nothing. Challenges and other
+	// refusals keep no state at all. Default 512.
+	MaxTransactions int
+	// MaxTransactionsPerTerminal bounds the same for one port, so that
+	// one port (or whoever has its password) cannot take the others'
+	// room. Default 16.
+	MaxTransactionsPerTerminal int
+	// RetryAfter is the Retry-After of a 503 answered under overload.
+	// Default 5 s.
+	RetryAfter time.Duration
 	// PublicIP is the address written in Via, Contact and (unless MediaIP is
 	// set) SDP. Default: the Listen host, or 127.0.0.1 if that is
 	// unspecified.
@@ -191,6 +205,15 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxDuration <= 0 {
 		c.MaxDuration = time.Hour
+	}
+	if c.MaxTransactions <= 0 {
+		c.MaxTransactions = 512
+	}
+	if c.MaxTransactionsPerTerminal <= 0 {
+		c.MaxTransactionsPerTerminal = 16
+	}
+	if c.RetryAfter < time.Second {
+		c.RetryAfter = 5 * time.Second
 	}
 	if c.TCPMaxConns <= 0 {
 		c.TCPMaxConns = 256

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -31,6 +32,9 @@ type Server struct {
 	log  *slog.Logger
 	clk  clock.Clock
 	auth *digestAuth
+	gate *txGate
+	// shedLogged is when (UnixNano, by the clock) overload was last logged.
+	shedLogged atomic.Int64
 
 	mu       sync.Mutex
 	conn     net.PacketConn
@@ -80,6 +84,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		log:      deps.Logger.With("component", "callctl"),
 		clk:      deps.Clock,
 		auth:     auth,
+		gate:     newTxGate(cfg.MaxTransactions, cfg.MaxTransactionsPerTerminal),
 		bindings: map[string]Binding{},
 		calls:    map[string]*call{},
 		byPortID: map[string]*call{},
@@ -343,7 +348,17 @@ func (s *Server) safe(h sipgo.RequestHandler) sipgo.RequestHandler {
 	}
 }
 
+// respond answers req: a refusal (300 and up) statelessly, since
+// answering a retransmission of the request again changes nothing and
+// keeping it would let a flood of bad requests hold transactions for
+// Timer H or J; a success on the transaction, so that a retransmitted
+// request (an INFO key, an unregistration) is answered from it and not
+// acted on twice.
 func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, hdrs ...sip.Header) {
+	if code >= 300 {
+		s.respondStateless(req, tx, code, reason, hdrs...)
+		return
+	}
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
 	for _, h := range hdrs {
 		res.AppendHeader(h)
@@ -364,7 +379,9 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, sip.StatusBadRequest, "Bad Request")
 		return
 	}
-	s.respond(req, tx, sip.StatusOK, "OK", sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO"))
+	// Stateless: OPTIONS needs no authentication, so a flood of them must
+	// leave nothing behind.
+	s.respondStateless(req, tx, sip.StatusOK, "OK", sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO"))
 }
 
 func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
@@ -379,6 +396,9 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 	if to := req.To(); to.Address.User != "" && to.Address.User != term.SIPUser {
 		s.log.Warn("REGISTER for another user refused", "user", term.SIPUser, "to", to.Address.User, "source", req.Source())
 		s.respond(req, tx, sip.StatusForbidden, "Forbidden")
+		return
+	}
+	if !s.admit(req, tx, term) {
 		return
 	}
 
