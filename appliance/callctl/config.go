@@ -52,10 +52,17 @@ type Config struct {
 	// false; a trunk with Transport "tcp" turns it on.
 	TCP bool
 	// TCPMaxConns bounds the SIP connections peers have open to the
-	// server at once; further peers wait in the listen backlog until one
-	// closes, so a flood of connections costs no more than this many file
-	// descriptors (and UDP is not affected). Default 256.
+	// server at once. A new connection is still accepted at the cap: the
+	// one closed to make room is one that has not delivered a message yet
+	// (the oldest first), else the least recently active. Default 256.
 	TCPMaxConns int
+	// TCPMaxConnsPerSource bounds the connections from one IP address; a
+	// new one past it closes that address's least recently active
+	// connection. Default 32.
+	TCPMaxConnsPerSource int
+	// TCPFirstMessageTimeout is how long a new connection has to deliver
+	// its first complete SIP message before it is closed. Default 5 s.
+	TCPFirstMessageTimeout time.Duration
 	// TCPIdleTimeout closes a connection that has carried nothing for
 	// this long. Default: MaxExpires or MaxDuration, whichever is longer,
 	// plus a minute (a registered port refreshes within MaxExpires; a
@@ -217,6 +224,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.TCPMaxConns <= 0 {
 		c.TCPMaxConns = 256
+	}
+	if c.TCPMaxConnsPerSource <= 0 {
+		c.TCPMaxConnsPerSource = 32
+	}
+	if c.TCPFirstMessageTimeout <= 0 {
+		c.TCPFirstMessageTimeout = 5 * time.Second
 	}
 	if c.TCPIdleTimeout <= 0 {
 		c.TCPIdleTimeout = max(c.MaxExpires, c.MaxDuration) + time.Minute

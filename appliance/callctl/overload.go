@@ -83,10 +83,12 @@ func (s *Server) Load() Load {
 }
 
 // admit admits req's transaction for term, or answers 503 with
-// Retry-After (statelessly) and reports false. An admitted transaction
-// holds its place until it ends; an INVITE's ends at its ACK when its
-// final answer was not a 2xx.
-func (s *Server) admit(req *sip.Request, tx sip.ServerTransaction, term Terminal) bool {
+// Retry-After (statelessly) and reports false. An admitted request holds
+// its place until both its transaction has ended (an INVITE's at its ACK
+// when its final answer was not a 2xx) and its handler has called
+// release (a call's record is then written): so neither transactions nor
+// calls waiting for the store can pile up past the limit.
+func (s *Server) admit(req *sip.Request, tx sip.ServerTransaction, term Terminal) (release func(), ok bool) {
 	if !s.gate.admit(term.ID) {
 		n := s.gate.shed.Add(1)
 		now := s.clk.Now().UnixNano()
@@ -96,11 +98,20 @@ func (s *Server) admit(req *sip.Request, tx sip.ServerTransaction, term Terminal
 		}
 		s.respondStateless(req, tx, sip.StatusServiceUnavailable, "Service Unavailable",
 			sip.NewHeader("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter/time.Second))))
-		return false
+		return nil, false
 	}
-	if !tx.OnTerminate(func(string, error) { s.gate.release(term.ID) }) {
-		s.gate.release(term.ID) // already ended
-		return true
+	var refs atomic.Int32
+	refs.Store(2)
+	drop := func() {
+		if refs.Add(-1) == 0 {
+			s.gate.release(term.ID)
+		}
+	}
+	var once sync.Once
+	release = func() { once.Do(drop) }
+	if !tx.OnTerminate(func(string, error) { drop() }) {
+		drop() // already ended
+		return release, true
 	}
 	if req.IsInvite() {
 		go func() {
@@ -114,5 +125,5 @@ func (s *Server) admit(req *sip.Request, tx sip.ServerTransaction, term Terminal
 			}
 		}()
 	}
-	return true
+	return release, true
 }

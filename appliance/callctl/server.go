@@ -17,7 +17,6 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"golang.org/x/net/netutil"
 
 	"github.com/kinline/kinline/appliance/callctl/sipvia"
 	"github.com/kinline/kinline/shared/clock"
@@ -44,6 +43,7 @@ type Server struct {
 	cli      *sipgo.Client
 	dua      *sipgo.DialogUA
 	tcpLn    net.Listener    // nil unless Config.TCP
+	tcpGuard *tcpGuard       // tcpLn's limits (nil unless Config.TCP)
 	duaTCP   *sipgo.DialogUA // dialogs over TCP (nil unless Config.TCP)
 	runCtx   context.Context
 	bindings map[string]Binding // by terminal id
@@ -171,7 +171,9 @@ func (s *Server) Listen() error {
 			s.tcpLn, err = net.Listen(strings.Replace(network, "udp", "tcp", 1), bound.String())
 		}
 		if err == nil {
-			s.tcpLn = netutil.LimitListener(s.tcpLn, s.cfg.TCPMaxConns)
+			s.tcpGuard = newTCPGuard(s.tcpLn, s.cfg.TCPMaxConns, s.cfg.TCPMaxConnsPerSource, s.cfg.TCPFirstMessageTimeout, s.log)
+			s.tcpLn = s.tcpGuard
+			ua.TransportLayer().OnMessage(s.tcpGuard.prove)
 		}
 		if err != nil {
 			ua.Close()
@@ -398,9 +400,11 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, sip.StatusForbidden, "Forbidden")
 		return
 	}
-	if !s.admit(req, tx, term) {
+	release, ok := s.admit(req, tx, term)
+	if !ok {
 		return
 	}
+	defer release()
 
 	now := s.clk.Now()
 	expires := s.cfg.MaxExpires
