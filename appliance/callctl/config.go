@@ -74,7 +74,7 @@ type Config struct {
 	// waiting for its ACK, an answered INVITE for RFC 6026's 32 s) and
 	// accepted REGISTERs. Past it a request is answered 503 Service
 	// Unavailable with Retry-After, keeping nothing. Challenges and other
-	// refusals keep no state at all. Default 512.
+	// refusals keep no state at all. Default 256.
 	MaxTransactions int
 	// MaxTransactionsPerTerminal bounds the same for one port, so that
 	// one port (or whoever has its password) cannot take the others'
@@ -214,7 +214,7 @@ func (c Config) WithDefaults() Config {
 		c.MaxDuration = time.Hour
 	}
 	if c.MaxTransactions <= 0 {
-		c.MaxTransactions = 512
+		c.MaxTransactions = 256
 	}
 	if c.MaxTransactionsPerTerminal <= 0 {
 		c.MaxTransactionsPerTerminal = 16

@@ -22,7 +22,10 @@ import (
 //     again) is admitted by txGate first: at most Config.MaxTransactions at
 //     once, and at most Config.MaxTransactionsPerTerminal for one port.
 //     Past either limit the request gets 503 Service Unavailable with
-//     Retry-After, statelessly, before anything is kept for it.
+//     Retry-After, statelessly, before anything is kept for it; while
+//     the total limit is reached, requests without credentials get the
+//     503 instead of a challenge (which would only bring their ACK and a
+//     second request to shed).
 //   - A refused INVITE's transaction ends when its ACK arrives instead of
 //     absorbing ACK retransmissions for Timer I (5 s), so the limit is
 //     what is in flight, not what happened in the last seconds.
@@ -56,6 +59,13 @@ func (g *txGate) admit(terminal string) bool {
 	return true
 }
 
+// full reports whether the total limit is reached.
+func (g *txGate) full() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.total >= g.max
+}
+
 // release gives terminal's place back.
 func (g *txGate) release(terminal string) {
 	g.mu.Lock()
@@ -82,6 +92,20 @@ func (s *Server) Load() Load {
 	return Load{Transactions: s.gate.total, Shed: s.gate.shed.Load()}
 }
 
+// shed answers req 503 with Retry-After, statelessly, and counts it
+// (terminal is "" before authentication). Overload is logged at most
+// every 10 s.
+func (s *Server) shed(req *sip.Request, tx sip.ServerTransaction, terminal string) {
+	n := s.gate.shed.Add(1)
+	now := s.clk.Now().UnixNano()
+	if last := s.shedLogged.Load(); now-last >= int64(10*time.Second) && s.shedLogged.CompareAndSwap(last, now) {
+		s.log.Warn("SIP overload: requests answered 503", "method", string(req.Method), "terminal", terminal,
+			"source", req.Source(), "limit", s.cfg.MaxTransactions, "per_terminal", s.cfg.MaxTransactionsPerTerminal, "shed_total", n)
+	}
+	s.respondStateless(req, tx, sip.StatusServiceUnavailable, "Service Unavailable",
+		sip.NewHeader("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter/time.Second))))
+}
+
 // admit admits req's transaction for term, or answers 503 with
 // Retry-After (statelessly) and reports false. An admitted request holds
 // its place until both its transaction has ended (an INVITE's at its ACK
@@ -90,14 +114,7 @@ func (s *Server) Load() Load {
 // calls waiting for the store can pile up past the limit.
 func (s *Server) admit(req *sip.Request, tx sip.ServerTransaction, term Terminal) (release func(), ok bool) {
 	if !s.gate.admit(term.ID) {
-		n := s.gate.shed.Add(1)
-		now := s.clk.Now().UnixNano()
-		if last := s.shedLogged.Load(); now-last >= int64(10*time.Second) && s.shedLogged.CompareAndSwap(last, now) {
-			s.log.Warn("SIP overload: requests answered 503", "method", string(req.Method), "terminal", term.ID,
-				"source", req.Source(), "limit", s.cfg.MaxTransactions, "per_terminal", s.cfg.MaxTransactionsPerTerminal, "shed_total", n)
-		}
-		s.respondStateless(req, tx, sip.StatusServiceUnavailable, "Service Unavailable",
-			sip.NewHeader("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter/time.Second))))
+		s.shed(req, tx, term.ID)
 		return nil, false
 	}
 	var refs atomic.Int32

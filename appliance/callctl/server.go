@@ -484,6 +484,12 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, authHd
 	if h := req.GetHeader(authHdr); h != nil {
 		val = h.Value()
 	}
+	if val == "" && s.gate.full() {
+		// Full: shed the attempt before its challenge, which would only
+		// bring its ACK and a second request to shed.
+		s.shed(req, tx, "")
+		return Terminal{}, false
+	}
 	client := sourceAddr(req)
 	term, err := s.auth.check(val, string(req.Method), req.Recipient, client)
 	switch {

@@ -77,18 +77,21 @@ type OverloadOptions struct {
 // OverloadStep is what one offered rate got.
 type OverloadStep struct {
 	Offered float64 // attempts per second asked of sipp
-	// Sent is the attempts sipp started (its second INVITE, with
-	// credentials, counted when sent).
+	// Sent is the attempts sipp started (its first INVITE).
 	Sent int
 	// Seconds is how long the step's sipp processes took to send them
 	// and get their answers.
 	Seconds float64
 	// Refused are the attempts answered by the authorizer (403): served.
-	// Shed are those answered 503 with Retry-After. Unanswered are the
-	// rest (sipp gave up or its socket dropped them).
+	// Shed are those answered 503 with Retry-After (to the first INVITE
+	// or the second). Unanswered are the rest (sipp gave up: no answer in
+	// time, or an answer it did not expect).
 	Refused, Shed, Unanswered int
-	// PeakRSS is the appliance's largest VmRSS sampled in the step (kB).
-	PeakRSS int64
+	// PeakRSS is the appliance's largest VmRSS sampled in the step, and
+	// PeakAnon its largest RssAnon (kB): VmRSS also counts RssFile, the
+	// pages of the bbolt file (mapped) the step's call records were
+	// written to, which the kernel can drop.
+	PeakRSS, PeakAnon int64
 }
 
 // Served is the attempts answered by the authorizer per second.
@@ -117,9 +120,11 @@ type OverloadResult struct {
 	UnansweredSent, Challenges407, Retransmitted407 int
 	UnansweredRate                                  float64
 	UnansweredPeakRSS                               int64
-	// PeakRSS is the largest VmRSS sampled in the whole run, HWM the
-	// kernel's VmHWM at its end (kB).
-	PeakRSS, HWM int64
+	// PeakRSS and PeakAnon are the largest VmRSS and RssAnon sampled in
+	// the whole run, HWM the kernel's VmHWM at its end (kB). StoreBytes
+	// is the size of the appliance's bbolt file at the end.
+	PeakRSS, PeakAnon, HWM int64
+	StoreBytes             int64
 }
 
 func (o *OverloadOptions) defaults() error {
@@ -211,7 +216,7 @@ func RunOverload(ctx context.Context, o OverloadOptions) (*OverloadResult, error
 	if err := sleep(ctx, 2*time.Second); err != nil {
 		return nil, err
 	}
-	res.IdleRSS = rss.take()
+	res.IdleRSS, _ = rss.take()
 
 	for i, rate := range o.Rates {
 		n := int(math.Ceil(rate / o.PerSipp))
@@ -243,13 +248,13 @@ func RunOverload(ctx context.Context, o OverloadOptions) (*OverloadResult, error
 			if err != nil {
 				return nil, err
 			}
-			step.Sent += c["4_INVITE_Sent"]
-			step.Shed += c["6_503_Recv"]
-			step.Refused += c["7_403_Recv"]
+			step.Sent += c["0_INVITE_Sent"]
+			step.Shed += c["2_503_Recv"] + c["7_503_Recv"]
+			step.Refused += c["8_403_Recv"]
 		}
 		step.Seconds = time.Since(start).Seconds()
 		step.Unanswered = step.Sent - step.Shed - step.Refused
-		step.PeakRSS = rss.take()
+		step.PeakRSS, step.PeakAnon = rss.take()
 		res.Steps = append(res.Steps, step)
 		o.Log.Info("overload step done", "rate", rate, "sent", step.Sent, "served_per_s", int(step.Served()), "shed", step.Shed, "peak_rss_kB", step.PeakRSS)
 		if err := r.alive(); err != nil {
@@ -264,12 +269,15 @@ func RunOverload(ctx context.Context, o OverloadOptions) (*OverloadResult, error
 			return res, err
 		}
 		res.UnansweredSent, res.Challenges407, res.Retransmitted407, res.UnansweredRate = sent, got, repeats, rate
-		res.UnansweredPeakRSS = rss.take()
+		res.UnansweredPeakRSS, _ = rss.take()
 		if err := r.alive(); err != nil {
 			return res, err
 		}
 	}
-	res.PeakRSS = rss.peakAll()
+	res.PeakRSS, res.PeakAnon = rss.peakAll()
+	if fi, err := os.Stat(filepath.Join(o.Dir, "appliance", "state.db")); err == nil {
+		res.StoreBytes = fi.Size()
+	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrProc, err)
@@ -485,13 +493,14 @@ func headerValue(msg, name string) string {
 	return ""
 }
 
-// rssSampler samples a process's VmRSS every 100 ms: the peak since the
-// last take, and over the whole run.
+// rssSampler samples a process's VmRSS and RssAnon every 100 ms: the
+// peaks since the last take, and over the whole run.
 type rssSampler struct {
-	mu        sync.Mutex
-	peak, all int64
-	quit      chan struct{}
-	wg        sync.WaitGroup
+	mu                sync.Mutex
+	peak, all         int64
+	peakAnon, allAnon int64
+	quit              chan struct{}
+	wg                sync.WaitGroup
 }
 
 func newRSSSampler(pid int) *rssSampler {
@@ -501,9 +510,10 @@ func newRSSSampler(pid int) *rssSampler {
 		defer t.Stop()
 		for {
 			if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
-				v := statusKB(b, "VmRSS:")
+				v, a := statusKB(b, "VmRSS:"), statusKB(b, "RssAnon:")
 				s.mu.Lock()
 				s.peak, s.all = max(s.peak, v), max(s.all, v)
+				s.peakAnon, s.allAnon = max(s.peakAnon, a), max(s.allAnon, a)
 				s.mu.Unlock()
 			}
 			select {
@@ -516,19 +526,21 @@ func newRSSSampler(pid int) *rssSampler {
 	return s
 }
 
-// take returns the peak since the last take and starts a new one.
-func (s *rssSampler) take() int64 {
+// take returns the peaks (VmRSS, RssAnon) since the last take and starts
+// new ones.
+func (s *rssSampler) take() (rss, anon int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := s.peak
-	s.peak = 0
-	return p
+	rss, anon = s.peak, s.peakAnon
+	s.peak, s.peakAnon = 0, 0
+	return rss, anon
 }
 
-func (s *rssSampler) peakAll() int64 {
+// peakAll returns the peaks (VmRSS, RssAnon) over the whole run.
+func (s *rssSampler) peakAll() (rss, anon int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.all
+	return s.all, s.allAnon
 }
 
 func (s *rssSampler) stop() {
@@ -541,15 +553,16 @@ func (r *OverloadResult) Markdown(machine string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Machine: %s\n\n", machine)
 	fmt.Fprintf(&b, "Appliance VmRSS idle: %.1f MB\n\n", float64(r.IdleRSS)/1024)
-	b.WriteString("| offered attempts/s | sent by sipp (per s) | served: refused by the authorizer, per s | shed with 503 | unanswered | peak VmRSS |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| offered attempts/s | sent by sipp (per s) | served: refused by the authorizer, per s | shed with 503 | unanswered | peak VmRSS | peak RssAnon |\n|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Steps {
-		fmt.Fprintf(&b, "| %.0f | %d (%.0f/s) | %d (**%.0f/s**) | %d | %d | %.1f MB |\n",
-			s.Offered, s.Sent, s.Achieved(), s.Refused, s.Served(), s.Shed, s.Unanswered, float64(s.PeakRSS)/1024)
+		fmt.Fprintf(&b, "| %.0f | %d (%.0f/s) | %d (**%.0f/s**) | %d | %d | %.1f MB | %.1f MB |\n",
+			s.Offered, s.Sent, s.Achieved(), s.Refused, s.Served(), s.Shed, s.Unanswered, float64(s.PeakRSS)/1024, float64(s.PeakAnon)/1024)
 	}
 	if r.UnansweredSent > 0 {
 		fmt.Fprintf(&b, "\n%d INVITEs at %.0f/s never answered: %d 407s came back (%d retransmissions); peak VmRSS %.1f MB\n",
 			r.UnansweredSent, r.UnansweredRate, r.Challenges407, r.Retransmitted407, float64(r.UnansweredPeakRSS)/1024)
 	}
-	fmt.Fprintf(&b, "\nPeak VmRSS sampled over the run: **%.1f MB**; VmHWM at the end: %.1f MB (target < 64 MB)\n", float64(r.PeakRSS)/1024, float64(r.HWM)/1024)
+	fmt.Fprintf(&b, "\nPeak over the run: VmRSS **%.1f MB**, RssAnon **%.1f MB**; VmHWM at the end: %.1f MB (target < 64 MB). The bbolt file (every refused attempt's record in the outbox, mapped: VmRSS counts its pages written as RssFile) ended at %.0f MB.\n",
+		float64(r.PeakRSS)/1024, float64(r.PeakAnon)/1024, float64(r.HWM)/1024, float64(r.StoreBytes)/(1<<20))
 	return b.String()
 }

@@ -6,14 +6,14 @@ import (
 )
 
 func TestParseCounts(t *testing.T) {
-	in := "CurrentTime;ElapsedTime;0_INVITE_Sent;4_INVITE_Sent;6_503_Recv;7_403_Recv;\n" +
+	in := "CurrentTime;ElapsedTime;0_INVITE_Sent;2_503_Recv;7_503_Recv;8_403_Recv;\n" +
 		"2026-12-08\t00:59:13.933482\t1796691553.933482;00:00:00:001000;0;0;0;0;\n" +
-		"2026-12-08\t00:59:16.934579\t1796691556.934579;00:00:03:001000;600;600;12;588;\n"
+		"2026-12-08\t00:59:16.934579\t1796691556.934579;00:00:03:001000;600;20;12;568;\n"
 	c, err := parseCounts(strings.NewReader(in))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c["4_INVITE_Sent"] != 600 || c["6_503_Recv"] != 12 || c["7_403_Recv"] != 588 {
+	if c["0_INVITE_Sent"] != 600 || c["2_503_Recv"] != 20 || c["7_503_Recv"] != 12 || c["8_403_Recv"] != 568 {
 		t.Fatalf("counts = %v", c)
 	}
 	if _, ok := c["CurrentTime"]; ok {
