@@ -153,6 +153,13 @@ func TestOverloadShedsWith503(t *testing.T) {
 	if l := e.srv.Load(); l.Transactions != limit || l.Shed != 20-perTerminal+10-(limit-perTerminal) {
 		t.Fatalf("load = %+v, want %d transactions", l, limit)
 	}
+	// Full: an attempt without credentials is shed at once, not
+	// challenged (the challenge would only bring its ACK and a second
+	// INVITE to shed).
+	fresh := udpFrom(t, "127.0.0.1", addr)
+	if res := ask(t, fresh, rawInvite(fresh.LocalAddr().String(), addr, "while-full", "", offerSDP)); callctltest.StatusCode(res) != 503 || !strings.Contains(res, "Retry-After: 5") {
+		t.Fatalf("unauthenticated INVITE while full: %q, want 503 with Retry-After", firstLine(res))
+	}
 	// What was shed was answered once and forgotten: no retransmission.
 	for _, s := range append(p1, p2...) {
 		if s.code != 503 {
