@@ -6,7 +6,7 @@ PKGS    := ./...
 
 BINARIES := kinline-appliance kinline-central kinline-readersim kinline-sipsim kinline-panelsim kinline-provision kinline-mqttproxy kinline-demo
 
-.PHONY: help build demo test test-unit test-hil test-race bench fuzz vet fmt clean cross prompts load
+.PHONY: help build demo test test-unit test-hil test-race bench fuzz vet fmt clean cross prompts load overload
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ test-race: ## unit tests under the race detector
 
 load: ## sipp media load on the real binaries: CALLS recorded calls (default 100), CPU per call, RSS, pickup to ringing
 	$(GO) run ./hil-tests/load/cmd/kinline-load -calls $${CALLS:-100} -ring-rounds 1
+
+overload: ## sipp overload on the real appliance: refused attempts ramped to 5,000/s, then unanswered INVITEs; served/s, 503s, peak RSS
+	$(GO) run ./hil-tests/load/cmd/kinline-overload -rates $${RATES:-500,1000,2000,3000,4000,5000} -step $${STEP:-10s}
 
 bench: ## the benchmarks behind docs/PERFORMANCE.md
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -78,15 +79,20 @@ func loadTortureCorpus(t *testing.T) map[string][]byte {
 	return out
 }
 
+// tortureNC numbers the torture messages' digest answers (nc): the
+// server accepts each count of a nonce once.
+var tortureNC atomic.Uint32
+
 // portProxyAuth is a Proxy-Authorization header line for the stack's port
 // (qop=auth) answering a challenge of realm and nonce.
 func portProxyAuth(method, uri, realm, nonce string) string {
 	h := func(s string) string { b := md5.Sum([]byte(s)); return hex.EncodeToString(b[:]) }
 	ha1 := h(stack.PortUser + ":" + realm + ":" + stack.PortPass)
 	ha2 := h(method + ":" + uri)
-	resp := h(fmt.Sprintf("%s:%s:%08x:%s:auth:%s", ha1, nonce, 1, "c0ffee", ha2))
-	return fmt.Sprintf(`Proxy-Authorization: Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=MD5, qop=auth, nc=00000001, cnonce="c0ffee"`,
-		stack.PortUser, realm, nonce, uri, resp)
+	nc := tortureNC.Add(1) // each count once: the server refuses a count used before
+	resp := h(fmt.Sprintf("%s:%s:%08x:%s:auth:%s", ha1, nonce, nc, "c0ffee", ha2))
+	return fmt.Sprintf(`Proxy-Authorization: Digest username="%s", realm="%s", nonce="%s", uri="%s", response="%s", algorithm=MD5, qop=auth, nc=%08x, cnonce="c0ffee"`,
+		stack.PortUser, realm, nonce, uri, resp, nc)
 }
 
 // renderTortureMsg fills in a corpus message's placeholders.

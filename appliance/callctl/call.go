@@ -156,6 +156,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, sip.StatusAddressIncomplete, "Address Incomplete")
 		return
 	}
+	release, ok := s.admit(req, tx, term)
+	if !ok {
+		return
+	}
+	defer release() // after the call's record (deferred below)
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	c := &call{

@@ -54,16 +54,37 @@ type Config struct {
 	// false; a trunk with Transport "tcp" turns it on.
 	TCP bool
 	// TCPMaxConns bounds the SIP connections peers have open to the
-	// server at once; further peers wait in the listen backlog until one
-	// closes, so a flood of connections costs no more than this many file
-	// descriptors (and UDP is not affected). Default 256.
+	// server at once. A new connection is still accepted at the cap: the
+	// one closed to make room is one that has not delivered a message yet
+	// (the oldest first), else the least recently active. Default 256.
 	TCPMaxConns int
+	// TCPMaxConnsPerSource bounds the connections from one IP address; a
+	// new one past it closes that address's least recently active
+	// connection. Default 32.
+	TCPMaxConnsPerSource int
+	// TCPFirstMessageTimeout is how long a new connection has to deliver
+	// its first complete SIP message before it is closed. Default 5 s.
+	TCPFirstMessageTimeout time.Duration
 	// TCPIdleTimeout closes a connection that has carried nothing for
 	// this long. Default: MaxExpires or MaxDuration, whichever is longer,
 	// plus a minute (a registered port refreshes within MaxExpires; a
 	// connection quiet through the longest call is gone). The appliance
 	// dials the port's Contact if it must send on a closed one.
 	TCPIdleTimeout time.Duration
+	// MaxTransactions bounds the SIP transactions the server keeps state
+	// for at once: authenticated INVITEs (a call in setup, a refusal
+	// waiting for its ACK, an answered INVITE for RFC 6026's 32 s) and
+	// accepted REGISTERs. Past it a request is answered 503 Service
+	// Unavailable with Retry-After, keeping nothing. Challenges and other
+	// refusals keep no state at all. Default 256.
+	MaxTransactions int
+	// MaxTransactionsPerTerminal bounds the same for one port, so that
+	// one port (or whoever has its password) cannot take the others'
+	// room. Default 16.
+	MaxTransactionsPerTerminal int
+	// RetryAfter is the Retry-After of a 503 answered under overload.
+	// Default 5 s.
+	RetryAfter time.Duration
 	// PublicIP is the address written in Via, Contact and (unless MediaIP is
 	// set) SDP. Default: the Listen host, or 127.0.0.1 if that is
 	// unspecified.
@@ -74,7 +95,11 @@ type Config struct {
 	MediaIP string
 	// Realm is the digest authentication realm. Default "kinline".
 	Realm string
-	// NonceTTL is how long a digest nonce stays valid. Default 5 minutes.
+	// NonceTTL is how long a digest nonce stays valid, and only from the
+	// address it was issued to; within it a port may reuse the nonce with
+	// increasing nonce counts (each count once). Default 30 s: a port's
+	// later request on an older nonce is challenged again with stale=true,
+	// which every IAD answers without asking anyone.
 	NonceTTL time.Duration
 	// MaxExpires caps the binding lifetime a port may ask for in REGISTER.
 	// Default 3600 s. MinExpires (default 60 s) is the shortest accepted;
@@ -179,7 +204,7 @@ func (c Config) WithDefaults() Config {
 		c.Realm = "kinline"
 	}
 	if c.NonceTTL <= 0 {
-		c.NonceTTL = 5 * time.Minute
+		c.NonceTTL = 30 * time.Second
 	}
 	if c.MaxExpires <= 0 {
 		c.MaxExpires = time.Hour
@@ -216,8 +241,23 @@ func (c Config) WithDefaults() Config {
 	if c.MaxDuration <= 0 {
 		c.MaxDuration = time.Hour
 	}
+	if c.MaxTransactions <= 0 {
+		c.MaxTransactions = 256
+	}
+	if c.MaxTransactionsPerTerminal <= 0 {
+		c.MaxTransactionsPerTerminal = 16
+	}
+	if c.RetryAfter < time.Second {
+		c.RetryAfter = 5 * time.Second
+	}
 	if c.TCPMaxConns <= 0 {
 		c.TCPMaxConns = 256
+	}
+	if c.TCPMaxConnsPerSource <= 0 {
+		c.TCPMaxConnsPerSource = 32
+	}
+	if c.TCPFirstMessageTimeout <= 0 {
+		c.TCPFirstMessageTimeout = 5 * time.Second
 	}
 	if c.TCPIdleTimeout <= 0 {
 		c.TCPIdleTimeout = max(c.MaxExpires, c.MaxDuration) + time.Minute

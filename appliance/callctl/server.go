@@ -12,11 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"golang.org/x/net/netutil"
 
 	"github.com/kinline/kinline/appliance/callctl/sipvia"
 	"github.com/kinline/kinline/appliance/callctl/trunks"
@@ -32,6 +32,9 @@ type Server struct {
 	log  *slog.Logger
 	clk  clock.Clock
 	auth *digestAuth
+	gate *txGate
+	// shedLogged is when (UnixNano, by the clock) overload was last logged.
+	shedLogged atomic.Int64
 
 	mu       sync.Mutex
 	conn     net.PacketConn
@@ -41,6 +44,7 @@ type Server struct {
 	cli      *sipgo.Client
 	dua      *sipgo.DialogUA
 	tcpLn    net.Listener    // nil unless Config.TCP
+	tcpGuard *tcpGuard       // tcpLn's limits (nil unless Config.TCP)
 	duaTCP   *sipgo.DialogUA // dialogs over TCP (nil unless Config.TCP)
 	runCtx   context.Context
 	bindings map[string]Binding // by terminal id
@@ -92,6 +96,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		log:      deps.Logger.With("component", "callctl"),
 		clk:      deps.Clock,
 		auth:     auth,
+		gate:     newTxGate(cfg.MaxTransactions, cfg.MaxTransactionsPerTerminal),
 		bindings: map[string]Binding{},
 		calls:    map[string]*call{},
 		byPortID: map[string]*call{},
@@ -184,7 +189,9 @@ func (s *Server) Listen() error {
 			s.tcpLn, err = net.Listen(strings.Replace(network, "udp", "tcp", 1), bound.String())
 		}
 		if err == nil {
-			s.tcpLn = netutil.LimitListener(s.tcpLn, s.cfg.TCPMaxConns)
+			s.tcpGuard = newTCPGuard(s.tcpLn, s.cfg.TCPMaxConns, s.cfg.TCPMaxConnsPerSource, s.cfg.TCPFirstMessageTimeout, s.log)
+			s.tcpLn = s.tcpGuard
+			ua.TransportLayer().OnMessage(s.tcpGuard.prove)
 		}
 		if err != nil {
 			ua.Close()
@@ -373,7 +380,17 @@ func (s *Server) safe(h sipgo.RequestHandler) sipgo.RequestHandler {
 	}
 }
 
+// respond answers req: a refusal (300 and up) statelessly, since
+// answering a retransmission of the request again changes nothing and
+// keeping it would let a flood of bad requests hold transactions for
+// Timer H or J; a success on the transaction, so that a retransmitted
+// request (an INFO key, an unregistration) is answered from it and not
+// acted on twice.
 func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, reason string, hdrs ...sip.Header) {
+	if code >= 300 {
+		s.respondStateless(req, tx, code, reason, hdrs...)
+		return
+	}
 	res := sip.NewResponseFromRequest(req, code, reason, nil)
 	for _, h := range hdrs {
 		res.AppendHeader(h)
@@ -394,7 +411,9 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, sip.StatusBadRequest, "Bad Request")
 		return
 	}
-	s.respond(req, tx, sip.StatusOK, "OK", sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO"))
+	// Stateless: OPTIONS needs no authentication, so a flood of them must
+	// leave nothing behind.
+	s.respondStateless(req, tx, sip.StatusOK, "OK", sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, INFO"))
 }
 
 func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
@@ -411,6 +430,11 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(req, tx, sip.StatusForbidden, "Forbidden")
 		return
 	}
+	release, ok := s.admit(req, tx, term)
+	if !ok {
+		return
+	}
+	defer release()
 
 	now := s.clk.Now()
 	expires := s.cfg.MaxExpires
@@ -480,29 +504,72 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 // authenticate checks the request's digest credentials. On failure it has
-// already answered: a challenge (code) when credentials are missing or
-// stale, 403 when they are wrong.
+// already answered: a challenge (code) when credentials are missing, stale
+// or replayed, 403 when they are wrong. Challenges are sent statelessly
+// (RFC 3261 8.2.7, as hardened registrars do): the request's transaction
+// ends with the answer, so an unanswered challenge is neither kept for 32 s
+// nor retransmitted, and a port that resends its request gets a fresh one.
 func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, authHdr, chalHdr string, code int, reason string) (Terminal, bool) {
 	val := ""
 	if h := req.GetHeader(authHdr); h != nil {
 		val = h.Value()
 	}
-	term, err := s.auth.check(val, string(req.Method))
+	if val == "" && s.gate.full() {
+		// Full: shed the attempt before its challenge, which would only
+		// bring its ACK and a second request to shed.
+		s.shed(req, tx, "")
+		return Terminal{}, false
+	}
+	client := sourceAddr(req)
+	term, err := s.auth.check(val, string(req.Method), req.Recipient, client)
 	switch {
 	case err == nil:
 		return term, true
 	case errors.Is(err, ErrStaleNonce):
-		s.respond(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(true)))
+		if err != ErrStaleNonce { // a count used before, not an expired nonce
+			s.log.Warn("SIP credentials replayed, challenging again", "method", string(req.Method), "source", req.Source(), "error", err)
+		}
+		s.respondStateless(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(client, true)))
 	case errors.Is(err, ErrAuth):
 		s.log.Warn("SIP authentication failed", "method", string(req.Method), "source", req.Source(), "error", err)
 		s.respond(req, tx, sip.StatusForbidden, "Forbidden")
 	default:
 		if val != "" {
-			s.log.Debug("unusable credentials, challenging", "error", err)
+			s.log.Debug("unusable credentials, challenging", "source", req.Source(), "error", err)
 		}
-		s.respond(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(false)))
+		s.respondStateless(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(client, false)))
 	}
 	return Terminal{}, false
+}
+
+// sourceAddr is the IP address a request came from (the zero Addr if its
+// source is not an address).
+func sourceAddr(req *sip.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(req.Source())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// respondStateless answers req on the connection it came in on and ends
+// its transaction at once: nothing of it is kept and the answer is not
+// retransmitted (a client that lost it resends its request).
+func (s *Server) respondStateless(req *sip.Request, tx sip.ServerTransaction, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	var err error
+	if c, ok := tx.(interface{ Connection() sip.Connection }); ok && c.Connection() != nil {
+		err = c.Connection().WriteMsg(res)
+		tx.Terminate()
+	} else {
+		err = tx.Respond(res)
+	}
+	if err != nil {
+		s.log.Debug("stateless respond failed", "code", code, "error", err)
+	}
 }
 
 // lookup finds a call by a request's SIP Call-ID and tells which leg it is on.

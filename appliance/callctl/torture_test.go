@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,14 +66,19 @@ func tortureNonce(t testing.TB, addr string) string {
 	return nonce
 }
 
+// tortureNC numbers the torture messages' digest answers (nc): the
+// server accepts each count of a nonce once.
+var tortureNC atomic.Uint32
+
 // proxyAuth is a Proxy-Authorization header line for port1 (qop=auth).
 func proxyAuth(method, uri, nonce string) string {
 	h := func(s string) string { b := md5.Sum([]byte(s)); return hex.EncodeToString(b[:]) }
 	ha1 := h(portUser + ":kinline:" + portPass)
 	ha2 := h(method + ":" + uri)
-	resp := h(fmt.Sprintf("%s:%s:%08x:%s:auth:%s", ha1, nonce, 1, "c0ffee", ha2))
-	return fmt.Sprintf(`Proxy-Authorization: Digest username="%s", realm="kinline", nonce="%s", uri="%s", response="%s", algorithm=MD5, qop=auth, nc=00000001, cnonce="c0ffee"`,
-		portUser, nonce, uri, resp)
+	nc := tortureNC.Add(1) // each count once: the server refuses a count used before
+	resp := h(fmt.Sprintf("%s:%s:%08x:%s:auth:%s", ha1, nonce, nc, "c0ffee", ha2))
+	return fmt.Sprintf(`Proxy-Authorization: Digest username="%s", realm="kinline", nonce="%s", uri="%s", response="%s", algorithm=MD5, qop=auth, nc=%08x, cnonce="c0ffee"`,
+		portUser, nonce, uri, resp, nc)
 }
 
 // renderTorture fills in a torture message's placeholders.

@@ -466,7 +466,9 @@ func (s *System) callEnded(rec wire.CallRecord) {
 	}
 	debit, charge := annotateMoney(&rec, pr, ok)
 	defer s.live.forget(rec.CallID)
-	err := s.Store.Update(func(tx *store.Tx) error {
+	// Batched with the other calls ending now (one fsync for all of them
+	// under a flood of refused attempts), durable when Batch returns.
+	err := s.Store.Batch(func(tx *store.Tx) error {
 		if _, err := tx.AppendCall(rec); err != nil {
 			return err
 		}

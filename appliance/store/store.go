@@ -197,6 +197,30 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 	return nil
 }
 
+// Batch is Update for callers that may run many at once (a call record
+// per call attempt): concurrent Batch calls are committed together in one
+// bbolt transaction and one fsync (bbolt's DB.Batch), so the store keeps
+// up with many attempts a second. Each returns once its changes are
+// durable, as with Update. fn may run more than once (bbolt reruns the
+// functions of a batch that failed, each alone), so it must have no
+// effect outside tx.
+func (s *Store) Batch(fn func(tx *Tx) error) error {
+	err := s.db.Batch(func(btx *bolt.Tx) error {
+		tx := &Tx{s: s, tx: btx}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		if tx.appended {
+			btx.OnCommit(s.signal)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: batch: %w", err)
+	}
+	return nil
+}
+
 func (s *Store) signal() {
 	select {
 	case s.notify <- struct{}{}:

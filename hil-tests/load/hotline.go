@@ -264,6 +264,9 @@ func (res *Result) hotline(calls []hotlineCall, nkeys int, tone time.Duration) {
 func (r *runner) startHotlineIAD(ctx context.Context, calls int, play, hold time.Duration) (*sippProc, error) {
 	p, _, err := startSippFree(ctx, filepath.Join(r.o.Dir, "sipp-iad-hotline"), filepath.Join(r.o.Scenarios, "iad_hotline_load.xml"), func() ([]string, error) {
 		return []string{"-s", HotlineNumber,
+			// sipp's digest uri would be sip:<appliance>, and the
+			// appliance binds it to the Request-URI.
+			"-auth_uri", HotlineNumber + "@" + r.st.SIPAddr,
 			"-inf", filepath.Join(r.o.Dir, "hotline.csv"),
 			"-set", "keyms", strconv.FormatInt(play.Milliseconds(), 10),
 			"-r", strconv.FormatFloat(r.o.HotlineRate, 'f', -1, 64), "-l", strconv.Itoa(calls), "-m", strconv.Itoa(calls),

@@ -458,8 +458,8 @@ func (r *runner) writeApplianceConfig() error {
 	// The IAD side: one injection line per terminal.
 	var csv strings.Builder
 	csv.WriteString("SEQUENTIAL\n")
-	for i, u := range r.users {
-		fmt.Fprintf(&csv, "%s;[authentication username=%s password=%s-secret];%s\n", u, u, u, number(i))
+	for _, u := range r.users {
+		fmt.Fprintf(&csv, "%s;[authentication username=%s password=%s-secret];%s\n", u, u, u, loadNumber)
 	}
 	if err := os.WriteFile(filepath.Join(r.o.Dir, "terminals.csv"), []byte(csv.String()), 0o600); err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
@@ -472,8 +472,14 @@ func (r *runner) writeApplianceConfig() error {
 	return nil
 }
 
-// number is person i's approved family number.
+// number is person i's approved family number (keyed at the hotline).
 func number(i int) string { return fmt.Sprintf("+44207946%04d", 1000+i) }
+
+// loadNumber is the number every load and ring round call dials, approved
+// for every person: sipp 3.6.1 answers a digest challenge with one uri
+// for a whole run (-auth_uri; without it sip:<appliance>), and the
+// appliance binds the digest uri to the Request-URI.
+const loadNumber = "+442079469999"
 
 func (r *runner) seed(ctx context.Context) error {
 	r.ids = make([]string, len(r.cards))
@@ -485,7 +491,7 @@ func (r *runner) seed(ctx context.Context) error {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			id, err := r.st.Seed(ctx, stack.Person{PrisonNumber: fmt.Sprintf("L%04dAB", i+1), Name: fmt.Sprintf("Load Person %d", i+1),
-				Card: card, Numbers: []string{number(i)}})
+				Card: card, Numbers: []string{number(i), loadNumber}})
 			r.ids[i] = id
 			if err != nil {
 				errc <- fmt.Errorf("%w: person %d: %w", ErrSetup, i, err)
@@ -950,6 +956,7 @@ func analyse(data []byte) (recStats, error) {
 func (r *runner) startIAD(ctx context.Context, name string, calls int, rate float64, talk time.Duration) (*sippProc, error) {
 	p, _, err := startSippFree(ctx, filepath.Join(r.o.Dir, "sipp-iad-"+name), filepath.Join(r.o.Scenarios, "iad_load.xml"), func() ([]string, error) {
 		return []string{"-inf", filepath.Join(r.o.Dir, "terminals.csv"),
+			"-auth_uri", loadNumber + "@" + r.st.SIPAddr,
 			"-r", strconv.FormatFloat(rate, 'f', -1, 64), "-l", strconv.Itoa(calls), "-m", strconv.Itoa(calls),
 			"-d", strconv.FormatInt(talk.Milliseconds(), 10),
 			"-mp", strconv.Itoa(r.mediaBase()),

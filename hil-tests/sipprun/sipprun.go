@@ -68,8 +68,16 @@ type Run struct {
 // port is released before sipp binds it, so another process may take it in
 // between (sipp then exits at once): with port 0 that is retried on a new
 // port.
+//
+// sipp 3.6.1 computes a digest answer's uri as sip:remote_ip:remote_port
+// unless -auth_uri is given, and the appliance requires the Request-URI
+// (RFC 2617 3.2.2.5); so with credentials (-au) and a service (-s), and
+// no -auth_uri of the caller's, Start passes -auth_uri <service>@<remote
+// address>, the Request-URI of the scenarios' INVITEs (their REGISTER's
+// Request-URI has no user part, which the appliance ignores for REGISTER).
 func Start(t testing.TB, port int, scenario string, args ...string) *Run {
 	t.Helper()
+	args = withAuthURI(args)
 	for attempt := 1; ; attempt++ {
 		r, exited := start(t, port, scenario, args...)
 		if !exited {
@@ -80,6 +88,21 @@ func Start(t testing.TB, port int, scenario string, args ...string) *Run {
 		}
 		t.Logf("sipp %s could not start on port %d; retrying on another port", scenario, r.Port)
 	}
+}
+
+// withAuthURI adds -auth_uri <service>@<remote> to sipp arguments that
+// have -au and -s but no -auth_uri (the remote address is the last
+// argument).
+func withAuthURI(args []string) []string {
+	if len(args) == 0 || !slices.Contains(args, "-au") || slices.Contains(args, "-auth_uri") {
+		return args
+	}
+	i := slices.Index(args, "-s")
+	if i < 0 || i+1 >= len(args) {
+		return args
+	}
+	remote := args[len(args)-1]
+	return append([]string{"-auth_uri", args[i+1] + "@" + remote}, args...)
 }
 
 // start runs sipp once; exited reports that it died before binding.

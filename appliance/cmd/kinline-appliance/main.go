@@ -37,6 +37,11 @@ import (
 
 var version = "dev"
 
+// applianceMemoryLimit is the Go runtime's soft memory limit unless
+// GOMEMLIMIT is set: with the binary's own pages (about 8 MB resident)
+// the process stays under 64 MB.
+const applianceMemoryLimit = 48 << 20
+
 func main() {
 	cfgPath := flag.String("config", "/etc/kinline/appliance.yaml", "config file (see example.yaml)")
 	// The garbage collector's default (GOGC=100) lets the heap grow to
@@ -48,6 +53,15 @@ func main() {
 	// (docs/PERFORMANCE.md). GOGC in the environment still wins.
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(50)
+	}
+	// A soft memory limit as a backstop under overload (DESIGN.md section
+	// 9: RSS under 64 MB at any offered SIP rate): what call control holds
+	// is bounded (callctl's MaxTransactions), and this keeps the
+	// collector's headroom within the rest. Far above the live heap of
+	// normal work (15-17 MB with 100 calls up), so it costs nothing until
+	// a flood. GOMEMLIMIT in the environment still wins.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(applianceMemoryLimit)
 	}
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (host:port), for profiling")
 	flag.Parse()
