@@ -67,7 +67,7 @@ func TestCentralAwayBrokerUpCostsTheBrokerLittle(t *testing.T) {
 	cfg := h.config()
 	cfg.AckTimeout = 30 * time.Second
 	cfg.MaxProbeInterval = 5 * time.Minute
-	h.startClient(st, cfg)
+	stopClient := h.startClient(st, cfg)
 	waitFor(t, "the first window to be published", func() bool { _, e := pub.get(); return e >= cfg.MaxInFlight*cfg.BatchSize })
 	first, firstEvents := pub.get()
 
@@ -100,6 +100,7 @@ func TestCentralAwayBrokerUpCostsTheBrokerLittle(t *testing.T) {
 	// n events and the status event of the policy central publishes.
 	h.waitDelivered(st, n+1)
 	h.checkCentral(n + 1)
+	stopClient() // before the store's check: no write may run beside it
 	h.closeStore(st)
 }
 
@@ -117,7 +118,7 @@ func TestResendAskedWhenIngestSubscribes(t *testing.T) {
 	const n = 120
 	appendN(t, st, n)
 	cfg := h.config() // AckTimeout an hour of the fake clock, never advanced
-	h.startClient(st, cfg)
+	stopClient := h.startClient(st, cfg)
 	waitFor(t, "the batches to be published to nobody", func() bool { _, e := pub.get(); return e >= n })
 
 	h.startIngest()
@@ -127,5 +128,6 @@ func TestResendAskedWhenIngestSubscribes(t *testing.T) {
 	if now := h.clk.Now(); !now.Equal(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)) {
 		t.Fatalf("the fake clock moved to %v", now)
 	}
+	stopClient()
 	h.closeStore(st)
 }

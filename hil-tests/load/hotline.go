@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/prompts"
+	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -183,8 +184,8 @@ func (r *runner) hotlineRound(ctx context.Context, res *Result) (time.Time, erro
 }
 
 // matchHotline pairs each port's IAD stamps with the trunk's ring for its
-// number (keyed as the port keyed it) at or after start, one call per
-// user, in users' order.
+// number (the E.164 form of what the port keyed) at or after start, one
+// call per user, in users' order.
 func matchHotline(iad, trunk []logLine, users []string, start time.Time) ([]hotlineCall, error) {
 	index := make(map[string]int, len(users))
 	for i, u := range users {
@@ -192,7 +193,9 @@ func matchHotline(iad, trunk []logLine, users []string, start time.Time) ([]hotl
 	}
 	byNumber := make(map[string]int, len(users))
 	for i := range users {
-		byNumber[keyed(i)] = i
+		// The trunk is asked for the E.164 number the policy matched,
+		// not the keys as pressed.
+		byNumber[policy.NormalizeNumber(keyed(i))] = i
 	}
 	calls := make([]hotlineCall, len(users))
 	set := func(t *time.Time, at time.Time, what, who string) error {

@@ -116,10 +116,10 @@ func TestMatchHotline(t *testing.T) {
 		{"pickup", "port2", at(1000)}, {"answered", "port2", at(1004)}, {"keys", "port2", at(1005)},
 	}
 	trunk := []logLine{
-		{"ring", "sip:+442079461000@127.0.0.1:5060", at(-5000)},    // the load round, direct-dialled
-		{"ring", "sip:00442079461000@127.0.0.1:5060", at(-4000)},   // before the round
-		{"ring", "sip:00442079461001@127.0.0.1:5060", at(13000)},   // port2
-		{"ring", "sip:00442079461000@127.0.0.1:5060;x", at(12000)}, // port1
+		{"ring", "sip:+442079461000@127.0.0.1:5060", at(-5000)},   // the load round, direct-dialled
+		{"ring", "sip:+442079461000@127.0.0.1:5060", at(-4000)},   // before the round
+		{"ring", "sip:+442079461001@127.0.0.1:5060", at(13000)},   // port2 (keyed 0044...)
+		{"ring", "sip:+442079461000@127.0.0.1:5060;x", at(12000)}, // port1
 	}
 	calls, err := matchHotline(iad, trunk, users, t0)
 	if err != nil {
