@@ -3,52 +3,11 @@
 // (up), central's acknowledgements and the block's policy (down), and
 // recording uploads.
 //
-// Every message carries the protocol version V. The history of what changed
-// is kept below so that either side can tell what a peer understands
-// (after tailscale's tailcfg.CapabilityVersion).
-//
-//	1: first version: events, acks, policy snapshots, one-piece recordings.
-//	1 (additive, same version): dual authorization. Policy.Rules (CallRule
-//	   per supervision level), Person.SupervisionLevel, Person.Confirm and
-//	   Person.ConfirmWindowSeconds (per-person override); CallRecord.OfficerID,
-//	   ConfirmMethod and EndedBy. Every new field is omitempty and means "no
-//	   officer involved" when absent, so peers without them still agree.
-//	1 (additive, same version): signatures. Batch.Signature (appliance's
-//	   event key) and Policy.Signature (central's policy key), ed25519 over
-//	   the canonical forms of shared/sign. Optional on the wire (omitempty);
-//	   a peer configured with the other side's key requires them.
-//	1 (additive, same version): per-person quotas. Person.CallsPerDay,
-//	   CallsPerWeek and CallsPerMonth replace the rule's quota per period
-//	   (omitempty; absent means the rule's). The policy signature covers
-//	   them (shared/sign's policy form v3).
-//	1 (additive, same version): Ack.Resend. Central sends it to every
-//	   appliance when its ingest (re)subscribes, so that batches published
-//	   while no ingest was listening are sent again at once rather than
-//	   after the appliance's ack timeout. A peer without it ignores it.
-//	1 (additive, same version): calls closed on restart. Disposition
-//	   DispRestarted ("appliance_restarted") for a call the appliance died
-//	   with, recorded at its next start with its debit and recovered
-//	   recording, and the alarm code "calls_closed_on_restart". A central
-//	   that does not know the disposition stores it like any other.
-//	1 (additive, same version): CallRecord.Trunk, the name of the SIP trunk
-//	   that carried the call (an appliance may have several, with
-//	   failover). Omitempty; a peer without it ignores it.
-//	2 (batches only; BatchVersion): event chains that start again, and
-//	   replays. Event.Epoch names the chain an event belongs to: an
-//	   appliance whose data directory is new (a replacement provisioned
-//	   under the same id) or was put back from a backup starts a new chain
-//	   with a new random epoch, its first event without a PrevHash, and
-//	   central keeps every chain of the appliance apart (keyed by
-//	   appliance, epoch and seq) instead of taking the new chain's events
-//	   for conflicting copies of the old one. The Hash covers the epoch
-//	   when it is set. Batch.Acked is the highest seq of the batch's chain
-//	   the appliance had applied an Ack for when it built the batch (signed:
-//	   shared/sign's batch form v2), so central can tell a batch replayed
-//	   after its acknowledgement from a resend. Ack gains Epoch, Hash (of
-//	   central's event at UpTo) and Conflict, additive on V 1 acks, so that
-//	   an appliance can tell that central's chain is not its own. Central
-//	   accepts batches of V 1 (old appliances: epoch "") and 2; every other
-//	   message stays at ProtocolVersion.
+// Every message carries the protocol version V (batches BatchVersion).
+// What changed, and when, is the history of CapabilityVersion (capver.go):
+// one dated line per change, additive or not, so that either side can
+// tell what a peer understands (after tailscale's
+// tailcfg.CapabilityVersion).
 package wire
 
 import (
@@ -64,8 +23,8 @@ import (
 // ProtocolVersion is the version this code speaks.
 const ProtocolVersion = 1
 
-// BatchVersion is the version of the batches this code publishes (see the
-// history above); MinBatchVersion the oldest central accepts.
+// BatchVersion is the version of the batches this code publishes (see
+// CapabilityVersion 14); MinBatchVersion the oldest central accepts.
 const (
 	BatchVersion    = 2
 	MinBatchVersion = 1
