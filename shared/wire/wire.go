@@ -8,6 +8,11 @@
 // one dated line per change, additive or not, so that either side can
 // tell what a peer understands (after tailscale's
 // tailcfg.CapabilityVersion).
+//
+// Validation belongs here too: every event payload type has a Validate
+// method, one table maps each event type to its payload type, and
+// DecodePayload decodes, validates and canonicalizes an event's payload in
+// one step (payload.go).
 package wire
 
 import (
@@ -44,7 +49,8 @@ var (
 	ErrOtherAppliance = errors.New("wire: message names another appliance")
 )
 
-// EventType names what an event's payload holds.
+// EventType names what an event's payload holds (the table of payload
+// types is in payload.go: NewPayload, DecodePayload).
 type EventType string
 
 // Event types.
