@@ -539,11 +539,11 @@ func (s *Service) handleBatch(ctx context.Context, id string, payload []byte) er
 	return err
 }
 
-// selfBlocks records the stored batch's number_blocked events through the
-// store's SelfBlocker and republishes the policies they change. A failure
-// is logged: the event is stored, and its projection marks the contact
-// all the same (only the republishing then waits for the block's next
-// policy change).
+// selfBlocks records the stored batch's number_blocked events (decoded and
+// validated by wire.DecodePayload) through the store's SelfBlocker and
+// republishes the policies they change. A failure is logged: the event is
+// stored, and its projection marks the contact all the same (only the
+// republishing then waits for the block's next policy change).
 func (s *Service) selfBlocks(ctx context.Context, id string, evs []wire.Event) {
 	sb, ok := s.st.(SelfBlocker)
 	if !ok {
@@ -554,12 +554,13 @@ func (s *Service) selfBlocks(ctx context.Context, id string, evs []wire.Event) {
 		if ev.Type != wire.EventNumberBlocked {
 			continue
 		}
-		var nb wire.NumberBlocked
-		if err := json.Unmarshal(ev.Payload, &nb); err != nil {
+		pl, err := wire.DecodePayload(&ev)
+		nb, ok := pl.(*wire.NumberBlocked)
+		if err != nil || !ok {
 			s.log.Warn("ingest: number_blocked event not readable", "appliance", id, "seq", ev.Seq, "err", err)
 			continue
 		}
-		block, err := sb.SelfBlockReported(ctx, id, nb)
+		block, err := sb.SelfBlockReported(ctx, id, *nb)
 		if err != nil {
 			s.log.Warn("ingest: self-block not recorded", "appliance", id, "seq", ev.Seq, "err", err)
 			continue
