@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -459,46 +460,118 @@ type RecordingAck struct {
 	Error       string `json:"error,omitempty"`
 }
 
-// Decode unmarshals an untrusted message and checks its version and that it
-// names the expected appliance (when want is not empty).
+// Decode unmarshals an untrusted message and validates it (the message's
+// Validate), checking too that it names the expected appliance (when want
+// is not empty). The version, and a batch's consistency (its events name
+// its appliance and one chain), are checked before the appliance, the
+// rest (a batch's events, a recording's call id) after it, so that a
+// message on another appliance's topic is refused with ErrOtherAppliance
+// whatever else is wrong with it.
 func Decode[T Batch | Ack | Policy | RecordingUpload | RecordingAck](data []byte, wantAppliance string) (*T, error) {
 	var m T
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	var v int
 	var app string
+	var head, body func() error
 	switch x := any(&m).(type) {
 	case *Batch:
-		v, app = x.V, x.ApplianceID
-		for i := range x.Events {
-			if x.Events[i].ApplianceID != x.ApplianceID {
-				return nil, fmt.Errorf("%w: %w: event for %q in batch of %q", ErrMalformed, ErrOtherAppliance, x.Events[i].ApplianceID, x.ApplianceID)
-			}
-			if x.Events[i].Epoch != x.Events[0].Epoch {
-				return nil, fmt.Errorf("%w: events of epochs %q and %q in one batch", ErrMalformed, x.Events[0].Epoch, x.Events[i].Epoch)
-			}
-			if x.V < 2 && x.Events[i].Epoch != "" {
-				return nil, fmt.Errorf("%w: epoch in a batch of version %d", ErrMalformed, x.V)
-			}
-		}
-		if v >= MinBatchVersion && v <= BatchVersion {
-			v = ProtocolVersion // a batch version this code accepts
-		}
+		app, head, body = x.ApplianceID, x.validateHead, x.validateEvents
 	case *Ack:
-		v, app = x.V, x.ApplianceID
+		app, head = x.ApplianceID, x.Validate
 	case *Policy:
-		v, app = x.V, x.ApplianceID
+		app, head = x.ApplianceID, x.Validate
 	case *RecordingUpload:
-		v, app = x.V, x.ApplianceID
+		app, head, body = x.ApplianceID, func() error { return checkVersion(x.V) }, x.validateCallID
 	case *RecordingAck:
-		v, app = x.V, x.ApplianceID
+		app, head = x.ApplianceID, x.Validate
 	}
-	if v != ProtocolVersion {
-		return nil, fmt.Errorf("%w: %d", ErrVersion, v)
+	if err := head(); err != nil {
+		return nil, err
 	}
 	if wantAppliance != "" && app != wantAppliance {
 		return nil, fmt.Errorf("%w: %w: message for appliance %q on %q's topic", ErrMalformed, ErrOtherAppliance, app, wantAppliance)
 	}
+	if body != nil {
+		if err := body(); err != nil {
+			return nil, err
+		}
+	}
 	return &m, nil
 }
+
+// checkVersion checks a message's V against ProtocolVersion.
+func checkVersion(v int) error {
+	if v != ProtocolVersion {
+		return fmt.Errorf("%w: %d", ErrVersion, v)
+	}
+	return nil
+}
+
+// Validate checks a batch: a version central accepts (MinBatchVersion to
+// BatchVersion), every event of the batch's appliance and of one chain
+// (an epoch only from version 2), at least one event, and each event's
+// own hash (Event.Verify; not the links between events).
+func (b *Batch) Validate() error {
+	if err := b.validateHead(); err != nil {
+		return err
+	}
+	return b.validateEvents()
+}
+
+func (b *Batch) validateHead() error {
+	for i := range b.Events {
+		if b.Events[i].ApplianceID != b.ApplianceID {
+			return fmt.Errorf("%w: %w: event for %q in batch of %q", ErrMalformed, ErrOtherAppliance, b.Events[i].ApplianceID, b.ApplianceID)
+		}
+		if b.Events[i].Epoch != b.Events[0].Epoch {
+			return fmt.Errorf("%w: events of epochs %q and %q in one batch", ErrMalformed, b.Events[0].Epoch, b.Events[i].Epoch)
+		}
+		if b.V < 2 && b.Events[i].Epoch != "" {
+			return fmt.Errorf("%w: epoch in a batch of version %d", ErrMalformed, b.V)
+		}
+	}
+	if b.V < MinBatchVersion || b.V > BatchVersion {
+		return fmt.Errorf("%w: %d", ErrVersion, b.V)
+	}
+	return nil
+}
+
+func (b *Batch) validateEvents() error {
+	if len(b.Events) == 0 {
+		return fmt.Errorf("%w: empty batch", ErrMalformed)
+	}
+	for i := range b.Events {
+		if err := b.Events[i].Verify(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks an ack's version.
+func (a *Ack) Validate() error { return checkVersion(a.V) }
+
+// Validate checks a policy's version. What a policy may hold is the
+// appliance's to judge (shared/policy), after its signature.
+func (p *Policy) Validate() error { return checkVersion(p.V) }
+
+// Validate checks a recording upload: its version and a call id of 1 to
+// MaxCallIDLen bytes without a path separator or a NUL. (The data's
+// SHA-256 is the receiver's to check against Ref.)
+func (u *RecordingUpload) Validate() error {
+	if err := checkVersion(u.V); err != nil {
+		return err
+	}
+	return u.validateCallID()
+}
+
+func (u *RecordingUpload) validateCallID() error {
+	if u.CallID == "" || strings.ContainsAny(u.CallID, "/\\\x00") || len(u.CallID) > MaxCallIDLen {
+		return fmt.Errorf("%w: %w: %q", ErrMalformed, ErrBadCallID, u.CallID)
+	}
+	return nil
+}
+
+// Validate checks a recording ack's version.
+func (a *RecordingAck) Validate() error { return checkVersion(a.V) }
