@@ -43,10 +43,16 @@ package wire
 //   - 8, 2026-11-22: call rules, schedules and the prison-wide number
 //     list. Window, NumberAttr, CallRule quotas and windows,
 //     Policy.Prison, TimeZone, Windows and Numbers (see rules.go).
-//   - 9, 2026-12-01: policy deltas. PolicyDelta (retained, on
-//     TopicPolicyDelta) instead of a whole Policy when smaller, and
-//     PolicyRequest on TopicPolicyRequest for a snapshot (see
-//     policydelta.go).
+//   - 9, 2026-12-01: policy deltas. Central may publish a PolicyDelta
+//     (retained, on TopicPolicyDelta) instead of a whole Policy when it
+//     is smaller. It turns the policy of version BaseVersion into the one
+//     of Version; its Signature is central's policy signature of the
+//     resulting Policy (shared/sign.SignPolicy), so the result verifies
+//     like a snapshot. An appliance whose policy is not at BaseVersion
+//     keeps its policy and publishes a PolicyRequest on
+//     TopicPolicyRequest; central answers with a snapshot on TopicPolicy.
+//     Peers without deltas keep working from snapshots (central publishes
+//     one after every reconnect and on request). See policydelta.go.
 //   - 10, 2026-12-01: recording levels. RecordingRef.Levels, each leg's
 //     measured audio (LegLevel).
 //   - 11, 2026-12-01: per-person quotas. Person.CallsPerDay, CallsPerWeek

@@ -1,8 +1,9 @@
 package wire
 
-// Chunked recording uploads (protocol 1, additive: new messages on new
-// topics; a central without them never subscribes to the chunk topic, and
-// the appliance keeps its recordings until a RecordingAck OK arrives).
+// Chunked recording uploads (CapabilityVersion 5; protocol 1, additive:
+// new messages on new topics; a central without them never subscribes to
+// the chunk topic, and the appliance keeps its recordings until a
+// RecordingAck OK arrives).
 //
 // The appliance sends a recording as a sequence of RecordingChunk messages
 // on TopicRecordingChunks, each naming the whole file (call id, SHA-256,

@@ -1,19 +1,7 @@
 package wire
 
-// Policy deltas and snapshot requests (additive, protocol version 1
-// unchanged).
-//
-//	1 (additive, same version): policy deltas. Central may publish a
-//	   PolicyDelta (retained, on TopicPolicyDelta) instead of a whole
-//	   Policy when it is smaller. It turns the policy of version
-//	   BaseVersion into the one of Version; its Signature is central's
-//	   policy signature of the resulting Policy (shared/sign.SignPolicy),
-//	   so the result verifies like a snapshot. An appliance whose policy
-//	   is not at BaseVersion keeps its policy and publishes a
-//	   PolicyRequest on TopicPolicyRequest; central answers with a
-//	   snapshot on TopicPolicy. Peers without deltas keep working from
-//	   snapshots (central publishes one after every reconnect and on
-//	   request).
+// Policy deltas and snapshot requests (CapabilityVersion 9, additive,
+// protocol version 1 unchanged; see capver.go).
 
 import (
 	"bytes"
