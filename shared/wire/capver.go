@@ -10,9 +10,9 @@ package wire
 // compatibility table names ("central needs capability 14 for appliances
 // that start a new event chain").
 //
-// History (ProtocolVersion 1 and BatchVersion 2 unless a line says
-// otherwise; every additive field is omitempty and ignored by peers
-// without it):
+// History (every line is additive on ProtocolVersion 1 unless it says
+// otherwise; an additive field is omitempty and ignored by peers without
+// it):
 //
 //   - 1, 2026-11-22: first version: events, acks, policy snapshots,
 //     one-piece recordings.
