@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -163,4 +166,34 @@ func FuzzDecodePayload(f *testing.F) {
 			t.Fatalf("canonical form not stable: %s, then %s", data, data2)
 		}
 	})
+}
+
+// TestEveryEventTypeHasPayload: every EventType constant declared in this
+// package has a payload type in the table, so that a new event type
+// cannot be added without its Validate.
+func TestEveryEventTypeHasPayload(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	decl := regexp.MustCompile(`\bEventType = "([^"]+)"`)
+	n := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range decl.FindAllSubmatch(src, -1) {
+			n++
+			if _, ok := NewPayload(EventType(m[1])); !ok {
+				t.Errorf("%s: event type %q has no payload type in the table", f, m[1])
+			}
+		}
+	}
+	if n != len(EventTypes()) {
+		t.Fatalf("%d event type constants, %d payload types", n, len(EventTypes()))
+	}
 }
