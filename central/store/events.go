@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/shared/ledger"
-	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -85,126 +84,46 @@ type projection struct {
 }
 
 // decodeEvent checks an untrusted event's payload and decodes it for
-// projection. Unknown types project to nothing (they are kept in the events
-// table).
+// projection: wire.DecodePayload validates its shape and puts it in its
+// canonical form, and the store refuses text it cannot keep (storable.go).
+// Events the store does not project (commands, unknown types) project to
+// nothing, unchecked (they are kept in the events table).
 func decodeEvent(ev *wire.Event) (projection, error) {
-	var p projection
-	var dst any
-	switch ev.Type {
-	case wire.EventCall:
-		p.call = new(wire.CallRecord)
-		dst = p.call
-	case wire.EventCardTap:
-		p.tap = new(wire.CardTap)
-		dst = p.tap
-	case wire.EventAlarm:
-		p.alarm = new(wire.Alarm)
-		dst = p.alarm
-	case wire.EventStatus:
-		p.status = new(wire.Status)
-		dst = p.status
-	case wire.EventOfficer:
-		p.officer = new(wire.OfficerAction)
-		dst = p.officer
-	case wire.EventLedger:
-		p.ledger = new(wire.LedgerEntry)
-		dst = p.ledger
-	case wire.EventNumberBlocked:
-		p.blocked = new(wire.NumberBlocked)
-		dst = p.blocked
-	case wire.EventCallStarted:
-		p.started = new(wire.CallStarted)
-		dst = p.started
-	case wire.EventCallsCleared:
-		p.cleared = new(wire.CallsCleared)
-		dst = p.cleared
-	default:
-		return p, nil
+	if ev.Type == wire.EventCommand {
+		return projection{}, nil
 	}
-	if err := json.Unmarshal(ev.Payload, dst); err != nil {
-		return projection{}, fmt.Errorf("%w: %s payload: %v", ErrInvalid, ev.Type, err)
+	pl, err := wire.DecodePayload(ev)
+	if errors.Is(err, wire.ErrUnknownEventType) {
+		return projection{}, nil
+	}
+	if err != nil {
+		return projection{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if jsonHasNUL(ev.Payload) {
 		return projection{}, fmt.Errorf("%w: %s payload holds a NUL character (see storable.go)", ErrInvalid, ev.Type)
 	}
-	switch {
-	case p.call != nil:
-		c := p.call
-		if c.CallID == "" || len(c.CallID) > 128 {
-			return projection{}, fmt.Errorf("%w: call without a usable call_id", ErrInvalid)
-		}
-		if c.Disposition == "" {
-			return projection{}, fmt.Errorf("%w: call %s without disposition", ErrInvalid, c.CallID)
-		}
-		if n := policy.NormalizeNumber(c.Number); n != "" {
-			c.Number = n
-		}
-		c.CardUID = policy.NormalizeUID(c.CardUID)
-		if c.Recording != nil {
-			c.Recording.SHA256 = strings.ToLower(c.Recording.SHA256)
-		}
-		if c.Recording != nil && !validSHA256(c.Recording.SHA256) {
-			return projection{}, fmt.Errorf("%w: call %s recording sha256 %q", ErrInvalid, c.CallID, c.Recording.SHA256)
-		}
-		if c.Cost < 0 || c.MaxDurationSeconds < 0 || len(c.Currency) > 8 || len(c.LimitedBy) > 32 {
-			return projection{}, fmt.Errorf("%w: call %s: negative cost or limit, or oversized currency or limited_by", ErrInvalid, c.CallID)
-		}
-		if len(c.Trunk) > 64 {
-			return projection{}, fmt.Errorf("%w: call %s: trunk name of %d bytes", ErrInvalid, c.CallID, len(c.Trunk))
-		}
-	case p.alarm != nil:
-		if p.alarm.Code == "" {
-			return projection{}, fmt.Errorf("%w: alarm without code", ErrInvalid)
-		}
-	case p.tap != nil:
-		p.tap.UID = policy.NormalizeUID(p.tap.UID)
-	case p.ledger != nil:
-		l := p.ledger
-		if l.ID == "" || len(l.ID) > 128 || l.Account == "" || len(l.Account) > 128 || len(l.Kind) > 32 || len(l.Currency) > 8 ||
-			len(l.Ref) > 128 || len(l.Reason) > maxReason || len(l.Receipt) > maxReceipt || len(l.Origin) > 128 {
-			return projection{}, fmt.Errorf("%w: ledger entry without id or account, or with oversized fields", ErrInvalid)
-		}
-	case p.blocked != nil:
-		nb := p.blocked
-		if nb.PersonID == "" || len(nb.PersonID) > 128 || len(nb.CallID) > 128 || len(nb.Number) > 64 {
-			return projection{}, fmt.Errorf("%w: number_blocked without person or with oversized fields", ErrInvalid)
-		}
-		if nb.Number = policy.NormalizeNumber(nb.Number); nb.Number == "" {
-			return projection{}, fmt.Errorf("%w: number_blocked without a usable number", ErrInvalid)
-		}
-	case p.officer != nil:
-		a := p.officer
-		if a.Action == "" || len(a.Action) > 32 || len(a.OfficerID) > 128 || len(a.CallID) > 128 || len(a.Terminal) > 128 {
-			return projection{}, fmt.Errorf("%w: officer action without action or with oversized fields", ErrInvalid)
-		}
-	case p.started != nil:
-		c := p.started
-		if c.CallID == "" || len(c.CallID) > 128 || len(c.Terminal) > 128 || len(c.PersonID) > 128 || len(c.PrisonNumber) > 64 ||
-			len(c.Number) > 64 || c.Start.IsZero() {
-			return projection{}, fmt.Errorf("%w: call_started without call_id or start, or with oversized fields", ErrInvalid)
-		}
-		if n := policy.NormalizeNumber(c.Number); n != "" {
-			c.Number = n
-		}
-	case p.cleared != nil:
-		if p.cleared.At.IsZero() {
-			return projection{}, fmt.Errorf("%w: calls_cleared without a time", ErrInvalid)
-		}
+	var p projection
+	switch x := pl.(type) {
+	case *wire.CallRecord:
+		p.call = x
+	case *wire.CardTap:
+		p.tap = x
+	case *wire.Alarm:
+		p.alarm = x
+	case *wire.Status:
+		p.status = x
+	case *wire.OfficerAction:
+		p.officer = x
+	case *wire.LedgerEntry:
+		p.ledger = x
+	case *wire.NumberBlocked:
+		p.blocked = x
+	case *wire.CallStarted:
+		p.started = x
+	case *wire.CallsCleared:
+		p.cleared = x
 	}
 	return p, nil
-}
-
-func validSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 type storedLink struct{ hash, prev string }

@@ -354,10 +354,10 @@ func (s *Store) SelfBlockReported(ctx context.Context, applianceID string, nb wi
 	if err := wire.ValidApplianceID(applianceID); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	num := policy.NormalizeNumber(nb.Number)
-	if nb.PersonID == "" || len(nb.PersonID) > 128 || len(nb.CallID) > 128 || num == "" {
-		return "", fmt.Errorf("%w: number_blocked without person or usable number, or with oversized fields", ErrInvalid)
+	if err := nb.Validate(); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	num := policy.NormalizeNumber(nb.Number)
 	var block string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error

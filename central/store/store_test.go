@@ -777,8 +777,8 @@ func FuzzDecodeEvent(f *testing.F) {
 			if p.call.CallID == "" || p.call.Disposition == "" {
 				t.Fatalf("accepted call without id or disposition: %+v", p.call)
 			}
-			if p.call.Recording != nil && !validSHA256(p.call.Recording.SHA256) {
-				t.Fatalf("accepted bad sha256 %q", p.call.Recording.SHA256)
+			if err := p.call.Validate(); err != nil {
+				t.Fatalf("accepted invalid call: %v", err)
 			}
 		}
 		if p.alarm != nil && p.alarm.Code == "" {

@@ -1,8 +1,9 @@
 package wire
 
-// Chunked recording uploads (protocol 1, additive: new messages on new
-// topics; a central without them never subscribes to the chunk topic, and
-// the appliance keeps its recordings until a RecordingAck OK arrives).
+// Chunked recording uploads (CapabilityVersion 5; protocol 1, additive:
+// new messages on new topics; a central without them never subscribes to
+// the chunk topic, and the appliance keeps its recordings until a
+// RecordingAck OK arrives).
 //
 // The appliance sends a recording as a sequence of RecordingChunk messages
 // on TopicRecordingChunks, each naming the whole file (call id, SHA-256,
@@ -126,75 +127,112 @@ func validSHA256(s string) bool {
 }
 
 // DecodeRecordingChunk unmarshals an untrusted chunk and checks it: version,
-// appliance (when wantAppliance is not empty), call id, the file's SHA-256
-// and size (0 to maxFile bytes), the chunk's place inside the file and size
-// (at most MaxChunkSize), and that a query carries no data. The hex hashes
-// are returned lower-case. With ErrChunkHash (wrapped), the chunk is
-// returned too, so that central can ask for it again.
+// appliance (when wantAppliance is not empty), and the rest as Validate
+// does. The hex hashes are returned lower-case. With ErrChunkHash
+// (wrapped), the chunk is returned too, so that central can ask for it
+// again.
 func DecodeRecordingChunk(data []byte, wantAppliance string, maxFile int64) (*RecordingChunk, error) {
 	var c RecordingChunk
 	if err := json.Unmarshal(data, &c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if c.V != ProtocolVersion {
-		return nil, fmt.Errorf("%w: %d", ErrVersion, c.V)
+	if err := checkVersion(c.V); err != nil {
+		return nil, err
 	}
 	if wantAppliance != "" && c.ApplianceID != wantAppliance {
 		return nil, fmt.Errorf("%w: chunk for appliance %q on %q's topic", ErrMalformed, c.ApplianceID, wantAppliance)
 	}
-	if err := ValidCallID(c.CallID); err != nil {
-		return nil, err
-	}
 	c.Ref.SHA256 = strings.ToLower(c.Ref.SHA256)
-	if !validSHA256(c.Ref.SHA256) {
-		return nil, fmt.Errorf("%w: call %s: file SHA-256 %q", ErrMalformed, c.CallID, c.Ref.SHA256)
-	}
-	if c.Ref.Bytes < 0 || c.Ref.Bytes > maxFile {
-		return nil, fmt.Errorf("%w: call %s: file size %d not in [0, %d]", ErrMalformed, c.CallID, c.Ref.Bytes, maxFile)
-	}
-	if c.Query {
-		if len(c.Data) != 0 || c.Offset != 0 || c.ChunkSHA256 != "" {
-			return nil, fmt.Errorf("%w: call %s: query with data", ErrMalformed, c.CallID)
-		}
-		return &c, nil
-	}
-	n := int64(len(c.Data))
-	if n == 0 || n > MaxChunkSize {
-		return nil, fmt.Errorf("%w: call %s: chunk of %d bytes", ErrMalformed, c.CallID, n)
-	}
-	if c.Offset < 0 || c.Offset > c.Ref.Bytes-n {
-		return nil, fmt.Errorf("%w: call %s: chunk [%d, +%d) outside the file of %d bytes", ErrMalformed, c.CallID, c.Offset, n, c.Ref.Bytes)
-	}
 	c.ChunkSHA256 = strings.ToLower(c.ChunkSHA256)
-	if !validSHA256(c.ChunkSHA256) {
-		return nil, fmt.Errorf("%w: call %s: chunk SHA-256 %q", ErrMalformed, c.CallID, c.ChunkSHA256)
-	}
-	sum := sha256.Sum256(c.Data)
-	if hex.EncodeToString(sum[:]) != c.ChunkSHA256 {
-		return &c, fmt.Errorf("%w: call %s at %d", ErrChunkHash, c.CallID, c.Offset)
+	if err := c.check(maxFile); err != nil {
+		if errors.Is(err, ErrChunkHash) {
+			return &c, err
+		}
+		return nil, err
 	}
 	return &c, nil
 }
 
+// Validate checks a chunk: its version, call id (ValidCallID), the file's
+// SHA-256 and size (0 to maxFile bytes), the chunk's place inside the file
+// and size (at most MaxChunkSize), that a query carries no data, and the
+// chunk's data against its SHA-256 (ErrChunkHash). Hex digits may be of
+// either case.
+func (c *RecordingChunk) Validate(maxFile int64) error {
+	if err := checkVersion(c.V); err != nil {
+		return err
+	}
+	return c.check(maxFile)
+}
+
+func (c *RecordingChunk) check(maxFile int64) error {
+	if err := ValidCallID(c.CallID); err != nil {
+		return err
+	}
+	if !validSHA256(c.Ref.SHA256) {
+		return fmt.Errorf("%w: call %s: file SHA-256 %q", ErrMalformed, c.CallID, c.Ref.SHA256)
+	}
+	if c.Ref.Bytes < 0 || c.Ref.Bytes > maxFile {
+		return fmt.Errorf("%w: call %s: file size %d not in [0, %d]", ErrMalformed, c.CallID, c.Ref.Bytes, maxFile)
+	}
+	if c.Query {
+		if len(c.Data) != 0 || c.Offset != 0 || c.ChunkSHA256 != "" {
+			return fmt.Errorf("%w: call %s: query with data", ErrMalformed, c.CallID)
+		}
+		return nil
+	}
+	n := int64(len(c.Data))
+	if n == 0 || n > MaxChunkSize {
+		return fmt.Errorf("%w: call %s: chunk of %d bytes", ErrMalformed, c.CallID, n)
+	}
+	if c.Offset < 0 || c.Offset > c.Ref.Bytes-n {
+		return fmt.Errorf("%w: call %s: chunk [%d, +%d) outside the file of %d bytes", ErrMalformed, c.CallID, c.Offset, n, c.Ref.Bytes)
+	}
+	if !validSHA256(c.ChunkSHA256) {
+		return fmt.Errorf("%w: call %s: chunk SHA-256 %q", ErrMalformed, c.CallID, c.ChunkSHA256)
+	}
+	sum := sha256.Sum256(c.Data)
+	if !strings.EqualFold(hex.EncodeToString(sum[:]), c.ChunkSHA256) {
+		return fmt.Errorf("%w: call %s at %d", ErrChunkHash, c.CallID, c.Offset)
+	}
+	return nil
+}
+
 // DecodeRecordingChunkAck unmarshals an untrusted chunk ack and checks its
 // version, appliance (when wantAppliance is not empty), call id and offset.
+// The SHA-256 is returned lower-case.
 func DecodeRecordingChunkAck(data []byte, wantAppliance string) (*RecordingChunkAck, error) {
 	var a RecordingChunkAck
 	if err := json.Unmarshal(data, &a); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if a.V != ProtocolVersion {
-		return nil, fmt.Errorf("%w: %d", ErrVersion, a.V)
+	if err := checkVersion(a.V); err != nil {
+		return nil, err
 	}
 	if wantAppliance != "" && a.ApplianceID != wantAppliance {
 		return nil, fmt.Errorf("%w: chunk ack for appliance %q on %q's topic", ErrMalformed, a.ApplianceID, wantAppliance)
 	}
-	if err := ValidCallID(a.CallID); err != nil {
+	if err := a.check(); err != nil {
 		return nil, err
-	}
-	if a.Offset < 0 {
-		return nil, fmt.Errorf("%w: call %s: negative offset %d", ErrMalformed, a.CallID, a.Offset)
 	}
 	a.SHA256 = strings.ToLower(a.SHA256)
 	return &a, nil
+}
+
+// Validate checks a chunk ack's version, call id (ValidCallID) and offset.
+func (a *RecordingChunkAck) Validate() error {
+	if err := checkVersion(a.V); err != nil {
+		return err
+	}
+	return a.check()
+}
+
+func (a *RecordingChunkAck) check() error {
+	if err := ValidCallID(a.CallID); err != nil {
+		return err
+	}
+	if a.Offset < 0 {
+		return fmt.Errorf("%w: call %s: negative offset %d", ErrMalformed, a.CallID, a.Offset)
+	}
+	return nil
 }

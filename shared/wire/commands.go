@@ -137,6 +137,14 @@ func ValidCommandID(id string) error {
 	return nil
 }
 
+// Validate checks a command's version and that it is usable (Check).
+func (c *Command) Validate() error {
+	if err := checkVersion(c.V); err != nil {
+		return err
+	}
+	return c.Check()
+}
+
 // DecodeCommand unmarshals an untrusted command, checks its version and
 // that it names wantAppliance (when not empty). It returns the decoded
 // command along with ErrMalformed when only the appliance differs, so the
@@ -146,8 +154,8 @@ func DecodeCommand(data []byte, wantAppliance string) (*Command, error) {
 	if err := json.Unmarshal(data, &c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if c.V != ProtocolVersion {
-		return nil, fmt.Errorf("%w: %d", ErrVersion, c.V)
+	if err := checkVersion(c.V); err != nil {
+		return nil, err
 	}
 	if wantAppliance != "" && c.ApplianceID != wantAppliance {
 		return &c, fmt.Errorf("%w: command for appliance %q on %q's topic", ErrMalformed, c.ApplianceID, wantAppliance)
@@ -162,17 +170,36 @@ func DecodeCommandAnswer(data []byte, wantAppliance string) (*CommandAnswer, err
 	if err := json.Unmarshal(data, &a); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if a.V != ProtocolVersion {
-		return nil, fmt.Errorf("%w: %d", ErrVersion, a.V)
+	if err := checkVersion(a.V); err != nil {
+		return nil, err
 	}
 	if wantAppliance != "" && a.ApplianceID != wantAppliance {
 		return nil, fmt.Errorf("%w: answer from appliance %q on %q's topic", ErrMalformed, a.ApplianceID, wantAppliance)
 	}
-	if err := ValidCommandID(a.ID); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if len(a.Error) > 1024 {
-		return nil, fmt.Errorf("%w: answer error of %d bytes", ErrMalformed, len(a.Error))
+	if err := a.check(); err != nil {
+		return nil, err
 	}
 	return &a, nil
+}
+
+// MaxCommandAnswerError bounds CommandAnswer.Error.
+const MaxCommandAnswerError = 1024
+
+// Validate checks an answer's version, its command id and the size of its
+// error.
+func (a *CommandAnswer) Validate() error {
+	if err := checkVersion(a.V); err != nil {
+		return err
+	}
+	return a.check()
+}
+
+func (a *CommandAnswer) check() error {
+	if err := ValidCommandID(a.ID); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if len(a.Error) > MaxCommandAnswerError {
+		return fmt.Errorf("%w: answer error of %d bytes", ErrMalformed, len(a.Error))
+	}
+	return nil
 }

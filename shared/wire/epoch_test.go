@@ -26,16 +26,21 @@ func TestEpochInHashAndBatchVersions(t *testing.T) {
 	}
 	ev.Epoch = "e1"
 	ev.Seal()
+	v1 := ev
+	v1.Epoch = ""
+	v1.Seal()
 	for _, tc := range []struct {
 		name string
 		b    Batch
 		ok   bool
 	}{
-		{"v1 without epoch", Batch{V: 1, ApplianceID: "a1", Events: []Event{{ApplianceID: "a1"}}}, true},
+		{"v1 without epoch", Batch{V: 1, ApplianceID: "a1", Events: []Event{v1}}, true},
 		{"v2 with epoch", Batch{V: 2, ApplianceID: "a1", Events: []Event{ev, ev}}, true},
 		{"v1 with epoch", Batch{V: 1, ApplianceID: "a1", Events: []Event{ev}}, false},
 		{"v2 mixed epochs", Batch{V: 2, ApplianceID: "a1", Events: []Event{ev, {ApplianceID: "a1"}}}, false},
 		{"v3", Batch{V: 3, ApplianceID: "a1"}, false},
+		{"empty", Batch{V: 2, ApplianceID: "a1"}, false},
+		{"unsealed event", Batch{V: 1, ApplianceID: "a1", Events: []Event{{ApplianceID: "a1"}}}, false},
 	} {
 		data, _ := json.Marshal(tc.b)
 		_, err := Decode[Batch](data, "a1")

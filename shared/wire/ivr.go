@@ -2,10 +2,10 @@ package wire
 
 import "time"
 
-// The called party's side of a call (additive, protocol version 1
-// unchanged): before a call is bridged the called party hears who is
-// calling and presses 1 to accept or 9 to block further calls from this
-// person. A block is reported to central as an EventNumberBlocked event;
+// The called party's side of a call (CapabilityVersion 6, additive,
+// protocol version 1 unchanged): before a call is bridged the called
+// party hears who is calling and presses 1 to accept or 9 to block
+// further calls from this person. A block is reported to central as an EventNumberBlocked event;
 // peers that do not know the type store it as an opaque event.
 
 // EventNumberBlocked is the event type whose payload is a NumberBlocked.

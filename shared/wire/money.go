@@ -2,17 +2,13 @@ package wire
 
 import "time"
 
-// Money on the wire (additive, protocol version 1 unchanged).
+// Money on the wire (CapabilityVersion 3, additive, protocol version 1
+// unchanged).
 //
 // Amounts are integers in the minor unit of the currency named beside them
 // (cents for EUR with Digits 2, yen for JPY with Digits 0); there are no
 // floats anywhere. shared/ledger turns these shapes into its typed values
 // and validates them; nothing here is trusted before that.
-//
-//	1 (additive, same version): money. EventLedger with LedgerEntry payloads
-//	   (appliance call debits), MoneyPolicy (rates, balances, quotas and the
-//	   IncludedSeq watermark) for central to carry in a block's policy.
-//	   Peers without these types see no money: every call is unrated.
 
 // EventLedger is the event type whose payload is a LedgerEntry: a debit the
 // appliance wrote for a call (or any entry relayed between the two sides).

@@ -1,19 +1,7 @@
 package wire
 
-// Policy deltas and snapshot requests (additive, protocol version 1
-// unchanged).
-//
-//	1 (additive, same version): policy deltas. Central may publish a
-//	   PolicyDelta (retained, on TopicPolicyDelta) instead of a whole
-//	   Policy when it is smaller. It turns the policy of version
-//	   BaseVersion into the one of Version; its Signature is central's
-//	   policy signature of the resulting Policy (shared/sign.SignPolicy),
-//	   so the result verifies like a snapshot. An appliance whose policy
-//	   is not at BaseVersion keeps its policy and publishes a
-//	   PolicyRequest on TopicPolicyRequest; central answers with a
-//	   snapshot on TopicPolicy. Peers without deltas keep working from
-//	   snapshots (central publishes one after every reconnect and on
-//	   request).
+// Policy deltas and snapshot requests (CapabilityVersion 9, additive,
+// protocol version 1 unchanged; see capver.go).
 
 import (
 	"bytes"
@@ -99,40 +87,56 @@ func DecodePolicyDelta(data []byte, wantAppliance string) (*PolicyDelta, error) 
 	if err := json.Unmarshal(data, &d); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if d.V != ProtocolVersion {
-		return nil, fmt.Errorf("%w: %d", ErrVersion, d.V)
+	if err := checkVersion(d.V); err != nil {
+		return nil, err
 	}
 	if wantAppliance != "" && d.ApplianceID != wantAppliance {
 		return nil, fmt.Errorf("%w: delta for appliance %q on %q's topic", ErrMalformed, d.ApplianceID, wantAppliance)
 	}
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// Validate checks a delta's version and that it is consistent (see
+// DecodePolicyDelta). It checks neither the signature nor the base.
+func (d *PolicyDelta) Validate() error {
+	if err := checkVersion(d.V); err != nil {
+		return err
+	}
+	return d.check()
+}
+
+func (d *PolicyDelta) check() error {
 	if d.Version <= d.BaseVersion {
-		return nil, fmt.Errorf("%w: delta from version %d to %d", ErrMalformed, d.BaseVersion, d.Version)
+		return fmt.Errorf("%w: delta from version %d to %d", ErrMalformed, d.BaseVersion, d.Version)
 	}
 	if d.NoMoney && d.Money != nil {
-		return nil, fmt.Errorf("%w: delta both sets and removes money", ErrMalformed)
+		return fmt.Errorf("%w: delta both sets and removes money", ErrMalformed)
 	}
 	seen := make(map[string]bool, len(d.Upsert)+len(d.Remove))
 	for i := range d.Upsert {
 		id := d.Upsert[i].ID
 		if id == "" || seen[id] {
-			return nil, fmt.Errorf("%w: person id %q empty or twice in delta", ErrMalformed, id)
+			return fmt.Errorf("%w: person id %q empty or twice in delta", ErrMalformed, id)
 		}
 		seen[id] = true
 	}
 	for _, id := range d.Remove {
 		if id == "" || seen[id] {
-			return nil, fmt.Errorf("%w: removed person id %q empty or twice in delta", ErrMalformed, id)
+			return fmt.Errorf("%w: removed person id %q empty or twice in delta", ErrMalformed, id)
 		}
 		seen[id] = true
 	}
 	ord := make(map[string]bool, len(d.Order))
 	for _, id := range d.Order {
 		if id == "" || ord[id] {
-			return nil, fmt.Errorf("%w: person id %q empty or twice in delta order", ErrMalformed, id)
+			return fmt.Errorf("%w: person id %q empty or twice in delta order", ErrMalformed, id)
 		}
 		ord[id] = true
 	}
-	return &d, nil
+	return nil
 }
 
 // DecodePolicyRequest unmarshals an untrusted snapshot request and checks
@@ -142,16 +146,31 @@ func DecodePolicyRequest(data []byte, wantAppliance string) (*PolicyRequest, err
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if r.V != ProtocolVersion {
-		return nil, fmt.Errorf("%w: %d", ErrVersion, r.V)
+	if err := checkVersion(r.V); err != nil {
+		return nil, err
 	}
 	if wantAppliance != "" && r.ApplianceID != wantAppliance {
 		return nil, fmt.Errorf("%w: request from appliance %q on %q's topic", ErrMalformed, r.ApplianceID, wantAppliance)
 	}
-	if len(r.Reason) > MaxPolicyRequestReason {
-		return nil, fmt.Errorf("%w: reason of %d bytes", ErrMalformed, len(r.Reason))
+	if err := r.check(); err != nil {
+		return nil, err
 	}
 	return &r, nil
+}
+
+// Validate checks a snapshot request's version and the size of its reason.
+func (r *PolicyRequest) Validate() error {
+	if err := checkVersion(r.V); err != nil {
+		return err
+	}
+	return r.check()
+}
+
+func (r *PolicyRequest) check() error {
+	if len(r.Reason) > MaxPolicyRequestReason {
+		return fmt.Errorf("%w: reason of %d bytes", ErrMalformed, len(r.Reason))
+	}
+	return nil
 }
 
 // DiffPolicy returns the delta that turns old into new (the same

@@ -1,7 +1,7 @@
 package wire
 
 // Call rules, schedules, number attributes and money in a block's policy
-// (additive, protocol version 1 unchanged). A peer that does not know these
+// (CapabilityVersion 8, additive, protocol version 1 unchanged). A peer that does not know these
 // fields sees no schedule, no quota, no money and no global numbers, and its
 // calls are limited only by Config.MaxDuration.
 //

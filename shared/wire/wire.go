@@ -3,52 +3,16 @@
 // (up), central's acknowledgements and the block's policy (down), and
 // recording uploads.
 //
-// Every message carries the protocol version V. The history of what changed
-// is kept below so that either side can tell what a peer understands
-// (after tailscale's tailcfg.CapabilityVersion).
+// Every message carries the protocol version V (batches BatchVersion).
+// What changed, and when, is the history of CapabilityVersion (capver.go):
+// one dated line per change, additive or not, so that either side can
+// tell what a peer understands (after tailscale's
+// tailcfg.CapabilityVersion).
 //
-//	1: first version: events, acks, policy snapshots, one-piece recordings.
-//	1 (additive, same version): dual authorization. Policy.Rules (CallRule
-//	   per supervision level), Person.SupervisionLevel, Person.Confirm and
-//	   Person.ConfirmWindowSeconds (per-person override); CallRecord.OfficerID,
-//	   ConfirmMethod and EndedBy. Every new field is omitempty and means "no
-//	   officer involved" when absent, so peers without them still agree.
-//	1 (additive, same version): signatures. Batch.Signature (appliance's
-//	   event key) and Policy.Signature (central's policy key), ed25519 over
-//	   the canonical forms of shared/sign. Optional on the wire (omitempty);
-//	   a peer configured with the other side's key requires them.
-//	1 (additive, same version): per-person quotas. Person.CallsPerDay,
-//	   CallsPerWeek and CallsPerMonth replace the rule's quota per period
-//	   (omitempty; absent means the rule's). The policy signature covers
-//	   them (shared/sign's policy form v3).
-//	1 (additive, same version): Ack.Resend. Central sends it to every
-//	   appliance when its ingest (re)subscribes, so that batches published
-//	   while no ingest was listening are sent again at once rather than
-//	   after the appliance's ack timeout. A peer without it ignores it.
-//	1 (additive, same version): calls closed on restart. Disposition
-//	   DispRestarted ("appliance_restarted") for a call the appliance died
-//	   with, recorded at its next start with its debit and recovered
-//	   recording, and the alarm code "calls_closed_on_restart". A central
-//	   that does not know the disposition stores it like any other.
-//	1 (additive, same version): CallRecord.Trunk, the name of the SIP trunk
-//	   that carried the call (an appliance may have several, with
-//	   failover). Omitempty; a peer without it ignores it.
-//	2 (batches only; BatchVersion): event chains that start again, and
-//	   replays. Event.Epoch names the chain an event belongs to: an
-//	   appliance whose data directory is new (a replacement provisioned
-//	   under the same id) or was put back from a backup starts a new chain
-//	   with a new random epoch, its first event without a PrevHash, and
-//	   central keeps every chain of the appliance apart (keyed by
-//	   appliance, epoch and seq) instead of taking the new chain's events
-//	   for conflicting copies of the old one. The Hash covers the epoch
-//	   when it is set. Batch.Acked is the highest seq of the batch's chain
-//	   the appliance had applied an Ack for when it built the batch (signed:
-//	   shared/sign's batch form v2), so central can tell a batch replayed
-//	   after its acknowledgement from a resend. Ack gains Epoch, Hash (of
-//	   central's event at UpTo) and Conflict, additive on V 1 acks, so that
-//	   an appliance can tell that central's chain is not its own. Central
-//	   accepts batches of V 1 (old appliances: epoch "") and 2; every other
-//	   message stays at ProtocolVersion.
+// Validation belongs here too: every event payload type has a Validate
+// method, one table maps each event type to its payload type, and
+// DecodePayload decodes, validates and canonicalizes an event's payload in
+// one step (payload.go).
 package wire
 
 import (
@@ -58,14 +22,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
 // ProtocolVersion is the version this code speaks.
 const ProtocolVersion = 1
 
-// BatchVersion is the version of the batches this code publishes (see the
-// history above); MinBatchVersion the oldest central accepts.
+// BatchVersion is the version of the batches this code publishes (see
+// CapabilityVersion 14); MinBatchVersion the oldest central accepts.
 const (
 	BatchVersion    = 2
 	MinBatchVersion = 1
@@ -85,7 +50,8 @@ var (
 	ErrOtherAppliance = errors.New("wire: message names another appliance")
 )
 
-// EventType names what an event's payload holds.
+// EventType names what an event's payload holds (the table of payload
+// types is in payload.go: NewPayload, DecodePayload).
 type EventType string
 
 // Event types.
@@ -494,46 +460,118 @@ type RecordingAck struct {
 	Error       string `json:"error,omitempty"`
 }
 
-// Decode unmarshals an untrusted message and checks its version and that it
-// names the expected appliance (when want is not empty).
+// Decode unmarshals an untrusted message and validates it (the message's
+// Validate), checking too that it names the expected appliance (when want
+// is not empty). The version, and a batch's consistency (its events name
+// its appliance and one chain), are checked before the appliance, the
+// rest (a batch's events, a recording's call id) after it, so that a
+// message on another appliance's topic is refused with ErrOtherAppliance
+// whatever else is wrong with it.
 func Decode[T Batch | Ack | Policy | RecordingUpload | RecordingAck](data []byte, wantAppliance string) (*T, error) {
 	var m T
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	var v int
 	var app string
+	var head, body func() error
 	switch x := any(&m).(type) {
 	case *Batch:
-		v, app = x.V, x.ApplianceID
-		for i := range x.Events {
-			if x.Events[i].ApplianceID != x.ApplianceID {
-				return nil, fmt.Errorf("%w: %w: event for %q in batch of %q", ErrMalformed, ErrOtherAppliance, x.Events[i].ApplianceID, x.ApplianceID)
-			}
-			if x.Events[i].Epoch != x.Events[0].Epoch {
-				return nil, fmt.Errorf("%w: events of epochs %q and %q in one batch", ErrMalformed, x.Events[0].Epoch, x.Events[i].Epoch)
-			}
-			if x.V < 2 && x.Events[i].Epoch != "" {
-				return nil, fmt.Errorf("%w: epoch in a batch of version %d", ErrMalformed, x.V)
-			}
-		}
-		if v >= MinBatchVersion && v <= BatchVersion {
-			v = ProtocolVersion // a batch version this code accepts
-		}
+		app, head, body = x.ApplianceID, x.validateHead, x.validateEvents
 	case *Ack:
-		v, app = x.V, x.ApplianceID
+		app, head = x.ApplianceID, x.Validate
 	case *Policy:
-		v, app = x.V, x.ApplianceID
+		app, head = x.ApplianceID, x.Validate
 	case *RecordingUpload:
-		v, app = x.V, x.ApplianceID
+		app, head, body = x.ApplianceID, func() error { return checkVersion(x.V) }, x.validateCallID
 	case *RecordingAck:
-		v, app = x.V, x.ApplianceID
+		app, head = x.ApplianceID, x.Validate
 	}
-	if v != ProtocolVersion {
-		return nil, fmt.Errorf("%w: %d", ErrVersion, v)
+	if err := head(); err != nil {
+		return nil, err
 	}
 	if wantAppliance != "" && app != wantAppliance {
 		return nil, fmt.Errorf("%w: %w: message for appliance %q on %q's topic", ErrMalformed, ErrOtherAppliance, app, wantAppliance)
 	}
+	if body != nil {
+		if err := body(); err != nil {
+			return nil, err
+		}
+	}
 	return &m, nil
 }
+
+// checkVersion checks a message's V against ProtocolVersion.
+func checkVersion(v int) error {
+	if v != ProtocolVersion {
+		return fmt.Errorf("%w: %d", ErrVersion, v)
+	}
+	return nil
+}
+
+// Validate checks a batch: a version central accepts (MinBatchVersion to
+// BatchVersion), every event of the batch's appliance and of one chain
+// (an epoch only from version 2), at least one event, and each event's
+// own hash (Event.Verify; not the links between events).
+func (b *Batch) Validate() error {
+	if err := b.validateHead(); err != nil {
+		return err
+	}
+	return b.validateEvents()
+}
+
+func (b *Batch) validateHead() error {
+	for i := range b.Events {
+		if b.Events[i].ApplianceID != b.ApplianceID {
+			return fmt.Errorf("%w: %w: event for %q in batch of %q", ErrMalformed, ErrOtherAppliance, b.Events[i].ApplianceID, b.ApplianceID)
+		}
+		if b.Events[i].Epoch != b.Events[0].Epoch {
+			return fmt.Errorf("%w: events of epochs %q and %q in one batch", ErrMalformed, b.Events[0].Epoch, b.Events[i].Epoch)
+		}
+		if b.V < 2 && b.Events[i].Epoch != "" {
+			return fmt.Errorf("%w: epoch in a batch of version %d", ErrMalformed, b.V)
+		}
+	}
+	if b.V < MinBatchVersion || b.V > BatchVersion {
+		return fmt.Errorf("%w: %d", ErrVersion, b.V)
+	}
+	return nil
+}
+
+func (b *Batch) validateEvents() error {
+	if len(b.Events) == 0 {
+		return fmt.Errorf("%w: empty batch", ErrMalformed)
+	}
+	for i := range b.Events {
+		if err := b.Events[i].Verify(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks an ack's version.
+func (a *Ack) Validate() error { return checkVersion(a.V) }
+
+// Validate checks a policy's version. What a policy may hold is the
+// appliance's to judge (shared/policy), after its signature.
+func (p *Policy) Validate() error { return checkVersion(p.V) }
+
+// Validate checks a recording upload: its version and a call id of 1 to
+// MaxCallIDLen bytes without a path separator or a NUL. (The data's
+// SHA-256 is the receiver's to check against Ref.)
+func (u *RecordingUpload) Validate() error {
+	if err := checkVersion(u.V); err != nil {
+		return err
+	}
+	return u.validateCallID()
+}
+
+func (u *RecordingUpload) validateCallID() error {
+	if u.CallID == "" || strings.ContainsAny(u.CallID, "/\\\x00") || len(u.CallID) > MaxCallIDLen {
+		return fmt.Errorf("%w: %w: %q", ErrMalformed, ErrBadCallID, u.CallID)
+	}
+	return nil
+}
+
+// Validate checks a recording ack's version.
+func (a *RecordingAck) Validate() error { return checkVersion(a.V) }
