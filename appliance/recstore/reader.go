@@ -31,16 +31,11 @@ type Reader struct {
 
 // Open opens the recording at path for reading with key.
 func Open(path string, key Key) (*Reader, error) {
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
 		return nil, fmt.Errorf("recstore: open: %w", err)
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("recstore: stat: %w", err)
-	}
-	r, err := NewReader(f, st.Size(), key)
+	r, err := NewReader(f, size, key)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -49,21 +44,45 @@ func Open(path string, key Key) (*Reader, error) {
 	return r, nil
 }
 
-// NewReader reads a recording of fileSize bytes from ra.
-func NewReader(ra io.ReaderAt, fileSize int64, key Key) (*Reader, error) {
+// openSized opens path and returns it with its size.
+func openSized(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, st.Size(), nil
+}
+
+// readHeader reads and checks the header of a file of fileSize bytes
+// sealed with key.
+func readHeader(ra io.ReaderAt, fileSize int64, key Key) (header, error) {
 	var hb [HeaderSize]byte
 	if fileSize < HeaderSize {
-		return nil, ErrFormat
+		return header{}, ErrFormat
 	}
 	if _, err := ra.ReadAt(hb[:], 0); err != nil {
-		return nil, fmt.Errorf("%w: header: %w", ErrFormat, err)
+		return header{}, fmt.Errorf("%w: header: %w", ErrFormat, err)
 	}
 	h, err := parseHeader(hb[:])
 	if err != nil {
-		return nil, err
+		return header{}, err
 	}
 	if h.keyID != key.id {
-		return nil, ErrWrongKey
+		return header{}, ErrWrongKey
+	}
+	return h, nil
+}
+
+// NewReader reads a recording of fileSize bytes from ra.
+func NewReader(ra io.ReaderAt, fileSize int64, key Key) (*Reader, error) {
+	h, err := readHeader(ra, fileSize, key)
+	if err != nil {
+		return nil, err
 	}
 	body := fileSize - HeaderSize
 	full := int64(h.seg + Overhead)

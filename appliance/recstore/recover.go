@@ -44,16 +44,11 @@ type Recovered struct {
 // another key, is refused (ErrFormat, ErrVersion, ErrWrongKey); one
 // without a single complete segment gives ErrNothingRecovered.
 func Recover(path string, key Key) (*Recovered, error) {
-	f, err := os.Open(path)
+	f, size, err := openSized(path)
 	if err != nil {
 		return nil, fmt.Errorf("recstore: recover: %w", err)
 	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("recstore: recover: %w", err)
-	}
-	r, err := NewRecovered(f, st.Size(), key)
+	r, err := NewRecovered(f, size, key)
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -64,19 +59,9 @@ func Recover(path string, key Key) (*Recovered, error) {
 
 // NewRecovered is Recover over fileSize bytes read from ra.
 func NewRecovered(ra io.ReaderAt, fileSize int64, key Key) (*Recovered, error) {
-	var hb [HeaderSize]byte
-	if fileSize < HeaderSize {
-		return nil, ErrFormat
-	}
-	if _, err := ra.ReadAt(hb[:], 0); err != nil {
-		return nil, fmt.Errorf("%w: header: %w", ErrFormat, err)
-	}
-	h, err := parseHeader(hb[:])
+	h, err := readHeader(ra, fileSize, key)
 	if err != nil {
 		return nil, err
-	}
-	if h.keyID != key.id {
-		return nil, ErrWrongKey
 	}
 	r := &Recovered{f: ra, aead: newAEAD(key), h: h, size: fileSize,
 		buf: make([]byte, 0, h.seg), ct: make([]byte, h.seg+Overhead)}
