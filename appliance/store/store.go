@@ -181,20 +181,7 @@ type Tx struct {
 // Update runs fn in one bbolt read-write transaction: everything fn does is
 // committed together, or nothing if fn returns an error.
 func (s *Store) Update(fn func(tx *Tx) error) error {
-	err := s.db.Update(func(btx *bolt.Tx) error {
-		tx := &Tx{s: s, tx: btx}
-		if err := fn(tx); err != nil {
-			return err
-		}
-		if tx.appended {
-			btx.OnCommit(s.signal)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("store: update: %w", err)
-	}
-	return nil
+	return s.write("update", s.db.Update, fn)
 }
 
 // Batch is Update for callers that may run many at once (a call record
@@ -205,7 +192,13 @@ func (s *Store) Update(fn func(tx *Tx) error) error {
 // functions of a batch that failed, each alone), so it must have no
 // effect outside tx.
 func (s *Store) Batch(fn func(tx *Tx) error) error {
-	err := s.db.Batch(func(btx *bolt.Tx) error {
+	return s.write("batch", s.db.Batch, fn)
+}
+
+// write runs fn through bbolt's Update or Batch (run), waking the sync
+// client on commit when fn appended events.
+func (s *Store) write(what string, run func(func(*bolt.Tx) error) error, fn func(tx *Tx) error) error {
+	err := run(func(btx *bolt.Tx) error {
 		tx := &Tx{s: s, tx: btx}
 		if err := fn(tx); err != nil {
 			return err
@@ -216,7 +209,7 @@ func (s *Store) Batch(fn func(tx *Tx) error) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store: batch: %w", err)
+		return fmt.Errorf("store: %s: %w", what, err)
 	}
 	return nil
 }
