@@ -8,7 +8,6 @@ package hiltests
 // arrives at central and is linked, and central alarms the new chain.
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -158,7 +157,7 @@ func TestRestoreApplianceBackup(t *testing.T) {
 	fe.restartAppliance()
 	fe.newPolicyApplied("R-restored")
 	fe.burst(4)
-	calls := fe.finishChains(fe.placed)
+	calls := fe.finishCalls(fe.placed, false)
 	if len(calls) != fe.placed {
 		t.Fatalf("central has %d calls, the ports placed %d", len(calls), fe.placed)
 	}
@@ -167,67 +166,4 @@ func TestRestoreApplianceBackup(t *testing.T) {
 	if len(fe.alarmsOf(centralstore.AlarmEventConflict))+len(fe.alarmsOf(centralstore.AlarmChainBroken)) == 0 {
 		t.Error("central raised no alarm about the restored box's events under seqs it held others for")
 	}
-}
-
-// finishChains is finish without its check of the event stream's alarms
-// (a restored box's events under seqs central holds others for are
-// refused with event_conflict or event_chain_broken, by design): the same
-// waits and checks of calls, acknowledgements, recordings and money.
-func (fe *faultEnv) finishChains(minCalls int) []centralstore.Call {
-	t := fe.t
-	t.Helper()
-	var calls []centralstore.Call
-	err := stack.WaitFor(fe.ctx, 90*time.Second, fmt.Sprintf("%d calls at central", minCalls), func() error {
-		calls = fe.allCalls()
-		if len(calls) < minCalls {
-			return fmt.Errorf("%d so far", len(calls))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	fe.verifyRecordings(calls)
-	var ob outbox
-	var acked uint64
-	for attempt := 0; ; attempt++ {
-		acked = fe.waitAckedStable()
-		fe.KillAppliance(syscall.SIGTERM)
-		ob = fe.inspect()
-		if acked >= ob.lastSeq || attempt == 3 {
-			break
-		}
-		fe.restartAppliance()
-	}
-	if acked != ob.lastSeq || len(ob.pending) != 0 {
-		t.Fatalf("central acknowledged seq %d, the appliance's last seq is %d with %d events pending: events lost", acked, ob.lastSeq, len(ob.pending))
-	}
-	if len(ob.recordings) > 0 {
-		t.Errorf("%d recordings still wait at the appliance: %+v", len(ob.recordings), ob.recordings)
-	}
-	calls = fe.allCalls()
-	seen := map[string]bool{}
-	for _, c := range calls {
-		if seen[c.ID] {
-			t.Errorf("call %s twice at central", c.ID)
-		}
-		seen[c.ID] = true
-	}
-	mine := fe.loggedCalls()
-	for id := range fe.snapshots {
-		mine[id] = true
-	}
-	for id := range mine {
-		if !seen[id] {
-			t.Errorf("call %s, recorded at the appliance, missing at central", id)
-		}
-	}
-	for id := range seen {
-		if !mine[id] {
-			t.Errorf("call %s at central unknown to the appliance", id)
-		}
-	}
-	fe.verifyRecordings(calls)
-	fe.checkMoney(calls)
-	return calls
 }
