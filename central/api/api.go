@@ -41,6 +41,7 @@ import (
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
@@ -58,11 +59,13 @@ var (
 )
 
 // Deps are what the HTTP side of central needs. Store is required; a nil
-// Notifier drops notifications; a nil Log discards. SessionTTL (default 8 h),
+// Users is users.New(Store); a nil Notifier drops notifications; a nil Log
+// discards. SessionTTL (default 8 h),
 // SessionIdle (default 30 min) and SecureCookie configure the web console's
 // sessions.
 type Deps struct {
 	Store        *store.Store
+	Users        *users.Store
 	Notifier     PolicyNotifier
 	Log          *slog.Logger
 	SessionTTL   time.Duration
@@ -74,6 +77,7 @@ type Deps struct {
 // everywhere else: it is central's whole HTTP handler.
 type Server struct {
 	st       *store.Store
+	users    UserStore
 	n        PolicyNotifier
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -86,11 +90,14 @@ func New(d Deps) (*Server, error) {
 	if d.Store == nil {
 		return nil, errors.New("api: a store is required")
 	}
-	s := &Server{st: d.Store, n: d.Notifier, log: d.Log}
+	if d.Users == nil {
+		d.Users = users.New(d.Store)
+	}
+	s := &Server{st: d.Store, users: d.Users, n: d.Notifier, log: d.Log}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	console, err := web.New(web.Config{Store: d.Store, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
+	console, err := web.New(web.Config{Store: d.Store, Users: d.Users, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
 		EndCall: s.endCall})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
@@ -210,7 +217,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (Caller, bool)
 		return Caller{Actor: "token:" + t.Name, Role: store.UserRole(t.Role), MFA: true}, true
 	}
 	if ck, err := r.Cookie(web.CookieName); err == nil {
-		se, err := s.st.SessionByID(r.Context(), ck.Value)
+		se, err := s.users.SessionByID(r.Context(), ck.Value)
 		if err != nil && !errors.Is(err, store.ErrUnauthorized) {
 			s.fail(w, r, err)
 			return Caller{}, false
@@ -276,14 +283,14 @@ func StatusFor(err error) int {
 	switch {
 	case errors.Is(err, ErrBadRequest), errors.Is(err, callquery.ErrBadQuery):
 		return http.StatusBadRequest
-	case errors.Is(err, store.ErrUnauthorized), errors.Is(err, store.ErrLocked):
+	case errors.Is(err, store.ErrUnauthorized), errors.Is(err, users.ErrLocked):
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden), errors.Is(err, authz.ErrForbidden), errors.Is(err, authz.ErrSecondFactor),
 		errors.Is(err, authz.ErrOutOfScope), errors.Is(err, recordings.ErrPrivileged), errors.Is(err, store.ErrNotAuthor):
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoRecording):
 		return http.StatusNotFound
-	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRecordingConflict), errors.Is(err, store.ErrTOTPEnrolled):
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRecordingConflict), errors.Is(err, users.ErrTOTPEnrolled):
 		return http.StatusConflict
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnknownBlock):
 		return http.StatusUnprocessableEntity

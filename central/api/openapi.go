@@ -471,19 +471,19 @@ var opDocs = map[string]opDoc{
 			"blocks":   "A block officer's blocks.",
 			"password": "12 to 256 characters.",
 		},
-		Status: http.StatusCreated, Out: store.User{}, OutDesc: "The user.", Location: true,
+		Status: http.StatusCreated, Out: userOut{}, OutDesc: "The user.", Location: true,
 		Errors: map[int]any{409: "The username is taken."},
 	},
 	"GET /api/v1/users": {
 		Summary:     "List console users",
 		Description: "Every console user with role, blocks, second-factor state and whether disabled.",
-		Out:         obj{"users": []store.User{}},
+		Out:         obj{"users": []userOut{}},
 	},
 	"GET /api/v1/users/{id}": {
 		Summary:     "Get a console user",
 		Description: "One console user.",
 		Path:        map[string]string{"id": pUser},
-		Out:         store.User{},
+		Out:         userOut{},
 	},
 	"PATCH /api/v1/users/{id}": {
 		Summary:     "Change a console user",
@@ -491,7 +491,7 @@ var opDocs = map[string]opDoc{
 		Path:        map[string]string{"id": pUser},
 		Body:        userPatch{},
 		Fields:      map[string]string{"reset_totp": "true removes the user's second factor (they enrol again)."},
-		Out:         store.User{},
+		Out:         userOut{},
 	},
 	"POST /api/v1/users/{id}/totp": {
 		Summary:     "Enrol a TOTP second factor",
@@ -933,7 +933,8 @@ func withDescription(p map[string]any, desc string) map[string]any {
 
 // schemas reflects Go types into JSON Schemas as encoding/json marshals
 // them; exported named struct types of other packages become components
-// ("store.Person"), the rest is inline.
+// ("store.Person"), and so do the API's own types that name themselves
+// (component); the rest is inline.
 type schemas struct {
 	defs  map[string]any
 	names map[reflect.Type]string
@@ -991,14 +992,22 @@ func (g *schemas) of(t reflect.Type) (map[string]any, error) {
 		}
 		return map[string]any{"type": "object", "additionalProperties": v}, nil
 	case reflect.Struct:
-		if t.Name() == "" || t.PkgPath() == apiPkg || !exported(t.Name()) {
+		n := ""
+		if t.PkgPath() == apiPkg {
+			if c, ok := reflect.Zero(t).Interface().(component); ok {
+				n = c.componentName()
+			}
+		}
+		if n == "" && (t.Name() == "" || t.PkgPath() == apiPkg || !exported(t.Name())) {
 			return g.object(t)
 		}
-		if n, ok := g.names[t]; ok {
-			return ref(n), nil
+		if known, ok := g.names[t]; ok {
+			return ref(known), nil
 		}
-		pkg := t.PkgPath()
-		n := pkg[strings.LastIndex(pkg, "/")+1:] + "." + t.Name()
+		if n == "" {
+			pkg := t.PkgPath()
+			n = pkg[strings.LastIndex(pkg, "/")+1:] + "." + t.Name()
+		}
 		if other, dup := g.taken[n]; dup && other != t {
 			return nil, fmt.Errorf("schema name %s given to %s and %s", n, other.PkgPath(), t.PkgPath())
 		}
@@ -1012,6 +1021,12 @@ func (g *schemas) of(t reflect.Type) (map[string]any, error) {
 	}
 	return nil, fmt.Errorf("no JSON schema for %s", t)
 }
+
+// component is implemented by the API's own response types: they are
+// components of the document under the name componentName gives, the name
+// of the store type they replaced ("store.User"), so that the document
+// stays the same for clients generated from it.
+type component interface{ componentName() string }
 
 // exported reports whether name is exported.
 func exported(name string) bool { return name != "" && name[0] >= 'A' && name[0] <= 'Z' }

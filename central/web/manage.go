@@ -27,6 +27,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -120,7 +121,7 @@ type ruleView struct {
 	WindowsText string
 }
 
-func (s *Server) basePage(se *store.Session, title string) managePage {
+func (s *Server) basePage(se *users.Session, title string) managePage {
 	c := CallerOf(se)
 	return managePage{Title: title, Actor: se.Actor, CSRF: se.CSRF,
 		CanEdit: authz.Check("POST /people", c, "") == nil,
@@ -129,7 +130,7 @@ func (s *Server) basePage(se *store.Session, title string) managePage {
 
 // postForm checks a form post: same origin, size, CSRF token. It answers
 // and returns false when the post must not be processed.
-func (s *Server) postForm(w http.ResponseWriter, r *http.Request, se *store.Session) bool {
+func (s *Server) postForm(w http.ResponseWriter, r *http.Request, se *users.Session) bool {
 	if !sameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return false
@@ -217,11 +218,11 @@ func (s *Server) notifyBlocks(ctx context.Context, blocks ...string) {
 
 const peoplePageSize = 50
 
-func (s *Server) peoplePage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) peoplePage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderPeople(w, r, se, http.StatusOK, "")
 }
 
-func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string) {
+func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
 	q := r.URL.Query()
 	c := CallerOf(se)
 	p := s.basePage(se, "People")
@@ -295,7 +296,7 @@ func optDate(v string) (time.Time, error) {
 	return t, nil
 }
 
-func (s *Server) createPersonForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) createPersonForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -321,7 +322,7 @@ func (s *Server) createPersonForm(w http.ResponseWriter, r *http.Request, se *st
 }
 
 // scopedPerson loads the page's person, refusing another block's.
-func (s *Server) scopedPerson(w http.ResponseWriter, r *http.Request, se *store.Session, id string) *store.Person {
+func (s *Server) scopedPerson(w http.ResponseWriter, r *http.Request, se *users.Session, id string) *store.Person {
 	p, err := s.st.Person(r.Context(), id)
 	if err == nil {
 		err = CallerOf(se).CheckBlock(p.Block)
@@ -337,11 +338,11 @@ func (s *Server) scopedPerson(w http.ResponseWriter, r *http.Request, se *store.
 	return p
 }
 
-func (s *Server) personPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) personPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderPerson(w, r, se, r.PathValue("id"), http.StatusOK, "", "")
 }
 
-func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *store.Session, id string, status int, errMsg, newPIN string) {
+func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *users.Session, id string, status int, errMsg, newPIN string) {
 	person := s.scopedPerson(w, r, se, id)
 	if person == nil {
 		return
@@ -387,7 +388,7 @@ func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *store.
 	s.render(w, status, "manage_person.html", p)
 }
 
-func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -493,7 +494,7 @@ func WritePhoto(w http.ResponseWriter, ph *store.Photo) {
 }
 
 // photo serves the person's photo to the person page (404 when none).
-func (s *Server) photo(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) photo(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	person := s.scopedPerson(w, r, se, r.PathValue("id"))
 	if person == nil {
 		return
@@ -511,7 +512,7 @@ func (s *Server) photo(w http.ResponseWriter, r *http.Request, se *store.Session
 // with the file as "photo"): 413 beyond store.MaxPhotoBytes, 415 for
 // anything but a JPEG or PNG image, 422 for dimensions out of bounds or
 // a damaged image, each with the page and the reason.
-func (s *Server) photoForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) photoForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !sameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return
@@ -565,7 +566,7 @@ func (s *Server) photoForm(w http.ResponseWriter, r *http.Request, se *store.Ses
 // CSRF token, the block officer's scope, then do. A store error shows the
 // person's page again with it; on success the blocks do names get their
 // policy and the browser goes back to the page with notice.
-func (s *Server) personAction(w http.ResponseWriter, r *http.Request, se *store.Session, notice string, do func(ctx context.Context, id string) (blocks []string, err error)) {
+func (s *Server) personAction(w http.ResponseWriter, r *http.Request, se *users.Session, notice string, do func(ctx context.Context, id string) (blocks []string, err error)) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -585,13 +586,13 @@ func (s *Server) personAction(w http.ResponseWriter, r *http.Request, se *store.
 	redirectNotice(w, r, "/people/"+id, notice)
 }
 
-func (s *Server) deletePhotoForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) deletePhotoForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.personAction(w, r, se, "Photo removed.", func(ctx context.Context, id string) ([]string, error) {
 		return nil, s.st.DeletePhoto(ctx, se.Actor, id) // a photo is not in the policy
 	})
 }
 
-func (s *Server) addCardForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) addCardForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.personAction(w, r, se, "Card assigned.", func(ctx context.Context, id string) ([]string, error) {
 		block, err := s.st.AddCard(ctx, se.Actor, id, r.PostForm.Get("uid"))
 		return []string{block}, err
@@ -600,7 +601,7 @@ func (s *Server) addCardForm(w http.ResponseWriter, r *http.Request, se *store.S
 
 // resetPINForm shows the new PIN once, on the answer to the post itself
 // (never in a URL, never stored).
-func (s *Server) resetPINForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) resetPINForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -618,7 +619,7 @@ func (s *Server) resetPINForm(w http.ResponseWriter, r *http.Request, se *store.
 	s.renderPerson(w, r, se, id, http.StatusOK, "", pin)
 }
 
-func (s *Server) addContactForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) addContactForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.personAction(w, r, se, "Contact requested: it needs approval before it can be called.", func(ctx context.Context, id string) ([]string, error) {
 		f := r.PostForm
 		_, block, err := s.st.AddContact(ctx, se.Actor, id, store.NewContact{Number: f.Get("number"), Name: f.Get("name"),
@@ -627,7 +628,7 @@ func (s *Server) addContactForm(w http.ResponseWriter, r *http.Request, se *stor
 	})
 }
 
-func (s *Server) decideContactForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) decideContactForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -654,7 +655,7 @@ func (s *Server) decideContactForm(w http.ResponseWriter, r *http.Request, se *s
 
 // unblockContactForm lifts a contact's self-block (the called party had
 // pressed 9), with a required reason; the number returns to the policy.
-func (s *Server) unblockContactForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) unblockContactForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -679,11 +680,11 @@ func (s *Server) unblockContactForm(w http.ResponseWriter, r *http.Request, se *
 
 // ---- global numbers ----
 
-func (s *Server) numbersPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) numbersPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderNumbers(w, r, se, http.StatusOK, "")
 }
 
-func (s *Server) renderNumbers(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string) {
+func (s *Server) renderNumbers(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
 	p := s.basePage(se, "Global numbers")
 	p.Error, p.Notice, p.Kinds = errMsg, r.URL.Query().Get("notice"), store.GlobalNumberKinds
 	var err error
@@ -693,7 +694,7 @@ func (s *Server) renderNumbers(w http.ResponseWriter, r *http.Request, se *store
 	s.render(w, status, "manage_numbers.html", p)
 }
 
-func (s *Server) addNumberForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) addNumberForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -708,7 +709,7 @@ func (s *Server) addNumberForm(w http.ResponseWriter, r *http.Request, se *store
 	redirectNotice(w, r, "/numbers", "Number added.")
 }
 
-func (s *Server) removeNumberForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) removeNumberForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -725,11 +726,11 @@ func (s *Server) removeNumberForm(w http.ResponseWriter, r *http.Request, se *st
 
 // ---- blocks, rules, appliances, terminals ----
 
-func (s *Server) blocksPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) blocksPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderBlocks(w, r, se, http.StatusOK, "")
 }
 
-func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string) {
+func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
 	p := s.basePage(se, "Blocks and appliances")
 	p.Error, p.Notice = errMsg, r.URL.Query().Get("notice")
 	p.Confirms = []string{wire.ConfirmNone, wire.ConfirmButton, wire.ConfirmCard, wire.ConfirmBoth}
@@ -781,7 +782,7 @@ func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *store.
 	s.render(w, status, "manage_blocks.html", p)
 }
 
-func (s *Server) createBlockForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) createBlockForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -793,7 +794,7 @@ func (s *Server) createBlockForm(w http.ResponseWriter, r *http.Request, se *sto
 	redirectNotice(w, r, "/blocks", "Block saved.")
 }
 
-func (s *Server) putRuleForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) putRuleForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.blockAction(w, r, se, "Rule saved for block ", func(block string) error {
 		f := r.PostForm
 		ru := wire.CallRule{Level: f.Get("level"), Confirm: f.Get("confirm"), OfficerTapEndsCall: f.Get("officer_tap_ends_call") == "on"}
@@ -818,13 +819,13 @@ func (s *Server) putRuleForm(w http.ResponseWriter, r *http.Request, se *store.S
 	})
 }
 
-func (s *Server) deleteRuleForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) deleteRuleForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.blockAction(w, r, se, "Rule removed from block ", func(block string) error {
 		return s.st.DeleteRule(r.Context(), se.Actor, block, r.PostForm.Get("level"))
 	})
 }
 
-func (s *Server) blockWindowsForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) blockWindowsForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.blockAction(w, r, se, "Windows saved for block ", func(block string) error {
 		ws, err := store.ParseWindows(r.PostForm.Get("windows"))
 		if err != nil {
@@ -838,7 +839,7 @@ func (s *Server) blockWindowsForm(w http.ResponseWriter, r *http.Request, se *st
 // CSRF token, then do. A store error shows the blocks page again with
 // it; on success the block gets its policy and the browser goes back to
 // the blocks page with notice followed by the block's name.
-func (s *Server) blockAction(w http.ResponseWriter, r *http.Request, se *store.Session, notice string, do func(block string) error) {
+func (s *Server) blockAction(w http.ResponseWriter, r *http.Request, se *users.Session, notice string, do func(block string) error) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -854,11 +855,11 @@ func (s *Server) blockAction(w http.ResponseWriter, r *http.Request, se *store.S
 
 // ---- settings ----
 
-func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderSettings(w, r, se, http.StatusOK, "", nil)
 }
 
-func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string, in *store.PrisonSettings) {
+func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string, in *store.PrisonSettings) {
 	p := s.basePage(se, "Settings")
 	p.Error, p.Notice, p.Settings = errMsg, r.URL.Query().Get("notice"), in
 	if in == nil {
@@ -871,7 +872,7 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, se *stor
 	s.render(w, status, "manage_settings.html", p)
 }
 
-func (s *Server) settingsForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) settingsForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -971,11 +972,11 @@ func findImportJob(id, actor string) *importJobState {
 	return j
 }
 
-func (s *Server) importPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) importPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderImport(w, r, se, http.StatusOK, "")
 }
 
-func (s *Server) renderImport(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string) {
+func (s *Server) renderImport(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
 	p := s.basePage(se, "Import")
 	p.Error = errMsg
 	if id := r.URL.Query().Get("job"); id != "" {
@@ -1000,7 +1001,7 @@ func newJobID() string {
 
 // importForm takes the uploaded file, checks it can be read and starts the
 // job; the answer redirects to the page following its progress.
-func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !sameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return
@@ -1080,7 +1081,7 @@ func (s *Server) runImport(j *importJobState, table [][]string) {
 }
 
 // importJob is the JSON progress endpoint the import page polls.
-func (s *Server) importJob(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) importJob(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	j := findImportJob(r.PathValue("job"), se.Actor)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -1092,7 +1093,7 @@ func (s *Server) importJob(w http.ResponseWriter, r *http.Request, se *store.Ses
 	json.NewEncoder(w).Encode(j.view())
 }
 
-func (s *Server) importTemplate(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) importTemplate(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	kind, format, _ := strings.Cut(r.PathValue("file"), ".")
 	b, err := store.ImportTemplate(kind, format)
 	if err != nil {
@@ -1104,7 +1105,7 @@ func (s *Server) importTemplate(w http.ResponseWriter, r *http.Request, se *stor
 	w.Write(b)
 }
 
-func (s *Server) importScript(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) importScript(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	b, err := manageStatic.ReadFile("templates/manage_import.js")
 	if err != nil {
 		http.Error(w, "missing script", http.StatusInternalServerError)
@@ -1124,13 +1125,13 @@ func tableType(format string) string {
 	return "text/csv; charset=utf-8"
 }
 
-func (s *Server) exportPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) exportPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	p := s.basePage(se, "Export")
 	p.NeedsMFA = authz.Check("GET /export/{file}", CallerOf(se), "") != nil
 	s.render(w, http.StatusOK, "manage_export.html", p)
 }
 
-func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	what, format, _ := strings.Cut(r.PathValue("file"), ".")
 	if what != "people" && what != "contacts" && what != "calls" || format != store.FormatCSV && format != store.FormatXLSX {
 		http.Error(w, "exports: people, contacts or calls, as .csv or .xlsx", http.StatusNotFound)

@@ -25,6 +25,7 @@ import (
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/ledger"
 )
 
@@ -156,7 +157,7 @@ func (s *Server) scopedCall(r *http.Request, c authz.Caller) (*store.Call, error
 	return call, nil
 }
 
-func (s *Server) callPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) callPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	p := &reviewPage{}
 	if t := r.URL.Query().Get("t"); t != "" {
 		if n, err := strconv.Atoi(t); err == nil && n >= 0 && n <= int(callquery.MaxOffset/time.Second) {
@@ -168,7 +169,7 @@ func (s *Server) callPage(w http.ResponseWriter, r *http.Request, se *store.Sess
 }
 
 // showCall renders the call {id}'s page with p's form state.
-func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *store.Session, status int, p *reviewPage) {
+func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Session, status int, p *reviewPage) {
 	c := CallerOf(se)
 	call, err := s.scopedCall(r, c)
 	if err != nil {
@@ -203,7 +204,7 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *store.Sess
 
 // callForm checks a form posted on a call's page (session, CSRF) and
 // loads the call {id} for its caller; false: the answer is written.
-func (s *Server) callForm(w http.ResponseWriter, r *http.Request, se *store.Session) (*store.Call, authz.Caller, bool) {
+func (s *Server) callForm(w http.ResponseWriter, r *http.Request, se *users.Session) (*store.Call, authz.Caller, bool) {
 	c := CallerOf(se)
 	if !s.postForm(w, r, se) {
 		return nil, c, false
@@ -216,7 +217,7 @@ func (s *Server) callForm(w http.ResponseWriter, r *http.Request, se *store.Sess
 	return call, c, true
 }
 
-func (s *Server) addNoteForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) addNoteForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	call, _, ok := s.callForm(w, r, se)
 	if !ok {
 		return
@@ -233,7 +234,7 @@ func (s *Server) addNoteForm(w http.ResponseWriter, r *http.Request, se *store.S
 	redirectNotice(w, r, "/calls/"+url.PathEscape(call.ID), "Review note saved.")
 }
 
-func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	call, _, ok := s.callForm(w, r, se)
 	if !ok {
 		return
@@ -257,7 +258,7 @@ func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *sto
 
 // removeBookmarkForm removes a bookmark from the call's page (its author,
 // or a system admin) and goes back to the page.
-func (s *Server) removeBookmarkForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) removeBookmarkForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	call, c, ok := s.callForm(w, r, se)
 	if !ok {
 		return
@@ -279,7 +280,7 @@ func (s *Server) removeBookmarkForm(w http.ResponseWriter, r *http.Request, se *
 
 // callsExport serves the calls search's result as CSV or XLSX (format=),
 // with the search's filters; audited as every export is.
-func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	q := formQuery(r)
 	format := q.Get("format")
 	for _, k := range []string{"format", "limit", "offset"} {
@@ -349,7 +350,7 @@ func days(from, to time.Time, loc *time.Location) (string, string) {
 	return from.In(loc).Format(time.DateOnly), last.Format(time.DateOnly)
 }
 
-func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	loc, err := s.location(r)
 	if err != nil {
 		s.reviewError(w, err)
@@ -464,7 +465,7 @@ func formatHMS(sec float64) string {
 }
 
 // billingQuery reads the billing report's filter for se.
-func (s *Server) billingQuery(r *http.Request, se *store.Session) (store.BillingFilter, *time.Location, error) {
+func (s *Server) billingQuery(r *http.Request, se *users.Session) (store.BillingFilter, *time.Location, error) {
 	loc, err := s.location(r)
 	if err != nil {
 		return store.BillingFilter{}, nil, err
@@ -483,7 +484,7 @@ func (s *Server) billingQuery(r *http.Request, se *store.Session) (store.Billing
 	return f, loc, nil
 }
 
-func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	q := formQuery(r)
 	p := &reviewPage{Title: "Billing report", Actor: se.Actor, CSRF: se.CSRF, Periods: store.BillingPeriods,
 		Period: q.Get("period"), Block: q.Get("block"), From: q.Get("from"), To: q.Get("to")}
@@ -542,7 +543,7 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *store.S
 	s.render(w, status, "reports_billing.html", p)
 }
 
-func (s *Server) billingExport(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) billingExport(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	f, _, err := s.billingQuery(r, se)
 	if err != nil {
 		s.reviewError(w, err)
