@@ -41,6 +41,7 @@ import (
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/policy"
@@ -59,13 +60,14 @@ var (
 )
 
 // Deps are what the HTTP side of central needs. Store is required; a nil
-// Users is users.New(Store); a nil Notifier drops notifications; a nil Log
-// discards. SessionTTL (default 8 h),
+// Users is users.New(Store), a nil Tables tables.New(Store); a nil
+// Notifier drops notifications; a nil Log discards. SessionTTL (default 8 h),
 // SessionIdle (default 30 min) and SecureCookie configure the web console's
 // sessions.
 type Deps struct {
 	Store        *store.Store
 	Users        *users.Store
+	Tables       *tables.Store
 	Notifier     PolicyNotifier
 	Log          *slog.Logger
 	SessionTTL   time.Duration
@@ -78,6 +80,7 @@ type Deps struct {
 type Server struct {
 	st       *store.Store
 	users    UserStore
+	tables   TableStore
 	n        PolicyNotifier
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -93,11 +96,14 @@ func New(d Deps) (*Server, error) {
 	if d.Users == nil {
 		d.Users = users.New(d.Store)
 	}
-	s := &Server{st: d.Store, users: d.Users, n: d.Notifier, log: d.Log}
+	if d.Tables == nil {
+		d.Tables = tables.New(d.Store)
+	}
+	s := &Server{st: d.Store, users: d.Users, tables: d.Tables, n: d.Notifier, log: d.Log}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	console, err := web.New(web.Config{Store: d.Store, Users: d.Users, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
+	console, err := web.New(web.Config{Store: d.Store, Users: d.Users, Tables: d.Tables, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
 		EndCall: s.endCall})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/tables"
 )
 
 // reviewRoutes are the JSON API's review routes: notes, bookmarks,
@@ -247,15 +248,15 @@ func (s *Server) billingCSV(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	tb, err := s.st.ExportBilling(r.Context(), callerFrom(r.Context()).Actor, store.FormatCSV, f)
+	tb, err := s.st.ExportBilling(r.Context(), callerFrom(r.Context()).Actor, tables.FormatCSV, f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", ContentType(store.FormatCSV))
+	w.Header().Set("Content-Type", ContentType(tables.FormatCSV))
 	w.Header().Set("Content-Disposition", `attachment; filename="billing.csv"`)
 	w.Header().Set("Cache-Control", "no-store")
-	if err := store.WriteTable(w, store.FormatCSV, tb); err != nil {
+	if err := tables.WriteTable(w, tables.FormatCSV, tb); err != nil {
 		s.log.Error("api: billing export", "err", err)
 	}
 }

@@ -70,3 +70,52 @@ func BoolInt(b bool) int { return boolInt(b) }
 func ValidText(field, s string, max int, required bool) error {
 	return validText(field, s, max, required)
 }
+
+// InList is "col IN ($n, ...)" over vals, appending them to args; with no
+// values it is a condition that is never true.
+func InList(col string, vals []string, args *[]any) string { return inList(col, vals, args) }
+
+// BumpPolicy gives each of blocks a new policy version inside tx, from
+// the global counter (so versions grow across blocks too).
+func BumpPolicy(ctx context.Context, tx *sql.Tx, blocks ...string) error {
+	return bumpPolicy(ctx, tx, blocks...)
+}
+
+// ReadSettings reads the prison-wide settings through q.
+func ReadSettings(ctx context.Context, q Querier) (*PrisonSettings, error) {
+	return readSettings(ctx, q)
+}
+
+// The people's rules, for the batch import (central/store/tables), which
+// checks every row as CreatePerson and AddContact would.
+
+// ValidLevel checks a supervision level.
+func ValidLevel(l string) error { return validLevel(l) }
+
+// ValidStatus checks a person's status.
+func ValidStatus(st string) error { return validStatus(st) }
+
+// ValidSuspension checks a status reason and suspension end (the reason is
+// optional here; the console's form requires it).
+func ValidSuspension(status, reason string, until time.Time) error {
+	return validSuspension(status, reason, until)
+}
+
+// ValidPIN checks a PIN: 4 to 8 digits.
+func ValidPIN(p string) error { return normalizePIN(p) }
+
+// ValidQuota checks a call quota: 0 (none of its own) to MaxCallsPerPeriod.
+func ValidQuota(field string, n int) error { return validQuota(field, n) }
+
+// RecordPersonBlock records inside tx that person personID is in block
+// from at (NS) on.
+func RecordPersonBlock(ctx context.Context, tx *sql.Tx, personID, block string, at int64) error {
+	return recordPersonBlock(ctx, tx, personID, block, at)
+}
+
+// AddContactTx inserts c (already validated) for c.PersonID inside tx,
+// enforcing the contact limit, bumps the block's policy and audits as
+// actor; it returns the person's block.
+func (s *Store) AddContactTx(ctx context.Context, tx *sql.Tx, actor string, c *Contact) (string, error) {
+	return s.addContactTx(ctx, tx, actor, c)
+}

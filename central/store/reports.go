@@ -244,7 +244,9 @@ func BillingTable(rep *BillingReport) [][]string {
 // ExportBilling builds the billing report of f as a table (BillingTable)
 // and audits the export with format.
 func (s *Store) ExportBilling(ctx context.Context, actor, format string, f BillingFilter) ([][]string, error) {
-	if format != FormatCSV && format != FormatXLSX {
+	// The table formats of central/store/tables (tables.FormatCSV and
+	// tables.FormatXLSX), which writes the table.
+	if format != "csv" && format != "xlsx" {
 		return nil, fmt.Errorf("%w: format must be csv or xlsx", ErrInvalid)
 	}
 	rep, err := s.Billing(ctx, f)

@@ -206,7 +206,7 @@ func TestExportBillingAudited(t *testing.T) {
 	s := billingFixture(t)
 	ctx := context.Background()
 	f := BillingFilter{From: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC), Block: "A"}
-	tb, err := s.ExportBilling(ctx, "user:fin", FormatCSV, f)
+	tb, err := s.ExportBilling(ctx, "user:fin", "csv", f)
 	mustT(t, err)
 	if !slices.Equal(tb[0], BillingColumns) || len(tb) != 5 {
 		t.Fatalf("table %q", tb)
@@ -225,7 +225,7 @@ func TestExportBillingAudited(t *testing.T) {
 	if _, err := s.ExportBilling(ctx, "user:fin", "pdf", f); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("pdf: %v", err)
 	}
-	if _, err := s.ExportBilling(ctx, "user:fin", FormatCSV, BillingFilter{}); !errors.Is(err, ErrInvalid) {
+	if _, err := s.ExportBilling(ctx, "user:fin", "csv", BillingFilter{}); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("no period: %v", err)
 	}
 	if len(auditActions(t, s, "export.billing")) != 1 {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -155,7 +156,7 @@ func (s *Server) statusOf(err error) (int, string) {
 		return http.StatusNotFound, msg
 	case errors.Is(err, store.ErrConflict):
 		return http.StatusConflict, msg
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnknownBlock), errors.Is(err, store.ErrBadFile):
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnknownBlock), errors.Is(err, tables.ErrBadFile):
 		return http.StatusUnprocessableEntity, msg
 	case errors.Is(err, authz.ErrOutOfScope), errors.Is(err, store.ErrNotAllowed):
 		return http.StatusForbidden, msg
@@ -907,7 +908,7 @@ type importJobState struct {
 	total   int
 	state   string // running, done, refused, failed
 	message string
-	report  *store.ImportReport
+	report  *tables.ImportReport
 }
 
 // jobView is what the page and the progress endpoint show of a job.
@@ -921,7 +922,7 @@ type jobView struct {
 	Total   int                 `json:"total"`
 	Percent int                 `json:"percent"`
 	Message string              `json:"message,omitempty"`
-	Report  *store.ImportReport `json:"report,omitempty"`
+	Report  *tables.ImportReport `json:"report,omitempty"`
 }
 
 func (j *importJobState) view() *jobView {
@@ -1006,9 +1007,9 @@ func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *users.Se
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, store.MaxImportBytes+(1<<20))
+	r.Body = http.MaxBytesReader(w, r.Body, tables.MaxImportBytes+(1<<20))
 	if err := r.ParseMultipartForm(1 << 20); err != nil {
-		s.renderImport(w, r, se, http.StatusRequestEntityTooLarge, fmt.Sprintf("The upload could not be read (files up to %d MiB).", store.MaxImportBytes>>20))
+		s.renderImport(w, r, se, http.StatusRequestEntityTooLarge, fmt.Sprintf("The upload could not be read (files up to %d MiB).", tables.MaxImportBytes>>20))
 		return
 	}
 	defer r.MultipartForm.RemoveAll()
@@ -1017,7 +1018,7 @@ func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *users.Se
 		return
 	}
 	kind := r.PostFormValue("kind")
-	if _, err := store.ImportColumns(kind); err != nil {
+	if _, err := tables.ImportColumns(kind); err != nil {
 		s.renderImport(w, r, se, http.StatusUnprocessableEntity, "Choose what the file holds: people or contacts.")
 		return
 	}
@@ -1027,14 +1028,14 @@ func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *users.Se
 		return
 	}
 	defer file.Close()
-	data, err := io.ReadAll(io.LimitReader(file, store.MaxImportBytes+1))
+	data, err := io.ReadAll(io.LimitReader(file, tables.MaxImportBytes+1))
 	if err != nil {
 		s.renderImport(w, r, se, http.StatusBadRequest, "The upload could not be read.")
 		return
 	}
-	table, err := store.ReadTable(data)
+	table, err := tables.ReadTable(data)
 	if err == nil {
-		err = store.CheckImportHeader(kind, table)
+		err = tables.CheckImportHeader(kind, table)
 	}
 	if err != nil {
 		_, msg := s.statusOf(err)
@@ -1051,7 +1052,7 @@ func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *users.Se
 func (s *Server) runImport(j *importJobState, table [][]string) {
 	ctx, cancel := context.WithTimeout(context.Background(), ImportJobTimeout)
 	defer cancel()
-	rep, err := s.st.Import(ctx, j.actor, j.kind, table, j.dryRun, func(done, total int) {
+	rep, err := s.tables.Import(ctx, j.actor, j.kind, table, j.dryRun, func(done, total int) {
 		j.mu.Lock()
 		j.done, j.total = done, max(total, 1)
 		j.mu.Unlock()
@@ -1062,9 +1063,9 @@ func (s *Server) runImport(j *importJobState, table [][]string) {
 	switch {
 	case err == nil:
 		j.state = "done"
-	case errors.Is(err, store.ErrImportRejected):
+	case errors.Is(err, tables.ErrImportRejected):
 		j.state, j.message = "refused", "Nothing was imported: fix the rows below and upload the file again."
-	case errors.Is(err, store.ErrBadFile), errors.Is(err, store.ErrInvalid):
+	case errors.Is(err, tables.ErrBadFile), errors.Is(err, store.ErrInvalid):
 		_, msg := s.statusOf(err)
 		j.state, j.message = "refused", "Nothing was imported: "+msg
 	default:
@@ -1095,7 +1096,7 @@ func (s *Server) importJob(w http.ResponseWriter, r *http.Request, se *users.Ses
 
 func (s *Server) importTemplate(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	kind, format, _ := strings.Cut(r.PathValue("file"), ".")
-	b, err := store.ImportTemplate(kind, format)
+	b, err := tables.ImportTemplate(kind, format)
 	if err != nil {
 		http.Error(w, "templates: people.csv, people.xlsx, contacts.csv, contacts.xlsx", http.StatusNotFound)
 		return
@@ -1119,7 +1120,7 @@ func (s *Server) importScript(w http.ResponseWriter, r *http.Request, se *users.
 // ---- export ----
 
 func tableType(format string) string {
-	if format == store.FormatXLSX {
+	if format == tables.FormatXLSX {
 		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 	}
 	return "text/csv; charset=utf-8"
@@ -1133,12 +1134,12 @@ func (s *Server) exportPage(w http.ResponseWriter, r *http.Request, se *users.Se
 
 func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	what, format, _ := strings.Cut(r.PathValue("file"), ".")
-	if what != "people" && what != "contacts" && what != "calls" || format != store.FormatCSV && format != store.FormatXLSX {
+	if what != "people" && what != "contacts" && what != "calls" || format != tables.FormatCSV && format != tables.FormatXLSX {
 		http.Error(w, "exports: people, contacts or calls, as .csv or .xlsx", http.StatusNotFound)
 		return
 	}
 	c := CallerOf(se)
-	tb, err := s.st.ExportTable(r.Context(), se.Actor, what, format, c.ScopeBlocks(), store.CallFilter{ShowHidden: c.SeesHidden()})
+	tb, err := s.tables.ExportTable(r.Context(), se.Actor, what, format, c.ScopeBlocks(), store.CallFilter{ShowHidden: c.SeesHidden()})
 	if err != nil {
 		st, msg := s.statusOf(err)
 		http.Error(w, msg, st)
@@ -1147,7 +1148,7 @@ func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, se *users.Se
 	w.Header().Set("Content-Type", tableType(format))
 	w.Header().Set("Content-Disposition", `attachment; filename="`+what+`.`+format+`"`)
 	w.Header().Set("Cache-Control", "no-store")
-	if err := store.WriteTable(w, format, tb); err != nil {
+	if err := tables.WriteTable(w, format, tb); err != nil {
 		s.log.Error("web: export", "err", err)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/ledger"
 )
@@ -286,7 +287,7 @@ func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *users.S
 	for _, k := range []string{"format", "limit", "offset"} {
 		q.Del(k)
 	}
-	if format != store.FormatCSV && format != store.FormatXLSX {
+	if format != tables.FormatCSV && format != tables.FormatXLSX {
 		http.Error(w, "format must be csv or xlsx", http.StatusBadRequest)
 		return
 	}
@@ -303,7 +304,7 @@ func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *users.S
 		}
 	}
 	f.ShowHidden = c.SeesHidden()
-	tb, err := s.st.ExportTable(r.Context(), se.Actor, "calls", format, c.ScopeBlocks(), f)
+	tb, err := s.tables.ExportTable(r.Context(), se.Actor, "calls", format, c.ScopeBlocks(), f)
 	if err != nil {
 		s.reviewError(w, err)
 		return
@@ -311,7 +312,7 @@ func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *users.S
 	w.Header().Set("Content-Type", tableType(format))
 	w.Header().Set("Content-Disposition", `attachment; filename="calls.`+format+`"`)
 	w.Header().Set("Cache-Control", "no-store")
-	if err := store.WriteTable(w, format, tb); err != nil {
+	if err := tables.WriteTable(w, format, tb); err != nil {
 		s.log.Error("web: calls export", "err", err)
 	}
 }
@@ -549,15 +550,15 @@ func (s *Server) billingExport(w http.ResponseWriter, r *http.Request, se *users
 		s.reviewError(w, err)
 		return
 	}
-	tb, err := s.st.ExportBilling(r.Context(), se.Actor, store.FormatCSV, f)
+	tb, err := s.st.ExportBilling(r.Context(), se.Actor, tables.FormatCSV, f)
 	if err != nil {
 		s.reviewError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", tableType(store.FormatCSV))
+	w.Header().Set("Content-Type", tableType(tables.FormatCSV))
 	w.Header().Set("Content-Disposition", `attachment; filename="billing.csv"`)
 	w.Header().Set("Cache-Control", "no-store")
-	if err := store.WriteTable(w, store.FormatCSV, tb); err != nil {
+	if err := tables.WriteTable(w, tables.FormatCSV, tb); err != nil {
 		s.log.Error("web: billing export", "err", err)
 	}
 }

@@ -40,6 +40,7 @@ import (
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
 )
 
@@ -53,13 +54,14 @@ const CookieName = "kinline_session"
 const LoginCookieName = "kinline_login"
 
 // Config configures the console. Store is required; a nil Users is
-// users.New(Store). SessionTTL (absolute
+// users.New(Store), a nil Tables tables.New(Store). SessionTTL (absolute
 // session lifetime) defaults to 8 hours, SessionIdle (sign-out after no
 // request for this long) to 30 minutes. SecureCookie marks the cookies
 // Secure (set it when served over TLS).
 type Config struct {
 	Store        *store.Store
 	Users        UserStore
+	Tables       TableStore
 	Log          *slog.Logger
 	SessionTTL   time.Duration
 	SessionIdle  time.Duration
@@ -86,6 +88,13 @@ type UserStore interface {
 	ConfirmTOTPEnrolment(ctx context.Context, actor, id, sessionID, code string) error
 }
 
+// TableStore is what the console needs of the batch import and the
+// exports (tables.Store).
+type TableStore interface {
+	Import(ctx context.Context, actor, kind string, table [][]string, dryRun bool, progress func(done, total int)) (*tables.ImportReport, error)
+	ExportTable(ctx context.Context, actor, what, format string, blocks []string, f store.CallFilter) ([][]string, error)
+}
+
 // CallerOf is the authz identity of a console session.
 func CallerOf(se *users.Session) authz.Caller {
 	return authz.Caller{Actor: se.Actor, Role: store.UserRole(se.Role), UserID: se.UserID, Blocks: se.Blocks, MFA: se.MFA}
@@ -93,12 +102,13 @@ func CallerOf(se *users.Session) authz.Caller {
 
 // Server is the console.
 type Server struct {
-	cfg   Config
-	st    *store.Store
-	users UserStore
-	log   *slog.Logger
-	tmpl  *template.Template
-	mux   *http.ServeMux
+	cfg    Config
+	st     *store.Store
+	users  UserStore
+	tables TableStore
+	log    *slog.Logger
+	tmpl   *template.Template
+	mux    *http.ServeMux
 	// patterns are the page routes registered (each in the authz matrix).
 	patterns []string
 }
@@ -124,7 +134,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Users == nil {
 		cfg.Users = users.New(cfg.Store)
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, log: cfg.Log, tmpl: t}
+	if cfg.Tables == nil {
+		cfg.Tables = tables.New(cfg.Store)
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, tables: cfg.Tables, log: cfg.Log, tmpl: t}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", s.root)
 	m.HandleFunc("GET /login", s.loginPage)
