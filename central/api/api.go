@@ -41,6 +41,7 @@ import (
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web"
@@ -60,14 +61,16 @@ var (
 )
 
 // Deps are what the HTTP side of central needs. Store is required; a nil
-// Users is users.New(Store), a nil Tables tables.New(Store); a nil
-// Notifier drops notifications; a nil Log discards. SessionTTL (default 8 h),
+// Users is users.New(Store), a nil Tables tables.New(Store), a nil
+// Reports reports.New(Store); a nil Notifier drops notifications; a nil
+// Log discards. SessionTTL (default 8 h),
 // SessionIdle (default 30 min) and SecureCookie configure the web console's
 // sessions.
 type Deps struct {
 	Store        *store.Store
 	Users        *users.Store
 	Tables       *tables.Store
+	Reports      *reports.Store
 	Notifier     PolicyNotifier
 	Log          *slog.Logger
 	SessionTTL   time.Duration
@@ -81,6 +84,7 @@ type Server struct {
 	st       *store.Store
 	users    UserStore
 	tables   TableStore
+	reports  ReportStore
 	n        PolicyNotifier
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -99,11 +103,14 @@ func New(d Deps) (*Server, error) {
 	if d.Tables == nil {
 		d.Tables = tables.New(d.Store)
 	}
-	s := &Server{st: d.Store, users: d.Users, tables: d.Tables, n: d.Notifier, log: d.Log}
+	if d.Reports == nil {
+		d.Reports = reports.New(d.Store)
+	}
+	s := &Server{st: d.Store, users: d.Users, tables: d.Tables, reports: d.Reports, n: d.Notifier, log: d.Log}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	console, err := web.New(web.Config{Store: d.Store, Users: d.Users, Tables: d.Tables, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
+	console, err := web.New(web.Config{Store: d.Store, Users: d.Users, Tables: d.Tables, Reports: d.Reports, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
 		EndCall: s.endCall})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
@@ -292,7 +299,7 @@ func StatusFor(err error) int {
 	case errors.Is(err, store.ErrUnauthorized), errors.Is(err, users.ErrLocked):
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden), errors.Is(err, authz.ErrForbidden), errors.Is(err, authz.ErrSecondFactor),
-		errors.Is(err, authz.ErrOutOfScope), errors.Is(err, recordings.ErrPrivileged), errors.Is(err, store.ErrNotAuthor):
+		errors.Is(err, authz.ErrOutOfScope), errors.Is(err, recordings.ErrPrivileged), errors.Is(err, reports.ErrNotAuthor):
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoRecording):
 		return http.StatusNotFound

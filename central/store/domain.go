@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/ledger"
 )
 
 // What the domain packages built on the core (central/store/users, and the
@@ -118,4 +119,17 @@ func RecordPersonBlock(ctx context.Context, tx *sql.Tx, personID, block string, 
 // actor; it returns the person's block.
 func (s *Store) AddContactTx(ctx context.Context, tx *sql.Tx, actor string, c *Contact) (string, error) {
 	return s.addContactTx(ctx, tx, actor, c)
+}
+
+// HiddenCallTerm is the WHERE term (on calls c) that keeps hidden calls
+// out of an ordinary role's search (CallFilter.ShowHidden false).
+const HiddenCallTerm = hiddenCallTerm
+
+// ReadRates reads the rates table (ordered by prefix) through q.
+func ReadRates(ctx context.Context, q Querier) ([]ledger.Rate, error) { return readRates(ctx, q) }
+
+// ReadMoneySettings reads the money settings through q (the defaults for
+// those never set).
+func ReadMoneySettings(ctx context.Context, q Querier) (MoneySettings, error) {
+	return readMoneySettings(ctx, q)
 }

@@ -913,15 +913,15 @@ type importJobState struct {
 
 // jobView is what the page and the progress endpoint show of a job.
 type jobView struct {
-	ID      string              `json:"id"`
-	Kind    string              `json:"kind"`
-	DryRun  bool                `json:"dry_run"`
-	File    string              `json:"file"`
-	State   string              `json:"state"`
-	Done    int                 `json:"done"`
-	Total   int                 `json:"total"`
-	Percent int                 `json:"percent"`
-	Message string              `json:"message,omitempty"`
+	ID      string               `json:"id"`
+	Kind    string               `json:"kind"`
+	DryRun  bool                 `json:"dry_run"`
+	File    string               `json:"file"`
+	State   string               `json:"state"`
+	Done    int                  `json:"done"`
+	Total   int                  `json:"total"`
+	Percent int                  `json:"percent"`
+	Message string               `json:"message,omitempty"`
 	Report  *tables.ImportReport `json:"report,omitempty"`
 }
 

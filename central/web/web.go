@@ -40,6 +40,7 @@ import (
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
 )
@@ -54,7 +55,8 @@ const CookieName = "kinline_session"
 const LoginCookieName = "kinline_login"
 
 // Config configures the console. Store is required; a nil Users is
-// users.New(Store), a nil Tables tables.New(Store). SessionTTL (absolute
+// users.New(Store), a nil Tables tables.New(Store), a nil Reports
+// reports.New(Store). SessionTTL (absolute
 // session lifetime) defaults to 8 hours, SessionIdle (sign-out after no
 // request for this long) to 30 minutes. SecureCookie marks the cookies
 // Secure (set it when served over TLS).
@@ -62,6 +64,7 @@ type Config struct {
 	Store        *store.Store
 	Users        UserStore
 	Tables       TableStore
+	Reports      ReportStore
 	Log          *slog.Logger
 	SessionTTL   time.Duration
 	SessionIdle  time.Duration
@@ -95,6 +98,19 @@ type TableStore interface {
 	ExportTable(ctx context.Context, actor, what, format string, blocks []string, f store.CallFilter) ([][]string, error)
 }
 
+// ReportStore is what the console needs of the reports (reports.Store):
+// statistics, billing and the review of calls.
+type ReportStore interface {
+	Stats(ctx context.Context, f reports.StatsFilter) (*reports.Stats, error)
+	Billing(ctx context.Context, f reports.BillingFilter) (*reports.BillingReport, error)
+	ExportBilling(ctx context.Context, actor, format string, f reports.BillingFilter) ([][]string, error)
+	ReviewNotes(ctx context.Context, callID string) ([]reports.ReviewNote, error)
+	AddReviewNote(ctx context.Context, actor, callID string, in reports.NewReviewNote) (*reports.ReviewNote, error)
+	Bookmarks(ctx context.Context, callID string) ([]reports.Bookmark, error)
+	AddBookmark(ctx context.Context, actor, callID string, at time.Duration, label string) (*reports.Bookmark, error)
+	RemoveBookmark(ctx context.Context, actor, callID, id string, anyAuthor bool) error
+}
+
 // CallerOf is the authz identity of a console session.
 func CallerOf(se *users.Session) authz.Caller {
 	return authz.Caller{Actor: se.Actor, Role: store.UserRole(se.Role), UserID: se.UserID, Blocks: se.Blocks, MFA: se.MFA}
@@ -102,13 +118,14 @@ func CallerOf(se *users.Session) authz.Caller {
 
 // Server is the console.
 type Server struct {
-	cfg    Config
-	st     *store.Store
-	users  UserStore
-	tables TableStore
-	log    *slog.Logger
-	tmpl   *template.Template
-	mux    *http.ServeMux
+	cfg     Config
+	st      *store.Store
+	users   UserStore
+	tables  TableStore
+	reports ReportStore
+	log     *slog.Logger
+	tmpl    *template.Template
+	mux     *http.ServeMux
 	// patterns are the page routes registered (each in the authz matrix).
 	patterns []string
 }
@@ -137,7 +154,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Tables == nil {
 		cfg.Tables = tables.New(cfg.Store)
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, tables: cfg.Tables, log: cfg.Log, tmpl: t}
+	if cfg.Reports == nil {
+		cfg.Reports = reports.New(cfg.Store)
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, tables: cfg.Tables, reports: cfg.Reports, log: cfg.Log, tmpl: t}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", s.root)
 	m.HandleFunc("GET /login", s.loginPage)
