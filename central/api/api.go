@@ -581,10 +581,10 @@ func (s *Server) listBlocks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := callerFrom(r.Context())
-	out := []store.Block{}
+	out := []blockOut{}
 	for _, b := range bs {
 		if c.InScope(b.Name) {
-			out = append(out, b)
+			out = append(out, blockBody(&b))
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"blocks": out})
@@ -612,10 +612,10 @@ func (s *Server) listAppliances(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := callerFrom(r.Context())
-	out := []store.Appliance{}
+	out := []applianceOut{}
 	for _, a := range as {
 		if c.InScope(a.Block) {
-			out = append(out, a)
+			out = append(out, applianceBody(&a))
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"appliances": out})
@@ -648,7 +648,7 @@ func (s *Server) listAlarms(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"alarms": al})
+	writeJSON(w, http.StatusOK, map[string]any{"alarms": alarmsBody(al)})
 }
 
 // clearAlarm serves POST /api/v1/alarms/{id}/clear {"note": "..."}: an
@@ -666,7 +666,7 @@ func (s *Server) clearAlarm(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, alarmBody(a))
 }
 
 // callsInProgress serves GET /api/v1/calls/in-progress.
@@ -681,7 +681,7 @@ func (s *Server) callsInProgress(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"calls": calls})
+	writeJSON(w, http.StatusOK, map[string]any{"calls": callsInProgressBody(calls)})
 }
 
 func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
@@ -778,7 +778,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"audit": log})
+	writeJSON(w, http.StatusOK, map[string]any{"audit": auditEntriesBody(log)})
 }
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
@@ -889,5 +889,5 @@ func (s *Server) listOfficerActions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"officer_actions": acts})
+	writeJSON(w, http.StatusOK, map[string]any{"officer_actions": officerActionsBody(acts)})
 }

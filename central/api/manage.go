@@ -368,10 +368,10 @@ func (s *Server) listTerminals(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := callerFrom(r.Context())
-	out := []store.Terminal{}
+	out := []terminalOut{}
 	for _, t := range ts {
 		if c.InScope(t.Block) {
-			out = append(out, t)
+			out = append(out, terminalBody(&t))
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"terminals": out})

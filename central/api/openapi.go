@@ -315,14 +315,14 @@ var opDocs = map[string]opDoc{
 			qStr("officer", "The officer's person id."),
 			qStr("call", "Call id."),
 		}, paging(100, 1000)...),
-		Out: obj{"officer_actions": []store.OfficerAction{}},
+		Out: obj{"officer_actions": []officerActionOut{}},
 	},
 
 	// Blocks, rules and the estate.
 	"GET /api/v1/blocks": {
 		Summary:     "List blocks",
 		Description: "The blocks by name with their current policy version; block officers get their blocks only.",
-		Out:         obj{"blocks": []store.Block{}},
+		Out:         obj{"blocks": []blockOut{}},
 	},
 	"POST /api/v1/blocks": {
 		Summary:     "Create a block",
@@ -361,12 +361,12 @@ var opDocs = map[string]opDoc{
 	"GET /api/v1/appliances": {
 		Summary:     "List appliances",
 		Description: "Every appliance with its block, when it was last heard from (online within two minutes), the policy version it applied against its block's, and its open alarms; block officers get their blocks' only.",
-		Out:         obj{"appliances": []store.Appliance{}},
+		Out:         obj{"appliances": []applianceOut{}},
 	},
 	"GET /api/v1/terminals": {
 		Summary:     "List terminals",
 		Description: "The phones (SIP ports) the appliances reported, with their block; block officers get their blocks' only.",
-		Out:         obj{"terminals": []store.Terminal{}},
+		Out:         obj{"terminals": []terminalOut{}},
 	},
 	"GET /api/v1/alarms": {
 		Summary:     "List alarms",
@@ -375,7 +375,7 @@ var opDocs = map[string]opDoc{
 			qStr("appliance", "Appliance id."),
 			qBool("open", "true: only alarms not cleared yet."),
 		}, paging(200, 1000)...),
-		Out: obj{"alarms": []store.Alarm{}},
+		Out: obj{"alarms": []alarmOut{}},
 	},
 	"POST /api/v1/alarms/{id}/clear": {
 		Summary:     "Clear an alarm",
@@ -383,7 +383,7 @@ var opDocs = map[string]opDoc{
 		Path:        map[string]string{"id": "The alarm's id."},
 		Body:        obj{"note": ""},
 		Fields:      map[string]string{"note": "What was done about it."},
-		Out:         store.Alarm{},
+		Out:         alarmOut{},
 	},
 	"POST /api/v1/appliances/{appliance}/commands": {
 		Summary:     "Send a command to an appliance",
@@ -395,14 +395,14 @@ var opDocs = map[string]opDoc{
 			"call_id":     "end_call only: the call to end.",
 			"ttl_seconds": fmt.Sprintf("1 to %d (default 60).", int(wire.MaxCommandTTL/time.Second)),
 		},
-		Status: http.StatusCreated, Out: store.Command{}, OutDesc: "The command, pending.",
+		Status: http.StatusCreated, Out: commandOut{}, OutDesc: "The command, pending.",
 		Errors: map[int]any{503: "Central has no MQTT connection, or sending failed (the command is recorded)."},
 	},
 	"GET /api/v1/appliances/{appliance}/commands": {
 		Summary:     "List an appliance's commands",
 		Description: "The commands sent to the appliance with their state: pending, answered (with the appliance's result) or expired.",
 		Path:        map[string]string{"appliance": pAppliance},
-		Out:         obj{"commands": []store.Command{}},
+		Out:         obj{"commands": []commandOut{}},
 	},
 
 	// Calls.
@@ -417,7 +417,7 @@ var opDocs = map[string]opDoc{
 		Description: "Calls the appliances have placed and not yet reported ended, the oldest first (an appliance reports a call's start when it places it and " +
 			"its record when it ends; its restart ends the calls it died with). End one with an end_call command to its appliance. Block officers get their " +
 			"blocks' only; hidden calls are left out except for investigators and system administrators. Audited as calls.in_progress.",
-		Out: obj{"calls": []store.CallInProgress{}},
+		Out: obj{"calls": []callInProgressOut{}},
 	},
 	"GET /api/v1/calls/{id}": {
 		Summary:     "Get a call",
@@ -439,7 +439,7 @@ var opDocs = map[string]opDoc{
 		Summary:     "Read the audit log",
 		Description: "The hash-chained log of sign-ins, changes, searches, playbacks and exports, newest first, filtered by actor, action, target and time.",
 		Query:       append(slices.Clone(auditFilters), paging(100, 1000)...),
-		Out:         obj{"audit": []store.AuditEntry{}},
+		Out:         obj{"audit": []auditEntryOut{}},
 	},
 	"GET /api/v1/audit.csv": {
 		Summary:     "Export the audit log as CSV",
