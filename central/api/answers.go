@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/shared/wire"
 )
 
 // alarmOut is one alarm, raised by an appliance or by central.
@@ -208,4 +209,195 @@ func (terminalOut) componentName() string { return "store.Terminal" }
 
 func terminalBody(v *store.Terminal) terminalOut {
 	return terminalOut{ApplianceID: v.ApplianceID, Block: v.Block, Terminal: v.Terminal, Reader: v.Reader, LastSeen: v.LastSeen}
+}
+
+// The people's and the calls' rows.
+
+// personOut is a person (or an officer) with their cards and calling rules.
+type personOut struct {
+	ID                   string        `json:"id"`
+	PrisonNumber         string        `json:"prison_number"`
+	Name                 string        `json:"name"`
+	Block                string        `json:"block"`
+	Status               string        `json:"status"`
+	Language             string        `json:"language,omitempty"`
+	HasPIN               bool          `json:"has_pin"`
+	Cards                []string      `json:"cards"`
+	SupervisionLevel     string        `json:"supervision_level"`
+	Confirm              string        `json:"confirm"`
+	ConfirmWindowSeconds int           `json:"confirm_window_seconds"`
+	Officer              bool          `json:"officer"`
+	Windows              []wire.Window `json:"windows"`
+	MaxDurationSeconds   int           `json:"max_duration_seconds"`
+	CallsPerDay          int           `json:"calls_per_day"`
+	CallsPerWeek         int           `json:"calls_per_week"`
+	CallsPerMonth        int           `json:"calls_per_month"`
+	HasPhoto             bool          `json:"has_photo"`
+	StatusReason         string        `json:"status_reason,omitempty"`
+	SuspendedUntil       *time.Time    `json:"suspended_until,omitempty"`
+	Created              time.Time     `json:"created"`
+	Updated              time.Time     `json:"updated"`
+}
+
+func (personOut) componentName() string { return "store.Person" }
+
+func personBody(v *store.Person) personOut {
+	return personOut{ID: v.ID, PrisonNumber: v.PrisonNumber, Name: v.Name, Block: v.Block, Status: v.Status, Language: v.Language, HasPIN: v.HasPIN, Cards: v.Cards, SupervisionLevel: v.SupervisionLevel, Confirm: v.Confirm, ConfirmWindowSeconds: v.ConfirmWindowSeconds, Officer: v.Officer, Windows: v.Windows, MaxDurationSeconds: v.MaxDurationSeconds, CallsPerDay: v.CallsPerDay, CallsPerWeek: v.CallsPerWeek, CallsPerMonth: v.CallsPerMonth, HasPhoto: v.HasPhoto, StatusReason: v.StatusReason, SuspendedUntil: v.SuspendedUntil, Created: v.Created, Updated: v.Updated}
+}
+
+func peopleBody(vs []store.Person) []personOut {
+	if vs == nil {
+		return nil
+	}
+	out := make([]personOut, len(vs))
+	for i := range vs {
+		out[i] = personBody(&vs[i])
+	}
+	return out
+}
+
+// contactOut is a number on a person's contact list and its approval.
+type contactOut struct {
+	ID             string     `json:"id"`
+	PersonID       string     `json:"person_id"`
+	Number         string     `json:"number"`
+	Name           string     `json:"name"`
+	Relationship   string     `json:"relationship"`
+	Status         string     `json:"status"`
+	Privileged     bool       `json:"privileged"`
+	Created        time.Time  `json:"created"`
+	Identity       string     `json:"identity,omitempty"`
+	RequestedBy    string     `json:"requested_by,omitempty"`
+	DecidedBy      string     `json:"decided_by,omitempty"`
+	Decided        *time.Time `json:"decided,omitempty"`
+	DecisionReason string     `json:"decision_reason,omitempty"`
+	SelfBlocked    bool       `json:"self_blocked"`
+}
+
+func (contactOut) componentName() string { return "store.Contact" }
+
+func contactBody(v *store.Contact) contactOut {
+	return contactOut{ID: v.ID, PersonID: v.PersonID, Number: v.Number, Name: v.Name, Relationship: v.Relationship, Status: v.Status, Privileged: v.Privileged, Created: v.Created, Identity: v.Identity, RequestedBy: v.RequestedBy, DecidedBy: v.DecidedBy, Decided: v.Decided, DecisionReason: v.DecisionReason, SelfBlocked: v.SelfBlocked}
+}
+
+func contactsBody(vs []store.Contact) []contactOut {
+	if vs == nil {
+		return nil
+	}
+	out := make([]contactOut, len(vs))
+	for i := range vs {
+		out[i] = contactBody(&vs[i])
+	}
+	return out
+}
+
+// globalNumberOut is a number on the prison-wide list.
+type globalNumberOut struct {
+	Number    string    `json:"number"`
+	Kind      string    `json:"kind"`
+	Note      string    `json:"note"`
+	CreatedBy string    `json:"created_by"`
+	Created   time.Time `json:"created"`
+}
+
+func (globalNumberOut) componentName() string { return "store.GlobalNumber" }
+
+func globalNumberBody(v *store.GlobalNumber) globalNumberOut {
+	return globalNumberOut{Number: v.Number, Kind: v.Kind, Note: v.Note, CreatedBy: v.CreatedBy, Created: v.Created}
+}
+
+func globalNumbersBody(vs []store.GlobalNumber) []globalNumberOut {
+	if vs == nil {
+		return nil
+	}
+	out := make([]globalNumberOut, len(vs))
+	for i := range vs {
+		out[i] = globalNumberBody(&vs[i])
+	}
+	return out
+}
+
+// photoOut is a person's photo's description (never the image).
+type photoOut struct {
+	PersonID    string    `json:"person_id"`
+	ContentType string    `json:"content_type"`
+	SHA256      string    `json:"sha256"`
+	Bytes       int       `json:"bytes"`
+	Width       int       `json:"width"`
+	Height      int       `json:"height"`
+	UpdatedBy   string    `json:"updated_by"`
+	Updated     time.Time `json:"updated"`
+}
+
+func (photoOut) componentName() string { return "store.Photo" }
+
+func photoBody(v *store.Photo) photoOut {
+	return photoOut{PersonID: v.PersonID, ContentType: v.ContentType, SHA256: v.SHA256, Bytes: v.Bytes, Width: v.Width, Height: v.Height, UpdatedBy: v.UpdatedBy, Updated: v.Updated}
+}
+
+// callRecordingOut is a call's recording's description.
+type callRecordingOut struct {
+	ID       string `json:"id,omitempty"`
+	SHA256   string `json:"sha256"`
+	Bytes    int64  `json:"bytes"`
+	Format   string `json:"format"`
+	Uploaded bool   `json:"uploaded"`
+}
+
+func (callRecordingOut) componentName() string { return "store.CallRecording" }
+
+func callRecordingBody(v *store.CallRecording) callRecordingOut {
+	return callRecordingOut{ID: v.ID, SHA256: v.SHA256, Bytes: v.Bytes, Format: v.Format, Uploaded: v.Uploaded}
+}
+
+// callOut is a call's record.
+type callOut struct {
+	ID              string            `json:"id"`
+	ApplianceID     string            `json:"appliance_id"`
+	Block           string            `json:"block"`
+	PersonID        string            `json:"person_id,omitempty"`
+	PrisonNumber    string            `json:"prison_number,omitempty"`
+	PersonName      string            `json:"person_name,omitempty"`
+	CardUID         string            `json:"card_uid,omitempty"`
+	Terminal        string            `json:"terminal"`
+	Number          string            `json:"number"`
+	Start           time.Time         `json:"start"`
+	Answer          *time.Time        `json:"answer,omitempty"`
+	End             time.Time         `json:"end"`
+	DurationSeconds float64           `json:"duration_seconds"`
+	Disposition     string            `json:"disposition"`
+	Reason          string            `json:"reason,omitempty"`
+	Privileged      bool              `json:"privileged"`
+	Recording       *callRecordingOut `json:"recording,omitempty"`
+	OfficerID       string            `json:"officer_id,omitempty"`
+	OfficerName     string            `json:"officer_name,omitempty"`
+	ConfirmMethod   string            `json:"confirm_method,omitempty"`
+	EndedBy         string            `json:"ended_by,omitempty"`
+	Hidden          bool              `json:"hidden,omitempty"`
+	Free            bool              `json:"free,omitempty"`
+	Cost            int64             `json:"cost,omitempty"`
+	Currency        string            `json:"currency,omitempty"`
+	Trunk           string            `json:"trunk,omitempty"`
+}
+
+func (callOut) componentName() string { return "store.Call" }
+
+func callBody(v *store.Call) callOut {
+	out := callOut{ID: v.ID, ApplianceID: v.ApplianceID, Block: v.Block, PersonID: v.PersonID, PrisonNumber: v.PrisonNumber, PersonName: v.PersonName, CardUID: v.CardUID, Terminal: v.Terminal, Number: v.Number, Start: v.Start, Answer: v.Answer, End: v.End, DurationSeconds: v.DurationSeconds, Disposition: v.Disposition, Reason: v.Reason, Privileged: v.Privileged, OfficerID: v.OfficerID, OfficerName: v.OfficerName, ConfirmMethod: v.ConfirmMethod, EndedBy: v.EndedBy, Hidden: v.Hidden, Free: v.Free, Cost: v.Cost, Currency: v.Currency, Trunk: v.Trunk}
+	if v.Recording != nil {
+		rec := callRecordingBody(v.Recording)
+		out.Recording = &rec
+	}
+	return out
+}
+
+func callsBody(vs []store.Call) []callOut {
+	if vs == nil {
+		return nil
+	}
+	out := make([]callOut, len(vs))
+	for i := range vs {
+		out[i] = callBody(&vs[i])
+	}
+	return out
 }

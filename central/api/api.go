@@ -398,7 +398,7 @@ func (s *Server) createInmate(w http.ResponseWriter, r *http.Request) {
 	}
 	s.notify(r.Context(), p.Block)
 	w.Header().Set("Location", "/api/v1/inmates/"+p.ID)
-	writeJSON(w, http.StatusCreated, p)
+	writeJSON(w, http.StatusCreated, personBody(p))
 }
 
 func (s *Server) listInmates(w http.ResponseWriter, r *http.Request) { s.listPeople(w, r, false) }
@@ -434,7 +434,7 @@ func (s *Server) listPeople(w http.ResponseWriter, r *http.Request, officers boo
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{kind: people})
+	writeJSON(w, http.StatusOK, map[string]any{kind: peopleBody(people)})
 }
 
 func (s *Server) getInmate(w http.ResponseWriter, r *http.Request) {
@@ -443,7 +443,7 @@ func (s *Server) getInmate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, personBody(p))
 }
 
 // scopedPerson loads the person {id}, refusing a scoped caller another
@@ -503,7 +503,7 @@ func (s *Server) patchInmate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.notify(r.Context(), blocks...)
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, personBody(p))
 }
 
 func (s *Server) addCard(w http.ResponseWriter, r *http.Request) {
@@ -558,7 +558,7 @@ func (s *Server) addContact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.notify(r.Context(), block)
-	writeJSON(w, http.StatusCreated, c)
+	writeJSON(w, http.StatusCreated, contactBody(c))
 }
 
 func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) {
@@ -571,7 +571,7 @@ func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"contacts": cs})
+	writeJSON(w, http.StatusOK, map[string]any{"contacts": contactsBody(cs)})
 }
 
 func (s *Server) listBlocks(w http.ResponseWriter, r *http.Request) {
@@ -707,7 +707,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	resp := map[string]any{"calls": calls, "limit": f.Limit, "offset": f.Offset}
+	resp := map[string]any{"calls": callsBody(calls), "limit": f.Limit, "offset": f.Offset}
 	if len(calls) == f.Limit {
 		resp["next_offset"] = f.Offset + f.Limit
 	}
@@ -720,7 +720,7 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	writeJSON(w, http.StatusOK, callBody(c))
 }
 
 // scopedCall loads the call {id}, refusing a scoped caller another block's
@@ -864,7 +864,7 @@ func (s *Server) createOfficer(w http.ResponseWriter, r *http.Request) {
 	}
 	s.notify(r.Context(), p.Block)
 	w.Header().Set("Location", "/api/v1/inmates/"+p.ID)
-	writeJSON(w, http.StatusCreated, p)
+	writeJSON(w, http.StatusCreated, personBody(p))
 }
 
 func (s *Server) listOfficerActions(w http.ResponseWriter, r *http.Request) {

@@ -127,7 +127,7 @@ func (s *Server) decideContact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.notify(r.Context(), block)
-	writeJSON(w, http.StatusOK, got)
+	writeJSON(w, http.StatusOK, contactBody(got))
 }
 
 // scopedContact loads the path's contact, refusing a block officer another
@@ -169,7 +169,7 @@ func (s *Server) unblockContact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.notify(r.Context(), block)
-	writeJSON(w, http.StatusOK, got)
+	writeJSON(w, http.StatusOK, contactBody(got))
 }
 
 func (s *Server) resetPIN(w http.ResponseWriter, r *http.Request) {
@@ -228,7 +228,7 @@ func (s *Server) putPhoto(w http.ResponseWriter, r *http.Request) {
 		s.photoFail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ph)
+	writeJSON(w, http.StatusOK, photoBody(ph))
 }
 
 // photoFail is fail with a refused photo's size and type errors as 413 and
@@ -267,7 +267,7 @@ func (s *Server) listNumbers(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"numbers": ns})
+	writeJSON(w, http.StatusOK, map[string]any{"numbers": globalNumbersBody(ns)})
 }
 
 // numberIn adds or removes a global number; the note is required.
@@ -289,7 +289,7 @@ func (s *Server) addNumber(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.notify(r.Context(), blocks...)
-	writeJSON(w, http.StatusCreated, g)
+	writeJSON(w, http.StatusCreated, globalNumberBody(g))
 }
 
 func (s *Server) removeNumber(w http.ResponseWriter, r *http.Request) {

@@ -212,20 +212,20 @@ var opDocs = map[string]opDoc{
 			"windows":           "Calling windows replacing the rule's.",
 			"suspended_until":   "When a suspension ends (absent: until lifted).",
 		},
-		Status: http.StatusCreated, Out: store.Person{}, OutDesc: "The person.", Location: true,
+		Status: http.StatusCreated, Out: personOut{}, OutDesc: "The person.", Location: true,
 		Errors: map[int]any{409: "A person with this prison number exists."},
 	},
 	"GET /api/v1/inmates": {
 		Summary:     "List people in prison",
 		Description: "People in prison by prison number, optionally filtered by block and status; block officers get their blocks' only. Every search is written to the audit log.",
 		Query:       peopleFilters,
-		Out:         obj{"inmates": []store.Person{}},
+		Out:         obj{"inmates": []personOut{}},
 	},
 	"GET /api/v1/inmates/{id}": {
 		Summary:     "Get a person",
 		Description: "One person (in prison or an officer) with their cards, status and call-rule overrides.",
 		Path:        map[string]string{"id": pPerson},
-		Out:         store.Person{},
+		Out:         personOut{},
 	},
 	"PATCH /api/v1/inmates/{id}": {
 		Summary:     "Change a person",
@@ -237,7 +237,7 @@ var opDocs = map[string]opDoc{
 			"pin":             "A new PIN of 4 to 8 digits.",
 			"suspended_until": "When the suspension ends.",
 		},
-		Out: store.Person{},
+		Out: personOut{},
 	},
 	"POST /api/v1/inmates/{id}/cards": {
 		Summary:     "Give a person a card",
@@ -260,14 +260,14 @@ var opDocs = map[string]opDoc{
 			"status":     `"" or "approved" (approved at once), "requested" (for approval) or "rejected".`,
 			"reason":     "The decision's reason when approved or rejected at once.",
 		},
-		Status: http.StatusCreated, Out: store.Contact{},
+		Status: http.StatusCreated, Out: contactOut{},
 		Errors: map[int]any{409: "The person has this number already."},
 	},
 	"GET /api/v1/inmates/{id}/contacts": {
 		Summary:     "List a person's contacts",
 		Description: "The person's contacts in the order they were added, with their approval state and self-block.",
 		Path:        map[string]string{"id": pPerson},
-		Out:         obj{"contacts": []store.Contact{}},
+		Out:         obj{"contacts": []contactOut{}},
 	},
 	"POST /api/v1/inmates/{id}/pin": {
 		Summary:     "Reset a person's PIN",
@@ -281,7 +281,7 @@ var opDocs = map[string]opDoc{
 		Path:        map[string]string{"contact": pContact},
 		Body:        decisionIn{},
 		Fields:      map[string]string{"status": `"approved" or "rejected".`, "reason": "Required."},
-		Out:         store.Contact{},
+		Out:         contactOut{},
 	},
 	"POST /api/v1/contacts/{contact}/unblock": {
 		Summary:     "Lift a contact's self-block",
@@ -289,7 +289,7 @@ var opDocs = map[string]opDoc{
 		Path:        map[string]string{"contact": pContact},
 		Body:        obj{"reason": ""},
 		Fields:      map[string]string{"reason": "Required: why the block is lifted."},
-		Out:         store.Contact{},
+		Out:         contactOut{},
 	},
 
 	// Officers.
@@ -298,14 +298,14 @@ var opDocs = map[string]opDoc{
 		Description: "Enrols a member of staff whose cards confirm calls on the block's officer panel (an officer is a person who can never call).",
 		Body:        officerIn{},
 		Fields:      map[string]string{"staff_number": "Required, unique among people.", "cards": "Card UIDs in hex."},
-		Status:      http.StatusCreated, Out: store.Person{}, OutDesc: "The officer (a person).", Location: true,
+		Status:      http.StatusCreated, Out: personOut{}, OutDesc: "The officer (a person).", Location: true,
 		Errors: map[int]any{409: "The staff number or a card is taken."},
 	},
 	"GET /api/v1/officers": {
 		Summary:     "List officers",
 		Description: "Officers by staff number, optionally filtered by block and status; block officers get their blocks' only. Audited as a search.",
 		Query:       peopleFilters,
-		Out:         obj{"officers": []store.Person{}},
+		Out:         obj{"officers": []personOut{}},
 	},
 	"GET /api/v1/officer-actions": {
 		Summary:     "List officer panel actions",
@@ -410,7 +410,7 @@ var opDocs = map[string]opDoc{
 		Summary:     "Search calls",
 		Description: "Call records, newest first, filtered by person (id, prison number or name), block, called number, contact, time range, disposition and officer; block officers get their blocks' only and hidden calls are left out except for investigators and system administrators. Unknown parameters are refused. Every search is written to the audit log; next_offset is set when the page is full.",
 		Query:       append(slices.Clone(callFilters), qInt("limit", "Page size: 1 to 500 (default 50)."), qInt("offset", "Results to skip (default 0).")),
-		Out:         obj{"calls": []store.Call{}, "limit": 0, "offset": 0, "next_offset": 0},
+		Out:         obj{"calls": []callOut{}, "limit": 0, "offset": 0, "next_offset": 0},
 	},
 	"GET /api/v1/calls/in-progress": {
 		Summary: "List calls in progress",
@@ -423,7 +423,7 @@ var opDocs = map[string]opDoc{
 		Summary:     "Get a call",
 		Description: "One call record with its recording's state; a hidden call is not found for callers who may not see hidden calls.",
 		Path:        map[string]string{"id": pCall},
-		Out:         store.Call{},
+		Out:         callOut{},
 	},
 	"GET /api/v1/calls/{id}/recording": {
 		Summary:     "Play a call's recording",
@@ -506,7 +506,7 @@ var opDocs = map[string]opDoc{
 	"GET /api/v1/numbers": {
 		Summary:     "List global numbers",
 		Description: "The prison-wide number list: blocked (nobody may call them), privileged (never recorded), free (cost nothing) and hidden (their calls seen by investigators and system administrators only), with notes.",
-		Out:         obj{"numbers": []store.GlobalNumber{}},
+		Out:         obj{"numbers": []globalNumberOut{}},
 	},
 	"POST /api/v1/numbers": {
 		Summary:     "Add a global number",
@@ -516,7 +516,7 @@ var opDocs = map[string]opDoc{
 			"kind": strings.Join([]string{wire.NumberKindBlocked, wire.NumberKindPrivileged, wire.NumberKindFree, wire.NumberKindHidden}, ", ") + ".",
 			"note": "Required: why.",
 		},
-		Status: http.StatusCreated, Out: store.GlobalNumber{},
+		Status: http.StatusCreated, Out: globalNumberOut{},
 		Errors: map[int]any{409: "The number is on the list as this kind already."},
 	},
 	"POST /api/v1/numbers/remove": {
