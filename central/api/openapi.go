@@ -631,7 +631,7 @@ var opDocs = map[string]opDoc{
 	"GET /api/v1/reconciliation": {
 		Summary:     "Reconcile the ledger",
 		Description: "Per account, credits minus debits line by line against the database's own sum, and any overspends; block officers get their blocks' accounts only. Takes no parameters; audited.",
-		Out:         store.Reconciliation{},
+		Out:         reconciliationOut{},
 	},
 
 	"GET /api/v1/openapi.json": {
