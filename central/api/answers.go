@@ -584,3 +584,41 @@ func rateRowsBody(vs []store.RateRow) []rateRowOut {
 	}
 	return out
 }
+
+// The settings, read and written through the API's own types (request
+// body and answer alike).
+
+// prisonSettingsIO is the prison-wide settings.
+type prisonSettingsIO struct {
+	PrisonName  string `json:"prison_name"`
+	TimeZone    string `json:"time_zone"`
+	MaxContacts int    `json:"max_contacts"`
+}
+
+func (prisonSettingsIO) componentName() string { return "store.PrisonSettings" }
+
+func prisonSettingsBody(v *store.PrisonSettings) prisonSettingsIO {
+	return prisonSettingsIO{PrisonName: v.PrisonName, TimeZone: v.TimeZone, MaxContacts: v.MaxContacts}
+}
+
+func (in prisonSettingsIO) settings() store.PrisonSettings {
+	return store.PrisonSettings{PrisonName: in.PrisonName, TimeZone: in.TimeZone, MaxContacts: in.MaxContacts}
+}
+
+// moneySettingsIO is the money settings: the currency (ISO 4217), the
+// digits of its minor unit and the time zone of days and months.
+type moneySettingsIO struct {
+	Currency string `json:"currency"`
+	Digits   int    `json:"digits"`
+	TimeZone string `json:"time_zone"`
+}
+
+func (moneySettingsIO) componentName() string { return "store.MoneySettings" }
+
+func moneySettingsBody(v *store.MoneySettings) moneySettingsIO {
+	return moneySettingsIO{Currency: v.Currency, Digits: v.Digits, TimeZone: v.TimeZone}
+}
+
+func (in moneySettingsIO) settings() store.MoneySettings {
+	return store.MoneySettings{Currency: in.Currency, Digits: in.Digits, TimeZone: in.TimeZone}
+}

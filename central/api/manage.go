@@ -313,16 +313,16 @@ func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, set)
+	writeJSON(w, http.StatusOK, prisonSettingsBody(set))
 }
 
 func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
-	var in store.PrisonSettings
+	var in prisonSettingsIO
 	if err := decode(r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	blocks, err := s.st.UpdateSettings(r.Context(), callerFrom(r.Context()).Actor, in)
+	blocks, err := s.st.UpdateSettings(r.Context(), callerFrom(r.Context()).Actor, in.settings())
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -47,16 +47,16 @@ func (s *Server) getMoneySettings(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, m)
+	writeJSON(w, http.StatusOK, moneySettingsBody(&m))
 }
 
 func (s *Server) putMoneySettings(w http.ResponseWriter, r *http.Request) {
-	var in store.MoneySettings
+	var in moneySettingsIO
 	if err := decode(r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.st.SetMoneySettings(r.Context(), callerFrom(r.Context()).Actor, in); err != nil {
+	if err := s.st.SetMoneySettings(r.Context(), callerFrom(r.Context()).Actor, in.settings()); err != nil {
 		s.fail(w, r, err)
 		return
 	}

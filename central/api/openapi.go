@@ -529,14 +529,14 @@ var opDocs = map[string]opDoc{
 	"GET /api/v1/settings": {
 		Summary:     "Get the prison's settings",
 		Description: "The prison's name (said to called parties), time zone of schedules and quotas, and the maximum number of contacts per person.",
-		Out:         store.PrisonSettings{},
+		Out:         prisonSettingsIO{},
 	},
 	"PUT /api/v1/settings": {
 		Summary:     "Change the prison's settings",
 		Description: "Replaces the prison's settings, audited; every block's policy is republished. Answers the stored settings.",
-		Body:        store.PrisonSettings{},
+		Body:        prisonSettingsIO{},
 		Fields:      map[string]string{"time_zone": `IANA zone ("" is UTC).`},
-		Out:         store.PrisonSettings{},
+		Out:         prisonSettingsIO{},
 	},
 
 	// Import and export.
@@ -564,13 +564,13 @@ var opDocs = map[string]opDoc{
 	"GET /api/v1/money/settings": {
 		Summary:     "Get the money settings",
 		Description: "The prison's currency (ISO 4217 code and minor-unit digits) and the time zone quota and statement periods count in.",
-		Out:         store.MoneySettings{},
+		Out:         moneySettingsIO{},
 	},
 	"PUT /api/v1/money/settings": {
 		Summary:     "Change the money settings",
 		Description: "Replaces currency and time zone, audited; every block's policy is republished. The currency cannot change once ledger entries exist in another.",
-		Body:        store.MoneySettings{},
-		Out:         store.MoneySettings{},
+		Body:        moneySettingsIO{},
+		Out:         moneySettingsIO{},
 		Errors:      map[int]any{409: "Ledger entries exist in another currency."},
 	},
 	"GET /api/v1/rates": {
