@@ -24,6 +24,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	centralstore "github.com/kinline/kinline/central/store"
+	centralreports "github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/tlsconf"
 	"github.com/kinline/kinline/shared/wire"
@@ -338,7 +339,7 @@ func TestFaultReplayedPolicy(t *testing.T) {
 	// with, though central's table has only the new rate by now: the call
 	// after the change under the new one, those before under the old
 	// (unnamed) one.
-	var rep centralstore.BillingReport
+	var rep centralreports.BillingReport
 	if err := fe.Do(fe.ctx, "GET", "/api/v1/reports/billing", nil, &rep); err != nil {
 		t.Fatal(err)
 	}

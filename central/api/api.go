@@ -41,6 +41,9 @@ import (
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
+	"github.com/kinline/kinline/central/store/tables"
+	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
@@ -58,11 +61,16 @@ var (
 )
 
 // Deps are what the HTTP side of central needs. Store is required; a nil
-// Notifier drops notifications; a nil Log discards. SessionTTL (default 8 h),
+// Users is users.New(Store), a nil Tables tables.New(Store), a nil
+// Reports reports.New(Store); a nil Notifier drops notifications; a nil
+// Log discards. SessionTTL (default 8 h),
 // SessionIdle (default 30 min) and SecureCookie configure the web console's
 // sessions.
 type Deps struct {
 	Store        *store.Store
+	Users        *users.Store
+	Tables       *tables.Store
+	Reports      *reports.Store
 	Notifier     PolicyNotifier
 	Log          *slog.Logger
 	SessionTTL   time.Duration
@@ -74,6 +82,9 @@ type Deps struct {
 // everywhere else: it is central's whole HTTP handler.
 type Server struct {
 	st       *store.Store
+	users    UserStore
+	tables   TableStore
+	reports  ReportStore
 	n        PolicyNotifier
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -86,11 +97,20 @@ func New(d Deps) (*Server, error) {
 	if d.Store == nil {
 		return nil, errors.New("api: a store is required")
 	}
-	s := &Server{st: d.Store, n: d.Notifier, log: d.Log}
+	if d.Users == nil {
+		d.Users = users.New(d.Store)
+	}
+	if d.Tables == nil {
+		d.Tables = tables.New(d.Store)
+	}
+	if d.Reports == nil {
+		d.Reports = reports.New(d.Store)
+	}
+	s := &Server{st: d.Store, users: d.Users, tables: d.Tables, reports: d.Reports, n: d.Notifier, log: d.Log}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	console, err := web.New(web.Config{Store: d.Store, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
+	console, err := web.New(web.Config{Store: d.Store, Users: d.Users, Tables: d.Tables, Reports: d.Reports, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
 		EndCall: s.endCall})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
@@ -210,7 +230,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (Caller, bool)
 		return Caller{Actor: "token:" + t.Name, Role: store.UserRole(t.Role), MFA: true}, true
 	}
 	if ck, err := r.Cookie(web.CookieName); err == nil {
-		se, err := s.st.SessionByID(r.Context(), ck.Value)
+		se, err := s.users.SessionByID(r.Context(), ck.Value)
 		if err != nil && !errors.Is(err, store.ErrUnauthorized) {
 			s.fail(w, r, err)
 			return Caller{}, false
@@ -276,14 +296,14 @@ func StatusFor(err error) int {
 	switch {
 	case errors.Is(err, ErrBadRequest), errors.Is(err, callquery.ErrBadQuery):
 		return http.StatusBadRequest
-	case errors.Is(err, store.ErrUnauthorized), errors.Is(err, store.ErrLocked):
+	case errors.Is(err, store.ErrUnauthorized), errors.Is(err, users.ErrLocked):
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden), errors.Is(err, authz.ErrForbidden), errors.Is(err, authz.ErrSecondFactor),
-		errors.Is(err, authz.ErrOutOfScope), errors.Is(err, recordings.ErrPrivileged), errors.Is(err, store.ErrNotAuthor):
+		errors.Is(err, authz.ErrOutOfScope), errors.Is(err, recordings.ErrPrivileged), errors.Is(err, reports.ErrNotAuthor):
 		return http.StatusForbidden
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoRecording):
 		return http.StatusNotFound
-	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRecordingConflict), errors.Is(err, store.ErrTOTPEnrolled):
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRecordingConflict), errors.Is(err, users.ErrTOTPEnrolled):
 		return http.StatusConflict
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnknownBlock):
 		return http.StatusUnprocessableEntity
@@ -378,7 +398,7 @@ func (s *Server) createInmate(w http.ResponseWriter, r *http.Request) {
 	}
 	s.notify(r.Context(), p.Block)
 	w.Header().Set("Location", "/api/v1/inmates/"+p.ID)
-	writeJSON(w, http.StatusCreated, p)
+	writeJSON(w, http.StatusCreated, personBody(p))
 }
 
 func (s *Server) listInmates(w http.ResponseWriter, r *http.Request) { s.listPeople(w, r, false) }
@@ -414,7 +434,7 @@ func (s *Server) listPeople(w http.ResponseWriter, r *http.Request, officers boo
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{kind: people})
+	writeJSON(w, http.StatusOK, map[string]any{kind: peopleBody(people)})
 }
 
 func (s *Server) getInmate(w http.ResponseWriter, r *http.Request) {
@@ -423,7 +443,7 @@ func (s *Server) getInmate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, personBody(p))
 }
 
 // scopedPerson loads the person {id}, refusing a scoped caller another
@@ -483,7 +503,7 @@ func (s *Server) patchInmate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.notify(r.Context(), blocks...)
-	writeJSON(w, http.StatusOK, p)
+	writeJSON(w, http.StatusOK, personBody(p))
 }
 
 func (s *Server) addCard(w http.ResponseWriter, r *http.Request) {
@@ -538,7 +558,7 @@ func (s *Server) addContact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.notify(r.Context(), block)
-	writeJSON(w, http.StatusCreated, c)
+	writeJSON(w, http.StatusCreated, contactBody(c))
 }
 
 func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) {
@@ -551,7 +571,7 @@ func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"contacts": cs})
+	writeJSON(w, http.StatusOK, map[string]any{"contacts": contactsBody(cs)})
 }
 
 func (s *Server) listBlocks(w http.ResponseWriter, r *http.Request) {
@@ -561,10 +581,10 @@ func (s *Server) listBlocks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := callerFrom(r.Context())
-	out := []store.Block{}
+	out := []blockOut{}
 	for _, b := range bs {
 		if c.InScope(b.Name) {
-			out = append(out, b)
+			out = append(out, blockBody(&b))
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"blocks": out})
@@ -592,10 +612,10 @@ func (s *Server) listAppliances(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := callerFrom(r.Context())
-	out := []store.Appliance{}
+	out := []applianceOut{}
 	for _, a := range as {
 		if c.InScope(a.Block) {
-			out = append(out, a)
+			out = append(out, applianceBody(&a))
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"appliances": out})
@@ -628,7 +648,7 @@ func (s *Server) listAlarms(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"alarms": al})
+	writeJSON(w, http.StatusOK, map[string]any{"alarms": alarmsBody(al)})
 }
 
 // clearAlarm serves POST /api/v1/alarms/{id}/clear {"note": "..."}: an
@@ -646,7 +666,7 @@ func (s *Server) clearAlarm(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, a)
+	writeJSON(w, http.StatusOK, alarmBody(a))
 }
 
 // callsInProgress serves GET /api/v1/calls/in-progress.
@@ -661,7 +681,7 @@ func (s *Server) callsInProgress(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"calls": calls})
+	writeJSON(w, http.StatusOK, map[string]any{"calls": callsInProgressBody(calls)})
 }
 
 func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
@@ -687,7 +707,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	resp := map[string]any{"calls": calls, "limit": f.Limit, "offset": f.Offset}
+	resp := map[string]any{"calls": callsBody(calls), "limit": f.Limit, "offset": f.Offset}
 	if len(calls) == f.Limit {
 		resp["next_offset"] = f.Offset + f.Limit
 	}
@@ -700,7 +720,7 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	writeJSON(w, http.StatusOK, callBody(c))
 }
 
 // scopedCall loads the call {id}, refusing a scoped caller another block's
@@ -758,7 +778,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"audit": log})
+	writeJSON(w, http.StatusOK, map[string]any{"audit": auditEntriesBody(log)})
 }
 
 func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
@@ -844,7 +864,7 @@ func (s *Server) createOfficer(w http.ResponseWriter, r *http.Request) {
 	}
 	s.notify(r.Context(), p.Block)
 	w.Header().Set("Location", "/api/v1/inmates/"+p.ID)
-	writeJSON(w, http.StatusCreated, p)
+	writeJSON(w, http.StatusCreated, personBody(p))
 }
 
 func (s *Server) listOfficerActions(w http.ResponseWriter, r *http.Request) {
@@ -869,5 +889,5 @@ func (s *Server) listOfficerActions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"officer_actions": acts})
+	writeJSON(w, http.StatusOK, map[string]any{"officer_actions": officerActionsBody(acts)})
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web"
 )
 
@@ -22,17 +23,17 @@ import (
 // session for them; mfa says whether the second factor was verified.
 type session struct {
 	id, csrf string
-	user     *store.User
+	user     *users.User
 }
 
 func (e *env) sessionFor(username, role string, mfa bool, blocks ...string) session {
 	e.t.Helper()
 	ctx := context.Background()
-	u, err := e.st.CreateUser(ctx, "test", store.NewUser{Username: username, DisplayName: username, Role: role, Blocks: blocks, Password: "correct horse battery"})
+	u, err := users.New(e.st).CreateUser(ctx, "test", users.NewUser{Username: username, DisplayName: username, Role: role, Blocks: blocks, Password: "correct horse battery"})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	id, se, err := e.st.StartSession(ctx, store.NewSession{Actor: u.Actor(), Role: u.Role, UserID: u.ID, MFA: mfa, TTL: time.Hour, Idle: time.Hour})
+	id, se, err := users.New(e.st).StartSession(ctx, users.NewSession{Actor: u.Actor(), Role: u.Role, UserID: u.ID, MFA: mfa, TTL: time.Hour, Idle: time.Hour})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestRoleMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target, err := e.st.CreateUser(ctx, "test", store.NewUser{Username: "target", DisplayName: "T", Role: store.RoleReadOnly, Password: "correct horse battery"})
+	target, err := users.New(e.st).CreateUser(ctx, "test", users.NewUser{Username: "target", DisplayName: "T", Role: store.RoleReadOnly, Password: "correct horse battery"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +276,7 @@ func TestSessionCSRFOnAPI(t *testing.T) {
 
 func TestUsersAPI(t *testing.T) {
 	e := newEnv(t)
-	var u store.User
+	var u users.User
 	r := e.do("POST", "/api/v1/users", e.admin, map[string]any{"username": "olga", "display_name": "Olga", "role": "block_officer", "blocks": []string{"A"}, "password": "correct horse battery"}, &u)
 	if r.StatusCode != 201 || u.ID == "" || u.Role != store.RoleBlockOfficer || u.Blocks[0] != "A" {
 		t.Fatalf("create: %d %+v", r.StatusCode, u)
@@ -286,7 +287,7 @@ func TestUsersAPI(t *testing.T) {
 	if s := e.status("POST", "/api/v1/users", e.admin, map[string]any{"username": "x1", "display_name": "O", "role": "block_officer", "password": "correct horse battery"}); s != 422 {
 		t.Fatalf("officer without blocks: %d", s)
 	}
-	var list struct{ Users []store.User }
+	var list struct{ Users []users.User }
 	e.do("GET", "/api/v1/users", e.admin, nil, &list)
 	if len(list.Users) != 1 || strings.Contains(mustJSON(list), "argon2") {
 		t.Fatalf("list %+v", list)
@@ -299,7 +300,7 @@ func TestUsersAPI(t *testing.T) {
 	if r := e.do("POST", "/api/v1/users/"+u.ID+"/totp", e.admin, nil, &enrol); r.StatusCode != 201 || !strings.HasPrefix(enrol["otpauth_uri"], "otpauth://totp/") || enrol["secret"] == "" {
 		t.Fatalf("enrol: %d %v", r.StatusCode, enrol)
 	}
-	var got store.User
+	var got users.User
 	e.do("GET", "/api/v1/users/"+u.ID, e.admin, nil, &got)
 	if !got.TOTP || strings.Contains(mustJSON(got), enrol["secret"]) {
 		t.Fatalf("secret shown again or not enrolled: %+v", got)

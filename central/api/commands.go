@@ -76,7 +76,7 @@ func (s *Server) createCommand(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, store.Command{ID: c.ID, ApplianceID: id, Kind: c.Kind, CallID: c.CallID, Issued: c.Issued,
+	writeJSON(w, http.StatusCreated, commandOut{ID: c.ID, ApplianceID: id, Kind: c.Kind, CallID: c.CallID, Issued: c.Issued,
 		Expires: c.Expires, IssuedBy: callerFrom(r.Context()).Actor, State: store.CommandPending})
 }
 
@@ -120,7 +120,7 @@ func (s *Server) listCommands(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"commands": cs})
+	writeJSON(w, http.StatusOK, map[string]any{"commands": commandsBody(cs)})
 }
 
 func newCommandID() string {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -45,13 +47,57 @@ func (s *Server) manageRoutes() map[string]http.HandlerFunc {
 	}
 }
 
+// TableStore is what the API needs of the batch import and the exports
+// (tables.Store).
+type TableStore interface {
+	Import(ctx context.Context, actor, kind string, table [][]string, dryRun bool, progress func(done, total int)) (*tables.ImportReport, error)
+	ExportTable(ctx context.Context, actor, what, format string, blocks []string, f store.CallFilter) ([][]string, error)
+}
+
+// importReportOut is an import's outcome as the API answers it (the API's
+// own type, so a change to tables.ImportReport does not change the API
+// unnoticed).
+type importReportOut struct {
+	Kind    string           `json:"kind"`
+	DryRun  bool             `json:"dry_run"`
+	Rows    int              `json:"rows"`    // data rows read (empty rows skipped)
+	Applied int              `json:"applied"` // rows written (0 for a dry run or a refused file)
+	Errors  []importErrorOut `json:"errors"`
+}
+
+func (importReportOut) componentName() string { return "store.ImportReport" }
+
+// importErrorOut is one problem of one row: Row is the spreadsheet row
+// number (the header is row 1), Column empty for the whole row.
+type importErrorOut struct {
+	Row     int    `json:"row"`
+	Column  string `json:"column,omitempty"`
+	Message string `json:"message"`
+}
+
+func (importErrorOut) componentName() string { return "store.ImportError" }
+
+func importReportBody(rep *tables.ImportReport) *importReportOut {
+	if rep == nil {
+		return nil
+	}
+	out := &importReportOut{Kind: rep.Kind, DryRun: rep.DryRun, Rows: rep.Rows, Applied: rep.Applied}
+	if rep.Errors != nil {
+		out.Errors = make([]importErrorOut, len(rep.Errors))
+		for i, e := range rep.Errors {
+			out.Errors[i] = importErrorOut{Row: e.Row, Column: e.Column, Message: e.Message}
+		}
+	}
+	return out
+}
+
 // manageFail is fail with the management layer's own errors mapped: a
 // decider outside their rights is 403, a bad import file 422.
 func (s *Server) manageFail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotAllowed):
 		err = fmt.Errorf("%w: %v", ErrForbidden, strings.TrimPrefix(err.Error(), "store: "))
-	case errors.Is(err, store.ErrBadFile):
+	case errors.Is(err, tables.ErrBadFile):
 		err = fmt.Errorf("%w: %v", store.ErrInvalid, strings.TrimPrefix(err.Error(), "store: unreadable import file: "))
 	}
 	s.fail(w, r, err)
@@ -81,7 +127,7 @@ func (s *Server) decideContact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.notify(r.Context(), block)
-	writeJSON(w, http.StatusOK, got)
+	writeJSON(w, http.StatusOK, contactBody(got))
 }
 
 // scopedContact loads the path's contact, refusing a block officer another
@@ -123,7 +169,7 @@ func (s *Server) unblockContact(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.notify(r.Context(), block)
-	writeJSON(w, http.StatusOK, got)
+	writeJSON(w, http.StatusOK, contactBody(got))
 }
 
 func (s *Server) resetPIN(w http.ResponseWriter, r *http.Request) {
@@ -182,7 +228,7 @@ func (s *Server) putPhoto(w http.ResponseWriter, r *http.Request) {
 		s.photoFail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, ph)
+	writeJSON(w, http.StatusOK, photoBody(ph))
 }
 
 // photoFail is fail with a refused photo's size and type errors as 413 and
@@ -221,7 +267,7 @@ func (s *Server) listNumbers(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"numbers": ns})
+	writeJSON(w, http.StatusOK, map[string]any{"numbers": globalNumbersBody(ns)})
 }
 
 // numberIn adds or removes a global number; the note is required.
@@ -243,7 +289,7 @@ func (s *Server) addNumber(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.notify(r.Context(), blocks...)
-	writeJSON(w, http.StatusCreated, g)
+	writeJSON(w, http.StatusCreated, globalNumberBody(g))
 }
 
 func (s *Server) removeNumber(w http.ResponseWriter, r *http.Request) {
@@ -267,16 +313,16 @@ func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, set)
+	writeJSON(w, http.StatusOK, prisonSettingsBody(set))
 }
 
 func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
-	var in store.PrisonSettings
+	var in prisonSettingsIO
 	if err := decode(r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	blocks, err := s.st.UpdateSettings(r.Context(), callerFrom(r.Context()).Actor, in)
+	blocks, err := s.st.UpdateSettings(r.Context(), callerFrom(r.Context()).Actor, in.settings())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -322,10 +368,10 @@ func (s *Server) listTerminals(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := callerFrom(r.Context())
-	out := []store.Terminal{}
+	out := []terminalOut{}
 	for _, t := range ts {
 		if c.InScope(t.Block) {
-			out = append(out, t)
+			out = append(out, terminalBody(&t))
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"terminals": out})
@@ -340,7 +386,7 @@ func ExportFile(name string) (what, format string, err error) {
 	default:
 		return "", "", fmt.Errorf("%w: export people, contacts or calls", ErrBadRequest)
 	}
-	if format != store.FormatCSV && format != store.FormatXLSX {
+	if format != tables.FormatCSV && format != tables.FormatXLSX {
 		return "", "", fmt.Errorf("%w: export as .csv or .xlsx", ErrBadRequest)
 	}
 	return what, format, nil
@@ -348,7 +394,7 @@ func ExportFile(name string) (what, format string, err error) {
 
 // ContentType is the media type of a table format.
 func ContentType(format string) string {
-	if format == store.FormatXLSX {
+	if format == tables.FormatXLSX {
 		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 	}
 	return "text/csv; charset=utf-8"
@@ -382,13 +428,13 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		}
 		f.ShowHidden = c.SeesHidden()
 	}
-	tb, err := s.st.ExportTable(r.Context(), c.Actor, what, format, c.ScopeBlocks(), f)
+	tb, err := s.tables.ExportTable(r.Context(), c.Actor, what, format, c.ScopeBlocks(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	var buf bytes.Buffer
-	if err := store.WriteTable(&buf, format, tb); err != nil {
+	if err := tables.WriteTable(&buf, format, tb); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -404,7 +450,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 // (real run) refused for row errors, with nothing imported.
 func (s *Server) importFile(w http.ResponseWriter, r *http.Request) {
 	kind := r.PathValue("kind")
-	if _, err := store.ImportColumns(kind); err != nil {
+	if _, err := tables.ImportColumns(kind); err != nil {
 		s.fail(w, r, fmt.Errorf("%w: import people or contacts", ErrBadRequest))
 		return
 	}
@@ -413,20 +459,20 @@ func (s *Server) importFile(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: dry_run must be true or false", ErrBadRequest))
 		return
 	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, store.MaxImportBytes+1))
+	data, err := io.ReadAll(io.LimitReader(r.Body, tables.MaxImportBytes+1))
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("%w: reading the body: %v", ErrBadRequest, err))
 		return
 	}
-	tb, err := store.ReadTable(data)
+	tb, err := tables.ReadTable(data)
 	if err != nil {
 		s.manageFail(w, r, err)
 		return
 	}
-	rep, err := s.st.Import(r.Context(), callerFrom(r.Context()).Actor, kind, tb, dry == "true", nil)
+	rep, err := s.tables.Import(r.Context(), callerFrom(r.Context()).Actor, kind, tb, dry == "true", nil)
 	switch {
-	case errors.Is(err, store.ErrImportRejected):
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": "nothing imported: some rows have errors", "report": rep})
+	case errors.Is(err, tables.ErrImportRejected):
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": "nothing imported: some rows have errors", "report": importReportBody(rep)})
 		return
 	case err != nil:
 		s.manageFail(w, r, err)
@@ -440,5 +486,5 @@ func (s *Server) importFile(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, rep)
+	writeJSON(w, http.StatusOK, importReportBody(rep))
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/tables"
 )
 
 // TestContactApprovalAccessMatrix: a block officer decides their block's
@@ -190,7 +191,7 @@ func TestImportExportAPI(t *testing.T) {
 	if r.StatusCode != 200 || !bytes.HasPrefix(data, []byte("PK")) {
 		t.Fatalf("export %d", r.StatusCode)
 	}
-	tb, err := store.ReadTable(data)
+	tb, err := tables.ReadTable(data)
 	if err != nil || len(tb) != 3 || tb[1][0] != "A1" {
 		t.Fatalf("exported %v %v", tb, err)
 	}

@@ -47,16 +47,16 @@ func (s *Server) getMoneySettings(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, m)
+	writeJSON(w, http.StatusOK, moneySettingsBody(&m))
 }
 
 func (s *Server) putMoneySettings(w http.ResponseWriter, r *http.Request) {
-	var in store.MoneySettings
+	var in moneySettingsIO
 	if err := decode(r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.st.SetMoneySettings(r.Context(), callerFrom(r.Context()).Actor, in); err != nil {
+	if err := s.st.SetMoneySettings(r.Context(), callerFrom(r.Context()).Actor, in.settings()); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -90,7 +90,7 @@ func (s *Server) getRates(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"currency": m.Currency, "digits": m.Digits, "rates": rates})
+	writeJSON(w, http.StatusOK, map[string]any{"currency": m.Currency, "digits": m.Digits, "rates": rateRowsBody(rates)})
 }
 
 // ratesIn is the body of PUT /api/v1/rates: the whole rates table,
@@ -119,9 +119,13 @@ func (s *Server) putRates(w http.ResponseWriter, r *http.Request) {
 
 // accountSummaryOut is an account of the accounts list.
 type accountSummaryOut struct {
-	store.AccountSummary
+	accountSummaryRowOut
 	BalanceText string `json:"balance_text"`
 }
+
+// componentName keeps accountSummaryOut inline in the OpenAPI document
+// (not under its embedded row's component name).
+func (accountSummaryOut) componentName() string { return "" }
 
 // listAccounts serves GET /api/v1/accounts?q=&block=&limit=&offset=: the
 // accounts (people in prison) with their balances, by prison number; block
@@ -165,16 +169,20 @@ func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]accountSummaryOut, 0, len(as))
 	for _, a := range as {
-		out = append(out, accountSummaryOut{AccountSummary: a, BalanceText: m.Cur().Format(a.Balance) + " " + m.Currency})
+		out = append(out, accountSummaryOut{accountSummaryRowOut: accountSummaryRowBody(&a), BalanceText: m.Cur().Format(a.Balance) + " " + m.Currency})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"currency": m.Currency, "digits": m.Digits, "accounts": out})
 }
 
 // accountOut is an account's balance and statement.
 type accountOut struct {
-	*store.Statement
+	statementOut
 	BalanceText string `json:"balance_text"`
 }
+
+// componentName keeps accountOut inline in the OpenAPI document (not under
+// its embedded statement's component name).
+func (accountOut) componentName() string { return "" }
 
 // parseTime reads an RFC 3339 time or a date (YYYY-MM-DD, midnight in
 // loc) from the query; "" is the zero time.
@@ -231,7 +239,7 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cur := ledger.Currency{Code: st.Currency, Digits: st.Digits}
-	writeJSON(w, http.StatusOK, accountOut{Statement: st, BalanceText: cur.Format(st.Balance) + " " + st.Currency})
+	writeJSON(w, http.StatusOK, accountOut{statementOut: statementBody(st), BalanceText: cur.Format(st.Balance) + " " + st.Currency})
 }
 
 // creditIn is the body of the credit routes; which fields are required
@@ -246,9 +254,9 @@ type creditIn struct {
 
 // creditOut is a posted entry with the account's new balance.
 type creditOut struct {
-	Entry       *store.LedgerEntry `json:"entry"`
-	Balance     ledger.Money       `json:"balance"`
-	BalanceText string             `json:"balance_text"`
+	Entry       *ledgerEntryOut `json:"entry"`
+	Balance     ledger.Money    `json:"balance"`
+	BalanceText string          `json:"balance_text"`
 }
 
 func (s *Server) postRecharge(w http.ResponseWriter, r *http.Request) {
@@ -313,7 +321,8 @@ func (s *Server) postCredit(w http.ResponseWriter, r *http.Request, post func(in
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, creditOut{Entry: e, Balance: bal, BalanceText: m.Cur().Format(bal) + " " + m.Currency})
+	entry := ledgerEntryBody(e)
+	writeJSON(w, http.StatusCreated, creditOut{Entry: &entry, Balance: bal, BalanceText: m.Cur().Format(bal) + " " + m.Currency})
 }
 
 func (s *Server) getReconciliation(w http.ResponseWriter, r *http.Request) {
@@ -332,5 +341,5 @@ func (s *Server) getReconciliation(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	writeJSON(w, http.StatusOK, reconciliationBody(rep))
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -211,20 +212,20 @@ var opDocs = map[string]opDoc{
 			"windows":           "Calling windows replacing the rule's.",
 			"suspended_until":   "When a suspension ends (absent: until lifted).",
 		},
-		Status: http.StatusCreated, Out: store.Person{}, OutDesc: "The person.", Location: true,
+		Status: http.StatusCreated, Out: personOut{}, OutDesc: "The person.", Location: true,
 		Errors: map[int]any{409: "A person with this prison number exists."},
 	},
 	"GET /api/v1/inmates": {
 		Summary:     "List people in prison",
 		Description: "People in prison by prison number, optionally filtered by block and status; block officers get their blocks' only. Every search is written to the audit log.",
 		Query:       peopleFilters,
-		Out:         obj{"inmates": []store.Person{}},
+		Out:         obj{"inmates": []personOut{}},
 	},
 	"GET /api/v1/inmates/{id}": {
 		Summary:     "Get a person",
 		Description: "One person (in prison or an officer) with their cards, status and call-rule overrides.",
 		Path:        map[string]string{"id": pPerson},
-		Out:         store.Person{},
+		Out:         personOut{},
 	},
 	"PATCH /api/v1/inmates/{id}": {
 		Summary:     "Change a person",
@@ -236,7 +237,7 @@ var opDocs = map[string]opDoc{
 			"pin":             "A new PIN of 4 to 8 digits.",
 			"suspended_until": "When the suspension ends.",
 		},
-		Out: store.Person{},
+		Out: personOut{},
 	},
 	"POST /api/v1/inmates/{id}/cards": {
 		Summary:     "Give a person a card",
@@ -259,14 +260,14 @@ var opDocs = map[string]opDoc{
 			"status":     `"" or "approved" (approved at once), "requested" (for approval) or "rejected".`,
 			"reason":     "The decision's reason when approved or rejected at once.",
 		},
-		Status: http.StatusCreated, Out: store.Contact{},
+		Status: http.StatusCreated, Out: contactOut{},
 		Errors: map[int]any{409: "The person has this number already."},
 	},
 	"GET /api/v1/inmates/{id}/contacts": {
 		Summary:     "List a person's contacts",
 		Description: "The person's contacts in the order they were added, with their approval state and self-block.",
 		Path:        map[string]string{"id": pPerson},
-		Out:         obj{"contacts": []store.Contact{}},
+		Out:         obj{"contacts": []contactOut{}},
 	},
 	"POST /api/v1/inmates/{id}/pin": {
 		Summary:     "Reset a person's PIN",
@@ -280,7 +281,7 @@ var opDocs = map[string]opDoc{
 		Path:        map[string]string{"contact": pContact},
 		Body:        decisionIn{},
 		Fields:      map[string]string{"status": `"approved" or "rejected".`, "reason": "Required."},
-		Out:         store.Contact{},
+		Out:         contactOut{},
 	},
 	"POST /api/v1/contacts/{contact}/unblock": {
 		Summary:     "Lift a contact's self-block",
@@ -288,7 +289,7 @@ var opDocs = map[string]opDoc{
 		Path:        map[string]string{"contact": pContact},
 		Body:        obj{"reason": ""},
 		Fields:      map[string]string{"reason": "Required: why the block is lifted."},
-		Out:         store.Contact{},
+		Out:         contactOut{},
 	},
 
 	// Officers.
@@ -297,14 +298,14 @@ var opDocs = map[string]opDoc{
 		Description: "Enrols a member of staff whose cards confirm calls on the block's officer panel (an officer is a person who can never call).",
 		Body:        officerIn{},
 		Fields:      map[string]string{"staff_number": "Required, unique among people.", "cards": "Card UIDs in hex."},
-		Status:      http.StatusCreated, Out: store.Person{}, OutDesc: "The officer (a person).", Location: true,
+		Status:      http.StatusCreated, Out: personOut{}, OutDesc: "The officer (a person).", Location: true,
 		Errors: map[int]any{409: "The staff number or a card is taken."},
 	},
 	"GET /api/v1/officers": {
 		Summary:     "List officers",
 		Description: "Officers by staff number, optionally filtered by block and status; block officers get their blocks' only. Audited as a search.",
 		Query:       peopleFilters,
-		Out:         obj{"officers": []store.Person{}},
+		Out:         obj{"officers": []personOut{}},
 	},
 	"GET /api/v1/officer-actions": {
 		Summary:     "List officer panel actions",
@@ -314,14 +315,14 @@ var opDocs = map[string]opDoc{
 			qStr("officer", "The officer's person id."),
 			qStr("call", "Call id."),
 		}, paging(100, 1000)...),
-		Out: obj{"officer_actions": []store.OfficerAction{}},
+		Out: obj{"officer_actions": []officerActionOut{}},
 	},
 
 	// Blocks, rules and the estate.
 	"GET /api/v1/blocks": {
 		Summary:     "List blocks",
 		Description: "The blocks by name with their current policy version; block officers get their blocks only.",
-		Out:         obj{"blocks": []store.Block{}},
+		Out:         obj{"blocks": []blockOut{}},
 	},
 	"POST /api/v1/blocks": {
 		Summary:     "Create a block",
@@ -360,12 +361,12 @@ var opDocs = map[string]opDoc{
 	"GET /api/v1/appliances": {
 		Summary:     "List appliances",
 		Description: "Every appliance with its block, when it was last heard from (online within two minutes), the policy version it applied against its block's, and its open alarms; block officers get their blocks' only.",
-		Out:         obj{"appliances": []store.Appliance{}},
+		Out:         obj{"appliances": []applianceOut{}},
 	},
 	"GET /api/v1/terminals": {
 		Summary:     "List terminals",
 		Description: "The phones (SIP ports) the appliances reported, with their block; block officers get their blocks' only.",
-		Out:         obj{"terminals": []store.Terminal{}},
+		Out:         obj{"terminals": []terminalOut{}},
 	},
 	"GET /api/v1/alarms": {
 		Summary:     "List alarms",
@@ -374,7 +375,7 @@ var opDocs = map[string]opDoc{
 			qStr("appliance", "Appliance id."),
 			qBool("open", "true: only alarms not cleared yet."),
 		}, paging(200, 1000)...),
-		Out: obj{"alarms": []store.Alarm{}},
+		Out: obj{"alarms": []alarmOut{}},
 	},
 	"POST /api/v1/alarms/{id}/clear": {
 		Summary:     "Clear an alarm",
@@ -382,7 +383,7 @@ var opDocs = map[string]opDoc{
 		Path:        map[string]string{"id": "The alarm's id."},
 		Body:        obj{"note": ""},
 		Fields:      map[string]string{"note": "What was done about it."},
-		Out:         store.Alarm{},
+		Out:         alarmOut{},
 	},
 	"POST /api/v1/appliances/{appliance}/commands": {
 		Summary:     "Send a command to an appliance",
@@ -394,14 +395,14 @@ var opDocs = map[string]opDoc{
 			"call_id":     "end_call only: the call to end.",
 			"ttl_seconds": fmt.Sprintf("1 to %d (default 60).", int(wire.MaxCommandTTL/time.Second)),
 		},
-		Status: http.StatusCreated, Out: store.Command{}, OutDesc: "The command, pending.",
+		Status: http.StatusCreated, Out: commandOut{}, OutDesc: "The command, pending.",
 		Errors: map[int]any{503: "Central has no MQTT connection, or sending failed (the command is recorded)."},
 	},
 	"GET /api/v1/appliances/{appliance}/commands": {
 		Summary:     "List an appliance's commands",
 		Description: "The commands sent to the appliance with their state: pending, answered (with the appliance's result) or expired.",
 		Path:        map[string]string{"appliance": pAppliance},
-		Out:         obj{"commands": []store.Command{}},
+		Out:         obj{"commands": []commandOut{}},
 	},
 
 	// Calls.
@@ -409,20 +410,20 @@ var opDocs = map[string]opDoc{
 		Summary:     "Search calls",
 		Description: "Call records, newest first, filtered by person (id, prison number or name), block, called number, contact, time range, disposition and officer; block officers get their blocks' only and hidden calls are left out except for investigators and system administrators. Unknown parameters are refused. Every search is written to the audit log; next_offset is set when the page is full.",
 		Query:       append(slices.Clone(callFilters), qInt("limit", "Page size: 1 to 500 (default 50)."), qInt("offset", "Results to skip (default 0).")),
-		Out:         obj{"calls": []store.Call{}, "limit": 0, "offset": 0, "next_offset": 0},
+		Out:         obj{"calls": []callOut{}, "limit": 0, "offset": 0, "next_offset": 0},
 	},
 	"GET /api/v1/calls/in-progress": {
 		Summary: "List calls in progress",
 		Description: "Calls the appliances have placed and not yet reported ended, the oldest first (an appliance reports a call's start when it places it and " +
 			"its record when it ends; its restart ends the calls it died with). End one with an end_call command to its appliance. Block officers get their " +
 			"blocks' only; hidden calls are left out except for investigators and system administrators. Audited as calls.in_progress.",
-		Out: obj{"calls": []store.CallInProgress{}},
+		Out: obj{"calls": []callInProgressOut{}},
 	},
 	"GET /api/v1/calls/{id}": {
 		Summary:     "Get a call",
 		Description: "One call record with its recording's state; a hidden call is not found for callers who may not see hidden calls.",
 		Path:        map[string]string{"id": pCall},
-		Out:         store.Call{},
+		Out:         callOut{},
 	},
 	"GET /api/v1/calls/{id}/recording": {
 		Summary:     "Play a call's recording",
@@ -438,7 +439,7 @@ var opDocs = map[string]opDoc{
 		Summary:     "Read the audit log",
 		Description: "The hash-chained log of sign-ins, changes, searches, playbacks and exports, newest first, filtered by actor, action, target and time.",
 		Query:       append(slices.Clone(auditFilters), paging(100, 1000)...),
-		Out:         obj{"audit": []store.AuditEntry{}},
+		Out:         obj{"audit": []auditEntryOut{}},
 	},
 	"GET /api/v1/audit.csv": {
 		Summary:     "Export the audit log as CSV",
@@ -471,19 +472,19 @@ var opDocs = map[string]opDoc{
 			"blocks":   "A block officer's blocks.",
 			"password": "12 to 256 characters.",
 		},
-		Status: http.StatusCreated, Out: store.User{}, OutDesc: "The user.", Location: true,
+		Status: http.StatusCreated, Out: userOut{}, OutDesc: "The user.", Location: true,
 		Errors: map[int]any{409: "The username is taken."},
 	},
 	"GET /api/v1/users": {
 		Summary:     "List console users",
 		Description: "Every console user with role, blocks, second-factor state and whether disabled.",
-		Out:         obj{"users": []store.User{}},
+		Out:         obj{"users": []userOut{}},
 	},
 	"GET /api/v1/users/{id}": {
 		Summary:     "Get a console user",
 		Description: "One console user.",
 		Path:        map[string]string{"id": pUser},
-		Out:         store.User{},
+		Out:         userOut{},
 	},
 	"PATCH /api/v1/users/{id}": {
 		Summary:     "Change a console user",
@@ -491,7 +492,7 @@ var opDocs = map[string]opDoc{
 		Path:        map[string]string{"id": pUser},
 		Body:        userPatch{},
 		Fields:      map[string]string{"reset_totp": "true removes the user's second factor (they enrol again)."},
-		Out:         store.User{},
+		Out:         userOut{},
 	},
 	"POST /api/v1/users/{id}/totp": {
 		Summary:     "Enrol a TOTP second factor",
@@ -505,7 +506,7 @@ var opDocs = map[string]opDoc{
 	"GET /api/v1/numbers": {
 		Summary:     "List global numbers",
 		Description: "The prison-wide number list: blocked (nobody may call them), privileged (never recorded), free (cost nothing) and hidden (their calls seen by investigators and system administrators only), with notes.",
-		Out:         obj{"numbers": []store.GlobalNumber{}},
+		Out:         obj{"numbers": []globalNumberOut{}},
 	},
 	"POST /api/v1/numbers": {
 		Summary:     "Add a global number",
@@ -515,7 +516,7 @@ var opDocs = map[string]opDoc{
 			"kind": strings.Join([]string{wire.NumberKindBlocked, wire.NumberKindPrivileged, wire.NumberKindFree, wire.NumberKindHidden}, ", ") + ".",
 			"note": "Required: why.",
 		},
-		Status: http.StatusCreated, Out: store.GlobalNumber{},
+		Status: http.StatusCreated, Out: globalNumberOut{},
 		Errors: map[int]any{409: "The number is on the list as this kind already."},
 	},
 	"POST /api/v1/numbers/remove": {
@@ -528,14 +529,14 @@ var opDocs = map[string]opDoc{
 	"GET /api/v1/settings": {
 		Summary:     "Get the prison's settings",
 		Description: "The prison's name (said to called parties), time zone of schedules and quotas, and the maximum number of contacts per person.",
-		Out:         store.PrisonSettings{},
+		Out:         prisonSettingsIO{},
 	},
 	"PUT /api/v1/settings": {
 		Summary:     "Change the prison's settings",
 		Description: "Replaces the prison's settings, audited; every block's policy is republished. Answers the stored settings.",
-		Body:        store.PrisonSettings{},
+		Body:        prisonSettingsIO{},
 		Fields:      map[string]string{"time_zone": `IANA zone ("" is UTC).`},
-		Out:         store.PrisonSettings{},
+		Out:         prisonSettingsIO{},
 	},
 
 	// Import and export.
@@ -544,7 +545,7 @@ var opDocs = map[string]opDoc{
 		Description: "The table as a CSV or XLSX attachment; calls take the calls search's filters (every matching call, hidden ones only for those who may see them). Block officers get their blocks only. Every export is audited.",
 		Path:        map[string]string{"file": "people, contacts or calls, then .csv or .xlsx (e.g. calls.xlsx)."},
 		Query:       callFilters,
-		OutMedia:    []string{"text/csv", ContentType(store.FormatXLSX)},
+		OutMedia:    []string{"text/csv", ContentType(tables.FormatXLSX)},
 		OutDesc:     "The table.",
 	},
 	"POST /api/v1/import/{kind}": {
@@ -552,24 +553,24 @@ var opDocs = map[string]opDoc{
 		Description: "Reads a CSV or XLSX file (the body) with the columns of the import template and checks every row; a dry run only reports, a real run applies every row or, if any row has an error, none.",
 		Path:        map[string]string{"kind": "people or contacts."},
 		Query:       []param{qBool("dry_run", "true: check and report, change nothing.")},
-		RawBody:     []string{"text/csv", ContentType(store.FormatXLSX)},
-		Out:         store.ImportReport{},
+		RawBody:     []string{"text/csv", ContentType(tables.FormatXLSX)},
+		Out:         importReportOut{},
 		OutDesc:     "The report: rows read, rows applied and each row's errors.",
 		Errors: map[int]any{422: errorWith{"The file is unreadable, or (a real run) rows have errors and nothing was imported.",
-			obj{"error": "", "report": store.ImportReport{}}}},
+			obj{"error": "", "report": importReportOut{}}}},
 	},
 
 	// Money.
 	"GET /api/v1/money/settings": {
 		Summary:     "Get the money settings",
 		Description: "The prison's currency (ISO 4217 code and minor-unit digits) and the time zone quota and statement periods count in.",
-		Out:         store.MoneySettings{},
+		Out:         moneySettingsIO{},
 	},
 	"PUT /api/v1/money/settings": {
 		Summary:     "Change the money settings",
 		Description: "Replaces currency and time zone, audited; every block's policy is republished. The currency cannot change once ledger entries exist in another.",
-		Body:        store.MoneySettings{},
-		Out:         store.MoneySettings{},
+		Body:        moneySettingsIO{},
+		Out:         moneySettingsIO{},
 		Errors:      map[int]any{409: "Ledger entries exist in another currency."},
 	},
 	"GET /api/v1/rates": {
@@ -630,7 +631,7 @@ var opDocs = map[string]opDoc{
 	"GET /api/v1/reconciliation": {
 		Summary:     "Reconcile the ledger",
 		Description: "Per account, credits minus debits line by line against the database's own sum, and any overspends; block officers get their blocks' accounts only. Takes no parameters; audited.",
-		Out:         store.Reconciliation{},
+		Out:         reconciliationOut{},
 	},
 
 	"GET /api/v1/openapi.json": {
@@ -933,7 +934,8 @@ func withDescription(p map[string]any, desc string) map[string]any {
 
 // schemas reflects Go types into JSON Schemas as encoding/json marshals
 // them; exported named struct types of other packages become components
-// ("store.Person"), the rest is inline.
+// ("store.Person"), and so do the API's own types that name themselves
+// (component); the rest is inline.
 type schemas struct {
 	defs  map[string]any
 	names map[reflect.Type]string
@@ -991,14 +993,22 @@ func (g *schemas) of(t reflect.Type) (map[string]any, error) {
 		}
 		return map[string]any{"type": "object", "additionalProperties": v}, nil
 	case reflect.Struct:
-		if t.Name() == "" || t.PkgPath() == apiPkg || !exported(t.Name()) {
+		n := ""
+		if t.PkgPath() == apiPkg {
+			if c, ok := reflect.Zero(t).Interface().(component); ok {
+				n = c.componentName()
+			}
+		}
+		if n == "" && (t.Name() == "" || t.PkgPath() == apiPkg || !exported(t.Name())) {
 			return g.object(t)
 		}
-		if n, ok := g.names[t]; ok {
-			return ref(n), nil
+		if known, ok := g.names[t]; ok {
+			return ref(known), nil
 		}
-		pkg := t.PkgPath()
-		n := pkg[strings.LastIndex(pkg, "/")+1:] + "." + t.Name()
+		if n == "" {
+			pkg := t.PkgPath()
+			n = pkg[strings.LastIndex(pkg, "/")+1:] + "." + t.Name()
+		}
 		if other, dup := g.taken[n]; dup && other != t {
 			return nil, fmt.Errorf("schema name %s given to %s and %s", n, other.PkgPath(), t.PkgPath())
 		}
@@ -1012,6 +1022,12 @@ func (g *schemas) of(t reflect.Type) (map[string]any, error) {
 	}
 	return nil, fmt.Errorf("no JSON schema for %s", t)
 }
+
+// component is implemented by the API's own response types: they are
+// components of the document under the name componentName gives, the name
+// of the store type they replaced ("store.User"), so that the document
+// stays the same for clients generated from it.
+type component interface{ componentName() string }
 
 // exported reports whether name is exported.
 func exported(name string) bool { return name != "" && name[0] >= 'A' && name[0] <= 'Z' }

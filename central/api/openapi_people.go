@@ -25,7 +25,7 @@ var peopleDocs = map[string]opDoc{
 			"Photos stay at central (appliances never get them).", store.MaxPhotoBytes, store.MinPhotoSide, store.MaxPhotoSide),
 		Path:    map[string]string{"id": pPerson},
 		RawBody: []string{store.PhotoJPEG, store.PhotoPNG},
-		Out:     store.Photo{}, OutDesc: "The photo's description (type, size, dimensions, SHA-256).",
+		Out:     photoOut{}, OutDesc: "The photo's description (type, size, dimensions, SHA-256).",
 		Errors: map[int]any{
 			http.StatusRequestEntityTooLarge: fmt.Sprintf("The file is larger than %d bytes.", store.MaxPhotoBytes),
 			http.StatusUnsupportedMediaType:  "The Content-Type is not image/jpeg or image/png, or the file is not the image it says.",

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
 )
 
 // reviewDocs document the review routes (review.go); init adds them to
@@ -14,7 +14,7 @@ var reviewDocs = map[string]opDoc{
 		Summary:     "List a call's review notes",
 		Description: "The reviewers' notes on the call, oldest first: who wrote each, why, the note and whether it needs following up. For system administrators, investigators and read-only auditors; a hidden call's are not found for the last.",
 		Path:        map[string]string{"id": pCall},
-		Out:         obj{"call_id": "", "notes": []store.ReviewNote{}},
+		Out:         obj{"call_id": "", "notes": []reviewNoteOut{}},
 	},
 	"POST /api/v1/calls/{id}/notes": {
 		Summary:     "Write a review note on a call",
@@ -22,17 +22,17 @@ var reviewDocs = map[string]opDoc{
 		Path:        map[string]string{"id": pCall},
 		Body:        noteIn{},
 		Fields: map[string]string{
-			"reason":    "Why the call was reviewed (1 to 100 characters, one line), e.g. " + strings.Join(store.ReviewReasons[:3], ", ") + ".",
+			"reason":    "Why the call was reviewed (1 to 100 characters, one line), e.g. " + strings.Join(reports.ReviewReasons[:3], ", ") + ".",
 			"note":      "What the reviewer found (1 to 4000 characters, may span lines).",
 			"follow_up": "The call needs following up.",
 		},
-		Status: http.StatusCreated, Out: store.ReviewNote{}, Location: true,
+		Status: http.StatusCreated, Out: reviewNoteOut{}, Location: true,
 	},
 	"GET /api/v1/calls/{id}/bookmarks": {
 		Summary:     "List a call's bookmarks",
 		Description: "Labelled positions in the call's recording, by position. Who may read them: as review notes.",
 		Path:        map[string]string{"id": pCall},
-		Out:         obj{"call_id": "", "bookmarks": []store.Bookmark{}},
+		Out:         obj{"call_id": "", "bookmarks": []bookmarkOut{}},
 	},
 	"POST /api/v1/calls/{id}/bookmarks": {
 		Summary:     "Bookmark a position in a call's recording",
@@ -44,7 +44,7 @@ var reviewDocs = map[string]opDoc{
 			"at":        `The position as seconds, m:ss or h:mm:ss ("83", "1:23"); or give offset_ms instead.`,
 			"label":     "What is there (1 to 200 characters).",
 		},
-		Status: http.StatusCreated, Out: store.Bookmark{}, Location: true,
+		Status: http.StatusCreated, Out: bookmarkOut{}, Location: true,
 	},
 	"DELETE /api/v1/calls/{id}/bookmarks/{bookmark}": {
 		Summary: "Remove a bookmark",
@@ -58,21 +58,21 @@ var reviewDocs = map[string]opDoc{
 		Description: "Calls, answered calls, total and average talk time over a period, grouped by block, hour of day or day (in the prison's time zone), " +
 			"person, contact or terminal (the busiest first, limit rows), or refused calls by reason. Block officers count their blocks only; hidden calls " +
 			"count only for investigators and system administrators. Audited as stats.search.",
-		Path:  map[string]string{"by": strings.Join(store.StatsDimensions, ", ") + "."},
+		Path:  map[string]string{"by": strings.Join(reports.StatsDimensions, ", ") + "."},
 		Query: reportQuery(qInt("limit", "Rows by person, contact or terminal: 1 to 1000 (default 20).")),
-		Out:   store.Stats{},
+		Out:   statsOut{},
 	},
 	"GET /api/v1/reports/billing": {
 		Summary: "Billing report",
 		Description: "What calls were charged over a period (call debits in the ledger, refunds that name a call), by period, block, destination type and rate " +
 			"(the rate the appliance priced each call with; for calls recorded before appliances named it, the rate matching the number in today's rates table). Block officers get their blocks only. Audited as reports.billing.",
-		Query: reportQuery(qEnum("period", "Split the rows by day or month (default total).", store.BillingPeriods...)),
-		Out:   store.BillingReport{},
+		Query: reportQuery(qEnum("period", "Split the rows by day or month (default total).", reports.BillingPeriods...)),
+		Out:   billingReportOut{},
 	},
 	"GET /api/v1/reports/billing.csv": {
 		Summary:     "Export a billing report",
 		Description: "The billing report as a CSV attachment (amounts in the major unit, a total row last); audited as export.billing.",
-		Query:       reportQuery(qEnum("period", "Split the rows by day or month (default total).", store.BillingPeriods...)),
+		Query:       reportQuery(qEnum("period", "Split the rows by day or month (default total).", reports.BillingPeriods...)),
 		OutMedia:    []string{"text/csv"},
 		OutDesc:     "The report.",
 	},

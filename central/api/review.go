@@ -27,6 +27,8 @@ import (
 
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
+	"github.com/kinline/kinline/central/store/tables"
 )
 
 // reviewRoutes are the JSON API's review routes: notes, bookmarks,
@@ -57,12 +59,12 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ns, err := s.st.ReviewNotes(r.Context(), c.ID)
+	ns, err := s.reports.ReviewNotes(r.Context(), c.ID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"call_id": c.ID, "notes": ns})
+	writeJSON(w, http.StatusOK, map[string]any{"call_id": c.ID, "notes": reviewNotesBody(ns)})
 }
 
 func (s *Server) addNote(w http.ResponseWriter, r *http.Request) {
@@ -76,13 +78,13 @@ func (s *Server) addNote(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	n, err := s.st.AddReviewNote(r.Context(), callerFrom(r.Context()).Actor, c.ID, store.NewReviewNote{Reason: in.Reason, Note: in.Note, FollowUp: in.FollowUp})
+	n, err := s.reports.AddReviewNote(r.Context(), callerFrom(r.Context()).Actor, c.ID, reports.NewReviewNote{Reason: in.Reason, Note: in.Note, FollowUp: in.FollowUp})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/calls/"+c.ID+"/notes")
-	writeJSON(w, http.StatusCreated, n)
+	writeJSON(w, http.StatusCreated, reviewNoteBody(n))
 }
 
 // bookmarkIn is the body of POST /api/v1/calls/{id}/bookmarks: the
@@ -99,12 +101,12 @@ func (s *Server) listBookmarks(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	bs, err := s.st.Bookmarks(r.Context(), c.ID)
+	bs, err := s.reports.Bookmarks(r.Context(), c.ID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"call_id": c.ID, "bookmarks": bs})
+	writeJSON(w, http.StatusOK, map[string]any{"call_id": c.ID, "bookmarks": bookmarksBody(bs)})
 }
 
 func (s *Server) addBookmark(w http.ResponseWriter, r *http.Request) {
@@ -136,13 +138,13 @@ func (s *Server) addBookmark(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	b, err := s.st.AddBookmark(r.Context(), callerFrom(r.Context()).Actor, c.ID, at, in.Label)
+	b, err := s.reports.AddBookmark(r.Context(), callerFrom(r.Context()).Actor, c.ID, at, in.Label)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", "/api/v1/calls/"+c.ID+"/bookmarks")
-	writeJSON(w, http.StatusCreated, b)
+	writeJSON(w, http.StatusCreated, bookmarkBody(b))
 }
 
 // removeBookmark serves DELETE /api/v1/calls/{id}/bookmarks/{bookmark}:
@@ -155,7 +157,7 @@ func (s *Server) removeBookmark(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	caller := callerFrom(r.Context())
-	if err := s.st.RemoveBookmark(r.Context(), caller.Actor, c.ID, r.PathValue("bookmark"), caller.Role == store.RoleSystemAdmin); err != nil {
+	if err := s.reports.RemoveBookmark(r.Context(), caller.Actor, c.ID, r.PathValue("bookmark"), caller.Role == store.RoleSystemAdmin); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -191,7 +193,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.Blocks, f.ShowHidden = c.ScopeBlocks(), c.SeesHidden()
-	st, err := s.st.Stats(r.Context(), f)
+	st, err := s.reports.Stats(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -200,14 +202,14 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
+	writeJSON(w, http.StatusOK, statsBody(st))
 }
 
 // billingFilter reads a billing report's filter, scoped to the caller.
-func (s *Server) billingFilter(r *http.Request) (store.BillingFilter, error) {
+func (s *Server) billingFilter(r *http.Request) (reports.BillingFilter, error) {
 	loc, err := s.location(r)
 	if err != nil {
-		return store.BillingFilter{}, err
+		return reports.BillingFilter{}, err
 	}
 	f, err := callquery.ParseBilling(r.URL.Query(), loc, s.st.Now())
 	if err != nil {
@@ -229,7 +231,7 @@ func (s *Server) billing(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	rep, err := s.st.Billing(r.Context(), f)
+	rep, err := s.reports.Billing(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -238,7 +240,7 @@ func (s *Server) billing(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, rep)
+	writeJSON(w, http.StatusOK, billingBody(rep))
 }
 
 func (s *Server) billingCSV(w http.ResponseWriter, r *http.Request) {
@@ -247,15 +249,15 @@ func (s *Server) billingCSV(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	tb, err := s.st.ExportBilling(r.Context(), callerFrom(r.Context()).Actor, store.FormatCSV, f)
+	tb, err := s.reports.ExportBilling(r.Context(), callerFrom(r.Context()).Actor, tables.FormatCSV, f)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", ContentType(store.FormatCSV))
+	w.Header().Set("Content-Type", ContentType(tables.FormatCSV))
 	w.Header().Set("Content-Disposition", `attachment; filename="billing.csv"`)
 	w.Header().Set("Cache-Control", "no-store")
-	if err := store.WriteTable(w, store.FormatCSV, tb); err != nil {
+	if err := tables.WriteTable(w, tables.FormatCSV, tb); err != nil {
 		s.log.Error("api: billing export", "err", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -135,7 +136,7 @@ func TestReviewNotesAPI(t *testing.T) {
 	ro := e.sessionFor("ro", store.RoleReadOnly, false)
 	fin := e.sessionFor("fin", store.RoleFinance, true)
 	bo := e.sessionFor("bo", store.RoleBlockOfficer, true, "A")
-	var n store.ReviewNote
+	var n reports.ReviewNote
 	r := e.call(inv, true, "POST", "/api/v1/calls/ann-1/notes", map[string]any{"reason": "intelligence", "note": "Mentions a visit.", "follow_up": true}, &n)
 	if r.StatusCode != 201 || n.Reviewer != "user:ivy" || !n.FollowUp || n.CallID != "ann-1" || r.Header.Get("Location") != "/api/v1/calls/ann-1/notes" {
 		t.Fatalf("add note: %d %+v", r.StatusCode, n)
@@ -145,7 +146,7 @@ func TestReviewNotesAPI(t *testing.T) {
 	}
 	var list struct {
 		CallID string `json:"call_id"`
-		Notes  []store.ReviewNote
+		Notes  []reports.ReviewNote
 	}
 	if r := e.call(ro, false, "GET", "/api/v1/calls/ann-1/notes", nil, &list); r.StatusCode != 200 || len(list.Notes) != 1 || list.Notes[0].Note != "Mentions a visit." {
 		t.Fatalf("read-only reads: %d %+v", r.StatusCode, list)
@@ -166,7 +167,7 @@ func TestReviewNotesAPI(t *testing.T) {
 		want int
 	}{
 		{"/api/v1/calls/ann-1/notes", map[string]any{"reason": "", "note": "y"}, 422},
-		{"/api/v1/calls/ann-1/notes", map[string]any{"reason": "x", "note": strings.Repeat("n", store.MaxReviewNote+1)}, 422},
+		{"/api/v1/calls/ann-1/notes", map[string]any{"reason": "x", "note": strings.Repeat("n", reports.MaxReviewNote+1)}, 422},
 		{"/api/v1/calls/ann-1/notes", map[string]any{"reason": "x", "note": "y", "colour": "red"}, 400},
 		{"/api/v1/calls/ann-1/notes", "{not json", 400},
 		{"/api/v1/calls/nope/notes", map[string]any{"reason": "x", "note": "y"}, 404},
@@ -194,7 +195,7 @@ func TestReviewNotesAPI(t *testing.T) {
 func TestBookmarksAPI(t *testing.T) {
 	e := newReviewEnv(t)
 	inv := e.sessionFor("ivy", store.RoleInvestigator, false)
-	var b store.Bookmark
+	var b reports.Bookmark
 	if r := e.call(inv, true, "POST", "/api/v1/calls/ann-1/bookmarks", map[string]any{"at": "1:23", "label": "threat"}, &b); r.StatusCode != 201 || b.OffsetMS != 83000 || b.Author != "user:ivy" {
 		t.Fatalf("add: %d %+v", r.StatusCode, b)
 	}
@@ -220,7 +221,7 @@ func TestBookmarksAPI(t *testing.T) {
 			t.Errorf("%s %v: %d, want %d", bad.call, bad.body, s, bad.want)
 		}
 	}
-	var list struct{ Bookmarks []store.Bookmark }
+	var list struct{ Bookmarks []reports.Bookmark }
 	ro := e.sessionFor("ro", store.RoleReadOnly, false)
 	if r := e.call(ro, false, "GET", "/api/v1/calls/ann-1/bookmarks", nil, &list); r.StatusCode != 200 || len(list.Bookmarks) != 2 ||
 		list.Bookmarks[0].Label != "hello" || list.Bookmarks[1].Label != "threat" {
@@ -265,7 +266,7 @@ func TestBookmarksAPI(t *testing.T) {
 
 func TestStatsAPI(t *testing.T) {
 	e := newReviewEnv(t)
-	var st store.Stats
+	var st reports.Stats
 	q := "?from=2025-03-01&to=2025-03-01"
 	if r := e.do("GET", "/api/v1/stats/blocks"+q, e.admin, nil, &st); r.StatusCode != 200 || len(st.Rows) != 2 || st.Total.Calls != 5 ||
 		st.Rows[0].Key != "A" || st.Rows[0].Calls != 4 || st.Rows[0].Answered != 3 {
@@ -320,7 +321,7 @@ func TestBillingAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var rep store.BillingReport
+	var rep reports.BillingReport
 	q := "?from=2025-03-01&to=2025-03-31"
 	if r := e.do("GET", "/api/v1/reports/billing"+q, e.viewer, nil, &rep); r.StatusCode != 200 || len(rep.Rows) != 2 || rep.Total.Charged != 50 ||
 		rep.Rows[0].Block != "A" || rep.Rows[0].DestinationType != wire.DestNational || rep.Rows[0].BilledSeconds != 90 {

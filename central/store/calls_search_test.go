@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -256,15 +257,23 @@ func TestCallSearchTooBroad(t *testing.T) {
 	s, _, _ := openTest(t)
 	ctx := context.Background()
 	mustT(t, s.EnsureBlock(ctx, "test", "A"))
-	// A name must not match more than maxResolved people.
-	var rows [][]string
-	rows = append(rows, PeopleColumns)
-	for i := 0; i <= maxResolved; i++ {
-		rows = append(rows, []string{fmt.Sprintf("P%04d", i), fmt.Sprintf("Pat %d", i), "A", "", "", "active", "", "", ""})
-	}
-	if _, err := s.Import(ctx, "test", "people", rows, false, nil); err != nil {
-		t.Fatal(err)
-	}
+	// A name must not match more than maxResolved people (written as the
+	// batch import writes them, in one transaction).
+	mustT(t, s.inTx(ctx, func(tx *sql.Tx) error {
+		now := ns(s.clk.Now())
+		for i := 0; i <= maxResolved; i++ {
+			id := newID("p_")
+			if _, err := tx.ExecContext(ctx, `INSERT INTO people (id, prison_number, name, block, status, language, pin_hash, created_ns, updated_ns,
+					supervision_level, status_reason, calls_per_day, calls_per_week, calls_per_month) VALUES ($1, $2, $3, 'A', 'active', '', '', $4, $4, '', '', 0, 0, 0)`,
+				id, fmt.Sprintf("P%04d", i), fmt.Sprintf("Pat %d", i), now); err != nil {
+				return err
+			}
+			if err := recordPersonBlock(ctx, tx, id, "A", now); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
 	if _, err := s.Calls(ctx, CallFilter{Name: "pat"}); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "more specific") {
 		t.Fatalf("too broad a name: %v", err)
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/central/store/totp"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -110,77 +109,6 @@ func TestAuditFilterByTime(t *testing.T) {
 	mustT(t, s.ExportAuditCSV(ctx, "user:ada", AuditFilter{Action: "calls.search", From: from, To: to}, &b))
 	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); len(lines) != 3 {
 		t.Fatalf("csv %q", b.String())
-	}
-}
-
-func TestTOTPSelfEnrolment(t *testing.T) {
-	s, clk, _ := openTest(t)
-	ctx := context.Background()
-	u, err := s.CreateUser(ctx, "admin", NewUser{Username: "ivy", DisplayName: "Ivy", Role: RoleInvestigator, Password: "correct horse battery"})
-	mustT(t, err)
-	sid, se, err := s.StartSession(ctx, NewSession{Actor: u.Actor(), Role: u.Role, UserID: u.ID, TTL: time.Hour})
-	mustT(t, err)
-	if se.MFA {
-		t.Fatal("password session verified")
-	}
-	if err := s.ConfirmTOTPEnrolment(ctx, u.Actor(), u.ID, sid, "123456"); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("confirm before begin: %v", err)
-	}
-	secret, uri, err := s.BeginTOTPEnrolment(ctx, u.Actor(), u.ID)
-	mustT(t, err)
-	if !strings.HasPrefix(uri, "otpauth://totp/") || !strings.Contains(uri, secret) {
-		t.Fatalf("uri %q", uri)
-	}
-	// Pending: sign-in still needs no code, the user is not enrolled.
-	if got, _ := s.User(ctx, u.ID); got.TOTP {
-		t.Fatal("pending secret counts as enrolled")
-	}
-	key, err := totp.DecodeSecret(secret)
-	mustT(t, err)
-	wrong := "000000"
-	if totp.Code(key, clk.Now()) == wrong {
-		wrong = "111111"
-	}
-	if err := s.ConfirmTOTPEnrolment(ctx, u.Actor(), u.ID, sid, wrong); !errors.Is(err, ErrUnauthorized) {
-		t.Fatalf("wrong code: %v", err)
-	}
-	if se, _ := s.SessionByID(ctx, sid); se.MFA {
-		t.Fatal("wrong code verified the session")
-	}
-	code := totp.Code(key, clk.Now())
-	mustT(t, s.ConfirmTOTPEnrolment(ctx, u.Actor(), u.ID, sid, code))
-	if se, _ := s.SessionByID(ctx, sid); !se.MFA {
-		t.Fatal("session not verified after enrolment")
-	}
-	if got, _ := s.User(ctx, u.ID); !got.TOTP {
-		t.Fatal("not enrolled")
-	}
-	// The code used to enrol is spent; sign-in needs a code now.
-	if _, _, err := s.Login(ctx, "ivy", "correct horse battery", code); !errors.Is(err, ErrUnauthorized) {
-		t.Fatalf("enrolment code reused at sign-in: %v", err)
-	}
-	clk.Advance(30 * time.Second)
-	if _, mfa, err := s.Login(ctx, "ivy", "correct horse battery", totp.Code(key, clk.Now())); err != nil || !mfa {
-		t.Fatalf("sign-in with the new factor: %v %v", mfa, err)
-	}
-	// An enrolled factor cannot be replaced by self-enrolment.
-	if _, _, err := s.BeginTOTPEnrolment(ctx, u.Actor(), u.ID); !errors.Is(err, ErrTOTPEnrolled) {
-		t.Fatalf("re-enrol: %v", err)
-	}
-	for _, a := range []string{"user.totp_begin", "user.totp_failed", "user.totp_enrol"} {
-		if l, _ := s.AuditLog(ctx, AuditFilter{Action: a}); len(l) != 1 || l[0].Target != u.ID {
-			t.Fatalf("%s audit %+v", a, l)
-		}
-	}
-	// An administrator's reset clears it, pending secret included.
-	_, _, err = s.BeginTOTPEnrolment(ctx, u.Actor(), u.ID)
-	if !errors.Is(err, ErrTOTPEnrolled) {
-		t.Fatal(err)
-	}
-	_, err = s.UpdateUser(ctx, "admin", u.ID, UserUpdate{ResetTOTP: true})
-	mustT(t, err)
-	if got, _ := s.User(ctx, u.ID); got.TOTP {
-		t.Fatal("reset kept the factor")
 	}
 }
 

@@ -1,9 +1,13 @@
 // Package store is central's durable state: appliances and their blocks,
 // the people housed in them with their cards, PIN hashes and approved
 // contacts, the appliances' event streams and what they project into (calls,
-// card taps, alarms, status), recordings on disk, API tokens, console users
-// (roles, block scopes, argon2id passwords, TOTP, lockout) and their
-// sessions, and the append-only, hash-chained audit log.
+// card taps, alarms, status), recordings on disk, API tokens, the roles
+// console users hold, and the append-only, hash-chained audit log. It is
+// the core the domain packages are built on (domain.go), on the core's
+// schema, transactions and audit chain: console users, their passwords,
+// TOTP and sessions are package users (central/store/users), the CSV and
+// XLSX import and exports package tables, statistics, billing reports and
+// the review of calls package reports.
 //
 // It runs on SQLite by default, through database/sql with the pure-Go
 // driver modernc.org/sqlite, in WAL mode with synchronous=FULL so that a
@@ -55,12 +59,8 @@ var (
 	// privileged (never recorded); nothing is kept and an alarm is raised.
 	ErrPrivilegedRecording = errors.New("store: recording refused: the call is privileged")
 	ErrUnauthorized        = errors.New("store: unknown or expired credential")
-	// ErrNotAuthor: a bookmark is removed only by its author or a system
-	// administrator.
-	ErrNotAuthor    = errors.New("store: only its author or a system administrator may remove it")
-	ErrClosed       = errors.New("store: closed")
-	ErrLocked       = errors.New("store: account locked after failed sign-ins")
-	ErrTOTPRequired = errors.New("store: one-time code required")
+	ErrClosed              = errors.New("store: closed")
+	ErrTOTPRequired        = errors.New("store: one-time code required")
 )
 
 // Store is central's database plus the recordings directory. It is safe for

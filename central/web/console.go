@@ -17,6 +17,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/users"
 )
 
 // consolePages are the pages of this file.
@@ -56,12 +57,12 @@ type consolePage struct {
 	ChainError         string // or where it breaks
 	Prev, Next         string
 	// Users.
-	Users  []store.User
+	Users  []users.User
 	Roles  []string
 	Blocks []string
 	Form   userFormData
 	// Second factor.
-	User         *store.User
+	User         *users.User
 	SessionMFA   bool
 	Secret, URI  string
 	MustEnrol    bool
@@ -88,7 +89,7 @@ func (f userFormData) HasBlock(b string) bool {
 	return false
 }
 
-func (s *Server) newConsolePage(se *store.Session, title string) *consolePage {
+func (s *Server) newConsolePage(se *users.Session, title string) *consolePage {
 	return &consolePage{Title: title, Actor: se.Actor, CSRF: se.CSRF, IsAdmin: authz.Check("GET /users", CallerOf(se), "") == nil}
 }
 
@@ -96,11 +97,11 @@ func (s *Server) newConsolePage(se *store.Session, title string) *consolePage {
 
 const alarmsPageSize = 100
 
-func (s *Server) alarmsPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) alarmsPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderAlarms(w, r, se, http.StatusOK, "")
 }
 
-func (s *Server) renderAlarms(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string) {
+func (s *Server) renderAlarms(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
 	q := r.URL.Query()
 	c := CallerOf(se)
 	p := s.newConsolePage(se, "Alarms")
@@ -137,7 +138,7 @@ func (s *Server) renderAlarms(w http.ResponseWriter, r *http.Request, se *store.
 	s.render(w, status, "console_alarms.html", p)
 }
 
-func (s *Server) clearAlarmForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) clearAlarmForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -155,7 +156,7 @@ func (s *Server) clearAlarmForm(w http.ResponseWriter, r *http.Request, se *stor
 
 const auditPageSize = 100
 
-func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	q := r.URL.Query()
 	p := s.newConsolePage(se, "Audit log")
 	status := http.StatusOK
@@ -246,15 +247,15 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, se *store.Ses
 
 // ---- users ----
 
-func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderUsers(w, r, se, http.StatusOK, "", userFormData{Role: store.RoleReadOnly})
 }
 
-func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string, form userFormData) {
+func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string, form userFormData) {
 	p := s.newConsolePage(se, "Users")
 	p.Error, p.Notice, p.Form, p.Roles = errMsg, r.URL.Query().Get("notice"), form, store.UserRoles
 	var err error
-	if p.Users, err = s.st.Users(r.Context()); err == nil {
+	if p.Users, err = s.users.Users(r.Context()); err == nil {
 		var bs []store.Block
 		bs, err = s.st.Blocks(r.Context())
 		for _, b := range bs {
@@ -267,7 +268,7 @@ func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, se *store.S
 	s.render(w, status, "console_users.html", p)
 }
 
-func (s *Server) createUserForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) createUserForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -277,7 +278,7 @@ func (s *Server) createUserForm(w http.ResponseWriter, r *http.Request, se *stor
 	if form.Role != store.RoleBlockOfficer {
 		form.Blocks = nil // the block boxes only count for block officers
 	}
-	u, err := s.st.CreateUser(r.Context(), se.Actor, store.NewUser{Username: form.Username, DisplayName: form.DisplayName,
+	u, err := s.users.CreateUser(r.Context(), se.Actor, users.NewUser{Username: form.Username, DisplayName: form.DisplayName,
 		Role: form.Role, Blocks: form.Blocks, Password: f.Get("password")})
 	if err != nil {
 		st, msg := s.statusOf(err)
@@ -288,8 +289,8 @@ func (s *Server) createUserForm(w http.ResponseWriter, r *http.Request, se *stor
 }
 
 // userUpdate applies up to the path's user and answers.
-func (s *Server) userUpdate(w http.ResponseWriter, r *http.Request, se *store.Session, up store.UserUpdate, done string) {
-	u, err := s.st.UpdateUser(r.Context(), se.Actor, r.PathValue("id"), up)
+func (s *Server) userUpdate(w http.ResponseWriter, r *http.Request, se *users.Session, up users.UserUpdate, done string) {
+	u, err := s.users.UpdateUser(r.Context(), se.Actor, r.PathValue("id"), up)
 	if err != nil {
 		st, msg := s.statusOf(err)
 		r.URL.RawQuery = ""
@@ -299,15 +300,15 @@ func (s *Server) userUpdate(w http.ResponseWriter, r *http.Request, se *store.Se
 	redirectNotice(w, r, "/users", fmt.Sprintf("%s: %s.", u.Username, done))
 }
 
-func (s *Server) userPasswordForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) userPasswordForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
 	pw := r.PostForm.Get("password")
-	s.userUpdate(w, r, se, store.UserUpdate{Password: &pw}, "password reset, sessions ended")
+	s.userUpdate(w, r, se, users.UserUpdate{Password: &pw}, "password reset, sessions ended")
 }
 
-func (s *Server) userDisabledForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) userDisabledForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -328,25 +329,25 @@ func (s *Server) userDisabledForm(w http.ResponseWriter, r *http.Request, se *st
 	if disabled {
 		done = "disabled, sessions ended"
 	}
-	s.userUpdate(w, r, se, store.UserUpdate{Disabled: &disabled}, done)
+	s.userUpdate(w, r, se, users.UserUpdate{Disabled: &disabled}, done)
 }
 
-func (s *Server) userTOTPResetForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) userTOTPResetForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
-	s.userUpdate(w, r, se, store.UserUpdate{ResetTOTP: true}, "second factor removed (the user enrols again), sessions ended")
+	s.userUpdate(w, r, se, users.UserUpdate{ResetTOTP: true}, "second factor removed (the user enrols again), sessions ended")
 }
 
 // ---- the user's own second factor ----
 
 // totpPage shows the user's second-factor state and, when they have none,
 // the button that starts enrolment.
-func (s *Server) totpPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) totpPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderTOTP(w, r, se, http.StatusOK, "", "", "")
 }
 
-func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg, secret, uri string) {
+func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg, secret, uri string) {
 	p := s.newConsolePage(se, "Second factor")
 	p.Error, p.Notice, p.Secret, p.URI, p.SessionMFA = errMsg, r.URL.Query().Get("notice"), secret, uri, se.MFA
 	p.MustEnrol = authz.MustEnrolTOTP(se.Role)
@@ -355,7 +356,7 @@ func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, se *store.Se
 		s.render(w, status, "console_totp.html", p)
 		return
 	}
-	u, err := s.st.User(r.Context(), se.UserID)
+	u, err := s.users.User(r.Context(), se.UserID)
 	if err != nil {
 		st, msg := s.statusOf(err)
 		p.Error, status = msg, st
@@ -364,7 +365,7 @@ func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, se *store.Se
 	s.render(w, status, "console_totp.html", p)
 }
 
-func (s *Server) totpBeginForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) totpBeginForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -372,9 +373,9 @@ func (s *Server) totpBeginForm(w http.ResponseWriter, r *http.Request, se *store
 		s.renderTOTP(w, r, se, http.StatusUnprocessableEntity, "A token's session has no user to enrol.", "", "")
 		return
 	}
-	secret, uri, err := s.st.BeginTOTPEnrolment(r.Context(), se.Actor, se.UserID)
+	secret, uri, err := s.users.BeginTOTPEnrolment(r.Context(), se.Actor, se.UserID)
 	switch {
-	case errors.Is(err, store.ErrTOTPEnrolled):
+	case errors.Is(err, users.ErrTOTPEnrolled):
 		s.renderTOTP(w, r, se, http.StatusConflict, "You already have a second factor. If you lost it, ask an administrator to reset it.", "", "")
 		return
 	case err != nil:
@@ -385,7 +386,7 @@ func (s *Server) totpBeginForm(w http.ResponseWriter, r *http.Request, se *store
 	s.renderTOTP(w, r, se, http.StatusOK, "", secret, uri)
 }
 
-func (s *Server) totpConfirmForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) totpConfirmForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -398,12 +399,12 @@ func (s *Server) totpConfirmForm(w http.ResponseWriter, r *http.Request, se *sto
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	err = s.st.ConfirmTOTPEnrolment(r.Context(), se.Actor, se.UserID, ck.Value, strings.TrimSpace(r.PostForm.Get("code")))
+	err = s.users.ConfirmTOTPEnrolment(r.Context(), se.Actor, se.UserID, ck.Value, strings.TrimSpace(r.PostForm.Get("code")))
 	switch {
 	case errors.Is(err, store.ErrUnauthorized):
 		s.renderTOTP(w, r, se, http.StatusUnauthorized, "That code is not right. Check the time on your phone and enter the current code from the app, or start again.", "", "")
 		return
-	case errors.Is(err, store.ErrTOTPEnrolled):
+	case errors.Is(err, users.ErrTOTPEnrolled):
 		s.renderTOTP(w, r, se, http.StatusConflict, "You already have a second factor.", "", "")
 		return
 	case err != nil:

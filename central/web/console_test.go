@@ -21,6 +21,7 @@ import (
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/central/store/totp"
+	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -30,7 +31,7 @@ import (
 func (e *manageEnv) signInMFA(name, role string, blocks ...string) *http.Client {
 	e.t.Helper()
 	u := mkUser(e.t, e.st, name, role, blocks...)
-	secret, _, err := e.st.EnrollTOTP(context.Background(), "test", u.ID)
+	secret, _, err := users.New(e.st).EnrollTOTP(context.Background(), "test", u.ID)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -317,8 +318,8 @@ func TestConsoleUsersPage(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("create: %d", resp.StatusCode)
 	}
-	us, _ := e.st.Users(ctx)
-	i := slices.IndexFunc(us, func(u store.User) bool { return u.Username == "olga" })
+	us, _ := users.New(e.st).Users(ctx)
+	i := slices.IndexFunc(us, func(u users.User) bool { return u.Username == "olga" })
 	if i < 0 || us[i].Role != store.RoleBlockOfficer || !slices.Equal(us[i].Blocks, []string{"B"}) {
 		t.Fatalf("created %+v", us)
 	}
@@ -362,8 +363,8 @@ func TestConsoleUsersPage(t *testing.T) {
 		t.Fatalf("enabled sign-in: %d", r.StatusCode)
 	}
 	// An administrator cannot disable their own account.
-	me, _ := e.st.Users(ctx)
-	adaID := me[slices.IndexFunc(me, func(u store.User) bool { return u.Username == "ada" })].ID
+	me, _ := users.New(e.st).Users(ctx)
+	adaID := me[slices.IndexFunc(me, func(u users.User) bool { return u.Username == "ada" })].ID
 	if resp, _ := e.post(admin, "/users", "/users/"+adaID+"/disabled", url.Values{"disabled": {"true"}}); resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("self-disable: %d", resp.StatusCode)
 	}
@@ -449,7 +450,7 @@ func TestTOTPEnrolmentForcedBeforePlayback(t *testing.T) {
 func rawSession(t *testing.T, st *store.Store, srvURL, name, role string, mfa bool, blocks ...string) (*http.Client, string) {
 	t.Helper()
 	u := mkUser(t, st, name, role, blocks...)
-	id, se, err := st.StartSession(context.Background(), store.NewSession{Actor: u.Actor(), Role: u.Role, UserID: u.ID, MFA: mfa, TTL: time.Hour})
+	id, se, err := users.New(st).StartSession(context.Background(), users.NewSession{Actor: u.Actor(), Role: u.Role, UserID: u.ID, MFA: mfa, TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

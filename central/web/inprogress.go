@@ -12,6 +12,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/users"
 )
 
 // inProgressPages are the pages of this file.
@@ -34,7 +35,7 @@ type inProgressPage struct {
 	Now   time.Time
 }
 
-func (s *Server) inProgressPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) inProgressPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	c := CallerOf(se)
 	p := &inProgressPage{consolePage: s.newConsolePage(se, "Calls in progress"), Now: s.st.Now().UTC()}
 	p.Notice = r.URL.Query().Get("notice")
@@ -56,7 +57,7 @@ func (s *Server) inProgressPage(w http.ResponseWriter, r *http.Request, se *stor
 }
 
 // endCallForm sends the end_call command for a call in progress.
-func (s *Server) endCallForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) endCallForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}

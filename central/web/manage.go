@@ -27,6 +27,8 @@ import (
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/tables"
+	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -120,7 +122,7 @@ type ruleView struct {
 	WindowsText string
 }
 
-func (s *Server) basePage(se *store.Session, title string) managePage {
+func (s *Server) basePage(se *users.Session, title string) managePage {
 	c := CallerOf(se)
 	return managePage{Title: title, Actor: se.Actor, CSRF: se.CSRF,
 		CanEdit: authz.Check("POST /people", c, "") == nil,
@@ -129,7 +131,7 @@ func (s *Server) basePage(se *store.Session, title string) managePage {
 
 // postForm checks a form post: same origin, size, CSRF token. It answers
 // and returns false when the post must not be processed.
-func (s *Server) postForm(w http.ResponseWriter, r *http.Request, se *store.Session) bool {
+func (s *Server) postForm(w http.ResponseWriter, r *http.Request, se *users.Session) bool {
 	if !sameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return false
@@ -154,7 +156,7 @@ func (s *Server) statusOf(err error) (int, string) {
 		return http.StatusNotFound, msg
 	case errors.Is(err, store.ErrConflict):
 		return http.StatusConflict, msg
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnknownBlock), errors.Is(err, store.ErrBadFile):
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnknownBlock), errors.Is(err, tables.ErrBadFile):
 		return http.StatusUnprocessableEntity, msg
 	case errors.Is(err, authz.ErrOutOfScope), errors.Is(err, store.ErrNotAllowed):
 		return http.StatusForbidden, msg
@@ -217,11 +219,11 @@ func (s *Server) notifyBlocks(ctx context.Context, blocks ...string) {
 
 const peoplePageSize = 50
 
-func (s *Server) peoplePage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) peoplePage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderPeople(w, r, se, http.StatusOK, "")
 }
 
-func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string) {
+func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
 	q := r.URL.Query()
 	c := CallerOf(se)
 	p := s.basePage(se, "People")
@@ -295,7 +297,7 @@ func optDate(v string) (time.Time, error) {
 	return t, nil
 }
 
-func (s *Server) createPersonForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) createPersonForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -321,7 +323,7 @@ func (s *Server) createPersonForm(w http.ResponseWriter, r *http.Request, se *st
 }
 
 // scopedPerson loads the page's person, refusing another block's.
-func (s *Server) scopedPerson(w http.ResponseWriter, r *http.Request, se *store.Session, id string) *store.Person {
+func (s *Server) scopedPerson(w http.ResponseWriter, r *http.Request, se *users.Session, id string) *store.Person {
 	p, err := s.st.Person(r.Context(), id)
 	if err == nil {
 		err = CallerOf(se).CheckBlock(p.Block)
@@ -337,11 +339,11 @@ func (s *Server) scopedPerson(w http.ResponseWriter, r *http.Request, se *store.
 	return p
 }
 
-func (s *Server) personPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) personPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderPerson(w, r, se, r.PathValue("id"), http.StatusOK, "", "")
 }
 
-func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *store.Session, id string, status int, errMsg, newPIN string) {
+func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *users.Session, id string, status int, errMsg, newPIN string) {
 	person := s.scopedPerson(w, r, se, id)
 	if person == nil {
 		return
@@ -387,7 +389,7 @@ func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *store.
 	s.render(w, status, "manage_person.html", p)
 }
 
-func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -493,7 +495,7 @@ func WritePhoto(w http.ResponseWriter, ph *store.Photo) {
 }
 
 // photo serves the person's photo to the person page (404 when none).
-func (s *Server) photo(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) photo(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	person := s.scopedPerson(w, r, se, r.PathValue("id"))
 	if person == nil {
 		return
@@ -511,7 +513,7 @@ func (s *Server) photo(w http.ResponseWriter, r *http.Request, se *store.Session
 // with the file as "photo"): 413 beyond store.MaxPhotoBytes, 415 for
 // anything but a JPEG or PNG image, 422 for dimensions out of bounds or
 // a damaged image, each with the page and the reason.
-func (s *Server) photoForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) photoForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !sameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return
@@ -565,7 +567,7 @@ func (s *Server) photoForm(w http.ResponseWriter, r *http.Request, se *store.Ses
 // CSRF token, the block officer's scope, then do. A store error shows the
 // person's page again with it; on success the blocks do names get their
 // policy and the browser goes back to the page with notice.
-func (s *Server) personAction(w http.ResponseWriter, r *http.Request, se *store.Session, notice string, do func(ctx context.Context, id string) (blocks []string, err error)) {
+func (s *Server) personAction(w http.ResponseWriter, r *http.Request, se *users.Session, notice string, do func(ctx context.Context, id string) (blocks []string, err error)) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -585,13 +587,13 @@ func (s *Server) personAction(w http.ResponseWriter, r *http.Request, se *store.
 	redirectNotice(w, r, "/people/"+id, notice)
 }
 
-func (s *Server) deletePhotoForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) deletePhotoForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.personAction(w, r, se, "Photo removed.", func(ctx context.Context, id string) ([]string, error) {
 		return nil, s.st.DeletePhoto(ctx, se.Actor, id) // a photo is not in the policy
 	})
 }
 
-func (s *Server) addCardForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) addCardForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.personAction(w, r, se, "Card assigned.", func(ctx context.Context, id string) ([]string, error) {
 		block, err := s.st.AddCard(ctx, se.Actor, id, r.PostForm.Get("uid"))
 		return []string{block}, err
@@ -600,7 +602,7 @@ func (s *Server) addCardForm(w http.ResponseWriter, r *http.Request, se *store.S
 
 // resetPINForm shows the new PIN once, on the answer to the post itself
 // (never in a URL, never stored).
-func (s *Server) resetPINForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) resetPINForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -618,7 +620,7 @@ func (s *Server) resetPINForm(w http.ResponseWriter, r *http.Request, se *store.
 	s.renderPerson(w, r, se, id, http.StatusOK, "", pin)
 }
 
-func (s *Server) addContactForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) addContactForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.personAction(w, r, se, "Contact requested: it needs approval before it can be called.", func(ctx context.Context, id string) ([]string, error) {
 		f := r.PostForm
 		_, block, err := s.st.AddContact(ctx, se.Actor, id, store.NewContact{Number: f.Get("number"), Name: f.Get("name"),
@@ -627,7 +629,7 @@ func (s *Server) addContactForm(w http.ResponseWriter, r *http.Request, se *stor
 	})
 }
 
-func (s *Server) decideContactForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) decideContactForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -654,7 +656,7 @@ func (s *Server) decideContactForm(w http.ResponseWriter, r *http.Request, se *s
 
 // unblockContactForm lifts a contact's self-block (the called party had
 // pressed 9), with a required reason; the number returns to the policy.
-func (s *Server) unblockContactForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) unblockContactForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -679,11 +681,11 @@ func (s *Server) unblockContactForm(w http.ResponseWriter, r *http.Request, se *
 
 // ---- global numbers ----
 
-func (s *Server) numbersPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) numbersPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderNumbers(w, r, se, http.StatusOK, "")
 }
 
-func (s *Server) renderNumbers(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string) {
+func (s *Server) renderNumbers(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
 	p := s.basePage(se, "Global numbers")
 	p.Error, p.Notice, p.Kinds = errMsg, r.URL.Query().Get("notice"), store.GlobalNumberKinds
 	var err error
@@ -693,7 +695,7 @@ func (s *Server) renderNumbers(w http.ResponseWriter, r *http.Request, se *store
 	s.render(w, status, "manage_numbers.html", p)
 }
 
-func (s *Server) addNumberForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) addNumberForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -708,7 +710,7 @@ func (s *Server) addNumberForm(w http.ResponseWriter, r *http.Request, se *store
 	redirectNotice(w, r, "/numbers", "Number added.")
 }
 
-func (s *Server) removeNumberForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) removeNumberForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -725,11 +727,11 @@ func (s *Server) removeNumberForm(w http.ResponseWriter, r *http.Request, se *st
 
 // ---- blocks, rules, appliances, terminals ----
 
-func (s *Server) blocksPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) blocksPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderBlocks(w, r, se, http.StatusOK, "")
 }
 
-func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string) {
+func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
 	p := s.basePage(se, "Blocks and appliances")
 	p.Error, p.Notice = errMsg, r.URL.Query().Get("notice")
 	p.Confirms = []string{wire.ConfirmNone, wire.ConfirmButton, wire.ConfirmCard, wire.ConfirmBoth}
@@ -781,7 +783,7 @@ func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *store.
 	s.render(w, status, "manage_blocks.html", p)
 }
 
-func (s *Server) createBlockForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) createBlockForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -793,7 +795,7 @@ func (s *Server) createBlockForm(w http.ResponseWriter, r *http.Request, se *sto
 	redirectNotice(w, r, "/blocks", "Block saved.")
 }
 
-func (s *Server) putRuleForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) putRuleForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.blockAction(w, r, se, "Rule saved for block ", func(block string) error {
 		f := r.PostForm
 		ru := wire.CallRule{Level: f.Get("level"), Confirm: f.Get("confirm"), OfficerTapEndsCall: f.Get("officer_tap_ends_call") == "on"}
@@ -818,13 +820,13 @@ func (s *Server) putRuleForm(w http.ResponseWriter, r *http.Request, se *store.S
 	})
 }
 
-func (s *Server) deleteRuleForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) deleteRuleForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.blockAction(w, r, se, "Rule removed from block ", func(block string) error {
 		return s.st.DeleteRule(r.Context(), se.Actor, block, r.PostForm.Get("level"))
 	})
 }
 
-func (s *Server) blockWindowsForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) blockWindowsForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.blockAction(w, r, se, "Windows saved for block ", func(block string) error {
 		ws, err := store.ParseWindows(r.PostForm.Get("windows"))
 		if err != nil {
@@ -838,7 +840,7 @@ func (s *Server) blockWindowsForm(w http.ResponseWriter, r *http.Request, se *st
 // CSRF token, then do. A store error shows the blocks page again with
 // it; on success the block gets its policy and the browser goes back to
 // the blocks page with notice followed by the block's name.
-func (s *Server) blockAction(w http.ResponseWriter, r *http.Request, se *store.Session, notice string, do func(block string) error) {
+func (s *Server) blockAction(w http.ResponseWriter, r *http.Request, se *users.Session, notice string, do func(block string) error) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -854,11 +856,11 @@ func (s *Server) blockAction(w http.ResponseWriter, r *http.Request, se *store.S
 
 // ---- settings ----
 
-func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderSettings(w, r, se, http.StatusOK, "", nil)
 }
 
-func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string, in *store.PrisonSettings) {
+func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string, in *store.PrisonSettings) {
 	p := s.basePage(se, "Settings")
 	p.Error, p.Notice, p.Settings = errMsg, r.URL.Query().Get("notice"), in
 	if in == nil {
@@ -871,7 +873,7 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, se *stor
 	s.render(w, status, "manage_settings.html", p)
 }
 
-func (s *Server) settingsForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) settingsForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
 	}
@@ -906,21 +908,21 @@ type importJobState struct {
 	total   int
 	state   string // running, done, refused, failed
 	message string
-	report  *store.ImportReport
+	report  *tables.ImportReport
 }
 
 // jobView is what the page and the progress endpoint show of a job.
 type jobView struct {
-	ID      string              `json:"id"`
-	Kind    string              `json:"kind"`
-	DryRun  bool                `json:"dry_run"`
-	File    string              `json:"file"`
-	State   string              `json:"state"`
-	Done    int                 `json:"done"`
-	Total   int                 `json:"total"`
-	Percent int                 `json:"percent"`
-	Message string              `json:"message,omitempty"`
-	Report  *store.ImportReport `json:"report,omitempty"`
+	ID      string               `json:"id"`
+	Kind    string               `json:"kind"`
+	DryRun  bool                 `json:"dry_run"`
+	File    string               `json:"file"`
+	State   string               `json:"state"`
+	Done    int                  `json:"done"`
+	Total   int                  `json:"total"`
+	Percent int                  `json:"percent"`
+	Message string               `json:"message,omitempty"`
+	Report  *tables.ImportReport `json:"report,omitempty"`
 }
 
 func (j *importJobState) view() *jobView {
@@ -971,11 +973,11 @@ func findImportJob(id, actor string) *importJobState {
 	return j
 }
 
-func (s *Server) importPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) importPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderImport(w, r, se, http.StatusOK, "")
 }
 
-func (s *Server) renderImport(w http.ResponseWriter, r *http.Request, se *store.Session, status int, errMsg string) {
+func (s *Server) renderImport(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
 	p := s.basePage(se, "Import")
 	p.Error = errMsg
 	if id := r.URL.Query().Get("job"); id != "" {
@@ -1000,14 +1002,14 @@ func newJobID() string {
 
 // importForm takes the uploaded file, checks it can be read and starts the
 // job; the answer redirects to the page following its progress.
-func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !sameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, store.MaxImportBytes+(1<<20))
+	r.Body = http.MaxBytesReader(w, r.Body, tables.MaxImportBytes+(1<<20))
 	if err := r.ParseMultipartForm(1 << 20); err != nil {
-		s.renderImport(w, r, se, http.StatusRequestEntityTooLarge, fmt.Sprintf("The upload could not be read (files up to %d MiB).", store.MaxImportBytes>>20))
+		s.renderImport(w, r, se, http.StatusRequestEntityTooLarge, fmt.Sprintf("The upload could not be read (files up to %d MiB).", tables.MaxImportBytes>>20))
 		return
 	}
 	defer r.MultipartForm.RemoveAll()
@@ -1016,7 +1018,7 @@ func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *store.Se
 		return
 	}
 	kind := r.PostFormValue("kind")
-	if _, err := store.ImportColumns(kind); err != nil {
+	if _, err := tables.ImportColumns(kind); err != nil {
 		s.renderImport(w, r, se, http.StatusUnprocessableEntity, "Choose what the file holds: people or contacts.")
 		return
 	}
@@ -1026,14 +1028,14 @@ func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *store.Se
 		return
 	}
 	defer file.Close()
-	data, err := io.ReadAll(io.LimitReader(file, store.MaxImportBytes+1))
+	data, err := io.ReadAll(io.LimitReader(file, tables.MaxImportBytes+1))
 	if err != nil {
 		s.renderImport(w, r, se, http.StatusBadRequest, "The upload could not be read.")
 		return
 	}
-	table, err := store.ReadTable(data)
+	table, err := tables.ReadTable(data)
 	if err == nil {
-		err = store.CheckImportHeader(kind, table)
+		err = tables.CheckImportHeader(kind, table)
 	}
 	if err != nil {
 		_, msg := s.statusOf(err)
@@ -1050,7 +1052,7 @@ func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *store.Se
 func (s *Server) runImport(j *importJobState, table [][]string) {
 	ctx, cancel := context.WithTimeout(context.Background(), ImportJobTimeout)
 	defer cancel()
-	rep, err := s.st.Import(ctx, j.actor, j.kind, table, j.dryRun, func(done, total int) {
+	rep, err := s.tables.Import(ctx, j.actor, j.kind, table, j.dryRun, func(done, total int) {
 		j.mu.Lock()
 		j.done, j.total = done, max(total, 1)
 		j.mu.Unlock()
@@ -1061,9 +1063,9 @@ func (s *Server) runImport(j *importJobState, table [][]string) {
 	switch {
 	case err == nil:
 		j.state = "done"
-	case errors.Is(err, store.ErrImportRejected):
+	case errors.Is(err, tables.ErrImportRejected):
 		j.state, j.message = "refused", "Nothing was imported: fix the rows below and upload the file again."
-	case errors.Is(err, store.ErrBadFile), errors.Is(err, store.ErrInvalid):
+	case errors.Is(err, tables.ErrBadFile), errors.Is(err, store.ErrInvalid):
 		_, msg := s.statusOf(err)
 		j.state, j.message = "refused", "Nothing was imported: "+msg
 	default:
@@ -1080,7 +1082,7 @@ func (s *Server) runImport(j *importJobState, table [][]string) {
 }
 
 // importJob is the JSON progress endpoint the import page polls.
-func (s *Server) importJob(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) importJob(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	j := findImportJob(r.PathValue("job"), se.Actor)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -1092,9 +1094,9 @@ func (s *Server) importJob(w http.ResponseWriter, r *http.Request, se *store.Ses
 	json.NewEncoder(w).Encode(j.view())
 }
 
-func (s *Server) importTemplate(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) importTemplate(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	kind, format, _ := strings.Cut(r.PathValue("file"), ".")
-	b, err := store.ImportTemplate(kind, format)
+	b, err := tables.ImportTemplate(kind, format)
 	if err != nil {
 		http.Error(w, "templates: people.csv, people.xlsx, contacts.csv, contacts.xlsx", http.StatusNotFound)
 		return
@@ -1104,7 +1106,7 @@ func (s *Server) importTemplate(w http.ResponseWriter, r *http.Request, se *stor
 	w.Write(b)
 }
 
-func (s *Server) importScript(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) importScript(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	b, err := manageStatic.ReadFile("templates/manage_import.js")
 	if err != nil {
 		http.Error(w, "missing script", http.StatusInternalServerError)
@@ -1118,26 +1120,26 @@ func (s *Server) importScript(w http.ResponseWriter, r *http.Request, se *store.
 // ---- export ----
 
 func tableType(format string) string {
-	if format == store.FormatXLSX {
+	if format == tables.FormatXLSX {
 		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 	}
 	return "text/csv; charset=utf-8"
 }
 
-func (s *Server) exportPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) exportPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	p := s.basePage(se, "Export")
 	p.NeedsMFA = authz.Check("GET /export/{file}", CallerOf(se), "") != nil
 	s.render(w, http.StatusOK, "manage_export.html", p)
 }
 
-func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	what, format, _ := strings.Cut(r.PathValue("file"), ".")
-	if what != "people" && what != "contacts" && what != "calls" || format != store.FormatCSV && format != store.FormatXLSX {
+	if what != "people" && what != "contacts" && what != "calls" || format != tables.FormatCSV && format != tables.FormatXLSX {
 		http.Error(w, "exports: people, contacts or calls, as .csv or .xlsx", http.StatusNotFound)
 		return
 	}
 	c := CallerOf(se)
-	tb, err := s.st.ExportTable(r.Context(), se.Actor, what, format, c.ScopeBlocks(), store.CallFilter{ShowHidden: c.SeesHidden()})
+	tb, err := s.tables.ExportTable(r.Context(), se.Actor, what, format, c.ScopeBlocks(), store.CallFilter{ShowHidden: c.SeesHidden()})
 	if err != nil {
 		st, msg := s.statusOf(err)
 		http.Error(w, msg, st)
@@ -1146,7 +1148,7 @@ func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, se *store.Se
 	w.Header().Set("Content-Type", tableType(format))
 	w.Header().Set("Content-Disposition", `attachment; filename="`+what+`.`+format+`"`)
 	w.Header().Set("Cache-Control", "no-store")
-	if err := store.WriteTable(w, format, tb); err != nil {
+	if err := tables.WriteTable(w, format, tb); err != nil {
 		s.log.Error("web: export", "err", err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/tables"
 )
 
 type recNotifier struct {
@@ -331,14 +332,14 @@ func TestConsoleImportAndExport(t *testing.T) {
 		t.Fatalf("wrong headers: %d", resp.StatusCode)
 	}
 	// A good XLSX file (from the template) imports.
-	tpl, err := store.ImportTemplate("people", "xlsx")
+	tpl, err := tables.ImportTemplate("people", "xlsx")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tb, _ := store.ReadTable(tpl)
+	tb, _ := tables.ReadTable(tpl)
 	tb = append(tb, []string{"A302", "Dee", "A"})
 	var xb bytes.Buffer
-	store.WriteTable(&xb, "xlsx", tb)
+	tables.WriteTable(&xb, "xlsx", tb)
 	resp, _ = e.uploadImport(admin, "people", "apply", "people.xlsx", xb.Bytes())
 	if j := e.waitJob(admin, resp.Header.Get("Location")); j.State != "done" || j.Report.Applied != 2 {
 		t.Fatalf("xlsx import %+v %+v", j, j.Report)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -112,7 +113,7 @@ type overspendView struct {
 
 // newMoneyPage loads the settings; CanWrite says whether the caller may
 // use writePattern.
-func (s *Server) newMoneyPage(w http.ResponseWriter, r *http.Request, se *store.Session, title, writePattern string) (*moneyPage, bool) {
+func (s *Server) newMoneyPage(w http.ResponseWriter, r *http.Request, se *users.Session, title, writePattern string) (*moneyPage, bool) {
 	set, err := s.st.MoneySettings(r.Context())
 	if err != nil {
 		s.log.Error("web: money settings", "err", err)
@@ -125,7 +126,7 @@ func (s *Server) newMoneyPage(w http.ResponseWriter, r *http.Request, se *store.
 
 // checkForm refuses a cross-site post or one without the session's CSRF
 // token.
-func checkForm(w http.ResponseWriter, r *http.Request, se *store.Session) bool {
+func checkForm(w http.ResponseWriter, r *http.Request, se *users.Session) bool {
 	if !sameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return false
@@ -157,7 +158,7 @@ func destTypes() []string {
 	return []string{wire.DestLocal, wire.DestNational, wire.DestMobile, wire.DestInternational, wire.DestCustom}
 }
 
-func (s *Server) ratesPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) ratesPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	p, ok := s.newMoneyPage(w, r, se, "Rates", "POST /money/rates")
 	if !ok {
 		return
@@ -181,7 +182,7 @@ func (s *Server) showRates(w http.ResponseWriter, r *http.Request, status int, p
 	s.render(w, status, "money_rates.html", p)
 }
 
-func (s *Server) putRate(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) putRate(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !checkForm(w, r, se) {
 		return
 	}
@@ -244,7 +245,7 @@ func (s *Server) notifyAllBlocks(ctx context.Context) {
 	s.notifyBlocks(ctx, names...)
 }
 
-func (s *Server) deleteRate(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) deleteRate(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !checkForm(w, r, se) {
 		return
 	}
@@ -274,7 +275,7 @@ func parseDay(v string, loc *time.Location) (time.Time, error) {
 	return t, nil
 }
 
-func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	p, ok := s.newMoneyPage(w, r, se, "Account", "POST /accounts/{person}/recharge")
 	if !ok {
 		return
@@ -292,7 +293,7 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, se *store.S
 
 // showAccount renders the statement of {person} for the from/to query
 // dates (days in the prison's time zone, to inclusive).
-func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *store.Session, status int, p *moneyPage) {
+func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *users.Session, status int, p *moneyPage) {
 	q := r.URL.Query()
 	loc := p.Settings.Location()
 	p.From, p.To = q.Get("from"), q.Get("to")
@@ -335,7 +336,7 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *store.S
 	s.render(w, status, "money_account.html", p)
 }
 
-func (s *Server) rechargeForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) rechargeForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.creditForm(w, r, se, "recharge",
 		func(p *moneyPage) {
 			p.Recharge = rechargeFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Receipt: strings.TrimSpace(r.PostFormValue("receipt"))}
@@ -346,7 +347,7 @@ func (s *Server) rechargeForm(w http.ResponseWriter, r *http.Request, se *store.
 		})
 }
 
-func (s *Server) refundForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) refundForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.creditForm(w, r, se, "refund",
 		func(p *moneyPage) {
 			p.Refund = creditFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Reason: strings.TrimSpace(r.PostFormValue("reason")),
@@ -358,7 +359,7 @@ func (s *Server) refundForm(w http.ResponseWriter, r *http.Request, se *store.Se
 		})
 }
 
-func (s *Server) adjustmentForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) adjustmentForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.creditForm(w, r, se, "adjustment",
 		func(p *moneyPage) {
 			p.Adjust = creditFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Reason: strings.TrimSpace(r.PostFormValue("reason"))}
@@ -375,7 +376,7 @@ func (s *Server) adjustmentForm(w http.ResponseWriter, r *http.Request, se *stor
 // policy is republished before the statement is shown again. An error
 // shows the statement with the message and the form filled in; nothing is
 // written.
-func (s *Server) creditForm(w http.ResponseWriter, r *http.Request, se *store.Session, kind string,
+func (s *Server) creditForm(w http.ResponseWriter, r *http.Request, se *users.Session, kind string,
 	fill func(p *moneyPage), post func(p *moneyPage, person string, amt ledger.Money) (block string, err error)) {
 	if !checkForm(w, r, se) {
 		return
@@ -412,7 +413,7 @@ const accountsPageSize = 50
 
 // accountsPage lists the accounts with their balances (block officers:
 // their blocks'), each linking to its statement; audited as a search.
-func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	p, ok := s.newMoneyPage(w, r, se, "Accounts", "POST /accounts/{person}/recharge")
 	if !ok {
 		return
@@ -463,7 +464,7 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, se *store.
 	s.render(w, http.StatusOK, "money_accounts.html", p)
 }
 
-func (s *Server) reconciliationPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) reconciliationPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	p, ok := s.newMoneyPage(w, r, se, "Reconciliation", "POST /accounts/{person}/recharge")
 	if !ok {
 		return

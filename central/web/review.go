@@ -25,6 +25,9 @@ import (
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
+	"github.com/kinline/kinline/central/store/tables"
+	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/ledger"
 )
 
@@ -58,7 +61,7 @@ type reviewPage struct {
 	CanRead, CanWrite bool   // review notes and bookmarks
 	Bookmarkable      bool   // a bookmark form makes sense here
 	StartAt           int    // seconds the player starts at (?t=)
-	Notes             []store.ReviewNote
+	Notes             []reports.ReviewNote
 	Bookmarks         []bookmarkView
 	Reasons           []string
 	NoteForm          noteForm
@@ -66,7 +69,7 @@ type reviewPage struct {
 	NoteErr, MarkErr  string
 
 	// stats_page.html
-	Stats      *store.Stats
+	Stats      *reports.Stats
 	By         string
 	Dimensions []dimView
 	Charts     []chart
@@ -78,7 +81,7 @@ type reviewPage struct {
 	ByTop      bool // the dimension is cut to the busiest Limit rows
 
 	// reports_billing.html
-	Billing     *store.BillingReport
+	Billing     *reports.BillingReport
 	Periods     []string
 	Period      string
 	BillRows    []billingView
@@ -89,7 +92,7 @@ type reviewPage struct {
 }
 
 type bookmarkView struct {
-	store.Bookmark
+	reports.Bookmark
 	At      string // m:ss
 	Seconds int64
 	// Removable: the viewer wrote it, or is a system admin.
@@ -109,20 +112,20 @@ type dimView struct {
 }
 
 type statView struct {
-	store.StatsRow
+	reports.StatsRow
 	Total, Average string
 }
 
 type billingView struct {
-	store.BillingRow
+	reports.BillingRow
 	Minutes, Charged, Refunded, Net string
 }
 
 // statsLabels name the statistics dimensions.
 var statsLabels = map[string]string{
-	store.StatsByBlock: "By block", store.StatsByHour: "By hour of day", store.StatsByDay: "By day",
-	store.StatsByPerson: "By person", store.StatsByContact: "By contact", store.StatsByTerminal: "Busiest terminals",
-	store.StatsByRefusal: "Refused calls by reason",
+	reports.StatsByBlock: "By block", reports.StatsByHour: "By hour of day", reports.StatsByDay: "By day",
+	reports.StatsByPerson: "By person", reports.StatsByContact: "By contact", reports.StatsByTerminal: "Busiest terminals",
+	reports.StatsByRefusal: "Refused calls by reason",
 }
 
 // reviewError answers a store or authorization error as plain text.
@@ -156,7 +159,7 @@ func (s *Server) scopedCall(r *http.Request, c authz.Caller) (*store.Call, error
 	return call, nil
 }
 
-func (s *Server) callPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) callPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	p := &reviewPage{}
 	if t := r.URL.Query().Get("t"); t != "" {
 		if n, err := strconv.Atoi(t); err == nil && n >= 0 && n <= int(callquery.MaxOffset/time.Second) {
@@ -168,7 +171,7 @@ func (s *Server) callPage(w http.ResponseWriter, r *http.Request, se *store.Sess
 }
 
 // showCall renders the call {id}'s page with p's form state.
-func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *store.Session, status int, p *reviewPage) {
+func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Session, status int, p *reviewPage) {
 	c := CallerOf(se)
 	call, err := s.scopedCall(r, c)
 	if err != nil {
@@ -176,19 +179,19 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *store.Sess
 		return
 	}
 	p.Title, p.Actor, p.CSRF, p.Call = "Call "+call.ID, se.Actor, se.CSRF, call
-	p.Talk = store.FormatOffset(time.Duration(call.DurationSeconds * float64(time.Second)))
+	p.Talk = reports.FormatOffset(time.Duration(call.DurationSeconds * float64(time.Second)))
 	p.CanPlay = authz.Check("GET /calls/{id}/recording", c, "") == nil
 	p.Playable = !call.Privileged && call.Recording != nil && call.Recording.Uploaded
 	p.CanRead, p.CanWrite = c.ReadsReview(), c.WritesReview()
 	p.Bookmarkable = p.CanWrite && !call.Privileged && call.Recording != nil
-	p.Reasons = store.ReviewReasons
+	p.Reasons = reports.ReviewReasons
 	if p.CanRead {
-		if p.Notes, err = s.st.ReviewNotes(r.Context(), call.ID); err == nil {
-			var bs []store.Bookmark
-			if bs, err = s.st.Bookmarks(r.Context(), call.ID); err == nil {
+		if p.Notes, err = s.reports.ReviewNotes(r.Context(), call.ID); err == nil {
+			var bs []reports.Bookmark
+			if bs, err = s.reports.Bookmarks(r.Context(), call.ID); err == nil {
 				for _, b := range bs {
 					d := time.Duration(b.OffsetMS) * time.Millisecond
-					p.Bookmarks = append(p.Bookmarks, bookmarkView{Bookmark: b, At: store.FormatOffset(d), Seconds: int64(d / time.Second),
+					p.Bookmarks = append(p.Bookmarks, bookmarkView{Bookmark: b, At: reports.FormatOffset(d), Seconds: int64(d / time.Second),
 						Removable: p.CanWrite && (b.Author == se.Actor || c.Role == store.RoleSystemAdmin)})
 				}
 			}
@@ -203,7 +206,7 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *store.Sess
 
 // callForm checks a form posted on a call's page (session, CSRF) and
 // loads the call {id} for its caller; false: the answer is written.
-func (s *Server) callForm(w http.ResponseWriter, r *http.Request, se *store.Session) (*store.Call, authz.Caller, bool) {
+func (s *Server) callForm(w http.ResponseWriter, r *http.Request, se *users.Session) (*store.Call, authz.Caller, bool) {
 	c := CallerOf(se)
 	if !s.postForm(w, r, se) {
 		return nil, c, false
@@ -216,13 +219,13 @@ func (s *Server) callForm(w http.ResponseWriter, r *http.Request, se *store.Sess
 	return call, c, true
 }
 
-func (s *Server) addNoteForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) addNoteForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	call, _, ok := s.callForm(w, r, se)
 	if !ok {
 		return
 	}
 	in := noteForm{Reason: r.PostForm.Get("reason"), Note: r.PostForm.Get("note"), FollowUp: r.PostForm.Get("follow_up") != ""}
-	if _, err := s.st.AddReviewNote(r.Context(), se.Actor, call.ID, store.NewReviewNote{Reason: in.Reason, Note: in.Note, FollowUp: in.FollowUp}); err != nil {
+	if _, err := s.reports.AddReviewNote(r.Context(), se.Actor, call.ID, reports.NewReviewNote{Reason: in.Reason, Note: in.Note, FollowUp: in.FollowUp}); err != nil {
 		if !errors.Is(err, store.ErrInvalid) {
 			s.reviewError(w, err)
 			return
@@ -233,7 +236,7 @@ func (s *Server) addNoteForm(w http.ResponseWriter, r *http.Request, se *store.S
 	redirectNotice(w, r, "/calls/"+url.PathEscape(call.ID), "Review note saved.")
 }
 
-func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	call, _, ok := s.callForm(w, r, se)
 	if !ok {
 		return
@@ -241,7 +244,7 @@ func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *sto
 	in := bookmarkForm{At: r.PostForm.Get("at"), Label: r.PostForm.Get("label")}
 	at, err := callquery.ParseOffset(in.At)
 	if err == nil {
-		_, err = s.st.AddBookmark(r.Context(), se.Actor, call.ID, at, in.Label)
+		_, err = s.reports.AddBookmark(r.Context(), se.Actor, call.ID, at, in.Label)
 	}
 	if err != nil {
 		if !errors.Is(err, store.ErrInvalid) && !errors.Is(err, callquery.ErrBadQuery) {
@@ -252,19 +255,19 @@ func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *sto
 		s.showCall(w, r, se, http.StatusUnprocessableEntity, &reviewPage{BookmarkForm: in, MarkErr: msg})
 		return
 	}
-	redirectNotice(w, r, "/calls/"+url.PathEscape(call.ID), "Bookmark saved at "+store.FormatOffset(at)+".")
+	redirectNotice(w, r, "/calls/"+url.PathEscape(call.ID), "Bookmark saved at "+reports.FormatOffset(at)+".")
 }
 
 // removeBookmarkForm removes a bookmark from the call's page (its author,
 // or a system admin) and goes back to the page.
-func (s *Server) removeBookmarkForm(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) removeBookmarkForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	call, c, ok := s.callForm(w, r, se)
 	if !ok {
 		return
 	}
-	err := s.st.RemoveBookmark(r.Context(), se.Actor, call.ID, r.PathValue("bookmark"), c.Role == store.RoleSystemAdmin)
+	err := s.reports.RemoveBookmark(r.Context(), se.Actor, call.ID, r.PathValue("bookmark"), c.Role == store.RoleSystemAdmin)
 	switch {
-	case errors.Is(err, store.ErrNotAuthor):
+	case errors.Is(err, reports.ErrNotAuthor):
 		http.Error(w, "Only the bookmark's author or a system administrator may remove it.", http.StatusForbidden)
 		return
 	case errors.Is(err, store.ErrNotFound):
@@ -279,13 +282,13 @@ func (s *Server) removeBookmarkForm(w http.ResponseWriter, r *http.Request, se *
 
 // callsExport serves the calls search's result as CSV or XLSX (format=),
 // with the search's filters; audited as every export is.
-func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	q := formQuery(r)
 	format := q.Get("format")
 	for _, k := range []string{"format", "limit", "offset"} {
 		q.Del(k)
 	}
-	if format != store.FormatCSV && format != store.FormatXLSX {
+	if format != tables.FormatCSV && format != tables.FormatXLSX {
 		http.Error(w, "format must be csv or xlsx", http.StatusBadRequest)
 		return
 	}
@@ -302,7 +305,7 @@ func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *store.S
 		}
 	}
 	f.ShowHidden = c.SeesHidden()
-	tb, err := s.st.ExportTable(r.Context(), se.Actor, "calls", format, c.ScopeBlocks(), f)
+	tb, err := s.tables.ExportTable(r.Context(), se.Actor, "calls", format, c.ScopeBlocks(), f)
 	if err != nil {
 		s.reviewError(w, err)
 		return
@@ -310,7 +313,7 @@ func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *store.S
 	w.Header().Set("Content-Type", tableType(format))
 	w.Header().Set("Content-Disposition", `attachment; filename="calls.`+format+`"`)
 	w.Header().Set("Cache-Control", "no-store")
-	if err := store.WriteTable(w, format, tb); err != nil {
+	if err := tables.WriteTable(w, format, tb); err != nil {
 		s.log.Error("web: calls export", "err", err)
 	}
 }
@@ -349,7 +352,7 @@ func days(from, to time.Time, loc *time.Location) (string, string) {
 	return from.In(loc).Format(time.DateOnly), last.Format(time.DateOnly)
 }
 
-func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	loc, err := s.location(r)
 	if err != nil {
 		s.reviewError(w, err)
@@ -358,7 +361,7 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *store.Ses
 	q := formQuery(r)
 	by := q.Get("by")
 	if by == "" {
-		by = store.StatsByBlock
+		by = reports.StatsByBlock
 	}
 	p := &reviewPage{Title: "Statistics", Actor: se.Actor, CSRF: se.CSRF, By: by, Block: q.Get("block")}
 	c := CallerOf(se)
@@ -373,7 +376,7 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *store.Ses
 	status := http.StatusOK
 	if err == nil {
 		f.Blocks, f.ShowHidden = c.ScopeBlocks(), c.SeesHidden()
-		p.Stats, err = s.st.Stats(r.Context(), f)
+		p.Stats, err = s.reports.Stats(r.Context(), f)
 		if err == nil {
 			err = s.st.Audit(r.Context(), se.Actor, "stats.search", "console/stats/"+by, q.Encode())
 		}
@@ -391,13 +394,13 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *store.Ses
 		p.From, p.To = q.Get("from"), q.Get("to")
 	} else {
 		p.From, p.To = days(f.From, f.To, loc)
-		p.Limit, p.ByTop = f.Limit, by == store.StatsByPerson || by == store.StatsByContact || by == store.StatsByTerminal
+		p.Limit, p.ByTop = f.Limit, by == reports.StatsByPerson || by == reports.StatsByContact || by == reports.StatsByTerminal
 		if p.Limit == 0 {
 			p.Limit = 20
 		}
 		statsView(p)
 	}
-	for _, d := range store.StatsDimensions {
+	for _, d := range reports.StatsDimensions {
 		v := url.Values{"by": {d}}
 		for _, k := range []string{"from", "to", "block"} {
 			if x := q.Get(k); x != "" {
@@ -412,45 +415,45 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *store.Ses
 // statsView fills p's table and charts from p.Stats.
 func statsView(p *reviewPage) {
 	st := p.Stats
-	view := func(r store.StatsRow) statView {
+	view := func(r reports.StatsRow) statView {
 		return statView{StatsRow: r, Total: formatHMS(r.TotalSeconds), Average: formatHMS(r.AverageSeconds)}
 	}
 	for _, r := range st.Rows {
 		p.StatRows = append(p.StatRows, view(r))
 	}
 	p.Total = view(st.Total)
-	label := map[string]string{store.StatsByBlock: "by block", store.StatsByHour: "by hour of day", store.StatsByDay: "by day",
-		store.StatsByPerson: "by person", store.StatsByContact: "by contact", store.StatsByTerminal: "by terminal, busiest first"}[st.By]
-	vertical := st.By == store.StatsByHour || st.By == store.StatsByDay
-	series := func(title, unit string, v func(store.StatsRow) float64, text func(store.StatsRow) string) chart {
+	label := map[string]string{reports.StatsByBlock: "by block", reports.StatsByHour: "by hour of day", reports.StatsByDay: "by day",
+		reports.StatsByPerson: "by person", reports.StatsByContact: "by contact", reports.StatsByTerminal: "by terminal, busiest first"}[st.By]
+	vertical := st.By == reports.StatsByHour || st.By == reports.StatsByDay
+	series := func(title, unit string, v func(reports.StatsRow) float64, text func(reports.StatsRow) string) chart {
 		var pts []point
 		for _, r := range st.Rows {
 			l := r.Label
 			switch st.By {
-			case store.StatsByDay:
+			case reports.StatsByDay:
 				l = r.Key[5:] // MM-DD under the bars
-			case store.StatsByHour:
+			case reports.StatsByHour:
 				l = r.Key // 00 to 23
 			}
 			pts = append(pts, point{Label: l, Value: v(r), Text: text(r), Title: r.Label + ": " + text(r)})
 		}
 		return newChart(title, unit, pts, vertical)
 	}
-	if st.By == store.StatsByRefusal {
-		p.Charts = []chart{series("Refused calls by reason", "calls", func(r store.StatsRow) float64 { return float64(r.Calls) },
-			func(r store.StatsRow) string { return strconv.FormatInt(r.Calls, 10) })}
+	if st.By == reports.StatsByRefusal {
+		p.Charts = []chart{series("Refused calls by reason", "calls", func(r reports.StatsRow) float64 { return float64(r.Calls) },
+			func(r reports.StatsRow) string { return strconv.FormatInt(r.Calls, 10) })}
 		p.Charts[0].ID = "chart-0"
 		return
 	}
 	p.Charts = []chart{
-		series("Calls "+label, "calls", func(r store.StatsRow) float64 { return float64(r.Calls) },
-			func(r store.StatsRow) string { return strconv.FormatInt(r.Calls, 10) }),
-		series("Total talk time "+label, "minutes", func(r store.StatsRow) float64 { return r.TotalSeconds / 60 },
-			func(r store.StatsRow) string { return formatHMS(r.TotalSeconds) }),
-		series("Average talk time "+label, "minutes", func(r store.StatsRow) float64 { return r.AverageSeconds / 60 },
-			func(r store.StatsRow) string { return formatHMS(r.AverageSeconds) }),
+		series("Calls "+label, "calls", func(r reports.StatsRow) float64 { return float64(r.Calls) },
+			func(r reports.StatsRow) string { return strconv.FormatInt(r.Calls, 10) }),
+		series("Total talk time "+label, "minutes", func(r reports.StatsRow) float64 { return r.TotalSeconds / 60 },
+			func(r reports.StatsRow) string { return formatHMS(r.TotalSeconds) }),
+		series("Average talk time "+label, "minutes", func(r reports.StatsRow) float64 { return r.AverageSeconds / 60 },
+			func(r reports.StatsRow) string { return formatHMS(r.AverageSeconds) }),
 	}
-	if st.By == store.StatsByBlock {
+	if st.By == reports.StatsByBlock {
 		p.Charts[0].Title = "Call volume by block"
 	}
 	for i := range p.Charts {
@@ -460,14 +463,14 @@ func statsView(p *reviewPage) {
 
 // formatHMS writes seconds as h:mm:ss (m:ss under an hour).
 func formatHMS(sec float64) string {
-	return store.FormatOffset(time.Duration(sec * float64(time.Second)).Round(time.Second))
+	return reports.FormatOffset(time.Duration(sec * float64(time.Second)).Round(time.Second))
 }
 
 // billingQuery reads the billing report's filter for se.
-func (s *Server) billingQuery(r *http.Request, se *store.Session) (store.BillingFilter, *time.Location, error) {
+func (s *Server) billingQuery(r *http.Request, se *users.Session) (reports.BillingFilter, *time.Location, error) {
 	loc, err := s.location(r)
 	if err != nil {
-		return store.BillingFilter{}, nil, err
+		return reports.BillingFilter{}, nil, err
 	}
 	f, err := callquery.ParseBilling(formQuery(r), loc, s.st.Now())
 	if err != nil {
@@ -483,9 +486,9 @@ func (s *Server) billingQuery(r *http.Request, se *store.Session) (store.Billing
 	return f, loc, nil
 }
 
-func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	q := formQuery(r)
-	p := &reviewPage{Title: "Billing report", Actor: se.Actor, CSRF: se.CSRF, Periods: store.BillingPeriods,
+	p := &reviewPage{Title: "Billing report", Actor: se.Actor, CSRF: se.CSRF, Periods: reports.BillingPeriods,
 		Period: q.Get("period"), Block: q.Get("block"), From: q.Get("from"), To: q.Get("to")}
 	f, loc, err := s.billingQuery(r, se)
 	if errors.Is(err, authz.ErrOutOfScope) {
@@ -494,7 +497,7 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *store.S
 	}
 	status := http.StatusOK
 	if err == nil {
-		p.Billing, err = s.st.Billing(r.Context(), f)
+		p.Billing, err = s.reports.Billing(r.Context(), f)
 		if err == nil {
 			err = s.st.Audit(r.Context(), se.Actor, "reports.billing", "console", q.Encode())
 		}
@@ -508,10 +511,10 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *store.S
 		return
 	}
 	if rep := p.Billing; rep != nil {
-		p.Period, p.ShowPeriod = rep.Period, rep.Period != store.BillingTotal
+		p.Period, p.ShowPeriod = rep.Period, rep.Period != reports.BillingTotal
 		p.From, p.To = days(rep.From, rep.To, loc)
 		cur := ledger.Currency{Code: rep.Currency, Digits: rep.Digits}
-		view := func(b store.BillingRow) billingView {
+		view := func(b reports.BillingRow) billingView {
 			return billingView{BillingRow: b, Minutes: strconv.FormatFloat(b.BilledSeconds/60, 'f', 1, 64),
 				Charged: cur.Format(b.Charged), Refunded: cur.Format(b.Refunded), Net: cur.Format(b.Net)}
 		}
@@ -542,21 +545,21 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *store.S
 	s.render(w, status, "reports_billing.html", p)
 }
 
-func (s *Server) billingExport(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) billingExport(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	f, _, err := s.billingQuery(r, se)
 	if err != nil {
 		s.reviewError(w, err)
 		return
 	}
-	tb, err := s.st.ExportBilling(r.Context(), se.Actor, store.FormatCSV, f)
+	tb, err := s.reports.ExportBilling(r.Context(), se.Actor, tables.FormatCSV, f)
 	if err != nil {
 		s.reviewError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", tableType(store.FormatCSV))
+	w.Header().Set("Content-Type", tableType(tables.FormatCSV))
 	w.Header().Set("Content-Disposition", `attachment; filename="billing.csv"`)
 	w.Header().Set("Cache-Control", "no-store")
-	if err := store.WriteTable(w, store.FormatCSV, tb); err != nil {
+	if err := tables.WriteTable(w, tables.FormatCSV, tb); err != nil {
 		s.log.Error("web: billing export", "err", err)
 	}
 }

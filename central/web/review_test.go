@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -124,7 +125,7 @@ func TestCallPageNotesAndBookmarks(t *testing.T) {
 	}
 
 	// Removing it: a button beside it, then it is gone from the page.
-	bs, err := st.Bookmarks(context.Background(), "rec-call")
+	bs, err := reports.New(st).Bookmarks(context.Background(), "rec-call")
 	if err != nil || len(bs) != 1 {
 		t.Fatalf("bookmarks %+v %v", bs, err)
 	}

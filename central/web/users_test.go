@@ -10,18 +10,19 @@ import (
 
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/totp"
+	"github.com/kinline/kinline/central/store/users"
 )
 
 const pw = "correct horse battery"
 
-func mkUser(t *testing.T, st *store.Store, name, role string, blocks ...string) *store.User {
+func mkUser(t *testing.T, st *store.Store, name, role string, blocks ...string) *users.User {
 	t.Helper()
 	for _, b := range blocks {
 		if err := st.EnsureBlock(context.Background(), "test", b); err != nil {
 			t.Fatal(err)
 		}
 	}
-	u, err := st.CreateUser(context.Background(), "test", store.NewUser{Username: name, DisplayName: name, Role: role, Blocks: blocks, Password: pw})
+	u, err := users.New(st).CreateUser(context.Background(), "test", users.NewUser{Username: name, DisplayName: name, Role: role, Blocks: blocks, Password: pw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +33,7 @@ func TestPasswordLoginWithSecondFactor(t *testing.T) {
 	st, srv, _, wav, clk := setupClock(t)
 	ctx := context.Background()
 	u := mkUser(t, st, "ivy", store.RoleInvestigator)
-	secret, _, err := st.EnrollTOTP(ctx, "test", u.ID)
+	secret, _, err := users.New(st).EnrollTOTP(ctx, "test", u.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func TestLockoutOnConsole(t *testing.T) {
 	st, srv, _, _ := setup(t)
 	mkUser(t, st, "bob", store.RoleReadOnly)
 	c := client(t)
-	for range store.MaxFailedLogins {
+	for range users.MaxFailedLogins {
 		if r := loginForm(t, c, srv, url.Values{"username": {"bob"}, "password": {"not the password"}}); r.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("wrong password: %d", r.StatusCode)
 		}
@@ -163,7 +164,7 @@ func TestBlockOfficerConsoleScoped(t *testing.T) {
 	st, srv, _, _ := setup(t)
 	ctx := context.Background()
 	u := mkUser(t, st, "olga", store.RoleBlockOfficer, "B")
-	secret, _, _ := st.EnrollTOTP(ctx, "test", u.ID)
+	secret, _, _ := users.New(st).EnrollTOTP(ctx, "test", u.ID)
 	key, _ := totp.DecodeSecret(secret)
 	c := client(t)
 	if r := loginForm(t, c, srv, url.Values{"username": {"olga"}, "password": {pw}, "code": {totp.Code(key, t0)}}); r.StatusCode != http.StatusSeeOther {

@@ -40,6 +40,9 @@ import (
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
+	"github.com/kinline/kinline/central/store/tables"
+	"github.com/kinline/kinline/central/store/users"
 )
 
 //go:embed templates/*.html
@@ -51,12 +54,17 @@ const CookieName = "kinline_session"
 // LoginCookieName is the sign-in form's double-submit CSRF cookie.
 const LoginCookieName = "kinline_login"
 
-// Config configures the console. Store is required. SessionTTL (absolute
+// Config configures the console. Store is required; a nil Users is
+// users.New(Store), a nil Tables tables.New(Store), a nil Reports
+// reports.New(Store). SessionTTL (absolute
 // session lifetime) defaults to 8 hours, SessionIdle (sign-out after no
 // request for this long) to 30 minutes. SecureCookie marks the cookies
 // Secure (set it when served over TLS).
 type Config struct {
 	Store        *store.Store
+	Users        UserStore
+	Tables       TableStore
+	Reports      ReportStore
 	Log          *slog.Logger
 	SessionTTL   time.Duration
 	SessionIdle  time.Duration
@@ -67,18 +75,57 @@ type Config struct {
 	EndCall func(ctx context.Context, actor, appliance, callID string) error
 }
 
+// UserStore is what the console needs of the console users' store
+// (users.Store): sign-in, sessions, the users page and self-enrolment of
+// a second factor.
+type UserStore interface {
+	Login(ctx context.Context, username, password, code string) (*users.User, bool, error)
+	StartSession(ctx context.Context, in users.NewSession) (string, *users.Session, error)
+	SessionByID(ctx context.Context, id string) (*users.Session, error)
+	DeleteSession(ctx context.Context, id string) error
+	User(ctx context.Context, id string) (*users.User, error)
+	Users(ctx context.Context) ([]users.User, error)
+	CreateUser(ctx context.Context, actor string, in users.NewUser) (*users.User, error)
+	UpdateUser(ctx context.Context, actor, id string, up users.UserUpdate) (*users.User, error)
+	BeginTOTPEnrolment(ctx context.Context, actor, id string) (secret, uri string, err error)
+	ConfirmTOTPEnrolment(ctx context.Context, actor, id, sessionID, code string) error
+}
+
+// TableStore is what the console needs of the batch import and the
+// exports (tables.Store).
+type TableStore interface {
+	Import(ctx context.Context, actor, kind string, table [][]string, dryRun bool, progress func(done, total int)) (*tables.ImportReport, error)
+	ExportTable(ctx context.Context, actor, what, format string, blocks []string, f store.CallFilter) ([][]string, error)
+}
+
+// ReportStore is what the console needs of the reports (reports.Store):
+// statistics, billing and the review of calls.
+type ReportStore interface {
+	Stats(ctx context.Context, f reports.StatsFilter) (*reports.Stats, error)
+	Billing(ctx context.Context, f reports.BillingFilter) (*reports.BillingReport, error)
+	ExportBilling(ctx context.Context, actor, format string, f reports.BillingFilter) ([][]string, error)
+	ReviewNotes(ctx context.Context, callID string) ([]reports.ReviewNote, error)
+	AddReviewNote(ctx context.Context, actor, callID string, in reports.NewReviewNote) (*reports.ReviewNote, error)
+	Bookmarks(ctx context.Context, callID string) ([]reports.Bookmark, error)
+	AddBookmark(ctx context.Context, actor, callID string, at time.Duration, label string) (*reports.Bookmark, error)
+	RemoveBookmark(ctx context.Context, actor, callID, id string, anyAuthor bool) error
+}
+
 // CallerOf is the authz identity of a console session.
-func CallerOf(se *store.Session) authz.Caller {
+func CallerOf(se *users.Session) authz.Caller {
 	return authz.Caller{Actor: se.Actor, Role: store.UserRole(se.Role), UserID: se.UserID, Blocks: se.Blocks, MFA: se.MFA}
 }
 
 // Server is the console.
 type Server struct {
-	cfg  Config
-	st   *store.Store
-	log  *slog.Logger
-	tmpl *template.Template
-	mux  *http.ServeMux
+	cfg     Config
+	st      *store.Store
+	users   UserStore
+	tables  TableStore
+	reports ReportStore
+	log     *slog.Logger
+	tmpl    *template.Template
+	mux     *http.ServeMux
 	// patterns are the page routes registered (each in the authz matrix).
 	patterns []string
 }
@@ -101,7 +148,16 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: templates: %w", err)
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, log: cfg.Log, tmpl: t}
+	if cfg.Users == nil {
+		cfg.Users = users.New(cfg.Store)
+	}
+	if cfg.Tables == nil {
+		cfg.Tables = tables.New(cfg.Store)
+	}
+	if cfg.Reports == nil {
+		cfg.Reports = reports.New(cfg.Store)
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, tables: cfg.Tables, reports: cfg.Reports, log: cfg.Log, tmpl: t}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", s.root)
 	m.HandleFunc("GET /login", s.loginPage)
@@ -165,12 +221,12 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, data any
 	}
 }
 
-func (s *Server) current(r *http.Request) *store.Session {
+func (s *Server) current(r *http.Request) *users.Session {
 	c, err := r.Cookie(CookieName)
 	if err != nil {
 		return nil
 	}
-	se, err := s.st.SessionByID(r.Context(), c.Value)
+	se, err := s.users.SessionByID(r.Context(), c.Value)
 	if err != nil {
 		if !errors.Is(err, store.ErrUnauthorized) {
 			s.log.Error("web: session lookup", "err", err)
@@ -180,7 +236,7 @@ func (s *Server) current(r *http.Request) *store.Session {
 	return se
 }
 
-type sessionHandler func(http.ResponseWriter, *http.Request, *store.Session)
+type sessionHandler func(http.ResponseWriter, *http.Request, *users.Session)
 
 // session requires a live session and applies the access matrix entry of
 // pattern (package authz).
@@ -256,7 +312,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, http.StatusForbidden, "The sign-in form expired; please try again.")
 		return
 	}
-	var ns store.NewSession
+	var ns users.NewSession
 	next := "/calls"
 	if tok := r.PostFormValue("token"); tok != "" {
 		t, err := s.st.Authenticate(r.Context(), tok)
@@ -272,11 +328,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			s.renderLogin(w, http.StatusUnauthorized, "That token is not valid.")
 			return
 		}
-		ns = store.NewSession{Actor: "token:" + t.Name, Role: store.UserRole(t.Role), MFA: true}
+		ns = users.NewSession{Actor: "token:" + t.Name, Role: store.UserRole(t.Role), MFA: true}
 	} else {
-		u, mfa, err := s.st.Login(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"), r.PostFormValue("code"))
+		u, mfa, err := s.users.Login(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"), r.PostFormValue("code"))
 		switch {
-		case errors.Is(err, store.ErrLocked):
+		case errors.Is(err, users.ErrLocked):
 			s.renderLogin(w, http.StatusTooManyRequests, "Too many failed sign-ins: this account is locked for a while.")
 			return
 		case errors.Is(err, store.ErrUnauthorized):
@@ -287,7 +343,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			s.renderLogin(w, http.StatusInternalServerError, "Sign-in failed; try again.")
 			return
 		}
-		ns = store.NewSession{Actor: u.Actor(), Role: u.Role, UserID: u.ID, MFA: mfa}
+		ns = users.NewSession{Actor: u.Actor(), Role: u.Role, UserID: u.ID, MFA: mfa}
 		if !mfa && authz.MustEnrolTOTP(u.Role) {
 			// Their work (playback, exports) needs a second factor: the
 			// first page they see is where they enrol one.
@@ -295,7 +351,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	ns.TTL, ns.Idle = s.cfg.SessionTTL, s.cfg.SessionIdle
-	id, _, err := s.st.StartSession(r.Context(), ns)
+	id, _, err := s.users.StartSession(r.Context(), ns)
 	if err != nil {
 		s.log.Error("web: create session", "err", err)
 		s.renderLogin(w, http.StatusInternalServerError, "Sign-in failed; try again.")
@@ -320,7 +376,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
 				return
 			}
-			if err := s.st.DeleteSession(r.Context(), c.Value); err != nil {
+			if err := s.users.DeleteSession(r.Context(), c.Value); err != nil {
 				s.log.Error("web: logout", "err", err)
 			}
 		}
@@ -330,7 +386,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
-func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	q := r.URL.Query()
 	// Empty form fields mean "any".
 	for k, v := range q {
@@ -393,7 +449,7 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *store.Session
 // recordings refuses it), never another block's for a block officer, and
 // a hidden call's only for those who may see hidden calls (others are told
 // there is no such recording).
-func (s *Server) recording(w http.ResponseWriter, r *http.Request, se *store.Session) {
+func (s *Server) recording(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	c := CallerOf(se)
 	call, err := s.st.Call(r.Context(), r.PathValue("id"))
 	if err == nil && call.Hidden && !c.SeesHidden() {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/storetest"
+	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -243,7 +244,7 @@ func TestLoginAndCalls(t *testing.T) {
 	if lo.StatusCode != http.StatusForbidden {
 		t.Fatalf("logout without csrf: %d", lo.StatusCode)
 	}
-	if _, err := st.SessionByID(context.Background(), ck[0].Value); err != nil {
+	if _, err := users.New(st).SessionByID(context.Background(), ck[0].Value); err != nil {
 		t.Fatal("session ended by a logout without csrf")
 	}
 	_, body = get(t, c, srv.URL+"/calls")
@@ -252,7 +253,7 @@ func TestLoginAndCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	lo.Body.Close()
-	if _, err := st.SessionByID(context.Background(), ck[0].Value); err == nil {
+	if _, err := users.New(st).SessionByID(context.Background(), ck[0].Value); err == nil {
 		t.Fatal("session alive after logout")
 	}
 	resp, _ = get(t, c, srv.URL+"/calls")

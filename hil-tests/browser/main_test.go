@@ -18,6 +18,7 @@ import (
 
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/totp"
+	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/tools/readersim/sim"
 	"github.com/kinline/kinline/tools/sipsim/phone"
 	"github.com/kinline/kinline/tools/stack"
@@ -303,7 +304,7 @@ func (in *installation) seed(ctx context.Context) error {
 }
 
 func (in *installation) addUser(ctx context.Context, name, role string, blocks []string, withTOTP bool) error {
-	var created store.User
+	var created users.User
 	if err := in.Do(ctx, "POST", "/api/v1/users", map[string]any{"username": name, "display_name": strings.ToUpper(name[:1]) + name[1:],
 		"role": role, "blocks": blocks, "password": password}, &created); err != nil {
 		return fmt.Errorf("create user %s: %w", name, err)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
 )
 
 // TestWriteReviewNote: an investigator opens the answered call's page from
@@ -45,7 +45,7 @@ func TestWriteReviewNote(t *testing.T) {
 	b.wantText("Review note saved.", text, "user:ivy", "security")
 
 	var out struct {
-		Notes []store.ReviewNote `json:"notes"`
+		Notes []reports.ReviewNote `json:"notes"`
 	}
 	if err := b.in.Do(b.in.ctx, "GET", "/api/v1/calls/"+c.ID+"/notes", nil, &out); err != nil {
 		t.Fatal(err)

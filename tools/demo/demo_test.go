@@ -12,6 +12,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/totp"
 )
 
@@ -209,10 +210,10 @@ func checkDemo(ctx context.Context, t *testing.T, d *demo) {
 	}
 	if _, ok := authz.Routes[notesRoute]; ok {
 		var notes struct {
-			Notes []store.ReviewNote `json:"notes"`
+			Notes []reports.ReviewNote `json:"notes"`
 		}
 		var marks struct {
-			Bookmarks []store.Bookmark `json:"bookmarks"`
+			Bookmarks []reports.Bookmark `json:"bookmarks"`
 		}
 		path := "/api/v1/calls/" + d.recorded
 		if err := st.Do(ctx, "GET", path+"/notes", nil, &notes); err != nil || len(notes.Notes) != 1 || notes.Notes[0].Reviewer != "user:investigator" || !notes.Notes[0].FollowUp {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	userstore "github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/wire"
 	"github.com/kinline/kinline/tools/stack"
 )
@@ -234,7 +235,7 @@ func (d *demo) seedPrison(ctx context.Context) error {
 	}
 	return d.do("console users for every role, with a second factor for those who play recordings", func() error {
 		for _, u := range users {
-			var created store.User
+			var created userstore.User
 			if err := st.Do(ctx, "POST", "/api/v1/users", map[string]any{
 				"username": u.Username, "display_name": u.Name, "role": u.Role, "blocks": u.Blocks, "password": u.Password,
 			}, &created); err != nil {

@@ -1,7 +1,7 @@
 // Package callquery parses the review side's untrusted URL query
 // parameters, shared by the JSON API and the web console: the calls search
-// (into a store.CallFilter), statistics (store.StatsFilter) and billing
-// reports (store.BillingFilter), and a position in a recording.
+// (into a store.CallFilter), statistics (reports.StatsFilter) and billing
+// reports (reports.BillingFilter), and a position in a recording.
 package callquery
 
 import (
@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -191,17 +192,17 @@ func reportPeriod(q url.Values, loc *time.Location, now time.Time) (from, to tim
 // the end of today), block and limit (rows by person, contact or
 // terminal). Parameter by, when present, must equal by (the console's form
 // sends it; the JSON API takes it from the path).
-func ParseStats(q url.Values, by string, loc *time.Location, now time.Time) (store.StatsFilter, error) {
-	f := store.StatsFilter{By: by}
+func ParseStats(q url.Values, by string, loc *time.Location, now time.Time) (reports.StatsFilter, error) {
+	f := reports.StatsFilter{By: by}
 	if err := only(q, "by", "from", "to", "block", "limit"); err != nil {
 		return f, err
 	}
 	known := false
-	for _, d := range store.StatsDimensions {
+	for _, d := range reports.StatsDimensions {
 		known = known || d == by
 	}
 	if !known {
-		return f, fmt.Errorf("%w: statistics by %q (one of %s)", ErrBadQuery, by, strings.Join(store.StatsDimensions, ", "))
+		return f, fmt.Errorf("%w: statistics by %q (one of %s)", ErrBadQuery, by, strings.Join(reports.StatsDimensions, ", "))
 	}
 	if v := q.Get("by"); v != "" && v != by {
 		return f, fmt.Errorf("%w: by %q and %q", ErrBadQuery, v, by)
@@ -213,8 +214,8 @@ func ParseStats(q url.Values, by string, loc *time.Location, now time.Time) (sto
 	if f.From, f.To, err = reportPeriod(q, loc, now); err != nil {
 		return f, err
 	}
-	if f.To.Sub(f.From) > store.MaxStatsDays*24*time.Hour {
-		return f, fmt.Errorf("%w: a statistics period is at most %d days", ErrBadQuery, store.MaxStatsDays)
+	if f.To.Sub(f.From) > reports.MaxStatsDays*24*time.Hour {
+		return f, fmt.Errorf("%w: a statistics period is at most %d days", ErrBadQuery, reports.MaxStatsDays)
 	}
 	if f.Limit, _, err = Paging(url.Values{"limit": q["limit"]}); err != nil {
 		return f, err
@@ -227,21 +228,21 @@ func ParseStats(q url.Values, by string, loc *time.Location, now time.Time) (sto
 
 // ParseBilling reads a billing report: from and to (as ParseStats), period
 // (total, day or month; default total) and block.
-func ParseBilling(q url.Values, loc *time.Location, now time.Time) (store.BillingFilter, error) {
-	var f store.BillingFilter
+func ParseBilling(q url.Values, loc *time.Location, now time.Time) (reports.BillingFilter, error) {
+	var f reports.BillingFilter
 	if err := only(q, "from", "to", "period", "block"); err != nil {
 		return f, err
 	}
 	f.Period = q.Get("period")
 	if f.Period == "" {
-		f.Period = store.BillingTotal
+		f.Period = reports.BillingTotal
 	}
 	known := false
-	for _, p := range store.BillingPeriods {
+	for _, p := range reports.BillingPeriods {
 		known = known || p == f.Period
 	}
 	if !known {
-		return f, fmt.Errorf("%w: period %q (one of %s)", ErrBadQuery, f.Period, strings.Join(store.BillingPeriods, ", "))
+		return f, fmt.Errorf("%w: period %q (one of %s)", ErrBadQuery, f.Period, strings.Join(reports.BillingPeriods, ", "))
 	}
 	var err error
 	if f.Block, err = text(q, "block"); err != nil {
@@ -250,8 +251,8 @@ func ParseBilling(q url.Values, loc *time.Location, now time.Time) (store.Billin
 	if f.From, f.To, err = reportPeriod(q, loc, now); err != nil {
 		return f, err
 	}
-	if f.To.Sub(f.From) > store.MaxBillingDays*24*time.Hour {
-		return f, fmt.Errorf("%w: a billing report covers at most %d days", ErrBadQuery, store.MaxBillingDays)
+	if f.To.Sub(f.From) > reports.MaxBillingDays*24*time.Hour {
+		return f, fmt.Errorf("%w: a billing report covers at most %d days", ErrBadQuery, reports.MaxBillingDays)
 	}
 	return f, nil
 }

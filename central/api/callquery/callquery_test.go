@@ -9,7 +9,7 @@ import (
 
 	_ "time/tzdata"
 
-	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
 )
 
 func TestParse(t *testing.T) {
@@ -53,16 +53,16 @@ func TestParse(t *testing.T) {
 func TestParseStatsAndBilling(t *testing.T) {
 	kolkata, _ := time.LoadLocation("Asia/Kolkata")
 	now := time.Date(2025, 3, 15, 20, 0, 0, 0, time.UTC) // 01:30 on the 16th in Kolkata
-	f, err := ParseStats(url.Values{}, store.StatsByHour, kolkata, now)
+	f, err := ParseStats(url.Values{}, reports.StatsByHour, kolkata, now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	end := time.Date(2025, 3, 17, 0, 0, 0, 0, kolkata)
-	if f.By != store.StatsByHour || !f.To.Equal(end) || !f.From.Equal(end.AddDate(0, 0, -DefaultDays)) || f.Limit != 0 {
+	if f.By != reports.StatsByHour || !f.To.Equal(end) || !f.From.Equal(end.AddDate(0, 0, -DefaultDays)) || f.Limit != 0 {
 		t.Fatalf("defaults %+v", f)
 	}
 	q, _ := url.ParseQuery("by=people&from=2025-03-01&to=2025-03-02&block=A&limit=5")
-	f, err = ParseStats(q, store.StatsByPerson, kolkata, now)
+	f, err = ParseStats(q, reports.StatsByPerson, kolkata, now)
 	if err != nil || f.Block != "A" || f.Limit != 5 || !f.From.Equal(time.Date(2025, 3, 1, 0, 0, 0, 0, kolkata)) ||
 		!f.To.Equal(time.Date(2025, 3, 3, 0, 0, 0, 0, kolkata)) {
 		t.Fatalf("stats %+v %v", f, err)
@@ -75,11 +75,11 @@ func TestParseStatsAndBilling(t *testing.T) {
 		}
 	}
 	b, err := ParseBilling(url.Values{"period": {"month"}, "from": {"2025-01-01"}}, time.UTC, now)
-	if err != nil || b.Period != store.BillingMonth || !b.From.Equal(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) ||
+	if err != nil || b.Period != reports.BillingMonth || !b.From.Equal(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) ||
 		!b.To.Equal(time.Date(2025, 3, 16, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("billing %+v %v", b, err)
 	}
-	if b, _ := ParseBilling(url.Values{}, time.UTC, now); b.Period != store.BillingTotal {
+	if b, _ := ParseBilling(url.Values{}, time.UTC, now); b.Period != reports.BillingTotal {
 		t.Fatalf("default period %+v", b)
 	}
 	for _, bad := range []string{"period=week", "rate=x", "from=2020-01-01&to=2025-01-01", "block=" + strings.Repeat("b", MaxText+1)} {
@@ -163,18 +163,18 @@ func FuzzParseReports(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if sf, err := ParseStats(q, store.StatsByDay, time.UTC, now); err != nil {
+		if sf, err := ParseStats(q, reports.StatsByDay, time.UTC, now); err != nil {
 			if !errors.Is(err, ErrBadQuery) {
 				t.Fatalf("stats error not ErrBadQuery: %v", err)
 			}
-		} else if !sf.To.After(sf.From) || sf.To.Sub(sf.From) > store.MaxStatsDays*24*time.Hour || sf.Limit < 0 || sf.Limit > 1000 {
+		} else if !sf.To.After(sf.From) || sf.To.Sub(sf.From) > reports.MaxStatsDays*24*time.Hour || sf.Limit < 0 || sf.Limit > 1000 {
 			t.Fatalf("stats filter out of range: %+v", sf)
 		}
 		if bf, err := ParseBilling(q, time.UTC, now); err != nil {
 			if !errors.Is(err, ErrBadQuery) {
 				t.Fatalf("billing error not ErrBadQuery: %v", err)
 			}
-		} else if !bf.To.After(bf.From) || bf.To.Sub(bf.From) > store.MaxBillingDays*24*time.Hour || bf.Period == "" {
+		} else if !bf.To.After(bf.From) || bf.To.Sub(bf.From) > reports.MaxBillingDays*24*time.Hour || bf.Period == "" {
 			t.Fatalf("billing filter out of range: %+v", bf)
 		}
 	})
@@ -196,8 +196,8 @@ func FuzzParseOffset(f *testing.F) {
 			t.Fatalf("%q: %v out of range", v, d)
 		}
 		// What the console writes back reads the same (to the second).
-		if back, err := ParseOffset(store.FormatOffset(d)); err != nil || back != d.Truncate(time.Second) {
-			t.Fatalf("%q: %v, written %q, read %v %v", v, d, store.FormatOffset(d), back, err)
+		if back, err := ParseOffset(reports.FormatOffset(d)); err != nil || back != d.Truncate(time.Second) {
+			t.Fatalf("%q: %v, written %q, read %v %v", v, d, reports.FormatOffset(d), back, err)
 		}
 	})
 }

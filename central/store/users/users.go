@@ -1,4 +1,13 @@
-package store
+// Package users keeps central's console users and their sign-in: roles and
+// block scopes, argon2id passwords, lockout after failed sign-ins, TOTP
+// (enrolled by an administrator or by the user, confirmed with a code), and
+// console sessions (absolute and idle expiry, CSRF token, second factor).
+// It is built on the core store (central/store): its tables are in the
+// core's schema, its writes in the core's serialized transactions, every
+// change in the core's audit chain, and its errors are the core's sentinel
+// errors (ErrInvalid, ErrNotFound, ErrConflict, ErrUnauthorized, ...) plus
+// ErrLocked and ErrTOTPEnrolled.
+package users
 
 import (
 	"context"
@@ -15,36 +24,22 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
+	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/pin"
 	"github.com/kinline/kinline/central/store/totp"
 )
 
-// User roles. Tokens act as RoleSystemAdmin (admin) or RoleReadOnly (viewer).
-const (
-	RoleSystemAdmin  = "system_admin"  // everything, including users and the audit log
-	RoleBlockOfficer = "block_officer" // people, calls and recordings of their blocks only
-	RoleInvestigator = "investigator"  // calls and recordings everywhere
-	RoleFinance      = "finance"       // people and call metadata, no recordings
-	RoleReadOnly     = "read_only"     // reads metadata, no recordings
-)
+// ErrLocked: the account is locked after failed sign-ins (see Login).
+var ErrLocked = errors.New("store: account locked after failed sign-ins")
 
-// UserRoles lists every user role.
-var UserRoles = []string{RoleSystemAdmin, RoleBlockOfficer, RoleInvestigator, RoleFinance, RoleReadOnly}
-
-// UserRole maps a token role to the user role it acts as; user roles map to
-// themselves and anything else to "".
-func UserRole(role string) string {
-	switch role {
-	case RoleAdmin:
-		return RoleSystemAdmin
-	case RoleViewer:
-		return RoleReadOnly
-	}
-	if slices.Contains(UserRoles, role) {
-		return role
-	}
-	return ""
+// Store is the users' part of central's store. It is safe for concurrent
+// use.
+type Store struct {
+	core *store.Store
 }
+
+// New returns the users' store on core.
+func New(core *store.Store) *Store { return &Store{core: core} }
 
 // Password hashing: argon2id with OWASP's recommended minimum (19 MiB, 2
 // passes, 1 lane), stronger than the PIN hash, in the same PHC format so
@@ -127,27 +122,27 @@ var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,63}$`)
 
 func validPassword(p string) error {
 	if n := utf8.RuneCountInString(p); n < 12 || len(p) > 256 || !utf8.ValidString(p) {
-		return fmt.Errorf("%w: password must be 12 to 256 characters", ErrInvalid)
+		return fmt.Errorf("%w: password must be 12 to 256 characters", store.ErrInvalid)
 	}
 	return nil
 }
 
 // validScope checks role and blocks together; blocks must exist.
 func (s *Store) validScope(ctx context.Context, tx *sql.Tx, role string, blocks []string) error {
-	if !slices.Contains(UserRoles, role) {
-		return fmt.Errorf("%w: role must be one of %v", ErrInvalid, UserRoles)
+	if !slices.Contains(store.UserRoles, role) {
+		return fmt.Errorf("%w: role must be one of %v", store.ErrInvalid, store.UserRoles)
 	}
-	if role != RoleBlockOfficer {
+	if role != store.RoleBlockOfficer {
 		if len(blocks) > 0 {
-			return fmt.Errorf("%w: only block officers have blocks", ErrInvalid)
+			return fmt.Errorf("%w: only block officers have blocks", store.ErrInvalid)
 		}
 		return nil
 	}
 	if len(blocks) == 0 {
-		return fmt.Errorf("%w: a block officer needs at least one block", ErrInvalid)
+		return fmt.Errorf("%w: a block officer needs at least one block", store.ErrInvalid)
 	}
 	for _, b := range blocks {
-		if err := s.blockExists(ctx, tx, b); err != nil {
+		if err := s.core.BlockExists(ctx, tx, b); err != nil {
 			return err
 		}
 	}
@@ -172,10 +167,10 @@ func scanUser(sc interface{ Scan(...any) error }) (*User, error) {
 	}
 	u.Disabled = disabled != 0
 	if locked > 0 {
-		t := fromNS(locked)
+		t := store.FromNS(locked)
 		u.LockedUntil = &t
 	}
-	u.Created, u.Updated = fromNS(created), fromNS(updated)
+	u.Created, u.Updated = store.FromNS(created), store.FromNS(updated)
 	return &u, nil
 }
 
@@ -190,21 +185,21 @@ func blocksJSON(b []string) string {
 	return string(js)
 }
 
-// CreateUser adds a console user; a taken username gives ErrConflict.
+// CreateUser adds a console user; a taken username gives store.ErrConflict.
 func (s *Store) CreateUser(ctx context.Context, actor string, in NewUser) (*User, error) {
 	if !usernameRE.MatchString(in.Username) {
-		return nil, fmt.Errorf("%w: username must be 2 to 64 of a-z 0-9 . _ -", ErrInvalid)
+		return nil, fmt.Errorf("%w: username must be 2 to 64 of a-z 0-9 . _ -", store.ErrInvalid)
 	}
-	if err := errors.Join(validText("display_name", in.DisplayName, 128, true), validPassword(in.Password)); err != nil {
+	if err := errors.Join(store.ValidText("display_name", in.DisplayName, 128, true), validPassword(in.Password)); err != nil {
 		return nil, err
 	}
 	h, err := HashPassword(in.Password)
 	if err != nil {
 		return nil, err
 	}
-	id := newID("u_")
-	now := ns(s.clk.Now())
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	id := store.NewID("u_")
+	now := store.NS(s.core.Clock().Now())
+	err = s.core.InTx(ctx, func(tx *sql.Tx) error {
 		if err := s.validScope(ctx, tx, in.Role, in.Blocks); err != nil {
 			return err
 		}
@@ -215,9 +210,9 @@ func (s *Store) CreateUser(ctx context.Context, actor string, in NewUser) (*User
 			return fmt.Errorf("store: insert user: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%w: username %s", ErrConflict, in.Username)
+			return fmt.Errorf("%w: username %s", store.ErrConflict, in.Username)
 		}
-		return s.audit(ctx, tx, actor, "user.create", id, fmt.Sprintf("username=%s role=%s blocks=%s", in.Username, in.Role, blocksJSON(in.Blocks)))
+		return s.core.AuditTx(ctx, tx, actor, "user.create", id, fmt.Sprintf("username=%s role=%s blocks=%s", in.Username, in.Role, blocksJSON(in.Blocks)))
 	})
 	if err != nil {
 		return nil, err
@@ -227,9 +222,9 @@ func (s *Store) CreateUser(ctx context.Context, actor string, in NewUser) (*User
 
 // User returns one user by id.
 func (s *Store) User(ctx context.Context, id string) (*User, error) {
-	u, err := scanUser(s.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+	u, err := scanUser(s.core.Reader().QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: user %s", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: user %s", store.ErrNotFound, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: user: %w", err)
@@ -239,7 +234,7 @@ func (s *Store) User(ctx context.Context, id string) (*User, error) {
 
 // Users lists every user ordered by username.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY username`)
+	rows, err := s.core.Reader().QueryContext(ctx, `SELECT `+userCols+` FROM users ORDER BY username`)
 	if err != nil {
 		return nil, fmt.Errorf("store: users: %w", err)
 	}
@@ -274,14 +269,14 @@ func (s *Store) UpdateUser(ctx context.Context, actor, id string, up UserUpdate)
 		newHash = h
 	}
 	if up.DisplayName != nil {
-		if err := validText("display_name", *up.DisplayName, 128, true); err != nil {
+		if err := store.ValidText("display_name", *up.DisplayName, 128, true); err != nil {
 			return nil, err
 		}
 	}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.core.InTx(ctx, func(tx *sql.Tx) error {
 		u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: user %s", ErrNotFound, id)
+			return fmt.Errorf("%w: user %s", store.ErrNotFound, id)
 		}
 		if err != nil {
 			return fmt.Errorf("store: user: %w", err)
@@ -294,7 +289,7 @@ func (s *Store) UpdateUser(ctx context.Context, actor, id string, up UserUpdate)
 		if up.Role != nil && *up.Role != u.Role {
 			u.Role = *up.Role
 			changes = append(changes, "role="+u.Role)
-			if up.Blocks == nil && u.Role != RoleBlockOfficer {
+			if up.Blocks == nil && u.Role != store.RoleBlockOfficer {
 				u.Blocks = nil
 			}
 		}
@@ -309,9 +304,9 @@ func (s *Store) UpdateUser(ctx context.Context, actor, id string, up UserUpdate)
 			u.Disabled = *up.Disabled
 			changes = append(changes, fmt.Sprintf("disabled=%v", u.Disabled))
 		}
-		now := ns(s.clk.Now())
+		now := store.NS(s.core.Clock().Now())
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET display_name = $1, role = $2, blocks = $3, disabled = $4, updated_ns = $5 WHERE id = $6`,
-			u.DisplayName, u.Role, blocksJSON(u.Blocks), boolInt(u.Disabled), now, id); err != nil {
+			u.DisplayName, u.Role, blocksJSON(u.Blocks), store.BoolInt(u.Disabled), now, id); err != nil {
 			return fmt.Errorf("store: update user: %w", err)
 		}
 		if newHash != "" {
@@ -331,7 +326,7 @@ func (s *Store) UpdateUser(ctx context.Context, actor, id string, up UserUpdate)
 				return fmt.Errorf("store: end sessions: %w", err)
 			}
 		}
-		return s.audit(ctx, tx, actor, "user.update", id, fmt.Sprintf("username=%s %v", u.Username, changes))
+		return s.core.AuditTx(ctx, tx, actor, "user.update", id, fmt.Sprintf("username=%s %v", u.Username, changes))
 	})
 	if err != nil {
 		return nil, err
@@ -344,18 +339,18 @@ func (s *Store) UpdateUser(ctx context.Context, actor, id string, up UserUpdate)
 // read. From then on the user's sign-in needs a current code.
 func (s *Store) EnrollTOTP(ctx context.Context, actor, id string) (secret, uri string, err error) {
 	secret = totp.NewSecret()
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.core.InTx(ctx, func(tx *sql.Tx) error {
 		var username string
 		err := tx.QueryRowContext(ctx, `UPDATE users SET totp_secret = $1, totp_pending = '', totp_last_step = 0, updated_ns = $2 WHERE id = $3 RETURNING username`,
-			secret, ns(s.clk.Now()), id).Scan(&username)
+			secret, store.NS(s.core.Clock().Now()), id).Scan(&username)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: user %s", ErrNotFound, id)
+			return fmt.Errorf("%w: user %s", store.ErrNotFound, id)
 		}
 		if err != nil {
 			return fmt.Errorf("store: enrol totp: %w", err)
 		}
 		uri = totp.URI(TOTPIssuer, username, secret)
-		return s.audit(ctx, tx, actor, "user.totp_enrol", id, "username="+username)
+		return s.core.AuditTx(ctx, tx, actor, "user.totp_enrol", id, "username="+username)
 	})
 	if err != nil {
 		return "", "", err
@@ -367,14 +362,14 @@ func (s *Store) EnrollTOTP(ctx context.Context, actor, id string) (secret, uri s
 // enrolled TOTP, a current code (±TOTPSkew steps, each step usable once).
 // It returns the user and whether a second factor was verified. Every
 // failure is audited ("login.failed" with the reason) and answers
-// ErrUnauthorized without saying which part was wrong, except ErrLocked
+// store.ErrUnauthorized without saying which part was wrong, except ErrLocked
 // while the account is locked out (even for the right password).
 // MaxFailedLogins consecutive failures lock the account for LockoutBase,
 // doubling per further failure up to LockoutMax; a success resets the count.
 func (s *Store) Login(ctx context.Context, username, password, code string) (*User, bool, error) {
 	var hash, secret string
 	var lastStep int64
-	row := s.r.QueryRowContext(ctx, `SELECT `+userCols+`, password_hash, totp_secret, totp_last_step FROM users WHERE username = $1`, username)
+	row := s.core.Reader().QueryRowContext(ctx, `SELECT `+userCols+`, password_hash, totp_secret, totp_last_step FROM users WHERE username = $1`, username)
 	var u User
 	var blocks string
 	var disabled int
@@ -382,10 +377,10 @@ func (s *Store) Login(ctx context.Context, username, password, code string) (*Us
 	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Role, &blocks, &u.TOTP, &disabled, &u.FailedLogins, &locked, &created, &updated, &hash, &secret, &lastStep)
 	if errors.Is(err, sql.ErrNoRows) {
 		pin.Verify(dummyHash, password)
-		if err := s.Audit(ctx, "anonymous", "login.failed", "user:"+trimForAudit(username), "unknown user"); err != nil {
+		if err := s.core.Audit(ctx, "anonymous", "login.failed", "user:"+trimForAudit(username), "unknown user"); err != nil {
 			return nil, false, err
 		}
-		return nil, false, ErrUnauthorized
+		return nil, false, store.ErrUnauthorized
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("store: login: %w", err)
@@ -393,12 +388,12 @@ func (s *Store) Login(ctx context.Context, username, password, code string) (*Us
 	if err := json.Unmarshal([]byte(blocks), &u.Blocks); err != nil {
 		return nil, false, fmt.Errorf("store: user blocks: %w", err)
 	}
-	now := s.clk.Now()
-	if locked > ns(now) {
-		if err := s.Audit(ctx, u.Actor(), "login.locked", u.ID, "locked until "+fromNS(locked).Format(time.RFC3339)); err != nil {
+	now := s.core.Clock().Now()
+	if locked > store.NS(now) {
+		if err := s.core.Audit(ctx, u.Actor(), "login.locked", u.ID, "locked until "+store.FromNS(locked).Format(time.RFC3339)); err != nil {
 			return nil, false, err
 		}
-		return nil, false, fmt.Errorf("%w until %s", ErrLocked, fromNS(locked).Format(time.RFC3339))
+		return nil, false, fmt.Errorf("%w until %s", ErrLocked, store.FromNS(locked).Format(time.RFC3339))
 	}
 	reason := ""
 	var step int64
@@ -427,7 +422,7 @@ func (s *Store) Login(ctx context.Context, username, password, code string) (*Us
 		step = st
 	}
 	if reason != "" {
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
+		err := s.core.InTx(ctx, func(tx *sql.Tx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins`, u.ID).Scan(&n); err != nil {
 				return fmt.Errorf("store: failed login: %w", err)
@@ -437,19 +432,19 @@ func (s *Store) Login(ctx context.Context, username, password, code string) (*Us
 				d := LockoutBase << min(n-MaxFailedLogins, 10)
 				d = min(d, LockoutMax)
 				until := now.Add(d)
-				if _, err := tx.ExecContext(ctx, `UPDATE users SET locked_until_ns = $1 WHERE id = $2`, ns(until), u.ID); err != nil {
+				if _, err := tx.ExecContext(ctx, `UPDATE users SET locked_until_ns = $1 WHERE id = $2`, store.NS(until), u.ID); err != nil {
 					return fmt.Errorf("store: lock user: %w", err)
 				}
 				detail += "; locked until " + until.UTC().Format(time.RFC3339)
 			}
-			return s.audit(ctx, tx, u.Actor(), "login.failed", u.ID, detail)
+			return s.core.AuditTx(ctx, tx, u.Actor(), "login.failed", u.ID, detail)
 		})
 		if err != nil {
 			return nil, false, err
 		}
-		return nil, false, ErrUnauthorized
+		return nil, false, store.ErrUnauthorized
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.core.InTx(ctx, func(tx *sql.Tx) error {
 		q := `UPDATE users SET failed_logins = 0, locked_until_ns = 0 WHERE id = $1`
 		args := []any{u.ID}
 		if secret != "" {
@@ -459,7 +454,7 @@ func (s *Store) Login(ctx context.Context, username, password, code string) (*Us
 				return fmt.Errorf("store: login: %w", err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
-				return ErrUnauthorized
+				return store.ErrUnauthorized
 			}
 			return nil
 		}
@@ -472,7 +467,7 @@ func (s *Store) Login(ctx context.Context, username, password, code string) (*Us
 		return nil, false, err
 	}
 	u.FailedLogins, u.LockedUntil = 0, nil
-	u.Created, u.Updated = fromNS(created), fromNS(updated)
+	u.Created, u.Updated = store.FromNS(created), store.FromNS(updated)
 	return &u, secret != "", nil
 }
 

@@ -1,4 +1,4 @@
-package store
+package reports
 
 // Call statistics over a period: volume, answered calls, total and average
 // talk time by block, hour of day, day, person, contact and terminal, and
@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -105,19 +106,19 @@ type Stats struct {
 // validate checks f and fills its defaults.
 func (f *StatsFilter) validate() error {
 	if !slices.Contains(StatsDimensions, f.By) {
-		return fmt.Errorf("%w: statistics by %q (one of %s)", ErrInvalid, f.By, strings.Join(StatsDimensions, ", "))
+		return fmt.Errorf("%w: statistics by %q (one of %s)", store.ErrInvalid, f.By, strings.Join(StatsDimensions, ", "))
 	}
 	if f.From.IsZero() || f.To.IsZero() || !f.To.After(f.From) {
-		return fmt.Errorf("%w: statistics need a period: from before to", ErrInvalid)
+		return fmt.Errorf("%w: statistics need a period: from before to", store.ErrInvalid)
 	}
 	if f.To.Sub(f.From) > MaxStatsDays*24*time.Hour {
-		return fmt.Errorf("%w: a statistics period is at most %d days", ErrInvalid, MaxStatsDays)
+		return fmt.Errorf("%w: a statistics period is at most %d days", store.ErrInvalid, MaxStatsDays)
 	}
 	if f.Limit <= 0 {
 		f.Limit = 20
 	}
 	if f.Limit > 1000 {
-		return fmt.Errorf("%w: limit is at most 1000", ErrInvalid)
+		return fmt.Errorf("%w: limit is at most 1000", store.ErrInvalid)
 	}
 	return nil
 }
@@ -134,7 +135,7 @@ func (s *Store) Stats(ctx context.Context, f StatsFilter) (*Stats, error) {
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
-	set, err := s.MoneySettings(ctx)
+	set, err := s.core.MoneySettings(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -145,15 +146,15 @@ func (s *Store) Stats(ctx context.Context, f StatsFilter) (*Stats, error) {
 		args = append(args, v)
 		return fmt.Sprintf("$%d", len(args))
 	}
-	where := []string{"c.start_ns >= " + arg(ns(f.From)), "c.start_ns < " + arg(ns(f.To))}
+	where := []string{"c.start_ns >= " + arg(store.NS(f.From)), "c.start_ns < " + arg(store.NS(f.To))}
 	if f.Block != "" {
 		where = append(where, "c.block = "+arg(f.Block))
 	}
 	if f.Blocks != nil {
-		where = append(where, inList("c.block", f.Blocks, &args))
+		where = append(where, store.InList("c.block", f.Blocks, &args))
 	}
 	if !f.ShowHidden {
-		where = append(where, hiddenCallTerm)
+		where = append(where, store.HiddenCallTerm)
 	}
 	if f.By == StatsByRefusal {
 		where = append(where, "c.disposition = "+arg(wire.DispRefused))
@@ -174,7 +175,7 @@ func (s *Store) Stats(ctx context.Context, f StatsFilter) (*Stats, error) {
 		cols = "c.reason"
 	}
 	ncols := strings.Count(cols, ",") + 1
-	rows, err := s.r.QueryContext(ctx, `SELECT `+cols+`, `+statsAgg+` FROM calls c WHERE `+strings.Join(where, " AND ")+` GROUP BY `+cols, args...)
+	rows, err := s.core.Reader().QueryContext(ctx, `SELECT `+cols+`, `+statsAgg+` FROM calls c WHERE `+strings.Join(where, " AND ")+` GROUP BY `+cols, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: stats: %w", err)
 	}
@@ -304,7 +305,7 @@ func (s *Store) statsPeople(ctx context.Context, by string, groups []statsGroup,
 		for len(list) > 0 {
 			n := min(len(list), 500)
 			var args []any
-			rows, err := s.r.QueryContext(ctx, `SELECT id, prison_number, name FROM people WHERE `+inList(col, list[:n], &args), args...)
+			rows, err := s.core.Reader().QueryContext(ctx, `SELECT id, prison_number, name FROM people WHERE `+store.InList(col, list[:n], &args), args...)
 			if err != nil {
 				return fmt.Errorf("store: stats: %w", err)
 			}
@@ -333,7 +334,7 @@ func (s *Store) statsPeople(ctx context.Context, by string, groups []statsGroup,
 		for len(pids) > 0 {
 			n := min(len(pids), 500)
 			var args []any
-			rows, err := s.r.QueryContext(ctx, `SELECT person_id, number, name FROM contacts WHERE `+inList("person_id", pids[:n], &args), args...)
+			rows, err := s.core.Reader().QueryContext(ctx, `SELECT person_id, number, name FROM contacts WHERE `+store.InList("person_id", pids[:n], &args), args...)
 			if err != nil {
 				return fmt.Errorf("store: stats: %w", err)
 			}

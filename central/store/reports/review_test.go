@@ -1,4 +1,4 @@
-package store
+package reports
 
 import (
 	"context"
@@ -7,20 +7,22 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
 
 // reviewFixture stores a recorded call ("rec", 90 s of talk), a call to a
 // privileged contact ("priv") and an unanswered one ("none").
-func reviewFixture(t *testing.T) (*Store, *clock.Fake) {
+func reviewFixture(t *testing.T) (*testStores, *clock.Fake) {
 	t.Helper()
 	s, clk, _ := openTest(t)
 	ctx := context.Background()
 	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
-	p, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	p, err := s.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
 	mustT(t, err)
-	_, _, err = s.AddContact(ctx, "test", p.ID, NewContact{Number: "+4480", Name: "Solicitor", Relationship: "legal", Privileged: true})
+	_, _, err = s.AddContact(ctx, "test", p.ID, store.NewContact{Number: "+4480", Name: "Solicitor", Relationship: "legal", Privileged: true})
 	mustT(t, err)
 	ans := t0.Add(5 * time.Second)
 	recs := []any{
@@ -32,13 +34,13 @@ func reviewFixture(t *testing.T) (*Store, *clock.Fake) {
 		wire.CallRecord{CallID: "none", PersonID: p.ID, PrisonNumber: "A1", Terminal: "t1", Number: "+4411", Start: t0, End: t0.Add(time.Second),
 			Disposition: wire.DispNoAnswer},
 	}
-	mustStore(t, s, "appA", ledgerEvents("appA", 1, "", recs...))
+	storetest.MustStore(t, s.coreStore, "appA", storetest.Events("appA", 1, "", t0, recs...))
 	return s, clk
 }
 
-func auditActions(t *testing.T, s *Store, action string) []AuditEntry {
+func auditActions(t *testing.T, s *testStores, action string) []store.AuditEntry {
 	t.Helper()
-	log, err := s.AuditLog(context.Background(), AuditFilter{Action: action})
+	log, err := s.AuditLog(context.Background(), store.AuditFilter{Action: action})
 	mustT(t, err)
 	return log
 }
@@ -73,14 +75,14 @@ func TestReviewNotes(t *testing.T) {
 		in   NewReviewNote
 		err  error
 	}{
-		{"rec", NewReviewNote{Reason: "", Note: "x"}, ErrInvalid},
-		{"rec", NewReviewNote{Reason: "x", Note: "   "}, ErrInvalid},
-		{"rec", NewReviewNote{Reason: strings.Repeat("r", MaxReviewReason+1), Note: "x"}, ErrInvalid},
-		{"rec", NewReviewNote{Reason: "x", Note: strings.Repeat("é", MaxReviewNote+1)}, ErrInvalid},
-		{"rec", NewReviewNote{Reason: "a\nb", Note: "x"}, ErrInvalid},
-		{"rec", NewReviewNote{Reason: "x", Note: "bell\a"}, ErrInvalid},
-		{"rec", NewReviewNote{Reason: "x", Note: "\xff"}, ErrInvalid},
-		{"nope", NewReviewNote{Reason: "x", Note: "y"}, ErrNotFound},
+		{"rec", NewReviewNote{Reason: "", Note: "x"}, store.ErrInvalid},
+		{"rec", NewReviewNote{Reason: "x", Note: "   "}, store.ErrInvalid},
+		{"rec", NewReviewNote{Reason: strings.Repeat("r", MaxReviewReason+1), Note: "x"}, store.ErrInvalid},
+		{"rec", NewReviewNote{Reason: "x", Note: strings.Repeat("é", MaxReviewNote+1)}, store.ErrInvalid},
+		{"rec", NewReviewNote{Reason: "a\nb", Note: "x"}, store.ErrInvalid},
+		{"rec", NewReviewNote{Reason: "x", Note: "bell\a"}, store.ErrInvalid},
+		{"rec", NewReviewNote{Reason: "x", Note: "\xff"}, store.ErrInvalid},
+		{"nope", NewReviewNote{Reason: "x", Note: "y"}, store.ErrNotFound},
 	} {
 		if _, err := s.AddReviewNote(ctx, "user:ivy", bad.call, bad.in); !errors.Is(err, bad.err) {
 			t.Errorf("%q %+v: %v, want %v", bad.call, bad.in, err, bad.err)
@@ -121,13 +123,13 @@ func TestBookmarks(t *testing.T) {
 		err   error
 		msg   string
 	}{
-		{"priv", time.Second, "x", ErrInvalid, "privileged"},
-		{"none", 0, "x", ErrInvalid, "no recording"},
-		{"rec", 91 * time.Second, "x", ErrInvalid, "1:30"},
-		{"rec", -time.Second, "x", ErrInvalid, "between"},
-		{"rec", time.Second, "", ErrInvalid, "label"},
-		{"rec", time.Second, strings.Repeat("l", MaxBookmarkText+1), ErrInvalid, "longer"},
-		{"nope", time.Second, "x", ErrNotFound, ""},
+		{"priv", time.Second, "x", store.ErrInvalid, "privileged"},
+		{"none", 0, "x", store.ErrInvalid, "no recording"},
+		{"rec", 91 * time.Second, "x", store.ErrInvalid, "1:30"},
+		{"rec", -time.Second, "x", store.ErrInvalid, "between"},
+		{"rec", time.Second, "", store.ErrInvalid, "label"},
+		{"rec", time.Second, strings.Repeat("l", MaxBookmarkText+1), store.ErrInvalid, "longer"},
+		{"nope", time.Second, "x", store.ErrNotFound, ""},
 	} {
 		_, err := s.AddBookmark(ctx, "user:ivy", bad.call, bad.at, bad.label)
 		if !errors.Is(err, bad.err) || !strings.Contains(err.Error(), bad.msg) {
@@ -161,7 +163,7 @@ func TestRemoveBookmark(t *testing.T) {
 	mustT(t, s.RemoveBookmark(ctx, "user:ivy", "rec", ivy.ID, false))
 	mustT(t, s.RemoveBookmark(ctx, "user:root", "rec", tom.ID, true))
 	for _, again := range []struct{ call, id string }{{"rec", ivy.ID}, {"none", keep.ID}, {"rec", "bm_nope"}} {
-		if err := s.RemoveBookmark(ctx, "user:root", again.call, again.id, true); !errors.Is(err, ErrNotFound) {
+		if err := s.RemoveBookmark(ctx, "user:root", again.call, again.id, true); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("remove %s on %s: %v, want not found", again.id, again.call, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package store
+package reports
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -15,35 +17,35 @@ import (
 // mobile; calls and their debits in March 2025 (one debit whose call
 // record has not arrived, one at 20:00 UTC on 31 March, one on 2 April),
 // a refund of Ann's national call on 5 March and a recharge.
-func billingFixture(t *testing.T) *Store {
+func billingFixture(t *testing.T) *testStores {
 	t.Helper()
 	s, clk, _ := openTest(t)
 	ctx := context.Background()
 	for _, a := range [][2]string{{"appA", "A"}, {"appB", "B"}} {
 		mustT(t, s.UpsertAppliance(ctx, a[0], a[1]))
 	}
-	ann, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	ann, err := s.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
 	mustT(t, err)
-	bob, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
+	bob, err := s.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
 	mustT(t, err)
 	mustT(t, s.SetRates(ctx, "test", []wire.Rate{
 		{Prefix: "+44", DestinationType: wire.DestNational, Name: "UK", PerMinute: 10, BillingUnitSeconds: 60},
 		{Prefix: "+447", DestinationType: wire.DestMobile, Name: "UK mobile", PerMinute: 20, BillingUnitSeconds: 60},
 	}))
-	call := func(id string, p *Person, number string, answer time.Time, talk time.Duration) wire.CallRecord {
+	call := func(id string, p *store.Person, number string, answer time.Time, talk time.Duration) wire.CallRecord {
 		a := answer
 		return wire.CallRecord{CallID: id, PersonID: p.ID, PrisonNumber: p.PrisonNumber, Terminal: "t1", Number: number,
 			Start: a.Add(-5 * time.Second), Answer: &a, End: a.Add(talk), Disposition: wire.DispCompleted}
 	}
 	mar := func(day, hour int) time.Time { return time.Date(2025, 3, day, hour, 0, 0, 0, time.UTC) }
-	mustStore(t, s, "appA", ledgerEvents("appA", 1, "",
+	storetest.MustStore(t, s.coreStore, "appA", storetest.Events("appA", 1, "", t0,
 		call("a1", ann, "+4420", mar(1, 16), 2*time.Minute), debit("d-a1", "appA", ann.ID, -20, "a1", mar(1, 16)),
 		call("a2", ann, "+44700", mar(2, 10), time.Minute), debit("d-a2", "appA", ann.ID, -20, "a2", mar(2, 10)),
 		debit("d-a9", "appA", ann.ID, -5, "a9", mar(3, 10)),
 		call("a4", ann, "+4420", mar(31, 20), time.Minute), debit("d-a4", "appA", ann.ID, -10, "a4", mar(31, 20)),
 		call("a5", ann, "+4420", mar(31, 10).AddDate(0, 0, 2), time.Minute), debit("d-a5", "appA", ann.ID, -7, "a5", mar(31, 10).AddDate(0, 0, 2)),
 	))
-	mustStore(t, s, "appB", ledgerEvents("appB", 1, "",
+	storetest.MustStore(t, s.coreStore, "appB", storetest.Events("appB", 1, "", t0,
 		call("b1", bob, "+4420", mar(15, 12), 3*time.Minute), debit("d-b1", "appB", bob.ID, -30, "b1", mar(15, 12)),
 	))
 	clk.Set(mar(5, 12))
@@ -107,7 +109,7 @@ func TestBillingReport(t *testing.T) {
 	if !slices.Equal(periods, wantDays) || rep.Rows[3].Calls != 0 || rep.Rows[3].Refunded != 10 {
 		t.Fatalf("by day %v %+v", periods, rep.Rows)
 	}
-	mustT(t, s.SetMoneySettings(ctx, "test", MoneySettings{Currency: "EUR", Digits: 2, TimeZone: "Asia/Tokyo"}))
+	mustT(t, s.SetMoneySettings(ctx, "test", store.MoneySettings{Currency: "EUR", Digits: 2, TimeZone: "Asia/Tokyo"}))
 	rep, err = s.Billing(ctx, day)
 	mustT(t, err)
 	if rep.Rows[0].Period != "2025-03-02" || rep.TimeZone != "Asia/Tokyo" {
@@ -140,7 +142,7 @@ func TestBillingReport(t *testing.T) {
 
 	for _, bad := range []BillingFilter{{}, {From: march.From, To: march.From}, {From: march.From, To: march.To, Period: "week"},
 		{From: march.From, To: march.From.AddDate(0, 0, MaxBillingDays+1)}} {
-		if _, err := s.Billing(ctx, bad); !errors.Is(err, ErrInvalid) {
+		if _, err := s.Billing(ctx, bad); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%+v: %v", bad, err)
 		}
 	}
@@ -156,7 +158,7 @@ func TestBillingByPricedRate(t *testing.T) {
 	s, _, _ := openTest(t)
 	ctx := context.Background()
 	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
-	ann, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	ann, err := s.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
 	mustT(t, err)
 	mustT(t, s.SetRates(ctx, "test", []wire.Rate{
 		{Prefix: "+44", DestinationType: wire.DestNational, Name: "UK (2026)", PerMinute: 10, BillingUnitSeconds: 60},
@@ -171,7 +173,7 @@ func TestBillingByPricedRate(t *testing.T) {
 	london := &wire.PricedRate{Prefix: "+4420", DestinationType: wire.DestLocal, Name: "London"}
 	uk := &wire.PricedRate{Prefix: "+44", DestinationType: wire.DestNational, Name: "UK"}
 	c1, c2, c3, c4 := call("c1", "+442071", london), call("c2", "+442072", london), call("c3", "+44161", uk), call("c4", "+44162", nil)
-	mustStore(t, s, "appA", ledgerEvents("appA", 1, "",
+	storetest.MustStore(t, s.coreStore, "appA", storetest.Events("appA", 1, "", t0,
 		c1, debit("d1", "appA", ann.ID, -15, "c1", *c1.Answer),
 		c2, debit("d2", "appA", ann.ID, -15, "c2", *c2.Answer),
 		c3, debit("d3", "appA", ann.ID, -15, "c3", *c3.Answer),
@@ -206,7 +208,7 @@ func TestExportBillingAudited(t *testing.T) {
 	s := billingFixture(t)
 	ctx := context.Background()
 	f := BillingFilter{From: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 4, 1, 0, 0, 0, 0, time.UTC), Block: "A"}
-	tb, err := s.ExportBilling(ctx, "user:fin", FormatCSV, f)
+	tb, err := s.ExportBilling(ctx, "user:fin", "csv", f)
 	mustT(t, err)
 	if !slices.Equal(tb[0], BillingColumns) || len(tb) != 5 {
 		t.Fatalf("table %q", tb)
@@ -222,10 +224,10 @@ func TestExportBillingAudited(t *testing.T) {
 	if len(log) != 1 || log[0].Actor != "user:fin" || !strings.Contains(log[0].Detail, "format=csv") || !strings.Contains(log[0].Detail, "block=A") {
 		t.Fatalf("audit %+v", log)
 	}
-	if _, err := s.ExportBilling(ctx, "user:fin", "pdf", f); !errors.Is(err, ErrInvalid) {
+	if _, err := s.ExportBilling(ctx, "user:fin", "pdf", f); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("pdf: %v", err)
 	}
-	if _, err := s.ExportBilling(ctx, "user:fin", FormatCSV, BillingFilter{}); !errors.Is(err, ErrInvalid) {
+	if _, err := s.ExportBilling(ctx, "user:fin", "csv", BillingFilter{}); !errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("no period: %v", err)
 	}
 	if len(auditActions(t, s, "export.billing")) != 1 {

@@ -1,4 +1,4 @@
-package store
+package users
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/kinline/kinline/central/store"
 )
 
 // Session is a signed-in console user (or an API token signed in to the
@@ -47,23 +49,23 @@ type NewSession struct {
 // and returns the session id (only its hash is stored) and the session.
 func (s *Store) StartSession(ctx context.Context, in NewSession) (string, *Session, error) {
 	if in.TTL <= 0 || in.Actor == "" {
-		return "", nil, fmt.Errorf("%w: a session needs an actor and a lifetime", ErrInvalid)
+		return "", nil, fmt.Errorf("%w: a session needs an actor and a lifetime", store.ErrInvalid)
 	}
-	id := NewSecret()
-	now := s.clk.Now()
+	id := store.NewSecret()
+	now := s.core.Clock().Now()
 	se := &Session{Actor: in.Actor, Role: in.Role, Expires: now.Add(in.TTL), UserID: in.UserID, MFA: in.MFA,
-		CSRF: NewSecret(), Idle: in.Idle, LastSeen: now}
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_ns <= $1`, ns(now)); err != nil {
+		CSRF: store.NewSecret(), Idle: in.Idle, LastSeen: now}
+	err := s.core.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_ns <= $1`, store.NS(now)); err != nil {
 			return fmt.Errorf("store: expire sessions: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (sha256, actor, role, expires_ns, user_id, mfa, csrf, idle_ns, last_seen_ns)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			TokenHash(id), in.Actor, in.Role, ns(se.Expires), in.UserID, boolInt(in.MFA), se.CSRF, int64(in.Idle), ns(now)); err != nil {
+			store.TokenHash(id), in.Actor, in.Role, store.NS(se.Expires), in.UserID, store.BoolInt(in.MFA), se.CSRF, int64(in.Idle), store.NS(now)); err != nil {
 			return fmt.Errorf("store: insert session: %w", err)
 		}
 		detail := fmt.Sprintf("role=%s mfa=%v", in.Role, in.MFA)
-		return s.audit(ctx, tx, in.Actor, "login", "console", detail)
+		return s.core.AuditTx(ctx, tx, in.Actor, "login", "console", detail)
 	})
 	if err != nil {
 		return "", nil, err
@@ -97,36 +99,36 @@ func (s *Store) CreateSession(ctx context.Context, actor, role string, ttl time.
 // touchEvery bounds how often a session's last-seen time is written.
 const touchEvery = 30 * time.Second
 
-// SessionByID returns a live session, ErrUnauthorized when unknown, past its
+// SessionByID returns a live session, store.ErrUnauthorized when unknown, past its
 // absolute expiry, idle too long or its user disabled or removed. It
 // records the request as activity.
 func (s *Store) SessionByID(ctx context.Context, id string) (*Session, error) {
 	if id == "" {
-		return nil, ErrUnauthorized
+		return nil, store.ErrUnauthorized
 	}
 	var se Session
 	var exp, idle, seen int64
 	var mfa, disabled int
 	var blocks string
 	var userRole sql.NullString
-	err := s.r.QueryRowContext(ctx, `SELECT s.actor, s.role, s.expires_ns, s.user_id, s.mfa, s.csrf, s.idle_ns, s.last_seen_ns,
+	err := s.core.Reader().QueryRowContext(ctx, `SELECT s.actor, s.role, s.expires_ns, s.user_id, s.mfa, s.csrf, s.idle_ns, s.last_seen_ns,
 			u.role, COALESCE(u.blocks, '[]'), COALESCE(u.disabled, 0)
 		FROM sessions s LEFT JOIN users u ON u.id = s.user_id AND s.user_id <> ''
-		WHERE s.sha256 = $1`, TokenHash(id)).Scan(&se.Actor, &se.Role, &exp, &se.UserID, &mfa, &se.CSRF, &idle, &seen, &userRole, &blocks, &disabled)
+		WHERE s.sha256 = $1`, store.TokenHash(id)).Scan(&se.Actor, &se.Role, &exp, &se.UserID, &mfa, &se.CSRF, &idle, &seen, &userRole, &blocks, &disabled)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrUnauthorized
+		return nil, store.ErrUnauthorized
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: session: %w", err)
 	}
-	se.Expires, se.MFA, se.Idle, se.LastSeen = fromNS(exp), mfa != 0, time.Duration(idle), fromNS(seen)
-	now := s.clk.Now()
+	se.Expires, se.MFA, se.Idle, se.LastSeen = store.FromNS(exp), mfa != 0, time.Duration(idle), store.FromNS(seen)
+	now := s.core.Clock().Now()
 	if !now.Before(se.Expires) || se.Idle > 0 && !now.Before(se.LastSeen.Add(se.Idle)) {
-		return nil, ErrUnauthorized
+		return nil, store.ErrUnauthorized
 	}
 	if se.UserID != "" {
 		if !userRole.Valid || disabled != 0 {
-			return nil, ErrUnauthorized
+			return nil, store.ErrUnauthorized
 		}
 		se.Role = userRole.String
 	}
@@ -134,7 +136,7 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*Session, error) {
 		return nil, fmt.Errorf("store: session blocks: %w", err)
 	}
 	if se.Idle > 0 && now.Sub(se.LastSeen) >= min(touchEvery, se.Idle/4) {
-		if _, err := s.w.ExecContext(ctx, `UPDATE sessions SET last_seen_ns = $1 WHERE sha256 = $2 AND last_seen_ns < $1`, ns(now), TokenHash(id)); err != nil {
+		if _, err := s.core.ExecUnserialized(ctx, `UPDATE sessions SET last_seen_ns = $1 WHERE sha256 = $2 AND last_seen_ns < $1`, store.NS(now), store.TokenHash(id)); err != nil {
 			return nil, fmt.Errorf("store: touch session: %w", err)
 		}
 		se.LastSeen = now
@@ -144,15 +146,15 @@ func (s *Store) SessionByID(ctx context.Context, id string) (*Session, error) {
 
 // DeleteSession ends a session (logout).
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.core.InTx(ctx, func(tx *sql.Tx) error {
 		var actor string
-		err := tx.QueryRowContext(ctx, `DELETE FROM sessions WHERE sha256 = $1 RETURNING actor`, TokenHash(id)).Scan(&actor)
+		err := tx.QueryRowContext(ctx, `DELETE FROM sessions WHERE sha256 = $1 RETURNING actor`, store.TokenHash(id)).Scan(&actor)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("store: delete session: %w", err)
 		}
-		return s.audit(ctx, tx, actor, "logout", "console", "")
+		return s.core.AuditTx(ctx, tx, actor, "logout", "console", "")
 	})
 }

@@ -1,4 +1,4 @@
-package store
+package reports
 
 // Billing reports: what calls were charged over a period, by period (day
 // or month in the prison's time zone), block, destination type and rate.
@@ -25,6 +25,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -104,24 +106,24 @@ func (s *Store) Billing(ctx context.Context, f BillingFilter) (*BillingReport, e
 		f.Period = BillingTotal
 	}
 	if !slices.Contains(BillingPeriods, f.Period) {
-		return nil, fmt.Errorf("%w: period %q (one of %s)", ErrInvalid, f.Period, strings.Join(BillingPeriods, ", "))
+		return nil, fmt.Errorf("%w: period %q (one of %s)", store.ErrInvalid, f.Period, strings.Join(BillingPeriods, ", "))
 	}
 	if f.From.IsZero() || f.To.IsZero() || !f.To.After(f.From) {
-		return nil, fmt.Errorf("%w: a billing report needs a period: from before to", ErrInvalid)
+		return nil, fmt.Errorf("%w: a billing report needs a period: from before to", store.ErrInvalid)
 	}
 	if f.To.Sub(f.From) > MaxBillingDays*24*time.Hour {
-		return nil, fmt.Errorf("%w: a billing report covers at most %d days", ErrInvalid, MaxBillingDays)
+		return nil, fmt.Errorf("%w: a billing report covers at most %d days", store.ErrInvalid, MaxBillingDays)
 	}
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.core.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("store: billing: %w", err)
 	}
 	defer tx.Rollback()
-	set, err := readMoneySettings(ctx, tx)
+	set, err := store.ReadMoneySettings(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	rates, err := readRates(ctx, tx)
+	rates, err := store.ReadRates(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +149,7 @@ func (s *Store) Billing(ctx context.Context, f BillingFilter) (*BillingReport, e
 		} else {
 			group = "0, " + group
 		}
-		where := []string{"l.kind = " + arg(kind), "l.at_ns >= " + arg(ns(f.From)), "l.at_ns < " + arg(ns(f.To))}
+		where := []string{"l.kind = " + arg(kind), "l.at_ns >= " + arg(store.NS(f.From)), "l.at_ns < " + arg(store.NS(f.To))}
 		if kind == wire.LedgerRefund {
 			where = append(where, "l.ref <> ''", "c.call_id IS NOT NULL")
 		}
@@ -155,7 +157,7 @@ func (s *Store) Billing(ctx context.Context, f BillingFilter) (*BillingReport, e
 			where = append(where, block+" = "+arg(f.Block))
 		}
 		if f.Blocks != nil {
-			where = append(where, inList(block, f.Blocks, &args))
+			where = append(where, store.InList(block, f.Blocks, &args))
 		}
 		groupBy := strings.TrimPrefix(group, "0, ")
 		q := `SELECT ` + group + `, COUNT(*), CAST(SUM(l.amount) AS BIGINT),
@@ -244,8 +246,8 @@ func BillingTable(rep *BillingReport) [][]string {
 // ExportBilling builds the billing report of f as a table (BillingTable)
 // and audits the export with format.
 func (s *Store) ExportBilling(ctx context.Context, actor, format string, f BillingFilter) ([][]string, error) {
-	if format != FormatCSV && format != FormatXLSX {
-		return nil, fmt.Errorf("%w: format must be csv or xlsx", ErrInvalid)
+	if format != tables.FormatCSV && format != tables.FormatXLSX {
+		return nil, fmt.Errorf("%w: format must be csv or xlsx", store.ErrInvalid)
 	}
 	rep, err := s.Billing(ctx, f)
 	if err != nil {
@@ -254,7 +256,7 @@ func (s *Store) ExportBilling(ctx context.Context, actor, format string, f Billi
 	tb := BillingTable(rep)
 	detail := fmt.Sprintf("format=%s from=%s to=%s period=%s block=%s rows=%d", format, rep.From.Format(time.RFC3339), rep.To.Format(time.RFC3339),
 		rep.Period, f.Block, len(rep.Rows))
-	if err := s.Audit(ctx, actor, "export.billing", "billing", detail); err != nil {
+	if err := s.core.Audit(ctx, actor, "export.billing", "billing", detail); err != nil {
 		return nil, err
 	}
 	return tb, nil

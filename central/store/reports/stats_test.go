@@ -1,4 +1,4 @@
-package store
+package reports
 
 import (
 	"context"
@@ -8,33 +8,35 @@ import (
 
 	_ "time/tzdata" // Asia/Kolkata and Europe/London, whatever the machine has
 
+	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/shared/wire"
 )
 
 // statsFixture: blocks A (appA) and B (appB), Ann (with her contact Mum)
 // and Cat in A, Bob in B; the prison's time zone is zone.
-func statsFixture(t *testing.T, zone string) (*Store, map[string]*Person) {
+func statsFixture(t *testing.T, zone string) (*testStores, map[string]*store.Person) {
 	t.Helper()
 	s, _, _ := openTest(t)
 	ctx := context.Background()
 	for _, a := range [][2]string{{"appA", "A"}, {"appB", "B"}} {
 		mustT(t, s.UpsertAppliance(ctx, a[0], a[1]))
 	}
-	mustT(t, s.SetMoneySettings(ctx, "test", MoneySettings{Currency: "EUR", Digits: 2, TimeZone: zone}))
-	people := map[string]*Person{}
-	for _, p := range []NewPerson{{PrisonNumber: "A1", Name: "Ann", Block: "A"}, {PrisonNumber: "A2", Name: "Cat", Block: "A"}, {PrisonNumber: "B1", Name: "Bob", Block: "B"}} {
+	mustT(t, s.SetMoneySettings(ctx, "test", store.MoneySettings{Currency: "EUR", Digits: 2, TimeZone: zone}))
+	people := map[string]*store.Person{}
+	for _, p := range []store.NewPerson{{PrisonNumber: "A1", Name: "Ann", Block: "A"}, {PrisonNumber: "A2", Name: "Cat", Block: "A"}, {PrisonNumber: "B1", Name: "Bob", Block: "B"}} {
 		pp, err := s.CreatePerson(ctx, "test", p)
 		mustT(t, err)
 		people[p.Name] = pp
 	}
-	_, _, err := s.AddContact(ctx, "test", people["Ann"].ID, NewContact{Number: "+4411", Name: "Mum", Relationship: "mother"})
+	_, _, err := s.AddContact(ctx, "test", people["Ann"].ID, store.NewContact{Number: "+4411", Name: "Mum", Relationship: "mother"})
 	mustT(t, err)
 	return s, people
 }
 
 // statsCall is p's call record starting at start with talk seconds of
 // talk (0: not answered).
-func statsCall(id string, p *Person, terminal, number string, start time.Time, talk int, disp, reason string) wire.CallRecord {
+func statsCall(id string, p *store.Person, terminal, number string, start time.Time, talk int, disp, reason string) wire.CallRecord {
 	c := wire.CallRecord{CallID: id, PrisonNumber: p.PrisonNumber, Terminal: terminal, Number: number, Start: start,
 		End: start.Add(time.Second), Disposition: disp, Reason: reason, PersonID: p.ID}
 	if talk > 0 {
@@ -63,7 +65,7 @@ func TestStats(t *testing.T) {
 	annByPN.PersonID = ""
 	hidden := statsCall("h1", ann, "t1", "+4466", day.Add(10*time.Hour), 500, wire.DispCompleted, "")
 	hidden.Hidden = true
-	mustStore(t, s, "appA", ledgerEvents("appA", 1, "",
+	storetest.MustStore(t, s.coreStore, "appA", storetest.Events("appA", 1, "", t0,
 		statsCall("a1", ann, "t1", "+4411", day.Add(9*time.Hour+20*time.Minute), 60, wire.DispCompleted, ""),  // 14:50 IST
 		statsCall("a2", ann, "t1", "+4411", day.Add(9*time.Hour+40*time.Minute), 120, wire.DispCompleted, ""), // 15:10 IST
 		statsCall("a3", ann, "t1", "+4422", day.Add(9*time.Hour+45*time.Minute), 0, wire.DispRefused, "number not approved"),
@@ -72,7 +74,7 @@ func TestStats(t *testing.T) {
 		statsCall("c2", cat, "t2", "+4433", day.Add(20*time.Hour+time.Minute), 0, wire.DispRefused, "outside calling hours"),
 		hidden,
 	))
-	mustStore(t, s, "appB", ledgerEvents("appB", 1, "",
+	storetest.MustStore(t, s.coreStore, "appB", storetest.Events("appB", 1, "", t0,
 		statsCall("b1", bob, "t1", "+4499", day.Add(9*time.Hour+50*time.Minute), 90, wire.DispCompleted, ""),
 	))
 	f := StatsFilter{From: day, To: day.AddDate(0, 0, 2)}
@@ -165,7 +167,7 @@ func TestStats(t *testing.T) {
 		{By: StatsByBlock, From: day, To: day.AddDate(0, 0, MaxStatsDays+1)},
 		{By: StatsByPerson, From: day, To: day.Add(time.Hour), Limit: 1001},
 	} {
-		if _, err := s.Stats(ctx, bad); !errors.Is(err, ErrInvalid) {
+		if _, err := s.Stats(ctx, bad); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%+v: %v", bad, err)
 		}
 	}
@@ -177,7 +179,7 @@ func TestStatsHoursAcrossDST(t *testing.T) {
 	s, pp := statsFixture(t, "Europe/London")
 	ctx := context.Background()
 	before, after := time.Date(2025, 3, 29, 9, 0, 0, 0, time.UTC), time.Date(2025, 3, 31, 9, 0, 0, 0, time.UTC)
-	mustStore(t, s, "appA", ledgerEvents("appA", 1, "",
+	storetest.MustStore(t, s.coreStore, "appA", storetest.Events("appA", 1, "", t0,
 		statsCall("x1", pp["Ann"], "t1", "+4411", before, 10, wire.DispCompleted, ""),
 		statsCall("x2", pp["Ann"], "t1", "+4411", after, 10, wire.DispCompleted, ""),
 	))

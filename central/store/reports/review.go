@@ -1,4 +1,4 @@
-package store
+package reports
 
 // Call review: notes a reviewer writes on a call (why they reviewed it,
 // what they found, whether it needs following up) and bookmarks (a
@@ -16,6 +16,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/kinline/kinline/central/store"
 )
 
 // Limits of review text.
@@ -68,21 +70,21 @@ func reviewText(what, v string, maxLen int, multiline bool) (string, error) {
 	v = strings.TrimSpace(v)
 	switch {
 	case v == "":
-		return "", fmt.Errorf("%w: %s is required", ErrInvalid, what)
+		return "", fmt.Errorf("%w: %s is required", store.ErrInvalid, what)
 	case !utf8.ValidString(v):
-		return "", fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, what)
+		return "", fmt.Errorf("%w: %s is not valid UTF-8", store.ErrInvalid, what)
 	case utf8.RuneCountInString(v) > maxLen:
-		return "", fmt.Errorf("%w: %s is longer than %d characters", ErrInvalid, what, maxLen)
+		return "", fmt.Errorf("%w: %s is longer than %d characters", store.ErrInvalid, what, maxLen)
 	}
 	for _, r := range v {
 		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t')) {
-			return "", fmt.Errorf("%w: %s contains control characters", ErrInvalid, what)
+			return "", fmt.Errorf("%w: %s contains control characters", store.ErrInvalid, what)
 		}
 	}
 	return v, nil
 }
 
-// AddReviewNote stores actor's note on call callID (ErrNotFound when there
+// AddReviewNote stores actor's note on call callID (store.ErrNotFound when there
 // is no such call), audited as call.note.
 func (s *Store) AddReviewNote(ctx context.Context, actor, callID string, in NewReviewNote) (*ReviewNote, error) {
 	reason, err := reviewText("reason", in.Reason, MaxReviewReason, false)
@@ -93,17 +95,17 @@ func (s *Store) AddReviewNote(ctx context.Context, actor, callID string, in NewR
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.Call(ctx, callID); err != nil {
+	if _, err := s.core.Call(ctx, callID); err != nil {
 		return nil, err
 	}
-	n := &ReviewNote{ID: newID("rn_"), CallID: callID, Reviewer: actor, Reason: reason, Note: note, FollowUp: in.FollowUp,
-		Created: fromNS(ns(s.clk.Now()))}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	n := &ReviewNote{ID: store.NewID("rn_"), CallID: callID, Reviewer: actor, Reason: reason, Note: note, FollowUp: in.FollowUp,
+		Created: store.FromNS(store.NS(s.core.Clock().Now()))}
+	err = s.core.InTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO review_notes (id, call_id, author, reason, note, follow_up, created_ns)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, n.ID, n.CallID, n.Reviewer, n.Reason, n.Note, boolInt(n.FollowUp), ns(n.Created)); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, n.ID, n.CallID, n.Reviewer, n.Reason, n.Note, store.BoolInt(n.FollowUp), store.NS(n.Created)); err != nil {
 			return fmt.Errorf("store: review note: %w", err)
 		}
-		return s.audit(ctx, tx, actor, "call.note", callID, fmt.Sprintf("note=%s reason=%q follow_up=%t", n.ID, n.Reason, n.FollowUp))
+		return s.core.AuditTx(ctx, tx, actor, "call.note", callID, fmt.Sprintf("note=%s reason=%q follow_up=%t", n.ID, n.Reason, n.FollowUp))
 	})
 	if err != nil {
 		return nil, err
@@ -113,7 +115,7 @@ func (s *Store) AddReviewNote(ctx context.Context, actor, callID string, in NewR
 
 // ReviewNotes lists the notes on call callID, oldest first.
 func (s *Store) ReviewNotes(ctx context.Context, callID string) ([]ReviewNote, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, call_id, author, reason, note, follow_up, created_ns FROM review_notes
+	rows, err := s.core.Reader().QueryContext(ctx, `SELECT id, call_id, author, reason, note, follow_up, created_ns FROM review_notes
 		WHERE call_id = $1 ORDER BY created_ns, id`, callID)
 	if err != nil {
 		return nil, fmt.Errorf("store: review notes: %w", err)
@@ -127,7 +129,7 @@ func (s *Store) ReviewNotes(ctx context.Context, callID string) ([]ReviewNote, e
 		if err := rows.Scan(&n.ID, &n.CallID, &n.Reviewer, &n.Reason, &n.Note, &follow, &created); err != nil {
 			return nil, fmt.Errorf("store: review notes: %w", err)
 		}
-		n.FollowUp, n.Created = follow != 0, fromNS(created)
+		n.FollowUp, n.Created = follow != 0, store.FromNS(created)
 		out = append(out, n)
 	}
 	if err := rows.Err(); err != nil {
@@ -145,26 +147,26 @@ func (s *Store) AddBookmark(ctx context.Context, actor, callID string, at time.D
 	if err != nil {
 		return nil, err
 	}
-	c, err := s.Call(ctx, callID)
+	c, err := s.core.Call(ctx, callID)
 	if err != nil {
 		return nil, err
 	}
 	talk := time.Duration(c.DurationSeconds * float64(time.Second))
 	switch {
 	case c.Privileged:
-		return nil, fmt.Errorf("%w: a privileged call is never recorded, so it has no bookmarks", ErrInvalid)
+		return nil, fmt.Errorf("%w: a privileged call is never recorded, so it has no bookmarks", store.ErrInvalid)
 	case c.Recording == nil:
-		return nil, fmt.Errorf("%w: call %s has no recording to bookmark", ErrInvalid, callID)
+		return nil, fmt.Errorf("%w: call %s has no recording to bookmark", store.ErrInvalid, callID)
 	case at < 0 || at > talk:
-		return nil, fmt.Errorf("%w: the position must be between 0:00 and the end of the call (%s)", ErrInvalid, FormatOffset(talk))
+		return nil, fmt.Errorf("%w: the position must be between 0:00 and the end of the call (%s)", store.ErrInvalid, FormatOffset(talk))
 	}
-	b := &Bookmark{ID: newID("bm_"), CallID: callID, Author: actor, OffsetMS: at.Milliseconds(), Label: label, Created: fromNS(ns(s.clk.Now()))}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	b := &Bookmark{ID: store.NewID("bm_"), CallID: callID, Author: actor, OffsetMS: at.Milliseconds(), Label: label, Created: store.FromNS(store.NS(s.core.Clock().Now()))}
+	err = s.core.InTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO bookmarks (id, call_id, user_id, offset_ms, label, created_ns) VALUES ($1, $2, $3, $4, $5, $6)`,
-			b.ID, b.CallID, b.Author, b.OffsetMS, b.Label, ns(b.Created)); err != nil {
+			b.ID, b.CallID, b.Author, b.OffsetMS, b.Label, store.NS(b.Created)); err != nil {
 			return fmt.Errorf("store: bookmark: %w", err)
 		}
-		return s.audit(ctx, tx, actor, "call.bookmark", callID, fmt.Sprintf("bookmark=%s at=%s label=%q", b.ID, FormatOffset(at), b.Label))
+		return s.core.AuditTx(ctx, tx, actor, "call.bookmark", callID, fmt.Sprintf("bookmark=%s at=%s label=%q", b.ID, FormatOffset(at), b.Label))
 	})
 	if err != nil {
 		return nil, err
@@ -174,7 +176,7 @@ func (s *Store) AddBookmark(ctx context.Context, actor, callID string, at time.D
 
 // Bookmarks lists the bookmarks of call callID by position.
 func (s *Store) Bookmarks(ctx context.Context, callID string) ([]Bookmark, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, call_id, user_id, offset_ms, label, created_ns FROM bookmarks
+	rows, err := s.core.Reader().QueryContext(ctx, `SELECT id, call_id, user_id, offset_ms, label, created_ns FROM bookmarks
 		WHERE call_id = $1 AND removed_ns = 0 ORDER BY offset_ms, created_ns, id`, callID)
 	if err != nil {
 		return nil, fmt.Errorf("store: bookmarks: %w", err)
@@ -187,7 +189,7 @@ func (s *Store) Bookmarks(ctx context.Context, callID string) ([]Bookmark, error
 		if err := rows.Scan(&b.ID, &b.CallID, &b.Author, &b.OffsetMS, &b.Label, &created); err != nil {
 			return nil, fmt.Errorf("store: bookmarks: %w", err)
 		}
-		b.Created = fromNS(created)
+		b.Created = store.FromNS(created)
 		out = append(out, b)
 	}
 	if err := rows.Err(); err != nil {
@@ -200,15 +202,15 @@ func (s *Store) Bookmarks(ctx context.Context, callID string) ([]Bookmark, error
 // call.bookmark.remove: it is no longer listed, and the row keeps who
 // removed it and when. Only its author may, unless anyAuthor (a system
 // administrator): ErrNotAuthor. A bookmark not on the call, or already
-// removed, is ErrNotFound.
+// removed, is store.ErrNotFound.
 func (s *Store) RemoveBookmark(ctx context.Context, actor, callID, id string, anyAuthor bool) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.core.InTx(ctx, func(tx *sql.Tx) error {
 		var author, label string
 		var offset int64
 		err := tx.QueryRowContext(ctx, `SELECT user_id, label, offset_ms FROM bookmarks WHERE id = $1 AND call_id = $2 AND removed_ns = 0`,
 			id, callID).Scan(&author, &label, &offset)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: bookmark %s on call %s", ErrNotFound, id, callID)
+			return fmt.Errorf("%w: bookmark %s on call %s", store.ErrNotFound, id, callID)
 		}
 		if err != nil {
 			return fmt.Errorf("store: remove bookmark: %w", err)
@@ -217,11 +219,11 @@ func (s *Store) RemoveBookmark(ctx context.Context, actor, callID, id string, an
 			return fmt.Errorf("%w: bookmark %s is %s's", ErrNotAuthor, id, author)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE bookmarks SET removed_ns = $1, removed_by = $2 WHERE id = $3 AND removed_ns = 0`,
-			ns(s.clk.Now()), actor, id); err != nil {
+			store.NS(s.core.Clock().Now()), actor, id); err != nil {
 			return fmt.Errorf("store: remove bookmark: %w", err)
 		}
 		at := time.Duration(offset) * time.Millisecond
-		return s.audit(ctx, tx, actor, "call.bookmark.remove", callID,
+		return s.core.AuditTx(ctx, tx, actor, "call.bookmark.remove", callID,
 			fmt.Sprintf("bookmark=%s at=%s label=%q author=%s", id, FormatOffset(at), label, author))
 	})
 }

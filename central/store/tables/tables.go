@@ -1,7 +1,8 @@
-package store
-
-// Batch import of people and contacts from CSV or XLSX, and exports of
-// people, contacts and calls in the same formats.
+// Package tables is the batch import of people and contacts from CSV or
+// XLSX tables, and the exports of people, contacts and calls in the same
+// formats (the only user of excelize). It is built on the core store
+// (central/store): imported rows are checked with the people's own rules
+// and written in one of the core's transactions, audited row by row.
 //
 // An import is all or nothing: every row is validated first (against the
 // database and the other rows of the file); a dry run stops there and
@@ -9,6 +10,7 @@ package store
 // anything; a real run with any error refuses the whole file
 // (ErrImportRejected, with the same report) and otherwise applies every
 // row in one transaction, audited row by row.
+package tables
 
 import (
 	"bytes"
@@ -26,6 +28,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/pin"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
@@ -40,6 +43,15 @@ var (
 	// nothing (see the report).
 	ErrImportRejected = errors.New("store: import refused: some rows have errors")
 )
+
+// Store imports into and exports from the core store. It is safe for
+// concurrent use.
+type Store struct {
+	core *store.Store
+}
+
+// New returns the import and export of core.
+func New(core *store.Store) *Store { return &Store{core: core} }
 
 // Import kinds and table formats.
 const (
@@ -83,7 +95,7 @@ func ImportColumns(kind string) ([]string, error) {
 	case ImportContacts:
 		return ContactColumns, nil
 	}
-	return nil, fmt.Errorf("%w: import kind must be people or contacts", ErrInvalid)
+	return nil, fmt.Errorf("%w: import kind must be people or contacts", store.ErrInvalid)
 }
 
 // ImportError is one problem of one row. Row is the spreadsheet row
@@ -282,7 +294,7 @@ func WriteTable(w io.Writer, format string, rows [][]string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("%w: format must be csv or xlsx", ErrInvalid)
+	return fmt.Errorf("%w: format must be csv or xlsx", store.ErrInvalid)
 }
 
 // ImportTemplate is a file to fill in for kind: the header and one
@@ -295,7 +307,7 @@ func ImportTemplate(kind, format string) ([]byte, error) {
 	case ImportContacts:
 		rows = [][]string{ContactColumns, {"A1234BC", "+44 20 7946 0000", "Jo Example", "sister", "passport 123456789", "no", "requested"}}
 	default:
-		return nil, fmt.Errorf("%w: import kind must be people or contacts", ErrInvalid)
+		return nil, fmt.Errorf("%w: import kind must be people or contacts", store.ErrInvalid)
 	}
 	var b bytes.Buffer
 	if err := WriteTable(&b, format, rows); err != nil {
@@ -304,21 +316,14 @@ func ImportTemplate(kind, format string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// importQ is what validation reads through: the readers (a dry run) or
-// the write transaction (a real run).
-type importQ interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}
-
 // importRow is one validated data row.
 type importRow struct {
 	row     int
-	person  NewPerson
+	person  store.NewPerson
 	pinHash string
 	// contacts
 	personID string
-	contact  Contact
+	contact  store.Contact
 }
 
 func cleanCell(c string) string {
@@ -403,7 +408,7 @@ func parseBool(s string) (bool, bool) {
 
 // validateImport checks every row of table (header first) and returns the
 // valid rows and the errors.
-func (s *Store) validateImport(ctx context.Context, q importQ, kind string, table [][]string, progress func(int)) ([]importRow, []ImportError, int, error) {
+func (s *Store) validateImport(ctx context.Context, q store.Querier, kind string, table [][]string, progress func(int)) ([]importRow, []ImportError, int, error) {
 	if len(table) == 0 {
 		return nil, nil, 0, fmt.Errorf("%w: the file has no header row", ErrBadFile)
 	}
@@ -428,7 +433,7 @@ func (s *Store) validateImport(ctx context.Context, q importQ, kind string, tabl
 		blocks[b] = true
 	}
 	bl.Close()
-	set, err := readSettings(ctx, q)
+	set, err := store.ReadSettings(ctx, q)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -469,12 +474,12 @@ func (s *Store) validateImport(ctx context.Context, q importQ, kind string, tabl
 		}
 		before := len(errs)
 		pn := get("prison_number")
-		if err := validText("prison_number", pn, 32, true); err != nil {
+		if err := store.ValidText("prison_number", pn, 32, true); err != nil {
 			bad("prison_number", err)
 		}
 		switch kind {
 		case ImportPeople:
-			np := NewPerson{PrisonNumber: pn, Name: get("name"), Block: get("block"), SupervisionLevel: get("supervision_level"),
+			np := store.NewPerson{PrisonNumber: pn, Name: get("name"), Block: get("block"), SupervisionLevel: get("supervision_level"),
 				Language: get("language"), Status: strings.ToLower(get("status")), StatusReason: get("status_reason"), PIN: get("pin")}
 			if np.Status == "" {
 				np.Status = wire.StatusActive
@@ -493,7 +498,7 @@ func (s *Store) validateImport(ctx context.Context, q importQ, kind string, tabl
 					}
 				}
 			}
-			if err := validText("name", np.Name, 200, true); err != nil {
+			if err := store.ValidText("name", np.Name, 200, true); err != nil {
 				bad("name", err)
 			}
 			if np.Block == "" {
@@ -501,19 +506,19 @@ func (s *Store) validateImport(ctx context.Context, q importQ, kind string, tabl
 			} else if !blocks[np.Block] {
 				bad("block", fmt.Errorf("block %q does not exist", np.Block))
 			}
-			if err := validLevel(np.SupervisionLevel); err != nil {
+			if err := store.ValidLevel(np.SupervisionLevel); err != nil {
 				bad("supervision_level", err)
 			}
-			if err := validText("language", np.Language, 16, false); err != nil {
+			if err := store.ValidText("language", np.Language, 16, false); err != nil {
 				bad("language", err)
 			}
-			if err := validStatus(np.Status); err != nil {
+			if err := store.ValidStatus(np.Status); err != nil {
 				bad("status", err)
-			} else if err := validSuspension(np.Status, np.StatusReason, time.Time{}); err != nil {
+			} else if err := store.ValidSuspension(np.Status, np.StatusReason, time.Time{}); err != nil {
 				bad("status_reason", err)
 			}
 			if np.PIN != "" {
-				if err := normalizePIN(np.PIN); err != nil {
+				if err := store.ValidPIN(np.PIN); err != nil {
 					bad("pin", err)
 				}
 			}
@@ -529,7 +534,7 @@ func (s *Store) validateImport(ctx context.Context, q importQ, kind string, tabl
 				if err != nil {
 					err = fmt.Errorf("%s must be a whole number of calls (empty or 0: the rule's), not %q", q.col, v)
 				} else {
-					err = validQuota(q.col, n)
+					err = store.ValidQuota(q.col, n)
 				}
 				if err != nil {
 					bad(q.col, err)
@@ -538,7 +543,7 @@ func (s *Store) validateImport(ctx context.Context, q importQ, kind string, tabl
 			}
 			for _, c := range strings.FieldsFunc(get("cards"), func(r rune) bool { return r == ' ' || r == ',' || r == ';' }) {
 				uid := policy.NormalizeUID(c)
-				if !ValidCardUID(uid) {
+				if !store.ValidCardUID(uid) {
 					bad("cards", fmt.Errorf("card %q must be 8 to 20 hex digits", c))
 					continue
 				}
@@ -560,9 +565,9 @@ func (s *Store) validateImport(ctx context.Context, q importQ, kind string, tabl
 				rows = append(rows, importRow{row: rowNo, person: np})
 			}
 		case ImportContacts:
-			c := Contact{Name: get("name"), Relationship: get("relationship"), Identity: get("identity"), Status: strings.ToLower(get("status"))}
+			c := store.Contact{Name: get("name"), Relationship: get("relationship"), Identity: get("identity"), Status: strings.ToLower(get("status"))}
 			if c.Status == "" {
-				c.Status = ContactRequested
+				c.Status = store.ContactRequested
 			}
 			pid, known := personIDs[pn]
 			if pn != "" && !known {
@@ -574,7 +579,7 @@ func (s *Store) validateImport(ctx context.Context, q importQ, kind string, tabl
 				} else {
 					personIDs[pn] = pid
 					var cnt int
-					if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM contacts WHERE person_id = $1 AND status <> $2`, pid, ContactRejected).Scan(&cnt); err != nil {
+					if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM contacts WHERE person_id = $1 AND status <> $2`, pid, store.ContactRejected).Scan(&cnt); err != nil {
 						return nil, nil, 0, fmt.Errorf("store: import: %w", err)
 					}
 					perPerson[pid] = cnt
@@ -600,13 +605,13 @@ func (s *Store) validateImport(ctx context.Context, q importQ, kind string, tabl
 				}
 			}
 			c.Number = num
-			if err := validText("name", c.Name, 200, true); err != nil {
+			if err := store.ValidText("name", c.Name, 200, true); err != nil {
 				bad("name", err)
 			}
-			if err := validText("relationship", c.Relationship, 64, false); err != nil {
+			if err := store.ValidText("relationship", c.Relationship, 64, false); err != nil {
 				bad("relationship", err)
 			}
-			if err := validText("identity", c.Identity, 500, false); err != nil {
+			if err := store.ValidText("identity", c.Identity, 500, false); err != nil {
 				bad("identity", err)
 			}
 			priv, ok := parseBool(get("privileged"))
@@ -615,11 +620,11 @@ func (s *Store) validateImport(ctx context.Context, q importQ, kind string, tabl
 			}
 			c.Privileged = priv
 			switch c.Status {
-			case ContactRequested, ContactApproved, ContactRejected:
+			case store.ContactRequested, store.ContactApproved, store.ContactRejected:
 			default:
 				bad("status", errors.New("status must be requested, approved or rejected"))
 			}
-			if pid != "" && c.Status != ContactRejected && len(errs) == before {
+			if pid != "" && c.Status != store.ContactRejected && len(errs) == before {
 				if perPerson[pid] >= limit {
 					bad("", fmt.Errorf("%s would have more than %d contacts (max_contacts)", pn, limit))
 				} else {
@@ -654,7 +659,7 @@ func (s *Store) Import(ctx context.Context, actor, kind string, table [][]string
 		}
 	}
 	rep := &ImportReport{Kind: kind, DryRun: dryRun, Errors: []ImportError{}}
-	rows, errs, n, err := s.validateImport(ctx, s.r, kind, table, tick)
+	rows, errs, n, err := s.validateImport(ctx, s.core.Reader(), kind, table, tick)
 	if err != nil {
 		return nil, err
 	}
@@ -685,7 +690,7 @@ func (s *Store) Import(ctx context.Context, actor, kind string, table [][]string
 		}
 		tick(half + i/2)
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.core.InTx(ctx, func(tx *sql.Tx) error {
 		// Re-check against the transaction's view: a concurrent change
 		// since validation refuses the file rather than half-applying it.
 		if _, errs, _, err := s.validateImport(ctx, tx, kind, table, nil); err != nil {
@@ -694,20 +699,20 @@ func (s *Store) Import(ctx context.Context, actor, kind string, table [][]string
 			rep.Errors = errs
 			return fmt.Errorf("%w: %d errors after a concurrent change", ErrImportRejected, len(errs))
 		}
-		now := ns(s.clk.Now())
+		now := store.NS(s.core.Clock().Now())
 		var touched []string
 		for i, r := range rows {
 			switch kind {
 			case ImportPeople:
 				np := r.person
-				id := newID("p_")
+				id := store.NewID("p_")
 				if _, err := tx.ExecContext(ctx, `INSERT INTO people (id, prison_number, name, block, status, language, pin_hash, created_ns, updated_ns,
 						supervision_level, status_reason, calls_per_day, calls_per_week, calls_per_month) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13)`,
 					id, np.PrisonNumber, np.Name, np.Block, np.Status, np.Language, r.pinHash, now, np.SupervisionLevel, np.StatusReason,
 					np.CallsPerDay, np.CallsPerWeek, np.CallsPerMonth); err != nil {
 					return fmt.Errorf("store: import row %d: %w", r.row, err)
 				}
-				if err := recordPersonBlock(ctx, tx, id, np.Block, now); err != nil {
+				if err := store.RecordPersonBlock(ctx, tx, id, np.Block, now); err != nil {
 					return fmt.Errorf("store: import row %d: %w", r.row, err)
 				}
 				for _, uid := range np.Cards {
@@ -718,27 +723,27 @@ func (s *Store) Import(ctx context.Context, actor, kind string, table [][]string
 				if !slices.Contains(touched, np.Block) {
 					touched = append(touched, np.Block)
 				}
-				if err := s.audit(ctx, tx, actor, "inmate.create", id, fmt.Sprintf("import row=%d prison_number=%s block=%s calls_per_day=%d calls_per_week=%d calls_per_month=%d cards=%s",
+				if err := s.core.AuditTx(ctx, tx, actor, "inmate.create", id, fmt.Sprintf("import row=%d prison_number=%s block=%s calls_per_day=%d calls_per_week=%d calls_per_month=%d cards=%s",
 					r.row, np.PrisonNumber, np.Block, np.CallsPerDay, np.CallsPerWeek, np.CallsPerMonth, strings.Join(np.Cards, ","))); err != nil {
 					return err
 				}
 			case ImportContacts:
 				c := r.contact
-				c.ID, c.Created, c.RequestedBy = newID("c_"), fromNS(now), actor
-				if c.Status != ContactRequested {
-					t := fromNS(now)
+				c.ID, c.Created, c.RequestedBy = store.NewID("c_"), store.FromNS(now), actor
+				if c.Status != store.ContactRequested {
+					t := store.FromNS(now)
 					c.DecidedBy, c.Decided, c.DecisionReason = actor, &t, c.Status+" by import"
 				}
-				if _, err := s.addContactTx(ctx, tx, actor, &c); err != nil {
+				if _, err := s.core.AddContactTx(ctx, tx, actor, &c); err != nil {
 					return fmt.Errorf("row %d: %w", r.row, err)
 				}
 			}
 			tick(half + len(rows)/2 + i/2 + 1)
 		}
-		if err := bumpPolicy(ctx, tx, touched...); err != nil {
+		if err := store.BumpPolicy(ctx, tx, touched...); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, actor, "import."+kind, kind, fmt.Sprintf("rows=%d", len(rows)))
+		return s.core.AuditTx(ctx, tx, actor, "import."+kind, kind, fmt.Sprintf("rows=%d", len(rows)))
 	})
 	if err != nil {
 		return rep, err
@@ -752,16 +757,16 @@ func (s *Store) Import(ctx context.Context, actor, kind string, table [][]string
 // "contacts" or "calls"), limited to blocks when not nil (a block
 // officer's scope; calls also by f), and audits the export with format.
 // PINs are never exported.
-func (s *Store) ExportTable(ctx context.Context, actor, what, format string, blocks []string, f CallFilter) ([][]string, error) {
+func (s *Store) ExportTable(ctx context.Context, actor, what, format string, blocks []string, f store.CallFilter) ([][]string, error) {
 	if format != FormatCSV && format != FormatXLSX {
-		return nil, fmt.Errorf("%w: format must be csv or xlsx", ErrInvalid)
+		return nil, fmt.Errorf("%w: format must be csv or xlsx", store.ErrInvalid)
 	}
 	var out [][]string
 	switch what {
 	case "people":
 		out = append(out, PeopleColumns)
 		for off := 0; ; off += 1000 {
-			ps, err := s.People(ctx, PeopleFilter{Blocks: blocks, Limit: 1000, Offset: off})
+			ps, err := s.core.People(ctx, store.PeopleFilter{Blocks: blocks, Limit: 1000, Offset: off})
 			if err != nil {
 				return nil, err
 			}
@@ -778,9 +783,9 @@ func (s *Store) ExportTable(ctx context.Context, actor, what, format string, blo
 		args := []any{}
 		where := "1 = 1"
 		if blocks != nil {
-			where = inList("p.block", blocks, &args)
+			where = store.InList("p.block", blocks, &args)
 		}
-		rows, err := s.r.QueryContext(ctx, `SELECT p.prison_number, c.number, c.name, c.relationship, c.identity, c.privileged, c.status
+		rows, err := s.core.Reader().QueryContext(ctx, `SELECT p.prison_number, c.number, c.name, c.relationship, c.identity, c.privileged, c.status
 			FROM contacts c JOIN people p ON p.id = c.person_id WHERE `+where+` ORDER BY p.prison_number, c.number LIMIT `+strconv.Itoa(MaxExportRows), args...)
 		if err != nil {
 			return nil, fmt.Errorf("store: export contacts: %w", err)
@@ -808,7 +813,7 @@ func (s *Store) ExportTable(ctx context.Context, actor, what, format string, blo
 		f.Limit = 500
 		for off := 0; len(out) <= MaxExportRows; off += 500 {
 			f.Offset = off
-			cs, err := s.Calls(ctx, f)
+			cs, err := s.core.Calls(ctx, f)
 			if err != nil {
 				return nil, err
 			}
@@ -822,12 +827,12 @@ func (s *Store) ExportTable(ctx context.Context, actor, what, format string, blo
 			}
 		}
 	default:
-		return nil, fmt.Errorf("%w: export must be people, contacts or calls", ErrInvalid)
+		return nil, fmt.Errorf("%w: export must be people, contacts or calls", store.ErrInvalid)
 	}
 	if len(out) > MaxExportRows+1 {
 		out = out[:MaxExportRows+1]
 	}
-	if err := s.Audit(ctx, actor, "export."+what, what, fmt.Sprintf("format=%s rows=%d", format, len(out)-1)); err != nil {
+	if err := s.core.Audit(ctx, actor, "export."+what, what, fmt.Sprintf("format=%s rows=%d", format, len(out)-1)); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -1,14 +1,60 @@
-package store
+package tables
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
+
+	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/pgtest"
+	"github.com/kinline/kinline/central/store/storetest"
+	"github.com/kinline/kinline/shared/clock"
 )
+
+// TestPostgres runs every test of this package again against a throwaway
+// PostgreSQL server (see pgtest.Suite).
+func TestPostgres(t *testing.T) { pgtest.Suite(t) }
+
+var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
+
+// openTest opens a core store in a temp dir (on this run's database) and
+// the import and export on it.
+func openTest(t testing.TB) (*Store, *store.Store) {
+	t.Helper()
+	dir := t.TempDir()
+	core, err := storetest.Open(context.Background(), t, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), clock.NewFake(t0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := core.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return New(core), core
+}
+
+func mustT(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func count(t *testing.T, core *store.Store, q string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := core.Reader().QueryRowContext(context.Background(), q, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
 
 func table(t *testing.T, csv string) [][]string {
 	t.Helper()
@@ -20,10 +66,10 @@ func table(t *testing.T, csv string) [][]string {
 }
 
 func TestImportDryRunWithErrorsChangesNothing(t *testing.T) {
-	s, _, _ := openTest(t)
+	s, core := openTest(t)
 	ctx := context.Background()
-	mustT(t, s.EnsureBlock(ctx, "admin", "A"))
-	_, err := s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "A1", Name: "Existing", Block: "A"})
+	mustT(t, core.EnsureBlock(ctx, "admin", "A"))
+	_, err := core.CreatePerson(ctx, "admin", store.NewPerson{PrisonNumber: "A1", Name: "Existing", Block: "A"})
 	mustT(t, err)
 	csv := "prison_number,name,block,pin,cards\n" +
 		"A2,Ann,A,1234,04A1B2C3\n" +
@@ -35,8 +81,8 @@ func TestImportDryRunWithErrorsChangesNothing(t *testing.T) {
 		"\n" +
 		"A5,Bad card,A,,zz\n" +
 		"A6,Dup card,A,,04a1b2c3\n"
-	before := count(t, s, `SELECT COUNT(*) FROM people`)
-	audit := count(t, s, `SELECT COUNT(*) FROM audit_log`)
+	before := count(t, core, `SELECT COUNT(*) FROM people`)
+	audit := count(t, core, `SELECT COUNT(*) FROM audit_log`)
 	var ticks int
 	rep, err := s.Import(ctx, "admin", ImportPeople, table(t, csv), true, func(done, total int) {
 		ticks++
@@ -65,10 +111,10 @@ func TestImportDryRunWithErrorsChangesNothing(t *testing.T) {
 	if !errors.Is(err, ErrImportRejected) || rep == nil || len(rep.Errors) != len(want) || rep.Applied != 0 {
 		t.Fatalf("real run with errors: %+v %v", rep, err)
 	}
-	if n := count(t, s, `SELECT COUNT(*) FROM people`); n != before {
+	if n := count(t, core, `SELECT COUNT(*) FROM people`); n != before {
 		t.Fatalf("people %d -> %d", before, n)
 	}
-	if n := count(t, s, `SELECT COUNT(*) FROM audit_log`); n != audit {
+	if n := count(t, core, `SELECT COUNT(*) FROM audit_log`); n != audit {
 		t.Fatalf("audit grew %d -> %d", audit, n)
 	}
 }
@@ -77,14 +123,14 @@ func TestImportDryRunWithErrorsChangesNothing(t *testing.T) {
 // columns (empty: the rule's); a quota that is not a whole number, is
 // negative or is too large is a row error in its column.
 func TestImportQuotas(t *testing.T) {
-	s, _, _ := openTest(t)
+	s, core := openTest(t)
 	ctx := context.Background()
-	mustT(t, s.EnsureBlock(ctx, "admin", "A"))
+	mustT(t, core.EnsureBlock(ctx, "admin", "A"))
 	csv := "prison_number,name,block,calls_per_day,calls_per_week,calls_per_month\n" +
 		"Q1,Quota,A,3,,40\n" +
 		"Q2,Negative,A,-1,,\n" +
 		"Q3,Words,A,,lots,\n" +
-		fmt.Sprintf("Q4,Huge,A,,,%d\n", MaxCallsPerPeriod+1)
+		fmt.Sprintf("Q4,Huge,A,,,%d\n", store.MaxCallsPerPeriod+1)
 	rep, err := s.Import(ctx, "admin", ImportPeople, table(t, csv), true, nil)
 	mustT(t, err)
 	want := []ImportError{{Row: 3, Column: "calls_per_day"}, {Row: 4, Column: "calls_per_week"}, {Row: 5, Column: "calls_per_month"}}
@@ -105,21 +151,21 @@ func TestImportQuotas(t *testing.T) {
 	if rep.Applied != 1 {
 		t.Fatalf("report %+v", rep)
 	}
-	ps, err := s.People(ctx, PeopleFilter{Query: "Q1"})
+	ps, err := core.People(ctx, store.PeopleFilter{Query: "Q1"})
 	mustT(t, err)
 	if len(ps) != 1 || ps[0].CallsPerDay != 3 || ps[0].CallsPerWeek != 0 || ps[0].CallsPerMonth != 40 {
 		t.Fatalf("imported %+v", ps)
 	}
-	if n := count(t, s, `SELECT COUNT(*) FROM audit_log WHERE action = 'inmate.create' AND detail LIKE '%calls_per_day=3 %'`); n != 1 {
+	if n := count(t, core, `SELECT COUNT(*) FROM audit_log WHERE action = 'inmate.create' AND detail LIKE '%calls_per_day=3 %'`); n != 1 {
 		t.Fatalf("the import's audit does not name the quota: %d", n)
 	}
 }
 
 func TestImportGoodFiles(t *testing.T) {
-	s, _, _ := openTest(t)
+	s, core := openTest(t)
 	ctx := context.Background()
-	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
-	mustT(t, s.EnsureBlock(ctx, "admin", "B"))
+	mustT(t, core.UpsertAppliance(ctx, "appA", "A"))
+	mustT(t, core.EnsureBlock(ctx, "admin", "B"))
 	var b strings.Builder
 	b.WriteString("\ufeffPrison_Number;Name;Block;Status;Status_Reason;PIN;Cards\n")
 	const n = 25
@@ -134,30 +180,30 @@ func TestImportGoodFiles(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "X%03d;Person %d;%s;active;;%s;%08X\n", i, i, blk, pinCol, 0x04000000+i)
 	}
-	v0 := policyVersion(t, s, "appA")
+	v0 := policyVersion(t, core, "appA")
 	var last [2]int
 	rep, err := s.Import(ctx, "admin", ImportPeople, table(t, b.String()), false, func(d, tot int) { last = [2]int{d, tot} })
 	mustT(t, err)
 	if rep.Applied != n || len(rep.Errors) != 0 || last[0] != last[1] || last[1] != 2*n {
 		t.Fatalf("report %+v progress %v", rep, last)
 	}
-	if got := count(t, s, `SELECT COUNT(*) FROM people`); got != n {
+	if got := count(t, core, `SELECT COUNT(*) FROM people`); got != n {
 		t.Fatalf("people %d", got)
 	}
-	if got := count(t, s, `SELECT COUNT(*) FROM cards`); got != n {
+	if got := count(t, core, `SELECT COUNT(*) FROM cards`); got != n {
 		t.Fatalf("cards %d", got)
 	}
-	if got := count(t, s, `SELECT COUNT(*) FROM audit_log WHERE action = 'inmate.create'`); got != n {
+	if got := count(t, core, `SELECT COUNT(*) FROM audit_log WHERE action = 'inmate.create'`); got != n {
 		t.Fatalf("audited %d", got)
 	}
-	p, err := s.PolicyFor(ctx, "appA")
+	p, err := core.PolicyFor(ctx, "appA")
 	mustT(t, err)
 	if p.Version <= v0 || len(p.People) != 13 || p.People[0].PINHash == "" {
 		t.Fatalf("policy v%d people %d", p.Version, len(p.People))
 	}
 
 	// Contacts, with max_contacts enforced across the file.
-	_, err = s.UpdateSettings(ctx, "admin", PrisonSettings{MaxContacts: 2})
+	_, err = core.UpdateSettings(ctx, "admin", store.PrisonSettings{MaxContacts: 2})
 	mustT(t, err)
 	csv := "prison_number,number,name,relationship,privileged,status\n" +
 		"X000,+44 1111,Mum,mother,no,approved\n" +
@@ -177,23 +223,23 @@ func TestImportGoodFiles(t *testing.T) {
 	if rep.Applied != 2 {
 		t.Fatalf("contacts %+v", rep)
 	}
-	ps, _ := s.People(ctx, PeopleFilter{Query: "X000"})
-	cs, err := s.Contacts(ctx, ps[0].ID)
+	ps, _ := core.People(ctx, store.PeopleFilter{Query: "X000"})
+	cs, err := core.Contacts(ctx, ps[0].ID)
 	mustT(t, err)
 	if len(cs) != 2 || cs[0].Status == cs[1].Status {
 		t.Fatalf("imported contacts %+v", cs)
 	}
 	for _, c := range cs {
-		if c.Number == "+442222" && (c.Status != ContactRequested || !c.Privileged) || c.Number == "+441111" && c.DecidedBy != "admin" {
+		if c.Number == "+442222" && (c.Status != store.ContactRequested || !c.Privileged) || c.Number == "+441111" && c.DecidedBy != "admin" {
 			t.Fatalf("contact %+v", c)
 		}
 	}
 }
 
 func TestImportBrokenFiles(t *testing.T) {
-	s, _, _ := openTest(t)
+	s, core := openTest(t)
 	ctx := context.Background()
-	mustT(t, s.EnsureBlock(ctx, "admin", "A"))
+	mustT(t, core.EnsureBlock(ctx, "admin", "A"))
 	for name, data := range map[string][]byte{
 		"empty":      nil,
 		"binary":     {0x7f, 'E', 'L', 'F', 0, 0, 1, 2},
@@ -219,7 +265,7 @@ func TestImportBrokenFiles(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if n := count(t, s, `SELECT COUNT(*) FROM people`); n != 0 {
+	if n := count(t, core, `SELECT COUNT(*) FROM people`); n != 0 {
 		t.Fatalf("people %d", n)
 	}
 }
@@ -227,21 +273,21 @@ func TestImportBrokenFiles(t *testing.T) {
 // TestXLSXRoundTrip exports people and contacts as XLSX and imports them
 // into another store.
 func TestXLSXRoundTrip(t *testing.T) {
-	src, _, _ := openTest(t)
+	src, srcCore := openTest(t)
 	ctx := context.Background()
-	mustT(t, src.EnsureBlock(ctx, "admin", "A"))
-	ann, err := src.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "A1", Name: "Ann =1+1", Block: "A", Language: "es", SupervisionLevel: "high", Cards: []string{"04A1B2C3", "04D4E5F6"},
+	mustT(t, srcCore.EnsureBlock(ctx, "admin", "A"))
+	ann, err := srcCore.CreatePerson(ctx, "admin", store.NewPerson{PrisonNumber: "A1", Name: "Ann =1+1", Block: "A", Language: "es", SupervisionLevel: "high", Cards: []string{"04A1B2C3", "04D4E5F6"},
 		CallsPerDay: 3, CallsPerMonth: 40})
 	mustT(t, err)
-	_, err = src.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "A2", Name: "Zoë Ünïcode", Block: "A"})
+	_, err = srcCore.CreatePerson(ctx, "admin", store.NewPerson{PrisonNumber: "A2", Name: "Zoë Ünïcode", Block: "A"})
 	mustT(t, err)
-	_, _, err = src.AddContact(ctx, "admin", ann.ID, NewContact{Number: "+44 20 1111", Name: "Mum", Relationship: "mother", Identity: "passport 9", Privileged: true})
+	_, _, err = srcCore.AddContact(ctx, "admin", ann.ID, store.NewContact{Number: "+44 20 1111", Name: "Mum", Relationship: "mother", Identity: "passport 9", Privileged: true})
 	mustT(t, err)
-	dst, _, _ := openTest(t)
-	mustT(t, dst.EnsureBlock(ctx, "admin", "A"))
+	dst, dstCore := openTest(t)
+	mustT(t, dstCore.EnsureBlock(ctx, "admin", "A"))
 	for _, kind := range []string{ImportPeople, ImportContacts} {
 		for _, format := range []string{FormatXLSX, FormatCSV} {
-			tb, err := src.ExportTable(ctx, "admin", kind, format, nil, CallFilter{})
+			tb, err := src.ExportTable(ctx, "admin", kind, format, nil, store.CallFilter{})
 			mustT(t, err)
 			var buf bytes.Buffer
 			mustT(t, WriteTable(&buf, format, tb))
@@ -256,7 +302,7 @@ func TestXLSXRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	ps, err := dst.People(ctx, PeopleFilter{})
+	ps, err := dstCore.People(ctx, store.PeopleFilter{})
 	mustT(t, err)
 	if len(ps) != 2 || ps[0].Name != "Ann =1+1" || ps[0].Language != "es" || ps[0].SupervisionLevel != "high" || len(ps[0].Cards) != 2 || ps[1].Name != "Zoë Ünïcode" {
 		t.Fatalf("round trip people %+v", ps)
@@ -264,16 +310,16 @@ func TestXLSXRoundTrip(t *testing.T) {
 	if q := [3]int{ps[0].CallsPerDay, ps[0].CallsPerWeek, ps[0].CallsPerMonth}; q != [3]int{3, 0, 40} || ps[1].CallsPerDay != 0 {
 		t.Fatalf("round trip quotas %v (want Ann's 3 a day, the rule's a week, 40 a month), %+v", q, ps[1])
 	}
-	cs, err := dst.Contacts(ctx, ps[0].ID)
+	cs, err := dstCore.Contacts(ctx, ps[0].ID)
 	mustT(t, err)
-	if len(cs) != 1 || cs[0].Number != "+44201111" || !cs[0].Privileged || cs[0].Identity != "passport 9" || cs[0].Status != ContactApproved {
+	if len(cs) != 1 || cs[0].Number != "+44201111" || !cs[0].Privileged || cs[0].Identity != "passport 9" || cs[0].Status != store.ContactApproved {
 		t.Fatalf("round trip contacts %+v", cs)
 	}
-	if n := count(t, src, `SELECT COUNT(*) FROM audit_log WHERE action LIKE 'export.%'`); n != 4 {
+	if n := count(t, srcCore, `SELECT COUNT(*) FROM audit_log WHERE action LIKE 'export.%'`); n != 4 {
 		t.Fatalf("exports audited %d", n)
 	}
 	// CSV exports guard against formulas; the importer strips the guard.
-	tb, _ := src.ExportTable(ctx, "admin", "people", FormatCSV, nil, CallFilter{})
+	tb, _ := src.ExportTable(ctx, "admin", "people", FormatCSV, nil, store.CallFilter{})
 	tb[1][1] = "=HYPERLINK(\"x\")"
 	var buf bytes.Buffer
 	mustT(t, WriteTable(&buf, FormatCSV, tb))
@@ -331,4 +377,13 @@ func FuzzReadTable(f *testing.F) {
 			header(ImportContacts, tb[0])
 		}
 	})
+}
+
+func policyVersion(t *testing.T, core *store.Store, app string) uint64 {
+	t.Helper()
+	p, err := core.PolicyFor(context.Background(), app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Version
 }

@@ -1,0 +1,624 @@
+package api
+
+// The API's own answers for the core's rows (see userOut): the same fields
+// and JSON as the store's types, under the OpenAPI component names the
+// document has always used, so that a change to a store row cannot change
+// the API unnoticed.
+
+import (
+	"time"
+
+	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/shared/ledger"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+// alarmOut is one alarm, raised by an appliance or by central.
+type alarmOut struct {
+	ID          string     `json:"id"`
+	ApplianceID string     `json:"appliance_id"`
+	Block       string     `json:"block,omitempty"`
+	Origin      string     `json:"origin"`
+	Seq         uint64     `json:"seq,omitempty"`
+	Time        time.Time  `json:"time"`
+	Code        string     `json:"code"`
+	Source      string     `json:"source"`
+	Message     string     `json:"message"`
+	Cleared     *time.Time `json:"cleared,omitempty"`
+}
+
+func (alarmOut) componentName() string { return "store.Alarm" }
+
+func alarmBody(v *store.Alarm) alarmOut {
+	return alarmOut{ID: v.ID, ApplianceID: v.ApplianceID, Block: v.Block, Origin: v.Origin, Seq: v.Seq, Time: v.Time, Code: v.Code, Source: v.Source, Message: v.Message, Cleared: v.Cleared}
+}
+
+func alarmsBody(vs []store.Alarm) []alarmOut {
+	if vs == nil {
+		return nil
+	}
+	out := make([]alarmOut, len(vs))
+	for i := range vs {
+		out[i] = alarmBody(&vs[i])
+	}
+	return out
+}
+
+// applianceOut is an appliance and its state.
+type applianceOut struct {
+	ID                   string     `json:"id"`
+	Block                string     `json:"block"`
+	LastSeen             *time.Time `json:"last_seen"`
+	PolicyVersionApplied uint64     `json:"policy_version_applied"`
+	PolicyVersionCurrent uint64     `json:"policy_version_current"`
+	Software             string     `json:"software,omitempty"`
+	AckedSeq             uint64     `json:"acked_seq"`
+	OpenAlarms           int        `json:"open_alarms"`
+	Online               bool       `json:"online"`
+	PolicyCurrent        bool       `json:"policy_current"`
+}
+
+func (applianceOut) componentName() string { return "store.Appliance" }
+
+func applianceBody(v *store.Appliance) applianceOut {
+	return applianceOut{ID: v.ID, Block: v.Block, LastSeen: v.LastSeen, PolicyVersionApplied: v.PolicyVersionApplied, PolicyVersionCurrent: v.PolicyVersionCurrent, Software: v.Software, AckedSeq: v.AckedSeq, OpenAlarms: v.OpenAlarms, Online: v.Online, PolicyCurrent: v.PolicyCurrent}
+}
+
+// commandOut is a command sent to an appliance and its answer.
+type commandOut struct {
+	ID          string     `json:"id"`
+	ApplianceID string     `json:"appliance_id"`
+	Kind        string     `json:"kind"`
+	CallID      string     `json:"call_id,omitempty"`
+	Issued      time.Time  `json:"issued"`
+	Expires     time.Time  `json:"expires"`
+	IssuedBy    string     `json:"issued_by"`
+	State       string     `json:"state"`
+	OK          bool       `json:"ok"`
+	Error       string     `json:"error,omitempty"`
+	AnsweredAt  *time.Time `json:"answered_at,omitempty"`
+}
+
+func (commandOut) componentName() string { return "store.Command" }
+
+func commandBody(v *store.Command) commandOut {
+	return commandOut{ID: v.ID, ApplianceID: v.ApplianceID, Kind: v.Kind, CallID: v.CallID, Issued: v.Issued, Expires: v.Expires, IssuedBy: v.IssuedBy, State: v.State, OK: v.OK, Error: v.Error, AnsweredAt: v.AnsweredAt}
+}
+
+func commandsBody(vs []store.Command) []commandOut {
+	if vs == nil {
+		return nil
+	}
+	out := make([]commandOut, len(vs))
+	for i := range vs {
+		out[i] = commandBody(&vs[i])
+	}
+	return out
+}
+
+// auditEntryOut is one entry of the audit log.
+type auditEntryOut struct {
+	ID       int64     `json:"id"`
+	Time     time.Time `json:"time"`
+	Actor    string    `json:"actor"`
+	Action   string    `json:"action"`
+	Target   string    `json:"target"`
+	Detail   string    `json:"detail,omitempty"`
+	Hash     string    `json:"hash"`
+	PrevHash string    `json:"prev_hash"`
+}
+
+func (auditEntryOut) componentName() string { return "store.AuditEntry" }
+
+func auditEntryBody(v *store.AuditEntry) auditEntryOut {
+	return auditEntryOut{ID: v.ID, Time: v.Time, Actor: v.Actor, Action: v.Action, Target: v.Target, Detail: v.Detail, Hash: v.Hash, PrevHash: v.PrevHash}
+}
+
+func auditEntriesBody(vs []store.AuditEntry) []auditEntryOut {
+	if vs == nil {
+		return nil
+	}
+	out := make([]auditEntryOut, len(vs))
+	for i := range vs {
+		out[i] = auditEntryBody(&vs[i])
+	}
+	return out
+}
+
+// blockOut is a block and its current policy version.
+type blockOut struct {
+	Name          string `json:"name"`
+	PolicyVersion uint64 `json:"policy_version"`
+}
+
+func (blockOut) componentName() string { return "store.Block" }
+
+func blockBody(v *store.Block) blockOut {
+	return blockOut{Name: v.Name, PolicyVersion: v.PolicyVersion}
+}
+
+// callInProgressOut is a call going on now.
+type callInProgressOut struct {
+	CallID       string    `json:"call_id"`
+	ApplianceID  string    `json:"appliance_id"`
+	Block        string    `json:"block"`
+	PersonID     string    `json:"person_id"`
+	PrisonNumber string    `json:"prison_number"`
+	Terminal     string    `json:"terminal"`
+	Number       string    `json:"number"`
+	Start        time.Time `json:"start"`
+	Privileged   bool      `json:"privileged"`
+	Hidden       bool      `json:"hidden"`
+}
+
+func (callInProgressOut) componentName() string { return "store.CallInProgress" }
+
+func callInProgressBody(v *store.CallInProgress) callInProgressOut {
+	return callInProgressOut{CallID: v.CallID, ApplianceID: v.ApplianceID, Block: v.Block, PersonID: v.PersonID, PrisonNumber: v.PrisonNumber, Terminal: v.Terminal, Number: v.Number, Start: v.Start, Privileged: v.Privileged, Hidden: v.Hidden}
+}
+
+func callsInProgressBody(vs []store.CallInProgress) []callInProgressOut {
+	if vs == nil {
+		return nil
+	}
+	out := make([]callInProgressOut, len(vs))
+	for i := range vs {
+		out[i] = callInProgressBody(&vs[i])
+	}
+	return out
+}
+
+// officerActionOut is an officer's action at a block's panel.
+type officerActionOut struct {
+	ApplianceID string    `json:"appliance_id"`
+	Seq         uint64    `json:"seq"`
+	Time        time.Time `json:"time"`
+	Action      string    `json:"action"`
+	OfficerID   string    `json:"officer_id,omitempty"`
+	OfficerName string    `json:"officer_name,omitempty"`
+	CallID      string    `json:"call_id,omitempty"`
+	Terminal    string    `json:"terminal,omitempty"`
+}
+
+func (officerActionOut) componentName() string { return "store.OfficerAction" }
+
+func officerActionBody(v *store.OfficerAction) officerActionOut {
+	return officerActionOut{ApplianceID: v.ApplianceID, Seq: v.Seq, Time: v.Time, Action: v.Action, OfficerID: v.OfficerID, OfficerName: v.OfficerName, CallID: v.CallID, Terminal: v.Terminal}
+}
+
+func officerActionsBody(vs []store.OfficerAction) []officerActionOut {
+	if vs == nil {
+		return nil
+	}
+	out := make([]officerActionOut, len(vs))
+	for i := range vs {
+		out[i] = officerActionBody(&vs[i])
+	}
+	return out
+}
+
+// terminalOut is a block's terminal (phone and card reader).
+type terminalOut struct {
+	ApplianceID string     `json:"appliance_id"`
+	Block       string     `json:"block"`
+	Terminal    string     `json:"terminal"`
+	Reader      string     `json:"reader,omitempty"`
+	LastSeen    *time.Time `json:"last_seen,omitempty"`
+}
+
+func (terminalOut) componentName() string { return "store.Terminal" }
+
+func terminalBody(v *store.Terminal) terminalOut {
+	return terminalOut{ApplianceID: v.ApplianceID, Block: v.Block, Terminal: v.Terminal, Reader: v.Reader, LastSeen: v.LastSeen}
+}
+
+// The people's and the calls' rows.
+
+// personOut is a person (or an officer) with their cards and calling rules.
+type personOut struct {
+	ID                   string        `json:"id"`
+	PrisonNumber         string        `json:"prison_number"`
+	Name                 string        `json:"name"`
+	Block                string        `json:"block"`
+	Status               string        `json:"status"`
+	Language             string        `json:"language,omitempty"`
+	HasPIN               bool          `json:"has_pin"`
+	Cards                []string      `json:"cards"`
+	SupervisionLevel     string        `json:"supervision_level"`
+	Confirm              string        `json:"confirm"`
+	ConfirmWindowSeconds int           `json:"confirm_window_seconds"`
+	Officer              bool          `json:"officer"`
+	Windows              []wire.Window `json:"windows"`
+	MaxDurationSeconds   int           `json:"max_duration_seconds"`
+	CallsPerDay          int           `json:"calls_per_day"`
+	CallsPerWeek         int           `json:"calls_per_week"`
+	CallsPerMonth        int           `json:"calls_per_month"`
+	HasPhoto             bool          `json:"has_photo"`
+	StatusReason         string        `json:"status_reason,omitempty"`
+	SuspendedUntil       *time.Time    `json:"suspended_until,omitempty"`
+	Created              time.Time     `json:"created"`
+	Updated              time.Time     `json:"updated"`
+}
+
+func (personOut) componentName() string { return "store.Person" }
+
+func personBody(v *store.Person) personOut {
+	return personOut{ID: v.ID, PrisonNumber: v.PrisonNumber, Name: v.Name, Block: v.Block, Status: v.Status, Language: v.Language, HasPIN: v.HasPIN, Cards: v.Cards, SupervisionLevel: v.SupervisionLevel, Confirm: v.Confirm, ConfirmWindowSeconds: v.ConfirmWindowSeconds, Officer: v.Officer, Windows: v.Windows, MaxDurationSeconds: v.MaxDurationSeconds, CallsPerDay: v.CallsPerDay, CallsPerWeek: v.CallsPerWeek, CallsPerMonth: v.CallsPerMonth, HasPhoto: v.HasPhoto, StatusReason: v.StatusReason, SuspendedUntil: v.SuspendedUntil, Created: v.Created, Updated: v.Updated}
+}
+
+func peopleBody(vs []store.Person) []personOut {
+	if vs == nil {
+		return nil
+	}
+	out := make([]personOut, len(vs))
+	for i := range vs {
+		out[i] = personBody(&vs[i])
+	}
+	return out
+}
+
+// contactOut is a number on a person's contact list and its approval.
+type contactOut struct {
+	ID             string     `json:"id"`
+	PersonID       string     `json:"person_id"`
+	Number         string     `json:"number"`
+	Name           string     `json:"name"`
+	Relationship   string     `json:"relationship"`
+	Status         string     `json:"status"`
+	Privileged     bool       `json:"privileged"`
+	Created        time.Time  `json:"created"`
+	Identity       string     `json:"identity,omitempty"`
+	RequestedBy    string     `json:"requested_by,omitempty"`
+	DecidedBy      string     `json:"decided_by,omitempty"`
+	Decided        *time.Time `json:"decided,omitempty"`
+	DecisionReason string     `json:"decision_reason,omitempty"`
+	SelfBlocked    bool       `json:"self_blocked"`
+}
+
+func (contactOut) componentName() string { return "store.Contact" }
+
+func contactBody(v *store.Contact) contactOut {
+	return contactOut{ID: v.ID, PersonID: v.PersonID, Number: v.Number, Name: v.Name, Relationship: v.Relationship, Status: v.Status, Privileged: v.Privileged, Created: v.Created, Identity: v.Identity, RequestedBy: v.RequestedBy, DecidedBy: v.DecidedBy, Decided: v.Decided, DecisionReason: v.DecisionReason, SelfBlocked: v.SelfBlocked}
+}
+
+func contactsBody(vs []store.Contact) []contactOut {
+	if vs == nil {
+		return nil
+	}
+	out := make([]contactOut, len(vs))
+	for i := range vs {
+		out[i] = contactBody(&vs[i])
+	}
+	return out
+}
+
+// globalNumberOut is a number on the prison-wide list.
+type globalNumberOut struct {
+	Number    string    `json:"number"`
+	Kind      string    `json:"kind"`
+	Note      string    `json:"note"`
+	CreatedBy string    `json:"created_by"`
+	Created   time.Time `json:"created"`
+}
+
+func (globalNumberOut) componentName() string { return "store.GlobalNumber" }
+
+func globalNumberBody(v *store.GlobalNumber) globalNumberOut {
+	return globalNumberOut{Number: v.Number, Kind: v.Kind, Note: v.Note, CreatedBy: v.CreatedBy, Created: v.Created}
+}
+
+func globalNumbersBody(vs []store.GlobalNumber) []globalNumberOut {
+	if vs == nil {
+		return nil
+	}
+	out := make([]globalNumberOut, len(vs))
+	for i := range vs {
+		out[i] = globalNumberBody(&vs[i])
+	}
+	return out
+}
+
+// photoOut is a person's photo's description (never the image).
+type photoOut struct {
+	PersonID    string    `json:"person_id"`
+	ContentType string    `json:"content_type"`
+	SHA256      string    `json:"sha256"`
+	Bytes       int       `json:"bytes"`
+	Width       int       `json:"width"`
+	Height      int       `json:"height"`
+	UpdatedBy   string    `json:"updated_by"`
+	Updated     time.Time `json:"updated"`
+}
+
+func (photoOut) componentName() string { return "store.Photo" }
+
+func photoBody(v *store.Photo) photoOut {
+	return photoOut{PersonID: v.PersonID, ContentType: v.ContentType, SHA256: v.SHA256, Bytes: v.Bytes, Width: v.Width, Height: v.Height, UpdatedBy: v.UpdatedBy, Updated: v.Updated}
+}
+
+// callRecordingOut is a call's recording's description.
+type callRecordingOut struct {
+	ID       string `json:"id,omitempty"`
+	SHA256   string `json:"sha256"`
+	Bytes    int64  `json:"bytes"`
+	Format   string `json:"format"`
+	Uploaded bool   `json:"uploaded"`
+}
+
+func (callRecordingOut) componentName() string { return "store.CallRecording" }
+
+func callRecordingBody(v *store.CallRecording) callRecordingOut {
+	return callRecordingOut{ID: v.ID, SHA256: v.SHA256, Bytes: v.Bytes, Format: v.Format, Uploaded: v.Uploaded}
+}
+
+// callOut is a call's record.
+type callOut struct {
+	ID              string            `json:"id"`
+	ApplianceID     string            `json:"appliance_id"`
+	Block           string            `json:"block"`
+	PersonID        string            `json:"person_id,omitempty"`
+	PrisonNumber    string            `json:"prison_number,omitempty"`
+	PersonName      string            `json:"person_name,omitempty"`
+	CardUID         string            `json:"card_uid,omitempty"`
+	Terminal        string            `json:"terminal"`
+	Number          string            `json:"number"`
+	Start           time.Time         `json:"start"`
+	Answer          *time.Time        `json:"answer,omitempty"`
+	End             time.Time         `json:"end"`
+	DurationSeconds float64           `json:"duration_seconds"`
+	Disposition     string            `json:"disposition"`
+	Reason          string            `json:"reason,omitempty"`
+	Privileged      bool              `json:"privileged"`
+	Recording       *callRecordingOut `json:"recording,omitempty"`
+	OfficerID       string            `json:"officer_id,omitempty"`
+	OfficerName     string            `json:"officer_name,omitempty"`
+	ConfirmMethod   string            `json:"confirm_method,omitempty"`
+	EndedBy         string            `json:"ended_by,omitempty"`
+	Hidden          bool              `json:"hidden,omitempty"`
+	Free            bool              `json:"free,omitempty"`
+	Cost            int64             `json:"cost,omitempty"`
+	Currency        string            `json:"currency,omitempty"`
+	Trunk           string            `json:"trunk,omitempty"`
+}
+
+func (callOut) componentName() string { return "store.Call" }
+
+func callBody(v *store.Call) callOut {
+	out := callOut{ID: v.ID, ApplianceID: v.ApplianceID, Block: v.Block, PersonID: v.PersonID, PrisonNumber: v.PrisonNumber, PersonName: v.PersonName, CardUID: v.CardUID, Terminal: v.Terminal, Number: v.Number, Start: v.Start, Answer: v.Answer, End: v.End, DurationSeconds: v.DurationSeconds, Disposition: v.Disposition, Reason: v.Reason, Privileged: v.Privileged, OfficerID: v.OfficerID, OfficerName: v.OfficerName, ConfirmMethod: v.ConfirmMethod, EndedBy: v.EndedBy, Hidden: v.Hidden, Free: v.Free, Cost: v.Cost, Currency: v.Currency, Trunk: v.Trunk}
+	if v.Recording != nil {
+		rec := callRecordingBody(v.Recording)
+		out.Recording = &rec
+	}
+	return out
+}
+
+func callsBody(vs []store.Call) []callOut {
+	if vs == nil {
+		return nil
+	}
+	out := make([]callOut, len(vs))
+	for i := range vs {
+		out[i] = callBody(&vs[i])
+	}
+	return out
+}
+
+// The money's rows.
+
+// ledgerEntryOut is one entry of an account's ledger.
+type ledgerEntryOut struct {
+	ID          string       `json:"id"`
+	Account     string       `json:"account"`
+	Kind        string       `json:"kind"`
+	Amount      ledger.Money `json:"amount"`
+	Currency    string       `json:"currency"`
+	Reason      string       `json:"reason,omitempty"`
+	Receipt     string       `json:"receipt,omitempty"`
+	Ref         string       `json:"ref,omitempty"`
+	At          time.Time    `json:"at"`
+	Origin      string       `json:"origin"`
+	ApplianceID string       `json:"appliance_id,omitempty"`
+	Seq         uint64       `json:"seq,omitempty"`
+	CreatedBy   string       `json:"created_by,omitempty"`
+	Created     time.Time    `json:"created"`
+}
+
+func (ledgerEntryOut) componentName() string { return "store.LedgerEntry" }
+
+func ledgerEntryBody(v *store.LedgerEntry) ledgerEntryOut {
+	return ledgerEntryOut{ID: v.ID, Account: v.Account, Kind: v.Kind, Amount: v.Amount, Currency: v.Currency, Reason: v.Reason, Receipt: v.Receipt, Ref: v.Ref, At: v.At, Origin: v.Origin, ApplianceID: v.ApplianceID, Seq: v.Seq, CreatedBy: v.CreatedBy, Created: v.Created}
+}
+
+// statementLineOut is a ledger entry with the balance after it.
+type statementLineOut struct {
+	ledgerEntryOut
+	Balance ledger.Money `json:"balance"`
+}
+
+func (statementLineOut) componentName() string { return "store.StatementLine" }
+
+func statementLineBody(v *store.StatementLine) statementLineOut {
+	return statementLineOut{ledgerEntryOut: ledgerEntryBody(&v.LedgerEntry), Balance: v.Balance}
+}
+
+// statementOut is an account's statement.
+type statementOut struct {
+	Account      string             `json:"account"`
+	PrisonNumber string             `json:"prison_number"`
+	Name         string             `json:"name"`
+	Block        string             `json:"block"`
+	Currency     string             `json:"currency"`
+	Digits       int                `json:"digits"`
+	From         *time.Time         `json:"from,omitempty"`
+	To           *time.Time         `json:"to,omitempty"`
+	Opening      ledger.Money       `json:"opening"`
+	Closing      ledger.Money       `json:"closing"`
+	Balance      ledger.Money       `json:"balance"`
+	Lines        []statementLineOut `json:"lines"`
+}
+
+func (statementOut) componentName() string { return "store.Statement" }
+
+func statementBody(v *store.Statement) statementOut {
+	out := statementOut{Account: v.Account, PrisonNumber: v.PrisonNumber, Name: v.Name, Block: v.Block, Currency: v.Currency, Digits: v.Digits, From: v.From, To: v.To, Opening: v.Opening, Closing: v.Closing, Balance: v.Balance}
+	if v.Lines != nil {
+		out.Lines = make([]statementLineOut, len(v.Lines))
+		for i := range v.Lines {
+			out.Lines[i] = statementLineBody(&v.Lines[i])
+		}
+	}
+	return out
+}
+
+// accountSummaryRowOut is an account in the accounts list.
+type accountSummaryRowOut struct {
+	Account      string       `json:"account"`
+	PrisonNumber string       `json:"prison_number"`
+	Name         string       `json:"name"`
+	Block        string       `json:"block"`
+	Status       string       `json:"status"`
+	Balance      ledger.Money `json:"balance"`
+	Entries      int64        `json:"entries"`
+	LastEntry    *time.Time   `json:"last_entry,omitempty"`
+}
+
+func (accountSummaryRowOut) componentName() string { return "store.AccountSummary" }
+
+func accountSummaryRowBody(v *store.AccountSummary) accountSummaryRowOut {
+	return accountSummaryRowOut{Account: v.Account, PrisonNumber: v.PrisonNumber, Name: v.Name, Block: v.Block, Status: v.Status, Balance: v.Balance, Entries: v.Entries, LastEntry: v.LastEntry}
+}
+
+// overspendOut is a debit that took an account below zero.
+type overspendOut struct {
+	EntryID     string       `json:"entry_id"`
+	ApplianceID string       `json:"appliance_id"`
+	CallID      string       `json:"call_id"`
+	At          time.Time    `json:"at"`
+	Debit       ledger.Money `json:"debit"`
+	Before      ledger.Money `json:"before"`
+	After       ledger.Money `json:"after"`
+	Amount      ledger.Money `json:"amount"`
+	Received    time.Time    `json:"received"`
+}
+
+func (overspendOut) componentName() string { return "store.Overspend" }
+
+func overspendBody(v *store.Overspend) overspendOut {
+	return overspendOut{EntryID: v.EntryID, ApplianceID: v.ApplianceID, CallID: v.CallID, At: v.At, Debit: v.Debit, Before: v.Before, After: v.After, Amount: v.Amount, Received: v.Received}
+}
+
+// accountReportOut is one account in the reconciliation.
+type accountReportOut struct {
+	Account      string         `json:"account"`
+	PrisonNumber string         `json:"prison_number"`
+	Name         string         `json:"name"`
+	Block        string         `json:"block"`
+	Credits      ledger.Money   `json:"credits"`
+	Debits       ledger.Money   `json:"debits"`
+	Balance      ledger.Money   `json:"balance"`
+	Stored       ledger.Money   `json:"stored"`
+	Difference   ledger.Money   `json:"difference"`
+	OK           bool           `json:"ok"`
+	Overspends   []overspendOut `json:"overspends"`
+}
+
+func (accountReportOut) componentName() string { return "store.AccountReport" }
+
+func accountReportBody(v *store.AccountReport) accountReportOut {
+	out := accountReportOut{Account: v.Account, PrisonNumber: v.PrisonNumber, Name: v.Name, Block: v.Block, Credits: v.Credits, Debits: v.Debits, Balance: v.Balance, Stored: v.Stored, Difference: v.Difference, OK: v.OK}
+	if v.Overspends != nil {
+		out.Overspends = make([]overspendOut, len(v.Overspends))
+		for i := range v.Overspends {
+			out.Overspends[i] = overspendBody(&v.Overspends[i])
+		}
+	}
+	return out
+}
+
+// reconciliationOut is the ledger checked against the stored balances.
+type reconciliationOut struct {
+	Currency   string             `json:"currency"`
+	Digits     int                `json:"digits"`
+	Generated  time.Time          `json:"generated"`
+	Accounts   []accountReportOut `json:"accounts"`
+	Credits    ledger.Money       `json:"credits"`
+	Debits     ledger.Money       `json:"debits"`
+	Balance    ledger.Money       `json:"balance"`
+	OK         bool               `json:"ok"`
+	Overspends int                `json:"overspends"`
+}
+
+func (reconciliationOut) componentName() string { return "store.Reconciliation" }
+
+func reconciliationBody(v *store.Reconciliation) reconciliationOut {
+	out := reconciliationOut{Currency: v.Currency, Digits: v.Digits, Generated: v.Generated, Credits: v.Credits, Debits: v.Debits, Balance: v.Balance, OK: v.OK, Overspends: v.Overspends}
+	if v.Accounts != nil {
+		out.Accounts = make([]accountReportOut, len(v.Accounts))
+		for i := range v.Accounts {
+			out.Accounts[i] = accountReportBody(&v.Accounts[i])
+		}
+	}
+	return out
+}
+
+// rateRowOut is a call rate with who changed it last.
+type rateRowOut struct {
+	wire.Rate
+	UpdatedBy string    `json:"updated_by"`
+	Updated   time.Time `json:"updated"`
+}
+
+func (rateRowOut) componentName() string { return "store.RateRow" }
+
+func rateRowBody(v *store.RateRow) rateRowOut {
+	return rateRowOut{Rate: v.Rate, UpdatedBy: v.UpdatedBy, Updated: v.Updated}
+}
+
+func rateRowsBody(vs []store.RateRow) []rateRowOut {
+	if vs == nil {
+		return nil
+	}
+	out := make([]rateRowOut, len(vs))
+	for i := range vs {
+		out[i] = rateRowBody(&vs[i])
+	}
+	return out
+}
+
+// The settings, read and written through the API's own types (request
+// body and answer alike).
+
+// prisonSettingsIO is the prison-wide settings.
+type prisonSettingsIO struct {
+	PrisonName  string `json:"prison_name"`
+	TimeZone    string `json:"time_zone"`
+	MaxContacts int    `json:"max_contacts"`
+}
+
+func (prisonSettingsIO) componentName() string { return "store.PrisonSettings" }
+
+func prisonSettingsBody(v *store.PrisonSettings) prisonSettingsIO {
+	return prisonSettingsIO{PrisonName: v.PrisonName, TimeZone: v.TimeZone, MaxContacts: v.MaxContacts}
+}
+
+func (in prisonSettingsIO) settings() store.PrisonSettings {
+	return store.PrisonSettings{PrisonName: in.PrisonName, TimeZone: in.TimeZone, MaxContacts: in.MaxContacts}
+}
+
+// moneySettingsIO is the money settings: the currency (ISO 4217), the
+// digits of its minor unit and the time zone of days and months.
+type moneySettingsIO struct {
+	Currency string `json:"currency"`
+	Digits   int    `json:"digits"`
+	TimeZone string `json:"time_zone"`
+}
+
+func (moneySettingsIO) componentName() string { return "store.MoneySettings" }
+
+func moneySettingsBody(v *store.MoneySettings) moneySettingsIO {
+	return moneySettingsIO{Currency: v.Currency, Digits: v.Digits, TimeZone: v.TimeZone}
+}
+
+func (in moneySettingsIO) settings() store.MoneySettings {
+	return store.MoneySettings{Currency: in.Currency, Digits: in.Digits, TimeZone: in.TimeZone}
+}

@@ -1,0 +1,135 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/ledger"
+)
+
+// What the domain packages built on the core (central/store/users, and the
+// others as they move out) use: the connections, write transactions, the
+// audit chain, the clock and the encodings every table shares. The domain
+// packages write their SQL in the subset both databases share, as the core
+// does (dialect.go), and report errors with the core's sentinel errors, so
+// callers test one set of errors whichever package answered.
+
+// Querier is what reads go through: the readers (Reader) or a write
+// transaction.
+type Querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Reader returns the pool of read connections (snapshots that never block
+// writers).
+func (s *Store) Reader() *sql.DB { return s.r }
+
+// ExecUnserialized runs one statement on the write connection outside a
+// transaction, for a write that needs no lock against other writers (a
+// session's last-seen time).
+func (s *Store) ExecUnserialized(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return s.w.ExecContext(ctx, query, args...)
+}
+
+// InTx runs f in a write transaction and commits it; write transactions
+// are serial (see dialect.go). An error from f rolls back and is returned
+// as it is.
+func (s *Store) InTx(ctx context.Context, f func(tx *sql.Tx) error) error { return s.inTx(ctx, f) }
+
+// AuditTx appends an entry to the audit chain inside tx, so it is kept
+// exactly when the change it records is.
+func (s *Store) AuditTx(ctx context.Context, tx *sql.Tx, actor, action, target, detail string) error {
+	return s.audit(ctx, tx, actor, action, target, detail)
+}
+
+// Clock returns the store's clock (the wall clock, or a test's fake).
+func (s *Store) Clock() clock.Clock { return s.clk }
+
+// BlockExists answers nil when block name exists in q's view, ErrUnknownBlock
+// when it does not.
+func (s *Store) BlockExists(ctx context.Context, q Querier, name string) error {
+	return s.blockExists(ctx, q, name)
+}
+
+// NewID returns a new random id with prefix ("u_", "p_", ...).
+func NewID(prefix string) string { return newID(prefix) }
+
+// NS is t as stored: nanoseconds since the Unix epoch.
+func NS(t time.Time) int64 { return ns(t) }
+
+// FromNS is a stored time (NS) as a UTC time.
+func FromNS(v int64) time.Time { return fromNS(v) }
+
+// BoolInt is b as stored: 1 or 0.
+func BoolInt(b bool) int { return boolInt(b) }
+
+// ValidText checks a text field: present when required, valid UTF-8 of at
+// most max characters, no control characters (ErrInvalid naming field).
+func ValidText(field, s string, max int, required bool) error {
+	return validText(field, s, max, required)
+}
+
+// InList is "col IN ($n, ...)" over vals, appending them to args; with no
+// values it is a condition that is never true.
+func InList(col string, vals []string, args *[]any) string { return inList(col, vals, args) }
+
+// BumpPolicy gives each of blocks a new policy version inside tx, from
+// the global counter (so versions grow across blocks too).
+func BumpPolicy(ctx context.Context, tx *sql.Tx, blocks ...string) error {
+	return bumpPolicy(ctx, tx, blocks...)
+}
+
+// ReadSettings reads the prison-wide settings through q.
+func ReadSettings(ctx context.Context, q Querier) (*PrisonSettings, error) {
+	return readSettings(ctx, q)
+}
+
+// The people's rules, for the batch import (central/store/tables), which
+// checks every row as CreatePerson and AddContact would.
+
+// ValidLevel checks a supervision level.
+func ValidLevel(l string) error { return validLevel(l) }
+
+// ValidStatus checks a person's status.
+func ValidStatus(st string) error { return validStatus(st) }
+
+// ValidSuspension checks a status reason and suspension end (the reason is
+// optional here; the console's form requires it).
+func ValidSuspension(status, reason string, until time.Time) error {
+	return validSuspension(status, reason, until)
+}
+
+// ValidPIN checks a PIN: 4 to 8 digits.
+func ValidPIN(p string) error { return normalizePIN(p) }
+
+// ValidQuota checks a call quota: 0 (none of its own) to MaxCallsPerPeriod.
+func ValidQuota(field string, n int) error { return validQuota(field, n) }
+
+// RecordPersonBlock records inside tx that person personID is in block
+// from at (NS) on.
+func RecordPersonBlock(ctx context.Context, tx *sql.Tx, personID, block string, at int64) error {
+	return recordPersonBlock(ctx, tx, personID, block, at)
+}
+
+// AddContactTx inserts c (already validated) for c.PersonID inside tx,
+// enforcing the contact limit, bumps the block's policy and audits as
+// actor; it returns the person's block.
+func (s *Store) AddContactTx(ctx context.Context, tx *sql.Tx, actor string, c *Contact) (string, error) {
+	return s.addContactTx(ctx, tx, actor, c)
+}
+
+// HiddenCallTerm is the WHERE term (on calls c) that keeps hidden calls
+// out of an ordinary role's search (CallFilter.ShowHidden false).
+const HiddenCallTerm = hiddenCallTerm
+
+// ReadRates reads the rates table (ordered by prefix) through q.
+func ReadRates(ctx context.Context, q Querier) ([]ledger.Rate, error) { return readRates(ctx, q) }
+
+// ReadMoneySettings reads the money settings through q (the defaults for
+// those never set).
+func ReadMoneySettings(ctx context.Context, q Querier) (MoneySettings, error) {
+	return readMoneySettings(ctx, q)
+}
