@@ -15,8 +15,8 @@ import (
 
 	"golang.org/x/crypto/argon2"
 
-	"github.com/kinline/kinline/central/store/pin"
 	"github.com/kinline/kinline/central/store/totp"
+	"github.com/kinline/kinline/shared/pin"
 )
 
 // User roles. Tokens act as RoleSystemAdmin (admin) or RoleReadOnly (viewer).

@@ -8,8 +8,8 @@
 // lane) so an ARM appliance verifies a PIN in about 50 ms without a large
 // memory spike, while an offline guess still costs the same.
 //
-// It lives under central/store for now; the appliance needs the same Verify,
-// so it is meant to move to shared/pin unchanged.
+// Central hashes PINs when an admin sets them; the appliance verifies them
+// offline against the hashes in its block's policy.
 package pin
 
 import (
