@@ -1,4 +1,4 @@
-package syncclient_test
+package sync_test
 
 import (
 	"context"
