@@ -1,7 +1,9 @@
-// Package sipprun runs sipp (Debian package sip-tester) scenarios from
-// hil-tests/sipp for tests: in a temporary directory holding tone.ulaw (1 s
-// of 440 Hz µ-law, streamed by the scenarios' rtp_stream), with sipp's error,
-// log and message traces kept and shown when a test fails.
+// Package sipprun runs sipp (Debian package sip-tester) scenarios, kept in
+// its scenarios directory, for tests: callctl's unit tests and hil-tests
+// both use it, so it lives where both may import it. Each run is in a
+// temporary directory holding tone.ulaw (1 s of 440 Hz µ-law, streamed by
+// the scenarios' rtp_stream), with sipp's error, log and message traces kept
+// and shown when a test fails.
 package sipprun
 
 import (
@@ -38,10 +40,11 @@ func Need(t testing.TB) string {
 	return ""
 }
 
-// Scenario returns the path of a scenario file in hil-tests/sipp.
+// Scenario returns the path of a scenario file in this package's scenarios
+// directory.
 func Scenario(name string) string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "sipp", name)
+	return filepath.Join(filepath.Dir(file), "scenarios", name)
 }
 
 // FreeUDPPort returns a free loopback UDP port.
@@ -63,7 +66,7 @@ type Run struct {
 	done chan error
 }
 
-// Start runs scenario (a name in hil-tests/sipp) with args, on local UDP
+// Start runs scenario (a file name in the scenarios directory) with args, on local UDP
 // port (0: a free one), and returns once sipp has bound its port. A free
 // port is released before sipp binds it, so another process may take it in
 // between (sipp then exits at once): with port 0 that is retried on a new
