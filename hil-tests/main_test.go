@@ -40,21 +40,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// needPeer skips (or, under KINLINE_REQUIRE_PEERS=1, fails) when a real
-// peer's binary is not installed.
-func needPeer(t *testing.T, bin, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(bin)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("KINLINE_REQUIRE_PEERS") == "1" {
-		t.Fatalf("%s not installed (Debian package %s) and KINLINE_REQUIRE_PEERS=1", bin, pkg)
-	}
-	t.Skipf("SKIP: %s not installed (apt-get install %s); .ci/run installs it", bin, pkg)
-	return ""
-}
-
 // env is one installation under test: central, an appliance and a PN532
 // reader simulator, with logs dumped when the test fails.
 type env struct {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/tone"
 	"github.com/kinline/kinline/shared/audio/wav"
 )
@@ -229,9 +230,8 @@ func TestRelayBothWaysAndRecordStereo(t *testing.T) {
 
 // soxiCheck proves with an independent reader that the recording is valid.
 func soxiCheck(t *testing.T, path string, enc wav.Encoding) {
-	soxi, err := exec.LookPath("soxi")
-	if err != nil {
-		t.Log("soxi not installed (Debian package sox): independent WAV validation skipped")
+	soxi := testkit.OptionalPeer(t, "soxi", "sox")
+	if soxi == "" {
 		return
 	}
 	want := map[wav.Encoding]string{wav.Mulaw: "u-law", wav.Alaw: "A-law"}[enc]

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/totp"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/tools/readersim/sim"
 	"github.com/kinline/kinline/tools/sipsim/phone"
 	"github.com/kinline/kinline/tools/stack"
@@ -68,17 +69,13 @@ func chromiumPath() string {
 }
 
 // needChromium skips the test when Chromium is missing, or fails it under
-// KINLINE_REQUIRE_PEERS=1, as hil-tests do for their peers.
+// KINLINE_REQUIRE_PEERS=1 (testkit.MissingPeer).
 func needChromium(t *testing.T) string {
 	t.Helper()
 	if p := chromiumPath(); p != "" {
 		return p
 	}
-	if os.Getenv("KINLINE_REQUIRE_PEERS") == "1" {
-		t.Fatal("chromium not installed (Debian package chromium) and KINLINE_REQUIRE_PEERS=1")
-	}
-	fmt.Println("SKIP: chromium not installed")
-	t.Skip("SKIP: chromium not installed (apt-get install chromium); .ci/run installs it")
+	testkit.MissingPeer(t, "chromium", "chromium")
 	return ""
 }
 

@@ -8,6 +8,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -68,7 +69,7 @@ func TestCentralAwayBrokerUpCostsTheBrokerLittle(t *testing.T) {
 	cfg.AckTimeout = 30 * time.Second
 	cfg.MaxProbeInterval = 5 * time.Minute
 	h.startClient(st, cfg)
-	waitFor(t, "the first window to be published", func() bool { _, e := pub.get(); return e >= cfg.MaxInFlight*cfg.BatchSize })
+	testkit.Eventually(t, patience, "the first window to be published", func() bool { _, e := pub.get(); return e >= cfg.MaxInFlight*cfg.BatchSize })
 	first, firstEvents := pub.get()
 
 	// Three days in steps of 5 minutes: each step lets at least one ack
@@ -78,7 +79,7 @@ func TestCentralAwayBrokerUpCostsTheBrokerLittle(t *testing.T) {
 		h.clk.Advance(5 * time.Minute)
 		time.Sleep(2 * time.Millisecond) // let the client take the timeout
 	}
-	waitFor(t, "the client to settle", func() bool {
+	testkit.Eventually(t, patience, "the client to settle", func() bool {
 		b1, _ := pub.get()
 		time.Sleep(50 * time.Millisecond)
 		b2, _ := pub.get()
@@ -118,7 +119,7 @@ func TestResendAskedWhenIngestSubscribes(t *testing.T) {
 	appendN(t, st, n)
 	cfg := h.config() // AckTimeout an hour of the fake clock, never advanced
 	h.startClient(st, cfg)
-	waitFor(t, "the batches to be published to nobody", func() bool { _, e := pub.get(); return e >= n })
+	testkit.Eventually(t, patience, "the batches to be published to nobody", func() bool { _, e := pub.get(); return e >= n })
 
 	h.startIngest()
 	// n events and the status event of the policy central publishes.

@@ -20,6 +20,7 @@ import (
 	"github.com/kinline/kinline/appliance/store"
 	"github.com/kinline/kinline/central/broker"
 	"github.com/kinline/kinline/central/ingest"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 	"github.com/kinline/kinline/tools/mqttproxy"
 )
@@ -84,7 +85,7 @@ func randomRecording(t *testing.T, st *store.Store, callID string, n int) (strin
 // is gone, then checks that central holds exactly data.
 func (h *harness) waitVerified(st *store.Store, callID, path string, data []byte) {
 	h.t.Helper()
-	waitFor(h.t.(*testing.T), "recording "+callID+" verified and its file deleted", func() bool {
+	testkit.Eventually(h.t, patience, "recording "+callID+" verified and its file deleted", func() bool {
 		recs, err := st.PendingRecordings()
 		_, serr := os.Stat(path)
 		return err == nil && len(recs) == 0 && errors.Is(serr, os.ErrNotExist)
@@ -405,9 +406,9 @@ func TestChunkedRecordingMismatchKeepsFile(t *testing.T) {
 	cfg := h.config()
 	cfg.ChunkSize = 32 << 10
 	h.startClient(st, cfg)
-	waitFor(t, "the whole file sent", func() bool { _, n := probe.since(0); return n >= ref.Bytes })
+	testkit.Eventually(t, patience, "the whole file sent", func() bool { _, n := probe.since(0); return n >= ref.Bytes })
 	h.tick(500 * time.Millisecond)
-	waitFor(t, "a second try", func() bool { _, n := probe.since(0); return n >= 2*ref.Bytes })
+	testkit.Eventually(t, patience, "a second try", func() bool { _, n := probe.since(0); return n >= 2*ref.Bytes })
 	keptUntilVerified(t, st, "call-m", path)
 	if h.fake.Recording(appID, "call-m") != nil {
 		t.Fatal("central stored a recording whose hash does not match")

@@ -22,6 +22,7 @@ import (
 	"github.com/kinline/kinline/central/broker"
 	"github.com/kinline/kinline/central/ingest"
 	"github.com/kinline/kinline/central/ingest/ingesttest"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -180,7 +181,7 @@ func TestChunkedUploadMemory(t *testing.T) {
 
 	start := time.Now()
 	h.startClient(st, h.config()) // default chunk size and window
-	waitFor(t, "20 MB recording verified by central and deleted", func() bool {
+	testkit.Eventually(t, patience, "20 MB recording verified by central and deleted", func() bool {
 		recs, err := st.PendingRecordings()
 		_, serr := os.Stat(path)
 		return err == nil && len(recs) == 0 && errors.Is(serr, os.ErrNotExist)

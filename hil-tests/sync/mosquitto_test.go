@@ -12,6 +12,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -19,14 +20,8 @@ import (
 // ACL files that mirror the embedded broker's rules, or skips.
 func startMosquitto(t *testing.T) (url, user, pass string) {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		t.Skip("mosquitto not on PATH (Debian package mosquitto): skipping the real-broker test")
-	}
-	pwBin, err := exec.LookPath("mosquitto_passwd")
-	if err != nil {
-		t.Skip("mosquitto_passwd not on PATH: skipping the real-broker test")
-	}
+	bin := testkit.NeedPeer(t, "mosquitto", "mosquitto")
+	pwBin := testkit.NeedPeer(t, "mosquitto_passwd", "mosquitto")
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755) // mosquitto may drop to its own user
 	user, pass = "central", "central-secret"

@@ -15,6 +15,7 @@ import (
 	"github.com/kinline/kinline/appliance/store"
 	"github.com/kinline/kinline/appliance/syncclient"
 	"github.com/kinline/kinline/central/ingest"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 	"github.com/kinline/kinline/tools/mqttproxy"
 )
@@ -118,7 +119,7 @@ func TestOutageOfDaysOnTheFakeClock(t *testing.T) {
 	recordHour(t, st, h.clk.Now(), 0)
 	h.waitDelivered(st, 3)
 	send("cmd-first", wire.CmdLockdown, time.Hour)
-	waitFor(t, "the answer to the first command", func() bool { a, ok := answer("cmd-first"); return ok && a.OK })
+	testkit.Eventually(t, patience, "the answer to the first command", func() bool { a, ok := answer("cmd-first"); return ok && a.OK })
 	before, err := st.LastSeq()
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +129,7 @@ func TestOutageOfDaysOnTheFakeClock(t *testing.T) {
 
 	// The outage: three days, an hour at a time.
 	proxy.SetOffline(true)
-	waitFor(t, "the client to notice the outage", func() bool { return proxy.Stats().Refused > 0 })
+	testkit.Eventually(t, patience, "the client to notice the outage", func() bool { return proxy.Stats().Refused > 0 })
 	const hours = 72
 	for hr := 1; hr <= hours; hr++ {
 		h.clk.Advance(time.Hour)
@@ -164,7 +165,7 @@ func TestOutageOfDaysOnTheFakeClock(t *testing.T) {
 	// answered as expired and do nothing; the valid one is carried out.
 	proxy.SetOffline(false)
 	for _, id := range []string{"cmd-expires-soon", "cmd-end-expires", "cmd-lift-expires", "cmd-still-valid"} {
-		waitFor(t, "the answer to "+id, func() bool { _, ok := answer(id); return ok })
+		testkit.Eventually(t, patience, "the answer to "+id, func() bool { _, ok := answer(id); return ok })
 	}
 	for _, id := range []string{"cmd-expires-soon", "cmd-end-expires", "cmd-lift-expires"} {
 		if a, _ := answer(id); a.OK || !strings.Contains(a.Error, "expired") || !a.At.After(start.Add(60*time.Hour)) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/syncclient"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -145,7 +146,7 @@ func TestTLSPolicyDeltas(t *testing.T) {
 func (s *secure) waitStats(snapshots, deltas uint64) {
 	s.t.Helper()
 	var sn, de uint64
-	waitFor(s.t.(*testing.T), "policy publishing counters", func() bool {
+	testkit.Eventually(s.t, patience, "policy publishing counters", func() bool {
 		sn, de, _ = s.svc.PolicyStats()
 		return sn == snapshots && de == deltas
 	})

@@ -10,6 +10,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/kinline/kinline/appliance/syncclient"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -73,7 +74,7 @@ func TestSnapshotAskedAgainWhileBehind(t *testing.T) {
 	}
 
 	send(wire.TopicPolicyDelta(appID), delta(4, 5))
-	waitFor(t, "the first snapshot request", func() bool { return len(got()) == 1 })
+	testkit.Eventually(t, patience, "the first snapshot request", func() bool { return len(got()) == 1 })
 	send(wire.TopicPolicyDelta(appID), delta(3, 4))
 	h.waitPolicy(4)
 	if r := got(); len(r) != 1 || r[0].Have != 3 {
@@ -88,7 +89,7 @@ func TestSnapshotAskedAgainWhileBehind(t *testing.T) {
 		t.Fatalf("asked again before PolicyRequestInterval: %+v", r)
 	}
 	h.clk.Advance(time.Second)
-	waitFor(t, "the snapshot to be asked for again", func() bool { return len(got()) == 2 })
+	testkit.Eventually(t, patience, "the snapshot to be asked for again", func() bool { return len(got()) == 2 })
 	if r := got()[1]; r.Have != 4 || !strings.Contains(r.Reason, "still behind") {
 		t.Fatalf("second request %+v, want from version 4, still behind", r)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/kinline/kinline/central/broker"
 	"github.com/kinline/kinline/central/broker/brokertest"
 	"github.com/kinline/kinline/central/ingest"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -227,13 +228,7 @@ func TestTLSForgedAndTamperedBatchesRefused(t *testing.T) {
 			t.Fatal("publish forged batch")
 		}
 	}
-	deadline := time.Now().Add(patience)
-	for s.svc.RefusedBatches(appID) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("refused %d of 3 bad batches", s.svc.RefusedBatches(appID))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, patience, "the 3 bad batches refused", func() bool { return s.svc.RefusedBatches(appID) >= 3 })
 	if n := s.fake.Count(appID); n != 0 {
 		t.Fatalf("central stored %d forged events", n)
 	}
@@ -376,17 +371,9 @@ func TestTLSSyncThroughMosquitto(t *testing.T) {
 	// A revoked appliance is refused once Mosquitto has reloaded its CRL.
 	pki.Revoke(t, "blk-c")
 	m.Reload(t)
-	refused := false
-	for deadline := time.Now().Add(patience); time.Now().Before(deadline); {
-		if err := probeConnect(t, m.URL, s.pki, "blk-c"); err != nil {
-			refused = true
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // until the reload has happened
-	}
-	if !refused {
-		t.Fatal("Mosquitto still admits a revoked appliance after SIGHUP")
-	}
+	testkit.Eventually(t, patience, "Mosquitto to refuse the revoked appliance after SIGHUP (its CRL reloaded)", func() bool {
+		return probeConnect(t, m.URL, s.pki, "blk-c") != nil
+	})
 	if err := probeConnect(t, m.URL, s.pki, "blk-b"); err != nil {
 		t.Fatalf("valid appliance refused after the reload: %v", err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/kinline/kinline/appliance/syncclient"
 	"github.com/kinline/kinline/central/broker"
 	"github.com/kinline/kinline/central/ingest"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -197,7 +198,7 @@ func TestRecordingVerifiedThenDeleted(t *testing.T) {
 	addCall(t, st, ref, path)
 	h.startClient(st, h.config())
 	h.waitDelivered(st, 1)
-	waitFor(t, "recording verified and its file deleted", func() bool {
+	testkit.Eventually(t, patience, "recording verified and its file deleted", func() bool {
 		recs, err := st.PendingRecordings()
 		_, serr := os.Stat(path)
 		return err == nil && len(recs) == 0 && errors.Is(serr, os.ErrNotExist)
@@ -226,11 +227,11 @@ func TestRecordingHashMismatchKeepsFile(t *testing.T) {
 	path, ref := writeRecording(t, "call-2", []byte("what was recorded"), []byte("corrupted on disk"))
 	addCall(t, st, ref, path)
 	h.startClient(st, h.config())
-	waitFor(t, "first upload", func() bool { return uploads.Load() >= 1 })
+	testkit.Eventually(t, patience, "first upload", func() bool { return uploads.Load() >= 1 })
 	// Central refuses it; the client retries after its backoff, which only
 	// passes in simulated time.
 	h.tick(500 * time.Millisecond)
-	waitFor(t, "a retry", func() bool { return uploads.Load() >= 2 })
+	testkit.Eventually(t, patience, "a retry", func() bool { return uploads.Load() >= 2 })
 	recs, err := st.PendingRecordings()
 	if err != nil || len(recs) != 1 || recs[0].CallID != "call-2" {
 		t.Fatalf("pending recordings %+v, %v", recs, err)
@@ -265,17 +266,6 @@ func addCall(t *testing.T, st *store.Store, ref wire.RecordingRef, path string) 
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(patience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -103,7 +104,7 @@ func (w *windowCentral) ack(upTo uint64) {
 // that no more come.
 func (w *windowCentral) waitBatches(n int) [][2]uint64 {
 	w.t.Helper()
-	waitFor(w.t, fmt.Sprintf("%d batches", n), func() bool { b, _, _ := w.state(); return len(b) >= n })
+	testkit.Eventually(w.t, patience, fmt.Sprintf("%d batches", n), func() bool { b, _, _ := w.state(); return len(b) >= n })
 	time.Sleep(300 * time.Millisecond) // a client ignoring the window would publish on now
 	b, _, _ := w.state()
 	if len(b) != n {

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/g711"
 )
 
@@ -29,15 +30,7 @@ import (
 // message, or fails under KINLINE_REQUIRE_PEERS=1 (as .ci/run sets).
 func Need(t testing.TB) string {
 	t.Helper()
-	p, err := exec.LookPath("sipp")
-	if err == nil {
-		return p
-	}
-	if os.Getenv("KINLINE_REQUIRE_PEERS") == "1" {
-		t.Fatal("sipp not installed (Debian package sip-tester) and KINLINE_REQUIRE_PEERS=1")
-	}
-	t.Skip("SKIP: sipp not installed (apt-get install sip-tester); .ci/run installs it")
-	return ""
+	return testkit.NeedPeer(t, "sipp", "sip-tester")
 }
 
 // Scenario returns the path of a scenario file in this package's scenarios
