@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store/pgtest"
+	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/internal/testkit"
-	"github.com/kinline/kinline/tools/sipsim/phone"
 	"github.com/kinline/kinline/tools/stack"
 )
 

@@ -13,10 +13,10 @@ import (
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/media"
 	"github.com/kinline/kinline/appliance/prompts"
+	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/wire"
-	"github.com/kinline/kinline/tools/sipsim/phone"
 )
 
 // fakeNames is callctl.Names in memory.

@@ -14,9 +14,9 @@ import (
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/callctl/callctltest"
 	"github.com/kinline/kinline/appliance/callctl/trunks"
+	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/internal/sipprun"
 	"github.com/kinline/kinline/shared/wire"
-	"github.com/kinline/kinline/tools/sipsim/phone"
 )
 
 // attemptTimeout is the first trunk's Timeout in these tests (fake clock).

@@ -13,9 +13,9 @@ import (
 	"github.com/kinline/kinline/appliance/cardreader/cardreadertest"
 	"github.com/kinline/kinline/appliance/cardreader/em4100"
 	"github.com/kinline/kinline/appliance/cardreader/pn532"
+	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
-	"github.com/kinline/kinline/tools/readersim/sim"
 )
 
 // wait is the generous bound for anything that should happen in
@@ -31,9 +31,9 @@ func testLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func newSim(t *testing.T, driver string) *sim.Sim {
+func newSim(t *testing.T, driver string) *readersim.Sim {
 	t.Helper()
-	s, err := sim.New(sim.Options{Driver: driver, Link: filepath.Join(t.TempDir(), "reader"), RepeatEvery: 30 * time.Millisecond, Log: testLog(t).With("side", "sim")})
+	s, err := readersim.New(readersim.Options{Driver: driver, Link: filepath.Join(t.TempDir(), "reader"), RepeatEvery: 30 * time.Millisecond, Log: testLog(t).With("side", "sim")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,12 +113,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // polling waits until the PN532 driver has sent InListPassiveTarget n times.
-func polling(t *testing.T, s *sim.Sim, n int) {
+func polling(t *testing.T, s *readersim.Sim, n int) {
 	t.Helper()
 	eventually(t, "InListPassiveTarget", func() bool { return s.Stats().Commands[pn532.CmdInListPassiveTarget] >= n })
 }
 
-func pn532Config(s *sim.Sim) cardreader.Config {
+func pn532Config(s *readersim.Sim) cardreader.Config {
 	return cardreader.Config{
 		Name: "t1-reader", Terminal: "t1", Device: s.Path(), Driver: cardreader.DriverPN532,
 		RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
@@ -128,7 +128,7 @@ func pn532Config(s *sim.Sim) cardreader.Config {
 
 func uid(t *testing.T, s string) []byte {
 	t.Helper()
-	b, err := sim.ParseUID(s)
+	b, err := readersim.ParseUID(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func uid(t *testing.T, s string) []byte {
 }
 
 func TestPN532TapsThroughPTY(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
 	for _, u := range []string{"04A1B2C3", "04112233445566", "0411223344556677889A"} {
@@ -157,7 +157,7 @@ func TestPN532TapsThroughPTY(t *testing.T) {
 }
 
 func TestEM4100TapThroughPTY(t *testing.T) {
-	s := newSim(t, sim.DriverEM4100)
+	s := newSim(t, readersim.DriverEM4100)
 	r := start(t, cardreader.Config{Name: "t2-reader", Terminal: "t2", Device: s.Path(), Driver: cardreader.DriverEM4100}, clock.Real{})
 	// The port may not be open yet when the first frames go out; the held
 	// card repeats until it is.
@@ -205,7 +205,7 @@ func TestDedupWindowFakeClock(t *testing.T) {
 	// read sends one frame and returns once the runner has processed it.
 	read := func(card string) {
 		t.Helper()
-		id, _ := sim.ParseUID(card)
+		id, _ := readersim.ParseUID(card)
 		if _, err := dev.Write(em4100.Encode([5]byte(id))); err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +247,7 @@ func TestDedupWindowFakeClock(t *testing.T) {
 }
 
 func TestPN532NACKResend(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
 	s.CorruptNext(1)
@@ -262,7 +262,7 @@ func TestPN532NACKResend(t *testing.T) {
 }
 
 func TestPN532PersistentBadChecksumRecovers(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
 	// More corrupted frames than the driver's NACK budget (3) for the card
@@ -285,7 +285,7 @@ func TestPN532PersistentBadChecksumRecovers(t *testing.T) {
 }
 
 func TestPN532ErrorFrameRetransmits(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
 	before := s.Stats()
@@ -305,7 +305,7 @@ func TestPN532ErrorFrameRetransmits(t *testing.T) {
 // and the card poll in the extended frame layout (as it does for long
 // payloads); the driver over a real pty decodes them and reports the tap.
 func TestPN532ExtendedFrames(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	s.ExtendedNext(1 << 20)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
@@ -320,7 +320,7 @@ func TestPN532ExtendedFrames(t *testing.T) {
 }
 
 func TestPN532GarbageResync(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
 	// Noise, a false start code with a bad LCS, half an ACK.
@@ -335,7 +335,7 @@ func TestPN532GarbageResync(t *testing.T) {
 }
 
 func TestPN532ResetReinitialises(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
 	s.Reset()
@@ -353,7 +353,7 @@ func TestPN532ResetReinitialises(t *testing.T) {
 }
 
 func TestPN532SilentReaderAlarm(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
 	s.Mute(true)
@@ -371,12 +371,12 @@ func TestPN532SilentReaderAlarm(t *testing.T) {
 }
 
 func TestUnplugReplug(t *testing.T) {
-	for _, driver := range []string{sim.DriverPN532, sim.DriverEM4100} {
+	for _, driver := range []string{readersim.DriverPN532, readersim.DriverEM4100} {
 		t.Run(driver, func(t *testing.T) {
 			s := newSim(t, driver)
 			cfg := pn532Config(s)
 			card := "04A1B2C3"
-			if driver == sim.DriverEM4100 {
+			if driver == readersim.DriverEM4100 {
 				cfg.Driver, card = cardreader.DriverEM4100, "0A1B2C3D4E"
 			}
 			r := start(t, cfg, clock.Real{})
@@ -396,7 +396,7 @@ func TestUnplugReplug(t *testing.T) {
 			if a := r.alarm(t); a.Code != cardreader.AlarmReaderDown || !a.Cleared {
 				t.Fatalf("alarm %+v, want reader_down cleared", a)
 			}
-			card2 := map[string]string{sim.DriverPN532: "04112233445566", sim.DriverEM4100: "1122334455"}[driver]
+			card2 := map[string]string{readersim.DriverPN532: "04112233445566", readersim.DriverEM4100: "1122334455"}[driver]
 			s.Present(uid(t, card2))
 			if tp := r.tap(t); tp.UID != card2 {
 				t.Fatalf("tap after replug %+v", tp)

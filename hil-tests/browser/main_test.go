@@ -18,9 +18,9 @@ import (
 
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/totp"
+	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/internal/testkit"
-	"github.com/kinline/kinline/tools/readersim/sim"
-	"github.com/kinline/kinline/tools/sipsim/phone"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -139,7 +139,7 @@ type installation struct {
 	browser  context.Context
 	cancel   []context.CancelFunc
 	family   *phone.Family
-	reader   *sim.Sim
+	reader   *readersim.Sim
 	chromium string
 }
 
@@ -187,7 +187,7 @@ func startInstallation(chromium string) (in *installation, err error) {
 	if in.family, err = phone.NewFamily(phone.FamilyConfig{RingFor: 200 * time.Millisecond}); err != nil {
 		return in, err
 	}
-	if in.reader, err = sim.New(sim.Options{Driver: sim.DriverPN532, Link: filepath.Join(dir, "reader-t1")}); err != nil {
+	if in.reader, err = readersim.New(readersim.Options{Driver: readersim.DriverPN532, Link: filepath.Join(dir, "reader-t1")}); err != nil {
 		return in, err
 	}
 	st, err := stack.Prepare(stack.Options{Dir: dir, BinDir: binDir, TrunkAddr: in.family.Addr().String(),
@@ -336,12 +336,12 @@ func (in *installation) placeCalls(ctx context.Context) error {
 	if err := port.Register(ctx, time.Hour); err != nil {
 		return fmt.Errorf("REGISTER: %w", err)
 	}
-	uid, err := sim.ParseUID(cardA)
+	uid, err := readersim.ParseUID(cardA)
 	if err != nil {
 		return err
 	}
 	before := in.reader.Stats().Targets
-	if err := in.reader.Tap(uid, sim.DefaultHold); err != nil {
+	if err := in.reader.Tap(uid, readersim.DefaultHold); err != nil {
 		return err
 	}
 	if err := stack.WaitFor(ctx, 15*time.Second, "the appliance to read the card", func() error {

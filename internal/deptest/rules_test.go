@@ -30,16 +30,16 @@ var rules = []deptest.Rule{
 		Forbidden: []string{"appliance", "central", "tools", "hil-tests"},
 	},
 	{
-		Name:      "central, tests included, imports nothing from the appliance",
+		Name:      "central, tests included, imports nothing from the appliance or tools",
 		Packages:  []string{"./central/..."},
 		Tests:     true,
-		Forbidden: []string{"appliance", "hil-tests"},
+		Forbidden: []string{"appliance", "tools", "hil-tests"},
 	},
 	{
-		Name:      "appliance code, tests included, imports nothing from central or hil-tests",
+		Name:      "appliance code, tests included, imports nothing from central, tools or hil-tests",
 		Packages:  []string{"./appliance/..."},
 		Tests:     true,
-		Forbidden: []string{"central", "hil-tests"},
+		Forbidden: []string{"central", "hil-tests", "tools"},
 	},
 }
 

@@ -1,4 +1,4 @@
-// Package sim emulates Kinline's IC-card readers on pseudo-terminals, byte
+// Package readersim emulates Kinline's IC-card readers on pseudo-terminals, byte
 // for byte as the hardware talks, so that the real drivers
 // (appliance/cardreader/pn532 and em4100) can be run and tested without
 // hardware.
@@ -30,7 +30,7 @@
 //
 // The kinline-readersim binary (tools/readersim) wraps a Sim and a control
 // socket; see Serve and Exec for the command language.
-package sim
+package readersim
 
 import (
 	"bytes"

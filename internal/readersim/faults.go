@@ -1,4 +1,4 @@
-package sim
+package readersim
 
 // faults are the Sim's extra fault modes, guarded by Sim.mu.
 type faults struct {

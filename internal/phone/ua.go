@@ -13,7 +13,7 @@
 //     after a while or when it receives BYE.
 //
 // Both run over UDP on loopback or any local address, each on its own
-// sipgo user agent. RTP comes from tools/internal/rtpphone.
+// sipgo user agent. RTP comes from internal/rtpphone.
 package phone
 
 import (
@@ -29,7 +29,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/kinline/kinline/appliance/callctl/sdp"
-	"github.com/kinline/kinline/tools/internal/rtpphone"
+	"github.com/kinline/kinline/internal/rtpphone"
 )
 
 // Errors of the simulated phones.

@@ -16,7 +16,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/kinline/kinline/appliance/callctl/sdp"
-	"github.com/kinline/kinline/tools/internal/rtpphone"
+	"github.com/kinline/kinline/internal/rtpphone"
 )
 
 // PortConfig configures a simulated IAD port.

@@ -12,7 +12,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/kinline/kinline/appliance/callctl/sdp"
-	"github.com/kinline/kinline/tools/internal/rtpphone"
+	"github.com/kinline/kinline/internal/rtpphone"
 )
 
 // FamilyConfig configures a simulated family phone (the trunk side).
