@@ -14,6 +14,7 @@ import (
 	"github.com/kinline/kinline/appliance/cardreader/em4100"
 	"github.com/kinline/kinline/appliance/cardreader/pn532"
 	"github.com/kinline/kinline/internal/readersim"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -100,22 +101,10 @@ func (r *recorder) noAlarm(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // polling waits until the PN532 driver has sent InListPassiveTarget n times.
 func polling(t *testing.T, s *readersim.Sim, n int) {
 	t.Helper()
-	eventually(t, "InListPassiveTarget", func() bool { return s.Stats().Commands[pn532.CmdInListPassiveTarget] >= n })
+	testkit.Eventually(t, wait, "InListPassiveTarget", func() bool { return s.Stats().Commands[pn532.CmdInListPassiveTarget] >= n })
 }
 
 func pn532Config(s *readersim.Sim) cardreader.Config {
@@ -170,7 +159,7 @@ func TestEM4100TapThroughPTY(t *testing.T) {
 	}
 	// Repeated frames of the held card are one tap: the next tap is B's.
 	n := s.Stats().Frames
-	eventually(t, "repeats", func() bool { return s.Stats().Frames >= n+3 })
+	testkit.Eventually(t, wait, "repeats", func() bool { return s.Stats().Frames >= n+3 })
 	if err := s.Present(uid(t, "0000ABCDEF")); err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +281,7 @@ func TestPN532ErrorFrameRetransmits(t *testing.T) {
 	s.ErrorFrameNext(1)
 	// The pending poll times out, is aborted and sent again: that command
 	// gets the error frame and is retransmitted.
-	eventually(t, "error frame", func() bool { return s.Stats().ErrorFrames == before.ErrorFrames+1 })
+	testkit.Eventually(t, wait, "error frame", func() bool { return s.Stats().ErrorFrames == before.ErrorFrames+1 })
 	polling(t, s, before.Commands[pn532.CmdInListPassiveTarget]+2)
 	s.Present(uid(t, "04A1B2C3"))
 	if tp := r.tap(t); tp.UID != "04A1B2C3" {
@@ -341,7 +330,7 @@ func TestPN532ResetReinitialises(t *testing.T) {
 	s.Reset()
 	// The pending poll is lost; the next one is not acknowledged by the
 	// sleeping chip; the driver wakes it and configures it again.
-	eventually(t, "second SAMConfiguration", func() bool { return s.Stats().Commands[pn532.CmdSAMConfiguration] >= 2 })
+	testkit.Eventually(t, wait, "second SAMConfiguration", func() bool { return s.Stats().Commands[pn532.CmdSAMConfiguration] >= 2 })
 	s.Present(uid(t, "04A1B2C3"))
 	if tp := r.tap(t); tp.UID != "04A1B2C3" {
 		t.Fatalf("tap %+v", tp)
@@ -439,7 +428,7 @@ func TestFailingDeviceAlarmsAndBacksOff(t *testing.T) {
 	var got []time.Duration
 	prev := t0
 	for range 4 {
-		eventually(t, "backoff timer", func() bool { return clk.Pending() == 1 })
+		testkit.Eventually(t, wait, "backoff timer", func() bool { return clk.Pending() == 1 })
 		select {
 		case <-opens:
 			t.Fatal("reopened before the backoff elapsed")

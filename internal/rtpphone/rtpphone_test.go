@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/tone"
 )
 
@@ -23,17 +24,9 @@ func listen(t *testing.T) *Phone {
 	return p
 }
 
-// waitFor polls cond for up to 10 s (generous for a loaded machine).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// waitPatience is how long a test waits for a condition (testkit.Eventually):
+// generous for a loaded machine.
+const waitPatience = 10 * time.Second
 
 func TestToneArrivesDecodedAndPaced(t *testing.T) {
 	for _, pt := range []uint8{PayloadPCMU, PayloadPCMA} {
@@ -45,7 +38,7 @@ func TestToneArrivesDecodedAndPaced(t *testing.T) {
 		if el := time.Since(start); el < 250*time.Millisecond {
 			t.Fatalf("PT %d: 15 packets sent in %v: not paced in real time", pt, el)
 		}
-		waitFor(t, "15 packets", func() bool { n, _ := b.Received(); return n == 15 })
+		testkit.Eventually(t, waitPatience, "15 packets", func() bool { n, _ := b.Received(); return n == 15 })
 		_, first := b.Received()
 		if first != a.LocalAddr() {
 			t.Fatalf("first remote = %v, want %v", first, a.LocalAddr())
@@ -74,7 +67,7 @@ func TestAudioRingKeepsLatest(t *testing.T) {
 	if err := a.Send(ctx, b.LocalAddr(), PayloadPCMU, 1500, 800*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "110 packets", func() bool { n, _ := b.Received(); return n == 110 })
+	testkit.Eventually(t, waitPatience, "110 packets", func() bool { n, _ := b.Received(); return n == 110 })
 	audio := b.Audio()
 	if len(audio) != 16000 {
 		t.Fatalf("ring = %d samples", len(audio))
@@ -95,7 +88,7 @@ func TestDTMFDigitsOncePerEvent(t *testing.T) {
 		}
 	}
 	// 5 digits x (4 updates + 3 end packets)
-	waitFor(t, "35 event packets", func() bool { return b.Stats().Events == 35 })
+	testkit.Eventually(t, waitPatience, "35 event packets", func() bool { return b.Stats().Events == 35 })
 	if got := b.Stats().Digits; got != "1*9#A" {
 		t.Fatalf("digits = %q", got)
 	}
@@ -116,7 +109,7 @@ func TestGarbageCountedNotDecoded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "4 invalid", func() bool { return b.Stats().Invalid == 4 })
+	testkit.Eventually(t, waitPatience, "4 invalid", func() bool { return b.Stats().Invalid == 4 })
 	if n, first := b.Received(); n != 0 || first.IsValid() {
 		t.Fatalf("garbage counted as RTP: %d from %v", n, first)
 	}
