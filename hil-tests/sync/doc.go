@@ -7,5 +7,6 @@
 // chains, TLS identities and topic ACLs, the memory of a long backlog, and
 // the benchmarks behind docs/PERFORMANCE.md's sync numbers.
 //
-// The package has only tests.
+// The package has only tests. The Mosquitto tests skip when mosquitto is
+// not installed, or fail under KINLINE_REQUIRE_PEERS=1 (testkit.NeedPeer).
 package sync
