@@ -16,6 +16,7 @@ import (
 	"github.com/kinline/kinline/appliance/store"
 	"github.com/kinline/kinline/central/ingest/ingesttest"
 	centralstore "github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -194,35 +195,23 @@ func TestRecordingKeptUntilRecordAcked(t *testing.T) {
 		t.Fatal("central never verified the recording")
 	}
 	// Verified, its record not acknowledged: the copy waits.
-	deadline := time.Now().Add(patience)
-	for {
+	testkit.Eventually(t, patience, "the recording marked uploaded and kept", func() bool {
 		recs, err := st.PendingRecordings()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(recs) == 1 && recs[0].Uploaded {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("recording not marked uploaded: %+v", recs)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return len(recs) == 1 && recs[0].Uploaded
+	})
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("local copy deleted before its call record was acknowledged: %v", err)
 	}
 	hs.hold.Store(false)
 	h.clk.Advance(2 * time.Hour) // the ack timeout: the record is sent again
 	h.waitAcked(st, 1)
-	for {
-		if _, err := os.Stat(path); os.IsNotExist(err) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("local copy kept after its call record was acknowledged")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, patience, "the local copy deleted after its call record was acknowledged", func() bool {
+		_, err := os.Stat(path)
+		return os.IsNotExist(err)
+	})
 	if recs, _ := st.PendingRecordings(); len(recs) != 0 {
 		t.Fatalf("still pending %+v", recs)
 	}
