@@ -6,7 +6,10 @@ PKGS    := ./...
 
 BINARIES := kinline-appliance kinline-central kinline-readersim kinline-sipsim kinline-panelsim kinline-provision kinline-mqttproxy kinline-demo
 
-.PHONY: help build demo test test-unit test-hil test-race bench fuzz vet fmt clean cross prompts load overload
+.PHONY: help build demo test test-loaded test-unit test-hil test-race bench fuzz vet fmt clean cross prompts load overload
+
+# test-loaded keeps LOAD_CPUS cores busy (default: every core) while `make test` runs.
+LOAD_CPUS ?= $(shell nproc 2>/dev/null || echo 2)
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -27,6 +30,22 @@ demo: build ## run central + a simulated block appliance, place example calls, k
 
 test: vet ## every test tier; tiers whose peers are missing say so and skip (CI requires them)
 	$(GO) test -count=1 -timeout 20m $(PKGS)
+
+test-loaded: ## `make test` with every core kept busy (stress-ng --cpu, installed if missing; else busy loops): tests must not need an idle machine
+	@set -e; pids=""; \
+	trap 'for p in $$pids; do kill $$p 2>/dev/null || true; done' EXIT; trap 'exit 130' INT TERM; \
+	if ! command -v stress-ng >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "test-loaded: installing stress-ng (Debian package stress-ng)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends stress-ng >/dev/null 2>&1 || true; \
+	fi; \
+	if command -v stress-ng >/dev/null; then \
+		echo "test-loaded: stress-ng --cpu $(LOAD_CPUS) while the tests run"; \
+		stress-ng --cpu $(LOAD_CPUS) --timeout 60m --quiet & pids="$$!"; \
+	else \
+		echo "test-loaded: stress-ng not installed; $(LOAD_CPUS) busy loops while the tests run"; \
+		i=0; while [ $$i -lt $(LOAD_CPUS) ]; do sh -c 'while :; do :; done' & pids="$$pids $$!"; i=$$((i+1)); done; \
+	fi; \
+	$(MAKE) --no-print-directory test
 
 test-unit: ## unit tests only (no real peers, no binaries)
 	$(GO) test -count=1 -short $(PKGS)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/callctl"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/tone"
 	"github.com/kinline/kinline/shared/audio/wav"
 	"github.com/kinline/kinline/tools/stack"
@@ -71,7 +72,7 @@ type baresipReply struct {
 // ports.
 func startBaresip(t *testing.T, number string) *baresipPhone {
 	t.Helper()
-	bin := needPeer(t, "baresip", "baresip")
+	bin := testkit.NeedPeer(t, "baresip", "baresip")
 	modules := "/usr/lib/baresip/modules"
 	if _, err := os.Stat(filepath.Join(modules, "ausine.so")); err != nil {
 		t.Fatalf("baresip is installed but its modules are not in %s: %v", modules, err)

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/shared/wire"
-	"github.com/kinline/kinline/tools/readersim/sim"
-	"github.com/kinline/kinline/tools/sipsim/phone"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -66,7 +66,7 @@ func readerEnv(t *testing.T) (e *env, port *phone.Port, personA, personB string)
 // removed) and waits until the reader has answered a poll with it.
 func (e *env) present(t *testing.T, card string) {
 	t.Helper()
-	b, err := sim.ParseUID(card)
+	b, err := readersim.ParseUID(card)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestCorruptLengthTapNotLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Reader.CorruptLengthNext(1)
-	b, _ := sim.ParseUID(cardA)
+	b, _ := readersim.ParseUID(cardA)
 	if err := e.Reader.Tap(b, time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestReaderBackAfterLongUnplug(t *testing.T) {
 	case <-e.ctx.Done():
 		t.Fatal(e.ctx.Err())
 	}
-	b, _ := sim.ParseUID(cardA)
+	b, _ := readersim.ParseUID(cardA)
 	if err := e.Reader.Present(b); err != nil {
 		t.Fatal(err)
 	}

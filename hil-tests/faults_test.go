@@ -20,11 +20,11 @@ import (
 
 	"github.com/kinline/kinline/appliance/store"
 	centralstore "github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 	"github.com/kinline/kinline/tools/mqttproxy"
-	"github.com/kinline/kinline/tools/readersim/sim"
-	"github.com/kinline/kinline/tools/sipsim/phone"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -121,7 +121,7 @@ func newFaultEnv(t *testing.T, o faultOptions) *faultEnv {
 	}
 	t.Cleanup(func() { family.Close() })
 	dir := t.TempDir()
-	reader, err := sim.New(sim.Options{Driver: sim.DriverPN532, Link: filepath.Join(dir, "reader-t1")})
+	reader, err := readersim.New(readersim.Options{Driver: readersim.DriverPN532, Link: filepath.Join(dir, "reader-t1")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/tools/sipsim/phone"
+	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/tools/stack"
 )
 

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/callctl"
-	"github.com/kinline/kinline/tools/sipsim/phone"
+	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/tools/stack"
 )
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/hil-tests/load"
-	"github.com/kinline/kinline/hil-tests/sipprun"
+	"github.com/kinline/kinline/internal/sipprun"
 )
 
 // TestLoadSmall runs a small version of the media load (make load runs the

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/tools/readersim/sim"
+	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -40,26 +40,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// needPeer skips (or, under KINLINE_REQUIRE_PEERS=1, fails) when a real
-// peer's binary is not installed.
-func needPeer(t *testing.T, bin, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(bin)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("KINLINE_REQUIRE_PEERS") == "1" {
-		t.Fatalf("%s not installed (Debian package %s) and KINLINE_REQUIRE_PEERS=1", bin, pkg)
-	}
-	t.Skipf("SKIP: %s not installed (apt-get install %s); .ci/run installs it", bin, pkg)
-	return ""
-}
-
 // env is one installation under test: central, an appliance and a PN532
 // reader simulator, with logs dumped when the test fails.
 type env struct {
 	*stack.Stack
-	Reader *sim.Sim
+	Reader *readersim.Sim
 	ctx    context.Context
 	// lastRead is when each card was last in the simulated reader's field:
 	// the driver counts reads of a card within 2 s of its previous read as
@@ -73,7 +58,7 @@ type env struct {
 func newEnv(t *testing.T, trunk string, opts ...func(dir string, o *stack.Options)) *env {
 	t.Helper()
 	dir := t.TempDir()
-	reader, err := sim.New(sim.Options{Driver: sim.DriverPN532, Link: filepath.Join(dir, "reader-t1")})
+	reader, err := readersim.New(readersim.Options{Driver: readersim.DriverPN532, Link: filepath.Join(dir, "reader-t1")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +98,7 @@ func newEnv(t *testing.T, trunk string, opts ...func(dir string, o *stack.Option
 // to the appliance's driver.
 func (e *env) tap(t *testing.T, uid string) {
 	t.Helper()
-	b, err := sim.ParseUID(uid)
+	b, err := readersim.ParseUID(uid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +106,7 @@ func (e *env) tap(t *testing.T, uid string) {
 		time.Sleep(wait)
 	}
 	before := e.Reader.Stats().Targets
-	if err := e.Reader.Tap(b, sim.DefaultHold); err != nil {
+	if err := e.Reader.Tap(b, readersim.DefaultHold); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
@@ -131,6 +116,6 @@ func (e *env) tap(t *testing.T, uid string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	e.lastRead[uid] = time.Now().Add(sim.DefaultHold)
+	e.lastRead[uid] = time.Now().Add(readersim.DefaultHold)
 	time.Sleep(100 * time.Millisecond)
 }

@@ -23,7 +23,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -35,6 +34,7 @@ import (
 	"github.com/kinline/kinline/central/broker/brokertest"
 	"github.com/kinline/kinline/central/ingest"
 	"github.com/kinline/kinline/central/ingest/ingesttest"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -69,11 +69,7 @@ func TestSyncSuiteEmbeddedBroker(t *testing.T) {
 }
 
 func TestSyncSuiteMosquitto(t *testing.T) {
-	if _, err := exec.LookPath("mosquitto"); err != nil {
-		if _, serr := os.Stat("/usr/sbin/mosquitto"); serr != nil {
-			needPeer(t, "mosquitto", "mosquitto")
-		}
-	}
+	testkit.NeedPeer(t, "mosquitto", "mosquitto")
 	pki := brokertest.NewPKI(t, syncApp, "blk-other")
 	m := brokertest.StartMosquitto(t, pki)
 	runSyncSuite(t, pki, m.Addr)

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/prompts"
+	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/shared/wire"
-	"github.com/kinline/kinline/tools/readersim/sim"
-	"github.com/kinline/kinline/tools/sipsim/phone"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -47,7 +47,7 @@ func wantSpokenRefusal(t *testing.T, res phone.Result, reason, lang string, id p
 // officer.
 type officerCardsEnv struct {
 	*env
-	offReader *sim.Sim
+	offReader *readersim.Sim
 	lastTap   time.Time
 	port      *phone.Port
 	officer   string
@@ -63,7 +63,7 @@ func newOfficerCardsEnv(t *testing.T) *officerCardsEnv {
 	oe := &officerCardsEnv{}
 	oe.env = newEnv(t, family.Addr().String(), func(dir string, o *stack.Options) {
 		var err error
-		oe.offReader, err = sim.New(sim.Options{Driver: sim.DriverPN532, Link: filepath.Join(dir, "officer-reader")})
+		oe.offReader, err = readersim.New(readersim.Options{Driver: readersim.DriverPN532, Link: filepath.Join(dir, "officer-reader")})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/shared/wire"
-	"github.com/kinline/kinline/tools/readersim/sim"
-	"github.com/kinline/kinline/tools/sipsim/phone"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -24,9 +24,9 @@ const (
 
 // officerTap presents a card on the officer panel's reader (the second
 // simulated PN532) and waits until the appliance's driver has read it.
-func officerTap(t *testing.T, r *sim.Sim, uid string, last *time.Time) {
+func officerTap(t *testing.T, r *readersim.Sim, uid string, last *time.Time) {
 	t.Helper()
-	b, err := sim.ParseUID(uid)
+	b, err := readersim.ParseUID(uid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func officerTap(t *testing.T, r *sim.Sim, uid string, last *time.Time) {
 		time.Sleep(wait) // the driver's duplicate-read window
 	}
 	before := r.Stats().Targets
-	if err := r.Tap(b, sim.DefaultHold); err != nil {
+	if err := r.Tap(b, readersim.DefaultHold); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(15 * time.Second)
@@ -44,7 +44,7 @@ func officerTap(t *testing.T, r *sim.Sim, uid string, last *time.Time) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	*last = time.Now().Add(sim.DefaultHold)
+	*last = time.Now().Add(readersim.DefaultHold)
 }
 
 // callAsync places a call in the background; the result arrives on the
@@ -96,10 +96,10 @@ func TestDualAuthorization(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer family.Close()
-	var offReader *sim.Sim
+	var offReader *readersim.Sim
 	e := newEnv(t, family.Addr().String(), func(dir string, o *stack.Options) {
 		var err error
-		offReader, err = sim.New(sim.Options{Driver: sim.DriverPN532, Link: filepath.Join(dir, "officer-reader")})
+		offReader, err = readersim.New(readersim.Options{Driver: readersim.DriverPN532, Link: filepath.Join(dir, "officer-reader")})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,10 +18,10 @@ import (
 
 	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/wav"
 	"github.com/kinline/kinline/shared/policy"
-	"github.com/kinline/kinline/tools/sipsim/phone"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -53,7 +53,7 @@ type audioPattern struct {
 }
 
 // toneSequence is one period (800 samples) of the stream
-// tools/internal/rtpphone sends for hz: 10000*sin(2*pi*hz*n/8000) in law.
+// internal/rtpphone sends for hz: 10000*sin(2*pi*hz*n/8000) in law.
 func toneSequence(hz float64, law g711.Law) []byte {
 	const period = 800
 	step := 2 * math.Pi * hz / 8000

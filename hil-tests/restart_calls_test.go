@@ -11,7 +11,7 @@ import (
 	"time"
 
 	centralstore "github.com/kinline/kinline/central/store"
-	"github.com/kinline/kinline/hil-tests/sipprun"
+	"github.com/kinline/kinline/internal/sipprun"
 	"github.com/kinline/kinline/shared/audio/tone"
 	"github.com/kinline/kinline/shared/audio/wav"
 	"github.com/kinline/kinline/shared/ledger"

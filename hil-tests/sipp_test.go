@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
-	"github.com/kinline/kinline/hil-tests/sipprun"
+	"github.com/kinline/kinline/internal/sipprun"
 	"github.com/kinline/kinline/shared/audio/tone"
 	"github.com/kinline/kinline/shared/audio/wav"
 	"github.com/kinline/kinline/tools/stack"

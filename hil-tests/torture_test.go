@@ -22,10 +22,10 @@ import (
 
 	"github.com/kinline/kinline/appliance/callctl/callctltest"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/shared/audio/tone"
 	"github.com/kinline/kinline/shared/audio/wav"
 	"github.com/kinline/kinline/shared/wire"
-	"github.com/kinline/kinline/tools/sipsim/phone"
 	"github.com/kinline/kinline/tools/stack"
 )
 

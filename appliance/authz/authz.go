@@ -36,9 +36,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/kinline/kinline/central/store/pin"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/ledger"
+	"github.com/kinline/kinline/shared/pin"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -337,7 +337,7 @@ func (a *Authorizer) Caller(terminal, callID string) (Caller, bool) {
 
 // VerifyPIN checks pin for the holder of terminal's valid tap, for call
 // callID (which then holds the tap, see useTap), in constant time
-// (argon2id, central/store/pin). A person without a PIN needs none (nil).
+// (argon2id, shared/pin). A person without a PIN needs none (nil).
 // A right PIN marks the tap verified and renews it (the caller still has
 // the tap window to dial); MaxPINFailures wrong ones in a row lock the
 // card for PINLockout. A wrong PIN leaves the tap to the same call, for

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/store"
-	"github.com/kinline/kinline/central/store/pin"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/ledger"
+	"github.com/kinline/kinline/shared/pin"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
 )

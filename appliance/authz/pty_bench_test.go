@@ -12,9 +12,9 @@ import (
 	"github.com/kinline/kinline/appliance/authz"
 	"github.com/kinline/kinline/appliance/cardreader"
 	"github.com/kinline/kinline/appliance/cardreader/pn532"
+	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
-	"github.com/kinline/kinline/tools/readersim/sim"
 )
 
 type decision struct {
@@ -37,7 +37,7 @@ func BenchmarkPtyTapToDecision(b *testing.B) {
 	number := map[string]string{}
 	for i := range uids {
 		uid := fmt.Sprintf("%08X", 0x04000000+i)
-		uids[i], _ = sim.ParseUID(uid)
+		uids[i], _ = readersim.ParseUID(uid)
 		person := wire.Person{ID: fmt.Sprint("p", i), Status: wire.StatusActive, Cards: []string{uid}}
 		for j := 0; j < 10; j++ {
 			person.Numbers = append(person.Numbers, wire.ApprovedNumber{Number: fmt.Sprintf("+44207%07d", i*10+j)})
@@ -48,7 +48,7 @@ func BenchmarkPtyTapToDecision(b *testing.B) {
 	a := authz.New(clock.Real{}, time.Minute)
 	a.SetPolicy(p)
 
-	s, err := sim.New(sim.Options{Driver: sim.DriverPN532, Link: filepath.Join(b.TempDir(), "reader")})
+	s, err := readersim.New(readersim.Options{Driver: readersim.DriverPN532, Link: filepath.Join(b.TempDir(), "reader")})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/central/store/pin"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/pin"
 	"github.com/kinline/kinline/shared/policy"
 )
 

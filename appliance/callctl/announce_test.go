@@ -13,9 +13,10 @@ import (
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/media"
 	"github.com/kinline/kinline/appliance/prompts"
+	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/wire"
-	"github.com/kinline/kinline/tools/sipsim/phone"
 )
 
 // fakeNames is callctl.Names in memory.
@@ -274,7 +275,7 @@ func TestFamilyHearsSpokenNameAndPrisonRealEspeak(t *testing.T) {
 	t.Parallel()
 	esp := prompts.NewEspeak(prompts.EspeakConfig{})
 	if !esp.Available() {
-		t.Skip("espeak-ng not installed (apt-get install espeak-ng): run-time speech to the called party not tested")
+		testkit.MissingPeer(t, "espeak-ng", "espeak-ng")
 	}
 	names := &fakeNames{name: "Ana Pérez", prison: "Northfield Prison"}
 	e := start(t, opts{media: fastMedia(t), cfg: acceptCfg, names: names, speaker: esp,

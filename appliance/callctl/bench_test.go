@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/callctl/callctltest"
-	"github.com/kinline/kinline/tools/sipsim/phone"
+	"github.com/kinline/kinline/internal/phone"
 )
 
 // BenchmarkRefusedCallAttempts measures call attempts through the

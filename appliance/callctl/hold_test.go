@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/kinline/kinline/appliance/callctl"
-	"github.com/kinline/kinline/hil-tests/sipprun"
+	"github.com/kinline/kinline/internal/sipprun"
 	"github.com/kinline/kinline/shared/wire"
 )
 

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/callctl"
-	"github.com/kinline/kinline/hil-tests/sipprun"
+	"github.com/kinline/kinline/internal/sipprun"
 )
 
 // TestHotlineTrunkGetsNormalizedNumber: a number keyed at the hotline

@@ -16,9 +16,9 @@ import (
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/callctl/callctltest"
 	"github.com/kinline/kinline/appliance/media"
+	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
-	"github.com/kinline/kinline/tools/sipsim/phone"
 )
 
 const (

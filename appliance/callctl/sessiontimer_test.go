@@ -12,9 +12,9 @@ import (
 
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/callctl/callctltest"
+	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
-	"github.com/kinline/kinline/tools/sipsim/phone"
 )
 
 // timerTrunk is a SIP trunk on a UDP socket that the test drives request

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/callctl"
-	"github.com/kinline/kinline/hil-tests/sipprun"
+	"github.com/kinline/kinline/internal/sipprun"
 	"github.com/kinline/kinline/shared/wire"
 )
 

@@ -7,7 +7,7 @@ import (
 
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/callctl/callctltest"
-	"github.com/kinline/kinline/hil-tests/sipprun"
+	"github.com/kinline/kinline/internal/sipprun"
 	"github.com/kinline/kinline/shared/wire"
 )
 

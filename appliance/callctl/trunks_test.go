@@ -14,9 +14,10 @@ import (
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/callctl/callctltest"
 	"github.com/kinline/kinline/appliance/callctl/trunks"
-	"github.com/kinline/kinline/hil-tests/sipprun"
+	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/sipprun"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
-	"github.com/kinline/kinline/tools/sipsim/phone"
 )
 
 // attemptTimeout is the first trunk's Timeout in these tests (fake clock).
@@ -27,18 +28,6 @@ func withTrunks(rs []trunks.Route, ts ...trunks.Trunk) func(*callctl.Config) {
 	return func(c *callctl.Config) {
 		c.Trunk = callctl.Trunk{}
 		c.Trunks, c.Routes = ts, rs
-	}
-}
-
-// waitCond polls cond until it holds (generous deadline, no fixed sleep).
-func trunkWait(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitLong)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -60,7 +49,7 @@ func trunkResponded(t *testing.T, e *env, trunk string, status int) {
 	t.Helper()
 	want := "msg=\"trunk responded\" "
 	tail := fmt.Sprintf("trunk=%s attempt=1 status=%d", trunk, status)
-	trunkWait(t, trunk+" read", func() bool {
+	testkit.Eventually(t, waitLong, trunk+" read", func() bool {
 		for _, l := range strings.Split(e.logs.String(), "\n") {
 			if strings.Contains(l, want) && strings.HasSuffix(l, tail) {
 				return true
@@ -219,7 +208,7 @@ func TestTrunkNoAnswerAbandoned(t *testing.T) {
 	call := trunkDial(t, e, "0611223344", 300*time.Millisecond)
 	inv := raw.Next(sip.INVITE).req
 	trunkNoFamilyInvite(t, e.family, "before the timeout")
-	trunkWait(t, "the ring and attempt timers", func() bool { return e.clk.Pending() >= 2 })
+	testkit.Eventually(t, waitLong, "the ring and attempt timers", func() bool { return e.clk.Pending() >= 2 })
 	e.clk.Advance(attemptTimeout)
 	trunkFamilyInvite(t, e.family)
 	res := trunkResult(t, call)
@@ -369,14 +358,14 @@ func TestTrunkMarkedDownByOptions(t *testing.T) {
 	if opt.Recipient.Host != "carrier.example" {
 		t.Errorf("OPTIONS Request-URI %s, want the trunk's domain", opt.Recipient.String())
 	}
-	trunkWait(t, "the probe's timer", func() bool { return e.clk.Pending() >= 1 })
+	testkit.Eventually(t, waitLong, "the probe's timer", func() bool { return e.clk.Pending() >= 1 })
 	e.clk.Advance(attemptTimeout)
-	trunkWait(t, "the next probe armed", func() bool { return e.clk.Pending() >= 1 })
+	testkit.Eventually(t, waitLong, "the next probe armed", func() bool { return e.clk.Pending() >= 1 })
 	e.clk.Advance(every)
 	raw.Next(sip.OPTIONS)
-	trunkWait(t, "the second probe's timer", func() bool { return e.clk.Pending() >= 1 })
+	testkit.Eventually(t, waitLong, "the second probe's timer", func() bool { return e.clk.Pending() >= 1 })
 	e.clk.Advance(attemptTimeout)
-	trunkWait(t, "the trunk marked down", func() bool { return !e.srv.TrunkStatus()[0].Up })
+	testkit.Eventually(t, waitLong, "the trunk marked down", func() bool { return !e.srv.TrunkStatus()[0].Up })
 
 	res, err := e.port(t, portUser, portPass).Call(ctxT(t), "0611223344", 200*time.Millisecond)
 	if err != nil || !res.Answered {
@@ -396,10 +385,10 @@ func TestTrunkMarkedDownByOptions(t *testing.T) {
 	}
 
 	// It answers the next OPTIONS: up, and first in line again.
-	trunkWait(t, "the next probe armed", func() bool { return e.clk.Pending() >= 1 })
+	testkit.Eventually(t, waitLong, "the next probe armed", func() bool { return e.clk.Pending() >= 1 })
 	e.clk.Advance(every)
 	raw.Reply(raw.Next(sip.OPTIONS).req, 200, "OK", nil)
-	trunkWait(t, "the trunk up again", func() bool { return e.srv.TrunkStatus()[0].Up })
+	testkit.Eventually(t, waitLong, "the trunk up again", func() bool { return e.srv.TrunkStatus()[0].Up })
 	call := trunkDial(t, e, "0611223344", 0)
 	raw.Reply(raw.Next(sip.INVITE).req, 486, "Busy Here", nil)
 	if res := trunkResult(t, call); res.Code != 486 {
@@ -427,7 +416,7 @@ func TestTrunkCallLimit(t *testing.T) {
 	}})
 	first := trunkDial(t, e, "0611223344", 4*time.Second)
 	trunkFamilyInvite(t, e.family)
-	trunkWait(t, "the first call on small", func() bool { return e.srv.TrunkStatus()[0].Active == 1 })
+	testkit.Eventually(t, waitLong, "the first call on small", func() bool { return e.srv.TrunkStatus()[0].Active == 1 })
 	p2 := e.port(t, "port2", "pw2")
 	res, err := p2.Call(ctxT(t), "0622334455", 100*time.Millisecond)
 	if err != nil || !res.Answered {
@@ -450,7 +439,7 @@ func TestTrunkCallLimit(t *testing.T) {
 	if rec := e.record(t); rec.Trunk != "small" {
 		t.Fatalf("first record = %+v", rec)
 	}
-	trunkWait(t, "small's slot released", func() bool { return e.srv.TrunkStatus()[0].Active == 0 })
+	testkit.Eventually(t, waitLong, "small's slot released", func() bool { return e.srv.TrunkStatus()[0].Active == 0 })
 	if res, err := p2.Call(ctxT(t), "0633445566", 100*time.Millisecond); err != nil || !res.Answered {
 		t.Fatalf("third call: %+v %v", res, err)
 	}
@@ -554,7 +543,7 @@ func TestSippTrunkFailoverSilent(t *testing.T) {
 	if err := dead.Wait(t); err != nil { // the INVITE reached the dead trunk
 		t.Fatalf("sipp silent trunk: %v", err)
 	}
-	trunkWait(t, "the ring and attempt timers", func() bool { return e.clk.Pending() >= 2 })
+	testkit.Eventually(t, waitLong, "the ring and attempt timers", func() bool { return e.clk.Pending() >= 2 })
 	e.clk.Advance(attemptTimeout)
 	res := trunkResult(t, call)
 	if !res.Answered {

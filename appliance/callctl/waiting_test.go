@@ -7,8 +7,8 @@ import (
 
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/callctl/callctltest"
+	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/shared/wire"
-	"github.com/kinline/kinline/tools/sipsim/phone"
 )
 
 // TestWaitingRingsThePort: an authorizer that waits for an officer calls

@@ -13,9 +13,10 @@ import (
 	"github.com/kinline/kinline/appliance/cardreader/cardreadertest"
 	"github.com/kinline/kinline/appliance/cardreader/em4100"
 	"github.com/kinline/kinline/appliance/cardreader/pn532"
+	"github.com/kinline/kinline/internal/readersim"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
-	"github.com/kinline/kinline/tools/readersim/sim"
 )
 
 // wait is the generous bound for anything that should happen in
@@ -31,9 +32,9 @@ func testLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-func newSim(t *testing.T, driver string) *sim.Sim {
+func newSim(t *testing.T, driver string) *readersim.Sim {
 	t.Helper()
-	s, err := sim.New(sim.Options{Driver: driver, Link: filepath.Join(t.TempDir(), "reader"), RepeatEvery: 30 * time.Millisecond, Log: testLog(t).With("side", "sim")})
+	s, err := readersim.New(readersim.Options{Driver: driver, Link: filepath.Join(t.TempDir(), "reader"), RepeatEvery: 30 * time.Millisecond, Log: testLog(t).With("side", "sim")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,25 +101,13 @@ func (r *recorder) noAlarm(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // polling waits until the PN532 driver has sent InListPassiveTarget n times.
-func polling(t *testing.T, s *sim.Sim, n int) {
+func polling(t *testing.T, s *readersim.Sim, n int) {
 	t.Helper()
-	eventually(t, "InListPassiveTarget", func() bool { return s.Stats().Commands[pn532.CmdInListPassiveTarget] >= n })
+	testkit.Eventually(t, wait, "InListPassiveTarget", func() bool { return s.Stats().Commands[pn532.CmdInListPassiveTarget] >= n })
 }
 
-func pn532Config(s *sim.Sim) cardreader.Config {
+func pn532Config(s *readersim.Sim) cardreader.Config {
 	return cardreader.Config{
 		Name: "t1-reader", Terminal: "t1", Device: s.Path(), Driver: cardreader.DriverPN532,
 		RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond,
@@ -128,7 +117,7 @@ func pn532Config(s *sim.Sim) cardreader.Config {
 
 func uid(t *testing.T, s string) []byte {
 	t.Helper()
-	b, err := sim.ParseUID(s)
+	b, err := readersim.ParseUID(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +125,7 @@ func uid(t *testing.T, s string) []byte {
 }
 
 func TestPN532TapsThroughPTY(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
 	for _, u := range []string{"04A1B2C3", "04112233445566", "0411223344556677889A"} {
@@ -157,7 +146,7 @@ func TestPN532TapsThroughPTY(t *testing.T) {
 }
 
 func TestEM4100TapThroughPTY(t *testing.T) {
-	s := newSim(t, sim.DriverEM4100)
+	s := newSim(t, readersim.DriverEM4100)
 	r := start(t, cardreader.Config{Name: "t2-reader", Terminal: "t2", Device: s.Path(), Driver: cardreader.DriverEM4100}, clock.Real{})
 	// The port may not be open yet when the first frames go out; the held
 	// card repeats until it is.
@@ -170,7 +159,7 @@ func TestEM4100TapThroughPTY(t *testing.T) {
 	}
 	// Repeated frames of the held card are one tap: the next tap is B's.
 	n := s.Stats().Frames
-	eventually(t, "repeats", func() bool { return s.Stats().Frames >= n+3 })
+	testkit.Eventually(t, wait, "repeats", func() bool { return s.Stats().Frames >= n+3 })
 	if err := s.Present(uid(t, "0000ABCDEF")); err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +194,7 @@ func TestDedupWindowFakeClock(t *testing.T) {
 	// read sends one frame and returns once the runner has processed it.
 	read := func(card string) {
 		t.Helper()
-		id, _ := sim.ParseUID(card)
+		id, _ := readersim.ParseUID(card)
 		if _, err := dev.Write(em4100.Encode([5]byte(id))); err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +236,7 @@ func TestDedupWindowFakeClock(t *testing.T) {
 }
 
 func TestPN532NACKResend(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
 	s.CorruptNext(1)
@@ -262,7 +251,7 @@ func TestPN532NACKResend(t *testing.T) {
 }
 
 func TestPN532PersistentBadChecksumRecovers(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
 	// More corrupted frames than the driver's NACK budget (3) for the card
@@ -285,14 +274,14 @@ func TestPN532PersistentBadChecksumRecovers(t *testing.T) {
 }
 
 func TestPN532ErrorFrameRetransmits(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
 	before := s.Stats()
 	s.ErrorFrameNext(1)
 	// The pending poll times out, is aborted and sent again: that command
 	// gets the error frame and is retransmitted.
-	eventually(t, "error frame", func() bool { return s.Stats().ErrorFrames == before.ErrorFrames+1 })
+	testkit.Eventually(t, wait, "error frame", func() bool { return s.Stats().ErrorFrames == before.ErrorFrames+1 })
 	polling(t, s, before.Commands[pn532.CmdInListPassiveTarget]+2)
 	s.Present(uid(t, "04A1B2C3"))
 	if tp := r.tap(t); tp.UID != "04A1B2C3" {
@@ -305,7 +294,7 @@ func TestPN532ErrorFrameRetransmits(t *testing.T) {
 // and the card poll in the extended frame layout (as it does for long
 // payloads); the driver over a real pty decodes them and reports the tap.
 func TestPN532ExtendedFrames(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	s.ExtendedNext(1 << 20)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
@@ -320,7 +309,7 @@ func TestPN532ExtendedFrames(t *testing.T) {
 }
 
 func TestPN532GarbageResync(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
 	// Noise, a false start code with a bad LCS, half an ACK.
@@ -335,13 +324,13 @@ func TestPN532GarbageResync(t *testing.T) {
 }
 
 func TestPN532ResetReinitialises(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
 	s.Reset()
 	// The pending poll is lost; the next one is not acknowledged by the
 	// sleeping chip; the driver wakes it and configures it again.
-	eventually(t, "second SAMConfiguration", func() bool { return s.Stats().Commands[pn532.CmdSAMConfiguration] >= 2 })
+	testkit.Eventually(t, wait, "second SAMConfiguration", func() bool { return s.Stats().Commands[pn532.CmdSAMConfiguration] >= 2 })
 	s.Present(uid(t, "04A1B2C3"))
 	if tp := r.tap(t); tp.UID != "04A1B2C3" {
 		t.Fatalf("tap %+v", tp)
@@ -353,7 +342,7 @@ func TestPN532ResetReinitialises(t *testing.T) {
 }
 
 func TestPN532SilentReaderAlarm(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	r := start(t, pn532Config(s), clock.Real{})
 	polling(t, s, 1)
 	s.Mute(true)
@@ -371,12 +360,12 @@ func TestPN532SilentReaderAlarm(t *testing.T) {
 }
 
 func TestUnplugReplug(t *testing.T) {
-	for _, driver := range []string{sim.DriverPN532, sim.DriverEM4100} {
+	for _, driver := range []string{readersim.DriverPN532, readersim.DriverEM4100} {
 		t.Run(driver, func(t *testing.T) {
 			s := newSim(t, driver)
 			cfg := pn532Config(s)
 			card := "04A1B2C3"
-			if driver == sim.DriverEM4100 {
+			if driver == readersim.DriverEM4100 {
 				cfg.Driver, card = cardreader.DriverEM4100, "0A1B2C3D4E"
 			}
 			r := start(t, cfg, clock.Real{})
@@ -396,7 +385,7 @@ func TestUnplugReplug(t *testing.T) {
 			if a := r.alarm(t); a.Code != cardreader.AlarmReaderDown || !a.Cleared {
 				t.Fatalf("alarm %+v, want reader_down cleared", a)
 			}
-			card2 := map[string]string{sim.DriverPN532: "04112233445566", sim.DriverEM4100: "1122334455"}[driver]
+			card2 := map[string]string{readersim.DriverPN532: "04112233445566", readersim.DriverEM4100: "1122334455"}[driver]
 			s.Present(uid(t, card2))
 			if tp := r.tap(t); tp.UID != card2 {
 				t.Fatalf("tap after replug %+v", tp)
@@ -439,7 +428,7 @@ func TestFailingDeviceAlarmsAndBacksOff(t *testing.T) {
 	var got []time.Duration
 	prev := t0
 	for range 4 {
-		eventually(t, "backoff timer", func() bool { return clk.Pending() == 1 })
+		testkit.Eventually(t, wait, "backoff timer", func() bool { return clk.Pending() == 1 })
 		select {
 		case <-opens:
 			t.Fatal("reopened before the backoff elapsed")

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/shared/clock"
-	"github.com/kinline/kinline/tools/readersim/sim"
 )
 
 // TestPN532CorruptLengthThroughPTY is issue 10's item 3 over a real pty:
@@ -14,7 +14,7 @@ import (
 // card while it is still on the reader; before the fix it waited out the
 // 5 s poll timeout and the tap was lost.
 func TestPN532CorruptLengthThroughPTY(t *testing.T) {
-	s := newSim(t, sim.DriverPN532)
+	s := newSim(t, readersim.DriverPN532)
 	cfg := pn532Config(s)
 	cfg.PN532.PollTimeout = 5 * time.Second // the default: what the fix must not wait for
 	r := start(t, cfg, clock.Real{})

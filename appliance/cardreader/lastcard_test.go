@@ -9,8 +9,8 @@ import (
 	"github.com/kinline/kinline/appliance/cardreader"
 	"github.com/kinline/kinline/appliance/cardreader/cardreadertest"
 	"github.com/kinline/kinline/appliance/cardreader/em4100"
+	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/shared/clock"
-	"github.com/kinline/kinline/tools/readersim/sim"
 )
 
 // TestLastCardPresentedDecides is issue 10's "wrong person's call": a
@@ -32,7 +32,7 @@ func TestLastCardPresentedDecides(t *testing.T) {
 	}()
 	read := func(card string) {
 		t.Helper()
-		id, err := sim.ParseUID(card)
+		id, err := readersim.ParseUID(card)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kinline/kinline/appliance/cardreader"
 	"github.com/kinline/kinline/appliance/cardreader/cardreadertest"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -57,7 +58,7 @@ func TestReplugAfterLongUnplugIsReadAtOnce(t *testing.T) {
 	// advance moves the fake clock by step once the runner waits on it.
 	advance := func(step time.Duration) {
 		t.Helper()
-		eventually(t, "the runner to wait on the clock", func() bool { return clk.Pending() >= 1 })
+		testkit.Eventually(t, wait, "the runner to wait on the clock", func() bool { return clk.Pending() >= 1 })
 		clk.Advance(step)
 	}
 	for range 920 { // 92 s unplugged

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/tone"
 )
@@ -98,7 +99,7 @@ func TestPromptsOnOpusLegUseTheCompanionG711(t *testing.T) {
 	if err := s.Play(context.Background(), LegA, g711.Ulaw, audio); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "5 packets", func() bool { return received(pa) >= 5 })
+	testkit.Eventually(t, waitPatience, "5 packets", func() bool { return received(pa) >= 5 })
 	hdrs := pa.Headers()
 	checkStream(t, hdrs, PayloadPCMA)
 	if _, err := s.Capture(context.Background(), LegA, time.Second); !errors.Is(err, ErrCapture) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kinline/kinline/appliance/dtmf"
 	"github.com/kinline/kinline/appliance/prompts"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/tone"
 )
@@ -80,7 +81,7 @@ func TestPlayBeforeBridge(t *testing.T) {
 			if el := time.Since(start); el < 900*time.Millisecond {
 				t.Fatalf("1 s of audio played in %v: not paced", el)
 			}
-			waitFor(t, "50 packets", func() bool { return received(pa) >= 50 })
+			testkit.Eventually(t, waitPatience, "50 packets", func() bool { return received(pa) >= 50 })
 			hdrs := pa.Headers()
 			if len(hdrs) != 50 {
 				t.Fatalf("%d packets for 7963 samples, want 50", len(hdrs))
@@ -119,7 +120,7 @@ func TestPlayBeforeBridge(t *testing.T) {
 			if err := s.Play(ctx, LegA, g711.Ulaw, audio[:1600]); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "70 packets", func() bool { return received(pa) >= 70 })
+			testkit.Eventually(t, waitPatience, "70 packets", func() bool { return received(pa) >= 70 })
 			hdrs = pa.Headers()
 			checkStream(t, hdrs[50:60], tc.pt)
 			checkStream(t, hdrs[60:70], tc.pt)
@@ -158,7 +159,7 @@ func TestPlayInterruptedAndErrors(t *testing.T) {
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() { done <- s.Play(ctx, LegA, g711.Ulaw, toneUlaw(5*8000, 500)) }()
-	waitFor(t, "the prompt to start", func() bool { return received(pa) >= 5 })
+	testkit.Eventually(t, waitPatience, "the prompt to start", func() bool { return received(pa) >= 5 })
 	cancel()
 	select {
 	case err := <-done:
@@ -179,7 +180,7 @@ func TestPlayInterruptedAndErrors(t *testing.T) {
 	if err := s.Play(context.Background(), LegA, g711.Ulaw, toneUlaw(320, 500)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "two more packets", func() bool { return received(pa) >= n+2 })
+	testkit.Eventually(t, waitPatience, "two more packets", func() bool { return received(pa) >= n+2 })
 	hdrs := pa.Headers()
 	if a, b := hdrs[n-1], hdrs[n]; b.SequenceNumber != a.SequenceNumber+1 || b.SSRC != a.SSRC || (b.Timestamp-a.Timestamp)%160 != 0 || !b.Marker {
 		t.Fatalf("after interruption: %+v then %+v", a, b)
@@ -207,7 +208,7 @@ func TestPlayInterruptedAndErrors(t *testing.T) {
 	// Close ends a prompt in progress, closes Digits, and refuses more.
 	done = make(chan error, 1)
 	go func() { done <- s.Play(context.Background(), LegA, g711.Ulaw, toneUlaw(10*8000, 500)) }()
-	waitFor(t, "the prompt to start", func() bool { return received(pa) >= n+10 })
+	testkit.Eventually(t, waitPatience, "the prompt to start", func() bool { return received(pa) >= n+10 })
 	if _, err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +327,7 @@ func keysOf(ds []Digit) string {
 // n packets (so every packet has been inspected).
 func noMore(t *testing.T, s *Session, l Leg, n uint64, ch <-chan Digit) {
 	t.Helper()
-	waitFor(t, "all packets received", func() bool { return s.Stats(l).Packets >= n })
+	testkit.Eventually(t, waitPatience, "all packets received", func() bool { return s.Stats(l).Packets >= n })
 	select {
 	case d := <-ch:
 		t.Fatalf("extra digit %+v", d)
@@ -427,7 +428,7 @@ func TestBridgedDigitsRelayedAndPromptsHeldBack(t *testing.T) {
 	}
 	// Every packet of that press has been handled before bridging (else
 	// its last end packets would be relayed to B once bridged).
-	waitFor(t, "the press's 7 packets", func() bool { return s.Stats(LegA).Packets >= 7 })
+	testkit.Eventually(t, waitPatience, "the press's 7 packets", func() bool { return s.Stats(LegA).Packets >= 7 })
 	if err := s.Start(); !errors.Is(err, ErrNotReady) {
 		t.Fatalf("Start without leg B: %v", err)
 	}
@@ -443,7 +444,7 @@ func TestBridgedDigitsRelayedAndPromptsHeldBack(t *testing.T) {
 	if d := collect(t, digits, 1)[0]; d.Key != '8' {
 		t.Fatalf("bridged digit %+v", d)
 	}
-	waitFor(t, "the event relayed to B", func() bool { return pb.Stats().Digits == "8" })
+	testkit.Eventually(t, waitPatience, "the event relayed to B", func() bool { return pb.Stats().Digits == "8" })
 	if pb.Stats().Digits != "8" {
 		t.Fatalf("B heard keys %q; the IVR-phase key must not have been relayed", pb.Stats().Digits)
 	}
@@ -455,7 +456,7 @@ func TestBridgedDigitsRelayedAndPromptsHeldBack(t *testing.T) {
 	talked := make(chan error, 2)
 	go func() { talked <- pa.Send(talk, s.LocalAddr(LegA), PayloadPCMU, 440, 2*time.Second) }()
 	go func() { talked <- pb.Send(talk, s.LocalAddr(LegB), PayloadPCMU, 300, 2*time.Second) }()
-	waitFor(t, "relayed audio at B", func() bool { return s.Stats(LegB).Sent > 10 })
+	testkit.Eventually(t, waitPatience, "relayed audio at B", func() bool { return s.Stats(LegB).Sent > 10 })
 	warning := toneUlaw(4800, 1000)
 	if err := s.Announce(ctx, g711.Ulaw, warning); err != nil {
 		t.Fatal(err)
@@ -465,7 +466,7 @@ func TestBridgedDigitsRelayedAndPromptsHeldBack(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "A's audio at B", func() bool { return s.Stats(LegA).Packets >= 100+8 && s.Stats(LegB).Packets >= 100 })
+	testkit.Eventually(t, waitPatience, "A's audio at B", func() bool { return s.Stats(LegA).Packets >= 100+8 && s.Stats(LegB).Packets >= 100 })
 
 	// At each party, the warning's packets form one run: no relayed
 	// packet is interleaved with them.

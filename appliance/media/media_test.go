@@ -21,6 +21,7 @@ import (
 
 	"github.com/pion/rtp"
 
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/tone"
 	"github.com/kinline/kinline/shared/audio/wav"
 )
@@ -57,17 +58,9 @@ func phone(t testing.TB) *peer {
 	return p
 }
 
-// waitFor polls cond for up to 15 s: generous for a loaded 2-core machine.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
+// waitPatience is how long a test waits for a condition (testkit.Eventually):
+// generous for a loaded 2-core machine.
+const waitPatience = 15 * time.Second
 
 func received(p *peer) uint64 { n, _ := p.Received(); return n }
 
@@ -143,8 +136,8 @@ func TestRelayBothWaysAndRecordStereo(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			waitFor(t, "B to get 50 audio + 7 event packets", func() bool { return received(pb) == 57 })
-			waitFor(t, "A to get 50 packets", func() bool { return received(pa) == 50 })
+			testkit.Eventually(t, waitPatience, "B to get 50 audio + 7 event packets", func() bool { return received(pb) == 57 })
+			testkit.Eventually(t, waitPatience, "A to get 50 packets", func() bool { return received(pa) == 50 })
 
 			// Relay: each side hears the other's tone, from the session's
 			// port for its own leg, in its own payload type.
@@ -229,9 +222,8 @@ func TestRelayBothWaysAndRecordStereo(t *testing.T) {
 
 // soxiCheck proves with an independent reader that the recording is valid.
 func soxiCheck(t *testing.T, path string, enc wav.Encoding) {
-	soxi, err := exec.LookPath("soxi")
-	if err != nil {
-		t.Log("soxi not installed (Debian package sox): independent WAV validation skipped")
+	soxi := testkit.OptionalPeer(t, "soxi", "sox")
+	if soxi == "" {
 		return
 	}
 	want := map[wav.Encoding]string{wav.Mulaw: "u-law", wav.Alaw: "A-law"}[enc]
@@ -271,14 +263,14 @@ func TestSymmetricLatchingAndInjectionDropped(t *testing.T) {
 	if err := pa.Send(ctx, s.LocalAddr(LegA), PayloadPCMU, 500, 100*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "B to get A's packets", func() bool { return received(pb) == 5 })
+	testkit.Eventually(t, waitPatience, "B to get A's packets", func() bool { return received(pb) == 5 })
 	if got := s.Remote(LegA); got != pa.LocalAddr() {
 		t.Fatalf("leg A latched on %v, want %v", got, pa.LocalAddr())
 	}
 	if err := pb.Send(ctx, s.LocalAddr(LegB), PayloadPCMU, 700, 100*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "A (latched) to get B's packets", func() bool { return received(pa) == 5 })
+	testkit.Eventually(t, waitPatience, "A (latched) to get B's packets", func() bool { return received(pa) == 5 })
 	if n := received(sdp); n != 0 {
 		t.Fatalf("the SDP address got %d packets after latching", n)
 	}
@@ -286,7 +278,7 @@ func TestSymmetricLatchingAndInjectionDropped(t *testing.T) {
 	if err := intruder.Send(ctx, s.LocalAddr(LegA), PayloadPCMU, 900, 100*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "intruder packets dropped", func() bool { return s.Stats(LegA).Dropped == 5 })
+	testkit.Eventually(t, waitPatience, "intruder packets dropped", func() bool { return s.Stats(LegA).Dropped == 5 })
 	if n := received(pb); n != 5 {
 		t.Fatalf("B got %d packets: injected RTP was relayed", n)
 	}
@@ -300,7 +292,7 @@ func TestSymmetricLatchingAndInjectionDropped(t *testing.T) {
 	if err := intruder.Send(ctx, s.LocalAddr(LegA), PayloadPCMU, 900, 40*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "B to get the new source's packets", func() bool { return received(pb) == 7 })
+	testkit.Eventually(t, waitPatience, "B to get the new source's packets", func() bool { return received(pb) == 7 })
 	if st := s.Stats(LegA); st.Packets != 7 || st.Last.IsZero() {
 		t.Fatalf("leg A stats %+v", st)
 	}
@@ -353,7 +345,7 @@ func TestGarbageDropped(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "garbage dropped", func() bool { return s.Stats(LegA).Dropped == uint64(len(garbage)) })
+	testkit.Eventually(t, waitPatience, "garbage dropped", func() bool { return s.Stats(LegA).Dropped == uint64(len(garbage)) })
 	if got := s.Remote(LegA); got != attacker.LocalAddr().(*net.UDPAddr).AddrPort() {
 		t.Fatalf("remote changed by garbage to %v", got)
 	}
@@ -361,7 +353,7 @@ func TestGarbageDropped(t *testing.T) {
 	if _, err := attacker.WriteToUDP(rawRTP(0, 2, 160, bytes.Repeat([]byte{0x80}, 160)), to); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "valid packet relayed", func() bool { return received(pb) == 1 })
+	testkit.Eventually(t, waitPatience, "valid packet relayed", func() bool { return received(pb) == 1 })
 	// Random bytes (any that happen to be RTP are audio from the latched
 	// peer, so they may be relayed): the relay must survive them all.
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -378,12 +370,12 @@ func TestGarbageDropped(t *testing.T) {
 			}
 			sent++
 		}
-		waitFor(t, "random datagrams handled", func() bool { return handled() == sent })
+		testkit.Eventually(t, waitPatience, "random datagrams handled", func() bool { return handled() == sent })
 	}
 	if _, err := attacker.WriteToUDP(rawRTP(0, 3, 320, bytes.Repeat([]byte{0x80}, 160)), to); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the last valid packet", func() bool { return handled() == sent+1 })
+	testkit.Eventually(t, waitPatience, "the last valid packet", func() bool { return handled() == sent+1 })
 	if _, err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -414,7 +406,7 @@ func TestPrivilegedCallWritesNothing(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "relay both ways", func() bool { return received(pa) == 15 && received(pb) == 15 })
+	testkit.Eventually(t, waitPatience, "relay both ways", func() bool { return received(pa) == 15 && received(pb) == 15 })
 	if s.rec != nil {
 		t.Fatal("a privileged session has a recorder (the only place audio is kept)")
 	}
@@ -650,21 +642,21 @@ func TestSDPAddressWinsOverEarlierLatch(t *testing.T) {
 	if err := stale.Send(ctx, s.LocalAddr(LegB), PayloadPCMU, 500, 40*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the stale sender to latch leg B", func() bool { return s.Remote(LegB) == stale.LocalAddr() })
+	testkit.Eventually(t, waitPatience, "the stale sender to latch leg B", func() bool { return s.Remote(LegB) == stale.LocalAddr() })
 	if err := peer.Send(ctx, s.LocalAddr(LegB), PayloadPCMU, 700, 40*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "leg B to re-latch on its SDP peer", func() bool { return s.Remote(LegB) == peer.LocalAddr() })
+	testkit.Eventually(t, waitPatience, "leg B to re-latch on its SDP peer", func() bool { return s.Remote(LegB) == peer.LocalAddr() })
 	// Leg A's audio now reaches the real peer, not the stale sender.
 	if err := other.Send(ctx, s.LocalAddr(LegA), PayloadPCMU, 900, 100*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the SDP peer to get leg A's audio", func() bool { return received(peer) == 5 })
+	testkit.Eventually(t, waitPatience, "the SDP peer to get leg A's audio", func() bool { return received(peer) == 5 })
 	before := s.Stats(LegB).Dropped
 	if err := stale.Send(ctx, s.LocalAddr(LegB), PayloadPCMU, 500, 40*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the stale sender dropped", func() bool { return s.Stats(LegB).Dropped == before+2 })
+	testkit.Eventually(t, waitPatience, "the stale sender dropped", func() bool { return s.Stats(LegB).Dropped == before+2 })
 	if s.Remote(LegB) != peer.LocalAddr() {
 		t.Fatal("the stale sender took leg B back")
 	}

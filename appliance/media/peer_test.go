@@ -1,7 +1,7 @@
 package media
 
-// A compact RTP test peer. tools/internal/rtpphone offers the same for
-// simulators, but Go's internal-package rule keeps it out of appliance/.
+// A compact RTP test peer. internal/rtpphone offers the same for the
+// simulators; this one stays because media's tests need nothing more.
 
 import (
 	"context"

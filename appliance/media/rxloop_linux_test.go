@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 // TestEventLoopSockets checks that on Linux a Manager's legs are the
@@ -84,7 +86,7 @@ func relayOnce(t *testing.T, s *Session, at netip.AddrPort) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "25 packets each way", func() bool {
+	testkit.Eventually(t, waitPatience, "25 packets each way", func() bool {
 		a, fromA := pa.Received()
 		b, fromB := pb.Received()
 		return a >= 25 && b >= 25 && fromA == local(LegA) && fromB == local(LegB)
@@ -164,7 +166,7 @@ func TestCloseUnderFlood(t *testing.T) {
 				}
 			}()
 		}
-		waitFor(t, "packets relayed", func() bool {
+		testkit.Eventually(t, waitPatience, "packets relayed", func() bool {
 			n, _ := pb.Received()
 			return n > 50
 		})

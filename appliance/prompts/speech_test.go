@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"math"
-	"os/exec"
 	"testing"
 
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/tone"
 )
@@ -17,9 +17,7 @@ import (
 // clip (checkSpeech), the second request comes from the cache, and the
 // languages sound different.
 func TestEspeakSpeaksNamesInPromptFormat(t *testing.T) {
-	if _, err := exec.LookPath("espeak-ng"); err != nil {
-		t.Skip("espeak-ng not installed (apt-get install espeak-ng): run-time speech not tested")
-	}
+	testkit.NeedPeer(t, "espeak-ng", "espeak-ng")
 	e := NewEspeak(EspeakConfig{})
 	if !e.Available() {
 		t.Fatal("espeak-ng is on PATH but NewEspeak did not find it")

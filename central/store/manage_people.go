@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kinline/kinline/central/store/pin"
+	"github.com/kinline/kinline/shared/pin"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
 )

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/central/store/pin"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/pin"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
 )

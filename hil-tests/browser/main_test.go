@@ -19,8 +19,9 @@ import (
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/totp"
 	"github.com/kinline/kinline/central/store/users"
-	"github.com/kinline/kinline/tools/readersim/sim"
-	"github.com/kinline/kinline/tools/sipsim/phone"
+	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/readersim"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -69,17 +70,13 @@ func chromiumPath() string {
 }
 
 // needChromium skips the test when Chromium is missing, or fails it under
-// KINLINE_REQUIRE_PEERS=1, as hil-tests do for their peers.
+// KINLINE_REQUIRE_PEERS=1 (testkit.MissingPeer).
 func needChromium(t *testing.T) string {
 	t.Helper()
 	if p := chromiumPath(); p != "" {
 		return p
 	}
-	if os.Getenv("KINLINE_REQUIRE_PEERS") == "1" {
-		t.Fatal("chromium not installed (Debian package chromium) and KINLINE_REQUIRE_PEERS=1")
-	}
-	fmt.Println("SKIP: chromium not installed")
-	t.Skip("SKIP: chromium not installed (apt-get install chromium); .ci/run installs it")
+	testkit.MissingPeer(t, "chromium", "chromium")
 	return ""
 }
 
@@ -143,7 +140,7 @@ type installation struct {
 	browser  context.Context
 	cancel   []context.CancelFunc
 	family   *phone.Family
-	reader   *sim.Sim
+	reader   *readersim.Sim
 	chromium string
 }
 
@@ -191,7 +188,7 @@ func startInstallation(chromium string) (in *installation, err error) {
 	if in.family, err = phone.NewFamily(phone.FamilyConfig{RingFor: 200 * time.Millisecond}); err != nil {
 		return in, err
 	}
-	if in.reader, err = sim.New(sim.Options{Driver: sim.DriverPN532, Link: filepath.Join(dir, "reader-t1")}); err != nil {
+	if in.reader, err = readersim.New(readersim.Options{Driver: readersim.DriverPN532, Link: filepath.Join(dir, "reader-t1")}); err != nil {
 		return in, err
 	}
 	st, err := stack.Prepare(stack.Options{Dir: dir, BinDir: binDir, TrunkAddr: in.family.Addr().String(),
@@ -340,12 +337,12 @@ func (in *installation) placeCalls(ctx context.Context) error {
 	if err := port.Register(ctx, time.Hour); err != nil {
 		return fmt.Errorf("REGISTER: %w", err)
 	}
-	uid, err := sim.ParseUID(cardA)
+	uid, err := readersim.ParseUID(cardA)
 	if err != nil {
 		return err
 	}
 	before := in.reader.Stats().Targets
-	if err := in.reader.Tap(uid, sim.DefaultHold); err != nil {
+	if err := in.reader.Tap(uid, readersim.DefaultHold); err != nil {
 		return err
 	}
 	if err := stack.WaitFor(ctx, 15*time.Second, "the appliance to read the card", func() error {

@@ -66,10 +66,10 @@ import (
 	"github.com/kinline/kinline/appliance/config"
 	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/tone"
 	"github.com/kinline/kinline/shared/audio/wav"
-	"github.com/kinline/kinline/tools/readersim/sim"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -295,7 +295,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 type runner struct {
 	o         Options
 	log       *slog.Logger
-	readers   []*sim.Sim
+	readers   []*readersim.Sim
 	cards     []string
 	users     []string
 	ids       []string // people, by terminal
@@ -333,7 +333,7 @@ func (r *runner) setup(ctx context.Context) error {
 	r.closers = append(r.closers, func() { r.trunk.stop() })
 
 	for i := range n {
-		s, err := sim.New(sim.Options{Driver: sim.DriverPN532, Link: filepath.Join(o.Dir, fmt.Sprintf("reader-%04d", i))})
+		s, err := readersim.New(readersim.Options{Driver: readersim.DriverPN532, Link: filepath.Join(o.Dir, fmt.Sprintf("reader-%04d", i))})
 		if err != nil {
 			return fmt.Errorf("%w: reader %d: %w", ErrSetup, i, err)
 		}
@@ -550,11 +550,11 @@ func (r *runner) tap(ctx context.Context, n int) error {
 	before := make([]int, n)
 	for i, s := range readers {
 		before[i] = s.Stats().Targets
-		uid, err := sim.ParseUID(r.cards[i])
+		uid, err := readersim.ParseUID(r.cards[i])
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrSetup, err)
 		}
-		if err := s.Tap(uid, sim.DefaultHold); err != nil {
+		if err := s.Tap(uid, readersim.DefaultHold); err != nil {
 			return fmt.Errorf("%w: tap reader %d: %w", ErrSetup, i, err)
 		}
 	}

@@ -3,12 +3,13 @@ package load
 import (
 	"errors"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 func TestParseStat(t *testing.T) {
@@ -101,9 +102,7 @@ func TestOptionsDefaults(t *testing.T) {
 }
 
 func TestStartSippPortTaken(t *testing.T) {
-	if _, err := exec.LookPath("sipp"); err != nil {
-		t.Skip("sipp not installed (apt-get install sip-tester)")
-	}
+	testkit.NeedPeer(t, "sipp", "sip-tester")
 	o := Options{BinDir: "b", Dir: "d"}
 	if err := o.defaults(); err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kinline/kinline/appliance/config"
-	"github.com/kinline/kinline/tools/readersim/sim"
+	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -187,7 +187,7 @@ func RunOverload(ctx context.Context, o OverloadOptions) (*OverloadResult, error
 	defer r.close()
 	// One reader on a pty keeps the board's configuration as shipped; no
 	// card is ever presented.
-	rd, err := sim.New(sim.Options{Driver: sim.DriverPN532, Link: filepath.Join(o.Dir, "reader-0000")})
+	rd, err := readersim.New(readersim.Options{Driver: readersim.DriverPN532, Link: filepath.Join(o.Dir, "reader-0000")})
 	if err != nil {
 		return nil, fmt.Errorf("%w: reader: %w", ErrSetup, err)
 	}

@@ -12,8 +12,8 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/kinline/kinline/tools/readersim/sim"
-	"github.com/kinline/kinline/tools/sipsim/phone"
+	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -27,7 +27,7 @@ const sameCardGap = 2100 * time.Millisecond
 
 // hardware is the simulated block hardware the calls use.
 type hardware struct {
-	reader *sim.Sim
+	reader *readersim.Sim
 	port   *phone.Port
 	family *phone.Family
 	// lastTap is when each card was last in the reader's field.
@@ -47,12 +47,12 @@ func (h *hardware) tap(ctx context.Context, card string) error {
 			}
 		}
 	}
-	uid, err := sim.ParseUID(card)
+	uid, err := readersim.ParseUID(card)
 	if err != nil {
 		return fmt.Errorf("card %s: %w", card, err)
 	}
 	before := h.reader.Stats().Targets
-	if err := h.reader.Tap(uid, sim.DefaultHold); err != nil {
+	if err := h.reader.Tap(uid, readersim.DefaultHold); err != nil {
 		return fmt.Errorf("tap %s: %w", card, err)
 	}
 	deadline := time.Now().Add(10 * time.Second)

@@ -44,8 +44,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kinline/kinline/tools/readersim/sim"
-	"github.com/kinline/kinline/tools/sipsim/phone"
+	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -168,7 +168,7 @@ func run(ctx context.Context, cfg config, ready func(context.Context, *demo) err
 	start := time.Now()
 	step("state in %s (reset)", dir)
 
-	reader, err := sim.New(sim.Options{Driver: sim.DriverPN532, Link: filepath.Join(dir, "reader-t1")})
+	reader, err := readersim.New(readersim.Options{Driver: readersim.DriverPN532, Link: filepath.Join(dir, "reader-t1")})
 	if err != nil {
 		return fmt.Errorf("card reader simulator: %w", err)
 	}

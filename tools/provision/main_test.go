@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/recstore"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/tlsconf"
@@ -401,10 +402,7 @@ func TestList(t *testing.T) {
 // TestOpenSSLAgrees checks the files with an independent implementation:
 // the chain and the CRL as OpenSSL (and so Mosquitto) reads them.
 func TestOpenSSLAgrees(t *testing.T) {
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skip("openssl not installed: skipping the cross-check of certificates and CRL with OpenSSL")
-	}
+	bin := testkit.NeedPeer(t, "openssl", "openssl")
 	// OpenSSL checks against the wall clock.
 	dir := filepath.Join(t.TempDir(), "pki")
 	clk := clock.Real{}

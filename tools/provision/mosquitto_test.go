@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/clock"
 )
 
@@ -25,17 +26,7 @@ func TestMosquittoAcceptsProvisionedFiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the Mosquitto interoperability test")
 	}
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
-			if _, err := os.Stat(p); err == nil {
-				bin = p
-			}
-		}
-	}
-	if bin == "" {
-		t.Skip("mosquitto not installed (Debian package mosquitto): skipping the external broker interoperability test")
-	}
+	bin := testkit.NeedPeer(t, "mosquitto", "mosquitto")
 	dir := filepath.Join(t.TempDir(), "pki")
 	clk := clock.Real{} // Mosquitto checks against the wall clock
 	mustCLI(t, clk, "init", "-dir", dir, "-host", "127.0.0.1")
@@ -49,7 +40,7 @@ func TestMosquittoAcceptsProvisionedFiles(t *testing.T) {
 	if os.Geteuid() == 0 {
 		user = "user root\n" // else it drops to "mosquitto", who cannot read the 0600 keys
 	}
-	err = os.WriteFile(conf, []byte(fmt.Sprintf(`%slistener %d 127.0.0.1
+	err := os.WriteFile(conf, []byte(fmt.Sprintf(`%slistener %d 127.0.0.1
 cafile %s
 certfile %s
 keyfile %s

@@ -17,7 +17,7 @@
 //	kinline-readersim replug -control SOCK
 //	kinline-readersim reset|mute|corrupt|corruptlen|clone|errorframe|extended|stats -control SOCK [ARG]
 //
-// The command language is documented on sim.(*Sim).Exec; any client that
+// The command language is documented on readersim.(*Sim).Exec; any client that
 // writes a line to the socket and reads one back (e.g. socat) works too.
 package main
 
@@ -34,7 +34,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kinline/kinline/tools/readersim/sim"
+	"github.com/kinline/kinline/internal/readersim"
 )
 
 func main() {
@@ -72,7 +72,7 @@ func run(args []string) error {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
-	s, err := sim.New(sim.Options{Driver: *driver, Link: *link, RepeatEvery: *repeat, Log: log})
+	s, err := readersim.New(readersim.Options{Driver: *driver, Link: *link, RepeatEvery: *repeat, Log: log})
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func client(verb string, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	reply, err := sim.Send(ctx, *control, strings.Join(append([]string{verb}, fs.Args()...), " "))
+	reply, err := readersim.Send(ctx, *control, strings.Join(append([]string{verb}, fs.Args()...), " "))
 	if err != nil {
 		return err
 	}

@@ -3,20 +3,18 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/kinline/kinline/appliance/prompts"
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 // Regenerating with the same tool versions reproduces the committed
 // assets byte for byte (so the manifest's SHA-256 sums are meaningful).
 func TestRegenerationIsByteIdentical(t *testing.T) {
 	for _, tool := range []string{"espeak-ng", "sox"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (Debian package %s): cannot regenerate prompts", tool, tool)
-		}
+		testkit.NeedPeer(t, tool, tool)
 	}
 	m, err := prompts.LoadManifest()
 	if err != nil {

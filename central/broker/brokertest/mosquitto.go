@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 // Mosquitto is a running Mosquitto started by StartMosquitto.
@@ -63,20 +65,10 @@ func exampleDir(t testing.TB) string {
 // (central/broker/mosquitto.conf.example, with the dynamic-security rules
 // kinline-provision wrote into pki), its paths pointed at pki and its
 // listener at a free loopback port. It skips the test when mosquitto is not
-// installed.
+// installed (testkit.NeedPeer: fails under KINLINE_REQUIRE_PEERS=1).
 func StartMosquitto(t testing.TB, pki *PKI) *Mosquitto {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
-			if _, err := os.Stat(p); err == nil {
-				bin = p
-			}
-		}
-	}
-	if bin == "" {
-		t.Skip("mosquitto not installed (Debian package mosquitto): skipping the test against a real Mosquitto")
-	}
+	bin := testkit.NeedPeer(t, "mosquitto", "mosquitto")
 	src := exampleDir(t)
 	confTmpl, err := os.ReadFile(filepath.Join(src, "mosquitto.conf.example"))
 	if err != nil {
@@ -158,7 +150,7 @@ func StartMosquitto(t testing.TB, pki *PKI) *Mosquitto {
 }
 
 // DynsecPlugin returns the path of Mosquitto's dynamic-security plugin
-// (Debian package mosquitto), or skips the test.
+// (Debian package mosquitto), or skips the test (testkit.MissingPeer).
 func DynsecPlugin(t testing.TB) string {
 	t.Helper()
 	for _, pattern := range []string{"/usr/lib/*/mosquitto_dynamic_security.so", "/usr/lib/mosquitto_dynamic_security.so", "/usr/local/lib/mosquitto_dynamic_security.so"} {
@@ -166,6 +158,6 @@ func DynsecPlugin(t testing.TB) string {
 			return m[0]
 		}
 	}
-	t.Skip("mosquitto_dynamic_security.so not found (Debian package mosquitto): skipping the test against a real Mosquitto")
+	testkit.MissingPeer(t, "mosquitto_dynamic_security.so", "mosquitto")
 	return ""
 }

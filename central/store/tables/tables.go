@@ -29,7 +29,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/kinline/kinline/central/store"
-	"github.com/kinline/kinline/central/store/pin"
+	"github.com/kinline/kinline/shared/pin"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
 )

@@ -25,8 +25,8 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	"github.com/kinline/kinline/central/store"
-	"github.com/kinline/kinline/central/store/pin"
 	"github.com/kinline/kinline/central/store/totp"
+	"github.com/kinline/kinline/shared/pin"
 )
 
 // ErrLocked: the account is locked after failed sign-ins (see Login).

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 // speech.opus was made with: espeak-ng -w speech.wav "Hello, this is a
@@ -214,10 +216,7 @@ func TestOpusSamples(t *testing.T) {
 // TestOpusdecPlaysOurFile checks the writer against libogg/libopus: the
 // reference decoder must play a file we wrote, with the right length.
 func TestOpusdecPlaysOurFile(t *testing.T) {
-	opusdec, err := exec.LookPath("opusdec")
-	if err != nil {
-		t.Skip("opusdec (Debian package opus-tools) not installed: skipping the interop check")
-	}
+	opusdec := testkit.NeedPeer(t, "opusdec", "opus-tools")
 	src := readSpeech(t)
 	var buf bytes.Buffer
 	w := NewWriter(&buf)

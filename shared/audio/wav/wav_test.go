@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/tone"
 )
@@ -263,11 +264,8 @@ func TestExtensibleAlaw(t *testing.T) {
 // TestSoxAcceptsFiles proves the files are valid for an independent
 // implementation: soxi reads the header and sox decodes exactly our samples.
 func TestSoxAcceptsFiles(t *testing.T) {
-	soxi, err1 := exec.LookPath("soxi")
-	sox, err2 := exec.LookPath("sox")
-	if err1 != nil || err2 != nil {
-		t.Skip("soxi/sox not installed (Debian package sox): skipping the independent validation")
-	}
+	soxi := testkit.NeedPeer(t, "soxi", "sox")
+	sox := testkit.NeedPeer(t, "sox", "sox")
 	dir := t.TempDir()
 	for _, c := range []struct {
 		enc      Encoding

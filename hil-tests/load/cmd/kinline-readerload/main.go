@@ -32,7 +32,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kinline/kinline/tools/readersim/sim"
+	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -75,7 +75,7 @@ func run() error {
 			return fmt.Errorf("go build (run from the repository root): %w", err)
 		}
 	}
-	reader, err := sim.New(sim.Options{Driver: sim.DriverPN532, Link: filepath.Join(dir, "reader-t1")})
+	reader, err := readersim.New(readersim.Options{Driver: readersim.DriverPN532, Link: filepath.Join(dir, "reader-t1")})
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func run() error {
 		var toRead, toDaemon []time.Duration
 		for i := range *taps {
 			card := fmt.Sprintf("04%06X", 0xA00000+i)
-			uid, _ := sim.ParseUID(card)
+			uid, _ := readersim.ParseUID(card)
 			at := time.Now()
 			if err := reader.Present(uid); err != nil {
 				return err

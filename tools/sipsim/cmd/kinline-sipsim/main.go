@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kinline/kinline/tools/sipsim/phone"
+	"github.com/kinline/kinline/internal/phone"
 )
 
 func main() {
