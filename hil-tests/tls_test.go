@@ -141,8 +141,10 @@ func TestTLSIdentitiesAndSignatures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a.PolicyVersionApplied != p.Version {
-		t.Fatalf("appliance applies v%d, broker holds v%d", a.PolicyVersionApplied, p.Version)
+	// The retained snapshot may lag the applied version: later versions
+	// can reach the appliance as deltas on their own topic.
+	if a.PolicyVersionApplied < p.Version {
+		t.Fatalf("appliance applies v%d, broker holds the snapshot of v%d", a.PolicyVersionApplied, p.Version)
 	}
 
 	// A tapped card's call reaches central (in a batch signed with the
