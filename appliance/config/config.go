@@ -228,6 +228,54 @@ type SIP struct {
 	// menu, number). "" (the default) disables the IVR; calls are then
 	// dialled straight from the handset.
 	HotlineNumber string `yaml:"hotline_number"`
+	// RefusalFlood bounds what a flood of refused attempts from one port
+	// writes to the outbox (docs/decisions/0025-refusal-floods.md).
+	RefusalFlood RefusalFlood `yaml:"refusal_flood"`
+}
+
+// RefusalFlood is when a terminal's (IAD port's) refused call attempts
+// stop being recorded one by one. While a terminal is refused more than
+// PerSecond attempts within a second, its further refused attempts are
+// counted instead of each written as a call record, and an alarm
+// "refusals_suppressed" naming the terminal gives their count, the
+// interval and the count by refusal reason, every Summary while the flood
+// lasts and once when it ends (a second with at most PerSecond
+// refusals). Allowed calls are always recorded, and below the threshold
+// so is every refusal.
+type RefusalFlood struct {
+	// PerSecond is how many refused attempts a second one terminal may
+	// have recorded one by one (0: 10; negative: no limit, every refusal
+	// is recorded).
+	PerSecond int `yaml:"per_second"`
+	// Summary is how often a flooding terminal's summary alarm is
+	// written (0: 10 s; at least 1 s).
+	Summary time.Duration `yaml:"summary"`
+}
+
+// Default refusal flood limits (RefusalFlood's zero values).
+const (
+	DefaultRefusalsPerSecond = 10
+	DefaultRefusalSummary    = 10 * time.Second
+)
+
+// Limit is the refused attempts a second recorded one by one; 0 means
+// no limit.
+func (r RefusalFlood) Limit() int {
+	switch {
+	case r.PerSecond < 0:
+		return 0
+	case r.PerSecond == 0:
+		return DefaultRefusalsPerSecond
+	}
+	return r.PerSecond
+}
+
+// Interval is how often a flooding terminal's summary is written.
+func (r RefusalFlood) Interval() time.Duration {
+	if r.Summary <= 0 {
+		return DefaultRefusalSummary
+	}
+	return r.Summary
 }
 
 // FamilyAcceptOn reports whether family acceptance is on (the default).
@@ -391,6 +439,9 @@ func (c *Config) Validate() error {
 		}
 	} else if brokerIsTLS(c.Sync.Broker) {
 		return bad("sync.broker %q is ssl:// but sync.tls (ca, cert, key) is not set", c.Sync.Broker)
+	}
+	if d := c.SIP.RefusalFlood.Summary; d != 0 && d < time.Second {
+		return bad("sip.refusal_flood.summary %v: at least 1s (0: %v)", d, DefaultRefusalSummary)
 	}
 	if len(c.SIP.Trunks) == 0 {
 		if c.SIP.Trunk.Address == "" {

@@ -80,6 +80,10 @@ type System struct {
 	priced pricings
 	// live holds the checkpoints of the calls in progress (livecalls.go).
 	live liveCalls
+	// refusals counts, rather than records, a terminal's refused attempts
+	// while they come faster than sip.refusal_flood allows (refusals.go);
+	// nil records every refusal.
+	refusals *refusalFloods
 	// endDialog ends a trunk dialog of a call closed at start-up (nil:
 	// Calls.EndDialog; tests replace it).
 	endDialog func(context.Context, callctl.Dialog) error
@@ -111,6 +115,8 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	s.Store = st
+	rf := cfg.SIP.RefusalFlood
+	s.refusals = newRefusalFloods(clk, rf.Limit(), rf.Interval(), s.alarm)
 	s.Authz = authz.New(clk, cfg.TapWindow)
 	s.Authz.SetOwn(ownSource(st))
 	if s.Board, err = board.Load(cfg.Board); err != nil {
@@ -290,6 +296,9 @@ func (s *System) confirmer() authz.Confirmer {
 // Run runs every part until ctx is done, then closes the panel and the store.
 func (s *System) Run(ctx context.Context) error {
 	defer s.Store.Close()
+	// After the last call's end, before the store closes: the counts of
+	// floods in progress are written.
+	defer s.refusals.flush()
 	defer s.ends.wait()
 	if s.Panel != nil {
 		defer s.Panel.Close()
@@ -455,7 +464,9 @@ func (s *System) numberBlocked(b wire.NumberBlocked) {
 
 // callEnded prices the call (an answered, rated, not free call gets a
 // debit) and writes the call record, its debit and its recording's upload
-// entry to the outbox in one bbolt transaction.
+// entry to the outbox in one bbolt transaction. A refused attempt (never
+// allowed) of a terminal in a refusal flood is only counted for the
+// flood's summary alarm (refusals.go).
 func (s *System) callEnded(rec wire.CallRecord) {
 	// The handset is on hook: the tap the call used serves no other call.
 	s.Authz.EndCall(rec.Terminal, rec.CallID)
@@ -466,6 +477,11 @@ func (s *System) callEnded(rec wire.CallRecord) {
 	}
 	debit, charge := annotateMoney(&rec, pr, ok)
 	defer s.live.forget(rec.CallID)
+	// An allowed call (priced) is always recorded: it has a start event
+	// and a checkpoint its record ends.
+	if !ok && !s.refusals.record(rec) {
+		return
+	}
 	// Batched with the other calls ending now (one fsync for all of them
 	// under a flood of refused attempts), durable when Batch returns.
 	err := s.Store.Batch(func(tx *store.Tx) error {

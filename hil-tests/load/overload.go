@@ -34,8 +34,10 @@ import (
 //     407, ACK, INVITE with digest credentials, the refusal 403 or a 503,
 //     ACK), several sipp processes per step when one cannot send the
 //     rate; no card is tapped, so every attempt that reaches the
-//     authorizer is refused by it and recorded in the outbox as in
-//     production;
+//     authorizer is refused by it and handled as in production: recorded
+//     in the outbox, or, past sip.refusal_flood's rate on a port, counted
+//     in that port's refusals_suppressed alarms
+//     (docs/decisions/0025-refusal-floods.md);
 //   - then a burst of INVITEs no one answers the challenge of
 //     (OverloadOptions.Unanswered of them at the top rate, from one UDP
 //     socket, never ACKed), counting the 407s that come back: a
@@ -562,7 +564,7 @@ func (r *OverloadResult) Markdown(machine string) string {
 		fmt.Fprintf(&b, "\n%d INVITEs at %.0f/s never answered: %d 407s came back (%d retransmissions); peak VmRSS %.1f MB\n",
 			r.UnansweredSent, r.UnansweredRate, r.Challenges407, r.Retransmitted407, float64(r.UnansweredPeakRSS)/1024)
 	}
-	fmt.Fprintf(&b, "\nPeak over the run: VmRSS **%.1f MB**, RssAnon **%.1f MB**; VmHWM at the end: %.1f MB (target < 64 MB). The bbolt file (every refused attempt's record in the outbox, mapped: VmRSS counts its pages written as RssFile) ended at %.0f MB.\n",
+	fmt.Fprintf(&b, "\nPeak over the run: VmRSS **%.1f MB**, RssAnon **%.1f MB**; VmHWM at the end: %.1f MB (target < 64 MB). The bbolt file (the outbox: refusal records and flood summaries; mapped, VmRSS counts its pages written as RssFile) ended at %.0f MB.\n",
 		float64(r.PeakRSS)/1024, float64(r.PeakAnon)/1024, float64(r.HWM)/1024, float64(r.StoreBytes)/(1<<20))
 	return b.String()
 }

@@ -92,6 +92,12 @@ package wire
 //     appliance's ack timeout. A peer without it ignores it.
 //   - 17, 2026-12-08: CallRecord.Trunk, the name of the SIP trunk that
 //     carried the call (an appliance may have several, with failover).
+//   - 18, 2026-12-08: the alarm code "refusals_suppressed" (Source: the
+//     terminal): a port's refused attempts past sip.refusal_flood's rate
+//     are counted, not each sent as a call record, and this alarm gives
+//     their count, interval and counts by reason every 10 s of the flood,
+//     Cleared on the one written when it ends. A central that does not
+//     know the code stores and shows it like any other alarm.
 //
 // To change the messages: add the change, bump CurrentCapabilityVersion
 // and add its dated line here; bump ProtocolVersion or BatchVersion only
@@ -100,4 +106,4 @@ type CapabilityVersion int
 
 // CurrentCapabilityVersion is the capability of this build (see
 // CapabilityVersion's history).
-const CurrentCapabilityVersion CapabilityVersion = 17
+const CurrentCapabilityVersion CapabilityVersion = 18
