@@ -19,11 +19,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
@@ -67,10 +64,8 @@ func main() {
 	if *bin == "" {
 		*bin = filepath.Join(*dir, "bin")
 		log.Info("building the binaries", "into", *bin)
-		cmd := exec.Command("go", "build", "-o", *bin+"/", "./appliance/cmd/kinline-appliance", "./central/cmd/kinline-central")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fail(fmt.Errorf("go build (run from the repository root): %w", err))
+		if err := load.BuildBinaries(*bin, "./appliance/cmd/kinline-appliance", "./central/cmd/kinline-central"); err != nil {
+			fail(err)
 		}
 	}
 	o.BinDir = *bin
@@ -83,21 +78,7 @@ func main() {
 	if err != nil {
 		fail(fmt.Errorf("%w (logs and sipp traces in %s)", err, o.Dir))
 	}
-	fmt.Print(res.Markdown(machine()))
-}
-
-// machine describes this computer for the report.
-func machine() string {
-	cpu := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.SplitSeq(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return fmt.Sprintf("%d x %s, %s %s/%s, %s", runtime.NumCPU(), cpu, runtime.Version(), runtime.GOOS, runtime.GOARCH, time.Now().Format("2006-01-02"))
+	fmt.Print(res.Markdown(load.Machine()))
 }
 
 func fail(err error) {

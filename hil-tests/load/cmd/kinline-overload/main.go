@@ -18,10 +18,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -60,10 +58,8 @@ func main() {
 	if *bin == "" {
 		*bin = filepath.Join(*dir, "bin")
 		log.Info("building the appliance", "into", *bin)
-		cmd := exec.Command("go", "build", "-o", *bin+"/", "./appliance/cmd/kinline-appliance")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fail(fmt.Errorf("go build (run from the repository root): %w", err))
+		if err := load.BuildBinaries(*bin, "./appliance/cmd/kinline-appliance"); err != nil {
+			fail(err)
 		}
 	}
 	o.BinDir = *bin
@@ -73,29 +69,11 @@ func main() {
 	defer cancel()
 	res, err := load.RunOverload(ctx, o)
 	if res != nil {
-		fmt.Print(res.Markdown(machine()))
+		fmt.Print(res.Markdown(load.Machine()))
 	}
 	if err != nil {
 		fail(fmt.Errorf("%w (logs and sipp traces in %s)", err, o.Dir))
 	}
-}
-
-// machine describes this computer for the report.
-func machine() string {
-	cpu := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for line := range strings.SplitSeq(string(b), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	load := ""
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		load = ", load average " + strings.Join(strings.Fields(string(b))[:3], " ")
-	}
-	return fmt.Sprintf("%d x %s, %s %s/%s, %s%s", runtime.NumCPU(), cpu, runtime.Version(), runtime.GOOS, runtime.GOARCH, time.Now().UTC().Format("2006-01-02 15:04 UTC"), load)
 }
 
 func fail(err error) {

@@ -25,13 +25,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kinline/kinline/hil-tests/load"
 	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/tools/stack"
 )
@@ -69,10 +69,8 @@ func run() error {
 	}()
 	if *bin == "" {
 		*bin = filepath.Join(dir, "bin")
-		cmd := exec.Command("go", "build", "-o", *bin+"/", "./appliance/cmd/kinline-appliance", "./central/cmd/kinline-central")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go build (run from the repository root): %w", err)
+		if err := load.BuildBinaries(*bin, "./appliance/cmd/kinline-appliance", "./central/cmd/kinline-central"); err != nil {
+			return err
 		}
 	}
 	reader, err := readersim.New(readersim.Options{Driver: readersim.DriverPN532, Link: filepath.Join(dir, "reader-t1")})
