@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/callctl/trunks"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/clock"
 )
 
@@ -174,18 +175,6 @@ func (p *fakePinger) Ping(ctx context.Context, tr trunks.Trunk) (int, error) {
 	return code, nil
 }
 
-// waitFor polls cond with a generous deadline.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func up(tb *trunks.Table, name string) bool {
 	for _, s := range tb.Status() {
 		if s.Name == name {
@@ -231,27 +220,27 @@ func TestKeepAliveMarksDownAndUp(t *testing.T) {
 	if n := next(); n != "dead" {
 		t.Fatalf("probed %q", n)
 	}
-	waitFor(t, "probe 1's timer", func() bool { return clk.Pending() >= 1 })
+	testkit.Eventually(t, waitLong, "probe 1's timer", func() bool { return clk.Pending() >= 1 })
 	clk.Advance(2 * time.Second)
-	waitFor(t, "probe 1 to end (interval timer armed)", func() bool { return clk.Pending() >= 1 })
+	testkit.Eventually(t, waitLong, "probe 1 to end (interval timer armed)", func() bool { return clk.Pending() >= 1 })
 	if !up(tb, "dead") || !tb.Available("dead") {
 		t.Fatal("down after a single failed keep-alive")
 	}
 	// Probe 2, after the interval: unanswered again: down.
 	clk.Advance(30 * time.Second)
 	next()
-	waitFor(t, "probe 2's timer", func() bool { return clk.Pending() >= 1 })
+	testkit.Eventually(t, waitLong, "probe 2's timer", func() bool { return clk.Pending() >= 1 })
 	clk.Advance(2 * time.Second)
-	waitFor(t, "down after 2 failures", func() bool { return !up(tb, "dead") })
+	testkit.Eventually(t, waitLong, "down after 2 failures", func() bool { return !up(tb, "dead") })
 	if _, err := tb.Acquire("dead"); !errors.Is(err, trunks.ErrDown) {
 		t.Fatalf("Acquire on a down trunk: %v", err)
 	}
 	// A 503 answer is no better.
 	p.set("dead", 503)
-	waitFor(t, "interval timer", func() bool { return clk.Pending() >= 1 })
+	testkit.Eventually(t, waitLong, "interval timer", func() bool { return clk.Pending() >= 1 })
 	clk.Advance(30 * time.Second)
 	next()
-	waitFor(t, "interval timer after the 503", func() bool { return clk.Pending() >= 1 })
+	testkit.Eventually(t, waitLong, "interval timer after the 503", func() bool { return clk.Pending() >= 1 })
 	if up(tb, "dead") {
 		t.Fatal("a 503 to OPTIONS brought the trunk up")
 	}
@@ -259,7 +248,7 @@ func TestKeepAliveMarksDownAndUp(t *testing.T) {
 	p.set("dead", 404)
 	clk.Advance(30 * time.Second)
 	next()
-	waitFor(t, "up after an answer", func() bool { return up(tb, "dead") })
+	testkit.Eventually(t, waitLong, "up after an answer", func() bool { return up(tb, "dead") })
 	if _, err := tb.Acquire("dead"); err != nil {
 		t.Fatalf("Acquire after recovery: %v", err)
 	}
@@ -269,3 +258,6 @@ func TestKeepAliveMarksDownAndUp(t *testing.T) {
 	default:
 	}
 }
+
+// waitLong bounds a wait for something the test has set in motion.
+const waitLong = 20 * time.Second
