@@ -11,9 +11,7 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,13 +20,13 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/importjob"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -107,7 +105,7 @@ type managePage struct {
 	// Settings.
 	Settings *store.PrisonSettings
 	// Import.
-	Job *jobView
+	Job *importjob.View
 }
 
 type blockView struct {
@@ -181,31 +179,22 @@ type PolicyNotifier interface {
 	PolicyChanged(ctx context.Context, block string)
 }
 
-// notifiers holds the PolicyNotifier of each store's console (see
-// SetNotifier and NotifyPolicyChanges).
-var notifiers sync.Map // *store.Store -> PolicyNotifier
-
 // SetNotifier makes the console tell n about every management change that
-// may alter a block's policy, as the JSON API does.
-func (s *Server) SetNotifier(n PolicyNotifier) { NotifyPolicyChanges(s.st, n) }
-
-// NotifyPolicyChanges makes the consoles serving st tell n about every
-// management change that may alter a block's policy (nil stops it).
-// Package api calls it with its own notifier, as it builds the console.
-func NotifyPolicyChanges(st *store.Store, n PolicyNotifier) {
-	if n == nil {
-		notifiers.Delete(st)
-		return
-	}
-	notifiers.Store(st, n)
+// may alter a block's policy, as the JSON API does (nil stops it). It
+// replaces Config.Notifier.
+func (s *Server) SetNotifier(n PolicyNotifier) {
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	s.notifier = n
 }
 
 func (s *Server) notifyBlocks(ctx context.Context, blocks ...string) {
-	v, ok := notifiers.Load(s.st)
-	if !ok {
+	s.notifyMu.Lock()
+	n := s.notifier
+	s.notifyMu.Unlock()
+	if n == nil {
 		return
 	}
-	n := v.(PolicyNotifier)
 	seen := map[string]bool{}
 	for _, b := range blocks {
 		if b != "" && !seen[b] {
@@ -896,82 +885,8 @@ func (s *Server) settingsForm(w http.ResponseWriter, r *http.Request, se *users.
 
 // ---- import ----
 
-// importJob is one import running (or run) in the background.
-type importJobState struct {
-	mu      sync.Mutex
-	id      string
-	actor   string
-	kind    string
-	dryRun  bool
-	file    string
-	done    int
-	total   int
-	state   string // running, done, refused, failed
-	message string
-	report  *tables.ImportReport
-}
-
-// jobView is what the page and the progress endpoint show of a job.
-type jobView struct {
-	ID      string               `json:"id"`
-	Kind    string               `json:"kind"`
-	DryRun  bool                 `json:"dry_run"`
-	File    string               `json:"file"`
-	State   string               `json:"state"`
-	Done    int                  `json:"done"`
-	Total   int                  `json:"total"`
-	Percent int                  `json:"percent"`
-	Message string               `json:"message,omitempty"`
-	Report  *tables.ImportReport `json:"report,omitempty"`
-}
-
-func (j *importJobState) view() *jobView {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	v := &jobView{ID: j.id, Kind: j.kind, DryRun: j.dryRun, File: j.file, State: j.state, Done: j.done, Total: j.total, Message: j.message, Report: j.report}
-	if j.total > 0 {
-		v.Percent = min(100, j.done*100/j.total)
-	}
-	if j.state != "running" {
-		v.Percent = 100
-	}
-	return v
-}
-
-// importJobs keeps the latest jobs (at most maxImportJobs, oldest
-// finished dropped first). Jobs are per process: a restart forgets them
-// (an import either committed or not).
-var importJobs = struct {
-	sync.Mutex
-	byID  map[string]*importJobState
-	order []string
-}{byID: map[string]*importJobState{}}
-
-const maxImportJobs = 50
-
 // ImportJobTimeout bounds one import job.
 const ImportJobTimeout = 15 * time.Minute
-
-func addImportJob(j *importJobState) {
-	importJobs.Lock()
-	defer importJobs.Unlock()
-	importJobs.byID[j.id] = j
-	importJobs.order = append(importJobs.order, j.id)
-	for len(importJobs.order) > maxImportJobs {
-		delete(importJobs.byID, importJobs.order[0])
-		importJobs.order = importJobs.order[1:]
-	}
-}
-
-func findImportJob(id, actor string) *importJobState {
-	importJobs.Lock()
-	defer importJobs.Unlock()
-	j := importJobs.byID[id]
-	if j == nil || j.actor != actor {
-		return nil
-	}
-	return j
-}
 
 func (s *Server) importPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderImport(w, r, se, http.StatusOK, "")
@@ -981,23 +896,12 @@ func (s *Server) renderImport(w http.ResponseWriter, r *http.Request, se *users.
 	p := s.basePage(se, "Import")
 	p.Error = errMsg
 	if id := r.URL.Query().Get("job"); id != "" {
-		j := findImportJob(id, se.Actor)
-		if j == nil {
+		if p.Job = s.imports.Find(id, se.Actor); p.Job == nil {
 			p.Error = "That import is not known (it may be from before a restart)."
 			status = http.StatusNotFound
-		} else {
-			p.Job = j.view()
 		}
 	}
 	s.render(w, status, "manage_import.html", p)
-}
-
-func newJobID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("web: crypto/rand failed: " + err.Error())
-	}
-	return hex.EncodeToString(b[:])
 }
 
 // importForm takes the uploaded file, checks it can be read and starts the
@@ -1042,48 +946,49 @@ func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *users.Se
 		s.renderImport(w, r, se, http.StatusUnprocessableEntity, "Nothing was imported: "+strings.TrimPrefix(msg, "unreadable import file: ")+".")
 		return
 	}
-	j := &importJobState{id: newJobID(), actor: se.Actor, kind: kind, dryRun: r.PostFormValue("mode") != "apply",
-		file: hdr.Filename, state: "running", total: max(len(table)-1, 1)}
-	addImportJob(j)
-	go s.runImport(j, table)
-	http.Redirect(w, r, "/import?job="+j.id, http.StatusSeeOther)
+	spec := importjob.Spec{Actor: se.Actor, Kind: kind, DryRun: r.PostFormValue("mode") != "apply", File: hdr.Filename, Total: len(table) - 1}
+	id, err := s.imports.Start(spec, func(ctx context.Context, progress func(done, total int)) importjob.Result {
+		return s.runImport(ctx, spec, table, progress)
+	})
+	if err != nil {
+		http.Error(w, "The console is shutting down; upload the file again in a moment.", http.StatusServiceUnavailable)
+		return
+	}
+	http.Redirect(w, r, "/import?job="+id, http.StatusSeeOther)
 }
 
-func (s *Server) runImport(j *importJobState, table [][]string) {
-	ctx, cancel := context.WithTimeout(context.Background(), ImportJobTimeout)
-	defer cancel()
-	rep, err := s.tables.Import(ctx, j.actor, j.kind, table, j.dryRun, func(done, total int) {
-		j.mu.Lock()
-		j.done, j.total = done, max(total, 1)
-		j.mu.Unlock()
-	})
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.report = rep
+// runImport is an import job's work: the import, then every block's
+// policy republished when rows were applied.
+func (s *Server) runImport(ctx context.Context, spec importjob.Spec, table [][]string, progress func(done, total int)) importjob.Result {
+	rep, err := s.tables.Import(ctx, spec.Actor, spec.Kind, table, spec.DryRun, progress)
+	res := importjob.Result{Report: rep}
 	switch {
 	case err == nil:
-		j.state = "done"
+		res.State = importjob.StateDone
 	case errors.Is(err, tables.ErrImportRejected):
-		j.state, j.message = "refused", "Nothing was imported: fix the rows below and upload the file again."
+		res.State, res.Message = importjob.StateRefused, "Nothing was imported: fix the rows below and upload the file again."
 	case errors.Is(err, tables.ErrBadFile), errors.Is(err, store.ErrInvalid):
 		_, msg := s.statusOf(err)
-		j.state, j.message = "refused", "Nothing was imported: "+msg
+		res.State, res.Message = importjob.StateRefused, "Nothing was imported: "+msg
+	case errors.Is(err, context.Canceled):
+		res.State, res.Message = importjob.StateFailed, "The import was stopped (the console shut down) and nothing was imported; upload the file again."
 	default:
 		s.log.Error("web: import", "err", err)
-		j.state, j.message = "failed", "The import failed and nothing was imported; try again."
+		res.State, res.Message = importjob.StateFailed, "The import failed and nothing was imported; try again."
 	}
-	if err == nil && !j.dryRun && rep != nil && rep.Applied > 0 {
+	if err == nil && !spec.DryRun && rep != nil && rep.Applied > 0 {
 		if bs, err := s.st.Blocks(ctx); err == nil {
 			for _, b := range bs {
 				s.notifyBlocks(ctx, b.Name)
 			}
 		}
 	}
+	return res
 }
 
 // importJob is the JSON progress endpoint the import page polls.
 func (s *Server) importJob(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	j := findImportJob(r.PathValue("job"), se.Actor)
+	j := s.imports.Find(r.PathValue("job"), se.Actor)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if j == nil {
@@ -1091,7 +996,7 @@ func (s *Server) importJob(w http.ResponseWriter, r *http.Request, se *users.Ses
 		json.NewEncoder(w).Encode(map[string]string{"error": "no such import"})
 		return
 	}
-	json.NewEncoder(w).Encode(j.view())
+	json.NewEncoder(w).Encode(j)
 }
 
 func (s *Server) importTemplate(w http.ResponseWriter, r *http.Request, se *users.Session) {

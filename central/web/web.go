@@ -33,6 +33,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kinline/kinline/central/api/authz"
@@ -43,6 +44,7 @@ import (
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/importjob"
 )
 
 //go:embed templates/*.html
@@ -69,6 +71,10 @@ type Config struct {
 	SessionTTL   time.Duration
 	SessionIdle  time.Duration
 	SecureCookie bool
+	// Notifier is told about every console change that may alter a
+	// block's policy (package api's notifier republishes it); nil: nobody
+	// is told.
+	Notifier PolicyNotifier
 	// EndCall sends the appliance an end_call command for a call in
 	// progress, audited as actor's (package api's); nil: the console
 	// cannot end calls.
@@ -128,6 +134,11 @@ type Server struct {
 	mux     *http.ServeMux
 	// patterns are the page routes registered (each in the authz matrix).
 	patterns []string
+	// imports runs the batch imports in the background (Close stops them).
+	imports *importjob.Runner
+
+	notifyMu sync.Mutex
+	notifier PolicyNotifier
 }
 
 // New builds the console.
@@ -157,7 +168,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Reports == nil {
 		cfg.Reports = reports.New(cfg.Store)
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, tables: cfg.Tables, reports: cfg.Reports, log: cfg.Log, tmpl: t}
+	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, tables: cfg.Tables, reports: cfg.Reports, log: cfg.Log, tmpl: t,
+		imports: importjob.NewRunner(ImportJobTimeout), notifier: cfg.Notifier}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", s.root)
 	m.HandleFunc("GET /login", s.loginPage)
@@ -185,6 +197,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.mux = m
 	return s, nil
+}
+
+// Close stops the console's background work: it cancels the running
+// import jobs (nothing of a cancelled import is written) and waits for
+// them to end. Call it when the server stops, after the HTTP server has
+// shut down.
+func (s *Server) Close() {
+	s.imports.Close()
 }
 
 // Handler serves the console. package api mounts it at "/" beside the JSON
