@@ -4,7 +4,7 @@ package web
 // review notes and the forms to add both), the calls search's export with
 // the search's filters, statistics with charts and the billing report.
 //
-// Charts are inline SVG drawn on the server (chart.go): the console's CSP
+// Charts are inline SVG drawn on the server (package chart): the console's CSP
 // allows no script, and an <svg> in the page is markup, not an image or a
 // script, so it needs nothing from the CSP. Every chart's numbers are also
 // in a table beneath it.
@@ -28,6 +28,7 @@ import (
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/chart"
 	"github.com/kinline/kinline/shared/ledger"
 )
 
@@ -72,7 +73,7 @@ type reviewPage struct {
 	Stats      *reports.Stats
 	By         string
 	Dimensions []dimView
-	Charts     []chart
+	Charts     []chart.Chart
 	StatRows   []statView
 	Total      statView
 	From, To   string // YYYY-MM-DD in the prison's time zone, to inclusive
@@ -88,7 +89,7 @@ type reviewPage struct {
 	BillTotal   billingView
 	CSVLink     string
 	ShowPeriod  bool
-	ChartByDest *chart
+	ChartByDest *chart.Chart
 }
 
 type bookmarkView struct {
@@ -425,8 +426,8 @@ func statsView(p *reviewPage) {
 	label := map[string]string{reports.StatsByBlock: "by block", reports.StatsByHour: "by hour of day", reports.StatsByDay: "by day",
 		reports.StatsByPerson: "by person", reports.StatsByContact: "by contact", reports.StatsByTerminal: "by terminal, busiest first"}[st.By]
 	vertical := st.By == reports.StatsByHour || st.By == reports.StatsByDay
-	series := func(title, unit string, v func(reports.StatsRow) float64, text func(reports.StatsRow) string) chart {
-		var pts []point
+	series := func(title, unit string, v func(reports.StatsRow) float64, text func(reports.StatsRow) string) chart.Chart {
+		var pts []chart.Point
 		for _, r := range st.Rows {
 			l := r.Label
 			switch st.By {
@@ -435,17 +436,17 @@ func statsView(p *reviewPage) {
 			case reports.StatsByHour:
 				l = r.Key // 00 to 23
 			}
-			pts = append(pts, point{Label: l, Value: v(r), Text: text(r), Title: r.Label + ": " + text(r)})
+			pts = append(pts, chart.Point{Label: l, Value: v(r), Text: text(r), Title: r.Label + ": " + text(r)})
 		}
-		return newChart(title, unit, pts, vertical)
+		return chart.New(title, unit, pts, vertical)
 	}
 	if st.By == reports.StatsByRefusal {
-		p.Charts = []chart{series("Refused calls by reason", "calls", func(r reports.StatsRow) float64 { return float64(r.Calls) },
+		p.Charts = []chart.Chart{series("Refused calls by reason", "calls", func(r reports.StatsRow) float64 { return float64(r.Calls) },
 			func(r reports.StatsRow) string { return strconv.FormatInt(r.Calls, 10) })}
 		p.Charts[0].ID = "chart-0"
 		return
 	}
-	p.Charts = []chart{
+	p.Charts = []chart.Chart{
 		series("Calls "+label, "calls", func(r reports.StatsRow) float64 { return float64(r.Calls) },
 			func(r reports.StatsRow) string { return strconv.FormatInt(r.Calls, 10) }),
 		series("Total talk time "+label, "minutes", func(r reports.StatsRow) float64 { return r.TotalSeconds / 60 },
@@ -528,12 +529,12 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.S
 			byDest[b.DestinationType] += b.Net
 		}
 		p.BillTotal = view(rep.Total)
-		var pts []point
+		var pts []chart.Point
 		for _, d := range dests {
-			pts = append(pts, point{Label: d, Value: float64(byDest[d]), Text: cur.Format(byDest[d]) + " " + rep.Currency,
+			pts = append(pts, chart.Point{Label: d, Value: float64(byDest[d]), Text: cur.Format(byDest[d]) + " " + rep.Currency,
 				Title: d + ": " + cur.Format(byDest[d]) + " " + rep.Currency})
 		}
-		ch := newChart("Net charged by destination type ("+rep.Currency+")", rep.Currency, pts, false)
+		ch := chart.New("Net charged by destination type ("+rep.Currency+")", rep.Currency, pts, false)
 		ch.ID = "chart-dest"
 		p.ChartByDest = &ch
 		v := url.Values{"from": {p.From}, "to": {p.To}, "period": {rep.Period}}
