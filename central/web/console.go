@@ -37,17 +37,24 @@ func (s *Server) consolePages() map[string]sessionHandler {
 	}
 }
 
-// consolePage is the data of console_*.html.
-type consolePage struct {
-	Title, Actor, CSRF string
-	Error, Notice      string
-	IsAdmin            bool
+// alarmsView is the data of console_alarms.html.
+type alarmsView struct {
+	layout
+	IsAdmin    bool // may see the clear column
+	Alarms     []alarmRow
+	Appliance  string
+	Open       bool
+	Prev, Next string
+}
 
-	// Alarms.
-	Alarms    []alarmView
-	Appliance string
-	Open      bool
-	// Audit log.
+type alarmRow struct {
+	store.Alarm
+	Clearable bool
+}
+
+// auditView is the data of console_audit.html.
+type auditView struct {
+	layout
 	Audit              []store.AuditEntry
 	AuditQ             store.AuditFilter
 	FromText, ToText   string
@@ -56,22 +63,25 @@ type consolePage struct {
 	ChainOK            bool   // and it holds
 	ChainError         string // or where it breaks
 	Prev, Next         string
-	// Users.
+}
+
+// usersView is the data of console_users.html.
+type usersView struct {
+	layout
 	Users  []users.User
 	Roles  []string
 	Blocks []string
 	Form   userFormData
-	// Second factor.
+}
+
+// totpView is the data of console_totp.html: the user's own second factor.
+type totpView struct {
+	layout
 	User         *users.User
 	SessionMFA   bool
 	Secret, URI  string
 	MustEnrol    bool
 	TokenSession bool
-}
-
-type alarmView struct {
-	store.Alarm
-	Clearable bool
 }
 
 type userFormData struct {
@@ -89,10 +99,6 @@ func (f userFormData) HasBlock(b string) bool {
 	return false
 }
 
-func (s *Server) newConsolePage(se *users.Session, title string) *consolePage {
-	return &consolePage{Title: title, Actor: se.Actor, CSRF: se.CSRF, IsAdmin: authz.Check("GET /users", CallerOf(se), "") == nil}
-}
-
 // ---- alarms ----
 
 const alarmsPageSize = 100
@@ -104,8 +110,8 @@ func (s *Server) alarmsPage(w http.ResponseWriter, r *http.Request, se *users.Se
 func (s *Server) renderAlarms(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
 	q := r.URL.Query()
 	c := CallerOf(se)
-	p := s.newConsolePage(se, "Alarms")
-	p.Error, p.Notice = errMsg, q.Get("notice")
+	p := &alarmsView{layout: layoutFor(se, "Alarms").withNotice(r), IsAdmin: allowed(se, "GET /users")}
+	p.Error = errMsg
 	p.Appliance, p.Open = strings.TrimSpace(q.Get("appliance")), q.Get("open") == "true"
 	off, _ := strconv.Atoi(q.Get("offset"))
 	off = max(off, 0)
@@ -119,7 +125,7 @@ func (s *Server) renderAlarms(w http.ResponseWriter, r *http.Request, se *users.
 	}
 	canClear := authz.Check("POST /alarms/{id}/clear", c, "") == nil
 	for _, a := range al {
-		p.Alarms = append(p.Alarms, alarmView{Alarm: a, Clearable: canClear && a.Cleared == nil && a.Origin == "central" && a.Code != store.AlarmEventGap})
+		p.Alarms = append(p.Alarms, alarmRow{Alarm: a, Clearable: canClear && a.Cleared == nil && a.Origin == "central" && a.Code != store.AlarmEventGap})
 	}
 	link := func(o int) string {
 		v := url.Values{"appliance": {p.Appliance}, "offset": {strconv.Itoa(o)}}
@@ -158,7 +164,7 @@ const auditPageSize = 100
 
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	q := r.URL.Query()
-	p := s.newConsolePage(se, "Audit log")
+	p := &auditView{layout: layoutFor(se, "Audit log")}
 	status := http.StatusOK
 	f := store.AuditFilter{Actor: strings.TrimSpace(q.Get("actor")), Action: strings.TrimSpace(q.Get("action")), Target: strings.TrimSpace(q.Get("target"))}
 	p.FromText, p.ToText = q.Get("from"), q.Get("to")
@@ -252,8 +258,8 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 }
 
 func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string, form userFormData) {
-	p := s.newConsolePage(se, "Users")
-	p.Error, p.Notice, p.Form, p.Roles = errMsg, r.URL.Query().Get("notice"), form, store.UserRoles
+	p := &usersView{layout: layoutFor(se, "Users").withNotice(r), Form: form, Roles: store.UserRoles}
+	p.Error = errMsg
 	var err error
 	if p.Users, err = s.users.Users(r.Context()); err == nil {
 		var bs []store.Block
@@ -348,9 +354,9 @@ func (s *Server) totpPage(w http.ResponseWriter, r *http.Request, se *users.Sess
 }
 
 func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg, secret, uri string) {
-	p := s.newConsolePage(se, "Second factor")
-	p.Error, p.Notice, p.Secret, p.URI, p.SessionMFA = errMsg, r.URL.Query().Get("notice"), secret, uri, se.MFA
-	p.MustEnrol = authz.MustEnrolTOTP(se.Role)
+	p := &totpView{layout: layoutFor(se, "Second factor").withNotice(r), Secret: secret, URI: uri, SessionMFA: se.MFA,
+		MustEnrol: authz.MustEnrolTOTP(se.Role)}
+	p.Error = errMsg
 	if se.UserID == "" {
 		p.TokenSession = true
 		s.render(w, status, "console_totp.html", p)

@@ -68,21 +68,21 @@ func (s *Server) managePages() map[string]sessionHandler {
 	}
 }
 
-// managePage is the data of the management templates.
-type managePage struct {
-	Title, Actor, CSRF string
-	Error, Notice      string
-	CanEdit, IsAdmin   bool
-	// NeedsMFA: the page's downloads need a second factor the session
-	// has not verified.
-	NeedsMFA bool
-
-	// People list.
+// peopleView is the data of manage_people.html.
+type peopleView struct {
+	layout
+	CanEdit          bool
 	Q, Block, Status string
 	People           []store.Person
 	Prev, Next       string
 	Statuses         []string
-	// One person.
+	Blocks           []string // the caller's
+}
+
+// personView is the data of manage_person.html.
+type personView struct {
+	layout
+	CanEdit      bool
 	Person       *store.Person
 	PersonWin    string
 	SuspendUntil string
@@ -94,38 +94,67 @@ type managePage struct {
 	PersonRule *wire.CallRule
 	// MaxPhotoMiB is the photo size limit, for the upload form.
 	MaxPhotoMiB int
-	// Numbers.
+	Statuses    []string
+	Confirms    []string
+	Blocks      []string // the caller's
+}
+
+// numbersView is the data of manage_numbers.html.
+type numbersView struct {
+	layout
+	IsAdmin bool
 	Numbers []store.GlobalNumber
 	Kinds   []string
-	// Blocks.
-	BlockViews []blockView
+}
+
+// blocksView is the data of manage_blocks.html.
+type blocksView struct {
+	layout
+	IsAdmin    bool
+	Blocks     []blockRow
 	Appliances []store.Appliance
 	Terminals  []store.Terminal
 	Confirms   []string
-	// Settings.
-	Settings *store.PrisonSettings
-	// Import.
-	Job *importjob.View
 }
 
-type blockView struct {
+type blockRow struct {
 	Name          string
 	PolicyVersion uint64
 	Windows       string
-	Rules         []ruleView
+	Rules         []ruleRow
 }
 
-type ruleView struct {
+type ruleRow struct {
 	wire.CallRule
 	WindowsText string
 }
 
-func (s *Server) basePage(se *users.Session, title string) managePage {
-	c := CallerOf(se)
-	return managePage{Title: title, Actor: se.Actor, CSRF: se.CSRF,
-		CanEdit: authz.Check("POST /people", c, "") == nil,
-		IsAdmin: authz.Check("POST /settings", c, "") == nil}
+// settingsView is the data of manage_settings.html.
+type settingsView struct {
+	layout
+	IsAdmin  bool
+	Settings *store.PrisonSettings
 }
+
+// importView is the data of manage_import.html: the upload form and the
+// job it follows.
+type importView struct {
+	layout
+	Job *importjob.View
+}
+
+// exportView is the data of manage_export.html.
+type exportView struct {
+	layout
+	// NeedsMFA: the downloads need a second factor the session has not
+	// verified.
+	NeedsMFA bool
+}
+
+// canEdit: the session may change people (and their contacts); isAdmin:
+// the prison's settings, blocks and rules.
+func canEdit(se *users.Session) bool { return allowed(se, "POST /people") }
+func isAdmin(se *users.Session) bool { return allowed(se, "POST /settings") }
 
 // postForm checks a form post: same origin, size, CSRF token. It answers
 // and returns false when the post must not be processed.
@@ -215,8 +244,8 @@ func (s *Server) peoplePage(w http.ResponseWriter, r *http.Request, se *users.Se
 func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
 	q := r.URL.Query()
 	c := CallerOf(se)
-	p := s.basePage(se, "People")
-	p.Error, p.Notice = errMsg, q.Get("notice")
+	p := &peopleView{layout: layoutFor(se, "People").withNotice(r), CanEdit: canEdit(se)}
+	p.Error = errMsg
 	p.Q, p.Block, p.Status = q.Get("q"), q.Get("block"), q.Get("status")
 	p.Statuses = []string{wire.StatusActive, wire.StatusSuspended, wire.StatusReleased}
 	off, _ := strconv.Atoi(q.Get("offset"))
@@ -238,7 +267,7 @@ func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *users.
 		bs, err = s.st.Blocks(r.Context())
 		for _, b := range bs {
 			if c.InScope(b.Name) {
-				p.BlockViews = append(p.BlockViews, blockView{Name: b.Name})
+				p.Blocks = append(p.Blocks, b.Name)
 			}
 		}
 	}
@@ -337,8 +366,8 @@ func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *users.
 	if person == nil {
 		return
 	}
-	p := s.basePage(se, "Person "+person.PrisonNumber)
-	p.Person, p.Error, p.NewPIN, p.Notice = person, errMsg, newPIN, r.URL.Query().Get("notice")
+	p := &personView{layout: layoutFor(se, "Person "+person.PrisonNumber).withNotice(r), CanEdit: canEdit(se), Person: person, NewPIN: newPIN}
+	p.Error = errMsg
 	p.PersonWin = store.FormatWindows(person.Windows)
 	if person.SuspendedUntil != nil {
 		p.SuspendUntil = person.SuspendedUntil.Format("2006-01-02")
@@ -371,7 +400,7 @@ func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *users.
 		c := CallerOf(se)
 		for _, b := range bs {
 			if c.InScope(b.Name) {
-				p.BlockViews = append(p.BlockViews, blockView{Name: b.Name})
+				p.Blocks = append(p.Blocks, b.Name)
 			}
 		}
 	}
@@ -675,8 +704,8 @@ func (s *Server) numbersPage(w http.ResponseWriter, r *http.Request, se *users.S
 }
 
 func (s *Server) renderNumbers(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
-	p := s.basePage(se, "Global numbers")
-	p.Error, p.Notice, p.Kinds = errMsg, r.URL.Query().Get("notice"), store.GlobalNumberKinds
+	p := &numbersView{layout: layoutFor(se, "Global numbers").withNotice(r), IsAdmin: isAdmin(se), Kinds: store.GlobalNumberKinds}
+	p.Error = errMsg
 	var err error
 	if p.Numbers, err = s.st.GlobalNumbers(r.Context()); err != nil {
 		status, p.Error = s.statusOf(err)
@@ -721,9 +750,9 @@ func (s *Server) blocksPage(w http.ResponseWriter, r *http.Request, se *users.Se
 }
 
 func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
-	p := s.basePage(se, "Blocks and appliances")
-	p.Error, p.Notice = errMsg, r.URL.Query().Get("notice")
-	p.Confirms = []string{wire.ConfirmNone, wire.ConfirmButton, wire.ConfirmCard, wire.ConfirmBoth}
+	p := &blocksView{layout: layoutFor(se, "Blocks and appliances").withNotice(r), IsAdmin: isAdmin(se),
+		Confirms: []string{wire.ConfirmNone, wire.ConfirmButton, wire.ConfirmCard, wire.ConfirmBoth}}
+	p.Error = errMsg
 	c := CallerOf(se)
 	err := func() error {
 		bs, err := s.st.Blocks(r.Context())
@@ -734,7 +763,7 @@ func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *users.
 			if !c.InScope(b.Name) {
 				continue
 			}
-			v := blockView{Name: b.Name, PolicyVersion: b.PolicyVersion}
+			v := blockRow{Name: b.Name, PolicyVersion: b.PolicyVersion}
 			ws, err := s.st.BlockWindows(r.Context(), b.Name)
 			if err != nil {
 				return err
@@ -745,9 +774,9 @@ func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *users.
 				return err
 			}
 			for _, ru := range rules {
-				v.Rules = append(v.Rules, ruleView{CallRule: ru, WindowsText: store.FormatWindows(ru.Windows)})
+				v.Rules = append(v.Rules, ruleRow{CallRule: ru, WindowsText: store.FormatWindows(ru.Windows)})
 			}
-			p.BlockViews = append(p.BlockViews, v)
+			p.Blocks = append(p.Blocks, v)
 		}
 		as, err := s.st.Appliances(r.Context())
 		if err != nil {
@@ -850,8 +879,8 @@ func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, se *users.
 }
 
 func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string, in *store.PrisonSettings) {
-	p := s.basePage(se, "Settings")
-	p.Error, p.Notice, p.Settings = errMsg, r.URL.Query().Get("notice"), in
+	p := &settingsView{layout: layoutFor(se, "Settings").withNotice(r), IsAdmin: isAdmin(se), Settings: in}
+	p.Error = errMsg
 	if in == nil {
 		var err error
 		if p.Settings, err = s.st.Settings(r.Context()); err != nil {
@@ -893,7 +922,7 @@ func (s *Server) importPage(w http.ResponseWriter, r *http.Request, se *users.Se
 }
 
 func (s *Server) renderImport(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
-	p := s.basePage(se, "Import")
+	p := &importView{layout: layoutFor(se, "Import")}
 	p.Error = errMsg
 	if id := r.URL.Query().Get("job"); id != "" {
 		if p.Job = s.imports.Find(id, se.Actor); p.Job == nil {
@@ -1032,8 +1061,7 @@ func tableType(format string) string {
 }
 
 func (s *Server) exportPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	p := s.basePage(se, "Export")
-	p.NeedsMFA = authz.Check("GET /export/{file}", CallerOf(se), "") != nil
+	p := &exportView{layout: layoutFor(se, "Export"), NeedsMFA: !allowed(se, "GET /export/{file}")}
 	s.render(w, http.StatusOK, "manage_export.html", p)
 }
 

@@ -48,13 +48,10 @@ func (s *Server) reviewPages() map[string]sessionHandler {
 	}
 }
 
-// reviewPage is the data of the review templates (review_*.html,
-// stats_*.html, reports_*.html); Title, Actor and CSRF feed the layout.
-type reviewPage struct {
-	Title, Actor, CSRF string
-	Error, Notice      string
-
-	// review_call.html
+// callView is the data of review_call.html: a call's record, its player,
+// bookmarks and review notes.
+type callView struct {
+	layout
 	Call              *store.Call
 	Talk              string // the talk time, m:ss
 	CanPlay           bool   // the caller may play recordings
@@ -63,36 +60,44 @@ type reviewPage struct {
 	Bookmarkable      bool   // a bookmark form makes sense here
 	StartAt           int    // seconds the player starts at (?t=)
 	Notes             []reports.ReviewNote
-	Bookmarks         []bookmarkView
+	Bookmarks         []bookmarkRow
 	Reasons           []string
 	NoteForm          noteForm
 	BookmarkForm      bookmarkForm
 	NoteErr, MarkErr  string
+}
 
-	// stats_page.html
+// statsView is the data of stats_page.html.
+type statsView struct {
+	layout
 	Stats      *reports.Stats
 	By         string
-	Dimensions []dimView
+	Dimensions []dimLink
 	Charts     []chart.Chart
-	StatRows   []statView
-	Total      statView
+	StatRows   []statRow
+	Total      statRow
 	From, To   string // YYYY-MM-DD in the prison's time zone, to inclusive
 	Block      string
 	Limit      int
 	ByTop      bool // the dimension is cut to the busiest Limit rows
+}
 
-	// reports_billing.html
+// billingView is the data of reports_billing.html.
+type billingView struct {
+	layout
 	Billing     *reports.BillingReport
 	Periods     []string
 	Period      string
-	BillRows    []billingView
-	BillTotal   billingView
+	Block       string
+	From, To    string // YYYY-MM-DD in the prison's time zone, to inclusive
+	BillRows    []billingRow
+	BillTotal   billingRow
 	CSVLink     string
 	ShowPeriod  bool
 	ChartByDest *chart.Chart
 }
 
-type bookmarkView struct {
+type bookmarkRow struct {
 	reports.Bookmark
 	At      string // m:ss
 	Seconds int64
@@ -107,17 +112,17 @@ type noteForm struct {
 
 type bookmarkForm struct{ At, Label string }
 
-type dimView struct {
+type dimLink struct {
 	Key, Label, Link string
 	Current          bool
 }
 
-type statView struct {
+type statRow struct {
 	reports.StatsRow
 	Total, Average string
 }
 
-type billingView struct {
+type billingRow struct {
 	reports.BillingRow
 	Minutes, Charged, Refunded, Net string
 }
@@ -161,7 +166,7 @@ func (s *Server) scopedCall(r *http.Request, c authz.Caller) (*store.Call, error
 }
 
 func (s *Server) callPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	p := &reviewPage{}
+	p := &callView{}
 	if t := r.URL.Query().Get("t"); t != "" {
 		if n, err := strconv.Atoi(t); err == nil && n >= 0 && n <= int(callquery.MaxOffset/time.Second) {
 			p.StartAt = n
@@ -172,16 +177,18 @@ func (s *Server) callPage(w http.ResponseWriter, r *http.Request, se *users.Sess
 }
 
 // showCall renders the call {id}'s page with p's form state.
-func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Session, status int, p *reviewPage) {
+func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Session, status int, p *callView) {
 	c := CallerOf(se)
 	call, err := s.scopedCall(r, c)
 	if err != nil {
 		s.reviewError(w, err)
 		return
 	}
-	p.Title, p.Actor, p.CSRF, p.Call = "Call "+call.ID, se.Actor, se.CSRF, call
+	l := layoutFor(se, "Call "+call.ID)
+	l.Notice = p.Notice
+	p.layout, p.Call = l, call
 	p.Talk = reports.FormatOffset(time.Duration(call.DurationSeconds * float64(time.Second)))
-	p.CanPlay = authz.Check("GET /calls/{id}/recording", c, "") == nil
+	p.CanPlay = allowed(se, "GET /calls/{id}/recording")
 	p.Playable = !call.Privileged && call.Recording != nil && call.Recording.Uploaded
 	p.CanRead, p.CanWrite = c.ReadsReview(), c.WritesReview()
 	p.Bookmarkable = p.CanWrite && !call.Privileged && call.Recording != nil
@@ -192,7 +199,7 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Sess
 			if bs, err = s.reports.Bookmarks(r.Context(), call.ID); err == nil {
 				for _, b := range bs {
 					d := time.Duration(b.OffsetMS) * time.Millisecond
-					p.Bookmarks = append(p.Bookmarks, bookmarkView{Bookmark: b, At: reports.FormatOffset(d), Seconds: int64(d / time.Second),
+					p.Bookmarks = append(p.Bookmarks, bookmarkRow{Bookmark: b, At: reports.FormatOffset(d), Seconds: int64(d / time.Second),
 						Removable: p.CanWrite && (b.Author == se.Actor || c.Role == store.RoleSystemAdmin)})
 				}
 			}
@@ -231,7 +238,7 @@ func (s *Server) addNoteForm(w http.ResponseWriter, r *http.Request, se *users.S
 			s.reviewError(w, err)
 			return
 		}
-		s.showCall(w, r, se, http.StatusUnprocessableEntity, &reviewPage{NoteForm: in, NoteErr: strings.TrimPrefix(err.Error(), "store: invalid input: ")})
+		s.showCall(w, r, se, http.StatusUnprocessableEntity, &callView{NoteForm: in, NoteErr: strings.TrimPrefix(err.Error(), "store: invalid input: ")})
 		return
 	}
 	redirectNotice(w, r, "/calls/"+url.PathEscape(call.ID), "Review note saved.")
@@ -253,7 +260,7 @@ func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *use
 			return
 		}
 		msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "store: invalid input: "), "bad query: ")
-		s.showCall(w, r, se, http.StatusUnprocessableEntity, &reviewPage{BookmarkForm: in, MarkErr: msg})
+		s.showCall(w, r, se, http.StatusUnprocessableEntity, &callView{BookmarkForm: in, MarkErr: msg})
 		return
 	}
 	redirectNotice(w, r, "/calls/"+url.PathEscape(call.ID), "Bookmark saved at "+reports.FormatOffset(at)+".")
@@ -364,7 +371,7 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 	if by == "" {
 		by = reports.StatsByBlock
 	}
-	p := &reviewPage{Title: "Statistics", Actor: se.Actor, CSRF: se.CSRF, By: by, Block: q.Get("block")}
+	p := &statsView{layout: layoutFor(se, "Statistics"), By: by, Block: q.Get("block")}
 	c := CallerOf(se)
 	f, err := callquery.ParseStats(q, by, loc, s.st.Now())
 	if err == nil && f.Block != "" {
@@ -399,7 +406,7 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 		if p.Limit == 0 {
 			p.Limit = 20
 		}
-		statsView(p)
+		fillStats(p)
 	}
 	for _, d := range reports.StatsDimensions {
 		v := url.Values{"by": {d}}
@@ -408,16 +415,16 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 				v.Set(k, x)
 			}
 		}
-		p.Dimensions = append(p.Dimensions, dimView{Key: d, Label: statsLabels[d], Link: "/stats?" + v.Encode(), Current: d == by})
+		p.Dimensions = append(p.Dimensions, dimLink{Key: d, Label: statsLabels[d], Link: "/stats?" + v.Encode(), Current: d == by})
 	}
 	s.render(w, status, "stats_page.html", p)
 }
 
-// statsView fills p's table and charts from p.Stats.
-func statsView(p *reviewPage) {
+// fillStats fills p's table and charts from p.Stats.
+func fillStats(p *statsView) {
 	st := p.Stats
-	view := func(r reports.StatsRow) statView {
-		return statView{StatsRow: r, Total: formatHMS(r.TotalSeconds), Average: formatHMS(r.AverageSeconds)}
+	view := func(r reports.StatsRow) statRow {
+		return statRow{StatsRow: r, Total: formatHMS(r.TotalSeconds), Average: formatHMS(r.AverageSeconds)}
 	}
 	for _, r := range st.Rows {
 		p.StatRows = append(p.StatRows, view(r))
@@ -489,7 +496,7 @@ func (s *Server) billingQuery(r *http.Request, se *users.Session) (reports.Billi
 
 func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	q := formQuery(r)
-	p := &reviewPage{Title: "Billing report", Actor: se.Actor, CSRF: se.CSRF, Periods: reports.BillingPeriods,
+	p := &billingView{layout: layoutFor(se, "Billing report"), Periods: reports.BillingPeriods,
 		Period: q.Get("period"), Block: q.Get("block"), From: q.Get("from"), To: q.Get("to")}
 	f, loc, err := s.billingQuery(r, se)
 	if errors.Is(err, authz.ErrOutOfScope) {
@@ -515,8 +522,8 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.S
 		p.Period, p.ShowPeriod = rep.Period, rep.Period != reports.BillingTotal
 		p.From, p.To = days(rep.From, rep.To, loc)
 		cur := ledger.Currency{Code: rep.Currency, Digits: rep.Digits}
-		view := func(b reports.BillingRow) billingView {
-			return billingView{BillingRow: b, Minutes: strconv.FormatFloat(b.BilledSeconds/60, 'f', 1, 64),
+		view := func(b reports.BillingRow) billingRow {
+			return billingRow{BillingRow: b, Minutes: strconv.FormatFloat(b.BilledSeconds/60, 'f', 1, 64),
 				Charged: cur.Format(b.Charged), Refunded: cur.Format(b.Refunded), Net: cur.Format(b.Net)}
 		}
 		byDest := map[string]ledger.Money{}

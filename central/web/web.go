@@ -219,12 +219,13 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-type page struct {
-	Title        string
-	Actor        string
-	CSRF         string
+// loginView is the data of login.html.
+type loginView struct{ layout }
+
+// callsView is the data of calls.html: the search form, a page of calls.
+type callsView struct {
+	layout
 	CanPlay      bool
-	Error        string
 	Filter       store.CallFilter
 	Calls        []store.Call
 	Dispositions []string
@@ -299,7 +300,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, status int, msg string) {
 	tok := store.NewSecret()
 	http.SetCookie(w, &http.Cookie{Name: LoginCookieName, Value: tok, Path: "/login", HttpOnly: true, Secure: s.cfg.SecureCookie,
 		SameSite: http.SameSiteStrictMode, MaxAge: 3600})
-	s.render(w, status, "login.html", page{Title: "Sign in", Error: msg, CSRF: tok})
+	s.render(w, status, "login.html", loginView{layout{Title: "Sign in", Error: msg, CSRF: tok}})
 }
 
 // sameOrigin refuses form posts whose Origin (sent by browsers on POST) names
@@ -415,8 +416,7 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *users.Session
 		}
 	}
 	c := CallerOf(se)
-	p := page{Title: "Calls", Actor: se.Actor, CSRF: se.CSRF, Dispositions: callquery.Dispositions,
-		CanPlay: authz.Check("GET /calls/{id}/recording", c, "") == nil}
+	p := callsView{layout: layoutFor(se, "Calls"), Dispositions: callquery.Dispositions, CanPlay: allowed(se, "GET /calls/{id}/recording")}
 	f, err := callquery.Parse(q)
 	if err == nil && f.Block != "" {
 		if err := c.CheckBlock(f.Block); err != nil {
