@@ -18,6 +18,7 @@ import (
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/format"
 )
 
 // consolePages are the pages of this file.
@@ -168,14 +169,9 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 	status := http.StatusOK
 	f := store.AuditFilter{Actor: strings.TrimSpace(q.Get("actor")), Action: strings.TrimSpace(q.Get("action")), Target: strings.TrimSpace(q.Get("target"))}
 	p.FromText, p.ToText = q.Get("from"), q.Get("to")
-	from, err1 := parseDay(p.FromText, time.UTC)
-	to, err2 := parseDay(p.ToText, time.UTC)
-	if err := errors.Join(err1, err2); err != nil {
-		p.Error, status = err.Error(), http.StatusBadRequest
-		p.FromText, p.ToText, from, to = "", "", time.Time{}, time.Time{}
-	}
-	if !to.IsZero() {
-		to = to.AddDate(0, 0, 1) // "to" is inclusive on the page
+	from, to, err := format.DayRange(p.FromText, p.ToText, time.UTC) // "to" is inclusive on the page
+	if err != nil {
+		p.Error, status, p.FromText, p.ToText = err.Error(), http.StatusBadRequest, "", ""
 	}
 	f.From, f.To = from, to
 	p.AuditQ = f

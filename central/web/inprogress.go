@@ -13,6 +13,7 @@ import (
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/format"
 )
 
 // inProgressPages are the pages of this file.
@@ -50,7 +51,7 @@ func (s *Server) inProgressPage(w http.ResponseWriter, r *http.Request, se *user
 		return
 	}
 	for _, call := range calls {
-		p.Calls = append(p.Calls, inProgressRow{CallInProgress: call, For: formatDuration(p.Now.Sub(call.Start).Seconds()),
+		p.Calls = append(p.Calls, inProgressRow{CallInProgress: call, For: format.Duration(p.Now.Sub(call.Start).Seconds()),
 			Endable: s.cfg.EndCall != nil && authz.Check("POST /calls/{id}/end", c, call.Block) == nil})
 	}
 	s.render(w, http.StatusOK, "calls_in_progress.html", p)

@@ -26,6 +26,7 @@ import (
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/format"
 	"github.com/kinline/kinline/central/web/importjob"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -291,30 +292,6 @@ func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *users.
 	s.render(w, status, "manage_people.html", p)
 }
 
-func optInt(v string) (int, error) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %q is not a whole number", store.ErrInvalid, v)
-	}
-	return n, nil
-}
-
-func optDate(v string) (time.Time, error) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse("2006-01-02", v)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: date %q must be YYYY-MM-DD", store.ErrInvalid, v)
-	}
-	return t, nil
-}
-
 func (s *Server) createPersonForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !s.postForm(w, r, se) {
 		return
@@ -434,12 +411,12 @@ func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *user
 		fail(err)
 		return
 	}
-	maxDur, err := optInt(f.Get("max_duration_seconds"))
+	maxDur, err := format.OptInt(f.Get("max_duration_seconds"))
 	if err != nil {
 		fail(err)
 		return
 	}
-	until, err := optDate(f.Get("suspended_until"))
+	until, err := format.OptDate(f.Get("suspended_until"))
 	if err != nil {
 		fail(err)
 		return
@@ -461,7 +438,7 @@ func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *user
 		if !f.Has(field) {
 			continue
 		}
-		n, err := optInt(f.Get(field))
+		n, err := format.OptInt(f.Get(field))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
@@ -820,7 +797,7 @@ func (s *Server) putRuleForm(w http.ResponseWriter, r *http.Request, se *users.S
 		var errs []error
 		for field, dst := range map[string]*int{"confirm_window_seconds": &ru.ConfirmWindowSeconds, "max_duration_seconds": &ru.MaxDurationSeconds,
 			"calls_per_day": &ru.CallsPerDay, "calls_per_week": &ru.CallsPerWeek, "calls_per_month": &ru.CallsPerMonth} {
-			n, err := optInt(f.Get(field))
+			n, err := format.OptInt(f.Get(field))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", field, err))
 			}
@@ -897,7 +874,7 @@ func (s *Server) settingsForm(w http.ResponseWriter, r *http.Request, se *users.
 	}
 	f := r.PostForm
 	in := store.PrisonSettings{PrisonName: f.Get("prison_name"), TimeZone: f.Get("time_zone")}
-	n, err := optInt(f.Get("max_contacts"))
+	n, err := format.OptInt(f.Get("max_contacts"))
 	in.MaxContacts = n
 	var blocks []string
 	if err == nil {

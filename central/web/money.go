@@ -16,11 +16,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/format"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -275,18 +275,6 @@ func (s *Server) deleteRate(w http.ResponseWriter, r *http.Request, se *users.Se
 	http.Redirect(w, r, "/money/rates", http.StatusSeeOther)
 }
 
-// parseDay reads a YYYY-MM-DD form value as midnight in loc ("" is zero).
-func parseDay(v string, loc *time.Location) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.ParseInLocation(time.DateOnly, v, loc)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("dates are YYYY-MM-DD, not %q", v)
-	}
-	return t, nil
-}
-
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	h, ok := s.newMoneyHead(w, r, se, "Account", "POST /accounts/{person}/recharge")
 	if !ok {
@@ -310,14 +298,9 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *users.S
 	q := r.URL.Query()
 	loc := p.Settings.Location()
 	p.From, p.To = q.Get("from"), q.Get("to")
-	from, err1 := parseDay(p.From, loc)
-	to, err2 := parseDay(p.To, loc)
-	if err := errors.Join(err1, err2); err != nil {
-		p.Error, status = err.Error(), http.StatusBadRequest
-		from, to, p.From, p.To = time.Time{}, time.Time{}, "", ""
-	}
-	if !to.IsZero() {
-		to = to.AddDate(0, 0, 1)
+	from, to, err := format.DayRange(p.From, p.To, loc)
+	if err != nil {
+		p.Error, status, p.From, p.To = err.Error(), http.StatusBadRequest, "", ""
 	}
 	st, err := s.st.Statement(r.Context(), r.PathValue("person"), from, to)
 	if err == nil {

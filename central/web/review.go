@@ -29,6 +29,7 @@ import (
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/chart"
+	"github.com/kinline/kinline/central/web/format"
 	"github.com/kinline/kinline/shared/ledger"
 )
 
@@ -349,17 +350,6 @@ func formQuery(r *http.Request) url.Values {
 	return q
 }
 
-// days writes a period as the dates a form shows: from, and to as the
-// last day included.
-func days(from, to time.Time, loc *time.Location) (string, string) {
-	t := to.In(loc)
-	last := t
-	if t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 && t.Nanosecond() == 0 {
-		last = t.AddDate(0, 0, -1)
-	}
-	return from.In(loc).Format(time.DateOnly), last.Format(time.DateOnly)
-}
-
 func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	loc, err := s.location(r)
 	if err != nil {
@@ -401,7 +391,7 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 		// Show the form again with what was asked for.
 		p.From, p.To = q.Get("from"), q.Get("to")
 	} else {
-		p.From, p.To = days(f.From, f.To, loc)
+		p.From, p.To = format.Days(f.From, f.To, loc)
 		p.Limit, p.ByTop = f.Limit, by == reports.StatsByPerson || by == reports.StatsByContact || by == reports.StatsByTerminal
 		if p.Limit == 0 {
 			p.Limit = 20
@@ -424,54 +414,13 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 func fillStats(p *statsView) {
 	st := p.Stats
 	view := func(r reports.StatsRow) statRow {
-		return statRow{StatsRow: r, Total: formatHMS(r.TotalSeconds), Average: formatHMS(r.AverageSeconds)}
+		return statRow{StatsRow: r, Total: format.HMS(r.TotalSeconds), Average: format.HMS(r.AverageSeconds)}
 	}
 	for _, r := range st.Rows {
 		p.StatRows = append(p.StatRows, view(r))
 	}
 	p.Total = view(st.Total)
-	label := map[string]string{reports.StatsByBlock: "by block", reports.StatsByHour: "by hour of day", reports.StatsByDay: "by day",
-		reports.StatsByPerson: "by person", reports.StatsByContact: "by contact", reports.StatsByTerminal: "by terminal, busiest first"}[st.By]
-	vertical := st.By == reports.StatsByHour || st.By == reports.StatsByDay
-	series := func(title, unit string, v func(reports.StatsRow) float64, text func(reports.StatsRow) string) chart.Chart {
-		var pts []chart.Point
-		for _, r := range st.Rows {
-			l := r.Label
-			switch st.By {
-			case reports.StatsByDay:
-				l = r.Key[5:] // MM-DD under the bars
-			case reports.StatsByHour:
-				l = r.Key // 00 to 23
-			}
-			pts = append(pts, chart.Point{Label: l, Value: v(r), Text: text(r), Title: r.Label + ": " + text(r)})
-		}
-		return chart.New(title, unit, pts, vertical)
-	}
-	if st.By == reports.StatsByRefusal {
-		p.Charts = []chart.Chart{series("Refused calls by reason", "calls", func(r reports.StatsRow) float64 { return float64(r.Calls) },
-			func(r reports.StatsRow) string { return strconv.FormatInt(r.Calls, 10) })}
-		p.Charts[0].ID = "chart-0"
-		return
-	}
-	p.Charts = []chart.Chart{
-		series("Calls "+label, "calls", func(r reports.StatsRow) float64 { return float64(r.Calls) },
-			func(r reports.StatsRow) string { return strconv.FormatInt(r.Calls, 10) }),
-		series("Total talk time "+label, "minutes", func(r reports.StatsRow) float64 { return r.TotalSeconds / 60 },
-			func(r reports.StatsRow) string { return formatHMS(r.TotalSeconds) }),
-		series("Average talk time "+label, "minutes", func(r reports.StatsRow) float64 { return r.AverageSeconds / 60 },
-			func(r reports.StatsRow) string { return formatHMS(r.AverageSeconds) }),
-	}
-	if st.By == reports.StatsByBlock {
-		p.Charts[0].Title = "Call volume by block"
-	}
-	for i := range p.Charts {
-		p.Charts[i].ID = fmt.Sprintf("chart-%d", i)
-	}
-}
-
-// formatHMS writes seconds as h:mm:ss (m:ss under an hour).
-func formatHMS(sec float64) string {
-	return reports.FormatOffset(time.Duration(sec * float64(time.Second)).Round(time.Second))
+	p.Charts = chart.Stats(st)
 }
 
 // billingQuery reads the billing report's filter for se.
@@ -520,29 +469,17 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.S
 	}
 	if rep := p.Billing; rep != nil {
 		p.Period, p.ShowPeriod = rep.Period, rep.Period != reports.BillingTotal
-		p.From, p.To = days(rep.From, rep.To, loc)
+		p.From, p.To = format.Days(rep.From, rep.To, loc)
 		cur := ledger.Currency{Code: rep.Currency, Digits: rep.Digits}
 		view := func(b reports.BillingRow) billingRow {
 			return billingRow{BillingRow: b, Minutes: strconv.FormatFloat(b.BilledSeconds/60, 'f', 1, 64),
 				Charged: cur.Format(b.Charged), Refunded: cur.Format(b.Refunded), Net: cur.Format(b.Net)}
 		}
-		byDest := map[string]ledger.Money{}
-		var dests []string
 		for _, b := range rep.Rows {
 			p.BillRows = append(p.BillRows, view(b))
-			if _, ok := byDest[b.DestinationType]; !ok {
-				dests = append(dests, b.DestinationType)
-			}
-			byDest[b.DestinationType] += b.Net
 		}
 		p.BillTotal = view(rep.Total)
-		var pts []chart.Point
-		for _, d := range dests {
-			pts = append(pts, chart.Point{Label: d, Value: float64(byDest[d]), Text: cur.Format(byDest[d]) + " " + rep.Currency,
-				Title: d + ": " + cur.Format(byDest[d]) + " " + rep.Currency})
-		}
-		ch := chart.New("Net charged by destination type ("+rep.Currency+")", rep.Currency, pts, false)
-		ch.ID = "chart-dest"
+		ch := chart.ByDestination(rep)
 		p.ChartByDest = &ch
 		v := url.Values{"from": {p.From}, "to": {p.To}, "period": {rep.Period}}
 		if f.Block != "" {

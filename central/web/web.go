@@ -44,6 +44,7 @@ import (
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/format"
 	"github.com/kinline/kinline/central/web/importjob"
 )
 
@@ -155,7 +156,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = 30 * time.Minute
 	}
-	t, err := template.New("").Funcs(template.FuncMap{"duration": formatDuration}).ParseFS(templateFS, "templates/*.html")
+	t, err := template.New("").Funcs(template.FuncMap{"duration": format.Duration}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: templates: %w", err)
 	}
@@ -493,12 +494,4 @@ func (s *Server) recording(w http.ResponseWriter, r *http.Request, se *users.Ses
 		s.log.Error("web: recording", "err", err)
 		http.Error(w, "could not serve the recording", http.StatusInternalServerError)
 	}
-}
-
-func formatDuration(sec float64) string {
-	if sec <= 0 {
-		return "—"
-	}
-	d := time.Duration(sec * float64(time.Second)).Round(time.Second)
-	return fmt.Sprintf("%d:%02d", int(d.Minutes()), int(d.Seconds())%60)
 }
