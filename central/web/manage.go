@@ -27,6 +27,7 @@ import (
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/format"
+	"github.com/kinline/kinline/central/web/signin"
 	"github.com/kinline/kinline/central/web/importjob"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -160,7 +161,7 @@ func isAdmin(se *users.Session) bool { return allowed(se, "POST /settings") }
 // postForm checks a form post: same origin, size, CSRF token. It answers
 // and returns false when the post must not be processed.
 func (s *Server) postForm(w http.ResponseWriter, r *http.Request, se *users.Session) bool {
-	if !sameOrigin(r) {
+	if !signin.SameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return false
 	}
@@ -169,7 +170,7 @@ func (s *Server) postForm(w http.ResponseWriter, r *http.Request, se *users.Sess
 		http.Error(w, "the form could not be read", http.StatusBadRequest)
 		return false
 	}
-	if !tokensEqual(r.PostForm.Get("csrf"), se.CSRF) {
+	if !signin.TokensEqual(r.PostForm.Get("csrf"), se.CSRF) {
 		http.Error(w, "missing or wrong CSRF token: reload the page and try again", http.StatusForbidden)
 		return false
 	}
@@ -509,7 +510,7 @@ func (s *Server) photo(w http.ResponseWriter, r *http.Request, se *users.Session
 // anything but a JPEG or PNG image, 422 for dimensions out of bounds or
 // a damaged image, each with the page and the reason.
 func (s *Server) photoForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	if !sameOrigin(r) {
+	if !signin.SameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return
 	}
@@ -528,7 +529,7 @@ func (s *Server) photoForm(w http.ResponseWriter, r *http.Request, se *users.Ses
 		return
 	}
 	defer r.MultipartForm.RemoveAll()
-	if !tokensEqual(r.PostForm.Get("csrf"), se.CSRF) {
+	if !signin.TokensEqual(r.PostForm.Get("csrf"), se.CSRF) {
 		http.Error(w, "missing or wrong CSRF token: reload the page and try again", http.StatusForbidden)
 		return
 	}
@@ -913,7 +914,7 @@ func (s *Server) renderImport(w http.ResponseWriter, r *http.Request, se *users.
 // importForm takes the uploaded file, checks it can be read and starts the
 // job; the answer redirects to the page following its progress.
 func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	if !sameOrigin(r) {
+	if !signin.SameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return
 	}
@@ -923,7 +924,7 @@ func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *users.Se
 		return
 	}
 	defer r.MultipartForm.RemoveAll()
-	if !tokensEqual(r.PostFormValue("csrf"), se.CSRF) {
+	if !signin.TokensEqual(r.PostFormValue("csrf"), se.CSRF) {
 		http.Error(w, "missing or wrong CSRF token: reload the page and try again", http.StatusForbidden)
 		return
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/format"
+	"github.com/kinline/kinline/central/web/signin"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -139,12 +140,12 @@ func (s *Server) newMoneyHead(w http.ResponseWriter, r *http.Request, se *users.
 // checkForm refuses a cross-site post or one without the session's CSRF
 // token.
 func checkForm(w http.ResponseWriter, r *http.Request, se *users.Session) bool {
-	if !sameOrigin(r) {
+	if !signin.SameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if !tokensEqual(r.PostFormValue("csrf"), se.CSRF) {
+	if !signin.TokensEqual(r.PostFormValue("csrf"), se.CSRF) {
 		http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
 		return false
 	}
