@@ -41,11 +41,11 @@ func (s *Server) consolePages() map[string]sessionHandler {
 // alarmsView is the data of console_alarms.html.
 type alarmsView struct {
 	layout
-	IsAdmin    bool // may see the clear column
-	Alarms     []alarmRow
-	Appliance  string
-	Open       bool
-	Prev, Next string
+	IsAdmin   bool // may see the clear column
+	Alarms    []alarmRow
+	Appliance string
+	Open      bool
+	pager
 }
 
 type alarmRow struct {
@@ -63,7 +63,7 @@ type auditView struct {
 	Verified           bool   // the chain was checked
 	ChainOK            bool   // and it holds
 	ChainError         string // or where it breaks
-	Prev, Next         string
+	pager
 }
 
 // usersView is the data of console_users.html.
@@ -128,20 +128,11 @@ func (s *Server) renderAlarms(w http.ResponseWriter, r *http.Request, se *users.
 	for _, a := range al {
 		p.Alarms = append(p.Alarms, alarmRow{Alarm: a, Clearable: canClear && a.Cleared == nil && a.Origin == "central" && a.Code != store.AlarmEventGap})
 	}
-	link := func(o int) string {
-		v := url.Values{"appliance": {p.Appliance}, "offset": {strconv.Itoa(o)}}
-		if p.Open {
-			v.Set("open", "true")
-		}
-		return "/alarms?" + v.Encode()
+	v := url.Values{"appliance": {p.Appliance}}
+	if p.Open {
+		v.Set("open", "true")
 	}
-	if len(p.Alarms) > alarmsPageSize {
-		p.Alarms = p.Alarms[:alarmsPageSize]
-		p.Next = link(off + alarmsPageSize)
-	}
-	if off > 0 {
-		p.Prev = link(max(0, off-alarmsPageSize))
-	}
+	p.Alarms, p.pager = paginate(p.Alarms, off, alarmsPageSize, "/alarms", v)
 	s.render(w, status, "console_alarms.html", p)
 }
 
@@ -208,22 +199,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 	if len(csv) > 0 {
 		p.CSVLink += "?" + csv.Encode()
 	}
-	link := func(o int) string {
-		v := url.Values{}
-		for k, vs := range filters {
-			v[k] = vs
-		}
-		v.Set("offset", strconv.Itoa(o))
-		return "/audit?" + v.Encode()
-	}
-	if len(entries) > auditPageSize {
-		entries = entries[:auditPageSize]
-		p.Next = link(off + auditPageSize)
-	}
-	if off > 0 {
-		p.Prev = link(max(0, off-auditPageSize))
-	}
-	p.Audit = entries
+	p.Audit, p.pager = paginate(entries, off, auditPageSize, "/audit", filters)
 	v := url.Values{}
 	for k, vs := range filters {
 		v[k] = vs

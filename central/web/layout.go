@@ -7,6 +7,8 @@ package web
 
 import (
 	"net/http"
+	"net/url"
+	"strconv"
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store/users"
@@ -55,4 +57,30 @@ func (l layout) withNotice(r *http.Request) layout {
 // block): pages show the forms and buttons of what it may do.
 func allowed(se *users.Session, pattern string) bool {
 	return authz.Check(pattern, CallerOf(se), "") == nil
+}
+
+// pager is a list page's links to the pages before and after it.
+type pager struct{ Prev, Next string }
+
+// paginate cuts rows, read from offset off with one more than size, to
+// one page, with the links to its neighbours: path with the query q and
+// their offset.
+func paginate[T any](rows []T, off, size int, path string, q url.Values) ([]T, pager) {
+	link := func(o int) string {
+		v := url.Values{"offset": {strconv.Itoa(o)}}
+		for k, vs := range q {
+			if k != "offset" {
+				v[k] = vs
+			}
+		}
+		return path + "?" + v.Encode()
+	}
+	var p pager
+	if len(rows) > size {
+		rows, p.Next = rows[:size], link(off+size)
+	}
+	if off > 0 {
+		p.Prev = link(max(0, off-size))
+	}
+	return rows, p
 }

@@ -27,8 +27,8 @@ import (
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/format"
-	"github.com/kinline/kinline/central/web/signin"
 	"github.com/kinline/kinline/central/web/importjob"
+	"github.com/kinline/kinline/central/web/signin"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -76,9 +76,9 @@ type peopleView struct {
 	CanEdit          bool
 	Q, Block, Status string
 	People           []store.Person
-	Prev, Next       string
-	Statuses         []string
-	Blocks           []string // the caller's
+	pager
+	Statuses []string
+	Blocks   []string // the caller's
 }
 
 // personView is the data of manage_person.html.
@@ -279,17 +279,7 @@ func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *users.
 		s.render(w, st, "manage_people.html", p)
 		return
 	}
-	link := func(o int) string {
-		v := url.Values{"q": {p.Q}, "block": {p.Block}, "status": {p.Status}, "offset": {strconv.Itoa(o)}}
-		return "/people?" + v.Encode()
-	}
-	if len(p.People) > peoplePageSize {
-		p.People = p.People[:peoplePageSize]
-		p.Next = link(off + peoplePageSize)
-	}
-	if off > 0 {
-		p.Prev = link(max(0, off-peoplePageSize))
-	}
+	p.People, p.pager = paginate(p.People, off, peoplePageSize, "/people", url.Values{"q": {p.Q}, "block": {p.Block}, "status": {p.Status}})
 	s.render(w, status, "manage_people.html", p)
 }
 
@@ -1056,10 +1046,15 @@ func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, se *users.Se
 		http.Error(w, msg, st)
 		return
 	}
+	s.writeTable(w, what, format, tb)
+}
+
+// writeTable answers a download of the table tb as file name.format.
+func (s *Server) writeTable(w http.ResponseWriter, name, format string, tb [][]string) {
 	w.Header().Set("Content-Type", tableType(format))
-	w.Header().Set("Content-Disposition", `attachment; filename="`+what+`.`+format+`"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.`+format+`"`)
 	w.Header().Set("Cache-Control", "no-store")
 	if err := tables.WriteTable(w, format, tb); err != nil {
-		s.log.Error("web: export", "err", err)
+		s.log.Error("web: export", "file", name+"."+format, "err", err)
 	}
 }

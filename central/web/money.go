@@ -64,7 +64,7 @@ type accountsView struct {
 	AccountList []accountRow
 	Q, Block    string
 	Blocks      []string
-	Prev, Next  string
+	pager
 }
 
 // accountView is the data of money_account.html: a statement and the
@@ -450,16 +450,7 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, se *users.
 	for _, a := range as {
 		p.AccountList = append(p.AccountList, accountRow{AccountSummary: a, BalanceText: cur.Format(a.Balance)})
 	}
-	link := func(o int) string {
-		return "/money/accounts?" + url.Values{"q": {p.Q}, "block": {p.Block}, "offset": {strconv.Itoa(o)}}.Encode()
-	}
-	if len(p.AccountList) > accountsPageSize {
-		p.AccountList = p.AccountList[:accountsPageSize]
-		p.Next = link(off + accountsPageSize)
-	}
-	if off > 0 {
-		p.Prev = link(max(0, off-accountsPageSize))
-	}
+	p.AccountList, p.pager = paginate(p.AccountList, off, accountsPageSize, "/money/accounts", url.Values{"q": {p.Q}, "block": {p.Block}})
 	s.render(w, http.StatusOK, "money_accounts.html", p)
 }
 

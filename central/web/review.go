@@ -319,12 +319,7 @@ func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *users.S
 		s.reviewError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", tableType(format))
-	w.Header().Set("Content-Disposition", `attachment; filename="calls.`+format+`"`)
-	w.Header().Set("Cache-Control", "no-store")
-	if err := tables.WriteTable(w, format, tb); err != nil {
-		s.log.Error("web: calls export", "err", err)
-	}
+	s.writeTable(w, "calls", format, tb)
 }
 
 // location is the prison's time zone.
@@ -501,10 +496,5 @@ func (s *Server) billingExport(w http.ResponseWriter, r *http.Request, se *users
 		s.reviewError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", tableType(tables.FormatCSV))
-	w.Header().Set("Content-Disposition", `attachment; filename="billing.csv"`)
-	w.Header().Set("Cache-Control", "no-store")
-	if err := tables.WriteTable(w, tables.FormatCSV, tb); err != nil {
-		s.log.Error("web: billing export", "err", err)
-	}
+	s.writeTable(w, "billing", tables.FormatCSV, tb)
 }

@@ -239,7 +239,7 @@ type callsView struct {
 	Filter       store.CallFilter
 	Calls        []store.Call
 	Dispositions []string
-	Prev, Next   string
+	pager
 }
 
 // render writes template name with data, never cached.
