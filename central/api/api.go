@@ -111,7 +111,7 @@ func New(d Deps) (*Server, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	console, err := web.New(web.Config{Store: d.Store, Users: d.Users, Tables: d.Tables, Reports: d.Reports, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
-		EndCall: s.endCall})
+		EndCall: s.endCall, Notifier: d.Notifier})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}

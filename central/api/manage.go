@@ -20,13 +20,7 @@ import (
 // manageRoutes are the JSON API's management routes: contacts' approval
 // and lifting a contact's self-block, PIN reset, people's photos, global
 // numbers, settings, block windows, terminals, import and export.
-//
-// It also hands the server's PolicyNotifier to the console (package web),
-// so changes made on the management pages republish policies too.
 func (s *Server) manageRoutes() map[string]http.HandlerFunc {
-	if s.n != nil {
-		web.NotifyPolicyChanges(s.st, s.n)
-	}
 	return map[string]http.HandlerFunc{
 		"POST /api/v1/contacts/{contact}/decision": s.decideContact,
 		"POST /api/v1/contacts/{contact}/unblock":  s.unblockContact,

@@ -18,6 +18,7 @@ import (
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/format"
 )
 
 // consolePages are the pages of this file.
@@ -37,17 +38,24 @@ func (s *Server) consolePages() map[string]sessionHandler {
 	}
 }
 
-// consolePage is the data of console_*.html.
-type consolePage struct {
-	Title, Actor, CSRF string
-	Error, Notice      string
-	IsAdmin            bool
-
-	// Alarms.
-	Alarms    []alarmView
+// alarmsView is the data of console_alarms.html.
+type alarmsView struct {
+	layout
+	IsAdmin   bool // may see the clear column
+	Alarms    []alarmRow
 	Appliance string
 	Open      bool
-	// Audit log.
+	pager
+}
+
+type alarmRow struct {
+	store.Alarm
+	Clearable bool
+}
+
+// auditView is the data of console_audit.html.
+type auditView struct {
+	layout
 	Audit              []store.AuditEntry
 	AuditQ             store.AuditFilter
 	FromText, ToText   string
@@ -55,23 +63,26 @@ type consolePage struct {
 	Verified           bool   // the chain was checked
 	ChainOK            bool   // and it holds
 	ChainError         string // or where it breaks
-	Prev, Next         string
-	// Users.
+	pager
+}
+
+// usersView is the data of console_users.html.
+type usersView struct {
+	layout
 	Users  []users.User
 	Roles  []string
 	Blocks []string
 	Form   userFormData
-	// Second factor.
+}
+
+// totpView is the data of console_totp.html: the user's own second factor.
+type totpView struct {
+	layout
 	User         *users.User
 	SessionMFA   bool
 	Secret, URI  string
 	MustEnrol    bool
 	TokenSession bool
-}
-
-type alarmView struct {
-	store.Alarm
-	Clearable bool
 }
 
 type userFormData struct {
@@ -89,10 +100,6 @@ func (f userFormData) HasBlock(b string) bool {
 	return false
 }
 
-func (s *Server) newConsolePage(se *users.Session, title string) *consolePage {
-	return &consolePage{Title: title, Actor: se.Actor, CSRF: se.CSRF, IsAdmin: authz.Check("GET /users", CallerOf(se), "") == nil}
-}
-
 // ---- alarms ----
 
 const alarmsPageSize = 100
@@ -104,8 +111,8 @@ func (s *Server) alarmsPage(w http.ResponseWriter, r *http.Request, se *users.Se
 func (s *Server) renderAlarms(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
 	q := r.URL.Query()
 	c := CallerOf(se)
-	p := s.newConsolePage(se, "Alarms")
-	p.Error, p.Notice = errMsg, q.Get("notice")
+	p := &alarmsView{layout: layoutFor(se, "Alarms").withNotice(r), IsAdmin: allowed(se, "GET /users")}
+	p.Error = errMsg
 	p.Appliance, p.Open = strings.TrimSpace(q.Get("appliance")), q.Get("open") == "true"
 	off, _ := strconv.Atoi(q.Get("offset"))
 	off = max(off, 0)
@@ -119,22 +126,13 @@ func (s *Server) renderAlarms(w http.ResponseWriter, r *http.Request, se *users.
 	}
 	canClear := authz.Check("POST /alarms/{id}/clear", c, "") == nil
 	for _, a := range al {
-		p.Alarms = append(p.Alarms, alarmView{Alarm: a, Clearable: canClear && a.Cleared == nil && a.Origin == "central" && a.Code != store.AlarmEventGap})
+		p.Alarms = append(p.Alarms, alarmRow{Alarm: a, Clearable: canClear && a.Cleared == nil && a.Origin == "central" && a.Code != store.AlarmEventGap})
 	}
-	link := func(o int) string {
-		v := url.Values{"appliance": {p.Appliance}, "offset": {strconv.Itoa(o)}}
-		if p.Open {
-			v.Set("open", "true")
-		}
-		return "/alarms?" + v.Encode()
+	v := url.Values{"appliance": {p.Appliance}}
+	if p.Open {
+		v.Set("open", "true")
 	}
-	if len(p.Alarms) > alarmsPageSize {
-		p.Alarms = p.Alarms[:alarmsPageSize]
-		p.Next = link(off + alarmsPageSize)
-	}
-	if off > 0 {
-		p.Prev = link(max(0, off-alarmsPageSize))
-	}
+	p.Alarms, p.pager = paginate(p.Alarms, off, alarmsPageSize, "/alarms", v)
 	s.render(w, status, "console_alarms.html", p)
 }
 
@@ -158,18 +156,13 @@ const auditPageSize = 100
 
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	q := r.URL.Query()
-	p := s.newConsolePage(se, "Audit log")
+	p := &auditView{layout: layoutFor(se, "Audit log")}
 	status := http.StatusOK
 	f := store.AuditFilter{Actor: strings.TrimSpace(q.Get("actor")), Action: strings.TrimSpace(q.Get("action")), Target: strings.TrimSpace(q.Get("target"))}
 	p.FromText, p.ToText = q.Get("from"), q.Get("to")
-	from, err1 := parseDay(p.FromText, time.UTC)
-	to, err2 := parseDay(p.ToText, time.UTC)
-	if err := errors.Join(err1, err2); err != nil {
-		p.Error, status = err.Error(), http.StatusBadRequest
-		p.FromText, p.ToText, from, to = "", "", time.Time{}, time.Time{}
-	}
-	if !to.IsZero() {
-		to = to.AddDate(0, 0, 1) // "to" is inclusive on the page
+	from, to, err := format.DayRange(p.FromText, p.ToText, time.UTC) // "to" is inclusive on the page
+	if err != nil {
+		p.Error, status, p.FromText, p.ToText = err.Error(), http.StatusBadRequest, "", ""
 	}
 	f.From, f.To = from, to
 	p.AuditQ = f
@@ -206,22 +199,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 	if len(csv) > 0 {
 		p.CSVLink += "?" + csv.Encode()
 	}
-	link := func(o int) string {
-		v := url.Values{}
-		for k, vs := range filters {
-			v[k] = vs
-		}
-		v.Set("offset", strconv.Itoa(o))
-		return "/audit?" + v.Encode()
-	}
-	if len(entries) > auditPageSize {
-		entries = entries[:auditPageSize]
-		p.Next = link(off + auditPageSize)
-	}
-	if off > 0 {
-		p.Prev = link(max(0, off-auditPageSize))
-	}
-	p.Audit = entries
+	p.Audit, p.pager = paginate(entries, off, auditPageSize, "/audit", filters)
 	v := url.Values{}
 	for k, vs := range filters {
 		v[k] = vs
@@ -252,8 +230,8 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 }
 
 func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string, form userFormData) {
-	p := s.newConsolePage(se, "Users")
-	p.Error, p.Notice, p.Form, p.Roles = errMsg, r.URL.Query().Get("notice"), form, store.UserRoles
+	p := &usersView{layout: layoutFor(se, "Users").withNotice(r), Form: form, Roles: store.UserRoles}
+	p.Error = errMsg
 	var err error
 	if p.Users, err = s.users.Users(r.Context()); err == nil {
 		var bs []store.Block
@@ -348,9 +326,9 @@ func (s *Server) totpPage(w http.ResponseWriter, r *http.Request, se *users.Sess
 }
 
 func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg, secret, uri string) {
-	p := s.newConsolePage(se, "Second factor")
-	p.Error, p.Notice, p.Secret, p.URI, p.SessionMFA = errMsg, r.URL.Query().Get("notice"), secret, uri, se.MFA
-	p.MustEnrol = authz.MustEnrolTOTP(se.Role)
+	p := &totpView{layout: layoutFor(se, "Second factor").withNotice(r), Secret: secret, URI: uri, SessionMFA: se.MFA,
+		MustEnrol: authz.MustEnrolTOTP(se.Role)}
+	p.Error = errMsg
 	if se.UserID == "" {
 		p.TokenSession = true
 		s.render(w, status, "console_totp.html", p)

@@ -13,6 +13,7 @@ import (
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/format"
 )
 
 // inProgressPages are the pages of this file.
@@ -23,22 +24,22 @@ func (s *Server) inProgressPages() map[string]sessionHandler {
 	}
 }
 
+// inProgressView is the data of calls_in_progress.html.
 type inProgressView struct {
+	layout
+	Calls []inProgressRow
+	Now   time.Time
+}
+
+type inProgressRow struct {
 	store.CallInProgress
 	For     string // how long it has been going (m:ss)
 	Endable bool
 }
 
-type inProgressPage struct {
-	*consolePage
-	Calls []inProgressView
-	Now   time.Time
-}
-
 func (s *Server) inProgressPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	c := CallerOf(se)
-	p := &inProgressPage{consolePage: s.newConsolePage(se, "Calls in progress"), Now: s.st.Now().UTC()}
-	p.Notice = r.URL.Query().Get("notice")
+	p := &inProgressView{layout: layoutFor(se, "Calls in progress").withNotice(r), Now: s.st.Now().UTC()}
 	calls, err := s.st.CallsInProgress(r.Context(), store.InProgressFilter{Blocks: c.ScopeBlocks(), WithHidden: c.SeesHidden()})
 	if err == nil {
 		err = s.st.Audit(r.Context(), se.Actor, "calls.in_progress", "calls", "console")
@@ -50,7 +51,7 @@ func (s *Server) inProgressPage(w http.ResponseWriter, r *http.Request, se *user
 		return
 	}
 	for _, call := range calls {
-		p.Calls = append(p.Calls, inProgressView{CallInProgress: call, For: formatDuration(p.Now.Sub(call.Start).Seconds()),
+		p.Calls = append(p.Calls, inProgressRow{CallInProgress: call, For: format.Duration(p.Now.Sub(call.Start).Seconds()),
 			Endable: s.cfg.EndCall != nil && authz.Check("POST /calls/{id}/end", c, call.Block) == nil})
 	}
 	s.render(w, http.StatusOK, "calls_in_progress.html", p)

@@ -11,9 +11,7 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
 	"embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,13 +20,15 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/format"
+	"github.com/kinline/kinline/central/web/importjob"
+	"github.com/kinline/kinline/central/web/signin"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -70,21 +70,21 @@ func (s *Server) managePages() map[string]sessionHandler {
 	}
 }
 
-// managePage is the data of the management templates.
-type managePage struct {
-	Title, Actor, CSRF string
-	Error, Notice      string
-	CanEdit, IsAdmin   bool
-	// NeedsMFA: the page's downloads need a second factor the session
-	// has not verified.
-	NeedsMFA bool
-
-	// People list.
+// peopleView is the data of manage_people.html.
+type peopleView struct {
+	layout
+	CanEdit          bool
 	Q, Block, Status string
 	People           []store.Person
-	Prev, Next       string
-	Statuses         []string
-	// One person.
+	pager
+	Statuses []string
+	Blocks   []string // the caller's
+}
+
+// personView is the data of manage_person.html.
+type personView struct {
+	layout
+	CanEdit      bool
 	Person       *store.Person
 	PersonWin    string
 	SuspendUntil string
@@ -96,43 +96,72 @@ type managePage struct {
 	PersonRule *wire.CallRule
 	// MaxPhotoMiB is the photo size limit, for the upload form.
 	MaxPhotoMiB int
-	// Numbers.
+	Statuses    []string
+	Confirms    []string
+	Blocks      []string // the caller's
+}
+
+// numbersView is the data of manage_numbers.html.
+type numbersView struct {
+	layout
+	IsAdmin bool
 	Numbers []store.GlobalNumber
 	Kinds   []string
-	// Blocks.
-	BlockViews []blockView
+}
+
+// blocksView is the data of manage_blocks.html.
+type blocksView struct {
+	layout
+	IsAdmin    bool
+	Blocks     []blockRow
 	Appliances []store.Appliance
 	Terminals  []store.Terminal
 	Confirms   []string
-	// Settings.
-	Settings *store.PrisonSettings
-	// Import.
-	Job *jobView
 }
 
-type blockView struct {
+type blockRow struct {
 	Name          string
 	PolicyVersion uint64
 	Windows       string
-	Rules         []ruleView
+	Rules         []ruleRow
 }
 
-type ruleView struct {
+type ruleRow struct {
 	wire.CallRule
 	WindowsText string
 }
 
-func (s *Server) basePage(se *users.Session, title string) managePage {
-	c := CallerOf(se)
-	return managePage{Title: title, Actor: se.Actor, CSRF: se.CSRF,
-		CanEdit: authz.Check("POST /people", c, "") == nil,
-		IsAdmin: authz.Check("POST /settings", c, "") == nil}
+// settingsView is the data of manage_settings.html.
+type settingsView struct {
+	layout
+	IsAdmin  bool
+	Settings *store.PrisonSettings
 }
+
+// importView is the data of manage_import.html: the upload form and the
+// job it follows.
+type importView struct {
+	layout
+	Job *importjob.View
+}
+
+// exportView is the data of manage_export.html.
+type exportView struct {
+	layout
+	// NeedsMFA: the downloads need a second factor the session has not
+	// verified.
+	NeedsMFA bool
+}
+
+// canEdit: the session may change people (and their contacts); isAdmin:
+// the prison's settings, blocks and rules.
+func canEdit(se *users.Session) bool { return allowed(se, "POST /people") }
+func isAdmin(se *users.Session) bool { return allowed(se, "POST /settings") }
 
 // postForm checks a form post: same origin, size, CSRF token. It answers
 // and returns false when the post must not be processed.
 func (s *Server) postForm(w http.ResponseWriter, r *http.Request, se *users.Session) bool {
-	if !sameOrigin(r) {
+	if !signin.SameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return false
 	}
@@ -141,7 +170,7 @@ func (s *Server) postForm(w http.ResponseWriter, r *http.Request, se *users.Sess
 		http.Error(w, "the form could not be read", http.StatusBadRequest)
 		return false
 	}
-	if !tokensEqual(r.PostForm.Get("csrf"), se.CSRF) {
+	if !signin.TokensEqual(r.PostForm.Get("csrf"), se.CSRF) {
 		http.Error(w, "missing or wrong CSRF token: reload the page and try again", http.StatusForbidden)
 		return false
 	}
@@ -181,31 +210,22 @@ type PolicyNotifier interface {
 	PolicyChanged(ctx context.Context, block string)
 }
 
-// notifiers holds the PolicyNotifier of each store's console (see
-// SetNotifier and NotifyPolicyChanges).
-var notifiers sync.Map // *store.Store -> PolicyNotifier
-
 // SetNotifier makes the console tell n about every management change that
-// may alter a block's policy, as the JSON API does.
-func (s *Server) SetNotifier(n PolicyNotifier) { NotifyPolicyChanges(s.st, n) }
-
-// NotifyPolicyChanges makes the consoles serving st tell n about every
-// management change that may alter a block's policy (nil stops it).
-// Package api calls it with its own notifier, as it builds the console.
-func NotifyPolicyChanges(st *store.Store, n PolicyNotifier) {
-	if n == nil {
-		notifiers.Delete(st)
-		return
-	}
-	notifiers.Store(st, n)
+// may alter a block's policy, as the JSON API does (nil stops it). It
+// replaces Config.Notifier.
+func (s *Server) SetNotifier(n PolicyNotifier) {
+	s.notifyMu.Lock()
+	defer s.notifyMu.Unlock()
+	s.notifier = n
 }
 
 func (s *Server) notifyBlocks(ctx context.Context, blocks ...string) {
-	v, ok := notifiers.Load(s.st)
-	if !ok {
+	s.notifyMu.Lock()
+	n := s.notifier
+	s.notifyMu.Unlock()
+	if n == nil {
 		return
 	}
-	n := v.(PolicyNotifier)
 	seen := map[string]bool{}
 	for _, b := range blocks {
 		if b != "" && !seen[b] {
@@ -226,8 +246,8 @@ func (s *Server) peoplePage(w http.ResponseWriter, r *http.Request, se *users.Se
 func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
 	q := r.URL.Query()
 	c := CallerOf(se)
-	p := s.basePage(se, "People")
-	p.Error, p.Notice = errMsg, q.Get("notice")
+	p := &peopleView{layout: layoutFor(se, "People").withNotice(r), CanEdit: canEdit(se)}
+	p.Error = errMsg
 	p.Q, p.Block, p.Status = q.Get("q"), q.Get("block"), q.Get("status")
 	p.Statuses = []string{wire.StatusActive, wire.StatusSuspended, wire.StatusReleased}
 	off, _ := strconv.Atoi(q.Get("offset"))
@@ -249,7 +269,7 @@ func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *users.
 		bs, err = s.st.Blocks(r.Context())
 		for _, b := range bs {
 			if c.InScope(b.Name) {
-				p.BlockViews = append(p.BlockViews, blockView{Name: b.Name})
+				p.Blocks = append(p.Blocks, b.Name)
 			}
 		}
 	}
@@ -259,42 +279,8 @@ func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *users.
 		s.render(w, st, "manage_people.html", p)
 		return
 	}
-	link := func(o int) string {
-		v := url.Values{"q": {p.Q}, "block": {p.Block}, "status": {p.Status}, "offset": {strconv.Itoa(o)}}
-		return "/people?" + v.Encode()
-	}
-	if len(p.People) > peoplePageSize {
-		p.People = p.People[:peoplePageSize]
-		p.Next = link(off + peoplePageSize)
-	}
-	if off > 0 {
-		p.Prev = link(max(0, off-peoplePageSize))
-	}
+	p.People, p.pager = paginate(p.People, off, peoplePageSize, "/people", url.Values{"q": {p.Q}, "block": {p.Block}, "status": {p.Status}})
 	s.render(w, status, "manage_people.html", p)
-}
-
-func optInt(v string) (int, error) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %q is not a whole number", store.ErrInvalid, v)
-	}
-	return n, nil
-}
-
-func optDate(v string) (time.Time, error) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse("2006-01-02", v)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: date %q must be YYYY-MM-DD", store.ErrInvalid, v)
-	}
-	return t, nil
 }
 
 func (s *Server) createPersonForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
@@ -348,8 +334,8 @@ func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *users.
 	if person == nil {
 		return
 	}
-	p := s.basePage(se, "Person "+person.PrisonNumber)
-	p.Person, p.Error, p.NewPIN, p.Notice = person, errMsg, newPIN, r.URL.Query().Get("notice")
+	p := &personView{layout: layoutFor(se, "Person "+person.PrisonNumber).withNotice(r), CanEdit: canEdit(se), Person: person, NewPIN: newPIN}
+	p.Error = errMsg
 	p.PersonWin = store.FormatWindows(person.Windows)
 	if person.SuspendedUntil != nil {
 		p.SuspendUntil = person.SuspendedUntil.Format("2006-01-02")
@@ -382,7 +368,7 @@ func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *users.
 		c := CallerOf(se)
 		for _, b := range bs {
 			if c.InScope(b.Name) {
-				p.BlockViews = append(p.BlockViews, blockView{Name: b.Name})
+				p.Blocks = append(p.Blocks, b.Name)
 			}
 		}
 	}
@@ -416,12 +402,12 @@ func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *user
 		fail(err)
 		return
 	}
-	maxDur, err := optInt(f.Get("max_duration_seconds"))
+	maxDur, err := format.OptInt(f.Get("max_duration_seconds"))
 	if err != nil {
 		fail(err)
 		return
 	}
-	until, err := optDate(f.Get("suspended_until"))
+	until, err := format.OptDate(f.Get("suspended_until"))
 	if err != nil {
 		fail(err)
 		return
@@ -443,7 +429,7 @@ func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *user
 		if !f.Has(field) {
 			continue
 		}
-		n, err := optInt(f.Get(field))
+		n, err := format.OptInt(f.Get(field))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", field, err))
 		}
@@ -514,7 +500,7 @@ func (s *Server) photo(w http.ResponseWriter, r *http.Request, se *users.Session
 // anything but a JPEG or PNG image, 422 for dimensions out of bounds or
 // a damaged image, each with the page and the reason.
 func (s *Server) photoForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	if !sameOrigin(r) {
+	if !signin.SameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return
 	}
@@ -533,7 +519,7 @@ func (s *Server) photoForm(w http.ResponseWriter, r *http.Request, se *users.Ses
 		return
 	}
 	defer r.MultipartForm.RemoveAll()
-	if !tokensEqual(r.PostForm.Get("csrf"), se.CSRF) {
+	if !signin.TokensEqual(r.PostForm.Get("csrf"), se.CSRF) {
 		http.Error(w, "missing or wrong CSRF token: reload the page and try again", http.StatusForbidden)
 		return
 	}
@@ -686,8 +672,8 @@ func (s *Server) numbersPage(w http.ResponseWriter, r *http.Request, se *users.S
 }
 
 func (s *Server) renderNumbers(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
-	p := s.basePage(se, "Global numbers")
-	p.Error, p.Notice, p.Kinds = errMsg, r.URL.Query().Get("notice"), store.GlobalNumberKinds
+	p := &numbersView{layout: layoutFor(se, "Global numbers").withNotice(r), IsAdmin: isAdmin(se), Kinds: store.GlobalNumberKinds}
+	p.Error = errMsg
 	var err error
 	if p.Numbers, err = s.st.GlobalNumbers(r.Context()); err != nil {
 		status, p.Error = s.statusOf(err)
@@ -732,9 +718,9 @@ func (s *Server) blocksPage(w http.ResponseWriter, r *http.Request, se *users.Se
 }
 
 func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
-	p := s.basePage(se, "Blocks and appliances")
-	p.Error, p.Notice = errMsg, r.URL.Query().Get("notice")
-	p.Confirms = []string{wire.ConfirmNone, wire.ConfirmButton, wire.ConfirmCard, wire.ConfirmBoth}
+	p := &blocksView{layout: layoutFor(se, "Blocks and appliances").withNotice(r), IsAdmin: isAdmin(se),
+		Confirms: []string{wire.ConfirmNone, wire.ConfirmButton, wire.ConfirmCard, wire.ConfirmBoth}}
+	p.Error = errMsg
 	c := CallerOf(se)
 	err := func() error {
 		bs, err := s.st.Blocks(r.Context())
@@ -745,7 +731,7 @@ func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *users.
 			if !c.InScope(b.Name) {
 				continue
 			}
-			v := blockView{Name: b.Name, PolicyVersion: b.PolicyVersion}
+			v := blockRow{Name: b.Name, PolicyVersion: b.PolicyVersion}
 			ws, err := s.st.BlockWindows(r.Context(), b.Name)
 			if err != nil {
 				return err
@@ -756,9 +742,9 @@ func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *users.
 				return err
 			}
 			for _, ru := range rules {
-				v.Rules = append(v.Rules, ruleView{CallRule: ru, WindowsText: store.FormatWindows(ru.Windows)})
+				v.Rules = append(v.Rules, ruleRow{CallRule: ru, WindowsText: store.FormatWindows(ru.Windows)})
 			}
-			p.BlockViews = append(p.BlockViews, v)
+			p.Blocks = append(p.Blocks, v)
 		}
 		as, err := s.st.Appliances(r.Context())
 		if err != nil {
@@ -802,7 +788,7 @@ func (s *Server) putRuleForm(w http.ResponseWriter, r *http.Request, se *users.S
 		var errs []error
 		for field, dst := range map[string]*int{"confirm_window_seconds": &ru.ConfirmWindowSeconds, "max_duration_seconds": &ru.MaxDurationSeconds,
 			"calls_per_day": &ru.CallsPerDay, "calls_per_week": &ru.CallsPerWeek, "calls_per_month": &ru.CallsPerMonth} {
-			n, err := optInt(f.Get(field))
+			n, err := format.OptInt(f.Get(field))
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", field, err))
 			}
@@ -861,8 +847,8 @@ func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, se *users.
 }
 
 func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string, in *store.PrisonSettings) {
-	p := s.basePage(se, "Settings")
-	p.Error, p.Notice, p.Settings = errMsg, r.URL.Query().Get("notice"), in
+	p := &settingsView{layout: layoutFor(se, "Settings").withNotice(r), IsAdmin: isAdmin(se), Settings: in}
+	p.Error = errMsg
 	if in == nil {
 		var err error
 		if p.Settings, err = s.st.Settings(r.Context()); err != nil {
@@ -879,7 +865,7 @@ func (s *Server) settingsForm(w http.ResponseWriter, r *http.Request, se *users.
 	}
 	f := r.PostForm
 	in := store.PrisonSettings{PrisonName: f.Get("prison_name"), TimeZone: f.Get("time_zone")}
-	n, err := optInt(f.Get("max_contacts"))
+	n, err := format.OptInt(f.Get("max_contacts"))
 	in.MaxContacts = n
 	var blocks []string
 	if err == nil {
@@ -896,114 +882,29 @@ func (s *Server) settingsForm(w http.ResponseWriter, r *http.Request, se *users.
 
 // ---- import ----
 
-// importJob is one import running (or run) in the background.
-type importJobState struct {
-	mu      sync.Mutex
-	id      string
-	actor   string
-	kind    string
-	dryRun  bool
-	file    string
-	done    int
-	total   int
-	state   string // running, done, refused, failed
-	message string
-	report  *tables.ImportReport
-}
-
-// jobView is what the page and the progress endpoint show of a job.
-type jobView struct {
-	ID      string               `json:"id"`
-	Kind    string               `json:"kind"`
-	DryRun  bool                 `json:"dry_run"`
-	File    string               `json:"file"`
-	State   string               `json:"state"`
-	Done    int                  `json:"done"`
-	Total   int                  `json:"total"`
-	Percent int                  `json:"percent"`
-	Message string               `json:"message,omitempty"`
-	Report  *tables.ImportReport `json:"report,omitempty"`
-}
-
-func (j *importJobState) view() *jobView {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	v := &jobView{ID: j.id, Kind: j.kind, DryRun: j.dryRun, File: j.file, State: j.state, Done: j.done, Total: j.total, Message: j.message, Report: j.report}
-	if j.total > 0 {
-		v.Percent = min(100, j.done*100/j.total)
-	}
-	if j.state != "running" {
-		v.Percent = 100
-	}
-	return v
-}
-
-// importJobs keeps the latest jobs (at most maxImportJobs, oldest
-// finished dropped first). Jobs are per process: a restart forgets them
-// (an import either committed or not).
-var importJobs = struct {
-	sync.Mutex
-	byID  map[string]*importJobState
-	order []string
-}{byID: map[string]*importJobState{}}
-
-const maxImportJobs = 50
-
 // ImportJobTimeout bounds one import job.
 const ImportJobTimeout = 15 * time.Minute
-
-func addImportJob(j *importJobState) {
-	importJobs.Lock()
-	defer importJobs.Unlock()
-	importJobs.byID[j.id] = j
-	importJobs.order = append(importJobs.order, j.id)
-	for len(importJobs.order) > maxImportJobs {
-		delete(importJobs.byID, importJobs.order[0])
-		importJobs.order = importJobs.order[1:]
-	}
-}
-
-func findImportJob(id, actor string) *importJobState {
-	importJobs.Lock()
-	defer importJobs.Unlock()
-	j := importJobs.byID[id]
-	if j == nil || j.actor != actor {
-		return nil
-	}
-	return j
-}
 
 func (s *Server) importPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.renderImport(w, r, se, http.StatusOK, "")
 }
 
 func (s *Server) renderImport(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
-	p := s.basePage(se, "Import")
+	p := &importView{layout: layoutFor(se, "Import")}
 	p.Error = errMsg
 	if id := r.URL.Query().Get("job"); id != "" {
-		j := findImportJob(id, se.Actor)
-		if j == nil {
+		if p.Job = s.imports.Find(id, se.Actor); p.Job == nil {
 			p.Error = "That import is not known (it may be from before a restart)."
 			status = http.StatusNotFound
-		} else {
-			p.Job = j.view()
 		}
 	}
 	s.render(w, status, "manage_import.html", p)
 }
 
-func newJobID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("web: crypto/rand failed: " + err.Error())
-	}
-	return hex.EncodeToString(b[:])
-}
-
 // importForm takes the uploaded file, checks it can be read and starts the
 // job; the answer redirects to the page following its progress.
 func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	if !sameOrigin(r) {
+	if !signin.SameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return
 	}
@@ -1013,7 +914,7 @@ func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *users.Se
 		return
 	}
 	defer r.MultipartForm.RemoveAll()
-	if !tokensEqual(r.PostFormValue("csrf"), se.CSRF) {
+	if !signin.TokensEqual(r.PostFormValue("csrf"), se.CSRF) {
 		http.Error(w, "missing or wrong CSRF token: reload the page and try again", http.StatusForbidden)
 		return
 	}
@@ -1042,48 +943,49 @@ func (s *Server) importForm(w http.ResponseWriter, r *http.Request, se *users.Se
 		s.renderImport(w, r, se, http.StatusUnprocessableEntity, "Nothing was imported: "+strings.TrimPrefix(msg, "unreadable import file: ")+".")
 		return
 	}
-	j := &importJobState{id: newJobID(), actor: se.Actor, kind: kind, dryRun: r.PostFormValue("mode") != "apply",
-		file: hdr.Filename, state: "running", total: max(len(table)-1, 1)}
-	addImportJob(j)
-	go s.runImport(j, table)
-	http.Redirect(w, r, "/import?job="+j.id, http.StatusSeeOther)
+	spec := importjob.Spec{Actor: se.Actor, Kind: kind, DryRun: r.PostFormValue("mode") != "apply", File: hdr.Filename, Total: len(table) - 1}
+	id, err := s.imports.Start(spec, func(ctx context.Context, progress func(done, total int)) importjob.Result {
+		return s.runImport(ctx, spec, table, progress)
+	})
+	if err != nil {
+		http.Error(w, "The console is shutting down; upload the file again in a moment.", http.StatusServiceUnavailable)
+		return
+	}
+	http.Redirect(w, r, "/import?job="+id, http.StatusSeeOther)
 }
 
-func (s *Server) runImport(j *importJobState, table [][]string) {
-	ctx, cancel := context.WithTimeout(context.Background(), ImportJobTimeout)
-	defer cancel()
-	rep, err := s.tables.Import(ctx, j.actor, j.kind, table, j.dryRun, func(done, total int) {
-		j.mu.Lock()
-		j.done, j.total = done, max(total, 1)
-		j.mu.Unlock()
-	})
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.report = rep
+// runImport is an import job's work: the import, then every block's
+// policy republished when rows were applied.
+func (s *Server) runImport(ctx context.Context, spec importjob.Spec, table [][]string, progress func(done, total int)) importjob.Result {
+	rep, err := s.tables.Import(ctx, spec.Actor, spec.Kind, table, spec.DryRun, progress)
+	res := importjob.Result{Report: rep}
 	switch {
 	case err == nil:
-		j.state = "done"
+		res.State = importjob.StateDone
 	case errors.Is(err, tables.ErrImportRejected):
-		j.state, j.message = "refused", "Nothing was imported: fix the rows below and upload the file again."
+		res.State, res.Message = importjob.StateRefused, "Nothing was imported: fix the rows below and upload the file again."
 	case errors.Is(err, tables.ErrBadFile), errors.Is(err, store.ErrInvalid):
 		_, msg := s.statusOf(err)
-		j.state, j.message = "refused", "Nothing was imported: "+msg
+		res.State, res.Message = importjob.StateRefused, "Nothing was imported: "+msg
+	case errors.Is(err, context.Canceled):
+		res.State, res.Message = importjob.StateFailed, "The import was stopped (the console shut down) and nothing was imported; upload the file again."
 	default:
 		s.log.Error("web: import", "err", err)
-		j.state, j.message = "failed", "The import failed and nothing was imported; try again."
+		res.State, res.Message = importjob.StateFailed, "The import failed and nothing was imported; try again."
 	}
-	if err == nil && !j.dryRun && rep != nil && rep.Applied > 0 {
+	if err == nil && !spec.DryRun && rep != nil && rep.Applied > 0 {
 		if bs, err := s.st.Blocks(ctx); err == nil {
 			for _, b := range bs {
 				s.notifyBlocks(ctx, b.Name)
 			}
 		}
 	}
+	return res
 }
 
 // importJob is the JSON progress endpoint the import page polls.
 func (s *Server) importJob(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	j := findImportJob(r.PathValue("job"), se.Actor)
+	j := s.imports.Find(r.PathValue("job"), se.Actor)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	if j == nil {
@@ -1091,7 +993,7 @@ func (s *Server) importJob(w http.ResponseWriter, r *http.Request, se *users.Ses
 		json.NewEncoder(w).Encode(map[string]string{"error": "no such import"})
 		return
 	}
-	json.NewEncoder(w).Encode(j.view())
+	json.NewEncoder(w).Encode(j)
 }
 
 func (s *Server) importTemplate(w http.ResponseWriter, r *http.Request, se *users.Session) {
@@ -1127,8 +1029,7 @@ func tableType(format string) string {
 }
 
 func (s *Server) exportPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	p := s.basePage(se, "Export")
-	p.NeedsMFA = authz.Check("GET /export/{file}", CallerOf(se), "") != nil
+	p := &exportView{layout: layoutFor(se, "Export"), NeedsMFA: !allowed(se, "GET /export/{file}")}
 	s.render(w, http.StatusOK, "manage_export.html", p)
 }
 
@@ -1145,10 +1046,15 @@ func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, se *users.Se
 		http.Error(w, msg, st)
 		return
 	}
+	s.writeTable(w, what, format, tb)
+}
+
+// writeTable answers a download of the table tb as file name.format.
+func (s *Server) writeTable(w http.ResponseWriter, name, format string, tb [][]string) {
 	w.Header().Set("Content-Type", tableType(format))
-	w.Header().Set("Content-Disposition", `attachment; filename="`+what+`.`+format+`"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.`+format+`"`)
 	w.Header().Set("Cache-Control", "no-store")
 	if err := tables.WriteTable(w, format, tb); err != nil {
-		s.log.Error("web: export", "err", err)
+		s.log.Error("web: export", "file", name+"."+format, "err", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/tables"
+	"github.com/kinline/kinline/central/web/importjob"
 )
 
 type recNotifier struct {
@@ -43,6 +45,7 @@ type manageEnv struct {
 	st  *store.Store
 	srv *httptest.Server
 	n   *recNotifier
+	w   *Server
 }
 
 func newManageEnv(t *testing.T) *manageEnv {
@@ -54,8 +57,9 @@ func newManageEnv(t *testing.T) *manageEnv {
 	n := &recNotifier{}
 	w.SetNotifier(n)
 	srv := httptest.NewServer(w.Handler())
+	t.Cleanup(w.Close)
 	t.Cleanup(srv.Close)
-	return &manageEnv{t: t, st: st, srv: srv, n: n}
+	return &manageEnv{t: t, st: st, srv: srv, n: n, w: w}
 }
 
 func (e *manageEnv) signIn(name, role string, blocks ...string) *http.Client {
@@ -266,7 +270,7 @@ func (e *manageEnv) uploadImport(c *http.Client, kind, mode, name string, data [
 }
 
 // waitJob polls the progress endpoint until the job has finished.
-func (e *manageEnv) waitJob(c *http.Client, loc string) jobView {
+func (e *manageEnv) waitJob(c *http.Client, loc string) importjob.View {
 	e.t.Helper()
 	id := strings.TrimPrefix(loc, "/import?job=")
 	deadline := time.Now().Add(30 * time.Second)
@@ -275,7 +279,7 @@ func (e *manageEnv) waitJob(c *http.Client, loc string) jobView {
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
 			e.t.Fatalf("progress: %d %s", resp.StatusCode, body)
 		}
-		var j jobView
+		var j importjob.View
 		if err := json.Unmarshal([]byte(body), &j); err != nil {
 			e.t.Fatal(err)
 		}
@@ -387,21 +391,93 @@ func TestConsoleImportAndExport(t *testing.T) {
 func TestImportPageFollowsRunningJob(t *testing.T) {
 	e := newManageEnv(t)
 	admin := e.signIn("ada", store.RoleSystemAdmin)
-	j := &importJobState{id: newJobID(), actor: "user:ada", kind: "people", file: "big.csv", state: "running", done: 25, total: 100}
-	addImportJob(j)
-	resp, body := get(t, admin, e.srv.URL+"/import?job="+j.id)
-	if resp.StatusCode != 200 || !strings.Contains(body, `data-progress="/import/jobs/`+j.id+`"`) ||
+	started := make(chan struct{})
+	id, err := e.w.imports.Start(importjob.Spec{Actor: "user:ada", Kind: "people", File: "big.csv", Total: 100},
+		func(ctx context.Context, progress func(done, total int)) importjob.Result {
+			progress(25, 100)
+			close(started)
+			<-ctx.Done() // until the console closes
+			return importjob.Result{State: importjob.StateFailed}
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	resp, body := get(t, admin, e.srv.URL+"/import?job="+id)
+	if resp.StatusCode != 200 || !strings.Contains(body, `data-progress="/import/jobs/`+id+`"`) ||
 		!strings.Contains(body, `<script src="/static/manage_import.js"></script>`) || !strings.Contains(body, `value="25"`) {
 		t.Fatalf("running page %d: %s", resp.StatusCode, body)
 	}
 	if strings.Contains(resp.Header.Get("Content-Security-Policy"), "unsafe-inline'; script") || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'self'") {
 		t.Fatalf("CSP %q", resp.Header.Get("Content-Security-Policy"))
 	}
-	_, js := get(t, admin, e.srv.URL+"/import/jobs/"+j.id)
+	_, js := get(t, admin, e.srv.URL+"/import/jobs/"+id)
 	if !strings.Contains(js, `"percent":25`) || !strings.Contains(js, `"state":"running"`) {
 		t.Fatalf("progress %s", js)
 	}
 	if r, _ := get(t, admin, e.srv.URL+"/import?job=nope"); r.StatusCode != 404 {
 		t.Fatalf("unknown job %d", r.StatusCode)
+	}
+}
+
+// stallingTables is a TableStore whose imports run until their context
+// ends, and say so.
+type stallingTables struct {
+	TableStore
+	started chan struct{}
+	ended   chan error
+}
+
+func (t *stallingTables) Import(ctx context.Context, _, _ string, _ [][]string, _ bool, progress func(done, total int)) (*tables.ImportReport, error) {
+	progress(1, 2)
+	close(t.started)
+	<-ctx.Done()
+	t.ended <- ctx.Err()
+	return nil, ctx.Err()
+}
+
+// TestCloseStopsRunningImport: an import running in the background is
+// cancelled by the console's Close, which returns once it has ended.
+func TestCloseStopsRunningImport(t *testing.T) {
+	st, _, _, _ := setup(t)
+	tb := &stallingTables{TableStore: tables.New(st), started: make(chan struct{}), ended: make(chan error, 1)}
+	w, err := New(Config{Store: st, Tables: tb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(w.Handler())
+	t.Cleanup(srv.Close)
+	e := &manageEnv{t: t, st: st, srv: srv, n: &recNotifier{}, w: w}
+	admin := e.signIn("ada", store.RoleSystemAdmin)
+	resp, _ := e.uploadImport(admin, "people", "apply", "people.csv", []byte("prison_number,name,block\nA300,Cal,A\nA301,Dee,A\n"))
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("upload %d", resp.StatusCode)
+	}
+	loc := resp.Header.Get("Location")
+	select {
+	case <-tb.started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the import never started")
+	}
+	_, js := get(t, admin, e.srv.URL+"/import/jobs/"+strings.TrimPrefix(loc, "/import?job="))
+	if !strings.Contains(js, `"state":"running"`) || !strings.Contains(js, `"percent":50`) {
+		t.Fatalf("before Close: %s", js)
+	}
+	w.Close()
+	select {
+	case err := <-tb.ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the import ended with %v", err)
+		}
+	default:
+		t.Fatal("Close returned while the import was still running")
+	}
+	j := e.waitJob(admin, loc)
+	if j.State != importjob.StateFailed || !strings.Contains(j.Message, "stopped") {
+		t.Fatalf("after Close: %+v", j)
+	}
+	// A closed console starts no more imports.
+	if resp, _ := e.uploadImport(admin, "people", "dry", "people.csv", []byte("prison_number,name,block\nA302,Eve,A\n")); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("upload after Close %d", resp.StatusCode)
 	}
 }

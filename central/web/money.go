@@ -16,11 +16,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/format"
+	"github.com/kinline/kinline/central/web/signin"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -40,42 +41,55 @@ func (s *Server) moneyPages() map[string]sessionHandler {
 	}
 }
 
-// moneyPage is the data of the money templates (money_*.html); Title,
-// Actor and CSRF feed the shared layout.
-type moneyPage struct {
-	Title, Actor, CSRF string
-	Error, Notice      string
-	CanWrite           bool
-	Settings           store.MoneySettings
+// moneyHead starts every money page's view: the layout, the money
+// settings (currency, time zone) and whether the caller may change what
+// the page shows.
+type moneyHead struct {
+	layout
+	CanWrite bool
+	Settings store.MoneySettings
+}
 
-	// money_rates.html
-	Rates     []rateView
+// ratesView is the data of money_rates.html.
+type ratesView struct {
+	moneyHead
+	Rates     []rateRow
 	DestTypes []string
 	Form      rateForm
+}
 
-	// money_accounts.html
-	AccountList []accountView
+// accountsView is the data of money_accounts.html.
+type accountsView struct {
+	moneyHead
+	AccountList []accountRow
 	Q, Block    string
 	Blocks      []string
-	Prev, Next  string
+	pager
+}
 
-	// money_account.html
+// accountView is the data of money_account.html: a statement and the
+// credit forms.
+type accountView struct {
+	moneyHead
 	Account  *store.Statement
-	Lines    []lineView
+	Lines    []lineRow
 	Balance  string
 	Opening  string
 	From, To string
 	Recharge rechargeFormData
 	Refund   creditFormData
 	Adjust   creditFormData
+}
 
-	// money_reconciliation.html
+// reconView is the data of money_reconciliation.html.
+type reconView struct {
+	moneyHead
 	Recon    *store.Reconciliation
-	Accounts []reconView
+	Accounts []reconRow
 	Totals   [3]string // credits, debits, balance
 }
 
-type rateView struct {
+type rateRow struct {
 	store.RateRow
 	PerMinute, Fee string
 }
@@ -89,50 +103,49 @@ type rechargeFormData struct{ Amount, Receipt string }
 // creditFormData refills a refund or adjustment form.
 type creditFormData struct{ Amount, Reason, CallID string }
 
-type accountView struct {
+type accountRow struct {
 	store.AccountSummary
 	BalanceText string
 }
 
-type lineView struct {
+type lineRow struct {
 	store.StatementLine
 	AmountText, BalanceText string
 	Credit                  bool
 }
 
-type reconView struct {
+type reconRow struct {
 	store.AccountReport
 	Credits, Debits, Balance, Stored, Difference string
-	Overspends                                   []overspendView
+	Overspends                                   []overspendRow
 }
 
-type overspendView struct {
+type overspendRow struct {
 	store.Overspend
 	Debit, Before, After, Amount string
 }
 
-// newMoneyPage loads the settings; CanWrite says whether the caller may
-// use writePattern.
-func (s *Server) newMoneyPage(w http.ResponseWriter, r *http.Request, se *users.Session, title, writePattern string) (*moneyPage, bool) {
+// newMoneyHead loads the settings; CanWrite says whether the caller may
+// use writePattern. False: the answer is written.
+func (s *Server) newMoneyHead(w http.ResponseWriter, r *http.Request, se *users.Session, title, writePattern string) (moneyHead, bool) {
 	set, err := s.st.MoneySettings(r.Context())
 	if err != nil {
 		s.log.Error("web: money settings", "err", err)
 		http.Error(w, "could not load the money settings", http.StatusInternalServerError)
-		return nil, false
+		return moneyHead{}, false
 	}
-	return &moneyPage{Title: title, Actor: se.Actor, CSRF: se.CSRF, Settings: set,
-		CanWrite: authz.Check(writePattern, CallerOf(se), "") == nil}, true
+	return moneyHead{layout: layoutFor(se, title), Settings: set, CanWrite: allowed(se, writePattern)}, true
 }
 
 // checkForm refuses a cross-site post or one without the session's CSRF
 // token.
 func checkForm(w http.ResponseWriter, r *http.Request, se *users.Session) bool {
-	if !sameOrigin(r) {
+	if !signin.SameOrigin(r) {
 		http.Error(w, "cross-site form post refused", http.StatusForbidden)
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if !tokensEqual(r.PostFormValue("csrf"), se.CSRF) {
+	if !signin.TokensEqual(r.PostFormValue("csrf"), se.CSRF) {
 		http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
 		return false
 	}
@@ -159,15 +172,14 @@ func destTypes() []string {
 }
 
 func (s *Server) ratesPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	p, ok := s.newMoneyPage(w, r, se, "Rates", "POST /money/rates")
+	h, ok := s.newMoneyHead(w, r, se, "Rates", "POST /money/rates")
 	if !ok {
 		return
 	}
-	p.Form = rateForm{BillingUnit: "60", Rounding: string(ledger.RoundUp)}
-	s.showRates(w, r, http.StatusOK, p)
+	s.showRates(w, r, http.StatusOK, &ratesView{moneyHead: h, Form: rateForm{BillingUnit: "60", Rounding: string(ledger.RoundUp)}})
 }
 
-func (s *Server) showRates(w http.ResponseWriter, r *http.Request, status int, p *moneyPage) {
+func (s *Server) showRates(w http.ResponseWriter, r *http.Request, status int, p *ratesView) {
 	rates, err := s.st.Rates(r.Context())
 	if err != nil {
 		s.log.Error("web: rates", "err", err)
@@ -176,7 +188,7 @@ func (s *Server) showRates(w http.ResponseWriter, r *http.Request, status int, p
 	}
 	cur := p.Settings.Cur()
 	for _, rr := range rates {
-		p.Rates = append(p.Rates, rateView{RateRow: rr, PerMinute: cur.Format(ledger.Money(rr.PerMinute)), Fee: cur.Format(ledger.Money(rr.ConnectionFee))})
+		p.Rates = append(p.Rates, rateRow{RateRow: rr, PerMinute: cur.Format(ledger.Money(rr.PerMinute)), Fee: cur.Format(ledger.Money(rr.ConnectionFee))})
 	}
 	p.DestTypes = destTypes()
 	s.render(w, status, "money_rates.html", p)
@@ -186,10 +198,11 @@ func (s *Server) putRate(w http.ResponseWriter, r *http.Request, se *users.Sessi
 	if !checkForm(w, r, se) {
 		return
 	}
-	p, ok := s.newMoneyPage(w, r, se, "Rates", "POST /money/rates")
+	h, ok := s.newMoneyHead(w, r, se, "Rates", "POST /money/rates")
 	if !ok {
 		return
 	}
+	p := &ratesView{moneyHead: h}
 	f := rateForm{Prefix: strings.TrimSpace(r.PostFormValue("prefix")), DestinationType: r.PostFormValue("destination_type"),
 		Name: strings.TrimSpace(r.PostFormValue("name")), PerMinute: strings.TrimSpace(r.PostFormValue("per_minute")),
 		BillingUnit: strings.TrimSpace(r.PostFormValue("billing_unit_seconds")), Fee: strings.TrimSpace(r.PostFormValue("connection_fee")),
@@ -250,36 +263,25 @@ func (s *Server) deleteRate(w http.ResponseWriter, r *http.Request, se *users.Se
 		return
 	}
 	if err := s.st.DeleteRate(r.Context(), se.Actor, r.PostFormValue("prefix")); err != nil {
-		p, ok := s.newMoneyPage(w, r, se, "Rates", "POST /money/rates")
+		h, ok := s.newMoneyHead(w, r, se, "Rates", "POST /money/rates")
 		if !ok {
 			return
 		}
 		status, msg := s.userError(err)
-		p.Error = msg
-		s.showRates(w, r, status, p)
+		h.Error = msg
+		s.showRates(w, r, status, &ratesView{moneyHead: h})
 		return
 	}
 	s.notifyAllBlocks(r.Context())
 	http.Redirect(w, r, "/money/rates", http.StatusSeeOther)
 }
 
-// parseDay reads a YYYY-MM-DD form value as midnight in loc ("" is zero).
-func parseDay(v string, loc *time.Location) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.ParseInLocation(time.DateOnly, v, loc)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("dates are YYYY-MM-DD, not %q", v)
-	}
-	return t, nil
-}
-
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	p, ok := s.newMoneyPage(w, r, se, "Account", "POST /accounts/{person}/recharge")
+	h, ok := s.newMoneyHead(w, r, se, "Account", "POST /accounts/{person}/recharge")
 	if !ok {
 		return
 	}
+	p := &accountView{moneyHead: h}
 	switch r.URL.Query().Get("posted") {
 	case "recharge":
 		p.Notice = "Recharge recorded."
@@ -293,18 +295,13 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, se *users.S
 
 // showAccount renders the statement of {person} for the from/to query
 // dates (days in the prison's time zone, to inclusive).
-func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *users.Session, status int, p *moneyPage) {
+func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *users.Session, status int, p *accountView) {
 	q := r.URL.Query()
 	loc := p.Settings.Location()
 	p.From, p.To = q.Get("from"), q.Get("to")
-	from, err1 := parseDay(p.From, loc)
-	to, err2 := parseDay(p.To, loc)
-	if err := errors.Join(err1, err2); err != nil {
-		p.Error, status = err.Error(), http.StatusBadRequest
-		from, to, p.From, p.To = time.Time{}, time.Time{}, "", ""
-	}
-	if !to.IsZero() {
-		to = to.AddDate(0, 0, 1)
+	from, to, err := format.DayRange(p.From, p.To, loc)
+	if err != nil {
+		p.Error, status, p.From, p.To = err.Error(), http.StatusBadRequest, "", ""
 	}
 	st, err := s.st.Statement(r.Context(), r.PathValue("person"), from, to)
 	if err == nil {
@@ -331,17 +328,17 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *users.S
 	p.Title = "Account of " + st.Name
 	p.Account, p.Balance, p.Opening = st, cur.Format(st.Balance), cur.Format(st.Opening)
 	for _, l := range st.Lines {
-		p.Lines = append(p.Lines, lineView{StatementLine: l, AmountText: cur.Format(l.Amount), BalanceText: cur.Format(l.Balance), Credit: l.Amount > 0})
+		p.Lines = append(p.Lines, lineRow{StatementLine: l, AmountText: cur.Format(l.Amount), BalanceText: cur.Format(l.Balance), Credit: l.Amount > 0})
 	}
 	s.render(w, status, "money_account.html", p)
 }
 
 func (s *Server) rechargeForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.creditForm(w, r, se, "recharge",
-		func(p *moneyPage) {
+		func(p *accountView) {
 			p.Recharge = rechargeFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Receipt: strings.TrimSpace(r.PostFormValue("receipt"))}
 		},
-		func(p *moneyPage, person string, amt ledger.Money) (string, error) {
+		func(p *accountView, person string, amt ledger.Money) (string, error) {
 			_, block, err := s.st.Recharge(r.Context(), se.Actor, person, amt, p.Recharge.Receipt)
 			return block, err
 		})
@@ -349,11 +346,11 @@ func (s *Server) rechargeForm(w http.ResponseWriter, r *http.Request, se *users.
 
 func (s *Server) refundForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.creditForm(w, r, se, "refund",
-		func(p *moneyPage) {
+		func(p *accountView) {
 			p.Refund = creditFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Reason: strings.TrimSpace(r.PostFormValue("reason")),
 				CallID: strings.TrimSpace(r.PostFormValue("call_id"))}
 		},
-		func(p *moneyPage, person string, amt ledger.Money) (string, error) {
+		func(p *accountView, person string, amt ledger.Money) (string, error) {
 			_, block, err := s.st.Refund(r.Context(), se.Actor, person, amt, p.Refund.Reason, p.Refund.CallID)
 			return block, err
 		})
@@ -361,10 +358,10 @@ func (s *Server) refundForm(w http.ResponseWriter, r *http.Request, se *users.Se
 
 func (s *Server) adjustmentForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.creditForm(w, r, se, "adjustment",
-		func(p *moneyPage) {
+		func(p *accountView) {
 			p.Adjust = creditFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Reason: strings.TrimSpace(r.PostFormValue("reason"))}
 		},
-		func(p *moneyPage, person string, amt ledger.Money) (string, error) {
+		func(p *accountView, person string, amt ledger.Money) (string, error) {
 			_, block, err := s.st.Adjust(r.Context(), se.Actor, person, amt, p.Adjust.Reason)
 			return block, err
 		})
@@ -377,14 +374,15 @@ func (s *Server) adjustmentForm(w http.ResponseWriter, r *http.Request, se *user
 // shows the statement with the message and the form filled in; nothing is
 // written.
 func (s *Server) creditForm(w http.ResponseWriter, r *http.Request, se *users.Session, kind string,
-	fill func(p *moneyPage), post func(p *moneyPage, person string, amt ledger.Money) (block string, err error)) {
+	fill func(p *accountView), post func(p *accountView, person string, amt ledger.Money) (block string, err error)) {
 	if !checkForm(w, r, se) {
 		return
 	}
-	p, ok := s.newMoneyPage(w, r, se, "Account", "POST /accounts/{person}/"+kind)
+	h, ok := s.newMoneyHead(w, r, se, "Account", "POST /accounts/{person}/"+kind)
 	if !ok {
 		return
 	}
+	p := &accountView{moneyHead: h}
 	fill(p)
 	person := r.PathValue("person")
 	var block string
@@ -414,10 +412,11 @@ const accountsPageSize = 50
 // accountsPage lists the accounts with their balances (block officers:
 // their blocks'), each linking to its statement; audited as a search.
 func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	p, ok := s.newMoneyPage(w, r, se, "Accounts", "POST /accounts/{person}/recharge")
+	h, ok := s.newMoneyHead(w, r, se, "Accounts", "POST /accounts/{person}/recharge")
 	if !ok {
 		return
 	}
+	p := &accountsView{moneyHead: h}
 	q := r.URL.Query()
 	c := CallerOf(se)
 	p.Q, p.Block = strings.TrimSpace(q.Get("q")), q.Get("block")
@@ -449,26 +448,18 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, se *users.
 	}
 	cur := p.Settings.Cur()
 	for _, a := range as {
-		p.AccountList = append(p.AccountList, accountView{AccountSummary: a, BalanceText: cur.Format(a.Balance)})
+		p.AccountList = append(p.AccountList, accountRow{AccountSummary: a, BalanceText: cur.Format(a.Balance)})
 	}
-	link := func(o int) string {
-		return "/money/accounts?" + url.Values{"q": {p.Q}, "block": {p.Block}, "offset": {strconv.Itoa(o)}}.Encode()
-	}
-	if len(p.AccountList) > accountsPageSize {
-		p.AccountList = p.AccountList[:accountsPageSize]
-		p.Next = link(off + accountsPageSize)
-	}
-	if off > 0 {
-		p.Prev = link(max(0, off-accountsPageSize))
-	}
+	p.AccountList, p.pager = paginate(p.AccountList, off, accountsPageSize, "/money/accounts", url.Values{"q": {p.Q}, "block": {p.Block}})
 	s.render(w, http.StatusOK, "money_accounts.html", p)
 }
 
 func (s *Server) reconciliationPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	p, ok := s.newMoneyPage(w, r, se, "Reconciliation", "POST /accounts/{person}/recharge")
+	h, ok := s.newMoneyHead(w, r, se, "Reconciliation", "POST /accounts/{person}/recharge")
 	if !ok {
 		return
 	}
+	p := &reconView{moneyHead: h}
 	rep, err := s.st.Reconcile(r.Context(), CallerOf(se).ScopeBlocks())
 	if err == nil {
 		err = s.st.Audit(r.Context(), se.Actor, "reconciliation.view", "ledger", "console")
@@ -482,10 +473,10 @@ func (s *Server) reconciliationPage(w http.ResponseWriter, r *http.Request, se *
 	p.Recon = rep
 	p.Totals = [3]string{cur.Format(rep.Credits), cur.Format(rep.Debits), cur.Format(rep.Balance)}
 	for _, a := range rep.Accounts {
-		v := reconView{AccountReport: a, Credits: cur.Format(a.Credits), Debits: cur.Format(a.Debits), Balance: cur.Format(a.Balance),
+		v := reconRow{AccountReport: a, Credits: cur.Format(a.Credits), Debits: cur.Format(a.Debits), Balance: cur.Format(a.Balance),
 			Stored: cur.Format(a.Stored), Difference: cur.Format(a.Difference)}
 		for _, o := range a.Overspends {
-			v.Overspends = append(v.Overspends, overspendView{Overspend: o, Debit: cur.Format(o.Debit), Before: cur.Format(o.Before),
+			v.Overspends = append(v.Overspends, overspendRow{Overspend: o, Debit: cur.Format(o.Debit), Before: cur.Format(o.Before),
 				After: cur.Format(o.After), Amount: cur.Format(o.Amount)})
 		}
 		p.Accounts = append(p.Accounts, v)

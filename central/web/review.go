@@ -4,7 +4,7 @@ package web
 // review notes and the forms to add both), the calls search's export with
 // the search's filters, statistics with charts and the billing report.
 //
-// Charts are inline SVG drawn on the server (chart.go): the console's CSP
+// Charts are inline SVG drawn on the server (package chart): the console's CSP
 // allows no script, and an <svg> in the page is markup, not an image or a
 // script, so it needs nothing from the CSP. Every chart's numbers are also
 // in a table beneath it.
@@ -28,6 +28,8 @@ import (
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/chart"
+	"github.com/kinline/kinline/central/web/format"
 	"github.com/kinline/kinline/shared/ledger"
 )
 
@@ -47,13 +49,10 @@ func (s *Server) reviewPages() map[string]sessionHandler {
 	}
 }
 
-// reviewPage is the data of the review templates (review_*.html,
-// stats_*.html, reports_*.html); Title, Actor and CSRF feed the layout.
-type reviewPage struct {
-	Title, Actor, CSRF string
-	Error, Notice      string
-
-	// review_call.html
+// callView is the data of review_call.html: a call's record, its player,
+// bookmarks and review notes.
+type callView struct {
+	layout
 	Call              *store.Call
 	Talk              string // the talk time, m:ss
 	CanPlay           bool   // the caller may play recordings
@@ -62,36 +61,44 @@ type reviewPage struct {
 	Bookmarkable      bool   // a bookmark form makes sense here
 	StartAt           int    // seconds the player starts at (?t=)
 	Notes             []reports.ReviewNote
-	Bookmarks         []bookmarkView
+	Bookmarks         []bookmarkRow
 	Reasons           []string
 	NoteForm          noteForm
 	BookmarkForm      bookmarkForm
 	NoteErr, MarkErr  string
+}
 
-	// stats_page.html
+// statsView is the data of stats_page.html.
+type statsView struct {
+	layout
 	Stats      *reports.Stats
 	By         string
-	Dimensions []dimView
-	Charts     []chart
-	StatRows   []statView
-	Total      statView
+	Dimensions []dimLink
+	Charts     []chart.Chart
+	StatRows   []statRow
+	Total      statRow
 	From, To   string // YYYY-MM-DD in the prison's time zone, to inclusive
 	Block      string
 	Limit      int
 	ByTop      bool // the dimension is cut to the busiest Limit rows
+}
 
-	// reports_billing.html
+// billingView is the data of reports_billing.html.
+type billingView struct {
+	layout
 	Billing     *reports.BillingReport
 	Periods     []string
 	Period      string
-	BillRows    []billingView
-	BillTotal   billingView
+	Block       string
+	From, To    string // YYYY-MM-DD in the prison's time zone, to inclusive
+	BillRows    []billingRow
+	BillTotal   billingRow
 	CSVLink     string
 	ShowPeriod  bool
-	ChartByDest *chart
+	ChartByDest *chart.Chart
 }
 
-type bookmarkView struct {
+type bookmarkRow struct {
 	reports.Bookmark
 	At      string // m:ss
 	Seconds int64
@@ -106,17 +113,17 @@ type noteForm struct {
 
 type bookmarkForm struct{ At, Label string }
 
-type dimView struct {
+type dimLink struct {
 	Key, Label, Link string
 	Current          bool
 }
 
-type statView struct {
+type statRow struct {
 	reports.StatsRow
 	Total, Average string
 }
 
-type billingView struct {
+type billingRow struct {
 	reports.BillingRow
 	Minutes, Charged, Refunded, Net string
 }
@@ -160,7 +167,7 @@ func (s *Server) scopedCall(r *http.Request, c authz.Caller) (*store.Call, error
 }
 
 func (s *Server) callPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	p := &reviewPage{}
+	p := &callView{}
 	if t := r.URL.Query().Get("t"); t != "" {
 		if n, err := strconv.Atoi(t); err == nil && n >= 0 && n <= int(callquery.MaxOffset/time.Second) {
 			p.StartAt = n
@@ -171,16 +178,18 @@ func (s *Server) callPage(w http.ResponseWriter, r *http.Request, se *users.Sess
 }
 
 // showCall renders the call {id}'s page with p's form state.
-func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Session, status int, p *reviewPage) {
+func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Session, status int, p *callView) {
 	c := CallerOf(se)
 	call, err := s.scopedCall(r, c)
 	if err != nil {
 		s.reviewError(w, err)
 		return
 	}
-	p.Title, p.Actor, p.CSRF, p.Call = "Call "+call.ID, se.Actor, se.CSRF, call
+	l := layoutFor(se, "Call "+call.ID)
+	l.Notice = p.Notice
+	p.layout, p.Call = l, call
 	p.Talk = reports.FormatOffset(time.Duration(call.DurationSeconds * float64(time.Second)))
-	p.CanPlay = authz.Check("GET /calls/{id}/recording", c, "") == nil
+	p.CanPlay = allowed(se, "GET /calls/{id}/recording")
 	p.Playable = !call.Privileged && call.Recording != nil && call.Recording.Uploaded
 	p.CanRead, p.CanWrite = c.ReadsReview(), c.WritesReview()
 	p.Bookmarkable = p.CanWrite && !call.Privileged && call.Recording != nil
@@ -191,7 +200,7 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Sess
 			if bs, err = s.reports.Bookmarks(r.Context(), call.ID); err == nil {
 				for _, b := range bs {
 					d := time.Duration(b.OffsetMS) * time.Millisecond
-					p.Bookmarks = append(p.Bookmarks, bookmarkView{Bookmark: b, At: reports.FormatOffset(d), Seconds: int64(d / time.Second),
+					p.Bookmarks = append(p.Bookmarks, bookmarkRow{Bookmark: b, At: reports.FormatOffset(d), Seconds: int64(d / time.Second),
 						Removable: p.CanWrite && (b.Author == se.Actor || c.Role == store.RoleSystemAdmin)})
 				}
 			}
@@ -230,7 +239,7 @@ func (s *Server) addNoteForm(w http.ResponseWriter, r *http.Request, se *users.S
 			s.reviewError(w, err)
 			return
 		}
-		s.showCall(w, r, se, http.StatusUnprocessableEntity, &reviewPage{NoteForm: in, NoteErr: strings.TrimPrefix(err.Error(), "store: invalid input: ")})
+		s.showCall(w, r, se, http.StatusUnprocessableEntity, &callView{NoteForm: in, NoteErr: strings.TrimPrefix(err.Error(), "store: invalid input: ")})
 		return
 	}
 	redirectNotice(w, r, "/calls/"+url.PathEscape(call.ID), "Review note saved.")
@@ -252,7 +261,7 @@ func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *use
 			return
 		}
 		msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "store: invalid input: "), "bad query: ")
-		s.showCall(w, r, se, http.StatusUnprocessableEntity, &reviewPage{BookmarkForm: in, MarkErr: msg})
+		s.showCall(w, r, se, http.StatusUnprocessableEntity, &callView{BookmarkForm: in, MarkErr: msg})
 		return
 	}
 	redirectNotice(w, r, "/calls/"+url.PathEscape(call.ID), "Bookmark saved at "+reports.FormatOffset(at)+".")
@@ -310,12 +319,7 @@ func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *users.S
 		s.reviewError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", tableType(format))
-	w.Header().Set("Content-Disposition", `attachment; filename="calls.`+format+`"`)
-	w.Header().Set("Cache-Control", "no-store")
-	if err := tables.WriteTable(w, format, tb); err != nil {
-		s.log.Error("web: calls export", "err", err)
-	}
+	s.writeTable(w, "calls", format, tb)
 }
 
 // location is the prison's time zone.
@@ -341,17 +345,6 @@ func formQuery(r *http.Request) url.Values {
 	return q
 }
 
-// days writes a period as the dates a form shows: from, and to as the
-// last day included.
-func days(from, to time.Time, loc *time.Location) (string, string) {
-	t := to.In(loc)
-	last := t
-	if t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0 && t.Nanosecond() == 0 {
-		last = t.AddDate(0, 0, -1)
-	}
-	return from.In(loc).Format(time.DateOnly), last.Format(time.DateOnly)
-}
-
 func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	loc, err := s.location(r)
 	if err != nil {
@@ -363,7 +356,7 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 	if by == "" {
 		by = reports.StatsByBlock
 	}
-	p := &reviewPage{Title: "Statistics", Actor: se.Actor, CSRF: se.CSRF, By: by, Block: q.Get("block")}
+	p := &statsView{layout: layoutFor(se, "Statistics"), By: by, Block: q.Get("block")}
 	c := CallerOf(se)
 	f, err := callquery.ParseStats(q, by, loc, s.st.Now())
 	if err == nil && f.Block != "" {
@@ -393,12 +386,12 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 		// Show the form again with what was asked for.
 		p.From, p.To = q.Get("from"), q.Get("to")
 	} else {
-		p.From, p.To = days(f.From, f.To, loc)
+		p.From, p.To = format.Days(f.From, f.To, loc)
 		p.Limit, p.ByTop = f.Limit, by == reports.StatsByPerson || by == reports.StatsByContact || by == reports.StatsByTerminal
 		if p.Limit == 0 {
 			p.Limit = 20
 		}
-		statsView(p)
+		fillStats(p)
 	}
 	for _, d := range reports.StatsDimensions {
 		v := url.Values{"by": {d}}
@@ -407,63 +400,22 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 				v.Set(k, x)
 			}
 		}
-		p.Dimensions = append(p.Dimensions, dimView{Key: d, Label: statsLabels[d], Link: "/stats?" + v.Encode(), Current: d == by})
+		p.Dimensions = append(p.Dimensions, dimLink{Key: d, Label: statsLabels[d], Link: "/stats?" + v.Encode(), Current: d == by})
 	}
 	s.render(w, status, "stats_page.html", p)
 }
 
-// statsView fills p's table and charts from p.Stats.
-func statsView(p *reviewPage) {
+// fillStats fills p's table and charts from p.Stats.
+func fillStats(p *statsView) {
 	st := p.Stats
-	view := func(r reports.StatsRow) statView {
-		return statView{StatsRow: r, Total: formatHMS(r.TotalSeconds), Average: formatHMS(r.AverageSeconds)}
+	view := func(r reports.StatsRow) statRow {
+		return statRow{StatsRow: r, Total: format.HMS(r.TotalSeconds), Average: format.HMS(r.AverageSeconds)}
 	}
 	for _, r := range st.Rows {
 		p.StatRows = append(p.StatRows, view(r))
 	}
 	p.Total = view(st.Total)
-	label := map[string]string{reports.StatsByBlock: "by block", reports.StatsByHour: "by hour of day", reports.StatsByDay: "by day",
-		reports.StatsByPerson: "by person", reports.StatsByContact: "by contact", reports.StatsByTerminal: "by terminal, busiest first"}[st.By]
-	vertical := st.By == reports.StatsByHour || st.By == reports.StatsByDay
-	series := func(title, unit string, v func(reports.StatsRow) float64, text func(reports.StatsRow) string) chart {
-		var pts []point
-		for _, r := range st.Rows {
-			l := r.Label
-			switch st.By {
-			case reports.StatsByDay:
-				l = r.Key[5:] // MM-DD under the bars
-			case reports.StatsByHour:
-				l = r.Key // 00 to 23
-			}
-			pts = append(pts, point{Label: l, Value: v(r), Text: text(r), Title: r.Label + ": " + text(r)})
-		}
-		return newChart(title, unit, pts, vertical)
-	}
-	if st.By == reports.StatsByRefusal {
-		p.Charts = []chart{series("Refused calls by reason", "calls", func(r reports.StatsRow) float64 { return float64(r.Calls) },
-			func(r reports.StatsRow) string { return strconv.FormatInt(r.Calls, 10) })}
-		p.Charts[0].ID = "chart-0"
-		return
-	}
-	p.Charts = []chart{
-		series("Calls "+label, "calls", func(r reports.StatsRow) float64 { return float64(r.Calls) },
-			func(r reports.StatsRow) string { return strconv.FormatInt(r.Calls, 10) }),
-		series("Total talk time "+label, "minutes", func(r reports.StatsRow) float64 { return r.TotalSeconds / 60 },
-			func(r reports.StatsRow) string { return formatHMS(r.TotalSeconds) }),
-		series("Average talk time "+label, "minutes", func(r reports.StatsRow) float64 { return r.AverageSeconds / 60 },
-			func(r reports.StatsRow) string { return formatHMS(r.AverageSeconds) }),
-	}
-	if st.By == reports.StatsByBlock {
-		p.Charts[0].Title = "Call volume by block"
-	}
-	for i := range p.Charts {
-		p.Charts[i].ID = fmt.Sprintf("chart-%d", i)
-	}
-}
-
-// formatHMS writes seconds as h:mm:ss (m:ss under an hour).
-func formatHMS(sec float64) string {
-	return reports.FormatOffset(time.Duration(sec * float64(time.Second)).Round(time.Second))
+	p.Charts = chart.Stats(st)
 }
 
 // billingQuery reads the billing report's filter for se.
@@ -488,7 +440,7 @@ func (s *Server) billingQuery(r *http.Request, se *users.Session) (reports.Billi
 
 func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	q := formQuery(r)
-	p := &reviewPage{Title: "Billing report", Actor: se.Actor, CSRF: se.CSRF, Periods: reports.BillingPeriods,
+	p := &billingView{layout: layoutFor(se, "Billing report"), Periods: reports.BillingPeriods,
 		Period: q.Get("period"), Block: q.Get("block"), From: q.Get("from"), To: q.Get("to")}
 	f, loc, err := s.billingQuery(r, se)
 	if errors.Is(err, authz.ErrOutOfScope) {
@@ -512,29 +464,17 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.S
 	}
 	if rep := p.Billing; rep != nil {
 		p.Period, p.ShowPeriod = rep.Period, rep.Period != reports.BillingTotal
-		p.From, p.To = days(rep.From, rep.To, loc)
+		p.From, p.To = format.Days(rep.From, rep.To, loc)
 		cur := ledger.Currency{Code: rep.Currency, Digits: rep.Digits}
-		view := func(b reports.BillingRow) billingView {
-			return billingView{BillingRow: b, Minutes: strconv.FormatFloat(b.BilledSeconds/60, 'f', 1, 64),
+		view := func(b reports.BillingRow) billingRow {
+			return billingRow{BillingRow: b, Minutes: strconv.FormatFloat(b.BilledSeconds/60, 'f', 1, 64),
 				Charged: cur.Format(b.Charged), Refunded: cur.Format(b.Refunded), Net: cur.Format(b.Net)}
 		}
-		byDest := map[string]ledger.Money{}
-		var dests []string
 		for _, b := range rep.Rows {
 			p.BillRows = append(p.BillRows, view(b))
-			if _, ok := byDest[b.DestinationType]; !ok {
-				dests = append(dests, b.DestinationType)
-			}
-			byDest[b.DestinationType] += b.Net
 		}
 		p.BillTotal = view(rep.Total)
-		var pts []point
-		for _, d := range dests {
-			pts = append(pts, point{Label: d, Value: float64(byDest[d]), Text: cur.Format(byDest[d]) + " " + rep.Currency,
-				Title: d + ": " + cur.Format(byDest[d]) + " " + rep.Currency})
-		}
-		ch := newChart("Net charged by destination type ("+rep.Currency+")", rep.Currency, pts, false)
-		ch.ID = "chart-dest"
+		ch := chart.ByDestination(rep)
 		p.ChartByDest = &ch
 		v := url.Values{"from": {p.From}, "to": {p.To}, "period": {rep.Period}}
 		if f.Block != "" {
@@ -556,10 +496,5 @@ func (s *Server) billingExport(w http.ResponseWriter, r *http.Request, se *users
 		s.reviewError(w, err)
 		return
 	}
-	w.Header().Set("Content-Type", tableType(tables.FormatCSV))
-	w.Header().Set("Content-Disposition", `attachment; filename="billing.csv"`)
-	w.Header().Set("Cache-Control", "no-store")
-	if err := tables.WriteTable(w, tables.FormatCSV, tb); err != nil {
-		s.log.Error("web: billing export", "err", err)
-	}
+	s.writeTable(w, "billing", tables.FormatCSV, tb)
 }

@@ -2,13 +2,17 @@
 // then list calls newest first and play their recordings. It needs no
 // JavaScript build step (and no JavaScript at all).
 //
-// Sign-in is by username and password, plus a one-time code (TOTP) when the
-// user has enrolled one, or with an API token (the admin token written at
-// first start). Sessions: a random id stored (hashed) in the database with an
-// absolute expiry (SessionTTL) and an idle timeout (SessionIdle), set as an
-// HttpOnly, SameSite=Strict cookie. Every state-changing form carries a CSRF
-// token (the session's, or for the sign-in form a double-submit cookie) and
-// POSTs from a foreign Origin are refused. Pages obey the access matrix in
+// Sign-in (package signin) is by username and password, plus a one-time
+// code (TOTP) when the user has enrolled one, or with an API token (the
+// admin token written at first start). Sessions: a random id stored
+// (hashed) in the database with an absolute expiry (SessionTTL) and an
+// idle timeout (SessionIdle), set as an HttpOnly, SameSite=Strict cookie.
+// Every state-changing form carries a CSRF token (the session's, or for
+// the sign-in form a double-submit cookie) and POSTs from a foreign Origin
+// are refused. Every page has its own view type over a shared layout
+// (layout.go); the subpackages chart, format and importjob hold the
+// charts' layout, the text forms of values and the background imports.
+// Pages obey the access matrix in
 // package authz: block officers see only their blocks' calls, people,
 // accounts, blocks, appliances, terminals and alarms; hidden calls are
 // shown to investigators and system administrators only; playback and
@@ -23,7 +27,6 @@ package web
 
 import (
 	"context"
-	"crypto/subtle"
 	"embed"
 	"errors"
 	"fmt"
@@ -33,6 +36,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kinline/kinline/central/api/authz"
@@ -43,16 +47,19 @@ import (
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/format"
+	"github.com/kinline/kinline/central/web/importjob"
+	"github.com/kinline/kinline/central/web/signin"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
 
 // CookieName is the session cookie's name.
-const CookieName = "kinline_session"
+const CookieName = signin.CookieName
 
 // LoginCookieName is the sign-in form's double-submit CSRF cookie.
-const LoginCookieName = "kinline_login"
+const LoginCookieName = signin.LoginCookieName
 
 // Config configures the console. Store is required; a nil Users is
 // users.New(Store), a nil Tables tables.New(Store), a nil Reports
@@ -69,6 +76,10 @@ type Config struct {
 	SessionTTL   time.Duration
 	SessionIdle  time.Duration
 	SecureCookie bool
+	// Notifier is told about every console change that may alter a
+	// block's policy (package api's notifier republishes it); nil: nobody
+	// is told.
+	Notifier PolicyNotifier
 	// EndCall sends the appliance an end_call command for a call in
 	// progress, audited as actor's (package api's); nil: the console
 	// cannot end calls.
@@ -128,6 +139,12 @@ type Server struct {
 	mux     *http.ServeMux
 	// patterns are the page routes registered (each in the authz matrix).
 	patterns []string
+	auth     *signin.Signin
+	// imports runs the batch imports in the background (Close stops them).
+	imports *importjob.Runner
+
+	notifyMu sync.Mutex
+	notifier PolicyNotifier
 }
 
 // New builds the console.
@@ -144,7 +161,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = 30 * time.Minute
 	}
-	t, err := template.New("").Funcs(template.FuncMap{"duration": formatDuration}).ParseFS(templateFS, "templates/*.html")
+	t, err := template.New("").Funcs(template.FuncMap{"duration": format.Duration}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: templates: %w", err)
 	}
@@ -157,12 +174,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Reports == nil {
 		cfg.Reports = reports.New(cfg.Store)
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, tables: cfg.Tables, reports: cfg.Reports, log: cfg.Log, tmpl: t}
+	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, tables: cfg.Tables, reports: cfg.Reports, log: cfg.Log, tmpl: t,
+		imports: importjob.NewRunner(ImportJobTimeout), notifier: cfg.Notifier}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", s.root)
-	m.HandleFunc("GET /login", s.loginPage)
-	m.HandleFunc("POST /login", s.login)
-	m.HandleFunc("POST /logout", s.logout)
+	s.auth = signin.New(signin.Config{Users: cfg.Users, Tokens: cfg.Store, Log: cfg.Log, SessionTTL: cfg.SessionTTL, SessionIdle: cfg.SessionIdle,
+		SecureCookie: cfg.SecureCookie, Form: func(w http.ResponseWriter, status int, csrf, msg string) {
+			s.render(w, status, "login.html", loginView{layout{Title: "Sign in", Error: msg, CSRF: csrf}})
+		}})
+	m.HandleFunc("GET /login", s.auth.Page)
+	m.HandleFunc("POST /login", s.auth.Login)
+	m.HandleFunc("POST /logout", s.auth.Logout)
 	routes := map[string]sessionHandler{
 		"GET /calls":                s.calls,
 		"GET /calls/{id}/recording": s.recording,
@@ -187,6 +209,14 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// Close stops the console's background work: it cancels the running
+// import jobs (nothing of a cancelled import is written) and waits for
+// them to end. Call it when the server stops, after the HTTP server has
+// shut down.
+func (s *Server) Close() {
+	s.imports.Close()
+}
+
 // Handler serves the console. package api mounts it at "/" beside the JSON
 // API at "/api/".
 func (s *Server) Handler() http.Handler {
@@ -199,16 +229,17 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-type page struct {
-	Title        string
-	Actor        string
-	CSRF         string
+// loginView is the data of login.html.
+type loginView struct{ layout }
+
+// callsView is the data of calls.html: the search form, a page of calls.
+type callsView struct {
+	layout
 	CanPlay      bool
-	Error        string
 	Filter       store.CallFilter
 	Calls        []store.Call
 	Dispositions []string
-	Prev, Next   string
+	pager
 }
 
 // render writes template name with data, never cached.
@@ -221,28 +252,13 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, data any
 	}
 }
 
-func (s *Server) current(r *http.Request) *users.Session {
-	c, err := r.Cookie(CookieName)
-	if err != nil {
-		return nil
-	}
-	se, err := s.users.SessionByID(r.Context(), c.Value)
-	if err != nil {
-		if !errors.Is(err, store.ErrUnauthorized) {
-			s.log.Error("web: session lookup", "err", err)
-		}
-		return nil
-	}
-	return se
-}
-
 type sessionHandler func(http.ResponseWriter, *http.Request, *users.Session)
 
 // session requires a live session and applies the access matrix entry of
 // pattern (package authz).
 func (s *Server) session(pattern string, h sessionHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		se := s.current(r)
+		se := s.auth.Current(r)
 		if se == nil {
 			http.Redirect(w, r, "/login", http.StatusSeeOther)
 			return
@@ -263,127 +279,11 @@ func forbiddenText(err error) string {
 }
 
 func (s *Server) root(w http.ResponseWriter, r *http.Request) {
-	if s.current(r) == nil {
+	if s.auth.Current(r) == nil {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
 	http.Redirect(w, r, "/calls", http.StatusSeeOther)
-}
-
-func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
-	s.renderLogin(w, http.StatusOK, "")
-}
-
-// renderLogin shows the sign-in form with a fresh double-submit CSRF token.
-func (s *Server) renderLogin(w http.ResponseWriter, status int, msg string) {
-	tok := store.NewSecret()
-	http.SetCookie(w, &http.Cookie{Name: LoginCookieName, Value: tok, Path: "/login", HttpOnly: true, Secure: s.cfg.SecureCookie,
-		SameSite: http.SameSiteStrictMode, MaxAge: 3600})
-	s.render(w, status, "login.html", page{Title: "Sign in", Error: msg, CSRF: tok})
-}
-
-// sameOrigin refuses form posts whose Origin (sent by browsers on POST) names
-// another site.
-func sameOrigin(r *http.Request) bool {
-	o := r.Header.Get("Origin")
-	// Browsers send "Origin: null" on a form post from a page served with
-	// Referrer-Policy: no-referrer (as the console's pages are); the
-	// Sec-Fetch-Site header, which pages cannot set, then says whether the
-	// post came from this site (found by the headless Chromium tests).
-	if o == "" || o == "null" && (r.Header.Get("Sec-Fetch-Site") == "" || r.Header.Get("Sec-Fetch-Site") == "same-origin") {
-		return true
-	}
-	u, err := url.Parse(o)
-	return err == nil && u.Host == r.Host
-}
-
-func tokensEqual(a, b string) bool {
-	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
-}
-
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
-		http.Error(w, "cross-site form post refused", http.StatusForbidden)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
-	ck, err := r.Cookie(LoginCookieName)
-	if err != nil || !tokensEqual(r.PostFormValue("csrf"), ck.Value) {
-		s.renderLogin(w, http.StatusForbidden, "The sign-in form expired; please try again.")
-		return
-	}
-	var ns users.NewSession
-	next := "/calls"
-	if tok := r.PostFormValue("token"); tok != "" {
-		t, err := s.st.Authenticate(r.Context(), tok)
-		if err != nil {
-			if !errors.Is(err, store.ErrUnauthorized) {
-				s.log.Error("web: authenticate", "err", err)
-				s.renderLogin(w, http.StatusInternalServerError, "Sign-in failed; try again.")
-				return
-			}
-			if err := s.st.Audit(r.Context(), "anonymous", "login.failed", "console", "invalid token"); err != nil {
-				s.log.Error("web: audit", "err", err)
-			}
-			s.renderLogin(w, http.StatusUnauthorized, "That token is not valid.")
-			return
-		}
-		ns = users.NewSession{Actor: "token:" + t.Name, Role: store.UserRole(t.Role), MFA: true}
-	} else {
-		u, mfa, err := s.users.Login(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"), r.PostFormValue("code"))
-		switch {
-		case errors.Is(err, users.ErrLocked):
-			s.renderLogin(w, http.StatusTooManyRequests, "Too many failed sign-ins: this account is locked for a while.")
-			return
-		case errors.Is(err, store.ErrUnauthorized):
-			s.renderLogin(w, http.StatusUnauthorized, "Wrong username, password or one-time code.")
-			return
-		case err != nil:
-			s.log.Error("web: login", "err", err)
-			s.renderLogin(w, http.StatusInternalServerError, "Sign-in failed; try again.")
-			return
-		}
-		ns = users.NewSession{Actor: u.Actor(), Role: u.Role, UserID: u.ID, MFA: mfa}
-		if !mfa && authz.MustEnrolTOTP(u.Role) {
-			// Their work (playback, exports) needs a second factor: the
-			// first page they see is where they enrol one.
-			next = "/account/totp?notice=" + url.QueryEscape("Your role plays and exports recordings: enrol a second factor before you can do so.")
-		}
-	}
-	ns.TTL, ns.Idle = s.cfg.SessionTTL, s.cfg.SessionIdle
-	id, _, err := s.users.StartSession(r.Context(), ns)
-	if err != nil {
-		s.log.Error("web: create session", "err", err)
-		s.renderLogin(w, http.StatusInternalServerError, "Sign-in failed; try again.")
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: LoginCookieName, Value: "", Path: "/login", HttpOnly: true, Secure: s.cfg.SecureCookie,
-		SameSite: http.SameSiteStrictMode, MaxAge: -1})
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: id, Path: "/", HttpOnly: true, Secure: s.cfg.SecureCookie,
-		SameSite: http.SameSiteStrictMode, MaxAge: int(s.cfg.SessionTTL.Seconds())})
-	http.Redirect(w, r, next, http.StatusSeeOther)
-}
-
-func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	if !sameOrigin(r) {
-		http.Error(w, "cross-site form post refused", http.StatusForbidden)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
-	if c, err := r.Cookie(CookieName); err == nil {
-		if se := s.current(r); se != nil {
-			if !tokensEqual(r.PostFormValue("csrf"), se.CSRF) {
-				http.Error(w, "missing or wrong CSRF token", http.StatusForbidden)
-				return
-			}
-			if err := s.users.DeleteSession(r.Context(), c.Value); err != nil {
-				s.log.Error("web: logout", "err", err)
-			}
-		}
-	}
-	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", HttpOnly: true, Secure: s.cfg.SecureCookie,
-		SameSite: http.SameSiteStrictMode, MaxAge: -1})
-	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
 func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *users.Session) {
@@ -395,8 +295,7 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *users.Session
 		}
 	}
 	c := CallerOf(se)
-	p := page{Title: "Calls", Actor: se.Actor, CSRF: se.CSRF, Dispositions: callquery.Dispositions,
-		CanPlay: authz.Check("GET /calls/{id}/recording", c, "") == nil}
+	p := callsView{layout: layoutFor(se, "Calls"), Dispositions: callquery.Dispositions, CanPlay: allowed(se, "GET /calls/{id}/recording")}
 	f, err := callquery.Parse(q)
 	if err == nil && f.Block != "" {
 		if err := c.CheckBlock(f.Block); err != nil {
@@ -473,12 +372,4 @@ func (s *Server) recording(w http.ResponseWriter, r *http.Request, se *users.Ses
 		s.log.Error("web: recording", "err", err)
 		http.Error(w, "could not serve the recording", http.StatusInternalServerError)
 	}
-}
-
-func formatDuration(sec float64) string {
-	if sec <= 0 {
-		return "—"
-	}
-	d := time.Duration(sec * float64(time.Second)).Round(time.Second)
-	return fmt.Sprintf("%d:%02d", int(d.Minutes()), int(d.Seconds())%60)
 }

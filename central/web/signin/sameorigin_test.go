@@ -1,4 +1,4 @@
-package web
+package signin
 
 import (
 	"net/http/httptest"
@@ -31,8 +31,8 @@ func TestSameOrigin(t *testing.T) {
 		if tc.fetchSite != "" {
 			r.Header.Set("Sec-Fetch-Site", tc.fetchSite)
 		}
-		if got := sameOrigin(r); got != tc.ok {
-			t.Errorf("Origin %q, Sec-Fetch-Site %q: sameOrigin = %v, want %v", tc.origin, tc.fetchSite, got, tc.ok)
+		if got := SameOrigin(r); got != tc.ok {
+			t.Errorf("Origin %q, Sec-Fetch-Site %q: SameOrigin = %v, want %v", tc.origin, tc.fetchSite, got, tc.ok)
 		}
 	}
 }

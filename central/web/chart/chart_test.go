@@ -1,4 +1,4 @@
-package web
+package chart
 
 import (
 	"strings"
@@ -6,26 +6,26 @@ import (
 )
 
 func TestChartLayout(t *testing.T) {
-	c := newChart("Calls by block", "calls", []point{{Label: "A", Value: 30}, {Label: "B", Value: 15}, {Label: strings.Repeat("long", 20), Value: 0}}, false)
+	c := New("Calls by block", "calls", []Point{{Label: "A", Value: 30}, {Label: "B", Value: 15}, {Label: strings.Repeat("long", 20), Value: 0}}, false)
 	if c.Empty || len(c.Bars) != 3 || c.Bars[0].W != hBarW*30/niceMax(30) || c.Bars[1].W != c.Bars[0].W/2 || c.Bars[2].W != 0 ||
 		c.Bars[1].Y <= c.Bars[0].Y || len([]rune(c.Bars[2].Label)) != 30 || !strings.HasSuffix(c.Bars[2].Label, "…") {
 		t.Fatalf("horizontal %+v", c.Bars)
 	}
 	// A tiny value still shows; zero shows nothing; no bar leaves the plot.
-	v := newChart("Calls by hour", "calls", []point{{Value: 1000}, {Value: 1}, {Value: 0}}, true)
+	v := New("Calls by hour", "calls", []Point{{Value: 1000}, {Value: 1}, {Value: 0}}, true)
 	if v.Bars[1].H < 1 || v.Bars[2].H != 0 || v.Bars[0].Y < vTop || v.Bars[0].Y+v.Bars[0].H != vTop+vPlotH || len(v.Ticks) != 5 || v.Ticks[4].Text != "1000" {
 		t.Fatalf("vertical %+v %+v", v.Bars, v.Ticks)
 	}
-	if e := newChart("x", "calls", []point{{Value: 0}}, true); !e.Empty {
+	if e := New("x", "calls", []Point{{Value: 0}}, true); !e.Empty {
 		t.Fatal("all-zero chart not empty")
 	}
 	// Many days: every label would overlap, so only some are drawn.
-	var days []point
+	var days []Point
 	for i := 0; i < 96; i++ {
-		days = append(days, point{Label: "d", Value: 1})
+		days = append(days, Point{Label: "d", Value: 1})
 	}
 	shown := 0
-	for _, b := range newChart("x", "calls", days, true).Bars {
+	for _, b := range New("x", "calls", days, true).Bars {
 		if b.ShowLabel {
 			shown++
 		}

@@ -1,10 +1,10 @@
-package web
-
-// Bar charts as inline SVG, laid out here and drawn by the "chart"
-// template (review_chart.html): horizontal bars for categories (blocks,
-// people, reasons), vertical ones for a series (hours, days). Every bar
-// carries a <title> with its label and value, and the chart is labelled by
-// its caption, for screen readers and for a pointer's tooltip.
+// Package chart lays out the console's bar charts, drawn as inline SVG by
+// the console's "chart" template (central/web/templates/review_chart.html):
+// horizontal bars for categories (blocks, people, reasons), vertical ones
+// for a series (hours, days). Every bar carries a title with its label and
+// value, and the chart is labelled by its caption, for screen readers and
+// for a pointer's tooltip.
+package chart
 
 import (
 	"math"
@@ -12,28 +12,29 @@ import (
 	"unicode/utf8"
 )
 
-// point is one bar: its label, value (drawn to scale), the value as
+// Point is one bar: its label, value (drawn to scale), the value as
 // text, and the bar's tooltip.
-type point struct {
+type Point struct {
 	Label string
 	Value float64
 	Text  string
 	Title string
 }
 
-// chart is a laid-out bar chart.
-type chart struct {
+// Chart is a laid-out bar chart.
+type Chart struct {
 	ID, Title, Unit string
 	Width, Height   float64
 	Vertical        bool
 	Empty           bool // every value is zero
-	Bars            []barView
-	Ticks           []tickView
+	Bars            []Bar
+	Ticks           []Tick
 	// Axis is the value axis' baseline (vertical charts).
 	AxisX1, AxisX2, AxisY float64
 }
 
-type barView struct {
+// Bar is one bar drawn, with its label and value text.
+type Bar struct {
 	X, Y, W, H float64
 	Label      string
 	LX, LY     float64 // label position
@@ -44,7 +45,8 @@ type barView struct {
 	Title      string
 }
 
-type tickView struct {
+// Tick is a grid line of the value axis with its value.
+type Tick struct {
 	X1, Y1, X2, Y2 float64
 	Text           string
 	TX, TY         float64
@@ -94,9 +96,9 @@ func niceMax(max float64) float64 {
 	return 10 * p
 }
 
-// newChart lays out pts.
-func newChart(title, unit string, pts []point, vertical bool) chart {
-	c := chart{Title: title, Unit: unit, Vertical: vertical, Empty: true}
+// New lays out pts.
+func New(title, unit string, pts []Point, vertical bool) Chart {
+	c := Chart{Title: title, Unit: unit, Vertical: vertical, Empty: true}
 	max := 0.0
 	for _, p := range pts {
 		if p.Value > 0 {
@@ -116,7 +118,7 @@ func newChart(title, unit string, pts []point, vertical bool) chart {
 			if p.Value > 0 {
 				w = math.Max(1, p.Value/top*hBarW)
 			}
-			c.Bars = append(c.Bars, barView{X: hLabelW, Y: round1(y), W: round1(w), H: hBarH,
+			c.Bars = append(c.Bars, Bar{X: hLabelW, Y: round1(y), W: round1(w), H: hBarH,
 				Label: shorten(p.Label, 30), LX: hLabelW - 6, LY: round1(y + hBarH - 3), ShowLabel: true,
 				Text: p.Text, TX: round1(hLabelW + w + 5), TY: round1(y + hBarH - 3), ShowText: true, Title: p.Title})
 		}
@@ -127,7 +129,7 @@ func newChart(title, unit string, pts []point, vertical bool) chart {
 	for i := 0; i <= 4; i++ {
 		v := top * float64(i) / 4
 		y := round1(vTop + vPlotH - v/top*vPlotH)
-		c.Ticks = append(c.Ticks, tickView{X1: vLeft, Y1: y, X2: vLeft + vPlotW, Y2: y, Text: strconv.FormatFloat(v, 'f', -1, 64), TX: vLeft - 6, TY: y + 4})
+		c.Ticks = append(c.Ticks, Tick{X1: vLeft, Y1: y, X2: vLeft + vPlotW, Y2: y, Text: strconv.FormatFloat(v, 'f', -1, 64), TX: vLeft - 6, TY: y + 4})
 	}
 	n := max1(len(pts))
 	slot := vPlotW / float64(n)
@@ -138,7 +140,7 @@ func newChart(title, unit string, pts []point, vertical bool) chart {
 			h = math.Max(1, p.Value/top*vPlotH)
 		}
 		x := vLeft + float64(i)*slot
-		c.Bars = append(c.Bars, barView{X: round1(x + slot*0.1), Y: round1(vTop + vPlotH - h), W: round1(math.Max(slot*0.8, 0.5)), H: round1(h),
+		c.Bars = append(c.Bars, Bar{X: round1(x + slot*0.1), Y: round1(vTop + vPlotH - h), W: round1(math.Max(slot*0.8, 0.5)), H: round1(h),
 			Label: shorten(p.Label, 8), LX: round1(x + slot/2), LY: vTop + vPlotH + 16, ShowLabel: i%every == 0,
 			Text: p.Text, TX: round1(x + slot/2), TY: round1(vTop + vPlotH - h - 4), ShowText: n <= 24 && p.Value > 0, Title: p.Title})
 	}
