@@ -207,7 +207,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 // media stays as it is. Only the direction follows the offer (RFC 3264
 // section 6.1: hold, a=sendonly, is answered a=recvonly; a=inactive
 // inactive), with a new o= version whenever the answer changes (section
-// 8), and while that leg holds nothing is relayed to it (HoldSession).
+// 8), and while that leg holds nothing is relayed to it (SetHold).
 // An offer that does not parse is refused with 488.
 func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c, port := s.lookup(req)
@@ -239,12 +239,12 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	ms := c.media
 	c.mu.Unlock()
-	if hs, ok := ms.(HoldSession); ok && body != nil && dir != "" {
+	if ms != nil && body != nil && dir != "" {
 		leg := media.LegB
 		if port {
 			leg = media.LegA
 		}
-		hs.SetHold(leg, holding(dir))
+		ms.SetHold(leg, holding(dir))
 	}
 	if body == nil {
 		s.respond(req, tx, sip.StatusRequestPending, "Request Pending")
@@ -364,7 +364,7 @@ func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
 // and answers the port when the trunk answers. port holds the port's
 // usable formats (codecs and telephone-events); Opus among them is
 // offered to the trunk only when the media session carries it
-// (CodecSession). The outcome is left in c.disp / c.reason.
+// (media.FeatureOpus). The outcome is left in c.disp / c.reason.
 func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort, port *sdp.Session, auth AuthResult, ms MediaSession, log *slog.Logger) {
 	s := c.s
 	hot := ms != nil
@@ -382,7 +382,7 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 		c.mu.Unlock()
 	}
 	portOffer := &sdp.Session{Formats: append([]sdp.Format(nil), port.Formats...)}
-	if _, ok := ms.(CodecSession); !ok {
+	if !ms.Features().Has(media.FeatureOpus) {
 		portOffer.Formats = slices.DeleteFunc(portOffer.Formats, func(f sdp.Format) bool { return f.Kind() == sdp.KindOpus })
 	}
 	offerFormats := sdp.TrunkOffer(portOffer) // both laws: the relay converts
@@ -460,7 +460,7 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 	promptA, hasPromptA := companionG711(legA, portOffer)
 	promptB, hasPromptB := companionG711(legB, ans)
 	if s.cfg.FamilyAccept {
-		if ivr, ok := ms.(IVRSession); ok {
+		if ms.Features().Has(media.FeaturePrompts) {
 			if !hot && !ringSent.Load() {
 				// The port hears ringback while the called party decides.
 				if err := dlgA.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
@@ -470,7 +470,7 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 			audio, ok := announce()
 			outcome := acceptFailed
 			if ok {
-				outcome = c.familyAccept(ivr, ms, ans.Addr, legB, promptB, hasPromptB, audio, log)
+				outcome = c.familyAccept(ms, ans.Addr, legB, promptB, hasPromptB, audio, log)
 			} else if c.ctx.Err() != nil {
 				outcome = interrupted
 			}
@@ -516,12 +516,12 @@ func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort,
 		c.setEnd(wire.DispFailed, err.Error())
 		return
 	}
-	if cs, ok := ms.(CodecSession); ok {
+	if ms.Features().Has(media.FeatureOpus) {
 		if hasPromptA {
-			_ = cs.SetPromptPayloadType(media.LegA, promptA.PT) // a G.711 PT: cannot fail
+			_ = ms.SetPromptPayloadType(media.LegA, promptA.PT) // a G.711 PT: cannot fail
 		}
 		if hasPromptB {
-			_ = cs.SetPromptPayloadType(media.LegB, promptB.PT)
+			_ = ms.SetPromptPayloadType(media.LegB, promptB.PT)
 		}
 	}
 	c.mu.Lock()
@@ -699,16 +699,15 @@ func companionG711(ch sdp.Choice, sess *sdp.Session) (sdp.Format, bool) {
 }
 
 // setRemote gives leg l its negotiated codec: G.711 through
-// MediaSession.SetRemote, Opus through CodecSession.
+// MediaSession.SetRemote, Opus through SetRemoteCodec (media.FeatureOpus).
 func setRemote(ms MediaSession, l media.Leg, addr netip.AddrPort, f sdp.Format) error {
 	if f.Kind() != sdp.KindOpus {
 		return ms.SetRemote(l, addr, f.PT)
 	}
-	cs, ok := ms.(CodecSession)
-	if !ok {
+	if !ms.Features().Has(media.FeatureOpus) {
 		return fmt.Errorf("%w: leg %v negotiated Opus and the media session is G.711 only", ErrMediaFailed, l)
 	}
-	return cs.SetRemoteCodec(l, addr, media.CodecOpus, f.PT)
+	return ms.SetRemoteCodec(l, addr, media.CodecOpus, f.PT)
 }
 
 // startMedia gives each leg its own negotiated codec (the relay converts
@@ -721,9 +720,9 @@ func (c *call) startMedia(ms MediaSession, portAddr, trunkAddr netip.AddrPort, l
 	if err := setRemote(ms, media.LegB, trunkAddr, legB.Codec); err != nil {
 		return fmt.Errorf("%w: leg B: %v", ErrMediaFailed, err)
 	}
-	if ivr, ok := ms.(IVRSession); ok && events {
-		ivr.SetEventPayloadType(media.LegA, legA.Event.PT)
-		ivr.SetEventPayloadType(media.LegB, legB.Event.PT)
+	if ms.Features().Has(media.FeaturePrompts) && events {
+		ms.SetEventPayloadType(media.LegA, legA.Event.PT)
+		ms.SetEventPayloadType(media.LegB, legB.Event.PT)
 	}
 	if err := ms.Start(); err != nil {
 		return fmt.Errorf("%w: start: %v", ErrMediaFailed, err)

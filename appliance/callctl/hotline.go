@@ -51,17 +51,6 @@ const (
 // number (and so the need to record) was known, cannot turn recording on.
 var ErrRecordUnsupported = errors.New("callctl: media session cannot start recording after the IVR")
 
-// RecordSwitch is the part of a media session the hotline needs for
-// recorded calls: the session is opened unrecorded when the port is
-// answered (nobody knows yet whether the number will be privileged), and
-// recording is turned on before Start once the call is authorized with
-// AuthResult.Record. A hotline call that must be recorded on a media
-// session without it is not placed (fail closed: no unrecorded ordinary
-// call) and ends as "failed".
-type RecordSwitch interface {
-	SetRecord(record bool) error
-}
-
 func (s *Server) isHotline(number string) bool {
 	return s.deps.Hotline != nil && s.cfg.HotlineNumber != "" && number == s.cfg.HotlineNumber
 }
@@ -69,7 +58,7 @@ func (s *Server) isHotline(number string) bool {
 // hotlineIVR is one hotline dialogue with the person on the port leg.
 type hotlineIVR struct {
 	c      *call
-	ivr    IVRSession
+	ivr    MediaSession
 	digits <-chan media.Digit
 	log    *slog.Logger
 
@@ -201,8 +190,8 @@ func (c *call) runHotline(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPo
 	c.mu.Lock()
 	c.media = ms
 	c.mu.Unlock()
-	ivr, ok := ms.(IVRSession)
-	if !ok {
+	ivr := ms
+	if !ms.Features().Has(media.FeaturePrompts) {
 		log.Error("media session cannot play prompts: hotline refused")
 		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
 		c.setEnd(wire.DispFailed, fmt.Sprintf("%v: no IVR support", ErrMediaFailed))
@@ -264,12 +253,7 @@ func (c *call) runHotline(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPo
 	c.mu.Unlock()
 	log = log.With("dialled", keyed, "number", number)
 	if auth.Record {
-		rs, ok := ms.(RecordSwitch)
-		err := ErrRecordUnsupported
-		if ok {
-			err = rs.SetRecord(true)
-		}
-		if err != nil {
+		if err := ms.SetRecord(true); err != nil {
 			log.Error("recorded call not placed: recording cannot be turned on", "error", err)
 			c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
 			c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrMediaFailed, err))

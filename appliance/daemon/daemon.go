@@ -47,9 +47,10 @@ import (
 	"github.com/kinline/kinline/shared/wire"
 )
 
-// The media session must let the hotline switch recording on once a call is
-// authorized as recorded (callctl fails such calls closed otherwise).
-var _ callctl.RecordSwitch = (*media.Session)(nil)
+// The media session is everything call control asks of one: among it,
+// switching recording on once a hotline call is authorized as recorded
+// (callctl fails such calls closed otherwise).
+var _ callctl.MediaSession = (*media.Session)(nil)
 
 // Version is the software version reported to central.
 var Version = "dev"
