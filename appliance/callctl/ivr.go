@@ -189,17 +189,6 @@ func (c *call) familyAccept(ms MediaSession, trunkAddr netip.AddrPort, legB sdp.
 	}
 }
 
-// notAcceptedEnd ends a call the called party did not accept: the trunk
-// leg is hung up (unless it hung up itself), the port gets 603 and the
-// record says "rejected" with why.
-func (c *call) notAcceptedEnd(dlgA *sipgo.DialogServerSession, dlgB *sipgo.DialogClientSession, reason string, log logger) {
-	if reason != ReasonHungUp {
-		c.hangupTrunk(dlgB, log)
-	}
-	c.reject(dlgA, sip.StatusGlobalDecline, "Decline")
-	c.setEnd(wire.DispRejected, reason)
-}
-
 // reportBlocked tells Deps.OnNumberBlocked about a 9.
 func (c *call) reportBlocked(auth AuthResult) {
 	if f := c.s.deps.OnNumberBlocked; f != nil {
