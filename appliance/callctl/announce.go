@@ -168,8 +168,7 @@ func trimName(audio []byte) []byte {
 
 // canRecordName reports whether the hotline offers menu option 3.
 func (h *hotlineIVR) canRecordName() bool {
-	_, ok := h.ivr.(NameCapture)
-	return ok && h.c.s.deps.Names != nil
+	return h.ivr.Features().Has(media.FeatureCapture) && h.c.s.deps.Names != nil
 }
 
 // recordName is menu option 3: "after the tone, say your name", a beep,
@@ -185,7 +184,7 @@ func (h *hotlineIVR) recordName(caller Caller) error {
 	if err := h.playAudio(false, prompts.Beep()); err != nil {
 		return err
 	}
-	audio, err := h.ivr.(NameCapture).Capture(c.ctx, media.LegA, NameDuration)
+	audio, err := h.ivr.Capture(c.ctx, media.LegA, NameDuration)
 	if err != nil {
 		if c.ctx.Err() != nil {
 			return c.ctx.Err()

@@ -138,8 +138,17 @@ type AuthorizerFunc func(ctx context.Context, r AuthRequest) AuthResult
 func (f AuthorizerFunc) Authorize(ctx context.Context, r AuthRequest) AuthResult { return f(ctx, r) }
 
 // MediaSession is one call's anchored media (implemented by
-// *media.Session).
+// *media.Session; callctltest.Relay is a relay-only fake): everything the
+// call flow asks of it. Features says which of the optional abilities
+// (prompts and keys, Opus, capture) the session has; the call flow asks
+// before relying on one, and behaves as without it when it is missing
+// (logged): no acceptance, spoken refusal, time warning or hotline
+// without prompts, no Opus offered without Opus, no name recording
+// without capture.
 type MediaSession interface {
+	// Features is what the session can do beyond relaying G.711.
+	Features() media.Features
+
 	// LocalAddr is where this leg's RTP must be sent.
 	LocalAddr(leg media.Leg) netip.AddrPort
 	// SetRemote sets where the leg's RTP goes and its payload type.
@@ -148,13 +157,20 @@ type MediaSession interface {
 	Start() error
 	// Close stops the session and finalizes the recording.
 	Close() (media.Result, error)
-}
+	// SetRecord turns recording on or off before Start: the hotline
+	// opens its session unrecorded (nobody knows yet whether the number
+	// will be privileged) and turns recording on once the call is
+	// authorized with AuthResult.Record. A hotline call that must be
+	// recorded on a session that fails it is not placed (fail closed:
+	// no unrecorded ordinary call) and ends as "failed".
+	SetRecord(record bool) error
+	// SetHold honours hold: while leg l's party holds the call (its
+	// re-INVITE offered sendonly or inactive), nothing is relayed to it.
+	SetHold(l media.Leg, on bool)
 
-// IVRSession is the part of a media session that talks to one party
-// alone (implemented by *media.Session). Family acceptance, spoken
-// refusals and time warnings need it; with a MediaSession that lacks it
-// they are skipped (logged) and the call behaves as without them.
-type IVRSession interface {
+	// Talking to one party alone (media.FeaturePrompts): family
+	// acceptance, spoken refusals, time warnings and the hotline.
+
 	// Listen receives leg l before Start (keys, latching), relaying nothing.
 	Listen(l media.Leg) error
 	// SetEventPayloadType sets leg l's RFC 4733 payload type.
@@ -167,6 +183,21 @@ type IVRSession interface {
 	Digits(l media.Leg) <-chan media.Digit
 	// StopDigits ends key detection on leg l (off the per-packet path).
 	StopDigits(l media.Leg)
+	// ReportDigit takes a key that arrived by signalling (SIP INFO) on
+	// leg l into the same digit stream.
+	ReportDigit(l media.Leg, key rune) error
+
+	// Opus (media.FeatureOpus): without it only G.711 is negotiated.
+
+	// SetRemoteCodec is SetRemote for any codec.
+	SetRemoteCodec(l media.Leg, addr netip.AddrPort, c media.Codec, payloadType uint8) error
+	// SetPromptPayloadType names the G.711 format negotiated beside Opus
+	// on leg l, in which prompts to it are sent.
+	SetPromptPayloadType(l media.Leg, pt uint8) error
+
+	// Capture (media.FeatureCapture) returns what leg l says, before the
+	// bridge, for up to d: the hotline's name recording.
+	Capture(ctx context.Context, l media.Leg, d time.Duration) ([]byte, error)
 }
 
 // MediaFactory opens a media session for a call.
@@ -224,23 +255,6 @@ type Speaker interface {
 	// Speak returns text said in lang as 8 kHz µ-law samples shaped like
 	// the prompts; prompts.ErrNoSpeech when there is no synthesiser.
 	Speak(ctx context.Context, lang, text string) ([]byte, error)
-}
-
-// NameCapture is the part of a media session the hotline needs to record
-// a name (implemented by *media.Session): what leg l says, before the
-// bridge, for up to d.
-type NameCapture interface {
-	Capture(ctx context.Context, l media.Leg, d time.Duration) ([]byte, error)
-}
-
-// CodecSession is the part of a media session that carries Opus
-// (implemented by *media.Session): without it only G.711 is negotiated.
-type CodecSession interface {
-	// SetRemoteCodec is SetRemote for any codec.
-	SetRemoteCodec(l media.Leg, addr netip.AddrPort, c media.Codec, payloadType uint8) error
-	// SetPromptPayloadType names the G.711 format negotiated beside Opus
-	// on leg l, in which prompts to it are sent.
-	SetPromptPayloadType(l media.Leg, pt uint8) error
 }
 
 // ActiveCall describes a call in progress.

@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"math"
 	"net/netip"
-	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -207,7 +205,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 // media stays as it is. Only the direction follows the offer (RFC 3264
 // section 6.1: hold, a=sendonly, is answered a=recvonly; a=inactive
 // inactive), with a new o= version whenever the answer changes (section
-// 8), and while that leg holds nothing is relayed to it (HoldSession).
+// 8), and while that leg holds nothing is relayed to it (SetHold).
 // An offer that does not parse is refused with 488.
 func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	c, port := s.lookup(req)
@@ -239,12 +237,12 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	ms := c.media
 	c.mu.Unlock()
-	if hs, ok := ms.(HoldSession); ok && body != nil && dir != "" {
+	if ms != nil && body != nil && dir != "" {
 		leg := media.LegB
 		if port {
 			leg = media.LegA
 		}
-		hs.SetHold(leg, holding(dir))
+		ms.SetHold(leg, holding(dir))
 	}
 	if body == nil {
 		s.respond(req, tx, sip.StatusRequestPending, "Request Pending")
@@ -256,354 +254,6 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("re-INVITE respond failed", "call", c.id, "error", err)
 	}
-}
-
-// run drives the call from the port's INVITE to its end. The outcome is
-// left in c.disp / c.reason for finish.
-func (c *call) run(req *sip.Request, tx sip.ServerTransaction) {
-	s := c.s
-	log := s.log.With("call", c.id, "terminal", c.terminal.ID, "number", c.number)
-	dlgA, err := s.dialogUA(req.Transport()).ReadInvite(req, tx)
-	if err != nil {
-		c.setEnd(wire.DispCancelled, "port transaction ended: "+err.Error())
-		return
-	}
-	c.mu.Lock()
-	c.dlgA = dlgA
-	c.mu.Unlock()
-	tx.OnCancel(func(*sip.Request) { c.stop(errPortCancel) })
-	_ = dlgA.Respond(sip.StatusTrying, "Trying", nil)
-
-	offer, err := sdp.Parse(req.Body())
-	// codecs are the port's G.711 formats (what prompts are played in),
-	// port every format it offered that Kinline carries, Opus included,
-	// with its telephone-events.
-	var codecs []sdp.Format
-	var te *sdp.Format
-	port := &sdp.Session{}
-	if err == nil {
-		port.Addr = offer.Addr
-		for _, f := range offer.Formats {
-			switch {
-			case f.IsG711():
-				codecs = append(codecs, f)
-				port.Formats = append(port.Formats, f)
-			case f.Kind() == sdp.KindOpus:
-				port.Formats = append(port.Formats, f)
-			case f.Is("telephone-event"):
-				port.Formats = append(port.Formats, f)
-				if f.Rate == 8000 && te == nil {
-					te = &f
-				}
-			}
-		}
-	}
-	hotline := s.isHotline(c.number)
-	if err == nil {
-		err = sdp.CheckOffer(port)
-	}
-	if err == nil && hotline && len(codecs) == 0 {
-		// The hotline's prompts, name capture and in-band keys are G.711.
-		err = fmt.Errorf("%w: the hotline needs G.711", sdp.ErrIncompatible)
-	}
-	if err != nil {
-		log.Warn("INVITE without usable audio offer", "error", err)
-		c.reject(dlgA, sip.StatusNotAcceptableHere, "Not Acceptable Here")
-		c.setEnd(wire.DispFailed, "no usable audio offer")
-		return
-	}
-	if hotline {
-		c.runHotline(dlgA, offer.Addr, codecs, te, log)
-		return
-	}
-
-	var ringing sync.Once
-	waiting := func() {
-		ringing.Do(func() {
-			log.Info("authorizer waits (officer confirmation): ringback to the port")
-			if err := dlgA.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
-				log.Debug("180 to the port failed", "error", err)
-			}
-		})
-	}
-	auth := s.deps.Authorizer.Authorize(c.ctx, AuthRequest{CallID: c.id, Terminal: c.terminal.ID, Number: c.number, Time: c.start, Waiting: waiting})
-	c.mu.Lock()
-	c.auth = auth
-	c.authAt = s.clk.Now()
-	c.mu.Unlock()
-	if c.ctx.Err() != nil {
-		c.endBeforeAnswer(dlgA, context.Cause(c.ctx), log)
-		return
-	}
-	if !auth.Allowed {
-		reason := sanitizeReason(auth.Reason, "Forbidden")
-		log.Info("call refused", "reason", reason, "person", auth.PersonID)
-		if s.cfg.SpokenRefusals && len(codecs) == 0 {
-			// The prompts are G.711 and the port offered none (Opus
-			// only): the refusal cannot be spoken. 488 tells the port
-			// why it heard nothing, the reason phrase what was refused.
-			log.Warn("refusal not spoken: the port offered no G.711", "reason", reason)
-			c.reject(dlgA, sip.StatusNotAcceptableHere, reason,
-				sip.NewHeader("Warning", `305 `+warnAgent(s.cfg.PublicIP)+` "Incompatible media format: spoken refusals need PCMU or PCMA"`))
-			c.setEnd(wire.DispRefused, auth.Reason)
-			return
-		}
-		if s.cfg.SpokenRefusals {
-			c.speakRefusal(dlgA, offer.Addr, codecs[0], auth, log)
-		}
-		c.reject(dlgA, sip.StatusForbidden, reason)
-		c.setEnd(wire.DispRefused, auth.Reason)
-		return
-	}
-	c.connect(dlgA, offer.Addr, port, auth, nil, log)
-}
-
-// connect places an authorized call on the trunk and bridges it to the
-// port: ms is the hotline's media session (its port leg already answered
-// and listening), or nil on the direct-dial path, where connect opens one
-// and answers the port when the trunk answers. port holds the port's
-// usable formats (codecs and telephone-events); Opus among them is
-// offered to the trunk only when the media session carries it
-// (CodecSession). The outcome is left in c.disp / c.reason.
-func (c *call) connect(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort, port *sdp.Session, auth AuthResult, ms MediaSession, log *slog.Logger) {
-	s := c.s
-	hot := ms != nil
-	if !hot {
-		var err error
-		ms, err = s.deps.Media(c.id, auth.Record)
-		if err != nil {
-			log.Error("media session failed", "error", err)
-			c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-			c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrMediaFailed, err))
-			return
-		}
-		c.mu.Lock()
-		c.media = ms
-		c.mu.Unlock()
-	}
-	portOffer := &sdp.Session{Formats: append([]sdp.Format(nil), port.Formats...)}
-	if _, ok := ms.(CodecSession); !ok {
-		portOffer.Formats = slices.DeleteFunc(portOffer.Formats, func(f sdp.Format) bool { return f.Kind() == sdp.KindOpus })
-	}
-	offerFormats := sdp.TrunkOffer(portOffer) // both laws: the relay converts
-	if len(offerFormats) == 0 {
-		log.Warn("nothing to offer the trunk: the port offered only Opus and the media session is G.711 only")
-		c.reject(dlgA, sip.StatusNotAcceptableHere, "Not Acceptable Here")
-		c.setEnd(wire.DispFailed, "no usable audio offer")
-		return
-	}
-	announce := func() ([]byte, bool) { return nil, false }
-	if s.cfg.FamilyAccept {
-		announce = c.prepareAnnouncement(auth, log)
-	}
-	sessID := uint64(s.clk.Now().Unix())
-	bodyB := sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegB)), Formats: offerFormats, PTime: 20, SessionID: sessID})
-	ring := s.clk.AfterFunc(s.cfg.RingTimeout, func() { c.stop(errRingTimeout) })
-	var ringSent atomic.Bool
-	dlgB, err := c.placeTrunk(bodyB, auth.DestinationType, func(r *sip.Response) {
-		if !hot && (r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress) {
-			ringSent.Store(true)
-			if err := dlgA.Respond(r.StatusCode, sanitizeReason(r.Reason, "Ringing"), nil); err != nil {
-				log.Debug("relaying provisional failed", "error", err)
-			}
-		}
-	}, log)
-	ring.Stop()
-	if err == nil && c.ctx.Err() != nil {
-		// The called party answered as the call stopped (the 200 crossed
-		// our CANCEL, or came before it was sent): confirm and hang up.
-		log.Info("trunk answered a cancelled call: ACK and BYE")
-		c.hangupTrunk(dlgB, log)
-		c.endBeforeAnswer(dlgA, context.Cause(c.ctx), log)
-		return
-	}
-	if err != nil {
-		// A 200 may have crossed our CANCEL: confirm and hang it up.
-		if dlgB != nil && dlgB.InviteResponse != nil && dlgB.InviteResponse.IsSuccess() {
-			c.hangupTrunk(dlgB, log)
-		}
-		var dr *sipgo.ErrDialogResponse
-		switch {
-		case c.ctx.Err() != nil:
-			c.endBeforeAnswer(dlgA, context.Cause(c.ctx), log)
-		case errors.As(err, &dr):
-			c.trunkRefused(dlgA, dr.Res, log)
-		default:
-			log.Warn("trunk leg failed", "error", err)
-			c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-			c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrTrunk, err))
-		}
-		return
-	}
-
-	ans, err := sdp.Parse(dlgB.InviteResponse.Body())
-	var codec *sdp.Format
-	var legA, legB sdp.Choice
-	if err == nil {
-		if legA, legB, err = sdp.Bridge(portOffer, ans); err == nil {
-			codec = &legB.Codec
-		}
-	}
-	if err := dlgB.Ack(context.Background()); err != nil {
-		log.Warn("ACK to trunk failed", "error", err)
-	}
-	if codec == nil {
-		log.Warn("trunk answered without a usable codec", "error", err)
-		c.hangupTrunk(dlgB, log)
-		c.reject(dlgA, sip.StatusNotAcceptableHere, "Not Acceptable Here")
-		c.setEnd(wire.DispFailed, "trunk answer without usable audio")
-		return
-	}
-	// Events are relayed: each leg gets them only if the other can send them.
-	events := legA.HasEvent && legB.HasEvent
-	// On an Opus leg prompts go in the G.711 format listed beside Opus.
-	promptA, hasPromptA := companionG711(legA, portOffer)
-	promptB, hasPromptB := companionG711(legB, ans)
-	if s.cfg.FamilyAccept {
-		if ivr, ok := ms.(IVRSession); ok {
-			if !hot && !ringSent.Load() {
-				// The port hears ringback while the called party decides.
-				if err := dlgA.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
-					log.Debug("180 to the port failed", "error", err)
-				}
-			}
-			audio, ok := announce()
-			outcome := acceptFailed
-			if ok {
-				outcome = c.familyAccept(ivr, ms, ans.Addr, legB, promptB, hasPromptB, audio, log)
-			} else if c.ctx.Err() != nil {
-				outcome = interrupted
-			}
-			switch outcome {
-			case accepted:
-			case blocked:
-				c.reportBlocked(auth)
-				c.notAcceptedEnd(dlgA, dlgB, ReasonBlocked, log)
-				return
-			case notAccepted:
-				c.notAcceptedEnd(dlgA, dlgB, ReasonNotAccepted, log)
-				return
-			case interrupted:
-				cause := context.Cause(c.ctx)
-				if cause == errTrunkBye {
-					c.notAcceptedEnd(dlgA, dlgB, ReasonHungUp, log)
-					return
-				}
-				c.hangupTrunk(dlgB, log)
-				c.endBeforeAnswer(dlgA, cause, log)
-				return
-			default:
-				c.hangupTrunk(dlgB, log)
-				c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-				c.setEnd(wire.DispFailed, fmt.Sprintf("%v: acceptance prompt", ErrMediaFailed))
-				return
-			}
-		} else {
-			log.Warn("media session cannot play prompts: bridging without the called party's acceptance")
-		}
-	}
-	c.mu.Lock()
-	cut := c.beforeBridge
-	c.mu.Unlock()
-	if cut != nil {
-		cut()
-	}
-	answerAt := s.clk.Now()
-	if err := c.startMedia(ms, portAddr, ans.Addr, legA, legB, events); err != nil {
-		log.Error("media start failed", "error", err)
-		c.hangupTrunk(dlgB, log)
-		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-		c.setEnd(wire.DispFailed, err.Error())
-		return
-	}
-	if cs, ok := ms.(CodecSession); ok {
-		if hasPromptA {
-			_ = cs.SetPromptPayloadType(media.LegA, promptA.PT) // a G.711 PT: cannot fail
-		}
-		if hasPromptB {
-			_ = cs.SetPromptPayloadType(media.LegB, promptB.PT)
-		}
-	}
-	c.mu.Lock()
-	c.answer = &answerAt
-	c.mu.Unlock()
-
-	answerFormats := []sdp.Format{legA.Codec}
-	if hasPromptA {
-		answerFormats = append(answerFormats, promptA)
-	}
-	if events {
-		answerFormats = append(answerFormats, legA.Event)
-	}
-	bodyA := sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegA)), Formats: answerFormats, PTime: 20, SessionID: sessID})
-	formatsB := legB.Formats()
-	if hasPromptB {
-		formatsB = append([]sdp.Format{legB.Codec, promptB}, formatsB[1:]...)
-	}
-	c.mu.Lock()
-	if !hot {
-		c.bodyA = bodyA
-	}
-	c.bodyB = sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegB)), Formats: formatsB, PTime: 20, SessionID: sessID})
-	c.mu.Unlock()
-	// The limit counts from the bridge: what is left of the calling
-	// window after ringing and acceptance, not what was left when the
-	// call was authorized.
-	maxDur, limitedBy := c.callLimit(auth, answerAt)
-	c.mu.Lock()
-	c.maxDur, c.limitedBy = maxDur, limitedBy
-	c.mu.Unlock()
-	stopTimer := c.startSessionTimer(dlgB, bodyB, log)
-	defer stopTimer()
-	stopLimit := c.scheduleLimit(ms, maxDur, auth.Language, log)
-	defer stopLimit()
-	log.Info("call answered", "codec", codec.Name, "limit", maxDur, "limited_by", limitedBy)
-	if hot {
-		// The port was answered by the hotline: nothing to tell it.
-	} else if err := dlgA.WriteResponse(sip.NewSDPResponseFromRequest(dlgA.InviteRequest, bodyA)); err != nil {
-		// The port cancelled as the answer crossed, or never ACKed.
-		log.Warn("answering the port failed", "error", err)
-		c.hangupTrunk(dlgB, log)
-		if c.ctx.Err() != nil && context.Cause(c.ctx) == errPortCancel {
-			c.setEnd(wire.DispCancelled, errPortCancel.Error())
-		} else {
-			c.hangupPort(dlgA, log)
-			c.setEnd(wire.DispFailed, "port did not confirm the answer")
-		}
-		return
-	}
-	if s.deps.OnCallAnswered != nil {
-		// Both legs are confirmed: what ends them after a crash is known.
-		trunk, err := dialogOf(dlgB)
-		if err != nil {
-			log.Warn("trunk dialog not captured: a crash during this call could not end it", "error", err)
-		}
-		port, err := portDialogOf(dlgA)
-		if err != nil {
-			log.Warn("port dialog not captured: a crash during this call could not end it", "error", err)
-		}
-		s.deps.OnCallAnswered(AnsweredCall{CallID: c.id, Answer: answerAt, Trunk: trunk, Port: port, MaxDuration: maxDur, LimitedBy: limitedBy})
-	}
-
-	<-c.ctx.Done()
-	cause := context.Cause(c.ctx)
-	var wg sync.WaitGroup
-	if cause != errPortBye {
-		wg.Go(func() { c.hangupPort(dlgA, log) })
-	}
-	if cause != errTrunkBye {
-		wg.Go(func() { c.hangupTrunk(dlgB, log) })
-	}
-	wg.Wait()
-	switch cause {
-	case errPortBye, errTrunkBye, errSessionExpired:
-		c.setEnd(wire.DispCompleted, cause.Error())
-	case errMaxDuration:
-		c.setEnd(wire.DispLimited, cause.Error())
-	default:
-		c.setEnd(wire.DispEnded, cause.Error())
-	}
-	log.Info("call ended", "cause", cause)
 }
 
 // cancelTimeout bounds the wait for the INVITE's final response once the
@@ -699,16 +349,15 @@ func companionG711(ch sdp.Choice, sess *sdp.Session) (sdp.Format, bool) {
 }
 
 // setRemote gives leg l its negotiated codec: G.711 through
-// MediaSession.SetRemote, Opus through CodecSession.
+// MediaSession.SetRemote, Opus through SetRemoteCodec (media.FeatureOpus).
 func setRemote(ms MediaSession, l media.Leg, addr netip.AddrPort, f sdp.Format) error {
 	if f.Kind() != sdp.KindOpus {
 		return ms.SetRemote(l, addr, f.PT)
 	}
-	cs, ok := ms.(CodecSession)
-	if !ok {
+	if !ms.Features().Has(media.FeatureOpus) {
 		return fmt.Errorf("%w: leg %v negotiated Opus and the media session is G.711 only", ErrMediaFailed, l)
 	}
-	return cs.SetRemoteCodec(l, addr, media.CodecOpus, f.PT)
+	return ms.SetRemoteCodec(l, addr, media.CodecOpus, f.PT)
 }
 
 // startMedia gives each leg its own negotiated codec (the relay converts
@@ -721,62 +370,14 @@ func (c *call) startMedia(ms MediaSession, portAddr, trunkAddr netip.AddrPort, l
 	if err := setRemote(ms, media.LegB, trunkAddr, legB.Codec); err != nil {
 		return fmt.Errorf("%w: leg B: %v", ErrMediaFailed, err)
 	}
-	if ivr, ok := ms.(IVRSession); ok && events {
-		ivr.SetEventPayloadType(media.LegA, legA.Event.PT)
-		ivr.SetEventPayloadType(media.LegB, legB.Event.PT)
+	if ms.Features().Has(media.FeaturePrompts) && events {
+		ms.SetEventPayloadType(media.LegA, legA.Event.PT)
+		ms.SetEventPayloadType(media.LegB, legB.Event.PT)
 	}
 	if err := ms.Start(); err != nil {
 		return fmt.Errorf("%w: start: %v", ErrMediaFailed, err)
 	}
 	return nil
-}
-
-// endBeforeAnswer answers the port according to why the call stopped
-// before the trunk answered.
-func (c *call) endBeforeAnswer(dlgA *sipgo.DialogServerSession, cause error, log interface {
-	Info(string, ...any)
-}) {
-	switch cause {
-	case errPortCancel:
-		// The transaction layer already answered 487.
-		c.setEnd(wire.DispCancelled, cause.Error())
-	case errPortBye:
-		// A hotline caller hung up before the called party answered.
-		c.setEnd(wire.DispCancelled, cause.Error())
-	case errRingTimeout:
-		c.reject(dlgA, sip.StatusTemporarilyUnavailable, "No Answer")
-		c.setEnd(wire.DispNoAnswer, cause.Error())
-	case errEnded:
-		c.reject(dlgA, sip.StatusRequestTerminated, "Request Terminated")
-		c.setEnd(wire.DispEnded, cause.Error())
-	default:
-		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-		c.setEnd(wire.DispFailed, fmt.Sprint(cause))
-	}
-	log.Info("call ended before answer", "cause", cause)
-}
-
-// trunkRefused relays the trunk's final error to the port.
-func (c *call) trunkRefused(dlgA *sipgo.DialogServerSession, res *sip.Response, log interface {
-	Info(string, ...any)
-}) {
-	code, reason := res.StatusCode, sanitizeReason(res.Reason, "Failed")
-	disp := wire.DispFailed
-	switch code {
-	case 486, 600:
-		disp = wire.DispBusy
-	case 408, 480:
-		disp = wire.DispNoAnswer
-	case 603:
-		disp = wire.DispRejected
-	}
-	if code < 400 || code == 401 || code == 407 {
-		// Redirects and the trunk's own challenges mean nothing to the port.
-		code, reason = sip.StatusServiceUnavailable, "Service Unavailable"
-	}
-	c.reject(dlgA, code, reason)
-	c.setEnd(disp, fmt.Sprintf("trunk: %d %s", res.StatusCode, sanitizeReason(res.Reason, "")))
-	log.Info("trunk refused the call", "status", res.StatusCode, "disposition", disp)
 }
 
 func (c *call) hangupTrunk(d *sipgo.DialogClientSession, log interface{ Debug(string, ...any) }) {

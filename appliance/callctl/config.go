@@ -26,6 +26,13 @@
 // or get their prompts in the G.711 format answered beside Opus
 // (docs/decisions/0007-opus-and-prompts.md).
 //
+// The call flow runs in phases (outgoing.go, hotline.go): the port's
+// offer, authorization, then media, trunk, negotiation, acceptance and
+// bridge; on the hotline the tap, PIN, menu and number first. Each phase
+// returns an outcome, and one place (outcome.go) applies an ending: the
+// trunk hung up, the port answered or, on the hotline, spoken to and hung
+// up, the disposition set for the record.
+//
 // Time (nonce expiry, binding expiry, ring and duration limits, call record
 // timestamps) comes from an injected shared/clock.Clock.
 package callctl

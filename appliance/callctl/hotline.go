@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -51,17 +50,6 @@ const (
 // number (and so the need to record) was known, cannot turn recording on.
 var ErrRecordUnsupported = errors.New("callctl: media session cannot start recording after the IVR")
 
-// RecordSwitch is the part of a media session the hotline needs for
-// recorded calls: the session is opened unrecorded when the port is
-// answered (nobody knows yet whether the number will be privileged), and
-// recording is turned on before Start once the call is authorized with
-// AuthResult.Record. A hotline call that must be recorded on a media
-// session without it is not placed (fail closed: no unrecorded ordinary
-// call) and ends as "failed".
-type RecordSwitch interface {
-	SetRecord(record bool) error
-}
-
 func (s *Server) isHotline(number string) bool {
 	return s.deps.Hotline != nil && s.cfg.HotlineNumber != "" && number == s.cfg.HotlineNumber
 }
@@ -69,7 +57,7 @@ func (s *Server) isHotline(number string) bool {
 // hotlineIVR is one hotline dialogue with the person on the port leg.
 type hotlineIVR struct {
 	c      *call
-	ivr    IVRSession
+	ivr    MediaSession
 	digits <-chan media.Digit
 	log    *slog.Logger
 
@@ -78,6 +66,12 @@ type hotlineIVR struct {
 
 	pending []rune // keys typed ahead, not read yet
 	endOnce sync.Once
+
+	// What the dialogue learnt, phase by phase: who calls, the number as
+	// keyed, the authorizer's decision on it.
+	caller Caller
+	number string
+	auth   AuthResult
 }
 
 func (h *hotlineIVR) language() string {
@@ -189,73 +183,22 @@ func (h *hotlineIVR) entry(max int) (string, error) {
 
 // runHotline answers the port, runs the dialogue and, when the call is
 // authorized, hands over to connect.
-func (c *call) runHotline(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPort, codecs []sdp.Format, te *sdp.Format, log *slog.Logger) {
-	s := c.s
-	ms, err := s.deps.Media(c.id, false)
-	if err != nil {
-		log.Error("media session failed", "error", err)
-		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-		c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrMediaFailed, err))
-		return
+func (c *call) runHotline(dlgA *sipgo.DialogServerSession, port portMedia, log *slog.Logger) {
+	h, o := c.openHotline(port, log)
+	if !o.ends() {
+		o = c.answerHotline(dlgA, h, port)
 	}
-	c.mu.Lock()
-	c.media = ms
-	c.mu.Unlock()
-	ivr, ok := ms.(IVRSession)
-	if !ok {
-		log.Error("media session cannot play prompts: hotline refused")
-		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-		c.setEnd(wire.DispFailed, fmt.Sprintf("%v: no IVR support", ErrMediaFailed))
-		return
+	if !o.ends() {
+		o = h.dialogue()
 	}
-	codec := codecs[0]
-	if err := ms.SetRemote(media.LegA, portAddr, codec.PT); err != nil {
-		log.Error("hotline media failed", "error", err)
-		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-		c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrMediaFailed, err))
-		return
-	}
-	formats := []sdp.Format{codec}
-	if te != nil {
-		// Without a negotiated telephone-event the port's keys are found
-		// in the G.711 audio (media's in-band detector) or come by INFO.
-		ivr.SetEventPayloadType(media.LegA, te.PT)
-		formats = append(formats, *te)
-	}
-	h := &hotlineIVR{c: c, ivr: ivr, digits: ivr.Digits(media.LegA), log: log}
-	if err := ivr.Listen(media.LegA); err != nil {
-		log.Error("hotline media failed", "error", err)
-		c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-		c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrMediaFailed, err))
-		return
-	}
-	body := sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegA)), Formats: formats, PTime: 20, SessionID: uint64(s.clk.Now().Unix())})
-	c.mu.Lock()
-	c.bodyA = body
-	c.mu.Unlock()
-	if err := dlgA.WriteResponse(sip.NewSDPResponseFromRequest(dlgA.InviteRequest, body)); err != nil {
-		log.Warn("answering the port failed", "error", err)
-		if c.ctx.Err() != nil && context.Cause(c.ctx) == errPortCancel {
-			c.setEnd(wire.DispCancelled, errPortCancel.Error())
-		} else {
-			c.hangupPort(dlgA, log)
-			c.setEnd(wire.DispFailed, "port did not confirm the answer")
-		}
-		return
-	}
-	c.mu.Lock()
-	c.hot = h
-	c.mu.Unlock()
-	log.Info("hotline answered")
-
-	auth, keyed, ok := h.dialogue(dlgA)
-	if !ok {
+	if o.ends() {
+		c.end(dlgA, o, log)
 		return
 	}
 	// The trunk is asked for the number the policy matched: the keys
 	// normalized (policy.NormalizeNumber: "00" becomes "+"), not the
 	// keys as pressed. The read-back says the keys as pressed.
-	number := keyed
+	keyed, number := h.number, h.number
 	if n := policy.NormalizeNumber(keyed); n != "" {
 		number = n
 	}
@@ -263,16 +206,10 @@ func (c *call) runHotline(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPo
 	c.number = number
 	c.mu.Unlock()
 	log = log.With("dialled", keyed, "number", number)
-	if auth.Record {
-		rs, ok := ms.(RecordSwitch)
-		err := ErrRecordUnsupported
-		if ok {
-			err = rs.SetRecord(true)
-		}
-		if err != nil {
+	if h.auth.Record {
+		if err := h.ivr.SetRecord(true); err != nil {
 			log.Error("recorded call not placed: recording cannot be turned on", "error", err)
-			c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-			c.setEnd(wire.DispFailed, fmt.Sprintf("%v: %v", ErrMediaFailed, err))
+			c.end(dlgA, failed(fmt.Sprintf("%v: %v", ErrMediaFailed, err)), log)
 			return
 		}
 	}
@@ -280,19 +217,75 @@ func (c *call) runHotline(dlgA *sipgo.DialogServerSession, portAddr netip.AddrPo
 	// may last, played while the trunk call is placed: the called party's
 	// phone rings during the read-back, not 10 s after the last key, and
 	// the read-back is cut if the call is bridged before it ends.
-	cut := h.playWhilePlacing(h.confirmation(auth, keyed))
+	cut := h.playWhilePlacing(h.confirmation(h.auth, keyed))
 	defer cut()
 	c.mu.Lock()
 	c.beforeBridge = cut
 	c.mu.Unlock()
 	// Keys are no longer needed on the port leg: detection leaves the
 	// relay path for the call.
-	ivr.StopDigits(media.LegA)
-	port := &sdp.Session{Formats: []sdp.Format{codec}}
-	if te != nil {
-		port.Formats = append(port.Formats, *te)
+	h.ivr.StopDigits(media.LegA)
+	formats := &sdp.Session{Formats: []sdp.Format{port.codecs[0]}}
+	if port.te != nil {
+		formats.Formats = append(formats.Formats, *port.te)
 	}
-	c.connect(dlgA, portAddr, port, auth, ms, log)
+	c.connect(&outgoing{dlgA: dlgA, portAddr: port.addr, port: formats, auth: h.auth, ms: h.ivr, log: log})
+}
+
+// openHotline opens the hotline's media session, unrecorded (nobody
+// knows yet whether the number will be privileged), its port leg
+// listening in the port's first G.711 codec.
+func (c *call) openHotline(port portMedia, log *slog.Logger) (*hotlineIVR, outcome) {
+	ms, err := c.s.deps.Media(c.id, false)
+	if err != nil {
+		log.Error("media session failed", "error", err)
+		return nil, failed(fmt.Sprintf("%v: %v", ErrMediaFailed, err))
+	}
+	c.mu.Lock()
+	c.media = ms
+	c.mu.Unlock()
+	if !ms.Features().Has(media.FeaturePrompts) {
+		log.Error("media session cannot play prompts: hotline refused")
+		return nil, failed(fmt.Sprintf("%v: no IVR support", ErrMediaFailed))
+	}
+	if err := ms.SetRemote(media.LegA, port.addr, port.codecs[0].PT); err != nil {
+		log.Error("hotline media failed", "error", err)
+		return nil, failed(fmt.Sprintf("%v: %v", ErrMediaFailed, err))
+	}
+	if port.te != nil {
+		// Without a negotiated telephone-event the port's keys are found
+		// in the G.711 audio (media's in-band detector) or come by INFO.
+		ms.SetEventPayloadType(media.LegA, port.te.PT)
+	}
+	h := &hotlineIVR{c: c, ivr: ms, digits: ms.Digits(media.LegA), log: log}
+	if err := ms.Listen(media.LegA); err != nil {
+		log.Error("hotline media failed", "error", err)
+		return nil, failed(fmt.Sprintf("%v: %v", ErrMediaFailed, err))
+	}
+	return h, proceed
+}
+
+// answerHotline answers the port with the hotline's media; from then on
+// every ending is spoken (hotlineIVR.end).
+func (c *call) answerHotline(dlgA *sipgo.DialogServerSession, h *hotlineIVR, port portMedia) outcome {
+	s := c.s
+	formats := []sdp.Format{port.codecs[0]}
+	if port.te != nil {
+		formats = append(formats, *port.te)
+	}
+	body := sdp.Build(sdp.Description{Addr: s.mediaAddr(h.ivr.LocalAddr(media.LegA)), Formats: formats, PTime: 20, SessionID: uint64(s.clk.Now().Unix())})
+	c.mu.Lock()
+	c.bodyA = body
+	c.mu.Unlock()
+	if err := dlgA.WriteResponse(sip.NewSDPResponseFromRequest(dlgA.InviteRequest, body)); err != nil {
+		h.log.Warn("answering the port failed", "error", err)
+		return portUnconfirmed(context.Cause(c.ctx))
+	}
+	c.mu.Lock()
+	c.hot = h
+	c.mu.Unlock()
+	h.log.Info("hotline answered")
+	return proceed
 }
 
 // playWhilePlacing starts playing ids to the person and returns at once;
@@ -315,56 +308,68 @@ func (h *hotlineIVR) playWhilePlacing(ids []prompts.ID) (cut func()) {
 	return func() { once.Do(func() { cancel(); <-done }) }
 }
 
-// dialogue runs the IVR up to an authorized number. When it returns ok
-// false the call has been ended (spoken, hung up, disposition set).
-func (h *hotlineIVR) dialogue(dlgA *sipgo.DialogServerSession) (AuthResult, string, bool) {
+// dialogue runs the IVR in phases up to an authorized number (h.number,
+// h.auth), or to how the call ends.
+func (h *hotlineIVR) dialogue() outcome {
+	for _, phase := range []func() outcome{h.awaitTap, h.checkPIN, h.menu, h.enterNumber, h.authorize} {
+		if o := phase(); o.ends() {
+			return o
+		}
+	}
+	return proceed
+}
+
+// stopped is the ending of a dialogue that err interrupted: the media
+// failed, or the call stopped.
+func (h *hotlineIVR) stopped(err error) outcome {
+	if errors.Is(err, errMediaGone) || errors.Is(err, ErrMediaFailed) {
+		h.log.Warn("hotline media failed", "error", err)
+		return failed(err.Error())
+	}
+	return beforeAnswer(context.Cause(h.c.ctx))
+}
+
+// refuse is the ending of a dialogue the policy refused (err) for
+// caller: the refusal's prompt is spoken.
+func (h *hotlineIVR) refuse(err error, caller Caller) outcome {
+	c := h.c
+	c.mu.Lock()
+	c.auth = AuthResult{Reason: err.Error(), RefusalErr: err, PersonID: caller.PersonID, Language: caller.Language}
+	c.mu.Unlock()
+	h.log.Info("hotline refused", "reason", err)
+	return endWith(wire.DispRefused, err.Error(), sip.StatusForbidden, err.Error())
+}
+
+// giveUp is the ending of a dialogue without a usable answer.
+func (h *hotlineIVR) giveUp(why string) outcome {
+	h.log.Info("hotline: no usable answer", "why", why)
+	return endWith(wire.DispCancelled, why, sip.StatusRequestTerminated, why)
+}
+
+// awaitTap finds who is calling: a valid card tap on this terminal,
+// asked for and waited for (Config.TapTimeout) when there is none yet.
+func (h *hotlineIVR) awaitTap() outcome {
 	c := h.c
 	s := c.s
-	stopped := func(err error) (AuthResult, string, bool) {
-		if errors.Is(err, errMediaGone) || errors.Is(err, ErrMediaFailed) {
-			h.log.Warn("hotline media failed", "error", err)
-			c.reject(dlgA, sip.StatusServiceUnavailable, "Service Unavailable")
-			c.setEnd(wire.DispFailed, err.Error())
-		} else {
-			c.endBeforeAnswer(dlgA, context.Cause(c.ctx), h.log)
-		}
-		return AuthResult{}, "", false
-	}
-	refuse := func(err error, caller Caller) (AuthResult, string, bool) {
-		c.mu.Lock()
-		c.auth = AuthResult{Reason: err.Error(), RefusalErr: err, PersonID: caller.PersonID, Language: caller.Language}
-		c.mu.Unlock()
-		h.log.Info("hotline refused", "reason", err)
-		c.setEnd(wire.DispRefused, err.Error())
-		c.reject(dlgA, sip.StatusForbidden, err.Error())
-		return AuthResult{}, "", false
-	}
-	giveUp := func(why string) (AuthResult, string, bool) {
-		h.log.Info("hotline: no usable answer", "why", why)
-		c.setEnd(wire.DispCancelled, why)
-		c.reject(dlgA, sip.StatusRequestTerminated, why)
-		return AuthResult{}, "", false
-	}
-
-	// Who is calling: a valid card tap on this terminal.
 	caller, tapped := s.deps.Hotline.Caller(c.terminal.ID, c.id)
 	if !tapped {
 		if err := h.inform(prompts.TapCard); err != nil {
-			return stopped(err)
+			return h.stopped(err)
 		}
 		deadline := s.clk.Now().Add(s.cfg.TapTimeout)
 		for !tapped {
 			if !s.clk.Now().Before(deadline) {
-				return refuse(policy.ErrNoTap, Caller{})
+				return h.refuse(policy.ErrNoTap, Caller{})
 			}
 			select {
 			case <-s.clk.After(min(tapPoll, deadline.Sub(s.clk.Now()))):
 			case <-c.ctx.Done():
-				return stopped(c.ctx.Err())
+				return h.stopped(c.ctx.Err())
 			}
 			caller, tapped = s.deps.Hotline.Caller(c.terminal.ID, c.id)
 		}
 	}
+	h.caller = caller
 	h.mu.Lock()
 	h.lang = caller.Language
 	h.mu.Unlock()
@@ -372,103 +377,124 @@ func (h *hotlineIVR) dialogue(dlgA *sipgo.DialogServerSession) (AuthResult, stri
 	c.auth.PersonID, c.auth.Language = caller.PersonID, caller.Language
 	c.mu.Unlock()
 	h.log.Info("hotline caller", "person", caller.PersonID, "pin", caller.NeedsPIN, "language", caller.Language)
+	return proceed
+}
 
-	if caller.NeedsPIN {
-		for try := 1; ; try++ {
-			if err := h.prompt(prompts.EnterPIN); err != nil {
-				return stopped(err)
-			}
-			pin, err := h.entry(maxPINLen)
-			if err != nil {
-				return stopped(err)
-			}
-			err = s.deps.Hotline.VerifyPIN(c.terminal.ID, c.id, pin)
-			if err == nil {
-				break
-			}
-			h.log.Info("PIN not accepted", "try", try, "error", err)
-			switch {
-			case errors.Is(err, policy.ErrPINLocked):
-				return refuse(fmt.Errorf("%w", policy.ErrPINLocked), caller)
-			case errors.Is(err, policy.ErrNoTap):
-				return refuse(policy.ErrNoTap, caller)
-			}
-			if try >= PINTries {
-				return refuse(policy.ErrBadPIN, caller)
-			}
-			if err := h.inform(prompts.WrongPIN); err != nil {
-				return stopped(err)
-			}
+// checkPIN asks for the caller's PIN, when they have one, up to PINTries
+// times.
+func (h *hotlineIVR) checkPIN() outcome {
+	c := h.c
+	if !h.caller.NeedsPIN {
+		return proceed
+	}
+	for try := 1; ; try++ {
+		if err := h.prompt(prompts.EnterPIN); err != nil {
+			return h.stopped(err)
+		}
+		pin, err := h.entry(maxPINLen)
+		if err != nil {
+			return h.stopped(err)
+		}
+		err = c.s.deps.Hotline.VerifyPIN(c.terminal.ID, c.id, pin)
+		if err == nil {
+			return proceed
+		}
+		h.log.Info("PIN not accepted", "try", try, "error", err)
+		switch {
+		case errors.Is(err, policy.ErrPINLocked):
+			return h.refuse(fmt.Errorf("%w", policy.ErrPINLocked), h.caller)
+		case errors.Is(err, policy.ErrNoTap):
+			return h.refuse(policy.ErrNoTap, h.caller)
+		}
+		if try >= PINTries {
+			return h.refuse(policy.ErrBadPIN, h.caller)
+		}
+		if err := h.inform(prompts.WrongPIN); err != nil {
+			return h.stopped(err)
 		}
 	}
+}
 
-	// The menu: 1 makes a call, 2 tells the balance and calls left, 3
-	// (where names can be kept) records the name the called party hears.
+// menu offers 1 to make a call, 2 for the balance and calls left, 3
+// (where names can be kept) to record the name the called party hears,
+// up to MenuTries times without a usable answer.
+func (h *hotlineIVR) menu() outcome {
 	menu := []prompts.ID{prompts.Menu}
-	names := h.canRecordName() && caller.PersonID != ""
+	names := h.canRecordName() && h.caller.PersonID != ""
 	if names {
 		menu = append(menu, prompts.MenuRecordName)
 	}
 	for tries := 0; ; {
 		if tries >= MenuTries {
-			return giveUp("no choice at the menu")
+			return h.giveUp("no choice at the menu")
 		}
 		if err := h.prompt(menu...); err != nil {
-			return stopped(err)
+			return h.stopped(err)
 		}
-		k, ok, err := h.key(s.cfg.DigitTimeout)
+		k, ok, err := h.key(h.c.s.cfg.DigitTimeout)
 		if err != nil {
-			return stopped(err)
+			return h.stopped(err)
 		}
 		if k == '1' {
-			break
+			return proceed
 		}
 		if k == '2' {
-			if err := h.balance(caller); err != nil {
-				return stopped(err)
+			if err := h.balance(h.caller); err != nil {
+				return h.stopped(err)
 			}
 			continue
 		}
 		if k == '3' && names {
-			if err := h.recordName(caller); err != nil {
-				return stopped(err)
+			if err := h.recordName(h.caller); err != nil {
+				return h.stopped(err)
 			}
 			continue
 		}
 		tries++
 		if ok {
 			if err := h.inform(prompts.TryAgain); err != nil {
-				return stopped(err)
+				return h.stopped(err)
 			}
 		}
 	}
+}
 
-	var number string
+// enterNumber asks for the number, up to MenuTries times without a
+// valid one.
+func (h *hotlineIVR) enterNumber() outcome {
+	c := h.c
 	for tries := 0; ; {
 		if tries >= MenuTries {
-			return giveUp("no number entered")
+			return h.giveUp("no number entered")
 		}
 		if err := h.prompt(prompts.EnterNumber); err != nil {
-			return stopped(err)
+			return h.stopped(err)
 		}
 		n, err := h.entry(maxNumberLen)
 		if err != nil {
-			return stopped(err)
+			return h.stopped(err)
 		}
 		if validNumber(n) {
-			number = n
+			h.number = n
 			break
 		}
 		tries++
 		if err := h.inform(prompts.TryAgain); err != nil {
-			return stopped(err)
+			return h.stopped(err)
 		}
 	}
 	c.mu.Lock()
-	c.number = number
+	c.number = h.number
 	c.mu.Unlock()
-	h.log.Info("hotline number entered", "number", number)
+	h.log.Info("hotline number entered", "number", h.number)
+	return proceed
+}
 
+// authorize asks the authorizer about the number, the person hearing
+// "wait for the officer" while an officer is waited for.
+func (h *hotlineIVR) authorize() outcome {
+	c := h.c
+	s := c.s
 	var waitOnce sync.Once
 	var waitWG sync.WaitGroup
 	waiting := func() {
@@ -484,16 +510,16 @@ func (h *hotlineIVR) dialogue(dlgA *sipgo.DialogServerSession) (AuthResult, stri
 			})
 		})
 	}
-	auth := s.deps.Authorizer.Authorize(c.ctx, AuthRequest{CallID: c.id, Terminal: c.terminal.ID, Number: number, Time: s.clk.Now(), Waiting: waiting})
+	auth := s.deps.Authorizer.Authorize(c.ctx, AuthRequest{CallID: c.id, Terminal: c.terminal.ID, Number: h.number, Time: s.clk.Now(), Waiting: waiting})
 	c.mu.Lock()
 	c.authAt = s.clk.Now()
 	c.mu.Unlock()
 	waitWG.Wait()
 	if auth.Language == "" {
-		auth.Language = caller.Language
+		auth.Language = h.caller.Language
 	}
 	if auth.PersonID == "" {
-		auth.PersonID = caller.PersonID
+		auth.PersonID = h.caller.PersonID
 	}
 	c.mu.Lock()
 	c.auth = auth
@@ -502,15 +528,14 @@ func (h *hotlineIVR) dialogue(dlgA *sipgo.DialogServerSession) (AuthResult, stri
 	h.lang = auth.Language
 	h.mu.Unlock()
 	if c.ctx.Err() != nil {
-		return stopped(c.ctx.Err())
+		return h.stopped(c.ctx.Err())
 	}
 	if !auth.Allowed {
 		h.log.Info("call refused", "reason", auth.Reason, "person", auth.PersonID)
-		c.setEnd(wire.DispRefused, auth.Reason)
-		c.reject(dlgA, sip.StatusForbidden, auth.Reason)
-		return AuthResult{}, "", false
+		return endWith(wire.DispRefused, auth.Reason, sip.StatusForbidden, auth.Reason)
 	}
-	return auth, number, true
+	h.auth = auth
+	return proceed
 }
 
 // confirmation is what the person hears before the trunk call is placed:

@@ -118,14 +118,9 @@ func (p *playLog) count(t *testing.T, lang string, ids ...prompts.ID) int {
 	return n
 }
 
-// spyBase is what a real media session offers call control, without
-// RecordSwitch (recordingSpy adds it).
+// spyBase is what a real media session offers call control.
 type spyBase interface {
 	callctl.MediaSession
-	callctl.IVRSession
-	callctl.NameCapture
-	callctl.CodecSession
-	callctl.DigitReporter
 }
 
 // spySession is a real media session that notes the prompts played to
@@ -141,6 +136,10 @@ func (s spySession) Play(ctx context.Context, l media.Leg, law g711.Law, audio [
 	}
 	return s.spyBase.Play(ctx, l, law, audio)
 }
+
+// SetRecord fails: a media session unable to turn recording on after
+// the IVR (recordingSpy can).
+func (s spySession) SetRecord(bool) error { return callctl.ErrRecordUnsupported }
 
 // recordingSpy also takes SetRecord (a media session able to turn
 // recording on after the IVR).

@@ -16,13 +16,6 @@ import (
 	"github.com/kinline/kinline/appliance/media"
 )
 
-// DigitReporter is the part of a media session that accepts keys
-// arriving by signalling (implemented by *media.Session). With a media
-// session that lacks it, INFO keys are acknowledged and dropped (logged).
-type DigitReporter interface {
-	ReportDigit(l media.Leg, key rune) error
-}
-
 // infoKey decides what an INFO request with this Content-Type and body
 // means: a key (status 200), nothing to act on (key 0, status 200: an
 // empty keep-alive INFO, or an event other than a key such as a
@@ -78,14 +71,17 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		c.mu.Lock()
 		ms := c.media
 		c.mu.Unlock()
-		if r, ok := ms.(DigitReporter); ok && ms != nil {
-			if err := r.ReportDigit(leg, key); err != nil {
-				s.log.Debug("INFO key not delivered", "call", c.id, "leg", leg, "error", err)
-			} else {
-				s.log.Info("key by SIP INFO", "call", c.id, "leg", leg.String(), "key", string(key))
-			}
-		} else {
+		var err error = media.ErrUnsupported
+		if ms != nil {
+			err = ms.ReportDigit(leg, key)
+		}
+		switch {
+		case errors.Is(err, media.ErrUnsupported):
 			s.log.Warn("INFO key dropped: no media session takes keys", "call", c.id, "leg", leg.String())
+		case err != nil:
+			s.log.Debug("INFO key not delivered", "call", c.id, "leg", leg, "error", err)
+		default:
+			s.log.Info("key by SIP INFO", "call", c.id, "leg", leg.String(), "key", string(key))
 		}
 	}
 	s.respond(req, tx, sip.StatusOK, "OK")

@@ -72,8 +72,7 @@ func (c *call) speakRefusal(dlgA *sipgo.DialogServerSession, portAddr netip.Addr
 			log.Debug("closing refusal media failed", "error", err)
 		}
 	}()
-	ivr, ok := ms.(IVRSession)
-	if !ok {
+	if !ms.Features().Has(media.FeaturePrompts) {
 		log.Warn("media session cannot play prompts: refusal not spoken")
 		return
 	}
@@ -86,7 +85,7 @@ func (c *call) speakRefusal(dlgA *sipgo.DialogServerSession, portAddr netip.Addr
 		log.Debug("183 to the port failed", "error", err)
 		return
 	}
-	if err := ivr.Play(c.ctx, media.LegA, g711.Ulaw, audio); err != nil {
+	if err := ms.Play(c.ctx, media.LegA, g711.Ulaw, audio); err != nil {
 		log.Debug("refusal prompt interrupted", "error", err)
 	}
 }
@@ -114,32 +113,31 @@ const (
 // and ACKed; its remote is set here from its negotiated choice, prompts
 // in prompt when it is Opus) and waits for 1 or 9 within
 // Config.AcceptTimeout, on the injected clock.
-func (c *call) familyAccept(ivr IVRSession, ms MediaSession, trunkAddr netip.AddrPort, legB sdp.Choice, prompt sdp.Format, hasPrompt bool, audio []byte, log logger) acceptOutcome {
+func (c *call) familyAccept(ms MediaSession, trunkAddr netip.AddrPort, legB sdp.Choice, prompt sdp.Format, hasPrompt bool, audio []byte, log logger) acceptOutcome {
 	s := c.s
 	if err := setRemote(ms, media.LegB, trunkAddr, legB.Codec); err != nil {
 		log.Warn("acceptance media failed", "error", err)
 		return acceptFailed
 	}
 	if legB.Codec.Kind() == sdp.KindOpus {
-		cs, ok := ms.(CodecSession)
-		if !hasPrompt || !ok {
+		if !hasPrompt || !ms.Features().Has(media.FeatureOpus) {
 			// Nothing can be said to this leg: never bridge unaccepted.
 			log.Warn("the called party's Opus leg has no G.711 format for the acceptance prompt: call not bridged")
 			return acceptFailed
 		}
-		if err := cs.SetPromptPayloadType(media.LegB, prompt.PT); err != nil {
+		if err := ms.SetPromptPayloadType(media.LegB, prompt.PT); err != nil {
 			log.Warn("acceptance media failed", "error", err)
 			return acceptFailed
 		}
 	}
 	if legB.HasEvent {
-		ivr.SetEventPayloadType(media.LegB, legB.Event.PT)
+		ms.SetEventPayloadType(media.LegB, legB.Event.PT)
 	}
-	digits := ivr.Digits(media.LegB)
+	digits := ms.Digits(media.LegB)
 	// Keys matter only until the party decides: then detection leaves the
 	// relay path for the rest of the call.
-	defer ivr.StopDigits(media.LegB)
-	if err := ivr.Listen(media.LegB); err != nil {
+	defer ms.StopDigits(media.LegB)
+	if err := ms.Listen(media.LegB); err != nil {
 		log.Warn("acceptance media failed", "error", err)
 		return acceptFailed
 	}
@@ -155,7 +153,7 @@ func (c *call) familyAccept(ivr IVRSession, ms MediaSession, trunkAddr netip.Add
 		defer close(played)
 		// The announcement repeats until the party decides.
 		for pctx.Err() == nil {
-			if err := ivr.Play(pctx, media.LegB, g711.Ulaw, audio); err != nil {
+			if err := ms.Play(pctx, media.LegB, g711.Ulaw, audio); err != nil {
 				if !errors.Is(err, context.Canceled) {
 					log.Debug("acceptance prompt stopped", "error", err)
 				}
@@ -191,17 +189,6 @@ func (c *call) familyAccept(ivr IVRSession, ms MediaSession, trunkAddr netip.Add
 	}
 }
 
-// notAcceptedEnd ends a call the called party did not accept: the trunk
-// leg is hung up (unless it hung up itself), the port gets 603 and the
-// record says "rejected" with why.
-func (c *call) notAcceptedEnd(dlgA *sipgo.DialogServerSession, dlgB *sipgo.DialogClientSession, reason string, log logger) {
-	if reason != ReasonHungUp {
-		c.hangupTrunk(dlgB, log)
-	}
-	c.reject(dlgA, sip.StatusGlobalDecline, "Decline")
-	c.setEnd(wire.DispRejected, reason)
-}
-
 // reportBlocked tells Deps.OnNumberBlocked about a 9.
 func (c *call) reportBlocked(auth AuthResult) {
 	if f := c.s.deps.OnNumberBlocked; f != nil {
@@ -220,7 +207,7 @@ func (c *call) scheduleLimit(ms MediaSession, limit time.Duration, lang string, 
 		stopped bool
 	)
 	timers := []clock.Timer{s.clk.AfterFunc(limit, func() { c.stop(errMaxDuration) })}
-	if ivr, ok := ms.(IVRSession); ok {
+	if ms.Features().Has(media.FeaturePrompts) {
 		for _, w := range Warnings {
 			if limit <= w.Before {
 				continue
@@ -238,7 +225,7 @@ func (c *call) scheduleLimit(ms MediaSession, limit time.Duration, lang string, 
 				}
 				wg.Go(func() {
 					log.Info("time warning", "left", w.Before)
-					if err := ivr.Announce(c.ctx, g711.Ulaw, audio); err != nil && c.ctx.Err() == nil {
+					if err := ms.Announce(c.ctx, g711.Ulaw, audio); err != nil && c.ctx.Err() == nil {
 						log.Warn("time warning not played", "error", err)
 					}
 				})

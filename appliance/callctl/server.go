@@ -133,28 +133,7 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("callctl: local address: %w", err)
 	}
 	sipLog := s.deps.Logger.With("component", "sipgo")
-	ua, err := sipgo.NewUA(
-		sipgo.WithUserAgent(s.cfg.UserAgent),
-		sipgo.WithUserAgentParser(sipvia.NewParser()), // RFC 3261 whitespace in Via
-
-		sipgo.WithUserAgentHostname(s.cfg.PublicIP),
-		sipgo.WithUserAgentTransactionLayerOptions(
-			sip.WithTransactionLayerLogger(sipLog),
-			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
-				if s.lateTrunkResponse(r) {
-					return
-				}
-				sipLog.Debug("unmatched SIP response (retransmission)", "status", r.StatusCode, "source", r.Source())
-			}),
-		),
-		sipgo.WithUserAgentTransportLayerOptions(
-			sip.WithTransportLayerLogger(sipLog),
-			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: &sip.TransportTCP{
-				ReadTimeout:  s.cfg.TCPIdleTimeout,
-				WriteTimeout: 10 * time.Second,
-			}}),
-		),
-	)
+	ua, err := s.newUA(sipLog)
 	if err != nil {
 		conn.Close()
 		return fmt.Errorf("callctl: user agent: %w", err)
@@ -177,30 +156,11 @@ func (s *Server) Listen() error {
 		return fmt.Errorf("callctl: sip client: %w", err)
 	}
 	if s.cfg.TCP {
-		// The TCP client has no fixed local address: a connection it dials
-		// cannot share the listening port, and answers to what it sends
-		// come back on the connection it opened.
-		cliTCP, err := sipgo.NewClient(ua,
-			sipgo.WithClientLogger(sipLog),
-			sipgo.WithClientHostname(s.cfg.PublicIP),
-			sipgo.WithClientPort(int(bound.Port())),
-		)
-		if err == nil {
-			s.tcpLn, err = net.Listen(strings.Replace(network, "udp", "tcp", 1), bound.String())
-		}
-		if err == nil {
-			s.tcpGuard = newTCPGuard(s.tcpLn, s.cfg.TCPMaxConns, s.cfg.TCPMaxConnsPerSource, s.cfg.TCPFirstMessageTimeout, s.log)
-			s.tcpLn = s.tcpGuard
-			ua.TransportLayer().OnMessage(s.tcpGuard.prove)
-		}
-		if err != nil {
+		if err := s.listenTCP(ua, sipLog, network, bound); err != nil {
 			ua.Close()
 			conn.Close()
 			return fmt.Errorf("callctl: SIP over TCP on %s: %w", bound, err)
 		}
-		contact := sip.Uri{Scheme: "sip", User: "kinline", Host: s.cfg.PublicIP, Port: int(bound.Port()), UriParams: sip.NewParams()}
-		contact.UriParams.Add("transport", "tcp")
-		s.duaTCP = &sipgo.DialogUA{Client: cliTCP, ContactHDR: sip.ContactHeader{Address: contact}}
 	}
 	s.conn, s.addr, s.ua, s.srv, s.cli = conn, bound, ua, srv, cli
 	s.dua = &sipgo.DialogUA{
@@ -209,6 +169,67 @@ func (s *Server) Listen() error {
 			Address: sip.Uri{Scheme: "sip", User: "kinline", Host: s.cfg.PublicIP, Port: int(bound.Port())},
 		},
 	}
+	s.route(srv)
+	return nil
+}
+
+// newUA is the SIP user agent: Kinline's Via parser, late trunk answers
+// taken (lateTrunkResponse), TCP timeouts from the config.
+func (s *Server) newUA(sipLog *slog.Logger) (*sipgo.UserAgent, error) {
+	return sipgo.NewUA(
+		sipgo.WithUserAgent(s.cfg.UserAgent),
+		sipgo.WithUserAgentParser(sipvia.NewParser()), // RFC 3261 whitespace in Via
+
+		sipgo.WithUserAgentHostname(s.cfg.PublicIP),
+		sipgo.WithUserAgentTransactionLayerOptions(
+			sip.WithTransactionLayerLogger(sipLog),
+			sip.WithTransactionLayerUnhandledResponseHandler(func(r *sip.Response) {
+				if s.lateTrunkResponse(r) {
+					return
+				}
+				sipLog.Debug("unmatched SIP response (retransmission)", "status", r.StatusCode, "source", r.Source())
+			}),
+		),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sip.WithTransportLayerLogger(sipLog),
+			sip.WithTransportLayerTransports(sip.TransportsConfig{TCP: &sip.TransportTCP{
+				ReadTimeout:  s.cfg.TCPIdleTimeout,
+				WriteTimeout: 10 * time.Second,
+			}}),
+		),
+	)
+}
+
+// listenTCP binds the TCP listener on the UDP socket's address (network:
+// the UDP network), guarded (tcpguard.go), and its dialog UA.
+func (s *Server) listenTCP(ua *sipgo.UserAgent, sipLog *slog.Logger, network string, bound netip.AddrPort) error {
+	// The TCP client has no fixed local address: a connection it dials
+	// cannot share the listening port, and answers to what it sends
+	// come back on the connection it opened.
+	cliTCP, err := sipgo.NewClient(ua,
+		sipgo.WithClientLogger(sipLog),
+		sipgo.WithClientHostname(s.cfg.PublicIP),
+		sipgo.WithClientPort(int(bound.Port())),
+	)
+	if err != nil {
+		return err
+	}
+	s.tcpLn, err = net.Listen(strings.Replace(network, "udp", "tcp", 1), bound.String())
+	if err != nil {
+		return err
+	}
+	s.tcpGuard = newTCPGuard(s.tcpLn, s.cfg.TCPMaxConns, s.cfg.TCPMaxConnsPerSource, s.cfg.TCPFirstMessageTimeout, s.log)
+	s.tcpLn = s.tcpGuard
+	ua.TransportLayer().OnMessage(s.tcpGuard.prove)
+	contact := sip.Uri{Scheme: "sip", User: "kinline", Host: s.cfg.PublicIP, Port: int(bound.Port()), UriParams: sip.NewParams()}
+	contact.UriParams.Add("transport", "tcp")
+	s.duaTCP = &sipgo.DialogUA{Client: cliTCP, ContactHDR: sip.ContactHeader{Address: contact}}
+	return nil
+}
+
+// route gives each SIP method its handler, guarded (checked) and
+// panic-safe (safe).
+func (s *Server) route(srv *sipgo.Server) {
 	srv.OnRegister(s.safe(s.checked(s.onRegister)))
 	srv.OnInvite(s.safe(s.checked(s.onInvite)))
 	srv.OnAck(s.safe(s.checked(s.onAck)))
@@ -217,7 +238,6 @@ func (s *Server) Listen() error {
 	srv.OnOptions(s.safe(s.checked(s.onOptions)))
 	srv.OnInfo(s.safe(s.checked(s.onInfo)))
 	srv.OnUpdate(s.safe(s.checked(s.onUpdate)))
-	return nil
 }
 
 // Addr is the bound SIP address (valid after Listen).

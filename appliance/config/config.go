@@ -421,12 +421,34 @@ func (c *Config) Defaults() {
 
 // Validate reports the first problem, wrapped in ErrInvalid.
 func (c *Config) Validate() error {
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...)
-	}
 	if err := wire.ValidApplianceID(c.ApplianceID); err != nil {
 		return bad("appliance_id: %v", err)
 	}
+	for _, check := range []func() error{c.validSync, c.validSIP, c.validRecording} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	terms, err := c.validTerminals()
+	if err != nil {
+		return err
+	}
+	if err := c.validReaders(terms); err != nil {
+		return err
+	}
+	if c.PanelControl != "" && c.Board != "sim" {
+		return bad("panel_control: only the simulated board (board: sim) has a control socket, not %q", c.Board)
+	}
+	return nil
+}
+
+// bad is a Validate error: format and a, wrapped in ErrInvalid.
+func bad(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...)
+}
+
+// validSync checks the broker and its TLS.
+func (c *Config) validSync() error {
 	if c.Sync.Broker == "" {
 		return bad("sync.broker is required (e.g. tcp://central:1883)")
 	}
@@ -440,6 +462,12 @@ func (c *Config) Validate() error {
 	} else if brokerIsTLS(c.Sync.Broker) {
 		return bad("sync.broker %q is ssl:// but sync.tls (ca, cert, key) is not set", c.Sync.Broker)
 	}
+	return nil
+}
+
+// validSIP checks the refusal flood summary, the trunk or trunks and
+// their routes, the RTP ports and the hotline number.
+func (c *Config) validSIP() error {
 	if d := c.SIP.RefusalFlood.Summary; d != 0 && d < time.Second {
 		return bad("sip.refusal_flood.summary %v: at least 1s (0: %v)", d, DefaultRefusalSummary)
 	}
@@ -465,6 +493,11 @@ func (c *Config) Validate() error {
 	if h := c.SIP.HotlineNumber; h != "" && (len(h) > 16 || strings.Trim(h, "0123456789") != "") {
 		return bad("sip.hotline_number %q: digits only, at most 16", h)
 	}
+	return nil
+}
+
+// validRecording checks the recording disk's thresholds.
+func (c *Config) validRecording() error {
 	if d := c.Recording.Disk; d.LowPercent <= 0 || d.LowPercent >= 100 {
 		return bad("recording.disk.low_percent %v: must be between 0 and 100", d.LowPercent)
 	}
@@ -474,20 +507,32 @@ func (c *Config) Validate() error {
 	if d := c.Recording.Disk; d.CheckInterval < time.Second {
 		return bad("recording.disk.check_interval %v: at least 1s", d.CheckInterval)
 	}
+	return nil
+}
+
+// validTerminals checks the terminals (at least one, ids and SIP users
+// unique) and returns their ids.
+func (c *Config) validTerminals() (map[string]bool, error) {
 	terms := map[string]bool{}
 	users := map[string]bool{}
 	for _, t := range c.SIP.Terminals {
 		if t.ID == "" || t.SIPUser == "" || t.Password == "" {
-			return bad("sip.terminals: every terminal needs id, sip_user and password")
+			return nil, bad("sip.terminals: every terminal needs id, sip_user and password")
 		}
 		if terms[t.ID] || users[t.SIPUser] {
-			return bad("sip.terminals: duplicate id or sip_user %q", t.ID)
+			return nil, bad("sip.terminals: duplicate id or sip_user %q", t.ID)
 		}
 		terms[t.ID], users[t.SIPUser] = true, true
 	}
 	if len(terms) == 0 {
-		return bad("sip.terminals: at least one terminal is required")
+		return nil, bad("sip.terminals: at least one terminal is required")
 	}
+	return terms, nil
+}
+
+// validReaders checks the card readers: names unique, each bound to one
+// of terms or the one officer reader, with a known driver.
+func (c *Config) validReaders(terms map[string]bool) error {
 	names := map[string]bool{}
 	officers := 0
 	for _, r := range c.Readers {
@@ -516,9 +561,6 @@ func (c *Config) Validate() error {
 		if r.Driver != "pn532" && r.Driver != "em4100" {
 			return bad("readers: reader %q: unknown driver %q (pn532, em4100)", r.Name, r.Driver)
 		}
-	}
-	if c.PanelControl != "" && c.Board != "sim" {
-		return bad("panel_control: only the simulated board (board: sim) has a control socket, not %q", c.Board)
 	}
 	return nil
 }

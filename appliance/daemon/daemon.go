@@ -47,9 +47,10 @@ import (
 	"github.com/kinline/kinline/shared/wire"
 )
 
-// The media session must let the hotline switch recording on once a call is
-// authorized as recorded (callctl fails such calls closed otherwise).
-var _ callctl.RecordSwitch = (*media.Session)(nil)
+// The media session is everything call control asks of one: among it,
+// switching recording on once a hotline call is authorized as recorded
+// (callctl fails such calls closed otherwise).
+var _ callctl.MediaSession = (*media.Session)(nil)
 
 // Version is the software version reported to central.
 var Version = "dev"
@@ -123,6 +124,32 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 		st.Close()
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
+	s.openPanel()
+	if err := s.loadState(); err != nil {
+		s.closeEarly()
+		return nil, err
+	}
+	recKey, err := s.openMedia(deps)
+	if err != nil {
+		s.closeEarly()
+		return nil, err
+	}
+	if err := s.newCalls(recKey); err != nil {
+		s.closeEarly()
+		return nil, err
+	}
+	if err := s.newSync(recKey); err != nil {
+		s.closeEarly()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openPanel opens the officer panel on the board; without it (logged,
+// alarmed) calls that need an officer are refused.
+func (s *System) openPanel() {
+	log, clk := s.Log, s.Clock
+	var err error
 	s.ends = newOfficerEnds(nil, s.Authz.RuleFor, s.officerAction, log.With("part", "officer"))
 	s.Panel, err = panel.Open(s.Board, nil, panel.Config{
 		Clock: clk, Logger: log.With("part", "panel"),
@@ -134,9 +161,13 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 		log.Error("officer panel unavailable: calls that need an officer's confirmation will be refused", "board", s.Board.Name, "err", err)
 		s.alarm(wire.Alarm{Code: "panel_down", Source: "panel", Message: err.Error()})
 	}
+}
+
+// loadState restores the cached policy and the lockdown from the store.
+func (s *System) loadState() error {
+	st, log := s.Store, s.Log
 	if p, err := st.Policy(); err != nil {
-		s.closeEarly()
-		return nil, fmt.Errorf("daemon: cached policy: %w", err)
+		return fmt.Errorf("daemon: cached policy: %w", err)
 	} else if p != nil {
 		s.applyPolicy(p)
 		log.Info("cached policy loaded", "version", p.Version, "people", len(p.People))
@@ -144,40 +175,47 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 		log.Warn("no policy cached yet: every call is refused until central sends one")
 	}
 	if on, err := st.Lockdown(); err != nil {
-		s.closeEarly()
-		return nil, fmt.Errorf("daemon: lockdown state: %w", err)
+		return fmt.Errorf("daemon: lockdown state: %w", err)
 	} else if on {
 		s.Authz.SetLockdown(true)
 		log.Warn("block in lockdown (set by central): every call is refused until it is lifted")
 	}
+	return nil
+}
 
+// openMedia opens the media manager (with the recording key, returned)
+// and the recordings disk's watch.
+func (s *System) openMedia(deps Deps) (recstore.Key, error) {
+	cfg, log, clk := s.Config, s.Log, s.Clock
 	mediaIP, err := netip.ParseAddr(cfg.SIP.MediaIP)
 	if err != nil {
-		s.closeEarly()
-		return nil, fmt.Errorf("daemon: sip.media_ip: %w", err)
+		return recstore.Key{}, fmt.Errorf("daemon: sip.media_ip: %w", err)
 	}
 	recKey, err := cfg.Recording.LoadKey()
 	if err != nil {
-		s.closeEarly()
-		return nil, fmt.Errorf("daemon: %w", err)
+		return recstore.Key{}, fmt.Errorf("daemon: %w", err)
 	}
 	if recKey.IsZero() {
 		log.Warn("recording.key_file not set: recordings are stored unencrypted (development only)")
 	}
 	s.Media, err = media.NewManager(media.Config{BindIP: mediaIP, PortMin: cfg.SIP.RTPPortMin, PortMax: cfg.SIP.RTPPortMax, RecordDir: s.recDir, RecordKey: recKey}, log.With("part", "media"))
 	if err != nil {
-		s.closeEarly()
-		return nil, fmt.Errorf("daemon: %w", err)
+		return recstore.Key{}, fmt.Errorf("daemon: %w", err)
 	}
 	dg := cfg.Recording.Disk
 	s.Disk, err = diskwatch.New(diskwatch.Config{
 		Dir: s.recDir, LowPercent: dg.LowPercent, FullBytes: dg.FullMiB << 20, Interval: dg.CheckInterval,
 	}, diskwatch.Deps{Stater: deps.Stater, Clock: clk, Log: log.With("part", "disk"), OnAlarm: s.storeAlarm})
 	if err != nil {
-		s.closeEarly()
-		return nil, fmt.Errorf("daemon: %w", err)
+		return recstore.Key{}, fmt.Errorf("daemon: %w", err)
 	}
+	return recKey, nil
+}
 
+// newCalls makes call control, its media sessions from the manager.
+func (s *System) newCalls(recKey recstore.Key) error {
+	cfg, log := s.Config, s.Log
+	var err error
 	cc := callctl.Config{
 		Listen:  cfg.SIP.Listen,
 		Realm:   cfg.SIP.Realm,
@@ -197,7 +235,7 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 	cc.Trunks, cc.Routes = tc.Trunks, tc.Routes
 	s.Calls, err = callctl.New(cc, callctl.Deps{
 		Logger:     log.With("part", "sip"),
-		Clock:      clk,
+		Clock:      s.Clock,
 		Authorizer: callctl.AuthorizerFunc(s.authorize),
 		Media: func(callID string, record bool) (callctl.MediaSession, error) {
 			ms, err := s.Media.NewSession(callID, record)
@@ -215,10 +253,16 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 	})
 	s.ends.calls = s.Calls
 	if err != nil {
-		s.closeEarly()
-		return nil, fmt.Errorf("daemon: %w", err)
+		return fmt.Errorf("daemon: %w", err)
 	}
+	return nil
+}
 
+// newSync makes the sync client: TLS, the signing and policy keys, and
+// recordings read with recKey for upload.
+func (s *System) newSync(recKey recstore.Key) error {
+	cfg, log, clk := s.Config, s.Log, s.Clock
+	var err error
 	sc := syncclient.Config{
 		Broker:      cfg.Sync.Broker,
 		ApplianceID: cfg.ApplianceID,
@@ -237,8 +281,7 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 		}
 	}
 	if err != nil {
-		s.closeEarly()
-		return nil, fmt.Errorf("daemon: %w", err)
+		return fmt.Errorf("daemon: %w", err)
 	}
 	if sc.SigningKey == nil {
 		log.Warn("sync.signing_key not set: batches go unsigned and a central that requires signatures refuses them")
@@ -247,7 +290,7 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 		log.Warn("sync.policy_key not set: any policy from the broker is applied (development only)")
 	}
 	s.Sync, err = syncclient.New(sc, syncclient.Deps{
-		Store: st, Clock: clk, Log: log.With("part", "sync"),
+		Store: s.Store, Clock: clk, Log: log.With("part", "sync"),
 		OnPolicy: func(p *wire.Policy) {
 			s.applyPolicy(p)
 			log.Info("policy applied", "version", p.Version, "people", len(p.People), "rules", len(p.Rules))
@@ -255,10 +298,9 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 		OnCommand: s.command,
 	})
 	if err != nil {
-		s.closeEarly()
-		return nil, fmt.Errorf("daemon: %w", err)
+		return fmt.Errorf("daemon: %w", err)
 	}
-	return s, nil
+	return nil
 }
 
 // closeEarly releases what New opened when New fails.

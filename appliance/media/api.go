@@ -129,4 +129,30 @@ var (
 	ErrNotReady    = errors.New("media: both legs need a remote before Start")
 	ErrStarted     = errors.New("media: session already started")
 	ErrRecording   = errors.New("media: recording failed")
+	// ErrUnsupported is returned by a media session (a test fake) for
+	// what its Features leave out.
+	ErrUnsupported = errors.New("media: not supported by this session")
 )
+
+// Features is what a media session can do beyond relaying G.711 between
+// its two legs. *Session has them all; a relay-only fake has none and
+// answers the methods behind them with ErrUnsupported.
+type Features uint8
+
+// The features a call flow asks for before it relies on them.
+const (
+	// FeaturePrompts: talking to one party alone (Listen, Play,
+	// Announce, Digits, StopDigits, SetEventPayloadType, ReportDigit).
+	FeaturePrompts Features = 1 << iota
+	// FeatureOpus: Opus legs (SetRemoteCodec with CodecOpus,
+	// SetPromptPayloadType).
+	FeatureOpus
+	// FeatureCapture: recording what one leg says (Capture).
+	FeatureCapture
+
+	// AllFeatures is what *Session offers.
+	AllFeatures = FeaturePrompts | FeatureOpus | FeatureCapture
+)
+
+// Has reports whether f includes every feature in want.
+func (f Features) Has(want Features) bool { return f&want == want }

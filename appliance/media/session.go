@@ -169,6 +169,10 @@ func (s *Session) SetRecord(record bool) error {
 	return nil
 }
 
+// Features is everything: a Session relays, plays prompts, detects
+// keys, carries Opus and captures what a leg says.
+func (s *Session) Features() Features { return AllFeatures }
+
 // Start begins relaying (and recording, if the session records). Both legs
 // need SetRemote first. The recording's law is leg A's.
 func (s *Session) Start() error {

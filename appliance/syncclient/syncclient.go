@@ -558,21 +558,74 @@ func (l *loop) run(ctx context.Context) error {
 // step does everything that is due: take in what central sent, rewind after
 // a reconnect or ack timeout, publish within the window, upload recordings.
 func (l *loop) step() error {
+	in := l.take()
+	if err := l.applyPolicies(in); err != nil {
+		return err
+	}
+	for _, cmd := range in.cmds {
+		if err := l.command(cmd); err != nil {
+			return err
+		}
+	}
+	if err := l.applyAcks(in); err != nil {
+		return err
+	}
+	l.timersFired(in.ackFired, in.recFired)
+	if !in.connected {
+		return nil
+	}
+	if in.gen != l.seenGen {
+		l.seenGen = in.gen
+		l.rewind()
+		// Resume the upload from central's offset: ask again.
+		l.closeUpload()
+	}
+	if err := l.retrySnapshot(); err != nil {
+		return err
+	}
+	if err := l.publishEvents(); err != nil {
+		return err
+	}
+	return l.uploadRecording()
+}
+
+// inbox is what step takes from the client at once: what central sent
+// since the last step, the connection and which timers fired.
+type inbox struct {
+	acks      []wire.Ack
+	pol       *wire.Policy
+	recAcks   []wire.RecordingAck
+	chunkAcks []wire.RecordingChunkAck
+	cmds      []inCommand
+	deltas    []*wire.PolicyDelta
+	connected bool
+	gen       uint64
+	ackFired  bool
+	recFired  bool
+}
+
+// take empties the client's queues into an inbox.
+func (l *loop) take() inbox {
 	c := l.c
 	c.mu.Lock()
-	acks, pol, recAcks, chunkAcks, cmds, deltas := c.acks, c.policy, c.recAcks, c.chunkAcks, c.commands, c.deltas
+	defer c.mu.Unlock()
+	in := inbox{acks: c.acks, pol: c.policy, recAcks: c.recAcks, chunkAcks: c.chunkAcks, cmds: c.commands, deltas: c.deltas}
 	c.acks, c.policy, c.recAcks, c.chunkAcks, c.commands, c.deltas = nil, nil, nil, nil, nil, nil
 	if c.rejected > 0 {
 		l.rejected += c.rejected
 		l.rejectWhy = c.rejectWhy
 		c.rejected = 0
 	}
-	connected, gen := c.connected, c.connGen
-	ackFired := l.ackTimer.firedLocked()
-	recFired := l.recTimer.firedLocked()
-	c.mu.Unlock()
+	in.connected, in.gen = c.connected, c.connGen
+	in.ackFired = l.ackTimer.firedLocked()
+	in.recFired = l.recTimer.firedLocked()
+	return in
+}
 
-	if pol != nil {
+// applyPolicies applies the snapshot and deltas central sent, then
+// raises or clears the policy alarm.
+func (l *loop) applyPolicies(in inbox) error {
+	if pol := in.pol; pol != nil {
 		if err := l.applyPolicy(pol); err != nil {
 			return err
 		}
@@ -583,21 +636,20 @@ func (l *loop) step() error {
 			l.behind = 0
 		}
 	}
-	for _, d := range deltas {
+	for _, d := range in.deltas {
 		if err := l.applyDelta(d); err != nil {
 			return err
 		}
 	}
-	if err := l.policyAlarm(); err != nil {
-		return err
-	}
-	for _, in := range cmds {
-		if err := l.command(in); err != nil {
-			return err
-		}
-	}
+	return l.policyAlarm()
+}
+
+// applyAcks applies central's event acks (rewinding when it asked for a
+// resend), then its recording chunk and recording acks.
+func (l *loop) applyAcks(in inbox) error {
+	c := l.c
 	resend := false
-	for _, a := range acks {
+	for _, a := range in.acks {
 		if err := l.applyAck(a); err != nil {
 			return err
 		}
@@ -612,14 +664,22 @@ func (l *loop) step() error {
 		l.probeWait = 0
 		l.rewind()
 	}
-	for _, a := range chunkAcks {
+	for _, a := range in.chunkAcks {
 		l.applyChunkAck(a)
 	}
-	for _, a := range recAcks {
+	for _, a := range in.recAcks {
 		if err := l.applyRecordingAck(a); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// timersFired handles the ack timer (probe with the first
+// unacknowledged event, waiting longer each time) and the recording
+// upload timer (the upload failed).
+func (l *loop) timersFired(ackFired, recFired bool) {
+	c := l.c
 	if ackFired {
 		l.ackTimer.t = nil
 		if len(l.inflight) > 0 {
@@ -642,22 +702,6 @@ func (l *loop) step() error {
 			l.recordingFailed(l.up.rec.CallID)
 		}
 	}
-	if !connected {
-		return nil
-	}
-	if gen != l.seenGen {
-		l.seenGen = gen
-		l.rewind()
-		// Resume the upload from central's offset: ask again.
-		l.closeUpload()
-	}
-	if err := l.retrySnapshot(); err != nil {
-		return err
-	}
-	if err := l.publishEvents(); err != nil {
-		return err
-	}
-	return l.uploadRecording()
 }
 
 // rewind makes the next publish start again after the last acked event.

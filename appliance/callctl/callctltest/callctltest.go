@@ -16,6 +16,7 @@ import (
 
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/media"
+	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -111,6 +112,66 @@ func (r *Relay) Start() error {
 		})
 	}
 	return nil
+}
+
+// Features is none: the relay only relays G.711; what needs more
+// answers media.ErrUnsupported (or does nothing).
+func (r *Relay) Features() media.Features { return 0 }
+
+// SetRecord sets whether Close reports FakeResult (before Start).
+func (r *Relay) SetRecord(record bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return media.ErrClosed
+	}
+	if r.started {
+		return ErrStarted
+	}
+	r.Record = record
+	return nil
+}
+
+// SetHold does nothing: a held party still receives the other's audio.
+func (r *Relay) SetHold(media.Leg, bool) {}
+
+// Listen is unsupported (no prompts).
+func (r *Relay) Listen(media.Leg) error { return media.ErrUnsupported }
+
+// SetEventPayloadType does nothing (events are relayed as they come).
+func (r *Relay) SetEventPayloadType(media.Leg, uint8) {}
+
+// Play is unsupported (no prompts).
+func (r *Relay) Play(context.Context, media.Leg, g711.Law, []byte) error {
+	return media.ErrUnsupported
+}
+
+// Announce is unsupported (no prompts).
+func (r *Relay) Announce(context.Context, g711.Law, []byte) error { return media.ErrUnsupported }
+
+// Digits is a channel on which no key ever comes.
+func (r *Relay) Digits(media.Leg) <-chan media.Digit { return nil }
+
+// StopDigits does nothing (no keys are detected).
+func (r *Relay) StopDigits(media.Leg) {}
+
+// ReportDigit is unsupported: keys by SIP INFO are dropped.
+func (r *Relay) ReportDigit(media.Leg, rune) error { return media.ErrUnsupported }
+
+// SetRemoteCodec is SetRemote for G.711; Opus is unsupported.
+func (r *Relay) SetRemoteCodec(leg media.Leg, addr netip.AddrPort, c media.Codec, pt uint8) error {
+	if c == media.CodecOpus {
+		return media.ErrUnsupported
+	}
+	return r.SetRemote(leg, addr, pt)
+}
+
+// SetPromptPayloadType is unsupported (no Opus).
+func (r *Relay) SetPromptPayloadType(media.Leg, uint8) error { return media.ErrUnsupported }
+
+// Capture is unsupported.
+func (r *Relay) Capture(context.Context, media.Leg, time.Duration) ([]byte, error) {
+	return nil, media.ErrUnsupported
 }
 
 // Packets is how many datagrams arrived on each leg.

@@ -76,16 +76,7 @@ func Parse(b []byte) (*Session, error) {
 	if len(b) > MaxSize {
 		return nil, ErrTooLarge
 	}
-	var (
-		sessAddr, mediaAddr netip.Addr
-		port                = -1
-		pts                 []uint8
-		inAudio, seenAudio  bool
-		rtpmap              = map[uint8]Format{}
-		fmtp                = map[uint8]string{}
-		s                   = &Session{Direction: "sendrecv"}
-		sawVersion          bool
-	)
+	p := &parser{port: -1, rtpmap: map[uint8]Format{}, fmtp: map[uint8]string{}, s: &Session{Direction: "sendrecv"}}
 	for _, raw := range bytes.Split(b, []byte{'\n'}) {
 		line := strings.TrimRight(string(raw), "\r")
 		if line == "" {
@@ -94,125 +85,172 @@ func Parse(b []byte) (*Session, error) {
 		if len(line) < 2 || line[1] != '=' {
 			return nil, fmt.Errorf("%w: line %q", ErrMalformed, truncate(line))
 		}
-		typ, val := line[0], line[2:]
-		switch typ {
-		case 'v':
-			sawVersion = true
-		case 'm':
-			if seenAudio {
-				inAudio = false
-				continue
-			}
-			fields := strings.Fields(val)
-			if len(fields) < 3 || fields[0] != "audio" {
-				inAudio = false
-				continue
-			}
-			p, err := strconv.ParseUint(strings.SplitN(fields[1], "/", 2)[0], 10, 16)
-			if err != nil {
-				return nil, fmt.Errorf("%w: media port %q", ErrMalformed, truncate(fields[1]))
-			}
-			if !strings.HasPrefix(fields[2], "RTP/") {
-				inAudio = false
-				continue
-			}
-			port = int(p)
-			for _, f := range fields[3:] {
-				pt, err := strconv.ParseUint(f, 10, 7)
-				if err != nil {
-					return nil, fmt.Errorf("%w: payload type %q", ErrMalformed, truncate(f))
-				}
-				pts = append(pts, uint8(pt))
-			}
-			inAudio, seenAudio = true, true
-		case 'c':
-			addr, err := parseConn(val)
-			if err != nil {
-				return nil, err
-			}
-			switch {
-			case inAudio:
-				mediaAddr = addr
-			case !seenAudio:
-				sessAddr = addr
-			}
-		case 'a':
-			if seenAudio && !inAudio {
-				continue
-			}
-			name, arg, _ := strings.Cut(val, ":")
-			switch name {
-			case "rtpmap":
-				if !inAudio {
-					continue
-				}
-				ptStr, enc, ok := strings.Cut(arg, " ")
-				pt, err := strconv.ParseUint(ptStr, 10, 7)
-				if !ok || err != nil {
-					return nil, fmt.Errorf("%w: rtpmap %q", ErrMalformed, truncate(arg))
-				}
-				parts := strings.Split(strings.TrimSpace(enc), "/")
-				rate := 0
-				if len(parts) > 1 {
-					r, err := strconv.ParseUint(parts[1], 10, 31)
-					if err != nil {
-						return nil, fmt.Errorf("%w: rtpmap rate %q", ErrMalformed, truncate(arg))
-					}
-					rate = int(r)
-				}
-				ch := 0
-				if len(parts) > 2 {
-					c, err := strconv.ParseUint(parts[2], 10, 8)
-					if err != nil {
-						return nil, fmt.Errorf("%w: rtpmap channels %q", ErrMalformed, truncate(arg))
-					}
-					ch = int(c)
-				}
-				rtpmap[uint8(pt)] = Format{PT: uint8(pt), Name: parts[0], Rate: rate, Channels: ch}
-			case "fmtp":
-				if !inAudio {
-					continue
-				}
-				ptStr, params, ok := strings.Cut(arg, " ")
-				pt, err := strconv.ParseUint(ptStr, 10, 7)
-				if !ok || err != nil {
-					return nil, fmt.Errorf("%w: fmtp %q", ErrMalformed, truncate(arg))
-				}
-				fmtp[uint8(pt)] = strings.TrimSpace(params)
-			case "ptime":
-				p, err := strconv.ParseUint(strings.TrimSpace(arg), 10, 16)
-				if err != nil {
-					return nil, fmt.Errorf("%w: ptime %q", ErrMalformed, truncate(arg))
-				}
-				s.PTime = int(p)
-			case "sendrecv", "sendonly", "recvonly", "inactive":
-				s.Direction = name
-			}
+		if err := p.line(line[0], line[2:]); err != nil {
+			return nil, err
 		}
 	}
-	if !sawVersion {
+	return p.session()
+}
+
+// parser is what Parse has read so far.
+type parser struct {
+	sessAddr, mediaAddr netip.Addr
+	port                int
+	pts                 []uint8
+	inAudio, seenAudio  bool
+	rtpmap              map[uint8]Format
+	fmtp                map[uint8]string
+	s                   *Session
+	sawVersion          bool
+}
+
+// line takes one line of type typ and value val.
+func (p *parser) line(typ byte, val string) error {
+	switch typ {
+	case 'v':
+		p.sawVersion = true
+	case 'm':
+		return p.media(val)
+	case 'c':
+		addr, err := parseConn(val)
+		if err != nil {
+			return err
+		}
+		switch {
+		case p.inAudio:
+			p.mediaAddr = addr
+		case !p.seenAudio:
+			p.sessAddr = addr
+		}
+	case 'a':
+		return p.attribute(val)
+	}
+	return nil
+}
+
+// media takes an m= line: the first audio RTP one is read, the others
+// skipped with their attributes.
+func (p *parser) media(val string) error {
+	if p.seenAudio {
+		p.inAudio = false
+		return nil
+	}
+	fields := strings.Fields(val)
+	if len(fields) < 3 || fields[0] != "audio" {
+		p.inAudio = false
+		return nil
+	}
+	port, err := strconv.ParseUint(strings.SplitN(fields[1], "/", 2)[0], 10, 16)
+	if err != nil {
+		return fmt.Errorf("%w: media port %q", ErrMalformed, truncate(fields[1]))
+	}
+	if !strings.HasPrefix(fields[2], "RTP/") {
+		p.inAudio = false
+		return nil
+	}
+	p.port = int(port)
+	for _, f := range fields[3:] {
+		pt, err := strconv.ParseUint(f, 10, 7)
+		if err != nil {
+			return fmt.Errorf("%w: payload type %q", ErrMalformed, truncate(f))
+		}
+		p.pts = append(p.pts, uint8(pt))
+	}
+	p.inAudio, p.seenAudio = true, true
+	return nil
+}
+
+// attribute takes an a= line of the session or of the audio section.
+func (p *parser) attribute(val string) error {
+	if p.seenAudio && !p.inAudio {
+		return nil
+	}
+	name, arg, _ := strings.Cut(val, ":")
+	switch name {
+	case "rtpmap":
+		if !p.inAudio {
+			return nil
+		}
+		f, err := parseRtpmap(arg)
+		if err != nil {
+			return err
+		}
+		p.rtpmap[f.PT] = f
+	case "fmtp":
+		if !p.inAudio {
+			return nil
+		}
+		ptStr, params, ok := strings.Cut(arg, " ")
+		pt, err := strconv.ParseUint(ptStr, 10, 7)
+		if !ok || err != nil {
+			return fmt.Errorf("%w: fmtp %q", ErrMalformed, truncate(arg))
+		}
+		p.fmtp[uint8(pt)] = strings.TrimSpace(params)
+	case "ptime":
+		pt, err := strconv.ParseUint(strings.TrimSpace(arg), 10, 16)
+		if err != nil {
+			return fmt.Errorf("%w: ptime %q", ErrMalformed, truncate(arg))
+		}
+		p.s.PTime = int(pt)
+	case "sendrecv", "sendonly", "recvonly", "inactive":
+		p.s.Direction = name
+	}
+	return nil
+}
+
+// parseRtpmap reads an rtpmap attribute's value ("111 opus/48000/2").
+func parseRtpmap(arg string) (Format, error) {
+	ptStr, enc, ok := strings.Cut(arg, " ")
+	pt, err := strconv.ParseUint(ptStr, 10, 7)
+	if !ok || err != nil {
+		return Format{}, fmt.Errorf("%w: rtpmap %q", ErrMalformed, truncate(arg))
+	}
+	parts := strings.Split(strings.TrimSpace(enc), "/")
+	rate := 0
+	if len(parts) > 1 {
+		r, err := strconv.ParseUint(parts[1], 10, 31)
+		if err != nil {
+			return Format{}, fmt.Errorf("%w: rtpmap rate %q", ErrMalformed, truncate(arg))
+		}
+		rate = int(r)
+	}
+	ch := 0
+	if len(parts) > 2 {
+		c, err := strconv.ParseUint(parts[2], 10, 8)
+		if err != nil {
+			return Format{}, fmt.Errorf("%w: rtpmap channels %q", ErrMalformed, truncate(arg))
+		}
+		ch = int(c)
+	}
+	return Format{PT: uint8(pt), Name: parts[0], Rate: rate, Channels: ch}, nil
+}
+
+// session is what was read, once every line is.
+func (p *parser) session() (*Session, error) {
+	if !p.sawVersion {
 		return nil, fmt.Errorf("%w: no v= line", ErrMalformed)
 	}
-	if !seenAudio || port <= 0 {
+	if !p.seenAudio || p.port <= 0 {
 		return nil, ErrNoAudio
 	}
-	addr := mediaAddr
+	addr := p.mediaAddr
 	if !addr.IsValid() {
-		addr = sessAddr
+		addr = p.sessAddr
 	}
 	if !addr.IsValid() || addr.IsUnspecified() {
 		return nil, fmt.Errorf("%w: no connection address", ErrNoAudio)
 	}
-	s.Addr = netip.AddrPortFrom(addr, uint16(port))
-	for _, pt := range pts {
-		f, ok := rtpmap[pt]
+	s := p.s
+	s.Addr = netip.AddrPortFrom(addr, uint16(p.port))
+	for _, pt := range p.pts {
+		f, ok := p.rtpmap[pt]
 		if !ok {
 			f, ok = staticFormats[pt]
 		}
 		if !ok {
 			f = Format{PT: pt}
 		}
-		f.Fmtp = fmtp[pt]
+		f.Fmtp = p.fmtp[pt]
 		s.Formats = append(s.Formats, f)
 	}
 	return s, nil
