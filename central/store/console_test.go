@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -109,41 +108,6 @@ func TestAuditFilterByTime(t *testing.T) {
 	mustT(t, s.ExportAuditCSV(ctx, "user:ada", AuditFilter{Action: "calls.search", From: from, To: to}, &b))
 	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); len(lines) != 3 {
 		t.Fatalf("csv %q", b.String())
-	}
-}
-
-func TestAccountsList(t *testing.T) {
-	s, _, _ := openTest(t)
-	ctx := context.Background()
-	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
-	mustT(t, s.UpsertAppliance(ctx, "appB", "B"))
-	ann, err := s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "A1", Name: "Ann Lee", Block: "A"})
-	mustT(t, err)
-	_, err = s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "B1", Name: "Bob Roe", Block: "B"})
-	mustT(t, err)
-	_, err = s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "S1", Name: "Sam Officer", Block: "A", Officer: true})
-	mustT(t, err)
-	_, _, err = s.Recharge(ctx, "admin", ann.ID, 1250, "R-1")
-	mustT(t, err)
-	_, _, err = s.Adjust(ctx, "admin", ann.ID, -250, "correction")
-	mustT(t, err)
-	as, err := s.Accounts(ctx, AccountFilter{})
-	mustT(t, err)
-	if len(as) != 2 || as[0].Account != ann.ID || as[0].Balance != ledger.Money(1000) || as[0].Entries != 2 || as[0].LastEntry == nil ||
-		as[1].PrisonNumber != "B1" || as[1].Balance != 0 || as[1].Entries != 0 || as[1].LastEntry != nil {
-		t.Fatalf("accounts %+v", as)
-	}
-	if bal, _ := s.Balance(ctx, ann.ID); bal != as[0].Balance {
-		t.Fatalf("list balance %d, Balance %d", as[0].Balance, bal)
-	}
-	if got, _ := s.Accounts(ctx, AccountFilter{Blocks: []string{"B"}}); len(got) != 1 || got[0].PrisonNumber != "B1" {
-		t.Fatalf("scoped %+v", got)
-	}
-	if got, _ := s.Accounts(ctx, AccountFilter{Query: "lee"}); len(got) != 1 || got[0].Account != ann.ID {
-		t.Fatalf("query %+v", got)
-	}
-	if got, _ := s.Accounts(ctx, AccountFilter{Query: "%"}); len(got) != 0 {
-		t.Fatalf("wildcard query matched %+v", got)
 	}
 }
 

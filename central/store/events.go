@@ -66,7 +66,7 @@ func (s *Store) prepareEventStmts(ctx context.Context) error {
 		prep(&s.ev.insLedger, `INSERT INTO ledger_entries (id, account, kind, amount, currency, reason, receipt, ref, at_ns, origin, appliance_id, seq, created_ns)
 			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 WHERE EXISTS (SELECT 1 FROM people WHERE id = $2)
 			ON CONFLICT (id) DO NOTHING`),
-		prep(&s.ev.getLedger, `SELECT `+ledgerCols+` FROM ledger_entries l WHERE l.id = $1`),
+		prep(&s.ev.getLedger, `SELECT `+storedLedgerCols+` FROM ledger_entries WHERE id = $1`),
 	)
 }
 

@@ -20,10 +20,26 @@ import (
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
+
+// MoneyStore is what the console needs of the money (money.Store):
+// settings, rates, accounts, statements, credits and the reconciliation.
+type MoneyStore interface {
+	MoneySettings(ctx context.Context) (store.MoneySettings, error)
+	Rates(ctx context.Context) ([]money.RateRow, error)
+	PutRate(ctx context.Context, actor string, r wire.Rate) error
+	DeleteRate(ctx context.Context, actor, prefix string) error
+	Accounts(ctx context.Context, f money.AccountFilter) ([]money.AccountSummary, error)
+	Statement(ctx context.Context, account string, from, to time.Time) (*money.Statement, error)
+	Recharge(ctx context.Context, actor, account string, amount ledger.Money, receipt string) (*money.LedgerEntry, string, error)
+	Refund(ctx context.Context, actor, account string, amount ledger.Money, reason, callRef string) (*money.LedgerEntry, string, error)
+	Adjust(ctx context.Context, actor, account string, amount ledger.Money, reason string) (*money.LedgerEntry, string, error)
+	Reconcile(ctx context.Context, blocks []string) (*money.Reconciliation, error)
+}
 
 // moneyPages are the console's pages for rates, accounts, recharges, statements and reconciliation.
 func (s *Server) moneyPages() map[string]sessionHandler {
@@ -60,7 +76,7 @@ type moneyPage struct {
 	Prev, Next  string
 
 	// money_account.html
-	Account  *store.Statement
+	Account  *money.Statement
 	Lines    []lineView
 	Balance  string
 	Opening  string
@@ -70,13 +86,13 @@ type moneyPage struct {
 	Adjust   creditFormData
 
 	// money_reconciliation.html
-	Recon    *store.Reconciliation
+	Recon    *money.Reconciliation
 	Accounts []reconView
 	Totals   [3]string // credits, debits, balance
 }
 
 type rateView struct {
-	store.RateRow
+	money.RateRow
 	PerMinute, Fee string
 }
 
@@ -90,31 +106,31 @@ type rechargeFormData struct{ Amount, Receipt string }
 type creditFormData struct{ Amount, Reason, CallID string }
 
 type accountView struct {
-	store.AccountSummary
+	money.AccountSummary
 	BalanceText string
 }
 
 type lineView struct {
-	store.StatementLine
+	money.StatementLine
 	AmountText, BalanceText string
 	Credit                  bool
 }
 
 type reconView struct {
-	store.AccountReport
+	money.AccountReport
 	Credits, Debits, Balance, Stored, Difference string
 	Overspends                                   []overspendView
 }
 
 type overspendView struct {
-	store.Overspend
+	money.Overspend
 	Debit, Before, After, Amount string
 }
 
 // newMoneyPage loads the settings; CanWrite says whether the caller may
 // use writePattern.
 func (s *Server) newMoneyPage(w http.ResponseWriter, r *http.Request, se *users.Session, title, writePattern string) (*moneyPage, bool) {
-	set, err := s.st.MoneySettings(r.Context())
+	set, err := s.money.MoneySettings(r.Context())
 	if err != nil {
 		s.log.Error("web: money settings", "err", err)
 		http.Error(w, "could not load the money settings", http.StatusInternalServerError)
@@ -168,7 +184,7 @@ func (s *Server) ratesPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 }
 
 func (s *Server) showRates(w http.ResponseWriter, r *http.Request, status int, p *moneyPage) {
-	rates, err := s.st.Rates(r.Context())
+	rates, err := s.money.Rates(r.Context())
 	if err != nil {
 		s.log.Error("web: rates", "err", err)
 		p.Error = "Could not load the rates."
@@ -220,7 +236,7 @@ func (s *Server) putRate(w http.ResponseWriter, r *http.Request, se *users.Sessi
 		s.showRates(w, r, http.StatusUnprocessableEntity, p)
 		return
 	}
-	if err := s.st.PutRate(r.Context(), se.Actor, rate); err != nil {
+	if err := s.money.PutRate(r.Context(), se.Actor, rate); err != nil {
 		status, msg := s.userError(err)
 		p.Error = msg
 		s.showRates(w, r, status, p)
@@ -249,7 +265,7 @@ func (s *Server) deleteRate(w http.ResponseWriter, r *http.Request, se *users.Se
 	if !checkForm(w, r, se) {
 		return
 	}
-	if err := s.st.DeleteRate(r.Context(), se.Actor, r.PostFormValue("prefix")); err != nil {
+	if err := s.money.DeleteRate(r.Context(), se.Actor, r.PostFormValue("prefix")); err != nil {
 		p, ok := s.newMoneyPage(w, r, se, "Rates", "POST /money/rates")
 		if !ok {
 			return
@@ -306,7 +322,7 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *users.S
 	if !to.IsZero() {
 		to = to.AddDate(0, 0, 1)
 	}
-	st, err := s.st.Statement(r.Context(), r.PathValue("person"), from, to)
+	st, err := s.money.Statement(r.Context(), r.PathValue("person"), from, to)
 	if err == nil {
 		err = CallerOf(se).CheckBlock(st.Block)
 	}
@@ -342,7 +358,7 @@ func (s *Server) rechargeForm(w http.ResponseWriter, r *http.Request, se *users.
 			p.Recharge = rechargeFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Receipt: strings.TrimSpace(r.PostFormValue("receipt"))}
 		},
 		func(p *moneyPage, person string, amt ledger.Money) (string, error) {
-			_, block, err := s.st.Recharge(r.Context(), se.Actor, person, amt, p.Recharge.Receipt)
+			_, block, err := s.money.Recharge(r.Context(), se.Actor, person, amt, p.Recharge.Receipt)
 			return block, err
 		})
 }
@@ -354,7 +370,7 @@ func (s *Server) refundForm(w http.ResponseWriter, r *http.Request, se *users.Se
 				CallID: strings.TrimSpace(r.PostFormValue("call_id"))}
 		},
 		func(p *moneyPage, person string, amt ledger.Money) (string, error) {
-			_, block, err := s.st.Refund(r.Context(), se.Actor, person, amt, p.Refund.Reason, p.Refund.CallID)
+			_, block, err := s.money.Refund(r.Context(), se.Actor, person, amt, p.Refund.Reason, p.Refund.CallID)
 			return block, err
 		})
 }
@@ -365,7 +381,7 @@ func (s *Server) adjustmentForm(w http.ResponseWriter, r *http.Request, se *user
 			p.Adjust = creditFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Reason: strings.TrimSpace(r.PostFormValue("reason"))}
 		},
 		func(p *moneyPage, person string, amt ledger.Money) (string, error) {
-			_, block, err := s.st.Adjust(r.Context(), se.Actor, person, amt, p.Adjust.Reason)
+			_, block, err := s.money.Adjust(r.Context(), se.Actor, person, amt, p.Adjust.Reason)
 			return block, err
 		})
 }
@@ -429,7 +445,7 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, se *users.
 	}
 	off, _ := strconv.Atoi(q.Get("offset"))
 	off = max(off, 0)
-	as, err := s.st.Accounts(r.Context(), store.AccountFilter{Query: p.Q, Block: p.Block, Blocks: c.ScopeBlocks(), Limit: accountsPageSize + 1, Offset: off})
+	as, err := s.money.Accounts(r.Context(), money.AccountFilter{Query: p.Q, Block: p.Block, Blocks: c.ScopeBlocks(), Limit: accountsPageSize + 1, Offset: off})
 	if err == nil {
 		err = s.st.Audit(r.Context(), se.Actor, "accounts.search", "console", q.Encode())
 	}
@@ -469,7 +485,7 @@ func (s *Server) reconciliationPage(w http.ResponseWriter, r *http.Request, se *
 	if !ok {
 		return
 	}
-	rep, err := s.st.Reconcile(r.Context(), CallerOf(se).ScopeBlocks())
+	rep, err := s.money.Reconcile(r.Context(), CallerOf(se).ScopeBlocks())
 	if err == nil {
 		err = s.st.Audit(r.Context(), se.Actor, "reconciliation.view", "ledger", "console")
 	}

@@ -320,7 +320,7 @@ func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *users.S
 
 // location is the prison's time zone.
 func (s *Server) location(r *http.Request) (*time.Location, error) {
-	set, err := s.st.MoneySettings(r.Context())
+	set, err := s.money.MoneySettings(r.Context())
 	if err != nil {
 		return nil, err
 	}

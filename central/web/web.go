@@ -40,6 +40,7 @@ import (
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
@@ -56,7 +57,7 @@ const LoginCookieName = "kinline_login"
 
 // Config configures the console. Store is required; a nil Users is
 // users.New(Store), a nil Tables tables.New(Store), a nil Reports
-// reports.New(Store). SessionTTL (absolute
+// reports.New(Store), a nil Money money.New(Store). SessionTTL (absolute
 // session lifetime) defaults to 8 hours, SessionIdle (sign-out after no
 // request for this long) to 30 minutes. SecureCookie marks the cookies
 // Secure (set it when served over TLS).
@@ -65,6 +66,7 @@ type Config struct {
 	Users        UserStore
 	Tables       TableStore
 	Reports      ReportStore
+	Money        MoneyStore
 	Log          *slog.Logger
 	SessionTTL   time.Duration
 	SessionIdle  time.Duration
@@ -123,6 +125,7 @@ type Server struct {
 	users   UserStore
 	tables  TableStore
 	reports ReportStore
+	money   MoneyStore
 	log     *slog.Logger
 	tmpl    *template.Template
 	mux     *http.ServeMux
@@ -157,7 +160,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Reports == nil {
 		cfg.Reports = reports.New(cfg.Store)
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, tables: cfg.Tables, reports: cfg.Reports, log: cfg.Log, tmpl: t}
+	if cfg.Money == nil {
+		cfg.Money = money.New(cfg.Store)
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, tables: cfg.Tables, reports: cfg.Reports, money: cfg.Money, log: cfg.Log, tmpl: t}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", s.root)
 	m.HandleFunc("GET /login", s.loginPage)

@@ -135,7 +135,7 @@ func (s *Store) Stats(ctx context.Context, f StatsFilter) (*Stats, error) {
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
-	set, err := s.core.MoneySettings(ctx)
+	set, err := store.ReadMoneySettings(ctx, s.core.Reader())
 	if err != nil {
 		return nil, err
 	}
