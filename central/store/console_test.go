@@ -111,68 +111,6 @@ func TestAuditFilterByTime(t *testing.T) {
 	}
 }
 
-func TestPrivilegedAndHiddenCallsFromGlobalNumbers(t *testing.T) {
-	s, _, _ := openTest(t)
-	ctx := context.Background()
-	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
-	_, _, err := s.AddGlobalNumber(ctx, "admin", "+44 20 7946 0000", wire.NumberKindPrivileged, "legal aid line")
-	mustT(t, err)
-	_, _, err = s.AddGlobalNumber(ctx, "admin", "+33*", wire.NumberKindHidden, "investigation")
-	mustT(t, err)
-	numbers := map[uint64]string{1: "+44 20 7946 0000", 2: "+33 1 2345 6789", 3: "+44 161 000 0000", 4: "+44 161 999 9999"}
-	_, err = s.StoreEvents(ctx, "appA", chain("appA", 1, 4, "", func(seq uint64) (wire.EventType, any) {
-		typ, p := callEvent(seq)
-		c := p.(wire.CallRecord)
-		c.Number = numbers[seq]
-		return typ, c
-	}))
-	mustT(t, err)
-	// The projection stores the flags the list gave.
-	var priv, hid int
-	mustT(t, s.r.QueryRow(`SELECT privileged, hidden FROM calls WHERE call_id = 'call-1'`).Scan(&priv, &hid))
-	if priv != 1 || hid != 0 {
-		t.Fatalf("call-1 stored privileged=%d hidden=%d", priv, hid)
-	}
-	mustT(t, s.r.QueryRow(`SELECT privileged, hidden FROM calls WHERE call_id = 'call-2'`).Scan(&priv, &hid))
-	if priv != 0 || hid != 1 {
-		t.Fatalf("call-2 stored privileged=%d hidden=%d", priv, hid)
-	}
-	// A number put on the list later covers its earlier calls at read time.
-	_, _, err = s.AddGlobalNumber(ctx, "admin", "+44 161 999*", wire.NumberKindHidden, "witness")
-	mustT(t, err)
-	ids := func(f CallFilter) []string {
-		t.Helper()
-		cs, err := s.Calls(ctx, f)
-		mustT(t, err)
-		var out []string
-		for _, c := range cs {
-			out = append(out, c.ID)
-		}
-		return out
-	}
-	if got := ids(CallFilter{}); !slices.Equal(got, []string{"call-3", "call-1"}) {
-		t.Fatalf("ordinary search %v", got)
-	}
-	if got := ids(CallFilter{ShowHidden: true}); !slices.Equal(got, []string{"call-4", "call-3", "call-2", "call-1"}) {
-		t.Fatalf("search with hidden %v", got)
-	}
-	c1, err := s.Call(ctx, "call-1")
-	mustT(t, err)
-	c4, err := s.Call(ctx, "call-4")
-	mustT(t, err)
-	c3, err := s.Call(ctx, "call-3")
-	mustT(t, err)
-	if !c1.Privileged || c1.Hidden || !c4.Hidden || c4.Privileged || c3.Hidden || c3.Privileged {
-		t.Fatalf("flags: 1 %v/%v 4 %v/%v 3 %v/%v", c1.Privileged, c1.Hidden, c4.Privileged, c4.Hidden, c3.Privileged, c3.Hidden)
-	}
-	// Taking the privileged number off the list keeps the stored flag.
-	_, err = s.RemoveGlobalNumber(ctx, "admin", "+44 20 7946 0000", wire.NumberKindPrivileged, "line closed")
-	mustT(t, err)
-	if c, _ := s.Call(ctx, "call-1"); !c.Privileged {
-		t.Fatal("stored privileged flag lost")
-	}
-}
-
 func TestTerminalsFromEvents(t *testing.T) {
 	s, _, _ := openTest(t)
 	ctx := context.Background()

@@ -147,3 +147,13 @@ func LikeEscape(s string) string { return likeEscape(s) }
 func (s *Store) PolicyMoneyTx(ctx context.Context, tx *sql.Tx, applianceID string, p *wire.Policy) error {
 	return s.policyMoney(ctx, tx, applianceID, p)
 }
+
+// CallColumns are the columns ScanCall reads, on calls c joined by
+// CallJoins (the person p, the recording r and the officer o).
+const CallColumns = callCols
+
+// CallJoins joins calls c to what CallColumns read besides it.
+const CallJoins = callJoins
+
+// ScanCall scans a row of CallColumns.
+func ScanCall(sc interface{ Scan(...any) error }) (*Call, error) { return scanCall(sc) }

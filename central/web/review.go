@@ -305,7 +305,7 @@ func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *users.S
 		}
 	}
 	f.ShowHidden = c.SeesHidden()
-	tb, err := s.tables.ExportTable(r.Context(), se.Actor, "calls", format, c.ScopeBlocks(), f)
+	tb, err := s.search.ExportCalls(r.Context(), se.Actor, format, c.ScopeBlocks(), f)
 	if err != nil {
 		s.reviewError(w, err)
 		return

@@ -753,11 +753,11 @@ func (s *Store) Import(ctx context.Context, actor, kind string, table [][]string
 	return rep, nil
 }
 
-// ExportTable returns a table (header first) of what ("people",
-// "contacts" or "calls"), limited to blocks when not nil (a block
-// officer's scope; calls also by f), and audits the export with format.
-// PINs are never exported.
-func (s *Store) ExportTable(ctx context.Context, actor, what, format string, blocks []string, f store.CallFilter) ([][]string, error) {
+// ExportTable returns a table (header first) of what ("people" or
+// "contacts"), limited to blocks when not nil (a block officer's scope),
+// and audits the export with format. PINs are never exported. The calls
+// export is central/store/reports' (ExportCalls), with the call search.
+func (s *Store) ExportTable(ctx context.Context, actor, what, format string, blocks []string) ([][]string, error) {
 	if format != FormatCSV && format != FormatXLSX {
 		return nil, fmt.Errorf("%w: format must be csv or xlsx", store.ErrInvalid)
 	}
@@ -805,26 +805,6 @@ func (s *Store) ExportTable(ctx context.Context, actor, what, format string, blo
 		}
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("store: export contacts: %w", err)
-		}
-	case "calls":
-		out = append(out, []string{"call_id", "start", "end", "block", "appliance", "terminal", "prison_number", "person", "number",
-			"disposition", "reason", "duration_s", "privileged", "officer"})
-		f.Blocks = blocks
-		f.Limit = 500
-		for off := 0; len(out) <= MaxExportRows; off += 500 {
-			f.Offset = off
-			cs, err := s.core.Calls(ctx, f)
-			if err != nil {
-				return nil, err
-			}
-			for _, c := range cs {
-				out = append(out, []string{c.ID, c.Start.Format(time.RFC3339), c.End.Format(time.RFC3339), c.Block, c.ApplianceID, c.Terminal,
-					c.PrisonNumber, c.PersonName, c.Number, c.Disposition, c.Reason, strconv.FormatFloat(c.DurationSeconds, 'f', 0, 64),
-					strconv.FormatBool(c.Privileged), c.OfficerID})
-			}
-			if len(cs) < 500 {
-				break
-			}
 		}
 	default:
 		return nil, fmt.Errorf("%w: export must be people, contacts or calls", store.ErrInvalid)
