@@ -20,6 +20,7 @@ import (
 
 	"github.com/kinline/kinline/appliance/store"
 	centralstore "github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/shared/ledger"
@@ -569,8 +570,8 @@ func (fe *faultEnv) checkStream() {
 
 // statement is the part of GET /api/v1/accounts/{person} checkMoney reads.
 type statement struct {
-	Balance int64                        `json:"balance"`
-	Lines   []centralstore.StatementLine `json:"lines"`
+	Balance int64                 `json:"balance"`
+	Lines   []money.StatementLine `json:"lines"`
 }
 
 // checkMoney checks the money after finish has stopped the appliance:
@@ -677,7 +678,7 @@ func (fe *faultEnv) checkMoney(calls []centralstore.Call) {
 	}
 
 	// Central's reconciliation report.
-	var rep centralstore.Reconciliation
+	var rep money.Reconciliation
 	if err := fe.Do(fe.ctx, "GET", "/api/v1/reconciliation", nil, &rep); err != nil {
 		t.Fatal(err)
 	}

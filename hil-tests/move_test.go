@@ -19,6 +19,7 @@ import (
 	"github.com/kinline/kinline/central/broker"
 	"github.com/kinline/kinline/central/ingest"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -31,13 +32,14 @@ func TestMovePersonBetweenBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cs.Close() })
+	ms := money.New(cs)
 	const appA, appB = "move-a", "move-b"
 	for _, a := range [][2]string{{appA, "A"}, {appB, "B"}} {
 		if err := cs.UpsertAppliance(ctx, a[0], a[1]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := cs.SetRates(ctx, "admin", []wire.Rate{{Prefix: "", DestinationType: wire.DestNational, PerMinute: 60, BillingUnitSeconds: 60}}); err != nil {
+	if err := ms.SetRates(ctx, "admin", []wire.Rate{{Prefix: "", DestinationType: wire.DestNational, PerMinute: 60, BillingUnitSeconds: 60}}); err != nil {
 		t.Fatal(err)
 	}
 	person, err := cs.CreatePerson(ctx, "admin", store.NewPerson{PrisonNumber: "M0001", Name: "Mover", Block: "A", Status: wire.StatusActive, PIN: "4321", Cards: []string{"04AA0001"}})
@@ -45,7 +47,7 @@ func TestMovePersonBetweenBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	pid := person.ID
-	if _, _, err := cs.Recharge(ctx, "admin", pid, 1000, "receipt-1"); err != nil {
+	if _, _, err := ms.Recharge(ctx, "admin", pid, 1000, "receipt-1"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -103,7 +105,7 @@ func TestMovePersonBetweenBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSync(t, "central holds the debit", func() bool {
-		bal, err := cs.Balance(ctx, pid)
+		bal, err := ms.Balance(ctx, pid)
 		return err == nil && bal == 880
 	})
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	centralstore "github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/internal/sipprun"
 	"github.com/kinline/kinline/shared/audio/tone"
 	"github.com/kinline/kinline/shared/audio/wav"
@@ -119,7 +120,7 @@ func TestCallCutByApplianceCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep centralstore.Reconciliation
+	var rep money.Reconciliation
 	if err := e.Do(e.ctx, "GET", "/api/v1/reconciliation", nil, &rep); err != nil {
 		t.Fatal(err)
 	}

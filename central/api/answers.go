@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -425,7 +426,7 @@ type ledgerEntryOut struct {
 
 func (ledgerEntryOut) componentName() string { return "store.LedgerEntry" }
 
-func ledgerEntryBody(v *store.LedgerEntry) ledgerEntryOut {
+func ledgerEntryBody(v *money.LedgerEntry) ledgerEntryOut {
 	return ledgerEntryOut{ID: v.ID, Account: v.Account, Kind: v.Kind, Amount: v.Amount, Currency: v.Currency, Reason: v.Reason, Receipt: v.Receipt, Ref: v.Ref, At: v.At, Origin: v.Origin, ApplianceID: v.ApplianceID, Seq: v.Seq, CreatedBy: v.CreatedBy, Created: v.Created}
 }
 
@@ -437,7 +438,7 @@ type statementLineOut struct {
 
 func (statementLineOut) componentName() string { return "store.StatementLine" }
 
-func statementLineBody(v *store.StatementLine) statementLineOut {
+func statementLineBody(v *money.StatementLine) statementLineOut {
 	return statementLineOut{ledgerEntryOut: ledgerEntryBody(&v.LedgerEntry), Balance: v.Balance}
 }
 
@@ -459,7 +460,7 @@ type statementOut struct {
 
 func (statementOut) componentName() string { return "store.Statement" }
 
-func statementBody(v *store.Statement) statementOut {
+func statementBody(v *money.Statement) statementOut {
 	out := statementOut{Account: v.Account, PrisonNumber: v.PrisonNumber, Name: v.Name, Block: v.Block, Currency: v.Currency, Digits: v.Digits, From: v.From, To: v.To, Opening: v.Opening, Closing: v.Closing, Balance: v.Balance}
 	if v.Lines != nil {
 		out.Lines = make([]statementLineOut, len(v.Lines))
@@ -484,7 +485,7 @@ type accountSummaryRowOut struct {
 
 func (accountSummaryRowOut) componentName() string { return "store.AccountSummary" }
 
-func accountSummaryRowBody(v *store.AccountSummary) accountSummaryRowOut {
+func accountSummaryRowBody(v *money.AccountSummary) accountSummaryRowOut {
 	return accountSummaryRowOut{Account: v.Account, PrisonNumber: v.PrisonNumber, Name: v.Name, Block: v.Block, Status: v.Status, Balance: v.Balance, Entries: v.Entries, LastEntry: v.LastEntry}
 }
 
@@ -503,7 +504,7 @@ type overspendOut struct {
 
 func (overspendOut) componentName() string { return "store.Overspend" }
 
-func overspendBody(v *store.Overspend) overspendOut {
+func overspendBody(v *money.Overspend) overspendOut {
 	return overspendOut{EntryID: v.EntryID, ApplianceID: v.ApplianceID, CallID: v.CallID, At: v.At, Debit: v.Debit, Before: v.Before, After: v.After, Amount: v.Amount, Received: v.Received}
 }
 
@@ -524,7 +525,7 @@ type accountReportOut struct {
 
 func (accountReportOut) componentName() string { return "store.AccountReport" }
 
-func accountReportBody(v *store.AccountReport) accountReportOut {
+func accountReportBody(v *money.AccountReport) accountReportOut {
 	out := accountReportOut{Account: v.Account, PrisonNumber: v.PrisonNumber, Name: v.Name, Block: v.Block, Credits: v.Credits, Debits: v.Debits, Balance: v.Balance, Stored: v.Stored, Difference: v.Difference, OK: v.OK}
 	if v.Overspends != nil {
 		out.Overspends = make([]overspendOut, len(v.Overspends))
@@ -550,7 +551,7 @@ type reconciliationOut struct {
 
 func (reconciliationOut) componentName() string { return "store.Reconciliation" }
 
-func reconciliationBody(v *store.Reconciliation) reconciliationOut {
+func reconciliationBody(v *money.Reconciliation) reconciliationOut {
 	out := reconciliationOut{Currency: v.Currency, Digits: v.Digits, Generated: v.Generated, Credits: v.Credits, Debits: v.Debits, Balance: v.Balance, OK: v.OK, Overspends: v.Overspends}
 	if v.Accounts != nil {
 		out.Accounts = make([]accountReportOut, len(v.Accounts))
@@ -570,11 +571,11 @@ type rateRowOut struct {
 
 func (rateRowOut) componentName() string { return "store.RateRow" }
 
-func rateRowBody(v *store.RateRow) rateRowOut {
+func rateRowBody(v *money.RateRow) rateRowOut {
 	return rateRowOut{Rate: v.Rate, UpdatedBy: v.UpdatedBy, Updated: v.Updated}
 }
 
-func rateRowsBody(vs []store.RateRow) []rateRowOut {
+func rateRowsBody(vs []money.RateRow) []rateRowOut {
 	if vs == nil {
 		return nil
 	}

@@ -41,6 +41,7 @@ import (
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
@@ -62,7 +63,8 @@ var (
 
 // Deps are what the HTTP side of central needs. Store is required; a nil
 // Users is users.New(Store), a nil Tables tables.New(Store), a nil
-// Reports reports.New(Store); a nil Notifier drops notifications; a nil
+// Reports reports.New(Store) (also the call search), a nil Money
+// money.New(Store); a nil Notifier drops notifications; a nil
 // Log discards. SessionTTL (default 8 h),
 // SessionIdle (default 30 min) and SecureCookie configure the web console's
 // sessions.
@@ -71,6 +73,7 @@ type Deps struct {
 	Users        *users.Store
 	Tables       *tables.Store
 	Reports      *reports.Store
+	Money        *money.Store
 	Notifier     PolicyNotifier
 	Log          *slog.Logger
 	SessionTTL   time.Duration
@@ -85,6 +88,8 @@ type Server struct {
 	users    UserStore
 	tables   TableStore
 	reports  ReportStore
+	money    MoneyStore
+	search   CallStore
 	n        PolicyNotifier
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -106,11 +111,14 @@ func New(d Deps) (*Server, error) {
 	if d.Reports == nil {
 		d.Reports = reports.New(d.Store)
 	}
-	s := &Server{st: d.Store, users: d.Users, tables: d.Tables, reports: d.Reports, n: d.Notifier, log: d.Log}
+	if d.Money == nil {
+		d.Money = money.New(d.Store)
+	}
+	s := &Server{st: d.Store, users: d.Users, tables: d.Tables, reports: d.Reports, money: d.Money, search: d.Reports, n: d.Notifier, log: d.Log}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	console, err := web.New(web.Config{Store: d.Store, Users: d.Users, Tables: d.Tables, Reports: d.Reports, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
+	console, err := web.New(web.Config{Store: d.Store, Users: d.Users, Tables: d.Tables, Reports: d.Reports, Money: d.Money, Calls: d.Reports, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
 		EndCall: s.endCall, Notifier: d.Notifier})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
@@ -698,7 +706,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.Blocks, f.ShowHidden = c.ScopeBlocks(), c.SeesHidden()
-	calls, err := s.st.Calls(r.Context(), f)
+	calls, err := s.search.Calls(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
 		return

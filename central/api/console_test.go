@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -198,7 +199,7 @@ func TestAccountsListAPI(t *testing.T) {
 	ctx := context.Background()
 	ann, _ := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
 	bob, _ := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
-	if _, _, err := e.st.Recharge(ctx, "test", bob.ID, 550, "R-1"); err != nil {
+	if _, _, err := money.New(e.st).Recharge(ctx, "test", bob.ID, 550, "R-1"); err != nil {
 		t.Fatal(err)
 	}
 	var out struct {

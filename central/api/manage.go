@@ -12,6 +12,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/wire"
@@ -45,7 +46,14 @@ func (s *Server) manageRoutes() map[string]http.HandlerFunc {
 // (tables.Store).
 type TableStore interface {
 	Import(ctx context.Context, actor, kind string, table [][]string, dryRun bool, progress func(done, total int)) (*tables.ImportReport, error)
-	ExportTable(ctx context.Context, actor, what, format string, blocks []string, f store.CallFilter) ([][]string, error)
+	ExportTable(ctx context.Context, actor, what, format string, blocks []string) ([][]string, error)
+}
+
+// CallStore is what the API needs of the call search and the calls export
+// (reports.Store).
+type CallStore interface {
+	Calls(ctx context.Context, f reports.CallFilter) ([]store.Call, error)
+	ExportCalls(ctx context.Context, actor, format string, blocks []string, f reports.CallFilter) ([][]string, error)
 }
 
 // importReportOut is an import's outcome as the API answers it (the API's
@@ -405,7 +413,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := callerFrom(r.Context())
-	var f store.CallFilter
+	var f reports.CallFilter
 	if what == "calls" {
 		q := r.URL.Query()
 		q.Del("limit")
@@ -422,7 +430,12 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		}
 		f.ShowHidden = c.SeesHidden()
 	}
-	tb, err := s.tables.ExportTable(r.Context(), c.Actor, what, format, c.ScopeBlocks(), f)
+	var tb [][]string
+	if what == "calls" {
+		tb, err = s.search.ExportCalls(r.Context(), c.Actor, format, c.ScopeBlocks(), f)
+	} else {
+		tb, err = s.tables.ExportTable(r.Context(), c.Actor, what, format, c.ScopeBlocks())
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

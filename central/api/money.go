@@ -12,6 +12,7 @@ package api
 // decimals than the currency has.
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -20,9 +21,26 @@ import (
 
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
+
+// MoneyStore is what the API needs of the money (money.Store): settings,
+// rates, accounts, the ledger and the reconciliation.
+type MoneyStore interface {
+	MoneySettings(ctx context.Context) (store.MoneySettings, error)
+	SetMoneySettings(ctx context.Context, actor string, in store.MoneySettings) error
+	Rates(ctx context.Context) ([]money.RateRow, error)
+	SetRates(ctx context.Context, actor string, rates []wire.Rate) error
+	Accounts(ctx context.Context, f money.AccountFilter) ([]money.AccountSummary, error)
+	Statement(ctx context.Context, account string, from, to time.Time) (*money.Statement, error)
+	Recharge(ctx context.Context, actor, account string, amount ledger.Money, receipt string) (*money.LedgerEntry, string, error)
+	Refund(ctx context.Context, actor, account string, amount ledger.Money, reason, callRef string) (*money.LedgerEntry, string, error)
+	Adjust(ctx context.Context, actor, account string, amount ledger.Money, reason string) (*money.LedgerEntry, string, error)
+	Balance(ctx context.Context, account string) (ledger.Money, error)
+	Reconcile(ctx context.Context, blocks []string) (*money.Reconciliation, error)
+}
 
 // moneyRoutes are the JSON API's rates, accounts, ledger and
 // reconciliation routes.
@@ -42,7 +60,7 @@ func (s *Server) moneyRoutes() map[string]http.HandlerFunc {
 }
 
 func (s *Server) getMoneySettings(w http.ResponseWriter, r *http.Request) {
-	m, err := s.st.MoneySettings(r.Context())
+	m, err := s.money.MoneySettings(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -56,7 +74,7 @@ func (s *Server) putMoneySettings(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.st.SetMoneySettings(r.Context(), callerFrom(r.Context()).Actor, in.settings()); err != nil {
+	if err := s.money.SetMoneySettings(r.Context(), callerFrom(r.Context()).Actor, in.settings()); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -80,12 +98,12 @@ func (s *Server) notifyAll(r *http.Request) {
 }
 
 func (s *Server) getRates(w http.ResponseWriter, r *http.Request) {
-	m, err := s.st.MoneySettings(r.Context())
+	m, err := s.money.MoneySettings(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	rates, err := s.st.Rates(r.Context())
+	rates, err := s.money.Rates(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -109,7 +127,7 @@ func (s *Server) putRates(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: \"rates\" is required (an empty list removes every rate)", ErrBadRequest))
 		return
 	}
-	if err := s.st.SetRates(r.Context(), callerFrom(r.Context()).Actor, in.Rates); err != nil {
+	if err := s.money.SetRates(r.Context(), callerFrom(r.Context()).Actor, in.Rates); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -153,12 +171,12 @@ func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	m, err := s.st.MoneySettings(ctx)
+	m, err := s.money.MoneySettings(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	as, err := s.st.Accounts(ctx, store.AccountFilter{Query: q.Get("q"), Block: q.Get("block"), Blocks: c.ScopeBlocks(), Limit: limit, Offset: offset})
+	as, err := s.money.Accounts(ctx, money.AccountFilter{Query: q.Get("q"), Block: q.Get("block"), Blocks: c.ScopeBlocks(), Limit: limit, Offset: offset})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -209,7 +227,7 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	m, err := s.st.MoneySettings(ctx)
+	m, err := s.money.MoneySettings(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -224,7 +242,7 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	st, err := s.st.Statement(ctx, r.PathValue("person"), from, to)
+	st, err := s.money.Statement(ctx, r.PathValue("person"), from, to)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -260,42 +278,42 @@ type creditOut struct {
 }
 
 func (s *Server) postRecharge(w http.ResponseWriter, r *http.Request) {
-	s.postCredit(w, r, func(in creditIn, actor, account string, amt ledger.Money) (*store.LedgerEntry, string, error) {
+	s.postCredit(w, r, func(in creditIn, actor, account string, amt ledger.Money) (*money.LedgerEntry, string, error) {
 		if in.Reason != "" || in.CallID != "" {
 			return nil, "", fmt.Errorf("%w: a recharge takes amount and receipt only", ErrBadRequest)
 		}
-		return s.st.Recharge(r.Context(), actor, account, amt, in.Receipt)
+		return s.money.Recharge(r.Context(), actor, account, amt, in.Receipt)
 	})
 }
 
 func (s *Server) postRefund(w http.ResponseWriter, r *http.Request) {
-	s.postCredit(w, r, func(in creditIn, actor, account string, amt ledger.Money) (*store.LedgerEntry, string, error) {
+	s.postCredit(w, r, func(in creditIn, actor, account string, amt ledger.Money) (*money.LedgerEntry, string, error) {
 		if in.Receipt != "" {
 			return nil, "", fmt.Errorf("%w: a refund takes amount, reason and call_id", ErrBadRequest)
 		}
-		return s.st.Refund(r.Context(), actor, account, amt, in.Reason, in.CallID)
+		return s.money.Refund(r.Context(), actor, account, amt, in.Reason, in.CallID)
 	})
 }
 
 func (s *Server) postAdjustment(w http.ResponseWriter, r *http.Request) {
-	s.postCredit(w, r, func(in creditIn, actor, account string, amt ledger.Money) (*store.LedgerEntry, string, error) {
+	s.postCredit(w, r, func(in creditIn, actor, account string, amt ledger.Money) (*money.LedgerEntry, string, error) {
 		if in.Receipt != "" || in.CallID != "" {
 			return nil, "", fmt.Errorf("%w: an adjustment takes a signed amount and a reason", ErrBadRequest)
 		}
-		return s.st.Adjust(r.Context(), actor, account, amt, in.Reason)
+		return s.money.Adjust(r.Context(), actor, account, amt, in.Reason)
 	})
 }
 
 // postCredit decodes a credit, parses its amount in the prison's
 // currency, posts it and republishes the person's block policy.
-func (s *Server) postCredit(w http.ResponseWriter, r *http.Request, post func(in creditIn, actor, account string, amt ledger.Money) (*store.LedgerEntry, string, error)) {
+func (s *Server) postCredit(w http.ResponseWriter, r *http.Request, post func(in creditIn, actor, account string, amt ledger.Money) (*money.LedgerEntry, string, error)) {
 	ctx := r.Context()
 	var in creditIn
 	if err := decode(r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	m, err := s.st.MoneySettings(ctx)
+	m, err := s.money.MoneySettings(ctx)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -316,7 +334,7 @@ func (s *Server) postCredit(w http.ResponseWriter, r *http.Request, post func(in
 		return
 	}
 	s.notify(ctx, block)
-	bal, err := s.st.Balance(ctx, account)
+	bal, err := s.money.Balance(ctx, account)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -332,7 +350,7 @@ func (s *Server) getReconciliation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := callerFrom(ctx)
-	rep, err := s.st.Reconcile(ctx, c.ScopeBlocks())
+	rep, err := s.money.Reconcile(ctx, c.ScopeBlocks())
 	if err != nil {
 		s.fail(w, r, err)
 		return

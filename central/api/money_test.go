@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -36,7 +37,7 @@ func TestMoneyAPI(t *testing.T) {
 	good := map[string]any{"rates": []wire.Rate{{Prefix: "+44", DestinationType: wire.DestNational, PerMinute: 12, BillingUnitSeconds: 60}}}
 	var rates struct {
 		Currency string
-		Rates    []store.RateRow
+		Rates    []money.RateRow
 	}
 	if r := e.call(fin, true, "PUT", "/api/v1/rates", good, &rates); r.StatusCode != http.StatusOK || len(rates.Rates) != 1 || rates.Rates[0].UpdatedBy != "user:fin" {
 		t.Fatalf("put rates: %d %+v", r.StatusCode, rates)
@@ -51,7 +52,7 @@ func TestMoneyAPI(t *testing.T) {
 	// A finance user recharges; a block officer and a read-only user cannot.
 	recharge := map[string]any{"amount": "12.50", "receipt": "R-100"}
 	var out struct {
-		Entry       store.LedgerEntry
+		Entry       money.LedgerEntry
 		Balance     int64
 		BalanceText string `json:"balance_text"`
 	}
@@ -112,11 +113,11 @@ func TestMoneyAPI(t *testing.T) {
 	}
 
 	// Reconciliation: scoped for the officer, everything for the others.
-	var rep store.Reconciliation
+	var rep money.Reconciliation
 	if r := e.call(officer, false, "GET", "/api/v1/reconciliation", nil, &rep); r.StatusCode != http.StatusOK || len(rep.Accounts) != 1 || rep.Accounts[0].Account != ann.ID || !rep.OK {
 		t.Fatalf("officer reconciliation: %d %+v", r.StatusCode, rep)
 	}
-	rep = store.Reconciliation{}
+	rep = money.Reconciliation{}
 	if r := e.call(ro, false, "GET", "/api/v1/reconciliation", nil, &rep); r.StatusCode != http.StatusOK || len(rep.Accounts) != 2 || rep.Balance != 1300 || rep.Credits != 1550 || rep.Debits != 250 {
 		t.Fatalf("reconciliation: %d %+v", r.StatusCode, rep)
 	}

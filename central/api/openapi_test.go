@@ -15,6 +15,7 @@ import (
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
 )
 
 // fetchOpenAPI gets the served document as token.
@@ -357,7 +358,7 @@ func TestOpenAPICallFiltersComplete(t *testing.T) {
 	for _, q := range opDocs["GET /api/v1/calls"].Query {
 		documented[q.Name] = true
 	}
-	for f := range reflect.TypeFor[store.CallFilter]().Fields() {
+	for f := range reflect.TypeFor[reports.CallFilter]().Fields() {
 		name := strings.ToLower(f.Name)
 		if _, err := callquery.Parse(url.Values{name: {"x"}}); err != nil && strings.Contains(err.Error(), "unknown parameter") {
 			continue

@@ -167,7 +167,7 @@ func (s *Server) removeBookmark(w http.ResponseWriter, r *http.Request) {
 // location is the prison's time zone (hours and days of statistics and
 // reports).
 func (s *Server) location(r *http.Request) (*time.Location, error) {
-	set, err := s.st.MoneySettings(r.Context())
+	set, err := s.money.MoneySettings(r.Context())
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -299,7 +300,7 @@ func TestStatsAPI(t *testing.T) {
 func TestBillingAPI(t *testing.T) {
 	e := newReviewEnv(t)
 	ctx := context.Background()
-	if err := e.st.SetRates(ctx, "test", []wire.Rate{{Prefix: "+44", DestinationType: wire.DestNational, Name: "UK", PerMinute: 10, BillingUnitSeconds: 60}}); err != nil {
+	if err := money.New(e.st).SetRates(ctx, "test", []wire.Rate{{Prefix: "+44", DestinationType: wire.DestNational, Name: "UK", PerMinute: 10, BillingUnitSeconds: 60}}); err != nil {
 		t.Fatal(err)
 	}
 	// The debits come from appliances of their own (fresh event streams).

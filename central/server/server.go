@@ -30,6 +30,7 @@ import (
 	"github.com/kinline/kinline/central/config"
 	"github.com/kinline/kinline/central/ingest"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
@@ -123,7 +124,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}
-	handler, err := api.New(api.Deps{Store: st, Users: users.New(st), Tables: tables.New(st), Reports: reports.New(st), Notifier: s.Ingest, Log: log.With("part", "api")})
+	handler, err := api.New(api.Deps{Store: st, Users: users.New(st), Tables: tables.New(st), Reports: reports.New(st), Money: money.New(st), Notifier: s.Ingest, Log: log.With("part", "api")})
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -109,103 +108,6 @@ func TestAuditFilterByTime(t *testing.T) {
 	mustT(t, s.ExportAuditCSV(ctx, "user:ada", AuditFilter{Action: "calls.search", From: from, To: to}, &b))
 	if lines := strings.Split(strings.TrimSpace(b.String()), "\n"); len(lines) != 3 {
 		t.Fatalf("csv %q", b.String())
-	}
-}
-
-func TestAccountsList(t *testing.T) {
-	s, _, _ := openTest(t)
-	ctx := context.Background()
-	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
-	mustT(t, s.UpsertAppliance(ctx, "appB", "B"))
-	ann, err := s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "A1", Name: "Ann Lee", Block: "A"})
-	mustT(t, err)
-	_, err = s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "B1", Name: "Bob Roe", Block: "B"})
-	mustT(t, err)
-	_, err = s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "S1", Name: "Sam Officer", Block: "A", Officer: true})
-	mustT(t, err)
-	_, _, err = s.Recharge(ctx, "admin", ann.ID, 1250, "R-1")
-	mustT(t, err)
-	_, _, err = s.Adjust(ctx, "admin", ann.ID, -250, "correction")
-	mustT(t, err)
-	as, err := s.Accounts(ctx, AccountFilter{})
-	mustT(t, err)
-	if len(as) != 2 || as[0].Account != ann.ID || as[0].Balance != ledger.Money(1000) || as[0].Entries != 2 || as[0].LastEntry == nil ||
-		as[1].PrisonNumber != "B1" || as[1].Balance != 0 || as[1].Entries != 0 || as[1].LastEntry != nil {
-		t.Fatalf("accounts %+v", as)
-	}
-	if bal, _ := s.Balance(ctx, ann.ID); bal != as[0].Balance {
-		t.Fatalf("list balance %d, Balance %d", as[0].Balance, bal)
-	}
-	if got, _ := s.Accounts(ctx, AccountFilter{Blocks: []string{"B"}}); len(got) != 1 || got[0].PrisonNumber != "B1" {
-		t.Fatalf("scoped %+v", got)
-	}
-	if got, _ := s.Accounts(ctx, AccountFilter{Query: "lee"}); len(got) != 1 || got[0].Account != ann.ID {
-		t.Fatalf("query %+v", got)
-	}
-	if got, _ := s.Accounts(ctx, AccountFilter{Query: "%"}); len(got) != 0 {
-		t.Fatalf("wildcard query matched %+v", got)
-	}
-}
-
-func TestPrivilegedAndHiddenCallsFromGlobalNumbers(t *testing.T) {
-	s, _, _ := openTest(t)
-	ctx := context.Background()
-	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
-	_, _, err := s.AddGlobalNumber(ctx, "admin", "+44 20 7946 0000", wire.NumberKindPrivileged, "legal aid line")
-	mustT(t, err)
-	_, _, err = s.AddGlobalNumber(ctx, "admin", "+33*", wire.NumberKindHidden, "investigation")
-	mustT(t, err)
-	numbers := map[uint64]string{1: "+44 20 7946 0000", 2: "+33 1 2345 6789", 3: "+44 161 000 0000", 4: "+44 161 999 9999"}
-	_, err = s.StoreEvents(ctx, "appA", chain("appA", 1, 4, "", func(seq uint64) (wire.EventType, any) {
-		typ, p := callEvent(seq)
-		c := p.(wire.CallRecord)
-		c.Number = numbers[seq]
-		return typ, c
-	}))
-	mustT(t, err)
-	// The projection stores the flags the list gave.
-	var priv, hid int
-	mustT(t, s.r.QueryRow(`SELECT privileged, hidden FROM calls WHERE call_id = 'call-1'`).Scan(&priv, &hid))
-	if priv != 1 || hid != 0 {
-		t.Fatalf("call-1 stored privileged=%d hidden=%d", priv, hid)
-	}
-	mustT(t, s.r.QueryRow(`SELECT privileged, hidden FROM calls WHERE call_id = 'call-2'`).Scan(&priv, &hid))
-	if priv != 0 || hid != 1 {
-		t.Fatalf("call-2 stored privileged=%d hidden=%d", priv, hid)
-	}
-	// A number put on the list later covers its earlier calls at read time.
-	_, _, err = s.AddGlobalNumber(ctx, "admin", "+44 161 999*", wire.NumberKindHidden, "witness")
-	mustT(t, err)
-	ids := func(f CallFilter) []string {
-		t.Helper()
-		cs, err := s.Calls(ctx, f)
-		mustT(t, err)
-		var out []string
-		for _, c := range cs {
-			out = append(out, c.ID)
-		}
-		return out
-	}
-	if got := ids(CallFilter{}); !slices.Equal(got, []string{"call-3", "call-1"}) {
-		t.Fatalf("ordinary search %v", got)
-	}
-	if got := ids(CallFilter{ShowHidden: true}); !slices.Equal(got, []string{"call-4", "call-3", "call-2", "call-1"}) {
-		t.Fatalf("search with hidden %v", got)
-	}
-	c1, err := s.Call(ctx, "call-1")
-	mustT(t, err)
-	c4, err := s.Call(ctx, "call-4")
-	mustT(t, err)
-	c3, err := s.Call(ctx, "call-3")
-	mustT(t, err)
-	if !c1.Privileged || c1.Hidden || !c4.Hidden || c4.Privileged || c3.Hidden || c3.Privileged {
-		t.Fatalf("flags: 1 %v/%v 4 %v/%v 3 %v/%v", c1.Privileged, c1.Hidden, c4.Privileged, c4.Hidden, c3.Privileged, c3.Hidden)
-	}
-	// Taking the privileged number off the list keeps the stored flag.
-	_, err = s.RemoveGlobalNumber(ctx, "admin", "+44 20 7946 0000", wire.NumberKindPrivileged, "line closed")
-	mustT(t, err)
-	if c, _ := s.Call(ctx, "call-1"); !c.Privileged {
-		t.Fatal("stored privileged flag lost")
 	}
 }
 

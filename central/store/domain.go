@@ -7,6 +7,7 @@ import (
 
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/ledger"
+	"github.com/kinline/kinline/shared/wire"
 )
 
 // What the domain packages built on the core (central/store/users, and the
@@ -133,3 +134,26 @@ func ReadRates(ctx context.Context, q Querier) ([]ledger.Rate, error) { return r
 func ReadMoneySettings(ctx context.Context, q Querier) (MoneySettings, error) {
 	return readMoneySettings(ctx, q)
 }
+
+// LikeEscape escapes LIKE's wildcards in s with a backslash (for
+// "LIKE $n ESCAPE '\'").
+func LikeEscape(s string) string { return likeEscape(s) }
+
+// PolicyMoneyTx fills p.Money (rates, balances, quotas and the IncludedSeq
+// watermark for applianceID) inside the policy's read transaction tx, and
+// p.TimeZone from the settings when it is empty; p.Money stays nil while no
+// rate is set. It stays in the core because it reads the projection's
+// watermark (includedSeq) and the event chains' numbering.
+func (s *Store) PolicyMoneyTx(ctx context.Context, tx *sql.Tx, applianceID string, p *wire.Policy) error {
+	return s.policyMoney(ctx, tx, applianceID, p)
+}
+
+// CallColumns are the columns ScanCall reads, on calls c joined by
+// CallJoins (the person p, the recording r and the officer o).
+const CallColumns = callCols
+
+// CallJoins joins calls c to what CallColumns read besides it.
+const CallJoins = callJoins
+
+// ScanCall scans a row of CallColumns.
+func ScanCall(sc interface{ Scan(...any) error }) (*Call, error) { return scanCall(sc) }

@@ -66,7 +66,7 @@ func (s *Store) prepareEventStmts(ctx context.Context) error {
 		prep(&s.ev.insLedger, `INSERT INTO ledger_entries (id, account, kind, amount, currency, reason, receipt, ref, at_ns, origin, appliance_id, seq, created_ns)
 			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 WHERE EXISTS (SELECT 1 FROM people WHERE id = $2)
 			ON CONFLICT (id) DO NOTHING`),
-		prep(&s.ev.getLedger, `SELECT `+ledgerCols+` FROM ledger_entries l WHERE l.id = $1`),
+		prep(&s.ev.getLedger, `SELECT `+storedLedgerCols+` FROM ledger_entries WHERE id = $1`),
 	)
 }
 
@@ -171,125 +171,12 @@ func (s *Store) StoreBatch(ctx context.Context, applianceID string, batch *wire.
 	if err := wire.ValidEpoch(ack.Epoch); err != nil {
 		return ack, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	evs := batch.Events
 	now := ns(s.clk.Now())
 	var storedUpTo int64 // highest events rowid after the commit, 0 if nothing was inserted
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO appliances (id, created_ns) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, applianceID, now); err != nil {
-			return fmt.Errorf("store: register appliance: %w", err)
-		}
-		var block sql.NullString
-		if err := tx.QueryRowContext(ctx, `SELECT block FROM appliances WHERE id = $1`, applianceID).Scan(&block); err != nil {
-			return fmt.Errorf("store: read appliance: %w", err)
-		}
-		ch, err := openChain(ctx, tx, applianceID, ack.Epoch, now)
-		if err != nil {
-			return err
-		}
-		b := newEventBatch(ctx, s, tx, applianceID, block.String, now)
-		b.chain = ch
-		if ch.created && ch.prevIdx >= 0 {
-			if err := b.alarm(AlarmChainRestarted, "epoch "+ch.epoch, ch.base(), fmt.Sprintf(
-				"the appliance started a new event chain (epoch %q, chain %d; the previous one is acknowledged up to seq %d): a box replaced under the same id, or its data directory put back from a backup; both chains are kept",
-				ch.epoch, ch.idx, ch.prevAcked)); err != nil {
-				return err
-			}
-		}
-
-		order := make([]int, 0, len(evs))
-		for i := range evs {
-			order = append(order, i)
-		}
-		slices.SortStableFunc(order, func(a, c int) int {
-			switch {
-			case evs[a].Seq < evs[c].Seq:
-				return -1
-			case evs[a].Seq > evs[c].Seq:
-				return 1
-			}
-			return 0
-		})
-		var lo, hi uint64
-		if len(order) > 0 {
-			lo, hi = evs[order[0]].Seq, evs[order[len(order)-1]].Seq
-			if lo > 0 {
-				lo--
-			}
-			hi = min(hi, chainSpan-2) + 1
-			if err := b.loadWindow(lo, hi); err != nil {
-				return err
-			}
-		}
-		replayed := batch.V >= 2 && len(evs) > 0 && evs[order[len(order)-1]].Seq <= ch.confirmed
-		for _, i := range order {
-			if l, ok := b.known[evs[i].Seq]; !ok || l.hash != evs[i].Hash {
-				replayed = false
-			}
-		}
-		if replayed {
-			first, last := evs[order[0]].Seq, evs[order[len(order)-1]].Seq
-			if err := b.alarm(AlarmBatchReplayed, b.src(last), ch.base()+last, fmt.Sprintf(
-				"a batch of events %d..%d arrived again after the appliance had reported them acknowledged (up to %d): a replay; nothing changed",
-				first, last, ch.confirmed)); err != nil {
-				return err
-			}
-		}
-		for _, i := range order {
-			if err := b.add(&evs[i]); err != nil {
-				return err
-			}
-		}
-		inserted := len(b.eventRows) > 0
-		if err := b.flushEvents(); err != nil {
-			return err
-		}
-		if err := b.markCopies(); err != nil {
-			return err
-		}
-		if inserted {
-			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(rowid), 0) FROM events`).Scan(&storedUpTo); err != nil {
-				return fmt.Errorf("store: read events rowid: %w", err)
-			}
-		}
-		if ch.start != 0 {
-			newAck, gap, err := b.contiguous(max(ch.acked, ch.start-1), hi)
-			if err != nil {
-				return err
-			}
-			stream := "stream"
-			if ch.epoch != "" {
-				stream = "stream " + ch.epoch
-			}
-			switch {
-			case gap && ch.gapFrom != newAck+1:
-				if ch.gapFrom != 0 {
-					if err := b.clearCentral(AlarmEventGap, stream); err != nil {
-						return err
-					}
-				}
-				if err := b.alarm(AlarmEventGap, stream, ch.base()+newAck+1, fmt.Sprintf("events stored after seq %d but seq %d is missing", newAck, newAck+1)); err != nil {
-					return err
-				}
-				ch.gapFrom = newAck + 1
-			case !gap && ch.gapFrom != 0:
-				if err := b.clearCentral(AlarmEventGap, stream); err != nil {
-					return err
-				}
-				ch.gapFrom = 0
-			}
-			ch.acked = newAck
-			if newAck >= ch.start {
-				ack.UpTo = newAck
-				if ack.Hash, err = b.hashAt(newAck); err != nil {
-					return err
-				}
-			}
-		}
-		if batch.V >= 2 && batch.Acked > ch.confirmed {
-			ch.confirmed = min(batch.Acked, ch.acked)
-		}
-		ack.Conflict = b.conflict
-		return ch.save(ctx, tx, applianceID)
+		var err error
+		storedUpTo, err = s.storeBatchTx(ctx, tx, batch, &ack, now)
+		return err
 	})
 	if err != nil {
 		return wire.Ack{}, err
@@ -299,6 +186,178 @@ func (s *Store) StoreBatch(ctx context.Context, applianceID string, batch *wire.
 		s.afterStore(ctx, storedUpTo)
 	}
 	return ack, nil
+}
+
+// storeBatchTx is StoreBatch's transaction: it stores batch's events in
+// their chain, raises the alarms they call for and fills in ack (UpTo,
+// Hash, Conflict). It returns the highest events rowid when it inserted
+// events, 0 when it did not.
+func (s *Store) storeBatchTx(ctx context.Context, tx *sql.Tx, batch *wire.Batch, ack *wire.Ack, now int64) (int64, error) {
+	applianceID, evs := ack.ApplianceID, batch.Events
+	block, err := registerAppliance(ctx, tx, applianceID, now)
+	if err != nil {
+		return 0, err
+	}
+	ch, err := openChain(ctx, tx, applianceID, ack.Epoch, now)
+	if err != nil {
+		return 0, err
+	}
+	b := newEventBatch(ctx, s, tx, applianceID, block, now)
+	b.chain = ch
+	if ch.created && ch.prevIdx >= 0 {
+		if err := b.alarm(AlarmChainRestarted, "epoch "+ch.epoch, ch.base(), fmt.Sprintf(
+			"the appliance started a new event chain (epoch %q, chain %d; the previous one is acknowledged up to seq %d): a box replaced under the same id, or its data directory put back from a backup; both chains are kept",
+			ch.epoch, ch.idx, ch.prevAcked)); err != nil {
+			return 0, err
+		}
+	}
+	order := seqOrder(evs)
+	var hi uint64
+	if len(order) > 0 {
+		lo := evs[order[0]].Seq
+		if lo > 0 {
+			lo--
+		}
+		hi = min(evs[order[len(order)-1]].Seq, chainSpan-2) + 1
+		if err := b.loadWindow(lo, hi); err != nil {
+			return 0, err
+		}
+	}
+	if err := b.checkReplay(batch, order); err != nil {
+		return 0, err
+	}
+	for _, i := range order {
+		if err := b.add(&evs[i]); err != nil {
+			return 0, err
+		}
+	}
+	storedUpTo, err := b.flushBatch()
+	if err != nil {
+		return 0, err
+	}
+	if ch.start != 0 {
+		if err := b.advanceAck(hi, ack); err != nil {
+			return 0, err
+		}
+	}
+	if batch.V >= 2 && batch.Acked > ch.confirmed {
+		ch.confirmed = min(batch.Acked, ch.acked)
+	}
+	ack.Conflict = b.conflict
+	return storedUpTo, ch.save(ctx, tx, applianceID)
+}
+
+// registerAppliance creates applianceID when it is new (without a block)
+// and returns its block ("" when it has none).
+func registerAppliance(ctx context.Context, tx *sql.Tx, applianceID string, now int64) (string, error) {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO appliances (id, created_ns) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, applianceID, now); err != nil {
+		return "", fmt.Errorf("store: register appliance: %w", err)
+	}
+	var block sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT block FROM appliances WHERE id = $1`, applianceID).Scan(&block); err != nil {
+		return "", fmt.Errorf("store: read appliance: %w", err)
+	}
+	return block.String, nil
+}
+
+// seqOrder is the indexes of evs in ascending seq order (stable).
+func seqOrder(evs []wire.Event) []int {
+	order := make([]int, 0, len(evs))
+	for i := range evs {
+		order = append(order, i)
+	}
+	slices.SortStableFunc(order, func(a, c int) int {
+		switch {
+		case evs[a].Seq < evs[c].Seq:
+			return -1
+		case evs[a].Seq > evs[c].Seq:
+			return 1
+		}
+		return 0
+	})
+	return order
+}
+
+// checkReplay raises AlarmBatchReplayed when batch (its events in order)
+// is a replay: a batch of version 2 whose events are all stored as they
+// are, at or below what the appliance reported acknowledged.
+func (b *eventBatch) checkReplay(batch *wire.Batch, order []int) error {
+	evs, ch := batch.Events, b.chain
+	replayed := batch.V >= 2 && len(evs) > 0 && evs[order[len(order)-1]].Seq <= ch.confirmed
+	for _, i := range order {
+		if l, ok := b.known[evs[i].Seq]; !ok || l.hash != evs[i].Hash {
+			replayed = false
+		}
+	}
+	if !replayed {
+		return nil
+	}
+	first, last := evs[order[0]].Seq, evs[order[len(order)-1]].Seq
+	return b.alarm(AlarmBatchReplayed, b.src(last), ch.base()+last, fmt.Sprintf(
+		"a batch of events %d..%d arrived again after the appliance had reported them acknowledged (up to %d): a replay; nothing changed",
+		first, last, ch.confirmed))
+}
+
+// flushBatch writes the buffered events and marks the copies of an
+// earlier chain's; it returns the highest events rowid when it inserted
+// events, 0 when it did not.
+func (b *eventBatch) flushBatch() (int64, error) {
+	inserted := len(b.eventRows) > 0
+	if err := b.flushEvents(); err != nil {
+		return 0, err
+	}
+	if err := b.markCopies(); err != nil {
+		return 0, err
+	}
+	if !inserted {
+		return 0, nil
+	}
+	var storedUpTo int64
+	if err := b.tx.QueryRowContext(b.ctx, `SELECT COALESCE(MAX(rowid), 0) FROM events`).Scan(&storedUpTo); err != nil {
+		return 0, fmt.Errorf("store: read events rowid: %w", err)
+	}
+	return storedUpTo, nil
+}
+
+// advanceAck moves the chain's acknowledged prefix as far as its stored
+// events are contiguous (hi is the top of the loaded window), raises or
+// clears AlarmEventGap, and sets ack.UpTo and ack.Hash once the chain's
+// first event is acknowledged.
+func (b *eventBatch) advanceAck(hi uint64, ack *wire.Ack) error {
+	ch := b.chain
+	newAck, gap, err := b.contiguous(max(ch.acked, ch.start-1), hi)
+	if err != nil {
+		return err
+	}
+	stream := "stream"
+	if ch.epoch != "" {
+		stream = "stream " + ch.epoch
+	}
+	switch {
+	case gap && ch.gapFrom != newAck+1:
+		if ch.gapFrom != 0 {
+			if err := b.clearCentral(AlarmEventGap, stream); err != nil {
+				return err
+			}
+		}
+		if err := b.alarm(AlarmEventGap, stream, ch.base()+newAck+1, fmt.Sprintf("events stored after seq %d but seq %d is missing", newAck, newAck+1)); err != nil {
+			return err
+		}
+		ch.gapFrom = newAck + 1
+	case !gap && ch.gapFrom != 0:
+		if err := b.clearCentral(AlarmEventGap, stream); err != nil {
+			return err
+		}
+		ch.gapFrom = 0
+	}
+	ch.acked = newAck
+	if newAck >= ch.start {
+		ack.UpTo = newAck
+		if ack.Hash, err = b.hashAt(newAck); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type eventBatch struct {

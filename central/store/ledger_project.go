@@ -9,6 +9,26 @@ import (
 	"github.com/kinline/kinline/shared/wire"
 )
 
+// Ledger alarm codes central raises while projecting EventLedger events.
+const (
+	// AlarmLedgerInvalid: a ledger event the projection refuses (unknown
+	// account, wrong currency, origin or kind, a credit from an appliance).
+	AlarmLedgerInvalid = "ledger_invalid"
+	// AlarmLedgerConflict: an entry id already held with other content;
+	// the first entry is kept and the second is not counted.
+	AlarmLedgerConflict = "ledger_conflict"
+)
+
+// storedLedgerCols are the columns of a stored ledger entry the projection
+// compares a redelivered entry with (storedLedger); the ledger's reads are
+// central/store/money's.
+const storedLedgerCols = `account, kind, amount, currency, reason, receipt, ref, at_ns, origin, seq`
+
+type storedLedger struct {
+	account, kind, currency, reason, receipt, ref, origin string
+	amount, at, seq                                       int64
+}
+
 // projectLedger stores an appliance's ledger entry (an EventLedger event)
 // in ledger_entries, once: the same entry delivered again (under another
 // seq too) is a no-op, and a different entry under an id already held
@@ -45,19 +65,21 @@ func (b *eventBatch) projectLedger(ev *wire.Event, w *wire.LedgerEntry) error {
 	} else if n == 1 {
 		return nil
 	}
-	old, err := scanLedger(b.st.getLedger.QueryRowContext(b.ctx, e.ID))
+	var old storedLedger
+	err = b.st.getLedger.QueryRowContext(b.ctx, e.ID).Scan(&old.account, &old.kind, &old.amount, &old.currency, &old.reason,
+		&old.receipt, &old.ref, &old.at, &old.origin, &old.seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b.alarm(AlarmLedgerInvalid, src, ev.Seq, fmt.Sprintf("entry %q: unknown account %q", e.ID, e.Account))
 	}
 	if err != nil {
 		return fmt.Errorf("store: project ledger entry %s: %w", e.ID, err)
 	}
-	if old.Account == e.Account && old.Kind == string(e.Kind) && old.Amount == e.Amount && old.Currency == w.Currency &&
-		old.Reason == e.Reason && old.Receipt == e.Receipt && old.Ref == e.Ref && old.At.Equal(e.At) && old.Origin == e.Origin {
+	if old.account == e.Account && old.kind == string(e.Kind) && old.amount == int64(e.Amount) && old.currency == w.Currency &&
+		old.reason == e.Reason && old.receipt == e.Receipt && old.ref == e.Ref && fromNS(old.at).Equal(e.At) && old.origin == e.Origin {
 		return nil // delivered again: counted once
 	}
 	return b.alarm(AlarmLedgerConflict, src, ev.Seq, fmt.Sprintf("entry %q differs from the one stored from %s seq %d (amount %d, account %s); the first is kept",
-		e.ID, old.Origin, old.Seq, old.Amount, old.Account))
+		e.ID, old.origin, old.seq, old.amount, old.account))
 }
 
 // projectNumberBlocked records that a called party blocked further calls

@@ -1,9 +1,9 @@
 package store
 
-// Money at central: the prison's currency and time zone (settings), the
-// rates table (rates.go), the append-only ledger with its balances,
-// statements and reconciliation (ledger.go), and the money part of a
-// block's policy (policyMoney below).
+// What the core keeps of the money (the rest is central/store/money): the
+// money settings' reader, which the ledger's projection (ledger_project.go)
+// and the policy read; the rates' reader; and the money part of a block's
+// policy (policyMoney below), which reads the projection's watermark.
 //
 // Amounts are integers in the currency's minor unit (shared/ledger.Money);
 // a balance is always a sum of ledger entries, never a stored number.
@@ -103,78 +103,30 @@ func readMoneySettings(ctx context.Context, q rowQueryer) (MoneySettings, error)
 	return m, nil
 }
 
-// MoneySettings returns the currency, its digits and the time zone (the
-// defaults for settings never written).
-func (s *Store) MoneySettings(ctx context.Context) (MoneySettings, error) {
-	return readMoneySettings(ctx, s.r)
-}
-
-// SetMoneySettings validates and writes the money settings, audited, and
-// bumps every block's policy (they all carry currency and time zone). The
-// currency (code or digits) cannot change once ledger entries exist in
-// another currency: ErrConflict.
-func (s *Store) SetMoneySettings(ctx context.Context, actor string, in MoneySettings) error {
-	if err := in.Cur().Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	if in.TimeZone == "" {
-		return fmt.Errorf("%w: time_zone is required (an IANA zone such as Europe/London, or UTC)", ErrInvalid)
-	}
-	if _, err := time.LoadLocation(in.TimeZone); err != nil {
-		return fmt.Errorf("%w: time_zone %q is not a known IANA zone", ErrInvalid, in.TimeZone)
-	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		old, err := readMoneySettings(ctx, tx)
-		if err != nil {
-			return err
-		}
-		if old.Currency != in.Currency || old.Digits != in.Digits {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM ledger_entries LIMIT 1) t`).Scan(&n); err != nil {
-				return fmt.Errorf("store: money settings: %w", err)
-			}
-			if n > 0 {
-				return fmt.Errorf("%w: the ledger already holds amounts in %s (%d digits); the currency cannot change", ErrConflict, old.Currency, old.Digits)
-			}
-		}
-		now := ns(s.clk.Now())
-		for _, kv := range [][2]string{
-			{SettingCurrency, in.Currency}, {SettingCurrencyDigits, strconv.Itoa(in.Digits)}, {SettingTimeZone, in.TimeZone},
-		} {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value, updated_ns) VALUES ($1, $2, $3)
-				ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_ns = excluded.updated_ns`, kv[0], kv[1], now); err != nil {
-				return fmt.Errorf("store: write setting %s: %w", kv[0], err)
-			}
-		}
-		if err := s.audit(ctx, tx, actor, "money.settings", "settings",
-			fmt.Sprintf("currency=%s digits=%d time_zone=%s", in.Currency, in.Digits, in.TimeZone)); err != nil {
-			return err
-		}
-		return bumpAllPolicies(ctx, tx)
-	})
-}
-
-// bumpAllPolicies bumps the policy version of every block.
-func bumpAllPolicies(ctx context.Context, tx *sql.Tx) error {
-	rows, err := tx.QueryContext(ctx, `SELECT name FROM blocks ORDER BY name`)
+// readRates reads the rates table (ordered by prefix) inside q's snapshot.
+func readRates(ctx context.Context, q queryer) ([]ledger.Rate, error) {
+	rows, err := q.QueryContext(ctx, `SELECT prefix, destination_type, name, per_minute, billing_unit_s, connection_fee, rounding
+		FROM rates ORDER BY prefix`)
 	if err != nil {
-		return fmt.Errorf("store: list blocks: %w", err)
+		return nil, fmt.Errorf("store: rates: %w", err)
 	}
-	var blocks []string
+	defer rows.Close()
+	out := []ledger.Rate{}
 	for rows.Next() {
-		var b string
-		if err := rows.Scan(&b); err != nil {
-			rows.Close()
-			return fmt.Errorf("store: list blocks: %w", err)
+		var r wire.Rate
+		if err := rows.Scan(&r.Prefix, &r.DestinationType, &r.Name, &r.PerMinute, &r.BillingUnitSeconds, &r.ConnectionFee, &r.Rounding); err != nil {
+			return nil, fmt.Errorf("store: rates: %w", err)
 		}
-		blocks = append(blocks, b)
+		lr, err := ledger.RateFromWire(r)
+		if err != nil {
+			return nil, fmt.Errorf("store: stored rate: %w", err)
+		}
+		out = append(out, lr)
 	}
-	err = rows.Err()
-	rows.Close()
-	if err != nil {
-		return fmt.Errorf("store: list blocks: %w", err)
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: rates: %w", err)
 	}
-	return bumpPolicy(ctx, tx, blocks...)
+	return out, nil
 }
 
 // includedSeq is the highest seq S of applianceID such that every event

@@ -14,10 +14,7 @@ import (
 // acknowledged but not projected: no call row, no debit, an alarm each.
 func TestForeignPersonEventsNotProjected(t *testing.T) {
 	s, ann, bob := moneyFixture(t)
-	ctx := context.Background()
-	if _, _, err := s.Recharge(ctx, "user:fin", bob, 1000, "R-1"); err != nil {
-		t.Fatal(err)
-	}
+	credit(t, s, bob, 1000, "R-1")
 	start := t0.Add(time.Minute)
 	ans := start.Add(5 * time.Second)
 	forged := wire.CallRecord{CallID: "forged-1", PersonID: bob, Terminal: "t1", Number: "+442079460000",
@@ -62,16 +59,12 @@ func TestPersonMoveDecidesByEventTime(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.SetRates(ctx, "test", []wire.Rate{{Prefix: "+44", DestinationType: wire.DestNational, PerMinute: 10, BillingUnitSeconds: 60}}); err != nil {
-		t.Fatal(err)
-	}
+	setTestRate(t, s)
 	p, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: "M1", Name: "Mover", Block: "A"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Recharge(ctx, "user:fin", p.ID, 1000, "R-1"); err != nil {
-		t.Fatal(err)
-	}
+	credit(t, s, p.ID, 1000, "R-1")
 	clk.Advance(time.Hour)
 	blk := "B"
 	if _, _, err := s.UpdatePerson(ctx, "test", p.ID, PersonUpdate{Block: &blk}); err != nil {

@@ -360,54 +360,6 @@ func TestProjections(t *testing.T) {
 	}
 }
 
-func TestCallFilters(t *testing.T) {
-	s, _, _ := openTest(t)
-	ctx := context.Background()
-	s.UpsertAppliance(ctx, "appA", "A")
-	s.UpsertAppliance(ctx, "appB", "B")
-	mk := func(person, number, disp string) func(uint64) (wire.EventType, any) {
-		return func(seq uint64) (wire.EventType, any) {
-			typ, p := callEvent(seq)
-			c := p.(wire.CallRecord)
-			c.CallID = fmt.Sprintf("%s-%s-%d", person, disp, seq)
-			c.PersonID, c.PrisonNumber, c.Number, c.Disposition = person, "N"+person, number, disp
-			return typ, c
-		}
-	}
-	s.StoreEvents(ctx, "appA", chain("appA", 1, 3, "", mk("p1", "+111", wire.DispCompleted)))
-	s.StoreEvents(ctx, "appB", chain("appB", 1, 2, "", mk("p2", "+222", wire.DispRefused)))
-	check := func(f CallFilter, want int) []Call {
-		t.Helper()
-		cs, err := s.Calls(ctx, f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(cs) != want {
-			t.Fatalf("filter %+v: %d calls, want %d", f, len(cs), want)
-		}
-		for i := 1; i < len(cs); i++ {
-			if cs[i].Start.After(cs[i-1].Start) {
-				t.Fatal("not newest first")
-			}
-		}
-		return cs
-	}
-	check(CallFilter{}, 5)
-	check(CallFilter{Block: "A"}, 3)
-	check(CallFilter{Inmate: "p2"}, 2)
-	check(CallFilter{Inmate: "Np1"}, 3)
-	check(CallFilter{Number: "+222"}, 2)
-	check(CallFilter{Disposition: wire.DispRefused}, 2)
-	// calls start at t0 + seq minutes
-	check(CallFilter{From: t0.Add(2 * time.Minute)}, 3)
-	check(CallFilter{From: t0.Add(2 * time.Minute), To: t0.Add(3 * time.Minute)}, 2)
-	page := check(CallFilter{Limit: 2, Offset: 1}, 2)
-	all := check(CallFilter{}, 5)
-	if page[0].ID != all[1].ID || page[1].ID != all[2].ID {
-		t.Fatal("offset paging wrong")
-	}
-}
-
 func TestRecordings(t *testing.T) {
 	s, _, dir := openTest(t)
 	ctx := context.Background()

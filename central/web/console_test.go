@@ -19,6 +19,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/central/store/totp"
 	"github.com/kinline/kinline/central/store/users"
@@ -79,7 +80,7 @@ func TestConsoleMoneyChangesPublishPolicy(t *testing.T) {
 			t.Fatalf("%s notified %v, want %v", st.to, got, st.want)
 		}
 	}
-	if b, _ := e.st.Balance(ctx, ann); b != 2100 {
+	if b, _ := money.New(e.st).Balance(ctx, ann); b != 2100 {
 		t.Fatalf("balance %d, want 2100", b)
 	}
 	_, body := get(t, fin, e.srv.URL+acct+"?posted=refund")
@@ -107,7 +108,7 @@ func TestConsoleMoneyChangesPublishPolicy(t *testing.T) {
 	if got := e.n.take(); len(got) != 0 {
 		t.Fatalf("refused credits notified %v", got)
 	}
-	if b, _ := e.st.Balance(ctx, ann); b != 2100 {
+	if b, _ := money.New(e.st).Balance(ctx, ann); b != 2100 {
 		t.Fatalf("refused credits changed the balance: %d", b)
 	}
 	// Read-only users see the account but not the forms, and cannot post.
@@ -131,7 +132,7 @@ func TestConsoleAccountsList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.st.Recharge(ctx, "test", ann, 1234, "R-9"); err != nil {
+	if _, _, err := money.New(e.st).Recharge(ctx, "test", ann, 1234, "R-9"); err != nil {
 		t.Fatal(err)
 	}
 	fin := e.signIn("fin", store.RoleFinance)

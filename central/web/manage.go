@@ -24,6 +24,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/format"
@@ -1040,7 +1041,13 @@ func (s *Server) exportFile(w http.ResponseWriter, r *http.Request, se *users.Se
 		return
 	}
 	c := CallerOf(se)
-	tb, err := s.tables.ExportTable(r.Context(), se.Actor, what, format, c.ScopeBlocks(), store.CallFilter{ShowHidden: c.SeesHidden()})
+	var tb [][]string
+	var err error
+	if what == "calls" {
+		tb, err = s.search.ExportCalls(r.Context(), se.Actor, format, c.ScopeBlocks(), reports.CallFilter{ShowHidden: c.SeesHidden()})
+	} else {
+		tb, err = s.tables.ExportTable(r.Context(), se.Actor, what, format, c.ScopeBlocks())
+	}
 	if err != nil {
 		st, msg := s.statusOf(err)
 		http.Error(w, msg, st)

@@ -16,15 +16,32 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/format"
 	"github.com/kinline/kinline/central/web/signin"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
+
+// MoneyStore is what the console needs of the money (money.Store):
+// settings, rates, accounts, statements, credits and the reconciliation.
+type MoneyStore interface {
+	MoneySettings(ctx context.Context) (store.MoneySettings, error)
+	Rates(ctx context.Context) ([]money.RateRow, error)
+	PutRate(ctx context.Context, actor string, r wire.Rate) error
+	DeleteRate(ctx context.Context, actor, prefix string) error
+	Accounts(ctx context.Context, f money.AccountFilter) ([]money.AccountSummary, error)
+	Statement(ctx context.Context, account string, from, to time.Time) (*money.Statement, error)
+	Recharge(ctx context.Context, actor, account string, amount ledger.Money, receipt string) (*money.LedgerEntry, string, error)
+	Refund(ctx context.Context, actor, account string, amount ledger.Money, reason, callRef string) (*money.LedgerEntry, string, error)
+	Adjust(ctx context.Context, actor, account string, amount ledger.Money, reason string) (*money.LedgerEntry, string, error)
+	Reconcile(ctx context.Context, blocks []string) (*money.Reconciliation, error)
+}
 
 // moneyPages are the console's pages for rates, accounts, recharges, statements and reconciliation.
 func (s *Server) moneyPages() map[string]sessionHandler {
@@ -71,7 +88,7 @@ type accountsView struct {
 // credit forms.
 type accountView struct {
 	moneyHead
-	Account  *store.Statement
+	Account  *money.Statement
 	Lines    []lineRow
 	Balance  string
 	Opening  string
@@ -84,13 +101,13 @@ type accountView struct {
 // reconView is the data of money_reconciliation.html.
 type reconView struct {
 	moneyHead
-	Recon    *store.Reconciliation
+	Recon    *money.Reconciliation
 	Accounts []reconRow
 	Totals   [3]string // credits, debits, balance
 }
 
 type rateRow struct {
-	store.RateRow
+	money.RateRow
 	PerMinute, Fee string
 }
 
@@ -104,31 +121,31 @@ type rechargeFormData struct{ Amount, Receipt string }
 type creditFormData struct{ Amount, Reason, CallID string }
 
 type accountRow struct {
-	store.AccountSummary
+	money.AccountSummary
 	BalanceText string
 }
 
 type lineRow struct {
-	store.StatementLine
+	money.StatementLine
 	AmountText, BalanceText string
 	Credit                  bool
 }
 
 type reconRow struct {
-	store.AccountReport
+	money.AccountReport
 	Credits, Debits, Balance, Stored, Difference string
 	Overspends                                   []overspendRow
 }
 
 type overspendRow struct {
-	store.Overspend
+	money.Overspend
 	Debit, Before, After, Amount string
 }
 
 // newMoneyHead loads the settings; CanWrite says whether the caller may
 // use writePattern. False: the answer is written.
 func (s *Server) newMoneyHead(w http.ResponseWriter, r *http.Request, se *users.Session, title, writePattern string) (moneyHead, bool) {
-	set, err := s.st.MoneySettings(r.Context())
+	set, err := s.money.MoneySettings(r.Context())
 	if err != nil {
 		s.log.Error("web: money settings", "err", err)
 		http.Error(w, "could not load the money settings", http.StatusInternalServerError)
@@ -180,7 +197,7 @@ func (s *Server) ratesPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 }
 
 func (s *Server) showRates(w http.ResponseWriter, r *http.Request, status int, p *ratesView) {
-	rates, err := s.st.Rates(r.Context())
+	rates, err := s.money.Rates(r.Context())
 	if err != nil {
 		s.log.Error("web: rates", "err", err)
 		p.Error = "Could not load the rates."
@@ -233,7 +250,7 @@ func (s *Server) putRate(w http.ResponseWriter, r *http.Request, se *users.Sessi
 		s.showRates(w, r, http.StatusUnprocessableEntity, p)
 		return
 	}
-	if err := s.st.PutRate(r.Context(), se.Actor, rate); err != nil {
+	if err := s.money.PutRate(r.Context(), se.Actor, rate); err != nil {
 		status, msg := s.userError(err)
 		p.Error = msg
 		s.showRates(w, r, status, p)
@@ -262,7 +279,7 @@ func (s *Server) deleteRate(w http.ResponseWriter, r *http.Request, se *users.Se
 	if !checkForm(w, r, se) {
 		return
 	}
-	if err := s.st.DeleteRate(r.Context(), se.Actor, r.PostFormValue("prefix")); err != nil {
+	if err := s.money.DeleteRate(r.Context(), se.Actor, r.PostFormValue("prefix")); err != nil {
 		h, ok := s.newMoneyHead(w, r, se, "Rates", "POST /money/rates")
 		if !ok {
 			return
@@ -303,7 +320,7 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *users.S
 	if err != nil {
 		p.Error, status, p.From, p.To = err.Error(), http.StatusBadRequest, "", ""
 	}
-	st, err := s.st.Statement(r.Context(), r.PathValue("person"), from, to)
+	st, err := s.money.Statement(r.Context(), r.PathValue("person"), from, to)
 	if err == nil {
 		err = CallerOf(se).CheckBlock(st.Block)
 	}
@@ -339,7 +356,7 @@ func (s *Server) rechargeForm(w http.ResponseWriter, r *http.Request, se *users.
 			p.Recharge = rechargeFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Receipt: strings.TrimSpace(r.PostFormValue("receipt"))}
 		},
 		func(p *accountView, person string, amt ledger.Money) (string, error) {
-			_, block, err := s.st.Recharge(r.Context(), se.Actor, person, amt, p.Recharge.Receipt)
+			_, block, err := s.money.Recharge(r.Context(), se.Actor, person, amt, p.Recharge.Receipt)
 			return block, err
 		})
 }
@@ -351,7 +368,7 @@ func (s *Server) refundForm(w http.ResponseWriter, r *http.Request, se *users.Se
 				CallID: strings.TrimSpace(r.PostFormValue("call_id"))}
 		},
 		func(p *accountView, person string, amt ledger.Money) (string, error) {
-			_, block, err := s.st.Refund(r.Context(), se.Actor, person, amt, p.Refund.Reason, p.Refund.CallID)
+			_, block, err := s.money.Refund(r.Context(), se.Actor, person, amt, p.Refund.Reason, p.Refund.CallID)
 			return block, err
 		})
 }
@@ -362,7 +379,7 @@ func (s *Server) adjustmentForm(w http.ResponseWriter, r *http.Request, se *user
 			p.Adjust = creditFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Reason: strings.TrimSpace(r.PostFormValue("reason"))}
 		},
 		func(p *accountView, person string, amt ledger.Money) (string, error) {
-			_, block, err := s.st.Adjust(r.Context(), se.Actor, person, amt, p.Adjust.Reason)
+			_, block, err := s.money.Adjust(r.Context(), se.Actor, person, amt, p.Adjust.Reason)
 			return block, err
 		})
 }
@@ -428,7 +445,7 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, se *users.
 	}
 	off, _ := strconv.Atoi(q.Get("offset"))
 	off = max(off, 0)
-	as, err := s.st.Accounts(r.Context(), store.AccountFilter{Query: p.Q, Block: p.Block, Blocks: c.ScopeBlocks(), Limit: accountsPageSize + 1, Offset: off})
+	as, err := s.money.Accounts(r.Context(), money.AccountFilter{Query: p.Q, Block: p.Block, Blocks: c.ScopeBlocks(), Limit: accountsPageSize + 1, Offset: off})
 	if err == nil {
 		err = s.st.Audit(r.Context(), se.Actor, "accounts.search", "console", q.Encode())
 	}
@@ -460,7 +477,7 @@ func (s *Server) reconciliationPage(w http.ResponseWriter, r *http.Request, se *
 		return
 	}
 	p := &reconView{moneyHead: h}
-	rep, err := s.st.Reconcile(r.Context(), CallerOf(se).ScopeBlocks())
+	rep, err := s.money.Reconcile(r.Context(), CallerOf(se).ScopeBlocks())
 	if err == nil {
 		err = s.st.Audit(r.Context(), se.Actor, "reconciliation.view", "ledger", "console")
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -68,7 +69,7 @@ func TestFinanceRechargesOnConsole(t *testing.T) {
 	if r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("recharge: %d", r.StatusCode)
 	}
-	if b, _ := st.Balance(context.Background(), ann); b != 1250 {
+	if b, _ := money.New(st).Balance(context.Background(), ann); b != 1250 {
 		t.Fatalf("balance %d", b)
 	}
 	_, body = get(t, c, srv.URL+r.Header.Get("Location"))
@@ -84,7 +85,7 @@ func TestFinanceRechargesOnConsole(t *testing.T) {
 	if r.StatusCode != http.StatusConflict || !strings.Contains(body, "already recorded") {
 		t.Fatalf("reused receipt: %d %s", r.StatusCode, body)
 	}
-	if b, _ := st.Balance(context.Background(), ann); b != 1250 {
+	if b, _ := money.New(st).Balance(context.Background(), ann); b != 1250 {
 		t.Fatalf("balance changed to %d", b)
 	}
 
@@ -103,7 +104,7 @@ func TestFinanceRechargesOnConsole(t *testing.T) {
 	if r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("save rate: %d", r.StatusCode)
 	}
-	rates, err := st.Rates(context.Background())
+	rates, err := money.New(st).Rates(context.Background())
 	if err != nil || len(rates) != 1 || rates[0].PerMinute != 10 || rates[0].ConnectionFee != 5 || rates[0].BillingUnitSeconds != 30 {
 		t.Fatalf("rates %+v %v", rates, err)
 	}
@@ -114,7 +115,7 @@ func TestFinanceRechargesOnConsole(t *testing.T) {
 	if r, _ := post(t, c, srv.URL+"/money/rates/delete", url.Values{"csrf": {csrf}, "prefix": {"+4420"}}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("delete rate: %d", r.StatusCode)
 	}
-	if rates, _ := st.Rates(context.Background()); len(rates) != 0 {
+	if rates, _ := money.New(st).Rates(context.Background()); len(rates) != 0 {
 		t.Fatalf("rate not deleted: %+v", rates)
 	}
 }
@@ -134,7 +135,7 @@ func TestBlockOfficerCannotRecharge(t *testing.T) {
 	if r.StatusCode != http.StatusForbidden {
 		t.Fatalf("officer recharges: %d", r.StatusCode)
 	}
-	if b, _ := st.Balance(context.Background(), ann); b != 0 {
+	if b, _ := money.New(st).Balance(context.Background(), ann); b != 0 {
 		t.Fatalf("balance %d", b)
 	}
 	// Another block's officer does not see the account at all.
@@ -149,10 +150,10 @@ func TestReconciliationPageShowsOverspend(t *testing.T) {
 	st, srv, tok, _ := setup(t)
 	ctx := context.Background()
 	ann := personID(t, st)
-	if _, _, err := st.Recharge(ctx, "test", ann, 100, "R-1"); err != nil {
+	if _, _, err := money.New(st).Recharge(ctx, "test", ann, 100, "R-1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := st.Adjust(ctx, "test", ann, -80, "reversed"); err != nil {
+	if _, _, err := money.New(st).Adjust(ctx, "test", ann, -80, "reversed"); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.UpsertAppliance(ctx, "appA2", "A"); err != nil {

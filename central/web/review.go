@@ -314,7 +314,7 @@ func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *users.S
 		}
 	}
 	f.ShowHidden = c.SeesHidden()
-	tb, err := s.tables.ExportTable(r.Context(), se.Actor, "calls", format, c.ScopeBlocks(), f)
+	tb, err := s.search.ExportCalls(r.Context(), se.Actor, format, c.ScopeBlocks(), f)
 	if err != nil {
 		s.reviewError(w, err)
 		return
@@ -324,7 +324,7 @@ func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *users.S
 
 // location is the prison's time zone.
 func (s *Server) location(r *http.Request) (*time.Location, error) {
-	set, err := s.st.MoneySettings(r.Context())
+	set, err := s.money.MoneySettings(r.Context())
 	if err != nil {
 		return nil, err
 	}

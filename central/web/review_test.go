@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -304,7 +305,7 @@ func TestStatsPage(t *testing.T) {
 func TestBillingPage(t *testing.T) {
 	st, srv, tok, _ := setup(t)
 	ctx := context.Background()
-	if err := st.SetRates(ctx, "test", []wire.Rate{{Prefix: "+44", DestinationType: wire.DestNational, Name: "UK", PerMinute: 10, BillingUnitSeconds: 60}}); err != nil {
+	if err := money.New(st).SetRates(ctx, "test", []wire.Rate{{Prefix: "+44", DestinationType: wire.DestNational, Name: "UK", PerMinute: 10, BillingUnitSeconds: 60}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.UpsertAppliance(ctx, "appL", "A"); err != nil {

@@ -44,6 +44,7 @@ import (
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
@@ -63,6 +64,7 @@ const LoginCookieName = signin.LoginCookieName
 
 // Config configures the console. Store is required; a nil Users is
 // users.New(Store), a nil Tables tables.New(Store), a nil Reports
+// reports.New(Store), a nil Money money.New(Store), a nil Calls
 // reports.New(Store). SessionTTL (absolute
 // session lifetime) defaults to 8 hours, SessionIdle (sign-out after no
 // request for this long) to 30 minutes. SecureCookie marks the cookies
@@ -72,6 +74,8 @@ type Config struct {
 	Users        UserStore
 	Tables       TableStore
 	Reports      ReportStore
+	Money        MoneyStore
+	Calls        CallStore
 	Log          *slog.Logger
 	SessionTTL   time.Duration
 	SessionIdle  time.Duration
@@ -106,7 +110,14 @@ type UserStore interface {
 // exports (tables.Store).
 type TableStore interface {
 	Import(ctx context.Context, actor, kind string, table [][]string, dryRun bool, progress func(done, total int)) (*tables.ImportReport, error)
-	ExportTable(ctx context.Context, actor, what, format string, blocks []string, f store.CallFilter) ([][]string, error)
+	ExportTable(ctx context.Context, actor, what, format string, blocks []string) ([][]string, error)
+}
+
+// CallStore is what the console needs of the call search and the calls
+// export (reports.Store).
+type CallStore interface {
+	Calls(ctx context.Context, f reports.CallFilter) ([]store.Call, error)
+	ExportCalls(ctx context.Context, actor, format string, blocks []string, f reports.CallFilter) ([][]string, error)
 }
 
 // ReportStore is what the console needs of the reports (reports.Store):
@@ -134,6 +145,8 @@ type Server struct {
 	users   UserStore
 	tables  TableStore
 	reports ReportStore
+	money   MoneyStore
+	search  CallStore
 	log     *slog.Logger
 	tmpl    *template.Template
 	mux     *http.ServeMux
@@ -174,7 +187,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Reports == nil {
 		cfg.Reports = reports.New(cfg.Store)
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, tables: cfg.Tables, reports: cfg.Reports, log: cfg.Log, tmpl: t,
+	if cfg.Money == nil {
+		cfg.Money = money.New(cfg.Store)
+	}
+	if cfg.Calls == nil {
+		cfg.Calls = reports.New(cfg.Store)
+	}
+	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, tables: cfg.Tables, reports: cfg.Reports, money: cfg.Money, search: cfg.Calls, log: cfg.Log, tmpl: t,
 		imports: importjob.NewRunner(ImportJobTimeout), notifier: cfg.Notifier}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", s.root)
@@ -236,7 +255,7 @@ type loginView struct{ layout }
 type callsView struct {
 	layout
 	CanPlay      bool
-	Filter       store.CallFilter
+	Filter       reports.CallFilter
 	Calls        []store.Call
 	Dispositions []string
 	pager
@@ -306,13 +325,13 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *users.Session
 	f.Blocks, f.ShowHidden = c.ScopeBlocks(), c.SeesHidden()
 	if err != nil {
 		p.Error = err.Error()
-		p.Filter = store.CallFilter{Inmate: q.Get("inmate"), Name: q.Get("name"), Block: q.Get("block"), Number: q.Get("number"),
+		p.Filter = reports.CallFilter{Inmate: q.Get("inmate"), Name: q.Get("name"), Block: q.Get("block"), Number: q.Get("number"),
 			Contact: q.Get("contact"), Officer: q.Get("officer"), Disposition: q.Get("disposition")}
 		s.render(w, http.StatusBadRequest, "calls.html", p)
 		return
 	}
 	p.Filter = f
-	p.Calls, err = s.st.Calls(r.Context(), f)
+	p.Calls, err = s.search.Calls(r.Context(), f)
 	if err == nil {
 		err = s.st.Audit(r.Context(), se.Actor, "calls.search", "console", q.Encode())
 	}

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 )
 
 // TestRecharge: a finance user finds the person's account in the list,
@@ -52,7 +52,7 @@ func TestRecharge(t *testing.T) {
 	}
 	b.wantText("Balance: 13.25 EUR", "R-1002")
 
-	var acct store.Statement
+	var acct money.Statement
 	if err := b.in.Do(b.in.ctx, "GET", "/api/v1/accounts/"+b.in.PersonMoney, nil, &acct); err != nil {
 		t.Fatal(err)
 	}

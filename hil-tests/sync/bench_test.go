@@ -11,6 +11,7 @@ import (
 	"github.com/kinline/kinline/appliance/store"
 	"github.com/kinline/kinline/central/ingest"
 	centralstore "github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -107,7 +108,7 @@ func drain10k(tb testing.TB, sqlite, signed bool) drainResult {
 	if err != nil || n != int64(last) || acked != last {
 		tb.Fatalf("central's SQLite store holds %d events, acknowledged up to %d (%v), want %d", n, acked, err, last)
 	}
-	calls, err := cs.Calls(ctx, centralstore.CallFilter{Limit: 500})
+	calls, err := reports.New(cs).Calls(ctx, reports.CallFilter{Limit: 500})
 	if last := fmt.Sprintf("drain-%05d", drainEvents-2); err != nil || len(calls) != 500 || calls[0].ID != last {
 		tb.Fatalf("central's newest projected calls: %d, first %+v (%v); want 500, the newest %s", len(calls), calls[0], err, last)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/kinline/kinline/appliance/store"
 	"github.com/kinline/kinline/central/ingest/ingesttest"
 	centralstore "github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -63,7 +64,7 @@ func waitCentral(t *testing.T, cs *centralstore.Store, st *store.Store, want int
 	t.Helper()
 	deadline := time.Now().Add(patience)
 	for {
-		calls, err := cs.Calls(context.Background(), centralstore.CallFilter{Limit: 1000})
+		calls, err := reports.New(cs).Calls(context.Background(), reports.CallFilter{Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}

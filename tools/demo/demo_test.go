@@ -12,6 +12,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/totp"
 )
@@ -188,7 +189,7 @@ func checkDemo(ctx context.Context, t *testing.T, d *demo) {
 
 	// Money: balances from the credits and the calls, books that agree.
 	var accounts struct {
-		Accounts []store.AccountSummary `json:"accounts"`
+		Accounts []money.AccountSummary `json:"accounts"`
 	}
 	if err := st.Do(ctx, "GET", "/api/v1/accounts?limit=100", nil, &accounts); err != nil {
 		t.Fatal(err)
@@ -201,7 +202,7 @@ func checkDemo(ctx context.Context, t *testing.T, d *demo) {
 			t.Errorf("%s's balance %d", a.Name, a.Balance)
 		}
 	}
-	var rep store.Reconciliation
+	var rep money.Reconciliation
 	if err := st.Do(ctx, "GET", "/api/v1/reconciliation", nil, &rep); err != nil {
 		t.Fatal(err)
 	}

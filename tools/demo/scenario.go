@@ -13,6 +13,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/tools/stack"
@@ -185,7 +186,7 @@ func (d *demo) afterCalls(ctx context.Context) error {
 				c.call = sc
 				wantDebits += ledger.Money(sc.Cost)
 			}
-			var rep store.Reconciliation
+			var rep money.Reconciliation
 			if err := st.Do(ctx, "GET", "/api/v1/reconciliation", nil, &rep); err != nil {
 				return err
 			}
@@ -251,7 +252,7 @@ func (d *demo) printSummary(ctx context.Context) error {
 	st, dir := d.st, d.cfg.dir
 	var accounts struct {
 		Accounts []struct {
-			store.AccountSummary
+			money.AccountSummary
 			BalanceText string `json:"balance_text"`
 		} `json:"accounts"`
 	}

@@ -1,6 +1,6 @@
 // Package callquery parses the review side's untrusted URL query
 // parameters, shared by the JSON API and the web console: the calls search
-// (into a store.CallFilter), statistics (reports.StatsFilter) and billing
+// (into a reports.CallFilter), statistics (reports.StatsFilter) and billing
 // reports (reports.BillingFilter), and a position in a recording.
 package callquery
 
@@ -13,7 +13,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
@@ -120,8 +119,8 @@ func period(q url.Values, loc *time.Location) (from, to time.Time, err error) {
 // 3339, or a date and time or date in UTC; a date as to includes that
 // day), limit (default 50, at most 500) and offset. Unknown parameters are
 // refused so a typo never silently widens a search.
-func Parse(q url.Values) (store.CallFilter, error) {
-	var f store.CallFilter
+func Parse(q url.Values) (reports.CallFilter, error) {
+	var f reports.CallFilter
 	if err := only(q, "inmate", "name", "block", "number", "contact", "from", "to", "disposition", "officer", "limit", "offset"); err != nil {
 		return f, err
 	}

@@ -100,19 +100,27 @@ type BillingReport struct {
 	Total    BillingRow   `json:"total"`
 }
 
-// Billing builds the billing report of f from one snapshot.
-func (s *Store) Billing(ctx context.Context, f BillingFilter) (*BillingReport, error) {
+// validate checks f and fills its default period.
+func (f *BillingFilter) validate() error {
 	if f.Period == "" {
 		f.Period = BillingTotal
 	}
 	if !slices.Contains(BillingPeriods, f.Period) {
-		return nil, fmt.Errorf("%w: period %q (one of %s)", store.ErrInvalid, f.Period, strings.Join(BillingPeriods, ", "))
+		return fmt.Errorf("%w: period %q (one of %s)", store.ErrInvalid, f.Period, strings.Join(BillingPeriods, ", "))
 	}
 	if f.From.IsZero() || f.To.IsZero() || !f.To.After(f.From) {
-		return nil, fmt.Errorf("%w: a billing report needs a period: from before to", store.ErrInvalid)
+		return fmt.Errorf("%w: a billing report needs a period: from before to", store.ErrInvalid)
 	}
 	if f.To.Sub(f.From) > MaxBillingDays*24*time.Hour {
-		return nil, fmt.Errorf("%w: a billing report covers at most %d days", store.ErrInvalid, MaxBillingDays)
+		return fmt.Errorf("%w: a billing report covers at most %d days", store.ErrInvalid, MaxBillingDays)
+	}
+	return nil
+}
+
+// Billing builds the billing report of f from one snapshot.
+func (s *Store) Billing(ctx context.Context, f BillingFilter) (*BillingReport, error) {
+	if err := f.validate(); err != nil {
+		return nil, err
 	}
 	tx, err := s.core.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -136,78 +144,20 @@ func (s *Store) Billing(ctx context.Context, f BillingFilter) (*BillingReport, e
 		Currency: set.Currency, Digits: set.Digits, Rows: []BillingRow{}}
 	rows := map[[5]string]*BillingRow{}
 	var keys [][5]string
+	add := func(r BillingRow) {
+		k := [5]string{r.Period, r.Block, r.DestinationType, r.RatePrefix, r.RateName}
+		cur, ok := rows[k]
+		if !ok {
+			cur = &BillingRow{Period: r.Period, Block: r.Block, DestinationType: r.DestinationType, RatePrefix: r.RatePrefix, RateName: r.RateName}
+			rows[k] = cur
+			keys = append(keys, k)
+		}
+		cur.add(r)
+		rep.Total.add(r)
+	}
 	for _, kind := range []string{wire.LedgerCallDebit, wire.LedgerRefund} {
-		var args []any
-		arg := func(v any) string {
-			args = append(args, v)
-			return fmt.Sprintf("$%d", len(args))
-		}
-		block := "COALESCE(c.block, p.block, '')"
-		group := block + ", COALESCE(c.number, ''), COALESCE(c.rate_type, ''), COALESCE(c.rate_prefix, ''), COALESCE(c.rate_name, '')"
-		if f.Period != BillingTotal {
-			group = fmt.Sprintf("l.at_ns / %d, ", int64(quarter)) + group
-		} else {
-			group = "0, " + group
-		}
-		where := []string{"l.kind = " + arg(kind), "l.at_ns >= " + arg(store.NS(f.From)), "l.at_ns < " + arg(store.NS(f.To))}
-		if kind == wire.LedgerRefund {
-			where = append(where, "l.ref <> ''", "c.call_id IS NOT NULL")
-		}
-		if f.Block != "" {
-			where = append(where, block+" = "+arg(f.Block))
-		}
-		if f.Blocks != nil {
-			where = append(where, store.InList(block, f.Blocks, &args))
-		}
-		groupBy := strings.TrimPrefix(group, "0, ")
-		q := `SELECT ` + group + `, COUNT(*), CAST(SUM(l.amount) AS BIGINT),
-			CAST(SUM(CASE WHEN c.answer_ns IS NOT NULL AND c.end_ns > c.answer_ns THEN (c.end_ns - c.answer_ns) / 1000000 ELSE 0 END) AS BIGINT)
-			FROM ledger_entries l LEFT JOIN calls c ON c.call_id = l.ref LEFT JOIN people p ON p.id = l.account
-			WHERE ` + strings.Join(where, " AND ") + ` GROUP BY ` + groupBy
-		rs, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return nil, fmt.Errorf("store: billing: %w", err)
-		}
-		for rs.Next() {
-			var bucket, n, amount, ms int64
-			var blk, number, rateType, ratePrefix, rateName string
-			if err := rs.Scan(&bucket, &blk, &number, &rateType, &ratePrefix, &rateName, &n, &amount, &ms); err != nil {
-				rs.Close()
-				return nil, fmt.Errorf("store: billing: %w", err)
-			}
-			r := BillingRow{Block: blk, DestinationType: Unrated}
-			if f.Period != BillingTotal {
-				t := time.Unix(0, bucket*int64(quarter)).In(loc)
-				r.Period = t.Format(time.DateOnly)
-				if f.Period == BillingMonth {
-					r.Period = t.Format("2006-01")
-				}
-			}
-			if rateType != "" {
-				// The rate the appliance priced the call with.
-				r.DestinationType, r.RatePrefix, r.RateName = rateType, ratePrefix, rateName
-			} else if rate, ok := table.Match(number); ok && number != "" {
-				// A call from before the record named its rate.
-				r.DestinationType, r.RatePrefix, r.RateName = string(rate.DestinationType), rate.Prefix, rate.Name
-			}
-			if kind == wire.LedgerCallDebit {
-				r.Calls, r.BilledSeconds, r.Charged = n, float64(ms)/1000, ledger.Money(-amount)
-			} else {
-				r.Refunded = ledger.Money(amount)
-			}
-			k := [5]string{r.Period, r.Block, r.DestinationType, r.RatePrefix, r.RateName}
-			cur, ok := rows[k]
-			if !ok {
-				cur = &BillingRow{Period: r.Period, Block: r.Block, DestinationType: r.DestinationType, RatePrefix: r.RatePrefix, RateName: r.RateName}
-				rows[k] = cur
-				keys = append(keys, k)
-			}
-			cur.add(r)
-			rep.Total.add(r)
-		}
-		rs.Close()
-		if err := rs.Err(); err != nil {
-			return nil, fmt.Errorf("store: billing: %w", err)
+		if err := billingKind(ctx, tx, f, kind, table, loc, add); err != nil {
+			return nil, err
 		}
 	}
 	slices.SortFunc(keys, func(a, b [5]string) int {
@@ -217,6 +167,84 @@ func (s *Store) Billing(ctx context.Context, f BillingFilter) (*BillingReport, e
 		rep.Rows = append(rep.Rows, *rows[k])
 	}
 	return rep, nil
+}
+
+// billingQuery is the query of f's ledger entries of kind (call debits,
+// or refunds of calls), grouped by period bucket (0 for the total), block,
+// number and the rate the call named.
+func billingQuery(f BillingFilter, kind string) (string, []any) {
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	block := "COALESCE(c.block, p.block, '')"
+	group := block + ", COALESCE(c.number, ''), COALESCE(c.rate_type, ''), COALESCE(c.rate_prefix, ''), COALESCE(c.rate_name, '')"
+	if f.Period != BillingTotal {
+		group = fmt.Sprintf("l.at_ns / %d, ", int64(quarter)) + group
+	} else {
+		group = "0, " + group
+	}
+	where := []string{"l.kind = " + arg(kind), "l.at_ns >= " + arg(store.NS(f.From)), "l.at_ns < " + arg(store.NS(f.To))}
+	if kind == wire.LedgerRefund {
+		where = append(where, "l.ref <> ''", "c.call_id IS NOT NULL")
+	}
+	if f.Block != "" {
+		where = append(where, block+" = "+arg(f.Block))
+	}
+	if f.Blocks != nil {
+		where = append(where, store.InList(block, f.Blocks, &args))
+	}
+	groupBy := strings.TrimPrefix(group, "0, ")
+	q := `SELECT ` + group + `, COUNT(*), CAST(SUM(l.amount) AS BIGINT),
+			CAST(SUM(CASE WHEN c.answer_ns IS NOT NULL AND c.end_ns > c.answer_ns THEN (c.end_ns - c.answer_ns) / 1000000 ELSE 0 END) AS BIGINT)
+			FROM ledger_entries l LEFT JOIN calls c ON c.call_id = l.ref LEFT JOIN people p ON p.id = l.account
+			WHERE ` + strings.Join(where, " AND ") + ` GROUP BY ` + groupBy
+	return q, args
+}
+
+// billingKind runs billingQuery for kind in tx and adds each group as a
+// row: its period in loc, its rate (the one the call named, else the one
+// table matches the number with) and its amounts.
+func billingKind(ctx context.Context, tx *sql.Tx, f BillingFilter, kind string, table *ledger.Table, loc *time.Location, add func(BillingRow)) error {
+	q, args := billingQuery(f, kind)
+	rs, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("store: billing: %w", err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var bucket, n, amount, ms int64
+		var blk, number, rateType, ratePrefix, rateName string
+		if err := rs.Scan(&bucket, &blk, &number, &rateType, &ratePrefix, &rateName, &n, &amount, &ms); err != nil {
+			return fmt.Errorf("store: billing: %w", err)
+		}
+		r := BillingRow{Block: blk, DestinationType: Unrated}
+		if f.Period != BillingTotal {
+			t := time.Unix(0, bucket*int64(quarter)).In(loc)
+			r.Period = t.Format(time.DateOnly)
+			if f.Period == BillingMonth {
+				r.Period = t.Format("2006-01")
+			}
+		}
+		if rateType != "" {
+			// The rate the appliance priced the call with.
+			r.DestinationType, r.RatePrefix, r.RateName = rateType, ratePrefix, rateName
+		} else if rate, ok := table.Match(number); ok && number != "" {
+			// A call from before the record named its rate.
+			r.DestinationType, r.RatePrefix, r.RateName = string(rate.DestinationType), rate.Prefix, rate.Name
+		}
+		if kind == wire.LedgerCallDebit {
+			r.Calls, r.BilledSeconds, r.Charged = n, float64(ms)/1000, ledger.Money(-amount)
+		} else {
+			r.Refunded = ledger.Money(amount)
+		}
+		add(r)
+	}
+	if err := rs.Err(); err != nil {
+		return fmt.Errorf("store: billing: %w", err)
+	}
+	return nil
 }
 
 // BillingColumns is the header of a billing export.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -28,7 +29,7 @@ func billingFixture(t *testing.T) *testStores {
 	mustT(t, err)
 	bob, err := s.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
 	mustT(t, err)
-	mustT(t, s.SetRates(ctx, "test", []wire.Rate{
+	mustT(t, money.New(s.coreStore).SetRates(ctx, "test", []wire.Rate{
 		{Prefix: "+44", DestinationType: wire.DestNational, Name: "UK", PerMinute: 10, BillingUnitSeconds: 60},
 		{Prefix: "+447", DestinationType: wire.DestMobile, Name: "UK mobile", PerMinute: 20, BillingUnitSeconds: 60},
 	}))
@@ -49,10 +50,10 @@ func billingFixture(t *testing.T) *testStores {
 		call("b1", bob, "+4420", mar(15, 12), 3*time.Minute), debit("d-b1", "appB", bob.ID, -30, "b1", mar(15, 12)),
 	))
 	clk.Set(mar(5, 12))
-	if _, _, err := s.Refund(ctx, "user:fin", ann.ID, 10, "line dropped", "a1"); err != nil {
+	if _, _, err := money.New(s.coreStore).Refund(ctx, "user:fin", ann.ID, 10, "line dropped", "a1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.Recharge(ctx, "user:fin", ann.ID, 1000, "R-1"); err != nil {
+	if _, _, err := money.New(s.coreStore).Recharge(ctx, "user:fin", ann.ID, 1000, "R-1"); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -109,7 +110,7 @@ func TestBillingReport(t *testing.T) {
 	if !slices.Equal(periods, wantDays) || rep.Rows[3].Calls != 0 || rep.Rows[3].Refunded != 10 {
 		t.Fatalf("by day %v %+v", periods, rep.Rows)
 	}
-	mustT(t, s.SetMoneySettings(ctx, "test", store.MoneySettings{Currency: "EUR", Digits: 2, TimeZone: "Asia/Tokyo"}))
+	mustT(t, money.New(s.coreStore).SetMoneySettings(ctx, "test", store.MoneySettings{Currency: "EUR", Digits: 2, TimeZone: "Asia/Tokyo"}))
 	rep, err = s.Billing(ctx, day)
 	mustT(t, err)
 	if rep.Rows[0].Period != "2025-03-02" || rep.TimeZone != "Asia/Tokyo" {
@@ -160,7 +161,7 @@ func TestBillingByPricedRate(t *testing.T) {
 	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
 	ann, err := s.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
 	mustT(t, err)
-	mustT(t, s.SetRates(ctx, "test", []wire.Rate{
+	mustT(t, money.New(s.coreStore).SetRates(ctx, "test", []wire.Rate{
 		{Prefix: "+44", DestinationType: wire.DestNational, Name: "UK (2026)", PerMinute: 10, BillingUnitSeconds: 60},
 	}))
 	at := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)

@@ -1,7 +1,8 @@
 // Package reports answers the questions asked of what central has stored:
-// call statistics over a period (stats.go), billing reports from the
-// ledger (billing.go), and the review of calls, with reviewers' notes and
-// bookmarks in recordings (review.go). It is built on the core store
+// the call search and the calls export (calls.go), call statistics over a
+// period (stats.go), billing reports from the ledger (billing.go), and the
+// review of calls, with reviewers' notes and bookmarks in recordings
+// (review.go). It is built on the core store
 // (central/store): it reads the core's tables through the core's readers
 // and writes (notes, bookmarks) in the core's transactions, audited in the
 // core's chain.

@@ -135,12 +135,75 @@ func (s *Store) Stats(ctx context.Context, f StatsFilter) (*Stats, error) {
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
-	set, err := s.core.MoneySettings(ctx)
+	set, err := store.ReadMoneySettings(ctx, s.core.Reader())
 	if err != nil {
 		return nil, err
 	}
 	loc := set.Location()
 	out := &Stats{By: f.By, From: f.From.UTC(), To: f.To.UTC(), TimeZone: loc.String(), Rows: []StatsRow{}}
+	groups, err := s.statsGroups(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	byKey := map[string]*StatsRow{}
+	var order []string
+	put := func(key string, r StatsRow) {
+		cur, ok := byKey[key]
+		if !ok {
+			cur = &StatsRow{Key: key, Label: r.Label, Detail: r.Detail}
+			byKey[key] = cur
+			order = append(order, key)
+		}
+		cur.add(r)
+	}
+	for _, g := range groups {
+		out.Total.add(g.row)
+	}
+	if err := s.statsPut(ctx, f, loc, groups, put); err != nil {
+		return nil, err
+	}
+	for _, k := range order {
+		r := byKey[k]
+		r.finish()
+		out.Rows = append(out.Rows, *r)
+	}
+	out.Total.Key, out.Total.Label = "total", "Total"
+	out.Total.finish()
+	if f.By != StatsByHour && f.By != StatsByDay {
+		// The busiest first; equal ones by key, so the order is stable.
+		slices.SortFunc(out.Rows, func(a, b StatsRow) int {
+			return cmp.Or(cmp.Compare(b.Calls, a.Calls), cmp.Compare(a.Key, b.Key))
+		})
+		if f.By != StatsByBlock && f.By != StatsByRefusal && len(out.Rows) > f.Limit {
+			out.More = len(out.Rows) - f.Limit
+			out.Rows = out.Rows[:f.Limit]
+		}
+	}
+	return out, nil
+}
+
+// statsGroupCols are the columns a statistics query groups by.
+func statsGroupCols(by string) string {
+	switch by {
+	case StatsByBlock:
+		return "c.block"
+	case StatsByHour, StatsByDay:
+		return fmt.Sprintf("c.start_ns / %d", int64(quarter))
+	case StatsByPerson:
+		return "c.person_id, c.prison_number"
+	case StatsByContact:
+		return "c.person_id, c.prison_number, c.number"
+	case StatsByTerminal:
+		return "c.appliance_id, c.terminal, c.block"
+	case StatsByRefusal:
+		return "c.reason"
+	}
+	return ""
+}
+
+// statsGroups runs the statistics query of f: one statsGroup per group
+// of its dimension.
+func (s *Store) statsGroups(ctx context.Context, f StatsFilter) ([]statsGroup, error) {
 	var args []any
 	arg := func(v any) string {
 		args = append(args, v)
@@ -159,21 +222,7 @@ func (s *Store) Stats(ctx context.Context, f StatsFilter) (*Stats, error) {
 	if f.By == StatsByRefusal {
 		where = append(where, "c.disposition = "+arg(wire.DispRefused))
 	}
-	var cols string
-	switch f.By {
-	case StatsByBlock:
-		cols = "c.block"
-	case StatsByHour, StatsByDay:
-		cols = fmt.Sprintf("c.start_ns / %d", int64(quarter))
-	case StatsByPerson:
-		cols = "c.person_id, c.prison_number"
-	case StatsByContact:
-		cols = "c.person_id, c.prison_number, c.number"
-	case StatsByTerminal:
-		cols = "c.appliance_id, c.terminal, c.block"
-	case StatsByRefusal:
-		cols = "c.reason"
-	}
+	cols := statsGroupCols(f.By)
 	ncols := strings.Count(cols, ",") + 1
 	rows, err := s.core.Reader().QueryContext(ctx, `SELECT `+cols+`, `+statsAgg+` FROM calls c WHERE `+strings.Join(where, " AND ")+` GROUP BY `+cols, args...)
 	if err != nil {
@@ -202,20 +251,12 @@ func (s *Store) Stats(ctx context.Context, f StatsFilter) (*Stats, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: stats: %w", err)
 	}
-	byKey := map[string]*StatsRow{}
-	var order []string
-	put := func(key string, r StatsRow) {
-		cur, ok := byKey[key]
-		if !ok {
-			cur = &StatsRow{Key: key, Label: r.Label, Detail: r.Detail}
-			byKey[key] = cur
-			order = append(order, key)
-		}
-		cur.add(r)
-	}
-	for _, g := range groups {
-		out.Total.add(g.row)
-	}
+	return groups, nil
+}
+
+// statsPut labels groups as rows of f's dimension and puts them (hours
+// and days in loc, every hour and day of the period present).
+func (s *Store) statsPut(ctx context.Context, f StatsFilter, loc *time.Location, groups []statsGroup, put func(string, StatsRow)) error {
 	switch f.By {
 	case StatsByBlock, StatsByRefusal:
 		for _, g := range groups {
@@ -242,33 +283,14 @@ func (s *Store) Stats(ctx context.Context, f StatsFilter) (*Stats, error) {
 			put(time.Unix(0, g.q*int64(quarter)).In(loc).Format(time.DateOnly), g.row)
 		}
 	case StatsByPerson, StatsByContact:
-		if err := s.statsPeople(ctx, f.By, groups, put); err != nil {
-			return nil, err
-		}
+		return s.statsPeople(ctx, f.By, groups, put)
 	case StatsByTerminal:
 		for _, g := range groups {
 			g.row.Label, g.row.Detail = g.keys[1]+" ("+g.keys[0]+")", g.keys[2]
 			put(g.keys[0]+"/"+g.keys[1], g.row)
 		}
 	}
-	for _, k := range order {
-		r := byKey[k]
-		r.finish()
-		out.Rows = append(out.Rows, *r)
-	}
-	out.Total.Key, out.Total.Label = "total", "Total"
-	out.Total.finish()
-	if f.By != StatsByHour && f.By != StatsByDay {
-		// The busiest first; equal ones by key, so the order is stable.
-		slices.SortFunc(out.Rows, func(a, b StatsRow) int {
-			return cmp.Or(cmp.Compare(b.Calls, a.Calls), cmp.Compare(a.Key, b.Key))
-		})
-		if f.By != StatsByBlock && f.By != StatsByRefusal && len(out.Rows) > f.Limit {
-			out.More = len(out.Rows) - f.Limit
-			out.Rows = out.Rows[:f.Limit]
-		}
-	}
-	return out, nil
+	return nil
 }
 
 // statsGroup is one row of a statistics query: its group's key columns

@@ -9,6 +9,7 @@ import (
 	_ "time/tzdata" // Asia/Kolkata and Europe/London, whatever the machine has
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -22,7 +23,7 @@ func statsFixture(t *testing.T, zone string) (*testStores, map[string]*store.Per
 	for _, a := range [][2]string{{"appA", "A"}, {"appB", "B"}} {
 		mustT(t, s.UpsertAppliance(ctx, a[0], a[1]))
 	}
-	mustT(t, s.SetMoneySettings(ctx, "test", store.MoneySettings{Currency: "EUR", Digits: 2, TimeZone: zone}))
+	mustT(t, money.New(s.coreStore).SetMoneySettings(ctx, "test", store.MoneySettings{Currency: "EUR", Digits: 2, TimeZone: zone}))
 	people := map[string]*store.Person{}
 	for _, p := range []store.NewPerson{{PrisonNumber: "A1", Name: "Ann", Block: "A"}, {PrisonNumber: "A2", Name: "Cat", Block: "A"}, {PrisonNumber: "B1", Name: "Bob", Block: "B"}} {
 		pp, err := s.CreatePerson(ctx, "test", p)

@@ -416,51 +416,21 @@ func (s *Store) validateImport(ctx context.Context, q store.Querier, kind string
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	var rows []importRow
-	var errs []ImportError
-	n := 0
-	blocks := map[string]bool{}
-	bl, err := q.QueryContext(ctx, `SELECT name FROM blocks`)
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("store: import blocks: %w", err)
-	}
-	for bl.Next() {
-		var b string
-		if err := bl.Scan(&b); err != nil {
-			bl.Close()
-			return nil, nil, 0, fmt.Errorf("store: import blocks: %w", err)
-		}
-		blocks[b] = true
-	}
-	bl.Close()
-	set, err := store.ReadSettings(ctx, q)
+	c, err := newImportCheck(ctx, q, kind, idx)
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	limit := set.MaxContacts
-	seenPN := map[string]int{}
-	seenCard := map[string]int{}
-	seenNum := map[string]int{}
-	perPerson := map[string]int{}
-	personIDs := map[string]string{}
+	n := 0
 	for i, rec := range table[1:] {
-		rowNo := i + 2
 		if progress != nil {
 			progress(i)
 		}
 		if ctx.Err() != nil {
 			return nil, nil, 0, ctx.Err()
 		}
-		get := func(c string) string {
-			j, ok := idx[c]
-			if !ok || j >= len(rec) {
-				return ""
-			}
-			return cleanCell(rec[j])
-		}
 		empty := true
-		for _, c := range rec {
-			if strings.TrimSpace(c) != "" {
+		for _, cell := range rec {
+			if strings.TrimSpace(cell) != "" {
 				empty = false
 				break
 			}
@@ -469,175 +439,289 @@ func (s *Store) validateImport(ctx context.Context, q store.Querier, kind string
 			continue
 		}
 		n++
-		bad := func(col string, err error) {
-			errs = append(errs, ImportError{Row: rowNo, Column: col, Message: errMsg(err)})
+		if err := c.row(i+2, rec); err != nil {
+			return nil, nil, 0, err
 		}
-		before := len(errs)
-		pn := get("prison_number")
-		if err := store.ValidText("prison_number", pn, 32, true); err != nil {
-			bad("prison_number", err)
+	}
+	return c.rows, c.errs, n, nil
+}
+
+// importCheck is one validation of an import: what it reads once (the
+// blocks, the contact limit), what the rows so far used (prison numbers,
+// cards, numbers, contacts per person), and the valid rows and errors.
+type importCheck struct {
+	ctx       context.Context
+	q         store.Querier
+	kind      string
+	idx       map[string]int
+	blocks    map[string]bool
+	limit     int
+	seenPN    map[string]int
+	seenCard  map[string]int
+	seenNum   map[string]int
+	perPerson map[string]int
+	personIDs map[string]string
+	rows      []importRow
+	errs      []ImportError
+}
+
+func newImportCheck(ctx context.Context, q store.Querier, kind string, idx map[string]int) (*importCheck, error) {
+	c := &importCheck{ctx: ctx, q: q, kind: kind, idx: idx, blocks: map[string]bool{}, seenPN: map[string]int{}, seenCard: map[string]int{},
+		seenNum: map[string]int{}, perPerson: map[string]int{}, personIDs: map[string]string{}}
+	bl, err := q.QueryContext(ctx, `SELECT name FROM blocks`)
+	if err != nil {
+		return nil, fmt.Errorf("store: import blocks: %w", err)
+	}
+	for bl.Next() {
+		var b string
+		if err := bl.Scan(&b); err != nil {
+			bl.Close()
+			return nil, fmt.Errorf("store: import blocks: %w", err)
 		}
-		switch kind {
-		case ImportPeople:
-			np := store.NewPerson{PrisonNumber: pn, Name: get("name"), Block: get("block"), SupervisionLevel: get("supervision_level"),
-				Language: get("language"), Status: strings.ToLower(get("status")), StatusReason: get("status_reason"), PIN: get("pin")}
-			if np.Status == "" {
-				np.Status = wire.StatusActive
-			}
-			if pn != "" {
-				if r, dup := seenPN[pn]; dup {
-					bad("prison_number", fmt.Errorf("prison number %s is also on row %d", pn, r))
-				} else {
-					seenPN[pn] = rowNo
-					var one int
-					err := q.QueryRowContext(ctx, `SELECT 1 FROM people WHERE prison_number = $1`, pn).Scan(&one)
-					if err == nil {
-						bad("prison_number", fmt.Errorf("prison number %s already exists", pn))
-					} else if !errors.Is(err, sql.ErrNoRows) {
-						return nil, nil, 0, fmt.Errorf("store: import: %w", err)
-					}
-				}
-			}
-			if err := store.ValidText("name", np.Name, 200, true); err != nil {
-				bad("name", err)
-			}
-			if np.Block == "" {
-				bad("block", errors.New("block is required"))
-			} else if !blocks[np.Block] {
-				bad("block", fmt.Errorf("block %q does not exist", np.Block))
-			}
-			if err := store.ValidLevel(np.SupervisionLevel); err != nil {
-				bad("supervision_level", err)
-			}
-			if err := store.ValidText("language", np.Language, 16, false); err != nil {
-				bad("language", err)
-			}
-			if err := store.ValidStatus(np.Status); err != nil {
-				bad("status", err)
-			} else if err := store.ValidSuspension(np.Status, np.StatusReason, time.Time{}); err != nil {
-				bad("status_reason", err)
-			}
-			if np.PIN != "" {
-				if err := store.ValidPIN(np.PIN); err != nil {
-					bad("pin", err)
-				}
-			}
-			for _, q := range []struct {
-				col string
-				n   *int
-			}{{"calls_per_day", &np.CallsPerDay}, {"calls_per_week", &np.CallsPerWeek}, {"calls_per_month", &np.CallsPerMonth}} {
-				v := get(q.col)
-				if v == "" {
-					continue
-				}
-				n, err := strconv.Atoi(v)
-				if err != nil {
-					err = fmt.Errorf("%s must be a whole number of calls (empty or 0: the rule's), not %q", q.col, v)
-				} else {
-					err = store.ValidQuota(q.col, n)
-				}
-				if err != nil {
-					bad(q.col, err)
-				}
-				*q.n = n
-			}
-			for _, c := range strings.FieldsFunc(get("cards"), func(r rune) bool { return r == ' ' || r == ',' || r == ';' }) {
-				uid := policy.NormalizeUID(c)
-				if !store.ValidCardUID(uid) {
-					bad("cards", fmt.Errorf("card %q must be 8 to 20 hex digits", c))
-					continue
-				}
-				if r, dup := seenCard[uid]; dup {
-					bad("cards", fmt.Errorf("card %s is also on row %d", uid, r))
-					continue
-				}
-				seenCard[uid] = rowNo
-				var one int
-				err := q.QueryRowContext(ctx, `SELECT 1 FROM cards WHERE uid = $1`, uid).Scan(&one)
-				if err == nil {
-					bad("cards", fmt.Errorf("card %s is already issued", uid))
-				} else if !errors.Is(err, sql.ErrNoRows) {
-					return nil, nil, 0, fmt.Errorf("store: import: %w", err)
-				}
-				np.Cards = append(np.Cards, uid)
-			}
-			if len(errs) == before {
-				rows = append(rows, importRow{row: rowNo, person: np})
-			}
-		case ImportContacts:
-			c := store.Contact{Name: get("name"), Relationship: get("relationship"), Identity: get("identity"), Status: strings.ToLower(get("status"))}
-			if c.Status == "" {
-				c.Status = store.ContactRequested
-			}
-			pid, known := personIDs[pn]
-			if pn != "" && !known {
-				err := q.QueryRowContext(ctx, `SELECT id FROM people WHERE prison_number = $1 AND officer = 0`, pn).Scan(&pid)
-				if errors.Is(err, sql.ErrNoRows) {
-					bad("prison_number", fmt.Errorf("no person with prison number %s", pn))
-				} else if err != nil {
-					return nil, nil, 0, fmt.Errorf("store: import: %w", err)
-				} else {
-					personIDs[pn] = pid
-					var cnt int
-					if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM contacts WHERE person_id = $1 AND status <> $2`, pid, store.ContactRejected).Scan(&cnt); err != nil {
-						return nil, nil, 0, fmt.Errorf("store: import: %w", err)
-					}
-					perPerson[pid] = cnt
-				}
-			}
-			raw := get("number")
-			num := policy.NormalizeNumber(raw)
-			if num == "" || len(strings.TrimPrefix(num, "+")) < 3 {
-				bad("number", fmt.Errorf("%q is not a phone number", raw))
-			} else if pid != "" {
-				key := pid + " " + num
-				if r, dup := seenNum[key]; dup {
-					bad("number", fmt.Errorf("number %s is also on row %d for this person", num, r))
-				} else {
-					seenNum[key] = rowNo
-					var one int
-					err := q.QueryRowContext(ctx, `SELECT 1 FROM contacts WHERE person_id = $1 AND number = $2`, pid, num).Scan(&one)
-					if err == nil {
-						bad("number", fmt.Errorf("number %s is already on this person's list", num))
-					} else if !errors.Is(err, sql.ErrNoRows) {
-						return nil, nil, 0, fmt.Errorf("store: import: %w", err)
-					}
-				}
-			}
-			c.Number = num
-			if err := store.ValidText("name", c.Name, 200, true); err != nil {
-				bad("name", err)
-			}
-			if err := store.ValidText("relationship", c.Relationship, 64, false); err != nil {
-				bad("relationship", err)
-			}
-			if err := store.ValidText("identity", c.Identity, 500, false); err != nil {
-				bad("identity", err)
-			}
-			priv, ok := parseBool(get("privileged"))
-			if !ok {
-				bad("privileged", errors.New("privileged must be yes or no"))
-			}
-			c.Privileged = priv
-			switch c.Status {
-			case store.ContactRequested, store.ContactApproved, store.ContactRejected:
-			default:
-				bad("status", errors.New("status must be requested, approved or rejected"))
-			}
-			if pid != "" && c.Status != store.ContactRejected && len(errs) == before {
-				if perPerson[pid] >= limit {
-					bad("", fmt.Errorf("%s would have more than %d contacts (max_contacts)", pn, limit))
-				} else {
-					perPerson[pid]++
-				}
-			}
-			if len(errs) == before {
-				c.PersonID = pid
-				rows = append(rows, importRow{row: rowNo, personID: pid, contact: c})
+		c.blocks[b] = true
+	}
+	bl.Close()
+	set, err := store.ReadSettings(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	c.limit = set.MaxContacts
+	return c, nil
+}
+
+// importCell reads a row's cells by column name; importBad records an
+// error of a row's column.
+type (
+	importCell func(col string) string
+	importBad  func(col string, err error)
+)
+
+// row checks the data row rec (row number rowNo, not empty): its errors
+// are recorded, a valid row is kept. The error is a failure to read.
+func (c *importCheck) row(rowNo int, rec []string) error {
+	get := func(col string) string {
+		j, ok := c.idx[col]
+		if !ok || j >= len(rec) {
+			return ""
+		}
+		return cleanCell(rec[j])
+	}
+	bad := func(col string, err error) {
+		c.errs = append(c.errs, ImportError{Row: rowNo, Column: col, Message: errMsg(err)})
+	}
+	before := len(c.errs)
+	pn := get("prison_number")
+	if err := store.ValidText("prison_number", pn, 32, true); err != nil {
+		bad("prison_number", err)
+	}
+	switch c.kind {
+	case ImportPeople:
+		return c.person(rowNo, before, pn, get, bad)
+	case ImportContacts:
+		return c.contact(rowNo, before, pn, get, bad)
+	}
+	return nil
+}
+
+// person checks a row of people.
+func (c *importCheck) person(rowNo, before int, pn string, get importCell, bad importBad) error {
+	np := store.NewPerson{PrisonNumber: pn, Name: get("name"), Block: get("block"), SupervisionLevel: get("supervision_level"),
+		Language: get("language"), Status: strings.ToLower(get("status")), StatusReason: get("status_reason"), PIN: get("pin")}
+	if np.Status == "" {
+		np.Status = wire.StatusActive
+	}
+	if pn != "" {
+		if r, dup := c.seenPN[pn]; dup {
+			bad("prison_number", fmt.Errorf("prison number %s is also on row %d", pn, r))
+		} else {
+			c.seenPN[pn] = rowNo
+			var one int
+			err := c.q.QueryRowContext(c.ctx, `SELECT 1 FROM people WHERE prison_number = $1`, pn).Scan(&one)
+			if err == nil {
+				bad("prison_number", fmt.Errorf("prison number %s already exists", pn))
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("store: import: %w", err)
 			}
 		}
 	}
-	return rows, errs, n, nil
+	if err := store.ValidText("name", np.Name, 200, true); err != nil {
+		bad("name", err)
+	}
+	if np.Block == "" {
+		bad("block", errors.New("block is required"))
+	} else if !c.blocks[np.Block] {
+		bad("block", fmt.Errorf("block %q does not exist", np.Block))
+	}
+	if err := store.ValidLevel(np.SupervisionLevel); err != nil {
+		bad("supervision_level", err)
+	}
+	if err := store.ValidText("language", np.Language, 16, false); err != nil {
+		bad("language", err)
+	}
+	if err := store.ValidStatus(np.Status); err != nil {
+		bad("status", err)
+	} else if err := store.ValidSuspension(np.Status, np.StatusReason, time.Time{}); err != nil {
+		bad("status_reason", err)
+	}
+	if np.PIN != "" {
+		if err := store.ValidPIN(np.PIN); err != nil {
+			bad("pin", err)
+		}
+	}
+	personQuotas(&np, get, bad)
+	if err := c.personCards(rowNo, &np, get, bad); err != nil {
+		return err
+	}
+	if len(c.errs) == before {
+		c.rows = append(c.rows, importRow{row: rowNo, person: np})
+	}
+	return nil
+}
+
+// personQuotas reads a person's call quotas (empty: the rule's) into np.
+func personQuotas(np *store.NewPerson, get importCell, bad importBad) {
+	for _, q := range []struct {
+		col string
+		n   *int
+	}{{"calls_per_day", &np.CallsPerDay}, {"calls_per_week", &np.CallsPerWeek}, {"calls_per_month", &np.CallsPerMonth}} {
+		v := get(q.col)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			err = fmt.Errorf("%s must be a whole number of calls (empty or 0: the rule's), not %q", q.col, v)
+		} else {
+			err = store.ValidQuota(q.col, n)
+		}
+		if err != nil {
+			bad(q.col, err)
+		}
+		*q.n = n
+	}
+}
+
+// personCards reads a person's cards into np: valid, on no other row and
+// not issued yet.
+func (c *importCheck) personCards(rowNo int, np *store.NewPerson, get importCell, bad importBad) error {
+	for _, card := range strings.FieldsFunc(get("cards"), func(r rune) bool { return r == ' ' || r == ',' || r == ';' }) {
+		uid := policy.NormalizeUID(card)
+		if !store.ValidCardUID(uid) {
+			bad("cards", fmt.Errorf("card %q must be 8 to 20 hex digits", card))
+			continue
+		}
+		if r, dup := c.seenCard[uid]; dup {
+			bad("cards", fmt.Errorf("card %s is also on row %d", uid, r))
+			continue
+		}
+		c.seenCard[uid] = rowNo
+		var one int
+		err := c.q.QueryRowContext(c.ctx, `SELECT 1 FROM cards WHERE uid = $1`, uid).Scan(&one)
+		if err == nil {
+			bad("cards", fmt.Errorf("card %s is already issued", uid))
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("store: import: %w", err)
+		}
+		np.Cards = append(np.Cards, uid)
+	}
+	return nil
+}
+
+// contact checks a row of contacts.
+func (c *importCheck) contact(rowNo, before int, pn string, get importCell, bad importBad) error {
+	k := store.Contact{Name: get("name"), Relationship: get("relationship"), Identity: get("identity"), Status: strings.ToLower(get("status"))}
+	if k.Status == "" {
+		k.Status = store.ContactRequested
+	}
+	pid, err := c.contactPerson(pn, bad)
+	if err != nil {
+		return err
+	}
+	if k.Number, err = c.contactNumber(rowNo, pid, get("number"), bad); err != nil {
+		return err
+	}
+	if err := store.ValidText("name", k.Name, 200, true); err != nil {
+		bad("name", err)
+	}
+	if err := store.ValidText("relationship", k.Relationship, 64, false); err != nil {
+		bad("relationship", err)
+	}
+	if err := store.ValidText("identity", k.Identity, 500, false); err != nil {
+		bad("identity", err)
+	}
+	priv, ok := parseBool(get("privileged"))
+	if !ok {
+		bad("privileged", errors.New("privileged must be yes or no"))
+	}
+	k.Privileged = priv
+	switch k.Status {
+	case store.ContactRequested, store.ContactApproved, store.ContactRejected:
+	default:
+		bad("status", errors.New("status must be requested, approved or rejected"))
+	}
+	if pid != "" && k.Status != store.ContactRejected && len(c.errs) == before {
+		if c.perPerson[pid] >= c.limit {
+			bad("", fmt.Errorf("%s would have more than %d contacts (max_contacts)", pn, c.limit))
+		} else {
+			c.perPerson[pid]++
+		}
+	}
+	if len(c.errs) == before {
+		k.PersonID = pid
+		c.rows = append(c.rows, importRow{row: rowNo, personID: pid, contact: k})
+	}
+	return nil
+}
+
+// contactPerson is the id of the person (not an officer) with prison
+// number pn, "" when there is none; the first time it also counts the
+// person's contacts that are not rejected.
+func (c *importCheck) contactPerson(pn string, bad importBad) (string, error) {
+	pid, known := c.personIDs[pn]
+	if pn == "" || known {
+		return pid, nil
+	}
+	err := c.q.QueryRowContext(c.ctx, `SELECT id FROM people WHERE prison_number = $1 AND officer = 0`, pn).Scan(&pid)
+	if errors.Is(err, sql.ErrNoRows) {
+		bad("prison_number", fmt.Errorf("no person with prison number %s", pn))
+		return pid, nil
+	} else if err != nil {
+		return "", fmt.Errorf("store: import: %w", err)
+	}
+	c.personIDs[pn] = pid
+	var cnt int
+	if err := c.q.QueryRowContext(c.ctx, `SELECT COUNT(*) FROM contacts WHERE person_id = $1 AND status <> $2`, pid, store.ContactRejected).Scan(&cnt); err != nil {
+		return "", fmt.Errorf("store: import: %w", err)
+	}
+	c.perPerson[pid] = cnt
+	return pid, nil
+}
+
+// contactNumber normalises a contact's number raw and checks it is a
+// number on no other row and not yet on the person's (pid's) list.
+func (c *importCheck) contactNumber(rowNo int, pid, raw string, bad importBad) (string, error) {
+	num := policy.NormalizeNumber(raw)
+	if num == "" || len(strings.TrimPrefix(num, "+")) < 3 {
+		bad("number", fmt.Errorf("%q is not a phone number", raw))
+		return num, nil
+	}
+	if pid == "" {
+		return num, nil
+	}
+	key := pid + " " + num
+	if r, dup := c.seenNum[key]; dup {
+		bad("number", fmt.Errorf("number %s is also on row %d for this person", num, r))
+		return num, nil
+	}
+	c.seenNum[key] = rowNo
+	var one int
+	err := c.q.QueryRowContext(c.ctx, `SELECT 1 FROM contacts WHERE person_id = $1 AND number = $2`, pid, num).Scan(&one)
+	if err == nil {
+		bad("number", fmt.Errorf("number %s is already on this person's list", num))
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("store: import: %w", err)
+	}
+	return num, nil
 }
 
 // Import validates table (a header row, then data rows) as kind and, unless
@@ -691,59 +775,7 @@ func (s *Store) Import(ctx context.Context, actor, kind string, table [][]string
 		tick(half + i/2)
 	}
 	err = s.core.InTx(ctx, func(tx *sql.Tx) error {
-		// Re-check against the transaction's view: a concurrent change
-		// since validation refuses the file rather than half-applying it.
-		if _, errs, _, err := s.validateImport(ctx, tx, kind, table, nil); err != nil {
-			return err
-		} else if len(errs) > 0 {
-			rep.Errors = errs
-			return fmt.Errorf("%w: %d errors after a concurrent change", ErrImportRejected, len(errs))
-		}
-		now := store.NS(s.core.Clock().Now())
-		var touched []string
-		for i, r := range rows {
-			switch kind {
-			case ImportPeople:
-				np := r.person
-				id := store.NewID("p_")
-				if _, err := tx.ExecContext(ctx, `INSERT INTO people (id, prison_number, name, block, status, language, pin_hash, created_ns, updated_ns,
-						supervision_level, status_reason, calls_per_day, calls_per_week, calls_per_month) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13)`,
-					id, np.PrisonNumber, np.Name, np.Block, np.Status, np.Language, r.pinHash, now, np.SupervisionLevel, np.StatusReason,
-					np.CallsPerDay, np.CallsPerWeek, np.CallsPerMonth); err != nil {
-					return fmt.Errorf("store: import row %d: %w", r.row, err)
-				}
-				if err := store.RecordPersonBlock(ctx, tx, id, np.Block, now); err != nil {
-					return fmt.Errorf("store: import row %d: %w", r.row, err)
-				}
-				for _, uid := range np.Cards {
-					if _, err := tx.ExecContext(ctx, `INSERT INTO cards (uid, person_id, created_ns) VALUES ($1, $2, $3)`, uid, id, now); err != nil {
-						return fmt.Errorf("store: import row %d: %w", r.row, err)
-					}
-				}
-				if !slices.Contains(touched, np.Block) {
-					touched = append(touched, np.Block)
-				}
-				if err := s.core.AuditTx(ctx, tx, actor, "inmate.create", id, fmt.Sprintf("import row=%d prison_number=%s block=%s calls_per_day=%d calls_per_week=%d calls_per_month=%d cards=%s",
-					r.row, np.PrisonNumber, np.Block, np.CallsPerDay, np.CallsPerWeek, np.CallsPerMonth, strings.Join(np.Cards, ","))); err != nil {
-					return err
-				}
-			case ImportContacts:
-				c := r.contact
-				c.ID, c.Created, c.RequestedBy = store.NewID("c_"), store.FromNS(now), actor
-				if c.Status != store.ContactRequested {
-					t := store.FromNS(now)
-					c.DecidedBy, c.Decided, c.DecisionReason = actor, &t, c.Status+" by import"
-				}
-				if _, err := s.core.AddContactTx(ctx, tx, actor, &c); err != nil {
-					return fmt.Errorf("row %d: %w", r.row, err)
-				}
-			}
-			tick(half + len(rows)/2 + i/2 + 1)
-		}
-		if err := store.BumpPolicy(ctx, tx, touched...); err != nil {
-			return err
-		}
-		return s.core.AuditTx(ctx, tx, actor, "import."+kind, kind, fmt.Sprintf("rows=%d", len(rows)))
+		return s.applyImport(ctx, tx, actor, kind, table, rows, rep, func(i int) { tick(half + len(rows)/2 + i/2 + 1) })
 	})
 	if err != nil {
 		return rep, err
@@ -753,11 +785,76 @@ func (s *Store) Import(ctx context.Context, actor, kind string, table [][]string
 	return rep, nil
 }
 
-// ExportTable returns a table (header first) of what ("people",
-// "contacts" or "calls"), limited to blocks when not nil (a block
-// officer's scope; calls also by f), and audits the export with format.
-// PINs are never exported.
-func (s *Store) ExportTable(ctx context.Context, actor, what, format string, blocks []string, f store.CallFilter) ([][]string, error) {
+// applyImport writes the validated rows of table inside tx, after checking
+// table again against tx's view, bumps the policies of the blocks people
+// were added to and audits the import; written(i) follows the rows.
+func (s *Store) applyImport(ctx context.Context, tx *sql.Tx, actor, kind string, table [][]string, rows []importRow, rep *ImportReport, written func(int)) error {
+	// Re-check against the transaction's view: a concurrent change
+	// since validation refuses the file rather than half-applying it.
+	if _, errs, _, err := s.validateImport(ctx, tx, kind, table, nil); err != nil {
+		return err
+	} else if len(errs) > 0 {
+		rep.Errors = errs
+		return fmt.Errorf("%w: %d errors after a concurrent change", ErrImportRejected, len(errs))
+	}
+	now := store.NS(s.core.Clock().Now())
+	var touched []string
+	for i, r := range rows {
+		switch kind {
+		case ImportPeople:
+			if err := s.importPerson(ctx, tx, actor, r, now); err != nil {
+				return err
+			}
+			if !slices.Contains(touched, r.person.Block) {
+				touched = append(touched, r.person.Block)
+			}
+		case ImportContacts:
+			c := r.contact
+			c.ID, c.Created, c.RequestedBy = store.NewID("c_"), store.FromNS(now), actor
+			if c.Status != store.ContactRequested {
+				t := store.FromNS(now)
+				c.DecidedBy, c.Decided, c.DecisionReason = actor, &t, c.Status+" by import"
+			}
+			if _, err := s.core.AddContactTx(ctx, tx, actor, &c); err != nil {
+				return fmt.Errorf("row %d: %w", r.row, err)
+			}
+		}
+		written(i)
+	}
+	if err := store.BumpPolicy(ctx, tx, touched...); err != nil {
+		return err
+	}
+	return s.core.AuditTx(ctx, tx, actor, "import."+kind, kind, fmt.Sprintf("rows=%d", len(rows)))
+}
+
+// importPerson inserts a validated person row with its block history and
+// cards inside tx, audited.
+func (s *Store) importPerson(ctx context.Context, tx *sql.Tx, actor string, r importRow, now int64) error {
+	np := r.person
+	id := store.NewID("p_")
+	if _, err := tx.ExecContext(ctx, `INSERT INTO people (id, prison_number, name, block, status, language, pin_hash, created_ns, updated_ns,
+			supervision_level, status_reason, calls_per_day, calls_per_week, calls_per_month) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, $12, $13)`,
+		id, np.PrisonNumber, np.Name, np.Block, np.Status, np.Language, r.pinHash, now, np.SupervisionLevel, np.StatusReason,
+		np.CallsPerDay, np.CallsPerWeek, np.CallsPerMonth); err != nil {
+		return fmt.Errorf("store: import row %d: %w", r.row, err)
+	}
+	if err := store.RecordPersonBlock(ctx, tx, id, np.Block, now); err != nil {
+		return fmt.Errorf("store: import row %d: %w", r.row, err)
+	}
+	for _, uid := range np.Cards {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO cards (uid, person_id, created_ns) VALUES ($1, $2, $3)`, uid, id, now); err != nil {
+			return fmt.Errorf("store: import row %d: %w", r.row, err)
+		}
+	}
+	return s.core.AuditTx(ctx, tx, actor, "inmate.create", id, fmt.Sprintf("import row=%d prison_number=%s block=%s calls_per_day=%d calls_per_week=%d calls_per_month=%d cards=%s",
+		r.row, np.PrisonNumber, np.Block, np.CallsPerDay, np.CallsPerWeek, np.CallsPerMonth, strings.Join(np.Cards, ",")))
+}
+
+// ExportTable returns a table (header first) of what ("people" or
+// "contacts"), limited to blocks when not nil (a block officer's scope),
+// and audits the export with format. PINs are never exported. The calls
+// export is central/store/reports' (ExportCalls), with the call search.
+func (s *Store) ExportTable(ctx context.Context, actor, what, format string, blocks []string) ([][]string, error) {
 	if format != FormatCSV && format != FormatXLSX {
 		return nil, fmt.Errorf("%w: format must be csv or xlsx", store.ErrInvalid)
 	}
@@ -805,26 +902,6 @@ func (s *Store) ExportTable(ctx context.Context, actor, what, format string, blo
 		}
 		if err := rows.Err(); err != nil {
 			return nil, fmt.Errorf("store: export contacts: %w", err)
-		}
-	case "calls":
-		out = append(out, []string{"call_id", "start", "end", "block", "appliance", "terminal", "prison_number", "person", "number",
-			"disposition", "reason", "duration_s", "privileged", "officer"})
-		f.Blocks = blocks
-		f.Limit = 500
-		for off := 0; len(out) <= MaxExportRows; off += 500 {
-			f.Offset = off
-			cs, err := s.core.Calls(ctx, f)
-			if err != nil {
-				return nil, err
-			}
-			for _, c := range cs {
-				out = append(out, []string{c.ID, c.Start.Format(time.RFC3339), c.End.Format(time.RFC3339), c.Block, c.ApplianceID, c.Terminal,
-					c.PrisonNumber, c.PersonName, c.Number, c.Disposition, c.Reason, strconv.FormatFloat(c.DurationSeconds, 'f', 0, 64),
-					strconv.FormatBool(c.Privileged), c.OfficerID})
-			}
-			if len(cs) < 500 {
-				break
-			}
 		}
 	default:
 		return nil, fmt.Errorf("%w: export must be people, contacts or calls", store.ErrInvalid)

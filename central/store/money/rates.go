@@ -1,4 +1,4 @@
-package store
+package money
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -22,24 +23,7 @@ type RateRow struct {
 	Updated   time.Time `json:"updated"`
 }
 
-// readRates reads the rates table (ordered by prefix) inside q's snapshot.
-func readRates(ctx context.Context, q queryer) ([]ledger.Rate, error) {
-	rows, err := readRateRows(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ledger.Rate, 0, len(rows))
-	for _, r := range rows {
-		lr, err := ledger.RateFromWire(r.Rate)
-		if err != nil {
-			return nil, fmt.Errorf("store: stored rate: %w", err)
-		}
-		out = append(out, lr)
-	}
-	return out, nil
-}
-
-func readRateRows(ctx context.Context, q queryer) ([]RateRow, error) {
+func readRateRows(ctx context.Context, q store.Querier) ([]RateRow, error) {
 	rows, err := q.QueryContext(ctx, `SELECT prefix, destination_type, name, per_minute, billing_unit_s, connection_fee, rounding,
 			updated_by, updated_ns FROM rates ORDER BY prefix`)
 	if err != nil {
@@ -54,7 +38,7 @@ func readRateRows(ctx context.Context, q queryer) ([]RateRow, error) {
 			&r.Rounding, &r.UpdatedBy, &upd); err != nil {
 			return nil, fmt.Errorf("store: rates: %w", err)
 		}
-		r.Updated = fromNS(upd)
+		r.Updated = store.FromNS(upd)
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
@@ -65,28 +49,28 @@ func readRateRows(ctx context.Context, q queryer) ([]RateRow, error) {
 
 // Rates lists the rates table ordered by prefix.
 func (s *Store) Rates(ctx context.Context) ([]RateRow, error) {
-	return readRateRows(ctx, s.r)
+	return readRateRows(ctx, s.core.Reader())
 }
 
 // validateRates checks every rate (ledger.Rate.Validate) and the set
 // (no prefix twice); the error names the offending rate.
 func validateRates(cur ledger.Currency, rates []wire.Rate) error {
 	if len(rates) > MaxRates {
-		return fmt.Errorf("%w: at most %d rates", ErrInvalid, MaxRates)
+		return fmt.Errorf("%w: at most %d rates", store.ErrInvalid, MaxRates)
 	}
 	lr := make([]ledger.Rate, 0, len(rates))
 	for i, w := range rates {
 		if len(w.Name) > 128 {
-			return fmt.Errorf("%w: rate %d (prefix %q): name longer than 128 characters", ErrInvalid, i+1, w.Prefix)
+			return fmt.Errorf("%w: rate %d (prefix %q): name longer than 128 characters", store.ErrInvalid, i+1, w.Prefix)
 		}
 		r, err := ledger.RateFromWire(w)
 		if err != nil {
-			return fmt.Errorf("%w: rate %d: %w", ErrInvalid, i+1, err)
+			return fmt.Errorf("%w: rate %d: %w", store.ErrInvalid, i+1, err)
 		}
 		lr = append(lr, r)
 	}
 	if _, err := ledger.NewTable(cur, lr); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalid, err)
+		return fmt.Errorf("%w: %w", store.ErrInvalid, err)
 	}
 	return nil
 }
@@ -120,8 +104,8 @@ func (s *Store) SetRates(ctx context.Context, actor string, rates []wire.Rate) e
 	if err := validateRates(set.Cur(), rates); err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		now := ns(s.clk.Now())
+	return s.core.InTx(ctx, func(tx *sql.Tx) error {
+		now := store.NS(s.core.Clock().Now())
 		if _, err := tx.ExecContext(ctx, `DELETE FROM rates`); err != nil {
 			return fmt.Errorf("store: replace rates: %w", err)
 		}
@@ -132,7 +116,7 @@ func (s *Store) SetRates(ctx context.Context, actor string, rates []wire.Rate) e
 			}
 			desc = append(desc, describeRate(r))
 		}
-		if err := s.audit(ctx, tx, actor, "rates.set", "rates", strings.Join(desc, "; ")); err != nil {
+		if err := s.core.AuditTx(ctx, tx, actor, "rates.set", "rates", strings.Join(desc, "; ")); err != nil {
 			return err
 		}
 		return bumpAllPolicies(ctx, tx)
@@ -149,39 +133,39 @@ func (s *Store) PutRate(ctx context.Context, actor string, r wire.Rate) error {
 	if err := validateRates(set.Cur(), []wire.Rate{r}); err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.core.InTx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM rates WHERE prefix <> $1`, r.Prefix).Scan(&n); err != nil {
 			return fmt.Errorf("store: count rates: %w", err)
 		}
 		if n >= MaxRates {
-			return fmt.Errorf("%w: at most %d rates", ErrInvalid, MaxRates)
+			return fmt.Errorf("%w: at most %d rates", store.ErrInvalid, MaxRates)
 		}
-		if err := insertRate(ctx, tx, actor, r, ns(s.clk.Now())); err != nil {
+		if err := insertRate(ctx, tx, actor, r, store.NS(s.core.Clock().Now())); err != nil {
 			return err
 		}
-		if err := s.audit(ctx, tx, actor, "rates.put", "rate:"+r.Prefix, describeRate(r)); err != nil {
+		if err := s.core.AuditTx(ctx, tx, actor, "rates.put", "rate:"+r.Prefix, describeRate(r)); err != nil {
 			return err
 		}
 		return bumpAllPolicies(ctx, tx)
 	})
 }
 
-// DeleteRate removes the rate for prefix (ErrNotFound when there is
+// DeleteRate removes the rate for prefix (store.ErrNotFound when there is
 // none), audited, and bumps every block's policy.
 func (s *Store) DeleteRate(ctx context.Context, actor, prefix string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.core.InTx(ctx, func(tx *sql.Tx) error {
 		var old wire.Rate
 		err := tx.QueryRowContext(ctx, `DELETE FROM rates WHERE prefix = $1
 			RETURNING prefix, destination_type, name, per_minute, billing_unit_s, connection_fee, rounding`, prefix).
 			Scan(&old.Prefix, &old.DestinationType, &old.Name, &old.PerMinute, &old.BillingUnitSeconds, &old.ConnectionFee, &old.Rounding)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: no rate for prefix %q", ErrNotFound, prefix)
+			return fmt.Errorf("%w: no rate for prefix %q", store.ErrNotFound, prefix)
 		}
 		if err != nil {
 			return fmt.Errorf("store: delete rate: %w", err)
 		}
-		if err := s.audit(ctx, tx, actor, "rates.delete", "rate:"+prefix, describeRate(old)); err != nil {
+		if err := s.core.AuditTx(ctx, tx, actor, "rates.delete", "rate:"+prefix, describeRate(old)); err != nil {
 			return err
 		}
 		return bumpAllPolicies(ctx, tx)

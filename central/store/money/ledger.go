@@ -1,4 +1,4 @@
-package store
+package money
 
 import (
 	"context"
@@ -7,18 +7,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
-)
-
-// Ledger alarm codes central raises while projecting EventLedger events.
-const (
-	// AlarmLedgerInvalid: a ledger event the projection refuses (unknown
-	// account, wrong currency, origin or kind, a credit from an appliance).
-	AlarmLedgerInvalid = "ledger_invalid"
-	// AlarmLedgerConflict: an entry id already held with other content;
-	// the first entry is kept and the second is not counted.
-	AlarmLedgerConflict = "ledger_conflict"
 )
 
 // Limits of the text an operator writes on a ledger entry.
@@ -65,11 +56,11 @@ func scanLedger(sc interface{ Scan(...any) error }) (*LedgerEntry, error) {
 		&e.ApplianceID, &seq, &e.CreatedBy, &created); err != nil {
 		return nil, err
 	}
-	e.At, e.Created, e.Seq = fromNS(at), fromNS(created), uint64(seq)
+	e.At, e.Created, e.Seq = store.FromNS(at), store.FromNS(created), uint64(seq)
 	return &e, nil
 }
 
-func readLedger(ctx context.Context, q queryer, where string, args ...any) ([]LedgerEntry, error) {
+func readLedger(ctx context.Context, q store.Querier, where string, args ...any) ([]LedgerEntry, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+ledgerCols+` FROM ledger_entries l `+where+ledgerOrder, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: ledger: %w", err)
@@ -91,14 +82,14 @@ func readLedger(ctx context.Context, q queryer, where string, args ...any) ([]Le
 
 // Recharge credits account (a person id) with amount (> 0), paid in with
 // receipt (unique across the ledger: a receipt entered twice is
-// ErrConflict). It returns the entry and the person's block, whose policy
+// store.ErrConflict). It returns the entry and the person's block, whose policy
 // version it bumps so the appliance gets the new balance at once.
 func (s *Store) Recharge(ctx context.Context, actor, account string, amount ledger.Money, receipt string) (*LedgerEntry, string, error) {
 	if receipt == "" || len(receipt) > maxReceipt {
-		return nil, "", fmt.Errorf("%w: a recharge needs a receipt (1 to %d characters)", ErrInvalid, maxReceipt)
+		return nil, "", fmt.Errorf("%w: a recharge needs a receipt (1 to %d characters)", store.ErrInvalid, maxReceipt)
 	}
 	if amount <= 0 {
-		return nil, "", fmt.Errorf("%w: a recharge needs a positive amount", ErrInvalid)
+		return nil, "", fmt.Errorf("%w: a recharge needs a positive amount", store.ErrInvalid)
 	}
 	return s.post(ctx, actor, LedgerEntry{Account: account, Kind: wire.LedgerRecharge, Amount: amount, Receipt: receipt})
 }
@@ -108,10 +99,10 @@ func (s *Store) Recharge(ctx context.Context, actor, account string, amount ledg
 // refunds of one call never exceed what it was charged.
 func (s *Store) Refund(ctx context.Context, actor, account string, amount ledger.Money, reason, callRef string) (*LedgerEntry, string, error) {
 	if reason == "" || len(reason) > maxReason {
-		return nil, "", fmt.Errorf("%w: a refund needs a reason (1 to %d characters)", ErrInvalid, maxReason)
+		return nil, "", fmt.Errorf("%w: a refund needs a reason (1 to %d characters)", store.ErrInvalid, maxReason)
 	}
 	if amount <= 0 {
-		return nil, "", fmt.Errorf("%w: a refund needs a positive amount", ErrInvalid)
+		return nil, "", fmt.Errorf("%w: a refund needs a positive amount", store.ErrInvalid)
 	}
 	return s.post(ctx, actor, LedgerEntry{Account: account, Kind: wire.LedgerRefund, Amount: amount, Reason: reason, Ref: callRef})
 }
@@ -120,10 +111,10 @@ func (s *Store) Refund(ctx context.Context, actor, account string, amount ledger
 // (required).
 func (s *Store) Adjust(ctx context.Context, actor, account string, amount ledger.Money, reason string) (*LedgerEntry, string, error) {
 	if reason == "" || len(reason) > maxReason {
-		return nil, "", fmt.Errorf("%w: an adjustment needs a reason (1 to %d characters)", ErrInvalid, maxReason)
+		return nil, "", fmt.Errorf("%w: an adjustment needs a reason (1 to %d characters)", store.ErrInvalid, maxReason)
 	}
 	if amount == 0 {
-		return nil, "", fmt.Errorf("%w: an adjustment needs a non-zero amount", ErrInvalid)
+		return nil, "", fmt.Errorf("%w: an adjustment needs a non-zero amount", store.ErrInvalid)
 	}
 	return s.post(ctx, actor, LedgerEntry{Account: account, Kind: wire.LedgerAdjustment, Amount: amount, Reason: reason})
 }
@@ -133,22 +124,22 @@ func (s *Store) Adjust(ctx context.Context, actor, account string, amount ledger
 // in one transaction.
 func (s *Store) post(ctx context.Context, actor string, e LedgerEntry) (*LedgerEntry, string, error) {
 	var block string
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		set, err := readMoneySettings(ctx, tx)
+	err := s.core.InTx(ctx, func(tx *sql.Tx) error {
+		set, err := store.ReadMoneySettings(ctx, tx)
 		if err != nil {
 			return err
 		}
 		err = tx.QueryRowContext(ctx, `SELECT block FROM people WHERE id = $1`, e.Account).Scan(&block)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: account %q (no such person)", ErrNotFound, e.Account)
+			return fmt.Errorf("%w: account %q (no such person)", store.ErrNotFound, e.Account)
 		}
 		if err != nil {
 			return fmt.Errorf("store: ledger account: %w", err)
 		}
-		now := s.clk.Now()
-		e.ID, e.Currency, e.At, e.Origin, e.CreatedBy, e.Created = newID("led_"), set.Currency, fromNS(ns(now)), ledger.OriginCentral, actor, fromNS(ns(now))
+		now := s.core.Clock().Now()
+		e.ID, e.Currency, e.At, e.Origin, e.CreatedBy, e.Created = store.NewID("led_"), set.Currency, store.FromNS(store.NS(now)), ledger.OriginCentral, actor, store.FromNS(store.NS(now))
 		if err := e.entry().Validate(); err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
+			return fmt.Errorf("%w: %w", store.ErrInvalid, err)
 		}
 		switch {
 		case e.Receipt != "":
@@ -157,7 +148,7 @@ func (s *Store) post(ctx context.Context, actor string, e LedgerEntry) (*LedgerE
 				return fmt.Errorf("store: check receipt: %w", err)
 			}
 			if n > 0 {
-				return fmt.Errorf("%w: receipt %q is already recorded", ErrConflict, e.Receipt)
+				return fmt.Errorf("%w: receipt %q is already recorded", store.ErrConflict, e.Receipt)
 			}
 		case e.Kind == wire.LedgerRefund && e.Ref != "":
 			if err := checkRefund(ctx, tx, e); err != nil {
@@ -166,7 +157,7 @@ func (s *Store) post(ctx context.Context, actor string, e LedgerEntry) (*LedgerE
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO ledger_entries (id, account, kind, amount, currency, reason, receipt, ref, at_ns, origin, created_by, created_ns)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-			e.ID, e.Account, e.Kind, int64(e.Amount), e.Currency, e.Reason, e.Receipt, e.Ref, ns(e.At), e.Origin, actor, ns(e.Created)); err != nil {
+			e.ID, e.Account, e.Kind, int64(e.Amount), e.Currency, e.Reason, e.Receipt, e.Ref, store.NS(e.At), e.Origin, actor, store.NS(e.Created)); err != nil {
 			return fmt.Errorf("store: write ledger entry: %w", err)
 		}
 		detail := fmt.Sprintf("id=%s amount=%s %s", e.ID, set.Cur().Format(e.Amount), e.Currency)
@@ -179,10 +170,10 @@ func (s *Store) post(ctx context.Context, actor string, e LedgerEntry) (*LedgerE
 		if e.Ref != "" {
 			detail += " call=" + e.Ref
 		}
-		if err := s.audit(ctx, tx, actor, "ledger."+e.Kind, "account:"+e.Account, detail); err != nil {
+		if err := s.core.AuditTx(ctx, tx, actor, "ledger."+e.Kind, "account:"+e.Account, detail); err != nil {
 			return err
 		}
-		return bumpPolicy(ctx, tx, block)
+		return store.BumpPolicy(ctx, tx, block)
 	})
 	if err != nil {
 		return nil, "", err
@@ -198,13 +189,13 @@ func checkRefund(ctx context.Context, tx *sql.Tx, e LedgerEntry) error {
 	var cost int64
 	err := tx.QueryRowContext(ctx, `SELECT person_id, cost FROM calls WHERE call_id = $1`, e.Ref).Scan(&person, &cost)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: refund of call %q: no such call", ErrInvalid, e.Ref)
+		return fmt.Errorf("%w: refund of call %q: no such call", store.ErrInvalid, e.Ref)
 	}
 	if err != nil {
 		return fmt.Errorf("store: refund call: %w", err)
 	}
 	if person != e.Account {
-		return fmt.Errorf("%w: refund of call %q: the call is not this account's", ErrInvalid, e.Ref)
+		return fmt.Errorf("%w: refund of call %q: the call is not this account's", store.ErrInvalid, e.Ref)
 	}
 	var debited, refunded int64
 	if err := tx.QueryRowContext(ctx, `SELECT
@@ -216,7 +207,7 @@ func checkRefund(ctx context.Context, tx *sql.Tx, e LedgerEntry) error {
 	charged := max(debited, cost)
 	if refunded+int64(e.Amount) > charged {
 		return fmt.Errorf("%w: refund of call %q: %d would exceed the %d charged (%d already refunded, minor units)",
-			ErrInvalid, e.Ref, int64(e.Amount), charged, refunded)
+			store.ErrInvalid, e.Ref, int64(e.Amount), charged, refunded)
 	}
 	return nil
 }
@@ -224,7 +215,7 @@ func checkRefund(ctx context.Context, tx *sql.Tx, e LedgerEntry) error {
 // Balance is the sum of every entry of account.
 func (s *Store) Balance(ctx context.Context, account string) (ledger.Money, error) {
 	var b int64
-	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE account = $1`, account).Scan(&b); err != nil {
+	if err := s.core.Reader().QueryRowContext(ctx, `SELECT COALESCE(SUM(amount), 0) FROM ledger_entries WHERE account = $1`, account).Scan(&b); err != nil {
 		return 0, fmt.Errorf("store: balance: %w", err)
 	}
 	return ledger.Money(b), nil
@@ -257,7 +248,7 @@ type Statement struct {
 // starting from the balance of the entries before from. It reads one
 // snapshot.
 func (s *Store) Statement(ctx context.Context, account string, from, to time.Time) (*Statement, error) {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.core.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("store: statement: %w", err)
 	}
@@ -265,24 +256,24 @@ func (s *Store) Statement(ctx context.Context, account string, from, to time.Tim
 	st := &Statement{Account: account, Lines: []StatementLine{}}
 	err = tx.QueryRowContext(ctx, `SELECT prison_number, name, block FROM people WHERE id = $1`, account).Scan(&st.PrisonNumber, &st.Name, &st.Block)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: account %q (no such person)", ErrNotFound, account)
+		return nil, fmt.Errorf("%w: account %q (no such person)", store.ErrNotFound, account)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: statement: %w", err)
 	}
-	set, err := readMoneySettings(ctx, tx)
+	set, err := store.ReadMoneySettings(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
 	st.Currency, st.Digits = set.Currency, set.Digits
 	lo, hi := int64(-1<<63), int64(1<<63-1)
 	if !from.IsZero() {
-		lo = ns(from)
+		lo = store.NS(from)
 		f := from.UTC()
 		st.From = &f
 	}
 	if !to.IsZero() {
-		hi = ns(to)
+		hi = store.NS(to)
 		t := to.UTC()
 		st.To = &t
 	}
@@ -358,20 +349,20 @@ type Reconciliation struct {
 // against the database's own sum, and the overspends. blocks nil means
 // every account; an empty non-nil slice means none.
 func (s *Store) Reconcile(ctx context.Context, blocks []string) (*Reconciliation, error) {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.core.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("store: reconcile: %w", err)
 	}
 	defer tx.Rollback()
-	set, err := readMoneySettings(ctx, tx)
+	set, err := store.ReadMoneySettings(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	rep := &Reconciliation{Currency: set.Currency, Digits: set.Digits, Generated: s.clk.Now().UTC(), Accounts: []AccountReport{}, OK: true}
+	rep := &Reconciliation{Currency: set.Currency, Digits: set.Digits, Generated: s.core.Clock().Now().UTC(), Accounts: []AccountReport{}, OK: true}
 	var args []any
 	scope := "1 = 1"
 	if blocks != nil {
-		scope = inList("p.block", blocks, &args)
+		scope = store.InList("p.block", blocks, &args)
 	}
 	type who struct{ number, name, block string }
 	people := map[string]who{}

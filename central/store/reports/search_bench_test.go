@@ -1,9 +1,8 @@
-package store_test
+package reports
 
 import (
 	"cmp"
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -13,40 +12,33 @@ import (
 	"github.com/kinline/kinline/shared/wire"
 )
 
-// TestMain removes the benchmarks' cached database after the run.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	storetest.RemoveBenchDB()
-	os.Exit(code)
-}
-
 // BenchmarkCallSearch measures the first page (50 calls, newest first) of
 // typical call searches over 1,000,000 calls; each must stay under 100 ms
 // on SQLite (issue 6). Every result is checked against its filter.
 func BenchmarkCallSearch(b *testing.B) {
-	s := storetest.BenchStore(b)
+	s := New(storetest.BenchStore(b))
 	ctx := context.Background()
 	_, pn, name, _ := storetest.BenchPerson(1234)
 	surname := name[strings.IndexByte(name, ' ')+1:]
 	june := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	cases := []struct {
 		name  string
-		f     store.CallFilter
+		f     CallFilter
 		check func(c store.Call) bool
 		min   int // calls on the first page, when fewer than 50 match
 	}{
-		{"none", store.CallFilter{}, func(store.Call) bool { return true }, 0},
-		{"person", store.CallFilter{Inmate: pn}, func(c store.Call) bool { return c.PrisonNumber == pn }, 0},
-		{"number", store.CallFilter{Number: storetest.BenchNumber(1234, 3)}, func(c store.Call) bool { return c.Number == storetest.BenchNumber(1234, 3) }, 30},
-		{"block+time", store.CallFilter{Block: "B", From: june, To: june.AddDate(0, 1, 0)}, func(c store.Call) bool {
+		{"none", CallFilter{}, func(store.Call) bool { return true }, 0},
+		{"person", CallFilter{Inmate: pn}, func(c store.Call) bool { return c.PrisonNumber == pn }, 0},
+		{"number", CallFilter{Number: storetest.BenchNumber(1234, 3)}, func(c store.Call) bool { return c.Number == storetest.BenchNumber(1234, 3) }, 30},
+		{"block+time", CallFilter{Block: "B", From: june, To: june.AddDate(0, 1, 0)}, func(c store.Call) bool {
 			return c.Block == "B" && !c.Start.Before(june) && c.Start.Before(june.AddDate(0, 1, 0))
 		}, 0},
-		{"name", store.CallFilter{Name: surname}, func(c store.Call) bool { return strings.Contains(c.PersonName, surname) }, 0},
-		{"contact", store.CallFilter{Contact: "k01234_3"}, func(c store.Call) bool { return c.Number == storetest.BenchNumber(1234, 3) }, 30},
-		{"disposition", store.CallFilter{Disposition: wire.DispRefused}, func(c store.Call) bool { return c.Disposition == wire.DispRefused }, 0},
-		{"officer", store.CallFilter{Officer: "SC2"}, func(c store.Call) bool { return c.OfficerID == "offC2" || c.EndedBy == "offC2" }, 0},
-		{"scoped+person", store.CallFilter{Blocks: []string{"C"}, Inmate: "C01998"}, func(c store.Call) bool { return c.Block == "C" && c.PrisonNumber == "C01998" }, 0},
-		{"scoped+time", store.CallFilter{Blocks: []string{"A", "C"}, From: june, To: june.AddDate(0, 0, 7)}, func(c store.Call) bool {
+		{"name", CallFilter{Name: surname}, func(c store.Call) bool { return strings.Contains(c.PersonName, surname) }, 0},
+		{"contact", CallFilter{Contact: "k01234_3"}, func(c store.Call) bool { return c.Number == storetest.BenchNumber(1234, 3) }, 30},
+		{"disposition", CallFilter{Disposition: wire.DispRefused}, func(c store.Call) bool { return c.Disposition == wire.DispRefused }, 0},
+		{"officer", CallFilter{Officer: "SC2"}, func(c store.Call) bool { return c.OfficerID == "offC2" || c.EndedBy == "offC2" }, 0},
+		{"scoped+person", CallFilter{Blocks: []string{"C"}, Inmate: "C01998"}, func(c store.Call) bool { return c.Block == "C" && c.PrisonNumber == "C01998" }, 0},
+		{"scoped+time", CallFilter{Blocks: []string{"A", "C"}, From: june, To: june.AddDate(0, 0, 7)}, func(c store.Call) bool {
 			return (c.Block == "A" || c.Block == "C") && !c.Start.Before(june)
 		}, 0},
 	}

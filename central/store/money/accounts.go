@@ -1,4 +1,4 @@
-package store
+package money
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/shared/ledger"
 )
 
@@ -44,10 +45,10 @@ func (s *Store) Accounts(ctx context.Context, f AccountFilter) ([]AccountSummary
 	args := []any{f.Block}
 	where := []string{`p.officer = 0`, `($1 = '' OR p.block = $1)`}
 	if f.Blocks != nil {
-		where = append(where, inList("p.block", f.Blocks, &args))
+		where = append(where, store.InList("p.block", f.Blocks, &args))
 	}
 	if q := strings.TrimSpace(f.Query); q != "" {
-		args = append(args, likeEscape(strings.ToLower(q))+"%", "%"+likeEscape(strings.ToLower(q))+"%")
+		args = append(args, store.LikeEscape(strings.ToLower(q))+"%", "%"+store.LikeEscape(strings.ToLower(q))+"%")
 		where = append(where, fmt.Sprintf(`(LOWER(p.prison_number) LIKE $%d ESCAPE '\' OR LOWER(p.name) LIKE $%d ESCAPE '\')`, len(args)-1, len(args)))
 	}
 	args = append(args, f.Limit, max(f.Offset, 0))
@@ -57,7 +58,7 @@ func (s *Store) Accounts(ctx context.Context, f AccountFilter) ([]AccountSummary
 		WHERE ` + strings.Join(where, " AND ") + `
 		GROUP BY p.id, p.prison_number, p.name, p.block, p.status
 		ORDER BY p.prison_number` + fmt.Sprintf(` LIMIT $%d OFFSET $%d`, len(args)-1, len(args))
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.core.Reader().QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: accounts: %w", err)
 	}
@@ -70,7 +71,11 @@ func (s *Store) Accounts(ctx context.Context, f AccountFilter) ([]AccountSummary
 		if err := rows.Scan(&a.Account, &a.PrisonNumber, &a.Name, &a.Block, &a.Status, &bal, &a.Entries, &last); err != nil {
 			return nil, fmt.Errorf("store: accounts: %w", err)
 		}
-		a.Balance, a.LastEntry = ledger.Money(bal), nullNS(last)
+		a.Balance = ledger.Money(bal)
+		if last.Valid {
+			t := store.FromNS(last.Int64)
+			a.LastEntry = &t
+		}
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {
