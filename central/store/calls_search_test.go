@@ -17,9 +17,9 @@ import (
 // every search filter.
 type searchFixture struct {
 	s               *Store
-	ann, bob, cat   *Person
-	off             *Person
-	annMum, bobAunt *Contact
+	ann, bob, cat   *person
+	off             *person
+	annMum, bobAunt *contact
 	all             []Call // every call, hidden ones too, newest first
 }
 
@@ -31,15 +31,15 @@ func newSearchFixture(t *testing.T) *searchFixture {
 	for _, a := range [][2]string{{"appA", "A"}, {"appB", "B"}} {
 		mustT(t, s.UpsertAppliance(ctx, a[0], a[1]))
 	}
-	mk := func(pn, name, block string, officer bool) *Person {
-		p, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: pn, Name: name, Block: block, Officer: officer})
+	mk := func(pn, name, block string, officer bool) *person {
+		p, err := createPerson(ctx, s, "test", newPerson{PrisonNumber: pn, Name: name, Block: block, Officer: officer})
 		mustT(t, err)
 		return p
 	}
 	fx.ann, fx.bob, fx.cat = mk("A1", "Ann Smith", "A", false), mk("B1", "Bob SMITH", "B", false), mk("A2", "Cat 100% Jones", "A", false)
 	fx.off = mk("S1", "Officer Olsen", "A", true)
-	contact := func(p *Person, num, name string, priv bool) *Contact {
-		c, _, err := s.AddContact(ctx, "test", p.ID, NewContact{Number: num, Name: name, Relationship: "family", Privileged: priv})
+	contact := func(p *person, num, name string, priv bool) *contact {
+		c, err := addContact(ctx, s, "test", p.ID, newContact{Number: num, Name: name, Relationship: "family", Privileged: priv})
 		mustT(t, err)
 		return c
 	}
@@ -205,9 +205,9 @@ func TestCallSearchManyKeys(t *testing.T) {
 	ctx := context.Background()
 	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
 	var evs []wire.Event
-	var people []*Person
+	var people []*person
 	for i := 0; i < 7; i++ {
-		p, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: fmt.Sprintf("L%d", i), Name: fmt.Sprintf("Lee %d", i), Block: "A"})
+		p, err := createPerson(ctx, s, "test", newPerson{PrisonNumber: fmt.Sprintf("L%d", i), Name: fmt.Sprintf("Lee %d", i), Block: "A"})
 		mustT(t, err)
 		people = append(people, p)
 	}

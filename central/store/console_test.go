@@ -117,11 +117,11 @@ func TestAccountsList(t *testing.T) {
 	ctx := context.Background()
 	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
 	mustT(t, s.UpsertAppliance(ctx, "appB", "B"))
-	ann, err := s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "A1", Name: "Ann Lee", Block: "A"})
+	ann, err := createPerson(ctx, s, "admin", newPerson{PrisonNumber: "A1", Name: "Ann Lee", Block: "A"})
 	mustT(t, err)
-	_, err = s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "B1", Name: "Bob Roe", Block: "B"})
+	_, err = createPerson(ctx, s, "admin", newPerson{PrisonNumber: "B1", Name: "Bob Roe", Block: "B"})
 	mustT(t, err)
-	_, err = s.CreatePerson(ctx, "admin", NewPerson{PrisonNumber: "S1", Name: "Sam Officer", Block: "A", Officer: true})
+	_, err = createPerson(ctx, s, "admin", newPerson{PrisonNumber: "S1", Name: "Sam Officer", Block: "A", Officer: true})
 	mustT(t, err)
 	_, _, err = s.Recharge(ctx, "admin", ann.ID, 1250, "R-1")
 	mustT(t, err)
@@ -151,9 +151,9 @@ func TestPrivilegedAndHiddenCallsFromGlobalNumbers(t *testing.T) {
 	s, _, _ := openTest(t)
 	ctx := context.Background()
 	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
-	_, _, err := s.AddGlobalNumber(ctx, "admin", "+44 20 7946 0000", wire.NumberKindPrivileged, "legal aid line")
+	err := addGlobalNumber(ctx, s, "admin", "+44 20 7946 0000", wire.NumberKindPrivileged, "legal aid line")
 	mustT(t, err)
-	_, _, err = s.AddGlobalNumber(ctx, "admin", "+33*", wire.NumberKindHidden, "investigation")
+	err = addGlobalNumber(ctx, s, "admin", "+33*", wire.NumberKindHidden, "investigation")
 	mustT(t, err)
 	numbers := map[uint64]string{1: "+44 20 7946 0000", 2: "+33 1 2345 6789", 3: "+44 161 000 0000", 4: "+44 161 999 9999"}
 	_, err = s.StoreEvents(ctx, "appA", chain("appA", 1, 4, "", func(seq uint64) (wire.EventType, any) {
@@ -174,7 +174,7 @@ func TestPrivilegedAndHiddenCallsFromGlobalNumbers(t *testing.T) {
 		t.Fatalf("call-2 stored privileged=%d hidden=%d", priv, hid)
 	}
 	// A number put on the list later covers its earlier calls at read time.
-	_, _, err = s.AddGlobalNumber(ctx, "admin", "+44 161 999*", wire.NumberKindHidden, "witness")
+	err = addGlobalNumber(ctx, s, "admin", "+44 161 999*", wire.NumberKindHidden, "witness")
 	mustT(t, err)
 	ids := func(f CallFilter) []string {
 		t.Helper()
@@ -202,7 +202,7 @@ func TestPrivilegedAndHiddenCallsFromGlobalNumbers(t *testing.T) {
 		t.Fatalf("flags: 1 %v/%v 4 %v/%v 3 %v/%v", c1.Privileged, c1.Hidden, c4.Privileged, c4.Hidden, c3.Privileged, c3.Hidden)
 	}
 	// Taking the privileged number off the list keeps the stored flag.
-	_, err = s.RemoveGlobalNumber(ctx, "admin", "+44 20 7946 0000", wire.NumberKindPrivileged, "line closed")
+	err = removeGlobalNumber(ctx, s, "admin", "+44 20 7946 0000", wire.NumberKindPrivileged, "line closed")
 	mustT(t, err)
 	if c, _ := s.Call(ctx, "call-1"); !c.Privileged {
 		t.Fatal("stored privileged flag lost")

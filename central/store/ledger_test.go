@@ -23,11 +23,11 @@ func moneyFixture(t *testing.T) (*Store, string, string) {
 			t.Fatal(err)
 		}
 	}
-	ann, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	ann, err := createPerson(ctx, s, "test", newPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
+	bob, err := createPerson(ctx, s, "test", newPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestOfflineOverspendReported(t *testing.T) {
 func TestPolicyCarriesBalanceAndIncludedSeq(t *testing.T) {
 	s, ann, _ := moneyFixture(t)
 	ctx := context.Background()
-	p0, err := s.PolicyFor(ctx, "appA")
+	p0, err := s.testPolicy(ctx, "appA")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +309,7 @@ func TestPolicyCarriesBalanceAndIncludedSeq(t *testing.T) {
 	if _, _, err := s.Recharge(ctx, "user:fin", ann, 1000, "R-1"); err != nil {
 		t.Fatal(err)
 	}
-	p1, err := s.PolicyFor(ctx, "appA")
+	p1, err := s.testPolicy(ctx, "appA")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +340,7 @@ func TestPolicyCarriesBalanceAndIncludedSeq(t *testing.T) {
 	before := moved.Add(-time.Minute)
 	mustStore(t, s, "appB", atTimes(ledgerEvents("appB", 1, "", debit("appB:1", "appB", ann, -7, "cb", before)), before))
 
-	p, err := s.PolicyFor(ctx, "appA")
+	p, err := s.testPolicy(ctx, "appA")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +368,7 @@ func TestPolicyCarriesBalanceAndIncludedSeq(t *testing.T) {
 
 	// The gap fills: everything is included.
 	mustStore(t, s, "appA", evs[2:3])
-	p, err = s.PolicyFor(ctx, "appA")
+	p, err = s.testPolicy(ctx, "appA")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,7 +390,7 @@ func TestIncludedSeqStopsAtUnprojected(t *testing.T) {
 	if ack, err := s.StoreEvents(ctx, "appA", evs[1:]); err != nil || ack != 3 {
 		t.Fatalf("store: ack %d %v", ack, err)
 	}
-	p, err := s.PolicyFor(ctx, "appA")
+	p, err := s.testPolicy(ctx, "appA")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +402,7 @@ func TestIncludedSeqStopsAtUnprojected(t *testing.T) {
 	if err := s.projectThrough(ctx, s.proj.stored.Load()); err != nil {
 		t.Fatal(err)
 	}
-	p, err = s.PolicyFor(ctx, "appA")
+	p, err = s.testPolicy(ctx, "appA")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +417,7 @@ func TestNoRatesNoMoney(t *testing.T) {
 	if err := s.SetRates(ctx, "test", nil); err != nil {
 		t.Fatal(err)
 	}
-	p, err := s.PolicyFor(ctx, "appA")
+	p, err := s.testPolicy(ctx, "appA")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,10 +498,10 @@ func TestMoneySettings(t *testing.T) {
 func TestNumberBlockedProjected(t *testing.T) {
 	s, ann, _ := moneyFixture(t)
 	ctx := context.Background()
-	if _, _, err := s.AddContact(ctx, "test", ann, NewContact{Number: "+44 7700 900123", Name: "Sis", Relationship: "sister"}); err != nil {
+	if _, err := addContact(ctx, s, "test", ann, newContact{Number: "+44 7700 900123", Name: "Sis", Relationship: "sister"}); err != nil {
 		t.Fatal(err)
 	}
-	p0, err := s.PolicyFor(ctx, "appA")
+	p0, err := s.testPolicy(ctx, "appA")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,7 +510,7 @@ func TestNumberBlockedProjected(t *testing.T) {
 	if n := count(t, s, `SELECT COUNT(*) FROM contacts WHERE person_id = $1 AND self_blocked = 1`, ann); n != 1 {
 		t.Fatalf("%d self-blocked contacts", n)
 	}
-	p1, err := s.PolicyFor(ctx, "appA")
+	p1, err := s.testPolicy(ctx, "appA")
 	if err != nil {
 		t.Fatal(err)
 	}

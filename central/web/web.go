@@ -40,6 +40,7 @@ import (
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
@@ -55,7 +56,7 @@ const CookieName = "kinline_session"
 const LoginCookieName = "kinline_login"
 
 // Config configures the console. Store is required; a nil Users is
-// users.New(Store), a nil Tables tables.New(Store), a nil Reports
+// users.New(Store), a nil People people.New(Store), a nil Tables tables.New(Store), a nil Reports
 // reports.New(Store). SessionTTL (absolute
 // session lifetime) defaults to 8 hours, SessionIdle (sign-out after no
 // request for this long) to 30 minutes. SecureCookie marks the cookies
@@ -63,6 +64,7 @@ const LoginCookieName = "kinline_login"
 type Config struct {
 	Store        *store.Store
 	Users        UserStore
+	People       PeopleStore
 	Tables       TableStore
 	Reports      ReportStore
 	Log          *slog.Logger
@@ -121,6 +123,7 @@ type Server struct {
 	cfg     Config
 	st      *store.Store
 	users   UserStore
+	people  PeopleStore
 	tables  TableStore
 	reports ReportStore
 	log     *slog.Logger
@@ -151,13 +154,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Users == nil {
 		cfg.Users = users.New(cfg.Store)
 	}
+	if cfg.People == nil {
+		cfg.People = people.New(cfg.Store)
+	}
 	if cfg.Tables == nil {
 		cfg.Tables = tables.New(cfg.Store)
 	}
 	if cfg.Reports == nil {
 		cfg.Reports = reports.New(cfg.Store)
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, tables: cfg.Tables, reports: cfg.Reports, log: cfg.Log, tmpl: t}
+	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, people: cfg.People, tables: cfg.Tables, reports: cfg.Reports, log: cfg.Log, tmpl: t}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", s.root)
 	m.HandleFunc("GET /login", s.loginPage)

@@ -29,6 +29,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/shared/pin"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
@@ -44,14 +45,15 @@ var (
 	ErrImportRejected = errors.New("store: import refused: some rows have errors")
 )
 
-// Store imports into and exports from the core store. It is safe for
-// concurrent use.
+// Store imports into and exports from the core store (the people through
+// central/store/people). It is safe for concurrent use.
 type Store struct {
-	core *store.Store
+	core   *store.Store
+	people *people.Store
 }
 
 // New returns the import and export of core.
-func New(core *store.Store) *Store { return &Store{core: core} }
+func New(core *store.Store) *Store { return &Store{core: core, people: people.New(core)} }
 
 // Import kinds and table formats.
 const (
@@ -319,11 +321,11 @@ func ImportTemplate(kind, format string) ([]byte, error) {
 // importRow is one validated data row.
 type importRow struct {
 	row     int
-	person  store.NewPerson
+	person  people.NewPerson
 	pinHash string
 	// contacts
 	personID string
-	contact  store.Contact
+	contact  people.Contact
 }
 
 func cleanCell(c string) string {
@@ -433,7 +435,7 @@ func (s *Store) validateImport(ctx context.Context, q store.Querier, kind string
 		blocks[b] = true
 	}
 	bl.Close()
-	set, err := store.ReadSettings(ctx, q)
+	set, err := people.ReadSettings(ctx, q)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -479,7 +481,7 @@ func (s *Store) validateImport(ctx context.Context, q store.Querier, kind string
 		}
 		switch kind {
 		case ImportPeople:
-			np := store.NewPerson{PrisonNumber: pn, Name: get("name"), Block: get("block"), SupervisionLevel: get("supervision_level"),
+			np := people.NewPerson{PrisonNumber: pn, Name: get("name"), Block: get("block"), SupervisionLevel: get("supervision_level"),
 				Language: get("language"), Status: strings.ToLower(get("status")), StatusReason: get("status_reason"), PIN: get("pin")}
 			if np.Status == "" {
 				np.Status = wire.StatusActive
@@ -506,19 +508,19 @@ func (s *Store) validateImport(ctx context.Context, q store.Querier, kind string
 			} else if !blocks[np.Block] {
 				bad("block", fmt.Errorf("block %q does not exist", np.Block))
 			}
-			if err := store.ValidLevel(np.SupervisionLevel); err != nil {
+			if err := people.ValidLevel(np.SupervisionLevel); err != nil {
 				bad("supervision_level", err)
 			}
 			if err := store.ValidText("language", np.Language, 16, false); err != nil {
 				bad("language", err)
 			}
-			if err := store.ValidStatus(np.Status); err != nil {
+			if err := people.ValidStatus(np.Status); err != nil {
 				bad("status", err)
-			} else if err := store.ValidSuspension(np.Status, np.StatusReason, time.Time{}); err != nil {
+			} else if err := people.ValidSuspension(np.Status, np.StatusReason, time.Time{}); err != nil {
 				bad("status_reason", err)
 			}
 			if np.PIN != "" {
-				if err := store.ValidPIN(np.PIN); err != nil {
+				if err := people.ValidPIN(np.PIN); err != nil {
 					bad("pin", err)
 				}
 			}
@@ -534,7 +536,7 @@ func (s *Store) validateImport(ctx context.Context, q store.Querier, kind string
 				if err != nil {
 					err = fmt.Errorf("%s must be a whole number of calls (empty or 0: the rule's), not %q", q.col, v)
 				} else {
-					err = store.ValidQuota(q.col, n)
+					err = people.ValidQuota(q.col, n)
 				}
 				if err != nil {
 					bad(q.col, err)
@@ -543,7 +545,7 @@ func (s *Store) validateImport(ctx context.Context, q store.Querier, kind string
 			}
 			for _, c := range strings.FieldsFunc(get("cards"), func(r rune) bool { return r == ' ' || r == ',' || r == ';' }) {
 				uid := policy.NormalizeUID(c)
-				if !store.ValidCardUID(uid) {
+				if !people.ValidCardUID(uid) {
 					bad("cards", fmt.Errorf("card %q must be 8 to 20 hex digits", c))
 					continue
 				}
@@ -565,9 +567,9 @@ func (s *Store) validateImport(ctx context.Context, q store.Querier, kind string
 				rows = append(rows, importRow{row: rowNo, person: np})
 			}
 		case ImportContacts:
-			c := store.Contact{Name: get("name"), Relationship: get("relationship"), Identity: get("identity"), Status: strings.ToLower(get("status"))}
+			c := people.Contact{Name: get("name"), Relationship: get("relationship"), Identity: get("identity"), Status: strings.ToLower(get("status"))}
 			if c.Status == "" {
-				c.Status = store.ContactRequested
+				c.Status = people.ContactRequested
 			}
 			pid, known := personIDs[pn]
 			if pn != "" && !known {
@@ -579,7 +581,7 @@ func (s *Store) validateImport(ctx context.Context, q store.Querier, kind string
 				} else {
 					personIDs[pn] = pid
 					var cnt int
-					if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM contacts WHERE person_id = $1 AND status <> $2`, pid, store.ContactRejected).Scan(&cnt); err != nil {
+					if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM contacts WHERE person_id = $1 AND status <> $2`, pid, people.ContactRejected).Scan(&cnt); err != nil {
 						return nil, nil, 0, fmt.Errorf("store: import: %w", err)
 					}
 					perPerson[pid] = cnt
@@ -620,11 +622,11 @@ func (s *Store) validateImport(ctx context.Context, q store.Querier, kind string
 			}
 			c.Privileged = priv
 			switch c.Status {
-			case store.ContactRequested, store.ContactApproved, store.ContactRejected:
+			case people.ContactRequested, people.ContactApproved, people.ContactRejected:
 			default:
 				bad("status", errors.New("status must be requested, approved or rejected"))
 			}
-			if pid != "" && c.Status != store.ContactRejected && len(errs) == before {
+			if pid != "" && c.Status != people.ContactRejected && len(errs) == before {
 				if perPerson[pid] >= limit {
 					bad("", fmt.Errorf("%s would have more than %d contacts (max_contacts)", pn, limit))
 				} else {
@@ -730,11 +732,11 @@ func (s *Store) Import(ctx context.Context, actor, kind string, table [][]string
 			case ImportContacts:
 				c := r.contact
 				c.ID, c.Created, c.RequestedBy = store.NewID("c_"), store.FromNS(now), actor
-				if c.Status != store.ContactRequested {
+				if c.Status != people.ContactRequested {
 					t := store.FromNS(now)
 					c.DecidedBy, c.Decided, c.DecisionReason = actor, &t, c.Status+" by import"
 				}
-				if _, err := s.core.AddContactTx(ctx, tx, actor, &c); err != nil {
+				if _, err := s.people.AddContactTx(ctx, tx, actor, &c); err != nil {
 					return fmt.Errorf("row %d: %w", r.row, err)
 				}
 			}
@@ -766,7 +768,7 @@ func (s *Store) ExportTable(ctx context.Context, actor, what, format string, blo
 	case "people":
 		out = append(out, PeopleColumns)
 		for off := 0; ; off += 1000 {
-			ps, err := s.core.People(ctx, store.PeopleFilter{Blocks: blocks, Limit: 1000, Offset: off})
+			ps, err := s.people.People(ctx, people.PeopleFilter{Blocks: blocks, Limit: 1000, Offset: off})
 			if err != nil {
 				return nil, err
 			}
