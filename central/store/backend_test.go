@@ -154,10 +154,11 @@ func TestOpenDatabaseErrors(t *testing.T) {
 	}
 }
 
-// TestSearchIgnoresCaseOnBoth: the people and accounts searches match a
-// prison number prefix and part of a name whatever their case, on both
-// databases (SQLite's LIKE ignores ASCII case, PostgreSQL's does not), and
-// LIKE's wildcards in the query are literal.
+// TestSearchIgnoresCaseOnBoth: the accounts search matches a prison number
+// prefix and part of a name whatever their case, on both databases
+// (SQLite's LIKE ignores ASCII case, PostgreSQL's does not), and LIKE's
+// wildcards in the query are literal (the people's search: the test of the
+// same name in central/store/people).
 func TestSearchIgnoresCaseOnBoth(t *testing.T) {
 	s, _, _ := openTest(t)
 	ctx := context.Background()

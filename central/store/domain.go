@@ -10,8 +10,9 @@ import (
 	"github.com/kinline/kinline/shared/wire"
 )
 
-// What the domain packages built on the core (central/store/users, and the
-// others as they move out) use: the connections, write transactions, the
+// What the domain packages built on the core (central/store/users, people,
+// tables, reports, and the others as they move out) and the policy builder
+// (central/ingest/policysnap) use: the connections, write transactions, the
 // audit chain, the clock and the encodings every table shares. The domain
 // packages write their SQL in the subset both databases share, as the core
 // does (dialect.go), and report errors with the core's sentinel errors, so

@@ -65,6 +65,11 @@ func TestValidation(t *testing.T) {
 	}
 }
 
+// TestSearchIgnoresCaseOnBoth: the people search matches a prison number
+// prefix and part of a name whatever their case, on both databases
+// (SQLite's LIKE ignores ASCII case, PostgreSQL's does not), and LIKE's
+// wildcards in the query are literal (the accounts' search: the test of the
+// same name in the core).
 func TestSearchIgnoresCaseOnBoth(t *testing.T) {
 	s, _, _ := openTest(t)
 	ctx := context.Background()
