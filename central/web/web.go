@@ -56,8 +56,8 @@ const CookieName = "kinline_session"
 const LoginCookieName = "kinline_login"
 
 // Config configures the console. Store is required; a nil Users is
-// users.New(Store), a nil People people.New(Store), a nil Tables tables.New(Store), a nil Reports
-// reports.New(Store). SessionTTL (absolute
+// users.New(Store), a nil People people.New(Store), a nil Tables
+// tables.New(Store), a nil Reports reports.New(Store). SessionTTL (absolute
 // session lifetime) defaults to 8 hours, SessionIdle (sign-out after no
 // request for this long) to 30 minutes. SecureCookie marks the cookies
 // Secure (set it when served over TLS).

@@ -358,7 +358,8 @@ func (s *Store) SelfBlockReported(ctx context.Context, applianceID string, nb wi
 	err := s.core.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		// Only about a person of the appliance's own block: anything else is
-		// left to the event's projection, which alarms (personblocks.go).
+		// left to the event's projection, which alarms
+		// (central/store/personblocks.go).
 		var own int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM appliances a JOIN people p ON p.id = $2
 			WHERE a.id = $1 AND (a.block IS NULL OR a.block = '' OR a.block = p.block)`, applianceID, nb.PersonID).Scan(&own); err != nil {

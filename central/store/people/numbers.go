@@ -110,8 +110,8 @@ func (s *Store) AddGlobalNumber(ctx context.Context, actor, number, kind, note s
 	return g, blocks, nil
 }
 
-// RemoveGlobalNumber takes a number off the list for kind, with a required
-// note saying why. store.ErrNotFound when it is not there. It returns the blocks
+// RemoveGlobalNumber takes a number off the list for kind, with a required note
+// saying why. store.ErrNotFound when it is not there. It returns the blocks
 // whose policy was bumped.
 func (s *Store) RemoveGlobalNumber(ctx context.Context, actor, number, kind, note string) ([]string, error) {
 	n, err := NormalizeGlobalNumber(number)

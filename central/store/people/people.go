@@ -213,9 +213,9 @@ func normalizePIN(p string) error {
 	return nil
 }
 
-// CreatePerson adds an inmate to an existing block. A prison number already
-// in use gives store.ErrConflict, an unknown block store.ErrUnknownBlock. The change and
-// its audit entry commit together.
+// CreatePerson adds an inmate to an existing block. A prison number already in
+// use gives store.ErrConflict, an unknown block store.ErrUnknownBlock. The
+// change and its audit entry commit together.
 func (s *Store) CreatePerson(ctx context.Context, actor string, in NewPerson) (*Person, error) {
 	in.PrisonNumber = strings.TrimSpace(in.PrisonNumber)
 	in.Name = strings.TrimSpace(in.Name)
@@ -675,10 +675,10 @@ func (s *Store) AddCard(ctx context.Context, actor, personID, uid string) (block
 }
 
 // AddContact adds a number to a person's list. The same number twice for one
-// person gives store.ErrConflict. Status defaults to approved (the caller is then
-// the decider, recorded with Reason); the console adds contacts as
-// requested. A person holding the setting max_contacts contacts that are
-// not rejected already gets ErrTooManyContacts (wrapped in store.ErrInvalid). It
+// person gives store.ErrConflict. Status defaults to approved (the caller is
+// then the decider, recorded with Reason); the console adds contacts as
+// requested. A person holding the setting max_contacts contacts that are not
+// rejected already gets ErrTooManyContacts (wrapped in store.ErrInvalid). It
 // returns the contact and the person's block.
 func (s *Store) AddContact(ctx context.Context, actor, personID string, in NewContact) (*Contact, string, error) {
 	num := policy.NormalizeNumber(in.Number)

@@ -44,8 +44,8 @@ func readRules(ctx context.Context, q interface {
 	return out, nil
 }
 
-// Rules returns a block's call rules (store.ErrUnknownBlock for a block that does
-// not exist).
+// Rules returns a block's call rules (store.ErrUnknownBlock for a block that
+// does not exist).
 func (s *Store) Rules(ctx context.Context, block string) ([]wire.CallRule, error) {
 	if err := s.core.BlockExists(ctx, s.core.Reader(), block); err != nil {
 		return nil, err
