@@ -75,6 +75,11 @@ var rules = []deptest.Rule{
 		Packages:  []string{"./central/store/reports"},
 		Forbidden: storeDomains("reports", "tables", "people"),
 	},
+	{
+		Name:      "ingest publishes policies through its Store interface, not the builder or the domain packages",
+		Packages:  []string{"./central/ingest"},
+		Forbidden: append(storeDomains(), "central/ingest/policysnap"),
+	},
 }
 
 // storeDomains are the central store's domain packages but allowed.
