@@ -18,6 +18,7 @@ import (
 
 	"github.com/kinline/kinline/central/ingest"
 	centralstore "github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/wire"
 	"github.com/kinline/kinline/tools/stack"
@@ -77,7 +78,7 @@ func TestCrossBlockForgeryRefused(t *testing.T) {
 	if err := fe.Do(fe.ctx, "POST", "/api/v1/blocks", map[string]string{"name": "B"}, nil); err != nil {
 		t.Fatal(err)
 	}
-	var bob centralstore.Person
+	var bob people.Person
 	if err := fe.Do(fe.ctx, "POST", "/api/v1/inmates", map[string]any{"prison_number": "B9999ZZ", "name": "Bob of block B", "block": "B", "status": "active"}, &bob); err != nil {
 		t.Fatal(err)
 	}

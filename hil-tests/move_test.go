@@ -18,8 +18,10 @@ import (
 	"github.com/kinline/kinline/appliance/syncclient"
 	"github.com/kinline/kinline/central/broker"
 	"github.com/kinline/kinline/central/ingest"
+	"github.com/kinline/kinline/central/ingest/policysnap"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -42,7 +44,7 @@ func TestMovePersonBetweenBlocks(t *testing.T) {
 	if err := ms.SetRates(ctx, "admin", []wire.Rate{{Prefix: "", DestinationType: wire.DestNational, PerMinute: 60, BillingUnitSeconds: 60}}); err != nil {
 		t.Fatal(err)
 	}
-	person, err := cs.CreatePerson(ctx, "admin", store.NewPerson{PrisonNumber: "M0001", Name: "Mover", Block: "A", Status: wire.StatusActive, PIN: "4321", Cards: []string{"04AA0001"}})
+	person, err := people.New(cs).CreatePerson(ctx, "admin", people.NewPerson{PrisonNumber: "M0001", Name: "Mover", Block: "A", Status: wire.StatusActive, PIN: "4321", Cards: []string{"04AA0001"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +62,7 @@ func TestMovePersonBetweenBlocks(t *testing.T) {
 	}
 	t.Cleanup(func() { b.Close() })
 	user, pass := b.InternalCredentials()
-	svc, err := ingest.New(ingest.Config{Broker: "tcp://" + b.Addr(), Username: user, Password: pass, ChunkDir: t.TempDir()}, cs, syncLog())
+	svc, err := ingest.New(ingest.Config{Broker: "tcp://" + b.Addr(), Username: user, Password: pass, ChunkDir: t.TempDir()}, policysnap.NewIngestStore(cs, people.New(cs)), syncLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +113,7 @@ func TestMovePersonBetweenBlocks(t *testing.T) {
 
 	// The move.
 	blockB := "B"
-	_, blocks, err := cs.UpdatePerson(ctx, "admin", pid, store.PersonUpdate{Block: &blockB})
+	_, blocks, err := people.New(cs).UpdatePerson(ctx, "admin", pid, people.PersonUpdate{Block: &blockB})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/shared/wire"
@@ -227,7 +227,7 @@ func TestDualAuthorization(t *testing.T) {
 	}
 
 	// Every panel action reached central as an event.
-	var acts []store.OfficerAction
+	var acts []people.OfficerAction
 	want := map[string]int{"confirm": 3, "timeout": 1, "tap": 1, "end_call": 1}
 	err = stack.WaitFor(e.ctx, 30*time.Second, "the officer actions at central", func() error {
 		if acts, err = e.OfficerActions(e.ctx); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -183,11 +184,11 @@ type officerActionOut struct {
 
 func (officerActionOut) componentName() string { return "store.OfficerAction" }
 
-func officerActionBody(v *store.OfficerAction) officerActionOut {
+func officerActionBody(v *people.OfficerAction) officerActionOut {
 	return officerActionOut{ApplianceID: v.ApplianceID, Seq: v.Seq, Time: v.Time, Action: v.Action, OfficerID: v.OfficerID, OfficerName: v.OfficerName, CallID: v.CallID, Terminal: v.Terminal}
 }
 
-func officerActionsBody(vs []store.OfficerAction) []officerActionOut {
+func officerActionsBody(vs []people.OfficerAction) []officerActionOut {
 	if vs == nil {
 		return nil
 	}
@@ -243,11 +244,11 @@ type personOut struct {
 
 func (personOut) componentName() string { return "store.Person" }
 
-func personBody(v *store.Person) personOut {
+func personBody(v *people.Person) personOut {
 	return personOut{ID: v.ID, PrisonNumber: v.PrisonNumber, Name: v.Name, Block: v.Block, Status: v.Status, Language: v.Language, HasPIN: v.HasPIN, Cards: v.Cards, SupervisionLevel: v.SupervisionLevel, Confirm: v.Confirm, ConfirmWindowSeconds: v.ConfirmWindowSeconds, Officer: v.Officer, Windows: v.Windows, MaxDurationSeconds: v.MaxDurationSeconds, CallsPerDay: v.CallsPerDay, CallsPerWeek: v.CallsPerWeek, CallsPerMonth: v.CallsPerMonth, HasPhoto: v.HasPhoto, StatusReason: v.StatusReason, SuspendedUntil: v.SuspendedUntil, Created: v.Created, Updated: v.Updated}
 }
 
-func peopleBody(vs []store.Person) []personOut {
+func peopleBody(vs []people.Person) []personOut {
 	if vs == nil {
 		return nil
 	}
@@ -278,11 +279,11 @@ type contactOut struct {
 
 func (contactOut) componentName() string { return "store.Contact" }
 
-func contactBody(v *store.Contact) contactOut {
+func contactBody(v *people.Contact) contactOut {
 	return contactOut{ID: v.ID, PersonID: v.PersonID, Number: v.Number, Name: v.Name, Relationship: v.Relationship, Status: v.Status, Privileged: v.Privileged, Created: v.Created, Identity: v.Identity, RequestedBy: v.RequestedBy, DecidedBy: v.DecidedBy, Decided: v.Decided, DecisionReason: v.DecisionReason, SelfBlocked: v.SelfBlocked}
 }
 
-func contactsBody(vs []store.Contact) []contactOut {
+func contactsBody(vs []people.Contact) []contactOut {
 	if vs == nil {
 		return nil
 	}
@@ -304,11 +305,11 @@ type globalNumberOut struct {
 
 func (globalNumberOut) componentName() string { return "store.GlobalNumber" }
 
-func globalNumberBody(v *store.GlobalNumber) globalNumberOut {
+func globalNumberBody(v *people.GlobalNumber) globalNumberOut {
 	return globalNumberOut{Number: v.Number, Kind: v.Kind, Note: v.Note, CreatedBy: v.CreatedBy, Created: v.Created}
 }
 
-func globalNumbersBody(vs []store.GlobalNumber) []globalNumberOut {
+func globalNumbersBody(vs []people.GlobalNumber) []globalNumberOut {
 	if vs == nil {
 		return nil
 	}
@@ -333,7 +334,7 @@ type photoOut struct {
 
 func (photoOut) componentName() string { return "store.Photo" }
 
-func photoBody(v *store.Photo) photoOut {
+func photoBody(v *people.Photo) photoOut {
 	return photoOut{PersonID: v.PersonID, ContentType: v.ContentType, SHA256: v.SHA256, Bytes: v.Bytes, Width: v.Width, Height: v.Height, UpdatedBy: v.UpdatedBy, Updated: v.Updated}
 }
 
@@ -598,12 +599,12 @@ type prisonSettingsIO struct {
 
 func (prisonSettingsIO) componentName() string { return "store.PrisonSettings" }
 
-func prisonSettingsBody(v *store.PrisonSettings) prisonSettingsIO {
+func prisonSettingsBody(v *people.PrisonSettings) prisonSettingsIO {
 	return prisonSettingsIO{PrisonName: v.PrisonName, TimeZone: v.TimeZone, MaxContacts: v.MaxContacts}
 }
 
-func (in prisonSettingsIO) settings() store.PrisonSettings {
-	return store.PrisonSettings{PrisonName: in.PrisonName, TimeZone: in.TimeZone, MaxContacts: in.MaxContacts}
+func (in prisonSettingsIO) settings() people.PrisonSettings {
+	return people.PrisonSettings{PrisonName: in.PrisonName, TimeZone: in.TimeZone, MaxContacts: in.MaxContacts}
 }
 
 // moneySettingsIO is the money settings: the currency (ISO 4217), the

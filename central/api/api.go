@@ -42,6 +42,7 @@ import (
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
@@ -62,15 +63,17 @@ var (
 )
 
 // Deps are what the HTTP side of central needs. Store is required; a nil
-// Users is users.New(Store), a nil Tables tables.New(Store), a nil
-// Reports reports.New(Store) (also the call search), a nil Money
-// money.New(Store); a nil Notifier drops notifications; a nil
+// Users is users.New(Store), a nil People people.New(Store), a nil
+// Tables tables.New(Store), a nil Reports reports.New(Store) (also the
+// call search), a nil Money money.New(Store); a nil Notifier drops
+// notifications; a nil
 // Log discards. SessionTTL (default 8 h),
 // SessionIdle (default 30 min) and SecureCookie configure the web console's
 // sessions.
 type Deps struct {
 	Store        *store.Store
 	Users        *users.Store
+	People       *people.Store
 	Tables       *tables.Store
 	Reports      *reports.Store
 	Money        *money.Store
@@ -86,6 +89,7 @@ type Deps struct {
 type Server struct {
 	st       *store.Store
 	users    UserStore
+	people   PeopleStore
 	tables   TableStore
 	reports  ReportStore
 	money    MoneyStore
@@ -105,6 +109,9 @@ func New(d Deps) (*Server, error) {
 	if d.Users == nil {
 		d.Users = users.New(d.Store)
 	}
+	if d.People == nil {
+		d.People = people.New(d.Store)
+	}
 	if d.Tables == nil {
 		d.Tables = tables.New(d.Store)
 	}
@@ -114,11 +121,11 @@ func New(d Deps) (*Server, error) {
 	if d.Money == nil {
 		d.Money = money.New(d.Store)
 	}
-	s := &Server{st: d.Store, users: d.Users, tables: d.Tables, reports: d.Reports, money: d.Money, search: d.Reports, n: d.Notifier, log: d.Log}
+	s := &Server{st: d.Store, users: d.Users, people: d.People, tables: d.Tables, reports: d.Reports, money: d.Money, search: d.Reports, n: d.Notifier, log: d.Log}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	console, err := web.New(web.Config{Store: d.Store, Users: d.Users, Tables: d.Tables, Reports: d.Reports, Money: d.Money, Calls: d.Reports, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
+	console, err := web.New(web.Config{Store: d.Store, Users: d.Users, People: d.People, Tables: d.Tables, Reports: d.Reports, Money: d.Money, Calls: d.Reports, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
 		EndCall: s.endCall, Notifier: d.Notifier})
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
@@ -381,7 +388,7 @@ func (s *Server) createInmate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	np := store.NewPerson{PrisonNumber: in.PrisonNumber, Name: in.Name, Block: in.Block, Status: in.Status, Language: in.Language,
+	np := people.NewPerson{PrisonNumber: in.PrisonNumber, Name: in.Name, Block: in.Block, Status: in.Status, Language: in.Language,
 		SupervisionLevel: in.SupervisionLevel, Confirm: in.Confirm, ConfirmWindowSeconds: in.ConfirmWindowSeconds,
 		Windows: in.Windows, MaxDurationSeconds: in.MaxDurationSeconds, StatusReason: in.StatusReason,
 		CallsPerDay: in.CallsPerDay, CallsPerWeek: in.CallsPerWeek, CallsPerMonth: in.CallsPerMonth}
@@ -399,7 +406,7 @@ func (s *Server) createInmate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	p, err := s.st.CreatePerson(r.Context(), callerFrom(r.Context()).Actor, np)
+	p, err := s.people.CreatePerson(r.Context(), callerFrom(r.Context()).Actor, np)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -433,7 +440,7 @@ func (s *Server) listPeople(w http.ResponseWriter, r *http.Request, officers boo
 			return
 		}
 	}
-	people, err := s.st.People(r.Context(), store.PeopleFilter{Block: q.Get("block"), Status: q.Get("status"), Officers: officers, Blocks: c.ScopeBlocks(), Limit: limit, Offset: offset})
+	people, err := s.people.People(r.Context(), people.PeopleFilter{Block: q.Get("block"), Status: q.Get("status"), Officers: officers, Blocks: c.ScopeBlocks(), Limit: limit, Offset: offset})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -456,8 +463,8 @@ func (s *Server) getInmate(w http.ResponseWriter, r *http.Request) {
 
 // scopedPerson loads the person {id}, refusing a scoped caller another
 // block's person.
-func (s *Server) scopedPerson(r *http.Request) (*store.Person, error) {
-	p, err := s.st.Person(r.Context(), r.PathValue("id"))
+func (s *Server) scopedPerson(r *http.Request) (*people.Person, error) {
+	p, err := s.people.Person(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return nil, err
 	}
@@ -501,8 +508,8 @@ func (s *Server) patchInmate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p, blocks, err := s.st.UpdatePerson(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"),
-		store.PersonUpdate{Name: in.Name, Block: in.Block, Status: in.Status, Language: in.Language, PIN: in.PIN,
+	p, blocks, err := s.people.UpdatePerson(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"),
+		people.PersonUpdate{Name: in.Name, Block: in.Block, Status: in.Status, Language: in.Language, PIN: in.PIN,
 			SupervisionLevel: in.SupervisionLevel, Confirm: in.Confirm, ConfirmWindowSeconds: in.ConfirmWindowSeconds,
 			Windows: in.Windows, MaxDurationSeconds: in.MaxDurationSeconds, StatusReason: in.StatusReason, SuspendedUntil: in.SuspendedUntil,
 			CallsPerDay: in.CallsPerDay, CallsPerWeek: in.CallsPerWeek, CallsPerMonth: in.CallsPerMonth})
@@ -526,7 +533,7 @@ func (s *Server) addCard(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	block, err := s.st.AddCard(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"), in.UID)
+	block, err := s.people.AddCard(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"), in.UID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -558,8 +565,8 @@ func (s *Server) addContact(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	c, block, err := s.st.AddContact(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"),
-		store.NewContact{Number: in.Number, Name: in.Name, Relationship: in.Relationship, Privileged: in.Privileged,
+	c, block, err := s.people.AddContact(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"),
+		people.NewContact{Number: in.Number, Name: in.Name, Relationship: in.Relationship, Privileged: in.Privileged,
 			Identity: in.Identity, Status: in.Status, Reason: in.Reason})
 	if err != nil {
 		s.fail(w, r, err)
@@ -574,7 +581,7 @@ func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	cs, err := s.st.Contacts(r.Context(), r.PathValue("id"))
+	cs, err := s.people.Contacts(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -811,7 +818,7 @@ func (s *Server) getRules(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	rules, err := s.st.Rules(r.Context(), r.PathValue("name"))
+	rules, err := s.people.Rules(r.Context(), r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -835,12 +842,12 @@ func (s *Server) putRules(w http.ResponseWriter, r *http.Request) {
 		in.Rules = []wire.CallRule{}
 	}
 	block := r.PathValue("name")
-	if err := s.st.SetRules(r.Context(), callerFrom(r.Context()).Actor, block, in.Rules); err != nil {
+	if err := s.people.SetRules(r.Context(), callerFrom(r.Context()).Actor, block, in.Rules); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.notify(r.Context(), block)
-	rules, err := s.st.Rules(r.Context(), block)
+	rules, err := s.people.Rules(r.Context(), block)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -863,7 +870,7 @@ func (s *Server) createOfficer(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	p, err := s.st.CreatePerson(r.Context(), callerFrom(r.Context()).Actor, store.NewPerson{
+	p, err := s.people.CreatePerson(r.Context(), callerFrom(r.Context()).Actor, people.NewPerson{
 		PrisonNumber: in.StaffNumber, Name: in.Name, Block: in.Block, Officer: true, Cards: in.Cards,
 	})
 	if err != nil {
@@ -890,7 +897,7 @@ func (s *Server) listOfficerActions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	acts, err := s.st.OfficerActions(r.Context(), store.OfficerActionFilter{
+	acts, err := s.people.OfficerActions(r.Context(), people.OfficerActionFilter{
 		ApplianceID: q.Get("appliance"), Officer: q.Get("officer"), CallID: q.Get("call"), Limit: limit, Offset: offset,
 	})
 	if err != nil {

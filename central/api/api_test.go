@@ -19,7 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/central/ingest/policysnap"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
@@ -192,7 +194,7 @@ func TestEnsureAdminToken(t *testing.T) {
 
 func TestInmateLifecycle(t *testing.T) {
 	e := newEnv(t)
-	var p store.Person
+	var p people.Person
 	r := e.do("POST", "/api/v1/inmates", e.admin, map[string]any{"prison_number": "A100", "name": "Ann", "block": "A", "pin": "4711"}, &p)
 	if r.StatusCode != 201 || p.ID == "" || !p.HasPIN || p.Status != wire.StatusActive {
 		t.Fatalf("create: %d %+v", r.StatusCode, p)
@@ -207,40 +209,40 @@ func TestInmateLifecycle(t *testing.T) {
 	if got := e.n.take(); len(got) != 1 || got[0] != "A" {
 		t.Fatalf("notifier after card: %v", got)
 	}
-	var c store.Contact
+	var c people.Contact
 	if r := e.do("POST", "/api/v1/inmates/"+p.ID+"/contacts", e.admin, map[string]any{"number": "+44 20 7946 0000", "name": "Mum", "relationship": "mother"}, &c); r.StatusCode != 201 {
 		t.Fatalf("contact: %d", r.StatusCode)
 	}
-	if c.Number != "+442079460000" || c.Status != store.ContactApproved || c.Privileged {
+	if c.Number != "+442079460000" || c.Status != people.ContactApproved || c.Privileged {
 		t.Fatalf("contact %+v", c)
 	}
 	if got := e.n.take(); len(got) != 1 || got[0] != "A" {
 		t.Fatalf("notifier after contact: %v", got)
 	}
-	var cl struct{ Contacts []store.Contact }
+	var cl struct{ Contacts []people.Contact }
 	e.do("GET", "/api/v1/inmates/"+p.ID+"/contacts", e.viewer, nil, &cl)
 	if len(cl.Contacts) != 1 {
 		t.Fatalf("contacts %+v", cl)
 	}
 	// The appliance's policy now holds it all.
-	pol, err := e.st.PolicyFor(context.Background(), "appA")
+	pol, err := policysnap.New(e.st).PolicyFor(context.Background(), "appA")
 	if err != nil || len(pol.People) != 1 || len(pol.People[0].Cards) != 1 || len(pol.People[0].Numbers) != 1 {
 		t.Fatalf("policy %+v %v", pol, err)
 	}
 	// Move to B: both blocks notified.
-	var moved store.Person
+	var moved people.Person
 	if r := e.do("PATCH", "/api/v1/inmates/"+p.ID, e.admin, map[string]any{"block": "B", "status": "suspended"}, &moved); r.StatusCode != 200 || moved.Block != "B" || moved.Status != "suspended" {
 		t.Fatalf("patch: %d %+v", r.StatusCode, moved)
 	}
 	if got := e.n.take(); len(got) != 2 || got[0] != "A" || got[1] != "B" {
 		t.Fatalf("notifier after move: %v", got)
 	}
-	var got store.Person
+	var got people.Person
 	e.do("GET", "/api/v1/inmates/"+p.ID, e.viewer, nil, &got)
 	if got.Block != "B" || len(got.Cards) != 1 {
 		t.Fatalf("get %+v", got)
 	}
-	var list struct{ Inmates []store.Person }
+	var list struct{ Inmates []people.Person }
 	e.do("GET", "/api/v1/inmates?block=B", e.viewer, nil, &list)
 	if len(list.Inmates) != 1 {
 		t.Fatalf("list %+v", list)
@@ -261,7 +263,7 @@ func TestInmateLifecycle(t *testing.T) {
 
 func TestValidationErrors(t *testing.T) {
 	e := newEnv(t)
-	var p store.Person
+	var p people.Person
 	e.do("POST", "/api/v1/inmates", e.admin, map[string]any{"prison_number": "A100", "name": "Ann", "block": "A"}, &p)
 	e.n.take()
 	cases := []struct {
@@ -294,7 +296,7 @@ func TestValidationErrors(t *testing.T) {
 		}
 	}
 	// Duplicate card across people -> 409.
-	var q store.Person
+	var q people.Person
 	e.do("POST", "/api/v1/inmates", e.admin, map[string]any{"prison_number": "A101", "name": "Bea", "block": "A"}, &q)
 	if s := e.status("POST", "/api/v1/inmates/"+p.ID+"/cards", e.admin, map[string]string{"uid": "04A1B2C3"}); s != 201 {
 		t.Fatalf("card: %d", s)

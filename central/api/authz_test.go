@@ -15,6 +15,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web"
 )
@@ -97,7 +98,7 @@ func TestRoleMatrix(t *testing.T) {
 	wav := append([]byte("RIFF\x24\x00\x00\x00WAVEfmt "), bytes.Repeat([]byte{1}, 100)...)
 	seedCalls(t, e, wav)
 	ctx := context.Background()
-	person, err := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A", Status: "active"})
+	person, err := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A", Status: "active"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,10 +198,10 @@ func TestBlockOfficerScoped(t *testing.T) {
 	wav := append([]byte("RIFF\x24\x00\x00\x00WAVEfmt "), bytes.Repeat([]byte{1}, 100)...)
 	seedCalls(t, e, wav)
 	ctx := context.Background()
-	pa, _ := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A", Status: "active"})
-	pb, _ := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B", Status: "active"})
+	pa, _ := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A", Status: "active"})
+	pb, _ := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B", Status: "active"})
 	bo := e.sessionFor("officer-b", store.RoleBlockOfficer, true, "B")
-	var list struct{ Inmates []store.Person }
+	var list struct{ Inmates []people.Person }
 	if r := e.call(bo, false, "GET", "/api/v1/inmates", nil, &list); r.StatusCode != 200 || len(list.Inmates) != 1 || list.Inmates[0].ID != pb.ID {
 		t.Fatalf("scoped list: %d %+v", r.StatusCode, list.Inmates)
 	}
@@ -229,7 +230,7 @@ func TestBlockOfficerScoped(t *testing.T) {
 			t.Errorf("%s %s: %d, want 403", c.method, c.path, r.StatusCode)
 		}
 	}
-	if p, _ := e.st.Person(ctx, pa.ID); p.Name != "Ann" {
+	if p, _ := people.New(e.st).Person(ctx, pa.ID); p.Name != "Ann" {
 		t.Fatal("other block's person changed")
 	}
 	// Their own block works.

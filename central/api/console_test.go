@@ -14,6 +14,7 @@ import (
 
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -108,7 +109,7 @@ func TestHiddenAndPrivilegedCallsAPI(t *testing.T) {
 	wav := []byte("RIFF\x24\x00\x00\x00WAVEfmt some audio bytes")
 	seedCalls(t, e, wav) // c1 (+441, recorded), c2 (+442), block A
 	ctx := context.Background()
-	if _, _, err := e.st.AddGlobalNumber(ctx, "test", "+442", wire.NumberKindHidden, "investigation"); err != nil {
+	if _, _, err := people.New(e.st).AddGlobalNumber(ctx, "test", "+442", wire.NumberKindHidden, "investigation"); err != nil {
 		t.Fatal(err)
 	}
 	ids := func(tok string) []string {
@@ -143,7 +144,7 @@ func TestHiddenAndPrivilegedCallsAPI(t *testing.T) {
 	if r := e.do("GET", "/api/v1/calls/c1/recording", e.admin, nil, nil); r.StatusCode != 200 {
 		t.Fatalf("recording before: %d", r.StatusCode)
 	}
-	if _, _, err := e.st.AddGlobalNumber(ctx, "test", "+441", wire.NumberKindPrivileged, "legal aid"); err != nil {
+	if _, _, err := people.New(e.st).AddGlobalNumber(ctx, "test", "+441", wire.NumberKindPrivileged, "legal aid"); err != nil {
 		t.Fatal(err)
 	}
 	var eb struct{ Error string }
@@ -197,8 +198,8 @@ func TestAuditFiltersAndCSVNeedSecondFactor(t *testing.T) {
 func TestAccountsListAPI(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	ann, _ := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
-	bob, _ := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
+	ann, _ := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	bob, _ := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
 	if _, _, err := money.New(e.st).Recharge(ctx, "test", bob.ID, 550, "R-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -225,8 +226,8 @@ func TestAccountsListAPI(t *testing.T) {
 func TestUnblockContactAPI(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	ann, _ := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
-	ct, _, err := e.st.AddContact(ctx, "test", ann.ID, store.NewContact{Number: "+44 20 1111", Name: "Mum"})
+	ann, _ := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	ct, _, err := people.New(e.st).AddContact(ctx, "test", ann.ID, people.NewContact{Number: "+44 20 1111", Name: "Mum"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +235,7 @@ func TestUnblockContactAPI(t *testing.T) {
 	if s := e.status("POST", p, e.admin, map[string]string{"reason": "asked"}); s != 409 {
 		t.Fatalf("unblock a contact not blocked: %d", s)
 	}
-	if _, err := e.st.SelfBlockReported(ctx, "appA", wire.NumberBlocked{PersonID: ann.ID, Number: ct.Number, CallID: "c1"}); err != nil {
+	if _, err := people.New(e.st).SelfBlockReported(ctx, "appA", wire.NumberBlocked{PersonID: ann.ID, Number: ct.Number, CallID: "c1"}); err != nil {
 		t.Fatal(err)
 	}
 	e.n.take()
@@ -246,7 +247,7 @@ func TestUnblockContactAPI(t *testing.T) {
 		t.Fatalf("no reason: %d", s)
 	}
 	oa := e.sessionFor("officer-a", store.RoleBlockOfficer, true, "A")
-	var got store.Contact
+	var got people.Contact
 	if r := e.call(oa, true, "POST", p, map[string]string{"reason": "the family asked"}, &got); r.StatusCode != 200 || got.SelfBlocked {
 		t.Fatalf("unblock: %d %+v", r.StatusCode, got)
 	}
@@ -261,7 +262,7 @@ func TestUnblockContactAPI(t *testing.T) {
 func TestConsoleFormsReachTheNotifier(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	ann, _ := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	ann, _ := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
 	fin := e.sessionFor("fin", store.RoleFinance, false)
 	form := func(path string, v url.Values) int {
 		req, _ := http.NewRequest("GET", e.srv.URL+"/accounts/"+ann.ID, nil)

@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/central/ingest/policysnap"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -53,11 +55,11 @@ func TestDualAuthAPI(t *testing.T) {
 		t.Fatalf("get rules: %+v", got)
 	}
 
-	var ann store.Person
+	var ann people.Person
 	if r := e.do("POST", "/api/v1/inmates", e.admin, map[string]any{"prison_number": "A100", "name": "Ann", "block": "A", "supervision_level": "high"}, &ann); r.StatusCode != 201 || ann.SupervisionLevel != "high" {
 		t.Fatalf("create inmate: %d %+v", r.StatusCode, ann)
 	}
-	var patched store.Person
+	var patched people.Person
 	if r := e.do("PATCH", "/api/v1/inmates/"+ann.ID, e.admin, map[string]any{"confirm": "both", "confirm_window_seconds": 20}, &patched); r.StatusCode != 200 || patched.Confirm != "both" || patched.ConfirmWindowSeconds != 20 {
 		t.Fatalf("patch inmate: %d %+v", r.StatusCode, patched)
 	}
@@ -65,22 +67,22 @@ func TestDualAuthAPI(t *testing.T) {
 		t.Errorf("bad confirm: %d", s)
 	}
 
-	var off store.Person
+	var off people.Person
 	if r := e.do("POST", "/api/v1/officers", e.admin, map[string]any{"staff_number": "S-77", "name": "Officer Reyes", "block": "A", "cards": []string{"0f0f0f0f"}}, &off); r.StatusCode != 201 || !off.Officer || len(off.Cards) != 1 {
 		t.Fatalf("create officer: %d %+v", r.StatusCode, off)
 	}
 	if s := e.status("POST", "/api/v1/officers", e.admin, map[string]any{"staff_number": "S-78", "name": "Dup", "block": "A", "cards": []string{"0F0F0F0F"}}); s != 409 {
 		t.Errorf("officer with a card already issued: %d", s)
 	}
-	var offs struct{ Officers []store.Person }
+	var offs struct{ Officers []people.Person }
 	e.do("GET", "/api/v1/officers?block=A", e.viewer, nil, &offs)
-	var inm struct{ Inmates []store.Person }
+	var inm struct{ Inmates []people.Person }
 	e.do("GET", "/api/v1/inmates?block=A", e.viewer, nil, &inm)
 	if len(offs.Officers) != 1 || offs.Officers[0].ID != off.ID || len(inm.Inmates) != 1 || inm.Inmates[0].ID != ann.ID {
 		t.Fatalf("officers %+v inmates %+v", offs, inm)
 	}
 
-	p, err := e.st.PolicyFor(ctx, "appA")
+	p, err := policysnap.New(e.st).PolicyFor(ctx, "appA")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +123,7 @@ func TestDualAuthAPI(t *testing.T) {
 		t.Fatalf("call: %+v", c)
 	}
 	var acts struct {
-		OfficerActions []store.OfficerAction `json:"officer_actions"`
+		OfficerActions []people.OfficerAction `json:"officer_actions"`
 	}
 	if r := e.do("GET", "/api/v1/officer-actions?officer="+off.ID, e.viewer, nil, &acts); r.StatusCode != 200 || len(acts.OfficerActions) != 1 ||
 		acts.OfficerActions[0].Action != "confirm" || acts.OfficerActions[0].CallID != "c1" || acts.OfficerActions[0].OfficerName != "Officer Reyes" {

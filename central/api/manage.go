@@ -13,6 +13,7 @@ import (
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/reports"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/wire"
@@ -97,7 +98,7 @@ func importReportBody(rep *tables.ImportReport) *importReportOut {
 // decider outside their rights is 403, a bad import file 422.
 func (s *Server) manageFail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, store.ErrNotAllowed):
+	case errors.Is(err, people.ErrNotAllowed):
 		err = fmt.Errorf("%w: %v", ErrForbidden, strings.TrimPrefix(err.Error(), "store: "))
 	case errors.Is(err, tables.ErrBadFile):
 		err = fmt.Errorf("%w: %v", store.ErrInvalid, strings.TrimPrefix(err.Error(), "store: unreadable import file: "))
@@ -123,7 +124,7 @@ func (s *Server) decideContact(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	got, block, err := s.st.DecideContact(r.Context(), store.Decider{Actor: c.Actor, Role: c.Role, Blocks: c.Blocks}, ct.ID, in.Status, in.Reason)
+	got, block, err := s.people.DecideContact(r.Context(), people.Decider{Actor: c.Actor, Role: c.Role, Blocks: c.Blocks}, ct.ID, in.Status, in.Reason)
 	if err != nil {
 		s.manageFail(w, r, err)
 		return
@@ -134,12 +135,12 @@ func (s *Server) decideContact(w http.ResponseWriter, r *http.Request) {
 
 // scopedContact loads the path's contact, refusing a block officer another
 // block's person's contact.
-func (s *Server) scopedContact(r *http.Request) (*store.Contact, error) {
-	ct, err := s.st.Contact(r.Context(), r.PathValue("contact"))
+func (s *Server) scopedContact(r *http.Request) (*people.Contact, error) {
+	ct, err := s.people.Contact(r.Context(), r.PathValue("contact"))
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.st.Person(r.Context(), ct.PersonID)
+	p, err := s.people.Person(r.Context(), ct.PersonID)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +166,7 @@ func (s *Server) unblockContact(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	got, block, err := s.st.LiftSelfBlock(r.Context(), callerFrom(r.Context()).Actor, ct.ID, in.Reason)
+	got, block, err := s.people.LiftSelfBlock(r.Context(), callerFrom(r.Context()).Actor, ct.ID, in.Reason)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -179,7 +180,7 @@ func (s *Server) resetPIN(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	pin, block, err := s.st.ResetPIN(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"))
+	pin, block, err := s.people.ResetPIN(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -196,7 +197,7 @@ func (s *Server) getPhoto(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ph, err := s.st.Photo(r.Context(), p.ID)
+	ph, err := s.people.Photo(r.Context(), p.ID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -206,7 +207,7 @@ func (s *Server) getPhoto(w http.ResponseWriter, r *http.Request) {
 
 // putPhoto serves PUT /api/v1/inmates/{id}/photo with the image as the
 // body (Content-Type image/jpeg or image/png): 415 for another type or a
-// file that is not what it says, 413 beyond store.MaxPhotoBytes, 422 for
+// file that is not what it says, 413 beyond people.MaxPhotoBytes, 422 for
 // dimensions out of bounds or a damaged image. It answers the photo's
 // description.
 func (s *Server) putPhoto(w http.ResponseWriter, r *http.Request) {
@@ -216,16 +217,16 @@ func (s *Server) putPhoto(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if ct != store.PhotoJPEG && ct != store.PhotoPNG {
+	if ct != people.PhotoJPEG && ct != people.PhotoPNG {
 		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be image/jpeg or image/png, with the image as the body")
 		return
 	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, store.MaxPhotoBytes+1))
+	data, err := io.ReadAll(io.LimitReader(r.Body, people.MaxPhotoBytes+1))
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("%w: reading the body: %v", ErrBadRequest, err))
 		return
 	}
-	ph, err := s.st.SetPhoto(r.Context(), callerFrom(r.Context()).Actor, p.ID, data, ct)
+	ph, err := s.people.SetPhoto(r.Context(), callerFrom(r.Context()).Actor, p.ID, data, ct)
 	if err != nil {
 		s.photoFail(w, r, err)
 		return
@@ -238,9 +239,9 @@ func (s *Server) putPhoto(w http.ResponseWriter, r *http.Request) {
 func (s *Server) photoFail(w http.ResponseWriter, r *http.Request, err error) {
 	msg := strings.TrimPrefix(err.Error(), "store: invalid input: ")
 	switch {
-	case errors.Is(err, store.ErrPhotoTooLarge):
+	case errors.Is(err, people.ErrPhotoTooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, msg)
-	case errors.Is(err, store.ErrPhotoType):
+	case errors.Is(err, people.ErrPhotoType):
 		writeError(w, http.StatusUnsupportedMediaType, msg)
 	default:
 		s.fail(w, r, err)
@@ -255,7 +256,7 @@ func (s *Server) deletePhoto(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.st.DeletePhoto(r.Context(), callerFrom(r.Context()).Actor, p.ID); err != nil {
+	if err := s.people.DeletePhoto(r.Context(), callerFrom(r.Context()).Actor, p.ID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -264,7 +265,7 @@ func (s *Server) deletePhoto(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listNumbers(w http.ResponseWriter, r *http.Request) {
-	ns, err := s.st.GlobalNumbers(r.Context())
+	ns, err := s.people.GlobalNumbers(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -285,7 +286,7 @@ func (s *Server) addNumber(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	g, blocks, err := s.st.AddGlobalNumber(r.Context(), callerFrom(r.Context()).Actor, in.Number, in.Kind, in.Note)
+	g, blocks, err := s.people.AddGlobalNumber(r.Context(), callerFrom(r.Context()).Actor, in.Number, in.Kind, in.Note)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -300,7 +301,7 @@ func (s *Server) removeNumber(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	blocks, err := s.st.RemoveGlobalNumber(r.Context(), callerFrom(r.Context()).Actor, in.Number, in.Kind, in.Note)
+	blocks, err := s.people.RemoveGlobalNumber(r.Context(), callerFrom(r.Context()).Actor, in.Number, in.Kind, in.Note)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -310,7 +311,7 @@ func (s *Server) removeNumber(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getSettings(w http.ResponseWriter, r *http.Request) {
-	set, err := s.st.Settings(r.Context())
+	set, err := s.people.Settings(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -324,7 +325,7 @@ func (s *Server) putSettings(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	blocks, err := s.st.UpdateSettings(r.Context(), callerFrom(r.Context()).Actor, in.settings())
+	blocks, err := s.people.UpdateSettings(r.Context(), callerFrom(r.Context()).Actor, in.settings())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -338,7 +339,7 @@ func (s *Server) getBlockWindows(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ws, err := s.st.BlockWindows(r.Context(), r.PathValue("name"))
+	ws, err := s.people.BlockWindows(r.Context(), r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -355,7 +356,7 @@ func (s *Server) putBlockWindows(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	block := r.PathValue("name")
-	if err := s.st.SetBlockWindows(r.Context(), callerFrom(r.Context()).Actor, block, in.Windows); err != nil {
+	if err := s.people.SetBlockWindows(r.Context(), callerFrom(r.Context()).Actor, block, in.Windows); err != nil {
 		s.fail(w, r, err)
 		return
 	}

@@ -8,7 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kinline/kinline/central/ingest/policysnap"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/tables"
 )
 
@@ -18,11 +20,11 @@ import (
 func TestContactApprovalAccessMatrix(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	pa, err := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	pa, err := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pb, err := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
+	pb, err := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,11 +32,11 @@ func TestContactApprovalAccessMatrix(t *testing.T) {
 	ivy := e.sessionFor("ivy", store.RoleInvestigator, true)
 	ro := e.sessionFor("rita", store.RoleReadOnly, false)
 
-	var ca, cb store.Contact
+	var ca, cb people.Contact
 	if r := e.call(officerA, true, "POST", "/api/v1/inmates/"+pa.ID+"/contacts", map[string]any{"number": "+44 1111", "name": "Mum", "status": "requested", "identity": "passport 1"}, &ca); r.StatusCode != 201 {
 		t.Fatalf("add: %d", r.StatusCode)
 	}
-	if ca.Status != store.ContactRequested || ca.Identity != "passport 1" || ca.RequestedBy != "user:amy" {
+	if ca.Status != people.ContactRequested || ca.Identity != "passport 1" || ca.RequestedBy != "user:amy" {
 		t.Fatalf("contact %+v", ca)
 	}
 	if r := e.call(officerA, true, "POST", "/api/v1/inmates/"+pb.ID+"/contacts", map[string]any{"number": "+44 2222", "name": "Dad", "status": "requested"}, nil); r.StatusCode != 403 {
@@ -64,11 +66,11 @@ func TestContactApprovalAccessMatrix(t *testing.T) {
 	if s := decide(officerA, "c_nobody", ok); s != 404 {
 		t.Fatalf("unknown contact: %d", s)
 	}
-	var got store.Contact
+	var got people.Contact
 	if r := e.call(officerA, true, "POST", "/api/v1/contacts/"+ca.ID+"/decision", ok, &got); r.StatusCode != 200 {
 		t.Fatalf("approve: %d", r.StatusCode)
 	}
-	if got.Status != store.ContactApproved || got.DecidedBy != "user:amy" || got.DecisionReason != "ID checked" {
+	if got.Status != people.ContactApproved || got.DecidedBy != "user:amy" || got.DecisionReason != "ID checked" {
 		t.Fatalf("decided %+v", got)
 	}
 	if n := e.n.take(); len(n) != 1 || n[0] != "A" {
@@ -89,8 +91,8 @@ func TestContactApprovalAccessMatrix(t *testing.T) {
 
 func TestMaxContactsAPI(t *testing.T) {
 	e := newEnv(t)
-	pa, _ := e.st.CreatePerson(context.Background(), "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
-	var set store.PrisonSettings
+	pa, _ := people.New(e.st).CreatePerson(context.Background(), "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	var set people.PrisonSettings
 	if r := e.do("PUT", "/api/v1/settings", e.admin, map[string]any{"prison_name": "HMP Test", "time_zone": "Europe/Paris", "max_contacts": 1}, &set); r.StatusCode != 200 || set.MaxContacts != 1 {
 		t.Fatalf("settings %d %+v", r.StatusCode, set)
 	}
@@ -125,7 +127,7 @@ func TestNumbersWindowsTerminalsAPI(t *testing.T) {
 	if s := e.status("POST", "/api/v1/numbers", e.viewer, map[string]any{"number": "+44 1", "kind": "free", "note": "x"}); s != 403 {
 		t.Fatalf("viewer add: %d", s)
 	}
-	var nl struct{ Numbers []store.GlobalNumber }
+	var nl struct{ Numbers []people.GlobalNumber }
 	e.do("GET", "/api/v1/numbers", e.viewer, nil, &nl)
 	if len(nl.Numbers) != 1 || nl.Numbers[0].Number != "+44800*" || nl.Numbers[0].Note != "free-phone" {
 		t.Fatalf("numbers %+v", nl)
@@ -140,7 +142,7 @@ func TestNumbersWindowsTerminalsAPI(t *testing.T) {
 	if r := e.do("PUT", "/api/v1/blocks/A/windows", e.admin, map[string]any{"windows": []map[string]any{{"days": []int{1, 2}, "start": "08:00", "end": "20:00"}}}, &wo); r.StatusCode != 200 || len(wo.Windows) != 1 {
 		t.Fatalf("windows: %d %+v", r.StatusCode, wo)
 	}
-	pol, err := e.st.PolicyFor(context.Background(), "appA")
+	pol, err := policysnap.New(e.st).PolicyFor(context.Background(), "appA")
 	if err != nil || len(pol.Windows) != 1 || pol.Windows[0].End != "20:00" {
 		t.Fatalf("policy windows %+v %v", pol, err)
 	}

@@ -9,17 +9,18 @@ import (
 
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/shared/wire"
 )
 
 func TestMoneyAPI(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	ann, err := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	ann, err := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob, err := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
+	bob, err := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
 	if err != nil {
 		t.Fatal(err)
 	}

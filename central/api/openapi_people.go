@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 )
 
 // peopleDocs document people's photos (manage.go); init adds them to
@@ -15,19 +15,19 @@ var peopleDocs = map[string]opDoc{
 		Summary:     "Get a person's photo",
 		Description: "The person's photo as the image it is (image/jpeg or image/png, with X-Content-Type-Options: nosniff and no caching); 404 when the person has none.",
 		Path:        map[string]string{"id": pPerson},
-		OutMedia:    []string{store.PhotoJPEG, store.PhotoPNG},
+		OutMedia:    []string{people.PhotoJPEG, people.PhotoPNG},
 		OutDesc:     "The image.",
 	},
 	"PUT /api/v1/inmates/{id}/photo": {
 		Summary: "Set a person's photo",
 		Description: fmt.Sprintf("Sets or replaces the person's photo: the body is the image file, with Content-Type image/jpeg or image/png matching what the file is "+
 			"(its header is decoded; nothing else is accepted), at most %d bytes, %d to %d pixels wide and high. Audited as inmate.photo_set with the file's SHA-256. "+
-			"Photos stay at central (appliances never get them).", store.MaxPhotoBytes, store.MinPhotoSide, store.MaxPhotoSide),
+			"Photos stay at central (appliances never get them).", people.MaxPhotoBytes, people.MinPhotoSide, people.MaxPhotoSide),
 		Path:    map[string]string{"id": pPerson},
-		RawBody: []string{store.PhotoJPEG, store.PhotoPNG},
+		RawBody: []string{people.PhotoJPEG, people.PhotoPNG},
 		Out:     photoOut{}, OutDesc: "The photo's description (type, size, dimensions, SHA-256).",
 		Errors: map[int]any{
-			http.StatusRequestEntityTooLarge: fmt.Sprintf("The file is larger than %d bytes.", store.MaxPhotoBytes),
+			http.StatusRequestEntityTooLarge: fmt.Sprintf("The file is larger than %d bytes.", people.MaxPhotoBytes),
 			http.StatusUnsupportedMediaType:  "The Content-Type is not image/jpeg or image/png, or the file is not the image it says.",
 		},
 	},
@@ -41,7 +41,7 @@ var peopleDocs = map[string]opDoc{
 
 // quotaFields note the people's own quotas in the bodies that set them.
 var quotaFields = map[string]string{
-	"calls_per_day":   fmt.Sprintf("The person's own calls per day, replacing their rule's (0: the rule's; at most %d).", store.MaxCallsPerPeriod),
+	"calls_per_day":   fmt.Sprintf("The person's own calls per day, replacing their rule's (0: the rule's; at most %d).", people.MaxCallsPerPeriod),
 	"calls_per_week":  "The person's own calls per ISO week (Monday to Sunday, in the prison's time zone), as calls_per_day.",
 	"calls_per_month": "The person's own calls per calendar month, as calls_per_day.",
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/kinline/kinline/central/api/callquery"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/reports"
+	"github.com/kinline/kinline/central/store/people"
 )
 
 // fetchOpenAPI gets the served document as token.
@@ -242,7 +243,7 @@ func TestOpenAPISchemasFollowTheHandlers(t *testing.T) {
 	if s := e.status("POST", "/api/v1/inmates", e.admin, map[string]any{"prison_number": "Z1", "nickname": "x"}); s != 400 {
 		t.Errorf("unknown body field: status %d", s)
 	}
-	// A 201 with the person: the response is the store.Person component,
+	// A 201 with the person: the response is the people.Person component,
 	// with the fields a real answer has.
 	created := post["responses"].(map[string]any)["201"].(map[string]any)
 	if r := created["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)["$ref"]; r != "#/components/schemas/store.Person" {
@@ -285,7 +286,7 @@ func TestOpenAPISchemasFollowTheHandlers(t *testing.T) {
 // documented name they do not know shows).
 func TestOpenAPIQueryParametersAccepted(t *testing.T) {
 	e := newEnv(t)
-	person, err := e.st.CreatePerson(context.Background(), "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A", Status: "active"})
+	person, err := people.New(e.st).CreatePerson(context.Background(), "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A", Status: "active"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kinline/kinline/central/ingest/policysnap"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/web"
 )
 
@@ -66,8 +68,8 @@ func (e *env) raw(method, path, token string, se *session, contentType string, b
 func TestPhotoAPI(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	pa, _ := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
-	pb, _ := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
+	pa, _ := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	pb, _ := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
 	e.n.take()
 	url := "/api/v1/inmates/" + pa.ID + "/photo"
 
@@ -76,7 +78,7 @@ func TestPhotoAPI(t *testing.T) {
 	}
 	pic := imageFile(t, 90, 120, false)
 	r, body := e.raw("PUT", url, e.admin, nil, "image/png", pic)
-	var ph store.Photo
+	var ph people.Photo
 	if r.StatusCode != 200 || json.Unmarshal(body, &ph) != nil || ph.ContentType != "image/png" || ph.Width != 90 || ph.Height != 120 ||
 		ph.Bytes != len(pic) || len(ph.SHA256) != 64 || ph.UpdatedBy != "token:admin" {
 		t.Fatalf("put: %d %s", r.StatusCode, body)
@@ -92,7 +94,7 @@ func TestPhotoAPI(t *testing.T) {
 	if n := e.n.take(); len(n) != 0 {
 		t.Fatalf("a photo republished policies %v (photos stay at central)", n)
 	}
-	var p store.Person
+	var p people.Person
 	if e.do("GET", "/api/v1/inmates/"+pa.ID, e.admin, nil, &p); !p.HasPhoto {
 		t.Fatal("person without has_photo")
 	}
@@ -109,7 +111,7 @@ func TestPhotoAPI(t *testing.T) {
 		{"no type", "", pic, 415, "image/jpeg or image/png"},
 		{"png sent as jpeg", "image/jpeg", pic, 415, "declared image/jpeg but the file is image/png"},
 		{"gif sent as png", "image/png", gifHeader, 415, "not a JPEG or PNG"},
-		{"too big", "image/png", append(append([]byte{}, pic...), make([]byte, store.MaxPhotoBytes)...), 413, "at most"},
+		{"too big", "image/png", append(append([]byte{}, pic...), make([]byte, people.MaxPhotoBytes)...), 413, "at most"},
 		{"too small", "image/png", imageFile(t, 10, 10, false), 422, "10x10 pixels"},
 		{"truncated", "image/png", pic[:len(pic)/2], 422, "damaged"},
 	} {
@@ -177,7 +179,7 @@ func TestPhotoAPI(t *testing.T) {
 // block's policy, which is republished.
 func TestPersonQuotasAPI(t *testing.T) {
 	e := newEnv(t)
-	var p store.Person
+	var p people.Person
 	if r := e.do("POST", "/api/v1/inmates", e.admin, map[string]any{"prison_number": "A1", "name": "Ann", "block": "A", "calls_per_day": 4}, &p); r.StatusCode != 201 ||
 		p.CallsPerDay != 4 || p.CallsPerWeek != 0 {
 		t.Fatalf("create: %d %+v", r.StatusCode, p)
@@ -191,11 +193,11 @@ func TestPersonQuotasAPI(t *testing.T) {
 		t.Fatalf("notified %v", n)
 	}
 	var eb struct{ Error string }
-	if r := e.do("PATCH", "/api/v1/inmates/"+p.ID, e.admin, map[string]any{"calls_per_day": store.MaxCallsPerPeriod + 1}, &eb); r.StatusCode != 422 ||
+	if r := e.do("PATCH", "/api/v1/inmates/"+p.ID, e.admin, map[string]any{"calls_per_day": people.MaxCallsPerPeriod + 1}, &eb); r.StatusCode != 422 ||
 		!strings.Contains(eb.Error, "calls_per_day") {
 		t.Fatalf("too many: %d %q", r.StatusCode, eb.Error)
 	}
-	pol, err := e.st.PolicyFor(context.Background(), "appA")
+	pol, err := policysnap.New(e.st).PolicyFor(context.Background(), "appA")
 	if err != nil {
 		t.Fatal(err)
 	}

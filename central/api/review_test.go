@@ -14,6 +14,7 @@ import (
 
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -23,22 +24,22 @@ import (
 // answer), ann-priv (privileged), ann-hidden (hidden), bob-1 (refused).
 type reviewEnv struct {
 	*env
-	ann, bob *store.Person
+	ann, bob *people.Person
 }
 
 func newReviewEnv(t *testing.T) *reviewEnv {
 	t.Helper()
 	e := newEnv(t)
 	ctx := context.Background()
-	ann, err := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann Lee", Block: "A"})
+	ann, err := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann Lee", Block: "A"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob, err := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "B1", Name: "Bob Lee", Block: "B"})
+	bob, err := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "B1", Name: "Bob Lee", Block: "B"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := e.st.AddContact(ctx, "test", ann.ID, store.NewContact{Number: "+4411", Name: "Mum", Relationship: "mother"}); err != nil {
+	if _, _, err := people.New(e.st).AddContact(ctx, "test", ann.ID, people.NewContact{Number: "+4411", Name: "Mum", Relationship: "mother"}); err != nil {
 		t.Fatal(err)
 	}
 	ans := t0.Add(5 * time.Second)

@@ -101,7 +101,8 @@ const AlarmWrongTopic = "batch_wrong_topic"
 // SelfBlocker is implemented by a Store that records a called party's
 // self-block (they pressed 9: wire.EventNumberBlocked) as the batch
 // arrives, returning the block whose policy must be republished so the
-// number leaves it ("" when nothing is to change); central/store does.
+// number leaves it ("" when nothing is to change); policysnap.IngestStore
+// does (central/store/people records it).
 // With such a store, ingest calls it for each number_blocked event of a
 // stored batch and publishes the blocks' policies, so the number leaves
 // every appliance of the block at once rather than with the next policy

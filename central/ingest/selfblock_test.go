@@ -12,7 +12,9 @@ import (
 
 	"github.com/kinline/kinline/central/broker"
 	"github.com/kinline/kinline/central/ingest"
+	"github.com/kinline/kinline/central/ingest/policysnap"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -31,12 +33,12 @@ func TestSelfBlockLeavesThePolicyAtOnce(t *testing.T) {
 	if err := st.UpsertAppliance(ctx, "blk-a", "A"); err != nil {
 		t.Fatal(err)
 	}
-	ann, err := st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	ann, err := people.New(st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"+44 20 1111", "+44 20 2222"} {
-		if _, _, err := st.AddContact(ctx, "test", ann.ID, store.NewContact{Number: n, Name: "X"}); err != nil {
+		if _, _, err := people.New(st).AddContact(ctx, "test", ann.ID, people.NewContact{Number: n, Name: "X"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -59,7 +61,7 @@ func TestSelfBlockLeavesThePolicyAtOnce(t *testing.T) {
 		t.Fatal("subscribe")
 	}
 	user, pass := b.InternalCredentials()
-	svc, err := ingest.New(ingest.Config{Broker: "tcp://" + b.Addr(), Username: user, Password: pass, ClientID: "central-test", ChunkDir: t.TempDir()}, st, testLog())
+	svc, err := ingest.New(ingest.Config{Broker: "tcp://" + b.Addr(), Username: user, Password: pass, ClientID: "central-test", ChunkDir: t.TempDir()}, policysnap.NewIngestStore(st, people.New(st)), testLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +134,7 @@ func TestSelfBlockLeavesThePolicyAtOnce(t *testing.T) {
 	if p1.Version <= p0.Version || numbers(p1) != "+44202222" {
 		t.Fatalf("after the self-block: v%d numbers %q (was v%d)", p1.Version, numbers(p1), p0.Version)
 	}
-	cs, err := st.Contacts(ctx, ann.ID)
+	cs, err := people.New(st).Contacts(ctx, ann.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,8 +29,10 @@ import (
 	"github.com/kinline/kinline/central/broker"
 	"github.com/kinline/kinline/central/config"
 	"github.com/kinline/kinline/central/ingest"
+	"github.com/kinline/kinline/central/ingest/policysnap"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
@@ -120,11 +122,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if ic.ApplianceKeys == nil {
 		log.Warn("appliance_keys_dir not set: unsigned event batches are accepted (development only)")
 	}
-	s.Ingest, err = ingest.New(ic, st, log.With("part", "ingest"))
+	ppl := people.New(st)
+	s.Ingest, err = ingest.New(ic, policysnap.NewIngestStore(st, ppl), log.With("part", "ingest"))
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}
-	handler, err := api.New(api.Deps{Store: st, Users: users.New(st), Tables: tables.New(st), Reports: reports.New(st), Money: money.New(st), Notifier: s.Ingest, Log: log.With("part", "api")})
+	handler, err := api.New(api.Deps{Store: st, Users: users.New(st), People: ppl, Tables: tables.New(st), Reports: reports.New(st), Money: money.New(st), Notifier: s.Ingest, Log: log.With("part", "api")})
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}

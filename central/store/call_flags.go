@@ -1,6 +1,12 @@
 package store
 
-import "github.com/kinline/kinline/shared/wire"
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/kinline/kinline/shared/wire"
+)
 
 // Privileged and hidden calls.
 //
@@ -37,16 +43,11 @@ const hiddenCallTerm = `NOT (c.hidden = 1 OR ` + globalHidden + `)`
 // (read once per batch), on top of what the appliance reported.
 func (b *eventBatch) flagCall(c *wire.CallRecord) error {
 	if b.numbers == nil {
-		gs, err := readGlobalNumbers(b.ctx, b.tx)
+		ns, err := readFlagNumbers(b.ctx, b.tx)
 		if err != nil {
 			return err
 		}
-		b.numbers = []wire.NumberAttr{}
-		for _, g := range gs {
-			if g.Kind == wire.NumberKindPrivileged || g.Kind == wire.NumberKindHidden {
-				b.numbers = append(b.numbers, wire.NumberAttr{Number: g.Number, Kind: g.Kind})
-			}
-		}
+		b.numbers = ns
 	}
 	for _, a := range b.numbers {
 		if !numberMatches(a.Number, c.Number) {
@@ -60,4 +61,37 @@ func (b *eventBatch) flagCall(c *wire.CallRecord) error {
 		}
 	}
 	return nil
+}
+
+// numberMatches: attr is the number itself or a prefix ending in '*'.
+func numberMatches(attr, number string) bool {
+	if pre, ok := strings.CutSuffix(attr, "*"); ok {
+		return strings.HasPrefix(number, pre)
+	}
+	return attr == number
+}
+
+// readFlagNumbers reads the privileged and hidden entries of the
+// prison-wide number list (the list itself is kept by
+// central/store/people) through q, ordered by number and kind.
+func readFlagNumbers(ctx context.Context, q Querier) ([]wire.NumberAttr, error) {
+	rows, err := q.QueryContext(ctx, `SELECT number, kind FROM global_numbers ORDER BY number, kind`)
+	if err != nil {
+		return nil, fmt.Errorf("store: global numbers: %w", err)
+	}
+	defer rows.Close()
+	out := []wire.NumberAttr{}
+	for rows.Next() {
+		var a wire.NumberAttr
+		if err := rows.Scan(&a.Number, &a.Kind); err != nil {
+			return nil, fmt.Errorf("store: global numbers: %w", err)
+		}
+		if a.Kind == wire.NumberKindPrivileged || a.Kind == wire.NumberKindHidden {
+			out = append(out, a)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: global numbers: %w", err)
+	}
+	return out, nil
 }

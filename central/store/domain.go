@@ -10,8 +10,9 @@ import (
 	"github.com/kinline/kinline/shared/wire"
 )
 
-// What the domain packages built on the core (central/store/users, and the
-// others as they move out) use: the connections, write transactions, the
+// What the domain packages built on the core (central/store/users, people,
+// tables, reports, and the others as they move out) and the policy builder
+// (central/ingest/policysnap) use: the connections, write transactions, the
 // audit chain, the clock and the encodings every table shares. The domain
 // packages write their SQL in the subset both databases share, as the core
 // does (dialect.go), and report errors with the core's sentinel errors, so
@@ -83,31 +84,15 @@ func BumpPolicy(ctx context.Context, tx *sql.Tx, blocks ...string) error {
 	return bumpPolicy(ctx, tx, blocks...)
 }
 
-// ReadSettings reads the prison-wide settings through q.
-func ReadSettings(ctx context.Context, q Querier) (*PrisonSettings, error) {
-	return readSettings(ctx, q)
-}
+// ValidBlockName checks a block's name (ErrInvalid).
+func ValidBlockName(name string) error { return validBlockName(name) }
 
-// The people's rules, for the batch import (central/store/tables), which
-// checks every row as CreatePerson and AddContact would.
+// AllBlocks lists every block's name inside tx.
+func AllBlocks(ctx context.Context, tx *sql.Tx) ([]string, error) { return allBlocks(ctx, tx) }
 
-// ValidLevel checks a supervision level.
-func ValidLevel(l string) error { return validLevel(l) }
-
-// ValidStatus checks a person's status.
-func ValidStatus(st string) error { return validStatus(st) }
-
-// ValidSuspension checks a status reason and suspension end (the reason is
-// optional here; the console's form requires it).
-func ValidSuspension(status, reason string, until time.Time) error {
-	return validSuspension(status, reason, until)
-}
-
-// ValidPIN checks a PIN: 4 to 8 digits.
-func ValidPIN(p string) error { return normalizePIN(p) }
-
-// ValidQuota checks a call quota: 0 (none of its own) to MaxCallsPerPeriod.
-func ValidQuota(field string, n int) error { return validQuota(field, n) }
+// NumberMatches reports whether attr, an entry of the prison-wide number
+// list, is number itself or a prefix of it ending in '*'.
+func NumberMatches(attr, number string) bool { return numberMatches(attr, number) }
 
 // RecordPersonBlock records inside tx that person personID is in block
 // from at (NS) on.
@@ -115,11 +100,13 @@ func RecordPersonBlock(ctx context.Context, tx *sql.Tx, personID, block string, 
 	return recordPersonBlock(ctx, tx, personID, block, at)
 }
 
-// AddContactTx inserts c (already validated) for c.PersonID inside tx,
-// enforcing the contact limit, bumps the block's policy and audits as
-// actor; it returns the person's block.
-func (s *Store) AddContactTx(ctx context.Context, tx *sql.Tx, actor string, c *Contact) (string, error) {
-	return s.addContactTx(ctx, tx, actor, c)
+// SelfBlockTx marks inside tx the person's contact with number (already
+// normalized) as self-blocked, bumping the block's policy and auditing as
+// actor when it was not yet; it returns the person's block ("" when the
+// person has no contact with that number) and whether this call marked it.
+// The event projection records a called party's self-block with it too.
+func (s *Store) SelfBlockTx(ctx context.Context, tx *sql.Tx, actor, personID, number, detail string) (string, bool, error) {
+	return s.selfBlockTx(ctx, tx, actor, personID, number, detail)
 }
 
 // HiddenCallTerm is the WHERE term (on calls c) that keeps hidden calls

@@ -19,7 +19,7 @@ func TestCallsInProgress(t *testing.T) {
 	ctx := context.Background()
 	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
 	mustT(t, s.UpsertAppliance(ctx, "appB", "B"))
-	if _, _, err := s.AddGlobalNumber(ctx, "test", "+449999", wire.NumberKindHidden, "a hidden line"); err != nil {
+	if err := addGlobalNumber(ctx, s, "test", "+449999", wire.NumberKindHidden, "a hidden line"); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)

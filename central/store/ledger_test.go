@@ -23,11 +23,11 @@ func moneyFixture(t *testing.T) (*Store, string, string) {
 			t.Fatal(err)
 		}
 	}
-	ann, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	ann, err := createPerson(ctx, s, "test", newPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
+	bob, err := createPerson(ctx, s, "test", newPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestIncludedSeqStopsAtUnprojected(t *testing.T) {
 	if ack, err := s.StoreEvents(ctx, "appA", evs[1:]); err != nil || ack != 3 {
 		t.Fatalf("store: ack %d %v", ack, err)
 	}
-	p, err := s.PolicyFor(ctx, "appA")
+	p, err := s.testPolicy(ctx, "appA")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestIncludedSeqStopsAtUnprojected(t *testing.T) {
 	if err := s.projectThrough(ctx, s.proj.stored.Load()); err != nil {
 		t.Fatal(err)
 	}
-	p, err = s.PolicyFor(ctx, "appA")
+	p, err = s.testPolicy(ctx, "appA")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,10 +219,10 @@ func TestIncludedSeqStopsAtUnprojected(t *testing.T) {
 func TestNumberBlockedProjected(t *testing.T) {
 	s, ann, _ := moneyFixture(t)
 	ctx := context.Background()
-	if _, _, err := s.AddContact(ctx, "test", ann, NewContact{Number: "+44 7700 900123", Name: "Sis", Relationship: "sister"}); err != nil {
+	if _, err := addContact(ctx, s, "test", ann, newContact{Number: "+44 7700 900123", Name: "Sis", Relationship: "sister"}); err != nil {
 		t.Fatal(err)
 	}
-	p0, err := s.PolicyFor(ctx, "appA")
+	p0, err := s.testPolicy(ctx, "appA")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestNumberBlockedProjected(t *testing.T) {
 	if n := count(t, s, `SELECT COUNT(*) FROM contacts WHERE person_id = $1 AND self_blocked = 1`, ann); n != 1 {
 		t.Fatalf("%d self-blocked contacts", n)
 	}
-	p1, err := s.PolicyFor(ctx, "appA")
+	p1, err := s.testPolicy(ctx, "appA")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -136,4 +137,38 @@ func (b *eventBatch) foreignEvent(ev *wire.Event, p projection) (string, bool, e
 	}
 	foreign, err := b.foreignPerson(who, times...)
 	return who, foreign, err
+}
+
+// selfBlockTx marks, inside tx, the person's contact with number (already
+// normalized) as self-blocked: the called party pressed 9. When it was not
+// marked yet it bumps the block's policy, so the number leaves it, and
+// audits the change ("contact.self_blocked" by actor, target the person).
+// It returns the person's block ("" when the person has no contact with
+// that number) and whether this call marked it.
+func (s *Store) selfBlockTx(ctx context.Context, tx *sql.Tx, actor, personID, number, detail string) (string, bool, error) {
+	res, err := tx.ExecContext(ctx, `UPDATE contacts SET self_blocked = 1, updated_ns = $3
+		WHERE person_id = $1 AND number = $2 AND self_blocked = 0`, personID, number, ns(s.clk.Now()))
+	if err != nil {
+		return "", false, fmt.Errorf("store: self-block: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return "", false, fmt.Errorf("store: self-block: %w", err)
+	}
+	var block string
+	err = tx.QueryRowContext(ctx, `SELECT p.block FROM contacts c JOIN people p ON p.id = c.person_id
+		WHERE c.person_id = $1 AND c.number = $2`, personID, number).Scan(&block)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("store: self-block: %w", err)
+	}
+	if n == 0 {
+		return block, false, nil
+	}
+	if err := s.audit(ctx, tx, actor, "contact.self_blocked", "person:"+personID, detail); err != nil {
+		return "", false, err
+	}
+	return block, true, bumpPolicy(ctx, tx, block)
 }

@@ -60,14 +60,14 @@ func TestPersonMoveDecidesByEventTime(t *testing.T) {
 		}
 	}
 	setTestRate(t, s)
-	p, err := s.CreatePerson(ctx, "test", NewPerson{PrisonNumber: "M1", Name: "Mover", Block: "A"})
+	p, err := createPerson(ctx, s, "test", newPerson{PrisonNumber: "M1", Name: "Mover", Block: "A"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	credit(t, s, p.ID, 1000, "R-1")
 	clk.Advance(time.Hour)
 	blk := "B"
-	if _, _, err := s.UpdatePerson(ctx, "test", p.ID, PersonUpdate{Block: &blk}); err != nil {
+	if err := movePerson(ctx, s, "test", p.ID, blk); err != nil {
 		t.Fatal(err)
 	}
 	before, after := t0.Add(30*time.Minute), t0.Add(2*time.Hour)
@@ -97,25 +97,4 @@ func atTimes(evs []wire.Event, ts ...time.Time) []wire.Event {
 		prev = evs[i].Hash
 	}
 	return evs
-}
-
-// A called party's self-block reported by an appliance of another block
-// than the person's is not applied at once (its event's projection alarms
-// instead); the person's own block's appliance applies it.
-func TestSelfBlockOnlyFromOwnBlock(t *testing.T) {
-	s, _, bob := moneyFixture(t)
-	ctx := context.Background()
-	if _, _, err := s.AddContact(ctx, "test", bob, NewContact{Number: "+44 20 3333", Name: "X"}); err != nil {
-		t.Fatal(err)
-	}
-	nb := wire.NumberBlocked{PersonID: bob, CallID: "c1", Number: "+44 20 3333"}
-	if blk, err := s.SelfBlockReported(ctx, "appA", nb); err != nil || blk != "" {
-		t.Fatalf("block A's appliance blocked a number of block B's person: %q, %v", blk, err)
-	}
-	if n := count(t, s, `SELECT COUNT(*) FROM contacts WHERE person_id = $1 AND self_blocked = 1`, bob); n != 0 {
-		t.Fatal("contact self-blocked by another block's appliance")
-	}
-	if blk, err := s.SelfBlockReported(ctx, "appB", nb); err != nil || blk != "B" {
-		t.Fatalf("own block's self-block: %q, %v", blk, err)
-	}
 }

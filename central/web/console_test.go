@@ -20,6 +20,7 @@ import (
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/central/store/totp"
 	"github.com/kinline/kinline/central/store/users"
@@ -128,7 +129,7 @@ func TestConsoleAccountsList(t *testing.T) {
 	if err := e.st.UpsertAppliance(ctx, "appB", "B"); err != nil {
 		t.Fatal(err)
 	}
-	bob, err := e.st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "B100", Name: "Bob Roe", Block: "B"})
+	bob, err := people.New(e.st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "B100", Name: "Bob Roe", Block: "B"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +488,7 @@ func TestConsolePageRoleMatrix(t *testing.T) {
 		t.Fatalf("registered %v\nmatrix %v", got, pages)
 	}
 	person := personID(t, st)
-	cs, err := st.Contacts(ctx, person)
+	cs, err := people.New(st).Contacts(ctx, person)
 	if err != nil || len(cs) == 0 {
 		t.Fatal(cs, err)
 	}
@@ -590,7 +591,7 @@ func privEnv(t *testing.T) (*store.Store, *httptest.Server) {
 	t.Helper()
 	st, srv, _, _ := setup(t)
 	ctx := context.Background()
-	if _, _, err := st.AddGlobalNumber(ctx, "test", "+33*", wire.NumberKindHidden, "investigation"); err != nil {
+	if _, _, err := people.New(st).AddGlobalNumber(ctx, "test", "+33*", wire.NumberKindHidden, "investigation"); err != nil {
 		t.Fatal(err)
 	}
 	wav := []byte("RIFF\x24\x00\x00\x00WAVEfmt other audio")
@@ -621,7 +622,7 @@ func privEnv(t *testing.T) (*store.Store, *httptest.Server) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := st.AddGlobalNumber(ctx, "test", "+44 20 1234 5678", wire.NumberKindPrivileged, "legal aid"); err != nil {
+	if _, _, err := people.New(st).AddGlobalNumber(ctx, "test", "+44 20 1234 5678", wire.NumberKindPrivileged, "legal aid"); err != nil {
 		t.Fatal(err)
 	}
 	return st, srv
@@ -675,8 +676,8 @@ func TestLiftContactSelfBlock(t *testing.T) {
 	e := newManageEnv(t)
 	ctx := context.Background()
 	ann := personID(t, e.st)
-	cs, _ := e.st.Contacts(ctx, ann)
-	if _, err := e.st.SelfBlockReported(ctx, "appA", wire.NumberBlocked{PersonID: ann, Number: cs[0].Number, CallID: "c9"}); err != nil {
+	cs, _ := people.New(e.st).Contacts(ctx, ann)
+	if _, err := people.New(e.st).SelfBlockReported(ctx, "appA", wire.NumberBlocked{PersonID: ann, Number: cs[0].Number, CallID: "c9"}); err != nil {
 		t.Fatal(err)
 	}
 	e.n.take()
@@ -702,7 +703,7 @@ func TestLiftContactSelfBlock(t *testing.T) {
 	if got := e.n.take(); !slices.Equal(got, []string{"A"}) {
 		t.Fatalf("lift notified %v", got)
 	}
-	if c, _ := e.st.Contact(ctx, cs[0].ID); c.SelfBlocked {
+	if c, _ := people.New(e.st).Contact(ctx, cs[0].ID); c.SelfBlocked {
 		t.Fatal("still self-blocked")
 	}
 	if l, _ := e.st.AuditLog(ctx, store.AuditFilter{Action: "contact.self_block_lift"}); len(l) != 1 || l[0].Actor != "user:offa" || !strings.Contains(l[0].Detail, "phoned") {

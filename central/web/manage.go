@@ -25,6 +25,7 @@ import (
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/reports"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/format"
@@ -76,7 +77,7 @@ type peopleView struct {
 	layout
 	CanEdit          bool
 	Q, Block, Status string
-	People           []store.Person
+	People           []people.Person
 	pager
 	Statuses []string
 	Blocks   []string // the caller's
@@ -86,10 +87,10 @@ type peopleView struct {
 type personView struct {
 	layout
 	CanEdit      bool
-	Person       *store.Person
+	Person       *people.Person
 	PersonWin    string
 	SuspendUntil string
-	Contacts     []store.Contact
+	Contacts     []people.Contact
 	NewPIN       string
 	MaxContacts  int
 	// PersonRule is the block's rule for the person's level (or its
@@ -106,7 +107,7 @@ type personView struct {
 type numbersView struct {
 	layout
 	IsAdmin bool
-	Numbers []store.GlobalNumber
+	Numbers []people.GlobalNumber
 	Kinds   []string
 }
 
@@ -136,7 +137,7 @@ type ruleRow struct {
 type settingsView struct {
 	layout
 	IsAdmin  bool
-	Settings *store.PrisonSettings
+	Settings *people.PrisonSettings
 }
 
 // importView is the data of manage_import.html: the upload form and the
@@ -188,7 +189,7 @@ func (s *Server) statusOf(err error) (int, string) {
 		return http.StatusConflict, msg
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnknownBlock), errors.Is(err, tables.ErrBadFile):
 		return http.StatusUnprocessableEntity, msg
-	case errors.Is(err, authz.ErrOutOfScope), errors.Is(err, store.ErrNotAllowed):
+	case errors.Is(err, authz.ErrOutOfScope), errors.Is(err, people.ErrNotAllowed):
 		return http.StatusForbidden, msg
 	}
 	s.log.Error("web: manage", "err", err)
@@ -260,7 +261,7 @@ func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *users.
 		}
 	}
 	var err error
-	p.People, err = s.st.People(r.Context(), store.PeopleFilter{Query: p.Q, Block: p.Block, Status: p.Status, Blocks: c.ScopeBlocks(),
+	p.People, err = s.people.People(r.Context(), people.PeopleFilter{Query: p.Q, Block: p.Block, Status: p.Status, Blocks: c.ScopeBlocks(),
 		Limit: peoplePageSize + 1, Offset: off})
 	if err == nil {
 		err = s.st.Audit(r.Context(), se.Actor, "inmates.search", "console", q.Encode())
@@ -294,12 +295,12 @@ func (s *Server) createPersonForm(w http.ResponseWriter, r *http.Request, se *us
 		http.Error(w, forbiddenText(err), http.StatusForbidden)
 		return
 	}
-	np := store.NewPerson{PrisonNumber: f.Get("prison_number"), Name: f.Get("name"), Block: f.Get("block"),
+	np := people.NewPerson{PrisonNumber: f.Get("prison_number"), Name: f.Get("name"), Block: f.Get("block"),
 		SupervisionLevel: f.Get("supervision_level"), Language: f.Get("language"), PIN: f.Get("pin")}
 	if card := strings.TrimSpace(f.Get("card")); card != "" {
 		np.Cards = []string{card}
 	}
-	p, err := s.st.CreatePerson(r.Context(), se.Actor, np)
+	p, err := s.people.CreatePerson(r.Context(), se.Actor, np)
 	if err != nil {
 		st, msg := s.statusOf(err)
 		s.renderPeople(w, r, se, st, msg)
@@ -310,8 +311,8 @@ func (s *Server) createPersonForm(w http.ResponseWriter, r *http.Request, se *us
 }
 
 // scopedPerson loads the page's person, refusing another block's.
-func (s *Server) scopedPerson(w http.ResponseWriter, r *http.Request, se *users.Session, id string) *store.Person {
-	p, err := s.st.Person(r.Context(), id)
+func (s *Server) scopedPerson(w http.ResponseWriter, r *http.Request, se *users.Session, id string) *people.Person {
+	p, err := s.people.Person(r.Context(), id)
 	if err == nil {
 		err = CallerOf(se).CheckBlock(p.Block)
 	}
@@ -337,23 +338,23 @@ func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *users.
 	}
 	p := &personView{layout: layoutFor(se, "Person "+person.PrisonNumber).withNotice(r), CanEdit: canEdit(se), Person: person, NewPIN: newPIN}
 	p.Error = errMsg
-	p.PersonWin = store.FormatWindows(person.Windows)
+	p.PersonWin = people.FormatWindows(person.Windows)
 	if person.SuspendedUntil != nil {
 		p.SuspendUntil = person.SuspendedUntil.Format("2006-01-02")
 	}
 	p.Statuses = []string{wire.StatusActive, wire.StatusSuspended, wire.StatusReleased}
 	p.Confirms = []string{wire.ConfirmInherit, wire.ConfirmNone, wire.ConfirmButton, wire.ConfirmCard, wire.ConfirmBoth}
-	p.MaxPhotoMiB = store.MaxPhotoBytes >> 20
+	p.MaxPhotoMiB = people.MaxPhotoBytes >> 20
 	err := func() error {
-		rules, err := s.st.Rules(r.Context(), person.Block)
+		rules, err := s.people.Rules(r.Context(), person.Block)
 		if err != nil {
 			return err
 		}
 		p.PersonRule = ruleFor(rules, person.SupervisionLevel)
-		if p.Contacts, err = s.st.Contacts(r.Context(), person.ID); err != nil {
+		if p.Contacts, err = s.people.Contacts(r.Context(), person.ID); err != nil {
 			return err
 		}
-		set, err := s.st.Settings(r.Context())
+		set, err := s.people.Settings(r.Context())
 		if err != nil {
 			return err
 		}
@@ -398,7 +399,7 @@ func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *user
 		fail(fmt.Errorf("%w: a suspension needs a reason", store.ErrInvalid))
 		return
 	}
-	ws, err := store.ParseWindows(f.Get("windows"))
+	ws, err := people.ParseWindows(f.Get("windows"))
 	if err != nil {
 		fail(err)
 		return
@@ -413,7 +414,7 @@ func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *user
 		fail(err)
 		return
 	}
-	up := store.PersonUpdate{Name: &name, Block: &block, SupervisionLevel: &level, Language: &lang, Status: &status,
+	up := people.PersonUpdate{Name: &name, Block: &block, SupervisionLevel: &level, Language: &lang, Status: &status,
 		StatusReason: &reason, Windows: &ws, MaxDurationSeconds: &maxDur}
 	if status == wire.StatusSuspended {
 		up.SuspendedUntil = &until
@@ -440,7 +441,7 @@ func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *user
 		fail(err)
 		return
 	}
-	_, blocks, err := s.st.UpdatePerson(r.Context(), se.Actor, id, up)
+	_, blocks, err := s.people.UpdatePerson(r.Context(), se.Actor, id, up)
 	if err != nil {
 		fail(err)
 		return
@@ -469,7 +470,7 @@ func ruleFor(rules []wire.CallRule, level string) *wire.CallRule {
 // nosniff so no browser reads it as anything else, a Content-Security-
 // Policy under which nothing in it could run, and no caching (it is
 // personal data behind a sign-in). Package api serves it the same way.
-func WritePhoto(w http.ResponseWriter, ph *store.Photo) {
+func WritePhoto(w http.ResponseWriter, ph *people.Photo) {
 	h := w.Header()
 	h.Set("Content-Type", ph.ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(ph.Data)))
@@ -487,7 +488,7 @@ func (s *Server) photo(w http.ResponseWriter, r *http.Request, se *users.Session
 	if person == nil {
 		return
 	}
-	ph, err := s.st.Photo(r.Context(), person.ID)
+	ph, err := s.people.Photo(r.Context(), person.ID)
 	if err != nil {
 		st, msg := s.statusOf(err)
 		http.Error(w, msg, st)
@@ -497,7 +498,7 @@ func (s *Server) photo(w http.ResponseWriter, r *http.Request, se *users.Session
 }
 
 // photoForm takes a photo uploaded from the person page (a multipart form
-// with the file as "photo"): 413 beyond store.MaxPhotoBytes, 415 for
+// with the file as "photo"): 413 beyond people.MaxPhotoBytes, 415 for
 // anything but a JPEG or PNG image, 422 for dimensions out of bounds or
 // a damaged image, each with the page and the reason.
 func (s *Server) photoForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
@@ -509,11 +510,11 @@ func (s *Server) photoForm(w http.ResponseWriter, r *http.Request, se *users.Ses
 	if s.scopedPerson(w, r, se, id) == nil {
 		return
 	}
-	const formMax = store.MaxPhotoBytes + 64<<10 // the file and the form around it
+	const formMax = people.MaxPhotoBytes + 64<<10 // the file and the form around it
 	r.Body = http.MaxBytesReader(w, r.Body, formMax)
 	if err := r.ParseMultipartForm(formMax); err != nil {
 		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
-			s.renderPerson(w, r, se, id, http.StatusRequestEntityTooLarge, fmt.Sprintf("The photo is larger than %d MiB: choose a smaller one.", store.MaxPhotoBytes>>20), "")
+			s.renderPerson(w, r, se, id, http.StatusRequestEntityTooLarge, fmt.Sprintf("The photo is larger than %d MiB: choose a smaller one.", people.MaxPhotoBytes>>20), "")
 			return
 		}
 		http.Error(w, "the form could not be read (send it as multipart/form-data)", http.StatusBadRequest)
@@ -530,18 +531,18 @@ func (s *Server) photoForm(w http.ResponseWriter, r *http.Request, se *users.Ses
 		return
 	}
 	defer file.Close()
-	data, err := io.ReadAll(io.LimitReader(file, store.MaxPhotoBytes+1))
+	data, err := io.ReadAll(io.LimitReader(file, people.MaxPhotoBytes+1))
 	if err == nil {
 		// The type is the image's own: a browser names it from the file's
 		// extension.
-		_, err = s.st.SetPhoto(r.Context(), se.Actor, id, data, "")
+		_, err = s.people.SetPhoto(r.Context(), se.Actor, id, data, "")
 	}
 	if err != nil {
 		st, msg := s.statusOf(err)
 		switch {
-		case errors.Is(err, store.ErrPhotoTooLarge):
+		case errors.Is(err, people.ErrPhotoTooLarge):
 			st = http.StatusRequestEntityTooLarge
-		case errors.Is(err, store.ErrPhotoType):
+		case errors.Is(err, people.ErrPhotoType):
 			st = http.StatusUnsupportedMediaType
 		}
 		s.renderPerson(w, r, se, id, st, msg, "")
@@ -576,13 +577,13 @@ func (s *Server) personAction(w http.ResponseWriter, r *http.Request, se *users.
 
 func (s *Server) deletePhotoForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.personAction(w, r, se, "Photo removed.", func(ctx context.Context, id string) ([]string, error) {
-		return nil, s.st.DeletePhoto(ctx, se.Actor, id) // a photo is not in the policy
+		return nil, s.people.DeletePhoto(ctx, se.Actor, id) // a photo is not in the policy
 	})
 }
 
 func (s *Server) addCardForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.personAction(w, r, se, "Card assigned.", func(ctx context.Context, id string) ([]string, error) {
-		block, err := s.st.AddCard(ctx, se.Actor, id, r.PostForm.Get("uid"))
+		block, err := s.people.AddCard(ctx, se.Actor, id, r.PostForm.Get("uid"))
 		return []string{block}, err
 	})
 }
@@ -597,7 +598,7 @@ func (s *Server) resetPINForm(w http.ResponseWriter, r *http.Request, se *users.
 	if s.scopedPerson(w, r, se, id) == nil {
 		return
 	}
-	pin, block, err := s.st.ResetPIN(r.Context(), se.Actor, id)
+	pin, block, err := s.people.ResetPIN(r.Context(), se.Actor, id)
 	if err != nil {
 		st, msg := s.statusOf(err)
 		s.renderPerson(w, r, se, id, st, msg, "")
@@ -610,8 +611,8 @@ func (s *Server) resetPINForm(w http.ResponseWriter, r *http.Request, se *users.
 func (s *Server) addContactForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.personAction(w, r, se, "Contact requested: it needs approval before it can be called.", func(ctx context.Context, id string) ([]string, error) {
 		f := r.PostForm
-		_, block, err := s.st.AddContact(ctx, se.Actor, id, store.NewContact{Number: f.Get("number"), Name: f.Get("name"),
-			Relationship: f.Get("relationship"), Identity: f.Get("identity"), Privileged: f.Get("privileged") == "on", Status: store.ContactRequested})
+		_, block, err := s.people.AddContact(ctx, se.Actor, id, people.NewContact{Number: f.Get("number"), Name: f.Get("name"),
+			Relationship: f.Get("relationship"), Identity: f.Get("identity"), Privileged: f.Get("privileged") == "on", Status: people.ContactRequested})
 		return []string{block}, err
 	})
 }
@@ -620,7 +621,7 @@ func (s *Server) decideContactForm(w http.ResponseWriter, r *http.Request, se *u
 	if !s.postForm(w, r, se) {
 		return
 	}
-	ct, err := s.st.Contact(r.Context(), r.PathValue("id"))
+	ct, err := s.people.Contact(r.Context(), r.PathValue("id"))
 	if err != nil {
 		st, msg := s.statusOf(err)
 		http.Error(w, msg, st)
@@ -630,7 +631,7 @@ func (s *Server) decideContactForm(w http.ResponseWriter, r *http.Request, se *u
 		return
 	}
 	c := CallerOf(se)
-	_, block, err := s.st.DecideContact(r.Context(), store.Decider{Actor: se.Actor, Role: c.Role, Blocks: c.Blocks}, ct.ID,
+	_, block, err := s.people.DecideContact(r.Context(), people.Decider{Actor: se.Actor, Role: c.Role, Blocks: c.Blocks}, ct.ID,
 		r.PostForm.Get("decision"), r.PostForm.Get("reason"))
 	if err != nil {
 		st, msg := s.statusOf(err)
@@ -647,7 +648,7 @@ func (s *Server) unblockContactForm(w http.ResponseWriter, r *http.Request, se *
 	if !s.postForm(w, r, se) {
 		return
 	}
-	ct, err := s.st.Contact(r.Context(), r.PathValue("id"))
+	ct, err := s.people.Contact(r.Context(), r.PathValue("id"))
 	if err != nil {
 		st, msg := s.statusOf(err)
 		http.Error(w, msg, st)
@@ -656,7 +657,7 @@ func (s *Server) unblockContactForm(w http.ResponseWriter, r *http.Request, se *
 	if s.scopedPerson(w, r, se, ct.PersonID) == nil {
 		return
 	}
-	_, block, err := s.st.LiftSelfBlock(r.Context(), se.Actor, ct.ID, r.PostForm.Get("reason"))
+	_, block, err := s.people.LiftSelfBlock(r.Context(), se.Actor, ct.ID, r.PostForm.Get("reason"))
 	if err != nil {
 		st, msg := s.statusOf(err)
 		s.renderPerson(w, r, se, ct.PersonID, st, msg, "")
@@ -673,10 +674,10 @@ func (s *Server) numbersPage(w http.ResponseWriter, r *http.Request, se *users.S
 }
 
 func (s *Server) renderNumbers(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
-	p := &numbersView{layout: layoutFor(se, "Global numbers").withNotice(r), IsAdmin: isAdmin(se), Kinds: store.GlobalNumberKinds}
+	p := &numbersView{layout: layoutFor(se, "Global numbers").withNotice(r), IsAdmin: isAdmin(se), Kinds: people.GlobalNumberKinds}
 	p.Error = errMsg
 	var err error
-	if p.Numbers, err = s.st.GlobalNumbers(r.Context()); err != nil {
+	if p.Numbers, err = s.people.GlobalNumbers(r.Context()); err != nil {
 		status, p.Error = s.statusOf(err)
 	}
 	s.render(w, status, "manage_numbers.html", p)
@@ -687,7 +688,7 @@ func (s *Server) addNumberForm(w http.ResponseWriter, r *http.Request, se *users
 		return
 	}
 	f := r.PostForm
-	_, blocks, err := s.st.AddGlobalNumber(r.Context(), se.Actor, f.Get("number"), f.Get("kind"), f.Get("note"))
+	_, blocks, err := s.people.AddGlobalNumber(r.Context(), se.Actor, f.Get("number"), f.Get("kind"), f.Get("note"))
 	if err != nil {
 		st, msg := s.statusOf(err)
 		s.renderNumbers(w, r, se, st, msg)
@@ -702,7 +703,7 @@ func (s *Server) removeNumberForm(w http.ResponseWriter, r *http.Request, se *us
 		return
 	}
 	f := r.PostForm
-	blocks, err := s.st.RemoveGlobalNumber(r.Context(), se.Actor, f.Get("number"), f.Get("kind"), f.Get("note"))
+	blocks, err := s.people.RemoveGlobalNumber(r.Context(), se.Actor, f.Get("number"), f.Get("kind"), f.Get("note"))
 	if err != nil {
 		st, msg := s.statusOf(err)
 		s.renderNumbers(w, r, se, st, msg)
@@ -733,17 +734,17 @@ func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *users.
 				continue
 			}
 			v := blockRow{Name: b.Name, PolicyVersion: b.PolicyVersion}
-			ws, err := s.st.BlockWindows(r.Context(), b.Name)
+			ws, err := s.people.BlockWindows(r.Context(), b.Name)
 			if err != nil {
 				return err
 			}
-			v.Windows = store.FormatWindows(ws)
-			rules, err := s.st.Rules(r.Context(), b.Name)
+			v.Windows = people.FormatWindows(ws)
+			rules, err := s.people.Rules(r.Context(), b.Name)
 			if err != nil {
 				return err
 			}
 			for _, ru := range rules {
-				v.Rules = append(v.Rules, ruleRow{CallRule: ru, WindowsText: store.FormatWindows(ru.Windows)})
+				v.Rules = append(v.Rules, ruleRow{CallRule: ru, WindowsText: people.FormatWindows(ru.Windows)})
 			}
 			p.Blocks = append(p.Blocks, v)
 		}
@@ -798,28 +799,28 @@ func (s *Server) putRuleForm(w http.ResponseWriter, r *http.Request, se *users.S
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
-		ws, err := store.ParseWindows(f.Get("windows"))
+		ws, err := people.ParseWindows(f.Get("windows"))
 		if err != nil {
 			return err
 		}
 		ru.Windows = ws
-		return s.st.PutRule(r.Context(), se.Actor, block, ru)
+		return s.people.PutRule(r.Context(), se.Actor, block, ru)
 	})
 }
 
 func (s *Server) deleteRuleForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.blockAction(w, r, se, "Rule removed from block ", func(block string) error {
-		return s.st.DeleteRule(r.Context(), se.Actor, block, r.PostForm.Get("level"))
+		return s.people.DeleteRule(r.Context(), se.Actor, block, r.PostForm.Get("level"))
 	})
 }
 
 func (s *Server) blockWindowsForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.blockAction(w, r, se, "Windows saved for block ", func(block string) error {
-		ws, err := store.ParseWindows(r.PostForm.Get("windows"))
+		ws, err := people.ParseWindows(r.PostForm.Get("windows"))
 		if err != nil {
 			return err
 		}
-		return s.st.SetBlockWindows(r.Context(), se.Actor, block, ws)
+		return s.people.SetBlockWindows(r.Context(), se.Actor, block, ws)
 	})
 }
 
@@ -847,14 +848,14 @@ func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, se *users.
 	s.renderSettings(w, r, se, http.StatusOK, "", nil)
 }
 
-func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string, in *store.PrisonSettings) {
+func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string, in *people.PrisonSettings) {
 	p := &settingsView{layout: layoutFor(se, "Settings").withNotice(r), IsAdmin: isAdmin(se), Settings: in}
 	p.Error = errMsg
 	if in == nil {
 		var err error
-		if p.Settings, err = s.st.Settings(r.Context()); err != nil {
+		if p.Settings, err = s.people.Settings(r.Context()); err != nil {
 			status, p.Error = s.statusOf(err)
-			p.Settings = &store.PrisonSettings{}
+			p.Settings = &people.PrisonSettings{}
 		}
 	}
 	s.render(w, status, "manage_settings.html", p)
@@ -865,12 +866,12 @@ func (s *Server) settingsForm(w http.ResponseWriter, r *http.Request, se *users.
 		return
 	}
 	f := r.PostForm
-	in := store.PrisonSettings{PrisonName: f.Get("prison_name"), TimeZone: f.Get("time_zone")}
+	in := people.PrisonSettings{PrisonName: f.Get("prison_name"), TimeZone: f.Get("time_zone")}
 	n, err := format.OptInt(f.Get("max_contacts"))
 	in.MaxContacts = n
 	var blocks []string
 	if err == nil {
-		blocks, err = s.st.UpdateSettings(r.Context(), se.Actor, in)
+		blocks, err = s.people.UpdateSettings(r.Context(), se.Actor, in)
 	}
 	if err != nil {
 		st, msg := s.statusOf(err)

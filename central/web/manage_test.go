@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/web/importjob"
 )
@@ -87,9 +88,9 @@ func (e *manageEnv) post(c *http.Client, from, to string, form url.Values) (*htt
 	return resp, b.String()
 }
 
-func (e *manageEnv) person(pn string) *store.Person {
+func (e *manageEnv) person(pn string) *people.Person {
 	e.t.Helper()
-	ps, err := e.st.People(context.Background(), store.PeopleFilter{Query: pn})
+	ps, err := people.New(e.st).People(context.Background(), people.PeopleFilter{Query: pn})
 	if err != nil || len(ps) != 1 {
 		e.t.Fatalf("person %s: %v %v", pn, ps, err)
 	}
@@ -137,8 +138,8 @@ func TestConsolePersonContactApproval(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("add contact: %d", resp.StatusCode)
 	}
-	cs, _ := e.st.Contacts(ctx, bea.ID)
-	if len(cs) != 1 || cs[0].Status != store.ContactRequested || cs[0].RequestedBy != "user:ada" {
+	cs, _ := people.New(e.st).Contacts(ctx, bea.ID)
+	if len(cs) != 1 || cs[0].Status != people.ContactRequested || cs[0].RequestedBy != "user:ada" {
 		t.Fatalf("contacts %+v", cs)
 	}
 	_, body = get(t, admin, e.srv.URL+page)
@@ -164,8 +165,8 @@ func TestConsolePersonContactApproval(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("approve: %d", resp.StatusCode)
 	}
-	c, _ := e.st.Contact(ctx, cs[0].ID)
-	if c.Status != store.ContactApproved || c.DecidedBy != "user:amy" || c.DecisionReason != "ID checked" {
+	c, _ := people.New(e.st).Contact(ctx, cs[0].ID)
+	if c.Status != people.ContactApproved || c.DecidedBy != "user:amy" || c.DecisionReason != "ID checked" {
 		t.Fatalf("approved %+v", c)
 	}
 	// A read-only user cannot post at all.
@@ -233,7 +234,7 @@ func TestConsoleNumbersBlocksSettings(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("settings: %d", resp.StatusCode)
 	}
-	set, _ := e.st.Settings(context.Background())
+	set, _ := people.New(e.st).Settings(context.Background())
 	if set.PrisonName != "HMP Test" || set.MaxContacts != 5 {
 		t.Fatalf("settings %+v", set)
 	}
@@ -296,7 +297,7 @@ func (e *manageEnv) waitJob(c *http.Client, loc string) importjob.View {
 func TestConsoleImportAndExport(t *testing.T) {
 	e := newManageEnv(t)
 	admin := e.signIn("ada", store.RoleSystemAdmin)
-	before, _ := e.st.People(context.Background(), store.PeopleFilter{})
+	before, _ := people.New(e.st).People(context.Background(), people.PeopleFilter{})
 
 	// A dry run with errors: per-row report, nothing changed.
 	bad := "prison_number,name,block\nA300,Cal,A\nA100,Dup,A\nA301,,Z\n"
@@ -323,7 +324,7 @@ func TestConsoleImportAndExport(t *testing.T) {
 	if j := e.waitJob(admin, resp.Header.Get("Location")); j.State != "refused" || j.Report.Applied != 0 {
 		t.Fatalf("refused run %+v", j)
 	}
-	if now, _ := e.st.People(context.Background(), store.PeopleFilter{}); len(now) != len(before) {
+	if now, _ := people.New(e.st).People(context.Background(), people.PeopleFilter{}); len(now) != len(before) {
 		t.Fatalf("people changed: %d -> %d", len(before), len(now))
 	}
 	// Broken files are refused at once with a clear message.

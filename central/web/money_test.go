@@ -12,13 +12,14 @@ import (
 
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/shared/wire"
 )
 
 // personID is the id of the person setup creates (prison number A100).
 func personID(t *testing.T, st *store.Store) string {
 	t.Helper()
-	ps, err := st.People(context.Background(), store.PeopleFilter{Block: "A"})
+	ps, err := people.New(st).People(context.Background(), people.PeopleFilter{Block: "A"})
 	if err != nil || len(ps) != 1 {
 		t.Fatalf("people %+v %v", ps, err)
 	}

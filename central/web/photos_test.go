@@ -13,7 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kinline/kinline/central/ingest/policysnap"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -94,8 +96,8 @@ func TestConsolePersonPhoto(t *testing.T) {
 		msg  string
 	}{
 		{"x.html", []byte("<html><script>alert(1)</script></html>"), http.StatusUnsupportedMediaType, "not a JPEG or PNG image"},
-		{"big.png", append(append([]byte{}, pic...), make([]byte, store.MaxPhotoBytes)...), http.StatusRequestEntityTooLarge, "at most 2097152 (2 MiB)"},
-		{"huge.png", make([]byte, 3*store.MaxPhotoBytes), http.StatusRequestEntityTooLarge, "larger than 2 MiB"},
+		{"big.png", append(append([]byte{}, pic...), make([]byte, people.MaxPhotoBytes)...), http.StatusRequestEntityTooLarge, "at most 2097152 (2 MiB)"},
+		{"huge.png", make([]byte, 3*people.MaxPhotoBytes), http.StatusRequestEntityTooLarge, "larger than 2 MiB"},
 		{"tiny.png", pngFile(t, 4, 4), http.StatusUnprocessableEntity, "4x4 pixels"},
 	} {
 		resp, body := e.uploadPhoto(admin, ann.ID, "", c.name, c.data)
@@ -103,7 +105,7 @@ func TestConsolePersonPhoto(t *testing.T) {
 			t.Errorf("%s: %d, want %d with %q", c.name, resp.StatusCode, c.want, c.msg)
 		}
 	}
-	if ph, err := e.st.Photo(ctx, ann.ID); err != nil || !bytes.Equal(ph.Data, pic) {
+	if ph, err := people.New(e.st).Photo(ctx, ann.ID); err != nil || !bytes.Equal(ph.Data, pic) {
 		t.Fatalf("photo after refusals: %v", err)
 	}
 
@@ -154,7 +156,7 @@ func TestConsolePersonPhoto(t *testing.T) {
 func TestConsolePersonQuotasAndConfirmation(t *testing.T) {
 	e := newManageEnv(t)
 	ctx := context.Background()
-	if err := e.st.SetRules(ctx, "test", "A", []wire.CallRule{{Level: "", Confirm: wire.ConfirmButton, CallsPerDay: 3, CallsPerWeek: 10}}); err != nil {
+	if err := people.New(e.st).SetRules(ctx, "test", "A", []wire.CallRule{{Level: "", Confirm: wire.ConfirmButton, CallsPerDay: 3, CallsPerWeek: 10}}); err != nil {
 		t.Fatal(err)
 	}
 	admin := e.signIn("ada", store.RoleSystemAdmin)
@@ -182,7 +184,7 @@ func TestConsolePersonQuotasAndConfirmation(t *testing.T) {
 	if !strings.Contains(body, "confirmation card within 90 s; calls per day 5, week the rule&#39;s, month 40") || !strings.Contains(body, `<option value="card" selected>`) {
 		t.Fatalf("page after save: %s", body)
 	}
-	pol, err := e.st.PolicyFor(ctx, "appA")
+	pol, err := policysnap.New(e.st).PolicyFor(ctx, "appA")
 	if err != nil || len(pol.People) != 1 || pol.People[0].CallsPerDay != 5 || pol.People[0].CallsPerMonth != 40 || pol.People[0].Confirm != wire.ConfirmCard {
 		t.Fatalf("policy %+v %v", pol, err)
 	}

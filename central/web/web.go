@@ -45,6 +45,7 @@ import (
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
@@ -63,15 +64,16 @@ const CookieName = signin.CookieName
 const LoginCookieName = signin.LoginCookieName
 
 // Config configures the console. Store is required; a nil Users is
-// users.New(Store), a nil Tables tables.New(Store), a nil Reports
-// reports.New(Store), a nil Money money.New(Store), a nil Calls
-// reports.New(Store). SessionTTL (absolute
+// users.New(Store), a nil People people.New(Store), a nil Tables
+// tables.New(Store), a nil Reports reports.New(Store), a nil Money
+// money.New(Store), a nil Calls reports.New(Store). SessionTTL (absolute
 // session lifetime) defaults to 8 hours, SessionIdle (sign-out after no
 // request for this long) to 30 minutes. SecureCookie marks the cookies
 // Secure (set it when served over TLS).
 type Config struct {
 	Store        *store.Store
 	Users        UserStore
+	People       PeopleStore
 	Tables       TableStore
 	Reports      ReportStore
 	Money        MoneyStore
@@ -143,6 +145,7 @@ type Server struct {
 	cfg     Config
 	st      *store.Store
 	users   UserStore
+	people  PeopleStore
 	tables  TableStore
 	reports ReportStore
 	money   MoneyStore
@@ -181,6 +184,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Users == nil {
 		cfg.Users = users.New(cfg.Store)
 	}
+	if cfg.People == nil {
+		cfg.People = people.New(cfg.Store)
+	}
 	if cfg.Tables == nil {
 		cfg.Tables = tables.New(cfg.Store)
 	}
@@ -193,7 +199,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Calls == nil {
 		cfg.Calls = reports.New(cfg.Store)
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, tables: cfg.Tables, reports: cfg.Reports, money: cfg.Money, search: cfg.Calls, log: cfg.Log, tmpl: t,
+	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, people: cfg.People, tables: cfg.Tables, reports: cfg.Reports, money: cfg.Money, search: cfg.Calls, log: cfg.Log, tmpl: t,
 		imports: importjob.NewRunner(ImportJobTimeout), notifier: cfg.Notifier}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", s.root)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/clock"
@@ -49,11 +50,11 @@ func setupClock(t *testing.T) (*store.Store, *httptest.Server, string, []byte, *
 	if err := st.UpsertAppliance(ctx, "appA", "A"); err != nil {
 		t.Fatal(err)
 	}
-	p, err := st.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A100", Name: "Ann <b>Lee</b>", Block: "A"})
+	p, err := people.New(st).CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A100", Name: "Ann <b>Lee</b>", Block: "A"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := st.AddContact(ctx, "test", p.ID, store.NewContact{Number: "+44 800 111", Name: "Lawyer", Privileged: true}); err != nil {
+	if _, _, err := people.New(st).AddContact(ctx, "test", p.ID, people.NewContact{Number: "+44 800 111", Name: "Lawyer", Privileged: true}); err != nil {
 		t.Fatal(err)
 	}
 	wav := []byte("RIFF\x24\x00\x00\x00WAVEfmt fake audio bytes")

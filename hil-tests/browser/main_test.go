@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/totp"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/internal/phone"
@@ -269,7 +270,7 @@ func (in *installation) seed(ctx context.Context) error {
 	if in.PersonA, err = in.Seed(ctx, stack.Person{PrisonNumber: prisonA, Name: nameA, Card: cardA, Numbers: []string{numberA}}); err != nil {
 		return err
 	}
-	var p store.Person
+	var p people.Person
 	if err := in.Do(ctx, "POST", "/api/v1/inmates", map[string]any{"prison_number": prisonB, "name": nameB, "block": blockB,
 		"status": "active", "language": "en"}, &p); err != nil {
 		return fmt.Errorf("create person in block B: %w", err)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -57,7 +57,7 @@ func TestAddPersonAndApproveContact(t *testing.T) {
 		b.failf("an approved contact still offers Approve")
 	}
 
-	var p store.Person
+	var p people.Person
 	if err := b.in.Do(b.in.ctx, "GET", "/api/v1/inmates/"+personID, nil, &p); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestAddPersonAndApproveContact(t *testing.T) {
 		t.Errorf("central holds %+v", p)
 	}
 	var cs struct {
-		Contacts []store.Contact `json:"contacts"`
+		Contacts []people.Contact `json:"contacts"`
 	}
 	if err := b.in.Do(b.in.ctx, "GET", "/api/v1/inmates/"+personID+"/contacts", nil, &cs); err != nil {
 		t.Fatal(err)

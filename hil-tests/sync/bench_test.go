@@ -10,8 +10,10 @@ import (
 
 	"github.com/kinline/kinline/appliance/store"
 	"github.com/kinline/kinline/central/ingest"
+	"github.com/kinline/kinline/central/ingest/policysnap"
 	centralstore "github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/reports"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -48,7 +50,7 @@ func drain10k(tb testing.TB, sqlite, signed bool) drainResult {
 		if err := cs.UpsertAppliance(ctx, appID, "A"); err != nil {
 			tb.Fatal(err)
 		}
-		h.central = cs
+		h.central = policysnap.NewIngestStore(cs, people.New(cs))
 	}
 	var key ed25519.PrivateKey
 	if signed {

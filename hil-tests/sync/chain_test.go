@@ -15,8 +15,10 @@ import (
 
 	"github.com/kinline/kinline/appliance/store"
 	"github.com/kinline/kinline/central/ingest/ingesttest"
+	"github.com/kinline/kinline/central/ingest/policysnap"
 	centralstore "github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/reports"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -97,7 +99,7 @@ func TestRestoredDataDirectoryLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cs.Close() })
-	h.central = cs
+	h.central = policysnap.NewIngestStore(cs, people.New(cs))
 	h.startIngest()
 
 	st := h.openStore()

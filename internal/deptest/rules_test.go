@@ -1,6 +1,7 @@
 package deptest_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/kinline/kinline/internal/deptest"
@@ -41,6 +42,59 @@ var rules = []deptest.Rule{
 		Tests:     true,
 		Forbidden: []string{"central", "hil-tests", "tools"},
 	},
+	// The central store's domain packages (docs/decisions/0022) are built
+	// on the core and do not build on each other; reports reads the
+	// tables' formats, and the import (tables) checks rows with the
+	// people's rules, so reports reaches people through tables. Their
+	// tests may build fixtures with another domain (a person to charge, a
+	// rate to publish), as central does; the core's tests may not.
+	{
+		Name:      "the core store imports none of its domain packages",
+		Packages:  []string{"./central/store"},
+		Tests:     true,
+		Forbidden: storeDomains(),
+	},
+	{
+		Name:      "central/store/users builds on the core alone",
+		Packages:  []string{"./central/store/users"},
+		Forbidden: storeDomains("users"),
+	},
+	{
+		Name:      "central/store/people builds on the core alone",
+		Packages:  []string{"./central/store/people"},
+		Forbidden: storeDomains("people"),
+	},
+	{
+		Name:      "central/store/money builds on the core alone",
+		Packages:  []string{"./central/store/money"},
+		Forbidden: storeDomains("money"),
+	},
+	{
+		Name:      "central/store/tables builds on the core and the people's rules",
+		Packages:  []string{"./central/store/tables"},
+		Forbidden: storeDomains("tables", "people"),
+	},
+	{
+		Name:      "central/store/reports builds on the core and the tables' formats",
+		Packages:  []string{"./central/store/reports"},
+		Forbidden: storeDomains("reports", "tables", "people"),
+	},
+	{
+		Name:      "ingest publishes policies through its Store interface, not the builder or the domain packages",
+		Packages:  []string{"./central/ingest"},
+		Forbidden: append(storeDomains(), "central/ingest/policysnap"),
+	},
+}
+
+// storeDomains are the central store's domain packages but allowed.
+func storeDomains(allowed ...string) []string {
+	var out []string
+	for _, d := range []string{"users", "people", "tables", "reports", "money"} {
+		if !slices.Contains(allowed, d) {
+			out = append(out, "central/store/"+d)
+		}
+	}
+	return out
 }
 
 func TestDependencyRules(t *testing.T) {

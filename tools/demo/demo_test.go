@@ -13,6 +13,7 @@ import (
 	"github.com/kinline/kinline/central/api/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
+	peoplestore "github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/totp"
 )
@@ -127,7 +128,7 @@ func checkDemo(ctx context.Context, t *testing.T, d *demo) {
 	}
 	for se, want := range map[*session]int{d.officer: inA, d.finance: len(people)} {
 		var seen struct {
-			Inmates []store.Person `json:"inmates"`
+			Inmates []peoplestore.Person `json:"inmates"`
 		}
 		if err := se.Do(ctx, "GET", "/api/v1/inmates?limit=100", nil, &seen); err != nil || len(seen.Inmates) != want {
 			t.Errorf("%s sees %d people (%v), want %d", se.user, len(seen.Inmates), err, want)
@@ -138,19 +139,19 @@ func checkDemo(ctx context.Context, t *testing.T, d *demo) {
 	states := map[string]int{}
 	for _, p := range people {
 		var cs struct {
-			Contacts []store.Contact `json:"contacts"`
+			Contacts []peoplestore.Contact `json:"contacts"`
 		}
 		if err := st.Do(ctx, "GET", "/api/v1/inmates/"+p.ID+"/contacts", nil, &cs); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range cs.Contacts {
 			states[c.Status]++
-			if p.Block == "A" && c.Status != store.ContactRequested && c.DecidedBy != "user:officer.a" {
+			if p.Block == "A" && c.Status != peoplestore.ContactRequested && c.DecidedBy != "user:officer.a" {
 				t.Errorf("%s's contact %s decided by %q", p.Name, c.Name, c.DecidedBy)
 			}
 		}
 	}
-	for _, s := range []string{store.ContactApproved, store.ContactRequested, store.ContactRejected} {
+	for _, s := range []string{peoplestore.ContactApproved, peoplestore.ContactRequested, peoplestore.ContactRejected} {
 		if states[s] == 0 {
 			t.Errorf("no contact is %s: %v", s, states)
 		}

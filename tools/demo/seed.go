@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	peoplestore "github.com/kinline/kinline/central/store/people"
 	userstore "github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/wire"
 	"github.com/kinline/kinline/tools/stack"
@@ -129,38 +130,38 @@ var (
 		Recharge: "10.00", Receipt: "CANTEEN-1001",
 		Contacts: []*demoContact{
 			{Number: "+442079460001", Name: "Pat Morgan", Relationship: "mother", Identity: "passport 533380006, 12 Elm Road, London",
-				Status: store.ContactApproved, Reason: "identity checked against passport and utility bill"},
-			{Number: "+442079460999", Name: "Jamie Morgan", Relationship: "brother", Status: store.ContactRequested},
+				Status: peoplestore.ContactApproved, Reason: "identity checked against passport and utility bill"},
+			{Number: "+442079460999", Name: "Jamie Morgan", Relationship: "brother", Status: peoplestore.ContactRequested},
 			{Number: "+447700900555", Name: "Unknown caller", Relationship: "friend",
-				Status: store.ContactRejected, Reason: "number registered to a co-defendant"},
+				Status: peoplestore.ContactRejected, Reason: "number registered to a co-defendant"},
 		}}
 	jordan = &demoPerson{PrisonNumber: "H7788JK", Name: "Jordan Lee", Block: stack.Block, Language: "en", Card: "04C0FFEE", Level: highLevel,
 		Recharge: "5.00", Receipt: "CANTEEN-1002",
 		Contacts: []*demoContact{
-			{Number: "+442079460002", Name: "Sam Lee", Relationship: "father", Identity: "driving licence LEE99705", Status: store.ContactApproved, Reason: "identity checked"},
+			{Number: "+442079460002", Name: "Sam Lee", Relationship: "father", Identity: "driving licence LEE99705", Status: peoplestore.ContactApproved, Reason: "identity checked"},
 		}}
 	sam = &demoPerson{PrisonNumber: "B2345CD", Name: "Sam Patel", Block: stack.Block, Language: "en", Card: "04B2C3D4",
 		Recharge: "8.00", Receipt: "CANTEEN-1003",
 		Contacts: []*demoContact{
-			{Number: "+447700900321", Name: "Asha Patel", Relationship: "sister", Status: store.ContactApproved, Reason: "known to the family liaison officer"},
+			{Number: "+447700900321", Name: "Asha Patel", Relationship: "sister", Status: peoplestore.ContactApproved, Reason: "known to the family liaison officer"},
 		}}
 	maria = &demoPerson{PrisonNumber: "C3456DE", Name: "María García", Block: stack.Block, Language: "es", Card: "04E5F6A7", PIN: "2468",
 		Recharge: "15.00", Receipt: "CANTEEN-1004",
 		Contacts: []*demoContact{
-			{Number: "+34600123456", Name: "Lucía García", Relationship: "mother", Identity: "DNI 12345678Z, Madrid", Status: store.ContactApproved, Reason: "identity checked through the consulate"},
-			{Number: "+34911234567", Name: "Diego García", Relationship: "brother", Status: store.ContactRequested},
+			{Number: "+34600123456", Name: "Lucía García", Relationship: "mother", Identity: "DNI 12345678Z, Madrid", Status: peoplestore.ContactApproved, Reason: "identity checked through the consulate"},
+			{Number: "+34911234567", Name: "Diego García", Relationship: "brother", Status: peoplestore.ContactRequested},
 		}}
 	chris = &demoPerson{PrisonNumber: "D4567EF", Name: "Chris Taylor", Block: stack.Block, Language: "en", Card: "04D4E5F6",
 		Recharge: "1.00", Receipt: "CANTEEN-1005",
 		Adjust: "-1.00", AdjustReason: "recharge CANTEEN-1005 was for D4567FE (wrong account); moved there",
 		Contacts: []*demoContact{
-			{Number: "+447700900123", Name: "Jo Taylor", Relationship: "partner", Status: store.ContactApproved, Reason: "identity checked"},
+			{Number: "+447700900123", Name: "Jo Taylor", Relationship: "partner", Status: peoplestore.ContactApproved, Reason: "identity checked"},
 		}}
 	dana = &demoPerson{PrisonNumber: "F6789GH", Name: "Dana Whitfield", Block: stack.Block, Language: "en", Card: "04F0F1F2", PIN: "1122",
 		Suspended: true, SuspendReason: "adjudication: misuse of the phones (third-party calls)", SuspendDays: 14,
 		Recharge: "3.00", Receipt: "CANTEEN-1006",
 		Contacts: []*demoContact{
-			{Number: "+442079460321", Name: "Robin Whitfield", Relationship: "husband", Status: store.ContactApproved, Reason: "identity checked"},
+			{Number: "+442079460321", Name: "Robin Whitfield", Relationship: "husband", Status: peoplestore.ContactApproved, Reason: "identity checked"},
 		}}
 )
 
@@ -169,19 +170,19 @@ var people = []*demoPerson{alex, jordan, sam, maria, chris,
 	{PrisonNumber: "E5678FG", Name: "Tomás Ruiz", Block: stack.Block, Language: "es", Card: "04A7B8C9", PIN: "9753",
 		Recharge: "20.00", Receipt: "CANTEEN-1007",
 		Contacts: []*demoContact{
-			{Number: "+34622334455", Name: "Carmen Ruiz", Relationship: "wife", Status: store.ContactRequested},
-			{Number: "+442079460444", Name: "Ben Ruiz", Relationship: "son", Status: store.ContactRequested},
+			{Number: "+34622334455", Name: "Carmen Ruiz", Relationship: "wife", Status: peoplestore.ContactRequested},
+			{Number: "+442079460444", Name: "Ben Ruiz", Relationship: "son", Status: peoplestore.ContactRequested},
 		}},
 	dana,
 	{PrisonNumber: "K1111AA", Name: "Morgan Blake", Block: blockB, Language: "en", Card: "04B0B0B1", PIN: "3141",
 		Recharge: "12.50", Receipt: "CANTEEN-2001",
 		Contacts: []*demoContact{
-			{Number: "+442079460555", Name: "Ellis Blake", Relationship: "daughter", Status: store.ContactApproved, Reason: "identity checked"},
+			{Number: "+442079460555", Name: "Ellis Blake", Relationship: "daughter", Status: peoplestore.ContactApproved, Reason: "identity checked"},
 		}},
 	{PrisonNumber: "K2222BB", Name: "Ines Novak", Block: blockB, Language: "en", Card: "04B0B0B2",
 		Recharge: "6.00", Receipt: "CANTEEN-2002",
 		Contacts: []*demoContact{
-			{Number: "+385912345678", Name: "Marta Novak", Relationship: "mother", Status: store.ContactRequested},
+			{Number: "+385912345678", Name: "Marta Novak", Relationship: "mother", Status: peoplestore.ContactRequested},
 		}},
 }
 
@@ -196,7 +197,7 @@ type caller interface {
 func (d *demo) seedPrison(ctx context.Context) error {
 	st := d.st
 	if err := d.do("prison settings: name, time zone, contacts per person", func() error {
-		return st.Do(ctx, "PUT", "/api/v1/settings", store.PrisonSettings{PrisonName: prisonName, TimeZone: timeZone, MaxContacts: 10}, nil)
+		return st.Do(ctx, "PUT", "/api/v1/settings", peoplestore.PrisonSettings{PrisonName: prisonName, TimeZone: timeZone, MaxContacts: 10}, nil)
 	}); err != nil {
 		return err
 	}
@@ -265,7 +266,7 @@ func (d *demo) seedPeople(ctx context.Context) error {
 	st := d.st
 	if err := d.do(fmt.Sprintf("%d people enrolled in blocks %s and %s with cards, PINs, languages and contacts (requested)", len(people), stack.Block, blockB), func() error {
 		for _, p := range people {
-			var created store.Person
+			var created peoplestore.Person
 			body := map[string]any{"prison_number": p.PrisonNumber, "name": p.Name, "block": p.Block, "status": wire.StatusActive,
 				"language": p.Language, "supervision_level": p.Level}
 			if p.PIN != "" {
@@ -279,9 +280,9 @@ func (d *demo) seedPeople(ctx context.Context) error {
 				return fmt.Errorf("%s's card: %w", p.Name, err)
 			}
 			for _, c := range p.Contacts {
-				var ct store.Contact
+				var ct peoplestore.Contact
 				if err := st.Do(ctx, "POST", "/api/v1/inmates/"+p.ID+"/contacts", map[string]any{
-					"number": c.Number, "name": c.Name, "relationship": c.Relationship, "identity": c.Identity, "status": store.ContactRequested,
+					"number": c.Number, "name": c.Name, "relationship": c.Relationship, "identity": c.Identity, "status": peoplestore.ContactRequested,
 				}, &ct); err != nil {
 					return fmt.Errorf("%s's contact %s: %w", p.Name, c.Name, err)
 				}
@@ -306,7 +307,7 @@ func (d *demo) seedPeople(ctx context.Context) error {
 				by = st // outside the officer's scope
 			}
 			for _, c := range p.Contacts {
-				if c.Status == store.ContactRequested {
+				if c.Status == peoplestore.ContactRequested {
 					continue
 				}
 				if err := by.Do(ctx, "POST", "/api/v1/contacts/"+c.ID+"/decision", map[string]string{"status": c.Status, "reason": c.Reason}, nil); err != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kinline/kinline/appliance/panel"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -25,7 +26,7 @@ type Person struct {
 // Seed creates a person in the block with a card and approved numbers and
 // returns the person's id.
 func (s *Stack) Seed(ctx context.Context, p Person) (string, error) {
-	var created store.Person
+	var created people.Person
 	lang := p.Language
 	if lang == "" {
 		lang = "en"
@@ -134,7 +135,7 @@ func (s *Stack) WaitRecording(ctx context.Context, callID string, d time.Duratio
 // EnrolOfficer enrols a member of staff of the block whose card confirms
 // calls on the officer panel, and returns the officer's id.
 func (s *Stack) EnrolOfficer(ctx context.Context, staffNumber, name, card string) (string, error) {
-	var created store.Person
+	var created people.Person
 	body := map[string]any{"staff_number": staffNumber, "name": name, "block": Block}
 	if card != "" {
 		body["cards"] = []string{card}
@@ -183,9 +184,9 @@ func (s *Stack) WaitPanelPending(ctx context.Context, d time.Duration) (string, 
 
 // OfficerActions lists the officer panel actions central holds, newest
 // first.
-func (s *Stack) OfficerActions(ctx context.Context) ([]store.OfficerAction, error) {
+func (s *Stack) OfficerActions(ctx context.Context) ([]people.OfficerAction, error) {
 	var out struct {
-		OfficerActions []store.OfficerAction `json:"officer_actions"`
+		OfficerActions []people.OfficerAction `json:"officer_actions"`
 	}
 	err := s.Do(ctx, "GET", "/api/v1/officer-actions", nil, &out)
 	return out.OfficerActions, err

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/shared/ledger"
 )
 
@@ -13,11 +13,11 @@ func TestAccountsList(t *testing.T) {
 	ctx := context.Background()
 	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
 	mustT(t, s.UpsertAppliance(ctx, "appB", "B"))
-	ann, err := s.CreatePerson(ctx, "admin", store.NewPerson{PrisonNumber: "A1", Name: "Ann Lee", Block: "A"})
+	ann, err := s.CreatePerson(ctx, "admin", people.NewPerson{PrisonNumber: "A1", Name: "Ann Lee", Block: "A"})
 	mustT(t, err)
-	_, err = s.CreatePerson(ctx, "admin", store.NewPerson{PrisonNumber: "B1", Name: "Bob Roe", Block: "B"})
+	_, err = s.CreatePerson(ctx, "admin", people.NewPerson{PrisonNumber: "B1", Name: "Bob Roe", Block: "B"})
 	mustT(t, err)
-	_, err = s.CreatePerson(ctx, "admin", store.NewPerson{PrisonNumber: "S1", Name: "Sam Officer", Block: "A", Officer: true})
+	_, err = s.CreatePerson(ctx, "admin", people.NewPerson{PrisonNumber: "S1", Name: "Sam Officer", Block: "A", Officer: true})
 	mustT(t, err)
 	_, _, err = s.Recharge(ctx, "admin", ann.ID, 1250, "R-1")
 	mustT(t, err)
@@ -54,7 +54,7 @@ func TestAccountsSearchIgnoresCaseOnBoth(t *testing.T) {
 	if err := s.UpsertAppliance(ctx, "app1", "A"); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []store.NewPerson{{PrisonNumber: "A1234BC", Name: "Ann Lee", Block: "A"}, {PrisonNumber: "B7", Name: "Bo_b 100%", Block: "A"}} {
+	for _, p := range []people.NewPerson{{PrisonNumber: "A1234BC", Name: "Ann Lee", Block: "A"}, {PrisonNumber: "B7", Name: "Bo_b 100%", Block: "A"}} {
 		if _, err := s.CreatePerson(ctx, "test", p); err != nil {
 			t.Fatal(err)
 		}

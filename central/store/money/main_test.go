@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/central/ingest/policysnap"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/pgtest"
 	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/shared/clock"
@@ -20,14 +22,20 @@ func TestPostgres(t *testing.T) { pgtest.Suite(t) }
 
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 
-// coreStore names the core in testStores (its embedded field).
-type coreStore = store.Store
+// coreStore and peopleStore name the core and the people's store in
+// testStores (its embedded fields); the people's store makes the fixtures'
+// people, as the console does.
+type (
+	coreStore   = store.Store
+	peopleStore = people.Store
+)
 
 // testStores is the money store with the core under it: a test calls
 // both through one value.
 type testStores struct {
 	*Store
 	*coreStore
+	*peopleStore
 }
 
 // openTest opens a core store in a temp dir (on this run's database) and
@@ -45,7 +53,7 @@ func openTest(t testing.TB) (*testStores, *clock.Fake, string) {
 			t.Errorf("close: %v", err)
 		}
 	})
-	return &testStores{Store: New(core), coreStore: core}, clk, dir
+	return &testStores{Store: New(core), coreStore: core, peopleStore: people.New(core)}, clk, dir
 }
 
 func mustT(t *testing.T, err error) {
@@ -66,11 +74,11 @@ func moneyFixture(t *testing.T) (*testStores, string, string) {
 			t.Fatal(err)
 		}
 	}
-	ann, err := s.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	ann, err := s.CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	bob, err := s.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
+	bob, err := s.CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,4 +138,10 @@ func atTimes(evs []wire.Event, ts ...time.Time) []wire.Event {
 		prev = evs[i].Hash
 	}
 	return evs
+}
+
+// PolicyFor builds appA's policy as central publishes it
+// (central/ingest/policysnap): the money tests check its money part.
+func (s *testStores) PolicyFor(ctx context.Context, applianceID string) (*wire.Policy, error) {
+	return policysnap.New(s.coreStore).PolicyFor(ctx, applianceID)
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -25,15 +26,15 @@ func billingFixture(t *testing.T) *testStores {
 	for _, a := range [][2]string{{"appA", "A"}, {"appB", "B"}} {
 		mustT(t, s.UpsertAppliance(ctx, a[0], a[1]))
 	}
-	ann, err := s.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	ann, err := s.CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
 	mustT(t, err)
-	bob, err := s.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
+	bob, err := s.CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "B1", Name: "Bob", Block: "B"})
 	mustT(t, err)
 	mustT(t, money.New(s.coreStore).SetRates(ctx, "test", []wire.Rate{
 		{Prefix: "+44", DestinationType: wire.DestNational, Name: "UK", PerMinute: 10, BillingUnitSeconds: 60},
 		{Prefix: "+447", DestinationType: wire.DestMobile, Name: "UK mobile", PerMinute: 20, BillingUnitSeconds: 60},
 	}))
-	call := func(id string, p *store.Person, number string, answer time.Time, talk time.Duration) wire.CallRecord {
+	call := func(id string, p *people.Person, number string, answer time.Time, talk time.Duration) wire.CallRecord {
 		a := answer
 		return wire.CallRecord{CallID: id, PersonID: p.ID, PrisonNumber: p.PrisonNumber, Terminal: "t1", Number: number,
 			Start: a.Add(-5 * time.Second), Answer: &a, End: a.Add(talk), Disposition: wire.DispCompleted}
@@ -159,7 +160,7 @@ func TestBillingByPricedRate(t *testing.T) {
 	s, _, _ := openTest(t)
 	ctx := context.Background()
 	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
-	ann, err := s.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	ann, err := s.CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
 	mustT(t, err)
 	mustT(t, money.New(s.coreStore).SetRates(ctx, "test", []wire.Rate{
 		{Prefix: "+44", DestinationType: wire.DestNational, Name: "UK (2026)", PerMinute: 10, BillingUnitSeconds: 60},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -20,9 +21,9 @@ import (
 // every search filter.
 type searchFixture struct {
 	s               *testStores
-	ann, bob, cat   *store.Person
-	off             *store.Person
-	annMum, bobAunt *store.Contact
+	ann, bob, cat   *people.Person
+	off             *people.Person
+	annMum, bobAunt *people.Contact
 	all             []store.Call // every call, hidden ones too, newest first
 }
 
@@ -34,15 +35,15 @@ func newSearchFixture(t *testing.T) *searchFixture {
 	for _, a := range [][2]string{{"appA", "A"}, {"appB", "B"}} {
 		mustT(t, s.UpsertAppliance(ctx, a[0], a[1]))
 	}
-	mk := func(pn, name, block string, officer bool) *store.Person {
-		p, err := s.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: pn, Name: name, Block: block, Officer: officer})
+	mk := func(pn, name, block string, officer bool) *people.Person {
+		p, err := s.CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: pn, Name: name, Block: block, Officer: officer})
 		mustT(t, err)
 		return p
 	}
 	fx.ann, fx.bob, fx.cat = mk("A1", "Ann Smith", "A", false), mk("B1", "Bob SMITH", "B", false), mk("A2", "Cat 100% Jones", "A", false)
 	fx.off = mk("S1", "Officer Olsen", "A", true)
-	contact := func(p *store.Person, num, name string, priv bool) *store.Contact {
-		c, _, err := s.AddContact(ctx, "test", p.ID, store.NewContact{Number: num, Name: name, Relationship: "family", Privileged: priv})
+	contact := func(p *people.Person, num, name string, priv bool) *people.Contact {
+		c, _, err := s.AddContact(ctx, "test", p.ID, people.NewContact{Number: num, Name: name, Relationship: "family", Privileged: priv})
 		mustT(t, err)
 		return c
 	}
@@ -208,16 +209,16 @@ func TestCallSearchManyKeys(t *testing.T) {
 	ctx := context.Background()
 	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
 	var evs []wire.Event
-	var people []*store.Person
+	var persons []*people.Person
 	for i := 0; i < 7; i++ {
-		p, err := s.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: fmt.Sprintf("L%d", i), Name: fmt.Sprintf("Lee %d", i), Block: "A"})
+		p, err := s.CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: fmt.Sprintf("L%d", i), Name: fmt.Sprintf("Lee %d", i), Block: "A"})
 		mustT(t, err)
-		people = append(people, p)
+		persons = append(persons, p)
 	}
 	n := 0
 	evs = callChain("appA", 1, 7*6, "", func(seq uint64) (wire.EventType, any) {
 		n++
-		p := people[(n*5)%7]
+		p := persons[(n*5)%7]
 		start := t0.Add(time.Duration(n) * time.Minute)
 		disp := wire.DispCompleted
 		if n < 10 || n%9 == 0 { // the oldest calls, and a few others, refused
@@ -406,7 +407,7 @@ func TestCallSearchByOfficer(t *testing.T) {
 	s, _, _ := openTest(t)
 	ctx := context.Background()
 	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
-	off, err := s.CreatePerson(ctx, "admin", store.NewPerson{PrisonNumber: "S-1", Name: "Officer Reyes", Block: "A", Officer: true})
+	off, err := s.CreatePerson(ctx, "admin", people.NewPerson{PrisonNumber: "S-1", Name: "Officer Reyes", Block: "A", Officer: true})
 	mustT(t, err)
 	start := t0.Add(time.Minute)
 	ans := start.Add(20 * time.Second)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/pgtest"
 	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/shared/clock"
@@ -28,14 +29,19 @@ func TestPostgres(t *testing.T) { pgtest.Suite(t) }
 
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
 
-// coreStore names the core in testStores (its embedded field).
-type coreStore = store.Store
+// coreStore and peopleStore name the core and the people's store in
+// testStores (their embedded fields).
+type (
+	coreStore   = store.Store
+	peopleStore = people.Store
+)
 
-// testStores is the reports' store with the core under it: a test calls
-// both through one value.
+// testStores is the reports' store with the core and the people's store
+// under it: a test calls them through one value.
 type testStores struct {
 	*Store
 	*coreStore
+	*peopleStore
 }
 
 // openTest opens a core store in a temp dir (on this run's database) and
@@ -53,7 +59,7 @@ func openTest(t testing.TB) (*testStores, *clock.Fake, string) {
 			t.Errorf("close: %v", err)
 		}
 	})
-	return &testStores{Store: New(core), coreStore: core}, clk, dir
+	return &testStores{Store: New(core), coreStore: core, peopleStore: people.New(core)}, clk, dir
 }
 
 func mustT(t *testing.T, err error) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
@@ -20,9 +21,9 @@ func reviewFixture(t *testing.T) (*testStores, *clock.Fake) {
 	s, clk, _ := openTest(t)
 	ctx := context.Background()
 	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
-	p, err := s.CreatePerson(ctx, "test", store.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	p, err := s.CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
 	mustT(t, err)
-	_, _, err = s.AddContact(ctx, "test", p.ID, store.NewContact{Number: "+4480", Name: "Solicitor", Relationship: "legal", Privileged: true})
+	_, _, err = s.AddContact(ctx, "test", p.ID, people.NewContact{Number: "+4480", Name: "Solicitor", Relationship: "legal", Privileged: true})
 	mustT(t, err)
 	ans := t0.Add(5 * time.Second)
 	recs := []any{

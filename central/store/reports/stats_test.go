@@ -10,13 +10,14 @@ import (
 
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
+	peoplestore "github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/shared/wire"
 )
 
 // statsFixture: blocks A (appA) and B (appB), Ann (with her contact Mum)
 // and Cat in A, Bob in B; the prison's time zone is zone.
-func statsFixture(t *testing.T, zone string) (*testStores, map[string]*store.Person) {
+func statsFixture(t *testing.T, zone string) (*testStores, map[string]*peoplestore.Person) {
 	t.Helper()
 	s, _, _ := openTest(t)
 	ctx := context.Background()
@@ -24,20 +25,20 @@ func statsFixture(t *testing.T, zone string) (*testStores, map[string]*store.Per
 		mustT(t, s.UpsertAppliance(ctx, a[0], a[1]))
 	}
 	mustT(t, money.New(s.coreStore).SetMoneySettings(ctx, "test", store.MoneySettings{Currency: "EUR", Digits: 2, TimeZone: zone}))
-	people := map[string]*store.Person{}
-	for _, p := range []store.NewPerson{{PrisonNumber: "A1", Name: "Ann", Block: "A"}, {PrisonNumber: "A2", Name: "Cat", Block: "A"}, {PrisonNumber: "B1", Name: "Bob", Block: "B"}} {
+	people := map[string]*peoplestore.Person{}
+	for _, p := range []peoplestore.NewPerson{{PrisonNumber: "A1", Name: "Ann", Block: "A"}, {PrisonNumber: "A2", Name: "Cat", Block: "A"}, {PrisonNumber: "B1", Name: "Bob", Block: "B"}} {
 		pp, err := s.CreatePerson(ctx, "test", p)
 		mustT(t, err)
 		people[p.Name] = pp
 	}
-	_, _, err := s.AddContact(ctx, "test", people["Ann"].ID, store.NewContact{Number: "+4411", Name: "Mum", Relationship: "mother"})
+	_, _, err := s.AddContact(ctx, "test", people["Ann"].ID, peoplestore.NewContact{Number: "+4411", Name: "Mum", Relationship: "mother"})
 	mustT(t, err)
 	return s, people
 }
 
 // statsCall is p's call record starting at start with talk seconds of
 // talk (0: not answered).
-func statsCall(id string, p *store.Person, terminal, number string, start time.Time, talk int, disp, reason string) wire.CallRecord {
+func statsCall(id string, p *peoplestore.Person, terminal, number string, start time.Time, talk int, disp, reason string) wire.CallRecord {
 	c := wire.CallRecord{CallID: id, PrisonNumber: p.PrisonNumber, Terminal: terminal, Number: number, Start: start,
 		End: start.Add(time.Second), Disposition: disp, Reason: reason, PersonID: p.ID}
 	if talk > 0 {

@@ -29,6 +29,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/shared/pin"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
@@ -44,14 +45,15 @@ var (
 	ErrImportRejected = errors.New("store: import refused: some rows have errors")
 )
 
-// Store imports into and exports from the core store. It is safe for
-// concurrent use.
+// Store imports into and exports from the core store (the people through
+// central/store/people). It is safe for concurrent use.
 type Store struct {
-	core *store.Store
+	core   *store.Store
+	people *people.Store
 }
 
 // New returns the import and export of core.
-func New(core *store.Store) *Store { return &Store{core: core} }
+func New(core *store.Store) *Store { return &Store{core: core, people: people.New(core)} }
 
 // Import kinds and table formats.
 const (
@@ -319,11 +321,11 @@ func ImportTemplate(kind, format string) ([]byte, error) {
 // importRow is one validated data row.
 type importRow struct {
 	row     int
-	person  store.NewPerson
+	person  people.NewPerson
 	pinHash string
 	// contacts
 	personID string
-	contact  store.Contact
+	contact  people.Contact
 }
 
 func cleanCell(c string) string {
@@ -481,7 +483,7 @@ func newImportCheck(ctx context.Context, q store.Querier, kind string, idx map[s
 		c.blocks[b] = true
 	}
 	bl.Close()
-	set, err := store.ReadSettings(ctx, q)
+	set, err := people.ReadSettings(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -525,7 +527,7 @@ func (c *importCheck) row(rowNo int, rec []string) error {
 
 // person checks a row of people.
 func (c *importCheck) person(rowNo, before int, pn string, get importCell, bad importBad) error {
-	np := store.NewPerson{PrisonNumber: pn, Name: get("name"), Block: get("block"), SupervisionLevel: get("supervision_level"),
+	np := people.NewPerson{PrisonNumber: pn, Name: get("name"), Block: get("block"), SupervisionLevel: get("supervision_level"),
 		Language: get("language"), Status: strings.ToLower(get("status")), StatusReason: get("status_reason"), PIN: get("pin")}
 	if np.Status == "" {
 		np.Status = wire.StatusActive
@@ -552,19 +554,19 @@ func (c *importCheck) person(rowNo, before int, pn string, get importCell, bad i
 	} else if !c.blocks[np.Block] {
 		bad("block", fmt.Errorf("block %q does not exist", np.Block))
 	}
-	if err := store.ValidLevel(np.SupervisionLevel); err != nil {
+	if err := people.ValidLevel(np.SupervisionLevel); err != nil {
 		bad("supervision_level", err)
 	}
 	if err := store.ValidText("language", np.Language, 16, false); err != nil {
 		bad("language", err)
 	}
-	if err := store.ValidStatus(np.Status); err != nil {
+	if err := people.ValidStatus(np.Status); err != nil {
 		bad("status", err)
-	} else if err := store.ValidSuspension(np.Status, np.StatusReason, time.Time{}); err != nil {
+	} else if err := people.ValidSuspension(np.Status, np.StatusReason, time.Time{}); err != nil {
 		bad("status_reason", err)
 	}
 	if np.PIN != "" {
-		if err := store.ValidPIN(np.PIN); err != nil {
+		if err := people.ValidPIN(np.PIN); err != nil {
 			bad("pin", err)
 		}
 	}
@@ -579,7 +581,7 @@ func (c *importCheck) person(rowNo, before int, pn string, get importCell, bad i
 }
 
 // personQuotas reads a person's call quotas (empty: the rule's) into np.
-func personQuotas(np *store.NewPerson, get importCell, bad importBad) {
+func personQuotas(np *people.NewPerson, get importCell, bad importBad) {
 	for _, q := range []struct {
 		col string
 		n   *int
@@ -592,7 +594,7 @@ func personQuotas(np *store.NewPerson, get importCell, bad importBad) {
 		if err != nil {
 			err = fmt.Errorf("%s must be a whole number of calls (empty or 0: the rule's), not %q", q.col, v)
 		} else {
-			err = store.ValidQuota(q.col, n)
+			err = people.ValidQuota(q.col, n)
 		}
 		if err != nil {
 			bad(q.col, err)
@@ -603,10 +605,10 @@ func personQuotas(np *store.NewPerson, get importCell, bad importBad) {
 
 // personCards reads a person's cards into np: valid, on no other row and
 // not issued yet.
-func (c *importCheck) personCards(rowNo int, np *store.NewPerson, get importCell, bad importBad) error {
+func (c *importCheck) personCards(rowNo int, np *people.NewPerson, get importCell, bad importBad) error {
 	for _, card := range strings.FieldsFunc(get("cards"), func(r rune) bool { return r == ' ' || r == ',' || r == ';' }) {
 		uid := policy.NormalizeUID(card)
-		if !store.ValidCardUID(uid) {
+		if !people.ValidCardUID(uid) {
 			bad("cards", fmt.Errorf("card %q must be 8 to 20 hex digits", card))
 			continue
 		}
@@ -629,9 +631,9 @@ func (c *importCheck) personCards(rowNo int, np *store.NewPerson, get importCell
 
 // contact checks a row of contacts.
 func (c *importCheck) contact(rowNo, before int, pn string, get importCell, bad importBad) error {
-	k := store.Contact{Name: get("name"), Relationship: get("relationship"), Identity: get("identity"), Status: strings.ToLower(get("status"))}
+	k := people.Contact{Name: get("name"), Relationship: get("relationship"), Identity: get("identity"), Status: strings.ToLower(get("status"))}
 	if k.Status == "" {
-		k.Status = store.ContactRequested
+		k.Status = people.ContactRequested
 	}
 	pid, err := c.contactPerson(pn, bad)
 	if err != nil {
@@ -655,11 +657,11 @@ func (c *importCheck) contact(rowNo, before int, pn string, get importCell, bad 
 	}
 	k.Privileged = priv
 	switch k.Status {
-	case store.ContactRequested, store.ContactApproved, store.ContactRejected:
+	case people.ContactRequested, people.ContactApproved, people.ContactRejected:
 	default:
 		bad("status", errors.New("status must be requested, approved or rejected"))
 	}
-	if pid != "" && k.Status != store.ContactRejected && len(c.errs) == before {
+	if pid != "" && k.Status != people.ContactRejected && len(c.errs) == before {
 		if c.perPerson[pid] >= c.limit {
 			bad("", fmt.Errorf("%s would have more than %d contacts (max_contacts)", pn, c.limit))
 		} else {
@@ -690,7 +692,7 @@ func (c *importCheck) contactPerson(pn string, bad importBad) (string, error) {
 	}
 	c.personIDs[pn] = pid
 	var cnt int
-	if err := c.q.QueryRowContext(c.ctx, `SELECT COUNT(*) FROM contacts WHERE person_id = $1 AND status <> $2`, pid, store.ContactRejected).Scan(&cnt); err != nil {
+	if err := c.q.QueryRowContext(c.ctx, `SELECT COUNT(*) FROM contacts WHERE person_id = $1 AND status <> $2`, pid, people.ContactRejected).Scan(&cnt); err != nil {
 		return "", fmt.Errorf("store: import: %w", err)
 	}
 	c.perPerson[pid] = cnt
@@ -811,11 +813,11 @@ func (s *Store) applyImport(ctx context.Context, tx *sql.Tx, actor, kind string,
 		case ImportContacts:
 			c := r.contact
 			c.ID, c.Created, c.RequestedBy = store.NewID("c_"), store.FromNS(now), actor
-			if c.Status != store.ContactRequested {
+			if c.Status != people.ContactRequested {
 				t := store.FromNS(now)
 				c.DecidedBy, c.Decided, c.DecisionReason = actor, &t, c.Status+" by import"
 			}
-			if _, err := s.core.AddContactTx(ctx, tx, actor, &c); err != nil {
+			if _, err := s.people.AddContactTx(ctx, tx, actor, &c); err != nil {
 				return fmt.Errorf("row %d: %w", r.row, err)
 			}
 		}
@@ -863,7 +865,7 @@ func (s *Store) ExportTable(ctx context.Context, actor, what, format string, blo
 	case "people":
 		out = append(out, PeopleColumns)
 		for off := 0; ; off += 1000 {
-			ps, err := s.core.People(ctx, store.PeopleFilter{Blocks: blocks, Limit: 1000, Offset: off})
+			ps, err := s.people.People(ctx, people.PeopleFilter{Blocks: blocks, Limit: 1000, Offset: off})
 			if err != nil {
 				return nil, err
 			}

@@ -11,7 +11,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/kinline/kinline/central/ingest/policysnap"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/pgtest"
 	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/shared/clock"
@@ -69,7 +71,7 @@ func TestImportDryRunWithErrorsChangesNothing(t *testing.T) {
 	s, core := openTest(t)
 	ctx := context.Background()
 	mustT(t, core.EnsureBlock(ctx, "admin", "A"))
-	_, err := core.CreatePerson(ctx, "admin", store.NewPerson{PrisonNumber: "A1", Name: "Existing", Block: "A"})
+	_, err := people.New(core).CreatePerson(ctx, "admin", people.NewPerson{PrisonNumber: "A1", Name: "Existing", Block: "A"})
 	mustT(t, err)
 	csv := "prison_number,name,block,pin,cards\n" +
 		"A2,Ann,A,1234,04A1B2C3\n" +
@@ -130,7 +132,7 @@ func TestImportQuotas(t *testing.T) {
 		"Q1,Quota,A,3,,40\n" +
 		"Q2,Negative,A,-1,,\n" +
 		"Q3,Words,A,,lots,\n" +
-		fmt.Sprintf("Q4,Huge,A,,,%d\n", store.MaxCallsPerPeriod+1)
+		fmt.Sprintf("Q4,Huge,A,,,%d\n", people.MaxCallsPerPeriod+1)
 	rep, err := s.Import(ctx, "admin", ImportPeople, table(t, csv), true, nil)
 	mustT(t, err)
 	want := []ImportError{{Row: 3, Column: "calls_per_day"}, {Row: 4, Column: "calls_per_week"}, {Row: 5, Column: "calls_per_month"}}
@@ -151,7 +153,7 @@ func TestImportQuotas(t *testing.T) {
 	if rep.Applied != 1 {
 		t.Fatalf("report %+v", rep)
 	}
-	ps, err := core.People(ctx, store.PeopleFilter{Query: "Q1"})
+	ps, err := people.New(core).People(ctx, people.PeopleFilter{Query: "Q1"})
 	mustT(t, err)
 	if len(ps) != 1 || ps[0].CallsPerDay != 3 || ps[0].CallsPerWeek != 0 || ps[0].CallsPerMonth != 40 {
 		t.Fatalf("imported %+v", ps)
@@ -196,14 +198,14 @@ func TestImportGoodFiles(t *testing.T) {
 	if got := count(t, core, `SELECT COUNT(*) FROM audit_log WHERE action = 'inmate.create'`); got != n {
 		t.Fatalf("audited %d", got)
 	}
-	p, err := core.PolicyFor(ctx, "appA")
+	p, err := policysnap.New(core).PolicyFor(ctx, "appA")
 	mustT(t, err)
 	if p.Version <= v0 || len(p.People) != 13 || p.People[0].PINHash == "" {
 		t.Fatalf("policy v%d people %d", p.Version, len(p.People))
 	}
 
 	// Contacts, with max_contacts enforced across the file.
-	_, err = core.UpdateSettings(ctx, "admin", store.PrisonSettings{MaxContacts: 2})
+	_, err = people.New(core).UpdateSettings(ctx, "admin", people.PrisonSettings{MaxContacts: 2})
 	mustT(t, err)
 	csv := "prison_number,number,name,relationship,privileged,status\n" +
 		"X000,+44 1111,Mum,mother,no,approved\n" +
@@ -223,14 +225,14 @@ func TestImportGoodFiles(t *testing.T) {
 	if rep.Applied != 2 {
 		t.Fatalf("contacts %+v", rep)
 	}
-	ps, _ := core.People(ctx, store.PeopleFilter{Query: "X000"})
-	cs, err := core.Contacts(ctx, ps[0].ID)
+	ps, _ := people.New(core).People(ctx, people.PeopleFilter{Query: "X000"})
+	cs, err := people.New(core).Contacts(ctx, ps[0].ID)
 	mustT(t, err)
 	if len(cs) != 2 || cs[0].Status == cs[1].Status {
 		t.Fatalf("imported contacts %+v", cs)
 	}
 	for _, c := range cs {
-		if c.Number == "+442222" && (c.Status != store.ContactRequested || !c.Privileged) || c.Number == "+441111" && c.DecidedBy != "admin" {
+		if c.Number == "+442222" && (c.Status != people.ContactRequested || !c.Privileged) || c.Number == "+441111" && c.DecidedBy != "admin" {
 			t.Fatalf("contact %+v", c)
 		}
 	}
@@ -276,12 +278,12 @@ func TestXLSXRoundTrip(t *testing.T) {
 	src, srcCore := openTest(t)
 	ctx := context.Background()
 	mustT(t, srcCore.EnsureBlock(ctx, "admin", "A"))
-	ann, err := srcCore.CreatePerson(ctx, "admin", store.NewPerson{PrisonNumber: "A1", Name: "Ann =1+1", Block: "A", Language: "es", SupervisionLevel: "high", Cards: []string{"04A1B2C3", "04D4E5F6"},
+	ann, err := people.New(srcCore).CreatePerson(ctx, "admin", people.NewPerson{PrisonNumber: "A1", Name: "Ann =1+1", Block: "A", Language: "es", SupervisionLevel: "high", Cards: []string{"04A1B2C3", "04D4E5F6"},
 		CallsPerDay: 3, CallsPerMonth: 40})
 	mustT(t, err)
-	_, err = srcCore.CreatePerson(ctx, "admin", store.NewPerson{PrisonNumber: "A2", Name: "Zoë Ünïcode", Block: "A"})
+	_, err = people.New(srcCore).CreatePerson(ctx, "admin", people.NewPerson{PrisonNumber: "A2", Name: "Zoë Ünïcode", Block: "A"})
 	mustT(t, err)
-	_, _, err = srcCore.AddContact(ctx, "admin", ann.ID, store.NewContact{Number: "+44 20 1111", Name: "Mum", Relationship: "mother", Identity: "passport 9", Privileged: true})
+	_, _, err = people.New(srcCore).AddContact(ctx, "admin", ann.ID, people.NewContact{Number: "+44 20 1111", Name: "Mum", Relationship: "mother", Identity: "passport 9", Privileged: true})
 	mustT(t, err)
 	dst, dstCore := openTest(t)
 	mustT(t, dstCore.EnsureBlock(ctx, "admin", "A"))
@@ -302,7 +304,7 @@ func TestXLSXRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	ps, err := dstCore.People(ctx, store.PeopleFilter{})
+	ps, err := people.New(dstCore).People(ctx, people.PeopleFilter{})
 	mustT(t, err)
 	if len(ps) != 2 || ps[0].Name != "Ann =1+1" || ps[0].Language != "es" || ps[0].SupervisionLevel != "high" || len(ps[0].Cards) != 2 || ps[1].Name != "Zoë Ünïcode" {
 		t.Fatalf("round trip people %+v", ps)
@@ -310,9 +312,9 @@ func TestXLSXRoundTrip(t *testing.T) {
 	if q := [3]int{ps[0].CallsPerDay, ps[0].CallsPerWeek, ps[0].CallsPerMonth}; q != [3]int{3, 0, 40} || ps[1].CallsPerDay != 0 {
 		t.Fatalf("round trip quotas %v (want Ann's 3 a day, the rule's a week, 40 a month), %+v", q, ps[1])
 	}
-	cs, err := dstCore.Contacts(ctx, ps[0].ID)
+	cs, err := people.New(dstCore).Contacts(ctx, ps[0].ID)
 	mustT(t, err)
-	if len(cs) != 1 || cs[0].Number != "+44201111" || !cs[0].Privileged || cs[0].Identity != "passport 9" || cs[0].Status != store.ContactApproved {
+	if len(cs) != 1 || cs[0].Number != "+44201111" || !cs[0].Privileged || cs[0].Identity != "passport 9" || cs[0].Status != people.ContactApproved {
 		t.Fatalf("round trip contacts %+v", cs)
 	}
 	if n := count(t, srcCore, `SELECT COUNT(*) FROM audit_log WHERE action LIKE 'export.%'`); n != 4 {
@@ -381,7 +383,7 @@ func FuzzReadTable(f *testing.F) {
 
 func policyVersion(t *testing.T, core *store.Store, app string) uint64 {
 	t.Helper()
-	p, err := core.PolicyFor(context.Background(), app)
+	p, err := policysnap.New(core).PolicyFor(context.Background(), app)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package store
+package people
 
 // People's photos.
 //
@@ -14,7 +14,7 @@ package store
 //     the database serves them without strain.
 //
 // TEXT rather than a BLOB/bytea column keeps the one SQL both databases
-// share (dialect.go); base64 costs a third more space.
+// share (central/store/dialect.go); base64 costs a third more space.
 
 import (
 	"bytes"
@@ -25,6 +25,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/kinline/kinline/central/store"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -48,7 +49,7 @@ const (
 	PhotoPNG  = "image/png"
 )
 
-// Errors of photo validation (each also wraps ErrInvalid).
+// Errors of photo validation (each also wraps store.ErrInvalid).
 var (
 	// ErrPhotoTooLarge: the file is larger than MaxPhotoBytes.
 	ErrPhotoTooLarge = errors.New("photo too large")
@@ -78,17 +79,17 @@ type Photo struct {
 // claims to be) of MinPhotoSide to MaxPhotoSide pixels each way, and an
 // image that then decodes in full. declared, when not "", is the media
 // type the uploader gave, and must match. It returns the media type and
-// the dimensions. Errors wrap ErrInvalid and ErrPhotoTooLarge or
+// the dimensions. Errors wrap store.ErrInvalid and ErrPhotoTooLarge or
 // ErrPhotoType where those apply, and say what is wrong.
 func ValidatePhoto(data []byte, declared string) (contentType string, width, height int, err error) {
 	if len(data) > MaxPhotoBytes {
-		return "", 0, 0, fmt.Errorf("%w: %w: the photo is %d bytes, at most %d (2 MiB) are accepted", ErrInvalid, ErrPhotoTooLarge, len(data), MaxPhotoBytes)
+		return "", 0, 0, fmt.Errorf("%w: %w: the photo is %d bytes, at most %d (2 MiB) are accepted", store.ErrInvalid, ErrPhotoTooLarge, len(data), MaxPhotoBytes)
 	}
 	if declared != "" && declared != PhotoJPEG && declared != PhotoPNG {
-		return "", 0, 0, fmt.Errorf("%w: %w: %q: send image/jpeg or image/png", ErrInvalid, ErrPhotoType, declared)
+		return "", 0, 0, fmt.Errorf("%w: %w: %q: send image/jpeg or image/png", store.ErrInvalid, ErrPhotoType, declared)
 	}
 	if len(data) == 0 {
-		return "", 0, 0, fmt.Errorf("%w: %w: the photo is empty", ErrInvalid, ErrPhotoType)
+		return "", 0, 0, fmt.Errorf("%w: %w: the photo is empty", store.ErrInvalid, ErrPhotoType)
 	}
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	// image.DecodeConfig knows whatever formats the program registered;
@@ -99,14 +100,14 @@ func ValidatePhoto(data []byte, declared string) (contentType string, width, hei
 	case err == nil && format == "png":
 		contentType = PhotoPNG
 	default:
-		return "", 0, 0, fmt.Errorf("%w: %w: the file is not a JPEG or PNG image", ErrInvalid, ErrPhotoType)
+		return "", 0, 0, fmt.Errorf("%w: %w: the file is not a JPEG or PNG image", store.ErrInvalid, ErrPhotoType)
 	}
 	if declared != "" && declared != contentType {
-		return "", 0, 0, fmt.Errorf("%w: %w: declared %s but the file is %s", ErrInvalid, ErrPhotoType, declared, contentType)
+		return "", 0, 0, fmt.Errorf("%w: %w: declared %s but the file is %s", store.ErrInvalid, ErrPhotoType, declared, contentType)
 	}
 	if cfg.Width < MinPhotoSide || cfg.Height < MinPhotoSide || cfg.Width > MaxPhotoSide || cfg.Height > MaxPhotoSide {
 		return "", 0, 0, fmt.Errorf("%w: the photo is %dx%d pixels; it must be %d to %d pixels wide and high",
-			ErrInvalid, cfg.Width, cfg.Height, MinPhotoSide, MaxPhotoSide)
+			store.ErrInvalid, cfg.Width, cfg.Height, MinPhotoSide, MaxPhotoSide)
 	}
 	// The header is sound and the size bounded: the image itself must
 	// decode too (no truncated or corrupt file, nothing but an image).
@@ -116,7 +117,7 @@ func ValidatePhoto(data []byte, declared string) (contentType string, width, hei
 		_, err = png.Decode(bytes.NewReader(data))
 	}
 	if err != nil {
-		return "", 0, 0, fmt.Errorf("%w: the photo's image data is damaged: %v", ErrInvalid, err)
+		return "", 0, 0, fmt.Errorf("%w: the photo's image data is damaged: %v", store.ErrInvalid, err)
 	}
 	return contentType, cfg.Width, cfg.Height, nil
 }
@@ -132,8 +133,8 @@ func (s *Store) SetPhoto(ctx context.Context, actor, personID string, data []byt
 	}
 	sum := sha256.Sum256(data)
 	ph := &Photo{PersonID: personID, ContentType: ct, SHA256: hex.EncodeToString(sum[:]), Bytes: len(data), Width: w, Height: h,
-		UpdatedBy: actor, Updated: fromNS(ns(s.clk.Now())), Data: data}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		UpdatedBy: actor, Updated: store.FromNS(store.NS(s.core.Clock().Now())), Data: data}
+	err = s.core.InTx(ctx, func(tx *sql.Tx) error {
 		if err := personExists(ctx, tx, personID); err != nil {
 			return err
 		}
@@ -141,13 +142,13 @@ func (s *Store) SetPhoto(ctx context.Context, actor, personID string, data []byt
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			ON CONFLICT (person_id) DO UPDATE SET content_type = excluded.content_type, sha256 = excluded.sha256, bytes = excluded.bytes,
 				width = excluded.width, height = excluded.height, data = excluded.data, updated_by = excluded.updated_by, updated_ns = excluded.updated_ns`,
-			personID, ct, ph.SHA256, ph.Bytes, w, h, base64.StdEncoding.EncodeToString(data), actor, ns(ph.Updated)); err != nil {
+			personID, ct, ph.SHA256, ph.Bytes, w, h, base64.StdEncoding.EncodeToString(data), actor, store.NS(ph.Updated)); err != nil {
 			return fmt.Errorf("store: set photo: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE people SET updated_ns = $2 WHERE id = $1`, personID, ns(ph.Updated)); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE people SET updated_ns = $2 WHERE id = $1`, personID, store.NS(ph.Updated)); err != nil {
 			return fmt.Errorf("store: set photo: %w", err)
 		}
-		return s.audit(ctx, tx, actor, "inmate.photo_set", personID, fmt.Sprintf("sha256=%s bytes=%d type=%s size=%dx%d", ph.SHA256, ph.Bytes, ct, w, h))
+		return s.core.AuditTx(ctx, tx, actor, "inmate.photo_set", personID, fmt.Sprintf("sha256=%s bytes=%d type=%s size=%dx%d", ph.SHA256, ph.Bytes, ct, w, h))
 	})
 	if err != nil {
 		return nil, err
@@ -155,16 +156,16 @@ func (s *Store) SetPhoto(ctx context.Context, actor, personID string, data []byt
 	return ph, nil
 }
 
-// Photo returns a person's photo with its data (ErrNotFound when the
+// Photo returns a person's photo with its data (store.ErrNotFound when the
 // person has none or does not exist).
 func (s *Store) Photo(ctx context.Context, personID string) (*Photo, error) {
 	ph := &Photo{PersonID: personID}
 	var data string
 	var at int64
-	err := s.r.QueryRowContext(ctx, `SELECT content_type, sha256, bytes, width, height, data, updated_by, updated_ns
+	err := s.core.Reader().QueryRowContext(ctx, `SELECT content_type, sha256, bytes, width, height, data, updated_by, updated_ns
 		FROM person_photos WHERE person_id = $1`, personID).Scan(&ph.ContentType, &ph.SHA256, &ph.Bytes, &ph.Width, &ph.Height, &data, &ph.UpdatedBy, &at)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: no photo of %s", ErrNotFound, personID)
+		return nil, fmt.Errorf("%w: no photo of %s", store.ErrNotFound, personID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: read photo: %w", err)
@@ -172,38 +173,38 @@ func (s *Store) Photo(ctx context.Context, personID string) (*Photo, error) {
 	if ph.Data, err = base64.StdEncoding.DecodeString(data); err != nil {
 		return nil, fmt.Errorf("store: read photo of %s: %w", personID, err)
 	}
-	ph.Updated = fromNS(at)
+	ph.Updated = store.FromNS(at)
 	return ph, nil
 }
 
 // DeletePhoto removes a person's photo, audited as inmate.photo_delete
-// (ErrNotFound when there is none).
+// (store.ErrNotFound when there is none).
 func (s *Store) DeletePhoto(ctx context.Context, actor, personID string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.core.InTx(ctx, func(tx *sql.Tx) error {
 		if err := personExists(ctx, tx, personID); err != nil {
 			return err
 		}
 		var sum string
 		err := tx.QueryRowContext(ctx, `DELETE FROM person_photos WHERE person_id = $1 RETURNING sha256`, personID).Scan(&sum)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: no photo of %s", ErrNotFound, personID)
+			return fmt.Errorf("%w: no photo of %s", store.ErrNotFound, personID)
 		}
 		if err != nil {
 			return fmt.Errorf("store: delete photo: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE people SET updated_ns = $2 WHERE id = $1`, personID, ns(s.clk.Now())); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE people SET updated_ns = $2 WHERE id = $1`, personID, store.NS(s.core.Clock().Now())); err != nil {
 			return fmt.Errorf("store: delete photo: %w", err)
 		}
-		return s.audit(ctx, tx, actor, "inmate.photo_delete", personID, "sha256="+sum)
+		return s.core.AuditTx(ctx, tx, actor, "inmate.photo_delete", personID, "sha256="+sum)
 	})
 }
 
-// personExists is nil when the person exists in tx, else ErrNotFound.
+// personExists is nil when the person exists in tx, else store.ErrNotFound.
 func personExists(ctx context.Context, tx *sql.Tx, personID string) error {
 	var one int
 	err := tx.QueryRowContext(ctx, `SELECT 1 FROM people WHERE id = $1`, personID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: inmate %s", ErrNotFound, personID)
+		return fmt.Errorf("%w: inmate %s", store.ErrNotFound, personID)
 	}
 	if err != nil {
 		return fmt.Errorf("store: read person: %w", err)

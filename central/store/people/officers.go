@@ -1,8 +1,9 @@
-package store
+package people
 
 import (
 	"context"
 	"fmt"
+	"github.com/kinline/kinline/central/store"
 	"strings"
 	"time"
 )
@@ -56,7 +57,7 @@ func (s *Store) OfficerActions(ctx context.Context, f OfficerActionFilter) ([]Of
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
 	q += ` ORDER BY a.time_ns DESC, a.appliance_id, a.seq DESC LIMIT ` + arg(f.Limit) + ` OFFSET ` + arg(max(f.Offset, 0))
-	rows, err := s.r.QueryContext(ctx, q, args...)
+	rows, err := s.core.Reader().QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: officer actions: %w", err)
 	}
@@ -68,7 +69,7 @@ func (s *Store) OfficerActions(ctx context.Context, f OfficerActionFilter) ([]Of
 		if err := rows.Scan(&a.ApplianceID, &seq, &t, &a.Action, &a.OfficerID, &a.OfficerName, &a.CallID, &a.Terminal); err != nil {
 			return nil, fmt.Errorf("store: officer actions: %w", err)
 		}
-		a.Seq, a.Time = uint64(seq), fromNS(t)
+		a.Seq, a.Time = uint64(seq), store.FromNS(t)
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {

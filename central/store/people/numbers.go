@@ -1,10 +1,11 @@
-package store
+package people
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/kinline/kinline/central/store"
 	"strings"
 	"time"
 
@@ -30,7 +31,7 @@ func validKind(k string) error {
 	case wire.NumberKindBlocked, wire.NumberKindPrivileged, wire.NumberKindFree, wire.NumberKindHidden:
 		return nil
 	}
-	return fmt.Errorf("%w: kind must be blocked, privileged, free or hidden", ErrInvalid)
+	return fmt.Errorf("%w: kind must be blocked, privileged, free or hidden", store.ErrInvalid)
 }
 
 // NormalizeGlobalNumber normalizes a number (policy.NormalizeNumber) and
@@ -40,7 +41,7 @@ func NormalizeGlobalNumber(raw string) (string, error) {
 	body, prefix := strings.CutSuffix(raw, "*")
 	n := policy.NormalizeNumber(body)
 	if n == "" || len(strings.TrimPrefix(n, "+")) < 2 || !prefix && len(strings.TrimPrefix(n, "+")) < 3 {
-		return "", fmt.Errorf("%w: number %q is not a phone number (or a prefix ending in *)", ErrInvalid, raw)
+		return "", fmt.Errorf("%w: number %q is not a phone number (or a prefix ending in *)", store.ErrInvalid, raw)
 	}
 	if prefix {
 		n += "*"
@@ -61,7 +62,7 @@ func readGlobalNumbers(ctx context.Context, q rowQuerier) ([]GlobalNumber, error
 		if err := rows.Scan(&g.Number, &g.Kind, &g.Note, &g.CreatedBy, &t); err != nil {
 			return nil, fmt.Errorf("store: global numbers: %w", err)
 		}
-		g.Created = fromNS(t)
+		g.Created = store.FromNS(t)
 		out = append(out, g)
 	}
 	if err := rows.Err(); err != nil {
@@ -72,36 +73,36 @@ func readGlobalNumbers(ctx context.Context, q rowQuerier) ([]GlobalNumber, error
 
 // GlobalNumbers lists the prison-wide number list.
 func (s *Store) GlobalNumbers(ctx context.Context) ([]GlobalNumber, error) {
-	return readGlobalNumbers(ctx, s.r)
+	return readGlobalNumbers(ctx, s.core.Reader())
 }
 
 // AddGlobalNumber puts a number (or prefix ending in '*') on the list as
 // kind, with a required note. The same number and kind twice gives
-// ErrConflict. Every block's policy is bumped; it returns the blocks.
+// store.ErrConflict. Every block's policy is bumped; it returns the blocks.
 func (s *Store) AddGlobalNumber(ctx context.Context, actor, number, kind, note string) (*GlobalNumber, []string, error) {
 	n, err := NormalizeGlobalNumber(number)
 	note = strings.TrimSpace(note)
-	if err := errors.Join(err, validKind(kind), validText("note", note, 500, true)); err != nil {
+	if err := errors.Join(err, validKind(kind), store.ValidText("note", note, 500, true)); err != nil {
 		return nil, nil, err
 	}
-	g := &GlobalNumber{Number: n, Kind: kind, Note: note, CreatedBy: actor, Created: s.clk.Now().UTC()}
+	g := &GlobalNumber{Number: n, Kind: kind, Note: note, CreatedBy: actor, Created: s.core.Clock().Now().UTC()}
 	var blocks []string
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.core.InTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO global_numbers (number, kind, note, created_by, created_ns) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (number, kind) DO NOTHING`, n, kind, note, actor, ns(g.Created))
+			ON CONFLICT (number, kind) DO NOTHING`, n, kind, note, actor, store.NS(g.Created))
 		if err != nil {
 			return fmt.Errorf("store: add global number: %w", err)
 		}
 		if c, _ := res.RowsAffected(); c == 0 {
-			return fmt.Errorf("%w: %s is already %s", ErrConflict, n, kind)
+			return fmt.Errorf("%w: %s is already %s", store.ErrConflict, n, kind)
 		}
-		if blocks, err = allBlocks(ctx, tx); err != nil {
+		if blocks, err = store.AllBlocks(ctx, tx); err != nil {
 			return err
 		}
-		if err := bumpPolicy(ctx, tx, blocks...); err != nil {
+		if err := store.BumpPolicy(ctx, tx, blocks...); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, actor, "number.add", n, fmt.Sprintf("kind=%s note=%s", kind, note))
+		return s.core.AuditTx(ctx, tx, actor, "number.add", n, fmt.Sprintf("kind=%s note=%s", kind, note))
 	})
 	if err != nil {
 		return nil, nil, err
@@ -109,31 +110,31 @@ func (s *Store) AddGlobalNumber(ctx context.Context, actor, number, kind, note s
 	return g, blocks, nil
 }
 
-// RemoveGlobalNumber takes a number off the list for kind, with a required
-// note saying why. ErrNotFound when it is not there. It returns the blocks
+// RemoveGlobalNumber takes a number off the list for kind, with a required note
+// saying why. store.ErrNotFound when it is not there. It returns the blocks
 // whose policy was bumped.
 func (s *Store) RemoveGlobalNumber(ctx context.Context, actor, number, kind, note string) ([]string, error) {
 	n, err := NormalizeGlobalNumber(number)
 	note = strings.TrimSpace(note)
-	if err := errors.Join(err, validKind(kind), validText("note", note, 500, true)); err != nil {
+	if err := errors.Join(err, validKind(kind), store.ValidText("note", note, 500, true)); err != nil {
 		return nil, err
 	}
 	var blocks []string
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.core.InTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM global_numbers WHERE number = $1 AND kind = $2`, n, kind)
 		if err != nil {
 			return fmt.Errorf("store: remove global number: %w", err)
 		}
 		if c, _ := res.RowsAffected(); c == 0 {
-			return fmt.Errorf("%w: %s is not %s", ErrNotFound, n, kind)
+			return fmt.Errorf("%w: %s is not %s", store.ErrNotFound, n, kind)
 		}
-		if blocks, err = allBlocks(ctx, tx); err != nil {
+		if blocks, err = store.AllBlocks(ctx, tx); err != nil {
 			return err
 		}
-		if err := bumpPolicy(ctx, tx, blocks...); err != nil {
+		if err := store.BumpPolicy(ctx, tx, blocks...); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, actor, "number.remove", n, fmt.Sprintf("kind=%s note=%s", kind, note))
+		return s.core.AuditTx(ctx, tx, actor, "number.remove", n, fmt.Sprintf("kind=%s note=%s", kind, note))
 	})
 	if err != nil {
 		return nil, err

@@ -1,10 +1,11 @@
-package store
+package people
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/kinline/kinline/central/store"
 	"strings"
 
 	"github.com/kinline/kinline/shared/wire"
@@ -43,13 +44,13 @@ func readRules(ctx context.Context, q interface {
 	return out, nil
 }
 
-// Rules returns a block's call rules (ErrUnknownBlock for a block that does
-// not exist).
+// Rules returns a block's call rules (store.ErrUnknownBlock for a block that
+// does not exist).
 func (s *Store) Rules(ctx context.Context, block string) ([]wire.CallRule, error) {
-	if err := s.blockExists(ctx, s.r, block); err != nil {
+	if err := s.core.BlockExists(ctx, s.core.Reader(), block); err != nil {
 		return nil, err
 	}
-	return readRules(ctx, s.r, block)
+	return readRules(ctx, s.core.Reader(), block)
 }
 
 // SetRules replaces a block's call rules: one per supervision level (""
@@ -61,7 +62,7 @@ func (s *Store) Rules(ctx context.Context, block string) ([]wire.CallRule, error
 // block's policy version is bumped in the same transaction.
 func (s *Store) SetRules(ctx context.Context, actor, block string, rules []wire.CallRule) error {
 	if len(rules) > MaxRules {
-		return fmt.Errorf("%w: at most %d rules per block", ErrInvalid, MaxRules)
+		return fmt.Errorf("%w: at most %d rules per block", store.ErrInvalid, MaxRules)
 	}
 	seen := map[string]bool{}
 	var desc []string
@@ -79,14 +80,14 @@ func (s *Store) SetRules(ctx context.Context, actor, block string, rules []wire.
 			r.Confirm = wire.ConfirmNone // a rule has nothing to inherit from
 		}
 		if seen[r.Level] {
-			return fmt.Errorf("%w: two rules for level %q", ErrInvalid, r.Level)
+			return fmt.Errorf("%w: two rules for level %q", store.ErrInvalid, r.Level)
 		}
 		seen[r.Level] = true
 		desc = append(desc, fmt.Sprintf("%q:%s/%ds/end=%t/max=%ds/quota=%d,%d,%d/windows=%s", r.Level, r.Confirm, r.ConfirmWindowSeconds,
 			r.OfficerTapEndsCall, r.MaxDurationSeconds, r.CallsPerDay, r.CallsPerWeek, r.CallsPerMonth, FormatWindows(r.Windows)))
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.blockExists(ctx, tx, block); err != nil {
+	return s.core.InTx(ctx, func(tx *sql.Tx) error {
+		if err := s.core.BlockExists(ctx, tx, block); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM call_rules WHERE block = $1`, block); err != nil {
@@ -95,15 +96,15 @@ func (s *Store) SetRules(ctx context.Context, actor, block string, rules []wire.
 		for _, r := range rules {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO call_rules (block, level, confirm, confirm_window_s, officer_tap_ends_call,
 					max_duration_s, calls_per_day, calls_per_week, calls_per_month, windows)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, block, r.Level, r.Confirm, r.ConfirmWindowSeconds, boolInt(r.OfficerTapEndsCall),
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`, block, r.Level, r.Confirm, r.ConfirmWindowSeconds, store.BoolInt(r.OfficerTapEndsCall),
 				r.MaxDurationSeconds, r.CallsPerDay, r.CallsPerWeek, r.CallsPerMonth, windowsJSON(r.Windows)); err != nil {
 				return fmt.Errorf("store: insert call rule: %w", err)
 			}
 		}
-		if err := bumpPolicy(ctx, tx, block); err != nil {
+		if err := store.BumpPolicy(ctx, tx, block); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, actor, "rules.set", block, strings.Join(desc, " "))
+		return s.core.AuditTx(ctx, tx, actor, "rules.set", block, strings.Join(desc, " "))
 	})
 }
 
@@ -112,7 +113,7 @@ const MaxCallsPerPeriod = 10000
 
 func validQuota(field string, n int) error {
 	if n < 0 || n > MaxCallsPerPeriod {
-		return fmt.Errorf("%w: %s must be 0 (no limit) to %d", ErrInvalid, field, MaxCallsPerPeriod)
+		return fmt.Errorf("%w: %s must be 0 (no limit) to %d", store.ErrInvalid, field, MaxCallsPerPeriod)
 	}
 	return nil
 }
@@ -134,7 +135,7 @@ func (s *Store) PutRule(ctx context.Context, actor, block string, r wire.CallRul
 	return s.SetRules(ctx, actor, block, out)
 }
 
-// DeleteRule removes the block's rule for level (ErrNotFound if none).
+// DeleteRule removes the block's rule for level (store.ErrNotFound if none).
 func (s *Store) DeleteRule(ctx context.Context, actor, block, level string) error {
 	rules, err := s.Rules(ctx, block)
 	if err != nil {
@@ -147,7 +148,7 @@ func (s *Store) DeleteRule(ctx context.Context, actor, block, level string) erro
 		}
 	}
 	if len(out) == len(rules) {
-		return fmt.Errorf("%w: no rule for level %q in block %s", ErrNotFound, level, block)
+		return fmt.Errorf("%w: no rule for level %q in block %s", store.ErrNotFound, level, block)
 	}
 	return s.SetRules(ctx, actor, block, out)
 }

@@ -1,4 +1,4 @@
-package store
+package people
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kinline/kinline/central/store"
 	"math/big"
 	"slices"
 	"strconv"
@@ -18,7 +19,7 @@ import (
 	"github.com/kinline/kinline/shared/wire"
 )
 
-// Errors of the management rules (each is also wrapped in ErrInvalid or
+// Errors of the management rules (each is also wrapped in store.ErrInvalid or
 // returned as is, see the functions).
 var (
 	// ErrTooManyContacts: the person already has max_contacts contacts.
@@ -36,7 +37,7 @@ const MaxWindows = 32
 
 func validMaxDuration(field string, s int) error {
 	if s < 0 || s > MaxCallDurationSeconds {
-		return fmt.Errorf("%w: %s must be 0 to %d seconds", ErrInvalid, field, MaxCallDurationSeconds)
+		return fmt.Errorf("%w: %s must be 0 to %d seconds", store.ErrInvalid, field, MaxCallDurationSeconds)
 	}
 	return nil
 }
@@ -45,14 +46,14 @@ func validMaxDuration(field string, s int) error {
 // is optional here (API clients written before it existed suspend without
 // one); the console's form requires it.
 func validSuspension(status, reason string, until time.Time) error {
-	if err := validText("status_reason", reason, 500, false); err != nil {
+	if err := store.ValidText("status_reason", reason, 500, false); err != nil {
 		return err
 	}
 	if status != wire.StatusSuspended && !until.IsZero() {
-		return fmt.Errorf("%w: suspended_until only applies to a suspension", ErrInvalid)
+		return fmt.Errorf("%w: suspended_until only applies to a suspension", store.ErrInvalid)
 	}
 	if !until.IsZero() && (until.Year() < 2000 || until.Year() > 9999) {
-		return fmt.Errorf("%w: suspended_until is out of range", ErrInvalid)
+		return fmt.Errorf("%w: suspended_until is out of range", store.ErrInvalid)
 	}
 	return nil
 }
@@ -81,24 +82,24 @@ func parseHHMM(s string, end bool) (int, bool) {
 // midnight), Start != End, days 0 (Sunday) to 6, each at most once.
 func ValidateWindows(ws []wire.Window) error {
 	if len(ws) > MaxWindows {
-		return fmt.Errorf("%w: at most %d windows", ErrInvalid, MaxWindows)
+		return fmt.Errorf("%w: at most %d windows", store.ErrInvalid, MaxWindows)
 	}
 	for i, w := range ws {
 		st, ok1 := parseHHMM(w.Start, false)
 		en, ok2 := parseHHMM(w.End, true)
 		if !ok1 || !ok2 {
-			return fmt.Errorf("%w: window %d: start and end must be \"HH:MM\" (end may be 24:00)", ErrInvalid, i+1)
+			return fmt.Errorf("%w: window %d: start and end must be \"HH:MM\" (end may be 24:00)", store.ErrInvalid, i+1)
 		}
 		if st == en {
-			return fmt.Errorf("%w: window %d: start and end are the same time", ErrInvalid, i+1)
+			return fmt.Errorf("%w: window %d: start and end are the same time", store.ErrInvalid, i+1)
 		}
 		seen := [7]bool{}
 		for _, d := range w.Days {
 			if d < 0 || d > 6 {
-				return fmt.Errorf("%w: window %d: days must be 0 (Sunday) to 6 (Saturday)", ErrInvalid, i+1)
+				return fmt.Errorf("%w: window %d: days must be 0 (Sunday) to 6 (Saturday)", store.ErrInvalid, i+1)
 			}
 			if seen[d] {
-				return fmt.Errorf("%w: window %d: day %d given twice", ErrInvalid, i+1, d)
+				return fmt.Errorf("%w: window %d: day %d given twice", store.ErrInvalid, i+1, d)
 			}
 			seen[d] = true
 		}
@@ -118,7 +119,7 @@ func ParseWindows(s string) ([]wire.Window, error) {
 			continue
 		}
 		if len(f) > 2 {
-			return nil, fmt.Errorf("%w: window %q: want \"[days ]HH:MM-HH:MM\"", ErrInvalid, strings.TrimSpace(part))
+			return nil, fmt.Errorf("%w: window %q: want \"[days ]HH:MM-HH:MM\"", store.ErrInvalid, strings.TrimSpace(part))
 		}
 		var w wire.Window
 		span := f[len(f)-1]
@@ -132,7 +133,7 @@ func ParseWindows(s string) ([]wire.Window, error) {
 					b, err2 = strconv.Atoi(hi)
 				}
 				if err1 != nil || err2 != nil || a < 0 || b > 6 || a > b {
-					return nil, fmt.Errorf("%w: window %q: days must be 0-6, e.g. 1-5 or 0,6", ErrInvalid, strings.TrimSpace(part))
+					return nil, fmt.Errorf("%w: window %q: days must be 0-6, e.g. 1-5 or 0,6", store.ErrInvalid, strings.TrimSpace(part))
 				}
 				for x := a; x <= b; x++ {
 					w.Days = append(w.Days, x)
@@ -141,7 +142,7 @@ func ParseWindows(s string) ([]wire.Window, error) {
 		}
 		st, en, ok := strings.Cut(span, "-")
 		if !ok {
-			return nil, fmt.Errorf("%w: window %q: want \"[days ]HH:MM-HH:MM\"", ErrInvalid, strings.TrimSpace(part))
+			return nil, fmt.Errorf("%w: window %q: want \"[days ]HH:MM-HH:MM\"", store.ErrInvalid, strings.TrimSpace(part))
 		}
 		w.Start, w.End = st, en
 		out = append(out, w)
@@ -195,16 +196,11 @@ func nsOrZero(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
-	return ns(t)
-}
-
-// likeEscape escapes LIKE's wildcards with a backslash.
-func likeEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+	return store.NS(t)
 }
 
 // Decider is who approves or rejects a contact: their audit actor, user
-// role (see UserRole) and, for a block officer, their blocks.
+// role (see store.UserRole) and, for a block officer, their blocks.
 type Decider struct {
 	Actor  string
 	Role   string
@@ -214,10 +210,10 @@ type Decider struct {
 // mayDecide: system administrators everywhere, block officers in their
 // blocks.
 func (d Decider) mayDecide(block string) bool {
-	switch UserRole(d.Role) {
-	case RoleSystemAdmin:
+	switch store.UserRole(d.Role) {
+	case store.RoleSystemAdmin:
 		return true
-	case RoleBlockOfficer:
+	case store.RoleBlockOfficer:
 		return slices.Contains(d.Blocks, block)
 	}
 	return false
@@ -225,9 +221,9 @@ func (d Decider) mayDecide(block string) bool {
 
 // Contact returns one contact.
 func (s *Store) Contact(ctx context.Context, id string) (*Contact, error) {
-	c, err := scanContact(s.r.QueryRowContext(ctx, `SELECT `+contactCols+` FROM contacts WHERE id = $1`, id))
+	c, err := scanContact(s.core.Reader().QueryRowContext(ctx, `SELECT `+contactCols+` FROM contacts WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: contact %s", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: contact %s", store.ErrNotFound, id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: read contact: %w", err)
@@ -244,18 +240,18 @@ func (s *Store) Contact(ctx context.Context, id string) (*Contact, error) {
 func (s *Store) DecideContact(ctx context.Context, by Decider, contactID, status, reason string) (*Contact, string, error) {
 	reason = strings.TrimSpace(reason)
 	if status != ContactApproved && status != ContactRejected {
-		return nil, "", fmt.Errorf("%w: decision must be approved or rejected", ErrInvalid)
+		return nil, "", fmt.Errorf("%w: decision must be approved or rejected", store.ErrInvalid)
 	}
-	if err := validText("reason", reason, 500, true); err != nil {
+	if err := store.ValidText("reason", reason, 500, true); err != nil {
 		return nil, "", fmt.Errorf("%w (say why)", err)
 	}
 	var block string
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.core.InTx(ctx, func(tx *sql.Tx) error {
 		var personID, old string
 		err := tx.QueryRowContext(ctx, `SELECT c.person_id, c.status, p.block FROM contacts c JOIN people p ON p.id = c.person_id WHERE c.id = $1`,
 			contactID).Scan(&personID, &old, &block)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: contact %s", ErrNotFound, contactID)
+			return fmt.Errorf("%w: contact %s", store.ErrNotFound, contactID)
 		}
 		if err != nil {
 			return fmt.Errorf("store: read contact: %w", err)
@@ -264,7 +260,7 @@ func (s *Store) DecideContact(ctx context.Context, by Decider, contactID, status
 			return fmt.Errorf("%w: %s may not decide contacts of block %s", ErrNotAllowed, by.Actor, block)
 		}
 		if old == status {
-			return fmt.Errorf("%w: the contact is already %s", ErrConflict, status)
+			return fmt.Errorf("%w: the contact is already %s", store.ErrConflict, status)
 		}
 		if old == ContactRejected {
 			limit, err := maxContacts(ctx, tx)
@@ -276,22 +272,22 @@ func (s *Store) DecideContact(ctx context.Context, by Decider, contactID, status
 				return fmt.Errorf("store: count contacts: %w", err)
 			}
 			if n >= limit {
-				return fmt.Errorf("%w: %w: this person already has %d contacts (the maximum is %d)", ErrInvalid, ErrTooManyContacts, n, limit)
+				return fmt.Errorf("%w: %w: this person already has %d contacts (the maximum is %d)", store.ErrInvalid, ErrTooManyContacts, n, limit)
 			}
 		}
-		now := ns(s.clk.Now())
+		now := store.NS(s.core.Clock().Now())
 		if _, err := tx.ExecContext(ctx, `UPDATE contacts SET status = $2, decided_by = $3, decided_ns = $4, decision_reason = $5, updated_ns = $4 WHERE id = $1`,
 			contactID, status, by.Actor, now, reason); err != nil {
 			return fmt.Errorf("store: decide contact: %w", err)
 		}
-		if err := bumpPolicy(ctx, tx, block); err != nil {
+		if err := store.BumpPolicy(ctx, tx, block); err != nil {
 			return err
 		}
 		action := "contact.approve"
 		if status == ContactRejected {
 			action = "contact.reject"
 		}
-		return s.audit(ctx, tx, by.Actor, action, personID, fmt.Sprintf("contact=%s from=%s reason=%s", contactID, old, reason))
+		return s.core.AuditTx(ctx, tx, by.Actor, action, personID, fmt.Sprintf("contact=%s from=%s reason=%s", contactID, old, reason))
 	})
 	if err != nil {
 		return nil, "", err
@@ -303,35 +299,35 @@ func (s *Store) DecideContact(ctx context.Context, by Decider, contactID, status
 // LiftSelfBlock undoes a contact's self-block (the called party pressed 9
 // and now asks to be called again), with a required reason, audited as
 // "contact.self_block_lift"; the number returns to the person's policy if
-// the contact is approved. ErrConflict when the contact is not
+// the contact is approved. store.ErrConflict when the contact is not
 // self-blocked. It returns the contact and the person's block.
 func (s *Store) LiftSelfBlock(ctx context.Context, actor, contactID, reason string) (*Contact, string, error) {
 	reason = strings.TrimSpace(reason)
-	if err := validText("reason", reason, 500, true); err != nil {
+	if err := store.ValidText("reason", reason, 500, true); err != nil {
 		return nil, "", err
 	}
 	var block string
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.core.InTx(ctx, func(tx *sql.Tx) error {
 		var personID, number string
 		var blocked bool
 		err := tx.QueryRowContext(ctx, `SELECT c.person_id, c.number, c.self_blocked, p.block FROM contacts c JOIN people p ON p.id = c.person_id WHERE c.id = $1`,
 			contactID).Scan(&personID, &number, &blocked, &block)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: contact %s", ErrNotFound, contactID)
+			return fmt.Errorf("%w: contact %s", store.ErrNotFound, contactID)
 		}
 		if err != nil {
 			return fmt.Errorf("store: read contact: %w", err)
 		}
 		if !blocked {
-			return fmt.Errorf("%w: contact %s is not self-blocked", ErrConflict, contactID)
+			return fmt.Errorf("%w: contact %s is not self-blocked", store.ErrConflict, contactID)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE contacts SET self_blocked = 0, updated_ns = $2 WHERE id = $1`, contactID, ns(s.clk.Now())); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE contacts SET self_blocked = 0, updated_ns = $2 WHERE id = $1`, contactID, store.NS(s.core.Clock().Now())); err != nil {
 			return fmt.Errorf("store: lift self-block: %w", err)
 		}
-		if err := bumpPolicy(ctx, tx, block); err != nil {
+		if err := store.BumpPolicy(ctx, tx, block); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, actor, "contact.self_block_lift", "person:"+personID, fmt.Sprintf("contact=%s number=%s reason=%s", contactID, number, reason))
+		return s.core.AuditTx(ctx, tx, actor, "contact.self_block_lift", "person:"+personID, fmt.Sprintf("contact=%s number=%s reason=%s", contactID, number, reason))
 	})
 	if err != nil {
 		return nil, "", err
@@ -352,17 +348,18 @@ func (s *Store) LiftSelfBlock(ctx context.Context, actor, contactID, reason stri
 // contacts (nothing to change).
 func (s *Store) SelfBlockReported(ctx context.Context, applianceID string, nb wire.NumberBlocked) (string, error) {
 	if err := wire.ValidApplianceID(applianceID); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
+		return "", fmt.Errorf("%w: %w", store.ErrInvalid, err)
 	}
 	if err := nb.Validate(); err != nil {
-		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
+		return "", fmt.Errorf("%w: %w", store.ErrInvalid, err)
 	}
 	num := policy.NormalizeNumber(nb.Number)
 	var block string
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.core.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		// Only about a person of the appliance's own block: anything else is
-		// left to the event's projection, which alarms (personblocks.go).
+		// left to the event's projection, which alarms
+		// (central/store/personblocks.go).
 		var own int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM appliances a JOIN people p ON p.id = $2
 			WHERE a.id = $1 AND (a.block IS NULL OR a.block = '' OR a.block = p.block)`, applianceID, nb.PersonID).Scan(&own); err != nil {
@@ -371,44 +368,10 @@ func (s *Store) SelfBlockReported(ctx context.Context, applianceID string, nb wi
 		if own == 0 {
 			return nil
 		}
-		block, _, err = s.selfBlockTx(ctx, tx, "appliance:"+applianceID, nb.PersonID, num, fmt.Sprintf("number=%s call=%s", num, nb.CallID))
+		block, _, err = s.core.SelfBlockTx(ctx, tx, "appliance:"+applianceID, nb.PersonID, num, fmt.Sprintf("number=%s call=%s", num, nb.CallID))
 		return err
 	})
 	return block, err
-}
-
-// selfBlockTx marks, inside tx, the person's contact with number (already
-// normalized) as self-blocked: the called party pressed 9. When it was not
-// marked yet it bumps the block's policy, so the number leaves it, and
-// audits the change ("contact.self_blocked" by actor, target the person).
-// It returns the person's block ("" when the person has no contact with
-// that number) and whether this call marked it.
-func (s *Store) selfBlockTx(ctx context.Context, tx *sql.Tx, actor, personID, number, detail string) (string, bool, error) {
-	res, err := tx.ExecContext(ctx, `UPDATE contacts SET self_blocked = 1, updated_ns = $3
-		WHERE person_id = $1 AND number = $2 AND self_blocked = 0`, personID, number, ns(s.clk.Now()))
-	if err != nil {
-		return "", false, fmt.Errorf("store: self-block: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return "", false, fmt.Errorf("store: self-block: %w", err)
-	}
-	var block string
-	err = tx.QueryRowContext(ctx, `SELECT p.block FROM contacts c JOIN people p ON p.id = c.person_id
-		WHERE c.person_id = $1 AND c.number = $2`, personID, number).Scan(&block)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("store: self-block: %w", err)
-	}
-	if n == 0 {
-		return block, false, nil
-	}
-	if err := s.audit(ctx, tx, actor, "contact.self_blocked", "person:"+personID, detail); err != nil {
-		return "", false, err
-	}
-	return block, true, bumpPolicy(ctx, tx, block)
 }
 
 // newPIN is a random 6-digit PIN.
@@ -428,19 +391,19 @@ func (s *Store) ResetPIN(ctx context.Context, actor, personID string) (newPin, b
 	if err != nil {
 		return "", "", fmt.Errorf("store: hash PIN: %w", err)
 	}
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.core.InTx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT block FROM people WHERE id = $1`, personID).Scan(&block); errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: inmate %s", ErrNotFound, personID)
+			return fmt.Errorf("%w: inmate %s", store.ErrNotFound, personID)
 		} else if err != nil {
 			return fmt.Errorf("store: read person: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE people SET pin_hash = $2, updated_ns = $3 WHERE id = $1`, personID, h, ns(s.clk.Now())); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE people SET pin_hash = $2, updated_ns = $3 WHERE id = $1`, personID, h, store.NS(s.core.Clock().Now())); err != nil {
 			return fmt.Errorf("store: reset PIN: %w", err)
 		}
-		if err := bumpPolicy(ctx, tx, block); err != nil {
+		if err := store.BumpPolicy(ctx, tx, block); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, actor, "inmate.pin_reset", personID, "")
+		return s.core.AuditTx(ctx, tx, actor, "inmate.pin_reset", personID, "")
 	})
 	if err != nil {
 		return "", "", err
@@ -453,8 +416,8 @@ func (s *Store) ResetPIN(ctx context.Context, actor, personID string) (newPin, b
 // Central runs it periodically.
 func (s *Store) ExpireSuspensions(ctx context.Context) ([]string, error) {
 	var blocks []string
-	now := ns(s.clk.Now())
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	now := store.NS(s.core.Clock().Now())
+	err := s.core.InTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT id, block FROM people WHERE status = $1 AND suspended_until_ns > 0 AND suspended_until_ns <= $2`,
 			wire.StatusSuspended, now)
 		if err != nil {
@@ -482,11 +445,11 @@ func (s *Store) ExpireSuspensions(ctx context.Context) ([]string, error) {
 				id, wire.StatusActive, now); err != nil {
 				return fmt.Errorf("store: end suspension: %w", err)
 			}
-			if err := s.audit(ctx, tx, "system", "inmate.suspension_ended", id, ""); err != nil {
+			if err := s.core.AuditTx(ctx, tx, "system", "inmate.suspension_ended", id, ""); err != nil {
 				return err
 			}
 		}
-		return bumpPolicy(ctx, tx, blocks...)
+		return store.BumpPolicy(ctx, tx, blocks...)
 	})
 	if err != nil {
 		return nil, err
@@ -494,99 +457,12 @@ func (s *Store) ExpireSuspensions(ctx context.Context) ([]string, error) {
 	return blocks, nil
 }
 
-// policyManage fills the prison-wide parts of PolicyFor's snapshot inside
-// its read transaction: prison name and time zone (settings), the block's
-// windows and the global numbers list.
-func (s *Store) policyManage(ctx context.Context, tx *sql.Tx, block string, p *wire.Policy) error {
-	set, err := readSettings(ctx, tx)
-	if err != nil {
-		return err
-	}
-	p.Prison, p.TimeZone = set.PrisonName, set.TimeZone
-	var win string
-	if err := tx.QueryRowContext(ctx, `SELECT windows FROM blocks WHERE name = $1`, block).Scan(&win); err != nil {
-		return fmt.Errorf("store: block windows: %w", err)
-	}
-	if ws := parseWindowsJSON(win); len(ws) > 0 {
-		p.Windows = ws
-	}
-	nums, err := readGlobalNumbers(ctx, tx)
-	if err != nil {
-		return err
-	}
-	for _, n := range nums {
-		p.Numbers = append(p.Numbers, wire.NumberAttr{Number: n.Number, Kind: n.Kind, Note: n.Note})
-	}
-	return nil
-}
-
-// numberMatches: attr is the number itself or a prefix ending in '*'.
-func numberMatches(attr, number string) bool {
-	if pre, ok := strings.CutSuffix(attr, "*"); ok {
-		return strings.HasPrefix(number, pre)
-	}
-	return attr == number
-}
-
-// applyNumberAttrs sets an approved number's flags from the global list.
-func applyNumberAttrs(n *wire.ApprovedNumber, attrs []wire.NumberAttr) {
-	for _, a := range attrs {
-		if !numberMatches(a.Number, n.Number) {
-			continue
-		}
-		switch a.Kind {
-		case wire.NumberKindPrivileged:
-			n.Privileged = true
-		case wire.NumberKindFree:
-			n.Free = true
-		case wire.NumberKindHidden:
-			n.Hidden = true
-		}
-	}
-}
-
-// Terminal is a phone terminal an appliance reported.
-type Terminal struct {
-	ApplianceID string     `json:"appliance_id"`
-	Block       string     `json:"block"`
-	Terminal    string     `json:"terminal"`
-	Reader      string     `json:"reader,omitempty"`
-	LastSeen    *time.Time `json:"last_seen,omitempty"`
-}
-
-// Terminals lists the terminals appliances reported, with their block.
-func (s *Store) Terminals(ctx context.Context) ([]Terminal, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT t.appliance_id, COALESCE(a.block, ''), t.terminal, t.reader, t.last_seen_ns
-		FROM terminals t LEFT JOIN appliances a ON a.id = t.appliance_id ORDER BY t.appliance_id, t.terminal`)
-	if err != nil {
-		return nil, fmt.Errorf("store: terminals: %w", err)
-	}
-	defer rows.Close()
-	out := []Terminal{}
-	for rows.Next() {
-		var t Terminal
-		var seen int64
-		if err := rows.Scan(&t.ApplianceID, &t.Block, &t.Terminal, &t.Reader, &seen); err != nil {
-			return nil, fmt.Errorf("store: terminals: %w", err)
-		}
-		if seen > 0 {
-			ts := fromNS(seen)
-			t.LastSeen = &ts
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: terminals: %w", err)
-	}
-	return out, nil
-}
-
 // BlockWindows returns a block's calling windows.
 func (s *Store) BlockWindows(ctx context.Context, block string) ([]wire.Window, error) {
 	var win string
-	err := s.r.QueryRowContext(ctx, `SELECT windows FROM blocks WHERE name = $1`, block).Scan(&win)
+	err := s.core.Reader().QueryRowContext(ctx, `SELECT windows FROM blocks WHERE name = $1`, block).Scan(&win)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownBlock, block)
+		return nil, fmt.Errorf("%w: %q", store.ErrUnknownBlock, block)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: block windows: %w", err)
@@ -600,37 +476,16 @@ func (s *Store) SetBlockWindows(ctx context.Context, actor, block string, ws []w
 	if err := ValidateWindows(ws); err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if err := s.blockExists(ctx, tx, block); err != nil {
+	return s.core.InTx(ctx, func(tx *sql.Tx) error {
+		if err := s.core.BlockExists(ctx, tx, block); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE blocks SET windows = $2 WHERE name = $1`, block, windowsJSON(ws)); err != nil {
 			return fmt.Errorf("store: block windows: %w", err)
 		}
-		if err := bumpPolicy(ctx, tx, block); err != nil {
+		if err := store.BumpPolicy(ctx, tx, block); err != nil {
 			return err
 		}
-		return s.audit(ctx, tx, actor, "block.windows", block, FormatWindows(ws))
+		return s.core.AuditTx(ctx, tx, actor, "block.windows", block, FormatWindows(ws))
 	})
-}
-
-// allBlocks lists every block's name inside tx.
-func allBlocks(ctx context.Context, tx *sql.Tx) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT name FROM blocks ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("store: blocks: %w", err)
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var b string
-		if err := rows.Scan(&b); err != nil {
-			return nil, fmt.Errorf("store: blocks: %w", err)
-		}
-		out = append(out, b)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: blocks: %w", err)
-	}
-	return out, nil
 }

@@ -1,17 +1,18 @@
-package store
+package people
 
 import (
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/kinline/kinline/central/store"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // Settings names kept by the management console (the time zone,
-// SettingTimeZone, is shared with the money settings).
+// store.SettingTimeZone, is shared with the money settings).
 const (
 	SettingPrisonName  = "prison_name"
 	SettingMaxContacts = "max_contacts"
@@ -40,7 +41,7 @@ type rowQuerier interface {
 
 func readSettings(ctx context.Context, q rowQuerier) (*PrisonSettings, error) {
 	rows, err := q.QueryContext(ctx, `SELECT name, value FROM settings WHERE name IN ($1, $2, $3)`,
-		SettingPrisonName, SettingTimeZone, SettingMaxContacts)
+		SettingPrisonName, store.SettingTimeZone, SettingMaxContacts)
 	if err != nil {
 		return nil, fmt.Errorf("store: settings: %w", err)
 	}
@@ -54,7 +55,7 @@ func readSettings(ctx context.Context, q rowQuerier) (*PrisonSettings, error) {
 		switch n {
 		case SettingPrisonName:
 			out.PrisonName = v
-		case SettingTimeZone:
+		case store.SettingTimeZone:
 			out.TimeZone = v
 		case SettingMaxContacts:
 			if m, err := strconv.Atoi(v); err == nil && m > 0 {
@@ -78,7 +79,7 @@ func maxContacts(ctx context.Context, tx *sql.Tx) (int, error) {
 
 // Settings returns the prison-wide settings (defaults where unset).
 func (s *Store) Settings(ctx context.Context) (*PrisonSettings, error) {
-	return readSettings(ctx, s.r)
+	return readSettings(ctx, s.core.Reader())
 }
 
 // UpdateSettings validates and stores the settings: the prison name (at
@@ -89,40 +90,40 @@ func (s *Store) UpdateSettings(ctx context.Context, actor string, in PrisonSetti
 	in.PrisonName = strings.TrimSpace(in.PrisonName)
 	in.TimeZone = strings.TrimSpace(in.TimeZone)
 	var checks []error
-	checks = append(checks, validText("prison_name", in.PrisonName, 100, false))
+	checks = append(checks, store.ValidText("prison_name", in.PrisonName, 100, false))
 	if in.TimeZone != "" {
 		if _, err := time.LoadLocation(in.TimeZone); err != nil || strings.EqualFold(in.TimeZone, "local") {
-			checks = append(checks, fmt.Errorf("%w: time_zone %q is not an IANA time zone (e.g. Europe/London)", ErrInvalid, in.TimeZone))
+			checks = append(checks, fmt.Errorf("%w: time_zone %q is not an IANA time zone (e.g. Europe/London)", store.ErrInvalid, in.TimeZone))
 		}
 	}
 	if in.MaxContacts < 1 || in.MaxContacts > MaxMaxContacts {
-		checks = append(checks, fmt.Errorf("%w: max_contacts must be 1 to %d", ErrInvalid, MaxMaxContacts))
+		checks = append(checks, fmt.Errorf("%w: max_contacts must be 1 to %d", store.ErrInvalid, MaxMaxContacts))
 	}
 	if err := errors.Join(checks...); err != nil {
 		return nil, err
 	}
 	var changed []string
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.core.InTx(ctx, func(tx *sql.Tx) error {
 		old, err := readSettings(ctx, tx)
 		if err != nil {
 			return err
 		}
-		now := ns(s.clk.Now())
-		for n, v := range map[string]string{SettingPrisonName: in.PrisonName, SettingTimeZone: in.TimeZone, SettingMaxContacts: strconv.Itoa(in.MaxContacts)} {
+		now := store.NS(s.core.Clock().Now())
+		for n, v := range map[string]string{SettingPrisonName: in.PrisonName, store.SettingTimeZone: in.TimeZone, SettingMaxContacts: strconv.Itoa(in.MaxContacts)} {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value, updated_ns) VALUES ($1, $2, $3)
 				ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_ns = excluded.updated_ns`, n, v, now); err != nil {
 				return fmt.Errorf("store: save setting %s: %w", n, err)
 			}
 		}
 		if old.PrisonName != in.PrisonName || old.TimeZone != in.TimeZone {
-			if changed, err = allBlocks(ctx, tx); err != nil {
+			if changed, err = store.AllBlocks(ctx, tx); err != nil {
 				return err
 			}
-			if err := bumpPolicy(ctx, tx, changed...); err != nil {
+			if err := store.BumpPolicy(ctx, tx, changed...); err != nil {
 				return err
 			}
 		}
-		return s.audit(ctx, tx, actor, "settings.update", "settings", fmt.Sprintf("prison_name=%q time_zone=%q max_contacts=%d",
+		return s.core.AuditTx(ctx, tx, actor, "settings.update", "settings", fmt.Sprintf("prison_name=%q time_zone=%q max_contacts=%d",
 			in.PrisonName, in.TimeZone, in.MaxContacts))
 	})
 	if err != nil {
