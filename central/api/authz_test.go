@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web"

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kinline/kinline/central/api/authz"
-	"github.com/kinline/kinline/central/api/callquery"
+	"github.com/kinline/kinline/central/authz"
+	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/store"
 )
 

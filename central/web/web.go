@@ -35,9 +35,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/authz"
 
-	"github.com/kinline/kinline/central/api/callquery"
+	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/reports"
