@@ -1,5 +1,4 @@
-// Package api is central's HTTP front: the versioned JSON API under /api/v1
-// (and, through package web, the console at /): inmates, their
+// Package api is central's versioned JSON API under /api/v1: inmates, their
 // cards and contacts, appliances, calls with their recordings, the audit
 // log, officers, the blocks' call rules (dual authorization), the officer
 // panel actions the appliances report, and console users.
@@ -15,6 +14,10 @@
 // JSON {"error": "..."} with 400 (malformed request), 401 (no or bad
 // credential), 403 (role, scope or missing second factor), 404, 409
 // (duplicate) or 422 (invalid values).
+//
+// The API does not know the console (package web): central/server composes
+// the two into central's HTTP handler, and hands the console the API's
+// EndCall.
 //
 // Every change is written to the audit log in the same transaction, and so
 // are searches, recording playbacks and audit exports. The log is
@@ -44,7 +47,6 @@ import (
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
-	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -65,7 +67,8 @@ var (
 // Reports reports.New(Store); a nil Notifier drops notifications; a nil
 // Log discards. SessionTTL (default 8 h),
 // SessionIdle (default 30 min) and SecureCookie configure the web console's
-// sessions.
+// sessions: the API reads none of them, central/server passes them on to
+// the console it composes with the API.
 type Deps struct {
 	Store        *store.Store
 	Users        *users.Store
@@ -78,8 +81,7 @@ type Deps struct {
 	SecureCookie bool
 }
 
-// Server serves the JSON API under /api/ and the web console (package web)
-// everywhere else: it is central's whole HTTP handler.
+// Server serves the JSON API under /api/.
 type Server struct {
 	st       *store.Store
 	users    UserStore
@@ -88,7 +90,6 @@ type Server struct {
 	n        PolicyNotifier
 	log      *slog.Logger
 	mux      *http.ServeMux
-	console  http.Handler
 	patterns []string
 }
 
@@ -110,12 +111,6 @@ func New(d Deps) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	console, err := web.New(web.Config{Store: d.Store, Users: d.Users, Tables: d.Tables, Reports: d.Reports, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
-		EndCall: s.endCall})
-	if err != nil {
-		return nil, fmt.Errorf("api: %w", err)
-	}
-	s.console = console.Handler()
 	m := http.NewServeMux()
 	routes := map[string]http.HandlerFunc{
 		"POST /api/v1/inmates":               s.createInmate,
@@ -175,14 +170,9 @@ func New(d Deps) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP routes /api/ to the JSON API and everything else to the console.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") {
-		s.mux.ServeHTTP(w, r)
-		return
-	}
-	s.console.ServeHTTP(w, r)
-}
+// ServeHTTP serves the JSON API; central/server sends it /api and /api/...
+// (an unknown /api/ path answers a JSON 404).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 // Handler returns s as an http.Handler.
 func (s *Server) Handler() http.Handler { return s }
@@ -229,7 +219,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (Caller, bool)
 		}
 		return Caller{Actor: "token:" + t.Name, Role: store.UserRole(t.Role), MFA: true}, true
 	}
-	if ck, err := r.Cookie(web.CookieName); err == nil {
+	if ck, err := r.Cookie(authz.SessionCookie); err == nil {
 		se, err := s.users.SessionByID(r.Context(), ck.Value)
 		if err != nil && !errors.Is(err, store.ErrUnauthorized) {
 			s.fail(w, r, err)
@@ -241,7 +231,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (Caller, bool)
 				writeError(w, http.StatusForbidden, "missing or wrong "+CSRFHeader)
 				return Caller{}, false
 			}
-			return web.CallerOf(se), true
+			return authz.SessionCaller(se), true
 		}
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="kinline"`)

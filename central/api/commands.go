@@ -103,8 +103,10 @@ func (s *Server) issueCommand(ctx context.Context, actor, appliance, kind, callI
 	return c, nil
 }
 
-// endCall is the console's way to end a call in progress (web.Config.EndCall).
-func (s *Server) endCall(ctx context.Context, actor, appliance, callID string) error {
+// EndCall sends appliance an end_call command for a call in progress,
+// audited as actor's: the console's way to end a call (central/server
+// hands it to the console as web.Config.EndCall). Errors are issueCommand's.
+func (s *Server) EndCall(ctx context.Context, actor, appliance, callID string) error {
 	_, err := s.issueCommand(ctx, actor, appliance, wire.CmdEndCall, callID, DefaultCommandTTL)
 	return err
 }

@@ -11,22 +11,16 @@ import (
 	"strings"
 
 	"github.com/kinline/kinline/central/callquery"
+	"github.com/kinline/kinline/central/photo"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/tables"
-	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/wire"
 )
 
 // manageRoutes are the JSON API's management routes: contacts' approval
 // and lifting a contact's self-block, PIN reset, people's photos, global
 // numbers, settings, block windows, terminals, import and export.
-//
-// It also hands the server's PolicyNotifier to the console (package web),
-// so changes made on the management pages republish policies too.
 func (s *Server) manageRoutes() map[string]http.HandlerFunc {
-	if s.n != nil {
-		web.NotifyPolicyChanges(s.st, s.n)
-	}
 	return map[string]http.HandlerFunc{
 		"POST /api/v1/contacts/{contact}/decision": s.decideContact,
 		"POST /api/v1/contacts/{contact}/unblock":  s.unblockContact,
@@ -199,7 +193,7 @@ func (s *Server) getPhoto(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	web.WritePhoto(w, ph)
+	photo.Write(w, ph.ContentType, ph.Data)
 }
 
 // putPhoto serves PUT /api/v1/inmates/{id}/photo with the image as the

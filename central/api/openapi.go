@@ -27,7 +27,6 @@ import (
 	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/tables"
-	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -722,7 +721,7 @@ func openAPIDocument(patterns []string) (map[string]any, error) {
 			"securitySchemes": map[string]any{
 				"bearerToken": map[string]any{"type": "http", "scheme": "bearer",
 					"description": "An API token: the admin token central writes at start-up, or one from POST /api/v1/tokens."},
-				"sessionCookie": map[string]any{"type": "apiKey", "in": "cookie", "name": web.CookieName,
+				"sessionCookie": map[string]any{"type": "apiKey", "in": "cookie", "name": authz.SessionCookie,
 					"description": "The web console's session cookie; state-changing requests must also carry the session's CSRF token in the " + CSRFHeader + " header."},
 			},
 			"responses": map[string]any{

@@ -1,7 +1,7 @@
 // Package server wires kinline-central together: the SQLite store, the
 // embedded MQTT broker (or an external one), the ingest/policy service and
-// the web console with its JSON API. It is the one place that builds every
-// part from the config.
+// the JSON API and the web console (composed into one handler by NewHTTP).
+// It is the one place that builds every part from the config.
 //
 // Trust: with mqtt.tls the embedded broker adds its TLS listener
 // (appliances known by their certificates, revoked ones refused); central's
@@ -42,8 +42,10 @@ type Server struct {
 	Store  *store.Store
 	Broker *broker.Broker // nil with an external broker
 	Ingest *ingest.Service
-	HTTP   *http.Server
-	ln     net.Listener
+	// Handler is the JSON API and the console (NewHTTP); HTTP serves it.
+	Handler *HTTP
+	HTTP    *http.Server
+	ln      net.Listener
 }
 
 // New opens the store, starts the embedded broker (when configured) and
@@ -123,7 +125,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}
-	handler, err := api.New(api.Deps{Store: st, Users: users.New(st), Tables: tables.New(st), Reports: reports.New(st), Notifier: s.Ingest, Log: log.With("part", "api")})
+	s.Handler, err = NewHTTP(api.Deps{Store: st, Users: users.New(st), Tables: tables.New(st), Reports: reports.New(st), Notifier: s.Ingest, Log: log.With("part", "api")})
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}
@@ -131,7 +133,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return fail(fmt.Errorf("server: http: %w", err))
 	}
-	s.HTTP = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	s.HTTP = &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 

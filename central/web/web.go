@@ -49,7 +49,7 @@ import (
 var templateFS embed.FS
 
 // CookieName is the session cookie's name.
-const CookieName = "kinline_session"
+const CookieName = authz.SessionCookie
 
 // LoginCookieName is the sign-in form's double-submit CSRF cookie.
 const LoginCookieName = "kinline_login"
@@ -112,9 +112,7 @@ type ReportStore interface {
 }
 
 // CallerOf is the authz identity of a console session.
-func CallerOf(se *users.Session) authz.Caller {
-	return authz.Caller{Actor: se.Actor, Role: store.UserRole(se.Role), UserID: se.UserID, Blocks: se.Blocks, MFA: se.MFA}
-}
+func CallerOf(se *users.Session) authz.Caller { return authz.SessionCaller(se) }
 
 // Server is the console.
 type Server struct {
@@ -187,7 +185,7 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Handler serves the console. package api mounts it at "/" beside the JSON
+// Handler serves the console. central/server mounts it at "/" beside the JSON
 // API at "/api/".
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

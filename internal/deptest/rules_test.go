@@ -41,6 +41,18 @@ var rules = []deptest.Rule{
 		Tests:     true,
 		Forbidden: []string{"central", "hil-tests", "tools"},
 	},
+	{
+		Name:      "the JSON API, tests included, does not know the console (central/server composes them)",
+		Packages:  []string{"./central/api/..."},
+		Tests:     true,
+		Forbidden: []string{"central/web"},
+	},
+	{
+		Name:      "the console, tests included, does not know the JSON API (central/server composes them)",
+		Packages:  []string{"./central/web/..."},
+		Tests:     true,
+		Forbidden: []string{"central/api"},
+	},
 }
 
 func TestDependencyRules(t *testing.T) {
