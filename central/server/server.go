@@ -194,31 +194,58 @@ func (s *Server) mqttLogAttrs() []any {
 // HTTPAddr is the bound console/API address.
 func (s *Server) HTTPAddr() string { return s.ln.Addr().String() }
 
-// Run serves until ctx is done.
+// Run serves until ctx is done (or the HTTP server or ingest fails), then
+// stops every part, each before what it uses: the HTTP server (no request
+// runs after Shutdown), ingest (its Run returns once its workers have
+// stopped writing), then close: the HTTP side's background work, the
+// broker, the store. Run returns only when all of them have stopped.
 func (s *Server) Run(ctx context.Context) error {
-	defer s.close()
-	errc := make(chan error, 2)
 	ictx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { errc <- s.Ingest.Run(ictx) }()
-	go func() { errc <- s.HTTP.Serve(s.ln) }()
+	ingestDone := make(chan error, 1)
+	httpDone := make(chan error, 1)
+	go func() { ingestDone <- s.Ingest.Run(ictx) }()
+	go func() { httpDone <- s.HTTP.Serve(s.ln) }()
 	s.Log.Info("central running", append(s.mqttLogAttrs(), "console", "http://"+s.HTTPAddr(),
 		"signed_policies", s.Config.PolicyKey != "", "signed_batches_required", s.Config.ApplianceKeysDir != "")...)
 	var err error
+	ingestRunning, httpRunning := true, true
 	select {
 	case <-ctx.Done():
-	case err = <-errc:
+	case err = <-ingestDone:
+		ingestRunning = false
+	case err = <-httpDone:
+		httpRunning = false
 	}
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
-	s.HTTP.Shutdown(sctx)
+	if serr := s.HTTP.Shutdown(sctx); serr != nil {
+		s.Log.Warn("http: shutdown incomplete, closing the connections left", "err", serr)
+		s.HTTP.Close()
+	}
+	if httpRunning {
+		<-httpDone
+	}
+	cancel()
+	if ingestRunning {
+		<-ingestDone
+	}
+	s.close()
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, context.Canceled) {
 		err = nil
 	}
 	return err
 }
 
+// close releases what New opened, in reverse order: the HTTP side's
+// background work, the broker, the store. Run calls it once everything
+// that uses them has stopped; New calls it when a later part fails.
 func (s *Server) close() {
+	// The one place the HTTP side's background work stops (the console's
+	// import jobs, once package web has a Close: see (*HTTP).Close).
+	if s.Handler != nil {
+		s.Handler.Close()
+	}
 	if s.Broker != nil {
 		s.Broker.Close()
 	}
