@@ -30,16 +30,15 @@ package api
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/kinline/kinline/central/api/httpjson"
 	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/recordings"
@@ -56,10 +55,10 @@ type PolicyNotifier interface {
 	PolicyChanged(ctx context.Context, block string)
 }
 
-// Errors of the API layer.
+// Errors of the API layer (package httpjson's).
 var (
-	ErrBadRequest = errors.New("api: bad request")
-	ErrForbidden  = errors.New("api: forbidden")
+	ErrBadRequest = httpjson.ErrBadRequest
+	ErrForbidden  = httpjson.ErrForbidden
 )
 
 // Deps are what the HTTP side of central needs. Store is required; a nil
@@ -182,15 +181,10 @@ func (s *Server) EnsureAdminToken(ctx context.Context, path string) error {
 	return s.st.EnsureAdminToken(ctx, path)
 }
 
-type ctxKey struct{}
-
 // Caller is the authenticated identity of a request.
 type Caller = authz.Caller
 
-func callerFrom(ctx context.Context) Caller {
-	c, _ := ctx.Value(ctxKey{}).(Caller)
-	return c
-}
+func callerFrom(ctx context.Context) Caller { return httpjson.Caller(ctx) }
 
 // CSRFHeader carries a console session's CSRF token on state-changing API
 // requests authenticated by the session cookie instead of a bearer token.
@@ -251,73 +245,24 @@ func (s *Server) auth(pattern string, h http.HandlerFunc) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
+		h(w, r.WithContext(httpjson.WithCaller(r.Context(), c)))
 	}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
+// The JSON conventions of package httpjson, under the names the handlers use.
+var (
+	writeJSON  = httpjson.Write
+	writeError = httpjson.Error
+	decode     = httpjson.Decode
+)
 
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-// fail maps an error to its status and message.
+// fail answers err with its status and message (httpjson.Fail).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status := StatusFor(err)
-	msg := err.Error()
-	if status == http.StatusInternalServerError {
-		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		msg = "internal error"
-	} else {
-		msg = strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(msg, "store: "), "api: "), "authz: ")
-	}
-	writeError(w, status, msg)
+	httpjson.Fail(s.log, w, r, err)
 }
 
-// StatusFor maps store and API errors to HTTP statuses.
-func StatusFor(err error) int {
-	switch {
-	case errors.Is(err, ErrBadRequest), errors.Is(err, callquery.ErrBadQuery):
-		return http.StatusBadRequest
-	case errors.Is(err, store.ErrUnauthorized), errors.Is(err, users.ErrLocked):
-		return http.StatusUnauthorized
-	case errors.Is(err, ErrForbidden), errors.Is(err, authz.ErrForbidden), errors.Is(err, authz.ErrSecondFactor),
-		errors.Is(err, authz.ErrOutOfScope), errors.Is(err, recordings.ErrPrivileged), errors.Is(err, reports.ErrNotAuthor):
-		return http.StatusForbidden
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoRecording):
-		return http.StatusNotFound
-	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRecordingConflict), errors.Is(err, users.ErrTOTPEnrolled):
-		return http.StatusConflict
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnknownBlock):
-		return http.StatusUnprocessableEntity
-	case errors.Is(err, ErrUnavailable):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-// decode reads a JSON body of at most 64 KiB into v, refusing unknown fields.
-func decode(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return fmt.Errorf("%w: Content-Type must be application/json", ErrBadRequest)
-	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: invalid JSON body: %v", ErrBadRequest, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: trailing data after JSON body", ErrBadRequest)
-	}
-	return nil
-}
+// StatusFor maps store and API errors to HTTP statuses (httpjson.StatusFor).
+func StatusFor(err error) int { return httpjson.StatusFor(err) }
 
 func (s *Server) notify(ctx context.Context, blocks ...string) {
 	if s.n == nil {

@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
+	"github.com/kinline/kinline/central/api/httpjson"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -26,7 +26,7 @@ type CommandSender interface {
 
 // ErrUnavailable: the server cannot reach the appliances (no CommandSender,
 // or sending failed).
-var ErrUnavailable = errors.New("api: appliances unreachable")
+var ErrUnavailable = httpjson.ErrUnavailable
 
 // DefaultCommandTTL is the lifetime of a command when ttl_seconds is not
 // given.
