@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/api/httpjson"
+	"github.com/kinline/kinline/central/api/review"
 	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/recordings"
@@ -85,7 +86,6 @@ type Server struct {
 	st       *store.Store
 	users    UserStore
 	tables   TableStore
-	reports  ReportStore
 	n        PolicyNotifier
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -106,7 +106,7 @@ func New(d Deps) (*Server, error) {
 	if d.Reports == nil {
 		d.Reports = reports.New(d.Store)
 	}
-	s := &Server{st: d.Store, users: d.Users, tables: d.Tables, reports: d.Reports, n: d.Notifier, log: d.Log}
+	s := &Server{st: d.Store, users: d.Users, tables: d.Tables, n: d.Notifier, log: d.Log}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -147,7 +147,8 @@ func New(d Deps) (*Server, error) {
 		"GET /api/v1/appliances/{appliance}/commands":  s.listCommands,
 	}
 	// Each area's routes live beside its handlers.
-	for _, more := range []map[string]http.HandlerFunc{s.moneyRoutes(), s.manageRoutes(), s.reviewRoutes(), s.openapiRoutes()} {
+	reviews := review.New(review.Deps{Store: d.Store, Reports: d.Reports, Log: s.log, ScopedCall: s.scopedCall})
+	for _, more := range []map[string]http.HandlerFunc{s.moneyRoutes(), s.manageRoutes(), reviews.Routes(), s.openapiRoutes()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("api: route %s registered twice", p)

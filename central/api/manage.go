@@ -386,13 +386,8 @@ func ExportFile(name string) (what, format string, err error) {
 	return what, format, nil
 }
 
-// ContentType is the media type of a table format.
-func ContentType(format string) string {
-	if format == tables.FormatXLSX {
-		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-	}
-	return "text/csv; charset=utf-8"
-}
+// ContentType is the media type of a table format (tables.ContentType).
+func ContentType(format string) string { return tables.ContentType(format) }
 
 // export serves GET /api/v1/export/{people|contacts|calls}.{csv|xlsx};
 // calls take the calls search's filters (hidden calls only for those who

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/api/openapi"
+	"github.com/kinline/kinline/central/api/review"
 	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/store"
@@ -625,6 +626,17 @@ func openAPIDocument(patterns []string) (map[string]any, error) {
 	}, nil
 }
 
+// Each area's handler package documents its routes: init adds them to
+// opDocs.
+func init() {
+	for p, d := range review.Docs {
+		if _, dup := opDocs[p]; dup {
+			panic("api: route documented twice: " + p)
+		}
+		opDocs[p] = d
+	}
+}
+
 // component is implemented by the API's own response types: they are
 // components of the document under the name componentName gives, the name
 // of the store type they replaced ("store.User"), so that the document
@@ -637,6 +649,9 @@ var apiPkg = reflect.TypeFor[component]().PkgPath()
 // ownType is the document's openapi.Owner: the API's own types are inlined
 // unless they name a component.
 func ownType(t reflect.Type) (string, bool) {
+	if n, own := review.OwnType(t); own {
+		return n, true
+	}
 	if t.PkgPath() != apiPkg {
 		return "", false
 	}

@@ -1,4 +1,4 @@
-package api
+package review
 
 import (
 	"net/http"
@@ -8,9 +8,11 @@ import (
 	"github.com/kinline/kinline/central/store/reports"
 )
 
-// reviewDocs document the review routes (review.go); init adds them to
-// opDocs.
-var reviewDocs = map[string]openapi.Doc{
+// pCall describes the {id} of a call's routes.
+const pCall = "The call id the appliance gave the call."
+
+// Docs document the review routes (package openapi).
+var Docs = map[string]openapi.Doc{
 	"GET /api/v1/calls/{id}/notes": {
 		Summary:     "List a call's review notes",
 		Description: "The reviewers' notes on the call, oldest first: who wrote each, why, the note and whether it needs following up. For system administrators, investigators and read-only auditors; a hidden call's are not found for the last.",
@@ -86,13 +88,4 @@ func reportQuery(more ...openapi.Param) []openapi.Param {
 		openapi.Str("to", "End of the period (exclusive), as from; a date includes that day (default the end of today)."),
 		openapi.Str("block", "Block name (block officers: one of their blocks)."),
 	}, more...)
-}
-
-func init() {
-	for p, d := range reviewDocs {
-		if _, dup := opDocs[p]; dup {
-			panic("api: route documented twice: " + p)
-		}
-		opDocs[p] = d
-	}
 }
