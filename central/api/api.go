@@ -38,6 +38,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinline/kinline/central/api/consoleusers"
 	"github.com/kinline/kinline/central/api/httpjson"
 	"github.com/kinline/kinline/central/api/review"
 	"github.com/kinline/kinline/central/authz"
@@ -137,18 +138,14 @@ func New(d Deps) (*Server, error) {
 		"GET /api/v1/audit.csv":              s.exportAudit,
 		"GET /api/v1/audit/verify":           s.verifyAudit,
 		"POST /api/v1/tokens":                s.createToken,
-		"POST /api/v1/users":                 s.createUser,
-		"GET /api/v1/users":                  s.listUsers,
-		"GET /api/v1/users/{id}":             s.getUser,
-		"PATCH /api/v1/users/{id}":           s.patchUser,
-		"POST /api/v1/users/{id}/totp":       s.enrollTOTP,
 
 		"POST /api/v1/appliances/{appliance}/commands": s.createCommand,
 		"GET /api/v1/appliances/{appliance}/commands":  s.listCommands,
 	}
 	// Each area's routes live beside its handlers.
 	reviews := review.New(review.Deps{Store: d.Store, Reports: d.Reports, Log: s.log, ScopedCall: s.scopedCall})
-	for _, more := range []map[string]http.HandlerFunc{s.moneyRoutes(), s.manageRoutes(), reviews.Routes(), s.openapiRoutes()} {
+	userRoutes := consoleusers.New(d.Users, s.log).Routes()
+	for _, more := range []map[string]http.HandlerFunc{s.moneyRoutes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.openapiRoutes()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("api: route %s registered twice", p)

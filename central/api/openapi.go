@@ -22,11 +22,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kinline/kinline/central/api/consoleusers"
 	"github.com/kinline/kinline/central/api/openapi"
 	"github.com/kinline/kinline/central/api/review"
 	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/callquery"
-	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -110,7 +110,6 @@ const (
 	pPerson    = "The person's id (as answered when created, e.g. in Location)."
 	pBlock     = "The block's name."
 	pAppliance = "The appliance id (its certificate's name)."
-	pUser      = "The console user's id."
 	pContact   = "The contact's id."
 	pCall      = "The call id the appliance gave the call."
 )
@@ -391,45 +390,6 @@ var opDocs = map[string]openapi.Doc{
 		Status:      http.StatusCreated, Out: openapi.Obj{"name": "", "role": "", "token": ""},
 		Errors: map[int]any{409: "A token of that name exists."},
 	},
-	"POST /api/v1/users": {
-		Summary:     "Create a console user",
-		Description: "Creates a user who signs in with a password (hashed with argon2id) and, for the roles that play recordings, a second factor.",
-		Body:        userIn{},
-		Fields: map[string]string{
-			"username": "Lower-case letters, digits, '.', '_' or '-', 2 to 64 characters.",
-			"role":     strings.Join(store.UserRoles, ", ") + ".",
-			"blocks":   "A block officer's blocks.",
-			"password": "12 to 256 characters.",
-		},
-		Status: http.StatusCreated, Out: userOut{}, OutDesc: "The user.", Location: true,
-		Errors: map[int]any{409: "The username is taken."},
-	},
-	"GET /api/v1/users": {
-		Summary:     "List console users",
-		Description: "Every console user with role, blocks, second-factor state and whether disabled.",
-		Out:         openapi.Obj{"users": []userOut{}},
-	},
-	"GET /api/v1/users/{id}": {
-		Summary:     "Get a console user",
-		Description: "One console user.",
-		Path:        map[string]string{"id": pUser},
-		Out:         userOut{},
-	},
-	"PATCH /api/v1/users/{id}": {
-		Summary:     "Change a console user",
-		Description: "Changes only the fields given (display name, role, blocks, disabled, password) or resets the second factor; role, blocks and disabled take effect on the user's live sessions at once, a new password ends them. Audited (never the password).",
-		Path:        map[string]string{"id": pUser},
-		Body:        userPatch{},
-		Fields:      map[string]string{"reset_totp": "true removes the user's second factor (they enrol again)."},
-		Out:         userOut{},
-	},
-	"POST /api/v1/users/{id}/totp": {
-		Summary:     "Enrol a TOTP second factor",
-		Description: "Gives the user a new TOTP secret, answered once with its otpauth:// URI for an authenticator app. No request body.",
-		Path:        map[string]string{"id": pUser},
-		Status:      http.StatusCreated, Out: openapi.Obj{"secret": "", "otpauth_uri": ""},
-		Errors: map[int]any{409: "The user has a second factor already (reset it first)."},
-	},
 
 	// Global numbers and settings.
 	"GET /api/v1/numbers": {
@@ -629,11 +589,13 @@ func openAPIDocument(patterns []string) (map[string]any, error) {
 // Each area's handler package documents its routes: init adds them to
 // opDocs.
 func init() {
-	for p, d := range review.Docs {
-		if _, dup := opDocs[p]; dup {
-			panic("api: route documented twice: " + p)
+	for _, docs := range []map[string]openapi.Doc{review.Docs, consoleusers.Docs} {
+		for p, d := range docs {
+			if _, dup := opDocs[p]; dup {
+				panic("api: route documented twice: " + p)
+			}
+			opDocs[p] = d
 		}
-		opDocs[p] = d
 	}
 }
 
@@ -649,8 +611,10 @@ var apiPkg = reflect.TypeFor[component]().PkgPath()
 // ownType is the document's openapi.Owner: the API's own types are inlined
 // unless they name a component.
 func ownType(t reflect.Type) (string, bool) {
-	if n, own := review.OwnType(t); own {
-		return n, true
+	for _, area := range []openapi.Owner{review.OwnType, consoleusers.OwnType} {
+		if n, own := area(t); own {
+			return n, true
+		}
 	}
 	if t.PkgPath() != apiPkg {
 		return "", false
