@@ -38,6 +38,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinline/kinline/central/api/commands"
 	"github.com/kinline/kinline/central/api/consoleusers"
 	"github.com/kinline/kinline/central/api/httpjson"
 	"github.com/kinline/kinline/central/api/review"
@@ -59,8 +60,9 @@ type PolicyNotifier interface {
 
 // Errors of the API layer (package httpjson's).
 var (
-	ErrBadRequest = httpjson.ErrBadRequest
-	ErrForbidden  = httpjson.ErrForbidden
+	ErrBadRequest  = httpjson.ErrBadRequest
+	ErrForbidden   = httpjson.ErrForbidden
+	ErrUnavailable = httpjson.ErrUnavailable
 )
 
 // Deps are what the HTTP side of central needs. Store is required; a nil
@@ -90,6 +92,7 @@ type Server struct {
 	n        PolicyNotifier
 	log      *slog.Logger
 	mux      *http.ServeMux
+	commands *commands.Handlers
 	patterns []string
 }
 
@@ -138,14 +141,13 @@ func New(d Deps) (*Server, error) {
 		"GET /api/v1/audit.csv":              s.exportAudit,
 		"GET /api/v1/audit/verify":           s.verifyAudit,
 		"POST /api/v1/tokens":                s.createToken,
-
-		"POST /api/v1/appliances/{appliance}/commands": s.createCommand,
-		"GET /api/v1/appliances/{appliance}/commands":  s.listCommands,
 	}
 	// Each area's routes live beside its handlers.
 	reviews := review.New(review.Deps{Store: d.Store, Reports: d.Reports, Log: s.log, ScopedCall: s.scopedCall})
 	userRoutes := consoleusers.New(d.Users, s.log).Routes()
-	for _, more := range []map[string]http.HandlerFunc{s.moneyRoutes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.openapiRoutes()} {
+	sender, _ := d.Notifier.(commands.Sender)
+	s.commands = commands.New(d.Store, sender, s.log)
+	for _, more := range []map[string]http.HandlerFunc{s.moneyRoutes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.commands.Routes(), s.openapiRoutes()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("api: route %s registered twice", p)
@@ -165,6 +167,13 @@ func New(d Deps) (*Server, error) {
 	})
 	s.mux = m
 	return s, nil
+}
+
+// EndCall sends appliance an end_call command for a call in progress,
+// audited as actor's (commands.Handlers.EndCall): central/server hands it
+// to the console as web.Config.EndCall.
+func (s *Server) EndCall(ctx context.Context, actor, appliance, callID string) error {
+	return s.commands.EndCall(ctx, actor, appliance, callID)
 }
 
 // ServeHTTP serves the JSON API; central/server sends it /api and /api/...

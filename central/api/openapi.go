@@ -20,8 +20,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/kinline/kinline/central/api/commands"
 	"github.com/kinline/kinline/central/api/consoleusers"
 	"github.com/kinline/kinline/central/api/openapi"
 	"github.com/kinline/kinline/central/api/review"
@@ -313,25 +313,6 @@ var opDocs = map[string]openapi.Doc{
 		Fields:      map[string]string{"note": "What was done about it."},
 		Out:         alarmOut{},
 	},
-	"POST /api/v1/appliances/{appliance}/commands": {
-		Summary:     "Send a command to an appliance",
-		Description: "Records a command (lockdown, lift_lockdown, end_call of a call in progress, refresh), audited, and sends it over MQTT; it expires after ttl_seconds (default 60) if the appliance does not answer.",
-		Path:        map[string]string{"appliance": pAppliance},
-		Body:        commandIn{},
-		Fields: map[string]string{
-			"kind":        `"lockdown", "lift_lockdown", "end_call" or "refresh".`,
-			"call_id":     "end_call only: the call to end.",
-			"ttl_seconds": fmt.Sprintf("1 to %d (default 60).", int(wire.MaxCommandTTL/time.Second)),
-		},
-		Status: http.StatusCreated, Out: commandOut{}, OutDesc: "The command, pending.",
-		Errors: map[int]any{503: "Central has no MQTT connection, or sending failed (the command is recorded)."},
-	},
-	"GET /api/v1/appliances/{appliance}/commands": {
-		Summary:     "List an appliance's commands",
-		Description: "The commands sent to the appliance with their state: pending, answered (with the appliance's result) or expired.",
-		Path:        map[string]string{"appliance": pAppliance},
-		Out:         openapi.Obj{"commands": []commandOut{}},
-	},
 
 	// Calls.
 	"GET /api/v1/calls": {
@@ -589,7 +570,7 @@ func openAPIDocument(patterns []string) (map[string]any, error) {
 // Each area's handler package documents its routes: init adds them to
 // opDocs.
 func init() {
-	for _, docs := range []map[string]openapi.Doc{review.Docs, consoleusers.Docs} {
+	for _, docs := range []map[string]openapi.Doc{review.Docs, consoleusers.Docs, commands.Docs} {
 		for p, d := range docs {
 			if _, dup := opDocs[p]; dup {
 				panic("api: route documented twice: " + p)
@@ -611,7 +592,7 @@ var apiPkg = reflect.TypeFor[component]().PkgPath()
 // ownType is the document's openapi.Owner: the API's own types are inlined
 // unless they name a component.
 func ownType(t reflect.Type) (string, bool) {
-	for _, area := range []openapi.Owner{review.OwnType, consoleusers.OwnType} {
+	for _, area := range []openapi.Owner{review.OwnType, consoleusers.OwnType, commands.OwnType} {
 		if n, own := area(t); own {
 			return n, true
 		}
