@@ -15,6 +15,11 @@
 // credential), 403 (role, scope or missing second factor), 404, 409
 // (duplicate) or 422 (invalid values).
 //
+// Some areas' handlers live in packages of their own, each with its
+// routes, answers and OpenAPI docs: review (notes, bookmarks, statistics,
+// billing), consoleusers, commands; httpjson holds the JSON conventions
+// they share with this package and openapi generates the document.
+//
 // The API does not know the console (package web): central/server composes
 // the two into central's HTTP handler, and hands the console the API's
 // EndCall.
