@@ -185,9 +185,6 @@ func (s *Server) EndCall(ctx context.Context, actor, appliance, callID string) e
 // (an unknown /api/ path answers a JSON 404).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// Handler returns s as an http.Handler.
-func (s *Server) Handler() http.Handler { return s }
-
 // EnsureAdminToken bootstraps access; see store.Store.EnsureAdminToken.
 func (s *Server) EnsureAdminToken(ctx context.Context, path string) error {
 	return s.st.EnsureAdminToken(ctx, path)

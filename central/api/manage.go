@@ -386,9 +386,6 @@ func ExportFile(name string) (what, format string, err error) {
 	return what, format, nil
 }
 
-// ContentType is the media type of a table format (tables.ContentType).
-func ContentType(format string) string { return tables.ContentType(format) }
-
 // export serves GET /api/v1/export/{people|contacts|calls}.{csv|xlsx};
 // calls take the calls search's filters (hidden calls only for those who
 // may see them). Block officers get their blocks only. Every export is
@@ -427,7 +424,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", ContentType(format))
+	w.Header().Set("Content-Type", tables.ContentType(format))
 	w.Header().Set("Content-Disposition", `attachment; filename="`+what+"."+format+`"`)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(buf.Bytes())

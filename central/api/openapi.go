@@ -415,7 +415,7 @@ var opDocs = map[string]openapi.Doc{
 		Description: "The table as a CSV or XLSX attachment; calls take the calls search's filters (every matching call, hidden ones only for those who may see them). Block officers get their blocks only. Every export is audited.",
 		Path:        map[string]string{"file": "people, contacts or calls, then .csv or .xlsx (e.g. calls.xlsx)."},
 		Query:       callFilters,
-		OutMedia:    []string{"text/csv", ContentType(tables.FormatXLSX)},
+		OutMedia:    []string{"text/csv", tables.ContentType(tables.FormatXLSX)},
 		OutDesc:     "The table.",
 	},
 	"POST /api/v1/import/{kind}": {
@@ -423,7 +423,7 @@ var opDocs = map[string]openapi.Doc{
 		Description: "Reads a CSV or XLSX file (the body) with the columns of the import template and checks every row; a dry run only reports, a real run applies every row or, if any row has an error, none.",
 		Path:        map[string]string{"kind": "people or contacts."},
 		Query:       []openapi.Param{openapi.Bool("dry_run", "true: check and report, change nothing.")},
-		RawBody:     []string{"text/csv", ContentType(tables.FormatXLSX)},
+		RawBody:     []string{"text/csv", tables.ContentType(tables.FormatXLSX)},
 		Out:         importReportOut{},
 		OutDesc:     "The report: rows read, rows applied and each row's errors.",
 		Errors: map[int]any{422: openapi.ErrorWith{Desc: "The file is unreadable, or (a real run) rows have errors and nothing was imported.",
