@@ -66,38 +66,6 @@ func applianceBody(v *store.Appliance) applianceOut {
 	return applianceOut{ID: v.ID, Block: v.Block, LastSeen: v.LastSeen, PolicyVersionApplied: v.PolicyVersionApplied, PolicyVersionCurrent: v.PolicyVersionCurrent, Software: v.Software, AckedSeq: v.AckedSeq, OpenAlarms: v.OpenAlarms, Online: v.Online, PolicyCurrent: v.PolicyCurrent}
 }
 
-// commandOut is a command sent to an appliance and its answer.
-type commandOut struct {
-	ID          string     `json:"id"`
-	ApplianceID string     `json:"appliance_id"`
-	Kind        string     `json:"kind"`
-	CallID      string     `json:"call_id,omitempty"`
-	Issued      time.Time  `json:"issued"`
-	Expires     time.Time  `json:"expires"`
-	IssuedBy    string     `json:"issued_by"`
-	State       string     `json:"state"`
-	OK          bool       `json:"ok"`
-	Error       string     `json:"error,omitempty"`
-	AnsweredAt  *time.Time `json:"answered_at,omitempty"`
-}
-
-func (commandOut) componentName() string { return "store.Command" }
-
-func commandBody(v *store.Command) commandOut {
-	return commandOut{ID: v.ID, ApplianceID: v.ApplianceID, Kind: v.Kind, CallID: v.CallID, Issued: v.Issued, Expires: v.Expires, IssuedBy: v.IssuedBy, State: v.State, OK: v.OK, Error: v.Error, AnsweredAt: v.AnsweredAt}
-}
-
-func commandsBody(vs []store.Command) []commandOut {
-	if vs == nil {
-		return nil
-	}
-	out := make([]commandOut, len(vs))
-	for i := range vs {
-		out[i] = commandBody(&vs[i])
-	}
-	return out
-}
-
 // auditEntryOut is one entry of the audit log.
 type auditEntryOut struct {
 	ID       int64     `json:"id"`

@@ -1,5 +1,4 @@
-// Package api is central's HTTP front: the versioned JSON API under /api/v1
-// (and, through package web, the console at /): inmates, their
+// Package api is central's versioned JSON API under /api/v1: inmates, their
 // cards and contacts, appliances, calls with their recordings, the audit
 // log, officers, the blocks' call rules (dual authorization), the officer
 // panel actions the appliances report, and console users.
@@ -16,6 +15,15 @@
 // credential), 403 (role, scope or missing second factor), 404, 409
 // (duplicate) or 422 (invalid values).
 //
+// Some areas' handlers live in packages of their own, each with its
+// routes, answers and OpenAPI docs: review (notes, bookmarks, statistics,
+// billing), consoleusers, commands; httpjson holds the JSON conventions
+// they share with this package and openapi generates the document.
+//
+// The API does not know the console (package web): central/server composes
+// the two into central's HTTP handler, and hands the console the API's
+// EndCall.
+//
 // Every change is written to the audit log in the same transaction, and so
 // are searches, recording playbacks and audit exports. The log is
 // hash-chained (GET /api/v1/audit/verify checks it; GET /api/v1/audit.csv
@@ -27,18 +35,20 @@ package api
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/kinline/kinline/central/api/authz"
-	"github.com/kinline/kinline/central/api/callquery"
+	"github.com/kinline/kinline/central/api/commands"
+	"github.com/kinline/kinline/central/api/consoleusers"
+	"github.com/kinline/kinline/central/api/httpjson"
+	"github.com/kinline/kinline/central/api/review"
+	"github.com/kinline/kinline/central/authz"
+	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
@@ -46,7 +56,6 @@ import (
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
-	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -56,10 +65,11 @@ type PolicyNotifier interface {
 	PolicyChanged(ctx context.Context, block string)
 }
 
-// Errors of the API layer.
+// Errors of the API layer (package httpjson's).
 var (
-	ErrBadRequest = errors.New("api: bad request")
-	ErrForbidden  = errors.New("api: forbidden")
+	ErrBadRequest  = httpjson.ErrBadRequest
+	ErrForbidden   = httpjson.ErrForbidden
+	ErrUnavailable = httpjson.ErrUnavailable
 )
 
 // Deps are what the HTTP side of central needs. Store is required; a nil
@@ -69,7 +79,8 @@ var (
 // notifications; a nil
 // Log discards. SessionTTL (default 8 h),
 // SessionIdle (default 30 min) and SecureCookie configure the web console's
-// sessions.
+// sessions: the API reads none of them, central/server passes them on to
+// the console it composes with the API.
 type Deps struct {
 	Store        *store.Store
 	Users        *users.Store
@@ -84,20 +95,18 @@ type Deps struct {
 	SecureCookie bool
 }
 
-// Server serves the JSON API under /api/ and the web console (package web)
-// everywhere else: it is central's whole HTTP handler.
+// Server serves the JSON API under /api/.
 type Server struct {
 	st       *store.Store
 	users    UserStore
 	people   PeopleStore
 	tables   TableStore
-	reports  ReportStore
 	money    MoneyStore
 	search   CallStore
 	n        PolicyNotifier
 	log      *slog.Logger
 	mux      *http.ServeMux
-	console  http.Handler
+	commands *commands.Handlers
 	patterns []string
 }
 
@@ -121,16 +130,10 @@ func New(d Deps) (*Server, error) {
 	if d.Money == nil {
 		d.Money = money.New(d.Store)
 	}
-	s := &Server{st: d.Store, users: d.Users, people: d.People, tables: d.Tables, reports: d.Reports, money: d.Money, search: d.Reports, n: d.Notifier, log: d.Log}
+	s := &Server{st: d.Store, users: d.Users, people: d.People, tables: d.Tables, money: d.Money, search: d.Reports, n: d.Notifier, log: d.Log}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	console, err := web.New(web.Config{Store: d.Store, Users: d.Users, People: d.People, Tables: d.Tables, Reports: d.Reports, Money: d.Money, Calls: d.Reports, Log: s.log.With("part", "web"), SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie,
-		EndCall: s.endCall, Notifier: d.Notifier})
-	if err != nil {
-		return nil, fmt.Errorf("api: %w", err)
-	}
-	s.console = console.Handler()
 	m := http.NewServeMux()
 	routes := map[string]http.HandlerFunc{
 		"POST /api/v1/inmates":               s.createInmate,
@@ -158,17 +161,13 @@ func New(d Deps) (*Server, error) {
 		"GET /api/v1/audit.csv":              s.exportAudit,
 		"GET /api/v1/audit/verify":           s.verifyAudit,
 		"POST /api/v1/tokens":                s.createToken,
-		"POST /api/v1/users":                 s.createUser,
-		"GET /api/v1/users":                  s.listUsers,
-		"GET /api/v1/users/{id}":             s.getUser,
-		"PATCH /api/v1/users/{id}":           s.patchUser,
-		"POST /api/v1/users/{id}/totp":       s.enrollTOTP,
-
-		"POST /api/v1/appliances/{appliance}/commands": s.createCommand,
-		"GET /api/v1/appliances/{appliance}/commands":  s.listCommands,
 	}
 	// Each area's routes live beside its handlers.
-	for _, more := range []map[string]http.HandlerFunc{s.moneyRoutes(), s.manageRoutes(), s.reviewRoutes(), s.openapiRoutes()} {
+	reviews := review.New(review.Deps{Store: d.Store, Reports: d.Reports, Settings: d.Money, Log: s.log, ScopedCall: s.scopedCall})
+	userRoutes := consoleusers.New(d.Users, s.log).Routes()
+	sender, _ := d.Notifier.(commands.Sender)
+	s.commands = commands.New(d.Store, sender, s.log)
+	for _, more := range []map[string]http.HandlerFunc{s.moneyRoutes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.commands.Routes(), s.openapiRoutes()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("api: route %s registered twice", p)
@@ -190,32 +189,26 @@ func New(d Deps) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP routes /api/ to the JSON API and everything else to the console.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/") {
-		s.mux.ServeHTTP(w, r)
-		return
-	}
-	s.console.ServeHTTP(w, r)
+// EndCall sends appliance an end_call command for a call in progress,
+// audited as actor's (commands.Handlers.EndCall): central/server hands it
+// to the console as web.Config.EndCall.
+func (s *Server) EndCall(ctx context.Context, actor, appliance, callID string) error {
+	return s.commands.EndCall(ctx, actor, appliance, callID)
 }
 
-// Handler returns s as an http.Handler.
-func (s *Server) Handler() http.Handler { return s }
+// ServeHTTP serves the JSON API; central/server sends it /api and /api/...
+// (an unknown /api/ path answers a JSON 404).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
 // EnsureAdminToken bootstraps access; see store.Store.EnsureAdminToken.
 func (s *Server) EnsureAdminToken(ctx context.Context, path string) error {
 	return s.st.EnsureAdminToken(ctx, path)
 }
 
-type ctxKey struct{}
-
 // Caller is the authenticated identity of a request.
 type Caller = authz.Caller
 
-func callerFrom(ctx context.Context) Caller {
-	c, _ := ctx.Value(ctxKey{}).(Caller)
-	return c
-}
+func callerFrom(ctx context.Context) Caller { return httpjson.Caller(ctx) }
 
 // CSRFHeader carries a console session's CSRF token on state-changing API
 // requests authenticated by the session cookie instead of a bearer token.
@@ -244,7 +237,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (Caller, bool)
 		}
 		return Caller{Actor: "token:" + t.Name, Role: store.UserRole(t.Role), MFA: true}, true
 	}
-	if ck, err := r.Cookie(web.CookieName); err == nil {
+	if ck, err := r.Cookie(authz.SessionCookie); err == nil {
 		se, err := s.users.SessionByID(r.Context(), ck.Value)
 		if err != nil && !errors.Is(err, store.ErrUnauthorized) {
 			s.fail(w, r, err)
@@ -256,7 +249,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (Caller, bool)
 				writeError(w, http.StatusForbidden, "missing or wrong "+CSRFHeader)
 				return Caller{}, false
 			}
-			return web.CallerOf(se), true
+			return authz.SessionCaller(se), true
 		}
 	}
 	w.Header().Set("WWW-Authenticate", `Bearer realm="kinline"`)
@@ -276,73 +269,24 @@ func (s *Server) auth(pattern string, h http.HandlerFunc) http.HandlerFunc {
 			s.fail(w, r, err)
 			return
 		}
-		h(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
+		h(w, r.WithContext(httpjson.WithCaller(r.Context(), c)))
 	}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
+// The JSON conventions of package httpjson, under the names the handlers use.
+var (
+	writeJSON  = httpjson.Write
+	writeError = httpjson.Error
+	decode     = httpjson.Decode
+)
 
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-// fail maps an error to its status and message.
+// fail answers err with its status and message (httpjson.Fail).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	status := StatusFor(err)
-	msg := err.Error()
-	if status == http.StatusInternalServerError {
-		s.log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		msg = "internal error"
-	} else {
-		msg = strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(msg, "store: "), "api: "), "authz: ")
-	}
-	writeError(w, status, msg)
+	httpjson.Fail(s.log, w, r, err)
 }
 
-// StatusFor maps store and API errors to HTTP statuses.
-func StatusFor(err error) int {
-	switch {
-	case errors.Is(err, ErrBadRequest), errors.Is(err, callquery.ErrBadQuery):
-		return http.StatusBadRequest
-	case errors.Is(err, store.ErrUnauthorized), errors.Is(err, users.ErrLocked):
-		return http.StatusUnauthorized
-	case errors.Is(err, ErrForbidden), errors.Is(err, authz.ErrForbidden), errors.Is(err, authz.ErrSecondFactor),
-		errors.Is(err, authz.ErrOutOfScope), errors.Is(err, recordings.ErrPrivileged), errors.Is(err, reports.ErrNotAuthor):
-		return http.StatusForbidden
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoRecording):
-		return http.StatusNotFound
-	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRecordingConflict), errors.Is(err, users.ErrTOTPEnrolled):
-		return http.StatusConflict
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnknownBlock):
-		return http.StatusUnprocessableEntity
-	case errors.Is(err, ErrUnavailable):
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-// decode reads a JSON body of at most 64 KiB into v, refusing unknown fields.
-func decode(r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return fmt.Errorf("%w: Content-Type must be application/json", ErrBadRequest)
-	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("%w: invalid JSON body: %v", ErrBadRequest, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("%w: trailing data after JSON body", ErrBadRequest)
-	}
-	return nil
-}
+// StatusFor maps store and API errors to HTTP statuses (httpjson.StatusFor).
+func StatusFor(err error) int { return httpjson.StatusFor(err) }
 
 func (s *Server) notify(ctx context.Context, blocks ...string) {
 	if s.n == nil {

@@ -491,39 +491,6 @@ func TestStatusFor(t *testing.T) {
 	}
 }
 
-func TestConsoleMounted(t *testing.T) {
-	e := newEnv(t)
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.Get(e.srv.URL + "/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
-		t.Fatalf("/ -> %d %s", resp.StatusCode, resp.Header.Get("Location"))
-	}
-	// A console session cookie does not open the bearer API.
-	resp, err = c.PostForm(e.srv.URL+"/login", url.Values{"token": {e.admin}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	ck := resp.Cookies()
-	if len(ck) != 1 {
-		t.Fatalf("login cookies %v", ck)
-	}
-	req, _ := http.NewRequest("GET", e.srv.URL+"/api/v1/calls", nil)
-	req.AddCookie(ck[0])
-	resp, err = c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 401 {
-		t.Fatalf("API with cookie only: %d", resp.StatusCode)
-	}
-}
-
 // Every people search is audited, officers as well as people in prison.
 func TestPeopleSearchesAudited(t *testing.T) {
 	e := newEnv(t)

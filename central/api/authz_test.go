@@ -13,11 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/users"
-	"github.com/kinline/kinline/central/web"
 )
 
 // sessionFor creates a console user with role (scoped to blocks) and a live
@@ -50,7 +49,7 @@ func (e *env) call(se session, csrf bool, method, path string, body any, out any
 		rd = bytes.NewReader(js)
 	}
 	req, _ := http.NewRequest(method, e.srv.URL+path, rd)
-	req.AddCookie(&http.Cookie{Name: web.CookieName, Value: se.id})
+	req.AddCookie(&http.Cookie{Name: authz.SessionCookie, Value: se.id})
 	if csrf {
 		req.Header.Set(CSRFHeader, se.csrf)
 	}

@@ -34,7 +34,7 @@ func (f *sendingNotifier) SendCommand(_ context.Context, c *wire.Command) error 
 
 func TestCommandsAPI(t *testing.T) {
 	e := newEnv(t)
-	// Without a CommandSender the API answers 503 and records nothing.
+	// Without a command sender (commands.Sender) the API answers 503 and records nothing.
 	if st := e.status("POST", "/api/v1/appliances/appA/commands", e.admin, map[string]any{"kind": "lockdown"}); st != http.StatusServiceUnavailable {
 		t.Fatalf("no sender: %d", st)
 	}

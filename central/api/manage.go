@@ -10,12 +10,12 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/kinline/kinline/central/api/callquery"
+	"github.com/kinline/kinline/central/callquery"
+	"github.com/kinline/kinline/central/photo"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/tables"
-	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -202,7 +202,7 @@ func (s *Server) getPhoto(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	web.WritePhoto(w, ph)
+	photo.Write(w, ph.ContentType, ph.Data)
 }
 
 // putPhoto serves PUT /api/v1/inmates/{id}/photo with the image as the
@@ -395,14 +395,6 @@ func ExportFile(name string) (what, format string, err error) {
 	return what, format, nil
 }
 
-// ContentType is the media type of a table format.
-func ContentType(format string) string {
-	if format == tables.FormatXLSX {
-		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-	}
-	return "text/csv; charset=utf-8"
-}
-
 // export serves GET /api/v1/export/{people|contacts|calls}.{csv|xlsx};
 // calls take the calls search's filters (hidden calls only for those who
 // may see them). Block officers get their blocks only. Every export is
@@ -446,7 +438,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", ContentType(format))
+	w.Header().Set("Content-Type", tables.ContentType(format))
 	w.Header().Set("Content-Disposition", `attachment; filename="`+what+"."+format+`"`)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Write(buf.Bytes())

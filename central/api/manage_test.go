@@ -227,27 +227,3 @@ func TestImportExportAPI(t *testing.T) {
 		t.Fatalf("exports audited %d", len(log))
 	}
 }
-
-// TestConsoleChangesNotify: a change made on the console's management
-// pages reaches the API server's notifier (the policy is republished).
-func TestConsoleChangesNotify(t *testing.T) {
-	e := newEnv(t)
-	se := e.sessionFor("ada", store.RoleSystemAdmin, false)
-	e.n.take()
-	form := strings.NewReader("csrf=" + se.csrf + "&name=Zed&prison_number=A9&block=A")
-	req, _ := http.NewRequest("POST", e.srv.URL+"/people", form)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(&http.Cookie{Name: "kinline_session", Value: se.id})
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	r, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Body.Close()
-	if r.StatusCode != http.StatusSeeOther {
-		t.Fatalf("console create: %d", r.StatusCode)
-	}
-	if got := e.n.take(); len(got) != 1 || got[0] != "A" {
-		t.Fatalf("notified %v", got)
-	}
-}

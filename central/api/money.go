@@ -19,7 +19,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/kinline/kinline/central/api/callquery"
+	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/shared/ledger"

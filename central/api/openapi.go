@@ -9,11 +9,10 @@ package api
 // it. What a route does (summary, description, parameters, bodies) comes
 // from the table opDocs below, keyed by the exact route pattern; request
 // and response body schemas are reflected from the Go types the handlers
-// decode and write. A route missing from the table is still listed (with
+// decode and write (package openapi). A route missing from the table is still listed (with
 // its pattern as summary) and fails TestOpenAPIDocumentsEveryRoute.
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -21,13 +20,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
-	"github.com/kinline/kinline/central/api/authz"
-	"github.com/kinline/kinline/central/api/callquery"
-	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/api/commands"
+	"github.com/kinline/kinline/central/api/consoleusers"
+	"github.com/kinline/kinline/central/api/openapi"
+	"github.com/kinline/kinline/central/api/review"
+	"github.com/kinline/kinline/central/authz"
+	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/store/tables"
-	"github.com/kinline/kinline/central/web"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -77,111 +77,39 @@ func (s *Server) openapiRoutes() map[string]http.HandlerFunc {
 	}
 }
 
-// opDoc documents one route.
-type opDoc struct {
-	Summary     string
-	Description string
-	// Path describes each {wildcard} of the pattern.
-	Path map[string]string
-	// Query are the query parameters the handler reads.
-	Query []param
-	// Body is a value of the JSON request body's type (the handler decodes
-	// it refusing unknown fields); RawBody the media types of a non-JSON
-	// body instead.
-	Body    any
-	RawBody []string
-	// Fields notes request body fields by JSON name.
-	Fields map[string]string
-	// Status is the success status (default 200); Out a value of the JSON
-	// success body's type, or OutMedia the media types of a non-JSON one;
-	// OutDesc describes it.
-	Status   int
-	Out      any
-	OutMedia []string
-	OutDesc  string
-	// Location: a 201 names the new item's URL in Location.
-	Location bool
-	// Errors are the route's own error answers beyond the common ones
-	// (status to description); a value of errorWith for a body other than
-	// the error shape.
-	Errors map[int]any
-}
-
-// obj is a JSON object whose properties have the types of its values.
-type obj map[string]any
-
-// jsonSchema is a body given by its JSON Schema.
-type jsonSchema map[string]any
-
-// errorWith is an error answer whose body is Body (not the error shape).
-type errorWith struct {
-	Desc string
-	Body any
-}
-
-// param is a query parameter.
-type param struct {
-	Name, Desc string
-	Schema     map[string]any
-}
-
-func qStr(name, desc string) param { return param{name, desc, map[string]any{"type": "string"}} }
-func qInt(name, desc string) param {
-	return param{name, desc, map[string]any{"type": "integer", "minimum": 0}}
-}
-func qBool(name, desc string) param {
-	return param{name, desc, map[string]any{"type": "boolean"}}
-}
-func qTime(name, desc string) param {
-	return param{name, desc, map[string]any{"type": "string", "format": "date-time"}}
-}
-func qEnum(name, desc string, values ...string) param {
-	return param{name, desc, map[string]any{"type": "string", "enum": values}}
-}
-
-// paging is the limit and offset of a list: def results by default, max
-// at most (beyond it, the default).
-func paging(def, max int) []param {
-	return []param{
-		qInt("limit", fmt.Sprintf("Page size: 1 to %d (default %d; 0 or more than %d gives the default).", max, def, max)),
-		qInt("offset", "Results to skip (default 0)."),
-	}
-}
-
 // callFilters are the calls search's parameters (package callquery).
-var callFilters = []param{
-	qStr("inmate", "A person's id or prison number."),
-	qStr("name", "Part of the person's name (case-insensitive); refused when it matches more than 500 people."),
-	qStr("block", "Block name (block officers: one of their blocks)."),
-	qStr("number", "Called number; normalized as the appliances do (spaces and punctuation dropped, 00 to +)."),
-	qStr("contact", "A contact's id, or part of a contact's name (case-insensitive): that person's calls to that contact's number."),
-	qStr("from", "Calls that started at or after this time: RFC 3339, a date and time (2025-03-01T14:30) or a date (2025-03-01), the last two in UTC."),
-	qStr("to", "Calls that started before this time, as from; a date includes that day. Must be after from."),
-	qEnum("disposition", "How the call ended.", callquery.Dispositions...),
-	qStr("officer", "An officer's person id or staff number: the calls the officer confirmed or ended."),
+var callFilters = []openapi.Param{
+	openapi.Str("inmate", "A person's id or prison number."),
+	openapi.Str("name", "Part of the person's name (case-insensitive); refused when it matches more than 500 people."),
+	openapi.Str("block", "Block name (block officers: one of their blocks)."),
+	openapi.Str("number", "Called number; normalized as the appliances do (spaces and punctuation dropped, 00 to +)."),
+	openapi.Str("contact", "A contact's id, or part of a contact's name (case-insensitive): that person's calls to that contact's number."),
+	openapi.Str("from", "Calls that started at or after this time: RFC 3339, a date and time (2025-03-01T14:30) or a date (2025-03-01), the last two in UTC."),
+	openapi.Str("to", "Calls that started before this time, as from; a date includes that day. Must be after from."),
+	openapi.Enum("disposition", "How the call ended.", callquery.Dispositions...),
+	openapi.Str("officer", "An officer's person id or staff number: the calls the officer confirmed or ended."),
 }
 
 // auditFilters are the audit log's filters (auditFilter).
-var auditFilters = []param{
-	qStr("actor", `Who acted: "user:<username>" or "token:<name>".`),
-	qStr("action", `What was done, e.g. "person.create", "calls.search", "recording.play".`),
-	qStr("target", "The id the action applied to."),
-	qStr("from", "Entries at or after this time: RFC 3339, or a date (YYYY-MM-DD, UTC midnight)."),
-	qStr("to", "Entries before this time: RFC 3339, or a date (YYYY-MM-DD, UTC midnight)."),
+var auditFilters = []openapi.Param{
+	openapi.Str("actor", `Who acted: "user:<username>" or "token:<name>".`),
+	openapi.Str("action", `What was done, e.g. "person.create", "calls.search", "recording.play".`),
+	openapi.Str("target", "The id the action applied to."),
+	openapi.Str("from", "Entries at or after this time: RFC 3339, or a date (YYYY-MM-DD, UTC midnight)."),
+	openapi.Str("to", "Entries before this time: RFC 3339, or a date (YYYY-MM-DD, UTC midnight)."),
 }
 
 // peopleFilters are the inmate and officer lists' filters.
-var peopleFilters = append([]param{
-	qStr("block", "Block name (block officers: one of their blocks)."),
-	qEnum("status", "Person status.", wire.StatusActive, wire.StatusSuspended, wire.StatusReleased),
-}, paging(100, 1000)...)
+var peopleFilters = append([]openapi.Param{
+	openapi.Str("block", "Block name (block officers: one of their blocks)."),
+	openapi.Enum("status", "Person status.", wire.StatusActive, wire.StatusSuspended, wire.StatusReleased),
+}, openapi.Paging(100, 1000)...)
 
 // Path parameter descriptions shared by several routes.
 const (
 	pPerson    = "The person's id (as answered when created, e.g. in Location)."
 	pBlock     = "The block's name."
 	pAppliance = "The appliance id (its certificate's name)."
-	pUser      = "The console user's id."
 	pContact   = "The contact's id."
 	pCall      = "The call id the appliance gave the call."
 )
@@ -195,7 +123,7 @@ var creditFields = map[string]string{
 }
 
 // opDocs documents every /api/v1 route, keyed by its ServeMux pattern.
-var opDocs = map[string]opDoc{
+var opDocs = map[string]openapi.Doc{
 	// People in prison.
 	"POST /api/v1/inmates": {
 		Summary:     "Enrol a person in prison",
@@ -219,7 +147,7 @@ var opDocs = map[string]opDoc{
 		Summary:     "List people in prison",
 		Description: "People in prison by prison number, optionally filtered by block and status; block officers get their blocks' only. Every search is written to the audit log.",
 		Query:       peopleFilters,
-		Out:         obj{"inmates": []personOut{}},
+		Out:         openapi.Obj{"inmates": []personOut{}},
 	},
 	"GET /api/v1/inmates/{id}": {
 		Summary:     "Get a person",
@@ -243,9 +171,9 @@ var opDocs = map[string]opDoc{
 		Summary:     "Give a person a card",
 		Description: "Links an IC card (its UID, normalized to upper-case hex) to the person; a card belongs to one person.",
 		Path:        map[string]string{"id": pPerson},
-		Body:        obj{"uid": ""},
+		Body:        openapi.Obj{"uid": ""},
 		Fields:      map[string]string{"uid": `The card's UID, 8 to 20 hex digits, e.g. "04A1B2C3".`},
-		Status:      http.StatusCreated, Out: obj{"uid": "", "person_id": ""},
+		Status:      http.StatusCreated, Out: openapi.Obj{"uid": "", "person_id": ""},
 		Errors: map[int]any{409: "The card belongs to someone."},
 	},
 	"POST /api/v1/inmates/{id}/contacts": {
@@ -267,13 +195,13 @@ var opDocs = map[string]opDoc{
 		Summary:     "List a person's contacts",
 		Description: "The person's contacts in the order they were added, with their approval state and self-block.",
 		Path:        map[string]string{"id": pPerson},
-		Out:         obj{"contacts": []contactOut{}},
+		Out:         openapi.Obj{"contacts": []contactOut{}},
 	},
 	"POST /api/v1/inmates/{id}/pin": {
 		Summary:     "Reset a person's PIN",
 		Description: "Gives the person a new random 6-digit PIN and answers it, the only time it is seen (only its hash is kept); the block's policy is republished. No request body.",
 		Path:        map[string]string{"id": pPerson},
-		Out:         obj{"person_id": "", "pin": ""},
+		Out:         openapi.Obj{"person_id": "", "pin": ""},
 	},
 	"POST /api/v1/contacts/{contact}/decision": {
 		Summary:     "Approve or reject a contact",
@@ -287,7 +215,7 @@ var opDocs = map[string]opDoc{
 		Summary:     "Lift a contact's self-block",
 		Description: "The called party pressed 9 to refuse further calls; this puts the number back in the person's policy, audited with the reason.",
 		Path:        map[string]string{"contact": pContact},
-		Body:        obj{"reason": ""},
+		Body:        openapi.Obj{"reason": ""},
 		Fields:      map[string]string{"reason": "Required: why the block is lifted."},
 		Out:         contactOut{},
 	},
@@ -305,36 +233,36 @@ var opDocs = map[string]opDoc{
 		Summary:     "List officers",
 		Description: "Officers by staff number, optionally filtered by block and status; block officers get their blocks' only. Audited as a search.",
 		Query:       peopleFilters,
-		Out:         obj{"officers": []personOut{}},
+		Out:         openapi.Obj{"officers": []personOut{}},
 	},
 	"GET /api/v1/officer-actions": {
 		Summary:     "List officer panel actions",
 		Description: "What officers did on the appliances' panels (confirmations, refusals, calls ended), newest first. Unknown parameters are refused.",
-		Query: append([]param{
-			qStr("appliance", "Appliance id."),
-			qStr("officer", "The officer's person id."),
-			qStr("call", "Call id."),
-		}, paging(100, 1000)...),
-		Out: obj{"officer_actions": []officerActionOut{}},
+		Query: append([]openapi.Param{
+			openapi.Str("appliance", "Appliance id."),
+			openapi.Str("officer", "The officer's person id."),
+			openapi.Str("call", "Call id."),
+		}, openapi.Paging(100, 1000)...),
+		Out: openapi.Obj{"officer_actions": []officerActionOut{}},
 	},
 
 	// Blocks, rules and the estate.
 	"GET /api/v1/blocks": {
 		Summary:     "List blocks",
 		Description: "The blocks by name with their current policy version; block officers get their blocks only.",
-		Out:         obj{"blocks": []blockOut{}},
+		Out:         openapi.Obj{"blocks": []blockOut{}},
 	},
 	"POST /api/v1/blocks": {
 		Summary:     "Create a block",
 		Description: "Creates the block if it does not exist yet (creating an existing one changes nothing).",
-		Body:        obj{"name": ""},
-		Status:      http.StatusCreated, Out: obj{"name": ""},
+		Body:        openapi.Obj{"name": ""},
+		Status:      http.StatusCreated, Out: openapi.Obj{"name": ""},
 	},
 	"GET /api/v1/blocks/{name}/rules": {
 		Summary:     "Get a block's call rules",
 		Description: "The block's call rules, one per supervision level (\"\" is the default): officer confirmation, maximum duration, calls per day, week and month, calling windows.",
 		Path:        map[string]string{"name": pBlock},
-		Out:         obj{"block": "", "rules": []wire.CallRule{}},
+		Out:         openapi.Obj{"block": "", "rules": []wire.CallRule{}},
 	},
 	"PUT /api/v1/blocks/{name}/rules": {
 		Summary:     "Replace a block's call rules",
@@ -342,82 +270,63 @@ var opDocs = map[string]opDoc{
 		Path:        map[string]string{"name": pBlock},
 		Body:        rulesIn{},
 		Fields:      map[string]string{"rules": "The whole set, at most one per level."},
-		Out:         obj{"block": "", "rules": []wire.CallRule{}},
+		Out:         openapi.Obj{"block": "", "rules": []wire.CallRule{}},
 	},
 	"GET /api/v1/blocks/{name}/windows": {
 		Summary:     "Get a block's calling windows",
 		Description: "When the block's people may call (empty: any time), in the prison's time zone.",
 		Path:        map[string]string{"name": pBlock},
-		Out:         obj{"block": "", "windows": []wire.Window{}},
+		Out:         openapi.Obj{"block": "", "windows": []wire.Window{}},
 	},
 	"PUT /api/v1/blocks/{name}/windows": {
 		Summary:     "Replace a block's calling windows",
 		Description: "Replaces the block's calling windows (an empty list allows any time), audited; the block's policy is republished. Answers the stored windows.",
 		Path:        map[string]string{"name": pBlock},
-		Body:        obj{"windows": []wire.Window{}},
+		Body:        openapi.Obj{"windows": []wire.Window{}},
 		Fields:      map[string]string{"windows": `Days (0 = Sunday; empty: every day), start and end as "HH:MM" (end exclusive, "24:00" the end of the day).`},
-		Out:         obj{"block": "", "windows": []wire.Window{}},
+		Out:         openapi.Obj{"block": "", "windows": []wire.Window{}},
 	},
 	"GET /api/v1/appliances": {
 		Summary:     "List appliances",
 		Description: "Every appliance with its block, when it was last heard from (online within two minutes), the policy version it applied against its block's, and its open alarms; block officers get their blocks' only.",
-		Out:         obj{"appliances": []applianceOut{}},
+		Out:         openapi.Obj{"appliances": []applianceOut{}},
 	},
 	"GET /api/v1/terminals": {
 		Summary:     "List terminals",
 		Description: "The phones (SIP ports) the appliances reported, with their block; block officers get their blocks' only.",
-		Out:         obj{"terminals": []terminalOut{}},
+		Out:         openapi.Obj{"terminals": []terminalOut{}},
 	},
 	"GET /api/v1/alarms": {
 		Summary:     "List alarms",
 		Description: "Alarms raised by appliances and by central, newest first; block officers get their blocks' appliances' only. Unknown parameters are refused.",
-		Query: append([]param{
-			qStr("appliance", "Appliance id."),
-			qBool("open", "true: only alarms not cleared yet."),
-		}, paging(200, 1000)...),
-		Out: obj{"alarms": []alarmOut{}},
+		Query: append([]openapi.Param{
+			openapi.Str("appliance", "Appliance id."),
+			openapi.Bool("open", "true: only alarms not cleared yet."),
+		}, openapi.Paging(200, 1000)...),
+		Out: openapi.Obj{"alarms": []alarmOut{}},
 	},
 	"POST /api/v1/alarms/{id}/clear": {
 		Summary:     "Clear an alarm",
 		Description: "Marks an alarm as looked into, audited with the note.",
 		Path:        map[string]string{"id": "The alarm's id."},
-		Body:        obj{"note": ""},
+		Body:        openapi.Obj{"note": ""},
 		Fields:      map[string]string{"note": "What was done about it."},
 		Out:         alarmOut{},
-	},
-	"POST /api/v1/appliances/{appliance}/commands": {
-		Summary:     "Send a command to an appliance",
-		Description: "Records a command (lockdown, lift_lockdown, end_call of a call in progress, refresh), audited, and sends it over MQTT; it expires after ttl_seconds (default 60) if the appliance does not answer.",
-		Path:        map[string]string{"appliance": pAppliance},
-		Body:        commandIn{},
-		Fields: map[string]string{
-			"kind":        `"lockdown", "lift_lockdown", "end_call" or "refresh".`,
-			"call_id":     "end_call only: the call to end.",
-			"ttl_seconds": fmt.Sprintf("1 to %d (default 60).", int(wire.MaxCommandTTL/time.Second)),
-		},
-		Status: http.StatusCreated, Out: commandOut{}, OutDesc: "The command, pending.",
-		Errors: map[int]any{503: "Central has no MQTT connection, or sending failed (the command is recorded)."},
-	},
-	"GET /api/v1/appliances/{appliance}/commands": {
-		Summary:     "List an appliance's commands",
-		Description: "The commands sent to the appliance with their state: pending, answered (with the appliance's result) or expired.",
-		Path:        map[string]string{"appliance": pAppliance},
-		Out:         obj{"commands": []commandOut{}},
 	},
 
 	// Calls.
 	"GET /api/v1/calls": {
 		Summary:     "Search calls",
 		Description: "Call records, newest first, filtered by person (id, prison number or name), block, called number, contact, time range, disposition and officer; block officers get their blocks' only and hidden calls are left out except for investigators and system administrators. Unknown parameters are refused. Every search is written to the audit log; next_offset is set when the page is full.",
-		Query:       append(slices.Clone(callFilters), qInt("limit", "Page size: 1 to 500 (default 50)."), qInt("offset", "Results to skip (default 0).")),
-		Out:         obj{"calls": []callOut{}, "limit": 0, "offset": 0, "next_offset": 0},
+		Query:       append(slices.Clone(callFilters), openapi.Int("limit", "Page size: 1 to 500 (default 50)."), openapi.Int("offset", "Results to skip (default 0).")),
+		Out:         openapi.Obj{"calls": []callOut{}, "limit": 0, "offset": 0, "next_offset": 0},
 	},
 	"GET /api/v1/calls/in-progress": {
 		Summary: "List calls in progress",
 		Description: "Calls the appliances have placed and not yet reported ended, the oldest first (an appliance reports a call's start when it places it and " +
 			"its record when it ends; its restart ends the calls it died with). End one with an end_call command to its appliance. Block officers get their " +
 			"blocks' only; hidden calls are left out except for investigators and system administrators. Audited as calls.in_progress.",
-		Out: obj{"calls": []callInProgressOut{}},
+		Out: openapi.Obj{"calls": []callInProgressOut{}},
 	},
 	"GET /api/v1/calls/{id}": {
 		Summary:     "Get a call",
@@ -438,8 +347,8 @@ var opDocs = map[string]opDoc{
 	"GET /api/v1/audit": {
 		Summary:     "Read the audit log",
 		Description: "The hash-chained log of sign-ins, changes, searches, playbacks and exports, newest first, filtered by actor, action, target and time.",
-		Query:       append(slices.Clone(auditFilters), paging(100, 1000)...),
-		Out:         obj{"audit": []auditEntryOut{}},
+		Query:       append(slices.Clone(auditFilters), openapi.Paging(100, 1000)...),
+		Out:         openapi.Obj{"audit": []auditEntryOut{}},
 	},
 	"GET /api/v1/audit.csv": {
 		Summary:     "Export the audit log as CSV",
@@ -451,62 +360,23 @@ var opDocs = map[string]opDoc{
 	"GET /api/v1/audit/verify": {
 		Summary:     "Verify the audit log's hash chain",
 		Description: "Recomputes the chain of the whole log: ok, or 409 with the first broken entry.",
-		Out:         obj{"ok": true},
-		Errors:      map[int]any{409: errorWith{"The chain is broken (an entry was changed or removed).", obj{"ok": false, "error": ""}}},
+		Out:         openapi.Obj{"ok": true},
+		Errors:      map[int]any{409: openapi.ErrorWith{Desc: "The chain is broken (an entry was changed or removed).", Body: openapi.Obj{"ok": false, "error": ""}}},
 	},
 	"POST /api/v1/tokens": {
 		Summary:     "Create an API token",
 		Description: "Creates a bearer token, answered once (only its SHA-256 is kept): role admin acts as system_admin, viewer as read_only.",
-		Body:        obj{"name": "", "role": ""},
+		Body:        openapi.Obj{"name": "", "role": ""},
 		Fields:      map[string]string{"name": "Required, unique.", "role": `"admin" or "viewer".`},
-		Status:      http.StatusCreated, Out: obj{"name": "", "role": "", "token": ""},
+		Status:      http.StatusCreated, Out: openapi.Obj{"name": "", "role": "", "token": ""},
 		Errors: map[int]any{409: "A token of that name exists."},
-	},
-	"POST /api/v1/users": {
-		Summary:     "Create a console user",
-		Description: "Creates a user who signs in with a password (hashed with argon2id) and, for the roles that play recordings, a second factor.",
-		Body:        userIn{},
-		Fields: map[string]string{
-			"username": "Lower-case letters, digits, '.', '_' or '-', 2 to 64 characters.",
-			"role":     strings.Join(store.UserRoles, ", ") + ".",
-			"blocks":   "A block officer's blocks.",
-			"password": "12 to 256 characters.",
-		},
-		Status: http.StatusCreated, Out: userOut{}, OutDesc: "The user.", Location: true,
-		Errors: map[int]any{409: "The username is taken."},
-	},
-	"GET /api/v1/users": {
-		Summary:     "List console users",
-		Description: "Every console user with role, blocks, second-factor state and whether disabled.",
-		Out:         obj{"users": []userOut{}},
-	},
-	"GET /api/v1/users/{id}": {
-		Summary:     "Get a console user",
-		Description: "One console user.",
-		Path:        map[string]string{"id": pUser},
-		Out:         userOut{},
-	},
-	"PATCH /api/v1/users/{id}": {
-		Summary:     "Change a console user",
-		Description: "Changes only the fields given (display name, role, blocks, disabled, password) or resets the second factor; role, blocks and disabled take effect on the user's live sessions at once, a new password ends them. Audited (never the password).",
-		Path:        map[string]string{"id": pUser},
-		Body:        userPatch{},
-		Fields:      map[string]string{"reset_totp": "true removes the user's second factor (they enrol again)."},
-		Out:         userOut{},
-	},
-	"POST /api/v1/users/{id}/totp": {
-		Summary:     "Enrol a TOTP second factor",
-		Description: "Gives the user a new TOTP secret, answered once with its otpauth:// URI for an authenticator app. No request body.",
-		Path:        map[string]string{"id": pUser},
-		Status:      http.StatusCreated, Out: obj{"secret": "", "otpauth_uri": ""},
-		Errors: map[int]any{409: "The user has a second factor already (reset it first)."},
 	},
 
 	// Global numbers and settings.
 	"GET /api/v1/numbers": {
 		Summary:     "List global numbers",
 		Description: "The prison-wide number list: blocked (nobody may call them), privileged (never recorded), free (cost nothing) and hidden (their calls seen by investigators and system administrators only), with notes.",
-		Out:         obj{"numbers": []globalNumberOut{}},
+		Out:         openapi.Obj{"numbers": []globalNumberOut{}},
 	},
 	"POST /api/v1/numbers": {
 		Summary:     "Add a global number",
@@ -524,7 +394,7 @@ var opDocs = map[string]opDoc{
 		Description: "Takes a number off the list for one kind with a required note saying why, audited; every block's policy is republished.",
 		Body:        numberIn{},
 		Fields:      map[string]string{"note": "Required: why."},
-		Out:         obj{"removed": "", "kind": ""},
+		Out:         openapi.Obj{"removed": "", "kind": ""},
 	},
 	"GET /api/v1/settings": {
 		Summary:     "Get the prison's settings",
@@ -545,19 +415,19 @@ var opDocs = map[string]opDoc{
 		Description: "The table as a CSV or XLSX attachment; calls take the calls search's filters (every matching call, hidden ones only for those who may see them). Block officers get their blocks only. Every export is audited.",
 		Path:        map[string]string{"file": "people, contacts or calls, then .csv or .xlsx (e.g. calls.xlsx)."},
 		Query:       callFilters,
-		OutMedia:    []string{"text/csv", ContentType(tables.FormatXLSX)},
+		OutMedia:    []string{"text/csv", tables.ContentType(tables.FormatXLSX)},
 		OutDesc:     "The table.",
 	},
 	"POST /api/v1/import/{kind}": {
 		Summary:     "Import people or contacts",
 		Description: "Reads a CSV or XLSX file (the body) with the columns of the import template and checks every row; a dry run only reports, a real run applies every row or, if any row has an error, none.",
 		Path:        map[string]string{"kind": "people or contacts."},
-		Query:       []param{qBool("dry_run", "true: check and report, change nothing.")},
-		RawBody:     []string{"text/csv", ContentType(tables.FormatXLSX)},
+		Query:       []openapi.Param{openapi.Bool("dry_run", "true: check and report, change nothing.")},
+		RawBody:     []string{"text/csv", tables.ContentType(tables.FormatXLSX)},
 		Out:         importReportOut{},
 		OutDesc:     "The report: rows read, rows applied and each row's errors.",
-		Errors: map[int]any{422: errorWith{"The file is unreadable, or (a real run) rows have errors and nothing was imported.",
-			obj{"error": "", "report": importReportOut{}}}},
+		Errors: map[int]any{422: openapi.ErrorWith{Desc: "The file is unreadable, or (a real run) rows have errors and nothing was imported.",
+			Body: openapi.Obj{"error": "", "report": importReportOut{}}}},
 	},
 
 	// Money.
@@ -576,30 +446,30 @@ var opDocs = map[string]opDoc{
 	"GET /api/v1/rates": {
 		Summary:     "Get the rates table",
 		Description: "The rates by number prefix: destination type, price per minute and connection fee (minor units), billing unit and rounding.",
-		Out:         obj{"currency": "", "digits": 0, "rates": []wire.Rate{}},
+		Out:         openapi.Obj{"currency": "", "digits": 0, "rates": []wire.Rate{}},
 	},
 	"PUT /api/v1/rates": {
 		Summary:     "Replace the rates table",
 		Description: "Replaces the whole rates table (rates is required; an empty list removes every rate), validated as a set with no prefix twice, audited; every block's policy is republished.",
 		Body:        ratesIn{},
-		Out:         obj{"currency": "", "digits": 0, "rates": []wire.Rate{}},
+		Out:         openapi.Obj{"currency": "", "digits": 0, "rates": []wire.Rate{}},
 	},
 	"GET /api/v1/accounts": {
 		Summary:     "List accounts",
 		Description: "People in prison with their balances (minor units, and formatted), by prison number; block officers get their blocks' only. Audited as a search; unknown parameters are refused.",
-		Query: append([]param{
-			qStr("q", "A prison number prefix or part of a name."),
-			qStr("block", "Block name (block officers: one of their blocks)."),
-		}, paging(50, 500)...),
-		Out: obj{"currency": "", "digits": 0, "accounts": []accountSummaryOut{}},
+		Query: append([]openapi.Param{
+			openapi.Str("q", "A prison number prefix or part of a name."),
+			openapi.Str("block", "Block name (block officers: one of their blocks)."),
+		}, openapi.Paging(50, 500)...),
+		Out: openapi.Obj{"currency": "", "digits": 0, "accounts": []accountSummaryOut{}},
 	},
 	"GET /api/v1/accounts/{person}": {
 		Summary:     "Get an account's statement",
 		Description: "The person's balance and ledger entries over a period with the running balance after each; audited.",
 		Path:        map[string]string{"person": pPerson},
-		Query: []param{
-			qStr("from", "Entries at or after: RFC 3339, or a date (YYYY-MM-DD, midnight in the money time zone)."),
-			qStr("to", "Entries before: RFC 3339, or a date (YYYY-MM-DD, midnight in the money time zone)."),
+		Query: []openapi.Param{
+			openapi.Str("from", "Entries at or after: RFC 3339, or a date (YYYY-MM-DD, midnight in the money time zone)."),
+			openapi.Str("to", "Entries before: RFC 3339, or a date (YYYY-MM-DD, midnight in the money time zone)."),
 		},
 		Out: accountOut{},
 	},
@@ -638,67 +508,25 @@ var opDocs = map[string]opDoc{
 		Summary:     "This API description",
 		Description: "The OpenAPI 3.1 description of every /api/v1 route, generated from the routes served and the access matrix.",
 		OutDesc:     "The OpenAPI document.",
-		Out:         jsonSchema{"type": "object", "description": "An OpenAPI 3.1 document."},
+		Out:         openapi.Schema{"type": "object", "description": "An OpenAPI 3.1 document."},
 	},
-}
-
-// wildcards returns the {wildcard} names of a ServeMux path and the path in
-// OpenAPI form ("{name...}" becomes "{name}", "{$}" is dropped).
-func wildcards(path string) (names []string, openapiPath string) {
-	segs := strings.Split(path, "/")
-	for i, s := range segs {
-		if !strings.HasPrefix(s, "{") || !strings.HasSuffix(s, "}") {
-			continue
-		}
-		n := strings.TrimSuffix(s[1:len(s)-1], "...")
-		if n == "$" {
-			segs[i] = ""
-			continue
-		}
-		names = append(names, n)
-		segs[i] = "{" + n + "}"
-	}
-	return names, strings.Join(segs, "/")
 }
 
 // openAPIDocument builds the OpenAPI document of the /api/v1 routes among
 // patterns, with their rules from authz.Routes and their documentation
-// from opDocs.
+// from opDocs (package openapi generates the paths and schemas).
 func openAPIDocument(patterns []string) (map[string]any, error) {
-	g := &schemas{defs: map[string]any{}, names: map[reflect.Type]string{}, taken: map[string]reflect.Type{}}
-	paths := map[string]map[string]any{}
-	opIDs := map[string]string{}
-	for _, pattern := range patterns {
-		method, path, ok := strings.Cut(pattern, " ")
-		if !ok || path != apiPrefix && !strings.HasPrefix(path, apiPrefix+"/") {
-			continue
-		}
-		rule, ok := authz.Routes[pattern]
-		if !ok {
-			return nil, fmt.Errorf("%w: %s", authz.ErrUnknownRoute, pattern)
-		}
-		names, oaPath := wildcards(path)
-		op, err := g.operation(pattern, method, names, rule)
-		if err != nil {
-			return nil, err
-		}
-		id := op["operationId"].(string)
-		if prev, dup := opIDs[id]; dup {
-			return nil, fmt.Errorf("api: openapi: %s and %s have one operationId %q", prev, pattern, id)
-		}
-		opIDs[id] = pattern
-		if paths[oaPath] == nil {
-			paths[oaPath] = map[string]any{}
-		}
-		paths[oaPath][strings.ToLower(method)] = op
+	paths, schemas, err := openapi.Paths(apiPrefix, patterns, authz.Routes, opDocs, ownType)
+	if err != nil {
+		return nil, err
 	}
-	g.defs["Error"] = map[string]any{
+	schemas["Error"] = map[string]any{
 		"type":       "object",
 		"required":   []string{"error"},
 		"properties": map[string]any{"error": map[string]any{"type": "string", "description": "What went wrong, for a person to read."}},
 	}
 	errResp := func(desc string) map[string]any {
-		return map[string]any{"description": desc, "content": jsonContent(ref("Error"))}
+		return map[string]any{"description": desc, "content": openapi.JSONContent(openapi.Ref("Error"))}
 	}
 	unauthorized := errResp("No credential, or a bad or expired one.")
 	unauthorized["headers"] = map[string]any{"WWW-Authenticate": map[string]any{"schema": map[string]any{"type": "string"}, "description": `Bearer realm="kinline"`}}
@@ -718,11 +546,11 @@ func openAPIDocument(patterns []string) (map[string]any, error) {
 		},
 		"paths": paths,
 		"components": map[string]any{
-			"schemas": g.defs,
+			"schemas": schemas,
 			"securitySchemes": map[string]any{
 				"bearerToken": map[string]any{"type": "http", "scheme": "bearer",
 					"description": "An API token: the admin token central writes at start-up, or one from POST /api/v1/tokens."},
-				"sessionCookie": map[string]any{"type": "apiKey", "in": "cookie", "name": web.CookieName,
+				"sessionCookie": map[string]any{"type": "apiKey", "in": "cookie", "name": authz.SessionCookie,
 					"description": "The web console's session cookie; state-changing requests must also carry the session's CSRF token in the " + CSRFHeader + " header."},
 			},
 			"responses": map[string]any{
@@ -739,288 +567,17 @@ func openAPIDocument(patterns []string) (map[string]any, error) {
 	}, nil
 }
 
-func ref(name string) map[string]any { return map[string]any{"$ref": "#/components/schemas/" + name} }
-
-func jsonContent(schema any) map[string]any {
-	return map[string]any{"application/json": map[string]any{"schema": schema}}
-}
-
-// operation is the OpenAPI operation of pattern.
-func (g *schemas) operation(pattern, method string, wild []string, rule authz.Rule) (map[string]any, error) {
-	d, documented := opDocs[pattern]
-	if !documented {
-		d = opDoc{Summary: pattern, Description: "Not documented yet."}
-	}
-	_, path, _ := strings.Cut(pattern, " ")
-	rest := strings.TrimPrefix(path, apiPrefix+"/")
-	tag, _, _ := strings.Cut(rest, "/")
-	tag, _, _ = strings.Cut(tag, ".")
-
-	var params []any
-	for _, n := range wild {
-		desc := d.Path[n]
-		if desc == "" && documented {
-			return nil, fmt.Errorf("api: openapi: %s: path parameter {%s} not described", pattern, n)
-		}
-		params = append(params, map[string]any{"name": n, "in": "path", "required": true, "description": desc, "schema": map[string]any{"type": "string"}})
-	}
-	for _, q := range d.Query {
-		params = append(params, map[string]any{"name": q.Name, "in": "query", "description": q.Desc, "schema": q.Schema})
-	}
-
-	op := map[string]any{
-		"operationId":            operationID(method, rest),
-		"summary":                d.Summary,
-		"description":            d.Description + " " + access(rule),
-		"tags":                   []string{tag},
-		"x-kinline-roles":        rule.Roles,
-		"x-kinline-block-scoped": rule.Scoped,
-		"x-kinline-mfa":          rule.MFA,
-	}
-	if rule.Self {
-		op["x-kinline-self"] = true
-	}
-	if params != nil {
-		op["parameters"] = params
-	}
-	switch {
-	case d.Body != nil:
-		s, err := g.body(d.Body)
-		if err != nil {
-			return nil, fmt.Errorf("api: openapi: %s: %w", pattern, err)
-		}
-		s["additionalProperties"] = false
-		if err := describeFields(s, d.Fields); err != nil {
-			return nil, fmt.Errorf("api: openapi: %s: %w", pattern, err)
-		}
-		op["requestBody"] = map[string]any{"required": true, "content": jsonContent(s)}
-	case d.RawBody != nil:
-		c := map[string]any{}
-		for _, m := range d.RawBody {
-			c[m] = map[string]any{}
-		}
-		op["requestBody"] = map[string]any{"required": true, "content": c}
-	}
-
-	status := d.Status
-	if status == 0 {
-		status = http.StatusOK
-	}
-	ok := map[string]any{"description": cmp.Or(d.OutDesc, http.StatusText(status))}
-	switch {
-	case d.Out != nil:
-		s, err := g.schemaOfValue(d.Out)
-		if err != nil {
-			return nil, fmt.Errorf("api: openapi: %s: %w", pattern, err)
-		}
-		ok["content"] = jsonContent(s)
-	case d.OutMedia != nil:
-		c := map[string]any{}
-		for _, m := range d.OutMedia {
-			c[m] = map[string]any{}
-		}
-		ok["content"] = c
-	}
-	if d.Location {
-		ok["headers"] = map[string]any{"Location": map[string]any{"schema": map[string]any{"type": "string"}, "description": "The new item's URL."}}
-	}
-	resp := map[string]any{
-		fmt.Sprint(status): ok,
-		"400":              map[string]any{"$ref": "#/components/responses/BadRequest"},
-		"401":              map[string]any{"$ref": "#/components/responses/Unauthorized"},
-		"403":              map[string]any{"$ref": "#/components/responses/Forbidden"},
-		"404":              map[string]any{"$ref": "#/components/responses/NotFound"},
-		"500":              map[string]any{"$ref": "#/components/responses/InternalError"},
-	}
-	if method != http.MethodGet {
-		resp["422"] = map[string]any{"$ref": "#/components/responses/UnprocessableEntity"}
-	}
-	for code, e := range d.Errors {
-		switch e := e.(type) {
-		case string:
-			resp[fmt.Sprint(code)] = map[string]any{"description": e, "content": jsonContent(ref("Error"))}
-		case errorWith:
-			s, err := g.schemaOfValue(e.Body)
-			if err != nil {
-				return nil, fmt.Errorf("api: openapi: %s: %w", pattern, err)
+// Each area's handler package documents its routes: init adds them to
+// opDocs.
+func init() {
+	for _, docs := range []map[string]openapi.Doc{review.Docs, consoleusers.Docs, commands.Docs} {
+		for p, d := range docs {
+			if _, dup := opDocs[p]; dup {
+				panic("api: route documented twice: " + p)
 			}
-			resp[fmt.Sprint(code)] = map[string]any{"description": e.Desc, "content": jsonContent(s)}
-		default:
-			return nil, fmt.Errorf("api: openapi: %s: error %d: %T is neither a description nor errorWith", pattern, code, e)
+			opDocs[p] = d
 		}
 	}
-	op["responses"] = resp
-	return op, nil
-}
-
-// operationID is a stable id: the method and the path's words,
-// e.g. get_inmates_id_contacts.
-func operationID(method, rest string) string {
-	var b strings.Builder
-	b.WriteString(strings.ToLower(method))
-	word := false
-	for _, r := range rest {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
-			if !word {
-				b.WriteByte('_')
-			}
-			b.WriteRune(r)
-			word = true
-		} else {
-			word = false
-		}
-	}
-	return b.String()
-}
-
-// access states a rule in words, for the operation's description.
-func access(r authz.Rule) string {
-	s := "Roles: " + strings.Join(r.Roles, ", ") + "."
-	if r.Self {
-		s += " Any signed-in user may also use it on their own user id."
-	}
-	if r.Scoped {
-		s += " Block officers only reach their blocks' data."
-	}
-	if r.MFA {
-		s += " Needs a verified second factor (TOTP) on a password session; an API token counts as one."
-	}
-	return s
-}
-
-// body is the inline object schema of a JSON request body (decode
-// refuses unknown fields, so the caller closes it).
-func (g *schemas) body(v any) (map[string]any, error) {
-	if o, ok := v.(obj); ok {
-		return g.objectOf(o)
-	}
-	t := reflect.TypeOf(v)
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct {
-		return nil, fmt.Errorf("request body %s is not a JSON object", t)
-	}
-	return g.object(t)
-}
-
-// describeFields adds notes to an inline object schema's properties; a
-// note for a property the schema lacks is an error (the table drifted).
-func describeFields(s map[string]any, notes map[string]string) error {
-	if len(notes) == 0 {
-		return nil
-	}
-	props, _ := s["properties"].(map[string]any)
-	for name, note := range notes {
-		p, ok := props[name].(map[string]any)
-		if !ok {
-			return fmt.Errorf("note on body field %q, which the body does not have", name)
-		}
-		props[name] = withDescription(p, note)
-	}
-	return nil
-}
-
-// withDescription returns p with a description (a $ref keeps its target:
-// the note sits beside it, as JSON Schema 2020-12 allows).
-func withDescription(p map[string]any, desc string) map[string]any {
-	out := make(map[string]any, len(p)+1)
-	for k, v := range p {
-		out[k] = v
-	}
-	out["description"] = desc
-	return out
-}
-
-// schemas reflects Go types into JSON Schemas as encoding/json marshals
-// them; exported named struct types of other packages become components
-// ("store.Person"), and so do the API's own types that name themselves
-// (component); the rest is inline.
-type schemas struct {
-	defs  map[string]any
-	names map[reflect.Type]string
-	taken map[string]reflect.Type
-}
-
-var (
-	timeType   = reflect.TypeFor[time.Time]()
-	numberType = reflect.TypeFor[json.Number]()
-	rawType    = reflect.TypeFor[json.RawMessage]()
-	objType    = reflect.TypeFor[obj]()
-	apiPkg     = reflect.TypeFor[opDoc]().PkgPath()
-)
-
-// of returns the schema of t.
-func (g *schemas) of(t reflect.Type) (map[string]any, error) {
-	switch t {
-	case timeType:
-		return map[string]any{"type": "string", "format": "date-time"}, nil
-	case numberType:
-		return map[string]any{"type": []string{"string", "number"}}, nil
-	case rawType:
-		return map[string]any{}, nil
-	}
-	switch t.Kind() {
-	case reflect.Pointer:
-		return g.of(t.Elem())
-	case reflect.Bool:
-		return map[string]any{"type": "boolean"}, nil
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return map[string]any{"type": "integer"}, nil
-	case reflect.Float32, reflect.Float64:
-		return map[string]any{"type": "number"}, nil
-	case reflect.String:
-		return map[string]any{"type": "string"}, nil
-	case reflect.Interface:
-		return map[string]any{}, nil
-	case reflect.Slice, reflect.Array:
-		if t.Elem().Kind() == reflect.Uint8 {
-			return map[string]any{"type": "string", "contentEncoding": "base64"}, nil
-		}
-		items, err := g.of(t.Elem())
-		if err != nil {
-			return nil, err
-		}
-		return map[string]any{"type": "array", "items": items}, nil
-	case reflect.Map:
-		if t == objType {
-			return nil, fmt.Errorf("an obj is described by its value, not its type")
-		}
-		v, err := g.of(t.Elem())
-		if err != nil {
-			return nil, err
-		}
-		return map[string]any{"type": "object", "additionalProperties": v}, nil
-	case reflect.Struct:
-		n := ""
-		if t.PkgPath() == apiPkg {
-			if c, ok := reflect.Zero(t).Interface().(component); ok {
-				n = c.componentName()
-			}
-		}
-		if n == "" && (t.Name() == "" || t.PkgPath() == apiPkg || !exported(t.Name())) {
-			return g.object(t)
-		}
-		if known, ok := g.names[t]; ok {
-			return ref(known), nil
-		}
-		if n == "" {
-			pkg := t.PkgPath()
-			n = pkg[strings.LastIndex(pkg, "/")+1:] + "." + t.Name()
-		}
-		if other, dup := g.taken[n]; dup && other != t {
-			return nil, fmt.Errorf("schema name %s given to %s and %s", n, other.PkgPath(), t.PkgPath())
-		}
-		g.names[t], g.taken[n] = n, t
-		s, err := g.object(t)
-		if err != nil {
-			return nil, err
-		}
-		g.defs[n] = s
-		return ref(n), nil
-	}
-	return nil, fmt.Errorf("no JSON schema for %s", t)
 }
 
 // component is implemented by the API's own response types: they are
@@ -1029,81 +586,22 @@ func (g *schemas) of(t reflect.Type) (map[string]any, error) {
 // stays the same for clients generated from it.
 type component interface{ componentName() string }
 
-// exported reports whether name is exported.
-func exported(name string) bool { return name != "" && name[0] >= 'A' && name[0] <= 'Z' }
+// apiPkg is this package's import path.
+var apiPkg = reflect.TypeFor[component]().PkgPath()
 
-// object is the schema of struct t: its fields as encoding/json names
-// them, embedded structs' fields promoted unless an outer field has the
-// name.
-func (g *schemas) object(t reflect.Type) (map[string]any, error) {
-	props := map[string]any{}
-	var embedded []reflect.Type
-	for f := range t.Fields() {
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, opts, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" {
-			et := f.Type
-			if et.Kind() == reflect.Pointer {
-				et = et.Elem()
-			}
-			if et.Kind() == reflect.Struct {
-				embedded = append(embedded, et)
-				continue
-			}
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		s, err := g.of(f.Type)
-		if err != nil {
-			return nil, fmt.Errorf("%s.%s: %w", t, f.Name, err)
-		}
-		if slices.Contains(strings.Split(opts, ","), "string") {
-			s = map[string]any{"type": "string"}
-		}
-		props[name] = s
-	}
-	for _, et := range embedded {
-		inner, err := g.object(et)
-		if err != nil {
-			return nil, err
-		}
-		for n, s := range inner["properties"].(map[string]any) {
-			if _, outer := props[n]; !outer {
-				props[n] = s
-			}
+// ownType is the document's openapi.Owner: the API's own types are inlined
+// unless they name a component.
+func ownType(t reflect.Type) (string, bool) {
+	for _, area := range []openapi.Owner{review.OwnType, consoleusers.OwnType, commands.OwnType} {
+		if n, own := area(t); own {
+			return n, true
 		}
 	}
-	return map[string]any{"type": "object", "properties": props}, nil
-}
-
-// objectOf is the schema of an obj value: its keys with their values'
-// types.
-func (g *schemas) objectOf(o obj) (map[string]any, error) {
-	props := map[string]any{}
-	for k, v := range o {
-		s, err := g.schemaOfValue(v)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", k, err)
-		}
-		props[k] = s
+	if t.PkgPath() != apiPkg {
+		return "", false
 	}
-	return map[string]any{"type": "object", "properties": props}, nil
-}
-
-// schemaOfValue is the schema of v's type, or of v itself for an obj.
-func (g *schemas) schemaOfValue(v any) (map[string]any, error) {
-	switch v := v.(type) {
-	case obj:
-		return g.objectOf(v)
-	case jsonSchema:
-		return v, nil
+	if c, ok := reflect.Zero(t).Interface().(component); ok {
+		return c.componentName(), true
 	}
-	return g.of(reflect.TypeOf(v))
+	return "", true
 }

@@ -5,12 +5,13 @@ import (
 	"net/http"
 
 	"github.com/kinline/kinline/central/store/people"
+	"github.com/kinline/kinline/central/api/openapi"
 )
 
 // peopleDocs document people's photos (manage.go); init adds them to
 // opDocs, and notes the people's own call quotas on the routes that
 // create and change a person.
-var peopleDocs = map[string]opDoc{
+var peopleDocs = map[string]openapi.Doc{
 	"GET /api/v1/inmates/{id}/photo": {
 		Summary:     "Get a person's photo",
 		Description: "The person's photo as the image it is (image/jpeg or image/png, with X-Content-Type-Options: nosniff and no caching); 404 when the person has none.",

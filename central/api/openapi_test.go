@@ -12,8 +12,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kinline/kinline/central/api/authz"
-	"github.com/kinline/kinline/central/api/callquery"
+	"github.com/kinline/kinline/central/api/openapi"
+	"github.com/kinline/kinline/central/authz"
+	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/people"
@@ -84,7 +85,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		if !ok || strings.TrimSpace(d.Summary) == "" || strings.TrimSpace(d.Description) == "" {
 			t.Errorf("%s has no summary and description: add it to opDocs in central/api/openapi.go", pattern)
 		}
-		names, oaPath := wildcards(path)
+		names, oaPath := openapi.Wildcards(path)
 		item, _ := paths[oaPath].(map[string]any)
 		op, ok := item[strings.ToLower(method)].(map[string]any)
 		if !ok {
@@ -372,25 +373,5 @@ func TestOpenAPICallFiltersComplete(t *testing.T) {
 		if _, err := callquery.Parse(url.Values{name: {"x"}}); err != nil && strings.Contains(err.Error(), "unknown parameter") {
 			t.Errorf("callFilters documents %q, which the calls search refuses", name)
 		}
-	}
-}
-
-func TestWildcards(t *testing.T) {
-	for _, c := range []struct {
-		in, path string
-		names    []string
-	}{
-		{"/api/v1/inmates/{id}/contacts", "/api/v1/inmates/{id}/contacts", []string{"id"}},
-		{"/api/v1/files/{rest...}", "/api/v1/files/{rest}", []string{"rest"}},
-		{"/api/v1/{$}", "/api/v1/", nil},
-		{"/api/v1/audit.csv", "/api/v1/audit.csv", nil},
-	} {
-		names, p := wildcards(c.in)
-		if p != c.path || !slices.Equal(names, c.names) {
-			t.Errorf("%s: %s %v", c.in, p, names)
-		}
-	}
-	if id := operationID("GET", "inmates/{id}/contacts"); id != "get_inmates_id_contacts" {
-		t.Errorf("operationID %s", id)
 	}
 }

@@ -13,10 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/ingest/policysnap"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/people"
-	"github.com/kinline/kinline/central/web"
 )
 
 // imageFile is a w x h PNG (or JPEG) with some detail.
@@ -50,7 +50,7 @@ func (e *env) raw(method, path, token string, se *session, contentType string, b
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	if se != nil {
-		req.AddCookie(&http.Cookie{Name: web.CookieName, Value: se.id})
+		req.AddCookie(&http.Cookie{Name: authz.SessionCookie, Value: se.id})
 		req.Header.Set(CSRFHeader, se.csrf)
 	}
 	if contentType != "" {

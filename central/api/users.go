@@ -4,126 +4,18 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"time"
 
+	"github.com/kinline/kinline/central/api/consoleusers"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/users"
 )
 
 // UserStore is what the API needs of the console users' store
-// (users.Store): the users routes and cookie sessions.
+// (users.Store): the users routes (package consoleusers) and cookie
+// sessions.
 type UserStore interface {
-	CreateUser(ctx context.Context, actor string, in users.NewUser) (*users.User, error)
-	User(ctx context.Context, id string) (*users.User, error)
-	Users(ctx context.Context) ([]users.User, error)
-	UpdateUser(ctx context.Context, actor, id string, up users.UserUpdate) (*users.User, error)
-	EnrollTOTP(ctx context.Context, actor, id string) (secret, uri string, err error)
+	consoleusers.Store
 	SessionByID(ctx context.Context, id string) (*users.Session, error)
-}
-
-// userOut is a console user as the API answers it (never the password
-// hash or TOTP secret). It is the API's own type, so a change to
-// users.User does not change the API unnoticed.
-type userOut struct {
-	ID           string     `json:"id"`
-	Username     string     `json:"username"`
-	DisplayName  string     `json:"display_name"`
-	Role         string     `json:"role"`
-	Blocks       []string   `json:"blocks"`
-	TOTP         bool       `json:"totp_enrolled"`
-	Disabled     bool       `json:"disabled"`
-	FailedLogins int        `json:"failed_logins"`
-	LockedUntil  *time.Time `json:"locked_until,omitempty"`
-	Created      time.Time  `json:"created"`
-	Updated      time.Time  `json:"updated"`
-}
-
-func (userOut) componentName() string { return "store.User" }
-
-func userBody(u *users.User) userOut {
-	return userOut{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Role: u.Role, Blocks: u.Blocks, TOTP: u.TOTP,
-		Disabled: u.Disabled, FailedLogins: u.FailedLogins, LockedUntil: u.LockedUntil, Created: u.Created, Updated: u.Updated}
-}
-
-type userIn struct {
-	Username    string   `json:"username"`
-	DisplayName string   `json:"display_name"`
-	Role        string   `json:"role"`
-	Blocks      []string `json:"blocks"`
-	Password    string   `json:"password"`
-}
-
-func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
-	var in userIn
-	if err := decode(r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	u, err := s.users.CreateUser(r.Context(), callerFrom(r.Context()).Actor, users.NewUser{
-		Username: in.Username, DisplayName: in.DisplayName, Role: in.Role, Blocks: in.Blocks, Password: in.Password})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	w.Header().Set("Location", "/api/v1/users/"+u.ID)
-	writeJSON(w, http.StatusCreated, userBody(u))
-}
-
-func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
-	us, err := s.users.Users(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	out := make([]userOut, len(us))
-	for i := range us {
-		out[i] = userBody(&us[i])
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"users": out})
-}
-
-func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
-	u, err := s.users.User(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, userBody(u))
-}
-
-type userPatch struct {
-	DisplayName *string   `json:"display_name"`
-	Role        *string   `json:"role"`
-	Blocks      *[]string `json:"blocks"`
-	Disabled    *bool     `json:"disabled"`
-	Password    *string   `json:"password"`
-	ResetTOTP   bool      `json:"reset_totp"`
-}
-
-func (s *Server) patchUser(w http.ResponseWriter, r *http.Request) {
-	var in userPatch
-	if err := decode(r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	u, err := s.users.UpdateUser(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"), users.UserUpdate{
-		DisplayName: in.DisplayName, Role: in.Role, Blocks: in.Blocks, Disabled: in.Disabled, Password: in.Password, ResetTOTP: in.ResetTOTP})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, userBody(u))
-}
-
-// enrollTOTP gives the user a new TOTP secret and answers it once, with the
-// otpauth:// URI for an authenticator app.
-func (s *Server) enrollTOTP(w http.ResponseWriter, r *http.Request) {
-	secret, uri, err := s.users.EnrollTOTP(r.Context(), callerFrom(r.Context()).Actor, r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]string{"secret": secret, "otpauth_uri": uri})
 }
 
 // exportAudit streams the audit log (filtered by actor, action, target,

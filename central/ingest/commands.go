@@ -109,13 +109,7 @@ func (s *Service) onCommandAnswer(_ mqtt.Client, m mqtt.Message) {
 		s.log.Warn("ingest: command answer refused", "appliance", id, "err", err)
 		return
 	}
-	s.mu.Lock()
-	ctx := s.ctx
-	s.mu.Unlock()
-	if ctx == nil || ctx.Err() != nil {
-		return
-	}
-	go s.handleCommandAnswer(ctx, a)
+	s.goTracked(func(ctx context.Context) { s.handleCommandAnswer(ctx, a) })
 }
 
 // ParseCommandAnswer decodes an untrusted command answer received on

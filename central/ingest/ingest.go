@@ -172,7 +172,12 @@ type Service struct {
 	ctx     context.Context
 	queues  map[string]*queue
 	running bool
-	wg      sync.WaitGroup
+	// stopping: Run is waiting for wg; no goroutine may join it.
+	stopping bool
+	// wg counts every goroutine the service starts (the queues' drains,
+	// the connect handlers, the command answers' writes): Run returns
+	// only once all have returned.
+	wg sync.WaitGroup
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -251,7 +256,7 @@ func (s *Service) Run(ctx context.Context) error {
 		SetKeepAlive(30 * time.Second).
 		SetOrderMatters(true). // handlers only enqueue, they never block
 		SetDefaultPublishHandler(s.onMessage).
-		SetOnConnectHandler(s.onConnect).
+		SetOnConnectHandler(func(c mqtt.Client) { s.goTracked(func(context.Context) { s.onConnect(c) }) }).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			s.log.Warn("ingest: connection lost", "err", err)
 		})
@@ -263,10 +268,13 @@ func (s *Service) Run(ctx context.Context) error {
 	s.mu.Unlock()
 
 	defer func() {
+		s.mu.Lock()
+		s.stopping = true
+		s.mu.Unlock()
 		client.Disconnect(250)
 		s.wg.Wait()
 		s.mu.Lock()
-		s.running = false
+		s.running, s.stopping = false, false
 		s.queues = map[string]*queue{}
 		s.mu.Unlock()
 	}()
@@ -406,10 +414,27 @@ func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
 	}
 }
 
+// goTracked runs f with Run's context in a goroutine Run waits for; not
+// at all when Run is not running or is stopping. paho calls its handlers
+// in goroutines of its own that nobody waits for: those that use the store
+// go through here, so none of them outlives Run.
+func (s *Service) goTracked(f func(ctx context.Context)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running || s.stopping || s.ctx.Err() != nil {
+		return
+	}
+	s.wg.Add(1)
+	go func(ctx context.Context) {
+		defer s.wg.Done()
+		f(ctx)
+	}(s.ctx)
+}
+
 func (s *Service) queueFor(id string) *queue {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.running || s.ctx.Err() != nil {
+	if !s.running || s.stopping || s.ctx.Err() != nil {
 		return nil
 	}
 	q := s.queues[id]

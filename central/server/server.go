@@ -1,7 +1,7 @@
 // Package server wires kinline-central together: the SQLite store, the
 // embedded MQTT broker (or an external one), the ingest/policy service and
-// the web console with its JSON API. It is the one place that builds every
-// part from the config.
+// the JSON API and the web console (composed into one handler by NewHTTP).
+// It is the one place that builds every part from the config.
 //
 // Trust: with mqtt.tls the embedded broker adds its TLS listener
 // (appliances known by their certificates, revoked ones refused); central's
@@ -45,8 +45,10 @@ type Server struct {
 	Store  *store.Store
 	Broker *broker.Broker // nil with an external broker
 	Ingest *ingest.Service
-	HTTP   *http.Server
-	ln     net.Listener
+	// Handler is the JSON API and the console (NewHTTP); HTTP serves it.
+	Handler *HTTP
+	HTTP    *http.Server
+	ln      net.Listener
 }
 
 // New opens the store, starts the embedded broker (when configured) and
@@ -127,7 +129,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}
-	handler, err := api.New(api.Deps{Store: st, Users: users.New(st), People: ppl, Tables: tables.New(st), Reports: reports.New(st), Money: money.New(st), Notifier: s.Ingest, Log: log.With("part", "api")})
+	s.Handler, err = NewHTTP(api.Deps{Store: st, Users: users.New(st), People: ppl, Tables: tables.New(st), Reports: reports.New(st), Money: money.New(st), Notifier: s.Ingest, Log: log.With("part", "api")})
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}
@@ -135,7 +137,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return fail(fmt.Errorf("server: http: %w", err))
 	}
-	s.HTTP = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	s.HTTP = &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 
@@ -196,31 +198,58 @@ func (s *Server) mqttLogAttrs() []any {
 // HTTPAddr is the bound console/API address.
 func (s *Server) HTTPAddr() string { return s.ln.Addr().String() }
 
-// Run serves until ctx is done.
+// Run serves until ctx is done (or the HTTP server or ingest fails), then
+// stops every part, each before what it uses: the HTTP server (no request
+// runs after Shutdown), ingest (its Run returns once its workers have
+// stopped writing), then close: the HTTP side's background work, the
+// broker, the store. Run returns only when all of them have stopped.
 func (s *Server) Run(ctx context.Context) error {
-	defer s.close()
-	errc := make(chan error, 2)
 	ictx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() { errc <- s.Ingest.Run(ictx) }()
-	go func() { errc <- s.HTTP.Serve(s.ln) }()
+	ingestDone := make(chan error, 1)
+	httpDone := make(chan error, 1)
+	go func() { ingestDone <- s.Ingest.Run(ictx) }()
+	go func() { httpDone <- s.HTTP.Serve(s.ln) }()
 	s.Log.Info("central running", append(s.mqttLogAttrs(), "console", "http://"+s.HTTPAddr(),
 		"signed_policies", s.Config.PolicyKey != "", "signed_batches_required", s.Config.ApplianceKeysDir != "")...)
 	var err error
+	ingestRunning, httpRunning := true, true
 	select {
 	case <-ctx.Done():
-	case err = <-errc:
+	case err = <-ingestDone:
+		ingestRunning = false
+	case err = <-httpDone:
+		httpRunning = false
 	}
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
-	s.HTTP.Shutdown(sctx)
+	if serr := s.HTTP.Shutdown(sctx); serr != nil {
+		s.Log.Warn("http: shutdown incomplete, closing the connections left", "err", serr)
+		s.HTTP.Close()
+	}
+	if httpRunning {
+		<-httpDone
+	}
+	cancel()
+	if ingestRunning {
+		<-ingestDone
+	}
+	s.close()
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, context.Canceled) {
 		err = nil
 	}
 	return err
 }
 
+// close releases what New opened, in reverse order: the HTTP side's
+// background work, the broker, the store. Run calls it once everything
+// that uses them has stopped; New calls it when a later part fails.
 func (s *Server) close() {
+	// The one place the HTTP side's background work stops (the console's
+	// import jobs, once package web has a Close: see (*HTTP).Close).
+	if s.Handler != nil {
+		s.Handler.Close()
+	}
 	if s.Broker != nil {
 		s.Broker.Close()
 	}

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/format"

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/people"

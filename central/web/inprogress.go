@@ -10,7 +10,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/format"

@@ -10,7 +10,7 @@ import (
 	"net/url"
 	"strconv"
 
-	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/store/users"
 )
 

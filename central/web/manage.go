@@ -22,7 +22,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/authz"
+	"github.com/kinline/kinline/central/photo"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/people"
@@ -465,22 +466,9 @@ func ruleFor(rules []wire.CallRule, level string) *wire.CallRule {
 	return def
 }
 
-// WritePhoto answers a person's photo: the media type found in the image
-// when it was stored (never the uploader's word), X-Content-Type-Options
-// nosniff so no browser reads it as anything else, a Content-Security-
-// Policy under which nothing in it could run, and no caching (it is
-// personal data behind a sign-in). Package api serves it the same way.
-func WritePhoto(w http.ResponseWriter, ph *people.Photo) {
-	h := w.Header()
-	h.Set("Content-Type", ph.ContentType)
-	h.Set("Content-Length", strconv.Itoa(len(ph.Data)))
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	h.Set("Cache-Control", "private, no-store")
-	h.Set("Content-Disposition", "inline")
-	w.WriteHeader(http.StatusOK)
-	w.Write(ph.Data)
-}
+// WritePhoto answers a person's photo (package photo: the JSON API serves
+// it the same way).
+func WritePhoto(w http.ResponseWriter, ph *people.Photo) { photo.Write(w, ph.ContentType, ph.Data) }
 
 // photo serves the person's photo to the person page (404 when none).
 func (s *Server) photo(w http.ResponseWriter, r *http.Request, se *users.Session) {

@@ -39,9 +39,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/authz"
 
-	"github.com/kinline/kinline/central/api/callquery"
+	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
@@ -58,7 +58,7 @@ import (
 var templateFS embed.FS
 
 // CookieName is the session cookie's name.
-const CookieName = signin.CookieName
+const CookieName = authz.SessionCookie
 
 // LoginCookieName is the sign-in form's double-submit CSRF cookie.
 const LoginCookieName = signin.LoginCookieName
@@ -136,9 +136,7 @@ type ReportStore interface {
 }
 
 // CallerOf is the authz identity of a console session.
-func CallerOf(se *users.Session) authz.Caller {
-	return authz.Caller{Actor: se.Actor, Role: store.UserRole(se.Role), UserID: se.UserID, Blocks: se.Blocks, MFA: se.MFA}
-}
+func CallerOf(se *users.Session) authz.Caller { return authz.SessionCaller(se) }
 
 // Server is the console.
 type Server struct {
@@ -242,7 +240,7 @@ func (s *Server) Close() {
 	s.imports.Close()
 }
 
-// Handler serves the console. package api mounts it at "/" beside the JSON
+// Handler serves the console. central/server mounts it at "/" beside the JSON
 // API at "/api/".
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -42,6 +42,18 @@ var rules = []deptest.Rule{
 		Tests:     true,
 		Forbidden: []string{"central", "hil-tests", "tools"},
 	},
+	{
+		Name:      "the JSON API, tests included, does not know the console (central/server composes them)",
+		Packages:  []string{"./central/api/..."},
+		Tests:     true,
+		Forbidden: []string{"central/web"},
+	},
+	{
+		Name:      "the console, tests included, does not know the JSON API (central/server composes them)",
+		Packages:  []string{"./central/web/..."},
+		Tests:     true,
+		Forbidden: []string{"central/api"},
+	},
 	// The central store's domain packages (docs/decisions/0022) are built
 	// on the core and do not build on each other; reports reads the
 	// tables' formats, and the import (tables) checks rows with the

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
 	peoplestore "github.com/kinline/kinline/central/store/people"

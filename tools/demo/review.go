@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/kinline/kinline/central/api/authz"
+	"github.com/kinline/kinline/central/authz"
 )
 
 // The review routes the demo uses, when central has them (the access

@@ -367,14 +367,7 @@ func (s *Store) EnrollTOTP(ctx context.Context, actor, id string) (secret, uri s
 // MaxFailedLogins consecutive failures lock the account for LockoutBase,
 // doubling per further failure up to LockoutMax; a success resets the count.
 func (s *Store) Login(ctx context.Context, username, password, code string) (*User, bool, error) {
-	var hash, secret string
-	var lastStep int64
-	row := s.core.Reader().QueryRowContext(ctx, `SELECT `+userCols+`, password_hash, totp_secret, totp_last_step FROM users WHERE username = $1`, username)
-	var u User
-	var blocks string
-	var disabled int
-	var locked, created, updated int64
-	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Role, &blocks, &u.TOTP, &disabled, &u.FailedLogins, &locked, &created, &updated, &hash, &secret, &lastStep)
+	u, cred, err := s.loginUser(ctx, username)
 	if errors.Is(err, sql.ErrNoRows) {
 		pin.Verify(dummyHash, password)
 		if err := s.core.Audit(ctx, "anonymous", "login.failed", "user:"+trimForAudit(username), "unknown user"); err != nil {
@@ -383,73 +376,124 @@ func (s *Store) Login(ctx context.Context, username, password, code string) (*Us
 		return nil, false, store.ErrUnauthorized
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("store: login: %w", err)
-	}
-	if err := json.Unmarshal([]byte(blocks), &u.Blocks); err != nil {
-		return nil, false, fmt.Errorf("store: user blocks: %w", err)
+		return nil, false, err
 	}
 	now := s.core.Clock().Now()
-	if locked > store.NS(now) {
-		if err := s.core.Audit(ctx, u.Actor(), "login.locked", u.ID, "locked until "+store.FromNS(locked).Format(time.RFC3339)); err != nil {
+	if cred.locked > store.NS(now) {
+		if err := s.core.Audit(ctx, u.Actor(), "login.locked", u.ID, "locked until "+store.FromNS(cred.locked).Format(time.RFC3339)); err != nil {
 			return nil, false, err
 		}
-		return nil, false, fmt.Errorf("%w until %s", ErrLocked, store.FromNS(locked).Format(time.RFC3339))
+		return nil, false, fmt.Errorf("%w until %s", ErrLocked, store.FromNS(cred.locked).Format(time.RFC3339))
 	}
-	reason := ""
-	var step int64
-	ok, verr := pin.Verify(hash, password)
-	switch {
-	case verr != nil:
-		return nil, false, fmt.Errorf("store: user %s password hash: %w", u.ID, verr)
-	case !ok:
-		reason = "wrong password"
-	case disabled != 0:
-		reason = "account disabled"
-	case secret != "":
-		key, err := totp.DecodeSecret(secret)
-		if err != nil {
-			return nil, false, fmt.Errorf("store: user %s: %w", u.ID, err)
-		}
-		st, valid := totp.Validate(key, code, now, TOTPSkew)
-		switch {
-		case code == "":
-			reason = "one-time code missing"
-		case !valid:
-			reason = "wrong one-time code"
-		case st <= lastStep:
-			reason = "one-time code reused"
-		}
-		step = st
+	reason, step, err := cred.check(u.ID, password, code, now)
+	if err != nil {
+		return nil, false, err
 	}
 	if reason != "" {
-		err := s.core.InTx(ctx, func(tx *sql.Tx) error {
-			var n int
-			if err := tx.QueryRowContext(ctx, `UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins`, u.ID).Scan(&n); err != nil {
-				return fmt.Errorf("store: failed login: %w", err)
-			}
-			detail := fmt.Sprintf("%s (failure %d)", reason, n)
-			if n >= MaxFailedLogins {
-				d := LockoutBase << min(n-MaxFailedLogins, 10)
-				d = min(d, LockoutMax)
-				until := now.Add(d)
-				if _, err := tx.ExecContext(ctx, `UPDATE users SET locked_until_ns = $1 WHERE id = $2`, store.NS(until), u.ID); err != nil {
-					return fmt.Errorf("store: lock user: %w", err)
-				}
-				detail += "; locked until " + until.UTC().Format(time.RFC3339)
-			}
-			return s.core.AuditTx(ctx, tx, u.Actor(), "login.failed", u.ID, detail)
-		})
-		if err != nil {
+		if err := s.loginFailed(ctx, u, reason, now); err != nil {
 			return nil, false, err
 		}
 		return nil, false, store.ErrUnauthorized
 	}
-	err = s.core.InTx(ctx, func(tx *sql.Tx) error {
-		q := `UPDATE users SET failed_logins = 0, locked_until_ns = 0 WHERE id = $1`
-		args := []any{u.ID}
-		if secret != "" {
-			// Only advance: a concurrent sign-in with the same code loses.
-			res, err := tx.ExecContext(ctx, `UPDATE users SET failed_logins = 0, locked_until_ns = 0, totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2`, u.ID, step)
+	if err := s.loginSucceeded(ctx, u.ID, cred.secret != "", step); err != nil {
+		return nil, false, err
+	}
+	u.FailedLogins, u.LockedUntil = 0, nil
+	u.Created, u.Updated = store.FromNS(cred.created), store.FromNS(cred.updated)
+	return u, cred.secret != "", nil
+}
+
+// credentials are what Login checks of a user's row.
+type credentials struct {
+	hash, secret     string
+	lastStep         int64
+	disabled         bool
+	locked           int64 // locked until (NS)
+	created, updated int64
+}
+
+// loginUser reads username's user and credentials: sql.ErrNoRows when
+// there is no such user.
+func (s *Store) loginUser(ctx context.Context, username string) (*User, credentials, error) {
+	var c credentials
+	var u User
+	var blocks string
+	var disabled int
+	row := s.core.Reader().QueryRowContext(ctx, `SELECT `+userCols+`, password_hash, totp_secret, totp_last_step FROM users WHERE username = $1`, username)
+	err := row.Scan(&u.ID, &u.Username, &u.DisplayName, &u.Role, &blocks, &u.TOTP, &disabled, &u.FailedLogins, &c.locked, &c.created, &c.updated, &c.hash, &c.secret, &c.lastStep)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, c, err
+	}
+	if err != nil {
+		return nil, c, fmt.Errorf("store: login: %w", err)
+	}
+	if err := json.Unmarshal([]byte(blocks), &u.Blocks); err != nil {
+		return nil, c, fmt.Errorf("store: user blocks: %w", err)
+	}
+	c.disabled = disabled != 0
+	return &u, c, nil
+}
+
+// check checks the password and, with TOTP enrolled, the one-time code at
+// now: reason says why a sign-in fails ("" when it succeeds), step is the
+// code's TOTP step.
+func (c credentials) check(userID, password, code string, now time.Time) (reason string, step int64, err error) {
+	ok, verr := pin.Verify(c.hash, password)
+	switch {
+	case verr != nil:
+		return "", 0, fmt.Errorf("store: user %s password hash: %w", userID, verr)
+	case !ok:
+		return "wrong password", 0, nil
+	case c.disabled:
+		return "account disabled", 0, nil
+	case c.secret == "":
+		return "", 0, nil
+	}
+	key, err := totp.DecodeSecret(c.secret)
+	if err != nil {
+		return "", 0, fmt.Errorf("store: user %s: %w", userID, err)
+	}
+	st, valid := totp.Validate(key, code, now, TOTPSkew)
+	switch {
+	case code == "":
+		reason = "one-time code missing"
+	case !valid:
+		reason = "wrong one-time code"
+	case st <= c.lastStep:
+		reason = "one-time code reused"
+	}
+	return reason, st, nil
+}
+
+// loginFailed counts a failed sign-in of u, locks the account from
+// MaxFailedLogins failures on, and audits it with reason.
+func (s *Store) loginFailed(ctx context.Context, u *User, reason string, now time.Time) error {
+	return s.core.InTx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins`, u.ID).Scan(&n); err != nil {
+			return fmt.Errorf("store: failed login: %w", err)
+		}
+		detail := fmt.Sprintf("%s (failure %d)", reason, n)
+		if n >= MaxFailedLogins {
+			d := LockoutBase << min(n-MaxFailedLogins, 10)
+			d = min(d, LockoutMax)
+			until := now.Add(d)
+			if _, err := tx.ExecContext(ctx, `UPDATE users SET locked_until_ns = $1 WHERE id = $2`, store.NS(until), u.ID); err != nil {
+				return fmt.Errorf("store: lock user: %w", err)
+			}
+			detail += "; locked until " + until.UTC().Format(time.RFC3339)
+		}
+		return s.core.AuditTx(ctx, tx, u.Actor(), "login.failed", u.ID, detail)
+	})
+}
+
+// loginSucceeded resets the user's failures and lockout and, with TOTP,
+// records the code's step: only forward, so that a concurrent sign-in
+// with the same code loses (store.ErrUnauthorized).
+func (s *Store) loginSucceeded(ctx context.Context, userID string, withTOTP bool, step int64) error {
+	return s.core.InTx(ctx, func(tx *sql.Tx) error {
+		if withTOTP {
+			res, err := tx.ExecContext(ctx, `UPDATE users SET failed_logins = 0, locked_until_ns = 0, totp_last_step = $2 WHERE id = $1 AND totp_last_step < $2`, userID, step)
 			if err != nil {
 				return fmt.Errorf("store: login: %w", err)
 			}
@@ -458,17 +502,11 @@ func (s *Store) Login(ctx context.Context, username, password, code string) (*Us
 			}
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET failed_logins = 0, locked_until_ns = 0 WHERE id = $1`, userID); err != nil {
 			return fmt.Errorf("store: login: %w", err)
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, false, err
-	}
-	u.FailedLogins, u.LockedUntil = 0, nil
-	u.Created, u.Updated = store.FromNS(created), store.FromNS(updated)
-	return &u, secret != "", nil
 }
 
 func trimForAudit(s string) string {

@@ -1,14 +1,15 @@
-package api
+package review
 
 import (
 	"context"
+	"reflect"
 	"time"
 
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/shared/ledger"
 )
 
-// ReportStore is what the API needs of the reports (reports.Store):
+// ReportStore is what the review routes need of the reports (reports.Store):
 // statistics, billing and the review of calls.
 type ReportStore interface {
 	Stats(ctx context.Context, f reports.StatsFilter) (*reports.Stats, error)
@@ -21,9 +22,25 @@ type ReportStore interface {
 	RemoveBookmark(ctx context.Context, actor, callID, id string, anyAuthor bool) error
 }
 
-// The API's own answers for the reports (see userOut): the same fields
-// and JSON as the reports' types, under the OpenAPI component names the
-// document has always used.
+// The API's own answers for the reports (as package api's): the same
+// fields and JSON as the reports' types, under the OpenAPI component names
+// the document has always used (componentName, OwnType).
+
+// component is implemented by the answers: they are components of the
+// OpenAPI document under the name componentName gives.
+type component interface{ componentName() string }
+
+// OwnType is the openapi.Owner of this package's types: inlined unless
+// they name a component.
+func OwnType(t reflect.Type) (string, bool) {
+	if t.PkgPath() != reflect.TypeFor[component]().PkgPath() {
+		return "", false
+	}
+	if c, ok := reflect.Zero(t).Interface().(component); ok {
+		return c.componentName(), true
+	}
+	return "", true
+}
 
 // statsRowOut is one group of call statistics.
 type statsRowOut struct {

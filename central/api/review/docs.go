@@ -1,20 +1,23 @@
-package api
+package review
 
 import (
 	"net/http"
 	"strings"
 
+	"github.com/kinline/kinline/central/api/openapi"
 	"github.com/kinline/kinline/central/store/reports"
 )
 
-// reviewDocs document the review routes (review.go); init adds them to
-// opDocs.
-var reviewDocs = map[string]opDoc{
+// pCall describes the {id} of a call's routes.
+const pCall = "The call id the appliance gave the call."
+
+// Docs document the review routes (package openapi).
+var Docs = map[string]openapi.Doc{
 	"GET /api/v1/calls/{id}/notes": {
 		Summary:     "List a call's review notes",
 		Description: "The reviewers' notes on the call, oldest first: who wrote each, why, the note and whether it needs following up. For system administrators, investigators and read-only auditors; a hidden call's are not found for the last.",
 		Path:        map[string]string{"id": pCall},
-		Out:         obj{"call_id": "", "notes": []reviewNoteOut{}},
+		Out:         openapi.Obj{"call_id": "", "notes": []reviewNoteOut{}},
 	},
 	"POST /api/v1/calls/{id}/notes": {
 		Summary:     "Write a review note on a call",
@@ -32,7 +35,7 @@ var reviewDocs = map[string]opDoc{
 		Summary:     "List a call's bookmarks",
 		Description: "Labelled positions in the call's recording, by position. Who may read them: as review notes.",
 		Path:        map[string]string{"id": pCall},
-		Out:         obj{"call_id": "", "bookmarks": []bookmarkOut{}},
+		Out:         openapi.Obj{"call_id": "", "bookmarks": []bookmarkOut{}},
 	},
 	"POST /api/v1/calls/{id}/bookmarks": {
 		Summary:     "Bookmark a position in a call's recording",
@@ -59,39 +62,30 @@ var reviewDocs = map[string]opDoc{
 			"person, contact or terminal (the busiest first, limit rows), or refused calls by reason. Block officers count their blocks only; hidden calls " +
 			"count only for investigators and system administrators. Audited as stats.search.",
 		Path:  map[string]string{"by": strings.Join(reports.StatsDimensions, ", ") + "."},
-		Query: reportQuery(qInt("limit", "Rows by person, contact or terminal: 1 to 1000 (default 20).")),
+		Query: reportQuery(openapi.Int("limit", "Rows by person, contact or terminal: 1 to 1000 (default 20).")),
 		Out:   statsOut{},
 	},
 	"GET /api/v1/reports/billing": {
 		Summary: "Billing report",
 		Description: "What calls were charged over a period (call debits in the ledger, refunds that name a call), by period, block, destination type and rate " +
 			"(the rate the appliance priced each call with; for calls recorded before appliances named it, the rate matching the number in today's rates table). Block officers get their blocks only. Audited as reports.billing.",
-		Query: reportQuery(qEnum("period", "Split the rows by day or month (default total).", reports.BillingPeriods...)),
+		Query: reportQuery(openapi.Enum("period", "Split the rows by day or month (default total).", reports.BillingPeriods...)),
 		Out:   billingReportOut{},
 	},
 	"GET /api/v1/reports/billing.csv": {
 		Summary:     "Export a billing report",
 		Description: "The billing report as a CSV attachment (amounts in the major unit, a total row last); audited as export.billing.",
-		Query:       reportQuery(qEnum("period", "Split the rows by day or month (default total).", reports.BillingPeriods...)),
+		Query:       reportQuery(openapi.Enum("period", "Split the rows by day or month (default total).", reports.BillingPeriods...)),
 		OutMedia:    []string{"text/csv"},
 		OutDesc:     "The report.",
 	},
 }
 
 // reportQuery is a statistics or report period with a block, and more.
-func reportQuery(more ...param) []param {
-	return append([]param{
-		qStr("from", "Start of the period: RFC 3339, a date and time (2025-03-01T14:30) or a date, the last two in the prison's time zone (default 30 days before to)."),
-		qStr("to", "End of the period (exclusive), as from; a date includes that day (default the end of today)."),
-		qStr("block", "Block name (block officers: one of their blocks)."),
+func reportQuery(more ...openapi.Param) []openapi.Param {
+	return append([]openapi.Param{
+		openapi.Str("from", "Start of the period: RFC 3339, a date and time (2025-03-01T14:30) or a date, the last two in the prison's time zone (default 30 days before to)."),
+		openapi.Str("to", "End of the period (exclusive), as from; a date includes that day (default the end of today)."),
+		openapi.Str("block", "Block name (block officers: one of their blocks)."),
 	}, more...)
-}
-
-func init() {
-	for p, d := range reviewDocs {
-		if _, dup := opDocs[p]; dup {
-			panic("api: route documented twice: " + p)
-		}
-		opDocs[p] = d
-	}
 }

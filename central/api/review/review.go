@@ -1,7 +1,6 @@
-package api
-
-// The review side of the JSON API: review notes and bookmarks on a call,
-// call statistics and billing reports.
+// Package review is the review side of the JSON API: review notes and
+// bookmarks on a call, call statistics and billing reports. Package api
+// registers its routes (Routes) and documents them (Docs).
 //
 //	GET  /api/v1/calls/{id}/notes       the call's review notes, oldest first
 //	POST /api/v1/calls/{id}/notes       {"reason", "note", "follow_up"}
@@ -20,20 +19,70 @@ package api
 // and report views and the export. Statistics and reports count block
 // officers' blocks only, and hidden calls only for those who may see them.
 
+package review
+
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
-	"github.com/kinline/kinline/central/api/callquery"
+	"github.com/kinline/kinline/central/api/httpjson"
+	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 )
 
-// reviewRoutes are the JSON API's review routes: notes, bookmarks,
-// statistics and billing reports.
-func (s *Server) reviewRoutes() map[string]http.HandlerFunc {
+// Deps are what the review routes need.
+type Deps struct {
+	// Store gives the clock and the audit log.
+	Store   *store.Store
+	Reports ReportStore
+	// Settings gives the prison's time zone (the money settings).
+	Settings SettingsStore
+	Log      *slog.Logger
+	// ScopedCall loads the request's call {id} for its caller: another
+	// block's call refused to a block officer, a hidden call not found for
+	// who may not see it.
+	ScopedCall func(r *http.Request) (*store.Call, error)
+}
+
+// SettingsStore is what the review routes need of the money settings
+// (money.Store): the prison's time zone for days and months.
+type SettingsStore interface {
+	MoneySettings(ctx context.Context) (store.MoneySettings, error)
+}
+
+// Handlers serve the review routes.
+type Handlers struct {
+	st         *store.Store
+	reports    ReportStore
+	settings   SettingsStore
+	log        *slog.Logger
+	scopedCall func(r *http.Request) (*store.Call, error)
+}
+
+// New returns the review routes' handlers.
+func New(d Deps) *Handlers {
+	return &Handlers{st: d.Store, reports: d.Reports, settings: d.Settings, log: d.Log, scopedCall: d.ScopedCall}
+}
+
+// The JSON conventions of package httpjson.
+var (
+	writeJSON  = httpjson.Write
+	decode     = httpjson.Decode
+	callerFrom = httpjson.Caller
+)
+
+func (s *Handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
+	httpjson.Fail(s.log, w, r, err)
+}
+
+// Routes are the JSON API's review routes: notes, bookmarks, statistics
+// and billing reports.
+func (s *Handlers) Routes() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
 		"GET /api/v1/calls/{id}/notes":                   s.listNotes,
 		"POST /api/v1/calls/{id}/notes":                  s.addNote,
@@ -53,7 +102,7 @@ type noteIn struct {
 	FollowUp bool   `json:"follow_up"`
 }
 
-func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) listNotes(w http.ResponseWriter, r *http.Request) {
 	c, err := s.scopedCall(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -67,7 +116,7 @@ func (s *Server) listNotes(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"call_id": c.ID, "notes": reviewNotesBody(ns)})
 }
 
-func (s *Server) addNote(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) addNote(w http.ResponseWriter, r *http.Request) {
 	var in noteIn
 	if err := decode(r, &in); err != nil {
 		s.fail(w, r, err)
@@ -95,7 +144,7 @@ type bookmarkIn struct {
 	Label    string `json:"label"`
 }
 
-func (s *Server) listBookmarks(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) listBookmarks(w http.ResponseWriter, r *http.Request) {
 	c, err := s.scopedCall(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -109,7 +158,7 @@ func (s *Server) listBookmarks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"call_id": c.ID, "bookmarks": bookmarksBody(bs)})
 }
 
-func (s *Server) addBookmark(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) addBookmark(w http.ResponseWriter, r *http.Request) {
 	var in bookmarkIn
 	if err := decode(r, &in); err != nil {
 		s.fail(w, r, err)
@@ -118,7 +167,7 @@ func (s *Server) addBookmark(w http.ResponseWriter, r *http.Request) {
 	var at time.Duration
 	switch {
 	case in.OffsetMS != nil && in.At != "", in.OffsetMS == nil && in.At == "":
-		s.fail(w, r, fmt.Errorf("%w: give the position as offset_ms or at, once", ErrBadRequest))
+		s.fail(w, r, fmt.Errorf("%w: give the position as offset_ms or at, once", httpjson.ErrBadRequest))
 		return
 	case in.OffsetMS != nil:
 		if *in.OffsetMS < 0 || *in.OffsetMS > callquery.MaxOffset.Milliseconds() {
@@ -150,7 +199,7 @@ func (s *Server) addBookmark(w http.ResponseWriter, r *http.Request) {
 // removeBookmark serves DELETE /api/v1/calls/{id}/bookmarks/{bookmark}:
 // 204; 403 when the caller is neither its author nor a system admin; 404
 // when the call has no such bookmark (or it was removed).
-func (s *Server) removeBookmark(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) removeBookmark(w http.ResponseWriter, r *http.Request) {
 	c, err := s.scopedCall(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -166,15 +215,15 @@ func (s *Server) removeBookmark(w http.ResponseWriter, r *http.Request) {
 
 // location is the prison's time zone (hours and days of statistics and
 // reports).
-func (s *Server) location(r *http.Request) (*time.Location, error) {
-	set, err := s.money.MoneySettings(r.Context())
+func (s *Handlers) location(r *http.Request) (*time.Location, error) {
+	set, err := s.settings.MoneySettings(r.Context())
 	if err != nil {
 		return nil, err
 	}
 	return set.Location(), nil
 }
 
-func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) stats(w http.ResponseWriter, r *http.Request) {
 	loc, err := s.location(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -206,7 +255,7 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 }
 
 // billingFilter reads a billing report's filter, scoped to the caller.
-func (s *Server) billingFilter(r *http.Request) (reports.BillingFilter, error) {
+func (s *Handlers) billingFilter(r *http.Request) (reports.BillingFilter, error) {
 	loc, err := s.location(r)
 	if err != nil {
 		return reports.BillingFilter{}, err
@@ -225,7 +274,7 @@ func (s *Server) billingFilter(r *http.Request) (reports.BillingFilter, error) {
 	return f, nil
 }
 
-func (s *Server) billing(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) billing(w http.ResponseWriter, r *http.Request) {
 	f, err := s.billingFilter(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -243,7 +292,7 @@ func (s *Server) billing(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, billingBody(rep))
 }
 
-func (s *Server) billingCSV(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) billingCSV(w http.ResponseWriter, r *http.Request) {
 	f, err := s.billingFilter(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -254,7 +303,7 @@ func (s *Server) billingCSV(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", ContentType(tables.FormatCSV))
+	w.Header().Set("Content-Type", tables.ContentType(tables.FormatCSV))
 	w.Header().Set("Content-Disposition", `attachment; filename="billing.csv"`)
 	w.Header().Set("Cache-Control", "no-store")
 	if err := tables.WriteTable(w, tables.FormatCSV, tb); err != nil {

@@ -1,0 +1,116 @@
+// Package httpjson holds the JSON API's HTTP conventions, shared by package
+// api and its areas' handler packages: answers are indented JSON that is
+// never cached; errors are {"error": "..."} with the status StatusFor maps
+// them to (an internal error is logged and answered "internal error");
+// request bodies are JSON of at most 64 KiB without unknown fields; and
+// the authenticated caller travels in the request's context.
+package httpjson
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/kinline/kinline/central/authz"
+	"github.com/kinline/kinline/central/callquery"
+	"github.com/kinline/kinline/central/recordings"
+	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/reports"
+	"github.com/kinline/kinline/central/store/users"
+)
+
+// Errors of the API layer.
+var (
+	ErrBadRequest = errors.New("api: bad request")
+	ErrForbidden  = errors.New("api: forbidden")
+	// ErrUnavailable: the server cannot reach the appliances (no command
+	// sender, or sending failed).
+	ErrUnavailable = errors.New("api: appliances unreachable")
+)
+
+// Write answers v as indented JSON with status.
+func Write(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// Error answers {"error": msg} with status.
+func Error(w http.ResponseWriter, status int, msg string) {
+	Write(w, status, map[string]string{"error": msg})
+}
+
+// Fail answers err with its status (StatusFor) and message, without the
+// packages' prefixes; an internal error is logged to log and answered
+// "internal error".
+func Fail(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
+	status := StatusFor(err)
+	msg := err.Error()
+	if status == http.StatusInternalServerError {
+		log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "internal error"
+	} else {
+		msg = strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(msg, "store: "), "api: "), "authz: ")
+	}
+	Error(w, status, msg)
+}
+
+// StatusFor maps store and API errors to HTTP statuses.
+func StatusFor(err error) int {
+	switch {
+	case errors.Is(err, ErrBadRequest), errors.Is(err, callquery.ErrBadQuery):
+		return http.StatusBadRequest
+	case errors.Is(err, store.ErrUnauthorized), errors.Is(err, users.ErrLocked):
+		return http.StatusUnauthorized
+	case errors.Is(err, ErrForbidden), errors.Is(err, authz.ErrForbidden), errors.Is(err, authz.ErrSecondFactor),
+		errors.Is(err, authz.ErrOutOfScope), errors.Is(err, recordings.ErrPrivileged), errors.Is(err, reports.ErrNotAuthor):
+		return http.StatusForbidden
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoRecording):
+		return http.StatusNotFound
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrRecordingConflict), errors.Is(err, users.ErrTOTPEnrolled):
+		return http.StatusConflict
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnknownBlock):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, ErrUnavailable):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// Decode reads a JSON body of at most 64 KiB into v, refusing unknown fields.
+func Decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return fmt.Errorf("%w: Content-Type must be application/json", ErrBadRequest)
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: invalid JSON body: %v", ErrBadRequest, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: trailing data after JSON body", ErrBadRequest)
+	}
+	return nil
+}
+
+type callerKey struct{}
+
+// WithCaller returns ctx carrying the authenticated caller c.
+func WithCaller(ctx context.Context, c authz.Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// Caller is the authenticated caller ctx carries (the zero Caller without
+// one).
+func Caller(ctx context.Context) authz.Caller {
+	c, _ := ctx.Value(callerKey{}).(authz.Caller)
+	return c
+}
