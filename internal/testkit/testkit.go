@@ -2,8 +2,8 @@
 // NeedPeer, which finds a real peer (sipp, mosquitto, sox, ...) or skips
 // the test saying which Debian package to install, and fails instead under
 // KINLINE_REQUIRE_PEERS=1 (as .ci/run sets), so that CI never passes by
-// skipping; and Eventually, the one polling loop for a condition that
-// becomes true in its own time.
+// skipping; and Eventually (with EventuallyNil), the one polling loop for a
+// condition that becomes true in its own time.
 //
 // Only tests import it; the binaries do not link it (internal/deptest).
 package testkit
@@ -91,6 +91,24 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(PollInterval)
+	}
+}
+
+// EventuallyNil is Eventually for a step that reports why it is not done
+// yet: it calls try every PollInterval until it returns nil, and on timeout
+// fails the test with try's last error.
+func EventuallyNil(t testing.TB, timeout time.Duration, what string, try func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := try()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
 		}
 		time.Sleep(PollInterval)
 	}

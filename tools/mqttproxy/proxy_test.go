@@ -13,6 +13,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/kinline/kinline/central/broker"
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 const wait = 30 * time.Second
@@ -77,17 +78,8 @@ func (r *received) payloads() []string {
 
 func (r *received) waitN(t *testing.T, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		got := r.payloads()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("received %d messages, want %d", len(got), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, wait, fmt.Sprintf("%d messages", n), func() bool { return len(r.payloads()) >= n })
+	return r.payloads()
 }
 
 type clientOpts struct {
@@ -412,13 +404,12 @@ func TestProxyOffline(t *testing.T) {
 	}
 	// The client keeps trying (its reconnect interval is at most 1 s)
 	// and is refused every time.
-	deadline := time.Now().Add(wait)
-	for p.Stats().Refused < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no refused reconnection: %+v", p.Stats())
+	testkit.EventuallyNil(t, wait, "two refused reconnections", func() error {
+		if st := p.Stats(); st.Refused < 2 {
+			return fmt.Errorf("stats %+v", st)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if sub.IsConnectionOpen() || len(r.payloads()) != 1 {
 		t.Fatalf("the client is connected (%v) or got %v during the outage", sub.IsConnectionOpen(), r.payloads())
 	}
@@ -431,13 +422,12 @@ func TestProxyOffline(t *testing.T) {
 		t.Fatal("no reconnect once back online")
 	}
 	// QoS 1 may deliver msg-000 again (its PUBACK may have been cut).
-	deadline = time.Now().Add(wait)
-	for count(r.payloads())["during"] == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("received %v, want the message published during the outage", r.payloads())
+	testkit.EventuallyNil(t, wait, "the message published during the outage", func() error {
+		if got := r.payloads(); count(got)["during"] == 0 {
+			return fmt.Errorf("received %v", got)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	st := p.Stats()
 	if st.Connections <= accepted || st.Cuts != 1 {
 		t.Fatalf("stats %+v", st)
