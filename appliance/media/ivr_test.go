@@ -116,7 +116,7 @@ func TestPlayBeforeBridge(t *testing.T) {
 				t.Fatal(err)
 			}
 			// And one after a pause: the timestamp moves on with the pause.
-			time.Sleep(300 * time.Millisecond)
+			time.Sleep(300 * time.Millisecond) // real time on purpose: the pause itself
 			if err := s.Play(ctx, LegA, g711.Ulaw, audio[:1600]); err != nil {
 				t.Fatal(err)
 			}
