@@ -87,13 +87,28 @@ const PollInterval = 5 * time.Millisecond
 // only on an idle one is a flaky test.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !Within(timeout, PollInterval, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	}
+}
+
+// Within is the loop under Eventually for a caller that fails its own way
+// (say, with a dump of a browser page): it calls cond every interval
+// (PollInterval if 0; a longer one for a costly condition, such as a
+// round trip to a browser) until it returns true, and reports whether it
+// did within timeout.
+func Within(timeout, interval time.Duration, cond func() bool) bool {
+	if interval <= 0 {
+		interval = PollInterval
+	}
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+			return false
 		}
-		time.Sleep(PollInterval)
+		time.Sleep(interval)
 	}
+	return true
 }
 
 // EventuallyNil is Eventually for a step that reports why it is not done
@@ -101,15 +116,8 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 // fails the test with try's last error.
 func EventuallyNil(t testing.TB, timeout time.Duration, what string, try func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := try()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
-		}
-		time.Sleep(PollInterval)
+	var err error
+	if !Within(timeout, PollInterval, func() bool { err = try(); return err == nil }) {
+		t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
 	}
 }

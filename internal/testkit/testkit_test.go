@@ -77,6 +77,16 @@ func TestEventually(t *testing.T) {
 	}
 }
 
+func TestWithin(t *testing.T) {
+	var n atomic.Int32
+	if !testkit.Within(time.Minute, 0, func() bool { return n.Add(1) >= 3 }) {
+		t.Error("Within: false for a condition that held on the third poll")
+	}
+	if testkit.Within(20*time.Millisecond, time.Millisecond, func() bool { return false }) {
+		t.Error("Within: true for a condition that never holds")
+	}
+}
+
 func TestEventuallyNil(t *testing.T) {
 	var n atomic.Int32
 	testkit.EventuallyNil(t, time.Minute, "the third try", func() error {
