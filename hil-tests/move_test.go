@@ -19,6 +19,7 @@ import (
 	"github.com/kinline/kinline/central/broker"
 	"github.com/kinline/kinline/central/ingest"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -102,7 +103,7 @@ func TestMovePersonBetweenBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitSync(t, "central holds the debit", func() bool {
+	testkit.Eventually(t, syncPatience, "central holds the debit", func() bool {
 		bal, err := cs.Balance(ctx, pid)
 		return err == nil && bal == 880
 	})
