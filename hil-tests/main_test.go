@@ -2,19 +2,19 @@ package hiltests
 
 import (
 	"context"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
-	"encoding/hex"
 	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/tools/stack"
-	"strings"
 )
 
 // binDir holds the binaries built for this run.

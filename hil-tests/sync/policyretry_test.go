@@ -84,7 +84,7 @@ func TestSnapshotAskedAgainWhileBehind(t *testing.T) {
 	// Nothing more comes from central. Within the interval the client
 	// does not ask again; after it, it does, from version 4.
 	h.clk.Advance(interval - time.Second)
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // real time on purpose: a grace period for a wrongly early request
 	if r := got(); len(r) != 1 {
 		t.Fatalf("asked again before PolicyRequestInterval: %+v", r)
 	}
@@ -98,7 +98,7 @@ func TestSnapshotAskedAgainWhileBehind(t *testing.T) {
 	send(wire.TopicPolicy(appID), deltaPol(5))
 	h.waitPolicy(5)
 	h.clk.Advance(3 * interval)
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // real time on purpose: a grace period for a wrong further request
 	if r := got(); len(r) != 2 {
 		t.Fatalf("still asking after reaching version 5: %+v", r)
 	}
