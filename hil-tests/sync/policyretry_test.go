@@ -64,14 +64,15 @@ func TestSnapshotAskedAgainWhileBehind(t *testing.T) {
 	}
 	// The client subscribes after connecting: resend the snapshot until
 	// it is applied.
-	for applied := false; !applied; {
+	testkit.Eventually(t, patience, "the snapshot of version 3 to be applied", func() bool {
 		send(wire.TopicPolicy(appID), deltaPol(3))
 		select {
 		case v := <-h.polCh:
-			applied = v == 3
+			return v == 3
 		case <-time.After(500 * time.Millisecond):
+			return false
 		}
-	}
+	})
 
 	send(wire.TopicPolicyDelta(appID), delta(4, 5))
 	testkit.Eventually(t, patience, "the first snapshot request", func() bool { return len(got()) == 1 })
