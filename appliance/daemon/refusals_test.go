@@ -207,8 +207,9 @@ func TestRefusalFloodBoundsOutbox(t *testing.T) {
 	clk.Advance(10 * time.Second)
 	clk.Advance(10 * time.Second)
 	// The closing summaries are written by the clock's timers.
+	// No failure here on a timeout: the checks below say what is missing.
 	var o floodOutbox
-	testkit.Eventually(t, waitLong, "the closing summaries of t1, t2 and t3", func() bool {
+	testkit.Within(waitLong, 0, func() bool {
 		o = readFloodOutbox(t, s.Store)
 		return o.ended("t1") && o.ended("t2") && o.ended("t3")
 	})
