@@ -177,27 +177,32 @@ func tryStartBaresip(t *testing.T, bin, modules, number string) (*baresipPhone, 
 	}
 
 	// The control socket is up once baresip has loaded its modules.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var dialErr error
+	exited := false
+	if !testkit.Within(20*time.Second, 50*time.Millisecond, func() bool {
 		c, err := net.DialTimeout("tcp", ctrlAddr, time.Second)
 		if err == nil {
 			p.ctrl = c
-			break
+			return true
 		}
+		dialErr = err
 		select {
 		case <-p.exited:
-			b, _ := os.ReadFile(p.log)
-			if bytes.Contains(b, []byte("Address already in use")) {
-				return nil, fmt.Errorf("%w (exit %v):\n%s", errBaresipPortTaken, p.cmd.ProcessState, b)
-			}
-			return nil, fmt.Errorf("baresip exited at start-up: %v\n%s", p.cmd.ProcessState, b)
+			exited = true
+			return true
 		default:
+			return false
 		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("baresip's ctrl_tcp never listened on %s: %w", ctrlAddr, err)
+	}) {
+		stop()
+		return nil, fmt.Errorf("baresip's ctrl_tcp never listened on %s: %w", ctrlAddr, dialErr)
+	}
+	if exited {
+		b, _ := os.ReadFile(p.log)
+		if bytes.Contains(b, []byte("Address already in use")) {
+			return nil, fmt.Errorf("%w (exit %v):\n%s", errBaresipPortTaken, p.cmd.ProcessState, b)
 		}
-		time.Sleep(50 * time.Millisecond)
+		return nil, fmt.Errorf("baresip exited at start-up: %v\n%s", p.cmd.ProcessState, b)
 	}
 	t.Cleanup(func() {
 		stop()
@@ -357,7 +362,7 @@ func TestBaresipFamilyPhone(t *testing.T) {
 			pressed <- press{err: err}
 			return
 		}
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // real time on purpose: the key is pressed a second into the call
 		at := time.Now()
 		_, err := bs.command(e.ctx, "sndcode", "1")
 		pressed <- press{at: at, err: err}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/tone"
 	"github.com/kinline/kinline/shared/audio/wav"
 	"github.com/kinline/kinline/tools/stack"
@@ -114,19 +115,16 @@ func TestWholeChain(t *testing.T) {
 	if err := e.Reader.Unplug(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // real time on purpose: the reader stays unplugged a while
 	if err := e.Reader.Replug(); err != nil {
 		t.Fatal(err)
 	}
 	// The driver reopens with backoff; wait until it polls the new pty.
 	const inListPassiveTarget = 0x4A
 	polls := e.Reader.Stats().Commands[inListPassiveTarget]
-	for deadline := time.Now().Add(40 * time.Second); e.Reader.Stats().Commands[inListPassiveTarget] == polls; {
-		if time.Now().After(deadline) {
-			t.Fatal("the driver did not come back after the replug")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 40*time.Second, "the driver to come back after the replug", func() bool {
+		return e.Reader.Stats().Commands[inListPassiveTarget] != polls
+	})
 	e.tap(t, card)
 	if res := call(t, e, port, approved, time.Second); !res.Answered {
 		t.Fatalf("call after replug: %+v", res)
@@ -138,7 +136,7 @@ func TestWholeChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second) // nothing more may arrive
+	time.Sleep(time.Second) // real time on purpose: a grace period in which nothing more may arrive
 	if calls, err = e.Calls(e.ctx, nil); err != nil || len(calls) != 7 {
 		t.Fatalf("central has %d calls (%v), want 7", len(calls), err)
 	}
@@ -281,7 +279,8 @@ func TestCentralDown(t *testing.T) {
 			}
 		}
 	}
-	// Give redeliveries time to show up, then count again.
+	// Give redeliveries time to show up, then count again (real time on
+	// purpose: load can only hide a duplicate, not make one).
 	time.Sleep(2 * time.Second)
 	calls, err = e.Calls(e.ctx, nil)
 	if err != nil {

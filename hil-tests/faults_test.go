@@ -23,6 +23,7 @@ import (
 	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/internal/readersim"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 	"github.com/kinline/kinline/tools/mqttproxy"
@@ -882,7 +883,8 @@ func TestFaultKillAppliance(t *testing.T) {
 		t.Fatalf("call to be cut: %v", err)
 	}
 	fe.waitLogged(fe.placed)
-	time.Sleep(500 * time.Millisecond) // media flows and is being recorded
+	// Media flows (and is being recorded): the family's audio reaches the port.
+	testkit.Eventually(t, 30*time.Second, "media on the call to be cut", func() bool { return c.Stats().Received > 25 })
 	fe.KillAppliance(syscall.SIGKILL)
 	hctx, cancel := context.WithTimeout(fe.ctx, 3*time.Second)
 	c.Hangup(hctx) // the appliance is gone: the BYE goes unanswered
@@ -957,15 +959,11 @@ func TestFaultKillCentral(t *testing.T) {
 		t.Fatal(err)
 	}
 	var seen uint64
-	for deadline := time.Now().Add(90 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the backlog never started arriving")
-		}
-		if a, err := fe.Appliance(fe.ctx); err == nil && a.AckedSeq > before.AckedSeq {
-			seen = a.AckedSeq
-			break
-		}
-	}
+	testkit.Eventually(t, 90*time.Second, "the backlog to start arriving", func() bool {
+		a, err := fe.Appliance(fe.ctx)
+		seen = a.AckedSeq
+		return err == nil && a.AckedSeq > before.AckedSeq
+	})
 	fe.KillCentral(syscall.SIGKILL)
 	unverified, _ := filepath.Glob(filepath.Join(fe.Opts.Dir, "appliance", "recordings", "*.wav"))
 	t.Logf("central killed after acknowledging seq %d (%d before the outage), with %d recordings not yet verified",

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -102,9 +103,7 @@ func TestHotlineCall(t *testing.T) {
 	}()
 	// The appliance speaks first ("enter your PIN"): its prompt reaches
 	// the port.
-	if !waitUntil(15*time.Second, func() bool { return c.Stats().Received > 10 }) {
-		t.Fatal("no prompt audio from the appliance after it answered")
-	}
+	testkit.Eventually(t, 15*time.Second, "prompt audio from the appliance after it answered", func() bool { return c.Stats().Received > 10 })
 	if err := c.SendDTMF(e.ctx, hotlinePIN+"#"); err != nil {
 		t.Fatal(err)
 	}
@@ -126,9 +125,7 @@ func TestHotlineCall(t *testing.T) {
 	t.Logf("pick-up to trunk INVITE: %v (keys sent at RFC 4733 pace)", time.Since(start))
 	// Bridged: the family's tone now reaches the port for a while.
 	before := c.Stats().Received
-	if !waitUntil(15*time.Second, func() bool { return c.Stats().Received > before+50 }) {
-		t.Fatal("no audio from the family after the trunk answered")
-	}
+	testkit.Eventually(t, 15*time.Second, "audio from the family after the trunk answered", func() bool { return c.Stats().Received > before+50 })
 	hctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 	defer cancel()
 	if err := c.Hangup(hctx); err != nil {
@@ -182,15 +179,4 @@ func TestHotlineWrongPIN(t *testing.T) {
 	if got := calls[0]; got.Disposition != "refused" {
 		t.Fatalf("call record: %+v", got)
 	}
-}
-
-func waitUntil(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
 }

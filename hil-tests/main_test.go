@@ -2,15 +2,18 @@ package hiltests
 
 import (
 	"context"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kinline/kinline/internal/readersim"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -103,19 +106,24 @@ func (e *env) tap(t *testing.T, uid string) {
 		t.Fatal(err)
 	}
 	if wait := time.Until(e.lastRead[uid].Add(2200 * time.Millisecond)); wait > 0 {
-		time.Sleep(wait)
+		time.Sleep(wait) // real time on purpose: the driver's duplicate-read window
 	}
-	before := e.Reader.Stats().Targets
+	before, logged := e.Reader.Stats().Targets, e.tapsLogged(t, b)
 	if err := e.Reader.Tap(b, readersim.DefaultHold); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for e.Reader.Stats().Targets == before {
-		if time.Now().After(deadline) {
-			t.Fatalf("the appliance never read card %s", uid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 15*time.Second, "the appliance to read card "+uid, func() bool { return e.Reader.Stats().Targets != before })
 	e.lastRead[uid] = time.Now().Add(readersim.DefaultHold)
-	time.Sleep(100 * time.Millisecond)
+	testkit.Eventually(t, 15*time.Second, "the appliance to take the tap of card "+uid, func() bool { return e.tapsLogged(t, b) > logged })
+}
+
+// tapsLogged counts the appliance's "card tap" log lines for uid: the
+// daemon logs one once the authorizer holds the tap.
+func (e *env) tapsLogged(t *testing.T, uid []byte) int {
+	t.Helper()
+	lines, err := e.ApplianceLogLines(`msg="card tap"`, "uid="+strings.ToUpper(hex.EncodeToString(uid))+" ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(lines)
 }

@@ -25,6 +25,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -153,10 +154,11 @@ func runSyncSuite(t *testing.T, pki *brokertest.PKI, brokerAddr string) {
 	appendTaps(t, st, 300)
 	px.cut()
 	appendTaps(t, st, 700)
-	time.Sleep(500 * time.Millisecond) // the client notices the cut
+	// The client notices the cut: it tries again and is refused.
+	testkit.Eventually(t, syncPatience, "the client to try again during the outage", func() bool { return px.refused.Load() > 0 })
 	px.restore()
 	last := lastSeq(t, st)
-	waitSync(t, "every event at central and acknowledged", func() bool {
+	testkit.Eventually(t, syncPatience, "every event at central and acknowledged", func() bool {
 		acked, _ := st.Acked()
 		return fake.Contiguous(syncApp) >= last && acked >= last
 	})
@@ -215,7 +217,7 @@ func runSyncSuite(t *testing.T, pki *brokertest.PKI, brokerAddr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitSync(t, "recording verified and its file deleted", func() bool {
+	testkit.Eventually(t, syncPatience, "recording verified and its file deleted", func() bool {
 		recs, err := st.PendingRecordings()
 		_, serr := os.Stat(path)
 		return err == nil && len(recs) == 0 && os.IsNotExist(serr)
@@ -352,17 +354,6 @@ func lastSeq(t *testing.T, st *appstore.Store) uint64 {
 	}
 }
 
-func waitSync(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(syncPatience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // runBG runs fn until the test ends.
 func runBG(t *testing.T, fn func(ctx context.Context) error) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -389,6 +380,7 @@ type cutProxy struct {
 	mu           sync.Mutex
 	down         bool
 	conns        map[net.Conn]bool
+	refused      atomic.Int64 // connections closed while down
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {
@@ -413,6 +405,7 @@ func (p *cutProxy) serve() {
 		if p.down {
 			p.mu.Unlock()
 			c.Close()
+			p.refused.Add(1)
 			continue
 		}
 		up, err := net.DialTimeout("tcp", p.target, 10*time.Second)
@@ -432,6 +425,7 @@ func (p *cutProxy) cut() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.down = true
+	p.refused.Store(0)
 	for c := range p.conns {
 		c.Close()
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/people"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -106,7 +107,7 @@ func TestMovePersonBetweenBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitSync(t, "central holds the debit", func() bool {
+	testkit.Eventually(t, syncPatience, "central holds the debit", func() bool {
 		bal, err := ms.Balance(ctx, pid)
 		return err == nil && bal == 880
 	})

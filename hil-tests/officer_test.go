@@ -11,6 +11,7 @@ import (
 	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/internal/readersim"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 	"github.com/kinline/kinline/tools/stack"
 )
@@ -31,19 +32,13 @@ func officerTap(t *testing.T, r *readersim.Sim, uid string, last *time.Time) {
 		t.Fatal(err)
 	}
 	if wait := time.Until(last.Add(2200 * time.Millisecond)); wait > 0 {
-		time.Sleep(wait) // the driver's duplicate-read window
+		time.Sleep(wait) // real time on purpose: the driver's duplicate-read window
 	}
 	before := r.Stats().Targets
 	if err := r.Tap(b, readersim.DefaultHold); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for r.Stats().Targets == before {
-		if time.Now().After(deadline) {
-			t.Fatalf("the appliance never read officer card %s", uid)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 15*time.Second, "the appliance to read officer card "+uid, func() bool { return r.Stats().Targets != before })
 	*last = time.Now().Add(readersim.DefaultHold)
 }
 
@@ -194,7 +189,7 @@ func TestDualAuthorization(t *testing.T) {
 	if _, err := e.Panel(e.ctx, "press confirm"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second) // answered and talking
+	time.Sleep(time.Second) // real time on purpose: the call is answered and talking for a while
 	officerTap(t, offReader, officerCard, &lastOfficerTap)
 	if res := waitResult(t, ch, 30*time.Second); !res.Answered || !res.RemoteHangup {
 		t.Fatalf("call to be ended by the officer: %+v", res)

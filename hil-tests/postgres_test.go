@@ -15,19 +15,8 @@ import (
 
 	"github.com/kinline/kinline/central/store/pgtest"
 	"github.com/kinline/kinline/internal/phone"
-	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/tools/stack"
 )
-
-// needPostgres skips (or, under KINLINE_REQUIRE_PEERS=1, fails) when the
-// PostgreSQL server binaries are not installed.
-func needPostgres(t *testing.T) {
-	t.Helper()
-	if _, err := pgtest.BinDir(); err != nil {
-		t.Logf("looking for PostgreSQL: %v", err)
-		testkit.MissingPeer(t, "postgresql", "postgresql")
-	}
-}
 
 // TestCentralOnPostgres runs the real kinline-central with database.driver
 // postgres against a throwaway PostgreSQL server: the appliance's calls (a
@@ -35,7 +24,7 @@ func needPostgres(t *testing.T) {
 // them with their recording, they are rows in PostgreSQL (and no SQLite
 // file exists), and they are all still there after central restarts.
 func TestCentralOnPostgres(t *testing.T) {
-	needPostgres(t)
+	pgtest.Need(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	srv, err := pgtest.Start(ctx)

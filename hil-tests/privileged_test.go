@@ -19,6 +19,7 @@ import (
 	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/wav"
 	"github.com/kinline/kinline/shared/policy"
@@ -333,18 +334,19 @@ func TestPrivilegedCallsLeaveNoAudio(t *testing.T) {
 	}
 	ctrlPort.Close()
 	var encPath string
-	if !waitUntil(30*time.Second, func() bool {
+	testkit.EventuallyNil(t, 30*time.Second, "a finished encrypted recording on the appliance", func() error {
 		m, _ := filepath.Glob(filepath.Join(e.RecordingsDir, "*.wav.enc"))
 		for _, p := range m {
 			if !seen[strings.SplitN(filepath.Base(p), ".", 2)[0]] {
 				encPath = p
 			}
 		}
-		return encPath != ""
-	}) {
-		ents, _ := os.ReadDir(e.RecordingsDir)
-		t.Fatalf("no finished encrypted recording on the appliance: %v", ents)
-	}
+		if encPath == "" {
+			ents, _ := os.ReadDir(e.RecordingsDir)
+			return fmt.Errorf("the recordings directory holds %v", ents)
+		}
+		return nil
+	})
 	ctrlID := strings.TrimSuffix(filepath.Base(encPath), ".wav.enc")
 	onDisk, err := os.ReadFile(encPath)
 	if err != nil {
@@ -417,7 +419,7 @@ func TestPrivilegedCallsLeaveNoAudio(t *testing.T) {
 	if rd, err := wav.NewReader(bytes.NewReader(got)); err != nil || rd.Channels != 2 || rd.SampleRate != 8000 {
 		t.Fatalf("central's recording is not the stereo WAV: %v", err)
 	}
-	if !waitUntil(30*time.Second, func() bool { _, err := os.Stat(encPath); return os.IsNotExist(err) }) {
+	if !testkit.Within(30*time.Second, 0, func() bool { _, err := os.Stat(encPath); return os.IsNotExist(err) }) {
 		t.Error("the appliance kept its copy after central verified it")
 	}
 
@@ -435,9 +437,7 @@ func TestPrivilegedCallsLeaveNoAudio(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the appliance did not answer the hotline: %v", err)
 	}
-	if !waitUntil(15*time.Second, func() bool { return c.Stats().Received > 10 }) {
-		t.Fatal("no prompt from the hotline")
-	}
+	testkit.Eventually(t, 15*time.Second, "a prompt from the hotline", func() bool { return c.Stats().Received > 10 })
 	for _, keys := range []string{hotlinePIN + "#", "1", hotlinePrivil + "#"} {
 		if err := c.SendDTMF(e.ctx, keys); err != nil {
 			t.Fatal(err)
@@ -456,10 +456,8 @@ func TestPrivilegedCallsLeaveNoAudio(t *testing.T) {
 	// so packets at the port do not yet prove the bridge: give the bridged
 	// call a few seconds of audio both ways before hanging up.
 	before := c.Stats().Received
-	if !waitUntil(15*time.Second, func() bool { return c.Stats().Received > before+100 }) {
-		t.Fatal("no audio from the adviser through the hotline")
-	}
-	time.Sleep(4 * time.Second)
+	testkit.Eventually(t, 15*time.Second, "audio from the adviser through the hotline", func() bool { return c.Stats().Received > before+100 })
+	time.Sleep(4 * time.Second) // real time on purpose: seconds of bridged audio
 	hctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 	defer cancel()
 	if err := c.Hangup(hctx); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 	"github.com/kinline/kinline/tools/stack"
 )
@@ -44,9 +45,7 @@ func hotlineUpTo(t *testing.T, e *env, port *phone.Port, keys string) *phone.Cal
 	if err != nil {
 		t.Fatalf("the appliance did not answer the hotline: %v", err)
 	}
-	if !waitUntil(15*time.Second, func() bool { return c.Stats().Received > 10 }) {
-		t.Fatal("no prompt audio from the appliance after it answered")
-	}
+	testkit.Eventually(t, 15*time.Second, "prompt audio from the appliance after it answered", func() bool { return c.Stats().Received > 10 })
 	if keys != "" {
 		if err := c.SendDTMF(e.ctx, keys); err != nil {
 			t.Fatal(err)
@@ -115,9 +114,7 @@ func TestTapServesOneCall(t *testing.T) {
 		t.Fatal("the trunk was never called")
 	}
 	before := c.Stats().Received
-	if !waitUntil(15*time.Second, func() bool { return c.Stats().Received > before+25 }) {
-		t.Fatal("no audio from the family after the trunk answered")
-	}
+	testkit.Eventually(t, 15*time.Second, "audio from the family after the trunk answered", func() bool { return c.Stats().Received > before+25 })
 	hangup(t, c)
 	noTap("a hotline call")
 
@@ -128,9 +125,7 @@ func TestTapServesOneCall(t *testing.T) {
 	// The PIN reaches the appliance (keys at RFC 4733 pace) before the
 	// hang-up: wait until the appliance has spoken past it (the menu).
 	heard := c.Stats().Received
-	if !waitUntil(15*time.Second, func() bool { return c.Stats().Received > heard+100 }) {
-		t.Fatal("the hotline said nothing after the PIN")
-	}
+	testkit.Eventually(t, 15*time.Second, "the hotline to speak after the PIN", func() bool { return c.Stats().Received > heard+100 })
 	hangup(t, c)
 	noTap("a hotline call hung up at the menu")
 

@@ -222,7 +222,7 @@ func TestTLSIdentitiesAndSignatures(t *testing.T) {
 		if now, err := e.Calls(e.ctx, nil); err != nil || len(now) != 1 {
 			t.Fatalf("central got a call from the revoked appliance: %d calls, %v", len(now), err)
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond) // real time on purpose: the whole window is watched
 	}
 	if a, err = e.Appliance(e.ctx); err != nil || a.AckedSeq != before {
 		t.Fatalf("central's acked seq moved from %d to %d (%v)", before, a.AckedSeq, err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/internal/sipprun"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -63,8 +64,7 @@ func TestSippTrunkFailoverAgainstAppliance(t *testing.T) {
 // one of want.
 func waitTrunkLog(t *testing.T, path string, want ...string) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	testkit.EventuallyNil(t, time.Minute, fmt.Sprintf("%s to log %q", filepath.Base(path), want), func() error {
 		b, _ := os.ReadFile(path)
 		for _, line := range strings.Split(string(b), "\n") {
 			n := 0
@@ -74,12 +74,9 @@ func waitTrunkLog(t *testing.T, path string, want ...string) {
 				}
 			}
 			if n == len(want) {
-				return
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never logged %q:\n%s", filepath.Base(path), want, b)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return fmt.Errorf("the log holds:\n%s", b)
+	})
 }

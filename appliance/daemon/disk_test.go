@@ -16,6 +16,7 @@ import (
 	"github.com/kinline/kinline/appliance/diskwatch"
 	"github.com/kinline/kinline/appliance/media"
 	"github.com/kinline/kinline/appliance/prompts"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
@@ -106,14 +107,13 @@ func hasAlarm(as []wire.Alarm, code string, cleared bool) bool {
 // holds.
 func until(t *testing.T, clk *clock.Fake, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitLong)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	testkit.Eventually(t, waitLong, what, func() bool {
+		if cond() {
+			return true
 		}
 		clk.Advance(30 * time.Second)
-		time.Sleep(5 * time.Millisecond)
-	}
+		return false
+	})
 }
 
 func dial(s *System, id, number string) callctl.AuthResult {

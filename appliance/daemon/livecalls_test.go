@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/config"
 	"github.com/kinline/kinline/appliance/store"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/wav"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/ledger"
@@ -67,13 +69,7 @@ func liveIDs(t *testing.T, s *System) []string {
 // written off the call's path, with its call_started event).
 func waitLive(t *testing.T, s *System, id string) {
 	t.Helper()
-	deadline := time.Now().Add(waitLong)
-	for !slices.Contains(liveIDs(t, s), id) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no checkpoint for %s", id)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, waitLong, "a checkpoint for "+id, func() bool { return slices.Contains(liveIDs(t, s), id) })
 }
 
 // events decodes s's outbox: call records by id, debits, alarms.
@@ -293,13 +289,12 @@ func TestCheckpointsFollowTheCall(t *testing.T) {
 	}
 	waitFor := func(what string, cond func(checkpoint) bool) {
 		t.Helper()
-		deadline := time.Now().Add(waitLong)
-		for !cond(stored()) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s: %+v", what, stored())
+		testkit.EventuallyNil(t, waitLong, what, func() error {
+			if cp := stored(); !cond(cp) {
+				return fmt.Errorf("checkpoint %+v", cp)
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	s.callAnswered(callctl.AnsweredCall{CallID: "c1", Answer: clk.Now(), Trunk: callctl.Dialog{CallID: "c1", CSeq: 1}})
 	waitFor("the answer", func(cp checkpoint) bool { return cp.Record.Answer != nil && cp.Trunk != nil })

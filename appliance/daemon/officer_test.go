@@ -12,6 +12,7 @@ import (
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/panel"
 	"github.com/kinline/kinline/board"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
@@ -47,13 +48,7 @@ func confirmAsync(t *testing.T, p *panel.Panel, r authz.ConfirmRequest) <-chan e
 		_, err := panelConfirmer{p}.ConfirmCall(context.Background(), r)
 		out <- err
 	}()
-	deadline := time.Now().Add(waitLong)
-	for p.State().CallID != r.CallID {
-		if time.Now().After(deadline) {
-			t.Fatalf("request %s never shown", r.CallID)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, waitLong, "request "+r.CallID+" to be shown", func() bool { return p.State().CallID == r.CallID })
 	return out
 }
 
@@ -86,14 +81,16 @@ func TestPanelConfirmer(t *testing.T) {
 	}
 
 	// Card mode, confirmed by the officer's card: who and how.
+	var conf authz.Confirmation
+	confirmed := make(chan error, 1)
 	go func() {
-		for p.State().CallID != "c2" {
-			time.Sleep(time.Millisecond)
-		}
-		p.OfficerTap("0f0f0f0f")
+		var err error
+		conf, err = panelConfirmer{p}.ConfirmCall(ctx, authz.ConfirmRequest{CallID: "c2", Terminal: "t1", Mode: wire.ConfirmCard, Window: 30 * time.Second})
+		confirmed <- err
 	}()
-	conf, err := panelConfirmer{p}.ConfirmCall(ctx, authz.ConfirmRequest{CallID: "c2", Terminal: "t1", Mode: wire.ConfirmCard, Window: 30 * time.Second})
-	if err != nil || conf.OfficerID != "o1" || conf.Method != panel.MethodCard {
+	testkit.Eventually(t, waitLong, "request c2 to be shown", func() bool { return p.State().CallID == "c2" })
+	p.OfficerTap("0f0f0f0f")
+	if err := waitErr(t, confirmed); err != nil || conf.OfficerID != "o1" || conf.Method != panel.MethodCard {
 		t.Fatalf("card: %+v %v", conf, err)
 	}
 

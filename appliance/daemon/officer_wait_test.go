@@ -10,6 +10,7 @@ import (
 	"github.com/kinline/kinline/appliance/cardreader"
 	"github.com/kinline/kinline/appliance/prompts"
 	"github.com/kinline/kinline/board"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -46,13 +47,7 @@ func dialAsync(t *testing.T, s *System, id string) <-chan callctl.AuthResult {
 	t.Helper()
 	out := make(chan callctl.AuthResult, 1)
 	go func() { out <- dial(s, id, numRecorded) }()
-	deadline := time.Now().Add(waitLong)
-	for s.Panel.State().CallID != id {
-		if time.Now().After(deadline) {
-			t.Fatalf("call %s never shown on the panel", id)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, waitLong, "call "+id+" to be shown on the panel", func() bool { return s.Panel.State().CallID == id })
 	return out
 }
 

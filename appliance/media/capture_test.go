@@ -24,8 +24,10 @@ func TestCaptureTakesLegAudioBeforeBridge(t *testing.T) {
 	g711.EncodeAlawSlice(frame, pcm)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	// Four times real time: d of audio arrives well before d passes, even
+	// on a loaded machine that delays the sender.
 	go func() {
-		tick := time.NewTicker(20 * time.Millisecond)
+		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
 		for i := 0; ctx.Err() == nil; i++ {
 			_ = pa.send(s.LocalAddr(LegA), PayloadPCMA, i == 0, frame)

@@ -126,7 +126,7 @@ func TestRelayBothWaysAndRecordStereo(t *testing.T) {
 			}()
 			go func() { // B answers 500 ms later with 1 s at 1300 Hz
 				defer wg.Done()
-				time.Sleep(500 * time.Millisecond)
+				time.Sleep(500 * time.Millisecond) // real time on purpose: B starts talking later
 				errs <- pb.Send(ctx, s.LocalAddr(LegB), tc.ptB, 1300, time.Second)
 			}()
 			wg.Wait()

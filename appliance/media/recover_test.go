@@ -6,12 +6,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"testing"
 	"time"
 
 	"github.com/kinline/kinline/appliance/recstore"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/ogg"
 	"github.com/kinline/kinline/shared/audio/wav"
@@ -37,21 +39,17 @@ func killedRecording(t *testing.T, m *Manager, callID string, secs, minBytes int
 		clk.Advance(20 * time.Millisecond)
 	}
 	partPath := m.PartPaths(callID)[0]
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testkit.EventuallyNil(t, 30*time.Second, fmt.Sprintf("the .part to hold %d bytes", minBytes), func() error {
 		b, err := os.ReadFile(partPath)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(b) >= minBytes {
-			part = b
-			break
+		if len(b) < minBytes {
+			return fmt.Errorf(".part holds %d bytes", len(b))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf(".part holds %d bytes, want %d", len(b), minBytes)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		part = b
+		return nil
+	})
 	res, err := r.finish()
 	if err != nil {
 		t.Fatal(err)

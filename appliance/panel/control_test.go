@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/board"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -25,7 +26,7 @@ func serve(t *testing.T, r *rig) (sock string, stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.p.ServeControl(ctx, sock) }()
-	eventually(t, "control socket up", func() bool {
+	testkit.Eventually(t, waitFor, "control socket up", func() bool {
 		_, err := Command(context.Background(), sock, "state")
 		return err == nil
 	})
@@ -194,7 +195,7 @@ func TestControlReplacesStaleSocketButNotFiles(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.p.ServeControl(ctx, sock) }()
-	eventually(t, "control socket up again", func() bool {
+	testkit.Eventually(t, waitFor, "control socket up again", func() bool {
 		_, err := Command(context.Background(), sock, "state")
 		return err == nil
 	})

@@ -14,6 +14,7 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/kinline/kinline/board"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -22,17 +23,6 @@ import (
 const waitFor = 10 * time.Second
 
 var t0 = time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 type result struct {
 	c   Confirmation
@@ -112,7 +102,7 @@ func (r *rig) leds() string {
 
 func (r *rig) wantLEDs(want string) {
 	r.t.Helper()
-	eventually(r.t, "LEDs "+want+" (have "+r.leds()+")", func() bool { return r.leds() == want })
+	testkit.Eventually(r.t, waitFor, "LEDs "+want+" (have "+r.leds()+")", func() bool { return r.leds() == want })
 }
 
 // edges sends raw levels to a button pin and waits until the panel took them.
@@ -122,7 +112,7 @@ func (r *rig) edges(role board.Role, levels ...gpio.Level) {
 	for _, l := range levels {
 		r.pin(role).EdgesChan <- l
 	}
-	eventually(r.t, "edges handled", func() bool {
+	testkit.Eventually(r.t, waitFor, "edges handled", func() bool {
 		e, _ := r.p.ButtonCounts(role)
 		return e >= before+uint64(len(levels))
 	})
@@ -148,7 +138,7 @@ func (r *rig) presses(role board.Role) uint64 {
 func (r *rig) request(req Request) <-chan result {
 	r.t.Helper()
 	ch := r.requestAsync(context.Background(), req)
-	eventually(r.t, "request "+req.CallID+" shown", func() bool { return r.p.State().CallID == req.CallID })
+	testkit.Eventually(r.t, waitFor, "request "+req.CallID+" shown", func() bool { return r.p.State().CallID == req.CallID })
 	return ch
 }
 
@@ -177,18 +167,19 @@ func (r *rig) noResult(ch <-chan result) {
 	select {
 	case res := <-ch:
 		r.t.Fatalf("request finished early: %+v", res)
-	case <-time.After(30 * time.Millisecond):
+	case <-time.After(30 * time.Millisecond): // a grace period for a wrong early result: load can only hide one, not fail a right panel
 	}
 }
 
 func (r *rig) wantActions(want ...wire.OfficerAction) {
 	r.t.Helper()
-	eventually(r.t, fmt.Sprintf("%d actions", len(want)), func() bool {
+	testkit.Eventually(r.t, waitFor, fmt.Sprintf("%d actions", len(want)), func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		return len(r.actions) >= len(want)
 	})
-	// Give a wrongly reported extra action a moment to show up.
+	// Give a wrongly reported extra action a moment to show up (real time
+	// on purpose: a loaded machine can only hide an extra, not invent one).
 	time.Sleep(20 * time.Millisecond)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -462,7 +453,7 @@ func TestQueueInOrderWindowStartsWhenShown(t *testing.T) {
 	r := newRig(t, func(c *Config) { c.QueueLimit = 1 })
 	ch1 := r.request(req("Q1", ConfirmButton))
 	ch2 := r.requestAsync(context.Background(), req("Q2", ConfirmButton))
-	eventually(t, "Q2 queued", func() bool { return r.p.State().Queued == 1 })
+	testkit.Eventually(t, waitFor, "Q2 queued", func() bool { return r.p.State().Queued == 1 })
 	// The queue is full: a third request is refused at once.
 	if _, err := r.p.RequestConfirmation(context.Background(), req("Q3", ConfirmButton)); !errors.Is(err, ErrBusy) {
 		t.Fatalf("third request: %v, want ErrBusy", err)
@@ -472,7 +463,7 @@ func TestQueueInOrderWindowStartsWhenShown(t *testing.T) {
 	if res := r.result(ch1); res.err != nil {
 		t.Fatal(res.err)
 	}
-	eventually(t, "Q2 shown", func() bool { return r.p.State().CallID == "Q2" })
+	testkit.Eventually(t, waitFor, "Q2 shown", func() bool { return r.p.State().CallID == "Q2" })
 	// Q2 lights pending while Q1's approval still shows.
 	r.wantLEDs("pending=1 approved=1 refused=0 buzzer=1")
 	// Q2's full window counts from when it was shown.
@@ -500,14 +491,14 @@ func TestCallerGivesUp(t *testing.T) {
 	r := newRig(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	ch1 := r.requestAsync(ctx, req("G1", ConfirmButton))
-	eventually(t, "G1 shown", func() bool { return r.p.State().CallID == "G1" })
+	testkit.Eventually(t, waitFor, "G1 shown", func() bool { return r.p.State().CallID == "G1" })
 	ch2 := r.requestAsync(context.Background(), req("G2", OfficerCard))
-	eventually(t, "G2 queued", func() bool { return r.p.State().Queued == 1 })
+	testkit.Eventually(t, waitFor, "G2 queued", func() bool { return r.p.State().Queued == 1 })
 	cancel()
 	if res := r.result(ch1); !errors.Is(res.err, context.Canceled) {
 		t.Fatalf("G1: %v", res.err)
 	}
-	eventually(t, "G2 shown", func() bool { return r.p.State().CallID == "G2" })
+	testkit.Eventually(t, waitFor, "G2 shown", func() bool { return r.p.State().CallID == "G2" })
 	r.p.OfficerTap("0A0B0C0D")
 	if res := r.result(ch2); res.err != nil || res.c.OfficerID != "officer-7" {
 		t.Fatalf("G2: %+v", res)
@@ -517,7 +508,7 @@ func TestCallerGivesUp(t *testing.T) {
 	ch3 := r.request(req("G3", ConfirmButton))
 	ctx4, cancel4 := context.WithCancel(context.Background())
 	ch4 := r.requestAsync(ctx4, req("G4", ConfirmButton))
-	eventually(t, "G4 queued", func() bool { return r.p.State().Queued == 1 })
+	testkit.Eventually(t, waitFor, "G4 queued", func() bool { return r.p.State().Queued == 1 })
 	cancel4()
 	if res := r.result(ch4); !errors.Is(res.err, context.Canceled) {
 		t.Fatalf("G4: %v", res.err)
@@ -561,7 +552,7 @@ func TestCloseFailsPendingAndTurnsOff(t *testing.T) {
 	r := newRig(t, nil)
 	ch := r.request(req("X1", ConfirmButton))
 	ch2 := r.requestAsync(context.Background(), req("X2", ConfirmButton))
-	eventually(t, "X2 queued", func() bool { return r.p.State().Queued == 1 })
+	testkit.Eventually(t, waitFor, "X2 queued", func() bool { return r.p.State().Queued == 1 })
 	if err := r.p.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -626,7 +617,7 @@ func TestRegistryOpenerRealBoard(t *testing.T) {
 		_, err := p.RequestConfirmation(context.Background(), req("R1", ConfirmButton))
 		done <- err
 	}()
-	eventually(t, "pending LED on GPIO22", func() bool { return pins[board.RolePending].Read() == gpio.High })
+	testkit.Eventually(t, waitFor, "pending LED on GPIO22", func() bool { return pins[board.RolePending].Read() == gpio.High })
 	pins[board.RoleConfirm].EdgesChan <- gpio.Low // active-low press
 	select {
 	case err := <-done:

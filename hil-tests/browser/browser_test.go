@@ -19,6 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 // stepTimeout bounds every browser step (one chromedp.Run).
@@ -265,17 +266,15 @@ func (b *tab) submit(what, sel string) int {
 // most stepTimeout.
 func (b *tab) waitFor(what, expr string) {
 	b.t.Helper()
-	deadline := time.Now().Add(stepTimeout)
 	var last error
-	for time.Now().Before(deadline) {
+	if testkit.Within(stepTimeout, 100*time.Millisecond, func() bool {
 		ctx, cancel := context.WithTimeout(b.ctx, time.Second)
+		defer cancel()
 		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		cancel()
-		if err == nil && ok {
-			return
-		}
 		last = err
-		time.Sleep(100 * time.Millisecond)
+		return err == nil && ok
+	}) {
+		return
 	}
 	b.fail(what, fmt.Errorf("not true within %v: %s (last error: %v)", stepTimeout, expr, last))
 }

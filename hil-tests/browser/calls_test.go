@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 // playerState is what the page says of an <audio> element.
@@ -70,19 +71,14 @@ func TestFindAndPlayCall(t *testing.T) {
 	b.pressPlay(sel)
 
 	var st playerState
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if !testkit.Within(stepTimeout, 100*time.Millisecond, func() bool {
 		st = b.player(sel)
 		if st.Error != 0 {
 			b.failf("the recording does not play: media error %d (%+v)", st.Error, st)
 		}
-		if st.CurrentTime > 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			b.failf("the recording did not play: %+v", st)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return st.CurrentTime > 1
+	}) {
+		b.failf("the recording did not play: %+v", st)
 	}
 	// The call was answered for about 3 s; so is the recording.
 	if st.Duration < 2 || st.Duration > 10 {

@@ -63,7 +63,7 @@ func chromiumPath() string {
 		names = []string{p}
 	}
 	for _, name := range names {
-		if p, err := exec.LookPath(name); err == nil {
+		if p := testkit.LookPeer(name); p != "" {
 			return p
 		}
 	}
@@ -118,7 +118,7 @@ func (u *user) Code(t *testing.T) string {
 	defer u.mu.Unlock()
 	step := max(totp.Step(time.Now()), u.lastStep+1)
 	for step > totp.Step(time.Now())+1 {
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // real time on purpose: the next TOTP step comes with the clock
 	}
 	u.lastStep = step
 	return totp.HOTP(key, uint64(step), totp.Digits)
@@ -343,6 +343,11 @@ func (in *installation) placeCalls(ctx context.Context) error {
 		return err
 	}
 	before := in.reader.Stats().Targets
+	lines, err := in.ApplianceLogLines(`msg="card tap"`, "uid="+cardA+" ")
+	if err != nil {
+		return err
+	}
+	taps := len(lines)
 	if err := in.reader.Tap(uid, readersim.DefaultHold); err != nil {
 		return err
 	}
@@ -354,7 +359,10 @@ func (in *installation) placeCalls(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	time.Sleep(100 * time.Millisecond)
+	// The daemon logs the tap once the authorizer holds it.
+	if _, err := in.WaitApplianceLog(ctx, 15*time.Second, taps+1, `msg="card tap"`, "uid="+cardA+" "); err != nil {
+		return err
+	}
 	res, err := port.Call(ctx, numberA, 3*time.Second)
 	if err != nil {
 		return fmt.Errorf("call %s: %w", numberA, err)

@@ -77,11 +77,11 @@ func TestCentralAwayBrokerUpCostsTheBrokerLittle(t *testing.T) {
 	const steps = 3 * 24 * 12
 	for range steps {
 		h.clk.Advance(5 * time.Minute)
-		time.Sleep(2 * time.Millisecond) // let the client take the timeout
+		time.Sleep(2 * time.Millisecond) // pacing on purpose: let the client take the timeout (a slow client only publishes less)
 	}
 	testkit.Eventually(t, patience, "the client to settle", func() bool {
 		b1, _ := pub.get()
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // real time on purpose: settled means nothing published for a while
 		b2, _ := pub.get()
 		return b1 == b2
 	})

@@ -64,9 +64,10 @@ func copyFile(t *testing.T, from, to string) {
 // appliance's outbox is empty.
 func waitCentral(t *testing.T, cs *centralstore.Store, st *store.Store, want int) []centralstore.Call {
 	t.Helper()
-	deadline := time.Now().Add(patience)
-	for {
-		calls, err := reports.New(cs).Calls(context.Background(), reports.CallFilter{Limit: 1000})
+	var calls []centralstore.Call
+	testkit.EventuallyNil(t, patience, fmt.Sprintf("central to have %d calls and the outbox to be empty", want), func() error {
+		var err error
+		calls, err = reports.New(cs).Calls(context.Background(), reports.CallFilter{Limit: 1000})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,14 +75,12 @@ func waitCentral(t *testing.T, cs *centralstore.Store, st *store.Store, want int
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(calls) == want && len(pending) == 0 {
-			return calls
+		if len(calls) != want || len(pending) != 0 {
+			return fmt.Errorf("central has %d calls, the outbox holds %v", len(calls), pending)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("central has %d calls (want %d), the outbox still holds %v", len(calls), want, pending)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	return calls
 }
 
 // TestRestoredDataDirectoryLosesNothing: an appliance's data directory is

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kinline/kinline/appliance/store"
 	"github.com/kinline/kinline/appliance/syncclient"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -85,22 +86,18 @@ func TestCommandsCheckedExecutedOnceAndAnswered(t *testing.T) {
 	}
 
 	// Wait until the client is subscribed: a refresh is answered.
-	deadline := time.Now().Add(patience)
-	for {
+	testkit.Eventually(t, patience, "the client to answer a refresh", func() bool {
 		send(cmd("probe", wire.CmdRefresh, now, time.Hour), centralKey)
 		select {
 		case a := <-answers:
 			if a.ID != "probe" || !a.OK {
 				t.Fatalf("refresh answer: %+v", a)
 			}
+			return true
 		case <-time.After(500 * time.Millisecond):
-			if time.Now().After(deadline) {
-				t.Fatal("client never answered")
-			}
-			continue
+			return false
 		}
-		break
-	}
+	})
 
 	send(cmd("lock-1", wire.CmdLockdown, now, time.Minute), centralKey)
 	if a := await("lock-1"); !a.OK {

@@ -3,6 +3,7 @@ package sync_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/kinline/kinline/central/broker"
 	"github.com/kinline/kinline/central/ingest"
 	"github.com/kinline/kinline/central/ingest/ingesttest"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -222,8 +224,7 @@ func (h *harness) waitDelivered(st *store.Store, n int) {
 
 func (h *harness) waitAcked(st *store.Store, n int) {
 	h.t.Helper()
-	deadline := time.Now().Add(patience)
-	for {
+	testkit.EventuallyNil(h.t, patience, fmt.Sprintf("the appliance to have %d events acked", n), func() error {
 		acked, err := st.Acked()
 		if err != nil {
 			h.t.Fatal(err)
@@ -232,14 +233,11 @@ func (h *harness) waitAcked(st *store.Store, n int) {
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		if acked == uint64(n) && len(pending) == 0 {
-			return
+		if acked != uint64(n) || len(pending) != 0 {
+			return fmt.Errorf("acked %d, pending %v", acked, pending)
 		}
-		if time.Now().After(deadline) {
-			h.t.Fatalf("appliance acked %d (pending %v), want %d", acked, pending, n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // checkCentral asserts central holds exactly events 1..n, chained.

@@ -72,23 +72,19 @@ func startMosquitto(t *testing.T) (url, user, pass string) {
 		}
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(patience)
-	for {
+	testkit.EventuallyNil(t, patience, "mosquitto to listen on "+addr, func() error {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			break
+			return nil
 		}
 		select {
 		case <-exited:
 			t.Fatalf("mosquitto exited: %s", logBuf.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto not listening: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 	return "tcp://" + addr, user, pass
 }
 

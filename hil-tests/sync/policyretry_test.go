@@ -64,14 +64,15 @@ func TestSnapshotAskedAgainWhileBehind(t *testing.T) {
 	}
 	// The client subscribes after connecting: resend the snapshot until
 	// it is applied.
-	for applied := false; !applied; {
+	testkit.Eventually(t, patience, "the snapshot of version 3 to be applied", func() bool {
 		send(wire.TopicPolicy(appID), deltaPol(3))
 		select {
 		case v := <-h.polCh:
-			applied = v == 3
+			return v == 3
 		case <-time.After(500 * time.Millisecond):
+			return false
 		}
-	}
+	})
 
 	send(wire.TopicPolicyDelta(appID), delta(4, 5))
 	testkit.Eventually(t, patience, "the first snapshot request", func() bool { return len(got()) == 1 })
@@ -84,7 +85,7 @@ func TestSnapshotAskedAgainWhileBehind(t *testing.T) {
 	// Nothing more comes from central. Within the interval the client
 	// does not ask again; after it, it does, from version 4.
 	h.clk.Advance(interval - time.Second)
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // real time on purpose: a grace period for a wrongly early request
 	if r := got(); len(r) != 1 {
 		t.Fatalf("asked again before PolicyRequestInterval: %+v", r)
 	}
@@ -98,7 +99,7 @@ func TestSnapshotAskedAgainWhileBehind(t *testing.T) {
 	send(wire.TopicPolicy(appID), deltaPol(5))
 	h.waitPolicy(5)
 	h.clk.Advance(3 * interval)
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // real time on purpose: a grace period for a wrong further request
 	if r := got(); len(r) != 2 {
 		t.Fatalf("still asking after reaching version 5: %+v", r)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"path/filepath"
 	"testing"
 	"time"
@@ -81,9 +82,23 @@ func TestRecordingWithAnotherKeyIsKept(t *testing.T) {
 	path, ref := sealRecording(t, newKey(t), "call-otherkey", plain)
 	addCall(t, st, ref, path)
 	cfg := h.config()
-	cfg.OpenRecording = recstore.Opener(newKey(t))
+	open, opened := recstore.Opener(newKey(t)), make(chan struct{}, 1)
+	cfg.OpenRecording = func(path string) (io.ReadSeekCloser, int64, error) {
+		defer func() {
+			select {
+			case opened <- struct{}{}:
+			default:
+			}
+		}()
+		return open(path)
+	}
 	h.startClient(st, cfg)
-	time.Sleep(time.Second)
+	select {
+	case <-opened:
+	case <-time.After(patience):
+		t.Fatal("the client never opened the recording")
+	}
+	time.Sleep(time.Second) // real time on purpose: a grace period in which it must not upload or delete it
 	keptUntilVerified(t, st, "call-otherkey", path)
 	if up := h.fake.Recording(appID, "call-otherkey"); up != nil {
 		t.Fatalf("central holds %d bytes of a recording nobody could decrypt", len(up.Data))

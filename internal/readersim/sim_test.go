@@ -13,6 +13,7 @@ import (
 
 	"github.com/kinline/kinline/appliance/cardreader/em4100"
 	"github.com/kinline/kinline/appliance/cardreader/pn532/frame"
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 // readUntil reads the pty slave until want has been seen.
@@ -85,13 +86,7 @@ func TestPN532SimProtocol(t *testing.T) {
 	f.Write(inlist)
 	readUntil(t, f, frame.ACK)
 	f.Write(frame.ACK)
-	deadline := time.Now().Add(10 * time.Second)
-	for s.Stats().Aborts != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("abort not seen")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the abort", func() bool { return s.Stats().Aborts == 1 })
 	if err := s.Present([]byte{1, 2, 3}); !errors.Is(err, ErrUID) {
 		t.Fatalf("Present(3 bytes) = %v", err)
 	}

@@ -2,8 +2,8 @@
 // NeedPeer, which finds a real peer (sipp, mosquitto, sox, ...) or skips
 // the test saying which Debian package to install, and fails instead under
 // KINLINE_REQUIRE_PEERS=1 (as .ci/run sets), so that CI never passes by
-// skipping; and Eventually, the one polling loop for a condition that
-// becomes true in its own time.
+// skipping; and Eventually (with EventuallyNil), the one polling loop for a
+// condition that becomes true in its own time.
 //
 // Only tests import it; the binaries do not link it (internal/deptest).
 package testkit
@@ -87,11 +87,37 @@ const PollInterval = 5 * time.Millisecond
 // only on an idle one is a flaky test.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !Within(timeout, PollInterval, cond) {
+		t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	}
+}
+
+// Within is the loop under Eventually for a caller that fails its own way
+// (say, with a dump of a browser page): it calls cond every interval
+// (PollInterval if 0; a longer one for a costly condition, such as a
+// round trip to a browser) until it returns true, and reports whether it
+// did within timeout.
+func Within(timeout, interval time.Duration, cond func() bool) bool {
+	if interval <= 0 {
+		interval = PollInterval
+	}
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+			return false
 		}
-		time.Sleep(PollInterval)
+		time.Sleep(interval)
+	}
+	return true
+}
+
+// EventuallyNil is Eventually for a step that reports why it is not done
+// yet: it calls try every PollInterval until it returns nil, and on timeout
+// fails the test with try's last error.
+func EventuallyNil(t testing.TB, timeout time.Duration, what string, try func() error) {
+	t.Helper()
+	var err error
+	if !Within(timeout, PollInterval, func() bool { err = try(); return err == nil }) {
+		t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
 	}
 }

@@ -1,6 +1,7 @@
 package testkit_test
 
 import (
+	"errors"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,5 +74,31 @@ func TestEventually(t *testing.T) {
 	})
 	if !r.failed {
 		t.Error("Eventually did not fail on a condition that never holds")
+	}
+}
+
+func TestWithin(t *testing.T) {
+	var n atomic.Int32
+	if !testkit.Within(time.Minute, 0, func() bool { return n.Add(1) >= 3 }) {
+		t.Error("Within: false for a condition that held on the third poll")
+	}
+	if testkit.Within(20*time.Millisecond, time.Millisecond, func() bool { return false }) {
+		t.Error("Within: true for a condition that never holds")
+	}
+}
+
+func TestEventuallyNil(t *testing.T) {
+	var n atomic.Int32
+	testkit.EventuallyNil(t, time.Minute, "the third try", func() error {
+		if n.Add(1) < 3 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	r := run(t, func(tb testing.TB) {
+		testkit.EventuallyNil(tb, 20*time.Millisecond, "never", func() error { return errors.New("refused") })
+	})
+	if !r.failed {
+		t.Error("EventuallyNil did not fail on a step that never succeeds")
 	}
 }

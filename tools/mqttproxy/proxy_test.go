@@ -13,6 +13,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/kinline/kinline/central/broker"
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 const wait = 30 * time.Second
@@ -77,17 +78,43 @@ func (r *received) payloads() []string {
 
 func (r *received) waitN(t *testing.T, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		got := r.payloads()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("received %d messages, want %d", len(got), n)
-		}
-		time.Sleep(10 * time.Millisecond)
+	testkit.Eventually(t, wait, fmt.Sprintf("%d messages", n), func() bool { return len(r.payloads()) >= n })
+	return r.payloads()
+}
+
+// settle publishes markers after what pub sent to topic and waits until
+// each has arrived copies times. The packets of a connection keep their
+// order through the proxy and the broker, so everything sent before the
+// markers, and any copy the proxy made of it, has then arrived: a check
+// that nothing more arrives needs no sleep. It returns what arrived, the
+// markers left out.
+func (r *received) settle(t *testing.T, pub mqtt.Client, topic string, copies int, markers ...string) []string {
+	t.Helper()
+	var toks []mqtt.Token
+	for _, m := range markers {
+		toks = append(toks, pub.Publish(topic, 1, false, m))
 	}
+	for i, tok := range toks { // all sent first: a held one waits for the next
+		if !tok.WaitTimeout(wait) || tok.Error() != nil {
+			t.Fatalf("publish marker %s: %v", markers[i], tok.Error())
+		}
+	}
+	testkit.Eventually(t, wait, fmt.Sprintf("the markers %v, %d times each", markers, copies), func() bool {
+		c := count(r.payloads())
+		for _, m := range markers {
+			if c[m] < copies {
+				return false
+			}
+		}
+		return true
+	})
+	var got []string
+	for _, s := range r.payloads() {
+		if !slices.Contains(markers, s) {
+			got = append(got, s)
+		}
+	}
+	return got
 }
 
 type clientOpts struct {
@@ -162,13 +189,12 @@ func TestProxyPassesThrough(t *testing.T) {
 	subscribe(t, sub, "t/pass", &r)
 	pub := connectClient(t, p.Addr(), user, pass, clientOpts{id: "pub", clean: true})
 	sent := publishAll(t, pub, "t/pass", 50)
-	got := r.waitN(t, 50)
-	time.Sleep(200 * time.Millisecond)
-	if got = r.payloads(); !slices.Equal(got, sent) {
+	r.waitN(t, 50)
+	if got := r.settle(t, pub, "t/pass", 1, "end"); !slices.Equal(got, sent) {
 		t.Fatalf("received %v, want %v", got, sent)
 	}
-	st := p.Stats()
-	if st.Connections != 2 || st.Up.Publishes != 50 || st.Down.Publishes != 50 || st.Up.Duplicated+st.Down.Duplicated+st.Up.Reordered+st.Down.Reordered != 0 {
+	st := p.Stats() // the 50 and the marker
+	if st.Connections != 2 || st.Up.Publishes != 51 || st.Down.Publishes != 51 || st.Up.Duplicated+st.Down.Duplicated+st.Up.Reordered+st.Down.Reordered != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -183,16 +209,15 @@ func TestProxyDuplicatesUp(t *testing.T) {
 	subscribe(t, sub, "t/dup", &r)
 	pub := connectClient(t, p.Addr(), user, pass, clientOpts{id: "pub", clean: true})
 	sent := publishAll(t, pub, "t/dup", 20)
-	got := r.waitN(t, 40)
-	time.Sleep(200 * time.Millisecond)
-	got = r.payloads()
+	r.waitN(t, 40)
+	got := r.settle(t, pub, "t/dup", 2, "end")
 	c := count(got)
 	for _, m := range sent {
 		if c[m] != 2 {
 			t.Fatalf("%s received %d times, want 2 (%v)", m, c[m], got)
 		}
 	}
-	if len(got) != 40 || p.Stats().Up.Duplicated != 20 {
+	if len(got) != 40 || p.Stats().Up.Duplicated != 20+1 { // the marker too
 		t.Fatalf("received %d, stats %+v", len(got), p.Stats())
 	}
 }
@@ -208,11 +233,11 @@ func TestProxyDuplicatesDown(t *testing.T) {
 	pub := connectClient(t, b.Addr(), user, pass, clientOpts{id: "pub", clean: true})
 	sent := publishAll(t, pub, "t/dup", 20)
 	r.waitN(t, 40)
-	time.Sleep(200 * time.Millisecond)
+	r.settle(t, pub, "t/dup", 2, "end")
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.msgs) != 40 {
-		t.Fatalf("received %d, want 40", len(r.msgs))
+	if len(r.msgs) != 40+2 { // and the marker twice
+		t.Fatalf("received %d, want 40 and the marker twice", len(r.msgs))
 	}
 	for i, m := range sent {
 		orig, cp := r.msgs[2*i], r.msgs[2*i+1]
@@ -233,15 +258,16 @@ func TestProxyReorders(t *testing.T) {
 	pub := connectClient(t, p.Addr(), user, pass, clientOpts{id: "pub", clean: true})
 	sent := publishAll(t, pub, "t/order", 20)
 	r.waitN(t, 20)
-	time.Sleep(200 * time.Millisecond)
+	// Two markers: they swap too, and none waits out the hold.
+	got := r.settle(t, pub, "t/order", 1, "end-1", "end-2")
 	var want []string
 	for i := 0; i < len(sent); i += 2 {
 		want = append(want, sent[i+1], sent[i])
 	}
-	if got := r.payloads(); !slices.Equal(got, want) {
+	if !slices.Equal(got, want) {
 		t.Fatalf("received %v, want %v", got, want)
 	}
-	if st := p.Stats(); st.Up.Reordered != 10 || st.Up.HoldExpiry != 0 {
+	if st := p.Stats(); st.Up.Reordered != 10+1 || st.Up.HoldExpiry != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -412,13 +438,12 @@ func TestProxyOffline(t *testing.T) {
 	}
 	// The client keeps trying (its reconnect interval is at most 1 s)
 	// and is refused every time.
-	deadline := time.Now().Add(wait)
-	for p.Stats().Refused < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no refused reconnection: %+v", p.Stats())
+	testkit.EventuallyNil(t, wait, "two refused reconnections", func() error {
+		if st := p.Stats(); st.Refused < 2 {
+			return fmt.Errorf("stats %+v", st)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	if sub.IsConnectionOpen() || len(r.payloads()) != 1 {
 		t.Fatalf("the client is connected (%v) or got %v during the outage", sub.IsConnectionOpen(), r.payloads())
 	}
@@ -431,13 +456,12 @@ func TestProxyOffline(t *testing.T) {
 		t.Fatal("no reconnect once back online")
 	}
 	// QoS 1 may deliver msg-000 again (its PUBACK may have been cut).
-	deadline = time.Now().Add(wait)
-	for count(r.payloads())["during"] == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("received %v, want the message published during the outage", r.payloads())
+	testkit.EventuallyNil(t, wait, "the message published during the outage", func() error {
+		if got := r.payloads(); count(got)["during"] == 0 {
+			return fmt.Errorf("received %v", got)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	st := p.Stats()
 	if st.Connections <= accepted || st.Cuts != 1 {
 		t.Fatalf("stats %+v", st)

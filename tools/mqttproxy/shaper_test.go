@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/clock"
 )
 
@@ -125,18 +126,16 @@ func TestShaperHoldExpires(t *testing.T) {
 	s, sk, st := newTestShaper(1, Faults{Reorder: 1}, clk)
 	feed(t, s, publish(1))
 	clk.Advance(time.Second - time.Millisecond)
-	time.Sleep(20 * time.Millisecond) // a wrongly early timer would have fired by now
+	// The fake clock fires a due timer in Advance itself: the hold timer
+	// still pending means it was not armed for less than HoldMax.
+	if n := clk.Pending(); n != 1 {
+		t.Fatalf("%d timers pending before HoldMax, want the hold timer", n)
+	}
 	if n := len(sk.get()); n != 0 {
 		t.Fatalf("%d packets sent before HoldMax", n)
 	}
 	clk.Advance(time.Millisecond)
-	deadline := time.Now().Add(10 * time.Second)
-	for len(sk.get()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("held packet never sent after HoldMax")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the held packet to be sent after HoldMax", func() bool { return len(sk.get()) > 0 })
 	if got := names(sk.get()); !slices.Equal(got, []string{"P1"}) || st.holdExpiry.Load() != 1 || st.reordered.Load() != 0 {
 		t.Fatalf("got %v, stats %+v", got, st.snapshot())
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kinline/kinline/appliance/panel"
 	"github.com/kinline/kinline/board"
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 // TestPressConfirmThroughTool runs the tool's commands against a simulated
@@ -46,28 +47,17 @@ func TestPressConfirmThroughTool(t *testing.T) {
 		code := run(context.Background(), append([]string{"-control", sock}, args...), &out, &errb)
 		return code, strings.TrimSpace(out.String()), errb.String()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if code, _, _ := tool("state"); code == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("control socket never came up")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the control socket", func() bool {
+		code, _, _ := tool("state")
+		return code == 0
+	})
 
 	done := make(chan error, 1)
 	go func() {
 		_, err := p.RequestConfirmation(context.Background(), panel.Request{CallID: "K1", Terminal: "T1", Mode: panel.ConfirmButton, Window: time.Minute})
 		done <- err
 	}()
-	for p.State().CallID != "K1" {
-		if time.Now().After(deadline) {
-			t.Fatal("request never shown")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the request to be shown", func() bool { return p.State().CallID == "K1" })
 	if code, out, _ := tool("state"); code != 0 || !strings.HasPrefix(out, "pending=on") || !strings.Contains(out, "call=K1") {
 		t.Fatalf("state: %d %q", code, out)
 	}

@@ -69,18 +69,13 @@ log_type all
 		}
 	})
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testkit.EventuallyNil(t, 20*time.Second, "mosquitto to listen on "+addr, func() error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not listen on %s: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return err
+	})
 
 	cfg := clientConfig(t, dir, "block-a-1", clk)
 	if err := mqttConnect(addr, cfg, "block-a-1"); err != nil {

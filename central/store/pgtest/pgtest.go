@@ -16,9 +16,9 @@
 // system cluster on 5432), with fsync off. PostgreSQL refuses to run as
 // root; as root the server runs as the "postgres" user (or "nobody"). The
 // binaries are found in $KINLINE_PG_BIN, the newest
-// /usr/lib/postgresql/*/bin, or PATH. Without them Suite skips with
-// "SKIP: postgresql not installed", and fails instead when
-// KINLINE_REQUIRE_PEERS=1 (as .ci/run sets).
+// /usr/lib/postgresql/*/bin, or PATH. Without them Suite (and Need)
+// skips with "SKIP: postgresql not installed", and fails instead when
+// KINLINE_REQUIRE_PEERS=1 (as .ci/run sets): testkit.MissingPeer.
 package pgtest
 
 import (

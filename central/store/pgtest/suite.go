@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 // Suite runs this test binary's tests a second time, in PostgreSQL mode,
@@ -18,9 +20,8 @@ import (
 // of them, or those matching $KINLINE_TEST_PG_RUN) then open their stores
 // on PostgreSQL. Call it from the package's TestPostgres. It skips itself
 // in the PostgreSQL run, in -short mode (PostgreSQL is a real peer, like
-// the hil-tests' ones) and, saying "SKIP: postgresql not installed", when
-// the binaries are missing, unless KINLINE_REQUIRE_PEERS=1, which makes
-// that a failure. The PostgreSQL run's output is shown with -v, and on
+// the hil-tests' ones) and, when the binaries are missing, skips or fails
+// as Need does. The PostgreSQL run's output is shown with -v, and on
 // failure; with -bench, the PostgreSQL run benchmarks too.
 func Suite(t *testing.T) {
 	if Enabled() {
@@ -29,12 +30,7 @@ func Suite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SKIP: the PostgreSQL run is not part of -short")
 	}
-	if _, err := BinDir(); err != nil {
-		if os.Getenv("KINLINE_REQUIRE_PEERS") == "1" {
-			t.Fatalf("%v and KINLINE_REQUIRE_PEERS=1", err)
-		}
-		t.Skip("SKIP: postgresql not installed (apt-get install postgresql); .ci/run installs it")
-	}
+	Need(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	if d, ok := t.Deadline(); ok {
 		ctx, cancel = context.WithDeadline(context.Background(), d.Add(-5*time.Second))
@@ -96,6 +92,17 @@ func Suite(t *testing.T) {
 		t.Fatalf("no test ran on PostgreSQL (-test.run=%s):\n%s", run, out.Bytes())
 	}
 	t.Logf("%d top-level tests passed on PostgreSQL (%d skipped) in %s", passed, skipped, time.Since(start).Round(time.Millisecond))
+}
+
+// Need skips t, saying "SKIP: postgresql not installed", when the
+// PostgreSQL server binaries are missing (BinDir), or fails it under
+// KINLINE_REQUIRE_PEERS=1: testkit.MissingPeer, as for every other peer.
+func Need(t testing.TB) {
+	t.Helper()
+	if _, err := BinDir(); err != nil {
+		t.Logf("looking for PostgreSQL: %v", err)
+		testkit.MissingPeer(t, "postgresql", "postgresql")
+	}
 }
 
 // prefixWriter writes each line with a prefix, so that the PostgreSQL
