@@ -33,7 +33,7 @@ func (s *Server) whoIsCalling(ctx context.Context, personID, lang string, log lo
 		rec, ok, err := s.deps.Names.RecordedName(personID)
 		switch {
 		case err != nil:
-			log.Warn("recorded name unavailable", "person", personID, "error", err)
+			log.Warn("recorded name unavailable", "person", personID, "err", err)
 		case ok && len(rec) > 0:
 			name = rec
 		}
@@ -48,7 +48,7 @@ func (s *Server) whoIsCalling(ctx context.Context, personID, lang string, log lo
 	seq := func(ids ...prompts.ID) []byte {
 		b, err := prompts.Sequence(lang, ids...)
 		if err != nil {
-			log.Warn("announcement prompt unavailable", "error", err)
+			log.Warn("announcement prompt unavailable", "err", err)
 		}
 		return b
 	}
@@ -81,11 +81,11 @@ func (s *Server) speak(ctx context.Context, lang, text string, log logger) []byt
 	switch {
 	case errors.Is(err, prompts.ErrNoSpeech):
 		s.noSpeech.Do(func() {
-			log.Warn("no speech synthesiser (install espeak-ng): names from the policy and the prison are not spoken to called parties", "error", err)
+			log.Warn("no speech synthesiser (install espeak-ng): names from the policy and the prison are not spoken to called parties", "err", err)
 		})
 		return nil
 	case err != nil:
-		log.Warn("name not spoken", "error", err)
+		log.Warn("name not spoken", "err", err)
 		return nil
 	}
 	return audio
@@ -126,7 +126,7 @@ func (c *call) prepareAnnouncement(auth AuthResult, log logger) func() ([]byte, 
 			got = true
 		}
 		if res.err != nil {
-			log.Warn("acceptance prompt unavailable", "error", res.err)
+			log.Warn("acceptance prompt unavailable", "err", res.err)
 			return nil, false
 		}
 		return res.audio, true
@@ -189,7 +189,7 @@ func (h *hotlineIVR) recordName(caller Caller) error {
 		if c.ctx.Err() != nil {
 			return c.ctx.Err()
 		}
-		h.log.Warn("name not recorded", "error", err)
+		h.log.Warn("name not recorded", "err", err)
 		return h.inform(prompts.TryAgain)
 	}
 	h.pending = nil // keys pressed while talking are not menu choices
@@ -199,7 +199,7 @@ func (h *hotlineIVR) recordName(caller Caller) error {
 		return h.inform(prompts.NameNotHeard)
 	}
 	if err := c.s.deps.Names.SaveName(caller.PersonID, name); err != nil {
-		h.log.Error("recorded name not saved", "person", caller.PersonID, "error", err)
+		h.log.Error("recorded name not saved", "person", caller.PersonID, "err", err)
 		return h.inform(prompts.TryAgain)
 	}
 	h.log.Info("name recorded", "person", caller.PersonID, "ms", len(name)/8)

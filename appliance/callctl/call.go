@@ -217,7 +217,7 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if len(req.Body()) > 0 {
 		offer, err := sdp.Parse(req.Body())
 		if err != nil {
-			s.log.Info("re-INVITE with an unusable offer", "call", c.id, "error", err)
+			s.log.Info("re-INVITE with an unusable offer", "call", c.id, "err", err)
 			s.respond(req, tx, sip.StatusNotAcceptableHere, "Not Acceptable Here")
 			return
 		}
@@ -252,7 +252,7 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	res.AppendHeader(&s.dialogUA(req.Transport()).ContactHDR)
 	echoSessionTimer(req, res)
 	if err := tx.Respond(res); err != nil {
-		s.log.Debug("re-INVITE respond failed", "call", c.id, "error", err)
+		s.log.Debug("re-INVITE respond failed", "call", c.id, "err", err)
 	}
 }
 
@@ -285,7 +285,7 @@ func (c *call) cancelTrunk(dlgB *sipgo.DialogClientSession, provisional <-chan s
 	res, err := c.s.dialogUA(req.Transport()).Client.Do(ctx, req)
 	switch {
 	case err != nil:
-		log.Warn("CANCEL to the trunk failed", "error", err)
+		log.Warn("CANCEL to the trunk failed", "err", err)
 	case res.StatusCode != sip.StatusOK:
 		// 481: the INVITE was answered already; WaitAnswer has its 200.
 		log.Info("trunk refused the CANCEL", "status", res.StatusCode)
@@ -386,13 +386,13 @@ func (c *call) hangupTrunk(d *sipgo.DialogClientSession, log interface{ Debug(st
 	}
 	if d.LoadState() < sip.DialogStateConfirmed {
 		if err := d.Ack(context.Background()); err != nil {
-			log.Debug("ACK before BYE failed", "error", err)
+			log.Debug("ACK before BYE failed", "err", err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 	defer cancel()
 	if err := d.Bye(ctx); err != nil {
-		log.Debug("BYE to trunk failed", "error", err)
+		log.Debug("BYE to trunk failed", "err", err)
 	}
 }
 
@@ -427,12 +427,12 @@ func (c *call) reject(dlgA *sipgo.DialogServerSession, code int, reason string, 
 	select {
 	case <-c.txA.Done():
 		// Cancelled (the transaction layer answered 487) or gone.
-		c.s.log.Debug("final answer to the port not sent: transaction ended", "call", c.id, "code", code, "error", c.txA.Err())
+		c.s.log.Debug("final answer to the port not sent: transaction ended", "call", c.id, "code", code, "err", c.txA.Err())
 		return
 	default:
 	}
 	if err := c.txA.Respond(res); err != nil {
-		c.s.log.Debug("final answer to the port failed", "call", c.id, "code", code, "error", err)
+		c.s.log.Debug("final answer to the port failed", "call", c.id, "code", code, "err", err)
 	}
 }
 
@@ -440,7 +440,7 @@ func (c *call) hangupPort(d *sipgo.DialogServerSession, log interface{ Debug(str
 	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 	defer cancel()
 	if err := d.Bye(ctx); err != nil {
-		log.Debug("BYE to port failed", "error", err)
+		log.Debug("BYE to port failed", "err", err)
 	}
 }
 
@@ -477,7 +477,7 @@ func (c *call) finish() {
 	if ms != nil {
 		res, err := ms.Close()
 		if err != nil {
-			s.log.Error("closing media failed", "call", c.id, "error", err)
+			s.log.Error("closing media failed", "call", c.id, "err", err)
 		}
 		if res.Path != "" {
 			rec.Recording = &wire.RecordingRef{ID: c.id, SHA256: res.SHA256, Bytes: res.Bytes, Format: res.Format, Levels: recordingLevels(res)}

@@ -208,7 +208,7 @@ func (c *call) runHotline(dlgA *sipgo.DialogServerSession, port portMedia, log *
 	log = log.With("dialled", keyed, "number", number)
 	if h.auth.Record {
 		if err := h.ivr.SetRecord(true); err != nil {
-			log.Error("recorded call not placed: recording cannot be turned on", "error", err)
+			log.Error("recorded call not placed: recording cannot be turned on", "err", err)
 			c.end(dlgA, failed(fmt.Sprintf("%v: %v", ErrMediaFailed, err)), log)
 			return
 		}
@@ -238,7 +238,7 @@ func (c *call) runHotline(dlgA *sipgo.DialogServerSession, port portMedia, log *
 func (c *call) openHotline(port portMedia, log *slog.Logger) (*hotlineIVR, outcome) {
 	ms, err := c.s.deps.Media(c.id, false)
 	if err != nil {
-		log.Error("media session failed", "error", err)
+		log.Error("media session failed", "err", err)
 		return nil, failed(fmt.Sprintf("%v: %v", ErrMediaFailed, err))
 	}
 	c.mu.Lock()
@@ -249,7 +249,7 @@ func (c *call) openHotline(port portMedia, log *slog.Logger) (*hotlineIVR, outco
 		return nil, failed(fmt.Sprintf("%v: no IVR support", ErrMediaFailed))
 	}
 	if err := ms.SetRemote(media.LegA, port.addr, port.codecs[0].PT); err != nil {
-		log.Error("hotline media failed", "error", err)
+		log.Error("hotline media failed", "err", err)
 		return nil, failed(fmt.Sprintf("%v: %v", ErrMediaFailed, err))
 	}
 	if port.te != nil {
@@ -259,7 +259,7 @@ func (c *call) openHotline(port portMedia, log *slog.Logger) (*hotlineIVR, outco
 	}
 	h := &hotlineIVR{c: c, ivr: ms, digits: ms.Digits(media.LegA), log: log}
 	if err := ms.Listen(media.LegA); err != nil {
-		log.Error("hotline media failed", "error", err)
+		log.Error("hotline media failed", "err", err)
 		return nil, failed(fmt.Sprintf("%v: %v", ErrMediaFailed, err))
 	}
 	return h, proceed
@@ -278,7 +278,7 @@ func (c *call) answerHotline(dlgA *sipgo.DialogServerSession, h *hotlineIVR, por
 	c.bodyA = body
 	c.mu.Unlock()
 	if err := dlgA.WriteResponse(sip.NewSDPResponseFromRequest(dlgA.InviteRequest, body)); err != nil {
-		h.log.Warn("answering the port failed", "error", err)
+		h.log.Warn("answering the port failed", "err", err)
 		return portUnconfirmed(context.Cause(c.ctx))
 	}
 	c.mu.Lock()
@@ -293,7 +293,7 @@ func (c *call) answerHotline(dlgA *sipgo.DialogServerSession, h *hotlineIVR, por
 func (h *hotlineIVR) playWhilePlacing(ids []prompts.ID) (cut func()) {
 	audio, err := prompts.Sequence(h.language(), ids...)
 	if err != nil {
-		h.log.Warn("hotline: confirmation prompts unavailable", "error", err)
+		h.log.Warn("hotline: confirmation prompts unavailable", "err", err)
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(h.c.ctx)
@@ -301,7 +301,7 @@ func (h *hotlineIVR) playWhilePlacing(ids []prompts.ID) (cut func()) {
 	go func() {
 		defer close(done)
 		if err := h.ivr.Play(ctx, media.LegA, g711.Ulaw, audio); err != nil && !errors.Is(err, context.Canceled) {
-			h.log.Info("hotline: confirmation not heard", "error", err)
+			h.log.Info("hotline: confirmation not heard", "err", err)
 		}
 	}()
 	var once sync.Once
@@ -323,7 +323,7 @@ func (h *hotlineIVR) dialogue() outcome {
 // failed, or the call stopped.
 func (h *hotlineIVR) stopped(err error) outcome {
 	if errors.Is(err, errMediaGone) || errors.Is(err, ErrMediaFailed) {
-		h.log.Warn("hotline media failed", "error", err)
+		h.log.Warn("hotline media failed", "err", err)
 		return failed(err.Error())
 	}
 	return beforeAnswer(context.Cause(h.c.ctx))
@@ -399,7 +399,7 @@ func (h *hotlineIVR) checkPIN() outcome {
 		if err == nil {
 			return proceed
 		}
-		h.log.Info("PIN not accepted", "try", try, "error", err)
+		h.log.Info("PIN not accepted", "try", try, "err", err)
 		switch {
 		case errors.Is(err, policy.ErrPINLocked):
 			return h.refuse(fmt.Errorf("%w", policy.ErrPINLocked), h.caller)
@@ -505,7 +505,7 @@ func (h *hotlineIVR) authorize() outcome {
 			}
 			waitWG.Go(func() {
 				if err := h.ivr.Play(c.ctx, media.LegA, g711.Ulaw, audio); err != nil {
-					h.log.Debug("wait-for-officer prompt stopped", "error", err)
+					h.log.Debug("wait-for-officer prompt stopped", "err", err)
 				}
 			})
 		})
@@ -560,7 +560,7 @@ func (h *hotlineIVR) confirmation(auth AuthResult, number string) []prompts.ID {
 func (h *hotlineIVR) balance(caller Caller) error {
 	acct, err := h.c.s.deps.Hotline.Account(caller.PersonID)
 	if err != nil {
-		h.log.Warn("account unavailable", "person", caller.PersonID, "error", err)
+		h.log.Warn("account unavailable", "person", caller.PersonID, "err", err)
 		return h.inform(prompts.TryAgain)
 	}
 	return h.play(true, AccountPrompts(acct)...)
@@ -635,7 +635,7 @@ func (h *hotlineIVR) end(dlgA *sipgo.DialogServerSession, code int) {
 		}
 		if cause := context.Cause(c.ctx); cause != errShutdown {
 			if audio, err := prompts.Sequence(h.language(), ids...); err != nil {
-				h.log.Warn("ending prompt unavailable", "error", err)
+				h.log.Warn("ending prompt unavailable", "err", err)
 			} else {
 				// Independent of the call's context, which may have ended
 				// already (ring timeout): only the port hanging up
@@ -650,7 +650,7 @@ func (h *hotlineIVR) end(dlgA *sipgo.DialogServerSession, code int) {
 				}()
 				h.log.Info("hotline ending spoken", "code", code, "prompts", len(ids))
 				if err := h.ivr.Play(ctx, media.LegA, g711.Ulaw, audio); err != nil {
-					h.log.Debug("ending prompt stopped", "error", err)
+					h.log.Debug("ending prompt stopped", "err", err)
 				}
 				cancel()
 			}

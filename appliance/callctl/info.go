@@ -79,7 +79,7 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		case errors.Is(err, media.ErrUnsupported):
 			s.log.Warn("INFO key dropped: no media session takes keys", "call", c.id, "leg", leg.String())
 		case err != nil:
-			s.log.Debug("INFO key not delivered", "call", c.id, "leg", leg, "error", err)
+			s.log.Debug("INFO key not delivered", "call", c.id, "leg", leg, "err", err)
 		default:
 			s.log.Info("key by SIP INFO", "call", c.id, "leg", leg.String(), "key", string(key))
 		}

@@ -59,17 +59,17 @@ func (c *call) speakRefusal(dlgA *sipgo.DialogServerSession, portAddr netip.Addr
 	s := c.s
 	audio, err := prompts.Get(auth.Language, refusalPrompt(auth))
 	if err != nil {
-		log.Warn("refusal prompt unavailable", "error", err)
+		log.Warn("refusal prompt unavailable", "err", err)
 		return
 	}
 	ms, err := s.deps.Media(c.id, false)
 	if err != nil {
-		log.Warn("no media for the spoken refusal", "error", err)
+		log.Warn("no media for the spoken refusal", "err", err)
 		return
 	}
 	defer func() {
 		if _, err := ms.Close(); err != nil {
-			log.Debug("closing refusal media failed", "error", err)
+			log.Debug("closing refusal media failed", "err", err)
 		}
 	}()
 	if !ms.Features().Has(media.FeaturePrompts) {
@@ -77,16 +77,16 @@ func (c *call) speakRefusal(dlgA *sipgo.DialogServerSession, portAddr netip.Addr
 		return
 	}
 	if err := ms.SetRemote(media.LegA, portAddr, codec.PT); err != nil {
-		log.Warn("refusal media failed", "error", err)
+		log.Warn("refusal media failed", "err", err)
 		return
 	}
 	body := sdp.Build(sdp.Description{Addr: s.mediaAddr(ms.LocalAddr(media.LegA)), Formats: []sdp.Format{codec}, PTime: 20, SessionID: uint64(s.clk.Now().Unix())})
 	if err := dlgA.Respond(sip.StatusSessionInProgress, "Session Progress", body, sip.NewHeader("Content-Type", "application/sdp")); err != nil {
-		log.Debug("183 to the port failed", "error", err)
+		log.Debug("183 to the port failed", "err", err)
 		return
 	}
 	if err := ms.Play(c.ctx, media.LegA, g711.Ulaw, audio); err != nil {
-		log.Debug("refusal prompt interrupted", "error", err)
+		log.Debug("refusal prompt interrupted", "err", err)
 	}
 }
 
@@ -116,7 +116,7 @@ const (
 func (c *call) familyAccept(ms MediaSession, trunkAddr netip.AddrPort, legB sdp.Choice, prompt sdp.Format, hasPrompt bool, audio []byte, log logger) acceptOutcome {
 	s := c.s
 	if err := setRemote(ms, media.LegB, trunkAddr, legB.Codec); err != nil {
-		log.Warn("acceptance media failed", "error", err)
+		log.Warn("acceptance media failed", "err", err)
 		return acceptFailed
 	}
 	if legB.Codec.Kind() == sdp.KindOpus {
@@ -126,7 +126,7 @@ func (c *call) familyAccept(ms MediaSession, trunkAddr netip.AddrPort, legB sdp.
 			return acceptFailed
 		}
 		if err := ms.SetPromptPayloadType(media.LegB, prompt.PT); err != nil {
-			log.Warn("acceptance media failed", "error", err)
+			log.Warn("acceptance media failed", "err", err)
 			return acceptFailed
 		}
 	}
@@ -138,7 +138,7 @@ func (c *call) familyAccept(ms MediaSession, trunkAddr netip.AddrPort, legB sdp.
 	// relay path for the rest of the call.
 	defer ms.StopDigits(media.LegB)
 	if err := ms.Listen(media.LegB); err != nil {
-		log.Warn("acceptance media failed", "error", err)
+		log.Warn("acceptance media failed", "err", err)
 		return acceptFailed
 	}
 
@@ -155,7 +155,7 @@ func (c *call) familyAccept(ms MediaSession, trunkAddr netip.AddrPort, legB sdp.
 		for pctx.Err() == nil {
 			if err := ms.Play(pctx, media.LegB, g711.Ulaw, audio); err != nil {
 				if !errors.Is(err, context.Canceled) {
-					log.Debug("acceptance prompt stopped", "error", err)
+					log.Debug("acceptance prompt stopped", "err", err)
 				}
 				return
 			}
@@ -214,7 +214,7 @@ func (c *call) scheduleLimit(ms MediaSession, limit time.Duration, lang string, 
 			}
 			audio, err := prompts.Get(lang, w.Prompt)
 			if err != nil {
-				log.Warn("warning prompt unavailable", "error", err)
+				log.Warn("warning prompt unavailable", "err", err)
 				continue
 			}
 			timers = append(timers, s.clk.AfterFunc(limit-w.Before, func() {
@@ -226,7 +226,7 @@ func (c *call) scheduleLimit(ms MediaSession, limit time.Duration, lang string, 
 				wg.Go(func() {
 					log.Info("time warning", "left", w.Before)
 					if err := ms.Announce(c.ctx, g711.Ulaw, audio); err != nil && c.ctx.Err() == nil {
-						log.Warn("time warning not played", "error", err)
+						log.Warn("time warning not played", "err", err)
 					}
 				})
 			}))

@@ -114,7 +114,7 @@ func (s *Server) checked(h sipgo.RequestHandler) sipgo.RequestHandler {
 			h(req, tx)
 			return
 		}
-		s.log.Info("malformed SIP request refused", "method", sanitizeReason(string(req.Method), "?"), "source", req.Source(), "error", err)
+		s.log.Info("malformed SIP request refused", "method", sanitizeReason(string(req.Method), "?"), "source", req.Source(), "err", err)
 		if req.IsAck() {
 			return
 		}

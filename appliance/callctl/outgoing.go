@@ -103,7 +103,7 @@ func (c *call) readOffer(body []byte, log logger) (portMedia, outcome) {
 		err = fmt.Errorf("%w: the hotline needs G.711", sdp.ErrIncompatible)
 	}
 	if err != nil {
-		log.Warn("INVITE without usable audio offer", "error", err)
+		log.Warn("INVITE without usable audio offer", "err", err)
 		return p, endWith(wire.DispFailed, "no usable audio offer", sip.StatusNotAcceptableHere, "Not Acceptable Here")
 	}
 	return p, proceed
@@ -120,7 +120,7 @@ func (c *call) authorize(dlgA *sipgo.DialogServerSession, port portMedia, log *s
 		ringing.Do(func() {
 			log.Info("authorizer waits (officer confirmation): ringback to the port")
 			if err := dlgA.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
-				log.Debug("180 to the port failed", "error", err)
+				log.Debug("180 to the port failed", "err", err)
 			}
 		})
 	}
@@ -217,7 +217,7 @@ func (c *call) openMedia(o *outgoing) outcome {
 	if !o.hot {
 		ms, err := c.s.deps.Media(c.id, o.auth.Record)
 		if err != nil {
-			o.log.Error("media session failed", "error", err)
+			o.log.Error("media session failed", "err", err)
 			return failed(fmt.Sprintf("%v: %v", ErrMediaFailed, err))
 		}
 		c.mu.Lock()
@@ -253,7 +253,7 @@ func (c *call) inviteTrunk(o *outgoing) outcome {
 		if !o.hot && (r.StatusCode == sip.StatusRinging || r.StatusCode == sip.StatusSessionInProgress) {
 			o.ringSent.Store(true)
 			if err := o.dlgA.Respond(r.StatusCode, sanitizeReason(r.Reason, "Ringing"), nil); err != nil {
-				log.Debug("relaying provisional failed", "error", err)
+				log.Debug("relaying provisional failed", "err", err)
 			}
 		}
 	}, log)
@@ -276,7 +276,7 @@ func (c *call) inviteTrunk(o *outgoing) outcome {
 	case errors.As(err, &dr):
 		end = trunkRefusal(dr.Res)
 	default:
-		log.Warn("trunk leg failed", "error", err)
+		log.Warn("trunk leg failed", "err", err)
 		end = failed(fmt.Sprintf("%v: %v", ErrTrunk, err))
 	}
 	// A 200 may have crossed our CANCEL: confirm and hang it up.
@@ -299,10 +299,10 @@ func (c *call) negotiate(o *outgoing) outcome {
 		}
 	}
 	if err := o.dlgB.Ack(context.Background()); err != nil {
-		log.Warn("ACK to trunk failed", "error", err)
+		log.Warn("ACK to trunk failed", "err", err)
 	}
 	if !usable {
-		log.Warn("trunk answered without a usable codec", "error", err)
+		log.Warn("trunk answered without a usable codec", "err", err)
 		return endWith(wire.DispFailed, "trunk answer without usable audio", sip.StatusNotAcceptableHere, "Not Acceptable Here").hangingUp(o.dlgB)
 	}
 	o.ans = ans
@@ -330,7 +330,7 @@ func (c *call) accept(o *outgoing) outcome {
 	if !o.hot && !o.ringSent.Load() {
 		// The port hears ringback while the called party decides.
 		if err := o.dlgA.Respond(sip.StatusRinging, "Ringing", nil); err != nil {
-			log.Debug("180 to the port failed", "error", err)
+			log.Debug("180 to the port failed", "err", err)
 		}
 	}
 	audio, ok := o.announce()
@@ -372,7 +372,7 @@ func (c *call) bridge(o *outgoing) outcome {
 	}
 	o.answerAt = s.clk.Now()
 	if err := c.startMedia(o.ms, o.portAddr, o.ans.Addr, o.legA, o.legB, o.events); err != nil {
-		log.Error("media start failed", "error", err)
+		log.Error("media start failed", "err", err)
 		return failed(err.Error()).hangingUp(o.dlgB)
 	}
 	if o.ms.Features().Has(media.FeatureOpus) {
@@ -401,7 +401,7 @@ func (c *call) bridge(o *outgoing) outcome {
 		// The port was answered by the hotline: nothing to tell it.
 	} else if err := o.dlgA.WriteResponse(sip.NewSDPResponseFromRequest(o.dlgA.InviteRequest, bodyA)); err != nil {
 		// The port cancelled as the answer crossed, or never ACKed.
-		log.Warn("answering the port failed", "error", err)
+		log.Warn("answering the port failed", "err", err)
 		return portUnconfirmed(context.Cause(c.ctx)).hangingUp(o.dlgB)
 	}
 	if s.deps.OnCallAnswered != nil {
@@ -441,11 +441,11 @@ func (c *call) answerBodies(o *outgoing) []byte {
 func (c *call) reportAnswered(o *outgoing, maxDur time.Duration, limitedBy string) {
 	trunk, err := dialogOf(o.dlgB)
 	if err != nil {
-		o.log.Warn("trunk dialog not captured: a crash during this call could not end it", "error", err)
+		o.log.Warn("trunk dialog not captured: a crash during this call could not end it", "err", err)
 	}
 	port, err := portDialogOf(o.dlgA)
 	if err != nil {
-		o.log.Warn("port dialog not captured: a crash during this call could not end it", "error", err)
+		o.log.Warn("port dialog not captured: a crash during this call could not end it", "err", err)
 	}
 	c.s.deps.OnCallAnswered(AnsweredCall{CallID: c.id, Answer: o.answerAt, Trunk: trunk, Port: port, MaxDuration: maxDur, LimitedBy: limitedBy})
 }

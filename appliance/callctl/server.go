@@ -416,7 +416,7 @@ func (s *Server) respond(req *sip.Request, tx sip.ServerTransaction, code int, r
 		res.AppendHeader(h)
 	}
 	if err := tx.Respond(res); err != nil {
-		s.log.Warn("SIP answer not sent", "code", code, "error", err)
+		s.log.Warn("SIP answer not sent", "code", code, "err", err)
 	}
 }
 
@@ -519,7 +519,7 @@ func (s *Server) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		}
 	}
 	if err := tx.Respond(res); err != nil {
-		s.log.Warn("SIP answer not sent", "error", err)
+		s.log.Warn("SIP answer not sent", "err", err)
 	}
 }
 
@@ -547,15 +547,15 @@ func (s *Server) authenticate(req *sip.Request, tx sip.ServerTransaction, authHd
 		return term, true
 	case errors.Is(err, ErrStaleNonce):
 		if err != ErrStaleNonce { // a count used before, not an expired nonce
-			s.log.Warn("SIP credentials replayed, challenging again", "method", string(req.Method), "source", req.Source(), "error", err)
+			s.log.Warn("SIP credentials replayed, challenging again", "method", string(req.Method), "source", req.Source(), "err", err)
 		}
 		s.respondStateless(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(client, true)))
 	case errors.Is(err, ErrAuth):
-		s.log.Warn("SIP authentication failed", "method", string(req.Method), "source", req.Source(), "error", err)
+		s.log.Warn("SIP authentication failed", "method", string(req.Method), "source", req.Source(), "err", err)
 		s.respond(req, tx, sip.StatusForbidden, "Forbidden")
 	default:
 		if val != "" {
-			s.log.Debug("unusable credentials, challenging", "source", req.Source(), "error", err)
+			s.log.Debug("unusable credentials, challenging", "source", req.Source(), "err", err)
 		}
 		s.respondStateless(req, tx, code, reason, sip.NewHeader(chalHdr, s.auth.challenge(client, false)))
 	}
@@ -588,7 +588,7 @@ func (s *Server) respondStateless(req *sip.Request, tx sip.ServerTransaction, co
 		err = tx.Respond(res)
 	}
 	if err != nil {
-		s.log.Debug("stateless respond failed", "code", code, "error", err)
+		s.log.Debug("stateless respond failed", "code", code, "err", err)
 	}
 }
 
@@ -616,7 +616,7 @@ func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if d := c.portDialog(); d != nil {
 		if err := d.ReadAck(req, tx); err != nil {
-			s.log.Debug("ACK not matched", "call", c.id, "error", err)
+			s.log.Debug("ACK not matched", "call", c.id, "err", err)
 		}
 	}
 }

@@ -165,7 +165,7 @@ func (c *call) startSessionTimer(dlgB *sipgo.DialogClientSession, offer []byte, 
 	res := dlgB.InviteResponse
 	interval, refresher, ok, err := sessionExpiresOf(res)
 	if err != nil {
-		log.Warn("trunk's Session-Expires unusable: no session refresh", "error", err)
+		log.Warn("trunk's Session-Expires unusable: no session refresh", "err", err)
 	}
 	if !ok || refresher == "uas" {
 		return func() {}
@@ -222,7 +222,7 @@ func (c *call) refreshLoop(ctx context.Context, dlgB *sipgo.DialogClientSession,
 		// Not refreshed: try again while the session lasts.
 		left := expires.Sub(clk.Now())
 		if left <= minRefresh {
-			log.Warn("trunk session expired unrefreshed: ending the call", "error", err)
+			log.Warn("trunk session expired unrefreshed: ending the call", "err", err)
 			c.stop(errSessionExpired)
 			return
 		}
@@ -230,7 +230,7 @@ func (c *call) refreshLoop(ctx context.Context, dlgB *sipgo.DialogClientSession,
 		if res != nil {
 			status = res.StatusCode
 		}
-		log.Warn("trunk session refresh failed: retrying", "status", status, "error", err, "left", left)
+		log.Warn("trunk session refresh failed: retrying", "status", status, "err", err, "left", left)
 		wait = max(left/3, minRefresh)
 	}
 }
@@ -316,6 +316,6 @@ func (s *Server) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
 	res.AppendHeader(&s.dialogUA(req.Transport()).ContactHDR)
 	echoSessionTimer(req, res)
 	if err := tx.Respond(res); err != nil {
-		s.log.Debug("UPDATE respond failed", "call", c.id, "error", err)
+		s.log.Debug("UPDATE respond failed", "call", c.id, "err", err)
 	}
 }

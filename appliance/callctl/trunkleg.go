@@ -70,7 +70,7 @@ func (c *call) placeTrunk(body []byte, destType string, onResponse func(*sip.Res
 	c.mu.Unlock()
 	names, err := s.trunks.Route(num, destType)
 	if err != nil {
-		log.Warn("no trunk route for the call", "destination_type", destType, "error", err)
+		log.Warn("no trunk route for the call", "destination_type", destType, "err", err)
 		return nil, fmt.Errorf("%w: %w", ErrTrunk, err)
 	}
 	var dlg *sipgo.DialogClientSession
@@ -100,7 +100,7 @@ func (c *call) placeTrunk(body []byte, destType string, onResponse func(*sip.Res
 		if !failover {
 			return dlg, err
 		}
-		log.Warn("trunk failed over", "trunk", name, "error", err)
+		log.Warn("trunk failed over", "trunk", name, "err", err)
 		lastErr = err
 	}
 	if lastErr != nil {
@@ -430,7 +430,7 @@ func (s *Server) lateResponse(a *abandoned, r *sip.Response) {
 			ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 			defer cancel()
 			if _, err := cli.Do(ctx, newCancel(inv), noBuild); err != nil {
-				a.log.Debug("CANCEL of an abandoned attempt failed", "trunk", a.tr.Name, "error", err)
+				a.log.Debug("CANCEL of an abandoned attempt failed", "trunk", a.tr.Name, "err", err)
 			}
 		}()
 	case r.IsSuccess():
@@ -443,17 +443,17 @@ func (s *Server) lateResponse(a *abandoned, r *sip.Response) {
 		d.InviteResponse = r
 		go func() {
 			if err := d.Ack(context.Background()); err != nil {
-				a.log.Debug("ACK of a late 200 failed", "trunk", a.tr.Name, "error", err)
+				a.log.Debug("ACK of a late 200 failed", "trunk", a.tr.Name, "err", err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
 			defer cancel()
 			if err := d.Bye(ctx); err != nil {
-				a.log.Debug("BYE of a late 200 failed", "trunk", a.tr.Name, "error", err)
+				a.log.Debug("BYE of a late 200 failed", "trunk", a.tr.Name, "err", err)
 			}
 		}()
 	default:
 		if err := cli.WriteRequest(ackNon2xx(inv, r), noBuild); err != nil {
-			a.log.Debug("ACK of a late final answer failed", "trunk", a.tr.Name, "error", err)
+			a.log.Debug("ACK of a late final answer failed", "trunk", a.tr.Name, "err", err)
 		}
 	}
 }

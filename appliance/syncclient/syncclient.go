@@ -936,7 +936,7 @@ func (l *loop) applyRecordingAck(a wire.RecordingAck) error {
 		l.closeUpload()
 	}
 	if !a.OK || !strings.EqualFold(a.SHA256, rec.Ref.SHA256) {
-		c.log.Warn("sync: central refused recording, keeping it", "call", a.CallID, "error", a.Error, "sha256", a.SHA256, "want", rec.Ref.SHA256)
+		c.log.Warn("sync: central refused recording, keeping it", "call", a.CallID, "err", a.Error, "sha256", a.SHA256, "want", rec.Ref.SHA256)
 		l.recordingFailed(a.CallID)
 		return nil
 	}
@@ -1120,7 +1120,7 @@ func (l *loop) applyChunkAck(a wire.RecordingChunkAck) {
 		return
 	case a.Resend && a.Attempt == up.attempt:
 		if a.Error != "" {
-			c.log.Warn("sync: central asks for recording chunks again", "call", a.CallID, "from", a.Offset, "error", a.Error)
+			c.log.Warn("sync: central asks for recording chunks again", "call", a.CallID, "from", a.Offset, "err", a.Error)
 		} else if up.querying {
 			c.log.Info("sync: uploading recording", "call", a.CallID, "from", a.Offset, "bytes", total)
 		}
@@ -1132,7 +1132,7 @@ func (l *loop) applyChunkAck(a wire.RecordingChunkAck) {
 		l.attempt++
 		up.attempt = l.attempt
 	case a.Error != "" && !a.Resend:
-		c.log.Warn("sync: central refused recording chunk, retrying later", "call", a.CallID, "error", a.Error)
+		c.log.Warn("sync: central refused recording chunk, retrying later", "call", a.CallID, "err", a.Error)
 		l.recordingFailed(a.CallID)
 		return
 	case up.querying || a.Offset <= up.acked:

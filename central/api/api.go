@@ -136,10 +136,10 @@ func New(d Deps) (*Server, error) {
 	}
 	m := http.NewServeMux()
 	routes := map[string]http.HandlerFunc{
-		"POST /api/v1/inmates":               s.createInmate,
-		"GET /api/v1/inmates":                s.listInmates,
-		"GET /api/v1/inmates/{id}":           s.getInmate,
-		"PATCH /api/v1/inmates/{id}":         s.patchInmate,
+		"POST /api/v1/inmates":               s.createPerson,
+		"GET /api/v1/inmates":                s.listPersons,
+		"GET /api/v1/inmates/{id}":           s.getPerson,
+		"PATCH /api/v1/inmates/{id}":         s.patchPerson,
 		"POST /api/v1/inmates/{id}/cards":    s.addCard,
 		"POST /api/v1/inmates/{id}/contacts": s.addContact,
 		"GET /api/v1/inmates/{id}/contacts":  s.listContacts,
@@ -301,7 +301,7 @@ func (s *Server) notify(ctx context.Context, blocks ...string) {
 	}
 }
 
-type inmateIn struct {
+type newPersonIn struct {
 	PrisonNumber string  `json:"prison_number"`
 	Name         string  `json:"name"`
 	Block        string  `json:"block"`
@@ -326,8 +326,8 @@ type inmateIn struct {
 	CallsPerMonth int `json:"calls_per_month"`
 }
 
-func (s *Server) createInmate(w http.ResponseWriter, r *http.Request) {
-	var in inmateIn
+func (s *Server) createPerson(w http.ResponseWriter, r *http.Request) {
+	var in newPersonIn
 	if err := decode(r, &in); err != nil {
 		s.fail(w, r, err)
 		return
@@ -360,7 +360,7 @@ func (s *Server) createInmate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, personBody(p))
 }
 
-func (s *Server) listInmates(w http.ResponseWriter, r *http.Request) { s.listPeople(w, r, false) }
+func (s *Server) listPersons(w http.ResponseWriter, r *http.Request) { s.listPeople(w, r, false) }
 
 func (s *Server) listOfficers(w http.ResponseWriter, r *http.Request) { s.listPeople(w, r, true) }
 
@@ -396,7 +396,7 @@ func (s *Server) listPeople(w http.ResponseWriter, r *http.Request, officers boo
 	writeJSON(w, http.StatusOK, map[string]any{kind: peopleBody(people)})
 }
 
-func (s *Server) getInmate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getPerson(w http.ResponseWriter, r *http.Request) {
 	p, err := s.scopedPerson(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -418,7 +418,7 @@ func (s *Server) scopedPerson(r *http.Request) (*people.Person, error) {
 	return p, nil
 }
 
-type inmatePatch struct {
+type personPatch struct {
 	Name                 *string        `json:"name"`
 	Block                *string        `json:"block"`
 	Status               *string        `json:"status"`
@@ -436,8 +436,8 @@ type inmatePatch struct {
 	CallsPerMonth        *int           `json:"calls_per_month"`
 }
 
-func (s *Server) patchInmate(w http.ResponseWriter, r *http.Request) {
-	var in inmatePatch
+func (s *Server) patchPerson(w http.ResponseWriter, r *http.Request) {
+	var in personPatch
 	if err := decode(r, &in); err != nil {
 		s.fail(w, r, err)
 		return

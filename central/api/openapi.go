@@ -128,7 +128,7 @@ var opDocs = map[string]openapi.Doc{
 	"POST /api/v1/inmates": {
 		Summary:     "Enrol a person in prison",
 		Description: "Creates a person with their block, status, language, optional PIN, supervision level and overrides of the block's call rule; the block's policy is republished. Block officers may only enrol into their blocks. The new person's URL is in Location.",
-		Body:        inmateIn{},
+		Body:        newPersonIn{},
 		Fields: map[string]string{
 			"prison_number":     "Required, unique.",
 			"name":              "Required.",
@@ -159,7 +159,7 @@ var opDocs = map[string]openapi.Doc{
 		Summary:     "Change a person",
 		Description: "Changes only the fields given (name, block, status, language, PIN, supervision level, confirmation, windows, maximum duration, suspension); audited, and the blocks' policies are republished. Block officers may only move a person between their own blocks.",
 		Path:        map[string]string{"id": pPerson},
-		Body:        inmatePatch{},
+		Body:        personPatch{},
 		Fields: map[string]string{
 			"status":          `"active", "suspended" (with status_reason) or "released".`,
 			"pin":             "A new PIN of 4 to 8 digits.",

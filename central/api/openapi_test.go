@@ -224,7 +224,7 @@ func TestOpenAPISchemasFollowTheHandlers(t *testing.T) {
 		t.Errorf("error answer %v", got)
 	}
 
-	// POST /api/v1/inmates: the body is inmateIn's fields, closed.
+	// POST /api/v1/inmates: the body is newPersonIn's fields, closed.
 	post := paths["/api/v1/inmates"].(map[string]any)["post"].(map[string]any)
 	body := post["requestBody"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)
 	if body["additionalProperties"] != false {
@@ -362,6 +362,9 @@ func TestOpenAPICallFiltersComplete(t *testing.T) {
 	}
 	for f := range reflect.TypeFor[reports.CallFilter]().Fields() {
 		name := strings.ToLower(f.Name)
+		if q := f.Tag.Get("query"); q != "" {
+			name = q
+		}
 		if _, err := callquery.Parse(url.Values{name: {"x"}}); err != nil && strings.Contains(err.Error(), "unknown parameter") {
 			continue
 		}

@@ -124,7 +124,7 @@ func Parse(q url.Values) (reports.CallFilter, error) {
 	if err := only(q, "inmate", "name", "block", "number", "contact", "from", "to", "disposition", "officer", "limit", "offset"); err != nil {
 		return f, err
 	}
-	for name, dst := range map[string]*string{"inmate": &f.Inmate, "name": &f.Name, "block": &f.Block, "contact": &f.Contact, "officer": &f.Officer} {
+	for name, dst := range map[string]*string{"inmate": &f.Person, "name": &f.Name, "block": &f.Block, "contact": &f.Contact, "officer": &f.Officer} {
 		v, err := text(q, name)
 		if err != nil {
 			return f, err

@@ -18,7 +18,7 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Inmate != "A1" || f.Block != "A" || f.Number != "+4420" || f.Disposition != "completed" || f.Limit != 10 || f.Offset != 5 ||
+	if f.Person != "A1" || f.Block != "A" || f.Number != "+4420" || f.Disposition != "completed" || f.Limit != 10 || f.Offset != 5 ||
 		!f.From.Equal(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)) || !f.To.Equal(time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)) {
 		t.Fatalf("%+v", f)
 	}
@@ -139,7 +139,7 @@ func FuzzParseCallFilter(f *testing.F) {
 		if !cf.From.IsZero() && !cf.To.IsZero() && !cf.To.After(cf.From) {
 			t.Fatal("empty time range accepted")
 		}
-		for _, s := range []string{cf.Name, cf.Contact, cf.Inmate, cf.Officer, cf.Block} {
+		for _, s := range []string{cf.Name, cf.Contact, cf.Person, cf.Officer, cf.Block} {
 			if len([]rune(s)) > MaxText {
 				t.Fatalf("text of %d characters accepted", len([]rune(s)))
 			}

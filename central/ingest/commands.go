@@ -123,7 +123,7 @@ func ParseCommandAnswer(applianceID string, payload []byte) (*wire.CommandAnswer
 }
 
 func (s *Service) handleCommandAnswer(ctx context.Context, a *wire.CommandAnswer) {
-	lg := s.log.With("appliance", a.ApplianceID, "command", a.ID, "ok", a.OK, "error", a.Error)
+	lg := s.log.With("appliance", a.ApplianceID, "command", a.ID, "ok", a.OK, "err", a.Error)
 	cs, ok := s.st.(CommandAnswerStore)
 	if !ok {
 		lg.Info("ingest: command answered (not stored: the store keeps no commands)")

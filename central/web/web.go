@@ -329,7 +329,7 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *users.Session
 	f.Blocks, f.ShowHidden = c.ScopeBlocks(), c.SeesHidden()
 	if err != nil {
 		p.Error = err.Error()
-		p.Filter = reports.CallFilter{Inmate: q.Get("inmate"), Name: q.Get("name"), Block: q.Get("block"), Number: q.Get("number"),
+		p.Filter = reports.CallFilter{Person: q.Get("inmate"), Name: q.Get("name"), Block: q.Get("block"), Number: q.Get("number"),
 			Contact: q.Get("contact"), Officer: q.Get("officer"), Disposition: q.Get("disposition")}
 		s.render(w, http.StatusBadRequest, "calls.html", p)
 		return

@@ -292,7 +292,7 @@ func (f *Family) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			cancelled()
 			return
 		}
-		f.ep.log.Debug("family: answer failed", "error", err)
+		f.ep.log.Debug("family: answer failed", "err", err)
 		fc.Code = sip.StatusOK
 		return
 	}
@@ -314,7 +314,7 @@ func (f *Family) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := dlg.Bye(ctx); err != nil {
-			f.ep.log.Debug("family: BYE failed", "error", err)
+			f.ep.log.Debug("family: BYE failed", "err", err)
 		}
 	}
 }
@@ -342,12 +342,12 @@ func (f *Family) pressAfterPrompt(ctx context.Context, p *rtpphone.Phone, remote
 					target = ct.Address
 				}
 				if err := sendINFO(ctx, target, dlg.Do, f.cfg.Accept); err != nil {
-					f.ep.log.Debug("family: INFO key failed", "error", err)
+					f.ep.log.Debug("family: INFO key failed", "err", err)
 				}
 				return
 			}
 			if err := p.SendDTMF(ctx, remote, f.cfg.Accept); err != nil {
-				f.ep.log.Debug("family: key not completely sent", "error", err)
+				f.ep.log.Debug("family: key not completely sent", "err", err)
 			}
 			return
 		}

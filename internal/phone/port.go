@@ -402,7 +402,7 @@ func (p *Port) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	if err := c.sess.ReadBye(req, tx); err != nil {
-		p.ep.log.Debug("phone: BYE", "error", err)
+		p.ep.log.Debug("phone: BYE", "err", err)
 	}
 	c.byeOnce.Do(func() { close(c.remoteBye) })
 }

@@ -127,7 +127,7 @@ func newEndpoint(listen, name string, log *slog.Logger) (*endpoint, error) {
 func (e *endpoint) serve() {
 	go func() {
 		if err := e.srv.ServeUDP(e.conn); err != nil {
-			e.log.Debug("phone: serve ended", "error", err)
+			e.log.Debug("phone: serve ended", "err", err)
 		}
 	}()
 	waitServing(e.ua, e.conn.LocalAddr().String())

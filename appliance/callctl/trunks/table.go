@@ -205,10 +205,10 @@ func (t *Table) record(tr Trunk, ok bool, code int, err error) {
 	case wasDown && !down:
 		t.log.Info("trunk up: keep-alive answered", "trunk", tr.Name, "status", code)
 	case !wasDown && down:
-		t.log.Warn("trunk down: keep-alives unanswered", "trunk", tr.Name, "failures", fails, "status", code, "error", err)
+		t.log.Warn("trunk down: keep-alives unanswered", "trunk", tr.Name, "failures", fails, "status", code, "err", err)
 	case !ok && !down:
-		t.log.Info("trunk keep-alive failed", "trunk", tr.Name, "failures", fails, "status", code, "error", err)
+		t.log.Info("trunk keep-alive failed", "trunk", tr.Name, "failures", fails, "status", code, "err", err)
 	case !ok:
-		t.log.Debug("trunk still down", "trunk", tr.Name, "failures", fails, "status", code, "error", err)
+		t.log.Debug("trunk still down", "trunk", tr.Name, "failures", fails, "status", code, "err", err)
 	}
 }

@@ -23,8 +23,9 @@ const callFrom = ` FROM calls c` + store.CallJoins
 // all match. Number is compared after normalization by the caller;
 // From/To bound the start time (From inclusive, To exclusive).
 type CallFilter struct {
-	// Inmate matches a person id or a prison number.
-	Inmate string
+	// Person matches a person id or a prison number (the API's and the
+	// console's "inmate" parameter, decision 0026).
+	Person string `query:"inmate"`
 	// Name matches part of the person's name (case-insensitive for ASCII).
 	Name        string
 	Block       string
@@ -205,8 +206,8 @@ func (s *Store) callWhereFor(ctx context.Context, f CallFilter) (*callWhere, err
 	if f.Number != "" {
 		w.addKeys(w.eqKeys("number", f.Number))
 	}
-	if f.Inmate != "" {
-		ps, err := s.resolve(ctx, "person", `SELECT id, prison_number, '' FROM people WHERE id = $1 OR prison_number = $1`, f.Inmate)
+	if f.Person != "" {
+		ps, err := s.resolve(ctx, "person", `SELECT id, prison_number, '' FROM people WHERE id = $1 OR prison_number = $1`, f.Person)
 		if err != nil {
 			return nil, err
 		}
@@ -214,7 +215,7 @@ func (s *Store) callWhereFor(ctx context.Context, f CallFilter) (*callWhere, err
 			w.addKeys(w.personKeys(ps))
 		} else {
 			// A person central does not know: whatever the records say.
-			w.addKeys(append(w.eqKeys("person_id", f.Inmate), w.eqKeys("prison_number", f.Inmate)...))
+			w.addKeys(append(w.eqKeys("person_id", f.Person), w.eqKeys("prison_number", f.Person)...))
 		}
 	}
 	if f.Name != "" {

@@ -142,11 +142,11 @@ func TestCallSearchFilters(t *testing.T) {
 		{"name _ is literal", CallFilter{Name: "_"}, nil},
 		{"name nobody", CallFilter{Name: "nobody"}, nil},
 		{"officer is not a person's name", CallFilter{Name: "Olsen"}, nil},
-		{"person id", CallFilter{Inmate: fx.ann.ID}, fx.ids(and(notHidden, ann))},
-		{"prison number", CallFilter{Inmate: "A1"}, fx.ids(and(notHidden, ann))},
-		{"prison number with hidden", CallFilter{Inmate: "A1", ShowHidden: true}, fx.ids(ann)},
-		{"unknown person by prison number", CallFilter{Inmate: "X9"}, []string{"unknown"}},
-		{"unknown person by id", CallFilter{Inmate: "p-unknown"}, []string{"unknown"}},
+		{"person id", CallFilter{Person: fx.ann.ID}, fx.ids(and(notHidden, ann))},
+		{"prison number", CallFilter{Person: "A1"}, fx.ids(and(notHidden, ann))},
+		{"prison number with hidden", CallFilter{Person: "A1", ShowHidden: true}, fx.ids(ann)},
+		{"unknown person by prison number", CallFilter{Person: "X9"}, []string{"unknown"}},
+		{"unknown person by id", CallFilter{Person: "p-unknown"}, []string{"unknown"}},
 		{"contact by name: that person's calls only", CallFilter{Contact: "mum"}, []string{"ann-ended", "ann-by-pn", "ann-mum"}},
 		{"contact by id", CallFilter{Contact: fx.bobAunt.ID}, []string{"bob-aunt"}},
 		{"contact nobody", CallFilter{Contact: "nobody"}, nil},
@@ -158,8 +158,8 @@ func TestCallSearchFilters(t *testing.T) {
 		{"block", CallFilter{Block: "B"}, []string{"bob-aunt"}},
 		{"scope and name", CallFilter{Blocks: []string{"B"}, Name: "smith"}, []string{"bob-aunt"}},
 		{"scope of no block", CallFilter{Blocks: []string{}}, nil},
-		{"scope of no block and a person", CallFilter{Blocks: []string{}, Inmate: "A1"}, nil},
-		{"other block's person in scope", CallFilter{Blocks: []string{"B"}, Inmate: "A1"}, nil},
+		{"scope of no block and a person", CallFilter{Blocks: []string{}, Person: "A1"}, nil},
+		{"other block's person in scope", CallFilter{Blocks: []string{"B"}, Person: "A1"}, nil},
 		{"time range", CallFilter{From: t0.Add(3 * time.Minute), To: t0.Add(5 * time.Minute), ShowHidden: true}, []string{"cat-refused", "bob-aunt"}},
 		{"name and time range", CallFilter{Name: "smith", From: t0.Add(3 * time.Minute)}, []string{"ann-ended", "ann-by-pn", "bob-aunt"}},
 	}
@@ -320,8 +320,8 @@ func TestCallFilters(t *testing.T) {
 	}
 	check(CallFilter{}, 5)
 	check(CallFilter{Block: "A"}, 3)
-	check(CallFilter{Inmate: "p2"}, 2)
-	check(CallFilter{Inmate: "Np1"}, 3)
+	check(CallFilter{Person: "p2"}, 2)
+	check(CallFilter{Person: "Np1"}, 3)
 	check(CallFilter{Number: "+222"}, 2)
 	check(CallFilter{Disposition: wire.DispRefused}, 2)
 	// calls start at t0 + seq minutes

@@ -28,7 +28,7 @@ func BenchmarkCallSearch(b *testing.B) {
 		min   int // calls on the first page, when fewer than 50 match
 	}{
 		{"none", CallFilter{}, func(store.Call) bool { return true }, 0},
-		{"person", CallFilter{Inmate: pn}, func(c store.Call) bool { return c.PrisonNumber == pn }, 0},
+		{"person", CallFilter{Person: pn}, func(c store.Call) bool { return c.PrisonNumber == pn }, 0},
 		{"number", CallFilter{Number: storetest.BenchNumber(1234, 3)}, func(c store.Call) bool { return c.Number == storetest.BenchNumber(1234, 3) }, 30},
 		{"block+time", CallFilter{Block: "B", From: june, To: june.AddDate(0, 1, 0)}, func(c store.Call) bool {
 			return c.Block == "B" && !c.Start.Before(june) && c.Start.Before(june.AddDate(0, 1, 0))
@@ -37,7 +37,7 @@ func BenchmarkCallSearch(b *testing.B) {
 		{"contact", CallFilter{Contact: "k01234_3"}, func(c store.Call) bool { return c.Number == storetest.BenchNumber(1234, 3) }, 30},
 		{"disposition", CallFilter{Disposition: wire.DispRefused}, func(c store.Call) bool { return c.Disposition == wire.DispRefused }, 0},
 		{"officer", CallFilter{Officer: "SC2"}, func(c store.Call) bool { return c.OfficerID == "offC2" || c.EndedBy == "offC2" }, 0},
-		{"scoped+person", CallFilter{Blocks: []string{"C"}, Inmate: "C01998"}, func(c store.Call) bool { return c.Block == "C" && c.PrisonNumber == "C01998" }, 0},
+		{"scoped+person", CallFilter{Blocks: []string{"C"}, Person: "C01998"}, func(c store.Call) bool { return c.Block == "C" && c.PrisonNumber == "C01998" }, 0},
 		{"scoped+time", CallFilter{Blocks: []string{"A", "C"}, From: june, To: june.AddDate(0, 0, 7)}, func(c store.Call) bool {
 			return (c.Block == "A" || c.Block == "C") && !c.Start.Before(june)
 		}, 0},
