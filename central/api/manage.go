@@ -13,8 +13,8 @@ import (
 	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/photo"
 	"github.com/kinline/kinline/central/store"
-	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/people"
+	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/shared/wire"
 )

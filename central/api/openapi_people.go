@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/api/openapi"
+	"github.com/kinline/kinline/central/store/people"
 )
 
 // peopleDocs document people's photos (manage.go); init adds them to

@@ -16,8 +16,8 @@ import (
 	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/store"
-	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/people"
+	"github.com/kinline/kinline/central/store/reports"
 )
 
 // fetchOpenAPI gets the served document as token.

@@ -1,6 +1,10 @@
-// Package web is central's minimal server-rendered web console: sign in,
-// then list calls newest first and play their recordings. It needs no
-// JavaScript build step (and no JavaScript at all).
+// Package web is central's server-rendered web console: calls (search,
+// playback, review notes and bookmarks, calls in progress), people and
+// their contacts, cards and photos, blocks and their rules, the
+// prison-wide numbers and settings, money (rates, accounts, recharges,
+// reconciliation), statistics and billing, imports and exports, users and
+// the audit log. It needs no JavaScript build step (and no JavaScript at
+// all).
 //
 // Sign-in (package signin) is by username and password, plus a one-time
 // code (TOTP) when the user has enrolled one, or with an API token (the

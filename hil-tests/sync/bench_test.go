@@ -12,8 +12,8 @@ import (
 	"github.com/kinline/kinline/central/ingest"
 	"github.com/kinline/kinline/central/ingest/policysnap"
 	centralstore "github.com/kinline/kinline/central/store"
-	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/people"
+	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )

@@ -17,8 +17,8 @@ import (
 	"github.com/kinline/kinline/central/ingest/ingesttest"
 	"github.com/kinline/kinline/central/ingest/policysnap"
 	centralstore "github.com/kinline/kinline/central/store"
-	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/people"
+	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )

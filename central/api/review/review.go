@@ -18,7 +18,6 @@
 // not found for the others. Every write is audited, and so are statistics
 // and report views and the export. Statistics and reports count block
 // officers' blocks only, and hidden calls only for those who may see them.
-
 package review
 
 import (
