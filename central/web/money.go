@@ -23,6 +23,7 @@ import (
 	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/format"
+	"github.com/kinline/kinline/central/web/page"
 	"github.com/kinline/kinline/central/web/signin"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
@@ -44,8 +45,8 @@ type MoneyStore interface {
 }
 
 // moneyPages are the console's pages for rates, accounts, recharges, statements and reconciliation.
-func (s *Server) moneyPages() map[string]sessionHandler {
-	return map[string]sessionHandler{
+func (s *Server) moneyPages() map[string]page.Handler {
+	return map[string]page.Handler{
 		"GET /money/rates":                   s.ratesPage,
 		"POST /money/rates":                  s.putRate,
 		"POST /money/rates/delete":           s.deleteRate,
@@ -62,7 +63,7 @@ func (s *Server) moneyPages() map[string]sessionHandler {
 // settings (currency, time zone) and whether the caller may change what
 // the page shows.
 type moneyHead struct {
-	layout
+	page.Layout
 	CanWrite bool
 	Settings store.MoneySettings
 }
@@ -81,7 +82,7 @@ type accountsView struct {
 	AccountList []accountRow
 	Q, Block    string
 	Blocks      []string
-	pager
+	page.Pager
 }
 
 // accountView is the data of money_account.html: a statement and the
@@ -151,7 +152,7 @@ func (s *Server) newMoneyHead(w http.ResponseWriter, r *http.Request, se *users.
 		http.Error(w, "could not load the money settings", http.StatusInternalServerError)
 		return moneyHead{}, false
 	}
-	return moneyHead{layout: layoutFor(se, title), Settings: set, CanWrite: allowed(se, writePattern)}, true
+	return moneyHead{Layout: page.For(se, title), Settings: set, CanWrite: page.Allowed(se, writePattern)}, true
 }
 
 // checkForm refuses a cross-site post or one without the session's CSRF
@@ -329,7 +330,7 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *users.S
 		http.Error(w, "no such account", http.StatusNotFound)
 		return
 	case errors.Is(err, authz.ErrOutOfScope):
-		http.Error(w, forbiddenText(err), http.StatusForbidden)
+		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
 		return
 	case err != nil:
 		s.log.Error("web: statement", "err", err)
@@ -439,7 +440,7 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, se *users.
 	p.Q, p.Block = strings.TrimSpace(q.Get("q")), q.Get("block")
 	if p.Block != "" {
 		if err := c.CheckBlock(p.Block); err != nil {
-			http.Error(w, forbiddenText(err), http.StatusForbidden)
+			http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
 			return
 		}
 	}
@@ -467,7 +468,7 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, se *users.
 	for _, a := range as {
 		p.AccountList = append(p.AccountList, accountRow{AccountSummary: a, BalanceText: cur.Format(a.Balance)})
 	}
-	p.AccountList, p.pager = paginate(p.AccountList, off, accountsPageSize, "/money/accounts", url.Values{"q": {p.Q}, "block": {p.Block}})
+	p.AccountList, p.Pager = page.Paginate(p.AccountList, off, accountsPageSize, "/money/accounts", url.Values{"q": {p.Q}, "block": {p.Block}})
 	s.render(w, http.StatusOK, "money_accounts.html", p)
 }
 
