@@ -13,7 +13,7 @@
 // (package page, with the navigation, the pager and the access checks
 // pages show their forms by); the subpackages chart, format and importjob
 // hold the charts' layout, the text forms of values and the background
-// imports.
+// imports, and finance the money pages.
 // Pages obey the access matrix in
 // package authz: block officers see only their blocks' calls, people,
 // accounts, blocks, appliances, terminals and alarms; hidden calls are
@@ -51,6 +51,7 @@ import (
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/finance"
 	"github.com/kinline/kinline/central/web/format"
 	"github.com/kinline/kinline/central/web/importjob"
 	"github.com/kinline/kinline/central/web/page"
@@ -138,6 +139,11 @@ type ReportStore interface {
 	RemoveBookmark(ctx context.Context, actor, callID, id string, anyAuthor bool) error
 }
 
+// MoneyStore is what the console needs of the money (money.Store): the
+// money pages' (package finance) and the prison's time zone for the
+// statistics and reports.
+type MoneyStore = finance.Store
+
 // CallerOf is the authz identity of a console session.
 func CallerOf(se *users.Session) authz.Caller { return authz.SessionCaller(se) }
 
@@ -216,7 +222,8 @@ func New(cfg Config) (*Server, error) {
 		"GET /calls/{id}/recording": s.recording,
 	}
 	// Each area's pages live beside their handlers.
-	for _, more := range []map[string]page.Handler{s.moneyPages(), s.managePages(), s.reviewPages(), s.consolePages(), s.inProgressPages()} {
+	finances := finance.New(finance.Deps{Store: cfg.Store, Money: cfg.Money, Render: s.render, Notify: s.notifyBlocks, Log: cfg.Log})
+	for _, more := range []map[string]page.Handler{finances.Routes(), s.managePages(), s.reviewPages(), s.consolePages(), s.inProgressPages()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("web: page %s registered twice", p)
