@@ -17,7 +17,8 @@
 //
 // Some areas' handlers live in packages of their own, each with its
 // routes, answers and OpenAPI docs: review (notes, bookmarks, statistics,
-// billing), consoleusers, commands; httpjson holds the JSON conventions
+// billing), finance (money settings, rates, accounts, credits,
+// reconciliation), consoleusers, commands; httpjson holds the JSON conventions
 // they share with this package and openapi generates the document.
 //
 // The API does not know the console (package web): central/server composes
@@ -45,6 +46,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/commands"
 	"github.com/kinline/kinline/central/api/consoleusers"
+	"github.com/kinline/kinline/central/api/finance"
 	"github.com/kinline/kinline/central/api/httpjson"
 	"github.com/kinline/kinline/central/api/review"
 	"github.com/kinline/kinline/central/authz"
@@ -101,7 +103,6 @@ type Server struct {
 	users    UserStore
 	people   PeopleStore
 	tables   TableStore
-	money    MoneyStore
 	search   CallStore
 	n        PolicyNotifier
 	log      *slog.Logger
@@ -130,7 +131,7 @@ func New(d Deps) (*Server, error) {
 	if d.Money == nil {
 		d.Money = money.New(d.Store)
 	}
-	s := &Server{st: d.Store, users: d.Users, people: d.People, tables: d.Tables, money: d.Money, search: d.Reports, n: d.Notifier, log: d.Log}
+	s := &Server{st: d.Store, users: d.Users, people: d.People, tables: d.Tables, search: d.Reports, n: d.Notifier, log: d.Log}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -164,10 +165,11 @@ func New(d Deps) (*Server, error) {
 	}
 	// Each area's routes live beside its handlers.
 	reviews := review.New(review.Deps{Store: d.Store, Reports: d.Reports, Settings: d.Money, Log: s.log, ScopedCall: s.scopedCall})
+	finances := finance.New(finance.Deps{Store: d.Store, Money: d.Money, Notify: s.notify, Log: s.log})
 	userRoutes := consoleusers.New(d.Users, s.log).Routes()
 	sender, _ := d.Notifier.(commands.Sender)
 	s.commands = commands.New(d.Store, sender, s.log)
-	for _, more := range []map[string]http.HandlerFunc{s.moneyRoutes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.commands.Routes(), s.openapiRoutes()} {
+	for _, more := range []map[string]http.HandlerFunc{finances.Routes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.commands.Routes(), s.openapiRoutes()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("api: route %s registered twice", p)
@@ -714,8 +716,8 @@ func (s *Server) getRecording(w http.ResponseWriter, r *http.Request) {
 func auditFilter(q url.Values) (store.AuditFilter, error) {
 	f := store.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target")}
 	var err1, err2 error
-	f.From, err1 = parseTime(q, "from", time.UTC)
-	f.To, err2 = parseTime(q, "to", time.UTC)
+	f.From, err1 = httpjson.QueryTime(q, "from", time.UTC)
+	f.To, err2 = httpjson.QueryTime(q, "to", time.UTC)
 	return f, errors.Join(err1, err2)
 }
 

@@ -203,7 +203,11 @@ func TestAccountsListAPI(t *testing.T) {
 	}
 	var out struct {
 		Currency string
-		Accounts []accountSummaryOut
+		Accounts []struct {
+			Account     string `json:"account"`
+			Balance     int64  `json:"balance"`
+			BalanceText string `json:"balance_text"`
+		}
 	}
 	if r := e.do("GET", "/api/v1/accounts", e.viewer, nil, &out); r.StatusCode != 200 || len(out.Accounts) != 2 || out.Accounts[0].Account != ann.ID ||
 		out.Accounts[1].Balance != 550 || out.Accounts[1].BalanceText != "5.50 EUR" {

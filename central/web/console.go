@@ -19,11 +19,12 @@ import (
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/format"
+	"github.com/kinline/kinline/central/web/page"
 )
 
 // consolePages are the pages of this file.
-func (s *Server) consolePages() map[string]sessionHandler {
-	return map[string]sessionHandler{
+func (s *Server) consolePages() map[string]page.Handler {
+	return map[string]page.Handler{
 		"GET /alarms":                 s.alarmsPage,
 		"POST /alarms/{id}/clear":     s.clearAlarmForm,
 		"GET /audit":                  s.auditPage,
@@ -40,12 +41,12 @@ func (s *Server) consolePages() map[string]sessionHandler {
 
 // alarmsView is the data of console_alarms.html.
 type alarmsView struct {
-	layout
+	page.Layout
 	IsAdmin   bool // may see the clear column
 	Alarms    []alarmRow
 	Appliance string
 	Open      bool
-	pager
+	page.Pager
 }
 
 type alarmRow struct {
@@ -55,7 +56,7 @@ type alarmRow struct {
 
 // auditView is the data of console_audit.html.
 type auditView struct {
-	layout
+	page.Layout
 	Audit              []store.AuditEntry
 	AuditQ             store.AuditFilter
 	FromText, ToText   string
@@ -63,12 +64,12 @@ type auditView struct {
 	Verified           bool   // the chain was checked
 	ChainOK            bool   // and it holds
 	ChainError         string // or where it breaks
-	pager
+	page.Pager
 }
 
 // usersView is the data of console_users.html.
 type usersView struct {
-	layout
+	page.Layout
 	Users  []users.User
 	Roles  []string
 	Blocks []string
@@ -77,7 +78,7 @@ type usersView struct {
 
 // totpView is the data of console_totp.html: the user's own second factor.
 type totpView struct {
-	layout
+	page.Layout
 	User         *users.User
 	SessionMFA   bool
 	Secret, URI  string
@@ -111,7 +112,7 @@ func (s *Server) alarmsPage(w http.ResponseWriter, r *http.Request, se *users.Se
 func (s *Server) renderAlarms(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
 	q := r.URL.Query()
 	c := CallerOf(se)
-	p := &alarmsView{layout: layoutFor(se, "Alarms").withNotice(r), IsAdmin: allowed(se, "GET /users")}
+	p := &alarmsView{Layout: page.For(se, "Alarms").WithNotice(r), IsAdmin: page.Allowed(se, "GET /users")}
 	p.Error = errMsg
 	p.Appliance, p.Open = strings.TrimSpace(q.Get("appliance")), q.Get("open") == "true"
 	off, _ := strconv.Atoi(q.Get("offset"))
@@ -132,7 +133,7 @@ func (s *Server) renderAlarms(w http.ResponseWriter, r *http.Request, se *users.
 	if p.Open {
 		v.Set("open", "true")
 	}
-	p.Alarms, p.pager = paginate(p.Alarms, off, alarmsPageSize, "/alarms", v)
+	p.Alarms, p.Pager = page.Paginate(p.Alarms, off, alarmsPageSize, "/alarms", v)
 	s.render(w, status, "console_alarms.html", p)
 }
 
@@ -156,7 +157,7 @@ const auditPageSize = 100
 
 func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	q := r.URL.Query()
-	p := &auditView{layout: layoutFor(se, "Audit log")}
+	p := &auditView{Layout: page.For(se, "Audit log")}
 	status := http.StatusOK
 	f := store.AuditFilter{Actor: strings.TrimSpace(q.Get("actor")), Action: strings.TrimSpace(q.Get("action")), Target: strings.TrimSpace(q.Get("target"))}
 	p.FromText, p.ToText = q.Get("from"), q.Get("to")
@@ -199,7 +200,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 	if len(csv) > 0 {
 		p.CSVLink += "?" + csv.Encode()
 	}
-	p.Audit, p.pager = paginate(entries, off, auditPageSize, "/audit", filters)
+	p.Audit, p.Pager = page.Paginate(entries, off, auditPageSize, "/audit", filters)
 	v := url.Values{}
 	for k, vs := range filters {
 		v[k] = vs
@@ -230,7 +231,7 @@ func (s *Server) usersPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 }
 
 func (s *Server) renderUsers(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string, form userFormData) {
-	p := &usersView{layout: layoutFor(se, "Users").withNotice(r), Form: form, Roles: store.UserRoles}
+	p := &usersView{Layout: page.For(se, "Users").WithNotice(r), Form: form, Roles: store.UserRoles}
 	p.Error = errMsg
 	var err error
 	if p.Users, err = s.users.Users(r.Context()); err == nil {
@@ -326,7 +327,7 @@ func (s *Server) totpPage(w http.ResponseWriter, r *http.Request, se *users.Sess
 }
 
 func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg, secret, uri string) {
-	p := &totpView{layout: layoutFor(se, "Second factor").withNotice(r), Secret: secret, URI: uri, SessionMFA: se.MFA,
+	p := &totpView{Layout: page.For(se, "Second factor").WithNotice(r), Secret: secret, URI: uri, SessionMFA: se.MFA,
 		MustEnrol: authz.MustEnrolTOTP(se.Role)}
 	p.Error = errMsg
 	if se.UserID == "" {

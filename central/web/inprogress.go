@@ -14,11 +14,12 @@ import (
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/format"
+	"github.com/kinline/kinline/central/web/page"
 )
 
 // inProgressPages are the pages of this file.
-func (s *Server) inProgressPages() map[string]sessionHandler {
-	return map[string]sessionHandler{
+func (s *Server) inProgressPages() map[string]page.Handler {
+	return map[string]page.Handler{
 		"GET /calls/in-progress": s.inProgressPage,
 		"POST /calls/{id}/end":   s.endCallForm,
 	}
@@ -26,7 +27,7 @@ func (s *Server) inProgressPages() map[string]sessionHandler {
 
 // inProgressView is the data of calls_in_progress.html.
 type inProgressView struct {
-	layout
+	page.Layout
 	Calls []inProgressRow
 	Now   time.Time
 }
@@ -39,7 +40,7 @@ type inProgressRow struct {
 
 func (s *Server) inProgressPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	c := CallerOf(se)
-	p := &inProgressView{layout: layoutFor(se, "Calls in progress").withNotice(r), Now: s.st.Now().UTC()}
+	p := &inProgressView{Layout: page.For(se, "Calls in progress").WithNotice(r), Now: s.st.Now().UTC()}
 	calls, err := s.st.CallsInProgress(r.Context(), store.InProgressFilter{Blocks: c.ScopeBlocks(), WithHidden: c.SeesHidden()})
 	if err == nil {
 		err = s.st.Audit(r.Context(), se.Actor, "calls.in_progress", "calls", "console")
@@ -84,7 +85,7 @@ func (s *Server) endCallForm(w http.ResponseWriter, r *http.Request, se *users.S
 		return
 	}
 	if err := authz.Check("POST /calls/{id}/end", c, call.Block); err != nil {
-		http.Error(w, forbiddenText(err), http.StatusForbidden)
+		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
 		return
 	}
 	if err := s.cfg.EndCall(r.Context(), se.Actor, call.ApplianceID, call.CallID); err != nil {

@@ -31,6 +31,7 @@ import (
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/format"
 	"github.com/kinline/kinline/central/web/importjob"
+	"github.com/kinline/kinline/central/web/page"
 	"github.com/kinline/kinline/central/web/signin"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -39,8 +40,8 @@ import (
 var manageStatic embed.FS
 
 // managePages are the console's pages for people, contacts and their approval, global numbers, rules, blocks, appliances, import and export.
-func (s *Server) managePages() map[string]sessionHandler {
-	return map[string]sessionHandler{
+func (s *Server) managePages() map[string]page.Handler {
+	return map[string]page.Handler{
 		"GET /people":                      s.peoplePage,
 		"POST /people":                     s.createPersonForm,
 		"GET /people/{id}":                 s.personPage,
@@ -75,18 +76,18 @@ func (s *Server) managePages() map[string]sessionHandler {
 
 // peopleView is the data of manage_people.html.
 type peopleView struct {
-	layout
+	page.Layout
 	CanEdit          bool
 	Q, Block, Status string
 	People           []people.Person
-	pager
+	page.Pager
 	Statuses []string
 	Blocks   []string // the caller's
 }
 
 // personView is the data of manage_person.html.
 type personView struct {
-	layout
+	page.Layout
 	CanEdit      bool
 	Person       *people.Person
 	PersonWin    string
@@ -106,7 +107,7 @@ type personView struct {
 
 // numbersView is the data of manage_numbers.html.
 type numbersView struct {
-	layout
+	page.Layout
 	IsAdmin bool
 	Numbers []people.GlobalNumber
 	Kinds   []string
@@ -114,7 +115,7 @@ type numbersView struct {
 
 // blocksView is the data of manage_blocks.html.
 type blocksView struct {
-	layout
+	page.Layout
 	IsAdmin    bool
 	Blocks     []blockRow
 	Appliances []store.Appliance
@@ -136,7 +137,7 @@ type ruleRow struct {
 
 // settingsView is the data of manage_settings.html.
 type settingsView struct {
-	layout
+	page.Layout
 	IsAdmin  bool
 	Settings *people.PrisonSettings
 }
@@ -144,13 +145,13 @@ type settingsView struct {
 // importView is the data of manage_import.html: the upload form and the
 // job it follows.
 type importView struct {
-	layout
+	page.Layout
 	Job *importjob.View
 }
 
 // exportView is the data of manage_export.html.
 type exportView struct {
-	layout
+	page.Layout
 	// NeedsMFA: the downloads need a second factor the session has not
 	// verified.
 	NeedsMFA bool
@@ -158,8 +159,8 @@ type exportView struct {
 
 // canEdit: the session may change people (and their contacts); isAdmin:
 // the prison's settings, blocks and rules.
-func canEdit(se *users.Session) bool { return allowed(se, "POST /people") }
-func isAdmin(se *users.Session) bool { return allowed(se, "POST /settings") }
+func canEdit(se *users.Session) bool { return page.Allowed(se, "POST /people") }
+func isAdmin(se *users.Session) bool { return page.Allowed(se, "POST /settings") }
 
 // postForm checks a form post: same origin, size, CSRF token. It answers
 // and returns false when the post must not be processed.
@@ -249,7 +250,7 @@ func (s *Server) peoplePage(w http.ResponseWriter, r *http.Request, se *users.Se
 func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
 	q := r.URL.Query()
 	c := CallerOf(se)
-	p := &peopleView{layout: layoutFor(se, "People").withNotice(r), CanEdit: canEdit(se)}
+	p := &peopleView{Layout: page.For(se, "People").WithNotice(r), CanEdit: canEdit(se)}
 	p.Error = errMsg
 	p.Q, p.Block, p.Status = q.Get("q"), q.Get("block"), q.Get("status")
 	p.Statuses = []string{wire.StatusActive, wire.StatusSuspended, wire.StatusReleased}
@@ -257,7 +258,7 @@ func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *users.
 	off = max(off, 0)
 	if p.Block != "" {
 		if err := c.CheckBlock(p.Block); err != nil {
-			http.Error(w, forbiddenText(err), http.StatusForbidden)
+			http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
 			return
 		}
 	}
@@ -282,7 +283,7 @@ func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *users.
 		s.render(w, st, "manage_people.html", p)
 		return
 	}
-	p.People, p.pager = paginate(p.People, off, peoplePageSize, "/people", url.Values{"q": {p.Q}, "block": {p.Block}, "status": {p.Status}})
+	p.People, p.Pager = page.Paginate(p.People, off, peoplePageSize, "/people", url.Values{"q": {p.Q}, "block": {p.Block}, "status": {p.Status}})
 	s.render(w, status, "manage_people.html", p)
 }
 
@@ -293,7 +294,7 @@ func (s *Server) createPersonForm(w http.ResponseWriter, r *http.Request, se *us
 	f := r.PostForm
 	c := CallerOf(se)
 	if err := c.CheckBlock(f.Get("block")); err != nil {
-		http.Error(w, forbiddenText(err), http.StatusForbidden)
+		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
 		return
 	}
 	np := people.NewPerson{PrisonNumber: f.Get("prison_number"), Name: f.Get("name"), Block: f.Get("block"),
@@ -320,7 +321,7 @@ func (s *Server) scopedPerson(w http.ResponseWriter, r *http.Request, se *users.
 	if err != nil {
 		st, msg := s.statusOf(err)
 		if st == http.StatusForbidden {
-			msg = forbiddenText(err)
+			msg = page.ForbiddenText(err)
 		}
 		http.Error(w, msg, st)
 		return nil
@@ -337,7 +338,7 @@ func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *users.
 	if person == nil {
 		return
 	}
-	p := &personView{layout: layoutFor(se, "Person "+person.PrisonNumber).withNotice(r), CanEdit: canEdit(se), Person: person, NewPIN: newPIN}
+	p := &personView{Layout: page.For(se, "Person "+person.PrisonNumber).WithNotice(r), CanEdit: canEdit(se), Person: person, NewPIN: newPIN}
 	p.Error = errMsg
 	p.PersonWin = people.FormatWindows(person.Windows)
 	if person.SuspendedUntil != nil {
@@ -392,7 +393,7 @@ func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *user
 		s.renderPerson(w, r, se, id, st, msg, "")
 	}
 	if err := CallerOf(se).CheckBlock(f.Get("block")); err != nil {
-		http.Error(w, forbiddenText(err), http.StatusForbidden)
+		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
 		return
 	}
 	name, block, level, lang, status, reason := f.Get("name"), f.Get("block"), f.Get("supervision_level"), f.Get("language"), f.Get("status"), strings.TrimSpace(f.Get("status_reason"))
@@ -662,7 +663,7 @@ func (s *Server) numbersPage(w http.ResponseWriter, r *http.Request, se *users.S
 }
 
 func (s *Server) renderNumbers(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
-	p := &numbersView{layout: layoutFor(se, "Global numbers").withNotice(r), IsAdmin: isAdmin(se), Kinds: people.GlobalNumberKinds}
+	p := &numbersView{Layout: page.For(se, "Global numbers").WithNotice(r), IsAdmin: isAdmin(se), Kinds: people.GlobalNumberKinds}
 	p.Error = errMsg
 	var err error
 	if p.Numbers, err = s.people.GlobalNumbers(r.Context()); err != nil {
@@ -708,7 +709,7 @@ func (s *Server) blocksPage(w http.ResponseWriter, r *http.Request, se *users.Se
 }
 
 func (s *Server) renderBlocks(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
-	p := &blocksView{layout: layoutFor(se, "Blocks and appliances").withNotice(r), IsAdmin: isAdmin(se),
+	p := &blocksView{Layout: page.For(se, "Blocks and appliances").WithNotice(r), IsAdmin: isAdmin(se),
 		Confirms: []string{wire.ConfirmNone, wire.ConfirmButton, wire.ConfirmCard, wire.ConfirmBoth}}
 	p.Error = errMsg
 	c := CallerOf(se)
@@ -837,7 +838,7 @@ func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, se *users.
 }
 
 func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string, in *people.PrisonSettings) {
-	p := &settingsView{layout: layoutFor(se, "Settings").withNotice(r), IsAdmin: isAdmin(se), Settings: in}
+	p := &settingsView{Layout: page.For(se, "Settings").WithNotice(r), IsAdmin: isAdmin(se), Settings: in}
 	p.Error = errMsg
 	if in == nil {
 		var err error
@@ -880,7 +881,7 @@ func (s *Server) importPage(w http.ResponseWriter, r *http.Request, se *users.Se
 }
 
 func (s *Server) renderImport(w http.ResponseWriter, r *http.Request, se *users.Session, status int, errMsg string) {
-	p := &importView{layout: layoutFor(se, "Import")}
+	p := &importView{Layout: page.For(se, "Import")}
 	p.Error = errMsg
 	if id := r.URL.Query().Get("job"); id != "" {
 		if p.Job = s.imports.Find(id, se.Actor); p.Job == nil {
@@ -1019,7 +1020,7 @@ func tableType(format string) string {
 }
 
 func (s *Server) exportPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	p := &exportView{layout: layoutFor(se, "Export"), NeedsMFA: !allowed(se, "GET /export/{file}")}
+	p := &exportView{Layout: page.For(se, "Export"), NeedsMFA: !page.Allowed(se, "GET /export/{file}")}
 	s.render(w, http.StatusOK, "manage_export.html", p)
 }
 

@@ -30,14 +30,15 @@ import (
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/chart"
 	"github.com/kinline/kinline/central/web/format"
+	"github.com/kinline/kinline/central/web/page"
 	"github.com/kinline/kinline/shared/ledger"
 )
 
 // reviewPages are the console's pages for call review: a call's page with
 // its notes and bookmarks, the filtered calls export, statistics and the
 // billing report.
-func (s *Server) reviewPages() map[string]sessionHandler {
-	return map[string]sessionHandler{
+func (s *Server) reviewPages() map[string]page.Handler {
+	return map[string]page.Handler{
 		"GET /calls/{id}":                              s.callPage,
 		"POST /calls/{id}/notes":                       s.addNoteForm,
 		"POST /calls/{id}/bookmarks":                   s.addBookmarkForm,
@@ -52,7 +53,7 @@ func (s *Server) reviewPages() map[string]sessionHandler {
 // callView is the data of review_call.html: a call's record, its player,
 // bookmarks and review notes.
 type callView struct {
-	layout
+	page.Layout
 	Call              *store.Call
 	Talk              string // the talk time, m:ss
 	CanPlay           bool   // the caller may play recordings
@@ -70,7 +71,7 @@ type callView struct {
 
 // statsView is the data of stats_page.html.
 type statsView struct {
-	layout
+	page.Layout
 	Stats      *reports.Stats
 	By         string
 	Dimensions []dimLink
@@ -85,7 +86,7 @@ type statsView struct {
 
 // billingView is the data of reports_billing.html.
 type billingView struct {
-	layout
+	page.Layout
 	Billing     *reports.BillingReport
 	Periods     []string
 	Period      string
@@ -141,7 +142,7 @@ func (s *Server) reviewError(w http.ResponseWriter, err error) {
 	case errors.Is(err, store.ErrNotFound):
 		http.Error(w, "No such call.", http.StatusNotFound)
 	case errors.Is(err, authz.ErrOutOfScope), errors.Is(err, authz.ErrForbidden):
-		http.Error(w, forbiddenText(err), http.StatusForbidden)
+		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
 	case errors.Is(err, callquery.ErrBadQuery), errors.Is(err, store.ErrInvalid):
 		http.Error(w, strings.TrimPrefix(err.Error(), "store: invalid input: "), http.StatusBadRequest)
 	default:
@@ -185,11 +186,11 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Sess
 		s.reviewError(w, err)
 		return
 	}
-	l := layoutFor(se, "Call "+call.ID)
+	l := page.For(se, "Call "+call.ID)
 	l.Notice = p.Notice
-	p.layout, p.Call = l, call
+	p.Layout, p.Call = l, call
 	p.Talk = reports.FormatOffset(time.Duration(call.DurationSeconds * float64(time.Second)))
-	p.CanPlay = allowed(se, "GET /calls/{id}/recording")
+	p.CanPlay = page.Allowed(se, "GET /calls/{id}/recording")
 	p.Playable = !call.Privileged && call.Recording != nil && call.Recording.Uploaded
 	p.CanRead, p.CanWrite = c.ReadsReview(), c.WritesReview()
 	p.Bookmarkable = p.CanWrite && !call.Privileged && call.Recording != nil
@@ -356,7 +357,7 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 	if by == "" {
 		by = reports.StatsByBlock
 	}
-	p := &statsView{layout: layoutFor(se, "Statistics"), By: by, Block: q.Get("block")}
+	p := &statsView{Layout: page.For(se, "Statistics"), By: by, Block: q.Get("block")}
 	c := CallerOf(se)
 	f, err := callquery.ParseStats(q, by, loc, s.st.Now())
 	if err == nil && f.Block != "" {
@@ -440,7 +441,7 @@ func (s *Server) billingQuery(r *http.Request, se *users.Session) (reports.Billi
 
 func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	q := formQuery(r)
-	p := &billingView{layout: layoutFor(se, "Billing report"), Periods: reports.BillingPeriods,
+	p := &billingView{Layout: page.For(se, "Billing report"), Periods: reports.BillingPeriods,
 		Period: q.Get("period"), Block: q.Get("block"), From: q.Get("from"), To: q.Get("to")}
 	f, loc, err := s.billingQuery(r, se)
 	if errors.Is(err, authz.ErrOutOfScope) {

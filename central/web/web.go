@@ -14,8 +14,10 @@
 // Every state-changing form carries a CSRF token (the session's, or for
 // the sign-in form a double-submit cookie) and POSTs from a foreign Origin
 // are refused. Every page has its own view type over a shared layout
-// (layout.go); the subpackages chart, format and importjob hold the
-// charts' layout, the text forms of values and the background imports.
+// (package page, with the navigation, the pager and the access checks
+// pages show their forms by); the subpackages chart, format and importjob
+// hold the charts' layout, the text forms of values and the background
+// imports, and finance the money pages.
 // Pages obey the access matrix in
 // package authz: block officers see only their blocks' calls, people,
 // accounts, blocks, appliances, terminals and alarms; hidden calls are
@@ -53,8 +55,10 @@ import (
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/finance"
 	"github.com/kinline/kinline/central/web/format"
 	"github.com/kinline/kinline/central/web/importjob"
+	"github.com/kinline/kinline/central/web/page"
 	"github.com/kinline/kinline/central/web/signin"
 )
 
@@ -139,6 +143,11 @@ type ReportStore interface {
 	RemoveBookmark(ctx context.Context, actor, callID, id string, anyAuthor bool) error
 }
 
+// MoneyStore is what the console needs of the money (money.Store): the
+// money pages' (package finance) and the prison's time zone for the
+// statistics and reports.
+type MoneyStore = finance.Store
+
 // CallerOf is the authz identity of a console session.
 func CallerOf(se *users.Session) authz.Caller { return authz.SessionCaller(se) }
 
@@ -207,17 +216,18 @@ func New(cfg Config) (*Server, error) {
 	m.HandleFunc("GET /{$}", s.root)
 	s.auth = signin.New(signin.Config{Users: cfg.Users, Tokens: cfg.Store, Log: cfg.Log, SessionTTL: cfg.SessionTTL, SessionIdle: cfg.SessionIdle,
 		SecureCookie: cfg.SecureCookie, Form: func(w http.ResponseWriter, status int, csrf, msg string) {
-			s.render(w, status, "login.html", loginView{layout{Title: "Sign in", Error: msg, CSRF: csrf}})
+			s.render(w, status, "login.html", loginView{page.Layout{Title: "Sign in", Error: msg, CSRF: csrf}})
 		}})
 	m.HandleFunc("GET /login", s.auth.Page)
 	m.HandleFunc("POST /login", s.auth.Login)
 	m.HandleFunc("POST /logout", s.auth.Logout)
-	routes := map[string]sessionHandler{
+	routes := map[string]page.Handler{
 		"GET /calls":                s.calls,
 		"GET /calls/{id}/recording": s.recording,
 	}
 	// Each area's pages live beside their handlers.
-	for _, more := range []map[string]sessionHandler{s.moneyPages(), s.managePages(), s.reviewPages(), s.consolePages(), s.inProgressPages()} {
+	finances := finance.New(finance.Deps{Store: cfg.Store, Money: cfg.Money, Render: s.render, Notify: s.notifyBlocks, Log: cfg.Log})
+	for _, more := range []map[string]page.Handler{finances.Routes(), s.managePages(), s.reviewPages(), s.consolePages(), s.inProgressPages()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("web: page %s registered twice", p)
@@ -257,16 +267,16 @@ func (s *Server) Handler() http.Handler {
 }
 
 // loginView is the data of login.html.
-type loginView struct{ layout }
+type loginView struct{ page.Layout }
 
 // callsView is the data of calls.html: the search form, a page of calls.
 type callsView struct {
-	layout
+	page.Layout
 	CanPlay      bool
 	Filter       reports.CallFilter
 	Calls        []store.Call
 	Dispositions []string
-	pager
+	page.Pager
 }
 
 // render writes template name with data, never cached.
@@ -279,11 +289,9 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, data any
 	}
 }
 
-type sessionHandler func(http.ResponseWriter, *http.Request, *users.Session)
-
 // session requires a live session and applies the access matrix entry of
 // pattern (package authz).
-func (s *Server) session(pattern string, h sessionHandler) http.HandlerFunc {
+func (s *Server) session(pattern string, h page.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		se := s.auth.Current(r)
 		if se == nil {
@@ -291,18 +299,11 @@ func (s *Server) session(pattern string, h sessionHandler) http.HandlerFunc {
 			return
 		}
 		if err := authz.Check(pattern, CallerOf(se), r.PathValue("id")); err != nil {
-			http.Error(w, forbiddenText(err), http.StatusForbidden)
+			http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
 			return
 		}
 		h(w, r, se)
 	}
-}
-
-func forbiddenText(err error) string {
-	if errors.Is(err, authz.ErrSecondFactor) {
-		return "This needs a second factor: enrol one at /account/totp if you have none, or sign in again with your one-time code."
-	}
-	return "You are not allowed to see this."
 }
 
 func (s *Server) root(w http.ResponseWriter, r *http.Request) {
@@ -322,11 +323,11 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *users.Session
 		}
 	}
 	c := CallerOf(se)
-	p := callsView{layout: layoutFor(se, "Calls"), Dispositions: callquery.Dispositions, CanPlay: allowed(se, "GET /calls/{id}/recording")}
+	p := callsView{Layout: page.For(se, "Calls"), Dispositions: callquery.Dispositions, CanPlay: page.Allowed(se, "GET /calls/{id}/recording")}
 	f, err := callquery.Parse(q)
 	if err == nil && f.Block != "" {
 		if err := c.CheckBlock(f.Block); err != nil {
-			http.Error(w, forbiddenText(err), http.StatusForbidden)
+			http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
 			return
 		}
 	}
@@ -392,7 +393,7 @@ func (s *Server) recording(w http.ResponseWriter, r *http.Request, se *users.Ses
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoRecording):
 		http.Error(w, "no recording for this call", http.StatusNotFound)
 	case errors.Is(err, authz.ErrOutOfScope):
-		http.Error(w, forbiddenText(err), http.StatusForbidden)
+		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
 	case errors.Is(err, recordings.ErrPrivileged):
 		http.Error(w, "This is a privileged call: it is never recorded and never played.", http.StatusForbidden)
 	default:

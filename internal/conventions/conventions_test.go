@@ -92,8 +92,6 @@ const maxPackageLines = 3000
 // size it may not grow past while it is being cut down (issue 12).
 var oversized = map[string]int{
 	"central/store": 5100,
-	"central/api":   3100,
-	"central/web":   3100,
 }
 
 func TestNoLargeCentralPackages(t *testing.T) {

@@ -54,6 +54,21 @@ var rules = []deptest.Rule{
 		Tests:     true,
 		Forbidden: []string{"central/api"},
 	},
+	// The JSON API's and the console's areas (handlers or pages with their
+	// answers or views, e.g. central/api/finance, central/web/finance) build
+	// on their side's shared packages (httpjson and openapi; page, format,
+	// signin, ...) and never on each other; package api and package web
+	// compose them. The shared packages know no area.
+	{
+		Name:      "the JSON API's shared packages import none of its areas",
+		Packages:  []string{"./central/api/httpjson", "./central/api/openapi"},
+		Forbidden: areas("central/api", apiAreas),
+	},
+	{
+		Name:      "the console's shared packages import none of its areas",
+		Packages:  []string{"./central/web/page", "./central/web/format", "./central/web/chart", "./central/web/signin", "./central/web/importjob"},
+		Forbidden: areas("central/web", webAreas),
+	},
 	// The central store's domain packages (docs/decisions/0022) are built
 	// on the core and do not build on each other; reports reads the
 	// tables' formats, and the import (tables) checks rows with the
@@ -98,6 +113,43 @@ var rules = []deptest.Rule{
 	},
 }
 
+// apiAreas and webAreas are the JSON API's and the console's area
+// packages, under central/api and central/web.
+var (
+	apiAreas = []string{"review", "finance", "consoleusers", "commands"}
+	webAreas = []string{"finance"}
+)
+
+// areas are the area packages under dir but allowed.
+func areas(dir string, all []string, allowed ...string) []string {
+	var out []string
+	for _, a := range all {
+		if !slices.Contains(allowed, a) {
+			out = append(out, dir+"/"+a)
+		}
+	}
+	return out
+}
+
+// areaRules: each area of the JSON API and of the console imports no
+// other area of its side.
+func areaRules() []deptest.Rule {
+	var out []deptest.Rule
+	for _, side := range []struct {
+		dir   string
+		areas []string
+	}{{"central/api", apiAreas}, {"central/web", webAreas}} {
+		for _, a := range side.areas {
+			out = append(out, deptest.Rule{
+				Name:      side.dir + "/" + a + " imports no other area of " + side.dir,
+				Packages:  []string{"./" + side.dir + "/" + a},
+				Forbidden: areas(side.dir, side.areas, a),
+			})
+		}
+	}
+	return out
+}
+
 // storeDomains are the central store's domain packages but allowed.
 func storeDomains(allowed ...string) []string {
 	var out []string
@@ -110,7 +162,7 @@ func storeDomains(allowed ...string) []string {
 }
 
 func TestDependencyRules(t *testing.T) {
-	for _, r := range rules {
+	for _, r := range append(rules, areaRules()...) {
 		t.Run(r.Name, func(t *testing.T) { deptest.Check(t, r) })
 	}
 }

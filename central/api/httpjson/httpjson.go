@@ -14,7 +14,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/callquery"
@@ -113,4 +115,20 @@ func WithCaller(ctx context.Context, c authz.Caller) context.Context {
 func Caller(ctx context.Context) authz.Caller {
 	c, _ := ctx.Value(callerKey{}).(authz.Caller)
 	return c
+}
+
+// QueryTime reads an RFC 3339 time or a date (YYYY-MM-DD, midnight in
+// loc) from the query's key; "" is the zero time.
+func QueryTime(q url.Values, key string, loc *time.Location) (time.Time, error) {
+	v := q.Get(key)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, v, loc); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%w: %s must be RFC 3339 or YYYY-MM-DD, not %q", ErrBadRequest, key, v)
 }

@@ -1,24 +1,34 @@
-package api
-
-// Money routes (issue #5): the prison's currency and time zone, the rates
-// table, accounts (balance and statement), credits (recharges with a
-// receipt, refunds and adjustments with a reason) and the reconciliation
-// report.
+// Package finance is the money side of the JSON API (issue #5): the
+// prison's currency and time zone, the rates table, accounts (balance and
+// statement), credits (recharges with a receipt, refunds and adjustments
+// with a reason) and the reconciliation report. Package api registers its
+// routes (Routes) and documents them (Docs).
+//
+//	GET, PUT /api/v1/money/settings     currency, digits, time zone
+//	GET, PUT /api/v1/rates              the whole rates table
+//	GET  /api/v1/accounts               q, block, limit, offset
+//	GET  /api/v1/accounts/{person}      the statement; from, to
+//	POST /api/v1/accounts/{person}/recharges, refunds, adjustments
+//	GET  /api/v1/reconciliation         the ledger against the balances
 //
 // Amounts in responses are integers in the currency's minor unit (cents
 // for EUR: "digits" says how many), with a formatted "..._text" beside the
 // headline figures. Amounts in requests are exact decimal strings in the
 // major unit ("12.50"; a JSON number is accepted too), never more
-// decimals than the currency has.
+// decimals than the currency has. A change republishes the policies it
+// affects: a credit its person's block's, the rates and settings every
+// block's.
+package finance
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
-	"net/url"
 	"time"
 
+	"github.com/kinline/kinline/central/api/httpjson"
 	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
@@ -26,9 +36,44 @@ import (
 	"github.com/kinline/kinline/shared/wire"
 )
 
-// MoneyStore is what the API needs of the money (money.Store): settings,
-// rates, accounts, the ledger and the reconciliation.
-type MoneyStore interface {
+// Deps are what the finance routes need.
+type Deps struct {
+	// Store gives the audit log and the blocks (to republish every
+	// block's policy).
+	Store *store.Store
+	Money Store
+	// Notify republishes the named blocks' policies.
+	Notify func(ctx context.Context, blocks ...string)
+	Log    *slog.Logger
+}
+
+// Handlers serve the finance routes.
+type Handlers struct {
+	st     *store.Store
+	money  Store
+	notify func(ctx context.Context, blocks ...string)
+	log    *slog.Logger
+}
+
+// New returns the finance routes' handlers.
+func New(d Deps) *Handlers {
+	return &Handlers{st: d.Store, money: d.Money, notify: d.Notify, log: d.Log}
+}
+
+// The JSON conventions of package httpjson.
+var (
+	writeJSON  = httpjson.Write
+	decode     = httpjson.Decode
+	callerFrom = httpjson.Caller
+)
+
+func (s *Handlers) fail(w http.ResponseWriter, r *http.Request, err error) {
+	httpjson.Fail(s.log, w, r, err)
+}
+
+// Store is what the finance routes need of the money (money.Store):
+// settings, rates, accounts, the ledger and the reconciliation.
+type Store interface {
 	MoneySettings(ctx context.Context) (store.MoneySettings, error)
 	SetMoneySettings(ctx context.Context, actor string, in store.MoneySettings) error
 	Rates(ctx context.Context) ([]money.RateRow, error)
@@ -42,9 +87,9 @@ type MoneyStore interface {
 	Reconcile(ctx context.Context, blocks []string) (*money.Reconciliation, error)
 }
 
-// moneyRoutes are the JSON API's rates, accounts, ledger and
+// Routes are the JSON API's money settings, rates, accounts, ledger and
 // reconciliation routes.
-func (s *Server) moneyRoutes() map[string]http.HandlerFunc {
+func (s *Handlers) Routes() map[string]http.HandlerFunc {
 	return map[string]http.HandlerFunc{
 		"GET /api/v1/money/settings":                 s.getMoneySettings,
 		"PUT /api/v1/money/settings":                 s.putMoneySettings,
@@ -59,7 +104,7 @@ func (s *Server) moneyRoutes() map[string]http.HandlerFunc {
 	}
 }
 
-func (s *Server) getMoneySettings(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) getMoneySettings(w http.ResponseWriter, r *http.Request) {
 	m, err := s.money.MoneySettings(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -68,7 +113,7 @@ func (s *Server) getMoneySettings(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, moneySettingsBody(&m))
 }
 
-func (s *Server) putMoneySettings(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) putMoneySettings(w http.ResponseWriter, r *http.Request) {
 	var in moneySettingsIO
 	if err := decode(r, &in); err != nil {
 		s.fail(w, r, err)
@@ -84,7 +129,7 @@ func (s *Server) putMoneySettings(w http.ResponseWriter, r *http.Request) {
 
 // notifyAll republishes every block's policy (rates and money settings
 // are prison-wide).
-func (s *Server) notifyAll(r *http.Request) {
+func (s *Handlers) notifyAll(r *http.Request) {
 	bs, err := s.st.Blocks(r.Context())
 	if err != nil {
 		s.log.Error("api: list blocks to notify", "err", err)
@@ -97,7 +142,7 @@ func (s *Server) notifyAll(r *http.Request) {
 	s.notify(r.Context(), names...)
 }
 
-func (s *Server) getRates(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) getRates(w http.ResponseWriter, r *http.Request) {
 	m, err := s.money.MoneySettings(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
@@ -117,14 +162,14 @@ type ratesIn struct {
 	Rates []wire.Rate `json:"rates"`
 }
 
-func (s *Server) putRates(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) putRates(w http.ResponseWriter, r *http.Request) {
 	var in ratesIn
 	if err := decode(r, &in); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if in.Rates == nil {
-		s.fail(w, r, fmt.Errorf("%w: \"rates\" is required (an empty list removes every rate)", ErrBadRequest))
+		s.fail(w, r, fmt.Errorf("%w: \"rates\" is required (an empty list removes every rate)", httpjson.ErrBadRequest))
 		return
 	}
 	if err := s.money.SetRates(r.Context(), callerFrom(r.Context()).Actor, in.Rates); err != nil {
@@ -148,14 +193,14 @@ func (accountSummaryOut) componentName() string { return "" }
 // listAccounts serves GET /api/v1/accounts?q=&block=&limit=&offset=: the
 // accounts (people in prison) with their balances, by prison number; block
 // officers get their blocks only. Audited as a search.
-func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) listAccounts(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	for k := range q {
 		switch k {
 		case "q", "block", "limit", "offset":
 		default:
-			s.fail(w, r, fmt.Errorf("%w: unknown parameter %q", ErrBadRequest, k))
+			s.fail(w, r, fmt.Errorf("%w: unknown parameter %q", httpjson.ErrBadRequest, k))
 			return
 		}
 	}
@@ -202,28 +247,12 @@ type accountOut struct {
 // its embedded statement's component name).
 func (accountOut) componentName() string { return "" }
 
-// parseTime reads an RFC 3339 time or a date (YYYY-MM-DD, midnight in
-// loc) from the query; "" is the zero time.
-func parseTime(q url.Values, key string, loc *time.Location) (time.Time, error) {
-	v := q.Get(key)
-	if v == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t, nil
-	}
-	if t, err := time.ParseInLocation(time.DateOnly, v, loc); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%w: %s must be RFC 3339 or YYYY-MM-DD, not %q", ErrBadRequest, key, v)
-}
-
-func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) getAccount(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	for k := range q {
 		if k != "from" && k != "to" {
-			s.fail(w, r, fmt.Errorf("%w: unknown parameter %q", ErrBadRequest, k))
+			s.fail(w, r, fmt.Errorf("%w: unknown parameter %q", httpjson.ErrBadRequest, k))
 			return
 		}
 	}
@@ -232,12 +261,12 @@ func (s *Server) getAccount(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	from, err := parseTime(q, "from", m.Location())
+	from, err := httpjson.QueryTime(q, "from", m.Location())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	to, err := parseTime(q, "to", m.Location())
+	to, err := httpjson.QueryTime(q, "to", m.Location())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -277,28 +306,28 @@ type creditOut struct {
 	BalanceText string          `json:"balance_text"`
 }
 
-func (s *Server) postRecharge(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) postRecharge(w http.ResponseWriter, r *http.Request) {
 	s.postCredit(w, r, func(in creditIn, actor, account string, amt ledger.Money) (*money.LedgerEntry, string, error) {
 		if in.Reason != "" || in.CallID != "" {
-			return nil, "", fmt.Errorf("%w: a recharge takes amount and receipt only", ErrBadRequest)
+			return nil, "", fmt.Errorf("%w: a recharge takes amount and receipt only", httpjson.ErrBadRequest)
 		}
 		return s.money.Recharge(r.Context(), actor, account, amt, in.Receipt)
 	})
 }
 
-func (s *Server) postRefund(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) postRefund(w http.ResponseWriter, r *http.Request) {
 	s.postCredit(w, r, func(in creditIn, actor, account string, amt ledger.Money) (*money.LedgerEntry, string, error) {
 		if in.Receipt != "" {
-			return nil, "", fmt.Errorf("%w: a refund takes amount, reason and call_id", ErrBadRequest)
+			return nil, "", fmt.Errorf("%w: a refund takes amount, reason and call_id", httpjson.ErrBadRequest)
 		}
 		return s.money.Refund(r.Context(), actor, account, amt, in.Reason, in.CallID)
 	})
 }
 
-func (s *Server) postAdjustment(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) postAdjustment(w http.ResponseWriter, r *http.Request) {
 	s.postCredit(w, r, func(in creditIn, actor, account string, amt ledger.Money) (*money.LedgerEntry, string, error) {
 		if in.Receipt != "" || in.CallID != "" {
-			return nil, "", fmt.Errorf("%w: an adjustment takes a signed amount and a reason", ErrBadRequest)
+			return nil, "", fmt.Errorf("%w: an adjustment takes a signed amount and a reason", httpjson.ErrBadRequest)
 		}
 		return s.money.Adjust(r.Context(), actor, account, amt, in.Reason)
 	})
@@ -306,7 +335,7 @@ func (s *Server) postAdjustment(w http.ResponseWriter, r *http.Request) {
 
 // postCredit decodes a credit, parses its amount in the prison's
 // currency, posts it and republishes the person's block policy.
-func (s *Server) postCredit(w http.ResponseWriter, r *http.Request, post func(in creditIn, actor, account string, amt ledger.Money) (*money.LedgerEntry, string, error)) {
+func (s *Handlers) postCredit(w http.ResponseWriter, r *http.Request, post func(in creditIn, actor, account string, amt ledger.Money) (*money.LedgerEntry, string, error)) {
 	ctx := r.Context()
 	var in creditIn
 	if err := decode(r, &in); err != nil {
@@ -343,10 +372,10 @@ func (s *Server) postCredit(w http.ResponseWriter, r *http.Request, post func(in
 	writeJSON(w, http.StatusCreated, creditOut{Entry: &entry, Balance: bal, BalanceText: m.Cur().Format(bal) + " " + m.Currency})
 }
 
-func (s *Server) getReconciliation(w http.ResponseWriter, r *http.Request) {
+func (s *Handlers) getReconciliation(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if len(r.URL.Query()) > 0 {
-		s.fail(w, r, fmt.Errorf("%w: reconciliation takes no parameters", ErrBadRequest))
+		s.fail(w, r, fmt.Errorf("%w: reconciliation takes no parameters", httpjson.ErrBadRequest))
 		return
 	}
 	c := callerFrom(ctx)

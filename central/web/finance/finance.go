@@ -1,17 +1,19 @@
-package web
-
-// Money pages: the rates table (finance and system admins edit it), the
-// accounts list with balances, an account's statement with its recharge,
-// refund and adjustment forms, and the reconciliation report with offline
-// overspends highlighted. Amounts are shown with the currency's digits and
-// entered as decimals in the major unit ("12.50"). Every change republishes
-// the policies it affects, as the JSON API does: a credit its person's
-// block's, a rate every block's.
+// Package finance is the console's money pages: the rates table (finance
+// and system admins edit it), the accounts list with balances, an
+// account's statement with its recharge, refund and adjustment forms, and
+// the reconciliation report with offline overspends highlighted. Amounts
+// are shown with the currency's digits and entered as decimals in the
+// major unit ("12.50"). Every change republishes the policies it affects,
+// as the JSON API does: a credit its person's block's, a rate every
+// block's. Package web registers the pages (Routes) behind its session
+// and access checks, and renders them with its templates (money_*.html).
+package finance
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -23,14 +25,15 @@ import (
 	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/format"
+	"github.com/kinline/kinline/central/web/page"
 	"github.com/kinline/kinline/central/web/signin"
 	"github.com/kinline/kinline/shared/ledger"
 	"github.com/kinline/kinline/shared/wire"
 )
 
-// MoneyStore is what the console needs of the money (money.Store):
+// Store is what the money pages need of the money (money.Store):
 // settings, rates, accounts, statements, credits and the reconciliation.
-type MoneyStore interface {
+type Store interface {
 	MoneySettings(ctx context.Context) (store.MoneySettings, error)
 	Rates(ctx context.Context) ([]money.RateRow, error)
 	PutRate(ctx context.Context, actor string, r wire.Rate) error
@@ -43,9 +46,36 @@ type MoneyStore interface {
 	Reconcile(ctx context.Context, blocks []string) (*money.Reconciliation, error)
 }
 
-// moneyPages are the console's pages for rates, accounts, recharges, statements and reconciliation.
-func (s *Server) moneyPages() map[string]sessionHandler {
-	return map[string]sessionHandler{
+// Deps are what the money pages need.
+type Deps struct {
+	// Store gives the audit log and the blocks.
+	Store *store.Store
+	Money Store
+	// Render writes a console template with its view.
+	Render func(w http.ResponseWriter, status int, name string, data any)
+	// Notify republishes the named blocks' policies.
+	Notify func(ctx context.Context, blocks ...string)
+	Log    *slog.Logger
+}
+
+// Pages serve the money pages.
+type Pages struct {
+	st     *store.Store
+	money  Store
+	render func(w http.ResponseWriter, status int, name string, data any)
+	notify func(ctx context.Context, blocks ...string)
+	log    *slog.Logger
+}
+
+// New returns the money pages.
+func New(d Deps) *Pages {
+	return &Pages{st: d.Store, money: d.Money, render: d.Render, notify: d.Notify, log: d.Log}
+}
+
+// Routes are the console's pages for rates, accounts, recharges,
+// statements and reconciliation.
+func (s *Pages) Routes() map[string]page.Handler {
+	return map[string]page.Handler{
 		"GET /money/rates":                   s.ratesPage,
 		"POST /money/rates":                  s.putRate,
 		"POST /money/rates/delete":           s.deleteRate,
@@ -62,7 +92,7 @@ func (s *Server) moneyPages() map[string]sessionHandler {
 // settings (currency, time zone) and whether the caller may change what
 // the page shows.
 type moneyHead struct {
-	layout
+	page.Layout
 	CanWrite bool
 	Settings store.MoneySettings
 }
@@ -81,7 +111,7 @@ type accountsView struct {
 	AccountList []accountRow
 	Q, Block    string
 	Blocks      []string
-	pager
+	page.Pager
 }
 
 // accountView is the data of money_account.html: a statement and the
@@ -144,14 +174,14 @@ type overspendRow struct {
 
 // newMoneyHead loads the settings; CanWrite says whether the caller may
 // use writePattern. False: the answer is written.
-func (s *Server) newMoneyHead(w http.ResponseWriter, r *http.Request, se *users.Session, title, writePattern string) (moneyHead, bool) {
+func (s *Pages) newMoneyHead(w http.ResponseWriter, r *http.Request, se *users.Session, title, writePattern string) (moneyHead, bool) {
 	set, err := s.money.MoneySettings(r.Context())
 	if err != nil {
 		s.log.Error("web: money settings", "err", err)
 		http.Error(w, "could not load the money settings", http.StatusInternalServerError)
 		return moneyHead{}, false
 	}
-	return moneyHead{layout: layoutFor(se, title), Settings: set, CanWrite: allowed(se, writePattern)}, true
+	return moneyHead{Layout: page.For(se, title), Settings: set, CanWrite: page.Allowed(se, writePattern)}, true
 }
 
 // checkForm refuses a cross-site post or one without the session's CSRF
@@ -171,7 +201,7 @@ func checkForm(w http.ResponseWriter, r *http.Request, se *users.Session) bool {
 
 // userError is the message shown for a store error: its text for invalid
 // input, conflicts and unknown items, a generic one otherwise (logged).
-func (s *Server) userError(err error) (int, string) {
+func (s *Pages) userError(err error) (int, string) {
 	switch {
 	case errors.Is(err, store.ErrInvalid):
 		return http.StatusUnprocessableEntity, strings.TrimPrefix(err.Error(), "store: ")
@@ -188,7 +218,7 @@ func destTypes() []string {
 	return []string{wire.DestLocal, wire.DestNational, wire.DestMobile, wire.DestInternational, wire.DestCustom}
 }
 
-func (s *Server) ratesPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
+func (s *Pages) ratesPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	h, ok := s.newMoneyHead(w, r, se, "Rates", "POST /money/rates")
 	if !ok {
 		return
@@ -196,7 +226,7 @@ func (s *Server) ratesPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 	s.showRates(w, r, http.StatusOK, &ratesView{moneyHead: h, Form: rateForm{BillingUnit: "60", Rounding: string(ledger.RoundUp)}})
 }
 
-func (s *Server) showRates(w http.ResponseWriter, r *http.Request, status int, p *ratesView) {
+func (s *Pages) showRates(w http.ResponseWriter, r *http.Request, status int, p *ratesView) {
 	rates, err := s.money.Rates(r.Context())
 	if err != nil {
 		s.log.Error("web: rates", "err", err)
@@ -211,7 +241,7 @@ func (s *Server) showRates(w http.ResponseWriter, r *http.Request, status int, p
 	s.render(w, status, "money_rates.html", p)
 }
 
-func (s *Server) putRate(w http.ResponseWriter, r *http.Request, se *users.Session) {
+func (s *Pages) putRate(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !checkForm(w, r, se) {
 		return
 	}
@@ -262,7 +292,7 @@ func (s *Server) putRate(w http.ResponseWriter, r *http.Request, se *users.Sessi
 
 // notifyAllBlocks republishes every block's policy (rates are
 // prison-wide).
-func (s *Server) notifyAllBlocks(ctx context.Context) {
+func (s *Pages) notifyAllBlocks(ctx context.Context) {
 	bs, err := s.st.Blocks(ctx)
 	if err != nil {
 		s.log.Error("web: list blocks to notify", "err", err)
@@ -272,10 +302,10 @@ func (s *Server) notifyAllBlocks(ctx context.Context) {
 	for _, b := range bs {
 		names = append(names, b.Name)
 	}
-	s.notifyBlocks(ctx, names...)
+	s.notify(ctx, names...)
 }
 
-func (s *Server) deleteRate(w http.ResponseWriter, r *http.Request, se *users.Session) {
+func (s *Pages) deleteRate(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	if !checkForm(w, r, se) {
 		return
 	}
@@ -293,7 +323,7 @@ func (s *Server) deleteRate(w http.ResponseWriter, r *http.Request, se *users.Se
 	http.Redirect(w, r, "/money/rates", http.StatusSeeOther)
 }
 
-func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
+func (s *Pages) accountPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	h, ok := s.newMoneyHead(w, r, se, "Account", "POST /accounts/{person}/recharge")
 	if !ok {
 		return
@@ -312,7 +342,7 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, se *users.S
 
 // showAccount renders the statement of {person} for the from/to query
 // dates (days in the prison's time zone, to inclusive).
-func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *users.Session, status int, p *accountView) {
+func (s *Pages) showAccount(w http.ResponseWriter, r *http.Request, se *users.Session, status int, p *accountView) {
 	q := r.URL.Query()
 	loc := p.Settings.Location()
 	p.From, p.To = q.Get("from"), q.Get("to")
@@ -322,14 +352,14 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *users.S
 	}
 	st, err := s.money.Statement(r.Context(), r.PathValue("person"), from, to)
 	if err == nil {
-		err = CallerOf(se).CheckBlock(st.Block)
+		err = authz.SessionCaller(se).CheckBlock(st.Block)
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		http.Error(w, "no such account", http.StatusNotFound)
 		return
 	case errors.Is(err, authz.ErrOutOfScope):
-		http.Error(w, forbiddenText(err), http.StatusForbidden)
+		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
 		return
 	case err != nil:
 		s.log.Error("web: statement", "err", err)
@@ -350,7 +380,7 @@ func (s *Server) showAccount(w http.ResponseWriter, r *http.Request, se *users.S
 	s.render(w, status, "money_account.html", p)
 }
 
-func (s *Server) rechargeForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
+func (s *Pages) rechargeForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.creditForm(w, r, se, "recharge",
 		func(p *accountView) {
 			p.Recharge = rechargeFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Receipt: strings.TrimSpace(r.PostFormValue("receipt"))}
@@ -361,7 +391,7 @@ func (s *Server) rechargeForm(w http.ResponseWriter, r *http.Request, se *users.
 		})
 }
 
-func (s *Server) refundForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
+func (s *Pages) refundForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.creditForm(w, r, se, "refund",
 		func(p *accountView) {
 			p.Refund = creditFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Reason: strings.TrimSpace(r.PostFormValue("reason")),
@@ -373,7 +403,7 @@ func (s *Server) refundForm(w http.ResponseWriter, r *http.Request, se *users.Se
 		})
 }
 
-func (s *Server) adjustmentForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
+func (s *Pages) adjustmentForm(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	s.creditForm(w, r, se, "adjustment",
 		func(p *accountView) {
 			p.Adjust = creditFormData{Amount: strings.TrimSpace(r.PostFormValue("amount")), Reason: strings.TrimSpace(r.PostFormValue("reason"))}
@@ -390,7 +420,7 @@ func (s *Server) adjustmentForm(w http.ResponseWriter, r *http.Request, se *user
 // policy is republished before the statement is shown again. An error
 // shows the statement with the message and the form filled in; nothing is
 // written.
-func (s *Server) creditForm(w http.ResponseWriter, r *http.Request, se *users.Session, kind string,
+func (s *Pages) creditForm(w http.ResponseWriter, r *http.Request, se *users.Session, kind string,
 	fill func(p *accountView), post func(p *accountView, person string, amt ledger.Money) (block string, err error)) {
 	if !checkForm(w, r, se) {
 		return
@@ -420,7 +450,7 @@ func (s *Server) creditForm(w http.ResponseWriter, r *http.Request, se *users.Se
 		s.showAccount(w, r, se, status, p)
 		return
 	}
-	s.notifyBlocks(r.Context(), block)
+	s.notify(r.Context(), block)
 	http.Redirect(w, r, "/accounts/"+url.PathEscape(person)+"?posted="+kind, http.StatusSeeOther)
 }
 
@@ -428,18 +458,18 @@ const accountsPageSize = 50
 
 // accountsPage lists the accounts with their balances (block officers:
 // their blocks'), each linking to its statement; audited as a search.
-func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
+func (s *Pages) accountsPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	h, ok := s.newMoneyHead(w, r, se, "Accounts", "POST /accounts/{person}/recharge")
 	if !ok {
 		return
 	}
 	p := &accountsView{moneyHead: h}
 	q := r.URL.Query()
-	c := CallerOf(se)
+	c := authz.SessionCaller(se)
 	p.Q, p.Block = strings.TrimSpace(q.Get("q")), q.Get("block")
 	if p.Block != "" {
 		if err := c.CheckBlock(p.Block); err != nil {
-			http.Error(w, forbiddenText(err), http.StatusForbidden)
+			http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
 			return
 		}
 	}
@@ -467,17 +497,17 @@ func (s *Server) accountsPage(w http.ResponseWriter, r *http.Request, se *users.
 	for _, a := range as {
 		p.AccountList = append(p.AccountList, accountRow{AccountSummary: a, BalanceText: cur.Format(a.Balance)})
 	}
-	p.AccountList, p.pager = paginate(p.AccountList, off, accountsPageSize, "/money/accounts", url.Values{"q": {p.Q}, "block": {p.Block}})
+	p.AccountList, p.Pager = page.Paginate(p.AccountList, off, accountsPageSize, "/money/accounts", url.Values{"q": {p.Q}, "block": {p.Block}})
 	s.render(w, http.StatusOK, "money_accounts.html", p)
 }
 
-func (s *Server) reconciliationPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
+func (s *Pages) reconciliationPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	h, ok := s.newMoneyHead(w, r, se, "Reconciliation", "POST /accounts/{person}/recharge")
 	if !ok {
 		return
 	}
 	p := &reconView{moneyHead: h}
-	rep, err := s.money.Reconcile(r.Context(), CallerOf(se).ScopeBlocks())
+	rep, err := s.money.Reconcile(r.Context(), authz.SessionCaller(se).ScopeBlocks())
 	if err == nil {
 		err = s.st.Audit(r.Context(), se.Actor, "reconciliation.view", "ledger", "console")
 	}
