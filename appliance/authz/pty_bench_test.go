@@ -13,6 +13,7 @@ import (
 	"github.com/kinline/kinline/appliance/cardreader"
 	"github.com/kinline/kinline/appliance/cardreader/pn532"
 	"github.com/kinline/kinline/internal/readersim"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -78,11 +79,8 @@ func BenchmarkPtyTapToDecision(b *testing.B) {
 	// the card left the field, is pending: a person taps an idle reader.
 	idle := func() {
 		n := s.Stats().Commands[inList]
-		for deadline := time.Now().Add(30 * time.Second); s.Stats().Commands[inList] <= n; {
-			if time.Now().After(deadline) {
-				b.Fatal("the driver stopped polling")
-			}
-			time.Sleep(50 * time.Microsecond)
+		if !testkit.Within(30*time.Second, 50*time.Microsecond, func() bool { return s.Stats().Commands[inList] > n }) {
+			b.Fatal("the driver stopped polling")
 		}
 	}
 	tap := func(i int) time.Duration {

@@ -167,7 +167,7 @@ func TestHotlineRecordedNameReachesTheFamily(t *testing.T) {
 	if err := c.SendDTMF(ctx, "1234#3"); err != nil {
 		t.Fatal(err)
 	}
-	if !callctltestWait(func() bool { return names.recorded("p-7") != nil }) {
+	if !testkit.Within(waitLong, 0, func() bool { return names.recorded("p-7") != nil }) {
 		t.Fatal("no name recorded after 3")
 	}
 	waitPlayed(t, h, "es", prompts.Menu, prompts.MenuRecordName)
@@ -180,7 +180,7 @@ func TestHotlineRecordedNameReachesTheFamily(t *testing.T) {
 	}
 	// It is played back to the person after "thank you, they will hear".
 	want := append(mustSeq(t, "es", prompts.NameRecorded), name...)
-	if !callctltestWait(func() bool {
+	if !testkit.Within(waitLong, 0, func() bool {
 		h.plays.mu.Lock()
 		defer h.plays.mu.Unlock()
 		for _, p := range h.plays.plays {
@@ -198,7 +198,7 @@ func TestHotlineRecordedNameReachesTheFamily(t *testing.T) {
 	if err := c.SendDTMF(ctx, "0611223344#"); err != nil {
 		t.Fatal(err)
 	}
-	if !callctltestWait(func() bool { a := h.srv.ActiveCalls(); return len(a) == 1 && a[0].Answer != nil }) {
+	if !testkit.Within(waitLong, 0, func() bool { a := h.srv.ActiveCalls(); return len(a) == 1 && a[0].Answer != nil }) {
 		t.Fatal("call never bridged after the family pressed 1")
 	}
 	if err := c.Hangup(ctx); err != nil {

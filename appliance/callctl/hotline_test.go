@@ -20,6 +20,7 @@ import (
 	"github.com/kinline/kinline/appliance/media"
 	"github.com/kinline/kinline/appliance/prompts"
 	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/policy"
@@ -270,7 +271,7 @@ func waitHangup(t *testing.T, c *phone.Call) {
 
 func waitPlayed(t *testing.T, h *hotlineEnv, lang string, ids ...prompts.ID) {
 	t.Helper()
-	if !callctltestWait(func() bool { return h.plays.index(t, 0, lang, ids...) >= 0 }) {
+	if !testkit.Within(waitLong, 0, func() bool { return h.plays.index(t, 0, lang, ids...) >= 0 }) {
 		t.Fatalf("never played %v in %s", ids, lang)
 	}
 }
@@ -312,12 +313,12 @@ func TestHotlineCallRFC4733(t *testing.T) {
 	if inv.Number != "0611223344" {
 		t.Fatalf("trunk INVITE for %q", inv.Number)
 	}
-	if !callctltestWait(func() bool { a := h.srv.ActiveCalls(); return len(a) == 1 && a[0].Answer != nil }) {
+	if !testkit.Within(waitLong, 0, func() bool { a := h.srv.ActiveCalls(); return len(a) == 1 && a[0].Answer != nil }) {
 		t.Fatal("call never bridged")
 	}
 	// The family's tone reaches the port through the bridge.
 	before := c.Stats().Received
-	if !callctltestWait(func() bool { return c.Stats().Received > before+20 }) {
+	if !testkit.Within(waitLong, 0, func() bool { return c.Stats().Received > before+20 }) {
 		t.Fatal("no audio from the trunk after the bridge")
 	}
 	if got := h.hot.pinsSeen(); !slices.Equal(got, []string{"1234"}) {
@@ -355,7 +356,7 @@ func TestHotlineCallSIPINFO(t *testing.T) {
 	if err := c.SendINFO(ctx, "0611223344#"); err != nil {
 		t.Fatal(err)
 	}
-	if !callctltestWait(func() bool { a := h.srv.ActiveCalls(); return len(a) == 1 && a[0].Answer != nil }) {
+	if !testkit.Within(waitLong, 0, func() bool { a := h.srv.ActiveCalls(); return len(a) == 1 && a[0].Answer != nil }) {
 		t.Fatal("call never bridged: the family's INFO 1 was not taken")
 	}
 	if err := c.Hangup(ctx); err != nil {
@@ -434,7 +435,7 @@ func TestHotlineBalanceMenu(t *testing.T) {
 	waitPlayed(t, h, "en", prompts.TapCard)
 	hot.tap(true)
 	// Poll until the IVR has seen the tap and asks for a choice.
-	if !callctltestWait(func() bool {
+	if !testkit.Within(waitLong, 0, func() bool {
 		h.clk.Advance(250 * time.Millisecond)
 		return h.plays.index(t, 0, "en", prompts.Menu) >= 0
 	}) {
@@ -550,7 +551,7 @@ func TestHotlineRingTimeoutSpoken(t *testing.T) {
 	}
 	waitLog(t, h.env, "hotline number entered")
 	// The ring timer is armed just after the INVITE: keep advancing.
-	if !callctltestWait(func() bool {
+	if !testkit.Within(waitLong, 0, func() bool {
 		h.clk.Advance(5 * time.Second)
 		select {
 		case <-c.RemoteHangup():
@@ -604,7 +605,7 @@ func TestHotlineRecordedCallNeedsRecordSwitch(t *testing.T) {
 		if err := c.SendINFO(ctxT(t), "1234#10611223344#"); err != nil {
 			t.Fatal(err)
 		}
-		if !callctltestWait(func() bool { a := h.srv.ActiveCalls(); return len(a) == 1 && a[0].Answer != nil }) {
+		if !testkit.Within(waitLong, 0, func() bool { a := h.srv.ActiveCalls(); return len(a) == 1 && a[0].Answer != nil }) {
 			t.Fatal("call never bridged")
 		}
 		if h.recordSet.Load() != 1 {
@@ -663,7 +664,7 @@ func (s *inbandSender) packets(n int, sample func(i int) float64) error {
 		}
 		s.seq++
 		s.ts += 160
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(2 * time.Millisecond) // pacing the sender, not a wait: spread the packets out rather than send one burst
 	}
 	return nil
 }
@@ -731,7 +732,7 @@ func TestHotlineInBandDTMF(t *testing.T) {
 	if ar.Number != "0611" || !slices.Equal(h.hot.pinsSeen(), []string{"1234"}) {
 		t.Fatalf("number %q, PINs %q", ar.Number, h.hot.pinsSeen())
 	}
-	if !callctltestWait(func() bool { a := h.srv.ActiveCalls(); return len(a) == 1 && a[0].Answer != nil }) {
+	if !testkit.Within(waitLong, 0, func() bool { a := h.srv.ActiveCalls(); return len(a) == 1 && a[0].Answer != nil }) {
 		t.Fatal("call never bridged")
 	}
 	if err := c.Hangup(ctxT(t)); err != nil {
@@ -750,7 +751,7 @@ func TestHotlineTapTimeout(t *testing.T) {
 	h := startHotline(t, hotlineOpts{hot: hot, cfg: func(c *callctl.Config) { c.TapTimeout = 20 * time.Second }})
 	c := h.dialHotline(t)
 	waitPlayed(t, h, "en", prompts.TapCard)
-	if !callctltestWait(func() bool {
+	if !testkit.Within(waitLong, 0, func() bool {
 		h.clk.Advance(time.Second)
 		select {
 		case <-c.RemoteHangup():
@@ -784,7 +785,7 @@ func TestHotlineWaitingForOfficerSpoken(t *testing.T) {
 		r.Waiting()
 		// The officer takes a while: the decision waits until the person
 		// has heard the waiting prompt.
-		if !callctltestWait(func() bool { return h.plays.index(t, 0, "es", prompts.WaitOfficer) >= 0 }) {
+		if !testkit.Within(waitLong, 0, func() bool { return h.plays.index(t, 0, "es", prompts.WaitOfficer) >= 0 }) {
 			return callctl.AuthResult{Reason: "officer did not confirm", RefusalErr: policy.ErrNotConfirmed, PersonID: "p-7"}
 		}
 		return callctl.AuthResult{Allowed: true, PersonID: "p-7", Language: "es", OfficerID: "o-1", ConfirmMethod: wire.ConfirmButton}

@@ -12,6 +12,7 @@ import (
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/media"
 	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/policy"
@@ -56,13 +57,7 @@ func acceptCfg(c *callctl.Config) { c.FamilyAccept = true }
 // waitLog waits until the server log contains s.
 func waitLog(t *testing.T, e *env, s string) {
 	t.Helper()
-	deadline := time.Now().Add(waitLong)
-	for !strings.Contains(e.logs.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("log never said %q", s)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, waitLong, fmt.Sprintf("the log to say %q", s), func() bool { return strings.Contains(e.logs.String(), s) })
 }
 
 // TestFamilyAcceptsWithOne: the called party hears the announcement,
@@ -150,6 +145,8 @@ func TestFamilyNoKeyTimesOut(t *testing.T) {
 		done <- res
 	}()
 	waitLog(t, e, "asking for acceptance")
+	// Real time on purpose, not a wait: the prompt is paced by the real clock and the
+	// family phone counts what it heard only when the call ends, so there is nothing to poll.
 	time.Sleep(500 * time.Millisecond) // let some prompt audio reach the family phone
 	e.clk.Advance(14 * time.Second)
 	select {
@@ -252,20 +249,20 @@ func TestLimitWarningsAndHardStop(t *testing.T) {
 		}
 		done <- res
 	}()
-	if !callctltestWait(func() bool { c := e.srv.ActiveCalls(); return len(c) == 1 && c[0].Answer != nil }) {
+	if !testkit.Within(waitLong, 0, func() bool { c := e.srv.ActiveCalls(); return len(c) == 1 && c[0].Answer != nil }) {
 		t.Fatal("call never answered")
 	}
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(at) }
 	e.clk.Advance(59 * time.Second)
 	e.clk.Advance(time.Second)
-	if !callctltestWait(func() bool { return count() == 1 }) {
+	if !testkit.Within(waitLong, 0, func() bool { return count() == 1 }) {
 		t.Fatalf("no warning at 2 minutes left (announcements %d)", count())
 	}
 	e.clk.Advance(time.Minute)
-	if !callctltestWait(func() bool { return count() == 2 }) {
+	if !testkit.Within(waitLong, 0, func() bool { return count() == 2 }) {
 		t.Fatalf("no warning at 1 minute left (announcements %d)", count())
 	}
-	time.Sleep(300 * time.Millisecond) // the call is still up a moment later
+	time.Sleep(300 * time.Millisecond) // not a wait: real time passes to show that nothing happens, the call is still up
 	select {
 	case res := <-done:
 		t.Fatalf("call ended before its limit: %+v", res)
@@ -288,15 +285,4 @@ func TestLimitWarningsAndHardStop(t *testing.T) {
 	if fc := <-e.family.Results(); !fc.HungUp && fc.RTP.Received < 10 {
 		t.Fatalf("family = %+v", fc)
 	}
-}
-
-func callctltestWait(cond func() bool) bool {
-	deadline := time.Now().Add(waitLong)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return true
 }

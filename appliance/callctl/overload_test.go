@@ -10,6 +10,7 @@ import (
 
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/callctl/callctltest"
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 // Issue 11 item 6: under a flood of call attempts the appliance must keep
@@ -177,7 +178,7 @@ func TestOverloadShedsWith503(t *testing.T) {
 			ackFor(t, s.c, s.res, uri)
 		}
 	}
-	if !waitUntil(waitLong, func() bool { return e.srv.Load().Transactions == 0 }) {
+	if !testkit.Within(waitLong, 0, func() bool { return e.srv.Load().Transactions == 0 }) {
 		t.Fatalf("load after the ACKs: %+v", e.srv.Load())
 	}
 	again := burst(portUser, portPass, 1)

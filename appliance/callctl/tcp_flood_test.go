@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/callctl"
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 // Issue 11 item 5: idle TCP connections must not lock new SIP clients
@@ -43,7 +44,7 @@ func TestTCPIdleConnectionsDoNotLockOut(t *testing.T) {
 		}
 	}
 	wave(2)
-	if !waitUntil(waitLong, func() bool { return e.srv.TCPStats().Evicted >= flood-256 }) {
+	if !testkit.Within(waitLong, 0, func() bool { return e.srv.TCPStats().Evicted >= flood-256 }) {
 		t.Fatalf("the listener did not take the flood: %+v", e.srv.TCPStats())
 	}
 	// With the cap reached by idle connections, new clients are served.
@@ -61,7 +62,7 @@ func TestTCPIdleConnectionsDoNotLockOut(t *testing.T) {
 	// A second wave of idle connections closes idle ones, never the
 	// clients that spoke: both are still served on their connections.
 	wave(2 + sources)
-	if !waitUntil(waitLong, func() bool { return e.srv.TCPStats().Evicted >= 2*flood-256+2 }) {
+	if !testkit.Within(waitLong, 0, func() bool { return e.srv.TCPStats().Evicted >= 2*flood-256+2 }) {
 		t.Fatalf("the listener did not take the second wave: %+v", e.srv.TCPStats())
 	}
 	for name, c := range map[string]net.Conn{"first": client, "second": other} {

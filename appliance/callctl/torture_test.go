@@ -19,6 +19,7 @@ import (
 
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/callctl/callctltest"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -305,7 +306,7 @@ func runTorture(t *testing.T, network string) {
 	// transaction (Timer G/H); its call ends as soon as the 403 is sent,
 	// so no call may outlive the answers by more than a moment (Timer H
 	// is 32 s: a call waiting for the ACK would fail this).
-	if !waitUntil(10*time.Second, func() bool { return len(e.srv.ActiveCalls()) == 0 }) {
+	if !testkit.Within(10*time.Second, 0, func() bool { return len(e.srv.ActiveCalls()) == 0 }) {
 		t.Fatalf("calls still active after torture: %+v", e.srv.ActiveCalls())
 	}
 
@@ -348,7 +349,7 @@ func runTorture(t *testing.T, network string) {
 	// the port closes with its test; allow that time and a small margin.
 	const slack = 10
 	var now int
-	ok := waitUntil(60*time.Second, func() bool {
+	ok := testkit.Within(60*time.Second, 0, func() bool {
 		now = runtime.NumGoroutine()
 		return now <= baseline+slack
 	})
@@ -416,17 +417,4 @@ func orDrop(s string) string {
 		return "(dropped)"
 	}
 	return s
-}
-
-func waitUntil(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/callctl/callctltest"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -70,7 +71,7 @@ func TestRefusalNotAckedFreesSlot(t *testing.T) {
 			if callctltest.StatusCode(res) != tc.code {
 				t.Fatalf("final answer %q, want %d", firstLine(res), tc.code)
 			}
-			if !waitUntil(unackedGrace, func() bool { return e.records.Pending() > 0 && len(e.srv.ActiveCalls()) == 0 }) {
+			if !testkit.Within(unackedGrace, 0, func() bool { return e.records.Pending() > 0 && len(e.srv.ActiveCalls()) == 0 }) {
 				t.Fatalf("%v after the un-ACKed %d: %d records, active calls %+v (the call waits for the ACK)",
 					unackedGrace, tc.code, e.records.Pending(), e.srv.ActiveCalls())
 			}

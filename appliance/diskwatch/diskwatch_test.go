@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/wire"
@@ -155,13 +156,7 @@ func TestRunChecksOnTheClock(t *testing.T) {
 	go func() { done <- g.Run(ctx) }()
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+		testkit.Eventually(t, 30*time.Second, what, cond)
 	}
 	waitFor("first check", func() bool { return !g.State().Checked.IsZero() })
 	fs.Set(100*gib, gib/2)

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 // stallFile is a disk that stalls: every WriteAt waits for release (or
@@ -98,10 +100,13 @@ func TestFailedDiskWriteReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	chunk := payload(SegmentSize, 9)
-	var werr error
-	for i := 0; i < 4*queueDepth && werr == nil; i++ {
+	// The first Write fills segment 0, whose provisional copy goes to the
+	// disk; the flusher meets the error in its own time, and the next
+	// Write reports it.
+	_, werr := w.Write(chunk)
+	if werr == nil {
+		testkit.Eventually(t, 10*time.Second, "the flusher to meet the disk's error", func() bool { return w.flushErr() != nil })
 		_, werr = w.Write(chunk)
-		time.Sleep(time.Millisecond) // let the flusher meet the error
 	}
 	if !errors.Is(werr, syscall.ENOSPC) {
 		t.Fatalf("Write after the disk refused a segment: %v, want ENOSPC", werr)

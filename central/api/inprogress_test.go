@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -40,17 +41,15 @@ func TestCallsInProgressAPI(t *testing.T) {
 	list := func(se session) []store.CallInProgress {
 		t.Helper()
 		var out struct{ Calls []store.CallInProgress }
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		// The projection is asynchronous; the callers check what comes back either way.
+		testkit.Within(10*time.Second, 20*time.Millisecond, func() bool {
 			r := e.call(se, false, "GET", "/api/v1/calls/in-progress", nil, &out)
 			if r.StatusCode != 200 {
 				t.Fatalf("in progress: %d", r.StatusCode)
 			}
-			if len(out.Calls) > 0 || time.Now().After(deadline) {
-				return out.Calls
-			}
-			time.Sleep(20 * time.Millisecond) // projection is asynchronous
-		}
+			return len(out.Calls) > 0
+		})
+		return out.Calls
 	}
 	admin := e.sessionFor("root", store.RoleSystemAdmin, true)
 	if cs := list(admin); len(cs) != 3 || cs[0].CallID != "s1" || cs[0].Block != "A" || cs[0].ApplianceID != "appS" || !cs[2].Privileged || !cs[1].Hidden {
@@ -79,15 +78,11 @@ func TestCallsInProgressAPI(t *testing.T) {
 	}
 	// s1's record ends it.
 	store1("appS", wire.EventCall, wire.CallRecord{CallID: "s1", Terminal: "t1", Number: "+441", Start: t0, End: t0.Add(time.Minute), Disposition: wire.DispEnded})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		cs := list(admin)
-		if len(cs) == 2 && cs[0].CallID == "s2" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after s1's record: %+v", cs)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var cs []store.CallInProgress
+	if !testkit.Within(10*time.Second, 20*time.Millisecond, func() bool {
+		cs = list(admin)
+		return len(cs) == 2 && cs[0].CallID == "s2"
+	}) {
+		t.Fatalf("after s1's record: %+v", cs)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/kinline/kinline/central/broker/brokertest"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -72,19 +73,14 @@ func TestMosquittoACLConfinesAppliances(t *testing.T) {
 	if err := publish(t, a, wire.TopicEvents("blk-a"), "marker"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(wait)
-	for {
+	var got int
+	if !testkit.Within(wait, 20*time.Millisecond, func() bool {
 		seen.mu.Lock()
-		got := len(seen.msgs[wire.TopicEvents("blk-a")])
+		got = len(seen.msgs[wire.TopicEvents("blk-a")])
 		seen.mu.Unlock()
-		if got == n+1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("central received %d of blk-a's %d messages", got, n+1)
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+		return got == n+1
+	}) {
+		t.Errorf("central received %d of blk-a's %d messages", got, n+1)
 	}
 	stolen.mu.Lock()
 	defer stolen.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kinline/kinline/central/ingest"
 	"github.com/kinline/kinline/central/ingest/ingesttest"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -78,17 +79,12 @@ func TestPolicyDeltaOrSnapshot(t *testing.T) {
 	}
 	// The counters move once the broker has acknowledged (maybe just after
 	// the appliance got the message).
-	deadline := time.Now().Add(wait)
-	for {
-		snaps, deltas, reqs := e.svc.PolicyStats()
-		if deltas == 1 && reqs == 1 && snaps == 3 {
-			break
+	testkit.EventuallyNil(t, wait, "the policy counters", func() error {
+		if snaps, deltas, reqs := e.svc.PolicyStats(); deltas != 1 || reqs != 1 || snaps != 3 {
+			return fmt.Errorf("stats: %d snapshots, %d deltas, %d requests; want 3, 1, 1", snaps, deltas, reqs)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stats: %d snapshots, %d deltas, %d requests; want 3, 1, 1", snaps, deltas, reqs)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	// A request naming another appliance is refused.
 	if _, err := ingest.ParsePolicyRequest("blk-a", []byte(`{"v":1,"appliance_id":"blk-b"}`)); err == nil {
 		t.Fatal("request for another appliance accepted")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kinline/kinline/central/ingest"
 	"github.com/kinline/kinline/central/ingest/ingesttest"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -119,13 +120,7 @@ func TestUnknownApplianceKeyRefused(t *testing.T) {
 		c.ApplianceKeys = func(string) (ed25519.PublicKey, bool) { return nil, false }
 	})
 	e.publish(t, wire.TopicEvents("blk-a"), signed(t, privA, events("blk-a", 1, 2, "")))
-	deadline := time.Now().Add(wait)
-	for e.svc.RefusedBatches("blk-a") != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("batch from an appliance without a key not refused")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, wait, "the batch from an appliance without a key refused", func() bool { return e.svc.RefusedBatches("blk-a") == 1 })
 	if n := e.st.Count("blk-a"); n != 0 {
 		t.Fatalf("stored %d events", n)
 	}

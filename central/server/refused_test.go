@@ -15,6 +15,7 @@ import (
 
 	"github.com/kinline/kinline/central/config"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -80,12 +81,8 @@ func TestRefusedBatchesRaiseOneAlarm(t *testing.T) {
 			t.Fatalf("publish: %v", tok.Error())
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for s.Ingest.RefusedBatches("appA") < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("refused %d batches", s.Ingest.RefusedBatches("appA"))
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testkit.Within(20*time.Second, 0, func() bool { return s.Ingest.RefusedBatches("appA") >= 3 }) {
+		t.Fatalf("refused %d batches", s.Ingest.RefusedBatches("appA"))
 	}
 	al, err := s.Store.AlarmList(ctx, store.AlarmFilter{ApplianceID: "appA", Open: true})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kinline/kinline/central/config"
 	"github.com/kinline/kinline/central/ingest"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -56,16 +57,10 @@ func TestRunStopsIngestBeforeTheStore(t *testing.T) {
 			t.Fatalf("publish: %v", tok.Error())
 		}
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if n, _, err := s.Store.StoredEvents(ctx, "appA"); err == nil && n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no event stored")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 20*time.Second, "an event stored", func() bool {
+		n, _, err := s.Store.StoredEvents(ctx, "appA")
+		return err == nil && n > 0
+	})
 	cancel() // while the flood is being stored
 	select {
 	case err := <-done:

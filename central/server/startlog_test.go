@@ -12,6 +12,7 @@ import (
 
 	"github.com/kinline/kinline/central/broker"
 	"github.com/kinline/kinline/central/config"
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 // lockedBuffer is a log sink safe for the server's goroutines.
@@ -64,15 +65,15 @@ func TestStartLineNamesTheExternalBroker(t *testing.T) {
 		<-done
 	}()
 	var line string
-	for deadline := time.Now().Add(30 * time.Second); line == ""; time.Sleep(10 * time.Millisecond) {
+	if !testkit.Within(30*time.Second, 10*time.Millisecond, func() bool {
 		for _, l := range strings.Split(logs.String(), "\n") {
 			if strings.Contains(l, `msg="central running"`) {
 				line = l
 			}
 		}
-		if line == "" && time.Now().After(deadline) {
-			t.Fatalf("no start-up line:\n%s", logs.String())
-		}
+		return line != ""
+	}) {
+		t.Fatalf("no start-up line:\n%s", logs.String())
 	}
 	if !strings.Contains(line, "mqtt_broker=tcp://"+ext.Addr()) {
 		t.Errorf("the start-up line does not name the external broker: %s", line)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -63,12 +64,10 @@ func TestCallsInProgressPage(t *testing.T) {
 	}
 	admin := e.signIn("root", store.RoleSystemAdmin)
 	var body string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	testkit.Within(10*time.Second, 20*time.Millisecond, func() bool { // the page is checked below either way
 		_, body = get(t, admin, srv.URL+"/calls/in-progress")
-		if strings.Contains(body, "44999") || time.Now().After(deadline) {
-			break
-		}
-	}
+		return strings.Contains(body, "44999")
+	})
 	if !strings.Contains(body, "44123") || !strings.Contains(body, "44999") || !strings.Contains(body, `action="/calls/live-a/end"`) ||
 		!strings.Contains(body, `<span class="priv">privileged</span>`) {
 		t.Fatalf("admin's page: %s", body)

@@ -18,6 +18,7 @@ import (
 	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/web/importjob"
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 type recNotifier struct {
@@ -274,24 +275,21 @@ func (e *manageEnv) uploadImport(c *http.Client, kind, mode, name string, data [
 func (e *manageEnv) waitJob(c *http.Client, loc string) importjob.View {
 	e.t.Helper()
 	id := strings.TrimPrefix(loc, "/import?job=")
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	var j importjob.View
+	if !testkit.Within(30*time.Second, 20*time.Millisecond, func() bool {
 		resp, body := get(e.t, c, e.srv.URL+"/import/jobs/"+id)
 		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
 			e.t.Fatalf("progress: %d %s", resp.StatusCode, body)
 		}
-		var j importjob.View
+		j = importjob.View{}
 		if err := json.Unmarshal([]byte(body), &j); err != nil {
 			e.t.Fatal(err)
 		}
-		if j.State != "running" {
-			return j
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("import still running: %+v", j)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return j.State != "running"
+	}) {
+		e.t.Fatalf("import still running: %+v", j)
 	}
+	return j
 }
 
 func TestConsoleImportAndExport(t *testing.T) {

@@ -17,6 +17,7 @@
 package phone
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/kinline/kinline/appliance/callctl/sdp"
+	"github.com/kinline/kinline/internal/poll"
 	"github.com/kinline/kinline/internal/rtpphone"
 )
 
@@ -137,13 +139,10 @@ func (e *endpoint) serve() {
 // listening socket in its pool; requests sent before that would try to
 // bind a second socket to the same address.
 func waitServing(ua *sipgo.UserAgent, addr string) {
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if c, err := ua.TransportLayer().GetConnection("udp", addr); err == nil && c != nil {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
+	_ = poll.Until(context.Background(), 5*time.Second, time.Millisecond, func() bool {
+		c, err := ua.TransportLayer().GetConnection("udp", addr)
+		return err == nil && c != nil
+	})
 }
 
 func (e *endpoint) close() error {

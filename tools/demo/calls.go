@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/poll"
 	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/tools/stack"
 )
@@ -27,6 +28,7 @@ const sameCardGap = 2100 * time.Millisecond
 
 // hardware is the simulated block hardware the calls use.
 type hardware struct {
+	st     *stack.Stack // for the appliance's log
 	reader *readersim.Sim
 	port   *phone.Port
 	family *phone.Family
@@ -51,19 +53,27 @@ func (h *hardware) tap(ctx context.Context, card string) error {
 	if err != nil {
 		return fmt.Errorf("card %s: %w", card, err)
 	}
+	// The appliance logs "card tap" once its authorizer has the tap.
+	logged := []string{`msg="card tap"`, fmt.Sprintf("uid=%X ", uid), "known="}
+	lines, err := h.st.ApplianceLogLines(logged...)
+	if err != nil {
+		return err
+	}
 	before := h.reader.Stats().Targets
 	if err := h.reader.Tap(uid, readersim.DefaultHold); err != nil {
 		return fmt.Errorf("tap %s: %w", card, err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for h.reader.Stats().Targets == before {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("the appliance did not read card %s within 10s: see kinline-appliance.log", card)
-		}
-		time.Sleep(20 * time.Millisecond)
+	err = poll.Until(ctx, 10*time.Second, 20*time.Millisecond, func() bool { return h.reader.Stats().Targets != before })
+	if errors.Is(err, poll.ErrTimeout) {
+		return fmt.Errorf("the appliance did not read card %s within 10s: see kinline-appliance.log", card)
+	} else if err != nil {
+		return err
 	}
 	h.lastTap[card] = time.Now()
-	time.Sleep(100 * time.Millisecond) // the frame's trip from the pty to the authorizer
+	// The frame's trip from the pty to the authorizer.
+	if _, err := h.st.WaitApplianceLog(ctx, 10*time.Second, len(lines)+1, logged...); err != nil {
+		return fmt.Errorf("the appliance read card %s but its authorizer did not take the tap: %w", card, err)
+	}
 	return nil
 }
 
@@ -107,7 +117,7 @@ func (h *hardware) hotline(ctx context.Context, card, pin, keys string, talk tim
 		_ = c.Hangup(hctx)
 	}
 	defer hangup()
-	if err := waitUntil(ctx, 15*time.Second, func() bool { return c.Stats().Received > 10 }); err != nil {
+	if err := poll.Until(ctx, 15*time.Second, 20*time.Millisecond, func() bool { return c.Stats().Received > 10 }); err != nil {
 		return out, errors.New("no prompt from the hotline after it answered: see kinline-appliance.log")
 	}
 	for _, k := range []string{pin + "#", "1", keys + "#"} {
@@ -126,7 +136,7 @@ func (h *hardware) hotline(ctx context.Context, card, pin, keys string, talk tim
 	}
 	// Bridged once the family has pressed 1: their tone reaches the port.
 	before := c.Stats().Received
-	if err := waitUntil(ctx, 20*time.Second, func() bool { return c.Stats().Received > before+100 }); err != nil {
+	if err := poll.Until(ctx, 20*time.Second, 20*time.Millisecond, func() bool { return c.Stats().Received > before+100 }); err != nil {
 		return out, errors.New("no audio from the family phone after it answered the hotline call")
 	}
 	select {
@@ -151,22 +161,6 @@ func drain(ch <-chan phone.FamilyCall) {
 			return
 		}
 	}
-}
-
-// waitUntil polls cond every 20 ms for up to d.
-func waitUntil(ctx context.Context, d time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return stack.ErrTimeout
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	return nil
 }
 
 // dualAuthorization places Jordan's call, which waits for the officer (the

@@ -232,7 +232,7 @@ func run(ctx context.Context, cfg config, ready func(context.Context, *demo) err
 		return &stepError{step: "IAD port registration", err: err, hint: "See kinline-appliance.log for the SIP registrar."}
 	}
 	step("IAD port %s registered (digest auth) from %s", stack.PortUser, port.Addr())
-	d.hw = &hardware{reader: reader, port: port, family: family, lastTap: map[string]time.Time{}}
+	d.hw = &hardware{st: st, reader: reader, port: port, family: family, lastTap: map[string]time.Time{}}
 
 	if err := d.placeCalls(ctx); err != nil {
 		return err

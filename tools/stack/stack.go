@@ -30,6 +30,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kinline/kinline/internal/poll"
 )
 
 // Fixed identities of the single-block installation.
@@ -549,21 +551,12 @@ func (s *Stack) Do(ctx context.Context, method, path string, body, out any) erro
 var ErrTimeout = errors.New("stack: timed out")
 
 func waitFor(ctx context.Context, d time.Duration, what string, f func() error) error {
-	deadline := time.Now().Add(d)
 	var last error
-	for {
-		if last = f(); last == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w waiting for %s: %v", ErrTimeout, what, last)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
+	err := poll.Until(ctx, d, 100*time.Millisecond, func() bool { last = f(); return last == nil })
+	if errors.Is(err, poll.ErrTimeout) {
+		return fmt.Errorf("%w waiting for %s: %v", ErrTimeout, what, last)
 	}
+	return err
 }
 
 // WaitFor polls f until it returns nil or d passes.

@@ -11,6 +11,7 @@ import (
 	"github.com/kinline/kinline/appliance/cardreader/cardreadertest"
 	"github.com/kinline/kinline/appliance/cardreader/pn532"
 	"github.com/kinline/kinline/appliance/cardreader/pn532/frame"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/clock"
 )
 
@@ -226,11 +227,5 @@ func TestTimeoutsRunOnTheInjectedClock(t *testing.T) {
 
 func waitPending(t *testing.T, clk *clock.Fake, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for clk.Pending() < n {
-		if time.Now().After(deadline) {
-			t.Fatal("driver did not arm its timer")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the driver to arm its timer", func() bool { return clk.Pending() >= n })
 }

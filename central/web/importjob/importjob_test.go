@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 func TestJobProgressAndOwner(t *testing.T) {
@@ -28,13 +30,7 @@ func TestJobProgressAndOwner(t *testing.T) {
 		t.Fatal("another user's or an unknown job found")
 	}
 	close(finish)
-	deadline := time.Now().Add(10 * time.Second)
-	for r.Find(id, "user:ada").State == StateRunning {
-		if time.Now().After(deadline) {
-			t.Fatal("job never ended")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the job to end", func() bool { return r.Find(id, "user:ada").State != StateRunning })
 	if v := r.Find(id, "user:ada"); v.Percent != 100 || v.State != StateDone {
 		t.Fatalf("done %+v", v)
 	}
