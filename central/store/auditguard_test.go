@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"github.com/kinline/kinline/central/store/schema"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -71,7 +72,7 @@ func dropAuditGuard(t *testing.T, s *Store) {
 
 func restoreAuditGuard(t *testing.T, s *Store) {
 	t.Helper()
-	for _, q := range testDialect().after[auditGuardVersion] {
+	for _, q := range schema.After(testDialect().Name, schema.AuditGuardVersion) {
 		if _, err := s.w.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -37,7 +37,7 @@ func (s *Store) ExecUnserialized(ctx context.Context, query string, args ...any)
 }
 
 // InTx runs f in a write transaction and commits it; write transactions
-// are serial (see dialect.go). An error from f rolls back and is returned
+// are serial (see central/store/sqldb). An error from f rolls back and is returned
 // as it is.
 func (s *Store) InTx(ctx context.Context, f func(tx *sql.Tx) error) error { return s.inTx(ctx, f) }
 

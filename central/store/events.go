@@ -441,7 +441,7 @@ func (b *eventBatch) flushEvents() error {
 // statement is the sweet spot (measured: 20 event rows per statement insert
 // 500 events in a third less time than one json_each statement, and several
 // times faster than one statement per row). The generated statements use
-// SQLite's positional "?" there and "$N" on PostgreSQL (dialect.param).
+// SQLite's positional "?" there and "$N" on PostgreSQL (sqldb.Dialect.Param).
 func (b *eventBatch) flushProjections() error {
 	const callHead = `INSERT INTO calls (call_id, appliance_id, seq, block, person_id, prison_number, card_uid,
 			terminal, number, start_ns, answer_ns, end_ns, disposition, reason,
@@ -483,7 +483,7 @@ func (b *eventBatch) insertRows(head, tail string, cols int, vals []any, extra f
 			if r > 0 {
 				q.WriteByte(',')
 			}
-			if d.positional {
+			if d.Positional {
 				q.WriteString("(?")
 				q.WriteString(strings.Repeat(",?", cols-1))
 			} else {
@@ -493,7 +493,7 @@ func (b *eventBatch) insertRows(head, tail string, cols int, vals []any, extra f
 					} else {
 						q.WriteByte(',')
 					}
-					d.param(&q, r*cols+c+1)
+					d.Param(&q, r*cols+c+1)
 				}
 			}
 			if extra != nil {
@@ -515,7 +515,7 @@ func (b *eventBatch) insertRows(head, tail string, cols int, vals []any, extra f
 // CTE turns each row into binary JSON once, so "->> N" reads the blob
 // instead of re-rendering and re-parsing the row's text for every column.
 // On PostgreSQL the rows come from jsonb_array_elements and the columns
-// whose bit is set in ints are cast to BIGINT (dialect.jsonCol).
+// whose bit is set in ints are cast to BIGINT (sqldb.Dialect.JSONCol).
 func (b *eventBatch) insertJSON(head string, cols int, ints uint64, extra, tail string, vals []any) error {
 	if len(vals) == 0 {
 		return nil
@@ -530,14 +530,14 @@ func (b *eventBatch) insertJSON(head string, cols int, ints uint64, extra, tail 
 	}
 	var q strings.Builder
 	d := b.s.d
-	q.WriteString(d.jsonRows)
+	q.WriteString(d.JSONRows)
 	q.WriteString(head)
 	q.WriteString(" SELECT ")
 	for c := 0; c < cols; c++ {
 		if c > 0 {
 			q.WriteString(", ")
 		}
-		d.jsonCol(&q, c, ints&(1<<c) != 0)
+		d.JSONCol(&q, c, ints&(1<<c) != 0)
 	}
 	q.WriteString(extra)
 	// "WHERE true" keeps SQLite from reading ON CONFLICT as a join constraint.

@@ -142,7 +142,7 @@ func (s *Store) includedSeq(ctx context.Context, q rowQueryer, applianceID strin
 	var acked int64
 	var firstUnprojected sql.NullInt64
 	err := q.QueryRowContext(ctx, `SELECT a.acked_seq,
-			(SELECT MIN(e.seq) FROM events e`+s.d.notIndexed+` WHERE e.appliance_id = a.id
+			(SELECT MIN(e.seq) FROM events e`+s.d.NotIndexed+` WHERE e.appliance_id = a.id
 				AND e.rowid > (SELECT value FROM counters WHERE name = 'projected_rowid'))
 		FROM appliances a WHERE a.id = $1`, applianceID).Scan(&acked, &firstUnprojected)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kinline/kinline/central/store/schema"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -250,9 +251,9 @@ func TestMigration3Cursors(t *testing.T) {
 	path := filepath.Join(dir, "central.db")
 	db := rawSQL(t, path)
 	stmts := []string{`CREATE TABLE schema_version (version INTEGER NOT NULL)`, `INSERT INTO schema_version VALUES (2)`}
-	stmts = append(stmts, migrations[0]...)
-	stmts = append(stmts, testDialect().after[1]...)
-	stmts = append(stmts, migrations[1]...)
+	stmts = append(stmts, schema.Migrations[0]...)
+	stmts = append(stmts, schema.After(testDialect().Name, 1)...)
+	stmts = append(stmts, schema.Migrations[1]...)
 	stmts = append(stmts,
 		`INSERT INTO appliances (id, created_ns) VALUES ('app1', 0)`,
 		`INSERT INTO events VALUES ('app1', 1, 'call', 0, '{"call_id":"old","disposition":"completed"}', 'h1', '', 0)`,

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kinline/kinline/central/store/schema"
 	"os"
 	"path/filepath"
 	"testing"
@@ -94,8 +95,8 @@ func TestMigrations(t *testing.T) {
 	s, clk, dir := openTest(t)
 	ctx := context.Background()
 	v, err := s.SchemaVersion(ctx)
-	if err != nil || v != len(migrations) {
-		t.Fatalf("schema version %d, %v; want %d", v, err, len(migrations))
+	if err != nil || v != len(schema.Migrations) {
+		t.Fatalf("schema version %d, %v; want %d", v, err, len(schema.Migrations))
 	}
 	if onPostgres() {
 		var sync string
@@ -123,7 +124,7 @@ func TestMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s2.Close()
-	if v, _ := s2.SchemaVersion(ctx); v != len(migrations) {
+	if v, _ := s2.SchemaVersion(ctx); v != len(schema.Migrations) {
 		t.Fatalf("reopened schema version %d", v)
 	}
 	ids, err := s2.AppliancesInBlock(ctx, "A")
@@ -137,7 +138,7 @@ func TestMigrations(t *testing.T) {
 	if _, err := openAt(t, ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), clk); err == nil {
 		t.Fatal("opened a database with a newer schema")
 	}
-	s.w.Exec(`UPDATE schema_version SET version = $1`, len(migrations))
+	s.w.Exec(`UPDATE schema_version SET version = $1`, len(schema.Migrations))
 }
 
 func TestStoreEventsIdempotent(t *testing.T) {
