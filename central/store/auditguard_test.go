@@ -2,10 +2,11 @@ package store
 
 import (
 	"context"
-	"github.com/kinline/kinline/central/store/schema"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kinline/kinline/central/store/schema"
 )
 
 // TestAuditLogAppendOnlyInDatabase: the database itself refuses to change

@@ -5,13 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/kinline/kinline/central/store/schema"
-	"github.com/kinline/kinline/central/store/sqldb"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kinline/kinline/central/store/pgtest"
+	"github.com/kinline/kinline/central/store/schema"
+	"github.com/kinline/kinline/central/store/sqldb"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )

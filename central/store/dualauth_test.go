@@ -2,10 +2,10 @@ package store
 
 import (
 	"context"
-	"github.com/kinline/kinline/central/store/schema"
 	"path/filepath"
 	"testing"
 
+	"github.com/kinline/kinline/central/store/schema"
 	"github.com/kinline/kinline/shared/clock"
 )
 

@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/kinline/kinline/central/store/eventlog"
 	"strconv"
 	"time"
 
@@ -135,7 +136,7 @@ func readRates(ctx context.Context, q queryer) ([]ledger.Rate, error) {
 // (rowid) order and everything at or below the global projection cursor is
 // projected, so the first unprojected event of the appliance is its lowest
 // seq above that cursor. NOT INDEXED makes SQLite walk the rowid range
-// after the cursor (the unprojected backlog, at most backlogHigh events)
+// after the cursor (the unprojected backlog, at most eventlog.BacklogHigh events)
 // instead of every event the appliance ever sent through the primary key
 // (PostgreSQL has no such hint and uses events_rowid by itself).
 func (s *Store) includedSeq(ctx context.Context, q rowQueryer, applianceID string) (uint64, error) {
@@ -198,7 +199,7 @@ func (s *Store) policyMoney(ctx context.Context, tx *sql.Tx, applianceID string,
 		return fmt.Errorf("store: policy included seq: %w", err)
 	}
 	var own uint64
-	if base := uint64(current) &^ (chainSpan - 1); inc >= base {
+	if base := uint64(current) &^ (eventlog.ChainSpan - 1); inc >= base {
 		own = inc - base
 	}
 	m := &wire.MoneyPolicy{Currency: set.Currency, Digits: set.Digits, TimeZone: set.TimeZone, IncludedSeq: own,

@@ -25,7 +25,7 @@
 // Events are acknowledged once stored; their projections (calls, card taps,
 // alarms, status) follow in a separate transaction with a persisted cursor,
 // inline for small batches and by a background projector for bursts (see
-// project.go and WaitProjected).
+// central/store/eventlog and WaitProjected).
 //
 // Writes go through a single connection whose transactions are serialized
 // (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock, see sqldb);
@@ -44,6 +44,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kinline/kinline/central/store/eventlog"
 	"github.com/kinline/kinline/central/store/schema"
 	"github.com/kinline/kinline/central/store/sqldb"
 	"github.com/kinline/kinline/shared/clock"
@@ -82,8 +83,7 @@ type Store struct {
 	recDir string
 	log    *slog.Logger
 	clk    clock.Clock
-	ev     eventStmts
-	proj   projector
+	ev     *eventlog.Log
 }
 
 // Database says which database the store uses.
@@ -156,11 +156,7 @@ func OpenDatabase(ctx context.Context, db Database, recordingsDir string, log *s
 		return nil, err
 	}
 	s.r = c.R
-	if err := s.prepareEventStmts(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := s.startProjector(ctx); err != nil {
+	if err := s.openEventLog(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -171,8 +167,9 @@ func OpenDatabase(ctx context.Context, db Database, recordingsDir string, log *s
 // either committed or not; events stored but not yet projected are projected
 // when the database is next opened.
 func (s *Store) Close() error {
-	s.stopProjector()
-	s.ev.close()
+	if s.ev != nil {
+		s.ev.Close()
+	}
 	var errs []error
 	if s.r != nil {
 		errs = append(errs, s.r.Close())

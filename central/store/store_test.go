@@ -7,12 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/kinline/kinline/central/store/schema"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/central/store/schema"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -468,52 +468,6 @@ func TestTokens(t *testing.T) {
 	if _, err := s.CreateToken(ctx, "bootstrap", "ops", RoleViewer); !errors.Is(err, ErrConflict) {
 		t.Fatalf("duplicate name: %v", err)
 	}
-}
-
-func FuzzDecodeEvent(f *testing.F) {
-	for _, seed := range []string{
-		`{"call_id":"c1","terminal":"t","number":"+1 555","start":"2025-01-01T00:00:00Z","end":"2025-01-01T00:01:00Z","disposition":"completed","recording":{"sha256":"AB"}}`,
-		`{"code":"reader_down","source":"r1"}`,
-		`{"policy_version":3}`,
-		`{"uid":"04a1"}`,
-		`{"call_id":"c2","terminal":"t1","number":"+44 1","start":"2025-01-01T00:00:00Z","privileged":true}`,
-		`{"at":"2025-01-01T00:00:00Z"}`,
-		`null`,
-	} {
-		for _, typ := range []string{"call", "alarm", "status", "card_tap", "officer", "call_started", "calls_cleared"} {
-			f.Add(typ, []byte(seed))
-		}
-	}
-	f.Fuzz(func(t *testing.T, typ string, payload []byte) {
-		ev := &wire.Event{ApplianceID: "a", Seq: 1, Type: wire.EventType(typ), Payload: payload}
-		p, err := decodeEvent(ev)
-		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("error not ErrInvalid: %v", err)
-			}
-			return
-		}
-		if p.call != nil {
-			if p.call.CallID == "" || p.call.Disposition == "" {
-				t.Fatalf("accepted call without id or disposition: %+v", p.call)
-			}
-			if err := p.call.Validate(); err != nil {
-				t.Fatalf("accepted invalid call: %v", err)
-			}
-		}
-		if p.alarm != nil && p.alarm.Code == "" {
-			t.Fatal("accepted alarm without code")
-		}
-		if p.officer != nil && (p.officer.Action == "" || len(p.officer.Action) > 32 || len(p.officer.CallID) > 128) {
-			t.Fatalf("accepted bad officer action %+v", p.officer)
-		}
-		if c := p.started; c != nil && (c.CallID == "" || len(c.CallID) > 128 || len(c.Number) > 64 || len(c.Terminal) > 128 || c.Start.IsZero()) {
-			t.Fatalf("accepted bad call_started %+v", c)
-		}
-		if p.cleared != nil && p.cleared.At.IsZero() {
-			t.Fatal("accepted calls_cleared without a time")
-		}
-	})
 }
 
 // TestPrivilegedRecordingRefused: audio uploaded for a call the appliance
