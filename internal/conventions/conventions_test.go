@@ -91,9 +91,8 @@ const maxPackageLines = 3000
 // oversized are the packages still over maxPackageLines, each with the
 // size it may not grow past while it is being cut down (issue 12).
 var oversized = map[string]int{
-	"central/store": 5100,
-	"central/api":   3100,
-	"central/web":   3100,
+	"central/api": 3100,
+	"central/web": 3100,
 }
 
 func TestNoLargeCentralPackages(t *testing.T) {
