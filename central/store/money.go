@@ -1,9 +1,10 @@
 package store
 
 // What the core keeps of the money (the rest is central/store/money): the
-// money settings' reader, which the ledger's projection (ledger_project.go)
-// and the policy read; the rates' reader; and the money part of a block's
-// policy (policyMoney below), which reads the projection's watermark.
+// money settings' reader, which the ledger's projection
+// (eventlog/ledger_project.go, through eventlog.Config.Currency) and the
+// policy read; the rates' reader; and the money part of a block's policy
+// (policyMoney below), which reads the projection's watermark.
 //
 // Amounts are integers in the currency's minor unit (shared/ledger.Money);
 // a balance is always a sum of ledger entries, never a stored number.
@@ -192,7 +193,7 @@ func (s *Store) policyMoney(ctx context.Context, tx *sql.Tx, applianceID string,
 		return err
 	}
 	// inc counts in events.seq; the appliance counts in the own seqs of
-	// the chain it writes, the one appliances.acked_seq is in (chains.go):
+	// the chain it writes, the one appliances.acked_seq is in (eventlog/chains.go):
 	// nothing of that chain is included while inc is below it.
 	var current int64
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT acked_seq FROM appliances WHERE id = $1), 0)`, applianceID).Scan(&current); err != nil {

@@ -20,7 +20,8 @@
 // schema and behaviour. The schema is created and migrated by numbered
 // migrations kept in code (central/store/schema). The SQL is written once
 // in the subset both databases share; the few fragments that differ are in
-// central/store/sqldb (dialect.go), which also says how the two are kept behaving alike.
+// central/store/sqldb (dialect.go), which also says how the two are kept
+// behaving alike.
 //
 // Events are acknowledged once stored; their projections (calls, card taps,
 // alarms, status) follow in a separate transaction with a persisted cursor,

@@ -193,7 +193,7 @@ var Migrations = [][]string{
 		)`,
 		`CREATE INDEX officer_actions_time ON officer_actions (time_ns)`,
 	},
-	// 3: asynchronous projection (project.go). Events are acknowledged once
+	// 3: asynchronous projection (eventlog/project.go). Events are acknowledged once
 	// stored; calls, card taps, officer actions, alarms and status are
 	// projected from the events table in arrival (rowid) order by a later
 	// transaction that also advances these cursors. Databases migrated from
@@ -425,7 +425,7 @@ var Migrations = [][]string{
 		`ALTER TABLE bookmarks ADD COLUMN removed_ns BIGINT NOT NULL DEFAULT 0`,
 		`ALTER TABLE bookmarks ADD COLUMN removed_by TEXT NOT NULL DEFAULT ''`,
 	},
-	// 12: calls in progress (inprogress.go): an appliance's call_started
+	// 12: calls in progress (eventlog/inprogress.go): an appliance's call_started
 	// event adds a row, the call's record or a calls_cleared event removes
 	// it.
 	{
@@ -443,7 +443,7 @@ var Migrations = [][]string{
 		)`,
 		`CREATE INDEX calls_in_progress_appliance ON calls_in_progress (appliance_id, start_ns)`,
 	},
-	// 13: each person's blocks over time (personblocks.go): an appliance's
+	// 13: each person's blocks over time (eventlog/personblocks.go): an appliance's
 	// events about a person are projected only if the person was housed
 	// in the appliance's block at the event's time. People already stored
 	// are taken to have been in their current block from the start.
@@ -456,7 +456,7 @@ var Migrations = [][]string{
 		)`,
 		`INSERT INTO person_blocks (person_id, block, from_ns) SELECT id, block, 0 FROM people`,
 	},
-	// 14: event chains (chains.go). An appliance's events are kept per
+	// 14: event chains (eventlog/chains.go). An appliance's events are kept per
 	// chain (wire.Event.Epoch): chain idx holds its events under seq
 	// idx<<40 | the event's seq, so the first chain (every appliance's
 	// events until now) keeps its numbers. copy_of is the seq of the same
