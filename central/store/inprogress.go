@@ -3,8 +3,8 @@ package store
 // Calls in progress: an appliance's call_started event (wire.CallStarted)
 // adds a row to calls_in_progress, unless the call's record is stored;
 // the call's record or the appliance's calls_cleared event (a restart)
-// removes it (flushInProgress, in the batch's projection transaction). The console and the API
-// list them so that one can be ended at once (wire.CmdEndCall).
+// removes it (central/store/eventlog's projection). The console and the
+// API list them so that one can be ended at once (wire.CmdEndCall).
 
 import (
 	"context"

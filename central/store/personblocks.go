@@ -13,7 +13,9 @@ package store
 // own key, is kept in the events table (the chain stays whole and is
 // acknowledged, so nothing is lost and the appliance does not resend it
 // forever) but not projected: no call row, no debit, no in-progress row, no
-// self-block; AlarmForeignPerson is raised for it instead.
+// self-block; AlarmForeignPerson is raised for it instead. The check is
+// the projection's (central/store/eventlog); the core writes the history
+// (recordPersonBlock) and applies a self-block (selfBlockTx).
 
 import (
 	"context"
