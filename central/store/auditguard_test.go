@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kinline/kinline/central/store/schema"
 )
 
 // TestAuditLogAppendOnlyInDatabase: the database itself refuses to change
@@ -71,7 +73,7 @@ func dropAuditGuard(t *testing.T, s *Store) {
 
 func restoreAuditGuard(t *testing.T, s *Store) {
 	t.Helper()
-	for _, q := range testDialect().after[auditGuardVersion] {
+	for _, q := range schema.After(testDialect().Name, schema.AuditGuardVersion) {
 		if _, err := s.w.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/kinline/kinline/central/store/pgtest"
+	"github.com/kinline/kinline/central/store/schema"
+	"github.com/kinline/kinline/central/store/sqldb"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -22,11 +24,11 @@ func TestPostgres(t *testing.T) { pgtest.Suite(t) }
 func onPostgres() bool { return pgtest.Enabled() }
 
 // testDialect is the dialect of this run's database.
-func testDialect() *dialect {
+func testDialect() *sqldb.Dialect {
 	if onPostgres() {
-		return &postgresDialect
+		return &sqldb.Postgres
 	}
-	return &sqliteDialect
+	return &sqldb.SQLite
 }
 
 // testDatabase is the database a test keeps at path (a SQLite file in the
@@ -124,7 +126,7 @@ func TestDialectIsolation(t *testing.T) {
 		}
 		defer otx.Rollback()
 		var got bool
-		if err := otx.QueryRowContext(ctx, strings.Replace(s.d.lockWrites, "pg_advisory_xact_lock", "pg_try_advisory_xact_lock", 1)).Scan(&got); err != nil {
+		if err := otx.QueryRowContext(ctx, strings.Replace(s.d.LockWrites, "pg_advisory_xact_lock", "pg_try_advisory_xact_lock", 1)).Scan(&got); err != nil {
 			t.Fatal(err)
 		}
 		if got {
@@ -134,7 +136,7 @@ func TestDialectIsolation(t *testing.T) {
 		if err := <-locked; err != nil {
 			t.Fatal(err)
 		}
-		if _, err := otx.ExecContext(ctx, s.d.lockWrites); err != nil {
+		if _, err := otx.ExecContext(ctx, s.d.LockWrites); err != nil {
 			t.Fatalf("write lock after the first writer committed: %v", err)
 		}
 	}
@@ -182,7 +184,7 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 		}
 	}()
 	for _, s := range stores {
-		if v, err := s.SchemaVersion(ctx); err != nil || v != len(migrations) {
+		if v, err := s.SchemaVersion(ctx); err != nil || v != len(schema.Migrations) {
 			t.Fatalf("schema version %d %v", v, err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/kinline/kinline/central/store/eventlog"
 	"time"
 
 	"github.com/kinline/kinline/shared/wire"
@@ -216,7 +217,7 @@ func (s *Store) Appliances(ctx context.Context) ([]Appliance, error) {
 		if err := rows.Scan(&a.ID, &a.Block, &seen, &applied, &current, &a.Software, &acked, &a.OpenAlarms); err != nil {
 			return nil, fmt.Errorf("store: appliances: %w", err)
 		}
-		a.LastSeen, a.PolicyVersionApplied, a.PolicyVersionCurrent, a.AckedSeq = nullNS(seen), uint64(applied), uint64(current), uint64(acked)&(chainSpan-1)
+		a.LastSeen, a.PolicyVersionApplied, a.PolicyVersionCurrent, a.AckedSeq = nullNS(seen), uint64(applied), uint64(current), uint64(acked)&(eventlog.ChainSpan-1)
 		a.Online = a.LastSeen != nil && s.clk.Now().Sub(*a.LastSeen) <= OnlineWithin
 		a.PolicyCurrent = a.PolicyVersionApplied >= a.PolicyVersionCurrent
 		out = append(out, a)

@@ -1,10 +1,6 @@
 package store
 
 import (
-	"context"
-	"fmt"
-	"strings"
-
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -38,60 +34,3 @@ const (
 // hiddenCallTerm is the WHERE term that keeps hidden calls out of an
 // ordinary role's search (CallFilter.ShowHidden false).
 const hiddenCallTerm = `NOT (c.hidden = 1 OR ` + globalHidden + `)`
-
-// flagCall sets c's Privileged and Hidden flags from the prison-wide list
-// (read once per batch), on top of what the appliance reported.
-func (b *eventBatch) flagCall(c *wire.CallRecord) error {
-	if b.numbers == nil {
-		ns, err := readFlagNumbers(b.ctx, b.tx)
-		if err != nil {
-			return err
-		}
-		b.numbers = ns
-	}
-	for _, a := range b.numbers {
-		if !numberMatches(a.Number, c.Number) {
-			continue
-		}
-		switch a.Kind {
-		case wire.NumberKindPrivileged:
-			c.Privileged = true
-		case wire.NumberKindHidden:
-			c.Hidden = true
-		}
-	}
-	return nil
-}
-
-// numberMatches: attr is the number itself or a prefix ending in '*'.
-func numberMatches(attr, number string) bool {
-	if pre, ok := strings.CutSuffix(attr, "*"); ok {
-		return strings.HasPrefix(number, pre)
-	}
-	return attr == number
-}
-
-// readFlagNumbers reads the privileged and hidden entries of the
-// prison-wide number list (the list itself is kept by
-// central/store/people) through q, ordered by number and kind.
-func readFlagNumbers(ctx context.Context, q Querier) ([]wire.NumberAttr, error) {
-	rows, err := q.QueryContext(ctx, `SELECT number, kind FROM global_numbers ORDER BY number, kind`)
-	if err != nil {
-		return nil, fmt.Errorf("store: global numbers: %w", err)
-	}
-	defer rows.Close()
-	out := []wire.NumberAttr{}
-	for rows.Next() {
-		var a wire.NumberAttr
-		if err := rows.Scan(&a.Number, &a.Kind); err != nil {
-			return nil, fmt.Errorf("store: global numbers: %w", err)
-		}
-		if a.Kind == wire.NumberKindPrivileged || a.Kind == wire.NumberKindHidden {
-			out = append(out, a)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: global numbers: %w", err)
-	}
-	return out, nil
-}

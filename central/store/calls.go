@@ -1,6 +1,6 @@
 package store
 
-// A call as stored: the row the projection writes (events.go), read back
+// A call as stored: the row the projection writes (eventlog/events.go), read back
 // one at a time by Call (the recordings' privileged check, the API's and
 // the console's call page). The call search (CallFilter, Calls) and the
 // calls export are central/store/reports', built on CallColumns,

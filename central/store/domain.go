@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"github.com/kinline/kinline/central/store/eventlog"
 	"time"
 
 	"github.com/kinline/kinline/shared/clock"
@@ -15,7 +16,7 @@ import (
 // (central/ingest/policysnap) use: the connections, write transactions, the
 // audit chain, the clock and the encodings every table shares. The domain
 // packages write their SQL in the subset both databases share, as the core
-// does (dialect.go), and report errors with the core's sentinel errors, so
+// does (sqldb/dialect.go), and report errors with the core's sentinel errors, so
 // callers test one set of errors whichever package answered.
 
 // Querier is what reads go through: the readers (Reader) or a write
@@ -37,7 +38,7 @@ func (s *Store) ExecUnserialized(ctx context.Context, query string, args ...any)
 }
 
 // InTx runs f in a write transaction and commits it; write transactions
-// are serial (see dialect.go). An error from f rolls back and is returned
+// are serial (see central/store/sqldb). An error from f rolls back and is returned
 // as it is.
 func (s *Store) InTx(ctx context.Context, f func(tx *sql.Tx) error) error { return s.inTx(ctx, f) }
 
@@ -92,7 +93,7 @@ func AllBlocks(ctx context.Context, tx *sql.Tx) ([]string, error) { return allBl
 
 // NumberMatches reports whether attr, an entry of the prison-wide number
 // list, is number itself or a prefix of it ending in '*'.
-func NumberMatches(attr, number string) bool { return numberMatches(attr, number) }
+func NumberMatches(attr, number string) bool { return eventlog.NumberMatches(attr, number) }
 
 // RecordPersonBlock records inside tx that person personID is in block
 // from at (NS) on.

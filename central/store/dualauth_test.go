@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/kinline/kinline/central/store/schema"
 	"github.com/kinline/kinline/shared/clock"
 )
 
@@ -15,7 +16,7 @@ func TestMigration2KeepsData(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "central.db")
 	db := rawSQL(t, path)
-	schema1 := append(append([]string{`CREATE TABLE schema_version (version INTEGER NOT NULL)`, `INSERT INTO schema_version VALUES (1)`}, migrations[0]...), testDialect().after[1]...)
+	schema1 := append(append([]string{`CREATE TABLE schema_version (version INTEGER NOT NULL)`, `INSERT INTO schema_version VALUES (1)`}, schema.Migrations[0]...), schema.After(testDialect().Name, 1)...)
 	for _, q := range schema1 {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -38,8 +39,8 @@ func TestMigration2KeepsData(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if v, _ := s.SchemaVersion(ctx); v != len(migrations) {
-		t.Fatalf("schema %d after migrating (migrations %d)", v, len(migrations))
+	if v, _ := s.SchemaVersion(ctx); v != len(schema.Migrations) {
+		t.Fatalf("schema %d after migrating (migrations %d)", v, len(schema.Migrations))
 	}
 	// Read as people.Store.Person reads them (central/store/people).
 	var name, level, confirm string

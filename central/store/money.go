@@ -1,9 +1,10 @@
 package store
 
 // What the core keeps of the money (the rest is central/store/money): the
-// money settings' reader, which the ledger's projection (ledger_project.go)
-// and the policy read; the rates' reader; and the money part of a block's
-// policy (policyMoney below), which reads the projection's watermark.
+// money settings' reader, which the ledger's projection
+// (eventlog/ledger_project.go, through eventlog.Config.Currency) and the
+// policy read; the rates' reader; and the money part of a block's policy
+// (policyMoney below), which reads the projection's watermark.
 //
 // Amounts are integers in the currency's minor unit (shared/ledger.Money);
 // a balance is always a sum of ledger entries, never a stored number.
@@ -13,6 +14,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/kinline/kinline/central/store/eventlog"
 	"strconv"
 	"time"
 
@@ -135,14 +137,14 @@ func readRates(ctx context.Context, q queryer) ([]ledger.Rate, error) {
 // (rowid) order and everything at or below the global projection cursor is
 // projected, so the first unprojected event of the appliance is its lowest
 // seq above that cursor. NOT INDEXED makes SQLite walk the rowid range
-// after the cursor (the unprojected backlog, at most backlogHigh events)
+// after the cursor (the unprojected backlog, at most eventlog.BacklogHigh events)
 // instead of every event the appliance ever sent through the primary key
 // (PostgreSQL has no such hint and uses events_rowid by itself).
 func (s *Store) includedSeq(ctx context.Context, q rowQueryer, applianceID string) (uint64, error) {
 	var acked int64
 	var firstUnprojected sql.NullInt64
 	err := q.QueryRowContext(ctx, `SELECT a.acked_seq,
-			(SELECT MIN(e.seq) FROM events e`+s.d.notIndexed+` WHERE e.appliance_id = a.id
+			(SELECT MIN(e.seq) FROM events e`+s.d.NotIndexed+` WHERE e.appliance_id = a.id
 				AND e.rowid > (SELECT value FROM counters WHERE name = 'projected_rowid'))
 		FROM appliances a WHERE a.id = $1`, applianceID).Scan(&acked, &firstUnprojected)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -191,14 +193,14 @@ func (s *Store) policyMoney(ctx context.Context, tx *sql.Tx, applianceID string,
 		return err
 	}
 	// inc counts in events.seq; the appliance counts in the own seqs of
-	// the chain it writes, the one appliances.acked_seq is in (chains.go):
+	// the chain it writes, the one appliances.acked_seq is in (eventlog/chains.go):
 	// nothing of that chain is included while inc is below it.
 	var current int64
 	if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT acked_seq FROM appliances WHERE id = $1), 0)`, applianceID).Scan(&current); err != nil {
 		return fmt.Errorf("store: policy included seq: %w", err)
 	}
 	var own uint64
-	if base := uint64(current) &^ (chainSpan - 1); inc >= base {
+	if base := uint64(current) &^ (eventlog.ChainSpan - 1); inc >= base {
 		own = inc - base
 	}
 	m := &wire.MoneyPolicy{Currency: set.Currency, Digits: set.Digits, TimeZone: set.TimeZone, IncludedSeq: own,

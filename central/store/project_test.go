@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/central/store/eventlog"
+	"github.com/kinline/kinline/central/store/schema"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -123,7 +125,7 @@ func TestProjectionCrashCatchUp(t *testing.T) {
 		once.Do(func() { close(failed) })
 		return errors.New("simulated crash before commit")
 	}
-	s.proj.hook.Store(&hook)
+	s.ev.SetHook(&hook)
 
 	// A small batch is projected before StoreEvents returns (commit 1).
 	if ack, err := s.StoreEvents(ctx, "app1", evs[:10]); err != nil || ack != 10 {
@@ -148,10 +150,10 @@ func TestProjectionCrashCatchUp(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("projector never reached its third transaction")
 	}
-	if got := count(t, s, `SELECT value FROM counters WHERE name = 'projected_rowid'`); got != 10+projectChunk {
-		t.Fatalf("cursor %d after a crashed chunk, want %d", got, 10+projectChunk)
+	if got := count(t, s, `SELECT value FROM counters WHERE name = 'projected_rowid'`); got != 10+eventlog.ProjectChunk {
+		t.Fatalf("cursor %d after a crashed chunk, want %d", got, 10+eventlog.ProjectChunk)
 	}
-	if got, want := count(t, s, `SELECT COUNT(*) FROM calls`), (10+projectChunk)/4; got != want {
+	if got, want := count(t, s, `SELECT COUNT(*) FROM calls`), (10+eventlog.ProjectChunk)/4; got != want {
 		t.Fatalf("%d calls projected, want %d", got, want)
 	}
 	// More events are still acknowledged while projection is failing.
@@ -214,7 +216,7 @@ func TestProjectorAsync(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	const n = 3 * syncProjectMax
+	const n = 3 * eventlog.SyncProjectMax
 	if ack, err := s.StoreEvents(ctx, "app1", chain("app1", 1, n, "", callEvent)); err != nil || ack != n {
 		t.Fatalf("ack %d %v", ack, err)
 	}
@@ -250,9 +252,9 @@ func TestMigration3Cursors(t *testing.T) {
 	path := filepath.Join(dir, "central.db")
 	db := rawSQL(t, path)
 	stmts := []string{`CREATE TABLE schema_version (version INTEGER NOT NULL)`, `INSERT INTO schema_version VALUES (2)`}
-	stmts = append(stmts, migrations[0]...)
-	stmts = append(stmts, testDialect().after[1]...)
-	stmts = append(stmts, migrations[1]...)
+	stmts = append(stmts, schema.Migrations[0]...)
+	stmts = append(stmts, schema.After(testDialect().Name, 1)...)
+	stmts = append(stmts, schema.Migrations[1]...)
 	stmts = append(stmts,
 		`INSERT INTO appliances (id, created_ns) VALUES ('app1', 0)`,
 		`INSERT INTO events VALUES ('app1', 1, 'call', 0, '{"call_id":"old","disposition":"completed"}', 'h1', '', 0)`,

@@ -18,17 +18,18 @@
 // survives a power loss; or on PostgreSQL (Database.Driver "postgres",
 // through github.com/jackc/pgx/v5/stdlib) for large sites, with the same
 // schema and behaviour. The schema is created and migrated by numbered
-// migrations kept in code (see schema.go). The SQL is written once in the
-// subset both databases share; the few fragments that differ are in
-// dialect.go, which also says how the two are kept behaving alike.
+// migrations kept in code (central/store/schema). The SQL is written once
+// in the subset both databases share; the few fragments that differ are in
+// central/store/sqldb (dialect.go), which also says how the two are kept
+// behaving alike.
 //
 // Events are acknowledged once stored; their projections (calls, card taps,
 // alarms, status) follow in a separate transaction with a persisted cursor,
 // inline for small batches and by a background projector for bursts (see
-// project.go and WaitProjected).
+// central/store/eventlog and WaitProjected).
 //
 // Writes go through a single connection whose transactions are serialized
-// (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock, see dialect.go);
+// (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock, see sqldb);
 // reads use a small pool of their own connections and see snapshots (WAL;
 // REPEATABLE READ on PostgreSQL), so the console never blocks ingest.
 package store
@@ -42,17 +43,25 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
+	"github.com/kinline/kinline/central/store/eventlog"
+	"github.com/kinline/kinline/central/store/schema"
+	"github.com/kinline/kinline/central/store/sqldb"
 	"github.com/kinline/kinline/shared/clock"
+)
+
+// Database drivers Open accepts (Database.Driver).
+const (
+	DriverSQLite   = sqldb.DriverSQLite
+	DriverPostgres = sqldb.DriverPostgres
 )
 
 // Errors of the store layer. Callers test them with errors.Is.
 var (
 	ErrNotFound          = errors.New("store: not found")
 	ErrConflict          = errors.New("store: already exists")
-	ErrInvalid           = errors.New("store: invalid input")
+	ErrInvalid           = sqldb.ErrInvalid // "store: invalid input"
 	ErrUnknownBlock      = errors.New("store: unknown block")
 	ErrNoBlock           = errors.New("store: appliance has no block assigned")
 	ErrNoRecording       = errors.New("store: recording not uploaded")
@@ -71,12 +80,11 @@ var (
 type Store struct {
 	w      *sql.DB // one connection, serialized write transactions
 	r      *sql.DB // readers
-	d      *dialect
+	d      *sqldb.Dialect
 	recDir string
 	log    *slog.Logger
 	clk    clock.Clock
-	ev     eventStmts
-	proj   projector
+	ev     *eventlog.Log
 }
 
 // Database says which database the store uses.
@@ -118,13 +126,13 @@ func OpenDatabase(ctx context.Context, db Database, recordingsDir string, log *s
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	var c conns
+	var c sqldb.Conns
 	var err error
 	switch db.Driver {
 	case "", DriverSQLite:
-		c, err = openSQLite(db.Path)
+		c, err = sqldb.OpenSQLite(db.Path)
 	case DriverPostgres:
-		c, err = openPostgres(ctx, db.DSN, log)
+		c, err = sqldb.OpenPostgres(ctx, db.DSN, log)
 	default:
 		return nil, fmt.Errorf("%w: database driver %q (want %s or %s)", ErrInvalid, db.Driver, DriverSQLite, DriverPostgres)
 	}
@@ -132,28 +140,24 @@ func OpenDatabase(ctx context.Context, db Database, recordingsDir string, log *s
 		return nil, err
 	}
 	if err := os.MkdirAll(recordingsDir, 0o750); err != nil {
-		c.close()
+		c.Close()
 		return nil, fmt.Errorf("store: recordings directory: %w", err)
 	}
-	s := &Store{w: c.w, d: c.d, recDir: recordingsDir, log: log, clk: clk}
-	if err := pingRetryBusy(ctx, c.w); err != nil {
-		c.close()
-		return nil, fmt.Errorf("store: open %s: %w", c.name, err)
+	s := &Store{w: c.W, d: c.D, recDir: recordingsDir, log: log, clk: clk}
+	if err := sqldb.PingRetryBusy(ctx, c.W); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("store: open %s: %w", c.Name, err)
 	}
 	if err := s.migrate(ctx); err != nil {
-		c.close()
+		c.Close()
 		return nil, err
 	}
 	if err := s.chainLegacyAudit(ctx); err != nil {
-		c.close()
+		c.Close()
 		return nil, err
 	}
-	s.r = c.r
-	if err := s.prepareEventStmts(ctx); err != nil {
-		s.Close()
-		return nil, err
-	}
-	if err := s.startProjector(ctx); err != nil {
+	s.r = c.R
+	if err := s.openEventLog(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -164,8 +168,9 @@ func OpenDatabase(ctx context.Context, db Database, recordingsDir string, log *s
 // either committed or not; events stored but not yet projected are projected
 // when the database is next opened.
 func (s *Store) Close() error {
-	s.stopProjector()
-	s.ev.close()
+	if s.ev != nil {
+		s.ev.Close()
+	}
 	var errs []error
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
@@ -186,59 +191,20 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	return v, nil
 }
 
-// migrate applies the pending migrations, each in its own write
-// transaction that rereads the version first, so that two processes
-// opening one PostgreSQL database at once migrate it once.
+// migrate applies the pending migrations (central/store/schema).
 func (s *Store) migrate(ctx context.Context) error {
-	for {
-		done := false
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-				return fmt.Errorf("store: migrate: %w", err)
-			}
-			var cur int
-			err := tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&cur)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-				if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
-					return fmt.Errorf("store: migrate: %w", err)
-				}
-			case err != nil:
-				return fmt.Errorf("store: migrate: %w", err)
-			}
-			if cur > len(migrations) {
-				return fmt.Errorf("store: database schema version %d is newer than this program (%d)", cur, len(migrations))
-			}
-			if cur == len(migrations) {
-				done = true
-				return nil
-			}
-			for _, stmt := range append(migrations[cur], s.d.after[cur+1]...) {
-				if _, err := tx.ExecContext(ctx, stmt); err != nil {
-					return fmt.Errorf("store: migrate to %d: %q: %w", cur+1, stmt, err)
-				}
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = $1`, cur+1); err != nil {
-				return fmt.Errorf("store: migrate to %d: %w", cur+1, err)
-			}
-			s.log.Info("store: schema migrated", "version", cur+1, "database", s.d.name)
-			return nil
-		})
-		if err != nil || done {
-			return err
-		}
-	}
+	return schema.Migrate(ctx, s.d.Name, s.log, s.inTx)
 }
 
 // inTx runs f in a write transaction and commits it. Write transactions
-// are serial (see dialect.go).
+// are serial (see central/store/sqldb).
 func (s *Store) inTx(ctx context.Context, f func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if s.d.lockWrites != "" {
-		if _, err := tx.ExecContext(ctx, s.d.lockWrites); err != nil {
+	if s.d.LockWrites != "" {
+		if _, err := tx.ExecContext(ctx, s.d.LockWrites); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("store: lock for writing: %w", err)
 		}
@@ -288,23 +254,4 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-// pingRetryBusy opens the first connection. Two processes opening one new
-// SQLite file at once can make one connection's journal_mode(WAL) pragma
-// fail with SQLITE_BUSY at once, without the busy timeout (SQLite does not
-// wait on that lock); it is tried again for up to 10 s.
-func pingRetryBusy(ctx context.Context, db *sql.DB) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := db.PingContext(ctx)
-		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }

@@ -81,6 +81,28 @@ var rules = []deptest.Rule{
 		Tests:     true,
 		Forbidden: storeDomains(),
 	},
+	// The core's lower layers (docs/decisions/0028): the core imports
+	// them, so they cannot import it or its domain packages (a cycle);
+	// they import nothing else of central either, and of each other only
+	// sqldb (the databases and the dialect).
+	{
+		Name:      "central/store/sqldb imports nothing of central",
+		Packages:  []string{"./central/store/sqldb"},
+		Tests:     true,
+		Forbidden: storeLayerForbidden(),
+	},
+	{
+		Name:      "central/store/schema builds on sqldb alone",
+		Packages:  []string{"./central/store/schema"},
+		Tests:     true,
+		Forbidden: storeLayerForbidden("central/store/schema"),
+	},
+	{
+		Name:      "central/store/eventlog builds on sqldb alone",
+		Packages:  []string{"./central/store/eventlog"},
+		Tests:     true,
+		Forbidden: storeLayerForbidden("central/store/eventlog"),
+	},
 	{
 		Name:      "central/store/users builds on the core alone",
 		Packages:  []string{"./central/store/users"},
@@ -156,6 +178,21 @@ func storeDomains(allowed ...string) []string {
 	for _, d := range []string{"users", "people", "tables", "reports", "money"} {
 		if !slices.Contains(allowed, d) {
 			out = append(out, "central/store/"+d)
+		}
+	}
+	return out
+}
+
+// storeLayerForbidden is what the core's lower layers may not import: the
+// rest of central (the core itself is a cycle already) and the store's
+// other subpackages but sqldb, except the package itself (its own tests).
+func storeLayerForbidden(self ...string) []string {
+	out := []string{"central/api", "central/authz", "central/broker", "central/callquery", "central/cmd", "central/config",
+		"central/ingest", "central/photo", "central/recordings", "central/server", "central/web"}
+	for _, d := range append(storeDomains(), "central/store/totp", "central/store/storetest", "central/store/pgtest",
+		"central/store/schema", "central/store/eventlog") {
+		if !slices.Contains(self, d) {
+			out = append(out, d)
 		}
 	}
 	return out

@@ -359,7 +359,7 @@ func (s *Store) SelfBlockReported(ctx context.Context, applianceID string, nb wi
 		var err error
 		// Only about a person of the appliance's own block: anything else is
 		// left to the event's projection, which alarms
-		// (central/store/personblocks.go).
+		// (central/store/personblocks.go, eventlog/personblocks.go).
 		var own int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM appliances a JOIN people p ON p.id = $2
 			WHERE a.id = $1 AND (a.block IS NULL OR a.block = '' OR a.block = p.block)`, applianceID, nb.PersonID).Scan(&own); err != nil {

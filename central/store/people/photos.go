@@ -14,7 +14,7 @@ package people
 //     the database serves them without strain.
 //
 // TEXT rather than a BLOB/bytea column keeps the one SQL both databases
-// share (central/store/dialect.go); base64 costs a third more space.
+// share (central/store/sqldb/dialect.go); base64 costs a third more space.
 
 import (
 	"bytes"

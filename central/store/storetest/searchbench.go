@@ -67,7 +67,7 @@ func BenchNumber(i, j int) string { return fmt.Sprintf("+447%04d%05d", j, i) }
 
 // seedSearchDB writes the data set into a new database at path, calls
 // with multi-row INSERTs in one transaction. The INSERT uses SQLite's
-// positional "?" (as events.go does for bulk rows): modernc.org/sqlite
+// positional "?" (as eventlog/events.go does for bulk rows): modernc.org/sqlite
 // looks every "$N" up by name when binding, which made seeding 4 minutes.
 func seedSearchDB(path string) error {
 	ctx := context.Background()

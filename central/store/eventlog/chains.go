@@ -1,4 +1,4 @@
-package store
+package eventlog
 
 // Event chains (table event_chains, migration 14).
 //
@@ -50,8 +50,9 @@ const (
 const (
 	// chainBits is the width of an event's own seq inside events.seq.
 	chainBits = 40
-	// chainSpan bounds an event's own seq (exclusive).
-	chainSpan = uint64(1) << chainBits
+	// ChainSpan bounds an event's own seq (exclusive); events.seq is
+	// the chain's index << chainBits | the event's own seq.
+	ChainSpan = uint64(1) << chainBits
 )
 
 // eventChain is one event chain of an appliance, as read (and changed)
@@ -183,35 +184,4 @@ func (b *eventBatch) hashAt(seq uint64) (string, error) {
 		return "", fmt.Errorf("store: read hash of seq %d: %w", seq, err)
 	}
 	return h, nil
-}
-
-// ChainInfo describes one event chain of an appliance.
-type ChainInfo struct {
-	Epoch string `json:"epoch"`
-	Index int64  `json:"index"`
-	Start uint64 `json:"start"`
-	Acked uint64 `json:"acked"`
-}
-
-// EventChains lists the appliance's event chains, oldest first.
-func (s *Store) EventChains(ctx context.Context, applianceID string) ([]ChainInfo, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT epoch, idx, start_seq, acked_seq FROM event_chains WHERE appliance_id = $1 ORDER BY idx`, applianceID)
-	if err != nil {
-		return nil, fmt.Errorf("store: event chains: %w", err)
-	}
-	defer rows.Close()
-	var out []ChainInfo
-	for rows.Next() {
-		var c ChainInfo
-		var start, acked int64
-		if err := rows.Scan(&c.Epoch, &c.Index, &start, &acked); err != nil {
-			return nil, fmt.Errorf("store: event chains: %w", err)
-		}
-		c.Start, c.Acked = uint64(start), uint64(acked)
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: event chains: %w", err)
-	}
-	return out, nil
 }

@@ -1,4 +1,7 @@
-package store
+// Package sqldb is the lowest layer of central's store: the two
+// databases it runs on, how they are opened, and the dialect fragments
+// that differ between them. It imports nothing of central/store.
+package sqldb
 
 // The two databases the store runs on.
 //
@@ -9,10 +12,11 @@ package store
 // in FROM with an alias; every column of a GROUP BY query grouped or
 // aggregated; ORDER BY on everything whose order matters (PostgreSQL keeps
 // no implicit order); and case-insensitive matching written as
-// LOWER(column) LIKE <pattern lowered in Go> ESCAPE '\' (see likeEscape),
+// LOWER(column) LIKE <pattern lowered in Go> ESCAPE '\' (see the core's likeEscape),
 // because SQLite's LIKE ignores ASCII case and PostgreSQL's does not.
 //
-// What cannot be shared is in dialect: the events table's arrival order
+// What cannot be shared is in Dialect (and, for the schema, in
+// central/store/schema): the events table's arrival order
 // (SQLite's implicit rowid, a PostgreSQL identity column named rowid), the
 // placeholders of the generated multi-row INSERTs, turning a JSON array
 // parameter into rows, a planner hint, and how write transactions are
@@ -38,37 +42,32 @@ const (
 	DriverPostgres = "postgres"
 )
 
-// dialect is what differs between the databases.
-type dialect struct {
-	name string
-	// positional: a generated multi-row statement's parameters are "?":
+// Dialect is what differs between the databases.
+type Dialect struct {
+	Name string
+	// Positional: a generated multi-row statement's parameters are "?":
 	// SQLite binds those positionally, which modernc.org/sqlite does far
 	// faster than "$N" names; PostgreSQL only knows "$N".
-	positional bool
-	// jsonRows is the CTE r(v) over the rows of the JSON array in $1.
-	jsonRows string
-	// castInts wraps integer columns read from JSON in CAST(... AS
+	Positional bool
+	// JSONRows is the CTE r(v) over the rows of the JSON array in $1.
+	JSONRows string
+	// CastInts wraps integer columns read from JSON in CAST(... AS
 	// BIGINT): SQLite's ->> yields an INTEGER already, PostgreSQL's text.
-	castInts bool
-	// notIndexed is SQLite's NOT INDEXED hint ("" on PostgreSQL, which
+	CastInts bool
+	// NotIndexed is SQLite's NOT INDEXED hint ("" on PostgreSQL, which
 	// has no such hint and plans the query well without it).
-	notIndexed string
-	// lockWrites runs first in every write transaction ("" on SQLite,
+	NotIndexed string
+	// LockWrites runs first in every write transaction ("" on SQLite,
 	// whose writer connection begins IMMEDIATE).
-	lockWrites string
-	// after holds statements run, on this database only, after
-	// migrations[i] in the same transaction (keyed by i+1, the version
-	// they belong to): the identity column of events on PostgreSQL, the
-	// audit log's append-only triggers on each.
-	after map[int][]string
+	LockWrites string
 }
 
-var sqliteDialect = dialect{
-	name:       DriverSQLite,
-	positional: true,
-	jsonRows:   `WITH r(v) AS MATERIALIZED (SELECT jsonb(value) FROM json_each($1)) `,
-	notIndexed: ` NOT INDEXED`,
-	after:      map[int][]string{auditGuardVersion: auditGuardSQLite},
+// SQLite is the dialect of SQLite.
+var SQLite = Dialect{
+	Name:       DriverSQLite,
+	Positional: true,
+	JSONRows:   `WITH r(v) AS MATERIALIZED (SELECT jsonb(value) FROM json_each($1)) `,
+	NotIndexed: ` NOT INDEXED`,
 }
 
 // writeLockKey is the first key of the advisory lock that serializes
@@ -77,26 +76,17 @@ var sqliteDialect = dialect{
 // other.
 const writeLockKey = 0x6b696e6c
 
-var postgresDialect = dialect{
-	name:       DriverPostgres,
-	jsonRows:   `WITH r(v) AS MATERIALIZED (SELECT value FROM jsonb_array_elements(CAST($1 AS jsonb))) `,
-	castInts:   true,
-	lockWrites: `SELECT pg_advisory_xact_lock(` + strconv.Itoa(writeLockKey) + `, hashtext(current_schema()))`,
-	after: map[int][]string{
-		// SQLite numbers every row of events (rowid) in insertion order;
-		// PostgreSQL gets the same as an identity column, indexed for
-		// the projection's "rowid > cursor ORDER BY rowid".
-		1: {
-			`ALTER TABLE events ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY`,
-			`CREATE UNIQUE INDEX events_rowid ON events (rowid)`,
-		},
-		auditGuardVersion: auditGuardPostgres,
-	},
+// Postgres is the dialect of PostgreSQL.
+var Postgres = Dialect{
+	Name:       DriverPostgres,
+	JSONRows:   `WITH r(v) AS MATERIALIZED (SELECT value FROM jsonb_array_elements(CAST($1 AS jsonb))) `,
+	CastInts:   true,
+	LockWrites: `SELECT pg_advisory_xact_lock(` + strconv.Itoa(writeLockKey) + `, hashtext(current_schema()))`,
 }
 
-// param writes the i-th (1-based) parameter of a generated statement.
-func (d *dialect) param(q *strings.Builder, i int) {
-	if d.positional {
+// Param writes the i-th (1-based) parameter of a generated statement.
+func (d *Dialect) Param(q *strings.Builder, i int) {
+	if d.Positional {
 		q.WriteByte('?')
 		return
 	}
@@ -104,10 +94,10 @@ func (d *dialect) param(q *strings.Builder, i int) {
 	q.WriteString(strconv.Itoa(i))
 }
 
-// jsonCol writes column c of the JSON row v; integer says the target
+// JSONCol writes column c of the JSON row v; integer says the target
 // column is an integer.
-func (d *dialect) jsonCol(q *strings.Builder, c int, integer bool) {
-	if integer && d.castInts {
+func (d *Dialect) JSONCol(q *strings.Builder, c int, integer bool) {
+	if integer && d.CastInts {
 		q.WriteString("CAST(v ->> ")
 		q.WriteString(strconv.Itoa(c))
 		q.WriteString(" AS BIGINT)")

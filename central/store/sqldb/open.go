@@ -1,13 +1,16 @@
-package store
+package sqldb
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -15,25 +18,32 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-// conns are a database's writer (one connection) and reader pool.
-type conns struct {
-	w, r *sql.DB
-	d    *dialect
-	name string // for errors: the SQLite file or the PostgreSQL host/database
+// ErrInvalid is the core's store.ErrInvalid (the core exports this very
+// value): a database configuration that cannot be opened.
+var ErrInvalid = errors.New("store: invalid input")
+
+// Conns are a database's writer (one connection) and reader pool.
+type Conns struct {
+	W, R *sql.DB
+	D    *Dialect
+	Name string // for errors: the SQLite file or the PostgreSQL host/database
 }
 
-func (c conns) close() {
-	c.w.Close()
-	c.r.Close()
+// Close closes both pools.
+func (c Conns) Close() {
+	c.W.Close()
+	c.R.Close()
 }
 
-func openSQLite(path string) (conns, error) {
+// OpenSQLite opens the SQLite database file at path (created if needed)
+// in WAL mode with synchronous=FULL.
+func OpenSQLite(path string) (Conns, error) {
 	if path == "" {
-		return conns{}, fmt.Errorf("%w: database path is required", ErrInvalid)
+		return Conns{}, fmt.Errorf("%w: database path is required", ErrInvalid)
 	}
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return conns{}, fmt.Errorf("store: database directory: %w", err)
+			return Conns{}, fmt.Errorf("store: database directory: %w", err)
 		}
 	}
 	pragmas := url.Values{}
@@ -51,17 +61,17 @@ func openSQLite(path string) (conns, error) {
 
 	w, err := sql.Open("sqlite", writeDSN)
 	if err != nil {
-		return conns{}, fmt.Errorf("store: open %s: %w", path, err)
+		return Conns{}, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	r, err := sql.Open("sqlite", readDSN)
 	if err != nil {
 		w.Close()
-		return conns{}, fmt.Errorf("store: open readers %s: %w", path, err)
+		return Conns{}, fmt.Errorf("store: open readers %s: %w", path, err)
 	}
 	singleWriter(w)
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	return conns{w: w, r: r, d: &sqliteDialect, name: path}, nil
+	return Conns{W: w, R: r, D: &SQLite, Name: path}, nil
 }
 
 // singleWriter makes w one long-lived connection.
@@ -75,14 +85,16 @@ func singleWriter(w *sql.DB) {
 // postgresReaders is the size of the PostgreSQL reader pool.
 const postgresReaders = 8
 
-func openPostgres(ctx context.Context, dsn string, log *slog.Logger) (conns, error) {
+// OpenPostgres opens the PostgreSQL database of dsn; it warns on log when
+// the database does not use the C locale.
+func OpenPostgres(ctx context.Context, dsn string, log *slog.Logger) (Conns, error) {
 	if dsn == "" {
-		return conns{}, fmt.Errorf("%w: database.dsn is required for PostgreSQL", ErrInvalid)
+		return Conns{}, fmt.Errorf("%w: database.dsn is required for PostgreSQL", ErrInvalid)
 	}
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		// pgx's parse errors leave out the password.
-		return conns{}, fmt.Errorf("%w: PostgreSQL DSN: %w", ErrInvalid, err)
+		return Conns{}, fmt.Errorf("%w: PostgreSQL DSN: %w", ErrInvalid, err)
 	}
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "kinline-central"
@@ -101,12 +113,12 @@ func openPostgres(ctx context.Context, dsn string, log *slog.Logger) (conns, err
 	singleWriter(w)
 	r.SetMaxOpenConns(postgresReaders)
 	r.SetMaxIdleConns(postgresReaders)
-	c := conns{w: w, r: r, d: &postgresDialect, name: name}
+	c := Conns{W: w, R: r, D: &Postgres, Name: name}
 	var collate, ctype string
 	err = w.QueryRowContext(ctx, `SELECT datcollate, datctype FROM pg_database WHERE datname = current_database()`).Scan(&collate, &ctype)
 	if err != nil {
-		c.close()
-		return conns{}, fmt.Errorf("store: open %s: %w", name, err)
+		c.Close()
+		return Conns{}, fmt.Errorf("store: open %s: %w", name, err)
 	}
 	if !cLocale(collate) || !cLocale(ctype) {
 		log.Warn("store: the PostgreSQL database does not use the C locale: text sorts and case-folds by its locale, not byte by byte as on SQLite",
@@ -121,4 +133,23 @@ func cLocale(l string) bool {
 		return true
 	}
 	return false
+}
+
+// PingRetryBusy opens the first connection. Two processes opening one new
+// SQLite file at once can make one connection's journal_mode(WAL) pragma
+// fail with SQLITE_BUSY at once, without the busy timeout (SQLite does not
+// wait on that lock); it is tried again for up to 10 s.
+func PingRetryBusy(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := db.PingContext(ctx)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -1,4 +1,4 @@
-package store
+package eventlog
 
 // Projection of stored events.
 //
@@ -26,20 +26,19 @@ package store
 //
 // Who projects:
 //   - StoreEvents itself, right after its commit, when the backlog is at
-//     most syncProjectMax events (live traffic), so its caller reads the
+//     most SyncProjectMax events (live traffic), so its caller reads the
 //     projections immediately;
 //   - otherwise the projector goroutine (started by Open, stopped by Close),
 //     which gives acknowledgements priority: it waits for a quiet period
 //     with no StoreEvents commit before projecting, unless the backlog
-//     reaches backlogHigh or someone waits in WaitProjected. It projects up
-//     to projectChunk events per transaction.
+//     reaches BacklogHigh or someone waits in WaitProjected. It projects up
+//     to ProjectChunk events per transaction.
 //   - Open, which catches up on whatever a crash left unprojected before it
 //     returns.
 
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -50,17 +49,17 @@ import (
 )
 
 const (
-	// syncProjectMax is the largest backlog StoreEvents projects itself
+	// SyncProjectMax is the largest backlog StoreEvents projects itself
 	// before returning.
-	syncProjectMax = 256
-	// projectChunk bounds the events projected in one transaction (and so
+	SyncProjectMax = 256
+	// ProjectChunk bounds the events projected in one transaction (and so
 	// how long an acknowledgement may wait behind a projection).
-	projectChunk = 2000
-	// backlogHigh is the backlog at which the projector stops deferring to
+	ProjectChunk = 2000
+	// BacklogHigh is the backlog at which the projector stops deferring to
 	// ingest; it bounds how far the console lags behind a long burst.
-	backlogHigh = 100_000
+	BacklogHigh = 100_000
 	// quietPeriod is how long ingest must pause before the projector runs
-	// while the backlog is below backlogHigh.
+	// while the backlog is below BacklogHigh.
 	quietPeriod = 20 * time.Millisecond
 	// projectRetry is the pause after a failed projection transaction.
 	projectRetry = time.Second
@@ -118,7 +117,7 @@ func (p *projector) advance(to int64) {
 
 // startProjector loads the cursors, projects what a crash left behind and
 // starts the projector goroutine.
-func (s *Store) startProjector(ctx context.Context) error {
+func (s *Log) startProjector(ctx context.Context) error {
 	p := &s.proj
 	p.wake = make(chan struct{}, 1)
 	p.changed = make(chan struct{})
@@ -135,7 +134,7 @@ func (s *Store) startProjector(ctx context.Context) error {
 		start := time.Now()
 		total := 0
 		for p.backlog() > 0 {
-			n, err := s.projectChunk(ctx, projectChunk)
+			n, err := s.projectChunk(ctx, ProjectChunk)
 			if err != nil {
 				return fmt.Errorf("store: catch up projection: %w", err)
 			}
@@ -155,7 +154,7 @@ func (s *Store) startProjector(ctx context.Context) error {
 
 // stopProjector stops the goroutine (an unfinished projection transaction
 // rolls back) and releases WaitProjected callers with ErrClosed.
-func (s *Store) stopProjector() {
+func (s *Log) stopProjector() {
 	p := &s.proj
 	p.stopOnce.Do(func() {
 		if p.cancel != nil {
@@ -172,10 +171,10 @@ func (s *Store) stopProjector() {
 }
 
 // afterStore runs after StoreEvents committed events up to rowid upTo.
-func (s *Store) afterStore(ctx context.Context, upTo int64) {
+func (s *Log) afterStore(ctx context.Context, upTo int64) {
 	p := &s.proj
 	maxInt64(&p.stored, upTo)
-	if p.backlog() <= syncProjectMax {
+	if p.backlog() <= SyncProjectMax {
 		err := s.projectThrough(ctx, upTo)
 		if err == nil {
 			return
@@ -186,9 +185,9 @@ func (s *Store) afterStore(ctx context.Context, upTo int64) {
 }
 
 // projectThrough projects until every event up to rowid upTo is projected.
-func (s *Store) projectThrough(ctx context.Context, upTo int64) error {
+func (s *Log) projectThrough(ctx context.Context, upTo int64) error {
 	for s.proj.projected.Load() < upTo {
-		n, err := s.projectChunk(ctx, projectChunk)
+		n, err := s.projectChunk(ctx, ProjectChunk)
 		if err != nil {
 			return err
 		}
@@ -199,7 +198,7 @@ func (s *Store) projectThrough(ctx context.Context, upTo int64) error {
 	return nil
 }
 
-func (s *Store) runProjector(ctx context.Context) {
+func (s *Log) runProjector(ctx context.Context) {
 	p := &s.proj
 	defer close(p.done)
 	for {
@@ -209,16 +208,16 @@ func (s *Store) runProjector(ctx context.Context) {
 		case <-p.wake:
 		}
 		for p.backlog() > 0 {
-			if p.waiters.Load() == 0 && p.backlog() < backlogHigh {
+			if p.waiters.Load() == 0 && p.backlog() < BacklogHigh {
 				gen := p.ingests.Load()
 				if !s.sleep(ctx, quietPeriod, p.wake) {
 					return
 				}
-				if p.ingests.Load() != gen && p.waiters.Load() == 0 && p.backlog() < backlogHigh {
+				if p.ingests.Load() != gen && p.waiters.Load() == 0 && p.backlog() < BacklogHigh {
 					continue // ingest is still busy: let it have the writer
 				}
 			}
-			if _, err := s.projectChunk(ctx, projectChunk); err != nil {
+			if _, err := s.projectChunk(ctx, ProjectChunk); err != nil {
 				if ctx.Err() != nil {
 					return
 				}
@@ -233,7 +232,7 @@ func (s *Store) runProjector(ctx context.Context) {
 
 // sleep waits d on the store's clock; it returns false when ctx ends and
 // true when the time passed or wake fired.
-func (s *Store) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+func (s *Log) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
 	fired := make(chan struct{})
 	t := s.clk.AfterFunc(d, func() { close(fired) })
 	defer t.Stop()
@@ -262,7 +261,7 @@ type applianceProjection struct {
 
 // projectChunk projects up to limit events after the cursor in one
 // transaction and reports how many it read.
-func (s *Store) projectChunk(ctx context.Context, limit int) (int, error) {
+func (s *Log) projectChunk(ctx context.Context, limit int) (int, error) {
 	var n int
 	var upTo int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -364,32 +363,7 @@ func readEventsAfter(ctx context.Context, tx *sql.Tx, after int64, limit int) ([
 	return out, nil
 }
 
-// WaitProjected returns once the stored event (applianceID, seq) and every
-// event stored before it are projected into calls, card taps, officer
-// actions, alarms and status. StoreEvents projects small batches before it
-// returns, so live traffic needs no wait; a reader that must see the
-// projections of a large batch right after StoreEvents calls this (it also
-// makes the projector skip its wait for a quiet period). It returns
-// ErrNotFound when the event is not stored, ErrClosed when the store is
-// closed first, and ctx's error when ctx ends.
-func (s *Store) WaitProjected(ctx context.Context, applianceID string, seq uint64) error {
-	var rowid int64
-	err := s.r.QueryRowContext(ctx, `SELECT rowid FROM events WHERE appliance_id = $1 AND seq = $2`, applianceID, int64(seq)).Scan(&rowid)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: event %s/%d", ErrNotFound, applianceID, seq)
-	}
-	if err != nil {
-		return fmt.Errorf("store: wait for projection: %w", err)
-	}
-	return s.waitProjected(ctx, rowid)
-}
-
-// waitAllProjected waits until everything stored so far is projected.
-func (s *Store) waitAllProjected(ctx context.Context) error {
-	return s.waitProjected(ctx, s.proj.stored.Load())
-}
-
-func (s *Store) waitProjected(ctx context.Context, rowid int64) error {
+func (s *Log) waitProjected(ctx context.Context, rowid int64) error {
 	p := &s.proj
 	if p.projected.Load() >= rowid {
 		return nil
@@ -405,7 +379,7 @@ func (s *Store) waitProjected(ctx context.Context, rowid int64) error {
 			return nil
 		}
 		if stopped {
-			return fmt.Errorf("%w: waiting for projection", ErrClosed)
+			return fmt.Errorf("%w: waiting for projection", s.cfg.Closed)
 		}
 		select {
 		case <-ctx.Done():

@@ -1,11 +1,24 @@
-package store
+// Package schema is central's database schema: the numbered migrations,
+// the statements only one database runs after them, and applying them.
+// The core (central/store) migrates on open; nothing here imports it.
+package schema
 
-// migrations are applied in order; migrations[i] takes the schema from
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/kinline/kinline/central/store/sqldb"
+)
+
+// Migrations are applied in order; Migrations[i] takes the schema from
 // version i to i+1. Never edit a released migration: append a new one.
 //
 // Times are BIGINT Unix nanoseconds (UTC), booleans INTEGER 0/1, hashes hex
 // TEXT, so the same statements run on SQLite and PostgreSQL.
-var migrations = [][]string{
+var Migrations = [][]string{
 	// 1: initial schema.
 	{
 		`CREATE TABLE counters (
@@ -180,7 +193,7 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX officer_actions_time ON officer_actions (time_ns)`,
 	},
-	// 3: asynchronous projection (project.go). Events are acknowledged once
+	// 3: asynchronous projection (eventlog/project.go). Events are acknowledged once
 	// stored; calls, card taps, officer actions, alarms and status are
 	// projected from the events table in arrival (rowid) order by a later
 	// transaction that also advances these cursors. Databases migrated from
@@ -412,7 +425,7 @@ var migrations = [][]string{
 		`ALTER TABLE bookmarks ADD COLUMN removed_ns BIGINT NOT NULL DEFAULT 0`,
 		`ALTER TABLE bookmarks ADD COLUMN removed_by TEXT NOT NULL DEFAULT ''`,
 	},
-	// 12: calls in progress (inprogress.go): an appliance's call_started
+	// 12: calls in progress (eventlog/inprogress.go): an appliance's call_started
 	// event adds a row, the call's record or a calls_cleared event removes
 	// it.
 	{
@@ -430,7 +443,7 @@ var migrations = [][]string{
 		)`,
 		`CREATE INDEX calls_in_progress_appliance ON calls_in_progress (appliance_id, start_ns)`,
 	},
-	// 13: each person's blocks over time (personblocks.go): an appliance's
+	// 13: each person's blocks over time (eventlog/personblocks.go): an appliance's
 	// events about a person are projected only if the person was housed
 	// in the appliance's block at the event's time. People already stored
 	// are taken to have been in their current block from the start.
@@ -443,7 +456,7 @@ var migrations = [][]string{
 		)`,
 		`INSERT INTO person_blocks (person_id, block, from_ns) SELECT id, block, 0 FROM people`,
 	},
-	// 14: event chains (chains.go). An appliance's events are kept per
+	// 14: event chains (eventlog/chains.go). An appliance's events are kept per
 	// chain (wire.Event.Epoch): chain idx holds its events under seq
 	// idx<<40 | the event's seq, so the first chain (every appliance's
 	// events until now) keeps its numbers. copy_of is the seq of the same
@@ -476,12 +489,12 @@ var migrations = [][]string{
 	},
 }
 
-// auditGuardVersion is the schema version whose migration makes the audit
+// AuditGuardVersion is the schema version whose migration makes the audit
 // log append-only (the dialects run their guard after it).
-const auditGuardVersion = 9
+const AuditGuardVersion = 9
 
 // The audit log's guard. The one change it lets through is the store's
-// own chaining of rows written before migration 4 (chainLegacyAudit):
+// own chaining of rows written before migration 4 (the core's chainLegacyAudit):
 // filling in prev_hash and hash of a row that has no hash yet, every other
 // column unchanged. Anyone who can drop the triggers (the database's
 // owner) can still change rows; the hash chain (VerifyAudit) shows it.
@@ -511,3 +524,80 @@ var (
 		`CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()`,
 	}
 )
+
+// After holds the statements run, on the database of driver only, after
+// Migrations[v-1] in the same transaction (v, the version they belong to):
+// the identity column of events on PostgreSQL, the audit log's
+// append-only triggers on each.
+func After(driver string, v int) []string {
+	if driver == sqldb.DriverPostgres {
+		switch v {
+		case 1:
+			// SQLite numbers every row of events (rowid) in insertion
+			// order; PostgreSQL gets the same as an identity column,
+			// indexed for the projection's "rowid > cursor ORDER BY rowid".
+			return []string{
+				`ALTER TABLE events ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY`,
+				`CREATE UNIQUE INDEX events_rowid ON events (rowid)`,
+			}
+		case AuditGuardVersion:
+			return auditGuardPostgres
+		}
+		return nil
+	}
+	if v == AuditGuardVersion {
+		return auditGuardSQLite
+	}
+	return nil
+}
+
+// Migrate applies the pending migrations on the database of driver, each
+// in its own write transaction (inTx, the core's) that rereads the
+// version first, so that two processes opening one PostgreSQL database at
+// once migrate it once.
+func Migrate(ctx context.Context, driver string, log *slog.Logger, inTx func(ctx context.Context, f func(tx *sql.Tx) error) error) error {
+	for {
+		done := false
+		err := inTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			done, err = migrateOne(ctx, tx, driver, log)
+			return err
+		})
+		if err != nil || done {
+			return err
+		}
+	}
+}
+
+// migrateOne applies the next migration; done says there was none.
+func migrateOne(ctx context.Context, tx *sql.Tx, driver string, log *slog.Logger) (done bool, err error) {
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return false, fmt.Errorf("store: migrate: %w", err)
+	}
+	var cur int
+	err = tx.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&cur)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version) VALUES (0)`); err != nil {
+			return false, fmt.Errorf("store: migrate: %w", err)
+		}
+	case err != nil:
+		return false, fmt.Errorf("store: migrate: %w", err)
+	}
+	if cur > len(Migrations) {
+		return false, fmt.Errorf("store: database schema version %d is newer than this program (%d)", cur, len(Migrations))
+	}
+	if cur == len(Migrations) {
+		return true, nil
+	}
+	for _, stmt := range append(append([]string(nil), Migrations[cur]...), After(driver, cur+1)...) {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return false, fmt.Errorf("store: migrate to %d: %q: %w", cur+1, stmt, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = $1`, cur+1); err != nil {
+		return false, fmt.Errorf("store: migrate to %d: %w", cur+1, err)
+	}
+	log.Info("store: schema migrated", "version", cur+1, "database", driver)
+	return false, nil
+}

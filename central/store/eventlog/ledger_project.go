@@ -1,4 +1,4 @@
-package store
+package eventlog
 
 import (
 	"database/sql"
@@ -39,11 +39,10 @@ type storedLedger struct {
 func (b *eventBatch) projectLedger(ev *wire.Event, w *wire.LedgerEntry) error {
 	src := fmt.Sprintf("seq %d", ev.Seq)
 	if b.currency == nil {
-		set, err := readMoneySettings(b.ctx, b.tx)
+		c, err := b.s.cfg.Currency(b.ctx, b.tx)
 		if err != nil {
 			return err
 		}
-		c := set.Cur()
 		b.currency = &c
 	}
 	e, err := ledger.EntryFromWire(*w, *b.currency)
@@ -90,7 +89,7 @@ func (b *eventBatch) projectLedger(ev *wire.Event, w *wire.LedgerEntry) error {
 // same report through SelfBlockReported as the batch arrives). A block of a
 // number that is not one of the person's contacts changes nothing.
 func (b *eventBatch) projectNumberBlocked(ev *wire.Event, nb *wire.NumberBlocked) error {
-	_, _, err := b.s.selfBlockTx(b.ctx, b.tx, "appliance:"+b.app, nb.PersonID, nb.Number,
+	_, _, err := b.s.cfg.SelfBlock(b.ctx, b.tx, "appliance:"+b.app, nb.PersonID, nb.Number,
 		fmt.Sprintf("number=%s call=%s seq=%d", nb.Number, nb.CallID, ev.Seq))
 	return err
 }

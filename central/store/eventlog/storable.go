@@ -1,9 +1,8 @@
-package store
+package eventlog
 
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -25,10 +24,10 @@ import (
 // checkStorableEvent reports text in ev that a database could not store.
 func checkStorableEvent(ev *wire.Event) error {
 	if !storableText(string(ev.Type)) || !storableText(ev.PrevHash) {
-		return fmt.Errorf("%w: type or prev_hash holds a NUL character or invalid UTF-8", ErrInvalid)
+		return errInvalid("type or prev_hash holds a NUL character or invalid UTF-8")
 	}
 	if !utf8.Valid(ev.Payload) || bytes.IndexByte(ev.Payload, 0) >= 0 {
-		return fmt.Errorf("%w: payload holds a NUL character or invalid UTF-8", ErrInvalid)
+		return errInvalid("payload holds a NUL character or invalid UTF-8")
 	}
 	return nil
 }
