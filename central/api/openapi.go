@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -505,22 +504,7 @@ func init() {
 // stays the same for clients generated from it.
 type component interface{ componentName() string }
 
-// apiPkg is this package's import path.
-var apiPkg = reflect.TypeFor[component]().PkgPath()
-
-// ownType is the document's openapi.Owner: the API's own types are inlined
-// unless they name a component.
-func ownType(t reflect.Type) (string, bool) {
-	for _, area := range []openapi.Owner{review.OwnType, finance.OwnType, consoleusers.OwnType, commands.OwnType} {
-		if n, own := area(t); own {
-			return n, true
-		}
-	}
-	if t.PkgPath() != apiPkg {
-		return "", false
-	}
-	if c, ok := reflect.Zero(t).Interface().(component); ok {
-		return c.componentName(), true
-	}
-	return "", true
-}
+// ownType is the document's openapi.Owner: the API's own types (this
+// package's and its areas') are inlined unless they name a component.
+var ownType = openapi.Owners(review.OwnType, finance.OwnType, consoleusers.OwnType, commands.OwnType,
+	openapi.OwnerOf(component.componentName))

@@ -7,9 +7,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/kinline/kinline/central/api/openapi"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"time"
 
 	"github.com/kinline/kinline/central/api/httpjson"
@@ -174,15 +174,7 @@ type component interface{ componentName() string }
 
 // OwnType is the openapi.Owner of this package's types: inlined unless
 // they name a component.
-func OwnType(t reflect.Type) (string, bool) {
-	if t.PkgPath() != reflect.TypeFor[component]().PkgPath() {
-		return "", false
-	}
-	if c, ok := reflect.Zero(t).Interface().(component); ok {
-		return c.componentName(), true
-	}
-	return "", true
-}
+var OwnType = openapi.OwnerOf(component.componentName)
 
 // commandOut is a command sent to an appliance and its answer.
 type commandOut struct {

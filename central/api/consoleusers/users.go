@@ -6,9 +6,9 @@ package consoleusers
 
 import (
 	"context"
+	"github.com/kinline/kinline/central/api/openapi"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"time"
 
 	"github.com/kinline/kinline/central/api/httpjson"
@@ -62,15 +62,7 @@ type component interface{ componentName() string }
 
 // OwnType is the openapi.Owner of this package's types: inlined unless
 // they name a component.
-func OwnType(t reflect.Type) (string, bool) {
-	if t.PkgPath() != reflect.TypeFor[component]().PkgPath() {
-		return "", false
-	}
-	if c, ok := reflect.Zero(t).Interface().(component); ok {
-		return c.componentName(), true
-	}
-	return "", true
-}
+var OwnType = openapi.OwnerOf(component.componentName)
 
 // userOut is a console user as the API answers it (never the password
 // hash or TOTP secret). It is the API's own type, so a change to

@@ -1,7 +1,7 @@
 package finance
 
 import (
-	"reflect"
+	"github.com/kinline/kinline/central/api/openapi"
 	"time"
 
 	"github.com/kinline/kinline/central/store"
@@ -20,15 +20,7 @@ type component interface{ componentName() string }
 
 // OwnType is the openapi.Owner of this package's types: inlined unless
 // they name a component.
-func OwnType(t reflect.Type) (string, bool) {
-	if t.PkgPath() != reflect.TypeFor[component]().PkgPath() {
-		return "", false
-	}
-	if c, ok := reflect.Zero(t).Interface().(component); ok {
-		return c.componentName(), true
-	}
-	return "", true
-}
+var OwnType = openapi.OwnerOf(component.componentName)
 
 // ledgerEntryOut is one entry of an account's ledger.
 type ledgerEntryOut struct {

@@ -306,3 +306,32 @@ func withDescription(p map[string]any, desc string) map[string]any {
 	out["description"] = desc
 	return out
 }
+
+// OwnerOf is the Owner of the package that declares C, an interface its
+// answer types implement to name their component (name calls it): a type
+// of that package is the API's own, a component when it implements C and
+// inlined otherwise; any other type is not.
+func OwnerOf[C any](name func(C) string) Owner {
+	pkg := reflect.TypeFor[C]().PkgPath()
+	return func(t reflect.Type) (string, bool) {
+		if t.PkgPath() != pkg {
+			return "", false
+		}
+		if c, ok := reflect.Zero(t).Interface().(C); ok {
+			return name(c), true
+		}
+		return "", true
+	}
+}
+
+// Owners is the Owner that asks each of owners in turn.
+func Owners(owners ...Owner) Owner {
+	return func(t reflect.Type) (string, bool) {
+		for _, o := range owners {
+			if n, own := o(t); own {
+				return n, true
+			}
+		}
+		return "", false
+	}
+}

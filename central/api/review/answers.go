@@ -2,7 +2,7 @@ package review
 
 import (
 	"context"
-	"reflect"
+	"github.com/kinline/kinline/central/api/openapi"
 	"time"
 
 	"github.com/kinline/kinline/central/store/reports"
@@ -32,15 +32,7 @@ type component interface{ componentName() string }
 
 // OwnType is the openapi.Owner of this package's types: inlined unless
 // they name a component.
-func OwnType(t reflect.Type) (string, bool) {
-	if t.PkgPath() != reflect.TypeFor[component]().PkgPath() {
-		return "", false
-	}
-	if c, ok := reflect.Zero(t).Interface().(component); ok {
-		return c.componentName(), true
-	}
-	return "", true
-}
+var OwnType = openapi.OwnerOf(component.componentName)
 
 // statsRowOut is one group of call statistics.
 type statsRowOut struct {
