@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kinline/kinline/internal/testkit"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -220,13 +221,9 @@ func TestProjectorAsync(t *testing.T) {
 	if ack, err := s.StoreEvents(ctx, "app1", chain("app1", 1, n, "", callEvent)); err != nil || ack != n {
 		t.Fatalf("ack %d %v", ack, err)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for count(t, s, `SELECT COUNT(*) FROM calls`) != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("projector left %d of %d calls unprojected", n-count(t, s, `SELECT COUNT(*) FROM calls`), n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 60*time.Second, fmt.Sprintf("the projector to project all %d calls", n), func() bool {
+		return count(t, s, `SELECT COUNT(*) FROM calls`) == n
+	})
 	if err := s.WaitProjected(ctx, "app1", n); err != nil {
 		t.Fatal(err)
 	}
