@@ -27,3 +27,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// SetProjectionHook sets (nil: clears) a function run inside every
+// projection transaction before its commit; an error rolls the projection
+// back as a crash would. For tests that need a projection backlog.
+func (s *Store) SetProjectionHook(h *func() error) { s.ev.SetHook(h) }
