@@ -7,7 +7,9 @@
 // handed to code that adds "appliance" again; JSON decoders then keep one
 // of the two silently. The handler here drops a repeated key whose value
 // is the same and writes one whose value differs as key_2 (key_3, ...), so
-// nothing is lost and nothing is ambiguous.
+// nothing is lost and nothing is ambiguous. A line logged with an empty
+// message (some libraries do) gets its error as the message, else
+// "(no message)".
 package logging
 
 import (
@@ -91,7 +93,11 @@ func (u *unique) Handle(ctx context.Context, r slog.Record) error {
 	rec := make([]slog.Attr, 0, r.NumAttrs())
 	r.Attrs(func(a slog.Attr) bool { rec = append(rec, a); return true })
 	all := merge(u.attrs, rec)
-	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	msg := r.Message
+	if msg == "" {
+		msg = noMessage(all)
+	}
+	out := slog.NewRecord(r.Time, r.Level, msg, r.PC)
 	out.AddAttrs(all...)
 	return u.next.Handle(ctx, out)
 }
@@ -133,8 +139,23 @@ func merge(have, add []slog.Attr) []slog.Attr {
 	return out
 }
 
-// reserved are the keys the handlers write themselves.
-var reserved = map[string]bool{slog.TimeKey: true, slog.LevelKey: true, slog.MessageKey: true, slog.SourceKey: true}
+// noMessage is the message of a line logged with none (libraries do:
+// the MQTT broker logs its listeners' errors so): the error it carries,
+// else a placeholder, so that no line has an empty msg.
+func noMessage(as []slog.Attr) string {
+	for _, k := range []string{"err", "error"} {
+		if i := index(as, k); i >= 0 {
+			if m := as[i].Value.String(); m != "" {
+				return m
+			}
+		}
+	}
+	return "(no message)"
+}
+
+// reserved are the keys the handlers write themselves (source too, but
+// New does not turn it on).
+var reserved = map[string]bool{slog.TimeKey: true, slog.LevelKey: true, slog.MessageKey: true}
 
 func index(as []slog.Attr, key string) int {
 	for i, a := range as {

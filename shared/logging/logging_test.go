@@ -64,3 +64,18 @@ func TestBadFormatAndLevel(t *testing.T) {
 		t.Error("level loud accepted")
 	}
 }
+
+func TestNoEmptyMessage(t *testing.T) {
+	var buf bytes.Buffer
+	log, _ := New(&buf, "json", "")
+	log.Warn("", "error", "read tcp: use of closed network connection")
+	log.Info("")
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		if err := CheckLine("json", []byte(l)); err != nil {
+			t.Error(err)
+		}
+	}
+	if !strings.Contains(buf.String(), `"msg":"read tcp: use of closed network connection"`) || !strings.Contains(buf.String(), `"msg":"(no message)"`) {
+		t.Fatal(buf.String())
+	}
+}
