@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"gopkg.in/yaml.v3"
 
 	"github.com/kinline/kinline/central/config"
@@ -36,7 +37,8 @@ var centralMetric = regexp.MustCompile(`kinline_central_[a-z0-9_]+`)
 // and checks that every kinline_central_ metric its expressions name is
 // one a running central exports (scraped after an appliance's batch and a
 // console request, so that every family has a series), and that the rules
-// cover what the deployer must hear of.
+// cover what the deployer must hear of. It also sees appliances connected
+// to the embedded broker counted, central's own client not among them.
 func TestAlertRulesNameExportedMetrics(t *testing.T) {
 	data, err := os.ReadFile("../../docs/alerts/central.rules.yml")
 	if err != nil {
@@ -76,6 +78,18 @@ func TestAlertRulesNameExportedMetrics(t *testing.T) {
 	}
 
 	s := runEmbedded(t)
+	connected := func(n float64) func() bool {
+		return func() bool { v, _ := scrape(t, s.MetricsAddr()); return v["kinline_central_appliances_connected"] == n }
+	}
+	testkit.Eventually(t, 20*time.Second, "no appliance connected (central's own client is not one)", connected(0))
+	app := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + s.Broker.Addr()).SetClientID("appA").
+		SetUsername("appA").SetPassword("password-a").SetAutoReconnect(false))
+	if tok := app.Connect(); !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
+		t.Fatalf("appliance connect: %v", tok.Error())
+	}
+	testkit.Eventually(t, 20*time.Second, "appA connected", connected(1))
+	app.Disconnect(50)
+	testkit.Eventually(t, 20*time.Second, "appA gone", connected(0))
 	publishCalls(t, "tcp://"+s.Broker.Addr(), "appA", "password-a")
 	testkit.Eventually(t, 20*time.Second, "the calls counted", func() bool {
 		v, _ := scrape(t, s.MetricsAddr())

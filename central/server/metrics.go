@@ -167,6 +167,14 @@ func (s *Server) setupHealth() error {
 	if err := s.Health.Registry.Register(storeCollector{st: s.Store, log: s.Log}); err != nil {
 		return fmt.Errorf("server: metrics: %w", err)
 	}
+	if b := s.Broker; b != nil {
+		connected := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "kinline_central_appliances_connected",
+			Help: "Clients connected to the embedded broker now, central's own excepted (absent with an external broker)."},
+			func() float64 { return float64(b.AppliancesConnected()) })
+		if err := s.Health.Registry.Register(connected); err != nil {
+			return fmt.Errorf("server: metrics: %w", err)
+		}
+	}
 	s.Health.Ready("store", s.Store.Ping)
 	s.Health.Ready("mqtt", func(context.Context) error {
 		if !s.Ingest.Connected() {
