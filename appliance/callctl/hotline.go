@@ -205,7 +205,9 @@ func (c *call) runHotline(dlgA *sipgo.DialogServerSession, port portMedia, log *
 	c.mu.Lock()
 	c.number = number
 	c.mu.Unlock()
-	log = log.With("dialled", keyed, "number", number)
+	// The logger names the hotline's own number already (number=): the
+	// number the person keyed in is "dialled", as keyed and normalised.
+	log = log.With("dialled", keyed, "dialled_normalized", number)
 	if h.auth.Record {
 		if err := h.ivr.SetRecord(true); err != nil {
 			log.Error("recorded call not placed: recording cannot be turned on", "err", err)
@@ -486,7 +488,7 @@ func (h *hotlineIVR) enterNumber() outcome {
 	c.mu.Lock()
 	c.number = h.number
 	c.mu.Unlock()
-	h.log.Info("hotline number entered", "number", h.number)
+	h.log.Info("hotline number entered", "dialled", h.number) // number= is the hotline's
 	return proceed
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/kinline/kinline/board"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/confload"
+	"github.com/kinline/kinline/shared/logging"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/tlsconf"
 	"github.com/kinline/kinline/shared/wire"
@@ -36,6 +37,9 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `yaml:"log_level"`
+	// LogFormat is text (default) or json; the -log-format flag overrides
+	// it.
+	LogFormat string `yaml:"log_format"`
 	// Board names the board definition (see board/): rpi4, generic-gpiochip, sim.
 	Board string `yaml:"board"`
 	// TapWindow is how long a card tap stays valid on its terminal. A tap
@@ -423,6 +427,9 @@ func (c *Config) Defaults() {
 func (c *Config) Validate() error {
 	if err := wire.ValidApplianceID(c.ApplianceID); err != nil {
 		return bad("appliance_id: %v", err)
+	}
+	if err := logging.ValidFormat(c.LogFormat); err != nil {
+		return bad("log_format: %v", err)
 	}
 	for _, check := range []func() error{c.validSync, c.validSIP, c.validRecording} {
 		if err := check(); err != nil {

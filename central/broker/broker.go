@@ -472,3 +472,22 @@ func (h *authHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	}
 	return ok
 }
+
+// AppliancesConnected is the number of clients connected now other than
+// central's own (kinline_central_appliances_connected); 0 when the broker
+// is not started.
+func (b *Broker) AppliancesConnected() int {
+	b.mu.Lock()
+	srv, user := b.srv, b.user
+	b.mu.Unlock()
+	if srv == nil {
+		return 0
+	}
+	n := 0
+	for _, cl := range srv.Clients.GetAll() {
+		if !cl.Closed() && string(cl.Properties.Username) != user {
+			n++
+		}
+	}
+	return n
+}

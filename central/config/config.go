@@ -16,6 +16,7 @@ import (
 
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/confload"
+	"github.com/kinline/kinline/shared/logging"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/tlsconf"
 	"github.com/kinline/kinline/shared/wire"
@@ -37,7 +38,13 @@ type Config struct {
 	// AdminTokenFile receives a fresh admin API token on first start.
 	AdminTokenFile string `yaml:"admin_token_file"`
 	LogLevel       string `yaml:"log_level"`
-	MQTT           MQTT   `yaml:"mqtt"`
+	// LogFormat is text (default) or json; the -log-format flag overrides
+	// it.
+	LogFormat string `yaml:"log_format"`
+	// MetricsListen serves /metrics, /healthz and /readyz (shared/health)
+	// apart from the console; "" serves none.
+	MetricsListen string `yaml:"metrics_listen"`
+	MQTT          MQTT   `yaml:"mqtt"`
 	// PolicyKey is central's ed25519 policy-signing key
 	// (pki/central/policy.key, mode 0600): every policy published is signed
 	// with it. "" publishes unsigned policies (development only).
@@ -154,6 +161,12 @@ func (c *Config) Defaults() {
 func (c *Config) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...)
+	}
+	if err := logging.ValidFormat(c.LogFormat); err != nil {
+		return bad("log_format: %v", err)
+	}
+	if c.MetricsListen != "" && c.MetricsListen == c.HTTPListen {
+		return bad("metrics_listen must differ from http_listen (the metrics are not the console's)")
 	}
 	switch d := c.Database; d.Driver {
 	case DriverSQLite:

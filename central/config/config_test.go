@@ -20,6 +20,9 @@ func TestExampleParses(t *testing.T) {
 	if !c.MQTT.IsEmbedded() || len(c.Appliances) != 2 || c.Appliances[1].Block != "B" || c.HTTPListen != "127.0.0.1:8080" {
 		t.Fatalf("unexpected: %+v", c)
 	}
+	if c.MetricsListen != "127.0.0.1:9464" || c.LogFormat != "text" {
+		t.Fatalf("example metrics_listen %q, log_format %q", c.MetricsListen, c.LogFormat)
+	}
 	if c.Database != (Database{Driver: DriverSQLite, Path: "/var/lib/kinline-central/central.db"}) {
 		t.Fatalf("example database: %+v", c.Database)
 	}
@@ -80,5 +83,20 @@ func TestInvalid(t *testing.T) {
 		if _, err := Parse([]byte(doc)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: err = %v, want ErrInvalid", name, err)
 		}
+	}
+}
+
+func TestLogFormatAndMetricsListen(t *testing.T) {
+	for _, bad := range []string{
+		"log_format: xml\nappliances: [{id: a1, block: A, password: longenough}]\n",
+		"http_listen: 127.0.0.1:8080\nmetrics_listen: 127.0.0.1:8080\nappliances: [{id: a1, block: A, password: longenough}]\n",
+	} {
+		if _, err := Parse([]byte(bad)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	c, err := Parse([]byte("log_format: json\nappliances: [{id: a1, block: A, password: longenough}]\n"))
+	if err != nil || c.LogFormat != "json" || c.MetricsListen != "" {
+		t.Fatalf("%+v %v", c, err)
 	}
 }

@@ -313,6 +313,8 @@ func (s *Service) finishChunks(ctx context.Context, id string, c *wire.Recording
 			break
 		}
 		rack.OK = true
+		s.m.recordings.Inc()
+		s.m.recordingBytes.Add(float64(len(data)))
 		cs.remove(part)
 		s.log.Info("ingest: chunked recording verified and stored", "appliance", id, "call", c.CallID, "bytes", len(data))
 	}

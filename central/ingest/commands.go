@@ -123,7 +123,9 @@ func ParseCommandAnswer(applianceID string, payload []byte) (*wire.CommandAnswer
 }
 
 func (s *Service) handleCommandAnswer(ctx context.Context, a *wire.CommandAnswer) {
-	lg := s.log.With("appliance", a.ApplianceID, "command", a.ID, "ok", a.OK, "err", a.Error)
+	// The appliance's answer text is "answer_error": "err" is left to
+	// central's own failure below, so no line carries the key twice.
+	lg := s.log.With("appliance", a.ApplianceID, "command", a.ID, "ok", a.OK, "answer_error", a.Error)
 	cs, ok := s.st.(CommandAnswerStore)
 	if !ok {
 		lg.Info("ingest: command answered (not stored: the store keeps no commands)")

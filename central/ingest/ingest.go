@@ -45,6 +45,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kinline/kinline/shared/mqttsub"
 	"github.com/kinline/kinline/shared/sign"
@@ -159,6 +160,10 @@ type Config struct {
 	// it must not block for long) after each recording chunk is written,
 	// with the bytes now held of that recording: for metrics and tests.
 	OnChunk func(applianceID, callID string, offset int64)
+	// Registerer, when set, is where ingest registers its metrics
+	// (kinline_central_ingest_*, recordings received, MQTT connection
+	// state: metrics.go).
+	Registerer prometheus.Registerer
 }
 
 // Service is central's ingest. Create it with New and run it with Run.
@@ -191,6 +196,8 @@ type Service struct {
 	published  map[string]*wire.Policy // appliance -> policy last published (signed)
 	answeredAt map[string]time.Time    // appliance -> last snapshot request answered
 	polStats   PolicyStats
+
+	m *metrics
 }
 
 // New validates cfg and returns a Service.
@@ -220,8 +227,14 @@ func New(cfg Config, st Store, log *slog.Logger) (*Service, error) {
 		cfg.MaxRecordingBytes = DefaultMaxRecordingBytes
 	}
 	cs := &chunkStore{dir: cfg.ChunkDir, maxTotal: cfg.ChunkMaxBytes, maxFile: cfg.MaxRecordingBytes}
-	return &Service{cfg: cfg, st: st, log: log, queues: map[string]*queue{}, ready: make(chan struct{}), refused: map[string]uint64{}, chunks: cs,
-		published: map[string]*wire.Policy{}, answeredAt: map[string]time.Time{}}, nil
+	s := &Service{cfg: cfg, st: st, log: log, queues: map[string]*queue{}, ready: make(chan struct{}), refused: map[string]uint64{}, chunks: cs,
+		published: map[string]*wire.Policy{}, answeredAt: map[string]time.Time{}}
+	m, err := newMetrics(cfg.Registerer, s)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: metrics: %w", err)
+	}
+	s.m = m
+	return s, nil
 }
 
 // RefusedBatches returns how many batches from the appliance were refused
@@ -258,6 +271,7 @@ func (s *Service) Run(ctx context.Context) error {
 		SetDefaultPublishHandler(s.onMessage).
 		SetOnConnectHandler(func(c mqtt.Client) { s.goTracked(func(context.Context) { s.onConnect(c) }) }).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			s.m.lost.Inc()
 			s.log.Warn("ingest: connection lost", "err", err)
 		})
 	if s.cfg.TLS != nil {
@@ -513,10 +527,12 @@ func ParseSignedBatch(applianceID string, payload []byte, pub ed25519.PublicKey,
 func (s *Service) handleBatch(ctx context.Context, id string, payload []byte) error {
 	var b *wire.Batch
 	var err error
+	s.m.batches.Inc()
 	if s.cfg.ApplianceKeys != nil {
 		pub, ok := s.cfg.ApplianceKeys(id)
 		b, err = ParseSignedBatch(id, payload, pub, ok)
 		if errors.Is(err, ErrSignature) {
+			s.m.refused.WithLabelValues(refusedSignature).Inc()
 			s.statsMu.Lock()
 			s.refused[id]++
 			n := s.refused[id]
@@ -531,6 +547,7 @@ func (s *Service) handleBatch(ctx context.Context, id string, payload []byte) er
 		b, err = ParseBatch(id, payload)
 	}
 	if errors.Is(err, wire.ErrOtherAppliance) {
+		s.m.refused.WithLabelValues(refusedWrongTopic).Inc()
 		s.log.Error("ingest: batch refused: it names another appliance than its topic's", "appliance", id, "err", err)
 		if s.cfg.OnAlarm != nil {
 			s.cfg.OnAlarm(id, AlarmWrongTopic, "events topic", err.Error())
@@ -538,8 +555,10 @@ func (s *Service) handleBatch(ctx context.Context, id string, payload []byte) er
 		return nil // logged here; never stored nor acknowledged
 	}
 	if err != nil {
+		s.m.refused.WithLabelValues(refusedInvalid).Inc()
 		return err
 	}
+	s.m.events.Add(float64(len(b.Events)))
 	var ack wire.Ack
 	if bs, ok := s.st.(BatchStore); ok {
 		ack, err = bs.StoreBatch(ctx, id, b)
@@ -548,6 +567,7 @@ func (s *Service) handleBatch(ctx context.Context, id string, payload []byte) er
 		ack.UpTo, err = s.st.StoreEvents(ctx, id, b.Events)
 	}
 	if err != nil {
+		s.m.refused.WithLabelValues(refusedStore).Inc()
 		return fmt.Errorf("ingest: store events of %s: %w", id, err)
 	}
 	if ack.UpTo != 0 || ack.Conflict != 0 {
@@ -623,6 +643,8 @@ func (s *Service) handleRecording(ctx context.Context, id string, payload []byte
 		ack.Error = "not stored"
 	} else {
 		ack.OK = true
+		s.m.recordings.Inc()
+		s.m.recordingBytes.Add(float64(len(up.Data)))
 	}
 	if perr := s.publish(wire.TopicRecordingAck(id), ack); perr != nil {
 		return errors.Join(err, perr)

@@ -36,6 +36,7 @@ import (
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/shared/health"
 )
 
 // Server is a running central's parts.
@@ -49,12 +50,18 @@ type Server struct {
 	Handler *HTTP
 	HTTP    *http.Server
 	ln      net.Listener
+	// Health is the process's metrics registry and readiness checks,
+	// served on metrics_listen (metrics.go).
+	Health      *health.Server
+	metrics     *http.Server
+	metricsLn   net.Listener
+	metricsDone chan struct{}
 }
 
 // New opens the store, starts the embedded broker (when configured) and
 // binds the HTTP listener. Run serves.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
-	s := &Server{Config: cfg, Log: log}
+	s := &Server{Config: cfg, Log: log, Health: health.New()}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("server: data dir: %w", err)
 	}
@@ -77,7 +84,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return fail(fmt.Errorf("server: admin token: %w", err))
 	}
 
-	ic := ingest.Config{Broker: cfg.MQTT.Broker, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password, ClientID: "kinline-central", ChunkDir: filepath.Join(cfg.DataDir, "chunks")}
+	ic := ingest.Config{Broker: cfg.MQTT.Broker, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password, ClientID: "kinline-central",
+		ChunkDir: filepath.Join(cfg.DataDir, "chunks"), Registerer: s.Health.Registry}
 	if cfg.MQTT.IsEmbedded() {
 		creds := map[string]string{}
 		for _, a := range cfg.Appliances {
@@ -133,11 +141,18 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}
+	hm, err := newHTTPMetrics(s.Health.Registry)
+	if err != nil {
+		return fail(fmt.Errorf("server: metrics: %w", err))
+	}
+	if err := s.setupHealth(); err != nil {
+		return fail(err)
+	}
 	s.ln, err = net.Listen("tcp", cfg.HTTPListen)
 	if err != nil {
 		return fail(fmt.Errorf("server: http: %w", err))
 	}
-	s.HTTP = &http.Server{Handler: s.Handler, ReadHeaderTimeout: 10 * time.Second}
+	s.HTTP = &http.Server{Handler: hm.wrap(s.Handler), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 
@@ -199,7 +214,8 @@ func (s *Server) mqttLogAttrs() []any {
 func (s *Server) HTTPAddr() string { return s.ln.Addr().String() }
 
 // Run serves until ctx is done (or the HTTP server or ingest fails), then
-// stops every part, each before what it uses: the HTTP server (no request
+// stops every part, each before what it uses: the metrics listener (its
+// collectors read the store), the HTTP server (no request
 // runs after Shutdown), ingest (its Run returns once its workers have
 // stopped writing), then close: the HTTP side's background work, the
 // broker, the store. Run returns only when all of them have stopped.
@@ -210,7 +226,8 @@ func (s *Server) Run(ctx context.Context) error {
 	httpDone := make(chan error, 1)
 	go func() { ingestDone <- s.Ingest.Run(ictx) }()
 	go func() { httpDone <- s.HTTP.Serve(s.ln) }()
-	s.Log.Info("central running", append(s.mqttLogAttrs(), "console", "http://"+s.HTTPAddr(),
+	s.serveMetrics()
+	s.Log.Info("central running", append(s.mqttLogAttrs(), "console", "http://"+s.HTTPAddr(), "metrics", s.MetricsAddr(),
 		"signed_policies", s.Config.PolicyKey != "", "signed_batches_required", s.Config.ApplianceKeysDir != "")...)
 	var err error
 	ingestRunning, httpRunning := true, true
@@ -223,6 +240,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
+	s.stopMetrics(sctx)
 	if serr := s.HTTP.Shutdown(sctx); serr != nil {
 		s.Log.Warn("http: shutdown incomplete, closing the connections left", "err", serr)
 		s.HTTP.Close()
@@ -245,6 +263,9 @@ func (s *Server) Run(ctx context.Context) error {
 // background work, the broker, the store. Run calls it once everything
 // that uses them has stopped; New calls it when a later part fails.
 func (s *Server) close() {
+	if s.metricsLn != nil && s.metricsDone == nil {
+		s.metricsLn.Close() // bound by New, never served
+	}
 	// The one place the HTTP side's background work stops (the console's
 	// import jobs, once package web has a Close: see (*HTTP).Close).
 	if s.Handler != nil {

@@ -73,6 +73,9 @@ type Options struct {
 	OfficerReaderDevice string
 	OfficerReaderDriver string
 	LogLevel            string
+	// LogFormat, when set, is passed to both daemons as -log-format (text
+	// or json).
+	LogFormat string
 	// IVR switches on the called party's acceptance (press 1) and spoken
 	// refusals, as in production. Off by default here, because sipp trunks
 	// cannot press 1; a simulated family phone must then be configured with
@@ -424,7 +427,11 @@ func (s *Stack) start(name, cfg string) (*proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(s.Opts.BinDir, name), "-config", filepath.Join(s.Opts.Dir, cfg))
+	args := []string{"-config", filepath.Join(s.Opts.Dir, cfg)}
+	if s.Opts.LogFormat != "" {
+		args = append(args, "-log-format", s.Opts.LogFormat)
+	}
+	cmd := exec.Command(filepath.Join(s.Opts.BinDir, name), args...)
 	if s.Opts.Quiet {
 		cmd.Stdout, cmd.Stderr = logf, logf
 	} else {

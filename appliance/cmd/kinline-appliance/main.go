@@ -33,6 +33,7 @@ import (
 	"github.com/kinline/kinline/appliance/config"
 	"github.com/kinline/kinline/appliance/daemon"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/logging"
 )
 
 var version = "dev"
@@ -64,18 +65,22 @@ func main() {
 		debug.SetMemoryLimit(applianceMemoryLimit)
 	}
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (host:port), for profiling")
+	logFormat := flag.String("log-format", "", "text or json (default: the config's log_format, else text)")
 	flag.Parse()
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kinline-appliance:", err)
 		os.Exit(2)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		fmt.Fprintln(os.Stderr, "kinline-appliance: log_level:", err)
+	if *logFormat != "" {
+		cfg.LogFormat = *logFormat
+	}
+	base, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kinline-appliance:", err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("appliance", cfg.ApplianceID)
+	log := base.With("appliance", cfg.ApplianceID)
 	// sipgo's TCP connections log through its package logger (they take
 	// no logger of their own): into ours, in our format.
 	sip.SetDefaultLogger(log.With("part", "sip", "component", "sipgo"))

@@ -11,29 +11,32 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/kinline/kinline/central/config"
 	"github.com/kinline/kinline/central/server"
+	"github.com/kinline/kinline/shared/logging"
 )
 
 func main() {
 	cfgPath := flag.String("config", "/etc/kinline/central.yaml", "config file (see example.yaml)")
+	logFormat := flag.String("log-format", "", "text or json (default: the config's log_format, else text)")
 	flag.Parse()
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kinline-central:", err)
 		os.Exit(2)
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		fmt.Fprintln(os.Stderr, "kinline-central: log_level:", err)
+	if *logFormat != "" {
+		cfg.LogFormat = *logFormat
+	}
+	log, err := logging.New(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kinline-central:", err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := server.New(ctx, cfg, log)

@@ -363,6 +363,8 @@ type eventBatch struct {
 	chain    *eventChain
 	conflict uint64
 	copies   map[uint64]uint64
+	// calls are the kinds of the call records projected (stats.go).
+	calls []CallKind
 }
 
 const (
@@ -651,6 +653,7 @@ func (b *eventBatch) project(ev *wire.Event, p projection) error {
 		if err := b.flagCall(c); err != nil {
 			return err
 		}
+		b.calls = append(b.calls, KindOf(c.Disposition, c.Reason))
 		b.seeTerminal(c.Terminal, "", c.End)
 		var answer any // JSON null when not answered
 		if c.Answer != nil {

@@ -56,6 +56,8 @@ type Log struct {
 	clk  clock.Clock
 	ev   eventStmts
 	proj projector
+	// calls counts the call records projected (stats.go).
+	calls callStats
 }
 
 // Open prepares the event statements and starts the projector, after

@@ -264,7 +264,9 @@ type applianceProjection struct {
 func (s *Log) projectChunk(ctx context.Context, limit int) (int, error) {
 	var n int
 	var upTo int64
+	var calls []CallKind
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		calls = calls[:0] // a retried transaction counts again from nothing
 		var cur int64
 		if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'projected_rowid'`).Scan(&cur); err != nil {
 			return fmt.Errorf("store: read projection cursor: %w", err)
@@ -312,6 +314,7 @@ func (s *Log) projectChunk(ctx context.Context, limit int) (int, error) {
 			if err := a.b.flushProjections(); err != nil {
 				return err
 			}
+			calls = append(calls, a.b.calls...)
 			if !a.touched {
 				continue
 			}
@@ -334,6 +337,7 @@ func (s *Log) projectChunk(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	s.calls.add(calls)
 	s.proj.advance(upTo)
 	return n, nil
 }
