@@ -49,6 +49,7 @@ import (
 	"github.com/kinline/kinline/central/store/schema"
 	"github.com/kinline/kinline/central/store/sqldb"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/recstore"
 )
 
 // Database drivers Open accepts (Database.Driver).
@@ -82,6 +83,7 @@ type Store struct {
 	r      *sql.DB // readers
 	d      *sqldb.Dialect
 	recDir string
+	recKey recstore.Key
 	log    *slog.Logger
 	clk    clock.Clock
 	ev     *eventlog.Log
@@ -98,6 +100,14 @@ type Database struct {
 	// key=value pairs; the database must exist, its tables are created
 	// in the first schema of the search path.
 	DSN string
+	// RecordingKey seals the recordings stored from now on
+	// (shared/recstore); recordings are read sealed or plaintext alike.
+	// The zero Key stores them in plaintext (tests and development).
+	RecordingKey recstore.Key
+	// BackupDir is where a SQLite database is copied before its schema
+	// is migrated (pre-migration-<from>-<to>-<time>.db); "" is a backups
+	// directory beside the database file.
+	BackupDir string
 }
 
 // Open opens (creating if needed) the SQLite database at path, applies
@@ -143,7 +153,7 @@ func OpenDatabase(ctx context.Context, db Database, recordingsDir string, log *s
 		c.Close()
 		return nil, fmt.Errorf("store: recordings directory: %w", err)
 	}
-	s := &Store{w: c.W, d: c.D, recDir: recordingsDir, log: log, clk: clk}
+	s := &Store{w: c.W, d: c.D, recDir: recordingsDir, recKey: db.RecordingKey, log: log, clk: clk}
 	if err := sqldb.PingRetryBusy(ctx, c.W); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("store: open %s: %w", c.Name, err)
