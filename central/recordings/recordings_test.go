@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -171,3 +172,37 @@ func TestPlaintextKeepsPlaying(t *testing.T) {
 }
 
 func jsonOf(v any) ([]byte, error) { return json.Marshal(v) }
+
+// TestKeyFile: the key is written at first start (0600) and read back
+// after; a missing key while sealed recordings exist is refused, and so is
+// a key file others may read.
+func TestKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "keys", "recordings.key")
+	recDir := filepath.Join(dir, "recordings")
+	k1, err := recordings.KeyFile(path, recDir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 || st.Size() != recstore.KeySize {
+		t.Fatalf("key file: %v %v", st, err)
+	}
+	k2, err := recordings.KeyFile(path, recDir, nil)
+	if err != nil || k2.ID() != k1.ID() {
+		t.Fatalf("second start: %v, same key %t", err, k2.ID() == k1.ID())
+	}
+	os.MkdirAll(filepath.Join(recDir, "ab"), 0o750)
+	os.WriteFile(filepath.Join(recDir, "ab", "abcd.klrec"), []byte("sealed"), 0o640)
+	os.Remove(path)
+	if _, err := recordings.KeyFile(path, recDir, nil); !errors.Is(err, recordings.ErrKeyMissing) {
+		t.Fatalf("missing key with sealed recordings: %v", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("a new key was written over lost recordings")
+	}
+	os.WriteFile(path, make([]byte, recstore.KeySize), 0o644)
+	if _, err := recordings.KeyFile(path, recDir, nil); !errors.Is(err, recstore.ErrKeyFile) {
+		t.Fatalf("world-readable key: %v", err)
+	}
+}
