@@ -27,9 +27,12 @@ type RestoreOptions struct {
 	Force bool
 	// Key is central's recordings key: every sealed recording of the
 	// backup must open with it. The zero Key skips the check.
-	Key   recstore.Key
-	Clock clock.Clock  // nil: the wall clock
-	Log   *slog.Logger // nil: discard
+	Key recstore.Key
+	// BackupDir is the store's pre-migration backup directory, used when
+	// the restored database is of an older schema ("" beside it).
+	BackupDir string
+	Clock     clock.Clock  // nil: the wall clock
+	Log       *slog.Logger // nil: discard
 }
 
 // Report says what a restore did.
@@ -240,7 +243,7 @@ func restorePostgres(ctx context.Context, dir string, m *Manifest, dsn string) (
 
 // verifyAudit opens the restored store and verifies its audit chain.
 func verifyAudit(ctx context.Context, dst Source, opt RestoreOptions) error {
-	db := store.Database{Driver: dst.Driver, Path: dst.Path, DSN: dst.DSN}
+	db := store.Database{Driver: dst.Driver, Path: dst.Path, DSN: dst.DSN, RecordingKey: opt.Key, BackupDir: opt.BackupDir}
 	st, err := store.OpenDatabase(ctx, db, dst.RecordingsDir, opt.Log, opt.Clock)
 	if err != nil {
 		return fmt.Errorf("backup: open the restored database: %w", err)
