@@ -334,8 +334,8 @@ func TestPostgresBackupRestore(t *testing.T) {
 		t.Skip("starts its own PostgreSQL server; not in -short")
 	}
 	pgtest.Need(t)
-	testkit.NeedPeer(t, "pg_dump", "postgresql-client")
-	testkit.NeedPeer(t, "pg_restore", "postgresql-client")
+	testkit.NeedPeer(t, "pg_dump", "postgresql")
+	testkit.NeedPeer(t, "pg_restore", "postgresql")
 	ctx := context.Background()
 	srv, err := pgtest.Start(ctx)
 	if err != nil {
