@@ -146,7 +146,9 @@ func emptyDir(dir string) error {
 	ents, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		// The backup holds what the database holds (hashes of PINs,
+		// passwords and tokens): for central's user only.
+		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("backup: %w", err)
 		}
 		return nil

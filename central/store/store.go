@@ -233,7 +233,7 @@ func (s *Store) backupBeforeMigrating(ctx context.Context, db Database) error {
 	if dir == "" {
 		dir = filepath.Join(filepath.Dir(db.Path), "backups")
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("store: backup before migrating schema %d to %d failed, nothing migrated: %w", from, to, err)
 	}
 	dst := filepath.Join(dir, fmt.Sprintf("pre-migration-%d-%d-%s.db", from, to, s.clk.Now().UTC().Format("20060102T150405Z")))
