@@ -222,8 +222,10 @@ func backupOf(t *testing.T, key recstore.Key) (*site, string) {
 
 func TestBackupRefusesNonEmptyDirectory(t *testing.T) {
 	a, bdir := backupOf(t, newKey(t))
-	if st, err := os.Stat(bdir); err != nil || st.Mode().Perm() != 0o700 {
-		t.Fatalf("backup directory: %v %v, want mode 0700", st.Mode(), err)
+	if st, err := os.Stat(bdir); err != nil {
+		t.Fatal(err)
+	} else if st.Mode().Perm() != 0o700 {
+		t.Fatalf("backup directory mode %v, want 0700", st.Mode().Perm())
 	}
 	if _, err := backup.Backup(context.Background(), a.src, bdir, backup.Options{}); !errors.Is(err, backup.ErrNotEmpty) {
 		t.Fatalf("backup into a used directory: %v", err)
