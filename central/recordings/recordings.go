@@ -2,7 +2,9 @@
 // API and the web console alike, and writes every playback to the audit log
 // with the actor before any byte is sent. A privileged call's recording is
 // never served: there should never be one, and if one was stored anyway
-// the refusal is what stands between it and a listener.
+// the refusal is what stands between it and a listener. Recordings are
+// sealed at rest with central's recordings key (KeyFile; decision 0029)
+// and decrypted as they are served.
 package recordings
 
 import (
