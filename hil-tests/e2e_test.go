@@ -182,6 +182,14 @@ func TestWholeChain(t *testing.T) {
 	if c.Recording == nil || c.Recording.SHA256 != hex.EncodeToString(sum[:]) {
 		t.Fatalf("recording SHA-256 %x does not match the call record %+v", sum, c.Recording)
 	}
+	// Central keeps it sealed at rest (decision 0030): its file is not the WAV.
+	onDisk, _ := filepath.Glob(filepath.Join(e.Opts.Dir, "central", "recordings", c.Recording.SHA256[:2], c.Recording.SHA256+".*"))
+	if len(onDisk) != 1 || filepath.Ext(onDisk[0]) != ".klrec" {
+		t.Fatalf("central's recording files: %v, want one sealed .klrec", onDisk)
+	}
+	if b, err := os.ReadFile(onDisk[0]); err != nil || bytes.Contains(b, data[:44]) || bytes.HasPrefix(b, []byte("RIFF")) {
+		t.Fatalf("central's recording file %s holds the plaintext WAV (%v)", onDisk[0], err)
+	}
 	rd, err := wav.NewReader(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)

@@ -16,13 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/wav"
 	"github.com/kinline/kinline/shared/policy"
+	"github.com/kinline/kinline/shared/recstore"
 	"github.com/kinline/kinline/tools/stack"
 )
 

@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/callctl/trunks"
-	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/board"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/confload"
 	"github.com/kinline/kinline/shared/logging"
+	"github.com/kinline/kinline/shared/recstore"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/tlsconf"
 	"github.com/kinline/kinline/shared/wire"
@@ -61,7 +61,7 @@ type Config struct {
 // verified them.
 type Recording struct {
 	// KeyFile is the AES-256 key recordings are encrypted with at rest
-	// (appliance/recstore): exactly 32 raw bytes, mode 0600, the
+	// (shared/recstore): exactly 32 raw bytes, mode 0600, the
 	// recording.key kinline-provision writes beside the appliance's other
 	// keys. When set, every recording is written as <call>.wav.enc or
 	// <call>.ogg.enc and uploaded decrypted (central verifies the SHA-256

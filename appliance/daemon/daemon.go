@@ -10,7 +10,7 @@
 // kinline-provision writes); New fails when one is unusable.
 //
 // With recording.key_file set, recordings are encrypted at rest
-// (appliance/recstore): the media manager seals them with the key, and the
+// (shared/recstore): the media manager seals them with the key, and the
 // sync client reads them through the same key, so central receives (and
 // verifies the SHA-256 of) the plaintext the call record describes.
 //
@@ -38,12 +38,12 @@ import (
 	"github.com/kinline/kinline/appliance/diskwatch"
 	"github.com/kinline/kinline/appliance/media"
 	"github.com/kinline/kinline/appliance/panel"
-	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/appliance/store"
 	"github.com/kinline/kinline/appliance/syncclient"
 	"github.com/kinline/kinline/board"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/policy"
+	"github.com/kinline/kinline/shared/recstore"
 	"github.com/kinline/kinline/shared/wire"
 )
 

@@ -17,7 +17,7 @@ import (
 	"github.com/kinline/kinline/appliance/authz"
 	"github.com/kinline/kinline/appliance/callctl"
 	"github.com/kinline/kinline/appliance/prompts"
-	"github.com/kinline/kinline/appliance/recstore"
+	"github.com/kinline/kinline/shared/recstore"
 )
 
 // maxNameBytes bounds a recorded name (10 s of 8 kHz µ-law): a larger

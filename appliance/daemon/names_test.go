@@ -10,8 +10,8 @@ import (
 
 	"github.com/kinline/kinline/appliance/authz"
 	"github.com/kinline/kinline/appliance/config"
-	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/recstore"
 	"github.com/kinline/kinline/shared/wire"
 )
 

@@ -14,7 +14,7 @@
 // in prison says; right: leg B, the called party); Opus calls to an Ogg
 // Opus file (RFC 7845) with one logical stream per leg, the packets stored
 // as received. With Config.RecordKey set, files are written through
-// appliance/recstore (AES-256-GCM, encrypted at rest) and Result.SHA256 and
+// shared/recstore (AES-256-GCM, encrypted at rest) and Result.SHA256 and
 // Bytes describe the plaintext. Each leg's speech level and silence ratio
 // are measured for the recording's metadata (Opus legs are decoded with
 // pion/opus; packets it cannot decode are counted).

@@ -17,11 +17,11 @@ import (
 
 	"github.com/pion/rtp"
 
-	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/ogg"
 	"github.com/kinline/kinline/shared/audio/wav"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/recstore"
 )
 
 // speechPackets returns the Opus packets of testdata/speech.opus, a real

@@ -7,8 +7,8 @@ import (
 
 	"github.com/pion/rtp"
 
-	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/audio/ogg"
+	"github.com/kinline/kinline/shared/recstore"
 )
 
 // FuzzOpusRecorder feeds hostile RTP packets, as Opus audio, into one

@@ -7,9 +7,9 @@ import (
 
 	"github.com/pion/rtp"
 
-	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/wav"
+	"github.com/kinline/kinline/shared/recstore"
 )
 
 // FuzzPacket feeds hostile datagrams through the relay's validation and,

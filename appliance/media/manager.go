@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/recstore"
 )
 
 // Config configures a Manager. The zero value works for tests: RTP on

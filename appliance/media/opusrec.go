@@ -9,8 +9,8 @@ import (
 
 	"github.com/pion/rtp"
 
-	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/audio/ogg"
+	"github.com/kinline/kinline/shared/recstore"
 )
 
 const (

@@ -12,9 +12,9 @@ import (
 
 	"github.com/pion/rtp"
 
-	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/wav"
+	"github.com/kinline/kinline/shared/recstore"
 )
 
 const (

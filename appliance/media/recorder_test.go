@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/wav"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/recstore"
 )
 
 // recording reads a finished recording's raw interleaved bytes per channel.

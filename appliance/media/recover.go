@@ -11,9 +11,9 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/audio/ogg"
 	"github.com/kinline/kinline/shared/audio/wav"
+	"github.com/kinline/kinline/shared/recstore"
 )
 
 // ErrNoPart is returned by RecoverRecording when a call left no partial

@@ -56,6 +56,13 @@ type Config struct {
 	ApplianceKeysDir string `yaml:"appliance_keys_dir"`
 	// Appliances central accepts, with the block each serves.
 	Appliances []Appliance `yaml:"appliances"`
+	// RecordingsKey is the file of the key that seals recordings at rest
+	// (32 raw bytes, mode 0600; default <data_dir>/recordings.key),
+	// written at first start. It is not in backups: keep a copy apart.
+	RecordingsKey string `yaml:"recordings_key"`
+	// BackupDir receives the copy of the SQLite database taken before a
+	// schema migration (default <data_dir>/backups).
+	BackupDir string `yaml:"backup_dir"`
 }
 
 // Database drivers (Database.Driver).
@@ -139,6 +146,12 @@ func (c *Config) Defaults() {
 	}
 	if c.AdminTokenFile == "" {
 		c.AdminTokenFile = filepath.Join(c.DataDir, "admin-token")
+	}
+	if c.RecordingsKey == "" {
+		c.RecordingsKey = filepath.Join(c.DataDir, "recordings.key")
+	}
+	if c.BackupDir == "" {
+		c.BackupDir = filepath.Join(c.DataDir, "backups")
 	}
 	if c.Database.Driver == "" {
 		c.Database.Driver = DriverSQLite
@@ -257,7 +270,7 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	base := filepath.Dir(path)
-	rel := []*string{&c.DataDir, &c.AdminTokenFile, &c.PolicyKey, &c.ApplianceKeysDir, &c.Database.Path}
+	rel := []*string{&c.DataDir, &c.AdminTokenFile, &c.PolicyKey, &c.ApplianceKeysDir, &c.Database.Path, &c.RecordingsKey, &c.BackupDir}
 	if t := c.MQTT.TLS; t != nil {
 		rel = append(rel, &t.CA, &t.Cert, &t.Key, &t.CRL)
 	}

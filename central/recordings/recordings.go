@@ -2,14 +2,15 @@
 // API and the web console alike, and writes every playback to the audit log
 // with the actor before any byte is sent. A privileged call's recording is
 // never served: there should never be one, and if one was stored anyway
-// the refusal is what stands between it and a listener.
+// the refusal is what stands between it and a listener. Recordings are
+// sealed at rest with central's recordings key (KeyFile; decision 0030)
+// and decrypted as they are served.
 package recordings
 
 import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/kinline/kinline/central/store"
@@ -19,7 +20,8 @@ import (
 var ErrPrivileged = errors.New("recordings: a privileged call is never recorded and never played")
 
 // Serve serves a call's stored WAV (audio/wav, Range supported through
-// http.ServeContent) after auditing the playback ("recording.play", target
+// http.ServeContent; a recording sealed at rest is decrypted as it is
+// read, store.OpenRecording) after auditing the playback ("recording.play", target
 // the call id, detail the SHA-256 and any Range). It writes nothing and
 // returns an error wrapping store.ErrNotFound (unknown call),
 // store.ErrNoRecording (not uploaded yet) or ErrPrivileged (a privileged
@@ -43,9 +45,9 @@ func Serve(w http.ResponseWriter, r *http.Request, st *store.Store, actor, callI
 		}
 		return err
 	}
-	f, err := os.Open(rec.Path)
+	f, _, err := st.OpenRecording(rec)
 	if err != nil {
-		return fmt.Errorf("recordings: open recording of %s: %w", callID, err)
+		return fmt.Errorf("recordings: %w", err)
 	}
 	defer f.Close()
 	detail := "sha256=" + rec.SHA256

@@ -30,6 +30,7 @@ import (
 	"github.com/kinline/kinline/central/config"
 	"github.com/kinline/kinline/central/ingest"
 	"github.com/kinline/kinline/central/ingest/policysnap"
+	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/central/store/people"
@@ -65,7 +66,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("server: data dir: %w", err)
 	}
-	db := store.Database{Driver: cfg.Database.Driver, Path: cfg.Database.Path, DSN: cfg.Database.DSN}
+	recKey, err := recordings.KeyFile(cfg.RecordingsKey, filepath.Join(cfg.DataDir, "recordings"), log)
+	if err != nil {
+		return nil, fmt.Errorf("server: recordings_key: %w", err)
+	}
+	db := store.Database{Driver: cfg.Database.Driver, Path: cfg.Database.Path, DSN: cfg.Database.DSN, RecordingKey: recKey, BackupDir: cfg.BackupDir}
 	if db.Driver != store.DriverPostgres && db.Path == "" {
 		db.Path = filepath.Join(cfg.DataDir, "central.db")
 	}

@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/kinline/kinline/shared/recstore"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -26,8 +28,10 @@ type Recording struct {
 
 // StoreRecording verifies sha256(up.Data) == up.Ref.SHA256 (else
 // ErrRecordingMismatch, nothing stored), writes the file atomically (temp
-// file, fsync, rename, fsync of the directory) under the recordings directory
-// and records it for the call. Files are named by their SHA-256, so no
+// file, fsync, rename, fsync of the directory) under the recordings directory,
+// sealed with the recordings key when one is configured (writeRecording),
+// and records it for the call. The recorded SHA-256 and size are the
+// plaintext's, as the appliance sent it. Files are named by their SHA-256, so no
 // appliance-supplied string becomes a path. Storing the same bytes again is a
 // no-op; other bytes for a call that already has a recording, or for a call
 // recorded by another appliance, give ErrRecordingConflict.
@@ -93,9 +97,8 @@ func (s *Store) StoreRecording(ctx context.Context, applianceID string, up *wire
 		}
 	}
 
-	rel := filepath.Join(got[:2], got+".wav")
-	abs := filepath.Join(s.recDir, rel)
-	if err := writeFileAtomic(abs, up.Data); err != nil {
+	rel, err := s.writeRecording(got, up.Data)
+	if err != nil {
 		return fmt.Errorf("store: write recording %s: %w", up.CallID, err)
 	}
 	format := up.Ref.Format
@@ -150,6 +153,77 @@ func (s *Store) RecordingFor(ctx context.Context, callID string) (*Recording, er
 	return &r, nil
 }
 
+// writeRecording writes data, whose SHA-256 is sum, under the recordings
+// directory and returns its path relative to it: <sum>.klrec sealed with
+// the recordings key (shared/recstore, read back and checked against sum
+// before it is renamed into place), or <sum>.wav in plaintext without a
+// key.
+func (s *Store) writeRecording(sum string, data []byte) (string, error) {
+	if s.recKey.IsZero() {
+		rel := filepath.Join(sum[:2], sum+".wav")
+		return rel, writeFileAtomic(filepath.Join(s.recDir, rel), data)
+	}
+	rel := filepath.Join(sum[:2], sum+".klrec")
+	abs := filepath.Join(s.recDir, rel)
+	dir := filepath.Dir(abs)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", err
+	}
+	tmp := filepath.Join(dir, ".rec-"+newID(""))
+	w, err := recstore.Create(tmp, s.recKey)
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp) // after the rename, a no-op
+	if _, err := w.Write(data); err != nil {
+		w.Close()
+		return "", err
+	}
+	_, plain, err := w.Close()
+	if err != nil {
+		return "", err
+	}
+	if hex.EncodeToString(plain[:]) != sum {
+		return "", fmt.Errorf("%w: sealed file reads back as sha256 %x", ErrRecordingMismatch, plain)
+	}
+	if err := os.Rename(tmp, abs); err != nil {
+		return "", err
+	}
+	return rel, syncDir(dir)
+}
+
+// OpenRecording opens r's file for reading: the plaintext and its size,
+// decrypted with the recordings key when the file is sealed (a file
+// stored in plaintext before the key was configured reads as it is). A
+// sealed file and a wrong or missing key give an error wrapping
+// recstore.ErrWrongKey or recstore.ErrKeyFile.
+func (s *Store) OpenRecording(r *Recording) (io.ReadSeekCloser, int64, error) {
+	f, err := os.Open(r.Path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: open recording of %s: %w", r.CallID, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("store: open recording of %s: %w", r.CallID, err)
+	}
+	if !recstore.Sealed(f, st.Size()) {
+		return f, st.Size(), nil
+	}
+	f.Close()
+	if s.recKey.IsZero() {
+		return nil, 0, fmt.Errorf("store: recording of %s is sealed and central has no recordings key: %w", r.CallID, recstore.ErrKeyFile)
+	}
+	rd, err := recstore.Open(r.Path, s.recKey)
+	if errors.Is(err, recstore.ErrWrongKey) {
+		return nil, 0, fmt.Errorf("store: recording of %s was sealed with another key than central's recordings_key: %w", r.CallID, err)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: open recording of %s: %w", r.CallID, err)
+	}
+	return rd, rd.Size(), nil
+}
+
 // writeFileAtomic writes data to path through a temporary file in the same
 // directory: write, fsync, rename, fsync the directory.
 func writeFileAtomic(path string, data []byte) error {
@@ -186,6 +260,10 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	ok = true
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -43,12 +43,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/kinline/kinline/central/store/eventlog"
 	"github.com/kinline/kinline/central/store/schema"
 	"github.com/kinline/kinline/central/store/sqldb"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/recstore"
 )
 
 // Database drivers Open accepts (Database.Driver).
@@ -82,6 +84,7 @@ type Store struct {
 	r      *sql.DB // readers
 	d      *sqldb.Dialect
 	recDir string
+	recKey recstore.Key
 	log    *slog.Logger
 	clk    clock.Clock
 	ev     *eventlog.Log
@@ -98,6 +101,14 @@ type Database struct {
 	// key=value pairs; the database must exist, its tables are created
 	// in the first schema of the search path.
 	DSN string
+	// RecordingKey seals the recordings stored from now on
+	// (shared/recstore); recordings are read sealed or plaintext alike.
+	// The zero Key stores them in plaintext (tests and development).
+	RecordingKey recstore.Key
+	// BackupDir is where a SQLite database is copied before its schema
+	// is migrated (pre-migration-<from>-<to>-<time>.db); "" is a backups
+	// directory beside the database file.
+	BackupDir string
 }
 
 // Open opens (creating if needed) the SQLite database at path, applies
@@ -143,10 +154,14 @@ func OpenDatabase(ctx context.Context, db Database, recordingsDir string, log *s
 		c.Close()
 		return nil, fmt.Errorf("store: recordings directory: %w", err)
 	}
-	s := &Store{w: c.W, d: c.D, recDir: recordingsDir, log: log, clk: clk}
+	s := &Store{w: c.W, d: c.D, recDir: recordingsDir, recKey: db.RecordingKey, log: log, clk: clk}
 	if err := sqldb.PingRetryBusy(ctx, c.W); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("store: open %s: %w", c.Name, err)
+	}
+	if err := s.backupBeforeMigrating(ctx, db); err != nil {
+		c.Close()
+		return nil, err
 	}
 	if err := s.migrate(ctx); err != nil {
 		c.Close()
@@ -194,6 +209,39 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 // migrate applies the pending migrations (central/store/schema).
 func (s *Store) migrate(ctx context.Context) error {
 	return schema.Migrate(ctx, s.d.Name, s.log, s.inTx)
+}
+
+// backupBeforeMigrating copies a SQLite database whose schema is older
+// than this program's to db.BackupDir (default: backups/ beside the
+// database) as pre-migration-<from>-<to>-<UTC time>.db before anything
+// is migrated, so that an upgrade can be undone by putting the copy back
+// with the older program. A new database (no schema yet) and PostgreSQL
+// (pg_dump before upgrading: docs/decisions/0030) are not copied. A
+// failed copy stops the migration: the error says so, and nothing has
+// been changed.
+func (s *Store) backupBeforeMigrating(ctx context.Context, db Database) error {
+	if s.d.Name != DriverSQLite {
+		return nil
+	}
+	var from int
+	err := s.w.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&from)
+	if err != nil || from == 0 || from >= len(schema.Migrations) {
+		return nil // new database (no table, no row), current, or newer: migrate says
+	}
+	to := len(schema.Migrations)
+	dir := db.BackupDir
+	if dir == "" {
+		dir = filepath.Join(filepath.Dir(db.Path), "backups")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("store: backup before migrating schema %d to %d failed, nothing migrated: %w", from, to, err)
+	}
+	dst := filepath.Join(dir, fmt.Sprintf("pre-migration-%d-%d-%s.db", from, to, s.clk.Now().UTC().Format("20060102T150405Z")))
+	if _, err := sqldb.Snapshot(ctx, db.Path, dst); err != nil {
+		return fmt.Errorf("store: backup before migrating schema %d to %d failed, nothing migrated: %w", from, to, err)
+	}
+	s.log.Info("store: database backed up before migrating its schema", "from", from, "to", to, "backup", dst)
+	return nil
 }
 
 // inTx runs f in a write transaction and commits it. Write transactions

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/appliance/recstore"
+	"github.com/kinline/kinline/shared/recstore"
 )
 
 func TestParseSippLog(t *testing.T) {

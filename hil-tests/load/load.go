@@ -23,7 +23,7 @@
 //   - with Options.Hotline, sipp as the IAD hotlining to the appliance
 //     (iad_hotline_load.xml, see hotline.go).
 //
-// Recordings are encrypted at rest (AES-256-GCM, appliance/recstore) with
+// Recordings are encrypted at rest (AES-256-GCM, shared/recstore) with
 // the key tools/stack makes (recording.key_file): the harness checks the
 // files on the appliance's disk while the calls are up, and every
 // recording it fetches back from central (which the appliance decrypted
@@ -64,12 +64,12 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kinline/kinline/appliance/config"
-	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/internal/readersim"
 	"github.com/kinline/kinline/shared/audio/g711"
 	"github.com/kinline/kinline/shared/audio/tone"
 	"github.com/kinline/kinline/shared/audio/wav"
+	"github.com/kinline/kinline/shared/recstore"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -841,7 +841,7 @@ func (r *runner) checkAtRest() (int, error) {
 }
 
 // checkHeader checks a recstore file header: the magic, and the key id
-// of key (the layout in appliance/recstore's package comment).
+// of key (the layout in shared/recstore's package comment).
 func checkHeader(head []byte, key recstore.Key) error {
 	if len(head) < recstore.HeaderSize || !bytes.Equal(head[:8], []byte("KLREC\x00\x00\x01")) {
 		return fmt.Errorf("not a recstore file (header %q)", head[:min(len(head), 8)])

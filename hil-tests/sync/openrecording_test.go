@@ -9,7 +9,7 @@ import (
 )
 
 // xorFile is a toy "encrypted" recording: every byte on disk is the plain
-// byte XOR 0x5A. It stands for appliance/recstore's encrypted files.
+// byte XOR 0x5A. It stands for shared/recstore's encrypted files.
 type xorFile struct{ f *os.File }
 
 func (x xorFile) Read(p []byte) (int, error) {

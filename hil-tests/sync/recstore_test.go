@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/appliance/recstore"
+	"github.com/kinline/kinline/shared/recstore"
 	"github.com/kinline/kinline/shared/wire"
 )
 

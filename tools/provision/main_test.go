@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/recstore"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/tlsconf"
 	"github.com/kinline/kinline/shared/wire"

@@ -22,8 +22,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/kinline/kinline/appliance/recstore"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/recstore"
 	"github.com/kinline/kinline/shared/sign"
 	"github.com/kinline/kinline/shared/tlsconf"
 	"github.com/kinline/kinline/shared/wire"

@@ -3,6 +3,8 @@
 // serves the web console and the JSON API.
 //
 //	kinline-central -config /etc/kinline/central.yaml
+//	kinline-central backup -config /etc/kinline/central.yaml DIR
+//	kinline-central restore -config /etc/kinline/central.yaml [-force] DIR
 //
 // example.yaml beside this file documents every setting.
 package main
@@ -21,6 +23,9 @@ import (
 )
 
 func main() {
+	if code, ok := backupCommand(os.Args[1:]); ok {
+		os.Exit(code)
+	}
 	cfgPath := flag.String("config", "/etc/kinline/central.yaml", "config file (see example.yaml)")
 	logFormat := flag.String("log-format", "", "text or json (default: the config's log_format, else text)")
 	flag.Parse()

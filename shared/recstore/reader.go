@@ -226,3 +226,17 @@ func Opener(key Key) func(path string) (io.ReadSeekCloser, int64, error) {
 		return r, r.Size(), nil
 	}
 }
+
+// Sealed reports whether the file of fileSize bytes at ra starts with this
+// format's magic, telling a sealed recording from a plaintext one (a WAV
+// file starts with "RIFF", an Ogg file with "OggS").
+func Sealed(ra io.ReaderAt, fileSize int64) bool {
+	var b [8]byte
+	if fileSize < HeaderSize {
+		return false
+	}
+	if _, err := ra.ReadAt(b[:], 0); err != nil {
+		return false
+	}
+	return b == magic
+}
