@@ -244,15 +244,24 @@ func (s *Store) EnrolledAppliances(ctx context.Context) ([]Enrolled, error) {
 	return out, nil
 }
 
-// ResolveAlarms clears the open central alarms of subject with code (the
-// condition is gone: the appliance was heard from again, a certificate
-// was renewed) and reports how many. Nothing is audited: no one acted,
-// and the alarm row keeps when it was cleared.
-func (s *Store) ResolveAlarms(ctx context.Context, subject, code string) (int, error) {
+// ResolveAlarms clears the open central alarms of subject with code and,
+// unless source is "", that source (the condition is gone: the appliance
+// was heard from again, a certificate was renewed), and reports how many.
+// It writes only when there is one to clear (the watcher asks every
+// round). Nothing is audited: no one acted, and the alarm row keeps when
+// it was cleared.
+func (s *Store) ResolveAlarms(ctx context.Context, subject, code, source string) (int, error) {
+	const match = `appliance_id = $1 AND code = $2 AND ($3 = '' OR source = $3) AND origin = $4 AND cleared_ns IS NULL`
+	var open int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM alarms WHERE `+match, subject, code, source, originCentral).Scan(&open); err != nil {
+		return 0, fmt.Errorf("store: resolve alarms: %w", err)
+	}
+	if open == 0 {
+		return 0, nil
+	}
 	var n int64
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE alarms SET cleared_ns = $3 WHERE appliance_id = $1 AND code = $2 AND origin = $4 AND cleared_ns IS NULL`,
-			subject, code, ns(s.clk.Now()), originCentral)
+		res, err := tx.ExecContext(ctx, `UPDATE alarms SET cleared_ns = $5 WHERE `+match, subject, code, source, originCentral, ns(s.clk.Now()))
 		if err != nil {
 			return fmt.Errorf("store: resolve alarms: %w", err)
 		}

@@ -133,7 +133,10 @@ func TestResolveAlarmsAndCentralSubject(t *testing.T) {
 	if added, err := s.RaiseAlarm(ctx, wire.CentralIdentity, AlarmCertificateExpiring, "ca", "expires soon"); err != nil || !added {
 		t.Fatalf("raise on central: %v %v", added, err)
 	}
-	if n, err := s.ResolveAlarms(ctx, wire.CentralIdentity, AlarmCertificateExpiring); err != nil || n != 1 {
+	if n, err := s.ResolveAlarms(ctx, wire.CentralIdentity, AlarmCertificateExpiring, "central certificate"); err != nil || n != 0 {
+		t.Fatalf("resolve another source: %d %v", n, err)
+	}
+	if n, err := s.ResolveAlarms(ctx, wire.CentralIdentity, AlarmCertificateExpiring, "ca"); err != nil || n != 1 {
 		t.Fatalf("resolve: %d %v", n, err)
 	}
 	if openAlarms(t, s, wire.CentralIdentity, AlarmCertificateExpiring) != 0 {
