@@ -35,7 +35,7 @@ import (
 // APIVersion is the JSON API's version, the OpenAPI document's
 // info.version. Its major number is the path prefix (/api/v1); the minor
 // grows with additions that leave existing clients working.
-const APIVersion = "1.0.0"
+const APIVersion = "1.1.0"
 
 // apiPrefix is the path prefix of the API of major version APIVersion.
 const apiPrefix = "/api/v1"
