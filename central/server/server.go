@@ -114,7 +114,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return fail(fmt.Errorf("server: %w", err))
 	}
 	for _, id := range cfg.RevokedAppliances() {
-		log.Warn("appliance revoked: its batches are refused; provision a replacement under a new id, or with kinline-provision appliance -id ID -force, and remove the revoked one from central's appliances",
+		log.Warn("appliance revoked: its batches are refused; provision a replacement under a new id, or with kinline-provision appliance -id ID -force, and retire the revoked one in the console (Appliances)",
 			"appliance", id, "key", cfg.ApplianceKeyFile(id)+".revoked")
 	}
 	if cfg.ApplianceKeysDir != "" {
