@@ -35,7 +35,7 @@ func TestNotEnrolledRefused(t *testing.T) {
 		return len(alarms) > 0
 	})
 	mu.Lock()
-	if alarms[0] != "blk-a "+ingest.AlarmUnknownAppliance+" ingest" {
+	if alarms[0] != "blk-a "+ingest.AlarmUnknownAppliance+" enrolment" {
 		t.Fatalf("alarm %q", alarms[0])
 	}
 	mu.Unlock()

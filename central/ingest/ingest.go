@@ -527,7 +527,7 @@ func (s *Service) enrolled(ctx context.Context, id string, n int) bool {
 			"appliance", id, "messages", n, "refused_rounds", total)
 	}
 	if s.cfg.OnAlarm != nil {
-		s.cfg.OnAlarm(id, AlarmUnknownAppliance, "ingest", "messages from an appliance that is not enrolled (never added, or retired) were refused")
+		s.cfg.OnAlarm(id, AlarmUnknownAppliance, "enrolment", "refused at ingest: messages from an appliance that is not enrolled (never added, or retired) were refused")
 	}
 	return false
 }

@@ -99,8 +99,8 @@ func (s *Server) unknownAtConnect(id, remote string) {
 	s.enrol.last[id] = now
 	s.enrol.mu.Unlock()
 	s.Log.Error("appliance refused at connect: not enrolled (enrol it in the console; a retired one stays refused)", "appliance", id, "remote", remote)
-	s.ingestAlarm(id, store.AlarmUnknownAppliance, "connect",
-		fmt.Sprintf("connection from %s refused: appliance not enrolled (never added, or retired)", remote))
+	s.ingestAlarm(id, store.AlarmUnknownAppliance, "enrolment",
+		fmt.Sprintf("refused at connect from %s: appliance not enrolled (never added, or retired)", remote))
 }
 
 // ingestEnrolment makes ingest refuse the messages of appliances that are

@@ -62,7 +62,7 @@ func TestUnknownApplianceRefusedAtConnect(t *testing.T) {
 		t.Fatal("an appliance central has not enrolled was admitted")
 	}
 	al, err := s.Store.AlarmList(ctx, store.AlarmFilter{ApplianceID: "appX", Open: true})
-	if err != nil || len(al) != 1 || al[0].Code != store.AlarmUnknownAppliance || al[0].Source != "connect" || !strings.Contains(al[0].Message, "127.0.0.1:") {
+	if err != nil || len(al) != 1 || al[0].Code != store.AlarmUnknownAppliance || al[0].Source != "enrolment" || !strings.Contains(al[0].Message, "127.0.0.1:") {
 		t.Fatalf("alarms %+v %v", al, err)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func TestUnknownApplianceRefusedWithMosquitto(t *testing.T) {
 	send("appX")
 	testkit.EventuallyNil(t, 20*time.Second, "appX's unknown_appliance alarm", func() error {
 		al, err := s.Store.AlarmList(ctx, store.AlarmFilter{ApplianceID: "appX", Open: true})
-		if err == nil && (len(al) != 1 || al[0].Code != store.AlarmUnknownAppliance || al[0].Source != "ingest") {
+		if err == nil && (len(al) != 1 || al[0].Code != store.AlarmUnknownAppliance || al[0].Source != "enrolment" || !strings.Contains(al[0].Message, "ingest")) {
 			return errAlarms(al)
 		}
 		return err

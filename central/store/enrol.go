@@ -22,8 +22,9 @@ import (
 // watcher).
 const (
 	// AlarmUnknownAppliance: an appliance that is not enrolled (never
-	// added, or retired) connected or sent messages; source "connect" or
-	// "ingest", the address in the message. One open alarm per id.
+	// added, or retired) connected or sent messages; source "enrolment",
+	// the message saying where it was refused (at connect, with its
+	// address, or at ingest). One open alarm per id.
 	AlarmUnknownAppliance = "unknown_appliance"
 	// AlarmApplianceUnseen: an enrolled appliance has not been heard from
 	// for the configured time; cleared when it is heard from again.
