@@ -56,12 +56,16 @@ type applianceOut struct {
 	OpenAlarms           int        `json:"open_alarms"`
 	Online               bool       `json:"online"`
 	PolicyCurrent        bool       `json:"policy_current"`
+	// Retired is when it was retired (absent while enrolled).
+	Retired *time.Time `json:"retired,omitempty"`
+	// CertNotAfter is when the certificate it last connected with expires.
+	CertNotAfter *time.Time `json:"cert_not_after,omitempty"`
 }
 
 func (applianceOut) componentName() string { return "store.Appliance" }
 
 func applianceBody(v *store.Appliance) applianceOut {
-	return applianceOut{ID: v.ID, Block: v.Block, LastSeen: v.LastSeen, PolicyVersionApplied: v.PolicyVersionApplied, PolicyVersionCurrent: v.PolicyVersionCurrent, Software: v.Software, AckedSeq: v.AckedSeq, OpenAlarms: v.OpenAlarms, Online: v.Online, PolicyCurrent: v.PolicyCurrent}
+	return applianceOut{ID: v.ID, Block: v.Block, LastSeen: v.LastSeen, PolicyVersionApplied: v.PolicyVersionApplied, PolicyVersionCurrent: v.PolicyVersionCurrent, Software: v.Software, AckedSeq: v.AckedSeq, OpenAlarms: v.OpenAlarms, Online: v.Online, PolicyCurrent: v.PolicyCurrent, Retired: v.Retired, CertNotAfter: v.CertNotAfter}
 }
 
 // auditEntryOut is one entry of the audit log.

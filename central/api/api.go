@@ -46,6 +46,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/commands"
 	"github.com/kinline/kinline/central/api/consoleusers"
+	"github.com/kinline/kinline/central/api/enrol"
 	"github.com/kinline/kinline/central/api/finance"
 	"github.com/kinline/kinline/central/api/httpjson"
 	"github.com/kinline/kinline/central/api/review"
@@ -95,6 +96,9 @@ type Deps struct {
 	SessionTTL   time.Duration
 	SessionIdle  time.Duration
 	SecureCookie bool
+	// Retired, when set, is told the id of an appliance just retired
+	// (central/server drops its live connection).
+	Retired func(id string)
 }
 
 // Server serves the JSON API under /api/.
@@ -169,7 +173,8 @@ func New(d Deps) (*Server, error) {
 	userRoutes := consoleusers.New(d.Users, s.log).Routes()
 	sender, _ := d.Notifier.(commands.Sender)
 	s.commands = commands.New(d.Store, sender, s.log)
-	for _, more := range []map[string]http.HandlerFunc{finances.Routes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.commands.Routes(), s.openapiRoutes()} {
+	enrolments := enrol.New(enrol.Deps{Store: d.Store, Notify: s.notify, Retired: d.Retired, Log: s.log})
+	for _, more := range []map[string]http.HandlerFunc{finances.Routes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.commands.Routes(), s.openapiRoutes(), enrolments.Routes()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("api: route %s registered twice", p)

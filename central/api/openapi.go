@@ -22,6 +22,7 @@ import (
 
 	"github.com/kinline/kinline/central/api/commands"
 	"github.com/kinline/kinline/central/api/consoleusers"
+	"github.com/kinline/kinline/central/api/enrol"
 	"github.com/kinline/kinline/central/api/finance"
 	"github.com/kinline/kinline/central/api/openapi"
 	"github.com/kinline/kinline/central/api/review"
@@ -34,7 +35,7 @@ import (
 // APIVersion is the JSON API's version, the OpenAPI document's
 // info.version. Its major number is the path prefix (/api/v1); the minor
 // grows with additions that leave existing clients working.
-const APIVersion = "1.0.0"
+const APIVersion = "1.1.0"
 
 // apiPrefix is the path prefix of the API of major version APIVersion.
 const apiPrefix = "/api/v1"
@@ -488,7 +489,7 @@ func openAPIDocument(patterns []string) (map[string]any, error) {
 // Each area's handler package documents its routes: init adds them to
 // opDocs.
 func init() {
-	for _, docs := range []map[string]openapi.Doc{review.Docs, finance.Docs, consoleusers.Docs, commands.Docs} {
+	for _, docs := range []map[string]openapi.Doc{review.Docs, finance.Docs, consoleusers.Docs, commands.Docs, enrol.Docs} {
 		for p, d := range docs {
 			if _, dup := opDocs[p]; dup {
 				panic("api: route documented twice: " + p)
@@ -506,5 +507,5 @@ type component interface{ componentName() string }
 
 // ownType is the document's openapi.Owner: the API's own types (this
 // package's and its areas') are inlined unless they name a component.
-var ownType = openapi.Owners(review.OwnType, finance.OwnType, consoleusers.OwnType, commands.OwnType,
+var ownType = openapi.Owners(review.OwnType, finance.OwnType, consoleusers.OwnType, commands.OwnType, enrol.OwnType,
 	openapi.OwnerOf(component.componentName))

@@ -181,7 +181,7 @@ func Check(pattern string, c Caller, id string) error {
 // init merges each area's routes (kept beside that area's rules) into
 // Routes; a pattern given twice is a programming error.
 func init() {
-	for _, more := range []map[string]Rule{moneyRoutes, manageRoutes, reviewRoutes, openapiRoutes} {
+	for _, more := range []map[string]Rule{moneyRoutes, manageRoutes, reviewRoutes, openapiRoutes, enrolRoutes} {
 		for p, r := range more {
 			if _, dup := Routes[p]; dup {
 				panic("authz: route given twice: " + p)

@@ -94,6 +94,21 @@ type Config struct {
 	TLS *TLSConfig
 	// Clock drives the periodic revocation check; nil is the wall clock.
 	Clock clock.Clock
+	// Enrolled, when set, says whether an appliance id is enrolled at
+	// central: an appliance whose credentials or certificate are good
+	// but that is not enrolled (never added, or retired) is refused at
+	// CONNECT and reported to OnUnknown. nil admits every appliance with
+	// good credentials.
+	Enrolled func(id string) bool
+	// OnUnknown, when set, is told of every appliance refused because it
+	// is not enrolled, with the remote address it came from (central
+	// raises the unknown_appliance alarm). It runs in the connect path:
+	// it must not block for long.
+	OnUnknown func(id, remote string)
+	// OnCertificate, when set, is told the expiry of the certificate an
+	// appliance connected with on the TLS listener (central keeps it for
+	// the certificate expiry alarm). It runs in the connect path.
+	OnCertificate func(id string, notAfter time.Time)
 }
 
 // TLSConfig configures the TLS listener. The four files are the ones
@@ -324,6 +339,32 @@ func (b *Broker) CheckRevocations() []string {
 	return dropped
 }
 
+// Disconnect drops the live connections of appliance id (on either
+// listener) and reports how many it dropped: central calls it when an
+// appliance is retired, whose reconnection Config.Enrolled then refuses.
+func (b *Broker) Disconnect(id string) int {
+	b.mu.Lock()
+	srv := b.srv
+	b.mu.Unlock()
+	if srv == nil {
+		return 0
+	}
+	n := 0
+	for _, cl := range srv.Clients.GetAll() {
+		if cl.ID != id || cl.Closed() {
+			continue
+		}
+		b.log.Warn("mqtt: dropping retired appliance", "client", cl.ID, "remote", cl.Net.Remote)
+		if cl.Properties.ProtocolVersion == 5 {
+			srv.DisconnectClient(cl, packets.ErrNotAuthorized)
+		} else {
+			cl.Stop(packets.ErrNotAuthorized)
+		}
+		n++
+	}
+	return n
+}
+
 // Addr returns the address the broker listens on (host:port), or "" when
 // it is not started.
 func (b *Broker) Addr() string {
@@ -415,7 +456,21 @@ func (h *authHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) boo
 		h.b.log.Warn("mqtt: connection refused: bad credentials", "user", user, "remote", cl.Net.Remote)
 		return false
 	}
-	return true
+	return h.enrolled(cl, user)
+}
+
+// enrolled admits an appliance whose identity is proven only if central
+// has it enrolled (Config.Enrolled); a refusal is logged and reported to
+// Config.OnUnknown.
+func (h *authHook) enrolled(cl *mqtt.Client, id string) bool {
+	if h.b.cfg.Enrolled == nil || h.b.cfg.Enrolled(id) {
+		return true
+	}
+	h.b.log.Warn("mqtt: connection refused: appliance not enrolled (enrol it in the console, or it was retired)", "appliance", id, "remote", cl.Net.Remote)
+	if h.b.cfg.OnUnknown != nil {
+		h.b.cfg.OnUnknown(id, cl.Net.Remote)
+	}
+	return false
 }
 
 // authenticateTLS admits a TLS client by its certificate. The handshake has
@@ -434,6 +489,12 @@ func (h *authHook) authenticateTLS(cl *mqtt.Client, user string) bool {
 			h.b.log.Warn("mqtt: TLS connection refused: client id and username must be the certificate's appliance id",
 				"certificate", id.ID, "client", cl.ID, "user", user, "remote", cl.Net.Remote)
 			return false
+		}
+		if !h.enrolled(cl, id.ID) {
+			return false
+		}
+		if leaf := peerLeaf(cl); leaf != nil && h.b.cfg.OnCertificate != nil {
+			h.b.cfg.OnCertificate(id.ID, leaf.NotAfter)
 		}
 		return true
 	}

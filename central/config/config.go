@@ -54,7 +54,12 @@ type Config struct {
 	// batch must be signed with it. "" accepts unsigned batches
 	// (development only).
 	ApplianceKeysDir string `yaml:"appliance_keys_dir"`
-	// Appliances central accepts, with the block each serves.
+	// Appliances lists appliances to enrol at first start, with the block
+	// each serves (an upgrade from when this file was the list): each id
+	// central does not know yet is enrolled once; from then on appliances
+	// are enrolled, moved and retired in the console (Appliances) or the
+	// API, and this list changes nothing for them. Password stays read
+	// from here (the embedded broker's plain listener).
 	Appliances []Appliance `yaml:"appliances"`
 	// RecordingsKey is the file of the key that seals recordings at rest
 	// (32 raw bytes, mode 0600; default <data_dir>/recordings.key),
@@ -63,6 +68,10 @@ type Config struct {
 	// BackupDir receives the copy of the SQLite database taken before a
 	// schema migration (default <data_dir>/backups).
 	BackupDir string `yaml:"backup_dir"`
+	// ApplianceUnseenAfter is how long an enrolled appliance may go
+	// unheard before central raises the appliance_unseen alarm (default
+	// 15m, at least 1m).
+	ApplianceUnseenAfter time.Duration `yaml:"appliance_unseen_after"`
 }
 
 // Database drivers (Database.Driver).
@@ -159,6 +168,9 @@ func (c *Config) Defaults() {
 	if c.Database.Driver == DriverSQLite && c.Database.Path == "" {
 		c.Database.Path = filepath.Join(c.DataDir, "central.db")
 	}
+	if c.ApplianceUnseenAfter == 0 {
+		c.ApplianceUnseenAfter = 15 * time.Minute
+	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
@@ -220,6 +232,9 @@ func (c *Config) Validate() error {
 		}
 	} else if !c.MQTT.IsEmbedded() && brokerIsTLS(c.MQTT.Broker) {
 		return bad("mqtt.broker %q is ssl:// but mqtt.tls (ca, cert, key) is not set", c.MQTT.Broker)
+	}
+	if c.ApplianceUnseenAfter < time.Minute {
+		return bad("appliance_unseen_after %s: at least 1m", c.ApplianceUnseenAfter)
 	}
 	seen := map[string]bool{}
 	for _, a := range c.Appliances {

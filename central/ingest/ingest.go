@@ -99,6 +99,12 @@ type BatchStore interface {
 // holding its identity.
 const AlarmWrongTopic = "batch_wrong_topic"
 
+// AlarmUnknownAppliance is the code of the alarm raised (Config.OnAlarm)
+// for messages from an appliance that is not enrolled (Config.Enrolled);
+// the same code as the embedded broker's refusal at connect
+// (store.AlarmUnknownAppliance).
+const AlarmUnknownAppliance = "unknown_appliance"
+
 // SelfBlocker is implemented by a Store that records a called party's
 // self-block (they pressed 9: wire.EventNumberBlocked) as the batch
 // arrives, returning the block whose policy must be republished so the
@@ -144,6 +150,14 @@ type Config struct {
 	// whose topic a message came on: AlarmWrongTopic. Central raises it in
 	// the console.
 	OnAlarm func(applianceID, code, source, message string)
+	// Enrolled, when set, says whether an appliance is enrolled at central
+	// (the store's ApplianceEnrolled): every message of one that is not
+	// (never enrolled, or retired) is dropped unhandled and unacknowledged,
+	// logged and raised through OnAlarm as AlarmUnknownAppliance. With an
+	// external Mosquitto this is where such an appliance is refused:
+	// central cannot refuse its connection there. nil accepts every
+	// appliance (tests; protocol 1 behaviour).
+	Enrolled func(ctx context.Context, applianceID string) (bool, error)
 
 	// ChunkDir holds the chunked recording uploads in progress, one
 	// directory per appliance (see chunks.go). Default
@@ -191,6 +205,7 @@ type Service struct {
 
 	statsMu sync.Mutex
 	refused map[string]uint64 // appliance -> batches refused for their signature
+	unknown map[string]uint64 // appliance -> rounds of messages refused: not enrolled
 
 	polMu      sync.Mutex              // serializes policy publishing
 	published  map[string]*wire.Policy // appliance -> policy last published (signed)
@@ -227,7 +242,7 @@ func New(cfg Config, st Store, log *slog.Logger) (*Service, error) {
 		cfg.MaxRecordingBytes = DefaultMaxRecordingBytes
 	}
 	cs := &chunkStore{dir: cfg.ChunkDir, maxTotal: cfg.ChunkMaxBytes, maxFile: cfg.MaxRecordingBytes}
-	s := &Service{cfg: cfg, st: st, log: log, queues: map[string]*queue{}, ready: make(chan struct{}), refused: map[string]uint64{}, chunks: cs,
+	s := &Service{cfg: cfg, st: st, log: log, queues: map[string]*queue{}, ready: make(chan struct{}), refused: map[string]uint64{}, unknown: map[string]uint64{}, chunks: cs,
 		published: map[string]*wire.Policy{}, answeredAt: map[string]time.Time{}}
 	m, err := newMetrics(cfg.Registerer, s)
 	if err != nil {
@@ -468,6 +483,9 @@ func (s *Service) drain(ctx context.Context, id string, q *queue) {
 		items := q.items
 		q.items = nil
 		q.mu.Unlock()
+		if len(items) > 0 && !s.enrolled(ctx, id, len(items)) {
+			items = nil
+		}
 		for _, it := range items {
 			if ctx.Err() != nil {
 				return
@@ -493,6 +511,39 @@ func (s *Service) drain(ctx context.Context, id string, q *queue) {
 			return
 		}
 	}
+}
+
+// enrolled reports whether the appliance's n queued messages may be
+// handled (Config.Enrolled). Those of an appliance that is not enrolled
+// are dropped: the first refusal and every 100th after it are logged (an
+// appliance retries what stays unacknowledged), and each raises the alarm
+// (the store keeps one open per appliance). A failed check handles them:
+// the store's own checks still apply, and refusing on a database hiccup
+// would stall every appliance.
+func (s *Service) enrolled(ctx context.Context, id string, n int) bool {
+	if s.cfg.Enrolled == nil {
+		return true
+	}
+	ok, err := s.cfg.Enrolled(ctx, id)
+	if err != nil {
+		s.log.Error("ingest: enrolment not checked; messages handled", "appliance", id, "err", err)
+		return true
+	}
+	if ok {
+		return true
+	}
+	s.statsMu.Lock()
+	s.unknown[id]++
+	total := s.unknown[id]
+	s.statsMu.Unlock()
+	if total%100 == 1 {
+		s.log.Error("ingest: messages refused: appliance not enrolled (enrol it in the console, or with an external Mosquitto remove its rules: kinline-provision revoke)",
+			"appliance", id, "messages", n, "refused_rounds", total)
+	}
+	if s.cfg.OnAlarm != nil {
+		s.cfg.OnAlarm(id, AlarmUnknownAppliance, "enrolment", "refused at ingest: messages from an appliance that is not enrolled (never added, or retired) were refused")
+	}
+	return false
 }
 
 // ParseBatch decodes an untrusted batch received on the appliance's events

@@ -37,6 +37,7 @@ import (
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/watch"
 	"github.com/kinline/kinline/shared/health"
 )
 
@@ -50,13 +51,17 @@ type Server struct {
 	// Handler is the JSON API and the console (NewHTTP); HTTP serves it.
 	Handler *HTTP
 	HTTP    *http.Server
-	ln      net.Listener
 	// Health is the process's metrics registry and readiness checks,
 	// served on metrics_listen (metrics.go).
 	Health      *health.Server
 	metrics     *http.Server
 	metricsLn   net.Listener
 	metricsDone chan struct{}
+	// Watch raises the unseen and certificate expiry alarms while Run
+	// runs.
+	Watch *watch.Watcher
+	ln    net.Listener
+	enrol enrolment
 }
 
 // New opens the store, starts the embedded broker (when configured) and
@@ -80,10 +85,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	s.Store = st
 	fail := func(err error) (*Server, error) { s.close(); return nil, err }
-	for _, a := range cfg.Appliances {
-		if err := st.UpsertAppliance(ctx, a.ID, a.Block); err != nil {
-			return fail(fmt.Errorf("server: appliance %s: %w", a.ID, err))
-		}
+	if err := s.importAppliances(ctx); err != nil {
+		return fail(err)
 	}
 	if err := st.EnsureAdminToken(ctx, cfg.AdminTokenFile); err != nil {
 		return fail(fmt.Errorf("server: admin token: %w", err))
@@ -99,6 +102,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 			}
 		}
 		bc := broker.Config{Listen: cfg.MQTT.Listen, Appliances: creds}
+		s.brokerEnrolment(&bc)
 		if t := cfg.MQTT.TLS; t != nil {
 			bc.TLS = &broker.TLSConfig{Listen: t.Listen, CertFile: t.Cert, KeyFile: t.Key, CAFile: t.CA, CRLFile: t.CRL, CRLCheckInterval: t.CRLCheckInterval}
 			if !isLoopback(cfg.MQTT.Listen) {
@@ -123,7 +127,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return fail(fmt.Errorf("server: %w", err))
 	}
 	for _, id := range cfg.RevokedAppliances() {
-		log.Warn("appliance revoked: its batches are refused; provision a replacement under a new id, or with kinline-provision appliance -id ID -force, and remove the revoked one from central's appliances",
+		log.Warn("appliance revoked: its batches are refused; provision a replacement under a new id, or with kinline-provision appliance -id ID -force, and retire the revoked one in the console (Appliances)",
 			"appliance", id, "key", cfg.ApplianceKeyFile(id)+".revoked")
 	}
 	if cfg.ApplianceKeysDir != "" {
@@ -131,6 +135,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	}
 	ic.OnRefused = s.refused
 	ic.OnAlarm = s.ingestAlarm
+	s.ingestEnrolment(&ic)
 	if ic.PolicyKey == nil {
 		log.Warn("policy_key not set: policies are published unsigned (development only)")
 	}
@@ -142,7 +147,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}
-	s.Handler, err = NewHTTP(api.Deps{Store: st, Users: users.New(st), People: ppl, Tables: tables.New(st), Reports: reports.New(st), Money: money.New(st), Notifier: s.Ingest, Log: log.With("part", "api")})
+	s.Handler, err = NewHTTP(api.Deps{Store: st, Users: users.New(st), People: ppl, Tables: tables.New(st), Reports: reports.New(st), Money: money.New(st), Notifier: s.Ingest, Log: log.With("part", "api"), Retired: s.retired})
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}
@@ -158,6 +163,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return fail(fmt.Errorf("server: http: %w", err))
 	}
 	s.HTTP = &http.Server{Handler: hm.wrap(s.Handler), ReadHeaderTimeout: 10 * time.Second}
+	s.Watch = s.newWatcher()
 	return s, nil
 }
 
@@ -232,6 +238,8 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() { ingestDone <- s.Ingest.Run(ictx) }()
 	go func() { httpDone <- s.HTTP.Serve(s.ln) }()
 	s.serveMetrics()
+	s.Watch.Start()
+	defer s.Watch.Stop()
 	s.Log.Info("central running", append(s.mqttLogAttrs(), "console", "http://"+s.HTTPAddr(), "metrics", s.MetricsAddr(),
 		"signed_policies", s.Config.PolicyKey != "", "signed_batches_required", s.Config.ApplianceKeysDir != "")...)
 	var err error

@@ -101,9 +101,10 @@ const maxAlarmMessage = 1000
 // applianceID, unless one with the same code and source is still open:
 // an appliance retrying the same bad batch raises it once, not once per
 // retry. It reports whether a row was added. Nothing is audited: the
-// alarm is the record.
+// alarm is the record. applianceID wire.CentralIdentity is central itself
+// (its own certificate, the CA's).
 func (s *Store) RaiseAlarm(ctx context.Context, applianceID, code, source, message string) (bool, error) {
-	if err := wire.ValidApplianceID(applianceID); err != nil {
+	if err := wire.ValidApplianceID(applianceID); err != nil && applianceID != wire.CentralIdentity {
 		return false, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if code == "" || len(code) > 64 || len(source) > 128 {

@@ -38,6 +38,11 @@ type Appliance struct {
 	Online bool `json:"online"`
 	// PolicyCurrent: it applied its block's current policy version.
 	PolicyCurrent bool `json:"policy_current"`
+	// Retired is when it was retired (nil while enrolled).
+	Retired *time.Time `json:"retired,omitempty"`
+	// CertNotAfter is when the certificate it last connected with
+	// expires (nil when central has not seen one).
+	CertNotAfter *time.Time `json:"cert_not_after,omitempty"`
 }
 
 // OnlineWithin is how recently an appliance must have been heard from to
@@ -178,9 +183,10 @@ func (s *Store) UpsertAppliance(ctx context.Context, id, block string) error {
 	})
 }
 
-// AppliancesInBlock lists appliance ids of a block ("" = all appliances).
+// AppliancesInBlock lists the enrolled appliance ids of a block ("" = all
+// appliances); retired ones are left out (no policy goes to them).
 func (s *Store) AppliancesInBlock(ctx context.Context, block string) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id FROM appliances WHERE ($1 = '' OR block = $1) ORDER BY id`, block)
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM appliances WHERE ($1 = '' OR block = $1) AND retired_ns IS NULL ORDER BY id`, block)
 	if err != nil {
 		return nil, fmt.Errorf("store: appliances in block: %w", err)
 	}
@@ -203,7 +209,7 @@ func (s *Store) AppliancesInBlock(ctx context.Context, block string) ([]string, 
 func (s *Store) Appliances(ctx context.Context) ([]Appliance, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT a.id, COALESCE(a.block, ''), a.last_seen_ns, a.policy_version_applied,
 			COALESCE(b.policy_version, 0), a.software, a.acked_seq,
-			(SELECT COUNT(*) FROM alarms al WHERE al.appliance_id = a.id AND al.cleared_ns IS NULL)
+			(SELECT COUNT(*) FROM alarms al WHERE al.appliance_id = a.id AND al.cleared_ns IS NULL), a.retired_ns, a.cert_not_after_ns
 		FROM appliances a LEFT JOIN blocks b ON b.name = a.block ORDER BY a.id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: appliances: %w", err)
@@ -212,14 +218,16 @@ func (s *Store) Appliances(ctx context.Context) ([]Appliance, error) {
 	out := []Appliance{}
 	for rows.Next() {
 		var a Appliance
-		var seen sql.NullInt64
+		var seen, retired, cert sql.NullInt64
 		var applied, current, acked int64
-		if err := rows.Scan(&a.ID, &a.Block, &seen, &applied, &current, &a.Software, &acked, &a.OpenAlarms); err != nil {
+		if err := rows.Scan(&a.ID, &a.Block, &seen, &applied, &current, &a.Software, &acked, &a.OpenAlarms, &retired, &cert); err != nil {
 			return nil, fmt.Errorf("store: appliances: %w", err)
 		}
 		a.LastSeen, a.PolicyVersionApplied, a.PolicyVersionCurrent, a.AckedSeq = nullNS(seen), uint64(applied), uint64(current), uint64(acked)&(eventlog.ChainSpan-1)
 		a.Online = a.LastSeen != nil && s.clk.Now().Sub(*a.LastSeen) <= OnlineWithin
 		a.PolicyCurrent = a.PolicyVersionApplied >= a.PolicyVersionCurrent
+		a.Retired, a.CertNotAfter = nullNS(retired), nullNS(cert)
+		a.Online = a.Online && a.Retired == nil
 		out = append(out, a)
 	}
 	if err := rows.Err(); err != nil {

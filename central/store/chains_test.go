@@ -183,7 +183,7 @@ func TestChainsMigration(t *testing.T) {
 	s.Close()
 	// Back to schema 13, as before this change.
 	db := rawSQL(t, path)
-	for _, q := range []string{`DROP TABLE event_chains`, `ALTER TABLE events DROP COLUMN copy_of`, `ALTER TABLE calls DROP COLUMN trunk`, `UPDATE schema_version SET version = 13`} {
+	for _, q := range []string{`DROP TABLE event_chains`, `ALTER TABLE events DROP COLUMN copy_of`, `ALTER TABLE calls DROP COLUMN trunk`, `ALTER TABLE appliances DROP COLUMN retired_ns`, `ALTER TABLE appliances DROP COLUMN cert_not_after_ns`, `UPDATE schema_version SET version = 13`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

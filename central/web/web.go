@@ -98,6 +98,9 @@ type Config struct {
 	// progress, audited as actor's (package api's); nil: the console
 	// cannot end calls.
 	EndCall func(ctx context.Context, actor, appliance, callID string) error
+	// Retired, when set, is told the id of an appliance just retired
+	// (central/server drops its live connection); nil: nobody is told.
+	Retired func(id string)
 }
 
 // UserStore is what the console needs of the console users' store
@@ -227,7 +230,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	// Each area's pages live beside their handlers.
 	finances := finance.New(finance.Deps{Store: cfg.Store, Money: cfg.Money, Render: s.render, Notify: s.notifyBlocks, Log: cfg.Log})
-	for _, more := range []map[string]page.Handler{finances.Routes(), s.managePages(), s.reviewPages(), s.consolePages(), s.inProgressPages()} {
+	for _, more := range []map[string]page.Handler{finances.Routes(), s.managePages(), s.reviewPages(), s.consolePages(), s.inProgressPages(), s.enrolPages()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("web: page %s registered twice", p)

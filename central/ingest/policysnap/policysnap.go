@@ -78,8 +78,9 @@ func (b *Builder) PolicyFor(ctx context.Context, applianceID string) (*wire.Poli
 // policy version.
 func (b *Builder) policyHead(ctx context.Context, tx *sql.Tx, applianceID string) (*wire.Policy, error) {
 	var block sql.NullString
-	err := tx.QueryRowContext(ctx, `SELECT block FROM appliances WHERE id = $1`, applianceID).Scan(&block)
-	if errors.Is(err, sql.ErrNoRows) {
+	var retired sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT block, retired_ns FROM appliances WHERE id = $1`, applianceID).Scan(&block, &retired)
+	if errors.Is(err, sql.ErrNoRows) || retired.Valid {
 		return nil, fmt.Errorf("%w: appliance %s", store.ErrNotFound, applianceID)
 	}
 	if err != nil {

@@ -487,6 +487,14 @@ var Migrations = [][]string{
 	{
 		`ALTER TABLE calls ADD COLUMN trunk TEXT NOT NULL DEFAULT ''`,
 	},
+	// 16: appliances enrolled through the console (store/enrol.go): when
+	// one was retired (its connections and batches refused from then on,
+	// no policy published to it), and the expiry of the certificate it
+	// last connected with (for the 30-day expiry alarm).
+	{
+		`ALTER TABLE appliances ADD COLUMN retired_ns BIGINT`,
+		`ALTER TABLE appliances ADD COLUMN cert_not_after_ns BIGINT`,
+	},
 }
 
 // AuditGuardVersion is the schema version whose migration makes the audit
