@@ -552,9 +552,18 @@ func (b *Batch) validateEvents() error {
 // Validate checks an ack's version.
 func (a *Ack) Validate() error { return checkVersion(a.V) }
 
-// Validate checks a policy's version. What a policy may hold is the
-// appliance's to judge (shared/policy), after its signature.
-func (p *Policy) Validate() error { return checkVersion(p.V) }
+// Validate checks a policy's version and its money part's Charging. What
+// a policy may hold is otherwise the appliance's to judge (shared/policy),
+// after its signature.
+func (p *Policy) Validate() error {
+	if err := checkVersion(p.V); err != nil {
+		return err
+	}
+	if p.Money != nil {
+		return p.Money.Validate()
+	}
+	return nil
+}
 
 // Validate checks a recording upload: its version and a call id of 1 to
 // MaxCallIDLen bytes without a path separator or a NUL. (The data's
