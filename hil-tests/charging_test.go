@@ -8,6 +8,7 @@ import (
 	"github.com/kinline/kinline/appliance/prompts"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
 	"github.com/kinline/kinline/tools/stack"
 )
@@ -64,6 +65,10 @@ func TestChargingRefusesUnratedNumber(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := newPort(t, e)
+	testkit.Eventually(t, 15*time.Second, "the appliance to log a policy with charging off", func() bool {
+		lines, err := e.ApplianceLogLines(`msg="policy applied"`, "charging=off")
+		return err == nil && len(lines) > 0
+	})
 
 	// Charging off (a fresh installation), rates or not: free.
 	e.tap(t, card)
@@ -95,6 +100,10 @@ func TestChargingRefusesUnratedNumber(t *testing.T) {
 	if err := e.WaitPolicyApplied(e.ctx, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	testkit.Eventually(t, 15*time.Second, "the appliance to log a policy with charging on", func() bool {
+		lines, err := e.ApplianceLogLines(`msg="policy applied"`, "charging=on")
+		return err == nil && len(lines) > 0
+	})
 	reason := "no rate for this number: " + unrated
 	e.tap(t, card)
 	wantSpokenRefusal(t, call(t, e, port, unrated, time.Second), reason, "en", prompts.RefusedNoRate)
