@@ -87,4 +87,16 @@ func TestChargingMigration(t *testing.T) {
 	if err != nil || p.Money != nil {
 		t.Fatalf("fresh installation with a rate and charging off: money %+v, %v", p.Money, err)
 	}
+
+	// A value written behind the store's back is neither on nor off: an
+	// error, not a guess (no policy is built on it).
+	if _, err := s.w.ExecContext(ctx, `UPDATE settings SET value = 'ON' WHERE name = $1`, SettingCharging); err != nil {
+		t.Fatal(err)
+	}
+	if set, err := ReadMoneySettings(ctx, s.Reader()); err == nil {
+		t.Fatalf("charging 'ON' read as %+v, want an error", set)
+	}
+	if _, err := s.testPolicy(ctx, "appA"); err == nil {
+		t.Fatal("a policy was built on a charging setting of 'ON'")
+	}
 }

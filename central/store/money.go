@@ -57,8 +57,8 @@ type MoneySettings struct {
 	// Charging is ChargingOn when calls are charged (a number that matches
 	// no rate is then refused) and ChargingOff when they are free and
 	// unlimited by money. Reads give one of the two (off when the setting
-	// was never written); SetMoneySettings keeps the current value when it
-	// is "".
+	// was never written, an error when it holds anything else);
+	// SetMoneySettings keeps the current value when it is "".
 	Charging string `json:"charging"`
 }
 
@@ -123,8 +123,11 @@ func readMoneySettings(ctx context.Context, q rowQueryer) (MoneySettings, error)
 	}
 	if v, ok, err := readSetting(ctx, q, SettingCharging); err != nil {
 		return m, err
-	} else if ok && v == ChargingOn {
-		m.Charging = ChargingOn
+	} else if ok {
+		if v != ChargingOn && v != ChargingOff {
+			return m, fmt.Errorf("store: setting %s: %q is neither %q nor %q", SettingCharging, v, ChargingOn, ChargingOff)
+		}
+		m.Charging = v
 	}
 	return m, nil
 }

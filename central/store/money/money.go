@@ -1,7 +1,8 @@
 // Package money is the prison's money at central: the money settings
-// (currency, its digits, the time zone, whether calls are charged), the rates table (rates.go), the
-// append-only ledger with its balances, statements and reconciliation
-// (ledger.go) and the accounts list (accounts.go). It is built on the core
+// (currency, its digits, the time zone, whether calls are charged), the
+// rates table (rates.go), the append-only ledger with its balances,
+// statements and reconciliation (ledger.go) and the accounts list
+// (accounts.go). It is built on the core
 // store (central/store): it reads and writes the core's tables through the
 // core's readers and write transactions, audited in the core's chain, and
 // answers with the core's errors.
