@@ -347,7 +347,8 @@ type Policy struct {
 	// hidden numbers (see NumberAttr).
 	Numbers []NumberAttr `json:"numbers,omitempty"`
 	// Money holds rates, balances and quotas; nil means calls are not
-	// rated (no balance is needed, no debit is written).
+	// rated (no balance is needed, no debit is written): central sends
+	// none while the prison's charging setting is off (MoneyPolicy.Charging).
 	Money *MoneyPolicy `json:"money,omitempty"`
 	// Signature is central's ed25519 signature over the policy's canonical
 	// form (shared/sign.SignPolicy); an appliance configured with central's
