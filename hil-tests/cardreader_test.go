@@ -56,6 +56,9 @@ func readerEnv(t *testing.T) (e *env, port *phone.Port, personA, personB string)
 	if err := e.Do(e.ctx, "PUT", "/api/v1/rates", map[string]any{"rates": []wire.Rate{readerRate}}, nil); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := setCharging(e.ctx, e.Stack, "on"); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.WaitPolicyApplied(e.ctx, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}

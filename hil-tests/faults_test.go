@@ -190,6 +190,11 @@ func (fe *faultEnv) setRate(r wire.Rate) {
 	if err := fe.Do(fe.ctx, "PUT", "/api/v1/rates", map[string]any{"rates": []wire.Rate{r}}, nil); err != nil {
 		fe.t.Fatalf("set rate: %v", err)
 	}
+	if len(fe.rates) == 0 {
+		if _, err := setCharging(fe.ctx, fe.Stack, "on"); err != nil {
+			fe.t.Fatalf("charging on: %v", err)
+		}
+	}
 	fe.rates = append(fe.rates, ratePeriod{rate: r})
 }
 

@@ -45,6 +45,14 @@ func TestMovePersonBetweenBlocks(t *testing.T) {
 	if err := ms.SetRates(ctx, "admin", []wire.Rate{{Prefix: "", DestinationType: wire.DestNational, PerMinute: 60, BillingUnitSeconds: 60}}); err != nil {
 		t.Fatal(err)
 	}
+	set, err := ms.MoneySettings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.Charging = store.ChargingOn
+	if err := ms.SetMoneySettings(ctx, "admin", set); err != nil {
+		t.Fatal(err)
+	}
 	person, err := people.New(cs).CreatePerson(ctx, "admin", people.NewPerson{PrisonNumber: "M0001", Name: "Mover", Block: "A", Status: wire.StatusActive, PIN: "4321", Cards: []string{"04AA0001"}})
 	if err != nil {
 		t.Fatal(err)

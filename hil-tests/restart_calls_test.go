@@ -38,6 +38,9 @@ func TestCallCutByApplianceCrash(t *testing.T) {
 	if err := e.Do(e.ctx, "PUT", "/api/v1/rates", map[string]any{"rates": []wire.Rate{faultRate}}, nil); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := setCharging(e.ctx, e.Stack, "on"); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.Do(e.ctx, "POST", "/api/v1/accounts/"+person+"/recharges", map[string]any{"amount": "10.00", "receipt": "R-cut"}, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -293,7 +293,7 @@ func (s *System) newSync(recKey recstore.Key) error {
 		Store: s.Store, Clock: clk, Log: log.With("part", "sync"),
 		OnPolicy: func(p *wire.Policy) {
 			s.applyPolicy(p)
-			log.Info("policy applied", "version", p.Version, "people", len(p.People), "rules", len(p.Rules))
+			log.Info("policy applied", "version", p.Version, "people", len(p.People), "rules", len(p.Rules), "charging", charging(p))
 		},
 		OnCommand: s.command,
 	})
@@ -611,4 +611,14 @@ func (s *System) storeAlarm(a wire.Alarm) error {
 		return fmt.Errorf("daemon: alarm event: %w", err)
 	}
 	return nil
+}
+
+// charging is how a policy charges calls, for the log: "on" with a money
+// part (wire.MoneyPolicy.Charging says so from capability 19; before, a
+// money part meant the same) and "off" without one.
+func charging(p *wire.Policy) string {
+	if p.Money == nil {
+		return "off"
+	}
+	return wire.ChargingOn
 }

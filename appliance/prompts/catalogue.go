@@ -174,7 +174,7 @@ var catalogue = append([]Entry{
 	{RefusedNotConfirmed, map[string]string{"en": "No officer confirmed this call in time.", "es": "Ningún oficial confirmó esta llamada a tiempo."}},
 	{RefusedPanelUnavailable, map[string]string{"en": "This call needs an officer to confirm it, and the officer panel is not available now. Please try again later.", "es": "Esta llamada necesita la confirmación de un oficial, y el panel del oficial no está disponible ahora. Por favor, intente más tarde."}},
 	{RefusedNumberBlocked, map[string]string{"en": "Calls to this number are blocked.", "es": "Las llamadas a este número están bloqueadas."}},
-	{RefusedNoRate, map[string]string{"en": "Calls to this number are not available.", "es": "Las llamadas a este número no están disponibles."}},
+	{RefusedNoRate, map[string]string{"en": "Calls to this number have no price set, so they cannot be made. Please ask an officer.", "es": "Las llamadas a este número no tienen precio, así que no se pueden hacer. Por favor, consulte a un funcionario."}},
 	{RefusedStorageFull, map[string]string{"en": "Calls cannot be made right now because the phone system cannot record them. Please tell an officer.", "es": "No se pueden hacer llamadas ahora porque el sistema no puede grabarlas. Por favor, avise a un funcionario."}},
 
 	{CallBusy, map[string]string{"en": "The number is busy.", "es": "El número está ocupado."}},

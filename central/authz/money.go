@@ -29,4 +29,6 @@ var moneyRoutes = map[string]Rule{
 	"POST /accounts/{person}/refund":     {Roles: moneyW},
 	"POST /accounts/{person}/adjustment": {Roles: moneyW},
 	"GET /money/reconciliation":          {Roles: all, Scoped: true},
+	"GET /money/settings":                {Roles: all},
+	"POST /money/settings":               {Roles: moneyW},
 }

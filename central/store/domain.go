@@ -129,8 +129,9 @@ func LikeEscape(s string) string { return likeEscape(s) }
 
 // PolicyMoneyTx fills p.Money (rates, balances, quotas and the IncludedSeq
 // watermark for applianceID) inside the policy's read transaction tx, and
-// p.TimeZone from the settings when it is empty; p.Money stays nil while no
-// rate is set. It stays in the core because it reads the projection's
+// p.TimeZone from the settings when it is empty; p.Money stays nil while
+// charging is off (SettingCharging). It stays in the core because it
+// reads the projection's
 // watermark (includedSeq) and the event chains' numbering.
 func (s *Store) PolicyMoneyTx(ctx context.Context, tx *sql.Tx, applianceID string, p *wire.Policy) error {
 	return s.policyMoney(ctx, tx, applianceID, p)

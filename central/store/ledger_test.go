@@ -36,12 +36,16 @@ func moneyFixture(t *testing.T) (*Store, string, string) {
 }
 
 // setTestRate writes one rate (+44, national, 10 a minute) straight into
-// the rates table, so policies carry money; the rates' validation and
-// auditing are central/store/money's (SetRates).
+// the rates table and turns charging on, so policies carry money; the
+// rates' and settings' validation and auditing are central/store/money's
+// (SetRates, SetMoneySettings).
 func setTestRate(t *testing.T, s *Store) {
 	t.Helper()
 	if _, err := s.w.ExecContext(context.Background(), `INSERT INTO rates (prefix, destination_type, name, per_minute, billing_unit_s, connection_fee, rounding, updated_by, updated_ns)
 		VALUES ('+44', $1, '', 10, 60, 0, '', 'test', $2)`, wire.DestNational, ns(t0)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.ExecContext(context.Background(), `UPDATE settings SET value = 'on' WHERE name = $1`, SettingCharging); err != nil {
 		t.Fatal(err)
 	}
 }

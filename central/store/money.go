@@ -27,6 +27,16 @@ const (
 	SettingCurrency       = "currency"
 	SettingCurrencyDigits = "currency_digits"
 	SettingTimeZone       = "time_zone"
+	// SettingCharging is "on" when the prison charges for calls, "off"
+	// when calls are free (schema migration 17 writes it: on where rates
+	// existed, else off).
+	SettingCharging = "charging"
+)
+
+// Values of MoneySettings.Charging.
+const (
+	ChargingOn  = "on"
+	ChargingOff = "off"
 )
 
 // Defaults used while a setting was never written: a zero configuration
@@ -44,7 +54,16 @@ type MoneySettings struct {
 	// TimeZone is the IANA zone quota periods (days, ISO weeks, months)
 	// and statements' periods count in.
 	TimeZone string `json:"time_zone"`
+	// Charging is ChargingOn when calls are charged (a number that matches
+	// no rate is then refused) and ChargingOff when they are free and
+	// unlimited by money. Reads give one of the two (off when the setting
+	// was never written, an error when it holds anything else);
+	// SetMoneySettings keeps the current value when it is "".
+	Charging string `json:"charging"`
 }
+
+// ChargingIsOn reports whether calls are charged.
+func (m MoneySettings) ChargingIsOn() bool { return m.Charging == ChargingOn }
 
 // Cur is the settings' currency.
 func (m MoneySettings) Cur() ledger.Currency {
@@ -81,7 +100,7 @@ func readSetting(ctx context.Context, q rowQueryer, name string) (v string, ok b
 }
 
 func readMoneySettings(ctx context.Context, q rowQueryer) (MoneySettings, error) {
-	m := MoneySettings{Currency: DefaultCurrency, Digits: DefaultDigits, TimeZone: DefaultTimeZone}
+	m := MoneySettings{Currency: DefaultCurrency, Digits: DefaultDigits, TimeZone: DefaultTimeZone, Charging: ChargingOff}
 	if v, ok, err := readSetting(ctx, q, SettingCurrency); err != nil {
 		return m, err
 	} else if ok {
@@ -101,6 +120,14 @@ func readMoneySettings(ctx context.Context, q rowQueryer) (MoneySettings, error)
 		return m, err
 	} else if ok && v != "" {
 		m.TimeZone = v
+	}
+	if v, ok, err := readSetting(ctx, q, SettingCharging); err != nil {
+		return m, err
+	} else if ok {
+		if v != ChargingOn && v != ChargingOff {
+			return m, fmt.Errorf("store: setting %s: %q is neither %q nor %q", SettingCharging, v, ChargingOn, ChargingOff)
+		}
+		m.Charging = v
 	}
 	return m, nil
 }
@@ -162,7 +189,9 @@ func (s *Store) includedSeq(ctx context.Context, q rowQueryer, applianceID strin
 
 // policyMoney fills p.Money (rates, balances, quotas and the IncludedSeq
 // watermark for applianceID) inside PolicyFor's read transaction. It
-// leaves p.Money nil while no rate is set: calls are then not rated. It
+// leaves p.Money nil while charging is off: calls are then not rated.
+// While it is on, p.Money says so (wire.ChargingOn) and is sent even
+// with no rate, so that a number no rate matches is refused. It
 // also sets p.TimeZone from the settings when PolicyFor left it empty.
 //
 // Balances are the sums of every ledger entry central holds for each
@@ -180,13 +209,13 @@ func (s *Store) policyMoney(ctx context.Context, tx *sql.Tx, applianceID string,
 	if p.TimeZone == "" {
 		p.TimeZone = set.TimeZone
 	}
+	if !set.ChargingIsOn() {
+		p.Money = nil
+		return nil
+	}
 	rates, err := readRates(ctx, tx)
 	if err != nil {
 		return err
-	}
-	if len(rates) == 0 {
-		p.Money = nil
-		return nil
 	}
 	inc, err := s.includedSeq(ctx, tx, applianceID)
 	if err != nil {
@@ -204,7 +233,7 @@ func (s *Store) policyMoney(ctx context.Context, tx *sql.Tx, applianceID string,
 		own = inc - base
 	}
 	m := &wire.MoneyPolicy{Currency: set.Currency, Digits: set.Digits, TimeZone: set.TimeZone, IncludedSeq: own,
-		Rates: make([]wire.Rate, 0, len(rates)), Accounts: []wire.AccountMoney{}}
+		Rates: make([]wire.Rate, 0, len(rates)), Accounts: []wire.AccountMoney{}, Charging: wire.ChargingOn}
 	for _, r := range rates {
 		m.Rates = append(m.Rates, r.Wire())
 	}

@@ -87,6 +87,8 @@ type statsView struct {
 // billingView is the data of reports_billing.html.
 type billingView struct {
 	page.Layout
+	// Settings are the money settings (the "charging is off" banner).
+	Settings    store.MoneySettings
 	Billing     *reports.BillingReport
 	Periods     []string
 	Period      string
@@ -443,6 +445,12 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.S
 	q := formQuery(r)
 	p := &billingView{Layout: page.For(se, "Billing report"), Periods: reports.BillingPeriods,
 		Period: q.Get("period"), Block: q.Get("block"), From: q.Get("from"), To: q.Get("to")}
+	set, err := s.money.MoneySettings(r.Context())
+	if err != nil {
+		s.reviewError(w, err)
+		return
+	}
+	p.Settings = set
 	f, loc, err := s.billingQuery(r, se)
 	if errors.Is(err, authz.ErrOutOfScope) {
 		s.reviewError(w, err)

@@ -98,6 +98,14 @@ package wire
 //     their count, interval and counts by reason every 10 s of the flood,
 //     Cleared on the one written when it ends. A central that does not
 //     know the code stores and shows it like any other alarm.
+//   - 19, 2026-12-08: charging as a prison setting.
+//     MoneyPolicy.Charging "on" says the prison charges for calls: a call
+//     that is not free and matches no rate is refused, also with no
+//     rates at all (central then sends a money part with empty Rates;
+//     before, it sent none while no rate was set). Central sends no money
+//     part while charging is off. A peer without the field treats a money
+//     part as charging, which is what it means. Not signed (see
+//     money.go); any other value makes the policy malformed.
 //
 // To change the messages: add the change, bump CurrentCapabilityVersion
 // and add its dated line here; bump ProtocolVersion or BatchVersion only
@@ -106,4 +114,4 @@ type CapabilityVersion int
 
 // CurrentCapabilityVersion is the capability of this build (see
 // CapabilityVersion's history).
-const CurrentCapabilityVersion CapabilityVersion = 18
+const CurrentCapabilityVersion CapabilityVersion = 19

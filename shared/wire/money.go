@@ -1,6 +1,10 @@
 package wire
 
-import "time"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // Money on the wire (CapabilityVersion 3, additive, protocol version 1
 // unchanged).
@@ -101,4 +105,31 @@ type MoneyPolicy struct {
 	// RecentCalls above. The appliance adds its own later debits (see
 	// ledger.Usable).
 	IncludedSeq uint64 `json:"included_seq"`
+	// Charging is ChargingOn when the prison's charging setting is on
+	// (CapabilityVersion 19): every call that is not free must match a
+	// rate, and one that matches none is refused (policy.ErrNoRate), even
+	// when Rates is empty. "" is a central before 19, whose money part
+	// meant the same: a money part always means calls are charged, and
+	// central sends none while charging is off (so that appliances before
+	// 19 stay free too). Any other value is malformed (Policy.Validate).
+	// It is not covered by the policy signature (shared/sign): it changes
+	// nothing an appliance decides, and signing it would make appliances
+	// before 19 refuse every policy while charging is on.
+	Charging string `json:"charging,omitempty"`
+}
+
+// ChargingOn is MoneyPolicy.Charging when the prison charges for calls.
+const ChargingOn = "on"
+
+// ErrBadCharging: a money part's Charging is neither "" nor ChargingOn.
+var ErrBadCharging = errors.New("money charging is not \"on\"")
+
+// Validate checks the money part's Charging ("" or ChargingOn). The rest
+// is shared/ledger's to check when it builds the rate table (a part it
+// cannot use refuses the calls it governs).
+func (m *MoneyPolicy) Validate() error {
+	if m.Charging != "" && m.Charging != ChargingOn {
+		return fmt.Errorf("%w: %w: %q", ErrMalformed, ErrBadCharging, m.Charging)
+	}
+	return nil
 }

@@ -115,6 +115,11 @@ func (d *PolicyDelta) check() error {
 	if d.NoMoney && d.Money != nil {
 		return fmt.Errorf("%w: delta both sets and removes money", ErrMalformed)
 	}
+	if d.Money != nil {
+		if err := d.Money.Validate(); err != nil {
+			return err
+		}
+	}
 	seen := make(map[string]bool, len(d.Upsert)+len(d.Remove))
 	for i := range d.Upsert {
 		id := d.Upsert[i].ID

@@ -347,7 +347,8 @@ type Policy struct {
 	// hidden numbers (see NumberAttr).
 	Numbers []NumberAttr `json:"numbers,omitempty"`
 	// Money holds rates, balances and quotas; nil means calls are not
-	// rated (no balance is needed, no debit is written).
+	// rated (no balance is needed, no debit is written): central sends
+	// none while the prison's charging setting is off (MoneyPolicy.Charging).
 	Money *MoneyPolicy `json:"money,omitempty"`
 	// Signature is central's ed25519 signature over the policy's canonical
 	// form (shared/sign.SignPolicy); an appliance configured with central's
@@ -552,9 +553,18 @@ func (b *Batch) validateEvents() error {
 // Validate checks an ack's version.
 func (a *Ack) Validate() error { return checkVersion(a.V) }
 
-// Validate checks a policy's version. What a policy may hold is the
-// appliance's to judge (shared/policy), after its signature.
-func (p *Policy) Validate() error { return checkVersion(p.V) }
+// Validate checks a policy's version and its money part's Charging. What
+// a policy may hold is otherwise the appliance's to judge (shared/policy),
+// after its signature.
+func (p *Policy) Validate() error {
+	if err := checkVersion(p.V); err != nil {
+		return err
+	}
+	if p.Money != nil {
+		return p.Money.Validate()
+	}
+	return nil
+}
 
 // Validate checks a recording upload: its version and a call id of 1 to
 // MaxCallIDLen bytes without a path separator or a NUL. (The data's

@@ -188,7 +188,12 @@ func checkDemo(ctx context.Context, t *testing.T, d *demo) {
 		t.Errorf("%d answered, %d refused", answered, refused)
 	}
 
-	// Money: balances from the credits and the calls, books that agree.
+	// Money: charging on (as the README says), balances from the credits
+	// and the calls, books that agree.
+	var set store.MoneySettings
+	if err := st.Do(ctx, "GET", "/api/v1/money/settings", nil, &set); err != nil || !set.ChargingIsOn() {
+		t.Fatalf("money settings %+v, %v; want charging on", set, err)
+	}
 	var accounts struct {
 		Accounts []money.AccountSummary `json:"accounts"`
 	}

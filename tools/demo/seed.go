@@ -201,8 +201,8 @@ func (d *demo) seedPrison(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if err := d.do(fmt.Sprintf("money: %s in %s, %d rates (local, national, mobile, international, freephone)", currency, timeZone, len(rates)), func() error {
-		if err := st.Do(ctx, "PUT", "/api/v1/money/settings", store.MoneySettings{Currency: currency, Digits: 2, TimeZone: timeZone}, nil); err != nil {
+	if err := d.do(fmt.Sprintf("money: charging on, %s in %s, %d rates (local, national, mobile, international, freephone)", currency, timeZone, len(rates)), func() error {
+		if err := st.Do(ctx, "PUT", "/api/v1/money/settings", store.MoneySettings{Currency: currency, Digits: 2, TimeZone: timeZone, Charging: store.ChargingOn}, nil); err != nil {
 			return err
 		}
 		return st.Do(ctx, "PUT", "/api/v1/rates", map[string]any{"rates": rates}, nil)

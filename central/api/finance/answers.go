@@ -203,19 +203,21 @@ func rateRowsBody(vs []money.RateRow) []rateRowOut {
 }
 
 // moneySettingsIO is the money settings: the currency (ISO 4217), the
-// digits of its minor unit and the time zone of days and months.
+// digits of its minor unit, the time zone of days and months, and whether
+// calls are charged ("on" or "off"; left out of a PUT, it is kept).
 type moneySettingsIO struct {
 	Currency string `json:"currency"`
 	Digits   int    `json:"digits"`
 	TimeZone string `json:"time_zone"`
+	Charging string `json:"charging,omitempty"`
 }
 
 func (moneySettingsIO) componentName() string { return "store.MoneySettings" }
 
 func moneySettingsBody(v *store.MoneySettings) moneySettingsIO {
-	return moneySettingsIO{Currency: v.Currency, Digits: v.Digits, TimeZone: v.TimeZone}
+	return moneySettingsIO{Currency: v.Currency, Digits: v.Digits, TimeZone: v.TimeZone, Charging: v.Charging}
 }
 
 func (in moneySettingsIO) settings() store.MoneySettings {
-	return store.MoneySettings{Currency: in.Currency, Digits: in.Digits, TimeZone: in.TimeZone}
+	return store.MoneySettings{Currency: in.Currency, Digits: in.Digits, TimeZone: in.TimeZone, Charging: in.Charging}
 }

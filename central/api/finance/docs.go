@@ -22,12 +22,12 @@ var creditFields = map[string]string{
 var Docs = map[string]openapi.Doc{
 	"GET /api/v1/money/settings": {
 		Summary:     "Get the money settings",
-		Description: "The prison's currency (ISO 4217 code and minor-unit digits) and the time zone quota and statement periods count in.",
+		Description: "The prison's currency (ISO 4217 code and minor-unit digits), the time zone quota and statement periods count in, and charging: \"on\" (calls are charged at the rates; a number that matches no rate is refused, and the caller is told so) or \"off\" (calls are free and not limited by money). A fresh installation starts with charging off; one upgraded from before the setting keeps charging if it had rates.",
 		Out:         moneySettingsIO{},
 	},
 	"PUT /api/v1/money/settings": {
 		Summary:     "Change the money settings",
-		Description: "Replaces currency and time zone, audited; every block's policy is republished. The currency cannot change once ledger entries exist in another.",
+		Description: "Replaces currency, time zone and charging (\"on\" or \"off\"; left out, it is kept), audited; every block's policy is republished. The currency cannot change once ledger entries exist in another.",
 		Body:        moneySettingsIO{},
 		Out:         moneySettingsIO{},
 		Errors:      map[int]any{409: "Ledger entries exist in another currency."},

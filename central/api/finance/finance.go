@@ -4,7 +4,7 @@
 // with a reason) and the reconciliation report. Package api registers its
 // routes (Routes) and documents them (Docs).
 //
-//	GET, PUT /api/v1/money/settings     currency, digits, time zone
+//	GET, PUT /api/v1/money/settings     currency, digits, time zone, charging
 //	GET, PUT /api/v1/rates              the whole rates table
 //	GET  /api/v1/accounts               q, block, limit, offset
 //	GET  /api/v1/accounts/{person}      the statement; from, to

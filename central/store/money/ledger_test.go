@@ -222,7 +222,13 @@ func TestPolicyCarriesBalanceAndIncludedSeq(t *testing.T) {
 	}
 }
 
-func TestNoRatesNoMoney(t *testing.T) {
+// TestChargingDecidesMoney: the charging setting, not whether rates
+// exist, decides whether a policy carries money. On with no rate: a money
+// part that says so, with no rates (every call that is not free is
+// refused). Off with rates: none (calls free). Every change is audited
+// and bumps the policy; "" keeps the setting; an unknown value is
+// refused.
+func TestChargingDecidesMoney(t *testing.T) {
 	s, _, _ := moneyFixture(t)
 	ctx := context.Background()
 	if err := s.SetRates(ctx, "test", nil); err != nil {
@@ -232,8 +238,60 @@ func TestNoRatesNoMoney(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Money != nil {
-		t.Fatalf("money without rates: %+v", p.Money)
+	if p.Money == nil || p.Money.Charging != wire.ChargingOn || len(p.Money.Rates) != 0 || len(p.Money.Accounts) != 1 {
+		t.Fatalf("charging on without rates: money %+v, want one that says charging is on, with no rates", p.Money)
+	}
+	if err := s.SetRates(ctx, "test", []wire.Rate{{Prefix: "+44", DestinationType: wire.DestNational, PerMinute: 10, BillingUnitSeconds: 60}}); err != nil {
+		t.Fatal(err)
+	}
+
+	set := store.MoneySettings{Currency: "EUR", Digits: 2, TimeZone: "UTC", Charging: store.ChargingOff}
+	if err := s.SetMoneySettings(ctx, "user:fin", set); err != nil {
+		t.Fatal(err)
+	}
+	p2, err := s.PolicyFor(ctx, "appA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.Money != nil || p2.Version <= p.Version {
+		t.Fatalf("charging off with a rate: version %d after %d, money %+v; want a new version without money", p2.Version, p.Version, p2.Money)
+	}
+	got, err := s.MoneySettings(ctx)
+	if err != nil || got.Charging != store.ChargingOff || got.ChargingIsOn() {
+		t.Fatalf("settings %+v, %v", got, err)
+	}
+	au, err := s.AuditLog(ctx, store.AuditFilter{Action: "money.settings", Actor: "user:fin"})
+	if err != nil || len(au) != 1 || !strings.Contains(au[0].Detail, "charging=off") {
+		t.Fatalf("audit %+v, %v; want one money.settings entry with charging=off", au, err)
+	}
+
+	// A client that does not know the setting leaves it as it is.
+	set.Charging, set.TimeZone = "", "Europe/London"
+	if err := s.SetMoneySettings(ctx, "user:fin", set); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.MoneySettings(ctx); got.Charging != store.ChargingOff || got.TimeZone != "Europe/London" {
+		t.Fatalf("after a change without charging: %+v, want charging still off", got)
+	}
+	for _, bad := range []string{"On", "true", "1", "free", " on"} {
+		set.Charging = bad
+		if err := s.SetMoneySettings(ctx, "user:fin", set); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("charging %q: %v, want ErrInvalid", bad, err)
+		}
+	}
+	set.Charging = store.ChargingOn
+	if err := s.SetMoneySettings(ctx, "user:fin", set); err != nil {
+		t.Fatal(err)
+	}
+	p3, err := s.PolicyFor(ctx, "appA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p3.Money == nil || p3.Money.Charging != wire.ChargingOn || len(p3.Money.Rates) != 1 || p3.Version <= p2.Version {
+		t.Fatalf("charging on again: version %d, money %+v", p3.Version, p3.Money)
+	}
+	if au, _ := s.AuditLog(ctx, store.AuditFilter{Action: "money.settings", Actor: "user:fin"}); len(au) != 3 || !strings.Contains(au[0].Detail, "charging=on") {
+		t.Fatalf("audit %+v; want three money.settings entries, the newest with charging=on", au)
 	}
 }
 
@@ -286,7 +344,7 @@ func TestMoneySettings(t *testing.T) {
 	if err := s.SetMoneySettings(ctx, "test", store.MoneySettings{Currency: "GBP", Digits: 2, TimeZone: "Europe/London"}); err != nil {
 		t.Fatal(err)
 	}
-	if m, err := s.MoneySettings(ctx); err != nil || m != (store.MoneySettings{Currency: "GBP", Digits: 2, TimeZone: "Europe/London"}) {
+	if m, err := s.MoneySettings(ctx); err != nil || m != (store.MoneySettings{Currency: "GBP", Digits: 2, TimeZone: "Europe/London", Charging: store.ChargingOn}) {
 		t.Fatalf("settings %+v %v", m, err)
 	}
 	if _, _, err := s.Recharge(ctx, "user:fin", ann, 100, "R-1"); err != nil {

@@ -85,6 +85,9 @@ func moneyFixture(t *testing.T) (*testStores, string, string) {
 	if err := s.SetRates(ctx, "test", []wire.Rate{{Prefix: "+44", DestinationType: wire.DestNational, PerMinute: 10, BillingUnitSeconds: 60}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.SetMoneySettings(ctx, "test", store.MoneySettings{Currency: "EUR", Digits: 2, TimeZone: "UTC", Charging: store.ChargingOn}); err != nil {
+		t.Fatal(err)
+	}
 	return s, ann.ID, bob.ID
 }
 

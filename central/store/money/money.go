@@ -1,7 +1,8 @@
 // Package money is the prison's money at central: the money settings
-// (currency, its digits, the time zone), the rates table (rates.go), the
-// append-only ledger with its balances, statements and reconciliation
-// (ledger.go) and the accounts list (accounts.go). It is built on the core
+// (currency, its digits, the time zone, whether calls are charged), the
+// rates table (rates.go), the append-only ledger with its balances,
+// statements and reconciliation (ledger.go) and the accounts list
+// (accounts.go). It is built on the core
 // store (central/store): it reads and writes the core's tables through the
 // core's readers and write transactions, audited in the core's chain, and
 // answers with the core's errors.
@@ -43,9 +44,11 @@ func (s *Store) MoneySettings(ctx context.Context) (store.MoneySettings, error) 
 }
 
 // SetMoneySettings validates and writes the money settings, audited, and
-// bumps every block's policy (they all carry currency and time zone). The
-// currency (code or digits) cannot change once ledger entries exist in
-// another currency: ErrConflict.
+// bumps every block's policy (they all carry currency and time zone, and
+// charging decides whether they carry money at all). The currency (code
+// or digits) cannot change once ledger entries exist in another currency:
+// ErrConflict. Charging "" keeps the current setting, so that a client
+// that does not know it never turns charging off by leaving it out.
 func (s *Store) SetMoneySettings(ctx context.Context, actor string, in store.MoneySettings) error {
 	if err := in.Cur().Validate(); err != nil {
 		return fmt.Errorf("%w: %w", store.ErrInvalid, err)
@@ -56,10 +59,18 @@ func (s *Store) SetMoneySettings(ctx context.Context, actor string, in store.Mon
 	if _, err := time.LoadLocation(in.TimeZone); err != nil {
 		return fmt.Errorf("%w: time_zone %q is not a known IANA zone", store.ErrInvalid, in.TimeZone)
 	}
+	switch in.Charging {
+	case "", store.ChargingOn, store.ChargingOff:
+	default:
+		return fmt.Errorf("%w: charging must be %q or %q, not %q", store.ErrInvalid, store.ChargingOn, store.ChargingOff, in.Charging)
+	}
 	return s.core.InTx(ctx, func(tx *sql.Tx) error {
 		old, err := store.ReadMoneySettings(ctx, tx)
 		if err != nil {
 			return err
+		}
+		if in.Charging == "" {
+			in.Charging = old.Charging
 		}
 		if old.Currency != in.Currency || old.Digits != in.Digits {
 			var n int
@@ -73,6 +84,7 @@ func (s *Store) SetMoneySettings(ctx context.Context, actor string, in store.Mon
 		now := store.NS(s.core.Clock().Now())
 		for _, kv := range [][2]string{
 			{store.SettingCurrency, in.Currency}, {store.SettingCurrencyDigits, strconv.Itoa(in.Digits)}, {store.SettingTimeZone, in.TimeZone},
+			{store.SettingCharging, in.Charging},
 		} {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value, updated_ns) VALUES ($1, $2, $3)
 				ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_ns = excluded.updated_ns`, kv[0], kv[1], now); err != nil {
@@ -80,7 +92,7 @@ func (s *Store) SetMoneySettings(ctx context.Context, actor string, in store.Mon
 			}
 		}
 		if err := s.core.AuditTx(ctx, tx, actor, "money.settings", "settings",
-			fmt.Sprintf("currency=%s digits=%d time_zone=%s", in.Currency, in.Digits, in.TimeZone)); err != nil {
+			fmt.Sprintf("currency=%s digits=%d time_zone=%s charging=%s", in.Currency, in.Digits, in.TimeZone, in.Charging)); err != nil {
 			return err
 		}
 		return bumpAllPolicies(ctx, tx)

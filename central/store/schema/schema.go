@@ -495,6 +495,14 @@ var Migrations = [][]string{
 		`ALTER TABLE appliances ADD COLUMN retired_ns BIGINT`,
 		`ALTER TABLE appliances ADD COLUMN cert_not_after_ns BIGINT`,
 	},
+	// 17: charging is an explicit setting of the prison (store.SettingCharging).
+	// An installation that has rates was charging for calls and keeps
+	// doing so; one without rates gave free calls and now says so: off.
+	{
+		`INSERT INTO settings (name, value, updated_ns)
+			SELECT 'charging', CASE WHEN EXISTS (SELECT 1 FROM rates) THEN 'on' ELSE 'off' END, 0
+			ON CONFLICT (name) DO NOTHING`,
+	},
 }
 
 // AuditGuardVersion is the schema version whose migration makes the audit

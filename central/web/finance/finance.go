@@ -1,5 +1,7 @@
-// Package finance is the console's money pages: the rates table (finance
-// and system admins edit it), the accounts list with balances, an
+// Package finance is the console's money pages: the money settings
+// (currency, time zone and whether calls are charged; every money page
+// says so when they are not), the rates table (finance and system admins
+// edit it), the accounts list with balances, an
 // account's statement with its recharge, refund and adjustment forms, and
 // the reconciliation report with offline overspends highlighted. Amounts
 // are shown with the currency's digits and entered as decimals in the
@@ -44,6 +46,7 @@ type Store interface {
 	Refund(ctx context.Context, actor, account string, amount ledger.Money, reason, callRef string) (*money.LedgerEntry, string, error)
 	Adjust(ctx context.Context, actor, account string, amount ledger.Money, reason string) (*money.LedgerEntry, string, error)
 	Reconcile(ctx context.Context, blocks []string) (*money.Reconciliation, error)
+	SetMoneySettings(ctx context.Context, actor string, in store.MoneySettings) error
 }
 
 // Deps are what the money pages need.
@@ -73,7 +76,7 @@ func New(d Deps) *Pages {
 }
 
 // Routes are the console's pages for rates, accounts, recharges,
-// statements and reconciliation.
+// statements, reconciliation and the money settings.
 func (s *Pages) Routes() map[string]page.Handler {
 	return map[string]page.Handler{
 		"GET /money/rates":                   s.ratesPage,
@@ -85,12 +88,15 @@ func (s *Pages) Routes() map[string]page.Handler {
 		"POST /accounts/{person}/refund":     s.refundForm,
 		"POST /accounts/{person}/adjustment": s.adjustmentForm,
 		"GET /money/reconciliation":          s.reconciliationPage,
+		"GET /money/settings":                s.settingsPage,
+		"POST /money/settings":               s.putSettings,
 	}
 }
 
 // moneyHead starts every money page's view: the layout, the money
-// settings (currency, time zone) and whether the caller may change what
-// the page shows.
+// settings (currency, time zone, charging: the "charging is off" banner
+// of template charging_banner) and whether the caller may change what the
+// page shows.
 type moneyHead struct {
 	page.Layout
 	CanWrite bool

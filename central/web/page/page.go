@@ -42,7 +42,7 @@ type NavLink struct{ Href, Text string }
 // role may not see says so).
 var navigation = []NavLink{
 	{"/calls", "Calls"}, {"/calls/in-progress", "In progress"}, {"/people", "People"}, {"/numbers", "Numbers"},
-	{"/blocks", "Blocks"}, {"/appliances", "Appliances"}, {"/money/rates", "Rates"}, {"/money/accounts", "Accounts"},
+	{"/blocks", "Blocks"}, {"/appliances", "Appliances"}, {"/money/rates", "Rates"}, {"/money/accounts", "Accounts"}, {"/money/settings", "Money settings"},
 	{"/money/reconciliation", "Reconciliation"}, {"/stats", "Statistics"}, {"/reports/billing", "Billing report"},
 	{"/import", "Import"}, {"/export", "Export"}, {"/settings", "Settings"}, {"/alarms", "Alarms"},
 	{"/audit", "Audit log"}, {"/users", "Users"}, {"/account/totp", "Second factor"},
