@@ -355,14 +355,6 @@ var opDocs = map[string]openapi.Doc{
 		Out:         openapi.Obj{"ok": true},
 		Errors:      map[int]any{409: openapi.ErrorWith{Desc: "The chain is broken (an entry was changed or removed).", Body: openapi.Obj{"ok": false, "error": ""}}},
 	},
-	"POST /api/v1/tokens": {
-		Summary:     "Create an API token",
-		Description: "Creates a bearer token, answered once (only its SHA-256 is kept): role admin acts as system_admin, viewer as read_only.",
-		Body:        openapi.Obj{"name": "", "role": ""},
-		Fields:      map[string]string{"name": "Required, unique.", "role": `"admin" or "viewer".`},
-		Status:      http.StatusCreated, Out: openapi.Obj{"name": "", "role": "", "token": ""},
-		Errors: map[int]any{409: "A token of that name exists."},
-	},
 
 	// Global numbers and settings.
 	"GET /api/v1/numbers": {
@@ -488,7 +480,7 @@ func openAPIDocument(patterns []string) (map[string]any, error) {
 // Each area's handler package documents its routes: init adds them to
 // opDocs.
 func init() {
-	for _, docs := range []map[string]openapi.Doc{review.Docs, finance.Docs, consoleusers.Docs, commands.Docs} {
+	for _, docs := range []map[string]openapi.Doc{review.Docs, finance.Docs, consoleusers.Docs, commands.Docs, tokenDocs} {
 		for p, d := range docs {
 			if _, dup := opDocs[p]; dup {
 				panic("api: route documented twice: " + p)

@@ -73,7 +73,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 			return fail(fmt.Errorf("server: appliance %s: %w", a.ID, err))
 		}
 	}
-	if err := st.EnsureAdminToken(ctx, cfg.AdminTokenFile); err != nil {
+	if err := users.New(st).EnsureAdminToken(ctx, cfg.AdminTokenFile, log.With("part", "store")); err != nil {
 		return fail(fmt.Errorf("server: admin token: %w", err))
 	}
 
