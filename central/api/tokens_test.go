@@ -14,7 +14,7 @@ import (
 
 type tokenOut struct {
 	ID, Name, Role, Owner, Token string
-	Expires, Revoked              *time.Time
+	Expires, Revoked             *time.Time
 }
 
 func TestTokenRoutes(t *testing.T) {
