@@ -3,6 +3,10 @@
 // serves the web console and the JSON API.
 //
 //	kinline-central -config /etc/kinline/central.yaml
+//	kinline-central rotate-admin-token -config /etc/kinline/central.yaml
+//
+// rotate-admin-token revokes the bootstrap admin token and writes a new
+// one to admin_token_file (rotate.go).
 //
 // example.yaml beside this file documents every setting.
 package main
@@ -21,6 +25,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "rotate-admin-token" {
+		os.Exit(rotateAdminToken(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	cfgPath := flag.String("config", "/etc/kinline/central.yaml", "config file (see example.yaml)")
 	flag.Parse()
 	cfg, err := config.Load(*cfgPath)
