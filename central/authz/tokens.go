@@ -11,6 +11,10 @@ var tokenRoutes = map[string]Rule{
 	"POST /api/v1/tokens":             {Roles: all},
 	"DELETE /api/v1/tokens/{id}":      {Roles: all},
 	"POST /api/v1/tokens/{id}/revoke": {Roles: all},
+	// Console pages (package web).
+	"GET /tokens":              {Roles: all},
+	"POST /tokens":             {Roles: all},
+	"POST /tokens/{id}/revoke": {Roles: all},
 }
 
 // TokenOwner is the user whose tokens c lists, creates and revokes: its

@@ -231,7 +231,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	// Each area's pages live beside their handlers.
 	finances := finance.New(finance.Deps{Store: cfg.Store, Money: cfg.Money, Render: s.render, Notify: s.notifyBlocks, Log: cfg.Log})
-	for _, more := range []map[string]page.Handler{finances.Routes(), s.managePages(), s.reviewPages(), s.consolePages(), s.inProgressPages()} {
+	for _, more := range []map[string]page.Handler{finances.Routes(), s.managePages(), s.reviewPages(), s.consolePages(), s.inProgressPages(), s.tokenPages()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("web: page %s registered twice", p)
