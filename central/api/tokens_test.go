@@ -140,3 +140,22 @@ func TestTokenPlaybackNeedsOwnersSecondFactor(t *testing.T) {
 		t.Fatalf("read-only token plays: %d", s)
 	}
 }
+
+// TestBlockOfficerTokenScoped: a block officer's token sees its owner's
+// blocks only.
+func TestBlockOfficerTokenScoped(t *testing.T) {
+	e := newEnv(t)
+	seedCalls(t, e, nil)
+	bo := e.sessionFor("officer-b", store.RoleBlockOfficer, true, "B")
+	var tok tokenOut
+	if r := e.call(bo, true, "POST", "/api/v1/tokens", map[string]any{"name": "panel", "role": "block_officer"}, &tok); r.StatusCode != 201 {
+		t.Fatalf("officer token: %d", r.StatusCode)
+	}
+	var calls struct{ Calls []store.Call }
+	if r := e.do("GET", "/api/v1/calls", tok.Token, nil, &calls); r.StatusCode != 200 || len(calls.Calls) != 1 || calls.Calls[0].ID != "c3" {
+		t.Fatalf("scoped calls: %d %+v", r.StatusCode, calls.Calls)
+	}
+	if s := e.status("GET", "/api/v1/calls/c1", tok.Token, nil); s != 403 {
+		t.Fatalf("other block's call: %d", s)
+	}
+}
