@@ -3,9 +3,9 @@
 // log, officers, the blocks' call rules (dual authorization), the officer
 // panel actions the appliances report, and console users.
 //
-// Authentication: "Authorization: Bearer <token>" (tokens are checked
-// against the SHA-256 hashes in the store in constant time; an admin token
-// acts as system_admin, a viewer token as read_only), or the console's
+// Authentication: "Authorization: Bearer <token>" (an API token of a
+// console user, found by its SHA-256, with a role, an expiry and a
+// revocation: users.AuthenticateToken and tokens.go), or the console's
 // session cookie, in which case a state-changing request must also carry
 // the session's CSRF token in the X-CSRF-Token header. Authorization: every
 // route is in the access matrix of package authz (roles, block-officer

@@ -459,7 +459,7 @@ func openAPIDocument(patterns []string) (map[string]any, error) {
 			"schemas": schemas,
 			"securitySchemes": map[string]any{
 				"bearerToken": map[string]any{"type": "http", "scheme": "bearer",
-					"description": "An API token: the admin token central writes at start-up, or one from POST /api/v1/tokens."},
+					"description": "An API token: the admin token central writes at start-up, or one from POST /api/v1/tokens. It plays and exports recordings only if its owner has enrolled TOTP."},
 				"sessionCookie": map[string]any{"type": "apiKey", "in": "cookie", "name": authz.SessionCookie,
 					"description": "The web console's session cookie; state-changing requests must also carry the session's CSRF token in the " + CSRFHeader + " header."},
 			},
