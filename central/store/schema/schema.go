@@ -515,6 +515,9 @@ var Migrations = [][]string{
 			FROM api_tokens`,
 		`DROP TABLE api_tokens`,
 		`ALTER TABLE sessions ADD COLUMN token_id TEXT NOT NULL DEFAULT ''`,
+		// Console sessions signed in with a token before: they counted as
+		// a second factor and name no token, so they end.
+		`DELETE FROM sessions WHERE user_id = ''`,
 	},
 }
 
