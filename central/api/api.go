@@ -3,9 +3,9 @@
 // log, officers, the blocks' call rules (dual authorization), the officer
 // panel actions the appliances report, and console users.
 //
-// Authentication: "Authorization: Bearer <token>" (tokens are checked
-// against the SHA-256 hashes in the store in constant time; an admin token
-// acts as system_admin, a viewer token as read_only), or the console's
+// Authentication: "Authorization: Bearer <token>" (an API token of a
+// console user, found by its SHA-256, with a role, an expiry and a
+// revocation: users.AuthenticateToken and tokens.go), or the console's
 // session cookie, in which case a state-changing request must also carry
 // the session's CSRF token in the X-CSRF-Token header. Authorization: every
 // route is in the access matrix of package authz (roles, block-officer
@@ -165,7 +165,6 @@ func New(d Deps) (*Server, error) {
 		"GET /api/v1/audit":                  s.listAudit,
 		"GET /api/v1/audit.csv":              s.exportAudit,
 		"GET /api/v1/audit/verify":           s.verifyAudit,
-		"POST /api/v1/tokens":                s.createToken,
 	}
 	// Each area's routes live beside its handlers.
 	reviews := review.New(review.Deps{Store: d.Store, Reports: d.Reports, Settings: d.Money, Log: s.log, ScopedCall: s.scopedCall})
@@ -174,7 +173,7 @@ func New(d Deps) (*Server, error) {
 	sender, _ := d.Notifier.(commands.Sender)
 	s.commands = commands.New(d.Store, sender, s.log)
 	enrolments := enrol.New(enrol.Deps{Store: d.Store, Notify: s.notify, Retired: d.Retired, Log: s.log})
-	for _, more := range []map[string]http.HandlerFunc{finances.Routes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.commands.Routes(), s.openapiRoutes(), enrolments.Routes()} {
+	for _, more := range []map[string]http.HandlerFunc{finances.Routes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.commands.Routes(), s.openapiRoutes(), enrolments.Routes(), s.tokenRoutes()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("api: route %s registered twice", p)
@@ -207,9 +206,9 @@ func (s *Server) EndCall(ctx context.Context, actor, appliance, callID string) e
 // (an unknown /api/ path answers a JSON 404).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// EnsureAdminToken bootstraps access; see store.Store.EnsureAdminToken.
+// EnsureAdminToken bootstraps access; see users.Store.EnsureAdminToken.
 func (s *Server) EnsureAdminToken(ctx context.Context, path string) error {
-	return s.st.EnsureAdminToken(ctx, path)
+	return s.users.EnsureAdminToken(ctx, path, s.log)
 }
 
 // Caller is the authenticated identity of a request.
@@ -232,7 +231,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (Caller, bool)
 			writeError(w, http.StatusUnauthorized, "missing bearer token")
 			return Caller{}, false
 		}
-		t, err := s.st.Authenticate(r.Context(), tok)
+		t, err := s.users.AuthenticateToken(r.Context(), tok)
 		if err != nil {
 			if !errors.Is(err, store.ErrUnauthorized) {
 				s.fail(w, r, err)
@@ -242,7 +241,7 @@ func (s *Server) identify(w http.ResponseWriter, r *http.Request) (Caller, bool)
 			writeError(w, http.StatusUnauthorized, "invalid token")
 			return Caller{}, false
 		}
-		return Caller{Actor: "token:" + t.Name, Role: store.UserRole(t.Role), MFA: true}, true
+		return authz.TokenCaller(t), true
 	}
 	if ck, err := r.Cookie(authz.SessionCookie); err == nil {
 		se, err := s.users.SessionByID(r.Context(), ck.Value)
@@ -745,23 +744,6 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"audit": auditEntriesBody(log)})
-}
-
-func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Name string `json:"name"`
-		Role string `json:"role"`
-	}
-	if err := decode(r, &in); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	tok, err := s.st.CreateToken(r.Context(), callerFrom(r.Context()).Actor, in.Name, in.Role)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusCreated, map[string]string{"name": in.Name, "role": in.Role, "token": tok})
 }
 
 func (s *Server) getRules(w http.ResponseWriter, r *http.Request) {

@@ -23,6 +23,7 @@ import (
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/storetest"
+	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -80,7 +81,13 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(tokPath)
-	viewer, err := st.CreateToken(ctx, "test", "auditor", store.RoleViewer)
+	// The bootstrap administrator has a second factor here, so the admin
+	// token plays recordings (tokens_test.go tests it without).
+	us := users.New(st)
+	if _, _, err := us.EnrollTOTP(ctx, "test", users.BootstrapUserID); err != nil {
+		t.Fatal(err)
+	}
+	viewer, _, err := us.CreateToken(ctx, users.Creator{Actor: "test", Role: store.RoleSystemAdmin, UserID: users.BootstrapUserID}, users.NewToken{Name: "auditor", Role: store.RoleViewer})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,11 +468,11 @@ func TestAppliancesAndTokens(t *testing.T) {
 	if len(out.Appliances) != 2 || out.Appliances[0].ID != "appA" || out.Appliances[0].Block != "A" || out.Appliances[0].PolicyVersionCurrent == 0 {
 		t.Fatalf("appliances %+v", out.Appliances)
 	}
-	var tok map[string]string
-	if r := e.do("POST", "/api/v1/tokens", e.admin, map[string]string{"name": "ops", "role": "viewer"}, &tok); r.StatusCode != 201 || tok["token"] == "" {
+	var tok struct{ Token string }
+	if r := e.do("POST", "/api/v1/tokens", e.admin, map[string]string{"name": "ops", "role": "viewer"}, &tok); r.StatusCode != 201 || tok.Token == "" {
 		t.Fatalf("token: %d %v", r.StatusCode, tok)
 	}
-	if s := e.status("GET", "/api/v1/calls", tok["token"], nil); s != 200 {
+	if s := e.status("GET", "/api/v1/calls", tok.Token, nil); s != 200 {
 		t.Fatalf("new token: %d", s)
 	}
 	if s := e.status("POST", "/api/v1/tokens", e.admin, map[string]string{"name": "ops", "role": "viewer"}); s != 409 {

@@ -356,14 +356,6 @@ var opDocs = map[string]openapi.Doc{
 		Out:         openapi.Obj{"ok": true},
 		Errors:      map[int]any{409: openapi.ErrorWith{Desc: "The chain is broken (an entry was changed or removed).", Body: openapi.Obj{"ok": false, "error": ""}}},
 	},
-	"POST /api/v1/tokens": {
-		Summary:     "Create an API token",
-		Description: "Creates a bearer token, answered once (only its SHA-256 is kept): role admin acts as system_admin, viewer as read_only.",
-		Body:        openapi.Obj{"name": "", "role": ""},
-		Fields:      map[string]string{"name": "Required, unique.", "role": `"admin" or "viewer".`},
-		Status:      http.StatusCreated, Out: openapi.Obj{"name": "", "role": "", "token": ""},
-		Errors: map[int]any{409: "A token of that name exists."},
-	},
 
 	// Global numbers and settings.
 	"GET /api/v1/numbers": {
@@ -468,7 +460,7 @@ func openAPIDocument(patterns []string) (map[string]any, error) {
 			"schemas": schemas,
 			"securitySchemes": map[string]any{
 				"bearerToken": map[string]any{"type": "http", "scheme": "bearer",
-					"description": "An API token: the admin token central writes at start-up, or one from POST /api/v1/tokens."},
+					"description": "An API token: the admin token central writes at start-up, or one from POST /api/v1/tokens. It plays and exports recordings only if its owner has enrolled TOTP."},
 				"sessionCookie": map[string]any{"type": "apiKey", "in": "cookie", "name": authz.SessionCookie,
 					"description": "The web console's session cookie; state-changing requests must also carry the session's CSRF token in the " + CSRFHeader + " header."},
 			},
@@ -489,7 +481,7 @@ func openAPIDocument(patterns []string) (map[string]any, error) {
 // Each area's handler package documents its routes: init adds them to
 // opDocs.
 func init() {
-	for _, docs := range []map[string]openapi.Doc{review.Docs, finance.Docs, consoleusers.Docs, commands.Docs, enrol.Docs} {
+	for _, docs := range []map[string]openapi.Doc{review.Docs, finance.Docs, consoleusers.Docs, commands.Docs, enrol.Docs, tokenDocs} {
 		for p, d := range docs {
 			if _, dup := opDocs[p]; dup {
 				panic("api: route documented twice: " + p)

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/kinline/kinline/central/api/consoleusers"
@@ -16,6 +17,12 @@ import (
 type UserStore interface {
 	consoleusers.Store
 	SessionByID(ctx context.Context, id string) (*users.Session, error)
+	// API tokens (tokens.go).
+	AuthenticateToken(ctx context.Context, secret string) (*users.Token, error)
+	Tokens(ctx context.Context, owner string) ([]users.Token, error)
+	CreateToken(ctx context.Context, by users.Creator, in users.NewToken) (string, *users.Token, error)
+	RevokeToken(ctx context.Context, actor, owner, id string) (*users.Token, error)
+	EnsureAdminToken(ctx context.Context, path string, log *slog.Logger) error
 }
 
 // exportAudit streams the audit log (filtered by actor, action, target,

@@ -5,15 +5,17 @@
 // register their handlers through it, so a route missing from the matrix
 // cannot be served (they refuse to start).
 //
-// API tokens act as roles too: an admin token is a system_admin and a viewer
-// token read_only (store.UserRole); a token counts as a verified second
-// factor, as it is a 256-bit secret.
+// API tokens act as roles too: a token has a user role (an admin token is
+// a system_admin, a viewer token read_only), and a second factor when its
+// owner has enrolled TOTP (decision 0033): a token of an owner without one
+// may not play or export recordings (ErrTokenSecondFactor says what to do).
 package authz
 
 import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/kinline/kinline/central/store"
 )
@@ -24,6 +26,9 @@ var (
 	ErrSecondFactor = errors.New("authz: a verified second factor (TOTP) is required")
 	ErrOutOfScope   = errors.New("authz: outside your blocks")
 	ErrUnknownRoute = errors.New("authz: route missing from the access matrix")
+	// ErrTokenSecondFactor is ErrSecondFactor for an API token.
+	ErrTokenSecondFactor = fmt.Errorf("%w: this token's owner has no second factor; "+
+		"the owner signs in to the console with a password and enrols TOTP (Account, second factor), then the token may play and export", ErrSecondFactor)
 )
 
 // Rule says who may use a route.
@@ -82,7 +87,6 @@ var Routes = map[string]Rule{
 	"GET /api/v1/audit":            {Roles: admin},
 	"GET /api/v1/audit.csv":        {Roles: admin, MFA: true},
 	"GET /api/v1/audit/verify":     {Roles: admin},
-	"POST /api/v1/tokens":          {Roles: admin},
 	"POST /api/v1/users":           {Roles: admin},
 	"GET /api/v1/users":            {Roles: admin},
 	"GET /api/v1/users/{id}":       {Roles: admin, Self: true},
@@ -123,6 +127,11 @@ type Caller struct {
 	UserID string // empty for tokens
 	Blocks []string
 	MFA    bool
+	// A token's id, its owner's user id and its expiry (nil: never); a
+	// token creates tokens for its owner, no stronger and no longer lived.
+	TokenID      string
+	Owner        string
+	TokenExpires *time.Time
 }
 
 // SeesHidden reports whether c may see hidden calls (numbers on the
@@ -173,6 +182,9 @@ func Check(pattern string, c Caller, id string) error {
 		return fmt.Errorf("%w: role %q may not use %s", ErrForbidden, c.Role, pattern)
 	}
 	if r.MFA && !c.MFA {
+		if c.TokenID != "" {
+			return ErrTokenSecondFactor
+		}
 		return ErrSecondFactor
 	}
 	return nil
@@ -181,7 +193,7 @@ func Check(pattern string, c Caller, id string) error {
 // init merges each area's routes (kept beside that area's rules) into
 // Routes; a pattern given twice is a programming error.
 func init() {
-	for _, more := range []map[string]Rule{moneyRoutes, manageRoutes, reviewRoutes, openapiRoutes, enrolRoutes} {
+	for _, more := range []map[string]Rule{moneyRoutes, manageRoutes, reviewRoutes, openapiRoutes, enrolRoutes, tokenRoutes} {
 		for p, r := range more {
 			if _, dup := Routes[p]; dup {
 				panic("authz: route given twice: " + p)

@@ -12,5 +12,13 @@ const SessionCookie = "kinline_session"
 
 // SessionCaller is the identity of a console session.
 func SessionCaller(se *users.Session) Caller {
-	return Caller{Actor: se.Actor, Role: store.UserRole(se.Role), UserID: se.UserID, Blocks: se.Blocks, MFA: se.MFA}
+	return Caller{Actor: se.Actor, Role: store.UserRole(se.Role), UserID: se.UserID, Blocks: se.Blocks, MFA: se.MFA,
+		TokenID: se.TokenID, Owner: se.Owner, TokenExpires: se.TokenExpires}
+}
+
+// TokenCaller is the identity of a request made with API token t
+// (users.AuthenticateToken): its role, its owner's blocks, and a second
+// factor when the owner has one.
+func TokenCaller(t *users.Token) Caller {
+	return Caller{Actor: "token:" + t.Name, Role: t.Role, Blocks: t.Blocks, MFA: t.OwnerTOTP, TokenID: t.ID, Owner: t.Owner, TokenExpires: t.Expires}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -81,11 +82,15 @@ func newEnv(t *testing.T) *env {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	tokPath := filepath.Join(dir, "admin-token")
-	if err := st.EnsureAdminToken(ctx, tokPath); err != nil {
+	us := users.New(st)
+	if err := us.EnsureAdminToken(ctx, tokPath, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(tokPath)
-	viewer, err := st.CreateToken(ctx, "test", "auditor", store.RoleViewer)
+	if _, _, err := us.EnrollTOTP(ctx, "test", users.BootstrapUserID); err != nil {
+		t.Fatal(err)
+	}
+	viewer, _, err := us.CreateToken(ctx, users.Creator{Actor: "test", Role: store.RoleSystemAdmin, UserID: users.BootstrapUserID}, users.NewToken{Name: "auditor", Role: store.RoleViewer})
 	if err != nil {
 		t.Fatal(err)
 	}

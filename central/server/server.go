@@ -88,7 +88,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if err := s.importAppliances(ctx); err != nil {
 		return fail(err)
 	}
-	if err := st.EnsureAdminToken(ctx, cfg.AdminTokenFile); err != nil {
+	if err := users.New(st).EnsureAdminToken(ctx, cfg.AdminTokenFile, log.With("part", "store")); err != nil {
 		return fail(fmt.Errorf("server: admin token: %w", err))
 	}
 

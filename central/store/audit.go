@@ -4,19 +4,15 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 )
 
-// Token roles. An admin token acts as RoleSystemAdmin and a viewer token as
-// RoleReadOnly (see UserRole).
+// Token roles accepted as aliases: an admin token is a RoleSystemAdmin and a
+// viewer token a RoleReadOnly (see UserRole; tokens are users.Token).
 const (
 	RoleAdmin  = "admin"  // everything
 	RoleViewer = "viewer" // read-only
@@ -118,12 +114,6 @@ func (s *Store) AuditLog(ctx context.Context, f AuditFilter) ([]AuditEntry, erro
 	return out, nil
 }
 
-// Token is an API token's identity (never the secret).
-type Token struct {
-	Name string `json:"name"`
-	Role string `json:"role"`
-}
-
 // TokenHash is the hex SHA-256 of a bearer token, as stored.
 func TokenHash(token string) string {
 	h := sha256.Sum256([]byte(token))
@@ -137,132 +127,4 @@ func NewSecret() string {
 		panic("store: crypto/rand failed: " + err.Error())
 	}
 	return hex.EncodeToString(b[:])
-}
-
-func validRole(role string) error {
-	if role != RoleAdmin && role != RoleViewer {
-		return fmt.Errorf("%w: role must be admin or viewer", ErrInvalid)
-	}
-	return nil
-}
-
-// RegisterToken stores a token's hash under name with role. Registering the
-// same token again is a no-op; another token under a used name gives
-// ErrConflict.
-func (s *Store) RegisterToken(ctx context.Context, actor, token, name, role string) error {
-	if len(token) < 16 {
-		return fmt.Errorf("%w: token too short", ErrInvalid)
-	}
-	if err := errors.Join(validRole(role), validText("name", name, 64, true)); err != nil {
-		return err
-	}
-	h := TokenHash(token)
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		var have string
-		err := tx.QueryRowContext(ctx, `SELECT name FROM api_tokens WHERE sha256 = $1`, h).Scan(&have)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("store: read token: %w", err)
-		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO api_tokens (sha256, name, role, created_ns) VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO NOTHING`,
-			h, name, role, ns(s.clk.Now()))
-		if err != nil {
-			return fmt.Errorf("store: insert token: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%w: token name %s", ErrConflict, name)
-		}
-		return s.audit(ctx, tx, actor, "token.create", name, "role="+role)
-	})
-}
-
-// CreateToken generates a token, registers it and returns it; only its hash
-// is kept, so this is the one time it can be shown.
-func (s *Store) CreateToken(ctx context.Context, actor, name, role string) (string, error) {
-	t := NewSecret()
-	if err := s.RegisterToken(ctx, actor, t, name, role); err != nil {
-		return "", err
-	}
-	return t, nil
-}
-
-// Authenticate returns the token's identity, comparing its SHA-256 with every
-// stored hash in constant time. Unknown tokens give ErrUnauthorized.
-func (s *Store) Authenticate(ctx context.Context, token string) (*Token, error) {
-	h := sha256.Sum256([]byte(token))
-	want := hex.EncodeToString(h[:])
-	rows, err := s.r.QueryContext(ctx, `SELECT sha256, name, role FROM api_tokens`)
-	if err != nil {
-		return nil, fmt.Errorf("store: tokens: %w", err)
-	}
-	defer rows.Close()
-	var found *Token
-	for rows.Next() {
-		var hv string
-		var t Token
-		if err := rows.Scan(&hv, &t.Name, &t.Role); err != nil {
-			return nil, fmt.Errorf("store: tokens: %w", err)
-		}
-		if subtle.ConstantTimeCompare([]byte(hv), []byte(want)) == 1 {
-			found = &t
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: tokens: %w", err)
-	}
-	if found == nil || token == "" {
-		return nil, ErrUnauthorized
-	}
-	return found, nil
-}
-
-// EnsureAdminToken bootstraps access: if the file at path does not exist it
-// generates a random token, registers its hash as the admin token "admin"
-// (or "admin-<hash prefix>" when that name is taken) and writes the token to
-// the file with mode 0600; if the file exists, it makes sure the token in it
-// is registered as an admin token.
-func (s *Store) EnsureAdminToken(ctx context.Context, path string) error {
-	register := func(tok string) error {
-		err := s.RegisterToken(ctx, "bootstrap", tok, "admin", RoleAdmin)
-		if errors.Is(err, ErrConflict) {
-			err = s.RegisterToken(ctx, "bootstrap", tok, "admin-"+TokenHash(tok)[:8], RoleAdmin)
-		}
-		return err
-	}
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		if err := register(strings.TrimSpace(string(b))); err != nil {
-			return fmt.Errorf("store: register admin token from %s: %w", path, err)
-		}
-		return nil
-	case !errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("store: read admin token: %w", err)
-	}
-	tok := NewSecret()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("store: admin token directory: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("store: create admin token file: %w", err)
-	}
-	_, err = f.WriteString(tok + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = register(tok)
-	}
-	if err != nil {
-		os.Remove(path)
-		return fmt.Errorf("store: admin token: %w", err)
-	}
-	s.log.Info("store: admin token written", "path", path)
-	return nil
 }

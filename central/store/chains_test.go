@@ -183,7 +183,11 @@ func TestChainsMigration(t *testing.T) {
 	s.Close()
 	// Back to schema 13, as before this change.
 	db := rawSQL(t, path)
-	for _, q := range []string{`DROP TABLE event_chains`, `ALTER TABLE events DROP COLUMN copy_of`, `ALTER TABLE calls DROP COLUMN trunk`, `ALTER TABLE appliances DROP COLUMN retired_ns`, `ALTER TABLE appliances DROP COLUMN cert_not_after_ns`, `UPDATE schema_version SET version = 13`} {
+	for _, q := range []string{`CREATE TABLE api_tokens (sha256 TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL, created_ns BIGINT NOT NULL)`,
+		`INSERT INTO api_tokens VALUES ('aa', 'admin', 'admin', 1)`, `DROP TABLE tokens`, `ALTER TABLE sessions DROP COLUMN token_id`,
+		`DROP TABLE event_chains`, `ALTER TABLE events DROP COLUMN copy_of`, `ALTER TABLE calls DROP COLUMN trunk`,
+		`ALTER TABLE appliances DROP COLUMN retired_ns`, `ALTER TABLE appliances DROP COLUMN cert_not_after_ns`, `DELETE FROM settings WHERE name = 'charging'`,
+		`UPDATE schema_version SET version = 13`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
@@ -194,6 +198,12 @@ func TestChainsMigration(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// Migration 16 carries the tokens over to the bootstrap administrator.
+	var owner, role string
+	var boot int
+	if err := s.r.QueryRow(`SELECT owner, role, bootstrap FROM tokens WHERE sha256 = 'aa'`).Scan(&owner, &role, &boot); err != nil || owner != "u_bootstrap" || role != RoleSystemAdmin || boot != 1 {
+		t.Fatalf("token after migration 18: %s %s %d %v", owner, role, boot, err)
+	}
 	chains, err := s.EventChains(ctx, "app1")
 	if err != nil || len(chains) != 1 || chains[0].Epoch != "" || chains[0].Start != 1 || chains[0].Acked != 3 {
 		t.Fatalf("chains after the migration %+v, %v", chains, err)

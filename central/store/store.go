@@ -1,11 +1,11 @@
 // Package store is central's durable state: appliances and their blocks
 // (with the blocks' policy versions), the appliances' event streams and
 // what they project into (calls, card taps, alarms, status, the people's
-// block history), recordings on disk, API tokens, the roles console users
-// hold, and the append-only, hash-chained audit log. It is the core the
-// domain packages are built on (domain.go), on the core's schema,
-// transactions and audit chain: console users, their passwords, TOTP and
-// sessions are package users (central/store/users), the people housed in
+// block history), recordings on disk, the roles console users hold, and
+// the append-only, hash-chained audit log. It is the core the domain
+// packages are built on (domain.go), on the core's schema, transactions
+// and audit chain: console users, their passwords, TOTP, sessions and API
+// tokens are package users (central/store/users), the people housed in
 // the blocks with their cards, PIN hashes, contacts, rules and the
 // prison's settings package people, the CSV and XLSX import and exports
 // package tables, statistics, billing reports and the review of calls

@@ -445,31 +445,6 @@ func listFiles(t *testing.T, dir string) []string {
 	return out
 }
 
-func TestTokens(t *testing.T) {
-	s, _, _ := openTest(t)
-	ctx := context.Background()
-	tok, err := s.CreateToken(ctx, "bootstrap", "ops", RoleAdmin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := count(t, s, `SELECT COUNT(*) FROM api_tokens WHERE sha256 = $1`, TokenHash(tok)); n != 1 {
-		t.Fatal("token hash not stored")
-	}
-	if n := count(t, s, `SELECT COUNT(*) FROM api_tokens WHERE sha256 = $1 OR name = $1`, tok); n != 0 {
-		t.Fatal("token stored in clear")
-	}
-	who, err := s.Authenticate(ctx, tok)
-	if err != nil || who.Name != "ops" || who.Role != RoleAdmin {
-		t.Fatalf("authenticate: %+v %v", who, err)
-	}
-	if _, err := s.Authenticate(ctx, tok+"x"); !errors.Is(err, ErrUnauthorized) {
-		t.Fatalf("bad token: %v", err)
-	}
-	if _, err := s.CreateToken(ctx, "bootstrap", "ops", RoleViewer); !errors.Is(err, ErrConflict) {
-		t.Fatalf("duplicate name: %v", err)
-	}
-}
-
 // TestPrivilegedRecordingRefused: audio uploaded for a call the appliance
 // flagged privileged is refused, nothing is written to the recordings
 // directory, and a central alarm says so.

@@ -442,7 +442,7 @@ func TestTOTPEnrolmentForcedBeforePlayback(t *testing.T) {
 	if r := loginForm(t, client(t), srv, url.Values{"username": {"fred"}, "password": {pw}}); r.Header.Get("Location") != "/calls" {
 		t.Fatalf("finance lands on %s", r.Header.Get("Location"))
 	}
-	if l, _ := st.AuditLog(ctx, store.AuditFilter{Action: "user.totp_enrol"}); len(l) != 1 || l[0].Actor != "user:ivy" {
+	if l, _ := st.AuditLog(ctx, store.AuditFilter{Action: "user.totp_enrol", To: t0.Add(time.Hour)}); len(l) != 2 || l[1].Target != users.BootstrapUserID || l[0].Actor != "user:ivy" {
 		t.Fatalf("enrolment audit %+v", l)
 	}
 }

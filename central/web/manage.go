@@ -191,7 +191,7 @@ func (s *Server) statusOf(err error) (int, string) {
 		return http.StatusConflict, msg
 	case errors.Is(err, store.ErrInvalid), errors.Is(err, store.ErrUnknownBlock), errors.Is(err, tables.ErrBadFile):
 		return http.StatusUnprocessableEntity, msg
-	case errors.Is(err, authz.ErrOutOfScope), errors.Is(err, people.ErrNotAllowed):
+	case errors.Is(err, authz.ErrOutOfScope), errors.Is(err, people.ErrNotAllowed), errors.Is(err, users.ErrTooStrong):
 		return http.StatusForbidden, msg
 	}
 	s.log.Error("web: manage", "err", err)

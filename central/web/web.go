@@ -117,6 +117,10 @@ type UserStore interface {
 	UpdateUser(ctx context.Context, actor, id string, up users.UserUpdate) (*users.User, error)
 	BeginTOTPEnrolment(ctx context.Context, actor, id string) (secret, uri string, err error)
 	ConfirmTOTPEnrolment(ctx context.Context, actor, id, sessionID, code string) error
+	AuthenticateToken(ctx context.Context, secret string) (*users.Token, error)
+	Tokens(ctx context.Context, owner string) ([]users.Token, error)
+	CreateToken(ctx context.Context, by users.Creator, in users.NewToken) (string, *users.Token, error)
+	RevokeToken(ctx context.Context, actor, owner, id string) (*users.Token, error)
 }
 
 // TableStore is what the console needs of the batch import and the
@@ -217,7 +221,7 @@ func New(cfg Config) (*Server, error) {
 		imports: importjob.NewRunner(ImportJobTimeout), notifier: cfg.Notifier}
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", s.root)
-	s.auth = signin.New(signin.Config{Users: cfg.Users, Tokens: cfg.Store, Log: cfg.Log, SessionTTL: cfg.SessionTTL, SessionIdle: cfg.SessionIdle,
+	s.auth = signin.New(signin.Config{Users: cfg.Users, Audit: cfg.Store, Log: cfg.Log, SessionTTL: cfg.SessionTTL, SessionIdle: cfg.SessionIdle,
 		SecureCookie: cfg.SecureCookie, Form: func(w http.ResponseWriter, status int, csrf, msg string) {
 			s.render(w, status, "login.html", loginView{page.Layout{Title: "Sign in", Error: msg, CSRF: csrf}})
 		}})
@@ -230,7 +234,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	// Each area's pages live beside their handlers.
 	finances := finance.New(finance.Deps{Store: cfg.Store, Money: cfg.Money, Render: s.render, Notify: s.notifyBlocks, Log: cfg.Log})
-	for _, more := range []map[string]page.Handler{finances.Routes(), s.managePages(), s.reviewPages(), s.consolePages(), s.inProgressPages(), s.enrolPages()} {
+	for _, more := range []map[string]page.Handler{finances.Routes(), s.managePages(), s.reviewPages(), s.consolePages(), s.inProgressPages(), s.enrolPages(), s.tokenPages()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("web: page %s registered twice", p)

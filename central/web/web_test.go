@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -43,8 +45,17 @@ func setupClock(t *testing.T) (*store.Store, *httptest.Server, string, []byte, *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	tok, err := st.CreateToken(ctx, "test", "admin", store.RoleAdmin)
+	// The admin token is the bootstrap one, its owner with a second factor.
+	us := users.New(st)
+	if err := us.EnsureAdminToken(ctx, filepath.Join(dir, "admin-token"), slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	tb, err := os.ReadFile(filepath.Join(dir, "admin-token"))
 	if err != nil {
+		t.Fatal(err)
+	}
+	tok := strings.TrimSpace(string(tb))
+	if _, _, err := us.EnrollTOTP(ctx, "test", users.BootstrapUserID); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.UpsertAppliance(ctx, "appA", "A"); err != nil {

@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/internal/poll"
 )
 
@@ -455,7 +456,7 @@ func (s *Stack) StartCentral(ctx context.Context) error {
 		return err
 	}
 	tokenFile := filepath.Join(s.Opts.Dir, "admin-token")
-	return waitFor(ctx, 30*time.Second, "central's API", func() error {
+	err = waitFor(ctx, 30*time.Second, "central's API", func() error {
 		b, err := os.ReadFile(tokenFile)
 		if err != nil {
 			return err
@@ -463,6 +464,16 @@ func (s *Stack) StartCentral(ctx context.Context) error {
 		s.Token = strings.TrimSpace(string(b))
 		return s.Do(ctx, "GET", "/api/v1/appliances", nil, nil)
 	})
+	if err != nil {
+		return err
+	}
+	// A token plays and exports recordings only if its owner has a second
+	// factor: the stack gives the admin token's owner, the bootstrap
+	// administrator, one (as an administrator may give any user).
+	if err := s.Do(ctx, "POST", "/api/v1/users/"+users.BootstrapUserID+"/totp", nil, nil); err != nil {
+		return fmt.Errorf("second factor of the bootstrap administrator: %w", err)
+	}
+	return nil
 }
 
 // StartAppliance starts kinline-appliance.

@@ -5,6 +5,10 @@
 //	kinline-central -config /etc/kinline/central.yaml
 //	kinline-central backup -config /etc/kinline/central.yaml DIR
 //	kinline-central restore -config /etc/kinline/central.yaml [-force] DIR
+//	kinline-central rotate-admin-token -config /etc/kinline/central.yaml
+//
+// rotate-admin-token revokes the bootstrap admin token and writes a new
+// one to admin_token_file (rotate.go).
 //
 // example.yaml beside this file documents every setting.
 package main
@@ -25,6 +29,9 @@ import (
 func main() {
 	if code, ok := backupCommand(os.Args[1:]); ok {
 		os.Exit(code)
+	}
+	if len(os.Args) > 1 && os.Args[1] == "rotate-admin-token" {
+		os.Exit(rotateAdminToken(os.Args[2:], os.Stdout, os.Stderr))
 	}
 	cfgPath := flag.String("config", "/etc/kinline/central.yaml", "config file (see example.yaml)")
 	logFormat := flag.String("log-format", "", "text or json (default: the config's log_format, else text)")

@@ -503,6 +503,38 @@ var Migrations = [][]string{
 			SELECT 'charging', CASE WHEN EXISTS (SELECT 1 FROM rates) THEN 'on' ELSE 'off' END, 0
 			ON CONFLICT (name) DO NOTHING`,
 	},
+	// 18: API tokens belong to a console user (owner), expire and are
+	// revoked (central/store/users/tokens.go, decision 0033). Tokens made
+	// before belong to the bootstrap administrator (u_bootstrap, created
+	// with the admin token at start) and never expire; a name is unique
+	// among an owner's tokens that are not revoked. A token's console
+	// session names it (token_id), so revoking the token ends it.
+	{
+		`CREATE TABLE tokens (
+			id           TEXT PRIMARY KEY,
+			sha256       TEXT NOT NULL UNIQUE,
+			name         TEXT NOT NULL,
+			role         TEXT NOT NULL,
+			owner        TEXT NOT NULL,
+			bootstrap    INTEGER NOT NULL DEFAULT 0,
+			created_ns   BIGINT NOT NULL,
+			expires_ns   BIGINT NOT NULL DEFAULT 0,
+			last_used_ns BIGINT NOT NULL DEFAULT 0,
+			revoked_ns   BIGINT NOT NULL DEFAULT 0,
+			revoked_by   TEXT NOT NULL DEFAULT ''
+		)`,
+		`CREATE UNIQUE INDEX tokens_owner_name ON tokens (owner, name) WHERE revoked_ns = 0`,
+		`INSERT INTO tokens (id, sha256, name, role, owner, bootstrap, created_ns)
+			SELECT 't_' || substr(sha256, 1, 24), sha256, name,
+				CASE role WHEN 'admin' THEN 'system_admin' WHEN 'viewer' THEN 'read_only' ELSE role END,
+				'u_bootstrap', CASE WHEN name = 'admin' OR name LIKE 'admin-%' THEN 1 ELSE 0 END, created_ns
+			FROM api_tokens`,
+		`DROP TABLE api_tokens`,
+		`ALTER TABLE sessions ADD COLUMN token_id TEXT NOT NULL DEFAULT ''`,
+		// Console sessions signed in with a token before: they counted as
+		// a second factor and name no token, so they end.
+		`DELETE FROM sessions WHERE user_id = ''`,
+	},
 }
 
 // AuditGuardVersion is the schema version whose migration makes the audit

@@ -1,12 +1,14 @@
 // Package users keeps central's console users and their sign-in: roles and
 // block scopes, argon2id passwords, lockout after failed sign-ins, TOTP
-// (enrolled by an administrator or by the user, confirmed with a code), and
-// console sessions (absolute and idle expiry, CSRF token, second factor).
+// (enrolled by an administrator or by the user, confirmed with a code),
+// console sessions (absolute and idle expiry, CSRF token, second factor),
+// and API tokens, which belong to a user (tokens.go; the bootstrap admin
+// token and its rotation: bootstrap.go).
 // It is built on the core store (central/store): its tables are in the
 // core's schema, its writes in the core's serialized transactions, every
 // change in the core's audit chain, and its errors are the core's sentinel
 // errors (ErrInvalid, ErrNotFound, ErrConflict, ErrUnauthorized, ...) plus
-// ErrLocked and ErrTOTPEnrolled.
+// ErrLocked, ErrTOTPEnrolled and ErrTooStrong.
 package users
 
 import (

@@ -316,26 +316,3 @@ func TestTOTPSelfEnrolment(t *testing.T) {
 		t.Fatal("reset kept the factor")
 	}
 }
-
-func TestTokenSessions(t *testing.T) {
-	s, _, clk := openTest(t)
-	ctx := context.Background()
-	id, err := s.CreateSession(ctx, "token:ops", store.RoleAdmin, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if se, err := s.SessionByID(ctx, id); err != nil || se.Actor != "token:ops" || !se.MFA {
-		t.Fatalf("session: %+v %v", se, err)
-	}
-	clk.Advance(time.Hour)
-	if _, err := s.SessionByID(ctx, id); !errors.Is(err, store.ErrUnauthorized) {
-		t.Fatalf("expired session: %v", err)
-	}
-	id2, _ := s.CreateSession(ctx, "token:ops", store.RoleAdmin, time.Hour)
-	if err := s.DeleteSession(ctx, id2); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.SessionByID(ctx, id2); !errors.Is(err, store.ErrUnauthorized) {
-		t.Fatal("session alive after logout")
-	}
-}

@@ -45,7 +45,7 @@ var navigation = []NavLink{
 	{"/blocks", "Blocks"}, {"/appliances", "Appliances"}, {"/money/rates", "Rates"}, {"/money/accounts", "Accounts"}, {"/money/settings", "Money settings"},
 	{"/money/reconciliation", "Reconciliation"}, {"/stats", "Statistics"}, {"/reports/billing", "Billing report"},
 	{"/import", "Import"}, {"/export", "Export"}, {"/settings", "Settings"}, {"/alarms", "Alarms"},
-	{"/audit", "Audit log"}, {"/users", "Users"}, {"/account/totp", "Second factor"},
+	{"/audit", "Audit log"}, {"/users", "Users"}, {"/tokens", "API tokens"}, {"/account/totp", "Second factor"},
 }
 
 // For is the layout of a page titled title for the session se.

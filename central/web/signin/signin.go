@@ -35,20 +35,20 @@ type Users interface {
 	StartSession(ctx context.Context, in users.NewSession) (string, *users.Session, error)
 	SessionByID(ctx context.Context, id string) (*users.Session, error)
 	DeleteSession(ctx context.Context, id string) error
+	AuthenticateToken(ctx context.Context, secret string) (*users.Token, error)
 }
 
-// Tokens authenticates API tokens and audits (store.Store).
-type Tokens interface {
-	Authenticate(ctx context.Context, token string) (*store.Token, error)
+// Auditor writes the audit log (store.Store): failed token sign-ins.
+type Auditor interface {
 	Audit(ctx context.Context, actor, action, target, detail string) error
 }
 
 // Config configures sign-in; every field but Log and SecureCookie is
 // required.
 type Config struct {
-	Users  Users
-	Tokens Tokens
-	Log    *slog.Logger
+	Users Users
+	Audit Auditor
+	Log   *slog.Logger
 	// SessionTTL is a session's absolute lifetime, SessionIdle how long
 	// it lasts without a request.
 	SessionTTL, SessionIdle time.Duration
@@ -138,20 +138,20 @@ func (s *Signin) Login(w http.ResponseWriter, r *http.Request) {
 	var ns users.NewSession
 	next := "/calls"
 	if tok := r.PostFormValue("token"); tok != "" {
-		t, err := s.cfg.Tokens.Authenticate(r.Context(), tok)
+		t, err := s.cfg.Users.AuthenticateToken(r.Context(), tok)
 		if err != nil {
 			if !errors.Is(err, store.ErrUnauthorized) {
 				s.cfg.Log.Error("web: authenticate", "err", err)
 				s.form(w, http.StatusInternalServerError, "Sign-in failed; try again.")
 				return
 			}
-			if err := s.cfg.Tokens.Audit(r.Context(), "anonymous", "login.failed", "console", "invalid token"); err != nil {
+			if err := s.cfg.Audit.Audit(r.Context(), "anonymous", "login.failed", "console", "invalid token"); err != nil {
 				s.cfg.Log.Error("web: audit", "err", err)
 			}
 			s.form(w, http.StatusUnauthorized, "That token is not valid.")
 			return
 		}
-		ns = users.NewSession{Actor: "token:" + t.Name, Role: store.UserRole(t.Role), MFA: true}
+		ns = tokenSession(t)
 	} else {
 		u, mfa, err := s.cfg.Users.Login(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"), r.PostFormValue("code"))
 		switch {
@@ -206,4 +206,12 @@ func (s *Signin) Logout(w http.ResponseWriter, r *http.Request) {
 	}
 	s.setCookie(w, CookieName, "", "/", -1)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// tokenSession is the session of a sign-in with token t: it acts as the
+// token's role (scoped to its owner's blocks) and has a second factor when
+// the owner has one. It ends when the token stops working (revoked,
+// expired, its owner disabled).
+func tokenSession(t *users.Token) users.NewSession {
+	return users.NewSession{Actor: "token:" + t.Name, Role: t.Role, TokenID: t.ID, MFA: t.OwnerTOTP}
 }
