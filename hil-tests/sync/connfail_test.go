@@ -2,8 +2,16 @@ package sync_test
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"log/slog"
+	"math/big"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -282,6 +290,13 @@ func TestConnectFailureTLSThroughMosquitto(t *testing.T) {
 			t.Fatalf("line: %s", line)
 		}
 	})
+	t.Run("our certificate expired", func(t *testing.T) {
+		h := newHarnessURL(t, m.URL, "", "")
+		cfg := h.config()
+		cfg.Password, cfg.TLS = "", expiredClientTLS(t, pki, appID)
+		f := startFailing(t, h, cfg)
+		f.waitCause(syncclient.CauseCertExpired)
+	})
 	t.Run("valid certificate connects", func(t *testing.T) {
 		h := newHarnessURL(t, m.URL, "", "")
 		cfg := h.config()
@@ -294,4 +309,39 @@ func TestConnectFailureTLSThroughMosquitto(t *testing.T) {
 			t.Fatalf("failures logged for a valid certificate:\n%s", f.log)
 		}
 	})
+}
+
+// expiredClientTLS is appliance id's TLS configuration with a certificate
+// from pki's CA that expired yesterday.
+func expiredClientTLS(t *testing.T, pki *brokertest.PKI, id string) *tls.Config {
+	t.Helper()
+	ca, err := tls.LoadX509KeyPair(pki.CA(), filepath.Join(pki.Dir, "ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, err := x509.ParseCertificate(ca.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(now.UnixNano()),
+		Subject:      pkix.Name{CommonName: id},
+		NotBefore:    now.Add(-48 * time.Hour),
+		NotAfter:     now.Add(-24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, ca.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(caCert)
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots,
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }
