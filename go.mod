@@ -15,6 +15,7 @@ require (
 	github.com/pion/opus v0.1.0
 	github.com/pion/rtp v1.8.10
 	github.com/prometheus/client_golang v1.23.2
+	github.com/prometheus/common v0.66.1
 	github.com/xuri/excelize/v2 v2.10.1
 	go.bug.st/serial v1.6.4
 	go.etcd.io/bbolt v1.4.0
@@ -46,7 +47,6 @@ require (
 	github.com/ncruces/go-strftime v0.1.9 // indirect
 	github.com/pion/randutil v0.1.0 // indirect
 	github.com/prometheus/client_model v0.6.2 // indirect
-	github.com/prometheus/common v0.66.1 // indirect
 	github.com/prometheus/procfs v0.16.1 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/richardlehane/mscfb v1.0.6 // indirect
