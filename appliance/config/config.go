@@ -56,7 +56,7 @@ type Config struct {
 }
 
 // Metrics is the appliance's operational HTTP endpoint: /metrics
-// (Prometheus), /healthz and /readyz (docs/decisions/0028).
+// (Prometheus), /healthz and /readyz (docs/decisions/0031).
 type Metrics struct {
 	// Listen is the TCP address (host:port) the endpoint is served on;
 	// "" (the default) serves none. It has no authentication: bind it to

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -177,6 +178,10 @@ type connWatch struct {
 	broker  string
 	metrics *syncMetrics
 
+	// stopped is set when Run ends: the attempt paho abandons then is
+	// no failure.
+	stopped atomic.Bool
+
 	mu     sync.Mutex
 	causes map[Cause]*causeLog
 	failed int       // attempts failed since the last connection
@@ -196,6 +201,9 @@ func newConnWatch(clk clock.Clock, log *slog.Logger, broker string, m *syncMetri
 // failure records one failed attempt and logs it unless its cause was
 // logged less than FailureLogInterval ago.
 func (w *connWatch) failure(err error) {
+	if w.stopped.Load() {
+		return
+	}
 	cause := Classify(err)
 	w.metrics.failure(cause)
 	now := w.clk.Now()

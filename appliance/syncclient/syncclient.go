@@ -408,8 +408,12 @@ func (c *Client) Run(ctx context.Context) error {
 		opts.SetTLSConfig(c.cfg.TLS)
 	}
 	client := mqtt.NewClient(opts)
+	c.watch.stopped.Store(false)
 	client.Connect() // with ConnectRetry it keeps trying; onConnect reports success
-	defer client.Disconnect(250)
+	defer func() {
+		c.watch.stopped.Store(true)
+		client.Disconnect(250)
+	}()
 
 	l := &loop{c: c, client: client, recs: map[string]*recState{}}
 	return l.run(ctx)
