@@ -84,6 +84,9 @@ func (s *System) newHealth() error {
 	if err := s.Store.RegisterMetrics(h.Registry); err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
+	if err := s.Calls.RegisterMetrics(h.Registry); err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
 	if err := s.Media.RegisterMetrics(h.Registry); err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}

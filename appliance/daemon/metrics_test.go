@@ -75,6 +75,9 @@ func TestMetricsEndpointServedAndStopped(t *testing.T) {
 			"kinline_appliance_outbox_events ",
 			"kinline_appliance_rtp_packets_relayed_total 0\n",
 			"kinline_appliance_recordings_disk_free_bytes 5.36870912e+10\n",
+			`kinline_appliance_trunk_up{trunk="trunk"} 1` + "\n",
+			"kinline_appliance_sip_requests_shed_total 0\n",
+			"kinline_appliance_sip_transactions ",
 		} {
 			if !strings.Contains(body, want) {
 				return fmt.Errorf("no %q in\n%s", want, body)
