@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,10 +134,25 @@ func TestMetricsListenBusyDoesNotStopTheAppliance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	s, _ := newSystem(t, fmt.Sprintf("metrics: {listen: '%s'}\n", busy.Addr()), Deps{Stater: roomy()})
+	var logs syncBuf
+	s, _ := newSystemLog(t, fmt.Sprintf("metrics: {listen: '%s'}\n", busy.Addr()), Deps{Stater: roomy()},
+		slog.New(slog.NewTextHandler(io.MultiWriter(&logs, t.Output()), nil)))
 	run(t, s)
 	testkit.Eventually(t, waitLong, "SIP serving", s.Calls.Serving)
+	testkit.Eventually(t, waitLong, "the busy port logged", func() bool {
+		return strings.Contains(logs.String(), `msg="metrics endpoint not served: metrics.listen cannot be bound"`)
+	})
 	if res := dial(s, "ok-1", numRecorded); !res.Allowed {
 		t.Fatalf("call refused with the metrics port busy: %+v", res)
 	}
 }
+
+// syncBuf is a buffer safe for concurrent writes.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuf) Write(p []byte) (int, error) { b.mu.Lock(); defer b.mu.Unlock(); return b.b.Write(p) }
+
+func (b *syncBuf) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.b.String() }
