@@ -655,3 +655,14 @@ func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
 func (s *Server) onCancel(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(req, tx, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 }
+
+// Serving reports whether Run serves the SIP socket (from when it
+// listens until the end of the process).
+func (s *Server) Serving() bool {
+	select {
+	case <-s.serving:
+		return true
+	default:
+		return false
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -55,6 +56,16 @@ type Config struct {
 	SIP          SIP       `yaml:"sip"`
 	Recording    Recording `yaml:"recording"`
 	Readers      []Reader  `yaml:"readers"`
+	Metrics      Metrics   `yaml:"metrics"`
+}
+
+// Metrics is the appliance's operational HTTP endpoint: /metrics
+// (Prometheus), /healthz and /readyz (docs/decisions/0034).
+type Metrics struct {
+	// Listen is the TCP address (host:port) the endpoint is served on;
+	// "" (the default) serves none. It has no authentication: bind it to
+	// the management network's address or to loopback.
+	Listen string `yaml:"listen"`
 }
 
 // Recording is how recordings are kept on the appliance until central has
@@ -431,7 +442,7 @@ func (c *Config) Validate() error {
 	if err := logging.ValidFormat(c.LogFormat); err != nil {
 		return bad("log_format: %v", err)
 	}
-	for _, check := range []func() error{c.validSync, c.validSIP, c.validRecording} {
+	for _, check := range []func() error{c.validSync, c.validSIP, c.validRecording, c.validMetrics} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -452,6 +463,17 @@ func (c *Config) Validate() error {
 // bad is a Validate error: format and a, wrapped in ErrInvalid.
 func bad(format string, a ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, a...)...)
+}
+
+// validMetrics checks metrics.listen is a host:port.
+func (c *Config) validMetrics() error {
+	if c.Metrics.Listen == "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(c.Metrics.Listen); err != nil || port == "" {
+		return bad("metrics.listen %q: want host:port, e.g. 10.20.0.5:9464 or 127.0.0.1:9464", c.Metrics.Listen)
+	}
+	return nil
 }
 
 // validSync checks the broker and its TLS.

@@ -33,6 +33,9 @@ func TestExampleParses(t *testing.T) {
 	if d := c.Recording.Disk; d.LowPercent != 10 || d.FullMiB != 256 || d.CheckInterval != 30*time.Second {
 		t.Errorf("disk guard %+v", d)
 	}
+	if c.Metrics.Listen != "127.0.0.1:9464" {
+		t.Errorf("metrics.listen %q", c.Metrics.Listen)
+	}
 	if c.SIP.HotlineNumber != "100" {
 		t.Errorf("hotline number %q", c.SIP.HotlineNumber)
 	}
@@ -208,5 +211,24 @@ func TestReaderDevicesFromBoard(t *testing.T) {
 	}
 	if want := filepath.Join(dir, "reader-t1"); lc.Readers[0].Device != want {
 		t.Fatalf("sim device %q, want %q", lc.Readers[0].Device, want)
+	}
+}
+
+// metrics.listen is optional, and when set a host:port.
+func TestMetricsListen(t *testing.T) {
+	data, err := os.ReadFile("../cmd/kinline-appliance/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for listen, ok := range map[string]bool{"": true, "127.0.0.1:9464": true, ":9464": true, "[::1]:9464": true,
+		"9464": false, "127.0.0.1": false, "127.0.0.1:": false} {
+		y := strings.Replace(string(data), "  listen: 127.0.0.1:9464", fmt.Sprintf("  listen: %q", listen), 1)
+		c, err := Parse([]byte(y))
+		if ok && (err != nil || c.Metrics.Listen != listen) {
+			t.Errorf("metrics.listen %q refused: %v", listen, err)
+		}
+		if !ok && !errors.Is(err, ErrInvalid) {
+			t.Errorf("metrics.listen %q accepted: %v", listen, err)
+		}
 	}
 }

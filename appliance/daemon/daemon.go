@@ -19,6 +19,10 @@
 // full every call that would be recorded is refused with
 // policy.ErrStorageFull; privileged calls, never recorded, are not
 // (docs/decisions/0006-disk-full.md).
+//
+// Every part registers its metrics on one registry (shared/health); with
+// metrics.listen set, Run serves it with /healthz and /readyz, and stops
+// serving on shutdown (metrics.go, docs/decisions/0034).
 package daemon
 
 import (
@@ -42,6 +46,7 @@ import (
 	"github.com/kinline/kinline/appliance/syncclient"
 	"github.com/kinline/kinline/board"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/health"
 	"github.com/kinline/kinline/shared/policy"
 	"github.com/kinline/kinline/shared/recstore"
 	"github.com/kinline/kinline/shared/wire"
@@ -72,10 +77,15 @@ type System struct {
 	// Board is the board definition named by the config; Panel its officer
 	// panel, nil when it could not be opened (an alarm says why; calls that
 	// need an officer's confirmation are then refused).
-	Board  *board.Board
-	Panel  *panel.Panel
-	recDir string
-	ends   *officerEnds
+	Board *board.Board
+	Panel *panel.Panel
+	// Health holds the metrics registry and the readiness checks that
+	// metrics.listen serves.
+	Health  *health.Server
+	metrics *callMetrics
+	readers readerStates
+	recDir  string
+	ends    *officerEnds
 	// priced holds the pricing of allowed calls until their records are
 	// written.
 	priced pricings
@@ -135,6 +145,10 @@ func NewWith(cfg *config.Config, log *slog.Logger, clk clock.Clock, deps Deps) (
 		return nil, err
 	}
 	if err := s.newCalls(recKey); err != nil {
+		s.closeEarly()
+		return nil, err
+	}
+	if err := s.newHealth(); err != nil {
 		s.closeEarly()
 		return nil, err
 	}
@@ -296,6 +310,7 @@ func (s *System) newSync(recKey recstore.Key) error {
 			log.Info("policy applied", "version", p.Version, "people", len(p.People), "rules", len(p.Rules), "charging", charging(p))
 		},
 		OnCommand: s.command,
+		Metrics:   s.Health.Registry,
 	})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
@@ -384,6 +399,7 @@ func (s *System) Run(ctx context.Context) error {
 	}
 	run("sync", s.Sync.Run)
 	run("diskwatch", s.Disk.Run)
+	wg.Go(func() { s.serveHealth(ctx) })
 	if path := s.Config.PanelControl; path != "" {
 		if s.Panel == nil {
 			s.Log.Warn("panel_control set but the officer panel is unavailable: no control socket")
@@ -408,7 +424,7 @@ func (s *System) Run(ctx context.Context) error {
 		run("reader "+r.Name, func(ctx context.Context) error {
 			return cardreader.Run(ctx, rc, cardreader.Deps{
 				Clock: s.Clock, Log: s.Log.With("part", "reader"), // the runner adds reader= and driver=
-				OnTap: onTap, OnAlarm: s.alarm,
+				OnTap: onTap, OnAlarm: s.readerAlarm,
 			})
 		})
 	}
@@ -447,6 +463,7 @@ func (s *System) authorize(ctx context.Context, r callctl.AuthRequest) callctl.A
 	} else {
 		lg.Warn("call refused", "reason", res.Reason)
 	}
+	s.metrics.countDecision(res.Allowed, res.Err)
 	return authResult(res)
 }
 
@@ -519,6 +536,7 @@ func (s *System) callEnded(rec wire.CallRecord) {
 	}
 	debit, charge := annotateMoney(&rec, pr, ok)
 	defer s.live.forget(rec.CallID)
+	s.metrics.countEnded(rec.Disposition)
 	// An allowed call (priced) is always recorded: it has a start event
 	// and a checkpoint its record ends.
 	if !ok && !s.refusals.record(rec) {
@@ -590,6 +608,13 @@ func (s *System) officerAction(a wire.OfficerAction) {
 	if _, err := s.Store.Append(wire.EventOfficer, a); err != nil {
 		s.Log.Error("officer action event not stored", "action", a.Action, "err", err)
 	}
+}
+
+// readerAlarm is alarm for a card reader's alarms, which also tell
+// readiness whether the reader answers.
+func (s *System) readerAlarm(a wire.Alarm) {
+	s.readers.alarm(a)
+	s.alarm(a)
 }
 
 // alarm logs an alarm and appends it to the outbox.

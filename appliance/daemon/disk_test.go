@@ -33,6 +33,12 @@ const (
 // numRecorded and the privileged numPrivilege.
 func newSystem(t *testing.T, extra string, deps Deps) (*System, *clock.Fake) {
 	t.Helper()
+	return newSystemLog(t, extra, deps, slog.New(slog.NewTextHandler(t.Output(), nil)))
+}
+
+// newSystemLog is newSystem logging to log.
+func newSystemLog(t *testing.T, extra string, deps Deps, log *slog.Logger) (*System, *clock.Fake) {
+	t.Helper()
 	dir := t.TempDir()
 	doc := "appliance_id: blk-a\nboard: sim\nsync: {broker: 'tcp://127.0.0.1:1'}\n" +
 		"sip: {listen: '127.0.0.1:0', trunk: {address: '127.0.0.1:9'}, terminals: [{id: t1, sip_user: u, password: p}]}\n" + extra
@@ -42,7 +48,7 @@ func newSystem(t *testing.T, extra string, deps Deps) (*System, *clock.Fake) {
 	}
 	cfg.DataDir = dir
 	clk := clock.NewFake(time.Date(2026, 11, 18, 12, 0, 0, 0, time.UTC))
-	s, err := NewWith(cfg, slog.New(slog.NewTextHandler(t.Output(), nil)), clk, deps)
+	s, err := NewWith(cfg, log, clk, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

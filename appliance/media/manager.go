@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/recstore"
 )
@@ -61,6 +63,11 @@ type Manager struct {
 	used   map[int]bool
 	next   int // next port to try
 	active int
+	// sessions are those open, totals the counts of those closed
+	// (metrics.go); jitter is nil until RegisterMetrics.
+	sessions map[*Session]struct{}
+	totals   mediaTotals
+	jitter   prometheus.Histogram
 }
 
 // NewManager validates cfg, applies defaults and creates RecordDir.
@@ -89,7 +96,7 @@ func NewManager(cfg Config, log *slog.Logger) (*Manager, error) {
 			return nil, fmt.Errorf("%w: record dir: %w", ErrConfig, err)
 		}
 	}
-	return &Manager{cfg: cfg, log: log, clk: cfg.Clock, used: map[int]bool{}, next: cfg.PortMin, perLegRx: perLegRxDefault}, nil
+	return &Manager{cfg: cfg, log: log, clk: cfg.Clock, used: map[int]bool{}, sessions: map[*Session]struct{}{}, next: cfg.PortMin, perLegRx: perLegRxDefault}, nil
 }
 
 // Config returns the configuration in effect, defaults applied.
@@ -144,7 +151,9 @@ func (m *Manager) NewSession(callID string, record bool) (*Session, error) {
 		return nil, err
 	}
 	m.active++
-	return newSession(m, callID, record, a, b), nil
+	s := newSession(m, callID, record, a, b)
+	m.sessions[s] = struct{}{}
+	return s, nil
 }
 
 // allocLocked binds the next free even port of the range.

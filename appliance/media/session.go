@@ -31,8 +31,9 @@ type leg struct {
 	codec   Codec          // negotiated audio codec
 	set     bool           // SetRemote called
 	stats   LegStats
-	ivr     legIVR // prompts and digits (ivr.go)
-	onHold  bool   // nothing relayed to this leg (SetHold, hold.go)
+	q       rxQuality // loss and jitter of what the leg receives
+	ivr     legIVR    // prompts and digits (ivr.go)
+	onHold  bool      // nothing relayed to this leg (SetHold, hold.go)
 }
 
 // LegStats counts one leg's traffic.
@@ -41,6 +42,13 @@ type LegStats struct {
 	Dropped uint64    // datagrams dropped: not RTP, RTCP, wrong source, too big
 	Sent    uint64    // packets sent out of this leg's socket
 	Last    time.Time // arrival of the latest valid packet (zero if none)
+	// Lost is how many packets the leg's peer sent that never arrived,
+	// from their sequence numbers (RFC 3550 A.3).
+	Lost uint64
+	// Jitter is the interarrival jitter of the leg's audio (RFC 3550
+	// A.8); JitterOK is false until two audio packets were compared.
+	Jitter   time.Duration
+	JitterOK bool
 }
 
 // Session anchors one call's media: two RTP sockets, their receiving
@@ -98,7 +106,16 @@ func (s *Session) Remote(l Leg) netip.AddrPort {
 func (s *Session) Stats(l Leg) LegStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.legs[l&1].stats
+	return s.legs[l&1].statsLocked()
+}
+
+// statsLocked is the leg's counters with its loss and jitter.
+func (lg *leg) statsLocked() LegStats {
+	st := lg.stats
+	st.Lost = lg.q.lost()
+	st.Jitter = time.Duration(lg.q.jitter * float64(time.Second))
+	st.JitterOK = lg.q.jitterOK
+	return st
 }
 
 // SetRemote sets the leg's peer address and negotiated G.711 payload type
@@ -253,7 +270,9 @@ func (s *Session) Close() (Result, error) {
 	s.closeDigitsLocked()
 	res.Packets = [2]uint64{s.legs[LegA].stats.Packets, s.legs[LegB].stats.Packets}
 	s.result, s.err = res, err
+	legs := [2]LegStats{s.legs[LegA].statsLocked(), s.legs[LegB].statsLocked()}
 	s.mu.Unlock()
+	s.m.retire(s, legs, res.Bytes)
 	close(s.done)
 	if err != nil {
 		s.log.Error("media: recording failed", "err", err)
@@ -342,6 +361,11 @@ func (s *Session) handle(from Leg, buf []byte, n int, addr netip.AddrPort, pkt *
 	}
 	src.stats.Packets++
 	src.stats.Last = now
+	if pkt.PayloadType == src.pt {
+		src.q.packet(pkt, now, clockRate(src.codec))
+	} else {
+		src.q.packet(pkt, now, 0) // an event: its sequence number counts
+	}
 	srcPT, dstPT, to := src.pt, dst.pt, dst.remote
 	srcC, dstC := src.codec, dst.codec
 	rec, bridged := s.rec, s.started

@@ -33,6 +33,20 @@
 // so they survive reconnects. paho's handlers only record what arrived and
 // wake the sync loop; they never block paho's router.
 //
+// # Connection failures
+//
+// Every connection attempt goes through connwatch.go, which opens the
+// connection for paho and watches it until the broker's CONNACK, because
+// paho keeps the errors of its retries to itself. A failed attempt is
+// classified (Cause: DNS, refused, unreachable, timeout, the broker's
+// certificate, ours revoked, expired or refused, not authorized, ...),
+// counted in kinline_appliance_mqtt_connection_failures_total{cause} and
+// logged: the first of a cause at once, then at most one line per cause
+// every FailureLogInterval, counting the attempts in between. Connecting
+// after failures is logged with their number. With Deps.Metrics the
+// client also exports kinline_appliance_mqtt_connected and
+// kinline_appliance_sync_lag_seconds.
+//
 // # Trust
 //
 // Production runs with all three of these set (kinline-provision writes the
@@ -77,6 +91,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kinline/kinline/appliance/store"
 	"github.com/kinline/kinline/shared/clock"
@@ -117,7 +132,9 @@ const (
 	DefaultChunkWindow          = 4
 	// DefaultPolicyRequestInterval: see Config.PolicyRequestInterval.
 	DefaultPolicyRequestInterval = 30 * time.Second
-	maxQueuedRecAcks             = 1024
+	// DefaultConnectTimeout: see Config.ConnectTimeout.
+	DefaultConnectTimeout = 30 * time.Second
+	maxQueuedRecAcks      = 1024
 	// maxQueuedAcks bounds the event acks waiting for the loop (each ack
 	// covers those before it of its chain, so dropping the oldest loses
 	// nothing but a conflict the next ack repeats).
@@ -186,6 +203,9 @@ type Config struct {
 	// requests (wire.PolicyRequest) for the same policy version; 0 means
 	// DefaultPolicyRequestInterval.
 	PolicyRequestInterval time.Duration
+	// ConnectTimeout bounds one connection attempt (TCP, TLS and the
+	// MQTT handshake); 0 means DefaultConnectTimeout.
+	ConnectTimeout time.Duration
 }
 
 // Deps are the client's collaborators.
@@ -208,6 +228,9 @@ type Deps struct {
 	// the command's answer. Unset, such commands are answered as not
 	// supported. See commands.go.
 	OnCommand func(*wire.Command) error
+	// Metrics, if set, is where the client registers its metrics: the
+	// connection state, failed connection attempts by Cause, sync lag.
+	Metrics prometheus.Registerer
 }
 
 // Client syncs one appliance's store with central.
@@ -217,6 +240,10 @@ type Client struct {
 	clk  clock.Clock
 	log  *slog.Logger
 	wake chan struct{}
+
+	watch    *connWatch    // every connection attempt, logged and counted
+	metrics  *syncMetrics  // nil without Deps.Metrics
+	progress progressClock // when acks last made progress
 
 	mu        sync.Mutex
 	running   bool
@@ -307,6 +334,15 @@ func New(cfg Config, deps Deps) (*Client, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.ConnectTimeout <= 0 {
+		c.cfg.ConnectTimeout = DefaultConnectTimeout
+	}
+	m, err := c.newMetrics(deps.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	c.metrics = m
+	c.watch = newConnWatch(c.clk, c.log, cfg.Broker, m)
 	return c, nil
 }
 
@@ -331,10 +367,13 @@ func (c *Client) Run(ctx context.Context) error {
 	c.running = true
 	c.connected = false
 	c.mu.Unlock()
+	c.progress.mark(c.clk.Now())
 	defer func() {
 		c.mu.Lock()
 		c.running = false
+		c.connected = false
 		c.mu.Unlock()
+		c.metrics.setConnected(false)
 	}()
 
 	opts := mqtt.NewClientOptions().
@@ -348,6 +387,13 @@ func (c *Client) Run(ctx context.Context) error {
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(c.cfg.MaxReconnectInterval).
 		SetKeepAlive(30 * time.Second).
+		SetConnectTimeout(c.cfg.ConnectTimeout).
+		// 3.1.1 only: paho's fallback to 3.1 would make a second attempt
+		// of every failed one, with a less telling failure.
+		SetProtocolVersion(4).
+		// Every attempt goes through the watch, which logs and counts
+		// failures by cause (paho keeps them to itself).
+		SetCustomOpenConnectionFn(c.watch.open).
 		SetOrderMatters(true). // the handler never blocks
 		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { c.handle(m.Topic(), m.Payload()) }).
 		SetOnConnectHandler(c.onConnect).
@@ -356,13 +402,18 @@ func (c *Client) Run(ctx context.Context) error {
 			c.mu.Lock()
 			c.connected = false
 			c.mu.Unlock()
+			c.metrics.setConnected(false)
 		})
 	if c.cfg.TLS != nil {
 		opts.SetTLSConfig(c.cfg.TLS)
 	}
 	client := mqtt.NewClient(opts)
+	c.watch.stopped.Store(false)
 	client.Connect() // with ConnectRetry it keeps trying; onConnect reports success
-	defer client.Disconnect(250)
+	defer func() {
+		c.watch.stopped.Store(true)
+		client.Disconnect(250)
+	}()
 
 	l := &loop{c: c, client: client, recs: map[string]*recState{}}
 	return l.run(ctx)
@@ -385,6 +436,8 @@ func (c *Client) onConnect(cl mqtt.Client) {
 	c.connected = true
 	c.connGen++
 	c.mu.Unlock()
+	c.watch.connected()
+	c.metrics.setConnected(true)
 	c.log.Info("sync: connected", "broker", c.cfg.Broker)
 	c.signal()
 }
@@ -739,6 +792,7 @@ func (l *loop) applyAck(a wire.Ack) error {
 		return nil
 	}
 	l.acked = upTo
+	l.c.progress.mark(l.c.clk.Now())
 	if l.sent < upTo {
 		l.sent = upTo
 	}

@@ -138,9 +138,12 @@ type Stack struct {
 	// RecordingsDir is where the appliance keeps recordings until central
 	// has verified them.
 	RecordingsDir string
-	central       *proc
-	appliance     *proc
-	client        *http.Client
+	// ApplianceMetricsAddr is the appliance's metrics.listen: /metrics,
+	// /healthz and /readyz (ApplianceMetrics scrapes it).
+	ApplianceMetricsAddr string
+	central              *proc
+	appliance            *proc
+	client               *http.Client
 }
 
 // FreeTCP returns a free loopback TCP address.
@@ -201,6 +204,9 @@ func Prepare(o Options) (*Stack, error) {
 		}
 	}
 	if s.MQTTAddr, err = pick(); err != nil {
+		return nil, err
+	}
+	if s.ApplianceMetricsAddr, err = pick(); err != nil {
 		return nil, err
 	}
 	if o.PKIDir != "" {
@@ -327,6 +333,7 @@ readers:
 		// Before readers: the officer reader below is appended to them.
 		appliance = strings.Replace(appliance, "readers:\n", fmt.Sprintf("recording:\n  key_file: %q\nreaders:\n", s.RecordingKey), 1)
 	}
+	appliance = strings.Replace(appliance, "readers:\n", fmt.Sprintf("metrics:\n  listen: %s\nreaders:\n", s.ApplianceMetricsAddr), 1)
 	if o.OfficerReaderDevice != "" {
 		appliance += fmt.Sprintf(`  - name: %s
     role: officer
