@@ -46,6 +46,7 @@ import (
 
 	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/internal/readersim"
+	"github.com/kinline/kinline/shared/version"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -58,6 +59,9 @@ type config struct {
 }
 
 func main() {
+	if version.Handle("kinline-demo", os.Args[1:], os.Stdout) {
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "totp" {
 		if err := totpCmd(os.Args[2:], time.Now(), os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "kinline-demo totp:", err)

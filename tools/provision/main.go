@@ -39,9 +39,13 @@ import (
 	"text/tabwriter"
 
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/version"
 )
 
 func main() {
+	if version.Handle("kinline-provision", os.Args[1:], os.Stdout) {
+		return
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, clock.Real{}))
 }
 

@@ -33,9 +33,8 @@ import (
 	"github.com/kinline/kinline/appliance/config"
 	"github.com/kinline/kinline/appliance/daemon"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/version"
 )
-
-var version = "dev"
 
 // applianceMemoryLimit is the Go runtime's soft memory limit unless
 // GOMEMLIMIT is set: with the binary's own pages (about 8 MB resident)
@@ -43,6 +42,9 @@ var version = "dev"
 const applianceMemoryLimit = 48 << 20
 
 func main() {
+	if version.Handle("kinline-appliance", os.Args[1:], os.Stdout) {
+		return
+	}
 	cfgPath := flag.String("config", "/etc/kinline/appliance.yaml", "config file (see example.yaml)")
 	// The garbage collector's default (GOGC=100) lets the heap grow to
 	// twice what is live before it collects. The appliance's live heap
@@ -85,7 +87,7 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	daemon.Version = version
+	daemon.Version = version.String()
 	sys, err := daemon.New(cfg, log, clock.Real{})
 	if err != nil {
 		log.Error("cannot start", "err", err)

@@ -18,9 +18,13 @@ import (
 
 	"github.com/kinline/kinline/central/config"
 	"github.com/kinline/kinline/central/server"
+	"github.com/kinline/kinline/shared/version"
 )
 
 func main() {
+	if version.Handle("kinline-central", os.Args[1:], os.Stdout) {
+		return
+	}
 	cfgPath := flag.String("config", "/etc/kinline/central.yaml", "config file (see example.yaml)")
 	flag.Parse()
 	cfg, err := config.Load(*cfgPath)

@@ -18,10 +18,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kinline/kinline/shared/version"
 	"github.com/kinline/kinline/tools/mqttproxy"
 )
 
 func main() {
+	if version.Handle("kinline-mqttproxy", os.Args[1:], os.Stdout) {
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "kinline-mqttproxy:", err)
 		os.Exit(1)

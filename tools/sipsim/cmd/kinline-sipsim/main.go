@@ -26,9 +26,13 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/shared/version"
 )
 
 func main() {
+	if version.Handle("kinline-sipsim", os.Args[1:], os.Stdout) {
+		return
+	}
 	if len(os.Args) < 2 {
 		usage()
 		os.Exit(1)
