@@ -98,6 +98,13 @@ package wire
 //     their count, interval and counts by reason every 10 s of the flood,
 //     Cleared on the one written when it ends. A central that does not
 //     know the code stores and shows it like any other alarm.
+//   - 19, 2026-12-08: versions on the fleet. Status.Capability, the
+//     capability the appliance was built with, beside Status.Software,
+//     now its release (shared/version: git describe at build time);
+//     Status.Software is bounded (MaxIDLen, no control characters). A
+//     central without it ignores the field; a central with it treats an
+//     absent one as an appliance of capability 18 or older. Which
+//     versions work together: docs/COMPATIBILITY.md.
 //
 // To change the messages: add the change, bump CurrentCapabilityVersion
 // and add its dated line here; bump ProtocolVersion or BatchVersion only
@@ -106,4 +113,4 @@ type CapabilityVersion int
 
 // CurrentCapabilityVersion is the capability of this build (see
 // CapabilityVersion's history).
-const CurrentCapabilityVersion CapabilityVersion = 18
+const CurrentCapabilityVersion CapabilityVersion = 19
