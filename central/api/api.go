@@ -169,7 +169,7 @@ func New(d Deps) (*Server, error) {
 	userRoutes := consoleusers.New(d.Users, s.log).Routes()
 	sender, _ := d.Notifier.(commands.Sender)
 	s.commands = commands.New(d.Store, sender, s.log)
-	for _, more := range []map[string]http.HandlerFunc{finances.Routes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.commands.Routes(), s.openapiRoutes()} {
+	for _, more := range []map[string]http.HandlerFunc{finances.Routes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.commands.Routes(), s.openapiRoutes(), versionRoutes()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("api: route %s registered twice", p)
