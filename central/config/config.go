@@ -49,6 +49,8 @@ type Config struct {
 	ApplianceKeysDir string `yaml:"appliance_keys_dir"`
 	// Appliances central accepts, with the block each serves.
 	Appliances []Appliance `yaml:"appliances"`
+	// Console configures the web console's sessions (console.go).
+	Console Console `yaml:"console"`
 }
 
 // Database drivers (Database.Driver).
@@ -172,6 +174,9 @@ func (c *Config) Validate() error {
 	}
 	if !c.MQTT.IsEmbedded() && c.MQTT.Broker == "" {
 		return bad("mqtt.broker is required when mqtt.embedded is false")
+	}
+	if err := c.Console.validate(); err != nil {
+		return err
 	}
 	if t := c.MQTT.TLS; t != nil {
 		if t.CA == "" || t.Cert == "" || t.Key == "" {

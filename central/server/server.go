@@ -124,12 +124,16 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	if ic.ApplianceKeys == nil {
 		log.Warn("appliance_keys_dir not set: unsigned event batches are accepted (development only)")
 	}
+	if !cfg.Console.Secure() {
+		log.Warn("console.secure_cookie is false: session cookies are sent over plain HTTP (demo and development only)")
+	}
 	ppl := people.New(st)
 	s.Ingest, err = ingest.New(ic, policysnap.NewIngestStore(st, ppl), log.With("part", "ingest"))
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}
-	s.Handler, err = NewHTTP(api.Deps{Store: st, Users: users.New(st), People: ppl, Tables: tables.New(st), Reports: reports.New(st), Money: money.New(st), Notifier: s.Ingest, Log: log.With("part", "api")})
+	s.Handler, err = NewHTTP(api.Deps{Store: st, Users: users.New(st), People: ppl, Tables: tables.New(st), Reports: reports.New(st), Money: money.New(st), Notifier: s.Ingest, Log: log.With("part", "api"),
+		SecureCookie: cfg.Console.Secure(), SessionTTL: cfg.Console.SessionTTL, SessionIdle: cfg.Console.SessionIdle})
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}
