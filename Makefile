@@ -29,8 +29,11 @@ build: ## build every binary into ./bin
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kinline-mqttproxy ./tools/mqttproxy/cmd/kinline-mqttproxy
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kinline-demo      ./tools/demo
 
-demo: build ## run central + a simulated block appliance, place example calls, keep the console up
-	$(BIN)/kinline-demo -dir .demo -bin $(BIN)
+# CONSOLE is the demo console's address (make demo CONSOLE=0.0.0.0:8080).
+CONSOLE ?= 127.0.0.1:8080
+
+demo: build ## run central + a simulated block appliance, place example calls, keep the console up on CONSOLE
+	$(BIN)/kinline-demo -dir .demo -bin $(BIN) -http $(CONSOLE)
 
 test: vet ## every test tier; tiers whose peers are missing say so and skip (CI requires them)
 	$(GO) test -count=1 -timeout 20m $(PKGS)
