@@ -83,6 +83,16 @@ func TestEveryBinaryPrintsVersion(t *testing.T) {
 	if !strings.Contains(string(mk), "LDFLAGS := -X github.com/kinline/kinline/shared/version.Version=$(VERSION)") {
 		t.Fatal("the Makefile does not set shared/version.Version")
 	}
+	if !strings.Contains(string(mk), "$(MAKE) -C firmware images VERSION=$(VERSION)") {
+		t.Error("make cross does not pass VERSION to firmware/")
+	}
+	fw, err := os.ReadFile(filepath.Join(root, "firmware", "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(fw), "-X github.com/kinline/kinline/shared/version.Version=$(VERSION)") {
+		t.Error("firmware/Makefile does not set shared/version.Version")
+	}
 	builds := regexp.MustCompile(`(?m)^\t\$\(GO\) build -ldflags "\$\(LDFLAGS\)" -o \$\(BIN\)/(\S+)\s+(\./\S+)$`).FindAllStringSubmatch(string(mk), -1)
 	inMake := map[string]string{}
 	for _, b := range builds {
