@@ -76,6 +76,7 @@ func main() {
 	flag.DurationVar(&cfg.talk, "talk", 5*time.Second, "how long the first answered call lasts")
 	flag.DurationVar(&cfg.shortTalk, "short-talk", 2*time.Second, "how long the other answered calls last")
 	exit := flag.Bool("exit", false, "exit after the example calls instead of keeping the console up")
+	flag.Bool("version", false, "print the version (release, protocol, capability, Go) and exit")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

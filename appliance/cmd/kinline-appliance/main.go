@@ -66,6 +66,7 @@ func main() {
 		debug.SetMemoryLimit(applianceMemoryLimit)
 	}
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (host:port), for profiling")
+	flag.Bool("version", false, "print the version (release, protocol, capability, Go) and exit")
 	flag.Parse()
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {

@@ -26,6 +26,7 @@ func main() {
 		return
 	}
 	cfgPath := flag.String("config", "/etc/kinline/central.yaml", "config file (see example.yaml)")
+	flag.Bool("version", false, "print the version (release, protocol, capability, Go) and exit")
 	flag.Parse()
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {

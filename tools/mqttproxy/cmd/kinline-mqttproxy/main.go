@@ -42,6 +42,7 @@ func run() error {
 	dir := flag.String("dir", "both", "direction the faults apply to: up, down or both")
 	hold := flag.Duration("hold", mqttproxy.DefaultHoldMax, "longest wait of a held PUBLISH for its successor")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
+	flag.Bool("version", false, "print the version (release, protocol, capability, Go) and exit")
 	flag.Parse()
 
 	var lvl slog.Level
