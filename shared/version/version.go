@@ -20,6 +20,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -27,13 +29,15 @@ import (
 // Version is the release, set with -ldflags -X; empty means unset.
 var Version string
 
-// MaxLen bounds a version string from a peer (wire.Status.Software).
+// MaxLen bounds the release String returns, well within what central
+// accepts in a status (wire.MaxIDLen), so that no -ldflags value can make
+// an appliance's status events invalid.
 const MaxLen = 64
 
-// String is the release: Version, else the VCS revision recorded in the
-// binary, else "dev".
+// String is the release: Version (control characters dropped, at most
+// MaxLen bytes), else the VCS revision recorded in the binary, else "dev".
 func String() string {
-	if v := strings.TrimSpace(Version); v != "" {
+	if v := clean(Version); v != "" {
 		return v
 	}
 	info, ok := debug.ReadBuildInfo()
@@ -41,6 +45,20 @@ func String() string {
 		return "dev"
 	}
 	return fromBuildInfo(info)
+}
+
+func clean(v string) string {
+	v = strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, v))
+	for len(v) > MaxLen {
+		_, n := utf8.DecodeLastRuneInString(v)
+		v = v[:len(v)-n]
+	}
+	return v
 }
 
 func fromBuildInfo(info *debug.BuildInfo) string {

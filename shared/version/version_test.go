@@ -67,6 +67,35 @@ func TestLineAndSetVersion(t *testing.T) {
 	}
 }
 
+// TestStringStaysValidOnTheWire: whatever the linker set, the release an
+// appliance reports passes central's validation of its status.
+func TestStringStaysValidOnTheWire(t *testing.T) {
+	old := Version
+	t.Cleanup(func() { Version = old })
+	for set, want := range map[string]string{
+		"v1.0.0":                "v1.0.0",
+		"v1.0.0\nERROR forged":  "v1.0.0ERROR forged",
+		"\x1b[31mv2":            "[31mv2",
+		strings.Repeat("é", 40): strings.Repeat("é", 32),
+		"v3\xff":                "v3",
+		"  \t ":                 "dev-or-vcs",
+	} {
+		Version = set
+		got := String()
+		if want == "dev-or-vcs" {
+			if got == "" {
+				t.Errorf("Version %q: empty release", set)
+			}
+		} else if got != want {
+			t.Errorf("Version %q: String() = %q, want %q", set, got, want)
+		}
+		st := wire.Status{Software: got, Capability: wire.CurrentCapabilityVersion}
+		if err := st.Validate(); err != nil {
+			t.Errorf("Version %q: status invalid: %v", set, err)
+		}
+	}
+}
+
 // TestEveryBinaryPrintsVersion builds every command of the Makefile's
 // build target the way it does (-ldflags -X), runs each with -version and
 // checks the line; and checks that every command under appliance/cmd,

@@ -102,9 +102,9 @@ package wire
 //     capability the appliance was built with, beside Status.Software,
 //     now its release (shared/version: git describe at build time);
 //     Status.Software is bounded (MaxIDLen, no control characters). A
-//     central without it ignores the field; a central with it treats an
-//     absent one as an appliance of capability 18 or older. Which
-//     versions work together: docs/COMPATIBILITY.md.
+//     central without it ignores the field; absent, the appliance is of
+//     capability 18 or older. Which versions work together:
+//     docs/COMPATIBILITY.md.
 //
 // To change the messages: add the change, bump CurrentCapabilityVersion
 // and add its dated line here; bump ProtocolVersion or BatchVersion only
