@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kinline/kinline/internal/testkit"
 )
 
 // unitValues returns every value of key in a unit file's text.
@@ -65,10 +67,7 @@ func TestApplianceUnit(t *testing.T) {
 // an executable that exists here (it checks the ExecStart path).
 func verify(t *testing.T, unit, bin string) {
 	t.Helper()
-	sa, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Skip("systemd-analyze not installed")
-	}
+	sa := testkit.NeedPeer(t, "systemd-analyze", "systemd")
 	stand, err := exec.LookPath("true")
 	if err != nil {
 		t.Skip("no true(1) to stand in for the binary")
