@@ -3,6 +3,10 @@ GO      ?= go
 BIN     ?= bin
 GOFLAGS ?=
 PKGS    := ./...
+# VERSION is what -version prints and central and the appliances report
+# (shared/version); `git describe` of the tree unless given.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/kinline/kinline/shared/version.Version=$(VERSION)
 
 BINARIES := kinline-appliance kinline-central kinline-readersim kinline-sipsim kinline-panelsim kinline-provision kinline-mqttproxy kinline-demo
 
@@ -16,17 +20,20 @@ help: ## list the targets
 
 build: ## build every binary into ./bin
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/kinline-appliance ./appliance/cmd/kinline-appliance
-	$(GO) build -o $(BIN)/kinline-central   ./central/cmd/kinline-central
-	$(GO) build -o $(BIN)/kinline-readersim ./tools/readersim
-	$(GO) build -o $(BIN)/kinline-sipsim    ./tools/sipsim/cmd/kinline-sipsim
-	$(GO) build -o $(BIN)/kinline-panelsim  ./tools/panelsim
-	$(GO) build -o $(BIN)/kinline-provision ./tools/provision
-	$(GO) build -o $(BIN)/kinline-mqttproxy ./tools/mqttproxy/cmd/kinline-mqttproxy
-	$(GO) build -o $(BIN)/kinline-demo      ./tools/demo
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kinline-appliance ./appliance/cmd/kinline-appliance
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kinline-central   ./central/cmd/kinline-central
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kinline-readersim ./tools/readersim
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kinline-sipsim    ./tools/sipsim/cmd/kinline-sipsim
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kinline-panelsim  ./tools/panelsim
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kinline-provision ./tools/provision
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kinline-mqttproxy ./tools/mqttproxy/cmd/kinline-mqttproxy
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/kinline-demo      ./tools/demo
 
-demo: build ## run central + a simulated block appliance, place example calls, keep the console up
-	$(BIN)/kinline-demo -dir .demo -bin $(BIN)
+# CONSOLE is the demo console's address (make demo CONSOLE=0.0.0.0:8080).
+CONSOLE ?= 127.0.0.1:8080
+
+demo: build ## run central + a simulated block appliance, place example calls, keep the console up on CONSOLE
+	$(BIN)/kinline-demo -dir .demo -bin $(BIN) -http $(CONSOLE)
 
 test: vet ## every test tier; tiers whose peers are missing say so and skip (CI requires them)
 	$(GO) test -count=1 -timeout 20m $(PKGS)
@@ -81,7 +88,7 @@ prompts: ## regenerate the spoken prompts (needs espeak-ng and sox; output is co
 	$(GO) run ./appliance/prompts/gen
 
 cross: ## cross-compile the appliance for ARM boards (linux/arm64, linux/arm)
-	$(MAKE) -C firmware images
+	$(MAKE) -C firmware images VERSION=$(VERSION)
 
 clean: ## remove build output and demo state
 	rm -rf $(BIN) .demo

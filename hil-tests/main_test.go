@@ -17,6 +17,10 @@ import (
 	"github.com/kinline/kinline/tools/stack"
 )
 
+// hilVersion is the release the binaries are built with, as make build
+// sets it (shared/version).
+const hilVersion = "v0.0.0-hil"
+
 // binDir holds the binaries built for this run.
 var binDir string
 
@@ -32,7 +36,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	cmd := exec.Command("go", "build", "-o", dir+"/", "../appliance/cmd/kinline-appliance", "../central/cmd/kinline-central")
+	cmd := exec.Command("go", "build", "-ldflags", "-X github.com/kinline/kinline/shared/version.Version="+hilVersion,
+		"-o", dir+"/", "../appliance/cmd/kinline-appliance", "../central/cmd/kinline-central")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "hil-tests: building the binaries:", err)

@@ -123,7 +123,9 @@ func TestLoadTLSFiles(t *testing.T) {
 			undo: func() { os.Chmod(filepath.Join(a1, "event.key"), 0o600) },
 			is:   sign.ErrKeyPermissions},
 		"loose TLS key": {doc: doc, inErr: "0600",
-			prep: func() { os.Chmod(filepath.Join(a1, "client.key"), 0o640) },
+			// 0640 is allowed (a group sharing a key: shared/tlsconf); a
+			// key everyone may read is not.
+			prep: func() { os.Chmod(filepath.Join(a1, "client.key"), 0o644) },
 			undo: func() { os.Chmod(filepath.Join(a1, "client.key"), 0o600) },
 			is:   tlsconf.ErrConfig},
 	} {

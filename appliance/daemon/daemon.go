@@ -363,7 +363,7 @@ func (s *System) Run(ctx context.Context) error {
 	// Calls the previous run died with get their records first.
 	deadDialogs := s.closeDeadCalls()
 	err := s.Store.Update(func(tx *store.Tx) error {
-		if _, err := tx.Append(wire.EventStatus, wire.Status{PolicyVersion: s.Authz.PolicyVersion(), Software: Version}); err != nil {
+		if _, err := tx.Append(wire.EventStatus, wire.Status{PolicyVersion: s.Authz.PolicyVersion(), Software: Version, Capability: wire.CurrentCapabilityVersion}); err != nil {
 			return err
 		}
 		// No call of an earlier run is in progress: those that ended

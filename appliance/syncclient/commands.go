@@ -137,7 +137,7 @@ func (l *loop) command(in inCommand) error {
 			return err
 		}
 		if cmd.Kind == wire.CmdRefresh && answer.OK {
-			_, err := tx.Append(wire.EventStatus, wire.Status{PolicyVersion: l.policyVersion, Software: c.cfg.Software})
+			_, err := tx.Append(wire.EventStatus, wire.Status{PolicyVersion: l.policyVersion, Software: c.cfg.Software, Capability: wire.CurrentCapabilityVersion})
 			return err
 		}
 		return nil

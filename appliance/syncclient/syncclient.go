@@ -911,7 +911,7 @@ func (l *loop) applyPolicy(p *wire.Policy) error {
 		if err := tx.SavePolicy(p); err != nil {
 			return err
 		}
-		_, err := tx.Append(wire.EventStatus, wire.Status{PolicyVersion: p.Version, Software: c.cfg.Software})
+		_, err := tx.Append(wire.EventStatus, wire.Status{PolicyVersion: p.Version, Software: c.cfg.Software, Capability: wire.CurrentCapabilityVersion})
 		return err
 	})
 	switch {

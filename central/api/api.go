@@ -173,7 +173,7 @@ func New(d Deps) (*Server, error) {
 	sender, _ := d.Notifier.(commands.Sender)
 	s.commands = commands.New(d.Store, sender, s.log)
 	enrolments := enrol.New(enrol.Deps{Store: d.Store, Notify: s.notify, Retired: d.Retired, Log: s.log})
-	for _, more := range []map[string]http.HandlerFunc{finances.Routes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.commands.Routes(), s.openapiRoutes(), enrolments.Routes(), s.tokenRoutes()} {
+	for _, more := range []map[string]http.HandlerFunc{finances.Routes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.commands.Routes(), s.openapiRoutes(), enrolments.Routes(), s.tokenRoutes(), versionRoutes()} {
 		for p, h := range more {
 			if _, dup := routes[p]; dup {
 				return nil, fmt.Errorf("api: route %s registered twice", p)

@@ -72,6 +72,8 @@ type Config struct {
 	// unheard before central raises the appliance_unseen alarm (default
 	// 15m, at least 1m).
 	ApplianceUnseenAfter time.Duration `yaml:"appliance_unseen_after"`
+	// Console configures the web console's sessions (console.go).
+	Console Console `yaml:"console"`
 }
 
 // Database drivers (Database.Driver).
@@ -210,6 +212,9 @@ func (c *Config) Validate() error {
 	}
 	if !c.MQTT.IsEmbedded() && c.MQTT.Broker == "" {
 		return bad("mqtt.broker is required when mqtt.embedded is false")
+	}
+	if err := c.Console.validate(); err != nil {
+		return err
 	}
 	if t := c.MQTT.TLS; t != nil {
 		if t.CA == "" || t.Cert == "" || t.Key == "" {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestExampleParses(t *testing.T) {
@@ -25,6 +26,9 @@ func TestExampleParses(t *testing.T) {
 	}
 	if c.Database != (Database{Driver: DriverSQLite, Path: "/var/lib/kinline-central/central.db"}) {
 		t.Fatalf("example database: %+v", c.Database)
+	}
+	if !c.Console.Secure() || c.Console.SessionTTL != 8*time.Hour || c.Console.SessionIdle != 30*time.Minute {
+		t.Fatalf("example console: %+v", c.Console)
 	}
 	// The example's commented-out PostgreSQL DSN, switched on.
 	var dsn string
@@ -98,5 +102,26 @@ func TestLogFormatAndMetricsListen(t *testing.T) {
 	c, err := Parse([]byte("log_format: json\nappliances: [{id: a1, block: A, password: longenough}]\n"))
 	if err != nil || c.LogFormat != "json" || c.MetricsListen != "" {
 		t.Fatalf("%+v %v", c, err)
+	}
+}
+
+// TestConsoleSettings: cookies are Secure unless console.secure_cookie is
+// false; session durations must be sane.
+func TestConsoleSettings(t *testing.T) {
+	const apps = "appliances: [{id: a1, block: A, password: longenough}]\n"
+	for doc, want := range map[string]bool{"": true, "console: {secure_cookie: true}\n": true, "console: {secure_cookie: false}\n": false} {
+		c, err := Parse([]byte(doc + apps))
+		if err != nil {
+			t.Fatalf("%q: %v", doc, err)
+		}
+		if c.Console.Secure() != want {
+			t.Errorf("%q: Secure() = %v, want %v", doc, c.Console.Secure(), want)
+		}
+	}
+	for _, doc := range []string{"console: {session_ttl: -1h}\n", "console: {session_idle: -1m}\n",
+		"console: {session_ttl: 1h, session_idle: 2h}\n", "console: {secure_cookie: maybe}\n", "console: {securecookie: false}\n"} {
+		if _, err := Parse([]byte(doc + apps)); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%q: err = %v, want ErrInvalid", doc, err)
+		}
 	}
 }

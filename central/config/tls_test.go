@@ -87,6 +87,13 @@ func TestTLSValidation(t *testing.T) {
 func TestLoadTLSFiles(t *testing.T) {
 	pki := makePKI(t, "a1")
 	dir := filepath.Dir(pki)
+	// kinline-provision shares central's server key with the broker's
+	// group (0640): central accepts it as it is.
+	if st, err := os.Stat(filepath.Join(pki, "central", "server.key")); err != nil {
+		t.Fatal(err)
+	} else if st.Mode().Perm() != 0o640 {
+		t.Fatalf("provisioned server.key has mode %#o, want 0640", st.Mode().Perm())
+	}
 	doc := `mqtt:
   listen: 127.0.0.1:0
   tls: {listen: 127.0.0.1:0, ca: pki/ca.pem, cert: pki/central/server.pem, key: pki/central/server.key, crl: pki/crl.pem}
@@ -135,7 +142,16 @@ appliances: [{id: a1, block: A}]
 			undo: func() { os.Chmod(filepath.Join(pki, "central", "policy.key"), 0o600) }},
 		"loose server key": {doc: doc, inErr: "0600", is: tlsconf.ErrConfig,
 			prep: func() { os.Chmod(filepath.Join(pki, "central", "server.key"), 0o604) },
-			undo: func() { os.Chmod(filepath.Join(pki, "central", "server.key"), 0o600) }},
+			undo: func() { os.Chmod(filepath.Join(pki, "central", "server.key"), 0o640) }},
+		"world-readable server key": {doc: doc, inErr: "0640", is: tlsconf.ErrConfig,
+			prep: func() { os.Chmod(filepath.Join(pki, "central", "server.key"), 0o644) },
+			undo: func() { os.Chmod(filepath.Join(pki, "central", "server.key"), 0o640) }},
+		"group-writable server key": {doc: doc, inErr: "0640", is: tlsconf.ErrConfig,
+			prep: func() { os.Chmod(filepath.Join(pki, "central", "server.key"), 0o660) },
+			undo: func() { os.Chmod(filepath.Join(pki, "central", "server.key"), 0o640) }},
+		"group-readable policy key": {doc: doc, inErr: "0600", is: sign.ErrKeyPermissions,
+			prep: func() { os.Chmod(filepath.Join(pki, "central", "policy.key"), 0o640) },
+			undo: func() { os.Chmod(filepath.Join(pki, "central", "policy.key"), 0o600) }},
 	} {
 		write(tc.doc)
 		if tc.prep != nil {

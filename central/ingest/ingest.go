@@ -105,6 +105,12 @@ const AlarmWrongTopic = "batch_wrong_topic"
 // (store.AlarmUnknownAppliance).
 const AlarmUnknownAppliance = "unknown_appliance"
 
+// AlarmVersion is the code of the alarm raised (Config.OnAlarm) for a
+// batch of a version this central does not accept (outside
+// wire.MinBatchVersion..wire.BatchVersion): an appliance newer or older
+// than docs/COMPATIBILITY.md allows, which would otherwise go silent.
+const AlarmVersion = "batch_version_refused"
+
 // SelfBlocker is implemented by a Store that records a called party's
 // self-block (they pressed 9: wire.EventNumberBlocked) as the batch
 // arrives, returning the block whose policy must be republished so the
@@ -602,6 +608,13 @@ func (s *Service) handleBatch(ctx context.Context, id string, payload []byte) er
 		s.log.Error("ingest: batch refused: it names another appliance than its topic's", "appliance", id, "err", err)
 		if s.cfg.OnAlarm != nil {
 			s.cfg.OnAlarm(id, AlarmWrongTopic, "events topic", err.Error())
+		}
+		return nil // logged here; never stored nor acknowledged
+	}
+	if errors.Is(err, wire.ErrVersion) {
+		s.log.Error("ingest: batch refused: a version this central does not accept (docs/COMPATIBILITY.md)", "appliance", id, "err", err)
+		if s.cfg.OnAlarm != nil {
+			s.cfg.OnAlarm(id, AlarmVersion, "events topic", err.Error())
 		}
 		return nil // logged here; never stored nor acknowledged
 	}

@@ -68,23 +68,12 @@ type Server struct {
 // binds the HTTP listener. Run serves.
 func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s := &Server{Config: cfg, Log: log, Health: health.New()}
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("server: data dir: %w", err)
+	if err := s.openStore(ctx); err != nil {
+		return nil, err
 	}
-	recKey, err := recordings.KeyFile(cfg.RecordingsKey, filepath.Join(cfg.DataDir, "recordings"), log)
-	if err != nil {
-		return nil, fmt.Errorf("server: recordings_key: %w", err)
-	}
-	db := store.Database{Driver: cfg.Database.Driver, Path: cfg.Database.Path, DSN: cfg.Database.DSN, RecordingKey: recKey, BackupDir: cfg.BackupDir}
-	if db.Driver != store.DriverPostgres && db.Path == "" {
-		db.Path = filepath.Join(cfg.DataDir, "central.db")
-	}
-	st, err := store.OpenDatabase(ctx, db, filepath.Join(cfg.DataDir, "recordings"), log.With("part", "store"), nil)
-	if err != nil {
-		return nil, fmt.Errorf("server: %w", err)
-	}
-	s.Store = st
+	st := s.Store
 	fail := func(err error) (*Server, error) { s.close(); return nil, err }
+	var err error
 	if err := s.importAppliances(ctx); err != nil {
 		return fail(err)
 	}
@@ -94,34 +83,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 
 	ic := ingest.Config{Broker: cfg.MQTT.Broker, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password, ClientID: "kinline-central",
 		ChunkDir: filepath.Join(cfg.DataDir, "chunks"), Registerer: s.Health.Registry}
-	if cfg.MQTT.IsEmbedded() {
-		creds := map[string]string{}
-		for _, a := range cfg.Appliances {
-			if a.Password != "" {
-				creds[a.ID] = a.Password
-			}
-		}
-		bc := broker.Config{Listen: cfg.MQTT.Listen, Appliances: creds}
-		s.brokerEnrolment(&bc)
-		if t := cfg.MQTT.TLS; t != nil {
-			bc.TLS = &broker.TLSConfig{Listen: t.Listen, CertFile: t.Cert, KeyFile: t.Key, CAFile: t.CA, CRLFile: t.CRL, CRLCheckInterval: t.CRLCheckInterval}
-			if !isLoopback(cfg.MQTT.Listen) {
-				log.Warn("mqtt.tls is set but the plain listener is not on loopback: appliances with a password can bypass TLS there", "listen", cfg.MQTT.Listen)
-			}
-		}
-		s.Broker, err = broker.New(bc, log.With("part", "broker"))
-		if err != nil {
-			return fail(fmt.Errorf("server: %w", err))
-		}
-		if err := s.Broker.Start(); err != nil {
-			return fail(fmt.Errorf("server: broker: %w", err))
-		}
-		ic.Broker = "tcp://" + s.Broker.Addr()
-		ic.Username, ic.Password = s.Broker.InternalCredentials()
-	} else if t := cfg.MQTT.TLS; t != nil {
-		if ic.TLS, err = t.ClientTLS(nil); err != nil {
-			return fail(fmt.Errorf("server: mqtt.tls: %w", err))
-		}
+	if err := s.connectIngest(&ic); err != nil {
+		return fail(err)
 	}
 	if ic.PolicyKey, err = cfg.LoadPolicyKey(); err != nil {
 		return fail(fmt.Errorf("server: %w", err))
@@ -136,18 +99,14 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	ic.OnRefused = s.refused
 	ic.OnAlarm = s.ingestAlarm
 	s.ingestEnrolment(&ic)
-	if ic.PolicyKey == nil {
-		log.Warn("policy_key not set: policies are published unsigned (development only)")
-	}
-	if ic.ApplianceKeys == nil {
-		log.Warn("appliance_keys_dir not set: unsigned event batches are accepted (development only)")
-	}
+	s.warnInsecure(ic)
 	ppl := people.New(st)
 	s.Ingest, err = ingest.New(ic, policysnap.NewIngestStore(st, ppl), log.With("part", "ingest"))
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}
-	s.Handler, err = NewHTTP(api.Deps{Store: st, Users: users.New(st), People: ppl, Tables: tables.New(st), Reports: reports.New(st), Money: money.New(st), Notifier: s.Ingest, Log: log.With("part", "api"), Retired: s.retired})
+	s.Handler, err = NewHTTP(api.Deps{Store: st, Users: users.New(st), People: ppl, Tables: tables.New(st), Reports: reports.New(st), Money: money.New(st), Notifier: s.Ingest, Log: log.With("part", "api"), Retired: s.retired,
+		SecureCookie: cfg.Console.Secure(), SessionTTL: cfg.Console.SessionTTL, SessionIdle: cfg.Console.SessionIdle})
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}
@@ -165,6 +124,81 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 	s.HTTP = &http.Server{Handler: hm.wrap(s.Handler), ReadHeaderTimeout: 10 * time.Second}
 	s.Watch = s.newWatcher()
 	return s, nil
+}
+
+// openStore opens central's store in the data directory, with the key
+// that seals recordings at rest.
+func (s *Server) openStore(ctx context.Context) error {
+	cfg, log := s.Config, s.Log
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("server: data dir: %w", err)
+	}
+	recKey, err := recordings.KeyFile(cfg.RecordingsKey, filepath.Join(cfg.DataDir, "recordings"), log)
+	if err != nil {
+		return fmt.Errorf("server: recordings_key: %w", err)
+	}
+	db := store.Database{Driver: cfg.Database.Driver, Path: cfg.Database.Path, DSN: cfg.Database.DSN, RecordingKey: recKey, BackupDir: cfg.BackupDir}
+	if db.Driver != store.DriverPostgres && db.Path == "" {
+		db.Path = filepath.Join(cfg.DataDir, "central.db")
+	}
+	st, err := store.OpenDatabase(ctx, db, filepath.Join(cfg.DataDir, "recordings"), log.With("part", "store"), nil)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.Store = st
+	return nil
+}
+
+// connectIngest points ingest's MQTT client at the broker: the embedded
+// one, started here with its enrolment checks, or an external one over
+// TLS.
+func (s *Server) connectIngest(ic *ingest.Config) error {
+	cfg, log := s.Config, s.Log
+	var err error
+	if cfg.MQTT.IsEmbedded() {
+		creds := map[string]string{}
+		for _, a := range cfg.Appliances {
+			if a.Password != "" {
+				creds[a.ID] = a.Password
+			}
+		}
+		bc := broker.Config{Listen: cfg.MQTT.Listen, Appliances: creds}
+		s.brokerEnrolment(&bc)
+		if t := cfg.MQTT.TLS; t != nil {
+			bc.TLS = &broker.TLSConfig{Listen: t.Listen, CertFile: t.Cert, KeyFile: t.Key, CAFile: t.CA, CRLFile: t.CRL, CRLCheckInterval: t.CRLCheckInterval}
+			if !isLoopback(cfg.MQTT.Listen) {
+				log.Warn("mqtt.tls is set but the plain listener is not on loopback: appliances with a password can bypass TLS there", "listen", cfg.MQTT.Listen)
+			}
+		}
+		s.Broker, err = broker.New(bc, log.With("part", "broker"))
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+		if err := s.Broker.Start(); err != nil {
+			return fmt.Errorf("server: broker: %w", err)
+		}
+		ic.Broker = "tcp://" + s.Broker.Addr()
+		ic.Username, ic.Password = s.Broker.InternalCredentials()
+	} else if t := cfg.MQTT.TLS; t != nil {
+		if ic.TLS, err = t.ClientTLS(nil); err != nil {
+			return fmt.Errorf("server: mqtt.tls: %w", err)
+		}
+	}
+	return nil
+}
+
+// warnInsecure logs each development-only setting in use.
+func (s *Server) warnInsecure(ic ingest.Config) {
+	cfg, log := s.Config, s.Log
+	if ic.PolicyKey == nil {
+		log.Warn("policy_key not set: policies are published unsigned (development only)")
+	}
+	if ic.ApplianceKeys == nil {
+		log.Warn("appliance_keys_dir not set: unsigned event batches are accepted (development only)")
+	}
+	if !cfg.Console.Secure() {
+		log.Warn("console.secure_cookie is false: session cookies are sent over plain HTTP (demo and development only)")
+	}
 }
 
 // refused is ingest's OnRefused: a batch from applianceID was refused for

@@ -191,7 +191,14 @@ func pool(cas []*x509.Certificate) *x509.CertPool {
 }
 
 // loadKeyPair is tls.LoadX509KeyPair that also refuses a key file other
-// users may read, like ssh does.
+// users may read (like ssh does) or its group may write. Its group may
+// read it (0640): central and an external Mosquitto share central's
+// server key through a group of their own (tools/provision's permissions
+// model), which must hold no other users.
+// KeyModeForbidden are the permission bits a private key file may not
+// have: any for others, and group write or execute.
+const KeyModeForbidden = 0o037
+
 func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	f, err := os.Open(keyFile)
 	if err != nil {
@@ -202,8 +209,8 @@ func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("%w: key: %w", ErrConfig, err)
 	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return tls.Certificate{}, fmt.Errorf("%w: %s has mode %#o, want 0600 (chmod 600 %s)", ErrConfig, keyFile, perm, keyFile)
+	if perm := st.Mode().Perm(); perm&KeyModeForbidden != 0 {
+		return tls.Certificate{}, fmt.Errorf("%w: %s has mode %#o, want 0600, or 0640 for a key a dedicated group shares (chmod 600 %s)", ErrConfig, keyFile, perm, keyFile)
 	}
 	keyPEM, err := io.ReadAll(io.LimitReader(f, 1<<20))
 	if err != nil {

@@ -106,6 +106,13 @@ package wire
 //     part while charging is off. A peer without the field treats a money
 //     part as charging, which is what it means. Not signed (see
 //     money.go); any other value makes the policy malformed.
+//   - 20, 2026-12-08: versions on the fleet. Status.Capability, the
+//     capability the appliance was built with, beside Status.Software,
+//     now its release (shared/version: git describe at build time);
+//     Status.Software is bounded (MaxIDLen, no control characters). A
+//     central without it ignores the field; absent, the appliance is of
+//     capability 19 or older. Which versions work together:
+//     docs/COMPATIBILITY.md.
 //
 // To change the messages: add the change, bump CurrentCapabilityVersion
 // and add its dated line here; bump ProtocolVersion or BatchVersion only
@@ -114,4 +121,4 @@ type CapabilityVersion int
 
 // CurrentCapabilityVersion is the capability of this build (see
 // CapabilityVersion's history).
-const CurrentCapabilityVersion CapabilityVersion = 19
+const CurrentCapabilityVersion CapabilityVersion = 20

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/kinline/kinline/shared/policy/number"
 )
@@ -169,8 +170,18 @@ func (a *Alarm) Validate() error {
 	return nil
 }
 
-// Validate accepts every status.
-func (s *Status) Validate() error { return nil }
+// Validate checks a status: a Software of at most MaxIDLen bytes without
+// control characters, and a Capability that is not negative (one above
+// this build's is a newer appliance, accepted: see docs/COMPATIBILITY.md).
+func (s *Status) Validate() error {
+	if len(s.Software) > MaxIDLen || strings.ContainsFunc(s.Software, unicode.IsControl) {
+		return fmt.Errorf("%w: status software oversized or with control characters", ErrMalformed)
+	}
+	if s.Capability < 0 {
+		return fmt.Errorf("%w: status capability %d", ErrMalformed, s.Capability)
+	}
+	return nil
+}
 
 // Validate checks an officer action: an action of 1 to MaxCodeLen bytes,
 // and ids of at most MaxIDLen.

@@ -197,3 +197,28 @@ func TestEveryEventTypeHasPayload(t *testing.T) {
 		t.Fatalf("%d event type constants, %d payload types", n, len(EventTypes()))
 	}
 }
+
+// TestStatusValidate: a status of an older appliance (no capability) and of
+// a newer one pass; an oversized software, one with control characters and
+// a negative capability are refused.
+func TestStatusValidate(t *testing.T) {
+	for _, s := range []Status{
+		{Software: "dev"},
+		{Software: "v1.2.0-3-gabcdef", Capability: CurrentCapabilityVersion},
+		{Software: "v9.0.0", Capability: CurrentCapabilityVersion + 40},
+	} {
+		if err := s.Validate(); err != nil {
+			t.Errorf("%+v: %v", s, err)
+		}
+	}
+	for _, s := range []Status{
+		{Software: strings.Repeat("v", MaxIDLen+1)},
+		{Software: "v1\nERROR forged log line"},
+		{Software: "v1\x1b[31m"},
+		{Software: "v1", Capability: -1},
+	} {
+		if err := s.Validate(); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%+v: %v, want ErrMalformed", s, err)
+		}
+	}
+}

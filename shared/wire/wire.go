@@ -308,9 +308,13 @@ type Alarm struct {
 }
 
 // Status is the payload of an EventStatus: what the appliance runs.
+// Software is its release (shared/version), Capability the
+// CapabilityVersion it was built with (from capability 19; absent from
+// older appliances).
 type Status struct {
-	PolicyVersion uint64 `json:"policy_version"`
-	Software      string `json:"software"`
+	PolicyVersion uint64            `json:"policy_version"`
+	Software      string            `json:"software"`
+	Capability    CapabilityVersion `json:"capability,omitempty"`
 }
 
 // OfficerAction is the payload of an EventOfficer.

@@ -46,6 +46,7 @@ import (
 
 	"github.com/kinline/kinline/internal/phone"
 	"github.com/kinline/kinline/internal/readersim"
+	"github.com/kinline/kinline/shared/version"
 	"github.com/kinline/kinline/tools/stack"
 )
 
@@ -58,6 +59,9 @@ type config struct {
 }
 
 func main() {
+	if version.Handle("kinline-demo", os.Args[1:], os.Stdout) {
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "totp" {
 		if err := totpCmd(os.Args[2:], time.Now(), os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "kinline-demo totp:", err)
@@ -72,6 +76,7 @@ func main() {
 	flag.DurationVar(&cfg.talk, "talk", 5*time.Second, "how long the first answered call lasts")
 	flag.DurationVar(&cfg.shortTalk, "short-talk", 2*time.Second, "how long the other answered calls last")
 	exit := flag.Bool("exit", false, "exit after the example calls instead of keeping the console up")
+	flag.Bool("version", false, "print the version (release, protocol, capability, Go) and exit")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

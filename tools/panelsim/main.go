@@ -22,9 +22,13 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/appliance/panel"
+	"github.com/kinline/kinline/shared/version"
 )
 
 func main() {
+	if version.Handle("kinline-panelsim", os.Args[1:], os.Stdout) {
+		return
+	}
 	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 

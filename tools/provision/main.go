@@ -39,9 +39,13 @@ import (
 	"text/tabwriter"
 
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/version"
 )
 
 func main() {
+	if version.Handle("kinline-provision", os.Args[1:], os.Stdout) {
+		return
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, clock.Real{}))
 }
 
@@ -50,7 +54,15 @@ const usage = `usage: kinline-provision COMMAND [-dir DIR] [flags]
 Creates Kinline's CA, central's server certificate and policy-signing key,
 and one client certificate, event-signing key and recording key per
 appliance; revokes them.
-All files are PEM under -dir (default ./pki); private keys are mode 0600.
+All files are PEM under -dir (default ./pki).
+
+Permissions: DIR and DIR/central are 0750, central/server.key 0640 (an
+external Mosquitto and central both use it), every other private key 0600
+and DIR/appliances 0700. Give the directory to central's user and the
+broker's group, so that Mosquitto reads ca.pem, crl.pem and central's
+server certificate and key through the group and nothing else:
+  chown -R kinline:mosquitto /etc/kinline/pki
+Central refuses a key that others may read or its group may write.
 
 Commands:
   init      -host NAMES       create the CA, an empty revocation list (crl.pem),

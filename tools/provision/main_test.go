@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,13 +130,18 @@ func TestInitAndApplianceChainVerifies(t *testing.T) {
 	if !bytes.Equal(mustRead(t, filepath.Join(b, "ca.pem")), mustRead(t, filepath.Join(dir, "ca.pem"))) {
 		t.Fatal("bundle's ca.pem differs from the CA")
 	}
-	for _, k := range []string{"ca.key", "central/server.key", "central/policy.key", "appliances/block-a-1/client.key", "appliances/block-a-1/event.key"} {
+	// The permissions model: the broker's group enters DIR and
+	// DIR/central and reads central's server key, nothing else secret.
+	for k, want := range map[string]os.FileMode{"ca.key": 0o600, "central/server.key": 0o640, "central/policy.key": 0o600,
+		"appliances/block-a-1/client.key": 0o600, "appliances/block-a-1/event.key": 0o600,
+		".": 0o750, "central": 0o750, "appliances": 0o700, "appliances/block-a-1": 0o700,
+		"ca.pem": 0o644, "crl.pem": 0o644, "central/server.pem": 0o644} {
 		st, err := os.Stat(filepath.Join(dir, k))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Mode().Perm() != 0o600 {
-			t.Errorf("%s has mode %#o, want 0600", k, st.Mode().Perm())
+		if st.Mode().Perm() != want {
+			t.Errorf("%s has mode %#o, want %#o", k, st.Mode().Perm(), want)
 		}
 	}
 }
@@ -496,5 +502,35 @@ func TestRecordingKey(t *testing.T) {
 	}
 	if bytes.Equal(rawA, mustRead(t, keyA)) {
 		t.Fatal("a removed recording key came back")
+	}
+}
+
+// TestServerReissueSharesOldPKI: a PKI made before the permissions model
+// (DIR and DIR/central 0700, under a umask of 077) gets its shared
+// directories and a 0640 server key when central's certificate is
+// re-issued.
+func TestServerReissueSharesOldPKI(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "pki")
+	clk := clock.Real{}
+	mustCLI(t, clk, "init", "-dir", dir, "-host", "127.0.0.1")
+	for _, d := range []string{dir, filepath.Join(dir, "central")} {
+		if err := os.Chmod(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(filepath.Join(dir, "central", "server.key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := syscall.Umask(0o077)
+	mustCLI(t, clk, "server", "-dir", dir, "-host", "127.0.0.1,central.example")
+	syscall.Umask(old)
+	for k, want := range map[string]os.FileMode{".": 0o750, "central": 0o750, "central/server.key": 0o640, "central/policy.key": 0o600, "ca.key": 0o600} {
+		st, err := os.Stat(filepath.Join(dir, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s has mode %#o, want %#o", k, st.Mode().Perm(), want)
+		}
 	}
 }

@@ -9,7 +9,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,20 +29,22 @@ func TestMosquittoAcceptsProvisionedFiles(t *testing.T) {
 		t.Skip("-short: skipping the Mosquitto interoperability test")
 	}
 	bin := testkit.NeedPeer(t, "mosquitto", "mosquitto")
-	dir := filepath.Join(t.TempDir(), "pki")
+	dir := filepath.Join(sharedTempDir(t), "pki")
 	clk := clock.Real{} // Mosquitto checks against the wall clock
 	mustCLI(t, clk, "init", "-dir", dir, "-host", "127.0.0.1")
 	mustCLI(t, clk, "appliance", "-dir", dir, "-id", "block-a-1")
 	mustCLI(t, clk, "appliance", "-dir", dir, "-id", "block-a-2")
 	mustCLI(t, clk, "revoke", "-dir", dir, "-id", "block-a-2")
 
-	port := freePort(t)
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	user := ""
+	// As root, Mosquitto drops to the user mosquitto before it reads the
+	// certificates: give it the directory's group as the usage text says
+	// (chown -R kinline:mosquitto; the owner is root here).
 	if os.Geteuid() == 0 {
-		user = "user root\n" // else it drops to "mosquitto", who cannot read the 0600 keys
+		chownGroup(t, dir, "mosquitto")
 	}
-	err := os.WriteFile(conf, []byte(fmt.Sprintf(`%slistener %d 127.0.0.1
+	port := freePort(t)
+	conf := filepath.Join(filepath.Dir(dir), "mosquitto.conf")
+	err := os.WriteFile(conf, []byte(fmt.Sprintf(`listener %d 127.0.0.1
 cafile %s
 certfile %s
 keyfile %s
@@ -50,7 +54,7 @@ use_identity_as_username true
 tls_version tlsv1.3
 allow_anonymous false
 log_type all
-`, user, port, filepath.Join(dir, "ca.pem"), filepath.Join(dir, "central", "server.pem"),
+`, port, filepath.Join(dir, "ca.pem"), filepath.Join(dir, "central", "server.pem"),
 		filepath.Join(dir, "central", "server.key"), filepath.Join(dir, "crl.pem"))), 0o644)
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +90,41 @@ log_type all
 		t.Fatal("Mosquitto accepted a revoked appliance")
 	} else if strings.Contains(err.Error(), "CONNACK") {
 		t.Fatalf("revoked appliance refused by MQTT, not by TLS: %v", err)
+	}
+}
+
+// sharedTempDir is a temporary directory other users may enter (the
+// test's own are 0700), for a Mosquitto that runs as its own user.
+func sharedTempDir(t *testing.T) string {
+	t.Helper()
+	d := t.TempDir()
+	for _, p := range []string{filepath.Dir(d), d} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return d
+}
+
+// chownGroup gives every file under dir the group name, as chgrp -R does.
+func chownGroup(t *testing.T, dir, name string) {
+	t.Helper()
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		t.Skipf("no group %s to run Mosquitto under: %v", name, err)
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, -1, gid)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -104,7 +104,7 @@ func (p *PKI) lock() (func(), error) {
 // central's policy-signing key. It refuses a directory that already has a
 // CA: a new CA would orphan every appliance certificate.
 func (p *PKI) Init(hosts []string) error {
-	if err := os.MkdirAll(p.Dir, 0o700); err != nil {
+	if err := os.MkdirAll(p.Dir, dirModeShared); err != nil {
 		return fmt.Errorf("provision: %w", err)
 	}
 	unlock, err := p.lock()
@@ -146,15 +146,18 @@ func (p *PKI) Init(hosts []string) error {
 	if err != nil {
 		return fmt.Errorf("provision: CA certificate: %w", err)
 	}
-	if err := os.MkdirAll(p.path(dirCentral), 0o700); err != nil {
+	if err := os.MkdirAll(p.path(dirCentral), dirModeShared); err != nil {
 		return fmt.Errorf("provision: %w", err)
 	}
 	if err := os.MkdirAll(p.path(dirAppliances), 0o700); err != nil {
 		return fmt.Errorf("provision: %w", err)
 	}
+	if err := p.shareDirs(); err != nil {
+		return err
+	}
 	// The CA key first, the certificate last: a directory with ca.pem is
 	// complete enough to use.
-	if err := writePrivateKey(p.path(fileCAKey), caKey); err != nil {
+	if err := writePrivateKey(p.path(fileCAKey), caKey, 0o600); err != nil {
 		return err
 	}
 	if err := p.writeCRL(ca, caKey, big.NewInt(1), nil); err != nil {
@@ -262,7 +265,10 @@ func (p *PKI) issueServer(ca *x509.Certificate, caKey crypto.Signer, sans hostSA
 	if err != nil {
 		return fmt.Errorf("provision: server certificate: %w", err)
 	}
-	if err := writePrivateKey(p.path(dirCentral, fileServerKey), key); err != nil {
+	if err := p.shareDirs(); err != nil {
+		return err
+	}
+	if err := writePrivateKey(p.path(dirCentral, fileServerKey), key, serverKeyMode); err != nil {
 		return err
 	}
 	return writeFileAtomic(p.path(dirCentral, fileServer), pemCert(der), 0o644)
@@ -364,7 +370,7 @@ func (p *PKI) IssueAppliance(id string, force bool) (*x509.Certificate, error) {
 		}
 	}
 	steps := []error{
-		writePrivateKey(filepath.Join(tmp, fileClientKey), key),
+		writePrivateKey(filepath.Join(tmp, fileClientKey), key, 0o600),
 		writeFileAtomic(filepath.Join(tmp, fileClient), pemCert(der), 0o644),
 		sign.SavePrivateKey(filepath.Join(tmp, fileEventKey), evPriv),
 		sign.SavePublicKey(filepath.Join(tmp, fileEventPub), evPub),
@@ -618,12 +624,35 @@ func pemCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
-func writePrivateKey(path string, key *ecdsa.PrivateKey) error {
+func writePrivateKey(path string, key *ecdsa.PrivateKey, perm os.FileMode) error {
 	der, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
 		return fmt.Errorf("provision: %w", err)
 	}
-	return writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	return writeFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), perm)
+}
+
+// The permissions model (see the usage text): the PKI directory is owned
+// by the user that runs central and its group is the broker's (chown -R
+// kinline:mosquitto pki). The broker reads, through the group, what it
+// needs and nothing else: it enters DIR and DIR/central (0750) and reads
+// ca.pem, crl.pem, central/server.pem (0644) and central/server.key
+// (0640). The CA key, central's policy key and everything under
+// DIR/appliances (0700) stay the owner's.
+const (
+	dirModeShared = 0o750
+	serverKeyMode = 0o640
+)
+
+// shareDirs sets DIR and DIR/central to dirModeShared whatever the umask,
+// and on a PKI made before this model (0700) too.
+func (p *PKI) shareDirs() error {
+	for _, d := range []string{p.Dir, p.path(dirCentral)} {
+		if err := os.Chmod(d, dirModeShared); err != nil {
+			return fmt.Errorf("provision: %w", err)
+		}
+	}
+	return nil
 }
 
 // writeFileAtomic replaces path with data: a temporary file in the same

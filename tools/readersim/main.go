@@ -35,9 +35,13 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/internal/readersim"
+	"github.com/kinline/kinline/shared/version"
 )
 
 func main() {
+	if version.Handle("kinline-readersim", os.Args[1:], os.Stdout) {
+		return
+	}
 	if err := run(os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "kinline-readersim:", err)
 		os.Exit(1)

@@ -256,6 +256,9 @@ http_listen: %s
 data_dir: central
 admin_token_file: admin-token
 log_level: %s
+# The demo's console is plain HTTP on loopback: no Secure cookies.
+console:
+  secure_cookie: false
 mqtt:
   embedded: true
   listen: %s

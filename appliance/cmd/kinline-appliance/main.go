@@ -34,9 +34,8 @@ import (
 	"github.com/kinline/kinline/appliance/daemon"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/logging"
+	"github.com/kinline/kinline/shared/version"
 )
-
-var version = "dev"
 
 // applianceMemoryLimit is the Go runtime's soft memory limit unless
 // GOMEMLIMIT is set: with the binary's own pages (about 8 MB resident)
@@ -44,6 +43,9 @@ var version = "dev"
 const applianceMemoryLimit = 48 << 20
 
 func main() {
+	if version.Handle("kinline-appliance", os.Args[1:], os.Stdout) {
+		return
+	}
 	cfgPath := flag.String("config", "/etc/kinline/appliance.yaml", "config file (see example.yaml)")
 	// The garbage collector's default (GOGC=100) lets the heap grow to
 	// twice what is live before it collects. The appliance's live heap
@@ -66,6 +68,7 @@ func main() {
 	}
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (host:port), for profiling")
 	logFormat := flag.String("log-format", "", "text or json (default: the config's log_format, else text)")
+	flag.Bool("version", false, "print the version (release, protocol, capability, Go) and exit")
 	flag.Parse()
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
@@ -90,7 +93,7 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	daemon.Version = version
+	daemon.Version = version.String()
 	sys, err := daemon.New(cfg, log, clock.Real{})
 	if err != nil {
 		log.Error("cannot start", "err", err)

@@ -6,8 +6,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -107,8 +109,13 @@ func StartMosquitto(t testing.TB, pki *PKI) *Mosquitto {
 		conf = strings.ReplaceAll(conf, r[0], r[1])
 	}
 	if os.Geteuid() == 0 {
-		// Else it drops to the user mosquitto, who cannot read the 0600 keys.
-		conf = "user root\n" + conf
+		// Mosquitto drops to the user mosquitto before it reads the
+		// certificates: give it the PKI as the documented permissions
+		// model does (chown -R kinline:mosquitto; the owner is root here)
+		// and its own files, or, without that user, keep it root.
+		if !runAsMosquitto(t, pki.Dir, dir, rulesFile) {
+			conf = "user root\n" + conf
+		}
 	}
 	confFile := filepath.Join(dir, "mosquitto.conf")
 	if err := os.WriteFile(confFile, []byte(conf), 0o644); err != nil {
@@ -147,6 +154,45 @@ func StartMosquitto(t testing.TB, pki *PKI) *Mosquitto {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// runAsMosquitto prepares the files for a Mosquitto that runs as the user
+// mosquitto: pkiDir's group becomes mosquitto's (kinline-provision made
+// what the broker needs group-readable), confDir and the rules file become
+// the user's (the plugin rewrites its file), and the temporary
+// directories above them are opened for it to enter. It reports false
+// when there is no user mosquitto.
+func runAsMosquitto(t testing.TB, pkiDir, confDir, rulesFile string) bool {
+	t.Helper()
+	u, err := user.Lookup("mosquitto")
+	if err != nil {
+		return false
+	}
+	uid, err1 := strconv.Atoi(u.Uid)
+	gid, err2 := strconv.Atoi(u.Gid)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	for _, d := range []string{filepath.Dir(filepath.Dir(pkiDir)), filepath.Dir(pkiDir), filepath.Dir(confDir), confDir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = filepath.WalkDir(pkiDir, func(p string, _ os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, -1, gid)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{confDir, rulesFile} {
+		if err := os.Lchown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return true
 }
 
 // DynsecPlugin returns the path of Mosquitto's dynamic-security plugin

@@ -24,9 +24,13 @@ import (
 	"github.com/kinline/kinline/central/config"
 	"github.com/kinline/kinline/central/server"
 	"github.com/kinline/kinline/shared/logging"
+	"github.com/kinline/kinline/shared/version"
 )
 
 func main() {
+	if version.Handle("kinline-central", os.Args[1:], os.Stdout) {
+		return
+	}
 	if code, ok := backupCommand(os.Args[1:]); ok {
 		os.Exit(code)
 	}
@@ -35,6 +39,7 @@ func main() {
 	}
 	cfgPath := flag.String("config", "/etc/kinline/central.yaml", "config file (see example.yaml)")
 	logFormat := flag.String("log-format", "", "text or json (default: the config's log_format, else text)")
+	flag.Bool("version", false, "print the version (release, protocol, capability, Go) and exit")
 	flag.Parse()
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {

@@ -18,10 +18,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/kinline/kinline/shared/version"
 	"github.com/kinline/kinline/tools/mqttproxy"
 )
 
 func main() {
+	if version.Handle("kinline-mqttproxy", os.Args[1:], os.Stdout) {
+		return
+	}
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "kinline-mqttproxy:", err)
 		os.Exit(1)
@@ -38,6 +42,7 @@ func run() error {
 	dir := flag.String("dir", "both", "direction the faults apply to: up, down or both")
 	hold := flag.Duration("hold", mqttproxy.DefaultHoldMax, "longest wait of a held PUBLISH for its successor")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
+	flag.Bool("version", false, "print the version (release, protocol, capability, Go) and exit")
 	flag.Parse()
 
 	var lvl slog.Level

@@ -2,7 +2,7 @@
 // appliance.
 //
 //	kinline-sipsim port   -appliance 127.0.0.1:5060 -user port1 -password pw -number 0611223344 -talk 5s
-//	kinline-sipsim family -listen 127.0.0.1:5070 [-ring 1s] [-reject 486] [-no-answer] [-hangup-after 10s]
+//	kinline-sipsim family -listen 127.0.0.1:5070 [-ring 1s] [-reject 486] [-no-answer] [-hangup-after 10s] [-accept] [-key 1] [-accept-after 1s] [-info]
 //
 // "port" is an IAD FXS port: it registers (digest auth), places one call,
 // sends a 440 Hz tone as G.711 RTP for -talk, hangs up and prints the final
@@ -11,7 +11,11 @@
 //
 // "family" is a family phone listening where the appliance's trunk points:
 // it rings, answers (or rejects), sends a 660 Hz tone, and prints one line
-// per call until interrupted.
+// per call until interrupted. With -accept it presses 1 (-key: another
+// key, 9 blocks the caller) once it has heard -accept-after of the
+// appliance's announcement, as an RFC 4733 telephone-event (-info: a SIP
+// INFO), so that an appliance that requires the called party's acceptance
+// (family_accept, true in the example config) bridges the call.
 package main
 
 import (
@@ -22,13 +26,18 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/kinline/kinline/internal/phone"
+	"github.com/kinline/kinline/shared/version"
 )
 
 func main() {
+	if version.Handle("kinline-sipsim", os.Args[1:], os.Stdout) {
+		return
+	}
 	if len(os.Args) < 2 {
 		usage()
 		os.Exit(1)
@@ -46,6 +55,14 @@ func main() {
 		code = 1
 	}
 	os.Exit(code)
+}
+
+// pressed is the key a family call pressed, "" for none.
+func pressed(k byte) string {
+	if k == 0 {
+		return ""
+	}
+	return string(rune(k))
 }
 
 func usage() {
@@ -149,9 +166,25 @@ func runFamily(ctx context.Context, args []string) int {
 	reject := fs.Int("reject", 0, "reject with this status instead of answering (e.g. 486, 603)")
 	noAnswer := fs.Bool("no-answer", false, "ring until the caller gives up")
 	hangup := fs.Duration("hangup-after", 0, "hang up this long after answering (0: wait for BYE)")
+	accept := fs.Bool("accept", false, "press -key (1: accept) at the appliance's acceptance prompt after answering")
+	key := fs.String("key", "1", "the key -accept presses: 1 accepts, 9 blocks the caller")
+	acceptAfter := fs.Duration("accept-after", time.Second, "how much of the prompt to hear before pressing -key")
+	info := fs.Bool("info", false, "press -key as a SIP INFO (application/dtmf-relay) instead of an RFC 4733 event")
 	verbose := fs.Bool("v", false, "log SIP details")
 	fs.Parse(args)
-	f, err := phone.NewFamily(phone.FamilyConfig{Listen: *listen, RingFor: *ring, Reject: *reject, NoAnswer: *noAnswer, HangupAfter: *hangup, Logger: logger(*verbose)})
+	fc := phone.FamilyConfig{Listen: *listen, RingFor: *ring, Reject: *reject, NoAnswer: *noAnswer, HangupAfter: *hangup, Logger: logger(*verbose)}
+	if *accept {
+		if len(*key) != 1 || !strings.ContainsRune("0123456789*#", rune((*key)[0])) {
+			fmt.Fprintf(os.Stderr, "kinline-sipsim: -key %q: want one of 0-9, * or #\n", *key)
+			return 1
+		}
+		if *acceptAfter <= 0 {
+			fmt.Fprintln(os.Stderr, "kinline-sipsim: -accept-after must be positive")
+			return 1
+		}
+		fc.Accept, fc.AcceptAfter, fc.AcceptByINFO = (*key)[0], *acceptAfter, *info
+	}
+	f, err := phone.NewFamily(fc)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kinline-sipsim:", err)
 		return 1
@@ -168,8 +201,8 @@ func runFamily(ctx context.Context, args []string) int {
 		case inv := <-f.Invites():
 			fmt.Printf("INVITE call_id=%s number=%s from=%s\n", inv.CallID, inv.Number, inv.From)
 		case c := <-f.Results():
-			fmt.Printf("END call_id=%s number=%s status=%d answered=%v cancelled=%v hung_up=%v rtp_sent=%d rtp_received=%d\n",
-				c.CallID, c.Number, c.Code, c.Answered, c.Cancelled, c.HungUp, c.RTP.Sent, c.RTP.Received)
+			fmt.Printf("END call_id=%s number=%s status=%d answered=%v cancelled=%v hung_up=%v pressed=%q rtp_sent=%d rtp_received=%d\n",
+				c.CallID, c.Number, c.Code, c.Answered, c.Cancelled, c.HungUp, pressed(c.Pressed), c.RTP.Sent, c.RTP.Received)
 		}
 	}
 }
