@@ -1,9 +1,7 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -32,23 +30,7 @@ func TestCompatibilityTable(t *testing.T) {
 	cfg := &config.Config{HTTPListen: "127.0.0.1:0", DataDir: filepath.Join(dir, "data"),
 		MQTT: config.MQTT{Listen: "127.0.0.1:0"}, Appliances: apps}
 	cfg.Defaults()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	select {
-	case <-s.Ingest.Ready():
-	case <-time.After(20 * time.Second):
-		t.Fatal("ingest not ready")
-	}
+	s, ctx := runServer(t, cfg)
 	cases := []struct {
 		app, software string
 		v             int

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"context"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,18 +30,7 @@ func TestUnknownApplianceRefusedAtConnect(t *testing.T) {
 		MQTT:       config.MQTT{Listen: "127.0.0.1:0", TLS: &config.TLS{Listen: "127.0.0.1:0", CA: pki.CA(), Cert: pki.ServerCert(), Key: pki.ServerKey(), CRL: pki.CRL()}},
 		Appliances: []config.Appliance{{ID: "appA", Block: "A"}}}
 	cfg.Defaults()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	s, ctx := runServer(t, cfg)
 	dial := func(id string, onLost func()) error {
 		opts := mqtt.NewClientOptions().AddBroker("ssl://" + s.MQTTTLSAddr()).SetTLSConfig(pki.ApplianceTLS(t, id)).
 			SetClientID(id).SetUsername(id).SetAutoReconnect(false).SetConnectTimeout(20 * time.Second).

@@ -1,9 +1,7 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,23 +32,7 @@ func TestUnknownApplianceRefusedWithMosquitto(t *testing.T) {
 		MQTT:       config.MQTT{Embedded: &off, Broker: m.URL, TLS: &config.TLS{CA: pki.CA(), Cert: pki.ServerCert(), Key: pki.ServerKey()}},
 		Appliances: []config.Appliance{{ID: "appA", Block: "A"}}}
 	cfg.Defaults()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	select {
-	case <-s.Ingest.Ready():
-	case <-time.After(30 * time.Second):
-		t.Fatal("ingest not ready")
-	}
+	s, ctx := runServer(t, cfg)
 	acks := make(chan string, 10)
 	send := func(id string) {
 		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.URL).SetTLSConfig(pki.ApplianceTLS(t, id)).

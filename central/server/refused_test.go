@@ -1,10 +1,8 @@
 package server
 
 import (
-	"context"
 	"crypto/ed25519"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,23 +43,7 @@ func TestRefusedBatchesRaiseOneAlarm(t *testing.T) {
 	if err := sign.SavePublicKey(cfg.ApplianceKeyFile("appA"), pub); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	s, err := New(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	select {
-	case <-s.Ingest.Ready():
-	case <-time.After(20 * time.Second):
-		t.Fatal("ingest not ready")
-	}
+	s, ctx := runServer(t, cfg)
 	app := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + s.Broker.Addr()).SetClientID("appA").
 		SetUsername("appA").SetPassword("pw-a").SetAutoReconnect(false))
 	if tok := app.Connect(); !tok.WaitTimeout(20*time.Second) || tok.Error() != nil {
