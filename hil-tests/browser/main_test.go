@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -379,22 +378,10 @@ func (in *installation) placeCalls(ctx context.Context) error {
 		return err
 	}
 
-	// Move the appliance to block B.
-	in.KillCentral(syscall.SIGTERM)
-	cfgPath := filepath.Join(in.dir, "central.yaml")
-	cfg, err := os.ReadFile(cfgPath)
-	if err != nil {
-		return err
-	}
-	moved := strings.Replace(string(cfg), "    block: "+stack.Block+"\n", "    block: "+blockB+"\n", 1)
-	if moved == string(cfg) {
-		return errors.New("central.yaml: the appliance's block line was not found")
-	}
-	if err := os.WriteFile(cfgPath, []byte(moved), 0o600); err != nil {
-		return err
-	}
-	if err := in.StartCentral(ctx); err != nil {
-		return err
+	// Move the appliance to block B, as an administrator does (the
+	// console's Appliances page, PATCH /api/v1/appliances/{id}).
+	if err := in.Do(ctx, "PATCH", "/api/v1/appliances/"+stack.ApplianceID, map[string]string{"block": blockB}, nil); err != nil {
+		return fmt.Errorf("moving the appliance to block %s: %w", blockB, err)
 	}
 	if res, err := port.Call(ctx, numberA, time.Second); err != nil || res.Answered || res.Code != 403 {
 		return fmt.Errorf("the call without a tap was not refused: %+v, %v", res, err)
