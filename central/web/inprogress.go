@@ -85,7 +85,7 @@ func (s *Server) endCallForm(w http.ResponseWriter, r *http.Request, se *users.S
 		return
 	}
 	if err := authz.Check("POST /calls/{id}/end", c, call.Block); err != nil {
-		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
+		s.forbidden(w, r, se, err)
 		return
 	}
 	if err := s.cfg.EndCall(r.Context(), se.Actor, call.ApplianceID, call.CallID); err != nil {

@@ -306,11 +306,16 @@ func (s *Server) session(pattern string, h page.Handler) http.HandlerFunc {
 			return
 		}
 		if err := authz.Check(pattern, CallerOf(se), r.PathValue("id")); err != nil {
-			http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
+			s.forbidden(w, r, se, err)
 			return
 		}
 		h(w, r, se)
 	}
+}
+
+// forbidden answers 403 with the refusal page for err (package page).
+func (s *Server) forbidden(w http.ResponseWriter, r *http.Request, se *users.Session, err error) {
+	s.render(w, http.StatusForbidden, "forbidden.html", page.Refused(r, se, err))
 }
 
 func (s *Server) root(w http.ResponseWriter, r *http.Request) {
@@ -334,7 +339,7 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *users.Session
 	f, err := callquery.Parse(q)
 	if err == nil && f.Block != "" {
 		if err := c.CheckBlock(f.Block); err != nil {
-			http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
+			s.forbidden(w, r, se, err)
 			return
 		}
 	}
