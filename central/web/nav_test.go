@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strings"
@@ -73,5 +74,26 @@ func TestForbiddenPage(t *testing.T) {
 	}
 	if slices.Contains(navOf(t, body), "/users") {
 		t.Error("refusal page's navigation offers /users")
+	}
+}
+
+// A real installation's sign-in page advertises no token file; the
+// demo's (Config.SignInHint set) says where its admin token is.
+func TestSignInHint(t *testing.T) {
+	st, _, _, _ := setup(t)
+	for hint, want := range map[string]string{"": "", "Demo: the admin token is in .demo/admin-token.": "Demo: the admin token is in .demo/admin-token."} {
+		w, err := New(Config{Store: st, SignInHint: hint})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(w.Handler())
+		_, body := get(t, client(t), srv.URL+"/login")
+		srv.Close()
+		if strings.Contains(body, "admin-token") != (want != "") || strings.Contains(body, "token file") {
+			t.Errorf("hint %q: sign-in page %s", hint, body)
+		}
+		if want != "" && !strings.Contains(body, `id="sign-in-hint">`+want) {
+			t.Errorf("hint %q not shown: %s", hint, body)
+		}
 	}
 }

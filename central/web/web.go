@@ -101,6 +101,10 @@ type Config struct {
 	// Retired, when set, is told the id of an appliance just retired
 	// (central/server drops its live connection); nil: nobody is told.
 	Retired func(id string)
+	// SignInHint, when set, is shown under the sign-in page's token form
+	// (the demo says where its admin token file is); a real installation
+	// leaves it empty and advertises no file.
+	SignInHint string
 }
 
 // UserStore is what the console needs of the console users' store
@@ -223,7 +227,7 @@ func New(cfg Config) (*Server, error) {
 	m.HandleFunc("GET /{$}", s.root)
 	s.auth = signin.New(signin.Config{Users: cfg.Users, Audit: cfg.Store, Log: cfg.Log, SessionTTL: cfg.SessionTTL, SessionIdle: cfg.SessionIdle,
 		SecureCookie: cfg.SecureCookie, Form: func(w http.ResponseWriter, status int, csrf, msg string) {
-			s.render(w, status, "login.html", loginView{page.Layout{Title: "Sign in", Error: msg, CSRF: csrf}})
+			s.render(w, status, "login.html", loginView{page.Layout{Title: "Sign in", Error: msg, CSRF: csrf}, cfg.SignInHint})
 		}})
 	m.HandleFunc("GET /login", s.auth.Page)
 	m.HandleFunc("POST /login", s.auth.Login)
@@ -273,8 +277,11 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-// loginView is the data of login.html.
-type loginView struct{ page.Layout }
+// loginView is the data of login.html: Hint is Config.SignInHint.
+type loginView struct {
+	page.Layout
+	Hint string
+}
 
 // callsView is the data of calls.html: the search form, a page of calls.
 type callsView struct {
