@@ -316,6 +316,9 @@ func (s *Server) session(pattern string, h page.Handler) http.HandlerFunc {
 			s.forbidden(w, r, se, err)
 			return
 		}
+		if !s.confirmed(w, r, se, pattern) {
+			return
+		}
 		h(w, r, se)
 	}
 }
