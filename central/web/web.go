@@ -43,6 +43,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kinline/kinline/central/authz"
@@ -183,6 +184,9 @@ type Server struct {
 
 	notifyMu sync.Mutex
 	notifier PolicyNotifier
+	// zone is the prison's time zone the pages show moments in, read
+	// from the settings as each page renders.
+	zone atomic.Pointer[time.Location]
 }
 
 // New builds the console.
@@ -198,10 +202,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = 30 * time.Minute
-	}
-	t, err := template.New("").Funcs(template.FuncMap{"duration": format.Duration}).ParseFS(templateFS, "templates/*.html")
-	if err != nil {
-		return nil, fmt.Errorf("web: templates: %w", err)
 	}
 	if cfg.Users == nil {
 		cfg.Users = users.New(cfg.Store)
@@ -221,8 +221,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Calls == nil {
 		cfg.Calls = reports.New(cfg.Store)
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, people: cfg.People, tables: cfg.Tables, reports: cfg.Reports, money: cfg.Money, search: cfg.Calls, log: cfg.Log, tmpl: t,
+	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, people: cfg.People, tables: cfg.Tables, reports: cfg.Reports, money: cfg.Money, search: cfg.Calls, log: cfg.Log,
 		imports: importjob.NewRunner(ImportJobTimeout), notifier: cfg.Notifier}
+	s.zone.Store(time.UTC)
+	t, err := template.New("").Funcs(template.FuncMap{"duration": format.Duration}).Funcs(s.timeFuncs()).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("web: templates: %w", err)
+	}
+	s.tmpl = t
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", s.root)
 	s.auth = signin.New(signin.Config{Users: cfg.Users, Audit: cfg.Store, Log: cfg.Log, SessionTTL: cfg.SessionTTL, SessionIdle: cfg.SessionIdle,
@@ -295,6 +301,7 @@ type callsView struct {
 
 // render writes template name with data, never cached.
 func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
+	s.zone.Store(s.loadZone())
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
@@ -346,7 +353,7 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *users.Session
 	}
 	c := CallerOf(se)
 	p := callsView{Layout: page.For(se, "Calls"), Dispositions: callquery.Dispositions, CanPlay: page.Allowed(se, "GET /calls/{id}/recording")}
-	f, err := callquery.Parse(q)
+	f, err := callquery.ParseIn(q, s.loadZone())
 	if err == nil && f.Block != "" {
 		if err := c.CheckBlock(f.Block); err != nil {
 			s.forbidden(w, r, se, err)
