@@ -26,7 +26,10 @@ func TestDestructiveActionsAskForConfirmation(t *testing.T) {
 	e := newManageEnv(t)
 	ctx := context.Background()
 	admin := e.signIn("ada", store.RoleSystemAdmin)
-	mkUser(t, e.st, "olga", store.RoleReadOnly)
+	olgaU := mkUser(t, e.st, "olga", store.RoleReadOnly)
+	if _, _, err := users.New(e.st).EnrollTOTP(ctx, "test", olgaU.ID); err != nil {
+		t.Fatal(err)
+	}
 	for _, s := range [][2]string{
 		{"/money/rates", "prefix=%2B44&destination_type=" + wire.DestNational + "&per_minute=0.10&billing_unit_seconds=60&rounding=up"},
 		{"/numbers", "number=%2B44+800+111&kind=privileged&note=legal"},
@@ -63,6 +66,11 @@ func TestDestructiveActionsAskForConfirmation(t *testing.T) {
 			if !u.Disabled {
 				n = 1
 			}
+		case "totp":
+			u, _ := users.New(e.st).User(ctx, olga)
+			if u.TOTP {
+				n = 1
+			}
 		case "tokens":
 			ts, _ := users.New(e.st).Tokens(ctx, "")
 			for _, tk := range ts {
@@ -77,6 +85,7 @@ func TestDestructiveActionsAskForConfirmation(t *testing.T) {
 		{"/money/rates", "/money/rates/delete", "prefix=%2B44", "rates", "Delete the rate for +44?"},
 		{"/numbers", "/numbers/remove", "number=%2B44800111&kind=privileged&note=gone", "numbers", "Remove +44800111"},
 		{"/appliances", "/appliances/app2/retire", "", "appliances", "Retire appliance app2?"},
+		{"/users", "/users/" + olga + "/totp/reset", "", "totp", "Reset this user's second factor?"},
 		{"/users", "/users/" + olga + "/disabled", "disabled=true", "users", "Disable this user?"},
 		{"/tokens", "/tokens/" + token + "/revoke", "", "tokens", "Revoke this API token?"},
 	} {

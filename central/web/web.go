@@ -26,6 +26,13 @@
 // privileged call is never played. Users whose role plays and exports
 // recordings (system administrators, investigators) and who have no
 // second factor are sent to enrol one (/account/totp) when they sign in.
+// The navigation holds the pages the signed-in role may open, and a page
+// it may not answers 403 with a page saying why and where to go.
+// Destructive actions (ending a call, deleting a rate, removing a number
+// or a photo, disabling a user, resetting a second factor, revoking a
+// token, retiring an appliance) show a confirmation page first
+// (confirm.go). Moments are shown, and date filters read, in the prison's
+// time zone (zone.go).
 // Every sign-in, failed sign-in, search and playback is written to the
 // audit log, and every change that alters a block's policy is published to
 // its appliances through the PolicyNotifier, as the JSON API does.
