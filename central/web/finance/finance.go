@@ -365,7 +365,7 @@ func (s *Pages) showAccount(w http.ResponseWriter, r *http.Request, se *users.Se
 		http.Error(w, "no such account", http.StatusNotFound)
 		return
 	case errors.Is(err, authz.ErrOutOfScope):
-		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
+		s.render(w, http.StatusForbidden, "forbidden.html", page.Refused(r, se, err))
 		return
 	case err != nil:
 		s.log.Error("web: statement", "err", err)
@@ -475,7 +475,7 @@ func (s *Pages) accountsPage(w http.ResponseWriter, r *http.Request, se *users.S
 	p.Q, p.Block = strings.TrimSpace(q.Get("q")), q.Get("block")
 	if p.Block != "" {
 		if err := c.CheckBlock(p.Block); err != nil {
-			http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
+			s.render(w, http.StatusForbidden, "forbidden.html", page.Refused(r, se, err))
 			return
 		}
 	}
