@@ -476,7 +476,7 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.S
 		p.From, p.To = format.Days(rep.From, rep.To, loc)
 		cur := ledger.Currency{Code: rep.Currency, Digits: rep.Digits}
 		view := func(b reports.BillingRow) billingRow {
-			return billingRow{BillingRow: b, Minutes: strconv.FormatFloat(b.BilledSeconds/60, 'f', 1, 64),
+			return billingRow{BillingRow: b, Minutes: reports.BilledMinutes(b.BilledSeconds),
 				Charged: cur.Format(b.Charged), Refunded: cur.Format(b.Refunded), Net: cur.Format(b.Net)}
 		}
 		for _, b := range rep.Rows {
