@@ -13,6 +13,7 @@ package web
 // page: it has no recording, and the recording route refuses it too.
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -56,6 +57,7 @@ type callView struct {
 	page.Layout
 	Call              *store.Call
 	Talk              string // the talk time, m:ss
+	Charged           string // the cost as the money pages write it, "0.06 GBP"
 	CanPlay           bool   // the caller may play recordings
 	Playable          bool   // this call has an uploaded recording and is not privileged
 	CanRead, CanWrite bool   // review notes and bookmarks
@@ -154,6 +156,21 @@ func (s *Server) reviewError(w http.ResponseWriter, r *http.Request, se *users.S
 	}
 }
 
+// charged is call's cost as every money page writes it ("0.06 GBP"): in
+// the prison currency's digits, or a common currency's when the call was
+// charged in another.
+func charged(call *store.Call, set store.MoneySettings) string {
+	cur := ledger.Currency{Code: cmp.Or(call.Currency, set.Currency), Digits: set.Digits}
+	if cur.Code != set.Currency {
+		for _, c := range []ledger.Currency{ledger.EUR, ledger.USD, ledger.GBP, ledger.CNY, ledger.JPY, ledger.KWD} {
+			if c.Code == cur.Code {
+				cur = c
+			}
+		}
+	}
+	return cur.Format(ledger.Money(call.Cost)) + " " + cur.Code
+}
+
 // scopedCall loads the call {id} for c: another block's call is out of
 // scope, and a hidden call is not found for who may not see it.
 func (s *Server) scopedCall(r *http.Request, c authz.Caller) (*store.Call, error) {
@@ -193,6 +210,14 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Sess
 	l.Notice = p.Notice
 	p.Layout, p.Call = l, call
 	p.Talk = reports.FormatOffset(time.Duration(call.DurationSeconds * float64(time.Second)))
+	if call.Cost != 0 {
+		set, err := s.money.MoneySettings(r.Context())
+		if err != nil {
+			s.reviewError(w, err)
+			return
+		}
+		p.Charged = charged(call, set)
+	}
 	p.CanPlay = page.Allowed(se, "GET /calls/{id}/recording")
 	p.Playable = !call.Privileged && call.Recording != nil && call.Recording.Uploaded
 	p.CanRead, p.CanWrite = c.ReadsReview(), c.WritesReview()
@@ -477,7 +502,7 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.S
 		p.From, p.To = format.Days(rep.From, rep.To, loc)
 		cur := ledger.Currency{Code: rep.Currency, Digits: rep.Digits}
 		view := func(b reports.BillingRow) billingRow {
-			return billingRow{BillingRow: b, Minutes: strconv.FormatFloat(b.BilledSeconds/60, 'f', 1, 64),
+			return billingRow{BillingRow: b, Minutes: reports.BilledMinutes(b.BilledSeconds),
 				Charged: cur.Format(b.Charged), Refunded: cur.Format(b.Refunded), Net: cur.Format(b.Net)}
 		}
 		for _, b := range rep.Rows {

@@ -329,6 +329,10 @@ func TestBillingPage(t *testing.T) {
 		!strings.Contains(body, "<svg") || !strings.Contains(body, "national: 0.20 EUR") {
 		t.Fatalf("billing page: %d %s", resp.StatusCode, body)
 	}
+	// The call talked 75 s on a 60 s billing unit: two minutes billed.
+	if !strings.Contains(body, `<td class="n">1</td><td class="n">2.00</td>`) {
+		t.Fatalf("billed minutes are not the billed time: %s", body)
+	}
 	m := regexp.MustCompile(`href="(/reports/billing\.csv\?[^"]*)"`).FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("no CSV link: %s", body)
@@ -340,7 +344,7 @@ func TestBillingPage(t *testing.T) {
 	recs, err := csv.NewReader(r.Body).ReadAll()
 	r.Body.Close()
 	if err != nil || r.StatusCode != 200 || !strings.Contains(r.Header.Get("Content-Disposition"), "billing.csv") || len(recs) != 3 ||
-		recs[1][0] != "2025-03-01" || recs[1][7] != "0.20" {
+		recs[1][0] != "2025-03-01" || recs[1][6] != "2.00" || recs[1][7] != "0.20" {
 		t.Fatalf("csv: %d %q %v", r.StatusCode, recs, err)
 	}
 	if n := auditCount(t, st, "export.billing"); n != 1 {
