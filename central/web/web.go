@@ -55,6 +55,7 @@ import (
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/assets"
 	"github.com/kinline/kinline/central/web/finance"
 	"github.com/kinline/kinline/central/web/format"
 	"github.com/kinline/kinline/central/web/importjob"
@@ -195,7 +196,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = 30 * time.Minute
 	}
-	t, err := template.New("").Funcs(template.FuncMap{"duration": format.Duration}).ParseFS(templateFS, "templates/*.html")
+	t, err := template.New("").Funcs(template.FuncMap{"duration": format.Duration, "asset": assets.Path}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: templates: %w", err)
 	}
@@ -225,6 +226,9 @@ func New(cfg Config) (*Server, error) {
 		SecureCookie: cfg.SecureCookie, Form: func(w http.ResponseWriter, status int, csrf, msg string) {
 			s.render(w, status, "login.html", loginView{page.Layout{Title: "Sign in", Error: msg, CSRF: csrf}})
 		}})
+	for _, n := range assets.Names() { // public: the sign-in page uses them too
+		m.Handle("GET "+assets.Prefix+n, assets.Handler())
+	}
 	m.HandleFunc("GET /login", s.auth.Page)
 	m.HandleFunc("POST /login", s.auth.Login)
 	m.HandleFunc("POST /logout", s.auth.Logout)
@@ -266,12 +270,18 @@ func (s *Server) Close() {
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; media-src 'self'; frame-ancestors 'none'; form-action 'self'")
+		h.Set("Content-Security-Policy", CSP)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		s.mux.ServeHTTP(w, r)
 	})
 }
+
+// CSP is the console's Content-Security-Policy: its own stylesheet and
+// scripts (package assets) and nothing inline, images from itself or
+// data: URIs (the second factor's QR code), recordings from itself.
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; " +
+	"frame-ancestors 'none'; form-action 'self'"
 
 // loginView is the data of login.html.
 type loginView struct{ page.Layout }
