@@ -3,8 +3,12 @@
 // their contacts, cards and photos, blocks and their rules, the
 // prison-wide numbers and settings, money (rates, accounts, recharges,
 // reconciliation), statistics and billing, imports and exports, users and
-// the audit log. It needs no JavaScript build step (and no JavaScript at
-// all).
+// the audit log. It needs no JavaScript build step, and every page works
+// without JavaScript: two small same-origin scripts only enhance pages
+// (the import's progress bar, and the calls in progress, kept live by
+// polling their JSON). Its look is one stylesheet of its own (package
+// assets, docs/CONSOLE-STYLE.md); the Content-Security-Policy (CSP) allows
+// no inline script or style.
 //
 // Sign-in (package signin) is by username and password, plus a one-time
 // code (TOTP) when the user has enrolled one, or with an API token (the
