@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -326,9 +325,9 @@ func (in *installation) addUser(ctx context.Context, name, role string, blocks [
 
 // placeCalls runs the calls the scenarios review: an answered call of
 // PersonA in block A with its recording uploaded, then, with the appliance
-// moved to block B (central restarted with the new assignment, as an
-// administrator would do it), a call attempt without a card tap, refused
-// and recorded at central as block B's.
+// moved to block B (through the API, as an administrator would do it), a
+// call attempt without a card tap, refused and recorded at central as
+// block B's.
 func (in *installation) placeCalls(ctx context.Context) error {
 	port, err := phone.NewPort(phone.PortConfig{Appliance: in.SIPAddr, User: stack.PortUser, Password: stack.PortPass})
 	if err != nil {
@@ -379,22 +378,15 @@ func (in *installation) placeCalls(ctx context.Context) error {
 		return err
 	}
 
-	// Move the appliance to block B.
-	in.KillCentral(syscall.SIGTERM)
-	cfgPath := filepath.Join(in.dir, "central.yaml")
-	cfg, err := os.ReadFile(cfgPath)
+	// Move the appliance to block B, as an administrator does (the
+	// console's Appliances page, here its API): central.yaml's block only
+	// enrols an appliance central does not know yet.
+	app, err := in.Appliance(ctx)
 	if err != nil {
 		return err
 	}
-	moved := strings.Replace(string(cfg), "    block: "+stack.Block+"\n", "    block: "+blockB+"\n", 1)
-	if moved == string(cfg) {
-		return errors.New("central.yaml: the appliance's block line was not found")
-	}
-	if err := os.WriteFile(cfgPath, []byte(moved), 0o600); err != nil {
-		return err
-	}
-	if err := in.StartCentral(ctx); err != nil {
-		return err
+	if err := in.Do(ctx, "PATCH", "/api/v1/appliances/"+app.ID, map[string]string{"block": blockB}, nil); err != nil {
+		return fmt.Errorf("move the appliance to block B: %w", err)
 	}
 	if res, err := port.Call(ctx, numberA, time.Second); err != nil || res.Answered || res.Code != 403 {
 		return fmt.Errorf("the call without a tap was not refused: %+v, %v", res, err)
