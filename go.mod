@@ -16,6 +16,7 @@ require (
 	github.com/pion/rtp v1.8.10
 	github.com/prometheus/client_golang v1.23.2
 	github.com/prometheus/common v0.66.1
+	github.com/skip2/go-qrcode v0.0.0-20200617195104-da1b6568686e
 	github.com/xuri/excelize/v2 v2.10.1
 	go.bug.st/serial v1.6.4
 	go.etcd.io/bbolt v1.4.0

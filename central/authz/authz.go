@@ -95,6 +95,7 @@ var Routes = map[string]Rule{
 	// Console pages (package web).
 	"GET /calls":                  {Roles: all, Scoped: true},
 	"GET /calls/in-progress":      {Roles: all, Scoped: true},
+	"GET /calls/in-progress/live": {Roles: all, Scoped: true},
 	"POST /calls/{id}/end":        {Roles: peopleRW, Scoped: true},
 	"GET /calls/{id}/recording":   {Roles: playback, Scoped: true, MFA: true},
 	"GET /alarms":                 {Roles: all, Scoped: true},

@@ -9,6 +9,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/central/web/format"
 	"github.com/kinline/kinline/central/web/page"
+	"github.com/kinline/kinline/central/web/totpqr"
 )
 
 // consolePages are the pages of this file.
@@ -82,6 +84,7 @@ type totpView struct {
 	User         *users.User
 	SessionMFA   bool
 	Secret, URI  string
+	QR           template.URL // the URI's QR code (package totpqr), as a data: URI
 	MustEnrol    bool
 	TokenSession bool
 }
@@ -330,6 +333,13 @@ func (s *Server) renderTOTP(w http.ResponseWriter, r *http.Request, se *users.Se
 	p := &totpView{Layout: page.For(se, "Second factor").WithNotice(r), Secret: secret, URI: uri, SessionMFA: se.MFA,
 		MustEnrol: authz.MustEnrolTOTP(se.Role)}
 	p.Error = errMsg
+	if uri != "" {
+		qr, err := totpqr.DataURI(uri)
+		if err != nil { // the secret as text still enrols
+			s.log.Error("web: totp qr", "err", err)
+		}
+		p.QR = qr
+	}
 	if se.UserID == "" {
 		p.TokenSession = true
 		s.render(w, status, "console_totp.html", p)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,6 +26,7 @@ import (
 	"github.com/kinline/kinline/central/store/storetest"
 	"github.com/kinline/kinline/central/store/totp"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/totpqr"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -402,6 +405,16 @@ func TestTOTPEnrolmentForcedBeforePlayback(t *testing.T) {
 	m := regexp.MustCompile(`otpauth://totp/[^<]*secret=([A-Z2-7]+)`).FindStringSubmatch(body)
 	if resp.StatusCode != 200 || m == nil || !strings.Contains(body, "<code>"+m[1]+"</code>") {
 		t.Fatalf("secret page: %d %s", resp.StatusCode, body)
+	}
+	// Beside the secret, the URI's QR code, drawn here as an inline image.
+	uri := html.UnescapeString(regexp.MustCompile(`<code>(otpauth://[^<]*)</code>`).FindStringSubmatch(body)[1])
+	want, err := totpqr.PNG(uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := regexp.MustCompile(`<img src="(data:[^"]*)"`).FindStringSubmatch(body)
+	if img == nil || html.UnescapeString(img[1]) != "data:image/png;base64,"+base64.StdEncoding.EncodeToString(want) {
+		t.Fatalf("no QR code of %s on the secret page", uri)
 	}
 	key, err := totp.DecodeSecret(m[1])
 	if err != nil {

@@ -3,8 +3,12 @@
 // their contacts, cards and photos, blocks and their rules, the
 // prison-wide numbers and settings, money (rates, accounts, recharges,
 // reconciliation), statistics and billing, imports and exports, users and
-// the audit log. It needs no JavaScript build step (and no JavaScript at
-// all).
+// the audit log. It needs no JavaScript build step, and every page works
+// without JavaScript: two small same-origin scripts only enhance pages
+// (the import's progress bar, and the calls in progress, kept live by
+// polling their JSON). Its look is one stylesheet of its own (package
+// assets, docs/CONSOLE-STYLE.md); the Content-Security-Policy (CSP) allows
+// no inline script or style.
 //
 // Sign-in (package signin) is by username and password, plus a one-time
 // code (TOTP) when the user has enrolled one, or with an API token (the
@@ -63,6 +67,7 @@ import (
 	"github.com/kinline/kinline/central/store/reports"
 	"github.com/kinline/kinline/central/store/tables"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/central/web/assets"
 	"github.com/kinline/kinline/central/web/finance"
 	"github.com/kinline/kinline/central/web/format"
 	"github.com/kinline/kinline/central/web/importjob"
@@ -231,7 +236,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, people: cfg.People, tables: cfg.Tables, reports: cfg.Reports, money: cfg.Money, search: cfg.Calls, log: cfg.Log,
 		imports: importjob.NewRunner(ImportJobTimeout), notifier: cfg.Notifier}
 	s.zone.Store(time.UTC)
-	t, err := template.New("").Funcs(template.FuncMap{"duration": format.Duration}).Funcs(s.timeFuncs()).ParseFS(templateFS, "templates/*.html")
+	t, err := template.New("").Funcs(template.FuncMap{"duration": format.Duration, "asset": assets.Path}).Funcs(s.timeFuncs()).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("web: templates: %w", err)
 	}
@@ -242,6 +247,9 @@ func New(cfg Config) (*Server, error) {
 		SecureCookie: cfg.SecureCookie, Form: func(w http.ResponseWriter, status int, csrf, msg string) {
 			s.render(w, status, "login.html", loginView{page.Layout{Title: "Sign in", Error: msg, CSRF: csrf}, cfg.SignInHint})
 		}})
+	for _, n := range assets.Names() { // public: the sign-in page uses them too
+		m.Handle("GET "+assets.Prefix+n, assets.Handler())
+	}
 	m.HandleFunc("GET /login", s.auth.Page)
 	m.HandleFunc("POST /login", s.auth.Login)
 	m.HandleFunc("POST /logout", s.auth.Logout)
@@ -283,12 +291,18 @@ func (s *Server) Close() {
 func (s *Server) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; media-src 'self'; frame-ancestors 'none'; form-action 'self'")
+		h.Set("Content-Security-Policy", CSP)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		s.mux.ServeHTTP(w, r)
 	})
 }
+
+// CSP is the console's Content-Security-Policy: its own stylesheet and
+// scripts (package assets) and nothing inline, images from itself or
+// data: URIs (the second factor's QR code), recordings from itself.
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; " +
+	"frame-ancestors 'none'; form-action 'self'"
 
 // loginView is the data of login.html: Hint is Config.SignInHint.
 type loginView struct {

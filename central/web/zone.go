@@ -4,21 +4,9 @@ import (
 	"context"
 	"html/template"
 	"time"
+
+	"github.com/kinline/kinline/central/web/format"
 )
-
-// WhenLayout is how the console shows a moment: in the prison's time zone
-// (the settings' time_zone), the zone named, for example
-// "2026-12-08 14:05 Europe/London".
-const WhenLayout = "2006-01-02 15:04"
-
-// When is t as the console shows it in loc (WhenLayout and the zone's
-// name); the zero time is "".
-func When(t time.Time, loc *time.Location) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(loc).Format(WhenLayout) + " " + loc.String()
-}
 
 // loadZone reads the prison's time zone from the settings (UTC when they
 // cannot be read).
@@ -43,10 +31,10 @@ func (s *Server) timeFuncs() template.FuncMap {
 		"when": func(v any) string {
 			switch t := v.(type) {
 			case time.Time:
-				return When(t, s.zone.Load())
+				return format.When(t, s.zone.Load())
 			case *time.Time:
 				if t != nil {
-					return When(*t, s.zone.Load())
+					return format.When(*t, s.zone.Load())
 				}
 			}
 			return ""

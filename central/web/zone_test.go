@@ -8,6 +8,7 @@ import (
 
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/money"
+	"github.com/kinline/kinline/central/web/format"
 )
 
 // Pages show moments in the prison's time zone (the settings'), the zone
@@ -54,8 +55,8 @@ func TestPagesShowThePrisonsTimeZone(t *testing.T) {
 	if _, body := get(t, c, srv.URL+"/calls?to=2025-03-01"); !strings.Contains(body, `href="/calls/rec-call"`) || strings.Contains(body, `href="/calls/refused-call"`) {
 		t.Errorf("calls up to 2025-03-01 in the prison's zone: %s", body)
 	}
-	if !strings.Contains(When(t0, mustZone(t, "Europe/London")), "2025-03-01 09:00 Europe/London") {
-		t.Errorf("When: %s", When(t0, mustZone(t, "Europe/London")))
+	if !strings.Contains(format.When(t0, mustZone(t, "Europe/London")), "2025-03-01 09:00 Europe/London") {
+		t.Errorf("When: %s", format.When(t0, mustZone(t, "Europe/London")))
 	}
 }
 

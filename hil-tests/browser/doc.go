@@ -3,7 +3,10 @@
 // person would: typing into the sign-in form with a one-time code, adding a
 // person and a contact and approving it, recharging an account, finding a
 // call and playing its recording, writing a review note, importing a CSV
-// with errors, and a block officer refused another block's data.
+// with errors, a block officer refused another block's data, every
+// role's pages at a phone's 400 px width (none wider than the window,
+// readable chart labels, a player that plays) and the calls in progress
+// updating live.
 //
 // The installation is real: TestMain builds kinline-central and
 // kinline-appliance, and the first test starts them (tools/stack), seeds

@@ -325,9 +325,9 @@ func (in *installation) addUser(ctx context.Context, name, role string, blocks [
 
 // placeCalls runs the calls the scenarios review: an answered call of
 // PersonA in block A with its recording uploaded, then, with the appliance
-// moved to block B (central restarted with the new assignment, as an
-// administrator would do it), a call attempt without a card tap, refused
-// and recorded at central as block B's.
+// moved to block B (through the API, as an administrator would do it), a
+// call attempt without a card tap, refused and recorded at central as
+// block B's.
 func (in *installation) placeCalls(ctx context.Context) error {
 	port, err := phone.NewPort(phone.PortConfig{Appliance: in.SIPAddr, User: stack.PortUser, Password: stack.PortPass})
 	if err != nil {

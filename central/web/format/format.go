@@ -92,3 +92,17 @@ func OptDate(v string) (time.Time, error) {
 	}
 	return t, nil
 }
+
+// WhenLayout is how the console shows a moment: in the prison's time zone
+// (the settings' time_zone), the zone named, for example
+// "2026-12-08 14:05 Europe/London".
+const WhenLayout = "2006-01-02 15:04"
+
+// When is t as the console shows it in loc (WhenLayout and the zone's
+// name); the zero time is "".
+func When(t time.Time, loc *time.Location) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(loc).Format(WhenLayout) + " " + loc.String()
+}
