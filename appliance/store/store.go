@@ -152,13 +152,20 @@ func (s *Store) Close() error {
 func (s *Store) ApplianceID() string { return s.id }
 
 // Check runs bbolt's consistency check and returns the first problem found.
+// It runs in a write transaction, rolled back: bbolt's check in a read-only
+// transaction is not safe beside concurrent writers (pages a newer write
+// freed look "unreachable unfreed"), and the sync client or a call may be
+// writing while a test or an operator checks.
 func (s *Store) Check() error {
-	return s.db.View(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			return fmt.Errorf("%w: %v", ErrCorrupt, err)
-		}
-		return nil
-	})
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("store: check: %w", err)
+	}
+	defer tx.Rollback()
+	for err := range tx.Check() {
+		return fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return nil
 }
 
 // Notify returns a channel that receives a value after a transaction that
