@@ -171,7 +171,7 @@ func New(d Deps) (*Server, error) {
 	finances := finance.New(finance.Deps{Store: d.Store, Money: d.Money, Notify: s.notify, Log: s.log})
 	userRoutes := consoleusers.New(d.Users, s.log).Routes()
 	sender, _ := d.Notifier.(commands.Sender)
-	s.commands = commands.New(d.Store, sender, s.log)
+	s.commands = commands.New(d.Store, sender, s.log, s.userName)
 	enrolments := enrol.New(enrol.Deps{Store: d.Store, Notify: s.notify, Retired: d.Retired, Log: s.log})
 	for _, more := range []map[string]http.HandlerFunc{finances.Routes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.commands.Routes(), s.openapiRoutes(), enrolments.Routes(), s.tokenRoutes(), versionRoutes()} {
 		for p, h := range more {
@@ -196,10 +196,19 @@ func New(d Deps) (*Server, error) {
 }
 
 // EndCall sends appliance an end_call command for a call in progress,
-// audited as actor's (commands.Handlers.EndCall): central/server hands it
+// audited as c's and naming c (commands.Handlers.EndCall): central/server hands it
 // to the console as web.Config.EndCall.
-func (s *Server) EndCall(ctx context.Context, actor, appliance, callID string) error {
-	return s.commands.EndCall(ctx, actor, appliance, callID)
+func (s *Server) EndCall(ctx context.Context, c Caller, appliance, callID string) error {
+	return s.commands.EndCall(ctx, c, appliance, callID)
+}
+
+// userName is a console user's full name (commands.UserName).
+func (s *Server) userName(ctx context.Context, id string) (string, error) {
+	u, err := s.users.User(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return u.DisplayName, nil
 }
 
 // ServeHTTP serves the JSON API; central/server sends it /api and /api/...

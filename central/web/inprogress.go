@@ -88,7 +88,7 @@ func (s *Server) endCallForm(w http.ResponseWriter, r *http.Request, se *users.S
 		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
 		return
 	}
-	if err := s.cfg.EndCall(r.Context(), se.Actor, call.ApplianceID, call.CallID); err != nil {
+	if err := s.cfg.EndCall(r.Context(), c, call.ApplianceID, call.CallID); err != nil {
 		s.log.Error("web: end call", "call", call.CallID, "appliance", call.ApplianceID, "err", err)
 		http.Error(w, "The end command could not be sent to the appliance; try again.", http.StatusServiceUnavailable)
 		return

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
@@ -33,13 +34,13 @@ func TestCallsInProgressPage(t *testing.T) {
 	var mu sync.Mutex
 	var ended []string
 	var fail error
-	w, err := New(Config{Store: st, EndCall: func(_ context.Context, actor, app, call string) error {
+	w, err := New(Config{Store: st, EndCall: func(_ context.Context, c authz.Caller, app, call string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if fail != nil {
 			return fail
 		}
-		ended = append(ended, actor+" "+app+" "+call)
+		ended = append(ended, c.Actor+" "+app+" "+call)
 		return nil
 	}})
 	if err != nil {

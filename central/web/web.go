@@ -95,9 +95,10 @@ type Config struct {
 	// is told.
 	Notifier PolicyNotifier
 	// EndCall sends the appliance an end_call command for a call in
-	// progress, audited as actor's (package api's); nil: the console
+	// progress, audited as the caller's and naming them, so that the
+	// call's record says who ended it (package api's); nil: the console
 	// cannot end calls.
-	EndCall func(ctx context.Context, actor, appliance, callID string) error
+	EndCall func(ctx context.Context, c authz.Caller, appliance, callID string) error
 	// Retired, when set, is told the id of an appliance just retired
 	// (central/server drops its live connection); nil: nobody is told.
 	Retired func(id string)
