@@ -101,6 +101,10 @@ type Deps struct {
 	Retired func(id string)
 }
 
+// recordingRoute plays a recording: its refusals by the access matrix are
+// audited (recordings.Refused).
+const recordingRoute = "GET /api/v1/calls/{id}/recording"
+
 // Server serves the JSON API under /api/.
 type Server struct {
 	st       *store.Store
@@ -161,7 +165,7 @@ func New(d Deps) (*Server, error) {
 		"GET /api/v1/calls":                  s.listCalls,
 		"GET /api/v1/calls/in-progress":      s.callsInProgress,
 		"GET /api/v1/calls/{id}":             s.getCall,
-		"GET /api/v1/calls/{id}/recording":   s.getRecording,
+		recordingRoute:                       s.getRecording,
 		"GET /api/v1/audit":                  s.listAudit,
 		"GET /api/v1/audit.csv":              s.exportAudit,
 		"GET /api/v1/audit/verify":           s.verifyAudit,
@@ -281,6 +285,11 @@ func (s *Server) auth(pattern string, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if err := authz.Check(pattern, c, r.PathValue("id")); err != nil {
+			if pattern == recordingRoute {
+				if aerr := recordings.Refused(r, s.st, c.Actor, r.PathValue("id"), err); aerr != nil {
+					err = aerr
+				}
+			}
 			s.fail(w, r, err)
 			return
 		}
@@ -714,12 +723,10 @@ func (s *Server) scopedCall(r *http.Request) (*store.Call, error) {
 	return c, nil
 }
 
+// getRecording plays a recording (recordings.Play: audited once per
+// listening, refusals audited with their reason).
 func (s *Server) getRecording(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.scopedCall(r); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := recordings.Serve(w, r, s.st, callerFrom(r.Context()).Actor, r.PathValue("id")); err != nil {
+	if err := recordings.Play(w, r, s.st, callerFrom(r.Context()), r.PathValue("id")); err != nil {
 		s.fail(w, r, err)
 	}
 }
