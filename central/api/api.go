@@ -568,6 +568,9 @@ func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if !s.audited(w, r, "person.contacts.view", r.PathValue("id"), "") {
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"contacts": contactsBody(cs)})
 }
 

@@ -186,7 +186,7 @@ var opDocs = map[string]openapi.Doc{
 	},
 	"GET /api/v1/inmates/{id}/contacts": {
 		Summary:     "List a person's contacts",
-		Description: "The person's contacts in the order they were added, with their approval state and self-block.",
+		Description: "The person's contacts in the order they were added, with their approval state and self-block. Audited as person.contacts.view.",
 		Path:        map[string]string{"id": pPerson},
 		Out:         openapi.Obj{"contacts": []contactOut{}},
 	},

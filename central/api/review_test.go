@@ -364,7 +364,7 @@ func TestBillingAPI(t *testing.T) {
 
 // TestReadsAudited: the searches of officer actions, alarms and the audit
 // log, and the views of one call, its notes, its bookmarks and one person
-// are each audited with the actor and the search's parameters or the
+// (and their contacts) are each audited with the actor and the search's parameters or the
 // viewed id.
 func TestReadsAudited(t *testing.T) {
 	e := newEnv(t)
@@ -381,6 +381,7 @@ func TestReadsAudited(t *testing.T) {
 		{"/api/v1/calls/c1/notes", "call.notes.view", "c1", ""},
 		{"/api/v1/calls/c1/bookmarks", "call.bookmarks.view", "c1", ""},
 		{"/api/v1/inmates/" + p.ID, "person.view", p.ID, ""},
+		{"/api/v1/inmates/" + p.ID + "/contacts", "person.contacts.view", p.ID, ""},
 	}
 	for _, c := range cases {
 		if s := e.status("GET", c.path, e.admin, nil); s != 200 {
