@@ -545,6 +545,11 @@ func TestFaultForgedCommand(t *testing.T) {
 	if ended == nil || ended.Disposition != wire.DispEnded || ended.Reason != "ended by central" {
 		t.Fatalf("the call ended by central's command is recorded as %+v", ended)
 	}
+	// The record names who sent the end_call (wire.Command.By): the
+	// API token the test drives central with.
+	if ended.EndedBy != "token:admin" {
+		t.Fatalf("the call ended by central's command says ended_by %q, want token:admin", ended.EndedBy)
+	}
 	if fe.last.lockdown {
 		t.Error("the appliance is in lockdown after forged and expired lockdowns only")
 	}

@@ -15,7 +15,9 @@ import (
 // command.
 const ReasonEndedByCentral = "ended by central"
 
-// endedByCentral is what officerEnds records as the ender of such calls.
+// endedByCentral is what officerEnds records as the ender of such calls
+// when the command does not say who sent it (Command.By, from a central
+// of capability 20 or older).
 const endedByCentral = "central"
 
 // ErrNoSuchCall answers an end_call command for a call not in progress.
@@ -47,13 +49,15 @@ func (s *System) command(cmd *wire.Command) error {
 		s.Log.Warn("lockdown set by central", "on", on, "command", cmd.ID)
 		return nil
 	case wire.CmdEndCall:
-		return s.ends.endByCentral(s.Calls, cmd.CallID)
+		return s.ends.endByCentral(s.Calls, cmd.CallID, cmd.By)
 	}
 	return fmt.Errorf("daemon: command kind %q not handled", cmd.Kind)
 }
 
-// endByCentral ends one call in progress for central.
-func (o *officerEnds) endByCentral(calls callEnder, callID string) error {
+// endByCentral ends one call in progress for central; by is who sent the
+// command (Command.By, "" when central did not say), the call record's
+// ended_by.
+func (o *officerEnds) endByCentral(calls callEnder, callID, by string) error {
 	found := false
 	for _, c := range calls.ActiveCalls() {
 		if c.CallID == callID {
@@ -64,9 +68,12 @@ func (o *officerEnds) endByCentral(calls callEnder, callID string) error {
 		return fmt.Errorf("%w: %s", ErrNoSuchCall, callID)
 	}
 	o.mu.Lock()
-	o.endedBy[callID] = endedByCentral
+	if by == "" {
+		by = endedByCentral
+	}
+	o.endedBy[callID] = ender{by: by, central: true}
 	o.mu.Unlock()
-	o.log.Info("central ends the call", "call", callID)
+	o.log.Info("central ends the call", "call", callID, "by", by)
 	o.wg.Add(1)
 	go func() {
 		defer o.wg.Done()

@@ -20,10 +20,10 @@ import (
 func TestCentralEndsCall(t *testing.T) {
 	calls := &fakeCalls{active: []callctl.ActiveCall{{CallID: "c1", Terminal: "t1", PersonID: "p1"}}, done: make(chan string, 4)}
 	o := newOfficerEnds(calls, func(string) (policy.Rule, bool) { return policy.Rule{}, false }, func(wire.OfficerAction) {}, slog.New(slog.DiscardHandler))
-	if err := o.endByCentral(calls, "nope"); !errors.Is(err, ErrNoSuchCall) {
+	if err := o.endByCentral(calls, "nope", ""); !errors.Is(err, ErrNoSuchCall) {
 		t.Fatalf("unknown call: %v", err)
 	}
-	if err := o.endByCentral(calls, "c1"); err != nil {
+	if err := o.endByCentral(calls, "c1", ""); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -39,6 +39,26 @@ func TestCentralEndsCall(t *testing.T) {
 	o.annotate(&rec)
 	if rec.EndedBy != "central" || rec.Reason != ReasonEndedByCentral {
 		t.Fatalf("record: ended_by %q reason %q", rec.EndedBy, rec.Reason)
+	}
+}
+
+// TestCentralEndsCallNamesSender: an end_call command that says who sent
+// it (Command.By, capability 21) puts them in the record's ended_by, with
+// the reason still "ended by central"; a sender named like an officer id
+// does not make it an officer's tap.
+func TestCentralEndsCallNamesSender(t *testing.T) {
+	for _, by := range []string{"user:alice (Alice Smith)", "o1"} {
+		calls := &fakeCalls{active: []callctl.ActiveCall{{CallID: "c1", Terminal: "t1", PersonID: "p1"}}, done: make(chan string, 4)}
+		o := newOfficerEnds(calls, func(string) (policy.Rule, bool) { return policy.Rule{}, false }, func(wire.OfficerAction) {}, slog.New(slog.DiscardHandler))
+		if err := o.endByCentral(calls, "c1", by); err != nil {
+			t.Fatal(err)
+		}
+		o.wait()
+		rec := wire.CallRecord{CallID: "c1", Disposition: wire.DispEnded}
+		o.annotate(&rec)
+		if rec.EndedBy != by || rec.Reason != ReasonEndedByCentral {
+			t.Fatalf("record: ended_by %q reason %q, want %q and %q", rec.EndedBy, rec.Reason, by, ReasonEndedByCentral)
+		}
 	}
 }
 

@@ -106,12 +106,19 @@ type officerEnds struct {
 	log    *slog.Logger
 
 	mu      sync.Mutex
-	endedBy map[string]string // call id -> officer id
+	endedBy map[string]ender // call id -> who ended it
 	wg      sync.WaitGroup
 }
 
+// ender is who ended a call: an officer's id (a card tap), or who sent
+// central's end_call command (central).
+type ender struct {
+	by      string
+	central bool
+}
+
 func newOfficerEnds(calls callEnder, rule func(string) (policy.Rule, bool), action func(wire.OfficerAction), log *slog.Logger) *officerEnds {
-	return &officerEnds{calls: calls, rule: rule, action: action, log: log, endedBy: map[string]string{}}
+	return &officerEnds{calls: calls, rule: rule, action: action, log: log, endedBy: map[string]ender{}}
 }
 
 // tapped handles an officer's card tapped while nothing waits on the panel
@@ -125,7 +132,7 @@ func (o *officerEnds) tapped(officerID string) []string {
 			continue
 		}
 		o.mu.Lock()
-		o.endedBy[c.CallID] = officerID
+		o.endedBy[c.CallID] = ender{by: officerID}
 		o.mu.Unlock()
 		o.log.Info("officer's card ends the call", "officer", officerID, "call", c.CallID, "terminal", c.Terminal, "person", c.PersonID)
 		o.action(wire.OfficerAction{Action: ActionEndCall, OfficerID: officerID, CallID: c.CallID, Terminal: c.Terminal})
@@ -153,8 +160,8 @@ func (o *officerEnds) annotate(rec *wire.CallRecord) {
 	delete(o.endedBy, rec.CallID)
 	o.mu.Unlock()
 	if ok && rec.Disposition == wire.DispEnded {
-		rec.EndedBy, rec.Reason = by, ReasonEndedByOfficer
-		if by == endedByCentral {
+		rec.EndedBy, rec.Reason = by.by, ReasonEndedByOfficer
+		if by.central {
 			rec.Reason = ReasonEndedByCentral
 		}
 	}

@@ -103,6 +103,10 @@ type Deps struct {
 	SignInHint string
 }
 
+// recordingRoute plays a recording: its refusals by the access matrix are
+// audited (recordings.Refused).
+const recordingRoute = "GET /api/v1/calls/{id}/recording"
+
 // Server serves the JSON API under /api/.
 type Server struct {
 	st       *store.Store
@@ -163,7 +167,7 @@ func New(d Deps) (*Server, error) {
 		"GET /api/v1/calls":                  s.listCalls,
 		"GET /api/v1/calls/in-progress":      s.callsInProgress,
 		"GET /api/v1/calls/{id}":             s.getCall,
-		"GET /api/v1/calls/{id}/recording":   s.getRecording,
+		recordingRoute:                       s.getRecording,
 		"GET /api/v1/audit":                  s.listAudit,
 		"GET /api/v1/audit.csv":              s.exportAudit,
 		"GET /api/v1/audit/verify":           s.verifyAudit,
@@ -173,7 +177,7 @@ func New(d Deps) (*Server, error) {
 	finances := finance.New(finance.Deps{Store: d.Store, Money: d.Money, Notify: s.notify, Log: s.log})
 	userRoutes := consoleusers.New(d.Users, s.log).Routes()
 	sender, _ := d.Notifier.(commands.Sender)
-	s.commands = commands.New(d.Store, sender, s.log)
+	s.commands = commands.New(d.Store, sender, s.log, s.userName)
 	enrolments := enrol.New(enrol.Deps{Store: d.Store, Notify: s.notify, Retired: d.Retired, Log: s.log})
 	for _, more := range []map[string]http.HandlerFunc{finances.Routes(), s.manageRoutes(), reviews.Routes(), userRoutes, s.commands.Routes(), s.openapiRoutes(), enrolments.Routes(), s.tokenRoutes(), versionRoutes()} {
 		for p, h := range more {
@@ -198,10 +202,19 @@ func New(d Deps) (*Server, error) {
 }
 
 // EndCall sends appliance an end_call command for a call in progress,
-// audited as actor's (commands.Handlers.EndCall): central/server hands it
+// audited as c's and naming c (commands.Handlers.EndCall): central/server hands it
 // to the console as web.Config.EndCall.
-func (s *Server) EndCall(ctx context.Context, actor, appliance, callID string) error {
-	return s.commands.EndCall(ctx, actor, appliance, callID)
+func (s *Server) EndCall(ctx context.Context, c Caller, appliance, callID string) error {
+	return s.commands.EndCall(ctx, c, appliance, callID)
+}
+
+// userName is a console user's full name (commands.UserName).
+func (s *Server) userName(ctx context.Context, id string) (string, error) {
+	u, err := s.users.User(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return u.DisplayName, nil
 }
 
 // ServeHTTP serves the JSON API; central/server sends it /api and /api/...
@@ -274,6 +287,11 @@ func (s *Server) auth(pattern string, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if err := authz.Check(pattern, c, r.PathValue("id")); err != nil {
+			if pattern == recordingRoute {
+				if aerr := recordings.Refused(r, s.st, c.Actor, r.PathValue("id"), err); aerr != nil {
+					err = aerr
+				}
+			}
 			s.fail(w, r, err)
 			return
 		}
@@ -287,6 +305,17 @@ var (
 	writeError = httpjson.Error
 	decode     = httpjson.Decode
 )
+
+// audited writes the caller's read to the audit log (action, target, and
+// detail: the search's parameters); on failure it answers the error and
+// reports false, and the read is not answered.
+func (s *Server) audited(w http.ResponseWriter, r *http.Request, action, target, detail string) bool {
+	if err := s.st.Audit(r.Context(), callerFrom(r.Context()).Actor, action, target, detail); err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	return true
+}
 
 // fail answers err with its status and message (httpjson.Fail).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
@@ -408,6 +437,9 @@ func (s *Server) getPerson(w http.ResponseWriter, r *http.Request) {
 	p, err := s.scopedPerson(r)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if !s.audited(w, r, "person.view", p.ID, "") {
 		return
 	}
 	writeJSON(w, http.StatusOK, personBody(p))
@@ -538,6 +570,9 @@ func (s *Server) listContacts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if !s.audited(w, r, "person.contacts.view", r.PathValue("id"), "") {
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"contacts": contactsBody(cs)})
 }
 
@@ -615,6 +650,9 @@ func (s *Server) listAlarms(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if !s.audited(w, r, "alarms.search", "alarms", r.URL.RawQuery) {
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"alarms": alarmsBody(al)})
 }
 
@@ -687,6 +725,9 @@ func (s *Server) getCall(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if !s.audited(w, r, "call.view", c.ID, "") {
+		return
+	}
 	writeJSON(w, http.StatusOK, callBody(c))
 }
 
@@ -707,12 +748,10 @@ func (s *Server) scopedCall(r *http.Request) (*store.Call, error) {
 	return c, nil
 }
 
+// getRecording plays a recording (recordings.Play: audited once per
+// listening, refusals audited with their reason).
 func (s *Server) getRecording(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.scopedCall(r); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := recordings.Serve(w, r, s.st, callerFrom(r.Context()).Actor, r.PathValue("id")); err != nil {
+	if err := recordings.Play(w, r, s.st, callerFrom(r.Context()), r.PathValue("id")); err != nil {
 		s.fail(w, r, err)
 	}
 }
@@ -743,6 +782,9 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 	log, err := s.st.AuditLog(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if !s.audited(w, r, "audit.search", "audit", r.URL.RawQuery) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"audit": auditEntriesBody(log)})
@@ -837,6 +879,9 @@ func (s *Server) listOfficerActions(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	if !s.audited(w, r, "officer_actions.search", "officer_actions", r.URL.RawQuery) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"officer_actions": officerActionsBody(acts)})

@@ -442,22 +442,26 @@ func TestRecordingServedAndAudited(t *testing.T) {
 	if resp.StatusCode != 206 || string(body) != "RIFF" {
 		t.Fatalf("range: %d %q", resp.StatusCode, body)
 	}
+	req.Method = http.MethodHead
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != 206 {
+		t.Fatalf("HEAD: %v %v", resp, err)
+	}
+	resp.Body.Close()
 	// Without a token: 401 and no audit entry.
 	if s := e.status("GET", "/api/v1/calls/c1/recording", "", nil); s != 401 {
 		t.Fatalf("anonymous: %d", s)
 	}
 	var audit struct{ Audit []store.AuditEntry }
 	e.do("GET", "/api/v1/audit?action=recording.play", e.admin, nil, &audit)
-	if len(audit.Audit) != 2 {
+	// The whole file, a range and a HEAD in a row are one listening: one
+	// entry, the first request's (recordings.ListeningWindow).
+	if len(audit.Audit) != 1 {
 		t.Fatalf("playback audit %+v", audit.Audit)
 	}
 	for _, a := range audit.Audit {
-		if a.Actor != "token:admin" || a.Target != "c1" {
+		if a.Actor != "token:admin" || a.Target != "c1" || strings.Contains(a.Detail, "range=") {
 			t.Fatalf("audit entry %+v", a)
 		}
-	}
-	if !strings.Contains(audit.Audit[0].Detail, "range=bytes=0-3") {
-		t.Fatalf("range not in audit detail: %+v", audit.Audit[0])
 	}
 }
 

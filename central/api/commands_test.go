@@ -2,14 +2,18 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -117,5 +121,74 @@ func TestCommandsAPI(t *testing.T) {
 	log, _ := e.st.AuditLog(context.Background(), store.AuditFilter{Action: "command.create"})
 	if len(log) != 4 {
 		t.Fatalf("audit entries %d, want 4", len(log))
+	}
+}
+
+// TestEndCallNamesSender: an end_call sent through the API or the console
+// (Server.EndCall) says who sent it (wire.Command.By): a console user by
+// actor and full name, a token by its actor; a name that would make an
+// unusable By falls back to the actor. The call record the appliance then
+// sends with that ended_by is what GET /api/v1/calls/{id} shows.
+func TestEndCallNamesSender(t *testing.T) {
+	e := newEnv(t)
+	n := &sendingNotifier{}
+	a, err := New(Deps{Store: e.st, Notifier: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = httptest.NewServer(a)
+	t.Cleanup(e.srv.Close)
+	ctx := context.Background()
+	us := users.New(e.st)
+	session := func(username, name string) session {
+		u, err := us.CreateUser(ctx, "test", users.NewUser{Username: username, DisplayName: name, Role: store.RoleBlockOfficer, Blocks: []string{"A"}, Password: "correct horse battery"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, se, err := us.StartSession(ctx, users.NewSession{Actor: u.Actor(), Role: u.Role, UserID: u.ID, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return session{id: id, csrf: se.CSRF, user: u}
+	}
+	reyes := session("reyes", "Officer Reyes")
+	if r := e.call(reyes, true, "POST", "/api/v1/appliances/appA/commands", map[string]any{"kind": "end_call", "call_id": "call-1"}, nil); r.StatusCode != http.StatusCreated {
+		t.Fatalf("end_call: %d", r.StatusCode)
+	}
+	if err := a.EndCall(ctx, authz.Caller{Actor: "token:ops", Role: store.RoleSystemAdmin}, "appA", "call-2"); err != nil {
+		t.Fatal(err)
+	}
+	long := session("long", strings.Repeat("𝕹", 128)) // 512 bytes: over wire.MaxCommandByLen
+	if err := a.EndCall(ctx, authz.Caller{Actor: long.user.Actor(), UserID: long.user.ID, Role: store.RoleBlockOfficer, Blocks: []string{"A"}}, "appA", "call-3"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.EndCall(ctx, authz.Caller{Actor: "user:gone", UserID: "no-such-user", Role: store.RoleSystemAdmin}, "appA", "call-4"); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"user:reyes (Officer Reyes)", "token:ops", "user:long", "user:gone"}
+	if len(n.sent) != len(want) {
+		t.Fatalf("sent %+v", n.sent)
+	}
+	for i, c := range n.sent {
+		if c.By != want[i] || c.Check() != nil {
+			t.Errorf("command %d (%s) by %q, want %q", i, c.CallID, c.By, want[i])
+		}
+	}
+
+	// The appliance's record of call-1 names the sender; the API shows it.
+	start := t0.Add(time.Hour)
+	ans := start.Add(5 * time.Second)
+	b, _ := json.Marshal(wire.CallRecord{CallID: "call-1", Terminal: "t1", Number: "+441234", Start: start, Answer: &ans, End: ans.Add(time.Minute),
+		Disposition: wire.DispEnded, Reason: "ended by central", EndedBy: n.sent[0].By})
+	ev := wire.Event{ApplianceID: "appA", Seq: 1, Time: start, Type: wire.EventCall, Payload: b}
+	ev.Seal()
+	if _, err := e.st.StoreEvents(ctx, "appA", []wire.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		EndedBy string `json:"ended_by"`
+	}
+	if r := e.call(reyes, false, "GET", "/api/v1/calls/call-1", nil, &got); r.StatusCode != http.StatusOK || got.EndedBy != "user:reyes (Officer Reyes)" {
+		t.Fatalf("GET call-1: %d, ended_by %q", r.StatusCode, got.EndedBy)
 	}
 }

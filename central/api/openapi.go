@@ -144,7 +144,7 @@ var opDocs = map[string]openapi.Doc{
 	},
 	"GET /api/v1/inmates/{id}": {
 		Summary:     "Get a person",
-		Description: "One person (in prison or an officer) with their cards, status and call-rule overrides.",
+		Description: "One person (in prison or an officer) with their cards, status and call-rule overrides. Audited as person.view.",
 		Path:        map[string]string{"id": pPerson},
 		Out:         personOut{},
 	},
@@ -186,7 +186,7 @@ var opDocs = map[string]openapi.Doc{
 	},
 	"GET /api/v1/inmates/{id}/contacts": {
 		Summary:     "List a person's contacts",
-		Description: "The person's contacts in the order they were added, with their approval state and self-block.",
+		Description: "The person's contacts in the order they were added, with their approval state and self-block. Audited as person.contacts.view.",
 		Path:        map[string]string{"id": pPerson},
 		Out:         openapi.Obj{"contacts": []contactOut{}},
 	},
@@ -230,7 +230,7 @@ var opDocs = map[string]openapi.Doc{
 	},
 	"GET /api/v1/officer-actions": {
 		Summary:     "List officer panel actions",
-		Description: "What officers did on the appliances' panels (confirmations, refusals, calls ended), newest first. Unknown parameters are refused.",
+		Description: "What officers did on the appliances' panels (confirmations, refusals, calls ended), newest first. Unknown parameters are refused. Audited as officer_actions.search.",
 		Query: append([]openapi.Param{
 			openapi.Str("appliance", "Appliance id."),
 			openapi.Str("officer", "The officer's person id."),
@@ -291,7 +291,7 @@ var opDocs = map[string]openapi.Doc{
 	},
 	"GET /api/v1/alarms": {
 		Summary:     "List alarms",
-		Description: "Alarms raised by appliances and by central, newest first; block officers get their blocks' appliances' only. Unknown parameters are refused.",
+		Description: "Alarms raised by appliances and by central, newest first; block officers get their blocks' appliances' only. Unknown parameters are refused. Audited as alarms.search.",
 		Query: append([]openapi.Param{
 			openapi.Str("appliance", "Appliance id."),
 			openapi.Bool("open", "true: only alarms not cleared yet."),
@@ -323,13 +323,13 @@ var opDocs = map[string]openapi.Doc{
 	},
 	"GET /api/v1/calls/{id}": {
 		Summary:     "Get a call",
-		Description: "One call record with its recording's state; a hidden call is not found for callers who may not see hidden calls.",
+		Description: "One call record with its recording's state; a hidden call is not found for callers who may not see hidden calls. Audited as call.view.",
 		Path:        map[string]string{"id": pCall},
 		Out:         callOut{},
 	},
 	"GET /api/v1/calls/{id}/recording": {
 		Summary:     "Play a call's recording",
-		Description: "The call's stereo recording as WAV, with Range requests (206) for seeking; each playback is audited before any byte is sent. A privileged call is never recorded and never played.",
+		Description: "The call's stereo recording as WAV, with Range requests (206) for seeking; each playback is audited (recording.play) before any byte is sent, once per listening: the requests of one caller for one call less than 10 minutes apart, HEAD included, are one playback. A refused playback (role, second factor, block, hidden call, privileged call) is audited as recording.refused with the reason. A privileged call is never recorded and never played.",
 		Path:        map[string]string{"id": pCall},
 		OutMedia:    []string{"audio/wav"},
 		OutDesc:     "The recording (206 with Content-Range for a Range request).",
@@ -339,7 +339,7 @@ var opDocs = map[string]openapi.Doc{
 	// Security administration.
 	"GET /api/v1/audit": {
 		Summary:     "Read the audit log",
-		Description: "The hash-chained log of sign-ins, changes, searches, playbacks and exports, newest first, filtered by actor, action, target and time.",
+		Description: "The hash-chained log of sign-ins, changes, searches, playbacks and exports, newest first, filtered by actor, action, target and time. Each search is itself audited (audit.search).",
 		Query:       append(slices.Clone(auditFilters), openapi.Paging(100, 1000)...),
 		Out:         openapi.Obj{"audit": []auditEntryOut{}},
 	},

@@ -361,3 +361,46 @@ func TestBillingAPI(t *testing.T) {
 		t.Fatalf("too long: %d", s)
 	}
 }
+
+// TestReadsAudited: the searches of officer actions, alarms and the audit
+// log, and the views of one call, its notes, its bookmarks and one person
+// (and their contacts) are each audited with the actor and the search's parameters or the
+// viewed id.
+func TestReadsAudited(t *testing.T) {
+	e := newEnv(t)
+	seedCalls(t, e, nil)
+	p, err := people.New(e.st).CreatePerson(context.Background(), "test", people.NewPerson{PrisonNumber: "A900", Name: "Ann Lee", Block: "A"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ path, action, target, detail string }{
+		{"/api/v1/officer-actions?officer=o1", "officer_actions.search", "officer_actions", "officer=o1"},
+		{"/api/v1/alarms?open=true", "alarms.search", "alarms", "open=true"},
+		{"/api/v1/audit?action=person.create", "audit.search", "audit", "action=person.create"},
+		{"/api/v1/calls/c1", "call.view", "c1", ""},
+		{"/api/v1/calls/c1/notes", "call.notes.view", "c1", ""},
+		{"/api/v1/calls/c1/bookmarks", "call.bookmarks.view", "c1", ""},
+		{"/api/v1/inmates/" + p.ID, "person.view", p.ID, ""},
+		{"/api/v1/inmates/" + p.ID + "/contacts", "person.contacts.view", p.ID, ""},
+	}
+	for _, c := range cases {
+		if s := e.status("GET", c.path, e.admin, nil); s != 200 {
+			t.Fatalf("%s: %d", c.path, s)
+		}
+		l, err := e.st.AuditLog(context.Background(), store.AuditFilter{Action: c.action})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l) != 1 || l[0].Actor != "token:admin" || l[0].Target != c.target || l[0].Detail != c.detail {
+			t.Errorf("%s audited as %+v, want one %s of %s by token:admin, detail %q", c.path, l, c.action, c.target, c.detail)
+		}
+	}
+	// A refused view is not a view: another block's officer reads nothing.
+	bo := e.sessionFor("officer-b", store.RoleBlockOfficer, true, "B")
+	if r := e.call(bo, false, "GET", "/api/v1/inmates/"+p.ID, nil, nil); r.StatusCode != 403 {
+		t.Fatalf("another block's person: %d", r.StatusCode)
+	}
+	if l, _ := e.st.AuditLog(context.Background(), store.AuditFilter{Action: "person.view", Actor: "user:officer-b"}); len(l) != 0 {
+		t.Fatalf("refused view audited as a view: %+v", l)
+	}
+}

@@ -3,13 +3,16 @@ package api
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/central/store/users"
 	"github.com/kinline/kinline/shared/clock"
+	"github.com/kinline/kinline/shared/wire"
 )
 
 type tokenOut struct {
@@ -157,5 +160,56 @@ func TestBlockOfficerTokenScoped(t *testing.T) {
 	}
 	if s := e.status("GET", "/api/v1/calls/c1", tok.Token, nil); s != 403 {
 		t.Fatalf("other block's call: %d", s)
+	}
+}
+
+// TestRefusedPlaybacksAudited: every refused playback is audited as
+// "recording.refused" with its reason and the actor: a role that may not
+// play, a token whose owner has no second factor, a session without one,
+// another block's call, a hidden call; nothing is played.
+func TestRefusedPlaybacksAudited(t *testing.T) {
+	e := newEnv(t)
+	wav := append([]byte("RIFF\x24\x00\x00\x00WAVEfmt "), bytes.Repeat([]byte{0x7f}, 400)...)
+	seedCalls(t, e, wav) // c1 recorded, c2, block A
+	ctx := context.Background()
+	ivy := e.sessionFor("ivy", store.RoleInvestigator, true)
+	var tok tokenOut
+	e.call(ivy, true, "POST", "/api/v1/tokens", map[string]any{"name": "play", "role": "investigator"}, &tok)
+	if s := e.status("GET", "/api/v1/calls/c1/recording", tok.Token, nil); s != 403 {
+		t.Fatalf("token without second factor: %d", s)
+	}
+	if s := e.status("GET", "/api/v1/calls/c1/recording", e.viewer, nil); s != 403 {
+		t.Fatalf("viewer: %d", s)
+	}
+	nomfa := e.sessionFor("noel", store.RoleInvestigator, false)
+	if r := e.call(nomfa, false, "GET", "/api/v1/calls/c1/recording", nil, nil); r.StatusCode != 403 {
+		t.Fatalf("session without second factor: %d", r.StatusCode)
+	}
+	offB := e.sessionFor("officer-b", store.RoleBlockOfficer, true, "B")
+	if r := e.call(offB, false, "GET", "/api/v1/calls/c1/recording", nil, nil); r.StatusCode != 403 {
+		t.Fatalf("another block's officer: %d", r.StatusCode)
+	}
+	if _, _, err := people.New(e.st).AddGlobalNumber(ctx, "test", "+441", wire.NumberKindHidden, "investigation"); err != nil {
+		t.Fatal(err)
+	}
+	offA := e.sessionFor("officer-a", store.RoleBlockOfficer, true, "A")
+	if r := e.call(offA, false, "GET", "/api/v1/calls/c1/recording", nil, nil); r.StatusCode != 404 {
+		t.Fatalf("hidden call for its block's officer: %d", r.StatusCode)
+	}
+	l, err := e.st.AuditLog(ctx, store.AuditFilter{Action: "recording.refused", Target: "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range l {
+		got = append(got, a.Actor+": "+a.Detail)
+	}
+	want := []string{"user:officer-a: hidden call", "user:officer-b: outside the caller's blocks", "user:noel: no second factor",
+		"token:auditor: role may not play recordings", "token:play: token without a second factor"} // newest first
+	if !slices.Equal(got, want) {
+		t.Fatalf("refusals audited as %q, want %q", got, want)
+	}
+	if l, _ := e.st.AuditLog(ctx, store.AuditFilter{Action: "recording.play"}); len(l) != 0 {
+		t.Fatalf("refused requests audited as playbacks: %+v", l)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/backup"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
@@ -103,7 +104,7 @@ func ingest(ctx context.Context, st *store.Store, n int, prev string) (string, e
 func play(t *testing.T, st *store.Store, call, rng string) (int, []byte) {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := recordings.Serve(w, r, st, "admin", call); err != nil {
+		if err := recordings.Play(w, r, st, authz.Caller{Actor: "admin", Role: store.RoleSystemAdmin, MFA: true}, call); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	}))

@@ -14,11 +14,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
 	"github.com/kinline/kinline/shared/clock"
 	"github.com/kinline/kinline/shared/recstore"
 	"github.com/kinline/kinline/shared/wire"
@@ -40,8 +43,13 @@ func key(t *testing.T) recstore.Key {
 // open opens the store in dir with k (the zero Key: plaintext).
 func open(t *testing.T, dir string, k recstore.Key) *store.Store {
 	t.Helper()
+	return openAt(t, dir, k, clock.NewFake(t0))
+}
+
+func openAt(t *testing.T, dir string, k recstore.Key, clk *clock.Fake) *store.Store {
+	t.Helper()
 	db := store.Database{Path: filepath.Join(dir, "central.db"), RecordingKey: k}
-	st, err := store.OpenDatabase(context.Background(), db, filepath.Join(dir, "recordings"), nil, clock.NewFake(t0))
+	st, err := store.OpenDatabase(context.Background(), db, filepath.Join(dir, "recordings"), nil, clk)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,16 +80,23 @@ func upload(t *testing.T, st *store.Store, call string) {
 	}
 }
 
+var investigator = authz.Caller{Actor: "user:ivy", Role: store.RoleInvestigator, MFA: true}
+
 func serve(t *testing.T, st *store.Store, call, rng string) (*http.Response, []byte, error) {
+	t.Helper()
+	return serveAs(t, st, investigator, http.MethodGet, call, rng)
+}
+
+func serveAs(t *testing.T, st *store.Store, c authz.Caller, method, call, rng string) (*http.Response, []byte, error) {
 	t.Helper()
 	var serr error
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if serr = recordings.Serve(w, r, st, "investigator", call); serr != nil {
+		if serr = recordings.Play(w, r, st, c, call); serr != nil {
 			http.Error(w, "refused", http.StatusInternalServerError)
 		}
 	}))
 	defer srv.Close()
-	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req, _ := http.NewRequest(method, srv.URL, nil)
 	if rng != "" {
 		req.Header.Set("Range", rng)
 	}
@@ -204,5 +219,94 @@ func TestKeyFile(t *testing.T) {
 	os.WriteFile(path, make([]byte, recstore.KeySize), 0o644)
 	if _, err := recordings.KeyFile(path, recDir, nil); !errors.Is(err, recstore.ErrKeyFile) {
 		t.Fatalf("world-readable key: %v", err)
+	}
+}
+
+// entries are the audit entries of action for call.
+func entries(t *testing.T, st *store.Store, action, call string) []store.AuditEntry {
+	t.Helper()
+	l, err := st.AuditLog(context.Background(), store.AuditFilter{Action: action, Target: call})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestOnePlaybackPerListening: a browser's listening (a GET with Range
+// bytes=0-, then further ranges as it seeks, and a HEAD) is one
+// "recording.play" entry, the first request's; a HEAD alone is none; a
+// listening that starts mid-file is audited all the same; another actor's
+// listening, and the same actor's after ListeningWindow without a request,
+// are new playbacks.
+func TestOnePlaybackPerListening(t *testing.T) {
+	clk := clock.NewFake(t0)
+	st := openAt(t, t.TempDir(), key(t), clk)
+	defer st.Close()
+	upload(t, st, "call-1")
+	plays := func() int { return len(entries(t, st, "recording.play", "call-1")) }
+	if resp, _, err := serveAs(t, st, investigator, http.MethodHead, "call-1", ""); err != nil || resp.StatusCode != http.StatusOK || plays() != 0 {
+		t.Fatalf("HEAD alone: %v %d, %d playbacks", err, resp.StatusCode, plays())
+	}
+	for i, rng := range []string{"bytes=0-", "bytes=16380-", "bytes=-10", "", "bytes=0-"} {
+		resp, _, err := serve(t, st, "call-1", rng)
+		if err != nil || resp.StatusCode >= 300 {
+			t.Fatalf("request %d (%q): %v %d", i, rng, err, resp.StatusCode)
+		}
+		clk.Advance(ListeningGap)
+	}
+	serveAs(t, st, investigator, http.MethodHead, "call-1", "")
+	l := entries(t, st, "recording.play", "call-1") // newest first
+	if len(l) != 1 || l[0].Actor != "user:ivy" || !strings.Contains(l[0].Detail, "range=bytes=0-") {
+		t.Fatalf("one listening audited as %+v", l)
+	}
+	other := authz.Caller{Actor: "user:root", Role: store.RoleSystemAdmin, MFA: true}
+	serveAs(t, st, other, http.MethodGet, "call-1", "bytes=44-")
+	clk.Advance(recordings.ListeningWindow)
+	serve(t, st, "call-1", "bytes=0-")
+	l = entries(t, st, "recording.play", "call-1")
+	if len(l) != 3 || l[1].Actor != "user:root" || !strings.Contains(l[1].Detail, "range=bytes=44-") || l[0].Actor != "user:ivy" {
+		t.Fatalf("a mid-file listening and a new one: %+v", l)
+	}
+}
+
+// ListeningGap is well inside a listening.
+const ListeningGap = recordings.ListeningWindow / 10
+
+// TestRefusedPlaybacksAudited: a hidden call for a role that may not see
+// it and another block's call for a block officer (a privileged call:
+// central/api's TestHiddenAndPrivilegedCallsAPI) are refused, each audited as "recording.refused" with its reason, nothing
+// played; Refused names the access matrix's reasons.
+func TestRefusedPlaybacksAudited(t *testing.T) {
+	st := open(t, t.TempDir(), key(t))
+	defer st.Close()
+	upload(t, st, "call-1")
+	officerB := authz.Caller{Actor: "user:bo", Role: store.RoleBlockOfficer, Blocks: []string{"B"}, MFA: true}
+	officerA := authz.Caller{Actor: "user:ao", Role: store.RoleBlockOfficer, Blocks: []string{"A"}, MFA: true}
+	if _, body, err := serveAs(t, st, officerB, http.MethodGet, "call-1", ""); !errors.Is(err, authz.ErrOutOfScope) || bytes.Contains(body, []byte("voice")) {
+		t.Fatalf("another block's call: %v", err)
+	}
+	if _, _, err := people.New(st).AddGlobalNumber(context.Background(), "test", "+441", wire.NumberKindHidden, "investigation"); err != nil {
+		t.Fatal(err)
+	}
+	if _, body, err := serveAs(t, st, officerA, http.MethodGet, "call-1", ""); !errors.Is(err, store.ErrNotFound) || bytes.Contains(body, []byte("voice")) {
+		t.Fatalf("hidden call for a block officer: %v", err)
+	}
+	for _, why := range []error{authz.ErrTokenSecondFactor, authz.ErrSecondFactor, errors.Join(authz.ErrForbidden)} {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		if err := recordings.Refused(req, st, "token:viewer", "call-1", why); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, e := range entries(t, st, "recording.refused", "call-1") {
+		got = append(got, e.Actor+": "+e.Detail)
+	}
+	want := []string{"token:viewer: role may not play recordings", "token:viewer: no second factor", // newest first
+		"token:viewer: token without a second factor", "user:ao: hidden call", "user:bo: outside the caller's blocks"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("refusals audited as\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if n := len(entries(t, st, "recording.play", "call-1")); n != 0 {
+		t.Fatalf("%d playbacks of refused requests", n)
 	}
 }

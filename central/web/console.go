@@ -122,6 +122,9 @@ func (s *Server) renderAlarms(w http.ResponseWriter, r *http.Request, se *users.
 	off = max(off, 0)
 	al, err := s.st.AlarmList(r.Context(), store.AlarmFilter{ApplianceID: p.Appliance, Open: p.Open, Blocks: c.ScopeBlocks(),
 		Limit: alarmsPageSize + 1, Offset: off})
+	if err == nil {
+		err = s.st.Audit(r.Context(), se.Actor, "alarms.search", "console", q.Encode())
+	}
 	if err != nil {
 		st, msg := s.statusOf(err)
 		p.Error = msg
@@ -174,6 +177,9 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 	off = max(off, 0)
 	f.Limit, f.Offset = auditPageSize+1, off
 	entries, err := s.st.AuditLog(r.Context(), f)
+	if err == nil {
+		err = s.st.Audit(r.Context(), se.Actor, "audit.search", "console", q.Encode())
+	}
 	if err != nil {
 		st, msg := s.statusOf(err)
 		p.Error = msg

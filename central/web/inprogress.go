@@ -197,7 +197,7 @@ func (s *Server) endCallForm(w http.ResponseWriter, r *http.Request, se *users.S
 		s.forbidden(w, r, se, err)
 		return
 	}
-	if err := s.cfg.EndCall(r.Context(), se.Actor, call.ApplianceID, call.CallID); err != nil {
+	if err := s.cfg.EndCall(r.Context(), c, call.ApplianceID, call.CallID); err != nil {
 		s.log.Error("web: end call", "call", call.CallID, "appliance", call.ApplianceID, "err", err)
 		http.Error(w, "The end command could not be sent to the appliance; try again.", http.StatusServiceUnavailable)
 		return

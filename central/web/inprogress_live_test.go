@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"github.com/kinline/kinline/central/authz"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -53,7 +54,7 @@ func TestCallsInProgressLive(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	w, err := New(Config{Store: st, EndCall: func(context.Context, string, string, string) error { return nil }})
+	w, err := New(Config{Store: st, EndCall: func(context.Context, authz.Caller, string, string) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/internal/testkit"
 	"github.com/kinline/kinline/shared/wire"
@@ -33,13 +34,13 @@ func TestCallsInProgressPage(t *testing.T) {
 	var mu sync.Mutex
 	var ended []string
 	var fail error
-	w, err := New(Config{Store: st, EndCall: func(_ context.Context, actor, app, call string) error {
+	w, err := New(Config{Store: st, EndCall: func(_ context.Context, c authz.Caller, app, call string) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if fail != nil {
 			return fail
 		}
-		ended = append(ended, actor+" "+app+" "+call)
+		ended = append(ended, c.Actor+" "+app+" "+call)
 		return nil
 	}})
 	if err != nil {
@@ -116,5 +117,30 @@ func TestCallsInProgressPage(t *testing.T) {
 	defer mu.Unlock()
 	if len(ended) != 1 || ended[0] != "user:root appA2 live-a" {
 		t.Fatalf("end_call sent %v, want only root's for live-a on appA2", ended)
+	}
+}
+
+// TestEndedCallNamesOfficer: the record of a call ended from the console
+// names who ended it (wire.Command.By, carried back as ended_by); the
+// call's page shows it, escaped.
+func TestEndedCallNamesOfficer(t *testing.T) {
+	st, srv, _, _ := setup(t)
+	ctx := context.Background()
+	if err := st.UpsertAppliance(ctx, "appE", "A"); err != nil {
+		t.Fatal(err)
+	}
+	ans := t0.Add(5 * time.Second)
+	b, _ := json.Marshal(wire.CallRecord{CallID: "ended-call", Terminal: "t1", Number: "+44777", Start: t0, Answer: &ans, End: ans.Add(time.Minute),
+		Disposition: wire.DispEnded, Reason: "ended by central", EndedBy: "user:reyes (Officer <Reyes>)"})
+	ev := wire.Event{ApplianceID: "appE", Seq: 1, Time: t0, Type: wire.EventCall, Payload: b}
+	ev.Seal()
+	if _, err := st.StoreEvents(ctx, "appE", []wire.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	e := &manageEnv{t: t, st: st, srv: srv}
+	admin := e.signIn("root", store.RoleSystemAdmin)
+	resp, body := get(t, admin, srv.URL+"/calls/ended-call")
+	if resp.StatusCode != 200 || !strings.Contains(body, "Ended by</th><td>user:reyes (Officer &lt;Reyes&gt;)</td>") {
+		t.Fatalf("call page: %d %s", resp.StatusCode, body)
 	}
 }

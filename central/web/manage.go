@@ -363,6 +363,9 @@ func (s *Server) renderPerson(w http.ResponseWriter, r *http.Request, se *users.
 		p.MaxContacts = set.MaxContacts
 		return nil
 	}()
+	if err == nil {
+		err = s.st.Audit(r.Context(), se.Actor, "person.view", person.ID, "console")
+	}
 	if err != nil {
 		st, msg := s.statusOf(err)
 		p.Error = msg

@@ -239,6 +239,10 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Sess
 			return
 		}
 	}
+	if err := s.st.Audit(r.Context(), se.Actor, "call.view", call.ID, "console"); err != nil {
+		s.reviewError(w, r, se, err)
+		return
+	}
 	s.render(w, status, "review_call.html", p)
 }
 

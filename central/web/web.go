@@ -108,9 +108,10 @@ type Config struct {
 	// is told.
 	Notifier PolicyNotifier
 	// EndCall sends the appliance an end_call command for a call in
-	// progress, audited as actor's (package api's); nil: the console
+	// progress, audited as the caller's and naming them, so that the
+	// call's record says who ended it (package api's); nil: the console
 	// cannot end calls.
-	EndCall func(ctx context.Context, actor, appliance, callID string) error
+	EndCall func(ctx context.Context, c authz.Caller, appliance, callID string) error
 	// Retired, when set, is told the id of an appliance just retired
 	// (central/server drops its live connection); nil: nobody is told.
 	Retired func(id string)
@@ -341,6 +342,13 @@ func (s *Server) session(pattern string, h page.Handler) http.HandlerFunc {
 			return
 		}
 		if err := authz.Check(pattern, CallerOf(se), r.PathValue("id")); err != nil {
+			if pattern == "GET /calls/{id}/recording" {
+				if aerr := recordings.Refused(r, s.st, se.Actor, r.PathValue("id"), err); aerr != nil {
+					s.log.Error("web: audit a refused playback", "err", aerr)
+					http.Error(w, "could not serve the recording", http.StatusInternalServerError)
+					return
+				}
+			}
 			s.forbidden(w, r, se, err)
 			return
 		}
@@ -422,22 +430,12 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *users.Session
 	s.render(w, http.StatusOK, "calls.html", p)
 }
 
-// recording plays a call's recording: never a privileged call's (package
-// recordings refuses it), never another block's for a block officer, and
-// a hidden call's only for those who may see hidden calls (others are told
-// there is no such recording).
+// recording plays a call's recording (recordings.Play): never a
+// privileged call's, never another block's for a block officer, and a
+// hidden call's only for those who may see hidden calls (others are told
+// there is no such recording); refusals are audited with their reason.
 func (s *Server) recording(w http.ResponseWriter, r *http.Request, se *users.Session) {
-	c := CallerOf(se)
-	call, err := s.st.Call(r.Context(), r.PathValue("id"))
-	if err == nil && call.Hidden && !c.SeesHidden() {
-		err = store.ErrNotFound
-	}
-	if err == nil {
-		err = c.CheckBlock(call.Block)
-	}
-	if err == nil {
-		err = recordings.Serve(w, r, s.st, se.Actor, call.ID)
-	}
+	err := recordings.Play(w, r, s.st, CallerOf(se), r.PathValue("id"))
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrNoRecording):

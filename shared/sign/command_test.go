@@ -118,3 +118,34 @@ const (
 	goldenCommandBytes = "e4d272f34281cdef220b109b5eaaf32f75a91ba9b406d70c299561b9a11ea32b"
 	goldenCommandSig   = "8eb4a77d00fff785fa92dff6c5b7f4292c2ec5d7ec09d42dccf9e0e091be63274e54cbc41826278094e5cafce225ee725ee8d331477305db572d2f5847c6810c"
 )
+
+// TestCommandByOutsideSignature: Command.By (capability 21) is not in the
+// command form, so a command that carries it verifies at an appliance that
+// does not know the field (which decodes the JSON without it), and a
+// command from a central without it verifies at one that does.
+func TestCommandByOutsideSignature(t *testing.T) {
+	priv := fixedKey(2)
+	pub := priv.Public().(ed25519.PublicKey)
+	c := sampleCommand()
+	c.By = "user:alice (Alice Smith)"
+	if err := SignCommand(priv, c); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(c)
+	var old map[string]any
+	if err := json.Unmarshal(data, &old); err != nil || old["by"] != c.By {
+		t.Fatalf("by not on the wire: %s", data)
+	}
+	delete(old, "by")
+	stripped, _ := json.Marshal(old)
+	got, err := wire.DecodeCommand(stripped, "block-a-1")
+	if err != nil || got.By != "" {
+		t.Fatalf("decode without by: %+v, %v", got, err)
+	}
+	if err := VerifyCommand(pub, got); err != nil {
+		t.Fatalf("an appliance without by cannot verify: %v", err)
+	}
+	if !bytes.Equal(CommandBytes(c), CommandBytes(got)) {
+		t.Fatal("by changes the signed form")
+	}
+}

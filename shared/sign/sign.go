@@ -58,15 +58,17 @@
 // quotas, the prison-wide numbers and money; v3 adds each person's own
 // quotas. A change of form changes the domain, so no signature carries over.
 //
-// MoneyPolicy.Charging (capability 19) is the one field left out: it
+// Two fields are left out. MoneyPolicy.Charging (capability 19): it
 // changes nothing an appliance decides (a money part means charging with
 // or without it), and covering it would make every appliance before 19
 // refuse the policies of a central that charges (central is upgraded
-// first).
+// first). Command.By (capability 21): it names who sent the command for
+// the record and authorizes nothing, and covering it would make every
+// appliance before 21 refuse the end_call commands of a newer central.
 //
 // The leading domain string keeps a signature of one kind of message from
 // ever verifying as a signature of another. Every field of the wire structs
-// but MoneyPolicy.Charging (above) is covered; a test walks the structs by
+// but those two (above) is covered; a test walks the structs by
 // reflection and fails when a field is added to shared/wire without being
 // added here.
 //

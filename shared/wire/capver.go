@@ -113,6 +113,13 @@ package wire
 //     central without it ignores the field; absent, the appliance is of
 //     capability 19 or older. Which versions work together:
 //     docs/COMPATIBILITY.md.
+//   - 21, 2026-12-08: Command.By, who sent a command at central ("user:alice
+//     (Alice Smith)"), bounded (MaxCommandByLen, no control characters)
+//     and outside the signature. An appliance records it as the
+//     CallRecord.EndedBy of a call its end_call ended (before, "central").
+//     An appliance without it ignores the field and still verifies the
+//     command; a central without it sends none and the record says
+//     "central" as before.
 //
 // To change the messages: add the change, bump CurrentCapabilityVersion
 // and add its dated line here; bump ProtocolVersion or BatchVersion only
@@ -121,4 +128,4 @@ type CapabilityVersion int
 
 // CurrentCapabilityVersion is the capability of this build (see
 // CapabilityVersion's history).
-const CurrentCapabilityVersion CapabilityVersion = 20
+const CurrentCapabilityVersion CapabilityVersion = 21

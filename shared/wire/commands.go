@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Command kinds central may send an appliance (Command.Kind).
@@ -39,6 +42,9 @@ const MaxCommandTTL = 24 * time.Hour
 // MaxCommandIDLen bounds Command.ID.
 const MaxCommandIDLen = 64
 
+// MaxCommandByLen bounds Command.By, in bytes.
+const MaxCommandByLen = 256
+
 // EventCommand is the event type of the record an appliance keeps of each
 // command it was sent (payload: CommandRecord).
 const EventCommand EventType = "command"
@@ -48,13 +54,22 @@ const EventCommand EventType = "command"
 // most once per ID, and is answered with a CommandAnswer. Central signs it
 // with its policy key (shared/sign.SignCommand).
 type Command struct {
-	V           int       `json:"v"`
-	ID          string    `json:"id"`
-	ApplianceID string    `json:"appliance_id"`
-	Kind        string    `json:"kind"`
-	CallID      string    `json:"call_id,omitempty"` // CmdEndCall only
-	Issued      time.Time `json:"issued"`
-	Expires     time.Time `json:"expires"`
+	V           int    `json:"v"`
+	ID          string `json:"id"`
+	ApplianceID string `json:"appliance_id"`
+	Kind        string `json:"kind"`
+	CallID      string `json:"call_id,omitempty"` // CmdEndCall only
+	// By names who sent the command at central, as the console shows
+	// them ("user:alice (Alice Smith)", "token:ops"); optional (absent
+	// from centrals of capability 20 and older) and at most MaxCommandByLen
+	// bytes of valid UTF-8 without control characters. An appliance
+	// records it as the ended_by of a call an end_call command ended. It
+	// is not covered by the signature (shared/sign's command form v1), so
+	// that appliances of capability 20 and older, which ignore it, still
+	// verify commands that carry it: it names, it authorizes nothing.
+	By      string    `json:"by,omitempty"`
+	Issued  time.Time `json:"issued"`
+	Expires time.Time `json:"expires"`
 	// Signature is central's ed25519 signature over the command's
 	// canonical form (shared/sign.SignCommand).
 	Signature []byte `json:"sig,omitempty"`
@@ -98,7 +113,8 @@ const TopicAllCommandAnswers = TopicRoot + "/+/up/command-answers"
 var ErrBadCommand = errors.New("wire: bad command")
 
 // Check reports whether c is a usable command: a valid id, kind and
-// appliance, a call id for CmdEndCall, and 0 < Expires-Issued <=
+// appliance, a call id for CmdEndCall, a usable By (ValidCommandBy), and
+// 0 < Expires-Issued <=
 // MaxCommandTTL. It does not look at the clock or the signature.
 func (c *Command) Check() error {
 	if err := ValidCommandID(c.ID); err != nil {
@@ -117,10 +133,31 @@ func (c *Command) Check() error {
 	} else if c.CallID != "" {
 		return fmt.Errorf("%w: call id on a %s command", ErrBadCommand, c.Kind)
 	}
+	if err := ValidCommandBy(c.By); err != nil {
+		return err
+	}
 	if ttl := c.Expires.Sub(c.Issued); ttl <= 0 || ttl > MaxCommandTTL {
 		return fmt.Errorf("%w: lifetime %s not in (0, %s]", ErrBadCommand, ttl, MaxCommandTTL)
 	}
 	return nil
+}
+
+// ValidCommandBy reports whether by can be a Command.By: empty, or at most
+// MaxCommandByLen bytes of valid UTF-8 without control characters or
+// bidirectional controls (which would make a record read other than it
+// says).
+func ValidCommandBy(by string) error {
+	if len(by) > MaxCommandByLen || !utf8.ValidString(by) || strings.ContainsFunc(by, badByRune) {
+		return fmt.Errorf("%w: by of %d bytes, not valid UTF-8 or with control characters", ErrBadCommand, len(by))
+	}
+	return nil
+}
+
+// badByRune: control characters and the bidirectional marks, embeddings,
+// overrides and isolates.
+func badByRune(r rune) bool {
+	return unicode.IsControl(r) || r == '\u061c' || r == '\u200e' || r == '\u200f' ||
+		r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069'
 }
 
 // ValidCommandID reports whether id can be a command id: 1 to

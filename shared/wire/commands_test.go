@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,6 +27,18 @@ func TestCommandCheck(t *testing.T) {
 		"expires before":     func(c *Command) { c.Expires = c.Issued },
 		"too long":           func(c *Command) { c.Expires = c.Issued.Add(MaxCommandTTL + time.Second) },
 		"wildcard appliance": func(c *Command) { c.ApplianceID = "+" },
+		"by too long":        func(c *Command) { c.By = strings.Repeat("a", MaxCommandByLen+1) },
+		"by with newline":    func(c *Command) { c.By = "user:alice\nended by nobody" },
+		"by with escape":     func(c *Command) { c.By = "user:alice \x1b[2J" },
+		"by not utf-8":       func(c *Command) { c.By = "user:\xff" },
+		"by with bidi":       func(c *Command) { c.By = "user:alice \u202e" },
+	}
+	for _, by := range []string{"", "user:alice (Alice Smith)", "token:ops", strings.Repeat("é", MaxCommandByLen/2)} {
+		c := sampleCommand()
+		c.By = by
+		if err := c.Check(); err != nil {
+			t.Errorf("by %q refused: %v", by, err)
+		}
 	}
 	for name, mutate := range cases {
 		c := sampleCommand()

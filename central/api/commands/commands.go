@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kinline/kinline/central/api/httpjson"
+	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/shared/wire"
 )
@@ -41,13 +42,42 @@ type Handlers struct {
 	st     *store.Store
 	sender Sender
 	log    *slog.Logger
+	name   UserName
 }
+
+// UserName returns the full name of the console user userID, as the
+// console's users page shows it.
+type UserName func(ctx context.Context, userID string) (string, error)
 
 // New returns the commands routes' handlers: commands are recorded in st
 // and sent through sender (nil: none can be sent, ErrUnavailable);
-// failures to send are logged to log.
-func New(st *store.Store, sender Sender, log *slog.Logger) *Handlers {
-	return &Handlers{st: st, sender: sender, log: log}
+// failures to send are logged to log. Each command says who sent it
+// (wire.Command.By): the caller's actor, with a console user's name from
+// name (nil: the actor alone).
+func New(st *store.Store, sender Sender, log *slog.Logger, name UserName) *Handlers {
+	return &Handlers{st: st, sender: sender, log: log, name: name}
+}
+
+// by names c as a command's sender: "user:alice (Alice Smith)" for a
+// console user, the actor alone for a token or when the name cannot be
+// had or would make an unusable wire.Command.By.
+func (s *Handlers) by(ctx context.Context, c authz.Caller) string {
+	by := c.Actor
+	if c.UserID != "" && s.name != nil {
+		switch n, err := s.name(ctx, c.UserID); {
+		case err != nil:
+			s.log.Warn("api: command sender's name not found", "user", c.UserID, "err", err)
+		case n != "":
+			by += " (" + n + ")"
+		}
+	}
+	if wire.ValidCommandBy(by) == nil {
+		return by
+	}
+	if wire.ValidCommandBy(c.Actor) == nil {
+		return c.Actor
+	}
+	return ""
 }
 
 // Routes are the commands routes.
@@ -108,7 +138,8 @@ func (s *Handlers) createCommand(w http.ResponseWriter, r *http.Request) {
 		}
 		ttl = time.Duration(in.TTLSeconds) * time.Second
 	}
-	c, err := s.issueCommand(r.Context(), callerFrom(r.Context()).Actor, id, in.Kind, in.CallID, ttl)
+	caller := callerFrom(r.Context())
+	c, err := s.issueCommand(r.Context(), caller.Actor, s.by(r.Context(), caller), id, in.Kind, in.CallID, ttl)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -117,12 +148,12 @@ func (s *Handlers) createCommand(w http.ResponseWriter, r *http.Request) {
 		Expires: c.Expires, IssuedBy: callerFrom(r.Context()).Actor, State: store.CommandPending})
 }
 
-// issueCommand records a command to appliance (audited as actor's) and
-// sends it: httpjson.ErrBadRequest for a malformed one, ErrUnavailable when it
-// cannot be sent.
-func (s *Handlers) issueCommand(ctx context.Context, actor, appliance, kind, callID string, ttl time.Duration) (*wire.Command, error) {
+// issueCommand records a command to appliance (audited as actor's, sent
+// as by's: wire.Command.By) and sends it: httpjson.ErrBadRequest for a
+// malformed one, ErrUnavailable when it cannot be sent.
+func (s *Handlers) issueCommand(ctx context.Context, actor, by, appliance, kind, callID string, ttl time.Duration) (*wire.Command, error) {
 	now := s.st.Now().UTC()
-	c := &wire.Command{V: wire.ProtocolVersion, ID: newCommandID(), ApplianceID: appliance, Kind: kind, CallID: callID, Issued: now, Expires: now.Add(ttl)}
+	c := &wire.Command{V: wire.ProtocolVersion, ID: newCommandID(), ApplianceID: appliance, Kind: kind, CallID: callID, By: by, Issued: now, Expires: now.Add(ttl)}
 	if err := c.Check(); err != nil {
 		return nil, fmt.Errorf("%w: %w", httpjson.ErrBadRequest, err)
 	}
@@ -141,10 +172,11 @@ func (s *Handlers) issueCommand(ctx context.Context, actor, appliance, kind, cal
 }
 
 // EndCall sends appliance an end_call command for a call in progress,
-// audited as actor's: the console's way to end a call (through
+// audited as c's and naming c (wire.Command.By, the call record's
+// ended_by): the console's way to end a call (through
 // api.Server.EndCall). Errors are issueCommand's.
-func (s *Handlers) EndCall(ctx context.Context, actor, appliance, callID string) error {
-	_, err := s.issueCommand(ctx, actor, appliance, wire.CmdEndCall, callID, DefaultCommandTTL)
+func (s *Handlers) EndCall(ctx context.Context, c authz.Caller, appliance, callID string) error {
+	_, err := s.issueCommand(ctx, c.Actor, s.by(ctx, c), appliance, wire.CmdEndCall, callID, DefaultCommandTTL)
 	return err
 }
 

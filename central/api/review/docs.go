@@ -15,7 +15,7 @@ const pCall = "The call id the appliance gave the call."
 var Docs = map[string]openapi.Doc{
 	"GET /api/v1/calls/{id}/notes": {
 		Summary:     "List a call's review notes",
-		Description: "The reviewers' notes on the call, oldest first: who wrote each, why, the note and whether it needs following up. For system administrators, investigators and read-only auditors; a hidden call's are not found for the last.",
+		Description: "The reviewers' notes on the call, oldest first: who wrote each, why, the note and whether it needs following up. For system administrators, investigators and read-only auditors; a hidden call's are not found for the last. Audited as call.notes.view.",
 		Path:        map[string]string{"id": pCall},
 		Out:         openapi.Obj{"call_id": "", "notes": []reviewNoteOut{}},
 	},
@@ -33,7 +33,7 @@ var Docs = map[string]openapi.Doc{
 	},
 	"GET /api/v1/calls/{id}/bookmarks": {
 		Summary:     "List a call's bookmarks",
-		Description: "Labelled positions in the call's recording, by position. Who may read them: as review notes.",
+		Description: "Labelled positions in the call's recording, by position. Who may read them: as review notes. Audited as call.bookmarks.view.",
 		Path:        map[string]string{"id": pCall},
 		Out:         openapi.Obj{"call_id": "", "bookmarks": []bookmarkOut{}},
 	},

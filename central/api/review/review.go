@@ -112,6 +112,10 @@ func (s *Handlers) listNotes(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if err := s.st.Audit(r.Context(), callerFrom(r.Context()).Actor, "call.notes.view", c.ID, ""); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{"call_id": c.ID, "notes": reviewNotesBody(ns)})
 }
 
@@ -151,6 +155,10 @@ func (s *Handlers) listBookmarks(w http.ResponseWriter, r *http.Request) {
 	}
 	bs, err := s.reports.Bookmarks(r.Context(), c.ID)
 	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.st.Audit(r.Context(), callerFrom(r.Context()).Actor, "call.bookmarks.view", c.ID, ""); err != nil {
 		s.fail(w, r, err)
 		return
 	}

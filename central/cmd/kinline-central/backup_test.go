@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/backup"
 	"github.com/kinline/kinline/central/recordings"
 	"github.com/kinline/kinline/central/store"
@@ -163,7 +164,7 @@ func TestBackupRestoreCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := recordings.Serve(w, r, st, "admin", "call-1"); err != nil {
+		if err := recordings.Play(w, r, st, authz.Caller{Actor: "admin", Role: store.RoleSystemAdmin, MFA: true}, "call-1"); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	}))
