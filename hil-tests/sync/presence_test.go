@@ -1,0 +1,101 @@
+package sync_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kinline/kinline/central/ingest/policysnap"
+	centralstore "github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/central/store/people"
+	"github.com/kinline/kinline/central/watch"
+	"github.com/kinline/kinline/internal/testkit"
+	"github.com/kinline/kinline/shared/wire"
+)
+
+// TestIdleConnectedApplianceStaysOnline (issue 14, defect 5): an
+// appliance connected through a real broker and sending no events is
+// online within seconds of connecting, stays online (and raises no
+// appliance_unseen alarm) long past the old two-minute window on the
+// store's clock, and goes offline, then unseen, within a minute of its
+// client stopping.
+func TestIdleConnectedApplianceStaysOnline(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	ctx := context.Background()
+	cs, err := centralstore.OpenWithClock(ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), testLog(), h.clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	if err := cs.EnsureBlock(ctx, "test", "A"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.EnrolAppliance(ctx, "test", appID, "A"); err != nil {
+		t.Fatal(err)
+	}
+	h.central = policysnap.NewIngestStore(cs, people.New(cs))
+	h.startIngest()
+	w := watch.New(watch.Config{UnseenAfter: time.Minute, Clock: h.clk}, cs, testLog())
+
+	online := func() (bool, time.Time) {
+		as, err := cs.Appliances(ctx)
+		if err != nil || len(as) != 1 {
+			t.Fatalf("appliances %+v %v", as, err)
+		}
+		var seen time.Time
+		if as[0].LastSeen != nil {
+			seen = *as[0].LastSeen
+		}
+		return as[0].Online, seen
+	}
+	unseen := func() bool {
+		al, err := cs.Alarms(ctx, appID, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range al {
+			if a.Code == centralstore.AlarmApplianceUnseen {
+				return true
+			}
+		}
+		return false
+	}
+
+	st := h.openStore()
+	stop := h.startClient(st, h.config())
+	testkit.Eventually(t, patience, "online after connecting", func() bool { on, _ := online(); return on })
+
+	// Ten idle minutes on the clock, a heartbeat interval at a time.
+	start := h.clk.Now()
+	for h.clk.Now().Sub(start) < 10*time.Minute {
+		h.clk.Advance(wire.HeartbeatInterval)
+		now := h.clk.Now()
+		testkit.Eventually(t, patience, "heard from at "+now.String(), func() bool { _, seen := online(); return !seen.Before(now) })
+		if on, _ := online(); !on {
+			t.Fatalf("connected idle appliance offline at %s", now.Sub(start))
+		}
+	}
+	if err := w.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if unseen() {
+		t.Fatal("appliance_unseen raised for a connected idle appliance")
+	}
+
+	stop()
+	h.clk.Advance(centralstore.OnlineWithin + time.Second)
+	if on, _ := online(); on {
+		t.Fatal("appliance still online a minute after its connection ended")
+	}
+	if centralstore.OnlineWithin > time.Minute {
+		t.Fatalf("OnlineWithin %s: more than a minute", centralstore.OnlineWithin)
+	}
+	if err := w.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !unseen() {
+		t.Fatal("no appliance_unseen alarm for an appliance gone silent")
+	}
+}
