@@ -162,7 +162,7 @@ func (s *Signin) Login(w http.ResponseWriter, r *http.Request) {
 	var ns users.NewSession
 	var ok bool
 	next := "/calls"
-	addr := SourceAddress(r.RemoteAddr)
+	addr := ClientAddress(r)
 	if tok := r.PostFormValue("token"); tok != "" {
 		ns, ok = s.tokenLogin(w, r, tok, addr)
 	} else {

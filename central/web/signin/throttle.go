@@ -11,6 +11,7 @@ package signin
 import (
 	"math"
 	"net"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -176,18 +177,57 @@ func pairKey(account, addr string) string { return addr + "\x00" + account }
 // SourceAddress is the address a request is throttled by: the client's IP
 // address, an IPv6 one by its /64 (one host usually has a whole /64).
 func SourceAddress(remoteAddr string) string {
+	ip, host := peerIP(remoteAddr)
+	if !ip.IsValid() {
+		return host
+	}
+	return addrKey(ip)
+}
+
+// peerIP parses a request's RemoteAddr: the IP (invalid when it is none)
+// and the host part.
+func peerIP(remoteAddr string) (netip.Addr, string) {
 	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
 		host = remoteAddr
 	}
 	ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]"))
 	if err != nil {
-		return host
+		return netip.Addr{}, host
 	}
+	return ip, host
+}
+
+func addrKey(ip netip.Addr) string {
 	ip = ip.Unmap()
 	if ip.Is6() {
 		p, _ := ip.Prefix(64)
 		return p.String()
 	}
 	return ip.String()
+}
+
+// ClientAddress is the source address (SourceAddress) of r's client. A
+// request from a loopback peer is one a proxy on central's host passed on
+// (central's documented place is behind a TLS proxy with http_listen on
+// loopback): its client is the right-most address of X-Forwarded-For
+// that is not loopback (the one the proxy appended; those left of it
+// are the client's to invent). From any other peer, and when the header
+// names no usable address, the peer is the client.
+func ClientAddress(r *http.Request) string {
+	peer := SourceAddress(r.RemoteAddr)
+	if ip, _ := peerIP(r.RemoteAddr); !ip.IsValid() || !ip.Unmap().IsLoopback() {
+		return peer
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		ip, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return peer
+		}
+		if !ip.Unmap().IsLoopback() {
+			return addrKey(ip)
+		}
+	}
+	return peer
 }
