@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinline/kinline/appliance/syncclient"
+	"github.com/kinline/kinline/central/broker/brokertest"
+	"github.com/kinline/kinline/central/ingest"
 	"github.com/kinline/kinline/central/ingest/policysnap"
 	centralstore "github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/people"
@@ -22,6 +25,24 @@ import (
 // client stopping.
 func TestIdleConnectedApplianceStaysOnline(t *testing.T) {
 	h := newHarness(t)
+	checkPresence(t, h, h.config())
+}
+
+// TestIdleConnectedApplianceStaysOnlineThroughMosquitto: the same through
+// Mosquitto with the documented configuration (TLS, certificates, the
+// dynamic-security rules kinline-provision writes).
+func TestIdleConnectedApplianceStaysOnlineThroughMosquitto(t *testing.T) {
+	pki := brokertest.NewPKI(t, appID)
+	m := brokertest.StartMosquitto(t, pki)
+	h := newHarnessURL(t, m.URL, "", "")
+	h.centralTLS = pki.CentralTLS(t)
+	h.ingestMod = func(c *ingest.Config) { c.ClientID = "kinline-central" }
+	cfg := h.config()
+	cfg.Password, cfg.TLS = "", pki.ApplianceTLS(t, appID)
+	checkPresence(t, h, cfg)
+}
+
+func checkPresence(t *testing.T, h *harness, cfg syncclient.Config) {
 	dir := t.TempDir()
 	ctx := context.Background()
 	cs, err := centralstore.OpenWithClock(ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), testLog(), h.clk)
@@ -64,7 +85,7 @@ func TestIdleConnectedApplianceStaysOnline(t *testing.T) {
 	}
 
 	st := h.openStore()
-	stop := h.startClient(st, h.config())
+	stop := h.startClient(st, cfg)
 	testkit.Eventually(t, patience, "online after connecting", func() bool { on, _ := online(); return on })
 
 	// Ten idle minutes on the clock, a heartbeat interval at a time.
