@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/kinline/kinline/appliance/syncclient"
+	"github.com/kinline/kinline/central/broker"
 	"github.com/kinline/kinline/central/broker/brokertest"
 	"github.com/kinline/kinline/central/ingest"
 	"github.com/kinline/kinline/central/ingest/policysnap"
@@ -119,4 +122,70 @@ func checkPresence(t *testing.T, h *harness, cfg syncclient.Config) {
 	if !unseen() {
 		t.Fatal("no appliance_unseen alarm for an appliance gone silent")
 	}
+}
+
+// TestHostileHeartbeatsChangeNothing: heartbeats that are not valid (not
+// JSON, another version, naming another appliance) on an enrolled
+// appliance's topic do not make it heard from; a valid one does.
+func TestHostileHeartbeatsChangeNothing(t *testing.T) {
+	b, err := broker.New(broker.Config{Listen: "127.0.0.1:0", Appliances: map[string]string{appID: appPW}}, testLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	user, pass := b.InternalCredentials()
+	h := newHarnessURL(t, "tcp://"+b.Addr(), user, pass)
+	dir := t.TempDir()
+	ctx := context.Background()
+	cs, err := centralstore.OpenWithClock(ctx, filepath.Join(dir, "central.db"), filepath.Join(dir, "rec"), testLog(), h.clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	if err := cs.EnsureBlock(ctx, "test", "A"); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.EnrolAppliance(ctx, "test", appID, "A"); err != nil {
+		t.Fatal(err)
+	}
+	h.central = policysnap.NewIngestStore(cs, people.New(cs))
+	h.startIngest()
+
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID(appID).SetUsername(appID).SetPassword(appPW))
+	if tok := c.Connect(); !tok.WaitTimeout(patience) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(50) })
+	lastSeen := func() time.Time {
+		as, err := cs.Appliances(ctx)
+		if err != nil || len(as) != 1 {
+			t.Fatalf("appliances %+v %v", as, err)
+		}
+		if as[0].LastSeen == nil {
+			return time.Time{}
+		}
+		return *as[0].LastSeen
+	}
+	publish := func(payload string) {
+		if tok := c.Publish(wire.TopicHeartbeat(appID), 1, false, payload); !tok.WaitTimeout(patience) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+	}
+	t0 := h.clk.Now()
+	publish(`{"v":1,"appliance_id":"blk-a"}`)
+	testkit.Eventually(t, patience, "the valid heartbeat heard", func() bool { return lastSeen().Equal(t0) })
+	h.clk.Advance(time.Hour)
+	for _, bad := range []string{`online`, `{"v":2,"appliance_id":"blk-a"}`, `{"v":1,"appliance_id":"blk-b"}`, `{"v":1}`, `[]`, ``} {
+		publish(bad)
+	}
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if got := lastSeen(); !got.Equal(t0) {
+			t.Fatalf("a hostile heartbeat moved last seen to %s", got)
+		}
+	}
+	publish(`{"v":1,"appliance_id":"blk-a"}`)
+	testkit.Eventually(t, patience, "the next valid heartbeat heard", func() bool { return lastSeen().Equal(t0.Add(time.Hour)) })
 }
