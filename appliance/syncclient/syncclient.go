@@ -415,8 +415,56 @@ func (c *Client) Run(ctx context.Context) error {
 		client.Disconnect(250)
 	}()
 
+	stopBeat := c.heartbeats(client)
+	defer stopBeat()
 	l := &loop{c: c, client: client, recs: map[string]*recState{}}
 	return l.run(ctx)
+}
+
+// heartbeats publishes a wire.Heartbeat every wire.HeartbeatInterval (on
+// the injected clock) while connected, until the returned stop; onConnect
+// sends the first one at once.
+func (c *Client) heartbeats(client mqtt.Client) (stop func()) {
+	var mu sync.Mutex
+	stopped := false
+	var t clock.Timer
+	var tick func()
+	tick = func() {
+		// The next one is armed first, so that it is due an interval
+		// after this one however long the publish takes.
+		mu.Lock()
+		if !stopped {
+			t = c.clk.AfterFunc(wire.HeartbeatInterval, tick)
+		}
+		mu.Unlock()
+		c.mu.Lock()
+		connected := c.connected
+		c.mu.Unlock()
+		if connected {
+			c.heartbeat(client)
+		}
+	}
+	mu.Lock()
+	t = c.clk.AfterFunc(wire.HeartbeatInterval, tick)
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
+	}
+}
+
+// heartbeat publishes one heartbeat, QoS 0, not waited for: a lost one
+// is made good by the next.
+func (c *Client) heartbeat(client mqtt.Client) {
+	id := c.cfg.ApplianceID
+	data, err := json.Marshal(wire.Heartbeat{V: wire.ProtocolVersion, ApplianceID: id})
+	if err != nil {
+		c.log.Error("sync: encode heartbeat", "err", err)
+		return
+	}
+	client.Publish(wire.TopicHeartbeat(id), 0, false, data)
 }
 
 // onConnect subscribes to the down topics; paho calls it in its own
@@ -438,6 +486,7 @@ func (c *Client) onConnect(cl mqtt.Client) {
 	c.mu.Unlock()
 	c.watch.connected()
 	c.metrics.setConnected(true)
+	c.heartbeat(cl)
 	c.log.Info("sync: connected", "broker", c.cfg.Broker)
 	c.signal()
 }

@@ -281,7 +281,7 @@ var opDocs = map[string]openapi.Doc{
 	},
 	"GET /api/v1/appliances": {
 		Summary:     "List appliances",
-		Description: "Every appliance with its block, when it was last heard from (online within two minutes), the policy version it applied against its block's, its open alarms and the release it reports (software; which releases work with this central: docs/COMPATIBILITY.md); block officers get their blocks' only.",
+		Description: "Every appliance with its block, when it was last heard from (online: heard from within a minute; a connected appliance sends a heartbeat every 15 s), the policy version it applied against its block's, its open alarms and the release it reports (software; which releases work with this central: docs/COMPATIBILITY.md); block officers get their blocks' only.",
 		Out:         openapi.Obj{"appliances": []applianceOut{}},
 	},
 	"GET /api/v1/terminals": {

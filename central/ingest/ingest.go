@@ -111,6 +111,25 @@ const AlarmUnknownAppliance = "unknown_appliance"
 // than docs/COMPATIBILITY.md allows, which would otherwise go silent.
 const AlarmVersion = "batch_version_refused"
 
+// Heard is implemented by a Store that records when an appliance was
+// heard from (store.Store): ingest tells it of every valid heartbeat.
+type Heard interface {
+	ApplianceHeard(ctx context.Context, id string) error
+}
+
+// handleHeartbeat validates an appliance's heartbeat and records it as
+// heard from now (wire.Heartbeat), when the store keeps that.
+func (s *Service) handleHeartbeat(ctx context.Context, id string, payload []byte) error {
+	if _, err := wire.DecodeHeartbeat(id, payload); err != nil {
+		return fmt.Errorf("%w: %w", ErrRefused, err)
+	}
+	h, ok := s.st.(Heard)
+	if !ok {
+		return nil
+	}
+	return h.ApplianceHeard(ctx, id)
+}
+
 // SelfBlocker is implemented by a Store that records a called party's
 // self-block (they pressed 9: wire.EventNumberBlocked) as the batch
 // arrives, returning the block whose policy must be republished so the
@@ -342,6 +361,7 @@ func (s *Service) onConnect(c mqtt.Client) {
 		"$share/" + SharedGroup + "/" + wire.TopicAllRecordingChunks: 1,
 		"$share/" + SharedGroup + "/" + wire.TopicAllCommandAnswers:  1,
 		"$share/" + SharedGroup + "/" + wire.TopicAllPolicyRequests:  1,
+		"$share/" + SharedGroup + "/" + wire.TopicAllHeartbeats:      0,
 	}
 	refused, err := mqttsub.Subscribe(c, filters, 30*time.Second)
 	if err != nil {
@@ -398,6 +418,7 @@ const (
 	kindRecording
 	kindChunk
 	kindPolicyRequest
+	kindHeartbeat
 )
 
 type item struct {
@@ -432,6 +453,8 @@ func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
 		k = kindChunk
 	case topic == wire.TopicPolicyRequest(id):
 		k = kindPolicyRequest
+	case topic == wire.TopicHeartbeat(id):
+		k = kindHeartbeat
 	default:
 		s.log.Warn("ingest: message on unexpected topic", "topic", topic)
 		return
@@ -506,6 +529,8 @@ func (s *Service) drain(ctx context.Context, id string, q *queue) {
 				err = s.handleChunk(ctx, id, it.payload)
 			case kindPolicyRequest:
 				err = s.handlePolicyRequest(ctx, id, it.payload)
+			case kindHeartbeat:
+				err = s.handleHeartbeat(ctx, id, it.payload)
 			}
 			if err != nil {
 				s.log.Warn("ingest: message not handled", "appliance", id, "err", err)

@@ -25,7 +25,7 @@ var (
 	descBacklog = prometheus.NewDesc("kinline_central_projection_backlog_events",
 		"Events stored and acknowledged but not yet projected into the calls and the rest the console reads.", nil, nil)
 	descAppliances = prometheus.NewDesc("kinline_central_appliances",
-		"Appliances central knows, by state: online when heard from within the last 2 minutes.", []string{"state"}, nil)
+		"Appliances central knows, by state: online when heard from (a heartbeat every 15 s while connected) within the last minute.", []string{"state"}, nil)
 	descLastSeen = prometheus.NewDesc("kinline_central_appliance_last_seen_timestamp_seconds",
 		"When each known appliance was last heard from (absent until it is).", []string{"appliance"}, nil)
 	descStoreUp = prometheus.NewDesc("kinline_central_store_up",

@@ -46,8 +46,22 @@ type Appliance struct {
 }
 
 // OnlineWithin is how recently an appliance must have been heard from to
-// count as online.
-const OnlineWithin = 2 * time.Minute
+// count as online: four of the heartbeats a connected appliance sends
+// every wire.HeartbeatInterval, so that a connected idle appliance stays
+// online and one whose connection dropped goes offline within a minute
+// (docs/decisions/0037-appliance-presence.md).
+const OnlineWithin = 4 * wire.HeartbeatInterval
+
+// ApplianceHeard records that appliance id was heard from now (on the
+// store's clock): central got its heartbeat. last_seen only moves forward;
+// an unknown id changes nothing.
+func (s *Store) ApplianceHeard(ctx context.Context, id string) error {
+	if _, err := s.ExecUnserialized(ctx, `UPDATE appliances SET last_seen_ns = $2
+		WHERE id = $1 AND (last_seen_ns IS NULL OR last_seen_ns < $2)`, id, ns(s.clk.Now())); err != nil {
+		return fmt.Errorf("store: appliance heard: %w", err)
+	}
+	return nil
+}
 
 // bumpPolicy gives each block a new policy version from the global counter,
 // so versions grow across blocks too (an appliance moved to another block

@@ -146,20 +146,6 @@ func TestSessionIdleAndAbsoluteExpiry(t *testing.T) {
 	}
 }
 
-func TestLockoutOnConsole(t *testing.T) {
-	st, srv, _, _ := setup(t)
-	mkUser(t, st, "bob", store.RoleReadOnly)
-	c := client(t)
-	for range users.MaxFailedLogins {
-		if r := loginForm(t, c, srv, url.Values{"username": {"bob"}, "password": {"not the password"}}); r.StatusCode != http.StatusUnauthorized {
-			t.Fatalf("wrong password: %d", r.StatusCode)
-		}
-	}
-	if r := loginForm(t, c, srv, url.Values{"username": {"bob"}, "password": {pw}}); r.StatusCode != http.StatusTooManyRequests || sessionCookie(r) != nil {
-		t.Fatalf("locked: %d", r.StatusCode)
-	}
-}
-
 func TestBlockOfficerConsoleScoped(t *testing.T) {
 	st, srv, _, _ := setup(t)
 	ctx := context.Background()

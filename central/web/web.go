@@ -245,7 +245,7 @@ func New(cfg Config) (*Server, error) {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", s.root)
 	s.auth = signin.New(signin.Config{Users: cfg.Users, Audit: cfg.Store, Log: cfg.Log, SessionTTL: cfg.SessionTTL, SessionIdle: cfg.SessionIdle,
-		SecureCookie: cfg.SecureCookie, Form: func(w http.ResponseWriter, status int, csrf, msg string) {
+		SecureCookie: cfg.SecureCookie, Clock: cfg.Store.Clock(), Form: func(w http.ResponseWriter, status int, csrf, msg string) {
 			s.render(w, status, "login.html", loginView{page.Layout{Title: "Sign in", Error: msg, CSRF: csrf}, cfg.SignInHint})
 		}})
 	for _, n := range assets.Names() { // public: the sign-in page uses them too

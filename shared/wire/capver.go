@@ -120,6 +120,13 @@ package wire
 //     An appliance without it ignores the field and still verifies the
 //     command; a central without it sends none and the record says
 //     "central" as before.
+//   - 22, 2026-12-08: heartbeats. A connected appliance publishes a
+//     Heartbeat on TopicHeartbeat (QoS 0, not retained) when it connects
+//     and every HeartbeatInterval, and central counts it as heard from on
+//     arrival, so that an idle connected appliance stays online (see
+//     heartbeat.go). A central without it ignores the topic (the
+//     appliance then shows offline while idle, as before); an appliance
+//     without it is online only while it sends events.
 //
 // To change the messages: add the change, bump CurrentCapabilityVersion
 // and add its dated line here; bump ProtocolVersion or BatchVersion only
@@ -128,4 +135,4 @@ type CapabilityVersion int
 
 // CurrentCapabilityVersion is the capability of this build (see
 // CapabilityVersion's history).
-const CurrentCapabilityVersion CapabilityVersion = 21
+const CurrentCapabilityVersion CapabilityVersion = 22

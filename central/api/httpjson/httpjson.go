@@ -70,7 +70,7 @@ func StatusFor(err error) int {
 	switch {
 	case errors.Is(err, ErrBadRequest), errors.Is(err, callquery.ErrBadQuery):
 		return http.StatusBadRequest
-	case errors.Is(err, store.ErrUnauthorized), errors.Is(err, users.ErrLocked):
+	case errors.Is(err, store.ErrUnauthorized):
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden), errors.Is(err, authz.ErrForbidden), errors.Is(err, authz.ErrSecondFactor),
 		errors.Is(err, authz.ErrOutOfScope), errors.Is(err, recordings.ErrPrivileged), errors.Is(err, reports.ErrNotAuthor),

@@ -31,9 +31,6 @@ import (
 	"github.com/kinline/kinline/shared/pin"
 )
 
-// ErrLocked: the account is locked after failed sign-ins (see Login).
-var ErrLocked = errors.New("store: account locked after failed sign-ins")
-
 // Store is the users' part of central's store. It is safe for concurrent
 // use.
 type Store struct {
@@ -52,12 +49,11 @@ const (
 	passwordThreads = 1
 )
 
-// Lockout: after MaxFailedLogins consecutive failures an account is locked
-// for LockoutBase, doubling with every further failure up to LockoutMax.
+// No account is ever locked after failed sign-ins: anyone could lock
+// anyone out. The console's sign-in throttles failures by address and
+// account instead (central/web/signin, decision 36); failures are counted
+// (User.FailedLogins) and audited.
 const (
-	MaxFailedLogins = 5
-	LockoutBase     = time.Minute
-	LockoutMax      = time.Hour
 	// TOTPSkew is how many 30-second steps either side of now a code may be.
 	TOTPSkew = 1
 	// TOTPIssuer names the account in authenticator apps.
@@ -364,10 +360,10 @@ func (s *Store) EnrollTOTP(ctx context.Context, actor, id string) (secret, uri s
 // enrolled TOTP, a current code (±TOTPSkew steps, each step usable once).
 // It returns the user and whether a second factor was verified. Every
 // failure is audited ("login.failed" with the reason) and answers
-// store.ErrUnauthorized without saying which part was wrong, except ErrLocked
-// while the account is locked out (even for the right password).
-// MaxFailedLogins consecutive failures lock the account for LockoutBase,
-// doubling per further failure up to LockoutMax; a success resets the count.
+// store.ErrUnauthorized without saying which part was wrong, alike for a
+// user that does not exist (whose sign-in costs a password hash too).
+// Failures are counted per user; a success resets the count. Nothing here
+// locks an account: central/web/signin throttles.
 func (s *Store) Login(ctx context.Context, username, password, code string) (*User, bool, error) {
 	u, cred, err := s.loginUser(ctx, username)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -381,18 +377,12 @@ func (s *Store) Login(ctx context.Context, username, password, code string) (*Us
 		return nil, false, err
 	}
 	now := s.core.Clock().Now()
-	if cred.locked > store.NS(now) {
-		if err := s.core.Audit(ctx, u.Actor(), "login.locked", u.ID, "locked until "+store.FromNS(cred.locked).Format(time.RFC3339)); err != nil {
-			return nil, false, err
-		}
-		return nil, false, fmt.Errorf("%w until %s", ErrLocked, store.FromNS(cred.locked).Format(time.RFC3339))
-	}
 	reason, step, err := cred.check(u.ID, password, code, now)
 	if err != nil {
 		return nil, false, err
 	}
 	if reason != "" {
-		if err := s.loginFailed(ctx, u, reason, now); err != nil {
+		if err := s.loginFailed(ctx, u, reason); err != nil {
 			return nil, false, err
 		}
 		return nil, false, store.ErrUnauthorized
@@ -467,24 +457,14 @@ func (c credentials) check(userID, password, code string, now time.Time) (reason
 	return reason, st, nil
 }
 
-// loginFailed counts a failed sign-in of u, locks the account from
-// MaxFailedLogins failures on, and audits it with reason.
-func (s *Store) loginFailed(ctx context.Context, u *User, reason string, now time.Time) error {
+// loginFailed counts a failed sign-in of u and audits it with reason.
+func (s *Store) loginFailed(ctx context.Context, u *User, reason string) error {
 	return s.core.InTx(ctx, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `UPDATE users SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins`, u.ID).Scan(&n); err != nil {
 			return fmt.Errorf("store: failed login: %w", err)
 		}
 		detail := fmt.Sprintf("%s (failure %d)", reason, n)
-		if n >= MaxFailedLogins {
-			d := LockoutBase << min(n-MaxFailedLogins, 10)
-			d = min(d, LockoutMax)
-			until := now.Add(d)
-			if _, err := tx.ExecContext(ctx, `UPDATE users SET locked_until_ns = $1 WHERE id = $2`, store.NS(until), u.ID); err != nil {
-				return fmt.Errorf("store: lock user: %w", err)
-			}
-			detail += "; locked until " + until.UTC().Format(time.RFC3339)
-		}
 		return s.core.AuditTx(ctx, tx, u.Actor(), "login.failed", u.ID, detail)
 	})
 }

@@ -83,36 +83,27 @@ func TestUserValidation(t *testing.T) {
 	}
 }
 
-func TestLoginLockoutAndBackoff(t *testing.T) {
-	s, core, clk := openTest(t)
+// TestLoginNeverLocksOut (issue 14, defect 6): failures are counted and
+// audited but never lock the account, which would let anyone lock anyone
+// out (the console's sign-in throttles instead): after a hundred wrong
+// passwords the right one signs in at once and resets the count.
+func TestLoginNeverLocksOut(t *testing.T) {
+	s, core, _ := openTest(t)
 	ctx := context.Background()
 	u := mkUser(t, s, core, "ann", store.RoleReadOnly)
-	for i := 1; i <= MaxFailedLogins; i++ {
+	const failures = 100
+	for i := 1; i <= failures; i++ {
 		if _, _, err := s.Login(ctx, "ann", "wrong password!!", ""); !errors.Is(err, store.ErrUnauthorized) {
 			t.Fatalf("failure %d: %v", i, err)
 		}
 	}
-	// Locked: even the right password is refused.
-	if _, _, err := s.Login(ctx, "ann", "correct horse battery", ""); !errors.Is(err, ErrLocked) {
-		t.Fatalf("locked account: %v", err)
-	}
-	clk.Advance(LockoutBase - time.Second)
-	if _, _, err := s.Login(ctx, "ann", "correct horse battery", ""); !errors.Is(err, ErrLocked) {
-		t.Fatalf("still locked: %v", err)
-	}
-	clk.Advance(time.Second)
-	// One more failure after the lock doubles it (backoff).
-	if _, _, err := s.Login(ctx, "ann", "wrong password!!", ""); !errors.Is(err, store.ErrUnauthorized) {
-		t.Fatal(err)
-	}
 	got, _ := s.User(ctx, u.ID)
-	if got.FailedLogins != MaxFailedLogins+1 || got.LockedUntil == nil || !got.LockedUntil.Equal(clk.Now().Add(2*LockoutBase)) {
-		t.Fatalf("backoff: %+v", got)
+	if got.FailedLogins != failures || got.LockedUntil != nil {
+		t.Fatalf("after failures: %+v", got)
 	}
-	clk.Advance(2 * LockoutBase)
 	lu, mfa, err := s.Login(ctx, "ann", "correct horse battery", "")
 	if err != nil || lu.ID != u.ID || mfa {
-		t.Fatalf("login after lock: %v %v", err, mfa)
+		t.Fatalf("right password after %d failures: %v %v", failures, err, mfa)
 	}
 	got, _ = s.User(ctx, u.ID)
 	if got.FailedLogins != 0 || got.LockedUntil != nil {
@@ -130,9 +121,8 @@ func TestLoginLockoutAndBackoff(t *testing.T) {
 		t.Fatalf("disabled: %v", err)
 	}
 	fails, _ := core.AuditLog(ctx, store.AuditFilter{Action: "login.failed", Limit: 1000})
-	locks, _ := core.AuditLog(ctx, store.AuditFilter{Action: "login.locked"})
-	if len(fails) != MaxFailedLogins+1+2 || len(locks) != 2 {
-		t.Fatalf("audit: %d failed, %d locked", len(fails), len(locks))
+	if len(fails) != failures+2 {
+		t.Fatalf("audit: %d failed", len(fails))
 	}
 	if !strings.Contains(fails[0].Detail, "account disabled") || fails[1].Detail != "unknown user" {
 		t.Fatalf("reasons: %q %q", fails[0].Detail, fails[1].Detail)

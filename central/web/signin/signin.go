@@ -6,21 +6,27 @@
 // absolute expiry and an idle timeout, set as an HttpOnly, SameSite=Strict
 // cookie. The sign-in form carries a double-submit CSRF token (a cookie
 // and the form's field); every post is refused from a foreign Origin
-// (SameOrigin). Every sign-in and failed sign-in is audited.
+// (SameOrigin). Every sign-in and failed sign-in is audited. Failed
+// sign-ins are throttled by source address and by account (Throttle,
+// docs/decisions/0038-sign-in-throttling.md), alike for users that exist
+// and users that do not; no account is ever locked.
 package signin
 
 import (
 	"context"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/kinline/kinline/central/authz"
 	"github.com/kinline/kinline/central/store"
 	"github.com/kinline/kinline/central/store/users"
+	"github.com/kinline/kinline/shared/clock"
 )
 
 // CookieName is the session cookie's name.
@@ -56,17 +62,35 @@ type Config struct {
 	SecureCookie bool
 	// Form shows the sign-in form with its CSRF token and a message.
 	Form func(w http.ResponseWriter, status int, csrf, msg string)
+	// Clock is the throttle's time (see Throttle); nil is the wall clock.
+	Clock clock.Clock
 }
 
 // Signin serves the sign-in and sign-out posts.
-type Signin struct{ cfg Config }
+type Signin struct {
+	cfg      Config
+	throttle *Throttle
+}
 
 // New makes the sign-in of cfg.
 func New(cfg Config) *Signin {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Signin{cfg: cfg}
+	return &Signin{cfg: cfg, throttle: NewThrottle(cfg.Clock)}
+}
+
+// Messages of a failed sign-in: the same whether or not the user exists.
+const (
+	msgWrong     = "Wrong username, password or one-time code."
+	msgThrottled = "Too many failed sign-ins from here: try again in %d seconds."
+)
+
+// throttled answers 429 with Retry-After for an attempt that must wait.
+func (s *Signin) throttled(w http.ResponseWriter, wait time.Duration) {
+	secs := int((wait + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	s.form(w, http.StatusTooManyRequests, fmt.Sprintf(msgThrottled, secs))
 }
 
 // Current is the live session r carries, nil when none.
@@ -136,42 +160,16 @@ func (s *Signin) Login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var ns users.NewSession
+	var ok bool
 	next := "/calls"
+	addr := ClientAddress(r)
 	if tok := r.PostFormValue("token"); tok != "" {
-		t, err := s.cfg.Users.AuthenticateToken(r.Context(), tok)
-		if err != nil {
-			if !errors.Is(err, store.ErrUnauthorized) {
-				s.cfg.Log.Error("web: authenticate", "err", err)
-				s.form(w, http.StatusInternalServerError, "Sign-in failed; try again.")
-				return
-			}
-			if err := s.cfg.Audit.Audit(r.Context(), "anonymous", "login.failed", "console", "invalid token"); err != nil {
-				s.cfg.Log.Error("web: audit", "err", err)
-			}
-			s.form(w, http.StatusUnauthorized, "That token is not valid.")
-			return
-		}
-		ns = tokenSession(t)
+		ns, ok = s.tokenLogin(w, r, tok, addr)
 	} else {
-		u, mfa, err := s.cfg.Users.Login(r.Context(), r.PostFormValue("username"), r.PostFormValue("password"), r.PostFormValue("code"))
-		switch {
-		case errors.Is(err, users.ErrLocked):
-			s.form(w, http.StatusTooManyRequests, "Too many failed sign-ins: this account is locked for a while.")
-			return
-		case errors.Is(err, store.ErrUnauthorized):
-			s.form(w, http.StatusUnauthorized, "Wrong username, password or one-time code.")
-			return
-		case err != nil:
-			s.cfg.Log.Error("web: login", "err", err)
-			s.form(w, http.StatusInternalServerError, "Sign-in failed; try again.")
-			return
-		}
-		ns = users.NewSession{Actor: u.Actor(), Role: u.Role, UserID: u.ID, MFA: mfa}
-		if !mfa && authz.MustEnrolTOTP(u.Role) {
-			// Their work (playback, exports) needs a second factor: the
-			// first page they see is where they enrol one.
-			next = "/account/totp?notice=" + url.QueryEscape("Your role plays and exports recordings: enrol a second factor before you can do so.")
-		}
+		ns, next, ok = s.passwordLogin(w, r, addr)
+	}
+	if !ok {
+		return
 	}
 	ns.TTL, ns.Idle = s.cfg.SessionTTL, s.cfg.SessionIdle
 	id, _, err := s.cfg.Users.StartSession(r.Context(), ns)
@@ -183,6 +181,62 @@ func (s *Signin) Login(w http.ResponseWriter, r *http.Request) {
 	s.setCookie(w, LoginCookieName, "", "/login", -1)
 	s.setCookie(w, CookieName, id, "/", int(s.cfg.SessionTTL.Seconds()))
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// tokenLogin checks a sign-in with an API token from addr; false when it
+// answered.
+func (s *Signin) tokenLogin(w http.ResponseWriter, r *http.Request, tok, addr string) (users.NewSession, bool) {
+	if wait := s.throttle.Allow("", addr); wait > 0 {
+		s.throttled(w, wait)
+		return users.NewSession{}, false
+	}
+	t, err := s.cfg.Users.AuthenticateToken(r.Context(), tok)
+	if err != nil {
+		if !errors.Is(err, store.ErrUnauthorized) {
+			s.cfg.Log.Error("web: authenticate", "err", err)
+			s.form(w, http.StatusInternalServerError, "Sign-in failed; try again.")
+			return users.NewSession{}, false
+		}
+		s.throttle.Failed("", addr)
+		if err := s.cfg.Audit.Audit(r.Context(), "anonymous", "login.failed", "console", "invalid token"); err != nil {
+			s.cfg.Log.Error("web: audit", "err", err)
+		}
+		s.form(w, http.StatusUnauthorized, "That token is not valid.")
+		return users.NewSession{}, false
+	}
+	return tokenSession(t), true
+}
+
+// passwordLogin checks a sign-in with username, password and one-time
+// code from addr, throttled (see Throttle) before the password is looked
+// at, alike for users that exist and users that do not; false when it
+// answered. next is the first page to show.
+func (s *Signin) passwordLogin(w http.ResponseWriter, r *http.Request, addr string) (ns users.NewSession, next string, ok bool) {
+	username := r.PostFormValue("username")
+	if wait := s.throttle.Allow(username, addr); wait > 0 {
+		s.throttled(w, wait)
+		return ns, "", false
+	}
+	u, mfa, err := s.cfg.Users.Login(r.Context(), username, r.PostFormValue("password"), r.PostFormValue("code"))
+	switch {
+	case errors.Is(err, store.ErrUnauthorized):
+		s.throttle.Failed(username, addr)
+		s.form(w, http.StatusUnauthorized, msgWrong)
+		return ns, "", false
+	case err != nil:
+		s.cfg.Log.Error("web: login", "err", err)
+		s.form(w, http.StatusInternalServerError, "Sign-in failed; try again.")
+		return ns, "", false
+	}
+	s.throttle.Succeeded(username, addr)
+	ns = users.NewSession{Actor: u.Actor(), Role: u.Role, UserID: u.ID, MFA: mfa}
+	next = "/calls"
+	if !mfa && authz.MustEnrolTOTP(u.Role) {
+		// Their work (playback, exports) needs a second factor: the
+		// first page they see is where they enrol one.
+		next = "/account/totp?notice=" + url.QueryEscape("Your role plays and exports recordings: enrol a second factor before you can do so.")
+	}
+	return ns, next, true
 }
 
 // Logout ends the session (its CSRF token required) and clears the
