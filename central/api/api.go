@@ -188,11 +188,27 @@ func New(d Deps) (*Server, error) {
 		s.patterns = append(s.patterns, pattern)
 		m.HandleFunc(pattern, s.auth(pattern, h))
 	}
-	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
-	})
+	m.HandleFunc("/api/", s.noRoute)
 	s.mux = m
 	return s, nil
+}
+
+// noRoute answers a request no route matched: 405 with an Allow header
+// when the path has routes for other methods, else 404.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := &http.Request{Method: method, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/api/" {
+			allow = append(allow, method)
+		}
+	}
+	if len(allow) == 0 {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path+"; allowed: "+strings.Join(allow, ", "))
 }
 
 // EndCall sends appliance an end_call command for a call in progress,
