@@ -186,6 +186,9 @@ func New(d Deps) (*Server, error) {
 			return nil, fmt.Errorf("api: %w: %s", authz.ErrUnknownRoute, pattern)
 		}
 		s.patterns = append(s.patterns, pattern)
+		if spec, ok := listRoutes[pattern]; ok {
+			h = s.paged(spec, h)
+		}
 		m.HandleFunc(pattern, s.auth(pattern, h))
 	}
 	m.HandleFunc("/api/", s.noRoute)
@@ -411,7 +414,7 @@ func (s *Server) listPeople(w http.ResponseWriter, r *http.Request, officers boo
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.st.Audit(r.Context(), c.Actor, kind+".search", kind, r.URL.RawQuery); err != nil {
+	if err := s.st.Audit(r.Context(), c.Actor, kind+".search", kind, httpjson.AskedQuery(r)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -684,7 +687,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.st.Audit(r.Context(), callerFrom(r.Context()).Actor, "calls.search", "calls", r.URL.RawQuery); err != nil {
+	if err := s.st.Audit(r.Context(), callerFrom(r.Context()).Actor, "calls.search", "calls", httpjson.AskedQuery(r)); err != nil {
 		s.fail(w, r, err)
 		return
 	}

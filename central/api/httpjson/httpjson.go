@@ -144,6 +144,23 @@ func tooLarge(max int64) error {
 	return fmt.Errorf("%w: the body must be at most %s", ErrTooLarge, size)
 }
 
+type queryKey struct{}
+
+// WithAskedQuery returns ctx carrying the query string the client sent,
+// for a handler that is served a rewritten one (a list route's paging).
+func WithAskedQuery(ctx context.Context, rawQuery string) context.Context {
+	return context.WithValue(ctx, queryKey{}, rawQuery)
+}
+
+// AskedQuery is the query string the client sent (what a search's audit
+// entry records): r's, unless the list paging rewrote it.
+func AskedQuery(r *http.Request) string {
+	if q, ok := r.Context().Value(queryKey{}).(string); ok {
+		return q
+	}
+	return r.URL.RawQuery
+}
+
 type callerKey struct{}
 
 // WithCaller returns ctx carrying the authenticated caller c.
