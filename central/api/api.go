@@ -222,8 +222,13 @@ func (s *Server) EndCall(ctx context.Context, actor, appliance, callID string) e
 }
 
 // ServeHTTP serves the JSON API; central/server sends it /api and /api/...
-// (an unknown /api/ path answers a JSON 404).
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// (an unknown /api/ path answers a JSON 404, a known path with another
+// method 405). Every answer, JSON or not (recordings, photos, CSV), says
+// X-Content-Type-Options: nosniff.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
 
 // EnsureAdminToken bootstraps access; see users.Store.EnsureAdminToken.
 func (s *Server) EnsureAdminToken(ctx context.Context, path string) error {

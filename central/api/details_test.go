@@ -48,6 +48,9 @@ func TestAnswersAreNotSniffed(t *testing.T) {
 		{"PUT", "/api/v1/inmates", e.admin},
 		{"GET", "/api/v1/inmates/nobody", e.admin},
 		{"POST", "/api/v1/inmates", e.viewer},
+		{"GET", "/api/v1/openapi.json", e.admin},
+		{"GET", "/api/v1/audit.csv", e.admin},
+		{"GET", "/api/v1/audit/verify", e.admin},
 	} {
 		resp := e.do(c.method, c.path, c.token, nil, nil)
 		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {

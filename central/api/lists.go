@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/kinline/kinline/central/api/httpjson"
@@ -172,3 +174,26 @@ type recorder struct {
 func (rc *recorder) Header() http.Header         { return rc.header }
 func (rc *recorder) WriteHeader(status int)      { rc.status = status }
 func (rc *recorder) Write(b []byte) (int, error) { return rc.body.Write(b) }
+
+// listDocs is docs with every list route's paging documented alike: the
+// rule's limit and offset instead of the route's own, and the paging
+// fields in its answer.
+func listDocs(docs map[string]openapi.Doc) map[string]openapi.Doc {
+	out := maps.Clone(docs)
+	for pattern := range listRoutes {
+		d, ok := out[pattern]
+		if !ok {
+			continue
+		}
+		d.Query = slices.DeleteFunc(slices.Clone(d.Query), func(p openapi.Param) bool { return p.Name == "limit" || p.Name == "offset" })
+		d.Query = append(d.Query, listPaging...)
+		if obj, ok := d.Out.(openapi.Obj); ok {
+			obj = maps.Clone(obj)
+			maps.Copy(obj, listFields)
+			d.Out = obj
+		}
+		d.Description += " A list: paged by limit and offset, the answer says has_more and next (see the API's description)."
+		out[pattern] = d
+	}
+	return out
+}

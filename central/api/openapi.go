@@ -427,7 +427,7 @@ var opDocs = map[string]openapi.Doc{
 // patterns, with their rules from authz.Routes and their documentation
 // from opDocs (package openapi generates the paths and schemas).
 func openAPIDocument(patterns []string) (map[string]any, error) {
-	paths, schemas, err := openapi.Paths(apiPrefix, patterns, authz.Routes, opDocs, ownType)
+	paths, schemas, err := openapi.Paths(apiPrefix, patterns, authz.Routes, listDocs(opDocs), ownType)
 	if err != nil {
 		return nil, err
 	}
@@ -451,7 +451,11 @@ func openAPIDocument(patterns []string) (map[string]any, error) {
 				"Each operation's x-kinline-roles lists the user roles that may use it (an admin token acts as system_admin, a viewer token as read_only); " +
 				"x-kinline-block-scoped operations limit block officers to their blocks (list filters are forced, other blocks' items answer 403); " +
 				"x-kinline-mfa operations need a verified second factor (TOTP) on a password session (a token counts as one). " +
-				"Errors are JSON {\"error\": \"...\"}. JSON request bodies are at most 64 KiB and unknown fields are refused (400). " +
+				"Errors are JSON {\"error\": \"...\"}, a message for a person to read (no control characters). JSON request bodies are at most 64 KiB and unknown fields are refused (400); " +
+				"a body larger than its route accepts (64 KiB of JSON, a photo, an import file) answers 413. A method a path does not have answers 405 with an Allow header listing those it has. " +
+				"Every answer carries X-Content-Type-Options: nosniff. " +
+				fmt.Sprintf("Every list pages alike: limit is 1 to %d (default %d; 0 gives the default, more than %d gives %d), offset the items to skip; ", MaxLimit, DefaultLimit, MaxLimit, MaxLimit) +
+				"the answer carries limit and offset (the page answered), has_more (whether items follow) and next (the offset of the next page, null on the last). " +
 				"Every change, search, playback and export is written to the hash-chained audit log.",
 			"license": map[string]any{"name": "See the project's LICENSE"},
 		},
@@ -472,6 +476,8 @@ func openAPIDocument(patterns []string) (map[string]any, error) {
 				"Conflict":            errResp("Conflicts with what is stored (a duplicate)."),
 				"UnprocessableEntity": errResp("Invalid values (the message says which)."),
 				"InternalError":       errResp("Internal error (logged by central)."),
+				"PayloadTooLarge":     errResp("The request body is larger than the route accepts (the message says the limit)."),
+				"MethodNotAllowed":    errResp("The path has no route for this method; Allow lists the methods it has."),
 			},
 		},
 		"security": []any{map[string]any{"bearerToken": []string{}}, map[string]any{"sessionCookie": []string{}}},
