@@ -19,7 +19,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kinline/kinline/central/authz"
@@ -146,7 +145,7 @@ func (s *Server) reviewError(w http.ResponseWriter, err error) {
 	case errors.Is(err, authz.ErrOutOfScope), errors.Is(err, authz.ErrForbidden):
 		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
 	case errors.Is(err, callquery.ErrBadQuery), errors.Is(err, store.ErrInvalid):
-		http.Error(w, strings.TrimPrefix(err.Error(), "store: invalid input: "), http.StatusBadRequest)
+		http.Error(w, store.Message(err.Error()), http.StatusBadRequest)
 	default:
 		s.log.Error("web: review", "err", err)
 		http.Error(w, "Something went wrong; try again.", http.StatusInternalServerError)
@@ -242,7 +241,7 @@ func (s *Server) addNoteForm(w http.ResponseWriter, r *http.Request, se *users.S
 			s.reviewError(w, err)
 			return
 		}
-		s.showCall(w, r, se, http.StatusUnprocessableEntity, &callView{NoteForm: in, NoteErr: strings.TrimPrefix(err.Error(), "store: invalid input: ")})
+		s.showCall(w, r, se, http.StatusUnprocessableEntity, &callView{NoteForm: in, NoteErr: store.Message(err.Error())})
 		return
 	}
 	redirectNotice(w, r, "/calls/"+url.PathEscape(call.ID), "Review note saved.")
@@ -263,7 +262,7 @@ func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *use
 			s.reviewError(w, err)
 			return
 		}
-		msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "store: invalid input: "), "bad query: ")
+		msg := store.Message(err.Error())
 		s.showCall(w, r, se, http.StatusUnprocessableEntity, &callView{BookmarkForm: in, MarkErr: msg})
 		return
 	}
@@ -380,7 +379,7 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 	switch {
 	case err == nil:
 	case errors.Is(err, callquery.ErrBadQuery), errors.Is(err, store.ErrInvalid):
-		status, p.Error = http.StatusBadRequest, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "bad query: "), "store: invalid input: ")
+		status, p.Error = http.StatusBadRequest, store.Message(err.Error())
 	default:
 		s.reviewError(w, err)
 		return
@@ -466,7 +465,7 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.S
 	switch {
 	case err == nil:
 	case errors.Is(err, callquery.ErrBadQuery), errors.Is(err, store.ErrInvalid):
-		status, p.Error = http.StatusBadRequest, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "bad query: "), "store: invalid input: ")
+		status, p.Error = http.StatusBadRequest, store.Message(err.Error())
 	default:
 		s.reviewError(w, err)
 		return
