@@ -13,7 +13,11 @@
 // forced to their blocks and other blocks' items answer 403. Errors are
 // JSON {"error": "..."} with 400 (malformed request), 401 (no or bad
 // credential), 403 (role, scope or missing second factor), 404, 409
-// (duplicate) or 422 (invalid values).
+// (duplicate) or 422 (invalid values), 405 with Allow (a method the path
+// lacks) or 413 (a body over the route's limit); messages are cleaned by
+// store.Message, and every answer says X-Content-Type-Options: nosniff.
+// Every list route pages alike (lists.go): limit 1 to 500 (default 50,
+// larger clamped), offset, and has_more and next in the answer.
 //
 // Some areas' handlers live in packages of their own, each with its
 // routes, answers and OpenAPI docs: review (notes, bookmarks, statistics,

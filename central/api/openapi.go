@@ -104,7 +104,7 @@ var auditFilters = []openapi.Param{
 var peopleFilters = append([]openapi.Param{
 	openapi.Str("block", "Block name (block officers: one of their blocks)."),
 	openapi.Enum("status", "Person status.", wire.StatusActive, wire.StatusSuspended, wire.StatusReleased),
-}, openapi.Paging(100, 1000)...)
+}, listPaging...)
 
 // Path parameter descriptions shared by several routes.
 const (
@@ -235,7 +235,7 @@ var opDocs = map[string]openapi.Doc{
 			openapi.Str("appliance", "Appliance id."),
 			openapi.Str("officer", "The officer's person id."),
 			openapi.Str("call", "Call id."),
-		}, openapi.Paging(100, 1000)...),
+		}, listPaging...),
 		Out: openapi.Obj{"officer_actions": []officerActionOut{}},
 	},
 
@@ -295,7 +295,7 @@ var opDocs = map[string]openapi.Doc{
 		Query: append([]openapi.Param{
 			openapi.Str("appliance", "Appliance id."),
 			openapi.Bool("open", "true: only alarms not cleared yet."),
-		}, openapi.Paging(200, 1000)...),
+		}, listPaging...),
 		Out: openapi.Obj{"alarms": []alarmOut{}},
 	},
 	"POST /api/v1/alarms/{id}/clear": {
@@ -311,7 +311,7 @@ var opDocs = map[string]openapi.Doc{
 	"GET /api/v1/calls": {
 		Summary:     "Search calls",
 		Description: "Call records, newest first, filtered by person (id, prison number or name), block, called number, contact, time range, disposition and officer; block officers get their blocks' only and hidden calls are left out except for investigators and system administrators. Unknown parameters are refused. Every search is written to the audit log; next_offset is set when the page is full.",
-		Query:       append(slices.Clone(callFilters), openapi.Int("limit", "Page size: 1 to 500 (default 50)."), openapi.Int("offset", "Results to skip (default 0).")),
+		Query:       append(slices.Clone(callFilters), listPaging...),
 		Out:         openapi.Obj{"calls": []callOut{}, "limit": 0, "offset": 0, "next_offset": 0},
 	},
 	"GET /api/v1/calls/in-progress": {
@@ -340,7 +340,7 @@ var opDocs = map[string]openapi.Doc{
 	"GET /api/v1/audit": {
 		Summary:     "Read the audit log",
 		Description: "The hash-chained log of sign-ins, changes, searches, playbacks and exports, newest first, filtered by actor, action, target and time.",
-		Query:       append(slices.Clone(auditFilters), openapi.Paging(100, 1000)...),
+		Query:       append(slices.Clone(auditFilters), listPaging...),
 		Out:         openapi.Obj{"audit": []auditEntryOut{}},
 	},
 	"GET /api/v1/audit.csv": {
