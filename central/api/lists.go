@@ -149,7 +149,7 @@ func (s *Server) paged(spec listSpec, h http.HandlerFunc) http.HandlerFunc {
 			out[k] = v
 		}
 		more := len(items) > p.limit
-		items = items[:min(p.limit, len(items))]
+		items = append([]json.RawMessage{}, items[:min(p.limit, len(items))]...) // [] rather than null
 		out[spec.Key], out["limit"], out["offset"], out["has_more"], out["next"] = items, p.limit, p.offset, more, nil
 		if more {
 			out["next"] = p.offset + p.limit
