@@ -13,7 +13,11 @@
 // forced to their blocks and other blocks' items answer 403. Errors are
 // JSON {"error": "..."} with 400 (malformed request), 401 (no or bad
 // credential), 403 (role, scope or missing second factor), 404, 409
-// (duplicate) or 422 (invalid values).
+// (duplicate) or 422 (invalid values), 405 with Allow (a method the path
+// lacks) or 413 (a body over the route's limit); messages are cleaned by
+// store.Message, and every answer says X-Content-Type-Options: nosniff.
+// Every list route pages alike (lists.go): limit 1 to 500 (default 50,
+// larger clamped), offset, and has_more and next in the answer.
 //
 // Some areas' handlers live in packages of their own, each with its
 // routes, answers and OpenAPI docs: review (notes, bookmarks, statistics,
@@ -192,13 +196,32 @@ func New(d Deps) (*Server, error) {
 			return nil, fmt.Errorf("api: %w: %s", authz.ErrUnknownRoute, pattern)
 		}
 		s.patterns = append(s.patterns, pattern)
+		if spec, ok := listRoutes[pattern]; ok {
+			h = s.paged(spec, h)
+		}
 		m.HandleFunc(pattern, s.auth(pattern, h))
 	}
-	m.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
-	})
+	m.HandleFunc("/api/", s.noRoute)
 	s.mux = m
 	return s, nil
+}
+
+// noRoute answers a request no route matched: 405 with an Allow header
+// when the path has routes for other methods, else 404.
+func (s *Server) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, method := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := &http.Request{Method: method, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/api/" {
+			allow = append(allow, method)
+		}
+	}
+	if len(allow) == 0 {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path)
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path+"; allowed: "+strings.Join(allow, ", "))
 }
 
 // EndCall sends appliance an end_call command for a call in progress,
@@ -218,8 +241,13 @@ func (s *Server) userName(ctx context.Context, id string) (string, error) {
 }
 
 // ServeHTTP serves the JSON API; central/server sends it /api and /api/...
-// (an unknown /api/ path answers a JSON 404).
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// (an unknown /api/ path answers a JSON 404, a known path with another
+// method 405). Every answer, JSON or not (recordings, photos, CSV), says
+// X-Content-Type-Options: nosniff.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	s.mux.ServeHTTP(w, r)
+}
 
 // EnsureAdminToken bootstraps access; see users.Store.EnsureAdminToken.
 func (s *Server) EnsureAdminToken(ctx context.Context, path string) error {
@@ -426,7 +454,7 @@ func (s *Server) listPeople(w http.ResponseWriter, r *http.Request, officers boo
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.st.Audit(r.Context(), c.Actor, kind+".search", kind, r.URL.RawQuery); err != nil {
+	if err := s.st.Audit(r.Context(), c.Actor, kind+".search", kind, httpjson.AskedQuery(r)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -650,7 +678,7 @@ func (s *Server) listAlarms(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !s.audited(w, r, "alarms.search", "alarms", r.URL.RawQuery) {
+	if !s.audited(w, r, "alarms.search", "alarms", httpjson.AskedQuery(r)) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"alarms": alarmsBody(al)})
@@ -708,7 +736,7 @@ func (s *Server) listCalls(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.st.Audit(r.Context(), callerFrom(r.Context()).Actor, "calls.search", "calls", r.URL.RawQuery); err != nil {
+	if err := s.st.Audit(r.Context(), callerFrom(r.Context()).Actor, "calls.search", "calls", httpjson.AskedQuery(r)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -784,7 +812,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !s.audited(w, r, "audit.search", "audit", r.URL.RawQuery) {
+	if !s.audited(w, r, "audit.search", "audit", httpjson.AskedQuery(r)) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"audit": auditEntriesBody(log)})
@@ -881,7 +909,7 @@ func (s *Server) listOfficerActions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if !s.audited(w, r, "officer_actions.search", "officer_actions", r.URL.RawQuery) {
+	if !s.audited(w, r, "officer_actions.search", "officer_actions", httpjson.AskedQuery(r)) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"officer_actions": officerActionsBody(acts)})

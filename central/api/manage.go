@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
 
+	"github.com/kinline/kinline/central/api/httpjson"
 	"github.com/kinline/kinline/central/callquery"
 	"github.com/kinline/kinline/central/photo"
 	"github.com/kinline/kinline/central/store"
@@ -221,9 +221,9 @@ func (s *Server) putPhoto(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnsupportedMediaType, "Content-Type must be image/jpeg or image/png, with the image as the body")
 		return
 	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, people.MaxPhotoBytes+1))
+	data, err := httpjson.ReadBody(r, people.MaxPhotoBytes)
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("%w: reading the body: %v", ErrBadRequest, err))
+		s.fail(w, r, err)
 		return
 	}
 	ph, err := s.people.SetPhoto(r.Context(), callerFrom(r.Context()).Actor, p.ID, data, ct)
@@ -459,9 +459,9 @@ func (s *Server) importFile(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: dry_run must be true or false", ErrBadRequest))
 		return
 	}
-	data, err := io.ReadAll(io.LimitReader(r.Body, tables.MaxImportBytes+1))
+	data, err := httpjson.ReadBody(r, tables.MaxImportBytes)
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("%w: reading the body: %v", ErrBadRequest, err))
+		s.fail(w, r, err)
 		return
 	}
 	tb, err := tables.ReadTable(data)

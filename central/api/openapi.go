@@ -104,7 +104,7 @@ var auditFilters = []openapi.Param{
 var peopleFilters = append([]openapi.Param{
 	openapi.Str("block", "Block name (block officers: one of their blocks)."),
 	openapi.Enum("status", "Person status.", wire.StatusActive, wire.StatusSuspended, wire.StatusReleased),
-}, openapi.Paging(100, 1000)...)
+}, listPaging...)
 
 // Path parameter descriptions shared by several routes.
 const (
@@ -235,7 +235,7 @@ var opDocs = map[string]openapi.Doc{
 			openapi.Str("appliance", "Appliance id."),
 			openapi.Str("officer", "The officer's person id."),
 			openapi.Str("call", "Call id."),
-		}, openapi.Paging(100, 1000)...),
+		}, listPaging...),
 		Out: openapi.Obj{"officer_actions": []officerActionOut{}},
 	},
 
@@ -295,7 +295,7 @@ var opDocs = map[string]openapi.Doc{
 		Query: append([]openapi.Param{
 			openapi.Str("appliance", "Appliance id."),
 			openapi.Bool("open", "true: only alarms not cleared yet."),
-		}, openapi.Paging(200, 1000)...),
+		}, listPaging...),
 		Out: openapi.Obj{"alarms": []alarmOut{}},
 	},
 	"POST /api/v1/alarms/{id}/clear": {
@@ -311,7 +311,7 @@ var opDocs = map[string]openapi.Doc{
 	"GET /api/v1/calls": {
 		Summary:     "Search calls",
 		Description: "Call records, newest first, filtered by person (id, prison number or name), block, called number, contact, time range, disposition and officer; block officers get their blocks' only and hidden calls are left out except for investigators and system administrators. Unknown parameters are refused. Every search is written to the audit log; next_offset is set when the page is full.",
-		Query:       append(slices.Clone(callFilters), openapi.Int("limit", "Page size: 1 to 500 (default 50)."), openapi.Int("offset", "Results to skip (default 0).")),
+		Query:       append(slices.Clone(callFilters), listPaging...),
 		Out:         openapi.Obj{"calls": []callOut{}, "limit": 0, "offset": 0, "next_offset": 0},
 	},
 	"GET /api/v1/calls/in-progress": {
@@ -340,7 +340,7 @@ var opDocs = map[string]openapi.Doc{
 	"GET /api/v1/audit": {
 		Summary:     "Read the audit log",
 		Description: "The hash-chained log of sign-ins, changes, searches, playbacks and exports, newest first, filtered by actor, action, target and time. Each search is itself audited (audit.search).",
-		Query:       append(slices.Clone(auditFilters), openapi.Paging(100, 1000)...),
+		Query:       append(slices.Clone(auditFilters), listPaging...),
 		Out:         openapi.Obj{"audit": []auditEntryOut{}},
 	},
 	"GET /api/v1/audit.csv": {
@@ -427,7 +427,7 @@ var opDocs = map[string]openapi.Doc{
 // patterns, with their rules from authz.Routes and their documentation
 // from opDocs (package openapi generates the paths and schemas).
 func openAPIDocument(patterns []string) (map[string]any, error) {
-	paths, schemas, err := openapi.Paths(apiPrefix, patterns, authz.Routes, opDocs, ownType)
+	paths, schemas, err := openapi.Paths(apiPrefix, patterns, authz.Routes, listDocs(opDocs), ownType)
 	if err != nil {
 		return nil, err
 	}
@@ -451,7 +451,11 @@ func openAPIDocument(patterns []string) (map[string]any, error) {
 				"Each operation's x-kinline-roles lists the user roles that may use it (an admin token acts as system_admin, a viewer token as read_only); " +
 				"x-kinline-block-scoped operations limit block officers to their blocks (list filters are forced, other blocks' items answer 403); " +
 				"x-kinline-mfa operations need a verified second factor (TOTP) on a password session (a token counts as one). " +
-				"Errors are JSON {\"error\": \"...\"}. JSON request bodies are at most 64 KiB and unknown fields are refused (400). " +
+				"Errors are JSON {\"error\": \"...\"}, a message for a person to read (no control characters). JSON request bodies are at most 64 KiB and unknown fields are refused (400); " +
+				"a body larger than its route accepts (64 KiB of JSON, a photo, an import file) answers 413. A method a path does not have answers 405 with an Allow header listing those it has. " +
+				"Every answer carries X-Content-Type-Options: nosniff. " +
+				fmt.Sprintf("Every list pages alike: limit is 1 to %d (default %d; 0 gives the default, more than %d gives %d), offset the items to skip; ", MaxLimit, DefaultLimit, MaxLimit, MaxLimit) +
+				"the answer carries limit and offset (the page answered), has_more (whether items follow) and next (the offset of the next page, null on the last). " +
 				"Every change, search, playback and export is written to the hash-chained audit log.",
 			"license": map[string]any{"name": "See the project's LICENSE"},
 		},
@@ -472,6 +476,8 @@ func openAPIDocument(patterns []string) (map[string]any, error) {
 				"Conflict":            errResp("Conflicts with what is stored (a duplicate)."),
 				"UnprocessableEntity": errResp("Invalid values (the message says which)."),
 				"InternalError":       errResp("Internal error (logged by central)."),
+				"PayloadTooLarge":     errResp("The request body is larger than the route accepts (the message says the limit)."),
+				"MethodNotAllowed":    errResp("The path has no route for this method; Allow lists the methods it has."),
 			},
 		},
 		"security": []any{map[string]any{"bearerToken": []string{}}, map[string]any{"sessionCookie": []string{}}},

@@ -117,7 +117,7 @@ func period(q url.Values, loc *time.Location) (from, to time.Time, err error) {
 // (contact id or part of its name), officer (id or staff number: calls an
 // officer confirmed or ended), disposition, from and to (the start; RFC
 // 3339, or a date and time or date in UTC; a date as to includes that
-// day), limit (default 50, at most 500) and offset. Unknown parameters are
+// day), limit (default 50, at most 1000) and offset. Unknown parameters are
 // refused so a typo never silently widens a search.
 func Parse(q url.Values) (reports.CallFilter, error) { return ParseIn(q, time.UTC) }
 
@@ -161,8 +161,8 @@ func ParseIn(q url.Values, loc *time.Location) (reports.CallFilter, error) {
 	if f.Limit == 0 {
 		f.Limit = 50
 	}
-	if f.Limit > 500 {
-		return f, fmt.Errorf("%w: limit is at most 500", ErrBadQuery)
+	if f.Limit > 1000 {
+		return f, fmt.Errorf("%w: limit is at most 1000", ErrBadQuery)
 	}
 	return f, nil
 }

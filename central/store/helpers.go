@@ -17,8 +17,8 @@ func validText(field, s string, max int, required bool) error {
 		return fmt.Errorf("%w: %s must be valid text of at most %d characters", ErrInvalid, field, max)
 	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%w: %s contains control characters", ErrInvalid, field)
+		if HiddenRune(r) {
+			return fmt.Errorf("%w: %s contains a control or formatting character (%U), such as a newline or a bidirectional override", ErrInvalid, field, r)
 		}
 	}
 	return nil

@@ -183,7 +183,7 @@ func (s *Server) postForm(w http.ResponseWriter, r *http.Request, se *users.Sess
 
 // statusOf maps a store error to an HTTP status and a message for a page.
 func (s *Server) statusOf(err error) (int, string) {
-	msg := strings.NewReplacer("store: invalid input: ", "", "store: ", "", "authz: ", "").Replace(err.Error())
+	msg := store.Message(err.Error())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound, msg

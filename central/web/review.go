@@ -20,7 +20,6 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kinline/kinline/central/authz"
@@ -149,7 +148,7 @@ func (s *Server) reviewError(w http.ResponseWriter, r *http.Request, se *users.S
 	case errors.Is(err, authz.ErrOutOfScope), errors.Is(err, authz.ErrForbidden):
 		s.forbidden(w, r, se, err)
 	case errors.Is(err, callquery.ErrBadQuery), errors.Is(err, store.ErrInvalid):
-		http.Error(w, strings.TrimPrefix(err.Error(), "store: invalid input: "), http.StatusBadRequest)
+		http.Error(w, store.Message(err.Error()), http.StatusBadRequest)
 	default:
 		s.log.Error("web: review", "err", err)
 		http.Error(w, "Something went wrong; try again.", http.StatusInternalServerError)
@@ -272,7 +271,7 @@ func (s *Server) addNoteForm(w http.ResponseWriter, r *http.Request, se *users.S
 			s.reviewError(w, r, se, err)
 			return
 		}
-		s.showCall(w, r, se, http.StatusUnprocessableEntity, &callView{NoteForm: in, NoteErr: strings.TrimPrefix(err.Error(), "store: invalid input: ")})
+		s.showCall(w, r, se, http.StatusUnprocessableEntity, &callView{NoteForm: in, NoteErr: store.Message(err.Error())})
 		return
 	}
 	redirectNotice(w, r, "/calls/"+url.PathEscape(call.ID), "Review note saved.")
@@ -293,7 +292,7 @@ func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *use
 			s.reviewError(w, r, se, err)
 			return
 		}
-		msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "store: invalid input: "), "bad query: ")
+		msg := store.Message(err.Error())
 		s.showCall(w, r, se, http.StatusUnprocessableEntity, &callView{BookmarkForm: in, MarkErr: msg})
 		return
 	}
@@ -410,7 +409,7 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 	switch {
 	case err == nil:
 	case errors.Is(err, callquery.ErrBadQuery), errors.Is(err, store.ErrInvalid):
-		status, p.Error = http.StatusBadRequest, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "bad query: "), "store: invalid input: ")
+		status, p.Error = http.StatusBadRequest, store.Message(err.Error())
 	default:
 		s.reviewError(w, r, se, err)
 		return
@@ -496,7 +495,7 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.S
 	switch {
 	case err == nil:
 	case errors.Is(err, callquery.ErrBadQuery), errors.Is(err, store.ErrInvalid):
-		status, p.Error = http.StatusBadRequest, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "bad query: "), "store: invalid input: ")
+		status, p.Error = http.StatusBadRequest, store.Message(err.Error())
 	default:
 		s.reviewError(w, r, se, err)
 		return

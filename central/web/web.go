@@ -52,7 +52,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -391,7 +390,7 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *users.Session
 	}
 	f.Blocks, f.ShowHidden = c.ScopeBlocks(), c.SeesHidden()
 	if err != nil {
-		p.Error = err.Error()
+		p.Error = store.Message(err.Error())
 		p.Filter = reports.CallFilter{Person: q.Get("inmate"), Name: q.Get("name"), Block: q.Get("block"), Number: q.Get("number"),
 			Contact: q.Get("contact"), Officer: q.Get("officer"), Disposition: q.Get("disposition")}
 		s.render(w, http.StatusBadRequest, "calls.html", p)
@@ -403,7 +402,7 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *users.Session
 		err = s.st.Audit(r.Context(), se.Actor, "calls.search", "console", q.Encode())
 	}
 	if errors.Is(err, store.ErrInvalid) { // e.g. a name matching too many people
-		p.Error = strings.TrimPrefix(err.Error(), "store: invalid input: ")
+		p.Error = store.Message(err.Error())
 		s.render(w, http.StatusUnprocessableEntity, "calls.html", p)
 		return
 	}

@@ -226,7 +226,7 @@ func (s *Handlers) listAccounts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.st.Audit(ctx, c.Actor, "accounts.search", "accounts", r.URL.RawQuery); err != nil {
+	if err := s.st.Audit(ctx, c.Actor, "accounts.search", "accounts", httpjson.AskedQuery(r)); err != nil {
 		s.fail(w, r, err)
 		return
 	}

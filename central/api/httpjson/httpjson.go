@@ -33,25 +33,34 @@ var (
 	// ErrUnavailable: the server cannot reach the appliances (no command
 	// sender, or sending failed).
 	ErrUnavailable = errors.New("api: appliances unreachable")
+	// ErrTooLarge: the request's body is larger than the route accepts
+	// (413).
+	ErrTooLarge = errors.New("api: request body too large")
 )
 
-// Write answers v as indented JSON with status.
+// MaxBody is the largest JSON request body Decode reads.
+const MaxBody = 64 << 10
+
+// Write answers v as indented JSON with status, never cached and never
+// sniffed as another type.
 func Write(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
 }
 
-// Error answers {"error": msg} with status.
+// Error answers {"error": msg} with status, msg cleaned by store.Message
+// (no internal prefixes, no control characters).
 func Error(w http.ResponseWriter, status int, msg string) {
-	Write(w, status, map[string]string{"error": msg})
+	Write(w, status, map[string]string{"error": store.Message(msg)})
 }
 
-// Fail answers err with its status (StatusFor) and message, without the
-// packages' prefixes; an internal error is logged to log and answered
+// Fail answers err with its status (StatusFor) and message, cleaned by
+// Error; an internal error is logged to log and answered
 // "internal error".
 func Fail(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
 	status := StatusFor(err)
@@ -59,8 +68,6 @@ func Fail(log *slog.Logger, w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusInternalServerError {
 		log.Error("api: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"
-	} else {
-		msg = strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(msg, "store: "), "api: "), "authz: ")
 	}
 	Error(w, status, msg)
 }
@@ -84,24 +91,74 @@ func StatusFor(err error) int {
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, ErrUnavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
 	}
 	return http.StatusInternalServerError
 }
 
-// Decode reads a JSON body of at most 64 KiB into v, refusing unknown fields.
+// Decode reads a JSON body of at most MaxBody bytes into v, refusing
+// unknown fields; a larger body is ErrTooLarge (413).
 func Decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return fmt.Errorf("%w: Content-Type must be application/json", ErrBadRequest)
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+	if r.ContentLength > MaxBody {
+		return tooLarge(MaxBody)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(nil, r.Body, MaxBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return tooLarge(MaxBody)
+		}
 		return fmt.Errorf("%w: invalid JSON body: %v", ErrBadRequest, err)
 	}
 	if dec.More() {
 		return fmt.Errorf("%w: trailing data after JSON body", ErrBadRequest)
 	}
 	return nil
+}
+
+// ReadBody reads a request body of at most max bytes (an upload: a photo,
+// an import file); a larger body is ErrTooLarge (413).
+func ReadBody(r *http.Request, max int64) ([]byte, error) {
+	if r.ContentLength > max {
+		return nil, tooLarge(max)
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, max))
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return nil, tooLarge(max)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading the body: %v", ErrBadRequest, err)
+	}
+	return data, nil
+}
+
+func tooLarge(max int64) error {
+	size := fmt.Sprintf("%d KiB", max>>10)
+	if max >= 1<<20 {
+		size = fmt.Sprintf("%d MiB", max>>20)
+	}
+	return fmt.Errorf("%w: the body must be at most %s", ErrTooLarge, size)
+}
+
+type queryKey struct{}
+
+// WithAskedQuery returns ctx carrying the query string the client sent,
+// for a handler that is served a rewritten one (a list route's paging).
+func WithAskedQuery(ctx context.Context, rawQuery string) context.Context {
+	return context.WithValue(ctx, queryKey{}, rawQuery)
+}
+
+// AskedQuery is the query string the client sent (what a search's audit
+// entry records): r's, unless the list paging rewrote it.
+func AskedQuery(r *http.Request) string {
+	if q, ok := r.Context().Value(queryKey{}).(string); ok {
+		return q
+	}
+	return r.URL.RawQuery
 }
 
 type callerKey struct{}

@@ -32,14 +32,14 @@ type AccountFilter struct {
 	// Blocks, when not nil, restricts the list to these blocks (a block
 	// officer's scope); an empty non-nil slice matches none.
 	Blocks []string
-	Limit  int // default 50, at most 500
+	Limit  int // default 50, at most 1000
 	Offset int
 }
 
 // Accounts lists the accounts of the people in prison (officers have none)
 // with their balances, by prison number.
 func (s *Store) Accounts(ctx context.Context, f AccountFilter) ([]AccountSummary, error) {
-	if f.Limit <= 0 || f.Limit > 500 {
+	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 50
 	}
 	args := []any{f.Block}

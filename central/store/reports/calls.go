@@ -46,7 +46,7 @@ type CallFilter struct {
 	// out, so a search that forgets to decide shows less, never more.
 	ShowHidden bool
 	From, To   time.Time
-	Limit      int // default 50, at most 500
+	Limit      int // default 50, at most 1000
 	Offset     int
 }
 
@@ -277,7 +277,7 @@ func (s *Store) callWhereFor(ctx context.Context, f CallFilter) (*callWhere, err
 // for the page's rows only. The SQL is plain (UNION of aliased subqueries,
 // LIMIT, $N placeholders), the same on SQLite and PostgreSQL.
 func (s *Store) Calls(ctx context.Context, f CallFilter) ([]store.Call, error) {
-	if f.Limit <= 0 || f.Limit > 500 {
+	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 50
 	}
 	f.Offset = max(f.Offset, 0)

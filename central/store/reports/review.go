@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/kinline/kinline/central/store"
@@ -77,8 +76,8 @@ func reviewText(what, v string, maxLen int, multiline bool) (string, error) {
 		return "", fmt.Errorf("%w: %s is longer than %d characters", store.ErrInvalid, what, maxLen)
 	}
 	for _, r := range v {
-		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t')) {
-			return "", fmt.Errorf("%w: %s contains control characters", store.ErrInvalid, what)
+		if store.HiddenRune(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t')) {
+			return "", fmt.Errorf("%w: %s contains a control or formatting character (%U), such as a bidirectional override", store.ErrInvalid, what, r)
 		}
 	}
 	return v, nil

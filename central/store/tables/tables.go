@@ -378,14 +378,8 @@ func quotaCell(n int) string {
 	return strconv.Itoa(n)
 }
 
-// errMsg is err's message without the layer prefixes.
-func errMsg(err error) string {
-	m := err.Error()
-	for _, p := range []string{"store: invalid input: ", "store: "} {
-		m = strings.ReplaceAll(m, p, "")
-	}
-	return m
-}
+// errMsg is err's message without the layer prefixes (store.Message).
+func errMsg(err error) string { return store.Message(err.Error()) }
 
 func parseBool(s string) (bool, bool) {
 	switch strings.ToLower(s) {
@@ -501,6 +495,9 @@ func (c *importCheck) row(rowNo int, rec []string) error {
 		c.errs = append(c.errs, ImportError{Row: rowNo, Column: col, Message: errMsg(err)})
 	}
 	before := len(c.errs)
+	if extra := c.extraCells(rec); extra != "" {
+		bad("", fmt.Errorf("%w: cells beyond the header's columns: %s (give each a column in the header, or remove them)", store.ErrInvalid, extra))
+	}
 	pn := get("prison_number")
 	if err := store.ValidText("prison_number", pn, 32, true); err != nil {
 		bad("prison_number", err)
@@ -512,6 +509,42 @@ func (c *importCheck) row(rowNo int, rec []string) error {
 		return c.contact(rowNo, before, pn, get, bad)
 	}
 	return nil
+}
+
+// extraCells names rec's non-empty cells under no column of the header
+// (beyond its last column, or under an empty header cell), as
+// spreadsheet column letters with their quoted values; "" when none.
+func (c *importCheck) extraCells(rec []string) string {
+	named := map[int]bool{}
+	for _, j := range c.idx {
+		named[j] = true
+	}
+	var extra []string
+	for j, cell := range rec {
+		if named[j] || strings.TrimSpace(cell) == "" {
+			continue
+		}
+		if len(extra) == 5 {
+			extra = append(extra, "...")
+			break
+		}
+		v := []rune(strings.TrimSpace(cell))
+		if len(v) > 40 {
+			v = append(v[:40], '…')
+		}
+		extra = append(extra, fmt.Sprintf("%s %q", columnLetters(j), string(v)))
+	}
+	return strings.Join(extra, ", ")
+}
+
+// columnLetters is a 0-based column index as a spreadsheet names it: A,
+// B, ..., Z, AA, ...
+func columnLetters(j int) string {
+	s := ""
+	for j++; j > 0; j = (j - 1) / 26 {
+		s = string(rune('A'+(j-1)%26)) + s
+	}
+	return s
 }
 
 // person checks a row of people.

@@ -389,3 +389,48 @@ func policyVersion(t *testing.T, core *store.Store, app string) uint64 {
 	}
 	return p.Version
 }
+
+// TestImportExtraCellsAndHiddenCharacters: a cell under no column of the
+// header (beyond the last, or under an empty header cell) is a row error
+// naming it, never silently dropped; a name or contact with a
+// bidirectional override or another control or format character is a
+// row error of its column (issue 14, defect 8).
+func TestImportExtraCellsAndHiddenCharacters(t *testing.T) {
+	s, core := openTest(t)
+	ctx := context.Background()
+	mustT(t, core.EnsureBlock(ctx, "admin", "A"))
+	csv := "prison_number,name,block,,pin\n" +
+		"A1,Ann,A,,1234\n" +
+		"A2,Bob,A,,,surplus\n" +
+		"A3,Cat,A,hidden,\n" +
+		"A4,Dan,A,,,,,x,y,z,u,v,w\n" +
+		"A5,Eve,A,,,,\n" +
+		"A6,\"Fay\u202egnp.exe\",A,,\n" +
+		"A7,Gus\u2066x\u2069,A,,\n" +
+		"A8,Hal\u200b,A,,\n"
+	rep, err := s.Import(ctx, "admin", ImportPeople, table(t, csv), true, nil)
+	mustT(t, err)
+	want := []struct {
+		row       int
+		col, text string
+	}{
+		{3, "", `F "surplus"`},
+		{4, "", `D "hidden"`},
+		{5, "", `H "x", I "y", J "z", K "u", L "v", ...`},
+		{7, "name", "U+202E"},
+		{8, "name", "U+2066"},
+		{9, "name", "U+200B"},
+	}
+	if len(rep.Errors) != len(want) {
+		t.Fatalf("errors %+v", rep.Errors)
+	}
+	for i, w := range want {
+		e := rep.Errors[i]
+		if e.Row != w.row || e.Column != w.col || !strings.Contains(e.Message, w.text) || strings.Contains(e.Message, "store:") || strings.Contains(e.Message, "invalid input") {
+			t.Errorf("error %d: %+v, want row %d column %q saying %q", i, e, w.row, w.col, w.text)
+		}
+	}
+	if got := columnLetters(0) + columnLetters(25) + columnLetters(26) + columnLetters(701) + columnLetters(702); got != "AZAAZZAAA" {
+		t.Errorf("column letters %q", got)
+	}
+}
