@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -326,8 +325,8 @@ func (in *installation) addUser(ctx context.Context, name, role string, blocks [
 
 // placeCalls runs the calls the scenarios review: an answered call of
 // PersonA in block A with its recording uploaded, then, with the appliance
-// moved to block B (central restarted with the new assignment, as an
-// administrator would do it), a call attempt without a card tap, refused
+// moved to block B (through the API, as an administrator would do it), a
+// call attempt without a card tap, refused
 // and recorded at central as block B's.
 func (in *installation) placeCalls(ctx context.Context) error {
 	port, err := phone.NewPort(phone.PortConfig{Appliance: in.SIPAddr, User: stack.PortUser, Password: stack.PortPass})
@@ -379,21 +378,9 @@ func (in *installation) placeCalls(ctx context.Context) error {
 		return err
 	}
 
-	// Move the appliance to block B.
-	in.KillCentral(syscall.SIGTERM)
-	cfgPath := filepath.Join(in.dir, "central.yaml")
-	cfg, err := os.ReadFile(cfgPath)
-	if err != nil {
-		return err
-	}
-	moved := strings.Replace(string(cfg), "    block: "+stack.Block+"\n", "    block: "+blockB+"\n", 1)
-	if moved == string(cfg) {
-		return errors.New("central.yaml: the appliance's block line was not found")
-	}
-	if err := os.WriteFile(cfgPath, []byte(moved), 0o600); err != nil {
-		return err
-	}
-	if err := in.StartCentral(ctx); err != nil {
+	// Move the appliance to block B, as an administrator does (the
+	// appliance is managed in the console, not in central.yaml).
+	if err := in.moveAppliance(ctx, blockB); err != nil {
 		return err
 	}
 	if res, err := port.Call(ctx, numberA, time.Second); err != nil || res.Answered || res.Code != 403 {
@@ -407,6 +394,15 @@ func (in *installation) placeCalls(ctx context.Context) error {
 		return fmt.Errorf("calls in the wrong blocks: A %s in %q, B %s in %q", in.CallA.ID, in.CallA.Block, in.CallB.ID, in.CallB.Block)
 	}
 	return nil
+}
+
+// moveAppliance moves the stack's appliance to block through the API and
+// waits until it has applied that block's policy.
+func (in *installation) moveAppliance(ctx context.Context, block string) error {
+	if err := in.Do(ctx, "PATCH", "/api/v1/appliances/"+stack.ApplianceID, map[string]string{"block": block}, nil); err != nil {
+		return fmt.Errorf("move the appliance to block %s: %w", block, err)
+	}
+	return in.WaitPolicyApplied(ctx, 30*time.Second)
 }
 
 // tail returns the end of a file (for logs).

@@ -1,0 +1,291 @@
+package browsertests
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/kinline/kinline/central/authz"
+	"github.com/kinline/kinline/central/store"
+	"github.com/kinline/kinline/tools/stack"
+)
+
+// axeSource is axe-core 4.14.1 (MPL-2.0; testdata/README.md), the
+// accessibility rules engine the check injects into every page.
+//
+//go:embed testdata/axe.min.js
+var axeSource string
+
+// axeViolation is one rule axe found broken on a page, with the elements
+// that break it.
+type axeViolation struct {
+	ID      string `json:"id"`
+	Impact  string `json:"impact"`
+	Help    string `json:"help"`
+	HelpURL string `json:"helpUrl"`
+	Nodes   []struct {
+		Target  []any  `json:"target"`
+		Summary string `json:"failureSummary"`
+	} `json:"nodes"`
+}
+
+// axe runs axe-core's WCAG 2.x A and AA rules (and its best practices) on
+// the page the tab shows and returns the violations of impact serious or
+// critical.
+func (b *tab) axe(what string) []axeViolation {
+	b.t.Helper()
+	// The page's CSP would not stop Runtime.evaluate, but axe's own
+	// checks build inline styles and frames; bypass it for the test.
+	b.run("inject axe-core into "+what, command(page.SetBypassCSP, page.SetBypassCSPParams{Enabled: true}), chromedp.Evaluate[chromedp.Void](`typeof axe === "undefined" ? (0, eval)(`+jsString(axeSource)+`) : undefined; undefined`))
+	all := get(b, "run axe-core on "+what, chromedp.Evaluate[[]axeViolation](`axe.run(document, {
+		runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]},
+		resultTypes: ["violations"]
+	}).then(r => r.violations)`, chromedp.EvalAwaitPromise))
+	var bad []axeViolation
+	for _, v := range all {
+		if v.Impact == "serious" || v.Impact == "critical" {
+			bad = append(bad, v)
+		}
+	}
+	return bad
+}
+
+// command is a DevTools protocol command as a browser step.
+func command[P, R any](cmd cdp.Command[P, R], params P) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, cmd, params)
+		return err
+	})
+}
+
+// jsString quotes s as a JavaScript string literal (JSON is one).
+func jsString(s string) string {
+	var sb strings.Builder
+	sb.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			sb.WriteString(`\"`)
+		case '\\':
+			sb.WriteString(`\\`)
+		case '\n':
+			sb.WriteString(`\n`)
+		case '\r':
+			sb.WriteString(`\r`)
+		case '\u2028':
+			sb.WriteString(`\u2028`)
+		case '\u2029':
+			sb.WriteString(`\u2029`)
+		default:
+			if r < 0x20 {
+				fmt.Fprintf(&sb, `\u%04x`, r)
+			} else {
+				sb.WriteRune(r)
+			}
+		}
+	}
+	sb.WriteByte('"')
+	return sb.String()
+}
+
+// describe lists the violations found on the page at url, one line per
+// element: rule id, impact, target selector, what fails and the rule's help.
+func describe(where string, vs []axeViolation) []string {
+	var out []string
+	for _, v := range vs {
+		for _, n := range v.Nodes {
+			out = append(out, fmt.Sprintf("%s: %s (%s) at %v: %s; %s",
+				where, v.ID, v.Impact, n.Target, strings.ReplaceAll(n.Summary, "\n", " "), v.HelpURL))
+		}
+		if len(v.Nodes) == 0 {
+			out = append(out, fmt.Sprintf("%s: %s (%s): %s; %s", where, v.ID, v.Impact, v.Help, v.HelpURL))
+		}
+	}
+	return out
+}
+
+// notPages are the console's GET routes that answer no HTML page (files,
+// media, scripts), so no accessibility check applies.
+var notPages = map[string]string{
+	"GET /calls/{id}/recording":    "a recording (audio)",
+	"GET /calls/export":            "a CSV file",
+	"GET /reports/billing.csv":     "a CSV file",
+	"GET /export/{file}":           "a CSV or XLSX file",
+	"GET /import/template/{file}":  "a CSV or XLSX template",
+	"GET /people/{id}/photo":       "a photo",
+	"GET /static/manage_import.js": "a script",
+	"GET /import/jobs/{job}":       "an import job's progress (JSON, for the Import page's script)",
+}
+
+// pageURL is the address the check visits for a console page's route: the
+// route itself, or with its wildcards filled with the installation's data.
+// ok is false for a wildcard route the check does not know how to fill.
+func (in *installation) pageURL(pattern string) (string, bool) {
+	path := strings.TrimPrefix(pattern, "GET ")
+	path = strings.TrimSuffix(path, "{$}")
+	if !strings.Contains(path, "{") {
+		return path, true
+	}
+	switch pattern {
+	case "GET /people/{id}":
+		return "/people/" + in.PersonA, true
+	case "GET /accounts/{person}":
+		return "/accounts/" + in.PersonA, true
+	case "GET /calls/{id}":
+		return "/calls/" + in.CallA.ID, true
+	}
+	return "", false
+}
+
+var readOnlyOnce sync.Once
+
+// readOnlyUser seeds (once) a read-only console user, "rhea".
+func (in *installation) readOnlyUser(t *testing.T) {
+	t.Helper()
+	var err error
+	readOnlyOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err = in.addUser(ctx, "rhea", store.RoleReadOnly, nil, false)
+	})
+	if err != nil {
+		t.Fatalf("seeding the read-only user: %v", err)
+	}
+	if in.Users["rhea"] == nil {
+		t.Fatal("the read-only user was not seeded")
+	}
+}
+
+// TestAccessibility: every console page, as every role sees it (system
+// administrator, investigator, block officer, finance, read-only), passes
+// axe-core's WCAG 2.2 A/AA rules with no violation of impact serious or
+// critical: every GET page of the access matrix the role may use (an
+// unknown page with a wildcard fails the test until it is listed here),
+// the sign-in page before and after a refused sign-in, an import job's
+// error report, a call page refusing a blank note, and, for the
+// administrator, every page again in the dark colour scheme. A failure
+// lists each violation: page, rule id, impact, target selector, what
+// fails and the rule's help URL.
+func TestAccessibility(t *testing.T) {
+	in := fixture(t)
+	in.readOnlyUser(t)
+	var problems []string
+	check := func(b *tab, where string) {
+		b.t.Helper()
+		problems = append(problems, describe(where, b.axe(where))...)
+	}
+
+	// Signed out: the sign-in page, and the same after a wrong password.
+	anon := newTab(t)
+	anon.open("/login")
+	check(anon, "/login (signed out)")
+	anon.fill("type an unknown user and a password", "#username", "nobody", "#password", "not the password at all")
+	if st := anon.submit("sign in", `form:has(#username) button[type=submit]`); st == 200 {
+		anon.failf("a wrong sign-in was not refused")
+	}
+	check(anon, "/login (refused sign-in)")
+
+	// An import job's report (dry run, one row wrong), for the admin pass.
+	admin := newTab(t)
+	admin.loginOK("ada")
+	check(admin, admin.dryImport()+" (import report)")
+
+	roles := []struct {
+		user string
+		dark bool
+	}{
+		{"ada", true}, {"ivy", false}, {"otto", false}, {"fred", false}, {"rhea", false},
+	}
+	var patterns []string
+	for p := range authz.Routes {
+		if strings.HasPrefix(p, "GET /") && !strings.HasPrefix(p, "GET /api/") {
+			patterns = append(patterns, p)
+		}
+	}
+	slices.Sort(patterns)
+	visited := 0
+	for _, r := range roles {
+		b := admin
+		if r.user != "ada" {
+			b = newTab(t)
+			b.loginOK(r.user)
+		}
+		u := in.Users[r.user]
+		caller := authz.Caller{Role: u.Role, MFA: u.Secret != "", Blocks: []string{stack.Block}}
+		schemes := []string{"light"}
+		if r.dark {
+			schemes = append(schemes, "dark")
+		}
+		for _, scheme := range schemes {
+			b.run("colour scheme "+scheme, command(emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}))
+			for _, p := range patterns {
+				if _, skip := notPages[p]; skip || authz.Check(p, caller, "") != nil {
+					continue
+				}
+				path, ok := in.pageURL(p)
+				if !ok {
+					t.Errorf("route %s: the accessibility check does not know what to visit: add it to pageURL (or to notPages if it is no page)", p)
+					continue
+				}
+				if st := b.open(path); st != 200 {
+					b.failf("%s as %s: HTTP %d", path, r.user, st)
+				}
+				check(b, fmt.Sprintf("%s as %s (%s)", path, u.Role, scheme))
+				visited++
+			}
+		}
+		b.run("colour scheme back to the default", command(emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}))
+	}
+
+	// A form refusing what was sent: the call page with a blank note.
+	inv := newTab(t)
+	inv.loginOK("ivy")
+	inv.open("/calls/" + in.CallA.ID)
+	form := `form[action="/calls/` + in.CallA.ID + `/notes"]`
+	inv.fill("write a blank note", form+` [name=reason]`, "security", form+` [name=note]`, "   ")
+	if st := inv.submit("save the blank note", form+` button[type=submit]`); st != 422 {
+		inv.failf("blank note: HTTP %d, want 422", st)
+	}
+	check(inv, "/calls/{id} (blank note refused)")
+
+	t.Logf("axe-core checked %d pages of the roles, and 5 pages in particular states", visited)
+	if len(problems) > 0 {
+		t.Errorf("%d accessibility violations of impact serious or critical:\n%s", len(problems), strings.Join(problems, "\n"))
+	}
+}
+
+// dryImport uploads a three-row people CSV with one wrong row as a dry run
+// through the Import page and waits for the job's report; it returns the
+// report's address.
+func (b *tab) dryImport() string {
+	b.t.Helper()
+	file := filepath.Join(b.t.TempDir(), "people.csv")
+	csv := "prison_number,name,block,language\nACC0001,Person One," + stack.Block + ",en\nACC0002,," + stack.Block + ",en\n"
+	if err := os.WriteFile(file, []byte(csv), 0o600); err != nil {
+		b.t.Fatal(err)
+	}
+	b.open("/import")
+	b.run("choose the file and the mode",
+		chromedp.SetValue(chromedp.CSS("#i-kind"), "people"),
+		chromedp.SetValue(chromedp.CSS("#i-mode"), "dry"),
+		chromedp.SetUploadFiles(chromedp.CSS("#i-file"), []string{file}),
+	)
+	if st := b.submit("upload", `form[action="/import"] button[type=submit]`); st != 200 {
+		b.failf("upload: HTTP %d", st)
+	}
+	b.waitFor("wait for the import report", `document.readyState === "complete" && location.search.includes("job=") &&
+		document.querySelector("#import-progress") === null && document.querySelector("table caption") !== null`)
+	return eval[string](b, "read the report's address", `location.pathname + location.search`)
+}
