@@ -337,29 +337,7 @@ func (in *installation) placeCalls(ctx context.Context) error {
 	if err := port.Register(ctx, time.Hour); err != nil {
 		return fmt.Errorf("REGISTER: %w", err)
 	}
-	uid, err := readersim.ParseUID(cardA)
-	if err != nil {
-		return err
-	}
-	before := in.reader.Stats().Targets
-	lines, err := in.ApplianceLogLines(`msg="card tap"`, "uid="+cardA+" ")
-	if err != nil {
-		return err
-	}
-	taps := len(lines)
-	if err := in.reader.Tap(uid, readersim.DefaultHold); err != nil {
-		return err
-	}
-	if err := stack.WaitFor(ctx, 15*time.Second, "the appliance to read the card", func() error {
-		if in.reader.Stats().Targets == before {
-			return errors.New("not read yet")
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	// The daemon logs the tap once the authorizer holds it.
-	if _, err := in.WaitApplianceLog(ctx, 15*time.Second, taps+1, `msg="card tap"`, "uid="+cardA+" "); err != nil {
+	if err := in.tapCard(ctx); err != nil {
 		return err
 	}
 	res, err := port.Call(ctx, numberA, 3*time.Second)
@@ -392,6 +370,37 @@ func (in *installation) placeCalls(ctx context.Context) error {
 	in.CallB = calls[0]
 	if in.CallA.Block != stack.Block || in.CallB.Block != blockB || in.CallB.ID == in.CallA.ID {
 		return fmt.Errorf("calls in the wrong blocks: A %s in %q, B %s in %q", in.CallA.ID, in.CallA.Block, in.CallB.ID, in.CallB.Block)
+	}
+	return nil
+}
+
+// tapCard taps PersonA's card on the reader and waits until the appliance
+// holds the tap (it logs it), so a call placed next is PersonA's.
+func (in *installation) tapCard(ctx context.Context) error {
+	uid, err := readersim.ParseUID(cardA)
+	if err != nil {
+		return err
+	}
+	before := in.reader.Stats().Targets
+	lines, err := in.ApplianceLogLines(`msg="card tap"`, "uid="+cardA+" ")
+	if err != nil {
+		return err
+	}
+	taps := len(lines)
+	if err := in.reader.Tap(uid, readersim.DefaultHold); err != nil {
+		return err
+	}
+	if err := stack.WaitFor(ctx, 15*time.Second, "the appliance to read the card", func() error {
+		if in.reader.Stats().Targets == before {
+			return errors.New("not read yet")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	// The daemon logs the tap once the authorizer holds it.
+	if _, err := in.WaitApplianceLog(ctx, 15*time.Second, taps+1, `msg="card tap"`, "uid="+cardA+" "); err != nil {
+		return err
 	}
 	return nil
 }
