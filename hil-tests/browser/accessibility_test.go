@@ -175,7 +175,8 @@ func (in *installation) readOnlyUser(t *testing.T) {
 // critical: every GET page of the access matrix the role may use (an
 // unknown page with a wildcard fails the test until it is listed here),
 // the sign-in page before and after a refused sign-in, an import job's
-// error report, a call page refusing a blank note, and, for the
+// error report, a call page with a bookmark, refusing a blank note and a
+// bookmark past the recording's end, and, for the
 // administrator, every page again in the dark colour scheme. A failure
 // lists each violation: page, rule id, impact, target selector, what
 // fails and the rule's help URL.
@@ -213,6 +214,11 @@ func TestAccessibility(t *testing.T) {
 	admin := newTab(t)
 	admin.loginOK("ada")
 	check(admin, admin.dryImport()+" (import report)")
+
+	// The answered call's page with a bookmark (a link and a Remove button).
+	if err := in.Do(in.ctx, "POST", "/api/v1/calls/"+in.CallA.ID+"/bookmarks", map[string]any{"at": "0:01", "label": "greeting"}, nil); err != nil {
+		t.Fatalf("bookmark the answered call: %v", err)
+	}
 
 	roles := []struct {
 		user string
@@ -271,8 +277,14 @@ func TestAccessibility(t *testing.T) {
 		inv.failf("blank note: HTTP %d, want 422", st)
 	}
 	check(inv, "/calls/{id} (blank note refused)")
+	mark := `form[action="/calls/` + in.CallA.ID + `/bookmarks"]`
+	inv.fill("a bookmark past the end", mark+` [name=at]`, "99:00", mark+` [name=label]`, "too late")
+	if st := inv.submit("save the bookmark", mark+` button[type=submit]`); st != 422 {
+		inv.failf("bookmark past the end: HTTP %d, want 422", st)
+	}
+	check(inv, "/calls/{id} (bookmark refused)")
 
-	t.Logf("axe-core checked %d pages of the roles, and 5 pages in particular states", visited)
+	t.Logf("axe-core checked %d pages of the roles, and 6 pages in particular states", visited)
 	if len(minor) > 0 {
 		t.Logf("%d violations of impact moderate or minor (not failures):\n%s", len(minor), strings.Join(minor, "\n"))
 	}
