@@ -149,53 +149,18 @@ func TestBlockOfficerDayOnPhone(t *testing.T) {
 
 	// The call in progress, with its person and number.
 	b.open("/calls/in-progress")
-	row := `tr:has(form[action="/calls/` + live.CallID + `/end"])`
-	b.waitFor("the call in progress is listed", fmt.Sprintf(`document.querySelector(%q) !== null`, row))
-	if r := b.text(row); !strings.Contains(r, numberA) || !(strings.Contains(r, prisonA) || strings.Contains(r, nameA)) {
+	// The End control: a button of a form posting to the call's end, or a
+	// link to a confirmation of it.
+	end := fmt.Sprintf(`form[action^="/calls/%[1]s/end"] button, a[href^="/calls/%[1]s/end"]`, live.CallID)
+	b.waitFor("the call in progress is listed", fmt.Sprintf(`document.querySelector(%q) !== null`, end))
+	r := eval[string](b, "read the call's entry", fmt.Sprintf(`(() => { const e = document.querySelector(%q);
+		return (e.closest("tr, li, article") || e.parentElement.parentElement).innerText; })()`, end))
+	if !strings.Contains(r, numberA) || !(strings.Contains(r, prisonA) || strings.Contains(r, nameA)) {
 		b.failf("the call in progress reads %q, want its number and person", r)
 	}
 	accessible(b, "/calls/in-progress with a call")
 
-	// End it: a direct end, or a confirmation (a dialog of the page, a page
-	// of its own, or the browser's confirm, accepted by onPhone).
-	b.run("press End call", chromedp.Click(chromedp.CSS(row+` form[action="/calls/`+live.CallID+`/end"] button`), chromedp.NodeVisible))
-	confirmed := false
-	const endSent = `location.pathname === "/calls/in-progress" && document.readyState === "complete" &&
-		document.querySelector('[role=status]') !== null && /end/i.test(document.querySelector('[role=status]').innerText)`
-	if !testkit.Within(stepTimeout, 100*time.Millisecond, func() bool {
-		ectx, ecancel := context.WithTimeout(b.ctx, time.Second)
-		defer ecancel()
-		state, err := chromedp.Run(ectx, chromedp.Evaluate[string](`(() => {
-			const visible = e => e && e.getClientRects().length > 0;
-			if (`+endSent+`) return "sent";
-			const inDialog = document.querySelector('dialog[open] form[action*="/end"] button[type=submit], dialog[open] form[action*="/end"] button:not([type])');
-			if (visible(inDialog)) return "dialog";
-			if (document.readyState === "complete" && location.pathname !== "/calls/in-progress") {
-				const onPage = document.querySelector('main form[action*="/end"] button[type=submit], main form[action*="/end"] button:not([type])');
-				if (visible(onPage)) return "page";
-			}
-			return "";
-		})()`))
-		if err != nil || state == "" {
-			return false
-		}
-		if state == "sent" {
-			return true
-		}
-		if confirmed {
-			return false
-		}
-		confirmed = true
-		sel := `dialog[open] form[action*="/end"] button:is([type=submit], :not([type]))`
-		if state == "page" {
-			sel = `main form[action*="/end"] button:is([type=submit], :not([type]))`
-		}
-		b.t.Logf("the console asks for confirmation (%s); confirming", state)
-		b.submit("confirm the end", sel)
-		return false
-	}) {
-		b.failf("ending the call: no notice that the end was sent")
-	}
+	b.endCall(end)
 	select {
 	case <-lc.done:
 	case <-time.After(30 * time.Second):
@@ -228,7 +193,7 @@ func TestBlockOfficerDayOnPhone(t *testing.T) {
 	}
 	// The list no longer shows it (live, or on the next load).
 	b.open("/calls/in-progress")
-	b.waitFor("the ended call leaves the list", fmt.Sprintf(`document.querySelector(%q) === null`, row))
+	b.waitFor("the ended call leaves the list", fmt.Sprintf(`document.querySelector(%q) === null`, end))
 
 	// Find it: the calls search by the person's name, ended calls.
 	b.open("/calls")
@@ -287,5 +252,51 @@ func TestBlockOfficerDayOnPhone(t *testing.T) {
 	}
 	if len(notes.Notes) != 1 || notes.Notes[0].Note != text || notes.Notes[0].Reviewer != "user:ivy" {
 		t.Errorf("central holds the notes %+v, want the investigator's one", notes.Notes)
+	}
+}
+
+// endCall presses the End call control end of the in-progress list and
+// goes through the console's confirmation where there is one (a dialog of
+// the page, a page of its own, or the browser's confirm, which onPhone
+// accepts), until the list says the end was sent.
+func (b *tab) endCall(end string) {
+	b.t.Helper()
+	b.run("press End call", chromedp.Click(chromedp.CSS(end), chromedp.NodeVisible))
+	confirmed := false
+	const endSent = `location.pathname === "/calls/in-progress" && document.readyState === "complete" &&
+		document.querySelector('[role=status]') !== null && /end/i.test(document.querySelector('[role=status]').innerText)`
+	if !testkit.Within(stepTimeout, 100*time.Millisecond, func() bool {
+		ectx, ecancel := context.WithTimeout(b.ctx, time.Second)
+		defer ecancel()
+		state, err := chromedp.Run(ectx, chromedp.Evaluate[string](`(() => {
+			const visible = e => e && e.getClientRects().length > 0;
+			if (`+endSent+`) return "sent";
+			const inDialog = document.querySelector('dialog[open] form[action*="/end"] button[type=submit], dialog[open] form[action*="/end"] button:not([type])');
+			if (visible(inDialog)) return "dialog";
+			if (document.readyState === "complete" && location.pathname !== "/calls/in-progress") {
+				const onPage = document.querySelector('main form[action*="/end"] button[type=submit], main form[action*="/end"] button:not([type])');
+				if (visible(onPage)) return "page";
+			}
+			return "";
+		})()`))
+		if err != nil || state == "" {
+			return false
+		}
+		if state == "sent" {
+			return true
+		}
+		if confirmed {
+			return false
+		}
+		confirmed = true
+		sel := `dialog[open] form[action*="/end"] button:is([type=submit], :not([type]))`
+		if state == "page" {
+			sel = `main form[action*="/end"] button:is([type=submit], :not([type]))`
+		}
+		b.t.Logf("the console asks for confirmation (%s); confirming", state)
+		b.submit("confirm the end", sel)
+		return false
+	}) {
+		b.failf("ending the call: no notice that the end was sent")
 	}
 }
