@@ -3,7 +3,14 @@
 // person would: typing into the sign-in form with a one-time code, adding a
 // person and a contact and approving it, recharging an account, finding a
 // call and playing its recording, writing a review note, importing a CSV
-// with errors, and a block officer refused another block's data.
+// with errors, a block officer refused another block's data, and a block
+// officer's day on a phone-width window (a live call seen, ended, found,
+// played; the note written by an investigator).
+//
+// TestAccessibility injects axe-core (testdata/axe.min.js, vendored from
+// npm, MPL-2.0; testdata/README.md) into every console page, for every
+// role, and fails on any violation of impact serious or critical, listing
+// each with its rule, target and help URL.
 //
 // The installation is real: TestMain builds kinline-central and
 // kinline-appliance, and the first test starts them (tools/stack), seeds
