@@ -174,10 +174,11 @@ func (in *installation) readOnlyUser(t *testing.T) {
 // axe-core's WCAG 2.2 A/AA rules with no violation of impact serious or
 // critical: every GET page of the access matrix the role may use (an
 // unknown page with a wildcard fails the test until it is listed here),
-// the sign-in page before and after a refused sign-in, an import job's
-// error report, a call page with a bookmark, refusing a blank note and a
-// bookmark past the recording's end, and, for the
-// administrator, every page again in the dark colour scheme. A failure
+// the pages it is refused (when the refusal is an HTML page), the sign-in
+// page before and after a refused sign-in, an import job's error report,
+// a call page with a bookmark, refusing a blank note and a bookmark past
+// the recording's end; for the administrator, every page again in the
+// dark colour scheme and at phone width (400 px). A failure
 // lists each violation: page, rule id, impact, target selector, what
 // fails and the rule's help URL.
 func TestAccessibility(t *testing.T) {
@@ -220,19 +221,16 @@ func TestAccessibility(t *testing.T) {
 		t.Fatalf("bookmark the answered call: %v", err)
 	}
 
+	// Every role at a desk's width in the light scheme; the administrator,
+	// who sees every page, also in the dark scheme and at phone width.
+	desk := []view{{"light", 0}}
 	roles := []struct {
-		user string
-		dark bool
+		user  string
+		views []view
 	}{
-		{"ada", true}, {"ivy", false}, {"otto", false}, {"fred", false}, {"rhea", false},
+		{"ada", []view{{"light", 0}, {"dark", 0}, {"light", phoneWidth}}},
+		{"ivy", desk}, {"otto", desk}, {"fred", desk}, {"rhea", desk},
 	}
-	var patterns []string
-	for p := range authz.Routes {
-		if strings.HasPrefix(p, "GET /") && !strings.HasPrefix(p, "GET /api/") {
-			patterns = append(patterns, p)
-		}
-	}
-	slices.Sort(patterns)
 	visited := 0
 	for _, r := range roles {
 		b := admin
@@ -240,31 +238,9 @@ func TestAccessibility(t *testing.T) {
 			b = newTab(t)
 			b.loginOK(r.user)
 		}
-		u := in.Users[r.user]
-		caller := authz.Caller{Role: u.Role, MFA: u.Secret != "", Blocks: []string{stack.Block}}
-		schemes := []string{"light"}
-		if r.dark {
-			schemes = append(schemes, "dark")
+		for _, v := range r.views {
+			visited += b.checkRolePages(r.user, v, check)
 		}
-		for _, scheme := range schemes {
-			b.run("colour scheme "+scheme, command(emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}}))
-			for _, p := range patterns {
-				if _, skip := notPages[p]; skip || authz.Check(p, caller, "") != nil {
-					continue
-				}
-				path, ok := in.pageURL(p)
-				if !ok {
-					t.Errorf("route %s: the accessibility check does not know what to visit: add it to pageURL (or to notPages if it is no page)", p)
-					continue
-				}
-				if st := b.open(path); st != 200 {
-					b.failf("%s as %s: HTTP %d", path, r.user, st)
-				}
-				check(b, fmt.Sprintf("%s as %s (%s)", path, u.Role, scheme))
-				visited++
-			}
-		}
-		b.run("colour scheme back to the default", command(emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}))
 	}
 
 	// A form refusing what was sent: the call page with a blank note.
@@ -284,13 +260,79 @@ func TestAccessibility(t *testing.T) {
 	}
 	check(inv, "/calls/{id} (bookmark refused)")
 
-	t.Logf("axe-core checked %d pages of the roles, and 6 pages in particular states", visited)
+	t.Logf("axe-core checked %d pages of the roles (allowed and refused), and 6 pages in particular states", visited)
 	if len(minor) > 0 {
 		t.Logf("%d violations of impact moderate or minor (not failures):\n%s", len(minor), strings.Join(minor, "\n"))
 	}
 	if len(problems) > 0 {
 		t.Errorf("%d accessibility violations of impact serious or critical:\n%s", len(problems), strings.Join(problems, "\n"))
 	}
+}
+
+// view is how a page is looked at: the colour scheme and the window's
+// width (0: the browser's, 1280 px).
+type view struct {
+	scheme string
+	width  int64
+}
+
+// consolePages are the GET routes of the console's pages (not the API's).
+func consolePages() []string {
+	var patterns []string
+	for p := range authz.Routes {
+		if _, file := notPages[p]; !file && strings.HasPrefix(p, "GET /") && !strings.HasPrefix(p, "GET /api/") {
+			patterns = append(patterns, p)
+		}
+	}
+	slices.Sort(patterns)
+	return patterns
+}
+
+// checkRolePages visits, in view v, every console page as the signed-in
+// user sees it and runs check on it: the pages the role may use (200), and
+// the pages it is refused when the refusal is an HTML page. It returns how
+// many pages were checked.
+func (b *tab) checkRolePages(user string, v view, check func(*tab, string)) int {
+	b.t.Helper()
+	u := b.in.Users[user]
+	caller := authz.Caller{Role: u.Role, MFA: u.Secret != "", Blocks: []string{stack.Block}}
+	b.run("colour scheme "+v.scheme, command(emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: v.scheme}}}))
+	if v.width > 0 {
+		b.run("a window of the view's width", chromedp.EmulateViewport(v.width, phoneHeight))
+	}
+	defer func() {
+		b.run("back to the default view", command(emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}), chromedp.ResetViewport())
+	}()
+	n := 0
+	for _, p := range consolePages() {
+		path, ok := b.in.pageURL(p)
+		if !ok {
+			b.t.Errorf("route %s: the accessibility check does not know what to visit: add it to pageURL (or to notPages if it is no page)", p)
+			continue
+		}
+		allowed := authz.Check(p, caller, "") == nil
+		st := b.open(path)
+		switch {
+		case allowed && st != 200:
+			b.failf("%s as %s: HTTP %d", path, user, st)
+		case !allowed && st == 200:
+			b.failf("%s as %s: HTTP 200, want a refusal", path, user)
+		case !allowed && eval[string](b, "read the answer's type", `document.contentType`) != "text/html":
+			continue // a plain-text refusal has no markup to check
+		}
+		what := "refused"
+		if allowed {
+			what = "allowed"
+		}
+		width := "desk width"
+		if v.width > 0 {
+			width = fmt.Sprintf("%d px", v.width)
+		}
+		check(b, fmt.Sprintf("%s as %s (%s; %s, %s)", path, u.Role, what, v.scheme, width))
+		n++
+	}
+	return n
 }
 
 // dryImport uploads a three-row people CSV with one wrong row as a dry run
