@@ -99,6 +99,8 @@ type Deps struct {
 	// Retired, when set, is told the id of an appliance just retired
 	// (central/server drops its live connection).
 	Retired func(id string)
+	// SignInHint is the console's (web.Config.SignInHint).
+	SignInHint string
 }
 
 // Server serves the JSON API under /api/.

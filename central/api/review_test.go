@@ -326,7 +326,7 @@ func TestBillingAPI(t *testing.T) {
 	var rep reports.BillingReport
 	q := "?from=2025-03-01&to=2025-03-31"
 	if r := e.do("GET", "/api/v1/reports/billing"+q, e.viewer, nil, &rep); r.StatusCode != 200 || len(rep.Rows) != 2 || rep.Total.Charged != 50 ||
-		rep.Rows[0].Block != "A" || rep.Rows[0].DestinationType != wire.DestNational || rep.Rows[0].BilledSeconds != 90 {
+		rep.Rows[0].Block != "A" || rep.Rows[0].DestinationType != wire.DestNational || rep.Rows[0].BilledSeconds != 120 { // 90 s of talk, billed in 60 s units
 		t.Fatalf("billing: %d %+v", r.StatusCode, rep)
 	}
 	bo := e.sessionFor("bo", store.RoleBlockOfficer, false, "B")

@@ -119,7 +119,11 @@ func period(q url.Values, loc *time.Location) (from, to time.Time, err error) {
 // 3339, or a date and time or date in UTC; a date as to includes that
 // day), limit (default 50, at most 500) and offset. Unknown parameters are
 // refused so a typo never silently widens a search.
-func Parse(q url.Values) (reports.CallFilter, error) {
+func Parse(q url.Values) (reports.CallFilter, error) { return ParseIn(q, time.UTC) }
+
+// ParseIn is Parse with dates and times without a zone in loc (the
+// console's, the prison's time zone).
+func ParseIn(q url.Values, loc *time.Location) (reports.CallFilter, error) {
 	var f reports.CallFilter
 	if err := only(q, "inmate", "name", "block", "number", "contact", "from", "to", "disposition", "officer", "limit", "offset"); err != nil {
 		return f, err
@@ -148,7 +152,7 @@ func Parse(q url.Values) (reports.CallFilter, error) {
 		f.Disposition = d
 	}
 	var err error
-	if f.From, f.To, err = period(q, time.UTC); err != nil {
+	if f.From, f.To, err = period(q, loc); err != nil {
 		return f, err
 	}
 	if f.Limit, f.Offset, err = Paging(q); err != nil {

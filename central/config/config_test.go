@@ -118,6 +118,12 @@ func TestConsoleSettings(t *testing.T) {
 			t.Errorf("%q: Secure() = %v, want %v", doc, c.Console.Secure(), want)
 		}
 	}
+	if c, err := Parse([]byte(apps)); err != nil || c.Console.SignInHint != "" {
+		t.Errorf("default sign_in_hint %q (%v), want none", c.Console.SignInHint, err)
+	}
+	if c, err := Parse([]byte("console: {sign_in_hint: \"Demo: token in .demo/admin-token\"}\n" + apps)); err != nil || c.Console.SignInHint != "Demo: token in .demo/admin-token" {
+		t.Errorf("sign_in_hint: %+v %v", c, err)
+	}
 	for _, doc := range []string{"console: {session_ttl: -1h}\n", "console: {session_idle: -1m}\n",
 		"console: {session_ttl: 1h, session_idle: 2h}\n", "console: {secure_cookie: maybe}\n", "console: {securecookie: false}\n"} {
 		if _, err := Parse([]byte(doc + apps)); !errors.Is(err, ErrInvalid) {

@@ -19,6 +19,10 @@ type Console struct {
 	// 30m).
 	SessionTTL  time.Duration `yaml:"session_ttl"`
 	SessionIdle time.Duration `yaml:"session_idle"`
+	// SignInHint is a line the sign-in page shows under its token form
+	// (the demo's says where its admin token file is). Empty by default:
+	// a real installation's sign-in page advertises no file.
+	SignInHint string `yaml:"sign_in_hint"`
 }
 
 // Secure reports whether the console's cookies are marked Secure.

@@ -52,7 +52,8 @@ func NewHTTP(d api.Deps) (*HTTP, error) {
 		return nil, err
 	}
 	cfg := web.Config{Store: d.Store, Users: d.Users, People: d.People, Tables: d.Tables, Reports: d.Reports, Money: d.Money, Calls: d.Reports,
-		SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie, EndCall: a.EndCall, Notifier: d.Notifier, Retired: d.Retired}
+		SessionTTL: d.SessionTTL, SessionIdle: d.SessionIdle, SecureCookie: d.SecureCookie, EndCall: a.EndCall, Notifier: d.Notifier, Retired: d.Retired,
+		SignInHint: d.SignInHint}
 	if d.Log != nil {
 		cfg.Log = d.Log.With("part", "web")
 	}

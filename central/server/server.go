@@ -106,7 +106,8 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Server, er
 		return fail(fmt.Errorf("server: %w", err))
 	}
 	s.Handler, err = NewHTTP(api.Deps{Store: st, Users: users.New(st), People: ppl, Tables: tables.New(st), Reports: reports.New(st), Money: money.New(st), Notifier: s.Ingest, Log: log.With("part", "api"), Retired: s.retired,
-		SecureCookie: cfg.Console.Secure(), SessionTTL: cfg.Console.SessionTTL, SessionIdle: cfg.Console.SessionIdle})
+		SecureCookie: cfg.Console.Secure(), SessionTTL: cfg.Console.SessionTTL, SessionIdle: cfg.Console.SessionIdle,
+		SignInHint: cfg.Console.SignInHint})
 	if err != nil {
 		return fail(fmt.Errorf("server: %w", err))
 	}

@@ -121,12 +121,40 @@ func (s *Store) VerifyAudit(ctx context.Context) error {
 	return nil
 }
 
-// csvSafe keeps a spreadsheet from reading a cell as a formula.
-func csvSafe(v string) string {
-	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-		return "'" + v
+// CSVFormulaStarts are the leading characters that make a spreadsheet
+// read a CSV cell as a formula (OWASP's CSV injection list).
+const CSVFormulaStarts = "=+-@\t\r"
+
+// CSVCell is v made safe to write to a CSV file a spreadsheet may open,
+// the one guard every CSV export uses: a cell starting with any of
+// CSVFormulaStarts gets a leading apostrophe, so it is read as text.
+// A plain decimal number ("-0.06", "+447700900123": an optional sign,
+// digits, at most one point) is left alone: it cannot hold a formula, and
+// a spreadsheet must still add up negative amounts.
+func CSVCell(v string) string {
+	if v == "" || !strings.ContainsRune(CSVFormulaStarts, rune(v[0])) || CSVNumber(v) {
+		return v
 	}
-	return v
+	return "'" + v
+}
+
+// CSVNumber reports whether v is a plain decimal number: an optional
+// sign, then digits with at most one '.' between them.
+func CSVNumber(v string) bool {
+	if v != "" && v[0] == '+' || v[0] == '-' {
+		v = v[1:]
+	}
+	whole, frac, dot := strings.Cut(v, ".")
+	return allDigits(whole) && (!dot || allDigits(frac))
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // ExportAuditCSV writes the audit entries matching f's Actor, Action,
@@ -155,8 +183,8 @@ func (s *Store) ExportAuditCSV(ctx context.Context, actor string, f AuditFilter,
 		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Action, &e.Target, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
 			return fmt.Errorf("store: export audit: %w", err)
 		}
-		cw.Write([]string{strconv.FormatInt(e.ID, 10), fromNS(t).Format(time.RFC3339Nano), csvSafe(e.Actor), csvSafe(e.Action),
-			csvSafe(e.Target), csvSafe(e.Detail), e.PrevHash, e.Hash})
+		cw.Write([]string{strconv.FormatInt(e.ID, 10), fromNS(t).Format(time.RFC3339Nano), CSVCell(e.Actor), CSVCell(e.Action),
+			CSVCell(e.Target), CSVCell(e.Detail), e.PrevHash, e.Hash})
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("store: export audit: %w", err)

@@ -121,3 +121,41 @@ func TestExportAuditCSVIsAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestAuditCSVEscapesFormulas: no field of the audit CSV starts a live
+// formula, whichever of OWASP's characters it begins with.
+func TestAuditCSVEscapesFormulas(t *testing.T) {
+	s, _, _ := openTest(t)
+	ctx := context.Background()
+	var want []string
+	for _, c := range CSVFormulaStarts {
+		v := string(c) + `cmd|' /C calc'!A0`
+		want = append(want, v)
+		s.Audit(ctx, "user:ann", "calls.search", v, v)
+	}
+	var buf bytes.Buffer
+	if err := s.ExportAuditCSV(ctx, "user:root", AuditFilter{}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range want {
+		if r := recs[i+1]; r[4] != "'"+v || r[5] != "'"+v {
+			t.Errorf("%q exported as %q", v, r[4:6])
+		}
+	}
+}
+
+func TestCSVCell(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "", "Ann": "Ann", "=1+1": "'=1+1", "+cmd|' /C calc'!A0": "'+cmd|' /C calc'!A0", "-2+3": "'-2+3",
+		"@SUM(A1)": "'@SUM(A1)", "\t=1": "'\t=1", "\r=1": "'\r=1", "-0.06": "-0.06", "+447700900123": "+447700900123",
+		"-": "'-", "+": "'+", "-.5": "'-.5", "1.": "1.", "-1.": "'-1.", "-1e5": "'-1e5", "- 1": "'- 1", "a=1": "a=1",
+	} {
+		if got := CSVCell(in); got != want {
+			t.Errorf("CSVCell(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

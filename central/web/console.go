@@ -161,7 +161,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 	status := http.StatusOK
 	f := store.AuditFilter{Actor: strings.TrimSpace(q.Get("actor")), Action: strings.TrimSpace(q.Get("action")), Target: strings.TrimSpace(q.Get("target"))}
 	p.FromText, p.ToText = q.Get("from"), q.Get("to")
-	from, to, err := format.DayRange(p.FromText, p.ToText, time.UTC) // "to" is inclusive on the page
+	from, to, err := format.DayRange(p.FromText, p.ToText, s.loadZone()) // "to" is inclusive on the page
 	if err != nil {
 		p.Error, status, p.FromText, p.ToText = err.Error(), http.StatusBadRequest, "", ""
 	}

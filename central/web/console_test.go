@@ -64,7 +64,7 @@ func TestConsoleMoneyChangesPublishPolicy(t *testing.T) {
 		{acct + "/refund", url.Values{"amount": {"1.50"}, "reason": {"line dropped"}}, []string{"A"}},
 		{acct + "/adjustment", url.Values{"amount": {"-0.50"}, "reason": {"correction"}}, []string{"A"}},
 		{"/money/rates", url.Values{"prefix": {"+44"}, "destination_type": {wire.DestNational}, "per_minute": {"0.10"}, "billing_unit_seconds": {"60"}, "rounding": {"up"}}, []string{"A", "B"}},
-		{"/money/rates/delete", url.Values{"prefix": {"+44"}}, []string{"A", "B"}},
+		{"/money/rates/delete", url.Values{"prefix": {"+44"}, "confirm": {"yes"}}, []string{"A", "B"}},
 	}
 	for _, st := range steps {
 		from := acct
@@ -348,7 +348,7 @@ func TestConsoleUsersPage(t *testing.T) {
 		t.Fatalf("new password: %d", r.StatusCode)
 	}
 	// Disable her: the session ends and she cannot sign in; enable again.
-	if resp, _ := e.post(admin, "/users", "/users/"+olgaID+"/disabled", url.Values{"disabled": {"true"}}); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := e.post(admin, "/users", "/users/"+olgaID+"/disabled", url.Values{"disabled": {"true"}, "confirm": {"yes"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("disable: %d", resp.StatusCode)
 	}
 	if r, _ := get(t, olga, e.srv.URL+"/calls"); r.StatusCode != http.StatusSeeOther {
@@ -367,7 +367,7 @@ func TestConsoleUsersPage(t *testing.T) {
 	// An administrator cannot disable their own account.
 	me, _ := users.New(e.st).Users(ctx)
 	adaID := me[slices.IndexFunc(me, func(u users.User) bool { return u.Username == "ada" })].ID
-	if resp, _ := e.post(admin, "/users", "/users/"+adaID+"/disabled", url.Values{"disabled": {"true"}}); resp.StatusCode != http.StatusUnprocessableEntity {
+	if resp, _ := e.post(admin, "/users", "/users/"+adaID+"/disabled", url.Values{"disabled": {"true"}, "confirm": {"yes"}}); resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Fatalf("self-disable: %d", resp.StatusCode)
 	}
 	for _, a := range []string{"user.create", "user.update"} {

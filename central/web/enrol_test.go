@@ -61,10 +61,10 @@ func TestConsoleAppliancesPage(t *testing.T) {
 	if b, _ := e.st.ApplianceBlock(ctx, "app2"); b != "B" {
 		t.Fatalf("block %q after move", b)
 	}
-	if resp, _ = e.post(amy, "/people", "/appliances/app2/retire", url.Values{}); resp.StatusCode != http.StatusForbidden {
+	if resp, _ = e.post(amy, "/people", "/appliances/app2/retire", url.Values{"confirm": {"yes"}}); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("block officer retires: %d", resp.StatusCode)
 	}
-	if resp, _ = e.post(admin, "/appliances", "/appliances/app2/retire", url.Values{}); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ = e.post(admin, "/appliances", "/appliances/app2/retire", url.Values{"confirm": {"yes"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("retire: %d", resp.StatusCode)
 	}
 	mu.Lock()

@@ -67,7 +67,7 @@ func (s *Server) endCallForm(w http.ResponseWriter, r *http.Request, se *users.S
 	id := r.PathValue("id")
 	calls, err := s.st.CallsInProgress(r.Context(), store.InProgressFilter{Blocks: c.ScopeBlocks(), WithHidden: c.SeesHidden()})
 	if err != nil {
-		s.reviewError(w, err)
+		s.reviewError(w, r, se, err)
 		return
 	}
 	var call *store.CallInProgress
@@ -85,7 +85,7 @@ func (s *Server) endCallForm(w http.ResponseWriter, r *http.Request, se *users.S
 		return
 	}
 	if err := authz.Check("POST /calls/{id}/end", c, call.Block); err != nil {
-		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
+		s.forbidden(w, r, se, err)
 		return
 	}
 	if err := s.cfg.EndCall(r.Context(), se.Actor, call.ApplianceID, call.CallID); err != nil {

@@ -85,21 +85,31 @@ func TestCallsInProgressPage(t *testing.T) {
 	if r, _ := post(t, admin, srv.URL+"/calls/live-a/end", url.Values{"csrf": {"wrong"}}); r.StatusCode == http.StatusSeeOther {
 		t.Fatal("ended without the CSRF token")
 	}
-	r, _ := e.post(admin, "/calls/in-progress", "/calls/live-a/end", url.Values{})
+	// Without confirm=yes: the confirmation page, and no command.
+	if r, body := e.post(admin, "/calls/in-progress", "/calls/live-a/end", url.Values{}); r.StatusCode != http.StatusOK ||
+		!strings.Contains(body, "End call live-a now?") || !strings.Contains(body, `name="confirm" value="yes"`) {
+		t.Fatalf("end without confirmation: %d %s", r.StatusCode, body)
+	}
+	mu.Lock()
+	if len(ended) != 0 {
+		t.Fatalf("ended without confirmation: %v", ended)
+	}
+	mu.Unlock()
+	r, _ := e.post(admin, "/calls/in-progress", "/calls/live-a/end", url.Values{"confirm": {"yes"}})
 	if r.StatusCode != http.StatusSeeOther || !strings.Contains(r.Header.Get("Location"), "notice=") {
 		t.Fatalf("end: %d %s", r.StatusCode, r.Header.Get("Location"))
 	}
-	if r, _ := e.post(officerA, "/calls/in-progress", "/calls/live-b/end", url.Values{}); r.StatusCode != http.StatusSeeOther ||
+	if r, _ := e.post(officerA, "/calls/in-progress", "/calls/live-b/end", url.Values{"confirm": {"yes"}}); r.StatusCode != http.StatusSeeOther ||
 		!strings.Contains(r.Header.Get("Location"), url.QueryEscape("no longer in progress")) {
 		t.Fatalf("block A's officer ending block B's call: %d %s", r.StatusCode, r.Header.Get("Location"))
 	}
-	if r, _ := e.post(investigator, "/calls/in-progress", "/calls/live-b/end", url.Values{}); r.StatusCode != http.StatusForbidden {
+	if r, _ := e.post(investigator, "/calls/in-progress", "/calls/live-b/end", url.Values{"confirm": {"yes"}}); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("an investigator ending a call: %d", r.StatusCode)
 	}
 	mu.Lock()
 	fail = errors.New("broker down")
 	mu.Unlock()
-	if r, body := e.post(admin, "/calls/in-progress", "/calls/live-b/end", url.Values{}); r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "try again") {
+	if r, body := e.post(admin, "/calls/in-progress", "/calls/live-b/end", url.Values{"confirm": {"yes"}}); r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "try again") {
 		t.Fatalf("end with the appliance unreachable: %d %s", r.StatusCode, body)
 	}
 	mu.Lock()

@@ -258,7 +258,7 @@ func (s *Server) renderPeople(w http.ResponseWriter, r *http.Request, se *users.
 	off = max(off, 0)
 	if p.Block != "" {
 		if err := c.CheckBlock(p.Block); err != nil {
-			http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
+			s.forbidden(w, r, se, err)
 			return
 		}
 	}
@@ -294,7 +294,7 @@ func (s *Server) createPersonForm(w http.ResponseWriter, r *http.Request, se *us
 	f := r.PostForm
 	c := CallerOf(se)
 	if err := c.CheckBlock(f.Get("block")); err != nil {
-		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
+		s.forbidden(w, r, se, err)
 		return
 	}
 	np := people.NewPerson{PrisonNumber: f.Get("prison_number"), Name: f.Get("name"), Block: f.Get("block"),
@@ -393,7 +393,7 @@ func (s *Server) editPersonForm(w http.ResponseWriter, r *http.Request, se *user
 		s.renderPerson(w, r, se, id, st, msg, "")
 	}
 	if err := CallerOf(se).CheckBlock(f.Get("block")); err != nil {
-		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
+		s.forbidden(w, r, se, err)
 		return
 	}
 	name, block, level, lang, status, reason := f.Get("name"), f.Get("block"), f.Get("supervision_level"), f.Get("language"), f.Get("status"), strings.TrimSpace(f.Get("status_reason"))

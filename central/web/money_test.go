@@ -113,7 +113,7 @@ func TestFinanceRechargesOnConsole(t *testing.T) {
 	if !strings.Contains(body, "+4420") || !strings.Contains(body, "0.10") {
 		t.Fatalf("rates page: %s", body)
 	}
-	if r, _ := post(t, c, srv.URL+"/money/rates/delete", url.Values{"csrf": {csrf}, "prefix": {"+4420"}}); r.StatusCode != http.StatusSeeOther {
+	if r, _ := post(t, c, srv.URL+"/money/rates/delete", url.Values{"csrf": {csrf}, "prefix": {"+4420"}, "confirm": {"yes"}}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("delete rate: %d", r.StatusCode)
 	}
 	if rates, _ := money.New(st).Rates(context.Background()); len(rates) != 0 {

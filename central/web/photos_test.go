@@ -127,7 +127,13 @@ func TestConsolePersonPhoto(t *testing.T) {
 		t.Fatal("read-only user gets the upload form")
 	}
 
-	resp, _ = e.post(admin, page, page+"/photo/delete", url.Values{})
+	if resp, body := e.post(admin, page, page+"/photo/delete", url.Values{}); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Remove this person") {
+		t.Fatalf("remove without confirmation: %d", resp.StatusCode)
+	}
+	if resp, _ := get(t, admin, e.srv.URL+page+"/photo"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("photo removed without confirmation: %d", resp.StatusCode)
+	}
+	resp, _ = e.post(admin, page, page+"/photo/delete", url.Values{"confirm": {"yes"}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("remove: %d", resp.StatusCode)
 	}

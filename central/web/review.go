@@ -13,6 +13,7 @@ package web
 // page: it has no recording, and the recording route refuses it too.
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -56,6 +57,7 @@ type callView struct {
 	page.Layout
 	Call              *store.Call
 	Talk              string // the talk time, m:ss
+	Charged           string // the cost as the money pages write it, "0.06 GBP"
 	CanPlay           bool   // the caller may play recordings
 	Playable          bool   // this call has an uploaded recording and is not privileged
 	CanRead, CanWrite bool   // review notes and bookmarks
@@ -138,19 +140,35 @@ var statsLabels = map[string]string{
 	reports.StatsByRefusal: "Refused calls by reason",
 }
 
-// reviewError answers a store or authorization error as plain text.
-func (s *Server) reviewError(w http.ResponseWriter, err error) {
+// reviewError answers a store or authorization error: a refusal page, or
+// plain text.
+func (s *Server) reviewError(w http.ResponseWriter, r *http.Request, se *users.Session, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		http.Error(w, "No such call.", http.StatusNotFound)
 	case errors.Is(err, authz.ErrOutOfScope), errors.Is(err, authz.ErrForbidden):
-		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
+		s.forbidden(w, r, se, err)
 	case errors.Is(err, callquery.ErrBadQuery), errors.Is(err, store.ErrInvalid):
 		http.Error(w, strings.TrimPrefix(err.Error(), "store: invalid input: "), http.StatusBadRequest)
 	default:
 		s.log.Error("web: review", "err", err)
 		http.Error(w, "Something went wrong; try again.", http.StatusInternalServerError)
 	}
+}
+
+// charged is call's cost as every money page writes it ("0.06 GBP"): in
+// the prison currency's digits, or a common currency's when the call was
+// charged in another.
+func charged(call *store.Call, set store.MoneySettings) string {
+	cur := ledger.Currency{Code: cmp.Or(call.Currency, set.Currency), Digits: set.Digits}
+	if cur.Code != set.Currency {
+		for _, c := range []ledger.Currency{ledger.EUR, ledger.USD, ledger.GBP, ledger.CNY, ledger.JPY, ledger.KWD} {
+			if c.Code == cur.Code {
+				cur = c
+			}
+		}
+	}
+	return cur.Format(ledger.Money(call.Cost)) + " " + cur.Code
 }
 
 // scopedCall loads the call {id} for c: another block's call is out of
@@ -185,13 +203,21 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Sess
 	c := CallerOf(se)
 	call, err := s.scopedCall(r, c)
 	if err != nil {
-		s.reviewError(w, err)
+		s.reviewError(w, r, se, err)
 		return
 	}
 	l := page.For(se, "Call "+call.ID)
 	l.Notice = p.Notice
 	p.Layout, p.Call = l, call
 	p.Talk = reports.FormatOffset(time.Duration(call.DurationSeconds * float64(time.Second)))
+	if call.Cost != 0 {
+		set, err := s.money.MoneySettings(r.Context())
+		if err != nil {
+			s.reviewError(w, err)
+			return
+		}
+		p.Charged = charged(call, set)
+	}
 	p.CanPlay = page.Allowed(se, "GET /calls/{id}/recording")
 	p.Playable = !call.Privileged && call.Recording != nil && call.Recording.Uploaded
 	p.CanRead, p.CanWrite = c.ReadsReview(), c.WritesReview()
@@ -209,7 +235,7 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Sess
 			}
 		}
 		if err != nil {
-			s.reviewError(w, err)
+			s.reviewError(w, r, se, err)
 			return
 		}
 	}
@@ -225,7 +251,7 @@ func (s *Server) callForm(w http.ResponseWriter, r *http.Request, se *users.Sess
 	}
 	call, err := s.scopedCall(r, c)
 	if err != nil {
-		s.reviewError(w, err)
+		s.reviewError(w, r, se, err)
 		return nil, c, false
 	}
 	return call, c, true
@@ -239,7 +265,7 @@ func (s *Server) addNoteForm(w http.ResponseWriter, r *http.Request, se *users.S
 	in := noteForm{Reason: r.PostForm.Get("reason"), Note: r.PostForm.Get("note"), FollowUp: r.PostForm.Get("follow_up") != ""}
 	if _, err := s.reports.AddReviewNote(r.Context(), se.Actor, call.ID, reports.NewReviewNote{Reason: in.Reason, Note: in.Note, FollowUp: in.FollowUp}); err != nil {
 		if !errors.Is(err, store.ErrInvalid) {
-			s.reviewError(w, err)
+			s.reviewError(w, r, se, err)
 			return
 		}
 		s.showCall(w, r, se, http.StatusUnprocessableEntity, &callView{NoteForm: in, NoteErr: strings.TrimPrefix(err.Error(), "store: invalid input: ")})
@@ -260,7 +286,7 @@ func (s *Server) addBookmarkForm(w http.ResponseWriter, r *http.Request, se *use
 	}
 	if err != nil {
 		if !errors.Is(err, store.ErrInvalid) && !errors.Is(err, callquery.ErrBadQuery) {
-			s.reviewError(w, err)
+			s.reviewError(w, r, se, err)
 			return
 		}
 		msg := strings.TrimPrefix(strings.TrimPrefix(err.Error(), "store: invalid input: "), "bad query: ")
@@ -286,7 +312,7 @@ func (s *Server) removeBookmarkForm(w http.ResponseWriter, r *http.Request, se *
 		http.Error(w, "No such bookmark on this call (it may have been removed already).", http.StatusNotFound)
 		return
 	case err != nil:
-		s.reviewError(w, err)
+		s.reviewError(w, r, se, err)
 		return
 	}
 	redirectNotice(w, r, "/calls/"+url.PathEscape(call.ID), "Bookmark removed.")
@@ -306,20 +332,20 @@ func (s *Server) callsExport(w http.ResponseWriter, r *http.Request, se *users.S
 	}
 	f, err := callquery.Parse(q)
 	if err != nil {
-		s.reviewError(w, err)
+		s.reviewError(w, r, se, err)
 		return
 	}
 	c := CallerOf(se)
 	if f.Block != "" {
 		if err := c.CheckBlock(f.Block); err != nil {
-			s.reviewError(w, err)
+			s.reviewError(w, r, se, err)
 			return
 		}
 	}
 	f.ShowHidden = c.SeesHidden()
 	tb, err := s.search.ExportCalls(r.Context(), se.Actor, format, c.ScopeBlocks(), f)
 	if err != nil {
-		s.reviewError(w, err)
+		s.reviewError(w, r, se, err)
 		return
 	}
 	s.writeTable(w, "calls", format, tb)
@@ -351,7 +377,7 @@ func formQuery(r *http.Request) url.Values {
 func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	loc, err := s.location(r)
 	if err != nil {
-		s.reviewError(w, err)
+		s.reviewError(w, r, se, err)
 		return
 	}
 	q := formQuery(r)
@@ -366,7 +392,7 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 		err = c.CheckBlock(f.Block)
 	}
 	if errors.Is(err, authz.ErrOutOfScope) {
-		s.reviewError(w, err)
+		s.reviewError(w, r, se, err)
 		return
 	}
 	status := http.StatusOK
@@ -382,7 +408,7 @@ func (s *Server) statsPage(w http.ResponseWriter, r *http.Request, se *users.Ses
 	case errors.Is(err, callquery.ErrBadQuery), errors.Is(err, store.ErrInvalid):
 		status, p.Error = http.StatusBadRequest, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "bad query: "), "store: invalid input: ")
 	default:
-		s.reviewError(w, err)
+		s.reviewError(w, r, se, err)
 		return
 	}
 	if p.Stats == nil {
@@ -447,13 +473,13 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.S
 		Period: q.Get("period"), Block: q.Get("block"), From: q.Get("from"), To: q.Get("to")}
 	set, err := s.money.MoneySettings(r.Context())
 	if err != nil {
-		s.reviewError(w, err)
+		s.reviewError(w, r, se, err)
 		return
 	}
 	p.Settings = set
 	f, loc, err := s.billingQuery(r, se)
 	if errors.Is(err, authz.ErrOutOfScope) {
-		s.reviewError(w, err)
+		s.reviewError(w, r, se, err)
 		return
 	}
 	status := http.StatusOK
@@ -468,7 +494,7 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.S
 	case errors.Is(err, callquery.ErrBadQuery), errors.Is(err, store.ErrInvalid):
 		status, p.Error = http.StatusBadRequest, strings.TrimPrefix(strings.TrimPrefix(err.Error(), "bad query: "), "store: invalid input: ")
 	default:
-		s.reviewError(w, err)
+		s.reviewError(w, r, se, err)
 		return
 	}
 	if rep := p.Billing; rep != nil {
@@ -476,7 +502,7 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.S
 		p.From, p.To = format.Days(rep.From, rep.To, loc)
 		cur := ledger.Currency{Code: rep.Currency, Digits: rep.Digits}
 		view := func(b reports.BillingRow) billingRow {
-			return billingRow{BillingRow: b, Minutes: strconv.FormatFloat(b.BilledSeconds/60, 'f', 1, 64),
+			return billingRow{BillingRow: b, Minutes: reports.BilledMinutes(b.BilledSeconds),
 				Charged: cur.Format(b.Charged), Refunded: cur.Format(b.Refunded), Net: cur.Format(b.Net)}
 		}
 		for _, b := range rep.Rows {
@@ -497,12 +523,12 @@ func (s *Server) billingPage(w http.ResponseWriter, r *http.Request, se *users.S
 func (s *Server) billingExport(w http.ResponseWriter, r *http.Request, se *users.Session) {
 	f, _, err := s.billingQuery(r, se)
 	if err != nil {
-		s.reviewError(w, err)
+		s.reviewError(w, r, se, err)
 		return
 	}
 	tb, err := s.reports.ExportBilling(r.Context(), se.Actor, tables.FormatCSV, f)
 	if err != nil {
-		s.reviewError(w, err)
+		s.reviewError(w, r, se, err)
 		return
 	}
 	s.writeTable(w, "billing", tables.FormatCSV, tb)

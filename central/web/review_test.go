@@ -208,7 +208,7 @@ func TestCallsSearchFormAndExport(t *testing.T) {
 	login(t, adm, srv, tok)
 	resp, body := get(t, adm, srv.URL+"/calls?name=lee&contact=&officer=&block=A&from=2025-03-01T08%3A00")
 	if resp.StatusCode != 200 || !strings.Contains(body, `href="/calls/rec-call"`) || !strings.Contains(body, `href="/calls/refused-call"`) ||
-		!strings.Contains(body, `name="name" value="lee"`) || !strings.Contains(body, `name="from" value="2025-03-01T08:00"`) ||
+		!strings.Contains(body, `name="name" value="lee"`) || !strings.Contains(body, `type="date" id="f-from" name="from" value="2025-03-01"`) ||
 		!strings.Contains(body, `name="contact"`) || !strings.Contains(body, `name="officer"`) {
 		t.Fatalf("search by name: %d %s", resp.StatusCode, body)
 	}
@@ -329,6 +329,10 @@ func TestBillingPage(t *testing.T) {
 		!strings.Contains(body, "<svg") || !strings.Contains(body, "national: 0.20 EUR") {
 		t.Fatalf("billing page: %d %s", resp.StatusCode, body)
 	}
+	// The call talked 75 s on a 60 s billing unit: two minutes billed.
+	if !strings.Contains(body, `<td class="n">1</td><td class="n">2.00</td>`) {
+		t.Fatalf("billed minutes are not the billed time: %s", body)
+	}
 	m := regexp.MustCompile(`href="(/reports/billing\.csv\?[^"]*)"`).FindStringSubmatch(body)
 	if m == nil {
 		t.Fatalf("no CSV link: %s", body)
@@ -340,7 +344,7 @@ func TestBillingPage(t *testing.T) {
 	recs, err := csv.NewReader(r.Body).ReadAll()
 	r.Body.Close()
 	if err != nil || r.StatusCode != 200 || !strings.Contains(r.Header.Get("Content-Disposition"), "billing.csv") || len(recs) != 3 ||
-		recs[1][0] != "2025-03-01" || recs[1][7] != "0.20" {
+		recs[1][0] != "2025-03-01" || recs[1][6] != "2.00" || recs[1][7] != "0.20" {
 		t.Fatalf("csv: %d %q %v", r.StatusCode, recs, err)
 	}
 	if n := auditCount(t, st, "export.billing"); n != 1 {

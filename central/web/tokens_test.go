@@ -49,7 +49,7 @@ func TestTokensPage(t *testing.T) {
 			id = tk.ID
 		}
 	}
-	if resp, _ := e.post(ivy, "/tokens", "/tokens/"+id+"/revoke", url.Values{}); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := e.post(ivy, "/tokens", "/tokens/"+id+"/revoke", url.Values{"confirm": {"yes"}}); resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("ivy revokes fay's token: %d", resp.StatusCode)
 	}
 	// The token signs in to the console; revoking it ends that session.
@@ -60,7 +60,7 @@ func TestTokensPage(t *testing.T) {
 	if r, _ := get(t, tc, e.srv.URL+"/tokens"); r.StatusCode != 200 {
 		t.Fatalf("token session: %d", r.StatusCode)
 	}
-	if resp, _ := e.post(fay, "/tokens", "/tokens/"+id+"/revoke", url.Values{}); resp.StatusCode != http.StatusSeeOther {
+	if resp, _ := e.post(fay, "/tokens", "/tokens/"+id+"/revoke", url.Values{"confirm": {"yes"}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("revoke: %d", resp.StatusCode)
 	}
 	if r, _ := get(t, tc, e.srv.URL+"/tokens"); r.StatusCode == 200 {

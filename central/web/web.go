@@ -26,6 +26,13 @@
 // privileged call is never played. Users whose role plays and exports
 // recordings (system administrators, investigators) and who have no
 // second factor are sent to enrol one (/account/totp) when they sign in.
+// The navigation holds the pages the signed-in role may open, and a page
+// it may not answers 403 with a page saying why and where to go.
+// Destructive actions (ending a call, deleting a rate, removing a number
+// or a photo, disabling a user, resetting a second factor, revoking a
+// token, retiring an appliance) show a confirmation page first
+// (confirm.go). Moments are shown, and date filters read, in the prison's
+// time zone (zone.go).
 // Every sign-in, failed sign-in, search and playback is written to the
 // audit log, and every change that alters a block's policy is published to
 // its appliances through the PolicyNotifier, as the JSON API does.
@@ -43,6 +50,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kinline/kinline/central/authz"
@@ -101,6 +109,10 @@ type Config struct {
 	// Retired, when set, is told the id of an appliance just retired
 	// (central/server drops its live connection); nil: nobody is told.
 	Retired func(id string)
+	// SignInHint, when set, is shown under the sign-in page's token form
+	// (the demo says where its admin token file is); a real installation
+	// leaves it empty and advertises no file.
+	SignInHint string
 }
 
 // UserStore is what the console needs of the console users' store
@@ -179,6 +191,9 @@ type Server struct {
 
 	notifyMu sync.Mutex
 	notifier PolicyNotifier
+	// zone is the prison's time zone the pages show moments in, read
+	// from the settings as each page renders.
+	zone atomic.Pointer[time.Location]
 }
 
 // New builds the console.
@@ -194,10 +209,6 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = 30 * time.Minute
-	}
-	t, err := template.New("").Funcs(template.FuncMap{"duration": format.Duration}).ParseFS(templateFS, "templates/*.html")
-	if err != nil {
-		return nil, fmt.Errorf("web: templates: %w", err)
 	}
 	if cfg.Users == nil {
 		cfg.Users = users.New(cfg.Store)
@@ -217,13 +228,19 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Calls == nil {
 		cfg.Calls = reports.New(cfg.Store)
 	}
-	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, people: cfg.People, tables: cfg.Tables, reports: cfg.Reports, money: cfg.Money, search: cfg.Calls, log: cfg.Log, tmpl: t,
+	s := &Server{cfg: cfg, st: cfg.Store, users: cfg.Users, people: cfg.People, tables: cfg.Tables, reports: cfg.Reports, money: cfg.Money, search: cfg.Calls, log: cfg.Log,
 		imports: importjob.NewRunner(ImportJobTimeout), notifier: cfg.Notifier}
+	s.zone.Store(time.UTC)
+	t, err := template.New("").Funcs(template.FuncMap{"duration": format.Duration}).Funcs(s.timeFuncs()).ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("web: templates: %w", err)
+	}
+	s.tmpl = t
 	m := http.NewServeMux()
 	m.HandleFunc("GET /{$}", s.root)
 	s.auth = signin.New(signin.Config{Users: cfg.Users, Audit: cfg.Store, Log: cfg.Log, SessionTTL: cfg.SessionTTL, SessionIdle: cfg.SessionIdle,
 		SecureCookie: cfg.SecureCookie, Form: func(w http.ResponseWriter, status int, csrf, msg string) {
-			s.render(w, status, "login.html", loginView{page.Layout{Title: "Sign in", Error: msg, CSRF: csrf}})
+			s.render(w, status, "login.html", loginView{page.Layout{Title: "Sign in", Error: msg, CSRF: csrf}, cfg.SignInHint})
 		}})
 	m.HandleFunc("GET /login", s.auth.Page)
 	m.HandleFunc("POST /login", s.auth.Login)
@@ -273,8 +290,11 @@ func (s *Server) Handler() http.Handler {
 	})
 }
 
-// loginView is the data of login.html.
-type loginView struct{ page.Layout }
+// loginView is the data of login.html: Hint is Config.SignInHint.
+type loginView struct {
+	page.Layout
+	Hint string
+}
 
 // callsView is the data of calls.html: the search form, a page of calls.
 type callsView struct {
@@ -288,6 +308,7 @@ type callsView struct {
 
 // render writes template name with data, never cached.
 func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
+	s.zone.Store(s.loadZone())
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
@@ -306,11 +327,19 @@ func (s *Server) session(pattern string, h page.Handler) http.HandlerFunc {
 			return
 		}
 		if err := authz.Check(pattern, CallerOf(se), r.PathValue("id")); err != nil {
-			http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
+			s.forbidden(w, r, se, err)
+			return
+		}
+		if !s.confirmed(w, r, se, pattern) {
 			return
 		}
 		h(w, r, se)
 	}
+}
+
+// forbidden answers 403 with the refusal page for err (package page).
+func (s *Server) forbidden(w http.ResponseWriter, r *http.Request, se *users.Session, err error) {
+	s.render(w, http.StatusForbidden, "forbidden.html", page.Refused(r, se, err))
 }
 
 func (s *Server) root(w http.ResponseWriter, r *http.Request) {
@@ -331,10 +360,10 @@ func (s *Server) calls(w http.ResponseWriter, r *http.Request, se *users.Session
 	}
 	c := CallerOf(se)
 	p := callsView{Layout: page.For(se, "Calls"), Dispositions: callquery.Dispositions, CanPlay: page.Allowed(se, "GET /calls/{id}/recording")}
-	f, err := callquery.Parse(q)
+	f, err := callquery.ParseIn(q, s.loadZone())
 	if err == nil && f.Block != "" {
 		if err := c.CheckBlock(f.Block); err != nil {
-			http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
+			s.forbidden(w, r, se, err)
 			return
 		}
 	}

@@ -49,13 +49,14 @@ func ledgerEntryBody(v *money.LedgerEntry) ledgerEntryOut {
 // statementLineOut is a ledger entry with the balance after it.
 type statementLineOut struct {
 	ledgerEntryOut
-	Balance ledger.Money `json:"balance"`
+	Balance  ledger.Money `json:"balance"`
+	Withheld bool         `json:"withheld,omitempty"`
 }
 
 func (statementLineOut) componentName() string { return "store.StatementLine" }
 
 func statementLineBody(v *money.StatementLine) statementLineOut {
-	return statementLineOut{ledgerEntryOut: ledgerEntryBody(&v.LedgerEntry), Balance: v.Balance}
+	return statementLineOut{ledgerEntryOut: ledgerEntryBody(&v.LedgerEntry), Balance: v.Balance, Withheld: v.Withheld}
 }
 
 // statementOut is an account's statement.

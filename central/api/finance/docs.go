@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/kinline/kinline/central/api/openapi"
+	"github.com/kinline/kinline/central/store/money"
 	"github.com/kinline/kinline/shared/wire"
 )
 
@@ -53,9 +54,11 @@ var Docs = map[string]openapi.Doc{
 		Out: openapi.Obj{"currency": "", "digits": 0, "accounts": []accountSummaryOut{}},
 	},
 	"GET /api/v1/accounts/{person}": {
-		Summary:     "Get an account's statement",
-		Description: "The person's balance and ledger entries over a period with the running balance after each; audited.",
-		Path:        map[string]string{"person": pPerson},
+		Summary: "Get an account's statement",
+		Description: "The person's balance and ledger entries over a period with the running balance after each; audited. " +
+			"For a caller who may not see hidden calls (all but investigators and system administrators), an entry naming a hidden call keeps its amount " +
+			"but has no ref, the reason \"" + money.WithheldReason + "\" and withheld true.",
+		Path: map[string]string{"person": pPerson},
 		Query: []openapi.Param{
 			openapi.Str("from", "Entries at or after: RFC 3339, or a date (YYYY-MM-DD, midnight in the money time zone)."),
 			openapi.Str("to", "Entries before: RFC 3339, or a date (YYYY-MM-DD, midnight in the money time zone)."),

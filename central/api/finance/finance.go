@@ -79,7 +79,7 @@ type Store interface {
 	Rates(ctx context.Context) ([]money.RateRow, error)
 	SetRates(ctx context.Context, actor string, rates []wire.Rate) error
 	Accounts(ctx context.Context, f money.AccountFilter) ([]money.AccountSummary, error)
-	Statement(ctx context.Context, account string, from, to time.Time) (*money.Statement, error)
+	Statement(ctx context.Context, account string, from, to time.Time, withHidden bool) (*money.Statement, error)
 	Recharge(ctx context.Context, actor, account string, amount ledger.Money, receipt string) (*money.LedgerEntry, string, error)
 	Refund(ctx context.Context, actor, account string, amount ledger.Money, reason, callRef string) (*money.LedgerEntry, string, error)
 	Adjust(ctx context.Context, actor, account string, amount ledger.Money, reason string) (*money.LedgerEntry, string, error)
@@ -271,7 +271,7 @@ func (s *Handlers) getAccount(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	st, err := s.money.Statement(ctx, r.PathValue("person"), from, to)
+	st, err := s.money.Statement(ctx, r.PathValue("person"), from, to, callerFrom(ctx).SeesHidden())
 	if err != nil {
 		s.fail(w, r, err)
 		return

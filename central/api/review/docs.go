@@ -68,7 +68,9 @@ var Docs = map[string]openapi.Doc{
 	"GET /api/v1/reports/billing": {
 		Summary: "Billing report",
 		Description: "What calls were charged over a period (call debits in the ledger, refunds that name a call), by period, block, destination type and rate " +
-			"(the rate the appliance priced each call with; for calls recorded before appliances named it, the rate matching the number in today's rates table). Block officers get their blocks only. Audited as reports.billing.",
+			"(the rate the appliance priced each call with; for calls recorded before appliances named it, the rate matching the number in today's rates table). Block officers get their blocks only. Audited as reports.billing. " +
+			"In each row, billed_seconds is the billed time of its calls: each call's talk time rounded up to its rate's billing unit, as the ledger charged it " +
+			"(a one-second call on a 60-second unit bills 60); charged, refunded and net are in the currency's minor unit (digits decimals).",
 		Query: reportQuery(openapi.Enum("period", "Split the rows by day or month (default total).", reports.BillingPeriods...)),
 		Out:   billingReportOut{},
 	},

@@ -225,7 +225,15 @@ func (s *Store) Balance(ctx context.Context, account string) (ledger.Money, erro
 type StatementLine struct {
 	LedgerEntry
 	Balance ledger.Money `json:"balance"`
+	// Withheld: the entry names a hidden call the reader may not see; its
+	// Ref is cleared and its Reason is WithheldReason (the amount stays,
+	// so the statement still adds up).
+	Withheld bool `json:"withheld,omitempty"`
 }
+
+// WithheldReason is the Reason of a statement line whose call is hidden
+// from the reader.
+const WithheldReason = "a call (details withheld)"
 
 // Statement is an account's ledger over a period.
 type Statement struct {
@@ -246,8 +254,9 @@ type Statement struct {
 // Statement returns account's entries with At in [from, to) (a zero bound
 // is open), in ledger order, each with the running balance after it,
 // starting from the balance of the entries before from. It reads one
-// snapshot.
-func (s *Store) Statement(ctx context.Context, account string, from, to time.Time) (*Statement, error) {
+// snapshot. Unless withHidden (a reader who may see hidden calls), a line
+// naming a hidden call is Withheld.
+func (s *Store) Statement(ctx context.Context, account string, from, to time.Time, withHidden bool) (*Statement, error) {
 	tx, err := s.core.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("store: statement: %w", err)
@@ -287,13 +296,46 @@ func (s *Store) Statement(ctx context.Context, account string, from, to time.Tim
 	if err != nil {
 		return nil, err
 	}
+	hidden := map[string]bool{}
+	if !withHidden {
+		if hidden, err = hiddenRefs(ctx, tx, account, lo, hi); err != nil {
+			return nil, err
+		}
+	}
 	run := st.Opening
 	for _, e := range es {
 		run += e.Amount
-		st.Lines = append(st.Lines, StatementLine{LedgerEntry: e, Balance: run})
+		l := StatementLine{LedgerEntry: e, Balance: run}
+		if e.Ref != "" && hidden[e.Ref] {
+			l.Ref, l.Reason, l.Withheld = "", WithheldReason, true
+		}
+		st.Lines = append(st.Lines, l)
 	}
 	st.Closing = run
 	return st, nil
+}
+
+// hiddenRefs is the set of the hidden calls that account's entries with
+// at_ns in [lo, hi) name.
+func hiddenRefs(ctx context.Context, tx *sql.Tx, account string, lo, hi int64) (map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT c.call_id FROM ledger_entries l JOIN calls c ON c.call_id = l.ref
+		WHERE l.account = $1 AND l.at_ns >= $2 AND l.at_ns < $3 AND l.ref <> '' AND NOT (`+store.HiddenCallTerm+`)`, account, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("store: statement: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: statement: %w", err)
+		}
+		out[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: statement: %w", err)
+	}
+	return out, nil
 }
 
 // AccountReport is the reconciliation of one account: ledger.Reconcile's

@@ -56,7 +56,7 @@ func TestBalanceIsCreditsMinusDebits(t *testing.T) {
 	if a.Credits != credits || a.Debits != debits || a.Balance != credits-debits || a.Stored != a.Balance || a.Difference != 0 || len(a.Overspends) != 0 {
 		t.Fatalf("account report %+v", a)
 	}
-	st, err := s.Statement(ctx, ann, time.Time{}, time.Time{})
+	st, err := s.Statement(ctx, ann, time.Time{}, time.Time{}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestBalanceIsCreditsMinusDebits(t *testing.T) {
 		}
 	}
 	// A period: only the last debit, opening with everything before it.
-	st, err = s.Statement(ctx, ann, t0.Add(30*time.Minute), t0.Add(2*time.Hour))
+	st, err = s.Statement(ctx, ann, t0.Add(30*time.Minute), t0.Add(2*time.Hour), true)
 	if err != nil {
 		t.Fatal(err)
 	}

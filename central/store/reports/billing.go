@@ -70,7 +70,11 @@ type BillingRow struct {
 	DestinationType string `json:"destination_type"`
 	RatePrefix      string `json:"rate_prefix"`
 	RateName        string `json:"rate_name,omitempty"`
-	// Calls is the number of charged calls, BilledSeconds their talk time.
+	// Calls is the number of charged calls, BilledSeconds their billed
+	// time: each call's talk time rounded up to its rate's billing unit, as
+	// the ledger priced it (ledger.Rate.Units; free calls are never
+	// debited); a call no rate of today's table prices bills its talk
+	// time, rounded up to the second.
 	Calls         int64   `json:"calls"`
 	BilledSeconds float64 `json:"billed_seconds"`
 	// Charged is what the calls were debited, Refunded what was refunded
@@ -170,8 +174,9 @@ func (s *Store) Billing(ctx context.Context, f BillingFilter) (*BillingReport, e
 }
 
 // billingQuery is the query of f's ledger entries of kind (call debits,
-// or refunds of calls), grouped by period bucket (0 for the total), block,
-// number and the rate the call named.
+// or refunds of calls), one row each (a call's billed time is rounded per
+// call): its period bucket (0 for the total), block, number, the rate the
+// call named, its amount and the call's talk time in milliseconds.
 func billingQuery(f BillingFilter, kind string) (string, []any) {
 	var args []any
 	arg := func(v any) string {
@@ -179,11 +184,11 @@ func billingQuery(f BillingFilter, kind string) (string, []any) {
 		return fmt.Sprintf("$%d", len(args))
 	}
 	block := "COALESCE(c.block, p.block, '')"
-	group := block + ", COALESCE(c.number, ''), COALESCE(c.rate_type, ''), COALESCE(c.rate_prefix, ''), COALESCE(c.rate_name, '')"
+	cols := block + ", COALESCE(c.number, ''), COALESCE(c.rate_type, ''), COALESCE(c.rate_prefix, ''), COALESCE(c.rate_name, '')"
 	if f.Period != BillingTotal {
-		group = fmt.Sprintf("l.at_ns / %d, ", int64(quarter)) + group
+		cols = fmt.Sprintf("l.at_ns / %d, ", int64(quarter)) + cols
 	} else {
-		group = "0, " + group
+		cols = "0, " + cols
 	}
 	where := []string{"l.kind = " + arg(kind), "l.at_ns >= " + arg(store.NS(f.From)), "l.at_ns < " + arg(store.NS(f.To))}
 	if kind == wire.LedgerRefund {
@@ -195,17 +200,16 @@ func billingQuery(f BillingFilter, kind string) (string, []any) {
 	if f.Blocks != nil {
 		where = append(where, store.InList(block, f.Blocks, &args))
 	}
-	groupBy := strings.TrimPrefix(group, "0, ")
-	q := `SELECT ` + group + `, COUNT(*), CAST(SUM(l.amount) AS BIGINT),
-			CAST(SUM(CASE WHEN c.answer_ns IS NOT NULL AND c.end_ns > c.answer_ns THEN (c.end_ns - c.answer_ns) / 1000000 ELSE 0 END) AS BIGINT)
+	q := `SELECT ` + cols + `, l.amount,
+			CASE WHEN c.answer_ns IS NOT NULL AND c.end_ns > c.answer_ns THEN c.end_ns - c.answer_ns ELSE 0 END
 			FROM ledger_entries l LEFT JOIN calls c ON c.call_id = l.ref LEFT JOIN people p ON p.id = l.account
-			WHERE ` + strings.Join(where, " AND ") + ` GROUP BY ` + groupBy
+			WHERE ` + strings.Join(where, " AND ")
 	return q, args
 }
 
-// billingKind runs billingQuery for kind in tx and adds each group as a
+// billingKind runs billingQuery for kind in tx and adds each entry as a
 // row: its period in loc, its rate (the one the call named, else the one
-// table matches the number with) and its amounts.
+// table matches the number with), its amount and billed time.
 func billingKind(ctx context.Context, tx *sql.Tx, f BillingFilter, kind string, table *ledger.Table, loc *time.Location, add func(BillingRow)) error {
 	q, args := billingQuery(f, kind)
 	rs, err := tx.QueryContext(ctx, q, args...)
@@ -213,10 +217,14 @@ func billingKind(ctx context.Context, tx *sql.Tx, f BillingFilter, kind string, 
 		return fmt.Errorf("store: billing: %w", err)
 	}
 	defer rs.Close()
+	byPrefix := map[string]ledger.Rate{}
+	for _, r := range table.Rates() {
+		byPrefix[r.Prefix] = r
+	}
 	for rs.Next() {
-		var bucket, n, amount, ms int64
+		var bucket, amount, talkNS int64
 		var blk, number, rateType, ratePrefix, rateName string
-		if err := rs.Scan(&bucket, &blk, &number, &rateType, &ratePrefix, &rateName, &n, &amount, &ms); err != nil {
+		if err := rs.Scan(&bucket, &blk, &number, &rateType, &ratePrefix, &rateName, &amount, &talkNS); err != nil {
 			return fmt.Errorf("store: billing: %w", err)
 		}
 		r := BillingRow{Block: blk, DestinationType: Unrated}
@@ -235,7 +243,8 @@ func billingKind(ctx context.Context, tx *sql.Tx, f BillingFilter, kind string, 
 			r.DestinationType, r.RatePrefix, r.RateName = string(rate.DestinationType), rate.Prefix, rate.Name
 		}
 		if kind == wire.LedgerCallDebit {
-			r.Calls, r.BilledSeconds, r.Charged = n, float64(ms)/1000, ledger.Money(-amount)
+			r.Calls, r.Charged = 1, ledger.Money(-amount)
+			r.BilledSeconds = billedSeconds(time.Duration(talkNS), byPrefix, ratePrefix, rateType != "", table, number)
 		} else {
 			r.Refunded = ledger.Money(amount)
 		}
@@ -247,8 +256,27 @@ func billingKind(ctx context.Context, tx *sql.Tx, f BillingFilter, kind string, 
 	return nil
 }
 
+// billedSeconds is a call's talk time rounded up to the billing unit of
+// its rate: the one it was priced with (named), as the rates table has
+// that prefix now, else the one the table matches its number with; with
+// neither, the talk time rounded up to the second.
+func billedSeconds(talk time.Duration, byPrefix map[string]ledger.Rate, prefix string, named bool, table *ledger.Table, number string) float64 {
+	rate, ok := byPrefix[prefix]
+	if !named || !ok {
+		rate, ok = table.Match(number)
+	}
+	if !ok || number == "" {
+		rate = ledger.Rate{BillingUnit: 1}
+	}
+	return float64(rate.Units(talk) * int64(rate.BillingUnit))
+}
+
 // BillingColumns is the header of a billing export.
 var BillingColumns = []string{"period", "block", "destination_type", "rate_prefix", "rate_name", "calls", "billed_minutes", "charged", "refunded", "net", "currency"}
+
+// BilledMinutes writes billed seconds as minutes with two decimals (a
+// second, the smallest unit, shows as 0.02, never 0.00).
+func BilledMinutes(sec float64) string { return strconv.FormatFloat(sec/60, 'f', 2, 64) }
 
 // BillingTable is rep as a table (header first, a total row last), amounts
 // in the currency's major unit.
@@ -256,7 +284,7 @@ func BillingTable(rep *BillingReport) [][]string {
 	cur := ledger.Currency{Code: rep.Currency, Digits: rep.Digits}
 	row := func(r BillingRow, period string) []string {
 		return []string{period, r.Block, r.DestinationType, r.RatePrefix, r.RateName, strconv.FormatInt(r.Calls, 10),
-			strconv.FormatFloat(r.BilledSeconds/60, 'f', 1, 64), cur.Format(r.Charged), cur.Format(r.Refunded), cur.Format(r.Net), rep.Currency}
+			BilledMinutes(r.BilledSeconds), cur.Format(r.Charged), cur.Format(r.Refunded), cur.Format(r.Net), rep.Currency}
 	}
 	out := [][]string{BillingColumns}
 	for _, r := range rep.Rows {

@@ -3,6 +3,7 @@ package reports
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -215,7 +216,7 @@ func TestExportBillingAudited(t *testing.T) {
 	if !slices.Equal(tb[0], BillingColumns) || len(tb) != 5 {
 		t.Fatalf("table %q", tb)
 	}
-	if r := tb[2]; r[0] != "2025-03-01..2025-04-01" || r[1] != "A" || r[2] != wire.DestNational || r[5] != "2" || r[6] != "3.0" ||
+	if r := tb[2]; r[0] != "2025-03-01..2025-04-01" || r[1] != "A" || r[2] != wire.DestNational || r[5] != "2" || r[6] != "3.00" ||
 		r[7] != "0.30" || r[8] != "0.10" || r[9] != "0.20" || r[10] != "EUR" {
 		t.Fatalf("national row %q", r)
 	}
@@ -234,5 +235,56 @@ func TestExportBillingAudited(t *testing.T) {
 	}
 	if len(auditActions(t, s, "export.billing")) != 1 {
 		t.Fatal("a refused export was audited")
+	}
+}
+
+// TestBillingBilledTime: a row's billed time is each call's talk time
+// rounded up to its rate's billing unit, as the ledger charged it, not the
+// talk time (a one-second call at 0.06 a minute bills a minute).
+func TestBillingBilledTime(t *testing.T) {
+	s, _, _ := openTest(t)
+	ctx := context.Background()
+	mustT(t, s.UpsertAppliance(ctx, "appA", "A"))
+	ann, err := s.CreatePerson(ctx, "test", people.NewPerson{PrisonNumber: "A1", Name: "Ann", Block: "A"})
+	mustT(t, err)
+	mustT(t, money.New(s.coreStore).SetRates(ctx, "test", []wire.Rate{
+		{Prefix: "+44", DestinationType: wire.DestNational, Name: "UK", PerMinute: 6, BillingUnitSeconds: 60},
+		{Prefix: "+33", DestinationType: wire.DestInternational, Name: "France", PerMinute: 30, BillingUnitSeconds: 30},
+		{Prefix: "+1", DestinationType: wire.DestInternational, Name: "US", PerMinute: 60, BillingUnitSeconds: 1},
+	}))
+	at := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	var evs []any
+	add := func(id, number string, talk time.Duration, amount int64, rate *wire.PricedRate) {
+		a := at
+		at = at.Add(time.Hour)
+		evs = append(evs, wire.CallRecord{CallID: id, PersonID: ann.ID, Terminal: "t1", Number: number, Start: a.Add(-5 * time.Second),
+			Answer: &a, End: a.Add(talk), Disposition: wire.DispCompleted, Rate: rate}, debit("d"+id, "appA", ann.ID, amount, id, a))
+	}
+	add("uk1", "+4420", time.Second, -6, nil)                  // 1 s: one 60 s unit
+	add("uk2", "+4420", 61*time.Second, -12, nil)              // 61 s: two units
+	add("fr", "+331", 61*time.Second, -45, nil)                // 61 s at 30 s units: 90 s
+	add("us", "+12", 1200*time.Millisecond, -2, nil)           // 1.2 s at 1 s units: 2 s
+	add("gone", "+4499", 10*time.Second, -6, &wire.PricedRate{ // a rate the table no longer has: today's match
+		Prefix: "+449", DestinationType: wire.DestMobile, Name: "old mobile"})
+	storetest.MustStore(t, s.coreStore, "appA", storetest.Events("appA", 1, "", t0, evs...))
+	rep, err := s.Billing(ctx, BillingFilter{From: time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 3, 2, 0, 0, 0, 0, time.UTC)})
+	mustT(t, err)
+	got := map[string]float64{}
+	for _, r := range rep.Rows {
+		got[r.RateName] = r.BilledSeconds
+	}
+	want := map[string]float64{"UK": 60 + 120, "France": 90, "US": 2, "old mobile": 60}
+	if !maps.Equal(got, want) {
+		t.Fatalf("billed seconds by rate %v, want %v", got, want)
+	}
+	if rep.Total.BilledSeconds != 332 || rep.Total.Calls != 5 {
+		t.Fatalf("total %+v", rep.Total)
+	}
+	tb := BillingTable(rep)
+	if last := tb[len(tb)-1]; last[6] != "5.53" {
+		t.Fatalf("total billed minutes %q", last)
+	}
+	if BilledMinutes(60) != "1.00" || BilledMinutes(1) != "0.02" {
+		t.Fatalf("BilledMinutes %s %s", BilledMinutes(60), BilledMinutes(1))
 	}
 }

@@ -301,6 +301,10 @@ type statsGroup struct {
 	row  StatsRow
 }
 
+// NoPersonLabel labels the calls by person or contact that name no
+// person and no prison number: refused before a card was read.
+const NoPersonLabel = "no person (refused before a card)"
+
 // statsPeople merges the groups of (person id, prison number[, number])
 // into people (a record with only a prison number counts for the person
 // with that prison number, as the calls search names it) and labels them
@@ -387,7 +391,10 @@ func (s *Store) statsPeople(ctx context.Context, by string, groups []statsGroup,
 		} else if person == "" {
 			person = "prison_number:" + k[1]
 		}
-		if label == "" {
+		switch {
+		case w == nil && k[0] == "" && k[1] == "":
+			label = NoPersonLabel
+		case label == "":
 			label = person
 		}
 		if by == StatsByPerson {

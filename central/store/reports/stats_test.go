@@ -3,6 +3,8 @@ package reports
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,5 +199,36 @@ func TestStatsHoursAcrossDST(t *testing.T) {
 	if len(days.Rows) != 4 || days.Rows[0].Key != "2025-03-29" || days.Rows[0].Calls != 1 || days.Rows[2].Key != "2025-03-31" ||
 		days.Rows[2].Calls != 1 || days.Rows[3].Key != "2025-04-01" || days.Rows[3].Calls != 0 {
 		t.Fatalf("days across DST %+v", days.Rows)
+	}
+}
+
+// TestStatsCallsWithNoPerson: calls refused before a card (no person, no
+// prison number) are labelled as such by person and by contact, not
+// "prison_number:".
+func TestStatsCallsWithNoPerson(t *testing.T) {
+	s, pp := statsFixture(t, "UTC")
+	ctx := context.Background()
+	day := time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)
+	nobody := wire.CallRecord{CallID: "n1", Terminal: "t1", Number: "+4411", Start: day, End: day.Add(time.Second),
+		Disposition: wire.DispRefused, Reason: "no card"}
+	storetest.MustStore(t, s.coreStore, "appA", storetest.Events("appA", 1, "", t0,
+		nobody, statsCall("a1", pp["Ann"], "t1", "+4411", day.Add(time.Hour), 60, wire.DispCompleted, "")))
+	for _, by := range []string{StatsByPerson, StatsByContact} {
+		st, err := s.Stats(ctx, StatsFilter{From: day.Add(-time.Hour), To: day.Add(24 * time.Hour), By: by})
+		mustT(t, err)
+		var labels []string
+		for _, r := range st.Rows {
+			labels = append(labels, r.Label+" / "+r.Detail)
+			if strings.Contains(r.Label+r.Detail, "prison_number:") {
+				t.Errorf("%s: row %+v", by, r)
+			}
+		}
+		want := NoPersonLabel + " / "
+		if by == StatsByContact {
+			want = "+4411 / " + NoPersonLabel
+		}
+		if !slices.Contains(labels, want) {
+			t.Errorf("%s: labels %q, want %q among them", by, labels, want)
+		}
 	}
 }

@@ -240,17 +240,6 @@ func readXLSX(data []byte) (rows [][]string, err error) {
 	return out, nil
 }
 
-// csvCell guards a cell against formula injection when the CSV is opened
-// in a spreadsheet: a cell starting with = @ or a tab/CR gets a leading
-// quote (numbers like "+44..." are left alone; ReadTable's importer strips
-// the quote again).
-func csvCell(c string) string {
-	if c != "" && strings.ContainsRune("=@\t\r", rune(c[0])) {
-		return "'" + c
-	}
-	return c
-}
-
 // WriteTable writes rows as CSV or XLSX (one sheet).
 func WriteTable(w io.Writer, format string, rows [][]string) error {
 	switch format {
@@ -259,7 +248,7 @@ func WriteTable(w io.Writer, format string, rows [][]string) error {
 		for _, r := range rows {
 			out := make([]string, len(r))
 			for i, c := range r {
-				out[i] = csvCell(c)
+				out[i] = store.CSVCell(c)
 			}
 			if err := cw.Write(out); err != nil {
 				return fmt.Errorf("store: write csv: %w", err)
@@ -330,7 +319,7 @@ type importRow struct {
 
 func cleanCell(c string) string {
 	c = strings.TrimSpace(c)
-	if len(c) > 1 && c[0] == '\'' && strings.ContainsRune("=@\t\r", rune(c[1])) {
+	if len(c) > 1 && c[0] == '\'' && store.CSVCell(c[1:]) == c {
 		c = c[1:]
 	}
 	return c

@@ -96,6 +96,48 @@ func niceMax(max float64) float64 {
 	return 10 * p
 }
 
+// niceStep is a round tick step at least x: 1, 2, 2.5 or 5 times a power
+// of 10.
+func niceStep(x float64) float64 {
+	if x <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(x)))
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if m*p >= x*(1-1e-12) {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+// decimals is how many decimals step's multiples need (at most 9).
+func decimals(step float64) int {
+	d := 0
+	for ; d < 9; d++ {
+		x := step * math.Pow(10, float64(d))
+		if math.Abs(x-math.Round(x)) < 1e-6*math.Max(1, x) {
+			break
+		}
+	}
+	return d
+}
+
+// ticks are the value axis' five values, 0 to top, as text: each with the
+// decimals the step needs and no float noise ("0.0375", not
+// "0.037500000000000006").
+func tickTexts(top float64) [5]string {
+	var out [5]string
+	d := decimals(top / 4)
+	for i := range out {
+		out[i] = strconv.FormatFloat(top*float64(i)/4, 'f', d, 64)
+		if i == 0 {
+			out[i] = "0"
+		}
+	}
+	return out
+}
+
 // New lays out pts.
 func New(title, unit string, pts []Point, vertical bool) Chart {
 	c := Chart{Title: title, Unit: unit, Vertical: vertical, Empty: true}
@@ -124,12 +166,24 @@ func New(title, unit string, pts []Point, vertical bool) Chart {
 		}
 		return c
 	}
-	c.Width, c.Height = vLeft+vPlotW+10, vTop+vPlotH+vBottom
-	c.AxisX1, c.AxisX2, c.AxisY = vLeft, vLeft+vPlotW, vTop+vPlotH
-	for i := 0; i <= 4; i++ {
-		v := top * float64(i) / 4
-		y := round1(vTop + vPlotH - v/top*vPlotH)
-		c.Ticks = append(c.Ticks, Tick{X1: vLeft, Y1: y, X2: vLeft + vPlotW, Y2: y, Text: strconv.FormatFloat(v, 'f', -1, 64), TX: vLeft - 6, TY: y + 4})
+	// Four equal steps of a round size, whole calls for a count.
+	step := niceStep(max / 4)
+	if unit == "calls" {
+		step = math.Ceil(step)
+	}
+	top = 4 * step
+	texts := tickTexts(top)
+	// The plot starts right of the widest tick text (12 px digits are
+	// at most 7.5 px wide), so no text is clipped.
+	left := vLeft
+	for _, t := range texts {
+		left = math.Max(left, math.Ceil(10+7.5*float64(len(t))))
+	}
+	c.Width, c.Height = left+vPlotW+10, vTop+vPlotH+vBottom
+	c.AxisX1, c.AxisX2, c.AxisY = left, left+vPlotW, vTop+vPlotH
+	for i, text := range texts {
+		y := round1(vTop + vPlotH - float64(i)/4*vPlotH)
+		c.Ticks = append(c.Ticks, Tick{X1: left, Y1: y, X2: left + vPlotW, Y2: y, Text: text, TX: left - 6, TY: y + 4})
 	}
 	n := max1(len(pts))
 	slot := vPlotW / float64(n)
@@ -139,7 +193,7 @@ func New(title, unit string, pts []Point, vertical bool) Chart {
 		if p.Value > 0 {
 			h = math.Max(1, p.Value/top*vPlotH)
 		}
-		x := vLeft + float64(i)*slot
+		x := left + float64(i)*slot
 		c.Bars = append(c.Bars, Bar{X: round1(x + slot*0.1), Y: round1(vTop + vPlotH - h), W: round1(math.Max(slot*0.8, 0.5)), H: round1(h),
 			Label: shorten(p.Label, 8), LX: round1(x + slot/2), LY: vTop + vPlotH + 16, ShowLabel: i%every == 0,
 			Text: p.Text, TX: round1(x + slot/2), TY: round1(vTop + vPlotH - h - 4), ShowText: n <= 24 && p.Value > 0, Title: p.Title})

@@ -32,6 +32,17 @@ func Stats(st *reports.Stats) []Chart {
 		}
 		return New(title, unit, pts, vertical)
 	}
+	// Talk time in minutes, or in seconds when no row reaches a minute.
+	talk := func(title string, sec func(reports.StatsRow) float64) Chart {
+		unit, per := "seconds", 1.0
+		for _, r := range st.Rows {
+			if sec(r) >= 60 {
+				unit, per = "minutes", 60
+			}
+		}
+		return series(title, unit, func(r reports.StatsRow) float64 { return sec(r) / per },
+			func(r reports.StatsRow) string { return format.HMS(sec(r)) })
+	}
 	calls := func(r reports.StatsRow) float64 { return float64(r.Calls) }
 	callsText := func(r reports.StatsRow) string { return strconv.FormatInt(r.Calls, 10) }
 	var cs []Chart
@@ -40,10 +51,8 @@ func Stats(st *reports.Stats) []Chart {
 	} else {
 		cs = []Chart{
 			series("Calls "+label, "calls", calls, callsText),
-			series("Total talk time "+label, "minutes", func(r reports.StatsRow) float64 { return r.TotalSeconds / 60 },
-				func(r reports.StatsRow) string { return format.HMS(r.TotalSeconds) }),
-			series("Average talk time "+label, "minutes", func(r reports.StatsRow) float64 { return r.AverageSeconds / 60 },
-				func(r reports.StatsRow) string { return format.HMS(r.AverageSeconds) }),
+			talk("Total talk time "+label, func(r reports.StatsRow) float64 { return r.TotalSeconds }),
+			talk("Average talk time "+label, func(r reports.StatsRow) float64 { return r.AverageSeconds }),
 		}
 	}
 	if st.By == reports.StatsByBlock {

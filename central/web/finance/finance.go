@@ -41,7 +41,7 @@ type Store interface {
 	PutRate(ctx context.Context, actor string, r wire.Rate) error
 	DeleteRate(ctx context.Context, actor, prefix string) error
 	Accounts(ctx context.Context, f money.AccountFilter) ([]money.AccountSummary, error)
-	Statement(ctx context.Context, account string, from, to time.Time) (*money.Statement, error)
+	Statement(ctx context.Context, account string, from, to time.Time, withHidden bool) (*money.Statement, error)
 	Recharge(ctx context.Context, actor, account string, amount ledger.Money, receipt string) (*money.LedgerEntry, string, error)
 	Refund(ctx context.Context, actor, account string, amount ledger.Money, reason, callRef string) (*money.LedgerEntry, string, error)
 	Adjust(ctx context.Context, actor, account string, amount ledger.Money, reason string) (*money.LedgerEntry, string, error)
@@ -356,7 +356,7 @@ func (s *Pages) showAccount(w http.ResponseWriter, r *http.Request, se *users.Se
 	if err != nil {
 		p.Error, status, p.From, p.To = err.Error(), http.StatusBadRequest, "", ""
 	}
-	st, err := s.money.Statement(r.Context(), r.PathValue("person"), from, to)
+	st, err := s.money.Statement(r.Context(), r.PathValue("person"), from, to, authz.SessionCaller(se).SeesHidden())
 	if err == nil {
 		err = authz.SessionCaller(se).CheckBlock(st.Block)
 	}
@@ -365,7 +365,7 @@ func (s *Pages) showAccount(w http.ResponseWriter, r *http.Request, se *users.Se
 		http.Error(w, "no such account", http.StatusNotFound)
 		return
 	case errors.Is(err, authz.ErrOutOfScope):
-		http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
+		s.render(w, http.StatusForbidden, "forbidden.html", page.Refused(r, se, err))
 		return
 	case err != nil:
 		s.log.Error("web: statement", "err", err)
@@ -475,7 +475,7 @@ func (s *Pages) accountsPage(w http.ResponseWriter, r *http.Request, se *users.S
 	p.Q, p.Block = strings.TrimSpace(q.Get("q")), q.Get("block")
 	if p.Block != "" {
 		if err := c.CheckBlock(p.Block); err != nil {
-			http.Error(w, page.ForbiddenText(err), http.StatusForbidden)
+			s.render(w, http.StatusForbidden, "forbidden.html", page.Refused(r, se, err))
 			return
 		}
 	}

@@ -38,8 +38,8 @@ type Layout struct {
 // NavLink is an entry of the main navigation.
 type NavLink struct{ Href, Text string }
 
-// navigation is the main navigation, the same for every role (a page a
-// role may not see says so).
+// navigation is the main navigation: every page in it that a role may
+// open (For keeps those the access matrix allows the session).
 var navigation = []NavLink{
 	{"/calls", "Calls"}, {"/calls/in-progress", "In progress"}, {"/people", "People"}, {"/numbers", "Numbers"},
 	{"/blocks", "Blocks"}, {"/appliances", "Appliances"}, {"/money/rates", "Rates"}, {"/money/accounts", "Accounts"}, {"/money/settings", "Money settings"},
@@ -48,9 +48,22 @@ var navigation = []NavLink{
 	{"/audit", "Audit log"}, {"/users", "Users"}, {"/tokens", "API tokens"}, {"/account/totp", "Second factor"},
 }
 
-// For is the layout of a page titled title for the session se.
+// For is the layout of a page titled title for the session se: its
+// navigation holds the pages se's role may open.
 func For(se *users.Session, title string) Layout {
-	return Layout{Title: title, Actor: se.Actor, Role: se.Role, CSRF: se.CSRF, Nav: navigation}
+	return Layout{Title: title, Actor: se.Actor, Role: se.Role, CSRF: se.CSRF, Nav: NavFor(se)}
+}
+
+// NavFor is the main navigation for se: the pages the access matrix lets
+// its role open.
+func NavFor(se *users.Session) []NavLink {
+	var nav []NavLink
+	for _, l := range navigation {
+		if Allowed(se, "GET "+l.Href) {
+			nav = append(nav, l)
+		}
+	}
+	return nav
 }
 
 // WithNotice is the layout with the notice the request's query carries
@@ -73,6 +86,32 @@ func ForbiddenText(err error) string {
 		return "This needs a second factor: enrol one at /account/totp if you have none, or sign in again with your one-time code."
 	}
 	return "You are not allowed to see this."
+}
+
+// Refusal is the data of forbidden.html, the page answered (403) when the
+// access matrix refuses a page: what was refused, why, and where to go.
+type Refusal struct {
+	Layout
+	// Path is the page refused; Why says why; Go and GoText are where to
+	// go instead.
+	Path, Why, Go, GoText string
+}
+
+// Refused is the refusal of the page r asks for to se, for err.
+func Refused(r *http.Request, se *users.Session, err error) Refusal {
+	p := Refusal{Layout: For(se, "Not allowed"), Path: r.URL.Path, Why: ForbiddenText(err), Go: "/calls", GoText: "Back to the calls"}
+	switch {
+	case errors.Is(err, authz.ErrSecondFactor):
+		p.Go, p.GoText = "/account/totp", "Enrol a second factor"
+	case errors.Is(err, authz.ErrOutOfScope):
+		p.Why += " It belongs to a block outside yours."
+	default:
+		p.Why += " Your role (" + se.Role + ") does not give access to it; a system administrator can change your role if your work needs it."
+	}
+	if len(p.Nav) > 0 && !Allowed(se, "GET "+p.Go) {
+		p.Go, p.GoText = p.Nav[0].Href, p.Nav[0].Text
+	}
+	return p
 }
 
 // Pager is a list page's links to the pages before and after it.
