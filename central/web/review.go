@@ -213,7 +213,7 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Sess
 	if call.Cost != 0 {
 		set, err := s.money.MoneySettings(r.Context())
 		if err != nil {
-			s.reviewError(w, err)
+			s.reviewError(w, r, se, err)
 			return
 		}
 		p.Charged = charged(call, set)
