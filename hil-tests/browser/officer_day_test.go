@@ -258,7 +258,8 @@ func TestBlockOfficerDayOnPhone(t *testing.T) {
 // endCall presses the End call control end of the in-progress list and
 // goes through the console's confirmation where there is one (a dialog of
 // the page, a page of its own, or the browser's confirm, which onPhone
-// accepts), until the list says the end was sent.
+// accepts), until the list says the end was sent. A confirmation passes
+// the accessibility check.
 func (b *tab) endCall(end string) {
 	b.t.Helper()
 	b.run("press End call", chromedp.Click(chromedp.CSS(end), chromedp.NodeVisible))
@@ -294,6 +295,9 @@ func (b *tab) endCall(end string) {
 			sel = `main form[action*="/end"] button:is([type=submit], :not([type]))`
 		}
 		b.t.Logf("the console asks for confirmation (%s); confirming", state)
+		if bad, _ := b.axe("the confirmation"); len(bad) > 0 {
+			b.failf("accessibility of the confirmation:\n%s", strings.Join(describe("the end's confirmation", bad), "\n"))
+		}
 		b.submit("confirm the end", sel)
 		return false
 	}) {
