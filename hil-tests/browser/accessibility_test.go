@@ -318,8 +318,12 @@ func (b *tab) checkRolePages(user string, v view, check func(*tab, string)) int 
 			b.failf("%s as %s: HTTP %d", path, user, st)
 		case !allowed && st == 200:
 			b.failf("%s as %s: HTTP 200, want a refusal", path, user)
-		case !allowed && eval[string](b, "read the answer's type", `document.contentType`) != "text/html":
-			continue // a plain-text refusal has no markup to check
+		}
+		if ct := eval[string](b, "read the answer's type", `document.contentType`); ct != "text/html" {
+			// A plain-text refusal, or data for a page's script (JSON):
+			// no markup to check.
+			b.t.Logf("%s as %s: %s, not a page", path, user, ct)
+			continue
 		}
 		what := "refused"
 		if allowed {
