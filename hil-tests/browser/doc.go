@@ -5,8 +5,15 @@
 // call and playing its recording, writing a review note, importing a CSV
 // with errors, a block officer refused another block's data, every
 // role's pages at a phone's 400 px width (none wider than the window,
-// readable chart labels, a player that plays) and the calls in progress
-// updating live.
+// readable chart labels, a player that plays), the calls in progress
+// updating live, and a block officer's day on a phone-width window (a
+// live call seen, ended, found, played; the note written by an
+// investigator).
+//
+// TestAccessibility injects axe-core (testdata/axe.min.js, vendored from
+// npm, MPL-2.0; testdata/README.md) into every console page, for every
+// role, and fails on any violation of impact serious or critical, listing
+// each with its rule, target and help URL.
 //
 // The installation is real: TestMain builds kinline-central and
 // kinline-appliance, and the first test starts them (tools/stack), seeds

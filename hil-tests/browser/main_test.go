@@ -337,6 +337,46 @@ func (in *installation) placeCalls(ctx context.Context) error {
 	if err := port.Register(ctx, time.Hour); err != nil {
 		return fmt.Errorf("REGISTER: %w", err)
 	}
+	if err := in.tapCard(ctx); err != nil {
+		return err
+	}
+	res, err := port.Call(ctx, numberA, 3*time.Second)
+	if err != nil {
+		return fmt.Errorf("call %s: %w", numberA, err)
+	}
+	if !res.Answered {
+		return fmt.Errorf("the approved call was not answered: %+v", res)
+	}
+	calls, err := in.WaitCalls(ctx, 1, time.Minute)
+	if err != nil {
+		return err
+	}
+	in.CallA = calls[0]
+	if _, err := in.WaitRecording(ctx, in.CallA.ID, time.Minute); err != nil {
+		return err
+	}
+
+	// Move the appliance to block B, as an administrator does (the
+	// appliance is managed in the console, not in central.yaml).
+	if err := in.moveAppliance(ctx, blockB); err != nil {
+		return err
+	}
+	if res, err := port.Call(ctx, numberA, time.Second); err != nil || res.Answered || res.Code != 403 {
+		return fmt.Errorf("the call without a tap was not refused: %+v, %v", res, err)
+	}
+	if calls, err = in.WaitCalls(ctx, 2, time.Minute); err != nil {
+		return err
+	}
+	in.CallB = calls[0]
+	if in.CallA.Block != stack.Block || in.CallB.Block != blockB || in.CallB.ID == in.CallA.ID {
+		return fmt.Errorf("calls in the wrong blocks: A %s in %q, B %s in %q", in.CallA.ID, in.CallA.Block, in.CallB.ID, in.CallB.Block)
+	}
+	return nil
+}
+
+// tapCard taps PersonA's card on the reader and waits until the appliance
+// holds the tap (it logs it), so a call placed next is PersonA's.
+func (in *installation) tapCard(ctx context.Context) error {
 	uid, err := readersim.ParseUID(cardA)
 	if err != nil {
 		return err
@@ -362,38 +402,16 @@ func (in *installation) placeCalls(ctx context.Context) error {
 	if _, err := in.WaitApplianceLog(ctx, 15*time.Second, taps+1, `msg="card tap"`, "uid="+cardA+" "); err != nil {
 		return err
 	}
-	res, err := port.Call(ctx, numberA, 3*time.Second)
-	if err != nil {
-		return fmt.Errorf("call %s: %w", numberA, err)
-	}
-	if !res.Answered {
-		return fmt.Errorf("the approved call was not answered: %+v", res)
-	}
-	calls, err := in.WaitCalls(ctx, 1, time.Minute)
-	if err != nil {
-		return err
-	}
-	in.CallA = calls[0]
-	if _, err := in.WaitRecording(ctx, in.CallA.ID, time.Minute); err != nil {
-		return err
-	}
-
-	// Move the appliance to block B, as an administrator does (the
-	// console's Appliances page, PATCH /api/v1/appliances/{id}).
-	if err := in.Do(ctx, "PATCH", "/api/v1/appliances/"+stack.ApplianceID, map[string]string{"block": blockB}, nil); err != nil {
-		return fmt.Errorf("moving the appliance to block %s: %w", blockB, err)
-	}
-	if res, err := port.Call(ctx, numberA, time.Second); err != nil || res.Answered || res.Code != 403 {
-		return fmt.Errorf("the call without a tap was not refused: %+v, %v", res, err)
-	}
-	if calls, err = in.WaitCalls(ctx, 2, time.Minute); err != nil {
-		return err
-	}
-	in.CallB = calls[0]
-	if in.CallA.Block != stack.Block || in.CallB.Block != blockB || in.CallB.ID == in.CallA.ID {
-		return fmt.Errorf("calls in the wrong blocks: A %s in %q, B %s in %q", in.CallA.ID, in.CallA.Block, in.CallB.ID, in.CallB.Block)
-	}
 	return nil
+}
+
+// moveAppliance moves the stack's appliance to block through the API and
+// waits until it has applied that block's policy.
+func (in *installation) moveAppliance(ctx context.Context, block string) error {
+	if err := in.Do(ctx, "PATCH", "/api/v1/appliances/"+stack.ApplianceID, map[string]string{"block": block}, nil); err != nil {
+		return fmt.Errorf("move the appliance to block %s: %w", block, err)
+	}
+	return in.WaitPolicyApplied(ctx, 30*time.Second)
 }
 
 // tail returns the end of a file (for logs).

@@ -13,8 +13,7 @@ import (
 	"github.com/kinline/kinline/internal/testkit"
 )
 
-// phoneWidth is a phone's window width in CSS pixels.
-const phoneWidth = 400
+// (phoneWidth, a phone's window width in CSS pixels, is officer_day_test.go's.)
 
 // phoneTab is a new tab with a phone-width window.
 func phoneTab(t *testing.T) *tab {

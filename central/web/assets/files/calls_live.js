@@ -63,7 +63,7 @@
       h.type = "hidden"; h.name = "csrf"; h.value = csrf;
       var b = document.createElement("button");
       b.type = "submit"; b.className = "danger"; b.textContent = "End call";
-      b.setAttribute("aria-label", "End the call on " + c.terminal + " to " + c.number);
+      b.setAttribute("aria-label", "End call on " + c.terminal + " to " + c.number);
       f.appendChild(h); f.appendChild(b); end.appendChild(f);
     }
     return tr;
