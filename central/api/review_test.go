@@ -158,8 +158,12 @@ func TestReviewNotesAPI(t *testing.T) {
 		method string
 		want   int
 	}{{ro, "POST", 403}, {fin, "GET", 403}, {fin, "POST", 403}, {bo, "GET", 403}, {bo, "POST", 403}} {
-		if r := e.call(c.se, true, c.method, "/api/v1/calls/ann-1/notes", map[string]any{"reason": "x", "note": "y"}, nil); r.StatusCode != c.want {
-			t.Errorf("%s %s: %d, want %d", c.se.user.Role, c.method, r.StatusCode, c.want)
+		path := "/api/v1/calls/ann-1/notes"
+		if c.se.user.Role == store.RoleBlockOfficer {
+			path = "/api/v1/calls/bob-1/notes" // another block's call
+		}
+		if r := e.call(c.se, true, c.method, path, map[string]any{"reason": "x", "note": "y"}, nil); r.StatusCode != c.want {
+			t.Errorf("%s %s %s: %d, want %d", c.se.user.Role, c.method, path, r.StatusCode, c.want)
 		}
 	}
 	// Bad input: a clear error, nothing stored.
@@ -184,6 +188,13 @@ func TestReviewNotesAPI(t *testing.T) {
 	}
 	if log := e.audited("call.note"); len(log) != 2 || log[1].Actor != "user:ivy" || log[1].Target != "ann-1" {
 		t.Fatalf("audit %+v", log)
+	}
+	// A block officer reads and writes the notes of their blocks' calls.
+	if r := e.call(bo, true, "POST", "/api/v1/calls/ann-1/notes", map[string]any{"reason": "welfare", "note": "Upset after the call."}, &n); r.StatusCode != 201 || n.Reviewer != "user:bo" {
+		t.Fatalf("block officer's note on their block's call: %d %+v", r.StatusCode, n)
+	}
+	if r := e.call(bo, false, "GET", "/api/v1/calls/ann-1/notes", nil, &list); r.StatusCode != 200 || len(list.Notes) != 2 {
+		t.Fatalf("block officer reads their block's notes: %d %+v", r.StatusCode, list)
 	}
 	// A hidden call's notes exist only for those who may see the call.
 	if r := e.call(inv, true, "POST", "/api/v1/calls/ann-hidden/notes", map[string]any{"reason": "x", "note": "y"}, nil); r.StatusCode != 201 {

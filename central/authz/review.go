@@ -2,10 +2,17 @@ package authz
 
 import "github.com/kinline/kinline/central/store"
 
-// reviewers write review notes and bookmarks on calls: investigators and
-// system administrators. Notes and bookmarks are read by oversight
-// (those two and read-only auditors); block officers and finance neither.
-var reviewers = []string{store.RoleSystemAdmin, store.RoleInvestigator}
+// reviewers write bookmarks on calls: investigators and system
+// administrators. Review notes are also written by block officers, on
+// their blocks' calls (what they heard or did about a call is part of its
+// review). Notes and bookmarks are read by oversight (reviewers and
+// read-only auditors) and by block officers (their blocks'); finance
+// neither.
+var (
+	reviewers   = []string{store.RoleSystemAdmin, store.RoleInvestigator}
+	noteTakers  = []string{store.RoleSystemAdmin, store.RoleInvestigator, store.RoleBlockOfficer}
+	noteReaders = append(append([]string{}, oversight...), store.RoleBlockOfficer)
+)
 
 // reviewRoutes: review notes, bookmarks, statistics and billing reports,
 // and their console pages. Statistics and reports are for every role,
@@ -13,9 +20,9 @@ var reviewers = []string{store.RoleSystemAdmin, store.RoleInvestigator}
 // summarize are).
 var reviewRoutes = map[string]Rule{
 	// JSON API.
-	"GET /api/v1/calls/{id}/notes":      {Roles: oversight},
-	"POST /api/v1/calls/{id}/notes":     {Roles: reviewers},
-	"GET /api/v1/calls/{id}/bookmarks":  {Roles: oversight},
+	"GET /api/v1/calls/{id}/notes":      {Roles: noteReaders, Scoped: true},
+	"POST /api/v1/calls/{id}/notes":     {Roles: noteTakers, Scoped: true},
+	"GET /api/v1/calls/{id}/bookmarks":  {Roles: noteReaders, Scoped: true},
 	"POST /api/v1/calls/{id}/bookmarks": {Roles: reviewers},
 	// Only its author, or a system admin (checked by the handler).
 	"DELETE /api/v1/calls/{id}/bookmarks/{bookmark}": {Roles: reviewers},
@@ -25,7 +32,7 @@ var reviewRoutes = map[string]Rule{
 
 	// Console pages (package web).
 	"GET /calls/{id}":                              {Roles: all, Scoped: true},
-	"POST /calls/{id}/notes":                       {Roles: reviewers},
+	"POST /calls/{id}/notes":                       {Roles: noteTakers, Scoped: true},
 	"POST /calls/{id}/bookmarks":                   {Roles: reviewers},
 	"POST /calls/{id}/bookmarks/{bookmark}/remove": {Roles: reviewers},
 	"GET /calls/export":                            {Roles: all, Scoped: true},
@@ -37,5 +44,10 @@ var reviewRoutes = map[string]Rule{
 // ReadsReview reports whether c may read review notes and bookmarks.
 func (c Caller) ReadsReview() bool { return Check("GET /api/v1/calls/{id}/notes", c, "") == nil }
 
-// WritesReview reports whether c may write review notes and bookmarks.
+// WritesReview reports whether c may write review notes.
 func (c Caller) WritesReview() bool { return Check("POST /api/v1/calls/{id}/notes", c, "") == nil }
+
+// WritesBookmarks reports whether c may add and remove bookmarks.
+func (c Caller) WritesBookmarks() bool {
+	return Check("POST /api/v1/calls/{id}/bookmarks", c, "") == nil
+}

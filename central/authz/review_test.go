@@ -12,9 +12,12 @@ func TestReviewRights(t *testing.T) {
 		store.RoleInvestigator: {true, true},
 		store.RoleReadOnly:     {true, false},
 		store.RoleFinance:      {false, false},
-		store.RoleBlockOfficer: {false, false},
+		store.RoleBlockOfficer: {true, true}, // their blocks' calls' notes
 	} {
 		c := Caller{Role: role, Blocks: []string{"A"}}
+		if want := role == store.RoleSystemAdmin || role == store.RoleInvestigator; c.WritesBookmarks() != want {
+			t.Errorf("%s: writes bookmarks %v, want %v", role, c.WritesBookmarks(), want)
+		}
 		if c.ReadsReview() != want[0] || c.WritesReview() != want[1] {
 			t.Errorf("%s: reads %v writes %v, want %v", role, c.ReadsReview(), c.WritesReview(), want)
 		}

@@ -59,7 +59,7 @@ type callView struct {
 	Charged           string // the cost as the money pages write it, "0.06 GBP"
 	CanPlay           bool   // the caller may play recordings
 	Playable          bool   // this call has an uploaded recording and is not privileged
-	CanRead, CanWrite bool   // review notes and bookmarks
+	CanRead, CanWrite bool   // review notes and bookmarks; CanWrite: notes
 	Bookmarkable      bool   // a bookmark form makes sense here
 	StartAt           int    // seconds the player starts at (?t=)
 	Notes             []reports.ReviewNote
@@ -220,7 +220,7 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Sess
 	p.CanPlay = page.Allowed(se, "GET /calls/{id}/recording")
 	p.Playable = !call.Privileged && call.Recording != nil && call.Recording.Uploaded
 	p.CanRead, p.CanWrite = c.ReadsReview(), c.WritesReview()
-	p.Bookmarkable = p.CanWrite && !call.Privileged && call.Recording != nil
+	p.Bookmarkable = c.WritesBookmarks() && !call.Privileged && call.Recording != nil
 	p.Reasons = reports.ReviewReasons
 	if p.CanRead {
 		if p.Notes, err = s.reports.ReviewNotes(r.Context(), call.ID); err == nil {
@@ -229,7 +229,7 @@ func (s *Server) showCall(w http.ResponseWriter, r *http.Request, se *users.Sess
 				for _, b := range bs {
 					d := time.Duration(b.OffsetMS) * time.Millisecond
 					p.Bookmarks = append(p.Bookmarks, bookmarkRow{Bookmark: b, At: reports.FormatOffset(d), Seconds: int64(d / time.Second),
-						Removable: p.CanWrite && (b.Author == se.Actor || c.Role == store.RoleSystemAdmin)})
+						Removable: c.WritesBookmarks() && (b.Author == se.Actor || c.Role == store.RoleSystemAdmin)})
 				}
 			}
 		}

@@ -15,13 +15,13 @@ const pCall = "The call id the appliance gave the call."
 var Docs = map[string]openapi.Doc{
 	"GET /api/v1/calls/{id}/notes": {
 		Summary:     "List a call's review notes",
-		Description: "The reviewers' notes on the call, oldest first: who wrote each, why, the note and whether it needs following up. For system administrators, investigators and read-only auditors; a hidden call's are not found for the last. Audited as call.notes.view.",
+		Description: "The reviewers' notes on the call, oldest first: who wrote each, why, the note and whether it needs following up. For system administrators, investigators, read-only auditors and block officers (their blocks' calls); a hidden call's are not found for those who may not see it. Audited as call.notes.view.",
 		Path:        map[string]string{"id": pCall},
 		Out:         openapi.Obj{"call_id": "", "notes": []reviewNoteOut{}},
 	},
 	"POST /api/v1/calls/{id}/notes": {
 		Summary:     "Write a review note on a call",
-		Description: "Adds a note (notes are never changed or deleted); audited as call.note. Privileged calls take notes too (they have no recording).",
+		Description: "Adds a note (notes are never changed or deleted); audited as call.note. Written by system administrators, investigators and block officers (their blocks' calls). Privileged calls take notes too (they have no recording).",
 		Path:        map[string]string{"id": pCall},
 		Body:        noteIn{},
 		Fields: map[string]string{
