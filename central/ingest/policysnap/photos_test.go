@@ -4,11 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"image"
-	"image/color"
-	"image/jpeg"
-	"image/png"
-	"math/rand/v2"
+	"github.com/kinline/kinline/central/store/storetest"
 	"strings"
 	"testing"
 	"time"
@@ -36,7 +32,7 @@ func TestPersonPhoto(t *testing.T) {
 	}
 	v0 := policyVersion(t, s, "app1")
 	clk.Advance(time.Minute)
-	data := pngOf(t, 64, 80)
+	data := storetest.PNG(t, 64, 80)
 	ph, err := s.SetPhoto(ctx, "user:ann", p.ID, data, people.PhotoPNG)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +60,7 @@ func TestPersonPhoto(t *testing.T) {
 		t.Fatal("refused upload changed the photo")
 	}
 	// A JPEG replaces it.
-	jp := jpegOf(t, 100, 100)
+	jp := storetest.JPEG(t, 100, 100)
 	if _, err := s.SetPhoto(ctx, "user:bob", p.ID, jp, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -157,35 +153,4 @@ func TestPersonQuotas(t *testing.T) {
 	if pol, err = s.PolicyFor(ctx, "app1"); err != nil || pol.Rules[0].CallsPerDay != 5 || pol.People[0].CallsPerDay != 2 {
 		t.Fatalf("policy %+v %v", pol, err)
 	}
-}
-
-// testImage is a w x h image with some detail (noise), so encoders cannot
-// shrink it to nothing.
-func testImage(w, h int, seed uint64) *image.RGBA {
-	r := rand.New(rand.NewPCG(seed, 1))
-	m := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			m.Set(x, y, color.RGBA{uint8(x), uint8(y), uint8(r.IntN(256)), 255})
-		}
-	}
-	return m
-}
-
-func pngOf(t testing.TB, w, h int) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := png.Encode(&b, testImage(w, h, 1)); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func jpegOf(t testing.TB, w, h int) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, testImage(w, h, 2), &jpeg.Options{Quality: 80}); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
 }

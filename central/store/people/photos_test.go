@@ -3,52 +3,19 @@ package people
 import (
 	"bytes"
 	"errors"
+	"github.com/kinline/kinline/central/store/storetest"
 	"image"
-	"image/color"
 	"image/gif"
-	"image/jpeg"
 	"image/png"
-	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/kinline/kinline/central/store"
 )
 
-// testImage is a w x h image with some detail (noise), so encoders cannot
-// shrink it to nothing.
-func testImage(w, h int, seed uint64) *image.RGBA {
-	r := rand.New(rand.NewPCG(seed, 1))
-	m := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			m.Set(x, y, color.RGBA{uint8(x), uint8(y), uint8(r.IntN(256)), 255})
-		}
-	}
-	return m
-}
-
-func pngOf(t testing.TB, w, h int) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := png.Encode(&b, testImage(w, h, 1)); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func jpegOf(t testing.TB, w, h int) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, testImage(w, h, 2), &jpeg.Options{Quality: 80}); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 func TestValidatePhoto(t *testing.T) {
 	var gifFile bytes.Buffer
-	if err := gif.Encode(&gifFile, testImage(64, 64, 3), nil); err != nil {
+	if err := gif.Encode(&gifFile, storetest.Image(64, 64, 3), nil); err != nil {
 		t.Fatal(err)
 	}
 	// A 3000x3000 PNG of one colour compresses far below the byte limit:
@@ -57,7 +24,7 @@ func TestValidatePhoto(t *testing.T) {
 	if err := png.Encode(&huge, image.NewGray(image.Rect(0, 0, 3000, 3000))); err != nil {
 		t.Fatal(err)
 	}
-	goodPNG, goodJPEG := pngOf(t, 120, 160), jpegOf(t, 200, 100)
+	goodPNG, goodJPEG := storetest.PNG(t, 120, 160), storetest.JPEG(t, 200, 100)
 	for _, tc := range []struct {
 		name     string
 		data     []byte
@@ -77,7 +44,7 @@ func TestValidatePhoto(t *testing.T) {
 		{name: "empty", data: nil, wantErr: ErrPhotoType, msg: "empty"},
 		{name: "too many bytes", data: append(append([]byte{}, goodPNG...), make([]byte, MaxPhotoBytes)...), wantErr: ErrPhotoTooLarge, msg: "at most 2097152"},
 		{name: "too wide", data: huge.Bytes(), msg: "3000x3000 pixels"},
-		{name: "too small", data: pngOf(t, 8, 40), msg: "8x40 pixels"},
+		{name: "too small", data: storetest.PNG(t, 8, 40), msg: "8x40 pixels"},
 		{name: "truncated png", data: goodPNG[:len(goodPNG)/2], msg: "damaged"},
 		{name: "truncated jpeg", data: goodJPEG[:len(goodJPEG)/2], msg: "damaged"},
 	} {
@@ -99,8 +66,8 @@ func TestValidatePhoto(t *testing.T) {
 // FuzzValidatePhoto: uploads are untrusted bytes. No input may panic, and
 // an accepted one is a JPEG or PNG within the limits whose header agrees.
 func FuzzValidatePhoto(f *testing.F) {
-	f.Add(pngOf(f, 16, 16), "")
-	f.Add(jpegOf(f, 32, 16), PhotoJPEG)
+	f.Add(storetest.PNG(f, 16, 16), "")
+	f.Add(storetest.JPEG(f, 32, 16), PhotoJPEG)
 	f.Add([]byte("\x89PNG\r\n\x1a\n"), PhotoPNG)
 	f.Add([]byte("\xff\xd8\xff\xe0"), "")
 	f.Fuzz(func(t *testing.T, data []byte, declared string) {
