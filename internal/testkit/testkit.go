@@ -9,6 +9,8 @@
 package testkit
 
 import (
+	"context"
+	"github.com/kinline/kinline/internal/poll"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -101,14 +103,7 @@ func Within(timeout, interval time.Duration, cond func() bool) bool {
 	if interval <= 0 {
 		interval = PollInterval
 	}
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(interval)
-	}
-	return true
+	return poll.Until(context.Background(), timeout, interval, cond) == nil
 }
 
 // EventuallyNil is Eventually for a step that reports why it is not done
